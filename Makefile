@@ -1,0 +1,64 @@
+# MLOps Portal — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_URL ?= postgres://postgres@127.0.0.1:5432/mlops_portal
+REDIS_URL ?= redis://127.0.0.1:6379/14
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+static: venv
+	$(BIN)/python manage.py vendor_static
+
+demo: venv static
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_demo
+
+run: demo
+	@echo ""
+	@echo "  MLOps Portal: http://$(HOST):$(PORT)/"
+	@echo "  Demo logins (password 'demo-pass-123'): owner, reviewer, reviewer2, auditor, admin"
+	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/"
+	@echo ""
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start -f Procfile
+
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || { echo "ERROR: chromium is missing and could not be installed (need apt-get as root)"; exit 1; }; }
+
+services: venv
+	$(BIN)/python tests/services.py --postgres "$(PG_URL)" --redis "$(REDIS_URL)"
+
+test: venv static browser-deps services
+	$(BIN)/ruff check .
+	DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" TEST_REDIS_URL="$(REDIS_URL)" \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --create-db
+	$(MAKE) --no-print-directory test-sqlite
+
+test-sqlite: venv
+	env -u DATABASE_URL -u CELERY_BROKER_URL MLOPS_VAR_DIR=$$(mktemp -d) \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/registry -m "not postgres and not browser and not integration"
+
+bench: venv static services
+	DATABASE_URL="$(PG_URL)" $(BIN)/python -m bench
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf var .pytest_cache

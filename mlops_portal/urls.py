@@ -1,0 +1,18 @@
+"""Root URLs: the browser UI, the admin and the versioned REST API."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include(("registry.api.urls", "api"), namespace="api")),
+    path("api/v1/", include(("monitoring.api.urls", "monitoring_api"), namespace="monitoring_api")),
+    path("monitoring/", include("monitoring.urls")),
+    path("", include("registry.urls")),
+]

@@ -1,0 +1,3 @@
+"""Monitoring API routes under /api/v1/."""
+
+urlpatterns: list = []

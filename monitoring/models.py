@@ -1,0 +1,1 @@
+"""Monitoring domain: reference profiles, predictions, labels, metrics, health, alerts."""

@@ -1,0 +1,82 @@
+"""One error format for the whole API: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+}
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+def error_body(status_code: int, message: str, details=None, code: str | None = None) -> dict:
+    return {"error": {"code": code or _CODES.get(status_code, "error"), "message": message, "details": details or {}}}
+
+
+def _message_for(details) -> str:
+    if isinstance(details, dict):
+        parts = []
+        for field, errors in details.items():
+            text = errors[0] if isinstance(errors, list) and errors else errors
+            if isinstance(text, (dict, list)):
+                text = "invalid"
+            parts.append(f"{field}: {text}" if field not in ("non_field_errors", "__all__") else str(text))
+        return "; ".join(parts) or "Invalid input."
+    if isinstance(details, list):
+        return "; ".join(str(d) for d in details) or "Invalid input."
+    return str(details)
+
+
+def exception_handler(exc, context):
+    """DRF exception handler: Django's ValidationError becomes a 400 with field details."""
+    if isinstance(exc, DjangoValidationError):
+        details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(details)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    details = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        message = _message_for(details)
+        details = details if isinstance(details, dict) else {"non_field_errors": details}
+    else:
+        message = str(getattr(exc, "detail", "")) or _CODES.get(response.status_code, "Error")
+        details = {}
+    code = getattr(exc, "default_code", None) if not isinstance(exc, exceptions.ValidationError) else "invalid"
+    body = error_body(response.status_code, message, details, code=code)
+    return Response(body, status=response.status_code, headers=dict(response.items()))
+
+
+def json_error(status_code: int, message: str, details=None) -> JsonResponse:
+    """For plain Django views under /api/ (handler404 etc.)."""
+    return JsonResponse(error_body(status_code, message, details), status=status_code)

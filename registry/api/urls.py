@@ -1,0 +1,3 @@
+"""Registry API routes under /api/v1/ (namespace ``api``)."""
+
+urlpatterns: list = []

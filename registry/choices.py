@@ -1,0 +1,70 @@
+"""Enumerations of the registry domain."""
+
+from django.db import models
+
+
+class RiskTier(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class Stage(models.TextChoices):
+    NONE = "none", "None"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+    ARCHIVED = "archived", "Archived"
+
+
+class TaskType(models.TextChoices):
+    BINARY = "binary", "Binary classification"
+    MULTICLASS = "multiclass", "Multiclass classification"
+    REGRESSION = "regression", "Regression"
+
+
+class FeatureType(models.TextChoices):
+    NUMERIC = "numeric", "Numeric"
+    CATEGORICAL = "categorical", "Categorical"
+
+
+class PromotionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    APPLIED = "applied", "Applied"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+class AuditSource(models.TextChoices):
+    UI = "ui", "UI"
+    API = "api", "API"
+    WORKER = "worker", "Worker"
+    CLI = "cli", "CLI"
+
+
+class TokenScope(models.TextChoices):
+    MODELS_READ = "models:read", "Read models and versions"
+    MODELS_WRITE = "models:write", "Register and edit models and versions"
+    PROMOTIONS_REQUEST = "promotions:request", "Request promotions and roll back"
+    PROMOTIONS_REVIEW = "promotions:review", "Approve and reject promotions"
+    MONITORING_READ = "monitoring:read", "Read metrics, health and alerts"
+    MONITORING_WRITE = "monitoring:write", "Send reference data, predictions and labels"
+    AUDIT_READ = "audit:read", "Read and export the audit log"
+
+
+class WebhookEvent(models.TextChoices):
+    PROMOTION = "promotion", "Promotion requested or decided"
+    STAGE = "stage", "Stage changed (including rollback)"
+    ALERT = "alert", "Alert opened, acknowledged or resolved"
+    RETRAIN = "retrain", "Retrain trigger"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"

@@ -1,0 +1,384 @@
+"""Registry domain: teams, models, versions, promotions, audit log, tokens, webhooks."""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from .choices import (
+    AuditSource,
+    Decision,
+    DeliveryStatus,
+    PromotionStatus,
+    RiskTier,
+    Stage,
+    TaskType,
+)
+
+MODEL_NAME_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,99}$",
+    "Use lowercase letters, digits, '-' and '_' only, starting with a letter or digit (max 100).",
+)
+
+
+class Team(models.Model):
+    """A group of people who own models together; members see their team's models."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    """A free label on models (``fraud``, ``pii``, ``customer-facing``)."""
+
+    name = models.SlugField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RegisteredModel(models.Model):
+    """A model in the inventory. Its card is these fields plus its versions' evidence."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[MODEL_NAME_VALIDATOR])
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="models")
+    risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.MEDIUM)
+    ai_act_category = models.CharField(
+        "EU AI Act category note",
+        max_length=200,
+        blank=True,
+        help_text="e.g. 'Annex III 5(b): creditworthiness — high-risk'.",
+    )
+    intended_use = models.TextField(blank=True)
+    limitations = models.TextField(blank=True)
+    retrain_cadence_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    tags = models.ManyToManyField(Tag, related_name="models", blank=True)
+    primary_metric = models.CharField(
+        max_length=50, blank=True, help_text="Offline metric compared against production, e.g. roc_auc or rmse."
+    )
+    primary_metric_higher_is_better = models.BooleanField(default=True)
+    monitoring_configured_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("view_all_models", "Can see every model")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:model_detail", args=[self.name])
+
+    @property
+    def model_card_complete(self) -> bool:
+        return bool(self.description.strip() and self.intended_use.strip() and self.limitations.strip())
+
+
+class ModelVersion(models.Model):
+    """One trained artifact of a model, with its lineage, offline evidence and stage."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.NONE)
+    description = models.TextField(blank=True)
+    artifact_uri = models.CharField(max_length=500, blank=True)
+    source_commit = models.CharField(max_length=64, blank=True)
+    training_run_id = models.CharField(max_length=100, blank=True)
+    training_data_ref = models.CharField(max_length=500, blank=True)
+    training_data_hash = models.CharField(max_length=128, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Offline evaluation metrics, name → number.")
+    feature_schema = models.JSONField(
+        default=list, blank=True, help_text='[{"name": "age", "type": "numeric"}, …]'
+    )
+    task_type = models.CharField(max_length=12, choices=TaskType.choices, default=TaskType.BINARY)
+    reference_profile_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["model", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="unique_version_per_model"),
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=Q(stage=Stage.PRODUCTION),
+                name="one_production_version_per_model",
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:version_detail", args=[self.model.name, self.version])
+
+    @property
+    def has_lineage(self) -> bool:
+        return bool(self.source_commit and self.training_run_id and self.training_data_ref)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f["name"] for f in self.feature_schema]
+
+
+class PromotionPolicy(models.Model):
+    """What a promotion needs for models of one risk tier: approvals and gates."""
+
+    risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, unique=True)
+    approvals_required = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    approver_group = models.CharField(max_length=80, default="reviewer", help_text="Django group allowed to approve.")
+    require_model_card = models.BooleanField(default=True)
+    require_lineage = models.BooleanField(default=True)
+    require_metric_within_tolerance = models.BooleanField(default=True)
+    metric_tolerance = models.FloatField(
+        default=0.01, validators=[MinValueValidator(0)], help_text="How much worse than production (absolute)."
+    )
+    require_reference_data = models.BooleanField(default=False)
+    require_monitoring = models.BooleanField(default=False)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "promotion policies"
+        ordering = ["risk_tier"]
+
+    def __str__(self) -> str:
+        return f"Policy for {self.risk_tier} risk"
+
+
+class PromotionRequest(models.Model):
+    """A request to move a version to a stage, decided by reviewers under a policy snapshot."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
+    target_stage = models.CharField(max_length=12, choices=Stage.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    justification = models.TextField()
+    status = models.CharField(max_length=10, choices=PromotionStatus.choices, default=PromotionStatus.PENDING)
+    policy_snapshot = models.JSONField(default=dict, blank=True)
+    gate_results = models.JSONField(default=list, blank=True, help_text="Gates as evaluated when decided.")
+    override_reason = models.TextField(blank=True)
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    status_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "target_stage"],
+                condition=Q(status=PromotionStatus.PENDING),
+                name="one_pending_request_per_version_and_stage",
+            ),
+            models.CheckConstraint(
+                condition=Q(target_stage__in=[Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]),
+                name="promotion_target_stage_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.version} → {self.target_stage}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:promotion_detail", args=[self.pk])
+
+
+class Review(models.Model):
+    """One reviewer's decision on a promotion request. Never by the requester."""
+
+    request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Copy of the request's requester, so the database can refuse self-review.",
+    )
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "reviewer"], name="one_review_per_reviewer"),
+            models.CheckConstraint(condition=~Q(reviewer=F("requester")), name="reviewer_is_not_requester"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} {self.decision} #{self.request_id}"
+
+
+class StageTransition(models.Model):
+    """Every stage change of a version: the model's timeline and the source for 'as of'."""
+
+    class Kind(models.TextChoices):
+        PROMOTION = "promotion", "Promotion"
+        ROLLBACK = "rollback", "Rollback"
+        ARCHIVED_BY_PROMOTION = "superseded", "Superseded by a newer version"
+        SYNC = "sync", "Registry sync"
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="transitions")
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="transitions")
+    from_stage = models.CharField(max_length=12, choices=Stage.choices)
+    to_stage = models.CharField(max_length=12, choices=Stage.choices)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PROMOTION)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+    reason = models.TextField(blank=True)
+    promotion_request = models.ForeignKey(
+        PromotionRequest, on_delete=models.PROTECT, related_name="transitions", null=True, blank=True
+    )
+    needs_follow_up = models.BooleanField(default=False, help_text="Rollbacks are flagged for follow-up review.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "to_stage", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.from_stage} → {self.to_stage}"
+
+
+class AuditEvent(models.Model):
+    """Append-only, hash-chained record of every state change.
+
+    ``hash = sha256(prev_hash || canonical_json(event))``. The database refuses
+    UPDATE and DELETE (trigger installed by migration). Write only through
+    ``registry.services.audit.audit_record``.
+    """
+
+    seq = models.PositiveBigIntegerField(primary_key=True)
+    timestamp = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    model = models.ForeignKey(
+        RegisteredModel,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    model_name = models.CharField(max_length=100, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=10, choices=AuditSource.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [
+            models.Index(fields=["model", "seq"]),
+            models.Index(fields=["actor", "seq"]),
+            models.Index(fields=["action", "seq"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_repr}"
+
+
+class ApiToken(models.Model):
+    """A personal access token. Only its SHA-256 is stored; the secret is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Webhook(models.Model):
+    """An outgoing webhook, global (no model) or per model, signed with HMAC-SHA256."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128)
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.CASCADE, related_name="webhooks", null=True, blank=True
+    )
+    events = models.JSONField(default=list, help_text="WebhookEvent values; empty means all.")
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One webhook payload and its delivery attempts."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    attempt_log = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.webhook} ({self.status})"

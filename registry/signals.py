@@ -1,0 +1,1 @@
+"""Login, logout and failed-login auditing: Django only announces these through signals."""

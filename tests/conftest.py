@@ -1,0 +1,145 @@
+"""Shared fixtures: one user per role (owner, reviewer, reviewer2, auditor, admin, outsider),
+a team, a model, and logged-in web and API clients for any of them."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from rest_framework.test import APIClient
+
+from registry.choices import TokenScope
+from registry.models import AuditEvent
+from registry.rules import AUDITOR_GROUP, REVIEWER_GROUP
+from registry.services.audit import CLI
+from registry.services.tokens import token_create
+from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
+
+ALL_SCOPES = list(TokenScope.values)
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager_outside_integration(request, settings):
+    """Unit tests run tasks inline; tests/integration use a real worker instead."""
+    if "integration" in request.keywords:
+        yield
+        return
+    from mlops_portal.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(name="Risk Analytics", slug="risk-analytics")
+
+
+@pytest.fixture
+def owner(db, team):
+    user = UserFactory(username="owner", first_name="Olive", last_name="Owner")
+    team.members.add(user)
+    return user
+
+
+def _in_group(user, name):
+    group, _ = Group.objects.get_or_create(name=name)
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def reviewer(db):
+    return _in_group(UserFactory(username="reviewer"), REVIEWER_GROUP)
+
+
+@pytest.fixture
+def reviewer2(db):
+    return _in_group(UserFactory(username="reviewer2"), REVIEWER_GROUP)
+
+
+@pytest.fixture
+def auditor(db):
+    return _in_group(UserFactory(username="auditor"), AUDITOR_GROUP)
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def outsider(db):
+    """Logged in, but in no team and no group: must see nothing and do nothing."""
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def roles(owner, reviewer, reviewer2, auditor, admin_user, outsider):
+    return {
+        "owner": owner,
+        "reviewer": reviewer,
+        "reviewer2": reviewer2,
+        "auditor": auditor,
+        "admin": admin_user,
+        "outsider": outsider,
+    }
+
+
+@pytest.fixture
+def churn(db, owner, team):
+    return RegisteredModelFactory(name="churn", owner=owner, team=team)
+
+
+@pytest.fixture
+def churn_v1(churn):
+    return ModelVersionFactory(model=churn)
+
+
+@pytest.fixture
+def client_for(db):
+    """client_for(user) -> a Django test client logged in as that user."""
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_client_for(db):
+    """api_client_for(user, scopes=None) -> an APIClient sending a real Bearer token."""
+
+    def make(user, scopes: list[str] | None = None) -> APIClient:
+        _, raw = token_create(
+            user=user, name="test", scopes=scopes or ALL_SCOPES, expires_at=None, actor=user, context=CLI
+        )
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def audit_actions(db):
+    """audit_actions(since_seq=0) -> the actions recorded after a sequence number, oldest first."""
+
+    def read(since_seq: int = 0) -> list[str]:
+        return list(AuditEvent.objects.filter(seq__gt=since_seq).order_by("seq").values_list("action", flat=True))
+
+    return read
+
+
+@pytest.fixture
+def last_seq(db):
+    """last_seq() -> the current head sequence number of the audit chain."""
+
+    def read() -> int:
+        return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+    return read
