@@ -106,9 +106,7 @@ class ModelVersion(models.Model):
     training_data_ref = models.CharField(max_length=500, blank=True)
     training_data_hash = models.CharField(max_length=128, blank=True)
     metrics = models.JSONField(default=dict, blank=True, help_text="Offline evaluation metrics, name → number.")
-    feature_schema = models.JSONField(
-        default=list, blank=True, help_text='[{"name": "age", "type": "numeric"}, …]'
-    )
+    feature_schema = models.JSONField(default=list, blank=True, help_text='[{"name": "age", "type": "numeric"}, …]')
     task_type = models.CharField(max_length=12, choices=TaskType.choices, default=TaskType.BINARY)
     reference_profile_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
@@ -345,9 +343,7 @@ class Webhook(models.Model):
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=128)
-    model = models.ForeignKey(
-        RegisteredModel, on_delete=models.CASCADE, related_name="webhooks", null=True, blank=True
-    )
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="webhooks", null=True, blank=True)
     events = models.JSONField(default=list, help_text="WebhookEvent values; empty means all.")
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(

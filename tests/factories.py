@@ -53,7 +53,16 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
 
     model = factory.SubFactory(RegisteredModelFactory)
     version = factory.LazyAttribute(
-        lambda o: (ModelVersion.objects.filter(model=o.model).order_by("-version").values_list("version", flat=True).first() or 0) + 1
+        lambda o: (
+            (
+                ModelVersion.objects.filter(model=o.model)
+                .order_by("-version")
+                .values_list("version", flat=True)
+                .first()
+                or 0
+            )
+            + 1
+        )
     )
     stage = Stage.NONE
     artifact_uri = factory.LazyAttribute(lambda o: f"s3://models/{o.model.name}/{o.version}")

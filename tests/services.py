@@ -40,8 +40,10 @@ def ensure_postgres(url: str) -> None:
     if not _port_open(host, port):
         versions = sorted(os.path.basename(p) for p in glob.glob("/etc/postgresql/*"))
         if not versions or not shutil.which("pg_ctlcluster"):
-            sys.exit(f"ERROR: PostgreSQL is not reachable at {host}:{port} and is not installed here. "
-                     "Install it (apt-get install postgresql) or set PG_URL.")
+            sys.exit(
+                f"ERROR: PostgreSQL is not reachable at {host}:{port} and is not installed here. "
+                "Install it (apt-get install postgresql) or set PG_URL."
+            )
         print(f"Starting PostgreSQL {versions[-1]} ...", flush=True)
         subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"], check=False)
         if not _wait(host, port):
@@ -62,12 +64,30 @@ def ensure_redis(url: str) -> None:
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
     if not _port_open(host, port):
         if not shutil.which("redis-server"):
-            sys.exit(f"ERROR: Redis is not reachable at {host}:{port} and redis-server is not installed. "
-                     "Install it (apt-get install redis-server) or set REDIS_URL.")
+            sys.exit(
+                f"ERROR: Redis is not reachable at {host}:{port} and redis-server is not installed. "
+                "Install it (apt-get install redis-server) or set REDIS_URL."
+            )
         print("Starting Redis ...", flush=True)
         os.makedirs("/tmp/redis-test", exist_ok=True)
-        subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port),
-                        "--save", "", "--appendonly", "no", "--dir", "/tmp/redis-test"], check=False)
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "/tmp/redis-test",
+            ],
+            check=False,
+        )
         if not _wait(host, port):
             sys.exit(f"ERROR: Redis did not come up on {host}:{port}.")
     print(f"Redis ok at {host}:{port}")

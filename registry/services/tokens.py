@@ -29,7 +29,9 @@ def token_create(
     """Create a token for ``user``; returns the row and the raw secret (shown once)."""
     unknown = sorted(set(scopes) - set(TokenScope.values))
     if unknown:
-        raise ValidationError({"scopes": f"Unknown scope(s): {', '.join(unknown)}. Valid: {', '.join(TokenScope.values)}."})
+        raise ValidationError(
+            {"scopes": f"Unknown scope(s): {', '.join(unknown)}. Valid: {', '.join(TokenScope.values)}."}
+        )
     if not scopes:
         raise ValidationError({"scopes": "Choose at least one scope."})
     if expires_at is not None and expires_at <= timezone.now():
@@ -73,11 +75,7 @@ def token_revoke(*, token: ApiToken, actor, context: AuditContext) -> ApiToken:
 
 def token_authenticate(raw: str) -> ApiToken | None:
     """The live token for a raw secret, or None. Updates last_used_at at most once a minute."""
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(token_hash=hash_token(raw), revoked_at__isnull=True)
-        .first()
-    )
+    token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw), revoked_at__isnull=True).first()
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()

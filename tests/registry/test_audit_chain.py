@@ -11,7 +11,9 @@ from tests.factories import ModelVersionFactory
 def test_audit_events_chain_from_genesis(churn, owner):
     with transaction.atomic():
         first = audit_record(actor=owner, action="model.created", obj=churn, context=CLI, after={"name": "churn"})
-        second = audit_record(actor=owner, action="model.updated", obj=churn, context=CLI, before={"a": 1}, after={"a": 2})
+        second = audit_record(
+            actor=owner, action="model.updated", obj=churn, context=CLI, before={"a": 1}, after={"a": 2}
+        )
     assert first.prev_hash == GENESIS_HASH
     assert second.prev_hash == first.hash
     assert second.seq == first.seq + 1
