@@ -1,6 +1,13 @@
-"""Monitoring pages (dashboards, fleet overview, alerts)."""
+"""Monitoring pages (namespace ``monitoring``): fleet overview, model dashboard, alerts, scorecard."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "monitoring"
-urlpatterns: list = []
+urlpatterns = [
+    path("fleet/", views.fleet_overview, name="fleet"),
+    path("models/<str:name>/", views.model_dashboard, name="model_dashboard"),
+    path("alerts/", views.alert_list, name="alert_list"),
+    path("scorecard/", views.scorecard, name="scorecard"),
+]

@@ -1,7 +1,7 @@
-"""Inventory pages. (Skeleton; the inventory work fills these in.)"""
+"""Inventory pages: list, model, version, and the owner's forms. (Skeleton to fill in.)"""
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 
 from registry.selectors import model_list
@@ -18,11 +18,23 @@ def model_list_view(request):
 
 
 @login_required
+def model_create_view(request):
+    raise Http404
+
+
+@login_required
 def model_detail(request, name):
-    model = model_list(user=request.user).filter(name=name).first()
-    if model is None:
-        raise Http404("No such model.")
-    return HttpResponse(model.name)
+    raise Http404
+
+
+@login_required
+def model_edit(request, name):
+    raise Http404
+
+
+@login_required
+def version_create_view(request, name):
+    raise Http404
 
 
 @login_required
@@ -31,5 +43,5 @@ def version_detail(request, name, version):
 
 
 @login_required
-def placeholder(request, pk):
+def version_edit(request, name, version):
     raise Http404

@@ -1,0 +1,3 @@
+"""API: promotions endpoints (serializers and views). Routes in `urlpatterns` are mounted under /api/v1/."""
+
+urlpatterns: list = []
