@@ -9,7 +9,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/14
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean
+.PHONY: run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
@@ -53,8 +53,19 @@ test-sqlite: venv
 	env -u DATABASE_URL -u CELERY_BROKER_URL MLOPS_VAR_DIR=$$(mktemp -d) \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/registry -m "not postgres and not browser and not integration"
 
-bench: venv static services
+bench: venv static services bench-evidently-venv
 	DATABASE_URL="$(PG_URL)" $(BIN)/python -m bench
+
+# Evidently (the monitoring benchmark's peer) needs pandas < 3, so it lives in its own
+# virtual environment under bench/, outside the project's dependencies.
+EVIDENTLY_VENV := bench/.venv-evidently
+$(EVIDENTLY_VENV)/.installed:
+	test -x $(EVIDENTLY_VENV)/bin/python || $(PYTHON) -m venv $(EVIDENTLY_VENV)
+	$(EVIDENTLY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(EVIDENTLY_VENV)/bin/python -m pip install --quiet 'evidently==0.7.23' 'pandas<3' pyarrow
+	touch $@
+
+bench-evidently-venv: $(EVIDENTLY_VENV)/.installed
 
 lint: venv
 	$(BIN)/ruff check .
