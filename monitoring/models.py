@@ -1,1 +1,333 @@
-"""Monitoring domain: reference profiles, predictions, labels, metrics, health, alerts."""
+"""Monitoring domain: reference profiles, predictions, labels, metrics, health, alerts.
+
+Monitoring may import registry; registry never imports monitoring.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from registry.models import ModelVersion, RegisteredModel
+
+from .choices import (
+    AlertKind,
+    AlertSeverity,
+    AlertStatus,
+    DriftRule,
+    Granularity,
+    HealthState,
+    ProfileStatus,
+    RetrainStatus,
+)
+
+
+class MonitoringConfig(models.Model):
+    """Per-model monitoring settings: windows, bins, drift rule and thresholds, alerting, retraining.
+
+    Changed only through ``monitoring.services.config.monitoring_config_update`` (audited
+    ``monitoring.thresholds_changed``).
+    """
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="monitoring_config")
+    granularity = models.CharField(max_length=10, choices=Granularity.choices, default=Granularity.DAILY)
+    n_bins = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(10), MaxValueValidator(20)], help_text="Quantile bins (10–20)."
+    )
+    drift_rule = models.CharField(max_length=20, choices=DriftRule.choices, default=DriftRule.PSI)
+    psi_warning = models.FloatField(default=0.1, validators=[MinValueValidator(0)])
+    psi_critical = models.FloatField(default=0.25, validators=[MinValueValidator(0)])
+    p_value_threshold = models.FloatField(default=0.05, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    js_threshold = models.FloatField(default=0.1, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    wasserstein_threshold = models.FloatField(default=0.1, validators=[MinValueValidator(0)])
+    drift_share_warning = models.FloatField(
+        default=0.2, validators=[MinValueValidator(0), MaxValueValidator(1)], help_text="Share of drifted features."
+    )
+    drift_share_critical = models.FloatField(default=0.5, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    missing_share_warning = models.FloatField(default=0.1, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    out_of_range_share_warning = models.FloatField(default=0.1, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    performance_drop_warning = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0)],
+        help_text="Absolute drop of the primary metric versus the version's offline value that raises a warning.",
+    )
+    performance_drop_critical = models.FloatField(default=0.1, validators=[MinValueValidator(0)])
+    label_coverage_threshold = models.FloatField(
+        default=0.8,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Performance windows stay provisional until this share of predictions has labels.",
+    )
+    min_window_rows = models.PositiveIntegerField(
+        default=100, help_text="Windows with fewer rows are computed but do not decide health."
+    )
+    retrain_url = models.URLField(max_length=500, blank=True, help_text="Training pipeline webhook URL.")
+    retrain_cooldown_hours = models.PositiveIntegerField(default=24, validators=[MinValueValidator(1)])
+    alert_recipients = models.JSONField(default=list, blank=True, help_text="E-mail addresses.")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model__name"]
+
+    def __str__(self) -> str:
+        return f"Monitoring of {self.model}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.psi_critical < self.psi_warning:
+            errors["psi_critical"] = "Must be at least the warning threshold."
+        if self.drift_share_critical < self.drift_share_warning:
+            errors["drift_share_critical"] = "Must be at least the warning threshold."
+        if self.performance_drop_critical < self.performance_drop_warning:
+            errors["performance_drop_critical"] = "Must be at least the warning threshold."
+        if not isinstance(self.alert_recipients, list) or not all(
+            isinstance(a, str) and "@" in a for a in self.alert_recipients
+        ):
+            errors["alert_recipients"] = "A list of e-mail addresses."
+        if errors:
+            raise ValidationError(errors)
+
+
+class ReferenceProfile(models.Model):
+    """A version's reference data and the profile computed once from it.
+
+    ``data`` holds the validated upload as Parquet (so any worker machine can recompute);
+    ``profile`` holds, per feature, what drift needs (see ``monitoring.services.profiles``):
+    bin edges and counts, summary stats, a bounded sample, top categories + other/missing,
+    and the same for the prediction/score columns (per class for classification).
+    """
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="reference_profile")
+    status = models.CharField(max_length=10, choices=ProfileStatus.choices, default=ProfileStatus.PENDING)
+    error = models.TextField(blank=True)
+    source_format = models.CharField(max_length=10, help_text="csv or parquet")
+    n_rows = models.PositiveIntegerField(default=0)
+    n_bins = models.PositiveSmallIntegerField(default=10)
+    data = models.BinaryField(editable=False)
+    data_sha256 = models.CharField(max_length=64)
+    profile = models.JSONField(default=dict, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"Reference of {self.version} ({self.status})"
+
+
+class Prediction(models.Model):
+    """One prediction served by a version. Ingested in bulk (COPY on PostgreSQL)."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    prediction_id = models.CharField(max_length=100)
+    timestamp = models.DateTimeField()
+    features = models.JSONField(default=dict)
+    prediction = models.JSONField(null=True, blank=True, help_text="Class label or regression value.")
+    score = models.FloatField(null=True, blank=True, help_text="Positive-class probability (binary) or confidence.")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-timestamp"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "prediction_id"], name="unique_prediction_id_per_version")
+        ]
+        indexes = [models.Index(fields=["version", "timestamp"], name="prediction_version_ts")]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.prediction_id}"
+
+
+class GroundTruth(models.Model):
+    """The true outcome for a prediction id, joined later (labels arrive late).
+
+    One row per (model, prediction id): a re-sent label replaces the old one, so windows
+    are recomputed without double counting.
+    """
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="ground_truth")
+    prediction_id = models.CharField(max_length=100)
+    label = models.JSONField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "prediction_id"], name="unique_label_per_prediction_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.prediction_id} = {self.label}"
+
+
+class WindowBinCounts(models.Model):
+    """Per (version, window, feature) histogram on the reference bins, so that longer
+    windows are sums of shorter ones (daily = sum of its hourly rows).
+
+    ``counts`` follows the reference profile's bins (numeric) or categories + other
+    (categorical). ``missing`` rows are not in ``counts``; ``out_of_range`` counts values
+    outside the reference [min, max]; ``unseen`` counts categories absent from the reference.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="window_bin_counts")
+    window_start = models.DateTimeField()
+    granularity = models.CharField(max_length=10, choices=Granularity.choices, default=Granularity.HOURLY)
+    feature = models.CharField(max_length=200)
+    counts = models.JSONField(default=list)
+    n = models.PositiveIntegerField(default=0)
+    missing = models.PositiveIntegerField(default=0)
+    out_of_range = models.PositiveIntegerField(default=0)
+    unseen = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["version", "window_start", "feature"]
+        verbose_name_plural = "window bin counts"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "window_start", "granularity", "feature"], name="unique_bin_counts_per_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.granularity} {self.window_start:%Y-%m-%d %H:%M} {self.feature}"
+
+
+class MetricValue(models.Model):
+    """One metric of one window: drift, data quality, volume, prediction drift or performance.
+
+    ``feature`` is '' for dataset-level metrics and ``__prediction__`` / ``__score__`` for the
+    prediction columns. Unique per (version, window, feature, metric): recomputing overwrites.
+    """
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="metric_values")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="metric_values")
+    granularity = models.CharField(max_length=10, choices=Granularity.choices)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    feature = models.CharField(max_length=200, blank=True, default="")
+    metric = models.CharField(max_length=40)
+    value = models.FloatField(null=True, blank=True, help_text="Null when undefined (e.g. one class only).")
+    provisional = models.BooleanField(default=False, help_text="Performance before label coverage passed threshold.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["window_start", "feature", "metric"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "window_start", "window_end", "feature", "metric"], name="unique_metric_per_window"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["model", "metric", "window_start"], name="metric_model_metric_ts"),
+            models.Index(fields=["version", "granularity", "window_start"], name="metric_version_gran_ts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.window_start:%Y-%m-%d %H:%M} {self.feature or '*'} {self.metric}={self.value}"
+
+
+class DirtyWindow(models.Model):
+    """A window whose inputs changed (new predictions or labels) and must be recomputed.
+
+    Marked by ingestion in the same transaction as the data, so nothing depends on the
+    broker; swept by the ``monitoring_sweep_dirty_windows`` beat task.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="dirty_windows")
+    window_start = models.DateTimeField()
+    granularity = models.CharField(max_length=10, choices=Granularity.choices)
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["marked_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "window_start", "granularity"], name="unique_dirty_window")
+        ]
+
+    def __str__(self) -> str:
+        return f"dirty {self.version} {self.granularity} {self.window_start:%Y-%m-%d %H:%M}"
+
+
+class HealthStatus(models.Model):
+    """A model's current health with the reasons, recomputed after every window."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="health")
+    status = models.CharField(max_length=10, choices=HealthState.choices, default=HealthState.NO_DATA)
+    reasons = models.JSONField(default=list, blank=True, help_text='[{"kind", "severity", "message", …}]')
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["model__name"]
+        verbose_name_plural = "health statuses"
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.status}"
+
+
+class Alert(models.Model):
+    """Opened when a model's health degrades in one area, resolved when it recovers,
+    acknowledged by the owner with a comment. At most one unresolved alert per (model, kind)."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    severity = models.CharField(max_length=10, choices=AlertSeverity.choices)
+    status = models.CharField(max_length=15, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    title = models.CharField(max_length=300)
+    reasons = models.JSONField(default=list, blank=True)
+    opened_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledge_comment = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "kind"], condition=~Q(status="resolved"), name="one_unresolved_alert_per_kind"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "opened_at"], name="alert_status_opened")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model} {self.kind} {self.severity} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != AlertStatus.RESOLVED
+
+
+class RetrainTrigger(models.Model):
+    """A call to the model's training pipeline, fired on critical drift or an overdue cadence,
+    at most once per cool-down. Recorded whether or not the call succeeded."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="retrain_triggers")
+    version = models.ForeignKey(ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=300)
+    details = models.JSONField(default=dict, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=RetrainStatus.choices)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    delivery_ref = models.CharField(max_length=100, blank=True, help_text="Webhook delivery id(s), if any.")
+    fired_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-fired_at", "-id"]
+        indexes = [models.Index(fields=["model", "fired_at"], name="retrain_model_fired")]
+
+    def __str__(self) -> str:
+        return f"retrain {self.model} at {self.fired_at:%Y-%m-%d %H:%M} ({self.status})"

@@ -1,0 +1,92 @@
+"""Enumerations of the monitoring domain."""
+
+from django.db import models
+
+
+class Granularity(models.TextChoices):
+    HOURLY = "hourly", "Hourly"
+    DAILY = "daily", "Daily"
+
+
+class DriftRule(models.TextChoices):
+    """Which statistic decides that a feature has drifted (see monitoring.services.metrics)."""
+
+    PSI = "psi", "Population stability index ≥ threshold"
+    STAT_TEST = "stat_test", "KS (numeric) / chi-square (categorical) p-value < threshold"
+    JENSEN_SHANNON = "jensen_shannon", "Jensen–Shannon distance ≥ threshold"
+    WASSERSTEIN = "wasserstein", "Normalised Wasserstein distance ≥ threshold"
+
+
+class ProfileStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class HealthState(models.TextChoices):
+    OK = "ok", "OK"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+    NO_DATA = "no_data", "No data"
+
+
+class AlertKind(models.TextChoices):
+    DRIFT = "drift", "Data drift"
+    PREDICTION_DRIFT = "prediction_drift", "Prediction drift"
+    DATA_QUALITY = "data_quality", "Data quality"
+    PERFORMANCE = "performance", "Performance"
+    CADENCE = "cadence", "Retrain cadence overdue"
+
+
+class AlertSeverity(models.TextChoices):
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class RetrainStatus(models.TextChoices):
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    NO_URL = "no_url", "No pipeline URL configured"
+
+
+class Metric(models.TextChoices):
+    """Names stored in ``MetricValue.metric``. Feature-level unless marked dataset-level ('' feature)."""
+
+    # drift, per feature (and per prediction column, feature PREDICTION_FEATURE)
+    PSI = "psi", "PSI"
+    JS_DISTANCE = "js_distance", "Jensen–Shannon distance"
+    KS_STATISTIC = "ks_statistic", "Kolmogorov–Smirnov statistic"
+    KS_P_VALUE = "ks_p_value", "Kolmogorov–Smirnov p-value"
+    CHI2_P_VALUE = "chi2_p_value", "Chi-square p-value"
+    WASSERSTEIN = "wasserstein", "Wasserstein distance / reference std"
+    DRIFT_DETECTED = "drift_detected", "Drift detected (0/1)"
+    # data quality, per feature
+    MISSING_SHARE = "missing_share", "Missing share"
+    OUT_OF_RANGE_SHARE = "out_of_range_share", "Out-of-range share"
+    UNSEEN_SHARE = "unseen_share", "Unseen categories share"
+    # dataset-level
+    VOLUME = "volume", "Rows"
+    DRIFT_SHARE = "drift_share", "Share of drifted features"
+    DRIFTED_FEATURES = "drifted_features", "Drifted features"
+    LABEL_COVERAGE = "label_coverage", "Label coverage"
+    LABELLED = "labelled", "Labelled rows"
+    ACCURACY = "accuracy", "Accuracy"
+    PRECISION = "precision", "Precision"
+    RECALL = "recall", "Recall"
+    F1 = "f1", "F1"
+    ROC_AUC = "roc_auc", "ROC AUC"
+    LOG_LOSS = "log_loss", "Log loss"
+    MAE = "mae", "MAE"
+    RMSE = "rmse", "RMSE"
+    R2 = "r2", "R²"
+
+
+#: ``MetricValue.feature`` for the prediction column (prediction drift); '' is dataset-level.
+PREDICTION_FEATURE = "__prediction__"
+SCORE_FEATURE = "__score__"
