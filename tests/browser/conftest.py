@@ -1,0 +1,116 @@
+"""Browser-test harness: real headless Chromium (Debian's ``chromium``) driven by
+Playwright's sync API against pytest-django's ``live_server``.
+
+Use it like this::
+
+    import pytest
+    from tests.browser.conftest import login, screenshot
+
+    pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+
+    def test_owner_sees_the_inventory(page, live_server, owner, churn):
+        login(page, live_server, owner)
+        page.goto(live_server.url + "/models/")
+        assert page.get_by_text("churn").first.is_visible()
+        screenshot(page, "inventory")
+
+- ``page`` collects console errors and uncaught page errors in ``page.console_errors``
+  and fails the test at teardown if there are any (CSP violations included).
+- ``live_server`` needs a transactional database, so browser tests are marked
+  ``browser`` and ``postgres`` (the SQLite flush conflicts with the audit trigger).
+- A missing ``/usr/bin/chromium`` is a failure with instructions, never a skip;
+  ``make test`` installs it (``make browser-deps``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API keeps an asyncio loop running in this thread; Django's
+# ORM would otherwise refuse to run from test code ("SynchronousOnlyOperation").
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+PASSWORD = "pass-1234-word"  # tests.factories.UserFactory's password
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DEFAULT_TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}. The browser tests need Debian's chromium: "
+            "run `make browser-deps` (or `apt-get update && apt-get install -y chromium`), "
+            "or point CHROMIUM_PATH at a Chromium binary.",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page (1280x800). Console errors and page errors are
+    collected in ``page.console_errors``; any of them fails the test at teardown."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    pg = context.new_page()
+    pg.console_errors = []
+
+    def on_console(message):
+        if message.type == "error":
+            location = message.location or {}
+            pg.console_errors.append(f"console.error: {message.text} ({location.get('url', '')})")
+
+    def on_page_error(error):
+        pg.console_errors.append(f"page error: {error}")
+
+    pg.on("console", on_console)
+    pg.on("pageerror", on_page_error)
+    yield pg
+    errors = list(pg.console_errors)
+    context.close()
+    if errors:
+        pytest.fail("The browser reported errors:\n  " + "\n  ".join(errors), pytrace=False)
+
+
+def login(page, live_server, user, password: str = PASSWORD) -> None:
+    """Log ``user`` in through the real login form and wait until we have left it."""
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", password)
+    with page.expect_navigation():
+        page.click("form[action$='/login/'] button[type=submit]")
+    if "/login/" in page.url:
+        raise AssertionError(f"login as {user.get_username()!r} failed: still on {page.url}")
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a 1280x800 screenshot of the page to docs/screenshots/<name>.png."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size(VIEWPORT)
+    path = SCREENSHOT_DIR / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
