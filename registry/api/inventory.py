@@ -1,3 +1,350 @@
-"""API: inventory endpoints (serializers and views). Routes in `urlpatterns` are mounted under /api/v1/."""
+"""API: models and versions (serializers and views). Routes in `urlpatterns` are mounted under /api/v1/.
 
-urlpatterns: list = []
+Writes call the same services as the HTML forms; lists share ``ModelFilterSet`` with the
+inventory page. Bodies are JSON objects of at most ``settings.API_MAX_BODY_BYTES``; unknown
+fields are refused by name.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+
+from django.conf import settings
+from django.urls import path, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import exceptions, generics, parsers, serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from registry.choices import RiskTier, TaskType
+from registry.filters import ModelFilterSet
+from registry.models import MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
+from registry.selectors.inventory import model_get, model_list, version_get, version_list
+from registry.services.audit import AuditContext
+from registry.services.inventory import model_create, model_update, version_create, version_update
+
+from .auth import HasScope
+from .errors import PayloadTooLarge
+
+# --- request parsing ------------------------------------------------------------------------
+
+
+class LimitedJSONParser(parsers.JSONParser):
+    """JSON bodies up to ``settings.API_MAX_BODY_BYTES`` (413 beyond); NaN/Infinity refused."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = codecs.decode(raw, encoding)
+            return json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, naming them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+# --- serializers ----------------------------------------------------------------------------
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = ["version", "stage", "task_type", "created_at", "url"]
+
+    def get_url(self, obj) -> str:
+        return reverse("api:version-detail", args=[obj.model.name, obj.version])
+
+
+class ModelListSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username")
+    team = serializers.CharField(source="team.slug")
+    tags = serializers.SerializerMethodField()
+    production_version = serializers.IntegerField(allow_null=True)
+    latest_version = serializers.IntegerField(allow_null=True)
+    version_count = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RegisteredModel
+        fields = [
+            "name",
+            "description",
+            "owner",
+            "team",
+            "risk_tier",
+            "tags",
+            "production_version",
+            "latest_version",
+            "version_count",
+            "created_at",
+            "updated_at",
+            "url",
+        ]
+
+    def get_tags(self, obj) -> list[str]:
+        return [t.name for t in obj.tags.all()]
+
+    def get_url(self, obj) -> str:
+        return reverse("api:model-detail", args=[obj.name])
+
+
+class ModelDetailSerializer(ModelListSerializer):
+    versions = serializers.SerializerMethodField()
+    health = serializers.SerializerMethodField()
+    model_card_complete = serializers.BooleanField()
+
+    class Meta(ModelListSerializer.Meta):
+        fields = [
+            *ModelListSerializer.Meta.fields,
+            "ai_act_category",
+            "intended_use",
+            "limitations",
+            "retrain_cadence_days",
+            "primary_metric",
+            "primary_metric_higher_is_better",
+            "model_card_complete",
+            "versions",
+            "health",
+        ]
+
+    @extend_schema_field(VersionSummarySerializer(many=True))
+    def get_versions(self, obj) -> list[dict]:
+        return VersionSummarySerializer(obj.versions.all(), many=True).data
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_health(self, obj) -> dict | None:
+        """Filled in by monitoring later; null until then."""
+        return None
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name")
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model",
+            "version",
+            "stage",
+            "description",
+            "artifact_uri",
+            "source_commit",
+            "training_run_id",
+            "training_data_ref",
+            "training_data_hash",
+            "metrics",
+            "feature_schema",
+            "task_type",
+            "created_by",
+            "created_at",
+            "stage_changed_at",
+            "url",
+        ]
+
+    def get_url(self, obj) -> str:
+        return reverse("api:version-detail", args=[obj.model.name, obj.version])
+
+
+class TeamField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="slug", queryset=Team.objects.all(), **kwargs)
+
+
+class ModelWriteSerializer(StrictSerializer):
+    """Fields a model is registered or edited with (tags as a list of names)."""
+
+    name = serializers.CharField(max_length=100, validators=[MODEL_NAME_VALIDATOR])
+    team = TeamField(required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    risk_tier = serializers.ChoiceField(choices=RiskTier.choices, required=False)
+    ai_act_category = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    intended_use = serializers.CharField(required=False, allow_blank=True)
+    limitations = serializers.CharField(required=False, allow_blank=True)
+    retrain_cadence_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
+    primary_metric = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    primary_metric_higher_is_better = serializers.BooleanField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=20)
+
+
+class ModelPatchSerializer(ModelWriteSerializer):
+    name = None  # the name is permanent
+
+
+class VersionWriteSerializer(StrictSerializer):
+    """Fields a version is registered with. Its number and stage are never sent."""
+
+    description = serializers.CharField(required=False, allow_blank=True)
+    artifact_uri = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    source_commit = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    training_run_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    training_data_ref = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    training_data_hash = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    metrics = serializers.JSONField(required=False, help_text="Object of metric name -> finite number.")
+    feature_schema = serializers.JSONField(
+        required=False, help_text='List of {"name": str, "type": "numeric"|"categorical"}.'
+    )
+    task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
+
+
+class VersionPatchSerializer(VersionWriteSerializer):
+    feature_schema = None
+    task_type = None
+
+
+# --- views ----------------------------------------------------------------------------------
+
+NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Model name (slug).")
+VERSION = OpenApiParameter("version", OpenApiTypes.INT, OpenApiParameter.PATH, description="Version number.")
+
+
+class InventoryAPIView(generics.GenericAPIView):
+    permission_classes = [IsAuthenticated, HasScope]
+    parser_classes = [LimitedJSONParser]
+    required_scopes = {"GET": "models:read", "HEAD": "models:read", "POST": "models:write", "PATCH": "models:write"}
+    filter_backends: list = []
+
+    def audit_context(self) -> AuditContext:
+        return AuditContext.from_request(self.request, source="api")
+
+    def validated(self, serializer_class, partial: bool = False) -> dict:
+        if not isinstance(self.request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        serializer = serializer_class(data=self.request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+@extend_schema_view(
+    get=extend_schema(summary="List models", responses=ModelListSerializer(many=True)),
+    post=extend_schema(
+        summary="Register a model", request=ModelWriteSerializer, responses={201: ModelDetailSerializer}
+    ),
+)
+class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
+    serializer_class = ModelListSerializer
+    filterset_class = ModelFilterSet
+
+    def get_queryset(self):
+        return model_list(user=self.request.user)
+
+    def filter_queryset(self, queryset):
+        filterset = ModelFilterSet(self.request.query_params, queryset=queryset, request=self.request)
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(filterset.errors)
+        return filterset.qs
+
+    def post(self, request):
+        data = self.validated(ModelWriteSerializer)
+        model = model_create(actor=request.user, context=self.audit_context(), **data)
+        fresh = model_get(user=request.user, name=model.name)
+        return Response(
+            ModelDetailSerializer(fresh).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": reverse("api:model-detail", args=[model.name])},
+        )
+
+
+@extend_schema_view(
+    get=extend_schema(summary="One model", parameters=[NAME], responses=ModelDetailSerializer),
+    patch=extend_schema(
+        summary="Edit a model's card", parameters=[NAME], request=ModelPatchSerializer, responses=ModelDetailSerializer
+    ),
+)
+class ModelDetailView(InventoryAPIView):
+    serializer_class = ModelDetailSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get(self, request, name: str):
+        return Response(ModelDetailSerializer(model_get(user=request.user, name=name)).data)
+
+    def patch(self, request, name: str):
+        model = model_get(user=request.user, name=name)
+        data = self.validated(ModelPatchSerializer, partial=True)
+        model_update(model=model, actor=request.user, context=self.audit_context(), changes=data)
+        return Response(ModelDetailSerializer(model_get(user=request.user, name=name)).data)
+
+
+@extend_schema_view(
+    get=extend_schema(summary="List a model's versions", parameters=[NAME], responses=VersionSerializer(many=True)),
+    post=extend_schema(
+        summary="Register a version",
+        parameters=[NAME],
+        request=VersionWriteSerializer,
+        responses={201: VersionSerializer},
+    ),
+)
+class VersionListCreateView(InventoryAPIView, generics.ListAPIView):
+    serializer_class = VersionSerializer
+
+    def get_queryset(self):
+        model = model_get(user=self.request.user, name=self.kwargs["name"])
+        return version_list(user=self.request.user, model=model)
+
+    def post(self, request, name: str):
+        model = model_get(user=request.user, name=name)
+        data = self.validated(VersionWriteSerializer)
+        version = version_create(model=model, actor=request.user, context=self.audit_context(), **data)
+        fresh = version_get(user=request.user, name=name, version=version.version)
+        return Response(
+            VersionSerializer(fresh).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": reverse("api:version-detail", args=[name, version.version])},
+        )
+
+
+@extend_schema_view(
+    get=extend_schema(summary="One version", parameters=[NAME, VERSION], responses=VersionSerializer),
+    patch=extend_schema(
+        summary="Edit a version's metadata (never its stage)",
+        parameters=[NAME, VERSION],
+        request=VersionPatchSerializer,
+        responses=VersionSerializer,
+    ),
+)
+class VersionDetailView(InventoryAPIView):
+    serializer_class = VersionSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get(self, request, name: str, version: int):
+        return Response(VersionSerializer(version_get(user=request.user, name=name, version=version)).data)
+
+    def patch(self, request, name: str, version: int):
+        found = version_get(user=request.user, name=name, version=version)
+        data = self.validated(VersionPatchSerializer, partial=True)
+        version_update(version=found, actor=request.user, context=self.audit_context(), changes=data)
+        return Response(VersionSerializer(version_get(user=request.user, name=name, version=version)).data)
+
+
+urlpatterns = [
+    path("models/", ModelListCreateView.as_view(), name="model-list"),
+    path("models/<str:name>/", ModelDetailView.as_view(), name="model-detail"),
+    path("models/<str:name>/versions/", VersionListCreateView.as_view(), name="version-list"),
+    path("models/<str:name>/versions/<int:version>/", VersionDetailView.as_view(), name="version-detail"),
+]

@@ -2,28 +2,115 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from typing import Any
 
-from registry.choices import PromotionStatus
-from registry.models import PromotionRequest, RegisteredModel
+from django.core.exceptions import ValidationError
+from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.http import Http404
+
+from registry.choices import PromotionStatus, RiskTier, Stage
+from registry.models import ApiToken, ModelVersion, PromotionRequest, RegisteredModel, Team
 from registry.rules import is_admin, is_reviewer, sees_all_models
 
 
 def model_visible_q(user, prefix: str = "") -> Q:
-    """Q restricting RegisteredModel rows (or rows related through ``prefix``) to the user."""
+    """Q restricting RegisteredModel rows (or rows related through ``prefix``) to the user.
+
+    Team membership is a subquery rather than a join, so the rows never need ``distinct()``.
+    """
     if sees_all_models(user):
         return Q()
-    return Q(**{f"{prefix}owner": user}) | Q(**{f"{prefix}team__members": user})
+    my_teams = Team.objects.filter(members=user).values("pk")
+    return Q(**{f"{prefix}owner": user}) | Q(**{f"{prefix}team__in": my_teams})
 
 
-def model_list(*, user) -> QuerySet[RegisteredModel]:
-    """Models the user may see, with what list pages need joined in."""
+def _with_summary(qs: QuerySet[RegisteredModel]) -> QuerySet[RegisteredModel]:
+    """Production version, latest version, version count and a risk rank, as subqueries (one SQL)."""
+    versions = ModelVersion.objects.filter(model=OuterRef("pk"))
+    count = versions.order_by().values("model").annotate(c=Count("pk")).values("c")
+    return qs.annotate(
+        production_version=Subquery(versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
+        latest_version=Subquery(versions.order_by("-version").values("version")[:1]),
+        version_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)),
+        risk_rank=Case(
+            When(risk_tier=RiskTier.LOW, then=Value(1)),
+            When(risk_tier=RiskTier.MEDIUM, then=Value(2)),
+            When(risk_tier=RiskTier.HIGH, then=Value(3)),
+            default=Value(0),
+            output_field=IntegerField(),
+        ),
+    )
+
+
+def model_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[RegisteredModel]:
+    """Models the user may see, with owner, team, tags and the version summary joined in.
+
+    ``filters`` (a dict or QueryDict) goes through ``ModelFilterSet``; invalid filters raise
+    ``ValidationError``. Views that render the filter form use the FilterSet themselves.
+    """
     if not user.is_authenticated:
         return RegisteredModel.objects.none()
     qs = RegisteredModel.objects.filter(model_visible_q(user))
-    if not sees_all_models(user):
-        qs = qs.distinct()
-    return qs.select_related("owner", "team").prefetch_related("tags")
+    qs = _with_summary(qs).select_related("owner", "team").prefetch_related("tags")
+    if filters is not None:
+        from registry.filters import ModelFilterSet
+
+        filterset = ModelFilterSet(filters, queryset=qs)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors.get_json_data())
+        qs = filterset.qs
+    return qs
+
+
+def model_get(*, user, name: str) -> RegisteredModel:
+    """One visible model with its versions (newest first) prefetched; 404 if missing or hidden."""
+    versions = ModelVersion.objects.order_by("-version").select_related("created_by")
+    model = (
+        model_list(user=user)
+        .select_related("created_by")
+        .prefetch_related(Prefetch("versions", queryset=versions))
+        .filter(name=name)
+        .first()
+    )
+    if model is None:
+        raise Http404(f"No model named '{name}'.")
+    return model
+
+
+def version_list(*, user, model: RegisteredModel) -> QuerySet[ModelVersion]:
+    """Versions of a model the user may see (the caller got ``model`` from ``model_get``)."""
+    return (
+        ModelVersion.objects.filter(model=model)
+        .filter(model_visible_q(user, prefix="model__"))
+        .select_related("model", "created_by")
+        .order_by("-version")
+    )
+
+
+def version_get(*, user, name: str, version: int) -> ModelVersion:
+    """One version of a visible model; 404 if missing or hidden."""
+    found = (
+        ModelVersion.objects.filter(model__name=name, version=version)
+        .filter(model_visible_q(user, prefix="model__"))
+        .select_related("model", "model__owner", "model__team", "created_by")
+        .first()
+    )
+    if found is None:
+        raise Http404(f"No version {version} of model '{name}'.")
+    return found
+
+
+def team_choices(*, user) -> QuerySet[Team]:
+    """Teams the user may register models in (admins: all teams)."""
+    if is_admin(user):
+        return Team.objects.all()
+    return Team.objects.filter(members=user)
+
+
+def token_list(*, user) -> QuerySet[ApiToken]:
+    """The user's own API tokens, newest first."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at")
 
 
 def navigation_counts(*, user) -> dict[str, int]:

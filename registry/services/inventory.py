@@ -1,0 +1,353 @@
+"""Inventory writes: teams, models (with their card and tags) and versions.
+
+Every service is keyword-only, runs in one transaction, validates with
+``full_clean`` and records its audit event in that same transaction.
+Stage changes are not made here: they belong to the promotion workflow.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils.text import slugify
+
+from registry.choices import FeatureType, Stage
+from registry.models import ModelVersion, RegisteredModel, Tag, Team
+from registry.rules import can_change_model, can_register_model, is_admin
+
+from .audit import AuditContext, audit_record, diff, model_snapshot
+
+MODEL_FIELDS = [
+    "name",
+    "description",
+    "owner",
+    "team",
+    "risk_tier",
+    "ai_act_category",
+    "intended_use",
+    "limitations",
+    "retrain_cadence_days",
+    "primary_metric",
+    "primary_metric_higher_is_better",
+]
+MODEL_EDITABLE = [f for f in MODEL_FIELDS if f not in ("name",)] + ["tags"]
+
+VERSION_FIELDS = [
+    "version",
+    "stage",
+    "description",
+    "artifact_uri",
+    "source_commit",
+    "training_run_id",
+    "training_data_ref",
+    "training_data_hash",
+    "metrics",
+    "feature_schema",
+    "task_type",
+]
+VERSION_CREATE = [
+    "description",
+    "artifact_uri",
+    "source_commit",
+    "training_run_id",
+    "training_data_ref",
+    "training_data_hash",
+    "metrics",
+    "feature_schema",
+    "task_type",
+]
+VERSION_EDITABLE = [
+    "description",
+    "artifact_uri",
+    "source_commit",
+    "training_run_id",
+    "training_data_ref",
+    "training_data_hash",
+    "metrics",
+]
+
+MAX_TAGS = 20
+MAX_METRICS = 200
+MAX_FEATURES = 2000
+
+
+# --- validation shared by forms, API and services -------------------------------------------
+
+
+def validate_metrics(value: Any) -> dict[str, float | int]:
+    """Offline metrics: an object of metric name -> finite number."""
+    if not isinstance(value, dict):
+        raise ValidationError({"metrics": 'Metrics must be a JSON object of name -> number, e.g. {"roc_auc": 0.91}.'})
+    if len(value) > MAX_METRICS:
+        raise ValidationError({"metrics": f"At most {MAX_METRICS} metrics."})
+    errors = []
+    for name, number in value.items():
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            errors.append(f"Metric name {name!r} must be a non-empty string of at most 100 characters.")
+        elif isinstance(number, bool) or not isinstance(number, (int, float)):
+            errors.append(f"Metric '{name}' must be a number, got {type(number).__name__}.")
+        elif not math.isfinite(number):
+            errors.append(f"Metric '{name}' must be a finite number (NaN and infinity are refused).")
+    if errors:
+        raise ValidationError({"metrics": errors})
+    return value
+
+
+def validate_feature_schema(value: Any) -> list[dict[str, str]]:
+    """Feature schema: a list of {"name": str, "type": "numeric"|"categorical"} with unique names."""
+    example = '[{"name": "age", "type": "numeric"}, {"name": "plan", "type": "categorical"}]'
+    if not isinstance(value, list):
+        raise ValidationError({"feature_schema": f"Feature schema must be a JSON list, e.g. {example}."})
+    if len(value) > MAX_FEATURES:
+        raise ValidationError({"feature_schema": f"At most {MAX_FEATURES} features."})
+    errors, seen = [], set()
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            errors.append(f"Item {i} must be an object with 'name' and 'type'.")
+            continue
+        extra = sorted(set(item) - {"name", "type"})
+        if extra:
+            errors.append(f"Item {i} has unknown key(s): {', '.join(map(str, extra))}.")
+        name, ftype = item.get("name"), item.get("type")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            errors.append(f"Item {i} needs a non-empty string 'name' (at most 200 characters).")
+        elif name in seen:
+            errors.append(f"Feature name '{name}' appears more than once.")
+        else:
+            seen.add(name)
+        if ftype not in FeatureType.values:
+            errors.append(f"Item {i} 'type' must be one of {', '.join(FeatureType.values)}, got {ftype!r}.")
+    if errors:
+        raise ValidationError({"feature_schema": errors})
+    return value
+
+
+def normalise_tag_names(names: Any) -> list[str]:
+    """Tag names as a list of slugs (``"Fraud Risk"`` -> ``fraud-risk``), de-duplicated and sorted."""
+    if isinstance(names, str):
+        names = [n for n in names.split(",")]
+    if not isinstance(names, (list, tuple)):
+        raise ValidationError({"tags": "Tags must be a list of names."})
+    out = set()
+    for raw in names:
+        if not isinstance(raw, str):
+            raise ValidationError({"tags": f"Tag {raw!r} must be a string."})
+        if not raw.strip():
+            continue
+        slug = slugify(raw.strip())
+        if not slug or len(slug) > 50:
+            raise ValidationError({"tags": f"Tag '{raw}' must contain letters or digits (at most 50 characters)."})
+        out.add(slug)
+    if len(out) > MAX_TAGS:
+        raise ValidationError({"tags": f"At most {MAX_TAGS} tags."})
+    return sorted(out)
+
+
+def _set_tags(model: RegisteredModel, names: list[str]) -> None:
+    existing = {t.name: t for t in Tag.objects.filter(name__in=names)}
+    missing = [n for n in names if n not in existing]
+    if missing:
+        Tag.objects.bulk_create([Tag(name=n) for n in missing], ignore_conflicts=True)
+        existing = {t.name: t for t in Tag.objects.filter(name__in=names)}
+    model.tags.set([existing[n] for n in names])
+
+
+def _tag_names(model: RegisteredModel) -> list[str]:
+    return sorted(model.tags.values_list("name", flat=True))
+
+
+def _check_team(actor, team: Team | None) -> Team:
+    if team is None:
+        teams = list(actor.teams.all()[:2]) if actor.is_authenticated else []
+        if len(teams) == 1:
+            return teams[0]
+        raise ValidationError({"team": "Choose the team that owns this model."})
+    if not is_admin(actor) and not team.members.filter(pk=actor.pk).exists():
+        raise ValidationError({"team": f"You are not a member of team '{team.slug}'."})
+    return team
+
+
+# --- teams ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def team_create(*, name: str, slug: str = "", description: str = "", actor, context: AuditContext) -> Team:
+    """Create a team (admins only)."""
+    if not is_admin(actor):
+        raise PermissionDenied("Only administrators create teams.")
+    team = Team(name=name, slug=slug or slugify(name), description=description)
+    team.full_clean()
+    team.save()
+    audit_record(
+        actor=actor,
+        action="team.created",
+        obj=team,
+        context=context,
+        after={"name": team.name, "slug": team.slug, "description": team.description},
+    )
+    return team
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_create(
+    *,
+    actor,
+    context: AuditContext,
+    name: str,
+    team: Team | None = None,
+    description: str = "",
+    risk_tier: str = "medium",
+    ai_act_category: str = "",
+    intended_use: str = "",
+    limitations: str = "",
+    retrain_cadence_days: int | None = None,
+    primary_metric: str = "",
+    primary_metric_higher_is_better: bool = True,
+    tags: list[str] | None = None,
+) -> RegisteredModel:
+    """Register a model owned by ``actor`` in one of the actor's teams."""
+    if not can_register_model(actor):
+        raise PermissionDenied("You may not register models (you need to belong to a team).")
+    team = _check_team(actor, team)
+    tag_names = normalise_tag_names(tags or [])
+    model = RegisteredModel(
+        name=name,
+        owner=actor,
+        team=team,
+        description=description,
+        risk_tier=risk_tier,
+        ai_act_category=ai_act_category,
+        intended_use=intended_use,
+        limitations=limitations,
+        retrain_cadence_days=retrain_cadence_days,
+        primary_metric=primary_metric,
+        primary_metric_higher_is_better=primary_metric_higher_is_better,
+        created_by=actor,
+    )
+    model.full_clean()
+    try:
+        with transaction.atomic():
+            model.save()
+    except IntegrityError as exc:  # a concurrent registration of the same name
+        raise ValidationError({"name": f"A model named '{name}' already exists."}) from exc
+    _set_tags(model, tag_names)
+    after = model_snapshot(model, MODEL_FIELDS)
+    after["tags"] = tag_names
+    audit_record(actor=actor, action="model.created", obj=model, context=context, after=after)
+    return model
+
+
+@transaction.atomic
+def model_update(*, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]) -> RegisteredModel:
+    """Edit a model's card, risk tier, team or tags. The name is permanent."""
+    if not can_change_model(actor, model):
+        raise PermissionDenied("Only the model's owner or an administrator may edit it.")
+    unknown = sorted(set(changes) - set(MODEL_EDITABLE))
+    if unknown:
+        raise ValidationError({"non_field_errors": [f"These fields cannot be changed: {', '.join(unknown)}."]})
+    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    before = model_snapshot(model, MODEL_FIELDS)
+    before["tags"] = _tag_names(model)
+    changes = dict(changes)
+    tag_names = normalise_tag_names(changes.pop("tags")) if "tags" in changes else None
+    if "team" in changes and changes["team"] != model.team:
+        changes["team"] = _check_team(actor, changes["team"])
+    for field, value in changes.items():
+        setattr(model, field, value)
+    model.full_clean()
+    model.save()
+    if tag_names is not None:
+        _set_tags(model, tag_names)
+    after = model_snapshot(model, MODEL_FIELDS)
+    after["tags"] = tag_names if tag_names is not None else before["tags"]
+    b, a = diff(before, after)
+    if a:
+        audit_record(actor=actor, action="model.updated", obj=model, context=context, before=b, after=a)
+    return model
+
+
+# --- versions -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def version_create(
+    *,
+    model: RegisteredModel,
+    actor,
+    context: AuditContext,
+    description: str = "",
+    artifact_uri: str = "",
+    source_commit: str = "",
+    training_run_id: str = "",
+    training_data_ref: str = "",
+    training_data_hash: str = "",
+    metrics: dict | None = None,
+    feature_schema: list | None = None,
+    task_type: str = "binary",
+) -> ModelVersion:
+    """Register the model's next version (max + 1, under a lock on the model row), stage ``none``."""
+    if not can_change_model(actor, model):
+        raise PermissionDenied("Only the model's owner or an administrator may register versions.")
+    metrics = validate_metrics({} if metrics is None else metrics)
+    feature_schema = validate_feature_schema([] if feature_schema is None else feature_schema)
+    model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    last = ModelVersion.objects.filter(model=model).aggregate(m=Max("version"))["m"] or 0
+    version = ModelVersion(
+        model=model,
+        version=last + 1,
+        stage=Stage.NONE,
+        description=description,
+        artifact_uri=artifact_uri,
+        source_commit=source_commit,
+        training_run_id=training_run_id,
+        training_data_ref=training_data_ref,
+        training_data_hash=training_data_hash,
+        metrics=metrics,
+        feature_schema=feature_schema,
+        task_type=task_type,
+        created_by=actor,
+    )
+    version.full_clean()
+    version.save()
+    RegisteredModel.objects.filter(pk=model.pk).update(updated_at=version.created_at)
+    audit_record(
+        actor=actor,
+        action="version.registered",
+        obj=version,
+        model=model,
+        context=context,
+        after=model_snapshot(version, VERSION_FIELDS),
+    )
+    return version
+
+
+@transaction.atomic
+def version_update(*, version: ModelVersion, actor, context: AuditContext, changes: dict[str, Any]) -> ModelVersion:
+    """Edit a version's description, artifact, lineage or metrics. Never its stage."""
+    if not can_change_model(actor, version.model):
+        raise PermissionDenied("Only the model's owner or an administrator may edit versions.")
+    unknown = sorted(set(changes) - set(VERSION_EDITABLE))
+    if unknown:
+        hint = " Stage changes go through a promotion request." if "stage" in unknown else ""
+        raise ValidationError({"non_field_errors": [f"These fields cannot be changed: {', '.join(unknown)}.{hint}"]})
+    if "metrics" in changes:
+        validate_metrics(changes["metrics"])
+    version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    before = model_snapshot(version, VERSION_FIELDS)
+    for field, value in changes.items():
+        setattr(version, field, value)
+    version.full_clean()
+    version.save()
+    b, a = diff(before, model_snapshot(version, VERSION_FIELDS))
+    if a:
+        audit_record(
+            actor=actor, action="version.updated", obj=version, model=version.model, context=context, before=b, after=a
+        )
+    return version
