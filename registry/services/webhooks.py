@@ -1,0 +1,276 @@
+"""Outgoing webhooks: delivery rows written in the caller's transaction, sent by a Celery task.
+
+Every POST carries ``X-MLOps-Event`` and ``X-MLOps-Signature: sha256=<hex HMAC-SHA256 of the
+raw body with the webhook's secret>``. Receivers verify with::
+
+    hmac.compare_digest(header, "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest())
+
+``webhook_dispatch`` is the one entry point for every event, including the monitoring
+engine's alerts (``alert.opened`` …) and retrain triggers (``retrain.triggered``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from typing import Any
+
+import requests
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from registry import rules
+from registry.choices import DeliveryStatus, WebhookEvent
+from registry.models import RegisteredModel, Webhook, WebhookDelivery
+
+from .audit import AuditContext, audit_record, diff, model_snapshot
+
+USER_AGENT = "MLOps-Portal-Webhooks/1"
+TIMEOUT_SECONDS = 10
+MAX_ATTEMPTS = 6  # first try + 5 retries
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 3600
+WEBHOOK_FIELDS = ["name", "url", "model", "events", "is_active"]
+
+
+def event_category(event: str) -> str:
+    """``promotion.approved`` → ``promotion``; a rollback is a stage event."""
+    if event == "rollback":
+        return WebhookEvent.STAGE
+    return event.split(".", 1)[0]
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def encode_body(payload: dict[str, Any]) -> bytes:
+    """The exact bytes sent (and signed): compact, sorted JSON."""
+    return json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def backoff_seconds(retries: int) -> int:
+    """Exponential backoff: 30 s, 60 s, 120 s, … capped at an hour."""
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * (2**retries))
+
+
+def _actor_json(actor) -> dict[str, Any] | None:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return {"id": None, "username": str(actor) if actor else "system"}
+    return {"id": actor.pk, "username": actor.get_username(), "name": actor.get_full_name()}
+
+
+def webhooks_for(*, event: str, model: RegisteredModel | None):
+    """Active webhooks (global, or for this model) whose events filter accepts ``event``."""
+    hooks = Webhook.objects.filter(is_active=True)
+    hooks = hooks.filter(Q(model__isnull=True) | Q(model=model)) if model is not None else hooks.filter(model=None)
+    category = event_category(event)
+    return [h for h in hooks.order_by("pk") if not h.events or category in h.events or event in h.events]
+
+
+def webhook_dispatch(
+    *, event: str, model: RegisteredModel | None, payload: dict[str, Any], actor=None
+) -> list[WebhookDelivery]:
+    """Create one delivery per matching webhook and send them after the transaction commits.
+
+    Call it inside the service's transaction: if the change rolls back, nothing is sent.
+    """
+    hooks = webhooks_for(event=event, model=model)
+    deliveries = []
+    for hook in hooks:
+        delivery_id = uuid.uuid4().hex
+        body = {
+            "id": delivery_id,
+            "event": event,
+            "timestamp": timezone.now().isoformat(),
+            "model": model.name if model is not None else None,
+            "actor": _actor_json(actor),
+            "data": payload,
+        }
+        delivery = WebhookDelivery(webhook=hook, event=event, payload=json.loads(encode_body(body)))
+        delivery.full_clean()
+        delivery.save()
+        deliveries.append(delivery)
+    if deliveries:
+        ids = [d.pk for d in deliveries]
+        transaction.on_commit(lambda: _enqueue(ids))
+    return deliveries
+
+
+def _enqueue(ids: list[int]) -> None:
+    from registry.tasks import webhook_deliver
+
+    for pk in ids:
+        webhook_deliver.delay(pk)
+
+
+def webhook_deliver(*, delivery_id: int, final_attempt: bool, next_retry_in: int | None) -> str:
+    """One delivery attempt. Returns the delivery status afterwards (``pending`` = retry it).
+
+    Idempotent: a delivered (or failed-for-good) delivery is not sent again. Each attempt is
+    appended to ``attempt_log``.
+    """
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().select_related("webhook").filter(pk=delivery_id).first()
+        if delivery is None:  # its webhook was deleted meanwhile
+            return "missing"
+        if delivery.status != DeliveryStatus.PENDING:
+            return delivery.status
+        hook = delivery.webhook
+        body = encode_body(delivery.payload)
+        delivery.attempts += 1
+        delivery.save(update_fields=["attempts"])
+        attempt = delivery.attempts
+    started = timezone.now()
+    status_code = None
+    error = ""
+    try:
+        response = requests.post(
+            hook.url,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "X-MLOps-Event": delivery.event,
+                "X-MLOps-Delivery": str(delivery.payload.get("id", delivery.pk)),
+                "X-MLOps-Signature": sign(hook.secret, body),
+            },
+            timeout=TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+        status_code = response.status_code
+        ok = 200 <= status_code < 300
+        if not ok:
+            error = f"HTTP {status_code}: {response.text[:200]}"
+    except requests.RequestException as exc:
+        ok = False
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    finished = timezone.now()
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        delivery.last_status_code = status_code
+        delivery.last_error = error
+        if ok:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = finished
+        elif final_attempt:
+            delivery.status = DeliveryStatus.FAILED
+        entry = {
+            "attempt": attempt,
+            "at": started.isoformat(),
+            "duration_ms": int((finished - started).total_seconds() * 1000),
+            "status_code": status_code,
+            "error": error,
+            "outcome": "delivered" if ok else ("failed" if final_attempt else "retry"),
+        }
+        if not ok and not final_attempt and next_retry_in is not None:
+            entry["next_retry_in_s"] = next_retry_in
+        delivery.attempt_log = [*(delivery.attempt_log or []), entry]
+        delivery.save(update_fields=["last_status_code", "last_error", "status", "delivered_at", "attempt_log"])
+    return delivery.status
+
+
+# ---------------------------------------------------------------- admin-facing services
+
+
+def _check_events(events) -> list[str]:
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise ValidationError({"events": "A list of event names."})
+    unknown = sorted({e for e in events if event_category(e) not in WebhookEvent.values})
+    if unknown:
+        raise ValidationError(
+            {"events": f"Unknown event(s): {', '.join(unknown)}. Valid: {', '.join(WebhookEvent.values)}."}
+        )
+    return sorted(set(events))
+
+
+@transaction.atomic
+def webhook_create(
+    *,
+    name: str,
+    url: str,
+    actor,
+    context: AuditContext,
+    model: RegisteredModel | None = None,
+    events: list[str] | None = None,
+    secret: str = "",
+    is_active: bool = True,
+) -> Webhook:
+    """Register a webhook (admins only). A random secret is generated unless one is given."""
+    if not rules.is_admin(actor):
+        raise PermissionDenied("Only admins may manage webhooks.")
+    hook = Webhook(
+        name=name,
+        url=url,
+        secret=secret or secrets.token_hex(32),
+        model=model,
+        events=_check_events(events or []),
+        is_active=is_active,
+        created_by=actor,
+    )
+    hook.full_clean()
+    hook.save()
+    audit_record(
+        actor=actor,
+        action="webhook.created",
+        obj=hook,
+        model=model,
+        context=context,
+        after=model_snapshot(hook, WEBHOOK_FIELDS),
+    )
+    return hook
+
+
+@transaction.atomic
+def webhook_update(*, webhook: Webhook, actor, changes: dict[str, Any], context: AuditContext) -> Webhook:
+    """Change a webhook (admins only). The secret never appears in the audit log."""
+    if not rules.is_admin(actor):
+        raise PermissionDenied("Only admins may manage webhooks.")
+    allowed = set(WEBHOOK_FIELDS) | {"secret"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValidationError({"__all__": f"Unknown webhook field(s): {', '.join(unknown)}."})
+    hook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+    before = model_snapshot(hook, WEBHOOK_FIELDS)
+    for field, value in changes.items():
+        if field == "events":
+            value = _check_events(value or [])
+        setattr(hook, field, value)
+    hook.full_clean()
+    hook.save()
+    changed_before, changed_after = diff(before, model_snapshot(hook, WEBHOOK_FIELDS))
+    if "secret" in changes:
+        changed_after["secret"] = "rotated"
+    if changed_after:
+        audit_record(
+            actor=actor,
+            action="webhook.updated",
+            obj=hook,
+            model=hook.model,
+            context=context,
+            before=changed_before,
+            after=changed_after,
+        )
+    return hook
+
+
+@transaction.atomic
+def webhook_delete(*, webhook: Webhook, actor, context: AuditContext) -> None:
+    if not rules.is_admin(actor):
+        raise PermissionDenied("Only admins may manage webhooks.")
+    hook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+    audit_record(
+        actor=actor,
+        action="webhook.deleted",
+        obj=hook,
+        model=hook.model,
+        context=context,
+        before=model_snapshot(hook, WEBHOOK_FIELDS),
+    )
+    hook.delete()
