@@ -1,0 +1,573 @@
+"""Plotly figures for the monitoring pages, built from selector data.
+
+Every function takes plain data (lists, numpy arrays, datetimes) that the
+dashboard selectors produce, and returns a figure *dict* (``fig.to_plotly_json()``)
+that the view hands to the template with ``json_script``; ``static/js/charts.js``
+draws it with ``Plotly.newPlot``. No HTML, no inline script (strict CSP).
+
+Numeric arrays are passed to plotly as numpy arrays, so plotly.py encodes them as
+base64 typed arrays (``{"dtype", "bdata", "shape"}``) that plotly.js decodes: a
+90-day hourly heatmap of 50 features stays a few hundred kilobytes and is built
+in milliseconds. Missing values are NaN in those arrays (gaps in the chart).
+
+Time axes carry the same vertical markers everywhere: promotions, rollbacks and
+alerts (``Marker``), so a reader sees which version was live when a metric moved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+if TYPE_CHECKING:
+    from .dashboards import ModelDashboard, TierRollup
+
+OK = "#15803d"
+WARNING = "#d97706"
+CRITICAL = "#b91c1c"
+NO_DATA = "#d1d5db"
+BRAND = "#2f5bea"
+MUTED = "#6b7280"
+
+STATUS_CODES = {"ok": 0, "warning": 1, "critical": 2}
+MARKER_COLOURS = {"promotion": OK, "rollback": "#7c3aed", "alert": CRITICAL, "acknowledged": WARNING}
+
+BASE_LAYOUT = {
+    "template": "none",
+    "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12, "color": "#1d2330"},
+    "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
+    "paper_bgcolor": "#ffffff",
+    "plot_bgcolor": "#ffffff",
+    "hovermode": "closest",
+    "legend": {"orientation": "h", "y": -0.15},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Marker:
+    """A moment drawn as a vertical line on every time axis."""
+
+    at: datetime
+    kind: str  # promotion | rollback | alert
+    label: str
+
+
+def _iso(values: Sequence[datetime]) -> list[str]:
+    return [v.isoformat() for v in values]
+
+
+def _floats(values) -> np.ndarray:
+    """A float64 array with None turned into NaN (a gap in the chart)."""
+    return np.array([np.nan if v is None else v for v in values], dtype="float64")
+
+
+def _figure(fig: go.Figure, *, title: str, height: int = 340, **layout) -> dict:
+    fig.update_layout(**BASE_LAYOUT, title={"text": title, "x": 0, "font": {"size": 14}}, height=height, **layout)
+    return fig.to_plotly_json()
+
+
+def _add_markers(fig: go.Figure, markers: Sequence[Marker], *, xref: str = "x") -> None:
+    """Vertical lines across the whole plot height, labelled at the top."""
+    shapes = list(fig.layout.shapes or ())
+    annotations = list(fig.layout.annotations or ())
+    for m in markers:
+        colour = MARKER_COLOURS.get(m.kind, MUTED)
+        x = m.at.isoformat()
+        shapes.append(
+            {
+                "type": "line",
+                "xref": xref,
+                "yref": "paper",
+                "x0": x,
+                "x1": x,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": colour, "width": 1.5, "dash": "dot" if m.kind == "alert" else "dash"},
+                "name": f"marker-{m.kind}",
+            }
+        )
+        annotations.append(
+            {
+                "x": x,
+                "y": 1,
+                "xref": xref,
+                "yref": "paper",
+                "yanchor": "bottom",
+                "text": m.label,
+                "showarrow": False,
+                "font": {"size": 10, "color": colour},
+                "textangle": -30,
+                "hovertext": f"{m.kind}: {m.label} at {m.at:%Y-%m-%d %H:%M} UTC",
+            }
+        )
+    fig.update_layout(shapes=shapes, annotations=annotations)
+
+
+def _threshold_line(y: float, *, colour: str, label: str, yref: str = "y") -> dict:
+    return {
+        "type": "line",
+        "xref": "paper",
+        "yref": yref,
+        "x0": 0,
+        "x1": 1,
+        "y0": y,
+        "y1": y,
+        "line": {"color": colour, "width": 1, "dash": "dash"},
+        "name": label,
+        "label": {"text": label, "textposition": "end", "font": {"size": 10, "color": colour}},
+    }
+
+
+def _vertical_threshold(x: float, *, colour: str, label: str) -> dict:
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": colour, "width": 1, "dash": "dash"},
+        "name": label,
+        "label": {"text": label, "textposition": "end", "font": {"size": 10, "color": colour}},
+    }
+
+
+def empty_figure(title: str, message: str) -> dict:
+    """A blank chart that says why it is blank (no windows yet, no labels yet)."""
+    fig = go.Figure()
+    fig.update_layout(
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[{"text": message, "showarrow": False, "font": {"size": 13, "color": MUTED}}],
+    )
+    return _figure(fig, title=title, height=220)
+
+
+def drift_heatmap(
+    *,
+    windows: Sequence[datetime],
+    features: Sequence[str],
+    status: np.ndarray,
+    psi: np.ndarray,
+    js: np.ndarray,
+    pvalue: np.ndarray,
+    markers: Sequence[Marker] = (),
+) -> dict:
+    """Features x windows, coloured by drift status (0 ok, 1 warning, 2 critical, NaN no data);
+    hover shows PSI, Jensen-Shannon distance and the test's p-value for the cell."""
+    if not len(windows) or not len(features):
+        return empty_figure("Feature drift", "No computed windows in this range yet.")
+    customdata = np.stack([psi, js, pvalue], axis=-1).astype("float64")
+    colorscale = [
+        [0.0, OK],
+        [1 / 3, OK],
+        [1 / 3, WARNING],
+        [2 / 3, WARNING],
+        [2 / 3, CRITICAL],
+        [1.0, CRITICAL],
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=status.astype("float64"),
+            x=_iso(windows),
+            y=list(features),
+            customdata=customdata,
+            zmin=-0.5,
+            zmax=2.5,
+            colorscale=colorscale,
+            xgap=1,
+            ygap=1,
+            colorbar={
+                "tickvals": [0, 1, 2],
+                "ticktext": ["ok", "warning", "critical"],
+                "thickness": 12,
+                "len": 0.6,
+            },
+            hovertemplate=(
+                "<b>%{y}</b><br>window %{x}<br>PSI %{customdata[0]:.3f}<br>"
+                "JS distance %{customdata[1]:.3f}<br>p-value %{customdata[2]:.3g}<extra></extra>"
+            ),
+            name="drift",
+        )
+    )
+    _add_markers(fig, markers)
+    height = max(260, min(900, 60 + 16 * len(features)))
+    return _figure(fig, title="Feature drift by window", height=height, yaxis={"autorange": "reversed"})
+
+
+def top_drifted_features(
+    *,
+    features: Sequence[str],
+    psi: Sequence[float],
+    status: Sequence[str],
+    warning: float,
+    critical: float,
+) -> dict:
+    """The most drifted features of the latest window, ranked by PSI, with threshold lines."""
+    if not features:
+        return empty_figure("Top drifted features", "No drift computed yet.")
+    colours = [{"ok": OK, "warning": WARNING, "critical": CRITICAL}.get(s, NO_DATA) for s in status]
+    fig = go.Figure(
+        go.Bar(
+            x=_floats(psi),
+            y=list(features),
+            orientation="h",
+            marker={"color": colours},
+            hovertemplate="<b>%{y}</b><br>PSI %{x:.3f}<extra></extra>",
+            name="PSI",
+        )
+    )
+    fig.update_layout(
+        shapes=[
+            _vertical_threshold(warning, colour=WARNING, label=f"warning {warning:g}"),
+            _vertical_threshold(critical, colour=CRITICAL, label=f"critical {critical:g}"),
+        ]
+    )
+    height = max(220, 60 + 22 * len(features))
+    return _figure(
+        fig, title="Top drifted features (PSI, latest window)", height=height, yaxis={"autorange": "reversed"}
+    )
+
+
+def feature_distribution(
+    *,
+    feature: str,
+    labels: Sequence[str],
+    reference: Sequence[float],
+    current: Sequence[float],
+    current_label: str = "current",
+) -> dict:
+    """Reference vs current share per bin (or category), from stored bin counts."""
+    if not labels:
+        return empty_figure(f"Distribution of {feature}", "No reference profile or counts for this feature.")
+    ref = _floats(reference)
+    cur = _floats(current)
+    ref_share = ref / ref.sum() if np.nansum(ref) else ref
+    cur_share = cur / cur.sum() if np.nansum(cur) else cur
+    fig = go.Figure(
+        [
+            go.Bar(x=list(labels), y=ref_share, name="reference", marker={"color": MUTED}, opacity=0.75),
+            go.Bar(x=list(labels), y=cur_share, name=current_label, marker={"color": BRAND}, opacity=0.85),
+        ]
+    )
+    return _figure(
+        fig,
+        title=f"Distribution of {feature}: reference vs {current_label}",
+        barmode="group",
+        yaxis={"tickformat": ".0%", "title": {"text": "share"}},
+    )
+
+
+def prediction_distribution(
+    *,
+    windows: Sequence[datetime],
+    bin_labels: Sequence[str],
+    shares: np.ndarray,
+    drift: np.ndarray | None = None,
+    markers: Sequence[Marker] = (),
+) -> dict:
+    """Share of predictions per score bin in each window (bins x windows), with the
+    prediction-drift PSI as a line on a second axis when it is known."""
+    if not len(windows) or not len(bin_labels):
+        return empty_figure("Prediction distribution", "No predictions in this range yet.")
+    traces = [
+        go.Heatmap(
+            z=shares.astype("float64"),
+            x=_iso(windows),
+            y=list(bin_labels),
+            colorscale="Blues",
+            colorbar={"title": {"text": "share"}, "tickformat": ".0%", "thickness": 12, "len": 0.6, "x": 1.08},
+            hovertemplate="bin %{y}<br>window %{x}<br>share %{z:.1%}<extra></extra>",
+            name="prediction share",
+        )
+    ]
+    layout = {}
+    if drift is not None:
+        traces.append(
+            go.Scatter(
+                x=_iso(windows),
+                y=drift.astype("float64"),
+                yaxis="y2",
+                mode="lines",
+                line={"color": CRITICAL, "width": 1.5},
+                name="prediction drift (PSI)",
+                hovertemplate="PSI %{y:.3f}<extra></extra>",
+            )
+        )
+        layout["yaxis2"] = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "PSI"}}
+    fig = go.Figure(traces)
+    _add_markers(fig, markers)
+    return _figure(fig, title="Prediction distribution over time", **layout)
+
+
+def performance_over_time(
+    *,
+    windows: Sequence[datetime],
+    metrics: dict[str, np.ndarray],
+    coverage: np.ndarray,
+    provisional: np.ndarray,
+    coverage_threshold: float | None = None,
+    thresholds: dict[str, tuple[float, str]] | None = None,
+    markers: Sequence[Marker] = (),
+) -> dict:
+    """Performance metrics per window (top) and label coverage (bottom).
+
+    Provisional windows (label coverage below the model's threshold) are drawn as
+    hollow markers on a dotted line and called provisional in the hover, so nobody
+    mistakes a half-labelled window for a final number.
+    """
+    if not len(windows) or not metrics:
+        return empty_figure("Performance", "No labelled predictions in this range yet.")
+    x = _iso(windows)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
+    palette = [BRAND, "#0891b2", "#9333ea", "#ea580c", "#16a34a", "#be123c", "#4b5563"]
+    prov = provisional.astype(bool)
+    for i, (name, values) in enumerate(metrics.items()):
+        values = values.astype("float64")
+        colour = palette[i % len(palette)]
+        final = np.where(prov, np.nan, values)
+        tentative = np.where(prov, values, np.nan)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=final,
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                line={"color": colour, "width": 2},
+                marker={"size": 4},
+                hovertemplate=f"{name} %{{y:.3f}}<extra>final</extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=tentative,
+                mode="lines+markers",
+                name=f"{name} (provisional)",
+                legendgroup=name,
+                line={"color": colour, "width": 1, "dash": "dot"},
+                marker={"size": 6, "symbol": "circle-open"},
+                hovertemplate=f"{name} %{{y:.3f}}<extra>provisional: labels incomplete</extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Bar(
+            x=x,
+            y=coverage.astype("float64"),
+            name="label coverage",
+            marker={"color": np.where(prov, NO_DATA, "#93c5fd").tolist()},
+            hovertemplate="label coverage %{y:.0%}<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    shapes = []
+    if coverage_threshold is not None:
+        shapes.append(
+            _threshold_line(coverage_threshold, colour=MUTED, label=f"final at {coverage_threshold:.0%}", yref="y2")
+        )
+    for name, (value, kind) in (thresholds or {}).items():
+        colour = CRITICAL if kind == "critical" else WARNING
+        shapes.append(_threshold_line(value, colour=colour, label=f"{name} {kind} {value:g}", yref="y"))
+    fig.update_layout(shapes=shapes)
+    _add_markers(fig, markers)
+    fig.update_yaxes(title_text="metric", row=1, col=1)
+    fig.update_yaxes(title_text="coverage", tickformat=".0%", range=[0, 1.05], row=2, col=1)
+    return _figure(fig, title="Performance over time (hollow = provisional)", height=420)
+
+
+def drift_share_over_time(
+    *,
+    windows: Sequence[datetime],
+    share: np.ndarray,
+    warning: float | None,
+    critical: float | None,
+    markers: Sequence[Marker] = (),
+) -> dict:
+    """Dataset drift: the share of drifted features per window, with threshold lines."""
+    if not len(windows):
+        return empty_figure("Dataset drift", "No computed windows in this range yet.")
+    fig = go.Figure(
+        go.Scatter(
+            x=_iso(windows),
+            y=share.astype("float64"),
+            mode="lines",
+            fill="tozeroy",
+            line={"color": BRAND, "width": 1.5},
+            name="share of drifted features",
+            hovertemplate="%{y:.0%} of features drifted<extra></extra>",
+        )
+    )
+    shapes = []
+    if warning is not None:
+        shapes.append(_threshold_line(warning, colour=WARNING, label=f"warning {warning:.0%}"))
+    if critical is not None:
+        shapes.append(_threshold_line(critical, colour=CRITICAL, label=f"critical {critical:.0%}"))
+    fig.update_layout(shapes=shapes)
+    _add_markers(fig, markers)
+    return _figure(
+        fig, title="Dataset drift (share of drifted features)", yaxis={"tickformat": ".0%", "rangemode": "tozero"}
+    )
+
+
+def volume_and_quality(
+    *,
+    windows: Sequence[datetime],
+    volume: np.ndarray,
+    quality: dict[str, np.ndarray],
+    markers: Sequence[Marker] = (),
+) -> dict:
+    """Predictions per window (top) and data-quality shares (bottom)."""
+    if not len(windows):
+        return empty_figure("Volume and data quality", "No computed windows in this range yet.")
+    x = _iso(windows)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.5, 0.5], vertical_spacing=0.08)
+    fig.add_trace(
+        go.Bar(x=x, y=volume.astype("float64"), name="predictions", marker={"color": "#93c5fd"}),
+        row=1,
+        col=1,
+    )
+    palette = [WARNING, CRITICAL, "#7c3aed", MUTED]
+    for i, (name, values) in enumerate(quality.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=values.astype("float64"),
+                mode="lines",
+                name=name,
+                line={"color": palette[i % len(palette)], "width": 1.5},
+                hovertemplate=f"{name} %{{y:.2%}}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    _add_markers(fig, markers)
+    fig.update_yaxes(title_text="predictions", row=1, col=1)
+    fig.update_yaxes(title_text="share of rows", tickformat=".1%", rangemode="tozero", row=2, col=1)
+    return _figure(fig, title="Volume and data quality", height=400)
+
+
+def health_by_tier(*, tiers: Sequence[str], counts: dict[str, Sequence[int]]) -> dict:
+    """Portfolio roll-up: models per health state, stacked per risk tier."""
+    colours = {"ok": OK, "warning": WARNING, "critical": CRITICAL, "no_data": NO_DATA}
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=list(tiers),
+                y=np.array(values, dtype="int64"),
+                name=status.replace("_", " "),
+                marker={"color": colours.get(status, MUTED)},
+                hovertemplate=f"%{{y}} {status.replace('_', ' ')}<extra>%{{x}} risk</extra>",
+            )
+            for status, values in counts.items()
+        ]
+    )
+    return _figure(fig, title="Models by health and risk tier", height=280, barmode="stack")
+
+
+def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
+    """Every chart of the per-model dashboard, keyed by the id of its container."""
+    t = d.thresholds
+    top = d.top_drifted
+    metrics = {m: d.series[m] for m in d.performance_metrics}
+    perf_thresholds = {}
+    primary = d.model.primary_metric
+    offline = (d.current_version.metrics or {}).get(primary) if d.current_version else None
+    if primary in metrics and isinstance(offline, (int, float)):
+        sign = -1 if d.model.primary_metric_higher_is_better else 1
+        perf_thresholds[f"{primary} warning"] = (offline + sign * t.performance_drop_warning, "warning")
+        perf_thresholds[f"{primary} critical"] = (offline + sign * t.performance_drop_critical, "critical")
+    n = len(d.windows)
+    return {
+        "chart-drift-heatmap": drift_heatmap(
+            windows=d.windows,
+            features=d.features,
+            status=d.status,
+            psi=d.psi,
+            js=d.js,
+            pvalue=d.p_value,
+            markers=d.markers,
+        ),
+        "chart-top-drifted": top_drifted_features(
+            features=[f for f, _, _ in top],
+            psi=[v for _, v, _ in top],
+            status=[s for _, _, s in top],
+            warning=t.psi_warning,
+            critical=t.psi_critical,
+        ),
+        "chart-drift-share": drift_share_over_time(
+            windows=d.windows,
+            share=d.series.get("drift_share", np.full(n, np.nan)),
+            warning=t.drift_share_warning,
+            critical=t.drift_share_critical,
+            markers=d.markers,
+        ),
+        "chart-feature-distribution": feature_distribution(
+            feature=d.feature or "—",
+            labels=d.reference_labels,
+            reference=d.reference_counts,
+            current=d.current_counts,
+            current_label="selected range",
+        ),
+        "chart-prediction-distribution": prediction_distribution(
+            windows=d.windows if d.prediction_shares.shape[1:] == (n,) else [],
+            bin_labels=d.prediction_bins,
+            shares=d.prediction_shares,
+            drift=d.prediction_drift,
+            markers=d.markers,
+        ),
+        "chart-performance": performance_over_time(
+            windows=d.windows,
+            metrics=metrics,
+            coverage=d.series.get("label_coverage", np.full(n, np.nan)),
+            provisional=d.provisional,
+            coverage_threshold=t.label_coverage,
+            thresholds=perf_thresholds,
+            markers=d.markers,
+        ),
+        "chart-volume-quality": volume_and_quality(
+            windows=d.windows,
+            volume=d.series.get("volume", np.full(n, np.nan)),
+            quality=d.quality,
+            markers=d.markers,
+        ),
+    }
+
+
+def fleet_figures(rollup: Sequence[TierRollup]) -> dict[str, dict]:
+    """The fleet overview's roll-up chart."""
+    tiers = [r.tier for r in rollup]
+    states = list(rollup[0].by_health) if rollup else []
+    return {
+        "chart-fleet-health": health_by_tier(
+            tiers=tiers, counts={s: [r.by_health.get(s, 0) for r in rollup] for s in states}
+        )
+    }
+
+
+__all__ = [
+    "fleet_figures",
+    "model_dashboard_figures",
+    "Marker",
+    "drift_heatmap",
+    "drift_share_over_time",
+    "empty_figure",
+    "feature_distribution",
+    "health_by_tier",
+    "performance_over_time",
+    "prediction_distribution",
+    "top_drifted_features",
+    "volume_and_quality",
+]
