@@ -1,24 +1,85 @@
 """Verify an audit export offline: ``python -m registry.verify_export FILE``.
 
-Standard library only, so an auditor can run it anywhere. Works on the CSV and
-JSON Lines exports of ``/api/v1/audit/export``: recomputes each event's hash from
-its fields and the previous hash, checks the chain links, and checks the closing
-manifest (count, first/last sequence, head hash). Exit code 0 when intact, 1 when not.
+Standard library only, so an auditor can copy this one file and run it anywhere
+(``python3 verify_export.py FILE`` works too). It reads the CSV and JSON Lines
+exports of ``GET /api/v1/audit/export?format=csv|jsonl`` (and the export button
+of the audit log page) and exits 0 when the export is intact, 1 when it is not,
+printing the first problem with its sequence number.
 
-The hash rule, shared with the server:
+The hash rule, shared byte for byte with the server (``registry.services.audit``)::
+
     hash = sha256( prev_hash || canonical_json(event_fields) )
-where canonical_json sorts keys, uses (",", ":") separators and UTF-8.
+
+where ``event_fields`` are the 16 fields in ``HASHED_FIELDS`` (``prev_hash``
+included), and canonical_json sorts keys, uses ``(",", ":")`` separators, no
+ASCII escaping, UTF-8. The first event of the chain has ``prev_hash`` = 64 zeros.
+
+What is checked:
+
+1. every event's own hash, recomputed from its fields (catches any edited field);
+2. chain links: when two consecutive rows have consecutive sequence numbers, the
+   second's ``prev_hash`` must equal the first's ``hash`` (catches reordering and
+   substitution);
+3. the closing manifest: count, first/last sequence, the first event's prev_hash,
+   the last event's hash; if the export is unfiltered (``"contiguous": true``)
+   there must be no gaps in the sequence (catches deleted rows); a missing
+   manifest means the file was truncated.
+
+A FILTERED export (e.g. one model, one actor) is not a contiguous chain: rows of
+other models are left out, so the link check (2) only applies between rows whose
+sequence numbers follow each other. Each row still proves itself by (1), and its
+``prev_hash``/``hash`` can be matched against the server's full chain (or a full
+export) to prove nothing between them was rewritten. The manifest also records
+the chain head (``head_seq``, ``head_hash``) at export time: keep it, and a later
+full export or ``manage.py verify_audit`` must still contain that exact hash.
+
+File formats:
+
+* JSON Lines: one JSON object per event with the hashed fields plus ``hash``;
+  the last line is ``{"manifest": {...}}``.
+* CSV: a header row with the hashed fields plus ``hash``; ``before``/``after``
+  hold canonical JSON (``null`` when empty); empty ``actor_id``/``model_id``/
+  ``ip`` mean null. The last row is ``#manifest`` followed by the manifest JSON.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime
 import decimal
 import hashlib
+import io
 import json
+import sys
 import uuid
+from collections.abc import Iterable, Iterator
 
 GENESIS_HASH = "0" * 64
+
+# The fields covered by the hash, in export column order.
+HASHED_FIELDS = (
+    "seq",
+    "timestamp",
+    "actor_id",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "model_id",
+    "model_name",
+    "before",
+    "after",
+    "request_id",
+    "source",
+    "ip",
+    "prev_hash",
+)
+EXPORT_COLUMNS = (*HASHED_FIELDS, "hash")
+MANIFEST_MARKER = "#manifest"
+_INT_FIELDS = ("seq", "actor_id", "model_id")
+_JSON_FIELDS = ("before", "after")
+_NULLABLE_TEXT = ("ip",)
 
 
 def canonical_default(value):
@@ -39,3 +100,224 @@ def canonical_json(payload: dict) -> str:
 
 def event_hash(prev_hash: str, payload: dict) -> str:
     return hashlib.sha256((prev_hash + canonical_json(payload)).encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- CSV encoding
+
+
+def csv_cells(payload: dict, hash_: str) -> list:
+    """One CSV row for an event (used by the server's exporter too)."""
+    cells = []
+    for name in HASHED_FIELDS:
+        value = payload[name]
+        if name in _JSON_FIELDS:
+            cells.append(canonical_json(value) if value is not None else "null")
+        else:
+            cells.append("" if value is None else value)
+    cells.append(hash_)
+    return cells
+
+
+def _payload_from_csv(row: list[str], header: list[str]) -> tuple[dict, str]:
+    record = dict(zip(header, row, strict=True))
+    payload: dict = {}
+    for name in HASHED_FIELDS:
+        value = record[name]
+        if name in _INT_FIELDS:
+            payload[name] = int(value) if value != "" else None
+        elif name in _JSON_FIELDS:
+            payload[name] = json.loads(value)
+        elif name in _NULLABLE_TEXT:
+            payload[name] = value or None
+        else:
+            payload[name] = value
+    return payload, record["hash"]
+
+
+# ---------------------------------------------------------------- reading files
+
+
+class ExportFormatError(ValueError):
+    """The file is not a well-formed export."""
+
+
+def read_export(stream: io.TextIOBase) -> tuple[Iterator[tuple[int, dict, str]], dict]:
+    """Sniff the format; returns (iterator of (line_no, payload, hash), holder with 'manifest')."""
+    first = stream.readline()
+    holder: dict = {"manifest": None, "format": None}
+    if first.lstrip().startswith("{"):
+        holder["format"] = "jsonl"
+        return _read_jsonl(first, stream, holder), holder
+    holder["format"] = "csv"
+    return _read_csv(first, stream, holder), holder
+
+
+def _read_jsonl(first: str, stream, holder: dict):
+    line_no = 0
+    for line in _chain_lines(first, stream):
+        line_no += 1
+        if not line.strip():
+            continue
+        if holder["manifest"] is not None:
+            raise ExportFormatError(f"line {line_no}: data after the manifest")
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ExportFormatError(f"line {line_no}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict):
+            raise ExportFormatError(f"line {line_no}: expected a JSON object")
+        if "manifest" in obj and len(obj) == 1:
+            holder["manifest"] = obj["manifest"]
+            continue
+        missing = [f for f in EXPORT_COLUMNS if f not in obj]
+        if missing:
+            raise ExportFormatError(f"line {line_no}: missing field(s) {', '.join(missing)}")
+        payload = {name: obj[name] for name in HASHED_FIELDS}
+        yield line_no, payload, obj["hash"]
+
+
+def _chain_lines(first: str, stream) -> Iterable[str]:
+    yield first
+    yield from stream
+
+
+def _read_csv(first: str, stream, holder: dict):
+    reader = csv.reader(_chain_lines(first, stream))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    if tuple(header) != EXPORT_COLUMNS:
+        raise ExportFormatError(f"line 1: unexpected CSV header (expected {','.join(EXPORT_COLUMNS)})")
+    for row in reader:
+        line_no = reader.line_num
+        if not row:
+            continue
+        if holder["manifest"] is not None:
+            raise ExportFormatError(f"line {line_no}: data after the manifest")
+        if row[0] == MANIFEST_MARKER:
+            try:
+                holder["manifest"] = json.loads(row[1])
+            except (IndexError, json.JSONDecodeError) as exc:
+                raise ExportFormatError(f"line {line_no}: unreadable manifest") from exc
+            continue
+        if len(row) != len(EXPORT_COLUMNS):
+            raise ExportFormatError(f"line {line_no}: expected {len(EXPORT_COLUMNS)} columns, got {len(row)}")
+        try:
+            payload, hash_ = _payload_from_csv(row, header)
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise ExportFormatError(f"line {line_no}: unreadable value ({exc})") from exc
+        yield line_no, payload, hash_
+
+
+# ---------------------------------------------------------------- verification
+
+
+def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
+    """Verify an export; returns (ok, message, summary)."""
+    rows, holder = read_export(stream)
+    count = 0
+    first_seq = last_seq = None
+    first_prev = last_hash = None
+    prev_seq = None
+    prev_hash_seen = None
+    gaps = 0
+    try:
+        for line_no, payload, stored_hash in rows:
+            seq = payload["seq"]
+            if not isinstance(seq, int):
+                return False, f"line {line_no}: seq is not an integer", {}
+            computed = event_hash(payload["prev_hash"], payload)
+            if computed != stored_hash:
+                return (
+                    False,
+                    f"event seq {seq} (line {line_no}): hash mismatch, the event's fields were altered "
+                    f"(stored {stored_hash[:16]}…, recomputed {computed[:16]}…)",
+                    {"broken_seq": seq},
+                )
+            if prev_seq is not None:
+                if seq <= prev_seq:
+                    return False, f"event seq {seq} (line {line_no}): out of order after seq {prev_seq}", {}
+                if seq == prev_seq + 1:
+                    if payload["prev_hash"] != prev_hash_seen:
+                        return (
+                            False,
+                            f"event seq {seq} (line {line_no}): broken link, prev_hash does not match "
+                            f"the hash of seq {prev_seq}",
+                            {"broken_seq": seq},
+                        )
+                else:
+                    gaps += 1
+            elif seq == 1 and payload["prev_hash"] != GENESIS_HASH:
+                return False, f"event seq 1 (line {line_no}): prev_hash is not the genesis hash", {"broken_seq": 1}
+            if first_seq is None:
+                first_seq, first_prev = seq, payload["prev_hash"]
+            prev_seq, prev_hash_seen = seq, stored_hash
+            last_seq, last_hash = seq, stored_hash
+            count += 1
+    except ExportFormatError as exc:
+        return False, str(exc), {}
+    manifest = holder["manifest"]
+    summary = {
+        "format": holder["format"],
+        "count": count,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "last_hash": last_hash,
+        "gaps": gaps,
+    }
+    if not isinstance(manifest, dict):
+        return False, "no manifest at the end of the file: the export is truncated or not an audit export", summary
+    expected = {
+        "count": count,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "first_prev_hash": first_prev,
+        "last_hash": last_hash,
+    }
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            return (
+                False,
+                f"manifest mismatch: {key} is {manifest.get(key)!r} in the manifest but {value!r} in the rows "
+                "(rows were added, removed or the manifest was edited)",
+                summary,
+            )
+    if manifest.get("contiguous") and gaps:
+        return False, f"the export is unfiltered but has {gaps} gap(s) in the sequence: rows were deleted", summary
+    if manifest.get("head_seq") == last_seq and manifest.get("head_hash") != last_hash:
+        return False, "manifest mismatch: head_hash differs from the last event's hash", summary
+    kind = "contiguous chain" if not gaps else f"filtered export, {gaps} gap(s) between matching events"
+    message = (
+        f"OK: {count} event(s), seq {first_seq}..{last_seq} ({kind}); last hash {last_hash}; "
+        f"chain head at export: seq {manifest.get('head_seq')} {manifest.get('head_hash')}"
+        if count
+        else f"OK: empty export; chain head at export: seq {manifest.get('head_seq')} {manifest.get('head_hash')}"
+    )
+    return True, message, summary
+
+
+def verify_file(path: str) -> tuple[bool, str, dict]:
+    with open(path, encoding="utf-8", newline="") as stream:
+        return verify_stream(stream)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] in ("-h", "--help"):
+        print("usage: python -m registry.verify_export FILE  (an audit export, CSV or JSON Lines)", file=sys.stderr)
+        return 2
+    try:
+        ok, message, _ = verify_file(args[0])
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"FAILED: cannot read {args[0]}: {exc}", file=sys.stderr)
+        return 1
+    if ok:
+        print(message)
+        return 0
+    print(f"FAILED: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

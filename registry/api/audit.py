@@ -1,3 +1,193 @@
-"""API: audit endpoints (serializers and views). Routes in `urlpatterns` are mounted under /api/v1/."""
+"""API: audit log list and export, and the point-in-time inventory.
 
-urlpatterns: list = []
+* ``GET /api/v1/audit/`` — events, newest first, filtered by ``AuditEventFilter`` (the
+  same FilterSet as the audit log page) and keyset-paginated: ``?before=<seq>`` /
+  ``?after=<seq>`` and ``limit`` (max 500); ``next``/``previous`` links, no COUNT(*).
+* ``GET /api/v1/audit/export?format=csv|jsonl`` — the same filters, streamed, ending
+  with a manifest; ``python -m registry.verify_export FILE`` checks it offline.
+* ``GET /api/v1/inventory/as-of?time=ISO8601`` — which version of each model was in
+  production then, since when, who requested and who approved it.
+
+Audit endpoints need the ``audit:read`` scope (tokens) and the auditor or admin role.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.urls import path, reverse
+from rest_framework import exceptions, permissions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry.choices import AuditSource, TokenScope
+from registry.models import AuditEvent
+from registry.rules import can_view_audit
+from registry.selectors.audit import (
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    AuditEventFilter,
+    InvalidTime,
+    audit_event_page,
+    audit_event_queryset,
+    inventory_as_of,
+    parse_as_of_time,
+)
+from registry.services.audit import AuditContext, audit_export
+from registry.views.audit import BadCursor, export_response, parse_cursor
+
+from .auth import HasScope, token_scopes
+
+
+class CanViewAudit(permissions.BasePermission):
+    message = "Only auditors and admins may read the audit log."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(can_view_audit(request.user))
+
+
+class HasAnyReadScope(permissions.BasePermission):
+    """For the as-of inventory: a token with models:read or audit:read."""
+
+    message = "This token needs the 'models:read' or 'audit:read' scope."
+
+    def has_permission(self, request, view) -> bool:
+        scopes = token_scopes(request)
+        return scopes is None or bool(scopes & {TokenScope.MODELS_READ, TokenScope.AUDIT_READ})
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    """Every hashed field plus the hash, so an API client can recompute it."""
+
+    actor_id = serializers.IntegerField(allow_null=True)
+    model_id = serializers.IntegerField(allow_null=True)
+    timestamp = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "seq",
+            "timestamp",
+            "actor_id",
+            "actor_name",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "model_id",
+            "model_name",
+            "before",
+            "after",
+            "request_id",
+            "source",
+            "ip",
+            "prev_hash",
+            "hash",
+        ]
+
+    def get_timestamp(self, obj) -> str:
+        # Exactly the string that was hashed.
+        return obj.timestamp.isoformat()
+
+
+class _NoFormatNegotiation:
+    """``?format=csv`` is our export parameter, not DRF's renderer override."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+
+def _filters(request) -> AuditEventFilter:
+    filterset = AuditEventFilter(request.query_params, queryset=audit_event_queryset(user=request.user))
+    if not filterset.is_valid():
+        raise exceptions.ValidationError(filterset.errors.get_json_data())
+    return filterset
+
+
+def _limit(request) -> int:
+    raw = request.query_params.get("limit", "")
+    if not raw:
+        return PAGE_SIZE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise exceptions.ValidationError({"limit": [f"Must be an integer from 1 to {MAX_PAGE_SIZE}."]})
+    return int(raw)
+
+
+class AuditEventListView(_NoFormatNegotiation, APIView):
+    """Audit events, newest first, keyset-paginated on seq."""
+
+    permission_classes = [permissions.IsAuthenticated, HasScope, CanViewAudit]
+    required_scopes = {"GET": TokenScope.AUDIT_READ}
+    serializer_class = AuditEventSerializer
+
+    def get(self, request):
+        filterset = _filters(request)
+        try:
+            before, after = parse_cursor(request)
+        except BadCursor as exc:
+            raise exceptions.ValidationError({"cursor": [str(exc)]}) from exc
+        limit = _limit(request)
+        page = audit_event_page(filterset.qs, before=before, after=after, limit=limit)
+        query = request.query_params.copy()
+        for key in ("before", "after"):
+            query.pop(key, None)
+
+        def link(key, value):
+            if value is None:
+                return None
+            query[key] = str(value)
+            url = request.build_absolute_uri(reverse("api:audit_list")) + "?" + query.urlencode()
+            query.pop(key)
+            return url
+
+        return Response(
+            {
+                "results": AuditEventSerializer(page.events, many=True).data,
+                "next": link("before", page.older),
+                "previous": link("after", page.newer),
+            }
+        )
+
+
+class AuditExportView(_NoFormatNegotiation, APIView):
+    """Streamed CSV or JSON Lines export with a closing manifest (records ``audit.exported``)."""
+
+    permission_classes = [permissions.IsAuthenticated, HasScope, CanViewAudit]
+    required_scopes = {"GET": TokenScope.AUDIT_READ}
+
+    def get(self, request):
+        filterset = _filters(request)
+        fmt = request.query_params.get("format", "csv")
+        try:
+            export = audit_export(
+                actor=request.user,
+                queryset=filterset.qs,
+                filters=filterset.active_filters(),
+                fmt=fmt,
+                context=AuditContext.from_request(request, source=AuditSource.API),
+            )
+        except ValidationError as exc:
+            raise exceptions.ValidationError(exc.message_dict) from exc
+        return export_response(export)
+
+
+class InventoryAsOfView(APIView):
+    """For each model you may see: the production version at ``time``, since when, and its approvals."""
+
+    permission_classes = [permissions.IsAuthenticated, HasAnyReadScope]
+
+    def get(self, request):
+        try:
+            moment = parse_as_of_time(request.query_params.get("time"))
+        except InvalidTime as exc:
+            raise exceptions.ValidationError({"time": [str(exc)]}) from exc
+        entries = inventory_as_of(user=request.user, moment=moment)
+        return Response({"time": moment.isoformat(), "models": [e.as_dict() for e in entries]})
+
+
+urlpatterns = [
+    path("audit/", AuditEventListView.as_view(), name="audit_list"),
+    path("audit/export", AuditExportView.as_view(), name="audit_export"),
+    path("audit/export/", AuditExportView.as_view()),
+    path("inventory/as-of", InventoryAsOfView.as_view(), name="inventory_as_of"),
+    path("inventory/as-of/", InventoryAsOfView.as_view()),
+]
