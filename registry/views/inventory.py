@@ -9,7 +9,7 @@ from registry.selectors import model_list
 
 @login_required
 def home(request):
-    return redirect("registry:model_list")
+    return redirect("monitoring:fleet")
 
 
 @login_required
