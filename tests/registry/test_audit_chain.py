@@ -46,3 +46,178 @@ def test_database_allows_only_one_production_version_per_model(churn):
     with pytest.raises(IntegrityError):
         with transaction.atomic():
             ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def _append_events(model_pk: int, user_pk: int, count: int, errors: list) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+
+    from registry.models import RegisteredModel
+
+    try:
+        user = get_user_model().objects.get(pk=user_pk)
+        model = RegisteredModel.objects.get(pk=model_pk)
+        for i in range(count):
+            with transaction.atomic():
+                audit_record(actor=user, action="test.concurrent", obj=model, context=CLI, after={"i": i})
+    except Exception as exc:  # reported to the main thread
+        errors.append(exc)
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_fork_or_gap_the_chain(churn, owner):
+    import threading
+
+    from registry.services.audit import audit_verify
+
+    start = AuditEvent.objects.count()
+    errors: list = []
+    threads = [threading.Thread(target=_append_events, args=(churn.pk, owner.pk, 25, errors)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rows = list(AuditEvent.objects.order_by("seq").values_list("seq", "prev_hash", "hash"))
+    assert len(rows) == start + 150
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    assert len({r[1] for r in rows}) == len(rows)  # no two events share a parent: no fork
+    for (_, _, h), (_, prev, _) in zip(rows, rows[1:], strict=False):
+        assert prev == h
+    result = audit_verify()
+    assert result.ok and result.count == len(rows)
+
+
+# ---------------------------------------------------------------- verify_audit and tampering
+
+
+def _record_some(churn, owner, n=5):
+    with transaction.atomic():
+        for i in range(n):
+            audit_record(
+                actor=owner, action="model.updated", obj=churn, context=CLI, before={"i": i}, after={"i": i + 1}
+            )
+
+
+def _run_verify_audit():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out, err = StringIO(), StringIO()
+    code = 0
+    try:
+        call_command("verify_audit", "--no-progress", stdout=out, stderr=err)
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+class _TriggersOff:
+    """Tamper with the audit table as an attacker with raw database access would."""
+
+    def __enter__(self):
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("ALTER TABLE registry_auditevent DISABLE TRIGGER ALL")
+            else:
+                cursor.execute("DROP TRIGGER IF EXISTS registry_auditevent_no_update")
+                cursor.execute("DROP TRIGGER IF EXISTS registry_auditevent_no_delete")
+        return self
+
+    def __exit__(self, *exc):
+        from importlib import import_module
+
+        migration = import_module("registry.migrations.0002_audit_append_only_groups_policies")
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("ALTER TABLE registry_auditevent ENABLE TRIGGER ALL")
+            else:
+                for sql in migration.SQLITE_FORWARD:
+                    cursor.execute(sql)
+        return False
+
+
+def test_verify_audit_reports_ok_with_count_and_head_hash(churn, owner):
+    _record_some(churn, owner)
+    code, out, _ = _run_verify_audit()
+    head = AuditEvent.objects.order_by("-seq").first()
+    assert code == 0
+    assert f"OK: {AuditEvent.objects.count()} events" in out
+    assert head.hash in out
+
+
+def test_verify_audit_detects_an_edited_event(churn, owner):
+    _record_some(churn, owner)
+    target = AuditEvent.objects.order_by("seq")[2].seq
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=target).update(after={"i": 999})
+    code, _, err = _run_verify_audit()
+    assert code == 1
+    assert f"BROKEN at seq {target}" in err
+    assert "altered" in err
+
+
+def test_verify_audit_detects_a_deleted_event(churn, owner):
+    _record_some(churn, owner)
+    target = AuditEvent.objects.order_by("seq")[2].seq
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=target).delete()
+    code, _, err = _run_verify_audit()
+    assert code == 1
+    assert f"BROKEN at seq {target}" in err
+    assert "missing" in err
+
+
+def test_verify_audit_detects_reordered_events(churn, owner):
+    _record_some(churn, owner)
+    a, b = AuditEvent.objects.order_by("seq")[1], AuditEvent.objects.order_by("seq")[2]
+    # Swap the two events' contents (keeping each row's own hash): the order of history changes.
+    fields = ["timestamp", "action", "before", "after", "prev_hash", "hash"]
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=a.seq).update(hash="x" * 64)
+        AuditEvent.objects.filter(seq=b.seq).update(**{f: getattr(a, f) for f in fields})
+        AuditEvent.objects.filter(seq=a.seq).update(**{f: getattr(b, f) for f in fields})
+    code, _, err = _run_verify_audit()
+    assert code == 1
+    assert f"BROKEN at seq {a.seq}" in err
+
+
+def test_verify_audit_detects_a_rehashed_edit_by_the_broken_link(churn, owner):
+    """An attacker who recomputes the edited event's own hash still breaks the next link."""
+    _record_some(churn, owner)
+    target = AuditEvent.objects.order_by("seq")[2]
+    target.after = {"i": 999}
+    new_hash = event_hash(target.prev_hash, event_payload(target))
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=target.seq).update(after={"i": 999}, hash=new_hash)
+    code, _, err = _run_verify_audit()
+    assert code == 1
+    assert f"BROKEN at seq {target.seq + 1}" in err
+    assert "prev_hash" in err
+
+
+def test_triggers_are_back_after_tampering_tests(churn, owner):
+    _record_some(churn, owner, n=1)
+    with _TriggersOff():
+        pass
+    with pytest.raises(Exception, match="append-only"):
+        with transaction.atomic():
+            AuditEvent.objects.update(action="tampered")
+
+
+def test_audit_context_ignores_a_forged_forwarded_for_header(rf):
+    from registry.services.audit import AuditContext
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="not-an-ip, 10.0.0.1", REMOTE_ADDR="192.0.2.7")
+    request.id = "abc"
+    context = AuditContext.from_request(request, source="api")
+    assert context.ip == "192.0.2.7"
+    assert context.request_id == "abc"
+    assert AuditContext.from_request(rf.get("/", HTTP_X_FORWARDED_FOR="::ffff:198.51.100.4")).ip == "198.51.100.4"
