@@ -1,3 +1,283 @@
-"""API: promotions endpoints (serializers and views). Routes in `urlpatterns` are mounted under /api/v1/."""
+"""API: promotion requests and their lifecycle actions, and rollback. Mounted under /api/v1/.
 
-urlpatterns: list = []
+Every action is an explicit endpoint calling the same service as the browser UI.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry.api.auth import HasScope, token_scopes
+from registry.api.errors import error_body
+from registry.choices import Stage, TokenScope
+from registry.forms_promotions import PromotionRequestFilterSet
+from registry.models import ModelVersion, PromotionRequest, StageTransition
+from registry.selectors.promotions import model_get_visible, promotion_gates, promotion_get, promotion_list
+from registry.services.audit import AuditContext
+from registry.services.promotions import (
+    PromotionConflict,
+    model_rollback,
+    promotion_approve,
+    promotion_cancel,
+    promotion_reject,
+    promotion_request,
+)
+
+READ_SCOPES = (TokenScope.MODELS_READ, TokenScope.PROMOTIONS_REQUEST, TokenScope.PROMOTIONS_REVIEW)
+MAX_TEXT = 10_000
+
+
+class PromotionScope(HasScope):
+    """Like HasScope, but a mapping value may be a tuple meaning 'any of these scopes'."""
+
+    def has_permission(self, request, view) -> bool:
+        scopes = token_scopes(request)
+        if scopes is None:
+            return True
+        needed = view.required_scopes.get(request.method) or view.required_scopes.get("*")
+        if needed is None:
+            return False
+        options = needed if isinstance(needed, tuple) else (needed,)
+        self.message = f"This token lacks the '{' or '.join(str(o) for o in options)}' scope."
+        return any(option in scopes for option in options)
+
+
+def _context(request) -> AuditContext:
+    return AuditContext.from_request(request, source="api")
+
+
+def _conflict(exc: PromotionConflict) -> Response:
+    return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
+
+
+# ---------------------------------------------------------------- serializers
+
+
+class ReviewSerializer(serializers.Serializer):
+    reviewer = serializers.CharField(source="reviewer.username")
+    decision = serializers.CharField()
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class PromotionRequestSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="version.model.name")
+    version = serializers.IntegerField(source="version.version")
+    risk_tier = serializers.CharField(source="version.model.risk_tier")
+    requested_by = serializers.CharField(source="requested_by.username")
+    overridden_by = serializers.CharField(source="overridden_by.username", default=None)
+    approvals = serializers.SerializerMethodField()
+    approvals_required = serializers.SerializerMethodField()
+    reviews = ReviewSerializer(many=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PromotionRequest
+        fields = [
+            "id",
+            "url",
+            "model",
+            "version",
+            "risk_tier",
+            "target_stage",
+            "status",
+            "status_reason",
+            "requested_by",
+            "justification",
+            "approvals",
+            "approvals_required",
+            "reviews",
+            "policy_snapshot",
+            "override_reason",
+            "overridden_by",
+            "created_at",
+            "decided_at",
+            "applied_at",
+        ]
+
+    def get_approvals(self, obj) -> int:
+        return sum(1 for r in obj.reviews.all() if r.decision == "approve")
+
+    def get_approvals_required(self, obj) -> int:
+        return int(obj.policy_snapshot.get("approvals_required", 1))
+
+    def get_url(self, obj) -> str:
+        return obj.get_absolute_url()
+
+
+class PromotionDetailSerializer(PromotionRequestSerializer):
+    gates = serializers.SerializerMethodField()
+
+    class Meta(PromotionRequestSerializer.Meta):
+        fields = [*PromotionRequestSerializer.Meta.fields, "gates"]
+
+    def get_gates(self, obj) -> list:
+        """Live for pending requests; as evaluated at decision time otherwise."""
+        if obj.status == "pending" or not obj.gate_results:
+            return promotion_gates(obj)
+        return obj.gate_results
+
+
+class PromotionCreateSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=100)
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    target_stage = serializers.ChoiceField(choices=[Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED])
+    justification = serializers.CharField(max_length=MAX_TEXT)
+
+
+class ReviewActionSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+    override_reason = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+
+
+class RollbackSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=MAX_TEXT)
+
+
+# ---------------------------------------------------------------- views
+
+
+class PromotionListCreate(generics.ListAPIView):
+    """GET: requests on models you may see (filter by status, model, tier, target_stage).
+    POST: request a promotion {"model", "version", "target_stage", "justification"}."""
+
+    permission_classes = [IsAuthenticated, PromotionScope]
+    required_scopes = {"GET": READ_SCOPES, "POST": TokenScope.PROMOTIONS_REQUEST}
+    serializer_class = PromotionRequestSerializer
+    filterset_class = PromotionRequestFilterSet
+
+    def get_queryset(self):
+        return promotion_list(user=self.request.user).prefetch_related("reviews__reviewer").order_by("-created_at")
+
+    def post(self, request):
+        data = PromotionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = model_get_visible(user=request.user, name=data.validated_data["model"])
+        version = ModelVersion.objects.filter(model=model, version=data.validated_data["version"]).first()
+        if version is None:
+            return Response(
+                error_body(404, f"{model.name} has no version {data.validated_data['version']}."), status=404
+            )
+        try:
+            req = promotion_request(
+                version=version,
+                target_stage=data.validated_data["target_stage"],
+                requester=request.user,
+                justification=data.validated_data["justification"],
+                context=_context(request),
+            )
+        except PromotionConflict as exc:
+            return _conflict(exc)
+        req = promotion_get(user=request.user, pk=req.pk)
+        return Response(PromotionDetailSerializer(req).data, status=status.HTTP_201_CREATED)
+
+
+class PromotionDetail(APIView):
+    """One request with its reviews and gate checklist."""
+
+    permission_classes = [IsAuthenticated, PromotionScope]
+    required_scopes = {"GET": READ_SCOPES}
+
+    def get(self, request, pk: int):
+        return Response(PromotionDetailSerializer(promotion_get(user=request.user, pk=pk)).data)
+
+
+class _Action(APIView):
+    permission_classes = [IsAuthenticated, PromotionScope]
+    serializer_class = ReviewActionSerializer
+
+    def perform(self, request, req, data):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def post(self, request, pk: int):
+        req = promotion_get(user=request.user, pk=pk)
+        data = self.serializer_class(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            self.perform(request, req, data.validated_data)
+        except PromotionConflict as exc:
+            return _conflict(exc)
+        return Response(PromotionDetailSerializer(promotion_get(user=request.user, pk=pk)).data)
+
+
+class PromotionApprove(_Action):
+    """Approve {"comment", "override_reason" (admins, for red gates)}. 403 for your own request,
+    409 if not pending or if required gates are red (named in the error)."""
+
+    required_scopes = {"POST": TokenScope.PROMOTIONS_REVIEW}
+
+    def perform(self, request, req, data):
+        promotion_approve(
+            request=req,
+            reviewer=request.user,
+            comment=data["comment"],
+            override_reason=data["override_reason"] or None,
+            context=_context(request),
+        )
+
+
+class PromotionReject(_Action):
+    """Reject {"comment"} (mandatory). A rejection ends the request."""
+
+    required_scopes = {"POST": TokenScope.PROMOTIONS_REVIEW}
+
+    def perform(self, request, req, data):
+        promotion_reject(request=req, reviewer=request.user, comment=data["comment"], context=_context(request))
+
+
+class PromotionCancel(_Action):
+    """Cancel your own pending request {"comment"}."""
+
+    required_scopes = {"POST": TokenScope.PROMOTIONS_REQUEST}
+
+    def perform(self, request, req, data):
+        promotion_cancel(request=req, actor=request.user, comment=data["comment"], context=_context(request))
+
+
+class ModelRollback(APIView):
+    """Roll production back to the previous approved production version {"reason"} (mandatory)."""
+
+    permission_classes = [IsAuthenticated, PromotionScope]
+    required_scopes = {"POST": TokenScope.PROMOTIONS_REQUEST}
+    serializer_class = RollbackSerializer
+
+    def post(self, request, name: str):
+        model = model_get_visible(user=request.user, name=name)
+        data = RollbackSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            restored = model_rollback(
+                model=model, actor=request.user, reason=data.validated_data["reason"], context=_context(request)
+            )
+        except PromotionConflict as exc:
+            return _conflict(exc)
+        archived = (
+            StageTransition.objects.filter(model=model, kind=StageTransition.Kind.ROLLBACK, from_stage=Stage.PRODUCTION)
+            .select_related("version")
+            .order_by("-id")
+            .first()
+        )
+        return Response(
+            {
+                "model": model.name,
+                "production_version": restored.version.version,
+                "archived_version": archived.version.version if archived else None,
+                "reason": restored.reason,
+                "needs_follow_up": restored.needs_follow_up,
+                "transition": restored.pk,
+            }
+        )
+
+
+urlpatterns = [
+    path("promotions/", PromotionListCreate.as_view(), name="promotion_list"),
+    path("promotions/<int:pk>/", PromotionDetail.as_view(), name="promotion_detail"),
+    path("promotions/<int:pk>/approve/", PromotionApprove.as_view(), name="promotion_approve"),
+    path("promotions/<int:pk>/reject/", PromotionReject.as_view(), name="promotion_reject"),
+    path("promotions/<int:pk>/cancel/", PromotionCancel.as_view(), name="promotion_cancel"),
+    path("models/<str:name>/rollback/", ModelRollback.as_view(), name="model_rollback"),
+]
