@@ -9,7 +9,9 @@ REDIS_URL ?= redis://127.0.0.1:6379/14
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv
+MLFLOW_VENV := .venv-mlflow
+
+.PHONY: mlflow-venv run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
@@ -43,7 +45,7 @@ browser-deps:
 services: venv
 	$(BIN)/python tests/services.py --postgres "$(PG_URL)" --redis "$(REDIS_URL)"
 
-test: venv static browser-deps services
+test: venv static browser-deps services mlflow-venv
 	$(BIN)/ruff check .
 	DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" TEST_REDIS_URL="$(REDIS_URL)" \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider --create-db
@@ -73,3 +75,12 @@ lint: venv
 
 clean:
 	rm -rf var .pytest_cache
+
+# The MLflow tracking server the registry-sync tests talk to lives in its own venv
+# (MLflow 3.17.2, the newest installable here), so its dependencies never meet ours.
+$(MLFLOW_VENV)/.installed:
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet 'mlflow==3.17.2'
+	touch $(MLFLOW_VENV)/.installed
+
+mlflow-venv: $(MLFLOW_VENV)/.installed

@@ -1,0 +1,252 @@
+"""A small typed client for the MLOps Portal REST API (v1). No Django dependency.
+
+    from mlops_portal_client import PortalClient
+    portal = PortalClient("http://127.0.0.1:8000", token="mlp_…")
+    portal.register_version("churn", source_commit="abc123", training_run_id="run-7", metrics={"roc_auc": 0.91})
+
+Every non-2xx answer raises :class:`PortalError` carrying the API's
+``{"error": {"code", "message", "details"}}`` body. Connection errors and 5xx
+answers are retried with exponential backoff (``retries``, ``backoff``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+DEFAULT_TIMEOUT = 30.0
+RETRY_STATUSES = frozenset({429, 502, 503, 504, 500})
+
+
+class PortalError(Exception):
+    """The portal answered with an error (4xx/5xx) or could not be reached."""
+
+    def __init__(self, status: int | None, code: str, message: str, details: Any = None):
+        super().__init__(f"{status or 'no response'} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+    @property
+    def is_connection_error(self) -> bool:
+        return self.status is None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A promotion request as the API returns it."""
+
+    id: int
+    status: str
+    target_stage: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Promotion:
+        return cls(id=int(data["id"]), status=data["status"], target_stage=data.get("target_stage", ""), raw=data)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in ("applied", "rejected", "cancelled")
+
+
+@dataclass(frozen=True)
+class Health:
+    """A model's health: ok, warning, critical or no_data, with the reasons."""
+
+    status: str
+    reasons: list[Any]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Health:
+        return cls(status=data.get("status", "no_data"), reasons=list(data.get("reasons") or []), raw=data)
+
+
+def _chunks(rows: Sequence[dict] | Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _json_safe(value: Any) -> Any:
+    """Timestamps to ISO strings, numpy scalars to Python numbers; NaN is refused by the API, so keep it visible."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+class PortalClient:
+    """Talks to one portal with one API token (scopes decide what it may do)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = 4,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+    ):
+        self.url = (url or os.environ.get("MLOPS_PORTAL_URL") or "http://127.0.0.1:8000").rstrip("/")
+        token = token or os.environ.get("MLOPS_PORTAL_TOKEN")
+        if not token:
+            raise ValueError("An API token is required (argument or MLOPS_PORTAL_TOKEN).")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.session = session or requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+
+    # -- transport -------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        params: dict | None = None,
+    ) -> Any:
+        url = f"{self.url}/api/v1/{path.lstrip('/')}"
+        headers = {}
+        body = data
+        if json_body is not None:
+            body = json.dumps(json_body, default=_json_safe, allow_nan=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        elif content_type:
+            headers["Content-Type"] = content_type
+        attempt = 0
+        while True:
+            try:
+                response = self.session.request(
+                    method, url, data=body, headers=headers, params=params, timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                if attempt >= self.retries:
+                    raise PortalError(None, "connection_error", f"{method} {url}: {exc}") from exc
+            else:
+                if response.status_code < 400:
+                    return response.json() if response.content else None
+                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                    raise self._error(response)
+            time.sleep(self.backoff * (2**attempt))
+            attempt += 1
+
+    @staticmethod
+    def _error(response: requests.Response) -> PortalError:
+        try:
+            error = response.json().get("error", {})
+        except ValueError:
+            error = {}
+        return PortalError(
+            response.status_code,
+            error.get("code", "http_error"),
+            error.get("message") or response.text[:300] or response.reason,
+            error.get("details"),
+        )
+
+    # -- inventory -------------------------------------------------------
+    def get_model(self, name: str) -> dict[str, Any]:
+        return self.request("GET", f"models/{name}/")
+
+    def register_model(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Register a model (fields: team, description, risk_tier, intended_use, limitations, …)."""
+        return self.request("POST", "models/", json_body={"name": name, **fields})
+
+    def ensure_model(self, name: str, **fields: Any) -> dict[str, Any]:
+        """The model, registering it first if it does not exist."""
+        try:
+            return self.get_model(name)
+        except PortalError as exc:
+            if exc.status != 404:
+                raise
+        return self.register_model(name, **fields)
+
+    def register_version(self, model: str, **fields: Any) -> dict[str, Any]:
+        """Register a version with its lineage (source_commit, training_run_id, training_data_ref,
+        training_data_hash), metrics, feature_schema, task_type, artifact_uri."""
+        return self.request("POST", f"models/{model}/versions/", json_body=fields)
+
+    def get_version(self, model: str, version: int) -> dict[str, Any]:
+        return self.request("GET", f"models/{model}/versions/{version}/")
+
+    # -- monitoring ------------------------------------------------------
+    def upload_reference(self, model: str, version: int, frame: Any, *, fmt: str = "parquet") -> Any:
+        """Upload reference data from a pandas DataFrame as Parquet (default) or CSV."""
+        if fmt == "parquet":
+            buffer = io.BytesIO()
+            frame.to_parquet(buffer, index=False)
+            return self.request(
+                "POST",
+                f"models/{model}/versions/{version}/reference/",
+                data=buffer.getvalue(),
+                content_type="application/vnd.apache.parquet",
+            )
+        if fmt == "csv":
+            return self.request(
+                "POST",
+                f"models/{model}/versions/{version}/reference/",
+                data=frame.to_csv(index=False).encode("utf-8"),
+                content_type="text/csv",
+            )
+        raise ValueError("fmt must be 'parquet' or 'csv'")
+
+    def log_predictions(self, model: str, version: int, rows: Iterable[dict], *, batch_size: int = 5000) -> int:
+        """Send predictions ({prediction_id, timestamp, features, prediction, score}) in batches; returns rows sent."""
+        sent = 0
+        for batch in _chunks(rows, batch_size):
+            self.request("POST", f"models/{model}/versions/{version}/predictions/", json_body=batch)
+            sent += len(batch)
+        return sent
+
+    def log_labels(self, model: str, rows: Iterable[dict], *, batch_size: int = 5000) -> int:
+        """Send ground-truth labels ({prediction_id, label}) in batches; returns rows sent."""
+        sent = 0
+        for batch in _chunks(rows, batch_size):
+            self.request("POST", f"models/{model}/ground-truth/", json_body=batch)
+            sent += len(batch)
+        return sent
+
+    def health(self, model: str) -> Health:
+        return Health.from_json(self.request("GET", f"models/{model}/health/"))
+
+    # -- promotions ------------------------------------------------------
+    def request_promotion(self, model: str, version: int, *, to: str = "production", reason: str) -> Promotion:
+        body = {"model": model, "version": version, "target_stage": to, "justification": reason}
+        return Promotion.from_json(self.request("POST", "promotions/", json_body=body))
+
+    def get_promotion(self, promotion_id: int) -> Promotion:
+        return Promotion.from_json(self.request("GET", f"promotions/{promotion_id}/"))
+
+    def wait_for_promotion(self, promotion_id: int, *, timeout: float = 600, poll: float = 5) -> Promotion:
+        """Poll until the request is applied, rejected or cancelled, or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        promotion = self.get_promotion(promotion_id)
+        while not promotion.is_final and time.monotonic() < deadline:
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+            promotion = self.get_promotion(promotion_id)
+        return promotion
+
+    def rollback(self, model: str, *, reason: str) -> dict[str, Any]:
+        return self.request("POST", f"models/{model}/rollback/", json_body={"reason": reason})
