@@ -1,0 +1,71 @@
+"""``manage.py load_demo [--sync] [--no-monitoring]``: the demo inventory, idempotently.
+
+Phase 1 (registry): users, teams, two trained models with versions and promotion history.
+Phase 2 (monitoring, when that app provides ``monitoring.demo``): reference data and
+several weeks of predictions and labels with injected drift; the metrics are computed by
+the Celery worker (enqueued), or inline with ``--sync``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+from django.apps import apps
+from django.core.management.base import BaseCommand
+from django.test.utils import override_settings
+from tqdm import tqdm
+
+from registry import demo
+
+
+def _monitoring_demo():
+    """The monitoring half of the demo, if the monitoring app ships one (registry never
+    imports monitoring at module level)."""
+    if not apps.is_installed("monitoring"):
+        return None
+    try:
+        return importlib.import_module("monitoring.demo")
+    except ModuleNotFoundError as exc:
+        if exc.name == "monitoring.demo":
+            return None
+        raise
+
+
+class Command(BaseCommand):
+    help = "Load the demo data (idempotent: a second run changes nothing)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sync", action="store_true", help="Compute monitoring metrics inline, not in a worker.")
+        parser.add_argument("--no-monitoring", action="store_true", help="Only the registry part (no predictions).")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bars.")
+        parser.add_argument(
+            "--send-mail", action="store_true", help="Send the workflow's notification e-mails (default: discarded)."
+        )
+
+    def handle(self, *args, sync, no_monitoring, no_progress, send_mail, **options):
+        if send_mail:
+            self._load(sync=sync, no_monitoring=no_monitoring, no_progress=no_progress)
+        else:  # the demo's history would otherwise print a dozen notification mails to the console
+            with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+                self._load(sync=sync, no_monitoring=no_monitoring, no_progress=no_progress)
+
+    def _load(self, *, sync: bool, no_monitoring: bool, no_progress: bool) -> None:
+        started = time.monotonic()
+        monitoring = None if no_monitoring else _monitoring_demo()
+        total = demo.STEPS + (monitoring.STEPS if monitoring else 0)
+        with tqdm(total=total, desc="Demo data", unit="step", disable=no_progress, leave=True) as bar:
+
+            def progress(label: str) -> None:
+                bar.set_postfix_str(label[:60])
+                bar.update(1)
+
+            result = demo.load_demo(progress=progress)
+            created = dict(result.created)
+            if monitoring is not None:
+                for what, n in monitoring.load_demo(
+                    progress=progress, sync=sync, show_progress=not no_progress
+                ).items():
+                    created[what] = created.get(what, 0) + n
+        summary = ", ".join(f"{n} {what}" for what, n in created.items() if n) or "nothing new (already loaded)"
+        self.stdout.write(self.style.SUCCESS(f"Demo data: {summary} in {time.monotonic() - started:.1f}s."))
