@@ -1,0 +1,109 @@
+"""The Python client and the command line against the real running portal (live_server,
+PostgreSQL): what a CI pipeline does instead of curl, and the exit codes it relies on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mlops_portal_client import PortalClient, PortalError
+from registry.choices import PromotionStatus, Stage
+from registry.models import AuditEvent, ModelVersion, PromotionRequest
+from registry.services.audit import CLI
+from registry.services.tokens import token_create
+from tests.conftest import ALL_SCOPES
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _token(user, scopes=None) -> str:
+    return token_create(user=user, name="ci", scopes=scopes or ALL_SCOPES, expires_at=None, actor=user, context=CLI)[1]
+
+
+def cli(live_server, token: str, *args: str, url: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_portal_client", "--url", url or live_server.url, "--token", token, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+LINEAGE = {
+    "source_commit": "c0ffee" * 6 + "abcd",
+    "training_run_id": "run-42",
+    "training_data_ref": "s3://data/churn/2026-11.parquet",
+    "training_data_hash": "sha256:" + "ab" * 32,
+    "metrics": {"roc_auc": 0.9, "accuracy": 0.84},
+    "feature_schema": [{"name": "tenure", "type": "numeric"}, {"name": "plan", "type": "categorical"}],
+    "task_type": "binary",
+}
+
+
+def test_client_registers_a_model_and_a_version_with_lineage(live_server, owner, team):
+    portal = PortalClient(live_server.url, _token(owner))
+    portal.ensure_model(
+        "fraud", team=team.slug, description="Flags fraud", intended_use="Review queue", limitations="EU only"
+    )
+    created = portal.register_version("fraud", **LINEAGE)
+    assert created["version"] == 1
+    stored = ModelVersion.objects.get(model__name="fraud", version=1)
+    assert stored.training_run_id == "run-42" and stored.metrics["roc_auc"] == 0.9
+    assert portal.get_version("fraud", 1)["source_commit"] == LINEAGE["source_commit"]
+    # ensure_model is idempotent: the second call reads, it does not register again
+    portal.ensure_model("fraud", team=team.slug)
+    assert AuditEvent.objects.filter(action="model.created", model_name="fraud").count() == 1
+
+
+def test_client_raises_the_apis_error_for_bad_input(live_server, owner, team):
+    portal = PortalClient(live_server.url, _token(owner), retries=0)
+    with pytest.raises(PortalError) as caught:
+        portal.register_version("no-such-model", **LINEAGE)
+    assert caught.value.status == 404 and caught.value.code == "not_found"
+    with pytest.raises(PortalError) as caught:
+        portal.register_model("Bad Name!", team=team.slug)
+    assert caught.value.status == 400 and "name" in caught.value.details
+
+
+def test_cli_promote_exit_codes_follow_the_decision(live_server, churn, churn_v1, owner, reviewer):
+    owner_token, reviewer_token = _token(owner), _token(reviewer)
+    pending = cli(live_server, owner_token, "promote", "churn", "1", "--to", "production", "--reason", "Better AUC")
+    assert pending.returncode == 2, pending.stderr
+    request = PromotionRequest.objects.get(version=churn_v1)
+    assert request.status == PromotionStatus.PENDING
+
+    # the requester cannot approve their own request, even from the command line's client
+    with pytest.raises(PortalError) as caught:
+        PortalClient(live_server.url, owner_token, retries=0).request(
+            "POST", f"promotions/{request.pk}/approve/", json_body={"comment": "mine"}
+        )
+    assert caught.value.status == 403
+
+    PortalClient(live_server.url, reviewer_token).request(
+        "POST", f"promotions/{request.pk}/approve/", json_body={"comment": "Evidence checked"}
+    )
+    done = cli(live_server, owner_token, "status", str(request.pk))
+    assert done.returncode == 0, done.stderr
+    churn_v1.refresh_from_db()
+    assert churn_v1.stage == Stage.PRODUCTION
+
+
+def test_cli_wait_reports_a_rejection_with_exit_code_3(live_server, churn, churn_v1, owner, reviewer):
+    owner_token = _token(owner)
+    pending = cli(live_server, owner_token, "promote", "churn", "1", "--to", "staging", "--reason", "Try it")
+    request = PromotionRequest.objects.get(version=churn_v1)
+    PortalClient(live_server.url, _token(reviewer)).request(
+        "POST", f"promotions/{request.pk}/reject/", json_body={"comment": "Lineage incomplete"}
+    )
+    waited = cli(live_server, owner_token, "status", str(request.pk))
+    assert (pending.returncode, waited.returncode) == (2, 3)
+
+
+def test_cli_refused_and_unreachable_have_distinct_exit_codes(live_server, churn, owner):
+    token = _token(owner)
+    refused = cli(live_server, token, "promote", "churn", "99", "--reason", "x")
+    assert refused.returncode == 4 and "error" in refused.stderr
+    unreachable = cli(live_server, token, "health", "churn", url="http://127.0.0.1:9")
+    assert unreachable.returncode == 5
