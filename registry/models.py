@@ -421,9 +421,7 @@ class MlflowModelLink(models.Model):
     synced_tags = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["server", "mlflow_name"], name="unique_mlflow_model_per_server")
-        ]
+        constraints = [models.UniqueConstraint(fields=["server", "mlflow_name"], name="unique_mlflow_model_per_server")]
 
     def __str__(self) -> str:
         return f"{self.server}:{self.mlflow_name}"
