@@ -50,6 +50,7 @@ class AlertStatus(models.TextChoices):
 
 
 class RetrainStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     NO_URL = "no_url", "No pipeline URL configured"

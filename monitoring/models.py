@@ -245,6 +245,9 @@ class DirtyWindow(models.Model):
     window_start = models.DateTimeField()
     granularity = models.CharField(max_length=10, choices=Granularity.choices)
     marked_at = models.DateTimeField()
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweep last queued its computation (null: not queued)."
+    )
 
     class Meta:
         ordering = ["marked_at"]

@@ -1,0 +1,318 @@
+"""Alerts (open on degrade, update, resolve on recovery, acknowledge) and retrain triggers.
+
+Notifications go by e-mail (the model owner and ``MonitoringConfig.alert_recipients``) and
+through the registry's signed webhooks (``registry.services.webhooks.webhook_dispatch``),
+both after commit. A retrain trigger fires on critical drift or an overdue cadence, at most
+once per ``retrain_cooldown_hours``; it is recorded (``RetrainTrigger``), audited, and the
+HTTP call to ``retrain_url`` is made by a Celery task after commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.utils import timezone
+
+from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, RetrainStatus
+from monitoring.models import Alert, MonitoringConfig, RetrainTrigger
+from registry.models import RegisteredModel
+from registry.rules import can_change_model
+from registry.services.audit import WORKER, AuditContext, audit_record
+
+from .config import monitoring_config_get
+from .ingestion import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+SEVERITY_ORDER = {AlertSeverity.WARNING: 1, AlertSeverity.CRITICAL: 2}
+RETRAIN_TIMEOUT_SECONDS = 10
+
+
+class AlertStateConflict(ValidationError):
+    """The alert is not in a state that allows the action (API: 409)."""
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+def webhook_dispatch(*, event: str, model: RegisteredModel, payload: dict[str, Any]) -> None:
+    """Adapter over the registry's signed webhooks (absent in older checkouts: logged and skipped)."""
+    try:
+        from registry.services.webhooks import webhook_dispatch as dispatch
+    except ImportError:
+        logger.info("registry.services.webhooks not available; %s webhook for %s not sent", event, model.name)
+        return
+    dispatch(event=event, model=model, payload=payload)
+
+
+def _send_mail(messages: list[EmailMessage]) -> None:
+    try:
+        get_connection().send_messages(messages)
+    except Exception:  # noqa: BLE001 - a mail outage never breaks monitoring
+        logger.exception("Could not send %d alert e-mail(s)", len(messages))
+
+
+def _recipients(model: RegisteredModel) -> list[str]:
+    config = MonitoringConfig.objects.filter(model=model).first()
+    extra = list(config.alert_recipients) if config else []
+    return sorted({e for e in [model.owner.email, *extra] if e})
+
+
+def alert_payload(alert: Alert, event: str) -> dict[str, Any]:
+    return {
+        "event": event,
+        "alert_id": alert.pk,
+        "model": alert.model.name,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "status": alert.status,
+        "title": alert.title,
+        "reasons": alert.reasons,
+        "opened_at": alert.opened_at.isoformat(),
+        "url": settings.PORTAL_BASE_URL.rstrip("/") + f"/monitoring/models/{alert.model.name}/",
+    }
+
+
+def notify_alert(alert: Alert, event: str) -> None:
+    """E-mail and webhook after commit."""
+    payload = alert_payload(alert, event)
+    subject = f"[MLOps] {alert.model.name}: {alert.get_kind_display()} {alert.severity} alert {event}"
+    body = json.dumps(payload, indent=2) + "\n"
+    messages = [EmailMessage(subject=subject, body=body, to=[r]) for r in _recipients(alert.model)]
+    if messages:
+        transaction.on_commit(lambda: _send_mail(messages))
+    try:
+        webhook_dispatch(event="alert", model=alert.model, payload=payload)
+    except Exception:  # noqa: BLE001 - a webhook problem never undoes an alert
+        logger.exception("webhook_dispatch failed for alert %s", alert.pk)
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def _title(kind: str, reasons: list[dict]) -> str:
+    return (AlertKind(kind).label + ": " + " ".join(r["message"] for r in reasons))[:300]
+
+
+def alerts_sync(
+    *, model: RegisteredModel, reasons: list[dict], context: AuditContext = WORKER, now=None
+) -> list[Alert]:
+    """Open, update or resolve the model's alerts to match its current health reasons."""
+    now = now or timezone.now()
+    by_kind: dict[str, list[dict]] = {}
+    for reason in reasons:
+        by_kind.setdefault(reason["kind"], []).append(reason)
+    active = {
+        a.kind: a for a in Alert.objects.select_for_update().filter(model=model).exclude(status=AlertStatus.RESOLVED)
+    }
+    changed: list[Alert] = []
+    for kind, items in by_kind.items():
+        severity = max((r["severity"] for r in items), key=lambda s: SEVERITY_ORDER[s])
+        alert = active.get(kind)
+        if alert is None:
+            alert = Alert(
+                model=model,
+                kind=kind,
+                severity=severity,
+                status=AlertStatus.OPEN,
+                title=_title(kind, items),
+                reasons=items,
+                opened_at=now,
+                updated_at=now,
+            )
+            alert.full_clean()
+            alert.save()
+            audit_record(
+                actor=None,
+                action="alert.opened",
+                context=context,
+                obj=alert,
+                model=model,
+                after={"kind": kind, "severity": severity, "reasons": items},
+            )
+            notify_alert(alert, "opened")
+            changed.append(alert)
+            continue
+        escalated = SEVERITY_ORDER[severity] > SEVERITY_ORDER[alert.severity]
+        severity_changed = severity != alert.severity
+        before = {"severity": alert.severity, "status": alert.status}
+        alert.severity = severity
+        alert.reasons = items
+        alert.title = _title(kind, items)
+        alert.updated_at = now
+        if escalated and alert.status == AlertStatus.ACKNOWLEDGED:
+            alert.status = AlertStatus.OPEN  # a worse state needs a new acknowledgement
+        alert.save(update_fields=["severity", "reasons", "title", "updated_at", "status"])
+        if severity_changed:
+            audit_record(
+                actor=None,
+                action="alert.escalated" if escalated else "alert.deescalated",
+                context=context,
+                obj=alert,
+                model=model,
+                before=before,
+                after={"severity": alert.severity, "status": alert.status},
+            )
+            if escalated:
+                notify_alert(alert, "escalated")
+            changed.append(alert)
+    for kind, alert in active.items():
+        if kind in by_kind:
+            continue
+        before = {"status": alert.status}
+        alert.status = AlertStatus.RESOLVED
+        alert.resolved_at = now
+        alert.updated_at = now
+        alert.save(update_fields=["status", "resolved_at", "updated_at"])
+        audit_record(
+            actor=None,
+            action="alert.resolved",
+            context=context,
+            obj=alert,
+            model=model,
+            before=before,
+            after={"status": alert.status},
+        )
+        notify_alert(alert, "resolved")
+        changed.append(alert)
+    return changed
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, actor, comment: str, context: AuditContext) -> Alert:
+    """The owner (or an admin) acknowledges an open alert with a comment; audited."""
+    alert = Alert.objects.select_for_update().select_related("model").get(pk=alert.pk)
+    if not can_change_model(actor, alert.model):
+        raise PermissionDenied("Only the model's owner or an admin can acknowledge its alerts.")
+    comment = (comment or "").strip()
+    if not comment:
+        raise ValidationError({"comment": "A comment is required to acknowledge an alert."})
+    if len(comment) > 5000:
+        raise ValidationError({"comment": "At most 5000 characters."})
+    if alert.status != AlertStatus.OPEN:
+        raise AlertStateConflict(f"Alert #{alert.pk} is {alert.status}; only open alerts can be acknowledged.")
+    before = {"status": alert.status}
+    now = timezone.now()
+    alert.status = AlertStatus.ACKNOWLEDGED
+    alert.acknowledged_by = actor
+    alert.acknowledged_at = now
+    alert.acknowledge_comment = comment
+    alert.updated_at = now
+    alert.full_clean()
+    alert.save()
+    audit_record(
+        actor=actor,
+        action="alert.acknowledged",
+        context=context,
+        obj=alert,
+        model=alert.model,
+        before=before,
+        after={"status": alert.status, "comment": comment},
+    )
+    try:
+        webhook_dispatch(event="alert", model=alert.model, payload=alert_payload(alert, "acknowledged"))
+    except Exception:  # noqa: BLE001
+        logger.exception("webhook_dispatch failed for alert %s", alert.pk)
+    return alert
+
+
+# --------------------------------------------------------------------------- retrain triggers
+
+
+def _retrain_reason(reasons: list[dict]) -> dict | None:
+    for reason in reasons:
+        if (
+            reason["kind"] in (AlertKind.DRIFT, AlertKind.PREDICTION_DRIFT)
+            and reason["severity"] == AlertSeverity.CRITICAL
+        ):
+            return reason
+    for reason in reasons:
+        if reason["kind"] == AlertKind.CADENCE:
+            return reason
+    return None
+
+
+def retrain_consider(
+    *, model: RegisteredModel, version, reasons: list[dict], context: AuditContext = WORKER, now=None
+) -> RetrainTrigger | None:
+    """Fire a retrain trigger on critical drift or an overdue cadence, once per cool-down."""
+    reason = _retrain_reason(reasons)
+    if reason is None:
+        return None
+    now = now or timezone.now()
+    config = monitoring_config_get(model=model)
+    if config.pk:
+        MonitoringConfig.objects.select_for_update().filter(pk=config.pk).first()  # serialise per model
+    cooldown = timedelta(hours=config.retrain_cooldown_hours)
+    if RetrainTrigger.objects.filter(model=model, fired_at__gt=now - cooldown).exists():
+        return None
+    trigger = RetrainTrigger.objects.create(
+        model=model,
+        version=version,
+        reason=reason["message"][:300],
+        details={"kind": reason["kind"], "severity": reason["severity"], "reasons": reasons},
+        url=config.retrain_url,
+        status=RetrainStatus.PENDING if config.retrain_url else RetrainStatus.NO_URL,
+        fired_at=now,
+    )
+    audit_record(
+        actor=None,
+        action="retrain.triggered",
+        context=context,
+        obj=trigger,
+        model=model,
+        after={"reason": trigger.reason, "url": trigger.url, "status": trigger.status},
+    )
+    payload = retrain_payload(trigger)
+    try:
+        webhook_dispatch(event="retrain", model=model, payload=payload)
+    except Exception:  # noqa: BLE001
+        logger.exception("webhook_dispatch failed for retrain trigger %s", trigger.pk)
+    if config.retrain_url:
+        from monitoring import tasks
+
+        enqueue_on_commit(tasks.retrain_trigger_send, trigger.pk)
+    return trigger
+
+
+def retrain_payload(trigger: RetrainTrigger) -> dict[str, Any]:
+    return {
+        "event": "retrain",
+        "trigger_id": trigger.pk,
+        "model": trigger.model.name,
+        "version": trigger.version.version if trigger.version else None,
+        "reason": trigger.reason,
+        "details": trigger.details,
+        "fired_at": trigger.fired_at.isoformat(),
+    }
+
+
+def retrain_trigger_send(*, trigger_id: int) -> RetrainTrigger | None:
+    """POST the trigger to the pipeline URL (idempotent: a sent trigger is not re-sent)."""
+    import requests
+
+    trigger = RetrainTrigger.objects.select_related("model", "version").filter(pk=trigger_id).first()
+    if trigger is None or trigger.status != RetrainStatus.PENDING or not trigger.url:
+        return trigger
+    body = json.dumps(retrain_payload(trigger), sort_keys=True)
+    try:
+        response = requests.post(
+            trigger.url,
+            data=body,
+            headers={"Content-Type": "application/json", "X-MLOps-Trigger-Id": str(trigger.pk)},
+            timeout=RETRAIN_TIMEOUT_SECONDS,
+        )
+        status = RetrainStatus.SENT if response.ok else RetrainStatus.FAILED
+        code, error = response.status_code, "" if response.ok else response.text[:1000]
+    except requests.RequestException as exc:
+        status, code, error = RetrainStatus.FAILED, None, str(exc)[:1000]
+    RetrainTrigger.objects.filter(pk=trigger.pk).update(status=status, response_code=code, error=error)
+    trigger.refresh_from_db()
+    return trigger

@@ -1,0 +1,82 @@
+"""Monitoring configuration per model (thresholds, windows, alert recipients, retraining)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from monitoring.models import MonitoringConfig
+from registry.models import RegisteredModel
+from registry.rules import can_change_model
+from registry.services.audit import AuditContext, audit_record, diff, model_snapshot
+
+CONFIG_FIELDS = [
+    "granularity",
+    "n_bins",
+    "drift_rule",
+    "psi_warning",
+    "psi_critical",
+    "p_value_threshold",
+    "js_threshold",
+    "wasserstein_threshold",
+    "drift_share_warning",
+    "drift_share_critical",
+    "missing_share_warning",
+    "out_of_range_share_warning",
+    "performance_drop_warning",
+    "performance_drop_critical",
+    "label_coverage_threshold",
+    "min_window_rows",
+    "retrain_url",
+    "retrain_cooldown_hours",
+    "alert_recipients",
+]
+
+
+def monitoring_config_get(*, model: RegisteredModel) -> MonitoringConfig:
+    """The saved config, or an unsaved one with the defaults."""
+    return MonitoringConfig.objects.filter(model=model).first() or MonitoringConfig(model=model)
+
+
+@transaction.atomic
+def monitoring_config_update(
+    *, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]
+) -> MonitoringConfig:
+    """Create or change a model's monitoring config (owner or admin); audited
+    ``monitoring.thresholds_changed`` with the before/after of the changed fields. Sets
+    ``RegisteredModel.monitoring_configured_at``."""
+    if actor is not None and not can_change_model(actor, model):
+        raise PermissionDenied("Only the model's owner or an admin can change its monitoring.")
+    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
+    if unknown:
+        raise ValidationError({name: "Unknown setting." for name in unknown})
+    config = MonitoringConfig.objects.select_for_update().filter(model=model).first()
+    created = config is None
+    if created:
+        config = MonitoringConfig(model=model)
+    before = model_snapshot(config, CONFIG_FIELDS)
+    for name, value in changes.items():
+        setattr(config, name, value)
+    config.updated_by = actor if getattr(actor, "is_authenticated", False) else None
+    config.full_clean()
+    config.save()
+    after = model_snapshot(config, CONFIG_FIELDS)
+    if created:
+        changed_before, changed_after = None, after
+    else:
+        changed_before, changed_after = diff(before, after)
+    RegisteredModel.objects.filter(pk=model.pk).update(monitoring_configured_at=timezone.now())
+    if created or changed_after:
+        audit_record(
+            actor=actor,
+            action="monitoring.thresholds_changed",
+            context=context,
+            obj=config,
+            model=model,
+            before=changed_before,
+            after=changed_after,
+        )
+    return config

@@ -1,0 +1,526 @@
+"""Ingestion services: reference data, predictions and ground-truth labels.
+
+Each batch is validated as a whole against the version's feature schema; the first bad
+row is reported (row number, field, reason) and nothing of a rejected batch is stored.
+Accepted predictions are written with PostgreSQL ``COPY`` (psycopg 3 ``cursor.copy()``)
+or ``bulk_create`` on SQLite, in the same transaction as the windows they make dirty and
+the batch's one audit event. Computation is queued after commit; if the broker is down the
+error is logged and the beat task ``monitoring_sweep_dirty_windows`` picks the windows up.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from monitoring.choices import Granularity, ProfileStatus
+from monitoring.models import DirtyWindow, GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
+from registry.choices import FeatureType, TaskType
+from registry.models import ModelVersion, RegisteredModel
+from registry.services.audit import AuditContext, audit_record
+
+from . import profiles
+
+logger = logging.getLogger(__name__)
+
+JSON_TYPES = ("application/json",)
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines", "application/x-jsonlines")
+CSV_TYPES = ("text/csv", "application/csv")
+RESERVED_COLUMNS = {"prediction_id", "timestamp", "prediction", "score", "features"}
+MAX_ID_LENGTH = 100
+ID_QUERY_CHUNK = 5000
+
+
+class BatchError(ValidationError):
+    """A rejected batch: ``row`` is 1-based (line for JSON Lines and CSV data rows)."""
+
+    def __init__(self, row: int | None, field: str, message: str):
+        self.row, self.field, self.reason = row, field, message
+        where = f"Row {row}, field '{field}': " if row is not None else f"Field '{field}': "
+        super().__init__({field: [where + message]})
+        self.details = {"row": row, "field": field, "reason": message}
+
+
+# --------------------------------------------------------------------------- enqueue helpers
+
+
+def enqueue_on_commit(task, *args, **kwargs) -> None:
+    """Queue a Celery task after commit; a broker outage is logged, never raised (data is safe)."""
+
+    def send():
+        try:
+            task.delay(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - the broker being down must not fail ingestion
+            logger.warning("Broker unavailable: %s not queued now; the beat sweep will pick it up", task.name)
+
+    transaction.on_commit(send)
+
+
+def hour_floor(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def day_floor(ts: datetime) -> datetime:
+    return ts.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def window_bounds(window_start: datetime, granularity: str) -> tuple[datetime, datetime]:
+    start = hour_floor(window_start) if granularity == Granularity.HOURLY else day_floor(window_start)
+    return start, start + (timedelta(hours=1) if granularity == Granularity.HOURLY else timedelta(days=1))
+
+
+def windows_mark_dirty(*, version_id: int, hours: Iterable[datetime]) -> int:
+    """Mark the hourly windows and their days dirty (call inside the ingesting transaction)."""
+    now = timezone.now()
+    hours = set(hours)
+    days = {day_floor(h) for h in hours}
+    marks = [
+        DirtyWindow(version_id=version_id, window_start=h, granularity=Granularity.HOURLY, marked_at=now)
+        for h in sorted(hours)
+    ] + [DirtyWindow(version_id=version_id, window_start=d, granularity=Granularity.DAILY, marked_at=now) for d in days]
+    if marks:
+        DirtyWindow.objects.bulk_create(
+            marks,
+            update_conflicts=True,
+            unique_fields=["version", "window_start", "granularity"],
+            update_fields=["marked_at", "enqueued_at"],
+            batch_size=1000,
+        )
+    return len(marks)
+
+
+def _enqueue_sweep() -> None:
+    from monitoring import tasks
+
+    enqueue_on_commit(tasks.monitoring_sweep_dirty_windows)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _media_type(content_type: str) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def parse_records(body: bytes, content_type: str) -> tuple[list[Any], str]:
+    """JSON array, JSON Lines or CSV body → list of raw records (dicts for JSON, dicts of strings for CSV)."""
+    media = _media_type(content_type)
+    if not body or not body.strip():
+        raise BatchError(None, "body", "The request body is empty.")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BatchError(None, "body", f"The body is not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+    if media in NDJSON_TYPES:
+        records = []
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise BatchError(lineno, "body", f"Invalid JSON: {exc.msg}.") from exc
+        return records, "jsonl"
+    if media in CSV_TYPES:
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames:
+            raise BatchError(None, "body", "The CSV has no header row.")
+        records = []
+        for row in reader:
+            if None in row:
+                raise BatchError(reader.line_num - 1, "body", "More cells than header columns.")
+            records.append(row)
+        return records, "csv"
+    if media in JSON_TYPES or not media:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BatchError(None, "body", f"Invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from exc
+        if not isinstance(data, list):
+            raise BatchError(None, "body", "Expected a JSON array of records.")
+        return data, "json"
+    raise BatchError(
+        None,
+        "content_type",
+        f"Unsupported Content-Type '{media}': use {', '.join(JSON_TYPES + NDJSON_TYPES[:1] + CSV_TYPES[:1])}.",
+    )
+
+
+def _parse_timestamp(value: Any, row: int) -> datetime:
+    if isinstance(value, bool) or value is None or value == "":
+        raise BatchError(row, "timestamp", "Required: an ISO 8601 date-time or epoch seconds.")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise BatchError(row, "timestamp", "Must be finite.")
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise BatchError(row, "timestamp", "Epoch seconds out of range.") from exc
+    if not isinstance(value, str):
+        raise BatchError(row, "timestamp", "Expected an ISO 8601 string.")
+    try:
+        ts = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BatchError(row, "timestamp", f"Not an ISO 8601 date-time: {value[:40]!r}.") from exc
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def _prediction_id(value: Any, row: int) -> str:
+    if isinstance(value, bool) or value is None:
+        raise BatchError(row, "prediction_id", "Required.")
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        raise BatchError(row, "prediction_id", "Expected a string or an integer.")
+    value = value.strip()
+    if not value:
+        raise BatchError(row, "prediction_id", "Required.")
+    if len(value) > MAX_ID_LENGTH:
+        raise BatchError(row, "prediction_id", f"At most {MAX_ID_LENGTH} characters.")
+    return value
+
+
+def _number(value: Any, row: int, field: str, *, from_text: bool) -> float | None:
+    if value is None or (from_text and value == ""):
+        return None
+    if from_text:
+        try:
+            value = float(value)
+        except ValueError as exc:
+            raise BatchError(row, field, f"Expected a number, got {str(value)[:40]!r}.") from exc
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise BatchError(row, field, f"Expected a number, got {type(value).__name__}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise BatchError(row, field, "NaN and infinity are not allowed; send null for a missing value.")
+    return value
+
+
+def label_string(value: Any) -> str:
+    """Class labels are stored as strings: True → '1', 1.0 → '1', 'churn' → 'churn'."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _category(value: Any, row: int, field: str, *, from_text: bool) -> str | None:
+    if value is None or (from_text and value == ""):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BatchError(row, field, "NaN and infinity are not allowed; send null for a missing value.")
+    if isinstance(value, dict | list):
+        raise BatchError(row, field, "Expected a category (string or number), got an object/array.")
+    return label_string(value)
+
+
+def _class_or_value(value: Any, row: int, field: str, task_type: str, *, from_text: bool):
+    if task_type == TaskType.REGRESSION:
+        return _number(value, row, field, from_text=from_text)
+    return _category(value, row, field, from_text=from_text)
+
+
+def validate_predictions(records: list[Any], *, version: ModelVersion, fmt: str) -> list[tuple]:
+    """→ list of (prediction_id, timestamp, features, prediction, score); raises BatchError."""
+    schema = {f["name"]: f.get("type", FeatureType.NUMERIC) for f in version.feature_schema}
+    if not schema:
+        raise BatchError(None, "feature_schema", "The version has no feature schema; register one first.")
+    from_text = fmt == "csv"
+    task_type = version.task_type
+    if not records:
+        raise BatchError(None, "body", "The batch has no records.")
+    if from_text:
+        header = set(records[0].keys())
+        unknown = header - RESERVED_COLUMNS - set(schema)
+        if unknown:
+            raise BatchError(None, sorted(unknown)[0], "Unknown column: not in the version's feature schema.")
+        for required in ("prediction_id", "timestamp"):
+            if required not in header:
+                raise BatchError(None, required, "Column missing from the CSV header.")
+    seen: set[str] = set()
+    rows = []
+    numeric = [name for name, t in schema.items() if t == FeatureType.NUMERIC]
+    categorical = [name for name, t in schema.items() if t != FeatureType.NUMERIC]
+    for i, rec in enumerate(records, start=1):
+        if not isinstance(rec, dict):
+            raise BatchError(i, "record", "Expected an object.")
+        pid = _prediction_id(rec.get("prediction_id"), i)
+        if pid in seen:
+            raise BatchError(i, "prediction_id", f"Duplicate prediction id {pid!r} within the batch.")
+        seen.add(pid)
+        ts = _parse_timestamp(rec.get("timestamp"), i)
+        if from_text:
+            raw = rec
+        else:
+            raw = rec.get("features")
+            if not isinstance(raw, dict):
+                raise BatchError(i, "features", "Required: an object of feature name → value.")
+            for key in raw:
+                if key not in schema:
+                    raise BatchError(i, f"features.{key}", "Unknown feature: not in the version's feature schema.")
+            extra = set(rec) - RESERVED_COLUMNS
+            if extra:
+                raise BatchError(i, sorted(extra)[0], "Unknown field.")
+        features: dict[str, Any] = {}
+        for name in numeric:
+            features[name] = _number(raw.get(name), i, f"features.{name}", from_text=from_text)
+        for name in categorical:
+            features[name] = _category(raw.get(name), i, f"features.{name}", from_text=from_text)
+        prediction = _class_or_value(rec.get("prediction"), i, "prediction", task_type, from_text=from_text)
+        score = _number(rec.get("score"), i, "score", from_text=from_text)
+        rows.append((pid, ts, features, prediction, score))
+    return rows
+
+
+def _existing_prediction_ids(version_id: int, ids: list[str]) -> list[str]:
+    found: list[str] = []
+    for start in range(0, len(ids), ID_QUERY_CHUNK):
+        chunk = ids[start : start + ID_QUERY_CHUNK]
+        found.extend(
+            Prediction.objects.filter(version_id=version_id, prediction_id__in=chunk).values_list(
+                "prediction_id", flat=True
+            )
+        )
+    return found
+
+
+def _copy_predictions(version_id: int, rows: list[tuple], received_at: datetime) -> None:
+    """PostgreSQL COPY (binary-free text protocol via psycopg 3 ``write_row``)."""
+    table = Prediction._meta.db_table
+    dumps = json.dumps
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg 3 cursor
+        sql = (
+            f"COPY {table} (version_id, prediction_id, timestamp, features, prediction, score, received_at) FROM STDIN"
+        )
+        with raw.copy(sql) as copy:
+            for pid, ts, features, prediction, score in rows:
+                copy.write_row(
+                    (
+                        version_id,
+                        pid,
+                        ts,
+                        dumps(features),
+                        None if prediction is None else dumps(prediction),
+                        score,
+                        received_at,
+                    )
+                )
+
+
+def _insert_predictions(version_id: int, rows: list[tuple], received_at: datetime) -> None:
+    if connection.vendor == "postgresql":
+        _copy_predictions(version_id, rows, received_at)
+        return
+    Prediction.objects.bulk_create(
+        (
+            Prediction(
+                version_id=version_id,
+                prediction_id=pid,
+                timestamp=ts,
+                features=features,
+                prediction=prediction,
+                score=score,
+                received_at=received_at,
+            )
+            for pid, ts, features, prediction, score in rows
+        ),
+        batch_size=2000,
+    )
+
+
+@transaction.atomic
+def predictions_ingest(
+    *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
+) -> dict[str, Any]:
+    """Validate and store one batch of predictions; mark its windows dirty; one audit event."""
+    records, fmt = parse_records(body, content_type)
+    rows = validate_predictions(records, version=version, fmt=fmt)
+    received_at = timezone.now()
+    try:
+        with transaction.atomic():
+            _insert_predictions(version.pk, rows, received_at)
+    except IntegrityError as exc:
+        ids = [r[0] for r in rows]
+        existing = set(_existing_prediction_ids(version.pk, ids))
+        for i, pid in enumerate(ids, start=1):
+            if pid in existing:
+                raise BatchError(
+                    i, "prediction_id", f"Prediction id {pid!r} was already stored for this version."
+                ) from exc
+        raise
+    hours = {hour_floor(r[1]) for r in rows}
+    marked = windows_mark_dirty(version_id=version.pk, hours=hours)
+    timestamps = [r[1] for r in rows]
+    summary = {
+        "rows": len(rows),
+        "format": fmt,
+        "first_timestamp": min(timestamps).isoformat(),
+        "last_timestamp": max(timestamps).isoformat(),
+        "hourly_windows": len(hours),
+        "dirty_windows": marked,
+    }
+    audit_record(
+        actor=actor,
+        action="predictions.ingested",
+        context=context,
+        obj=version,
+        model=version.model,
+        after=summary,
+    )
+    _enqueue_sweep()
+    return summary
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def validate_labels(records: list[Any], *, task_type: str, fmt: str) -> list[tuple[str, Any]]:
+    from_text = fmt == "csv"
+    if not records:
+        raise BatchError(None, "body", "The batch has no records.")
+    if from_text:
+        header = set(records[0].keys())
+        for required in ("prediction_id", "label"):
+            if required not in header:
+                raise BatchError(None, required, "Column missing from the CSV header.")
+    seen: set[str] = set()
+    out = []
+    for i, rec in enumerate(records, start=1):
+        if not isinstance(rec, dict):
+            raise BatchError(i, "record", "Expected an object.")
+        extra = set(rec) - {"prediction_id", "label"}
+        if extra and not from_text:
+            raise BatchError(i, sorted(extra)[0], "Unknown field.")
+        pid = _prediction_id(rec.get("prediction_id"), i)
+        if pid in seen:
+            raise BatchError(i, "prediction_id", f"Duplicate prediction id {pid!r} within the batch.")
+        seen.add(pid)
+        label = _class_or_value(rec.get("label"), i, "label", task_type, from_text=from_text)
+        if label is None:
+            raise BatchError(i, "label", "Required.")
+        out.append((pid, label))
+    return out
+
+
+@transaction.atomic
+def labels_ingest(
+    *, model: RegisteredModel, body: bytes, content_type: str, actor, context: AuditContext
+) -> dict[str, Any]:
+    """Store labels by prediction id (a re-sent label replaces the old one) and mark the
+    windows of the matching predictions dirty, so late labels update their windows once."""
+    records, fmt = parse_records(body, content_type)
+    latest = model.versions.order_by("-version").first()
+    task_type = latest.task_type if latest else TaskType.BINARY
+    labels = validate_labels(records, task_type=task_type, fmt=fmt)
+    now = timezone.now()
+    ids = [pid for pid, _ in labels]
+    existing: set[str] = set()
+    for start in range(0, len(ids), ID_QUERY_CHUNK):
+        existing.update(
+            GroundTruth.objects.filter(model=model, prediction_id__in=ids[start : start + ID_QUERY_CHUNK]).values_list(
+                "prediction_id", flat=True
+            )
+        )
+    GroundTruth.objects.bulk_create(
+        [GroundTruth(model=model, prediction_id=pid, label=label, received_at=now) for pid, label in labels],
+        update_conflicts=True,
+        unique_fields=["model", "prediction_id"],
+        update_fields=["label", "received_at"],
+        batch_size=2000,
+    )
+    matched = 0
+    windows: dict[int, set[datetime]] = {}
+    for start in range(0, len(ids), ID_QUERY_CHUNK):
+        for version_id, ts in Prediction.objects.filter(
+            version__model=model, prediction_id__in=ids[start : start + ID_QUERY_CHUNK]
+        ).values_list("version_id", "timestamp"):
+            matched += 1
+            windows.setdefault(version_id, set()).add(hour_floor(ts))
+    marked = sum(windows_mark_dirty(version_id=v, hours=hours) for v, hours in windows.items())
+    summary = {
+        "rows": len(labels),
+        "new": len(labels) - len(existing),
+        "updated": len(existing),
+        "matched_predictions": matched,
+        "dirty_windows": marked,
+    }
+    audit_record(actor=actor, action="labels.ingested", context=context, obj=model, after=summary)
+    if marked:
+        _enqueue_sweep()
+    return summary
+
+
+# --------------------------------------------------------------------------- reference data
+
+
+@transaction.atomic
+def reference_upload(
+    *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
+) -> ReferenceProfile:
+    """Validate reference data (CSV or Parquet) against the schema, store it as Parquet and
+    queue the profile computation. Replaces an earlier upload of the same version."""
+    df, fmt = profiles.read_table(body, _media_type(content_type))
+    clean = profiles.reference_validate(df, version.feature_schema, version.task_type)
+    buffer = io.BytesIO()
+    clean.to_parquet(buffer, index=False)
+    data = buffer.getvalue()
+    config = MonitoringConfig.objects.filter(model_id=version.model_id).first()
+    n_bins = config.n_bins if config else 10
+    profile, _ = ReferenceProfile.objects.update_or_create(
+        version=version,
+        defaults={
+            "status": ProfileStatus.PENDING,
+            "error": "",
+            "source_format": fmt,
+            "n_rows": len(clean),
+            "n_bins": n_bins,
+            "data": data,
+            "data_sha256": hashlib.sha256(body).hexdigest(),
+            "profile": {},
+            "uploaded_by": actor if getattr(actor, "is_authenticated", False) else None,
+            "computed_at": None,
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="reference.uploaded",
+        context=context,
+        obj=version,
+        model=version.model,
+        after={
+            "rows": len(clean),
+            "format": fmt,
+            "sha256": profile.data_sha256,
+            "columns": [c for c in clean.columns],
+        },
+    )
+    from monitoring import tasks
+
+    enqueue_on_commit(tasks.profile_compute, profile.pk)
+    return profile
+
+
+__all__ = [
+    "BatchError",
+    "enqueue_on_commit",
+    "labels_ingest",
+    "predictions_ingest",
+    "reference_upload",
+    "window_bounds",
+    "windows_mark_dirty",
+]

@@ -1,0 +1,241 @@
+"""Reference data: parsing and validating uploads (CSV or Parquet), and building the profile.
+
+Pure functions on DataFrames; the database side is in ``monitoring.services.ingestion``
+(``reference_upload``) and ``monitoring.services.windows`` (``reference_profile_compute``).
+
+Profile layout (JSON, stored in ``ReferenceProfile.profile``)::
+
+    {"format": 1, "n_rows": N, "n_bins": 10, "task_type": "binary",
+     "features": {
+        "<numeric>": {"type": "numeric", "edges": [...fine interior edges...],
+                      "coarse_edges": [...], "coarse_map": [...], "mids": [...],
+                      "counts": [...fine counts...], "n", "missing", "min", "max", "mean",
+                      "std", "quantiles": {"p01": …}, "sample": [≤ SAMPLE_SIZE values]},
+        "<categorical>": {"type": "categorical", "categories": [top K], "counts": [K + 1],
+                          "known_other": [...], "known_complete": bool, "n", "missing"},
+        "__prediction__": …, "__score__": …},
+     "per_class": {"<class>": {"share": …, "score": {"mean", "std", "quantiles"}}}}
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.core.exceptions import ValidationError
+
+from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE
+
+FINE_FACTOR = 5
+TOP_CATEGORIES = 50
+KNOWN_CATEGORIES_CAP = 1000
+SAMPLE_SIZE = 1000
+PARQUET_MAGIC = b"PAR1"
+PREDICTION_COLUMN = "prediction"
+SCORE_COLUMN = "score"
+
+
+def read_table(body: bytes, content_type: str = "") -> tuple[pd.DataFrame, str]:
+    """Parse a CSV or Parquet body (Parquet recognised by its magic bytes or content type)."""
+    if not body:
+        raise ValidationError({"body": "The request body is empty: send a CSV or Parquet file."})
+    is_parquet = body[:4] == PARQUET_MAGIC or "parquet" in content_type
+    try:
+        if is_parquet:
+            return pd.read_parquet(io.BytesIO(body)), "parquet"
+        return pd.read_csv(io.BytesIO(body), keep_default_na=True), "csv"
+    except Exception as exc:  # noqa: BLE001 - any parser error is the client's bad file
+        kind = "Parquet" if is_parquet else "CSV"
+        raise ValidationError({"body": f"Could not read the {kind} file: {exc}"}) from exc
+
+
+def dataframe_from_parquet(data: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(bytes(data)))
+
+
+def reference_validate(df: pd.DataFrame, schema: list[dict], task_type: str) -> pd.DataFrame:
+    """Check the table against the feature schema; one clear error per bad column.
+
+    Numeric columns must hold finite numbers (blank cells are missing values); categorical
+    columns become strings. Optional ``prediction`` and ``score`` columns are profiled too.
+    """
+    errors: dict[str, str] = {}
+    if not schema:
+        raise ValidationError({"feature_schema": "The version has no feature schema to validate against."})
+    if len(df) == 0:
+        raise ValidationError({"body": "The reference table has no rows."})
+    out: dict[str, Any] = {}
+    for feature in schema:
+        name, ftype = feature["name"], feature.get("type", "numeric")
+        if name not in df.columns:
+            errors[name] = "Column missing from the reference data."
+            continue
+        col = df[name]
+        if ftype == "numeric":
+            values, problem = _numeric_column(col)
+            if problem:
+                errors[name] = problem
+            out[name] = values
+        else:
+            out[name] = _category_column(col)
+    if PREDICTION_COLUMN in df.columns:
+        if task_type == "regression":
+            values, problem = _numeric_column(df[PREDICTION_COLUMN])
+            if problem:
+                errors[PREDICTION_COLUMN] = problem
+            out[PREDICTION_FEATURE] = values
+        else:
+            out[PREDICTION_FEATURE] = _category_column(df[PREDICTION_COLUMN])
+    if SCORE_COLUMN in df.columns:
+        values, problem = _numeric_column(df[SCORE_COLUMN])
+        if problem:
+            errors[SCORE_COLUMN] = problem
+        out[SCORE_FEATURE] = values
+    if errors:
+        raise ValidationError(errors)
+    return pd.DataFrame(out)
+
+
+def _numeric_column(col: pd.Series) -> tuple[np.ndarray, str]:
+    if col.dtype == bool:
+        return col.to_numpy(dtype=np.float64), ""
+    converted = pd.to_numeric(col, errors="coerce")
+    bad = converted.isna() & col.notna() & (col.astype(str).str.strip() != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        return np.array([]), f"Expected numbers; row {row + 1} has {col.iloc[row]!r}."
+    values = converted.to_numpy(dtype=np.float64)
+    inf = np.isinf(values)
+    if inf.any():
+        row = int(np.flatnonzero(inf)[0])
+        return np.array([]), f"Infinite value in row {row + 1}."
+    return values, ""
+
+
+def _category_column(col: pd.Series) -> np.ndarray:
+    values = col.to_numpy(dtype=object)
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            out[i] = None
+        elif isinstance(v, bool | np.bool_):
+            out[i] = "1" if v else "0"
+        elif isinstance(v, float) and v.is_integer():
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v)
+    return out
+
+
+def _quantile_edges(x: np.ndarray, n: int) -> np.ndarray:
+    levels = np.arange(1, n) / n
+    return np.unique(np.quantile(x, levels)) if x.size else np.array([], dtype=np.float64)
+
+
+def numeric_profile(values: np.ndarray, n_bins: int, rng: np.random.Generator) -> dict[str, Any]:
+    values = np.asarray(values, dtype=np.float64)
+    missing_mask = np.isnan(values)
+    x = values[~missing_mask]
+    fine = FINE_FACTOR * n_bins
+    if x.size:
+        levels = np.arange(1, fine) / fine
+        q = np.quantile(x, levels)
+        edges = np.unique(q)
+        # coarse levels k/n_bins are fine levels j = FINE_FACTOR*k: identical floats, so a subset.
+        coarse = np.unique(q[FINE_FACTOR - 1 :: FINE_FACTOR])
+        lo, hi = float(x.min()), float(x.max())
+    else:
+        edges = coarse = np.array([], dtype=np.float64)
+        lo = hi = None
+    counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
+    coarse_map = np.concatenate([[0], np.searchsorted(coarse, edges, side="right")]).astype(int)
+    # representative point of each fine bin: the midpoint; tails between min/max and the outer edge
+    if x.size:
+        bounds = np.concatenate([[lo], edges, [hi]])
+        mids = (bounds[:-1] + bounds[1:]) / 2
+    else:
+        mids = np.zeros(1)
+    sample = rng.choice(x, size=min(SAMPLE_SIZE, x.size), replace=False) if x.size else np.array([])
+    pct = (1, 5, 25, 50, 75, 95, 99)
+    return {
+        "type": "numeric",
+        "edges": edges.tolist(),
+        "coarse_edges": coarse.tolist(),
+        "coarse_map": coarse_map.tolist(),
+        "mids": mids.tolist(),
+        "counts": counts.tolist(),
+        "n": int(x.size),
+        "missing": int(missing_mask.sum()),
+        "min": lo,
+        "max": hi,
+        "mean": float(x.mean()) if x.size else None,
+        "std": float(x.std()) if x.size else None,
+        "quantiles": {f"p{p:02d}": float(np.percentile(x, p)) for p in pct} if x.size else {},
+        "sample": sorted(sample.tolist()),
+    }
+
+
+def categorical_profile(values: np.ndarray) -> dict[str, Any]:
+    present = [v for v in values if v is not None]
+    missing = len(values) - len(present)
+    uniq, counts = np.unique(np.asarray(present, dtype=str), return_counts=True) if present else ([], [])
+    order = sorted(zip(uniq.tolist() if len(uniq) else [], list(counts), strict=True), key=lambda t: (-t[1], t[0]))
+    top = order[:TOP_CATEGORIES]
+    rest = order[TOP_CATEGORIES:]
+    return {
+        "type": "categorical",
+        "categories": [c for c, _ in top],
+        "counts": [int(n) for _, n in top] + [int(sum(n for _, n in rest))],
+        "known_other": [c for c, _ in rest[:KNOWN_CATEGORIES_CAP]],
+        "known_complete": len(rest) <= KNOWN_CATEGORIES_CAP,
+        "n": len(present),
+        "missing": int(missing),
+    }
+
+
+def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: int = 10) -> dict[str, Any]:
+    """The reference profile of a validated table (see the module docstring for the layout)."""
+    rng = np.random.default_rng(0)
+    types = {f["name"]: f.get("type", "numeric") for f in schema}
+    if PREDICTION_FEATURE in df.columns:
+        types[PREDICTION_FEATURE] = "numeric" if task_type == "regression" else "categorical"
+    if SCORE_FEATURE in df.columns:
+        types[SCORE_FEATURE] = "numeric"
+    features: dict[str, Any] = {}
+    for name, ftype in types.items():
+        if name not in df.columns:
+            continue
+        values = df[name].to_numpy()
+        if ftype == "numeric":
+            features[name] = numeric_profile(values.astype(np.float64), n_bins, rng)
+        else:
+            features[name] = categorical_profile(values)
+    per_class: dict[str, Any] = {}
+    if task_type != "regression" and PREDICTION_FEATURE in df.columns:
+        preds = df[PREDICTION_FEATURE].to_numpy()
+        scores = df[SCORE_FEATURE].to_numpy(dtype=np.float64) if SCORE_FEATURE in df.columns else None
+        present = [p for p in preds if p is not None]
+        for cls in sorted(set(present)):
+            mask = np.array([p == cls for p in preds])
+            entry: dict[str, Any] = {"share": float(mask.sum() / len(preds))}
+            if scores is not None:
+                s = scores[mask]
+                s = s[~np.isnan(s)]
+                if s.size:
+                    entry["score"] = {
+                        "mean": float(s.mean()),
+                        "std": float(s.std()),
+                        "quantiles": {f"p{p:02d}": float(np.percentile(s, p)) for p in (5, 25, 50, 75, 95)},
+                    }
+            per_class[str(cls)] = entry
+    return {
+        "format": 1,
+        "n_rows": len(df),
+        "n_bins": n_bins,
+        "task_type": task_type,
+        "features": features,
+        "per_class": per_class,
+    }

@@ -1,0 +1,357 @@
+"""Window computation: reference profiles, per-window bin counts, metrics; the dirty-window sweep.
+
+* Hourly windows are binned from raw prediction rows; their fine counts are stored in
+  ``WindowBinCounts`` (upsert), and their metrics in ``MetricValue`` (upsert).
+* Daily windows are the sum of their 24 hourly counts (never re-binned from raw rows);
+  dirty hours of that day are recomputed first. Performance metrics (not additive) are
+  computed from the labelled rows of the window.
+* Idempotent: every result row has a unique key and is upserted, so running a window twice
+  (or a redelivered task) leaves the same rows.
+* A window's dirty mark is removed *before* its rows are read: data committed later marks
+  it again, so no update is lost. If the computation fails, the mark is restored.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import FloatField, OuterRef, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, TruncHour
+from django.utils import timezone
+
+from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric, ProfileStatus
+from monitoring.models import (
+    DirtyWindow,
+    GroundTruth,
+    MetricValue,
+    MonitoringConfig,
+    Prediction,
+    ReferenceProfile,
+    WindowBinCounts,
+)
+from registry.models import ModelVersion
+from registry.services.audit import WORKER, AuditContext, audit_record
+
+from . import metrics, profiles
+from .ingestion import day_floor, enqueue_on_commit, hour_floor, window_bounds, windows_mark_dirty
+
+logger = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500
+REQUEUE_AFTER = timedelta(minutes=10)
+
+
+# --------------------------------------------------------------------------- reference profile
+
+
+def reference_profile_compute(*, profile_id: int, context: AuditContext = WORKER) -> ReferenceProfile | None:
+    """Build the profile from the stored reference data; set the version's reference_profile_at;
+    mark the version's existing windows dirty (their drift can now be computed)."""
+    ref = ReferenceProfile.objects.select_related("version__model").filter(pk=profile_id).first()
+    if ref is None:
+        return None
+    version = ref.version
+    try:
+        df = profiles.dataframe_from_parquet(ref.data)
+        built = profiles.profile_build(df, version.feature_schema, version.task_type, ref.n_bins)
+    except Exception as exc:  # noqa: BLE001 - a bad file is recorded on the profile, not retried forever
+        logger.exception("Reference profile %s failed", profile_id)
+        with transaction.atomic():
+            ReferenceProfile.objects.filter(pk=profile_id).update(status=ProfileStatus.FAILED, error=str(exc)[:2000])
+        return ReferenceProfile.objects.get(pk=profile_id)
+    with transaction.atomic():
+        ref = ReferenceProfile.objects.select_for_update().get(pk=profile_id)
+        now = timezone.now()
+        ref.profile = built
+        ref.status = ProfileStatus.READY
+        ref.error = ""
+        ref.computed_at = now
+        ref.save(update_fields=["profile", "status", "error", "computed_at"])
+        ModelVersion.objects.filter(pk=version.pk).update(reference_profile_at=now)
+        hours = (
+            Prediction.objects.filter(version=version)
+            .annotate(h=TruncHour("timestamp"))
+            .values_list("h", flat=True)
+            .distinct()
+        )
+        marked = windows_mark_dirty(version_id=version.pk, hours=list(hours))
+        audit_record(
+            actor=None,
+            action="reference.profiled",
+            context=context,
+            obj=version,
+            model=version.model,
+            after={"rows": ref.n_rows, "features": len(built["features"]), "n_bins": ref.n_bins},
+        )
+        if marked:
+            from monitoring import tasks
+
+            enqueue_on_commit(tasks.monitoring_sweep_dirty_windows)
+    return ref
+
+
+def ready_profile(version_id: int) -> dict[str, Any] | None:
+    ref = ReferenceProfile.objects.filter(version_id=version_id, status=ProfileStatus.READY).only("profile").first()
+    return ref.profile if ref else None
+
+
+# --------------------------------------------------------------------------- loading rows
+
+
+def load_window_columns(version: ModelVersion, start: datetime, end: datetime, profile: dict | None):
+    """Feature columns of a window as numpy arrays; JSON keys are extracted by the database."""
+    qs = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
+    names: list[str] = []
+    annotations = {}
+    kinds = {}
+    for i, feature in enumerate(version.feature_schema):
+        alias = f"c{i}"
+        names.append(feature["name"])
+        kinds[feature["name"]] = feature.get("type", "numeric")
+        expr = KeyTextTransform(feature["name"], "features")
+        annotations[alias] = Cast(expr, FloatField()) if kinds[feature["name"]] == "numeric" else expr
+    qs = qs.annotate(**annotations)
+    fields = [*annotations.keys(), "prediction", "score"]
+    rows = list(qs.values_list(*fields))
+    n = len(rows)
+    columns: dict[str, np.ndarray] = {}
+    if n:
+        transposed = list(zip(*rows, strict=True))
+        for i, name in enumerate(names):
+            if kinds[name] == "numeric":
+                columns[name] = np.array([np.nan if v is None else v for v in transposed[i]], dtype=np.float64)
+            else:
+                columns[name] = np.array(transposed[i], dtype=object)
+        preds = transposed[len(names)]
+        scores = transposed[len(names) + 1]
+        if profile and PREDICTION_FEATURE in profile["features"]:
+            if profile["features"][PREDICTION_FEATURE]["type"] == "numeric":
+                columns[PREDICTION_FEATURE] = np.array(
+                    [np.nan if v is None else float(v) for v in preds], dtype=np.float64
+                )
+            else:
+                columns[PREDICTION_FEATURE] = np.array(preds, dtype=object)
+        columns[SCORE_FEATURE] = np.array([np.nan if v is None else v for v in scores], dtype=np.float64)
+    return columns, n
+
+
+def _labelled_rows(version: ModelVersion, start: datetime, end: datetime) -> tuple[list, list, list, int]:
+    label = GroundTruth.objects.filter(model_id=version.model_id, prediction_id=OuterRef("prediction_id")).values(
+        "label"
+    )[:1]
+    qs = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
+    total = qs.count()
+    rows = list(
+        qs.annotate(label=Subquery(label)).filter(label__isnull=False).values_list("label", "prediction", "score")
+    )
+    y_true = [r[0] for r in rows]
+    y_pred = [r[1] for r in rows]
+    score = [r[2] for r in rows]
+    return y_true, y_pred, score, total
+
+
+def _performance_rows(version: ModelVersion, start, end, config: MonitoringConfig | None) -> list[dict]:
+    y_true, y_pred, score, total = _labelled_rows(version, start, end)
+    threshold = config.label_coverage_threshold if config else 0.8
+    coverage = len(y_true) / total if total else 0.0
+    provisional = coverage < threshold
+    out = [
+        {"feature": "", "metric": Metric.LABELLED, "value": float(len(y_true)), "provisional": False},
+        {"feature": "", "metric": Metric.LABEL_COVERAGE, "value": coverage, "provisional": False},
+    ]
+    if y_true:
+        pairs = [(t, p, s) for t, p, s in zip(y_true, y_pred, score, strict=True) if p is not None]
+        if pairs:
+            t, p, s = zip(*pairs, strict=True)
+            has_score = any(v is not None for v in s)
+            values = metrics.performance_metrics(version.task_type, list(t), list(p), list(s) if has_score else None)
+            for name, value in values.items():
+                out.append({"feature": "", "metric": name, "value": value, "provisional": provisional})
+    return out
+
+
+# --------------------------------------------------------------------------- storing
+
+
+def _store_counts(version_id: int, window_start: datetime, granularity: str, window: dict) -> None:
+    now = timezone.now()
+    WindowBinCounts.objects.bulk_create(
+        [
+            WindowBinCounts(
+                version_id=version_id,
+                window_start=window_start,
+                granularity=granularity,
+                feature=name,
+                counts=[int(c) for c in fc.counts],
+                n=fc.n,
+                missing=fc.missing,
+                out_of_range=fc.out_of_range,
+                unseen=fc.unseen,
+                computed_at=now,
+            )
+            for name, fc in window.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["version", "window_start", "granularity", "feature"],
+        update_fields=["counts", "n", "missing", "out_of_range", "unseen", "computed_at"],
+    )
+
+
+def _store_metrics(version: ModelVersion, start, end, granularity: str, rows: list[dict]) -> int:
+    now = timezone.now()
+    objs = [
+        MetricValue(
+            model_id=version.model_id,
+            version_id=version.pk,
+            granularity=granularity,
+            window_start=start,
+            window_end=end,
+            feature=r["feature"],
+            metric=r["metric"],
+            value=r["value"],
+            provisional=r.get("provisional", False),
+            computed_at=now,
+        )
+        for r in rows
+    ]
+    MetricValue.objects.bulk_create(
+        objs,
+        update_conflicts=True,
+        unique_fields=["version", "window_start", "window_end", "feature", "metric"],
+        update_fields=["value", "provisional", "computed_at", "granularity", "model"],
+        batch_size=1000,
+    )
+    # A metric that is no longer produced for this window (e.g. the feature left the schema) goes.
+    keep = {(r["feature"], r["metric"]) for r in rows}
+    stale = [
+        pk
+        for pk, f, m in MetricValue.objects.filter(version=version, window_start=start, window_end=end).values_list(
+            "pk", "feature", "metric"
+        )
+        if (f, m) not in keep
+    ]
+    if stale:
+        MetricValue.objects.filter(pk__in=stale).delete()
+    return len(objs)
+
+
+def _counts_from_rows(rows) -> dict[str, metrics.FeatureCounts]:
+    return {
+        r.feature: metrics.FeatureCounts(
+            counts=np.asarray(r.counts, dtype=np.int64), missing=r.missing, out_of_range=r.out_of_range, unseen=r.unseen
+        )
+        for r in rows
+    }
+
+
+def stored_counts(version_id: int, start: datetime, end: datetime, granularity: str = Granularity.HOURLY):
+    """Summed stored counts of the windows of ``granularity`` in [start, end)."""
+    parts: dict[datetime, list] = {}
+    for row in WindowBinCounts.objects.filter(
+        version_id=version_id, granularity=granularity, window_start__gte=start, window_start__lt=end
+    ):
+        parts.setdefault(row.window_start, []).append(row)
+    return metrics.sum_counts(_counts_from_rows(rows) for rows in parts.values())
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def _config(version: ModelVersion) -> MonitoringConfig | None:
+    return MonitoringConfig.objects.filter(model_id=version.model_id).first()
+
+
+def _hourly_compute(version: ModelVersion, start: datetime, end: datetime, config) -> int:
+    profile = ready_profile(version.pk)
+    columns, n_rows = load_window_columns(version, start, end, profile)
+    rows: list[dict] = []
+    with transaction.atomic():
+        if profile and n_rows:
+            window = metrics.bin_window(profile, columns)
+            _store_counts(version.pk, start, Granularity.HOURLY, window)
+            rows = metrics.drift_from_counts(profile, window, metrics.DriftSettings.from_config(config), n_rows=n_rows)
+        else:
+            WindowBinCounts.objects.filter(version=version, window_start=start, granularity=Granularity.HOURLY).delete()
+            rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
+        rows += _performance_rows(version, start, end, config)
+        return _store_metrics(version, start, end, Granularity.HOURLY, rows)
+
+
+def _daily_compute(version: ModelVersion, start: datetime, end: datetime, config) -> int:
+    # dirty hours of the day first, so the daily sum is current
+    for mark in DirtyWindow.objects.filter(
+        version=version, granularity=Granularity.HOURLY, window_start__gte=start, window_start__lt=end
+    ):
+        window_compute(version_id=version.pk, window_start=mark.window_start, granularity=Granularity.HOURLY)
+    profile = ready_profile(version.pk)
+    n_rows = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end).count()
+    with transaction.atomic():
+        if profile and n_rows:
+            window = stored_counts(version.pk, start, end)
+            rows = metrics.drift_from_counts(profile, window, metrics.DriftSettings.from_config(config), n_rows=n_rows)
+        else:
+            rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
+        rows += _performance_rows(version, start, end, config)
+        return _store_metrics(version, start, end, Granularity.DAILY, rows)
+
+
+def window_compute(*, version_id: int, window_start: datetime, granularity: str) -> int:
+    """(Re)compute one window's counts and metrics; returns the number of metric rows."""
+    version = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
+    if version is None:
+        return 0
+    start, end = window_bounds(window_start, granularity)
+    with transaction.atomic():
+        DirtyWindow.objects.filter(version_id=version_id, window_start=start, granularity=granularity).delete()
+    try:
+        config = _config(version)
+        if granularity == Granularity.HOURLY:
+            stored = _hourly_compute(version, start, end, config)
+        else:
+            stored = _daily_compute(version, start, end, config)
+    except Exception:
+        with transaction.atomic():
+            windows_mark_dirty_one(version_id, start, granularity)
+        raise
+    from monitoring import tasks
+
+    with transaction.atomic():
+        enqueue_on_commit(tasks.health_evaluate, version.model_id)
+    return stored
+
+
+def windows_mark_dirty_one(version_id: int, start: datetime, granularity: str) -> None:
+    DirtyWindow.objects.update_or_create(
+        version_id=version_id,
+        window_start=start,
+        granularity=granularity,
+        defaults={"marked_at": timezone.now(), "enqueued_at": None},
+    )
+
+
+def dirty_windows_sweep(*, limit: int = SWEEP_BATCH) -> list[tuple[int, datetime, str]]:
+    """Claim dirty windows not queued recently (hourly before daily, oldest first) and return
+    them for queueing. Claimed marks stay until their computation removes them."""
+    now = timezone.now()
+    with transaction.atomic():
+        qs = DirtyWindow.objects.filter(enqueued_at__isnull=True) | DirtyWindow.objects.filter(
+            enqueued_at__lt=now - REQUEUE_AFTER
+        )
+        marks = list(qs.order_by("-granularity", "window_start", "pk")[:limit])  # 'hourly' > 'daily'
+        DirtyWindow.objects.filter(pk__in=[m.pk for m in marks]).update(enqueued_at=now)
+    return [(m.version_id, m.window_start, m.granularity) for m in marks]
+
+
+__all__ = [
+    "day_floor",
+    "dirty_windows_sweep",
+    "hour_floor",
+    "reference_profile_compute",
+    "stored_counts",
+    "window_compute",
+]

@@ -1,0 +1,71 @@
+"""Celery tasks: thin wrappers over monitoring services. They take ids, are idempotent
+(results are upserted on unique keys), acknowledge late and retry with backoff.
+Periodic schedules live in django-celery-beat (migration 0002_beat_schedules)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+
+from registry.models import RegisteredModel
+
+COMMON = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (Exception,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="monitoring.tasks.profile_compute", time_limit=900, soft_time_limit=840, **COMMON)
+def profile_compute(profile_id: int) -> None:
+    from monitoring.services.windows import reference_profile_compute
+
+    reference_profile_compute(profile_id=profile_id)
+
+
+@shared_task(name="monitoring.tasks.window_compute", time_limit=900, soft_time_limit=840, **COMMON)
+def window_compute(version_id: int, window_start: str, granularity: str) -> int:
+    from monitoring.services.windows import window_compute as compute
+
+    return compute(version_id=version_id, window_start=datetime.fromisoformat(window_start), granularity=granularity)
+
+
+@shared_task(name="monitoring.tasks.monitoring_sweep_dirty_windows", time_limit=120, soft_time_limit=100, **COMMON)
+def monitoring_sweep_dirty_windows() -> int:
+    """Queue a computation for every dirty window not queued recently (beat, every minute)."""
+    from monitoring.services.windows import dirty_windows_sweep
+
+    claimed = dirty_windows_sweep()
+    for version_id, start, granularity in claimed:
+        window_compute.delay(version_id, start.isoformat(), granularity)
+    return len(claimed)
+
+
+@shared_task(name="monitoring.tasks.health_evaluate", time_limit=120, soft_time_limit=100, **COMMON)
+def health_evaluate(model_id: int) -> None:
+    from monitoring.services.health import health_evaluate as evaluate
+
+    model = RegisteredModel.objects.filter(pk=model_id).first()
+    if model is not None:
+        evaluate(model=model)
+
+
+@shared_task(name="monitoring.tasks.health_evaluate_all", time_limit=600, soft_time_limit=540, **COMMON)
+def health_evaluate_all() -> int:
+    """Every model's health (beat): catches overdue cadences even without new data."""
+    ids = list(RegisteredModel.objects.values_list("pk", flat=True))
+    for model_id in ids:
+        health_evaluate.delay(model_id)
+    return len(ids)
+
+
+@shared_task(name="monitoring.tasks.retrain_trigger_send", time_limit=60, soft_time_limit=45, **COMMON)
+def retrain_trigger_send(trigger_id: int) -> None:
+    from monitoring.services.alerts import retrain_trigger_send as send
+
+    send(trigger_id=trigger_id)

@@ -1,0 +1,76 @@
+"""Test data for the monitoring tests: reference tables and prediction batches."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+PLANS = ["basic", "plus", "pro"]
+
+
+def reference_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    age = rng.normal(40, 10, n)
+    income = rng.lognormal(10, 0.5, n)
+    plan = rng.choice(PLANS, n, p=[0.5, 0.3, 0.2])
+    score = 1 / (1 + np.exp(-(age - 40) / 10))
+    prediction = (score > 0.5).astype(int)
+    return pd.DataFrame({"age": age, "income": income, "plan": plan, "prediction": prediction, "score": score})
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode()
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    df.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def prediction_records(
+    n: int, *, start: datetime = T0, seed: int = 1, age_shift: float = 0.0, prefix: str = "p", spread_hours: int = 1
+) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    age = rng.normal(40 + age_shift, 10, n)
+    income = rng.lognormal(10, 0.5, n)
+    plan = rng.choice(PLANS, n, p=[0.5, 0.3, 0.2])
+    score = 1 / (1 + np.exp(-(age - 40) / 10))
+    seconds = rng.integers(0, 3600 * spread_hours, n)
+    return [
+        {
+            "prediction_id": f"{prefix}{i}",
+            "timestamp": (start + timedelta(seconds=int(seconds[i]))).isoformat(),
+            "features": {"age": float(age[i]), "income": float(income[i]), "plan": str(plan[i])},
+            "prediction": int(score[i] > 0.5),
+            "score": float(score[i]),
+        }
+        for i in range(n)
+    ]
+
+
+def as_json(records) -> bytes:
+    return json.dumps(records).encode()
+
+
+def as_ndjson(records) -> bytes:
+    return "\n".join(json.dumps(r) for r in records).encode()
+
+
+def as_csv(records) -> bytes:
+    rows = [
+        {
+            "prediction_id": r["prediction_id"],
+            "timestamp": r["timestamp"],
+            **r["features"],
+            "prediction": r["prediction"],
+            "score": r["score"],
+        }
+        for r in records
+    ]
+    return pd.DataFrame(rows).to_csv(index=False).encode()
