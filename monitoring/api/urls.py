@@ -1,3 +1,25 @@
-"""Monitoring API routes under /api/v1/."""
+"""Monitoring API routes under /api/v1/ (namespace ``monitoring_api``)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path(
+        "models/<str:name>/versions/<int:version>/predictions/",
+        views.PredictionIngestView.as_view(),
+        name="predictions",
+    ),
+    path(
+        "models/<str:name>/versions/<int:version>/reference/",
+        views.ReferenceUploadView.as_view(),
+        name="reference",
+    ),
+    path("models/<str:name>/ground-truth/", views.LabelIngestView.as_view(), name="ground-truth"),
+    path("models/<str:name>/metrics/", views.MetricListView.as_view(), name="metrics"),
+    path("models/<str:name>/health/", views.HealthView.as_view(), name="health"),
+    path("models/<str:name>/monitoring/", views.MonitoringConfigView.as_view(), name="config"),
+    path("models/<str:name>/retrain-triggers/", views.RetrainTriggerListView.as_view(), name="retrain-triggers"),
+    path("alerts/", views.AlertListView.as_view(), name="alerts"),
+    path("alerts/<int:pk>/acknowledge/", views.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
+]

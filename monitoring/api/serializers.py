@@ -1,0 +1,145 @@
+"""Monitoring API serializers (read shapes and the small JSON bodies)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from monitoring.choices import DriftRule, Granularity
+from monitoring.models import Alert, HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile, RetrainTrigger
+from registry.api.inventory import StrictSerializer
+
+
+class MetricValueSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.version", read_only=True)
+
+    class Meta:
+        model = MetricValue
+        fields = [
+            "version",
+            "granularity",
+            "window_start",
+            "window_end",
+            "feature",
+            "metric",
+            "value",
+            "provisional",
+            "computed_at",
+        ]
+
+
+class HealthSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name", read_only=True)
+
+    class Meta:
+        model = HealthStatus
+        fields = ["model", "status", "reasons", "window_start", "window_end", "computed_at"]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name", read_only=True)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "model",
+            "kind",
+            "severity",
+            "status",
+            "title",
+            "reasons",
+            "opened_at",
+            "updated_at",
+            "acknowledged_by",
+            "acknowledged_at",
+            "acknowledge_comment",
+            "resolved_at",
+        ]
+
+
+class AcknowledgeSerializer(StrictSerializer):
+    comment = serializers.CharField(max_length=5000, allow_blank=False, trim_whitespace=True)
+
+
+class ReferenceProfileSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="version.model.name", read_only=True)
+    version = serializers.IntegerField(source="version.version", read_only=True)
+
+    class Meta:
+        model = ReferenceProfile
+        fields = [
+            "model",
+            "version",
+            "status",
+            "error",
+            "source_format",
+            "n_rows",
+            "n_bins",
+            "uploaded_at",
+            "computed_at",
+        ]
+
+
+class RetrainTriggerSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.version", read_only=True, default=None)
+
+    class Meta:
+        model = RetrainTrigger
+        fields = ["id", "version", "reason", "url", "status", "response_code", "error", "fired_at"]
+
+
+class MonitoringConfigSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name", read_only=True)
+
+    class Meta:
+        model = MonitoringConfig
+        fields = [
+            "model",
+            "granularity",
+            "n_bins",
+            "drift_rule",
+            "psi_warning",
+            "psi_critical",
+            "p_value_threshold",
+            "js_threshold",
+            "wasserstein_threshold",
+            "drift_share_warning",
+            "drift_share_critical",
+            "missing_share_warning",
+            "out_of_range_share_warning",
+            "performance_drop_warning",
+            "performance_drop_critical",
+            "label_coverage_threshold",
+            "min_window_rows",
+            "retrain_url",
+            "retrain_cooldown_hours",
+            "alert_recipients",
+            "updated_at",
+        ]
+
+
+def _ratio(**kwargs):
+    return serializers.FloatField(min_value=0, max_value=1, required=False, **kwargs)
+
+
+class MonitoringConfigWriteSerializer(StrictSerializer):
+    granularity = serializers.ChoiceField(choices=Granularity.choices, required=False)
+    n_bins = serializers.IntegerField(min_value=10, max_value=20, required=False)
+    drift_rule = serializers.ChoiceField(choices=DriftRule.choices, required=False)
+    psi_warning = serializers.FloatField(min_value=0, required=False)
+    psi_critical = serializers.FloatField(min_value=0, required=False)
+    p_value_threshold = _ratio()
+    js_threshold = _ratio()
+    wasserstein_threshold = serializers.FloatField(min_value=0, required=False)
+    drift_share_warning = _ratio()
+    drift_share_critical = _ratio()
+    missing_share_warning = _ratio()
+    out_of_range_share_warning = _ratio()
+    performance_drop_warning = serializers.FloatField(min_value=0, required=False)
+    performance_drop_critical = serializers.FloatField(min_value=0, required=False)
+    label_coverage_threshold = _ratio()
+    min_window_rows = serializers.IntegerField(min_value=0, max_value=10**9, required=False)
+    retrain_url = serializers.URLField(max_length=500, allow_blank=True, required=False)
+    retrain_cooldown_hours = serializers.IntegerField(min_value=1, max_value=24 * 365, required=False)
+    alert_recipients = serializers.ListField(child=serializers.EmailField(), max_length=50, required=False)

@@ -1,0 +1,274 @@
+"""Monitoring API views: ingestion (reference, predictions, labels), metrics, health, alerts.
+
+Ingestion bodies are read raw, up to ``settings.INGEST_MAX_BODY_BYTES`` (default 64 MiB;
+larger is a 413 telling the client to split the batch). Reads need ``monitoring:read``,
+writes ``monitoring:write``; owners and admins write, anyone who may see the model reads,
+and a model you may not see is a 404.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from monitoring.filters import AlertFilterSet, MetricFilterSet
+from monitoring.selectors import alert_get, alert_list, health_get, metric_series, retrain_trigger_list
+from monitoring.services.alerts import AlertStateConflict, alert_acknowledge
+from monitoring.services.config import monitoring_config_get, monitoring_config_update
+from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
+from registry.api.auth import HasScope
+from registry.api.errors import Conflict, PayloadTooLarge
+from registry.api.inventory import LimitedJSONParser
+from registry.rules import can_change_model
+from registry.selectors.inventory import model_get, version_get
+from registry.services.audit import AuditContext
+
+from .serializers import (
+    AcknowledgeSerializer,
+    AlertSerializer,
+    HealthSerializer,
+    MetricValueSerializer,
+    MonitoringConfigSerializer,
+    MonitoringConfigWriteSerializer,
+    ReferenceProfileSerializer,
+    RetrainTriggerSerializer,
+)
+
+READ, WRITE = "monitoring:read", "monitoring:write"
+
+
+class MonitoringAPIView(generics.GenericAPIView):
+    permission_classes = [IsAuthenticated, HasScope]
+    parser_classes = [LimitedJSONParser]
+    required_scopes = {"POST": WRITE, "PATCH": WRITE, "*": READ}
+    filter_backends: list = []
+
+    def audit_context(self) -> AuditContext:
+        return AuditContext.from_request(self.request, source="api")
+
+    def writable_model(self, name: str):
+        model = model_get(user=self.request.user, name=name)
+        if not can_change_model(self.request.user, model):
+            raise PermissionDenied("Only the model's owner or an admin can send monitoring data.")
+        return model
+
+    def filtered(self, filterset_class, queryset):
+        filterset = filterset_class(self.request.query_params, queryset=queryset, request=self.request)
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(filterset.errors)
+        return filterset.qs
+
+
+def read_ingest_body(request) -> bytes:
+    """The raw body, refused with 413 beyond INGEST_MAX_BODY_BYTES (checked before reading it)."""
+    limit = settings.INGEST_MAX_BODY_BYTES
+    message = f"Request body larger than {limit} bytes (INGEST_MAX_BODY_BYTES); split the batch into smaller requests."
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(message)
+    body = request._request.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(message)
+    return body
+
+
+INGEST_BODY = {
+    "application/json": OpenApiTypes.OBJECT,
+    "application/x-ndjson": OpenApiTypes.STR,
+    "text/csv": OpenApiTypes.STR,
+}
+
+
+class PredictionIngestView(MonitoringAPIView):
+    parser_classes: list = []
+
+    @extend_schema(
+        summary="Send a batch of predictions (JSON array, JSON Lines or CSV)",
+        description=(
+            "Records: prediction_id, timestamp (ISO 8601 or epoch seconds), features (object; flat columns in "
+            "CSV), prediction, score. The batch is all-or-nothing; errors name the row and field. Body limit: "
+            "INGEST_MAX_BODY_BYTES (default 64 MiB), 413 beyond."
+        ),
+        request=INGEST_BODY,
+        responses={201: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, name: str, version: int):
+        self.writable_model(name)
+        found = version_get(user=request.user, name=name, version=version)
+        body = read_ingest_body(request)
+        summary = predictions_ingest(
+            version=found,
+            body=body,
+            content_type=request.content_type,
+            actor=request.user,
+            context=self.audit_context(),
+        )
+        return Response(summary, status=status.HTTP_201_CREATED)
+
+
+class LabelIngestView(MonitoringAPIView):
+    parser_classes: list = []
+
+    @extend_schema(
+        summary="Send ground-truth labels by prediction id (JSON array, JSON Lines or CSV)",
+        description="Records: prediction_id, label. A re-sent label replaces the previous one.",
+        request=INGEST_BODY,
+        responses={201: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, name: str):
+        model = self.writable_model(name)
+        body = read_ingest_body(request)
+        summary = labels_ingest(
+            model=model, body=body, content_type=request.content_type, actor=request.user, context=self.audit_context()
+        )
+        return Response(summary, status=status.HTTP_201_CREATED)
+
+
+class ReferenceUploadView(MonitoringAPIView):
+    parser_classes: list = []
+
+    @extend_schema(
+        summary="Upload reference data (CSV or Parquet body); the profile is computed by a worker",
+        request={"text/csv": OpenApiTypes.STR, "application/vnd.apache.parquet": OpenApiTypes.BINARY},
+        responses={202: ReferenceProfileSerializer},
+    )
+    def post(self, request, name: str, version: int):
+        self.writable_model(name)
+        found = version_get(user=request.user, name=name, version=version)
+        body = read_ingest_body(request)
+        profile = reference_upload(
+            version=found,
+            body=body,
+            content_type=request.content_type,
+            actor=request.user,
+            context=self.audit_context(),
+        )
+        return Response(ReferenceProfileSerializer(profile).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="The reference profile's status", responses=ReferenceProfileSerializer)
+    def get(self, request, name: str, version: int):
+        found = version_get(user=request.user, name=name, version=version)
+        profile = getattr(found, "reference_profile", None)
+        if profile is None:
+            raise exceptions.NotFound(f"No reference data uploaded for {name} v{version}.")
+        return Response(ReferenceProfileSerializer(profile).data)
+
+
+class MetricListView(MonitoringAPIView, generics.ListAPIView):
+    serializer_class = MetricValueSerializer
+
+    @extend_schema(
+        summary="Metric time series",
+        parameters=[
+            OpenApiParameter("metric", str),
+            OpenApiParameter("feature", str, description="'' (empty) for dataset-level metrics"),
+            OpenApiParameter("granularity", str, enum=["hourly", "daily"]),
+            OpenApiParameter("version", int),
+            OpenApiParameter("start", OpenApiTypes.DATETIME),
+            OpenApiParameter("end", OpenApiTypes.DATETIME),
+        ],
+    )
+    def get(self, request, name: str):
+        return super().get(request, name=name)
+
+    def get_queryset(self):
+        model = model_get(user=self.request.user, name=self.kwargs["name"])
+        return self.filtered(MetricFilterSet, metric_series(user=self.request.user, model=model))
+
+
+class HealthView(MonitoringAPIView):
+    @extend_schema(summary="A model's health with the reasons", responses=HealthSerializer)
+    def get(self, request, name: str):
+        model = model_get(user=request.user, name=name)
+        health = health_get(user=request.user, model=model)
+        if health is None:
+            return Response(
+                {
+                    "model": model.name,
+                    "status": "no_data",
+                    "reasons": [],
+                    "window_start": None,
+                    "window_end": None,
+                    "computed_at": None,
+                }
+            )
+        return Response(HealthSerializer(health).data)
+
+
+class RetrainTriggerListView(MonitoringAPIView, generics.ListAPIView):
+    serializer_class = RetrainTriggerSerializer
+
+    def get_queryset(self):
+        model = model_get(user=self.request.user, name=self.kwargs["name"])
+        return retrain_trigger_list(user=self.request.user, model=model)
+
+
+class MonitoringConfigView(MonitoringAPIView):
+    http_method_names = ["get", "patch", "head", "options"]
+
+    @extend_schema(summary="A model's monitoring configuration", responses=MonitoringConfigSerializer)
+    def get(self, request, name: str):
+        model = model_get(user=request.user, name=name)
+        return Response(MonitoringConfigSerializer(monitoring_config_get(model=model)).data)
+
+    @extend_schema(
+        summary="Change monitoring thresholds (audited)",
+        request=MonitoringConfigWriteSerializer,
+        responses=MonitoringConfigSerializer,
+    )
+    def patch(self, request, name: str):
+        model = model_get(user=request.user, name=name)
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        serializer = MonitoringConfigWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        config = monitoring_config_update(
+            model=model, actor=request.user, context=self.audit_context(), changes=dict(serializer.validated_data)
+        )
+        return Response(MonitoringConfigSerializer(config).data)
+
+
+class AlertListView(MonitoringAPIView, generics.ListAPIView):
+    serializer_class = AlertSerializer
+
+    @extend_schema(
+        summary="Alerts on the models you may see",
+        parameters=[
+            OpenApiParameter("model", str),
+            OpenApiParameter("status", str, enum=["open", "acknowledged", "resolved"]),
+            OpenApiParameter("severity", str, enum=["warning", "critical"]),
+            OpenApiParameter("kind", str),
+        ],
+    )
+    def get(self, request):
+        return super().get(request)
+
+    def get_queryset(self):
+        return self.filtered(AlertFilterSet, alert_list(user=self.request.user))
+
+
+class AlertAcknowledgeView(MonitoringAPIView):
+    @extend_schema(
+        summary="Acknowledge an open alert with a comment", request=AcknowledgeSerializer, responses=AlertSerializer
+    )
+    def post(self, request, pk: int):
+        alert = alert_get(user=request.user, pk=pk)
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        serializer = AcknowledgeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            alert = alert_acknowledge(
+                alert=alert,
+                actor=request.user,
+                comment=serializer.validated_data["comment"],
+                context=self.audit_context(),
+            )
+        except AlertStateConflict as exc:
+            raise Conflict(exc.messages[0]) from exc
+        return Response(AlertSerializer(alert).data)

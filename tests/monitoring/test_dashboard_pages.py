@@ -1,0 +1,398 @@
+"""Fleet overview, model dashboard and alerts pages: content, permissions per role, bad input,
+constant query counts."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, HealthState
+from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
+from monitoring.models import Alert, HealthStatus
+from tests.factories import RegisteredModelFactory, TeamFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CHART_IDS = [
+    "chart-drift-heatmap",
+    "chart-top-drifted",
+    "chart-drift-share",
+    "chart-feature-distribution",
+    "chart-performance",
+    "chart-prediction-distribution",
+    "chart-volume-quality",
+]
+
+
+@pytest.fixture
+def seeded(owner, team):
+    return seed_dashboard(name="fraud", days=3, features=4, owner=owner, team=team)
+
+
+@pytest.fixture
+def other_model(db):
+    """A model of another team: the owner fixture must not see it."""
+    stranger = UserFactory(username="stranger")
+    return RegisteredModelFactory(name="pricing", owner=stranger, team=TeamFactory(slug="pricing-team"))
+
+
+def figures_of(response) -> dict:
+    html = response.content.decode()
+    start = html.index('<script id="figures" type="application/json">') + len(
+        '<script id="figures" type="application/json">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+# --------------------------------------------------------------------------- fleet
+
+
+def test_home_redirects_to_the_fleet_overview(client_for, owner):
+    response = client_for(owner).get("/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("monitoring:fleet")
+
+
+def test_fleet_lists_only_the_models_the_owner_may_see_with_health_and_production(
+    client_for, owner, seeded, other_model
+):
+    response = client_for(owner).get(reverse("monitoring:fleet"))
+    assert response.status_code == 200
+    rows = {m.name: m for m in response.context["models"]}
+    assert set(rows) == {"fraud"}
+    fraud = rows["fraud"]
+    assert fraud.health_state == HealthState.CRITICAL
+    assert fraud.production_version == 2
+    assert fraud.open_alerts == 2  # open + acknowledged (not yet resolved)
+    assert fraud.last_window is not None
+    assert response.context["health_counts"]["critical"] == 1
+    assert b'data-health="critical"' in response.content
+    assert set(figures_of(response)) == {"chart-fleet-health"}
+
+
+@pytest.mark.parametrize("role", ["reviewer", "auditor", "admin"])
+def test_fleet_shows_every_model_to_roles_that_see_all(client_for, roles, role, seeded, other_model):
+    response = client_for(roles[role]).get(reverse("monitoring:fleet"))
+    assert response.status_code == 200
+    names = {m.name for m in response.context["models"]}
+    assert names == {"fraud", "pricing"}
+    # a model without health yet counts as no_data
+    assert response.context["health_counts"]["no_data"] == 1
+
+
+def test_outsider_sees_an_empty_fleet(client_for, outsider, seeded, other_model):
+    response = client_for(outsider).get(reverse("monitoring:fleet"))
+    assert response.status_code == 200
+    assert response.context["models"] == []
+    assert b"fraud" not in response.content and b"pricing" not in response.content
+    assert all(r.models == 0 for r in response.context["rollup"])
+
+
+def test_anonymous_user_is_sent_to_login(client, seeded):
+    for url in (
+        reverse("monitoring:fleet"),
+        reverse("monitoring:fleet_live"),
+        reverse("monitoring:model_dashboard", args=["fraud"]),
+        reverse("monitoring:alert_list"),
+        reverse("monitoring:scorecard"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_fleet_filters_and_sorting(client_for, admin_user, seeded, other_model):
+    c = client_for(admin_user)
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"health": "critical"}).context["models"]] == ["fraud"]
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"health": "no_data"}).context["models"]] == ["pricing"]
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"risk_tier": "high"}).context["models"]] == ["fraud"]
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"q": "pric"}).context["models"]] == ["pricing"]
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"owner": "stranger"}).context["models"]] == ["pricing"]
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"sort": "name"}).context["models"]] == [
+        "fraud",
+        "pricing",
+    ]
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"sort": "alerts"}).context["models"]][0] == "fraud"
+
+
+@pytest.mark.parametrize(
+    "params", [{"health": "purple"}, {"sort": "drop table"}, {"risk_tier": "extreme"}, {"team": "not a slug!"}]
+)
+def test_fleet_rejects_bad_filters_with_a_json_400(client_for, owner, params):
+    response = client_for(owner).get(reverse("monitoring:fleet"), params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert client_for(owner).get(reverse("monitoring:fleet_live"), params).status_code == 400
+
+
+def test_fleet_live_fragment_refreshes_badges(client_for, owner, seeded):
+    c = client_for(owner)
+    HealthStatus.objects.filter(model=seeded).update(status=HealthState.OK)
+    response = c.get(reverse("monitoring:fleet_live"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="fleet-live"') and 'hx-trigger="every 30s"' in html
+    assert 'data-health="ok"' in html and "<html" not in html
+
+
+def test_fleet_rollup_reports_time_in_red_and_mean_times(client_for, admin_user, seeded):
+    now = timezone.now()
+    Alert.objects.filter(model=seeded).delete()
+    Alert.objects.create(
+        model=seeded,
+        kind=AlertKind.DRIFT,
+        severity=AlertSeverity.CRITICAL,
+        status=AlertStatus.RESOLVED,
+        title="x",
+        opened_at=now - timedelta(hours=10),
+        updated_at=now,
+        acknowledged_at=now - timedelta(hours=8),
+        resolved_at=now - timedelta(hours=4),
+    )
+    Alert.objects.create(
+        model=seeded,
+        kind=AlertKind.PERFORMANCE,
+        severity=AlertSeverity.CRITICAL,
+        status=AlertStatus.RESOLVED,
+        title="y",
+        opened_at=now - timedelta(hours=6),  # overlaps the first: red time is the union (10 h - 4 h + ... )
+        updated_at=now,
+        acknowledged_at=now - timedelta(hours=5),
+        resolved_at=now - timedelta(hours=2),
+    )
+    rollup = {r.tier: r for r in client_for(admin_user).get(reverse("monitoring:fleet")).context["rollup"]}
+    high = rollup["high"]
+    assert high.models == 1 and high.by_health["critical"] == 1
+    assert high.red_hours == pytest.approx(8.0, abs=0.01)  # union of [-10h,-4h] and [-6h,-2h]
+    assert high.mtta_hours == pytest.approx((2 + 1) / 2, abs=0.01)
+    assert high.mttr_hours == pytest.approx((6 + 4) / 2, abs=0.01)
+
+
+# --------------------------------------------------------------------------- model dashboard
+
+
+def test_owner_sees_every_chart_of_the_model_dashboard(client_for, owner, seeded):
+    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]))
+    assert response.status_code == 200
+    figures = figures_of(response)
+    assert set(figures) == set(CHART_IDS)
+    for chart_id in CHART_IDS:
+        assert f'id="{chart_id}"' in response.content.decode()
+        assert figures[chart_id]["data"], f"{chart_id} has no traces"
+    heat = figures["chart-drift-heatmap"]["data"][0]
+    assert heat["type"] == "heatmap"
+    assert heat["y"] == ["feature_00", "feature_01", "feature_02", "feature_03"]
+    assert len(heat["x"]) == 72  # 3 days of hourly windows, default range 7 d
+    assert "PSI" in heat["hovertemplate"] and "p-value" in heat["hovertemplate"]
+    # markers: the promotion of v2 (day 1) and the alerts, on every time axis
+    shapes = figures["chart-performance"]["layout"]["shapes"]
+    assert any(s.get("name") == "marker-promotion" for s in shapes)
+    assert any(s.get("name") == "marker-alert" for s in figures["chart-drift-heatmap"]["layout"]["shapes"])
+    # provisional windows are a separate trace
+    names = [t["name"] for t in figures["chart-performance"]["data"]]
+    assert "roc_auc" in names and "roc_auc (provisional)" in names and "label coverage" in names
+    # thresholds drawn as lines
+    share_shapes = figures["chart-drift-share"]["layout"]["shapes"]
+    assert {s["name"] for s in share_shapes} >= {"warning 20%", "critical 50%"}
+
+
+def test_dashboard_range_picker_changes_the_windows(client_for, owner, seeded):
+    c = client_for(owner)
+    url = reverse("monitoring:model_dashboard", args=["fraud"])
+    day = figures_of(c.get(url, {"range": "24h"}))["chart-drift-heatmap"]["data"][0]
+    assert len(day["x"]) == 24
+    daily = figures_of(c.get(url, {"range": "30d"}))["chart-drift-heatmap"]["data"][0]
+    assert len(daily["x"]) == 3  # three stored daily windows
+    hourly_forced = c.get(url, {"range": "30d", "granularity": "hourly"})
+    assert hourly_forced.context["query"].granularity == "daily"
+    assert "14 days" in hourly_forced.context["query"].notice
+    now = timezone.now()
+    custom = c.get(
+        url,
+        {
+            "range": "custom",
+            "start": (now - timedelta(hours=36)).strftime("%Y-%m-%dT%H:%M"),
+            "end": (now - timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M"),
+            "granularity": "hourly",
+        },
+    )
+    assert custom.status_code == 200
+    assert 23 <= len(figures_of(custom)["chart-drift-heatmap"]["data"][0]["x"]) <= 25
+
+
+def test_dashboard_daily_view_rolls_hourly_windows_up_when_no_daily_windows_exist(client_for, owner, team):
+    seed_dashboard(name="hourly-only", days=3, features=2, owner=owner, team=team, daily=False)
+    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["hourly-only"]), {"range": "30d"})
+    assert response.status_code == 200
+    assert response.context["d"].source == "rollup"
+    fig = figures_of(response)
+    assert 3 <= len(fig["chart-drift-heatmap"]["data"][0]["x"]) <= 4  # calendar days touched
+    volume = response.context["d"].series["volume"]
+    assert volume.sum() > 24 * 800 * 2  # daily volume is the sum of the hours
+
+
+def test_dashboard_htmx_request_returns_only_the_charts(client_for, owner, seeded):
+    response = client_for(owner).get(
+        reverse("monitoring:model_dashboard", args=["fraud"]),
+        {"range": "24h"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="dashboard-charts",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="dashboard-charts"') and "<html" not in html
+    assert '<script id="figures" type="application/json">' in html
+
+
+def test_feature_distribution_compares_reference_and_current_bins(client_for, owner, seeded):
+    response = client_for(owner).get(
+        reverse("monitoring:model_dashboard", args=["fraud"]), {"feature": "feature_02", "range": "24h"}
+    )
+    d = response.context["d"]
+    assert d.feature == "feature_02"
+    assert len(d.reference_labels) == 10 and len(d.reference_counts) == 10
+    assert sum(d.current_counts) == 24 * 1000  # 24 hourly windows x 1000 rows, on the same bins
+    fig = figures_of(response)["chart-feature-distribution"]
+    assert [t["name"] for t in fig["data"]] == ["reference", "selected range"]
+
+
+@pytest.mark.parametrize("role", ["owner", "reviewer", "auditor", "admin"])
+def test_roles_that_may_see_the_model_get_its_dashboard(client_for, roles, role, seeded):
+    assert client_for(roles[role]).get(reverse("monitoring:model_dashboard", args=["fraud"])).status_code == 200
+
+
+def test_outsider_gets_404_for_a_model_dashboard(client_for, outsider, seeded):
+    response = client_for(outsider).get(reverse("monitoring:model_dashboard", args=["fraud"]))
+    assert response.status_code == 404
+    assert b"feature_00" not in response.content
+
+
+def test_team_member_who_is_not_the_owner_sees_the_dashboard(client_for, team, seeded):
+    colleague = UserFactory(username="colleague")
+    team.members.add(colleague)
+    assert client_for(colleague).get(reverse("monitoring:model_dashboard", args=["fraud"])).status_code == 200
+
+
+def test_dashboard_of_a_model_without_data_draws_empty_charts(client_for, owner, churn_v1):
+    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["churn"]))
+    assert response.status_code == 200
+    figures = figures_of(response)
+    assert set(figures) == set(CHART_IDS)
+    assert "No computed windows" in json.dumps(figures["chart-drift-heatmap"]["layout"])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"range": "1y"},
+        {"granularity": "minutely"},
+        {"range": "custom"},
+        {"range": "custom", "start": "2026-01-02T00:00", "end": "2026-01-01T00:00"},
+        {"range": "custom", "start": "2020-01-01T00:00", "end": "2026-01-01T00:00"},
+        {"range": "custom", "start": "yesterday", "end": "today"},
+        {"version": "0"},
+        {"version": "abc"},
+    ],
+)
+def test_dashboard_rejects_bad_range_parameters_with_a_json_400(client_for, owner, seeded, params):
+    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]), params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+def test_unknown_feature_falls_back_to_the_most_drifted_one(client_for, owner, seeded):
+    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]), {"feature": "nope"})
+    assert response.status_code == 200
+    assert response.context["d"].feature in {"feature_00", "feature_01", "feature_02"}
+
+
+# --------------------------------------------------------------------------- query counts
+
+
+def _count_queries(client, url, params=None) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, params or {})
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "page,params",
+    [
+        ("monitoring:fleet", {}),
+        ("monitoring:alert_list", {}),
+        ("monitoring:scorecard", {}),
+        ("monitoring:model_dashboard", {}),
+        ("monitoring:model_dashboard", {"range": "30d"}),
+    ],
+)
+def test_pages_make_a_constant_number_of_queries(client_for, owner, team, page, params, django_assert_max_num_queries):
+    c = client_for(owner)
+    seed_dashboard(name="fraud", days=2, features=3, owner=owner, team=team)
+    args = ["fraud"] if page == "monitoring:model_dashboard" else []
+    url = reverse(page, args=args)
+    small = _count_queries(c, url, params)
+    seed_dashboard(name="fraud", days=6, features=3, owner=owner, team=team, seed=1)
+    for i in range(5):
+        seed_dashboard(name=f"fraud-{i}", days=1, features=2, owner=owner, team=team, daily=False)
+    large = _count_queries(c, url, params)
+    assert large == small
+    with django_assert_max_num_queries(20):
+        c.get(url, params)
+
+
+# --------------------------------------------------------------------------- alerts page
+
+
+def test_alert_list_shows_active_alerts_of_visible_models(client_for, owner, seeded, other_model):
+    Alert.objects.create(
+        model=other_model,
+        kind=AlertKind.DRIFT,
+        severity=AlertSeverity.WARNING,
+        title="other team",
+        opened_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    response = client_for(owner).get(reverse("monitoring:alert_list"))
+    assert response.status_code == 200
+    alerts = response.context["alerts"]
+    assert {a.model.name for a in alerts} == {"fraud"}
+    assert {a.status for a in alerts} == {AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED}
+    assert b"Acknowledge</button>" in response.content
+
+
+def test_alert_list_filters(client_for, admin_user, seeded):
+    c = client_for(admin_user)
+    url = reverse("monitoring:alert_list")
+    assert {a.status for a in c.get(url, {"status": "resolved"}).context["alerts"]} == {AlertStatus.RESOLVED}
+    assert len(c.get(url, {"status": ""}).context["alerts"]) == 3
+    assert {a.severity for a in c.get(url, {"status": "", "severity": "critical"}).context["alerts"]} == {"critical"}
+    assert {a.kind for a in c.get(url, {"status": "", "kind": "performance"}).context["alerts"]} == {"performance"}
+    assert c.get(url, {"status": "", "model": "nope"}).context["alerts"] == []
+    assert len(c.get(url, {"status": "", "days": 5}).context["alerts"]) == 1
+
+
+@pytest.mark.parametrize("params", [{"status": "sleeping"}, {"severity": "meh"}, {"kind": "x"}, {"days": "0"}])
+def test_alert_list_rejects_bad_filters(client_for, owner, params):
+    response = client_for(owner).get(reverse("monitoring:alert_list"), params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.parametrize("role", ["reviewer", "auditor"])
+def test_read_only_roles_see_alerts_without_acknowledge_buttons(client_for, roles, role, seeded):
+    response = client_for(roles[role]).get(reverse("monitoring:alert_list"))
+    assert response.status_code == 200
+    assert len(response.context["alerts"]) == 2
+    assert b"Acknowledge</button>" not in response.content
+
+
+def test_outsider_sees_no_alerts(client_for, outsider, seeded):
+    response = client_for(outsider).get(reverse("monitoring:alert_list"), {"status": ""})
+    assert response.status_code == 200
+    assert response.context["alerts"] == []
