@@ -19,11 +19,18 @@ FINE_BINS = 50
 
 
 def load_columns(path: str) -> dict:
-    """Parquet → {column: float64 numpy array}, zero-copy where Arrow allows."""
+    """Parquet → {column: float64 numpy array}, read one column at a time into numpy and
+    the Arrow buffers freed, so the process holds the data once (not Arrow + numpy)."""
+    import numpy as np
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    return {name: table.column(name).to_numpy() for name in table.column_names}
+    parquet = pq.ParquetFile(path)
+    columns = {}
+    for name in parquet.schema_arrow.names:
+        chunked = parquet.read(columns=[name], use_threads=False).column(0)
+        columns[name] = np.array(chunked.to_numpy(), dtype=np.float64, copy=True)
+        del chunked
+    return columns
 
 
 def main(reference_path: str, current_path: str, out_path: str, repeats: str = "3") -> None:

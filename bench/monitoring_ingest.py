@@ -1,0 +1,296 @@
+"""Benchmark (a): ingestion of 1,000,000 predictions with 20 numeric features through the
+API (``POST /api/v1/models/{name}/versions/{v}/predictions/``, CSV batches of 10,000 rows,
+Bearer token, gunicorn on 127.0.0.1) into PostgreSQL, against PostgreSQL's own ``COPY`` of
+the same rows into a table of the same shape (same columns, indexes, unique constraint and
+foreign key) in the same run. Targets: ≥ 50,000 rows/s and ≥ 1/4 of COPY's rate.
+
+The request bodies and the COPY text are generated once (same values, same float text)
+and cached under ``bench/data/monitoring/``; the client runs in its own process with
+``BENCH_INGEST_CONNECTIONS`` (default 2) concurrent connections against
+``BENCH_INGEST_WORKERS`` (default: CPU count) gunicorn workers.
+
+    python -m bench.monitoring_ingest             # 1,000,000 rows
+    BENCH_QUICK=1 python -m bench.monitoring_ingest   # 100,000 rows
+"""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.common import DATA_DIR, QUICK, Figure, bench_db_url, free_port, log, pg_connect, server
+
+ROWS = 100_000 if QUICK else 1_000_000
+BATCH = 10_000
+FEATURES = 20
+CONNECTIONS = int(os.environ.get("BENCH_INGEST_CONNECTIONS", "2"))
+WORKERS = int(os.environ.get("BENCH_INGEST_WORKERS", str(os.cpu_count() or 2)))
+MODEL_NAME = "bench-ingest"
+DAY = datetime(2026, 1, 5, tzinfo=UTC)
+SEED = 7
+COPY_TABLE = "bench_copy_prediction"
+COLUMNS = "version_id, prediction_id, timestamp, features, prediction, score, received_at"
+
+
+def feature_names() -> list[str]:
+    return [f"f{i:02d}" for i in range(FEATURES)]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _folder() -> Path:
+    return DATA_DIR / "monitoring" / f"ingest-{ROWS}x{FEATURES}-{BATCH}-{SEED}"
+
+
+def write_batches() -> list[Path]:
+    """One CSV body and one COPY-text file per batch, with identical values (cached).
+
+    COPY text carries ``{version_id}`` and ``{received_at}`` placeholders filled at run time."""
+    folder = _folder()
+    n_batches = ROWS // BATCH
+    paths = [folder / f"batch-{b:04d}.csv" for b in range(n_batches)]
+    if all(p.exists() and p.with_suffix(".copy").exists() for p in paths):
+        return paths
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    names = feature_names()
+    header = ",".join(["prediction_id", "timestamp", *names, "prediction", "score"]) + "\n"
+    step = 86_400 / ROWS
+    for b, path in enumerate(paths):
+        values = rng.normal(size=(BATCH, FEATURES)).round(6)
+        scores = rng.random(BATCH).round(6)
+        csv_lines = [header]
+        copy_lines = []
+        for j in range(BATCH):
+            i = b * BATCH + j
+            pid = f"p{i:08d}"
+            ts = (DAY + timedelta(seconds=i * step)).isoformat()
+            texts = [repr(float(v)) for v in values[j]]
+            score = repr(float(scores[j]))
+            pred = "1" if scores[j] >= 0.5 else "0"
+            csv_lines.append(f"{pid},{ts},{','.join(texts)},{pred},{score}\n")
+            features = "{" + ", ".join(f'"{n}": {t}' for n, t in zip(names, texts, strict=True)) + "}"
+            copy_lines.append(f'{{version_id}}\t{pid}\t{ts}\t{features}\t"{pred}"\t{score}\t{{received_at}}\n')
+        path.with_suffix(".copy").write_text("".join(copy_lines))
+        path.write_text("".join(csv_lines))
+    log(f"wrote {n_batches} batches of {BATCH:,} rows to {folder.relative_to(DATA_DIR.parent.parent)}")
+    return paths
+
+
+# --------------------------------------------------------------------------- setup in the bench database
+
+
+def bench_version(*, name: str, features: list[str], task_type: str = "binary"):
+    """A fresh version (numeric features) of the bench model ``name``, its owner and team."""
+    from django.contrib.auth import get_user_model
+
+    from registry.models import RegisteredModel, Team
+    from registry.services.audit import CLI
+    from registry.services.inventory import model_create, version_create
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-monitoring", defaults={"is_staff": True})
+    team, _ = Team.objects.get_or_create(slug="bench-monitoring", defaults={"name": "Bench monitoring"})
+    team.members.add(user)
+    model = RegisteredModel.objects.filter(name=name).first()
+    if model is None:
+        model = model_create(actor=user, context=CLI, name=name, team=team, description="Benchmark model.")
+    schema = [{"name": f, "type": "numeric"} for f in features]
+    version = version_create(model=model, actor=user, context=CLI, feature_schema=schema, task_type=task_type)
+    return user, model, version
+
+
+def _token(user) -> str:
+    from registry.choices import TokenScope
+    from registry.services.audit import CLI
+    from registry.services.tokens import token_create
+
+    _, raw = token_create(
+        user=user, name="bench ingest", scopes=[TokenScope.MONITORING_WRITE], expires_at=None, actor=user, context=CLI
+    )
+    return raw
+
+
+def _purge_predictions(model_name: str) -> None:
+    """Drop earlier runs' rows (bench database only) so every run starts from the same size."""
+    with pg_connect(bench_db_url(), autocommit=True) as conn:
+        conn.execute(
+            "DELETE FROM monitoring_prediction WHERE version_id IN (SELECT v.id FROM registry_modelversion v "
+            "JOIN registry_registeredmodel m ON m.id = v.model_id WHERE m.name = %s)",
+            [model_name],
+        )
+        conn.execute(
+            "DELETE FROM monitoring_dirtywindow WHERE version_id IN (SELECT v.id FROM registry_modelversion v "
+            "JOIN registry_registeredmodel m ON m.id = v.model_id WHERE m.name = %s)",
+            [model_name],
+        )
+        conn.execute("VACUUM ANALYZE monitoring_prediction")
+
+
+# --------------------------------------------------------------------------- the client process
+
+
+def _client(port: int, path: str, token: str, files: list[str], connections: int, queue) -> None:
+    """Own process: load every body, then POST them over ``connections`` keep-alive connections."""
+    bodies = [Path(f).read_bytes() for f in files]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
+    next_index = iter(range(len(bodies)))
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def send() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        while True:
+            with lock:
+                i = next(next_index, None)
+            if i is None:
+                break
+            conn.request("POST", path, body=bodies[i], headers=headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status not in (200, 201, 202):
+                errors.append(f"batch {i}: HTTP {resp.status} {body[:300]!r}")
+        conn.close()
+
+    threads = [threading.Thread(target=send) for _ in range(connections)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queue.put((time.perf_counter() - start, errors))
+
+
+def _ingest_over_api(version, token: str, files: list[Path]) -> float:
+    from bench.common import ROOT
+
+    port = free_port()
+    var_dir = tempfile.mkdtemp(prefix="bench-ingest-")
+    env = dict(
+        os.environ,
+        DATABASE_URL=bench_db_url(),
+        DEBUG="false",
+        LOG_LEVEL="WARNING",
+        MLOPS_VAR_DIR=var_dir,
+        CELERY_BROKER_URL="filesystem://",
+        DJANGO_SETTINGS_MODULE="mlops_portal.settings",
+    )
+    cmd = [
+        str(Path(sys.executable).with_name("gunicorn")),
+        "mlops_portal.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(WORKERS),
+        "--timeout",
+        "600",
+        "--log-level",
+        "warning",
+    ]
+    path = f"/api/v1/models/{version.model.name}/versions/{version.version}/predictions/"
+    with server(cmd, env=env, ready_url=f"http://127.0.0.1:{port}/api/schema/", log_name="ingest-gunicorn", cwd=ROOT):
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_client, args=(port, path, token, [str(f) for f in files], CONNECTIONS, queue))
+        proc.start()
+        seconds, errors = queue.get(timeout=3600)
+        proc.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} batches failed, first: {errors[0]}")
+    return seconds
+
+
+def _copy_peer(version_id: int, files: list[Path]) -> float:
+    """PostgreSQL COPY FROM STDIN of the same rows, batch by batch, one commit per batch."""
+    received_at = datetime.now(UTC).isoformat()
+    blocks = [
+        f.with_suffix(".copy")
+        .read_text()
+        .replace("{version_id}", str(version_id))
+        .replace("{received_at}", received_at)
+        for f in files
+    ]
+    blocks = [b.encode() for b in blocks]
+    with pg_connect(bench_db_url(), autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
+        conn.execute(f"CREATE TABLE {COPY_TABLE} (LIKE monitoring_prediction INCLUDING ALL)")
+        conn.execute(
+            f"ALTER TABLE {COPY_TABLE} ADD FOREIGN KEY (version_id) REFERENCES registry_modelversion (id) "
+            "DEFERRABLE INITIALLY DEFERRED"
+        )
+        start = time.perf_counter()
+        for block in blocks:
+            with conn.transaction(), conn.cursor().copy(f"COPY {COPY_TABLE} ({COLUMNS}) FROM STDIN") as copy:
+                copy.write(block)
+        seconds = time.perf_counter() - start
+        copied = conn.execute(f"SELECT count(*) FROM {COPY_TABLE}").fetchone()[0]
+        conn.execute(f"DROP TABLE {COPY_TABLE}")
+    assert copied == ROWS, f"COPY stored {copied} rows, expected {ROWS}"
+    return seconds
+
+
+def run() -> list[Figure]:
+    from monitoring.models import Prediction
+
+    files = write_batches()
+    _purge_predictions(MODEL_NAME)
+    user, _, version = bench_version(name=MODEL_NAME, features=feature_names())
+    token = _token(user)
+
+    log(f"ingest {ROWS:,} rows over the API ({len(files)} CSV batches, {CONNECTIONS} connections, {WORKERS} workers)")
+    api_seconds = _ingest_over_api(version, token, files)
+    stored = Prediction.objects.filter(version=version).count()
+    assert stored == ROWS, f"the API stored {stored} rows, expected {ROWS}"
+    api_rate = ROWS / api_seconds
+    log(f"  API: {api_seconds:.1f} s, {api_rate:,.0f} rows/s")
+
+    log(f"PostgreSQL COPY of the same {ROWS:,} rows into {COPY_TABLE}")
+    copy_seconds = _copy_peer(version.pk, files)
+    copy_rate = ROWS / copy_seconds
+    log(f"  COPY: {copy_seconds:.1f} s, {copy_rate:,.0f} rows/s")
+    _purge_predictions(MODEL_NAME)
+
+    share = api_rate / copy_rate
+    return [
+        Figure(
+            f"ingest {ROWS:,} predictions × {FEATURES} features via API",
+            api_rate,
+            "rows/s",
+            peer="PostgreSQL COPY, same rows",
+            peer_value=copy_rate,
+            ratio=share,
+            target=">= 50,000 rows/s and >= 0.25x COPY",
+            passed=api_rate >= 50_000 and share >= 0.25,
+            note=(
+                f"ratio = API rate / COPY rate. API: {ROWS // BATCH} CSV POSTs of {BATCH:,} rows, {CONNECTIONS} "
+                f"client connections, gunicorn {WORKERS} workers, validation + COPY + dirty windows + audit event "
+                f"per batch ({api_seconds:.1f} s). COPY: psql-style COPY FROM STDIN of pre-rendered text into a "
+                f"table with the same columns, indexes and FK, one commit per {BATCH:,} rows ({copy_seconds:.1f} s)."
+            ),
+        )
+    ]
+
+
+def main() -> int:
+    from bench.__main__ import setup_django
+
+    setup_django()
+    for figure in run():
+        print(
+            f"{figure.name}: {figure.value:,.0f} {figure.unit} | {figure.peer}: {figure.peer_value:,.0f} | "
+            f"ratio {figure.ratio:.3g}x | target {figure.target} | {figure.verdict()}\n    {figure.note}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
