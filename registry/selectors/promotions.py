@@ -285,6 +285,30 @@ def model_timeline(*, model: RegisteredModel) -> QuerySet[StageTransition]:
     )
 
 
+def rollback_candidate(model: RegisteredModel) -> ModelVersion | None:
+    """The most recent previously-approved production version that is not in production now
+    and was not itself rolled back away from."""
+    current = ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).values_list("pk", flat=True).first()
+    rolled_away = StageTransition.objects.filter(
+        model=model, kind=StageTransition.Kind.ROLLBACK, from_stage=Stage.PRODUCTION
+    ).values("version_id")
+    entries = (
+        StageTransition.objects.filter(
+            model=model,
+            to_stage=Stage.PRODUCTION,
+            kind=StageTransition.Kind.PROMOTION,
+            promotion_request__status=PromotionStatus.APPLIED,
+        )
+        .exclude(version_id=current)
+        .exclude(version_id__in=rolled_away)
+        .select_related("version")
+        .order_by("-created_at", "-id")
+    )
+    for entry in entries:
+        return entry.version
+    return None
+
+
 def model_get_visible(*, user, name: str) -> RegisteredModel:
     """A model by name if the user may see it, else 404."""
     from .inventory import model_list

@@ -22,6 +22,7 @@ from registry.selectors.promotions import (
     policy_for_tier,
     policy_snapshot,
     promotion_gates,
+    rollback_candidate,
 )
 
 from . import notifications
@@ -109,12 +110,6 @@ def _request_summary(req: PromotionRequest) -> dict[str, Any]:
         "requested_by": req.requested_by.get_username(),
         "justification": req.justification,
     }
-
-
-def _actor_json(user) -> dict[str, Any] | None:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return {"id": user.pk, "username": user.get_username(), "name": user.get_full_name()}
 
 
 def _in_group(user, group: str) -> bool:
@@ -479,30 +474,6 @@ def promotion_cancel(*, request: PromotionRequest, actor, context: AuditContext,
     return req
 
 
-def rollback_target(model: RegisteredModel) -> ModelVersion | None:
-    """The most recent previously-approved production version that is not in production now
-    and was not itself rolled back away from."""
-    current = ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).values_list("pk", flat=True).first()
-    rolled_away = StageTransition.objects.filter(
-        model=model, kind=StageTransition.Kind.ROLLBACK, from_stage=Stage.PRODUCTION
-    ).values("version_id")
-    entries = (
-        StageTransition.objects.filter(
-            model=model,
-            to_stage=Stage.PRODUCTION,
-            kind=StageTransition.Kind.PROMOTION,
-            promotion_request__status=PromotionStatus.APPLIED,
-        )
-        .exclude(version_id=current)
-        .exclude(version_id__in=rolled_away)
-        .select_related("version")
-        .order_by("-created_at", "-id")
-    )
-    for entry in entries:
-        return entry.version
-    return None
-
-
 @transaction.atomic
 def model_rollback(*, model: RegisteredModel, actor, reason: str, context: AuditContext) -> StageTransition:
     """Restore the most recent previously-approved production version; archive the current one.
@@ -517,7 +488,7 @@ def model_rollback(*, model: RegisteredModel, actor, reason: str, context: Audit
     current = next((v for v in versions.values() if v.stage == Stage.PRODUCTION), None)
     if current is None:
         raise PromotionConflict(f"{model.name} has no production version to roll back.")
-    target = rollback_target(model)
+    target = rollback_candidate(model)
     if target is None:
         raise PromotionConflict(f"{model.name} has no previously approved production version to restore.")
     target = versions[target.pk]

@@ -1,44 +1,284 @@
-"""Promotion workflow pages: review queue, request page, actions, timeline, rollback. (Skeleton.)"""
+"""Promotion workflow pages: review queue, request page, actions (htmx or plain POST),
+the model's stage timeline and the rollback form. Thin: the services do the work."""
 
+from __future__ import annotations
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from registry import rules
+from registry.choices import PromotionStatus, Stage
+from registry.forms_promotions import (
+    CancelForm,
+    PromotionRequestFilterSet,
+    PromotionRequestForm,
+    ReviewForm,
+    RollbackForm,
+)
+from registry.models import ModelVersion, PromotionRequest
+from registry.selectors.promotions import (
+    model_get_visible,
+    production_version,
+    promotion_counts,
+    promotion_evidence,
+    promotion_get,
+    promotion_list,
+    rollback_candidate,
+)
+from registry.selectors.promotions import (
+    model_timeline as model_timeline_selector,
+)
+from registry.services.audit import AuditContext
+from registry.services.promotions import (
+    PromotionConflict,
+    model_rollback,
+    promotion_approve,
+    promotion_cancel,
+    promotion_reject,
+    promotion_request,
+)
+
+ACTIONS_TEMPLATE = "registry/inc/promotion_actions.html"
+
+
+def _errors_text(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return " ".join(f"{m}" for msgs in exc.message_dict.values() for m in msgs)
+    return " ".join(exc.messages)
 
 
 @login_required
 def review_queue(request):
-    raise Http404
+    """Pending requests (by default) on models the user may see, with filters and counts."""
+    data = request.GET.copy()
+    if "status" not in data:
+        data["status"] = PromotionStatus.PENDING
+    base = promotion_list(user=request.user).order_by("-created_at")
+    filterset = PromotionRequestFilterSet(data, queryset=base)
+    status = 200 if filterset.is_valid() else 400
+    requests_ = filterset.qs[:200] if status == 200 else PromotionRequest.objects.none()
+    return render(
+        request,
+        "registry/review_queue.html",
+        {
+            "filter": filterset,
+            "requests": requests_,
+            "counts": promotion_counts(user=request.user),
+            "can_review": rules.is_reviewer(request.user) or rules.is_admin(request.user),
+            "nav_section": "reviews",
+        },
+        status=status,
+    )
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def promotion_create_view(request, name, version):
-    raise Http404
+    """The owner's request form, reached from the version page."""
+    model = model_get_visible(user=request.user, name=name)
+    version_obj = get_object_or_404(ModelVersion.objects.select_related("model"), model=model, version=version)
+    if not rules.can_request_promotion(request.user, model):
+        raise PermissionDenied("Only the model's owner or an admin may request a promotion.")
+    form = PromotionRequestForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                req = promotion_request(
+                    version=version_obj,
+                    target_stage=form.cleaned_data["target_stage"],
+                    requester=request.user,
+                    justification=form.cleaned_data["justification"],
+                    context=AuditContext.from_request(request),
+                )
+            except ValidationError as exc:
+                form.add_error(None, _errors_text(exc))
+                status = 400
+            except PromotionConflict as exc:
+                form.add_error(None, exc.message)
+                status = 409
+            else:
+                messages.success(request, f"Promotion requested: reviewers have been notified (request #{req.pk}).")
+                return redirect(req)
+        else:
+            status = 400
+    pending = version_obj.promotion_requests.filter(status=PromotionStatus.PENDING).first()
+    return render(
+        request,
+        "registry/promotion_form.html",
+        {
+            "model": model,
+            "version": version_obj,
+            "form": form,
+            "pending": pending,
+            "production": production_version(model),
+            "nav_section": "reviews",
+        },
+        status=status,
+    )
+
+
+def _detail_context(request, req: PromotionRequest, *, error: str = "", form=None) -> dict:
+    user = request.user
+    evidence = promotion_evidence(req)
+    is_pending = req.status == PromotionStatus.PENDING
+    reviewed = any(r.reviewer_id == user.pk for r in req.reviews.all())
+    return {
+        "req": req,
+        "version": req.version,
+        "model": req.version.model,
+        "reviews": list(req.reviews.all()),
+        "approvals": sum(1 for r in req.reviews.all() if r.decision == "approve"),
+        "approvals_required": int(req.policy_snapshot.get("approvals_required", 1)),
+        "evidence": evidence,
+        "is_pending": is_pending,
+        "is_requester": req.requested_by_id == user.pk,
+        "can_review": is_pending and not reviewed and bool(rules.can_review_promotion(user, req)),
+        "already_reviewed": reviewed,
+        "can_cancel": is_pending and bool(rules.can_cancel_promotion(user, req)),
+        "is_admin": bool(rules.is_admin(user)),
+        "error": error,
+        "form": form or ReviewForm(),
+        "nav_section": "reviews",
+    }
 
 
 @login_required
 def promotion_detail(request, pk):
-    raise Http404
+    """The request page: evidence side by side, gates, reviews so far, actions."""
+    req = promotion_get(user=request.user, pk=pk)
+    return render(request, "registry/promotion_detail.html", _detail_context(request, req))
+
+
+def _act(request, pk: int, action) -> object:
+    """Run one review action; answer the htmx fragment (actions + status) or redirect."""
+    req = promotion_get(user=request.user, pk=pk)
+    form_class = CancelForm if action is promotion_cancel else ReviewForm
+    form = form_class(request.POST)
+    error = ""
+    status = 200
+    if not form.is_valid():
+        error = _errors_text(ValidationError(form.errors))
+        status = 400
+    else:
+        context = AuditContext.from_request(request)
+        data = form.cleaned_data
+        try:
+            if action is promotion_approve:
+                promotion_approve(
+                    request=req,
+                    reviewer=request.user,
+                    comment=data["comment"],
+                    override_reason=data.get("override_reason") or None,
+                    context=context,
+                )
+                done = "Approved."
+            elif action is promotion_reject:
+                promotion_reject(request=req, reviewer=request.user, comment=data["comment"], context=context)
+                done = "Rejected."
+            else:
+                promotion_cancel(request=req, actor=request.user, comment=data["comment"], context=context)
+                done = "Cancelled."
+        except PermissionDenied as exc:
+            error, status = str(exc) or "You may not do this.", 403
+        except ValidationError as exc:
+            error, status = _errors_text(exc), 400
+        except PromotionConflict as exc:
+            error, status = exc.message, 409
+    if request.htmx:
+        req = promotion_get(user=request.user, pk=pk)
+        ctx = _detail_context(request, req, error=error, form=form if error else None)
+        ctx["flash"] = "" if error else done
+        return render(request, ACTIONS_TEMPLATE, ctx, status=status)
+    if error:
+        req = promotion_get(user=request.user, pk=pk)
+        return render(
+            request,
+            "registry/promotion_detail.html",
+            _detail_context(request, req, error=error, form=form),
+            status=status,
+        )
+    messages.success(request, done)
+    return redirect("registry:promotion_detail", pk=pk)
 
 
 @login_required
+@require_POST
 def promotion_approve_view(request, pk):
-    raise Http404
+    return _act(request, pk, promotion_approve)
 
 
 @login_required
+@require_POST
 def promotion_reject_view(request, pk):
-    raise Http404
+    return _act(request, pk, promotion_reject)
 
 
 @login_required
+@require_POST
 def promotion_cancel_view(request, pk):
-    raise Http404
+    return _act(request, pk, promotion_cancel)
 
 
 @login_required
 def model_timeline(request, name):
-    raise Http404
+    """Every stage transition of the model (an htmx fragment for the model page, or a page)."""
+    model = model_get_visible(user=request.user, name=name)
+    ctx = {
+        "model": model,
+        "transitions": model_timeline_selector(model=model),
+        "can_rollback": bool(rules.can_rollback(request.user, model)),
+        "nav_section": "inventory",
+    }
+    template = "registry/inc/model_timeline.html" if request.htmx else "registry/model_timeline.html"
+    return render(request, template, ctx)
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def model_rollback_view(request, name):
-    raise Http404
+    """Roll production back to the previous approved version, with a mandatory reason."""
+    model = model_get_visible(user=request.user, name=name)
+    if not rules.can_rollback(request.user, model):
+        raise PermissionDenied("Only the model's owner, a reviewer or an admin may roll back.")
+    form = RollbackForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                restored = model_rollback(
+                    model=model,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    context=AuditContext.from_request(request),
+                )
+            except ValidationError as exc:
+                form.add_error(None, _errors_text(exc))
+                status = 400
+            except PromotionConflict as exc:
+                form.add_error(None, exc.message)
+                status = 409
+            else:
+                messages.success(
+                    request,
+                    f"Rolled back: v{restored.version.version} is in production again; flagged for follow-up review.",
+                )
+                return redirect(model)
+        else:
+            status = 400
+    return render(
+        request,
+        "registry/rollback_form.html",
+        {
+            "model": model,
+            "form": form,
+            "current": production_version(model),
+            "target": rollback_candidate(model),
+            "stage_production": Stage.PRODUCTION,
+            "nav_section": "inventory",
+        },
+        status=status,
+    )
