@@ -60,9 +60,14 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+            errors = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+            for name, field in self.fields.items():
+                # DRF would quietly turn 7 into "7": a wrong type is an error here.
+                if isinstance(field, serializers.CharField) and name in data and data[name] is not None:
+                    if not isinstance(data[name], str):
+                        errors[name] = [f"Expected a string, got {type(data[name]).__name__}."]
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
 
 
@@ -172,6 +177,17 @@ class VersionSerializer(serializers.ModelSerializer):
         return reverse("api:version-detail", args=[obj.model.name, obj.version])
 
 
+@extend_schema_field(OpenApiTypes.ANY)
+class RawJSONField(serializers.Field):
+    """Passes the parsed JSON value through; the service validates it with precise messages."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class TeamField(serializers.SlugRelatedField):
     def __init__(self, **kwargs):
         super().__init__(slug_field="slug", queryset=Team.objects.all(), **kwargs)
@@ -206,10 +222,8 @@ class VersionWriteSerializer(StrictSerializer):
     training_run_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
     training_data_ref = serializers.CharField(required=False, allow_blank=True, max_length=500)
     training_data_hash = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    metrics = serializers.JSONField(required=False, help_text="Object of metric name -> finite number.")
-    feature_schema = serializers.JSONField(
-        required=False, help_text='List of {"name": str, "type": "numeric"|"categorical"}.'
-    )
+    metrics = RawJSONField(required=False, help_text="Object of metric name -> finite number.")
+    feature_schema = RawJSONField(required=False, help_text='List of {"name": str, "type": "numeric"|"categorical"}.')
     task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
 
 
@@ -227,7 +241,8 @@ VERSION = OpenApiParameter("version", OpenApiTypes.INT, OpenApiParameter.PATH, d
 class InventoryAPIView(generics.GenericAPIView):
     permission_classes = [IsAuthenticated, HasScope]
     parser_classes = [LimitedJSONParser]
-    required_scopes = {"GET": "models:read", "HEAD": "models:read", "POST": "models:write", "PATCH": "models:write"}
+    # "*" (any other method, e.g. DELETE) needs only read, so the answer is a 405, not a 403.
+    required_scopes = {"POST": "models:write", "PATCH": "models:write", "*": "models:read"}
     filter_backends: list = []
 
     def audit_context(self) -> AuditContext:

@@ -1,0 +1,358 @@
+import json
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from registry.choices import Stage
+from registry.models import AuditEvent, ModelVersion, RegisteredModel
+from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory
+
+LIST = "/api/v1/models/"
+ROLES = ["owner", "reviewer", "auditor", "admin", "outsider"]
+SEES_ALL = {"reviewer", "auditor", "admin"}
+
+
+def post_json(client, url, body, method="post"):
+    return getattr(client, method)(url, data=json.dumps(body), content_type="application/json")
+
+
+def assert_error(response, status, *, field=None):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["message"]
+    if field:
+        assert field in body["error"]["details"], body
+    return body["error"]
+
+
+@pytest.fixture
+def hidden(db):
+    """A model in another team, owned by someone else: only reviewers, auditors and admins see it."""
+    return RegisteredModelFactory(name="hidden", team=TeamFactory(slug="elsewhere"))
+
+
+def test_url_names_live_in_the_api_namespace():
+    assert reverse("api:model-list") == LIST
+    assert reverse("api:model-detail", args=["churn"]) == "/api/v1/models/churn/"
+    assert reverse("api:version-list", args=["churn"]) == "/api/v1/models/churn/versions/"
+    assert reverse("api:version-detail", args=["churn", 2]) == "/api/v1/models/churn/versions/2/"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_model_list_shows_each_role_only_what_it_may_see(roles, role, churn, hidden, api_client_for):
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    ModelVersionFactory(model=churn)
+    response = api_client_for(roles[role]).get(LIST)
+    assert response.status_code == 200
+    names = [m["name"] for m in response.json()["results"]]
+    expected = {"owner": ["churn"], "outsider": []}.get(role, ["churn", "hidden"])
+    assert names == expected
+    if "churn" in names:
+        churn_row = response.json()["results"][0]
+        assert churn_row["production_version"] == 1
+        assert churn_row["latest_version"] == 2
+        assert churn_row["version_count"] == 2
+        assert churn_row["owner"] == "owner" and churn_row["team"] == "risk-analytics"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_model_detail_for_each_role(roles, role, churn_v1, api_client_for):
+    response = api_client_for(roles[role]).get("/api/v1/models/churn/")
+    if role == "outsider":
+        assert_error(response, 404)
+        return
+    assert response.status_code == 200
+    body = response.json()
+    assert body["name"] == "churn"
+    assert body["health"] is None
+    assert [v["version"] for v in body["versions"]] == [1]
+    assert body["production_version"] is None
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_version_list_and_detail_for_each_role(roles, role, churn_v1, api_client_for):
+    client = api_client_for(roles[role])
+    listing = client.get("/api/v1/models/churn/versions/")
+    detail = client.get("/api/v1/models/churn/versions/1/")
+    if role == "outsider":
+        assert_error(listing, 404)
+        assert_error(detail, 404)
+        return
+    assert listing.status_code == 200 and [v["version"] for v in listing.json()["results"]] == [1]
+    assert detail.status_code == 200
+    assert detail.json()["metrics"] == {"roc_auc": 0.85, "accuracy": 0.8}
+    assert detail.json()["feature_schema"][0] == {"name": "age", "type": "numeric"}
+
+
+def test_unknown_model_and_version_are_json_404(owner, churn_v1, api_client_for):
+    client = api_client_for(owner)
+    assert_error(client.get("/api/v1/models/nope/"), 404)
+    assert_error(client.get("/api/v1/models/churn/versions/9/"), 404)
+
+
+def test_unknown_url_under_api_is_a_json_404(owner, api_client_for):
+    error = assert_error(api_client_for(owner).get("/api/v1/no-such-thing/"), 404)
+    assert error["code"] == "not_found"
+
+
+def test_unknown_html_url_is_not_json(client_for, owner):
+    response = client_for(owner).get("/no-such-page/")
+    assert response.status_code == 404
+    assert not response["Content-Type"].startswith("application/json")
+
+
+def test_anonymous_requests_get_a_json_401(churn):
+    response = APIClient().get(LIST)
+    assert_error(response, 401)
+
+
+def test_list_filters_search_and_ordering(owner, team, api_client_for):
+    a = RegisteredModelFactory(name="alpha", owner=owner, team=team, risk_tier="high", description="fraud detection")
+    b = RegisteredModelFactory(name="beta", owner=owner, team=team, risk_tier="low")
+    c = RegisteredModelFactory(name="gamma", owner=owner, team=team, risk_tier="medium")
+    b.tags.create(name="pii")
+    ModelVersionFactory(model=c, stage=Stage.STAGING)
+    client = api_client_for(owner)
+
+    def names(query):
+        response = client.get(LIST, query)
+        assert response.status_code == 200, response.content
+        return [m["name"] for m in response.json()["results"]]
+
+    assert names({"q": "fraud"}) == ["alpha"]
+    assert names({"q": "pii"}) == ["beta"]
+    assert names({"q": "owner"}) == ["alpha", "beta", "gamma"]
+    assert names({"tag": "pii"}) == ["beta"]
+    assert names({"risk_tier": "high"}) == ["alpha"]
+    assert names({"stage": "staging"}) == ["gamma"]
+    assert names({"team": "risk-analytics", "owner": "owner"}) == ["alpha", "beta", "gamma"]
+    assert names({"team": "elsewhere"}) == []
+    assert names({"ordering": "-name"}) == ["gamma", "beta", "alpha"]
+    assert names({"ordering": "-risk"}) == ["alpha", "gamma", "beta"]
+    assert a.pk
+
+
+@pytest.mark.parametrize("query", [{"risk_tier": "extreme"}, {"stage": "prod"}, {"ordering": "password"}])
+def test_invalid_filters_are_a_400_naming_the_filter(owner, churn, api_client_for, query):
+    assert_error(api_client_for(owner).get(LIST, query), 400, field=next(iter(query)))
+
+
+def test_owner_registers_a_model_and_a_version_over_the_api(owner, api_client_for, audit_actions, last_seq):
+    client = api_client_for(owner, scopes=["models:write", "models:read"])
+    start = last_seq()
+    created = post_json(
+        client, LIST, {"name": "fraud", "description": "Flags fraud", "risk_tier": "high", "tags": ["pii"]}
+    )
+    assert created.status_code == 201, created.content
+    assert created["Location"] == "/api/v1/models/fraud/"
+    assert created.json()["tags"] == ["pii"] and created.json()["team"] == "risk-analytics"
+    version = post_json(
+        client,
+        "/api/v1/models/fraud/versions/",
+        {
+            "artifact_uri": "s3://m/fraud/1",
+            "source_commit": "abc123",
+            "metrics": {"roc_auc": 0.93},
+            "feature_schema": [{"name": "amount", "type": "numeric"}],
+            "task_type": "binary",
+        },
+    )
+    assert version.status_code == 201, version.content
+    assert version.json()["version"] == 1 and version.json()["stage"] == "none"
+    second = post_json(client, "/api/v1/models/fraud/versions/", {})
+    assert second.json()["version"] == 2
+    assert audit_actions(start) == ["model.created", "version.registered", "version.registered"]
+    assert set(AuditEvent.objects.filter(seq__gt=start).values_list("source", flat=True)) == {"api"}
+
+
+def test_patch_edits_the_model_card_and_version_metadata(owner, churn_v1, api_client_for, audit_actions, last_seq):
+    client = api_client_for(owner)
+    start = last_seq()
+    model = post_json(client, "/api/v1/models/churn/", {"limitations": "EU only", "tags": ["a"]}, method="patch")
+    assert model.status_code == 200, model.content
+    assert model.json()["limitations"] == "EU only" and model.json()["tags"] == ["a"]
+    version = post_json(client, "/api/v1/models/churn/versions/1/", {"metrics": {"roc_auc": 0.9}}, method="patch")
+    assert version.status_code == 200 and version.json()["metrics"] == {"roc_auc": 0.9}
+    assert audit_actions(start) == ["model.updated", "version.updated"]
+
+
+def test_patch_cannot_change_a_version_stage(owner, churn_v1, api_client_for, last_seq):
+    client = api_client_for(owner)
+    start = last_seq()
+    response = post_json(client, "/api/v1/models/churn/versions/1/", {"stage": "production"}, method="patch")
+    assert_error(response, 400, field="stage")
+    churn_v1.refresh_from_db()
+    assert churn_v1.stage == "none" and last_seq() == start
+
+
+def test_patch_cannot_rename_a_model(owner, churn, api_client_for, last_seq):
+    client = api_client_for(owner)
+    start = last_seq()
+    assert_error(post_json(client, "/api/v1/models/churn/", {"name": "x"}, method="patch"), 400, field="name")
+    assert RegisteredModel.objects.get().name == "churn" and last_seq() == start
+
+
+BAD_MODEL_BODIES = [
+    ({"name": "churn"}, "name"),  # duplicate
+    ({"name": "Bad Name"}, "name"),
+    ({"name": 7}, "name"),
+    ({}, "name"),
+    ({"name": "ok", "colour": "red"}, "colour"),
+    ({"name": "ok", "risk_tier": "extreme"}, "risk_tier"),
+    ({"name": "ok", "retrain_cadence_days": "weekly"}, "retrain_cadence_days"),
+    ({"name": "ok", "retrain_cadence_days": 0}, "retrain_cadence_days"),
+    ({"name": "ok", "tags": "pii"}, "tags"),
+    ({"name": "ok", "team": "nope"}, "team"),
+    ({"name": "ok", "team": "elsewhere"}, "team"),
+    ({"name": "ok", "primary_metric_higher_is_better": "maybe"}, "primary_metric_higher_is_better"),
+    (["not", "an", "object"], "non_field_errors"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_MODEL_BODIES)
+def test_bad_model_bodies_are_a_400_and_write_nothing(owner, churn, api_client_for, last_seq, body, field):
+    TeamFactory(slug="elsewhere")
+    client = api_client_for(owner)
+    start = last_seq()
+    assert_error(post_json(client, LIST, body), 400, field=field)
+    assert RegisteredModel.objects.count() == 1 and last_seq() == start
+
+
+BAD_VERSION_BODIES = [
+    ({"metrics": {"auc": "high"}}, "metrics"),
+    ({"metrics": {"auc": None}}, "metrics"),
+    ({"metrics": [1, 2]}, "metrics"),
+    ({"feature_schema": [{"name": "a", "type": "text"}]}, "feature_schema"),
+    ({"feature_schema": [{"name": "a", "type": "numeric"}, {"name": "a", "type": "numeric"}]}, "feature_schema"),
+    ({"task_type": "ranking"}, "task_type"),
+    ({"stage": "production"}, "stage"),
+    ({"version": 5}, "version"),
+    ({"artifact_uri": "x" * 501}, "artifact_uri"),
+    ({"source_commit": ["a"]}, "source_commit"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_VERSION_BODIES)
+def test_bad_version_bodies_are_a_400_and_write_nothing(owner, churn, api_client_for, last_seq, body, field):
+    client = api_client_for(owner)
+    start = last_seq()
+    assert_error(post_json(client, "/api/v1/models/churn/versions/", body), 400, field=field)
+    assert not ModelVersion.objects.exists() and last_seq() == start
+
+
+@pytest.mark.parametrize("raw", ['{"metrics": {"auc": NaN}}', '{"metrics": {"auc": Infinity}}', '{"name": ', "\xff"])
+def test_malformed_json_and_nan_are_a_400(owner, churn, api_client_for, last_seq, raw):
+    client = api_client_for(owner)
+    start = last_seq()
+    response = client.post(
+        "/api/v1/models/churn/versions/", data=raw.encode("latin-1"), content_type="application/json"
+    )
+    error = assert_error(response, 400)
+    assert "JSON" in error["message"]
+    assert not ModelVersion.objects.exists() and last_seq() == start
+
+
+def test_metric_overflowing_to_infinity_is_a_400(owner, churn, api_client_for, last_seq):
+    client = api_client_for(owner)
+    start = last_seq()
+    response = client.post(
+        "/api/v1/models/churn/versions/", data='{"metrics": {"auc": 1e999}}', content_type="application/json"
+    )
+    error = assert_error(response, 400, field="metrics")
+    assert "finite" in error["message"]
+    assert not ModelVersion.objects.exists() and last_seq() == start
+
+
+def test_oversize_body_is_a_413(owner, churn, api_client_for, last_seq, settings):
+    settings.API_MAX_BODY_BYTES = 2000
+    client = api_client_for(owner)
+    start = last_seq()
+    body = {"description": "x" * 3000}
+    error = assert_error(post_json(client, "/api/v1/models/churn/versions/", body), 413)
+    assert error["code"] == "payload_too_large"
+    assert_error(post_json(client, LIST, {"name": "big", "description": "y" * 3000}), 413)
+    assert not ModelVersion.objects.exists() and RegisteredModel.objects.count() == 1 and last_seq() == start
+
+
+def test_non_json_content_type_is_a_415(owner, churn, api_client_for):
+    response = api_client_for(owner).post(LIST, data="name=x", content_type="application/x-www-form-urlencoded")
+    assert_error(response, 415)
+
+
+@pytest.mark.parametrize("role", ["reviewer", "auditor", "outsider"])
+def test_roles_without_a_team_cannot_register_models(roles, role, api_client_for, last_seq):
+    client = api_client_for(roles[role])
+    start = last_seq()
+    assert_error(post_json(client, LIST, {"name": "m1"}), 403)
+    assert not RegisteredModel.objects.exists() and last_seq() == start
+
+
+@pytest.mark.parametrize(("role", "status"), [("reviewer", 403), ("auditor", 403), ("outsider", 404)])
+def test_only_owner_or_admin_can_write_to_a_model(roles, role, status, churn_v1, api_client_for, last_seq):
+    client = api_client_for(roles[role])
+    start = last_seq()
+    assert_error(post_json(client, "/api/v1/models/churn/", {"description": "x"}, method="patch"), status)
+    assert_error(post_json(client, "/api/v1/models/churn/versions/", {}), status)
+    assert_error(post_json(client, "/api/v1/models/churn/versions/1/", {"description": "x"}, method="patch"), status)
+    assert ModelVersion.objects.count() == 1 and last_seq() == start
+
+
+def test_admin_can_register_versions_of_any_model(admin_user, churn, api_client_for, audit_actions, last_seq):
+    client = api_client_for(admin_user)
+    start = last_seq()
+    assert post_json(client, "/api/v1/models/churn/versions/", {}).status_code == 201
+    assert audit_actions(start) == ["version.registered"]
+
+
+def test_read_scope_cannot_write_and_write_scope_cannot_read(owner, churn, api_client_for, last_seq):
+    reader = api_client_for(owner, scopes=["models:read"])
+    writer = api_client_for(owner, scopes=["models:write"])
+    other = api_client_for(owner, scopes=["audit:read"])
+    start = last_seq()
+    error = assert_error(post_json(reader, "/api/v1/models/churn/versions/", {}), 403)
+    assert "models:write" in error["message"]
+    assert_error(writer.get(LIST), 403)
+    assert_error(other.get("/api/v1/models/churn/"), 403)
+    assert reader.get(LIST).status_code == 200
+    assert not ModelVersion.objects.exists() and last_seq() == start
+
+
+def test_delete_is_not_allowed(owner, churn, api_client_for):
+    assert_error(api_client_for(owner).delete("/api/v1/models/churn/"), 405)
+    assert RegisteredModel.objects.filter(name="churn").exists()
+
+
+def test_openapi_schema_and_docs_are_served_offline(owner, client_for):
+    client = client_for(owner)
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    assert "/api/v1/models/{name}/versions/{version}/" in text
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    for cdn in ("cdn.jsdelivr", "unpkg.com", "cdnjs"):
+        assert cdn not in html
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_model_list_and_detail_api_use_a_constant_number_of_queries(
+    owner, team, api_client_for, django_assert_max_num_queries, count
+):
+    for i in range(count):
+        m = RegisteredModelFactory(name=f"m{i:02d}", owner=owner, team=team)
+        m.tags.create(name=f"t{i}")
+        ModelVersionFactory(model=m, stage=Stage.PRODUCTION)
+        ModelVersionFactory(model=m)
+    client = api_client_for(owner)
+    with django_assert_max_num_queries(10):
+        response = client.get(LIST, {"limit": 100})
+    assert response.json()["count"] == count
+    with django_assert_max_num_queries(10):
+        assert client.get("/api/v1/models/m00/").status_code == 200
+    with django_assert_max_num_queries(10):
+        assert client.get("/api/v1/models/m00/versions/").status_code == 200
