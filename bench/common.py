@@ -1,0 +1,379 @@
+"""Shared helpers for the benchmarks: figures, timing, percentiles, peak RSS of a
+child process, servers started as subprocesses, and an HTTP load generator
+(``wrk`` when installed, else a Python generator in its own process).
+
+Nothing here imports Django, so the MLflow peer can reuse the load generator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http.client
+import math
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "bench" / "data"
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+BENCH_DB_NAME = os.environ.get("BENCH_DB_NAME", "mlops_bench")
+DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/mlops_portal"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+@dataclasses.dataclass
+class Figure:
+    """One line of the result table: our value, optionally a peer's, and the target."""
+
+    name: str
+    value: float | None
+    unit: str
+    peer: str = ""
+    peer_value: float | None = None
+    ratio: float | None = None
+    target: str = ""
+    passed: bool | None = None
+    note: str = ""
+
+    def verdict(self) -> str:
+        if self.passed is None:
+            return "-" if not self.target else "n/a"
+        return "PASS" if self.passed else "FAIL"
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    if ours is None or theirs in (None, 0):
+        return None
+    return ours / theirs
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+@contextlib.contextmanager
+def timer() -> Iterator[dict]:
+    """``with timer() as t: …`` then ``t["seconds"]``."""
+    out: dict = {}
+    start = time.perf_counter()
+    try:
+        yield out
+    finally:
+        out["seconds"] = time.perf_counter() - start
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Linear-interpolated percentile (p in 0..100) of unsorted values."""
+    if not values:
+        return float("nan")
+    data = sorted(values)
+    k = (len(data) - 1) * p / 100.0
+    lo, hi = math.floor(k), math.ceil(k)
+    if lo == hi:
+        return data[lo]
+    return data[lo] + (data[hi] - data[lo]) * (k - lo)
+
+
+def run_measured(cmd: list[str], *, env: dict | None = None, stdout=subprocess.DEVNULL, cwd=None) -> tuple[float, int]:
+    """Run ``cmd`` to completion: (wall seconds, peak RSS in bytes of that child).
+
+    Uses ``os.wait4`` so the figure is the child's own ``ru_maxrss``, not the
+    maximum over every child this process ever had.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err[-2000:]}")
+    return seconds, usage.ru_maxrss * 1024  # Linux reports KiB
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def pg_url() -> str:
+    return os.environ.get("DATABASE_URL") or DEFAULT_PG_URL
+
+
+def bench_db_url(name: str = BENCH_DB_NAME) -> str:
+    """DATABASE_URL with the database name replaced: benchmarks never touch the dev database."""
+    parts = urllib.parse.urlsplit(pg_url())
+    if not parts.scheme.startswith("postgres"):
+        raise SystemExit("make bench needs PostgreSQL: set DATABASE_URL=postgres://…")
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def pg_connect(url: str, **kwargs):
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    return psycopg.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=urllib.parse.unquote(parts.username or "postgres"),
+        password=urllib.parse.unquote(parts.password) if parts.password else None,
+        dbname=parts.path.lstrip("/"),
+        **kwargs,
+    )
+
+
+def ensure_database(url: str) -> None:
+    """CREATE DATABASE if it does not exist (connecting to the maintenance db)."""
+    parts = urllib.parse.urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    with pg_connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, *, timeout: float = 120.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    parts = urllib.parse.urlsplit(url)
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+            conn.request("GET", parts.path or "/")
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def server(cmd: list[str], *, env: dict, ready_url: str, log_name: str, cwd=None) -> Iterator[subprocess.Popen]:
+    """Start a server in its own process group; stop that group (and only it) on exit."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = DATA_DIR / f"{log_name}.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+        )
+        try:
+            wait_for_http(ready_url, proc=proc)
+            yield proc
+        except Exception:
+            log(f"server log tail ({log_path}):\n" + log_path.read_text(errors="replace")[-3000:])
+            raise
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def http_get(url: str, headers: dict | None = None, timeout: float = 30.0) -> tuple[int, bytes]:
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    path = parts.path + (("?" + parts.query) if parts.query else "")
+    conn.request("GET", path, headers=headers or {})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, body
+
+
+# --------------------------------------------------------------------------- load generation
+
+
+@dataclasses.dataclass
+class LoadResult:
+    """What a fixed-duration load run measured."""
+
+    tool: str
+    connections: int
+    seconds: float
+    requests: int
+    errors: int  # non-2xx responses and socket errors
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+    def summary(self) -> str:
+        return (
+            f"{self.rps:,.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, "
+            f"{self.requests} requests, {self.errors} errors ({self.tool}, {self.connections} connections, "
+            f"{self.seconds:.0f} s)"
+        )
+
+
+def load(
+    base_url: str,
+    paths: Sequence[str],
+    *,
+    headers: dict | None = None,
+    connections: int = 32,
+    duration: float = 15.0,
+    tool: str | None = None,
+) -> LoadResult:
+    """Drive ``connections`` concurrent keep-alive connections for ``duration`` seconds,
+    each request to a random path from ``paths``, from a second process."""
+    tool = tool or os.environ.get("BENCH_LOADGEN") or ("wrk" if shutil.which("wrk") else "python")
+    if tool == "wrk":
+        return _load_wrk(base_url, paths, headers or {}, connections, duration)
+    return _load_python(base_url, paths, headers or {}, connections, duration)
+
+
+_WRK_SCRIPT = """
+local paths = {%s}
+local errors = 0
+local counter = 0
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH p50=%%d p99=%%d requests=%%d non2xx=%%d sockerr=%%d\\n",
+    latency:percentile(50), latency:percentile(99), summary.requests,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout))
+end
+"""
+
+
+def _load_wrk(base_url, paths, headers, connections, duration) -> LoadResult:
+    lua_paths = ",".join('"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in paths)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT % lua_paths)
+    threads = max(1, min(2, connections))
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{int(duration)}s", "--timeout", "10s"]
+    cmd += ["-s", script.name]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    cmd.append(base_url)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    match = re.search(r"BENCH p50=(\d+) p99=(\d+) requests=(\d+) non2xx=(\d+) sockerr=(\d+)", out)
+    if not match:
+        raise RuntimeError(f"could not parse wrk output:\n{out}")
+    p50, p99, requests, non2xx, sockerr = (int(x) for x in match.groups())
+    rps_match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(rps_match.group(1)) if rps_match else requests / duration
+    return LoadResult("wrk", connections, duration, requests, non2xx + sockerr, rps, p50 / 1000, p99 / 1000)
+
+
+def _worker(base_url, paths, headers, deadline, latencies, counters, lock, seed):
+    parts = urllib.parse.urlsplit(base_url)
+    rnd = random.Random(seed)
+    conn = None
+    local_lat: list[float] = []
+    errors = 0
+    while time.perf_counter() < deadline:
+        path = paths[rnd.randrange(len(paths))]
+        start = time.perf_counter()
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status >= 400 or resp.status < 200:
+                errors += 1
+            if resp.getheader("Connection", "").lower() == "close" or resp.will_close:
+                conn.close()
+                conn = None
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            if conn is not None:
+                conn.close()
+            conn = None
+            continue
+        end = time.perf_counter()
+        if end <= deadline:
+            local_lat.append(end - start)
+    if conn is not None:
+        conn.close()
+    with lock:
+        latencies.extend(local_lat)
+        counters["errors"] += errors
+
+
+def _python_loadgen_process(base_url, paths, headers, connections, duration, queue):
+    latencies: list[float] = []
+    counters = {"errors": 0}
+    lock = threading.Lock()
+    start = time.perf_counter()
+    deadline = start + duration
+    threads = [
+        threading.Thread(target=_worker, args=(base_url, paths, headers, deadline, latencies, counters, lock, i))
+        for i in range(connections)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = max(duration, time.perf_counter() - start)
+    queue.put(
+        (
+            len(latencies),
+            counters["errors"],
+            elapsed,
+            percentile(latencies, 50) * 1000,
+            percentile(latencies, 99) * 1000,
+        )
+    )
+
+
+def _load_python(base_url, paths, headers, connections, duration) -> LoadResult:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(
+        target=_python_loadgen_process, args=(base_url, list(paths), headers, connections, duration, queue)
+    )
+    proc.start()
+    requests, errors, elapsed, p50, p99 = queue.get(timeout=duration + 120)
+    proc.join()
+    return LoadResult("python", connections, elapsed, requests, errors, requests / elapsed, p50, p99)

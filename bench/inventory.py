@@ -1,0 +1,304 @@
+"""Inventory benchmark (issue 2 item 7).
+
+10,000 models x 5 versions in PostgreSQL ``mlops_bench``, served by gunicorn with
+production settings (DEBUG off), loaded from a second process (wrk) at 32
+connections for a fixed time:
+
+- the inventory page ``/models/`` (logged-in session; a reviewer, who sees every model),
+- ``GET /api/v1/models/{name}/`` (Bearer token with ``models:read``; random model per request),
+
+against MLflow's own server (same counts, SQLite backend store, same number of
+worker processes) in the same run: ``registered-models/search`` (the list, same
+page size) and ``registered-models/get?name=`` (random model per request).
+Target: >= 3x MLflow's requests/s, and our p99 < 100 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+from bench import mlflow_peer
+from bench.common import (
+    DATA_DIR,
+    QUICK,
+    ROOT,
+    Figure,
+    LoadResult,
+    free_port,
+    http_get,
+    load,
+    log,
+    ratio,
+    server,
+)
+
+MODELS = 1_000 if QUICK else 10_000
+VERSIONS = 5
+CONNECTIONS = 32
+DURATION = 8 if QUICK else 20
+WARMUP = 3 if QUICK else 5
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+PAGE_SIZE = 50  # MLflow search max_results, to match one page of our inventory
+BENCH_USER = "bench-reviewer"
+P99_LIMIT_MS = 100.0
+RATIO_TARGET = 3.0
+
+
+# --------------------------------------------------------------------------- data
+
+
+def seed() -> tuple[str, str]:
+    """Load MODELS x VERSIONS into the bench database (skipped when already there).
+
+    Returns (session key, API token) for the bench user.
+    """
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.auth.models import Group
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import transaction
+
+    from registry.choices import RiskTier, Stage, TaskType, TokenScope
+    from registry.models import ModelVersion, RegisteredModel, Tag, Team
+    from registry.rules import REVIEWER_GROUP
+    from registry.services.audit import CLI
+    from registry.services.tokens import token_create
+
+    User = get_user_model()
+    bench_models = RegisteredModel.objects.filter(name__startswith="bench-model-")
+    have = bench_models.count()
+    have_versions = ModelVersion.objects.filter(model__name__startswith="bench-model-").count()
+    if have != MODELS or have_versions != MODELS * VERSIONS:
+        log(f"seeding {MODELS:,} models x {VERSIONS} versions (found {have:,} models, {have_versions:,} versions)")
+        with transaction.atomic():
+            ModelVersion.objects.filter(model__name__startswith="bench-model-").delete()
+            RegisteredModel.tags.through.objects.filter(registeredmodel__name__startswith="bench-model-").delete()
+            bench_models.delete()
+            teams = [
+                Team.objects.get_or_create(slug=f"bench-team-{t:02d}", defaults={"name": f"Bench team {t:02d}"})[0]
+                for t in range(20)
+            ]
+            owners = []
+            for o in range(100):
+                user, created = User.objects.get_or_create(username=f"bench-owner-{o:03d}")
+                if created:
+                    user.set_unusable_password()
+                    user.save()
+                    user.teams.add(teams[o % 20])
+                owners.append(user)
+            tags = [
+                Tag.objects.get_or_create(name=n)[0] for n in ("fraud", "pii", "customer-facing", "churn", "credit")
+            ]
+            tiers = [RiskTier.LOW, RiskTier.MEDIUM, RiskTier.HIGH]
+            models = RegisteredModel.objects.bulk_create(
+                [
+                    RegisteredModel(
+                        name=mlflow_peer.model_name(i),
+                        description=f"Benchmark model {i}: predicts churn for segment {i % 97}.",
+                        owner=owners[i % 100],
+                        team=teams[i % 20],
+                        risk_tier=tiers[i % 3],
+                        intended_use="Retention campaigns.",
+                        limitations="Not for credit decisions.",
+                        retrain_cadence_days=30,
+                        primary_metric="roc_auc",
+                    )
+                    for i in range(MODELS)
+                ],
+                batch_size=2000,
+            )
+            RegisteredModel.tags.through.objects.bulk_create(
+                [
+                    RegisteredModel.tags.through(registeredmodel_id=m.pk, tag_id=tags[(i + k) % len(tags)].pk)
+                    for i, m in enumerate(models)
+                    for k in range(2)
+                ],
+                batch_size=5000,
+            )
+            stages = [Stage.ARCHIVED, Stage.ARCHIVED, Stage.ARCHIVED, Stage.PRODUCTION, Stage.STAGING]
+            schema = [{"name": f"f{j}", "type": "numeric" if j % 3 else "categorical"} for j in range(10)]
+            ModelVersion.objects.bulk_create(
+                [
+                    ModelVersion(
+                        model=m,
+                        version=v,
+                        stage=stages[v - 1],
+                        description=f"v{v} retrained on data through week {v}",
+                        artifact_uri=f"s3://models/{m.name}/{v}/model.pkl",
+                        source_commit=f"{i:020x}{v:020x}",
+                        training_run_id=f"run-{i}-{v}",
+                        training_data_ref=f"s3://data/{m.name}/{v}.parquet",
+                        training_data_hash=f"{i * 7 + v:064x}",
+                        metrics={"roc_auc": 0.8 + v / 100, "log_loss": 0.4 - v / 100},
+                        feature_schema=schema,
+                        task_type=TaskType.BINARY,
+                        created_by=owners[i % 100],
+                    )
+                    for i, m in enumerate(models)
+                    for v in range(1, VERSIONS + 1)
+                ],
+                batch_size=5000,
+            )
+        log("seeded")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+    user, _ = User.objects.get_or_create(username=BENCH_USER)
+    user.set_unusable_password()
+    user.save()
+    user.groups.add(Group.objects.get_or_create(name=REVIEWER_GROUP)[0])
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    _, raw = token_create(
+        user=user, name="bench", scopes=[TokenScope.MODELS_READ], expires_at=None, actor=user, context=CLI
+    )
+    return session.session_key, raw
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def portal_env() -> dict:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_ENV": "production",
+            "DEBUG": "false",
+            "SECURE_SSL_REDIRECT": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CONN_MAX_AGE": "600",  # persistent connections, as a production deployment sets
+            "STATIC_ROOT": str(DATA_DIR / "static"),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def collectstatic(env: dict) -> None:
+    """Production static files (hashed names, compressed); skipped when nothing changed."""
+    import hashlib
+    import subprocess
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in (ROOT / "static").rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    stamp = Path(env["STATIC_ROOT"]) / ".bench-sources"
+    if (Path(env["STATIC_ROOT"]) / "staticfiles.json").exists() and stamp.exists():
+        if stamp.read_text() == digest.hexdigest():
+            return
+    log("collectstatic (production storage)")
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+    stamp.write_text(digest.hexdigest())
+
+
+def portal_cmd(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "mlops_portal.wsgi:application",
+        "--workers",
+        str(WORKERS),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+    ]
+
+
+def measure(base: str, paths: list[str], headers: dict, label: str) -> LoadResult:
+    status, body = http_get(base + paths[0], headers)
+    if status != 200:
+        raise RuntimeError(f"{label}: {paths[0]} answered {status}: {body[:300]!r}")
+    load(base, paths, headers=headers, connections=CONNECTIONS, duration=WARMUP)  # warm every worker
+    result = load(base, paths, headers=headers, connections=CONNECTIONS, duration=DURATION)
+    log(f"{label}: {result.summary()}")
+    if result.errors:
+        raise RuntimeError(f"{label}: {result.errors} error responses during the run")
+    return result
+
+
+def figures_for(what: str, ours: LoadResult, peer_name: str, theirs: LoadResult) -> list[Figure]:
+    r = ratio(ours.rps, theirs.rps)
+    return [
+        Figure(
+            f"{what}: requests/s @{CONNECTIONS} conn",
+            ours.rps,
+            "req/s",
+            peer_name,
+            theirs.rps,
+            r,
+            f">= {RATIO_TARGET:g}x peer",
+            r is not None and r >= RATIO_TARGET,
+        ),
+        Figure(f"{what}: p50 latency", ours.p50_ms, "ms", peer_name, theirs.p50_ms, None, "", None),
+        Figure(
+            f"{what}: p99 latency",
+            ours.p99_ms,
+            "ms",
+            peer_name,
+            theirs.p99_ms,
+            None,
+            f"< {P99_LIMIT_MS:g} ms",
+            ours.p99_ms < P99_LIMIT_MS,
+        ),
+    ]
+
+
+def run() -> list[Figure]:
+    session_key, token = seed()
+    rnd = random.Random(7)
+    names = [mlflow_peer.model_name(rnd.randrange(MODELS)) for _ in range(2000)]
+
+    log(f"populating the MLflow {mlflow_peer.MLFLOW_VERSION} store")
+    mlflow_db = DATA_DIR / f"mlflow-{MODELS}x{VERSIONS}.db"
+    mlflow_peer.populate(mlflow_db, MODELS, VERSIONS)
+
+    env = portal_env()
+    collectstatic(env)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cookie = {"Cookie": f"sessionid={session_key}"}
+    bearer = {"Authorization": f"Bearer {token}"}
+    with server(portal_cmd(port), env=env, ready_url=f"{base}/login/", log_name="portal-gunicorn", cwd=ROOT):
+        page = measure(base, ["/models/"], cookie, "portal inventory page /models/")
+        api = measure(base, [f"/api/v1/models/{n}/" for n in names], bearer, "portal GET /api/v1/models/{name}/")
+
+    with mlflow_peer.mlflow_server(mlflow_db, workers=WORKERS) as mbase:
+        search = measure(
+            mbase,
+            [f"/api/2.0/mlflow/registered-models/search?max_results={PAGE_SIZE}"],
+            {},
+            "mlflow registered-models/search",
+        )
+        get = measure(
+            mbase,
+            [f"/api/2.0/mlflow/registered-models/get?name={n}" for n in names],
+            {},
+            "mlflow registered-models/get",
+        )
+
+    peer = f"MLflow {mlflow_peer.MLFLOW_VERSION}"
+    figures = figures_for("inventory page /models/", page, f"{peer} registered-models/search", search)
+    figures += figures_for("API GET /api/v1/models/{name}/", api, f"{peer} registered-models/get", get)
+    figures[0].note = (
+        f"{MODELS:,} models x {VERSIONS} versions; gunicorn {WORKERS} sync workers "
+        f"vs mlflow server --workers {WORKERS}; "
+        f"{ours_tool(page)} {DURATION} s per endpoint after a {WARMUP} s warm-up"
+    )
+    return figures
+
+
+def ours_tool(result: LoadResult) -> str:
+    return "wrk" if result.tool == "wrk" else "Python load generator (threads, keep-alive)"
