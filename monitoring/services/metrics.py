@@ -19,8 +19,9 @@ Statistics (per feature, reference counts ``p`` vs window counts ``q``)
       ``scipy.spatial.distance.jensenshannon(p, q, base=2)``.
     * Kolmogorov–Smirnov statistic on the fine bins: the largest gap between the two binned
       CDFs at the fine edges. This is a lower bound of the exact statistic on raw data; the
-      error is at most the largest fine-bin share (≈ 1/(5·n_bins) of the reference, e.g. 0.02
-      with 10 bins) and is tested against ``scipy.stats.ks_2samp``. The p-value is the
+      error is at most the largest fine-bin share of either sample (≈ 1/(5·n_bins) for the
+      reference, e.g. 0.02 with 10 bins; more for the window where it has drifted into a bin)
+      and is tested against ``scipy.stats.ks_2samp``. The p-value is the
       asymptotic one that ``ks_2samp(method="asymp")`` uses: ``kstwo.sf(D, round(n·m/(n+m)))``,
       and above an effective size of 10,000 its limit ``kstwobign.sf(D·√en)`` (much faster).
     * Categorical: chi-square test of homogeneity (``scipy.stats.chi2_contingency``) on the
