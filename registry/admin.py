@@ -1,7 +1,10 @@
 """Admin: policies and webhooks are editable by admins; the audit log is read-only."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
+from .choices import WebhookEvent
 from .models import (
     AuditEvent,
     MlflowAliasViolation,
@@ -37,9 +40,204 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
-admin.site.register(PromotionPolicy)
-admin.site.register(Webhook)
-admin.site.register(WebhookDelivery)
+# --- promotion policies and webhooks: every change goes through an audited service ----------
+
+
+class PromotionPolicyForm(forms.ModelForm):
+    class Meta:
+        model = PromotionPolicy
+        fields = [
+            "approvals_required",
+            "approver_group",
+            "require_model_card",
+            "require_lineage",
+            "require_metric_within_tolerance",
+            "metric_tolerance",
+            "require_reference_data",
+            "require_monitoring",
+        ]
+
+    def clean_approver_group(self):
+        from django.contrib.auth.models import Group
+
+        name = self.cleaned_data["approver_group"]
+        if not Group.objects.filter(name=name).exists():
+            raise forms.ValidationError(f"There is no group named '{name}'.")
+        return name
+
+
+@admin.register(PromotionPolicy)
+class PromotionPolicyAdmin(admin.ModelAdmin):
+    """One policy per risk tier. Saving calls ``policy_update`` (audited as ``policy.updated``);
+    requests already open keep the snapshot they were opened with."""
+
+    form = PromotionPolicyForm
+    list_display = [
+        "risk_tier",
+        "approvals_required",
+        "approver_group",
+        "require_model_card",
+        "require_lineage",
+        "require_metric_within_tolerance",
+        "metric_tolerance",
+        "require_reference_data",
+        "require_monitoring",
+        "updated_by",
+        "updated_at",
+    ]
+    readonly_fields = ["risk_tier", "updated_by", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False  # the three tiers exist from the migration
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from .services.audit import AuditContext
+        from .services.promotions import POLICY_FIELDS, policy_update
+
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f in POLICY_FIELDS}
+        saved = policy_update(
+            policy=obj, actor=request.user, changes=changes, context=AuditContext.from_request(request)
+        )
+        obj.updated_by, obj.updated_at = saved.updated_by, saved.updated_at
+
+
+class WebhookForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked means every event.",
+    )
+    secret = forms.CharField(
+        required=False, max_length=128, help_text="Leave empty to generate one (new webhooks) or keep the current one."
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["name", "url", "model", "events", "secret", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["secret"] = ""
+
+    def clean_secret(self):
+        secret = self.cleaned_data.get("secret") or ""
+        if not secret and self.instance.pk:
+            return self.instance.secret
+        return secret or "pending-generation"
+
+
+class WebhookDeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ["created_at", "event", "status", "attempts", "last_status_code", "last_error"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+    show_change_link = True
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    """Global or per-model webhooks. Create/change/delete go through audited services."""
+
+    form = WebhookForm
+    list_display = ["name", "url", "model", "events", "is_active", "created_by", "created_at"]
+    list_filter = ["is_active"]
+    readonly_fields = ["created_by", "created_at"]
+    inlines = [WebhookDeliveryInline]
+
+    def save_model(self, request, obj, form, change):
+        from .services.audit import AuditContext
+        from .services.webhooks import WEBHOOK_FIELDS, webhook_create, webhook_update
+
+        context = AuditContext.from_request(request)
+        data = form.cleaned_data
+        if change:
+            changes = {f: data[f] for f in form.changed_data if f in WEBHOOK_FIELDS}
+            if "secret" in form.changed_data and data["secret"] != Webhook.objects.get(pk=obj.pk).secret:
+                changes["secret"] = data["secret"]
+            saved = webhook_update(webhook=obj, actor=request.user, changes=changes, context=context)
+        else:
+            secret = data["secret"] if data["secret"] != "pending-generation" else ""
+            saved = webhook_create(
+                name=data["name"],
+                url=data["url"],
+                model=data["model"],
+                events=list(data["events"]),
+                secret=secret,
+                is_active=data["is_active"],
+                actor=request.user,
+                context=context,
+            )
+        obj.pk, obj.secret, obj.created_by, obj.created_at = saved.pk, saved.secret, saved.created_by, saved.created_at
+
+    def delete_model(self, request, obj):
+        from .services.audit import AuditContext
+        from .services.webhooks import webhook_delete
+
+        webhook_delete(webhook=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for hook in queryset:
+            self.delete_model(request, hook)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """Every delivery and each of its attempts (status code, error, next retry). Read-only."""
+
+    list_display = ["created_at", "webhook", "event", "status", "attempts", "last_status_code", "delivered_at"]
+    list_filter = ["status", "event"]
+    readonly_fields = [
+        "webhook",
+        "event",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "attempts_table",
+        "payload",
+        "created_at",
+        "delivered_at",
+    ]
+    exclude = ["attempt_log"]
+
+    @admin.display(description="Attempt log")
+    def attempts_table(self, obj):
+        from django.utils.html import format_html_join
+
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    a.get("attempt"),
+                    a.get("at"),
+                    a.get("outcome"),
+                    a.get("status_code") or "—",
+                    a.get("duration_ms"),
+                    a.get("error") or "",
+                    f"retry in {a['next_retry_in_s']} s" if a.get("next_retry_in_s") else "",
+                )
+                for a in (obj.attempt_log or [])
+            ),
+        )
+        return format_html(
+            "<table><tr><th>#</th><th>At</th><th>Outcome</th><th>HTTP</th><th>Took</th><th>Error</th>"
+            "<th>Next</th></tr>{}</table>",
+            rows,
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 # --- MLflow servers -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -551,6 +552,8 @@ def policy_update(*, policy: PromotionPolicy, actor, changes: dict[str, Any], co
         setattr(policy, field, value)
     policy.updated_by = actor
     policy.full_clean()
+    if not Group.objects.filter(name=policy.approver_group).exists():
+        raise ValidationError({"approver_group": f"There is no group named '{policy.approver_group}'."})
     policy.save()
     after = model_snapshot(policy, POLICY_FIELDS)
     changed_before, changed_after = diff(before, after)

@@ -1,0 +1,111 @@
+"""Promotion policies: defaults per tier, audited changes (service and admin), snapshots."""
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from registry.choices import RiskTier
+from registry.models import AuditEvent, PromotionPolicy
+from registry.services.audit import CLI
+from registry.services.promotions import policy_update
+
+
+def test_default_policies_need_one_approval_for_low_and_medium_and_two_for_high(db):
+    assert dict(PromotionPolicy.objects.values_list("risk_tier", "approvals_required")) == {
+        "low": 1,
+        "medium": 1,
+        "high": 2,
+    }
+
+
+def test_admin_updates_a_policy_and_the_change_is_audited(admin_user, last_seq, audit_actions):
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.HIGH)
+    seq = last_seq()
+    policy_update(
+        policy=policy, actor=admin_user, changes={"approvals_required": 3, "require_monitoring": True}, context=CLI
+    )
+    policy.refresh_from_db()
+    assert (policy.approvals_required, policy.require_monitoring, policy.updated_by) == (3, True, admin_user)
+    assert audit_actions(seq) == ["policy.updated"]
+    event = AuditEvent.objects.get(seq=seq + 1)
+    assert event.before == {"approvals_required": 2, "require_monitoring": False}
+    assert event.after == {"approvals_required": 3, "require_monitoring": True, "risk_tier": "high"}
+
+
+def test_a_policy_update_that_changes_nothing_writes_no_event(admin_user, last_seq, audit_actions):
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.LOW)
+    seq = last_seq()
+    policy_update(policy=policy, actor=admin_user, changes={"approvals_required": 1}, context=CLI)
+    assert audit_actions(seq) == []
+
+
+@pytest.mark.parametrize("role", ["owner", "reviewer", "auditor", "outsider"])
+def test_only_admins_may_change_policies(roles, role, last_seq, audit_actions):
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.LOW)
+    seq = last_seq()
+    with pytest.raises(PermissionDenied):
+        policy_update(policy=policy, actor=roles[role], changes={"approvals_required": 5}, context=CLI)
+    policy.refresh_from_db()
+    assert policy.approvals_required == 1
+    assert audit_actions(seq) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"approvals_required": 0},
+        {"metric_tolerance": -0.1},
+        {"approver_group": "no-such-group"},
+        {"risk_tier": "high"},
+        {"bogus": 1},
+    ],
+)
+def test_invalid_policy_changes_are_refused(admin_user, changes, last_seq):
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.LOW)
+    seq = last_seq()
+    with pytest.raises(ValidationError):
+        policy_update(policy=policy, actor=admin_user, changes=changes, context=CLI)
+    assert last_seq() == seq
+    assert PromotionPolicy.objects.get(pk=policy.pk).approvals_required == 1
+
+
+def test_policy_change_in_the_admin_goes_through_the_audited_service(admin_user, client_for, last_seq, audit_actions):
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.MEDIUM)
+    client = client_for(admin_user)
+    url = f"/admin/registry/promotionpolicy/{policy.pk}/change/"
+    assert client.get(url).status_code == 200
+    seq = last_seq()
+    response = client.post(
+        url,
+        {
+            "approvals_required": 2,
+            "approver_group": "reviewer",
+            "require_model_card": "on",
+            "require_lineage": "on",
+            "require_metric_within_tolerance": "on",
+            "metric_tolerance": "0.02",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    policy.refresh_from_db()
+    assert (policy.approvals_required, policy.metric_tolerance, policy.updated_by) == (2, 0.02, admin_user)
+    assert audit_actions(seq) == ["policy.updated"]
+    assert AuditEvent.objects.get(seq=seq + 1).source == "ui"
+
+
+def test_admin_policy_form_refuses_an_unknown_group(admin_user, client_for, last_seq):
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.MEDIUM)
+    client = client_for(admin_user)
+    seq = last_seq()
+    response = client.post(
+        f"/admin/registry/promotionpolicy/{policy.pk}/change/",
+        {"approvals_required": 1, "approver_group": "nobody", "metric_tolerance": "0.01"},
+    )
+    assert response.status_code == 200
+    assert b"There is no group named" in response.content
+    assert last_seq() == seq
+
+
+def test_non_staff_cannot_reach_the_policy_admin(reviewer, client_for):
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.MEDIUM)
+    response = client_for(reviewer).get(f"/admin/registry/promotionpolicy/{policy.pk}/change/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
