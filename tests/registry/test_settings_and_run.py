@@ -1,0 +1,303 @@
+"""The installable portal: production settings pass Django's deploy checks, the embedded
+default (SQLite + kombu filesystem://) really runs web, worker and beat from the Procfile,
+and the demo loader is idempotent."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import os
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from registry.choices import AuditSource, PromotionStatus, Stage
+from registry.models import AuditEvent, ModelVersion, PromotionRequest, RegisteredModel
+from registry.verify_export import GENESIS_HASH, event_hash
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: none of the caller's database/broker settings leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_", "DJANGO_", "TEST_"))}
+    env.pop("SECRET_KEY", None)
+    env.update({"MLOPS_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"})
+    env.update(extra)
+    return env
+
+
+def _manage(env: dict[str, str], *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+# ------------------------------------------------------------------------------------ settings
+
+
+def test_production_settings_pass_check_deploy_with_no_issues(tmp_path):
+    env = _env(
+        tmp_path,
+        DJANGO_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="mlops.example.com",
+        CSRF_TRUSTED_ORIGINS="https://mlops.example.com",
+    )
+    result = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "System check identified no issues" in output, output
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    env = _env(tmp_path, DJANGO_ENV="production", ALLOWED_HOSTS="mlops.example.com")
+    result = _manage(env, "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_turns_debug_off_and_cookies_secure(tmp_path):
+    env = _env(tmp_path, DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(50))
+    code = (
+        "import json; from django.conf import settings as s; print(json.dumps([s.DEBUG, s.SESSION_COOKIE_SECURE,"
+        " s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS]))"
+    )
+    result = _manage(env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    debug, session_secure, csrf_secure, ssl_redirect, hsts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (debug, session_secure, csrf_secure, ssl_redirect) == (False, True, True, True)
+    assert hsts >= 31536000
+
+
+def test_default_settings_are_the_embedded_sqlite_and_filesystem_broker(tmp_path):
+    env = _env(tmp_path)
+    code = (
+        "import json; from django.conf import settings as s; print(json.dumps([s.DATABASES['default']['ENGINE'],"
+        " str(s.DATABASES['default']['NAME']), s.CELERY_BROKER_URL, s.CELERY_BROKER_TRANSPORT_OPTIONS, s.DEBUG]))"
+    )
+    result = _manage(env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    engine, name, broker, options, debug = json.loads(result.stdout.strip().splitlines()[-1])
+    assert engine == "django.db.backends.sqlite3"
+    assert name == str(tmp_path / "var" / "db.sqlite3")
+    assert broker == "filesystem://"
+    # kombu's filesystem transport only works when producers and consumers share one folder
+    assert options["data_folder_in"] == options["data_folder_out"]
+    assert Path(options["data_folder_in"]).is_dir()
+    assert debug is True
+
+
+# ------------------------------------------------------------------------------------ make run
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).received.append({"path": self.path, "body": json.loads(body), "headers": dict(self.headers)})
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def _wait_for(predicate, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; honcho log:\n{log.read_text()[-4000:]}")
+
+
+def _http_status(url: str) -> int | None:
+    """The status of a GET (redirects not followed), or None while nothing listens."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        connection.request("GET", parts.path)
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+@pytest.mark.integration
+def test_procfile_runs_web_worker_and_beat_and_the_worker_executes_a_task_sent_from_another_process(tmp_path):
+    """What `make run` starts, on the embedded default: the web answers, beat schedules, and a
+    webhook enqueued by another process over kombu's filesystem:// transport is delivered by
+    the worker."""
+    env = _env(tmp_path, HOST="127.0.0.1", PORT=str(_free_port()), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    migrate = _manage(env, "migrate", "--noinput")
+    assert migrate.returncode == 0, migrate.stderr
+
+    _Receiver.received = []
+    receiver = http.server.HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook_url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+
+    # The Procfile uses .venv/bin/...; run its commands with this interpreter's environment.
+    procfile = tmp_path / "Procfile"
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    assert {line.split(":", 1)[0] for line in lines if ":" in line} >= {"web", "worker", "beat"}
+    procfile.write_text("\n".join(line.replace(".venv/bin/", f"{BIN}/") for line in lines) + "\n")
+    log = tmp_path / "honcho.log"
+    with log.open("w") as out:
+        honcho = subprocess.Popen(
+            [str(BIN / "honcho"), "start", "-f", str(procfile), "-d", str(ROOT)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        base = f"http://127.0.0.1:{env['PORT']}"
+        assert _wait_for(lambda: _http_status(base + "/") == 302, 90, "the web server", log)
+        assert _http_status(base + "/login/") == 200
+        _wait_for(lambda: "ready." in log.read_text(), 90, "the Celery worker", log)
+        _wait_for(lambda: "beat: Starting" in log.read_text(), 60, "Celery beat", log)
+
+        send = (
+            "from django.db import transaction\n"
+            "from registry.models import Webhook\n"
+            "from registry.services.webhooks import webhook_dispatch\n"
+            f"Webhook.objects.create(name='ci', url={hook_url!r}, secret='s' * 32, events=[])\n"
+            "with transaction.atomic():\n"
+            "    webhook_dispatch(event='stage.changed', model=None, payload={'check': 'embedded run'})\n"
+        )
+        sent = _manage(env, "shell", "-c", send)
+        assert sent.returncode == 0, sent.stderr
+        _wait_for(lambda: _Receiver.received, 60, "the worker to deliver the webhook", log)
+        delivered = _Receiver.received[0]
+        assert delivered["path"] == "/hook"
+        assert delivered["body"]["event"] == "stage.changed"
+        assert delivered["body"]["data"] == {"check": "embedded run"}
+        _wait_for(lambda: "webhook_deliver" in log.read_text() and "succeeded" in log.read_text(), 30, "log", log)
+    finally:
+        os.killpg(honcho.pid, signal.SIGINT)
+        try:
+            honcho.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(honcho.pid, signal.SIGKILL)
+            honcho.wait(timeout=10)
+        receiver.shutdown()
+    assert honcho.returncode is not None
+
+
+def test_make_run_prints_the_url_and_the_demo_logins():
+    result = subprocess.run(
+        ["make", "-n", "run", "PYTHON=" + shlex.quote(PYTHON)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for expected in ("migrate", "load_demo", "honcho start", "http://", "demo-pass-123"):
+        assert expected in text
+    for login in ("owner", "reviewer", "reviewer2", "auditor", "admin"):
+        assert login in text
+
+
+# ------------------------------------------------------------------------------------ load_demo
+
+
+def _row_counts() -> dict[str, int]:
+    counts = {
+        m._meta.label: m.objects.count() for app in ("registry", "auth") for m in apps.get_app_config(app).get_models()
+    }
+    if apps.is_installed("monitoring"):
+        counts.update({m._meta.label: m.objects.count() for m in apps.get_app_config("monitoring").get_models()})
+    counts["audit head"] = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    return counts
+
+
+@pytest.mark.django_db
+def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(capsys):
+    call_command("load_demo", "--no-progress", "--sync")
+    first = _row_counts()
+    out = capsys.readouterr().out
+    assert "Demo data:" in out
+
+    users = {u.username: u for u in get_user_model().objects.all()}
+    assert {"owner", "reviewer", "reviewer2", "auditor", "admin"} <= set(users)
+    assert users["owner"].check_password("demo-pass-123")
+    assert users["admin"].is_superuser
+    assert set(users["reviewer"].groups.values_list("name", flat=True)) == {"reviewer"}
+    assert set(users["reviewer2"].groups.values_list("name", flat=True)) == {"reviewer"}
+    assert set(users["auditor"].groups.values_list("name", flat=True)) == {"auditor"}
+
+    churn = RegisteredModel.objects.get(name="customer-churn")
+    diabetes = RegisteredModel.objects.get(name="diabetes-progression")
+    assert churn.model_card_complete and diabetes.model_card_complete
+    for model, metric_names in ((churn, {"roc_auc", "accuracy", "f1", "log_loss"}), (diabetes, {"rmse", "mae", "r2"})):
+        versions = list(model.versions.order_by("version"))
+        assert len(versions) >= 3
+        production = [v for v in versions if v.stage == Stage.PRODUCTION]
+        assert len(production) == 1
+        for v in versions:
+            assert metric_names <= set(v.metrics)
+            assert v.has_lineage and len(v.source_commit) == 40
+            assert v.training_data_hash.startswith("sha256:") and len(v.training_data_hash) == 7 + 64
+            assert v.feature_schema
+        # a proper, approved history: the production version got there through an applied request
+        applied = PromotionRequest.objects.get(version=production[0], target_stage=Stage.PRODUCTION)
+        assert applied.status == PromotionStatus.APPLIED
+        assert applied.reviews.exclude(reviewer=applied.requested_by).exists()
+    # real training: metrics in the range these models reach, and different per version
+    churn_auc = [v.metrics["roc_auc"] for v in churn.versions.order_by("version")]
+    assert all(0.65 < auc < 0.95 for auc in churn_auc) and len(set(churn_auc)) == len(churn_auc)
+    assert all(30 < v.metrics["rmse"] < 80 for v in diabetes.versions.all())
+    # both kinds of review outcome, and work waiting in the queue
+    assert PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exists()
+    assert PromotionRequest.objects.filter(status=PromotionStatus.REJECTED).exists()
+    assert ModelVersion.objects.filter(stage=Stage.ARCHIVED).count() >= 2
+
+    # everything went through the services: one unbroken chain of CLI events
+    events = list(AuditEvent.objects.order_by("seq"))
+    assert {e.source for e in events} == {AuditSource.CLI}
+    actions = {e.action for e in events}
+    assert {
+        "team.created",
+        "model.created",
+        "version.registered",
+        "promotion.requested",
+        "promotion.approved",
+    } <= actions
+    assert {"promotion.applied", "stage.changed", "promotion.rejected"} <= actions
+    prev = GENESIS_HASH
+    from registry.services.audit import event_payload
+
+    for event in events:
+        assert event.prev_hash == prev
+        assert event.hash == event_hash(prev, event_payload(event))
+        prev = event.hash
+
+    call_command("load_demo", "--no-progress", "--sync")
+    assert _row_counts() == first
+    assert "nothing new" in capsys.readouterr().out
