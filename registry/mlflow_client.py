@@ -42,8 +42,11 @@ class MlflowRest:
             if not token:
                 return
 
-    def registered_models(self) -> list[dict[str, Any]]:
-        return list(self._paged("registered-models/search", "registered_models", {"max_results": 1000}))
+    def registered_models(self, search_filter: str = "") -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"max_results": 1000}
+        if search_filter:
+            params["filter"] = search_filter
+        return list(self._paged("registered-models/search", "registered_models", params))
 
     def model_versions(self, name: str) -> list[dict[str, Any]]:
         escaped = name.replace("'", "\\'")

@@ -398,6 +398,9 @@ class MlflowServer(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", help_text="Owner of imported models."
     )
     alias = models.CharField(max_length=100, default="champion", help_text="Alias that follows production.")
+    search_filter = models.CharField(
+        max_length=300, blank=True, help_text="MLflow search filter for the models to govern, e.g. name LIKE 'churn%'."
+    )
     enabled = models.BooleanField(default=True)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEVER)

@@ -338,7 +338,7 @@ def mlflow_sync(*, server: MlflowServer, context: AuditContext, progress=None) -
     client = MlflowRest(server.tracking_url, server.token)
     try:
         summary.aliases_written = mlflow_writeback(server=server, context=context, client=client)
-        remote_models = client.registered_models()
+        remote_models = client.registered_models(server.search_filter)
     except MlflowUnavailable as exc:
         summary.errors.append(str(exc))
         _record_status(server, summary)

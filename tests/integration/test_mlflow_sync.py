@@ -25,14 +25,26 @@ pytestmark = [pytest.mark.integration]
 
 
 @pytest.fixture
-def server(db, mlflow_server, team, owner):  # noqa: F811
-    return MlflowServer.objects.create(name="team-mlflow", tracking_url=mlflow_server, team=team, default_owner=owner)
+def prefix():
+    """Each test governs only its own MLflow models (the server outlives the tests)."""
+    return f"t{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
-def registered(mlflow_admin):  # noqa: F811
+def server(db, mlflow_server, team, owner, prefix):  # noqa: F811
+    return MlflowServer.objects.create(
+        name="team-mlflow",
+        tracking_url=mlflow_server,
+        team=team,
+        default_owner=owner,
+        search_filter=f"name LIKE '{prefix}%'",
+    )
+
+
+@pytest.fixture
+def registered(mlflow_admin, prefix):  # noqa: F811
     """A model with two versions in MLflow, version 1 carrying the champion alias."""
-    name = f"Churn Classifier {uuid.uuid4().hex[:6]}"
+    name = f"{prefix} Churn Classifier"
     mlflow_admin.create_model(name, description="Predicts churn", tags={"domain": "retention", "pii": ""})
     run1 = mlflow_admin.log_run(
         metrics={"roc_auc": 0.81, "accuracy": 0.77},
@@ -100,7 +112,11 @@ def test_an_approved_promotion_moves_the_alias_in_mlflow(server, registered, mlf
         model=model,
         actor=owner,
         context=CLI,
-        changes={"intended_use": "Retention offers", "limitations": "Not for credit decisions"},
+        changes={
+            "intended_use": "Retention offers",
+            "limitations": "Not for credit decisions",
+            "primary_metric": "roc_auc",
+        },
     )
     v2 = model.versions.get(version=2)
     request = promotion_request(
