@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import re
 from typing import Any
 
 import django_filters
@@ -145,6 +146,10 @@ def model_history(*, user, model: RegisteredModel, before=None, limit: int = PAG
 # ---------------------------------------------------------------- point in time
 
 
+# Extended ISO 8601 only (Python also accepts digit soups like '11111111111111' as basic format).
+_ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+
+
 class InvalidTime(ValueError):
     """The ``time`` parameter is not an ISO 8601 date or date-time."""
 
@@ -154,6 +159,8 @@ def parse_as_of_time(value: str | None) -> datetime.datetime:
     text = (value or "").strip()
     if not text:
         raise InvalidTime("Give a time, e.g. ?time=2026-01-31T12:00:00Z")
+    if len(text) > 40 or not _ISO_SHAPE.match(text):
+        raise InvalidTime(f"'{text[:60]}' is not an ISO 8601 date or date-time.")
     try:
         moment = parse_datetime(text)
         if moment is None:
