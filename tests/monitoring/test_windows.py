@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import numpy as np
 import pytest
 
 from monitoring.choices import Granularity, Metric, ProfileStatus
@@ -63,3 +62,130 @@ def test_ingested_predictions_are_computed_into_hourly_and_daily_metrics(
     )
     assert sum(m.value for m in hourly) == 600
     assert metric(profiled, Granularity.DAILY, T0, "age", Metric.PSI) < 0.1
+
+
+def test_daily_metrics_from_summed_hourly_counts_equal_recomputation_from_raw_rows(
+    profiled, owner, django_capture_on_commit_callbacks
+):
+    records = prediction_records(900, spread_hours=6, age_shift=3.0)
+    ingest(profiled, owner, records, django_capture_on_commit_callbacks)
+    assert WindowBinCounts.objects.filter(version=profiled, granularity=Granularity.HOURLY, feature="age").count() == 6
+    ref = ReferenceProfile.objects.get(version=profiled).profile
+    columns, n = load_window_columns(profiled, T0, T0 + timedelta(days=1), ref)
+    assert n == 900
+    expected = {(r["feature"], r["metric"]): r["value"] for r in metrics.compute_window_drift(ref, columns)}
+    stored = {
+        (m.feature, m.metric): m.value
+        for m in MetricValue.objects.filter(version=profiled, granularity=Granularity.DAILY, window_start=T0)
+    }
+    for key, value in expected.items():
+        assert stored[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+def test_recomputing_a_window_twice_leaves_the_same_rows_and_no_duplicates(
+    profiled, owner, django_capture_on_commit_callbacks
+):
+    ingest(profiled, owner, prediction_records(300), django_capture_on_commit_callbacks)
+    before = sorted(
+        MetricValue.objects.filter(version=profiled).values_list(
+            "window_start", "window_end", "feature", "metric", "value"
+        )
+    )
+    counts_before = WindowBinCounts.objects.count()
+    for granularity in (Granularity.HOURLY, Granularity.DAILY):
+        window_compute(version_id=profiled.pk, window_start=T0, granularity=granularity)
+        window_compute(version_id=profiled.pk, window_start=T0, granularity=granularity)
+    after = sorted(
+        MetricValue.objects.filter(version=profiled).values_list(
+            "window_start", "window_end", "feature", "metric", "value"
+        )
+    )
+    assert after == before
+    assert WindowBinCounts.objects.count() == counts_before
+
+
+def test_late_labels_update_their_windows_without_double_counting(
+    profiled, owner, django_capture_on_commit_callbacks, last_seq, audit_actions
+):
+    records = prediction_records(200)
+    ingest(profiled, owner, records, django_capture_on_commit_callbacks)
+    assert not MetricValue.objects.filter(version=profiled, metric=Metric.ACCURACY).exists()
+    labels = [{"prediction_id": r["prediction_id"], "label": r["prediction"]} for r in records[:100]]
+    seq = last_seq()
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = labels_ingest(
+            model=profiled.model, body=as_json(labels), content_type="application/json", actor=owner, context=CLI
+        )
+    assert summary == {"rows": 100, "new": 100, "updated": 0, "matched_predictions": 100, "dirty_windows": 2}
+    assert audit_actions(seq)[0] == "labels.ingested"
+    daily = MetricValue.objects.get(
+        version=profiled, granularity=Granularity.DAILY, window_start=T0, metric=Metric.ACCURACY
+    )
+    assert daily.value == 1.0 and daily.provisional is True  # 50% coverage < 80%
+    assert metric(profiled, Granularity.DAILY, T0, "", Metric.LABEL_COVERAGE) == pytest.approx(0.5)
+    # the same labels again, one corrected, plus the rest: counted once each
+    flipped = [dict(lab) for lab in labels]
+    flipped[0]["label"] = 1 - int(flipped[0]["label"])
+    rest = [{"prediction_id": r["prediction_id"], "label": r["prediction"]} for r in records[100:]]
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = labels_ingest(
+            model=profiled.model,
+            body=as_json(flipped + rest),
+            content_type="application/json",
+            actor=owner,
+            context=CLI,
+        )
+    assert summary["new"] == 100 and summary["updated"] == 100
+    assert metric(profiled, Granularity.DAILY, T0, "", Metric.LABELLED) == 200
+    assert metric(profiled, Granularity.DAILY, T0, "", Metric.LABEL_COVERAGE) == 1.0
+    daily.refresh_from_db()
+    assert daily.value == pytest.approx(199 / 200) and daily.provisional is False
+
+
+def test_predictions_sent_before_the_reference_get_drift_once_the_profile_exists(
+    churn_v1, owner, django_capture_on_commit_callbacks
+):
+    ingest(churn_v1, owner, prediction_records(100), django_capture_on_commit_callbacks)
+    assert metric(churn_v1, Granularity.DAILY, T0, "", Metric.VOLUME) == 100
+    assert not MetricValue.objects.filter(version=churn_v1, metric=Metric.PSI).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        reference_upload(
+            version=churn_v1, body=csv_bytes(reference_frame(1000)), content_type="text/csv", actor=owner, context=CLI
+        )
+    assert MetricValue.objects.filter(version=churn_v1, granularity=Granularity.DAILY, metric=Metric.PSI).count() == 5
+
+
+def test_ingestion_is_stored_when_the_broker_is_down_and_the_sweep_computes_it_later(
+    profiled, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    from monitoring import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OSError("Connection refused (broker)")
+
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", broker_down)
+    ingest(profiled, owner, prediction_records(120), django_capture_on_commit_callbacks)
+    assert Prediction.objects.filter(version=profiled).count() == 120
+    assert DirtyWindow.objects.filter(version=profiled).count() == 2
+    assert not MetricValue.objects.filter(version=profiled).exists()
+    monkeypatch.undo()
+    assert tasks.monitoring_sweep_dirty_windows.apply().get() == 2
+    assert not DirtyWindow.objects.filter(version=profiled).exists()
+    assert metric(profiled, Granularity.DAILY, T0, "", Metric.VOLUME) == 120
+
+
+def test_a_failed_window_computation_keeps_the_window_dirty(
+    profiled, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    from monitoring.services import windows
+
+    ingest(profiled, owner, prediction_records(50), django_capture_on_commit_callbacks)
+    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("worker crashed")
+
+    monkeypatch.setattr(windows, "_hourly_compute", boom)
+    with pytest.raises(RuntimeError):
+        window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
+    assert DirtyWindow.objects.filter(version=profiled, window_start=T0, granularity=Granularity.HOURLY).exists()
