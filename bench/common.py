@@ -105,21 +105,40 @@ def percentile(values: Sequence[float], p: float) -> float:
     return data[lo] + (data[hi] - data[lo]) * (k - lo)
 
 
+# A tiny launcher between us and the measured child. On Linux, exec() folds the
+# pre-exec memory high-water mark (a fork of *this* big process) into the child's
+# ru_maxrss; launching from a small ``python -S`` keeps that floor at a few MB.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write("\\nBENCH_MAXRSS_KB=%d\\n" % usage.ru_maxrss)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_measured(cmd: list[str], *, env: dict | None = None, stdout=subprocess.DEVNULL, cwd=None) -> tuple[float, int]:
     """Run ``cmd`` to completion: (wall seconds, peak RSS in bytes of that child).
 
-    Uses ``os.wait4`` so the figure is the child's own ``ru_maxrss``, not the
-    maximum over every child this process ever had.
+    The figure is the child's own ``ru_maxrss`` (from ``os.wait4`` in a small
+    launcher process), not the maximum over every child this process ever had.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", _LAUNCHER, *cmd], env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd
+    )
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
+    err = proc.stderr.decode(errors="replace")
+    match = re.search(r"BENCH_MAXRSS_KB=(\d+)\s*$", err)
+    if proc.returncode != 0 or not match:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err[-2000:]}")
-    return seconds, usage.ru_maxrss * 1024  # Linux reports KiB
+    return seconds, int(match.group(1)) * 1024  # Linux reports KiB
 
 
 # --------------------------------------------------------------------------- databases
