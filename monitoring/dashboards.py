@@ -52,6 +52,7 @@ from .charts import Marker
 from .choices import (
     PREDICTION_FEATURE,
     SCORE_FEATURE,
+    AlertKind,
     AlertSeverity,
     AlertStatus,
     Granularity,
@@ -147,7 +148,8 @@ def dashboard_query_parse(params, *, now: datetime | None = None) -> DashboardQu
         start, end = data["start"], data["end"]
     else:
         end = now
-        start = now - RANGES[range_key]
+        # align to a window boundary, so "last 24 h" is 24 whole hourly windows
+        start = (now - RANGES[range_key]).replace(minute=0, second=0, microsecond=0)
     requested = data.get("granularity") or "auto"
     notice = ""
     if requested == "auto":
@@ -267,7 +269,7 @@ def top_drifted(features: list[str], psi: np.ndarray, status: np.ndarray, limit:
 
 def dashboard_model_get(*, user, name: str) -> RegisteredModel:
     """The model, if the user may see it (404 otherwise, so outsiders learn nothing)."""
-    return get_object_or_404(model_list(user=user), name=name)
+    return get_object_or_404(model_list(user=user).prefetch_related(None), name=name)
 
 
 def _bucketed(qs: QuerySet, rollup: bool) -> QuerySet:
@@ -678,6 +680,7 @@ def fleet_models(*, user, filters: dict | None = None) -> QuerySet[RegisteredMod
     )
     qs = (
         model_list(user=user)
+        .prefetch_related(None)
         .select_related("health")
         .annotate(
             health_state=Coalesce(F("health__status"), Value(HealthState.NO_DATA)),
@@ -820,7 +823,7 @@ class AlertFilterForm(forms.Form):
         choices=[("active", "open or acknowledged"), ("", "any")] + list(AlertStatus.choices), required=False
     )
     severity = forms.ChoiceField(choices=[("", "any")] + list(AlertSeverity.choices), required=False)
-    kind = forms.CharField(required=False, max_length=20)
+    kind = forms.ChoiceField(choices=[("", "any")] + list(AlertKind.choices), required=False)
     model = forms.CharField(required=False, max_length=100)
     days = forms.IntegerField(required=False, min_value=1, max_value=365)
 

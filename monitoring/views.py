@@ -1,24 +1,167 @@
-"""Monitoring pages. (Skeleton; the dashboards work fills these in.)"""
+"""Monitoring pages: fleet overview (the home page), model dashboard, alerts, scorecard.
 
+Thin views: parse the GET filters (bad input is a 400 JSON error, never a 500), ask the
+selectors in ``monitoring.dashboards`` / ``monitoring.scorecard``, let
+``monitoring.charts`` build the figures, render. Figures travel as JSON in a
+``json_script`` block and are drawn by ``static/js/charts.js`` (strict CSP).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from registry.api.errors import json_error
+from registry.rules import can_change_model
+from registry.services.audit import AuditContext
+
+from . import charts
+from .choices import AlertKind
+from .dashboards import (
+    RANGES,
+    AlertFilterForm,
+    FleetFilterForm,
+    alert_list_for_dashboard,
+    alert_visible_get,
+    dashboard_query_parse,
+    fleet_health_counts,
+    fleet_models,
+    fleet_rollup,
+    model_dashboard_data,
+)
+from .scorecard import ack_hours_default, scorecard_compute
+
+ALERTS_PAGE_SIZE = 100
+
+
+def _invalid(form_or_errors) -> object:
+    errors = form_or_errors.errors.get_json_data() if hasattr(form_or_errors, "errors") else form_or_errors
+    return json_error(400, "Invalid filter values.", errors)
+
+
+# --------------------------------------------------------------------------- fleet
+
+
+def _fleet_context(request):
+    form = FleetFilterForm(request.GET)
+    if not form.is_valid():
+        return None, form
+    models = list(fleet_models(user=request.user, filters=form.cleaned_data))
+    return {
+        "form": form,
+        "models": models,
+        "health_counts": fleet_health_counts(models),
+        "sort": form.cleaned_data.get("sort") or "health",
+        "query_string": request.GET.urlencode(),
+    }, form
 
 
 @login_required
 def fleet_overview(request):
-    raise Http404
+    context, form = _fleet_context(request)
+    if context is None:
+        return _invalid(form)
+    rollup = fleet_rollup(user=request.user)
+    context.update(nav_section="fleet", rollup=rollup, figures=charts.fleet_figures(rollup))
+    return render(request, "monitoring/fleet.html", context)
+
+
+@login_required
+def fleet_live(request):
+    """The live part of the fleet page (counts and rows), polled by htmx."""
+    context, form = _fleet_context(request)
+    if context is None:
+        return _invalid(form)
+    return render(request, "monitoring/inc/fleet_live.html", context)
+
+
+# --------------------------------------------------------------------------- model dashboard
 
 
 @login_required
 def model_dashboard(request, name):
-    raise Http404
+    try:
+        query = dashboard_query_parse(request.GET)
+    except ValidationError as exc:
+        return json_error(400, "Invalid range or granularity.", exc.messages)
+    data = model_dashboard_data(user=request.user, name=name, query=query)
+    context = {
+        "nav_section": "fleet",
+        "d": data,
+        "model": data.model,
+        "query": query,
+        "figures": charts.model_dashboard_figures(data),
+        "ranges": list(RANGES) + ["custom"],
+        "can_acknowledge": can_change_model(request.user, data.model),
+    }
+    if request.htmx and request.htmx.target == "dashboard-charts":
+        return render(request, "monitoring/inc/dashboard_charts.html", context)
+    return render(request, "monitoring/model_dashboard.html", context)
+
+
+# --------------------------------------------------------------------------- alerts
 
 
 @login_required
 def alert_list(request):
-    raise Http404
+    form = AlertFilterForm(request.GET or {"status": "active"})
+    if not form.is_valid():
+        return _invalid(form)
+    alerts = list(alert_list_for_dashboard(user=request.user, filters=form.cleaned_data)[:ALERTS_PAGE_SIZE])
+    for alert in alerts:
+        alert.can_acknowledge = can_change_model(request.user, alert.model)
+    context = {"nav_section": "alerts", "form": form, "alerts": alerts, "kinds": AlertKind.choices}
+    return render(request, "monitoring/alerts.html", context)
+
+
+class AcknowledgeForm(forms.Form):
+    comment = forms.CharField(max_length=2000, strip=True)
+
+
+@login_required
+@require_POST
+def alert_acknowledge_view(request, pk):
+    """Acknowledge with a comment (owner or admin). htmx gets the updated row back."""
+    from .services.alerts import alert_acknowledge
+
+    alert = alert_visible_get(user=request.user, pk=pk)
+    if not can_change_model(request.user, alert.model):
+        raise PermissionDenied("Only the model's owner or an admin can acknowledge its alerts.")
+    form = AcknowledgeForm(request.POST)
+    if not form.is_valid():
+        return _invalid(form)
+    try:
+        alert = alert_acknowledge(
+            alert=alert,
+            user=request.user,
+            comment=form.cleaned_data["comment"],
+            context=AuditContext.from_request(request),
+        )
+    except ValidationError as exc:
+        return json_error(409, " ".join(exc.messages), {})
+    alert.can_acknowledge = True
+    if request.htmx:
+        return render(request, "monitoring/inc/alert_row.html", {"alert": alert})
+    messages.success(request, f"Alert #{alert.pk} acknowledged.")
+    return redirect(reverse("monitoring:alert_list"))
+
+
+# --------------------------------------------------------------------------- scorecard
+
+
+class ScorecardForm(forms.Form):
+    ack_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 30)
 
 
 @login_required
 def scorecard(request):
-    raise Http404
+    form = ScorecardForm(request.GET)
+    if not form.is_valid():
+        return _invalid(form)
+    card = scorecard_compute(user=request.user, ack_hours=form.cleaned_data.get("ack_hours") or ack_hours_default())
+    return render(request, "monitoring/scorecard.html", {"nav_section": "scorecard", "card": card, "form": form})

@@ -1,0 +1,300 @@
+"""Governance scorecard: the organisation's MLOps maturity computed from evidence.
+
+For every production model the user may see, seven criteria are checked against the
+records (never a self-assessment):
+
+1. **owner** — an active owner and a team are on record.
+2. **model card** — description, intended use and limitations are filled in
+   (``RegisteredModel.model_card_complete``).
+3. **independent approval** — the production version got there through an applied
+   promotion request to production with an *approving* review by someone other than
+   the requester.
+4. **monitoring** — monitoring is configured and a window was computed in the last
+   ``REPORTING_HOURS`` hours.
+5. **retrain cadence** — a cadence is set and the production version is younger than it.
+6. **rollback target** — an earlier version has been in production (something to roll back to).
+7. **alerts acknowledged** — every alert of the last 90 days was acknowledged within the
+   configured time (``SCORECARD_ACK_HOURS``, default 24 h), or resolved before it.
+
+The shares map onto a seven-level maturity scale (``LEVELS``); each level's rule is
+shown on the page. All figures come from a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Exists, F, OuterRef, Subquery
+from django.utils import timezone
+
+from registry.choices import Decision, PromotionStatus, Stage
+from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Review, StageTransition
+from registry.selectors import model_list
+
+from .choices import Metric
+from .models import Alert, MetricValue, MonitoringConfig
+
+REPORTING_HOURS = 48
+ALERT_LOOKBACK_DAYS = 90
+DEFAULT_ACK_HOURS = 24
+
+
+def ack_hours_default() -> int:
+    return int(getattr(settings, "SCORECARD_ACK_HOURS", DEFAULT_ACK_HOURS))
+
+
+@dataclasses.dataclass(frozen=True)
+class Criterion:
+    key: str
+    title: str
+    rule: str
+
+
+CRITERIA = [
+    Criterion("owner", "Owner on record", "An active owner and an owning team."),
+    Criterion("model_card", "Complete model card", "Description, intended use and limitations filled in."),
+    Criterion(
+        "independent_approval",
+        "Independent approval",
+        "The production version was applied by a promotion request approved by a reviewer other than the requester.",
+    ),
+    Criterion(
+        "monitoring",
+        "Monitoring configured and reporting",
+        f"Monitoring configured, and a window computed in the last {REPORTING_HOURS} hours.",
+    ),
+    Criterion(
+        "retrain_cadence",
+        "Retrain cadence met",
+        "A retrain cadence is set and the production version is younger than it.",
+    ),
+    Criterion("rollback_target", "Rollback target", "An earlier version has been in production."),
+    Criterion(
+        "alerts_acknowledged",
+        "Alerts acknowledged in time",
+        f"Every alert of the last {ALERT_LOOKBACK_DAYS} days acknowledged within the configured time "
+        "(or resolved before it).",
+    ),
+]
+CRITERIA_BY_KEY = {c.key: c for c in CRITERIA}
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    number: int
+    name: str
+    rule: str
+    test: Callable[[dict[str, float]], bool]
+
+
+def _all(shares: dict[str, float], keys, at_least: float) -> bool:
+    return all(shares[k] >= at_least for k in keys)
+
+
+BASICS = ("owner", "model_card")
+LEVELS = [
+    Level(
+        1,
+        "initial",
+        "The starting point: fewer than half of production models have an owner and a model card.",
+        lambda s: True,
+    ),
+    Level(
+        2,
+        "developing",
+        "At least 50% of production models have an owner on record and a complete model card.",
+        lambda s: _all(s, BASICS, 0.5),
+    ),
+    Level(
+        3,
+        "defined",
+        "At least 80% have an owner and a model card, and at least 80% an independent approval on record.",
+        lambda s: _all(s, (*BASICS, "independent_approval"), 0.8),
+    ),
+    Level(
+        4,
+        "managed",
+        "Defined, and at least 80% are monitored (configured and reporting).",
+        lambda s: _all(s, (*BASICS, "independent_approval", "monitoring"), 0.8),
+    ),
+    Level(
+        5,
+        "optimized",
+        "Managed, and at least 80% meet their retrain cadence, have a rollback target "
+        "and had their alerts acknowledged in time.",
+        lambda s: _all(s, [c.key for c in CRITERIA], 0.8),
+    ),
+    Level(
+        6,
+        "leading",
+        "Every criterion is met by at least 95% of production models.",
+        lambda s: _all(s, [c.key for c in CRITERIA], 0.95),
+    ),
+    Level(
+        7,
+        "transformative",
+        "Every criterion is met by every production model.",
+        lambda s: _all(s, [c.key for c in CRITERIA], 1.0),
+    ),
+]
+
+
+@dataclasses.dataclass
+class CriterionResult:
+    criterion: Criterion
+    passed: int
+    total: int
+    failing: list[tuple[RegisteredModel, str]]
+
+    @property
+    def share(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+    @property
+    def percent(self) -> int:
+        return round(self.share * 100)
+
+
+@dataclasses.dataclass
+class Scorecard:
+    """The scorecard of the production models a user may see."""
+
+    computed_at: datetime
+    ack_hours: int
+    models: list[RegisteredModel]
+    results: list[CriterionResult]
+    level: Level
+    levels: list[Level]
+
+    @property
+    def shares(self) -> dict[str, float]:
+        return {r.criterion.key: r.share for r in self.results}
+
+    @property
+    def next_level(self) -> Level | None:
+        return next((lv for lv in self.levels if lv.number == self.level.number + 1), None)
+
+
+def maturity_level(shares: dict[str, float], *, has_models: bool = True) -> Level:
+    """The highest level whose rule holds (levels are cumulative); initial without models."""
+    level = LEVELS[0]
+    if not has_models:
+        return level
+    for candidate in LEVELS[1:]:
+        if not candidate.test(shares):
+            break
+        level = candidate
+    return level
+
+
+def scorecard_compute(*, user, ack_hours: int | None = None, now: datetime | None = None) -> Scorecard:
+    """Evaluate every criterion for the user's visible production models (five queries)."""
+    now = now or timezone.now()
+    ack_hours = ack_hours or ack_hours_default()
+    production = ModelVersion.objects.filter(model=OuterRef("pk"), stage=Stage.PRODUCTION)
+    approving_review = Review.objects.filter(request=OuterRef("pk"), decision=Decision.APPROVE).exclude(
+        reviewer=F("requester")
+    )
+    approved_request = PromotionRequest.objects.filter(
+        version=OuterRef("production_version_id"),
+        target_stage=Stage.PRODUCTION,
+        status=PromotionStatus.APPLIED,
+    ).filter(Exists(approving_review))
+    earlier_production = StageTransition.objects.filter(model=OuterRef("pk"), to_stage=Stage.PRODUCTION).exclude(
+        version_id=OuterRef("production_version_id")
+    )
+    last_window = (
+        MetricValue.objects.filter(model=OuterRef("pk"), metric=Metric.VOLUME, feature="")
+        .order_by("-window_end")
+        .values("window_end")[:1]
+    )
+    models = list(
+        model_list(user=user)
+        .prefetch_related(None)
+        .annotate(
+            production_version_id=Subquery(production.values("pk")[:1]),
+            production_version_number=Subquery(production.values("version")[:1]),
+            production_created_at=Subquery(production.values("created_at")[:1]),
+            production_since=Subquery(production.values("stage_changed_at")[:1]),
+            has_config=Exists(MonitoringConfig.objects.filter(model=OuterRef("pk"))),
+            last_window=Subquery(last_window),
+        )
+        .filter(production_version_id__isnull=False)
+        .annotate(
+            independent_approval=Exists(approved_request),
+            rollback_target=Exists(earlier_production),
+        )
+        .select_related("owner", "team")
+        .order_by("name")
+    )
+    since = now - timedelta(days=ALERT_LOOKBACK_DAYS)
+    late_alerts: dict[int, int] = defaultdict(int)
+    limit = timedelta(hours=ack_hours)
+    alert_rows = Alert.objects.filter(model_id__in=[m.pk for m in models], opened_at__gte=since).values_list(
+        "model_id", "opened_at", "acknowledged_at", "resolved_at"
+    )
+    for model_id, opened_at, acknowledged_at, resolved_at in alert_rows.order_by():
+        deadline = opened_at + limit
+        if acknowledged_at is not None:
+            on_time = acknowledged_at <= deadline
+        elif resolved_at is not None:
+            on_time = resolved_at <= deadline
+        else:
+            on_time = now <= deadline
+        if not on_time:
+            late_alerts[model_id] += 1
+
+    failing: dict[str, list[tuple[RegisteredModel, str]]] = {c.key: [] for c in CRITERIA}
+    reporting_since = now - timedelta(hours=REPORTING_HOURS)
+    for m in models:
+        if not (m.owner.is_active and m.team_id):
+            failing["owner"].append((m, "owner account is inactive"))
+        if not m.model_card_complete:
+            missing = [f for f in ("description", "intended_use", "limitations") if not getattr(m, f).strip()]
+            failing["model_card"].append((m, "missing: " + ", ".join(f.replace("_", " ") for f in missing)))
+        if not m.independent_approval:
+            failing["independent_approval"].append(
+                (m, f"v{m.production_version_number} has no applied, independently approved promotion")
+            )
+        if not m.has_config and m.monitoring_configured_at is None:
+            failing["monitoring"].append((m, "monitoring not configured"))
+        elif m.last_window is None or m.last_window < reporting_since:
+            failing["monitoring"].append((m, f"no window computed in the last {REPORTING_HOURS} hours"))
+        if not m.retrain_cadence_days:
+            failing["retrain_cadence"].append((m, "no retrain cadence set"))
+        else:
+            born = m.production_created_at
+            age = (now - born).days if born else None
+            if age is None or age > m.retrain_cadence_days:
+                failing["retrain_cadence"].append(
+                    (m, f"production version is {age} days old, cadence {m.retrain_cadence_days} days")
+                )
+        if not m.rollback_target:
+            failing["rollback_target"].append((m, "no earlier production version"))
+        if late_alerts.get(m.pk):
+            n = late_alerts[m.pk]
+            failing["alerts_acknowledged"].append(
+                (m, f"{n} alert{'s' if n != 1 else ''} not acknowledged within {ack_hours} h")
+            )
+
+    total = len(models)
+    results = [
+        CriterionResult(criterion=c, passed=total - len(failing[c.key]), total=total, failing=failing[c.key])
+        for c in CRITERIA
+    ]
+    shares = {r.criterion.key: r.share for r in results}
+    return Scorecard(
+        computed_at=now,
+        ack_hours=ack_hours,
+        models=models,
+        results=results,
+        level=maturity_level(shares, has_models=bool(models)),
+        levels=LEVELS,
+    )
+
+
+__all__ = ["CRITERIA", "LEVELS", "Scorecard", "maturity_level", "scorecard_compute", "ack_hours_default"]

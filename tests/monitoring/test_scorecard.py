@@ -1,0 +1,237 @@
+"""Governance scorecard: criteria computed from records, failing models listed, maturity level."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, Granularity, Metric
+from monitoring.models import Alert, MetricValue, MonitoringConfig
+from monitoring.scorecard import CRITERIA, LEVELS, maturity_level, scorecard_compute
+from registry.choices import Decision, PromotionStatus, Stage
+from registry.models import PromotionRequest, Review, StageTransition
+from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _promote(version, *, requester, reviewer, applied=True):
+    request = PromotionRequest.objects.create(
+        version=version,
+        target_stage=Stage.PRODUCTION,
+        requested_by=requester,
+        justification="ok",
+        status=PromotionStatus.APPLIED if applied else PromotionStatus.APPROVED,
+    )
+    Review.objects.create(request=request, reviewer=reviewer, requester=requester, decision=Decision.APPROVE)
+    StageTransition.objects.create(
+        version=version, model=version.model, from_stage=Stage.STAGING, to_stage=Stage.PRODUCTION, actor=requester
+    )
+    version.stage = Stage.PRODUCTION
+    version.save(update_fields=["stage"])
+    return request
+
+
+@pytest.fixture
+def good(owner, team, reviewer):
+    """A production model that meets every criterion."""
+    model = RegisteredModelFactory(name="good", owner=owner, team=team, retrain_cadence_days=30)
+    old = ModelVersionFactory(model=model)
+    _promote(old, requester=owner, reviewer=reviewer)
+    old.stage = Stage.ARCHIVED
+    old.save(update_fields=["stage"])
+    new = ModelVersionFactory(model=model)
+    _promote(new, requester=owner, reviewer=reviewer)
+    MonitoringConfig.objects.create(model=model)
+    now = timezone.now()
+    MetricValue.objects.create(
+        model=model,
+        version=new,
+        granularity=Granularity.HOURLY,
+        window_start=now - timedelta(hours=2),
+        window_end=now - timedelta(hours=1),
+        metric=Metric.VOLUME,
+        value=100,
+        computed_at=now,
+    )
+    Alert.objects.create(
+        model=model,
+        kind=AlertKind.DRIFT,
+        severity=AlertSeverity.WARNING,
+        status=AlertStatus.ACKNOWLEDGED,
+        title="ok",
+        opened_at=now - timedelta(days=3),
+        updated_at=now,
+        acknowledged_at=now - timedelta(days=3) + timedelta(hours=2),
+    )
+    return model
+
+
+@pytest.fixture
+def bad(owner, team, reviewer):
+    """A production model that fails every criterion but the owner."""
+    model = RegisteredModelFactory(name="bad", owner=owner, team=team, limitations="", retrain_cadence_days=None)
+    version = ModelVersionFactory(model=model)
+    _promote(version, requester=owner, reviewer=reviewer, applied=False)  # approved, never applied
+    now = timezone.now()
+    Alert.objects.create(
+        model=model,
+        kind=AlertKind.DRIFT,
+        severity=AlertSeverity.CRITICAL,
+        status=AlertStatus.ACKNOWLEDGED,
+        title="late",
+        opened_at=now - timedelta(days=5),
+        updated_at=now,
+        acknowledged_at=now - timedelta(days=5) + timedelta(hours=30),
+    )
+    return model
+
+
+@pytest.fixture
+def not_in_production(owner, team):
+    model = RegisteredModelFactory(name="staging-only", owner=owner, team=team, limitations="")
+    ModelVersionFactory(model=model, stage=Stage.STAGING)
+    return model
+
+
+def test_scorecard_checks_every_criterion_against_the_records(owner, good, bad, not_in_production):
+    card = scorecard_compute(user=owner)
+    assert [m.name for m in card.models] == ["bad", "good"]  # staging-only is not counted
+    by_key = {r.criterion.key: r for r in card.results}
+    assert by_key["owner"].share == 1.0
+    for key in (
+        "model_card",
+        "independent_approval",
+        "monitoring",
+        "retrain_cadence",
+        "rollback_target",
+        "alerts_acknowledged",
+    ):
+        result = by_key[key]
+        assert (result.passed, result.total) == (1, 2), key
+        assert [m.name for m, _why in result.failing] == ["bad"], key
+    assert "limitations" in by_key["model_card"].failing[0][1]
+    assert "not acknowledged within 24 h" in by_key["alerts_acknowledged"].failing[0][1]
+    assert card.level.name == "developing"
+
+
+def test_acknowledgement_time_is_configurable(owner, good, bad):
+    strict = {r.criterion.key: r for r in scorecard_compute(user=owner, ack_hours=1).results}
+    lenient = {r.criterion.key: r for r in scorecard_compute(user=owner, ack_hours=48).results}
+    assert strict["alerts_acknowledged"].passed == 0
+    assert lenient["alerts_acknowledged"].passed == 2
+
+
+def test_unacknowledged_alert_fails_only_once_its_deadline_has_passed(owner, good):
+    now = timezone.now()
+    Alert.objects.create(
+        model=good,
+        kind=AlertKind.PERFORMANCE,
+        severity=AlertSeverity.WARNING,
+        title="fresh",
+        opened_at=now - timedelta(hours=1),
+        updated_at=now,
+    )
+    assert {r.criterion.key: r for r in scorecard_compute(user=owner).results}["alerts_acknowledged"].passed == 1
+    later = scorecard_compute(user=owner, now=now + timedelta(hours=30))
+    assert {r.criterion.key: r for r in later.results}["alerts_acknowledged"].passed == 0
+
+
+def test_a_self_approved_or_rejected_promotion_is_not_an_independent_approval(owner, team, reviewer):
+    model = RegisteredModelFactory(name="solo", owner=owner, team=team)
+    version = ModelVersionFactory(model=model)
+    request = _promote(version, requester=owner, reviewer=reviewer)
+    Review.objects.filter(request=request).update(decision=Decision.REJECT)
+    card = scorecard_compute(user=owner)
+    assert {r.criterion.key: r for r in card.results}["independent_approval"].passed == 0
+
+
+def test_a_model_meeting_everything_reaches_transformative(owner, good):
+    card = scorecard_compute(user=owner)
+    assert all(r.share == 1.0 for r in card.results)
+    assert card.level.number == 7 and card.level.name == "transformative"
+    assert card.next_level is None
+
+
+@pytest.mark.parametrize(
+    "shares,expected",
+    [
+        ({c.key: 0.0 for c in CRITERIA}, "initial"),
+        ({**{c.key: 0.0 for c in CRITERIA}, "owner": 0.6, "model_card": 0.5}, "developing"),
+        ({**{c.key: 0.0 for c in CRITERIA}, "owner": 0.9, "model_card": 0.8, "independent_approval": 0.8}, "defined"),
+        (
+            {
+                **{c.key: 0.5 for c in CRITERIA},
+                "owner": 1,
+                "model_card": 1,
+                "independent_approval": 1,
+                "monitoring": 0.8,
+            },
+            "managed",
+        ),
+        ({c.key: 0.8 for c in CRITERIA}, "optimized"),
+        ({c.key: 0.96 for c in CRITERIA}, "leading"),
+        ({c.key: 1.0 for c in CRITERIA}, "transformative"),
+        # levels are cumulative: great monitoring without approvals is still "developing"
+        ({**{c.key: 1.0 for c in CRITERIA}, "independent_approval": 0.2}, "developing"),
+    ],
+)
+def test_maturity_levels_follow_the_written_rules(shares, expected):
+    assert maturity_level(shares).name == expected
+
+
+def test_seven_levels_in_order_each_with_a_rule():
+    assert [lv.name for lv in LEVELS] == [
+        "initial",
+        "developing",
+        "defined",
+        "managed",
+        "optimized",
+        "leading",
+        "transformative",
+    ]
+    assert all(lv.rule for lv in LEVELS)
+
+
+def test_scorecard_page_shows_levels_rules_and_failing_models_with_links(client_for, owner, good, bad):
+    response = client_for(owner).get(reverse("monitoring:scorecard"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    for level in LEVELS:
+        assert level.rule in html
+    assert 'data-level="2"' in html
+    assert f'href="{reverse("registry:model_detail", args=["bad"])}"' in html
+    assert 'id="criterion-independent_approval" data-share="50"' in html
+
+
+@pytest.mark.parametrize("role", ["reviewer", "auditor", "admin"])
+def test_roles_that_see_all_models_score_the_whole_organisation(client_for, roles, role, good, bad):
+    other = RegisteredModelFactory(name="elsewhere", owner=UserFactory(username="x"), team=TeamFactory(slug="x"))
+    ModelVersionFactory(model=other, stage=Stage.PRODUCTION)
+    response = client_for(roles[role]).get(reverse("monitoring:scorecard"))
+    assert response.status_code == 200
+    assert {m.name for m in response.context["card"].models} == {"good", "bad", "elsewhere"}
+
+
+def test_outsider_scores_nothing(client_for, outsider, good, bad):
+    response = client_for(outsider).get(reverse("monitoring:scorecard"))
+    assert response.status_code == 200
+    card = response.context["card"]
+    assert card.models == [] and card.level.name == "initial"
+    assert b"/models/good/" not in response.content and b"/models/bad/" not in response.content
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "abc", "100000"])
+def test_scorecard_rejects_a_bad_acknowledgement_time(client_for, owner, value):
+    response = client_for(owner).get(reverse("monitoring:scorecard"), {"ack_hours": value})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+def test_scorecard_page_accepts_an_acknowledgement_time(client_for, owner, good, bad):
+    response = client_for(owner).get(reverse("monitoring:scorecard"), {"ack_hours": "48"})
+    assert response.status_code == 200
+    assert response.context["card"].ack_hours == 48
