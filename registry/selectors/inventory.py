@@ -108,6 +108,13 @@ def team_choices(*, user) -> QuerySet[Team]:
     return Team.objects.filter(members=user)
 
 
+def team_list(*, user) -> QuerySet[Team]:
+    """Teams offered as an inventory filter: all for those who see every model, else the user's own."""
+    if sees_all_models(user):
+        return Team.objects.all()
+    return Team.objects.filter(members=user)
+
+
 def token_list(*, user) -> QuerySet[ApiToken]:
     """The user's own API tokens, newest first."""
     return ApiToken.objects.filter(user=user).order_by("-created_at")

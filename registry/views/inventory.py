@@ -1,47 +1,208 @@
-"""Inventory pages: list, model, version, and the owner's forms. (Skeleton to fill in.)"""
+"""Inventory pages: list, model, version, and the owner's forms.
 
+Thin views: reads through selectors, writes through the same services as the API,
+permissions from ``registry.rules``. Invalid input re-renders the form with a 400.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 
-from registry.selectors import model_list
+from registry.choices import RiskTier, Stage
+from registry.filters import ModelFilterSet
+from registry.forms import ModelForm, VersionForm, apply_service_errors
+from registry.models import Tag
+from registry.rules import can_change_model, can_register_model, can_request_promotion
+from registry.selectors.inventory import model_get, model_list, team_choices, team_list, version_get
+from registry.services.audit import AuditContext
+from registry.services.inventory import model_create, model_update, version_create, version_update
+
+PAGE_SIZE = 25
+SORTABLE = ["name", "risk", "updated"]
+
+
+def _context(request) -> AuditContext:
+    return AuditContext.from_request(request, source="ui")
 
 
 @login_required
 def home(request):
-    return redirect("monitoring:fleet")
+    return redirect("registry:model_list")
 
 
 @login_required
 def model_list_view(request):
-    return render(request, "registry/model_list.html", {"models": model_list(user=request.user)[:50]})
+    filterset = ModelFilterSet(request.GET, queryset=model_list(user=request.user), request=request)
+    valid = filterset.is_valid()
+    page = Paginator(filterset.qs if valid else model_list(user=request.user).none(), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    ordering = request.GET.get("ordering", "")
+    context = {
+        "nav_section": "inventory",
+        "filterset": filterset,
+        "page_obj": page,
+        "models": page.object_list,
+        "teams": team_list(user=request.user),
+        "tags": Tag.objects.order_by("name").values_list("name", flat=True),
+        "stages": Stage.choices,
+        "risk_tiers": RiskTier.choices,
+        "sort": {key: _sort_state(ordering, key) for key in SORTABLE},
+        "ordering": ordering,
+        "can_register": can_register_model(request.user),
+    }
+    template = "registry/inc/model_table.html" if request.htmx else "registry/model_list.html"
+    return render(request, template, context, status=200 if valid else 400)
+
+
+def _sort_state(current: str, key: str) -> dict[str, str]:
+    """A column header's link target (clicking a sorted column flips it) and its aria-sort."""
+    direction = "ascending" if current == key else "descending" if current == f"-{key}" else "none"
+    return {"next": f"-{key}" if current == key else key, "dir": direction}
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def model_create_view(request):
-    raise Http404
+    if not can_register_model(request.user):
+        raise PermissionDenied("You need to belong to a team to register models.")
+    teams = team_choices(user=request.user)
+    form = ModelForm(request.POST or None, teams=teams)
+    if request.method == "POST" and form.is_valid():
+        try:
+            model = model_create(actor=request.user, context=_context(request), **form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Model '{model.name}' registered.")
+            return redirect(model)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "registry/model_form.html", {"form": form, "nav_section": "inventory", "creating": True}, status=status
+    )
 
 
 @login_required
 def model_detail(request, name):
-    raise Http404
+    model = model_get(user=request.user, name=name)
+    versions = list(model.versions.all())
+    context = {
+        "nav_section": "inventory",
+        "m": model,
+        "versions": versions,
+        "production": next((v for v in versions if v.stage == Stage.PRODUCTION), None),
+        "tags": list(model.tags.all()),
+        "can_change": can_change_model(request.user, model),
+        "can_promote": can_request_promotion(request.user, model),
+    }
+    return render(request, "registry/model_detail.html", context)
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def model_edit(request, name):
-    raise Http404
+    model = model_get(user=request.user, name=name)
+    if not can_change_model(request.user, model):
+        raise PermissionDenied("Only the model's owner or an administrator may edit it.")
+    initial = {
+        "team": model.team,
+        "tags": ", ".join(t.name for t in model.tags.all()),
+        **{
+            f: getattr(model, f)
+            for f in (
+                "description",
+                "risk_tier",
+                "ai_act_category",
+                "intended_use",
+                "limitations",
+                "retrain_cadence_days",
+                "primary_metric",
+                "primary_metric_higher_is_better",
+            )
+        },
+    }
+    form = ModelForm(request.POST or None, initial=initial, teams=team_choices(user=request.user), editing=True)
+    if request.method == "POST" and form.is_valid():
+        changes = {k: v for k, v in form.cleaned_data.items() if k in form.changed_data}
+        try:
+            model_update(model=model, actor=request.user, context=_context(request), changes=changes)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Model '{model.name}' updated.")
+            return redirect(model)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "registry/model_form.html", {"form": form, "m": model, "nav_section": "inventory"}, status=status
+    )
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def version_create_view(request, name):
-    raise Http404
+    model = model_get(user=request.user, name=name)
+    if not can_change_model(request.user, model):
+        raise PermissionDenied("Only the model's owner or an administrator may register versions.")
+    latest = next(iter(model.versions.all()), None)
+    initial = {"task_type": latest.task_type, "feature_schema": latest.feature_schema} if latest else {}
+    form = VersionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            version = version_create(model=model, actor=request.user, context=_context(request), **form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Version {version.version} of '{model.name}' registered.")
+            return redirect(version.get_absolute_url())
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "registry/version_form.html",
+        {"form": form, "m": model, "nav_section": "inventory", "creating": True},
+        status=status,
+    )
 
 
 @login_required
 def version_detail(request, name, version):
-    raise Http404
+    found = version_get(user=request.user, name=name, version=version)
+    context = {
+        "nav_section": "inventory",
+        "v": found,
+        "m": found.model,
+        "can_change": can_change_model(request.user, found.model),
+        "can_promote": can_request_promotion(request.user, found.model),
+    }
+    return render(request, "registry/version_detail.html", context)
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def version_edit(request, name, version):
-    raise Http404
+    found = version_get(user=request.user, name=name, version=version)
+    if not can_change_model(request.user, found.model):
+        raise PermissionDenied("Only the model's owner or an administrator may edit versions.")
+    fields = ["description", "artifact_uri", "source_commit", "training_run_id", "training_data_ref"]
+    initial = {f: getattr(found, f) for f in [*fields, "training_data_hash", "metrics"]}
+    form = VersionForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        changes = {k: v for k, v in form.cleaned_data.items() if k in form.changed_data}
+        try:
+            version_update(version=found, actor=request.user, context=_context(request), changes=changes)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Version {found.version} of '{found.model.name}' updated.")
+            return redirect(found.get_absolute_url())
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "registry/version_form.html",
+        {"form": form, "m": found.model, "v": found, "nav_section": "inventory"},
+        status=status,
+    )

@@ -1,0 +1,125 @@
+"""Forms of the inventory pages. They parse and present input; the services validate and write."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from registry.choices import RiskTier, TaskType, TokenScope
+from registry.models import MODEL_NAME_VALIDATOR, Team
+
+
+def apply_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Attach a service's ValidationError to the form's fields (unknown keys become form errors)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.message_dict.items():
+        target = field if field in form.fields else None
+        messages = (
+            errors if target or field in (NON_FIELD_ERRORS, "non_field_errors") else [f"{field}: {e}" for e in errors]
+        )
+        form.add_error(target, messages)
+
+
+class JSONTextField(forms.CharField):
+    """A textarea holding JSON; NaN and Infinity are refused (JSON has no such numbers)."""
+
+    widget = forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"})
+
+    def __init__(self, *, empty: Any, **kwargs):
+        self.empty = empty
+        kwargs.setdefault("required", False)
+        super().__init__(strip=True, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, indent=2)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text:
+            return self.empty
+
+        def refuse(name):
+            raise ValueError(f"{name} is not allowed; use a finite number")
+
+        try:
+            return json.loads(text, parse_constant=refuse)
+        except ValueError as exc:
+            raise ValidationError(f"Not valid JSON: {exc}", code="invalid_json") from exc
+
+
+class ModelForm(forms.Form):
+    """Register (with a name) or edit (name fixed) a model's card."""
+
+    name = forms.CharField(
+        max_length=100,
+        validators=[MODEL_NAME_VALIDATOR],
+        help_text="Permanent. Lowercase letters, digits, '-' and '_'.",
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), to_field_name="slug", empty_label=None)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    risk_tier = forms.ChoiceField(choices=RiskTier.choices, initial=RiskTier.MEDIUM)
+    ai_act_category = forms.CharField(
+        label="EU AI Act category note", max_length=200, required=False, help_text="e.g. 'Annex III 5(b) — high-risk'."
+    )
+    intended_use = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    limitations = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    retrain_cadence_days = forms.IntegerField(
+        label="Retrain cadence (days)", min_value=1, max_value=3650, required=False
+    )
+    primary_metric = forms.CharField(max_length=50, required=False, help_text="e.g. roc_auc or rmse.")
+    primary_metric_higher_is_better = forms.BooleanField(required=False, initial=True)
+    tags = forms.CharField(required=False, max_length=1000, help_text="Comma-separated, e.g. fraud, pii.")
+
+    def __init__(self, *args, teams, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams
+        if editing:
+            del self.fields["name"]
+
+    def clean_tags(self) -> list[str]:
+        return [t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()]
+
+
+class VersionForm(forms.Form):
+    """Register a version (all fields) or edit one (metadata only: no schema, task type or stage)."""
+
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    artifact_uri = forms.CharField(max_length=500, required=False, help_text="e.g. s3://models/churn/3/model.pkl")
+    source_commit = forms.CharField(max_length=64, required=False)
+    training_run_id = forms.CharField(max_length=100, required=False)
+    training_data_ref = forms.CharField(max_length=500, required=False)
+    training_data_hash = forms.CharField(max_length=128, required=False)
+    task_type = forms.ChoiceField(choices=TaskType.choices)
+    metrics = JSONTextField(empty={}, help_text='A JSON object of metric name → number, e.g. {"roc_auc": 0.91}.')
+    feature_schema = JSONTextField(
+        empty=[],
+        help_text='A JSON list, e.g. [{"name": "age", "type": "numeric"}, {"name": "plan", "type": "categorical"}].',
+    )
+
+    def __init__(self, *args, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["task_type"]
+            del self.fields["feature_schema"]
+
+
+class TokenForm(forms.Form):
+    """A new personal API token: a label, scopes and an optional lifetime."""
+
+    name = forms.CharField(max_length=100)
+    scopes = forms.MultipleChoiceField(choices=TokenScope.choices, widget=forms.CheckboxSelectMultiple)
+    expires_days = forms.IntegerField(
+        label="Expires after (days)",
+        min_value=1,
+        max_value=3650,
+        required=False,
+        initial=90,
+        help_text="Leave empty for a token that never expires.",
+    )
