@@ -453,12 +453,23 @@ def _ensure_model(spec: ModelSpec, users, teams, result: DemoResult) -> Register
     return model
 
 
+_TRAINED: dict[tuple[str, int], Trained] = {}
+
+
+def _train(model_name: str, number: int, vspec: VersionSpec) -> Trained:
+    """Training is deterministic (fixed seeds), so one process trains each version once."""
+    key = (model_name, number)
+    if key not in _TRAINED:
+        _TRAINED[key] = vspec.train()
+    return _TRAINED[key]
+
+
 def _ensure_versions(spec: ModelSpec, model: RegisteredModel, users, result: DemoResult) -> None:
     existing = set(model.versions.values_list("version", flat=True))
     for number, vspec in enumerate(spec.versions, start=1):
         if number in existing:
             continue
-        trained = vspec.train()
+        trained = _train(spec.name, number, vspec)
         seed = f"{spec.name}-{number}"
         version_create(
             model=model,
