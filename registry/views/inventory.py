@@ -32,7 +32,7 @@ def _context(request) -> AuditContext:
 
 @login_required
 def home(request):
-    return redirect("registry:model_list")
+    return redirect("monitoring:fleet")
 
 
 @login_required
