@@ -380,7 +380,7 @@ def performance_over_time(
         )
     for name, (value, kind) in (thresholds or {}).items():
         colour = CRITICAL if kind == "critical" else WARNING
-        shapes.append(_threshold_line(value, colour=colour, label=f"{name} {kind} {value:g}", yref="y"))
+        shapes.append(_threshold_line(value, colour=colour, label=f"{name} {value:g}", yref="y"))
     fig.update_layout(shapes=shapes)
     _add_markers(fig, markers)
     fig.update_yaxes(title_text="metric", row=1, col=1)

@@ -46,13 +46,12 @@ from django.utils import timezone
 
 from registry.choices import RiskTier, Stage, TaskType
 from registry.models import ModelVersion, RegisteredModel, StageTransition
-from registry.selectors import model_list, model_visible_q
+from registry.selectors import model_list
 
 from .charts import Marker
 from .choices import (
     PREDICTION_FEATURE,
     SCORE_FEATURE,
-    AlertKind,
     AlertSeverity,
     AlertStatus,
     Granularity,
@@ -60,7 +59,9 @@ from .choices import (
     Metric,
     ProfileStatus,
 )
+from .filters import AlertFilterSet
 from .models import Alert, HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile, WindowBinCounts
+from .selectors import alert_list
 
 RANGES = {
     "24h": timedelta(hours=24),
@@ -816,46 +817,28 @@ def _union_hours(spans: list[tuple[datetime, datetime]]) -> float:
 # --------------------------------------------------------------------------- alerts page
 
 
-class AlertFilterForm(forms.Form):
-    """Filters of the alerts page (GET)."""
-
-    status = forms.ChoiceField(
-        choices=[("active", "open or acknowledged"), ("", "any")] + list(AlertStatus.choices), required=False
-    )
-    severity = forms.ChoiceField(choices=[("", "any")] + list(AlertSeverity.choices), required=False)
-    kind = forms.ChoiceField(choices=[("", "any")] + list(AlertKind.choices), required=False)
-    model = forms.CharField(required=False, max_length=100)
-    days = forms.IntegerField(required=False, min_value=1, max_value=365)
-
-
-def alert_list_for_dashboard(*, user, filters: dict | None = None) -> QuerySet[Alert]:
-    """Alerts of the models the user may see, newest first, filtered."""
-    filters = filters or {}
-    if not user.is_authenticated:
-        return Alert.objects.none()
-    qs = Alert.objects.filter(model__in=model_list(user=user).values("pk")).select_related(
-        "model", "model__owner", "acknowledged_by"
-    )
-    status = filters.get("status", "active")
-    if status == "active":
+def alert_page_list(*, user, params) -> tuple[QuerySet[Alert], AlertFilterSet]:
+    """The alerts page: ``monitoring.selectors.alert_list`` filtered by the API's
+    ``AlertFilterSet``, plus two page conveniences: ``status=active`` (the default: open or
+    acknowledged) and ``days`` (opened in the last N days). Raises ValidationError."""
+    data = params.copy()
+    status = data.get("status", "active")
+    active = status == "active"
+    if active:
+        data.pop("status", None)
+    days = (data.pop("days", None) or [""])[-1]
+    if days:
+        try:
+            n = int(days)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= 365:
+            raise forms.ValidationError({"days": ["A whole number of days between 1 and 365."]})
+        data["opened_after"] = (timezone.now() - timedelta(days=n)).isoformat()
+    filterset = AlertFilterSet(data, queryset=alert_list(user=user).select_related("model__owner"))
+    if not filterset.is_valid():
+        raise forms.ValidationError(filterset.errors.get_json_data())
+    qs = filterset.qs
+    if active:
         qs = qs.exclude(status=AlertStatus.RESOLVED)
-    elif status:
-        qs = qs.filter(status=status)
-    if filters.get("severity"):
-        qs = qs.filter(severity=filters["severity"])
-    if filters.get("kind"):
-        qs = qs.filter(kind=filters["kind"])
-    if filters.get("model"):
-        qs = qs.filter(model__name=filters["model"])
-    if filters.get("days"):
-        qs = qs.filter(opened_at__gte=timezone.now() - timedelta(days=filters["days"]))
-    return qs.order_by("-opened_at", "-id")
-
-
-def alert_visible_get(*, user, pk: int) -> Alert:
-    return get_object_or_404(
-        Alert.objects.filter(
-            model__in=RegisteredModel.objects.filter(model_visible_q(user)).values("pk")
-        ).select_related("model", "model__owner", "acknowledged_by"),
-        pk=pk,
-    )
+    return qs, filterset

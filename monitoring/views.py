@@ -21,13 +21,11 @@ from registry.rules import can_change_model
 from registry.services.audit import AuditContext
 
 from . import charts
-from .choices import AlertKind
+from .choices import AlertKind, AlertSeverity, AlertStatus
 from .dashboards import (
     RANGES,
-    AlertFilterForm,
     FleetFilterForm,
-    alert_list_for_dashboard,
-    alert_visible_get,
+    alert_page_list,
     dashboard_query_parse,
     fleet_health_counts,
     fleet_models,
@@ -35,6 +33,8 @@ from .dashboards import (
     model_dashboard_data,
 )
 from .scorecard import ack_hours_default, scorecard_compute
+from .selectors import alert_get
+from .services.alerts import AlertStateConflict, alert_acknowledge
 
 ALERTS_PAGE_SIZE = 100
 
@@ -109,27 +109,38 @@ def model_dashboard(request, name):
 
 @login_required
 def alert_list(request):
-    form = AlertFilterForm(request.GET or {"status": "active"})
-    if not form.is_valid():
-        return _invalid(form)
-    alerts = list(alert_list_for_dashboard(user=request.user, filters=form.cleaned_data)[:ALERTS_PAGE_SIZE])
+    try:
+        alerts_qs, filterset = alert_page_list(user=request.user, params=request.GET)
+    except ValidationError as exc:
+        return json_error(
+            400, "Invalid filter values.", exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    alerts = list(alerts_qs[:ALERTS_PAGE_SIZE])
     for alert in alerts:
         alert.can_acknowledge = can_change_model(request.user, alert.model)
-    context = {"nav_section": "alerts", "form": form, "alerts": alerts, "kinds": AlertKind.choices}
+    context = {
+        "nav_section": "alerts",
+        "alerts": alerts,
+        "filters": filterset.form.cleaned_data,
+        "status": request.GET.get("status", "active"),
+        "days": request.GET.get("days", ""),
+        "statuses": AlertStatus.choices,
+        "severities": AlertSeverity.choices,
+        "kinds": AlertKind.choices,
+    }
     return render(request, "monitoring/alerts.html", context)
 
 
 class AcknowledgeForm(forms.Form):
-    comment = forms.CharField(max_length=2000, strip=True)
+    comment = forms.CharField(max_length=5000, strip=True)
 
 
 @login_required
 @require_POST
 def alert_acknowledge_view(request, pk):
-    """Acknowledge with a comment (owner or admin). htmx gets the updated row back."""
-    from .services.alerts import alert_acknowledge
-
-    alert = alert_visible_get(user=request.user, pk=pk)
+    """Acknowledge with a comment (owner or admin), through the monitoring service (audited).
+    htmx gets the updated table row back; a plain form post is redirected to the list."""
+    alert = alert_get(user=request.user, pk=pk)
     if not can_change_model(request.user, alert.model):
         raise PermissionDenied("Only the model's owner or an admin can acknowledge its alerts.")
     form = AcknowledgeForm(request.POST)
@@ -138,12 +149,14 @@ def alert_acknowledge_view(request, pk):
     try:
         alert = alert_acknowledge(
             alert=alert,
-            user=request.user,
+            actor=request.user,
             comment=form.cleaned_data["comment"],
             context=AuditContext.from_request(request),
         )
+    except AlertStateConflict as exc:
+        return json_error(409, " ".join(exc.messages))
     except ValidationError as exc:
-        return json_error(409, " ".join(exc.messages), {})
+        return json_error(400, " ".join(exc.messages))
     alert.can_acknowledge = True
     if request.htmx:
         return render(request, "monitoring/inc/alert_row.html", {"alert": alert})

@@ -377,7 +377,17 @@ def test_alert_list_filters(client_for, admin_user, seeded):
     assert len(c.get(url, {"status": "", "days": 1}).context["alerts"]) == 1
 
 
-@pytest.mark.parametrize("params", [{"status": "sleeping"}, {"severity": "meh"}, {"kind": "x"}, {"days": "0"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "sleeping"},
+        {"severity": "meh"},
+        {"kind": "x"},
+        {"days": "0"},
+        {"days": "x"},
+        {"opened_after": "soon"},
+    ],
+)
 def test_alert_list_rejects_bad_filters(client_for, owner, params):
     response = client_for(owner).get(reverse("monitoring:alert_list"), params)
     assert response.status_code == 400
@@ -396,3 +406,82 @@ def test_outsider_sees_no_alerts(client_for, outsider, seeded):
     response = client_for(outsider).get(reverse("monitoring:alert_list"), {"status": ""})
     assert response.status_code == 200
     assert response.context["alerts"] == []
+
+
+# --------------------------------------------------------------------------- acknowledge
+
+
+@pytest.fixture
+def open_alert(seeded):
+    return Alert.objects.get(model=seeded, status=AlertStatus.OPEN)
+
+
+def test_owner_acknowledges_an_alert_with_a_comment_over_htmx(client_for, owner, open_alert, last_seq, audit_actions):
+    seq = last_seq()
+    response = client_for(owner).post(
+        reverse("monitoring:alert_acknowledge", args=[open_alert.pk]),
+        {"comment": "Retraining with last month's data."},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<tr id="alert-{open_alert.pk}" data-status="acknowledged"')
+    assert "Retraining with last month" in html
+    open_alert.refresh_from_db()
+    assert open_alert.status == AlertStatus.ACKNOWLEDGED
+    assert open_alert.acknowledged_by == owner
+    assert open_alert.acknowledge_comment == "Retraining with last month's data."
+    assert audit_actions(seq) == ["alert.acknowledged"]
+
+
+def test_plain_form_acknowledge_redirects_to_the_alert_list(client_for, owner, open_alert):
+    response = client_for(owner).post(reverse("monitoring:alert_acknowledge", args=[open_alert.pk]), {"comment": "ok"})
+    assert response.status_code == 302 and response["Location"] == reverse("monitoring:alert_list")
+
+
+@pytest.mark.parametrize("comment", ["", "   ", "x" * 5001])
+def test_acknowledge_without_a_valid_comment_is_a_400_and_writes_nothing(
+    client_for, owner, open_alert, comment, last_seq
+):
+    seq = last_seq()
+    response = client_for(owner).post(
+        reverse("monitoring:alert_acknowledge", args=[open_alert.pk]), {"comment": comment}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    open_alert.refresh_from_db()
+    assert open_alert.status == AlertStatus.OPEN and last_seq() == seq
+
+
+def test_acknowledging_twice_is_a_409(client_for, owner, open_alert):
+    c = client_for(owner)
+    url = reverse("monitoring:alert_acknowledge", args=[open_alert.pk])
+    assert c.post(url, {"comment": "first"}).status_code == 302
+    response = c.post(url, {"comment": "again"})
+    assert response.status_code == 409
+    open_alert.refresh_from_db()
+    assert open_alert.acknowledge_comment == "first"
+
+
+@pytest.mark.parametrize("role,status", [("reviewer", 403), ("auditor", 403), ("outsider", 404)])
+def test_only_the_owner_or_an_admin_can_acknowledge(client_for, roles, role, status, open_alert, last_seq):
+    seq = last_seq()
+    response = client_for(roles[role]).post(
+        reverse("monitoring:alert_acknowledge", args=[open_alert.pk]), {"comment": "mine now"}
+    )
+    assert response.status_code == status
+    open_alert.refresh_from_db()
+    assert open_alert.status == AlertStatus.OPEN and last_seq() == seq
+
+
+def test_admin_can_acknowledge(client_for, admin_user, open_alert):
+    response = client_for(admin_user).post(
+        reverse("monitoring:alert_acknowledge", args=[open_alert.pk]), {"comment": "on it"}
+    )
+    assert response.status_code == 302
+    open_alert.refresh_from_db()
+    assert open_alert.acknowledged_by == admin_user
+
+
+def test_acknowledge_needs_post(client_for, owner, open_alert):
+    assert client_for(owner).get(reverse("monitoring:alert_acknowledge", args=[open_alert.pk])).status_code == 405

@@ -1,0 +1,204 @@
+"""monitoring.charts: figure dicts for plotly.js, compact and valid JSON (no NaN literals)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from django.core.serializers.json import DjangoJSONEncoder
+
+from monitoring import charts
+from monitoring.charts import Marker
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+WINDOWS = [T0 + timedelta(hours=h) for h in range(6)]
+
+
+def decode(spec) -> np.ndarray:
+    """A plotly.py typed-array spec ({dtype, bdata, shape}) back to numpy, as plotly.js reads it."""
+    if isinstance(spec, list):
+        return np.array(spec, dtype="float64")
+    array = np.frombuffer(base64.b64decode(spec["bdata"]), dtype=spec["dtype"])
+    if "shape" in spec:
+        array = array.reshape([int(n) for n in str(spec["shape"]).split(",")])
+    return array
+
+
+def strict_json(fig: dict) -> dict:
+    """What json_script sends and JSON.parse accepts: no NaN/Infinity literals."""
+    return json.loads(json.dumps(fig, cls=DjangoJSONEncoder, allow_nan=False))
+
+
+def test_drift_heatmap_colours_by_status_and_carries_psi_js_and_p_value_for_hover():
+    status = np.array([[0, 1, 2, np.nan, 0, 0], [0, 0, 0, 0, 1, 2]], dtype=float)
+    psi = np.array([[0.01, 0.12, 0.3, np.nan, 0.02, 0.03], [0.0, 0.01, 0.02, 0.03, 0.11, 0.4]])
+    js = psi / 2
+    p = 1 - psi
+    markers = [Marker(at=WINDOWS[2], kind="promotion", label="v2 → production")]
+    fig = strict_json(
+        charts.drift_heatmap(
+            windows=WINDOWS, features=["age", "income"], status=status, psi=psi, js=js, pvalue=p, markers=markers
+        )
+    )
+    trace = fig["data"][0]
+    assert trace["type"] == "heatmap"
+    assert trace["x"] == [w.isoformat() for w in WINDOWS]
+    assert trace["y"] == ["age", "income"]
+    np.testing.assert_array_equal(decode(trace["z"]), status)
+    custom = decode(trace["customdata"])
+    assert custom.shape == (2, 6, 3)
+    np.testing.assert_allclose(custom[1, 5], [0.4, 0.2, 0.6])
+    assert "%{customdata[0]" in trace["hovertemplate"] and "%{customdata[2]" in trace["hovertemplate"]
+    assert trace["zmin"] == -0.5 and trace["zmax"] == 2.5
+    marker = [s for s in fig["layout"]["shapes"] if s["name"] == "marker-promotion"]
+    assert marker and marker[0]["x0"] == WINDOWS[2].isoformat() and marker[0]["yref"] == "paper"
+    assert any(a["text"] == "v2 → production" for a in fig["layout"]["annotations"])
+
+
+def test_a_large_heatmap_is_compact_and_fast():
+    import time
+
+    n_windows, n_features = 24 * 90, 50
+    windows = [T0 + timedelta(hours=h) for h in range(n_windows)]
+    rng = np.random.default_rng(0)
+    psi = rng.random((n_features, n_windows))
+    started = time.perf_counter()
+    fig = charts.drift_heatmap(
+        windows=windows,
+        features=[f"f{i}" for i in range(n_features)],
+        status=(psi > 0.5).astype(float),
+        psi=psi,
+        js=psi,
+        pvalue=psi,
+    )
+    text = json.dumps(fig, cls=DjangoJSONEncoder, allow_nan=False)
+    elapsed = time.perf_counter() - started
+    # 108,000 cells x 4 float64 values as base64 (~4/3 x 8 bytes each) plus the time axis
+    assert len(text) < 6_000_000
+    assert elapsed < 2.0
+
+
+def test_top_drifted_features_are_ranked_with_threshold_lines():
+    fig = strict_json(
+        charts.top_drifted_features(
+            features=["income", "age"], psi=[0.3, 0.12], status=["critical", "warning"], warning=0.1, critical=0.25
+        )
+    )
+    bar = fig["data"][0]
+    assert bar["orientation"] == "h" and bar["y"] == ["income", "age"]
+    np.testing.assert_allclose(decode(bar["x"]), [0.3, 0.12])
+    assert bar["marker"]["color"] == [charts.CRITICAL, charts.WARNING]
+    lines = {s["name"]: s for s in fig["layout"]["shapes"]}
+    assert lines["warning 0.1"]["x0"] == 0.1 and lines["critical 0.25"]["x0"] == 0.25
+
+
+def test_feature_distribution_compares_shares_not_raw_counts():
+    fig = strict_json(
+        charts.feature_distribution(
+            feature="age", labels=["<30", "30–50", "≥50"], reference=[50, 30, 20], current=[1, 1, 8]
+        )
+    )
+    ref, cur = fig["data"]
+    assert ref["name"] == "reference" and cur["name"] == "current"
+    np.testing.assert_allclose(decode(ref["y"]), [0.5, 0.3, 0.2])
+    np.testing.assert_allclose(decode(cur["y"]), [0.1, 0.1, 0.8])
+
+
+def test_performance_draws_provisional_windows_as_a_separate_hollow_trace_with_coverage():
+    provisional = np.array([False, False, False, False, True, True])
+    auc = np.array([0.9, 0.89, 0.88, 0.87, 0.8, 0.79])
+    fig = strict_json(
+        charts.performance_over_time(
+            windows=WINDOWS,
+            metrics={"roc_auc": auc},
+            coverage=np.array([1, 1, 1, 0.9, 0.4, 0.1]),
+            provisional=provisional,
+            coverage_threshold=0.8,
+            thresholds={"roc_auc warning": (0.85, "warning")},
+            markers=[Marker(at=WINDOWS[4], kind="alert", label="critical performance")],
+        )
+    )
+    final, tentative, coverage = fig["data"]
+    assert final["name"] == "roc_auc" and tentative["name"] == "roc_auc (provisional)"
+    assert tentative["marker"]["symbol"] == "circle-open" and tentative["line"]["dash"] == "dot"
+    f, t = decode(final["y"]), decode(tentative["y"])
+    assert np.isnan(f[4:]).all() and np.allclose(f[:4], auc[:4])
+    assert np.isnan(t[:4]).all() and np.allclose(t[4:], auc[4:])
+    assert coverage["type"] == "bar" and coverage["yaxis"] == "y2"
+    names = {s["name"] for s in fig["layout"]["shapes"]}
+    assert {"final at 80%", "roc_auc warning 0.85", "marker-alert"} <= names
+
+
+def test_volume_and_quality_and_drift_share_carry_markers_on_their_time_axis():
+    markers = [
+        Marker(at=WINDOWS[1], kind="promotion", label="v3 → production"),
+        Marker(at=WINDOWS[3], kind="rollback", label="rollback → v2"),
+    ]
+    vq = strict_json(
+        charts.volume_and_quality(
+            windows=WINDOWS,
+            volume=np.arange(6, dtype=float),
+            quality={"missing (worst feature)": np.full(6, 0.01)},
+            markers=markers,
+        )
+    )
+    share = strict_json(
+        charts.drift_share_over_time(
+            windows=WINDOWS, share=np.linspace(0, 0.6, 6), warning=0.2, critical=0.5, markers=markers
+        )
+    )
+    for fig in (vq, share):
+        kinds = [s["name"] for s in fig["layout"]["shapes"] if s["name"].startswith("marker-")]
+        assert kinds == ["marker-promotion", "marker-rollback"]
+    assert {s["name"] for s in share["layout"]["shapes"]} >= {"warning 20%", "critical 50%"}
+
+
+def test_prediction_distribution_is_a_share_heatmap_with_a_drift_line():
+    shares = np.tile(np.array([[0.2], [0.5], [0.3]]), (1, 6))
+    fig = strict_json(
+        charts.prediction_distribution(
+            windows=WINDOWS, bin_labels=["< 0.3", "0.3 – 0.7", "≥ 0.7"], shares=shares, drift=np.linspace(0, 0.3, 6)
+        )
+    )
+    heat, line = fig["data"]
+    assert heat["type"] == "heatmap" and decode(heat["z"]).shape == (3, 6)
+    assert line["yaxis"] == "y2" and line["name"] == "prediction drift (PSI)"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: charts.drift_heatmap(
+            windows=[],
+            features=[],
+            status=np.zeros((0, 0)),
+            psi=np.zeros((0, 0)),
+            js=np.zeros((0, 0)),
+            pvalue=np.zeros((0, 0)),
+        ),
+        lambda: charts.top_drifted_features(features=[], psi=[], status=[], warning=0.1, critical=0.25),
+        lambda: charts.feature_distribution(feature="age", labels=[], reference=[], current=[]),
+        lambda: charts.prediction_distribution(windows=[], bin_labels=[], shares=np.zeros((0, 0))),
+        lambda: charts.performance_over_time(windows=[], metrics={}, coverage=np.zeros(0), provisional=np.zeros(0)),
+        lambda: charts.volume_and_quality(windows=[], volume=np.zeros(0), quality={}),
+        lambda: charts.drift_share_over_time(windows=[], share=np.zeros(0), warning=0.2, critical=0.5),
+    ],
+)
+def test_every_chart_explains_itself_when_there_is_no_data(build):
+    fig = strict_json(build())
+    assert fig["data"] == []
+    assert fig["layout"]["annotations"][0]["text"].startswith("No ")
+
+
+def test_health_by_tier_stacks_states_per_risk_tier():
+    fig = strict_json(
+        charts.health_by_tier(
+            tiers=["low", "medium", "high"], counts={"ok": [3, 2, 0], "warning": [0, 1, 1], "critical": [0, 0, 2]}
+        )
+    )
+    assert fig["layout"]["barmode"] == "stack"
+    assert [t["name"] for t in fig["data"]] == ["ok", "warning", "critical"]
+    np.testing.assert_array_equal(decode(fig["data"][2]["y"]), [0, 0, 2])
