@@ -26,9 +26,14 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["seq", "timestamp", "actor_name", "action", "object_repr", "source"]
-    list_filter = ["action", "source"]
-    search_fields = ["object_repr", "actor_name", "model_name", "request_id"]
+    """Read-only: the database refuses UPDATE/DELETE anyway; the auditor UI is /audit/."""
+
+    list_display = ["seq", "timestamp", "actor_name", "action", "object_repr", "model_name", "source"]
+    list_filter = ["source"]
+    search_fields = ["=action", "=actor_name", "=model_name", "=request_id"]
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    show_full_result_count = False  # no extra COUNT(*) over millions of rows
+    list_select_related = False
 
     def has_add_permission(self, request):
         return False
