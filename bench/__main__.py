@@ -29,6 +29,8 @@ def setup_django() -> None:
     ensure_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DEBUG", "false")  # no connection.queries growing during long runs
+    # Persistent connections, as a production deployment sets (in-process renders and servers).
+    os.environ.setdefault("CONN_MAX_AGE", "600")
     # One key for this process and the servers it starts: sessions made here must be valid there.
     os.environ.setdefault("SECRET_KEY", "bench-not-secret-" + "k" * 50)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlops_portal.settings")
