@@ -11,7 +11,7 @@ PORT ?= 8000
 
 MLFLOW_VENV := .venv-mlflow
 
-.PHONY: mlflow-venv run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv
+.PHONY: mlflow-venv run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv bench-mlflow-venv bench-wrk
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
@@ -55,8 +55,23 @@ test-sqlite: venv
 	env -u DATABASE_URL -u CELERY_BROKER_URL MLOPS_VAR_DIR=$$(mktemp -d) \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/registry -m "not postgres and not browser and not integration"
 
-bench: venv static services bench-evidently-venv
+bench: venv static services bench-evidently-venv bench-mlflow-venv bench-wrk
 	DATABASE_URL="$(PG_URL)" $(BIN)/python -m bench
+
+# MLflow's own server (the inventory benchmark's peer) in its own venv under bench/,
+# never in the project's dependencies; wrk drives the load (Debian package).
+BENCH_MLFLOW_VENV := bench/.venv-mlflow
+$(BENCH_MLFLOW_VENV)/.installed:
+	test -x $(BENCH_MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_MLFLOW_VENV)
+	$(BENCH_MLFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_MLFLOW_VENV)/bin/python -m pip install --quiet 'mlflow==3.17.2'
+	touch $@
+
+bench-mlflow-venv: $(BENCH_MLFLOW_VENV)/.installed
+
+bench-wrk:
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
+	  || echo "wrk could not be installed: the benchmarks fall back to their Python load generator"
 
 # Evidently (the monitoring benchmark's peer) needs pandas < 3, so it lives in its own
 # virtual environment under bench/, outside the project's dependencies.
