@@ -135,10 +135,12 @@ def child_ours(reference_path: str, current_path: str, out_path: str) -> None:
 
 
 def _measure(cmd: list[str], out: Path, env: dict | None = None) -> dict:
+    load_before = os.getloadavg()[0]
     seconds, rss = run_measured(cmd, env=env, cwd=ROOT)
     result = json.loads(out.read_text())
     result["wall_seconds"] = seconds
     result["peak_rss_bytes"] = rss  # the child's own ru_maxrss from wait4
+    result["load"] = max(load_before, os.getloadavg()[0])  # 1-min load average: other work on the machine
     return result
 
 
@@ -206,7 +208,9 @@ def run_window() -> list[Figure]:
                 f"ratio = Evidently time / ours (x faster). Ours: median of {REPEATS} runs of compute_window_drift "
                 f"(binning + PSI, JS, KS, Wasserstein, quality) on the stored profile; building that profile "
                 f"once per version took {ours['profile_seconds']:.2f} s. Drifted features: ours "
-                f"{ours['drifted_features']} (share {ours['drift_share']}), Evidently {evidently['drifted_columns']}."
+                f"{ours['drifted_features']} (share {ours['drift_share']}), Evidently {evidently['drifted_columns']}. "
+                f"Machine 1-min load average during the runs: ours {ours['load']:.1f}, Evidently "
+                f"{evidently['load']:.1f}, numpy {limit['load']:.1f} on {os.cpu_count()} CPUs."
             ),
         ),
         Figure(

@@ -247,14 +247,18 @@ def run() -> list[Figure]:
     token = _token(user)
 
     log(f"ingest {ROWS:,} rows over the API ({len(files)} CSV batches, {CONNECTIONS} connections, {WORKERS} workers)")
+    load_api = os.getloadavg()[0]
     api_seconds = _ingest_over_api(version, token, files)
+    load_api = max(load_api, os.getloadavg()[0])
     stored = Prediction.objects.filter(version=version).count()
     assert stored == ROWS, f"the API stored {stored} rows, expected {ROWS}"
     api_rate = ROWS / api_seconds
     log(f"  API: {api_seconds:.1f} s, {api_rate:,.0f} rows/s")
 
     log(f"PostgreSQL COPY of the same {ROWS:,} rows into {COPY_TABLE}")
+    load_copy = os.getloadavg()[0]
     copy_seconds = _copy_peer(version.pk, files)
+    load_copy = max(load_copy, os.getloadavg()[0])
     copy_rate = ROWS / copy_seconds
     log(f"  COPY: {copy_seconds:.1f} s, {copy_rate:,.0f} rows/s")
     _purge_predictions(MODEL_NAME)
@@ -274,7 +278,9 @@ def run() -> list[Figure]:
                 f"ratio = API rate / COPY rate. API: {ROWS // BATCH} CSV POSTs of {BATCH:,} rows, {CONNECTIONS} "
                 f"client connections, gunicorn {WORKERS} workers, validation + COPY + dirty windows + audit event "
                 f"per batch ({api_seconds:.1f} s). COPY: psql-style COPY FROM STDIN of pre-rendered text into a "
-                f"table with the same columns, indexes and FK, one commit per {BATCH:,} rows ({copy_seconds:.1f} s)."
+                f"table with the same columns, indexes and FK, one commit per {BATCH:,} rows ({copy_seconds:.1f} s). "
+                f"Machine 1-min load average: {load_api:.1f} during the API run, {load_copy:.1f} during COPY, "
+                f"on {os.cpu_count()} CPUs."
             ),
         )
     ]
