@@ -215,3 +215,31 @@ def test_tags_are_normalised_and_reused(owner, churn):
     model_update(model=churn, actor=owner, context=CLI, changes={"tags": ["Fraud Risk", "fraud-risk", " "]})
     assert list(churn.tags.values_list("name", flat=True)) == ["fraud-risk"]
     assert Tag.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_version_registrations_get_distinct_consecutive_numbers(owner, churn):
+    import threading
+
+    from django.db import connection
+
+    errors, barrier = [], threading.Barrier(6)
+
+    def register():
+        try:
+            barrier.wait(timeout=30)
+            version_create(model=churn, actor=owner, context=CLI, metrics={"roc_auc": 0.9})
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=register) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert sorted(ModelVersion.objects.filter(model=churn).values_list("version", flat=True)) == [1, 2, 3, 4, 5, 6]
+    assert AuditEvent.objects.filter(action="version.registered").count() == 6
