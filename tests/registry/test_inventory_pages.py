@@ -26,9 +26,9 @@ def test_inventory_page_lists_only_visible_models(roles, role, churn, hidden, cl
         assert 'class="badge badge-production">v1' in html
 
 
-def test_home_redirects_to_the_inventory(owner, client_for):
+def test_home_redirects_to_the_fleet_overview(owner, client_for):
     response = client_for(owner).get("/")
-    assert response.status_code == 302 and response["Location"] == reverse("registry:model_list")
+    assert response.status_code == 302 and response["Location"] == reverse("monitoring:fleet")
 
 
 def test_anonymous_users_are_sent_to_login(churn, client):
