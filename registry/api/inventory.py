@@ -12,6 +12,7 @@ import json
 
 from django.conf import settings
 from django.urls import path, reverse
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, generics, parsers, serializers, status
@@ -265,6 +266,7 @@ class InventoryAPIView(generics.GenericAPIView):
 class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
     serializer_class = ModelListSerializer
     filterset_class = ModelFilterSet
+    filter_backends = [DjangoFilterBackend]  # documents the filters in the schema; applied below
 
     def get_queryset(self):
         return model_list(user=self.request.user)
