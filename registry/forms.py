@@ -91,11 +91,15 @@ class VersionForm(forms.Form):
     """Register a version (all fields) or edit one (metadata only: no schema, task type or stage)."""
 
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    artifact_uri = forms.CharField(max_length=500, required=False, help_text="e.g. s3://models/churn/3/model.pkl")
-    source_commit = forms.CharField(max_length=64, required=False)
-    training_run_id = forms.CharField(max_length=100, required=False)
-    training_data_ref = forms.CharField(max_length=500, required=False)
-    training_data_hash = forms.CharField(max_length=128, required=False)
+    artifact_uri = forms.CharField(
+        label="Artifact URI", max_length=500, required=False, help_text="e.g. s3://models/churn/3/model.pkl"
+    )
+    source_commit = forms.CharField(max_length=64, required=False, help_text="Git commit of the training code.")
+    training_run_id = forms.CharField(label="Training run id", max_length=100, required=False)
+    training_data_ref = forms.CharField(
+        label="Training data reference", max_length=500, required=False, help_text="Where the training data lives."
+    )
+    training_data_hash = forms.CharField(max_length=128, required=False, help_text="e.g. sha256:…")
     task_type = forms.ChoiceField(choices=TaskType.choices)
     metrics = JSONTextField(empty={}, help_text='A JSON object of metric name → number, e.g. {"roc_auc": 0.91}.')
     feature_schema = JSONTextField(
@@ -114,7 +118,10 @@ class TokenForm(forms.Form):
     """A new personal API token: a label, scopes and an optional lifetime."""
 
     name = forms.CharField(max_length=100)
-    scopes = forms.MultipleChoiceField(choices=TokenScope.choices, widget=forms.CheckboxSelectMultiple)
+    scopes = forms.MultipleChoiceField(
+        choices=[(value, f"{value} — {label}") for value, label in TokenScope.choices],
+        widget=forms.CheckboxSelectMultiple,
+    )
     expires_days = forms.IntegerField(
         label="Expires after (days)",
         min_value=1,
