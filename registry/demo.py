@@ -464,6 +464,12 @@ def _train(model_name: str, number: int, vspec: VersionSpec) -> Trained:
     return _TRAINED[key]
 
 
+def trained_version(model_name: str, number: int) -> Trained:
+    """The trained estimator of a demo version (e.g. to score demo traffic with production)."""
+    spec = next(s for s in CATALOGUE if s.name == model_name)
+    return _train(model_name, number, spec.versions[number - 1])
+
+
 def _ensure_versions(spec: ModelSpec, model: RegisteredModel, users, result: DemoResult) -> None:
     existing = set(model.versions.values_list("version", flat=True))
     for number, vspec in enumerate(spec.versions, start=1):

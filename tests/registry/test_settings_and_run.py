@@ -238,8 +238,10 @@ def _row_counts() -> dict[str, int]:
 
 
 @pytest.mark.django_db
-def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(capsys):
-    call_command("load_demo", "--no-progress", "--sync")
+def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(capsys, django_capture_on_commit_callbacks):
+    # the test's transaction never commits: run the on-commit task queueing as a commit would
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("load_demo", "--no-progress", "--sync")
     first = _row_counts()
     out = capsys.readouterr().out
     assert "Demo data:" in out
@@ -278,9 +280,9 @@ def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(caps
     assert PromotionRequest.objects.filter(status=PromotionStatus.REJECTED).exists()
     assert ModelVersion.objects.filter(stage=Stage.ARCHIVED).count() >= 2
 
-    # everything went through the services: one unbroken chain of CLI events
+    # everything went through the services: one unbroken chain (CLI, and the inline worker)
     events = list(AuditEvent.objects.order_by("seq"))
-    assert {e.source for e in events} == {AuditSource.CLI}
+    assert {e.source for e in events} <= {AuditSource.CLI, AuditSource.WORKER}
     actions = {e.action for e in events}
     assert {
         "team.created",
@@ -298,6 +300,18 @@ def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(caps
         assert event.hash == event_hash(prev, event_payload(event))
         prev = event.hash
 
-    call_command("load_demo", "--no-progress", "--sync")
+    # monitoring: weeks of traffic with injected drift, computed inline (--sync): the churn
+    # model ends red with an open alert, after an earlier amber phase
+    from monitoring.models import Alert, HealthStatus, Prediction
+
+    assert Prediction.objects.filter(version__model=churn).count() >= 10_000
+    assert HealthStatus.objects.get(model=churn).status == "critical"
+    assert Alert.objects.filter(model=churn, severity="critical").exists()
+    assert {"reference.uploaded", "predictions.ingested", "labels.ingested"} <= {
+        e.action for e in AuditEvent.objects.all()
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("load_demo", "--no-progress", "--sync")
     assert _row_counts() == first
     assert "nothing new" in capsys.readouterr().out

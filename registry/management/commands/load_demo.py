@@ -63,9 +63,7 @@ class Command(BaseCommand):
             result = demo.load_demo(progress=progress)
             created = dict(result.created)
             if monitoring is not None:
-                for what, n in monitoring.load_demo(
-                    progress=progress, sync=sync, show_progress=not no_progress
-                ).items():
+                for what, n in monitoring.load_demo(progress=progress, sync=sync).items():
                     created[what] = created.get(what, 0) + n
         summary = ", ".join(f"{n} {what}" for what, n in created.items() if n) or "nothing new (already loaded)"
         self.stdout.write(self.style.SUCCESS(f"Demo data: {summary} in {time.monotonic() - started:.1f}s."))
