@@ -72,6 +72,10 @@ def mlflow_server(db_path: Path, *, workers: int) -> Iterator[str]:
         str(port),
         "--workers",
         str(workers),
+        # uvicorn kills a worker that does not answer its supervisor's ping within 5 s; on a
+        # busy 2-core machine under 32 connections that is load, not a hang: allow 60 s.
+        "--uvicorn-opts",
+        "--timeout-worker-healthcheck 60",
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{VENV / 'bin'}:{env.get('PATH', '')}"
