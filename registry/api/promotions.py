@@ -6,6 +6,7 @@ Every action is an explicit endpoint calling the same service as the browser UI.
 from __future__ import annotations
 
 from django.urls import path
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -153,6 +154,7 @@ class PromotionListCreate(generics.ListAPIView):
     def get_queryset(self):
         return promotion_list(user=self.request.user).prefetch_related("reviews__reviewer").order_by("-created_at")
 
+    @extend_schema(request=PromotionCreateSerializer, responses={201: PromotionDetailSerializer})
     def post(self, request):
         data = PromotionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -181,6 +183,7 @@ class PromotionDetail(APIView):
 
     permission_classes = [IsAuthenticated, PromotionScope]
     required_scopes = {"GET": READ_SCOPES}
+    serializer_class = PromotionDetailSerializer
 
     def get(self, request, pk: int):
         return Response(PromotionDetailSerializer(promotion_get(user=request.user, pk=pk)).data)
@@ -193,6 +196,7 @@ class _Action(APIView):
     def perform(self, request, req, data):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @extend_schema(request=ReviewActionSerializer, responses=PromotionDetailSerializer)
     def post(self, request, pk: int):
         req = promotion_get(user=request.user, pk=pk)
         data = self.serializer_class(data=request.data)
@@ -245,6 +249,20 @@ class ModelRollback(APIView):
     required_scopes = {"POST": TokenScope.PROMOTIONS_REQUEST}
     serializer_class = RollbackSerializer
 
+    @extend_schema(
+        request=RollbackSerializer,
+        responses=inline_serializer(
+            "RollbackResult",
+            {
+                "model": serializers.CharField(),
+                "production_version": serializers.IntegerField(),
+                "archived_version": serializers.IntegerField(allow_null=True),
+                "reason": serializers.CharField(),
+                "needs_follow_up": serializers.BooleanField(),
+                "transition": serializers.IntegerField(),
+            },
+        ),
+    )
     def post(self, request, name: str):
         model = model_get_visible(user=request.user, name=name)
         data = RollbackSerializer(data=request.data)

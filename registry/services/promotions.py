@@ -398,6 +398,7 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
             context=context,
             now=now,
         )
+        notifications.notify_promotion_decided(old)
     notifications.notify_promotion_decided(req)
     return req
 

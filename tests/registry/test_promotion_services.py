@@ -199,14 +199,16 @@ def test_promotion_to_production_archives_the_previous_production_version(
 
 
 def test_older_pending_requests_go_stale_when_a_newer_version_is_promoted(
-    churn, owner, reviewer, last_seq, audit_actions
+    churn, owner, reviewer, last_seq, audit_actions, django_capture_on_commit_callbacks
 ):
     v1 = ModelVersionFactory(model=churn)
     v2 = ModelVersionFactory(model=churn)
     old = _request(v1, owner)
     new = _request(v2, owner)
     seq = last_seq()
-    promotion_approve(request=new, reviewer=reviewer, comment="", context=CLI)
+    with django_capture_on_commit_callbacks(execute=True):
+        promotion_approve(request=new, reviewer=reviewer, comment="", context=CLI)
+    assert sorted(m.subject.split(": ")[-1] for m in mail.outbox) == ["Applied", "Cancelled"]
     old.refresh_from_db()
     assert old.status == PromotionStatus.CANCELLED
     assert "v2 was promoted" in old.status_reason
