@@ -82,6 +82,7 @@ def main(argv: list[str]) -> int:
         return 2
     setup_django()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    load_start = os.getloadavg()[0]
     log(f"{'QUICK ' if QUICK else ''}run of {', '.join(selected)} on {os.cpu_count()} CPUs")
     figures: list[Figure] = []
     failed_modules = []
@@ -94,7 +95,11 @@ def main(argv: list[str]) -> int:
             traceback.print_exc()
             failed_modules.append(name)
             figures.append(Figure(f"{name}: did not complete", None, "", note=f"{type(exc).__name__}: {exc}"))
-    print(f"MLOps Portal benchmarks, {started}, {platform.node()}, {os.cpu_count()} CPUs{', QUICK' if QUICK else ''}")
+    load_end = os.getloadavg()[0]
+    print(
+        f"MLOps Portal benchmarks, {started}, {platform.node()}, {os.cpu_count()} CPUs{', QUICK' if QUICK else ''}; "
+        f"1-min load average {load_start:.1f} at start, {load_end:.1f} at end (other work on the machine)"
+    )
     print_table(figures)
     results_dir = ROOT / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +110,7 @@ def main(argv: list[str]) -> int:
                 "started": started,
                 "quick": QUICK,
                 "cpus": os.cpu_count(),
+                "loadavg": [load_start, load_end],
                 "figures": [dataclasses.asdict(f) for f in figures],
             },
             indent=2,
