@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+from _plotly_utils.utils import convert_to_base64
 
 if TYPE_CHECKING:
     from .dashboards import ModelDashboard, TierRollup
@@ -39,13 +39,14 @@ STATUS_CODES = {"ok": 0, "warning": 1, "critical": 2}
 MARKER_COLOURS = {"promotion": OK, "rollback": "#7c3aed", "alert": CRITICAL, "acknowledged": WARNING}
 
 BASE_LAYOUT = {
-    "template": "none",
     "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12, "color": "#1d2330"},
-    "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
+    "margin": {"l": 60, "r": 20, "t": 70, "b": 40},
     "paper_bgcolor": "#ffffff",
     "plot_bgcolor": "#ffffff",
     "hovermode": "closest",
-    "legend": {"orientation": "h", "y": -0.15},
+    "legend": {"orientation": "h", "y": -0.18},
+    "xaxis": {"automargin": True, "gridcolor": "#eef0f3"},
+    "yaxis": {"automargin": True, "gridcolor": "#eef0f3", "zerolinecolor": "#d1d5db"},
 }
 
 
@@ -67,15 +68,24 @@ def _floats(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype="float64")
 
 
-def _figure(fig: go.Figure, *, title: str, height: int = 340, **layout) -> dict:
-    fig.update_layout(**BASE_LAYOUT, title={"text": title, "x": 0, "font": {"size": 14}}, height=height, **layout)
-    return fig.to_plotly_json()
+def _figure(traces: Sequence, *, title: str, height: int = 340, **layout) -> dict:
+    """Traces are plotly ``graph_objects`` (validated, numpy arrays encoded as typed arrays);
+    the layout is a plain dict, because plotly.py's layout validation costs ~0.1 s per
+    chart with shapes and annotations, too slow for a page budget of 300 ms."""
+    merged = {**BASE_LAYOUT, "title": {"text": title, "x": 0, "font": {"size": 14}}, "height": height}
+    for key, value in layout.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    data = [t.to_plotly_json() for t in traces]
+    convert_to_base64(data)  # numpy arrays -> {"dtype", "bdata", "shape"}, as Figure.to_plotly_json does
+    return {"data": data, "layout": merged}
 
 
-def _add_markers(fig: go.Figure, markers: Sequence[Marker], *, xref: str = "x") -> None:
-    """Vertical lines across the whole plot height, labelled at the top."""
-    shapes = list(fig.layout.shapes or ())
-    annotations = list(fig.layout.annotations or ())
+def _markers(markers: Sequence[Marker], *, xref: str = "x") -> tuple[list[dict], list[dict]]:
+    """Vertical lines across the whole plot height, labelled at the top: (shapes, annotations)."""
+    shapes, annotations = [], []
     for m in markers:
         colour = MARKER_COLOURS.get(m.kind, MUTED)
         x = m.at.isoformat()
@@ -99,14 +109,25 @@ def _add_markers(fig: go.Figure, markers: Sequence[Marker], *, xref: str = "x") 
                 "xref": xref,
                 "yref": "paper",
                 "yanchor": "bottom",
+                "xanchor": "left",
                 "text": m.label,
                 "showarrow": False,
                 "font": {"size": 10, "color": colour},
-                "textangle": -30,
+                "textangle": -25,
                 "hovertext": f"{m.kind}: {m.label} at {m.at:%Y-%m-%d %H:%M} UTC",
             }
         )
-    fig.update_layout(shapes=shapes, annotations=annotations)
+    return shapes, annotations
+
+
+def _two_rows(top: float = 0.7, gap: float = 0.06) -> dict:
+    """Layout of two stacked plots sharing the time axis (what make_subplots would build)."""
+    return {
+        "xaxis": {"anchor": "y", "domain": [0, 1], "matches": "x2", "showticklabels": False},
+        "xaxis2": {"anchor": "y2", "domain": [0, 1], "automargin": True, "gridcolor": "#eef0f3"},
+        "yaxis": {"anchor": "x", "domain": [1 - top + gap / 2, 1]},
+        "yaxis2": {"anchor": "x2", "domain": [0, 1 - top - gap / 2], "automargin": True, "gridcolor": "#eef0f3"},
+    }
 
 
 def _threshold_line(y: float, *, colour: str, label: str, yref: str = "y") -> dict:
@@ -141,13 +162,14 @@ def _vertical_threshold(x: float, *, colour: str, label: str) -> dict:
 
 def empty_figure(title: str, message: str) -> dict:
     """A blank chart that says why it is blank (no windows yet, no labels yet)."""
-    fig = go.Figure()
-    fig.update_layout(
+    return _figure(
+        [],
+        title=title,
+        height=220,
         xaxis={"visible": False},
         yaxis={"visible": False},
         annotations=[{"text": message, "showarrow": False, "font": {"size": 13, "color": MUTED}}],
     )
-    return _figure(fig, title=title, height=220)
 
 
 def drift_heatmap(
@@ -173,33 +195,33 @@ def drift_heatmap(
         [2 / 3, CRITICAL],
         [1.0, CRITICAL],
     ]
-    fig = go.Figure(
-        go.Heatmap(
-            z=status.astype("float64"),
-            x=_iso(windows),
-            y=list(features),
-            customdata=customdata,
-            zmin=-0.5,
-            zmax=2.5,
-            colorscale=colorscale,
-            xgap=1,
-            ygap=1,
-            colorbar={
-                "tickvals": [0, 1, 2],
-                "ticktext": ["ok", "warning", "critical"],
-                "thickness": 12,
-                "len": 0.6,
-            },
-            hovertemplate=(
-                "<b>%{y}</b><br>window %{x}<br>PSI %{customdata[0]:.3f}<br>"
-                "JS distance %{customdata[1]:.3f}<br>p-value %{customdata[2]:.3g}<extra></extra>"
-            ),
-            name="drift",
-        )
+    trace = go.Heatmap(
+        z=status.astype("float64"),
+        x=_iso(windows),
+        y=list(features),
+        customdata=customdata,
+        zmin=-0.5,
+        zmax=2.5,
+        colorscale=colorscale,
+        xgap=1 if len(windows) <= 200 else 0,
+        ygap=1,
+        colorbar={"tickvals": [0, 1, 2], "ticktext": ["ok", "warning", "critical"], "thickness": 12, "len": 0.6},
+        hovertemplate=(
+            "<b>%{y}</b><br>window %{x}<br>PSI %{customdata[0]:.3f}<br>"
+            "JS distance %{customdata[1]:.3f}<br>p-value %{customdata[2]:.3g}<extra></extra>"
+        ),
+        name="drift",
     )
-    _add_markers(fig, markers)
-    height = max(260, min(900, 60 + 16 * len(features)))
-    return _figure(fig, title="Feature drift by window", height=height, yaxis={"autorange": "reversed"})
+    shapes, annotations = _markers(markers)
+    height = max(320, min(900, 110 + 16 * len(features)))
+    return _figure(
+        [trace],
+        title="Feature drift by window",
+        height=height,
+        yaxis={"autorange": "reversed", "gridcolor": "rgba(0,0,0,0)"},
+        shapes=shapes,
+        annotations=annotations,
+    )
 
 
 def top_drifted_features(
@@ -214,25 +236,24 @@ def top_drifted_features(
     if not features:
         return empty_figure("Top drifted features", "No drift computed yet.")
     colours = [{"ok": OK, "warning": WARNING, "critical": CRITICAL}.get(s, NO_DATA) for s in status]
-    fig = go.Figure(
-        go.Bar(
-            x=_floats(psi),
-            y=list(features),
-            orientation="h",
-            marker={"color": colours},
-            hovertemplate="<b>%{y}</b><br>PSI %{x:.3f}<extra></extra>",
-            name="PSI",
-        )
+    trace = go.Bar(
+        x=_floats(psi),
+        y=list(features),
+        orientation="h",
+        marker={"color": colours},
+        hovertemplate="<b>%{y}</b><br>PSI %{x:.3f}<extra></extra>",
+        name="PSI",
     )
-    fig.update_layout(
+    height = max(260, 110 + 22 * len(features))
+    return _figure(
+        [trace],
+        title="Top drifted features (PSI, latest window)",
+        height=height,
+        yaxis={"autorange": "reversed"},
         shapes=[
             _vertical_threshold(warning, colour=WARNING, label=f"warning {warning:g}"),
             _vertical_threshold(critical, colour=CRITICAL, label=f"critical {critical:g}"),
-        ]
-    )
-    height = max(220, 60 + 22 * len(features))
-    return _figure(
-        fig, title="Top drifted features (PSI, latest window)", height=height, yaxis={"autorange": "reversed"}
+        ],
     )
 
 
@@ -251,14 +272,12 @@ def feature_distribution(
     cur = _floats(current)
     ref_share = ref / ref.sum() if np.nansum(ref) else ref
     cur_share = cur / cur.sum() if np.nansum(cur) else cur
-    fig = go.Figure(
-        [
-            go.Bar(x=list(labels), y=ref_share, name="reference", marker={"color": MUTED}, opacity=0.75),
-            go.Bar(x=list(labels), y=cur_share, name=current_label, marker={"color": BRAND}, opacity=0.85),
-        ]
-    )
+    traces = [
+        go.Bar(x=list(labels), y=ref_share, name="reference", marker={"color": MUTED}, opacity=0.75),
+        go.Bar(x=list(labels), y=cur_share, name=current_label, marker={"color": BRAND}, opacity=0.85),
+    ]
     return _figure(
-        fig,
+        traces,
         title=f"Distribution of {feature}: reference vs {current_label}",
         barmode="group",
         yaxis={"tickformat": ".0%", "title": {"text": "share"}},
@@ -283,7 +302,7 @@ def prediction_distribution(
             x=_iso(windows),
             y=list(bin_labels),
             colorscale="Blues",
-            colorbar={"title": {"text": "share"}, "tickformat": ".0%", "thickness": 12, "len": 0.6, "x": 1.08},
+            colorbar={"title": {"text": "share"}, "tickformat": ".0%", "thickness": 12, "len": 0.6, "x": 1.1},
             hovertemplate="bin %{y}<br>window %{x}<br>share %{z:.1%}<extra></extra>",
             name="prediction share",
         )
@@ -302,9 +321,8 @@ def prediction_distribution(
             )
         )
         layout["yaxis2"] = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "PSI"}}
-    fig = go.Figure(traces)
-    _add_markers(fig, markers)
-    return _figure(fig, title="Prediction distribution over time", **layout)
+    shapes, annotations = _markers(markers)
+    return _figure(traces, title="Prediction distribution over time", shapes=shapes, annotations=annotations, **layout)
 
 
 def performance_over_time(
@@ -326,52 +344,46 @@ def performance_over_time(
     if not len(windows) or not metrics:
         return empty_figure("Performance", "No labelled predictions in this range yet.")
     x = _iso(windows)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
     palette = [BRAND, "#0891b2", "#9333ea", "#ea580c", "#16a34a", "#be123c", "#4b5563"]
     prov = provisional.astype(bool)
+    traces = []
     for i, (name, values) in enumerate(metrics.items()):
         values = values.astype("float64")
         colour = palette[i % len(palette)]
-        final = np.where(prov, np.nan, values)
-        tentative = np.where(prov, values, np.nan)
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=x,
-                y=final,
+                y=np.where(prov, np.nan, values),
                 mode="lines+markers",
                 name=name,
                 legendgroup=name,
                 line={"color": colour, "width": 2},
                 marker={"size": 4},
                 hovertemplate=f"{name} %{{y:.3f}}<extra>final</extra>",
-            ),
-            row=1,
-            col=1,
+            )
         )
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=x,
-                y=tentative,
+                y=np.where(prov, values, np.nan),
                 mode="lines+markers",
                 name=f"{name} (provisional)",
                 legendgroup=name,
                 line={"color": colour, "width": 1, "dash": "dot"},
                 marker={"size": 6, "symbol": "circle-open"},
                 hovertemplate=f"{name} %{{y:.3f}}<extra>provisional: labels incomplete</extra>",
-            ),
-            row=1,
-            col=1,
+            )
         )
-    fig.add_trace(
+    traces.append(
         go.Bar(
             x=x,
             y=coverage.astype("float64"),
+            xaxis="x2",
+            yaxis="y2",
             name="label coverage",
             marker={"color": np.where(prov, NO_DATA, "#93c5fd").tolist()},
             hovertemplate="label coverage %{y:.0%}<extra></extra>",
-        ),
-        row=2,
-        col=1,
+        )
     )
     shapes = []
     if coverage_threshold is not None:
@@ -381,11 +393,18 @@ def performance_over_time(
     for name, (value, kind) in (thresholds or {}).items():
         colour = CRITICAL if kind == "critical" else WARNING
         shapes.append(_threshold_line(value, colour=colour, label=f"{name} {value:g}", yref="y"))
-    fig.update_layout(shapes=shapes)
-    _add_markers(fig, markers)
-    fig.update_yaxes(title_text="metric", row=1, col=1)
-    fig.update_yaxes(title_text="coverage", tickformat=".0%", range=[0, 1.05], row=2, col=1)
-    return _figure(fig, title="Performance over time (hollow = provisional)", height=420)
+    marker_shapes, annotations = _markers(markers)
+    layout = _two_rows(top=0.7)
+    layout["yaxis"]["title"] = {"text": "metric"}
+    layout["yaxis2"].update(title={"text": "coverage"}, tickformat=".0%", range=[0, 1.05])
+    return _figure(
+        traces,
+        title="Performance over time (hollow = provisional)",
+        height=440,
+        shapes=shapes + marker_shapes,
+        annotations=annotations,
+        **layout,
+    )
 
 
 def drift_share_over_time(
@@ -399,26 +418,27 @@ def drift_share_over_time(
     """Dataset drift: the share of drifted features per window, with threshold lines."""
     if not len(windows):
         return empty_figure("Dataset drift", "No computed windows in this range yet.")
-    fig = go.Figure(
-        go.Scatter(
-            x=_iso(windows),
-            y=share.astype("float64"),
-            mode="lines",
-            fill="tozeroy",
-            line={"color": BRAND, "width": 1.5},
-            name="share of drifted features",
-            hovertemplate="%{y:.0%} of features drifted<extra></extra>",
-        )
+    trace = go.Scatter(
+        x=_iso(windows),
+        y=share.astype("float64"),
+        mode="lines",
+        fill="tozeroy",
+        line={"color": BRAND, "width": 1.5},
+        name="share of drifted features",
+        hovertemplate="%{y:.0%} of features drifted<extra></extra>",
     )
     shapes = []
     if warning is not None:
         shapes.append(_threshold_line(warning, colour=WARNING, label=f"warning {warning:.0%}"))
     if critical is not None:
         shapes.append(_threshold_line(critical, colour=CRITICAL, label=f"critical {critical:.0%}"))
-    fig.update_layout(shapes=shapes)
-    _add_markers(fig, markers)
+    marker_shapes, annotations = _markers(markers)
     return _figure(
-        fig, title="Dataset drift (share of drifted features)", yaxis={"tickformat": ".0%", "rangemode": "tozero"}
+        [trace],
+        title="Dataset drift (share of drifted features)",
+        yaxis={"tickformat": ".0%", "rangemode": "tozero"},
+        shapes=shapes + marker_shapes,
+        annotations=annotations,
     )
 
 
@@ -433,48 +453,44 @@ def volume_and_quality(
     if not len(windows):
         return empty_figure("Volume and data quality", "No computed windows in this range yet.")
     x = _iso(windows)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.5, 0.5], vertical_spacing=0.08)
-    fig.add_trace(
-        go.Bar(x=x, y=volume.astype("float64"), name="predictions", marker={"color": "#93c5fd"}),
-        row=1,
-        col=1,
-    )
+    traces = [go.Bar(x=x, y=volume.astype("float64"), name="predictions", marker={"color": "#93c5fd"})]
     palette = [WARNING, CRITICAL, "#7c3aed", MUTED]
     for i, (name, values) in enumerate(quality.items()):
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=x,
                 y=values.astype("float64"),
+                xaxis="x2",
+                yaxis="y2",
                 mode="lines",
                 name=name,
                 line={"color": palette[i % len(palette)], "width": 1.5},
                 hovertemplate=f"{name} %{{y:.2%}}<extra></extra>",
-            ),
-            row=2,
-            col=1,
+            )
         )
-    _add_markers(fig, markers)
-    fig.update_yaxes(title_text="predictions", row=1, col=1)
-    fig.update_yaxes(title_text="share of rows", tickformat=".1%", rangemode="tozero", row=2, col=1)
-    return _figure(fig, title="Volume and data quality", height=400)
+    shapes, annotations = _markers(markers)
+    layout = _two_rows(top=0.5, gap=0.1)
+    layout["yaxis"]["title"] = {"text": "predictions"}
+    layout["yaxis2"].update(title={"text": "share of rows"}, tickformat=".1%", rangemode="tozero")
+    return _figure(
+        traces, title="Volume and data quality", height=420, shapes=shapes, annotations=annotations, **layout
+    )
 
 
 def health_by_tier(*, tiers: Sequence[str], counts: dict[str, Sequence[int]]) -> dict:
     """Portfolio roll-up: models per health state, stacked per risk tier."""
     colours = {"ok": OK, "warning": WARNING, "critical": CRITICAL, "no_data": NO_DATA}
-    fig = go.Figure(
-        [
-            go.Bar(
-                x=list(tiers),
-                y=np.array(values, dtype="int64"),
-                name=status.replace("_", " "),
-                marker={"color": colours.get(status, MUTED)},
-                hovertemplate=f"%{{y}} {status.replace('_', ' ')}<extra>%{{x}} risk</extra>",
-            )
-            for status, values in counts.items()
-        ]
-    )
-    return _figure(fig, title="Models by health and risk tier", height=280, barmode="stack")
+    traces = [
+        go.Bar(
+            x=list(tiers),
+            y=np.array(values, dtype="int64"),
+            name=status.replace("_", " "),
+            marker={"color": colours.get(status, MUTED)},
+            hovertemplate=f"%{{y}} {status.replace('_', ' ')}<extra>%{{x}} risk</extra>",
+        )
+        for status, values in counts.items()
+    ]
+    return _figure(traces, title="Models by health and risk tier", height=300, barmode="stack", yaxis={"dtick": 1})
 
 
 def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:

@@ -19,15 +19,19 @@ import bisect
 import dataclasses
 import json
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django import forms
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connection
 from django.db.models import (
     Avg,
     Case,
     Count,
     F,
+    FloatField,
+    Func,
     IntegerField,
     Max,
     Min,
@@ -273,27 +277,89 @@ def dashboard_model_get(*, user, name: str) -> RegisteredModel:
     return get_object_or_404(model_list(user=user).prefetch_related(None), name=name)
 
 
-def _bucketed(qs: QuerySet, rollup: bool) -> QuerySet:
-    """Rows grouped per window (or per day when rolling hourly up), version, feature and metric."""
-    bucket = TruncDay("window_start") if rollup else F("window_start")
-    return (
-        qs.order_by()
-        .annotate(bucket=bucket)
-        .values("bucket", "version_id", "feature", "metric")
-        .annotate(
-            hi=Max("value"),
-            lo=Min("value"),
-            total=Sum("value"),
-            mean=Avg("value"),
-            prov=Sum(Case(When(provisional=True, then=Value(1)), default=Value(0), output_field=IntegerField())),
+@dataclasses.dataclass
+class _Series:
+    """One (version, feature, metric) series: window starts (epoch seconds) and values."""
+
+    version_id: int
+    feature: str
+    metric: str
+    ts: np.ndarray
+    values: np.ndarray
+    provisional: np.ndarray
+
+
+def _epoch(when: datetime) -> float:
+    return when.timestamp()
+
+
+def _series(qs: QuerySet, rollup: bool) -> list[_Series]:
+    """The metric rows of ``qs`` grouped per (version, feature, metric) into arrays.
+
+    On PostgreSQL the grouping happens in the database (``array_agg`` ordered by window),
+    so a week of hourly windows for 50 features arrives as ~200 rows of arrays instead of
+    33,000 rows. The daily roll-up of hourly windows, and SQLite, use the row path."""
+    if not rollup and connection.vendor == "postgresql":
+        epoch = Func(F("window_start"), template="EXTRACT(EPOCH FROM %(expressions)s)", output_field=FloatField())
+        rows = (
+            qs.order_by()
+            .values("version_id", "feature", "metric")
+            .annotate(
+                ts=ArrayAgg(epoch, order_by="window_start"),
+                vs=ArrayAgg("value", order_by="window_start"),
+                pv=ArrayAgg("provisional", order_by="window_start"),
+            )
+            .values_list("version_id", "feature", "metric", "ts", "vs", "pv")
         )
-        .values_list("bucket", "version_id", "feature", "metric", "hi", "lo", "total", "mean", "prov")
-    )
+        return [
+            _Series(v, f, m, np.asarray(ts, dtype="float64"), _floats(vs), np.asarray(pv, dtype=bool))
+            for v, f, m, ts, vs, pv in rows
+        ]
+    if rollup:
+        rows = (
+            qs.order_by()
+            .annotate(bucket=TruncDay("window_start"))
+            .values("bucket", "version_id", "feature", "metric")
+            .annotate(
+                hi=Max("value"),
+                lo=Min("value"),
+                total=Sum("value"),
+                mean=Avg("value"),
+                prov=Sum(Case(When(provisional=True, then=Value(1)), default=Value(0), output_field=IntegerField())),
+            )
+            .values_list("bucket", "version_id", "feature", "metric", "hi", "lo", "total", "mean", "prov")
+        )
+        flat = [
+            (b, v, f, m, _pick(m, hi, lo, total, mean), bool(prov)) for b, v, f, m, hi, lo, total, mean, prov in rows
+        ]
+    else:
+        flat = list(
+            qs.order_by().values_list("window_start", "version_id", "feature", "metric", "value", "provisional")
+        )
+    groups: dict[tuple, list] = defaultdict(list)
+    for when, v, f, m, value, prov in flat:
+        groups[(v, f, m)].append((_epoch(when), value, prov))
+    out = []
+    for (v, f, m), items in groups.items():
+        items.sort(key=lambda t: t[0])
+        out.append(
+            _Series(
+                v,
+                f,
+                m,
+                np.array([t[0] for t in items], dtype="float64"),
+                _floats([t[1] for t in items]),
+                np.array([t[2] for t in items], dtype=bool),
+            )
+        )
+    return out
 
 
-def _pick(metric: str, hi, lo, total, mean, rollup: bool):
-    if not rollup:
-        return hi
+def _floats(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype="float64")
+
+
+def _pick(metric: str, hi, lo, total, mean):
     if metric in _SUM_METRICS:
         return total
     if metric in _MIN_METRICS:
@@ -323,14 +389,19 @@ def _production_at(transitions: list[StageTransition]):
     return at
 
 
-def _preferred_versions(rows, production_at, version_number: dict[int, int]) -> dict[datetime, int]:
-    """Per window, the version to show: the one in production then, else the newest with data."""
-    present: dict[datetime, set[int]] = defaultdict(set)
-    for row in rows:
-        present[row[0]].add(row[1])
+def _preferred_versions(series: list[_Series], production_at, version_number: dict[int, int]) -> dict[float, int]:
+    """Per window (epoch seconds), the version to show: the one in production then, else the
+    newest with data. Cheap: it loops over windows, not over cells."""
+    present: dict[float, set[int]] = defaultdict(set)
+    for item in series:
+        for t in np.unique(item.ts).tolist():
+            present[t].add(item.version_id)
     chosen = {}
     for window, ids in present.items():
-        live = production_at(window)
+        if len(ids) == 1:
+            chosen[window] = next(iter(ids))
+            continue
+        live = production_at(datetime.fromtimestamp(window, tz=UTC))
         chosen[window] = live if live in ids else max(ids, key=lambda i: version_number.get(i, 0))
     return chosen
 
@@ -401,7 +472,11 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
     production_at = _production_at(transitions)
 
     start, end = query.start, query.end
-    metric_qs = MetricValue.objects.filter(model=model, window_start__gte=start, window_start__lt=end)
+    # model *and* version ids: the planner can use either (model, metric, window_start) or
+    # (version, granularity, window_start), whichever is narrower for this range
+    metric_qs = MetricValue.objects.filter(
+        model=model, version_id__in=list(version_number), window_start__gte=start, window_start__lt=end
+    )
     if query.version:
         metric_qs = metric_qs.filter(version__version=query.version)
 
@@ -415,22 +490,12 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
         rollup, source_granularity = True, Granularity.HOURLY
     metric_qs = metric_qs.filter(granularity=source_granularity)
 
-    # 1. dataset-level series + prediction drift
-    dataset_rows = list(
-        _bucketed(
-            metric_qs.filter(
-                Q(feature="", metric__in=DATASET_METRICS) | Q(feature__in=PREDICTION_COLUMNS, metric=Metric.PSI)
-            ),
-            rollup,
-        )
-    )
-    # 2. drift heatmap cells
-    heat_rows = list(
-        _bucketed(
-            metric_qs.filter(metric__in=HEATMAP_METRICS).exclude(feature="").exclude(feature__in=PREDICTION_COLUMNS),
-            rollup,
-        )
-    )
+    # 1. dataset-level series + prediction drift, 2. drift heatmap cells: grouped arrays
+    dataset = _series(metric_qs.filter(feature="", metric__in=DATASET_METRICS), rollup)
+    heat = _series(metric_qs.filter(metric__in=HEATMAP_METRICS).exclude(feature=""), rollup)
+    # the prediction columns' PSI is prediction drift, not a heatmap row
+    dataset += [item for item in heat if item.feature in PREDICTION_COLUMNS and item.metric == Metric.PSI]
+    heat = [item for item in heat if item.feature not in PREDICTION_COLUMNS]
     # 3. data quality, worst feature per window (grouped in the database)
     bucket = TruncDay("window_start") if rollup else F("window_start")
     quality_rows = list(
@@ -443,35 +508,42 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
         .values_list("bucket", "metric", "worst")
     )
 
-    chosen = _preferred_versions(dataset_rows + heat_rows, production_at, version_number)
-    windows = sorted(chosen)
-    index = {w: i for i, w in enumerate(windows)}
+    chosen = _preferred_versions(dataset + heat, production_at, version_number)
+    window_ts = np.array(sorted(chosen), dtype="float64")
+    windows = [datetime.fromtimestamp(t, tz=UTC) for t in window_ts.tolist()]
+    chosen_version = np.array([chosen[t] for t in window_ts.tolist()], dtype="int64")
     n = len(windows)
+
+    def place(item: _Series):
+        """Indexes of the item's windows, and which of its values are the chosen version's."""
+        idx = np.searchsorted(window_ts, item.ts)
+        keep = chosen_version[idx] == item.version_id
+        return idx[keep], keep
 
     series: dict[str, np.ndarray] = {}
     provisional = np.zeros(n, dtype=bool)
     prediction_drift = None
-    for bucket_at, version_id, feature, metric, hi, lo, total, mean, prov in dataset_rows:
-        if chosen.get(bucket_at) != version_id:
-            continue
-        i = index[bucket_at]
-        value = _pick(metric, hi, lo, total, mean, rollup)
-        if feature in PREDICTION_COLUMNS:
+    for item in dataset:
+        idx, keep = place(item)
+        values = item.values[keep]
+        if item.feature in PREDICTION_COLUMNS:
             if prediction_drift is None:
                 prediction_drift = np.full(n, np.nan)
-            if feature == SCORE_FEATURE or np.isnan(prediction_drift[i]):
-                prediction_drift[i] = np.nan if value is None else value
+            if item.feature == SCORE_FEATURE:
+                prediction_drift[idx] = values
+            else:
+                prediction_drift[idx] = np.where(np.isnan(prediction_drift[idx]), values, prediction_drift[idx])
             continue
-        arr = series.get(metric)
+        arr = series.get(item.metric)
         if arr is None:
-            arr = series[metric] = np.full(n, np.nan)
-        arr[i] = np.nan if value is None else value
-        if prov and metric not in (Metric.VOLUME, Metric.DRIFT_SHARE):
-            provisional[i] = True
+            arr = series[item.metric] = np.full(n, np.nan)
+        arr[idx] = values
+        if item.metric not in (Metric.VOLUME, Metric.DRIFT_SHARE, Metric.DRIFTED_FEATURES):
+            provisional[idx] |= item.provisional[keep]
 
     current_version = _current_version(versions, query.version)
     schema_order = current_version.feature_names if current_version else []
-    seen_features = {row[2] for row in heat_rows}
+    seen_features = {item.feature for item in heat}
     features = [f for f in schema_order if f in seen_features] + sorted(seen_features - set(schema_order))
     findex = {f: i for i, f in enumerate(features)}
     shape = (len(features), n)
@@ -483,14 +555,15 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
         Metric.CHI2_P_VALUE: p_value,
         Metric.DRIFT_DETECTED: drifted,
     }
-    for bucket_at, version_id, feature, metric, hi, lo, total, mean, _prov in heat_rows:
-        if chosen.get(bucket_at) != version_id or hi is None:
-            continue
-        target[metric][findex[feature], index[bucket_at]] = _pick(metric, hi, lo, total, mean, rollup)
-    status = np.where(np.isnan(psi) & np.isnan(drifted), np.nan, 0.0)
-    status = np.where((drifted >= 1) | (psi >= thresholds.psi_warning), 1.0, status)
-    status = np.where(psi >= thresholds.psi_critical, 2.0, status)
+    for item in heat:
+        idx, keep = place(item)
+        target[item.metric][findex[item.feature], idx] = item.values[keep]
+    with np.errstate(invalid="ignore"):
+        status = np.where(np.isnan(psi) & np.isnan(drifted), np.nan, 0.0)
+        status = np.where((drifted >= 1) | (psi >= thresholds.psi_warning), 1.0, status)
+        status = np.where(psi >= thresholds.psi_critical, 2.0, status)
 
+    index = {w: i for i, w in enumerate(windows)}
     quality = {label: np.full(n, np.nan) for label in QUALITY_METRICS.values()}
     for bucket_at, metric, worst in quality_rows:
         if bucket_at in index and worst is not None:
@@ -521,19 +594,20 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
             .values_list("col", "score", "pred")
             .first()
         ) or (None, None, None)
+        counts_qs = WindowBinCounts.objects.filter(
+            version=current_version,
+            window_start__gte=start,
+            window_start__lt=end,
+            feature__in=[feature, *PREDICTION_COLUMNS],
+        ).order_by("window_start")
+        # daily views read daily counts if stored; the engine stores hourly counts and sums them
         counts_rows = list(
-            WindowBinCounts.objects.filter(
-                version=current_version,
-                window_start__gte=start,
-                window_start__lt=end,
-                feature__in=[feature, *PREDICTION_COLUMNS],
+            counts_qs.filter(granularity__in=sorted({Granularity.HOURLY, query.granularity})).values_list(
+                "feature", "granularity", "window_start", "counts"
             )
-            .order_by("window_start")
-            .values_list("feature", "granularity", "window_start", "counts")
         )
-        by_granularity = {g for _, g, _, _ in counts_rows}
-        counts_granularity = Granularity.HOURLY if Granularity.HOURLY in by_granularity else Granularity.DAILY
-        counts_rows = [r for r in counts_rows if r[1] == counts_granularity]
+        if any(r[1] == query.granularity for r in counts_rows):
+            counts_rows = [r for r in counts_rows if r[1] == query.granularity]
 
         reference_labels, ref_counts, cmap = column_bins(_json(ref[0]))
         reference_counts = ref_counts.tolist()

@@ -209,7 +209,7 @@ def scorecard_compute(*, user, ack_hours: int | None = None, now: datetime | Non
     )
     last_window = (
         MetricValue.objects.filter(model=OuterRef("pk"), metric=Metric.VOLUME, feature="")
-        .order_by("-window_end")
+        .order_by("-window_start")
         .values("window_end")[:1]
     )
     models = list(
