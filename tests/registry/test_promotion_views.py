@@ -243,3 +243,53 @@ def test_model_timeline_visibility(churn_v1, roles, client_for, role, status):
 def test_anonymous_users_are_sent_to_login(churn_v1, client):
     response = client.get("/reviews/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+@pytest.mark.parametrize(
+    ("role", "sees", "nav_count"),
+    [
+        ("owner", True, None),
+        ("reviewer", True, "1"),
+        ("auditor", True, None),
+        ("admin", True, "1"),
+        ("outsider", False, None),
+    ],
+)
+def test_review_queue_for_every_role(churn_v1, owner, roles, client_for, role, sees, nav_count):
+    req = _open(churn_v1, owner)
+    html = client_for(roles[role]).get("/reviews/").content.decode()
+    assert (f'href="/promotions/{req.pk}/"' in html) is sees
+    if nav_count is None:
+        assert 'class="nav-count"' not in html
+    else:
+        assert f'title="Pending requests you may review">{nav_count}</span>' in html
+
+
+def test_auditor_reads_the_request_page_without_any_action(churn_v1, owner, auditor, client_for):
+    req = _open(churn_v1, owner)
+    html = client_for(auditor).get(f"/promotions/{req.pk}/").content.decode()
+    assert "Offline metrics" in html
+    assert "/approve/" not in html and "/reject/" not in html and "/cancel/" not in html
+
+
+def test_admin_overrides_red_gates_in_the_ui_with_a_recorded_reason(churn, owner, admin_user, client_for):
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, metrics={"roc_auc": 0.9})
+    req = _open(ModelVersionFactory(model=churn, metrics={"roc_auc": 0.5}), owner)
+    client = client_for(admin_user)
+    page = client.get(f"/promotions/{req.pk}/").content.decode()
+    assert 'name="override_reason"' in page
+    response = client.post(
+        f"/promotions/{req.pk}/approve/", {"comment": "", "override_reason": "Hotfix for incident 42."}, **HTMX
+    )
+    assert response.status_code == 200
+    assert "Gates overridden by admin: Hotfix for incident 42." in response.content.decode()
+    req.refresh_from_db()
+    assert req.status == PromotionStatus.APPLIED and req.override_reason == "Hotfix for incident 42."
+
+
+def test_reviewer_gets_no_override_field(churn, owner, reviewer, client_for):
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, metrics={"roc_auc": 0.9})
+    req = _open(ModelVersionFactory(model=churn, metrics={"roc_auc": 0.5}), owner)
+    html = client_for(reviewer).get(f"/promotions/{req.pk}/").content.decode()
+    assert 'name="override_reason"' not in html
+    assert "approval will be refused until they pass" in html
