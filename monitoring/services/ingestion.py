@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -113,6 +115,15 @@ def _media_type(content_type: str) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
+def _loads(text: str):
+    """orjson (fast); on its refusal the standard library decides, which also accepts the
+    NaN/Infinity tokens some clients send, so validation can name their row and field."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def parse_records(body: bytes, content_type: str) -> tuple[list[Any], str]:
     """JSON array, JSON Lines or CSV body → list of raw records (dicts for JSON, dicts of strings for CSV)."""
     media = _media_type(content_type)
@@ -128,7 +139,7 @@ def parse_records(body: bytes, content_type: str) -> tuple[list[Any], str]:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                records.append(_loads(line))
             except json.JSONDecodeError as exc:
                 raise BatchError(lineno, "body", f"Invalid JSON: {exc.msg}.") from exc
         return records, "jsonl"
@@ -144,7 +155,7 @@ def parse_records(body: bytes, content_type: str) -> tuple[list[Any], str]:
         return records, "csv"
     if media in JSON_TYPES or not media:
         try:
-            data = json.loads(text)
+            data = _loads(text)
         except json.JSONDecodeError as exc:
             raise BatchError(None, "body", f"Invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from exc
         if not isinstance(data, list):
@@ -234,8 +245,84 @@ def _class_or_value(value: Any, row: int, field: str, task_type: str, *, from_te
     return _category(value, row, field, from_text=from_text)
 
 
+_NUMBER_TYPES = {float, int, type(None)}
+_CATEGORY_TYPES = {str, type(None)}
+
+
+def _finite_numbers(values: list) -> bool:
+    types = set(map(type, values))
+    if not types <= _NUMBER_TYPES:
+        return False
+    if float not in types:
+        return True
+    arr = np.array(values, dtype=np.float64)  # None → NaN
+    return int(np.isnan(arr).sum()) == values.count(None) and not np.isinf(arr).any()
+
+
+def _fast_validate(records: list[Any], schema: dict[str, str], task_type: str) -> list[tuple] | None:
+    """Whole-batch checks with C-level list/set operations; None means "something is off",
+    and the row-by-row validator then finds and names the first problem."""
+    try:
+        if set(map(type, records)) != {dict}:
+            return None
+        if not all(r.keys() <= RESERVED_COLUMNS for r in records):
+            return None
+        ids = [r["prediction_id"] for r in records]
+        feats = [r["features"] for r in records]
+        stamps = [r["timestamp"] for r in records]
+    except KeyError:
+        return None
+    if set(map(type, ids)) != {str} or len(set(ids)) != len(ids):
+        return None
+    if min(map(len, ids)) == 0 or max(map(len, ids)) > MAX_ID_LENGTH or any(i != i.strip() for i in ids):
+        return None
+    if set(map(type, feats)) != {dict}:
+        return None
+    allowed = set(schema)
+    if not all(f.keys() <= allowed for f in feats):
+        return None
+    for name, ftype in schema.items():
+        values = [f.get(name) for f in feats]
+        if ftype == FeatureType.NUMERIC:
+            if not _finite_numbers(values):
+                return None
+        elif not set(map(type, values)) <= _CATEGORY_TYPES:
+            return None
+    predictions = [r.get("prediction") for r in records]
+    if task_type == TaskType.REGRESSION:
+        if not _finite_numbers(predictions):
+            return None
+    else:
+        types = set(map(type, predictions))
+        if not types <= {str, int, bool, type(None)}:
+            return None
+        if types - _CATEGORY_TYPES:
+            predictions = [None if p is None else label_string(p) for p in predictions]
+    scores = [r.get("score") for r in records]
+    if not _finite_numbers(scores):
+        return None
+    if set(map(type, stamps)) != {str}:
+        return None
+    try:
+        parsed = [datetime.fromisoformat(t) for t in stamps]
+    except ValueError:
+        return None
+    parsed = [(t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)) for t in parsed]
+    return list(zip(ids, parsed, feats, predictions, scores, strict=True))
+
+
 def validate_predictions(records: list[Any], *, version: ModelVersion, fmt: str) -> list[tuple]:
     """→ list of (prediction_id, timestamp, features, prediction, score); raises BatchError."""
+    if fmt != "csv" and records and version.feature_schema:
+        schema = {f["name"]: f.get("type", FeatureType.NUMERIC) for f in version.feature_schema}
+        rows = _fast_validate(records, schema, version.task_type)
+        if rows is not None:
+            return rows
+    return _validate_rows(records, version=version, fmt=fmt)
+
+
+def _validate_rows(records: list[Any], *, version: ModelVersion, fmt: str) -> list[tuple]:
+    """Row by row, naming the first bad row and field."""
     schema = {f["name"]: f.get("type", FeatureType.NUMERIC) for f in version.feature_schema}
     if not schema:
         raise BatchError(None, "feature_schema", "The version has no feature schema; register one first.")
@@ -301,7 +388,10 @@ def _existing_prediction_ids(version_id: int, ids: list[str]) -> list[str]:
 def _copy_predictions(version_id: int, rows: list[tuple], received_at: datetime) -> None:
     """PostgreSQL COPY (binary-free text protocol via psycopg 3 ``write_row``)."""
     table = Prediction._meta.db_table
-    dumps = json.dumps
+
+    def dumps(value) -> str:
+        return orjson.dumps(value).decode()
+
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg 3 cursor
         sql = (

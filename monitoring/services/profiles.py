@@ -212,10 +212,10 @@ def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: 
         if ftype == "numeric":
             features[name] = numeric_profile(values.astype(np.float64), n_bins, rng)
         else:
-            features[name] = categorical_profile(values)
+            features[name] = categorical_profile(_category_column(df[name]))
     per_class: dict[str, Any] = {}
     if task_type != "regression" and PREDICTION_FEATURE in df.columns:
-        preds = df[PREDICTION_FEATURE].to_numpy()
+        preds = _category_column(df[PREDICTION_FEATURE])
         scores = df[SCORE_FEATURE].to_numpy(dtype=np.float64) if SCORE_FEATURE in df.columns else None
         present = [p for p in preds if p is not None]
         for cls in sorted(set(present)):

@@ -1,0 +1,147 @@
+"""Reference profiles: parsing CSV/Parquet, per-column validation, and what the profile holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.core.exceptions import ValidationError
+
+from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, ProfileStatus
+from monitoring.models import ReferenceProfile
+from monitoring.services import profiles
+from monitoring.services.ingestion import reference_upload
+from monitoring.services.windows import reference_profile_compute
+from registry.services.audit import CLI
+from tests.factories import FEATURE_SCHEMA
+from tests.monitoring.helpers import csv_bytes, parquet_bytes, reference_frame
+
+
+def build(df, task_type="binary", n_bins=10):
+    clean = profiles.reference_validate(df, FEATURE_SCHEMA, task_type)
+    return profiles.profile_build(clean, FEATURE_SCHEMA, task_type, n_bins)
+
+
+def test_csv_and_parquet_of_the_same_table_give_the_same_profile():
+    df = reference_frame(1500)
+    from_csv, fmt_csv = profiles.read_table(csv_bytes(df), "text/csv")
+    from_parquet, fmt_parquet = profiles.read_table(parquet_bytes(df), "application/octet-stream")
+    assert (fmt_csv, fmt_parquet) == ("csv", "parquet")
+    a, b = build(from_csv), build(from_parquet)
+    assert a["features"]["plan"] == b["features"]["plan"]
+    assert np.allclose(a["features"]["age"]["edges"], b["features"]["age"]["edges"])
+    assert a["features"]["age"]["counts"] == b["features"]["age"]["counts"]
+
+
+def test_numeric_profile_has_bins_summary_statistics_and_a_bounded_sample():
+    df = reference_frame(5000)
+    df.loc[:9, "age"] = np.nan
+    age = build(df, n_bins=20)["features"]["age"]
+    assert age["n"] == 4990 and age["missing"] == 10
+    assert len(age["coarse_edges"]) == 19 and len(age["edges"]) == 99
+    assert max(age["coarse_map"]) == 19
+    assert age["min"] == pytest.approx(df["age"].min()) and age["max"] == pytest.approx(df["age"].max())
+    assert age["mean"] == pytest.approx(df["age"].mean()) and age["std"] == pytest.approx(df["age"].std(ddof=0))
+    assert age["quantiles"]["p50"] == pytest.approx(df["age"].median())
+    assert len(age["sample"]) == profiles.SAMPLE_SIZE
+    assert set(age["sample"]) <= set(df["age"].dropna())
+
+
+def test_categorical_profile_keeps_the_top_categories_plus_other_and_missing():
+    n = 3000
+    values = [f"c{i % 80}" for i in range(n)]
+    values[:5] = [None] * 5
+    df = reference_frame(n).assign(plan=values)
+    plan = build(df)["features"]["plan"]
+    assert len(plan["categories"]) == profiles.TOP_CATEGORIES
+    assert len(plan["counts"]) == profiles.TOP_CATEGORIES + 1
+    assert sum(plan["counts"]) == n - 5 and plan["missing"] == 5
+    assert len(plan["known_other"]) == 80 - profiles.TOP_CATEGORIES and plan["known_complete"]
+
+
+def test_prediction_and_score_columns_are_profiled_with_per_class_summaries():
+    prof = build(reference_frame(2000))
+    assert prof["features"][PREDICTION_FEATURE]["type"] == "categorical"
+    assert set(prof["features"][PREDICTION_FEATURE]["categories"]) == {"0", "1"}
+    assert prof["features"][SCORE_FEATURE]["type"] == "numeric"
+    assert set(prof["per_class"]) == {"0", "1"}
+    assert prof["per_class"]["1"]["score"]["mean"] > prof["per_class"]["0"]["score"]["mean"]
+    assert sum(c["share"] for c in prof["per_class"].values()) == pytest.approx(1.0)
+
+
+def test_regression_prediction_column_is_numeric():
+    df = reference_frame(500).assign(prediction=np.linspace(0, 1, 500))
+    prof = build(df, task_type="regression")
+    assert prof["features"][PREDICTION_FEATURE]["type"] == "numeric"
+    assert prof["per_class"] == {}
+
+
+@pytest.mark.parametrize(
+    "mutate,column,needle",
+    [
+        (lambda d: d.drop(columns=["income"]), "income", "missing"),
+        (lambda d: d.assign(age=["old"] + [1.0] * (len(d) - 1)), "age", "row 1"),
+        (lambda d: d.assign(income=[np.inf] * len(d)), "income", "Infinite"),
+        (lambda d: d.assign(prediction=[1.5] * len(d), score=["x"] * len(d)), "score", "Expected numbers"),
+    ],
+)
+def test_each_bad_column_gets_its_own_error(mutate, column, needle):
+    with pytest.raises(ValidationError) as err:
+        profiles.reference_validate(mutate(reference_frame(20)), FEATURE_SCHEMA, "binary")
+    assert needle in str(err.value.message_dict[column])
+
+
+def test_several_bad_columns_are_reported_together():
+    bad = reference_frame(20).drop(columns=["age"]).assign(income=["?"] * 20)
+    with pytest.raises(ValidationError) as err:
+        profiles.reference_validate(bad, FEATURE_SCHEMA, "binary")
+    assert set(err.value.message_dict) == {"age", "income"}
+
+
+def test_unreadable_files_are_rejected():
+    for body, content_type in [(b"", "text/csv"), (b"PAR1garbage", ""), (b"\x00\x01\x02", "application/parquet")]:
+        with pytest.raises(ValidationError):
+            profiles.read_table(body, content_type)
+
+
+@pytest.mark.django_db
+def test_a_rejected_upload_stores_nothing_and_records_no_event(churn_v1, owner, last_seq):
+    seq = last_seq()
+    with pytest.raises(ValidationError):
+        reference_upload(
+            version=churn_v1,
+            body=csv_bytes(reference_frame(20).drop(columns=["plan"])),
+            content_type="text/csv",
+            actor=owner,
+            context=CLI,
+        )
+    assert ReferenceProfile.objects.count() == 0 and last_seq() == seq
+
+
+@pytest.mark.django_db
+def test_a_new_upload_replaces_the_previous_reference_and_its_profile(churn_v1, owner):
+    reference_upload(
+        version=churn_v1, body=csv_bytes(reference_frame(300)), content_type="text/csv", actor=owner, context=CLI
+    )
+    first = ReferenceProfile.objects.get()
+    reference_profile_compute(profile_id=first.pk)
+    reference_upload(
+        version=churn_v1, body=parquet_bytes(reference_frame(600, seed=9)), content_type="", actor=owner, context=CLI
+    )
+    ref = ReferenceProfile.objects.get()
+    assert ref.status == ProfileStatus.PENDING and ref.n_rows == 600 and ref.source_format == "parquet"
+    reference_profile_compute(profile_id=ref.pk)
+    ref.refresh_from_db()
+    assert ref.status == ProfileStatus.READY and ref.profile["n_rows"] == 600
+
+
+def test_profile_of_a_constant_column_has_one_edge_and_does_not_divide_by_zero():
+    df = pd.DataFrame({"age": [5.0] * 100, "income": np.arange(100.0), "plan": ["a"] * 100})
+    prof = build(df)
+    assert prof["features"]["age"]["edges"] == [5.0]
+    from monitoring.services.metrics import compute_window_drift
+
+    rows = compute_window_drift(
+        prof, {"age": np.array([5.0, 6.0]), "income": np.array([1.0, 2.0]), "plan": np.array(["a", "b"], dtype=object)}
+    )
+    assert all(r["value"] is None or np.isfinite(r["value"]) for r in rows)
