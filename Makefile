@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 PG_URL ?= postgres://postgres@127.0.0.1:5432/mlops_portal
 REDIS_URL ?= redis://127.0.0.1:6379/14
 HOST ?= 127.0.0.1
@@ -11,16 +12,23 @@ PORT ?= 8000
 
 MLFLOW_VENV := .venv-mlflow
 
-.PHONY: mlflow-venv run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv bench-mlflow-venv bench-wrk
+.PHONY: dev-venv mlflow-venv run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv bench-mlflow-venv bench-wrk
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
 	touch $(STAMP)
 
+# the test tools (pytest, Playwright, ruff, …) only for make test / lint / bench
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(DEV_STAMP)
+
 venv: $(STAMP)
+
+dev-venv: $(DEV_STAMP)
 
 static: venv
 	$(BIN)/python manage.py vendor_static
@@ -45,17 +53,17 @@ browser-deps:
 services: venv
 	$(BIN)/python tests/services.py --postgres "$(PG_URL)" --redis "$(REDIS_URL)"
 
-test: venv static browser-deps services mlflow-venv
+test: dev-venv static browser-deps services mlflow-venv
 	$(BIN)/ruff check .
 	DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" TEST_REDIS_URL="$(REDIS_URL)" \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider --create-db
 	$(MAKE) --no-print-directory test-sqlite
 
-test-sqlite: venv
+test-sqlite: dev-venv
 	env -u DATABASE_URL -u CELERY_BROKER_URL MLOPS_VAR_DIR=$$(mktemp -d) \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider tests/registry -m "not postgres and not browser and not integration"
 
-bench: venv static services bench-evidently-venv bench-mlflow-venv bench-wrk
+bench: dev-venv static services bench-evidently-venv bench-mlflow-venv bench-wrk
 	DATABASE_URL="$(PG_URL)" $(BIN)/python -m bench
 
 # MLflow's own server (the inventory benchmark's peer) in its own venv under bench/,
@@ -84,7 +92,7 @@ $(EVIDENTLY_VENV)/.installed:
 
 bench-evidently-venv: $(EVIDENTLY_VENV)/.installed
 
-lint: venv
+lint: dev-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
