@@ -107,3 +107,33 @@ def test_cli_refused_and_unreachable_have_distinct_exit_codes(live_server, churn
     assert refused.returncode == 4 and "error" in refused.stderr
     unreachable = cli(live_server, token, "health", "churn", url="http://127.0.0.1:9")
     assert unreachable.returncode == 5
+
+
+def test_client_uploads_reference_and_logs_predictions_and_labels(live_server, churn, owner):
+    import pandas as pd
+
+    from monitoring.models import GroundTruth, Prediction, ReferenceProfile
+    from registry.services.inventory import version_create
+
+    version = version_create(model=churn, actor=owner, context=CLI, **LINEAGE)
+    portal = PortalClient(live_server.url, _token(owner))
+    reference = pd.DataFrame({"tenure": [1.0, 5.0, 12.0, 30.0] * 25, "plan": ["basic", "pro", "pro", "max"] * 25})
+    portal.upload_reference("churn", version.version, reference)
+    stored = ReferenceProfile.objects.get(version=version)
+    assert stored.n_rows == 100 and stored.source_format == "parquet"
+
+    rows = [
+        {
+            "prediction_id": f"p-{i}",
+            "timestamp": "2026-11-20T10:00:00Z",
+            "features": {"tenure": float(i), "plan": "pro"},
+            "prediction": 1,
+            "score": 0.7,
+        }
+        for i in range(7)
+    ]
+    assert portal.log_predictions("churn", version.version, rows, batch_size=3) == 7
+    assert Prediction.objects.filter(version=version).count() == 7
+    assert portal.log_labels("churn", [{"prediction_id": f"p-{i}", "label": i % 2} for i in range(7)]) == 7
+    assert GroundTruth.objects.filter(model=churn).count() == 7
+    assert portal.health("churn").status in {"ok", "warning", "critical", "no_data"}
