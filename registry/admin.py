@@ -211,6 +211,24 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "delivered_at",
     ]
     exclude = ["attempt_log"]
+    actions = ["redeliver"]
+
+    @admin.action(description="Send the selected failed deliveries again")
+    def redeliver(self, request, queryset):
+        from django.core.exceptions import ValidationError
+
+        from .services.audit import AuditContext
+        from .services.webhooks import webhook_redeliver
+
+        context = AuditContext.from_request(request)
+        sent = skipped = 0
+        for delivery in queryset:
+            try:
+                webhook_redeliver(delivery=delivery, actor=request.user, context=context)
+                sent += 1
+            except ValidationError:
+                skipped += 1
+        self.message_user(request, f"{sent} delivery(ies) queued again; {skipped} skipped (not failed).")
 
     @admin.display(description="Attempt log")
     def attempts_table(self, obj):

@@ -179,6 +179,29 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool, next_retry_in: int
 # ---------------------------------------------------------------- admin-facing services
 
 
+@transaction.atomic
+def webhook_redeliver(*, delivery: WebhookDelivery, actor, context: AuditContext) -> WebhookDelivery:
+    """Send a failed delivery again (admins only): a fresh round of attempts, same signed body."""
+    if not rules.is_admin(actor):
+        raise PermissionDenied("Only admins may manage webhooks.")
+    delivery = WebhookDelivery.objects.select_for_update().select_related("webhook").get(pk=delivery.pk)
+    if delivery.status != DeliveryStatus.FAILED:
+        raise ValidationError({"status": f"Only failed deliveries can be sent again (this one is {delivery.status})."})
+    delivery.status = DeliveryStatus.PENDING
+    delivery.save(update_fields=["status"])
+    audit_record(
+        actor=actor,
+        action="webhook.redelivered",
+        obj=delivery,
+        model=delivery.webhook.model,
+        context=context,
+        before={"status": DeliveryStatus.FAILED},
+        after={"status": DeliveryStatus.PENDING, "event": delivery.event, "attempts_so_far": delivery.attempts},
+    )
+    transaction.on_commit(lambda: _enqueue([delivery.pk]))
+    return delivery
+
+
 def _check_events(events) -> list[str]:
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         raise ValidationError({"events": "A list of event names."})

@@ -294,3 +294,42 @@ def test_admin_sees_every_delivery_attempt(churn_v1, owner, admin_user, client_f
     assert client.get("/admin/registry/webhookdelivery/").status_code == 200
     html = client.get(f"/admin/registry/webhookdelivery/{delivery.pk}/change/").content.decode()
     assert "Attempt log" in html and "retry in 30 s" in html and "delivered" in html
+
+
+def test_admin_sends_a_failed_delivery_again(
+    churn_v1, owner, admin_user, client_for, last_seq, audit_actions, django_capture_on_commit_callbacks
+):
+    with Receiver(statuses=[500] * MAX_ATTEMPTS) as receiver:
+        _hook(receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            _open(churn_v1, owner)
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.status == DeliveryStatus.FAILED
+        client = client_for(admin_user)
+        seq = last_seq()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                "/admin/registry/webhookdelivery/", {"action": "redeliver", "_selected_action": [delivery.pk]}
+            )
+        assert response.status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.attempts == MAX_ATTEMPTS + 1
+    assert delivery.attempt_log[-1]["outcome"] == "delivered"
+    assert audit_actions(seq) == ["webhook.redelivered"]
+    assert len(receiver.requests) == MAX_ATTEMPTS + 1
+
+
+def test_only_failed_deliveries_can_be_sent_again(
+    churn_v1, owner, admin_user, receiver, django_capture_on_commit_callbacks
+):
+    from registry.services.webhooks import webhook_redeliver
+
+    _hook(receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        _open(churn_v1, owner)
+    delivery = WebhookDelivery.objects.get()
+    with pytest.raises(ValidationError):
+        webhook_redeliver(delivery=delivery, actor=admin_user, context=CLI)
+    with pytest.raises(PermissionDenied):
+        webhook_redeliver(delivery=delivery, actor=owner, context=CLI)
