@@ -42,14 +42,15 @@ class AlertStateConflict(ValidationError):
 # --------------------------------------------------------------------------- notifications
 
 
-def webhook_dispatch(*, event: str, model: RegisteredModel, payload: dict[str, Any]) -> None:
-    """Adapter over the registry's signed webhooks (absent in older checkouts: logged and skipped)."""
+def webhook_dispatch(*, event: str, model: RegisteredModel, payload: dict[str, Any], actor=None) -> list:
+    """Adapter over the registry's signed webhooks (``alert.*`` and ``retrain.*`` events);
+    deliveries are created in this transaction and sent after commit. Returns the deliveries."""
     try:
         from registry.services.webhooks import webhook_dispatch as dispatch
-    except ImportError:
+    except ImportError:  # pragma: no cover - older checkouts without webhooks
         logger.info("registry.services.webhooks not available; %s webhook for %s not sent", event, model.name)
-        return
-    dispatch(event=event, model=model, payload=payload)
+        return []
+    return list(dispatch(event=event, model=model, payload=payload, actor=actor) or [])
 
 
 def _send_mail(messages: list[EmailMessage]) -> None:
@@ -88,10 +89,7 @@ def notify_alert(alert: Alert, event: str) -> None:
     messages = [EmailMessage(subject=subject, body=body, to=[r]) for r in _recipients(alert.model)]
     if messages:
         transaction.on_commit(lambda: _send_mail(messages))
-    try:
-        webhook_dispatch(event="alert", model=alert.model, payload=payload)
-    except Exception:  # noqa: BLE001 - a webhook problem never undoes an alert
-        logger.exception("webhook_dispatch failed for alert %s", alert.pk)
+    webhook_dispatch(event=f"alert.{event}", model=alert.model, payload=payload)
 
 
 # --------------------------------------------------------------------------- alerts
@@ -216,10 +214,9 @@ def alert_acknowledge(*, alert: Alert, actor, comment: str, context: AuditContex
         before=before,
         after={"status": alert.status, "comment": comment},
     )
-    try:
-        webhook_dispatch(event="alert", model=alert.model, payload=alert_payload(alert, "acknowledged"))
-    except Exception:  # noqa: BLE001
-        logger.exception("webhook_dispatch failed for alert %s", alert.pk)
+    webhook_dispatch(
+        event="alert.acknowledged", model=alert.model, payload=alert_payload(alert, "acknowledged"), actor=actor
+    )
     return alert
 
 
@@ -270,11 +267,10 @@ def retrain_consider(
         model=model,
         after={"reason": trigger.reason, "url": trigger.url, "status": trigger.status},
     )
-    payload = retrain_payload(trigger)
-    try:
-        webhook_dispatch(event="retrain", model=model, payload=payload)
-    except Exception:  # noqa: BLE001
-        logger.exception("webhook_dispatch failed for retrain trigger %s", trigger.pk)
+    deliveries = webhook_dispatch(event="retrain.triggered", model=model, payload=retrain_payload(trigger))
+    if deliveries:
+        trigger.delivery_ref = ",".join(str(d.pk) for d in deliveries)[:100]
+        trigger.save(update_fields=["delivery_ref"])
     if config.retrain_url:
         from monitoring import tasks
 

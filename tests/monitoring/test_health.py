@@ -215,3 +215,21 @@ def test_threshold_changes_are_audited_and_validated(churn, owner, reviewer, las
     assert (config.psi_warning, config.psi_critical) == (0.15, 0.3)
     assert MonitoringConfig.objects.count() == 1
     assert len(audit_actions(seq)) == 2
+
+
+def test_alerts_and_retrain_triggers_go_out_through_the_signed_webhooks(
+    production, owner, django_capture_on_commit_callbacks, pipeline
+):
+    from registry.models import Webhook, WebhookDelivery
+
+    url, received = pipeline
+    Webhook.objects.create(name="ops", url=url, secret="s3cret", model=production.model, events=["alert", "retrain"])
+    monitoring_config_update(model=production.model, actor=owner, context=CLI, changes={"drift_share_critical": 0.3})
+    send(production, owner, prediction_records(800, seed=14, age_shift=15.0), django_capture_on_commit_callbacks)
+    events = set(WebhookDelivery.objects.values_list("event", flat=True))
+    assert {"alert.opened", "retrain.triggered"} <= events
+    trigger = RetrainTrigger.objects.get(model=production.model)
+    assert trigger.delivery_ref
+    sent = {headers.get("X-MLOps-Event") for headers, _ in received}
+    assert {"alert.opened", "retrain.triggered"} <= sent
+    assert all(h.get("X-MLOps-Signature", "").startswith("sha256=") for h, _ in received)
