@@ -23,6 +23,7 @@ from urllib.parse import quote, urlparse
 import pytest
 import redis
 from django.db import connection
+from kombu import pools as kombu_pools
 
 from mlops_portal.celery import app as celery_app
 
@@ -77,8 +78,7 @@ class Broker:
 
     @staticmethod
     def _switch(url, options) -> None:
-        if celery_app._pool is not None:
-            celery_app._pool.force_close_all()
+        kombu_pools.reset()  # close and forget every cached connection/producer pool
         celery_app.conf.broker_url = url
         celery_app.conf.broker_write_url = None
         celery_app.conf.broker_read_url = None
