@@ -189,3 +189,22 @@ def test_a_failed_window_computation_keeps_the_window_dirty(
     with pytest.raises(RuntimeError):
         window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
     assert DirtyWindow.objects.filter(version=profiled, window_start=T0, granularity=Granularity.HOURLY).exists()
+
+
+def test_the_compute_command_recomputes_a_model_without_a_worker(profiled, owner, monkeypatch):
+    from django.core.management import call_command
+
+    from monitoring import tasks
+
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    predictions_ingest(
+        version=profiled,
+        body=as_json(prediction_records(150)),
+        content_type="application/json",
+        actor=owner,
+        context=CLI,
+    )
+    MetricValue.objects.all().delete()
+    call_command("monitoring_compute", "--model", "churn")
+    assert not DirtyWindow.objects.exists()
+    assert metric(profiled, Granularity.DAILY, T0, "", Metric.VOLUME) == 150
