@@ -356,3 +356,28 @@ def test_model_list_and_detail_api_use_a_constant_number_of_queries(
         assert client.get("/api/v1/models/m00/").status_code == 200
     with django_assert_max_num_queries(10):
         assert client.get("/api/v1/models/m00/versions/").status_code == 200
+
+
+def test_out_of_range_version_numbers_are_a_404_not_a_500(owner, churn_v1, api_client_for, client_for):
+    huge = "9" * 30
+    assert_error(api_client_for(owner).get(f"/api/v1/models/churn/versions/{huge}/"), 404)
+    assert client_for(owner).get(f"/models/churn/versions/{huge}/").status_code == 404
+
+
+def test_non_numeric_version_under_the_api_is_a_json_404(owner, churn_v1, api_client_for):
+    assert_error(api_client_for(owner).get("/api/v1/models/churn/versions/latest/"), 404)
+
+
+def test_an_empty_patch_changes_nothing(owner, churn, api_client_for, last_seq):
+    client = api_client_for(owner)
+    start = last_seq()
+    response = post_json(client, "/api/v1/models/churn/", {}, method="patch")
+    assert response.status_code == 200 and last_seq() == start
+
+
+@pytest.mark.parametrize("body", [{"team": None}, {"tags": [None]}, {"description": None}])
+def test_nulls_where_values_are_required_are_a_400(owner, churn, api_client_for, last_seq, body):
+    client = api_client_for(owner)
+    start = last_seq()
+    assert_error(post_json(client, "/api/v1/models/churn/", body, method="patch"), 400, field=next(iter(body)))
+    assert last_seq() == start
