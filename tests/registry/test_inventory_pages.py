@@ -305,3 +305,40 @@ def test_pages_run_a_constant_number_of_queries(roles, role, team, client_for, d
     for url in urls:
         with django_assert_max_num_queries(16, info=url):
             assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("role", ["owner", "reviewer", "outsider"])
+def test_query_count_does_not_grow_from_3_to_30_models(roles, role, team, client_for, api_client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(roles[role])
+    api = api_client_for(roles[role], scopes=["models:read"])
+    urls = [
+        (client, reverse("registry:model_list")),
+        (client, reverse("registry:model_list") + "?ordering=-risk&tag=t1"),
+        (client, reverse("registry:model_detail", args=["m00"])),
+        (client, reverse("registry:version_detail", args=["m00", 1])),
+        (api, "/api/v1/models/"),
+        (api, "/api/v1/models/m00/"),
+        (api, "/api/v1/models/m00/versions/"),
+    ]
+
+    def counts():
+        out = []
+        for c, url in urls:
+            c.get(url)  # warm: last-used stamps, sessions
+            with CaptureQueriesContext(connection) as ctx:
+                c.get(url)
+            out.append(len(ctx))
+        return out
+
+    _inventory(roles["owner"], team, 3)
+    small = counts()
+    for i in range(3, 30):
+        m = RegisteredModelFactory(name=f"m{i:02d}", owner=roles["owner"], team=team)
+        m.tags.create(name=f"t{i}")
+        ModelVersionFactory(model=m, stage=Stage.PRODUCTION)
+        ModelVersionFactory(model=m, stage=Stage.STAGING)
+    ModelVersionFactory(model=RegisteredModel.objects.get(name="m00"))
+    assert counts() == small
