@@ -338,6 +338,11 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
     """
     req = _lock_request(request.pk)
     _check_pending(req)
+    required = int(req.policy_snapshot.get("approvals_required", 1))
+    if _approvals(req) < required:
+        raise PromotionConflict(
+            f"Request #{req.pk} has {_approvals(req)} of {required} approvals; it cannot be applied."
+        )
     model = req.version.model
     version = req.version
     now = timezone.now()

@@ -335,3 +335,14 @@ def test_retirement_to_archived_needs_no_gates(churn, owner, reviewer):
     promotion_approve(request=req, reviewer=reviewer, comment="", context=CLI)
     v1.refresh_from_db()
     assert v1.stage == Stage.ARCHIVED
+
+
+def test_promotion_apply_refuses_a_request_without_enough_approvals(churn_v1, owner, last_seq):
+    from registry.services.promotions import promotion_apply
+
+    req = _request(churn_v1, owner)
+    seq = last_seq()
+    with pytest.raises(PromotionConflict, match="0 of 1 approvals"):
+        promotion_apply(request=req, actor=owner, context=CLI)
+    churn_v1.refresh_from_db()
+    assert churn_v1.stage == Stage.NONE and last_seq() == seq
