@@ -72,7 +72,7 @@ def model_create_view(request):
     if not can_register_model(request.user):
         raise PermissionDenied("You need to belong to a team to register models.")
     teams = team_choices(user=request.user)
-    form = ModelForm(request.POST or None, teams=teams)
+    form = ModelForm(request.POST if request.method == "POST" else None, teams=teams)
     if request.method == "POST" and form.is_valid():
         try:
             model = model_create(actor=request.user, context=_context(request), **form.cleaned_data)
@@ -126,7 +126,12 @@ def model_edit(request, name):
             )
         },
     }
-    form = ModelForm(request.POST or None, initial=initial, teams=team_choices(user=request.user), editing=True)
+    form = ModelForm(
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        teams=team_choices(user=request.user),
+        editing=True,
+    )
     if request.method == "POST" and form.is_valid():
         changes = {k: v for k, v in form.cleaned_data.items() if k in form.changed_data}
         try:
@@ -150,7 +155,7 @@ def version_create_view(request, name):
         raise PermissionDenied("Only the model's owner or an administrator may register versions.")
     latest = next(iter(model.versions.all()), None)
     initial = {"task_type": latest.task_type, "feature_schema": latest.feature_schema} if latest else {}
-    form = VersionForm(request.POST or None, initial=initial)
+    form = VersionForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             version = version_create(model=model, actor=request.user, context=_context(request), **form.cleaned_data)
@@ -189,7 +194,7 @@ def version_edit(request, name, version):
         raise PermissionDenied("Only the model's owner or an administrator may edit versions.")
     fields = ["description", "artifact_uri", "source_commit", "training_run_id", "training_data_ref"]
     initial = {f: getattr(found, f) for f in [*fields, "training_data_hash", "metrics"]}
-    form = VersionForm(request.POST or None, initial=initial, editing=True)
+    form = VersionForm(request.POST if request.method == "POST" else None, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
         changes = {k: v for k, v in form.cleaned_data.items() if k in form.changed_data}
         try:

@@ -23,7 +23,7 @@ from registry.services.tokens import token_create, token_revoke
 @login_required
 @require_http_methods(["GET", "POST"])
 def token_list(request):
-    form = TokenForm(request.POST or None)
+    form = TokenForm(request.POST if request.method == "POST" else None)
     raw = None
     status = 200
     if request.method == "POST":

@@ -342,3 +342,20 @@ def test_query_count_does_not_grow_from_3_to_30_models(roles, role, team, client
         ModelVersionFactory(model=m, stage=Stage.STAGING)
     ModelVersionFactory(model=RegisteredModel.objects.get(name="m00"))
     assert counts() == small
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        (reverse("registry:model_create"), "name"),
+        (reverse("registry:version_create", args=["churn"]), "task_type"),
+        (reverse("registry:token_list"), "name"),
+    ],
+)
+def test_an_empty_post_shows_required_field_errors(owner, churn, client_for, last_seq, url, field):
+    client = client_for(owner)
+    start = last_seq()
+    response = client.post(url, {})
+    assert response.status_code == 400
+    assert response.context["form"].errors[field]
+    assert last_seq() == start
