@@ -392,7 +392,8 @@ def _copy_predictions(version_id: int, rows: list[tuple], received_at: datetime)
     def dumps(value) -> str:
         return orjson.dumps(value).decode()
 
-    with connection.cursor() as cursor:
+    # wrap_database_errors turns psycopg's UniqueViolation into Django's IntegrityError
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor  # the psycopg 3 cursor
         sql = (
             f"COPY {table} (version_id, prediction_id, timestamp, features, prediction, score, received_at) FROM STDIN"
