@@ -152,6 +152,21 @@ def test_predictions_and_late_labels_sent_over_the_api_become_metrics_health_and
     # recomputation overwrote, it did not duplicate: one row per (window, feature, metric)
     assert MetricValue.objects.filter(version=churn_v1, granularity=Granularity.HOURLY, metric=Metric.PSI).count() == 5
 
+    # Corrected labels for the same ids replace the old ones: no double counting.
+    corrected = [{"prediction_id": r["prediction_id"], "label": r["prediction"]} for r in records]
+    response = api.post(urls(churn_v1)["labels"], data=json.dumps(corrected), content_type="application/json")
+    assert response.status_code == 201, response.content
+    wait_until(
+        lambda: window_metrics(churn_v1, Granularity.DAILY, DAY).get(("", Metric.ACCURACY)) == 1.0,
+        timeout=120,
+        what="the worker to recompute performance from the corrected labels",
+    )
+    for granularity, start in ((Granularity.HOURLY, HOUR), (Granularity.DAILY, DAY)):
+        stored = window_metrics(churn_v1, granularity, start)
+        assert stored[("", Metric.LABELLED)] == 500
+        assert stored[("", Metric.ACCURACY)] == 1.0
+    assert MetricValue.objects.filter(version=churn_v1, metric=Metric.ACCURACY).count() == 2
+
 
 def test_outsider_cannot_send_predictions_and_nothing_reaches_the_worker(
     services, churn, churn_v1, owner, outsider, api_client_for
@@ -261,6 +276,9 @@ def test_predictions_sent_while_redis_is_down_are_stored_and_computed_by_beat_af
         dirty = set(DirtyWindow.objects.filter(version=churn_v1).values_list("window_start", "granularity"))
         assert dirty == {(HOUR, Granularity.HOURLY), (DAY, Granularity.DAILY)}
         assert not MetricValue.objects.filter(version=churn_v1).exists()
+        labels = labels_for(records, seed=12)
+        response = api.post(urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
+        assert response.status_code == 201, response.content  # labels too are stored without the broker
 
         # Redis returns empty (no persistence): the lost messages are not needed, the dirty
         # windows are. A real beat process sends the sweep; the worker reconnects and computes.
@@ -283,7 +301,11 @@ def test_predictions_sent_while_redis_is_down_are_stored_and_computed_by_beat_af
         hourly = window_metrics(churn_v1, Granularity.HOURLY, HOUR)
         assert hourly[("", Metric.VOLUME)] == 400
         assert_matches_recomputation(hourly, reference.profile, records, churn)
-        assert window_metrics(churn_v1, Granularity.DAILY, DAY)[("", Metric.VOLUME)] == 400
+        daily = window_metrics(churn_v1, Granularity.DAILY, DAY)
+        assert daily[("", Metric.VOLUME)] == 400
+        assert daily[("", Metric.LABEL_COVERAGE)] == 1.0
+        expected_accuracy = accuracy_score([str(x["label"]) for x in labels], [str(r["prediction"]) for r in records])
+        assert daily[("", Metric.ACCURACY)] == pytest.approx(expected_accuracy)
         assert Alert.objects.filter(model=churn, kind=AlertKind.DRIFT, status=AlertStatus.OPEN).count() == 1
     finally:
         broker.restore()
