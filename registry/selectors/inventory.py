@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from registry.choices import PromotionStatus, RiskTier, Stage
-from registry.models import ApiToken, ModelVersion, PromotionRequest, RegisteredModel, Team
+from registry.models import ApiToken, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.rules import is_admin, is_reviewer, sees_all_models
 
 
@@ -113,6 +113,17 @@ def team_list(*, user) -> QuerySet[Team]:
     if sees_all_models(user):
         return Team.objects.all()
     return Team.objects.filter(members=user)
+
+
+def tag_names(*, user) -> QuerySet:
+    """Names of the tags on models the user may see, for the inventory's tag filter."""
+    tags = Tag.objects.order_by("name")
+    if not sees_all_models(user):
+        visible = RegisteredModel.objects.filter(model_visible_q(user)).values("pk")
+        tags = tags.filter(
+            pk__in=RegisteredModel.tags.through.objects.filter(registeredmodel__in=visible).values("tag")
+        )
+    return tags.values_list("name", flat=True)
 
 
 def token_list(*, user) -> QuerySet[ApiToken]:

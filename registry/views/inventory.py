@@ -16,9 +16,8 @@ from django.views.decorators.http import require_http_methods
 from registry.choices import RiskTier, Stage
 from registry.filters import ModelFilterSet
 from registry.forms import ModelForm, VersionForm, apply_service_errors
-from registry.models import Tag
 from registry.rules import can_change_model, can_register_model, can_request_promotion
-from registry.selectors.inventory import model_get, model_list, team_choices, team_list, version_get
+from registry.selectors.inventory import model_get, model_list, tag_names, team_choices, team_list, version_get
 from registry.services.audit import AuditContext
 from registry.services.inventory import model_create, model_update, version_create, version_update
 
@@ -49,7 +48,7 @@ def model_list_view(request):
         "page_obj": page,
         "models": page.object_list,
         "teams": team_list(user=request.user),
-        "tags": Tag.objects.order_by("name").values_list("name", flat=True),
+        "tags": tag_names(user=request.user),
         "stages": Stage.choices,
         "risk_tiers": RiskTier.choices,
         "sort": {key: _sort_state(ordering, key) for key in SORTABLE},

@@ -10,7 +10,9 @@ ROLES = ["owner", "reviewer", "auditor", "admin", "outsider"]
 
 @pytest.fixture
 def hidden(db):
-    return RegisteredModelFactory(name="hidden", team=TeamFactory(slug="elsewhere"), description="secret stuff")
+    model = RegisteredModelFactory(name="hidden", team=TeamFactory(slug="elsewhere"), description="secret stuff")
+    model.tags.create(name="secret-tag")
+    return model
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -22,6 +24,8 @@ def test_inventory_page_lists_only_visible_models(roles, role, churn, hidden, cl
     assert names == {"owner": ["churn"], "outsider": []}.get(role, ["churn", "hidden"])
     html = response.content.decode()
     assert ("secret stuff" in html) == (role in ("reviewer", "auditor", "admin"))
+    assert ("secret-tag" in html) == (role in ("reviewer", "auditor", "admin"))
+    assert ("elsewhere" in html) == (role in ("reviewer", "auditor", "admin"))
     if role != "outsider":
         assert 'class="badge badge-production">v1' in html
 
