@@ -77,7 +77,8 @@ def test_model_dashboard_draws_every_chart_and_the_range_picker_redraws_them(pag
     assert page.evaluate("document.getElementById('chart-drift-heatmap').data[0].x.length") == 5 * 24
     # Plotly rendered SVG for the heatmap and the marker lines
     assert page.locator("#chart-drift-heatmap .main-svg").count() > 0
-    screenshot(page, "model_dashboard")
+    path = screenshot(page, "model_dashboard")
+    page.screenshot(path=str(path), full_page=True)  # every chart, not just the first screen
 
     page.select_option("#id_range", "24h")
     wait_for_charts(page, DASHBOARD_CHARTS, generation=2)
