@@ -302,7 +302,7 @@ def prediction_distribution(
             x=_iso(windows),
             y=list(bin_labels),
             colorscale="Blues",
-            colorbar={"title": {"text": "share"}, "tickformat": ".0%", "thickness": 12, "len": 0.6, "x": 1.1},
+            colorbar={"title": {"text": "share"}, "tickformat": ".0%", "thickness": 12, "len": 0.6, "x": 1.16},
             hovertemplate="bin %{y}<br>window %{x}<br>share %{z:.1%}<extra></extra>",
             name="prediction share",
         )
@@ -322,7 +322,14 @@ def prediction_distribution(
         )
         layout["yaxis2"] = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "PSI"}}
     shapes, annotations = _markers(markers)
-    return _figure(traces, title="Prediction distribution over time", shapes=shapes, annotations=annotations, **layout)
+    return _figure(
+        traces,
+        title="Prediction distribution over time",
+        shapes=shapes,
+        annotations=annotations,
+        margin={"r": 90},
+        **layout,
+    )
 
 
 def performance_over_time(
