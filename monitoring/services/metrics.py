@@ -22,8 +22,11 @@ Statistics (per feature, reference counts ``p`` vs window counts ``q``)
       error is at most the largest fine-bin share of either sample (≈ 1/(5·n_bins) for the
       reference, e.g. 0.02 with 10 bins; more for the window where it has drifted into a bin)
       and is tested against ``scipy.stats.ks_2samp``. The p-value is the
-      asymptotic one that ``ks_2samp(method="asymp")`` uses: ``kstwo.sf(D, round(n·m/(n+m)))``,
-      and above an effective size of 10,000 its limit ``kstwobign.sf(D·√en)`` (much faster).
+      asymptotic one that ``ks_2samp(method="asymp")`` computes as ``kstwo.sf(D, en)`` with
+      ``en = round(n·m/(n+m))``, approximated by Stephens' corrected Kolmogorov limit
+      ``kstwobign.sf((√en + 0.12 + 0.11/√en)·D)``: within 0.02 of scipy's value for any size
+      (0.01 from en ≈ 300; tested), and vectorised, where ``kstwo.sf`` costs milliseconds
+      per feature at en ≈ 3,000 and about a second at en ≈ 100,000.
     * Categorical: chi-square test of homogeneity (``scipy.stats.chi2_contingency``) on the
       2 × k table of category counts (empty columns dropped) instead of KS.
     * Wasserstein-1 on the fine bins, each bin's mass placed at its representative point
@@ -59,7 +62,6 @@ from scipy import stats
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, DriftRule, Metric
 
 PSI_EPSILON = 1e-4
-KS_EXACT_MAX_N = 10_000
 PREDICTION_COLUMNS = (PREDICTION_FEATURE, SCORE_FEATURE)
 
 
@@ -266,13 +268,10 @@ def ks_binned(ref_counts, cur_counts, n_ref, n_cur) -> tuple[np.ndarray, np.ndar
     with np.errstate(invalid="ignore", divide="ignore"):
         en = np.round(n_ref * n_cur / (n_ref + n_cur))
     en = np.maximum(np.nan_to_num(en, nan=1.0), 1)
-    small = en <= KS_EXACT_MAX_N
-    pvalue = np.empty_like(d)
-    if small.any():
-        pvalue[small] = stats.kstwo.sf(d[small], en[small])
-    if (~small).any():
-        # kstwo.sf costs ~1 s at n ~ 1e5; its limit kstwobign differs by < 1e-3 there.
-        pvalue[~small] = stats.kstwobign.sf(d[~small] * np.sqrt(en[~small]))
+    # Stephens' small-sample correction of the Kolmogorov limit: within 0.02 of scipy's
+    # ``kstwo.sf`` for any size (within 0.01 from en ≈ 300), at a ten-thousandth of its cost.
+    root = np.sqrt(en)
+    pvalue = stats.kstwobign.sf((root + 0.12 + 0.11 / root) * d)
     return d, np.clip(pvalue, 0.0, 1.0)
 
 
@@ -316,6 +315,42 @@ def _is_drifted(rule: str, settings: DriftSettings, row: Mapping[str, float | No
     return v is not None and v >= settings.wasserstein_threshold
 
 
+_PREP_CACHE: dict[int, tuple[Any, tuple, dict]] = {}
+_PREP_CACHE_SIZE = 8
+
+
+def _numeric_prep(profile: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The reference side of the numeric statistics as padded matrices, built once per
+    profile object (a small cache holding the profile itself, so ids are never reused)."""
+    cached = _PREP_CACHE.get(id(profile))
+    if cached is not None and cached[0] is profile and cached[1] == names:
+        return cached[2]
+    features = profile["features"]
+    k = len(names)
+    width = max(len(features[n]["counts"]) for n in names)
+    cwidth = max(int(max(features[n]["coarse_map"])) + 1 for n in names)
+    ref_f = np.zeros((k, width))
+    mids = np.zeros((k, width))
+    cmap = np.zeros((k, width), dtype=np.intp)
+    std = np.ones(k)
+    for i, name in enumerate(names):
+        fprof = features[name]
+        b = len(fprof["counts"])
+        ref_f[i, :b] = fprof["counts"]
+        mids[i, :b] = fprof["mids"]
+        mids[i, b:] = fprof["mids"][-1]
+        cmap[i, :b] = fprof["coarse_map"]  # padding maps to coarse bin 0 with zero counts
+        s = fprof.get("std") or 0.0
+        std[i] = s if s > 0 else 1.0
+    flat_cmap = (cmap + (np.arange(k) * cwidth)[:, None]).ravel()
+    ref_c = np.bincount(flat_cmap, weights=ref_f.ravel(), minlength=k * cwidth).reshape(k, cwidth)
+    prep = {"ref_f": ref_f, "ref_c": ref_c, "mids": mids, "std": std, "flat_cmap": flat_cmap}
+    if len(_PREP_CACHE) >= _PREP_CACHE_SIZE:
+        _PREP_CACHE.pop(next(iter(_PREP_CACHE)))
+    _PREP_CACHE[id(profile)] = (profile, names, prep)
+    return prep
+
+
 def drift_from_counts(
     profile: Mapping[str, Any],
     window: Mapping[str, FeatureCounts],
@@ -335,29 +370,16 @@ def drift_from_counts(
     categorical_names = [n for n, f in features.items() if f["type"] != "numeric" and n in window]
 
     if numeric_names:
-        width = max(len(features[n]["counts"]) for n in numeric_names)
-        cwidth = max(int(max(features[n]["coarse_map"])) + 1 for n in numeric_names)
-        k = len(numeric_names)
-        ref_f = np.zeros((k, width))
+        prep = _numeric_prep(profile, tuple(numeric_names))
+        k, width = prep["ref_f"].shape
+        cwidth = prep["ref_c"].shape[1]
+        ref_f, ref_c, mids, std = prep["ref_f"], prep["ref_c"], prep["mids"], prep["std"]
         cur_f = np.zeros((k, width))
-        mids = np.zeros((k, width))
-        ref_c = np.zeros((k, cwidth))
-        cur_c = np.zeros((k, cwidth))
-        std = np.ones(k)
         for i, name in enumerate(numeric_names):
-            fprof = features[name]
-            rf = np.asarray(fprof["counts"], dtype=np.float64)
-            cf = np.asarray(window[name].counts, dtype=np.float64)
-            b = len(rf)
-            ref_f[i, :b] = rf
-            cur_f[i, :b] = cf
-            mids[i, :b] = fprof["mids"]
-            mids[i, b:] = fprof["mids"][-1]
-            rc = coarse_counts(fprof, rf)
-            ref_c[i, : len(rc)] = rc
-            cur_c[i, : len(rc)] = coarse_counts(fprof, cf)
-            s = fprof.get("std") or 0.0
-            std[i] = s if s > 0 else 1.0
+            c = window[name].counts
+            cur_f[i, : len(c)] = c
+        # coarse counts of every feature at once: scatter-add fine bins into their coarse bin
+        cur_c = np.bincount(prep["flat_cmap"], weights=cur_f.ravel(), minlength=k * cwidth).reshape(k, cwidth)
         n_ref = ref_f.sum(axis=1)
         n_cur = cur_f.sum(axis=1)
         psi_v = psi(ref_c, cur_c)
