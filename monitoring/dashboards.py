@@ -392,6 +392,11 @@ def _production_at(transitions: list[StageTransition]):
 def _preferred_versions(series: list[_Series], production_at, version_number: dict[int, int]) -> dict[float, int]:
     """Per window (epoch seconds), the version to show: the one in production then, else the
     newest with data. Cheap: it loops over windows, not over cells."""
+    ids_present = {item.version_id for item in series}
+    if len(ids_present) <= 1:  # the common case: one version reporting in this range
+        only = next(iter(ids_present), None)
+        all_ts = np.unique(np.concatenate([item.ts for item in series])) if series else np.zeros(0)
+        return dict.fromkeys(all_ts.tolist(), only)
     present: dict[float, set[int]] = defaultdict(set)
     for item in series:
         for t in np.unique(item.ts).tolist():

@@ -50,7 +50,7 @@ def test_drift_heatmap_colours_by_status_and_carries_psi_js_and_p_value_for_hove
     np.testing.assert_array_equal(decode(trace["z"]), status)
     custom = decode(trace["customdata"])
     assert custom.shape == (2, 6, 3)
-    np.testing.assert_allclose(custom[1, 5], [0.4, 0.2, 0.6])
+    np.testing.assert_allclose(custom[1, 5], [0.4, 0.2, 0.6], rtol=1e-6)
     assert "%{customdata[0]" in trace["hovertemplate"] and "%{customdata[2]" in trace["hovertemplate"]
     assert trace["zmin"] == -0.5 and trace["zmax"] == 2.5
     marker = [s for s in fig["layout"]["shapes"] if s["name"] == "marker-promotion"]
