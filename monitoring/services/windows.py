@@ -286,8 +286,11 @@ def stored_counts(version_id: int, start: datetime, end: datetime, granularity: 
 # --------------------------------------------------------------------------- windows
 
 
-def _config(version: ModelVersion) -> MonitoringConfig | None:
-    return MonitoringConfig.objects.filter(model_id=version.model_id).first()
+def _config(version: ModelVersion) -> MonitoringConfig:
+    """The saved config, or the defaults (the same ones health uses)."""
+    return MonitoringConfig.objects.filter(model_id=version.model_id).first() or MonitoringConfig(
+        model_id=version.model_id
+    )
 
 
 def _hourly_compute(version: ModelVersion, start: datetime, end: datetime, config) -> int:
