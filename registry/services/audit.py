@@ -13,11 +13,17 @@ import dataclasses
 import hashlib
 import ipaddress
 import json
+import math
+import multiprocessing
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
+from django.db.models import TextField
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from registry.choices import AuditSource
@@ -29,7 +35,6 @@ from registry.verify_export import (
     MANIFEST_MARKER,
     canonical_default,
     canonical_json,
-    csv_cells,
     event_hash,
 )
 
@@ -153,7 +158,7 @@ def audit_record(
         action=action,
         object_type=object_type,
         object_id=object_id,
-        object_repr=object_repr[:300],
+        object_repr=object_repr[:300].replace("\x00", "\ufffd"),
         model=model,
         model_name=model.name if model else "",
         before=_jsonable(before),
@@ -170,10 +175,32 @@ def audit_record(
 
 
 def _jsonable(value):
-    """Round-trip through the canonical encoder so what is stored equals what was hashed."""
+    """Round-trip through the canonical encoder so what is stored equals what was hashed,
+    and what the database gives back is what was stored (see ``_db_safe``)."""
     if value is None:
         return None
-    return json.loads(json.dumps(value, default=canonical_default))
+    return _db_safe(json.loads(json.dumps(value, default=canonical_default)))
+
+
+def _db_safe(value):
+    """Values that PostgreSQL's jsonb would refuse or rewrite, made stable: NUL characters
+    (refused), NaN/Infinity (refused), -0.0 (read back as 0) and integral floats of 1e16
+    and more (read back as integers, so their JSON text would change)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        if value == 0:
+            return 0.0
+        if value.is_integer() and abs(value) >= 1e16:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {_db_safe(k): _db_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_db_safe(v) for v in value]
+    return value
 
 
 def model_snapshot(instance, fields: list[str]) -> dict[str, Any]:
@@ -208,32 +235,103 @@ class VerifyResult:
     message: str = ""
 
 
-_HASHED = tuple(f for f in HASHED_FIELDS)
-# Database columns in HASHED_FIELDS order (ForeignKeys by their *_id column).
-_COLUMNS = tuple(HASHED_FIELDS)
+_HASHED = tuple(HASHED_FIELDS)
+_BEFORE, _AFTER = _HASHED.index("before"), _HASHED.index("after")
+
+# PostgreSQL renders the timestamp exactly as Python's datetime.isoformat() does for UTC
+# (microseconds only when non-zero), so rows need no per-row datetime objects.
+_PG_TIMESTAMP = (
+    """to_char("registry_auditevent"."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')"""
+    """ || CASE WHEN extract(microseconds FROM "registry_auditevent"."timestamp")::bigint %% 1000000 <> 0"""
+    """ THEN to_char("registry_auditevent"."timestamp" AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00'"""
+)
+
+# The canonical JSON of the 16 hashed fields, keys in sorted order, as one format string:
+# cheaper than building a dict and sorting it for every row.
+_SORTED = sorted(_HASHED)
+_CANONICAL_TEMPLATE = "{" + ",".join(f'"{k}":%s' for k in _SORTED) + "}"
+_encode = json.encoder.encode_basestring  # the C encoder json.dumps(ensure_ascii=False) uses
 
 
-def _rows_in_seq_order(queryset, *, chunk_size: int, up_to_seq: int | None = None):
-    """(payload-tuple, hash) rows in seq order, fetched in keyset chunks: constant memory,
-    no long-lived cursor, each chunk an index range scan on the primary key."""
+def _canonical_value_json(text: str | None) -> str:
+    """Canonical JSON for a stored JSON value given as text (or None)."""
+    if text is None:
+        return "null"
+    return canonical_json(json.loads(text))
+
+
+def canonical_row_text(row) -> str:
+    """canonical_json(payload) for a canonical row (16 hashed fields in HASHED_FIELDS order,
+    timestamp as its ISO string, before/after already canonical JSON text). Written out
+    field by field for speed; a test checks it against canonical_json on tricky values."""
+    enc = _encode
+    actor_id, model_id, ip = row[2], row[8], row[14]
+    return _CANONICAL_TEMPLATE % (
+        enc(row[4]),  # action
+        "null" if actor_id is None else str(actor_id),
+        enc(row[3]),  # actor_name
+        row[11],  # after
+        row[10],  # before
+        "null" if ip is None else enc(ip),
+        "null" if model_id is None else str(model_id),
+        enc(row[9]),  # model_name
+        enc(row[6]),  # object_id
+        enc(row[7]),  # object_repr
+        enc(row[5]),  # object_type
+        enc(row[15]),  # prev_hash
+        enc(row[12]),  # request_id
+        str(row[0]),  # seq
+        enc(row[13]),  # source
+        enc(row[1]),  # timestamp
+    )
+
+
+assert _SORTED == [  # the order canonical_row_text writes
+    "action", "actor_id", "actor_name", "after", "before", "ip", "model_id", "model_name", "object_id",
+    "object_repr", "object_type", "prev_hash", "request_id", "seq", "source", "timestamp",
+]  # fmt: skip
+
+
+def _canonical_rows(queryset, *, chunk_size: int, up_to_seq: int | None = None) -> Iterator[tuple]:
+    """Rows in seq order as (16 hashed fields..., hash), timestamp as ISO text and before/after
+    as canonical JSON text. Fetched in keyset chunks (constant memory, no long-lived cursor,
+    each chunk an index range scan). On PostgreSQL the database formats the text columns, so
+    no model instances or datetime objects are made per row."""
     qs = queryset.order_by()
     if up_to_seq is not None:
         qs = qs.filter(seq__lte=up_to_seq)
+    fast = connection.vendor == "postgresql"
+    if fast:
+        qs = qs.annotate(
+            ts_text=RawSQL(_PG_TIMESTAMP, []),
+            before_text=Cast("before", TextField()),
+            after_text=Cast("after", TextField()),
+            ip_text=RawSQL('host("registry_auditevent"."ip")', []),
+        )
+        columns = [
+            "ts_text" if f == "timestamp" else f"{f}_text" if f in ("before", "after", "ip") else f for f in _HASHED
+        ]
+    else:
+        columns = list(_HASHED)
     last = 0
+    load = _canonical_value_json
     while True:
-        chunk = list(qs.filter(seq__gt=last).order_by("seq").values_list(*_COLUMNS, "hash")[:chunk_size])
+        chunk = list(qs.filter(seq__gt=last).order_by("seq").values_list(*columns, "hash")[:chunk_size])
         if not chunk:
             return
-        yield from chunk
+        for row in chunk:
+            row = list(row)
+            if fast:
+                row[_BEFORE] = load(row[_BEFORE])
+                row[_AFTER] = load(row[_AFTER])
+            else:
+                row[1] = row[1].isoformat()
+                row[_BEFORE] = "null" if row[_BEFORE] is None else canonical_json(row[_BEFORE])
+                row[_AFTER] = "null" if row[_AFTER] is None else canonical_json(row[_AFTER])
+            yield row
         last = chunk[-1][0]
         if len(chunk) < chunk_size:
             return
-
-
-def _payload(row) -> dict[str, Any]:
-    payload = dict(zip(_HASHED, row, strict=False))
-    payload["timestamp"] = payload["timestamp"].isoformat()
-    return payload
 
 
 def audit_head() -> tuple[int, str]:
@@ -242,47 +340,131 @@ def audit_head() -> tuple[int, str]:
     return (last[0], last[1]) if last else (0, GENESIS_HASH)
 
 
-def audit_verify(*, chunk_size: int = 20_000, progress=None, up_to_seq: int | None = None) -> VerifyResult:
-    """Recompute the whole chain from the genesis hash, in seq order.
+@dataclasses.dataclass
+class _Segment:
+    """The outcome of verifying seqs (lo, hi]: links inside it, and its two ends."""
 
-    Detects an edited event (its hash no longer matches its fields), a deleted
-    event (a gap in seq, and the next event's prev_hash no longer links) and
-    reordered events (seq is hashed, and the links break). Stops at the first
-    broken link. ``progress`` is called with the number of rows checked per chunk.
-    """
+    lo: int
+    hi: int
+    count: int = 0
+    first_prev: str | None = None
+    last_hash: str | None = None
+    broken_seq: int | None = None
+    problem: str = ""
+    last_good_hash: str | None = None
+
+
+def _verify_segment(lo: int, hi: int | None, expected_prev: str | None, chunk_size: int, progress=None) -> _Segment:
+    """Recompute hashes and links of seqs (lo, hi]. ``expected_prev`` None: take the first
+    row's prev_hash as given (the caller checks that link against the previous segment)."""
     sha256 = hashlib.sha256
-    dumps = json.dumps
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
-    count = 0
+    text_of = canonical_row_text
+    segment = _Segment(lo=lo, hi=hi or 0, last_good_hash=expected_prev)
+    expected_seq = lo + 1
     pending = 0
-    for row in _rows_in_seq_order(AuditEvent.objects.all(), chunk_size=chunk_size, up_to_seq=up_to_seq):
+    rows = _canonical_rows(AuditEvent.objects.filter(seq__gt=lo), chunk_size=chunk_size, up_to_seq=hi)
+    for row in rows:
         seq = row[0]
-        stored_hash = row[-1]
-        payload = dict(zip(_HASHED, row, strict=False))
-        payload["timestamp"] = row[1].isoformat()
+        prev_hash = row[15]
+        stored_hash = row[16]
         if seq != expected_seq:
-            return _broken(count, expected_prev, expected_seq, f"seq {expected_seq} is missing (next is {seq})")
-        if payload["prev_hash"] != expected_prev:
-            return _broken(count, expected_prev, seq, f"seq {seq}: prev_hash does not match the hash of seq {seq - 1}")
-        text = dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=canonical_default)
-        if sha256((expected_prev + text).encode("utf-8")).hexdigest() != stored_hash:
-            return _broken(count, expected_prev, seq, f"seq {seq}: hash mismatch, the event was altered")
-        expected_prev = stored_hash
+            segment.broken_seq, segment.problem = expected_seq, f"seq {expected_seq} is missing (next is {seq})"
+            return segment
+        if expected_prev is None:
+            expected_prev = segment.first_prev = prev_hash
+        elif segment.first_prev is None:
+            segment.first_prev = prev_hash
+        if prev_hash != expected_prev:
+            segment.broken_seq, segment.problem = seq, f"prev_hash does not match the hash of seq {seq - 1}"
+            return segment
+        if sha256((prev_hash + text_of(row)).encode("utf-8")).hexdigest() != stored_hash:
+            segment.broken_seq, segment.problem = seq, "hash mismatch, the event was altered"
+            return segment
+        expected_prev = segment.last_hash = segment.last_good_hash = stored_hash
         expected_seq = seq + 1
-        count += 1
+        segment.count += 1
         pending += 1
         if progress is not None and pending >= chunk_size:
             progress(pending)
             pending = 0
     if progress is not None and pending:
         progress(pending)
+    if hi is not None and expected_seq <= hi:
+        segment.broken_seq, segment.problem = expected_seq, f"seq {expected_seq} is missing (the chain ends early)"
+    return segment
+
+
+def _verify_segment_in_child(args) -> _Segment:
+    from django.db import connections
+
+    try:
+        return _verify_segment(*args)
+    finally:
+        connections.close_all()
+
+
+def audit_verify(
+    *,
+    chunk_size: int = 20_000,
+    progress=None,
+    up_to_seq: int | None = None,
+    workers: int | None = None,
+    segment_size: int = 100_000,
+) -> VerifyResult:
+    """Recompute the whole chain from the genesis hash, in seq order.
+
+    Detects an edited event (its hash no longer matches its fields), a deleted
+    event (a gap in seq, and the next event's prev_hash no longer links) and
+    reordered events (seq is hashed, and the links break). Reports the first
+    broken link. ``progress`` is called with the number of rows checked.
+
+    On PostgreSQL outside a transaction, large chains are checked by ``workers``
+    processes (default: one per CPU), each recomputing a segment of ``segment_size``
+    seqs in keyset chunks; the segments' end links are then checked in order, so
+    the result is exactly the serial one. ``workers=1`` forces the serial path.
+    """
+    head = up_to_seq if up_to_seq is not None else audit_head()[0]
+    if workers is None:
+        workers = os.cpu_count() or 1
+    parallel = (
+        workers > 1
+        and head > segment_size
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block  # children could not see uncommitted rows
+    )
+    if not parallel:
+        segment = _verify_segment(0, up_to_seq, GENESIS_HASH, chunk_size, progress)
+        segments = [segment]
+    else:
+        bounds = [(lo, min(lo + segment_size, head)) for lo in range(0, head, segment_size)]
+        tasks = [(lo, hi, GENESIS_HASH if lo == 0 else None, chunk_size) for lo, hi in bounds]
+        connections.close_all()  # never share a connection with forked children
+        segments = []
+        with multiprocessing.get_context("fork").Pool(processes=min(workers, len(tasks))) as pool:
+            for segment in pool.imap(_verify_segment_in_child, tasks):
+                segments.append(segment)
+                if progress is not None:
+                    progress(segment.count)
+                if segment.broken_seq is not None:
+                    pool.terminate()
+                    break
+    count = 0
+    last_hash = GENESIS_HASH
+    for segment in segments:
+        if segment.first_prev is not None and segment.first_prev != last_hash and segment.lo > 0:
+            return _broken(count, last_hash, segment.lo + 1, f"prev_hash does not match the hash of seq {segment.lo}")
+        if segment.broken_seq is not None:
+            return _broken(
+                count + segment.count, segment.last_good_hash or last_hash, segment.broken_seq, segment.problem
+            )
+        count += segment.count
+        last_hash = segment.last_hash or last_hash
     return VerifyResult(
         ok=True,
         count=count,
-        head_seq=expected_seq - 1,
-        head_hash=expected_prev,
-        message=f"OK: {count} events, head seq {expected_seq - 1}, head hash {expected_prev}",
+        head_seq=count,
+        head_hash=last_hash,
+        message=f"OK: {count} events, head seq {count}, head hash {last_hash}",
     )
 
 
@@ -334,19 +516,19 @@ def audit_export_rows(
     first_seq = last_seq = None
     first_prev = last_hash = None
     writer = csv.writer(_Echo(), lineterminator="\n")
+    writerow = writer.writerow
     if fmt == "csv":
         yield writer.writerow(EXPORT_COLUMNS)
     batch: list[str] = []
-    for row in _rows_in_seq_order(queryset, chunk_size=chunk_size, up_to_seq=head_seq):
-        payload = _payload(row)
-        hash_ = row[-1]
+    for row in _canonical_rows(queryset, chunk_size=chunk_size, up_to_seq=head_seq):
+        hash_ = row[16]
         if fmt == "csv":
-            batch.append(writer.writerow(csv_cells(payload, hash_)))
+            batch.append(writerow(["" if v is None else v for v in row]))
         else:
-            payload["hash"] = hash_
-            batch.append(canonical_json(payload) + "\n")
+            # Valid JSON with every hashed field plus "hash" (the verifier re-canonicalises).
+            batch.append(canonical_row_text(row)[:-1] + ',"hash":"' + hash_ + '"}\n')
         if first_seq is None:
-            first_seq, first_prev = row[0], row[-2]
+            first_seq, first_prev = row[0], row[15]
         last_seq, last_hash = row[0], hash_
         count += 1
         if len(batch) >= chunk_size:

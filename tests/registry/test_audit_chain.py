@@ -4,7 +4,7 @@ from django.db import IntegrityError, connection, transaction
 from registry.choices import Stage
 from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_record, event_payload
-from registry.verify_export import GENESIS_HASH, event_hash
+from registry.verify_export import GENESIS_HASH, canonical_json, event_hash
 from tests.factories import ModelVersionFactory
 
 
@@ -221,3 +221,62 @@ def test_audit_context_ignores_a_forged_forwarded_for_header(rf):
     assert context.ip == "192.0.2.7"
     assert context.request_id == "abc"
     assert AuditContext.from_request(rf.get("/", HTTP_X_FORWARDED_FOR="::ffff:198.51.100.4")).ip == "198.51.100.4"
+
+
+# ---------------------------------------------------------------- canonical encoding and parallel verify
+
+TRICKY = [
+    {"text": 'quote " backslash \\ newline \n tab \t nul \x00 bell \x07', "ünï": "中文 ✓ 🙂", "\u2028": "line sep"},
+    {"f": 0.1, "g": 1e-7, "h": 123456.789, "neg": -0.0, "big": 2**53 + 1, "zero": 0, "t": True, "n": None},
+    {"huge": 1e20, "tiny": 1.5e-300, "nan": float("nan"), "inf": float("-inf"), "sum": 0.1 + 0.2},
+    {"nested": {"z": [1, {"b": None, "a": [True, False]}], "a": {}}, "empty": [], "": "empty key"},
+    "a bare string",
+    [3, 2, 1],
+]
+
+
+def test_fast_canonical_rows_hash_exactly_like_the_writer(churn, owner):
+    from registry.services.audit import AuditContext, _canonical_rows, audit_verify, canonical_row_text
+
+    with transaction.atomic():
+        for i, value in enumerate(TRICKY):
+            context = AuditContext(
+                source="api", request_id=f"r\u00e9q-{i}", ip=["10.0.0.1", "2001:db8::1", None][i % 3]
+            )
+            audit_record(actor=owner, action="t.tricky", obj=churn, context=context, before=value, after={"v": value})
+    stored = {e.seq: e for e in AuditEvent.objects.all()}
+    rows = list(_canonical_rows(AuditEvent.objects.all(), chunk_size=2))
+    assert len(rows) == len(stored)
+    for row in rows:
+        event = stored[row[0]]
+        assert canonical_row_text(row) == canonical_json(event_payload(event))
+        assert event_hash(event.prev_hash, event_payload(event)) == event.hash
+    assert audit_verify(workers=1).ok
+    first = stored[min(stored)]
+    assert "\x00" not in first.before["text"] and "\ufffd" in first.before["text"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_verify_matches_serial_and_finds_the_first_broken_link(churn, owner):
+    from registry.services.audit import audit_verify
+
+    _record_some(churn, owner, n=57)
+    head = AuditEvent.objects.order_by("-seq").first()
+    serial = audit_verify(workers=1)
+    parallel = audit_verify(workers=2, segment_size=10)
+    assert serial.ok and parallel.ok
+    assert (parallel.count, parallel.head_seq, parallel.head_hash) == (serial.count, head.seq, head.hash)
+
+    events = list(AuditEvent.objects.order_by("seq"))
+    edited, deleted = events[33], events[20]  # 20 is the first seq of a segment (lo=20)
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=edited.seq).update(object_repr="tampered")
+    result = audit_verify(workers=2, segment_size=10)
+    assert not result.ok and result.broken_seq == edited.seq
+    assert "altered" in result.message
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=deleted.seq).delete()
+    result = audit_verify(workers=2, segment_size=10)
+    assert not result.ok and result.broken_seq == deleted.seq
+    assert audit_verify(workers=1).broken_seq == deleted.seq
