@@ -1,10 +1,11 @@
 """The monitoring half of ``manage.py load_demo`` (the registry half is ``registry.demo``).
 
-For the production version of ``customer-churn``: a monitoring config, reference data (the
-version's own training snapshot, scored by the trained model), then five weeks of daily
-scoring batches with labels arriving a week late. From three weeks ago on, a gradual drift
-is injected in two features (``support_calls`` and ``days_since_last_login``), so the model
-goes amber and then red and alerts open. Everything goes through the monitoring services
+For the production version of each demo model: a monitoring config, reference data (the
+version's training data, scored by the trained model), then five weeks of daily scoring
+batches with labels arriving later. ``customer-churn``: from three weeks ago on, a gradual
+drift is injected in two features (``support_calls`` and ``days_since_last_login``), so the
+model goes amber and then red and alerts open. ``diabetes-progression``: patients like the
+study's, no drift, so it stays green. Everything goes through the monitoring services
 (audit source ``cli``). The computation is queued for the Celery worker; with ``sync`` the
 tasks run inline, in order, so health and alerts follow the story day by day.
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,22 +33,16 @@ from registry import demo as registry_demo
 from registry.choices import Stage
 from registry.models import RegisteredModel
 
-STEPS = 2
+STEPS = 2  # progress steps: one per monitored model
 DAYS = 35
-DRIFT_FROM_DAY = 14  # drift starts this many days into the period and ramps up to the end
+DRIFT_FROM_DAY = 14  # churn: drift starts this many days into the period and ramps up to the end
 ROWS_PER_DAY = 400
-LABEL_DELAY_DAYS = 7
+DIABETES_ROWS_PER_DAY = 300
 REFERENCE_ROWS = 5000
-CHURN_PRODUCTION_VERSION = 2  # the version registry.demo's history puts in production
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
-
-
-def _score(trained, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    score = trained.estimator.predict_proba(frame[trained.features])[:, 1]
-    return (score >= 0.5).astype(int), score.round(5)
 
 
 @contextlib.contextmanager
@@ -68,79 +65,129 @@ def _tasks_inline(enabled: bool):
         trace_log.setLevel(previous_level)
 
 
-def _day_batches(first_day: datetime) -> list[tuple[datetime, pd.DataFrame]]:
-    batches = []
-    for day in range(DAYS):
-        drift = max(0.0, (day - DRIFT_FROM_DAY + 1) / (DAYS - DRIFT_FROM_DAY))
-        frame = registry_demo.churn_dataset(ROWS_PER_DAY, seed=10_000 + day, drift=drift)
-        batches.append((first_day + timedelta(days=day), frame))
-    return batches
+@dataclass
+class MonitoredSpec:
+    """How one demo model is monitored: its config, reference data and daily traffic."""
+
+    model: str
+    production_version: int
+    id_prefix: str
+    config: dict[str, Any]
+    reference: Callable[[], pd.DataFrame]  # feature columns + the label column
+    day: Callable[[int], pd.DataFrame]  # day index -> that day's rows (features + label)
+    label: str
+    label_delay_days: int
+    with_score: bool
+
+
+def _churn_day(day: int) -> pd.DataFrame:
+    drift = max(0.0, (day - DRIFT_FROM_DAY + 1) / (DAYS - DRIFT_FROM_DAY))
+    return registry_demo.churn_dataset(ROWS_PER_DAY, seed=10_000 + day, drift=drift)
+
+
+def _diabetes_day(day: int) -> pd.DataFrame:
+    """New patients like the study's (resampled from it): no drift."""
+    data = _diabetes_recorded()
+    rng = np.random.default_rng(30_000 + day)
+    return data.iloc[rng.integers(0, len(data), size=DIABETES_ROWS_PER_DAY)].reset_index(drop=True)
+
+
+def _diabetes_recorded() -> pd.DataFrame:
+    """The diabetes data as a clinic system records it: measurements with 6 decimals.
+
+    (Full 17-digit floats would also work on PostgreSQL; on SQLite the window query's
+    ``json_group_array`` prints reals with 15 digits, which moves values sitting exactly on a
+    reference bin edge into the neighbouring bin: reported to the monitoring owner.)
+    """
+    return registry_demo.diabetes_dataset().round(6)
+
+
+MONITORED = [
+    MonitoredSpec(
+        model=registry_demo.CHURN,
+        production_version=2,
+        id_prefix="churn",
+        config={"alert_recipients": ["retention-ml@example.com"], "retrain_cooldown_hours": 24},
+        reference=lambda: registry_demo.churn_dataset(REFERENCE_ROWS, seed=202),  # the training snapshot
+        day=_churn_day,
+        label=registry_demo.CHURN_LABEL,
+        label_delay_days=7,
+        with_score=True,
+    ),
+    MonitoredSpec(
+        model=registry_demo.DIABETES,
+        production_version=2,
+        id_prefix="dpt",
+        # the primary metric is RMSE (about 54 here): thresholds in its units
+        config={
+            "alert_recipients": ["clinical-ml@example.com"],
+            "performance_drop_warning": 8.0,
+            "performance_drop_critical": 15.0,
+        },
+        reference=_diabetes_recorded,
+        day=_diabetes_day,
+        label="progression",
+        label_delay_days=14,
+        with_score=False,
+    ),
+]
 
 
 def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = False) -> dict[str, int]:
     """Create the monitoring demo data; returns what was created, by kind (empty on a re-run)."""
     step = progress or (lambda label: None)
     created: dict[str, int] = {}
-    model = RegisteredModel.objects.filter(name=registry_demo.CHURN).select_related("owner").first()
-    version = model.versions.filter(stage=Stage.PRODUCTION).first() if model else None
-    if model is None or version is None or version.version != CHURN_PRODUCTION_VERSION:
-        step("monitoring: skipped (churn production version not as loaded by the demo)")
-        return created
-    owner, context = model.owner, registry_demo.CONTEXT
-
-    def trained():  # training takes seconds: only when something is to be scored
-        return registry_demo.trained_version(registry_demo.CHURN, CHURN_PRODUCTION_VERSION)
-
+    today = timezone.now().astimezone(UTC).date()
+    first_day = datetime.combine(today - timedelta(days=DAYS), time(6, 0), tzinfo=UTC)
     with _tasks_inline(sync):
-        if not MonitoringConfig.objects.filter(model=model).exists():
-            monitoring_config_update(
-                model=model,
-                actor=owner,
-                context=context,
-                changes={"alert_recipients": ["retention-ml@example.com"], "retrain_cooldown_hours": 24},
-            )
-            created["monitoring configs"] = 1
-        if not ReferenceProfile.objects.filter(version=version).exists():
-            reference = registry_demo.churn_dataset(REFERENCE_ROWS, seed=202)  # the training snapshot
-            reference["prediction"], reference["score"] = _score(trained(), reference)
-            columns = [f["name"] for f in version.feature_schema] + ["prediction", "score"]
-            reference_upload(
-                version=version, body=_csv(reference[columns]), content_type="text/csv", actor=owner, context=context
-            )
-            created["reference uploads"] = 1
-        step("monitoring: config and reference data")
-
-        today = timezone.now().astimezone(UTC).date()
-        first_day = datetime.combine(today - timedelta(days=DAYS), time(6, 0), tzinfo=UTC)
-        batches = _day_batches(first_day)
-        days_sent = 0
-        for day, (start, frame) in enumerate(batches):
-            ids = [f"churn-{start:%Y%m%d}-{i:04d}" for i in range(len(frame))]
-            if not Prediction.objects.filter(version=version, prediction_id=ids[0]).exists():
-                rng = np.random.default_rng(20_000 + day)
-                seconds = np.sort(rng.integers(0, 2 * 3600, size=len(frame)))  # a 06:00-08:00 scoring run
-                batch = frame[[f["name"] for f in version.feature_schema]].copy()
-                batch.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
-                batch.insert(0, "prediction_id", ids)
-                batch["prediction"], batch["score"] = _score(trained(), frame)
-                predictions_ingest(
-                    version=version, body=_csv(batch), content_type="text/csv", actor=owner, context=context
-                )
-                days_sent += 1
-                created["predictions"] = created.get("predictions", 0) + len(batch)
-            # labels for the day that is now LABEL_DELAY_DAYS old (churn is only known later)
-            labelled_day = day - LABEL_DELAY_DAYS
-            if labelled_day >= 0:
-                _send_labels(model, batches[labelled_day], owner, context, created)
-        step(f"monitoring: {DAYS} days of predictions" + (f" ({days_sent} sent)" if days_sent else ""))
+        for spec in MONITORED:
+            _monitor(spec, first_day, created)
+            step(f"monitoring: {spec.model}")
     return created
 
 
-def _send_labels(model, batch: tuple[datetime, pd.DataFrame], owner, context, created: dict[str, int]) -> None:
-    start, frame = batch
-    ids = [f"churn-{start:%Y%m%d}-{i:04d}" for i in range(len(frame))]
-    if GroundTruth.objects.filter(model=model, prediction_id=ids[0]).exists():
-        return
-    labels = pd.DataFrame({"prediction_id": ids, "label": frame[registry_demo.CHURN_LABEL].to_numpy()})
-    labels_ingest(model=model, body=_csv(labels), content_type="text/csv", actor=owner, context=context)
-    created["labels"] = created.get("labels", 0) + len(labels)
+def _monitor(spec: MonitoredSpec, first_day: datetime, created: dict[str, int]) -> None:
+    model = RegisteredModel.objects.filter(name=spec.model).select_related("owner").first()
+    version = model.versions.filter(stage=Stage.PRODUCTION).first() if model else None
+    if version is None or version.version != spec.production_version:
+        return  # not the demo's inventory: leave it alone
+    owner, context = model.owner, registry_demo.CONTEXT
+    features = [f["name"] for f in version.feature_schema]
+
+    def scored(frame: pd.DataFrame) -> pd.DataFrame:
+        trained = registry_demo.trained_version(spec.model, spec.production_version)  # cached per process
+        out = frame[features].copy()
+        if spec.with_score:
+            score = trained.estimator.predict_proba(frame[trained.features])[:, 1]
+            out["prediction"], out["score"] = (score >= 0.5).astype(int), score.round(5)
+        else:
+            out["prediction"] = trained.estimator.predict(frame[trained.features]).round(3)
+        return out
+
+    if not MonitoringConfig.objects.filter(model=model).exists():
+        monitoring_config_update(model=model, actor=owner, context=context, changes=spec.config)
+        created["monitoring configs"] = created.get("monitoring configs", 0) + 1
+    if not ReferenceProfile.objects.filter(version=version).exists():
+        body = _csv(scored(spec.reference()))
+        reference_upload(version=version, body=body, content_type="text/csv", actor=owner, context=context)
+        created["reference uploads"] = created.get("reference uploads", 0) + 1
+
+    days = [(first_day + timedelta(days=d), spec.day(d)) for d in range(DAYS)]
+    for day, (start, frame) in enumerate(days):
+        ids = [f"{spec.id_prefix}-{start:%Y%m%d}-{i:04d}" for i in range(len(frame))]
+        if not Prediction.objects.filter(version=version, prediction_id=ids[0]).exists():
+            rng = np.random.default_rng(20_000 + day)
+            seconds = np.sort(rng.integers(0, 3600, size=len(frame)))  # the 06:00 scoring run
+            batch = scored(frame)
+            batch.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
+            batch.insert(0, "prediction_id", ids)
+            predictions_ingest(version=version, body=_csv(batch), content_type="text/csv", actor=owner, context=context)
+            created["predictions"] = created.get("predictions", 0) + len(batch)
+        # the outcome of the day that is now label_delay_days old becomes known
+        if day >= spec.label_delay_days:
+            labelled_start, labelled = days[day - spec.label_delay_days]
+            label_ids = [f"{spec.id_prefix}-{labelled_start:%Y%m%d}-{i:04d}" for i in range(len(labelled))]
+            if not GroundTruth.objects.filter(model=model, prediction_id=label_ids[0]).exists():
+                labels = pd.DataFrame({"prediction_id": label_ids, "label": labelled[spec.label].to_numpy()})
+                labels_ingest(model=model, body=_csv(labels), content_type="text/csv", actor=owner, context=context)
+                created["labels"] = created.get("labels", 0) + len(labels)

@@ -300,12 +300,13 @@ def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(caps
         assert event.hash == event_hash(prev, event_payload(event))
         prev = event.hash
 
-    # monitoring: weeks of traffic with injected drift, computed inline (--sync): the churn
-    # model ends red with an open alert, after an earlier amber phase
+    # monitoring: weeks of traffic, computed inline (--sync): churn (drift injected) ends red
+    # with an open alert, diabetes (no drift) green
     from monitoring.models import Alert, HealthStatus, Prediction
 
     assert Prediction.objects.filter(version__model=churn).count() >= 10_000
     assert HealthStatus.objects.get(model=churn).status == "critical"
+    assert HealthStatus.objects.get(model=diabetes).status == "ok"  # same patients as in training: no drift
     assert Alert.objects.filter(model=churn, severity="critical").exists()
     assert {"reference.uploaded", "predictions.ingested", "labels.ingested"} <= {
         e.action for e in AuditEvent.objects.all()
