@@ -921,3 +921,14 @@ def alert_page_list(*, user, params) -> tuple[QuerySet[Alert], AlertFilterSet]:
     if active:
         qs = qs.exclude(status=AlertStatus.RESOLVED)
     return qs, filterset
+
+
+def alert_recently_resolved(*, user, days: int = 7) -> QuerySet[Alert]:
+    """Alerts of visible models resolved in the last ``days`` days, newest first."""
+    since = timezone.now() - timedelta(days=days)
+    return (
+        alert_list(user=user)
+        .select_related("model__owner")
+        .filter(status=AlertStatus.RESOLVED, resolved_at__gte=since)
+        .order_by("-resolved_at", "-id")
+    )

@@ -26,6 +26,7 @@ from .dashboards import (
     RANGES,
     FleetFilterForm,
     alert_page_list,
+    alert_recently_resolved,
     dashboard_query_parse,
     fleet_health_counts,
     fleet_models,
@@ -116,11 +117,14 @@ def alert_list(request):
             400, "Invalid filter values.", exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         )
     alerts = list(alerts_qs[:ALERTS_PAGE_SIZE])
+    # the default view (no filters): what is open now, and what was resolved in the last week
+    recent = [] if request.GET else list(alert_recently_resolved(user=request.user)[:ALERTS_PAGE_SIZE])
     for alert in alerts:
         alert.can_acknowledge = can_change_model(request.user, alert.model)
     context = {
         "nav_section": "alerts",
         "alerts": alerts,
+        "recent": recent,
         "filters": filterset.form.cleaned_data,
         "status": request.GET.get("status", "active"),
         "days": request.GET.get("days", ""),

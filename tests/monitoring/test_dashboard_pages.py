@@ -364,6 +364,9 @@ def test_alert_list_shows_active_alerts_of_visible_models(client_for, owner, see
     assert {a.model.name for a in alerts} == {"fraud"}
     assert {a.status for a in alerts} == {AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED}
     assert b"Acknowledge</button>" in response.content
+    # the unfiltered page also lists what was resolved in the last week
+    assert [a.status for a in response.context["recent"]] == [AlertStatus.RESOLVED]
+    assert b"Resolved in the last 7 days" in response.content
 
 
 def test_alert_list_filters(client_for, admin_user, seeded):
