@@ -181,3 +181,31 @@ def test_as_of_page_without_a_time_shows_now_and_a_bad_time_is_400(timeline, rev
 def test_models_created_after_the_moment_are_not_listed(timeline, reviewer, api_client_for):
     assert RegisteredModel.objects.filter(name="fraud").exists()
     assert "fraud" not in _as_of(api_client_for(reviewer), T0 + D)
+
+
+def test_as_of_through_the_promotion_and_rollback_services(churn, owner, reviewer, api_client_for):
+    from django.utils import timezone
+
+    from registry.services.audit import CLI
+    from registry.services.promotions import model_rollback, promotion_approve, promotion_request
+
+    v1, v2 = ModelVersionFactory(model=churn), ModelVersionFactory(model=churn)
+    moments = [timezone.now()]
+    requests = []
+    for version in (v1, v2):
+        req = promotion_request(
+            version=version, target_stage=Stage.PRODUCTION, requester=owner, justification="Better.", context=CLI
+        )
+        promotion_approve(request=req, reviewer=reviewer, comment="Looks good.", context=CLI)
+        requests.append(req)
+        moments.append(timezone.now())
+    model_rollback(model=churn, actor=owner, reason="Regression on new traffic.", context=CLI)
+    moments.append(timezone.now())
+
+    client = api_client_for(reviewer)
+    states = [_as_of(client, moment)["churn"] for moment in moments]
+    assert [s["version"] for s in states] == [None, 1, 2, 1]
+    assert states[1]["promotion_request"]["id"] == requests[0].pk and states[1]["approved_by"] == ["reviewer"]
+    assert states[2]["promotion_request"]["id"] == requests[1].pk and states[2]["requested_by"] == "owner"
+    assert states[3]["via"] == "rollback" and states[3]["transition"]["actor"] == "owner"
+    assert states[3]["promotion_request"]["id"] == requests[0].pk
