@@ -20,7 +20,7 @@ from monitoring.filters import AlertFilterSet, MetricFilterSet
 from monitoring.selectors import alert_get, alert_list, health_get, metric_series, retrain_trigger_list
 from monitoring.services.alerts import AlertStateConflict, alert_acknowledge
 from monitoring.services.config import monitoring_config_get, monitoring_config_update
-from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
+from monitoring.services.ingestion import UnsupportedFormat, labels_ingest, predictions_ingest, reference_upload
 from registry.api.auth import HasScope
 from registry.api.errors import Conflict, PayloadTooLarge
 from registry.api.inventory import LimitedJSONParser
@@ -101,13 +101,16 @@ class PredictionIngestView(MonitoringAPIView):
         self.writable_model(name)
         found = version_get(user=request.user, name=name, version=version)
         body = read_ingest_body(request)
-        summary = predictions_ingest(
-            version=found,
-            body=body,
-            content_type=request.content_type,
-            actor=request.user,
-            context=self.audit_context(),
-        )
+        try:
+            summary = predictions_ingest(
+                version=found,
+                body=body,
+                content_type=request.content_type,
+                actor=request.user,
+                context=self.audit_context(),
+            )
+        except UnsupportedFormat as exc:
+            raise exceptions.UnsupportedMediaType(request.content_type, detail=exc.messages[0]) from exc
         return Response(summary, status=status.HTTP_201_CREATED)
 
 
@@ -123,9 +126,16 @@ class LabelIngestView(MonitoringAPIView):
     def post(self, request, name: str):
         model = self.writable_model(name)
         body = read_ingest_body(request)
-        summary = labels_ingest(
-            model=model, body=body, content_type=request.content_type, actor=request.user, context=self.audit_context()
-        )
+        try:
+            summary = labels_ingest(
+                model=model,
+                body=body,
+                content_type=request.content_type,
+                actor=request.user,
+                context=self.audit_context(),
+            )
+        except UnsupportedFormat as exc:
+            raise exceptions.UnsupportedMediaType(request.content_type, detail=exc.messages[0]) from exc
         return Response(summary, status=status.HTTP_201_CREATED)
 
 

@@ -54,6 +54,10 @@ class BatchError(ValidationError):
         self.details = {"row": row, "field": field, "reason": message}
 
 
+class UnsupportedFormat(BatchError):
+    """The Content-Type is none of JSON, JSON Lines or CSV (API: 415)."""
+
+
 # --------------------------------------------------------------------------- enqueue helpers
 
 
@@ -161,7 +165,7 @@ def parse_records(body: bytes, content_type: str) -> tuple[list[Any], str]:
         if not isinstance(data, list):
             raise BatchError(None, "body", "Expected a JSON array of records.")
         return data, "json"
-    raise BatchError(
+    raise UnsupportedFormat(
         None,
         "content_type",
         f"Unsupported Content-Type '{media}': use {', '.join(JSON_TYPES + NDJSON_TYPES[:1] + CSV_TYPES[:1])}.",
@@ -608,6 +612,7 @@ def reference_upload(
 
 __all__ = [
     "BatchError",
+    "UnsupportedFormat",
     "enqueue_on_commit",
     "labels_ingest",
     "predictions_ingest",

@@ -184,8 +184,14 @@ MALFORMED = {
         ["More cells"],
     ),
     "not UTF-8": (b"\xff\xfe\x00garbage", "text/csv", ["UTF-8"]),
-    "unsupported content type": (b"<xml/>", "application/xml", ["Unsupported Content-Type"]),
 }
+
+
+def test_an_unsupported_content_type_is_a_415(churn_v1, owner, api_client_for):
+    client = api_client_for(owner)
+    assert_error(post(client, PRED_URL, b"<xml/>", "application/xml"), 415, "Unsupported Content-Type")
+    assert_error(post(client, LABEL_URL, b"<xml/>", "application/xml"), 415, "Unsupported Content-Type")
+    assert Prediction.objects.count() == 0
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
