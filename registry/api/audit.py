@@ -14,7 +14,9 @@ Audit endpoints need the ``audit:read`` scope (tokens) and the auditor or admin 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -112,6 +114,26 @@ def _limit(request) -> int:
     return int(raw)
 
 
+_FILTER_PARAMS = [
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="timestamp >= (ISO 8601)"),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="timestamp < (ISO 8601)"),
+    OpenApiParameter("model", str, description="model name"),
+    OpenApiParameter("actor", str, description="actor username"),
+    OpenApiParameter("action", str, description="exact action, or a prefix ending in '.' (e.g. 'promotion.')"),
+    OpenApiParameter("source", str, enum=list(AuditSource.values)),
+    OpenApiParameter("from_seq", int),
+    OpenApiParameter("to_seq", int),
+]
+
+
+class AuditPageSerializer(serializers.Serializer):
+    """One keyset page of audit events."""
+
+    results = AuditEventSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
 class AuditEventListView(_NoFormatNegotiation, APIView):
     """Audit events, newest first, keyset-paginated on seq."""
 
@@ -119,6 +141,15 @@ class AuditEventListView(_NoFormatNegotiation, APIView):
     required_scopes = {"GET": TokenScope.AUDIT_READ}
     serializer_class = AuditEventSerializer
 
+    @extend_schema(
+        parameters=[
+            *_FILTER_PARAMS,
+            OpenApiParameter("before", int, description="events older than this seq (next page)"),
+            OpenApiParameter("after", int, description="events newer than this seq (previous page)"),
+            OpenApiParameter("limit", int, description=f"page size, 1..{MAX_PAGE_SIZE} (default {PAGE_SIZE})"),
+        ],
+        responses=AuditPageSerializer,
+    )
     def get(self, request):
         filterset = _filters(request)
         try:
@@ -154,6 +185,10 @@ class AuditExportView(_NoFormatNegotiation, APIView):
     permission_classes = [permissions.IsAuthenticated, HasScope, CanViewAudit]
     required_scopes = {"GET": TokenScope.AUDIT_READ}
 
+    @extend_schema(
+        parameters=[*_FILTER_PARAMS, OpenApiParameter("format", str, enum=["csv", "jsonl"])],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/jsonl"): OpenApiTypes.STR},
+    )
     def get(self, request):
         filterset = _filters(request)
         fmt = request.query_params.get("format", "csv")
@@ -175,6 +210,10 @@ class InventoryAsOfView(APIView):
 
     permission_classes = [permissions.IsAuthenticated, HasAnyReadScope]
 
+    @extend_schema(
+        parameters=[OpenApiParameter("time", OpenApiTypes.DATETIME, required=True)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
         try:
             moment = parse_as_of_time(request.query_params.get("time"))
@@ -186,8 +225,6 @@ class InventoryAsOfView(APIView):
 
 urlpatterns = [
     path("audit/", AuditEventListView.as_view(), name="audit_list"),
-    path("audit/export", AuditExportView.as_view(), name="audit_export"),
-    path("audit/export/", AuditExportView.as_view()),
-    path("inventory/as-of", InventoryAsOfView.as_view(), name="inventory_as_of"),
-    path("inventory/as-of/", InventoryAsOfView.as_view()),
+    re_path(r"^audit/export/?$", AuditExportView.as_view(), name="audit_export"),
+    re_path(r"^inventory/as-of/?$", InventoryAsOfView.as_view(), name="inventory_as_of"),
 ]
