@@ -44,6 +44,7 @@ USERS = [
 TEAMS = [
     ("Customer Analytics", "customer-analytics", "Retention, pricing and customer-lifetime models."),
     ("Clinical Insights", "clinical-insights", "Decision-support models for care teams."),
+    ("Supply Quality", "supply-quality", "Models that grade incoming raw material in the lab."),
 ]
 
 CHURN = "customer-churn"
@@ -229,6 +230,42 @@ def train_diabetes(kind: str, features: list[str]) -> Trained:
     return Trained(estimator, features, metrics, sha256_of(data), [{"name": f, "type": "numeric"} for f in features])
 
 
+def train_bundled_classifier(dataset: str, kind: str) -> Trained:
+    """Train a classifier on one of scikit-learn's bundled datasets (no download) and score it
+    on a held-out 25%: ``breast_cancer`` (binary) or ``wine`` (three cultivars)."""
+    from sklearn import datasets
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame = getattr(datasets, f"load_{dataset}")(as_frame=True).frame
+    frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
+    features = [c for c in frame.columns if c != "target"]
+    x_train, x_test, y_train, y_test = train_test_split(
+        frame[features], frame["target"], test_size=0.25, random_state=7, stratify=frame["target"]
+    )
+    estimator = (
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        if kind == "logreg"
+        else RandomForestClassifier(n_estimators=150, random_state=0)
+    ).fit(x_train, y_train)
+    proba = estimator.predict_proba(x_test)
+    predicted = estimator.predict(x_test)
+    binary = proba.shape[1] == 2
+    metrics = {
+        "accuracy": round(float(accuracy_score(y_test, predicted)), 4),
+        "f1": round(float(f1_score(y_test, predicted, average="binary" if binary else "macro")), 4),
+        "log_loss": round(float(log_loss(y_test, proba)), 4),
+        "roc_auc": round(float(roc_auc_score(y_test, proba[:, 1] if binary else proba, multi_class="ovr")), 4),
+        "test_rows": int(len(y_test)),
+    }
+    schema = [{"name": f, "type": "numeric"} for f in features]
+    return Trained(estimator, features, metrics, sha256_of(frame), schema)
+
+
 # ---------------------------------------------------------------------------- the catalogue
 
 
@@ -387,6 +424,79 @@ CATALOGUE = [
                 Stage.PRODUCTION,
                 "Try gradient boosting in production.",
                 [("reviewer", "reject", "RMSE is worse than production on the holdout and the model overfits.")],
+            ),
+        ],
+    ),
+    ModelSpec(
+        name="breast-cancer-screening",
+        team="clinical-insights",
+        card={
+            "description": "Flags fine-needle aspirate images whose cell-nucleus measurements look "
+            "malignant, to prioritise the pathologist's second reading.",
+            "risk_tier": RiskTier.HIGH,
+            "ai_act_category": "High-risk: medical-device software (AI Act art. 6(1), Annex I, MDR).",
+            "intended_use": "Triage of the pathology reading queue. Every sample is still read by a pathologist.",
+            "limitations": "Trained on 569 samples from one hospital (Wisconsin diagnostic data); "
+            "not validated on other scanners or populations.",
+            "retrain_cadence_days": 365,
+            "primary_metric": "roc_auc",
+            "primary_metric_higher_is_better": True,
+            "tags": ["clinical", "imaging-features", "tabular"],
+        },
+        versions=[
+            VersionSpec(
+                "Logistic regression on the 30 nucleus measurements.",
+                lambda: train_bundled_classifier("breast_cancer", "logreg"),
+                "sklearn://datasets/load_breast_cancer",
+                TaskType.BINARY,
+            ),
+            VersionSpec(
+                "Random forest on the same measurements.",
+                lambda: train_bundled_classifier("breast_cancer", "forest"),
+                "sklearn://datasets/load_breast_cancer",
+                TaskType.BINARY,
+            ),
+        ],
+        history=[
+            PromotionStep(
+                1,
+                Stage.STAGING,
+                "Shadow run next to the pathologists for one quarter before any production use.",
+                [
+                    ("reviewer", "approve", "Staging only, shadow mode: agreed."),
+                    ("reviewer2", "approve", "Agreed; report the shadow results before production."),
+                ],
+            ),
+        ],
+    ),
+    ModelSpec(
+        name="wine-cultivar",
+        team="supply-quality",
+        card={
+            "description": "Identifies the grape cultivar of an incoming wine lot from its chemical analysis.",
+            "risk_tier": RiskTier.LOW,
+            "ai_act_category": "Minimal risk.",
+            "intended_use": "Checking suppliers' declared cultivar in the quality lab.",
+            "limitations": "Three cultivars from one region only (scikit-learn's wine data).",
+            "retrain_cadence_days": 365,
+            "primary_metric": "accuracy",
+            "primary_metric_higher_is_better": True,
+            "tags": ["lab", "multiclass", "tabular"],
+        },
+        versions=[
+            VersionSpec(
+                "Multinomial logistic regression on 13 chemical measurements.",
+                lambda: train_bundled_classifier("wine", "logreg"),
+                "sklearn://datasets/load_wine",
+                TaskType.MULTICLASS,
+            ),
+        ],
+        history=[
+            PromotionStep(
+                1,
+                Stage.PRODUCTION,
+                "Replaces the manual cultivar check in the lab.",
+                [("reviewer2", "approve", "Low risk, complete card, clean holdout: approved.")],
             ),
         ],
     ),
