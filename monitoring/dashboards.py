@@ -304,11 +304,9 @@ def _series(qs: QuerySet, rollup: bool) -> list[_Series]:
         rows = (
             qs.order_by()
             .values("version_id", "feature", "metric")
-            .annotate(
-                ts=ArrayAgg(epoch, order_by="window_start"),
-                vs=ArrayAgg("value", order_by="window_start"),
-                pv=ArrayAgg("provisional", order_by="window_start"),
-            )
+            # no ORDER BY needed: the three aggregates of a group see its rows in the same
+            # order, so ts[i], vs[i] and pv[i] belong together (and placement uses searchsorted)
+            .annotate(ts=ArrayAgg(epoch), vs=ArrayAgg("value"), pv=ArrayAgg("provisional"))
             .values_list("version_id", "feature", "metric", "ts", "vs", "pv")
         )
         return [
