@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -487,3 +488,52 @@ def test_admin_can_acknowledge(client_for, admin_user, open_alert):
 
 def test_acknowledge_needs_post(client_for, owner, open_alert):
     assert client_for(owner).get(reverse("monitoring:alert_acknowledge", args=[open_alert.pk])).status_code == 405
+
+
+# --------------------------------------------------------------------------- which version is shown
+
+
+def test_dashboard_shows_the_version_that_was_live_in_each_window(client_for, owner, churn):
+    """v1 and v2 both report (v2 in shadow first); v2 is promoted half-way: the default view
+    follows production, and ?version= pins one version."""
+    from monitoring.choices import Granularity, Metric
+    from monitoring.models import MetricValue
+    from registry.choices import Stage
+    from registry.models import StageTransition
+    from tests.factories import ModelVersionFactory
+
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    v1 = ModelVersionFactory(model=churn, stage=Stage.ARCHIVED)
+    v2 = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    windows = [now - timedelta(hours=h) for h in range(10, 0, -1)]
+    promoted_at = windows[5] - timedelta(minutes=30)
+    for version, when in ((v1, now - timedelta(days=3)), (v2, promoted_at)):
+        t = StageTransition.objects.create(
+            version=version, model=churn, from_stage=Stage.STAGING, to_stage=Stage.PRODUCTION, actor=owner
+        )
+        StageTransition.objects.filter(pk=t.pk).update(created_at=when)
+    rows = []
+    for version, psi in ((v1, 0.01), (v2, 0.3)):
+        for w in windows:
+            common = dict(
+                model=churn,
+                version=version,
+                granularity=Granularity.HOURLY,
+                window_start=w,
+                window_end=w + timedelta(hours=1),
+                computed_at=now,
+            )
+            rows.append(MetricValue(**common, feature="age", metric=Metric.PSI, value=psi))
+            rows.append(MetricValue(**common, feature="", metric=Metric.VOLUME, value=100 * version.version))
+    MetricValue.objects.bulk_create(rows)
+
+    c = client_for(owner)
+    url = reverse("monitoring:model_dashboard", args=["churn"])
+    d = c.get(url, {"range": "24h"}).context["d"]
+    assert len(d.windows) == 10
+    np.testing.assert_allclose(d.psi[0], [0.01] * 5 + [0.3] * 5)
+    np.testing.assert_allclose(d.series["volume"], [100] * 5 + [200] * 5)
+    assert [m.kind for m in d.markers] == ["promotion"]
+    pinned = c.get(url, {"range": "24h", "version": "1"}).context["d"]
+    np.testing.assert_allclose(pinned.psi[0], [0.01] * 10)
+    assert pinned.current_version == v1
