@@ -7,6 +7,7 @@ at every moment even when approvals land at the same instant from several proces
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -17,7 +18,15 @@ from django.utils import timezone
 
 from registry import rules
 from registry.choices import Decision, PromotionStatus, Stage
-from registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, Review, StageTransition
+from registry.models import (
+    MlflowModelLink,
+    ModelVersion,
+    PromotionPolicy,
+    PromotionRequest,
+    RegisteredModel,
+    Review,
+    StageTransition,
+)
 from registry.selectors.promotions import (
     failing_gates,
     policy_for_tier,
@@ -29,6 +38,8 @@ from registry.selectors.promotions import (
 from . import notifications
 from .audit import AuditContext, audit_record, diff, model_snapshot
 from .webhooks import webhook_dispatch
+
+logger = logging.getLogger(__name__)
 
 TARGET_STAGES = (Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED)
 MAX_TEXT = 10_000
@@ -405,6 +416,8 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
         )
         notifications.notify_promotion_decided(old)
     notifications.notify_promotion_decided(req)
+    if req.target_stage == Stage.PRODUCTION:
+        _mlflow_writeback_on_commit(model)
     return req
 
 
@@ -541,7 +554,24 @@ def model_rollback(*, model: RegisteredModel, actor, reason: str, context: Audit
         payload={"model": model.name, "from_version": current.version, "to_version": target.version, "reason": reason},
     )
     notifications.notify_rollback(model=model, restored=target, archived=current, actor=actor, reason=reason)
+    _mlflow_writeback_on_commit(model)
     return restored
+
+
+def _mlflow_writeback_on_commit(model: RegisteredModel) -> None:
+    """Models imported from MLflow: move the production alias there once this change commits
+    (the periodic sync retries if the server is down)."""
+    if not MlflowModelLink.objects.filter(model=model, server__enabled=True).exists():
+        return
+    from registry.tasks import mlflow_writeback_model
+
+    def enqueue() -> None:
+        try:
+            mlflow_writeback_model.delay(model.pk)
+        except Exception:  # broker down: the periodic sync writes it back later
+            logger.warning("could not enqueue the MLflow write-back for %s", model.name, exc_info=True)
+
+    transaction.on_commit(enqueue)
 
 
 @transaction.atomic

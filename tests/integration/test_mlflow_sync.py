@@ -166,3 +166,35 @@ def test_a_server_that_is_down_is_recorded_and_nothing_is_imported(db, team, own
     assert server.last_status == MlflowServer.Status.ERROR
     assert "ConnectionError" in server.last_error
     assert (RegisteredModel.objects.count(), _events()) == before
+
+
+def test_applying_a_promotion_enqueues_the_write_back_on_commit(
+    server,
+    registered,
+    mlflow_admin,
+    owner,
+    reviewer,
+    django_capture_on_commit_callbacks,  # noqa: F811
+):
+    from registry.tasks import mlflow_writeback_model
+
+    mlflow_sync(server=server, context=CLI)
+    model = RegisteredModel.objects.get(name=portal_name(registered))
+    model_update(
+        model=model,
+        actor=owner,
+        context=CLI,
+        changes={"intended_use": "Retention", "limitations": "None known", "primary_metric": "roc_auc"},
+    )
+    request = promotion_request(
+        version=model.versions.get(version=2),
+        target_stage=Stage.PRODUCTION,
+        requester=owner,
+        justification="Better AUC",
+        context=CLI,
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        promotion_approve(request=request, reviewer=reviewer, comment="ok", context=CLI)
+    assert any("enqueue" in getattr(cb, "__qualname__", "") for cb in callbacks)
+    mlflow_writeback_model(model.pk)  # what the worker runs for that message
+    assert mlflow_admin.alias(registered, "champion") == "2"
