@@ -126,7 +126,8 @@ def load_window_columns(version: ModelVersion, start: datetime, end: datetime, p
         selects += ["json_group_array(json_extract(prediction, '$'))", "json_group_array(score)", "count(*)"]
     sql = f"SELECT {', '.join(selects)} FROM {table} WHERE version_id = %s AND timestamp >= %s AND timestamp < %s"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, version.pk, start, end])
+        adapt = connection.ops.adapt_datetimefield_value  # SQLite stores naive UTC text
+        cursor.execute(sql, [*params, version.pk, adapt(start), adapt(end)])
         row = cursor.fetchone()
     n = int(row[-1] or 0)
     columns: dict[str, np.ndarray] = {}
@@ -259,7 +260,8 @@ def stored_counts(version_id: int, start: datetime, end: datetime, granularity: 
         "WHERE version_id = %s AND granularity = %s AND window_start >= %s AND window_start < %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [version_id, granularity, start, end])
+        adapt = connection.ops.adapt_datetimefield_value
+        cursor.execute(sql, [version_id, granularity, adapt(start), adapt(end)])
         rows = cursor.fetchall()
     grouped: dict[str, list] = {}
     for feature, counts, missing, out_of_range, unseen in rows:
@@ -314,7 +316,9 @@ def _daily_compute(version: ModelVersion, start: datetime, end: datetime, config
     for mark in DirtyWindow.objects.filter(
         version=version, granularity=Granularity.HOURLY, window_start__gte=start, window_start__lt=end
     ):
-        window_compute(version_id=version.pk, window_start=mark.window_start, granularity=Granularity.HOURLY)
+        window_compute(
+            version_id=version.pk, window_start=mark.window_start, granularity=Granularity.HOURLY, mark_day=False
+        )
     profile = ready_profile(version.pk)
     n_rows = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end).count()
     with transaction.atomic():
@@ -327,8 +331,12 @@ def _daily_compute(version: ModelVersion, start: datetime, end: datetime, config
         return _store_metrics(version, start, end, Granularity.DAILY, rows)
 
 
-def window_compute(*, version_id: int, window_start: datetime, granularity: str) -> int:
-    """(Re)compute one window's counts and metrics; returns the number of metric rows."""
+def window_compute(*, version_id: int, window_start: datetime, granularity: str, mark_day: bool = True) -> int:
+    """(Re)compute one window's counts and metrics; returns the number of metric rows.
+
+    A finished hour marks its day dirty again (``mark_day``): with several workers a day can be
+    summed while one of its hours is still being computed, and this re-mark makes the sweep
+    sum it once more afterwards instead of leaving a stale day."""
     version = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
     if version is None:
         return 0
@@ -348,6 +356,8 @@ def window_compute(*, version_id: int, window_start: datetime, granularity: str)
     from monitoring import tasks
 
     with transaction.atomic():
+        if granularity == Granularity.HOURLY and mark_day:
+            windows_mark_dirty_one(version_id, day_floor(start), Granularity.DAILY)
         enqueue_on_commit(tasks.health_evaluate, version.model_id)
     return stored
 

@@ -208,3 +208,12 @@ def test_the_compute_command_recomputes_a_model_without_a_worker(profiled, owner
     call_command("monitoring_compute", "--model", "churn")
     assert not DirtyWindow.objects.exists()
     assert metric(profiled, Granularity.DAILY, T0, "", Metric.VOLUME) == 150
+
+
+def test_a_recomputed_hour_marks_its_day_for_summing_again(profiled, owner, django_capture_on_commit_callbacks):
+    ingest(profiled, owner, prediction_records(120), django_capture_on_commit_callbacks)
+    assert not DirtyWindow.objects.exists()
+    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
+    assert list(DirtyWindow.objects.values_list("granularity", "window_start")) == [(Granularity.DAILY, T0)]
+    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.DAILY)
+    assert not DirtyWindow.objects.exists()
