@@ -11,6 +11,7 @@ import contextvars
 import csv
 import dataclasses
 import hashlib
+import io
 import ipaddress
 import json
 import math
@@ -484,13 +485,6 @@ def _broken(count: int, last_good_hash: str, seq: int, message: str) -> VerifyRe
 EXPORT_FORMATS = ("csv", "jsonl")
 
 
-class _Echo:
-    """A file-like object whose write returns the text, for csv.writer in a generator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def audit_export_rows(
     queryset=None,
     *,
@@ -515,27 +509,42 @@ def audit_export_rows(
     count = 0
     first_seq = last_seq = None
     first_prev = last_hash = None
-    writer = csv.writer(_Echo(), lineterminator="\n")
-    writerow = writer.writerow
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def drain() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
     if fmt == "csv":
-        yield writer.writerow(EXPORT_COLUMNS)
-    batch: list[str] = []
+        writer.writerow(EXPORT_COLUMNS)
+        yield drain()
+    batch: list = []
     for row in _canonical_rows(queryset, chunk_size=chunk_size, up_to_seq=head_seq):
-        hash_ = row[16]
         if fmt == "csv":
-            batch.append(writerow(["" if v is None else v for v in row]))
+            batch.append(row)  # csv writes None as an empty cell
         else:
             # Valid JSON with every hashed field plus "hash" (the verifier re-canonicalises).
-            batch.append(canonical_row_text(row)[:-1] + ',"hash":"' + hash_ + '"}\n')
+            batch.append(canonical_row_text(row)[:-1] + ',"hash":"' + row[16] + '"}\n')
         if first_seq is None:
             first_seq, first_prev = row[0], row[15]
-        last_seq, last_hash = row[0], hash_
+        last_seq, last_hash = row[0], row[16]
         count += 1
         if len(batch) >= chunk_size:
-            yield "".join(batch)
+            if fmt == "csv":
+                writer.writerows(batch)
+                yield drain()
+            else:
+                yield "".join(batch)
             batch = []
     if batch:
-        yield "".join(batch)
+        if fmt == "csv":
+            writer.writerows(batch)
+            yield drain()
+        else:
+            yield "".join(batch)
     manifest = {
         "count": count,
         "first_seq": first_seq,
@@ -544,7 +553,8 @@ def audit_export_rows(
         "last_hash": last_hash,
         "head_seq": head_seq,
         "head_hash": head_hash,
-        "contiguous": not filters,
+        # Only a seq range (or nothing) keeps the export a gap-free stretch of the chain.
+        "contiguous": set(filters) <= {"from_seq", "to_seq"},
         "exported_at": exported_at,
         "filters": filters,
         "format": fmt,
@@ -552,7 +562,8 @@ def audit_export_rows(
         "verify_with": "python -m registry.verify_export FILE",
     }
     if fmt == "csv":
-        yield writer.writerow([MANIFEST_MARKER, canonical_json(manifest)])
+        writer.writerow([MANIFEST_MARKER, canonical_json(manifest)])
+        yield drain()
     else:
         yield canonical_json({"manifest": manifest}) + "\n"
 

@@ -159,3 +159,17 @@ def test_verify_export_uses_only_the_standard_library():
         if line.startswith(("import ", "from ")) and not line.startswith("from __future__")
     }
     assert imports <= set(sys.stdlib_module_names)
+
+
+def test_a_seq_range_export_is_contiguous_and_detects_a_deleted_line(events, tmp_path):
+    qs = AuditEvent.objects.filter(seq__gte=3)
+    lines = "".join(audit_export_rows(qs, fmt="csv", filters={"from_seq": 3})).splitlines(keepends=True)
+    assert main([str(_write(tmp_path, "range.csv", lines))]) == 0
+    manifest = json.loads(next(iter(__import__("csv").reader([lines[-1]])))[1])
+    assert manifest["contiguous"] is True and manifest["first_seq"] == 3
+    del lines[2]
+    last = json.loads(next(iter(__import__("csv").reader([lines[-1]])))[1])
+    last["count"] -= 1
+    lines[-1] = '#manifest,"' + json.dumps(last).replace('"', '""') + '"\n'
+    ok, message, _ = verify_file(str(_write(tmp_path, "range-deleted.csv", lines)))
+    assert not ok and "gap" in message
