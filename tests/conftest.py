@@ -18,6 +18,14 @@ from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFac
 ALL_SCOPES = list(TokenScope.values)
 
 
+def pytest_configure(config):
+    """A fast password hasher: every test makes several users, and PBKDF2 costs ~0.3 s each on
+    these small machines. Logins through the real form still verify real (MD5-hashed) passwords."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def _celery_eager_outside_integration(request, settings):
     """Unit tests run tasks inline; tests/integration use a real worker instead."""
