@@ -38,7 +38,7 @@ File formats:
 * JSON Lines: one JSON object per event with the hashed fields plus ``hash``;
   the last line is ``{"manifest": {...}}``.
 * CSV: a header row with the hashed fields plus ``hash``; ``before``/``after``
-  hold canonical JSON (``null`` when empty); empty ``actor_id``/``model_id``/
+  hold JSON text (``null`` when empty; re-canonicalised before hashing); empty ``actor_id``/``model_id``/
   ``ip`` mean null. The last row is ``#manifest`` followed by the manifest JSON.
 """
 

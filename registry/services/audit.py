@@ -261,6 +261,10 @@ def _canonical_value_json(text: str | None) -> str:
     return canonical_json(json.loads(text))
 
 
+def _json_text_or_null(text: str | None) -> str:
+    return "null" if text is None else text
+
+
 def canonical_row_text(row) -> str:
     """canonical_json(payload) for a canonical row (16 hashed fields in HASHED_FIELDS order,
     timestamp as its ISO string, before/after already canonical JSON text). Written out
@@ -293,7 +297,9 @@ assert _SORTED == [  # the order canonical_row_text writes
 ]  # fmt: skip
 
 
-def _canonical_rows(queryset, *, chunk_size: int, up_to_seq: int | None = None) -> Iterator[tuple]:
+def _canonical_rows(
+    queryset, *, chunk_size: int, up_to_seq: int | None = None, canonical_values: bool = True
+) -> Iterator[tuple]:
     """Rows in seq order as (16 hashed fields..., hash), timestamp as ISO text and before/after
     as canonical JSON text. Fetched in keyset chunks (constant memory, no long-lived cursor,
     each chunk an index range scan). On PostgreSQL the database formats the text columns, so
@@ -315,7 +321,9 @@ def _canonical_rows(queryset, *, chunk_size: int, up_to_seq: int | None = None) 
     else:
         columns = list(_HASHED)
     last = 0
-    load = _canonical_value_json
+    # Exports may carry before/after as the database's own JSON text (valid JSON; the
+    # verifier re-canonicalises what it parses), which saves a parse and a dump per value.
+    load = _canonical_value_json if canonical_values else _json_text_or_null
     while True:
         chunk = list(qs.filter(seq__gt=last).order_by("seq").values_list(*columns, "hash")[:chunk_size])
         if not chunk:
@@ -522,7 +530,7 @@ def audit_export_rows(
         writer.writerow(EXPORT_COLUMNS)
         yield drain()
     batch: list = []
-    for row in _canonical_rows(queryset, chunk_size=chunk_size, up_to_seq=head_seq):
+    for row in _canonical_rows(queryset, chunk_size=chunk_size, up_to_seq=head_seq, canonical_values=False):
         if fmt == "csv":
             batch.append(row)  # csv writes None as an empty cell
         else:
