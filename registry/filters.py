@@ -10,6 +10,10 @@ from registry.models import ModelVersion, RegisteredModel
 
 _ModelTags = RegisteredModel.tags.through
 
+# Health is computed by the monitoring app into its ``HealthStatus`` rows (reverse accessor
+# ``health``); a model without one has no data yet. Named here so registry never imports monitoring.
+HEALTH_CHOICES = [("ok", "OK"), ("warning", "Warning"), ("critical", "Critical"), ("no_data", "No data")]
+
 
 class ModelFilterSet(django_filters.FilterSet):
     """Inventory filters: free text, team, owner, stage, risk tier, tag; ordering by name/updated/risk."""
@@ -20,6 +24,7 @@ class ModelFilterSet(django_filters.FilterSet):
     stage = django_filters.ChoiceFilter(choices=Stage.choices, method="filter_stage", label="Has a version in stage")
     risk_tier = django_filters.ChoiceFilter(choices=RiskTier.choices, label="Risk tier")
     tag = django_filters.CharFilter(method="filter_tag", label="Tag", max_length=50)
+    health = django_filters.ChoiceFilter(choices=HEALTH_CHOICES, method="filter_health", label="Health")
     ordering = django_filters.OrderingFilter(
         fields=(("name", "name"), ("updated_at", "updated"), ("risk_rank", "risk")),
         label="Order by",
@@ -43,6 +48,11 @@ class ModelFilterSet(django_filters.FilterSet):
 
     def filter_stage(self, queryset, name, value):
         return queryset.filter(Exists(ModelVersion.objects.filter(model=OuterRef("pk"), stage=value)))
+
+    def filter_health(self, queryset, name, value):
+        if value == "no_data":
+            return queryset.filter(Q(health__isnull=True) | Q(health__status="no_data"))
+        return queryset.filter(health__status=value)
 
     def filter_tag(self, queryset, name, value):
         tagged = _ModelTags.objects.filter(tag__name=value.strip()).values("registeredmodel_id")

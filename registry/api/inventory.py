@@ -144,8 +144,11 @@ class ModelDetailSerializer(ModelListSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_health(self, obj) -> dict | None:
-        """Filled in by monitoring later; null until then."""
-        return None
+        """The monitoring app's latest health (``no_data`` until a window has been computed)."""
+        health = getattr(obj, "health", None)
+        if health is None:
+            return {"status": "no_data", "reasons": [], "computed_at": None}
+        return {"status": health.status, "reasons": health.reasons, "computed_at": health.computed_at}
 
 
 class VersionSerializer(serializers.ModelSerializer):

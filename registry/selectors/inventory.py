@@ -52,7 +52,7 @@ def model_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Regis
     if not user.is_authenticated:
         return RegisteredModel.objects.none()
     qs = RegisteredModel.objects.filter(model_visible_q(user))
-    qs = _with_summary(qs).select_related("owner", "team").prefetch_related("tags")
+    qs = _with_summary(qs).select_related("owner", "team", "health").prefetch_related("tags")
     if filters is not None:
         from registry.filters import ModelFilterSet
 
