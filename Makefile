@@ -56,7 +56,7 @@ services: venv
 test: dev-venv static browser-deps services mlflow-venv
 	$(BIN)/ruff check .
 	DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" TEST_REDIS_URL="$(REDIS_URL)" \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider --create-db
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --create-db --durations=20
 	$(MAKE) --no-print-directory test-sqlite
 
 test-sqlite: dev-venv
