@@ -389,13 +389,22 @@ def _existing_prediction_ids(version_id: int, ids: list[str]) -> list[str]:
     return found
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_CHUNK_ROWS = 5000
+
+
+def _copy_text(value: str) -> str:
+    """Escape for COPY's text format (backslash, tab, newline, carriage return)."""
+    return value.translate(_COPY_ESCAPES)
+
+
 def _copy_predictions(version_id: int, rows: list[tuple], received_at: datetime) -> None:
-    """PostgreSQL COPY (binary-free text protocol via psycopg 3 ``write_row``)."""
+    """PostgreSQL ``COPY … FROM STDIN`` (psycopg 3 ``cursor.copy()``), text format built here in
+    chunks: cheaper per row than ``write_row``'s per-value adaptation."""
     table = Prediction._meta.db_table
-
-    def dumps(value) -> str:
-        return orjson.dumps(value).decode()
-
+    dumps = orjson.dumps
+    prefix = f"{version_id}\t"
+    suffix = f"\t{received_at.isoformat()}\n"
     # wrap_database_errors turns psycopg's UniqueViolation into Django's IntegrityError
     with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor  # the psycopg 3 cursor
@@ -403,18 +412,22 @@ def _copy_predictions(version_id: int, rows: list[tuple], received_at: datetime)
             f"COPY {table} (version_id, prediction_id, timestamp, features, prediction, score, received_at) FROM STDIN"
         )
         with raw.copy(sql) as copy:
-            for pid, ts, features, prediction, score in rows:
-                copy.write_row(
-                    (
-                        version_id,
-                        pid,
-                        ts,
-                        dumps(features),
-                        None if prediction is None else dumps(prediction),
-                        score,
-                        received_at,
-                    )
-                )
+            for begin in range(0, len(rows), COPY_CHUNK_ROWS):
+                lines = [
+                    prefix
+                    + _copy_text(pid)
+                    + "\t"
+                    + ts.isoformat()
+                    + "\t"
+                    + _copy_text(dumps(features).decode())
+                    + "\t"
+                    + ("\\N" if prediction is None else _copy_text(dumps(prediction).decode()))
+                    + "\t"
+                    + ("\\N" if score is None else repr(float(score)))
+                    + suffix
+                    for pid, ts, features, prediction, score in rows[begin : begin + COPY_CHUNK_ROWS]
+                ]
+                copy.write("".join(lines))
 
 
 def _insert_predictions(version_id: int, rows: list[tuple], received_at: datetime) -> None:

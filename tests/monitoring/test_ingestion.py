@@ -48,3 +48,17 @@ def test_json_lines_and_csv_batches_are_accepted(churn_v1, owner, encode, conten
     row = Prediction.objects.get(version=churn_v1, prediction_id="p3")
     assert row.features["age"] == pytest.approx(records[3]["features"]["age"])
     assert row.score == pytest.approx(records[3]["score"])
+
+
+def test_ids_and_categories_with_tabs_newlines_and_backslashes_are_stored_verbatim(churn_v1, owner):
+    records = prediction_records(2)
+    records[0]["prediction_id"] = "a\tb\\c"
+    records[0]["features"]["plan"] = 'multi\nline \\ "quoted"\r'
+    records[1]["score"] = None
+    predictions_ingest(
+        version=churn_v1, body=as_json(records), content_type="application/json", actor=owner, context=CLI
+    )
+    stored = Prediction.objects.get(version=churn_v1, prediction_id="a\tb\\c")
+    assert stored.features["plan"] == 'multi\nline \\ "quoted"\r'
+    assert stored.features["age"] == records[0]["features"]["age"]
+    assert Prediction.objects.get(version=churn_v1, prediction_id="p1").score is None
