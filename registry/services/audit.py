@@ -6,6 +6,7 @@ library only) so that offline verification and the server agree byte for byte.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import contextvars
 import csv
@@ -20,9 +21,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, connections, transaction
-from django.db.models import TextField
+from django.db.models import Count, Max, Min, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -493,6 +494,37 @@ def _broken(count: int, last_good_hash: str, seq: int, message: str) -> VerifyRe
 EXPORT_FORMATS = ("csv", "jsonl")
 
 
+def _copy_csv(queryset, *, chunk_bytes: int) -> Iterator[str]:
+    """The CSV rows of ``queryset`` written by PostgreSQL's COPY, as UTF-8 text chunks."""
+    columns = ["ts_text" if f == "timestamp" else f"{f}_text" if f in ("before", "after", "ip") else f for f in _HASHED]
+    qs = (
+        queryset.annotate(
+            ts_text=RawSQL(_PG_TIMESTAMP, []),
+            before_text=RawSQL("""COALESCE("registry_auditevent"."before"::text, 'null')""", []),
+            after_text=RawSQL("""COALESCE("registry_auditevent"."after"::text, 'null')""", []),
+            ip_text=RawSQL('host("registry_auditevent"."ip")', []),
+        )
+        .order_by("seq")
+        .values_list(*columns, "hash")
+    )
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:  # e.g. .none(): nothing to copy
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending: list[bytes] = []
+    size = 0
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+            for data in copy:
+                pending.append(bytes(data))
+                size += len(data)
+                if size >= chunk_bytes:
+                    yield decoder.decode(b"".join(pending))
+                    pending, size = [], 0
+    yield decoder.decode(b"".join(pending), final=True)
+
+
 def audit_export_rows(
     queryset=None,
     *,
@@ -501,6 +533,7 @@ def audit_export_rows(
     head: tuple[int, str] | None = None,
     exported_at: str | None = None,
     chunk_size: int = 5_000,
+    use_copy: bool = True,
 ) -> Iterator[str]:
     """Stream an export of ``queryset`` (default: the whole chain) in seq order, as text
     chunks (one per ``chunk_size`` events), ending with the manifest. Constant memory.
@@ -529,8 +562,23 @@ def audit_export_rows(
     if fmt == "csv":
         writer.writerow(EXPORT_COLUMNS)
         yield drain()
+    if fmt == "csv" and connection.vendor == "postgresql" and use_copy:
+        # PostgreSQL writes the CSV rows itself (COPY ... TO STDOUT): the same cells as the
+        # Python path, at the database's own speed; the manifest comes from one aggregate.
+        bounded = queryset.order_by().filter(seq__lte=head_seq)
+        yield from _copy_csv(bounded, chunk_bytes=chunk_size * 400)
+        stats = bounded.aggregate(count=Count("seq"), first=Min("seq"), last=Max("seq"))
+        count, first_seq, last_seq = stats["count"], stats["first"], stats["last"]
+        if count:
+            first_prev = AuditEvent.objects.filter(seq=first_seq).values_list("prev_hash", flat=True).get()
+            last_hash = AuditEvent.objects.filter(seq=last_seq).values_list("hash", flat=True).get()
     batch: list = []
-    for row in _canonical_rows(queryset, chunk_size=chunk_size, up_to_seq=head_seq, canonical_values=False):
+    rows = (
+        ()
+        if (fmt == "csv" and connection.vendor == "postgresql" and use_copy)
+        else _canonical_rows(queryset, chunk_size=chunk_size, up_to_seq=head_seq, canonical_values=False)
+    )
+    for row in rows:
         if fmt == "csv":
             batch.append(row)  # csv writes None as an empty cell
         else:
