@@ -190,6 +190,7 @@ class WindowBinCounts(models.Model):
     class Meta:
         ordering = ["version", "window_start", "feature"]
         verbose_name_plural = "window bin counts"
+        indexes = [models.Index(fields=["version", "feature", "window_start"], name="bincounts_version_feature_ts")]
         constraints = [
             models.UniqueConstraint(
                 fields=["version", "window_start", "granularity", "feature"], name="unique_bin_counts_per_window"
@@ -228,6 +229,8 @@ class MetricValue(models.Model):
         indexes = [
             models.Index(fields=["model", "metric", "window_start"], name="metric_model_metric_ts"),
             models.Index(fields=["version", "granularity", "window_start"], name="metric_version_gran_ts"),
+            # the dashboards read one metric series of a model at one granularity over a range
+            models.Index(fields=["model", "granularity", "metric", "window_start"], name="metric_model_gran_metric_ts"),
         ]
 
     def __str__(self) -> str:

@@ -118,12 +118,18 @@ def load_window_columns(version: ModelVersion, start: datetime, end: datetime, p
             selects.append(f"array_agg({expr})")
             params.append(name)
         else:
-            selects.append("json_group_array(json_extract(features, %s))")
+            # ``json(x -> path)`` keeps the stored number text; json_extract would print reals
+            # with 15 digits and move values sitting exactly on a reference bin edge.
+            selects.append("json_group_array(json(features -> %s))")
             params.append('$."' + name.replace('"', '\\"') + '"')
     if postgres:
         selects += ["array_agg(prediction #>> '{}')", "array_agg(score)", "count(*)"]
     else:
-        selects += ["json_group_array(json_extract(prediction, '$'))", "json_group_array(score)", "count(*)"]
+        selects += [
+            "json_group_array(json(prediction -> '$'))",
+            "json_group_array(CASE WHEN score IS NULL THEN json('null') ELSE json(printf('%%!.17g', score)) END)",
+            "count(*)",
+        ]
     sql = f"SELECT {', '.join(selects)} FROM {table} WHERE version_id = %s AND timestamp >= %s AND timestamp < %s"
     with connection.cursor() as cursor:
         adapt = connection.ops.adapt_datetimefield_value  # SQLite stores naive UTC text

@@ -217,3 +217,28 @@ def test_a_recomputed_hour_marks_its_day_for_summing_again(profiled, owner, djan
     assert list(DirtyWindow.objects.values_list("granularity", "window_start")) == [(Granularity.DAILY, T0)]
     window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.DAILY)
     assert not DirtyWindow.objects.exists()
+
+
+def test_window_columns_come_back_bit_for_bit_so_values_on_bin_edges_stay_in_their_bin(churn_v1):
+    """SQLite's json_extract prints reals with 15 digits; the loader must not lose precision."""
+    import numpy as np
+    from django.utils import timezone
+
+    awkward = [-0.04464163650698914, 0.1 + 0.2, 1 / 3, 123456.78901234567, 5e-324, None]
+    Prediction.objects.bulk_create(
+        Prediction(
+            version=churn_v1,
+            prediction_id=f"p{i}",
+            timestamp=T0 + timedelta(minutes=i),
+            features={"age": value, "income": 1.0, "plan": "pro"},
+            prediction=1,
+            score=value,
+            received_at=timezone.now(),
+        )
+        for i, value in enumerate(awkward)
+    )
+    columns, n = load_window_columns(churn_v1, T0, T0 + timedelta(hours=1), None)
+    expected = np.array([np.nan if v is None else v for v in awkward])
+    assert n == len(awkward)
+    np.testing.assert_array_equal(columns["age"], expected)
+    np.testing.assert_array_equal(columns["__score__"], expected)
