@@ -94,8 +94,14 @@ def canonical_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def canonical_json(payload: dict) -> str:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=canonical_default)
+# One encoder, reused: exactly what json.dumps(...) with these options builds on every call.
+_CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=canonical_default
+)
+
+
+def canonical_json(payload) -> str:
+    return _CANONICAL_ENCODER.encode(payload)
 
 
 def event_hash(prev_hash: str, payload: dict) -> str:
