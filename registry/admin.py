@@ -2,6 +2,8 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.utils.html import format_html
 
 from .choices import WebhookEvent
@@ -317,3 +319,20 @@ class MlflowVersionLinkAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- users: role changes made in the admin are attributed to the admin who made them ---------
+
+
+class AuditedUserAdmin(UserAdmin):
+    """Group membership is a role (reviewer, auditor): its audit events name the acting admin."""
+
+    def changeform_view(self, request, *args, **kwargs):
+        from .services.audit import AuditContext, acting_as
+
+        with acting_as(request.user, AuditContext.from_request(request)):
+            return super().changeform_view(request, *args, **kwargs)
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), AuditedUserAdmin)
