@@ -1,0 +1,76 @@
+"""The benchmark harness's own helpers: percentiles, peak RSS of a child, the load generator, the table."""
+
+from __future__ import annotations
+
+import http.server
+import sys
+import threading
+
+from bench.__main__ import print_table
+from bench.common import Figure, load, percentile, ratio, run_measured
+
+
+def test_percentile_interpolates_between_sorted_values():
+    values = [5.0, 1.0, 3.0, 2.0, 4.0]
+    assert percentile(values, 50) == 3.0
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 5.0
+    assert percentile(values, 75) == 4.0
+    assert percentile([1.0, 2.0], 50) == 1.5
+
+
+def test_ratio_is_none_without_a_peer_value():
+    assert ratio(3.0, 1.5) == 2.0
+    assert ratio(3.0, None) is None
+    assert ratio(3.0, 0) is None
+
+
+def test_peak_rss_is_the_childs_own_not_the_parents():
+    _, small = run_measured([sys.executable, "-S", "-c", "pass"])
+    _, big = run_measured([sys.executable, "-S", "-c", "x = bytearray(150_000_000); x[::4096] = b'1' * len(x[::4096])"])
+    assert small < 60_000_000
+    assert big >= 150_000_000
+
+
+def test_python_load_generator_counts_requests_and_errors():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            status = 404 if self.path == "/missing" else 200
+            body = b"ok"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        good = load(base, ["/a", "/b"], connections=4, duration=1.5, tool="python")
+        bad = load(base, ["/missing"], connections=2, duration=1.0, tool="python")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert good.requests > 10
+    assert good.errors == 0
+    assert good.rps > 0 and good.p50_ms <= good.p99_ms
+    assert bad.errors > 0
+
+
+def test_table_prints_pass_fail_and_notes(capsys):
+    print_table(
+        [
+            Figure("fast thing", 4.0, "x", "peer", 1.0, 4.0, ">= 3x", True, note="a note"),
+            Figure("slow thing", 2.0, "s", "", None, None, "< 1 s", False),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "PASS" in out and "FAIL" in out
+    assert "4.00x" in out
+    assert "* fast thing: a note" in out
