@@ -30,7 +30,8 @@ def _with_summary(qs: QuerySet[RegisteredModel]) -> QuerySet[RegisteredModel]:
     versions = ModelVersion.objects.filter(model=OuterRef("pk"))
     count = versions.order_by().values("model").annotate(c=Count("pk")).values("c")
     return qs.annotate(
-        production_version=Subquery(versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
+        # At most one production version (constraint): no ordering, so no join and sort per row.
+        production_version=Subquery(versions.filter(stage=Stage.PRODUCTION).order_by().values("version")[:1]),
         latest_version=Subquery(versions.order_by("-version").values("version")[:1]),
         version_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)),
         risk_rank=Case(
