@@ -36,6 +36,7 @@ class AlertKind(models.TextChoices):
     DATA_QUALITY = "data_quality", "Data quality"
     PERFORMANCE = "performance", "Performance"
     CADENCE = "cadence", "Retrain cadence overdue"
+    GOVERNANCE = "governance", "Unapproved production change"
 
 
 class AlertSeverity(models.TextChoices):

@@ -35,7 +35,7 @@ from monitoring.choices import (
 )
 from monitoring.models import HealthStatus, MetricValue, ReferenceProfile
 from registry.choices import Stage
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import MlflowAliasViolation, ModelVersion, RegisteredModel
 from registry.services.audit import WORKER, AuditContext
 
 from .config import monitoring_config_get
@@ -92,6 +92,15 @@ def evaluate_reasons(model: RegisteredModel, *, now=None) -> tuple[list[dict], M
                         threshold=model.retrain_cadence_days,
                     )
                 )
+    for violation in MlflowAliasViolation.objects.filter(model_link__model=model, resolved_at=None):
+        reasons.append(
+            _reason(
+                AlertKind.GOVERNANCE,
+                AlertSeverity.CRITICAL,
+                f"MLflow alias '{violation.alias}' points to v{violation.found_version or '-'} but the approved "
+                f"production version is v{violation.expected_version or '-'} (changed outside the portal).",
+            )
+        )
     if version is None:
         return reasons, None, None
     window = _latest_window(version, config.granularity, config.min_window_rows)
