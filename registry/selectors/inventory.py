@@ -11,7 +11,7 @@ from django.http import Http404
 
 from registry.choices import PromotionStatus, RiskTier, Stage
 from registry.models import ApiToken, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
-from registry.rules import is_admin, is_reviewer, sees_all_models
+from registry.rules import can_view_audit, is_admin, is_reviewer, sees_all_models
 
 
 def model_visible_q(user, prefix: str = "") -> Q:
@@ -132,11 +132,16 @@ def token_list(*, user) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at")
 
 
-def navigation_counts(*, user) -> dict[str, int]:
-    """Counts shown in the navigation bar (pending reviews for reviewers)."""
-    counts = {"pending_reviews": 0}
+def navigation_counts(*, user) -> dict[str, Any]:
+    """What the navigation bar shows: pending reviews for reviewers, the audit link, role badges.
+
+    Group names are read once (django-rules caches them on the user), so every page pays one
+    query for roles whatever the template asks."""
+    counts: dict[str, Any] = {"pending_reviews": 0}
     if is_reviewer(user) or is_admin(user):
         counts["pending_reviews"] = (
             PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exclude(requested_by=user).count()
         )
+    counts["can_view_audit"] = can_view_audit(user)
+    counts["groups"] = sorted(getattr(user, "_group_names_cache", ()))
     return counts

@@ -67,7 +67,7 @@ def test_model_detail_for_each_role(roles, role, churn_v1, api_client_for):
     assert response.status_code == 200
     body = response.json()
     assert body["name"] == "churn"
-    assert body["health"] is None
+    assert body["health"] == {"status": "no_data", "reasons": [], "computed_at": None}
     assert [v["version"] for v in body["versions"]] == [1]
     assert body["production_version"] is None
 
