@@ -16,13 +16,11 @@ import io
 import ipaddress
 import json
 import math
-import multiprocessing
-import os
 from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet, ValidationError
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
@@ -404,22 +402,11 @@ def _verify_segment(lo: int, hi: int | None, expected_prev: str | None, chunk_si
     return segment
 
 
-def _verify_segment_in_child(args) -> _Segment:
-    from django.db import connections
-
-    try:
-        return _verify_segment(*args)
-    finally:
-        connections.close_all()
-
-
 def audit_verify(
     *,
     chunk_size: int = 20_000,
     progress=None,
     up_to_seq: int | None = None,
-    workers: int | None = None,
-    segment_size: int = 100_000,
 ) -> VerifyResult:
     """Recompute the whole chain from the genesis hash, in seq order.
 
@@ -428,53 +415,20 @@ def audit_verify(
     reordered events (seq is hashed, and the links break). Reports the first
     broken link. ``progress`` is called with the number of rows checked.
 
-    On PostgreSQL outside a transaction, large chains are checked by ``workers``
-    processes (default: one per CPU), each recomputing a segment of ``segment_size``
-    seqs in keyset chunks; the segments' end links are then checked in order, so
-    the result is exactly the serial one. ``workers=1`` forces the serial path.
+    One pass in keyset chunks, in constant memory. (A parallel, segmented check was
+    tried and removed: it reported a false break in one CI environment, and a false
+    tamper alarm is worse than a slower check.)
     """
-    head = up_to_seq if up_to_seq is not None else audit_head()[0]
-    if workers is None:
-        workers = os.cpu_count() or 1
-    parallel = (
-        workers > 1
-        and head > segment_size
-        and connection.vendor == "postgresql"
-        and not connection.in_atomic_block  # children could not see uncommitted rows
-    )
-    if not parallel:
-        segment = _verify_segment(0, up_to_seq, GENESIS_HASH, chunk_size, progress)
-        segments = [segment]
-    else:
-        bounds = [(lo, min(lo + segment_size, head)) for lo in range(0, head, segment_size)]
-        tasks = [(lo, hi, GENESIS_HASH if lo == 0 else None, chunk_size) for lo, hi in bounds]
-        connections.close_all()  # never share a connection with forked children
-        segments = []
-        with multiprocessing.get_context("fork").Pool(processes=min(workers, len(tasks))) as pool:
-            for segment in pool.imap(_verify_segment_in_child, tasks):
-                segments.append(segment)
-                if progress is not None:
-                    progress(segment.count)
-                if segment.broken_seq is not None:
-                    pool.terminate()
-                    break
-    count = 0
-    last_hash = GENESIS_HASH
-    for segment in segments:
-        if segment.first_prev is not None and segment.first_prev != last_hash and segment.lo > 0:
-            return _broken(count, last_hash, segment.lo + 1, f"prev_hash does not match the hash of seq {segment.lo}")
-        if segment.broken_seq is not None:
-            return _broken(
-                count + segment.count, segment.last_good_hash or last_hash, segment.broken_seq, segment.problem
-            )
-        count += segment.count
-        last_hash = segment.last_hash or last_hash
+    segment = _verify_segment(0, up_to_seq, GENESIS_HASH, chunk_size, progress)
+    if segment.broken_seq is not None:
+        return _broken(segment.count, segment.last_good_hash or GENESIS_HASH, segment.broken_seq, segment.problem)
+    head_hash = segment.last_hash or GENESIS_HASH
     return VerifyResult(
         ok=True,
-        count=count,
-        head_seq=count,
-        head_hash=last_hash,
-        message=f"OK: {count} events, head seq {count}, head hash {last_hash}",
+        count=segment.count,
+        head_seq=segment.count,
+        head_hash=head_hash,
+        message=f"OK: {segment.count} events, head seq {segment.count}, head hash {head_hash}",
     )
 
 
