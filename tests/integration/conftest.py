@@ -69,15 +69,23 @@ class Broker:
     def __init__(self, url: str):
         self.url = url
         self._saved = (celery_app.conf.broker_url, celery_app.conf.broker_transport_options)
+        self._saved_env = os.environ.get("CELERY_BROKER_URL")
 
     def activate(self) -> None:
         self._switch(self.url, {"visibility_timeout": VISIBILITY_TIMEOUT})
 
     def restore(self) -> None:
         self._switch(*self._saved)
+        if self._saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = self._saved_env
 
     @staticmethod
     def _switch(url, options) -> None:
+        # Celery reads CELERY_BROKER_URL from the environment before its own config
+        # (make test sets it), so the variable must follow the switch too.
+        os.environ["CELERY_BROKER_URL"] = url
         kombu_pools.reset()  # close and forget every cached connection/producer pool
         celery_app.conf.broker_url = url
         celery_app.conf.broker_write_url = None
