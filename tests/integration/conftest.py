@@ -181,7 +181,6 @@ class Services:
             DATABASE_URL=worker_database_url(),
             CELERY_BROKER_URL=broker_url or self.broker.url,
             CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
-            CELERY_TASK_ALWAYS_EAGER="false",
             MLOPS_VAR_DIR=str(self.var_dir),
             PYTHONUNBUFFERED="1",
         )
