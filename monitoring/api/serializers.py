@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from monitoring.choices import DriftRule, Granularity
 from monitoring.models import Alert, HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile, RetrainTrigger
+from monitoring.services.config import CONFIG_FIELDS
 from registry.api.inventory import StrictSerializer
 
 
@@ -94,29 +95,7 @@ class MonitoringConfigSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MonitoringConfig
-        fields = [
-            "model",
-            "granularity",
-            "n_bins",
-            "drift_rule",
-            "psi_warning",
-            "psi_critical",
-            "p_value_threshold",
-            "js_threshold",
-            "wasserstein_threshold",
-            "drift_share_warning",
-            "drift_share_critical",
-            "missing_share_warning",
-            "out_of_range_share_warning",
-            "performance_drop_warning",
-            "performance_drop_critical",
-            "label_coverage_threshold",
-            "min_window_rows",
-            "retrain_url",
-            "retrain_cooldown_hours",
-            "alert_recipients",
-            "updated_at",
-        ]
+        fields = ["model", *CONFIG_FIELDS, "updated_at"]
 
 
 def _ratio(**kwargs):

@@ -35,6 +35,7 @@ from registry.selectors.audit import (
     parse_as_of_time,
 )
 from registry.services.audit import AuditContext, audit_export
+from registry.verify_export import EXPORT_COLUMNS
 from registry.views.audit import BadCursor, export_response, parse_cursor
 
 from .auth import HasScope, token_scopes
@@ -66,25 +67,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = [
-            "seq",
-            "timestamp",
-            "actor_id",
-            "actor_name",
-            "action",
-            "object_type",
-            "object_id",
-            "object_repr",
-            "model_id",
-            "model_name",
-            "before",
-            "after",
-            "request_id",
-            "source",
-            "ip",
-            "prev_hash",
-            "hash",
-        ]
+        fields = list(EXPORT_COLUMNS)  # the hashed fields and the hash, one definition
 
     def get_timestamp(self, obj) -> str:
         # Exactly the string that was hashed.
