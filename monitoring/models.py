@@ -201,6 +201,41 @@ class WindowBinCounts(models.Model):
         return f"{self.version} {self.granularity} {self.window_start:%Y-%m-%d %H:%M} {self.feature}"
 
 
+class PackedBinCounts(models.Model):
+    """Every feature's bin counts of one (version, window, granularity) in one row, so that
+    a daily window is the numpy sum of 24 rows instead of a read of 24 × features JSON rows.
+
+    Written in the same transaction as the window's ``WindowBinCounts`` rows (which stay, for
+    the dashboards' per-feature reads) and read by ``monitoring.services.windows.stored_counts``.
+    Layout (see ``monitoring.services.windows.pack_counts``): ``layout`` is
+    ``{"features": [names…], "widths": [bins…]}``; ``counts`` is the features' counts
+    concatenated in that order, as raw little-endian integers of ``dtype`` (the narrowest
+    unsigned type holding the largest count); ``quality`` is int64 ``(features, 3)``:
+    missing, out_of_range, unseen.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="packed_bin_counts")
+    window_start = models.DateTimeField()
+    granularity = models.CharField(max_length=10, choices=Granularity.choices, default=Granularity.HOURLY)
+    layout = models.JSONField(default=dict)
+    dtype = models.CharField(max_length=8, default="<u4", help_text="numpy dtype of counts")
+    counts = models.BinaryField(editable=False)
+    quality = models.BinaryField(editable=False)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["version", "window_start"]
+        verbose_name_plural = "packed bin counts"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "granularity", "window_start"], name="unique_packed_bin_counts_per_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.granularity} {self.window_start:%Y-%m-%d %H:%M} (packed)"
+
+
 class MetricValue(models.Model):
     """One metric of one window: drift, data quality, volume, prediction drift or performance.
 

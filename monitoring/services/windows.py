@@ -1,7 +1,8 @@
 """Window computation: reference profiles, per-window bin counts, metrics; the dirty-window sweep.
 
 * Hourly windows are binned from raw prediction rows; their fine counts are stored in
-  ``WindowBinCounts`` (upsert), and their metrics in ``MetricValue`` (upsert).
+  ``WindowBinCounts`` (one row per feature, for the dashboards) and ``PackedBinCounts`` (one
+  row per window, for the rollups), both upserted, and their metrics in ``MetricValue`` (upsert).
 * Daily windows are the sum of their 24 hourly counts (never re-binned from raw rows);
   dirty hours of that day are recomputed first. Performance metrics (not additive) are
   computed from the labelled rows of the window.
@@ -30,6 +31,7 @@ from monitoring.models import (
     GroundTruth,
     MetricValue,
     MonitoringConfig,
+    PackedBinCounts,
     Prediction,
     ReferenceProfile,
     WindowBinCounts,
@@ -193,7 +195,33 @@ def _performance_rows(version: ModelVersion, start, end, config: MonitoringConfi
 # --------------------------------------------------------------------------- storing
 
 
+_PACK_DTYPES = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<i8"))
+
+
+def pack_counts(window: dict[str, metrics.FeatureCounts]) -> tuple[dict, str, bytes, bytes]:
+    """One window's counts of every feature as (layout, dtype, counts bytes, quality bytes):
+    the ``PackedBinCounts`` row. Counts are concatenated in ``layout["features"]`` order in the
+    narrowest unsigned type that holds the largest count; quality is int64 (features, 3)."""
+    names = list(window)
+    widths = [len(window[n].counts) for n in names]
+    flat = (
+        np.concatenate([np.asarray(window[n].counts, dtype=np.int64) for n in names])
+        if names
+        else np.zeros(0, dtype=np.int64)
+    )
+    if flat.size and flat.min() < 0:
+        raise ValueError("bin counts are never negative")
+    top = int(flat.max()) if flat.size else 0
+    dtype = next(d for d in _PACK_DTYPES if top <= np.iinfo(d).max)
+    quality = np.array(
+        [[window[n].missing, window[n].out_of_range, window[n].unseen] for n in names], dtype="<i8"
+    ).reshape(len(names), 3)
+    return {"features": names, "widths": widths}, dtype.str, flat.astype(dtype).tobytes(), quality.tobytes()
+
+
 def _store_counts(version_id: int, window_start: datetime, granularity: str, window: dict) -> None:
+    """The window's per-feature rows (the dashboards read them) and its packed row (the
+    rollups read it), upserted together: the caller holds the transaction."""
     now = timezone.now()
     WindowBinCounts.objects.bulk_create(
         [
@@ -215,6 +243,29 @@ def _store_counts(version_id: int, window_start: datetime, granularity: str, win
         unique_fields=["version", "window_start", "granularity", "feature"],
         update_fields=["counts", "n", "missing", "out_of_range", "unseen", "computed_at"],
     )
+    layout, dtype, counts, quality = pack_counts(window)
+    PackedBinCounts.objects.bulk_create(
+        [
+            PackedBinCounts(
+                version_id=version_id,
+                window_start=window_start,
+                granularity=granularity,
+                layout=layout,
+                dtype=dtype,
+                counts=counts,
+                quality=quality,
+                computed_at=now,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["version", "granularity", "window_start"],
+        update_fields=["layout", "dtype", "counts", "quality", "computed_at"],
+    )
+
+
+def _delete_counts(version_id: int, window_start: datetime, granularity: str) -> None:
+    WindowBinCounts.objects.filter(version_id=version_id, window_start=window_start, granularity=granularity).delete()
+    PackedBinCounts.objects.filter(version_id=version_id, window_start=window_start, granularity=granularity).delete()
 
 
 def _store_metrics(version: ModelVersion, start, end, granularity: str, rows: list[dict]) -> int:
@@ -257,37 +308,52 @@ def _store_metrics(version: ModelVersion, start, end, granularity: str, rows: li
 
 def stored_counts(version_id: int, start: datetime, end: datetime, granularity: str = Granularity.HOURLY):
     """Summed stored counts of the windows of ``granularity`` in [start, end): a longer window
-    as the sum of shorter ones. One raw query; counts arrive as JSON text parsed by orjson and
-    are summed per feature as one 2-D numpy array."""
-    table = WindowBinCounts._meta.db_table
-    counts_sql = "counts::text" if connection.vendor == "postgresql" else "counts"
+    as the sum of shorter ones, from their ``PackedBinCounts`` rows (one query; a day is 24
+    rows). Rows with the same layout (the usual case: one profile for the whole range) are
+    summed as flat integer arrays; a feature whose bins changed inside the range is summed
+    zero-padded to its widest histogram (bins then no longer align; rare)."""
+    table = PackedBinCounts._meta.db_table
+    layout_sql = "layout::text" if connection.vendor == "postgresql" else "layout"
     sql = (
-        f"SELECT feature, {counts_sql}, missing, out_of_range, unseen FROM {table} "
+        f"SELECT {layout_sql}, dtype, counts, quality FROM {table} "
         "WHERE version_id = %s AND granularity = %s AND window_start >= %s AND window_start < %s"
     )
     with connection.cursor() as cursor:
         adapt = connection.ops.adapt_datetimefield_value
         cursor.execute(sql, [version_id, granularity, adapt(start), adapt(end)])
         rows = cursor.fetchall()
-    grouped: dict[str, list] = {}
-    for feature, counts, missing, out_of_range, unseen in rows:
-        entry = grouped.get(feature)
-        if entry is None:
-            grouped[feature] = entry = [[], 0, 0, 0]
-        entry[0].append(orjson.loads(counts))
-        entry[1] += missing
-        entry[2] += out_of_range
-        entry[3] += unseen
+    # group the rows by layout text: one flat sum per distinct layout
+    groups: dict[str, list] = {}
+    for layout, dtype, counts, quality in rows:
+        group = groups.get(layout)
+        if group is None:
+            parsed = orjson.loads(layout)
+            size = int(sum(parsed["widths"]))
+            groups[layout] = group = [
+                parsed,
+                np.zeros(size, dtype=np.int64),
+                np.zeros((len(parsed["features"]), 3), dtype=np.int64),
+            ]
+        group[1] += np.frombuffer(counts, dtype=np.dtype(dtype))
+        group[2] += np.frombuffer(quality, dtype="<i8").reshape(-1, 3)
     out: dict[str, metrics.FeatureCounts] = {}
-    for feature, (lists, missing, out_of_range, unseen) in grouped.items():
-        width = max(len(c) for c in lists)
-        if all(len(c) == width for c in lists):
-            total = np.array(lists, dtype=np.int64).sum(axis=0)
-        else:  # the profile changed inside the range: pad (bins then no longer align; rare)
-            total = np.zeros(width, dtype=np.int64)
-            for c in lists:
-                total[: len(c)] += np.asarray(c, dtype=np.int64)
-        out[feature] = metrics.FeatureCounts(total, missing, out_of_range, unseen)
+    for parsed, total, quality in groups.values():
+        names = parsed["features"]
+        parts = np.split(total, np.cumsum(parsed["widths"])[:-1]) if names else []
+        for name, counts, (missing, out_of_range, unseen) in zip(names, parts, quality.tolist(), strict=True):
+            have = out.get(name)
+            if have is None:
+                out[name] = metrics.FeatureCounts(counts, missing, out_of_range, unseen)
+                continue
+            if len(have.counts) == len(counts):
+                summed = have.counts + counts
+            else:
+                summed = np.zeros(max(len(have.counts), len(counts)), dtype=np.int64)
+                summed[: len(have.counts)] += have.counts
+                summed[: len(counts)] += counts
+            out[name] = metrics.FeatureCounts(
+                summed, have.missing + missing, have.out_of_range + out_of_range, have.unseen + unseen
+            )
     return out
 
 
@@ -311,7 +377,7 @@ def _hourly_compute(version: ModelVersion, start: datetime, end: datetime, confi
             _store_counts(version.pk, start, Granularity.HOURLY, window)
             rows = metrics.drift_from_counts(profile, window, metrics.DriftSettings.from_config(config), n_rows=n_rows)
         else:
-            WindowBinCounts.objects.filter(version=version, window_start=start, granularity=Granularity.HOURLY).delete()
+            _delete_counts(version.pk, start, Granularity.HOURLY)
             rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
         rows += _performance_rows(version, start, end, config)
         return _store_metrics(version, start, end, Granularity.HOURLY, rows)
