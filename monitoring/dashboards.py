@@ -64,8 +64,8 @@ from .choices import (
     ProfileStatus,
 )
 from .filters import AlertFilterSet
-from .models import Alert, HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile, WindowBinCounts
-from .selectors import alert_list
+from .models import Alert, HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile
+from .selectors import alert_list, window_bin_counts
 
 RANGES = {
     "24h": timedelta(hours=24),
@@ -432,13 +432,18 @@ def column_bins(column: dict | None) -> tuple[list[str], np.ndarray, np.ndarray 
     return labels, fine, None
 
 
-def _to_display(counts, cmap: np.ndarray | None, width: int) -> np.ndarray | None:
-    values = np.asarray(counts, dtype="float64")
-    if cmap is not None:
-        if len(values) != len(cmap):
-            return None
-        return np.bincount(cmap, weights=values, minlength=width)
-    return values if len(values) == width else None
+def _fine_width(labels: list[str], cmap: np.ndarray | None) -> int:
+    """How many fine bins a window's stored counts have for a column (see ``column_bins``)."""
+    return len(cmap) if cmap is not None else len(labels)
+
+
+def _to_display_rows(fine: np.ndarray, cmap: np.ndarray | None, width: int) -> np.ndarray:
+    """Fine bin counts (rows, fine bins) summed onto the display bins (rows, width)."""
+    if cmap is None:
+        return fine
+    out = np.zeros((fine.shape[0], width))
+    np.add.at(out.T, cmap, fine.T)  # column cmap[j] += fine column j
+    return out
 
 
 def _interval(lo, hi) -> str:
@@ -597,50 +602,44 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
             .values_list("col", "score", "pred")
             .first()
         ) or (None, None, None)
-        counts_qs = WindowBinCounts.objects.filter(
-            version=current_version,
-            window_start__gte=start,
-            window_start__lt=end,
-            feature__in=[feature, *PREDICTION_COLUMNS],
-        ).order_by("window_start")
-        # daily views read daily counts if stored; the engine stores hourly counts and sums them
-        counts_rows = list(
-            counts_qs.filter(granularity__in=sorted({Granularity.HOURLY, query.granularity})).values_list(
-                "feature", "granularity", "window_start", "counts"
-            )
-        )
-        if any(r[1] == query.granularity for r in counts_rows):
-            counts_rows = [r for r in counts_rows if r[1] == query.granularity]
-
         reference_labels, ref_counts, cmap = column_bins(_json(ref[0]))
         reference_counts = ref_counts.tolist()
-        current = np.zeros(len(reference_labels))
-        for f, _g, _w, counts in counts_rows:
-            if f == feature:
-                display = _to_display(counts, cmap, len(reference_labels))
-                if display is not None:
-                    current += display
-        current_counts = current.tolist()
-
         prediction_column, column = (
             (SCORE_FEATURE, ref[1]) if ref[1] else (PREDICTION_FEATURE, ref[2]) if ref[2] else (None, None)
         )
+        prediction_bins, _ref, pmap = column_bins(_json(column)) if prediction_column else ([], None, None)
+        # fine bins per feature; the prediction column the chart does not use still takes part
+        # in choosing between stored daily and hourly counts (daily views read daily counts if
+        # stored; the engine stores hourly counts, summed per day here)
+        widths = dict.fromkeys(PREDICTION_COLUMNS, 0)
+        widths[feature] = _fine_width(reference_labels, cmap)
         if prediction_column:
-            prediction_bins, _ref, pmap = column_bins(_json(column))
-            per_bucket: dict[datetime, np.ndarray] = {}
-            for f, _g, window, counts in counts_rows:
-                if f != prediction_column:
-                    continue
-                display = _to_display(counts, pmap, len(prediction_bins))
-                if display is None:
-                    continue
-                key = _day(window) if query.granularity == Granularity.DAILY else window
-                acc = per_bucket.get(key)
-                per_bucket[key] = display if acc is None else acc + display
-            if per_bucket and windows:
-                matrix = np.stack([per_bucket.get(w, np.zeros(len(prediction_bins))) for w in windows], axis=1)
-                totals = matrix.sum(axis=0)
-                prediction_shares = np.divide(matrix, totals, out=np.full_like(matrix, np.nan), where=totals > 0)
+            widths[prediction_column] = _fine_width(prediction_bins, pmap)
+        counts = window_bin_counts(
+            version=current_version, features=widths, start=start, end=end, granularity=query.granularity
+        )
+
+        current = np.zeros(len(reference_labels))
+        if feature in counts:
+            current += _to_display_rows(counts[feature].counts.sum(axis=0, keepdims=True), cmap, len(reference_labels))[
+                0
+            ]
+        current_counts = current.tolist()
+
+        if prediction_column in counts and windows:
+            rows = counts[prediction_column]
+            keys = rows.starts
+            if query.granularity == Granularity.DAILY:
+                keys = np.floor(keys / 86400.0) * 86400.0
+            # each window's bucket: the rows whose key is the window's start
+            pos = np.searchsorted(window_ts, keys)
+            hit = pos < n
+            hit[hit] = window_ts[pos[hit]] == keys[hit]
+            fine = np.zeros((n, rows.counts.shape[1]))
+            np.add.at(fine, pos[hit], rows.counts[hit])
+            matrix = _to_display_rows(fine, pmap, len(prediction_bins)).T
+            totals = matrix.sum(axis=0)
+            prediction_shares = np.divide(matrix, totals, out=np.full_like(matrix, np.nan), where=totals > 0)
 
     markers = _markers(transitions, model, start, end)
     open_alerts = list(
@@ -674,10 +673,6 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
         current_counts=current_counts,
         open_alerts=open_alerts,
     )
-
-
-def _day(when: datetime) -> datetime:
-    return when.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _json(value):
