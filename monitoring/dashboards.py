@@ -300,7 +300,10 @@ def _series(qs: QuerySet, rollup: bool) -> list[_Series]:
     so a week of hourly windows for 50 features arrives as ~200 rows of arrays instead of
     33,000 rows. The daily roll-up of hourly windows, and SQLite, use the row path."""
     if not rollup and connection.vendor == "postgresql":
-        epoch = Func(F("window_start"), template="EXTRACT(EPOCH FROM %(expressions)s)", output_field=FloatField())
+        # float8 in the database: EXTRACT gives numeric, which would arrive as Decimal objects
+        epoch = Func(
+            F("window_start"), template="EXTRACT(EPOCH FROM %(expressions)s)::float8", output_field=FloatField()
+        )
         rows = (
             qs.order_by()
             .values("version_id", "feature", "metric")
@@ -354,7 +357,7 @@ def _series(qs: QuerySet, rollup: bool) -> list[_Series]:
 
 
 def _floats(values) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    return np.array(values, dtype="float64")  # None -> NaN
 
 
 def _pick(metric: str, hi, lo, total, mean):
