@@ -202,3 +202,57 @@ def test_health_by_tier_stacks_states_per_risk_tier():
     assert fig["layout"]["barmode"] == "stack"
     assert [t["name"] for t in fig["data"]] == ["ok", "warning", "critical"]
     np.testing.assert_array_equal(decode(fig["data"][2]["y"]), [0, 0, 2])
+
+
+def _every_chart() -> list[dict]:
+    rng = np.random.default_rng(1)
+    psi = rng.random((3, 6))
+    psi[0, 2] = np.nan
+    markers = [Marker(at=WINDOWS[2], kind="promotion", label="v2 → production")]
+    prov = np.array([False] * 4 + [True] * 2)
+    return [
+        charts.drift_heatmap(
+            windows=WINDOWS, features=["a", "b", "c"], status=(psi > 0.5) * 1.0, psi=psi, js=psi / 2, pvalue=1 - psi
+        ),
+        charts.top_drifted_features(
+            features=["a", "b"], psi=[0.3, None], status=["critical", "no_data"], warning=0.1, critical=0.25
+        ),
+        charts.feature_distribution(feature="a", labels=["x", "y"], reference=[3, 1], current=[1, 1]),
+        charts.prediction_distribution(
+            windows=WINDOWS, bin_labels=["lo", "hi"], shares=rng.random((2, 6)), drift=rng.random(6), markers=markers
+        ),
+        charts.performance_over_time(
+            windows=WINDOWS,
+            metrics={"roc_auc": rng.random(6), "f1": rng.random(6)},
+            coverage=rng.random(6),
+            provisional=prov,
+            coverage_threshold=0.8,
+            markers=markers,
+        ),
+        charts.drift_share_over_time(windows=WINDOWS, share=rng.random(6), warning=0.2, critical=0.5),
+        charts.volume_and_quality(
+            windows=WINDOWS, volume=rng.random(6) * 1000, quality={"missing (worst feature)": rng.random(6)}
+        ),
+        charts.health_by_tier(tiers=["low", "high"], counts={"ok": [3, 0], "critical": [0, 2]}),
+    ]
+
+
+def test_traces_are_exactly_what_plotly_graph_objects_would_emit(monkeypatch):
+    """The traces are built as plain dicts (no validation per property, for speed): each one,
+    passed through plotly.py's validating graph_objects, must come out unchanged."""
+    import copy
+
+    import plotly.graph_objects as go
+    from _plotly_utils.utils import convert_to_base64
+
+    monkeypatch.setattr(charts, "convert_to_base64", lambda data: None)  # keep the numpy arrays
+    classes = {"heatmap": go.Heatmap, "bar": go.Bar, "scatter": go.Scatter}
+    traces = [trace for fig in _every_chart() for trace in fig["data"]]
+    assert {t["type"] for t in traces} == set(classes)
+    for trace in traces:
+        props = {k: v for k, v in trace.items() if k != "type"}
+        validated = classes[trace["type"]](**copy.deepcopy(props)).to_plotly_json()
+        ours = copy.deepcopy(trace)
+        convert_to_base64(ours)
+        convert_to_base64(validated)
+        assert json.dumps(ours, sort_keys=True) == json.dumps(validated, sort_keys=True), trace["type"]
