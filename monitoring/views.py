@@ -8,12 +8,16 @@ selectors in ``monitoring.dashboards`` / ``monitoring.scorecard``, let
 
 from __future__ import annotations
 
+import numpy as np
+import orjson
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from registry.api.errors import json_error
@@ -38,6 +42,24 @@ from .selectors import alert_get
 from .services.alerts import AlertStateConflict, alert_acknowledge
 
 ALERTS_PAGE_SIZE = 100
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return DjangoJSONEncoder().default(value)
+
+
+def json_script_text(value) -> str:
+    """What ``{{ value|json_script:"id" }}`` puts inside its script tag (the same escapes of
+    ``<``, ``>`` and ``&``), serialised with orjson: a 90-day dashboard's figures are ~200 KB,
+    which ``json.dumps`` and the escape by ``str.translate`` took several ms to write.
+    NaN, which ``json.dumps`` wrote as an invalid literal, becomes null."""
+    data = orjson.dumps(
+        value, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
+    )
+    data = data.replace(b"<", b"\\u003C").replace(b">", b"\\u003E").replace(b"&", b"\\u0026")
+    return mark_safe(data.decode())  # safe: <, > and & cannot appear unescaped
 
 
 def _invalid(form_or_errors) -> object:
@@ -91,12 +113,14 @@ def model_dashboard(request, name):
     except ValidationError as exc:
         return json_error(400, "Invalid range or granularity.", exc.messages)
     data = model_dashboard_data(user=request.user, name=name, query=query)
+    figures = charts.model_dashboard_figures(data)
     context = {
         "nav_section": "fleet",
         "d": data,
         "model": data.model,
         "query": query,
-        "figures": charts.model_dashboard_figures(data),
+        "figures": figures,
+        "figures_json": json_script_text(figures),
         "ranges": list(RANGES) + ["custom"],
         "can_acknowledge": can_change_model(request.user, data.model),
     }
