@@ -44,7 +44,8 @@ from bench.common import (
 )
 
 EVENTS = 100_000 if QUICK else 1_000_000
-AUDIT_DB = "mlops_bench_audit"
+# Its own database (BENCH_AUDIT_DB overrides the name, e.g. to keep a private copy while others benchmark).
+AUDIT_DB = os.environ.get("BENCH_AUDIT_DB", "mlops_bench_audit")
 WRITERS = 4
 APPEND_SECONDS = 5 if QUICK else 15
 VERIFY_LIMIT_S = 10.0

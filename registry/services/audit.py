@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, TextField
@@ -348,58 +349,156 @@ def audit_head() -> tuple[int, str]:
     return (last[0], last[1]) if last else (0, GENESIS_HASH)
 
 
-@dataclasses.dataclass
-class _Segment:
-    """The outcome of verifying seqs (lo, hi]: links inside it, and its two ends."""
-
-    lo: int
-    hi: int
-    count: int = 0
-    first_prev: str | None = None
-    last_hash: str | None = None
-    broken_seq: int | None = None
-    problem: str = ""
-    last_good_hash: str | None = None
+# Rows per libpq chunk while streaming (libpq >= 17): big enough to make the per-chunk cost
+# vanish, small enough that PostgreSQL keeps producing rows while Python checks the last ones.
+_STREAM_ROWS = 2_000
 
 
-def _verify_segment(lo: int, hi: int | None, expected_prev: str | None, chunk_size: int, progress=None) -> _Segment:
-    """Recompute hashes and links of seqs (lo, hi]. ``expected_prev`` None: take the first
-    row's prev_hash as given (the caller checks that link against the previous segment)."""
+def _verify_rows_pg(up_to_seq: int | None, chunk_size: int) -> Iterator[tuple]:
+    """PostgreSQL: rows in seq order as (16 hashed fields..., hash), the timestamp as ISO text
+    and before/after as the database's JSON text, as plain tuples (no model instances, no
+    per-row datetime or dict). Keyset chunks of ``chunk_size`` rows (each an index range scan,
+    no long-lived snapshot); each chunk is STREAMED (libpq chunked-rows mode), so the server
+    formats the next rows while Python hashes these: the two run on two CPUs at once."""
+    columns = ["ts_text" if f == "timestamp" else f"{f}_text" if f in ("before", "after", "ip") else f for f in _HASHED]
+    from psycopg import pq
+
+    streaming = pq.version() >= 170000  # chunked rows mode needs libpq 17
+    last = 0
+    while True:
+        qs = AuditEvent.objects.filter(seq__gt=last)
+        if up_to_seq is not None:
+            qs = qs.filter(seq__lte=up_to_seq)
+        qs = (
+            qs.annotate(
+                ts_text=RawSQL(_PG_TIMESTAMP, []),
+                before_text=Cast("before", TextField()),
+                after_text=Cast("after", TextField()),
+                ip_text=RawSQL('host("registry_auditevent"."ip")', []),
+            )
+            .order_by("seq")
+            .values_list(*columns, "hash")[:chunk_size]
+        )
+        sql, params = qs.query.sql_with_params()
+        count = 0
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # the psycopg cursor: tuples straight from its C row loader
+            if streaming:
+                rows = raw.stream(sql, params, size=min(chunk_size, _STREAM_ROWS))
+            else:
+                raw.execute(sql, params)
+                rows = iter(raw.fetchall())
+            try:
+                for row in rows:
+                    count += 1
+                    yield row
+            finally:
+                # Stopped early (a broken link): read the rest of this chunk rather than let
+                # psycopg cancel the query, which would abort the caller's transaction.
+                for _ in rows:
+                    pass
+        if count < chunk_size:
+            return
+        last = row[0]
+
+
+def _verify_rows_orm(up_to_seq: int | None, chunk_size: int) -> Iterator[tuple]:
+    """Other databases (SQLite): the same rows through the ORM, the timestamp as ISO text and
+    before/after as the JSON values Django parsed."""
+    last = 0
+    while True:
+        qs = AuditEvent.objects.filter(seq__gt=last)
+        if up_to_seq is not None:
+            qs = qs.filter(seq__lte=up_to_seq)
+        chunk = list(qs.order_by("seq").values_list(*_HASHED, "hash")[:chunk_size])
+        for row in chunk:
+            yield (row[0], row[1].isoformat(), *row[2:])
+        if len(chunk) < chunk_size:
+            return
+        last = chunk[-1][0]
+
+
+def _exact_row_hash(row, json_text: bool) -> str:
+    """The hash of a verify row by the reference rule: the standard library's canonical JSON
+    (``registry.verify_export.canonical_json``), exactly what the writer hashed."""
+    row = list(row)
+    for i in (_BEFORE, _AFTER):
+        value = row[i]
+        row[i] = "null" if value is None else canonical_json(json.loads(value) if json_text else value)
+    return hashlib.sha256((row[15] + canonical_row_text(row)).encode("utf-8")).hexdigest()
+
+
+def _verify_chain(up_to_seq: int | None, chunk_size: int, progress=None) -> VerifyResult:
+    """Recompute hashes and links from the genesis hash, in one pass in seq order.
+
+    Fast path: each row's canonical JSON is written by orjson (sorted keys, compact, UTF-8 in
+    one C call, before/after parsed by orjson). orjson writes every string exactly as the
+    standard library does, but not every number (``1e-05`` is ``0.00001``, ``1e-07`` is
+    ``1e-7``; integers beyond 64 bits are parsed as floats). So the fast text only ever
+    CONFIRMS a row: when its hash matches the stored hash the row is intact (the fast text
+    decodes to exactly the values it was made from, so equal text means equal values;
+    an ``e+`` anywhere in it, where a lossy big integer would show, sends the row to the exact
+    path too). Any other row is recomputed with the reference encoder
+    (``_exact_row_hash``), and only that decides a break: no false alarm, no missed tamper.
+    """
+    json_text = connection.vendor == "postgresql"
+    rows = _verify_rows_pg(up_to_seq, chunk_size) if json_text else _verify_rows_orm(up_to_seq, chunk_size)
     sha256 = hashlib.sha256
-    text_of = canonical_row_text
-    segment = _Segment(lo=lo, hi=hi or 0, last_good_hash=expected_prev)
-    expected_seq = lo + 1
-    pending = 0
-    rows = _canonical_rows(AuditEvent.objects.filter(seq__gt=lo), chunk_size=chunk_size, up_to_seq=hi)
-    for row in rows:
-        seq = row[0]
-        prev_hash = row[15]
-        stored_hash = row[16]
-        if seq != expected_seq:
-            segment.broken_seq, segment.problem = expected_seq, f"seq {expected_seq} is missing (next is {seq})"
-            return segment
-        if expected_prev is None:
-            expected_prev = segment.first_prev = prev_hash
-        elif segment.first_prev is None:
-            segment.first_prev = prev_hash
-        if prev_hash != expected_prev:
-            segment.broken_seq, segment.problem = seq, f"prev_hash does not match the hash of seq {seq - 1}"
-            return segment
-        if sha256((prev_hash + text_of(row)).encode("utf-8")).hexdigest() != stored_hash:
-            segment.broken_seq, segment.problem = seq, "hash mismatch, the event was altered"
-            return segment
-        expected_prev = segment.last_hash = segment.last_good_hash = stored_hash
-        expected_seq = seq + 1
-        segment.count += 1
-        pending += 1
-        if progress is not None and pending >= chunk_size:
-            progress(pending)
-            pending = 0
+    loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
+    keys = _HASHED
+    before_i, after_i = _BEFORE, _AFTER
+    expected_seq, expected_prev = 1, GENESIS_HASH
+    count = pending = 0
+    broken: tuple[int, str] | None = None
+    try:
+        for row in rows:
+            seq = row[0]
+            prev_hash = row[15]
+            stored_hash = row[16]
+            if seq != expected_seq:
+                broken = expected_seq, f"seq {expected_seq} is missing (next is {seq})"
+                break
+            if prev_hash != expected_prev:
+                broken = seq, f"prev_hash does not match the hash of seq {seq - 1}"
+                break
+            fields = dict(zip(keys, row, strict=False))  # the 16 hashed fields, not the hash
+            try:
+                if json_text:
+                    before, after = row[before_i], row[after_i]
+                    if before is not None:
+                        fields["before"] = loads(before)
+                    if after is not None:
+                        fields["after"] = loads(after)
+                text = dumps(fields, option=sort_keys)
+            except (TypeError, ValueError):  # orjson refused (e.g. an integer beyond 64 bits)
+                text = b"e+"
+            if (
+                b"e+" in text or sha256(prev_hash.encode("utf-8") + text).hexdigest() != stored_hash
+            ) and _exact_row_hash(row, json_text) != stored_hash:
+                broken = seq, "hash mismatch, the event was altered"
+                break
+            expected_prev = stored_hash
+            expected_seq = seq + 1
+            count += 1
+            pending += 1
+            if progress is not None and pending >= chunk_size:
+                progress(pending)
+                pending = 0
+    finally:
+        rows.close()
     if progress is not None and pending:
         progress(pending)
-    if hi is not None and expected_seq <= hi:
-        segment.broken_seq, segment.problem = expected_seq, f"seq {expected_seq} is missing (the chain ends early)"
-    return segment
+    if broken is None and up_to_seq is not None and expected_seq <= up_to_seq:
+        broken = expected_seq, f"seq {expected_seq} is missing (the chain ends early)"
+    if broken is not None:
+        return _broken(count, expected_prev, *broken)
+    return VerifyResult(
+        ok=True,
+        count=count,
+        head_seq=count,
+        head_hash=expected_prev,
+        message=f"OK: {count} events, head seq {count}, head hash {expected_prev}",
+    )
 
 
 def audit_verify(
@@ -415,21 +514,12 @@ def audit_verify(
     reordered events (seq is hashed, and the links break). Reports the first
     broken link. ``progress`` is called with the number of rows checked.
 
-    One pass in keyset chunks, in constant memory. (A parallel, segmented check was
-    tried and removed: it reported a false break in one CI environment, and a false
-    tamper alarm is worse than a slower check.)
+    One pass in keyset chunks, in constant memory (see ``_verify_chain`` for the fast
+    canonical JSON and its exact fallback). (A parallel, segmented check was tried and
+    removed: it reported a false break in one CI environment, and a false tamper alarm is
+    worse than a slower check.)
     """
-    segment = _verify_segment(0, up_to_seq, GENESIS_HASH, chunk_size, progress)
-    if segment.broken_seq is not None:
-        return _broken(segment.count, segment.last_good_hash or GENESIS_HASH, segment.broken_seq, segment.problem)
-    head_hash = segment.last_hash or GENESIS_HASH
-    return VerifyResult(
-        ok=True,
-        count=segment.count,
-        head_seq=segment.count,
-        head_hash=head_hash,
-        message=f"OK: {segment.count} events, head seq {segment.count}, head hash {head_hash}",
-    )
+    return _verify_chain(up_to_seq, chunk_size, progress)
 
 
 def _broken(count: int, last_good_hash: str, seq: int, message: str) -> VerifyResult:

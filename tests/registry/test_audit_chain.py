@@ -1,3 +1,7 @@
+import datetime
+import decimal
+import uuid
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -254,3 +258,171 @@ def test_fast_canonical_rows_hash_exactly_like_the_writer(churn, owner):
     assert audit_verify().ok
     first = stored[min(stored)]
     assert "\x00" not in first.before["text"] and "\ufffd" in first.before["text"]
+
+
+# ---------------------------------------------------------------- fast verify (orjson) against the exact encoder
+
+AWKWARD = [
+    {"e16": 1e16, "e20": -1e20, "tiny": 1e-7, "e5": 1e-05, "e4": 0.0001, "negzero": -0.0, "third": 1 / 3},
+    {"big": 2**64, "bigger": 2**64 + 1, "neg": -(2**63) - 1, "i64": 2**63 - 1, "u64": 2**64 - 1, "huge": 10**40},
+    {"text": "ctl \x01\x1f\x7f bs \b ff \f cr \r", "nonascii": "é 中文 🙂 \u00a0", "u2028": "a\u2028b\u2029c"},
+    {"nested": [{"b": [1.5e-300, {"z": None, "a": [True, False, []]}], "a": {}}], "ü": {"é": 1, "e": 2, "E": 3}},
+    {
+        "decimal": decimal.Decimal("1.10"),
+        "when": datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.UTC),
+        "day": datetime.date(2026, 1, 2),
+        "id": uuid.UUID(int=7),
+        "tags": {"b", "a"},
+    },
+    {"key e+1": "value e+2", "plain": 1},
+    0.00001,
+    2**70,
+]
+
+
+def _record_awkward(churn, owner):
+    with transaction.atomic():
+        for i, value in enumerate(AWKWARD):
+            audit_record(
+                actor=owner, action="t.awkward", obj=churn, context=CLI, object_repr=f"awkward \u2028 {i}",
+                before={"v": value}, after=value,
+            )  # fmt: skip
+    return list(AuditEvent.objects.filter(action="t.awkward").order_by("seq"))
+
+
+def _exact_calls(monkeypatch):
+    """Count the rows the fast path could not confirm (recomputed by the exact encoder)."""
+    from registry.services import audit as audit_module
+
+    calls: list = []
+    exact = audit_module._exact_row_hash
+
+    def counting(row, json_text):
+        calls.append(row[0])
+        return exact(row, json_text)
+
+    monkeypatch.setattr(audit_module, "_exact_row_hash", counting)
+    return calls
+
+
+def test_fast_verify_accepts_awkward_payloads_and_agrees_with_the_exact_encoder(churn, owner, monkeypatch):
+    from registry.services.audit import audit_verify
+
+    events = _record_awkward(churn, owner)
+    for event in events:  # the writer's own hash, by the standard-library rule
+        assert event_hash(event.prev_hash, event_payload(event)) == event.hash
+    calls = _exact_calls(monkeypatch)
+    for chunk_size in (1, 3, 20_000):
+        calls.clear()
+        result = audit_verify(chunk_size=chunk_size)
+        assert result.ok, result.message
+        assert result.count == AuditEvent.objects.count()
+        # Rows whose numbers orjson writes differently (1e-05, 1e-7, integers beyond 64 bits,
+        # or any "e+") go to the exact path; every other row is confirmed by the fast text.
+        awkward = {e.seq for e in events}
+        assert set(calls) <= awkward
+        assert len(calls) < len(awkward)  # the strings-only and set/date payloads stay on the fast path
+
+
+def test_fast_verify_is_used_for_ordinary_events(churn, owner, monkeypatch):
+    from registry.services.audit import audit_verify
+
+    _record_some(churn, owner, n=6)
+    calls = _exact_calls(monkeypatch)
+    assert audit_verify(chunk_size=4).ok
+    assert calls == []
+
+
+@pytest.mark.parametrize("index", range(len(AWKWARD)))
+def test_a_tampered_awkward_event_is_detected(churn, owner, index):
+    from registry.services.audit import _jsonable, audit_verify
+
+    events = _record_awkward(churn, owner)
+    target = events[index]
+    value = AWKWARD[index]
+    tampered = {"changed": True} if not isinstance(value, dict) else {**_jsonable(value), "added": 1}
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=target.seq).update(after=tampered)
+    result = audit_verify(chunk_size=3)
+    assert not result.ok
+    assert result.broken_seq == target.seq
+    assert "altered" in result.message
+    assert result.head_seq == target.seq - 1
+    assert result.head_hash == target.prev_hash
+
+
+@pytest.mark.parametrize(
+    ("stored", "hashed"),
+    [
+        (2**64, float(2**64)),  # orjson parses a big integer as this float
+        (2**64 + 1, 2**64),  # and these two big integers as the same float
+        (-(2**63) - 1, -(2**63) - 2),
+        (10**30, 10**30 + 1),
+    ],
+)
+def test_a_lossy_fast_parse_never_hides_a_change(churn, owner, stored, hashed):
+    """Forge an event whose stored value differs from the hashed one only beyond what orjson
+    can parse exactly: the fast text may match the forged hash, the exact encoder must not."""
+    from registry.services.audit import audit_verify
+
+    _record_some(churn, owner, n=2)
+    with transaction.atomic():
+        event = audit_record(actor=owner, action="t.big", obj=churn, context=CLI, after={"n": stored})
+    forged = event_payload(event)
+    forged["after"] = {"n": hashed}
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=event.seq).update(hash=event_hash(event.prev_hash, forged))
+    result = audit_verify()
+    assert not result.ok
+    assert result.broken_seq == event.seq
+    assert "altered" in result.message
+
+
+def test_verify_stops_at_a_break_and_leaves_the_connection_usable(churn, owner):
+    """A break found early in a chunk ends the chunk's stream cleanly: the caller's
+    transaction (here the test's) is not aborted."""
+    from registry.services.audit import audit_verify
+
+    _record_some(churn, owner, n=8)
+    first = AuditEvent.objects.order_by("seq").first()
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=first.seq).update(action="tampered")
+    result = audit_verify(chunk_size=1000)
+    assert not result.ok and result.broken_seq == first.seq
+    assert result.count == 0 and result.head_hash == GENESIS_HASH
+    assert AuditEvent.objects.count() == 8
+    assert audit_verify(chunk_size=3).broken_seq == first.seq
+
+
+def test_verify_in_chunks_with_progress_and_a_bound(churn, owner):
+    from registry.services.audit import audit_verify
+
+    _record_some(churn, owner, n=7)
+    events = list(AuditEvent.objects.order_by("seq"))
+    seen: list[int] = []
+    result = audit_verify(chunk_size=3, progress=seen.append)
+    assert result.ok and result.count == 7 and sum(seen) == 7
+    assert result.head_seq == events[-1].seq and result.head_hash == events[-1].hash
+    bounded = audit_verify(chunk_size=2, up_to_seq=events[3].seq)
+    assert bounded.ok and bounded.count == 4 and bounded.head_hash == events[3].hash
+    beyond = audit_verify(chunk_size=2, up_to_seq=events[-1].seq + 2)
+    assert not beyond.ok and beyond.broken_seq == events[-1].seq + 1 and "ends early" in beyond.message
+    assert beyond.head_hash == events[-1].hash
+
+
+@pytest.mark.postgres
+def test_verify_without_chunked_streaming_gives_the_same_answers(churn, owner, monkeypatch):
+    """libpq older than 17 has no chunked rows mode: each chunk is fetched whole instead."""
+    from psycopg import pq
+
+    from registry.services.audit import audit_verify
+
+    _record_awkward(churn, owner)
+    streamed = audit_verify(chunk_size=3)
+    monkeypatch.setattr(pq, "version", lambda: 160000)
+    fetched = audit_verify(chunk_size=3)
+    assert streamed == fetched and fetched.ok
+    target = AuditEvent.objects.order_by("seq")[2].seq
+    with _TriggersOff():
+        AuditEvent.objects.filter(seq=target).update(object_repr="tampered")
+    assert audit_verify(chunk_size=3).broken_seq == target
