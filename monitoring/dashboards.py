@@ -45,12 +45,13 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce, TruncDay
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from registry.choices import RiskTier, Stage, TaskType
 from registry.models import ModelVersion, RegisteredModel, StageTransition
-from registry.selectors import model_list
+from registry.selectors import model_list, model_visible_q
 
 from .charts import Marker
 from .choices import (
@@ -273,8 +274,14 @@ def top_drifted(features: list[str], psi: np.ndarray, status: np.ndarray, limit:
 
 
 def dashboard_model_get(*, user, name: str) -> RegisteredModel:
-    """The model, if the user may see it (404 otherwise, so outsiders learn nothing)."""
-    return get_object_or_404(model_list(user=user).prefetch_related(None), name=name)
+    """The model, if the user may see it (404 otherwise, so outsiders learn nothing).
+
+    ``model_list``'s visibility, without its inventory summary (version counts and the like
+    as subqueries, which the dashboard does not show)."""
+    if not user.is_authenticated:
+        raise Http404("No such model.")
+    visible = RegisteredModel.objects.filter(model_visible_q(user)).select_related("owner", "team")
+    return get_object_or_404(visible, name=name)
 
 
 @dataclasses.dataclass
