@@ -10,6 +10,7 @@ error is logged and the beat task ``monitoring_sweep_dirty_windows`` picks the w
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -149,13 +152,16 @@ def parse_records(body: bytes, content_type: str) -> tuple[list[Any], str]:
         return records, "jsonl"
     if media in CSV_TYPES:
         reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames:
-            raise BatchError(None, "body", "The CSV has no header row.")
-        records = []
-        for row in reader:
-            if None in row:
-                raise BatchError(reader.line_num - 1, "body", "More cells than header columns.")
-            records.append(row)
+        try:
+            if not reader.fieldnames:
+                raise BatchError(None, "body", "The CSV has no header row.")
+            records = []
+            for row in reader:
+                if None in row:
+                    raise BatchError(reader.line_num - 1, "body", "More cells than header columns.")
+                records.append(row)
+        except csv.Error as exc:  # e.g. a lone carriage return as a line end
+            raise BatchError(None, "body", f"Invalid CSV: {exc}.") from exc
         return records, "csv"
     if media in JSON_TYPES or not media:
         try:
@@ -391,6 +397,7 @@ def _existing_prediction_ids(version_id: int, ids: list[str]) -> list[str]:
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 COPY_CHUNK_ROWS = 5000
+_COPY_SPECIALS = ("\\", "\t", "\n", "\r")
 
 
 def _copy_text(value: str) -> str:
@@ -398,11 +405,306 @@ def _copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES)
 
 
-def _copy_predictions(version_id: int, rows: list[tuple], received_at: datetime) -> None:
+def _copy_lines(rows: list[tuple], prefix: str, suffix: str) -> str:
+    """COPY text lines of validated rows (the row-by-row form; ``_CsvBatch`` builds the same text
+    column by column)."""
+    dumps = orjson.dumps
+    return "".join(
+        [
+            prefix
+            + _copy_text(pid)
+            + "\t"
+            + ts.isoformat()
+            + "\t"
+            + _copy_text(dumps(features).decode())
+            + "\t"
+            + ("\\N" if prediction is None else _copy_text(dumps(prediction).decode()))
+            + "\t"
+            + ("\\N" if score is None else repr(float(score)))
+            + suffix
+            for pid, ts, features, prediction, score in rows
+        ]
+    )
+
+
+class _RowBatch:
+    """Validated rows as tuples (pid, timestamp, features, prediction, score): JSON bodies and
+    the CSV bodies the column-wise path leaves to the row-by-row validator."""
+
+    def __init__(self, rows: list[tuple]):
+        self.rows = rows
+        self.ids = [r[0] for r in rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def hours(self) -> set[datetime]:
+        return {hour_floor(r[1]) for r in self.rows}
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        timestamps = [r[1] for r in self.rows]
+        return min(timestamps), max(timestamps)
+
+    def copy_chunks(self, prefix: str, suffix: str) -> Iterable[str]:
+        for begin in range(0, len(self.rows), COPY_CHUNK_ROWS):
+            yield _copy_lines(self.rows[begin : begin + COPY_CHUNK_ROWS], prefix, suffix)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US_PER_HOUR = 3_600_000_000
+
+
+class _CsvBatch:
+    """A CSV batch validated column by column (pyarrow's CSV reader + numpy checks).
+
+    Holds exactly what the row-by-row validator would return for the same body: ``rows``
+    materialises those tuples (SQLite), ``copy_chunks`` renders the same COPY text as
+    ``_copy_lines`` without building them (PostgreSQL)."""
+
+    def __init__(
+        self,
+        *,
+        ids: list[str],
+        timestamps: list[datetime],
+        numeric: dict[str, pa.ChunkedArray | None],
+        categorical: dict[str, list | None],
+        prediction: pa.ChunkedArray | list | None,
+        score: pa.ChunkedArray | None,
+    ):
+        self.ids = ids
+        self.n = len(ids)
+        self.timestamps = timestamps
+        self.numeric = numeric
+        self.categorical = categorical
+        self.prediction = prediction
+        self.score = score
+        # UTC microseconds since the epoch (the datetimes are all UTC; naive type = no per-value tz lookups)
+        self.ts_us = pa.array(timestamps, type=pa.timestamp("us")).to_numpy().view(np.int64)
+
+    def __len__(self) -> int:
+        return self.n
+
+    # -- what the row-by-row path returns
+
+    @property
+    def rows(self) -> list[tuple]:
+        n = self.n
+        columns = [(name, col.to_pylist() if col is not None else [None] * n) for name, col in self.numeric.items()]
+        columns += [(name, col if col is not None else [None] * n) for name, col in self.categorical.items()]
+        names = [name for name, _ in columns]
+        features = [dict(zip(names, values, strict=True)) for values in zip(*(c for _, c in columns), strict=True)]
+        prediction = self._prediction_values()
+        score = self.score.to_pylist() if self.score is not None else [None] * n
+        return list(zip(self.ids, self.timestamps, features, prediction, score, strict=True))
+
+    def _prediction_values(self) -> list:
+        if self.prediction is None:
+            return [None] * self.n
+        if isinstance(self.prediction, list):
+            return self.prediction
+        return self.prediction.to_pylist()
+
+    def hours(self) -> set[datetime]:
+        return {_EPOCH + timedelta(hours=int(h)) for h in np.unique(self.ts_us // _US_PER_HOUR)}
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        return (
+            _EPOCH + timedelta(microseconds=int(self.ts_us.min())),
+            _EPOCH + timedelta(microseconds=int(self.ts_us.max())),
+        )
+
+    # -- COPY text, column by column
+
+    def _timestamp_texts(self) -> np.ndarray:
+        """``datetime.isoformat()`` without its '+00:00' (added by the line template): whole
+        seconds carry no fraction, the others six digits."""
+        stamps = self.ts_us.view("datetime64[us]")
+        texts = np.datetime_as_string(stamps, unit="us").astype(object)
+        whole = (self.ts_us % 1_000_000) == 0
+        if whole.any():
+            texts[whole] = np.datetime_as_string(stamps[whole], unit="s")
+        return texts
+
+    def _number_texts(self, values: np.ndarray) -> np.ndarray:
+        """orjson's text of each float of a 2-D array (NaN, i.e. a missing value, → 'null'), as
+        orjson writes them inside a features object."""
+        n, k = values.shape
+        if n == 0 or k == 0:
+            return np.empty((n, k), dtype=object)
+        text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2].decode()
+        return np.array(text.replace("],[", ",").split(","), dtype=object).reshape(n, k)
+
+    @staticmethod
+    def _mapped(values: list, mapping) -> list:
+        """Map the few distinct values of a column once (categories, class labels)."""
+        texts = {v: mapping(v) for v in set(values)}
+        return [texts[v] for v in values]
+
+    def copy_chunks(self, prefix: str, suffix: str) -> Iterable[str]:
+        n = self.n
+        dumps = orjson.dumps
+        numeric_names = list(self.numeric)
+        categorical_names = list(self.categorical)
+        width = 2 + len(numeric_names) + len(categorical_names) + 2
+        cells = np.empty((n, width), dtype=object)
+        ids = self.ids
+        joined = "".join(ids)
+        if any(c in joined for c in _COPY_SPECIALS):
+            ids = [_copy_text(i) for i in ids]
+        cells[:, 0] = ids
+        cells[:, 1] = self._timestamp_texts()
+        if numeric_names:
+            matrix = np.full((n, len(numeric_names)), np.nan)
+            for j, name in enumerate(numeric_names):
+                col = self.numeric[name]
+                if col is not None:
+                    matrix[:, j] = col.to_numpy()
+            cells[:, 2 : 2 + len(numeric_names)] = self._number_texts(matrix)
+        for j, name in enumerate(categorical_names, start=2 + len(numeric_names)):
+            col = self.categorical[name]
+            cells[:, j] = (
+                self._mapped(col, lambda v: "null" if v is None else _copy_text(dumps(v).decode()))
+                if col is not None
+                else "null"
+            )
+        if self.prediction is None:
+            cells[:, -2] = "\\N"
+        elif isinstance(self.prediction, list):
+            cells[:, -2] = self._mapped(
+                self.prediction, lambda v: "\\N" if v is None else _copy_text(dumps(v).decode())
+            )
+        else:
+            texts = self._number_texts(self.prediction.to_numpy().reshape(n, 1))[:, 0]
+            texts[texts == "null"] = "\\N"
+            cells[:, -2] = texts
+        if self.score is None:
+            cells[:, -1] = "\\N"
+        else:
+            scores = self.score.to_numpy()
+            texts = np.array(list(map(repr, scores.tolist())), dtype=object)
+            texts[np.isnan(scores)] = "\\N"
+            cells[:, -1] = texts
+        keys = [_copy_text(dumps(name).decode()).replace("%", "%%") for name in numeric_names + categorical_names]
+        line = (
+            prefix.replace("%", "%%")
+            + "%s\t%s+00:00\t{"
+            + ",".join(f"{key}:%s" for key in keys)
+            + "}\t%s\t%s"
+            + suffix.replace("%", "%%")
+        )
+        for begin in range(0, n, COPY_CHUNK_ROWS):
+            chunk = cells[begin : begin + COPY_CHUNK_ROWS]
+            yield (line * len(chunk)) % tuple(chunk.ravel().tolist())
+
+
+def _schema(version: ModelVersion) -> dict[str, str]:
+    return {f["name"]: f.get("type", FeatureType.NUMERIC) for f in version.feature_schema or []}
+
+
+def _finite_or_null(column: pa.ChunkedArray) -> bool:
+    """True when every value is finite or missing (missing values read as NaN here)."""
+    values = column.to_numpy()
+    return int(np.count_nonzero(~np.isfinite(values))) == column.null_count
+
+
+def _csv_fast(body: bytes, schema: dict[str, str], task_type: str) -> _CsvBatch | None:
+    """Validate a CSV batch column by column. None means "not certain": the body is then parsed
+    and validated row by row, which accepts the same batches (giving the same rows) and names the
+    first bad row and field of the others. Only plain CSV takes this path: no quoting, '\\n' or
+    '\\r\\n' line ends, a unique header of known columns, and every cell valid."""
+    if body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8) :]
+    if not schema or set(schema) & RESERVED_COLUMNS:
+        return None
+    if b'"' in body or b"\x00" in body or body.count(b"\r") != body.count(b"\r\n"):
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    first_line = body.partition(b"\n")[0].removesuffix(b"\r")
+    if not first_line:
+        return None
+    header = first_line.decode().split(",")
+    allowed = set(schema) | {"prediction_id", "timestamp", "prediction", "score"}
+    if len(set(header)) != len(header) or not set(header) <= allowed:
+        return None
+    if "prediction_id" not in header or "timestamp" not in header:
+        return None
+    numeric_names = [name for name, t in schema.items() if t == FeatureType.NUMERIC]
+    categorical_names = [name for name, t in schema.items() if t != FeatureType.NUMERIC]
+    regression = task_type == TaskType.REGRESSION
+    types = {"prediction_id": pa.string(), "timestamp": pa.string(), "score": pa.float64()}
+    types["prediction"] = pa.float64() if regression else pa.string()
+    types.update(dict.fromkeys(numeric_names, pa.float64()))
+    types.update(dict.fromkeys(categorical_names, pa.string()))
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(body),
+            read_options=pa_csv.ReadOptions(use_threads=False),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=",", quote_char=False, escape_char=False, newlines_in_values=False, ignore_empty_lines=True
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: types[name] for name in header},
+                null_values=[""],
+                strings_can_be_null=True,
+                check_utf8=True,
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    if table.column_names != header or table.num_rows == 0:
+        return None
+    ids = table.column("prediction_id").to_pylist()
+    if set(map(type, ids)) != {str} or len(set(ids)) != len(ids):
+        return None
+    if min(map(len, ids)) == 0 or max(map(len, ids)) > MAX_ID_LENGTH or any(i != i.strip() for i in ids):
+        return None
+    stamps = table.column("timestamp").to_pylist()
+    if None in stamps:
+        return None
+    try:
+        parsed = list(map(datetime.fromisoformat, map(str.strip, stamps)))
+        timestamps = [(t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)) for t in parsed]
+    except (ValueError, OverflowError):
+        return None
+    present = set(header)
+    numeric = {name: table.column(name) if name in present else None for name in numeric_names}
+    if not all(_finite_or_null(col) for col in numeric.values() if col is not None):
+        return None
+    categorical = {name: table.column(name).to_pylist() if name in present else None for name in categorical_names}
+    prediction = None
+    if "prediction" in present:
+        prediction = table.column("prediction")
+        if regression:
+            if not _finite_or_null(prediction):
+                return None
+        else:
+            prediction = prediction.to_pylist()
+    score = table.column("score") if "score" in present else None
+    if score is not None and not _finite_or_null(score):
+        return None
+    return _CsvBatch(
+        ids=ids, timestamps=timestamps, numeric=numeric, categorical=categorical, prediction=prediction, score=score
+    )
+
+
+def prediction_batch(body: bytes, content_type: str, *, version: ModelVersion) -> tuple[_RowBatch | _CsvBatch, str]:
+    """Parse and validate a batch of predictions → (batch, format); raises BatchError naming
+    the first bad row and field. Plain CSV is validated column by column, the rest row by row."""
+    if _media_type(content_type) in CSV_TYPES:
+        batch = _csv_fast(body, _schema(version), version.task_type)
+        if batch is not None:
+            return batch, "csv"
+    records, fmt = parse_records(body, content_type)
+    return _RowBatch(validate_predictions(records, version=version, fmt=fmt)), fmt
+
+
+def _copy_predictions(version_id: int, batch: _RowBatch | _CsvBatch, received_at: datetime) -> None:
     """PostgreSQL ``COPY … FROM STDIN`` (psycopg 3 ``cursor.copy()``), text format built here in
     chunks: cheaper per row than ``write_row``'s per-value adaptation."""
     table = Prediction._meta.db_table
-    dumps = orjson.dumps
     prefix = f"{version_id}\t"
     suffix = f"\t{received_at.isoformat()}\n"
     # wrap_database_errors turns psycopg's UniqueViolation into Django's IntegrityError
@@ -412,27 +714,13 @@ def _copy_predictions(version_id: int, rows: list[tuple], received_at: datetime)
             f"COPY {table} (version_id, prediction_id, timestamp, features, prediction, score, received_at) FROM STDIN"
         )
         with raw.copy(sql) as copy:
-            for begin in range(0, len(rows), COPY_CHUNK_ROWS):
-                lines = [
-                    prefix
-                    + _copy_text(pid)
-                    + "\t"
-                    + ts.isoformat()
-                    + "\t"
-                    + _copy_text(dumps(features).decode())
-                    + "\t"
-                    + ("\\N" if prediction is None else _copy_text(dumps(prediction).decode()))
-                    + "\t"
-                    + ("\\N" if score is None else repr(float(score)))
-                    + suffix
-                    for pid, ts, features, prediction, score in rows[begin : begin + COPY_CHUNK_ROWS]
-                ]
-                copy.write("".join(lines))
+            for text in batch.copy_chunks(prefix, suffix):
+                copy.write(text)
 
 
-def _insert_predictions(version_id: int, rows: list[tuple], received_at: datetime) -> None:
+def _insert_predictions(version_id: int, batch: _RowBatch | _CsvBatch, received_at: datetime) -> None:
     if connection.vendor == "postgresql":
-        _copy_predictions(version_id, rows, received_at)
+        _copy_predictions(version_id, batch, received_at)
         return
     Prediction.objects.bulk_create(
         (
@@ -445,7 +733,7 @@ def _insert_predictions(version_id: int, rows: list[tuple], received_at: datetim
                 score=score,
                 received_at=received_at,
             )
-            for pid, ts, features, prediction, score in rows
+            for pid, ts, features, prediction, score in batch.rows
         ),
         batch_size=2000,
     )
@@ -456,14 +744,13 @@ def predictions_ingest(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
 ) -> dict[str, Any]:
     """Validate and store one batch of predictions; mark its windows dirty; one audit event."""
-    records, fmt = parse_records(body, content_type)
-    rows = validate_predictions(records, version=version, fmt=fmt)
+    batch, fmt = prediction_batch(body, content_type, version=version)
     received_at = timezone.now()
     try:
         with transaction.atomic():
-            _insert_predictions(version.pk, rows, received_at)
+            _insert_predictions(version.pk, batch, received_at)
     except IntegrityError as exc:
-        ids = [r[0] for r in rows]
+        ids = batch.ids
         existing = set(_existing_prediction_ids(version.pk, ids))
         for i, pid in enumerate(ids, start=1):
             if pid in existing:
@@ -471,14 +758,14 @@ def predictions_ingest(
                     i, "prediction_id", f"Prediction id {pid!r} was already stored for this version."
                 ) from exc
         raise
-    hours = {hour_floor(r[1]) for r in rows}
+    hours = batch.hours()
     marked = windows_mark_dirty(version_id=version.pk, hours=hours)
-    timestamps = [r[1] for r in rows]
+    first, last = batch.bounds()
     summary = {
-        "rows": len(rows),
+        "rows": len(batch),
         "format": fmt,
-        "first_timestamp": min(timestamps).isoformat(),
-        "last_timestamp": max(timestamps).isoformat(),
+        "first_timestamp": first.isoformat(),
+        "last_timestamp": last.isoformat(),
         "hourly_windows": len(hours),
         "dirty_windows": marked,
     }
