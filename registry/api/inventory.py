@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from registry.choices import RiskTier, TaskType
 from registry.filters import ModelFilterSet
 from registry.models import MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
-from registry.selectors.inventory import model_get, model_list, version_get, version_list
+from registry.selectors.inventory import model_detail_row, model_get, model_list, version_get, version_list
 from registry.services.audit import AuditContext
 from registry.services.inventory import model_create, model_update, version_create, version_update
 
@@ -149,6 +149,44 @@ class ModelDetailSerializer(ModelListSerializer):
         if health is None:
             return {"status": "no_data", "reasons": [], "computed_at": None}
         return {"status": health.status, "reasons": health.reasons, "computed_at": health.computed_at}
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def model_detail_from_row(row: dict) -> dict:
+    """``ModelDetailSerializer``'s output (same keys, order and formats) from ``model_detail_row``.
+
+    The API's hot read: no model instances, no serializer machinery (tests compare the two)."""
+    name = row["name"]
+    values = {
+        **row,
+        "created_at": _DATETIME.to_representation(row["created_at"]),
+        "updated_at": _DATETIME.to_representation(row["updated_at"]),
+        "url": reverse("api:model-detail", args=[name]),
+        "model_card_complete": RegisteredModel.model_card_complete.fget(_Card(row)),
+        "versions": [
+            {
+                "version": version,
+                "stage": stage,
+                "task_type": task_type,
+                "created_at": _DATETIME.to_representation(created_at),
+                "url": reverse("api:version-detail", args=[name, version]),
+            }
+            for version, stage, task_type, created_at in row["versions"]
+        ],
+        "health": row["health"] or {"status": "no_data", "reasons": [], "computed_at": None},
+    }
+    return {field: values[field] for field in ModelDetailSerializer.Meta.fields}
+
+
+class _Card:
+    """The card fields ``RegisteredModel.model_card_complete`` reads, from a row."""
+
+    def __init__(self, row: dict):
+        self.description = row["description"]
+        self.intended_use = row["intended_use"]
+        self.limitations = row["limitations"]
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -302,6 +340,9 @@ class ModelDetailView(InventoryAPIView):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get(self, request, name: str):
+        row = model_detail_row(user=request.user, name=name)  # one statement on PostgreSQL
+        if row is not None:
+            return Response(model_detail_from_row(row))
         return Response(ModelDetailSerializer(model_get(user=request.user, name=name)).data)
 
     def patch(self, request, name: str):

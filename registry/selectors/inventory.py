@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -77,6 +79,99 @@ def model_get(*, user, name: str) -> RegisteredModel:
     if model is None:
         raise Http404(f"No model named '{name}'.")
     return model
+
+
+@cache
+def _detail_sql() -> tuple[str, str]:
+    """The one statement behind ``model_detail_row`` (PostgreSQL), from the models' metadata.
+
+    Returns (statement for users who see every model, extra condition for everyone else)."""
+    health = RegisteredModel._meta.get_field("health").related_model  # monitoring's table, not imported
+    tags = RegisteredModel.tags.through
+    members = Team.members.through
+    sql = f"""
+        SELECT m.name, m.description, u.username, t.slug, m.risk_tier,
+               ARRAY(SELECT g.name FROM {tags._meta.db_table} mt JOIN {Tag._meta.db_table} g ON g.id = mt.tag_id
+                     WHERE mt.registeredmodel_id = m.id ORDER BY g.name),
+               v.production_version, v.latest_version, v.version_count,
+               m.created_at, m.updated_at, m.ai_act_category, m.intended_use, m.limitations,
+               m.retrain_cadence_days, m.primary_metric, m.primary_metric_higher_is_better,
+               v.versions, v.stages, v.task_types, v.created,
+               h.status, h.reasons, h.computed_at
+        FROM {RegisteredModel._meta.db_table} m
+        JOIN {RegisteredModel._meta.get_field("owner").related_model._meta.db_table} u ON u.id = m.owner_id
+        JOIN {Team._meta.db_table} t ON t.id = m.team_id
+        LEFT JOIN {health._meta.db_table} h ON h.model_id = m.id
+        CROSS JOIN LATERAL (
+            SELECT max(mv.version) FILTER (WHERE mv.stage = %(production)s) AS production_version,
+                   max(mv.version) AS latest_version,
+                   count(*) AS version_count,
+                   array_agg(mv.version ORDER BY mv.version DESC) AS versions,
+                   array_agg(mv.stage ORDER BY mv.version DESC) AS stages,
+                   array_agg(mv.task_type ORDER BY mv.version DESC) AS task_types,
+                   array_agg(mv.created_at ORDER BY mv.version DESC) AS created
+            FROM {ModelVersion._meta.db_table} mv WHERE mv.model_id = m.id
+        ) v
+        WHERE m.name = %(name)s"""
+    visible = (
+        f" AND (m.owner_id = %(user)s OR m.team_id IN"
+        f" (SELECT tm.team_id FROM {members._meta.db_table} tm WHERE tm.user_id = %(user)s))"
+    )
+    return sql, visible
+
+
+DETAIL_FIELDS = [
+    "name",
+    "description",
+    "owner",
+    "team",
+    "risk_tier",
+    "tags",
+    "production_version",
+    "latest_version",
+    "version_count",
+    "created_at",
+    "updated_at",
+    "ai_act_category",
+    "intended_use",
+    "limitations",
+    "retrain_cadence_days",
+    "primary_metric",
+    "primary_metric_higher_is_better",
+]
+
+
+def model_detail_row(*, user, name: str) -> dict[str, Any] | None:
+    """One visible model's card, version summary, versions and health in ONE statement, as plain values.
+
+    PostgreSQL only (``None`` elsewhere: callers then use ``model_get``, which gives the same data
+    through the ORM in five statements). Raises Http404 if the model is missing or hidden.
+    ``versions`` is a list of (version, stage, task_type, created_at), newest first; ``health`` is
+    None until the monitoring app has computed one."""
+    if connection.vendor != "postgresql" or not user.is_authenticated:
+        return None
+    sql, visible = _detail_sql()
+    params = {"name": name, "production": Stage.PRODUCTION, "user": user.pk}
+    with connection.cursor() as cursor:
+        cursor.execute(sql if sees_all_models(user) else sql + visible, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404(f"No model named '{name}'.")
+    data = dict(zip(DETAIL_FIELDS, row[:17], strict=True))
+    data["tags"] = list(data["tags"])
+    versions, stages, task_types, created, status, reasons, computed_at = row[17:]
+    data["versions"] = list(zip(versions, stages, task_types, created, strict=True)) if versions else []
+    reasons_field = RegisteredModel._meta.get_field("health").related_model._meta.get_field("reasons")
+    data["health"] = (
+        None
+        if status is None
+        else {
+            "status": status,
+            "reasons": reasons_field.from_db_value(reasons, None, connection),
+            "computed_at": computed_at,
+        }
+    )
+    return data
 
 
 def version_list(*, user, model: RegisteredModel) -> QuerySet[ModelVersion]:
