@@ -6,11 +6,18 @@ permissions from ``registry.rules``. Invalid input re-renders the form with a 40
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
 from django.views.decorators.http import require_http_methods
 
 from registry.choices import RiskTier, Stage
@@ -47,6 +54,7 @@ def model_list_view(request):
         "filterset": filterset,
         "page_obj": page,
         "models": page.object_list,
+        "rows": model_rows(page.object_list),
         "teams": team_list(user=request.user),
         "tags": tag_names(user=request.user),
         "stages": Stage.choices,
@@ -57,6 +65,57 @@ def model_list_view(request):
     }
     template = "registry/inc/model_table.html" if request.htmx else "registry/model_list.html"
     return render(request, template, context, status=200 if valid else 400)
+
+
+def model_rows(models) -> list[SafeString]:
+    """The inventory table's rows as HTML, one string per model.
+
+    The page's hot loop: built here rather than in the template, where the same row (two URL
+    reversals, two date filters, the tag loop) cost about a quarter of a millisecond per model.
+    Every value is escaped; ``tests/registry/test_inventory_rows.py`` pins the markup."""
+    # Names are slugs (MODEL_NAME_VALIDATOR), so URLs are the reversed pattern with the name put in.
+    model_url = reverse("registry:model_detail", args=["NAME"]).split("NAME")
+    version_url = reverse("registry:version_detail", args=["NAME", 1]).rsplit("/1/", 1)[0].split("NAME")
+    rows = []
+    for m in models:
+        name = escape(m.name)
+        description = m.description
+        updated = timezone.localtime(m.updated_at)
+        health = escape(getattr(getattr(m, "health", None), "status", "") or "no_data")
+        if m.production_version:
+            production = (
+                f'<a href="{version_url[0]}{name}{version_url[1]}/{m.production_version}/">'
+                f'<span class="badge badge-production">v{m.production_version}</span></a>'
+            )
+        else:
+            production = '<span class="badge badge-none">none</span>'
+        latest = f' <span class="muted">(latest v{m.latest_version})</span>' if m.latest_version else ""
+        tags = "".join(
+            f'<a class="tag" href="?tag={escape(quote(t.name, safe="/"))}">{escape(t.name)}</a> ' for t in m.tags.all()
+        )
+        rows.append(
+            mark_safe(  # noqa: S308 (every interpolated value is escaped above or is an integer)
+                "<tr>\n"
+                f'      <td><a href="{model_url[0]}{name}{model_url[1]}"><strong>{name}</strong></a>'
+                + (
+                    format_html('<div class="muted small">{}</div>', Truncator(description).chars(90))
+                    if description
+                    else ""
+                )
+                + "</td>\n"
+                f"      <td>{escape(m.team.name)}</td>\n"
+                f"      <td>{escape(m.owner.get_username())}</td>\n"
+                f'      <td><span class="badge badge-{escape(m.risk_tier)}">'
+                f"{escape(m.get_risk_tier_display())}</span></td>\n"
+                f'      <td><span class="badge badge-{health}">{health}</span></td>\n'
+                f"      <td>{production}</td>\n"
+                f"      <td>{m.version_count}{latest}</td>\n"
+                f"      <td>{tags}</td>\n"
+                f'      <td title="{updated.isoformat()}">{updated:%Y-%m-%d %H:%M}</td>\n'
+                "    </tr>"
+            )
+        )
+    return rows
 
 
 def _sort_state(current: str, key: str) -> dict[str, str]:
