@@ -541,49 +541,34 @@ class _CsvBatch:
         return [texts[v] for v in values]
 
     def copy_chunks(self, prefix: str, suffix: str) -> Iterable[str]:
+        """The COPY text in chunks of COPY_CHUNK_ROWS lines: one line template with a %s per
+        cell, filled from a (rows × cells) grid of texts built column by column."""
         n = self.n
         dumps = orjson.dumps
         numeric_names = list(self.numeric)
         categorical_names = list(self.categorical)
-        width = 2 + len(numeric_names) + len(categorical_names) + 2
-        cells = np.empty((n, width), dtype=object)
         ids = self.ids
         joined = "".join(ids)
         if any(c in joined for c in _COPY_SPECIALS):
             ids = [_copy_text(i) for i in ids]
-        cells[:, 0] = ids
-        cells[:, 1] = self._timestamp_texts()
-        if numeric_names:
-            matrix = np.full((n, len(numeric_names)), np.nan)
-            for j, name in enumerate(numeric_names):
-                col = self.numeric[name]
-                if col is not None:
-                    matrix[:, j] = col.to_numpy()
-            cells[:, 2 : 2 + len(numeric_names)] = self._number_texts(matrix)
-        for j, name in enumerate(categorical_names, start=2 + len(numeric_names)):
-            col = self.categorical[name]
-            cells[:, j] = (
-                self._mapped(col, lambda v: "null" if v is None else _copy_text(dumps(v).decode()))
-                if col is not None
-                else "null"
-            )
+        stamps = self._timestamp_texts()
+        numbers = np.full((n, len(numeric_names)), np.nan)
+        for j, name in enumerate(numeric_names):
+            if self.numeric[name] is not None:
+                numbers[:, j] = self.numeric[name].to_numpy()
+        categories = [
+            self._mapped(col, lambda v: "null" if v is None else _copy_text(dumps(v).decode()))
+            if col is not None
+            else None
+            for col in self.categorical.values()
+        ]
         if self.prediction is None:
-            cells[:, -2] = "\\N"
+            predictions = None
         elif isinstance(self.prediction, list):
-            cells[:, -2] = self._mapped(
-                self.prediction, lambda v: "\\N" if v is None else _copy_text(dumps(v).decode())
-            )
+            predictions = self._mapped(self.prediction, lambda v: "\\N" if v is None else _copy_text(dumps(v).decode()))
         else:
-            texts = self._number_texts(self.prediction.to_numpy().reshape(n, 1))[:, 0]
-            texts[texts == "null"] = "\\N"
-            cells[:, -2] = texts
-        if self.score is None:
-            cells[:, -1] = "\\N"
-        else:
-            scores = self.score.to_numpy()
-            texts = np.array(list(map(repr, scores.tolist())), dtype=object)
-            texts[np.isnan(scores)] = "\\N"
-            cells[:, -1] = texts
+            predictions = self.prediction.to_numpy()
+        scores = self.score.to_numpy() if self.score is not None else None
         keys = [_copy_text(dumps(name).decode()).replace("%", "%%") for name in numeric_names + categorical_names]
         line = (
             prefix.replace("%", "%%")
@@ -592,9 +577,31 @@ class _CsvBatch:
             + "}\t%s\t%s"
             + suffix.replace("%", "%%")
         )
+        width = 2 + len(keys) + 2
         for begin in range(0, n, COPY_CHUNK_ROWS):
-            chunk = cells[begin : begin + COPY_CHUNK_ROWS]
-            yield (line * len(chunk)) % tuple(chunk.ravel().tolist())
+            end = min(begin + COPY_CHUNK_ROWS, n)
+            cells = np.empty((end - begin, width), dtype=object)
+            cells[:, 0] = ids[begin:end]
+            cells[:, 1] = stamps[begin:end]
+            cells[:, 2 : 2 + len(numeric_names)] = self._number_texts(numbers[begin:end])
+            for j, texts in enumerate(categories, start=2 + len(numeric_names)):
+                cells[:, j] = texts[begin:end] if texts is not None else "null"
+            if predictions is None:
+                cells[:, -2] = "\\N"
+            elif isinstance(predictions, list):
+                cells[:, -2] = predictions[begin:end]
+            else:
+                texts = self._number_texts(predictions[begin:end].reshape(-1, 1))[:, 0]
+                texts[texts == "null"] = "\\N"
+                cells[:, -2] = texts
+            if scores is None:
+                cells[:, -1] = "\\N"
+            else:
+                chunk = scores[begin:end]
+                texts = np.array(list(map(repr, chunk.tolist())), dtype=object)
+                texts[np.isnan(chunk)] = "\\N"
+                cells[:, -1] = texts
+            yield (line * (end - begin)) % tuple(cells.ravel().tolist())
 
 
 def _schema(version: ModelVersion) -> dict[str, str]:

@@ -126,6 +126,12 @@ def test_regression_predictions_and_unusual_feature_names():
     assert fast.rows[1][3] is None
 
 
+def test_a_schema_of_categories_only():
+    version = _version([{"name": "plan", "type": "categorical"}], TaskType.MULTICLASS)
+    body = _csv("prediction_id,timestamp,plan,prediction", "a,2026-03-02T00:00:00Z,x,cat", "b,2026-03-02,,")
+    assert_same_batch(body, version)
+
+
 def test_a_large_random_batch_matches_row_by_row():
     rng = np.random.default_rng(3)
     n = 12_000  # more than one COPY chunk
