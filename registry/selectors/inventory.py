@@ -66,6 +66,18 @@ def model_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Regis
     return qs
 
 
+def with_tag_names(qs: QuerySet[RegisteredModel]) -> QuerySet[RegisteredModel]:
+    """On PostgreSQL, each model's tag names (sorted) as ``tag_names``, an array read with the model
+    row instead of a second statement and a ``Tag`` instance per tag; elsewhere ``qs`` unchanged
+    (tags stay prefetched)."""
+    if connection.vendor != "postgresql":
+        return qs
+    from django.contrib.postgres.expressions import ArraySubquery
+
+    names = Tag.objects.filter(models=OuterRef("pk")).order_by("name").values("name")
+    return qs.prefetch_related(None).annotate(tag_names=ArraySubquery(names))
+
+
 def model_get(*, user, name: str) -> RegisteredModel:
     """One visible model with its versions (newest first) prefetched; 404 if missing or hidden."""
     versions = ModelVersion.objects.order_by("-version").select_related("created_by")

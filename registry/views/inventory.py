@@ -24,7 +24,15 @@ from registry.choices import RiskTier, Stage
 from registry.filters import ModelFilterSet
 from registry.forms import ModelForm, VersionForm, apply_service_errors
 from registry.rules import can_change_model, can_register_model, can_request_promotion
-from registry.selectors.inventory import model_get, model_list, tag_names, team_choices, team_list, version_get
+from registry.selectors.inventory import (
+    model_get,
+    model_list,
+    tag_names,
+    team_choices,
+    team_list,
+    version_get,
+    with_tag_names,
+)
 from registry.services.audit import AuditContext
 from registry.services.inventory import model_create, model_update, version_create, version_update
 
@@ -43,11 +51,10 @@ def home(request):
 
 @login_required
 def model_list_view(request):
-    filterset = ModelFilterSet(request.GET, queryset=model_list(user=request.user), request=request)
+    models = with_tag_names(model_list(user=request.user))
+    filterset = ModelFilterSet(request.GET, queryset=models, request=request)
     valid = filterset.is_valid()
-    page = Paginator(filterset.qs if valid else model_list(user=request.user).none(), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(filterset.qs if valid else models.none(), PAGE_SIZE).get_page(request.GET.get("page"))
     ordering = request.GET.get("ordering", "")
     context = {
         "nav_section": "inventory",
@@ -90,9 +97,8 @@ def model_rows(models) -> list[SafeString]:
         else:
             production = '<span class="badge badge-none">none</span>'
         latest = f' <span class="muted">(latest v{m.latest_version})</span>' if m.latest_version else ""
-        tags = "".join(
-            f'<a class="tag" href="?tag={escape(quote(t.name, safe="/"))}">{escape(t.name)}</a> ' for t in m.tags.all()
-        )
+        names = m.tag_names if hasattr(m, "tag_names") else [t.name for t in m.tags.all()]
+        tags = "".join(f'<a class="tag" href="?tag={escape(quote(n, safe="/"))}">{escape(n)}</a> ' for n in names)
         rows.append(
             mark_safe(  # noqa: S308 (every interpolated value is escaped above or is an integer)
                 "<tr>\n"

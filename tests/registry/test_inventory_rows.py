@@ -83,3 +83,15 @@ def test_inventory_page_shows_the_rows(awkward, client_for, admin_user):
     assert '<span class="badge badge-critical">critical</span>' in html
     fragment = client_for(admin_user).get(reverse("registry:model_list") + "?q=zzz", HTTP_HX_REQUEST="true")
     assert "No models match." in fragment.content.decode()
+
+
+def test_rows_from_tag_name_arrays_are_the_rows_from_prefetched_tags(awkward, admin_user):
+    from registry.selectors.inventory import with_tag_names
+
+    prefetched = list(model_list(user=admin_user))
+    arrays = list(with_tag_names(model_list(user=admin_user)))
+    assert model_rows(arrays) == model_rows(prefetched)
+    Tag = RegisteredModel.tags.rel.model
+    RegisteredModel.objects.get(name="a-full").tags.add(Tag.objects.create(name="aaa"))
+    fresh = "".join(model_rows(with_tag_names(model_list(user=admin_user))))
+    assert '<a class="tag" href="?tag=aaa">aaa</a> <a class="tag" href="?tag=customer-facing">' in fresh
