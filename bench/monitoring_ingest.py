@@ -136,7 +136,36 @@ def _purge_predictions(model_name: str) -> None:
         conn.execute("VACUUM ANALYZE monitoring_prediction")
 
 
-# --------------------------------------------------------------------------- the client process
+# --------------------------------------------------------------------------- CPU accounting (Linux /proc)
+
+
+def _proc_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of one process (None when /proc cannot tell)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _backend_pids(conn, database: str) -> list[int]:
+    """PostgreSQL backends connected to ``database`` other than ``conn``'s own."""
+    rows = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _cpu_sum(pids: list[int]) -> float | None:
+    values = [_proc_cpu(p) for p in pids]
+    return None if not values or None in values else sum(values)
 
 
 def _client(port: int, path: str, token: str, files: list[str], connections: int, queue) -> None:
@@ -167,10 +196,12 @@ def _client(port: int, path: str, token: str, files: list[str], connections: int
         t.start()
     for t in threads:
         t.join()
-    queue.put((time.perf_counter() - start, errors))
+    queue.put((time.perf_counter() - start, errors, time.process_time()))
 
 
-def _ingest_over_api(version, token: str, files: list[Path]) -> float:
+def _ingest_over_api(version, token: str, files: list[Path]) -> tuple[float, dict]:
+    """Wall seconds of the client's run, and CPU seconds: the gunicorn workers (all their
+    requests, start-up excluded), their PostgreSQL backends and the client process."""
     from bench.common import ROOT
 
     port = free_port()
@@ -197,20 +228,40 @@ def _ingest_over_api(version, token: str, files: list[Path]) -> float:
         "warning",
     ]
     path = f"/api/v1/models/{version.model.name}/versions/{version.version}/predictions/"
-    with server(cmd, env=env, ready_url=f"http://127.0.0.1:{port}/api/schema/", log_name="ingest-gunicorn", cwd=ROOT):
+    cpu: dict = {}
+    with (
+        server(
+            cmd, env=env, ready_url=f"http://127.0.0.1:{port}/api/schema/", log_name="ingest-gunicorn", cwd=ROOT
+        ) as gunicorn,
+        pg_connect(bench_db_url(), autocommit=True) as watch,
+    ):
+        database = bench_db_url().rsplit("/", 1)[-1]
+        workers = _children(gunicorn.pid)
+        workers_before = _cpu_sum(workers)
+        # a backend the readiness check opened (persistent connections) serves requests too
+        backends_before = {pid: _proc_cpu(pid) or 0.0 for pid in _backend_pids(watch, database)}
         ctx = multiprocessing.get_context("spawn")
         queue = ctx.Queue()
         proc = ctx.Process(target=_client, args=(port, path, token, [str(f) for f in files], CONNECTIONS, queue))
         proc.start()
-        seconds, errors = queue.get(timeout=3600)
+        seconds, errors, client_cpu = queue.get(timeout=3600)
         proc.join()
+        workers_after = _cpu_sum(workers)
+        if workers_before is not None and workers_after is not None:
+            cpu["workers"] = workers_after - workers_before
+        backends = _backend_pids(watch, database)
+        backends_after = _cpu_sum(backends)
+        if backends_after is not None:
+            cpu["backends"] = backends_after - sum(backends_before.get(pid, 0.0) for pid in backends)
+        cpu["client"] = client_cpu
     if errors:
         raise RuntimeError(f"{len(errors)} batches failed, first: {errors[0]}")
-    return seconds
+    return seconds, cpu
 
 
-def _copy_peer(version_id: int, files: list[Path]) -> float:
-    """PostgreSQL COPY FROM STDIN of the same rows, batch by batch, one commit per batch."""
+def _copy_peer(version_id: int, files: list[Path]) -> tuple[float, float | None]:
+    """PostgreSQL COPY FROM STDIN of the same rows, batch by batch, one commit per batch →
+    (wall seconds, the backend's CPU seconds)."""
     received_at = datetime.now(UTC).isoformat()
     blocks = [
         f.with_suffix(".copy")
@@ -227,15 +278,26 @@ def _copy_peer(version_id: int, files: list[Path]) -> float:
             f"ALTER TABLE {COPY_TABLE} ADD FOREIGN KEY (version_id) REFERENCES registry_modelversion (id) "
             "DEFERRABLE INITIALLY DEFERRED"
         )
+        backend = conn.info.backend_pid
+        cpu_before = _proc_cpu(backend)
         start = time.perf_counter()
         for block in blocks:
             with conn.transaction(), conn.cursor().copy(f"COPY {COPY_TABLE} ({COLUMNS}) FROM STDIN") as copy:
                 copy.write(block)
         seconds = time.perf_counter() - start
+        cpu_after = _proc_cpu(backend)
         copied = conn.execute(f"SELECT count(*) FROM {COPY_TABLE}").fetchone()[0]
         conn.execute(f"DROP TABLE {COPY_TABLE}")
     assert copied == ROWS, f"COPY stored {copied} rows, expected {ROWS}"
-    return seconds
+    return seconds, (None if cpu_before is None or cpu_after is None else cpu_after - cpu_before)
+
+
+def _cpu_text(cpu: dict) -> str:
+    """'workers 5.1 s (5.1 us/row), backends …' for the CPU seconds that were measured."""
+    parts = [
+        f"{name} {value:.1f} s ({value / ROWS * 1e6:.1f} us/row)" for name, value in cpu.items() if value is not None
+    ]
+    return ", ".join(parts) or "not measured"
 
 
 def run() -> list[Figure]:
@@ -248,19 +310,21 @@ def run() -> list[Figure]:
 
     log(f"ingest {ROWS:,} rows over the API ({len(files)} CSV batches, {CONNECTIONS} connections, {WORKERS} workers)")
     load_api = os.getloadavg()[0]
-    api_seconds = _ingest_over_api(version, token, files)
+    api_seconds, api_cpu = _ingest_over_api(version, token, files)
     load_api = max(load_api, os.getloadavg()[0])
     stored = Prediction.objects.filter(version=version).count()
     assert stored == ROWS, f"the API stored {stored} rows, expected {ROWS}"
     api_rate = ROWS / api_seconds
-    log(f"  API: {api_seconds:.1f} s, {api_rate:,.0f} rows/s")
+    api_cpu_text = _cpu_text(api_cpu)
+    log(f"  API: {api_seconds:.1f} s, {api_rate:,.0f} rows/s; CPU: {api_cpu_text}")
 
     log(f"PostgreSQL COPY of the same {ROWS:,} rows into {COPY_TABLE}")
     load_copy = os.getloadavg()[0]
-    copy_seconds = _copy_peer(version.pk, files)
+    copy_seconds, copy_cpu = _copy_peer(version.pk, files)
     load_copy = max(load_copy, os.getloadavg()[0])
     copy_rate = ROWS / copy_seconds
-    log(f"  COPY: {copy_seconds:.1f} s, {copy_rate:,.0f} rows/s")
+    copy_cpu_text = _cpu_text({"backend": copy_cpu})
+    log(f"  COPY: {copy_seconds:.1f} s, {copy_rate:,.0f} rows/s; CPU: {copy_cpu_text}")
     _purge_predictions(MODEL_NAME)
 
     share = api_rate / copy_rate
@@ -277,8 +341,9 @@ def run() -> list[Figure]:
             note=(
                 f"ratio = API rate / COPY rate. API: {ROWS // BATCH} CSV POSTs of {BATCH:,} rows, {CONNECTIONS} "
                 f"client connections, gunicorn {WORKERS} workers, validation + COPY + dirty windows + audit event "
-                f"per batch ({api_seconds:.1f} s). COPY: psql-style COPY FROM STDIN of pre-rendered text into a "
-                f"table with the same columns, indexes and FK, one commit per {BATCH:,} rows ({copy_seconds:.1f} s). "
+                f"per batch ({api_seconds:.1f} s; CPU {api_cpu_text}). COPY: psql-style COPY FROM STDIN of "
+                f"pre-rendered text into a table with the same columns, indexes and FK, one commit per {BATCH:,} "
+                f"rows ({copy_seconds:.1f} s; CPU {copy_cpu_text}). "
                 f"Machine 1-min load average: {load_api:.1f} during the API run, {load_copy:.1f} during COPY, "
                 f"on {os.cpu_count()} CPUs."
             ),
