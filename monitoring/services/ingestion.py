@@ -427,6 +427,44 @@ def _copy_lines(rows: list[tuple], prefix: str, suffix: str) -> str:
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US_PER_HOUR = 3_600_000_000
+
+
+def _utc_micros(timestamps: list[datetime]) -> np.ndarray:
+    """Microseconds since the epoch of UTC datetimes (all already UTC: a naive Arrow type
+    converts without per-value time-zone lookups)."""
+    return pa.array(timestamps, type=pa.timestamp("us")).to_numpy().view(np.int64)
+
+
+def _iso_texts(micros: np.ndarray) -> np.ndarray:
+    """``datetime.isoformat()`` of UTC datetimes without the '+00:00' (the line templates add
+    it): whole seconds carry no fraction, the others six digits."""
+    stamps = micros.view("datetime64[us]")
+    texts = np.datetime_as_string(stamps, unit="us").astype(object)
+    whole = (micros % 1_000_000) == 0
+    if whole.any():
+        texts[whole] = np.datetime_as_string(stamps[whole], unit="s")
+    return texts
+
+
+def _hours(micros: np.ndarray) -> set[datetime]:
+    return {_EPOCH + timedelta(hours=int(h)) for h in np.unique(micros // _US_PER_HOUR)}
+
+
+def _bounds(micros: np.ndarray) -> tuple[datetime, datetime]:
+    return _EPOCH + timedelta(microseconds=int(micros.min())), _EPOCH + timedelta(microseconds=int(micros.max()))
+
+
+def _copy_ids(ids: list[str]) -> list[str]:
+    joined = "".join(ids)
+    return [_copy_text(i) for i in ids] if any(c in joined for c in _COPY_SPECIALS) else ids
+
+
+def _line_template(prefix: str, middle: str, suffix: str, rows: int) -> str:
+    return (prefix.replace("%", "%%") + middle + suffix.replace("%", "%%")) * rows
+
+
 class _RowBatch:
     """Validated rows as tuples (pid, timestamp, features, prediction, score): JSON bodies and
     the CSV bodies the column-wise path leaves to the row-by-row validator."""
@@ -434,24 +472,35 @@ class _RowBatch:
     def __init__(self, rows: list[tuple]):
         self.rows = rows
         self.ids = [r[0] for r in rows]
+        self.ts_us = _utc_micros([r[1] for r in rows])
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def hours(self) -> set[datetime]:
-        return {hour_floor(r[1]) for r in self.rows}
+        return _hours(self.ts_us)
 
     def bounds(self) -> tuple[datetime, datetime]:
-        timestamps = [r[1] for r in self.rows]
-        return min(timestamps), max(timestamps)
+        return _bounds(self.ts_us)
 
     def copy_chunks(self, prefix: str, suffix: str) -> Iterable[str]:
+        """The text of ``_copy_lines``, built a column at a time per chunk."""
+        dumps = orjson.dumps
         for begin in range(0, len(self.rows), COPY_CHUNK_ROWS):
-            yield _copy_lines(self.rows[begin : begin + COPY_CHUNK_ROWS], prefix, suffix)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US_PER_HOUR = 3_600_000_000
+            chunk = self.rows[begin : begin + COPY_CHUNK_ROWS]
+            m = len(chunk)
+            cells = np.empty((m, 5), dtype=object)
+            cells[:, 0] = _copy_ids(self.ids[begin : begin + m])
+            cells[:, 1] = _iso_texts(self.ts_us[begin : begin + m])
+            # orjson never writes a raw newline, tab or carriage return: one join, one escape, one split
+            # (each decoded at once: keeping thousands of orjson's bytes alive is several times slower)
+            features = "\n".join([dumps(r[2]).decode() for r in chunk])
+            if "\\" in features:
+                features = features.replace("\\", "\\\\")
+            cells[:, 2] = features.split("\n")
+            cells[:, 3] = [("\\N" if p is None else _copy_text(dumps(p).decode())) for p in (r[3] for r in chunk)]
+            cells[:, 4] = [("\\N" if v is None else repr(float(v))) for v in (r[4] for r in chunk)]
+            yield _line_template(prefix, "%s\t%s+00:00\t%s\t%s\t%s", suffix, m) % tuple(cells.ravel().tolist())
 
 
 class _CsvBatch:
@@ -478,8 +527,7 @@ class _CsvBatch:
         self.categorical = categorical
         self.prediction = prediction
         self.score = score
-        # UTC microseconds since the epoch (the datetimes are all UTC; naive type = no per-value tz lookups)
-        self.ts_us = pa.array(timestamps, type=pa.timestamp("us")).to_numpy().view(np.int64)
+        self.ts_us = _utc_micros(timestamps)
 
     def __len__(self) -> int:
         return self.n
@@ -505,25 +553,12 @@ class _CsvBatch:
         return self.prediction.to_pylist()
 
     def hours(self) -> set[datetime]:
-        return {_EPOCH + timedelta(hours=int(h)) for h in np.unique(self.ts_us // _US_PER_HOUR)}
+        return _hours(self.ts_us)
 
     def bounds(self) -> tuple[datetime, datetime]:
-        return (
-            _EPOCH + timedelta(microseconds=int(self.ts_us.min())),
-            _EPOCH + timedelta(microseconds=int(self.ts_us.max())),
-        )
+        return _bounds(self.ts_us)
 
     # -- COPY text, column by column
-
-    def _timestamp_texts(self) -> np.ndarray:
-        """``datetime.isoformat()`` without its '+00:00' (added by the line template): whole
-        seconds carry no fraction, the others six digits."""
-        stamps = self.ts_us.view("datetime64[us]")
-        texts = np.datetime_as_string(stamps, unit="us").astype(object)
-        whole = (self.ts_us % 1_000_000) == 0
-        if whole.any():
-            texts[whole] = np.datetime_as_string(stamps[whole], unit="s")
-        return texts
 
     def _number_texts(self, values: np.ndarray) -> np.ndarray:
         """orjson's text of each float of a 2-D array (NaN, i.e. a missing value, → 'null'), as
@@ -547,11 +582,8 @@ class _CsvBatch:
         dumps = orjson.dumps
         numeric_names = list(self.numeric)
         categorical_names = list(self.categorical)
-        ids = self.ids
-        joined = "".join(ids)
-        if any(c in joined for c in _COPY_SPECIALS):
-            ids = [_copy_text(i) for i in ids]
-        stamps = self._timestamp_texts()
+        ids = _copy_ids(self.ids)
+        stamps = _iso_texts(self.ts_us)
         numbers = np.full((n, len(numeric_names)), np.nan)
         for j, name in enumerate(numeric_names):
             if self.numeric[name] is not None:

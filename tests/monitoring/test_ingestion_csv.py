@@ -8,6 +8,7 @@ import codecs
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
 import pytest
 
 from monitoring.models import Prediction
@@ -246,3 +247,32 @@ def test_a_csv_batch_is_stored_as_the_row_by_row_rows(churn_v1, owner):
     assert [stored[r[0]] for r in expected] == expected
     features = stored["a\\b"][2]
     assert {k: type(v) for k, v in features.items()} == {"age": float, "income": type(None), "plan": str}
+
+
+def test_json_batches_get_the_same_copy_text_windows_and_bounds_as_row_by_row():
+    rng = np.random.default_rng(5)
+    records = [
+        {
+            "prediction_id": f"j{i}" if i % 97 else f"j\t{i}\\x",
+            "timestamp": 1_772_400_000 + i * 3.7 + (0.5 if i % 3 else 0)
+            if i % 5
+            else f"2026-03-02T0{i % 10}:00:00+02:00",
+            "features": {
+                "age": [None, 1, 1.0, -0.0, 1e16, float(rng.normal())][i % 6],
+                "plan": ["a\\b", 'q"', "tab\there", "new\nline", None, "ü"][i % 6],
+            },
+            "prediction": [None, "yes", 0, True, 2.5][i % 5],
+            "score": [None, 0.25, 1, 5e-324][i % 4],
+        }
+        for i in range(11_000)
+    ]
+    body = orjson.dumps(records)
+    for fmt_records in (ingestion.parse_records(body, "application/json")[0], records):
+        for rows in (
+            ingestion.validate_predictions(fmt_records, version=_version(), fmt="json"),
+            ingestion._validate_rows(fmt_records, version=_version(), fmt="json"),
+        ):
+            batch = ingestion._RowBatch(rows)
+            assert "".join(batch.copy_chunks(PREFIX, SUFFIX)) == ingestion._copy_lines(rows, PREFIX, SUFFIX)
+            assert batch.hours() == {ingestion.hour_floor(r[1]) for r in rows}
+            assert batch.bounds() == (min(r[1] for r in rows), max(r[1] for r in rows))
