@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from functools import cache
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import OuterRef
 from django.utils import timezone
 
 from registry.choices import TokenScope
@@ -79,61 +80,22 @@ def token_authenticate(raw: str) -> ApiToken | None:
     """The live token for a raw secret, or None. Updates last_used_at at most once a minute.
 
     On PostgreSQL the token, its user and the user's group names (which every permission
-    check needs) come in one statement; elsewhere through the ORM."""
-    if connection.vendor == "postgresql":
-        token = _token_with_user_and_groups(hash_token(raw))
-    else:
-        token = (
-            ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw), revoked_at__isnull=True).first()
+    check needs) come in one statement; elsewhere the group names are read when first asked."""
+    tokens = ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw), revoked_at__isnull=True)
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        tokens = tokens.annotate(
+            user_group_names=ArraySubquery(Group.objects.filter(user=OuterRef("user_id")).values("name"))
         )
+    token = tokens.first()
     if token is None or not token.user.is_active:
         return None
+    if postgres:
+        token.user._group_names_cache = set(token.user_group_names)  # what rules.is_group_member reads
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:
         return None
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
-    return token
-
-
-@cache
-def _token_sql() -> tuple[str, list, list]:
-    User = get_user_model()
-    token_fields = list(ApiToken._meta.concrete_fields)
-    user_fields = list(User._meta.concrete_fields)
-    groups = User._meta.get_field("groups")
-    through, group = groups.remote_field.through._meta, groups.related_model._meta
-    columns = [f"t.{f.column}" for f in token_fields] + [f"u.{f.column}" for f in user_fields]
-    sql = (
-        f"SELECT {', '.join(columns)},"
-        f" ARRAY(SELECT g.{group.get_field('name').column} FROM {through.db_table} ug"
-        f" JOIN {group.db_table} g ON g.{group.pk.column} = ug.{groups.m2m_reverse_name()}"
-        f" WHERE ug.{groups.m2m_column_name()} = u.{User._meta.pk.column})"
-        f" FROM {ApiToken._meta.db_table} t JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = t.user_id"
-        f" WHERE t.token_hash = %s AND t.revoked_at IS NULL"
-    )
-    return sql, token_fields, user_fields
-
-
-def _from_row(model, fields: list, values) -> object:
-    """A model instance from raw column values (the fields' own database converters applied)."""
-    converted = [
-        f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
-        for f, v in zip(fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
-
-
-def _token_with_user_and_groups(token_hash: str) -> ApiToken | None:
-    sql, token_fields, user_fields = _token_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [token_hash])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    token = _from_row(ApiToken, token_fields, row[: len(token_fields)])
-    user = _from_row(get_user_model(), user_fields, row[len(token_fields) : -1])
-    user._group_names_cache = set(row[-1])  # what rules.is_group_member reads (it would query once)
-    ApiToken.user.field.set_cached_value(token, user)
     return token
