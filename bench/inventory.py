@@ -1,8 +1,9 @@
 """Inventory benchmark (issue 2 item 7).
 
 10,000 models x 5 versions in PostgreSQL ``mlops_bench``, served by gunicorn with
-production settings (DEBUG off), loaded from a second process (wrk) at 32
-connections for a fixed time:
+production settings (DEBUG off, persistent connections, the Redis cache of CACHE_URL for
+sessions and cached inventory HTML/details, as the README's production mode), loaded from a
+second process (wrk) at 32 connections for a fixed time:
 
 - the inventory page ``/models/`` (logged-in session; a reviewer, who sees every model),
 - ``GET /api/v1/models/{name}/`` (Bearer token with ``models:read``; random model per request),
@@ -157,7 +158,7 @@ def seed() -> tuple[str, str]:
     user.groups.add(Group.objects.get_or_create(name=REVIEWER_GROUP)[0])
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = "registry.auth.RolesModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     _, raw = token_create(
@@ -178,6 +179,8 @@ def portal_env() -> dict:
             "SECURE_SSL_REDIRECT": "false",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CONN_MAX_AGE": "600",  # persistent connections, as a production deployment sets
+            # The cache shared by the workers (README, production): sessions and cached inventory.
+            "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/3"),
             "STATIC_ROOT": str(DATA_DIR / "static"),
             "LOG_LEVEL": "WARNING",
         }

@@ -132,6 +132,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=64 * 1024 * 1024)
+# Django's cache: in each process's memory by default. CACHE_URL (redis://host:6379/1 in
+# production) shares it between processes; sessions are then read from it (cached_db: written
+# through to the database, so a restart of Redis logs nobody out).
+if env.str("CACHE_URL", default=""):
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Rendered inventory HTML and API model details are cached under revisions that every
+# committed change bumps (registry/cache.py); 0 turns that cache off.
+INVENTORY_CACHE_SECONDS = env.int("INVENTORY_CACHE_SECONDS", default=600)
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="mlops-portal@localhost")
@@ -177,7 +186,7 @@ SPECTACULAR_SETTINGS = {
 
 AUTHENTICATION_BACKENDS = [
     "rules.permissions.ObjectPermissionBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "registry.auth.RolesModelBackend",  # ModelBackend that reads the user's roles with the user
 ]
 
 # Celery: the embedded default uses kombu's filesystem transport, so nothing but

@@ -314,6 +314,12 @@ class HealthStatus(models.Model):
     def __str__(self) -> str:
         return f"{self.model}: {self.status}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance.loaded_status = instance.__dict__.get("status")  # to tell a status change from a recompute
+        return instance
+
 
 class Alert(models.Model):
     """Opened when a model's health degrades in one area, resolved when it recovers,

@@ -7,3 +7,6 @@ class RegistryConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (login/logout auditing only)
+        from .cache import connect_receivers
+
+        connect_receivers()  # invalidation of cached inventory HTML

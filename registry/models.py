@@ -476,3 +476,16 @@ class MlflowAliasViolation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_link}: @{self.alias} on v{self.found_version or '-'} (expected v{self.expected_version})"
+
+
+class InventoryRevision(models.Model):
+    """Counters of the committed changes that inventory pages and API details show (row 1:
+    models, versions, tags, teams and their members, owners' names, health status; row 2:
+    health details). Rendered HTML and details are cached under the current values, so a bump
+    makes every cached copy stale at once. Bumped by ``registry.cache`` after commit, never
+    inside a request's transaction."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"inventory revision {self.value}"

@@ -43,7 +43,10 @@ def is_request_model_owner(user, promotion_request) -> bool:
 
 @rules.predicate
 def has_team(user) -> bool:
-    return user.is_authenticated and user.teams.exists()
+    if not user.is_authenticated:
+        return False
+    cached = getattr(user, "_has_team_cache", None)  # read with the user (registry.auth), else asked here
+    return cached if cached is not None else user.teams.exists()
 
 
 sees_all_models = is_admin | is_reviewer | is_auditor

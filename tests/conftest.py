@@ -27,6 +27,17 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: the database is rolled back between tests, and
+    with it the inventory revision that cached pages are keyed on (registry/cache.py)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager_outside_integration(request, settings):
     """Unit tests run tasks inline; tests/integration use a real worker instead."""
     if "integration" in request.keywords:

@@ -19,9 +19,11 @@ from rest_framework import exceptions, generics, parsers, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from registry.cache import cached_render
 from registry.choices import RiskTier, TaskType
 from registry.filters import ModelFilterSet
 from registry.models import MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
+from registry.rules import sees_all_models
 from registry.selectors.inventory import model_detail_row, model_get, model_list, version_get, version_list
 from registry.services.audit import AuditContext
 from registry.services.inventory import model_create, model_update, version_create, version_update
@@ -340,10 +342,14 @@ class ModelDetailView(InventoryAPIView):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get(self, request, name: str):
-        row = model_detail_row(user=request.user, name=name)  # one statement on PostgreSQL
+        scope = "all" if sees_all_models(request.user) else f"user:{request.user.pk}"
+        return Response(cached_render(("api_model", scope, name), lambda: self.detail(name), details=True))
+
+    def detail(self, name: str) -> dict:
+        row = model_detail_row(user=self.request.user, name=name)  # one statement on PostgreSQL
         if row is not None:
-            return Response(model_detail_from_row(row))
-        return Response(ModelDetailSerializer(model_get(user=request.user, name=name)).data)
+            return model_detail_from_row(row)
+        return dict(ModelDetailSerializer(model_get(user=self.request.user, name=name)).data)
 
     def patch(self, request, name: str):
         model = model_get(user=request.user, name=name)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from functools import cache
 
-from django.contrib.auth.models import Group
-from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import OuterRef
 from django.utils import timezone
 
+from registry.auth import instance_from_row, user_from_row, user_sql
 from registry.choices import TokenScope
 from registry.models import ApiToken
 
@@ -79,23 +79,44 @@ def token_revoke(*, token: ApiToken, actor, context: AuditContext) -> ApiToken:
 def token_authenticate(raw: str) -> ApiToken | None:
     """The live token for a raw secret, or None. Updates last_used_at at most once a minute.
 
-    On PostgreSQL the token, its user and the user's group names (which every permission
-    check needs) come in one statement; elsewhere the group names are read when first asked."""
-    tokens = ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw), revoked_at__isnull=True)
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        tokens = tokens.annotate(
-            user_group_names=ArraySubquery(Group.objects.filter(user=OuterRef("user_id")).values("name"))
+    On PostgreSQL the token, its user and the user's roles (which every permission check
+    needs, see ``registry.auth``) come in one statement; elsewhere through the ORM."""
+    if connection.vendor == "postgresql":
+        token = _token_with_user_and_roles(hash_token(raw))
+    else:
+        token = (
+            ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw), revoked_at__isnull=True).first()
         )
-    token = tokens.first()
     if token is None or not token.user.is_active:
         return None
-    if postgres:
-        token.user._group_names_cache = set(token.user_group_names)  # what rules.is_group_member reads
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:
         return None
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+    return token
+
+
+@cache
+def _token_sql() -> tuple[str, list]:
+    user_select, user_table, _ = user_sql()
+    token_fields = list(ApiToken._meta.concrete_fields)
+    sql = (
+        f"SELECT {', '.join(f't.{f.column}' for f in token_fields)}, {user_select}"
+        f" FROM {ApiToken._meta.db_table} t JOIN {user_table} ON u.{get_user_model()._meta.pk.column} = t.user_id"
+        f" WHERE t.token_hash = %s AND t.revoked_at IS NULL"
+    )
+    return sql, token_fields
+
+
+def _token_with_user_and_roles(token_hash: str) -> ApiToken | None:
+    sql, token_fields = _token_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token = instance_from_row(ApiToken, token_fields, row[: len(token_fields)])
+    ApiToken.user.field.set_cached_value(token, user_from_row(row[len(token_fields) :]))
     return token

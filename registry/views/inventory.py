@@ -12,7 +12,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, format_html
@@ -20,10 +22,11 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.views.decorators.http import require_http_methods
 
+from registry.cache import cached_render
 from registry.choices import RiskTier, Stage
 from registry.filters import ModelFilterSet
 from registry.forms import ModelForm, VersionForm, apply_service_errors
-from registry.rules import can_change_model, can_register_model, can_request_promotion
+from registry.rules import can_change_model, can_register_model, can_request_promotion, sees_all_models
 from registry.selectors.inventory import (
     model_get,
     model_list,
@@ -51,27 +54,45 @@ def home(request):
 
 @login_required
 def model_list_view(request):
+    """The inventory. Its filter form and results are rendered once per revision of the inventory,
+    visibility scope and query (``registry.cache``); the page around them per request."""
+    fragment = bool(request.htmx)
+    scope = "all" if sees_all_models(request.user) else f"user:{request.user.pk}"
+    query = sorted(request.GET.lists())
+    status, body = cached_render(
+        ("model_list", "table" if fragment else "page", scope, query),
+        lambda: _model_list_body(request, fragment),
+    )
+    if fragment:
+        return HttpResponse(body, status=status)
+    context = {"nav_section": "inventory", "body": body, "can_register": can_register_model(request.user)}
+    return render(request, "registry/model_list.html", context, status=status)
+
+
+def _model_list_body(request, fragment: bool) -> tuple[int, SafeString]:
+    """(status, HTML) of the filter form and results (only the results for htmx): 400 for invalid filters."""
     models = with_tag_names(model_list(user=request.user))
     filterset = ModelFilterSet(request.GET, queryset=models, request=request)
     valid = filterset.is_valid()
     page = Paginator(filterset.qs if valid else models.none(), PAGE_SIZE).get_page(request.GET.get("page"))
     ordering = request.GET.get("ordering", "")
     context = {
-        "nav_section": "inventory",
         "filterset": filterset,
         "page_obj": page,
         "models": page.object_list,
         "rows": model_rows(page.object_list),
-        "teams": team_list(user=request.user),
-        "tags": tag_names(user=request.user),
-        "stages": Stage.choices,
-        "risk_tiers": RiskTier.choices,
         "sort": {key: _sort_state(ordering, key) for key in SORTABLE},
         "ordering": ordering,
-        "can_register": can_register_model(request.user),
     }
-    template = "registry/inc/model_table.html" if request.htmx else "registry/model_list.html"
-    return render(request, template, context, status=200 if valid else 400)
+    if not fragment:
+        context |= {
+            "teams": team_list(user=request.user),
+            "tags": tag_names(user=request.user),
+            "stages": Stage.choices,
+            "risk_tiers": RiskTier.choices,
+        }
+    template = "registry/inc/model_table.html" if fragment else "registry/inc/model_list_body.html"
+    return (200 if valid else 400), mark_safe(render_to_string(template, context, request))  # noqa: S308
 
 
 def model_rows(models) -> list[SafeString]:

@@ -1,7 +1,9 @@
 """The API's model detail and token authentication read in one statement each on PostgreSQL.
 
 The fast path must answer byte for byte what ``ModelDetailSerializer`` answers for the same
-model, show only what the user may see, and see every write at once (nothing is cached).
+model, show only what the user may see, and see every write at once. (The detail cache of
+registry/cache.py stands aside here: these tests' writes are uncommitted, and a transaction
+always sees its own writes; tests/registry/test_inventory_cache.py covers the cache.)
 On SQLite the same tests run through the ORM path.
 """
 

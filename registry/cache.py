@@ -1,0 +1,148 @@
+"""Cached inventory HTML, kept exact by a revision counter.
+
+Rendering the inventory page costs tens of milliseconds of Python (ORM, filter form,
+templates) and an API model detail a few; the result only changes when something it shows
+changes. So rendered HTML and API details are cached (Django's cache,
+``INVENTORY_CACHE_SECONDS``) under a key holding the current ``InventoryRevision`` values, and
+every committed change to what they show bumps one.
+
+Why it stays exact:
+
+- The bump runs *after* the commit (``transaction.on_commit``), as its own one-row UPDATE,
+  so it never holds a lock inside a request's transaction. A reader that read the old value
+  before the bump can at worst store fresh HTML under a key nobody reads again.
+- A connection whose open transaction has changed what the pages show (its bump still
+  pending) bypasses the cache entirely: a request or a test sees its own writes.
+- The changes are caught by model signals (``registry.apps``), which cover services, the
+  admin and shell alike. Queryset ``update()``/``bulk_create`` send no signals: code that
+  changes displayed fields that way calls ``inventory_changed()`` itself. Writes the pages do
+  not show (``last_login``, reference-profile stamps, health recomputed to the same status)
+  deliberately do not bump.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import F
+
+from registry.models import InventoryRevision
+
+# The two ``InventoryRevision`` rows: LISTS counts changes to what lists and details both show
+# (names, owners, stages, tags, health status, ...); HEALTH counts changes to health details
+# only (reasons and times, recomputed after every monitoring window), which lists do not show.
+LISTS = 1
+HEALTH = 2
+
+
+def _bump(pk: int) -> None:
+    """Add one to a revision (a single autocommitted UPDATE; the row is created if missing)."""
+    if InventoryRevision.objects.filter(pk=pk).update(value=F("value") + 1) == 0:
+        InventoryRevision.objects.bulk_create([InventoryRevision(pk=pk, value=0)], ignore_conflicts=True)
+        InventoryRevision.objects.filter(pk=pk).update(value=F("value") + 1)
+
+
+def bump_lists_revision() -> None:
+    _bump(LISTS)
+
+
+def bump_health_revision() -> None:
+    _bump(HEALTH)
+
+
+_BUMPS = (bump_lists_revision, bump_health_revision)
+
+
+def _pending(connection, bumps=_BUMPS) -> bool:
+    return connection.in_atomic_block and any(entry[1] in bumps for entry in connection.run_on_commit)
+
+
+def _bump_on_commit(bump, using: str) -> None:
+    """Run ``bump`` once the current transaction commits (once per transaction)."""
+    if not _pending(connections[using], (bump,)):
+        transaction.on_commit(bump, using=using)
+
+
+def inventory_changed(using: str = DEFAULT_DB_ALIAS, **_signal_kwargs) -> None:
+    """Record that the current transaction changed what inventory lists and details show."""
+    _bump_on_commit(bump_lists_revision, using)
+
+
+def health_details_changed(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Record that the current transaction changed a model's health details (not its status)."""
+    _bump_on_commit(bump_health_revision, using)
+
+
+def inventory_revision(*, details: bool = False, using: str = DEFAULT_DB_ALIAS) -> tuple[int, ...] | None:
+    """The committed revision of what lists show (with ``details``, of what model details show),
+    or None when the cache must not be used: caching is off, or this connection's open
+    transaction has changed what the pages show (a request or test must see its own writes)."""
+    if settings.INVENTORY_CACHE_SECONDS <= 0:
+        return None
+    connection = connections[using]
+    if _pending(connection):
+        return None
+    rows = (LISTS, HEALTH) if details else (LISTS,)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, value FROM {InventoryRevision._meta.db_table} WHERE id IN ({', '.join(map(str, rows))})"
+        )
+        found = dict(cursor.fetchall())
+    return tuple(found.get(pk, 0) for pk in rows)
+
+
+def cache_key(*parts: object) -> str:
+    """A short cache key from the parts (which may hold any text a user typed)."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=20).hexdigest()
+    return f"inventory:{digest}"
+
+
+def cached_render(key_parts: tuple, render, *, details: bool = False):
+    """``render()``'s result, from the cache when the revision allows (see ``inventory_revision``)."""
+    revision = inventory_revision(details=details)
+    if revision is None:
+        return render()
+    key = cache_key(*revision, *key_parts)
+    found = cache.get(key)
+    if found is None:
+        found = render()
+        cache.set(key, found, settings.INVENTORY_CACHE_SECONDS)
+    return found
+
+
+# --------------------------------------------------------------------------- signal receivers
+
+
+def _row_changed(sender, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    inventory_changed(using)
+
+
+def _relation_changed(sender, action, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+    if action in ("post_add", "post_remove", "post_clear"):
+        inventory_changed(using)
+
+
+def _user_saved(sender, using=DEFAULT_DB_ALIAS, update_fields=None, **kwargs) -> None:
+    """Logins save ``last_login`` and password changes ``password``: not shown, no bump."""
+    if update_fields is None or not set(update_fields) <= {"last_login", "password"}:
+        inventory_changed(using)
+
+
+def connect_receivers() -> None:
+    """Bump after every change to the rows inventory pages show (called from ``RegistryConfig.ready``)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+
+    from registry.models import ModelVersion, RegisteredModel, Tag, Team
+
+    for model in (RegisteredModel, ModelVersion, Tag, Team):
+        post_save.connect(_row_changed, sender=model, dispatch_uid=f"inventory_saved_{model.__name__}")
+        post_delete.connect(_row_changed, sender=model, dispatch_uid=f"inventory_deleted_{model.__name__}")
+    for through in (RegisteredModel.tags.through, Team.members.through):
+        m2m_changed.connect(_relation_changed, sender=through, dispatch_uid=f"inventory_m2m_{through.__name__}")
+    user = get_user_model()
+    post_save.connect(_user_saved, sender=user, dispatch_uid="inventory_saved_user")
+    post_delete.connect(_row_changed, sender=user, dispatch_uid="inventory_deleted_user")
