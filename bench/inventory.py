@@ -207,12 +207,12 @@ def collectstatic(env: dict) -> None:
     stamp.write_text(digest.hexdigest())
 
 
-def portal_cmd(port: int) -> list[str]:
+def portal_cmd(port: int, app: str = "mlops_portal.wsgi:application") -> list[str]:
     return [
         sys.executable,
         "-m",
         "gunicorn",
-        "mlops_portal.wsgi:application",
+        app,
         "--workers",
         str(WORKERS),
         "--bind",
@@ -292,12 +292,19 @@ def run() -> list[Figure]:
 
     env = portal_env()
     collectstatic(env)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    port, floor_port = free_port(), free_port()
+    base, floor_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
     cookie = {"Cookie": f"sessionid={session_key}"}
     bearer = {"Authorization": f"Bearer {token}"}
     with (
         server(portal_cmd(port), env=env, ready_url=f"{base}/login/", log_name="portal-gunicorn", cwd=ROOT),
+        server(
+            portal_cmd(floor_port, "bench.django_floor:application"),
+            env=env,
+            ready_url=f"{floor_base}/login/",
+            log_name="floor-gunicorn",
+            cwd=ROOT,
+        ),
         mlflow_peer.mlflow_server(mlflow_db, workers=WORKERS) as mbase,
     ):
         # Both servers are up (the idle one costs nothing); rounds alternate between them so
@@ -310,6 +317,8 @@ def run() -> list[Figure]:
                 {},
                 "mlflow registered-models/search",
             ),
+            # Any session-authenticated Django page on this machine, before it does anything.
+            "floor": (floor_base, ["/bench-floor/"], cookie, "floor: login_required view answering 'ok'"),
             "api": (base, [f"/api/v1/models/{n}/" for n in names], bearer, "portal GET /api/v1/models/{name}/"),
             "get": (
                 mbase,
@@ -326,13 +335,23 @@ def run() -> list[Figure]:
                 result = load(url, paths, headers=headers, connections=CONNECTIONS, duration=DURATION)
                 log(f"round {round_no}/{ROUNDS} {label}: {result.summary()}")
                 results[key].append(result)
-    page, search, api, get = (combine(results[k]) for k in ("page", "search", "api", "get"))
-    for key, result in (("page", page), ("search", search), ("api", api), ("get", get)):
+    page, search, floor, api, get = (combine(results[k]) for k in ("page", "search", "floor", "api", "get"))
+    for key, result in (("page", page), ("search", search), ("floor", floor), ("api", api), ("get", get)):
         if result.errors:
             raise RuntimeError(f"{runs[key][3]}: {result.errors} error responses during the runs")
 
     peer = f"MLflow {mlflow_peer.MLFLOW_VERSION}"
     figures = figures_for("inventory page /models/", page, f"{peer} registered-models/search", search)
+    figures += [
+        Figure(
+            "floor: any logged-in Django view (login_required 'ok'): requests/s",
+            floor.rps,
+            "req/s",
+            note="the same gunicorn, settings, sessions and middleware with no query and no template: "
+            "what every session page costs here before doing anything (bench/django_floor.py)",
+        ),
+        Figure("floor: p99 latency", floor.p99_ms, "ms", "p99 limit", P99_LIMIT_MS),
+    ]
     figures += figures_for("API GET /api/v1/models/{name}/", api, f"{peer} registered-models/get", get)
     figures[0].note = (
         f"{MODELS:,} models x {VERSIONS} versions; gunicorn {WORKERS} sync workers "

@@ -246,9 +246,25 @@ def navigation_counts(*, user) -> dict[str, Any]:
     query for roles whatever the template asks."""
     counts: dict[str, Any] = {"pending_reviews": 0}
     if is_reviewer(user) or is_admin(user):
-        counts["pending_reviews"] = (
-            PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exclude(requested_by=user).count()
-        )
+        counts["pending_reviews"] = _pending_reviews(user)
     counts["can_view_audit"] = can_view_audit(user)
     counts["groups"] = sorted(getattr(user, "_group_names_cache", ()))
     return counts
+
+
+@cache
+def _pending_reviews_sql() -> str:
+    meta = PromotionRequest._meta
+    return (
+        f"SELECT count(*) FROM {meta.db_table} WHERE {meta.get_field('status').column} = %s"
+        f" AND {meta.get_field('requested_by').column} <> %s"
+    )
+
+
+def _pending_reviews(user) -> int:
+    """``PromotionRequest.objects.filter(status=PENDING).exclude(requested_by=user).count()``
+    (``requested_by`` is never null), as plain SQL: it runs on every page a reviewer opens,
+    and building the ORM's aggregate query cost several times what the count itself does."""
+    with connection.cursor() as cursor:
+        cursor.execute(_pending_reviews_sql(), [PromotionStatus.PENDING, user.pk])
+        return cursor.fetchone()[0]

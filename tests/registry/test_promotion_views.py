@@ -73,6 +73,15 @@ def test_review_queue_lists_pending_requests_and_the_nav_shows_the_count(churn, 
     assert ">Review</a>" in html
 
 
+def test_the_nav_count_leaves_out_the_readers_own_requests_and_decided_ones(churn, admin_user, reviewer, client_for):
+    _open(ModelVersionFactory(model=churn), admin_user)
+    mine_decided = _open(ModelVersionFactory(model=churn), admin_user, target=Stage.STAGING)
+    PromotionRequest.objects.filter(pk=mine_decided.pk).update(status="cancelled")
+    count = '<span class="nav-count" title="Pending requests you may review">1</span>'
+    assert count in client_for(reviewer).get("/reviews/").content.decode()
+    assert 'class="nav-count"' not in client_for(admin_user).get("/reviews/").content.decode()
+
+
 def test_review_queue_filters_by_model_tier_and_status(churn, owner, team, reviewer, client_for):
     credit = RegisteredModelFactory(name="credit", owner=owner, team=team, risk_tier="high")
     a = _open(ModelVersionFactory(model=churn), owner)
