@@ -215,6 +215,17 @@ def test_api_detail_is_cached_and_follows_health_details(world, api_client_for):
     assert body["health"]["reasons"][0]["message"] == "age drifted"
 
 
+def test_a_cached_api_detail_is_byte_for_byte_the_fresh_one(world, api_client_for):
+    client = api_client_for(world["reviewer"])
+    url = reverse("api:model-detail", args=["churn"])
+    fresh = client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        cached = client.get(url)
+    assert not any("registry_modelversion" in q["sql"] for q in queries.captured_queries)  # served from the cache
+    assert cached.status_code == fresh.status_code == 200
+    assert cached.content == fresh.content and cached["Content-Type"] == fresh["Content-Type"]
+
+
 def test_api_detail_of_a_hidden_model_is_never_served_from_anothers_cache(world, api_client_for):
     url = reverse("api:model-detail", args=["churn"])
     assert api_client_for(world["reviewer"]).get(url).status_code == 200
