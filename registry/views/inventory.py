@@ -60,7 +60,8 @@ def model_list_view(request):
     scope = "all" if sees_all_models(request.user) else f"user:{request.user.pk}"
     query = sorted(request.GET.lists())
     status, body = cached_render(
-        ("model_list", "table" if fragment else "page", scope, query),
+        # The rows show local times: the active time zone is part of the key.
+        ("model_list", "table" if fragment else "page", scope, timezone.get_current_timezone_name(), query),
         lambda: _model_list_body(request, fragment),
     )
     if fragment:

@@ -191,6 +191,17 @@ def test_filters_are_part_of_the_key_and_invalid_filters_stay_400(world, client_
         assert response.status_code == 400 and "risk_tier" in response.content.decode()
 
 
+def test_the_active_time_zone_is_part_of_the_key(world, client_for, settings):
+    from django.utils import timezone as tz
+
+    client = client_for(world["owner"])
+    utc = page(client)
+    with tz.override("Asia/Kolkata"):  # +05:30: every shown time differs from UTC
+        kolkata = page(client)
+    stamp = tz.localtime(world["model"].updated_at, tz.get_fixed_timezone(330)).strftime("%Y-%m-%d %H:%M")
+    assert stamp in kolkata and stamp not in utc
+
+
 def test_the_page_around_the_cached_part_is_per_user(world, client_for):
     """The register button depends on the user, not on the cached inventory."""
     assert "Register a model" in page(client_for(world["owner"]))
