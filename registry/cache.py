@@ -61,9 +61,11 @@ def _pending(connection, bumps=_BUMPS) -> bool:
 
 
 def _bump_on_commit(bump, using: str) -> None:
-    """Run ``bump`` once the current transaction commits (once per transaction)."""
+    """Run ``bump`` once the current transaction commits (once per transaction). ``robust``: a
+    failed bump is logged, never turned into an error for a change that has already committed
+    (the cache's timeout then bounds how long a page may be stale)."""
     if not _pending(connections[using], (bump,)):
-        transaction.on_commit(bump, using=using)
+        transaction.on_commit(bump, using=using, robust=True)
 
 
 def inventory_changed(using: str = DEFAULT_DB_ALIAS, **_signal_kwargs) -> None:
