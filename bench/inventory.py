@@ -335,10 +335,11 @@ def run() -> list[Figure]:
                 result = load(url, paths, headers=headers, connections=CONNECTIONS, duration=DURATION)
                 log(f"round {round_no}/{ROUNDS} {label}: {result.summary()}")
                 results[key].append(result)
-    page, search, floor, api, get = (combine(results[k]) for k in ("page", "search", "floor", "api", "get"))
-    for key, result in (("page", page), ("search", search), ("floor", floor), ("api", api), ("get", get)):
+    combined = {key: combine(rounds) for key, rounds in results.items()}
+    for key, result in combined.items():
         if result.errors:
             raise RuntimeError(f"{runs[key][3]}: {result.errors} error responses during the runs")
+    page, search, floor, api, get = (combined[k] for k in ("page", "search", "floor", "api", "get"))
 
     peer = f"MLflow {mlflow_peer.MLFLOW_VERSION}"
     figures = figures_for("inventory page /models/", page, f"{peer} registered-models/search", search)

@@ -30,6 +30,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F
 
 from registry.models import InventoryRevision
+from registry.rules import sees_all_models
 
 # The two ``InventoryRevision`` rows: LISTS counts changes to what lists and details both show
 # (names, owners, stages, tags, health status, ...); HEALTH counts changes to health details
@@ -102,12 +103,15 @@ def cache_key(*parts: object) -> str:
     return f"inventory:{digest}"
 
 
-def cached_render(key_parts: tuple, render, *, details: bool = False):
-    """``render()``'s result, from the cache when the revision allows (see ``inventory_revision``)."""
+def cached_render(user, key_parts: tuple, render, *, details: bool = False):
+    """``render()``'s result for ``user``, from the cache when the revision allows (see
+    ``inventory_revision``). Copies are shared only between users who see the same models:
+    everyone who sees every model, else the user alone."""
     revision = inventory_revision(details=details)
     if revision is None:
         return render()
-    key = cache_key(*revision, *key_parts)
+    scope = "all" if sees_all_models(user) else f"user:{user.pk}"
+    key = cache_key(*revision, scope, *key_parts)
     found = cache.get(key)
     if found is None:
         found = render()

@@ -23,7 +23,6 @@ from registry.cache import cached_render
 from registry.choices import RiskTier, TaskType
 from registry.filters import ModelFilterSet
 from registry.models import MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
-from registry.rules import sees_all_models
 from registry.selectors.inventory import model_detail_row, model_get, model_list, version_get, version_list
 from registry.services.audit import AuditContext
 from registry.services.inventory import model_create, model_update, version_create, version_update
@@ -342,8 +341,7 @@ class ModelDetailView(InventoryAPIView):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get(self, request, name: str):
-        scope = "all" if sees_all_models(request.user) else f"user:{request.user.pk}"
-        return Response(cached_render(("api_model", scope, name), lambda: self.detail(name), details=True))
+        return Response(cached_render(request.user, ("api_model", name), lambda: self.detail(name), details=True))
 
     def detail(self, name: str) -> dict:
         row = model_detail_row(user=self.request.user, name=name)  # one statement on PostgreSQL

@@ -26,7 +26,7 @@ from registry.cache import cached_render
 from registry.choices import RiskTier, Stage
 from registry.filters import ModelFilterSet
 from registry.forms import ModelForm, VersionForm, apply_service_errors
-from registry.rules import can_change_model, can_register_model, can_request_promotion, sees_all_models
+from registry.rules import can_change_model, can_register_model, can_request_promotion
 from registry.selectors.inventory import (
     model_get,
     model_list,
@@ -57,11 +57,11 @@ def model_list_view(request):
     """The inventory. Its filter form and results are rendered once per revision of the inventory,
     visibility scope and query (``registry.cache``); the page around them per request."""
     fragment = bool(request.htmx)
-    scope = "all" if sees_all_models(request.user) else f"user:{request.user.pk}"
     query = sorted(request.GET.lists())
     status, body = cached_render(
+        request.user,
         # The rows show local times: the active time zone is part of the key.
-        ("model_list", "table" if fragment else "page", scope, timezone.get_current_timezone_name(), query),
+        ("model_list", "table" if fragment else "page", timezone.get_current_timezone_name(), query),
         lambda: _model_list_body(request, fragment),
     )
     if fragment:
