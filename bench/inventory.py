@@ -20,6 +20,7 @@ import http.client
 import os
 import random
 import statistics
+import string
 import sys
 import time
 from pathlib import Path
@@ -294,7 +295,9 @@ def run() -> list[Figure]:
     collectstatic(env)
     port, floor_port = free_port(), free_port()
     base, floor_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
-    cookie = {"Cookie": f"sessionid={session_key}"}
+    # A returning browser: its session cookie and the CSRF cookie the first page gave it.
+    csrf = "".join(random.Random(11).choices(string.ascii_letters + string.digits, k=32))
+    cookie = {"Cookie": f"sessionid={session_key}; csrftoken={csrf}"}
     bearer = {"Authorization": f"Bearer {token}"}
     with (
         server(portal_cmd(port), env=env, ready_url=f"{base}/login/", log_name="portal-gunicorn", cwd=ROOT),

@@ -67,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mlops_portal.context_processors.layout",
                 "mlops_portal.context_processors.navigation",
             ],
         },
