@@ -56,6 +56,7 @@ def test_layout_links_follow_changed_settings(reviewer, client_for):
     assert "/static/js/app.js" in _links(client.get("/models/").content.decode())
 
 
+@pytest.mark.postgres  # transactional: the flush after it needs PostgreSQL (audit log triggers)
 @pytest.mark.django_db(transaction=True)
 def test_the_inventory_page_reads_outside_a_transaction_and_writes_still_run_in_one(client):
     """The inventory page writes nothing and skips ATOMIC_REQUESTS' BEGIN/COMMIT; a form that
