@@ -20,7 +20,6 @@ import http.client
 import os
 import random
 import statistics
-import string
 import sys
 import time
 from pathlib import Path
@@ -283,6 +282,8 @@ def figures_for(what: str, ours: LoadResult, peer_name: str, theirs: LoadResult)
 
 
 def run() -> list[Figure]:
+    from django.utils.crypto import get_random_string  # what Django makes its CSRF secrets with
+
     session_key, token = seed()
     rnd = random.Random(7)
     names = [mlflow_peer.model_name(rnd.randrange(MODELS)) for _ in range(2000)]
@@ -296,8 +297,7 @@ def run() -> list[Figure]:
     port, floor_port = free_port(), free_port()
     base, floor_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
     # A returning browser: its session cookie and the CSRF cookie the first page gave it.
-    csrf = "".join(random.Random(11).choices(string.ascii_letters + string.digits, k=32))
-    cookie = {"Cookie": f"sessionid={session_key}; csrftoken={csrf}"}
+    cookie = {"Cookie": f"sessionid={session_key}; csrftoken={get_random_string(32)}"}
     bearer = {"Authorization": f"Bearer {token}"}
     with (
         server(portal_cmd(port), env=env, ready_url=f"{base}/login/", log_name="portal-gunicorn", cwd=ROOT),
