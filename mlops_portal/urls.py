@@ -22,7 +22,7 @@ def handler404(request, exception=None):
     """JSON 404 under /api/ (the API's error format), Django's HTML page elsewhere."""
     from django.views.defaults import page_not_found
 
-    from registry.api.errors import json_error
+    from mlops_portal.api.errors import json_error
 
     if request.path.startswith("/api/"):
         return json_error(404, f"No API endpoint at {request.path}.")

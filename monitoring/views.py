@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from registry.api.errors import json_error
+from mlops_portal.api.errors import json_error
 from registry.rules import can_change_model
 from registry.services.audit import AuditContext
 

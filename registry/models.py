@@ -49,6 +49,23 @@ class Tag(models.Model):
         return self.name
 
 
+class RegisteredModelQuerySet(models.QuerySet):
+    """The one permission filter for models (NetBox's ``restrict()``): every read of models, or of
+    rows that belong to a model, goes through ``visible_to``."""
+
+    def visible_to(self, user) -> "RegisteredModelQuerySet":
+        """Models ``user`` may see: all for admins, reviewers and auditors; else owned or team's.
+
+        Team membership is a subquery rather than a join, so the rows never need ``distinct()``."""
+        from .rules import sees_all_models
+
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        if sees_all_models(user):
+            return self.all()
+        return self.filter(Q(owner=user) | Q(team__in=Team.objects.filter(members=user).values("pk")))
+
+
 class RegisteredModel(models.Model):
     """A model in the inventory. Its card is these fields plus its versions' evidence."""
 
@@ -77,6 +94,8 @@ class RegisteredModel(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RegisteredModelQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

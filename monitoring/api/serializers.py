@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from mlops_portal.api.parsers import StrictSerializer
 from monitoring.choices import DriftRule, Granularity
 from monitoring.models import Alert, HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile, RetrainTrigger
 from monitoring.services.config import CONFIG_FIELDS
-from registry.api.inventory import StrictSerializer
 
 
 class MetricValueSerializer(serializers.ModelSerializer):

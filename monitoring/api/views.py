@@ -16,14 +16,14 @@ from rest_framework import exceptions, generics, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from mlops_portal.api.errors import Conflict, PayloadTooLarge
+from mlops_portal.api.parsers import LimitedJSONParser
+from mlops_portal.api.permissions import HasScope
 from monitoring.filters import AlertFilterSet, MetricFilterSet
 from monitoring.selectors import alert_get, alert_list, health_get, metric_series, retrain_trigger_list
 from monitoring.services.alerts import AlertStateConflict, alert_acknowledge
 from monitoring.services.config import monitoring_config_get, monitoring_config_update
 from monitoring.services.ingestion import UnsupportedFormat, labels_ingest, predictions_ingest, reference_upload
-from registry.api.auth import HasScope
-from registry.api.errors import Conflict, PayloadTooLarge
-from registry.api.inventory import LimitedJSONParser
 from registry.rules import can_change_model
 from registry.selectors.inventory import model_get, version_get
 from registry.services.audit import AuditContext

@@ -20,6 +20,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.utils import timezone
 
+from mlops_portal.queue import enqueue_on_commit
 from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, RetrainStatus
 from monitoring.models import Alert, MonitoringConfig, RetrainTrigger
 from registry.models import RegisteredModel
@@ -27,7 +28,6 @@ from registry.rules import can_change_model
 from registry.services.audit import WORKER, AuditContext, audit_record
 
 from .config import monitoring_config_get
-from .ingestion import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

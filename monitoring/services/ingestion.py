@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from mlops_portal.queue import enqueue_on_commit
 from monitoring.choices import Granularity, ProfileStatus
 from monitoring.models import DirtyWindow, GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
 from registry.choices import FeatureType, TaskType
@@ -62,18 +63,6 @@ class UnsupportedFormat(BatchError):
 
 
 # --------------------------------------------------------------------------- enqueue helpers
-
-
-def enqueue_on_commit(task, *args, **kwargs) -> None:
-    """Queue a Celery task after commit; a broker outage is logged, never raised (data is safe)."""
-
-    def send():
-        try:
-            task.delay(*args, **kwargs)
-        except Exception:  # noqa: BLE001 - the broker being down must not fail ingestion
-            logger.warning("Broker unavailable: %s not queued now; the beat sweep will pick it up", task.name)
-
-    transaction.on_commit(send)
 
 
 def hour_floor(ts: datetime) -> datetime:
@@ -952,7 +941,6 @@ def reference_upload(
 __all__ = [
     "BatchError",
     "UnsupportedFormat",
-    "enqueue_on_commit",
     "labels_ingest",
     "predictions_ingest",
     "reference_upload",

@@ -25,6 +25,7 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from mlops_portal.queue import enqueue_on_commit
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric, ProfileStatus
 from monitoring.models import (
     DirtyWindow,
@@ -40,7 +41,7 @@ from registry.models import ModelVersion
 from registry.services.audit import WORKER, AuditContext, audit_record
 
 from . import metrics, profiles
-from .ingestion import day_floor, enqueue_on_commit, hour_floor, window_bounds, windows_mark_dirty
+from .ingestion import day_floor, hour_floor, window_bounds, windows_mark_dirty
 
 logger = logging.getLogger(__name__)
 

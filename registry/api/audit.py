@@ -21,6 +21,7 @@ from rest_framework import exceptions, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mlops_portal.api.permissions import HasScope, token_scopes
 from registry.choices import AuditSource, TokenScope
 from registry.models import AuditEvent
 from registry.rules import can_view_audit
@@ -37,8 +38,6 @@ from registry.selectors.audit import (
 from registry.services.audit import AuditContext, audit_export
 from registry.verify_export import EXPORT_COLUMNS
 from registry.views.audit import BadCursor, export_response, parse_cursor
-
-from .auth import HasScope, token_scopes
 
 
 class CanViewAudit(permissions.BasePermission):

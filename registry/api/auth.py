@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import authentication, exceptions
 
 from registry.services.tokens import token_authenticate
 
@@ -39,33 +39,3 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "Personal access token: `manage.py create_token`."}
-
-
-def token_scopes(request) -> set[str] | None:
-    """The scopes of the request's token, or None for a browser session (no scope limit)."""
-    token = getattr(request, "auth", None)
-    if token is None or not hasattr(token, "scopes"):
-        return None
-    return set(token.scopes)
-
-
-class HasScope(permissions.BasePermission):
-    """Requires the view's ``required_scopes`` mapping {HTTP method or '*': scope} for token requests.
-
-    Views declare e.g. ``required_scopes = {"GET": "models:read", "POST": "models:write"}``.
-    Session-authenticated requests are not limited by scopes (rules still apply).
-    """
-
-    message = "This token lacks the scope required for this action."
-
-    def has_permission(self, request, view) -> bool:
-        scopes = token_scopes(request)
-        if scopes is None:
-            return True
-        mapping = getattr(view, "required_scopes", {})
-        action = getattr(view, "action", None)
-        needed = mapping.get(action) or mapping.get(request.method) or mapping.get("*")
-        if needed is None:
-            return False
-        self.message = f"This token lacks the '{needed}' scope."
-        return needed in scopes

@@ -7,18 +7,16 @@ fields are refused by name.
 
 from __future__ import annotations
 
-import codecs
-import json
-
-from django.conf import settings
 from django.urls import path, reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import exceptions, generics, parsers, serializers, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
+from mlops_portal.api.permissions import HasScope
 from registry.cache import cached_render
 from registry.choices import RiskTier, TaskType
 from registry.filters import ModelFilterSet
@@ -26,52 +24,6 @@ from registry.models import MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel,
 from registry.selectors.inventory import model_detail_row, model_get, model_list, version_get, version_list
 from registry.services.audit import AuditContext
 from registry.services.inventory import model_create, model_update, version_create, version_update
-
-from .auth import HasScope
-from .errors import PayloadTooLarge
-
-# --- request parsing ------------------------------------------------------------------------
-
-
-class LimitedJSONParser(parsers.JSONParser):
-    """JSON bodies up to ``settings.API_MAX_BODY_BYTES`` (413 beyond); NaN/Infinity refused."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.API_MAX_BODY_BYTES
-        request = (parser_context or {}).get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            text = codecs.decode(raw, encoding)
-            return json.loads(text, parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}") from exc
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a valid JSON number")
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, naming them."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            errors = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
-            for name, field in self.fields.items():
-                # DRF would quietly turn 7 into "7": a wrong type is an error here.
-                if isinstance(field, serializers.CharField) and name in data and data[name] is not None:
-                    if not isinstance(data[name], str):
-                        errors[name] = [f"Expected a string, got {type(data[name]).__name__}."]
-            if errors:
-                raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)
-
 
 # --- serializers ----------------------------------------------------------------------------
 

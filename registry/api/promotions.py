@@ -12,8 +12,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from registry.api.auth import HasScope, token_scopes
-from registry.api.errors import error_body
+from mlops_portal.api.errors import error_body
+from mlops_portal.api.permissions import HasScope, token_scopes
 from registry.choices import Stage, TokenScope
 from registry.forms_promotions import PromotionRequestFilterSet
 from registry.models import ModelVersion, PromotionRequest, StageTransition

@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from registry.api.errors import json_error
+from mlops_portal.api.errors import json_error
 from registry.choices import AuditSource
 from registry.models import RegisteredModel
 from registry.rules import can_view_audit, can_view_model
