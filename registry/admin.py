@@ -142,7 +142,7 @@ class WebhookDeliveryInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["created_at", "event", "status", "attempts", "last_status_code", "last_error"]
+    fields = ["created_at", "event", "status", "attempts", "last_status_code", "last_error_class"]
     readonly_fields = fields
     ordering = ["-created_at"]
     show_change_link = True
@@ -206,7 +206,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "status",
         "attempts",
         "last_status_code",
-        "last_error",
+        "last_error_class",
         "attempts_table",
         "payload",
         "created_at",
