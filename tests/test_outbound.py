@@ -93,7 +93,7 @@ def test_a_name_that_does_not_resolve_yet_is_accepted_at_save_time_and_refused_a
 class Server:
     """A real HTTP server on 127.0.0.1 that records requests and answers a fixed status."""
 
-    def __init__(self, status: int = 200, location: str = ""):
+    def __init__(self, status: int = 200, location: str = "", tls=None):
         self.requests: list[dict] = []
         server = self
 
@@ -116,6 +116,8 @@ class Server:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/internal-admin"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -211,3 +213,31 @@ def test_a_closed_port_is_a_connection_error_class(settings):
     with pytest.raises(outbound.OutboundError) as info:
         outbound.request("POST", f"http://127.0.0.1:{port}/", body=b"{}")
     assert info.value.error_class == "connection_error"
+
+
+def test_https_is_verified_against_the_host_name_not_the_pinned_address(tmp_path, fake_dns, settings):
+    """The socket goes to the checked address, while TLS still checks the certificate of the
+    name: a self-signed certificate is refused (tls_error), nothing is silently trusted."""
+    import ssl
+    import subprocess
+
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.0/8"]
+    answers, _ = fake_dns
+    answers["tls.test"] = ["127.0.0.1"]
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=tls.test"]
+        + ["-addext", "subjectAltName=DNS:tls.test", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = Server(tls=context)
+    try:
+        with pytest.raises(outbound.OutboundError) as info:
+            outbound.request("GET", f"https://tls.test:{server.port}/")
+    finally:
+        server.close()
+    assert info.value.error_class == "tls_error"
+    assert "CERTIFICATE_VERIFY_FAILED" in repr(info.value.__cause__)
