@@ -395,3 +395,44 @@ def test_a_redirect_is_recorded_and_not_followed(churn_v1, owner, receiver, djan
     delivery = WebhookDelivery.objects.get()
     assert delivery.last_status_code == 302 and delivery.last_error_class == "redirect"
     assert receiver.requests == []
+
+
+def test_the_admin_form_refuses_an_internal_webhook_url_with_a_field_error(admin_user, client_for, settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    response = client_for(admin_user).post(
+        "/admin/registry/webhook/add/",
+        {
+            "name": "ops",
+            "url": "http://169.254.169.254/latest/meta-data/",
+            "events": ["alert"],
+            "secret": "",
+            "is_active": "on",
+            "deliveries-TOTAL_FORMS": "0",
+            "deliveries-INITIAL_FORMS": "0",
+            "deliveries-MIN_NUM_FORMS": "0",
+            "deliveries-MAX_NUM_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "OUTBOUND_ALLOWED_HOSTS" in response.content.decode()
+    assert not Webhook.objects.exists()
+
+
+def test_the_admin_form_refuses_an_mlflow_server_on_loopback(admin_user, team, owner, client_for, settings):
+    from registry.models import MlflowServer
+
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    response = client_for(admin_user).post(
+        "/admin/registry/mlflowserver/add/",
+        {
+            "name": "local",
+            "tracking_url": "http://127.0.0.1:5000",
+            "team": team.pk,
+            "default_owner": owner.pk,
+            "alias": "champion",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "OUTBOUND_ALLOWED_HOSTS" in response.content.decode()
+    assert not MlflowServer.objects.exists()
