@@ -221,6 +221,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# --- Outbound requests (mlops_portal/outbound.py, docs/security.md) ---------------------------
+# Webhooks, retrain triggers, MLflow servers and the audit checkpoint sink may only reach public
+# addresses; host names and CIDRs listed here are let through anyway (e.g. "mlflow.internal,10.2.0.0/16").
+OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
+# --- end outbound requests -----------------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

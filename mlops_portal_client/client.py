@@ -5,8 +5,13 @@
     portal.register_version("churn", source_commit="abc123", training_run_id="run-7", metrics={"roc_auc": 0.91})
 
 Every non-2xx answer raises :class:`PortalError` carrying the API's
-``{"error": {"code", "message", "details"}}`` body. Connection errors and 5xx
-answers are retried with exponential backoff (``retries``, ``backoff``).
+``{"error": {"code", "message", "details"}}`` body.
+
+Retries are urllib3's (``urllib3.util.Retry`` on the ``requests`` adapter): connection errors,
+lost answers and 429/502/503/504, with exponential backoff (``retries``, ``backoff``) and the
+server's ``Retry-After`` respected. Reads are retried; a POST is resent only where the portal
+acknowledges an identical resend as already stored (prediction and label batches, which are
+idempotent by their digest), never a promotion request or a registration.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
 
 DEFAULT_TIMEOUT = 30.0
-RETRY_STATUSES = frozenset({429, 502, 503, 504, 500})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RESENDABLE_METHODS = Retry.DEFAULT_ALLOWED_METHODS | {"POST"}
 
 
 class PortalError(Exception):
@@ -94,6 +102,27 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _retry(retries: int, backoff: float, methods: frozenset[str]) -> Retry:
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=backoff,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=methods,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last answer becomes a PortalError with the API's message
+    )
+
+
+def _mounted(session: requests.Session, retry: Retry) -> requests.Session:
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class PortalClient:
     """Talks to one portal with one API token (scopes decide what it may do)."""
 
@@ -112,10 +141,12 @@ class PortalClient:
         if not token:
             raise ValueError("An API token is required (argument or MLOPS_PORTAL_TOKEN).")
         self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.session = session or requests.Session()
-        self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self.session = _mounted(session or requests.Session(), _retry(retries, backoff, Retry.DEFAULT_ALLOWED_METHODS))
+        self.session.headers.update(headers)
+        # Only for requests the portal acknowledges when resent identically (ingestion batches).
+        self.resend_session = _mounted(requests.Session(), _retry(retries, backoff, RESENDABLE_METHODS))
+        self.resend_session.headers.update(headers)
 
     # -- transport -------------------------------------------------------
     def request(
@@ -127,7 +158,10 @@ class PortalClient:
         data: bytes | None = None,
         content_type: str | None = None,
         params: dict | None = None,
+        resend_safe: bool = False,
     ) -> Any:
+        """One API call; ``resend_safe`` lets a POST be resent after a lost answer (only for
+        endpoints that acknowledge an identical resend as already stored)."""
         url = f"{self.url}/api/v1/{path.lstrip('/')}"
         headers = {}
         body = data
@@ -136,22 +170,14 @@ class PortalClient:
             headers["Content-Type"] = "application/json"
         elif content_type:
             headers["Content-Type"] = content_type
-        attempt = 0
-        while True:
-            try:
-                response = self.session.request(
-                    method, url, data=body, headers=headers, params=params, timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                if attempt >= self.retries:
-                    raise PortalError(None, "connection_error", f"{method} {url}: {exc}") from exc
-            else:
-                if response.status_code < 400:
-                    return response.json() if response.content else None
-                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
-                    raise self._error(response)
-            time.sleep(self.backoff * (2**attempt))
-            attempt += 1
+        session = self.resend_session if resend_safe else self.session
+        try:
+            response = session.request(method, url, data=body, headers=headers, params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise PortalError(None, "connection_error", f"{method} {url}: {exc}") from exc
+        if response.status_code < 400:
+            return response.json() if response.content else None
+        raise self._error(response)
 
     @staticmethod
     def _error(response: requests.Response) -> PortalError:
@@ -216,7 +242,7 @@ class PortalClient:
         """Send predictions ({prediction_id, timestamp, features, prediction, score}) in batches; returns rows sent."""
         sent = 0
         for batch in _chunks(rows, batch_size):
-            self.request("POST", f"models/{model}/versions/{version}/predictions/", json_body=batch)
+            self.request("POST", f"models/{model}/versions/{version}/predictions/", json_body=batch, resend_safe=True)
             sent += len(batch)
         return sent
 
@@ -224,7 +250,7 @@ class PortalClient:
         """Send ground-truth labels ({prediction_id, label}) in batches; returns rows sent."""
         sent = 0
         for batch in _chunks(rows, batch_size):
-            self.request("POST", f"models/{model}/ground-truth/", json_body=batch)
+            self.request("POST", f"models/{model}/ground-truth/", json_body=batch, resend_safe=True)
             sent += len(batch)
         return sent
 

@@ -368,7 +368,9 @@ class RetrainTrigger(models.Model):
     url = models.URLField(max_length=500, blank=True)
     status = models.CharField(max_length=10, choices=RetrainStatus.choices)
     response_code = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
+    error_class = models.CharField(
+        max_length=40, blank=True, help_text="Short error class (e.g. http_500, refused); never the answer's body."
+    )
     delivery_ref = models.CharField(max_length=100, blank=True, help_text="Webhook delivery id(s), if any.")
     fired_at = models.DateTimeField()
 

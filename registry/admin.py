@@ -130,6 +130,13 @@ class WebhookForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.initial["secret"] = ""
 
+    def clean_url(self):
+        from mlops_portal.outbound import validate_url
+
+        url = self.cleaned_data["url"]
+        validate_url(url)  # the outbound policy, as the service checks it (a field error, not a 500)
+        return url
+
     def clean_secret(self):
         secret = self.cleaned_data.get("secret") or ""
         if not secret and self.instance.pk:
@@ -142,7 +149,7 @@ class WebhookDeliveryInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["created_at", "event", "status", "attempts", "last_status_code", "last_error"]
+    fields = ["created_at", "event", "status", "attempts", "last_status_code", "last_error_class"]
     readonly_fields = fields
     ordering = ["-created_at"]
     show_change_link = True
@@ -206,7 +213,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "status",
         "attempts",
         "last_status_code",
-        "last_error",
+        "last_error_class",
         "attempts_table",
         "payload",
         "created_at",
@@ -268,9 +275,24 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 # --- MLflow servers -------------------------------------------------------------------------
 
 
+class MlflowServerForm(forms.ModelForm):
+    class Meta:
+        model = MlflowServer
+        fields = ["name", "tracking_url", "token", "team", "default_owner", "alias", "search_filter", "enabled"]
+
+    def clean_tracking_url(self):
+        from mlops_portal.outbound import validate_url
+
+        url = self.cleaned_data["tracking_url"]
+        validate_url(url)  # private or local servers must be in OUTBOUND_ALLOWED_HOSTS; each sync checks again
+        return url
+
+
 @admin.register(MlflowServer)
 class MlflowServerAdmin(admin.ModelAdmin):
     """Configure MLflow servers and see how their last sync went; 'Sync now' runs it at once."""
+
+    form = MlflowServerForm
 
     list_display = ["name", "tracking_url", "team", "alias", "enabled", "last_status", "last_sync_at", "last_error"]
     list_filter = ["last_status", "enabled"]

@@ -1,15 +1,19 @@
 """A thin client for MLflow's REST API (2.0), just what the registry sync needs.
 
 We talk REST rather than importing the ``mlflow`` package so the portal does not
-take on MLflow's dependency tree.
+take on MLflow's dependency tree. Every call goes through ``mlops_portal.outbound``: the
+tracking URL meets the outbound-URL policy on each request (an MLflow server on the private
+network must be allow-listed in ``OUTBOUND_ALLOWED_HOSTS``), and redirects are not followed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
+from mlops_portal import outbound
 
 
 class MlflowUnavailable(Exception):
@@ -19,19 +23,31 @@ class MlflowUnavailable(Exception):
 class MlflowRest:
     def __init__(self, tracking_url: str, token: str = "", timeout: float = 15.0):
         self.base = tracking_url.rstrip("/") + "/api/2.0/mlflow/"
-        self.session = requests.Session()
+        self.headers = {"Accept": "application/json"}
         if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+            self.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, **kwargs) -> dict[str, Any]:
+    def _call(self, method: str, path: str, *, params: dict | None = None, json_body: Any = None) -> dict[str, Any]:
+        url = self.base + path + (f"?{urlencode(params)}" if params else "")
+        headers = dict(self.headers)
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
         try:
-            response = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise MlflowUnavailable(f"{method} {path}: {exc.__class__.__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            raise MlflowUnavailable(f"{method} {path}: HTTP {response.status_code}: {response.text[:300]}")
-        return response.json() if response.content else {}
+            answer = outbound.request(method, url, body=body, headers=headers, timeout=self.timeout, read_body=True)
+        except outbound.OutboundError as exc:
+            raise MlflowUnavailable(f"{method} {path}: {exc.error_class}: {exc}") from exc
+        if answer.status >= 300:
+            # the status and error class only: an answer may echo what it should not
+            raise MlflowUnavailable(
+                f"{method} {path}: HTTP {answer.status} ({outbound.error_class_for_status(answer.status)})"
+            )
+        try:
+            return answer.json()
+        except ValueError as exc:
+            raise MlflowUnavailable(f"{method} {path}: the answer is not JSON") from exc
 
     def _paged(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         token = None
@@ -57,10 +73,10 @@ class MlflowRest:
         return self._call("GET", "runs/get", params={"run_id": run_id}).get("run", {})
 
     def set_alias(self, name: str, alias: str, version: str) -> None:
-        self._call("POST", "registered-models/alias", json={"name": name, "alias": alias, "version": str(version)})
+        self._call("POST", "registered-models/alias", json_body={"name": name, "alias": alias, "version": str(version)})
 
     def delete_alias(self, name: str, alias: str) -> None:
-        self._call("DELETE", "registered-models/alias", json={"name": name, "alias": alias})
+        self._call("DELETE", "registered-models/alias", json_body={"name": name, "alias": alias})
 
 
 def tags_dict(entity: dict[str, Any]) -> dict[str, str]:

@@ -87,7 +87,7 @@ class RetrainTriggerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RetrainTrigger
-        fields = ["id", "version", "reason", "url", "status", "response_code", "error", "fired_at"]
+        fields = ["id", "version", "reason", "url", "status", "response_code", "error_class", "fired_at"]
 
 
 class MonitoringConfigSerializer(serializers.ModelSerializer):

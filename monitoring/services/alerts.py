@@ -1,10 +1,12 @@
 """Alerts (open on degrade, update, resolve on recovery, acknowledge) and retrain triggers.
 
 Notifications go by e-mail (the model owner and ``MonitoringConfig.alert_recipients``) and
-through the registry's signed webhooks (``registry.services.webhooks.webhook_dispatch``),
-both after commit. A retrain trigger fires on critical drift or an overdue cadence, at most
-once per ``retrain_cooldown_hours``; it is recorded (``RetrainTrigger``), audited, and the
-HTTP call to ``retrain_url`` is made by a Celery task after commit.
+through the registry's signed webhooks, both after commit; each audited change and its
+webhook come from one payload (``registry.services.webhooks.event_record``). A retrain
+trigger fires on critical drift or an overdue cadence, at most once per
+``retrain_cooldown_hours``; it is recorded (``RetrainTrigger``), audited, and the HTTP call to
+``retrain_url`` is made by a Celery task after commit, through ``mlops_portal.outbound``
+(status code and error class stored, never the answer).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.utils import timezone
 
+from mlops_portal import outbound
 from mlops_portal.queue import enqueue_on_commit
 from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, RetrainStatus
 from monitoring.models import Alert, MonitoringConfig, RetrainTrigger
 from registry.models import RegisteredModel
 from registry.rules import can_change_model
-from registry.services.audit import WORKER, AuditContext, audit_record
+from registry.services.audit import WORKER, AuditContext
+from registry.services.webhooks import event_record
 
 from .config import monitoring_config_get
 
@@ -40,17 +44,6 @@ class AlertStateConflict(ValidationError):
 
 
 # --------------------------------------------------------------------------- notifications
-
-
-def webhook_dispatch(*, event: str, model: RegisteredModel, payload: dict[str, Any], actor=None) -> list:
-    """Adapter over the registry's signed webhooks (``alert.*`` and ``retrain.*`` events);
-    deliveries are created in this transaction and sent after commit. Returns the deliveries."""
-    try:
-        from registry.services.webhooks import webhook_dispatch as dispatch
-    except ImportError:  # pragma: no cover - older checkouts without webhooks
-        logger.info("registry.services.webhooks not available; %s webhook for %s not sent", event, model.name)
-        return []
-    return list(dispatch(event=event, model=model, payload=payload, actor=actor) or [])
 
 
 def _send_mail(messages: list[EmailMessage]) -> None:
@@ -81,15 +74,27 @@ def alert_payload(alert: Alert, event: str) -> dict[str, Any]:
     }
 
 
-def notify_alert(alert: Alert, event: str) -> None:
-    """E-mail and webhook after commit."""
+def alert_record(
+    alert: Alert, event: str, *, context: AuditContext, actor=None, before: dict | None = None, mail: bool = True
+) -> None:
+    """Audit event ``alert.<event>``, its webhook from the same payload, and the e-mail, after commit."""
     payload = alert_payload(alert, event)
+    event_record(
+        action=f"alert.{event}",
+        actor=actor,
+        obj=alert,
+        model=alert.model,
+        context=context,
+        before=before,
+        payload=payload,
+    )
+    if not mail:
+        return
     subject = f"[MLOps] {alert.model.name}: {alert.get_kind_display()} {alert.severity} alert {event}"
     body = json.dumps(payload, indent=2) + "\n"
     messages = [EmailMessage(subject=subject, body=body, to=[r]) for r in _recipients(alert.model)]
     if messages:
         transaction.on_commit(lambda: _send_mail(messages))
-    webhook_dispatch(event=f"alert.{event}", model=alert.model, payload=payload)
 
 
 # --------------------------------------------------------------------------- alerts
@@ -127,15 +132,7 @@ def alerts_sync(
             )
             alert.full_clean()
             alert.save()
-            audit_record(
-                actor=None,
-                action="alert.opened",
-                context=context,
-                obj=alert,
-                model=model,
-                after={"kind": kind, "severity": severity, "reasons": items},
-            )
-            notify_alert(alert, "opened")
+            alert_record(alert, "opened", context=context)
             changed.append(alert)
             continue
         escalated = SEVERITY_ORDER[severity] > SEVERITY_ORDER[alert.severity]
@@ -149,17 +146,9 @@ def alerts_sync(
             alert.status = AlertStatus.OPEN  # a worse state needs a new acknowledgement
         alert.save(update_fields=["severity", "reasons", "title", "updated_at", "status"])
         if severity_changed:
-            audit_record(
-                actor=None,
-                action="alert.escalated" if escalated else "alert.deescalated",
-                context=context,
-                obj=alert,
-                model=model,
-                before=before,
-                after={"severity": alert.severity, "status": alert.status},
+            alert_record(
+                alert, "escalated" if escalated else "deescalated", context=context, before=before, mail=escalated
             )
-            if escalated:
-                notify_alert(alert, "escalated")
             changed.append(alert)
     for kind, alert in active.items():
         if kind in by_kind:
@@ -169,16 +158,7 @@ def alerts_sync(
         alert.resolved_at = now
         alert.updated_at = now
         alert.save(update_fields=["status", "resolved_at", "updated_at"])
-        audit_record(
-            actor=None,
-            action="alert.resolved",
-            context=context,
-            obj=alert,
-            model=model,
-            before=before,
-            after={"status": alert.status},
-        )
-        notify_alert(alert, "resolved")
+        alert_record(alert, "resolved", context=context, before=before)
         changed.append(alert)
     return changed
 
@@ -205,18 +185,7 @@ def alert_acknowledge(*, alert: Alert, actor, comment: str, context: AuditContex
     alert.updated_at = now
     alert.full_clean()
     alert.save()
-    audit_record(
-        actor=actor,
-        action="alert.acknowledged",
-        context=context,
-        obj=alert,
-        model=alert.model,
-        before=before,
-        after={"status": alert.status, "comment": comment},
-    )
-    webhook_dispatch(
-        event="alert.acknowledged", model=alert.model, payload=alert_payload(alert, "acknowledged"), actor=actor
-    )
+    alert_record(alert, "acknowledged", context=context, actor=actor, before=before, mail=False)
     return alert
 
 
@@ -259,15 +228,14 @@ def retrain_consider(
         status=RetrainStatus.PENDING if config.retrain_url else RetrainStatus.NO_URL,
         fired_at=now,
     )
-    audit_record(
-        actor=None,
+    deliveries = event_record(
         action="retrain.triggered",
-        context=context,
+        actor=None,
         obj=trigger,
         model=model,
-        after={"reason": trigger.reason, "url": trigger.url, "status": trigger.status},
+        context=context,
+        payload=retrain_payload(trigger),
     )
-    deliveries = webhook_dispatch(event="retrain.triggered", model=model, payload=retrain_payload(trigger))
     if deliveries:
         trigger.delivery_ref = ",".join(str(d.pk) for d in deliveries)[:100]
         trigger.save(update_fields=["delivery_ref"])
@@ -287,28 +255,30 @@ def retrain_payload(trigger: RetrainTrigger) -> dict[str, Any]:
         "reason": trigger.reason,
         "details": trigger.details,
         "fired_at": trigger.fired_at.isoformat(),
+        "status": trigger.status,
     }
 
 
 def retrain_trigger_send(*, trigger_id: int) -> RetrainTrigger | None:
-    """POST the trigger to the pipeline URL (idempotent: a sent trigger is not re-sent)."""
-    import requests
-
+    """POST the trigger to the pipeline URL through the outbound policy (idempotent: a sent
+    trigger is not re-sent). Stores the status code and an error class, never the answer."""
     trigger = RetrainTrigger.objects.select_related("model", "version").filter(pk=trigger_id).first()
     if trigger is None or trigger.status != RetrainStatus.PENDING or not trigger.url:
         return trigger
-    body = json.dumps(retrain_payload(trigger), sort_keys=True)
+    body = json.dumps(retrain_payload(trigger), sort_keys=True).encode("utf-8")
     try:
-        response = requests.post(
+        answer = outbound.request(
+            "POST",
             trigger.url,
-            data=body,
+            body=body,
             headers={"Content-Type": "application/json", "X-MLOps-Trigger-Id": str(trigger.pk)},
             timeout=RETRAIN_TIMEOUT_SECONDS,
         )
-        status = RetrainStatus.SENT if response.ok else RetrainStatus.FAILED
-        code, error = response.status_code, "" if response.ok else response.text[:1000]
-    except requests.RequestException as exc:
-        status, code, error = RetrainStatus.FAILED, None, str(exc)[:1000]
-    RetrainTrigger.objects.filter(pk=trigger.pk).update(status=status, response_code=code, error=error)
+    except outbound.OutboundError as exc:
+        status, code, error_class = RetrainStatus.FAILED, None, exc.error_class
+    else:
+        status = RetrainStatus.SENT if answer.ok else RetrainStatus.FAILED
+        code, error_class = answer.status, "" if answer.ok else outbound.error_class_for_status(answer.status)
+    RetrainTrigger.objects.filter(pk=trigger.pk).update(status=status, response_code=code, error_class=error_class)
     trigger.refresh_from_db()
     return trigger

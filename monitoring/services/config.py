@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from mlops_portal import outbound
 from monitoring.models import MonitoringConfig
 from registry.models import RegisteredModel
 from registry.rules import can_change_model
@@ -41,6 +42,14 @@ def monitoring_config_get(*, model: RegisteredModel) -> MonitoringConfig:
     return MonitoringConfig.objects.filter(model=model).first() or MonitoringConfig(model=model)
 
 
+def _check_retrain_url(url: str) -> None:
+    """The outbound policy at save time (the trigger task checks again before it connects)."""
+    try:
+        outbound.validate_url(url)
+    except ValidationError as exc:
+        raise ValidationError({"retrain_url": exc.messages}) from exc
+
+
 @transaction.atomic
 def monitoring_config_update(
     *, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]
@@ -62,6 +71,8 @@ def monitoring_config_update(
         setattr(config, name, value)
     config.updated_by = actor if getattr(actor, "is_authenticated", False) else None
     config.full_clean()
+    if changes.get("retrain_url"):
+        _check_retrain_url(config.retrain_url)
     config.save()
     after = model_snapshot(config, CONFIG_FIELDS)
     if created:

@@ -15,8 +15,13 @@ decisions back as an alias, and flag aliases moved behind the portal's back.
   on the link and retried on the next run.
 - **Detection**: after write-back, an alias that points elsewhere than the
   portal's production version opens an ``MlflowAliasViolation`` (audited
-  ``mlflow.unapproved_alias_change``, webhook event ``alert``); it resolves when
-  the alias is back where governance put it.
+  ``mlflow.unapproved_alias_change``, webhook event ``alert.mlflow_unapproved_alias``
+  from the same payload); it resolves when the alias is back where governance put it.
+  Opening or resolving one queues the model's health evaluation at once, by task name
+  (``monitoring.tasks.health_evaluate``), so the governance alert appears now rather
+  than at the next health sweep; the registry never imports the monitoring app.
+
+All HTTP goes through ``registry.mlflow_client`` and so through the outbound-URL policy.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from mlops_portal.queue import enqueue_on_commit
 from registry.choices import Stage, TaskType
 from registry.mlflow_client import MlflowRest, MlflowUnavailable, alias_version, tags_dict
 from registry.models import (
@@ -44,10 +51,12 @@ from registry.models import (
 
 from .audit import AuditContext, audit_record
 from .inventory import model_create, model_update, version_create
+from .webhooks import event_record
 
 logger = logging.getLogger(__name__)
 
 REGRESSION_METRICS = {"rmse", "mae", "mse", "r2", "mape"}
+HEALTH_TASK = "monitoring.tasks.health_evaluate"  # by name: registry never imports monitoring
 
 
 @dataclass
@@ -238,6 +247,7 @@ def _check_alias(*, link: MlflowModelLink, remote: dict[str, Any], context: Audi
                 after={"alias": alias, "version": found},
             )
             summary.violations_resolved += 1
+            health_evaluate_on_commit(link.model_id)
         return
     if open_violation and open_violation.found_version == found:
         return
@@ -247,37 +257,33 @@ def _check_alias(*, link: MlflowModelLink, remote: dict[str, Any], context: Audi
     violation = MlflowAliasViolation.objects.create(
         model_link=link, alias=alias, found_version=found, expected_version=expected
     )
-    audit_record(
-        actor=None,
+    event_record(
         action="mlflow.unapproved_alias_change",
+        event="alert.mlflow_unapproved_alias",
+        actor=None,
         obj=violation,
         model=link.model,
         context=context,
         before={"alias": alias, "version": expected},
-        after={"alias": alias, "version": found},
-    )
-    _notify_violation(link=link, violation=violation)
-    summary.violations_opened += 1
-
-
-def _notify_violation(*, link: MlflowModelLink, violation: MlflowAliasViolation) -> None:
-    try:
-        from .webhooks import webhook_dispatch
-    except ImportError:  # pragma: no cover - the webhook service ships with the promotion workflow
-        return
-    webhook_dispatch(
-        event="alert.mlflow_unapproved_alias",
-        model=link.model,
         payload={
             "kind": "mlflow.unapproved_alias_change",
             "model": link.model.name,
             "mlflow_model": link.mlflow_name,
-            "alias": violation.alias,
-            "found_version": violation.found_version,
-            "expected_version": violation.expected_version,
+            "alias": alias,
+            "version": found,
+            "found_version": found,
+            "expected_version": expected,
             "severity": "critical",
         },
     )
+    summary.violations_opened += 1
+    health_evaluate_on_commit(link.model_id)
+
+
+def health_evaluate_on_commit(model_id: int) -> None:
+    """Queue the model's health evaluation after commit, by task name (the monitoring app
+    turns an open alias violation into a critical governance alert)."""
+    enqueue_on_commit(current_app.signature(HEALTH_TASK), model_id)
 
 
 def _record_status(server: MlflowServer, summary: SyncSummary) -> None:

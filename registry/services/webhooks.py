@@ -6,7 +6,13 @@ raw body with the webhook's secret>``. Receivers verify with::
     hmac.compare_digest(header, "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest())
 
 ``webhook_dispatch`` is the one entry point for every event, including the monitoring
-engine's alerts (``alert.opened`` …) and retrain triggers (``retrain.triggered``).
+engine's alerts (``alert.opened`` …) and retrain triggers (``retrain.triggered``);
+``event_record`` records an audit event and dispatches its webhook from the same payload.
+
+Delivery goes through ``mlops_portal.outbound`` (the outbound-URL policy, checked again right
+before connecting; no redirects). Only the status code and a short error class are stored,
+never the receiver's answer. Retries (exponential backoff with jitter) are Celery's own
+options on ``registry.tasks.webhook_deliver``.
 """
 
 from __future__ import annotations
@@ -18,14 +24,15 @@ import secrets
 import uuid
 from typing import Any
 
-import requests
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from registry import rules
+from mlops_portal import outbound
+from mlops_portal.queue import enqueue_on_commit
+from registry import rules, tasks
 from registry.choices import DeliveryStatus, WebhookEvent
 from registry.models import RegisteredModel, Webhook, WebhookDelivery
 
@@ -33,9 +40,7 @@ from .audit import AuditContext, audit_record, diff, model_snapshot
 
 USER_AGENT = "MLOps-Portal-Webhooks/1"
 TIMEOUT_SECONDS = 10
-MAX_ATTEMPTS = 6  # first try + 5 retries
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_MAX_SECONDS = 3600
+MAX_ATTEMPTS = tasks.WEBHOOK_MAX_RETRIES + 1  # first try + Celery's retries
 WEBHOOK_FIELDS = ["name", "url", "model", "events", "is_active"]
 
 
@@ -53,11 +58,6 @@ def sign(secret: str, body: bytes) -> str:
 def encode_body(payload: dict[str, Any]) -> bytes:
     """The exact bytes sent (and signed): compact, sorted JSON."""
     return json.dumps(payload, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def backoff_seconds(retries: int) -> int:
-    """Exponential backoff: 30 s, 60 s, 120 s, … capped at an hour."""
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * (2**retries))
 
 
 def _actor_json(actor) -> dict[str, Any] | None:
@@ -96,25 +96,57 @@ def webhook_dispatch(
         delivery = WebhookDelivery(webhook=hook, event=event, payload=json.loads(encode_body(body)))
         delivery.full_clean()
         delivery.save()
+        enqueue_on_commit(tasks.webhook_deliver, delivery.pk)
         deliveries.append(delivery)
-    if deliveries:
-        ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: _enqueue(ids))
     return deliveries
 
 
-def _enqueue(ids: list[int]) -> None:
-    from registry.tasks import webhook_deliver
+def event_record(
+    *,
+    action: str,
+    actor,
+    obj,
+    model: RegisteredModel | None,
+    context: AuditContext,
+    payload: dict[str, Any],
+    before: dict[str, Any] | None = None,
+    event: str | None = None,
+) -> list[WebhookDelivery]:
+    """Record the audit event ``action`` (``after`` = ``payload``) and dispatch webhook ``event``
+    (default: the same name) with the same payload, in the caller's transaction.
 
-    for pk in ids:
-        webhook_deliver.delay(pk)
+    The one helper for "this happened, tell the log and the subscribers": both read the same
+    dict, so the audit log and the webhook can never disagree on what happened."""
+    audit_record(actor=actor, action=action, obj=obj, model=model, context=context, before=before, after=payload)
+    return webhook_dispatch(event=event or action, model=model, payload=payload, actor=actor)
 
 
-def webhook_deliver(*, delivery_id: int, final_attempt: bool, next_retry_in: int | None) -> str:
+def _attempt(hook: Webhook, delivery: WebhookDelivery, body: bytes) -> tuple[int | None, str]:
+    """One POST through the outbound policy: ``(status code, error class)``; never the body."""
+    try:
+        answer = outbound.request(
+            "POST",
+            hook.url,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "X-MLOps-Event": delivery.event,
+                "X-MLOps-Delivery": str(delivery.payload.get("id", delivery.pk)),
+                "X-MLOps-Signature": sign(hook.secret, body),
+            },
+            timeout=TIMEOUT_SECONDS,
+        )
+    except outbound.OutboundError as exc:
+        return None, exc.error_class
+    return answer.status, "" if answer.ok else outbound.error_class_for_status(answer.status)
+
+
+def webhook_deliver(*, delivery_id: int, final_attempt: bool) -> str:
     """One delivery attempt. Returns the delivery status afterwards (``pending`` = retry it).
 
     Idempotent: a delivered (or failed-for-good) delivery is not sent again. Each attempt is
-    appended to ``attempt_log``.
+    appended to ``attempt_log`` with its status code and error class.
     """
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().select_related("webhook").filter(pk=delivery_id).first()
@@ -128,34 +160,13 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool, next_retry_in: int
         delivery.save(update_fields=["attempts"])
         attempt = delivery.attempts
     started = timezone.now()
-    status_code = None
-    error = ""
-    try:
-        response = requests.post(
-            hook.url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                "X-MLOps-Event": delivery.event,
-                "X-MLOps-Delivery": str(delivery.payload.get("id", delivery.pk)),
-                "X-MLOps-Signature": sign(hook.secret, body),
-            },
-            timeout=TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-        status_code = response.status_code
-        ok = 200 <= status_code < 300
-        if not ok:
-            error = f"HTTP {status_code}: {response.text[:200]}"
-    except requests.RequestException as exc:
-        ok = False
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    status_code, error_class = _attempt(hook, delivery, body)
+    ok = not error_class
     finished = timezone.now()
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
         delivery.last_status_code = status_code
-        delivery.last_error = error
+        delivery.last_error_class = error_class
         if ok:
             delivery.status = DeliveryStatus.DELIVERED
             delivery.delivered_at = finished
@@ -166,13 +177,11 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool, next_retry_in: int
             "at": started.isoformat(),
             "duration_ms": int((finished - started).total_seconds() * 1000),
             "status_code": status_code,
-            "error": error,
+            "error": error_class,
             "outcome": "delivered" if ok else ("failed" if final_attempt else "retry"),
         }
-        if not ok and not final_attempt and next_retry_in is not None:
-            entry["next_retry_in_s"] = next_retry_in
         delivery.attempt_log = [*(delivery.attempt_log or []), entry]
-        delivery.save(update_fields=["last_status_code", "last_error", "status", "delivered_at", "attempt_log"])
+        delivery.save(update_fields=["last_status_code", "last_error_class", "status", "delivered_at", "attempt_log"])
     return delivery.status
 
 
@@ -198,8 +207,16 @@ def webhook_redeliver(*, delivery: WebhookDelivery, actor, context: AuditContext
         before={"status": DeliveryStatus.FAILED},
         after={"status": DeliveryStatus.PENDING, "event": delivery.event, "attempts_so_far": delivery.attempts},
     )
-    transaction.on_commit(lambda: _enqueue([delivery.pk]))
+    enqueue_on_commit(tasks.webhook_deliver, delivery.pk)
     return delivery
+
+
+def _check_url(url: str) -> None:
+    """Save-time outbound policy check (delivery checks again)."""
+    try:
+        outbound.validate_url(url)
+    except ValidationError as exc:
+        raise ValidationError({"url": exc.messages}) from exc
 
 
 def _check_events(events) -> list[str]:
@@ -238,6 +255,7 @@ def webhook_create(
         created_by=actor,
     )
     hook.full_clean()
+    _check_url(hook.url)
     hook.save()
     audit_record(
         actor=actor,
@@ -266,6 +284,8 @@ def webhook_update(*, webhook: Webhook, actor, changes: dict[str, Any], context:
             value = _check_events(value or [])
         setattr(hook, field, value)
     hook.full_clean()
+    if "url" in changes:
+        _check_url(hook.url)
     hook.save()
     changed_before, changed_after = diff(before, model_snapshot(hook, WEBHOOK_FIELDS))
     if "secret" in changes:

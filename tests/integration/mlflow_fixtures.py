@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,44 @@ def mlflow_server(tmp_path_factory) -> str:
 @pytest.fixture
 def mlflow_admin(mlflow_server) -> MlflowAdmin:
     return MlflowAdmin(mlflow_server)
+
+
+@pytest.fixture
+def prefix() -> str:
+    """Each test governs only its own MLflow models (the server outlives the tests)."""
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def governed_server(db, mlflow_server, team, owner, prefix, settings):
+    """The portal's record of the MLflow server, governing this test's models. The server runs
+    on 127.0.0.1, which the outbound policy refuses unless allow-listed (as here)."""
+    from registry.models import MlflowServer
+
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+    return MlflowServer.objects.create(
+        name="team-mlflow",
+        tracking_url=mlflow_server,
+        team=team,
+        default_owner=owner,
+        search_filter=f"name LIKE '{prefix}%'",
+    )
+
+
+@pytest.fixture
+def registered(mlflow_admin, prefix) -> str:
+    """A model with two versions in MLflow, version 1 carrying the champion alias."""
+    name = f"{prefix} Churn Classifier"
+    mlflow_admin.create_model(name, description="Predicts churn", tags={"domain": "retention", "pii": ""})
+    run1 = mlflow_admin.log_run(
+        metrics={"roc_auc": 0.81, "accuracy": 0.77},
+        params={"training_data": "s3://d/churn-1.parquet"},
+        commit="a1" * 20,
+    )
+    run2 = mlflow_admin.log_run(
+        metrics={"roc_auc": 0.86, "accuracy": 0.8}, params={"training_data": "s3://d/churn-2.parquet"}, commit="b2" * 20
+    )
+    mlflow_admin.create_version(name, run1)
+    mlflow_admin.create_version(name, run2)
+    mlflow_admin.set_alias(name, "champion", "1")
+    return name

@@ -3,8 +3,6 @@ detection of aliases moved behind the portal's back, and a server that is down."
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from registry.choices import Stage
@@ -19,45 +17,26 @@ from registry.services.audit import CLI
 from registry.services.inventory import model_update
 from registry.services.mlflow_sync import mlflow_sync, portal_name
 from registry.services.promotions import promotion_approve, promotion_request
-from tests.integration.mlflow_fixtures import mlflow_admin, mlflow_server  # noqa: F401
+from tests.integration.mlflow_fixtures import (  # noqa: F401
+    governed_server,
+    mlflow_admin,
+    mlflow_server,
+    prefix,
+    registered,
+)
 
 pytestmark = [pytest.mark.integration]
 
 
-@pytest.fixture
-def prefix():
-    """Each test governs only its own MLflow models (the server outlives the tests)."""
-    return f"t{uuid.uuid4().hex[:8]}"
+@pytest.fixture(autouse=True)
+def _allow_loopback(settings):
+    """The MLflow server runs on 127.0.0.1, which the outbound policy refuses by default."""
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
 
 
 @pytest.fixture
-def server(db, mlflow_server, team, owner, prefix):  # noqa: F811
-    return MlflowServer.objects.create(
-        name="team-mlflow",
-        tracking_url=mlflow_server,
-        team=team,
-        default_owner=owner,
-        search_filter=f"name LIKE '{prefix}%'",
-    )
-
-
-@pytest.fixture
-def registered(mlflow_admin, prefix):  # noqa: F811
-    """A model with two versions in MLflow, version 1 carrying the champion alias."""
-    name = f"{prefix} Churn Classifier"
-    mlflow_admin.create_model(name, description="Predicts churn", tags={"domain": "retention", "pii": ""})
-    run1 = mlflow_admin.log_run(
-        metrics={"roc_auc": 0.81, "accuracy": 0.77},
-        params={"training_data": "s3://d/churn-1.parquet"},
-        commit="a1" * 20,
-    )
-    run2 = mlflow_admin.log_run(
-        metrics={"roc_auc": 0.86, "accuracy": 0.8}, params={"training_data": "s3://d/churn-2.parquet"}, commit="b2" * 20
-    )
-    mlflow_admin.create_version(name, run1)
-    mlflow_admin.create_version(name, run2)
-    mlflow_admin.set_alias(name, "champion", "1")
-    return name
+def server(governed_server):
+    return governed_server
 
 
 def _events() -> int:
@@ -143,7 +122,11 @@ def test_an_alias_moved_in_mlflow_behind_the_portals_back_raises_an_alert(server
     violation = MlflowAliasViolation.objects.get(model_link__model=model, resolved_at=None)
     assert (violation.found_version, violation.expected_version) == ("2", "1")
     event = AuditEvent.objects.get(model=model, action="mlflow.unapproved_alias_change")
-    assert event.after == {"alias": "champion", "version": "2"}
+    assert (event.before, event.after["alias"], event.after["version"]) == (
+        {"alias": "champion", "version": "1"},
+        "champion",
+        "2",
+    )
     # detected once, not on every sync
     assert mlflow_sync(server=server, context=CLI).violations_opened == 0
     # putting the alias back where governance put it resolves the alert
@@ -161,40 +144,18 @@ def test_a_server_that_is_down_is_recorded_and_nothing_is_imported(db, team, own
     )
     before = (RegisteredModel.objects.count(), _events())
     summary = mlflow_sync(server=server, context=CLI)
-    assert summary.errors and "ConnectionError" in summary.errors[0]
+    assert summary.errors and "connection_error" in summary.errors[0]
     server.refresh_from_db()
     assert server.last_status == MlflowServer.Status.ERROR
-    assert "ConnectionError" in server.last_error
+    assert "connection_error" in server.last_error
     assert (RegisteredModel.objects.count(), _events()) == before
 
 
-def test_applying_a_promotion_enqueues_the_write_back_on_commit(
-    server,
-    registered,
-    mlflow_admin,
-    owner,
-    reviewer,
-    django_capture_on_commit_callbacks,  # noqa: F811
-):
-    from registry.tasks import mlflow_writeback_model
-
-    mlflow_sync(server=server, context=CLI)
-    model = RegisteredModel.objects.get(name=portal_name(registered))
-    model_update(
-        model=model,
-        actor=owner,
-        context=CLI,
-        changes={"intended_use": "Retention", "limitations": "None known", "primary_metric": "roc_auc"},
-    )
-    request = promotion_request(
-        version=model.versions.get(version=2),
-        target_stage=Stage.PRODUCTION,
-        requester=owner,
-        justification="Better AUC",
-        context=CLI,
-    )
-    with django_capture_on_commit_callbacks() as callbacks:
-        promotion_approve(request=request, reviewer=reviewer, comment="ok", context=CLI)
-    assert any("enqueue" in getattr(cb, "__qualname__", "") for cb in callbacks)
-    mlflow_writeback_model(model.pk)  # what the worker runs for that message
-    assert mlflow_admin.alias(registered, "champion") == "2"
+def test_by_default_an_mlflow_server_on_loopback_is_refused(server, registered, settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    before = (RegisteredModel.objects.count(), _events())
+    summary = mlflow_sync(server=server, context=CLI)
+    assert summary.errors and "refused" in summary.errors[0]
+    server.refresh_from_db()
+    assert server.last_status == MlflowServer.Status.ERROR
+    assert (RegisteredModel.objects.count(), _events()) == before

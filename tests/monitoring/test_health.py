@@ -57,8 +57,9 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def pipeline():
-    """A real HTTP endpoint standing in for the training pipeline."""
+def pipeline(settings):
+    """A real HTTP endpoint standing in for the training pipeline (on 127.0.0.1, allow-listed)."""
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
     Receiver.received = []
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -155,6 +155,7 @@ def test_procfile_runs_web_worker_and_beat_and_the_worker_executes_a_task_sent_f
     webhook enqueued by another process over kombu's filesystem:// transport is delivered by
     the worker."""
     env = _env(tmp_path, HOST="127.0.0.1", PORT=str(_free_port()), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    env["OUTBOUND_ALLOWED_HOSTS"] = "127.0.0.1"  # the receiver below is on loopback, refused by default
     migrate = _manage(env, "migrate", "--noinput")
     assert migrate.returncode == 0, migrate.stderr
 

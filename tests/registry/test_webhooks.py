@@ -1,4 +1,5 @@
-"""Outgoing webhooks against a real HTTP server on 127.0.0.1: signature, retries, filters, audit."""
+"""Outgoing webhooks against a real HTTP server on 127.0.0.1: signature, retries, filters, audit,
+and the outbound-URL policy (127.0.0.1 is allow-listed here, except where a test proves the default)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from registry.services.audit import CLI
 from registry.services.promotions import promotion_approve, promotion_request
 from registry.services.webhooks import (
     MAX_ATTEMPTS,
-    backoff_seconds,
     webhook_create,
     webhook_delete,
     webhook_dispatch,
@@ -61,6 +61,12 @@ class Receiver:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _allow_loopback(settings):
+    """The receivers below listen on 127.0.0.1, which the outbound policy refuses by default."""
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
 
 
 @pytest.fixture
@@ -128,8 +134,7 @@ def test_a_failed_delivery_is_retried_with_backoff_and_every_attempt_is_logged(
     assert delivery.attempts == 2
     assert [a["outcome"] for a in delivery.attempt_log] == ["retry", "delivered"]
     assert [a["status_code"] for a in delivery.attempt_log] == [500, 200]
-    assert delivery.attempt_log[0]["next_retry_in_s"] == backoff_seconds(0) == 30
-    assert "HTTP 500" in delivery.attempt_log[0]["error"]
+    assert [a["error"] for a in delivery.attempt_log] == ["http_500", ""]
     assert len(receiver.requests) == 2
     assert receiver.requests[0]["body"] == receiver.requests[1]["body"]
     assert all(_verify(r) for r in receiver.requests)
@@ -146,8 +151,8 @@ def test_a_delivery_that_always_fails_gives_up_after_the_last_attempt(
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.attempts == MAX_ATTEMPTS == len(receiver.requests)
     assert [a["outcome"] for a in delivery.attempt_log] == ["retry"] * (MAX_ATTEMPTS - 1) + ["failed"]
-    assert [a.get("next_retry_in_s") for a in delivery.attempt_log[:-1]] == [30, 60, 120, 240, 480]
     assert delivery.last_status_code == 503
+    assert delivery.last_error_class == "http_503"
 
 
 def test_an_unreachable_receiver_is_recorded_as_an_error(churn_v1, owner, django_capture_on_commit_callbacks):
@@ -159,12 +164,28 @@ def test_an_unreachable_receiver_is_recorded_as_an_error(churn_v1, owner, django
         _open(churn_v1, owner)
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.FAILED
-    assert "ConnectionError" in delivery.attempt_log[0]["error"]
+    assert delivery.attempt_log[0]["error"] == "connection_error"
     assert delivery.last_status_code is None
 
 
-def test_backoff_is_exponential_and_capped():
-    assert [backoff_seconds(n) for n in range(8)] == [30, 60, 120, 240, 480, 960, 1920, 3600]
+def test_retries_use_celerys_exponential_backoff_with_jitter():
+    from celery.utils.time import get_exponential_backoff_interval
+
+    from registry.tasks import WebhookNotDelivered, webhook_deliver
+
+    assert webhook_deliver.autoretry_for == (WebhookNotDelivered,)
+    assert webhook_deliver.max_retries == MAX_ATTEMPTS - 1 == 5
+    assert webhook_deliver.retry_jitter is True
+    ceilings = [
+        get_exponential_backoff_interval(
+            factor=webhook_deliver.retry_backoff,
+            retries=n,
+            maximum=webhook_deliver.retry_backoff_max,
+            full_jitter=False,
+        )
+        for n in range(8)
+    ]
+    assert ceilings == [30, 60, 120, 240, 480, 960, 1920, 3600]
 
 
 def test_per_model_and_event_filters_choose_the_webhooks(churn_v1, owner, team, django_capture_on_commit_callbacks):
@@ -293,7 +314,8 @@ def test_admin_sees_every_delivery_attempt(churn_v1, owner, admin_user, client_f
     client = client_for(admin_user)
     assert client.get("/admin/registry/webhookdelivery/").status_code == 200
     html = client.get(f"/admin/registry/webhookdelivery/{delivery.pk}/change/").content.decode()
-    assert "Attempt log" in html and "retry in 30 s" in html and "delivered" in html
+    assert "Attempt log" in html and "http_500" in html and "delivered" in html
+    assert "boom" not in html  # the receiver's answer is never stored
 
 
 def test_admin_sends_a_failed_delivery_again(
@@ -333,3 +355,84 @@ def test_only_failed_deliveries_can_be_sent_again(
         webhook_redeliver(delivery=delivery, actor=admin_user, context=CLI)
     with pytest.raises(PermissionDenied):
         webhook_redeliver(delivery=delivery, actor=owner, context=CLI)
+
+
+def test_a_webhook_to_an_internal_address_is_refused_when_saved(admin_user, churn, last_seq, settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    seq = last_seq()
+    for url in ("http://127.0.0.1:8250/internal-admin", "http://169.254.169.254/latest/", "http://2130706433/"):
+        with pytest.raises(ValidationError) as info:
+            webhook_create(name="x", url=url, events=["alert"], actor=admin_user, context=CLI)
+        assert "url" in info.value.message_dict
+    hook = webhook_create(name="ok", url="https://8.8.8.8/hook", events=["alert"], actor=admin_user, context=CLI)
+    with pytest.raises(ValidationError):
+        webhook_update(webhook=hook, actor=admin_user, changes={"url": "http://[::ffff:10.0.0.1]/"}, context=CLI)
+    hook.refresh_from_db()
+    assert hook.url == "https://8.8.8.8/hook"
+    assert [e for e in AuditEvent.objects.filter(seq__gt=seq).values_list("action", flat=True)] == ["webhook.created"]
+
+
+def test_by_default_a_delivery_to_loopback_is_refused_and_nothing_is_sent(
+    churn_v1, owner, receiver, settings, django_capture_on_commit_callbacks
+):
+    """A webhook saved before the policy (or an address that changed since) is checked again at delivery."""
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    _hook(receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        _open(churn_v1, owner)
+    delivery = WebhookDelivery.objects.get()
+    assert receiver.requests == []
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.last_error_class == "refused" and delivery.last_status_code is None
+    assert {a["error"] for a in delivery.attempt_log} == {"refused"}
+
+
+def test_a_redirect_is_recorded_and_not_followed(churn_v1, owner, receiver, django_capture_on_commit_callbacks):
+    with Receiver(statuses=[302] * MAX_ATTEMPTS) as redirector:
+        _hook(redirector.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            _open(churn_v1, owner)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.last_status_code == 302 and delivery.last_error_class == "redirect"
+    assert receiver.requests == []
+
+
+def test_the_admin_form_refuses_an_internal_webhook_url_with_a_field_error(admin_user, client_for, settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    response = client_for(admin_user).post(
+        "/admin/registry/webhook/add/",
+        {
+            "name": "ops",
+            "url": "http://169.254.169.254/latest/meta-data/",
+            "events": ["alert"],
+            "secret": "",
+            "is_active": "on",
+            "deliveries-TOTAL_FORMS": "0",
+            "deliveries-INITIAL_FORMS": "0",
+            "deliveries-MIN_NUM_FORMS": "0",
+            "deliveries-MAX_NUM_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    assert "OUTBOUND_ALLOWED_HOSTS" in response.content.decode()
+    assert not Webhook.objects.exists()
+
+
+def test_the_admin_form_refuses_an_mlflow_server_on_loopback(admin_user, team, owner, client_for, settings):
+    from registry.models import MlflowServer
+
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    response = client_for(admin_user).post(
+        "/admin/registry/mlflowserver/add/",
+        {
+            "name": "local",
+            "tracking_url": "http://127.0.0.1:5000",
+            "team": team.pk,
+            "default_owner": owner.pk,
+            "alias": "champion",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "OUTBOUND_ALLOWED_HOSTS" in response.content.decode()
+    assert not MlflowServer.objects.exists()
