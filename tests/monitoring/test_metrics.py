@@ -11,8 +11,8 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from sklearn import metrics as skm
 
+from monitoring import stats as metrics
 from monitoring.choices import Metric
-from monitoring.services import metrics
 from monitoring.services.profiles import profile_build
 
 SCHEMA = [{"name": "x", "type": "numeric"}, {"name": "y", "type": "numeric"}, {"name": "c", "type": "categorical"}]

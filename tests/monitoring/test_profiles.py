@@ -11,7 +11,7 @@ from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, ProfileStatus
 from monitoring.models import ReferenceProfile
 from monitoring.services import profiles
 from monitoring.services.ingestion import reference_upload
-from monitoring.services.windows import reference_profile_compute
+from monitoring.services.reference_profiles import reference_profile_compute
 from registry.services.audit import CLI
 from tests.factories import FEATURE_SCHEMA
 from tests.monitoring.helpers import csv_bytes, parquet_bytes, reference_frame
@@ -139,7 +139,7 @@ def test_profile_of_a_constant_column_has_one_edge_and_does_not_divide_by_zero()
     df = pd.DataFrame({"age": [5.0] * 100, "income": np.arange(100.0), "plan": ["a"] * 100})
     prof = build(df)
     assert prof["features"]["age"]["edges"] == [5.0]
-    from monitoring.services.metrics import compute_window_drift
+    from monitoring.stats import compute_window_drift
 
     rows = compute_window_drift(
         prof, {"age": np.array([5.0, 6.0]), "income": np.array([1.0, 2.0]), "plan": np.array(["a", "b"], dtype=object)}
