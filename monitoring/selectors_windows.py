@@ -13,7 +13,5 @@ def window_failures(*, user, model: RegisteredModel) -> QuerySet[WindowFailure]:
     the model; empty otherwise. Each row has ``version`` loaded (``failure.version.version``)."""
     visible = RegisteredModel.objects.visible_to(user).filter(pk=model.pk)
     return (
-        WindowFailure.objects.filter(version__model__in=visible)
-        .select_related("version")
-        .order_by("-failed_at", "-pk")
+        WindowFailure.objects.filter(version__model__in=visible).select_related("version").order_by("-failed_at", "-pk")
     )
