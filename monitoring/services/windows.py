@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from mlops_portal.celery import TRANSIENT_ERRORS
 from mlops_portal.queue import enqueue_on_commit
-from monitoring import stats, tasks
+from monitoring import performance, stats, tasks
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric, ProfileStatus
 from monitoring.models import (
     DirtyWindow,
@@ -147,7 +147,9 @@ def _performance_rows(version: ModelVersion, start, end, config: MonitoringConfi
         if pairs:
             t, p, s = zip(*pairs, strict=True)
             has_score = any(v is not None for v in s)
-            values = stats.performance_metrics(version.task_type, list(t), list(p), list(s) if has_score else None)
+            values = performance.performance_metrics(
+                version.task_type, list(t), list(p), list(s) if has_score else None
+            )
             for name, value in values.items():
                 out.append({"feature": "", "metric": name, "value": value, "provisional": provisional})
     return out
