@@ -15,7 +15,7 @@ import threading
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from monitoring.choices import Granularity, HealthState, Metric, ProfileStatus
@@ -151,11 +151,16 @@ def test_a_request_whose_database_connection_is_dropped_stores_nothing_and_its_r
     locker = locker_connection()
     try:
         locker.execute("LOCK TABLE monitoring_prediction IN ACCESS EXCLUSIVE MODE")
-        request = threading.Thread(
-            target=lambda: answers.append(
-                api.post(urls(churn_v1)["predictions"], data=as_json(records), content_type="application/json")
-            )
-        )
+
+        def post() -> None:
+            try:
+                answers.append(
+                    api.post(urls(churn_v1)["predictions"], data=as_json(records), content_type="application/json")
+                )
+            finally:
+                connections.close_all()  # this thread's own connections
+
+        request = threading.Thread(target=post)
         request.start()
         pids = wait_until(lambda: blocked_backends("monitoring_prediction"), timeout=60, what="the request to block")
         terminate(pids[0])
