@@ -12,16 +12,18 @@ import json
 import re
 import signal
 import threading
+import time
 
 import psycopg
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from monitoring.choices import Granularity, HealthState, Metric, ProfileStatus
-from monitoring.models import DirtyWindow, HealthStatus, MetricValue, Prediction, ReferenceProfile
+from monitoring.models import DirtyWindow, HealthStatus, MetricValue, Prediction, ReferenceProfile, WindowFailure
 from monitoring.services.reference_profiles import reference_profile_compute
-from monitoring.services.windows import window_compute
+from monitoring.services.windows import window_compute, windows_mark_dirty
 from tests.integration.conftest import Broker, wait_until, worker_database_url
 from tests.integration.monitoring_data import (
     as_json,
@@ -221,3 +223,43 @@ def test_a_reference_uploaded_while_redis_is_down_is_profiled_and_its_windows_co
         assert_equals_fresh_recompute(churn)
     finally:
         broker.restore()
+
+
+def test_a_poisoned_window_is_recorded_failed_once_by_the_worker_and_never_retried_in_a_loop(
+    services, churn, churn_v1, owner, api_client_for
+):
+    """A prediction dated 9999-12-31 23:30 (stored before ingestion refused such dates): its
+    hour ends in year 10000. The worker records the failure once; beat keeps sweeping."""
+    worker = services.worker()
+    api = api_client_for(owner, scopes=SCOPES)
+    upload_reference(api, churn_v1)
+    records = prediction_records(200, HOUR, seed=61)
+    send_predictions(api, churn_v1, records)
+    poisoned = HOUR.replace(year=9999, month=12, day=31, hour=23, minute=30)
+    Prediction.objects.create(
+        version=churn_v1,
+        prediction_id="poisoned",
+        timestamp=poisoned,
+        features=records[0]["features"],
+        prediction=1,
+        score=0.5,
+        received_at=timezone.now(),
+    )
+    windows_mark_dirty(version_id=churn_v1.pk, hours=[poisoned.replace(minute=0)])
+    sweep_every_second()
+    services.beat()
+    wait_until(
+        lambda: WindowFailure.objects.count() == 2 and windows_done(churn),
+        timeout=120,
+        what="the poisoned hour and day to be recorded failed and the other windows computed",
+    )
+    before = worker.log().count("monitoring.tasks.window_compute[")
+    time.sleep(15)  # fifteen sweeps later: nothing was queued again
+    assert worker.log().count("monitoring.tasks.window_compute[") == before
+    assert "Retry in" not in worker.log()
+    assert list(WindowFailure.objects.values_list("attempts", flat=True)) == [1, 1]
+    assert all("OverflowError" in reason for reason in WindowFailure.objects.values_list("reason", flat=True))
+    assert not DirtyWindow.objects.exists()
+    assert window_metrics(churn_v1, Granularity.HOURLY, HOUR)[("", Metric.VOLUME)] == 200
+    assert set(WindowFailure.objects.values_list("granularity", flat=True)) == {Granularity.HOURLY, Granularity.DAILY}
+    assert_equals_fresh_recompute(churn)
