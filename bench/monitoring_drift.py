@@ -2,7 +2,7 @@
 100,000-row reference, three ways on the same Parquet files in ``bench/data/``, each in its
 own process so its peak RSS (``ru_maxrss`` via ``wait4``) is its own:
 
-- ours: ``monitoring.services.metrics.compute_window_drift`` (binning + every drift and
+- ours: ``monitoring.stats.compute_window_drift`` (binning + every drift and
   data-quality statistic) on the reference profile from ``profile_build`` (built once per
   version at upload, timed apart);
 - Evidently 0.7.23 ``DataDriftPreset`` in ``bench/.venv-evidently`` (``bench/evidently_peer.py``);
@@ -101,8 +101,8 @@ def child_ours(reference_path: str, current_path: str, out_path: str) -> None:
     import pandas as pd
 
     from bench.numpy_limit import load_columns
-    from monitoring.services.metrics import DriftSettings, compute_window_drift
     from monitoring.services.profiles import profile_build
+    from monitoring.stats import DriftSettings, compute_window_drift
 
     reference = pd.DataFrame(load_columns(reference_path))
     current = load_columns(current_path)
@@ -118,7 +118,7 @@ def child_ours(reference_path: str, current_path: str, out_path: str) -> None:
     by_metric = {(r["feature"], r["metric"]): r["value"] for r in rows}
     drifted = sorted(f for (f, m), v in by_metric.items() if m == "drift_detected" and v)
     out = {
-        "tool": "monitoring.services.metrics.compute_window_drift",
+        "tool": "monitoring.stats.compute_window_drift",
         "rows": len(next(iter(current.values()))),
         "features": len(current),
         "profile_seconds": profile_seconds,
@@ -260,9 +260,9 @@ def _daily_version():
     from django.utils import timezone
 
     from bench.monitoring_ingest import bench_version
+    from monitoring import stats as metrics
     from monitoring.choices import Granularity, ProfileStatus
     from monitoring.models import PackedBinCounts, ReferenceProfile, WindowBinCounts
-    from monitoring.services import metrics
     from monitoring.services.profiles import profile_build
     from monitoring.services.windows import _store_counts
     from registry.models import ModelVersion
@@ -311,7 +311,7 @@ def _daily_version():
 def run_daily() -> list[Figure]:
     from datetime import timedelta
 
-    from monitoring.services import metrics
+    from monitoring import stats as metrics
     from monitoring.services.windows import ready_profile, stored_counts
 
     version, day = _daily_version()

@@ -207,7 +207,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # Seconds before an unacknowledged task (worker died mid-task) is redelivered.
+    # Seconds before an unacknowledged task (worker died mid-task) is redelivered. Nothing
+    # depends on it: a window whose worker died is queued again by the beat sweep when its
+    # lease expires (monitoring.services.window_marks), a pending profile by its own sweep.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None

@@ -9,7 +9,7 @@ class Granularity(models.TextChoices):
 
 
 class DriftRule(models.TextChoices):
-    """Which statistic decides that a feature has drifted (see monitoring.services.metrics)."""
+    """Which statistic decides that a feature has drifted (see monitoring.stats)."""
 
     PSI = "psi", "Population stability index ≥ threshold"
     STAT_TEST = "stat_test", "KS (numeric) / chi-square (categorical) p-value < threshold"

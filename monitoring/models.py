@@ -115,6 +115,9 @@ class ReferenceProfile(models.Model):
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     computed_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the pending-profile sweep last queued its computation."
+    )
 
     class Meta:
         ordering = ["-uploaded_at"]
@@ -286,6 +289,12 @@ class DirtyWindow(models.Model):
     enqueued_at = models.DateTimeField(
         null=True, blank=True, help_text="When the sweep last queued its computation (null: not queued)."
     )
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a computation last started on it.")
+    lease_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A claimed window whose computation has not stored its results by then is queued again.",
+    )
 
     class Meta:
         ordering = ["marked_at"]
@@ -295,6 +304,31 @@ class DirtyWindow(models.Model):
 
     def __str__(self) -> str:
         return f"dirty {self.version} {self.granularity} {self.window_start:%Y-%m-%d %H:%M}"
+
+
+class WindowFailure(models.Model):
+    """A window whose computation failed for a reason that retrying will not cure (its data).
+
+    Recorded in the transaction that removes the window's dirty mark, so the window is not
+    retried in a loop; new data for the window marks it dirty again (one more attempt), and a
+    successful computation deletes the failure. Listed on the model's dashboard.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="window_failures")
+    window_start = models.DateTimeField()
+    granularity = models.CharField(max_length=10, choices=Granularity.choices)
+    reason = models.TextField()
+    attempts = models.PositiveIntegerField(default=1)
+    failed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-failed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "window_start", "granularity"], name="unique_window_failure")
+        ]
+
+    def __str__(self) -> str:
+        return f"failed {self.version} {self.granularity} {self.window_start:%Y-%m-%d %H:%M}: {self.reason[:60]}"
 
 
 class HealthStatus(models.Model):

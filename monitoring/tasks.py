@@ -1,6 +1,9 @@
-"""Celery tasks: thin wrappers over monitoring services. They take ids, are idempotent
-(results are upserted on unique keys), acknowledge late and retry with backoff.
-Periodic schedules live in django-celery-beat (migration 0002_beat_schedules)."""
+"""Celery tasks: thin wrappers over monitoring services. They take ids, import their service
+inside the body (services queue tasks; no import circle), are idempotent (results are upserted
+on unique keys), acknowledge late, and retry transient errors only (``TRANSIENT_ERRORS``:
+database or broker unreachable). A window or profile whose data fails is recorded as failed by
+its service, never retried in a loop. Periodic schedules live in django-celery-beat
+(migrations 0002_beat_schedules and 0008_pending_profile_sweep_schedule)."""
 
 from __future__ import annotations
 
@@ -8,12 +11,12 @@ from datetime import datetime
 
 from celery import shared_task
 
-from registry.models import RegisteredModel
+from mlops_portal.celery import TRANSIENT_ERRORS
 
 COMMON = {
     "acks_late": True,
     "reject_on_worker_lost": True,
-    "autoretry_for": (Exception,),
+    "autoretry_for": TRANSIENT_ERRORS,
     "retry_backoff": True,
     "retry_backoff_max": 600,
     "retry_jitter": True,
@@ -23,9 +26,20 @@ COMMON = {
 
 @shared_task(name="monitoring.tasks.profile_compute", time_limit=900, soft_time_limit=840, **COMMON)
 def profile_compute(profile_id: int) -> None:
-    from monitoring.services.windows import reference_profile_compute
+    from monitoring.services.reference_profiles import reference_profile_compute
 
     reference_profile_compute(profile_id=profile_id)
+
+
+@shared_task(name="monitoring.tasks.profiles_sweep_pending", time_limit=120, soft_time_limit=100, **COMMON)
+def profiles_sweep_pending() -> int:
+    """Queue the profiles left pending (uploaded while the broker was down; beat, every minute)."""
+    from monitoring.services.reference_profiles import profiles_sweep_pending as sweep
+
+    ids = sweep()
+    for profile_id in ids:
+        profile_compute.delay(profile_id)
+    return len(ids)
 
 
 @shared_task(name="monitoring.tasks.window_compute", time_limit=900, soft_time_limit=840, **COMMON)
@@ -37,8 +51,9 @@ def window_compute(version_id: int, window_start: str, granularity: str) -> int:
 
 @shared_task(name="monitoring.tasks.monitoring_sweep_dirty_windows", time_limit=120, soft_time_limit=100, **COMMON)
 def monitoring_sweep_dirty_windows() -> int:
-    """Queue a computation for every dirty window not queued recently (beat, every minute)."""
-    from monitoring.services.windows import dirty_windows_sweep
+    """Queue a computation for every dirty window not queued recently or whose lease expired
+    (beat, every minute)."""
+    from monitoring.services.window_marks import dirty_windows_sweep
 
     claimed = dirty_windows_sweep()
     for version_id, start, granularity in claimed:
@@ -48,17 +63,17 @@ def monitoring_sweep_dirty_windows() -> int:
 
 @shared_task(name="monitoring.tasks.health_evaluate", time_limit=120, soft_time_limit=100, **COMMON)
 def health_evaluate(model_id: int) -> None:
-    from monitoring.services.health import health_evaluate as evaluate
+    from monitoring.services.health import health_evaluate_by_id
 
-    model = RegisteredModel.objects.filter(pk=model_id).first()
-    if model is not None:
-        evaluate(model=model)
+    health_evaluate_by_id(model_id=model_id)
 
 
 @shared_task(name="monitoring.tasks.health_evaluate_all", time_limit=600, soft_time_limit=540, **COMMON)
 def health_evaluate_all() -> int:
     """Every model's health (beat): catches overdue cadences even without new data."""
-    ids = list(RegisteredModel.objects.values_list("pk", flat=True))
+    from monitoring.services.health import health_model_ids
+
+    ids = health_model_ids()
     for model_id in ids:
         health_evaluate.delay(model_id)
     return len(ids)

@@ -19,7 +19,8 @@ trigger may fire.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -33,7 +34,7 @@ from monitoring.choices import (
     HealthState,
     Metric,
 )
-from monitoring.models import HealthStatus, MetricValue, ReferenceProfile
+from monitoring.models import HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile
 from registry.choices import Stage
 from registry.models import MlflowAliasViolation, ModelVersion, RegisteredModel
 from registry.services.audit import WORKER, AuditContext
@@ -69,146 +70,183 @@ def _latest_window(version: ModelVersion, granularity: str, min_rows: int):
     return vol
 
 
-def evaluate_reasons(model: RegisteredModel, *, now=None) -> tuple[list[dict], ModelVersion | None, Any]:
-    """The reasons for the model's health now (no writes)."""
-    now = now or timezone.now()
-    config = monitoring_config_get(model=model)
-    reasons: list[dict] = []
-    version = monitored_version(model)
-    window = None
-    if model.retrain_cadence_days:
-        production = model.versions.filter(stage=Stage.PRODUCTION).first()
-        if production:
-            since = production.stage_changed_at or production.created_at
-            if since and now - since > timedelta(days=model.retrain_cadence_days):
-                age = (now - since).days
-                reasons.append(
-                    _reason(
-                        AlertKind.CADENCE,
-                        AlertSeverity.WARNING,
-                        f"Production v{production.version} is {age} days old; retrain cadence is "
-                        f"{model.retrain_cadence_days} days.",
-                        value=age,
-                        threshold=model.retrain_cadence_days,
-                    )
-                )
-    for violation in MlflowAliasViolation.objects.filter(model_link__model=model, resolved_at=None):
+@dataclass(frozen=True)
+class Window:
+    """What the window checks read: the model, its monitored version and config, and the
+    latest deciding window's metric values ``{(feature, metric): (value, provisional)}``."""
+
+    model: RegisteredModel
+    version: ModelVersion
+    config: MonitoringConfig
+    start: datetime
+    end: datetime
+    values: dict[tuple[str, str], tuple[float | None, bool]]
+
+    def get(self, feature: str, metric: str) -> float | None:
+        return self.values.get((feature, metric), (None, False))[0]
+
+
+# --------------------------------------------------------------------------- model checks
+
+
+def cadence_reasons(model: RegisteredModel, now) -> list[dict]:
+    """A production version older than the model's retrain cadence → warning."""
+    if not model.retrain_cadence_days:
+        return []
+    production = model.versions.filter(stage=Stage.PRODUCTION).first()
+    since = (production.stage_changed_at or production.created_at) if production else None
+    if not since or now - since <= timedelta(days=model.retrain_cadence_days):
+        return []
+    age = (now - since).days
+    message = (
+        f"Production v{production.version} is {age} days old; retrain cadence is {model.retrain_cadence_days} days."
+    )
+    return [_reason(AlertKind.CADENCE, AlertSeverity.WARNING, message, value=age, threshold=model.retrain_cadence_days)]
+
+
+def governance_reasons(model: RegisteredModel, now) -> list[dict]:
+    """An unresolved MLflow alias change made outside the portal → critical."""
+    return [
+        _reason(
+            AlertKind.GOVERNANCE,
+            AlertSeverity.CRITICAL,
+            f"MLflow alias '{violation.alias}' points to v{violation.found_version or '-'} but the approved "
+            f"production version is v{violation.expected_version or '-'} (changed outside the portal).",
+        )
+        for violation in MlflowAliasViolation.objects.filter(model_link__model=model, resolved_at=None)
+    ]
+
+
+# --------------------------------------------------------------------------- window checks
+
+
+def drift_reasons(window: Window) -> list[dict]:
+    """Share of drifted features ≥ ``drift_share_critical`` → critical, ≥ warning → warning."""
+    share = window.get("", Metric.DRIFT_SHARE)
+    config = window.config
+    if share is None or share < config.drift_share_warning:
+        return []
+    sev = AlertSeverity.CRITICAL if share >= config.drift_share_critical else AlertSeverity.WARNING
+    drifted = sorted(
+        f
+        for (f, m), (v, _) in window.values.items()
+        if m == Metric.DRIFT_DETECTED and v and f not in ("", PREDICTION_FEATURE, SCORE_FEATURE)
+    )
+    message = f"{share:.0%} of features drifted ({', '.join(drifted)})."
+    return [_reason(AlertKind.DRIFT, sev, message, value=share, features=drifted, metric=Metric.DRIFT_SHARE)]
+
+
+def prediction_drift_reasons(window: Window) -> list[dict]:
+    """The prediction or score column drifted → warning; its PSI ≥ ``psi_critical`` → critical."""
+    reasons = []
+    for column in (PREDICTION_FEATURE, SCORE_FEATURE):
+        if not window.get(column, Metric.DRIFT_DETECTED):
+            continue
+        psi_value = window.get(column, Metric.PSI)
+        critical = psi_value is not None and psi_value >= window.config.psi_critical
+        label = "Prediction" if column == PREDICTION_FEATURE else "Score"
+        shown = psi_value if psi_value is None else round(psi_value, 3)
         reasons.append(
             _reason(
-                AlertKind.GOVERNANCE,
-                AlertSeverity.CRITICAL,
-                f"MLflow alias '{violation.alias}' points to v{violation.found_version or '-'} but the approved "
-                f"production version is v{violation.expected_version or '-'} (changed outside the portal).",
+                AlertKind.PREDICTION_DRIFT,
+                AlertSeverity.CRITICAL if critical else AlertSeverity.WARNING,
+                f"{label} distribution drifted (PSI {shown}).",
+                feature=column,
+                value=psi_value,
             )
         )
-    if version is None:
-        return reasons, None, None
-    window = _latest_window(version, config.granularity, config.min_window_rows)
-    if window is None:
-        return reasons, version, None
-    start, end = window
-    values = {
-        (f, m): (v, p)
-        for f, m, v, p in MetricValue.objects.filter(version=version, window_start=start, window_end=end).values_list(
-            "feature", "metric", "value", "provisional"
-        )
-    }
+    return reasons
 
-    def get(feature: str, metric: str):
-        return values.get((feature, metric), (None, False))[0]
 
-    share = get("", Metric.DRIFT_SHARE)
-    if share is not None:
-        drifted = sorted(
-            f
-            for (f, m), (v, _) in values.items()
-            if m == Metric.DRIFT_DETECTED and v and f not in ("", PREDICTION_FEATURE, SCORE_FEATURE)
-        )
-        if share >= config.drift_share_critical:
-            sev = AlertSeverity.CRITICAL
-        elif share >= config.drift_share_warning:
-            sev = AlertSeverity.WARNING
-        else:
-            sev = None
-        if sev:
-            reasons.append(
-                _reason(
-                    AlertKind.DRIFT,
-                    sev,
-                    f"{share:.0%} of features drifted ({', '.join(drifted)}).",
-                    value=share,
-                    features=drifted,
-                    metric=Metric.DRIFT_SHARE,
-                )
-            )
-    for column in (PREDICTION_FEATURE, SCORE_FEATURE):
-        if get(column, Metric.DRIFT_DETECTED):
-            psi_value = get(column, Metric.PSI)
-            sev = (
-                AlertSeverity.CRITICAL
-                if psi_value is not None and psi_value >= config.psi_critical
-                else AlertSeverity.WARNING
-            )
-            label = "Prediction" if column == PREDICTION_FEATURE else "Score"
-            reasons.append(
-                _reason(
-                    AlertKind.PREDICTION_DRIFT,
-                    sev,
-                    f"{label} distribution drifted (PSI {psi_value if psi_value is None else round(psi_value, 3)}).",
-                    feature=column,
-                    value=psi_value,
-                )
-            )
-    ref = ReferenceProfile.objects.filter(version=version).only("profile").first()
+def _quality_finding(window: Window, feature: str, metric: str, value: float, ref_features: dict) -> str | None:
+    config = window.config
+    if metric == Metric.MISSING_SHARE:
+        fp = ref_features.get(feature, {})
+        total = (fp.get("n") or 0) + (fp.get("missing") or 0)
+        baseline = (fp.get("missing") or 0) / total if total else 0.0
+        if value - baseline >= config.missing_share_warning:
+            return f"{feature}: {value:.0%} missing (reference {baseline:.0%})"
+    elif metric in (Metric.OUT_OF_RANGE_SHARE, Metric.UNSEEN_SHARE) and value >= config.out_of_range_share_warning:
+        what = "out of the reference range" if metric == Metric.OUT_OF_RANGE_SHARE else "unseen categories"
+        return f"{feature}: {value:.0%} {what}"
+    return None
+
+
+def data_quality_reasons(window: Window) -> list[dict]:
+    """A feature's missing share above the reference's by ≥ ``missing_share_warning``, or its
+    out-of-range / unseen share ≥ ``out_of_range_share_warning`` → warning."""
+    ref = ReferenceProfile.objects.filter(version=window.version).only("profile").first()
     ref_features = (ref.profile or {}).get("features", {}) if ref else {}
-    quality: list[str] = []
-    for (feature, metric), (value, _) in values.items():
-        if value is None or feature in ("", PREDICTION_FEATURE, SCORE_FEATURE):
-            continue
-        if metric == Metric.MISSING_SHARE:
-            fp = ref_features.get(feature, {})
-            total = (fp.get("n") or 0) + (fp.get("missing") or 0)
-            baseline = (fp.get("missing") or 0) / total if total else 0.0
-            if value - baseline >= config.missing_share_warning:
-                quality.append(f"{feature}: {value:.0%} missing (reference {baseline:.0%})")
-        elif metric in (Metric.OUT_OF_RANGE_SHARE, Metric.UNSEEN_SHARE) and value >= config.out_of_range_share_warning:
-            what = "out of the reference range" if metric == Metric.OUT_OF_RANGE_SHARE else "unseen categories"
-            quality.append(f"{feature}: {value:.0%} {what}")
-    if quality:
-        reasons.append(_reason(AlertKind.DATA_QUALITY, AlertSeverity.WARNING, "; ".join(sorted(quality)) + "."))
+    findings = [
+        _quality_finding(window, feature, metric, value, ref_features)
+        for (feature, metric), (value, _) in window.values.items()
+        if value is not None and feature not in ("", PREDICTION_FEATURE, SCORE_FEATURE)
+    ]
+    quality = sorted(f for f in findings if f)
+    if not quality:
+        return []
+    return [_reason(AlertKind.DATA_QUALITY, AlertSeverity.WARNING, "; ".join(quality) + ".")]
+
+
+def performance_reasons(window: Window) -> list[dict]:
+    """The primary metric of the latest non-provisional window worse than the version's offline
+    value by ≥ ``performance_drop_warning`` / ``_critical``."""
+    model, version, config = window.model, window.version, window.config
     primary = model.primary_metric
     offline = (version.metrics or {}).get(primary) if primary else None
-    if primary and offline is not None:
-        latest_perf = (
-            MetricValue.objects.filter(
-                version=version, granularity=config.granularity, feature="", metric=primary, provisional=False
-            )
-            .exclude(value=None)
-            .order_by("-window_start")
-            .values_list("value", "window_start")
-            .first()
+    if offline is None:
+        return []
+    latest = (
+        MetricValue.objects.filter(
+            version=version, granularity=config.granularity, feature="", metric=primary, provisional=False
         )
-        if latest_perf:
-            live = latest_perf[0]
-            higher = model.primary_metric_higher_is_better and primary not in LOWER_IS_BETTER
-            drop = (offline - live) if higher else (live - offline)
-            sev = None
-            if drop >= config.performance_drop_critical:
-                sev = AlertSeverity.CRITICAL
-            elif drop >= config.performance_drop_warning:
-                sev = AlertSeverity.WARNING
-            if sev:
-                reasons.append(
-                    _reason(
-                        AlertKind.PERFORMANCE,
-                        sev,
-                        f"{primary} is {live:.3f} in production against {offline:.3f} offline.",
-                        metric=primary,
-                        value=live,
-                        offline=offline,
-                    )
-                )
-    return reasons, version, window
+        .exclude(value=None)
+        .order_by("-window_start")
+        .values_list("value", flat=True)
+        .first()
+    )
+    if latest is None:
+        return []
+    higher = model.primary_metric_higher_is_better and primary not in LOWER_IS_BETTER
+    drop = (offline - latest) if higher else (latest - offline)
+    if drop >= config.performance_drop_critical:
+        sev = AlertSeverity.CRITICAL
+    elif drop >= config.performance_drop_warning:
+        sev = AlertSeverity.WARNING
+    else:
+        return []
+    message = f"{primary} is {latest:.3f} in production against {offline:.3f} offline."
+    return [_reason(AlertKind.PERFORMANCE, sev, message, metric=primary, value=latest, offline=offline)]
+
+
+MODEL_CHECKS = (cadence_reasons, governance_reasons)
+WINDOW_CHECKS = (drift_reasons, prediction_drift_reasons, data_quality_reasons, performance_reasons)
+
+
+def _window(model: RegisteredModel, version: ModelVersion, config: MonitoringConfig) -> Window | None:
+    bounds = _latest_window(version, config.granularity, config.min_window_rows)
+    if bounds is None:
+        return None
+    start, end = bounds
+    rows = MetricValue.objects.filter(version=version, window_start=start, window_end=end).values_list(
+        "feature", "metric", "value", "provisional"
+    )
+    return Window(model, version, config, start, end, {(f, m): (v, p) for f, m, v, p in rows})
+
+
+def evaluate_reasons(model: RegisteredModel, *, now=None) -> tuple[list[dict], ModelVersion | None, Any]:
+    """The reasons for the model's health now (no writes): the model checks, then the window
+    checks on the monitored version's latest deciding window (if any)."""
+    now = now or timezone.now()
+    reasons = [reason for check in MODEL_CHECKS for reason in check(model, now)]
+    version = monitored_version(model)
+    if version is None:
+        return reasons, None, None
+    window = _window(model, version, monitoring_config_get(model=model))
+    if window is None:
+        return reasons, version, None
+    reasons += [reason for check in WINDOW_CHECKS for reason in check(window)]
+    return reasons, version, (window.start, window.end)
 
 
 def status_of(reasons: list[dict], has_window: bool) -> str:
@@ -240,3 +278,14 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
     alerts_sync(model=model, reasons=reasons, context=context, now=now)
     retrain_consider(model=model, version=version, reasons=reasons, context=context, now=now)
     return health
+
+
+def health_evaluate_by_id(*, model_id: int, context: AuditContext = WORKER) -> HealthStatus | None:
+    """``health_evaluate`` of the model with this id, if it still exists (the task's entry)."""
+    model = RegisteredModel.objects.filter(pk=model_id).first()
+    return health_evaluate(model=model, context=context) if model is not None else None
+
+
+def health_model_ids() -> list[int]:
+    """Every model's id, for the periodic evaluation of all models."""
+    return list(RegisteredModel.objects.order_by("pk").values_list("pk", flat=True))

@@ -1,7 +1,7 @@
 """Reference data: parsing and validating uploads (CSV or Parquet), and building the profile.
 
 Pure functions on DataFrames; the database side is in ``monitoring.services.ingestion``
-(``reference_upload``) and ``monitoring.services.windows`` (``reference_profile_compute``).
+(``reference_upload``) and ``monitoring.services.reference_profiles`` (``reference_profile_compute``).
 
 Profile layout (JSON, stored in ``ReferenceProfile.profile``)::
 

@@ -1,4 +1,4 @@
-"""Window computation: reference profiles, per-window bin counts, metrics; the dirty-window sweep.
+"""Window computation: per-window bin counts and metrics, from stored predictions and labels.
 
 * Hourly windows are binned from raw prediction rows; their fine counts are stored in
   ``WindowBinCounts`` (one row per feature, for the dashboards) and ``PackedBinCounts`` (one
@@ -8,24 +8,27 @@
   computed from the labelled rows of the window.
 * Idempotent: every result row has a unique key and is upserted, so running a window twice
   (or a redelivered task) leaves the same rows.
-* A window's dirty mark is removed *before* its rows are read: data committed later marks
-  it again, so no update is lost. If the computation fails, the mark is restored.
+* A window's dirty mark goes only in the transaction that stores its results, and only if no
+  data marked it again meanwhile; a killed computation is reclaimed after its lease; a window
+  whose data makes the computation fail is recorded as failed, not retried in a loop
+  (``monitoring.services.window_marks``).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import orjson
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from mlops_portal.celery import TRANSIENT_ERRORS
 from mlops_portal.queue import enqueue_on_commit
+from monitoring import performance, stats, tasks
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric, ProfileStatus
 from monitoring.models import (
     DirtyWindow,
@@ -38,64 +41,21 @@ from monitoring.models import (
     WindowBinCounts,
 )
 from registry.models import ModelVersion
-from registry.services.audit import WORKER, AuditContext, audit_record
 
-from . import metrics, profiles
 from .ingestion import day_floor, hour_floor, window_bounds, windows_mark_dirty
+from .window_marks import (
+    Claim,
+    window_claim,
+    window_done,
+    window_failure_record,
+    window_release,
+    windows_mark_dirty_one,
+)
 
 logger = logging.getLogger(__name__)
 
-SWEEP_BATCH = 500
-REQUEUE_AFTER = timedelta(minutes=10)
 
-
-# --------------------------------------------------------------------------- reference profile
-
-
-def reference_profile_compute(*, profile_id: int, context: AuditContext = WORKER) -> ReferenceProfile | None:
-    """Build the profile from the stored reference data; set the version's reference_profile_at;
-    mark the version's existing windows dirty (their drift can now be computed)."""
-    ref = ReferenceProfile.objects.select_related("version__model").filter(pk=profile_id).first()
-    if ref is None:
-        return None
-    version = ref.version
-    try:
-        df = profiles.dataframe_from_parquet(ref.data)
-        built = profiles.profile_build(df, version.feature_schema, version.task_type, ref.n_bins)
-    except Exception as exc:  # noqa: BLE001 - a bad file is recorded on the profile, not retried forever
-        logger.exception("Reference profile %s failed", profile_id)
-        with transaction.atomic():
-            ReferenceProfile.objects.filter(pk=profile_id).update(status=ProfileStatus.FAILED, error=str(exc)[:2000])
-        return ReferenceProfile.objects.get(pk=profile_id)
-    with transaction.atomic():
-        ref = ReferenceProfile.objects.select_for_update().get(pk=profile_id)
-        now = timezone.now()
-        ref.profile = built
-        ref.status = ProfileStatus.READY
-        ref.error = ""
-        ref.computed_at = now
-        ref.save(update_fields=["profile", "status", "error", "computed_at"])
-        ModelVersion.objects.filter(pk=version.pk).update(reference_profile_at=now)
-        hours = (
-            Prediction.objects.filter(version=version)
-            .annotate(h=TruncHour("timestamp"))
-            .values_list("h", flat=True)
-            .distinct()
-        )
-        marked = windows_mark_dirty(version_id=version.pk, hours=list(hours))
-        audit_record(
-            actor=None,
-            action="reference.profiled",
-            context=context,
-            obj=version,
-            model=version.model,
-            after={"rows": ref.n_rows, "features": len(built["features"]), "n_bins": ref.n_bins},
-        )
-        if marked:
-            from monitoring import tasks
-
-            enqueue_on_commit(tasks.monitoring_sweep_dirty_windows)
-    return ref
+# --------------------------------------------------------------------------- reading
 
 
 def ready_profile(version_id: int) -> dict[str, Any] | None:
@@ -187,7 +147,9 @@ def _performance_rows(version: ModelVersion, start, end, config: MonitoringConfi
         if pairs:
             t, p, s = zip(*pairs, strict=True)
             has_score = any(v is not None for v in s)
-            values = metrics.performance_metrics(version.task_type, list(t), list(p), list(s) if has_score else None)
+            values = performance.performance_metrics(
+                version.task_type, list(t), list(p), list(s) if has_score else None
+            )
             for name, value in values.items():
                 out.append({"feature": "", "metric": name, "value": value, "provisional": provisional})
     return out
@@ -199,7 +161,7 @@ def _performance_rows(version: ModelVersion, start, end, config: MonitoringConfi
 _PACK_DTYPES = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<i8"))
 
 
-def pack_counts(window: dict[str, metrics.FeatureCounts]) -> tuple[dict, str, bytes, bytes]:
+def pack_counts(window: dict[str, stats.FeatureCounts]) -> tuple[dict, str, bytes, bytes]:
     """One window's counts of every feature as (layout, dtype, counts bytes, quality bytes):
     the ``PackedBinCounts`` row. Counts are concatenated in ``layout["features"]`` order in the
     narrowest unsigned type that holds the largest count; quality is int64 (features, 3)."""
@@ -337,14 +299,14 @@ def stored_counts(version_id: int, start: datetime, end: datetime, granularity: 
             ]
         group[1] += np.frombuffer(counts, dtype=np.dtype(dtype))
         group[2] += np.frombuffer(quality, dtype="<i8").reshape(-1, 3)
-    out: dict[str, metrics.FeatureCounts] = {}
+    out: dict[str, stats.FeatureCounts] = {}
     for parsed, total, quality in groups.values():
         names = parsed["features"]
         parts = np.split(total, np.cumsum(parsed["widths"])[:-1]) if names else []
         for name, counts, (missing, out_of_range, unseen) in zip(names, parts, quality.tolist(), strict=True):
             have = out.get(name)
             if have is None:
-                out[name] = metrics.FeatureCounts(counts, missing, out_of_range, unseen)
+                out[name] = stats.FeatureCounts(counts, missing, out_of_range, unseen)
                 continue
             if len(have.counts) == len(counts):
                 summed = have.counts + counts
@@ -352,7 +314,7 @@ def stored_counts(version_id: int, start: datetime, end: datetime, granularity: 
                 summed = np.zeros(max(len(have.counts), len(counts)), dtype=np.int64)
                 summed[: len(have.counts)] += have.counts
                 summed[: len(counts)] += counts
-            out[name] = metrics.FeatureCounts(
+            out[name] = stats.FeatureCounts(
                 summed, have.missing + missing, have.out_of_range + out_of_range, have.unseen + unseen
             )
     return out
@@ -368,24 +330,21 @@ def _config(version: ModelVersion) -> MonitoringConfig:
     )
 
 
-def _hourly_compute(version: ModelVersion, start: datetime, end: datetime, config) -> int:
+def _hourly_results(version: ModelVersion, start: datetime, end: datetime, config) -> tuple[dict | None, list]:
+    """The hour's counts (None without a profile or rows) and metric rows; reads only."""
     profile = ready_profile(version.pk)
     columns, n_rows = load_window_columns(version, start, end, profile)
-    rows: list[dict] = []
-    with transaction.atomic():
-        if profile and n_rows:
-            window = metrics.bin_window(profile, columns)
-            _store_counts(version.pk, start, Granularity.HOURLY, window)
-            rows = metrics.drift_from_counts(profile, window, metrics.DriftSettings.from_config(config), n_rows=n_rows)
-        else:
-            _delete_counts(version.pk, start, Granularity.HOURLY)
-            rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
-        rows += _performance_rows(version, start, end, config)
-        return _store_metrics(version, start, end, Granularity.HOURLY, rows)
+    window = None
+    if profile and n_rows:
+        window = stats.bin_window(profile, columns)
+        rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
+    else:
+        rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
+    return window, rows + _performance_rows(version, start, end, config)
 
 
-def _daily_compute(version: ModelVersion, start: datetime, end: datetime, config) -> int:
-    # dirty hours of the day first, so the daily sum is current
+def _daily_results(version: ModelVersion, start: datetime, end: datetime, config) -> list[dict]:
+    """The day's metric rows from its stored hourly counts, after its dirty hours."""
     for mark in DirtyWindow.objects.filter(
         version=version, granularity=Granularity.HOURLY, window_start__gte=start, window_start__lt=end
     ):
@@ -394,18 +353,41 @@ def _daily_compute(version: ModelVersion, start: datetime, end: datetime, config
         )
     profile = ready_profile(version.pk)
     n_rows = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end).count()
-    with transaction.atomic():
-        if profile and n_rows:
-            window = stored_counts(version.pk, start, end)
-            rows = metrics.drift_from_counts(profile, window, metrics.DriftSettings.from_config(config), n_rows=n_rows)
-        else:
-            rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
-        rows += _performance_rows(version, start, end, config)
-        return _store_metrics(version, start, end, Granularity.DAILY, rows)
+    if profile and n_rows:
+        window = stored_counts(version.pk, start, end)
+        rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
+    else:
+        rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
+    return rows + _performance_rows(version, start, end, config)
+
+
+def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> int:
+    start, end = window_bounds(claim.window_start, claim.granularity)
+    config = _config(version)
+    hourly = claim.granularity == Granularity.HOURLY
+    if hourly:
+        window, rows = _hourly_results(version, start, end, config)
+    else:
+        rows = _daily_results(version, start, end, config)
+    with transaction.atomic():  # the results and the end of the mark, together
+        if hourly and window is not None:
+            _store_counts(version.pk, start, Granularity.HOURLY, window)
+        elif hourly:
+            _delete_counts(version.pk, start, Granularity.HOURLY)
+        stored = _store_metrics(version, start, end, claim.granularity, rows)
+        window_done(claim)
+        if hourly and mark_day:
+            windows_mark_dirty_one(version.pk, day_floor(start), Granularity.DAILY)
+        enqueue_on_commit(tasks.health_evaluate, version.model_id)
+    return stored
 
 
 def window_compute(*, version_id: int, window_start: datetime, granularity: str, mark_day: bool = True) -> int:
     """(Re)compute one window's counts and metrics; returns the number of metric rows.
+
+    A transient error (database or broker unreachable) is raised for the task to retry; any
+    other error is the window's data failing the computation: it is recorded as a
+    ``WindowFailure`` with its reason (0 returned), not retried until new data arrives.
 
     A finished hour marks its day dirty again (``mark_day``): with several workers a day can be
     summed while one of its hours is still being computed, and this re-mark makes the sweep
@@ -413,55 +395,28 @@ def window_compute(*, version_id: int, window_start: datetime, granularity: str,
     version = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
     if version is None:
         return 0
-    start, end = window_bounds(window_start, granularity)
-    with transaction.atomic():
-        DirtyWindow.objects.filter(version_id=version_id, window_start=start, granularity=granularity).delete()
+    start = hour_floor(window_start) if granularity == Granularity.HOURLY else day_floor(window_start)
+    claim = window_claim(version_id=version_id, window_start=start, granularity=granularity)
     try:
-        config = _config(version)
-        if granularity == Granularity.HOURLY:
-            stored = _hourly_compute(version, start, end, config)
-        else:
-            stored = _daily_compute(version, start, end, config)
-    except Exception:
-        with transaction.atomic():
-            windows_mark_dirty_one(version_id, start, granularity)
+        return _window_compute(version, claim, mark_day=mark_day)
+    except TRANSIENT_ERRORS:
+        try:
+            window_release(claim)
+        except TRANSIENT_ERRORS:  # the database is gone: the lease expires on its own
+            pass
         raise
-    from monitoring import tasks
-
-    with transaction.atomic():
-        if granularity == Granularity.HOURLY and mark_day:
-            windows_mark_dirty_one(version_id, day_floor(start), Granularity.DAILY)
-        enqueue_on_commit(tasks.health_evaluate, version.model_id)
-    return stored
-
-
-def windows_mark_dirty_one(version_id: int, start: datetime, granularity: str) -> None:
-    DirtyWindow.objects.update_or_create(
-        version_id=version_id,
-        window_start=start,
-        granularity=granularity,
-        defaults={"marked_at": timezone.now(), "enqueued_at": None},
-    )
-
-
-def dirty_windows_sweep(*, limit: int = SWEEP_BATCH) -> list[tuple[int, datetime, str]]:
-    """Claim dirty windows not queued recently (hourly before daily, oldest first) and return
-    them for queueing. Claimed marks stay until their computation removes them."""
-    now = timezone.now()
-    with transaction.atomic():
-        qs = DirtyWindow.objects.filter(enqueued_at__isnull=True) | DirtyWindow.objects.filter(
-            enqueued_at__lt=now - REQUEUE_AFTER
-        )
-        marks = list(qs.order_by("-granularity", "window_start", "pk")[:limit])  # 'hourly' > 'daily'
-        DirtyWindow.objects.filter(pk__in=[m.pk for m in marks]).update(enqueued_at=now)
-    return [(m.version_id, m.window_start, m.granularity) for m in marks]
+    except Exception as exc:  # noqa: BLE001 - the window's data: recorded, never retried in a loop
+        logger.exception("Window %s %s of version %s failed", granularity, start, version_id)
+        window_failure_record(claim=claim, reason=f"{type(exc).__name__}: {exc}")
+        return 0
 
 
 __all__ = [
     "day_floor",
-    "dirty_windows_sweep",
     "hour_floor",
-    "reference_profile_compute",
+    "ready_profile",
     "stored_counts",
+    "window_bounds",
     "window_compute",
+    "windows_mark_dirty",
 ]

@@ -234,3 +234,26 @@ def test_alerts_and_retrain_triggers_go_out_through_the_signed_webhooks(
     sent = {headers.get("X-MLOps-Event") for headers, _ in received}
     assert {"alert.opened", "retrain.triggered"} <= sent
     assert all(h.get("X-MLOps-Signature", "").startswith("sha256=") for h, _ in received)
+
+
+def test_each_reason_kind_is_decided_by_its_own_small_check():
+    """The window checks read one window's values; each returns only its own kind of reason."""
+    from monitoring.choices import Metric
+    from monitoring.services.health import WINDOW_CHECKS, Window, drift_reasons, prediction_drift_reasons
+
+    values = {
+        ("", Metric.DRIFT_SHARE): (0.6, False),
+        ("age", Metric.DRIFT_DETECTED): (1.0, False),
+        ("__score__", Metric.DRIFT_DETECTED): (1.0, False),
+        ("__score__", Metric.PSI): (0.3, False),
+    }
+    window = Window(model=None, version=None, config=MonitoringConfig(), start=T0, end=T0, values=values)
+    assert [(r["kind"], r["severity"], r["features"]) for r in drift_reasons(window)] == [
+        (AlertKind.DRIFT, AlertSeverity.CRITICAL, ["age"])
+    ]
+    assert [(r["kind"], r["severity"], r["feature"]) for r in prediction_drift_reasons(window)] == [
+        (AlertKind.PREDICTION_DRIFT, AlertSeverity.CRITICAL, "__score__")
+    ]
+    quiet = Window(model=None, version=None, config=MonitoringConfig(), start=T0, end=T0, values={})
+    assert drift_reasons(quiet) == [] and prediction_drift_reasons(quiet) == []
+    assert len(WINDOW_CHECKS) == 4

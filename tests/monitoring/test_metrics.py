@@ -11,8 +11,9 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from sklearn import metrics as skm
 
+from monitoring import performance
+from monitoring import stats as metrics
 from monitoring.choices import Metric
-from monitoring.services import metrics
 from monitoring.services.profiles import profile_build
 
 SCHEMA = [{"name": "x", "type": "numeric"}, {"name": "y", "type": "numeric"}, {"name": "c", "type": "categorical"}]
@@ -213,7 +214,7 @@ def test_binary_performance_matches_scikit_learn():
     y = rng.integers(0, 2, 500)
     score = np.clip(y * 0.3 + rng.random(500) * 0.7, 0, 1)
     pred = (score > 0.5).astype(int)
-    got = metrics.performance_metrics("binary", [str(v) for v in y], [str(v) for v in pred], score.tolist())
+    got = performance.performance_metrics("binary", [str(v) for v in y], [str(v) for v in pred], score.tolist())
     assert got[Metric.ACCURACY] == pytest.approx(skm.accuracy_score(y, pred))
     assert got[Metric.PRECISION] == pytest.approx(skm.precision_score(y, pred))
     assert got[Metric.RECALL] == pytest.approx(skm.recall_score(y, pred))
@@ -226,17 +227,17 @@ def test_multiclass_and_regression_performance_match_scikit_learn():
     rng = np.random.default_rng(41)
     y = rng.choice(["a", "b", "c"], 300)
     pred = np.where(rng.random(300) < 0.7, y, rng.choice(["a", "b", "c"], 300))
-    got = metrics.performance_metrics("multiclass", y.tolist(), pred.tolist())
+    got = performance.performance_metrics("multiclass", y.tolist(), pred.tolist())
     assert got[Metric.F1] == pytest.approx(skm.f1_score(y, pred, average="macro"))
     assert got[Metric.ROC_AUC] is None
     t = rng.normal(size=200)
     p = t + rng.normal(scale=0.3, size=200)
-    reg = metrics.performance_metrics("regression", t.tolist(), p.tolist())
+    reg = performance.performance_metrics("regression", t.tolist(), p.tolist())
     assert reg[Metric.MAE] == pytest.approx(skm.mean_absolute_error(t, p))
     assert reg[Metric.RMSE] == pytest.approx(math.sqrt(skm.mean_squared_error(t, p)))
     assert reg[Metric.R2] == pytest.approx(skm.r2_score(t, p))
 
 
 def test_one_class_window_has_no_roc_auc_instead_of_an_error():
-    got = metrics.performance_metrics("binary", ["1", "1"], ["1", "0"], [0.9, 0.4])
+    got = performance.performance_metrics("binary", ["1", "1"], ["1", "0"], [0.9, 0.4])
     assert got[Metric.ROC_AUC] is None and got[Metric.ACCURACY] == 0.5

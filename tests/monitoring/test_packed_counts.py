@@ -12,9 +12,9 @@ import pytest
 from django.apps import apps
 from django.db import connection
 
+from monitoring import stats as metrics
 from monitoring.choices import Granularity
 from monitoring.models import PackedBinCounts, WindowBinCounts
-from monitoring.services import metrics
 from monitoring.services.ingestion import predictions_ingest, reference_upload
 from monitoring.services.windows import _store_counts, pack_counts, stored_counts, window_compute
 from registry.services.audit import CLI

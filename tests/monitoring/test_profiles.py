@@ -11,7 +11,7 @@ from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, ProfileStatus
 from monitoring.models import ReferenceProfile
 from monitoring.services import profiles
 from monitoring.services.ingestion import reference_upload
-from monitoring.services.windows import reference_profile_compute
+from monitoring.services.reference_profiles import reference_profile_compute
 from registry.services.audit import CLI
 from tests.factories import FEATURE_SCHEMA
 from tests.monitoring.helpers import csv_bytes, parquet_bytes, reference_frame
@@ -139,9 +139,114 @@ def test_profile_of_a_constant_column_has_one_edge_and_does_not_divide_by_zero()
     df = pd.DataFrame({"age": [5.0] * 100, "income": np.arange(100.0), "plan": ["a"] * 100})
     prof = build(df)
     assert prof["features"]["age"]["edges"] == [5.0]
-    from monitoring.services.metrics import compute_window_drift
+    from monitoring.stats import compute_window_drift
 
     rows = compute_window_drift(
         prof, {"age": np.array([5.0, 6.0]), "income": np.array([1.0, 2.0]), "plan": np.array(["a", "b"], dtype=object)}
     )
     assert all(r["value"] is None or np.isfinite(r["value"]) for r in rows)
+
+
+# --------------------------------------------------------------------------- pending and failed profiles
+
+
+def upload_with_broker_down(version, owner, monkeypatch, django_capture_on_commit_callbacks):
+    """A reference upload whose profile task cannot be queued (the broker is unreachable)."""
+    from monitoring import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OSError("Connection refused (broker)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tasks.profile_compute, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            reference_upload(
+                version=version, body=csv_bytes(reference_frame(300)), content_type="text/csv", actor=owner, context=CLI
+            )
+    ref = ReferenceProfile.objects.get(version=version)
+    assert ref.status == ProfileStatus.PENDING
+    return ref
+
+
+@pytest.mark.django_db
+def test_a_profile_uploaded_while_the_broker_is_down_is_computed_by_the_pending_sweep(
+    churn_v1, owner, monkeypatch, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring import tasks
+    from monitoring.services.reference_profiles import PENDING_GRACE, PROFILE_REQUEUE_AFTER, profiles_sweep_pending
+
+    ref = upload_with_broker_down(churn_v1, owner, monkeypatch, django_capture_on_commit_callbacks)
+    now = timezone.now()
+    assert profiles_sweep_pending(now=now) == [], "a fresh upload's own message gets a grace period"
+    later = now + PENDING_GRACE + timedelta(seconds=1)
+    assert profiles_sweep_pending(now=later) == [ref.pk]
+    assert profiles_sweep_pending(now=later) == [], "queued once per requeue period"
+    assert profiles_sweep_pending(now=later + PROFILE_REQUEUE_AFTER + timedelta(seconds=1)) == [ref.pk]
+
+    ReferenceProfile.objects.filter(pk=ref.pk).update(enqueued_at=None, uploaded_at=now - 2 * PENDING_GRACE)
+    assert tasks.profiles_sweep_pending.apply().get() == 1  # the beat task queues (here: runs) it
+    ref.refresh_from_db()
+    assert ref.status == ProfileStatus.READY and ref.profile["n_rows"] == 300
+
+
+@pytest.mark.django_db
+def test_a_profile_that_cannot_be_built_is_failed_with_its_reason_and_not_retried(
+    churn_v1, owner, monkeypatch, django_capture_on_commit_callbacks, audit_actions
+):
+    from monitoring.services import reference_profiles
+
+    ref = upload_with_broker_down(churn_v1, owner, monkeypatch, django_capture_on_commit_callbacks)
+
+    def unusable(*args, **kwargs):
+        raise ValueError("a column holds a NUL character")
+
+    monkeypatch.setattr(reference_profiles, "windows_mark_dirty", unusable)  # fails while storing
+    reference_profile_compute(profile_id=ref.pk)
+    ref.refresh_from_db()
+    assert ref.status == ProfileStatus.FAILED
+    assert ref.error == "ValueError: a column holds a NUL character"
+    assert ref.profile == {}, "the failed store left nothing half-written"
+    assert "reference.failed" in audit_actions()
+    assert reference_profiles.profiles_sweep_pending(now=ref.uploaded_at.replace(year=2100)) == []
+
+
+@pytest.mark.django_db
+def test_a_transient_error_leaves_the_profile_pending_for_the_task_to_retry(
+    churn_v1, owner, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import OperationalError
+
+    from monitoring.services import reference_profiles
+
+    ref = upload_with_broker_down(churn_v1, owner, monkeypatch, django_capture_on_commit_callbacks)
+
+    def connection_lost(*args, **kwargs):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(reference_profiles, "windows_mark_dirty", connection_lost)
+    with pytest.raises(OperationalError):
+        reference_profile_compute(profile_id=ref.pk)
+    ref.refresh_from_db()
+    assert ref.status == ProfileStatus.PENDING and ref.error == ""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_reference_whose_profile_postgresql_refuses_is_failed_not_left_pending(churn_v1):
+    """A category holding a NUL character: JSONB refuses it when the profile is stored."""
+    import hashlib
+
+    df = reference_frame(200)
+    df.loc[0, "plan"] = "bas\x00ic"
+    data = parquet_bytes(df)
+    ref = ReferenceProfile.objects.create(
+        version=churn_v1, source_format="parquet", n_rows=200, data=data, data_sha256=hashlib.sha256(data).hexdigest()
+    )
+    reference_profile_compute(profile_id=ref.pk)
+    ref.refresh_from_db()
+    assert ref.status == ProfileStatus.FAILED
+    assert ref.error.startswith("DataError") or ref.error.startswith("ValueError"), ref.error

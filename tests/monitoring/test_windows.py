@@ -5,11 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from monitoring import stats, tasks
 from monitoring.choices import Granularity, Metric, ProfileStatus
-from monitoring.models import DirtyWindow, MetricValue, Prediction, ReferenceProfile, WindowBinCounts
-from monitoring.services import metrics
+from monitoring.models import (
+    DirtyWindow,
+    MetricValue,
+    Prediction,
+    ReferenceProfile,
+    WindowBinCounts,
+    WindowFailure,
+)
+from monitoring.selectors_windows import window_failures
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
+from monitoring.services.window_marks import WINDOW_LEASE, dirty_windows_sweep
 from monitoring.services.windows import load_window_columns, window_compute
 from registry.services.audit import CLI
 from tests.monitoring.helpers import T0, as_json, csv_bytes, prediction_records, reference_frame
@@ -73,7 +83,7 @@ def test_daily_metrics_from_summed_hourly_counts_equal_recomputation_from_raw_ro
     ref = ReferenceProfile.objects.get(version=profiled).profile
     columns, n = load_window_columns(profiled, T0, T0 + timedelta(days=1), ref)
     assert n == 900
-    expected = {(r["feature"], r["metric"]): r["value"] for r in metrics.compute_window_drift(ref, columns)}
+    expected = {(r["feature"], r["metric"]): r["value"] for r in stats.compute_window_drift(ref, columns)}
     stored = {
         (m.feature, m.metric): m.value
         for m in MetricValue.objects.filter(version=profiled, granularity=Granularity.DAILY, window_start=T0)
@@ -174,21 +184,154 @@ def test_ingestion_is_stored_when_the_broker_is_down_and_the_sweep_computes_it_l
     assert metric(profiled, Granularity.DAILY, T0, "", Metric.VOLUME) == 120
 
 
-def test_a_failed_window_computation_keeps_the_window_dirty(
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: nothing in the worker catches it, no cleanup code runs."""
+
+
+def _hourly_mark(version):
+    return DirtyWindow.objects.filter(version=version, window_start=T0, granularity=Granularity.HOURLY)
+
+
+def test_a_worker_killed_mid_window_leaves_the_window_dirty_until_its_results_are_stored(
     profiled, owner, django_capture_on_commit_callbacks, monkeypatch
 ):
     from monitoring.services import windows
 
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
     ingest(profiled, owner, prediction_records(50), django_capture_on_commit_callbacks)
-    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
+    assert _hourly_mark(profiled).exists()
 
-    def boom(*args, **kwargs):
-        raise RuntimeError("worker crashed")
+    def killed(*args, **kwargs):
+        raise WorkerKilled
 
-    monkeypatch.setattr(windows, "_hourly_compute", boom)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(windows, "_store_metrics", killed)
+    with pytest.raises(WorkerKilled):
         window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
-    assert DirtyWindow.objects.filter(version=profiled, window_start=T0, granularity=Granularity.HOURLY).exists()
+    mark = _hourly_mark(profiled).get()
+    assert mark.lease_until is not None, "the claim holds a lease"
+    assert not MetricValue.objects.filter(version=profiled, granularity=Granularity.HOURLY).exists()
+    assert not WindowBinCounts.objects.filter(version=profiled).exists(), "counts and metrics commit together"
+
+    # The sweep leaves a live lease alone and queues the window again once the lease expired.
+    assert (profiled.pk, T0, Granularity.HOURLY) not in dirty_windows_sweep(now=timezone.now())
+    later = timezone.now() + WINDOW_LEASE + timedelta(seconds=1)
+    assert (profiled.pk, T0, Granularity.HOURLY) in dirty_windows_sweep(now=later)
+    monkeypatch.undo()
+    assert window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY) > 0
+    assert not _hourly_mark(profiled).exists()
+
+
+def test_data_arriving_during_a_computation_keeps_the_window_dirty(
+    profiled, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    from monitoring.services import windows
+
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    ingest(profiled, owner, prediction_records(50), django_capture_on_commit_callbacks)
+    results = windows._hourly_results
+
+    def with_data_meanwhile(*args, **kwargs):
+        out = results(*args, **kwargs)
+        ingest(profiled, owner, prediction_records(10, prefix="late"), django_capture_on_commit_callbacks)
+        return out
+
+    monkeypatch.setattr(windows, "_hourly_results", with_data_meanwhile)
+    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
+    mark = _hourly_mark(profiled).get()
+    assert (mark.enqueued_at, mark.lease_until) == (None, None), "free for the next sweep"
+    monkeypatch.undo()
+    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
+    assert metric(profiled, Granularity.HOURLY, T0, "", Metric.VOLUME) == 60
+    assert not _hourly_mark(profiled).exists()
+
+
+def test_a_transient_error_keeps_the_window_dirty_and_is_raised_for_the_task_to_retry(
+    profiled, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.db import OperationalError
+
+    from monitoring.services import windows
+
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    ingest(profiled, owner, prediction_records(50), django_capture_on_commit_callbacks)
+
+    def connection_lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(windows, "load_window_columns", connection_lost)
+    with pytest.raises(OperationalError):
+        window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
+    assert _hourly_mark(profiled).get().lease_until is None
+    assert not WindowFailure.objects.exists()
+
+
+def test_a_window_whose_data_fails_the_computation_is_recorded_failed_once_not_retried(
+    profiled, owner, django_capture_on_commit_callbacks, monkeypatch, audit_actions
+):
+    from monitoring.services import windows
+
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    ingest(profiled, owner, prediction_records(50), django_capture_on_commit_callbacks)
+
+    def bad_data(*args, **kwargs):
+        raise ValueError("could not convert string to float: 'n/a'")
+
+    monkeypatch.setattr(windows.stats, "bin_window", bad_data)
+    assert window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY) == 0
+    failure = WindowFailure.objects.get()
+    assert (failure.version, failure.window_start, failure.granularity) == (profiled, T0, Granularity.HOURLY)
+    assert failure.reason == "ValueError: could not convert string to float: 'n/a'"
+    assert not _hourly_mark(profiled).exists(), "not retried in a loop"
+    assert (profiled.pk, T0, Granularity.HOURLY) not in dirty_windows_sweep(now=timezone.now() + timedelta(days=1))
+    assert "window.failed" in audit_actions()
+    assert [f.reason for f in window_failures(user=owner, model=profiled.model)] == [failure.reason]
+
+    # New data gives the window one more attempt; a success clears the failure.
+    monkeypatch.undo()
+    ingest(profiled, owner, prediction_records(10, prefix="more"), django_capture_on_commit_callbacks)
+    assert not WindowFailure.objects.exists()
+    assert metric(profiled, Granularity.HOURLY, T0, "", Metric.VOLUME) == 60
+
+
+def test_failed_windows_are_listed_only_for_users_who_see_the_model(profiled, outsider):
+    WindowFailure.objects.create(
+        version=profiled, window_start=T0, granularity=Granularity.HOURLY, reason="x", failed_at=timezone.now()
+    )
+    assert not window_failures(user=outsider, model=profiled.model).exists()
+
+
+def test_a_poisoned_window_does_not_stop_the_compute_command_and_is_reported(profiled, monkeypatch):
+    """A prediction dated 9999-12-31 23:30 (stored before ingestion refused such dates): its
+    hour ends in year 10000, which no datetime can hold."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    poisoned = T0.replace(year=9999, month=12, day=31, hour=23, minute=30)
+    for i, ts in enumerate([T0 + timedelta(minutes=5), poisoned]):
+        Prediction.objects.create(
+            version=profiled,
+            prediction_id=f"x{i}",
+            timestamp=ts,
+            features={"age": 40.0, "income": 1000.0, "plan": "basic"},
+            prediction=1,
+            score=0.7,
+            received_at=timezone.now(),
+        )
+    out = StringIO()
+    call_command("monitoring_compute", "--model", "churn", stdout=out)
+    assert "FAILED" in out.getvalue() and "OverflowError" in out.getvalue()
+    failed = set(WindowFailure.objects.values_list("window_start", "granularity"))
+    assert failed == {
+        (poisoned.replace(minute=0), Granularity.HOURLY),
+        (poisoned.replace(hour=0, minute=0), Granularity.DAILY),
+    }
+    assert metric(profiled, Granularity.DAILY, T0, "", Metric.VOLUME) == 1
+    assert not DirtyWindow.objects.exists()
+    out = StringIO()
+    call_command("monitoring_compute", stdout=out)
+    assert "Computed 0 windows" in out.getvalue(), "the poisoned window is not retried"
 
 
 def test_the_compute_command_recomputes_a_model_without_a_worker(profiled, owner, monkeypatch):

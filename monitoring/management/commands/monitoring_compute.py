@@ -3,6 +3,9 @@
 manage.py monitoring_compute                 # compute every dirty window here, then health
 manage.py monitoring_compute --model churn   # first mark all of churn's windows dirty (recompute)
 manage.py monitoring_compute --queue         # hand the dirty windows to the Celery workers
+
+A window whose data fails the computation is recorded as failed (with its reason) and
+reported; it does not stop the others, and the command still exits 0.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models.functions import TruncHour
+from django.utils import timezone
 
 from monitoring import tasks
-from monitoring.models import DirtyWindow, Prediction
+from monitoring.models import DirtyWindow, Prediction, WindowFailure
 from monitoring.services.health import health_evaluate
-from monitoring.services.ingestion import windows_mark_dirty
-from monitoring.services.windows import dirty_windows_sweep, window_compute
+from monitoring.services.window_marks import dirty_windows_sweep
+from monitoring.services.windows import window_compute, windows_mark_dirty
 from registry.models import RegisteredModel
 
 
@@ -44,6 +48,7 @@ class Command(BaseCommand):
             n = tasks.monitoring_sweep_dirty_windows.delay()
             self.stdout.write(f"Queued the sweep ({DirtyWindow.objects.count()} dirty windows): {n}")
             return
+        started = timezone.now()
         done = 0
         models: set[int] = set()
         while True:
@@ -59,4 +64,12 @@ class Command(BaseCommand):
         for model_obj in RegisteredModel.objects.filter(pk__in=models):
             health = health_evaluate(model=model_obj)
             self.stdout.write(f"{model_obj.name}: {health.status}")
-        self.stdout.write(self.style.SUCCESS(f"Computed {done} windows."))
+        failed = WindowFailure.objects.filter(failed_at__gte=started).select_related("version__model")
+        for failure in failed.order_by("version_id", "granularity", "window_start"):
+            self.stdout.write(
+                self.style.WARNING(
+                    f"FAILED {failure.version} {failure.granularity} {failure.window_start.isoformat()}: "
+                    f"{failure.reason}"
+                )
+            )
+        self.stdout.write(self.style.SUCCESS(f"Computed {done} windows ({failed.count()} failed)."))

@@ -351,6 +351,62 @@ def _numeric_prep(profile: Mapping[str, Any], names: tuple[str, ...]) -> dict[st
     return prep
 
 
+def _numeric_drift(profile: Mapping[str, Any], window: Mapping[str, FeatureCounts], names: list[str]) -> dict:
+    """The drift statistics of every numeric feature at once, as zero-padded 2-D arrays."""
+    prep = _numeric_prep(profile, tuple(names))
+    k, width = prep["ref_f"].shape
+    cwidth = prep["ref_c"].shape[1]
+    ref_f, ref_c, mids, std = prep["ref_f"], prep["ref_c"], prep["mids"], prep["std"]
+    cur_f = np.zeros((k, width))
+    for i, name in enumerate(names):
+        c = window[name].counts
+        cur_f[i, : len(c)] = c
+    # coarse counts of every feature at once: scatter-add fine bins into their coarse bin
+    cur_c = np.bincount(prep["flat_cmap"], weights=cur_f.ravel(), minlength=k * cwidth).reshape(k, cwidth)
+    n_ref = ref_f.sum(axis=1)
+    n_cur = cur_f.sum(axis=1)
+    psi_v = psi(ref_c, cur_c)
+    js_v = js_distance(ref_c, cur_c)
+    ks_d, ks_p = ks_binned(ref_f, cur_f, n_ref, n_cur)
+    w_v = wasserstein_binned(mids, ref_f, cur_f) / std
+    out = {}
+    for i, name in enumerate(names):
+        ok = n_ref[i] > 0 and n_cur[i] > 0
+        out[name] = {
+            Metric.PSI: _finite(psi_v[i]) if ok else None,
+            Metric.JS_DISTANCE: _finite(js_v[i]) if ok else None,
+            Metric.KS_STATISTIC: _finite(ks_d[i]) if ok else None,
+            Metric.KS_P_VALUE: _finite(ks_p[i]) if ok else None,
+            Metric.WASSERSTEIN: _finite(w_v[i]) if ok else None,
+        }
+    return out
+
+
+def _categorical_drift(fprof: Mapping[str, Any], counts) -> dict[str, float | None]:
+    rc = np.asarray(fprof["counts"], dtype=np.float64)
+    cc = np.asarray(counts, dtype=np.float64)
+    ok = rc.sum() > 0 and cc.sum() > 0
+    return {
+        Metric.PSI: _finite(psi(rc, cc)) if ok else None,
+        Metric.JS_DISTANCE: _finite(js_distance(rc, cc)) if ok else None,
+        Metric.CHI2_P_VALUE: _finite(chi2_pvalue(rc, cc)) if ok else None,
+    }
+
+
+def _feature_rows(name: str, values: dict, fc: FeatureCounts, numeric: bool, is_drifted: bool) -> list[dict]:
+    """One feature's rows: its statistics, drift verdict and data quality shares."""
+    total = fc.n + fc.missing
+    rows = [{"feature": name, "metric": metric, "value": value} for metric, value in values.items()]
+    rows.append({"feature": name, "metric": Metric.DRIFT_DETECTED, "value": float(is_drifted)})
+    rows.append({"feature": name, "metric": Metric.MISSING_SHARE, "value": fc.missing / total if total else None})
+    if numeric:
+        share = fc.out_of_range / fc.n if fc.n else None
+        rows.append({"feature": name, "metric": Metric.OUT_OF_RANGE_SHARE, "value": share})
+    else:
+        rows.append({"feature": name, "metric": Metric.UNSEEN_SHARE, "value": fc.unseen / fc.n if fc.n else None})
+    return rows
+
+
 def drift_from_counts(
     profile: Mapping[str, Any],
     window: Mapping[str, FeatureCounts],
@@ -365,47 +421,11 @@ def drift_from_counts(
     """
     settings = settings or DriftSettings()
     features = profile["features"]
-    per_feature: dict[str, dict[str, float | None]] = {}
     numeric_names = [n for n, f in features.items() if f["type"] == "numeric" and n in window]
     categorical_names = [n for n, f in features.items() if f["type"] != "numeric" and n in window]
-
-    if numeric_names:
-        prep = _numeric_prep(profile, tuple(numeric_names))
-        k, width = prep["ref_f"].shape
-        cwidth = prep["ref_c"].shape[1]
-        ref_f, ref_c, mids, std = prep["ref_f"], prep["ref_c"], prep["mids"], prep["std"]
-        cur_f = np.zeros((k, width))
-        for i, name in enumerate(numeric_names):
-            c = window[name].counts
-            cur_f[i, : len(c)] = c
-        # coarse counts of every feature at once: scatter-add fine bins into their coarse bin
-        cur_c = np.bincount(prep["flat_cmap"], weights=cur_f.ravel(), minlength=k * cwidth).reshape(k, cwidth)
-        n_ref = ref_f.sum(axis=1)
-        n_cur = cur_f.sum(axis=1)
-        psi_v = psi(ref_c, cur_c)
-        js_v = js_distance(ref_c, cur_c)
-        ks_d, ks_p = ks_binned(ref_f, cur_f, n_ref, n_cur)
-        w_v = wasserstein_binned(mids, ref_f, cur_f) / std
-        for i, name in enumerate(numeric_names):
-            ok = n_ref[i] > 0 and n_cur[i] > 0
-            per_feature[name] = {
-                Metric.PSI: _finite(psi_v[i]) if ok else None,
-                Metric.JS_DISTANCE: _finite(js_v[i]) if ok else None,
-                Metric.KS_STATISTIC: _finite(ks_d[i]) if ok else None,
-                Metric.KS_P_VALUE: _finite(ks_p[i]) if ok else None,
-                Metric.WASSERSTEIN: _finite(w_v[i]) if ok else None,
-            }
-
+    per_feature = _numeric_drift(profile, window, numeric_names) if numeric_names else {}
     for name in categorical_names:
-        fprof = features[name]
-        rc = np.asarray(fprof["counts"], dtype=np.float64)
-        cc = np.asarray(window[name].counts, dtype=np.float64)
-        ok = rc.sum() > 0 and cc.sum() > 0
-        per_feature[name] = {
-            Metric.PSI: _finite(psi(rc, cc)) if ok else None,
-            Metric.JS_DISTANCE: _finite(js_distance(rc, cc)) if ok else None,
-            Metric.CHI2_P_VALUE: _finite(chi2_pvalue(rc, cc)) if ok else None,
-        }
+        per_feature[name] = _categorical_drift(features[name], window[name].counts)
 
     rows: list[dict[str, Any]] = []
     drifted = 0
@@ -413,26 +433,11 @@ def drift_from_counts(
     for name, values in per_feature.items():
         fc = window[name]
         numeric = features[name]["type"] == "numeric"
-        total = fc.n + fc.missing
-        enough = fc.n >= settings.min_rows
-        is_drifted = enough and _is_drifted(settings.rule, settings, values, numeric)
+        is_drifted = fc.n >= settings.min_rows and _is_drifted(settings.rule, settings, values, numeric)
         if name not in PREDICTION_COLUMNS:
             judged += 1
             drifted += int(is_drifted)
-        for metric, value in values.items():
-            rows.append({"feature": name, "metric": metric, "value": value})
-        rows.append({"feature": name, "metric": Metric.DRIFT_DETECTED, "value": float(is_drifted)})
-        rows.append({"feature": name, "metric": Metric.MISSING_SHARE, "value": fc.missing / total if total else None})
-        if numeric:
-            rows.append(
-                {
-                    "feature": name,
-                    "metric": Metric.OUT_OF_RANGE_SHARE,
-                    "value": fc.out_of_range / fc.n if fc.n else None,
-                }
-            )
-        else:
-            rows.append({"feature": name, "metric": Metric.UNSEEN_SHARE, "value": fc.unseen / fc.n if fc.n else None})
+        rows += _feature_rows(name, values, fc, numeric, is_drifted)
     if n_rows is None:
         n_rows = max((fc.n + fc.missing for fc in window.values()), default=0)
     rows.append({"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)})
@@ -452,70 +457,3 @@ def compute_window_drift(
     window = bin_window(reference_profile, data)
     n_rows = len(data) if hasattr(data, "columns") else max((len(v) for v in data.values()), default=0)
     return drift_from_counts(reference_profile, window, settings, n_rows=n_rows)
-
-
-# --------------------------------------------------------------------------- performance
-
-
-def _label_strings(values) -> list[str]:
-    out = []
-    for v in values:
-        if isinstance(v, bool):
-            out.append("1" if v else "0")
-        elif isinstance(v, float) and v.is_integer():
-            out.append(str(int(v)))
-        else:
-            out.append(str(v))
-    return out
-
-
-def positive_label(labels: Iterable[str]) -> str:
-    """The positive class of a binary task: '1' / 'true' / 'yes' when present, else the last sorted label."""
-    labels = sorted(set(labels))
-    for candidate in ("1", "true", "True", "yes", "positive"):
-        if candidate in labels:
-            return candidate
-    return labels[-1] if labels else "1"
-
-
-def performance_metrics(task_type: str, y_true, y_pred, score=None) -> dict[str, float | None]:
-    """scikit-learn metrics for one window's labelled predictions (None when undefined)."""
-    from sklearn import metrics as skm
-
-    if len(y_true) == 0:
-        return {}
-    if task_type == "regression":
-        t = np.asarray(y_true, dtype=np.float64)
-        p = np.asarray(y_pred, dtype=np.float64)
-        ok = np.isfinite(t) & np.isfinite(p)
-        t, p = t[ok], p[ok]
-        if t.size == 0:
-            return {}
-        return {
-            Metric.MAE: float(skm.mean_absolute_error(t, p)),
-            Metric.RMSE: float(math.sqrt(skm.mean_squared_error(t, p))),
-            Metric.R2: _finite(skm.r2_score(t, p)) if t.size > 1 else None,
-        }
-    t = _label_strings(y_true)
-    p = _label_strings(y_pred)
-    out: dict[str, float | None] = {Metric.ACCURACY: float(skm.accuracy_score(t, p))}
-    if task_type == "binary":
-        pos = positive_label(t + p)
-        kwargs = {"pos_label": pos, "average": "binary", "zero_division": 0}
-    else:
-        kwargs = {"average": "macro", "zero_division": 0}
-    out[Metric.PRECISION] = float(skm.precision_score(t, p, **kwargs))
-    out[Metric.RECALL] = float(skm.recall_score(t, p, **kwargs))
-    out[Metric.F1] = float(skm.f1_score(t, p, **kwargs))
-    out[Metric.ROC_AUC] = None
-    out[Metric.LOG_LOSS] = None
-    if task_type == "binary" and score is not None:
-        s = np.asarray([np.nan if v is None else v for v in score], dtype=np.float64)
-        ok = np.isfinite(s)
-        y = np.asarray([1 if v == pos else 0 for v in t])[ok]
-        s = s[ok]
-        if s.size and len(set(y.tolist())) == 2:
-            out[Metric.ROC_AUC] = float(skm.roc_auc_score(y, s))
-        if s.size:
-            out[Metric.LOG_LOSS] = float(skm.log_loss(y, np.clip(s, 1e-15, 1 - 1e-15), labels=[0, 1]))
-    return out

@@ -1,0 +1,148 @@
+"""Dirty-window marks: the claim and lease of a computation, its end, its failure, the sweep.
+
+A window's ``DirtyWindow`` mark is the only record that its inputs changed, so it goes away
+only in the transaction that stores the window's results (``window_done``) or its failure
+(``window_failure_record``), and only if nobody marked it again meanwhile (``marked_at``
+unchanged since the claim). A worker killed mid-window therefore leaves the mark in place:
+
+* ``window_claim`` stamps the mark with a lease (``WINDOW_LEASE``) when a computation starts;
+* ``dirty_windows_sweep`` (beat, every minute) queues marks never queued, marks queued long ago
+  whose message may be lost (``REQUEUE_AFTER``), and claimed marks whose lease expired;
+* a computation that outlives its lease may run twice; results are upserts on unique keys and
+  the mark goes only if unchanged, so a second run costs time, never correctness.
+
+A failure that retrying will not cure (the window's data) is stored as a ``WindowFailure`` and
+the mark goes, so the window is not retried in a loop; new data marks it dirty again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from monitoring.models import DirtyWindow, WindowFailure
+from registry.models import ModelVersion
+from registry.services.audit import WORKER, AuditContext, audit_record
+
+logger = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500
+REQUEUE_AFTER = timedelta(minutes=10)
+WINDOW_LEASE = timedelta(minutes=2)
+REASON_MAX = 2000
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A computation's hold on one window: ``marked_at`` as it was when the computation began
+    (None: the window was not marked)."""
+
+    version_id: int
+    window_start: datetime
+    granularity: str
+    marked_at: datetime | None
+
+    def marks(self):
+        return DirtyWindow.objects.filter(
+            version_id=self.version_id, window_start=self.window_start, granularity=self.granularity
+        )
+
+
+def window_claim(*, version_id: int, window_start: datetime, granularity: str, now=None) -> Claim:
+    """Note that a computation of the window starts now; its lease ends ``WINDOW_LEASE`` later."""
+    now = now or timezone.now()
+    claim_qs = DirtyWindow.objects.filter(version_id=version_id, window_start=window_start, granularity=granularity)
+    marked_at = claim_qs.values_list("marked_at", flat=True).first()
+    if marked_at is not None:
+        claim_qs.update(claimed_at=now, lease_until=now + WINDOW_LEASE)
+    return Claim(version_id, window_start, granularity, marked_at)
+
+
+def _mark_remove(claim: Claim) -> bool:
+    """Remove the mark if nobody marked the window again since the claim; else free it for the
+    sweep (a newer mark has ``enqueued_at`` null). Call inside the storing transaction."""
+    removed = 0
+    if claim.marked_at is not None:
+        removed, _ = claim.marks().filter(marked_at=claim.marked_at).delete()
+    if not removed:
+        claim.marks().update(claimed_at=None, lease_until=None)
+    return bool(removed)
+
+
+def window_done(claim: Claim) -> bool:
+    """The window's results are stored (call inside that transaction): its mark and any
+    earlier failure go. Returns whether the mark went (False: marked again meanwhile)."""
+    WindowFailure.objects.filter(
+        version_id=claim.version_id, window_start=claim.window_start, granularity=claim.granularity
+    ).delete()
+    return _mark_remove(claim)
+
+
+def window_release(claim: Claim) -> None:
+    """Give the window back without results (a transient error: the task retries)."""
+    claim.marks().update(lease_until=None)
+
+
+@transaction.atomic
+def window_failure_record(*, claim: Claim, reason: str, context: AuditContext = WORKER, now=None) -> WindowFailure:
+    """Store why the window cannot be computed and remove its mark (unless marked again since
+    the claim), with an audit event ``window.failed``."""
+    now = now or timezone.now()
+    key = {"version_id": claim.version_id, "window_start": claim.window_start, "granularity": claim.granularity}
+    reason = reason.replace("\x00", "\\x00")[:REASON_MAX]  # text columns refuse NUL
+    updated = WindowFailure.objects.filter(**key).update(reason=reason, failed_at=now, attempts=F("attempts") + 1)
+    if not updated:
+        failure = WindowFailure(**key, reason=reason, failed_at=now)
+        failure.full_clean(validate_unique=False, validate_constraints=False)
+        failure.save()
+    failure = WindowFailure.objects.get(**key)
+    _mark_remove(claim)
+    version = ModelVersion.objects.select_related("model").get(pk=claim.version_id)
+    audit_record(
+        actor=None,
+        action="window.failed",
+        context=context,
+        obj=version,
+        model=version.model,
+        after={
+            "window_start": claim.window_start.isoformat(),
+            "granularity": claim.granularity,
+            "reason": reason[:500],
+            "attempts": failure.attempts,
+        },
+    )
+    return failure
+
+
+def windows_mark_dirty_one(version_id: int, start: datetime, granularity: str) -> None:
+    DirtyWindow.objects.update_or_create(
+        version_id=version_id,
+        window_start=start,
+        granularity=granularity,
+        defaults={"marked_at": timezone.now(), "enqueued_at": None},
+    )
+
+
+def dirty_windows_sweep(*, limit: int = SWEEP_BATCH, now=None) -> list[tuple[int, datetime, str]]:
+    """Claim dirty windows for queueing (hourly before daily, oldest first): never queued,
+    queued more than ``REQUEUE_AFTER`` ago and not being computed, or whose computation's
+    lease expired (its worker died). Marks stay until their computation removes them."""
+    now = now or timezone.now()
+    unclaimed = Q(lease_until__isnull=True) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER))
+    expired = Q(lease_until__lt=now)
+    with transaction.atomic():
+        marks = list(
+            DirtyWindow.objects.filter(unclaimed | expired).order_by("-granularity", "window_start", "pk")[:limit]
+        )
+        for mark in marks:
+            if mark.lease_until is not None:
+                logger.warning(
+                    "%s was claimed at %s and not finished by its lease: queued again", mark, mark.claimed_at
+                )
+        DirtyWindow.objects.filter(pk__in=[m.pk for m in marks]).update(enqueued_at=now, lease_until=None)
+    return [(m.version_id, m.window_start, m.granularity) for m in marks]

@@ -1,0 +1,265 @@
+"""The fault suite: a failing machine, with production defaults (Redis' visibility timeout of an
+hour, the window lease, the sweeps' schedules). Real PostgreSQL, Redis and Celery worker and
+beat subprocesses; nothing mocked. Each test ends by comparing what the workers stored with a
+fresh recompute of the same windows (``assert_equals_fresh_recompute``): nothing lost, nothing
+doubled. The killed-mid-hour case is in test_monitoring_worker.py; the worker restarted during an
+MLflow sync is in test_mlflow_sync.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+import time
+
+import psycopg
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from monitoring.choices import Granularity, HealthState, Metric, ProfileStatus
+from monitoring.models import DirtyWindow, HealthStatus, MetricValue, Prediction, ReferenceProfile, WindowFailure
+from monitoring.services.reference_profiles import reference_profile_compute
+from monitoring.services.windows import window_compute, windows_mark_dirty
+from tests.integration.conftest import Broker, wait_until, worker_database_url
+from tests.integration.monitoring_data import (
+    as_json,
+    assert_equals_fresh_recompute,
+    labels_for,
+    prediction_records,
+    reference_csv,
+)
+from tests.integration.test_monitoring_worker import (
+    DAY,
+    HOUR,
+    SCOPES,
+    send_predictions,
+    sweep_every_second,
+    upload_reference,
+    urls,
+    window_metrics,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+PROFILE_SWEEP = ("monitoring: queue pending reference profiles", "monitoring.tasks.profiles_sweep_pending")
+
+
+def locker_connection() -> psycopg.Connection:
+    return psycopg.connect(worker_database_url().replace("postgres://", "postgresql://", 1), autocommit=False)
+
+
+def blocked_backends(table: str) -> list[int]:
+    """Backends of the test database waiting for a lock on ``table``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' AND query ILIKE %s",
+            [connection.settings_dict["NAME"], f"%{table}%"],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def terminate(pid: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def received(worker, task: str) -> list[str]:
+    return re.findall(rf"Task monitoring\.tasks\.{task}\[([0-9a-f-]+)\] received", worker.log())
+
+
+def windows_done(model) -> bool:
+    return (
+        MetricValue.objects.filter(model=model, granularity=Granularity.DAILY).exists()
+        and not DirtyWindow.objects.filter(version__model=model).exists()
+    )
+
+
+def test_a_worker_killed_in_the_last_dirty_window_is_recovered_by_its_lease_not_by_redis(
+    services, churn, churn_v1, owner, api_client_for
+):
+    """The day is the only dirty window and its worker dies storing it: no queued task will touch
+    it again and Redis keeps the message for an hour. The sweep queues it once its lease expired."""
+    api = api_client_for(owner, scopes=SCOPES)
+    response = api.post(urls(churn_v1)["reference"], data=reference_csv(), content_type="text/csv")
+    assert response.status_code == 202
+    reference_profile_compute(profile_id=ReferenceProfile.objects.get(version=churn_v1).pk)  # no worker yet
+    records = prediction_records(300, HOUR, seed=21, drifted=True)
+    send_predictions(api, churn_v1, records)
+    window_compute(version_id=churn_v1.pk, window_start=HOUR, granularity=Granularity.HOURLY)
+    assert set(DirtyWindow.objects.values_list("granularity", flat=True)) == {Granularity.DAILY}
+
+    locker = locker_connection()
+    try:
+        locker.execute("LOCK TABLE monitoring_metricvalue IN SHARE ROW EXCLUSIVE MODE")
+        first = services.worker(name="first")
+        wait_until(lambda: blocked_backends("monitoring_metricvalue"), timeout=90, what="the day to block mid-store")
+        killed = received(first, "window_compute")[-1]
+        first.kill(signal.SIGKILL)
+    finally:
+        locker.rollback()
+        locker.close()
+    mark = DirtyWindow.objects.get(version=churn_v1)
+    assert mark.lease_until is not None, "the dead worker's claim"
+    assert not window_metrics(churn_v1, Granularity.DAILY, DAY), "the killed transaction left nothing"
+
+    second = services.worker(name="second")
+    sweep_every_second()
+    services.beat()
+    wait_until(lambda: windows_done(churn), timeout=300, what="the sweep to requeue the day after its lease")
+    assert f"{killed}] succeeded" not in second.log(), "Redis redelivered: the visibility timeout is not the default"
+    assert window_metrics(churn_v1, Granularity.DAILY, DAY)[("", Metric.VOLUME)] == 300
+    assert_equals_fresh_recompute(churn)
+
+
+def test_a_worker_whose_database_connection_is_dropped_mid_window_retries_and_stores_it_once(
+    services, churn, churn_v1, owner, api_client_for
+):
+    worker = services.worker()
+    api = api_client_for(owner, scopes=SCOPES)
+    upload_reference(api, churn_v1)
+    records = prediction_records(300, HOUR, seed=31, drifted=True)
+    locker = locker_connection()
+    try:
+        locker.execute("LOCK TABLE monitoring_metricvalue IN SHARE ROW EXCLUSIVE MODE")
+        send_predictions(api, churn_v1, records)
+        pids = wait_until(
+            lambda: blocked_backends("monitoring_metricvalue"), timeout=90, what="the worker to block mid-store"
+        )
+        terminate(pids[0])
+        wait_until(lambda: "Retry in" in worker.log(), timeout=60, what="the task to be retried")
+    finally:
+        locker.rollback()
+        locker.close()
+    wait_until(lambda: windows_done(churn), timeout=120, what="the retried task to finish the windows")
+    assert "OperationalError" in worker.log()
+    assert worker.running
+    assert window_metrics(churn_v1, Granularity.HOURLY, HOUR)[("", Metric.VOLUME)] == 300
+    assert_equals_fresh_recompute(churn)
+
+
+def test_a_request_whose_database_connection_is_dropped_stores_nothing_and_its_retry_stores_the_batch_once(
+    services, churn, churn_v1, owner, api_client_for
+):
+    services.worker()
+    api = api_client_for(owner, scopes=SCOPES)
+    upload_reference(api, churn_v1)
+    api.raise_request_exception = False
+    records = prediction_records(400, HOUR, seed=41, drifted=True)
+    answers: list = []
+    locker = locker_connection()
+    try:
+        locker.execute("LOCK TABLE monitoring_prediction IN ACCESS EXCLUSIVE MODE")
+
+        def post() -> None:
+            try:
+                answers.append(
+                    api.post(urls(churn_v1)["predictions"], data=as_json(records), content_type="application/json")
+                )
+            finally:
+                connections.close_all()  # this thread's own connections
+
+        request = threading.Thread(target=post)
+        request.start()
+        pids = wait_until(lambda: blocked_backends("monitoring_prediction"), timeout=60, what="the request to block")
+        terminate(pids[0])
+        request.join(timeout=60)
+    finally:
+        locker.rollback()
+        locker.close()
+    assert answers and answers[0].status_code >= 500, answers
+    assert not Prediction.objects.exists() and not DirtyWindow.objects.exists(), "no half-written batch"
+
+    assert send_predictions(api, churn_v1, records)["rows"] == 400  # the client's retry
+    wait_until(lambda: windows_done(churn), timeout=120, what="the worker to compute the windows")
+    assert Prediction.objects.filter(version=churn_v1).count() == 400
+    assert_equals_fresh_recompute(churn)
+
+
+def test_a_reference_uploaded_while_redis_is_down_is_profiled_and_its_windows_computed_after_redis_returns(
+    services, private_redis, churn, churn_v1, owner, api_client_for
+):
+    broker = Broker(private_redis.url)
+    broker.activate()
+    try:
+        services.worker(name="worker", broker_url=private_redis.url)
+        api = api_client_for(owner, scopes=SCOPES)
+        private_redis.kill()
+        response = api.post(urls(churn_v1)["reference"], data=reference_csv(), content_type="text/csv")
+        assert response.status_code == 202, response.content  # stored although the broker is unreachable
+        records = prediction_records(500, HOUR, seed=51, drifted=True)
+        send_predictions(api, churn_v1, records)
+        labels = labels_for(records, seed=52)
+        response = api.post(urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
+        assert response.status_code == 201
+        assert ReferenceProfile.objects.get(version=churn_v1).status == ProfileStatus.PENDING
+
+        private_redis.start()  # empty: every message sent while it was down is lost
+        sweep_every_second()
+        every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.update_or_create(
+            name=PROFILE_SWEEP[0], defaults={"task": PROFILE_SWEEP[1], "interval": every_second}
+        )
+        services.beat(broker_url=private_redis.url)
+        wait_until(
+            lambda: ReferenceProfile.objects.filter(version=churn_v1, status=ProfileStatus.READY).exists(),
+            timeout=180,
+            what="the pending-profile sweep to queue the profile after Redis returned",
+        )
+        wait_until(
+            lambda: (
+                windows_done(churn)
+                and HealthStatus.objects.filter(model=churn, status=HealthState.CRITICAL).exists()
+                and window_metrics(churn_v1, Granularity.HOURLY, HOUR).get(("age", Metric.PSI)) is not None
+            ),
+            timeout=180,
+            what="the windows to be computed with drift once the profile exists",
+        )
+        daily = window_metrics(churn_v1, Granularity.DAILY, DAY)
+        assert daily[("", Metric.VOLUME)] == 500 and daily[("", Metric.LABEL_COVERAGE)] == 1.0
+        assert_equals_fresh_recompute(churn)
+    finally:
+        broker.restore()
+
+
+def test_a_poisoned_window_is_recorded_failed_once_by_the_worker_and_never_retried_in_a_loop(
+    services, churn, churn_v1, owner, api_client_for
+):
+    """A prediction dated 9999-12-31 23:30 (stored before ingestion refused such dates): its
+    hour ends in year 10000. The worker records the failure once; beat keeps sweeping."""
+    worker = services.worker()
+    api = api_client_for(owner, scopes=SCOPES)
+    upload_reference(api, churn_v1)
+    records = prediction_records(200, HOUR, seed=61)
+    send_predictions(api, churn_v1, records)
+    poisoned = HOUR.replace(year=9999, month=12, day=31, hour=23, minute=30)
+    Prediction.objects.create(
+        version=churn_v1,
+        prediction_id="poisoned",
+        timestamp=poisoned,
+        features=records[0]["features"],
+        prediction=1,
+        score=0.5,
+        received_at=timezone.now(),
+    )
+    windows_mark_dirty(version_id=churn_v1.pk, hours=[poisoned.replace(minute=0)])
+    sweep_every_second()
+    services.beat()
+    wait_until(
+        lambda: WindowFailure.objects.count() == 2 and windows_done(churn),
+        timeout=120,
+        what="the poisoned hour and day to be recorded failed and the other windows computed",
+    )
+    before = worker.log().count("monitoring.tasks.window_compute[")
+    time.sleep(15)  # fifteen sweeps later: nothing was queued again
+    assert worker.log().count("monitoring.tasks.window_compute[") == before
+    assert "Retry in" not in worker.log()
+    assert list(WindowFailure.objects.values_list("attempts", flat=True)) == [1, 1]
+    assert all("OverflowError" in reason for reason in WindowFailure.objects.values_list("reason", flat=True))
+    assert not DirtyWindow.objects.exists()
+    assert window_metrics(churn_v1, Granularity.HOURLY, HOUR)[("", Metric.VOLUME)] == 200
+    assert set(WindowFailure.objects.values_list("granularity", flat=True)) == {Granularity.HOURLY, Granularity.DAILY}
+    assert_equals_fresh_recompute(churn)
