@@ -16,10 +16,12 @@ logger = logging.getLogger(__name__)
 def enqueue_on_commit(task, *args, **kwargs) -> None:
     """Queue ``task.delay(*args, **kwargs)`` after the current transaction commits."""
 
+    from mlops_portal.celery import TRANSIENT_ERRORS
+
     def send():
         try:
             task.delay(*args, **kwargs)
-        except Exception:  # noqa: BLE001 - the broker being down must not fail the write
+        except TRANSIENT_ERRORS:  # the broker being down must not fail the write; anything else is a bug
             logger.warning("Broker unavailable: %s not queued now; the beat sweep will pick it up", task.name)
 
     transaction.on_commit(send)

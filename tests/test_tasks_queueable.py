@@ -56,3 +56,9 @@ def test_every_registered_task_can_be_queued_with_the_project_settings(name):
             queue.close()
     finally:
         app.conf.task_always_eager = eager
+
+
+def test_time_limits_leave_room_for_the_soft_limit():
+    for name, task in our_tasks().items():
+        if task.time_limit and task.soft_time_limit:
+            assert task.soft_time_limit < task.time_limit, name

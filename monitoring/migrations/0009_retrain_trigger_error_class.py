@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("monitoring", "0006_packed_bin_counts")]
+    dependencies = [("monitoring", "0008_pending_profile_sweep_schedule")]
 
     operations = [
         migrations.RemoveField(model_name="retraintrigger", name="error"),
