@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
@@ -36,11 +37,48 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 
+class InvalidTime(ValueError):
+    """A time parameter that is not an ISO 8601 date or date-time, or not a representable instant."""
+
+
+def to_utc(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` as the same instant in UTC (naive means UTC).
+
+    Queries only ever see UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts
+    (``+16:00``, ``-23:59``), and an instant at the calendar's ends (``0001-01-01T00:00+05:00``,
+    ``9999-12-31T23:59:59-05:00``) has no UTC form in Python's years 1..9999. The latter raises
+    ``InvalidTime``, for a 400 instead of an OverflowError deep in a query or a template.
+    """
+    if timezone.is_naive(moment):
+        return moment.replace(tzinfo=datetime.UTC)
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError as exc:
+        raise InvalidTime(f"'{moment.isoformat()}' is out of range: its UTC time is outside years 1 to 9999.") from exc
+
+
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time, cleaned to the same instant in UTC (see ``to_utc``)."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return to_utc(moment)
+        except InvalidTime as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from exc
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class AuditEventFilter(django_filters.FilterSet):
     """Filters of the audit log (page, export and API): time range, model, actor, action, source."""
 
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", label="From")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", label="Until")
+    since = UtcIsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", label="From")
+    until = UtcIsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", label="Until")
     model = django_filters.CharFilter(method="filter_model", label="Model")
     actor = django_filters.CharFilter(method="filter_actor", label="Actor")
     action = django_filters.CharFilter(
@@ -163,12 +201,8 @@ def model_history(*, user, model: RegisteredModel, before=None, limit: int = PAG
 _ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 
 
-class InvalidTime(ValueError):
-    """The ``time`` parameter is not an ISO 8601 date or date-time."""
-
-
 def parse_as_of_time(value: str | None) -> datetime.datetime:
-    """ISO 8601 date-time (naive means UTC) or a date (midnight UTC)."""
+    """ISO 8601 date-time (naive means UTC) or a date (midnight UTC), as the instant in UTC."""
     text = (value or "").strip()
     if not text:
         raise InvalidTime("Give a time, e.g. ?time=2026-01-31T12:00:00Z")
@@ -183,9 +217,7 @@ def parse_as_of_time(value: str | None) -> datetime.datetime:
             moment = datetime.datetime.combine(day, datetime.time.min)
     except ValueError as exc:
         raise InvalidTime(f"'{text[:60]}' is not an ISO 8601 date or date-time.") from exc
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment
+    return to_utc(moment)
 
 
 @dataclasses.dataclass
@@ -411,4 +443,5 @@ __all__ = [
     "inventory_as_of",
     "model_history",
     "parse_as_of_time",
+    "to_utc",
 ]
