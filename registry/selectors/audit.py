@@ -29,9 +29,7 @@ from registry.models import (
     Review,
     StageTransition,
 )
-from registry.rules import can_view_audit, can_view_model
-
-from .inventory import model_visible_q
+from registry.rules import can_view_audit
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -189,9 +187,8 @@ def _json_text(value) -> str:
 
 def model_history(*, user, model: RegisteredModel, before=None, limit: int = PAGE_SIZE) -> KeysetPage:
     """The audit events of one model, for anyone who may view the model."""
-    if not can_view_model(user, model):
-        return KeysetPage(events=[], older=None, newer=None)
-    return audit_event_page(AuditEvent.objects.filter(model_id=model.pk), before=before, limit=limit)
+    visible = RegisteredModel.objects.visible_to(user).filter(pk=model.pk).values("pk")
+    return audit_event_page(AuditEvent.objects.filter(model_id__in=visible), before=before, limit=limit)
 
 
 # ---------------------------------------------------------------- point in time
@@ -291,8 +288,8 @@ def inventory_as_of(*, user, moment: datetime.datetime) -> list[AsOfEntry]:
     if not user.is_authenticated:
         return []
     models = list(
-        RegisteredModel.objects.filter(model_visible_q(user), created_at__lte=moment)
-        .distinct()
+        RegisteredModel.objects.visible_to(user)
+        .filter(created_at__lte=moment)
         .select_related("owner", "team")
         .order_by("name")
     )
@@ -393,7 +390,7 @@ _REVIEWS = Review.objects.select_related("reviewer").order_by("created_at")
 
 def compliance_report_data(*, user, model: RegisteredModel) -> ComplianceReport | None:
     """The compliance report of one model, or None if the user may not view it."""
-    if not can_view_model(user, model):
+    if not RegisteredModel.objects.visible_to(user).filter(pk=model.pk).exists():
         return None
     versions = list(model.versions.select_related("created_by").order_by("-version"))
     promotions = list(

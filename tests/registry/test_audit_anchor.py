@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -290,3 +291,79 @@ def test_verify_audit_with_a_missing_or_bad_checkpoint_file_is_an_error(churn, o
         path.write_text(content)
     with pytest.raises(CommandError, match="checkpoint"):
         _command("verify_audit", "--no-progress", "--checkpoint", str(path))
+
+
+# ---------------------------------------------------------------- database roles (docs/audit.md)
+
+
+def _documented_sql(block: str) -> list[str]:
+    """The statements of one ``<!-- roles:… -->`` SQL block of docs/audit.md."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
+    found = re.search(rf"<!-- roles:{block} -->\s*```sql\n(.*?)```", text, re.S)
+    assert found, f"docs/audit.md has no roles:{block} block"
+    return [s.strip() for s in found.group(1).split(";") if s.strip()]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_documented_roles_leave_the_application_only_insert_on_the_audit_log():
+    import os
+
+    import psycopg
+
+    from registry.verify_export import GENESIS_HASH
+
+    suffix = f"t{os.getpid()}"
+    owner, app, database = f"audit_owner_{suffix}", f"audit_app_{suffix}", connection.settings_dict["NAME"]
+
+    def adapt(sql: str) -> str:
+        sql = sql.replace("mlops_owner", owner).replace("mlops_app", app)
+        return re.sub(r"\bmlops\b", f'"{database}"', sql)
+
+    admin = _fresh_connection()
+    found = admin.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'registry_auditevent'")
+    table_owner = found.fetchone()[0]
+    try:
+        for sql in _documented_sql("cluster"):
+            if not sql.startswith("CREATE DATABASE"):  # the test database stands in for it
+                admin.execute(adapt(sql))
+        for sql in _documented_sql("database"):
+            admin.execute(adapt(sql))
+        admin.execute(f"ALTER TABLE registry_auditevent OWNER TO {owner}")  # as `migrate` by the owner leaves it
+        for sql in _documented_sql("grants"):
+            admin.execute(adapt(sql))
+        params = {**connection.get_connection_params(), "user": app, "password": "change-me-app"}
+        params = {k: v for k, v in params.items() if k in ("host", "port", "dbname", "user", "password") and v}
+        with psycopg.connect(**params, autocommit=True) as as_app:
+            as_app.execute(
+                "INSERT INTO registry_auditevent (seq, timestamp, actor_name, action, object_type, object_id,"
+                " object_repr, model_name, request_id, source, prev_hash, hash)"
+                " VALUES (1, now(), 'app', 't.role', '', '', '', '', '', 'cli', %s, %s)",
+                [GENESIS_HASH, "f" * 64],
+            )
+            assert as_app.execute("SELECT count(*) FROM registry_auditevent").fetchone()[0] == 1
+            refused = [
+                "UPDATE registry_auditevent SET action = 'tampered'",
+                "DELETE FROM registry_auditevent",
+                "TRUNCATE registry_auditevent",
+                "SET mlops.allow_audit_truncate = 'on'; TRUNCATE registry_auditevent",
+                "ALTER TABLE registry_auditevent DISABLE TRIGGER ALL",
+            ]
+            for sql in refused:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied|must be owner"):
+                    as_app.execute(sql)
+            owned = "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = %s)"
+            assert as_app.execute(owned, [app]).fetchone()[0] == 0
+            assert as_app.execute("SELECT action FROM registry_auditevent").fetchone()[0] == "t.role"
+    finally:
+        admin.execute(f'ALTER TABLE registry_auditevent OWNER TO "{table_owner}"')
+        admin.execute(f'REASSIGN OWNED BY {owner} TO "{table_owner}"')
+        admin.execute("ALTER SCHEMA public OWNER TO pg_database_owner")
+        admin.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+        admin.execute(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO PUBLIC')
+        for role in (owner, app):
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+        admin.close()
