@@ -277,6 +277,25 @@ class AsOfEntry:
         }
 
 
+def _promotion_evidence(transition: StageTransition) -> PromotionRequest | None:
+    """The promotion request behind a move into production: its own, or for a rollback (which
+    has none) the latest earlier promotion of that version into production."""
+    if transition.promotion_request_id:
+        return transition.promotion_request
+    earlier = (
+        StageTransition.objects.filter(
+            version_id=transition.version_id,
+            to_stage=Stage.PRODUCTION,
+            promotion_request__isnull=False,
+            created_at__lte=transition.created_at,
+        )
+        .select_related("promotion_request__requested_by")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return earlier.promotion_request if earlier else None
+
+
 def inventory_as_of(*, user, moment: datetime.datetime) -> list[AsOfEntry]:
     """For each model the user may see that existed at ``moment``: the version in production
     then, since when, and the promotion request (requester, approvals) that put it there.
@@ -309,29 +328,12 @@ def inventory_as_of(*, user, moment: datetime.datetime) -> list[AsOfEntry]:
             "actor", "version", "promotion_request__requested_by"
         )
     }
-    # For rollbacks (no request of their own): the latest earlier promotion into production.
     best: dict[int, StageTransition] = {}
     for t in transitions.values():
         current = best.get(t.model_id)
         if current is None or (t.created_at, t.pk) > (current.created_at, current.pk):
             best[t.model_id] = t
-    evidence: dict[int, PromotionRequest | None] = {}
-    for model_id, t in best.items():
-        if t.promotion_request_id:
-            evidence[model_id] = t.promotion_request
-            continue
-        earlier = (
-            StageTransition.objects.filter(
-                version_id=t.version_id,
-                to_stage=Stage.PRODUCTION,
-                promotion_request__isnull=False,
-                created_at__lte=t.created_at,
-            )
-            .select_related("promotion_request__requested_by")
-            .order_by("-created_at", "-id")
-            .first()
-        )
-        evidence[model_id] = earlier.promotion_request if earlier else None
+    evidence = {model_id: _promotion_evidence(t) for model_id, t in best.items()}
     request_ids = [p.pk for p in evidence.values() if p is not None]
     approvals: dict[int, list[Review]] = {}
     for review in (
