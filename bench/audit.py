@@ -312,6 +312,20 @@ def _run() -> list[Figure]:
         after = audit_verify()
     log(f"verify after concurrent appends: {after.message} in {t2['seconds']:.2f} s")
 
+    return _figures(
+        verify_seconds=verify_seconds,
+        load_seconds=load_seconds,
+        export=export,
+        manifest=manifest,
+        baseline=baseline,
+        copy=copy,
+        append=append,
+        after=after,
+        after_seconds=t2["seconds"],
+    )
+
+
+def _figures(*, verify_seconds, load_seconds, export, manifest, baseline, copy, append, after, after_seconds):
     export_ratio = ratio(export["seconds"], copy["seconds"])
     rss_mb = export["rss"] / 1e6
     n = f"{EVENTS:,}"
@@ -364,7 +378,7 @@ def _run() -> list[Figure]:
             note=(
                 f"{append['events']:,} events in {APPEND_SECONDS} s on top of {n}; per append p50 "
                 f"{append['p50_ms']:.1f} ms, p99 {append['p99_ms']:.1f} ms; chain re-verified after: "
-                f"{'OK' if after.ok else 'BROKEN'} ({after.count:,} events, {t2['seconds']:.1f} s)"
+                f"{'OK' if after.ok else 'BROKEN'} ({after.count:,} events, {after_seconds:.1f} s)"
             ),
         ),
     ]
