@@ -145,6 +145,13 @@ if env.str("CACHE_URL", default=""):
 # committed change bumps (registry/cache.py); 0 turns that cache off.
 INVENTORY_CACHE_SECONDS = env.int("INVENTORY_CACHE_SECONDS", default=600)
 
+# Audit chain checkpoints (registry/services/audit/checkpoint.py): the head (seq, hash, time)
+# appended to a file and/or POSTed to a URL outside the database, periodically (beat) and by
+# `manage.py audit_checkpoint`; `verify_audit` compares the chain with the file's last line.
+# Keep the file (or the URL's receiver) where the database's users cannot rewrite it.
+AUDIT_CHECKPOINT_FILE = env.str("AUDIT_CHECKPOINT_FILE", default=str(VAR_DIR / "audit" / "checkpoints.jsonl"))
+AUDIT_CHECKPOINT_URL = env.str("AUDIT_CHECKPOINT_URL", default="")
+
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="mlops-portal@localhost")
 # SMTP, when EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend

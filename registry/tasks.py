@@ -75,3 +75,14 @@ def mlflow_writeback_model(model_id: int) -> None:
         mlflow_writeback(server=link.server, context=WORKER)
     except MlflowUnavailable:
         pass  # recorded on the version link; the periodic sync retries
+
+
+# --- Audit chain checkpoints --------------------------------------------------------------
+
+
+@shared_task(acks_late=True, ignore_result=True, time_limit=120, soft_time_limit=90)
+def audit_checkpoint() -> int:
+    """Periodic: record the audit chain's head outside the table (file and/or URL)."""
+    from registry.services.audit import checkpoint_write
+
+    return checkpoint_write().checkpoint.seq

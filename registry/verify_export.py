@@ -219,86 +219,104 @@ def _read_csv(first: str, stream, holder: dict):
 # ---------------------------------------------------------------- verification
 
 
-def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
-    """Verify an export; returns (ok, message, summary)."""
-    rows, holder = read_export(stream)
-    count = 0
-    first_seq = last_seq = None
-    first_prev = last_hash = None
-    prev_seq = None
-    prev_hash_seen = None
-    gaps = 0
-    try:
-        for line_no, payload, stored_hash in rows:
-            seq = payload["seq"]
-            if not isinstance(seq, int):
-                return False, f"line {line_no}: seq is not an integer", {}
-            computed = event_hash(payload["prev_hash"], payload)
-            if computed != stored_hash:
-                return (
-                    False,
-                    f"event seq {seq} (line {line_no}): hash mismatch, the event's fields were altered "
-                    f"(stored {stored_hash[:16]}…, recomputed {computed[:16]}…)",
-                    {"broken_seq": seq},
-                )
-            if prev_seq is not None:
-                if seq <= prev_seq:
-                    return False, f"event seq {seq} (line {line_no}): out of order after seq {prev_seq}", {}
-                if seq == prev_seq + 1:
-                    if payload["prev_hash"] != prev_hash_seen:
-                        return (
-                            False,
-                            f"event seq {seq} (line {line_no}): broken link, prev_hash does not match "
-                            f"the hash of seq {prev_seq}",
-                            {"broken_seq": seq},
-                        )
-                else:
-                    gaps += 1
-            elif seq == 1 and payload["prev_hash"] != GENESIS_HASH:
-                return False, f"event seq 1 (line {line_no}): prev_hash is not the genesis hash", {"broken_seq": 1}
-            if first_seq is None:
-                first_seq, first_prev = seq, payload["prev_hash"]
-            prev_seq, prev_hash_seen = seq, stored_hash
-            last_seq, last_hash = seq, stored_hash
-            count += 1
-    except ExportFormatError as exc:
-        return False, str(exc), {}
-    manifest = holder["manifest"]
-    summary = {
-        "format": holder["format"],
-        "count": count,
-        "first_seq": first_seq,
-        "last_seq": last_seq,
-        "last_hash": last_hash,
-        "gaps": gaps,
-    }
-    if not isinstance(manifest, dict):
-        return False, "no manifest at the end of the file: the export is truncated or not an audit export", summary
+class _Broken(Exception):
+    """The first problem found in the rows: its message and summary."""
+
+    def __init__(self, message: str, summary: dict | None = None):
+        super().__init__(message)
+        self.summary = summary or {}
+
+
+def _check_link(seq: int, line_no: int, payload: dict, prev_seq, prev_hash_seen) -> bool:
+    """Check one row's place after the previous one; True when a gap (filtered export) lies between."""
+    if prev_seq is None:
+        if seq == 1 and payload["prev_hash"] != GENESIS_HASH:
+            raise _Broken(f"event seq 1 (line {line_no}): prev_hash is not the genesis hash", {"broken_seq": 1})
+        return False
+    if seq <= prev_seq:
+        raise _Broken(f"event seq {seq} (line {line_no}): out of order after seq {prev_seq}")
+    if seq != prev_seq + 1:
+        return True
+    if payload["prev_hash"] != prev_hash_seen:
+        raise _Broken(
+            f"event seq {seq} (line {line_no}): broken link, prev_hash does not match the hash of seq {prev_seq}",
+            {"broken_seq": seq},
+        )
+    return False
+
+
+def _walk(rows) -> tuple[dict, str | None]:
+    """Check every row's hash and its link to the previous row. Returns the summary of the
+    rows and the first event's prev_hash; raises _Broken at the first problem."""
+    count = gaps = 0
+    first_seq = last_seq = first_prev = last_hash = None
+    for line_no, payload, stored_hash in rows:
+        seq = payload["seq"]
+        if not isinstance(seq, int):
+            raise _Broken(f"line {line_no}: seq is not an integer")
+        computed = event_hash(payload["prev_hash"], payload)
+        if computed != stored_hash:
+            raise _Broken(
+                f"event seq {seq} (line {line_no}): hash mismatch, the event's fields were altered "
+                f"(stored {stored_hash[:16]}…, recomputed {computed[:16]}…)",
+                {"broken_seq": seq},
+            )
+        gaps += _check_link(seq, line_no, payload, last_seq, last_hash)
+        if first_seq is None:
+            first_seq, first_prev = seq, payload["prev_hash"]
+        last_seq, last_hash = seq, stored_hash
+        count += 1
+    summary = {"count": count, "first_seq": first_seq, "last_seq": last_seq, "last_hash": last_hash, "gaps": gaps}
+    return summary, first_prev
+
+
+def _manifest_problem(manifest: dict, summary: dict, first_prev: str | None) -> str | None:
+    """What the manifest says that the rows do not, or None."""
     expected = {
-        "count": count,
-        "first_seq": first_seq,
-        "last_seq": last_seq,
+        "count": summary["count"],
+        "first_seq": summary["first_seq"],
+        "last_seq": summary["last_seq"],
         "first_prev_hash": first_prev,
-        "last_hash": last_hash,
+        "last_hash": summary["last_hash"],
     }
     for key, value in expected.items():
         if manifest.get(key) != value:
             return (
-                False,
                 f"manifest mismatch: {key} is {manifest.get(key)!r} in the manifest but {value!r} in the rows "
-                "(rows were added, removed or the manifest was edited)",
-                summary,
+                "(rows were added, removed or the manifest was edited)"
             )
+    gaps = summary["gaps"]
     if manifest.get("contiguous") and gaps:
-        return False, f"the export is unfiltered but has {gaps} gap(s) in the sequence: rows were deleted", summary
-    if manifest.get("head_seq") == last_seq and manifest.get("head_hash") != last_hash:
-        return False, "manifest mismatch: head_hash differs from the last event's hash", summary
+        return f"the export is unfiltered but has {gaps} gap(s) in the sequence: rows were deleted"
+    if manifest.get("head_seq") == summary["last_seq"] and manifest.get("head_hash") != summary["last_hash"]:
+        return "manifest mismatch: head_hash differs from the last event's hash"
+    return None
+
+
+def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
+    """Verify an export; returns (ok, message, summary)."""
+    rows, holder = read_export(stream)
+    try:
+        walked, first_prev = _walk(rows)
+    except _Broken as exc:
+        return False, str(exc), exc.summary
+    except ExportFormatError as exc:
+        return False, str(exc), {}
+    summary = {"format": holder["format"], **walked}
+    manifest = holder["manifest"]
+    if not isinstance(manifest, dict):
+        return False, "no manifest at the end of the file: the export is truncated or not an audit export", summary
+    problem = _manifest_problem(manifest, summary, first_prev)
+    if problem:
+        return False, problem, summary
+    count, gaps = summary["count"], summary["gaps"]
+    head = f"chain head at export: seq {manifest.get('head_seq')} {manifest.get('head_hash')}"
+    if not count:
+        return True, f"OK: empty export; {head}", summary
     kind = "contiguous chain" if not gaps else f"filtered export, {gaps} gap(s) between matching events"
     message = (
-        f"OK: {count} event(s), seq {first_seq}..{last_seq} ({kind}); last hash {last_hash}; "
-        f"chain head at export: seq {manifest.get('head_seq')} {manifest.get('head_hash')}"
-        if count
-        else f"OK: empty export; chain head at export: seq {manifest.get('head_seq')} {manifest.get('head_hash')}"
+        f"OK: {count} event(s), seq {summary['first_seq']}..{summary['last_seq']} ({kind}); "
+        f"last hash {summary['last_hash']}; {head}"
     )
     return True, message, summary
 

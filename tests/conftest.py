@@ -24,6 +24,22 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    _flushes_may_truncate_the_audit_log()
+
+
+def _flushes_may_truncate_the_audit_log():
+    """Transactional tests end with Django's flush, a TRUNCATE of every table on PostgreSQL,
+    which the audit table's trigger refuses (registry migration 0007). The flush's own
+    transaction sets the switch the trigger honours (SET LOCAL: it ends with that
+    transaction); every other statement, in tests as in production, is refused."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        return flush(self, ["SET LOCAL mlops.allow_audit_truncate = 'on'", *sql_list] if sql_list else sql_list)
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
 
 
 @pytest.fixture(autouse=True)

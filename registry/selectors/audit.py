@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
@@ -28,19 +29,54 @@ from registry.models import (
     Review,
     StageTransition,
 )
-from registry.rules import can_view_audit, can_view_model
-
-from .inventory import model_visible_q
+from registry.rules import can_view_audit
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 
+class InvalidTime(ValueError):
+    """A time parameter that is not an ISO 8601 date or date-time, or not a representable instant."""
+
+
+def to_utc(moment: datetime.datetime) -> datetime.datetime:
+    """``moment`` as the same instant in UTC (naive means UTC).
+
+    Queries only ever see UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts
+    (``+16:00``, ``-23:59``), and an instant at the calendar's ends (``0001-01-01T00:00+05:00``,
+    ``9999-12-31T23:59:59-05:00``) has no UTC form in Python's years 1..9999. The latter raises
+    ``InvalidTime``, for a 400 instead of an OverflowError deep in a query or a template.
+    """
+    if timezone.is_naive(moment):
+        return moment.replace(tzinfo=datetime.UTC)
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError as exc:
+        raise InvalidTime(f"'{moment.isoformat()}' is out of range: its UTC time is outside years 1 to 9999.") from exc
+
+
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time, cleaned to the same instant in UTC (see ``to_utc``)."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return to_utc(moment)
+        except InvalidTime as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from exc
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class AuditEventFilter(django_filters.FilterSet):
     """Filters of the audit log (page, export and API): time range, model, actor, action, source."""
 
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", label="From")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", label="Until")
+    since = UtcIsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", label="From")
+    until = UtcIsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", label="Until")
     model = django_filters.CharFilter(method="filter_model", label="Model")
     actor = django_filters.CharFilter(method="filter_actor", label="Actor")
     action = django_filters.CharFilter(
@@ -151,9 +187,8 @@ def _json_text(value) -> str:
 
 def model_history(*, user, model: RegisteredModel, before=None, limit: int = PAGE_SIZE) -> KeysetPage:
     """The audit events of one model, for anyone who may view the model."""
-    if not can_view_model(user, model):
-        return KeysetPage(events=[], older=None, newer=None)
-    return audit_event_page(AuditEvent.objects.filter(model_id=model.pk), before=before, limit=limit)
+    visible = RegisteredModel.objects.visible_to(user).filter(pk=model.pk).values("pk")
+    return audit_event_page(AuditEvent.objects.filter(model_id__in=visible), before=before, limit=limit)
 
 
 # ---------------------------------------------------------------- point in time
@@ -163,12 +198,8 @@ def model_history(*, user, model: RegisteredModel, before=None, limit: int = PAG
 _ISO_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 
 
-class InvalidTime(ValueError):
-    """The ``time`` parameter is not an ISO 8601 date or date-time."""
-
-
 def parse_as_of_time(value: str | None) -> datetime.datetime:
-    """ISO 8601 date-time (naive means UTC) or a date (midnight UTC)."""
+    """ISO 8601 date-time (naive means UTC) or a date (midnight UTC), as the instant in UTC."""
     text = (value or "").strip()
     if not text:
         raise InvalidTime("Give a time, e.g. ?time=2026-01-31T12:00:00Z")
@@ -183,9 +214,7 @@ def parse_as_of_time(value: str | None) -> datetime.datetime:
             moment = datetime.datetime.combine(day, datetime.time.min)
     except ValueError as exc:
         raise InvalidTime(f"'{text[:60]}' is not an ISO 8601 date or date-time.") from exc
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment
+    return to_utc(moment)
 
 
 @dataclasses.dataclass
@@ -248,6 +277,25 @@ class AsOfEntry:
         }
 
 
+def _promotion_evidence(transition: StageTransition) -> PromotionRequest | None:
+    """The promotion request behind a move into production: its own, or for a rollback (which
+    has none) the latest earlier promotion of that version into production."""
+    if transition.promotion_request_id:
+        return transition.promotion_request
+    earlier = (
+        StageTransition.objects.filter(
+            version_id=transition.version_id,
+            to_stage=Stage.PRODUCTION,
+            promotion_request__isnull=False,
+            created_at__lte=transition.created_at,
+        )
+        .select_related("promotion_request__requested_by")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return earlier.promotion_request if earlier else None
+
+
 def inventory_as_of(*, user, moment: datetime.datetime) -> list[AsOfEntry]:
     """For each model the user may see that existed at ``moment``: the version in production
     then, since when, and the promotion request (requester, approvals) that put it there.
@@ -259,8 +307,8 @@ def inventory_as_of(*, user, moment: datetime.datetime) -> list[AsOfEntry]:
     if not user.is_authenticated:
         return []
     models = list(
-        RegisteredModel.objects.filter(model_visible_q(user), created_at__lte=moment)
-        .distinct()
+        RegisteredModel.objects.visible_to(user)
+        .filter(created_at__lte=moment)
         .select_related("owner", "team")
         .order_by("name")
     )
@@ -280,29 +328,12 @@ def inventory_as_of(*, user, moment: datetime.datetime) -> list[AsOfEntry]:
             "actor", "version", "promotion_request__requested_by"
         )
     }
-    # For rollbacks (no request of their own): the latest earlier promotion into production.
     best: dict[int, StageTransition] = {}
     for t in transitions.values():
         current = best.get(t.model_id)
         if current is None or (t.created_at, t.pk) > (current.created_at, current.pk):
             best[t.model_id] = t
-    evidence: dict[int, PromotionRequest | None] = {}
-    for model_id, t in best.items():
-        if t.promotion_request_id:
-            evidence[model_id] = t.promotion_request
-            continue
-        earlier = (
-            StageTransition.objects.filter(
-                version_id=t.version_id,
-                to_stage=Stage.PRODUCTION,
-                promotion_request__isnull=False,
-                created_at__lte=t.created_at,
-            )
-            .select_related("promotion_request__requested_by")
-            .order_by("-created_at", "-id")
-            .first()
-        )
-        evidence[model_id] = earlier.promotion_request if earlier else None
+    evidence = {model_id: _promotion_evidence(t) for model_id, t in best.items()}
     request_ids = [p.pk for p in evidence.values() if p is not None]
     approvals: dict[int, list[Review]] = {}
     for review in (
@@ -361,7 +392,7 @@ _REVIEWS = Review.objects.select_related("reviewer").order_by("created_at")
 
 def compliance_report_data(*, user, model: RegisteredModel) -> ComplianceReport | None:
     """The compliance report of one model, or None if the user may not view it."""
-    if not can_view_model(user, model):
+    if not RegisteredModel.objects.visible_to(user).filter(pk=model.pk).exists():
         return None
     versions = list(model.versions.select_related("created_by").order_by("-version"))
     promotions = list(
@@ -411,4 +442,5 @@ __all__ = [
     "inventory_as_of",
     "model_history",
     "parse_as_of_time",
+    "to_utc",
 ]

@@ -1,7 +1,8 @@
 """Auditor pages: audit log, export, per-model history, as-of inventory, compliance report.
 
-Thin views: the FilterSet, the keyset page and the report data come from
-``registry.selectors.audit``; exports and report downloads are recorded by
+Thin views: models are read through ``registry.selectors.inventory.model_get`` (the one
+visibility filter, ``RegisteredModel.objects.visible_to``); the FilterSet, the keyset page and
+the report data come from ``registry.selectors.audit``; exports and report downloads are recorded by
 ``registry.services.audit``. The API (``registry.api.audit``) uses the same pieces.
 """
 
@@ -18,8 +19,7 @@ from django.views.decorators.http import require_GET
 
 from mlops_portal.api.errors import json_error
 from registry.choices import AuditSource
-from registry.models import RegisteredModel
-from registry.rules import can_view_audit, can_view_model
+from registry.rules import can_view_audit
 from registry.selectors.audit import (
     AuditEventFilter,
     InvalidTime,
@@ -31,6 +31,7 @@ from registry.selectors.audit import (
     parse_as_of_time,
 )
 from registry.selectors.audit import model_history as model_history_page
+from registry.selectors.inventory import model_get
 from registry.services.audit import AuditContext, audit_export, compliance_report_record_export
 
 
@@ -52,13 +53,6 @@ def parse_cursor(request) -> tuple[int | None, int | None]:
     if values[0] is not None and values[1] is not None:
         raise BadCursor("Use either 'before' or 'after', not both.")
     return values[0], values[1]
-
-
-def _visible_model(user, name: str) -> RegisteredModel:
-    model = RegisteredModel.objects.select_related("owner", "team").filter(name=name).first()
-    if model is None or not can_view_model(user, model):
-        raise Http404("No such model.")
-    return model
 
 
 def _query_without(request, *keys: str) -> str:
@@ -136,7 +130,7 @@ def audit_export_view(request):
 @login_required
 @require_GET
 def model_history(request, name):
-    model = _visible_model(request.user, name)
+    model = model_get(user=request.user, name=name)
     try:
         before, _ = parse_cursor(request)
     except BadCursor as exc:
@@ -182,7 +176,7 @@ def as_of_view(request):
 
 
 def _report_context(request, name):
-    model = _visible_model(request.user, name)
+    model = model_get(user=request.user, name=name)
     report = compliance_report_data(user=request.user, model=model)
     if report is None:
         raise Http404("No such model.")

@@ -209,3 +209,42 @@ def test_as_of_through_the_promotion_and_rollback_services(churn, owner, reviewe
     assert states[2]["promotion_request"]["id"] == requests[1].pk and states[2]["requested_by"] == "owner"
     assert states[3]["via"] == "rollback" and states[3]["transition"]["actor"] == "owner"
     assert states[3]["promotion_request"]["id"] == requests[0].pk
+
+
+# Offsets Python accepts but PostgreSQL does not (beyond ±15:59), and times at the ends of the
+# calendar whose UTC form falls outside Python's years 1..9999.
+EXTREME_TIMES = [
+    "2026-01-03T10:00:00+16:00",
+    "2026-01-03T10:00:00-23:59",
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59-05:00",
+]
+
+
+@pytest.mark.parametrize("value", EXTREME_TIMES)
+def test_as_of_with_an_extreme_offset_or_calendar_end_is_never_a_500(timeline, reviewer, api_client_for, value):
+    response = api_client_for(reviewer).get("/api/v1/inventory/as-of", {"time": value})
+    if response.status_code == 200:
+        # An in-range instant: answered for that instant, in UTC.
+        moment = datetime.datetime.fromisoformat(value).astimezone(datetime.UTC)
+        assert response.json()["time"] == moment.isoformat()
+    else:
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["details"]["time"]
+
+
+@pytest.mark.parametrize("value", [*EXTREME_TIMES, "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_as_of_page_with_an_extreme_time_is_never_a_500(timeline, reviewer, client_for, value):
+    response = client_for(reviewer).get(reverse("registry:as_of"), {"time": value})
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert "out of range" in response.content.decode()
+
+
+def test_as_of_out_of_range_times_are_400_and_in_range_offsets_are_answered(timeline, reviewer, api_client_for):
+    client = api_client_for(reviewer)
+    for value in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"):
+        response = client.get("/api/v1/inventory/as-of", {"time": value})
+        assert response.status_code == 400 and "out of range" in response.json()["error"]["details"]["time"][0]
+    plus16 = client.get("/api/v1/inventory/as-of", {"time": "2026-01-03T10:00:00+16:00"})
+    assert plus16.status_code == 200 and plus16.json()["time"] == "2026-01-02T18:00:00+00:00"

@@ -101,6 +101,12 @@ def test_concurrent_writers_never_fork_or_gap_the_chain(churn, owner):
 # ---------------------------------------------------------------- verify_audit and tampering
 
 
+@pytest.fixture(autouse=True)
+def _own_checkpoint_file(settings, tmp_path):
+    """verify_audit compares with the configured checkpoint file: each test has its own."""
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "checkpoints.jsonl")
+
+
 def _record_some(churn, owner, n=5):
     with transaction.atomic():
         for i in range(n):
@@ -240,7 +246,8 @@ TRICKY = [
 
 
 def test_fast_canonical_rows_hash_exactly_like_the_writer(churn, owner):
-    from registry.services.audit import AuditContext, _canonical_rows, audit_verify, canonical_row_text
+    from registry.services.audit import AuditContext, audit_verify
+    from registry.services.audit.rows import canonical_row_text, canonical_rows
 
     with transaction.atomic():
         for i, value in enumerate(TRICKY):
@@ -249,10 +256,10 @@ def test_fast_canonical_rows_hash_exactly_like_the_writer(churn, owner):
             )
             audit_record(actor=owner, action="t.tricky", obj=churn, context=context, before=value, after={"v": value})
     stored = {e.seq: e for e in AuditEvent.objects.all()}
-    rows = list(_canonical_rows(AuditEvent.objects.all(), chunk_size=2))
+    rows = list(canonical_rows(AuditEvent.objects.all(), chunk_size=2))
     assert len(rows) == len(stored)
     for row in rows:
-        event = stored[row[0]]
+        event = stored[row.seq]
         assert canonical_row_text(row) == canonical_json(event_payload(event))
         assert event_hash(event.prev_hash, event_payload(event)) == event.hash
     assert audit_verify().ok
@@ -292,13 +299,13 @@ def _record_awkward(churn, owner):
 
 def _exact_calls(monkeypatch):
     """Count the rows the fast path could not confirm (recomputed by the exact encoder)."""
-    from registry.services import audit as audit_module
+    from registry.services.audit import verify as audit_module
 
     calls: list = []
     exact = audit_module._exact_row_hash
 
     def counting(row, json_text):
-        calls.append(row[0])
+        calls.append(row.seq)
         return exact(row, json_text)
 
     monkeypatch.setattr(audit_module, "_exact_row_hash", counting)
@@ -335,7 +342,8 @@ def test_fast_verify_is_used_for_ordinary_events(churn, owner, monkeypatch):
 
 @pytest.mark.parametrize("index", range(len(AWKWARD)))
 def test_a_tampered_awkward_event_is_detected(churn, owner, index):
-    from registry.services.audit import _jsonable, audit_verify
+    from registry.services.audit import audit_verify
+    from registry.services.audit.writer import _jsonable
 
     events = _record_awkward(churn, owner)
     target = events[index]

@@ -1,0 +1,64 @@
+"""Who acts and through what: the ``AuditContext`` passed explicitly into every service, the
+two contexts for work without a request (``WORKER``, ``CLI``), and ``acting_as`` for changes
+that are only seen through signals (role changes)."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import ipaddress
+from typing import Any
+
+from registry.choices import AuditSource
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditContext:
+    """Who acted and through what: passed explicitly into every service."""
+
+    source: str = AuditSource.CLI
+    request_id: str = ""
+    ip: str | None = None
+
+    @classmethod
+    def from_request(cls, request, source: str = AuditSource.UI) -> AuditContext:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        ip = _clean_ip(forwarded.split(",")[0]) if forwarded else None
+        ip = ip or _clean_ip(request.META.get("REMOTE_ADDR"))
+        return cls(source=source, request_id=str(getattr(request, "id", "") or "")[:64], ip=ip)
+
+
+def _clean_ip(value) -> str | None:
+    """A valid address in the database's own text form, or None (a forged
+    X-Forwarded-For must neither break the insert nor the hash)."""
+    try:
+        address = ipaddress.ip_address(str(value or "").strip())
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+WORKER = AuditContext(source=AuditSource.WORKER)
+CLI = AuditContext(source=AuditSource.CLI)
+
+# Who is acting, for changes that are only seen through signals (role changes made with
+# ``user.groups.add``): code that changes roles wraps the change in ``acting_as``.
+_acting: contextvars.ContextVar[tuple[Any, AuditContext] | None] = contextvars.ContextVar("audit_acting", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(actor, context: AuditContext):
+    """Attribute signal-audited changes (role changes) made inside the block to ``actor``."""
+    token = _acting.set((actor, context))
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def current_actor(default_context: AuditContext) -> tuple[Any, AuditContext]:
+    """The actor set by ``acting_as``, or (None, default_context)."""
+    return _acting.get() or (None, default_context)
