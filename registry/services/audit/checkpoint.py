@@ -106,21 +106,18 @@ def checkpoint_last(path: Path) -> Checkpoint | None:
 
 
 def post_checkpoint(url: str, body: str) -> int:
-    """POST one checkpoint; returns the HTTP status. The one outbound call of the audit code:
-    point it at the project's outbound-URL policy function when that exists. Redirects are
-    not followed and the response body is never read."""
-    import requests
+    """POST one checkpoint through the outbound-URL policy (``mlops_portal.outbound``); returns
+    the HTTP status. Redirects are not followed and the response body is never read."""
+    from mlops_portal import outbound
 
-    response = requests.post(
+    response = outbound.request(
+        "POST",
         url,
-        data=body.encode("utf-8"),
+        body=body.encode("utf-8"),
         headers={"Content-Type": "application/json"},
         timeout=CHECKPOINT_TIMEOUT_SECONDS,
-        allow_redirects=False,
-        stream=True,
     )
-    response.close()
-    return response.status_code
+    return response.status
 
 
 def checkpoint_write(*, file: Path | None = None, url: str | None = None) -> CheckpointWritten:
@@ -136,7 +133,7 @@ def checkpoint_write(*, file: Path | None = None, url: str | None = None) -> Che
         try:
             status = post_checkpoint(url, checkpoint.as_json())
         except Exception as exc:  # any failure to deliver is reported, never fatal to the file sink
-            error = type(exc).__name__
+            error = getattr(exc, "error_class", "") or type(exc).__name__
         else:
             error = "" if 200 <= status < 300 else f"HTTP {status}"
         if error:

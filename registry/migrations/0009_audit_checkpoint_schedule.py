@@ -20,7 +20,7 @@ def remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0007_audit_no_truncate"),
+        ("registry", "0008_audit_no_truncate"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

@@ -43,6 +43,6 @@ def remove(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("registry", "0006_inventory_revision")]
+    dependencies = [("registry", "0007_webhook_delivery_error_class")]
 
     operations = [migrations.RunPython(install, remove)]
