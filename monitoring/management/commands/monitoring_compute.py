@@ -14,8 +14,7 @@ from django.db.models.functions import TruncHour
 from monitoring import tasks
 from monitoring.models import DirtyWindow, Prediction
 from monitoring.services.health import health_evaluate
-from monitoring.services.ingestion import windows_mark_dirty
-from monitoring.services.windows import dirty_windows_sweep, window_compute
+from monitoring.services.windows import dirty_windows_sweep, window_compute, windows_mark_dirty
 from registry.models import RegisteredModel
 
 
