@@ -112,7 +112,7 @@ def _loads(data: bytes) -> Any:
 def _json_array(body: bytes) -> list:
     try:
         data = _loads(body)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also a number of over 4,300 digits
         raise BatchError(None, "body", f"Invalid JSON: {_json_reason(exc)}.") from exc
     if not isinstance(data, list):
         raise BatchError(None, "body", "Expected a JSON array of records.")
@@ -130,7 +130,7 @@ def _json_lines(body: bytes) -> list:
     for lineno, line in enumerate(lines, start=1):
         try:
             records.append(_loads(line))
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise BatchError(lineno, "body", f"Invalid JSON: {_json_reason(exc)}.") from exc
     return records
 
@@ -138,7 +138,7 @@ def _json_lines(body: bytes) -> list:
 def _json_reason(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
-    return "nested too deeply"
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
 
 
 def _record_columns(records: list, fmt: str) -> RawBatch:

@@ -106,7 +106,7 @@ def _stamp_micros(value: Any) -> int:
             raise ValueError("UTC offset outside -12:00…+14:00.")
         return (ts - EPOCH) // ONE_US
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value) or abs(value) > 1e12:
+        if value != value or abs(value) > 1e12:  # NaN, infinity, or beyond year 33,000
             raise ValueError("Epoch seconds out of range.")
         return round(value * 1_000_000)
     if value is None or value == "":
@@ -156,9 +156,13 @@ def _number(value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"Expected a number, got {type(value).__name__}.")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError("Beyond the range of a 64-bit float.") from None
     if not math.isfinite(value):
         raise ValueError(NOT_FINITE)
-    return float(value)
+    return value
 
 
 def _number_text(value: str | None) -> float | None:
@@ -179,7 +183,10 @@ def _number_text(value: str | None) -> float | None:
 
 def ids_column(values: list, field: str = "prediction_id") -> list[str]:
     if set(map(type, values)) != {str}:
-        values = [_prediction_id(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+        try:
+            values = [_prediction_id(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+        except ValueError:
+            raise _first_failure(values, _prediction_id, field) from None
         if set(map(type, values)) != {str}:
             raise _first_failure(values, _prediction_id, field)
     ids = list(map(str.strip, values))
@@ -246,7 +253,7 @@ def numbers_column(values: list, field: str, *, from_text: bool) -> np.ndarray:
             array = _json_numbers(values)
         else:
             raise ValueError
-    except (ValueError, pa.ArrowInvalid):
+    except (ValueError, OverflowError, pa.ArrowInvalid):
         raise _first_failure(values, check, field) from None
     numbers = array.to_numpy(zero_copy_only=False)
     if np.count_nonzero(~np.isfinite(numbers)) != array.null_count:

@@ -275,6 +275,22 @@ REFUSED = {
     "CSV features column": (csv_of("prediction_id,timestamp,features", f"a,{STAMP},x"), "text/csv", ["features"]),
     "CSV header only": (b"prediction_id,timestamp,age\n", "text/csv", ["no records"]),
     "JSON nested too deeply": (b"[" * 100_000, "application/json", ["Invalid JSON"]),
+    "JSON integer of 5,000 digits": (
+        b'[{"prediction_id": "a", "timestamp": "' + STAMP.encode() + b'", "features": {"age": 1' + b"0" * 5000 + b"}}]",
+        "application/json",
+        ["Invalid JSON"],
+    ),
+    "JSON number beyond float64": (
+        as_json([record(features={"age": 10**400})]),
+        "application/json",
+        ["Row 1", "features.age", "64-bit float"],
+    ),
+    "JSON epoch seconds beyond float64": (
+        as_json([record(timestamp=10**400)]),
+        "application/json",
+        ["Row 1", "timestamp"],
+    ),
+    "JSON id of 400 digits": (as_json([record(prediction_id=10**400)]), "application/json", ["Row 1", "prediction_id"]),
     "boolean label column for a number": (
         as_json([record(features={"age": True})]),
         "application/json",
