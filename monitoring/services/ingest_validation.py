@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -281,14 +282,15 @@ def feature_schema(version) -> dict[str, str]:
     return {f["name"]: f.get("type", FeatureType.NUMERIC) for f in version.feature_schema or []}
 
 
-def _feature_columns(raw: RawBatch, schema: dict[str, str]) -> dict[str, list]:
-    """The features of each row by name: CSV has one column per feature, JSON an object per row."""
+def _feature_objects(raw: RawBatch, schema: dict[str, str]) -> list[dict] | None:
+    """Checks the batch's shape: JSON → each row's features object; CSV (one column per
+    feature) → None. Unknown fields, columns and feature names are refused."""
     if raw.from_text:
         unknown = sorted(set(raw.present) - set(RESERVED_COLUMNS) - set(schema))
         if unknown or "features" in raw.present:
             name = unknown[0] if unknown else "features"
             raise BatchError(None, name, "Unknown column: not in the version's feature schema.")
-        return {name: raw.column(name) for name in schema}
+        return None
     unknown = sorted(set(raw.present) - set(RESERVED_COLUMNS))
     if unknown:
         row = next((i for i, v in enumerate(raw.column(unknown[0]), start=1) if v is not None), None)
@@ -297,27 +299,46 @@ def _feature_columns(raw: RawBatch, schema: dict[str, str]) -> dict[str, list]:
     if set(map(type, features)) != {dict}:
         row = next(i for i, f in enumerate(features, start=1) if not isinstance(f, dict))
         raise BatchError(row, "features", "Required: an object of feature name → value.")
-    columns = _columns_of(features, list(schema))
-    # every object holding every schema name and no more names: no unknown feature
-    if columns is None or set(map(len, features)) != {len(schema)}:
-        allowed = schema.keys()
-        if not all(f.keys() <= allowed for f in features):
-            row, key = next((i, k) for i, f in enumerate(features, start=1) for k in f if k not in allowed)
-            raise BatchError(row, f"features.{key}", "Unknown feature: not in the version's feature schema.")
-        columns = {name: [f.get(name) for f in features] for name in schema}
-    return columns
+    if not set().union(*features) <= schema.keys():
+        row, key = next((i, k) for i, f in enumerate(features, start=1) for k in f if k not in schema)
+        raise BatchError(row, f"features.{key}", "Unknown feature: not in the version's feature schema.")
+    return features
 
 
-def _columns_of(objects: list[dict], names: list[str]) -> dict[str, list] | None:
-    """One list per name when every object has every name (one C-level lookup per object);
-    None when some object lacks one."""
+def _rows_of(objects: list[dict], names: list[str]) -> list[tuple]:
+    """The values of ``names`` in each object as a tuple (None where an object lacks one); one
+    C-level lookup per object when every object has every name, the common case."""
+    if not names:
+        return [()] * len(objects)
     try:
         rows = list(map(itemgetter(*names), objects))
     except KeyError:
-        return None
-    if len(names) == 1:
-        return {names[0]: rows}
-    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+        return [tuple(obj.get(name) for name in names) for obj in objects]
+    return [(value,) for value in rows] if len(names) == 1 else rows
+
+
+def _feature_values(raw: RawBatch, schema: dict[str, str], objects: list[dict] | None) -> tuple[dict, dict]:
+    """→ (numeric features as float64 arrays, categorical features as text lists), by name."""
+    numeric_names = [name for name, ftype in schema.items() if ftype == FeatureType.NUMERIC]
+    categorical_names = [name for name, ftype in schema.items() if ftype != FeatureType.NUMERIC]
+    if objects is None:
+        numeric = {n: numbers_column(raw.column(n), f"features.{n}", from_text=True) for n in numeric_names}
+        categorical = {n: categories_column(raw.column(n), f"features.{n}") for n in categorical_names}
+        return numeric, categorical
+    rows = _rows_of(objects, numeric_names)
+    try:  # all numeric features as one block: one type check and one conversion for the batch
+        block = numbers_column(list(chain.from_iterable(rows)), "features", from_text=False)
+    except BatchError:  # name the first bad feature and row
+        for j, name in enumerate(numeric_names):
+            numbers_column([row[j] for row in rows], f"features.{name}", from_text=False)
+        raise
+    block = block.reshape(len(objects), len(numeric_names))
+    numeric = {name: block[:, j] for j, name in enumerate(numeric_names)}
+    columns = zip(*_rows_of(objects, categorical_names), strict=True) if categorical_names else ()
+    categorical = {
+        n: categories_column(list(v), f"features.{n}") for n, v in zip(categorical_names, columns, strict=True)
+    }
+    return numeric, categorical
 
 
 def _class_or_value(values: list, field: str, task_type: str, *, from_text: bool):
@@ -335,15 +356,10 @@ def predictions_validate(raw: RawBatch, *, version, now: datetime | None = None)
         for required in ("prediction_id", "timestamp"):
             if required not in raw.present:
                 raise BatchError(None, required, "Column missing from the CSV header.")
-    features = _feature_columns(raw, schema)
+    objects = _feature_objects(raw, schema)
     ids = ids_column(raw.column("prediction_id"))
     ts_us = timestamps_column(raw.column("timestamp"), now=now)
-    numeric, categorical = {}, {}
-    for name, ftype in schema.items():
-        if ftype == FeatureType.NUMERIC:
-            numeric[name] = numbers_column(features[name], f"features.{name}", from_text=raw.from_text)
-        else:
-            categorical[name] = categories_column(features[name], f"features.{name}")
+    numeric, categorical = _feature_values(raw, schema, objects)
     prediction = score = None
     if "prediction" in raw.present:
         prediction = _class_or_value(raw.column("prediction"), "prediction", version.task_type, from_text=raw.from_text)

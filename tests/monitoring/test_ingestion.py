@@ -175,3 +175,35 @@ def test_a_reference_upload_replaces_the_previous_one(churn_v1, owner, django_ca
         version=churn_v1, body=csv_bytes(reference_frame(60)), content_type="text/csv", actor=owner, context=CLI
     )
     assert ReferenceProfile.objects.get().pk == profile.pk and profile.n_rows == 60
+
+
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        (b"prediction_id,timestamp,plan,prediction\na,2026-03-02T00:00:00Z,x,cat\nb,2026-03-02,,\n", "text/csv"),
+        (
+            b'[{"prediction_id": "a", "timestamp": "2026-03-02T00:00:00Z", "features": {"plan": "x"}, '
+            b'"prediction": "cat"}, {"prediction_id": "b", "timestamp": "2026-03-02", "features": {}}]',
+            "application/json",
+        ),
+    ],
+)
+def test_a_schema_of_categories_only(churn, owner, body, content_type):
+    version = ModelVersionFactory(
+        model=churn, feature_schema=[{"name": "plan", "type": "categorical"}], task_type=TaskType.MULTICLASS
+    )
+    predictions_ingest(version=version, body=body, content_type=content_type, actor=owner, context=CLI)
+    rows = {p.prediction_id: p for p in Prediction.objects.filter(version=version)}
+    assert (rows["a"].features, rows["a"].prediction) == ({"plan": "x"}, "cat")
+    assert (rows["b"].features, rows["b"].prediction) == ({"plan": None}, None)
+
+
+def test_the_first_bad_numeric_feature_is_named_with_its_row(churn_v1, owner):
+    records = prediction_records(4)
+    records[2]["features"]["income"] = "lots"
+    records[3]["features"]["age"] = None
+    with pytest.raises(BatchError) as caught:
+        predictions_ingest(
+            version=churn_v1, body=as_json(records), content_type="application/json", actor=owner, context=CLI
+        )
+    assert caught.value.details == {"row": 3, "field": "features.income", "reason": "Expected a number, got str."}
