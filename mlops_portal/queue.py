@@ -21,7 +21,7 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
     def send():
         try:
             task.delay(*args, **kwargs)
-        except TRANSIENT_ERRORS:  # the broker being down must not fail the write; anything else is a bug
+        except (*TRANSIENT_ERRORS, OSError):  # the broker being down must not fail the write; anything else is a bug
             logger.warning("Broker unavailable: %s not queued now; the beat sweep will pick it up", task.name)
 
     transaction.on_commit(send)

@@ -133,6 +133,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=64 * 1024 * 1024)
+# Prediction timestamps accepted from now - INGEST_MAX_AGE_DAYS to now + INGEST_MAX_FUTURE seconds
+INGEST_MAX_FUTURE = env.int("INGEST_MAX_FUTURE", default=86400)
+INGEST_MAX_AGE_DAYS = env.int("INGEST_MAX_AGE_DAYS", default=400)
 # Django's cache: in each process's memory by default. CACHE_URL (redis://host:6379/1 in
 # production) shares it between processes; sessions are then read from it (cached_db: written
 # through to the database, so a restart of Redis logs nobody out).

@@ -414,3 +414,23 @@ class RetrainTrigger(models.Model):
 
     def __str__(self) -> str:
         return f"retrain {self.model} at {self.fired_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class IngestBatch(models.Model):
+    """A stored batch of predictions, by the SHA-256 digest of its request body: a client that
+    resends the same body (its answer was lost) is told the batch is already stored instead of
+    storing it twice or failing on its own prediction ids."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="ingest_batches")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the request body (hex).")
+    rows = models.PositiveIntegerField()
+    summary = models.JSONField(default=dict, blank=True, help_text="The answer given when the batch was stored.")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "digest"], name="unique_ingest_batch_digest_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.digest[:12]} of {self.version_id} ({self.rows} rows)"

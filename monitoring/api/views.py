@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, generics, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, metadata, parsers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -23,6 +23,7 @@ from monitoring.filters import AlertFilterSet, MetricFilterSet
 from monitoring.selectors import alert_get, alert_list, health_get, metric_series, retrain_trigger_list
 from monitoring.services.alerts import AlertStateConflict, alert_acknowledge
 from monitoring.services.config import monitoring_config_get, monitoring_config_update
+from monitoring.services.ingest_parsing import ACCEPTED_TYPES
 from monitoring.services.ingestion import UnsupportedFormat, labels_ingest, predictions_ingest, reference_upload
 from registry.rules import can_change_model
 from registry.selectors.inventory import model_get, version_get
@@ -64,100 +65,128 @@ class MonitoringAPIView(generics.GenericAPIView):
         return filterset.qs
 
 
-def read_ingest_body(request) -> bytes:
-    """The raw body, refused with 413 beyond INGEST_MAX_BODY_BYTES (checked before reading it)."""
-    limit = settings.INGEST_MAX_BODY_BYTES
-    message = f"Request body larger than {limit} bytes (INGEST_MAX_BODY_BYTES); split the batch into smaller requests."
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(message)
-    body = request._request.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(message)
-    return body
+class IngestBodyParser(parsers.BaseParser):
+    """The raw body of an ingestion request, up to INGEST_MAX_BODY_BYTES (413 beyond, checked
+    before reading when the length is declared). Any media type: the service reads JSON, JSON
+    Lines, CSV (and Parquet for reference data) and answers 415 for the others. A parser (rather
+    than reading the request by hand) lets session requests pass DRF's CSRF check, which reads
+    the request's form data, and lets OPTIONS describe the endpoint."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        limit = settings.INGEST_MAX_BODY_BYTES
+        message = (
+            f"Request body larger than {limit} bytes (INGEST_MAX_BODY_BYTES); split the batch into smaller requests."
+        )
+        request = (parser_context or {}).get("request")
+        declared = (request.META.get("CONTENT_LENGTH") or "") if request is not None else ""
+        if declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(message)
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise PayloadTooLarge(message)
+        return body
 
 
+def ingest_body(request) -> bytes:
+    """The parsed raw body (DRF gives an empty dict for an empty body)."""
+    data = request.data
+    return data if isinstance(data, bytes) else b""
+
+
+INGEST_RECORDS = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
 INGEST_BODY = {
-    "application/json": OpenApiTypes.OBJECT,
+    "application/json": INGEST_RECORDS,
     "application/x-ndjson": OpenApiTypes.STR,
     "text/csv": OpenApiTypes.STR,
 }
+INGEST_ERRORS = {
+    400: OpenApiResponse(description="Invalid batch; the error names the row and field. Nothing is stored."),
+    403: OpenApiResponse(description="Not the model's owner or an admin, or the token lacks monitoring:write."),
+    404: OpenApiResponse(description="No such model or version visible to you."),
+    413: OpenApiResponse(description="Body larger than INGEST_MAX_BODY_BYTES: split the batch."),
+    415: OpenApiResponse(description="Content-Type is none of JSON, JSON Lines, CSV."),
+}
 
 
-class PredictionIngestView(MonitoringAPIView):
-    parser_classes: list = []
+class IngestMetadata(metadata.SimpleMetadata):
+    """OPTIONS: the body formats a POST accepts (these views have no serializer to describe)."""
 
+    def determine_actions(self, request, view) -> dict:
+        return {"POST": {"content_types": list(view.accepted_content_types)}} if "POST" in view.allowed_methods else {}
+
+
+class IngestView(MonitoringAPIView):
+    parser_classes = [IngestBodyParser]
+    metadata_class = IngestMetadata
+    accepted_content_types = ACCEPTED_TYPES
+
+    def ingest(self, service, **kwargs) -> dict:
+        try:
+            return service(
+                body=ingest_body(self.request),
+                content_type=self.request.content_type,
+                actor=self.request.user,
+                context=self.audit_context(),
+                **kwargs,
+            )
+        except UnsupportedFormat as exc:
+            raise exceptions.UnsupportedMediaType(self.request.content_type, detail=exc.messages[0]) from exc
+
+
+class PredictionIngestView(IngestView):
     @extend_schema(
         summary="Send a batch of predictions (JSON array, JSON Lines or CSV)",
         description=(
-            "Records: prediction_id, timestamp (ISO 8601 or epoch seconds), features (object; flat columns in "
-            "CSV), prediction, score. The batch is all-or-nothing; errors name the row and field. Body limit: "
-            "INGEST_MAX_BODY_BYTES (default 64 MiB), 413 beyond."
+            "Records: prediction_id (1-100 characters, unique), timestamp (ISO 8601, no offset meaning UTC, "
+            "offsets -12:00 to +14:00; or epoch seconds), features (object; flat columns in CSV), prediction, "
+            "score. Timestamps more than INGEST_MAX_FUTURE seconds (default 86,400: one day) ahead of the server "
+            "clock, or older than INGEST_MAX_AGE_DAYS days (default 400), are refused. The batch is "
+            "all-or-nothing; errors name the row and field. NaN, infinity and NUL characters are refused. "
+            "Resending a body already stored for this version (e.g. after a timeout) answers 200 with "
+            "`duplicate_of_batch` (the stored batch's id) and stores nothing; a new batch answers 201 with "
+            "`batch`. Body limit: INGEST_MAX_BODY_BYTES (default 64 MiB), 413 beyond."
         ),
         request=INGEST_BODY,
-        responses={201: OpenApiTypes.OBJECT},
+        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, **INGEST_ERRORS},
     )
     def post(self, request, name: str, version: int):
         self.writable_model(name)
         found = version_get(user=request.user, name=name, version=version)
-        body = read_ingest_body(request)
-        try:
-            summary = predictions_ingest(
-                version=found,
-                body=body,
-                content_type=request.content_type,
-                actor=request.user,
-                context=self.audit_context(),
-            )
-        except UnsupportedFormat as exc:
-            raise exceptions.UnsupportedMediaType(request.content_type, detail=exc.messages[0]) from exc
-        return Response(summary, status=status.HTTP_201_CREATED)
+        summary = self.ingest(predictions_ingest, version=found)
+        duplicate = "duplicate_of_batch" in summary
+        return Response(summary, status=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED)
 
 
-class LabelIngestView(MonitoringAPIView):
-    parser_classes: list = []
-
+class LabelIngestView(IngestView):
     @extend_schema(
         summary="Send ground-truth labels by prediction id (JSON array, JSON Lines or CSV)",
-        description="Records: prediction_id, label. A re-sent label replaces the previous one.",
+        description=(
+            "Records: prediction_id, label. A re-sent label replaces the previous one, so resending a batch "
+            "is safe. Errors name the row and field; nothing of a refused batch is stored."
+        ),
         request=INGEST_BODY,
-        responses={201: OpenApiTypes.OBJECT},
+        responses={201: OpenApiTypes.OBJECT, **INGEST_ERRORS},
     )
     def post(self, request, name: str):
         model = self.writable_model(name)
-        body = read_ingest_body(request)
-        try:
-            summary = labels_ingest(
-                model=model,
-                body=body,
-                content_type=request.content_type,
-                actor=request.user,
-                context=self.audit_context(),
-            )
-        except UnsupportedFormat as exc:
-            raise exceptions.UnsupportedMediaType(request.content_type, detail=exc.messages[0]) from exc
+        summary = self.ingest(labels_ingest, model=model)
         return Response(summary, status=status.HTTP_201_CREATED)
 
 
-class ReferenceUploadView(MonitoringAPIView):
-    parser_classes: list = []
+class ReferenceUploadView(IngestView):
+    accepted_content_types = ("text/csv", "application/vnd.apache.parquet")
 
     @extend_schema(
         summary="Upload reference data (CSV or Parquet body); the profile is computed by a worker",
         request={"text/csv": OpenApiTypes.STR, "application/vnd.apache.parquet": OpenApiTypes.BINARY},
-        responses={202: ReferenceProfileSerializer},
+        responses={202: ReferenceProfileSerializer, **{code: r for code, r in INGEST_ERRORS.items() if code != 415}},
     )
     def post(self, request, name: str, version: int):
         self.writable_model(name)
         found = version_get(user=request.user, name=name, version=version)
-        body = read_ingest_body(request)
-        profile = reference_upload(
-            version=found,
-            body=body,
-            content_type=request.content_type,
-            actor=request.user,
-            context=self.audit_context(),
-        )
+        profile = self.ingest(reference_upload, version=found)
         return Response(ReferenceProfileSerializer(profile).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(summary="The reference profile's status", responses=ReferenceProfileSerializer)

@@ -17,7 +17,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,6 @@ from monitoring.models import (
 )
 from registry.models import ModelVersion
 
-from .ingestion import day_floor, hour_floor, window_bounds, windows_mark_dirty
 from .window_marks import (
     Claim,
     window_claim,
@@ -51,6 +51,42 @@ from .window_marks import (
     window_release,
     windows_mark_dirty_one,
 )
+
+# --------------------------------------------------------------------------- window times and dirty marks
+
+
+def hour_floor(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def day_floor(ts: datetime) -> datetime:
+    return ts.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def window_bounds(window_start: datetime, granularity: str) -> tuple[datetime, datetime]:
+    start = hour_floor(window_start) if granularity == Granularity.HOURLY else day_floor(window_start)
+    return start, start + (timedelta(hours=1) if granularity == Granularity.HOURLY else timedelta(days=1))
+
+
+def windows_mark_dirty(*, version_id: int, hours: Iterable[datetime]) -> int:
+    """Mark the hourly windows and their days dirty (call inside the ingesting transaction)."""
+    now = timezone.now()
+    hours = set(hours)
+    days = {day_floor(h) for h in hours}
+    marks = [
+        DirtyWindow(version_id=version_id, window_start=h, granularity=Granularity.HOURLY, marked_at=now)
+        for h in sorted(hours)
+    ] + [DirtyWindow(version_id=version_id, window_start=d, granularity=Granularity.DAILY, marked_at=now) for d in days]
+    if marks:
+        DirtyWindow.objects.bulk_create(
+            marks,
+            update_conflicts=True,
+            unique_fields=["version", "window_start", "granularity"],
+            update_fields=["marked_at", "enqueued_at"],
+            batch_size=1000,
+        )
+    return len(marks)
+
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,233 @@
+"""Storing validated batches: predictions by PostgreSQL ``COPY`` with the ORM path beside it
+(SQLite), labels by upsert, and the digests of stored prediction batches.
+
+The two prediction writers store the same values: features as one JSON object per row in
+schema order (numbers as float, missing values as null), class predictions as JSON text,
+regression predictions and scores as floats. Both run inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+import orjson
+from django.db import IntegrityError, connection, transaction
+
+from monitoring.models import GroundTruth, IngestBatch, Prediction
+
+from .ingest_validation import EPOCH, ONE_US, LabelBatch, PredictionBatch
+
+ID_QUERY_CHUNK = 5000
+COPY_CHUNK_ROWS = 5000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIALS = ("\\", "\t", "\n", "\r")
+
+
+def predictions_store(*, version_id: int, batch: PredictionBatch, received_at: datetime) -> None:
+    """Insert the rows (a prediction id already stored raises ``IntegrityError``)."""
+    if connection.vendor == "postgresql":
+        _copy_predictions(version_id, batch, received_at)
+    else:
+        Prediction.objects.bulk_create(_prediction_objects(version_id, batch, received_at), batch_size=2000)
+
+
+def existing_prediction_ids(version_id: int, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), ID_QUERY_CHUNK):
+        found.update(
+            Prediction.objects.filter(
+                version_id=version_id, prediction_id__in=ids[start : start + ID_QUERY_CHUNK]
+            ).values_list("prediction_id", flat=True)
+        )
+    return found
+
+
+def labels_store(*, model, batch: LabelBatch, received_at: datetime) -> set[str]:
+    """Upsert the labels (a re-sent label replaces the old one) → the ids that had one already."""
+    ids = batch.ids
+    existing: set[str] = set()
+    for start in range(0, len(ids), ID_QUERY_CHUNK):
+        existing.update(
+            GroundTruth.objects.filter(model=model, prediction_id__in=ids[start : start + ID_QUERY_CHUNK]).values_list(
+                "prediction_id", flat=True
+            )
+        )
+    GroundTruth.objects.bulk_create(
+        [
+            GroundTruth(model=model, prediction_id=pid, label=label, received_at=received_at)
+            for pid, label in zip(ids, batch.labels, strict=True)
+        ],
+        update_conflicts=True,
+        unique_fields=["model", "prediction_id"],
+        update_fields=["label", "received_at"],
+        batch_size=2000,
+    )
+    return existing
+
+
+def labelled_prediction_times(*, model, ids: list[str]) -> Iterable[tuple[int, datetime]]:
+    """(version id, timestamp) of the predictions of ``model`` with these ids."""
+    for start in range(0, len(ids), ID_QUERY_CHUNK):
+        yield from Prediction.objects.filter(
+            version__model=model, prediction_id__in=ids[start : start + ID_QUERY_CHUNK]
+        ).values_list("version_id", "timestamp")
+
+
+# --------------------------------------------------------------------------- batch digests
+
+
+def ingest_batch_find(*, version_id: int, digest: str) -> IngestBatch | None:
+    return IngestBatch.objects.filter(version_id=version_id, digest=digest).first()
+
+
+def ingest_batch_record(*, version_id: int, digest: str, summary: dict, received_at: datetime) -> IngestBatch | None:
+    """Record a stored batch's digest; None when the same body was recorded meanwhile (a
+    concurrent resend: the unique (version, digest) constraint waits for the first one's commit)."""
+    batch = IngestBatch(
+        version_id=version_id, digest=digest, rows=summary["rows"], summary=summary, received_at=received_at
+    )
+    batch.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            batch.save()
+    except IntegrityError:
+        return None
+    return batch
+
+
+# --------------------------------------------------------------------------- ORM (SQLite)
+
+
+def _prediction_objects(version_id: int, batch: PredictionBatch, received_at: datetime) -> Iterable[Prediction]:
+    n = len(batch)
+    columns = [(name, np.where(np.isnan(v), None, v).tolist()) for name, v in batch.numeric.items()]
+    columns += list(batch.categorical.items())
+    names = [name for name, _ in columns]
+    rows = zip(*(values for _, values in columns), strict=True) if columns else iter([()] * n)
+    predictions = _nullable(batch.prediction, n)
+    scores = _nullable(batch.score, n)
+    for i, values in enumerate(rows):
+        yield Prediction(
+            version_id=version_id,
+            prediction_id=batch.ids[i],
+            timestamp=EPOCH + int(batch.ts_us[i]) * ONE_US,
+            features=dict(zip(names, values, strict=True)),
+            prediction=predictions[i],
+            score=scores[i],
+            received_at=received_at,
+        )
+
+
+def _nullable(values, n: int) -> list:
+    if values is None:
+        return [None] * n
+    if isinstance(values, np.ndarray):
+        return np.where(np.isnan(values), None, values).tolist()
+    return values
+
+
+# --------------------------------------------------------------------------- COPY (PostgreSQL)
+
+
+def _copy_predictions(version_id: int, batch: PredictionBatch, received_at: datetime) -> None:
+    """``COPY … FROM STDIN`` (psycopg 3 ``cursor.copy()``) of text built column by column."""
+    table = Prediction._meta.db_table
+    sql = f"COPY {table} (version_id, prediction_id, timestamp, features, prediction, score, received_at) FROM STDIN"
+    prefix, suffix = f"{version_id}\t", f"\t{received_at.isoformat()}\n"
+    # wrap_database_errors turns psycopg's UniqueViolation into Django's IntegrityError
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with cursor.cursor.copy(sql) as copy:  # the psycopg 3 cursor under Django's wrapper
+            for text in copy_chunks(batch, prefix, suffix):
+                copy.write(text)
+
+
+def _copy_text(value: str) -> str:
+    """Escape for COPY's text format (backslash, tab, newline, carriage return)."""
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_ids(ids: list[str]) -> list[str]:
+    joined = "".join(ids)
+    return [_copy_text(i) for i in ids] if any(c in joined for c in _COPY_SPECIALS) else ids
+
+
+def _iso_texts(micros: np.ndarray) -> np.ndarray:
+    """``datetime.isoformat()`` of UTC instants without the '+00:00' (the line template adds it)."""
+    stamps = micros.view("datetime64[us]")
+    texts = np.datetime_as_string(stamps, unit="us").astype(object)
+    whole = (micros % 1_000_000) == 0
+    if whole.any():
+        texts[whole] = np.datetime_as_string(stamps[whole], unit="s")
+    return texts
+
+
+def _number_texts(values: np.ndarray) -> np.ndarray:
+    """orjson's text of each float of a 2-D array (NaN, a missing value, → 'null')."""
+    n, k = values.shape
+    if n == 0 or k == 0:
+        return np.empty((n, k), dtype=object)
+    text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2].decode()
+    return np.array(text.replace("],[", ",").split(","), dtype=object).reshape(n, k)
+
+
+def _json_texts(values: list, none: str) -> list[str]:
+    """COPY-escaped JSON text of each value, each distinct value rendered once."""
+    texts = {v: none if v is None else _copy_text(orjson.dumps(v).decode()) for v in set(values)}
+    return [texts[v] for v in values]
+
+
+def _float_cells(values: np.ndarray | None, n: int) -> np.ndarray | str:
+    if values is None:
+        return "\\N"
+    texts = _number_texts(values.reshape(-1, 1))[:, 0]
+    texts[texts == "null"] = "\\N"
+    return texts
+
+
+def copy_chunks(batch: PredictionBatch, prefix: str, suffix: str) -> Iterable[str]:
+    """The COPY text in chunks of COPY_CHUNK_ROWS lines: one line template with a %s per
+    cell, filled from a (rows × cells) grid of texts built column by column."""
+    n = len(batch)
+    numeric_names, categorical_names = list(batch.numeric), list(batch.categorical)
+    ids = _copy_ids(batch.ids)
+    stamps = _iso_texts(batch.ts_us)
+    numbers = np.column_stack(list(batch.numeric.values())) if numeric_names else np.empty((n, 0))
+    categories = [_json_texts(values, "null") for values in batch.categorical.values()]
+    if isinstance(batch.prediction, list):
+        predictions = _json_texts(batch.prediction, "\\N")
+    else:
+        predictions = _float_cells(batch.prediction, n)
+    scores = _float_cells(batch.score, n)
+    keys = [_copy_text(orjson.dumps(name).decode()).replace("%", "%%") for name in numeric_names + categorical_names]
+    line = (
+        prefix.replace("%", "%%")
+        + "%s\t%s+00:00\t{"
+        + ",".join(f"{key}:%s" for key in keys)
+        + "}\t%s\t%s"
+        + suffix.replace("%", "%%")
+    )
+    width = 2 + len(keys) + 2
+    for begin in range(0, n, COPY_CHUNK_ROWS):
+        end = min(begin + COPY_CHUNK_ROWS, n)
+        cells = np.empty((end - begin, width), dtype=object)
+        cells[:, 0] = ids[begin:end]
+        cells[:, 1] = stamps[begin:end]
+        cells[:, 2 : 2 + len(numeric_names)] = _number_texts(numbers[begin:end])
+        for j, texts in enumerate(categories, start=2 + len(numeric_names)):
+            cells[:, j] = texts[begin:end]
+        cells[:, -2] = predictions if isinstance(predictions, str) else predictions[begin:end]
+        cells[:, -1] = scores if isinstance(scores, str) else scores[begin:end]
+        yield (line * (end - begin)) % tuple(cells.ravel().tolist())
+
+
+__all__ = [
+    "copy_chunks",
+    "existing_prediction_ids",
+    "ingest_batch_find",
+    "ingest_batch_record",
+    "labelled_prediction_times",
+    "labels_store",
+    "predictions_store",
+]
