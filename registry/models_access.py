@@ -37,6 +37,9 @@ class ExternalIdentity(models.Model):
     subject = models.CharField(max_length=255)
     last_login_at = models.DateTimeField(null=True, blank=True)
     groups = models.JSONField(default=list, blank=True)  # the groups claim at the last login
+    # What the mapping granted at the last login ({"groups": [names], "teams": [slugs]}): taken
+    # away at the next login when no longer granted, even if its mapping was deleted meanwhile.
+    granted = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="external_identity_unique_subject")]

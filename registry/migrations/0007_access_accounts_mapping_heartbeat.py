@@ -66,6 +66,7 @@ class Migration(migrations.Migration):
                 ('subject', models.CharField(max_length=255)),
                 ('last_login_at', models.DateTimeField(blank=True, null=True)),
                 ('groups', models.JSONField(blank=True, default=list)),
+                ('granted', models.JSONField(blank=True, default=dict)),
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='external_identity', to=settings.AUTH_USER_MODEL)),
             ],
             options={

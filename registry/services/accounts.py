@@ -131,10 +131,11 @@ def grants_for(claim_values: list[str]) -> Grants:
     return grants
 
 
-def _apply_teams(user, grants: Grants, context: AuditContext) -> None:
+def _apply_teams(user, grants: Grants, previous: dict, context: AuditContext) -> None:
     current = set(Team.objects.filter(members=user))
     add = grants.teams - current
-    remove = (current & grants.managed_teams) - grants.teams
+    managed = grants.managed_teams | {t for t in current if t.slug in previous.get("teams", [])}
+    remove = (current & managed) - grants.teams
     for team in add:
         team.members.add(user)
     for team in remove:
@@ -169,27 +170,30 @@ def _apply_admin(user, grants: Grants, any_admin_mapping: bool, context: AuditCo
 @transaction.atomic
 def sso_sign_in(*, user, issuer: str, subject: str, claim_values: list[str], context: AuditContext):
     """Record the provider's subject and set roles, teams and admin from the groups claim,
-    exactly as the mapping says: what a mapped claim value grants is added, what a mapping
-    manages but the claim no longer grants is removed. Each change is audited (role changes by
-    the role-change audit, as ``user.role_changed``, attributed to the user via the provider)."""
+    exactly as the mapping says: what a mapped claim value grants is added; what a mapping
+    manages, or what the last sign-in granted, but the claim no longer grants is removed.
+    Each change is audited (role changes as ``user.role_changed``, attributed to the user)."""
     identity, created = ExternalIdentity.objects.get_or_create(
         user=user, defaults={"issuer": issuer, "subject": subject}
     )
     if (identity.issuer, identity.subject) != (issuer, subject):
         raise ValidationError("This account is linked to another identity at the provider.")
-    identity.last_login_at = timezone.now()
-    identity.groups = sorted(set(claim_values))
-    identity.save(update_fields=["last_login_at", "groups"])
     grants = grants_for(claim_values)
+    previous = identity.granted or {}
     current = set(user.groups.all())
     add = grants.groups - current
-    remove = (current & grants.managed_groups) - grants.groups
+    managed = grants.managed_groups | {g for g in current if g.name in previous.get("groups", [])}
+    remove = (current & managed) - grants.groups
     with acting_as(user, context):
         if add:
             user.groups.add(*add)
         if remove:
             user.groups.remove(*remove)
-    _apply_teams(user, grants, context)
+    _apply_teams(user, grants, previous, context)
+    identity.last_login_at = timezone.now()
+    identity.groups = sorted(set(claim_values))
+    identity.granted = {"groups": sorted(g.name for g in grants.groups), "teams": sorted(t.slug for t in grants.teams)}
+    identity.save(update_fields=["last_login_at", "groups", "granted"])
     _apply_admin(user, grants, GroupMapping.objects.filter(grants_admin=True).exists(), context)
     forget_roles(user)
     audit_record(
