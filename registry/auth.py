@@ -61,21 +61,21 @@ def users_with_roles() -> QuerySet:
 def adopt_roles(user, row) -> None:
     """Move role annotations made on ``row`` (e.g. a token, see ``role_annotations``) onto ``user``."""
     for attr in (ROLE_NAMES_ATTR + "_list", IN_A_TEAM_ATTR):
-        if attr in row.__dict__:
-            user.__dict__[attr] = row.__dict__.pop(attr)
+        if hasattr(row, attr):
+            setattr(user, attr, getattr(row, attr))
 
 
 def role_names(user) -> frozenset[str]:
     """The names of the user's groups (their roles); read once per loaded user."""
     if not getattr(user, "is_authenticated", False) or user.pk is None:
         return frozenset()
-    names = user.__dict__.get(ROLE_NAMES_ATTR)
+    names = getattr(user, ROLE_NAMES_ATTR, None)
     if names is None:
-        listed = user.__dict__.get(ROLE_NAMES_ATTR + "_list")
+        listed = getattr(user, ROLE_NAMES_ATTR + "_list", None)
         if listed is None:  # prefetched by users_with_roles() on SQLite, else one query
             listed = [group.name for group in user.groups.all()]
         names = frozenset(listed)
-        user.__dict__[ROLE_NAMES_ATTR] = names
+        setattr(user, ROLE_NAMES_ATTR, names)
     return names
 
 
@@ -83,19 +83,18 @@ def in_a_team(user) -> bool:
     """Whether the user is a member of at least one team; read once per loaded user."""
     if not getattr(user, "is_authenticated", False) or user.pk is None:
         return False
-    flag = user.__dict__.get(IN_A_TEAM_ATTR)
+    flag = getattr(user, IN_A_TEAM_ATTR, None)
     if flag is None:
         flag = user.teams.exists()
-        user.__dict__[IN_A_TEAM_ATTR] = flag
+        setattr(user, IN_A_TEAM_ATTR, flag)
     return flag
 
 
 def forget_roles(user) -> None:
     """Drop what was loaded, after the user's groups or teams changed in this request."""
     for attr in (ROLE_NAMES_ATTR, ROLE_NAMES_ATTR + "_list", IN_A_TEAM_ATTR):
-        user.__dict__.pop(attr, None)
-    if hasattr(user, "_prefetched_objects_cache"):
-        user._prefetched_objects_cache.pop("groups", None)
+        if hasattr(user, attr):
+            delattr(user, attr)
 
 
 def user_with_roles(pk) -> object | None:

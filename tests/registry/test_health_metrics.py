@@ -27,16 +27,14 @@ def test_healthz_answers_503_when_the_worker_heartbeat_is_stale_or_missing(db, c
     assert response.status_code == 503 and response.json()["worker"]["ok"] is False
 
 
-def test_healthz_answers_503_when_the_broker_is_unreachable(db, client, settings):
+def test_healthz_answers_503_when_the_broker_is_unreachable(db, client, monkeypatch):
     from mlops_portal.celery import app
 
     worker_heartbeat()
-    previous = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    try:
-        response = client.get("/healthz")
-    finally:
-        app.conf.broker_url = previous
+    unreachable = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    monkeypatch.setenv("CELERY_BROKER_URL", unreachable)  # Celery reads it before its own settings
+    monkeypatch.setattr(app.conf, "broker_url", unreachable)
+    response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["broker"]["ok"] is False and response.json()["database"]["ok"] is True
 
