@@ -107,8 +107,7 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
         from .stepup import is_fresh, step_up_url
 
         if request.method == "POST" and not is_fresh(request):  # changing a policy needs a fresh sign-in
-            request.META["HTTP_REFERER"] = request.get_full_path()
-            return redirect(step_up_url(request))
+            return redirect(step_up_url(request, back=request.get_full_path()))
         return super().changeform_view(request, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):

@@ -17,9 +17,12 @@ from functools import cache
 import jwt
 import requests
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation, ValidationError
 from django.db import transaction
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import resolve_url
+from django.views import View
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
@@ -28,6 +31,7 @@ from registry.auth import RolesModelBackend
 from registry.models import ExternalIdentity
 from registry.services.accounts import sso_sign_in, sso_user_provision
 from registry.services.audit import AuditContext, audit_record
+from registry.stepup import mark_authenticated
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +78,31 @@ class OidcBackend(OIDCAuthenticationBackend):
     get_settings = staticmethod(oidc_setting)
 
     def __init__(self, *args, **kwargs):
-        self.enabled = oidc_enabled()
-        if self.enabled:
-            super().__init__(*args, **kwargs)
+        # Nothing read from the provider here: Django makes a backend for every request of a
+        # signed-in user (get_user), which must keep working while the provider is down.
+        self.UserModel = get_user_model()
 
     def authenticate(self, request, **kwargs):
-        if not self.enabled or request is None or "code" not in request.GET:
+        if not oidc_enabled() or request is None or "code" not in request.GET:
             return None
         self.context = AuditContext.from_request(request)
         try:
+            self.configured()
             return super().authenticate(request, **kwargs)
-        except (SuspiciousOperation, jwt.PyJWTError, requests.RequestException, ValidationError) as exc:
+        except (
+            SuspiciousOperation,
+            ImproperlyConfigured,
+            jwt.PyJWTError,
+            requests.RequestException,
+            ValidationError,
+        ) as exc:
             self._refused(f"{type(exc).__name__}: {exc}")
             return None
+
+    def configured(self) -> OidcBackend:
+        """The library's setup: endpoints (from discovery), client, signing algorithm."""
+        super().__init__()
+        return self
 
     def _refused(self, reason: str) -> None:
         log.warning("single sign-on refused: %s", reason)
@@ -160,7 +176,8 @@ class OidcBackend(OIDCAuthenticationBackend):
             claim_values=[str(g) for g in groups],
             context=self.context,
         )
-        self.request.session["auth_time"] = claims.get("auth_time")
+        if claims.get("auth_time"):  # when the person last authenticated at the provider (step-up)
+            mark_authenticated(self.request, float(claims["auth_time"]))
         return user
 
     def get_user(self, user_id):
@@ -173,12 +190,16 @@ class OidcRequestView(OIDCAuthenticationRequestView):
     get_settings = staticmethod(oidc_setting)
 
     def __init__(self, *args, **kwargs):
-        if oidc_enabled():
-            super().__init__(*args, **kwargs)
+        View.__init__(self, *args, **kwargs)  # the provider's endpoints are read in get()
 
     def get(self, request):
         if not oidc_enabled():
             raise Http404("Single sign-on is not configured.")
+        try:
+            super().__init__()
+        except (requests.RequestException, ImproperlyConfigured, ValueError) as exc:
+            log.error("single sign-on unavailable: %s: %s", type(exc).__name__, exc)
+            return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL_FAILURE))
         return super().get(request)
 
     def get_extra_params(self, request):

@@ -65,9 +65,11 @@ def is_freshly_authenticated(user, request) -> bool:
     return request is not None and is_fresh(request)
 
 
-def step_up_url(request) -> str:
-    """Where to confirm identity, coming back to the page the action was started from."""
-    back = request.get_full_path() if request.method == "GET" else request.META.get("HTTP_REFERER", "/")
+def step_up_url(request, back: str | None = None) -> str:
+    """Where to confirm identity, coming back to ``back`` (default: the page the action was
+    started from)."""
+    if back is None:
+        back = request.get_full_path() if request.method == "GET" else request.META.get("HTTP_REFERER", "/")
     return reverse("step_up") + "?" + urlencode({"next": back})
 
 

@@ -181,7 +181,7 @@ def test_the_id_token_signature_is_checked_against_the_providers_jwks(sso_settin
 
     oidc_provider.user("erin", PASSWORD, [])
     token = _real_id_token(oidc_provider, "erin", nonce="n-1")
-    backend = OidcBackend()
+    backend = OidcBackend().configured()
     assert backend.verify_token(token, nonce="n-1")["preferred_username"] == "erin"
     with pytest.raises(SuspiciousOperation, match="verification failed"):
         backend.verify_token(_tamper(token, preferred_username="admin", groups=["portal-admins"]), nonce="n-1")
@@ -199,7 +199,7 @@ def test_an_expired_id_token_is_refused(sso_settings, oidc_provider):
     fresh = oidc_provider.manage(
         "provider_token", "--issuer", oidc_provider.issuer, "--audience", CLIENT_ID, "--subject", "1", "--nonce", "n-2"
     ).strip()
-    backend = OidcBackend()
+    backend = OidcBackend().configured()
     assert backend.verify_token(fresh, nonce="n-2")["sub"] == "1"  # the same key, valid: accepted
     with pytest.raises(jwt.ExpiredSignatureError):
         backend.verify_token(expired, nonce="n-2")
@@ -215,9 +215,9 @@ def test_a_token_for_another_client_or_issuer_is_refused(sso_settings, oidc_prov
         "provider_token", "--issuer", "http://evil.example/o", "--audience", CLIENT_ID, "--subject", "1"
     ).strip()
     with pytest.raises(SuspiciousOperation, match="another client"):
-        OidcBackend().verify_token(other_client, nonce=None)
+        OidcBackend().configured().verify_token(other_client, nonce=None)
     with pytest.raises(SuspiciousOperation, match="another issuer"):
-        OidcBackend().verify_token(other_issuer, nonce=None)
+        OidcBackend().configured().verify_token(other_issuer, nonce=None)
 
 
 def test_the_nonce_is_checked(sso_settings, oidc_provider):
@@ -226,7 +226,7 @@ def test_the_nonce_is_checked(sso_settings, oidc_provider):
     oidc_provider.user("frank", PASSWORD, [])
     token = _real_id_token(oidc_provider, "frank", nonce="the-real-nonce")
     with pytest.raises(SuspiciousOperation, match="Nonce"):
-        OidcBackend().verify_token(token, nonce="another-nonce")
+        OidcBackend().configured().verify_token(token, nonce="another-nonce")
 
 
 def test_the_state_is_checked(sso_settings, oidc_provider, mapping):
@@ -290,3 +290,13 @@ def test_step_up_is_asked_and_honoured_through_the_provider(sso_settings, oidc_p
     approved = client.post(url, {"comment": "ok"})
     assert not (approved.status_code == 302 and "/login/step-up/" in approved["Location"])
     assert PromotionRequest.objects.get(pk=req.pk).reviews.filter(reviewer__username="hana").exists()
+
+
+def test_signed_in_people_keep_working_while_the_provider_is_down(sso_settings, oidc_provider, mapping):
+    oidc_provider.user("kim", PASSWORD, ["ml-reviewers"])
+    client = Client()
+    sso_login(client, "kim", PASSWORD)
+    sso_settings.OIDC_OP_DISCOVERY_URL = "http://127.0.0.1:1/o/.well-known/openid-configuration"  # unreachable
+    assert client.get("/models/").status_code == 200
+    start = Client().get("/oidc/authenticate/")
+    assert start.status_code == 302 and start["Location"] == "/login/?sso=failed"
