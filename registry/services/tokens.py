@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from registry.auth import adopt_roles, role_annotations, role_prefetch
+from registry.auth import adopt_roles, role_annotations
 from registry.choices import TokenScope
 from registry.models import ApiToken
 
@@ -105,13 +105,13 @@ def token_authenticate(raw: str, *, ip: str | None = None) -> ApiToken | None:
     """The live token for a raw secret, or None. Records its last use (time and client address)
     at most once a minute.
 
-    One statement on PostgreSQL (token, user, group names and team flag: ``registry.auth``),
-    two on SQLite (the group names separately); plus the last-use update when it is due."""
+    One statement on PostgreSQL (token, user, group names and team flag: ``registry.auth``);
+    on SQLite the group names follow in one more when a permission first asks for them. Plus
+    the last-use update when it is due."""
     token = (
         ApiToken.objects.filter(token_hash=hash_token(raw), revoked_at__isnull=True)
         .annotate(**role_annotations("user_id"))
         .select_related("user")
-        .prefetch_related(*role_prefetch("user__groups"))
         .first()
     )
     if token is None or not token.user.is_active:
