@@ -22,7 +22,10 @@ def test_a_person_signs_in_through_the_providers_login_page(page, live_server, s
     group_mapping_save(mapping=GroupMapping(claim_value="ml-reviewers", group=reviewer), actor=None, context=CLI)
     group_mapping_save(mapping=GroupMapping(claim_value="team-risk", team=team), actor=None, context=CLI)
 
+    sso_settings.LOCAL_LOGIN = False  # production: passwords only for the break-glass account
     page.goto(f"{live_server.url}/login/?next=/reviews/")
+    assert page.locator("#sso-login").is_visible() and not page.locator("#id_password").is_visible()
+    screenshot(page, "sso-login-page")
     with page.expect_navigation():
         page.click("#sso-login")
     assert page.url.startswith(oidc_provider.url + "/accounts/login/")  # the provider's own page
