@@ -300,3 +300,21 @@ def test_signed_in_people_keep_working_while_the_provider_is_down(sso_settings, 
     assert client.get("/models/").status_code == 200
     start = Client().get("/oidc/authenticate/")
     assert start.status_code == 302 and start["Location"] == "/login/?sso=failed"
+
+
+def test_explicit_endpoint_variables_work_without_discovery(settings, oidc_provider, mapping):
+    from tests.oidc_harness import CLIENT_SECRET
+
+    document = requests.get(oidc_provider.discovery_url, timeout=10).json()
+    settings.OIDC_RP_CLIENT_ID, settings.OIDC_RP_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
+    settings.OIDC_OP_DISCOVERY_URL = ""
+    settings.OIDC_OP_AUTHORIZATION_ENDPOINT = document["authorization_endpoint"]
+    settings.OIDC_OP_TOKEN_ENDPOINT = document["token_endpoint"]
+    settings.OIDC_OP_USER_ENDPOINT = document["userinfo_endpoint"]
+    settings.OIDC_OP_JWKS_ENDPOINT = document["jwks_uri"]
+    settings.OIDC_OP_ISSUER = document["issuer"]
+    oidc_provider.user("lee", PASSWORD, ["risk-audit"])
+    client = Client()
+    assert sso_login(client, "lee", PASSWORD).status_code == 302
+    assert _roles(User.objects.get(username="lee"))[0] == ["auditor"]
+    assert client.get("/audit/").status_code == 200
