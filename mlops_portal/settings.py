@@ -5,6 +5,7 @@ Embedded default (no variables set): SQLite in ``var/`` and Celery on kombu's
 ``DATABASE_URL=postgres://…``, ``CELERY_BROKER_URL=redis://…``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -35,12 +36,16 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_beat",
+    "axes",
+    "django_prometheus",
+    "mozilla_django_oidc",
     "rules.apps.AutodiscoverRulesConfig",
     "registry",
     "monitoring",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "mlops_portal.middleware.RequestIdMiddleware",
@@ -52,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "mlops_portal.middleware.ContentSecurityPolicyMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers 429 to a locked-out account or address
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "mlops_portal.urls"
@@ -197,10 +204,60 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- access: sign-in, lockout, single sign-on, tokens, step-up, operations endpoints -----------
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out account or address first
     "rules.permissions.ObjectPermissionBackend",
-    "registry.auth.RolesModelBackend",  # ModelBackend that reads the user's roles with the user
+    "registry.auth.RolesModelBackend",  # passwords (only the break-glass account when LOCAL_LOGIN=False)
+    "registry.oidc.OidcBackend",  # OpenID Connect; inert unless OIDC_RP_CLIENT_ID is set
 ]
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks); none by default,
+# so the client address is the connection's own (mlops_portal/net.py).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# Lockout (django-axes): LOGIN_FAILURE_LIMIT failures for one account, or from one address,
+# each less than LOGIN_LOCKOUT_MINUTES after the previous one, lock that account and that
+# address for LOGIN_LOCKOUT_MINUTES. An admin unlocks in the admin ("Access attempts").
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # registry/admin.py registers an audited unlock instead
+AXES_CLIENT_IP_CALLABLE = "mlops_portal.net.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Passwords: LOCAL_LOGIN=False keeps only BREAK_GLASS_USERNAME's password working.
+LOCAL_LOGIN = env.bool("LOCAL_LOGIN", default=True)
+BREAK_GLASS_USERNAME = env.str("BREAK_GLASS_USERNAME", default="")
+# OpenID Connect (mozilla-django-oidc): authorization code flow with PKCE, state and nonce,
+# ID token signed with RS256 and checked against the provider's JWKS (registry/oidc.py).
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_DISCOVERY_URL = env.str("OIDC_OP_DISCOVERY_URL", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
+OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+# API tokens expire at most this many days after creation (a token asked without expiry gets it).
+TOKEN_MAX_LIFETIME_DAYS = env.int("TOKEN_MAX_LIFETIME_DAYS", default=365)
+# Sensitive actions need a sign-in at most this many seconds old (registry/stepup.py).
+STEP_UP_MAX_AGE = env.int("STEP_UP_MAX_AGE", default=600)
+# /metrics: Prometheus scrapers from these networks, or with METRICS_TOKEN as a Bearer token.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# /healthz calls the worker dead when its heartbeat (a beat task) is older than this.
+WORKER_HEARTBEAT_MAX_AGE = env.int("WORKER_HEARTBEAT_MAX_AGE", default=180)
 
 # Celery: the embedded default uses kombu's filesystem transport, so nothing but
 # Python is needed; production points CELERY_BROKER_URL at Redis.
@@ -244,7 +301,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 if PRODUCTION:

@@ -5,9 +5,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from mlops_portal import health
+from registry import oidc
+from registry.views import access
+
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", access.LoginView.as_view(), name="login"),
+    path("login/step-up/", access.step_up, name="step_up"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("oidc/authenticate/", oidc.OidcRequestView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", oidc.OidcCallbackView.as_view(), name="oidc_authentication_callback"),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

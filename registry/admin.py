@@ -1,9 +1,12 @@
-"""Admin: policies and webhooks are editable by admins; the audit log is read-only."""
+"""Admin: policies and webhooks are editable by admins; the audit log is read-only. Access:
+the group mapping, service accounts, tokens (revoke anyone's) and locked sign-ins (unlock),
+every change through an audited service."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.shortcuts import redirect
 from django.utils.html import format_html
 
 from .choices import WebhookEvent
@@ -99,6 +102,13 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def changeform_view(self, request, *args, **kwargs):
+        from .stepup import is_fresh, step_up_url
+
+        if request.method == "POST" and not is_fresh(request):  # changing a policy needs a fresh sign-in
+            return redirect(step_up_url(request, back=request.get_full_path()))
+        return super().changeform_view(request, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         from .services.audit import AuditContext
@@ -347,7 +357,10 @@ class MlflowVersionLinkAdmin(admin.ModelAdmin):
 
 
 class AuditedUserAdmin(UserAdmin):
-    """Group membership is a role (reviewer, auditor): its audit events name the acting admin."""
+    """Group membership is a role (reviewer, auditor): its audit events name the acting admin.
+    Deactivating a user (unticking "active") revokes all their tokens at once."""
+
+    actions = ["deactivate"]
 
     def changeform_view(self, request, *args, **kwargs):
         from .services.audit import AuditContext, acting_as
@@ -355,6 +368,31 @@ class AuditedUserAdmin(UserAdmin):
         with acting_as(request.user, AuditContext.from_request(request)):
             return super().changeform_view(request, *args, **kwargs)
 
+    def save_model(self, request, obj, form, change):
+        from .services.accounts import account_deactivate
+        from .services.audit import AuditContext
+
+        deactivating = change and "is_active" in form.changed_data and not obj.is_active
+        if deactivating:
+            obj.is_active = True  # the service records the change and revokes the tokens
+        super().save_model(request, obj, form, change)
+        if deactivating:
+            account_deactivate(user=obj, actor=request.user, context=AuditContext.from_request(request))
+            obj.is_active = False
+
+    @admin.action(description="Deactivate the selected users (revokes their tokens)")
+    def deactivate(self, request, queryset):
+        from .services.accounts import account_deactivate
+        from .services.audit import AuditContext
+
+        context = AuditContext.from_request(request)
+        revoked = sum(account_deactivate(user=user, actor=request.user, context=context) for user in queryset)
+        self.message_user(request, f"{queryset.count()} user(s) deactivated; {revoked} token(s) revoked.")
+
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), AuditedUserAdmin)
+
+from .admin_access import register_access_admin  # noqa: E402
+
+register_access_admin(admin.site)

@@ -1,83 +1,128 @@
-"""Loading the requesting user together with their roles, in one statement.
+"""Loading the requesting user together with their roles, through the ORM.
 
 Every page and API call asks the permission rules about the user's groups (reviewer,
-auditor) and often whether they belong to a team. Read separately that is two more
-statements per request on top of the user's own; on PostgreSQL the user row, an array of
-group names and a team-membership flag come back together instead, and are put where
-``registry.rules`` looks first (``_group_names_cache``, as django-rules itself caches them,
-and ``_has_team_cache``). Elsewhere (SQLite) the rules read them when first asked.
+auditor) and whether they belong to a team. ``users_with_roles()`` is the user queryset that
+brings both along, so the rules never ask again:
 
-Used by session authentication (``RolesModelBackend``, in ``AUTHENTICATION_BACKENDS``) and
-by API token authentication (``registry.services.tokens``).
+- PostgreSQL: one statement. The group names come as an array subquery (``ArraySubquery``)
+  and team membership as ``Exists``, next to the user's own columns.
+- SQLite: two statements. The user row with the ``Exists`` flag, then the group names
+  (``Prefetch``).
+
+``role_names(user)`` and ``in_a_team(user)`` are what ``registry.rules`` asks; they read what
+was loaded and query only for a user that came from elsewhere (then once, kept on the user).
+
+Used by session authentication (``RolesModelBackend``, in ``AUTHENTICATION_BACKENDS``), by the
+OpenID Connect backend (``registry.oidc``) and by API token authentication
+(``registry.services.tokens``).
 """
 
 from __future__ import annotations
 
-from functools import cache
-
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+
+ROLE_NAMES_ATTR = "role_names"  # frozenset of group names, set on the loaded user
+IN_A_TEAM_ATTR = "in_a_team"  # bool, annotated on the loaded user
 
 
-@cache
-def user_sql() -> tuple[str, str, list]:
-    """(select list for alias ``u``: user columns, group names, has-team flag; FROM clause; user fields)."""
+def role_annotations(user_ref: str) -> dict:
+    """Annotations that load the roles of the user whose key is at ``user_ref`` (``pk`` on the
+    user queryset, ``user_id`` on a row that points at a user); the group names only on
+    PostgreSQL (an array), SQLite prefetches them (``role_prefetch``)."""
     from registry.models import Team
 
-    User = get_user_model()
-    user_fields = list(User._meta.concrete_fields)
-    groups = User._meta.get_field("groups")
-    through, group = groups.remote_field.through._meta, groups.related_model._meta
-    members = Team.members.through._meta
-    pk = User._meta.pk.column
-    select = (
-        ", ".join(f"u.{f.column}" for f in user_fields)
-        + f", ARRAY(SELECT g.{group.get_field('name').column} FROM {through.db_table} ug"
-        f" JOIN {group.db_table} g ON g.{group.pk.column} = ug.{groups.m2m_reverse_name()}"
-        f" WHERE ug.{groups.m2m_column_name()} = u.{pk})"
-        f", EXISTS(SELECT 1 FROM {members.db_table} tm WHERE tm.{Team.members.field.m2m_reverse_name()} = u.{pk})"
-    )
-    return select, f"{User._meta.db_table} u", user_fields
+    annotations = {IN_A_TEAM_ATTR: Exists(Team.members.through.objects.filter(user_id=OuterRef(user_ref)))}
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.expressions import ArraySubquery
+
+        names = Group.objects.filter(user=OuterRef(user_ref)).order_by().values("name")
+        annotations[ROLE_NAMES_ATTR + "_list"] = ArraySubquery(names)
+    return annotations
 
 
-def instance_from_row(model, fields: list, values) -> object:
-    """A model instance from raw column values (the fields' own database converters applied)."""
-    converted = [
-        f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
-        for f, v in zip(fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+def role_prefetch(path: str = "groups") -> list:
+    """What to prefetch for the group names where they are not annotated (SQLite)."""
+    if connection.vendor == "postgresql":
+        return []
+    return [Prefetch(path, queryset=Group.objects.only("name"))]
 
 
-def user_from_row(values) -> object:
-    """The user from the columns ``user_sql()`` selected (group names and team flag last)."""
-    *columns, group_names, has_team = values
-    user = instance_from_row(get_user_model(), user_sql()[2], columns)
-    user._group_names_cache = set(group_names)  # what rules.is_group_member reads (it would query once)
-    user._has_team_cache = has_team  # what registry.rules.has_team reads
-    return user
+def users_with_roles() -> QuerySet:
+    """Users with ``role_names`` (their group names) and ``in_a_team`` loaded alongside."""
+    return get_user_model().objects.annotate(**role_annotations("pk")).prefetch_related(*role_prefetch())
+
+
+def adopt_roles(user, row) -> None:
+    """Move role annotations made on ``row`` (e.g. a token, see ``role_annotations``) onto ``user``."""
+    for attr in (ROLE_NAMES_ATTR + "_list", IN_A_TEAM_ATTR):
+        if hasattr(row, attr):
+            setattr(user, attr, getattr(row, attr))
+
+
+def role_names(user) -> frozenset[str]:
+    """The names of the user's groups (their roles); read once per loaded user."""
+    if not getattr(user, "is_authenticated", False) or user.pk is None:
+        return frozenset()
+    names = getattr(user, ROLE_NAMES_ATTR, None)
+    if names is None:
+        listed = getattr(user, ROLE_NAMES_ATTR + "_list", None)
+        if listed is None:  # prefetched by users_with_roles() on SQLite, else one query
+            listed = [group.name for group in user.groups.all()]
+        names = frozenset(listed)
+        setattr(user, ROLE_NAMES_ATTR, names)
+    return names
+
+
+def in_a_team(user) -> bool:
+    """Whether the user is a member of at least one team; read once per loaded user."""
+    if not getattr(user, "is_authenticated", False) or user.pk is None:
+        return False
+    flag = getattr(user, IN_A_TEAM_ATTR, None)
+    if flag is None:
+        flag = user.teams.exists()
+        setattr(user, IN_A_TEAM_ATTR, flag)
+    return flag
+
+
+def forget_roles(user) -> None:
+    """Drop what was loaded, after the user's groups or teams changed in this request."""
+    for attr in (ROLE_NAMES_ATTR, ROLE_NAMES_ATTR + "_list", IN_A_TEAM_ATTR):
+        if hasattr(user, attr):
+            delattr(user, attr)
 
 
 def user_with_roles(pk) -> object | None:
-    """The user with primary key ``pk`` and their roles (PostgreSQL; None if there is no such user)."""
-    select, table, _ = user_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {select} FROM {table} WHERE u.{get_user_model()._meta.pk.column} = %s", [pk])
-        row = cursor.fetchone()
-    return None if row is None else user_from_row(row)
+    """The user with primary key ``pk`` and their roles, or None."""
+    return users_with_roles().filter(pk=pk).first()
+
+
+def password_login_allowed(username: str | None) -> bool:
+    """Passwords work for everyone with LOCAL_LOGIN (the default), else only for the break-glass account."""
+    if settings.LOCAL_LOGIN:
+        return True
+    return bool(settings.BREAK_GLASS_USERNAME) and username == settings.BREAK_GLASS_USERNAME
 
 
 class RolesModelBackend(ModelBackend):
-    """Django's ModelBackend; on PostgreSQL the session's user comes with their roles (one statement)."""
+    """Django's ModelBackend; the session's user comes with their roles, and LOCAL_LOGIN is obeyed."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if not password_login_allowed(username):
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
     def get_user(self, user_id):
         try:
             pk = get_user_model()._meta.pk.to_python(user_id)
         except ValidationError:  # a malformed session value: no user
             return None
-        if connection.vendor != "postgresql":
-            return super().get_user(pk)
         user = user_with_roles(pk)
         return user if user is not None and self.user_can_authenticate(user) else None

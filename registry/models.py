@@ -346,6 +346,7 @@ class ApiToken(models.Model):
     scopes = models.JSONField(default=list)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)  # mlops_portal.net.client_ip
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -510,3 +511,6 @@ class InventoryRevision(models.Model):
 
     def __str__(self) -> str:
         return f"inventory revision {self.value}"
+
+
+from .models_access import ExternalIdentity, GroupMapping, Heartbeat, ServiceAccount  # noqa: E402, F401

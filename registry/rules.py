@@ -15,8 +15,15 @@ def is_admin(user) -> bool:
     return bool(user and user.is_authenticated and (user.is_superuser or user.is_staff))
 
 
-is_reviewer = rules.is_group_member(REVIEWER_GROUP)
-is_auditor = rules.is_group_member(AUDITOR_GROUP)
+def in_group(name: str):
+    """A predicate: the user is in group ``name`` (roles read with the user, registry.auth)."""
+    from registry.auth import role_names
+
+    return rules.predicate(lambda user: name in role_names(user), name=f"in_group:{name}")
+
+
+is_reviewer = in_group(REVIEWER_GROUP)
+is_auditor = in_group(AUDITOR_GROUP)
 
 
 @rules.predicate
@@ -43,10 +50,9 @@ def is_request_model_owner(user, promotion_request) -> bool:
 
 @rules.predicate
 def has_team(user) -> bool:
-    if not user.is_authenticated:
-        return False
-    cached = getattr(user, "_has_team_cache", None)  # read with the user (registry.auth), else asked here
-    return cached if cached is not None else user.teams.exists()
+    from registry.auth import in_a_team
+
+    return in_a_team(user)  # read with the user (registry.auth), else asked once here
 
 
 sees_all_models = is_admin | is_reviewer | is_auditor

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from mlops_portal.net import client_ip
 from registry.services.tokens import token_authenticate
 
 
@@ -22,7 +23,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Bearer <token>'.")
-        token = token_authenticate(parts[1])
+        token = token_authenticate(parts[1], ip=client_ip(request))
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         return token.user, token
@@ -38,4 +39,4 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "Personal access token: `manage.py create_token`."}
+        return {"type": "http", "scheme": "bearer", "description": "API token: `manage.py create_token`."}

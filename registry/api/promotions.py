@@ -27,6 +27,7 @@ from registry.services.promotions import (
     promotion_reject,
     promotion_request,
 )
+from registry.stepup import promotion_approval_check  # access
 
 READ_SCOPES = (TokenScope.MODELS_READ, TokenScope.PROMOTIONS_REQUEST, TokenScope.PROMOTIONS_REVIEW)
 MAX_TEXT = 10_000
@@ -215,6 +216,7 @@ class PromotionApprove(_Action):
     required_scopes = {"POST": TokenScope.PROMOTIONS_REVIEW}
 
     def perform(self, request, req, data):
+        promotion_approval_check(request, req, data["override_reason"])  # access: step-up (fresh sign-in)
         promotion_approve(
             request=req,
             reviewer=request.user,

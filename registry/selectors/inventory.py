@@ -11,6 +11,7 @@ from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Q, Q
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from registry.auth import role_names
 from registry.choices import PromotionStatus, RiskTier, Stage
 from registry.models import ApiToken, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.rules import can_view_audit, is_admin, is_reviewer, sees_all_models
@@ -248,7 +249,7 @@ def navigation_counts(*, user) -> dict[str, Any]:
     if is_reviewer(user) or is_admin(user):
         counts["pending_reviews"] = _pending_reviews(user)
     counts["can_view_audit"] = can_view_audit(user)
-    counts["groups"] = sorted(getattr(user, "_group_names_cache", ()))
+    counts["groups"] = sorted(role_names(user))
     return counts
 
 

@@ -1,28 +1,44 @@
-"""Personal access tokens: created (shown once), revoked, authenticated."""
+"""API tokens: created (shown once, expiring within TOKEN_MAX_LIFETIME_DAYS), revoked (by their
+owner or an admin, and all at once when their user is deactivated), authenticated."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
-from functools import cache
+from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from registry.auth import instance_from_row, user_from_row, user_sql
+from registry.auth import adopt_roles, role_annotations
 from registry.choices import TokenScope
 from registry.models import ApiToken
 
 from .audit import AuditContext, audit_record
 
 TOKEN_PREFIX = "mlp_"
+LAST_USE_RESOLUTION_SECONDS = 60  # last_used_at/ip are written at most once a minute per token
 
 
 def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def token_expiry(expires_at: datetime | None) -> datetime:
+    """The expiry to store: the one asked for, or the longest allowed; later than allowed is refused."""
+    now = timezone.now()
+    latest = now + timedelta(days=settings.TOKEN_MAX_LIFETIME_DAYS)
+    if expires_at is None:
+        return latest
+    if expires_at <= now:
+        raise ValidationError({"expires_at": "Expiry must be in the future."})
+    if expires_at > latest + timedelta(minutes=1):
+        raise ValidationError(
+            {"expires_at": f"Tokens expire within {settings.TOKEN_MAX_LIFETIME_DAYS} days (TOKEN_MAX_LIFETIME_DAYS)."}
+        )
+    return expires_at
 
 
 @transaction.atomic
@@ -37,8 +53,9 @@ def token_create(
         )
     if not scopes:
         raise ValidationError({"scopes": "Choose at least one scope."})
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": "Expiry must be in the future."})
+    if not user.is_active:
+        raise ValidationError({"user": "The account is deactivated."})
+    expires_at = token_expiry(expires_at)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user=user,
@@ -61,62 +78,50 @@ def token_create(
 
 
 @transaction.atomic
-def token_revoke(*, token: ApiToken, actor, context: AuditContext) -> ApiToken:
+def token_revoke(*, token: ApiToken, actor, context: AuditContext, reason: str = "") -> ApiToken:
+    """Revoke one token (its owner, or an admin for anyone's); audited, idempotent."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        after = {"revoked_at": token.revoked_at, "user": token.user.get_username()}
+        if reason:
+            after["reason"] = reason
         audit_record(
-            actor=actor,
-            action="token.revoked",
-            obj=token,
-            context=context,
-            before={"revoked_at": None},
-            after={"revoked_at": token.revoked_at},
+            actor=actor, action="token.revoked", obj=token, context=context, before={"revoked_at": None}, after=after
         )
     return token
 
 
-def token_authenticate(raw: str) -> ApiToken | None:
-    """The live token for a raw secret, or None. Updates last_used_at at most once a minute.
+@transaction.atomic
+def tokens_revoke_for_user(*, user, actor, context: AuditContext, reason: str) -> int:
+    """Revoke every live token of ``user`` (deactivation); one audit event per token."""
+    live = list(ApiToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True).select_related("user"))
+    for token in live:
+        token_revoke(token=token, actor=actor, context=context, reason=reason)
+    return len(live)
 
-    On PostgreSQL the token, its user and the user's roles (which every permission check
-    needs, see ``registry.auth``) come in one statement; elsewhere through the ORM."""
-    if connection.vendor == "postgresql":
-        token = _token_with_user_and_roles(hash_token(raw))
-    else:
-        token = (
-            ApiToken.objects.select_related("user").filter(token_hash=hash_token(raw), revoked_at__isnull=True).first()
-        )
+
+def token_authenticate(raw: str, *, ip: str | None = None) -> ApiToken | None:
+    """The live token for a raw secret, or None. Records its last use (time and client address)
+    at most once a minute.
+
+    One statement on PostgreSQL (token, user, group names and team flag: ``registry.auth``);
+    on SQLite the group names follow in one more when a permission first asks for them. Plus
+    the last-use update when it is due."""
+    token = (
+        ApiToken.objects.filter(token_hash=hash_token(raw), revoked_at__isnull=True)
+        .annotate(**role_annotations("user_id"))
+        .select_related("user")
+        .first()
+    )
     if token is None or not token.user.is_active:
         return None
+    adopt_roles(token.user, token)
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:
         return None
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-    return token
-
-
-@cache
-def _token_sql() -> tuple[str, list]:
-    user_select, user_table, _ = user_sql()
-    token_fields = list(ApiToken._meta.concrete_fields)
-    sql = (
-        f"SELECT {', '.join(f't.{f.column}' for f in token_fields)}, {user_select}"
-        f" FROM {ApiToken._meta.db_table} t JOIN {user_table} ON u.{get_user_model()._meta.pk.column} = t.user_id"
-        f" WHERE t.token_hash = %s AND t.revoked_at IS NULL"
-    )
-    return sql, token_fields
-
-
-def _token_with_user_and_roles(token_hash: str) -> ApiToken | None:
-    sql, token_fields = _token_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [token_hash])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    token = instance_from_row(ApiToken, token_fields, row[: len(token_fields)])
-    ApiToken.user.field.set_cached_value(token, user_from_row(row[len(token_fields) :]))
+    stale = token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USE_RESOLUTION_SECONDS
+    if stale or (ip and ip != token.last_used_ip):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
+        token.last_used_at, token.last_used_ip = now, ip
     return token

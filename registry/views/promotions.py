@@ -40,6 +40,7 @@ from registry.services.promotions import (
     promotion_reject,
     promotion_request,
 )
+from registry.stepup import promotion_approval_is_sensitive, step_up_required_if  # access
 
 ACTIONS_TEMPLATE = "registry/inc/promotion_actions.html"
 
@@ -207,6 +208,7 @@ def _act(request, pk: int, action) -> object:
 
 @login_required
 @require_POST
+@step_up_required_if(promotion_approval_is_sensitive)  # access: fresh sign-in for high risk/override
 def promotion_approve_view(request, pk):
     return _act(request, pk, promotion_approve)
 

@@ -1,4 +1,5 @@
-"""Personal API tokens page: create (the secret is shown once), list, revoke."""
+"""API tokens page: create (the secret is shown once), list, revoke. Admins see every token
+(people's and service accounts') and may revoke any of them."""
 
 from __future__ import annotations
 
@@ -14,9 +15,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from registry.forms import TokenForm, apply_service_errors
-from registry.selectors.inventory import token_list as token_list_selector
+from registry.models import ApiToken
+from registry.rules import is_admin
 from registry.services.audit import AuditContext
 from registry.services.tokens import token_create, token_revoke
+
+
+def tokens_manageable_by(user):
+    """The tokens ``user`` may see and revoke: their own; every token for an admin."""
+    tokens = ApiToken.objects.select_related("user").order_by("-created_at")
+    return tokens if is_admin(user) else tokens.filter(user=user)
 
 
 @never_cache
@@ -47,7 +55,8 @@ def token_list(request):
     context = {
         "form": form,
         "raw_token": raw,
-        "tokens": token_list_selector(user=request.user),
+        "tokens": tokens_manageable_by(request.user),
+        "all_users": is_admin(request.user),
         "now": timezone.now(),
         "nav_section": "tokens",
     }
@@ -57,7 +66,7 @@ def token_list(request):
 @login_required
 @require_POST
 def token_revoke_view(request, pk):
-    token = token_list_selector(user=request.user).filter(pk=pk).first()
+    token = tokens_manageable_by(request.user).filter(pk=pk).first()
     if token is None:
         raise Http404("No such token.")
     token_revoke(token=token, actor=request.user, context=AuditContext.from_request(request, source="ui"))

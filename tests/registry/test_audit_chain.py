@@ -230,7 +230,7 @@ def test_audit_context_ignores_a_forged_forwarded_for_header(rf):
     context = AuditContext.from_request(request, source="api")
     assert context.ip == "192.0.2.7"
     assert context.request_id == "abc"
-    assert AuditContext.from_request(rf.get("/", HTTP_X_FORWARDED_FOR="::ffff:198.51.100.4")).ip == "198.51.100.4"
+    assert AuditContext.from_request(rf.get("/", REMOTE_ADDR="::ffff:198.51.100.4")).ip == "198.51.100.4"
 
 
 # ---------------------------------------------------------------- canonical encoding and parallel verify

@@ -1,5 +1,7 @@
 """``manage.py create_token USERNAME --scope models:read --scope models:write``.
 
+USERNAME is a person or a service account (``svc-<name>``, see ``create_service_account``).
+The token expires after ``--expires-days`` or, by default, ``TOKEN_MAX_LIFETIME_DAYS``.
 Prints only the raw token on standard output, so scripts can capture it.
 """
 
@@ -18,7 +20,7 @@ from registry.services.tokens import token_create
 
 
 class Command(BaseCommand):
-    help = "Create a personal API token for a user and print it (alone) on standard output."
+    help = "Create an API token for a user or service account and print it (alone) on standard output."
 
     def add_arguments(self, parser):
         parser.add_argument("username")
@@ -31,7 +33,12 @@ class Command(BaseCommand):
             help="Scope to grant; repeat for several.",
         )
         parser.add_argument("--name", default="cli", help="A label for the token (default: cli).")
-        parser.add_argument("--expires-days", type=int, default=None, help="Expire after this many days.")
+        parser.add_argument(
+            "--expires-days",
+            type=int,
+            default=None,
+            help="Expire after this many days (default and maximum: TOKEN_MAX_LIFETIME_DAYS).",
+        )
 
     def handle(self, *args, username, scopes, name, expires_days, **options):
         user = get_user_model().objects.filter(username=username).first()

@@ -23,9 +23,9 @@ class AuditContext:
 
     @classmethod
     def from_request(cls, request, source: str = AuditSource.UI) -> AuditContext:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        ip = _clean_ip(forwarded.split(",")[0]) if forwarded else None
-        ip = ip or _clean_ip(request.META.get("REMOTE_ADDR"))
+        from mlops_portal.net import client_ip  # REMOTE_ADDR unless a trusted proxy forwarded it
+
+        ip = _clean_ip(client_ip(request))
         return cls(source=source, request_id=str(getattr(request, "id", "") or "")[:64], ip=ip)
 
 

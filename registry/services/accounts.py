@@ -1,0 +1,267 @@
+"""Accounts: service accounts, deactivation, the provider's group mapping and what it grants
+at each sign-in, and login lockout events. Every write records its audit event in the same
+transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from registry.auth import forget_roles
+from registry.models import ExternalIdentity, GroupMapping, ServiceAccount, Team
+
+from .audit import AuditContext, acting_as, audit_record
+from .tokens import tokens_revoke_for_user
+
+SERVICE_ACCOUNT_PREFIX = "svc-"
+MAPPING_FIELDS = ("claim_value", "group", "team", "grants_admin")
+
+
+# --- service accounts and deactivation ---------------------------------------------------------
+
+
+@transaction.atomic
+def service_account_create(*, name: str, team: Team, description: str = "", actor, context: AuditContext):
+    """A team-owned account for pipelines: a user ``svc-<name>`` without a password, in ``team``."""
+    User = get_user_model()
+    user = User(username=SERVICE_ACCOUNT_PREFIX + name)
+    user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    user.save()
+    team.members.add(user)
+    account = ServiceAccount(user=user, team=team, description=description, created_by=actor)
+    account.full_clean()
+    account.save()
+    audit_record(
+        actor=actor,
+        action="service_account.created",
+        obj=account,
+        context=context,
+        after={"username": user.username, "team": team.slug, "description": description},
+    )
+    return account
+
+
+@transaction.atomic
+def account_deactivate(*, user, actor, context: AuditContext) -> int:
+    """Deactivate a person or a service account and revoke all its tokens at once.
+    Returns the number of tokens revoked."""
+    User = get_user_model()
+    user = User.objects.select_for_update().get(pk=user.pk)
+    was_active = user.is_active
+    if was_active:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    revoked = tokens_revoke_for_user(user=user, actor=actor, context=context, reason="account deactivated")
+    if was_active:
+        kind = "service_account" if ServiceAccount.objects.filter(user=user).exists() else "user"
+        audit_record(
+            actor=actor,
+            action=f"{kind}.deactivated",
+            obj=user,
+            context=context,
+            before={"is_active": True},
+            after={"is_active": False, "tokens_revoked": revoked},
+        )
+    return revoked
+
+
+# --- group mapping (admin) ----------------------------------------------------------------------
+
+
+def _mapping_state(mapping: GroupMapping) -> dict:
+    return {
+        "claim_value": mapping.claim_value,
+        "group": mapping.group.name if mapping.group_id else None,
+        "team": mapping.team.slug if mapping.team_id else None,
+        "grants_admin": mapping.grants_admin,
+    }
+
+
+@transaction.atomic
+def group_mapping_save(*, mapping: GroupMapping, actor, context: AuditContext) -> GroupMapping:
+    """Create or change one mapping; the audit event holds the state before and after."""
+    before = _mapping_state(GroupMapping.objects.get(pk=mapping.pk)) if mapping.pk else None
+    mapping.full_clean()
+    mapping.save()
+    after = _mapping_state(mapping)
+    if before != after:
+        action = "group_mapping.changed" if before else "group_mapping.created"
+        audit_record(actor=actor, action=action, obj=mapping, context=context, before=before, after=after)
+    return mapping
+
+
+@transaction.atomic
+def group_mapping_delete(*, mapping: GroupMapping, actor, context: AuditContext) -> None:
+    before = _mapping_state(mapping)
+    audit_record(actor=actor, action="group_mapping.deleted", obj=mapping, context=context, before=before)
+    mapping.delete()
+
+
+# --- single sign-on: provisioning and grants ------------------------------------------------------
+
+
+@dataclass
+class Grants:
+    """What the mapping gives for a set of claim values, and what it manages at all."""
+
+    groups: set = field(default_factory=set)
+    teams: set = field(default_factory=set)
+    admin: bool = False
+    managed_groups: set = field(default_factory=set)
+    managed_teams: set = field(default_factory=set)
+
+
+def grants_for(claim_values: list[str]) -> Grants:
+    grants = Grants()
+    values = set(claim_values)
+    for mapping in GroupMapping.objects.select_related("group", "team"):
+        if mapping.group_id:
+            grants.managed_groups.add(mapping.group)
+        if mapping.team_id:
+            grants.managed_teams.add(mapping.team)
+        if mapping.claim_value in values:
+            grants.groups |= {mapping.group} if mapping.group_id else set()
+            grants.teams |= {mapping.team} if mapping.team_id else set()
+            grants.admin = grants.admin or mapping.grants_admin
+    return grants
+
+
+def _apply_teams(user, grants: Grants, previous: dict, context: AuditContext) -> None:
+    current = set(Team.objects.filter(members=user))
+    add = grants.teams - current
+    managed = grants.managed_teams | {t for t in current if t.slug in previous.get("teams", [])}
+    remove = (current & managed) - grants.teams
+    for team in add:
+        team.members.add(user)
+    for team in remove:
+        team.members.remove(user)
+    if add or remove:
+        audit_record(
+            actor=user,
+            action="user.teams_changed",
+            obj=user,
+            context=context,
+            before={"teams": sorted(t.slug for t in current)},
+            after={"teams": sorted(t.slug for t in (current | add) - remove), "source": "identity provider"},
+        )
+
+
+def _apply_admin(user, grants: Grants, any_admin_mapping: bool, context: AuditContext) -> None:
+    if not any_admin_mapping or user.is_superuser == grants.admin:
+        return
+    before = {"is_staff": user.is_staff, "is_superuser": user.is_superuser}
+    user.is_staff = user.is_superuser = grants.admin
+    user.save(update_fields=["is_staff", "is_superuser"])
+    audit_record(
+        actor=user,
+        action="user.admin_changed",
+        obj=user,
+        context=context,
+        before=before,
+        after={"is_staff": grants.admin, "is_superuser": grants.admin, "source": "identity provider"},
+    )
+
+
+@transaction.atomic
+def sso_sign_in(*, user, issuer: str, subject: str, claim_values: list[str], context: AuditContext):
+    """Record the provider's subject and set roles, teams and admin from the groups claim,
+    exactly as the mapping says: what a mapped claim value grants is added; what a mapping
+    manages, or what the last sign-in granted, but the claim no longer grants is removed.
+    Each change is audited (role changes as ``user.role_changed``, attributed to the user)."""
+    identity, created = ExternalIdentity.objects.get_or_create(
+        user=user, defaults={"issuer": issuer, "subject": subject}
+    )
+    if (identity.issuer, identity.subject) != (issuer, subject):
+        raise ValidationError("This account is linked to another identity at the provider.")
+    grants = grants_for(claim_values)
+    previous = identity.granted or {}
+    current = set(user.groups.all())
+    add = grants.groups - current
+    managed = grants.managed_groups | {g for g in current if g.name in previous.get("groups", [])}
+    remove = (current & managed) - grants.groups
+    with acting_as(user, context):
+        if add:
+            user.groups.add(*add)
+        if remove:
+            user.groups.remove(*remove)
+    _apply_teams(user, grants, previous, context)
+    identity.last_login_at = timezone.now()
+    identity.groups = sorted(set(claim_values))
+    identity.granted = {"groups": sorted(g.name for g in grants.groups), "teams": sorted(t.slug for t in grants.teams)}
+    identity.save(update_fields=["last_login_at", "groups", "granted"])
+    _apply_admin(user, grants, GroupMapping.objects.filter(grants_admin=True).exists(), context)
+    forget_roles(user)
+    audit_record(
+        actor=user,
+        action="user.sso_signed_in",
+        obj=user,
+        context=context,
+        after={
+            "issuer": issuer,
+            "subject": subject,
+            "provisioned": created,
+            "claim_groups": identity.groups,
+            "roles_added": sorted(g.name for g in add),
+            "roles_removed": sorted(g.name for g in remove),
+        },
+    )
+    return user
+
+
+@transaction.atomic
+def sso_user_provision(*, username: str, email: str, first_name: str, last_name: str, context: AuditContext):
+    """The account for a first sign-in through the provider (no usable password)."""
+    User = get_user_model()
+    base, n = username[:140] or "user", 1
+    candidate = base
+    while User.objects.filter(username=candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    user = User(username=candidate, email=email, first_name=first_name[:150], last_name=last_name[:150])
+    user.set_unusable_password()
+    user.save()
+    audit_record(actor=user, action="user.provisioned", obj=user, context=context, after={"username": candidate})
+    return user
+
+
+# --- lockout ----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def login_locked_out(*, username: str | None, ip: str | None, context: AuditContext) -> None:
+    """An account or an address reached the failure limit (or tried again while locked)."""
+    audit_record(
+        actor="anonymous",
+        action="user.locked_out",
+        context=context,
+        object_type="auth.user",
+        object_repr=(username or "")[:150],
+        after={"username": username or "", "ip_address": ip},
+    )
+
+
+@transaction.atomic
+def login_unlock(*, attempts, actor, context: AuditContext) -> int:
+    """An admin lifts the lockout of the given access-attempt rows (django-axes)."""
+    rows = list(attempts)
+    for attempt in rows:
+        audit_record(
+            actor=actor,
+            action="user.unlocked",
+            context=context,
+            object_type="axes.accessattempt",
+            object_id=str(attempt.pk),
+            object_repr=(attempt.username or attempt.ip_address or "")[:150],
+            after={
+                "username": attempt.username,
+                "ip_address": attempt.ip_address,
+                "failures": attempt.failures_since_start,
+            },
+        )
+        attempt.delete()
+    return len(rows)

@@ -1,0 +1,120 @@
+"""Step-up: sensitive actions need a sign-in at most ``STEP_UP_MAX_AGE`` seconds old.
+
+Sensitive: approving a high-risk promotion, an admin gate override (or waiver), changing a
+promotion policy; later a legal hold, a retention change, an erasure. How to use it:
+
+- a view where every call is sensitive: ``@step_up_required``;
+- a view where some calls are: ``@step_up_required_if(predicate)``, ``predicate(request,
+  *args, **kwargs) -> bool`` (``promotion_approval_is_sensitive`` for approvals);
+- inside a view or an API endpoint: ``step_up_check(request)`` raises ``StepUpRequired``
+  (a 403; DRF answers it as JSON with code ``step_up_required``);
+- in a rule: ``is_freshly_authenticated(user, request)``.
+
+A browser session is fresh for ``STEP_UP_MAX_AGE`` seconds after a sign-in, a provider
+re-authentication (``prompt=login``, ``max_age=0``) or a password confirmation on
+``/login/step-up/``. An API token is fresh only if it carries the ``step-up:sensitive`` scope.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import wraps
+from urllib.parse import urlencode
+
+import rules
+from django.conf import settings
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from rest_framework import exceptions
+
+from registry.choices import RiskTier, TokenScope
+from registry.models import ApiToken
+
+AUTH_TIME_KEY = "auth_time"
+
+
+class StepUpRequired(exceptions.PermissionDenied):
+    """A 403 asking for a fresh sign-in; the API answers it with code ``step_up_required``."""
+
+    default_detail = "This action needs a fresh sign-in: confirm your identity and try again."
+    default_code = "step_up_required"
+
+
+def mark_authenticated(request, when: float | None = None) -> None:
+    """Record in the session that the user has just signed in (or re-authenticated)."""
+    request.session[AUTH_TIME_KEY] = int(when if when is not None else time.time())
+
+
+def is_fresh(request) -> bool:
+    """Whether this request may do a sensitive action now."""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiToken):
+        return TokenScope.STEP_UP in auth.scopes
+    session = getattr(request, "session", None)
+    auth_time = session.get(AUTH_TIME_KEY) if session is not None else None
+    return bool(auth_time) and time.time() - float(auth_time) <= settings.STEP_UP_MAX_AGE
+
+
+def step_up_check(request) -> None:
+    if not is_fresh(request):
+        raise StepUpRequired()
+
+
+@rules.predicate
+def is_freshly_authenticated(user, request) -> bool:
+    return request is not None and is_fresh(request)
+
+
+def step_up_url(request, back: str | None = None) -> str:
+    """Where to confirm identity, coming back to ``back`` (default: the page the action was
+    started from)."""
+    if back is None:
+        back = request.get_full_path() if request.method == "GET" else request.META.get("HTTP_REFERER", "/")
+    return reverse("step_up") + "?" + urlencode({"next": back})
+
+
+def _ask(request):
+    if request.path.startswith("/api/"):
+        raise StepUpRequired()
+    url = step_up_url(request)
+    response = HttpResponseRedirect(url)
+    if request.headers.get("HX-Request"):
+        response["HX-Redirect"] = url  # htmx follows this instead of swapping in the page
+    return response
+
+
+def step_up_required_if(predicate):
+    """Ask for a fresh sign-in before the view when ``predicate(request, *args, **kwargs)``."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if predicate(request, *args, **kwargs) and not is_fresh(request):
+                return _ask(request)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+step_up_required = step_up_required_if(lambda request, *args, **kwargs: True)
+
+
+def promotion_approval_is_sensitive(request, pk=None, *args, override: bool | None = None, **kwargs) -> bool:
+    """Approving a high-risk model's promotion, or any approval that overrides red gates."""
+    from registry.models import PromotionRequest
+
+    if override is None:
+        data = getattr(request, "data", None) or request.POST
+        override = bool(str(data.get("override_reason") or "").strip())
+    if override:
+        return True
+    tier = PromotionRequest.objects.filter(pk=pk).values_list("version__model__risk_tier", flat=True).first()
+    return tier == RiskTier.HIGH
+
+
+def promotion_approval_check(request, promotion, override_reason) -> None:
+    """For the API: ``StepUpRequired`` unless the approval is routine or the caller is fresh."""
+    if promotion_approval_is_sensitive(request, promotion.pk, override=bool(override_reason)):
+        step_up_check(request)

@@ -1,0 +1,115 @@
+"""Step-up: approving a high-risk promotion, an admin gate override and a policy change need a
+sign-in at most STEP_UP_MAX_AGE seconds old (a password confirmation here; through the provider
+in tests/integration/test_oidc.py); API tokens need the step-up:sensitive scope."""
+
+import time
+
+import pytest
+
+from registry.choices import PromotionStatus, RiskTier, Stage
+from registry.models import AuditEvent, PromotionPolicy
+from registry.services.audit import CLI
+from registry.services.promotions import promotion_request
+from tests.factories import ModelVersionFactory
+
+PASSWORD = "pass-1234-word"  # tests.factories.UserFactory's
+
+
+def _open(churn_v1, owner, tier=RiskTier.HIGH):
+    churn_v1.model.risk_tier = tier
+    churn_v1.model.save()
+    return promotion_request(
+        version=churn_v1, target_stage=Stage.STAGING, requester=owner, justification="Ship it.", context=CLI
+    )
+
+
+def _stale(client):
+    session = client.session
+    session["auth_time"] = int(time.time()) - 3600
+    session.save()
+
+
+def test_a_stale_session_is_asked_to_confirm_before_approving_a_high_risk_promotion(
+    churn_v1, owner, reviewer, client_for, last_seq
+):
+    req = _open(churn_v1, owner)
+    client = client_for(reviewer)
+    _stale(client)
+    url = f"/promotions/{req.pk}/approve/"
+    asked = client.post(url, {"comment": "ok"}, HTTP_REFERER=f"http://testserver/promotions/{req.pk}/")
+    assert asked.status_code == 302 and asked["Location"].startswith("/login/step-up/?next=")
+    assert not req.reviews.exists()
+    htmx = client.post(url, {"comment": "ok"}, HTTP_HX_REQUEST="true")
+    assert htmx["HX-Redirect"].startswith("/login/step-up/")
+    page = client.get(asked["Location"])
+    assert page.status_code == 200 and 'name="password"' in page.content.decode()
+    wrong = client.post("/login/step-up/", {"password": "nope", "next": f"/promotions/{req.pk}/"})
+    assert wrong.status_code == 400
+    start = last_seq()
+    confirmed = client.post("/login/step-up/", {"password": PASSWORD, "next": f"/promotions/{req.pk}/"})
+    assert confirmed.status_code == 302 and confirmed["Location"] == f"/promotions/{req.pk}/"
+    assert AuditEvent.objects.filter(seq__gt=start, action="user.stepped_up", actor_name="reviewer").exists()
+    assert client.post(url, {"comment": "ok"}).status_code == 302
+    assert req.reviews.filter(reviewer=reviewer).exists()
+
+
+def test_a_routine_approval_needs_no_step_up(churn_v1, owner, reviewer, client_for):
+    req = _open(churn_v1, owner, tier=RiskTier.LOW)
+    client = client_for(reviewer)
+    _stale(client)
+    response = client.post(f"/promotions/{req.pk}/approve/", {"comment": ""})
+    assert response["Location"] == f"/promotions/{req.pk}/"
+    assert req.reviews.filter(reviewer=reviewer).exists()
+
+
+def test_an_admin_override_needs_step_up_whatever_the_tier(churn, owner, admin_user, client_for):
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, metrics={"roc_auc": 0.9})
+    req = promotion_request(
+        version=ModelVersionFactory(model=churn, metrics={"roc_auc": 0.5}),
+        target_stage=Stage.PRODUCTION,
+        requester=owner,
+        justification="x",
+        context=CLI,
+    )
+    client = client_for(admin_user)
+    _stale(client)
+    response = client.post(f"/promotions/{req.pk}/approve/", {"comment": "", "override_reason": "Incident 42."})
+    assert response.status_code == 302 and response["Location"].startswith("/login/step-up/")
+    req.refresh_from_db()
+    assert req.status == PromotionStatus.PENDING and not req.override_reason
+
+
+def test_a_fresh_sign_in_is_enough(churn_v1, owner, reviewer, client_for):
+    req = _open(churn_v1, owner)
+    response = client_for(reviewer).post(f"/promotions/{req.pk}/approve/", {"comment": ""})  # just logged in
+    assert not response["Location"].startswith("/login/step-up/")
+    assert req.reviews.filter(reviewer=reviewer).exists()
+
+
+@pytest.mark.parametrize(
+    "scopes, status", [(["promotions:review"], 403), (["promotions:review", "step-up:sensitive"], 200)]
+)
+def test_api_tokens_need_the_step_up_scope_for_high_risk_approvals(
+    churn_v1, owner, reviewer, api_client_for, scopes, status
+):
+    req = _open(churn_v1, owner)
+    response = api_client_for(reviewer, scopes).post(
+        f"/api/v1/promotions/{req.pk}/approve/", {"comment": "ok"}, format="json"
+    )
+    assert response.status_code == status
+    if status == 403:
+        assert response.json()["error"]["code"] == "step_up_required"
+        assert not req.reviews.exists()
+
+
+def test_changing_a_policy_in_the_admin_needs_step_up(admin_user, client_for):
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.LOW)
+    client = client_for(admin_user)
+    _stale(client)
+    url = f"/admin/registry/promotionpolicy/{policy.pk}/change/"
+    data = {"approvals_required": 3, "approver_group": policy.approver_group, "metric_tolerance": "0.01"}
+    response = client.post(url, data)
+    assert response.status_code == 302 and response["Location"].startswith("/login/step-up/")
+    policy.refresh_from_db()
+    assert policy.approvals_required != 3
+    assert client.get(url).status_code == 200  # reading needs no step-up
