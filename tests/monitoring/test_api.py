@@ -469,3 +469,12 @@ def test_monitoring_config_is_changed_by_the_owner_and_audited(
     assert other.patch(url, {"psi_warning": 0.2}, format="json").status_code == 403
     assert MonitoringConfig.objects.get().psi_warning == 0.12
     assert audit_actions(seq) == ["monitoring.thresholds_changed"]
+
+
+def test_alert_schema_says_acknowledged_by_may_be_null_as_it_is_for_an_open_alert(churn, owner, api_client_for):
+    from drf_spectacular.generators import SchemaGenerator
+
+    _alert(churn)
+    assert api_client_for(owner).get("/api/v1/alerts/").json()["results"][0]["acknowledged_by"] is None
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert schema["components"]["schemas"]["Alert"]["properties"]["acknowledged_by"]["nullable"] is True
