@@ -4,8 +4,9 @@
 - ``metrics``: metric series, stored health, retrain triggers (the API);
 - ``alerts``: the alert list shared by the page and the API;
 - ``fleet``: the fleet overview and its portfolio roll-up;
-- ``dashboard``: the per-model dashboard, one function per chart, on ``series`` (metric rows
-  placed on the window axis) and ``bins`` (stored bin counts and reference profiles).
+- ``dashboard``: the per-model dashboard, assembled from ``dashboard_scope`` (the model and
+  its metric rows as ``series`` on one window axis) and ``dashboard_charts`` (one read per
+  chart; distributions from ``bins``: stored bin counts and reference profiles).
 """
 
 from .alerts import alert_get, alert_list, alert_page_list, alert_recently_resolved
