@@ -33,7 +33,6 @@ from django.utils import timezone
 
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Review, StageTransition
-from registry.selectors import model_list
 
 from .choices import Metric
 from .models import Alert, MetricValue, MonitoringConfig
@@ -191,10 +190,9 @@ def maturity_level(shares: dict[str, float], *, has_models: bool = True) -> Leve
     return level
 
 
-def scorecard_compute(*, user, ack_hours: int | None = None, now: datetime | None = None) -> Scorecard:
-    """Evaluate every criterion for the user's visible production models (five queries)."""
-    now = now or timezone.now()
-    ack_hours = ack_hours or ack_hours_default()
+def _production_models(*, user) -> list[RegisteredModel]:
+    """The user's visible models with a production version, annotated with what the criteria
+    read (one query)."""
     production = ModelVersion.objects.filter(model=OuterRef("pk"), stage=Stage.PRODUCTION)
     approving_review = Review.objects.filter(request=OuterRef("pk"), decision=Decision.APPROVE).exclude(
         reviewer=F("requester")
@@ -212,9 +210,8 @@ def scorecard_compute(*, user, ack_hours: int | None = None, now: datetime | Non
         .order_by("-window_start")
         .values("window_end")[:1]
     )
-    models = list(
-        model_list(user=user)
-        .prefetch_related(None)
+    return list(
+        RegisteredModel.objects.visible_to(user)
         .annotate(
             production_version_id=Subquery(production.values("pk")[:1]),
             production_version_number=Subquery(production.values("version")[:1]),
@@ -231,56 +228,58 @@ def scorecard_compute(*, user, ack_hours: int | None = None, now: datetime | Non
         .select_related("owner", "team")
         .order_by("name")
     )
+
+
+def _late_alerts(models: list[RegisteredModel], *, ack_hours: int, now: datetime) -> dict[int, int]:
+    """Per model id, the alerts of the lookback period not acknowledged (or resolved) in time."""
     since = now - timedelta(days=ALERT_LOOKBACK_DAYS)
-    late_alerts: dict[int, int] = defaultdict(int)
+    late: dict[int, int] = defaultdict(int)
     limit = timedelta(hours=ack_hours)
-    alert_rows = Alert.objects.filter(model_id__in=[m.pk for m in models], opened_at__gte=since).values_list(
+    rows = Alert.objects.filter(model_id__in=[m.pk for m in models], opened_at__gte=since).values_list(
         "model_id", "opened_at", "acknowledged_at", "resolved_at"
     )
-    for model_id, opened_at, acknowledged_at, resolved_at in alert_rows.order_by():
-        deadline = opened_at + limit
-        if acknowledged_at is not None:
-            on_time = acknowledged_at <= deadline
-        elif resolved_at is not None:
-            on_time = resolved_at <= deadline
-        else:
-            on_time = now <= deadline
-        if not on_time:
-            late_alerts[model_id] += 1
+    for model_id, opened_at, acknowledged_at, resolved_at in rows.order_by():
+        answered = acknowledged_at if acknowledged_at is not None else resolved_at
+        if (answered if answered is not None else now) > opened_at + limit:
+            late[model_id] += 1
+    return late
 
+
+def _failures(m: RegisteredModel, *, late: int, ack_hours: int, now: datetime):
+    """(criterion key, why) for each criterion the model fails."""
+    if not (m.owner.is_active and m.team_id):
+        yield "owner", "owner account is inactive"
+    if not m.model_card_complete:
+        missing = [f for f in ("description", "intended_use", "limitations") if not getattr(m, f).strip()]
+        yield "model_card", "missing: " + ", ".join(f.replace("_", " ") for f in missing)
+    if not m.independent_approval:
+        yield "independent_approval", f"v{m.production_version_number} has no applied, independently approved promotion"
+    if not m.has_config and m.monitoring_configured_at is None:
+        yield "monitoring", "monitoring not configured"
+    elif m.last_window is None or m.last_window < now - timedelta(hours=REPORTING_HOURS):
+        yield "monitoring", f"no window computed in the last {REPORTING_HOURS} hours"
+    if not m.retrain_cadence_days:
+        yield "retrain_cadence", "no retrain cadence set"
+    else:
+        age = (now - m.production_created_at).days if m.production_created_at else None
+        if age is None or age > m.retrain_cadence_days:
+            yield "retrain_cadence", f"production version is {age} days old, cadence {m.retrain_cadence_days} days"
+    if not m.rollback_target:
+        yield "rollback_target", "no earlier production version"
+    if late:
+        yield "alerts_acknowledged", f"{late} alert{'s' if late != 1 else ''} not acknowledged within {ack_hours} h"
+
+
+def scorecard_compute(*, user, ack_hours: int | None = None, now: datetime | None = None) -> Scorecard:
+    """Evaluate every criterion for the user's visible production models (five queries)."""
+    now = now or timezone.now()
+    ack_hours = ack_hours or ack_hours_default()
+    models = _production_models(user=user)
+    late = _late_alerts(models, ack_hours=ack_hours, now=now)
     failing: dict[str, list[tuple[RegisteredModel, str]]] = {c.key: [] for c in CRITERIA}
-    reporting_since = now - timedelta(hours=REPORTING_HOURS)
     for m in models:
-        if not (m.owner.is_active and m.team_id):
-            failing["owner"].append((m, "owner account is inactive"))
-        if not m.model_card_complete:
-            missing = [f for f in ("description", "intended_use", "limitations") if not getattr(m, f).strip()]
-            failing["model_card"].append((m, "missing: " + ", ".join(f.replace("_", " ") for f in missing)))
-        if not m.independent_approval:
-            failing["independent_approval"].append(
-                (m, f"v{m.production_version_number} has no applied, independently approved promotion")
-            )
-        if not m.has_config and m.monitoring_configured_at is None:
-            failing["monitoring"].append((m, "monitoring not configured"))
-        elif m.last_window is None or m.last_window < reporting_since:
-            failing["monitoring"].append((m, f"no window computed in the last {REPORTING_HOURS} hours"))
-        if not m.retrain_cadence_days:
-            failing["retrain_cadence"].append((m, "no retrain cadence set"))
-        else:
-            born = m.production_created_at
-            age = (now - born).days if born else None
-            if age is None or age > m.retrain_cadence_days:
-                failing["retrain_cadence"].append(
-                    (m, f"production version is {age} days old, cadence {m.retrain_cadence_days} days")
-                )
-        if not m.rollback_target:
-            failing["rollback_target"].append((m, "no earlier production version"))
-        if late_alerts.get(m.pk):
-            n = late_alerts[m.pk]
-            failing["alerts_acknowledged"].append(
-                (m, f"{n} alert{'s' if n != 1 else ''} not acknowledged within {ack_hours} h")
-            )
-
+        for key, why in _failures(m, late=late.get(m.pk, 0), ack_hours=ack_hours, now=now):
+            failing[key].append((m, why))
     total = len(models)
     results = [
         CriterionResult(criterion=c, passed=total - len(failing[c.key]), total=total, failing=failing[c.key])

@@ -1,23 +1,18 @@
 """Monitoring pages: fleet overview (the home page), model dashboard, alerts, scorecard.
 
-Thin views: parse the GET filters (bad input is a 400 JSON error, never a 500), ask the
-selectors in ``monitoring.dashboards`` / ``monitoring.scorecard``, let
-``monitoring.charts`` build the figures, render. Figures travel as JSON in a
-``json_script`` block and are drawn by ``static/js/charts.js`` (strict CSP).
+Thin views: parse the GET filters with the forms and FilterSets the API shares (bad input
+is a 400 JSON error, never a 500), ask the selectors in ``monitoring.selectors`` /
+``monitoring.scorecard``, let ``monitoring.charts`` build the figures, render. Figures
+travel as JSON in a ``json_script`` block and are drawn by ``static/js/charts.js`` (strict CSP).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import orjson
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from mlops_portal.api.errors import json_error
@@ -26,80 +21,65 @@ from registry.services.audit import AuditContext
 
 from . import charts
 from .choices import AlertKind, AlertSeverity, AlertStatus
-from .dashboards import (
-    RANGES,
-    FleetFilterForm,
+from .forms import RANGES, AcknowledgeForm, ScorecardForm, dashboard_query_parse
+from .scorecard import ack_hours_default, scorecard_compute
+from .selectors import (
+    alert_get,
     alert_page_list,
     alert_recently_resolved,
-    dashboard_query_parse,
     fleet_health_counts,
     fleet_models,
     fleet_rollup,
-    model_dashboard_data,
 )
-from .scorecard import ack_hours_default, scorecard_compute
-from .selectors import alert_get
+from .selectors.dashboard import model_dashboard_data
 from .services.alerts import AlertStateConflict, alert_acknowledge
 
 ALERTS_PAGE_SIZE = 100
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return DjangoJSONEncoder().default(value)
-
-
-def json_script_text(value) -> str:
-    """What ``{{ value|json_script:"id" }}`` puts inside its script tag (the same escapes of
-    ``<``, ``>`` and ``&``), serialised with orjson: a 90-day dashboard's figures are ~200 KB,
-    which ``json.dumps`` and the escape by ``str.translate`` took several ms to write.
-    NaN, which ``json.dumps`` wrote as an invalid literal, becomes null."""
-    data = orjson.dumps(
-        value, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
-    )
-    data = data.replace(b"<", b"\\u003C").replace(b">", b"\\u003E").replace(b"&", b"\\u0026")
-    return mark_safe(data.decode())  # safe: <, > and & cannot appear unescaped
-
-
-def _invalid(form_or_errors) -> object:
-    errors = form_or_errors.errors.get_json_data() if hasattr(form_or_errors, "errors") else form_or_errors
-    return json_error(400, "Invalid filter values.", errors)
+def _invalid(errors) -> object:
+    """A 400 JSON error for bad GET or POST values (a form's errors or a ValidationError)."""
+    if isinstance(errors, ValidationError):
+        details = errors.message_dict if hasattr(errors, "error_dict") else {"__all__": errors.messages}
+    else:
+        details = errors.get_json_data()
+    return json_error(400, "Invalid filter values.", details)
 
 
 # --------------------------------------------------------------------------- fleet
 
 
-def _fleet_context(request):
-    form = FleetFilterForm(request.GET)
-    if not form.is_valid():
-        return None, form
-    models = list(fleet_models(user=request.user, filters=form.cleaned_data))
+def _fleet_context(request) -> dict:
+    """The fleet's rows and counts through ``FleetFilterSet``; raises ValidationError."""
+    models_qs, filterset = fleet_models(user=request.user, filters=request.GET)
+    models = list(models_qs)
     return {
-        "form": form,
+        "filters": filterset.form,
         "models": models,
         "health_counts": fleet_health_counts(models),
-        "sort": form.cleaned_data.get("sort") or "health",
         "query_string": request.GET.urlencode(),
-    }, form
+    }
 
 
 @login_required
 def fleet_overview(request):
-    context, form = _fleet_context(request)
-    if context is None:
-        return _invalid(form)
+    try:
+        context = _fleet_context(request)
+    except ValidationError as exc:
+        return _invalid(exc)
     rollup = fleet_rollup(user=request.user)
-    context.update(nav_section="fleet", rollup=rollup, figures=charts.fleet_figures(rollup))
+    figures = charts.fleet_figures(rollup)
+    context.update(nav_section="fleet", rollup=rollup, figures_json=charts.figures_json_script(figures))
     return render(request, "monitoring/fleet.html", context)
 
 
 @login_required
 def fleet_live(request):
     """The live part of the fleet page (counts and rows), polled by htmx."""
-    context, form = _fleet_context(request)
-    if context is None:
-        return _invalid(form)
+    try:
+        context = _fleet_context(request)
+    except ValidationError as exc:
+        return _invalid(exc)
     return render(request, "monitoring/inc/fleet_live.html", context)
 
 
@@ -111,7 +91,7 @@ def model_dashboard(request, name):
     try:
         query = dashboard_query_parse(request.GET)
     except ValidationError as exc:
-        return json_error(400, "Invalid range or granularity.", exc.messages)
+        return json_error(400, "Invalid range or granularity.", exc.message_dict)
     data = model_dashboard_data(user=request.user, name=name, query=query)
     figures = charts.model_dashboard_figures(data)
     context = {
@@ -120,7 +100,7 @@ def model_dashboard(request, name):
         "model": data.model,
         "query": query,
         "figures": figures,
-        "figures_json": json_script_text(figures),
+        "figures_json": charts.figures_json_script(figures),
         "ranges": list(RANGES) + ["custom"],
         "can_acknowledge": can_change_model(request.user, data.model),
     }
@@ -137,9 +117,7 @@ def alert_list(request):
     try:
         alerts_qs, filterset = alert_page_list(user=request.user, params=request.GET)
     except ValidationError as exc:
-        return json_error(
-            400, "Invalid filter values.", exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-        )
+        return _invalid(exc)
     alerts = list(alerts_qs[:ALERTS_PAGE_SIZE])
     # the default view (no filters): what is open now, and what was resolved in the last week
     recent = [] if request.GET else list(alert_recently_resolved(user=request.user)[:ALERTS_PAGE_SIZE])
@@ -150,17 +128,11 @@ def alert_list(request):
         "alerts": alerts,
         "recent": recent,
         "filters": filterset.form.cleaned_data,
-        "status": request.GET.get("status", "active"),
-        "days": request.GET.get("days", ""),
         "statuses": AlertStatus.choices,
         "severities": AlertSeverity.choices,
         "kinds": AlertKind.choices,
     }
     return render(request, "monitoring/alerts.html", context)
-
-
-class AcknowledgeForm(forms.Form):
-    comment = forms.CharField(max_length=5000, strip=True)
 
 
 @login_required
@@ -173,7 +145,7 @@ def alert_acknowledge_view(request, pk):
         raise PermissionDenied("Only the model's owner or an admin can acknowledge its alerts.")
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
-        return _invalid(form)
+        return _invalid(form.errors)
     try:
         alert = alert_acknowledge(
             alert=alert,
@@ -195,14 +167,10 @@ def alert_acknowledge_view(request, pk):
 # --------------------------------------------------------------------------- scorecard
 
 
-class ScorecardForm(forms.Form):
-    ack_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 30)
-
-
 @login_required
 def scorecard(request):
     form = ScorecardForm(request.GET)
     if not form.is_valid():
-        return _invalid(form)
+        return _invalid(form.errors)
     card = scorecard_compute(user=request.user, ack_hours=form.cleaned_data.get("ack_hours") or ack_hours_default())
     return render(request, "monitoring/scorecard.html", {"nav_section": "scorecard", "card": card, "form": form})

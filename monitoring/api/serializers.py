@@ -38,7 +38,9 @@ class HealthSerializer(serializers.ModelSerializer):
 
 class AlertSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
-    acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, default=None)
+    acknowledged_by = serializers.CharField(
+        source="acknowledged_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Alert

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, metadata, parsers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -20,6 +21,7 @@ from mlops_portal.api.errors import Conflict, PayloadTooLarge
 from mlops_portal.api.parsers import LimitedJSONParser
 from mlops_portal.api.permissions import HasScope
 from monitoring.filters import AlertFilterSet, MetricFilterSet
+from monitoring.models import MetricValue
 from monitoring.selectors import alert_get, alert_list, health_get, metric_series, retrain_trigger_list
 from monitoring.services.alerts import AlertStateConflict, alert_acknowledge
 from monitoring.services.config import monitoring_config_get, monitoring_config_update
@@ -57,12 +59,6 @@ class MonitoringAPIView(generics.GenericAPIView):
         if not can_change_model(self.request.user, model):
             raise PermissionDenied("Only the model's owner or an admin can send monitoring data.")
         return model
-
-    def filtered(self, filterset_class, queryset):
-        filterset = filterset_class(self.request.query_params, queryset=queryset, request=self.request)
-        if not filterset.is_valid():
-            raise exceptions.ValidationError(filterset.errors)
-        return filterset.qs
 
 
 class IngestBodyParser(parsers.BaseParser):
@@ -199,25 +195,21 @@ class ReferenceUploadView(IngestView):
 
 
 class MetricListView(MonitoringAPIView, generics.ListAPIView):
-    serializer_class = MetricValueSerializer
+    """Metric time series, filtered by ``MetricFilterSet`` (``start``/``end`` are instants in UTC)."""
 
-    @extend_schema(
-        summary="Metric time series",
-        parameters=[
-            OpenApiParameter("metric", str),
-            OpenApiParameter("feature", str, description="'' (empty) for dataset-level metrics"),
-            OpenApiParameter("granularity", str, enum=["hourly", "daily"]),
-            OpenApiParameter("version", int),
-            OpenApiParameter("start", OpenApiTypes.DATETIME),
-            OpenApiParameter("end", OpenApiTypes.DATETIME),
-        ],
-    )
+    serializer_class = MetricValueSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = MetricFilterSet
+
+    @extend_schema(summary="Metric time series")
     def get(self, request, name: str):
         return super().get(request, name=name)
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI schema reads the FilterSet's model
+            return MetricValue.objects.none()
         model = model_get(user=self.request.user, name=self.kwargs["name"])
-        return self.filtered(MetricFilterSet, metric_series(user=self.request.user, model=model))
+        return metric_series(user=self.request.user, model=model)
 
 
 class HealthView(MonitoringAPIView):
@@ -273,22 +265,18 @@ class MonitoringConfigView(MonitoringAPIView):
 
 
 class AlertListView(MonitoringAPIView, generics.ListAPIView):
-    serializer_class = AlertSerializer
+    """Alerts of visible models, filtered by ``AlertFilterSet`` (the alerts page's)."""
 
-    @extend_schema(
-        summary="Alerts on the models you may see",
-        parameters=[
-            OpenApiParameter("model", str),
-            OpenApiParameter("status", str, enum=["open", "acknowledged", "resolved"]),
-            OpenApiParameter("severity", str, enum=["warning", "critical"]),
-            OpenApiParameter("kind", str),
-        ],
-    )
+    serializer_class = AlertSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = AlertFilterSet
+
+    @extend_schema(summary="Alerts on the models you may see")
     def get(self, request):
         return super().get(request)
 
     def get_queryset(self):
-        return self.filtered(AlertFilterSet, alert_list(user=self.request.user))
+        return alert_list(user=self.request.user)
 
 
 class AlertAcknowledgeView(MonitoringAPIView):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -341,15 +342,51 @@ def test_metric_filters_cover_window_range_and_reject_bad_values(ingested, owner
     assert_error(client.get("/api/v1/models/churn/metrics/", {"start": "not-a-date"}), 400, "start")
 
 
+EXTREME_TIMESTAMPS = [
+    "2026-03-01T00:00:00+16:00",
+    "2026-03-01T00:00:00-23:59",
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59-05:00",
+]
+
+
+@pytest.mark.parametrize("param", ["start", "end"])
+@pytest.mark.parametrize("value", EXTREME_TIMESTAMPS)
+def test_metric_window_range_with_extreme_offsets_or_calendar_ends_is_a_json_400_or_a_result(
+    ingested, owner, api_client_for, param, value
+):
+    """Offsets beyond what the database stores and instants outside the calendar once moved
+    to UTC are refused as bad input (400 JSON); an offset that still names a real instant is
+    read as that instant. Never a 500."""
+    response = api_client_for(owner).get("/api/v1/models/churn/metrics/", {param: value})
+    if value.startswith(("0001", "9999")):
+        assert_error(response, 400, param)
+    else:
+        assert response.status_code == 200, response.content
+        assert "count" in response.json()
+
+
+@pytest.mark.parametrize("param", ["opened_after", "opened_before"])
+@pytest.mark.parametrize("value", EXTREME_TIMESTAMPS)
+def test_alert_time_filters_with_extreme_offsets_or_calendar_ends_never_fail(
+    churn, owner, api_client_for, param, value
+):
+    response = api_client_for(owner).get("/api/v1/alerts/", {param: value})
+    if value.startswith(("0001", "9999")):
+        assert_error(response, 400, param)
+    else:
+        assert response.status_code == 200, response.content
+
+
 def test_health_of_a_model_never_evaluated_is_no_data(churn_v1, owner, api_client_for):
     assert api_client_for(owner).get("/api/v1/models/churn/health/").json()["status"] == "no_data"
 
 
-def _alert(model, status=AlertStatus.OPEN):
+def _alert(model, status=AlertStatus.OPEN, kind=AlertKind.DRIFT):
     now = timezone.now()
     return Alert.objects.create(
         model=model,
-        kind=AlertKind.DRIFT,
+        kind=kind,
         severity=AlertSeverity.CRITICAL,
         status=status,
         title="Data drift",
@@ -368,6 +405,20 @@ def test_alert_list_shows_only_alerts_of_visible_models(churn, roles, api_client
 
 def test_alert_list_rejects_bad_filters(churn, owner, api_client_for):
     assert_error(api_client_for(owner).get("/api/v1/alerts/", {"status": "sleeping"}), 400, "status")
+    assert_error(api_client_for(owner).get("/api/v1/alerts/", {"days": "0"}), 400, "days")
+    assert_error(api_client_for(owner).get("/api/v1/alerts/", {"days": "1.5"}), 400, "days")
+
+
+def test_alert_list_accepts_the_pages_active_and_days_filters(churn, owner, api_client_for):
+    _alert(churn)
+    _alert(churn, status=AlertStatus.ACKNOWLEDGED, kind=AlertKind.PERFORMANCE)
+    old = _alert(churn, status=AlertStatus.RESOLVED)
+    Alert.objects.filter(pk=old.pk).update(opened_at=timezone.now() - timedelta(days=10))
+    client = api_client_for(owner)
+    assert client.get("/api/v1/alerts/", {"active": "true"}).json()["count"] == 2
+    assert client.get("/api/v1/alerts/", {"active": "false"}).json()["count"] == 1
+    assert client.get("/api/v1/alerts/", {"days": "3"}).json()["count"] == 2
+    assert client.get("/api/v1/alerts/", {"days": "30"}).json()["count"] == 3
 
 
 @pytest.mark.parametrize(
@@ -418,3 +469,12 @@ def test_monitoring_config_is_changed_by_the_owner_and_audited(
     assert other.patch(url, {"psi_warning": 0.2}, format="json").status_code == 403
     assert MonitoringConfig.objects.get().psi_warning == 0.12
     assert audit_actions(seq) == ["monitoring.thresholds_changed"]
+
+
+def test_alert_schema_says_acknowledged_by_may_be_null_as_it_is_for_an_open_alert(churn, owner, api_client_for):
+    from drf_spectacular.generators import SchemaGenerator
+
+    _alert(churn)
+    assert api_client_for(owner).get("/api/v1/alerts/").json()["results"][0]["acknowledged_by"] is None
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert schema["components"]["schemas"]["Alert"]["properties"]["acknowledged_by"]["nullable"] is True

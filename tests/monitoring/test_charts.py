@@ -1,4 +1,5 @@
-"""monitoring.charts: figure dicts for plotly.js, compact and valid JSON (no NaN literals)."""
+"""monitoring.charts: figure dicts for plotly.js, compact and valid JSON (no NaN literals),
+and exactly what Plotly's own validating ``graph_objects`` make of them."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from django.core.serializers.json import DjangoJSONEncoder
 
 from monitoring import charts
-from monitoring.charts import Marker
+from monitoring.charts import FigureJSONEncoder
+from monitoring.selectors.dashboard import Marker
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 WINDOWS = [T0 + timedelta(hours=h) for h in range(6)]
@@ -29,7 +30,7 @@ def decode(spec) -> np.ndarray:
 
 def strict_json(fig: dict) -> dict:
     """What json_script sends and JSON.parse accepts: no NaN/Infinity literals."""
-    return json.loads(json.dumps(fig, cls=DjangoJSONEncoder, allow_nan=False))
+    return json.loads(json.dumps(fig, cls=FigureJSONEncoder, allow_nan=False))
 
 
 def test_drift_heatmap_colours_by_status_and_carries_psi_js_and_p_value_for_hover():
@@ -74,7 +75,7 @@ def test_a_large_heatmap_is_compact_and_fast():
         js=psi,
         pvalue=psi,
     )
-    text = json.dumps(fig, cls=DjangoJSONEncoder, allow_nan=False)
+    text = json.dumps(fig, cls=FigureJSONEncoder, allow_nan=False)
     elapsed = time.perf_counter() - started
     # 108,000 cells x 4 float64 values as base64 (~4/3 x 8 bytes each) plus the time axis
     assert len(text) < 6_000_000
@@ -237,22 +238,38 @@ def _every_chart() -> list[dict]:
     ]
 
 
-def test_traces_are_exactly_what_plotly_graph_objects_would_emit(monkeypatch):
-    """The traces are built as plain dicts (no validation per property, for speed): each one,
-    passed through plotly.py's validating graph_objects, must come out unchanged."""
+def test_figures_are_exactly_what_plotly_graph_objects_would_emit():
+    """The figures are built as plain dicts (no validation per property, for speed): each one,
+    passed through Plotly's validating ``graph_objects.Figure`` and written by ``plotly.io``,
+    must give the same JSON as our encoder writes (typed arrays included)."""
     import copy
 
     import plotly.graph_objects as go
-    from _plotly_utils.utils import convert_to_base64
+    import plotly.io as pio
 
-    monkeypatch.setattr(charts, "convert_to_base64", lambda data: None)  # keep the numpy arrays
-    classes = {"heatmap": go.Heatmap, "bar": go.Bar, "scatter": go.Scatter}
-    traces = [trace for fig in _every_chart() for trace in fig["data"]]
-    assert {t["type"] for t in traces} == set(classes)
-    for trace in traces:
-        props = {k: v for k, v in trace.items() if k != "type"}
-        validated = classes[trace["type"]](**copy.deepcopy(props)).to_plotly_json()
-        ours = copy.deepcopy(trace)
-        convert_to_base64(ours)
-        convert_to_base64(validated)
-        assert json.dumps(ours, sort_keys=True) == json.dumps(validated, sort_keys=True), trace["type"]
+    figures = _every_chart()
+    assert {t["type"] for fig in figures for t in fig["data"]} == {"heatmap", "bar", "scatter"}
+    for fig in figures:
+        validated = json.loads(pio.to_json(go.Figure(copy.deepcopy(fig)), validate=True))
+        validated["layout"].pop("template", None)
+        ours = strict_json(fig)
+        assert json.dumps(ours["data"], sort_keys=True) == json.dumps(validated["data"], sort_keys=True)
+        assert json.dumps(ours["layout"], sort_keys=True) == json.dumps(validated["layout"], sort_keys=True)
+
+
+def test_typed_arrays_round_trip_and_64_bit_integers_become_narrower():
+    floats = np.array([[0.5, np.nan], [1.5, 2.0]])
+    spec = charts.typed_array(floats)
+    assert spec["dtype"] == "f8" and spec["shape"] == "2, 2"
+    np.testing.assert_array_equal(decode(spec), floats)
+    ints = charts.typed_array(np.array([1, 2, 70_000], dtype="int64"))
+    assert ints["dtype"] == "i4" and decode(ints).tolist() == [1, 2, 70_000]
+    assert charts.typed_array(np.zeros(0)) == []
+
+
+def test_figures_json_script_escapes_what_could_end_the_script_tag():
+    html = charts.figures_json_script({"chart": {"data": [], "layout": {"title": "</script><script>alert(1)"}}})
+    assert html.startswith('<script id="figures" type="application/json">') and html.count("</script>") == 1
+    assert "<script>alert" not in html
+    body = html[len('<script id="figures" type="application/json">') : -len("</script>")]
+    assert json.loads(body)["chart"]["layout"]["title"] == "</script><script>alert(1)"

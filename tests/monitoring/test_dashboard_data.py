@@ -11,17 +11,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import QueryDict
 from django.urls import reverse
-from django.utils.html import json_script
 
+from monitoring.charts import FigureJSONEncoder
 from monitoring.choices import SCORE_FEATURE, Granularity
-from monitoring.dashboards import dashboard_query_parse, model_dashboard_data
+from monitoring.forms import dashboard_query_parse
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import ReferenceProfile, WindowBinCounts
 from monitoring.selectors import window_bin_counts
-from monitoring.views import json_script_text
+from monitoring.selectors.dashboard import model_dashboard_data
 from registry.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +33,7 @@ def path(request, monkeypatch):
     """Run each test on the database's own path (on PostgreSQL the fast one) and on the
     row-by-row path (SQLite's). On SQLite both are the row path: nothing is skipped."""
     if request.param == "rows":
-        monkeypatch.setattr("monitoring.selectors.connection", SimpleNamespace(vendor="sqlite"))
+        monkeypatch.setattr("monitoring.selectors.bins.connection", SimpleNamespace(vendor="sqlite"))
     return request.param
 
 
@@ -127,25 +126,6 @@ def test_distributions_equal_the_sum_of_the_stored_rows(path, hourly_only, param
     assert not np.isnan(d.prediction_shares).all()
 
 
-def _json_script_inner(value) -> str:
-    html = json_script(value, "x")
-    return html[len('<script id="x" type="application/json">') : -len("</script>")]
-
-
-def test_figures_json_is_what_json_script_wrote():
-    value = {
-        "text": "</script><script>alert('x') & more</script> → ≥",
-        "when": datetime(2026, 11, 20, 13, 0, 1, 234567, tzinfo=UTC),
-        "numbers": [np.float64(0.1), np.int64(3), 1e-05, 2.5],
-        "array": np.array([1.5, 2.5]),
-    }
-    ours = json_script_text(value)
-    assert "<" not in ours and ">" not in ours and "&" not in ours
-    expected = json.loads(_json_script_inner({**value, "numbers": [0.1, 3, 1e-05, 2.5], "array": [1.5, 2.5]}))
-    assert json.loads(ours) == expected
-    assert json.loads(json_script_text({"gap": float("nan")})) == {"gap": None}  # not an invalid NaN literal
-
-
 def test_dashboard_page_carries_the_figures_it_built(client_for, hourly_only):
     model, _version = hourly_only
     response = client_for(model.owner).get(reverse("monitoring:model_dashboard", args=[model.name]), {"range": "7d"})
@@ -153,4 +133,4 @@ def test_dashboard_page_carries_the_figures_it_built(client_for, hourly_only):
     tag = '<script id="figures" type="application/json">'
     start = html.index(tag) + len(tag)
     sent = json.loads(html[start : html.index("</script>", start)])
-    assert sent == json.loads(json.dumps(response.context["figures"], cls=DjangoJSONEncoder))
+    assert sent == json.loads(json.dumps(response.context["figures"], cls=FigureJSONEncoder))

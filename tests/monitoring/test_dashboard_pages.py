@@ -16,6 +16,7 @@ from django.utils import timezone
 from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, HealthState
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus
+from registry.selectors import model_list
 from tests.factories import RegisteredModelFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,15 +115,35 @@ def test_fleet_filters_and_sorting(client_for, admin_user, seeded, other_model):
     assert [m.name for m in c.get(reverse("monitoring:fleet"), {"risk_tier": "high"}).context["models"]] == ["fraud"]
     assert [m.name for m in c.get(reverse("monitoring:fleet"), {"q": "pric"}).context["models"]] == ["pricing"]
     assert [m.name for m in c.get(reverse("monitoring:fleet"), {"owner": "stranger"}).context["models"]] == ["pricing"]
-    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"sort": "name"}).context["models"]] == [
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"ordering": "name"}).context["models"]] == [
         "fraud",
         "pricing",
     ]
-    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"sort": "alerts"}).context["models"]][0] == "fraud"
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"ordering": "-name"}).context["models"]] == [
+        "pricing",
+        "fraud",
+    ]
+    assert [m.name for m in c.get(reverse("monitoring:fleet"), {"ordering": "-alerts"}).context["models"]][0] == "fraud"
+
+
+def test_fleet_orders_risk_as_the_inventory_does_high_risk_highest(client_for, admin_user, owner, team):
+    for name, tier in [("m-low", "low"), ("m-high", "high"), ("m-medium", "medium")]:
+        RegisteredModelFactory(name=name, owner=owner, team=team, risk_tier=tier)
+    c = client_for(admin_user)
+    fleet = [m.name for m in c.get(reverse("monitoring:fleet"), {"ordering": "-risk"}).context["models"]]
+    inventory = [m.name for m in model_list(user=admin_user, filters={"ordering": "-risk"})]
+    assert fleet == inventory == ["m-high", "m-medium", "m-low"]
+    ascending = [m.name for m in c.get(reverse("monitoring:fleet"), {"ordering": "risk"}).context["models"]]
+    assert ascending == ["m-low", "m-medium", "m-high"]
+
+
+def test_fleet_page_offers_the_filtersets_choices(client_for, owner, seeded):
+    html = client_for(owner).get(reverse("monitoring:fleet"), {"ordering": "-risk", "health": "critical"}).content
+    assert b'<option value="-risk" selected>' in html and b'<option value="critical" selected>' in html
 
 
 @pytest.mark.parametrize(
-    "params", [{"health": "purple"}, {"sort": "drop table"}, {"risk_tier": "extreme"}, {"team": "not a slug!"}]
+    "params", [{"health": "purple"}, {"ordering": "drop table"}, {"risk_tier": "extreme"}, {"team": "not a slug!"}]
 )
 def test_fleet_rejects_bad_filters_with_a_json_400(client_for, owner, params):
     response = client_for(owner).get(reverse("monitoring:fleet"), params)
@@ -304,6 +325,38 @@ def test_dashboard_rejects_bad_range_parameters_with_a_json_400(client_for, owne
     response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]), params)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    "start,end",
+    [
+        ("0001-01-01T00:00:00+05:00", "0001-01-02T00:00:00+05:00"),
+        ("9999-12-30T23:59:59-05:00", "9999-12-31T23:59:59-05:00"),
+    ],
+)
+def test_dashboard_range_at_the_ends_of_the_calendar_is_a_json_400(client_for, owner, seeded, start, end):
+    params = {"range": "custom", "start": start, "end": end}
+    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]), params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.parametrize("offset", ["+16:00", "-23:59"])
+def test_dashboard_range_with_an_extreme_offset_is_read_as_that_instant(client_for, owner, seeded, offset):
+    now = timezone.now()
+    start, end = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:00:00"), now.strftime("%Y-%m-%dT%H:00:00")
+    params = {"range": "custom", "start": start + offset, "end": end + offset}
+    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]), params)
+    assert response.status_code == 200
+    assert response.context["query"].start.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "2026-01-01T00:00+16:00"])
+def test_alert_page_time_filters_at_the_edges_never_fail(client_for, owner, seeded, value):
+    response = client_for(owner).get(reverse("monitoring:alert_list"), {"opened_after": value})
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == "invalid"
 
 
 def test_unknown_feature_falls_back_to_the_most_drifted_one(client_for, owner, seeded):
@@ -531,9 +584,9 @@ def test_dashboard_shows_the_version_that_was_live_in_each_window(client_for, ow
     url = reverse("monitoring:model_dashboard", args=["churn"])
     d = c.get(url, {"range": "24h"}).context["d"]
     assert len(d.windows) == 10
-    np.testing.assert_allclose(d.psi[0], [0.01] * 5 + [0.3] * 5)
+    np.testing.assert_allclose(d.drift.psi[0], [0.01] * 5 + [0.3] * 5)
     np.testing.assert_allclose(d.series["volume"], [100] * 5 + [200] * 5)
     assert [m.kind for m in d.markers] == ["promotion"]
     pinned = c.get(url, {"range": "24h", "version": "1"}).context["d"]
-    np.testing.assert_allclose(pinned.psi[0], [0.01] * 10)
+    np.testing.assert_allclose(pinned.drift.psi[0], [0.01] * 10)
     assert pinned.current_version == v1

@@ -176,6 +176,80 @@ def _write_metrics(rows) -> int:
 
 
 @transaction.atomic
+def _promotion_history(model, v1, v2, *, owner, reviewer, start_time: datetime, days: int) -> None:
+    """v1 in production before the range, v2 promoted (independently approved) a third in."""
+    if StageTransition.objects.filter(model=model).exists():
+        return
+    request = PromotionRequest.objects.create(
+        version=v2,
+        target_stage=Stage.PRODUCTION,
+        requested_by=owner,
+        justification="Better AUC.",
+        status=PromotionStatus.APPLIED,
+    )
+    Review.objects.create(request=request, reviewer=reviewer, requester=owner, decision=Decision.APPROVE)
+    for version, when in ((v1, start_time - timedelta(days=30)), (v2, start_time + timedelta(days=days // 3))):
+        t = StageTransition.objects.create(
+            version=version,
+            model=model,
+            from_stage=Stage.STAGING,
+            to_stage=Stage.PRODUCTION,
+            actor=owner,
+            promotion_request=request if version == v2 else None,
+        )
+        StageTransition.objects.filter(pk=t.pk).update(created_at=when)
+
+
+def _write_bin_counts(version, features: list[str], starts: list[datetime], rng: np.random.Generator) -> None:
+    """Hourly fine bin counts of every feature (1,000 rows per window each)."""
+    bins = []
+    for start in starts:
+        for f in features:
+            counts = rng.multinomial(1000, np.full(FINE, 1 / FINE)).tolist()
+            row = WindowBinCounts(
+                version=version, window_start=start, granularity=Granularity.HOURLY, feature=f, counts=counts, n=1000
+            )
+            bins.append(row)
+        if len(bins) >= 5000:
+            WindowBinCounts.objects.bulk_create(bins)
+            bins = []
+    WindowBinCounts.objects.bulk_create(bins)
+
+
+def _health_and_alerts(model, *, owner, now: datetime, days: int) -> None:
+    """Critical health, and a resolved, an acknowledged and an open alert."""
+    HealthStatus.objects.update_or_create(
+        model=model,
+        defaults={
+            "status": HealthState.CRITICAL,
+            "reasons": [{"kind": "drift", "severity": "critical", "message": "PSI above 0.25 on 3 features"}],
+            "window_start": now - timedelta(hours=1),
+            "window_end": now,
+            "computed_at": now,
+        },
+    )
+    for kind, severity, age_days, status in [
+        (AlertKind.DRIFT, AlertSeverity.WARNING, days * 0.6, AlertStatus.RESOLVED),
+        (AlertKind.PERFORMANCE, AlertSeverity.WARNING, days * 0.3, AlertStatus.ACKNOWLEDGED),
+        (AlertKind.DRIFT, AlertSeverity.CRITICAL, 2, AlertStatus.OPEN),
+    ]:
+        opened = now - timedelta(days=age_days)
+        Alert.objects.create(
+            model=model,
+            kind=kind,
+            severity=severity,
+            status=status,
+            title=f"{severity} {kind} on {model.name}",
+            reasons=[{"message": "synthetic"}],
+            opened_at=opened,
+            updated_at=opened,
+            acknowledged_by=owner if status != AlertStatus.OPEN else None,
+            acknowledged_at=opened + timedelta(hours=2) if status != AlertStatus.OPEN else None,
+            acknowledge_comment="looking" if status != AlertStatus.OPEN else "",
+            resolved_at=opened + timedelta(days=1) if status == AlertStatus.RESOLVED else None,
+        )
+
+
 def seed_dashboard(
     *,
     name: str = "bench-dashboard",
@@ -227,25 +301,7 @@ def seed_dashboard(
     MetricValue.objects.filter(model=model).delete()
     WindowBinCounts.objects.filter(version__model=model).delete()
     Alert.objects.filter(model=model).delete()
-    if not StageTransition.objects.filter(model=model).exists():
-        request = PromotionRequest.objects.create(
-            version=v2,
-            target_stage=Stage.PRODUCTION,
-            requested_by=owner,
-            justification="Better AUC.",
-            status=PromotionStatus.APPLIED,
-        )
-        Review.objects.create(request=request, reviewer=reviewer, requester=owner, decision=Decision.APPROVE)
-        for version, when in ((v1, start_time - timedelta(days=30)), (v2, start_time + timedelta(days=days // 3))):
-            t = StageTransition.objects.create(
-                version=version,
-                model=model,
-                from_stage=Stage.STAGING,
-                to_stage=Stage.PRODUCTION,
-                actor=owner,
-                promotion_request=request if version == v2 else None,
-            )
-            StageTransition.objects.filter(pk=t.pk).update(created_at=when)
+    _promotion_history(model, v1, v2, owner=owner, reviewer=reviewer, start_time=start_time, days=days)
     MonitoringConfig.objects.update_or_create(model=model, defaults={"granularity": Granularity.HOURLY})
     ReferenceProfile.objects.update_or_create(
         version=v2,
@@ -268,49 +324,8 @@ def seed_dashboard(
         written += _write_metrics(
             _metric_rows(model.pk, v2.pk, names, days_starts, Granularity.DAILY, timedelta(days=1), rng, now)
         )
-    bins = []
-    for start in hourly:
-        for f in [*names, SCORE_FEATURE]:
-            counts = rng.multinomial(1000, np.full(FINE, 1 / FINE)).tolist()
-            bins.append(
-                WindowBinCounts(
-                    version=v2, window_start=start, granularity=Granularity.HOURLY, feature=f, counts=counts, n=1000
-                )
-            )
-        if len(bins) >= 5000:
-            WindowBinCounts.objects.bulk_create(bins)
-            bins = []
-    WindowBinCounts.objects.bulk_create(bins)
-    HealthStatus.objects.update_or_create(
-        model=model,
-        defaults={
-            "status": HealthState.CRITICAL,
-            "reasons": [{"kind": "drift", "severity": "critical", "message": "PSI above 0.25 on 3 features"}],
-            "window_start": now - timedelta(hours=1),
-            "window_end": now,
-            "computed_at": now,
-        },
-    )
-    for kind, severity, age_days, status in [
-        (AlertKind.DRIFT, AlertSeverity.WARNING, days * 0.6, AlertStatus.RESOLVED),
-        (AlertKind.PERFORMANCE, AlertSeverity.WARNING, days * 0.3, AlertStatus.ACKNOWLEDGED),
-        (AlertKind.DRIFT, AlertSeverity.CRITICAL, 2, AlertStatus.OPEN),
-    ]:
-        opened = now - timedelta(days=age_days)
-        Alert.objects.create(
-            model=model,
-            kind=kind,
-            severity=severity,
-            status=status,
-            title=f"{severity} {kind} on {name}",
-            reasons=[{"message": "synthetic"}],
-            opened_at=opened,
-            updated_at=opened,
-            acknowledged_by=owner if status != AlertStatus.OPEN else None,
-            acknowledged_at=opened + timedelta(hours=2) if status != AlertStatus.OPEN else None,
-            acknowledge_comment="looking" if status != AlertStatus.OPEN else "",
-            resolved_at=opened + timedelta(days=1) if status == AlertStatus.RESOLVED else None,
-        )
+    _write_bin_counts(v2, [*names, SCORE_FEATURE], hourly, rng)
+    _health_and_alerts(model, owner=owner, now=now, days=days)
     model.metric_rows_written = written
     return model
 

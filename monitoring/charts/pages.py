@@ -1,0 +1,107 @@
+"""The figures of each page, keyed by the id of the element they are drawn into."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..selectors.dashboard import ModelDashboard
+from ..selectors.fleet import TierRollup
+from .figures import (
+    drift_heatmap,
+    drift_share_over_time,
+    feature_distribution,
+    health_by_tier,
+    performance_over_time,
+    prediction_distribution,
+    top_drifted_features,
+    volume_and_quality,
+)
+
+
+def _performance_thresholds(d: ModelDashboard, metrics: dict) -> dict[str, tuple[float, str]]:
+    """The primary metric's warning and critical lines: its offline value minus the allowed drop."""
+    t = d.thresholds
+    primary = d.model.primary_metric
+    offline = (d.current_version.metrics or {}).get(primary) if d.current_version else None
+    if primary not in metrics or not isinstance(offline, (int, float)):
+        return {}
+    sign = -1 if d.model.primary_metric_higher_is_better else 1
+    return {
+        f"{primary} warning": (offline + sign * t.performance_drop_warning, "warning"),
+        f"{primary} critical": (offline + sign * t.performance_drop_critical, "critical"),
+    }
+
+
+def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
+    """Every chart of the per-model dashboard, keyed by the id of its container."""
+    t = d.thresholds
+    top = d.top_drifted
+    metrics = {m: d.series[m] for m in d.performance_metrics}
+    n = len(d.windows)
+    return {
+        "chart-drift-heatmap": drift_heatmap(
+            windows=d.windows,
+            features=d.drift.features,
+            status=d.drift.status,
+            psi=d.drift.psi,
+            js=d.drift.js,
+            pvalue=d.drift.p_value,
+            markers=d.markers,
+        ),
+        "chart-top-drifted": top_drifted_features(
+            features=[f for f, _, _ in top],
+            psi=[v for _, v, _ in top],
+            status=[s for _, _, s in top],
+            warning=t.psi_warning,
+            critical=t.psi_critical,
+        ),
+        "chart-drift-share": drift_share_over_time(
+            windows=d.windows,
+            share=d.series.get("drift_share", np.full(n, np.nan)),
+            warning=t.drift_share_warning,
+            critical=t.drift_share_critical,
+            markers=d.markers,
+        ),
+        "chart-feature-distribution": feature_distribution(
+            feature=d.feature or "—",
+            labels=d.reference_labels,
+            reference=d.reference_counts,
+            current=d.current_counts,
+            current_label="selected range",
+        ),
+        "chart-prediction-distribution": prediction_distribution(
+            windows=d.windows if d.prediction_shares.shape[1:] == (n,) else [],
+            bin_labels=d.prediction_bins,
+            shares=d.prediction_shares,
+            drift=d.prediction_drift,
+            markers=d.markers,
+        ),
+        "chart-performance": performance_over_time(
+            windows=d.windows,
+            metrics=metrics,
+            coverage=d.series.get("label_coverage", np.full(n, np.nan)),
+            provisional=d.provisional,
+            coverage_threshold=t.label_coverage,
+            thresholds=_performance_thresholds(d, metrics),
+            markers=d.markers,
+        ),
+        "chart-volume-quality": volume_and_quality(
+            windows=d.windows,
+            volume=d.series.get("volume", np.full(n, np.nan)),
+            quality=d.quality,
+            markers=d.markers,
+        ),
+    }
+
+
+def fleet_figures(rollup: Sequence[TierRollup]) -> dict[str, dict]:
+    """The fleet overview's roll-up chart."""
+    tiers = [r.tier for r in rollup]
+    states = list(rollup[0].by_health) if rollup else []
+    return {
+        "chart-fleet-health": health_by_tier(
+            tiers=tiers, counts={s: [r.by_health.get(s, 0) for r in rollup] for s in states}
+        )
+    }

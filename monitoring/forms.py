@@ -1,0 +1,138 @@
+"""Forms of the monitoring pages: the dashboard's range picker, acknowledgement, scorecard.
+
+Date-times coming from a query string are read as one instant in UTC (``utc_instant``): an
+offset the database cannot store (PostgreSQL takes at most ±15:59) is moved to UTC first, and
+an instant that falls outside the calendar once in UTC (``0001-01-01T00:00:00+05:00``,
+``9999-12-31T23:59:59-05:00``) is refused as bad input instead of failing in the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django_filters.fields import IsoDateTimeField
+
+from .choices import Granularity
+
+RANGES = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+HOURLY_MAX_SPAN = timedelta(days=14)
+CUSTOM_MAX_SPAN = timedelta(days=366)
+
+
+def utc_instant(value: datetime | None) -> datetime | None:
+    """``value`` in UTC; ValidationError when that instant is outside the calendar."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError(
+            "Out of range: this date and time is not a valid instant in UTC.", code="invalid"
+        ) from exc
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """A date-time (any ISO 8601 form Django reads) returned in UTC."""
+
+    def to_python(self, value):
+        return utc_instant(super().to_python(value))
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """django-filter's ISO 8601 date-time field, returned in UTC (see the module doc)."""
+
+    def to_python(self, value):
+        return utc_instant(super().to_python(value))
+
+
+@dataclasses.dataclass(frozen=True)
+class DashboardQuery:
+    """What to show: [start, end) at a granularity, for one feature (and optionally one version)."""
+
+    range_key: str
+    start: datetime
+    end: datetime
+    granularity: str
+    requested_granularity: str
+    feature: str = ""
+    version: int | None = None
+    notice: str = ""
+
+
+class DashboardRangeForm(forms.Form):
+    """The range picker: a preset or a custom [start, end), the granularity and the feature."""
+
+    range = forms.ChoiceField(choices=[(k, k) for k in RANGES] + [("custom", "custom")], required=False)
+    start = UTCDateTimeField(required=False)
+    end = UTCDateTimeField(required=False)
+    granularity = forms.ChoiceField(
+        choices=[("auto", "auto"), (Granularity.HOURLY, "hourly"), (Granularity.DAILY, "daily")], required=False
+    )
+    feature = forms.CharField(required=False, max_length=200)
+    version = forms.IntegerField(required=False, min_value=1)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("range") == "custom":
+            start, end = data.get("start"), data.get("end")
+            if not start or not end:
+                raise forms.ValidationError("A custom range needs a start and an end.")
+            if start >= end:
+                raise forms.ValidationError("The start must be before the end.")
+            if end - start > CUSTOM_MAX_SPAN:
+                raise forms.ValidationError("A custom range can span at most 366 days.")
+        return data
+
+    def query(self, *, now: datetime | None = None) -> DashboardQuery:
+        """The validated picker as a ``DashboardQuery`` (call after ``is_valid()``)."""
+        data = self.cleaned_data
+        now = now or timezone.now()
+        range_key = data.get("range") or "7d"
+        if range_key == "custom":
+            start, end = data["start"], data["end"]
+        else:
+            end = now
+            # align to a window boundary, so "last 24 h" is 24 whole hourly windows
+            start = (now - RANGES[range_key]).replace(minute=0, second=0, microsecond=0)
+        requested = data.get("granularity") or "auto"
+        granularity, notice = requested, ""
+        if requested == "auto":
+            granularity = Granularity.HOURLY if end - start <= HOURLY_MAX_SPAN else Granularity.DAILY
+        elif requested == Granularity.HOURLY and end - start > HOURLY_MAX_SPAN:
+            granularity = Granularity.DAILY
+            notice = "Hourly windows are shown for ranges up to 14 days; this range is shown daily."
+        return DashboardQuery(
+            range_key=range_key,
+            start=start,
+            end=end,
+            granularity=granularity,
+            requested_granularity=requested,
+            feature=data.get("feature") or "",
+            version=data.get("version"),
+            notice=notice,
+        )
+
+
+def dashboard_query_parse(params, *, now: datetime | None = None) -> DashboardQuery:
+    """Validate the range picker's GET parameters; raises forms.ValidationError on bad input."""
+    form = DashboardRangeForm(params)
+    if not form.is_valid():
+        raise forms.ValidationError(form.errors)
+    return form.query(now=now)
+
+
+class AcknowledgeForm(forms.Form):
+    comment = forms.CharField(max_length=5000, strip=True)
+
+
+class ScorecardForm(forms.Form):
+    ack_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 30)

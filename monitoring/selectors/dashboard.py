@@ -1,0 +1,155 @@
+"""The per-model dashboard: one read per chart, on a shared window axis.
+
+``model_dashboard_data`` gathers the scope (``dashboard_scope``: the model, its versions,
+thresholds and which stored windows to read), loads the metric series once and places them
+on the window axis (``series.WindowGrid``), then asks one function per chart
+(``dashboard_charts``):
+
+- ``drift_cells``: the drift heatmap and the top drifted features;
+- ``dataset_series``: dataset drift share, performance with label coverage, volume, and the
+  prediction-drift line;
+- ``quality_shares``: data quality (worst feature per window);
+- ``feature_distribution`` and ``prediction_shares``: reference vs current bins of one
+  feature, and the prediction distribution over time (``bins``);
+- ``dashboard_markers``: promotions, rollbacks and alerts drawn on every time axis.
+
+A constant number of queries (about a dozen) for any range: each chart's data is one
+aggregated query, grouped in the database, never a query per window or per feature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import numpy as np
+
+from registry.choices import TaskType
+
+from ..forms import DashboardQuery
+from ..models import Alert
+from .dashboard_charts import (
+    DatasetSeries,
+    DriftCells,
+    dashboard_markers,
+    dataset_series,
+    distribution_feature,
+    drift_cells,
+    feature_distribution,
+    open_alerts,
+    prediction_shares,
+    quality_shares,
+    reference_columns,
+    window_counts,
+)
+from .dashboard_scope import DashboardScope, Marker, Thresholds, dashboard_scope, dashboard_series
+from .series import CLASSIFICATION_METRICS, REGRESSION_METRICS
+
+# --------------------------------------------------------------------------- the whole dashboard
+
+
+@dataclasses.dataclass
+class ModelDashboard:
+    """Everything the model dashboard draws, as arrays aligned on ``windows``."""
+
+    scope: DashboardScope
+    windows: list[datetime]
+    drift: DriftCells
+    dataset: DatasetSeries
+    quality: dict[str, np.ndarray]
+    feature: str
+    reference_labels: list[str]
+    reference_counts: list[float]
+    current_counts: list[float]
+    prediction_bins: list[str]
+    prediction_shares: np.ndarray
+    markers: list[Marker]
+    open_alerts: list[Alert]
+
+    # what the templates and charts read, from the scope and the chart parts
+    @property
+    def model(self):
+        return self.scope.model
+
+    @property
+    def query(self) -> DashboardQuery:
+        return self.scope.query
+
+    @property
+    def versions(self):
+        return self.scope.versions
+
+    @property
+    def current_version(self):
+        return self.scope.current_version
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.scope.thresholds
+
+    @property
+    def health(self):
+        return self.scope.health
+
+    @property
+    def features(self) -> list[str]:
+        return self.drift.features
+
+    @property
+    def series(self) -> dict[str, np.ndarray]:
+        return self.dataset.series
+
+    @property
+    def provisional(self) -> np.ndarray:
+        return self.dataset.provisional
+
+    @property
+    def prediction_drift(self) -> np.ndarray | None:
+        return self.dataset.prediction_drift
+
+    @property
+    def source(self) -> str:
+        """ "stored" (windows of the requested granularity) or "rollup" (daily from hourly)."""
+        return "rollup" if self.scope.rollup else "stored"
+
+    @property
+    def model_task(self) -> str:
+        return self.current_version.task_type if self.current_version else TaskType.BINARY
+
+    @property
+    def performance_metrics(self) -> list[str]:
+        wanted = REGRESSION_METRICS if self.model_task == TaskType.REGRESSION else CLASSIFICATION_METRICS
+        return [m for m in wanted if m in self.series and not np.all(np.isnan(self.series[m]))]
+
+    @property
+    def top_drifted(self) -> list[tuple[str, float, str]]:
+        """(feature, PSI, status) of the latest window with drift values, worst first (top 10)."""
+        return self.drift.top()
+
+
+def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDashboard:
+    """The per-model dashboard (404 if the user may not see the model)."""
+    scope = dashboard_scope(user=user, name=name, query=query)
+    grid, dataset, heat = dashboard_series(scope)
+    cells = drift_cells(scope, grid, heat)
+    feature = distribution_feature(scope, cells)
+    ref = reference_columns(scope.current_version, feature)
+    counts = window_counts(scope, feature, ref)
+    return ModelDashboard(
+        scope=scope,
+        windows=grid.windows,
+        drift=cells,
+        dataset=dataset_series(grid, dataset),
+        quality=quality_shares(scope, grid),
+        feature=feature,
+        reference_labels=ref.feature.labels,
+        reference_counts=ref.feature.reference.tolist(),
+        current_counts=feature_distribution(feature, ref.feature, counts),
+        prediction_bins=ref.prediction.labels,
+        prediction_shares=prediction_shares(scope, grid, ref, counts),
+        markers=dashboard_markers(scope),
+        open_alerts=open_alerts(scope.model),
+    )
+
+
+__all__ = ["DashboardScope", "Marker", "ModelDashboard", "Thresholds", "model_dashboard_data"]

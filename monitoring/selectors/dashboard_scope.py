@@ -1,0 +1,156 @@
+"""What every chart of a model dashboard reads from: the visible model, its versions and
+thresholds, and the stored metric rows of the range, loaded once as series on one window axis."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from registry.choices import Stage
+from registry.models import ModelVersion, RegisteredModel, StageTransition
+from registry.selectors.inventory import model_get
+
+from ..choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric
+from ..forms import DashboardQuery
+from ..models import HealthStatus, MetricValue, MonitoringConfig
+from .series import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    Series,
+    WindowGrid,
+    preferred_versions,
+    production_at,
+    series_load,
+)
+
+PREDICTION_COLUMNS = (SCORE_FEATURE, PREDICTION_FEATURE)
+DATASET_METRICS = [
+    Metric.VOLUME,
+    Metric.DRIFT_SHARE,
+    Metric.LABEL_COVERAGE,
+    *CLASSIFICATION_METRICS,
+    Metric.LOG_LOSS,
+    *REGRESSION_METRICS,
+]
+HEATMAP_METRICS = [Metric.PSI, Metric.JS_DISTANCE, Metric.KS_P_VALUE, Metric.CHI2_P_VALUE, Metric.DRIFT_DETECTED]
+QUALITY_METRICS = {
+    Metric.MISSING_SHARE: "missing (worst feature)",
+    Metric.OUT_OF_RANGE_SHARE: "out of range (worst feature)",
+    Metric.UNSEEN_SHARE: "unseen categories (worst feature)",
+}
+# Metrics that are never provisional (they do not wait for labels).
+FINAL_METRICS = (Metric.VOLUME, Metric.DRIFT_SHARE, Metric.DRIFTED_FEATURES)
+
+
+@dataclasses.dataclass
+class Thresholds:
+    """The model's thresholds (its MonitoringConfig, or the defaults when none is saved)."""
+
+    psi_warning: float = 0.1
+    psi_critical: float = 0.25
+    p_value: float = 0.05
+    drift_share_warning: float = 0.2
+    drift_share_critical: float = 0.5
+    label_coverage: float = 0.8
+    performance_drop_warning: float = 0.05
+    performance_drop_critical: float = 0.1
+
+    @classmethod
+    def of(cls, config: MonitoringConfig | None) -> Thresholds:
+        if config is None:
+            return cls()
+        return cls(
+            psi_warning=config.psi_warning,
+            psi_critical=config.psi_critical,
+            p_value=config.p_value_threshold,
+            drift_share_warning=config.drift_share_warning,
+            drift_share_critical=config.drift_share_critical,
+            label_coverage=config.label_coverage_threshold,
+            performance_drop_warning=config.performance_drop_warning,
+            performance_drop_critical=config.performance_drop_critical,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Marker:
+    """A moment drawn as a vertical line on every time axis."""
+
+    at: datetime
+    kind: str  # promotion | rollback | alert
+    label: str
+
+
+@dataclasses.dataclass
+class DashboardScope:
+    """What every chart of one dashboard reads from: the model, the version shown, and the
+    stored metric rows of the range (``metrics``, at ``source_granularity``)."""
+
+    model: RegisteredModel
+    query: DashboardQuery
+    versions: list[ModelVersion]
+    current_version: ModelVersion | None
+    config: MonitoringConfig | None
+    thresholds: Thresholds
+    health: HealthStatus | None
+    transitions: list[StageTransition]
+    metrics: QuerySet[MetricValue]
+    rollup: bool  # daily buckets summarised from hourly windows
+
+    @property
+    def version_number(self) -> dict[int, int]:
+        return {v.pk: v.version for v in self.versions}
+
+
+def dashboard_scope(*, user, name: str, query: DashboardQuery) -> DashboardScope:
+    """The visible model (404 otherwise) and what its dashboard reads for ``query``."""
+    model = model_get(user=user, name=name)
+    versions = sorted(model.versions.all(), key=lambda v: v.version)
+    config = MonitoringConfig.objects.filter(model=model).first()
+    # model *and* version ids: the planner can use either (model, metric, window_start) or
+    # (version, granularity, window_start), whichever is narrower for this range
+    metrics = MetricValue.objects.filter(
+        model=model,
+        version_id__in=[v.pk for v in versions],
+        window_start__gte=query.start,
+        window_start__lt=query.end,
+    )
+    if query.version:
+        metrics = metrics.filter(version__version=query.version)
+    # Which granularity is stored here? (one cheap query on the volume rows)
+    stored = set(
+        metrics.filter(metric=Metric.VOLUME, feature="").order_by().values_list("granularity", flat=True).distinct()
+    )
+    rollup = query.granularity == Granularity.DAILY and Granularity.DAILY not in stored and Granularity.HOURLY in stored
+    return DashboardScope(
+        model=model,
+        query=query,
+        versions=versions,
+        current_version=_current_version(versions, query.version),
+        config=config,
+        thresholds=Thresholds.of(config),
+        health=HealthStatus.objects.filter(model=model).first(),
+        transitions=list(StageTransition.objects.filter(model=model).select_related("version").order_by("created_at")),
+        metrics=metrics.filter(granularity=Granularity.HOURLY if rollup else query.granularity),
+        rollup=rollup,
+    )
+
+
+def _current_version(versions: list[ModelVersion], wanted: int | None) -> ModelVersion | None:
+    if wanted:
+        return next((v for v in versions if v.version == wanted), None)
+    production = next((v for v in versions if v.stage == Stage.PRODUCTION), None)
+    return production or (versions[-1] if versions else None)
+
+
+def dashboard_series(scope: DashboardScope) -> tuple[WindowGrid, list[Series], list[Series]]:
+    """The window axis, the dataset-level series (prediction drift included) and the
+    per-feature drift series. Two queries."""
+    dataset = series_load(scope.metrics.filter(feature="", metric__in=DATASET_METRICS), scope.rollup)
+    heat = series_load(scope.metrics.filter(metric__in=HEATMAP_METRICS).exclude(feature=""), scope.rollup)
+    # the prediction columns' PSI is prediction drift, not a heatmap row
+    dataset += [item for item in heat if item.feature in PREDICTION_COLUMNS and item.metric == Metric.PSI]
+    heat = [item for item in heat if item.feature not in PREDICTION_COLUMNS]
+    chosen = preferred_versions(dataset + heat, production_at(scope.transitions), scope.version_number)
+    return WindowGrid.of(chosen), dataset, heat
