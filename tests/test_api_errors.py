@@ -233,3 +233,52 @@ def test_a_nul_character_in_a_page_url_is_a_400(owner, churn, client_for):
 def test_an_unexpected_method_is_a_json_405(admin_user, pending_request, lenient, method, url):
     response = getattr(lenient(admin_user), method)(url.format(pk=pending_request.pk))
     assert _error(response, 405)["code"] == "method_not_allowed"
+
+
+# ---------------------------------------------------------------- pagination
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=abc",
+        "limit=",
+        "limit=0",
+        "limit=1001",
+        "offset=-1",
+        "offset=1.5",
+        f"offset={10**30}",
+        "offset=1&offset=2",
+    ],
+)
+def test_a_bad_page_parameter_is_a_400_naming_it(admin_user, lenient, query):
+    error = _error(lenient(admin_user).get(f"/api/v1/promotions/?{query}"), 400)
+    assert set(error["details"]) == {query.split("=")[0]}
+
+
+def test_good_page_parameters_page(admin_user, lenient, pending_request):
+    body = lenient(admin_user).get("/api/v1/promotions/?limit=1&offset=0").json()
+    assert body["count"] == 1 and len(body["results"]) == 1
+
+
+# ---------------------------------------------------------------- the schema
+
+
+def test_the_schema_documents_errors_nullable_fields_string_enums_and_record_batches(admin_user, lenient):
+    schema = lenient(admin_user).get("/api/schema/?format=json").json()
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    approve = paths["/api/v1/promotions/{id}/approve/"]["post"]
+    for code in ("400", "401", "403", "404", "405", "409", "413", "415"):
+        assert approve["responses"][code]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
+    assert components["Error"]["required"] == ["error"]
+    assert components["PromotionRequest"]["properties"]["overridden_by"]["nullable"] is True
+    assert components["Alert"]["properties"]["acknowledged_by"]["nullable"] is True
+    assert components["Health"]["properties"]["computed_at"]["nullable"] is True
+    assert components["MonitoringConfig"]["properties"]["updated_at"]["nullable"] is True
+    health = next(p for p in paths["/api/v1/models/"]["get"]["parameters"] if p["name"] == "health")
+    assert health["schema"]["type"] == "string" and "critical" in health["schema"]["enum"]
+    batch = paths["/api/v1/models/{name}/versions/{version}/predictions/"]["post"]["requestBody"]["content"]
+    assert batch["application/json"]["schema"]["type"] == "array"
+    assert components["RollbackRequest"]["additionalProperties"] is False

@@ -5,7 +5,7 @@ annotations cannot say once for all endpoints.
   (``{"error": {"code", "message", "details"}}``): 400, 401, 403, 404, 405, 406 everywhere, and
   409, 413, 415 where a body is sent.
 - A query parameter whose enum holds strings is a string (drf-spectacular types a
-  ``ChoiceFilter`` with a ``method`` as an integer).
+  ``ChoiceFilter`` with a ``method`` as an integer), and its enum includes "" (no filter).
 - A JSON body offered beside CSV is a batch of records: an array of objects, not one object.
 - JSON request bodies refuse fields they do not know (``StrictSerializer``): their schemas say
   ``additionalProperties: false``.
@@ -83,8 +83,10 @@ def _parameters(operation: dict) -> None:
     for parameter in operation.get("parameters", []):
         schema = parameter.get("schema", {})
         enum = schema.get("enum")
-        if enum and all(isinstance(v, str) for v in enum) and schema.get("type") != "string":
+        if enum and all(isinstance(v, str) for v in enum):
             schema["type"] = "string"
+            if parameter.get("in") == "query" and "" not in enum:
+                enum.append("")  # django-filter reads an empty value as "no filter"
         _no_nul(schema)
 
 

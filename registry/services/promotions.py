@@ -232,7 +232,7 @@ def promotion_request(
         )
     justification = _clean_text(justification, "justification", required=True, label="A justification")
     if version.stage == target_stage:
-        raise ValidationError({"target_stage": f"{version} is already in {target_stage}."})
+        raise PromotionConflict(f"{version} is already in {target_stage}.", {"stage": version.stage})
     pending = PromotionRequest.objects.filter(version=version, status=PromotionStatus.PENDING).first()
     if pending is not None:
         raise PromotionConflict(

@@ -281,3 +281,12 @@ def test_promotion_review_and_rollback_bodies_are_limited_and_strict(
     assert wrong_type.status_code == 400
     assert PromotionRequest.objects.get(pk=req.pk).status == PromotionStatus.PENDING
     assert PromotionRequest.objects.count() == 1
+
+
+def test_requesting_the_stage_a_version_is_already_in_is_a_conflict(churn, owner, api_client_for):
+    ModelVersionFactory(model=churn, stage=Stage.STAGING)
+    body = {"model": "churn", "version": 1, "target_stage": "staging", "justification": "again"}
+    response = api_client_for(owner).post(LIST, body, format="json")
+    assert response.status_code == 409
+    assert "already in staging" in _error(response)["message"]
+    assert not PromotionRequest.objects.exists()
