@@ -109,6 +109,7 @@ def _record_batches(operation: dict) -> None:
         if schema.get("type") == "object" and not schema.get("properties"):
             content["application/json"]["schema"] = {
                 "type": "array",
+                "minItems": 1,
                 "items": {"type": "object", "additionalProperties": True},
                 "description": "A batch of records (the same records as JSON Lines or CSV rows).",
             }

@@ -32,8 +32,35 @@ MAX_EXAMPLES = 25  # per operation and phase
 
 SERVER_ERROR = "ST101"  # not_a_server_error
 
-# (failure code, "METHOD /path") -> who fixes it, and why it is accepted until then.
-KNOWN: dict[tuple[str, str], str] = {}
+INGEST = "ingestion (engineer 'ingest')"
+# (failure code, "METHOD /path") -> who fixes it, and why it is accepted until then. Every entry
+# is another owner's endpoint, to be removed once their fix is merged.
+KNOWN: dict[tuple[str, str], str] = {
+    # OPTIONS: DRF's metadata asks these views (no serializer_class) for a serializer: AssertionError.
+    ("ST101", "OPTIONS /api/v1/models/{name}/ground-truth/"): INGEST,
+    ("ST101", "OPTIONS /api/v1/models/{name}/versions/{version}/predictions/"): INGEST,
+    ("ST101", "OPTIONS /api/v1/models/{name}/versions/{version}/reference/"): INGEST,
+    # Bodies the schema cannot describe (CSV / JSON Lines / Parquet text, empty batches refused).
+    ("ST202", "POST /api/v1/models/{name}/ground-truth/"): INGEST,
+    ("ST202", "POST /api/v1/models/{name}/versions/{version}/predictions/"): INGEST,
+    ("ST202", "POST /api/v1/models/{name}/versions/{version}/reference/"): INGEST,
+    # `kind` is a ChoiceFilter but typed as a free string in the schema.
+    ("ST202", "GET /api/v1/alerts/"): "alerts: declare the `kind` filter's choices",
+    # from_seq/to_seq/before >= 1 not in the schema; `since=` (empty) accepted though typed date-time.
+    ("ST202", "GET /api/v1/audit/"): "audit: declare minimum 1 on before/from_seq/to_seq",
+    ("ST201", "GET /api/v1/audit/"): "audit: an empty `since` is accepted (declare it, or refuse it)",
+    ("ST202", "GET /api/v1/audit/export/"): "audit: declare minimum 1 on from_seq/to_seq",
+    ("ST201", "GET /api/v1/audit/export/"): "audit: an empty `since` is accepted (declare it, or refuse it)",
+    # version >= 1 not in the schema.
+    ("ST202", "GET /api/v1/models/{name}/metrics/"): "metrics: declare minimum 1 on `version`",
+    # Cross-field rule (critical >= warning) the schema cannot express.
+    ("ST202", "PATCH /api/v1/models/{name}/monitoring/"): "monitoring config: cross-field thresholds",
+    # metrics / feature_schema typed as any JSON; the service needs {name: number} / [{name, type}].
+    ("ST202", "PATCH /api/v1/models/{name}/versions/{version}/"): "inventory (engineer 'core'): type metrics",
+    ("ST202", "POST /api/v1/models/{name}/versions/"): "inventory (engineer 'core'): type metrics/feature_schema",
+    # `team` must name an existing team's slug: data the schema cannot know (a 400 naming the field).
+    ("ST202", "POST /api/v1/models/"): "inventory (engineer 'core'): team slug must exist",
+}
 
 
 def _failures(report: dict) -> set[tuple[str, str]]:
