@@ -11,8 +11,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 MLFLOW_VENV := .venv-mlflow
+SCHEMATHESIS_VENV := .venv-schemathesis
 
-.PHONY: dev-venv mlflow-venv run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv bench-mlflow-venv bench-wrk
+.PHONY: dev-venv mlflow-venv schemathesis-venv run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv bench-mlflow-venv bench-wrk
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
@@ -60,13 +61,13 @@ PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 PG_ENV := DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" TEST_REDIS_URL="$(REDIS_URL)"
 XDIST ?= -n 2
 
-test: dev-venv static browser-deps services mlflow-venv
+test: dev-venv static browser-deps services mlflow-venv schemathesis-venv
 	$(BIN)/ruff check .
 	$(PG_ENV) $(PYTEST) --create-db $(XDIST) -m "not integration and not browser" --durations=10
 	$(PG_ENV) $(PYTEST) --create-db -m "integration or browser" --durations=10
 	$(MAKE) --no-print-directory test-sqlite
 
-test-postgres: dev-venv static browser-deps services mlflow-venv
+test-postgres: dev-venv static browser-deps services mlflow-venv schemathesis-venv
 	$(PG_ENV) $(PYTEST) --create-db $(XDIST) -m "not integration and not browser"
 	$(PG_ENV) $(PYTEST) --create-db -m "integration or browser"
 
@@ -118,3 +119,12 @@ $(MLFLOW_VENV)/.installed:
 	touch $(MLFLOW_VENV)/.installed
 
 mlflow-venv: $(MLFLOW_VENV)/.installed
+
+# Schemathesis (the API fuzzing run of tests/integration/test_schemathesis.py) in its own venv:
+# its pinned dependencies (hypothesis, jsonschema, …) never meet ours.
+$(SCHEMATHESIS_VENV)/.installed:
+	test -x $(SCHEMATHESIS_VENV)/bin/python || $(PYTHON) -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/python -m pip install --quiet 'schemathesis==4.32.5'
+	touch $(SCHEMATHESIS_VENV)/.installed
+
+schemathesis-venv: $(SCHEMATHESIS_VENV)/.installed

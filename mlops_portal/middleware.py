@@ -3,6 +3,10 @@
 import re
 import uuid
 
+from django.http import HttpResponseBadRequest
+
+from mlops_portal.api.errors import json_error
+
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -47,3 +51,21 @@ class ContentSecurityPolicyMiddleware:
         if not request.path.startswith("/api/docs") and not request.path.startswith("/admin"):
             response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+class RefuseNulMiddleware:
+    """A NUL character (``%00``) in the path or the query string is a 400 before any view runs:
+    PostgreSQL cannot compare text with it, so a lookup by such a name would fail as a 500.
+    (JSON bodies are checked by ``mlops_portal.api.parsers.json_loads``.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = (text for key, values in request.GET.lists() for text in (key, *values))
+        if "\x00" in request.path or any("\x00" in text for text in query):
+            message = "NUL characters (\\u0000) are not allowed in the URL."
+            if request.path.startswith("/api/"):
+                return json_error(400, message)
+            return HttpResponseBadRequest(message, content_type="text/plain")
+        return self.get_response(request)

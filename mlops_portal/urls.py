@@ -36,3 +36,25 @@ def handler404(request, exception=None):
     if request.path.startswith("/api/"):
         return json_error(404, f"No API endpoint at {request.path}.")
     return page_not_found(request, exception)
+
+
+def handler500(request):
+    """JSON 500 under /api/ (the exception is logged by Django first), Django's HTML page elsewhere."""
+    from django.views.defaults import server_error as html_server_error
+
+    from mlops_portal.api.errors import server_error
+
+    if request.path.startswith("/api/"):
+        return server_error(request)
+    return html_server_error(request)
+
+
+def handler400(request, exception=None):
+    """JSON 400 under /api/ (e.g. a request Django refuses before any view), HTML elsewhere."""
+    from django.views.defaults import bad_request
+
+    from mlops_portal.api.errors import json_error
+
+    if request.path.startswith("/api/"):
+        return json_error(400, str(exception) or "Bad request.")
+    return bad_request(request, exception)

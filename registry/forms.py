@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
+from mlops_portal.api.parsers import JSONInputError, json_loads
 from registry.choices import RiskTier, TaskType, TokenScope
 from registry.models import MODEL_NAME_VALIDATOR, Team
 
@@ -26,7 +27,8 @@ def apply_service_errors(form: forms.Form, exc: ValidationError) -> None:
 
 
 class JSONTextField(forms.CharField):
-    """A textarea holding JSON; NaN and Infinity are refused (JSON has no such numbers)."""
+    """A textarea holding JSON, read as strictly as an API body (``json_loads``): NaN and
+    Infinity, NUL characters and nesting deeper than ``MAX_JSON_DEPTH`` are refused."""
 
     widget = forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"})
 
@@ -44,14 +46,10 @@ class JSONTextField(forms.CharField):
         text = super().to_python(value)
         if not text:
             return self.empty
-
-        def refuse(name):
-            raise ValueError(f"{name} is not allowed; use a finite number")
-
         try:
-            return json.loads(text, parse_constant=refuse)
-        except ValueError as exc:
-            raise ValidationError(f"Not valid JSON: {exc}", code="invalid_json") from exc
+            return json_loads(text)
+        except JSONInputError as exc:
+            raise ValidationError(exc.message, code="invalid_json") from exc
 
 
 class ModelForm(forms.Form):

@@ -48,6 +48,25 @@ def is_request_model_owner(user, promotion_request) -> bool:
     return promotion_request is not None and promotion_request.version.model.owner_id == user.pk
 
 
+def approver_group(promotion_request) -> str:
+    """The group whose members may review the request: the one frozen in its policy snapshot."""
+    return (promotion_request.policy_snapshot or {}).get("approver_group") or REVIEWER_GROUP
+
+
+@rules.predicate
+def is_snapshot_approver(user, promotion_request) -> bool:
+    """A member of the request's approver group (read now, so a membership change counts at once)."""
+    if promotion_request is None or not user.is_authenticated:
+        return False
+    return user.groups.filter(name=approver_group(promotion_request)).exists()
+
+
+@rules.predicate
+def has_reviewed(user, promotion_request) -> bool:
+    """The user has already approved or rejected this request (uses prefetched reviews if any)."""
+    return promotion_request is not None and any(r.reviewer_id == user.pk for r in promotion_request.reviews.all())
+
+
 @rules.predicate
 def has_team(user) -> bool:
     from registry.auth import in_a_team
@@ -59,7 +78,10 @@ sees_all_models = is_admin | is_reviewer | is_auditor
 can_view_model = sees_all_models | is_model_owner | is_team_member
 can_change_model = is_admin | is_model_owner
 can_register_model = is_admin | (has_team & ~is_auditor)
-can_review_promotion = (is_reviewer | is_admin) & ~is_requester
+# The one review rule, asked by the request page, the review queue, the API and the service:
+# an admin or a member of the snapshot's approver group, never the requester, once per reviewer.
+may_approve_under_policy = is_admin | is_snapshot_approver
+can_review_promotion = may_approve_under_policy & ~is_requester & ~has_reviewed
 can_request_promotion = is_admin | is_model_owner
 can_cancel_promotion = is_requester | is_admin
 can_rollback = is_admin | is_model_owner | is_reviewer

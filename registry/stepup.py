@@ -108,10 +108,10 @@ def promotion_approval_is_sensitive(request, pk=None, *args, override: bool | No
     if override is None:
         data = getattr(request, "data", None) or request.POST
         override = bool(str(data.get("override_reason") or "").strip())
-    if override:
-        return True
-    tier = PromotionRequest.objects.filter(pk=pk).values_list("version__model__risk_tier", flat=True).first()
-    return tier == RiskTier.HIGH
+    promotion = PromotionRequest.objects.filter(pk=pk).select_related("version__model").first()
+    if promotion is None or not request.user.has_perm("registry.review_promotion", promotion):
+        return False  # not allowed at all: the review rule answers with its own reason, not a step-up
+    return override or promotion.version.model.risk_tier == RiskTier.HIGH
 
 
 def promotion_approval_check(request, promotion, override_reason) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("mlops_portal.api")
+
+SERVER_ERROR_MESSAGE = "The server failed to answer this request; the error has been logged."
 
 _CODES = {
     400: "invalid",
@@ -20,6 +25,7 @@ _CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "throttled",
+    500: "server_error",
 }
 
 
@@ -54,7 +60,12 @@ def _message_for(details) -> str:
 
 
 def exception_handler(exc, context):
-    """DRF exception handler: Django's ValidationError becomes a 400 with field details."""
+    """DRF exception handler: Django's ValidationError becomes a 400 with field details; any
+    exception DRF does not know becomes the JSON 500 (logged)."""
+    # imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES (our parsers module,
+    # which imports this one) when it is first imported
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(details)
@@ -64,7 +75,7 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) or None)
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        return _server_error(exc, context)
     details = response.data
     if isinstance(exc, exceptions.ValidationError):
         message = _message_for(details)
@@ -77,6 +88,29 @@ def exception_handler(exc, context):
     return Response(body, status=response.status_code, headers=dict(response.items()))
 
 
-def json_error(status_code: int, message: str, details=None) -> JsonResponse:
-    """For plain Django views under /api/ (handler404 etc.)."""
-    return JsonResponse(error_body(status_code, message, details), status=status_code)
+def _server_error(exc, context) -> Response:
+    """Any exception DRF does not know: logged with its traceback, the transaction rolled back,
+    and the API's JSON error instead of Django's HTML page."""
+    request = context.get("request")
+    logger.error(
+        "Unhandled %s in %s %s (request id %s)",
+        type(exc).__name__,
+        getattr(request, "method", "?"),
+        getattr(request, "path", "?"),
+        getattr(request, "id", "-"),
+        exc_info=exc,
+    )
+    from rest_framework.views import set_rollback
+
+    set_rollback()
+    return Response(error_body(500, SERVER_ERROR_MESSAGE, code="server_error"), status=500)
+
+
+def server_error(request) -> JsonResponse:
+    """``handler500`` for requests under /api/ (Django has already logged the exception)."""
+    return json_error(500, SERVER_ERROR_MESSAGE, code="server_error")
+
+
+def json_error(status_code: int, message: str, details=None, code: str | None = None) -> JsonResponse:
+    """For plain Django views and middleware under /api/ (handler404, handler500 etc.)."""
+    return JsonResponse(error_body(status_code, message, details, code=code), status=status_code)

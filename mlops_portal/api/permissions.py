@@ -13,6 +13,11 @@ def token_scopes(request) -> set[str] | None:
     return set(token.scopes)
 
 
+def view_handles(view, method: str) -> bool:
+    """Whether the view answers this HTTP method (else DRF answers 405 once permissions pass)."""
+    return method.lower() in view.http_method_names and hasattr(view, method.lower())
+
+
 class HasScope(permissions.BasePermission):
     """Requires the view's ``required_scopes`` mapping {HTTP method or '*': scope} for token requests.
 
@@ -24,8 +29,8 @@ class HasScope(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         scopes = token_scopes(request)
-        if scopes is None:
-            return True
+        if scopes is None or not view_handles(view, request.method):
+            return True  # a method the view does not answer is its 405, never a 403
         mapping = getattr(view, "required_scopes", {})
         action = getattr(view, "action", None)
         needed = mapping.get(action) or mapping.get(request.method) or mapping.get("*")

@@ -34,6 +34,7 @@ class HealthSerializer(serializers.ModelSerializer):
     class Meta:
         model = HealthStatus
         fields = ["model", "status", "reasons", "window_start", "window_end", "computed_at"]
+        extra_kwargs = {"computed_at": {"allow_null": True}}  # null while no window was computed
 
 
 class AlertSerializer(serializers.ModelSerializer):
@@ -85,7 +86,7 @@ class ReferenceProfileSerializer(serializers.ModelSerializer):
 
 
 class RetrainTriggerSerializer(serializers.ModelSerializer):
-    version = serializers.IntegerField(source="version.version", read_only=True, default=None)
+    version = serializers.IntegerField(source="version.version", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = RetrainTrigger
@@ -98,6 +99,7 @@ class MonitoringConfigSerializer(serializers.ModelSerializer):
     class Meta:
         model = MonitoringConfig
         fields = ["model", *CONFIG_FIELDS, "updated_at"]
+        extra_kwargs = {"updated_at": {"allow_null": True}}  # null until the config is first saved
 
 
 def _ratio(**kwargs):

@@ -13,11 +13,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlops_portal.api.errors import error_body
-from mlops_portal.api.permissions import HasScope, token_scopes
+from mlops_portal.api.parsers import StrictSerializer
+from mlops_portal.api.permissions import HasScope, token_scopes, view_handles
 from registry.choices import Stage, TokenScope
 from registry.forms_promotions import PromotionRequestFilterSet
 from registry.models import ModelVersion, PromotionRequest, StageTransition
-from registry.selectors.promotions import model_get_visible, promotion_gates, promotion_get, promotion_list
+from registry.selectors.promotions import (
+    model_get_visible,
+    promotion_approvals,
+    promotion_gates,
+    promotion_get,
+    promotion_list,
+)
 from registry.services.audit import AuditContext
 from registry.services.promotions import (
     PromotionConflict,
@@ -38,8 +45,8 @@ class PromotionScope(HasScope):
 
     def has_permission(self, request, view) -> bool:
         scopes = token_scopes(request)
-        if scopes is None:
-            return True
+        if scopes is None or not view_handles(view, request.method):
+            return True  # a method the view does not answer is its 405, never a 403
         needed = view.required_scopes.get(request.method) or view.required_scopes.get("*")
         if needed is None:
             return False
@@ -71,7 +78,7 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="version.version")
     risk_tier = serializers.CharField(source="version.model.risk_tier")
     requested_by = serializers.CharField(source="requested_by.username")
-    overridden_by = serializers.CharField(source="overridden_by.username", default=None)
+    overridden_by = serializers.CharField(source="overridden_by.username", default=None, allow_null=True)
     approvals = serializers.SerializerMethodField()
     approvals_required = serializers.SerializerMethodField()
     reviews = ReviewSerializer(many=True)
@@ -102,7 +109,7 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
         ]
 
     def get_approvals(self, obj) -> int:
-        return sum(1 for r in obj.reviews.all() if r.decision == "approve")
+        return promotion_approvals(obj)
 
     def get_approvals_required(self, obj) -> int:
         return int(obj.policy_snapshot.get("approvals_required", 1))
@@ -124,19 +131,25 @@ class PromotionDetailSerializer(PromotionRequestSerializer):
         return obj.gate_results
 
 
-class PromotionCreateSerializer(serializers.Serializer):
+class PromotionCreateSerializer(StrictSerializer):
+    """Request a promotion of one version of a model."""
+
     model = serializers.CharField(max_length=100)
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
     target_stage = serializers.ChoiceField(choices=[Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED])
     justification = serializers.CharField(max_length=MAX_TEXT)
 
 
-class ReviewActionSerializer(serializers.Serializer):
+class ReviewActionSerializer(StrictSerializer):
+    """A review action's comment (and, for admins approving over red gates, the override reason)."""
+
     comment = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
     override_reason = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
 
 
-class RollbackSerializer(serializers.Serializer):
+class RollbackSerializer(StrictSerializer):
+    """Why production is rolled back (mandatory)."""
+
     reason = serializers.CharField(max_length=MAX_TEXT)
 
 

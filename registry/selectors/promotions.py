@@ -45,6 +45,22 @@ def policy_snapshot(policy: PromotionPolicy) -> dict[str, Any]:
     }
 
 
+APPROVED = Q(decision=Decision.APPROVE)
+
+
+def promotion_approvals(request: PromotionRequest) -> int:
+    """The request's approvals: its approving reviews. The one count, used by the request page,
+    the review queue, the API and the service that applies the promotion.
+
+    Each approval was checked against the snapshot's approver group when it was given (the
+    requester can never review: rule and database constraint), so it stands even if its author
+    later leaves the group. Uses the ``approvals`` annotation of ``promotion_list`` when present."""
+    annotated = getattr(request, "approvals", None)
+    if annotated is not None:
+        return annotated
+    return request.reviews.filter(APPROVED).count()
+
+
 def promotion_list(*, user) -> QuerySet[PromotionRequest]:
     """Requests on models the user may see, newest first, with what lists need joined in."""
     if not user.is_authenticated:
@@ -53,6 +69,7 @@ def promotion_list(*, user) -> QuerySet[PromotionRequest]:
     if not sees_all_models(user):
         qs = qs.distinct()
     return qs.select_related("version__model__team", "version__model__owner", "requested_by").annotate(
+        # promotion_approvals' count, for a whole list in one query
         approvals=Count("reviews", filter=Q(reviews__decision=Decision.APPROVE), distinct=True)
     )
 

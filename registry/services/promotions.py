@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -31,6 +30,7 @@ from registry.selectors.promotions import (
     failing_gates,
     policy_for_tier,
     policy_snapshot,
+    promotion_approvals,
     promotion_gates,
     rollback_candidate,
 )
@@ -124,24 +124,22 @@ def _request_summary(req: PromotionRequest) -> dict[str, Any]:
     }
 
 
-def _in_group(user, group: str) -> bool:
-    return user.groups.filter(name=group).exists()
-
-
-def _may_approve(user, snapshot: dict[str, Any]) -> bool:
-    """Admins, or members of the policy's approver group."""
-    return rules.is_admin(user) or _in_group(user, snapshot.get("approver_group") or rules.REVIEWER_GROUP)
-
-
 def _check_reviewer(req: PromotionRequest, reviewer) -> None:
-    if req.requested_by_id == reviewer.pk:
+    """``rules.can_review_promotion``, with the reason when it says no: 403 for the requester and
+    for anyone outside the snapshot's approver group, 409 (after the pending check) for a second
+    review by the same person."""
+    if rules.is_requester(reviewer, req):
         raise PermissionDenied(
             "You requested this promotion, so you cannot review it: "
             "another reviewer must decide (segregation of duties)."
         )
-    if not _may_approve(reviewer, req.policy_snapshot):
-        group = req.policy_snapshot.get("approver_group") or rules.REVIEWER_GROUP
-        raise PermissionDenied(f"Only members of the '{group}' group or admins may review this promotion.")
+    if not rules.may_approve_under_policy(reviewer, req):
+        raise PermissionDenied(
+            f"Only members of the '{rules.approver_group(req)}' group or admins may review this promotion."
+        )
+    _check_pending(req)
+    if not rules.can_review_promotion(reviewer, req):
+        raise PromotionConflict(f"You have already reviewed request #{req.pk}.")
 
 
 def _check_pending(req: PromotionRequest) -> None:
@@ -234,7 +232,7 @@ def promotion_request(
         )
     justification = _clean_text(justification, "justification", required=True, label="A justification")
     if version.stage == target_stage:
-        raise ValidationError({"target_stage": f"{version} is already in {target_stage}."})
+        raise PromotionConflict(f"{version} is already in {target_stage}.", {"stage": version.stage})
     pending = PromotionRequest.objects.filter(version=version, status=PromotionStatus.PENDING).first()
     if pending is not None:
         raise PromotionConflict(
@@ -283,11 +281,8 @@ def promotion_approve(
     """
     req = _lock_request(request.pk)
     _check_reviewer(req, reviewer)
-    _check_pending(req)
     comment = _clean_text(comment, "comment", required=False, label="The comment")
     override_reason = _clean_text(override_reason, "override_reason", required=False, label="The override reason")
-    if req.reviews.filter(reviewer=reviewer).exists():
-        raise PromotionConflict(f"You have already reviewed request #{req.pk}.")
     gates = promotion_gates(req)
     red = failing_gates(gates)
     if override_reason and not rules.is_admin(reviewer):
@@ -306,7 +301,7 @@ def promotion_approve(
         req.overridden_by = reviewer
         fields += ["override_reason", "overridden_by"]
     req.save(update_fields=fields)
-    approvals = _approvals(req)
+    approvals = promotion_approvals(req)
     audit_record(
         actor=reviewer,
         action="promotion.approved",
@@ -333,13 +328,6 @@ def promotion_approve(
     return review
 
 
-def _approvals(req: PromotionRequest) -> int:
-    """Approvals from distinct reviewers who may approve under the snapshot (never the requester)."""
-    reviews = req.reviews.filter(decision=Decision.APPROVE).exclude(reviewer=req.requested_by)
-    reviewers = get_user_model().objects.filter(pk__in=reviews.values("reviewer_id")).distinct()
-    return sum(1 for user in reviewers if _may_approve(user, req.policy_snapshot))
-
-
 @transaction.atomic
 def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) -> PromotionRequest:
     """Move the stage now (internal: called when approvals are met).
@@ -350,10 +338,9 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
     req = _lock_request(request.pk)
     _check_pending(req)
     required = int(req.policy_snapshot.get("approvals_required", 1))
-    if _approvals(req) < required:
-        raise PromotionConflict(
-            f"Request #{req.pk} has {_approvals(req)} of {required} approvals; it cannot be applied."
-        )
+    approvals = promotion_approvals(req)
+    if approvals < required:
+        raise PromotionConflict(f"Request #{req.pk} has {approvals} of {required} approvals; it cannot be applied.")
     model = req.version.model
     version = req.version
     now = timezone.now()
@@ -426,10 +413,7 @@ def promotion_reject(*, request: PromotionRequest, reviewer, comment: str, conte
     """A rejection ends the request. The comment (the reason) is mandatory."""
     req = _lock_request(request.pk)
     _check_reviewer(req, reviewer)
-    _check_pending(req)
     comment = _clean_text(comment, "comment", required=True, label="A comment explaining the rejection")
-    if req.reviews.filter(reviewer=reviewer).exists():
-        raise PromotionConflict(f"You have already reviewed request #{req.pk}.")
     review = Review(
         request=req, reviewer=reviewer, requester=req.requested_by, decision=Decision.REJECT, comment=comment
     )

@@ -22,6 +22,7 @@ from registry.models import ModelVersion, PromotionRequest
 from registry.selectors.promotions import (
     model_get_visible,
     production_version,
+    promotion_approvals,
     promotion_counts,
     promotion_evidence,
     promotion_get,
@@ -57,18 +58,21 @@ def review_queue(request):
     data = request.GET.copy()
     if "status" not in data:
         data["status"] = PromotionStatus.PENDING
-    base = promotion_list(user=request.user).order_by("-created_at")
+    base = promotion_list(user=request.user).prefetch_related("reviews").order_by("-created_at")
     filterset = PromotionRequestFilterSet(data, queryset=base)
     status = 200 if filterset.is_valid() else 400
-    requests_ = filterset.qs[:200] if status == 200 else PromotionRequest.objects.none()
+    requests_ = list(filterset.qs[:200]) if status == 200 else []
+    reviewable = {
+        r.pk for r in requests_ if r.status == PromotionStatus.PENDING and rules.can_review_promotion(request.user, r)
+    }
     return render(
         request,
         "registry/review_queue.html",
         {
             "filter": filterset,
             "requests": requests_,
+            "reviewable": reviewable,
             "counts": promotion_counts(user=request.user),
-            "can_review": rules.is_reviewer(request.user) or rules.is_admin(request.user),
             "nav_section": "reviews",
         },
         status=status,
@@ -132,12 +136,14 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
         "version": req.version,
         "model": req.version.model,
         "reviews": list(req.reviews.all()),
-        "approvals": sum(1 for r in req.reviews.all() if r.decision == "approve"),
+        "approvals": promotion_approvals(req),
         "approvals_required": int(req.policy_snapshot.get("approvals_required", 1)),
+        "approver_group": rules.approver_group(req),
+        "may_approve": bool(rules.may_approve_under_policy(user, req)),
         "evidence": evidence,
         "is_pending": is_pending,
         "is_requester": req.requested_by_id == user.pk,
-        "can_review": is_pending and not reviewed and bool(rules.can_review_promotion(user, req)),
+        "can_review": is_pending and bool(rules.can_review_promotion(user, req)),
         "already_reviewed": reviewed,
         "can_cancel": is_pending and bool(rules.can_cancel_promotion(user, req)),
         "is_admin": bool(rules.is_admin(user)),

@@ -255,3 +255,38 @@ def test_unknown_request_is_404(reviewer, api_client_for, db):
     response = api_client_for(reviewer).post(f"{LIST}999999/approve/", {}, format="json")
     assert response.status_code == 404
     _error(response)
+
+
+@pytest.mark.parametrize("action", ["create", "approve", "reject", "cancel", "rollback"])
+def test_promotion_review_and_rollback_bodies_are_limited_and_strict(
+    churn_v1, owner, admin_user, api_client_for, action
+):
+    """The 1 MiB body limit and the unknown-field refusal hold on every lifecycle endpoint."""
+    req = _open(churn_v1, owner)
+    url, body = {
+        "create": (LIST, {"model": "churn", "version": 1, "target_stage": "staging", "justification": "x"}),
+        "approve": (f"{LIST}{req.pk}/approve/", {"comment": "ok"}),
+        "reject": (f"{LIST}{req.pk}/reject/", {"comment": "no"}),
+        "cancel": (f"{LIST}{req.pk}/cancel/", {"comment": "stop"}),
+        "rollback": ("/api/v1/models/churn/rollback/", {"reason": "drift"}),
+    }[action]
+    client = api_client_for(admin_user)
+    huge = client.post(url, {**body, "padding": "x" * (30 * 1024 * 1024)}, format="json")
+    assert huge.status_code == 413
+    assert _error(huge)["code"] == "payload_too_large"
+    unknown = client.post(url, {**body, "surprise": 1}, format="json")
+    assert unknown.status_code == 400
+    assert _error(unknown)["details"] == {"surprise": ["Unknown field."]}
+    wrong_type = client.post(url, {**body, next(iter(body)): 7}, format="json")
+    assert wrong_type.status_code == 400
+    assert PromotionRequest.objects.get(pk=req.pk).status == PromotionStatus.PENDING
+    assert PromotionRequest.objects.count() == 1
+
+
+def test_requesting_the_stage_a_version_is_already_in_is_a_conflict(churn, owner, api_client_for):
+    ModelVersionFactory(model=churn, stage=Stage.STAGING)
+    body = {"model": "churn", "version": 1, "target_stage": "staging", "justification": "again"}
+    response = api_client_for(owner).post(LIST, body, format="json")
+    assert response.status_code == 409
+    assert "already in staging" in _error(response)["message"]
+    assert not PromotionRequest.objects.exists()

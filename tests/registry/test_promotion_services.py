@@ -82,8 +82,9 @@ def test_invalid_target_stage_is_refused(churn_v1, owner, target):
 
 
 def test_request_to_the_stage_the_version_is_already_in_is_refused(churn, owner):
+    """A conflict with the version's current state (409 over the API), not a malformed request."""
     version = ModelVersionFactory(model=churn, stage=Stage.STAGING)
-    with pytest.raises(ValidationError, match="already"):
+    with pytest.raises(PromotionConflict, match="already"):
         _request(version, owner, target=Stage.STAGING)
 
 
