@@ -10,6 +10,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from registry.choices import RiskTier, TaskType, TokenScope
 from registry.models import MODEL_NAME_VALIDATOR, Team
+from registry.services.inventory import validate_version_reference
 
 
 def apply_service_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -109,9 +110,19 @@ class VersionForm(forms.Form):
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.editing = editing
         if editing:
             del self.fields["task_type"]
             del self.fields["feature_schema"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.editing:
+            try:
+                validate_version_reference(cleaned)
+            except ValidationError as exc:
+                apply_service_errors(self, exc)
+        return cleaned
 
 
 class TokenForm(forms.Form):

@@ -7,6 +7,7 @@ fields are refused by name.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path, reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -23,7 +24,13 @@ from registry.filters import ModelFilterSet
 from registry.models import MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
 from registry.selectors.inventory import model_detail_row, model_get, model_list, version_get, version_list
 from registry.services.audit import AuditContext
-from registry.services.inventory import model_create, model_update, version_create, version_update
+from registry.services.inventory import (
+    model_create,
+    model_update,
+    validate_version_reference,
+    version_create,
+    version_update,
+)
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -221,10 +228,20 @@ class VersionWriteSerializer(StrictSerializer):
     feature_schema = RawJSONField(required=False, help_text='List of {"name": str, "type": "numeric"|"categorical"}.')
     task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
 
+    def validate(self, attrs):
+        try:
+            validate_version_reference(attrs)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return attrs
+
 
 class VersionPatchSerializer(VersionWriteSerializer):
     feature_schema = None
     task_type = None
+
+    def validate(self, attrs):
+        return attrs  # an edit may change any subset of the metadata
 
 
 # --- views ----------------------------------------------------------------------------------

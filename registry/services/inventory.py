@@ -97,6 +97,19 @@ def validate_metrics(value: Any) -> dict[str, float | int]:
     return value
 
 
+# What a registered version must name: the artifact, or the commit or run that trained it.
+VERSION_REFERENCE_FIELDS = ("artifact_uri", "source_commit", "training_run_id")
+
+
+def validate_version_reference(values: dict[str, Any]) -> None:
+    """A version registered through the API or the form names what was trained: at least one of
+    ``VERSION_REFERENCE_FIELDS`` is non-blank (an empty body registers nothing). Internal
+    callers (the MLflow sync, benchmarks) copy what their source has and are not held to it."""
+    if not any(str(values.get(field) or "").strip() for field in VERSION_REFERENCE_FIELDS):
+        message = "Give the artifact URI, the source commit or the training run id (at least one)."
+        raise ValidationError(dict.fromkeys(VERSION_REFERENCE_FIELDS, message))
+
+
 def validate_feature_schema(value: Any) -> list[dict[str, str]]:
     """Feature schema: a list of {"name": str, "type": "numeric"|"categorical"} with unique names."""
     example = '[{"name": "age", "type": "numeric"}, {"name": "plan", "type": "categorical"}]'
@@ -262,14 +275,15 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
     for field, value in changes.items():
         setattr(model, field, value)
     model.full_clean()
-    model.save()
-    if tag_names is not None:
-        _set_tags(model, tag_names)
     after = model_snapshot(model, MODEL_FIELDS)
     after["tags"] = tag_names if tag_names is not None else before["tags"]
     b, a = diff(before, after)
-    if a:
-        audit_record(actor=actor, action="model.updated", obj=model, context=context, before=b, after=a)
+    if not a:  # no value differs: no save (updated_at stays), no audit event, no cache bump
+        return model
+    model.save()
+    if "tags" in a:
+        _set_tags(model, tag_names)
+    audit_record(actor=actor, action="model.updated", obj=model, context=context, before=b, after=a)
     return model
 
 
@@ -344,10 +358,11 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     for field, value in changes.items():
         setattr(version, field, value)
     version.full_clean()
-    version.save()
     b, a = diff(before, model_snapshot(version, VERSION_FIELDS))
-    if a:
-        audit_record(
-            actor=actor, action="version.updated", obj=version, model=version.model, context=context, before=b, after=a
-        )
+    if not a:  # no value differs: nothing is written
+        return version
+    version.save()
+    audit_record(
+        actor=actor, action="version.updated", obj=version, model=version.model, context=context, before=b, after=a
+    )
     return version

@@ -162,7 +162,7 @@ def test_owner_registers_a_model_and_a_version_over_the_api(owner, api_client_fo
     )
     assert version.status_code == 201, version.content
     assert version.json()["version"] == 1 and version.json()["stage"] == "none"
-    second = post_json(client, "/api/v1/models/fraud/versions/", {})
+    second = post_json(client, "/api/v1/models/fraud/versions/", {"training_run_id": "run-2"})
     assert second.json()["version"] == 2
     assert audit_actions(start) == ["model.created", "version.registered", "version.registered"]
     assert set(AuditEvent.objects.filter(seq__gt=start).values_list("source", flat=True)) == {"api"}
@@ -239,6 +239,7 @@ BAD_VERSION_BODIES = [
 def test_bad_version_bodies_are_a_400_and_write_nothing(owner, churn, api_client_for, last_seq, body, field):
     client = api_client_for(owner)
     start = last_seq()
+    body = {"artifact_uri": "s3://models/churn/1", **body}  # each body is wrong in its one field only
     assert_error(post_json(client, "/api/v1/models/churn/versions/", body), 400, field=field)
     assert not ModelVersion.objects.exists() and last_seq() == start
 
@@ -295,7 +296,7 @@ def test_only_owner_or_admin_can_write_to_a_model(roles, role, status, churn_v1,
     client = api_client_for(roles[role])
     start = last_seq()
     assert_error(post_json(client, "/api/v1/models/churn/", {"description": "x"}, method="patch"), status)
-    assert_error(post_json(client, "/api/v1/models/churn/versions/", {}), status)
+    assert_error(post_json(client, "/api/v1/models/churn/versions/", {"artifact_uri": "s3://x"}), status)
     assert_error(post_json(client, "/api/v1/models/churn/versions/1/", {"description": "x"}, method="patch"), status)
     assert ModelVersion.objects.count() == 1 and last_seq() == start
 
@@ -303,7 +304,7 @@ def test_only_owner_or_admin_can_write_to_a_model(roles, role, status, churn_v1,
 def test_admin_can_register_versions_of_any_model(admin_user, churn, api_client_for, audit_actions, last_seq):
     client = api_client_for(admin_user)
     start = last_seq()
-    assert post_json(client, "/api/v1/models/churn/versions/", {}).status_code == 201
+    assert post_json(client, "/api/v1/models/churn/versions/", {"artifact_uri": "s3://x"}).status_code == 201
     assert audit_actions(start) == ["version.registered"]
 
 
@@ -312,7 +313,7 @@ def test_read_scope_cannot_write_and_write_scope_cannot_read(owner, churn, api_c
     writer = api_client_for(owner, scopes=["models:write"])
     other = api_client_for(owner, scopes=["audit:read"])
     start = last_seq()
-    error = assert_error(post_json(reader, "/api/v1/models/churn/versions/", {}), 403)
+    error = assert_error(post_json(reader, "/api/v1/models/churn/versions/", {"artifact_uri": "s3://x"}), 403)
     assert "models:write" in error["message"]
     assert_error(writer.get(LIST), 403)
     assert_error(other.get("/api/v1/models/churn/"), 403)
@@ -368,11 +369,69 @@ def test_non_numeric_version_under_the_api_is_a_json_404(owner, churn_v1, api_cl
     assert_error(api_client_for(owner).get("/api/v1/models/churn/versions/latest/"), 404)
 
 
-def test_an_empty_patch_changes_nothing(owner, churn, api_client_for, last_seq):
+UNCHANGED_PATCHES = [
+    {},
+    {"description": "Predicts churn", "risk_tier": "medium"},
+    {"tags": ["pii", "fraud"], "team": "risk-analytics"},
+    {"tags": ["Fraud", "pii", "pii"], "retrain_cadence_days": None},
+]
+
+
+@pytest.mark.parametrize("body", UNCHANGED_PATCHES)
+def test_a_patch_that_changes_no_value_changes_nothing(
+    owner, churn, api_client_for, last_seq, body, django_capture_on_commit_callbacks
+):
+    """No save (``updated_at`` stays), no audit event, no cache revision bump; 200 with the model."""
+    RegisteredModel.objects.filter(pk=churn.pk).update(description="Predicts churn", risk_tier="medium")
+    for name in ("fraud", "pii"):
+        churn.tags.create(name=name)
+    churn.refresh_from_db()
+    client = api_client_for(owner)
+    expected = client.get("/api/v1/models/churn/").json()
+    start = last_seq()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_json(client, "/api/v1/models/churn/", body, method="patch")
+    assert response.status_code == 200, response.content
+    assert response.json() == expected
+    assert RegisteredModel.objects.get(pk=churn.pk).updated_at == churn.updated_at
+    assert last_seq() == start
+    assert callbacks == []  # no revision bump queued
+
+
+def test_a_patch_with_one_new_value_saves_and_audits_only_that(owner, churn, api_client_for, audit_actions, last_seq):
     client = api_client_for(owner)
     start = last_seq()
-    response = post_json(client, "/api/v1/models/churn/", {}, method="patch")
-    assert response.status_code == 200 and last_seq() == start
+    body = {"description": churn.description, "limitations": "EU only"}
+    assert post_json(client, "/api/v1/models/churn/", body, method="patch").status_code == 200
+    assert audit_actions(start) == ["model.updated"]
+    event = AuditEvent.objects.get(seq__gt=start)
+    assert set(event.after) == {"limitations"}
+    assert RegisteredModel.objects.get(pk=churn.pk).updated_at > churn.updated_at
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"description": "v2", "metrics": {"auc": 0.9}, "task_type": "binary"},
+        {"artifact_uri": "", "source_commit": " ", "training_run_id": ""},
+    ],
+)
+def test_a_version_without_artifact_or_lineage_is_a_400_naming_the_fields(
+    owner, churn, api_client_for, last_seq, body
+):
+    client = api_client_for(owner)
+    start = last_seq()
+    error = assert_error(post_json(client, "/api/v1/models/churn/versions/", body), 400)
+    assert {"artifact_uri", "source_commit", "training_run_id"} <= set(error["details"]), error
+    assert not ModelVersion.objects.exists() and last_seq() == start
+
+
+@pytest.mark.parametrize("field", ["artifact_uri", "source_commit", "training_run_id"])
+def test_a_version_with_an_artifact_or_a_lineage_reference_is_registered(owner, churn, api_client_for, field):
+    response = post_json(api_client_for(owner), "/api/v1/models/churn/versions/", {field: "abc123"})
+    assert response.status_code == 201, response.content
+    assert response.json()[field] == "abc123"
 
 
 @pytest.mark.parametrize("body", [{"team": None}, {"tags": [None]}, {"description": None}])

@@ -242,12 +242,15 @@ def test_owner_registers_a_version_through_the_form(owner, churn_v1, client_for,
         ({"feature_schema": '{"a": "numeric"}'}, "feature_schema"),
         ({"task_type": "ranking"}, "task_type"),
         ({"artifact_uri": "x" * 501}, "artifact_uri"),
+        ({"description": "neither artifact nor lineage", "source_commit": ""}, "artifact_uri"),
+        ({"artifact_uri": " ", "source_commit": "", "training_run_id": ""}, "training_run_id"),
     ],
 )
 def test_bad_version_form_input_shows_field_errors_and_writes_nothing(owner, churn, client_for, last_seq, data, field):
     client = client_for(owner)
     start = last_seq()
-    response = client.post(reverse("registry:version_create", args=["churn"]), {"task_type": "binary", **data})
+    data = {"task_type": "binary", "source_commit": "abc123", **data}  # each is wrong in its one field only
+    response = client.post(reverse("registry:version_create", args=["churn"]), data)
     assert response.status_code == 400
     assert response.context["form"].errors[field]
     assert not ModelVersion.objects.exists() and last_seq() == start
