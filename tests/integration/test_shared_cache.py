@@ -9,9 +9,9 @@ from urllib.parse import urlparse, urlunparse
 import environ
 import pytest
 from django.core.cache import caches
-from django_redis import get_redis_connection
 from django.test import Client
 from django.urls import reverse
+from django_redis import get_redis_connection
 
 from registry.services.audit import CLI
 from registry.services.inventory import model_update

@@ -417,9 +417,7 @@ def test_a_patch_with_one_new_value_saves_and_audits_only_that(owner, churn, api
         {"artifact_uri": "", "source_commit": " ", "training_run_id": ""},
     ],
 )
-def test_a_version_without_artifact_or_lineage_is_a_400_naming_the_fields(
-    owner, churn, api_client_for, last_seq, body
-):
+def test_a_version_without_artifact_or_lineage_is_a_400_naming_the_fields(owner, churn, api_client_for, last_seq, body):
     client = api_client_for(owner)
     start = last_seq()
     error = assert_error(post_json(client, "/api/v1/models/churn/versions/", body), 400)
