@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -11,6 +12,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from registry.choices import RiskTier, TaskType, TokenScope
 from registry.models import MODEL_NAME_VALIDATOR, Team
 from registry.services.inventory import validate_version_reference
+
+T = TypeVar("T")
 
 
 def apply_service_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -24,6 +27,27 @@ def apply_service_errors(form: forms.Form, exc: ValidationError) -> None:
             errors if target or field in (NON_FIELD_ERRORS, "non_field_errors") else [f"{field}: {e}" for e in errors]
         )
         form.add_error(target, messages)
+
+
+def form_submit(request, form: forms.Form, write: Callable[[dict[str, Any]], T]) -> tuple[T | None, int]:
+    """The create and edit pages' one flow: on a POST with a valid form, ``write(cleaned_data)``
+    (a service call); a ``ValidationError`` it raises becomes the form's field errors.
+
+    Returns (what ``write`` returned, or None when the form is to be shown; the status to show
+    it with: 200 for a GET, 400 after a POST that wrote nothing)."""
+    if request.method != "POST":
+        return None, 200
+    if form.is_valid():
+        try:
+            return write(form.cleaned_data), 200
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+    return None, 400
+
+
+def posted(request):
+    """The data a form is bound to: the POST body, or None (an unbound form) for a GET."""
+    return request.POST if request.method == "POST" else None
 
 
 class JSONTextField(forms.CharField):

@@ -22,6 +22,20 @@ MODEL_NAME_VALIDATOR = RegexValidator(
 )
 
 
+# The model card: the fields a model is described by, besides its name, owner, team and tags
+# (forms, serializers, services, reports and syncs take the list from here).
+MODEL_CARD_FIELDS = (
+    "description",
+    "risk_tier",
+    "ai_act_category",
+    "intended_use",
+    "limitations",
+    "retrain_cadence_days",
+    "primary_metric",
+    "primary_metric_higher_is_better",
+)
+
+
 class Team(models.Model):
     """A group of people who own models together; members see their team's models."""
 

@@ -21,8 +21,8 @@ from mlops_portal.api.permissions import HasScope
 from registry.cache import cached_render
 from registry.choices import RiskTier, TaskType
 from registry.filters import ModelFilterSet
-from registry.models import MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
-from registry.selectors.inventory import model_detail_row, model_get, model_list, version_get, version_list
+from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
+from registry.selectors.inventory import model_get, model_list, version_get, version_list
 from registry.services.audit import AuditContext
 from registry.services.inventory import (
     model_create,
@@ -87,12 +87,7 @@ class ModelDetailSerializer(ModelListSerializer):
     class Meta(ModelListSerializer.Meta):
         fields = [
             *ModelListSerializer.Meta.fields,
-            "ai_act_category",
-            "intended_use",
-            "limitations",
-            "retrain_cadence_days",
-            "primary_metric",
-            "primary_metric_higher_is_better",
+            *(field for field in MODEL_CARD_FIELDS if field not in ModelListSerializer.Meta.fields),
             "model_card_complete",
             "versions",
             "health",
@@ -109,44 +104,6 @@ class ModelDetailSerializer(ModelListSerializer):
         if health is None:
             return {"status": "no_data", "reasons": [], "computed_at": None}
         return {"status": health.status, "reasons": health.reasons, "computed_at": health.computed_at}
-
-
-_DATETIME = serializers.DateTimeField()
-
-
-def model_detail_from_row(row: dict) -> dict:
-    """``ModelDetailSerializer``'s output (same keys, order and formats) from ``model_detail_row``.
-
-    The API's hot read: no model instances, no serializer machinery (tests compare the two)."""
-    name = row["name"]
-    values = {
-        **row,
-        "created_at": _DATETIME.to_representation(row["created_at"]),
-        "updated_at": _DATETIME.to_representation(row["updated_at"]),
-        "url": reverse("api:model-detail", args=[name]),
-        "model_card_complete": RegisteredModel.model_card_complete.fget(_Card(row)),
-        "versions": [
-            {
-                "version": version,
-                "stage": stage,
-                "task_type": task_type,
-                "created_at": _DATETIME.to_representation(created_at),
-                "url": reverse("api:version-detail", args=[name, version]),
-            }
-            for version, stage, task_type, created_at in row["versions"]
-        ],
-        "health": row["health"] or {"status": "no_data", "reasons": [], "computed_at": None},
-    }
-    return {field: values[field] for field in ModelDetailSerializer.Meta.fields}
-
-
-class _Card:
-    """The card fields ``RegisteredModel.model_card_complete`` reads, from a row."""
-
-    def __init__(self, row: dict):
-        self.description = row["description"]
-        self.intended_use = row["intended_use"]
-        self.limitations = row["limitations"]
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -276,17 +233,11 @@ class InventoryAPIView(generics.GenericAPIView):
 )
 class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
     serializer_class = ModelListSerializer
-    filterset_class = ModelFilterSet
-    filter_backends = [DjangoFilterBackend]  # documents the filters in the schema; applied below
+    filterset_class = ModelFilterSet  # the inventory page's FilterSet
+    filter_backends = [DjangoFilterBackend]
 
     def get_queryset(self):
         return model_list(user=self.request.user)
-
-    def filter_queryset(self, queryset):
-        filterset = ModelFilterSet(self.request.query_params, queryset=queryset, request=self.request)
-        if not filterset.is_valid():
-            raise exceptions.ValidationError(filterset.errors)
-        return filterset.qs
 
     def post(self, request):
         data = self.validated(ModelWriteSerializer)
@@ -310,13 +261,15 @@ class ModelDetailView(InventoryAPIView):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get(self, request, name: str):
-        return Response(cached_render(request.user, ("api_model", name), lambda: self.detail(name), details=True))
-
-    def detail(self, name: str) -> dict:
-        row = model_detail_row(user=self.request.user, name=name)  # one statement on PostgreSQL
-        if row is not None:
-            return model_detail_from_row(row)
-        return dict(ModelDetailSerializer(model_get(user=self.request.user, name=name)).data)
+        # The serializer's output, kept in the inventory cache under the current revisions.
+        return Response(
+            cached_render(
+                request.user,
+                ("api_model", name),
+                lambda: dict(ModelDetailSerializer(model_get(user=request.user, name=name)).data),
+                details=True,
+            )
+        )
 
     def patch(self, request, name: str):
         model = model_get(user=request.user, name=name)

@@ -10,9 +10,8 @@ from django.shortcuts import get_object_or_404
 
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, Review, StageTransition
-from registry.rules import sees_all_models
 
-from .inventory import model_visible_q
+from .inventory import model_get
 
 GATE_PASS = "pass"
 GATE_FAIL = "fail"
@@ -49,9 +48,7 @@ def promotion_list(*, user) -> QuerySet[PromotionRequest]:
     """Requests on models the user may see, newest first, with what lists need joined in."""
     if not user.is_authenticated:
         return PromotionRequest.objects.none()
-    qs = PromotionRequest.objects.filter(model_visible_q(user, prefix="version__model__"))
-    if not sees_all_models(user):
-        qs = qs.distinct()
+    qs = PromotionRequest.objects.filter(version__model__in=RegisteredModel.objects.visible_to(user))
     return qs.select_related("version__model__team", "version__model__owner", "requested_by").annotate(
         approvals=Count("reviews", filter=Q(reviews__decision=Decision.APPROVE), distinct=True)
     )
@@ -309,8 +306,6 @@ def rollback_candidate(model: RegisteredModel) -> ModelVersion | None:
     return None
 
 
-def model_get_visible(*, user, name: str) -> RegisteredModel:
-    """A model by name if the user may see it, else 404."""
-    from .inventory import model_list
-
-    return get_object_or_404(model_list(user=user), name=name)
+# Deprecated name of ``registry.selectors.inventory.model_get`` (the one "visible model by name"
+# read), kept until the promotion views and API import that directly.
+model_get_visible = model_get

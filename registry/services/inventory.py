@@ -16,25 +16,13 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from registry.choices import FeatureType, Stage
-from registry.models import ModelVersion, RegisteredModel, Tag, Team
+from registry.models import MODEL_CARD_FIELDS, ModelVersion, RegisteredModel, Tag, Team
 from registry.rules import can_change_model, can_register_model, is_admin
 
 from .audit import AuditContext, audit_record, diff, model_snapshot
 
-MODEL_FIELDS = [
-    "name",
-    "description",
-    "owner",
-    "team",
-    "risk_tier",
-    "ai_act_category",
-    "intended_use",
-    "limitations",
-    "retrain_cadence_days",
-    "primary_metric",
-    "primary_metric_higher_is_better",
-]
-MODEL_EDITABLE = [f for f in MODEL_FIELDS if f not in ("name",)] + ["tags"]
+MODEL_FIELDS = ["name", "owner", "team", *MODEL_CARD_FIELDS]
+MODEL_EDITABLE = ["team", *MODEL_CARD_FIELDS, "tags"]
 
 VERSION_FIELDS = [
     "version",

@@ -260,7 +260,9 @@ def test_metric_overflowing_to_infinity_is_a_400(owner, churn, api_client_for, l
     client = api_client_for(owner)
     start = last_seq()
     response = client.post(
-        "/api/v1/models/churn/versions/", data='{"metrics": {"auc": 1e999}}', content_type="application/json"
+        "/api/v1/models/churn/versions/",
+        data='{"artifact_uri": "s3://m/1", "metrics": {"auc": 1e999}}',
+        content_type="application/json",
     )
     error = assert_error(response, 400, field="metrics")
     assert "finite" in error["message"]
@@ -438,3 +440,42 @@ def test_nulls_where_values_are_required_are_a_400(owner, churn, api_client_for,
     start = last_seq()
     assert_error(post_json(client, "/api/v1/models/churn/", body, method="patch"), 400, field=next(iter(body)))
     assert last_seq() == start
+
+
+def test_team_member_sees_the_detail_and_outsider_gets_404(owner, outsider, churn, api_client_for):
+    colleague = api_client_for(TeamFactory(slug="risk-analytics").members.create(username="colleague"))
+    assert colleague.get("/api/v1/models/churn/").status_code == 200
+    assert_error(api_client_for(outsider).get("/api/v1/models/churn/"), 404)
+    hidden = RegisteredModelFactory(name="hidden", team=TeamFactory(name="Other", slug="other"))
+    assert_error(api_client_for(owner).get(f"/api/v1/models/{hidden.name}/"), 404)
+
+
+def test_model_owned_but_in_another_team_is_visible_to_its_owner(owner, api_client_for):
+    RegisteredModelFactory(name="mine", owner=owner, team=TeamFactory(name="Elsewhere", slug="elsewhere"))
+    response = api_client_for(owner).get("/api/v1/models/mine/")
+    assert response.status_code == 200 and response.json()["owner"] == "owner"
+
+
+def test_every_write_shows_in_the_next_detail(owner, reviewer, churn, api_client_for):
+    from django.utils import timezone
+
+    from monitoring.models import HealthStatus
+
+    for stage in (Stage.ARCHIVED, Stage.PRODUCTION, Stage.STAGING):
+        ModelVersionFactory(model=churn, stage=stage)
+    churn.tags.create(name="zeta")
+    client = api_client_for(reviewer, scopes=["models:read"])
+    before = client.get("/api/v1/models/churn/").json()
+    ModelVersion.objects.filter(model=churn, stage=Stage.PRODUCTION).update(stage=Stage.ARCHIVED)
+    ModelVersion.objects.filter(model=churn, version=3).update(stage=Stage.PRODUCTION)
+    ModelVersionFactory(model=churn)
+    churn.tags.remove(*churn.tags.filter(name="zeta"))
+    HealthStatus.objects.create(model=churn, status="critical", reasons=[{"kind": "drift"}], computed_at=timezone.now())
+    churn.owner.username = "renamed"
+    churn.owner.save()
+    after = client.get("/api/v1/models/churn/").json()
+    assert (before["production_version"], before["tags"], before["health"]["status"]) == (2, ["zeta"], "no_data")
+    assert (after["production_version"], after["latest_version"], after["version_count"]) == (3, 4, 4)
+    assert after["tags"] == [] and after["owner"] == "renamed"
+    assert after["health"]["status"] == "critical" and after["health"]["reasons"] == [{"kind": "drift"}]
+    assert [v["version"] for v in after["versions"]] == [4, 3, 2, 1]

@@ -1,9 +1,10 @@
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from registry.choices import Stage
 from registry.models import AuditEvent, ModelVersion, RegisteredModel
-from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory
+from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
 
 ROLES = ["owner", "reviewer", "auditor", "admin", "outsider"]
 
@@ -366,3 +367,25 @@ def test_an_empty_post_shows_required_field_errors(owner, churn, client_for, las
     assert response.status_code == 400
     assert response.context["form"].errors[field]
     assert last_seq() == start
+
+
+def test_inventory_rows_escape_every_value(admin_user, client_for):
+    from monitoring.models import HealthStatus
+
+    odd = RegisteredModelFactory(
+        name="a-full",
+        owner=UserFactory(username="o'brien+x@corp"),
+        team=TeamFactory(name='R&D <"labs">', slug="rnd"),
+        description='<script>alert("x")</script> & ' + "long " * 40,
+    )
+    odd.tags.create(name="customer-facing")
+    ModelVersionFactory(model=odd, stage=Stage.ARCHIVED)
+    ModelVersionFactory(model=odd, stage=Stage.PRODUCTION)
+    HealthStatus.objects.create(model=odd, status="critical", reasons=[], computed_at=timezone.now())
+    html = client_for(admin_user).get(reverse("registry:model_list")).content.decode()
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert "R&amp;D &lt;&quot;labs&quot;&gt;" in html and "o&#x27;brien+x@corp" in html
+    assert f'href="{reverse("registry:version_detail", args=["a-full", 2])}"' in html
+    assert '<span class="badge badge-critical">critical</span>' in html
+    assert '<a class="tag" href="?tag=customer-facing">customer-facing</a>' in html
+    assert "(latest v2)" in html
