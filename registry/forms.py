@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from registry.choices import RiskTier, TaskType, TokenScope
-from registry.models import MODEL_NAME_VALIDATOR, Team
+from registry.choices import TaskType, TokenScope
+from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, RegisteredModel, Team
 from registry.services.inventory import validate_version_reference
 
 T = TypeVar("T")
@@ -79,8 +79,9 @@ class JSONTextField(forms.CharField):
             raise ValidationError(f"Not valid JSON: {exc}", code="invalid_json") from exc
 
 
-class ModelForm(forms.Form):
-    """Register (with a name) or edit (name fixed) a model's card."""
+class ModelForm(forms.ModelForm):
+    """Register (with a name) or edit (name fixed) a model: its team, its card (``MODEL_CARD_FIELDS``,
+    fields as the model defines them) and its tags. It validates input; the service writes."""
 
     name = forms.CharField(
         max_length=100,
@@ -88,19 +89,17 @@ class ModelForm(forms.Form):
         help_text="Permanent. Lowercase letters, digits, '-' and '_'.",
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), to_field_name="slug", empty_label=None)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    risk_tier = forms.ChoiceField(choices=RiskTier.choices, initial=RiskTier.MEDIUM)
-    ai_act_category = forms.CharField(
-        label="EU AI Act category note", max_length=200, required=False, help_text="e.g. 'Annex III 5(b) — high-risk'."
-    )
-    intended_use = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    limitations = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    retrain_cadence_days = forms.IntegerField(
-        label="Retrain cadence (days)", min_value=1, max_value=3650, required=False
-    )
-    primary_metric = forms.CharField(max_length=50, required=False, help_text="e.g. roc_auc or rmse.")
-    primary_metric_higher_is_better = forms.BooleanField(required=False, initial=True)
     tags = forms.CharField(required=False, max_length=1000, help_text="Comma-separated, e.g. fraud, pii.")
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "team", *MODEL_CARD_FIELDS, "tags"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "intended_use": forms.Textarea(attrs={"rows": 3}),
+            "limitations": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {"primary_metric": "e.g. roc_auc or rmse."}
 
     def __init__(self, *args, teams, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,7 +1,7 @@
 """Registry domain: teams, models, versions, promotions, audit log, tokens, webhooks."""
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -96,7 +96,9 @@ class RegisteredModel(models.Model):
     )
     intended_use = models.TextField(blank=True)
     limitations = models.TextField(blank=True)
-    retrain_cadence_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    retrain_cadence_days = models.PositiveIntegerField(
+        "retrain cadence (days)", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+    )
     tags = models.ManyToManyField(Tag, related_name="models", blank=True)
     primary_metric = models.CharField(
         max_length=50, blank=True, help_text="Offline metric compared against production, e.g. roc_auc or rmse."

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
 from mlops_portal.api.permissions import HasScope
 from registry.cache import cached_render
-from registry.choices import RiskTier, TaskType
+from registry.choices import TaskType
 from registry.filters import ModelFilterSet
 from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
 from registry.selectors.inventory import model_get, model_list, version_get, version_list
@@ -152,24 +152,26 @@ class TeamField(serializers.SlugRelatedField):
         super().__init__(slug_field="slug", queryset=Team.objects.all(), **kwargs)
 
 
-class ModelWriteSerializer(StrictSerializer):
-    """Fields a model is registered or edited with (tags as a list of names)."""
+class ModelWriteSerializer(StrictSerializer, serializers.ModelSerializer):
+    """Fields a model is registered with: its name, team, card (``MODEL_CARD_FIELDS``, as the model
+    defines them) and tags as a list of names. Duplicate names are answered by the service."""
 
     name = serializers.CharField(max_length=100, validators=[MODEL_NAME_VALIDATOR])
     team = TeamField(required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
-    risk_tier = serializers.ChoiceField(choices=RiskTier.choices, required=False)
-    ai_act_category = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    intended_use = serializers.CharField(required=False, allow_blank=True)
-    limitations = serializers.CharField(required=False, allow_blank=True)
-    retrain_cadence_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
-    primary_metric = serializers.CharField(required=False, allow_blank=True, max_length=50)
-    primary_metric_higher_is_better = serializers.BooleanField(required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=20)
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "team", *MODEL_CARD_FIELDS, "tags"]
 
 
 class ModelPatchSerializer(ModelWriteSerializer):
-    name = None  # the name is permanent
+    """Fields a model is edited with (the name is permanent)."""
+
+    name = None
+
+    class Meta(ModelWriteSerializer.Meta):
+        fields = ["team", *MODEL_CARD_FIELDS, "tags"]
 
 
 class VersionWriteSerializer(StrictSerializer):
