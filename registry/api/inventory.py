@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
 from mlops_portal.api.permissions import HasScope
 from registry.cache import cached_render
-from registry.choices import TaskType
+from registry.choices import Stage, TaskType
 from registry.filters import ModelFilterSet
 from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
 from registry.selectors.inventory import model_get, model_list, version_get, version_list
@@ -80,6 +80,11 @@ class ModelListSerializer(serializers.ModelSerializer):
 
 
 class ModelDetailSerializer(ModelListSerializer):
+    """One model (from ``model_get``): the version summary comes from its prefetched versions."""
+
+    production_version = serializers.SerializerMethodField()
+    latest_version = serializers.SerializerMethodField()
+    version_count = serializers.SerializerMethodField()
     versions = serializers.SerializerMethodField()
     health = serializers.SerializerMethodField()
     model_card_complete = serializers.BooleanField()
@@ -92,6 +97,15 @@ class ModelDetailSerializer(ModelListSerializer):
             "versions",
             "health",
         ]
+
+    def get_production_version(self, obj) -> int | None:
+        return next((v.version for v in obj.versions.all() if v.stage == Stage.PRODUCTION), None)
+
+    def get_latest_version(self, obj) -> int | None:
+        return max((v.version for v in obj.versions.all()), default=None)
+
+    def get_version_count(self, obj) -> int:
+        return len(obj.versions.all())
 
     @extend_schema_field(VersionSummarySerializer(many=True))
     def get_versions(self, obj) -> list[dict]:

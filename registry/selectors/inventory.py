@@ -75,19 +75,18 @@ def model_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Regis
 
 
 def model_get(*, user, name: str) -> RegisteredModel:
-    """The one "visible model by name" read: the model with its version summary, owner, team,
-    tags, health and versions (newest first); 404 if missing or hidden from ``user``."""
+    """The one "visible model by name" read: the model with its owner, team, tags, health and
+    versions (newest first; they give its version summary); 404 if missing or hidden from ``user``."""
     versions = ModelVersion.objects.order_by("-version").select_related("created_by")
-    model = (
-        model_list(user=user)
-        .select_related("created_by")
-        .prefetch_related(Prefetch("versions", queryset=versions))
-        .filter(name=name)
-        .first()
+    models = (
+        RegisteredModel.objects.visible_to(user)
+        .select_related("owner", "team", "health", "created_by")
+        .prefetch_related("tags", Prefetch("versions", queryset=versions))
     )
-    if model is None:
-        raise Http404(f"No model named '{name}'.")
-    return model
+    try:
+        return models.get(name=name)
+    except RegisteredModel.DoesNotExist:
+        raise Http404(f"No model named '{name}'.") from None
 
 
 def version_list(*, user, model: RegisteredModel) -> QuerySet[ModelVersion]:
