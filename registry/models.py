@@ -35,6 +35,9 @@ MODEL_CARD_FIELDS = (
     "primary_metric_higher_is_better",
 )
 
+# The card fields a complete model card has filled in (the promotion gate "model card complete").
+MODEL_CARD_REQUIRED_FIELDS = ("description", "intended_use", "limitations")
+
 
 class Team(models.Model):
     """A group of people who own models together; members see their team's models."""
@@ -125,7 +128,7 @@ class RegisteredModel(models.Model):
 
     @property
     def model_card_complete(self) -> bool:
-        return bool(self.description.strip() and self.intended_use.strip() and self.limitations.strip())
+        return all((getattr(self, field) or "").strip() for field in MODEL_CARD_REQUIRED_FIELDS)
 
 
 class ModelVersion(models.Model):
