@@ -150,7 +150,8 @@ INGEST_MAX_AGE_DAYS = env.int("INGEST_MAX_AGE_DAYS", default=400)
 if env.str("CACHE_URL", default=""):
     CACHES = {"default": env.cache_url("CACHE_URL")}
     if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-        CACHES["default"]["BACKEND"] = "mlops_portal.cache.RedisCache"  # one client per pool
+        # django-redis keeps one client per server (Django's backend builds one per cache call).
+        CACHES["default"] = env.cache_url("CACHE_URL", backend="django_redis.cache.RedisCache")
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Rendered inventory HTML and API model details are cached under revisions that every
 # committed change bumps (registry/cache.py); 0 turns that cache off.

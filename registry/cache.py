@@ -12,7 +12,9 @@ Why it stays exact:
   so it never holds a lock inside a request's transaction. A reader that read the old value
   before the bump can at worst store fresh HTML under a key nobody reads again.
 - A connection whose open transaction has changed what the pages show (its bump still
-  pending) bypasses the cache entirely: a request or a test sees its own writes.
+  pending) bypasses the cache entirely: a request or a test sees its own writes. Which bumps
+  are pending is known from weak references to the callbacks queued with ``on_commit``
+  (``_PendingBump``), not from Django's queue itself.
 - The changes are caught by model signals (``registry.apps``), which cover services, the
   admin and shell alike. Queryset ``update()``/``bulk_create`` send no signals: code that
   changes displayed fields that way calls ``inventory_changed()`` itself. Writes the pages do
@@ -23,10 +25,12 @@ Why it stays exact:
 from __future__ import annotations
 
 import hashlib
+import weakref
 
+from asgiref.local import Local
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import F
 
 from registry.models import InventoryRevision
@@ -54,19 +58,48 @@ def bump_health_revision() -> None:
     _bump(HEALTH)
 
 
-_BUMPS = (bump_lists_revision, bump_health_revision)
+class _PendingBump:
+    """One revision bump queued with ``transaction.on_commit``. Django's on-commit queue holds
+    the only strong reference: a rollback (of the transaction, or of the savepoint it was queued
+    in) drops it, and running it after the commit drops it too. So a weak reference to it tells,
+    through public APIs only, whether this connection's open transaction still has it pending."""
+
+    __slots__ = ("bump", "__weakref__")
+
+    def __init__(self, bump):
+        self.bump = bump
+
+    def __call__(self) -> None:
+        self.bump()
 
 
-def _pending(connection, bumps=_BUMPS) -> bool:
-    return connection.in_atomic_block and any(entry[1] in bumps for entry in connection.run_on_commit)
+# Per thread, as Django's connections are: (alias, bump) -> weak reference to the queued _PendingBump.
+_queued = Local()
+
+
+def _queue() -> dict:
+    if not hasattr(_queued, "refs"):
+        _queued.refs = {}
+    return _queued.refs
+
+
+def _pending(using: str, bumps=(bump_lists_revision, bump_health_revision)) -> bool:
+    """Whether this connection's open transaction has queued one of ``bumps`` (it changed what
+    the pages show and has not committed yet)."""
+    refs = _queue()
+    return any((ref := refs.get((using, bump))) is not None and ref() is not None for bump in bumps)
 
 
 def _bump_on_commit(bump, using: str) -> None:
     """Run ``bump`` once the current transaction commits (once per transaction). ``robust``: a
     failed bump is logged, never turned into an error for a change that has already committed
     (the cache's timeout then bounds how long a page may be stale)."""
-    if not _pending(connections[using], (bump,)):
-        transaction.on_commit(bump, using=using, robust=True)
+    if _pending(using, (bump,)):
+        return
+    pending = _PendingBump(bump)
+    _queue()[(using, bump)] = weakref.ref(pending)
+    transaction.on_commit(pending, using=using, robust=True)
+    del pending  # the on-commit queue keeps the only reference (run at once in autocommit mode)
 
 
 def inventory_changed(using: str = DEFAULT_DB_ALIAS, **_signal_kwargs) -> None:
@@ -83,17 +116,10 @@ def inventory_revision(*, details: bool = False, using: str = DEFAULT_DB_ALIAS) 
     """The committed revision of what lists show (with ``details``, of what model details show),
     or None when the cache must not be used: caching is off, or this connection's open
     transaction has changed what the pages show (a request or test must see its own writes)."""
-    if settings.INVENTORY_CACHE_SECONDS <= 0:
-        return None
-    connection = connections[using]
-    if _pending(connection):
+    if settings.INVENTORY_CACHE_SECONDS <= 0 or _pending(using):
         return None
     rows = (LISTS, HEALTH) if details else (LISTS,)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, value FROM {InventoryRevision._meta.db_table} WHERE id IN ({', '.join(map(str, rows))})"
-        )
-        found = dict(cursor.fetchall())
+    found = dict(InventoryRevision.objects.using(using).filter(pk__in=rows).values_list("pk", "value"))
     return tuple(found.get(pk, 0) for pk in rows)
 
 

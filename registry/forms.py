@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from mlops_portal.api.parsers import JSONInputError, json_loads
-from registry.choices import RiskTier, TaskType, TokenScope
-from registry.models import MODEL_NAME_VALIDATOR, Team
+from registry.choices import TaskType, TokenScope
+from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, RegisteredModel, Team
+from registry.services.inventory import validate_version_reference
+
+T = TypeVar("T")
 
 
 def apply_service_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -24,6 +28,27 @@ def apply_service_errors(form: forms.Form, exc: ValidationError) -> None:
             errors if target or field in (NON_FIELD_ERRORS, "non_field_errors") else [f"{field}: {e}" for e in errors]
         )
         form.add_error(target, messages)
+
+
+def form_submit(request, form: forms.Form, write: Callable[[dict[str, Any]], T]) -> tuple[T | None, int]:
+    """The create and edit pages' one flow: on a POST with a valid form, ``write(cleaned_data)``
+    (a service call); a ``ValidationError`` it raises becomes the form's field errors.
+
+    Returns (what ``write`` returned, or None when the form is to be shown; the status to show
+    it with: 200 for a GET, 400 after a POST that wrote nothing)."""
+    if request.method != "POST":
+        return None, 200
+    if form.is_valid():
+        try:
+            return write(form.cleaned_data), 200
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+    return None, 400
+
+
+def posted(request):
+    """The data a form is bound to: the POST body, or None (an unbound form) for a GET."""
+    return request.POST if request.method == "POST" else None
 
 
 class JSONTextField(forms.CharField):
@@ -52,8 +77,9 @@ class JSONTextField(forms.CharField):
             raise ValidationError(exc.message, code="invalid_json") from exc
 
 
-class ModelForm(forms.Form):
-    """Register (with a name) or edit (name fixed) a model's card."""
+class ModelForm(forms.ModelForm):
+    """Register (with a name) or edit (name fixed) a model: its team, its card (``MODEL_CARD_FIELDS``,
+    fields as the model defines them) and its tags. It validates input; the service writes."""
 
     name = forms.CharField(
         max_length=100,
@@ -61,19 +87,17 @@ class ModelForm(forms.Form):
         help_text="Permanent. Lowercase letters, digits, '-' and '_'.",
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), to_field_name="slug", empty_label=None)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    risk_tier = forms.ChoiceField(choices=RiskTier.choices, initial=RiskTier.MEDIUM)
-    ai_act_category = forms.CharField(
-        label="EU AI Act category note", max_length=200, required=False, help_text="e.g. 'Annex III 5(b) — high-risk'."
-    )
-    intended_use = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    limitations = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    retrain_cadence_days = forms.IntegerField(
-        label="Retrain cadence (days)", min_value=1, max_value=3650, required=False
-    )
-    primary_metric = forms.CharField(max_length=50, required=False, help_text="e.g. roc_auc or rmse.")
-    primary_metric_higher_is_better = forms.BooleanField(required=False, initial=True)
     tags = forms.CharField(required=False, max_length=1000, help_text="Comma-separated, e.g. fraud, pii.")
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "team", *MODEL_CARD_FIELDS, "tags"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "intended_use": forms.Textarea(attrs={"rows": 3}),
+            "limitations": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {"primary_metric": "e.g. roc_auc or rmse."}
 
     def __init__(self, *args, teams, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -107,9 +131,19 @@ class VersionForm(forms.Form):
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.editing = editing
         if editing:
             del self.fields["task_type"]
             del self.fields["feature_schema"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.editing:
+            try:
+                validate_version_reference(cleaned)
+            except ValidationError as exc:
+                apply_service_errors(self, exc)
+        return cleaned
 
 
 class TokenForm(forms.Form):

@@ -1,7 +1,7 @@
 """Registry domain: teams, models, versions, promotions, audit log, tokens, webhooks."""
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -20,6 +20,23 @@ MODEL_NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,99}$",
     "Use lowercase letters, digits, '-' and '_' only, starting with a letter or digit (max 100).",
 )
+
+
+# The model card: the fields a model is described by, besides its name, owner, team and tags
+# (forms, serializers, services, reports and syncs take the list from here).
+MODEL_CARD_FIELDS = (
+    "description",
+    "risk_tier",
+    "ai_act_category",
+    "intended_use",
+    "limitations",
+    "retrain_cadence_days",
+    "primary_metric",
+    "primary_metric_higher_is_better",
+)
+
+# The card fields a complete model card has filled in (the promotion gate "model card complete").
+MODEL_CARD_REQUIRED_FIELDS = ("description", "intended_use", "limitations")
 
 
 class Team(models.Model):
@@ -82,7 +99,9 @@ class RegisteredModel(models.Model):
     )
     intended_use = models.TextField(blank=True)
     limitations = models.TextField(blank=True)
-    retrain_cadence_days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    retrain_cadence_days = models.PositiveIntegerField(
+        "retrain cadence (days)", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+    )
     tags = models.ManyToManyField(Tag, related_name="models", blank=True)
     primary_metric = models.CharField(
         max_length=50, blank=True, help_text="Offline metric compared against production, e.g. roc_auc or rmse."
@@ -109,7 +128,7 @@ class RegisteredModel(models.Model):
 
     @property
     def model_card_complete(self) -> bool:
-        return bool(self.description.strip() and self.intended_use.strip() and self.limitations.strip())
+        return all((getattr(self, field) or "").strip() for field in MODEL_CARD_REQUIRED_FIELDS)
 
 
 class ModelVersion(models.Model):

@@ -7,6 +7,7 @@ fields are refused by name.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path, reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -18,12 +19,18 @@ from rest_framework.response import Response
 from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
 from mlops_portal.api.permissions import HasScope
 from registry.cache import cached_render
-from registry.choices import RiskTier, TaskType
+from registry.choices import Stage, TaskType
 from registry.filters import ModelFilterSet
-from registry.models import MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
-from registry.selectors.inventory import model_detail_row, model_get, model_list, version_get, version_list
+from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
+from registry.selectors.inventory import model_get, model_list, version_get, version_list
 from registry.services.audit import AuditContext
-from registry.services.inventory import model_create, model_update, version_create, version_update
+from registry.services.inventory import (
+    model_create,
+    model_update,
+    validate_version_reference,
+    version_create,
+    version_update,
+)
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -73,6 +80,11 @@ class ModelListSerializer(serializers.ModelSerializer):
 
 
 class ModelDetailSerializer(ModelListSerializer):
+    """One model (from ``model_get``): the version summary comes from its prefetched versions."""
+
+    production_version = serializers.SerializerMethodField()
+    latest_version = serializers.SerializerMethodField()
+    version_count = serializers.SerializerMethodField()
     versions = serializers.SerializerMethodField()
     health = serializers.SerializerMethodField()
     model_card_complete = serializers.BooleanField()
@@ -80,16 +92,20 @@ class ModelDetailSerializer(ModelListSerializer):
     class Meta(ModelListSerializer.Meta):
         fields = [
             *ModelListSerializer.Meta.fields,
-            "ai_act_category",
-            "intended_use",
-            "limitations",
-            "retrain_cadence_days",
-            "primary_metric",
-            "primary_metric_higher_is_better",
+            *(field for field in MODEL_CARD_FIELDS if field not in ModelListSerializer.Meta.fields),
             "model_card_complete",
             "versions",
             "health",
         ]
+
+    def get_production_version(self, obj) -> int | None:
+        return next((v.version for v in obj.versions.all() if v.stage == Stage.PRODUCTION), None)
+
+    def get_latest_version(self, obj) -> int | None:
+        return max((v.version for v in obj.versions.all()), default=None)
+
+    def get_version_count(self, obj) -> int:
+        return len(obj.versions.all())
 
     @extend_schema_field(VersionSummarySerializer(many=True))
     def get_versions(self, obj) -> list[dict]:
@@ -102,44 +118,6 @@ class ModelDetailSerializer(ModelListSerializer):
         if health is None:
             return {"status": "no_data", "reasons": [], "computed_at": None}
         return {"status": health.status, "reasons": health.reasons, "computed_at": health.computed_at}
-
-
-_DATETIME = serializers.DateTimeField()
-
-
-def model_detail_from_row(row: dict) -> dict:
-    """``ModelDetailSerializer``'s output (same keys, order and formats) from ``model_detail_row``.
-
-    The API's hot read: no model instances, no serializer machinery (tests compare the two)."""
-    name = row["name"]
-    values = {
-        **row,
-        "created_at": _DATETIME.to_representation(row["created_at"]),
-        "updated_at": _DATETIME.to_representation(row["updated_at"]),
-        "url": reverse("api:model-detail", args=[name]),
-        "model_card_complete": RegisteredModel.model_card_complete.fget(_Card(row)),
-        "versions": [
-            {
-                "version": version,
-                "stage": stage,
-                "task_type": task_type,
-                "created_at": _DATETIME.to_representation(created_at),
-                "url": reverse("api:version-detail", args=[name, version]),
-            }
-            for version, stage, task_type, created_at in row["versions"]
-        ],
-        "health": row["health"] or {"status": "no_data", "reasons": [], "computed_at": None},
-    }
-    return {field: values[field] for field in ModelDetailSerializer.Meta.fields}
-
-
-class _Card:
-    """The card fields ``RegisteredModel.model_card_complete`` reads, from a row."""
-
-    def __init__(self, row: dict):
-        self.description = row["description"]
-        self.intended_use = row["intended_use"]
-        self.limitations = row["limitations"]
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -188,24 +166,26 @@ class TeamField(serializers.SlugRelatedField):
         super().__init__(slug_field="slug", queryset=Team.objects.all(), **kwargs)
 
 
-class ModelWriteSerializer(StrictSerializer):
-    """Fields a model is registered or edited with (tags as a list of names)."""
+class ModelWriteSerializer(StrictSerializer, serializers.ModelSerializer):
+    """Fields a model is registered with: its name, team, card (``MODEL_CARD_FIELDS``, as the model
+    defines them) and tags as a list of names. Duplicate names are answered by the service."""
 
     name = serializers.CharField(max_length=100, validators=[MODEL_NAME_VALIDATOR])
     team = TeamField(required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
-    risk_tier = serializers.ChoiceField(choices=RiskTier.choices, required=False)
-    ai_act_category = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    intended_use = serializers.CharField(required=False, allow_blank=True)
-    limitations = serializers.CharField(required=False, allow_blank=True)
-    retrain_cadence_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=3650)
-    primary_metric = serializers.CharField(required=False, allow_blank=True, max_length=50)
-    primary_metric_higher_is_better = serializers.BooleanField(required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=20)
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "team", *MODEL_CARD_FIELDS, "tags"]
 
 
 class ModelPatchSerializer(ModelWriteSerializer):
-    name = None  # the name is permanent
+    """Fields a model is edited with (the name is permanent)."""
+
+    name = None
+
+    class Meta(ModelWriteSerializer.Meta):
+        fields = ["team", *MODEL_CARD_FIELDS, "tags"]
 
 
 class VersionWriteSerializer(StrictSerializer):
@@ -221,10 +201,20 @@ class VersionWriteSerializer(StrictSerializer):
     feature_schema = RawJSONField(required=False, help_text='List of {"name": str, "type": "numeric"|"categorical"}.')
     task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
 
+    def validate(self, attrs):
+        try:
+            validate_version_reference(attrs)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return attrs
+
 
 class VersionPatchSerializer(VersionWriteSerializer):
     feature_schema = None
     task_type = None
+
+    def validate(self, attrs):
+        return attrs  # an edit may change any subset of the metadata
 
 
 # --- views ----------------------------------------------------------------------------------
@@ -259,17 +249,11 @@ class InventoryAPIView(generics.GenericAPIView):
 )
 class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
     serializer_class = ModelListSerializer
-    filterset_class = ModelFilterSet
-    filter_backends = [DjangoFilterBackend]  # documents the filters in the schema; applied below
+    filterset_class = ModelFilterSet  # the inventory page's FilterSet
+    filter_backends = [DjangoFilterBackend]
 
     def get_queryset(self):
         return model_list(user=self.request.user)
-
-    def filter_queryset(self, queryset):
-        filterset = ModelFilterSet(self.request.query_params, queryset=queryset, request=self.request)
-        if not filterset.is_valid():
-            raise exceptions.ValidationError(filterset.errors)
-        return filterset.qs
 
     def post(self, request):
         data = self.validated(ModelWriteSerializer)
@@ -293,13 +277,15 @@ class ModelDetailView(InventoryAPIView):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get(self, request, name: str):
-        return Response(cached_render(request.user, ("api_model", name), lambda: self.detail(name), details=True))
-
-    def detail(self, name: str) -> dict:
-        row = model_detail_row(user=self.request.user, name=name)  # one statement on PostgreSQL
-        if row is not None:
-            return model_detail_from_row(row)
-        return dict(ModelDetailSerializer(model_get(user=self.request.user, name=name)).data)
+        # The serializer's output, kept in the inventory cache under the current revisions.
+        return Response(
+            cached_render(
+                request.user,
+                ("api_model", name),
+                lambda: dict(ModelDetailSerializer(model_get(user=request.user, name=name)).data),
+                details=True,
+            )
+        )
 
     def patch(self, request, name: str):
         model = model_get(user=request.user, name=name)

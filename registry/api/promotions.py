@@ -18,8 +18,8 @@ from mlops_portal.api.permissions import HasScope, token_scopes, view_handles
 from registry.choices import Stage, TokenScope
 from registry.forms_promotions import PromotionRequestFilterSet
 from registry.models import ModelVersion, PromotionRequest, StageTransition
+from registry.selectors.inventory import model_get
 from registry.selectors.promotions import (
-    model_get_visible,
     promotion_approvals,
     promotion_gates,
     promotion_get,
@@ -172,7 +172,7 @@ class PromotionListCreate(generics.ListAPIView):
     def post(self, request):
         data = PromotionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        model = model_get_visible(user=request.user, name=data.validated_data["model"])
+        model = model_get(user=request.user, name=data.validated_data["model"])
         version = ModelVersion.objects.filter(model=model, version=data.validated_data["version"]).first()
         if version is None:
             return Response(
@@ -279,7 +279,7 @@ class ModelRollback(APIView):
         ),
     )
     def post(self, request, name: str):
-        model = model_get_visible(user=request.user, name=name)
+        model = model_get(user=request.user, name=name)
         data = RollbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:

@@ -1,5 +1,5 @@
 """All reads of the registry app, already restricted to what the user may see."""
 
-from .inventory import model_list, model_visible_q, navigation_counts
+from .inventory import model_get, model_list, navigation_counts
 
-__all__ = ["model_list", "model_visible_q", "navigation_counts"]
+__all__ = ["model_get", "model_list", "navigation_counts"]

@@ -10,9 +10,6 @@ from django.shortcuts import get_object_or_404
 
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, Review, StageTransition
-from registry.rules import sees_all_models
-
-from .inventory import model_visible_q
 
 GATE_PASS = "pass"
 GATE_FAIL = "fail"
@@ -65,9 +62,7 @@ def promotion_list(*, user) -> QuerySet[PromotionRequest]:
     """Requests on models the user may see, newest first, with what lists need joined in."""
     if not user.is_authenticated:
         return PromotionRequest.objects.none()
-    qs = PromotionRequest.objects.filter(model_visible_q(user, prefix="version__model__"))
-    if not sees_all_models(user):
-        qs = qs.distinct()
+    qs = PromotionRequest.objects.filter(version__model__in=RegisteredModel.objects.visible_to(user))
     return qs.select_related("version__model__team", "version__model__owner", "requested_by").annotate(
         # promotion_approvals' count, for a whole list in one query
         approvals=Count("reviews", filter=Q(reviews__decision=Decision.APPROVE), distinct=True)
@@ -324,10 +319,3 @@ def rollback_candidate(model: RegisteredModel) -> ModelVersion | None:
     for entry in entries:
         return entry.version
     return None
-
-
-def model_get_visible(*, user, name: str) -> RegisteredModel:
-    """A model by name if the user may see it, else 404."""
-    from .inventory import model_list
-
-    return get_object_or_404(model_list(user=user), name=name)

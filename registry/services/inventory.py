@@ -16,25 +16,13 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from registry.choices import FeatureType, Stage
-from registry.models import ModelVersion, RegisteredModel, Tag, Team
+from registry.models import MODEL_CARD_FIELDS, ModelVersion, RegisteredModel, Tag, Team
 from registry.rules import can_change_model, can_register_model, is_admin
 
 from .audit import AuditContext, audit_record, diff, model_snapshot
 
-MODEL_FIELDS = [
-    "name",
-    "description",
-    "owner",
-    "team",
-    "risk_tier",
-    "ai_act_category",
-    "intended_use",
-    "limitations",
-    "retrain_cadence_days",
-    "primary_metric",
-    "primary_metric_higher_is_better",
-]
-MODEL_EDITABLE = [f for f in MODEL_FIELDS if f not in ("name",)] + ["tags"]
+MODEL_FIELDS = ["name", "owner", "team", *MODEL_CARD_FIELDS]
+MODEL_EDITABLE = ["team", *MODEL_CARD_FIELDS, "tags"]
 
 VERSION_FIELDS = [
     "version",
@@ -95,6 +83,19 @@ def validate_metrics(value: Any) -> dict[str, float | int]:
     if errors:
         raise ValidationError({"metrics": errors})
     return value
+
+
+# What a registered version must name: the artifact, or the commit or run that trained it.
+VERSION_REFERENCE_FIELDS = ("artifact_uri", "source_commit", "training_run_id")
+
+
+def validate_version_reference(values: dict[str, Any]) -> None:
+    """A version registered through the API or the form names what was trained: at least one of
+    ``VERSION_REFERENCE_FIELDS`` is non-blank (an empty body registers nothing). Internal
+    callers (the MLflow sync, benchmarks) copy what their source has and are not held to it."""
+    if not any(str(values.get(field) or "").strip() for field in VERSION_REFERENCE_FIELDS):
+        message = "Give the artifact URI, the source commit or the training run id (at least one)."
+        raise ValidationError(dict.fromkeys(VERSION_REFERENCE_FIELDS, message))
 
 
 def validate_feature_schema(value: Any) -> list[dict[str, str]]:
@@ -262,14 +263,15 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
     for field, value in changes.items():
         setattr(model, field, value)
     model.full_clean()
-    model.save()
-    if tag_names is not None:
-        _set_tags(model, tag_names)
     after = model_snapshot(model, MODEL_FIELDS)
     after["tags"] = tag_names if tag_names is not None else before["tags"]
     b, a = diff(before, after)
-    if a:
-        audit_record(actor=actor, action="model.updated", obj=model, context=context, before=b, after=a)
+    if not a:  # no value differs: no save (updated_at stays), no audit event, no cache bump
+        return model
+    model.save()
+    if "tags" in a:
+        _set_tags(model, tag_names)
+    audit_record(actor=actor, action="model.updated", obj=model, context=context, before=b, after=a)
     return model
 
 
@@ -344,10 +346,11 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     for field, value in changes.items():
         setattr(version, field, value)
     version.full_clean()
-    version.save()
     b, a = diff(before, model_snapshot(version, VERSION_FIELDS))
-    if a:
-        audit_record(
-            actor=actor, action="version.updated", obj=version, model=version.model, context=context, before=b, after=a
-        )
+    if not a:  # no value differs: nothing is written
+        return version
+    version.save()
+    audit_record(
+        actor=actor, action="version.updated", obj=version, model=version.model, context=context, before=b, after=a
+    )
     return version

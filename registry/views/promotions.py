@@ -19,8 +19,11 @@ from registry.forms_promotions import (
     RollbackForm,
 )
 from registry.models import ModelVersion, PromotionRequest
+from registry.selectors.inventory import model_get
 from registry.selectors.promotions import (
-    model_get_visible,
+    model_timeline as model_timeline_selector,
+)
+from registry.selectors.promotions import (
     production_version,
     promotion_approvals,
     promotion_counts,
@@ -28,9 +31,6 @@ from registry.selectors.promotions import (
     promotion_get,
     promotion_list,
     rollback_candidate,
-)
-from registry.selectors.promotions import (
-    model_timeline as model_timeline_selector,
 )
 from registry.services.audit import AuditContext
 from registry.services.promotions import (
@@ -83,7 +83,7 @@ def review_queue(request):
 @require_http_methods(["GET", "POST"])
 def promotion_create_view(request, name, version):
     """The owner's request form, reached from the version page."""
-    model = model_get_visible(user=request.user, name=name)
+    model = model_get(user=request.user, name=name)
     version_obj = get_object_or_404(ModelVersion.objects.select_related("model"), model=model, version=version)
     if not rules.can_request_promotion(request.user, model):
         raise PermissionDenied("Only the model's owner or an admin may request a promotion.")
@@ -234,7 +234,7 @@ def promotion_cancel_view(request, pk):
 @login_required
 def model_timeline(request, name):
     """Every stage transition of the model (an htmx fragment for the model page, or a page)."""
-    model = model_get_visible(user=request.user, name=name)
+    model = model_get(user=request.user, name=name)
     ctx = {
         "model": model,
         "transitions": model_timeline_selector(model=model),
@@ -249,7 +249,7 @@ def model_timeline(request, name):
 @require_http_methods(["GET", "POST"])
 def model_rollback_view(request, name):
     """Roll production back to the previous approved version, with a mandatory reason."""
-    model = model_get_visible(user=request.user, name=name)
+    model = model_get(user=request.user, name=name)
     if not rules.can_rollback(request.user, model):
         raise PermissionDenied("Only the model's owner, a reviewer or an admin may roll back.")
     form = RollbackForm(request.POST or None)

@@ -162,7 +162,7 @@ def test_owner_registers_a_model_and_a_version_over_the_api(owner, api_client_fo
     )
     assert version.status_code == 201, version.content
     assert version.json()["version"] == 1 and version.json()["stage"] == "none"
-    second = post_json(client, "/api/v1/models/fraud/versions/", {})
+    second = post_json(client, "/api/v1/models/fraud/versions/", {"training_run_id": "run-2"})
     assert second.json()["version"] == 2
     assert audit_actions(start) == ["model.created", "version.registered", "version.registered"]
     assert set(AuditEvent.objects.filter(seq__gt=start).values_list("source", flat=True)) == {"api"}
@@ -239,6 +239,7 @@ BAD_VERSION_BODIES = [
 def test_bad_version_bodies_are_a_400_and_write_nothing(owner, churn, api_client_for, last_seq, body, field):
     client = api_client_for(owner)
     start = last_seq()
+    body = {"artifact_uri": "s3://models/churn/1", **body}  # each body is wrong in its one field only
     assert_error(post_json(client, "/api/v1/models/churn/versions/", body), 400, field=field)
     assert not ModelVersion.objects.exists() and last_seq() == start
 
@@ -259,7 +260,9 @@ def test_metric_overflowing_to_infinity_is_a_400(owner, churn, api_client_for, l
     client = api_client_for(owner)
     start = last_seq()
     response = client.post(
-        "/api/v1/models/churn/versions/", data='{"metrics": {"auc": 1e999}}', content_type="application/json"
+        "/api/v1/models/churn/versions/",
+        data='{"artifact_uri": "s3://m/1", "metrics": {"auc": 1e999}}',
+        content_type="application/json",
     )
     error = assert_error(response, 400, field="metrics")
     assert "finite" in error["message"]
@@ -295,7 +298,7 @@ def test_only_owner_or_admin_can_write_to_a_model(roles, role, status, churn_v1,
     client = api_client_for(roles[role])
     start = last_seq()
     assert_error(post_json(client, "/api/v1/models/churn/", {"description": "x"}, method="patch"), status)
-    assert_error(post_json(client, "/api/v1/models/churn/versions/", {}), status)
+    assert_error(post_json(client, "/api/v1/models/churn/versions/", {"artifact_uri": "s3://x"}), status)
     assert_error(post_json(client, "/api/v1/models/churn/versions/1/", {"description": "x"}, method="patch"), status)
     assert ModelVersion.objects.count() == 1 and last_seq() == start
 
@@ -303,7 +306,7 @@ def test_only_owner_or_admin_can_write_to_a_model(roles, role, status, churn_v1,
 def test_admin_can_register_versions_of_any_model(admin_user, churn, api_client_for, audit_actions, last_seq):
     client = api_client_for(admin_user)
     start = last_seq()
-    assert post_json(client, "/api/v1/models/churn/versions/", {}).status_code == 201
+    assert post_json(client, "/api/v1/models/churn/versions/", {"artifact_uri": "s3://x"}).status_code == 201
     assert audit_actions(start) == ["version.registered"]
 
 
@@ -312,7 +315,7 @@ def test_read_scope_cannot_write_and_write_scope_cannot_read(owner, churn, api_c
     writer = api_client_for(owner, scopes=["models:write"])
     other = api_client_for(owner, scopes=["audit:read"])
     start = last_seq()
-    error = assert_error(post_json(reader, "/api/v1/models/churn/versions/", {}), 403)
+    error = assert_error(post_json(reader, "/api/v1/models/churn/versions/", {"artifact_uri": "s3://x"}), 403)
     assert "models:write" in error["message"]
     assert_error(writer.get(LIST), 403)
     assert_error(other.get("/api/v1/models/churn/"), 403)
@@ -368,11 +371,67 @@ def test_non_numeric_version_under_the_api_is_a_json_404(owner, churn_v1, api_cl
     assert_error(api_client_for(owner).get("/api/v1/models/churn/versions/latest/"), 404)
 
 
-def test_an_empty_patch_changes_nothing(owner, churn, api_client_for, last_seq):
+UNCHANGED_PATCHES = [
+    {},
+    {"description": "Predicts churn", "risk_tier": "medium"},
+    {"tags": ["pii", "fraud"], "team": "risk-analytics"},
+    {"tags": ["Fraud", "pii", "pii"], "retrain_cadence_days": None},
+]
+
+
+@pytest.mark.parametrize("body", UNCHANGED_PATCHES)
+def test_a_patch_that_changes_no_value_changes_nothing(
+    owner, churn, api_client_for, last_seq, body, django_capture_on_commit_callbacks
+):
+    """No save (``updated_at`` stays), no audit event, no cache revision bump; 200 with the model."""
+    RegisteredModel.objects.filter(pk=churn.pk).update(description="Predicts churn", risk_tier="medium")
+    for name in ("fraud", "pii"):
+        churn.tags.create(name=name)
+    churn.refresh_from_db()
+    client = api_client_for(owner)
+    expected = client.get("/api/v1/models/churn/").json()
+    start = last_seq()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_json(client, "/api/v1/models/churn/", body, method="patch")
+    assert response.status_code == 200, response.content
+    assert response.json() == expected
+    assert RegisteredModel.objects.get(pk=churn.pk).updated_at == churn.updated_at
+    assert last_seq() == start
+    assert callbacks == []  # no revision bump queued
+
+
+def test_a_patch_with_one_new_value_saves_and_audits_only_that(owner, churn, api_client_for, audit_actions, last_seq):
     client = api_client_for(owner)
     start = last_seq()
-    response = post_json(client, "/api/v1/models/churn/", {}, method="patch")
-    assert response.status_code == 200 and last_seq() == start
+    body = {"description": churn.description, "limitations": "EU only"}
+    assert post_json(client, "/api/v1/models/churn/", body, method="patch").status_code == 200
+    assert audit_actions(start) == ["model.updated"]
+    event = AuditEvent.objects.get(seq__gt=start)
+    assert set(event.after) == {"limitations"}
+    assert RegisteredModel.objects.get(pk=churn.pk).updated_at > churn.updated_at
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"description": "v2", "metrics": {"auc": 0.9}, "task_type": "binary"},
+        {"artifact_uri": "", "source_commit": " ", "training_run_id": ""},
+    ],
+)
+def test_a_version_without_artifact_or_lineage_is_a_400_naming_the_fields(owner, churn, api_client_for, last_seq, body):
+    client = api_client_for(owner)
+    start = last_seq()
+    error = assert_error(post_json(client, "/api/v1/models/churn/versions/", body), 400)
+    assert {"artifact_uri", "source_commit", "training_run_id"} <= set(error["details"]), error
+    assert not ModelVersion.objects.exists() and last_seq() == start
+
+
+@pytest.mark.parametrize("field", ["artifact_uri", "source_commit", "training_run_id"])
+def test_a_version_with_an_artifact_or_a_lineage_reference_is_registered(owner, churn, api_client_for, field):
+    response = post_json(api_client_for(owner), "/api/v1/models/churn/versions/", {field: "abc123"})
+    assert response.status_code == 201, response.content
+    assert response.json()[field] == "abc123"
 
 
 @pytest.mark.parametrize("body", [{"team": None}, {"tags": [None]}, {"description": None}])
@@ -381,3 +440,42 @@ def test_nulls_where_values_are_required_are_a_400(owner, churn, api_client_for,
     start = last_seq()
     assert_error(post_json(client, "/api/v1/models/churn/", body, method="patch"), 400, field=next(iter(body)))
     assert last_seq() == start
+
+
+def test_team_member_sees_the_detail_and_outsider_gets_404(owner, outsider, churn, api_client_for):
+    colleague = api_client_for(TeamFactory(slug="risk-analytics").members.create(username="colleague"))
+    assert colleague.get("/api/v1/models/churn/").status_code == 200
+    assert_error(api_client_for(outsider).get("/api/v1/models/churn/"), 404)
+    hidden = RegisteredModelFactory(name="hidden", team=TeamFactory(name="Other", slug="other"))
+    assert_error(api_client_for(owner).get(f"/api/v1/models/{hidden.name}/"), 404)
+
+
+def test_model_owned_but_in_another_team_is_visible_to_its_owner(owner, api_client_for):
+    RegisteredModelFactory(name="mine", owner=owner, team=TeamFactory(name="Elsewhere", slug="elsewhere"))
+    response = api_client_for(owner).get("/api/v1/models/mine/")
+    assert response.status_code == 200 and response.json()["owner"] == "owner"
+
+
+def test_every_write_shows_in_the_next_detail(owner, reviewer, churn, api_client_for):
+    from django.utils import timezone
+
+    from monitoring.models import HealthStatus
+
+    for stage in (Stage.ARCHIVED, Stage.PRODUCTION, Stage.STAGING):
+        ModelVersionFactory(model=churn, stage=stage)
+    churn.tags.create(name="zeta")
+    client = api_client_for(reviewer, scopes=["models:read"])
+    before = client.get("/api/v1/models/churn/").json()
+    ModelVersion.objects.filter(model=churn, stage=Stage.PRODUCTION).update(stage=Stage.ARCHIVED)
+    ModelVersion.objects.filter(model=churn, version=3).update(stage=Stage.PRODUCTION)
+    ModelVersionFactory(model=churn)
+    churn.tags.remove(*churn.tags.filter(name="zeta"))
+    HealthStatus.objects.create(model=churn, status="critical", reasons=[{"kind": "drift"}], computed_at=timezone.now())
+    churn.owner.username = "renamed"
+    churn.owner.save()
+    after = client.get("/api/v1/models/churn/").json()
+    assert (before["production_version"], before["tags"], before["health"]["status"]) == (2, ["zeta"], "no_data")
+    assert (after["production_version"], after["latest_version"], after["version_count"]) == (3, 4, 4)
+    assert after["tags"] == [] and after["owner"] == "renamed"
+    assert after["health"]["status"] == "critical" and after["health"]["reasons"] == [{"kind": "drift"}]
+    assert [v["version"] for v in after["versions"]] == [4, 3, 2, 1]

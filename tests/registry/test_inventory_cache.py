@@ -138,6 +138,29 @@ def test_a_rolled_back_change_does_not_bump(world):
     assert revision() == before
 
 
+def test_a_change_after_a_rolled_back_one_still_bumps(world):
+    """The pending bump of a rolled-back transaction is gone with it: the next transaction on the
+    same connection queues its own."""
+    before = revision()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ModelVersionFactory(model=world["model"], version=7)
+        raise RuntimeError("abort")
+    with transaction.atomic():
+        ModelVersionFactory(model=world["model"], version=8)
+    assert revision() == before + 1
+
+
+def test_a_change_after_a_rolled_back_savepoint_still_bumps(world):
+    before = revision()
+    with transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            world["model"].tags.add(Tag.objects.create(name="credit"))
+            raise RuntimeError("abort the savepoint")
+        world["model"].description = "second words"
+        world["model"].save()
+    assert revision() == before + 1
+
+
 def test_a_transaction_sees_its_own_uncommitted_changes(world, client_for):
     client = client_for(world["owner"])
     page(client)

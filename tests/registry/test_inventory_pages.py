@@ -1,9 +1,10 @@
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from registry.choices import Stage
 from registry.models import AuditEvent, ModelVersion, RegisteredModel
-from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory
+from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
 
 ROLES = ["owner", "reviewer", "auditor", "admin", "outsider"]
 
@@ -242,12 +243,15 @@ def test_owner_registers_a_version_through_the_form(owner, churn_v1, client_for,
         ({"feature_schema": '{"a": "numeric"}'}, "feature_schema"),
         ({"task_type": "ranking"}, "task_type"),
         ({"artifact_uri": "x" * 501}, "artifact_uri"),
+        ({"description": "neither artifact nor lineage", "source_commit": ""}, "artifact_uri"),
+        ({"artifact_uri": " ", "source_commit": "", "training_run_id": ""}, "training_run_id"),
     ],
 )
 def test_bad_version_form_input_shows_field_errors_and_writes_nothing(owner, churn, client_for, last_seq, data, field):
     client = client_for(owner)
     start = last_seq()
-    response = client.post(reverse("registry:version_create", args=["churn"]), {"task_type": "binary", **data})
+    data = {"task_type": "binary", "source_commit": "abc123", **data}  # each is wrong in its one field only
+    response = client.post(reverse("registry:version_create", args=["churn"]), data)
     assert response.status_code == 400
     assert response.context["form"].errors[field]
     assert not ModelVersion.objects.exists() and last_seq() == start
@@ -363,3 +367,25 @@ def test_an_empty_post_shows_required_field_errors(owner, churn, client_for, las
     assert response.status_code == 400
     assert response.context["form"].errors[field]
     assert last_seq() == start
+
+
+def test_inventory_rows_escape_every_value(admin_user, client_for):
+    from monitoring.models import HealthStatus
+
+    odd = RegisteredModelFactory(
+        name="a-full",
+        owner=UserFactory(username="o'brien+x@corp"),
+        team=TeamFactory(name='R&D <"labs">', slug="rnd"),
+        description='<script>alert("x")</script> & ' + "long " * 40,
+    )
+    odd.tags.create(name="customer-facing")
+    ModelVersionFactory(model=odd, stage=Stage.ARCHIVED)
+    ModelVersionFactory(model=odd, stage=Stage.PRODUCTION)
+    HealthStatus.objects.create(model=odd, status="critical", reasons=[], computed_at=timezone.now())
+    html = client_for(admin_user).get(reverse("registry:model_list")).content.decode()
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+    assert "R&amp;D &lt;&quot;labs&quot;&gt;" in html and "o&#x27;brien+x@corp" in html
+    assert f'href="{reverse("registry:version_detail", args=["a-full", 2])}"' in html
+    assert '<span class="badge badge-critical">critical</span>' in html
+    assert '<a class="tag" href="?tag=customer-facing">customer-facing</a>' in html
+    assert "(latest v2)" in html
