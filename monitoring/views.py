@@ -32,6 +32,7 @@ from .selectors import (
     fleet_rollup,
 )
 from .selectors.dashboard import model_dashboard_data
+from .selectors.windows import window_failures
 from .services.alerts import AlertStateConflict, alert_acknowledge
 
 ALERTS_PAGE_SIZE = 100
@@ -103,6 +104,7 @@ def model_dashboard(request, name):
         "figures_json": charts.figures_json_script(figures),
         "ranges": list(RANGES) + ["custom"],
         "can_acknowledge": can_change_model(request.user, data.model),
+        "window_failures": window_failures(user=request.user, model=data.model)[:20],
     }
     if request.htmx and request.htmx.target == "dashboard-charts":
         return render(request, "monitoring/inc/dashboard_charts.html", context)

@@ -590,3 +590,27 @@ def test_dashboard_shows_the_version_that_was_live_in_each_window(client_for, ow
     pinned = c.get(url, {"range": "24h", "version": "1"}).context["d"]
     np.testing.assert_allclose(pinned.drift.psi[0], [0.01] * 10)
     assert pinned.current_version == v1
+
+
+def test_the_dashboard_shows_windows_that_failed_for_a_data_reason(client_for, owner, seeded):
+    from monitoring.choices import Granularity
+    from monitoring.models import WindowFailure
+
+    version = seeded.versions.order_by("-version").first()
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+    WindowFailure.objects.create(
+        version=version,
+        window_start=start,
+        granularity=Granularity.HOURLY,
+        reason="OverflowError: date value out of range",
+        failed_at=timezone.now(),
+    )
+    page = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"])).content.decode()
+    assert 'id="window-failures"' in page
+    assert "1 window could not be computed" in page
+    assert "OverflowError: date value out of range" in page
+
+
+def test_the_dashboard_shows_no_failure_panel_when_every_window_computed(client_for, owner, seeded):
+    page = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"])).content.decode()
+    assert 'id="window-failures"' not in page

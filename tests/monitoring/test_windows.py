@@ -17,7 +17,7 @@ from monitoring.models import (
     WindowBinCounts,
     WindowFailure,
 )
-from monitoring.selectors_windows import window_failures
+from monitoring.selectors.windows import window_failures
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
 from monitoring.services.window_marks import WINDOW_LEASE, dirty_windows_sweep
 from monitoring.services.windows import load_window_columns, window_compute
