@@ -380,3 +380,6 @@ class RetrainTrigger(models.Model):
 
     def __str__(self) -> str:
         return f"retrain {self.model} at {self.fired_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+from .oversight.models import *  # noqa: E402,F401,F403 - incidents, plans, reviews, findings (Django registers them here)
