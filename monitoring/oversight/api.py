@@ -157,7 +157,9 @@ class ReviewListView(OversightAPIView, generics.ListCreateAPIView):
         return selectors.review_list(user=self.request.user, model=model).order_by("-opened_at", "-id")
 
     @extend_schema(
-        summary="Open an unscheduled review", request=s.ReviewOpenSerializer, responses={201: s.PeriodicReviewSerializer}
+        summary="Open an unscheduled review",
+        request=s.ReviewOpenSerializer,
+        responses={201: s.PeriodicReviewSerializer},
     )
     def post(self, request, name: str):
         model = model_get(user=request.user, name=name)
@@ -176,7 +178,9 @@ class ReviewAttestView(OversightAPIView):
     required_scopes = {"POST": REVIEWS, "*": READ}
 
     @extend_schema(
-        summary="The owner attests card and intended use", request=s.AttestSerializer, responses=s.PeriodicReviewSerializer
+        summary="The owner attests card and intended use",
+        request=s.AttestSerializer,
+        responses=s.PeriodicReviewSerializer,
     )
     def post(self, request, pk: int):
         review = selectors.review_get(user=request.user, pk=pk)

@@ -369,7 +369,8 @@ def incident_reminder_send(*, incident_id: int, percent: int, now: dt.datetime |
     """Send one reminder once: the marker row is written in the same transaction as the
     audit event, the webhook and the queued e-mail; a second call finds it and does nothing."""
     now = now or timezone.now()
-    incident = Incident.objects.select_for_update(of=("self",)).select_related("model", "version").filter(pk=incident_id).first()
+    locked = Incident.objects.select_for_update(of=("self",)).select_related("model", "version")
+    incident = locked.filter(pk=incident_id).first()
     if incident is None or incident.status != IncidentStatus.OPEN or incident.deadline is None:
         return False
     if IncidentReminder.objects.filter(incident=incident, percent=percent).exists():

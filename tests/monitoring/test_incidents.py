@@ -112,7 +112,11 @@ def prod(churn, reviewer):
     type(churn).objects.filter(pk=churn.pk).update(created_at=t0 - dt.timedelta(days=1))
     for version in (v1, v2):
         request = PromotionRequest.objects.create(
-            version=version, target_stage=Stage.PRODUCTION, requested_by=churn.owner, justification="ok", status="applied"
+            version=version,
+            target_stage=Stage.PRODUCTION,
+            requested_by=churn.owner,
+            justification="ok",
+            status="applied",
         )
         Review.objects.create(request=request, reviewer=reviewer, requester=churn.owner, decision="approve")
         StageTransition.objects.create(
