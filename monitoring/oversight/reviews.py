@@ -99,8 +99,13 @@ def _open(*, model, trigger: str, reason: str, due_at, actor, context: AuditCont
 
 
 @transaction.atomic
-def review_open(*, model: RegisteredModel, actor, reason: str, context: AuditContext, due_at=None) -> PeriodicReview:
-    """An unscheduled review requested by the owner, a validator or an admin."""
+def review_open(
+    *, model: RegisteredModel, actor, reason: str, context: AuditContext, due_at=None, trigger: str = "manual"
+) -> PeriodicReview:
+    """A review requested by the owner, a validator or an admin (``manual``), or one they open
+    ahead of its cadence (``scheduled``)."""
+    if trigger not in (ReviewTriggerKind.MANUAL, ReviewTriggerKind.SCHEDULED):
+        raise ValidationError({"trigger": "manual or scheduled."})
     if not (can_attest_review(actor, model) or can_validate(actor, model)):
         raise PermissionDenied("Only the owner, a validator or an admin may open a review.")
     reason = _comment(reason, "reason", required=True)
@@ -109,9 +114,7 @@ def review_open(*, model: RegisteredModel, actor, reason: str, context: AuditCon
     if due_at.year > 9000 or due_at.year < 1970 or due_at <= now:
         raise ValidationError({"due_at": "Must be in the future."})
     RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
-    return _open(
-        model=model, trigger=ReviewTriggerKind.MANUAL, reason=reason, due_at=due_at, actor=actor, context=context
-    )
+    return _open(model=model, trigger=trigger, reason=reason, due_at=due_at, actor=actor, context=context)
 
 
 @transaction.atomic
