@@ -145,7 +145,15 @@ def test_non_object_and_huge_bodies_are_refused(api_client_for, owner, live):
 
 def test_hostile_filters_are_4xx(api_client_for, owner, live):
     client = api_client_for(owner)
-    for query in ("severity=nope", "aware_after=9999-12-31T23:59:59-05:00", "overdue=maybe", "aware_before=x"):
+    for query in (
+        "severity=nope",
+        "aware_after=9999-12-31T23:59:59-05:00",
+        "aware_before=0001-01-01T00:00:00%2B05:00",
+        "aware_after=2026-01-01T00:00:00%2B16:00",
+        "overdue=maybe",
+        "aware_before=x",
+        "model=a%00b",
+    ):
         answer = client.get(f"{API}/incidents/?{query}")
         assert answer.status_code in (200, 400), (query, answer.status_code)
 
