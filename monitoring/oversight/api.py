@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, generics, status
+from rest_framework import exceptions, generics, pagination, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -27,8 +27,15 @@ from .incidents import IncidentConflict
 READ, INCIDENTS, REVIEWS = "monitoring:read", "incidents:write", "reviews:write"
 
 
+class OversightPagination(pagination.LimitOffsetPagination):
+    """``limit`` at most 1,000: a huge limit overflowed SQLite's LIMIT (a 500)."""
+
+    max_limit = 1000
+
+
 class OversightAPIView(generics.GenericAPIView):
     permission_classes = [IsAuthenticated, HasScope]
+    pagination_class = OversightPagination
     parser_classes = [LimitedJSONParser]
     required_scopes = {"POST": INCIDENTS, "*": READ}
     filter_backends: list = []
@@ -105,20 +112,24 @@ class IncidentListView(OversightAPIView, generics.ListCreateAPIView):
 
 
 class IncidentDetailView(OversightAPIView):
+    serializer_class = s.IncidentDetailSerializer
+
     @extend_schema(summary="One incident with its timeline", responses=s.IncidentDetailSerializer)
     def get(self, request, pk: int):
         incident = selectors.incident_get(user=request.user, pk=pk)
         return Response(s.IncidentDetailSerializer(incident).data)
 
 
-def _action_view(name: str, serializer_class, call, summary: str):
+def _action_view(name: str, body_class, call, summary: str):
     """POST /incidents/{id}/<name>/: parse the body, call the service, answer the incident."""
 
     class ActionView(OversightAPIView):
-        @extend_schema(summary=summary, request=serializer_class, responses=s.IncidentDetailSerializer)
+        serializer_class = body_class
+
+        @extend_schema(summary=summary, request=body_class, responses=s.IncidentDetailSerializer)
         def post(self, request, pk: int):
             incident = selectors.incident_get(user=request.user, pk=pk)
-            data = self.body(serializer_class)
+            data = self.body(body_class)
             call(incident=incident, actor=request.user, context=self.audit_context(), **data)
             fresh = selectors.incident_get(user=request.user, pk=pk)
             return Response(s.IncidentDetailSerializer(fresh).data)
@@ -142,6 +153,8 @@ IncidentCloseView = _action_view("close", s.CloseSerializer, incidents.incident_
 
 
 class MonitoringPlanView(OversightAPIView):
+    serializer_class = s.MonitoringPlanSerializer
+
     @extend_schema(summary="A model's post-market monitoring plan (Art. 72)", responses=s.MonitoringPlanSerializer)
     def get(self, request, name: str):
         model = model_get(user=request.user, name=name)
@@ -175,6 +188,7 @@ class ReviewListView(OversightAPIView, generics.ListCreateAPIView):
 
 
 class ReviewAttestView(OversightAPIView):
+    serializer_class = s.AttestSerializer
     required_scopes = {"POST": REVIEWS, "*": READ}
 
     @extend_schema(
@@ -191,6 +205,7 @@ class ReviewAttestView(OversightAPIView):
 
 
 class ReviewValidateView(OversightAPIView):
+    serializer_class = s.ValidateSerializer
     required_scopes = {"POST": REVIEWS, "*": READ}
 
     @extend_schema(
@@ -238,6 +253,7 @@ class FindingListView(OversightAPIView, generics.ListCreateAPIView):
 
 
 class FindingRemediateView(OversightAPIView):
+    serializer_class = s.RemediateSerializer
     required_scopes = {"POST": REVIEWS, "*": READ}
 
     @extend_schema(
@@ -251,6 +267,7 @@ class FindingRemediateView(OversightAPIView):
 
 
 class FindingRetestView(OversightAPIView):
+    serializer_class = s.RetestSerializer
     required_scopes = {"POST": REVIEWS, "*": READ}
 
     @extend_schema(summary="Retest: close, or send back", request=s.RetestSerializer, responses=s.FindingSerializer)

@@ -14,6 +14,7 @@ from .models import Finding, Incident, IncidentEvent, PeriodicReview
 from .selectors import deadline_outcome
 
 TEXT = 20_000
+MAX_ID = 2**63 - 1  # the databases' bigint: larger ids are a 400, never an overflow
 
 
 def _username(source: str):
@@ -96,7 +97,9 @@ class IncidentCreateSerializer(StrictSerializer):
     aware_at = serializers.DateTimeField()
     summary = serializers.CharField(max_length=TEXT)
     began_at = serializers.DateTimeField(required=False, allow_null=True)
-    alerts = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=50)
+    alerts = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=50
+    )
     affected = serializers.CharField(max_length=TEXT, required=False, allow_blank=True)
 
 
@@ -229,7 +232,7 @@ class FindingCreateSerializer(StrictSerializer):
     description = serializers.CharField(max_length=TEXT)
     owner = serializers.CharField(max_length=150)
     due_at = serializers.DateTimeField()
-    review = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    review = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
 
 
 class RemediateSerializer(StrictSerializer):

@@ -119,6 +119,7 @@ def test_monitoring_plan_answers_its_signals(api_client_for, owner, live):
         {"summary": 7},
         {"unknown": 1},
         {"alerts": [999999]},
+        {"alerts": [2, 221622474720360536086032062919737344]},  # was a 500 (integer overflow)
         {"alerts": "x"},
         {"model": "nope"},
         {"began_at": "2026-03-03T10:00:00Z"},
@@ -153,6 +154,7 @@ def test_hostile_filters_are_4xx(api_client_for, owner, live):
         "overdue=maybe",
         "aware_before=x",
         "model=a%00b",
+        "limit=8020261500394385927139491840&offset=-143392015373",  # was a 500 on SQLite (LIMIT overflow)
     ):
         answer = client.get(f"{API}/incidents/?{query}")
         assert answer.status_code in (200, 400), (query, answer.status_code)
@@ -169,3 +171,28 @@ def test_reviews_and_findings_contract(api_client_for, owner, reviewer, live):
     assert api_client_for(owner).get(f"{API}/models/churn/findings/").status_code == 200
     own = api_client_for(owner).post(f"{API}/models/churn/findings/", body, format="json")
     assert own.status_code == 403  # never on a model one owns
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/incidents/",
+        "/incidents/1/",
+        "/incidents/1/note/",
+        "/incidents/1/suspend/",
+        "/incidents/1/report/",
+        "/incidents/1/resolve/",
+        "/incidents/1/close/",
+        "/models/churn/monitoring-plan/",
+        "/models/churn/reviews/",
+        "/models/churn/findings/",
+        "/reviews/1/attest/",
+        "/reviews/1/validate/",
+        "/findings/1/remediate/",
+        "/findings/1/retest/",
+    ],
+)
+def test_options_answers_without_a_server_error(api_client_for, owner, live, path):
+    # OPTIONS on the action endpoints was a 500 (no serializer for DRF's metadata)
+    answer = api_client_for(owner).options(f"{API}{path}")
+    assert answer.status_code == 200, answer.content
