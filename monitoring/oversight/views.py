@@ -361,3 +361,19 @@ def post_market_view(request, name: str):
     return render(
         request, "monitoring/post_market.html", {"model": model, "pm": report, "nav_section": "reviews_oversight"}
     )
+
+
+@login_required
+@require_GET
+def oversight_badges_view(request):
+    """The navigation badges (out-of-band swaps into base.html's slots)."""
+    return render(request, "monitoring/inc/nav_badges.html")
+
+
+@login_required
+@require_GET
+def oversight_overdue_view(request):
+    """The overdue banner of the fleet, scorecard and alerts pages."""
+    from monitoring.templatetags.oversight import overdue_items
+
+    return render(request, "monitoring/inc/oversight_overdue.html", {"overdue": overdue_items(request.user)})

@@ -16,17 +16,16 @@ def post_market_report(context, model):
     return {"pm": selectors.post_market_report(model, user) if user else None, "request": request}
 
 
-@register.inclusion_tag("monitoring/inc/oversight_overdue.html", takes_context=True)
-def oversight_overdue(context):
+@register.inclusion_tag("monitoring/inc/oversight_overdue_slot.html")
+def oversight_overdue():
+    """Where the overdue banner goes: loaded with htmx after the page (no query in the page)."""
+    return {}
+
+
+def overdue_items(user) -> dict:
     """Overdue reviews, findings and incident reports of the models the user may see."""
-    request = context.get("request")
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return {"overdue": None}
     return {
-        "overdue": {
-            "reviews": list(selectors.overdue_reviews(user=user).order_by("due_at")[:20]),
-            "findings": list(selectors.overdue_findings(user=user).order_by("due_at")[:20]),
-            "incidents": list(selectors.overdue_incidents(user=user).order_by("deadline")[:20]),
-        }
+        "reviews": list(selectors.overdue_reviews(user=user).order_by("due_at")[:20]),
+        "findings": list(selectors.overdue_findings(user=user).order_by("due_at")[:20]),
+        "incidents": list(selectors.overdue_incidents(user=user).order_by("deadline")[:20]),
     }

@@ -68,6 +68,7 @@ def test_owner_runs_an_incident_from_alert_to_closure(page, live_server, owner, 
     countdown = page.locator("time.countdown").inner_text()
     assert countdown.startswith("14 d 22 h") or countdown.startswith("14 d 23 h"), countdown
     assert list(incident.alerts.all()) == [churn_alerting] and incident.version.version == 2
+    assert page.locator("#nav-badge-incidents .nav-count").inner_text() == "1"  # loaded by htmx
 
     page.check("input[name=mode][value=rollback]")
     page.fill("form.incident-suspend-form textarea[name=reason]", "Wrong offers going out")

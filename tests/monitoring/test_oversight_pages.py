@@ -174,7 +174,7 @@ def test_only_owner_or_admin_can_post_incident_actions(incident, roles, client_f
     assert incident.events.count() == 1
 
 
-def test_nav_badge_counts_overdue_incidents(churn, owner, client_for):
+def test_nav_badge_counts_overdue_incidents(churn, owner, roles, client_for):
     incident_open(
         model=churn,
         actor=owner,
@@ -183,5 +183,9 @@ def test_nav_badge_counts_overdue_incidents(churn, owner, client_for):
         summary="Late",
         context=CLI,
     )
-    page = client_for(owner).get("/monitoring/incidents/").content.decode()
-    assert 'title="Reporting deadlines passed">1<' in page
+    client = client_for(owner)
+    assert 'hx-get="/monitoring/oversight/badges/"' in client.get("/monitoring/incidents/").content.decode()
+    badges = client.get("/monitoring/oversight/badges/").content.decode()
+    assert 'id="nav-badge-incidents" hx-swap-oob="true"' in badges
+    assert 'title="Reporting deadlines passed">1<' in badges
+    assert client_for(roles["outsider"]).get("/monitoring/oversight/badges/").content.decode().count("nav-count") == 0

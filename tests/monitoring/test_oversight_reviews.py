@@ -60,12 +60,14 @@ def test_the_sweep_opens_the_due_review_once_and_it_shows_as_overdue(live, owner
     review = PeriodicReview.objects.get(model=live)
     assert review.trigger == "scheduled" and review.due_at < timezone.now()
     assert audit_actions(seq) == ["review.opened"]
+    client = client_for(owner)
     for path in ("/monitoring/alerts/", "/monitoring/scorecard/", "/monitoring/fleet/"):
-        page = client_for(owner).get(path)
-        assert page.status_code == 200
-        content = page.content.decode()
-        assert "oversight-overdue" in content and f"Review #{review.pk}</a> of churn overdue" in content
-    assert 'title="Overdue reviews and findings">1<' in client_for(owner).get("/monitoring/oversight/").content.decode()
+        page = client.get(path)
+        assert page.status_code == 200 and "/monitoring/oversight/overdue/" in page.content.decode()
+    banner = client.get("/monitoring/oversight/overdue/").content.decode()
+    assert "oversight-overdue" in banner and f"Review #{review.pk}</a> of churn overdue" in banner
+    badges = client.get("/monitoring/oversight/badges/").content.decode()
+    assert 'title="Overdue reviews and findings">1<' in badges
 
 
 def test_a_critical_drift_alert_opens_an_unscheduled_review_once(churn, audit_actions, last_seq):
