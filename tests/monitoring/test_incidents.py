@@ -295,3 +295,18 @@ def test_no_reminder_once_the_report_is_filed(open_incident, owner):
     incident = open_incident(severity="widespread", aware_at=timezone.now() - dt.timedelta(hours=30))
     incident_report(incident=incident, actor=owner, kind="initial", context=CLI)
     assert incident_reminders_send(now=timezone.now() + dt.timedelta(days=1)) == 0
+
+
+def test_webhooks_get_the_same_payload_as_the_audit_log(open_incident, owner, admin_user):
+    from registry.models import AuditEvent, Webhook, WebhookDelivery
+
+    Webhook.objects.create(name="soc", url="https://hooks.example.com/x", secret="s", events=["incident"])
+    Webhook.objects.create(name="promotions only", url="https://hooks.example.com/y", secret="s", events=["promotion"])
+    incident = open_incident(severity="widespread", aware_at=timezone.now() - dt.timedelta(hours=30))
+    incident_reminders_send()
+    deliveries = list(WebhookDelivery.objects.order_by("pk"))
+    assert [d.event for d in deliveries] == ["incident.opened", "incident.reminder"]
+    assert {d.webhook.name for d in deliveries} == {"soc"}
+    audit = AuditEvent.objects.get(action="incident.reminder")
+    assert deliveries[1].payload["data"] == audit.after
+    assert audit.after["percent"] == 50 and audit.after["incident"] == incident.pk
