@@ -251,6 +251,7 @@ def model_oversight_view(request, name: str):
             "now": timezone.now(),
             "can_open": can_attest_review(request.user, model) or can_validate(request.user, model),
             "can_validate": can_validate(request.user, model),
+            "can_open_incident": can_manage_incident(request.user, model),
             "review_form": forms.ReviewOpenForm(),
             "finding_form": forms.FindingForm(),
             "nav_section": "reviews_oversight",

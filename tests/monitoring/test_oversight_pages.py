@@ -189,3 +189,20 @@ def test_nav_badge_counts_overdue_incidents(churn, owner, roles, client_for):
     assert 'id="nav-badge-incidents" hx-swap-oob="true"' in badges
     assert 'title="Reporting deadlines passed">1<' in badges
     assert client_for(roles["outsider"]).get("/monitoring/oversight/badges/").content.decode().count("nav-count") == 0
+
+
+def test_open_incident_without_an_alert_from_the_model_page(churn, roles, client_for):
+    owner_page = client_for(roles["owner"]).get("/monitoring/models/churn/oversight/").content.decode()
+    assert "/monitoring/incidents/new/?model=churn" in owner_page
+    assert (
+        "Open an incident"
+        not in client_for(roles["auditor"]).get("/monitoring/models/churn/oversight/").content.decode()
+    )
+    assert client_for(roles["auditor"]).get("/monitoring/incidents/new/?model=churn").status_code == 403
+    assert client_for(roles["outsider"]).get("/monitoring/incidents/new/?model=churn").status_code == 404
+    answer = client_for(roles["owner"]).post(
+        "/monitoring/incidents/new/?model=churn",
+        {"severity": "death", "aware_at": "2026-10-20T10:00:00+02:00", "summary": "Harm reported"},
+    )
+    incident = Incident.objects.get()
+    assert answer.status_code == 302 and incident.deadline == dt.datetime(2026, 10, 30, 8, 0, tzinfo=dt.UTC)
