@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "mlops_portal.context_processors.layout",
                 "mlops_portal.context_processors.navigation",
+                "monitoring.oversight.context_processors.oversight_nav",
             ],
         },
     },
@@ -210,6 +211,11 @@ SPECTACULAR_SETTINGS = {
         "PromotionStatusEnum": "registry.choices.PromotionStatus",
         "RiskTierEnum": "registry.choices.RiskTier",
         "TaskTypeEnum": "registry.choices.TaskType",
+        "IncidentSeverityEnum": "monitoring.oversight.choices.IncidentSeverity",
+        "IncidentStatusEnum": "monitoring.oversight.choices.IncidentStatus",
+        "FindingSeverityEnum": "monitoring.oversight.choices.FindingSeverity",
+        "FindingStatusEnum": "monitoring.oversight.choices.FindingStatus",
+        "PeriodicReviewStatusEnum": "monitoring.oversight.choices.ReviewStatus",
     },
 }
 
@@ -304,6 +310,22 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # addresses; host names and CIDRs listed here are let through anyway (e.g. "mlflow.internal,10.2.0.0/16").
 OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 # --- end outbound requests -----------------------------------------------------------------------
+
+# --- Post-launch oversight (monitoring/oversight, README "Incidents, plans, reviews") -------------
+# Art. 73 deadlines are counted on the wall clock of this IANA zone (DST- and month-end-correct).
+DEFAULT_MODEL_TIME_ZONE = env.str("DEFAULT_MODEL_TIME_ZONE", default="UTC")
+# A non-serious malfunction has no legal deadline; set days for an internal one (unset: none).
+INCIDENT_MALFUNCTION_DEADLINE_DAYS = env.int("INCIDENT_MALFUNCTION_DEADLINE_DAYS", default=None)
+INCIDENT_PROVIDER_NAME = env.str("INCIDENT_PROVIDER_NAME", default="")  # reports; default: the model's team
+INCIDENT_DEPLOYER_NAME = env.str("INCIDENT_DEPLOYER_NAME", default="")
+REVIEW_CADENCE_DAYS = {
+    "high": env.int("REVIEW_CADENCE_HIGH_DAYS", default=90),
+    "medium": env.int("REVIEW_CADENCE_MEDIUM_DAYS", default=180),
+    "low": env.int("REVIEW_CADENCE_LOW_DAYS", default=365),
+}
+REVIEW_OPEN_DAYS_BEFORE = env.int("REVIEW_OPEN_DAYS_BEFORE", default=14)  # a scheduled review opens this early
+REVIEW_TRIGGER_DUE_DAYS = env.int("REVIEW_TRIGGER_DUE_DAYS", default=14)  # a triggered review is due within
+# --- end post-launch oversight --------------------------------------------------------------------
 
 LOGGING = {
     "version": 1,

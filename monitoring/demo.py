@@ -143,6 +143,9 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
         for spec in MONITORED:
             _monitor(spec, first_day, created)
             step(f"monitoring: {spec.model}")
+    from monitoring.oversight.demo import load_oversight_demo  # incidents, plans, reviews, findings
+
+    created |= load_oversight_demo()
     return created
 
 

@@ -434,3 +434,6 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.digest[:12]} of {self.version_id} ({self.rows} rows)"
+
+
+from .oversight.models import *  # noqa: E402,F401,F403 - incidents, plans, reviews, findings (Django registers them here)

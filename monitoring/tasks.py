@@ -84,3 +84,6 @@ def retrain_trigger_send(trigger_id: int) -> None:
     from monitoring.services.alerts import retrain_trigger_send as send
 
     send(trigger_id=trigger_id)
+
+
+from monitoring.oversight import tasks as oversight_tasks  # noqa: E402,F401 - registers the oversight beat tasks

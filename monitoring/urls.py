@@ -1,6 +1,6 @@
 """Monitoring pages (namespace ``monitoring``): fleet overview, model dashboard, alerts, scorecard."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("alerts/", views.alert_list, name="alert_list"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert_acknowledge"),
     path("scorecard/", views.scorecard, name="scorecard"),
+    path("", include("monitoring.oversight.urls")),  # incidents, plans, reviews, findings
 ]

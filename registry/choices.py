@@ -56,6 +56,8 @@ class TokenScope(models.TextChoices):
     MONITORING_WRITE = "monitoring:write", "Send reference data, predictions and labels"
     AUDIT_READ = "audit:read", "Read and export the audit log"
     STEP_UP = "step-up:sensitive", "Sensitive actions: approve high-risk promotions, override gates, change policies"
+    INCIDENTS_WRITE = "incidents:write", "Open incidents and record their response"
+    REVIEWS_WRITE = "reviews:write", "Open, attest and validate reviews; record and answer findings"
 
 
 class WebhookEvent(models.TextChoices):
@@ -63,6 +65,9 @@ class WebhookEvent(models.TextChoices):
     STAGE = "stage", "Stage changed (including rollback)"
     ALERT = "alert", "Alert opened, acknowledged or resolved"
     RETRAIN = "retrain", "Retrain trigger"
+    INCIDENT = "incident", "Incident opened, reported, resolved, closed or reminded"
+    REVIEW = "review", "Periodic review opened, attested or validated"
+    FINDING = "finding", "Finding recorded, remediated, closed or escalated"
 
 
 class DeliveryStatus(models.TextChoices):

@@ -1,6 +1,6 @@
 """Monitoring API routes under /api/v1/ (namespace ``monitoring_api``)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("models/<str:name>/retrain-triggers/", views.RetrainTriggerListView.as_view(), name="retrain-triggers"),
     path("alerts/", views.AlertListView.as_view(), name="alerts"),
     path("alerts/<int:pk>/acknowledge/", views.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
+    path("", include("monitoring.oversight.api_urls")),  # incidents, plans, reviews, findings
 ]

@@ -269,7 +269,9 @@ def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(caps
             assert v.training_data_hash.startswith("sha256:") and len(v.training_data_hash) == 7 + 64
             assert v.feature_schema
         # a proper, approved history: the production version got there through an applied request
-        applied = PromotionRequest.objects.get(version=production[0], target_stage=Stage.PRODUCTION)
+        applied = PromotionRequest.objects.filter(version=production[0], target_stage=Stage.PRODUCTION).latest(
+            "created_at"
+        )
         assert applied.status == PromotionStatus.APPLIED
         assert applied.reviews.exclude(reviewer=applied.requested_by).exists()
     # real training: metrics in the range these models reach, and different per version

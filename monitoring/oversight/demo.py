@@ -1,0 +1,175 @@
+"""The oversight part of the demo, idempotently (called from ``monitoring.demo.load_demo``).
+
+``customer-churn`` gets a past incident tied to its drift: opened from its critical drift
+alert (when the metrics were computed inline, ``load_demo --sync``), suspended by a governed
+rollback, reported within its deadline, then closed after the fixed version went back to
+production through a new approved promotion; its triggered review is done and one finding is
+open. ``diabetes-progression`` has a scheduled review coming due. Both have a saved plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from monitoring.models import Alert
+from registry import demo as registry_demo
+from registry.choices import Stage
+from registry.models import RegisteredModel
+
+from .choices import ReviewStatus
+from .findings import finding_create
+from .incidents import (
+    incident_close,
+    incident_note,
+    incident_open,
+    incident_report,
+    incident_resolve,
+    incident_suspend,
+)
+from .models import Finding, Incident, MonitoringPlan, PeriodicReview
+from .plan import plan_save
+from .reviews import review_attest, review_open
+
+logger = logging.getLogger(__name__)
+CONTEXT = registry_demo.CONTEXT
+
+CHURN_PLAN = (
+    "Weekly look at drift of tenure, monthly charges and support calls; performance once labels "
+    "arrive after 7 days (estimated before). A critical drift alert opens an incident review with "
+    "the retention team; retraining is triggered by the pipeline webhook."
+)
+DIABETES_PLAN = (
+    "High risk (clinical decision support): RMSE tracked against the offline value with labels after "
+    "14 days; quarterly revalidation signed by a validator outside the clinical team."
+)
+
+
+def _users() -> dict:
+    names = ("owner", "reviewer", "reviewer2")
+    return {u.username: u for u in get_user_model().objects.filter(username__in=names)}
+
+
+def _plan(model: RegisteredModel, narrative: str, owner, created: dict) -> None:
+    if not MonitoringPlan.objects.filter(model=model).exists():
+        plan_save(model=model, actor=owner, narrative=narrative, context=CONTEXT)
+        created["monitoring plans"] = created.get("monitoring plans", 0) + 1
+
+
+def _repromote(model: RegisteredModel, version_number: int, users) -> None:
+    """The fixed version back to production through a new, approved promotion."""
+    from registry.services.promotions import promotion_approve, promotion_request
+
+    version = model.versions.get(version=version_number)
+    if version.stage == Stage.PRODUCTION:
+        return
+    req = promotion_request(
+        version=version,
+        target_stage=Stage.PRODUCTION,
+        requester=users["owner"],
+        justification="Upstream unit fix verified on a week of shadow traffic; back to production after the incident.",
+        context=CONTEXT,
+    )
+    for name in ("reviewer", "reviewer2"):
+        req.refresh_from_db()
+        if req.status == "pending":
+            promotion_approve(request=req, reviewer=users[name], comment="Fix verified.", context=CONTEXT)
+
+
+def _churn_incident(model: RegisteredModel, users, created: dict) -> None:
+    if Incident.objects.filter(model=model).exists():
+        return
+    owner = users["owner"]
+    alert = Alert.objects.filter(model=model, kind="drift", severity="critical").order_by("-opened_at").first()
+    began = alert.opened_at if alert else timezone.now() - dt.timedelta(days=3)
+    incident = incident_open(
+        model=model,
+        actor=owner,
+        severity="serious",
+        aware_at=min(began + dt.timedelta(hours=2), timezone.now()),
+        began_at=began,
+        alerts=[alert] if alert else [],
+        summary="Churn scores jumped for long-tenure customers after an upstream change; "
+        "retention offers went to the wrong customers.",
+        affected="About 1,200 customers received or missed retention offers wrongly (no legal effect on them).",
+        context=CONTEXT,
+    )
+    incident_note(incident=incident, actor=owner, text="Drift concentrated in monthly_charges.", context=CONTEXT)
+    incident_suspend(incident=incident, actor=owner, mode="rollback", reason="Stop wrong offers", context=CONTEXT)
+    incident_report(incident=incident, actor=owner, kind="initial", context=CONTEXT)
+    incident_resolve(
+        incident=incident,
+        actor=owner,
+        root_cause="The billing feed switched monthly_charges from euros to cents.",
+        corrective_actions="Feed fixed and a range check added to ingestion; offers re-sent.",
+        context=CONTEXT,
+    )
+    incident_report(incident=incident, actor=owner, kind="final", context=CONTEXT)
+    _repromote(model, 2, users)
+    incident_close(incident=incident, actor=owner, comment="Fixed version back in production.", context=CONTEXT)
+    created["incidents"] = created.get("incidents", 0) + 1
+
+
+def _churn_review_and_finding(model: RegisteredModel, users, created: dict) -> None:
+    owner, reviewer = users["owner"], users["reviewer"]
+    review = PeriodicReview.objects.filter(model=model).exclude(status=ReviewStatus.COMPLETED).first()
+    if review is not None:
+        review_attest(
+            review=review,
+            actor=owner,
+            card_true=True,
+            intended_use_true=True,
+            comment="Card and intended use re-read after the incident.",
+            context=CONTEXT,
+        )
+        created["reviews"] = created.get("reviews", 0) + 1
+    if not Finding.objects.filter(model=model).exists():
+        finding_create(
+            model=model,
+            actor=reviewer,
+            severity="medium",
+            description="No range check on monthly_charges before scoring; add one and a test for unit changes.",
+            owner=owner,
+            due_at=timezone.now() + dt.timedelta(days=30),
+            review=PeriodicReview.objects.filter(model=model).order_by("-opened_at").first(),
+            context=CONTEXT,
+        )
+        created["findings"] = created.get("findings", 0) + 1
+
+
+def _diabetes_review(model: RegisteredModel, users, created: dict) -> None:
+    if PeriodicReview.objects.filter(model=model).exists():
+        return
+    review_open(
+        model=model,
+        actor=model.owner,
+        reason="Scheduled review (high risk: every 90 days).",
+        due_at=timezone.now() + dt.timedelta(days=10),
+        trigger="scheduled",
+        context=CONTEXT,
+    )
+    created["reviews"] = created.get("reviews", 0) + 1
+
+
+def load_oversight_demo() -> dict[str, int]:
+    """Create the oversight demo data; returns what was created, by kind (empty on a re-run)."""
+    created: dict[str, int] = {}
+    users = _users()
+    models = {m.name: m for m in RegisteredModel.objects.filter(name__in=[registry_demo.CHURN, registry_demo.DIABETES])}
+    if len(users) < 3 or len(models) < 2:
+        return created  # not the demo's inventory: leave it alone
+    churn, diabetes = models[registry_demo.CHURN], models[registry_demo.DIABETES]
+    with transaction.atomic():
+        _plan(churn, CHURN_PLAN, churn.owner, created)
+        _plan(diabetes, DIABETES_PLAN, diabetes.owner, created)
+    with transaction.atomic():
+        _churn_incident(churn, users, created)
+    with transaction.atomic():
+        _churn_review_and_finding(churn, users, created)
+    with transaction.atomic():
+        _diabetes_review(diabetes, users, created)
+    return created

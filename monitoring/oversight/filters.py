@@ -1,0 +1,62 @@
+"""The one FilterSet of the incidents list, shared by the page and the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils import timezone
+from django_filters.fields import IsoDateTimeField
+
+from .choices import IncidentSeverity, IncidentStatus
+from .models import Incident
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time read as the UTC instant it names; one outside the calendar once in UTC
+    (9999-12-31T23:59:59-05:00) is a field error, not a database overflow."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError as exc:
+            raise ValidationError("Out of range.", code="invalid") from exc
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+class IncidentFilterSet(django_filters.FilterSet):
+    """Incidents: by model name, severity, status, open or overdue, and when the owner became aware."""
+
+    model = django_filters.CharFilter(field_name="model__name", max_length=100)
+    severity = django_filters.ChoiceFilter(choices=IncidentSeverity.choices)
+    status = django_filters.ChoiceFilter(choices=IncidentStatus.choices)
+    active = django_filters.BooleanFilter(method="filter_active", label="Not closed")
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Deadline passed without a report")
+    aware_after = UtcIsoDateTimeFilter(field_name="aware_at", lookup_expr="gte")
+    aware_before = UtcIsoDateTimeFilter(field_name="aware_at", lookup_expr="lt")
+
+    class Meta:
+        model = Incident
+        fields = ["model", "severity", "status", "active", "overdue", "aware_after", "aware_before"]
+
+    def filter_active(self, queryset, name, value):
+        if value is None:
+            return queryset
+        closed = Q(status=IncidentStatus.CLOSED)
+        return queryset.exclude(closed) if value else queryset.filter(closed)
+
+    def filter_overdue(self, queryset, name, value):
+        if value is None:
+            return queryset
+        late = Q(deadline__lt=timezone.now(), initial_report_at__isnull=True, final_report_at__isnull=True) & ~Q(
+            status=IncidentStatus.CLOSED
+        )
+        return queryset.filter(late) if value else queryset.exclude(late)

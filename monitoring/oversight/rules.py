@@ -1,0 +1,33 @@
+"""Who may act on incidents, plans, reviews and findings (django-rules predicates built from
+``registry.rules``). Reading follows the model: ``registry.rules.can_view_model`` and
+``RegisteredModel.objects.visible_to``. Auditors read everything and change nothing."""
+
+import rules
+
+from registry.rules import is_admin, is_auditor, is_model_owner, is_reviewer
+
+
+@rules.predicate
+def is_finding_owner(user, finding) -> bool:
+    return finding is not None and user.is_authenticated and finding.owner_id == user.pk
+
+
+@rules.predicate
+def owns_finding_model(user, finding) -> bool:
+    return finding is not None and user.is_authenticated and finding.model.owner_id == user.pk
+
+
+# (user, model): run an incident's response, attest a review, edit the plan's narrative
+can_manage_incident = (is_admin | is_model_owner) & ~is_auditor
+can_attest_review = (is_admin | is_model_owner) & ~is_auditor
+can_edit_plan = (is_admin | is_model_owner) & ~is_auditor
+# (user, model): sign a revalidation, record findings, close them on retest: never on one's own model
+can_validate = (is_reviewer | is_admin) & ~is_model_owner & ~is_auditor
+# (user, finding): answer a finding with remediation evidence
+can_remediate_finding = (is_admin | is_finding_owner | owns_finding_model) & ~is_auditor
+
+rules.add_perm("monitoring.manage_incident", can_manage_incident)
+rules.add_perm("monitoring.attest_review", can_attest_review)
+rules.add_perm("monitoring.edit_plan", can_edit_plan)
+rules.add_perm("monitoring.validate_model", can_validate)
+rules.add_perm("monitoring.remediate_finding", can_remediate_finding)

@@ -1,0 +1,186 @@
+"""Reads of incidents, plans, reviews and findings, restricted to the models the user may see
+(``RegisteredModel.objects.visible_to``); a hidden or missing object is a 404."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncMonth
+from django.http import Http404
+from django.utils import timezone
+
+from monitoring.choices import AlertStatus
+from monitoring.models import Alert, MetricValue
+from registry.models import RegisteredModel
+
+from .choices import FindingStatus, IncidentStatus, ReviewStatus
+from .models import Finding, Incident, PeriodicReview
+
+
+def _visible(user) -> QuerySet[RegisteredModel]:
+    return RegisteredModel.objects.visible_to(user)
+
+
+def incident_list(*, user) -> QuerySet[Incident]:
+    """Incidents on visible models, newest first (filter with ``IncidentFilterSet``)."""
+    return Incident.objects.filter(model__in=_visible(user)).select_related("model", "version", "opened_by")
+
+
+def incident_get(*, user, pk: int) -> Incident:
+    incident = incident_list(user=user).filter(pk=pk).first()
+    if incident is None:
+        raise Http404(f"No incident #{pk}.")
+    return incident
+
+
+def incident_events(incident: Incident):
+    return incident.events.select_related("actor").order_by("created_at", "id")
+
+
+def review_list(*, user, model: RegisteredModel | None = None) -> QuerySet[PeriodicReview]:
+    reviews = PeriodicReview.objects.filter(model__in=_visible(user))
+    if model is not None:
+        reviews = reviews.filter(model=model)
+    return reviews.select_related("model", "owner", "attested_by", "validated_by").prefetch_related("triggers")
+
+
+def review_get(*, user, pk: int) -> PeriodicReview:
+    review = review_list(user=user).filter(pk=pk).first()
+    if review is None:
+        raise Http404(f"No review #{pk}.")
+    return review
+
+
+def finding_list(*, user, model: RegisteredModel | None = None) -> QuerySet[Finding]:
+    findings = Finding.objects.filter(model__in=_visible(user))
+    if model is not None:
+        findings = findings.filter(model=model)
+    return findings.select_related("model", "owner", "created_by", "remediated_by", "closed_by")
+
+
+def finding_get(*, user, pk: int) -> Finding:
+    finding = finding_list(user=user).filter(pk=pk).first()
+    if finding is None:
+        raise Http404(f"No finding #{pk}.")
+    return finding
+
+
+def overdue_reviews(*, user, now: dt.datetime | None = None) -> QuerySet[PeriodicReview]:
+    now = now or timezone.now()
+    return review_list(user=user).exclude(status=ReviewStatus.COMPLETED).filter(due_at__lt=now)
+
+
+def overdue_findings(*, user, now: dt.datetime | None = None) -> QuerySet[Finding]:
+    now = now or timezone.now()
+    return finding_list(user=user).exclude(status=FindingStatus.CLOSED).filter(due_at__lt=now)
+
+
+def overdue_incidents(*, user, now: dt.datetime | None = None) -> QuerySet[Incident]:
+    """Incidents whose reporting deadline passed without a report."""
+    now = now or timezone.now()
+    return (
+        incident_list(user=user)
+        .filter(deadline__lt=now, initial_report_at__isnull=True, final_report_at__isnull=True)
+        .exclude(status=IncidentStatus.CLOSED)
+    )
+
+
+def oversight_counts(*, user) -> dict[str, int]:
+    """The navigation badges: open incidents, overdue incidents, overdue reviews and findings."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    now = timezone.now()
+    return {
+        "open_incidents": incident_list(user=user).exclude(status=IncidentStatus.CLOSED).count(),
+        "overdue_incidents": overdue_incidents(user=user, now=now).count(),
+        "overdue_reviews": overdue_reviews(user=user, now=now).count(),
+        "overdue_findings": overdue_findings(user=user, now=now).count(),
+    }
+
+
+# --------------------------------------------------------------------------- the compliance report
+
+
+@dataclasses.dataclass
+class PostMarketReport:
+    """Art. 72 / Art. 73 / SR 26-2 content of one model's compliance report."""
+
+    model: RegisteredModel
+    plan: dict[str, Any]
+    months: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    incidents: list[Incident]
+    reviews: list[PeriodicReview]
+    findings: list[Finding]
+    validator: str | None
+    last_validation: dt.datetime | None
+    open_findings: int
+
+
+def _metric_months(model: RegisteredModel) -> list[dict[str, Any]]:
+    """Per month: drift, performance, estimated performance and fairness summaries."""
+    rows = (
+        MetricValue.objects.filter(model=model)
+        .annotate(month=TruncMonth("window_start"))
+        .values("month")
+        .annotate(
+            psi_max=Max("value", filter=Q(metric="psi")),
+            psi_avg=Avg("value", filter=Q(metric="psi")),
+            perf_min=Min("value", filter=Q(metric=model.primary_metric or "accuracy", provisional=False)),
+            perf_avg=Avg("value", filter=Q(metric=model.primary_metric or "accuracy", provisional=False)),
+            estimated_avg=Avg("value", filter=Q(metric__startswith="estimated.")),
+            fairness_max=Max("value", filter=Q(metric__startswith="fairness.")),
+            windows=Count("window_start", distinct=True),
+        )
+        .order_by("month")
+    )
+    return list(rows)
+
+
+def _alert_times(model: RegisteredModel) -> list[dict[str, Any]]:
+    out = []
+    for alert in Alert.objects.filter(model=model).select_related("acknowledged_by").order_by("opened_at")[:200]:
+        ack = alert.acknowledged_at - alert.opened_at if alert.acknowledged_at else None
+        res = (
+            alert.resolved_at - alert.opened_at if alert.status == AlertStatus.RESOLVED and alert.resolved_at else None
+        )
+        out.append({"alert": alert, "to_acknowledge": ack, "to_resolve": res})
+    return out
+
+
+def post_market_report(model: RegisteredModel, user) -> PostMarketReport | None:
+    """What the compliance report's post-market section shows; None if ``user`` may not see it."""
+    from .plan import plan_current
+
+    if not _visible(user).filter(pk=model.pk).exists():
+        return None
+    reviews = list(review_list(user=user, model=model).order_by("-opened_at"))
+    findings = list(finding_list(user=user, model=model).order_by("status", "due_at"))
+    validated = [r for r in reviews if r.validated_at]
+    completed = [r for r in reviews if r.completed_at]
+    last = max(validated or completed, key=lambda r: r.validated_at or r.completed_at, default=None)
+    return PostMarketReport(
+        model=model,
+        plan=plan_current(model),
+        months=_metric_months(model),
+        alerts=_alert_times(model),
+        incidents=list(incident_list(user=user).filter(model=model).order_by("aware_at")),
+        reviews=reviews,
+        findings=findings,
+        validator=last.validated_by.get_username() if last and last.validated_by else None,
+        last_validation=(last.validated_at or last.completed_at) if last else None,
+        open_findings=sum(1 for f in findings if f.status != FindingStatus.CLOSED),
+    )
+
+
+def deadline_outcome(incident: Incident, now: dt.datetime | None = None) -> str:
+    """met / missed / pending / none: was the first report filed by the deadline?"""
+    if incident.deadline is None:
+        return "none"
+    reported = incident.reported_at
+    if reported is not None:
+        return "met" if reported <= incident.deadline else "missed"
+    return "missed" if (now or timezone.now()) > incident.deadline else "pending"

@@ -1,0 +1,380 @@
+"""Oversight pages: incidents (list, open from an alert, the incident with its timeline and
+countdown, its actions), the monitoring plan, reviews and findings. Thin: forms → the same
+services as the API; refused actions come back as a message on the page (403 if not allowed)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from mlops_portal.api.errors import json_error
+from monitoring.selectors import alert_get
+from registry.selectors.inventory import model_get
+from registry.services.audit import AuditContext
+
+from . import findings, forms, incidents, plan, reviews, selectors
+from .choices import IncidentSeverity
+from .filters import IncidentFilterSet
+from .incidents import IncidentConflict
+from .rules import can_attest_review, can_edit_plan, can_manage_incident, can_remediate_finding, can_validate
+
+PAGE = 200
+
+
+def _context(request) -> AuditContext:
+    return AuditContext.from_request(request, source="ui")
+
+
+def _errors(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+def _run(request, form_class, call, done: str) -> bool:
+    """Validate the posted form and call the service; a refusal becomes an error message."""
+    form = form_class(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        messages.error(request, f"Not done: {errors}")
+        return False
+    try:
+        call(**form.cleaned_data)
+    except IncidentConflict as exc:
+        messages.error(request, exc.message)
+        return False
+    except ValidationError as exc:
+        messages.error(request, f"Not done: {_errors(exc)}")
+        return False
+    messages.success(request, done)
+    return True
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+@login_required
+@require_GET
+def incident_list_view(request):
+    filterset = IncidentFilterSet(
+        request.GET or {"active": "true"}, queryset=selectors.incident_list(user=request.user)
+    )
+    if not filterset.is_valid():
+        return json_error(400, "Invalid filter values.", filterset.errors.get_json_data())
+    rows = list(filterset.qs.order_by("-aware_at", "-id")[:PAGE])
+    for incident in rows:
+        incident.outcome = selectors.deadline_outcome(incident)
+    return render(
+        request,
+        "monitoring/incidents.html",
+        {"filter": filterset, "incidents": rows, "nav_section": "incidents", "now": timezone.now()},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def incident_open_view(request):
+    alert = None
+    if request.GET.get("alert", "").isdigit():
+        alert = alert_get(user=request.user, pk=int(request.GET["alert"]))
+        model = alert.model
+    else:
+        model = model_get(user=request.user, name=request.GET.get("model", "")[:100])
+    if not can_manage_incident(request.user, model):
+        raise PermissionDenied("Only the model's owner or an admin may open an incident.")
+    initial = {"severity": IncidentSeverity.SERIOUS, "aware_at": timezone.now().replace(microsecond=0)}
+    if alert is not None:
+        initial["summary"] = alert.title
+    form = forms.IncidentOpenForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            incident = incidents.incident_open(
+                model=model,
+                actor=request.user,
+                alerts=[alert] if alert else [],
+                context=_context(request),
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            form.add_error(None, _errors(exc))
+        else:
+            messages.success(request, f"Incident #{incident.pk} opened.")
+            return redirect(incident.get_absolute_url())
+    return render(
+        request,
+        "monitoring/incident_open.html",
+        {"form": form, "model": model, "alert": alert, "nav_section": "incidents"},
+    )
+
+
+def _incident_page(request, incident, status: int = 200):
+    return render(
+        request,
+        "monitoring/incident_detail.html",
+        {
+            "incident": incident,
+            "events": selectors.incident_events(incident),
+            "outcome": selectors.deadline_outcome(incident),
+            "deadline_local": incidents.deadlines.local(incident.deadline, incident.time_zone),
+            "aware_local": incidents.deadlines.local(incident.aware_at, incident.time_zone),
+            "can_act": can_manage_incident(request.user, incident.model) and incident.status != "closed",
+            "forms": {
+                "note": forms.NoteForm(),
+                "suspend": forms.SuspendForm(initial={"mode": "rollback"}),
+                "report": forms.ReportForm(
+                    initial={"affected": incident.affected, "corrective_actions": incident.corrective_actions}
+                ),
+                "resolve": forms.ResolveForm(),
+                "close": forms.CloseForm(),
+            },
+            "reports": [e for e in selectors.incident_events(incident) if e.kind.startswith("report_")],
+            "nav_section": "incidents",
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def incident_detail_view(request, pk: int):
+    return _incident_page(request, selectors.incident_get(user=request.user, pk=pk))
+
+
+INCIDENT_ACTIONS = {
+    "note": (forms.NoteForm, incidents.incident_note, "Note added."),
+    "suspend": (forms.SuspendForm, incidents.incident_suspend, "Use suspended."),
+    "report": (forms.ReportForm, incidents.incident_report, "Report filed."),
+    "resolve": (forms.ResolveForm, incidents.incident_resolve, "Root cause recorded."),
+    "close": (forms.CloseForm, incidents.incident_close, "Incident closed."),
+}
+
+
+@login_required
+@require_POST
+def incident_action_view(request, pk: int, action: str):
+    if action not in INCIDENT_ACTIONS:
+        raise Http404("No such action.")
+    incident = selectors.incident_get(user=request.user, pk=pk)
+    form_class, service, done = INCIDENT_ACTIONS[action]
+
+    def call(**data):
+        service(incident=incident, actor=request.user, context=_context(request), **data)
+
+    _run(request, form_class, call, done)
+    return redirect(incident.get_absolute_url())
+
+
+@login_required
+@require_GET
+def incident_report_pdf_view(request, pk: int, kind: str):
+    from .reports import incident_report_pdf
+
+    incident = selectors.incident_get(user=request.user, pk=pk)
+    return incident_report_pdf(request, incident, kind)
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_view(request, name: str):
+    model = model_get(user=request.user, name=name)
+    current = plan.plan_current(model)
+    form = forms.PlanForm(request.POST or None, initial={"narrative": current["narrative"]})
+    if request.method == "POST":
+        done = _run(
+            request,
+            forms.PlanForm,
+            lambda narrative: plan.plan_save(
+                model=model, actor=request.user, narrative=narrative, context=_context(request)
+            ),
+            "Plan saved as a new version.",
+        )
+        if done:
+            return redirect("monitoring:plan", name=model.name)
+    history = model.monitoring_plans.select_related("created_by").order_by("-version")[:20]
+    return render(
+        request,
+        "monitoring/plan.html",
+        {
+            "model": model,
+            "plan": current,
+            "form": form,
+            "history": history,
+            "can_edit": can_edit_plan(request.user, model),
+            "nav_section": "reviews_oversight",
+        },
+    )
+
+
+# --------------------------------------------------------------------------- reviews and findings
+
+
+@login_required
+@require_GET
+def oversight_overview(request):
+    """Every open review and finding of the models the user may see, overdue first."""
+    user, now = request.user, timezone.now()
+    open_reviews = selectors.review_list(user=user).exclude(status="completed").order_by("due_at")
+    open_findings = selectors.finding_list(user=user).exclude(status="closed").order_by("due_at")
+    return render(
+        request,
+        "monitoring/oversight.html",
+        {
+            "reviews": open_reviews[:PAGE],
+            "findings": open_findings[:PAGE],
+            "now": now,
+            "nav_section": "reviews_oversight",
+        },
+    )
+
+
+@login_required
+@require_GET
+def model_oversight_view(request, name: str):
+    model = model_get(user=request.user, name=name)
+    return render(
+        request,
+        "monitoring/model_oversight.html",
+        {
+            "model": model,
+            "reviews": selectors.review_list(user=request.user, model=model).order_by("-opened_at"),
+            "findings": selectors.finding_list(user=request.user, model=model).order_by("status", "due_at"),
+            "next_due": reviews.next_review_due(model),
+            "now": timezone.now(),
+            "can_open": can_attest_review(request.user, model) or can_validate(request.user, model),
+            "can_validate": can_validate(request.user, model),
+            "can_open_incident": can_manage_incident(request.user, model),
+            "review_form": forms.ReviewOpenForm(),
+            "finding_form": forms.FindingForm(),
+            "nav_section": "reviews_oversight",
+        },
+    )
+
+
+@login_required
+@require_POST
+def model_oversight_action(request, name: str, action: str):
+    model = model_get(user=request.user, name=name)
+    ctx = _context(request)
+    if action == "review":
+        _run(
+            request,
+            forms.ReviewOpenForm,
+            lambda reason: reviews.review_open(model=model, actor=request.user, reason=reason, context=ctx),
+            "Review opened.",
+        )
+    elif action == "finding":
+
+        def create(owner, **data):
+            user = get_user_model().objects.filter(username=owner).first()
+            findings.finding_create(model=model, actor=request.user, owner=user, context=ctx, **data)
+
+        _run(request, forms.FindingForm, create, "Finding recorded.")
+    else:
+        raise Http404("No such action.")
+    return redirect("monitoring:model_oversight", name=model.name)
+
+
+@login_required
+@require_GET
+def review_detail_view(request, pk: int):
+    review = selectors.review_get(user=request.user, pk=pk)
+    return render(
+        request,
+        "monitoring/review_detail.html",
+        {
+            "review": review,
+            "now": timezone.now(),
+            "can_attest": can_attest_review(request.user, review.model) and review.status == "open",
+            "can_validate": can_validate(request.user, review.model) and review.status == "attested",
+            "attest_form": forms.AttestForm(),
+            "validate_form": forms.ValidateForm(),
+            "nav_section": "reviews_oversight",
+        },
+    )
+
+
+@login_required
+@require_POST
+def review_action_view(request, pk: int, action: str):
+    review = selectors.review_get(user=request.user, pk=pk)
+    ctx = _context(request)
+    if action == "attest":
+        call = lambda **d: reviews.review_attest(review=review, actor=request.user, context=ctx, **d)  # noqa: E731
+        _run(request, forms.AttestForm, call, "Attested.")
+    elif action == "validate":
+        call = lambda **d: reviews.review_validate(review=review, actor=request.user, context=ctx, **d)  # noqa: E731
+        _run(request, forms.ValidateForm, call, "Revalidation signed.")
+    else:
+        raise Http404("No such action.")
+    return redirect(review.get_absolute_url())
+
+
+@login_required
+@require_GET
+def finding_detail_view(request, pk: int):
+    finding = selectors.finding_get(user=request.user, pk=pk)
+    return render(
+        request,
+        "monitoring/finding_detail.html",
+        {
+            "finding": finding,
+            "now": timezone.now(),
+            "can_remediate": can_remediate_finding(request.user, finding) and finding.status == "open",
+            "can_retest": can_validate(request.user, finding.model) and finding.status == "remediated",
+            "remediate_form": forms.RemediateForm(),
+            "retest_form": forms.RetestForm(),
+            "nav_section": "reviews_oversight",
+        },
+    )
+
+
+@login_required
+@require_POST
+def finding_action_view(request, pk: int, action: str):
+    finding = selectors.finding_get(user=request.user, pk=pk)
+    ctx = _context(request)
+    if action == "remediate":
+        call = lambda **d: findings.finding_remediate(finding=finding, actor=request.user, context=ctx, **d)  # noqa: E731
+        _run(request, forms.RemediateForm, call, "Remediation submitted.")
+    elif action == "retest":
+        call = lambda **d: findings.finding_retest(finding=finding, actor=request.user, context=ctx, **d)  # noqa: E731
+        _run(request, forms.RetestForm, call, "Retest recorded.")
+    else:
+        raise Http404("No such action.")
+    return redirect(finding.get_absolute_url())
+
+
+@login_required
+@require_GET
+def post_market_view(request, name: str):
+    """The compliance report's post-market section on its own page (Art. 72, Art. 73, SR 26-2)."""
+    model = model_get(user=request.user, name=name)
+    report = selectors.post_market_report(model, request.user)
+    return render(
+        request, "monitoring/post_market.html", {"model": model, "pm": report, "nav_section": "reviews_oversight"}
+    )
+
+
+@login_required
+@require_GET
+def oversight_badges_view(request):
+    """The navigation badges (out-of-band swaps into base.html's slots)."""
+    return render(request, "monitoring/inc/nav_badges.html")
+
+
+@login_required
+@require_GET
+def oversight_overdue_view(request):
+    """The overdue banner of the fleet, scorecard and alerts pages."""
+    from monitoring.templatetags.oversight import overdue_items
+
+    return render(request, "monitoring/inc/oversight_overdue.html", {"overdue": overdue_items(request.user)})

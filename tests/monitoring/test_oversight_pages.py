@@ -1,0 +1,208 @@
+"""Oversight pages and reports: the incident PDFs render and name the articles, the
+post-market section renders for the compliance report, the pages follow the roles, and the
+"Open incident" button on alerts opens one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zlib
+
+import pytest
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.utils import timezone
+
+from monitoring.models import Alert
+from monitoring.oversight.incidents import incident_open, incident_report, incident_resolve
+from monitoring.oversight.models import Incident
+from monitoring.oversight.reports import render_report_pdf
+from registry.choices import Stage
+from registry.services.audit import CLI
+from tests.factories import ModelVersionFactory
+
+
+def pdf_text(pdf: bytes) -> bytes:
+    """The PDF's bytes with every compressed stream inflated (no PDF library needed)."""
+    parts = [pdf]
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            parts.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(parts)
+
+
+def _contains(haystack: bytes, text: str) -> bool:
+    """PDF outlines and metadata hold text as Latin-1, or as UTF-16BE (raw or in a hex string)."""
+    utf16 = text.encode("utf-16-be")
+    return any(
+        needle in haystack
+        for needle in (text.encode("latin-1"), utf16, utf16.hex().encode(), utf16.hex().upper().encode())
+    )
+
+
+@pytest.fixture
+def incident(churn, owner):
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    opened = timezone.now() - dt.timedelta(hours=3)
+    alert = Alert.objects.create(
+        model=churn, kind="drift", severity="critical", title="Drift: income", opened_at=opened, updated_at=opened
+    )
+    return incident_open(
+        model=churn,
+        actor=owner,
+        severity="serious",
+        aware_at=timezone.now() - dt.timedelta(hours=2),
+        summary="Churn scores inflated after an upstream change.",
+        alerts=[alert],
+        context=CLI,
+    )
+
+
+@pytest.mark.parametrize("kind", ["initial", "final"])
+def test_incident_report_pdfs_render_and_name_the_articles(incident, owner, kind):
+    incident_report(incident=incident, actor=owner, kind="initial", context=CLI, affected="1,200 customers")
+    if kind == "final":
+        incident_resolve(incident=incident, actor=owner, root_cause="Income in cents", context=CLI)
+        incident_report(incident=incident, actor=owner, kind="final", context=CLI)
+    pdf = render_report_pdf(Incident.objects.get(pk=incident.pk), kind)
+    assert pdf.startswith(b"%PDF-")
+    text = pdf_text(pdf)
+    assert _contains(text, "Art. 73"), "the title and outline name Art. 73"
+    assert _contains(text, "report of a serious incident")
+
+
+def test_report_page_shows_fields_an_authority_asks_for(incident, owner, client_for, last_seq, audit_actions):
+    incident_report(incident=incident, actor=owner, kind="initial", context=CLI, affected="1,200 customers")
+    from django.template.loader import render_to_string
+
+    from monitoring.oversight.reports import report_context
+
+    html = render_to_string("monitoring/incident_report_pdf.html", report_context(incident, "initial"))
+    for needle in (
+        "Art. 73",
+        "Art. 26(5)",
+        "Provider",
+        "Deployer",
+        "AI system",
+        "Version",
+        "What happened",
+        "Became aware",
+        "Affected persons",
+        "Corrective actions",
+        "1,200 customers",
+        "Status at filing",
+    ):
+        assert needle in html, needle
+    client = client_for(owner)
+    seq = last_seq()
+    answer = client.get(f"/monitoring/incidents/{incident.pk}/report/initial.pdf")
+    assert answer.status_code == 200 and answer["Content-Type"] == "application/pdf"
+    assert audit_actions(seq) == ["incident.report_exported"]
+    assert client.get(f"/monitoring/incidents/{incident.pk}/report/final.pdf").status_code == 404
+
+
+def test_post_market_section_renders_for_the_compliance_report(incident, owner, reviewer):
+    request = RequestFactory().get("/")
+    request.user = reviewer
+    html = Template("{% load oversight %}{% post_market_report model %}").render(
+        Context({"model": incident.model, "request": request})
+    )
+    for needle in ("Art. 72", "Art. 73", "SR 26-2", "Validator", "Last validation", "Open findings", "data_drift"):
+        assert needle in html, needle
+    assert f"<td>{incident.pk}</td><td>serious</td>" in html
+    request.user = type(owner).objects.create(username="nobody")
+    html = Template("{% load oversight %}{% post_market_report model %}").render(
+        Context({"model": incident.model, "request": request})
+    )
+    assert html.strip() == ""
+
+
+def test_alert_row_offers_open_incident_to_the_owner_only(churn, owner, auditor, client_for):
+    now = timezone.now()
+    alert = Alert.objects.create(
+        model=churn, kind="drift", severity="critical", title="x", opened_at=now, updated_at=now
+    )
+    assert (
+        f"/monitoring/incidents/new/?alert={alert.pk}" in client_for(owner).get("/monitoring/alerts/").content.decode()
+    )
+    assert "open-incident" not in client_for(auditor).get("/monitoring/alerts/").content.decode()
+
+
+def test_open_incident_from_an_alert_through_the_page(churn, owner, client_for):
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    now = timezone.now()
+    alert = Alert.objects.create(
+        model=churn, kind="drift", severity="critical", title="x", opened_at=now, updated_at=now
+    )
+    client = client_for(owner)
+    form = client.get(f"/monitoring/incidents/new/?alert={alert.pk}")
+    assert form.status_code == 200
+    answer = client.post(
+        f"/monitoring/incidents/new/?alert={alert.pk}",
+        {"severity": "widespread", "aware_at": now.strftime("%Y-%m-%d %H:%M:%S"), "summary": "Outage"},
+    )
+    incident = Incident.objects.get()
+    assert answer.status_code == 302 and answer["Location"] == incident.get_absolute_url()
+    page = client.get(incident.get_absolute_url()).content.decode()
+    assert "data-countdown" in page and "Reporting deadline" in page and list(incident.alerts.all()) == [alert]
+    conflict = client.post(f"/monitoring/incidents/{incident.pk}/close/", {"comment": ""}, follow=True)
+    assert "needs its root cause" in conflict.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("owner", 200), ("reviewer", 200), ("auditor", 200), ("admin", 200), ("outsider", 404)]
+)
+def test_pages_follow_the_roles(incident, roles, client_for, who, status):
+    client = client_for(roles[who])
+    for path in (
+        incident.get_absolute_url(),
+        "/monitoring/models/churn/plan/",
+        "/monitoring/models/churn/oversight/",
+        "/monitoring/models/churn/post-market/",
+    ):
+        assert client.get(path).status_code == status, path
+    listing = client.get("/monitoring/incidents/").content.decode()
+    assert (f'id="incident-{incident.pk}"' in listing) == (status == 200)
+
+
+@pytest.mark.parametrize("who", ["auditor", "reviewer", "outsider"])
+def test_only_owner_or_admin_can_post_incident_actions(incident, roles, client_for, who):
+    answer = client_for(roles[who]).post(f"/monitoring/incidents/{incident.pk}/note/", {"text": "x"})
+    assert answer.status_code == (404 if who == "outsider" else 403)
+    assert incident.events.count() == 1
+
+
+def test_nav_badge_counts_overdue_incidents(churn, owner, roles, client_for):
+    incident_open(
+        model=churn,
+        actor=owner,
+        severity="widespread",
+        aware_at=timezone.now() - dt.timedelta(days=3),
+        summary="Late",
+        context=CLI,
+    )
+    client = client_for(owner)
+    assert 'hx-get="/monitoring/oversight/badges/"' in client.get("/monitoring/incidents/").content.decode()
+    badges = client.get("/monitoring/oversight/badges/").content.decode()
+    assert 'id="nav-badge-incidents" hx-swap-oob="true"' in badges
+    assert 'title="Reporting deadlines passed">1<' in badges
+    assert client_for(roles["outsider"]).get("/monitoring/oversight/badges/").content.decode().count("nav-count") == 0
+
+
+def test_open_incident_without_an_alert_from_the_model_page(churn, roles, client_for):
+    owner_page = client_for(roles["owner"]).get("/monitoring/models/churn/oversight/").content.decode()
+    assert "/monitoring/incidents/new/?model=churn" in owner_page
+    assert (
+        "Open an incident"
+        not in client_for(roles["auditor"]).get("/monitoring/models/churn/oversight/").content.decode()
+    )
+    assert client_for(roles["auditor"]).get("/monitoring/incidents/new/?model=churn").status_code == 403
+    assert client_for(roles["outsider"]).get("/monitoring/incidents/new/?model=churn").status_code == 404
+    answer = client_for(roles["owner"]).post(
+        "/monitoring/incidents/new/?model=churn",
+        {"severity": "death", "aware_at": "2026-10-20T10:00:00+02:00", "summary": "Harm reported"},
+    )
+    incident = Incident.objects.get()
+    assert answer.status_code == 302 and incident.deadline == dt.datetime(2026, 10, 30, 8, 0, tzinfo=dt.UTC)

@@ -1,0 +1,208 @@
+"""Periodic reviews and findings: cadence by risk tier, triggers open a review (once), the owner
+attests and a validator who is not the owner signs, overdue reviews and findings show and
+escalate once, and every step is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from monitoring.models import Alert
+from monitoring.oversight.findings import finding_create, finding_remediate, finding_retest, findings_escalate
+from monitoring.oversight.incidents import incident_open
+from monitoring.oversight.models import PeriodicReview, ReviewTrigger
+from monitoring.oversight.plan import plan_current, plan_save
+from monitoring.oversight.reviews import (
+    ReviewConflict,
+    next_review_due,
+    review_attest,
+    review_open,
+    review_validate,
+    reviews_sweep,
+)
+from registry.choices import RiskTier, Stage
+from registry.models import ModelVersion
+from registry.services.audit import CLI
+from tests.factories import ModelVersionFactory
+
+
+@pytest.fixture
+def live(churn):
+    version = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    ModelVersion.objects.filter(pk=version.pk).update(stage_changed_at=timezone.now() - dt.timedelta(days=200))
+    return churn
+
+
+def _alert(model, kind="drift", severity="critical") -> Alert:
+    now = timezone.now()
+    return Alert.objects.create(
+        model=model, kind=kind, severity=severity, title="PSI 0.4", opened_at=now, updated_at=now
+    )
+
+
+def test_next_review_is_due_on_the_cadence_of_the_risk_tier(live, settings):
+    since = live.versions.get(stage=Stage.PRODUCTION).stage_changed_at
+    assert next_review_due(live) == since + dt.timedelta(days=180)  # medium
+    live.risk_tier = RiskTier.HIGH
+    assert next_review_due(live) == since + dt.timedelta(days=90)
+    settings.REVIEW_CADENCE_DAYS = {"high": 30}
+    assert next_review_due(live) == since + dt.timedelta(days=30)
+
+
+def test_the_sweep_opens_the_due_review_once_and_it_shows_as_overdue(live, owner, audit_actions, last_seq, client_for):
+    seq = last_seq()
+    assert reviews_sweep() == 1
+    assert reviews_sweep() == 0
+    review = PeriodicReview.objects.get(model=live)
+    assert review.trigger == "scheduled" and review.due_at < timezone.now()
+    assert audit_actions(seq) == ["review.opened"]
+    client = client_for(owner)
+    for path in ("/monitoring/alerts/", "/monitoring/scorecard/", "/monitoring/fleet/"):
+        page = client.get(path)
+        assert page.status_code == 200 and "/monitoring/oversight/overdue/" in page.content.decode()
+    banner = client.get("/monitoring/oversight/overdue/").content.decode()
+    assert "oversight-overdue" in banner and f"Review #{review.pk}</a> of churn overdue" in banner
+    badges = client.get("/monitoring/oversight/badges/").content.decode()
+    assert 'title="Overdue reviews and findings">1<' in badges
+
+
+def test_a_critical_drift_alert_opens_an_unscheduled_review_once(churn, audit_actions, last_seq):
+    alert = _alert(churn)
+    _alert(churn, kind="data_quality")  # not a trigger
+    seq = last_seq()
+    assert reviews_sweep() == 1
+    assert reviews_sweep() == 0
+    review = PeriodicReview.objects.get(model=churn)
+    assert review.trigger == "drift_alert" and ReviewTrigger.objects.get().alert == alert
+    assert audit_actions(seq) == ["review.opened"]
+
+
+def test_a_new_incident_opens_a_review_or_brings_the_open_one_forward(churn, owner):
+    far = timezone.now() + dt.timedelta(days=60)
+    review = review_open(model=churn, actor=owner, reason="Quarterly", due_at=far, context=CLI)
+    incident_open(model=churn, actor=owner, severity="serious", aware_at=timezone.now(), summary="Harm", context=CLI)
+    review.refresh_from_db()
+    assert review.due_at < far and [t.kind for t in review.triggers.all()] == ["incident"]
+    assert PeriodicReview.objects.filter(model=churn).count() == 1
+
+
+def test_high_risk_review_needs_a_validator_who_is_not_the_owner(
+    churn, owner, reviewer, admin_user, audit_actions, last_seq
+):
+    churn.risk_tier = RiskTier.HIGH
+    churn.save()
+    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
+    seq = last_seq()
+    with pytest.raises(ReviewConflict):
+        review_validate(review=review, actor=reviewer, comment="ok", context=CLI)
+    with pytest.raises(ValidationError):
+        review_attest(review=review, actor=owner, card_true=True, intended_use_true=False, context=CLI)
+    review = review_attest(review=review, actor=owner, card_true=True, intended_use_true=True, context=CLI)
+    assert review.status == "attested"
+    with pytest.raises(PermissionDenied):
+        review_validate(review=review, actor=owner, comment="self", context=CLI)
+    review = review_validate(review=review, actor=reviewer, comment="Revalidated", context=CLI)
+    assert review.status == "completed" and review.validated_by == reviewer
+    assert audit_actions(seq) == ["review.attested", "review.validated"]
+
+
+def test_the_database_refuses_the_owner_as_validator_and_two_open_reviews(churn, owner):
+    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PeriodicReview.objects.filter(pk=review.pk).update(validated_by=owner)
+    with pytest.raises(ReviewConflict):
+        review_open(model=churn, actor=owner, reason="Again", context=CLI)
+
+
+def test_medium_risk_review_completes_on_attestation(churn, owner):
+    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
+    review = review_attest(review=review, actor=owner, card_true=True, intended_use_true=True, context=CLI)
+    assert review.status == "completed" and review.completed_at
+
+
+@pytest.mark.parametrize("who", ["auditor", "outsider"])
+def test_auditor_and_outsider_cannot_act_on_reviews(churn, owner, roles, who):
+    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
+    with pytest.raises(PermissionDenied):
+        review_attest(review=review, actor=roles[who], card_true=True, intended_use_true=True, context=CLI)
+    with pytest.raises(PermissionDenied):
+        review_open(model=churn, actor=roles[who], reason="x", context=CLI)
+
+
+def test_finding_from_record_to_close_on_retest(churn, owner, reviewer, audit_actions, last_seq):
+    seq = last_seq()
+    due = timezone.now() + dt.timedelta(days=30)
+    finding = finding_create(
+        model=churn,
+        actor=reviewer,
+        severity="high",
+        description="No calibration check",
+        owner=owner,
+        due_at=due,
+        context=CLI,
+    )
+    with pytest.raises(PermissionDenied):
+        finding_retest(finding=finding, actor=owner, passed=True, comment="", context=CLI)
+    with pytest.raises(ReviewConflict):
+        finding_retest(finding=finding, actor=reviewer, passed=True, comment="", context=CLI)
+    finding = finding_remediate(finding=finding, actor=owner, evidence="Added a calibration test", context=CLI)
+    finding = finding_retest(finding=finding, actor=reviewer, passed=False, comment="Still off", context=CLI)
+    assert finding.status == "open"
+    finding_remediate(finding=finding, actor=owner, evidence="Recalibrated", context=CLI)
+    finding = finding_retest(finding=finding, actor=reviewer, passed=True, comment="Passes", context=CLI)
+    assert finding.status == "closed" and finding.closed_by == reviewer
+    assert audit_actions(seq) == [
+        "finding.created",
+        "finding.remediated",
+        "finding.reopened",
+        "finding.remediated",
+        "finding.closed",
+    ]
+
+
+def test_owner_cannot_record_a_finding_on_their_own_model(churn, owner):
+    with pytest.raises(PermissionDenied):
+        finding_create(
+            model=churn,
+            actor=owner,
+            severity="low",
+            description="x",
+            owner=owner,
+            due_at=timezone.now() + dt.timedelta(days=1),
+            context=CLI,
+        )
+
+
+def test_overdue_findings_escalate_once(churn, owner, reviewer, audit_actions, last_seq, client_for):
+    finding = finding_create(
+        model=churn,
+        actor=reviewer,
+        severity="medium",
+        description="Docs",
+        owner=owner,
+        due_at=timezone.now() + dt.timedelta(days=1),
+        context=CLI,
+    )
+    seq = last_seq()
+    later = timezone.now() + dt.timedelta(days=2)
+    assert findings_escalate(now=later) == 1
+    assert findings_escalate(now=later) == 0
+    assert audit_actions(seq) == ["finding.escalated"]
+    finding.refresh_from_db()
+    assert finding.escalated_at is not None
+
+
+def test_plan_is_generated_and_its_narrative_versioned(churn, owner, auditor, audit_actions, last_seq):
+    assert plan_current(churn)["version"] is None
+    seq = last_seq()
+    plan_save(model=churn, actor=owner, narrative="We watch income drift weekly.", context=CLI)
+    plan_save(model=churn, actor=owner, narrative="Weekly, and after each release.", context=CLI)
+    current = plan_current(churn)
+    assert current["version"] == 2 and current["narrative"].startswith("Weekly")
+    assert audit_actions(seq) == ["plan.saved", "plan.saved"]
+    with pytest.raises(PermissionDenied):
+        plan_save(model=churn, actor=auditor, narrative="x", context=CLI)
