@@ -112,7 +112,7 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         from .services.audit import AuditContext
-        from .services.promotions import POLICY_FIELDS, policy_update
+        from .services.policies import POLICY_FIELDS, policy_update
 
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in POLICY_FIELDS}
         saved = policy_update(

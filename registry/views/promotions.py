@@ -35,12 +35,12 @@ from registry.selectors.promotions import (
 from registry.services.audit import AuditContext
 from registry.services.promotions import (
     PromotionConflict,
-    model_rollback,
     promotion_approve,
     promotion_cancel,
     promotion_reject,
     promotion_request,
 )
+from registry.services.stages import model_rollback
 from registry.stepup import promotion_approval_is_sensitive, step_up_required_if  # access
 
 ACTIONS_TEMPLATE = "registry/inc/promotion_actions.html"
