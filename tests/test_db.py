@@ -50,6 +50,7 @@ def test_advisory_lock_is_a_no_op_outside_postgresql_and_a_lock_inside():
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # a real commit, not a savepoint in the test's transaction
 def test_advisory_lock_ends_with_the_transaction():
     with transaction.atomic():
         db.advisory_xact_lock(4243)
