@@ -17,7 +17,6 @@ import threading
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 
+from mlops_portal.db import ping
 from mlops_portal.net import client_ip, in_networks
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,7 @@ def worker_heartbeat() -> None:
 
 def _database() -> dict:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return {"ok": True, "vendor": connection.vendor}
+        return {"ok": True, "vendor": ping()}
     except Exception as exc:  # any failure is what the probe reports
         return {"ok": False, "error": type(exc).__name__}
 

@@ -20,6 +20,7 @@ from .models import (
     Webhook,
     WebhookDelivery,
 )
+from .services.policies import POLICY_FIELDS
 
 
 @admin.register(Team)
@@ -56,16 +57,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 class PromotionPolicyForm(forms.ModelForm):
     class Meta:
         model = PromotionPolicy
-        fields = [
-            "approvals_required",
-            "approver_group",
-            "require_model_card",
-            "require_lineage",
-            "require_metric_within_tolerance",
-            "metric_tolerance",
-            "require_reference_data",
-            "require_monitoring",
-        ]
+        fields = POLICY_FIELDS
 
     def clean_approver_group(self):
         from django.contrib.auth.models import Group
@@ -82,19 +74,7 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
     requests already open keep the snapshot they were opened with."""
 
     form = PromotionPolicyForm
-    list_display = [
-        "risk_tier",
-        "approvals_required",
-        "approver_group",
-        "require_model_card",
-        "require_lineage",
-        "require_metric_within_tolerance",
-        "metric_tolerance",
-        "require_reference_data",
-        "require_monitoring",
-        "updated_by",
-        "updated_at",
-    ]
+    list_display = ["risk_tier", *POLICY_FIELDS, "updated_by", "updated_at"]
     readonly_fields = ["risk_tier", "updated_by", "updated_at"]
 
     def has_add_permission(self, request):
@@ -112,7 +92,7 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         from .services.audit import AuditContext
-        from .services.promotions import POLICY_FIELDS, policy_update
+        from .services.policies import policy_update
 
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f in POLICY_FIELDS}
         saved = policy_update(

@@ -24,8 +24,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+
+from mlops_portal.db import is_postgresql
 
 ROLE_NAMES_ATTR = "role_names"  # frozenset of group names, set on the loaded user
 IN_A_TEAM_ATTR = "in_a_team"  # bool, annotated on the loaded user
@@ -38,7 +39,7 @@ def role_annotations(user_ref: str) -> dict:
     from registry.models import Team
 
     annotations = {IN_A_TEAM_ATTR: Exists(Team.members.through.objects.filter(user_id=OuterRef(user_ref)))}
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         from django.contrib.postgres.expressions import ArraySubquery
 
         names = Group.objects.filter(user=OuterRef(user_ref)).order_by().values("name")
@@ -48,7 +49,7 @@ def role_annotations(user_ref: str) -> dict:
 
 def role_prefetch(path: str = "groups") -> list:
     """What to prefetch for the group names where they are not annotated (SQLite)."""
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         return []
     return [Prefetch(path, queryset=Group.objects.only("name"))]
 

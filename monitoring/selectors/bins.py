@@ -9,9 +9,10 @@ import json
 import numpy as np
 import orjson
 from django.contrib.postgres.aggregates import ArrayAgg, StringAgg
-from django.db import connection
-from django.db.models import F, FloatField, Func, TextField
+from django.db.models import TextField
 from django.db.models.functions import Cast
+
+from mlops_portal.db import epoch_seconds, is_postgresql
 
 from ..choices import Granularity
 from ..models import WindowBinCounts
@@ -44,7 +45,7 @@ def window_bin_counts(*, version, features: dict[str, int], start, end, granular
         feature__in=list(features),
         granularity__in=sorted({Granularity.HOURLY, granularity}),
     ).order_by()
-    groups = _grouped_rows_postgresql(qs) if connection.vendor == "postgresql" else _grouped_rows(qs)
+    groups = _grouped_rows_postgresql(qs) if is_postgresql() else _grouped_rows(qs)
     use = granularity if any(g == granularity for _f, g in groups) else Granularity.HOURLY
     out = {}
     for (feature, gran), (ts, lists) in groups.items():
@@ -64,7 +65,7 @@ def window_bin_counts(*, version, features: dict[str, int], start, end, granular
 
 def _grouped_rows_postgresql(qs) -> dict[tuple[str, str], tuple[list, list]]:
     """(feature, granularity) -> (window starts, count lists), aggregated in the database."""
-    epoch = Func(F("window_start"), template="EXTRACT(EPOCH FROM %(expressions)s)::float8", output_field=FloatField())
+    epoch = epoch_seconds("window_start")
     rows = (
         qs.values("feature", "granularity")
         .annotate(

@@ -14,20 +14,13 @@ from django.utils import timezone
 
 from registry.choices import RiskTier, Stage
 from registry.models import ModelVersion, RegisteredModel
+from registry.selectors.inventory import RISK_RANK  # the inventory's order: high risk ranks highest
 
 from ..choices import AlertSeverity, AlertStatus, HealthState, Metric
 from ..filters import FleetFilterSet
 from ..models import Alert, MetricValue
 
 HEALTH_ORDER = [HealthState.CRITICAL, HealthState.WARNING, HealthState.NO_DATA, HealthState.OK]
-# The inventory's rank (registry.selectors.inventory): high risk ranks highest.
-RISK_RANK = Case(
-    When(risk_tier=RiskTier.LOW, then=Value(1)),
-    When(risk_tier=RiskTier.MEDIUM, then=Value(2)),
-    When(risk_tier=RiskTier.HIGH, then=Value(3)),
-    default=Value(0),
-    output_field=IntegerField(),
-)
 HEALTH_RANK = Case(
     *[When(health__status=s, then=Value(i)) for i, s in enumerate(HEALTH_ORDER)],
     default=Value(HEALTH_ORDER.index(HealthState.NO_DATA)),

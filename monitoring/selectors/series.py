@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db import connection
-from django.db.models import Avg, Case, F, FloatField, Func, IntegerField, Max, Min, QuerySet, Sum, Value, When
+from django.db.models import Avg, Case, IntegerField, Max, Min, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncDay
 
+from mlops_portal.db import epoch_seconds, is_postgresql
 from registry.choices import Stage
 from registry.models import StageTransition
 
@@ -61,14 +61,13 @@ def series_load(qs: QuerySet, rollup: bool) -> list[Series]:
     roll-up of hourly windows, and other databases, group the rows here."""
     if rollup:
         return _group(_rollup_rows(qs))
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         return _series_postgresql(qs)
     return _group(qs.order_by().values_list("window_start", "version_id", "feature", "metric", "value", "provisional"))
 
 
 def _series_postgresql(qs: QuerySet) -> list[Series]:
-    # float8 in the database: EXTRACT gives numeric, which would arrive as Decimal objects
-    epoch = Func(F("window_start"), template="EXTRACT(EPOCH FROM %(expressions)s)::float8", output_field=FloatField())
+    epoch = epoch_seconds("window_start")
     rows = (
         qs.order_by()
         .values("version_id", "feature", "metric")

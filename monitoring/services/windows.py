@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 import orjson
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from mlops_portal.celery import TRANSIENT_ERRORS
+from mlops_portal.db import datetime_param, fetch_all, fetch_one, is_postgresql
 from mlops_portal.queue import enqueue_on_commit
 from monitoring import performance, stats, tasks
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric, ProfileStatus
@@ -108,7 +109,7 @@ def load_window_columns(version: ModelVersion, start: datetime, end: datetime, p
     SQLite ``json_group_array``), which is far cheaper than one Python tuple per row."""
     kinds = {f["name"]: f.get("type", "numeric") for f in version.feature_schema}
     table = Prediction._meta.db_table
-    postgres = connection.vendor == "postgresql"
+    postgres = is_postgresql()
     selects: list[str] = []
     params: list[Any] = []
     for name, kind in kinds.items():
@@ -130,10 +131,7 @@ def load_window_columns(version: ModelVersion, start: datetime, end: datetime, p
             "count(*)",
         ]
     sql = f"SELECT {', '.join(selects)} FROM {table} WHERE version_id = %s AND timestamp >= %s AND timestamp < %s"
-    with connection.cursor() as cursor:
-        adapt = connection.ops.adapt_datetimefield_value  # SQLite stores naive UTC text
-        cursor.execute(sql, [*params, version.pk, adapt(start), adapt(end)])
-        row = cursor.fetchone()
+    row = fetch_one(sql, [*params, version.pk, datetime_param(start), datetime_param(end)])
     n = int(row[-1] or 0)
     columns: dict[str, np.ndarray] = {}
     if not n:
@@ -312,15 +310,12 @@ def stored_counts(version_id: int, start: datetime, end: datetime, granularity: 
     summed as flat integer arrays; a feature whose bins changed inside the range is summed
     zero-padded to its widest histogram (bins then no longer align; rare)."""
     table = PackedBinCounts._meta.db_table
-    layout_sql = "layout::text" if connection.vendor == "postgresql" else "layout"
+    layout_sql = "layout::text" if is_postgresql() else "layout"
     sql = (
         f"SELECT {layout_sql}, dtype, counts, quality FROM {table} "
         "WHERE version_id = %s AND granularity = %s AND window_start >= %s AND window_start < %s"
     )
-    with connection.cursor() as cursor:
-        adapt = connection.ops.adapt_datetimefield_value
-        cursor.execute(sql, [version_id, granularity, adapt(start), adapt(end)])
-        rows = cursor.fetchall()
+    rows = fetch_all(sql, [version_id, granularity, datetime_param(start), datetime_param(end)])
     # group the rows by layout text: one flat sum per distinct layout
     groups: dict[str, list] = {}
     for layout, dtype, counts, quality in rows:

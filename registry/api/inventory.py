@@ -25,6 +25,7 @@ from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, ModelVersio
 from registry.selectors.inventory import model_get, model_list, version_get, version_list
 from registry.services.audit import AuditContext
 from registry.services.inventory import (
+    VERSION_FIELDS,
     model_create,
     model_update,
     validate_version_reference,
@@ -127,24 +128,7 @@ class VersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelVersion
-        fields = [
-            "model",
-            "version",
-            "stage",
-            "description",
-            "artifact_uri",
-            "source_commit",
-            "training_run_id",
-            "training_data_ref",
-            "training_data_hash",
-            "metrics",
-            "feature_schema",
-            "task_type",
-            "created_by",
-            "created_at",
-            "stage_changed_at",
-            "url",
-        ]
+        fields = ["model", *VERSION_FIELDS, "created_by", "created_at", "stage_changed_at", "url"]
 
     def get_url(self, obj) -> str:
         return reverse("api:version-detail", args=[obj.model.name, obj.version])

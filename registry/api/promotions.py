@@ -28,12 +28,12 @@ from registry.selectors.promotions import (
 from registry.services.audit import AuditContext
 from registry.services.promotions import (
     PromotionConflict,
-    model_rollback,
     promotion_approve,
     promotion_cancel,
     promotion_reject,
     promotion_request,
 )
+from registry.services.stages import model_rollback
 from registry.stepup import promotion_approval_check  # access
 
 READ_SCOPES = (TokenScope.MODELS_READ, TokenScope.PROMOTIONS_REQUEST, TokenScope.PROMOTIONS_REVIEW)

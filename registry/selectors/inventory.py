@@ -19,6 +19,15 @@ from registry.rules import (
     sees_all_models,
 )
 
+# Risk tiers in order (high ranks highest), for sorting; the fleet page sorts by it too.
+RISK_RANK = Case(
+    When(risk_tier=RiskTier.LOW, then=Value(1)),
+    When(risk_tier=RiskTier.MEDIUM, then=Value(2)),
+    When(risk_tier=RiskTier.HIGH, then=Value(3)),
+    default=Value(0),
+    output_field=IntegerField(),
+)
+
 
 def _with_summary(qs: QuerySet[RegisteredModel]) -> QuerySet[RegisteredModel]:
     """Production version, latest version, version count and a risk rank, as subqueries (one SQL)."""
@@ -29,13 +38,7 @@ def _with_summary(qs: QuerySet[RegisteredModel]) -> QuerySet[RegisteredModel]:
         production_version=Subquery(versions.filter(stage=Stage.PRODUCTION).order_by().values("version")[:1]),
         latest_version=Subquery(versions.order_by("-version").values("version")[:1]),
         version_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)),
-        risk_rank=Case(
-            When(risk_tier=RiskTier.LOW, then=Value(1)),
-            When(risk_tier=RiskTier.MEDIUM, then=Value(2)),
-            When(risk_tier=RiskTier.HIGH, then=Value(3)),
-            default=Value(0),
-            output_field=IntegerField(),
-        ),
+        risk_rank=RISK_RANK,
     )
 
 

@@ -141,8 +141,17 @@ def _gate(key: str, label: str, status: str, detail: str, required: bool) -> dic
     return {"key": key, "label": label, "status": status, "detail": detail, "required": required}
 
 
+GATE_LABELS = {
+    "model_card": "Model card complete",
+    "lineage": "Lineage present",
+    "metric": "Offline primary metric not worse than production",
+    "reference_data": "Reference data uploaded",
+    "monitoring": "Monitoring configured",
+}
+
+
 def _metric_gate(candidate: ModelVersion, production: ModelVersion | None, snapshot: dict, target: str) -> dict:
-    label = "Offline primary metric not worse than production"
+    label = GATE_LABELS["metric"]
     required = bool(snapshot.get("require_metric_within_tolerance", True))
     if not required:
         return _gate("metric", label, GATE_NA, "Not required by the policy.", False)
@@ -185,86 +194,90 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
     target = request.target_stage
     if target == Stage.ARCHIVED:
         reason = "Retirement needs no evidence."
-        return [
-            _gate("model_card", "Model card complete", GATE_NA, reason, False),
-            _gate("lineage", "Lineage present", GATE_NA, reason, False),
-            _gate("metric", "Offline primary metric not worse than production", GATE_NA, reason, False),
-            _gate("reference_data", "Reference data uploaded", GATE_NA, reason, False),
-            _gate("monitoring", "Monitoring configured", GATE_NA, reason, False),
-        ]
-    gates = []
-    if snapshot.get("require_model_card", True):
-        missing = [
-            label
-            for label, value in (
-                ("description", model.description),
-                ("intended use", model.intended_use),
-                ("limitations", model.limitations),
-            )
-            if not (value or "").strip()
-        ]
-        gates.append(
-            _gate(
-                "model_card",
-                "Model card complete",
-                GATE_FAIL if missing else GATE_PASS,
-                f"Missing: {', '.join(missing)}." if missing else "Description, intended use and limitations filled.",
-                True,
-            )
-        )
-    else:
-        gates.append(_gate("model_card", "Model card complete", GATE_NA, "Not required by the policy.", False))
-    if snapshot.get("require_lineage", True):
-        missing = [
-            label
-            for label, value in (
-                ("source commit", version.source_commit),
-                ("training run id", version.training_run_id),
-                ("training data reference", version.training_data_ref),
-            )
-            if not (value or "").strip()
-        ]
-        gates.append(
-            _gate(
-                "lineage",
-                "Lineage present",
-                GATE_FAIL if missing else GATE_PASS,
-                f"Missing: {', '.join(missing)}."
-                if missing
-                else f"Commit {version.source_commit[:12]}, run {version.training_run_id}.",
-                True,
-            )
-        )
-    else:
-        gates.append(_gate("lineage", "Lineage present", GATE_NA, "Not required by the policy.", False))
-    gates.append(_metric_gate(version, production_version(model), snapshot, target))
-    if snapshot.get("require_reference_data", False):
-        ok = version.reference_profile_at is not None
-        gates.append(
-            _gate(
-                "reference_data",
-                "Reference data uploaded",
-                GATE_PASS if ok else GATE_FAIL,
-                f"Profiled {version.reference_profile_at:%Y-%m-%d %H:%M} UTC." if ok else "No reference data yet.",
-                True,
-            )
-        )
-    else:
-        gates.append(_gate("reference_data", "Reference data uploaded", GATE_NA, "Not required by the policy.", False))
-    if snapshot.get("require_monitoring", False):
-        ok = model.monitoring_configured_at is not None
-        gates.append(
-            _gate(
-                "monitoring",
-                "Monitoring configured",
-                GATE_PASS if ok else GATE_FAIL,
-                "Monitoring is configured." if ok else "Monitoring is not configured for this model.",
-                True,
-            )
-        )
-    else:
-        gates.append(_gate("monitoring", "Monitoring configured", GATE_NA, "Not required by the policy.", False))
+        return [_gate(key, label, GATE_NA, reason, False) for key, label in GATE_LABELS.items()]
+    gates = [
+        _model_card_gate(model, snapshot),
+        _lineage_gate(version, snapshot),
+        _metric_gate(version, production_version(model), snapshot, target),
+        _reference_data_gate(version, snapshot),
+        _monitoring_gate(model, snapshot),
+    ]
     return gates
+
+
+def _not_required(key: str) -> dict[str, Any]:
+    return _gate(key, GATE_LABELS[key], GATE_NA, "Not required by the policy.", False)
+
+
+def _missing(pairs) -> list[str]:
+    """The labels of the (label, value) pairs whose value is empty or blank."""
+    return [label for label, value in pairs if not (value or "").strip()]
+
+
+def _model_card_gate(model, snapshot: dict[str, Any]) -> dict[str, Any]:
+    if not snapshot.get("require_model_card", True):
+        return _not_required("model_card")
+    missing = _missing(
+        (
+            ("description", model.description),
+            ("intended use", model.intended_use),
+            ("limitations", model.limitations),
+        )
+    )
+    return _gate(
+        "model_card",
+        GATE_LABELS["model_card"],
+        GATE_FAIL if missing else GATE_PASS,
+        f"Missing: {', '.join(missing)}." if missing else "Description, intended use and limitations filled.",
+        True,
+    )
+
+
+def _lineage_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
+    if not snapshot.get("require_lineage", True):
+        return _not_required("lineage")
+    missing = _missing(
+        (
+            ("source commit", version.source_commit),
+            ("training run id", version.training_run_id),
+            ("training data reference", version.training_data_ref),
+        )
+    )
+    return _gate(
+        "lineage",
+        GATE_LABELS["lineage"],
+        GATE_FAIL if missing else GATE_PASS,
+        f"Missing: {', '.join(missing)}."
+        if missing
+        else f"Commit {version.source_commit[:12]}, run {version.training_run_id}.",
+        True,
+    )
+
+
+def _reference_data_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
+    if not snapshot.get("require_reference_data", False):
+        return _not_required("reference_data")
+    ok = version.reference_profile_at is not None
+    return _gate(
+        "reference_data",
+        GATE_LABELS["reference_data"],
+        GATE_PASS if ok else GATE_FAIL,
+        f"Profiled {version.reference_profile_at:%Y-%m-%d %H:%M} UTC." if ok else "No reference data yet.",
+        True,
+    )
+
+
+def _monitoring_gate(model, snapshot: dict[str, Any]) -> dict[str, Any]:
+    if not snapshot.get("require_monitoring", False):
+        return _not_required("monitoring")
+    ok = model.monitoring_configured_at is not None
+    return _gate(
+        "monitoring",
+        GATE_LABELS["monitoring"],
+        GATE_PASS if ok else GATE_FAIL,
+        "Monitoring is configured." if ok else "Monitoring is not configured for this model.",
+        True,
+    )
 
 
 def failing_gates(gates: list[dict[str, Any]]) -> list[dict[str, Any]]:

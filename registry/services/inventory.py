@@ -24,30 +24,8 @@ from .audit import AuditContext, audit_record, diff, model_snapshot
 MODEL_FIELDS = ["name", "owner", "team", *MODEL_CARD_FIELDS]
 MODEL_EDITABLE = ["team", *MODEL_CARD_FIELDS, "tags"]
 
-VERSION_FIELDS = [
-    "version",
-    "stage",
-    "description",
-    "artifact_uri",
-    "source_commit",
-    "training_run_id",
-    "training_data_ref",
-    "training_data_hash",
-    "metrics",
-    "feature_schema",
-    "task_type",
-]
-VERSION_CREATE = [
-    "description",
-    "artifact_uri",
-    "source_commit",
-    "training_run_id",
-    "training_data_ref",
-    "training_data_hash",
-    "metrics",
-    "feature_schema",
-    "task_type",
-]
+# A version's fields: what can be edited, what is also given at registration (the schema and
+# task type are fixed then), and everything the audit snapshot and the API show.
 VERSION_EDITABLE = [
     "description",
     "artifact_uri",
@@ -57,6 +35,8 @@ VERSION_EDITABLE = [
     "training_data_hash",
     "metrics",
 ]
+VERSION_CREATE = [*VERSION_EDITABLE, "feature_schema", "task_type"]
+VERSION_FIELDS = ["version", "stage", *VERSION_CREATE]
 
 MAX_TAGS = 20
 MAX_METRICS = 200

@@ -1,4 +1,5 @@
-"""Promotion workflow: request, review (approve / reject), cancel, apply, rollback, policies.
+"""Promotion workflow: request, review (approve / reject), cancel, apply. Stage changes and
+rollback live in ``stages.py``, policies in ``policies.py``.
 
 Lock order, everywhere: the model row, then its versions, then the request row. Every stage
 change of a model is serialised on the model row, so exactly one production version exists
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -18,11 +18,8 @@ from django.utils import timezone
 from registry import rules
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.models import (
-    MlflowModelLink,
     ModelVersion,
-    PromotionPolicy,
     PromotionRequest,
-    RegisteredModel,
     Review,
     StageTransition,
 )
@@ -32,37 +29,23 @@ from registry.selectors.promotions import (
     policy_snapshot,
     promotion_approvals,
     promotion_gates,
-    rollback_candidate,
 )
 
 from . import notifications
-from .audit import AuditContext, audit_record, diff, model_snapshot
+from .audit import AuditContext, audit_record
+from .stages import (
+    PromotionConflict,
+    clean_text,
+    lock_model,
+    lock_versions,
+    mlflow_writeback_on_commit,
+    stage_move,
+)
 from .webhooks import webhook_dispatch
 
 logger = logging.getLogger(__name__)
 
 TARGET_STAGES = (Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED)
-MAX_TEXT = 10_000
-
-POLICY_FIELDS = [
-    "approvals_required",
-    "approver_group",
-    "require_model_card",
-    "require_lineage",
-    "require_metric_within_tolerance",
-    "metric_tolerance",
-    "require_reference_data",
-    "require_monitoring",
-]
-
-
-class PromotionConflict(Exception):
-    """The action does not fit the current state (not pending, already reviewed, red gates…)."""
-
-    def __init__(self, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
 
 
 class GatesFailed(PromotionConflict):
@@ -80,32 +63,13 @@ class GatesFailed(PromotionConflict):
 # ---------------------------------------------------------------- helpers
 
 
-def _clean_text(value: str | None, field: str, *, required: bool, label: str) -> str:
-    text = (value or "").strip() if isinstance(value, str) or value is None else None
-    if text is None:
-        raise ValidationError({field: f"{label} must be text."})
-    if required and not text:
-        raise ValidationError({field: f"{label} is required."})
-    if len(text) > MAX_TEXT:
-        raise ValidationError({field: f"{label} is too long (at most {MAX_TEXT} characters)."})
-    return text
-
-
-def _lock_model(model_id: int) -> RegisteredModel:
-    return RegisteredModel.objects.select_for_update().get(pk=model_id)
-
-
-def _lock_versions(model: RegisteredModel) -> dict[int, ModelVersion]:
-    return {v.pk: v for v in ModelVersion.objects.select_for_update().filter(model=model).order_by("pk")}
-
-
 def _lock_request(pk: int) -> PromotionRequest:
     """Lock the model, its versions and the request (in that order); return the fresh request."""
     model_id = PromotionRequest.objects.filter(pk=pk).values_list("version__model_id", flat=True).first()
     if model_id is None:
         raise PromotionRequest.DoesNotExist(f"Promotion request {pk} does not exist.")
-    model = _lock_model(model_id)
-    versions = _lock_versions(model)
+    model = lock_model(model_id)
+    versions = lock_versions(model)
     req = PromotionRequest.objects.select_for_update().select_related("requested_by").get(pk=pk)
     req.version = versions[req.version_id]
     req.version.model = model
@@ -151,77 +115,13 @@ def _check_pending(req: PromotionRequest) -> None:
         )
 
 
-def _move_stage(
-    *,
-    version: ModelVersion,
-    to_stage: str,
-    kind: str,
-    actor,
-    reason: str,
-    context: AuditContext,
-    promotion_request: PromotionRequest | None = None,
-    needs_follow_up: bool = False,
-    now,
-) -> StageTransition:
-    from_stage = version.stage
-    version.stage = to_stage
-    version.stage_changed_at = now
-    version.save(update_fields=["stage", "stage_changed_at"])
-    transition = StageTransition(
-        version=version,
-        model=version.model,
-        from_stage=from_stage,
-        to_stage=to_stage,
-        kind=kind,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        reason=reason,
-        promotion_request=promotion_request,
-        needs_follow_up=needs_follow_up,
-    )
-    transition.full_clean()
-    transition.save()
-    audit_record(
-        actor=actor,
-        action="stage.changed",
-        obj=version,
-        model=version.model,
-        context=context,
-        before={"stage": from_stage},
-        after={
-            "stage": to_stage,
-            "kind": kind,
-            "reason": reason,
-            "promotion_request": promotion_request.pk if promotion_request else None,
-            "transition": transition.pk,
-        },
-    )
-    webhook_dispatch(
-        event="stage.changed",
-        model=version.model,
-        actor=actor,
-        payload={
-            "model": version.model.name,
-            "version": version.version,
-            "from_stage": from_stage,
-            "to_stage": to_stage,
-            "kind": kind,
-            "reason": reason,
-            "promotion_request": promotion_request.pk if promotion_request else None,
-        },
-    )
-    return transition
-
-
-# ---------------------------------------------------------------- services
-
-
 @transaction.atomic
 def promotion_request(
     *, version: ModelVersion, target_stage: str, requester, justification: str, context: AuditContext
 ) -> PromotionRequest:
     """Open a request to move ``version`` to ``target_stage`` under the policy in force now."""
-    model = _lock_model(version.model_id)
-    versions = _lock_versions(model)
+    model = lock_model(version.model_id)
+    versions = lock_versions(model)
     version = versions[version.pk]
     version.model = model
     if not rules.can_request_promotion(requester, model):
@@ -230,7 +130,7 @@ def promotion_request(
         raise ValidationError(
             {"target_stage": f"Choose one of: {', '.join(str(s) for s in TARGET_STAGES)} (got '{target_stage}')."}
         )
-    justification = _clean_text(justification, "justification", required=True, label="A justification")
+    justification = clean_text(justification, "justification", required=True, label="A justification")
     if version.stage == target_stage:
         raise PromotionConflict(f"{version} is already in {target_stage}.", {"stage": version.stage})
     pending = PromotionRequest.objects.filter(version=version, status=PromotionStatus.PENDING).first()
@@ -281,8 +181,8 @@ def promotion_approve(
     """
     req = _lock_request(request.pk)
     _check_reviewer(req, reviewer)
-    comment = _clean_text(comment, "comment", required=False, label="The comment")
-    override_reason = _clean_text(override_reason, "override_reason", required=False, label="The override reason")
+    comment = clean_text(comment, "comment", required=False, label="The comment")
+    override_reason = clean_text(override_reason, "override_reason", required=False, label="The override reason")
     gates = promotion_gates(req)
     red = failing_gates(gates)
     if override_reason and not rules.is_admin(reviewer):
@@ -349,7 +249,7 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
         for other in ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).exclude(pk=version.pk):
             other.model = model
             moved.append(
-                _move_stage(
+                stage_move(
                     version=other,
                     to_stage=Stage.ARCHIVED,
                     kind=StageTransition.Kind.ARCHIVED_BY_PROMOTION,
@@ -361,7 +261,7 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
                 )
             )
     moved.append(
-        _move_stage(
+        stage_move(
             version=version,
             to_stage=req.target_stage,
             kind=StageTransition.Kind.PROMOTION,
@@ -404,7 +304,7 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
         notifications.notify_promotion_decided(old)
     notifications.notify_promotion_decided(req)
     if req.target_stage == Stage.PRODUCTION:
-        _mlflow_writeback_on_commit(model)
+        mlflow_writeback_on_commit(model)
     return req
 
 
@@ -413,7 +313,7 @@ def promotion_reject(*, request: PromotionRequest, reviewer, comment: str, conte
     """A rejection ends the request. The comment (the reason) is mandatory."""
     req = _lock_request(request.pk)
     _check_reviewer(req, reviewer)
-    comment = _clean_text(comment, "comment", required=True, label="A comment explaining the rejection")
+    comment = clean_text(comment, "comment", required=True, label="A comment explaining the rejection")
     review = Review(
         request=req, reviewer=reviewer, requester=req.requested_by, decision=Decision.REJECT, comment=comment
     )
@@ -472,118 +372,7 @@ def promotion_cancel(*, request: PromotionRequest, actor, context: AuditContext,
     if not rules.can_cancel_promotion(actor, req):
         raise PermissionDenied("Only the requester or an admin may cancel this request.")
     _check_pending(req)
-    comment = _clean_text(comment, "comment", required=False, label="The comment")
+    comment = clean_text(comment, "comment", required=False, label="The comment")
     reason = comment or f"Cancelled by {actor.get_username()}."
     _cancel(req=req, actor=actor, reason=reason, context=context, now=timezone.now())
     return req
-
-
-@transaction.atomic
-def model_rollback(*, model: RegisteredModel, actor, reason: str, context: AuditContext) -> StageTransition:
-    """Restore the most recent previously-approved production version; archive the current one.
-
-    Both transitions are of kind ``rollback`` and flagged for follow-up review.
-    """
-    model = _lock_model(model.pk)
-    versions = _lock_versions(model)
-    if not rules.can_rollback(actor, model):
-        raise PermissionDenied("Only the model's owner, a reviewer or an admin may roll back.")
-    reason = _clean_text(reason, "reason", required=True, label="A reason for the rollback")
-    current = next((v for v in versions.values() if v.stage == Stage.PRODUCTION), None)
-    if current is None:
-        raise PromotionConflict(f"{model.name} has no production version to roll back.")
-    target = rollback_candidate(model)
-    if target is None:
-        raise PromotionConflict(f"{model.name} has no previously approved production version to restore.")
-    target = versions[target.pk]
-    current.model = target.model = model
-    now = timezone.now()
-    archived = _move_stage(
-        version=current,
-        to_stage=Stage.ARCHIVED,
-        kind=StageTransition.Kind.ROLLBACK,
-        actor=actor,
-        reason=reason,
-        context=context,
-        needs_follow_up=True,
-        now=now,
-    )
-    restored = _move_stage(
-        version=target,
-        to_stage=Stage.PRODUCTION,
-        kind=StageTransition.Kind.ROLLBACK,
-        actor=actor,
-        reason=reason,
-        context=context,
-        needs_follow_up=True,
-        now=now,
-    )
-    audit_record(
-        actor=actor,
-        action="rollback",
-        obj=model,
-        context=context,
-        before={"production_version": current.version},
-        after={
-            "production_version": target.version,
-            "reason": reason,
-            "transitions": [archived.pk, restored.pk],
-            "needs_follow_up": True,
-        },
-    )
-    webhook_dispatch(
-        event="rollback",
-        model=model,
-        actor=actor,
-        payload={"model": model.name, "from_version": current.version, "to_version": target.version, "reason": reason},
-    )
-    notifications.notify_rollback(model=model, restored=target, archived=current, actor=actor, reason=reason)
-    _mlflow_writeback_on_commit(model)
-    return restored
-
-
-def _mlflow_writeback_on_commit(model: RegisteredModel) -> None:
-    """Models imported from MLflow: move the production alias there once this change commits
-    (the periodic sync retries if the server is down)."""
-    if not MlflowModelLink.objects.filter(model=model, server__enabled=True).exists():
-        return
-    from registry.tasks import mlflow_writeback_model
-
-    def enqueue() -> None:
-        try:
-            mlflow_writeback_model.delay(model.pk)
-        except Exception:  # broker down: the periodic sync writes it back later
-            logger.warning("could not enqueue the MLflow write-back for %s", model.name, exc_info=True)
-
-    transaction.on_commit(enqueue)
-
-
-@transaction.atomic
-def policy_update(*, policy: PromotionPolicy, actor, changes: dict[str, Any], context: AuditContext) -> PromotionPolicy:
-    """Change a tier's policy (admins only). Requests already open keep their snapshot."""
-    if not rules.can_manage_policies(actor):
-        raise PermissionDenied("Only admins may change promotion policies.")
-    unknown = sorted(set(changes) - set(POLICY_FIELDS))
-    if unknown:
-        raise ValidationError({"__all__": f"Unknown policy field(s): {', '.join(unknown)}."})
-    policy = PromotionPolicy.objects.select_for_update().get(pk=policy.pk)
-    before = model_snapshot(policy, POLICY_FIELDS)
-    for field, value in changes.items():
-        setattr(policy, field, value)
-    policy.updated_by = actor
-    policy.full_clean()
-    if not Group.objects.filter(name=policy.approver_group).exists():
-        raise ValidationError({"approver_group": f"There is no group named '{policy.approver_group}'."})
-    policy.save()
-    after = model_snapshot(policy, POLICY_FIELDS)
-    changed_before, changed_after = diff(before, after)
-    if changed_after:
-        audit_record(
-            actor=actor,
-            action="policy.updated",
-            obj=policy,
-            context=context,
-            before=changed_before,
-            after={**changed_after, "risk_tier": policy.risk_tier},
-        )
-    return policy

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import rules
 from registry.choices import PromotionStatus, Stage
+from registry.forms import form_submit
 from registry.forms_promotions import (
     CancelForm,
     PromotionRequestFilterSet,
@@ -35,15 +36,25 @@ from registry.selectors.promotions import (
 from registry.services.audit import AuditContext
 from registry.services.promotions import (
     PromotionConflict,
-    model_rollback,
     promotion_approve,
     promotion_cancel,
     promotion_reject,
     promotion_request,
 )
+from registry.services.stages import model_rollback
 from registry.stepup import promotion_approval_is_sensitive, step_up_required_if  # access
 
 ACTIONS_TEMPLATE = "registry/inc/promotion_actions.html"
+
+
+def _submit(request, form, write):
+    """``form_submit`` (the create and edit pages' one flow), plus the workflow's refusal: a
+    ``PromotionConflict`` becomes a form error shown with 409."""
+    try:
+        return form_submit(request, form, write)
+    except PromotionConflict as exc:
+        form.add_error(None, exc.message)
+        return None, 409
 
 
 def _errors_text(exc: ValidationError) -> str:
@@ -88,28 +99,20 @@ def promotion_create_view(request, name, version):
     if not rules.can_request_promotion(request.user, model):
         raise PermissionDenied("Only the model's owner or an admin may request a promotion.")
     form = PromotionRequestForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                req = promotion_request(
-                    version=version_obj,
-                    target_stage=form.cleaned_data["target_stage"],
-                    requester=request.user,
-                    justification=form.cleaned_data["justification"],
-                    context=AuditContext.from_request(request),
-                )
-            except ValidationError as exc:
-                form.add_error(None, _errors_text(exc))
-                status = 400
-            except PromotionConflict as exc:
-                form.add_error(None, exc.message)
-                status = 409
-            else:
-                messages.success(request, f"Promotion requested: reviewers have been notified (request #{req.pk}).")
-                return redirect(req)
-        else:
-            status = 400
+    req, status = _submit(
+        request,
+        form,
+        lambda data: promotion_request(
+            version=version_obj,
+            target_stage=data["target_stage"],
+            requester=request.user,
+            justification=data["justification"],
+            context=AuditContext.from_request(request),
+        ),
+    )
+    if req is not None:
+        messages.success(request, f"Promotion requested: reviewers have been notified (request #{req.pk}).")
+        return redirect(req)
     pending = version_obj.promotion_requests.filter(status=PromotionStatus.PENDING).first()
     return render(
         request,
@@ -253,30 +256,19 @@ def model_rollback_view(request, name):
     if not rules.can_rollback(request.user, model):
         raise PermissionDenied("Only the model's owner, a reviewer or an admin may roll back.")
     form = RollbackForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                restored = model_rollback(
-                    model=model,
-                    actor=request.user,
-                    reason=form.cleaned_data["reason"],
-                    context=AuditContext.from_request(request),
-                )
-            except ValidationError as exc:
-                form.add_error(None, _errors_text(exc))
-                status = 400
-            except PromotionConflict as exc:
-                form.add_error(None, exc.message)
-                status = 409
-            else:
-                messages.success(
-                    request,
-                    f"Rolled back: v{restored.version.version} is in production again; flagged for follow-up review.",
-                )
-                return redirect(model)
-        else:
-            status = 400
+    restored, status = _submit(
+        request,
+        form,
+        lambda data: model_rollback(
+            model=model, actor=request.user, reason=data["reason"], context=AuditContext.from_request(request)
+        ),
+    )
+    if restored is not None:
+        messages.success(
+            request,
+            f"Rolled back: v{restored.version.version} is in production again; flagged for follow-up review.",
+        )
+        return redirect(model)
     return render(
         request,
         "registry/rollback_form.html",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -33,7 +32,7 @@ def path(request, monkeypatch):
     """Run each test on the database's own path (on PostgreSQL the fast one) and on the
     row-by-row path (SQLite's). On SQLite both are the row path: nothing is skipped."""
     if request.param == "rows":
-        monkeypatch.setattr("monitoring.selectors.bins.connection", SimpleNamespace(vendor="sqlite"))
+        monkeypatch.setattr("monitoring.selectors.bins.is_postgresql", lambda: False)
     return request.param
 
 

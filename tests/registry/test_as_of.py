@@ -187,7 +187,8 @@ def test_as_of_through_the_promotion_and_rollback_services(churn, owner, reviewe
     from django.utils import timezone
 
     from registry.services.audit import CLI
-    from registry.services.promotions import model_rollback, promotion_approve, promotion_request
+    from registry.services.promotions import promotion_approve, promotion_request
+    from registry.services.stages import model_rollback
 
     v1, v2 = ModelVersionFactory(model=churn), ModelVersionFactory(model=churn)
     moments = [timezone.now()]

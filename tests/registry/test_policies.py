@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from registry.choices import RiskTier
 from registry.models import AuditEvent, PromotionPolicy
 from registry.services.audit import CLI
-from registry.services.promotions import policy_update
+from registry.services.policies import policy_update
 
 
 def test_default_policies_need_one_approval_for_low_and_medium_and_two_for_high(db):

@@ -7,7 +7,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from registry.choices import Stage
 from registry.models import AuditEvent, ModelVersion, StageTransition
 from registry.services.audit import CLI
-from registry.services.promotions import PromotionConflict, model_rollback, promotion_approve, promotion_request
+from registry.services.promotions import PromotionConflict, promotion_approve, promotion_request
+from registry.services.stages import model_rollback
 from tests.factories import ModelVersionFactory
 
 

@@ -235,7 +235,7 @@ def test_delivering_twice_is_idempotent(churn_v1, owner, receiver, django_captur
 
 
 def test_rollback_sends_a_rollback_event(churn, owner, reviewer, receiver, django_capture_on_commit_callbacks):
-    from registry.services.promotions import model_rollback
+    from registry.services.stages import model_rollback
 
     v1, v2 = ModelVersionFactory(model=churn), ModelVersionFactory(model=churn)
     for version in (v1, v2):

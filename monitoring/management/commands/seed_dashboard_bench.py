@@ -23,9 +23,10 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from mlops_portal.db import insert_rows
 from monitoring.choices import (
     SCORE_FEATURE,
     AlertKind,
@@ -154,25 +155,7 @@ COLUMNS = [
 
 
 def _write_metrics(rows) -> int:
-    count = 0
-    if connection.vendor == "postgresql":
-        table = MetricValue._meta.db_table
-        with connection.cursor() as cursor:
-            raw = cursor.cursor  # psycopg 3 cursor
-            with raw.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    count += 1
-        return count
-    batch = []
-    for row in rows:
-        batch.append(MetricValue(**dict(zip(COLUMNS, row, strict=True))))
-        if len(batch) >= 5000:
-            MetricValue.objects.bulk_create(batch)
-            count += len(batch)
-            batch = []
-    MetricValue.objects.bulk_create(batch)
-    return count + len(batch)
+    return insert_rows(MetricValue, COLUMNS, rows)
 
 
 @transaction.atomic

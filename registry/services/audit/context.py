@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import ipaddress
 from typing import Any
 
 from registry.choices import AuditSource
@@ -25,20 +24,10 @@ class AuditContext:
     def from_request(cls, request, source: str = AuditSource.UI) -> AuditContext:
         from mlops_portal.net import client_ip  # REMOTE_ADDR unless a trusted proxy forwarded it
 
-        ip = _clean_ip(client_ip(request))
+        # a valid address in canonical text form, or None: a forged X-Forwarded-For must
+        # neither break the insert nor the hash
+        ip = client_ip(request)
         return cls(source=source, request_id=str(getattr(request, "id", "") or "")[:64], ip=ip)
-
-
-def _clean_ip(value) -> str | None:
-    """A valid address in the database's own text form, or None (a forged
-    X-Forwarded-For must neither break the insert nor the hash)."""
-    try:
-        address = ipaddress.ip_address(str(value or "").strip())
-    except ValueError:
-        return None
-    if address.version == 6 and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return str(address)
 
 
 WORKER = AuditContext(source=AuditSource.WORKER)

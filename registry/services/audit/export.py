@@ -4,7 +4,6 @@ is recorded (``audit.exported``) before the first byte is streamed."""
 
 from __future__ import annotations
 
-import codecs
 import csv
 import dataclasses
 import io
@@ -12,10 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
+from mlops_portal.db import copy_to_csv, is_postgresql
 from registry.models import AuditEvent, RegisteredModel
 from registry.verify_export import EXPORT_COLUMNS, MANIFEST_MARKER, canonical_json
 
@@ -49,18 +49,7 @@ def _copy_csv(queryset, *, chunk_bytes: int) -> Iterator[str]:
         sql, params = pg_text_values(queryset.order_by("seq"), json_null=True).query.sql_with_params()
     except EmptyResultSet:  # e.g. .none(): nothing to copy
         return
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    pending: list[bytes] = []
-    size = 0
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
-            for data in copy:
-                pending.append(bytes(data))
-                size += len(data)
-                if size >= chunk_bytes:
-                    yield decoder.decode(b"".join(pending))
-                    pending, size = [], 0
-    yield decoder.decode(b"".join(pending), final=True)
+    yield from copy_to_csv(sql, params, chunk_bytes=chunk_bytes)
 
 
 def _copy_range(bounded) -> ExportRange:
@@ -140,7 +129,7 @@ def audit_export_rows(
     filters = dict(filters or {})
     if fmt == "csv":
         yield _csv_text([EXPORT_COLUMNS])
-    if fmt == "csv" and connection.vendor == "postgresql" and use_copy:
+    if fmt == "csv" and is_postgresql() and use_copy:
         # PostgreSQL writes the CSV rows itself (COPY ... TO STDOUT): the same cells as the
         # Python path, at the database's own speed; the manifest comes from one aggregate.
         bounded = queryset.order_by().filter(seq__lte=head[0])

@@ -11,11 +11,9 @@ import json
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from django.db import connection
-from django.db.models import QuerySet, TextField
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
+from django.db.models import QuerySet
 
+from mlops_portal.db import is_postgresql, pg_inet_text, pg_iso_timestamp, pg_json_text, stream_rows
 from registry.models import AuditEvent
 from registry.verify_export import HASHED_FIELDS, canonical_json
 
@@ -46,13 +44,6 @@ class ChainRow(NamedTuple):
 HASHED = tuple(HASHED_FIELDS)
 assert ChainRow._fields == (*HASHED, "hash")  # one order: the hashed fields, then the hash
 
-# PostgreSQL renders the timestamp exactly as Python's datetime.isoformat() does for UTC
-# (microseconds only when non-zero), so rows need no per-row datetime objects.
-PG_TIMESTAMP = (
-    """to_char("registry_auditevent"."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')"""
-    """ || CASE WHEN extract(microseconds FROM "registry_auditevent"."timestamp")::bigint %% 1000000 <> 0"""
-    """ THEN to_char("registry_auditevent"."timestamp" AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00'"""
-)
 # The hashed columns with the database's text forms in place of timestamp, before, after and ip.
 PG_TEXT_COLUMNS = [
     "ts_text" if f == "timestamp" else f"{f}_text" if f in ("before", "after", "ip") else f for f in HASHED
@@ -62,16 +53,12 @@ PG_TEXT_COLUMNS = [
 def pg_text_values(queryset: QuerySet, *, json_null: bool = False) -> QuerySet:
     """PostgreSQL: ``queryset`` as tuples in ChainRow order, text columns formatted by the
     database. ``json_null`` writes a NULL before/after as the JSON text ``null``."""
-    if json_null:
-        before = RawSQL("""COALESCE("registry_auditevent"."before"::text, 'null')""", [])
-        after = RawSQL("""COALESCE("registry_auditevent"."after"::text, 'null')""", [])
-    else:
-        before, after = Cast("before", TextField()), Cast("after", TextField())
+    table = '"registry_auditevent"'
     return queryset.annotate(
-        ts_text=RawSQL(PG_TIMESTAMP, []),
-        before_text=before,
-        after_text=after,
-        ip_text=RawSQL('host("registry_auditevent"."ip")', []),
+        ts_text=pg_iso_timestamp(f'{table}."timestamp"'),
+        before_text=pg_json_text("before", f'{table}."before"', json_null=json_null),
+        after_text=pg_json_text("after", f'{table}."after"', json_null=json_null),
+        ip_text=pg_inet_text(f'{table}."ip"'),
     ).values_list(*PG_TEXT_COLUMNS, "hash")
 
 
@@ -131,7 +118,7 @@ def canonical_rows(
     qs = queryset.order_by()
     if up_to_seq is not None:
         qs = qs.filter(seq__lte=up_to_seq)
-    fast = connection.vendor == "postgresql"
+    fast = is_postgresql()
     load = _canonical_value_json if canonical_values else _json_text_or_null
     last = 0
     while True:
@@ -155,11 +142,6 @@ def canonical_rows(
             return
 
 
-# Rows per libpq chunk while streaming (libpq >= 17): big enough to make the per-chunk cost
-# vanish, small enough that PostgreSQL keeps producing rows while Python checks the last ones.
-STREAM_ROWS = 2_000
-
-
 def _bounded(last: int, up_to_seq: int | None) -> QuerySet:
     qs = AuditEvent.objects.filter(seq__gt=last)
     return qs if up_to_seq is None else qs.filter(seq__lte=up_to_seq)
@@ -168,32 +150,20 @@ def _bounded(last: int, up_to_seq: int | None) -> QuerySet:
 def verify_rows_pg(up_to_seq: int | None, chunk_size: int) -> Iterator[ChainRow]:
     """PostgreSQL: every row in seq order, before/after as the database's JSON text. Keyset
     chunks of ``chunk_size`` rows (each an index range scan, no long-lived snapshot); each
-    chunk is STREAMED (libpq chunked-rows mode), so the server formats the next rows while
-    Python hashes these: the two run on two CPUs at once."""
-    from psycopg import pq
-
-    streaming = pq.version() >= 170000  # chunked rows mode needs libpq 17
+    chunk is STREAMED (``mlops_portal.db.stream_rows``), so the server formats the next rows
+    while Python hashes these: the two run on two CPUs at once."""
     make = ChainRow._make
     last = 0
     while True:
         sql, params = pg_text_values(_bounded(last, up_to_seq).order_by("seq"))[:chunk_size].query.sql_with_params()
         count = 0
-        with connection.cursor() as cursor:
-            raw = cursor.cursor  # the psycopg cursor: tuples straight from its C row loader
-            if streaming:
-                rows = raw.stream(sql, params, size=min(chunk_size, STREAM_ROWS))
-            else:
-                raw.execute(sql, params)
-                rows = iter(raw.fetchall())
-            try:
-                for values in rows:
-                    count += 1
-                    yield make(values)
-            finally:
-                # Stopped early (a broken link): read the rest of this chunk rather than let
-                # psycopg cancel the query, which would abort the caller's transaction.
-                for _ in rows:
-                    pass
+        rows = stream_rows(sql, params, chunk_rows=chunk_size)
+        try:
+            for values in rows:
+                count += 1
+                yield make(values)
+        finally:
+            rows.close()  # stopped early (a broken link): the rest of the chunk is drained
         if count < chunk_size:
             return
         last = values[0]

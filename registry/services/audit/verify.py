@@ -9,8 +9,8 @@ import json
 from collections.abc import Callable, Iterator
 
 import orjson
-from django.db import connection
 
+from mlops_portal.db import is_postgresql
 from registry.models import AuditEvent
 from registry.verify_export import GENESIS_HASH, canonical_json
 
@@ -96,7 +96,7 @@ def _check_rows(rows: Iterator[ChainRow], json_text: bool, progress, every: int)
 
 def _verify_chain(up_to_seq: int | None, chunk_size: int, progress=None) -> VerifyResult:
     """Recompute hashes and links from the genesis hash, in one pass in seq order."""
-    json_text = connection.vendor == "postgresql"
+    json_text = is_postgresql()
     rows = verify_rows_pg(up_to_seq, chunk_size) if json_text else verify_rows_orm(up_to_seq, chunk_size)
     try:
         count, head_hash, broken = _check_rows(rows, json_text, progress, chunk_size)

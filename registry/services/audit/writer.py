@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from mlops_portal.db import advisory_xact_lock
 from registry.models import AuditEvent, RegisteredModel
 from registry.verify_export import GENESIS_HASH, canonical_default, event_hash
 
@@ -43,10 +44,7 @@ def event_payload(event: AuditEvent) -> dict[str, Any]:
 
 
 def _lock_chain() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_LOCK_KEY])
-    # SQLite: transactions are IMMEDIATE (settings), so writers are already serialised.
+    advisory_xact_lock(_AUDIT_LOCK_KEY)  # SQLite: IMMEDIATE transactions already serialise writers
 
 
 def audit_head() -> tuple[int, str]:
