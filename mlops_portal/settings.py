@@ -239,6 +239,13 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 # --- end outbound requests -----------------------------------------------------------------------
 
+# --- Fairness (monitoring/fairness.py, issue "Bias and fairness evidence") ------------------------
+# Groups with fewer rows are reported "too small", never with their rates, and take no part in the
+# parity figures; bootstrap replicates behind the 95 % intervals (seeded).
+FAIRNESS_MIN_GROUP_SIZE = env.int("FAIRNESS_MIN_GROUP_SIZE", default=30)
+FAIRNESS_BOOTSTRAP_SAMPLES = env.int("FAIRNESS_BOOTSTRAP_SAMPLES", default=1000)
+# --- end fairness --------------------------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
