@@ -84,3 +84,11 @@ def retrain_trigger_send(trigger_id: int) -> None:
     from monitoring.services.alerts import retrain_trigger_send as send
 
     send(trigger_id=trigger_id)
+
+
+@shared_task(name="monitoring.tasks.evaluation_compute", time_limit=900, soft_time_limit=840, **COMMON)
+def evaluation_compute(run_id: int) -> None:
+    """The fairness report of an uploaded evaluation set (monitoring.services.evaluations)."""
+    from monitoring.services.evaluations import evaluation_compute as compute
+
+    compute(run_id=run_id)

@@ -62,6 +62,9 @@ class PromotionPolicyForm(forms.ModelForm):
             "metric_tolerance",
             "require_reference_data",
             "require_monitoring",
+            "require_fairness",
+            "fairness_min_disparate_impact",
+            "fairness_max_equalized_odds_difference",
         ]
 
     def clean_approver_group(self):

@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from registry.choices import Decision, PromotionStatus, Stage
+from registry.gates_fairness import fairness_gate, fairness_snapshot
 from registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, Review, StageTransition
 from registry.rules import sees_all_models
 
@@ -42,6 +43,7 @@ def policy_snapshot(policy: PromotionPolicy) -> dict[str, Any]:
         "metric_tolerance": policy.metric_tolerance,
         "require_reference_data": policy.require_reference_data,
         "require_monitoring": policy.require_monitoring,
+        **fairness_snapshot(policy),
     }
 
 
@@ -179,6 +181,7 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
             _gate("metric", "Offline primary metric not worse than production", GATE_NA, reason, False),
             _gate("reference_data", "Reference data uploaded", GATE_NA, reason, False),
             _gate("monitoring", "Monitoring configured", GATE_NA, reason, False),
+            fairness_gate(request, snapshot),
         ]
     gates = []
     if snapshot.get("require_model_card", True):
@@ -252,6 +255,7 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
         )
     else:
         gates.append(_gate("monitoring", "Monitoring configured", GATE_NA, "Not required by the policy.", False))
+    gates.append(fairness_gate(request, snapshot))
     return gates
 
 
