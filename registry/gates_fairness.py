@@ -3,9 +3,12 @@
 Policy fields (``PromotionPolicy``): ``require_fairness`` (on for high risk by default),
 ``fairness_min_disparate_impact`` (0.80, the four-fifths rule) and
 ``fairness_max_equalized_odds_difference`` (0.10). The evidence is the ``EvaluationRun`` the
-monitoring worker computed (``monitoring.services.evaluations``); every sensitive attribute and
-pairwise intersection with at least two groups of ``FAIRNESS_MIN_GROUP_SIZE`` rows is checked.
-The gate returns the same dict as the other gates of ``registry.selectors.promotions``.
+monitoring worker computed (``monitoring.services.evaluations``); every sensitive attribute with at
+least two groups of ``FAIRNESS_MIN_GROUP_SIZE`` rows is checked. Pairwise intersections are shown
+beside it but not gated: with many small groups, max − min of noisy estimates is biased upwards.
+A version whose feature schema declares no sensitive attribute has nothing to examine: the gate
+is "not applicable" there (and the scorecard's "bias examined before production" stays red for
+high risk). The gate returns the same dict as the other gates of ``registry.selectors.promotions``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from typing import Any
 
 from registry.choices import Stage
 from registry.models_evaluation import EvaluationKind, EvaluationRun, EvaluationStatus
+from registry.sensitive import sensitive_attributes
 
 KEY, LABEL = "fairness", "Fairness within thresholds"
+INTERSECTION = "&"
 FAIL, PASS, NA = "fail", "pass", "na"
 
 
@@ -40,6 +45,8 @@ def fairness_violations(results: dict, min_di: float, max_eod: float) -> tuple[l
     """(violations, attributes that could not be examined) of a computed fairness report."""
     violations, unexamined = [], []
     for name, attribute in (results.get("attributes") or {}).items():
+        if INTERSECTION in name:
+            continue  # intersections are shown, not gated: their small groups' noise inflates max − min
         summary = attribute.get("summary") or {}
         if summary.get("groups_compared", 0) < 2:
             unexamined.append(name)
@@ -47,8 +54,8 @@ def fairness_violations(results: dict, min_di: float, max_eod: float) -> tuple[l
         di = summary.get("disparate_impact")
         if di is not None and di < min_di:
             low, high = (
-                _group_label(name, summary.get("lowest_group")),
-                _group_label(name, summary.get("highest_group")),
+                group_label(name, summary.get("lowest_group")),
+                group_label(name, summary.get("highest_group")),
             )
             violations.append(f"disparate impact for {low} vs {high} is {di:.2f} (four-fifths rule: ≥ {min_di:.2f})")
         eod = summary.get("equalized_odds_difference")
@@ -57,7 +64,7 @@ def fairness_violations(results: dict, min_di: float, max_eod: float) -> tuple[l
     return violations, unexamined
 
 
-def _group_label(attribute: str, group: str | None) -> str:
+def group_label(attribute: str, group: str | None) -> str:
     """``sex`` + ``F`` → ``sex=F``; ``age_band&sex`` + ``18-25|F`` → ``age_band=18-25, sex=F``."""
     if group is None:
         return attribute
@@ -74,6 +81,9 @@ def fairness_gate(request, snapshot: dict[str, Any]) -> dict[str, Any]:
     if not snapshot.get("require_fairness", False):
         return _gate(NA, "Not required by the policy.", False)
     version = request.version
+    if not sensitive_attributes(version.feature_schema):
+        # nothing to examine; the scorecard's "bias examined before production" stays red for high risk
+        return _gate(NA, f"v{version.version}'s feature schema declares no sensitive attribute.", False)
     run = latest_fairness_run(version)
     if run is None:
         return _gate(FAIL, f"No evaluation set uploaded for v{version.version} (POST …/evaluations/).", True)
@@ -87,12 +97,13 @@ def fairness_gate(request, snapshot: dict[str, Any]) -> dict[str, Any]:
     max_eod = float(snapshot.get("fairness_max_equalized_odds_difference", 0.1))
     violations, unexamined = fairness_violations(run.results, min_di, max_eod)
     if violations:
-        return _gate(FAIL, "; ".join(violations)[:1000].capitalize() + ".", True)
-    if not run.results.get("attributes") or len(unexamined) == len(run.results["attributes"]):
+        return _gate(FAIL, "; ".join(violations)[:1000] + ".", True)
+    gated = [name for name in run.results.get("attributes") or {} if INTERSECTION not in name]
+    if not gated or set(gated) <= set(unexamined):
         return _gate(FAIL, "No sensitive attribute has two groups large enough to compare.", True)
-    examined = len(run.results["attributes"]) - len(unexamined)
+    examined = len(gated) - len(unexamined)
     detail = (
-        f"Evaluation #{run.pk}: {examined} attribute(s) and intersection(s) within thresholds "
+        f"Evaluation #{run.pk}: {examined} sensitive attribute(s) within thresholds "
         f"(disparate impact ≥ {min_di:.2f}, equalized odds difference ≤ {max_eod:.2f})."
     )
     if unexamined:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import rules
 from registry.choices import PromotionStatus, Stage
+from registry.fairness_evidence import fairness_evidence
 from registry.forms_promotions import (
     CancelForm,
     PromotionRequestFilterSet,
@@ -134,6 +135,7 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
         "approvals": sum(1 for r in req.reviews.all() if r.decision == "approve"),
         "approvals_required": int(req.policy_snapshot.get("approvals_required", 1)),
         "evidence": evidence,
+        "fairness": fairness_evidence(user=user, version=req.version, snapshot=req.policy_snapshot),
         "is_pending": is_pending,
         "is_requester": req.requested_by_id == user.pk,
         "can_review": is_pending and not reviewed and bool(rules.can_review_promotion(user, req)),
