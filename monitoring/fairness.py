@@ -71,9 +71,26 @@ GROUP_SEP = "|"
 # ---------------------------------------------------------------- encoding
 
 
+def _small_int_unique(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sorted levels, codes) of non-negative integers below 2**20 in O(n) (a bincount, no sort); else None."""
+    if arr.dtype.kind not in "iu" or arr.size == 0:
+        return None
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi >= 1 << 20:
+        return None
+    present = np.bincount(arr, minlength=hi + 1) > 0
+    if present.all():  # already 0..k-1: the values are their own codes
+        return np.arange(hi + 1), arr
+    remap = np.cumsum(present) - 1
+    return np.flatnonzero(present), remap[arr]
+
+
 def encode(values) -> tuple[np.ndarray, list[str]]:
     """Integer codes (0..k-1) and the sorted level names of one attribute column (missing → "missing")."""
     arr = np.asarray(values)
+    fast = _small_int_unique(arr)
+    if fast is not None:
+        return fast[1].astype(np.int64, copy=False), [str(v) for v in fast[0]]
     if arr.dtype.kind == "O":
         arr = np.array(["missing" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in arr])
     levels, codes = np.unique(arr, return_inverse=True)
@@ -99,7 +116,11 @@ def positive_class(y_true, y_pred) -> str:
     """The positive label of a binary task (performance.positive_label over labels and predictions)."""
     from monitoring.performance import _label_strings, positive_label
 
-    levels = np.unique(np.concatenate([np.unique(np.asarray(y_true)), np.unique(np.asarray(y_pred))]))
+    uniques = []
+    for values in (np.asarray(y_true), np.asarray(y_pred)):
+        fast = _small_int_unique(values)
+        uniques.append(fast[0] if fast is not None else np.unique(values))
+    levels = np.unique(np.concatenate(uniques))
     return positive_label(_label_strings(levels.tolist()))
 
 
@@ -135,7 +156,7 @@ def regression_sums(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n
 # ---------------------------------------------------------------- rates and summaries
 
 
-def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den elementwise, NaN where den == 0 (an undefined rate)."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
@@ -150,11 +171,11 @@ def group_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
     n = tn + fp + fn + tp
     return {
         "n": n,
-        "selection_rate": _div(tp + fp, n),  # fairlearn selection_rate: P(ŷ = 1 | A = g)
-        "tpr": _div(tp, tp + fn),  # fairlearn true_positive_rate: P(ŷ = 1 | Y = 1, A = g)
-        "fpr": _div(fp, fp + tn),  # fairlearn false_positive_rate: P(ŷ = 1 | Y = 0, A = g)
-        "precision": _div(tp, tp + fp),  # scikit-learn precision_score: P(Y = 1 | ŷ = 1, A = g)
-        "accuracy": _div(tp + tn, n),  # scikit-learn accuracy_score: P(ŷ = Y | A = g)
+        "selection_rate": safe_div(tp + fp, n),  # fairlearn selection_rate: P(ŷ = 1 | A = g)
+        "tpr": safe_div(tp, tp + fn),  # fairlearn true_positive_rate: P(ŷ = 1 | Y = 1, A = g)
+        "fpr": safe_div(fp, fp + tn),  # fairlearn false_positive_rate: P(ŷ = 1 | Y = 0, A = g)
+        "precision": safe_div(tp, tp + fp),  # scikit-learn precision_score: P(Y = 1 | ŷ = 1, A = g)
+        "accuracy": safe_div(tp + tn, n),  # scikit-learn accuracy_score: P(ŷ = Y | A = g)
     }
 
 
@@ -163,12 +184,12 @@ def regression_rates(sums: np.ndarray) -> dict[str, np.ndarray]:
     n = sums[..., 0]
     return {
         "n": n,
-        "mae": _div(sums[..., 1], n),  # scikit-learn mean_absolute_error: mean |ŷ − y| in the group
-        "mean_signed_error": _div(sums[..., 2], n),  # mean (ŷ − y): > 0 over-predicts the group
+        "mae": safe_div(sums[..., 1], n),  # scikit-learn mean_absolute_error: mean |ŷ − y| in the group
+        "mean_signed_error": safe_div(sums[..., 2], n),  # mean (ŷ − y): > 0 over-predicts the group
     }
 
 
-def _spread(rate: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def spread(rate: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(max, min) over the kept groups along the last axis, ignoring undefined (NaN) rates."""
     masked = np.where(keep, rate, np.nan)
     with np.errstate(all="ignore"), _quiet():
@@ -192,10 +213,10 @@ class _quiet:
 def classification_summaries(counts: np.ndarray, keep: np.ndarray) -> dict[str, np.ndarray]:
     """The parity figures from ``[..., G, 4]`` counts over the groups where ``keep`` is true."""
     rates = group_rates(counts)
-    sel_max, sel_min = _spread(rates["selection_rate"], keep)
-    tpr_max, tpr_min = _spread(rates["tpr"], keep)
-    fpr_max, fpr_min = _spread(rates["fpr"], keep)
-    dp_ratio = _div(sel_min, sel_max)
+    sel_max, sel_min = spread(rates["selection_rate"], keep)
+    tpr_max, tpr_min = spread(rates["tpr"], keep)
+    fpr_max, fpr_min = spread(rates["fpr"], keep)
+    dp_ratio = safe_div(sel_min, sel_max)
     return {
         # fairlearn demographic_parity_difference(method="between_groups"): max_g sel − min_g sel
         "demographic_parity_difference": sel_max - sel_min,
@@ -206,15 +227,15 @@ def classification_summaries(counts: np.ndarray, keep: np.ndarray) -> dict[str, 
         # fairlearn equalized_odds_difference(agg="worst_case"): max(TPR spread, FPR spread)
         "equalized_odds_difference": np.fmax(tpr_max - tpr_min, fpr_max - fpr_min),
         # fairlearn equalized_odds_ratio(agg="worst_case"): min(TPR min/max, FPR min/max)
-        "equalized_odds_ratio": np.fmin(_div(tpr_min, tpr_max), _div(fpr_min, fpr_max)),
+        "equalized_odds_ratio": np.fmin(safe_div(tpr_min, tpr_max), safe_div(fpr_min, fpr_max)),
     }
 
 
 def regression_summaries(sums: np.ndarray, keep: np.ndarray) -> dict[str, np.ndarray]:
     """The largest ratio and the spread of group MAEs from ``[..., G, 3]`` sums."""
-    mae_max, mae_min = _spread(regression_rates(sums)["mae"], keep)
+    mae_max, mae_min = spread(regression_rates(sums)["mae"], keep)
     return {
-        "mae_ratio": _div(mae_max, mae_min),  # 1 / fairlearn MetricFrame(mean_absolute_error).ratio()
+        "mae_ratio": safe_div(mae_max, mae_min),  # 1 / fairlearn MetricFrame(mean_absolute_error).ratio()
         "mae_difference": mae_max - mae_min,  # fairlearn MetricFrame(mean_absolute_error).difference()
     }
 
@@ -236,7 +257,8 @@ def _groupings(
     joint = np.zeros(len(next(iter(encoded.values()))[0]) if encoded else 0, dtype=np.int64)
     for name in names:
         joint = joint * len(encoded[name][1]) + encoded[name][0]
-    combos, joint_codes = np.unique(joint, return_inverse=True)
+    fast = _small_int_unique(joint)
+    combos, joint_codes = fast if fast is not None else np.unique(joint, return_inverse=True)
     # decode each observed joint combination back into one level index per attribute
     per_attr: dict[str, np.ndarray] = {}
     rest = combos.copy()

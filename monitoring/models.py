@@ -434,3 +434,6 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.digest[:12]} of {self.version_id} ({self.rows} rows)"
+
+
+from .models_fairness import PredictionSensitive, WindowGroupCounts  # noqa: E402,F401

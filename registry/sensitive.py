@@ -41,3 +41,8 @@ def input_features(schema: list[dict] | None) -> list[dict]:
 
 def is_sensitive(schema: list[dict] | None, name: str) -> bool:
     return name in sensitive_attributes(schema)
+
+
+def ordinary_features(schema: list[dict] | None) -> list[dict]:
+    """The entries that are not sensitive: what drift profiles and ``Prediction.features`` hold."""
+    return [f for f in schema or [] if f.get("sensitive") is not True]

@@ -225,8 +225,9 @@ def parse_table(body: bytes, content_type: str) -> RawBatch:
     if media in PARQUET_TYPES or body[:4] == PARQUET_MAGIC:
         return _read_parquet(body)
     if media and media not in CSV_TYPES:
-        raise UnsupportedFormat(None, "content_type", f"Unsupported Content-Type '{media}': use text/csv or "
-                                f"{PARQUET_TYPES[0]}.")
+        raise UnsupportedFormat(
+            None, "content_type", f"Unsupported Content-Type '{media}': use text/csv or {PARQUET_TYPES[0]}."
+        )
     return parse_body(body, "text/csv")
 
 

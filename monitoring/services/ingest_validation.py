@@ -449,5 +449,12 @@ def evaluation_validate(raw: RawBatch, *, version) -> EvaluationBatch:
     return EvaluationBatch(raw.fmt, raw.n, columns["label"], columns["prediction"], score, attributes)
 
 
-__all__ = ["EvaluationBatch", "LabelBatch", "PredictionBatch", "evaluation_validate", "label_string", "labels_validate",
-           "predictions_validate"]
+__all__ = [
+    "EvaluationBatch",
+    "LabelBatch",
+    "PredictionBatch",
+    "evaluation_validate",
+    "label_string",
+    "labels_validate",
+    "predictions_validate",
+]
