@@ -2,9 +2,12 @@
 
 * v1: a logistic regression trained on historic approval decisions that turned women down more
   often, with ``sex`` among its inputs: its evaluation set shows disparate impact for sex=F vs
-  sex=M well under 0.80, so its promotion request stays blocked by the fairness gate.
+  sex=M under 0.80; its production request was blocked by the fairness gate (and cancelled when v2
+  went live).
 * v2: trained on repayment outcomes, without ``sex`` as an input (``sex`` is a monitoring-only
   sensitive attribute): within thresholds, approved by two reviewers, in production.
+* v3: a challenger that puts ``sex`` back as an input on the old decisions: its request stays
+  pending, blocked with the reason on the request page.
 * Production traffic over five weeks: the incomes women report in the applications drift down,
   so the model (blind to sex) approves fewer women and ``fairness.disparate_impact`` for ``sex``
   drifts from about 0.95 towards the 0.80 threshold; labels arrive a week later.
@@ -33,6 +36,11 @@ from registry.demo import CONTEXT
 from registry.models import EvaluationRun, ModelVersion, PromotionRequest, RegisteredModel, Team
 
 MODEL = "credit-approval"
+JUSTIFICATIONS = {
+    1: "Credit model for the consumer-loan pilot; evaluation set uploaded.",
+    2: "Retrained on repayment outcomes without sex as an input; fairness within thresholds.",
+    3: "Challenger: sex back as an input on past decisions gives a higher AUC.",
+}
 DAYS, ROWS_PER_DAY, EVAL_ROWS, TRAIN_ROWS = 35, 400, 4000, 8000
 NUMERIC = ["income", "debt_ratio", "years_employed"]
 CARD = {
@@ -60,20 +68,23 @@ def _matrix(data: dict, with_sex: bool) -> np.ndarray:
     return np.column_stack([*cols, (data["sex"] == "M").astype(float)] if with_sex else cols)
 
 
+BIASED = (1, 3)
+
+
 def _train(version: int):
-    """v1: historic decisions (women refused more often), sex an input; v2: repayment, no sex."""
+    """v1, v3: historic decisions (women refused more often), sex an input; v2: repayment, no sex."""
     from sklearn.linear_model import LogisticRegression
 
     data = applicants(TRAIN_ROWS, seed=500)
     target = data["label"]
-    if version == 1:
+    if version in BIASED:
         refused = (data["sex"] == "F") & (np.random.default_rng(501).random(TRAIN_ROWS) < 0.12)
         target = np.where(refused, 0, target)
-    return LogisticRegression(max_iter=500).fit(_matrix(data, version == 1), target)
+    return LogisticRegression(max_iter=500).fit(_matrix(data, version in BIASED), target)
 
 
 def _score(model, version: int, data: dict) -> tuple[np.ndarray, np.ndarray]:
-    score = model.predict_proba(_matrix(data, version == 1))[:, 1]
+    score = model.predict_proba(_matrix(data, version in BIASED))[:, 1]
     return (score >= 0.5).astype(int), score.round(5)
 
 
@@ -101,17 +112,17 @@ def _version(model, owner, number: int, trained) -> ModelVersion:
     if existing:
         return existing
     holdout = applicants(EVAL_ROWS, seed=600)
-    auc = roc_auc_score(holdout["label"], trained.predict_proba(_matrix(holdout, number == 1))[:, 1])
+    auc = roc_auc_score(holdout["label"], trained.predict_proba(_matrix(holdout, number in BIASED))[:, 1])
     seed = f"{MODEL}-{number}"
     return version_create(
         model=model, actor=owner, context=CONTEXT,
-        description="Logistic regression on past decisions, sex as an input." if number == 1 else
+        description="Logistic regression on past decisions, sex as an input." if number in BIASED else
         "Logistic regression on repayment outcomes; sex only monitored, never an input.",
         artifact_uri=f"s3://acme-ml-models/{MODEL}/{number}/model.joblib",
         source_commit=hashlib.sha1(seed.encode()).hexdigest(), training_run_id=f"run-{seed}",
-        training_data_ref=f"s3://acme-data/credit/applications-{'decisions' if number == 1 else 'repayments'}.parquet",
+        training_data_ref=f"s3://acme-data/credit/{'decisions' if number in BIASED else 'repayments'}.parquet",
         training_data_hash=hashlib.sha256(seed.encode()).hexdigest(), metrics={"roc_auc": round(float(auc), 4)},
-        feature_schema=_schema("input" if number == 1 else "monitoring"), task_type=TaskType.BINARY,
+        feature_schema=_schema("input" if number in BIASED else "monitoring"), task_type=TaskType.BINARY,
     )  # fmt: skip
 
 
@@ -132,8 +143,7 @@ def _promote(version, users, *, approve: bool) -> None:
         return
     req = promotion_request(
         version=version, target_stage=Stage.PRODUCTION, requester=users["owner"], context=CONTEXT,
-        justification="Credit model for the consumer-loan pilot; evaluation set uploaded." if version.version == 1
-        else "Retrained on repayment outcomes without sex as an input; fairness within thresholds.",
+        justification=JUSTIFICATIONS[version.version],
     )  # fmt: skip
     if approve:
         for reviewer, comment in (("reviewer", "Fairness gate green; AUC fine."), ("reviewer2", "Agreed.")):
@@ -186,12 +196,12 @@ def load_demo(*, created: dict[str, int]) -> None:
     if model is None:
         model = model_create(actor=owner, context=CONTEXT, name=MODEL, team=team, **CARD)
         created["models"] = created.get("models", 0) + 1
-    trained = {n: _train(n) for n in (1, 2)}
-    versions = {n: _version(model, owner, n, trained[n]) for n in (1, 2)}
-    for n, version in versions.items():
-        _evaluate(version, owner, trained[n])
-    _promote(versions[1], users, approve=False)  # blocked: disparate impact for sex=F vs sex=M under 0.80
-    _promote(versions[2], users, approve=True)
+    trained = {n: _train(n) for n in (1, 2, 3)}
+    versions = {}
+    for n in (1, 2, 3):
+        versions[n] = _version(model, owner, n, trained[n])
+        _evaluate(versions[n], owner, trained[n])
+        _promote(versions[n], users, approve=n == 2)  # 1 and 3: blocked (disparate impact for sex=F vs sex=M)
     versions[2].refresh_from_db()
     if versions[2].stage == Stage.PRODUCTION:
         _traffic(versions[2], owner, trained[2], created)
