@@ -218,6 +218,29 @@ def metric_rows(task: str, attribute: str, groups: dict[str, np.ndarray], covera
     return rows
 
 
+# --------------------------------------------------------------------------- scorecard
+
+BIAS_RULE = "High-risk models: the production version had a computed fairness evaluation before going live."
+
+
+def bias_examined_before_production():
+    """Scorecard annotation (on models annotated with ``production_version_id`` and
+    ``production_since``): a computed fairness evaluation of the production version, uploaded
+    before it went to production."""
+    from django.db.models import Exists
+
+    from registry.models import EvaluationKind, EvaluationRun, EvaluationStatus
+
+    return Exists(
+        EvaluationRun.objects.filter(
+            version_id=OuterRef("production_version_id"),
+            kind=EvaluationKind.FAIRNESS,
+            status=EvaluationStatus.DONE,
+            created_at__lte=OuterRef("production_since"),
+        )
+    )
+
+
 # --------------------------------------------------------------------------- health
 
 

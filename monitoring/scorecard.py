@@ -1,6 +1,6 @@
 """Governance scorecard: the organisation's MLOps maturity computed from evidence.
 
-For every production model the user may see, seven criteria are checked against the
+For every production model the user may see, eight criteria are checked against the
 records (never a self-assessment):
 
 1. **owner** — an active owner and a team are on record.
@@ -15,6 +15,8 @@ records (never a self-assessment):
 6. **rollback target** — an earlier version has been in production (something to roll back to).
 7. **alerts acknowledged** — every alert of the last 90 days was acknowledged within the
    configured time (``SCORECARD_ACK_HOURS``, default 24 h), or resolved before it.
+8. **bias examined** — a high-risk production version had a computed fairness evaluation
+   before it went to production (other tiers pass).
 
 The shares map onto a seven-level maturity scale (``LEVELS``); each level's rule is
 shown on the page. All figures come from a fixed number of queries.
@@ -36,6 +38,7 @@ from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Rev
 from registry.selectors import model_list
 
 from .choices import Metric
+from .fairness_monitoring import BIAS_RULE, bias_examined_before_production
 from .models import Alert, MetricValue, MonitoringConfig
 
 REPORTING_HOURS = 48
@@ -79,6 +82,8 @@ CRITERIA = [
         f"Every alert of the last {ALERT_LOOKBACK_DAYS} days acknowledged within the configured time "
         "(or resolved before it).",
     ),
+    # EU AI Act Art. 10(2)(f): high-risk models only (others pass); monitoring/fairness_monitoring.py
+    Criterion("bias_examined", "Bias examined before production", BIAS_RULE),
 ]
 CRITERIA_BY_KEY = {c.key: c for c in CRITERIA}
 
@@ -227,6 +232,7 @@ def scorecard_compute(*, user, ack_hours: int | None = None, now: datetime | Non
         .annotate(
             independent_approval=Exists(approved_request),
             rollback_target=Exists(earlier_production),
+            bias_examined=bias_examined_before_production(),
         )
         .select_related("owner", "team")
         .order_by("name")
@@ -275,6 +281,8 @@ def scorecard_compute(*, user, ack_hours: int | None = None, now: datetime | Non
                 )
         if not m.rollback_target:
             failing["rollback_target"].append((m, "no earlier production version"))
+        if m.risk_tier == "high" and not m.bias_examined:
+            failing["bias_examined"].append((m, f"v{m.production_version_number} has no fairness evaluation"))
         if late_alerts.get(m.pk):
             n = late_alerts[m.pk]
             failing["alerts_acknowledged"].append(

@@ -131,3 +131,28 @@ def test_disparate_impact_below_threshold_is_a_health_reason(credit_v1, owner, d
     reasons, _, _ = evaluate_reasons(credit_v1.model, now=T0 + timedelta(days=1))
     fair = [r for r in reasons if r["kind"] == "fairness"]
     assert any(r["attribute"] == "sex" and "Disparate impact for sex is 0.4" in r["message"] for r in fair), fair
+
+
+def test_scorecard_bias_examined_before_production(credit_v1, owner, admin_user, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    from monitoring.fairness_data import evaluation_frame
+    from monitoring.scorecard import scorecard_compute
+    from monitoring.services.evaluations import evaluation_compute, evaluation_upload
+
+    def failing():
+        result = next(r for r in scorecard_compute(user=admin_user).results if r.criterion.key == "bias_examined")
+        return [m.name for m, _ in result.failing]
+
+    credit_v1.stage_changed_at = timezone.now()
+    credit_v1.save(update_fields=["stage_changed_at"])
+    low = ModelVersionFactory(model=RegisteredModelFactory(name="low-risk", risk_tier=RiskTier.LOW),
+                              stage=Stage.PRODUCTION, stage_changed_at=timezone.now())  # fmt: skip
+    assert failing() == ["credit-approval"] and low.model.name not in failing()
+    run = evaluation_upload(version=credit_v1, body=csv_bytes(evaluation_frame(500)), content_type="text/csv",
+                            actor=owner, context=CLI)  # fmt: skip
+    evaluation_compute(run_id=run.pk)
+    assert failing() == ["credit-approval"]  # uploaded after the version went live
+    credit_v1.stage_changed_at = timezone.now()
+    credit_v1.save(update_fields=["stage_changed_at"])
+    assert failing() == []
