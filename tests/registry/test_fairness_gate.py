@@ -116,3 +116,15 @@ def test_no_group_results_without_the_permission(credit, owner, outsider):
     version = _version_with_evaluation(credit, owner, female_factor=1.0)
     assert fairness_evidence(user=owner, version=version) is not None
     assert fairness_evidence(user=outsider, version=version) is None
+
+
+def test_compliance_report_has_the_art_10_section_with_the_waiver(credit, owner, admin_user, auditor, client_for):
+    version = _version_with_evaluation(credit, owner, female_factor=0.6)
+    promotion_approve(
+        request=_request(version, owner), reviewer=admin_user, comment="", override_reason="Committee waiver.",
+        context=CLI,
+    )  # fmt: skip
+    html = client_for(auditor).get(f"/models/{credit.name}/report/").content.decode()
+    assert "Data governance and bias examination (Art. 10) · performance on groups (Art. 13)" in html
+    assert 'data-attribute="sex"' in html and "red fairness gate waived by admin" in html
+    assert "Committee waiver." in html
