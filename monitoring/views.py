@@ -37,6 +37,7 @@ from .dashboards import (
     fleet_rollup,
     model_dashboard_data,
 )
+from .fairness_charts import fairness_figures
 from .scorecard import ack_hours_default, scorecard_compute
 from .selectors import alert_get
 from .services.alerts import AlertStateConflict, alert_acknowledge
@@ -113,7 +114,7 @@ def model_dashboard(request, name):
     except ValidationError as exc:
         return json_error(400, "Invalid range or granularity.", exc.messages)
     data = model_dashboard_data(user=request.user, name=name, query=query)
-    figures = charts.model_dashboard_figures(data)
+    figures = {**charts.model_dashboard_figures(data), **fairness_figures(data)}  # monitoring/fairness_charts.py
     context = {
         "nav_section": "fleet",
         "d": data,

@@ -156,3 +156,17 @@ def test_scorecard_bias_examined_before_production(credit_v1, owner, admin_user,
     credit_v1.stage_changed_at = timezone.now()
     credit_v1.save(update_fields=["stage_changed_at"])
     assert failing() == []
+
+
+def test_dashboard_draws_group_rates_over_time(credit_v1, owner, client_for, django_capture_on_commit_callbacks):
+    frame, _ = _traffic(0.7)
+    _ingest(credit_v1, owner, frame, django_capture_on_commit_callbacks)
+    _compute(credit_v1)
+    start, end = T0 - timedelta(days=1), T0 + timedelta(days=2)
+    page = client_for(owner).get(
+        f"/monitoring/models/{credit_v1.model.name}/",
+        {"range": "custom", "start": start.date().isoformat(), "end": end.date().isoformat(), "granularity": "daily"},
+    )
+    html = page.content.decode()
+    assert page.status_code == 200, html[:500]
+    assert 'id="chart-fairness-groups"' in html and "selection rate sex=F" in html and "disparate impact sex" in html
