@@ -92,3 +92,14 @@ def evaluation_compute(run_id: int) -> None:
     from monitoring.services.evaluations import evaluation_compute as compute
 
     compute(run_id=run_id)
+
+
+@shared_task(name="monitoring.tasks.evaluations_sweep_pending", time_limit=120, soft_time_limit=100, **COMMON)
+def evaluations_sweep_pending() -> int:
+    """Queue the evaluation sets left pending (uploaded while the broker was down; beat, every minute)."""
+    from monitoring.services.evaluations import evaluations_pending
+
+    ids = evaluations_pending()
+    for run_id in ids:
+        evaluation_compute.delay(run_id)
+    return len(ids)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -147,3 +148,19 @@ def _store(run_id: int, results: dict, error: str, context: AuditContext) -> Eva
         },
     )
     return run
+
+
+#: A fresh upload's own message is given this long before the sweep queues it too; the
+#: computation is idempotent, so a run queued twice is computed once and then left alone.
+PENDING_GRACE = timedelta(minutes=2)
+
+
+def evaluations_pending(*, now=None, limit: int = 50) -> list[int]:
+    """Ids of runs still pending after ``PENDING_GRACE`` (their message was lost or never sent)."""
+    now = now or timezone.now()
+    return list(
+        EvaluationRun.objects.filter(status=EvaluationStatus.PENDING, created_at__lt=now - PENDING_GRACE)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+

@@ -150,3 +150,23 @@ def test_feature_schema_validates_sensitive_entries(entry, needle):
     with pytest.raises(ValidationError) as info:
         validate_feature_schema([entry])
     assert needle in str(info.value)
+
+
+def test_runs_left_pending_are_swept(credit_v1, owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring import tasks
+    from monitoring.services.evaluations import evaluation_upload, evaluations_pending
+    from registry.services.audit import CLI
+
+    run = evaluation_upload(
+        version=credit_v1, body=csv_bytes(evaluation_frame(300)), content_type="text/csv", actor=owner, context=CLI
+    )  # fmt: skip  (not committed: its message never went out)
+    assert evaluations_pending() == []  # within the grace period
+    assert evaluations_pending(now=timezone.now() + timedelta(minutes=3)) == [run.pk]
+    EvaluationRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+    assert tasks.evaluations_sweep_pending() == 1  # eager in unit tests: computed now
+    run.refresh_from_db()
+    assert run.status == EvaluationStatus.DONE and tasks.evaluations_sweep_pending() == 0
