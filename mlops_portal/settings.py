@@ -326,6 +326,12 @@ REVIEW_CADENCE_DAYS = {
 REVIEW_OPEN_DAYS_BEFORE = env.int("REVIEW_OPEN_DAYS_BEFORE", default=14)  # a scheduled review opens this early
 REVIEW_TRIGGER_DUE_DAYS = env.int("REVIEW_TRIGGER_DUE_DAYS", default=14)  # a triggered review is due within
 # --- end post-launch oversight --------------------------------------------------------------------
+# --- Fairness (monitoring/fairness.py, issue "Bias and fairness evidence") ------------------------
+# Groups with fewer rows are reported "too small", never with their rates, and take no part in the
+# parity figures; bootstrap replicates behind the 95 % intervals (seeded).
+FAIRNESS_MIN_GROUP_SIZE = env.int("FAIRNESS_MIN_GROUP_SIZE", default=30)
+FAIRNESS_BOOTSTRAP_SAMPLES = env.int("FAIRNESS_BOOTSTRAP_SAMPLES", default=1000)
+# --- end fairness --------------------------------------------------------------------------------
 
 LOGGING = {
     "version": 1,

@@ -37,6 +37,7 @@ class AlertKind(models.TextChoices):
     PERFORMANCE = "performance", "Performance"
     CADENCE = "cadence", "Retrain cadence overdue"
     GOVERNANCE = "governance", "Unapproved production change"
+    FAIRNESS = "fairness", "Fairness"
 
 
 class AlertSeverity(models.TextChoices):

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from django.utils import timezone
 
+from monitoring import demo_fairness
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
@@ -143,6 +144,7 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
         for spec in MONITORED:
             _monitor(spec, first_day, created)
             step(f"monitoring: {spec.model}")
+        demo_fairness.load_demo(created=created)  # credit-approval: the fairness gate and parity in production
     from monitoring.oversight.demo import load_oversight_demo  # incidents, plans, reviews, findings
 
     created |= load_oversight_demo()

@@ -50,10 +50,15 @@ class MetricFilterSet(django_filters.FilterSet):
     start = UTCIsoDateTimeFilter(field_name="window_start", lookup_expr="gte", label="Windows from")
     end = UTCIsoDateTimeFilter(field_name="window_end", lookup_expr="lte", label="Windows until")
     provisional = django_filters.BooleanFilter()
+    attribute = django_filters.CharFilter(method="filter_attribute", max_length=200, label="Sensitive attribute")
 
     class Meta:
         model = MetricValue
-        fields = ["metric", "feature", "granularity", "version", "start", "end", "provisional"]
+        fields = ["metric", "feature", "granularity", "version", "start", "end", "provisional", "attribute"]
+
+    def filter_attribute(self, queryset, name, value):
+        """``fairness.*`` rows of one attribute: its summaries (feature ``sex``) and groups (``sex=F``)."""
+        return queryset.filter(Q(feature=value) | Q(feature__startswith=f"{value}="))
 
 
 class AlertFilterSet(django_filters.FilterSet):

@@ -436,4 +436,5 @@ class IngestBatch(models.Model):
         return f"batch {self.digest[:12]} of {self.version_id} ({self.rows} rows)"
 
 
+from .models_fairness import PredictionSensitive, WindowGroupCounts  # noqa: E402,F401
 from .oversight.models import *  # noqa: E402,F401,F403 - incidents, plans, reviews, findings (Django registers them here)

@@ -1,6 +1,6 @@
 """Governance scorecard: the organisation's MLOps maturity computed from evidence.
 
-For every production model the user may see, seven criteria are checked against the
+For every production model the user may see, eight criteria are checked against the
 records (never a self-assessment):
 
 1. **owner** — an active owner and a team are on record.
@@ -15,6 +15,8 @@ records (never a self-assessment):
 6. **rollback target** — an earlier version has been in production (something to roll back to).
 7. **alerts acknowledged** — every alert of the last 90 days was acknowledged within the
    configured time (``SCORECARD_ACK_HOURS``, default 24 h), or resolved before it.
+8. **bias examined** — a high-risk production version had a computed fairness evaluation
+   before it went to production (other tiers pass).
 
 The shares map onto a seven-level maturity scale (``LEVELS``); each level's rule is
 shown on the page. All figures come from a fixed number of queries.
@@ -35,6 +37,7 @@ from registry.choices import Decision, PromotionStatus, Stage
 from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Review, StageTransition
 
 from .choices import Metric
+from .fairness_monitoring import BIAS_RULE, bias_examined_before_production
 from .models import Alert, MetricValue, MonitoringConfig
 
 REPORTING_HOURS = 48
@@ -78,6 +81,8 @@ CRITERIA = [
         f"Every alert of the last {ALERT_LOOKBACK_DAYS} days acknowledged within the configured time "
         "(or resolved before it).",
     ),
+    # EU AI Act Art. 10(2)(f): high-risk models only (others pass); monitoring/fairness_monitoring.py
+    Criterion("bias_examined", "Bias examined before production", BIAS_RULE),
 ]
 CRITERIA_BY_KEY = {c.key: c for c in CRITERIA}
 
@@ -224,6 +229,7 @@ def _production_models(*, user) -> list[RegisteredModel]:
         .annotate(
             independent_approval=Exists(approved_request),
             rollback_target=Exists(earlier_production),
+            bias_examined=bias_examined_before_production(),
         )
         .select_related("owner", "team")
         .order_by("name")
@@ -266,6 +272,8 @@ def _failures(m: RegisteredModel, *, late: int, ack_hours: int, now: datetime):
             yield "retrain_cadence", f"production version is {age} days old, cadence {m.retrain_cadence_days} days"
     if not m.rollback_target:
         yield "rollback_target", "no earlier production version"
+    if m.risk_tier == "high" and not m.bias_examined:
+        yield "bias_examined", f"v{m.production_version_number} has no fairness evaluation"
     if late:
         yield "alerts_acknowledged", f"{late} alert{'s' if late != 1 else ''} not acknowledged within {ack_hours} h"
 

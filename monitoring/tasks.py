@@ -86,4 +86,21 @@ def retrain_trigger_send(trigger_id: int) -> None:
     send(trigger_id=trigger_id)
 
 
+@shared_task(name="monitoring.tasks.evaluation_compute", time_limit=900, soft_time_limit=840, **COMMON)
+def evaluation_compute(run_id: int) -> None:
+    """The fairness report of an uploaded evaluation set (monitoring.services.evaluations)."""
+    from monitoring.services.evaluations import evaluation_compute as compute
+
+    compute(run_id=run_id)
+
+
+@shared_task(name="monitoring.tasks.evaluations_sweep_pending", time_limit=120, soft_time_limit=100, **COMMON)
+def evaluations_sweep_pending() -> int:
+    """Queue the evaluation sets left pending (uploaded while the broker was down; beat, every minute)."""
+    from monitoring.services.evaluations import evaluations_pending
+
+    ids = evaluations_pending()
+    for run_id in ids:
+        evaluation_compute.delay(run_id)
+    return len(ids)
 from monitoring.oversight import tasks as oversight_tasks  # noqa: E402,F401 - registers the oversight beat tasks

@@ -21,6 +21,7 @@ from registry.services.audit import AuditContext
 
 from . import charts
 from .choices import AlertKind, AlertSeverity, AlertStatus
+from .fairness_charts import fairness_figures
 from .forms import RANGES, AcknowledgeForm, ScorecardForm, dashboard_query_parse
 from .scorecard import ack_hours_default, scorecard_compute
 from .selectors import (
@@ -94,7 +95,7 @@ def model_dashboard(request, name):
     except ValidationError as exc:
         return json_error(400, "Invalid range or granularity.", exc.message_dict)
     data = model_dashboard_data(user=request.user, name=name, query=query)
-    figures = charts.model_dashboard_figures(data)
+    figures = {**charts.model_dashboard_figures(data), **fairness_figures(data)}  # monitoring/fairness_charts.py
     context = {
         "nav_section": "fleet",
         "d": data,

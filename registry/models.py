@@ -193,6 +193,10 @@ class PromotionPolicy(models.Model):
     )
     require_reference_data = models.BooleanField(default=False)
     require_monitoring = models.BooleanField(default=False)
+    # fairness gate (registry/gates_fairness.py): on the candidate's latest fairness evaluation run
+    require_fairness = models.BooleanField(default=False, help_text="Fairness within thresholds (high risk: on).")
+    fairness_min_disparate_impact = models.FloatField(default=0.8, validators=[MinValueValidator(0)])
+    fairness_max_equalized_odds_difference = models.FloatField(default=0.1, validators=[MinValueValidator(0)])
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
@@ -389,6 +393,7 @@ class InventoryRevision(models.Model):
 
 
 from .models_access import ExternalIdentity, GroupMapping, Heartbeat, ServiceAccount  # noqa: E402, F401
+from .models_evaluation import EvaluationKind, EvaluationRun, EvaluationStatus  # noqa: E402,F401
 from .models_integrations import (  # noqa: E402, F401
     MlflowAliasViolation,
     MlflowModelLink,

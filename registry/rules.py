@@ -87,6 +87,8 @@ can_cancel_promotion = is_requester | is_admin
 can_rollback = is_admin | is_model_owner | is_reviewer
 can_view_audit = is_admin | is_auditor
 can_manage_policies = is_admin
+# per-group (fairness) results: owner and team, reviewers, auditors, admins (issue "Bias and fairness evidence")
+can_view_group_results = is_admin | is_reviewer | is_auditor | is_model_owner | is_team_member
 
 rules.add_perm("registry.view_model", can_view_model)
 rules.add_perm("registry.change_model", can_change_model)
@@ -98,3 +100,4 @@ rules.add_perm("registry.cancel_promotion", can_cancel_promotion)
 rules.add_perm("registry.rollback", can_rollback)
 rules.add_perm("registry.view_audit", can_view_audit)
 rules.add_perm("registry.manage_policies", can_manage_policies)
+rules.add_perm("registry.view_group_results", can_view_group_results)

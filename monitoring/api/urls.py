@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import views
+from . import evaluations, views
 
 urlpatterns = [
     path(
@@ -15,6 +15,12 @@ urlpatterns = [
         views.ReferenceUploadView.as_view(),
         name="reference",
     ),
+    path(
+        "models/<str:name>/versions/<int:version>/evaluations/",
+        evaluations.EvaluationUploadView.as_view(),
+        name="evaluations",
+    ),
+    path("models/<str:name>/versions/<int:version>/fairness/", evaluations.FairnessView.as_view(), name="fairness"),
     path("models/<str:name>/ground-truth/", views.LabelIngestView.as_view(), name="ground-truth"),
     path("models/<str:name>/metrics/", views.MetricListView.as_view(), name="metrics"),
     path("models/<str:name>/health/", views.HealthView.as_view(), name="health"),

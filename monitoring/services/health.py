@@ -34,6 +34,7 @@ from monitoring.choices import (
     HealthState,
     Metric,
 )
+from monitoring.fairness_monitoring import fairness_reasons
 from monitoring.models import HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile
 from registry.choices import Stage
 from registry.models import MlflowAliasViolation, ModelVersion, RegisteredModel
@@ -220,7 +221,7 @@ def performance_reasons(window: Window) -> list[dict]:
 
 
 MODEL_CHECKS = (cadence_reasons, governance_reasons)
-WINDOW_CHECKS = (drift_reasons, prediction_drift_reasons, data_quality_reasons, performance_reasons)
+WINDOW_CHECKS = (drift_reasons, prediction_drift_reasons, data_quality_reasons, performance_reasons, fairness_reasons)
 
 
 def _window(model: RegisteredModel, version: ModelVersion, config: MonitoringConfig) -> Window | None:

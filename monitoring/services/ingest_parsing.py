@@ -209,4 +209,50 @@ def _raise_ragged(row) -> None:
     raise BatchError(data_row, "body", "Fewer cells than header columns.")
 
 
-__all__ = ["ACCEPTED_TYPES", "BatchError", "RawBatch", "UnsupportedFormat", "media_type", "parse_body"]
+# --------------------------------------------------------------------------- tables (CSV or Parquet)
+
+PARQUET_MAGIC = b"PAR1"
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
+TABLE_TYPES = CSV_TYPES + PARQUET_TYPES
+
+
+def parse_table(body: bytes, content_type: str) -> RawBatch:
+    """A CSV or Parquet body (Parquet recognised by its media type or magic bytes) → ``RawBatch``.
+
+    CSV goes through ``parse_body`` (all cells text); Parquet columns keep their types, as JSON
+    values do (``from_text`` is false), so the same column validators apply."""
+    media = media_type(content_type)
+    if media in PARQUET_TYPES or body[:4] == PARQUET_MAGIC:
+        return _read_parquet(body)
+    if media and media not in CSV_TYPES:
+        raise UnsupportedFormat(
+            None, "content_type", f"Unsupported Content-Type '{media}': use text/csv or {PARQUET_TYPES[0]}."
+        )
+    return parse_body(body, "text/csv")
+
+
+def _read_parquet(body: bytes) -> RawBatch:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.py_buffer(body))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise BatchError(None, "body", f"Invalid Parquet file: {str(exc)[:200]}.") from exc
+    names = table.column_names
+    if len(set(names)) != len(names):
+        duplicate = next(name for name in names if names.count(name) > 1)
+        raise BatchError(None, duplicate, "Column appears twice in the Parquet file.")
+    if table.num_rows == 0:
+        raise BatchError(None, "body", "The batch has no records.")
+    columns = {}
+    for name in names:
+        column = table.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if pa.types.is_temporal(column.type) or pa.types.is_nested(column.type) or pa.types.is_binary(column.type):
+            raise BatchError(None, name, f"Unsupported Parquet type {column.type}: use numbers, text or booleans.")
+        columns[name] = column.to_pylist()
+    return RawBatch(fmt="parquet", n=table.num_rows, columns=columns, present=list(names))
+
+
+__all__ = ["ACCEPTED_TYPES", "BatchError", "RawBatch", "UnsupportedFormat", "media_type", "parse_body", "parse_table"]

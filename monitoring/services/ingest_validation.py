@@ -397,4 +397,64 @@ def labels_validate(raw: RawBatch, *, task_type: str) -> LabelBatch:
     return LabelBatch(fmt=raw.fmt, ids=ids, labels=labels)
 
 
-__all__ = ["LabelBatch", "PredictionBatch", "label_string", "labels_validate", "predictions_validate"]
+# --------------------------------------------------------------------------- evaluation sets
+
+EVALUATION_COLUMNS = ("label", "prediction", "score")
+
+
+@dataclass
+class EvaluationBatch:
+    """A validated evaluation set: labels and predictions (class text, or float64 for
+    regression), the optional score, and each sensitive attribute's groups (text, None = missing)."""
+
+    fmt: str
+    n: int
+    label: np.ndarray | list
+    prediction: np.ndarray | list
+    score: np.ndarray | None
+    attributes: dict[str, list]
+
+
+def evaluation_validate(raw: RawBatch, *, version) -> EvaluationBatch:
+    """The evaluation set of a version (fairness evidence): ``label``, ``prediction``, optional
+    ``score``, every sensitive attribute of the feature schema, optional schema features (checked
+    against their type, not kept). Unknown columns are refused; errors name the column and row."""
+    from registry.sensitive import sensitive_attributes
+
+    schema = feature_schema(version)
+    sensitive = sensitive_attributes(version.feature_schema)
+    if version.task_type not in (TaskType.BINARY, TaskType.REGRESSION):
+        raise BatchError(None, "task_type", "Fairness evaluation needs a binary classification or regression task.")
+    if not sensitive:
+        raise BatchError(None, "feature_schema", 'Declare the sensitive attributes first ("sensitive": true).')
+    for required in ("label", "prediction", *sensitive):
+        if required not in raw.present:
+            raise BatchError(None, required, "Column missing from the evaluation set.")
+    unknown = sorted(set(raw.present) - set(EVALUATION_COLUMNS) - set(schema))
+    if unknown:
+        raise BatchError(None, unknown[0], "Unknown column: not label, prediction, score or a schema feature.")
+    columns = {}
+    for name in ("label", "prediction"):
+        values = raw.column(name)
+        if None in values:
+            raise BatchError(values.index(None) + 1, name, "Required.")
+        columns[name] = _class_or_value(values, name, version.task_type, from_text=raw.from_text)
+    score = numbers_column(raw.column("score"), "score", from_text=raw.from_text) if "score" in raw.present else None
+    for name in sorted(set(raw.present) & set(schema) - set(sensitive)):  # features: type-checked only
+        if schema[name] == FeatureType.NUMERIC:
+            numbers_column(raw.column(name), name, from_text=raw.from_text)
+        else:
+            categories_column(raw.column(name), name)
+    attributes = {name: categories_column(raw.column(name), name) for name in sensitive}
+    return EvaluationBatch(raw.fmt, raw.n, columns["label"], columns["prediction"], score, attributes)
+
+
+__all__ = [
+    "EvaluationBatch",
+    "LabelBatch",
+    "PredictionBatch",
+    "evaluation_validate",
+    "label_string",
+    "labels_validate",
+    "predictions_validate",
+]

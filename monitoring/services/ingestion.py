@@ -29,9 +29,11 @@ from pandas.api.types import is_numeric_dtype
 
 from mlops_portal.queue import enqueue_on_commit
 from monitoring.choices import ProfileStatus
+from monitoring.fairness_monitoring import sensitive_store, split_sensitive
 from monitoring.models import MonitoringConfig, ReferenceProfile
 from registry.choices import TaskType
 from registry.models import ModelVersion, RegisteredModel
+from registry.sensitive import ordinary_features
 from registry.services.audit import AuditContext, audit_record
 
 from . import ingest_storage as storage
@@ -62,10 +64,12 @@ def predictions_ingest(
     if stored is not None:
         return {**stored.summary, "duplicate_of_batch": stored.pk}
     batch = predictions_validate(parse_body(body, content_type), version=version)
+    sensitive = split_sensitive(version, batch)  # kept apart from features (monitoring/fairness_monitoring.py)
     received_at = timezone.now()
     try:
         with transaction.atomic():
             storage.predictions_store(version_id=version.pk, batch=batch, received_at=received_at)
+            sensitive_store(version_id=version.pk, batch=batch, sensitive=sensitive)
     except IntegrityError as exc:
         stored = storage.ingest_batch_find(version_id=version.pk, digest=digest)
         if stored is not None:  # the same body, stored meanwhile by a concurrent request
@@ -160,7 +164,7 @@ def reference_upload(
     """Validate reference data (CSV or Parquet) against the schema, store it as Parquet and
     queue the profile computation. Replaces an earlier upload of the same version."""
     df, fmt = profiles.read_table(body, media_type(content_type))
-    clean = profiles.reference_validate(df, version.feature_schema, version.task_type)
+    clean = profiles.reference_validate(df, ordinary_features(version.feature_schema), version.task_type)
     _refuse_nul(clean)
     buffer = io.BytesIO()
     clean.to_parquet(buffer, index=False)

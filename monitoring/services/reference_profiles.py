@@ -23,6 +23,7 @@ from monitoring import tasks
 from monitoring.choices import ProfileStatus
 from monitoring.models import Prediction, ReferenceProfile
 from registry.models import ModelVersion
+from registry.sensitive import ordinary_features  # sensitive attributes are never profiled
 from registry.services.audit import WORKER, AuditContext, audit_record
 
 from . import profiles
@@ -50,7 +51,8 @@ def reference_profile_compute(*, profile_id: int, context: AuditContext = WORKER
         return ref
     try:
         df = profiles.dataframe_from_parquet(ref.data)
-        built = profiles.profile_build(df, ref.version.feature_schema, ref.version.task_type, ref.n_bins)
+        schema = ordinary_features(ref.version.feature_schema)
+        built = profiles.profile_build(df, schema, ref.version.task_type, ref.n_bins)
         return _profile_store(ref, built, context)
     except TRANSIENT_ERRORS:
         raise

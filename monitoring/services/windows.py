@@ -32,6 +32,7 @@ from mlops_portal.db import datetime_param, fetch_all, fetch_one, is_postgresql
 from mlops_portal.queue import enqueue_on_commit
 from monitoring import performance, stats, tasks
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric, ProfileStatus
+from monitoring.fairness_monitoring import window_fairness_rows
 from monitoring.models import (
     DirtyWindow,
     GroundTruth,
@@ -43,6 +44,7 @@ from monitoring.models import (
     WindowBinCounts,
 )
 from registry.models import ModelVersion
+from registry.sensitive import ordinary_features
 
 from .window_marks import (
     Claim,
@@ -107,7 +109,7 @@ def load_window_columns(version: ModelVersion, start: datetime, end: datetime, p
     """Feature columns of a window as numpy arrays, in one aggregate query: the database
     extracts each JSON key and returns one array per column (PostgreSQL ``array_agg``,
     SQLite ``json_group_array``), which is far cheaper than one Python tuple per row."""
-    kinds = {f["name"]: f.get("type", "numeric") for f in version.feature_schema}
+    kinds = {f["name"]: f.get("type", "numeric") for f in ordinary_features(version.feature_schema)}
     table = Prediction._meta.db_table
     postgres = is_postgresql()
     selects: list[str] = []
@@ -371,6 +373,7 @@ def _hourly_results(version: ModelVersion, start: datetime, end: datetime, confi
         rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
+    rows += window_fairness_rows(version, start, end, Granularity.HOURLY, config.label_coverage_threshold)
     return window, rows + _performance_rows(version, start, end, config)
 
 
@@ -389,6 +392,7 @@ def _daily_results(version: ModelVersion, start: datetime, end: datetime, config
         rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
+    rows += window_fairness_rows(version, start, end, Granularity.DAILY, config.label_coverage_threshold)
     return rows + _performance_rows(version, start, end, config)
 
 

@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from registry.choices import Decision, PromotionStatus, Stage
+from registry.gates_fairness import fairness_gate, fairness_snapshot
 from registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, Review, StageTransition
 
 GATE_PASS = "pass"
@@ -39,6 +40,7 @@ def policy_snapshot(policy: PromotionPolicy) -> dict[str, Any]:
         "metric_tolerance": policy.metric_tolerance,
         "require_reference_data": policy.require_reference_data,
         "require_monitoring": policy.require_monitoring,
+        **fairness_snapshot(policy),
     }
 
 
@@ -194,13 +196,16 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
     target = request.target_stage
     if target == Stage.ARCHIVED:
         reason = "Retirement needs no evidence."
-        return [_gate(key, label, GATE_NA, reason, False) for key, label in GATE_LABELS.items()]
+        return [_gate(key, label, GATE_NA, reason, False) for key, label in GATE_LABELS.items()] + [
+            fairness_gate(request, snapshot)
+        ]
     gates = [
         _model_card_gate(model, snapshot),
         _lineage_gate(version, snapshot),
         _metric_gate(version, production_version(model), snapshot, target),
         _reference_data_gate(version, snapshot),
         _monitoring_gate(model, snapshot),
+        fairness_gate(request, snapshot),
     ]
     return gates
 

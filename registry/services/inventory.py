@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from registry.choices import FeatureType, Stage
 from registry.models import MODEL_CARD_FIELDS, ModelVersion, RegisteredModel, Tag, Team
 from registry.rules import can_change_model, can_register_model, is_admin
+from registry.sensitive import SCHEMA_KEYS, schema_entry_errors
 
 from .audit import AuditContext, audit_record, diff, model_snapshot
 
@@ -79,7 +80,8 @@ def validate_version_reference(values: dict[str, Any]) -> None:
 
 
 def validate_feature_schema(value: Any) -> list[dict[str, str]]:
-    """Feature schema: a list of {"name": str, "type": "numeric"|"categorical"} with unique names."""
+    """Feature schema: a list of {"name": str, "type": "numeric"|"categorical"} with unique names
+    (optionally "sensitive": bool and "use": "input"|"monitoring", see registry/sensitive.py)."""
     example = '[{"name": "age", "type": "numeric"}, {"name": "plan", "type": "categorical"}]'
     if not isinstance(value, list):
         raise ValidationError({"feature_schema": f"Feature schema must be a JSON list, e.g. {example}."})
@@ -90,7 +92,7 @@ def validate_feature_schema(value: Any) -> list[dict[str, str]]:
         if not isinstance(item, dict):
             errors.append(f"Item {i} must be an object with 'name' and 'type'.")
             continue
-        extra = sorted(set(item) - {"name", "type"})
+        extra = sorted(set(item) - SCHEMA_KEYS)
         if extra:
             errors.append(f"Item {i} has unknown key(s): {', '.join(map(str, extra))}.")
         name, ftype = item.get("name"), item.get("type")
@@ -102,6 +104,7 @@ def validate_feature_schema(value: Any) -> list[dict[str, str]]:
             seen.add(name)
         if ftype not in FeatureType.values:
             errors.append(f"Item {i} 'type' must be one of {', '.join(FeatureType.values)}, got {ftype!r}.")
+        errors.extend(schema_entry_errors(i, item))  # "sensitive" / "use" (registry/sensitive.py)
     if errors:
         raise ValidationError({"feature_schema": errors})
     return value

@@ -22,6 +22,9 @@ POLICY_FIELDS = [
     "metric_tolerance",
     "require_reference_data",
     "require_monitoring",
+    "require_fairness",
+    "fairness_min_disparate_impact",
+    "fairness_max_equalized_odds_difference",
 ]
 
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import rules
 from registry.choices import PromotionStatus, Stage
+from registry.fairness_evidence import fairness_evidence
 from registry.forms import form_submit
 from registry.forms_promotions import (
     CancelForm,
@@ -144,6 +145,7 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
         "approver_group": rules.approver_group(req),
         "may_approve": bool(rules.may_approve_under_policy(user, req)),
         "evidence": evidence,
+        "fairness": fairness_evidence(user=user, version=req.version, snapshot=req.policy_snapshot),
         "is_pending": is_pending,
         "is_requester": req.requested_by_id == user.pk,
         "can_review": is_pending and bool(rules.can_review_promotion(user, req)),

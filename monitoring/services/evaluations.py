@@ -1,0 +1,166 @@
+"""Evaluation sets of a version: upload (validated, stored apart as Parquet) and the fairness report.
+
+``evaluation_upload`` parses the body (``ingest_parsing.parse_table``: CSV or Parquet), validates
+it (``ingest_validation.evaluation_validate``: one clear error per bad column, naming its row;
+nothing stored on error), stores label, prediction, score and the sensitive attributes as
+Parquet on a new ``registry.EvaluationRun`` (schema features are checked, not kept) and queues
+``evaluation_compute`` after commit. The audit event names the attributes and the digest of the
+body, never a value. The worker computes ``monitoring.fairness.fairness_report`` into the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from datetime import timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mlops_portal.celery import TRANSIENT_ERRORS
+from mlops_portal.queue import enqueue_on_commit
+from monitoring import fairness
+from registry.models import EvaluationKind, EvaluationRun, EvaluationStatus, ModelVersion
+from registry.services.audit import WORKER, AuditContext, audit_record
+
+from .ingest_parsing import parse_table
+from .ingest_validation import EvaluationBatch, evaluation_validate
+
+logger = logging.getLogger(__name__)
+ERROR_MAX = 2000
+
+
+def _parquet(batch: EvaluationBatch) -> bytes:
+    columns = {"label": batch.label, "prediction": batch.prediction}
+    if batch.score is not None:
+        columns["score"] = batch.score
+    for name, values in batch.attributes.items():
+        columns[f"sensitive:{name}"] = values
+    table = pa.table({k: pa.array(v if not isinstance(v, np.ndarray) else v) for k, v in columns.items()})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+@transaction.atomic
+def evaluation_upload(
+    *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
+) -> EvaluationRun:
+    """Validate and store one evaluation set of ``version``; queue its fairness report."""
+    batch = evaluation_validate(parse_table(body, content_type), version=version)
+    digest = hashlib.sha256(body).hexdigest()
+    run = EvaluationRun(
+        version=version,
+        kind=EvaluationKind.FAIRNESS,
+        source_format=batch.fmt,
+        n_rows=batch.n,
+        attributes=list(batch.attributes),
+        data=_parquet(batch),
+        data_sha256=digest,
+        uploaded_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    run.full_clean(exclude=["data"])
+    run.save()
+    audit_record(
+        actor=actor,
+        action="evaluation.uploaded",
+        context=context,
+        obj=version,
+        model=version.model,
+        after={
+            "evaluation": run.pk,
+            "rows": batch.n,
+            "format": batch.fmt,
+            "sha256": digest,
+            "attributes": list(batch.attributes),
+            "score": batch.score is not None,
+        },
+    )
+    from monitoring import tasks
+
+    enqueue_on_commit(tasks.evaluation_compute, run.pk)
+    return run
+
+
+def _report(run: EvaluationRun) -> dict:
+    table = pq.read_table(pa.py_buffer(bytes(run.data)))
+    attributes = {
+        name: np.array(["missing" if v is None else v for v in table.column(f"sensitive:{name}").to_pylist()])
+        for name in run.attributes
+    }
+    task = run.version.task_type
+    return fairness.fairness_report(
+        task="regression" if task == "regression" else "binary",
+        y_true=table.column("label").to_numpy(zero_copy_only=False),
+        y_pred=table.column("prediction").to_numpy(zero_copy_only=False),
+        attributes=attributes,
+        min_group_size=settings.FAIRNESS_MIN_GROUP_SIZE,
+        n_boot=settings.FAIRNESS_BOOTSTRAP_SAMPLES if task != "regression" else None,
+        seed=run.pk,
+    )
+
+
+def evaluation_compute(*, run_id: int, context: AuditContext = WORKER) -> EvaluationRun | None:
+    """Compute a pending run's report (idempotent: a run no longer pending is left as it is).
+    A set that cannot be evaluated is stored ``failed`` with the reason; transient errors are
+    raised for the task to retry."""
+    run = EvaluationRun.objects.select_related("version__model").filter(pk=run_id).first()
+    if run is None or run.status != EvaluationStatus.PENDING:
+        return run
+    try:
+        results, error = _report(run), ""
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a set that cannot be evaluated is recorded, never retried
+        logger.exception("Evaluation %s failed", run_id)
+        results, error = {}, f"{type(exc).__name__}: {exc}"[:ERROR_MAX]
+    return _store(run_id, results, error, context)
+
+
+@transaction.atomic
+def _store(run_id: int, results: dict, error: str, context: AuditContext) -> EvaluationRun | None:
+    run = EvaluationRun.objects.select_for_update().select_related("version__model").filter(pk=run_id).first()
+    if run is None or run.status != EvaluationStatus.PENDING:
+        return run
+    run.status = EvaluationStatus.FAILED if error else EvaluationStatus.DONE
+    run.results, run.error, run.computed_at = results, error, timezone.now()
+    run.save(update_fields=["status", "results", "error", "computed_at"])
+    summaries = {name: a["summary"] for name, a in results.get("attributes", {}).items()}
+    audit_record(
+        actor=None,
+        action="evaluation.failed" if error else "evaluation.computed",
+        context=context,
+        obj=run.version,
+        model=run.version.model,
+        after={"evaluation": run.pk, "error": error[:500]}
+        if error
+        else {
+            "evaluation": run.pk,
+            "summaries": {
+                name: {k: s.get(k) for k in fairness.CLASSIFICATION_SUMMARIES + fairness.REGRESSION_SUMMARIES if k in s}
+                for name, s in summaries.items()
+            },
+        },
+    )
+    return run
+
+
+#: A fresh upload's own message is given this long before the sweep queues it too; the
+#: computation is idempotent, so a run queued twice is computed once and then left alone.
+PENDING_GRACE = timedelta(minutes=2)
+
+
+def evaluations_pending(*, now=None, limit: int = 50) -> list[int]:
+    """Ids of runs still pending after ``PENDING_GRACE`` (their message was lost or never sent)."""
+    now = now or timezone.now()
+    return list(
+        EvaluationRun.objects.filter(status=EvaluationStatus.PENDING, created_at__lt=now - PENDING_GRACE)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+

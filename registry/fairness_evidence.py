@@ -1,0 +1,93 @@
+"""The fairness evidence of a version for the pages (request page, compliance report): the latest
+evaluation run's per-group table and a Plotly chart of the groups, for users who may see
+per-group results (``rules.can_view_group_results``); ``None`` otherwise or when nothing was uploaded.
+
+Charts are built with ``plotly.graph_objects`` and handed to the template as ``fig.to_plotly_json()``
+(``json_script``; ``static/js/charts.js`` draws them), as the monitoring pages do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from registry.gates_fairness import group_label, latest_fairness_run
+from registry.rules import can_view_group_results
+
+RATES = (
+    ("selection_rate", "Selection rate", "#2f5bea"),
+    ("tpr", "True positive rate", "#15803d"),
+    ("fpr", "False positive rate", "#b91c1c"),
+)
+SUMMARY_KEYS = (
+    ("disparate_impact", "Disparate impact"),
+    ("demographic_parity_difference", "Demographic parity difference"),
+    ("equalized_odds_difference", "Equalized odds difference"),
+    ("mae_ratio", "Largest ratio of group MAEs"),
+)
+
+
+def fairness_figure(attribute: str, groups: list[dict], *, min_di: float | None = None) -> dict:
+    """Grouped bars of each group's selection rate, TPR and FPR (regression: MAE); too-small
+    groups are left out. The four-fifths line sits at ``min_di`` × the highest selection rate."""
+    shown = [g for g in groups if not g.get("too_small")]
+    names = [g["group"] for g in shown]
+    fig = go.Figure()
+    if shown and "mae" in shown[0]:
+        fig.add_trace(go.Bar(name="MAE", x=names, y=[g["mae"] for g in shown], marker_color="#2f5bea"))
+    else:
+        for key, label, colour in RATES:
+            fig.add_trace(go.Bar(name=label, x=names, y=[g.get(key) for g in shown], marker_color=colour))
+        rates = [g["selection_rate"] for g in shown if g.get("selection_rate") is not None]
+        if min_di is not None and rates:
+            fig.add_hline(
+                y=min_di * max(rates),
+                line_dash="dot",
+                line_color="#d97706",
+                annotation_text=f"{min_di:.0%} of the highest selection rate",
+            )
+    fig.update_layout(
+        title={"text": f"Groups of {attribute.replace('&', ' × ')}", "x": 0, "font": {"size": 14}},
+        barmode="group",
+        height=320,
+        margin={"l": 50, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+        yaxis={"range": [0, 1]} if "mae" not in (shown or [{}])[0] else {},
+        paper_bgcolor="#ffffff",
+        plot_bgcolor="#ffffff",
+    )
+    return fig.to_plotly_json()
+
+
+def fairness_evidence(*, user, version, snapshot: dict | None = None) -> dict[str, Any] | None:
+    """The page context of ``version``'s latest fairness evaluation, or None."""
+    if not can_view_group_results(user, version.model):
+        return None
+    run = latest_fairness_run(version)
+    if run is None:
+        return None
+    min_di = float((snapshot or {}).get("fairness_min_disparate_impact", 0.8))
+    attributes, figures = [], {}
+    for i, (name, result) in enumerate((run.results or {}).get("attributes", {}).items()):
+        summary = result.get("summary", {})
+        intervals = summary.get("intervals") or {}
+        rows = [
+            {"key": key, "label": label, "value": summary[key], "interval": intervals.get(key)}
+            for key, label in SUMMARY_KEYS
+            if summary.get(key) is not None
+        ]
+        chart_id = f"chart-fairness-{i}"
+        figures[chart_id] = fairness_figure(name, result.get("groups", []), min_di=min_di)
+        attributes.append(
+            {
+                "name": name,
+                "label": name.replace("&", " × "),
+                "groups": result.get("groups", []),
+                "summary": rows,
+                "lowest": group_label(name, summary.get("lowest_group")) if summary.get("lowest_group") else "",
+                "highest": group_label(name, summary.get("highest_group")) if summary.get("highest_group") else "",
+                "chart_id": chart_id,
+            }
+        )
+    return {"run": run, "attributes": attributes, "figures": figures, "results": run.results or {}}

@@ -1,0 +1,52 @@
+"""Evaluation runs: an uploaded evaluation set of a version and the summaries computed from it.
+
+The upload endpoint and the computation live in ``monitoring`` (``monitoring.services.evaluations``);
+the run lives here so that promotion gates (``registry.gates_fairness``) can read its evidence
+without ``registry`` importing ``monitoring``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class EvaluationKind(models.TextChoices):
+    FAIRNESS = "fairness", "Fairness (groups of sensitive attributes)"
+
+
+class EvaluationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class EvaluationRun(models.Model):
+    """One evaluation set of a version (labels, predictions, scores, sensitive attributes) and its results.
+
+    ``data`` keeps the validated set as Parquet: it holds raw sensitive values, so it is never
+    shown, exported or audited; only the aggregated ``results`` (groups of at least
+    ``FAIRNESS_MIN_GROUP_SIZE`` rows) leave the database."""
+
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="evaluation_runs")
+    kind = models.CharField(max_length=20, choices=EvaluationKind.choices, default=EvaluationKind.FAIRNESS)
+    status = models.CharField(max_length=10, choices=EvaluationStatus.choices, default=EvaluationStatus.PENDING)
+    error = models.TextField(blank=True)
+    source_format = models.CharField(max_length=10)
+    n_rows = models.PositiveIntegerField()
+    attributes = models.JSONField(default=list, help_text="The sensitive attributes evaluated.")
+    data = models.BinaryField(editable=False)
+    data_sha256 = models.CharField(max_length=64)
+    results = models.JSONField(default=dict, blank=True, help_text="The computed report (aggregates only).")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["version", "kind", "-created_at"], name="evaluation_version_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} evaluation #{self.pk} of {self.version_id}"
