@@ -136,13 +136,23 @@ class Prediction(models.Model):
     prediction = models.JSONField(null=True, blank=True, help_text="Class label or regression value.")
     score = models.FloatField(null=True, blank=True, help_text="Positive-class probability (binary) or confidence.")
     received_at = models.DateTimeField()
+    subject_hash = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="HMAC-SHA256 of the data subject's id under SUBJECT_KEY; never the id itself.",
+    )
 
     class Meta:
+        # On PostgreSQL the table is partitioned by day on ``timestamp`` (migration 0011), so a
+        # prediction id's uniqueness per version is checked by ingestion under a lock
+        # (monitoring.services.partitions); SQLite keeps a unique constraint as well.
         ordering = ["-timestamp"]
-        constraints = [
-            models.UniqueConstraint(fields=["version", "prediction_id"], name="unique_prediction_id_per_version")
+        indexes = [
+            models.Index(fields=["version", "timestamp"], name="prediction_version_ts"),
+            models.Index(fields=["version", "prediction_id"], name="prediction_version_pid"),
+            models.Index(fields=["subject_hash"], condition=Q(subject_hash__isnull=False), name="prediction_subject"),
         ]
-        indexes = [models.Index(fields=["version", "timestamp"], name="prediction_version_ts")]
 
     def __str__(self) -> str:
         return f"{self.version} {self.prediction_id}"
@@ -159,11 +169,21 @@ class GroundTruth(models.Model):
     prediction_id = models.CharField(max_length=100)
     label = models.JSONField()
     received_at = models.DateTimeField()
+    subject_hash = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="HMAC-SHA256 of the data subject's id under SUBJECT_KEY; never the id itself.",
+    )
 
     class Meta:
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(fields=["model", "prediction_id"], name="unique_label_per_prediction_id")
+        ]
+        indexes = [
+            models.Index(fields=["model", "received_at"], name="label_model_received"),
+            models.Index(fields=["subject_hash"], condition=Q(subject_hash__isnull=False), name="label_subject"),
         ]
 
     def __str__(self) -> str:
@@ -434,3 +454,5 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.digest[:12]} of {self.version_id} ({self.rows} rows)"
+
+from .models_retention import ErasureRequest, ErasureStatus, RetentionPolicy  # noqa: E402,F401

@@ -84,3 +84,19 @@ def retrain_trigger_send(trigger_id: int) -> None:
     from monitoring.services.alerts import retrain_trigger_send as send
 
     send(trigger_id=trigger_id)
+
+
+@shared_task(name="monitoring.tasks.partitions_create_ahead", time_limit=300, soft_time_limit=240, **COMMON)
+def partitions_create_ahead() -> int:
+    """Create the coming days' partitions of the raw tables (PostgreSQL; beat, hourly)."""
+    from monitoring.services.retention import partitions_create_ahead as create
+
+    return len(create())
+
+
+@shared_task(name="monitoring.tasks.retention_purge", time_limit=3600, soft_time_limit=3300, **COMMON)
+def retention_purge() -> int:
+    """Remove expired raw rows with a receipt each in the audit chain (beat, nightly)."""
+    from monitoring.services.retention import retention_purge as purge
+
+    return len(purge())

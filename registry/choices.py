@@ -55,6 +55,7 @@ class TokenScope(models.TextChoices):
     MONITORING_READ = "monitoring:read", "Read metrics, health and alerts"
     MONITORING_WRITE = "monitoring:write", "Send reference data, predictions and labels"
     AUDIT_READ = "audit:read", "Read and export the audit log"
+    PRIVACY_WRITE = "privacy:write", "File erasure requests and change retention"
 
 
 class WebhookEvent(models.TextChoices):

@@ -8,6 +8,7 @@ import rules
 
 REVIEWER_GROUP = "reviewer"
 AUDITOR_GROUP = "auditor"
+PRIVACY_GROUP = "privacy"  # privacy officers: retention, legal holds, erasure, records of processing
 
 
 @rules.predicate
@@ -17,6 +18,7 @@ def is_admin(user) -> bool:
 
 is_reviewer = rules.is_group_member(REVIEWER_GROUP)
 is_auditor = rules.is_group_member(AUDITOR_GROUP)
+is_privacy_officer = rules.is_group_member(PRIVACY_GROUP)
 
 
 @rules.predicate
@@ -49,7 +51,7 @@ def has_team(user) -> bool:
     return cached if cached is not None else user.teams.exists()
 
 
-sees_all_models = is_admin | is_reviewer | is_auditor
+sees_all_models = is_admin | is_reviewer | is_auditor | is_privacy_officer
 can_view_model = sees_all_models | is_model_owner | is_team_member
 can_change_model = is_admin | is_model_owner
 can_register_model = is_admin | (has_team & ~is_auditor)
@@ -59,6 +61,9 @@ can_cancel_promotion = is_requester | is_admin
 can_rollback = is_admin | is_model_owner | is_reviewer
 can_view_audit = is_admin | is_auditor
 can_manage_policies = is_admin
+can_manage_retention = is_admin | is_privacy_officer
+can_view_privacy = is_admin | is_privacy_officer | is_auditor
+can_request_erasure = is_admin | is_privacy_officer
 
 rules.add_perm("registry.view_model", can_view_model)
 rules.add_perm("registry.change_model", can_change_model)
@@ -70,3 +75,6 @@ rules.add_perm("registry.cancel_promotion", can_cancel_promotion)
 rules.add_perm("registry.rollback", can_rollback)
 rules.add_perm("registry.view_audit", can_view_audit)
 rules.add_perm("registry.manage_policies", can_manage_policies)
+rules.add_perm("registry.manage_retention", can_manage_retention)
+rules.add_perm("registry.view_privacy", can_view_privacy)
+rules.add_perm("registry.request_erasure", can_request_erasure)
