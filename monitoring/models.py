@@ -455,4 +455,5 @@ class IngestBatch(models.Model):
     def __str__(self) -> str:
         return f"batch {self.digest[:12]} of {self.version_id} ({self.rows} rows)"
 
+
 from .models_retention import ErasureRequest, ErasureStatus, RetentionPolicy  # noqa: E402,F401

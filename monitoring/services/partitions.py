@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -159,24 +158,7 @@ def ensure_for_micros(*, table: str, ts_us_min: int, ts_us_max: int) -> None:
     first = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ts_us_min)).date()
     last = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ts_us_max)).date()
     days = [first + i * DAY for i in range((last - first).days + 1)]
-    if set(days) - _known_days(table):
-        partitions_ensure(table=table, days=days)
-        _KNOWN.pop(table, None)
-
-
-_KNOWN: dict[str, tuple[float, set[date]]] = {}
-KNOWN_TTL_SECONDS = 60.0
-
-
-def _known_days(table: str) -> set[date]:
-    """Per-process memo of the attached partitions, read again after a minute (a purge may
-    have dropped an expired day meanwhile)."""
-    now = time.monotonic()
-    read_at, days = _KNOWN.get(table, (0.0, set()))
-    if now - read_at > KNOWN_TTL_SECONDS:
-        days = set(partition_days(table))
-        _KNOWN[table] = (now, days)
-    return days
+    partitions_ensure(table=table, days=days)  # one catalog read when nothing is missing
 
 
 VERSION_LOCK_CLASS = 21021  # advisory-lock namespace of "prediction ids of a version"
@@ -245,8 +227,13 @@ def detached_partitions(table: str) -> list[str]:
 
 
 def table_drop(name: str) -> None:
+    """Drop a detached partition. Deferred foreign-key checks of rows written earlier in the
+    same transaction (only tests write and purge in one) are run first: PostgreSQL refuses to
+    drop a table with pending trigger events."""
     with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f'DROP TABLE "{name}"')
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def day_of(name: str) -> date:
