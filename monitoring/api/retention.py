@@ -175,6 +175,10 @@ class ErasureRequestDetailView(PrivacyAPIView):
 class RecordsOfProcessingView(PrivacyAPIView):
     required_scopes = {"*": "audit:read"}
 
+    def perform_content_negotiation(self, request, force=False):
+        """``?format=csv`` is this export's parameter, not DRF's renderer override."""
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(
         summary="Records of processing (GDPR Art. 30), one per model",
         parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
