@@ -272,3 +272,23 @@ def test_records_of_processing_list_purpose_data_retention_and_who_sees(
     assert "'=HYPERLINK" in csv_text
     assert api_client_for(outsider).get("/api/v1/records-of-processing/").status_code == 403
     assert api_client_for(privacy).get("/api/v1/records-of-processing/?format=xml").status_code == 400
+
+
+# --------------------------------------------------------------------------- the privacy page
+
+
+def test_the_privacy_page_shows_requests_holds_and_receipts_to_privacy_officers_only(
+    client_for, privacy, auditor, outsider, owner, churn_v1, fraud_v1
+):
+    _load(churn_v1, fraud_v1, owner)
+    client = client_for(privacy)
+    response = client.post("/monitoring/privacy/erasure/", {"subject_id": SECRET})
+    assert response.status_code == 302 and ErasureRequest.objects.count() == 1
+    page = client.get("/monitoring/privacy/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "churn: 3 predictions, 1 labels" in html and SECRET not in html
+    assert client_for(auditor).get("/monitoring/privacy/").status_code == 200
+    assert "Erase this subject" not in client_for(auditor).get("/monitoring/privacy/").content.decode()
+    assert client_for(outsider).get("/monitoring/privacy/").status_code == 403
+    assert client_for(owner).post("/monitoring/privacy/erasure/", {"subject_id": OTHER}).status_code == 403
+    assert ErasureRequest.objects.count() == 1
