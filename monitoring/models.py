@@ -456,4 +456,4 @@ class IngestBatch(models.Model):
         return f"batch {self.digest[:12]} of {self.version_id} ({self.rows} rows)"
 
 
-from .models_retention import ErasureRequest, ErasureStatus, RetentionPolicy  # noqa: E402,F401
+from .models_retention import ErasureRequest, ErasureStatus, RawDigest, RetentionPolicy  # noqa: E402,F401

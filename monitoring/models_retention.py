@@ -84,3 +84,21 @@ class ErasureRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Erasure request #{self.pk} ({self.status})"
+
+
+class RawDigest(models.Model):
+    """Per (version, UTC day) of raw predictions: the rows stored and the additive digest of
+    their prediction ids (``monitoring.services.raw_digests``), kept up to date by ingestion,
+    erasure and purge, so a purge receipt for a whole day costs one row read, not a scan."""
+
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    rows = models.BigIntegerField(default=0)
+    digest = models.CharField(max_length=64, help_text="Sum mod 2^256 of SHA-256 of each id (hex).")
+
+    class Meta:
+        ordering = ["version", "day"]
+        constraints = [models.UniqueConstraint(fields=["version", "day"], name="unique_raw_digest_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} {self.day}: {self.rows} rows"

@@ -27,6 +27,7 @@ from registry.models import RegisteredModel
 from registry.rules import can_request_erasure
 from registry.services.audit import AuditContext, audit_record
 
+from .raw_digests import digests_remove
 from .subjects import MAX_SUBJECT_LENGTH, subject_hash
 
 
@@ -62,7 +63,9 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
                 {**row, "status": "held", "reason": hold.legal_hold_reason, "article": hold.legal_hold_article}
             )
             continue
-        predictions.filter(version__model_id=model_id).delete()
+        mine = predictions.filter(version__model_id=model_id)
+        digests_remove(rows=mine.values_list("version_id", "timestamp", "prediction_id"))
+        mine.delete()
         labels.filter(model_id=model_id).delete()
         results.append({**row, "status": "erased"})
     now = timezone.now()

@@ -19,6 +19,7 @@ from monitoring.models import GroundTruth, IngestBatch, Prediction
 
 from . import partitions
 from .ingest_validation import EPOCH, ONE_US, LabelBatch, PredictionBatch
+from .raw_digests import digests_add
 
 ID_QUERY_CHUNK = 5000
 COPY_CHUNK_ROWS = 5000
@@ -42,6 +43,7 @@ def predictions_store(*, version_id: int, batch: PredictionBatch, received_at: d
         _copy_predictions(version_id, batch, received_at)
     else:
         Prediction.objects.bulk_create(_prediction_objects(version_id, batch, received_at), batch_size=2000)
+    digests_add(version_id=version_id, ids=batch.ids, ts_us=batch.ts_us)
 
 
 def existing_prediction_ids(version_id: int, ids: list[str]) -> set[str]:

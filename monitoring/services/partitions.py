@@ -26,13 +26,14 @@ Locks, so that ingestion never waits on partition maintenance:
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
+
+from .raw_digests import ids_digest
 
 DAY = timedelta(days=1)
 _NAME_DAY = re.compile(r"_p(\d{8})$")
@@ -174,12 +175,6 @@ def version_lock(version_id: int) -> None:
 # --------------------------------------------------------------------------- removing rows
 
 
-def ids_digest(ids: Iterable[str]) -> str:
-    """SHA-256 (hex) of the ids sorted by their UTF-8 bytes, joined by newlines: the digest a
-    purge receipt carries, which anyone holding the removed ids can recompute."""
-    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
-
-
 def partition_versions(table: str, name: str) -> list[int]:
     """The version ids with rows in one partition (a loose index scan: one probe per version)."""
     col = PARTITIONED[table].version_column
@@ -193,16 +188,15 @@ def partition_versions(table: str, name: str) -> list[int]:
 
 
 def partition_receipts(table: str, name: str) -> dict[int, tuple[int, str]]:
-    """Per version: (rows, ``ids_digest`` of their ids) of one partition, computed by PostgreSQL
-    (sorted by the ids' bytes: COLLATE "C" on UTF-8 text sorts as Python sorts code points)."""
+    """Per version: (rows, ``ids_digest`` of their ids) of one partition, by reading its ids:
+    the fallback for days stored before ``RawDigest`` kept their digests."""
     spec = PARTITIONED[table]
-    col, ids = spec.version_column, spec.id_column
+    ids: dict[int, list[str]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT "{col}", count(*), encode(sha256(convert_to(string_agg("{ids}", E\'\\n\' '
-            f'ORDER BY "{ids}" COLLATE "C"), \'UTF8\')), \'hex\') FROM "{name}" GROUP BY "{col}"'
-        )
-        return {version: (rows, digest) for version, rows, digest in cursor.fetchall()}
+        cursor.execute(f'SELECT "{spec.version_column}", "{spec.id_column}" FROM "{name}"')
+        for version, pid in cursor.fetchall():
+            ids.setdefault(version, []).append(pid)
+    return {version: (len(values), ids_digest(values)) for version, values in ids.items()}
 
 
 def partition_detach(*, table: str, name: str) -> None:
@@ -264,7 +258,6 @@ __all__ = [
     "delete_range",
     "detached_partitions",
     "ensure_for_micros",
-    "ids_digest",
     "is_partitioned",
     "partition_attach",
     "partition_days",

@@ -10,8 +10,9 @@ purge that removes expired raw rows and appends a receipt per removal to the aud
   rows that must stay, the expired models' rows of that day are deleted by range. On SQLite
   (plain tables) rows are deleted by range. Labels (a plain table) are deleted by range.
 * Receipt: one ``retention.purged`` audit event per (model, table, range): the time range, the
-  rows removed, per version the rows and the SHA-256 of the removed prediction ids sorted
-  (``partitions.ids_digest``), and the method. Aggregates (bin counts, metric values, health)
+  rows removed, per version the rows and the additive digest of the removed prediction ids
+  (``raw_digests.ids_digest``, kept per day by ingestion, so dropping a day reads no rows),
+  and the method. Aggregates (bin counts, metric values, health)
   are not raw data and stay, so every page renders the same figures after a purge. Ingestion
   batch digests (``IngestBatch``) are digests of bodies, not personal data, and stay too.
 """
@@ -34,7 +35,7 @@ from registry.models import ModelVersion, RegisteredModel
 from registry.rules import can_manage_retention
 from registry.services.audit import WORKER, AuditContext, audit_record, diff, model_snapshot
 
-from . import partitions
+from . import partitions, raw_digests
 
 POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
 DAY = timedelta(days=1)
@@ -147,13 +148,17 @@ def _finish_detached(table: str, name: str, plans: dict[int, Plan], version_mode
     start = datetime.combine(partitions.day_of(name), datetime.min.time(), tzinfo=UTC)
     end = start + DAY
     with transaction.atomic():
-        by_version = partitions.partition_receipts(table, name)
+        versions = partitions.partition_versions(table, name)
+        models = {version_model.get(v) for v in versions}
+        if any(m is not None and (plans[m].cutoff is None or end > plans[m].cutoff) for m in models):
+            partitions.partition_attach(table=table, name=name)
+            return []
+        by_version = raw_digests.digests_take(version_ids=versions, day=start.date())
+        if set(by_version) != set(versions):  # days stored before digests were kept: read the ids
+            by_version = partitions.partition_receipts(table, name)
         by_model: dict[int, dict[int, tuple[int, str]]] = {}
         for version_id, receipt in by_version.items():
             by_model.setdefault(version_model.get(version_id), {})[version_id] = receipt
-        if any(m is not None and (plans[m].cutoff is None or end > plans[m].cutoff) for m in by_model):
-            partitions.partition_attach(table=table, name=name)
-            return []
         receipts = [
             _receipt(plans[m], table=table, start=start, end=end, method="partition_drop", by_version=grouped)
             for m, grouped in by_model.items()
@@ -186,6 +191,7 @@ def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime) -> li
             with transaction.atomic():
                 rows = Prediction.objects.filter(version__model_id=model_id, timestamp__gte=start, timestamp__lt=end)
                 by_version = partitions.delete_range(queryset=rows, version_field="version_id")
+                raw_digests.digests_take(version_ids=by_version, day=day)
                 if by_version:
                     receipts.append(
                         _receipt(
@@ -206,6 +212,7 @@ def _purge_ranges(plan: Plan, *, partitioned: bool) -> list[dict]:
         if not partitioned:
             rows = Prediction.objects.filter(version__model=plan.model, timestamp__lt=plan.cutoff)
             by_version = partitions.delete_range(queryset=rows, version_field="version_id")
+            raw_digests.digests_forget(version_ids=by_version, before=plan.cutoff.date())
             if by_version:
                 receipts.append(
                     _receipt(

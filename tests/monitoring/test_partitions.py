@@ -108,7 +108,24 @@ def test_a_prediction_id_is_stored_once_per_version_even_on_another_day(churn_v1
     assert Prediction.objects.filter(version=churn_v1).count() == 10
 
 
-def test_ids_digest_is_the_sha256_of_the_ids_sorted_by_bytes():
+def test_ids_digest_is_the_sum_of_the_ids_sha256_and_does_not_depend_on_order():
     import hashlib
 
-    assert partitions.ids_digest(["b", "a", "é", "Z"]) == hashlib.sha256("Z\na\nb\né".encode()).hexdigest()
+    from monitoring.services.raw_digests import ids_digest
+
+    expected = sum(int.from_bytes(hashlib.sha256(i.encode()).digest(), "big") for i in ["b", "a", "é"]) % (1 << 256)
+    assert ids_digest(["b", "a", "é"]) == ids_digest(["é", "a", "b"]) == f"{expected:064x}"
+
+
+@pytest.mark.django_db
+def test_ingestion_and_erasure_keep_the_days_digests(churn_v1, owner):
+    from monitoring.models import RawDigest
+    from monitoring.services.raw_digests import ids_digest
+
+    records = prediction_records(30, start=T0 + timedelta(hours=20), spread_hours=8)
+    _ingest(churn_v1, records, owner)
+    stored = {d.day: (d.rows, d.digest) for d in RawDigest.objects.filter(version=churn_v1)}
+    for day, (rows, digest) in stored.items():
+        ids = [r["prediction_id"] for r in records if datetime.fromisoformat(r["timestamp"]).date() == day]
+        assert (rows, digest) == (len(ids), ids_digest(ids))
+    assert sum(rows for rows, _ in stored.values()) == 30

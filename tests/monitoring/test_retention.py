@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from monitoring.models import GroundTruth, MetricValue, Prediction, RetentionPolicy
 from monitoring.services import partitions
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
+from monitoring.services.raw_digests import ids_digest
 from monitoring.services.retention import retention_policy_get, retention_policy_update, retention_purge
 from registry.choices import RiskTier
 from registry.models import AuditEvent
@@ -86,9 +87,7 @@ def test_purge_removes_only_expired_days_across_the_day_boundary_with_a_receipt(
     assert not Prediction.objects.filter(timestamp__lt=T0 + DAY).exists()
     (receipt,) = [r for r in _receipts(seq) if r["table"] == TABLE]
     assert receipt["rows"] == len(expired_ids) and receipt["to"] == (T0 + DAY).isoformat()
-    assert receipt["ids_sha256"] == {
-        str(churn_v1.pk): {"rows": len(expired_ids), "sha256": partitions.ids_digest(expired_ids)}
-    }
+    assert receipt["ids_sha256"] == {str(churn_v1.pk): {"rows": len(expired_ids), "sha256": ids_digest(expired_ids)}}
     assert receipts and audit_actions(seq) == ["retention.purged"]
     if partitions.is_partitioned(TABLE):
         assert receipt["method"] == "partition_drop"
