@@ -38,7 +38,7 @@ def predictions_store(*, version_id: int, batch: PredictionBatch, received_at: d
         partitions.ensure_for_micros(table=table, ts_us_min=int(batch.ts_us.min()), ts_us_max=int(batch.ts_us.max()))
         if partitions.is_partitioned(table):
             partitions.version_lock(version_id)
-            if existing_prediction_ids(version_id, batch.ids):
+            if partitions.stored_ids(table=table, version_id=version_id, ids=batch.ids):
                 raise IntegrityError("a prediction id of the batch is already stored for this version")
         _copy_predictions(version_id, batch, received_at)
     else:

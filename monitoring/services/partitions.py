@@ -162,6 +162,20 @@ def ensure_for_micros(*, table: str, ts_us_min: int, ts_us_max: int) -> None:
     partitions_ensure(table=table, days=days)  # one catalog read when nothing is missing
 
 
+def stored_ids(*, table: str, version_id: int, ids: list[str]) -> set[str]:
+    """The ids of ``ids`` already stored for the version, across every partition: one index
+    probe per id and partition (a nested loop over ``unnest``; measured ~1 µs per probe here,
+    where ``prediction_id = ANY(array)`` made the planner scan small partitions whole)."""
+    spec = PARTITIONED[table]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT p."{spec.id_column}" FROM unnest(%s::text[]) AS i(id) JOIN "{table}" p '
+            f'ON p."{spec.version_column}" = %s AND p."{spec.id_column}" = i.id',
+            [ids, int(version_id)],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 VERSION_LOCK_CLASS = 21021  # advisory-lock namespace of "prediction ids of a version"
 
 
@@ -266,6 +280,7 @@ __all__ = [
     "partition_versions",
     "partitions_create_ahead",
     "partitions_ensure",
+    "stored_ids",
     "table_drop",
     "version_lock",
 ]
