@@ -120,8 +120,8 @@ def _load(version, first_day: datetime) -> tuple[float, str]:
 
     from monitoring.services import partitions
     from monitoring.services.ingest_storage import copy_chunks
-    from monitoring.services.raw_digests import digests_add
     from monitoring.services.ingest_validation import PredictionBatch
+    from monitoring.services.raw_digests import digests_add
     from monitoring.services.subjects import subject_hash
 
     partitions.partitions_ensure(
@@ -234,7 +234,7 @@ def run() -> list[Figure]:
             ratio=delete_s / purge_s,
             target=">= 100x faster",
             passed=delete_s / purge_s >= 100 and dropped == deleted and left == 0,
-            note=f"{deleted:,} rows; the purge includes its {len(receipts)} receipts (digests kept per day at ingestion)",
+            note=f"{deleted:,} rows; the purge includes its {len(receipts)} receipts (day digests kept at ingestion)",
         ),
         Figure(
             "ingestion with all rows in place",
