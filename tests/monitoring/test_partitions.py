@@ -129,3 +129,13 @@ def test_ingestion_and_erasure_keep_the_days_digests(churn_v1, owner):
         ids = [r["prediction_id"] for r in records if datetime.fromisoformat(r["timestamp"]).date() == day]
         assert (rows, digest) == (len(ids), ids_digest(ids))
     assert sum(rows for rows, _ in stored.values()) == 30
+
+
+@pytest.mark.django_db
+def test_beat_schedules_create_partitions_hourly_and_purge_nightly():
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = {t.task: t for t in PeriodicTask.objects.filter(enabled=True)}
+    assert tasks["monitoring.tasks.partitions_create_ahead"].interval.every == 3600
+    nightly = tasks["monitoring.tasks.retention_purge"].crontab
+    assert (nightly.hour, nightly.minute) == ("2", "30")
