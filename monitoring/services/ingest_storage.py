@@ -82,6 +82,14 @@ def labels_store(*, model, batch: LabelBatch, received_at: datetime) -> set[str]
 
 def labelled_prediction_times(*, model, ids: list[str]) -> Iterable[tuple[int, datetime]]:
     """(version id, timestamp) of the predictions of ``model`` with these ids."""
+    table = Prediction._meta.db_table
+    if partitions.is_partitioned(table):
+        versions = list(model.versions.values_list("pk", flat=True))
+        for start in range(0, len(ids), ID_QUERY_CHUNK):
+            yield from partitions.stored_times(
+                table=table, version_ids=versions, ids=ids[start : start + ID_QUERY_CHUNK]
+            )
+        return
     for start in range(0, len(ids), ID_QUERY_CHUNK):
         yield from Prediction.objects.filter(
             version__model=model, prediction_id__in=ids[start : start + ID_QUERY_CHUNK]

@@ -177,6 +177,23 @@ def stored_ids(*, table: str, version_id: int, ids: list[str]) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
+def stored_times(*, table: str, version_ids: list[int], ids: list[str]) -> list[tuple[int, datetime]]:
+    """(version id, time) of the stored rows of these versions with these ids (the label join),
+    probed per id like ``stored_ids`` (``OFFSET 0`` keeps the subquery from being flattened
+    into a hash join over every partition)."""
+    if not version_ids:
+        return []
+    spec = PARTITIONED[table]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT hit.v, hit.t FROM unnest(%s::text[]) AS i(id) CROSS JOIN LATERAL (SELECT "
+            f'p."{spec.version_column}" AS v, p."{spec.column}" AS t FROM "{table}" p '
+            f'WHERE p."{spec.version_column}" = ANY(%s) AND p."{spec.id_column}" = i.id OFFSET 0) AS hit',
+            [ids, [int(v) for v in version_ids]],
+        )
+        return cursor.fetchall()
+
+
 VERSION_LOCK_CLASS = 21021  # advisory-lock namespace of "prediction ids of a version"
 
 
@@ -282,6 +299,7 @@ __all__ = [
     "partitions_create_ahead",
     "partitions_ensure",
     "stored_ids",
+    "stored_times",
     "table_drop",
     "version_lock",
 ]
