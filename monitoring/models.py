@@ -126,6 +126,26 @@ class ReferenceProfile(models.Model):
         return f"Reference of {self.version} ({self.status})"
 
 
+class PredictionQuerySet(models.QuerySet):
+    """ORM inserts make sure the rows' daily partitions exist first (PostgreSQL), as ingestion's
+    COPY does; a no-op on SQLite."""
+
+    def _ensure_partitions(self, stamps) -> None:
+        from monitoring.services import partitions
+
+        partitions.ensure_for_datetimes(table=self.model._meta.db_table, stamps=stamps)
+
+    def create(self, **kwargs):
+        if kwargs.get("timestamp") is not None:
+            self._ensure_partitions([kwargs["timestamp"]])
+        return super().create(**kwargs)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        self._ensure_partitions([o.timestamp for o in objs if o.timestamp is not None])
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Prediction(models.Model):
     """One prediction served by a version. Ingested in bulk (COPY on PostgreSQL)."""
 
@@ -142,6 +162,8 @@ class Prediction(models.Model):
         blank=True,
         help_text="HMAC-SHA256 of the data subject's id under SUBJECT_KEY; never the id itself.",
     )
+
+    objects = PredictionQuerySet.as_manager()
 
     class Meta:
         # On PostgreSQL the table is partitioned by day on ``timestamp`` (migration 0011), so a

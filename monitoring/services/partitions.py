@@ -68,9 +68,19 @@ def partition_name(table: str, day: date) -> str:
     return f"{table}_p{day:%Y%m%d}"
 
 
-def _bounds(day: date) -> tuple[str, str]:
+def _bounds(day: date) -> tuple[str, str | None]:
+    """The day's [start, end) as ISO text; no end for the last day a datetime can hold."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return start.isoformat(), (start + DAY).isoformat()
+    return start.isoformat(), (start + DAY).isoformat() if day < date.max else None
+
+
+def _range_sql(table: str, name: str, day: date) -> tuple[str, str, list]:
+    """(CHECK expression, FOR VALUES clause, their parameters) of one day's partition."""
+    column = PARTITIONED[table].column
+    low, high = _bounds(day)
+    if high is None:
+        return f'"{column}" IS NOT NULL AND "{column}" >= %s', "FROM (%s) TO (MAXVALUE)", [low]
+    return f'"{column}" IS NOT NULL AND "{column}" >= %s AND "{column}" < %s', "FROM (%s) TO (%s)", [low, high]
 
 
 def is_partitioned(table: str) -> bool:
@@ -116,7 +126,6 @@ def partitions_ensure(*, table: str, days: Iterable[date]) -> list[str]:
         return []
     if not set(wanted) - set(partition_days(table)):
         return []
-    spec = PARTITIONED[table]
     created = []
     with transaction.atomic():
         _lock(table)
@@ -126,16 +135,10 @@ def partitions_ensure(*, table: str, days: Iterable[date]) -> list[str]:
                 if day in existing:
                     continue
                 name = partition_name(table, day)
-                low, high = _bounds(day)
+                check, values, params = _range_sql(table, name, day)
                 cursor.execute(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)')
-                cursor.execute(
-                    f'ALTER TABLE "{name}" ADD CONSTRAINT "{name}_bounds" '
-                    f'CHECK ("{spec.column}" IS NOT NULL AND "{spec.column}" >= %s AND "{spec.column}" < %s)',
-                    [low, high],
-                )
-                cursor.execute(
-                    f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES FROM (%s) TO (%s)', [low, high]
-                )
+                cursor.execute(f'ALTER TABLE "{name}" ADD CONSTRAINT "{name}_bounds" CHECK ({check})', params)
+                cursor.execute(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES {values}', params)
                 cursor.execute(f'ALTER TABLE "{name}" DROP CONSTRAINT "{name}_bounds"')
                 created.append(name)
     return created
@@ -149,6 +152,13 @@ def partitions_create_ahead(*, days_ahead: int, today: date | None = None) -> li
     for table in PARTITIONED:
         created += partitions_ensure(table=table, days=days)
     return created
+
+
+def ensure_for_datetimes(*, table: str, stamps) -> None:
+    """Make sure rows at these times have partitions (ORM inserts; PostgreSQL only)."""
+    if not stamps or not is_postgresql():
+        return
+    partitions_ensure(table=table, days={s.astimezone(UTC).date() for s in stamps})
 
 
 def ensure_for_micros(*, table: str, ts_us_min: int, ts_us_max: int) -> None:
@@ -278,9 +288,9 @@ def delete_range(*, queryset, version_field: str, id_field: str = "prediction_id
 
 def partition_attach(*, table: str, name: str) -> None:
     """Attach a detached partition again (one holding rows put under a legal hold meanwhile)."""
-    low, high = _bounds(day_of(name))
+    _, values, params = _range_sql(table, name, day_of(name))
     with connection.cursor() as cursor:
-        cursor.execute(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES FROM (%s) TO (%s)', [low, high])
+        cursor.execute(f'ALTER TABLE "{table}" ATTACH PARTITION "{name}" FOR VALUES {values}', params)
 
 
 __all__ = [
@@ -289,6 +299,7 @@ __all__ = [
     "day_floor",
     "delete_range",
     "detached_partitions",
+    "ensure_for_datetimes",
     "ensure_for_micros",
     "is_partitioned",
     "partition_attach",

@@ -175,6 +175,8 @@ def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime) -> li
         receipts += _finish_detached(table, name, plans, version_model)
     oldest_kept = today - max((p.raw_days for p in plans.values()), default=settings.INGEST_MAX_AGE_DAYS) * DAY
     for day, name in sorted(partitions.partition_days(table).items()):
+        if day >= today.date():
+            break
         start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
         end = start + DAY
         if end > today:
