@@ -20,7 +20,7 @@ import traceback
 
 from bench.common import QUICK, ROOT, Figure, bench_db_url, ensure_database, fmt, log
 
-MODULES = ["inventory", "audit", "pages", "monitoring_ingest", "monitoring_drift", "fairness"]
+MODULES = ["inventory", "audit", "pages", "monitoring_ingest", "monitoring_drift", "fairness", "retention", "scale"]
 ALIASES = {"monitoring": ["monitoring_ingest", "monitoring_drift"]}
 
 

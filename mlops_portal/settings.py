@@ -351,3 +351,20 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Retention and erasure (monitoring/services/retention.py, erasure.py, docs/scale.md) -------
+# Subject ids sent with predictions and labels are stored only as HMAC-SHA256 under this key.
+# A development default exists only when DEBUG is on; without a key (production unless set),
+# batches carrying subject ids and erasure requests are refused (400 / 503).
+SUBJECT_KEY = env.str("SUBJECT_KEY", default="dev-subject-key-not-for-production" if DEBUG else "")
+# Days raw predictions and labels are kept when a model has no retention policy of its own
+RETENTION_DEFAULT_DAYS = {
+    "low": env.int("RETENTION_DEFAULT_DAYS_LOW", default=90),
+    "medium": env.int("RETENTION_DEFAULT_DAYS_MEDIUM", default=183),
+    "high": env.int("RETENTION_DEFAULT_DAYS_HIGH", default=365),
+}
+# Daily partitions created ahead of today by the beat task
+PARTITIONS_AHEAD_DAYS = env.int("PARTITIONS_AHEAD_DAYS", default=7)
+# Deadline to answer an erasure request (GDPR Art. 12(3): one month)
+ERASURE_DEADLINE_DAYS = env.int("ERASURE_DEADLINE_DAYS", default=30)
+# --- end retention and erasure -------------------------------------------------------------------

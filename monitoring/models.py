@@ -126,6 +126,26 @@ class ReferenceProfile(models.Model):
         return f"Reference of {self.version} ({self.status})"
 
 
+class PredictionQuerySet(models.QuerySet):
+    """ORM inserts make sure the rows' daily partitions exist first (PostgreSQL), as ingestion's
+    COPY does; a no-op on SQLite."""
+
+    def _ensure_partitions(self, stamps) -> None:
+        from monitoring.services import partitions
+
+        partitions.ensure_for_datetimes(table=self.model._meta.db_table, stamps=stamps)
+
+    def create(self, **kwargs):
+        if kwargs.get("timestamp") is not None:
+            self._ensure_partitions([kwargs["timestamp"]])
+        return super().create(**kwargs)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        self._ensure_partitions([o.timestamp for o in objs if o.timestamp is not None])
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Prediction(models.Model):
     """One prediction served by a version. Ingested in bulk (COPY on PostgreSQL)."""
 
@@ -136,13 +156,25 @@ class Prediction(models.Model):
     prediction = models.JSONField(null=True, blank=True, help_text="Class label or regression value.")
     score = models.FloatField(null=True, blank=True, help_text="Positive-class probability (binary) or confidence.")
     received_at = models.DateTimeField()
+    subject_hash = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="HMAC-SHA256 of the data subject's id under SUBJECT_KEY; never the id itself.",
+    )
+
+    objects = PredictionQuerySet.as_manager()
 
     class Meta:
+        # On PostgreSQL the table is partitioned by day on ``timestamp`` (migration 0011), so a
+        # prediction id's uniqueness per version is checked by ingestion under a lock
+        # (monitoring.services.partitions); SQLite keeps a unique constraint as well.
         ordering = ["-timestamp"]
-        constraints = [
-            models.UniqueConstraint(fields=["version", "prediction_id"], name="unique_prediction_id_per_version")
+        indexes = [
+            models.Index(fields=["version", "timestamp"], name="prediction_version_ts"),
+            models.Index(fields=["version", "prediction_id"], name="prediction_version_pid"),
+            models.Index(fields=["subject_hash"], condition=Q(subject_hash__isnull=False), name="prediction_subject"),
         ]
-        indexes = [models.Index(fields=["version", "timestamp"], name="prediction_version_ts")]
 
     def __str__(self) -> str:
         return f"{self.version} {self.prediction_id}"
@@ -159,11 +191,21 @@ class GroundTruth(models.Model):
     prediction_id = models.CharField(max_length=100)
     label = models.JSONField()
     received_at = models.DateTimeField()
+    subject_hash = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="HMAC-SHA256 of the data subject's id under SUBJECT_KEY; never the id itself.",
+    )
 
     class Meta:
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(fields=["model", "prediction_id"], name="unique_label_per_prediction_id")
+        ]
+        indexes = [
+            models.Index(fields=["model", "received_at"], name="label_model_received"),
+            models.Index(fields=["subject_hash"], condition=Q(subject_hash__isnull=False), name="label_subject"),
         ]
 
     def __str__(self) -> str:
@@ -437,4 +479,5 @@ class IngestBatch(models.Model):
 
 
 from .models_fairness import PredictionSensitive, WindowGroupCounts  # noqa: E402,F401
+from .models_retention import ErasureRequest, ErasureStatus, RawDigest, RetentionPolicy  # noqa: E402,F401
 from .oversight.models import *  # noqa: E402,F401,F403 - incidents, plans, reviews, findings (Django registers them here)

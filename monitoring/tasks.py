@@ -103,4 +103,22 @@ def evaluations_sweep_pending() -> int:
     for run_id in ids:
         evaluation_compute.delay(run_id)
     return len(ids)
+
+
+@shared_task(name="monitoring.tasks.partitions_create_ahead", time_limit=300, soft_time_limit=240, **COMMON)
+def partitions_create_ahead() -> int:
+    """Create the coming days' partitions of the raw tables (PostgreSQL; beat, hourly)."""
+    from monitoring.services.retention import partitions_create_ahead as create
+
+    return len(create())
+
+
+@shared_task(name="monitoring.tasks.retention_purge", time_limit=3600, soft_time_limit=3300, **COMMON)
+def retention_purge() -> int:
+    """Remove expired raw rows with a receipt each in the audit chain (beat, nightly)."""
+    from monitoring.services.retention import retention_purge as purge
+
+    return len(purge())
+
+
 from monitoring.oversight import tasks as oversight_tasks  # noqa: E402,F401 - registers the oversight beat tasks

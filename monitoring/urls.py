@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import views
+from . import views, views_privacy
 
 app_name = "monitoring"
 urlpatterns = [
@@ -12,5 +12,7 @@ urlpatterns = [
     path("alerts/", views.alert_list, name="alert_list"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert_acknowledge"),
     path("scorecard/", views.scorecard, name="scorecard"),
+    path("privacy/", views_privacy.privacy_overview, name="privacy"),
+    path("privacy/erasure/", views_privacy.erasure_request_view, name="erasure_request"),
     path("", include("monitoring.oversight.urls")),  # incidents, plans, reviews, findings
 ]

@@ -58,6 +58,7 @@ class TokenScope(models.TextChoices):
     STEP_UP = "step-up:sensitive", "Sensitive actions: approve high-risk promotions, override gates, change policies"
     INCIDENTS_WRITE = "incidents:write", "Open incidents and record their response"
     REVIEWS_WRITE = "reviews:write", "Open, attest and validate reviews; record and answer findings"
+    PRIVACY_WRITE = "privacy:write", "File erasure requests and change retention"
 
 
 class WebhookEvent(models.TextChoices):

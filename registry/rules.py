@@ -8,6 +8,7 @@ import rules
 
 REVIEWER_GROUP = "reviewer"
 AUDITOR_GROUP = "auditor"
+PRIVACY_GROUP = "privacy"  # privacy officers: retention, legal holds, erasure, records of processing
 
 
 @rules.predicate
@@ -24,6 +25,7 @@ def in_group(name: str):
 
 is_reviewer = in_group(REVIEWER_GROUP)
 is_auditor = in_group(AUDITOR_GROUP)
+is_privacy_officer = in_group(PRIVACY_GROUP)
 
 
 @rules.predicate
@@ -74,7 +76,7 @@ def has_team(user) -> bool:
     return in_a_team(user)  # read with the user (registry.auth), else asked once here
 
 
-sees_all_models = is_admin | is_reviewer | is_auditor
+sees_all_models = is_admin | is_reviewer | is_auditor | is_privacy_officer
 can_view_model = sees_all_models | is_model_owner | is_team_member
 can_change_model = is_admin | is_model_owner
 can_register_model = is_admin | (has_team & ~is_auditor)
@@ -89,6 +91,9 @@ can_view_audit = is_admin | is_auditor
 can_manage_policies = is_admin
 # per-group (fairness) results: owner and team, reviewers, auditors, admins (issue "Bias and fairness evidence")
 can_view_group_results = is_admin | is_reviewer | is_auditor | is_model_owner | is_team_member
+can_manage_retention = is_admin | is_privacy_officer
+can_view_privacy = is_admin | is_privacy_officer | is_auditor
+can_request_erasure = is_admin | is_privacy_officer
 
 rules.add_perm("registry.view_model", can_view_model)
 rules.add_perm("registry.change_model", can_change_model)
@@ -101,3 +106,6 @@ rules.add_perm("registry.rollback", can_rollback)
 rules.add_perm("registry.view_audit", can_view_audit)
 rules.add_perm("registry.manage_policies", can_manage_policies)
 rules.add_perm("registry.view_group_results", can_view_group_results)
+rules.add_perm("registry.manage_retention", can_manage_retention)
+rules.add_perm("registry.view_privacy", can_view_privacy)
+rules.add_perm("registry.request_erasure", can_request_erasure)

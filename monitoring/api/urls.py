@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import evaluations, views
+from . import evaluations, retention, views
 
 urlpatterns = [
     path(
@@ -26,6 +26,10 @@ urlpatterns = [
     path("models/<str:name>/health/", views.HealthView.as_view(), name="health"),
     path("models/<str:name>/monitoring/", views.MonitoringConfigView.as_view(), name="config"),
     path("models/<str:name>/retrain-triggers/", views.RetrainTriggerListView.as_view(), name="retrain-triggers"),
+    path("models/<str:name>/retention/", retention.RetentionView.as_view(), name="retention"),
+    path("erasure-requests/", retention.ErasureRequestListView.as_view(), name="erasure-requests"),
+    path("erasure-requests/<int:pk>/", retention.ErasureRequestDetailView.as_view(), name="erasure-request"),
+    path("records-of-processing/", retention.RecordsOfProcessingView.as_view(), name="records-of-processing"),
     path("alerts/", views.AlertListView.as_view(), name="alerts"),
     path("alerts/<int:pk>/acknowledge/", views.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
     path("", include("monitoring.oversight.api_urls")),  # incidents, plans, reviews, findings

@@ -17,7 +17,9 @@ from django.db import IntegrityError, connection, transaction
 
 from monitoring.models import GroundTruth, IngestBatch, Prediction
 
+from . import partitions
 from .ingest_validation import EPOCH, ONE_US, LabelBatch, PredictionBatch
+from .raw_digests import digests_add
 
 ID_QUERY_CHUNK = 5000
 COPY_CHUNK_ROWS = 5000
@@ -26,11 +28,22 @@ _COPY_SPECIALS = ("\\", "\t", "\n", "\r")
 
 
 def predictions_store(*, version_id: int, batch: PredictionBatch, received_at: datetime) -> None:
-    """Insert the rows (a prediction id already stored raises ``IntegrityError``)."""
+    """Insert the rows (a prediction id already stored raises ``IntegrityError``).
+
+    On PostgreSQL the table is partitioned by day, which rules out a unique constraint on
+    (version, prediction id): the batch's days get their partitions if missing, and its ids are
+    checked against the stored ones under a per-version lock held until commit."""
     if connection.vendor == "postgresql":
+        table = Prediction._meta.db_table
+        partitions.ensure_for_micros(table=table, ts_us_min=int(batch.ts_us.min()), ts_us_max=int(batch.ts_us.max()))
+        if partitions.is_partitioned(table):
+            partitions.version_lock(version_id)
+            if partitions.stored_ids(table=table, version_id=version_id, ids=batch.ids):
+                raise IntegrityError("a prediction id of the batch is already stored for this version")
         _copy_predictions(version_id, batch, received_at)
     else:
         Prediction.objects.bulk_create(_prediction_objects(version_id, batch, received_at), batch_size=2000)
+    digests_add(version_id=version_id, ids=batch.ids, ts_us=batch.ts_us)
 
 
 def existing_prediction_ids(version_id: int, ids: list[str]) -> set[str]:
@@ -56,12 +69,12 @@ def labels_store(*, model, batch: LabelBatch, received_at: datetime) -> set[str]
         )
     GroundTruth.objects.bulk_create(
         [
-            GroundTruth(model=model, prediction_id=pid, label=label, received_at=received_at)
-            for pid, label in zip(ids, batch.labels, strict=True)
+            GroundTruth(model=model, prediction_id=pid, label=label, received_at=received_at, subject_hash=subject)
+            for pid, label, subject in zip(ids, batch.labels, batch.subjects or [None] * len(ids), strict=True)
         ],
         update_conflicts=True,
         unique_fields=["model", "prediction_id"],
-        update_fields=["label", "received_at"],
+        update_fields=["label", "received_at", "subject_hash"],
         batch_size=2000,
     )
     return existing
@@ -69,6 +82,14 @@ def labels_store(*, model, batch: LabelBatch, received_at: datetime) -> set[str]
 
 def labelled_prediction_times(*, model, ids: list[str]) -> Iterable[tuple[int, datetime]]:
     """(version id, timestamp) of the predictions of ``model`` with these ids."""
+    table = Prediction._meta.db_table
+    if partitions.is_partitioned(table):
+        versions = list(model.versions.values_list("pk", flat=True))
+        for start in range(0, len(ids), ID_QUERY_CHUNK):
+            yield from partitions.stored_times(
+                table=table, version_ids=versions, ids=ids[start : start + ID_QUERY_CHUNK]
+            )
+        return
     for start in range(0, len(ids), ID_QUERY_CHUNK):
         yield from Prediction.objects.filter(
             version__model=model, prediction_id__in=ids[start : start + ID_QUERY_CHUNK]
@@ -108,6 +129,7 @@ def _prediction_objects(version_id: int, batch: PredictionBatch, received_at: da
     rows = zip(*(values for _, values in columns), strict=True) if columns else iter([()] * n)
     predictions = _nullable(batch.prediction, n)
     scores = _nullable(batch.score, n)
+    subjects = batch.subjects or [None] * n
     for i, values in enumerate(rows):
         yield Prediction(
             version_id=version_id,
@@ -117,6 +139,7 @@ def _prediction_objects(version_id: int, batch: PredictionBatch, received_at: da
             prediction=predictions[i],
             score=scores[i],
             received_at=received_at,
+            subject_hash=subjects[i],
         )
 
 
@@ -134,7 +157,8 @@ def _nullable(values, n: int) -> list:
 def _copy_predictions(version_id: int, batch: PredictionBatch, received_at: datetime) -> None:
     """``COPY … FROM STDIN`` (psycopg 3 ``cursor.copy()``) of text built column by column."""
     table = Prediction._meta.db_table
-    sql = f"COPY {table} (version_id, prediction_id, timestamp, features, prediction, score, received_at) FROM STDIN"
+    columns = "version_id, prediction_id, timestamp, features, prediction, score, subject_hash, received_at"
+    sql = f"COPY {table} ({columns}) FROM STDIN"
     prefix, suffix = f"{version_id}\t", f"\t{received_at.isoformat()}\n"
     # wrap_database_errors turns psycopg's UniqueViolation into Django's IntegrityError
     with connection.cursor() as cursor, connection.wrap_database_errors:
@@ -200,15 +224,16 @@ def copy_chunks(batch: PredictionBatch, prefix: str, suffix: str) -> Iterable[st
     else:
         predictions = _float_cells(batch.prediction, n)
     scores = _float_cells(batch.score, n)
+    subjects = "\\N" if batch.subjects is None else ["\\N" if s is None else s for s in batch.subjects]
     keys = [_copy_text(orjson.dumps(name).decode()).replace("%", "%%") for name in numeric_names + categorical_names]
     line = (
         prefix.replace("%", "%%")
         + "%s\t%s+00:00\t{"
         + ",".join(f"{key}:%s" for key in keys)
-        + "}\t%s\t%s"
+        + "}\t%s\t%s\t%s"
         + suffix.replace("%", "%%")
     )
-    width = 2 + len(keys) + 2
+    width = 2 + len(keys) + 3
     for begin in range(0, n, COPY_CHUNK_ROWS):
         end = min(begin + COPY_CHUNK_ROWS, n)
         cells = np.empty((end - begin, width), dtype=object)
@@ -217,8 +242,9 @@ def copy_chunks(batch: PredictionBatch, prefix: str, suffix: str) -> Iterable[st
         cells[:, 2 : 2 + len(numeric_names)] = _number_texts(numbers[begin:end])
         for j, texts in enumerate(categories, start=2 + len(numeric_names)):
             cells[:, j] = texts[begin:end]
-        cells[:, -2] = predictions if isinstance(predictions, str) else predictions[begin:end]
-        cells[:, -1] = scores if isinstance(scores, str) else scores[begin:end]
+        cells[:, -3] = predictions if isinstance(predictions, str) else predictions[begin:end]
+        cells[:, -2] = scores if isinstance(scores, str) else scores[begin:end]
+        cells[:, -1] = subjects if isinstance(subjects, str) else subjects[begin:end]
         yield (line * (end - begin)) % tuple(cells.ravel().tolist())
 
 

@@ -31,15 +31,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from registry.choices import FeatureType, TaskType
 
 from .ingest_parsing import BatchError, RawBatch
+from .subjects import MAX_SUBJECT_LENGTH, subject_hashes
 
 MAX_ID_LENGTH = 100
-RESERVED_COLUMNS = ("prediction_id", "timestamp", "prediction", "score", "features")
+RESERVED_COLUMNS = ("prediction_id", "timestamp", "prediction", "score", "features", "subject_id")
 LABEL_COLUMNS = ("prediction_id", "label")
+LABEL_OPTIONAL = ("subject_id",)
 MIN_OFFSET, MAX_OFFSET = timedelta(hours=-12), timedelta(hours=14)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
@@ -61,6 +64,7 @@ class PredictionBatch:
     categorical: dict[str, list]
     prediction: np.ndarray | list | None
     score: np.ndarray | None
+    subjects: list[str | None] | None = None  # HMAC of each row's subject id (never the id)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -77,6 +81,7 @@ class LabelBatch:
     fmt: str
     ids: list[str]
     labels: list
+    subjects: list[str | None] | None = None  # HMAC of each row's subject id (never the id)
 
 
 # --------------------------------------------------------------------------- one value (locating the failing row)
@@ -237,6 +242,32 @@ def timestamps_column(values: list, *, now: datetime | None = None) -> np.ndarra
     return micros
 
 
+def _subject_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"Expected a string, got {type(value).__name__}.")
+    value = value.strip()
+    if not 0 < len(value) <= MAX_SUBJECT_LENGTH or "\x00" in value:
+        raise ValueError(f"A subject id is 1–{MAX_SUBJECT_LENGTH} characters without NUL.")
+    return value
+
+
+def subjects_column(values: list) -> list[str | None]:
+    """Optional data-subject ids → their HMAC (``monitoring.services.subjects``); the id in
+    clear goes no further than this function. A bad value is named by row, never echoed."""
+    try:
+        texts = list(map(_subject_text, values))
+    except ValueError:
+        raise _first_failure(values, _subject_text, "subject_id") from None
+    try:
+        return subject_hashes(texts)
+    except ImproperlyConfigured as exc:
+        raise BatchError(None, "subject_id", str(exc)) from None
+
+
 def _json_numbers(values: list) -> pa.Array:
     try:
         return pa.array(values, type=pa.float64(), from_pandas=False)
@@ -365,6 +396,7 @@ def predictions_validate(raw: RawBatch, *, version, now: datetime | None = None)
         prediction = _class_or_value(raw.column("prediction"), "prediction", version.task_type, from_text=raw.from_text)
     if "score" in raw.present:
         score = numbers_column(raw.column("score"), "score", from_text=raw.from_text)
+    subjects = subjects_column(raw.column("subject_id")) if "subject_id" in raw.present else None
     return PredictionBatch(
         fmt=raw.fmt,
         ids=ids,
@@ -373,6 +405,7 @@ def predictions_validate(raw: RawBatch, *, version, now: datetime | None = None)
         categorical=categorical,
         prediction=prediction,
         score=score,
+        subjects=subjects,
     )
 
 
@@ -381,7 +414,7 @@ def labels_validate(raw: RawBatch, *, task_type: str) -> LabelBatch:
     for required in LABEL_COLUMNS:
         if raw.from_text and required not in raw.present:
             raise BatchError(None, required, "Column missing from the CSV header.")
-    extra = sorted(set(raw.present) - set(LABEL_COLUMNS))
+    extra = sorted(set(raw.present) - set(LABEL_COLUMNS) - set(LABEL_OPTIONAL))
     if extra:
         if raw.from_text:
             raise BatchError(None, extra[0], "Unknown column.")
@@ -394,7 +427,8 @@ def labels_validate(raw: RawBatch, *, task_type: str) -> LabelBatch:
         raise BatchError(values.index(None) + 1, "label", "Required.")
     if isinstance(labels, np.ndarray):
         labels = labels.tolist()
-    return LabelBatch(fmt=raw.fmt, ids=ids, labels=labels)
+    subjects = subjects_column(raw.column("subject_id")) if "subject_id" in raw.present else None
+    return LabelBatch(fmt=raw.fmt, ids=ids, labels=labels, subjects=subjects)
 
 
 # --------------------------------------------------------------------------- evaluation sets

@@ -1,0 +1,283 @@
+"""Retention at scale (issue 21, benchmarks a and c), on PostgreSQL ``mlops_bench``
+(``BENCH_DB_NAME`` to change it).
+
+1. An empty baseline: ingestion rate (the product's ``predictions_ingest``, JSON batches of
+   10,000 rows, in-process) and the model dashboard's median render time.
+2. ``DAYS`` x ``ROWS_PER_DAY`` predictions with 20 features and a subject id each, loaded by
+   ``COPY`` (the product's own COPY text, ``ingest_storage.copy_chunks``) into the daily
+   partitions. Full size: 30 x 1,000,000 = 30 M rows (about 25 GB with indexes: the disk is
+   checked first).
+3. The same ingestion rate and dashboard render with the rows in place (target: within 10 %).
+4. Erasure of one subject across all rows (the product's ``erasure_request_create``; target < 1 s).
+5. Purge of the 10 oldest days: a ``DELETE`` of exactly those rows, timed and rolled back,
+   then the product's ``retention_purge`` (receipts + DETACH CONCURRENTLY + DROP) on the same
+   rows (target: >= 100x faster).
+
+Sizes: ``BENCH_QUICK=1`` → 30 x 20,000; ``BENCH_RETENTION_ROWS_PER_DAY`` and
+``BENCH_RETENTION_DAYS`` override. ``python -m bench retention`` runs this one alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from bench.common import QUICK, ROOT, Figure, log
+
+DAYS = int(os.environ.get("BENCH_RETENTION_DAYS", "30"))
+ROWS_PER_DAY = int(os.environ.get("BENCH_RETENTION_ROWS_PER_DAY", "20000" if QUICK else "1000000"))
+PURGE_DAYS = 10
+FEATURES = 20
+COPY_BATCH = 100_000
+INGEST_BATCHES = 5 if QUICK else 20
+INGEST_ROWS = 10_000
+RENDERS = 5 if QUICK else 15
+SUBJECTS = 100_000
+BYTES_PER_ROW = 850  # measured here: heap + 4 indexes, 20 features
+MODEL = "bench-retention"
+
+
+def _model():
+    from django.contrib.auth import get_user_model
+
+    from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
+    from registry.models import RegisteredModel
+
+    admin, _ = get_user_model().objects.get_or_create(
+        username="bench-retention-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    model = seed_dashboard(name=MODEL, days=DAYS, features=FEATURES)
+    RegisteredModel.objects.filter(pk=model.pk).update(risk_tier="medium")
+    model.refresh_from_db()
+    return admin, model, model.versions.get(version=1)
+
+
+def _clear(model, admin) -> None:
+    """Remove earlier runs' raw rows of this model by dropping their partitions (fast)."""
+    from monitoring.services.retention import retention_policy_update, retention_purge
+    from registry.services.audit import CLI
+
+    retention_policy_update(model=model, actor=admin, context=CLI, changes={"raw_days": 1, "legal_hold": False})
+    retention_purge(now=datetime.now(UTC) + timedelta(days=2))
+
+
+def _ingest_rate(version, admin, *, tag: str) -> float:
+    """rows/s of the product's ingestion service (JSON, 10,000 rows a batch), today's timestamps."""
+    import orjson
+
+    from monitoring.services.ingestion import predictions_ingest
+    from registry.services.audit import CLI
+
+    rng = np.random.default_rng(3)
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    names = [f"feature_{i:02d}" for i in range(FEATURES)]
+    bodies = []
+    for b in range(INGEST_BATCHES):
+        values = rng.normal(size=(INGEST_ROWS, FEATURES)).round(4)
+        stamp = (now + timedelta(seconds=b)).isoformat()
+        bodies.append(
+            orjson.dumps(
+                [
+                    {
+                        "prediction_id": f"{tag}-{b}-{i}",
+                        "timestamp": stamp,
+                        "features": dict(zip(names, row.tolist(), strict=True)),
+                        "prediction": int(i % 2),
+                        "score": 0.5,
+                    }
+                    for i, row in enumerate(values)
+                ]
+            )
+        )
+    start = time.perf_counter()
+    for body in bodies:
+        predictions_ingest(version=version, body=body, content_type="application/json", actor=admin, context=CLI)
+    return INGEST_BATCHES * INGEST_ROWS / (time.perf_counter() - start)
+
+
+def _render_ms(admin) -> float:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin)
+    times = []
+    for _ in range(RENDERS):
+        start = time.perf_counter()
+        response = client.get(f"/monitoring/models/{MODEL}/?range=30d")
+        times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200
+    return statistics.median(times)
+
+
+def _load(version, first_day: datetime) -> tuple[float, str]:
+    """COPY DAYS x ROWS_PER_DAY rows → (rows/s, the subject id erased later)."""
+    from django.db import connection, transaction
+
+    from monitoring.services import partitions
+    from monitoring.services.ingest_storage import copy_chunks
+    from monitoring.services.ingest_validation import PredictionBatch
+    from monitoring.services.raw_digests import digests_add
+    from monitoring.services.subjects import subject_hash
+
+    partitions.partitions_ensure(
+        table="monitoring_prediction", days=[(first_day + i * partitions.DAY).date() for i in range(DAYS)]
+    )
+    pool = np.array([subject_hash(f"subject-{i}") for i in range(SUBJECTS)], dtype=object)
+    rng = np.random.default_rng(11)
+    names = [f"feature_{i:02d}" for i in range(FEATURES)]
+    received = datetime.now(UTC).isoformat()
+    columns = "version_id, prediction_id, timestamp, features, prediction, score, subject_hash, received_at"
+    start, total = time.perf_counter(), 0
+    with connection.cursor() as cursor:
+        for day in range(DAYS):
+            base = int((first_day + timedelta(days=day)).timestamp() * 1_000_000)
+            for offset in range(0, ROWS_PER_DAY, COPY_BATCH):
+                n = min(COPY_BATCH, ROWS_PER_DAY - offset)
+                values = rng.normal(size=(n, FEATURES)).round(4)
+                batch = PredictionBatch(
+                    fmt="json",
+                    ids=[f"d{day}-{offset + i}" for i in range(n)],
+                    ts_us=base + np.sort(rng.integers(0, 86_400_000_000, n)),
+                    numeric={name: values[:, j] for j, name in enumerate(names)},
+                    categorical={},
+                    prediction=[str(v) for v in rng.integers(0, 2, n)],
+                    score=rng.random(n),
+                    subjects=pool[(np.arange(n) + day * ROWS_PER_DAY + offset) % SUBJECTS].tolist(),
+                )
+                with transaction.atomic():  # as ingestion stores a batch: rows and their days' digests
+                    with cursor.cursor.copy(f"COPY monitoring_prediction ({columns}) FROM STDIN") as copy:
+                        for text in copy_chunks(batch, f"{version.pk}\t", f"\t{received}\n"):
+                            copy.write(text)
+                    digests_add(version_id=version.pk, ids=batch.ids, ts_us=batch.ts_us)
+                total += n
+            log(f"  day {day + 1}/{DAYS}: {total:,} rows, {total / (time.perf_counter() - start):,.0f} rows/s")
+        cursor.execute("ANALYZE monitoring_prediction")
+    return total / (time.perf_counter() - start), "subject-7"
+
+
+def _delete_seconds(version, cutoff: datetime) -> tuple[float, int]:
+    """DELETE of the rows the purge will drop, timed, then rolled back (the same rows stay)."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        start = time.perf_counter()
+        cursor.execute(
+            "DELETE FROM monitoring_prediction WHERE version_id = %s AND timestamp < %s", [version.pk, cutoff]
+        )
+        rows = cursor.rowcount
+        seconds = time.perf_counter() - start
+        transaction.set_rollback(True)
+    return seconds, rows
+
+
+def run() -> list[Figure]:
+    from django.conf import settings
+    from django.db import connection
+
+    from monitoring.models import Prediction
+    from monitoring.services.erasure import erasure_request_create
+    from monitoring.services.retention import retention_policy_update, retention_purge
+    from registry.services.audit import CLI
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("the retention benchmark needs PostgreSQL")
+    if not settings.SUBJECT_KEY:  # the bench runs with DEBUG off: a key of its own
+        settings.SUBJECT_KEY = "bench-subject-key"
+    rows = DAYS * ROWS_PER_DAY
+    free = shutil.disk_usage(ROOT).free
+    need = rows * BYTES_PER_ROW * 1.2
+    if need > free:
+        raise SystemExit(f"{rows:,} rows need about {need / 1e9:.0f} GB; {free / 1e9:.0f} GB free")
+    log(f"retention: {DAYS} days x {ROWS_PER_DAY:,} rows = {rows:,} ({need / 1e9:.1f} GB of {free / 1e9:.0f} GB free)")
+    admin, model, version = _model()
+    _clear(model, admin)
+    empty_rate = _ingest_rate(version, admin, tag="empty")
+    empty_ms = _render_ms(admin)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first_day = today - timedelta(days=DAYS)
+    load_rate, subject = _load(version, first_day)
+    full_rate = _ingest_rate(version, admin, tag="full")
+    full_ms = _render_ms(admin)
+    start = time.perf_counter()
+    erasure = erasure_request_create(subject_id=subject, actor=admin, context=CLI)
+    erase_s = time.perf_counter() - start
+    erased = sum(r["predictions"] for r in erasure.results)
+    retention_policy_update(model=model, actor=admin, context=CLI, changes={"raw_days": DAYS - PURGE_DAYS})
+    cutoff = today - timedelta(days=DAYS - PURGE_DAYS)
+    delete_s, deleted = _delete_seconds(version, cutoff)
+    start = time.perf_counter()
+    receipts = retention_purge()
+    purge_s = time.perf_counter() - start
+    dropped = sum(r["rows"] for r in receipts if r["model"] == MODEL and r["table"] == "monitoring_prediction")
+    left = Prediction.objects.filter(version=version, timestamp__lt=cutoff).count()
+    ingest_ratio = full_rate / empty_rate
+    render_ratio = full_ms / empty_ms
+    size = f"{DAYS} d x {ROWS_PER_DAY:,} = {rows:,} rows"
+    return [
+        Figure(
+            f"COPY load ({size})",
+            load_rate,
+            "rows/s",
+            note="the product's COPY text in 100,000-row COPY statements, plus the days' id digests",
+        ),
+        Figure(
+            "purge of 10 days: partition drop",
+            purge_s,
+            "s",
+            peer="DELETE of the same rows (rolled back)",
+            peer_value=delete_s,
+            ratio=delete_s / purge_s,
+            target=">= 100x faster",
+            passed=delete_s / purge_s >= 100 and dropped == deleted and left == 0,
+            note=f"{deleted:,} rows; the purge includes its {len(receipts)} receipts (day digests kept at ingestion)",
+        ),
+        Figure(
+            "ingestion with all rows in place",
+            full_rate,
+            "rows/s",
+            peer="empty table",
+            peer_value=empty_rate,
+            ratio=ingest_ratio,
+            target="within 10%",
+            passed=ingest_ratio >= 0.9,
+            note="predictions_ingest, JSON, 10,000-row batches, id uniqueness checked under the version lock",
+        ),
+        Figure(
+            "dashboard render (30 d) with all rows in place",
+            full_ms,
+            "ms",
+            peer="empty table",
+            peer_value=empty_ms,
+            ratio=render_ratio,
+            target="within 10%",
+            passed=render_ratio <= 1.1,
+        ),
+        Figure(
+            "erasure of one subject",
+            erase_s,
+            "s",
+            peer="limit",
+            peer_value=1.0,
+            ratio=erase_s / 1.0,
+            target="< 1 s",
+            passed=erase_s < 1.0 and erased > 0,
+            note=f"{erased} rows of the subject among {rows:,}; index on the HMAC in every partition",
+        ),
+    ]
+
+
+def main() -> int:
+    from bench.__main__ import print_table, setup_django
+
+    setup_django()
+    print_table(run())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

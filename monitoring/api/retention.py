@@ -1,0 +1,198 @@
+"""Retention, legal holds, erasure requests and records of processing over the API.
+
+* ``GET/PATCH /api/v1/models/{name}/retention/``: ``raw_days``, ``legal_hold``,
+  ``legal_hold_reason``, ``legal_hold_article``. Read with ``monitoring:read`` by anyone who may
+  see the model (others get 404); changed with ``privacy:write`` by a privacy officer or an
+  admin. A ``raw_days`` below 183 on a high-risk model is a 400 naming the floor.
+* ``POST /api/v1/erasure-requests/`` (``privacy:write``) with ``subject_id`` → 201 with the
+  request's id, status and per-model counts (or "held" with reason and article);
+  ``GET /api/v1/erasure-requests/`` and ``…/{id}/`` for privacy officers, admins and auditors.
+* ``GET /api/v1/records-of-processing/?format=json|csv`` (``audit:read``): GDPR Art. 30 records.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
+from mlops_portal.api.permissions import HasScope
+from monitoring.models import ErasureRequest, RetentionPolicy
+from monitoring.models_retention import MAX_RAW_DAYS
+from monitoring.selectors_privacy import erasure_request_get, erasure_request_list, records_csv, records_of_processing
+from monitoring.services.erasure import erasure_request_create
+from monitoring.services.retention import effective_raw_days, retention_policy_get, retention_policy_update
+from monitoring.services.subjects import MAX_SUBJECT_LENGTH
+from registry.rules import can_view_privacy
+from registry.selectors.inventory import model_get
+from registry.services.audit import AuditContext
+
+PRIVACY_WRITE = "privacy:write"
+
+
+class RetentionSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name", read_only=True)
+    effective_raw_days = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RetentionPolicy
+        fields = [
+            "model",
+            "raw_days",
+            "effective_raw_days",
+            "legal_hold",
+            "legal_hold_reason",
+            "legal_hold_article",
+            "updated_at",
+        ]
+
+    def get_effective_raw_days(self, policy) -> int:
+        return effective_raw_days(policy)
+
+
+class RetentionWriteSerializer(StrictSerializer):
+    raw_days = serializers.IntegerField(min_value=1, max_value=MAX_RAW_DAYS, required=False)
+    legal_hold = serializers.BooleanField(required=False)
+    legal_hold_reason = serializers.CharField(max_length=2000, allow_blank=True, required=False)
+    legal_hold_article = serializers.CharField(max_length=200, allow_blank=True, required=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and "legal_hold" in data and not isinstance(data["legal_hold"], bool):
+            raise serializers.ValidationError({"legal_hold": ["Expected true or false."]})
+        if isinstance(data, dict) and isinstance(data.get("raw_days"), bool | float | str):
+            raise serializers.ValidationError({"raw_days": ["Expected an integer."]})
+        return super().to_internal_value(data)
+
+
+class ErasureRequestWriteSerializer(StrictSerializer):
+    subject_id = serializers.CharField(max_length=MAX_SUBJECT_LENGTH, trim_whitespace=True)
+
+
+class ErasureResultSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    predictions = serializers.IntegerField()
+    labels = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["erased", "held"])
+    reason = serializers.CharField(required=False)
+    article = serializers.CharField(required=False)
+
+
+class ErasureRequestSerializer(serializers.ModelSerializer):
+    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
+    results = ErasureResultSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ErasureRequest
+        fields = ["id", "status", "results", "requested_by", "requested_at", "due_at", "completed_at"]
+
+
+class PrivacyAPIView(generics.GenericAPIView):
+    permission_classes = [IsAuthenticated, HasScope]
+    parser_classes = [LimitedJSONParser]
+    filter_backends: list = []
+
+    def audit_context(self) -> AuditContext:
+        return AuditContext.from_request(self.request, source="api")
+
+
+class RetentionView(PrivacyAPIView):
+    required_scopes = {"PATCH": PRIVACY_WRITE, "*": "monitoring:read"}
+    http_method_names = ["get", "patch", "head", "options"]
+    serializer_class = RetentionSerializer
+
+    @extend_schema(summary="A model's retention of raw data and legal hold", responses=RetentionSerializer)
+    def get(self, request, name: str):
+        model = model_get(user=request.user, name=name)
+        return Response(RetentionSerializer(retention_policy_get(model=model)).data)
+
+    @extend_schema(
+        summary="Change retention or the legal hold (privacy officers and admins; audited)",
+        request=RetentionWriteSerializer,
+        responses=RetentionSerializer,
+    )
+    def patch(self, request, name: str):
+        model = model_get(user=request.user, name=name)
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        serializer = RetentionWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        policy = retention_policy_update(
+            model=model, actor=request.user, context=self.audit_context(), changes=dict(serializer.validated_data)
+        )
+        return Response(RetentionSerializer(policy).data)
+
+
+class ErasureRequestListView(PrivacyAPIView, generics.ListAPIView):
+    required_scopes = {"*": PRIVACY_WRITE}
+    serializer_class = ErasureRequestSerializer
+
+    def get_queryset(self):
+        if not can_view_privacy(self.request.user):
+            raise exceptions.PermissionDenied("Only privacy officers, auditors and admins see erasure requests.")
+        return erasure_request_list(user=self.request.user)
+
+    @extend_schema(summary="Erasure requests, newest first")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Erase a data subject's raw predictions and labels (GDPR Art. 17)",
+        request=ErasureRequestWriteSerializer,
+        responses={201: ErasureRequestSerializer, 503: OpenApiResponse(description="SUBJECT_KEY not configured")},
+    )
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        serializer = ErasureRequestWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            erasure = erasure_request_create(
+                subject_id=serializer.validated_data["subject_id"], actor=request.user, context=self.audit_context()
+            )
+        except ImproperlyConfigured as exc:
+            raise exceptions.APIException(str(exc)) from None
+        return Response(ErasureRequestSerializer(erasure).data, status=status.HTTP_201_CREATED)
+
+
+class ErasureRequestDetailView(PrivacyAPIView):
+    required_scopes = {"*": PRIVACY_WRITE}
+    serializer_class = ErasureRequestSerializer
+
+    @extend_schema(summary="One erasure request", responses=ErasureRequestSerializer)
+    def get(self, request, pk: int):
+        try:
+            erasure = erasure_request_get(user=request.user, pk=pk)
+        except ErasureRequest.DoesNotExist:
+            raise exceptions.NotFound("No such erasure request.") from None
+        return Response(ErasureRequestSerializer(erasure).data)
+
+
+class RecordsOfProcessingView(PrivacyAPIView):
+    required_scopes = {"*": "audit:read"}
+
+    def perform_content_negotiation(self, request, force=False):
+        """``?format=csv`` is this export's parameter, not DRF's renderer override."""
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        summary="Records of processing (GDPR Art. 30), one per model",
+        parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        if not can_view_privacy(request.user):
+            raise exceptions.PermissionDenied("Only privacy officers, auditors and admins export these records.")
+        fmt = request.query_params.get("format", "json")
+        if fmt not in ("json", "csv"):
+            raise exceptions.ValidationError({"format": ["json or csv."]})
+        records = records_of_processing(user=request.user)
+        if fmt == "csv":
+            response = HttpResponse(records_csv(records), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="records-of-processing.csv"'
+            return response
+        return Response({"records": records})

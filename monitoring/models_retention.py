@@ -1,0 +1,104 @@
+"""Retention of raw prediction data and erasure by data subject (GDPR Art. 5(1)(e), 17, 30;
+EU AI Act Art. 19 and 26(6)).
+
+Imported at the end of ``monitoring/models.py``. Changed only through
+``monitoring.services.retention`` and ``monitoring.services.erasure``, which audit each change.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from registry.choices import RiskTier
+from registry.models import RegisteredModel
+
+HIGH_RISK_FLOOR_DAYS = 183  # six months: EU AI Act Art. 19(1) and 26(6)
+MAX_RAW_DAYS = 3650
+
+
+class RetentionPolicy(models.Model):
+    """How long a model's raw predictions and labels are kept, and whether a legal hold keeps
+    them (and blocks erasure) regardless. Aggregates (bin counts, metric values) are not raw
+    data and stay as long as the model is in the inventory."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="retention_policy")
+    raw_days = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RAW_DAYS)],
+        help_text="Days raw predictions and labels are kept.",
+    )
+    legal_hold = models.BooleanField(default=False, help_text="Blocks purge and erasure while set.")
+    legal_hold_reason = models.TextField(blank=True, max_length=2000)
+    legal_hold_article = models.CharField(
+        max_length=200, blank=True, help_text='The legal basis cited, e.g. "GDPR Art. 17(3)(e)".'
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model__name"]
+        verbose_name_plural = "retention policies"
+
+    def __str__(self) -> str:
+        hold = ", legal hold" if self.legal_hold else ""
+        return f"Retention of {self.model}: {self.raw_days} days{hold}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.model.risk_tier == RiskTier.HIGH and self.raw_days is not None and self.raw_days < HIGH_RISK_FLOOR_DAYS:
+            errors["raw_days"] = (
+                f"High-risk models keep raw data at least {HIGH_RISK_FLOOR_DAYS} days "
+                "(the floor of EU AI Act Art. 19(1) and 26(6))."
+            )
+        if self.legal_hold and not self.legal_hold_reason.strip():
+            errors["legal_hold_reason"] = "A legal hold needs a reason."
+        if self.legal_hold and not self.legal_hold_article.strip():
+            errors["legal_hold_article"] = "A legal hold cites the article it rests on."
+        if errors:
+            raise ValidationError(errors)
+
+
+class ErasureStatus(models.TextChoices):
+    COMPLETED = "completed", "Completed"
+    HELD = "held", "Partly held"
+
+
+class ErasureRequest(models.Model):
+    """A data subject's erasure request (GDPR Art. 17). Only the subject id's HMAC is stored;
+    ``results`` lists per model the rows removed, or "held" with the hold's reason and article."""
+
+    subject_hash = models.CharField(max_length=64, db_index=True, help_text="HMAC-SHA256 under SUBJECT_KEY.")
+    status = models.CharField(max_length=10, choices=ErasureStatus.choices)
+    results = models.JSONField(default=list, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    requested_at = models.DateTimeField()
+    due_at = models.DateTimeField(help_text="The deadline to answer (ERASURE_DEADLINE_DAYS).")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Erasure request #{self.pk} ({self.status})"
+
+
+class RawDigest(models.Model):
+    """Per (version, UTC day) of raw predictions: the rows stored and the additive digest of
+    their prediction ids (``monitoring.services.raw_digests``), kept up to date by ingestion,
+    erasure and purge, so a purge receipt for a whole day costs one row read, not a scan."""
+
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    rows = models.BigIntegerField(default=0)
+    digest = models.CharField(max_length=64, help_text="Sum mod 2^256 of SHA-256 of each id (hex).")
+
+    class Meta:
+        ordering = ["version", "day"]
+        constraints = [models.UniqueConstraint(fields=["version", "day"], name="unique_raw_digest_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} {self.day}: {self.rows} rows"

@@ -1,0 +1,119 @@
+"""Reads for privacy officers and auditors: retention policies, erasure requests and the
+records of processing (GDPR Art. 30) per model, restricted to what the user may see."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from monitoring.models import ErasureRequest, Prediction, RetentionPolicy
+from monitoring.services.retention import default_raw_days, effective_raw_days
+from registry.models import RegisteredModel
+from registry.rules import AUDITOR_GROUP, PRIVACY_GROUP, REVIEWER_GROUP, can_view_privacy
+
+RECORD_COLUMNS = [
+    "model",
+    "risk_tier",
+    "ai_act_category",
+    "purpose",
+    "data_categories",
+    "sensitive_attributes",
+    "subject_ids_received",
+    "raw_days",
+    "legal_hold",
+    "legal_hold_reason",
+    "legal_hold_article",
+    "aggregates_kept",
+    "owner",
+    "team",
+    "team_members",
+    "roles_seeing_all_models",
+]
+
+
+def erasure_request_list(*, user):
+    """Erasure requests, newest first (privacy officers, admins and auditors; others none)."""
+    if not can_view_privacy(user):
+        return ErasureRequest.objects.none()
+    return ErasureRequest.objects.select_related("requested_by")
+
+
+def erasure_request_get(*, user, pk: int) -> ErasureRequest:
+    return erasure_request_list(user=user).get(pk=pk)
+
+
+def _schema(model: RegisteredModel) -> list[dict]:
+    version = model.versions.order_by("-version").first()
+    return list(version.feature_schema or []) if version else []
+
+
+def records_of_processing(*, user) -> list[dict[str, Any]]:
+    """One record per model the user may see: purpose, categories of data (the latest version's
+    feature schema, sensitive attributes flagged), retention and hold, and who can see it."""
+    models = (
+        RegisteredModel.objects.visible_to(user)
+        .select_related("owner", "team")
+        .prefetch_related("team__members")
+        .order_by("name")
+    )
+    policies = {p.model_id: p for p in RetentionPolicy.objects.filter(model__in=models)}
+    staff = sorted(get_user_model().objects.filter(is_active=True, is_staff=True).values_list("username", flat=True))
+    records = []
+    for model in models:
+        policy = policies.get(model.pk) or RetentionPolicy(model=model, raw_days=default_raw_days(model))
+        policy.model = model
+        schema = _schema(model)
+        records.append(
+            {
+                "model": model.name,
+                "risk_tier": model.risk_tier,
+                "ai_act_category": model.ai_act_category,
+                "purpose": model.intended_use,
+                "data_categories": [{"name": f.get("name"), "type": f.get("type", "numeric")} for f in schema],
+                "sensitive_attributes": [f.get("name") for f in schema if f.get("sensitive")],
+                "subject_ids_received": Prediction.objects.filter(
+                    version__model=model, subject_hash__isnull=False
+                ).exists(),
+                "raw_days": effective_raw_days(policy),
+                "legal_hold": policy.legal_hold,
+                "legal_hold_reason": policy.legal_hold_reason,
+                "legal_hold_article": policy.legal_hold_article,
+                "aggregates_kept": "while the model is in the inventory",
+                "owner": model.owner.get_username(),
+                "team": model.team.name,
+                "team_members": sorted(u.get_username() for u in model.team.members.all()),
+                "roles_seeing_all_models": [
+                    f"admin ({', '.join(staff)})",
+                    REVIEWER_GROUP,
+                    AUDITOR_GROUP,
+                    PRIVACY_GROUP,
+                ],
+            }
+        )
+    return records
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula is prefixed with an apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def records_csv(records: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=RECORD_COLUMNS)
+    writer.writeheader()
+    for record in records:
+        row = dict(record)
+        row["data_categories"] = "; ".join(f"{c['name']} ({c['type']})" for c in record["data_categories"])
+        for key in ("sensitive_attributes", "team_members", "roles_seeing_all_models"):
+            row[key] = "; ".join(record[key])
+        writer.writerow({key: _cell(value) for key, value in row.items()})
+    return out.getvalue()
+
+
+__all__ = ["erasure_request_get", "erasure_request_list", "records_csv", "records_of_processing"]

@@ -1,0 +1,95 @@
+"""Erasure by data subject (GDPR Art. 17): remove the raw predictions and labels whose
+``subject_hash`` is the HMAC of the given subject id, across every model, except where a model
+is under a legal hold (answered "held" with the hold's reason and article).
+
+The subject id in clear is hashed at the door and never stored, logged or audited: the request
+row and its audit event carry the request's id and the per-model counts only.
+
+Aggregates (bin counts, metric values) are not recomputed: a window's counts are sums over at
+least ``min_window_rows`` predictions, which no longer single out a person, and per-group
+results below the minimum group size are already suppressed. Recomputing them would also
+change figures that past promotion decisions and reports rest on.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from monitoring.models import ErasureRequest, ErasureStatus, GroundTruth, Prediction, RetentionPolicy
+from registry.models import RegisteredModel
+from registry.rules import can_request_erasure
+from registry.services.audit import AuditContext, audit_record
+
+from .raw_digests import digests_remove
+from .subjects import MAX_SUBJECT_LENGTH, subject_hash
+
+
+def _counts(queryset, model_field: str) -> dict[int, int]:
+    return dict(queryset.values_list(model_field).annotate(n=Count("pk")).values_list(model_field, "n"))
+
+
+@transaction.atomic
+def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> ErasureRequest:
+    """Erase one subject's raw rows now (an index probe per partition: well under a second) and
+    record the answer; audited ``erasure.completed`` without the subject id."""
+    if actor is not None and not can_request_erasure(actor):
+        raise PermissionDenied("Only a privacy officer or an admin can file erasure requests.")
+    if not isinstance(subject_id, str) or not 0 < len(subject_id.strip()) <= MAX_SUBJECT_LENGTH:
+        raise ValidationError({"subject_id": f"A subject id of 1–{MAX_SUBJECT_LENGTH} characters."})
+    if "\x00" in subject_id:
+        raise ValidationError({"subject_id": "NUL characters are not allowed."})
+    hashed = subject_hash(subject_id)
+    predictions = Prediction.objects.filter(subject_hash=hashed)
+    labels = GroundTruth.objects.filter(subject_hash=hashed)
+    found_p = _counts(predictions, "version__model")
+    found_l = _counts(labels, "model")
+    holds = {
+        p.model_id: p for p in RetentionPolicy.objects.filter(model_id__in=set(found_p) | set(found_l), legal_hold=True)
+    }
+    names = dict(RegisteredModel.objects.filter(pk__in=set(found_p) | set(found_l)).values_list("pk", "name"))
+    results: list[dict[str, Any]] = []
+    for model_id in sorted(set(found_p) | set(found_l), key=lambda m: names[m]):
+        row = {"model": names[model_id], "predictions": found_p.get(model_id, 0), "labels": found_l.get(model_id, 0)}
+        hold = holds.get(model_id)
+        if hold is not None:
+            results.append(
+                {**row, "status": "held", "reason": hold.legal_hold_reason, "article": hold.legal_hold_article}
+            )
+            continue
+        mine = predictions.filter(version__model_id=model_id)
+        digests_remove(rows=mine.values_list("version_id", "timestamp", "prediction_id"))
+        mine.delete()
+        labels.filter(model_id=model_id).delete()
+        results.append({**row, "status": "erased"})
+    now = timezone.now()
+    held = any(r["status"] == "held" for r in results)
+    request = ErasureRequest(
+        subject_hash=hashed,
+        status=ErasureStatus.HELD if held else ErasureStatus.COMPLETED,
+        results=results,
+        requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+        requested_at=now,
+        due_at=now + timedelta(days=settings.ERASURE_DEADLINE_DAYS),
+        completed_at=now,
+    )
+    request.full_clean()
+    request.save()
+    audit_record(
+        actor=actor,
+        action="erasure.completed",
+        context=context,
+        obj=request,
+        object_repr=f"Erasure request #{request.pk}",
+        after={"request": request.pk, "status": request.status, "results": results},
+    )
+    return request
+
+
+__all__ = ["erasure_request_create"]

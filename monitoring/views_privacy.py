@@ -1,0 +1,51 @@
+"""The privacy officer's page: erasure requests and their status, retention and legal holds
+per model, the latest purge receipts, and the records-of-processing downloads."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from monitoring.selectors_privacy import erasure_request_list, records_of_processing
+from monitoring.services.erasure import erasure_request_create
+from registry.models import AuditEvent
+from registry.rules import can_request_erasure, can_view_privacy
+from registry.services.audit import AuditContext
+
+PAGE_SIZE = 100
+
+
+@login_required
+def privacy_overview(request):
+    if not can_view_privacy(request.user):
+        raise PermissionDenied("Only privacy officers, auditors and admins see this page.")
+    context = {
+        "nav_section": "privacy",
+        "requests": list(erasure_request_list(user=request.user)[:PAGE_SIZE]),
+        "records": records_of_processing(user=request.user),
+        "receipts": list(AuditEvent.objects.filter(action="retention.purged").order_by("-seq")[:PAGE_SIZE]),
+        "can_erase": can_request_erasure(request.user),
+    }
+    return render(request, "monitoring/privacy.html", context)
+
+
+@login_required
+@require_POST
+def erasure_request_view(request):
+    try:
+        erasure = erasure_request_create(
+            subject_id=request.POST.get("subject_id", ""),
+            actor=request.user,
+            context=AuditContext.from_request(request),
+        )
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+        return redirect("monitoring:privacy")
+    except ImproperlyConfigured as exc:
+        messages.error(request, str(exc))
+        return redirect("monitoring:privacy")
+    messages.success(request, f"Erasure request #{erasure.pk}: {erasure.get_status_display()}.")
+    return redirect("monitoring:privacy")

@@ -1,0 +1,294 @@
+"""Erasure by data subject and the privacy API: exactly that subject's rows go (not under a
+legal hold), the subject id never appears in clear anywhere, policies change only by privacy
+officers and admins, and bad input changes nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+
+from monitoring.models import ErasureRequest, GroundTruth, Prediction, RetentionPolicy
+from monitoring.services.ingestion import labels_ingest, predictions_ingest
+from registry.choices import RiskTier
+from registry.rules import PRIVACY_GROUP
+from registry.services.audit import CLI, audit_export_rows
+from tests.factories import ModelVersionFactory, RegisteredModelFactory, UserFactory
+from tests.monitoring.helpers import T0, as_csv, as_json, prediction_records
+
+pytestmark = pytest.mark.django_db
+SECRET = "alice-4711@example.org"
+OTHER = "bob-0815@example.org"
+
+
+@pytest.fixture
+def privacy(db):
+    user = UserFactory(username="privacy")
+    user.groups.add(Group.objects.get_or_create(name=PRIVACY_GROUP)[0])
+    return user
+
+
+@pytest.fixture
+def fraud_v1(churn, owner):
+    return ModelVersionFactory(model=RegisteredModelFactory(name="fraud", owner=owner, team=churn.team))
+
+
+def _with_subjects(records, subjects):
+    for record, subject in zip(records, subjects, strict=True):
+        if subject is not None:
+            record["subject_id"] = subject
+    return records
+
+
+def _load(churn_v1, fraud_v1, owner):
+    """churn: 3 rows of alice (over two days), 2 of bob, 5 without; fraud: 1 of alice; labels too."""
+    day0 = _with_subjects(prediction_records(5, start=T0), [SECRET, SECRET, OTHER, None, None])
+    day1 = _with_subjects(
+        prediction_records(5, start=T0 + timedelta(days=1), prefix="d"), [SECRET, OTHER, None, None, None]
+    )
+    for records in (day0, day1):
+        predictions_ingest(
+            version=churn_v1, body=as_json(records), content_type="application/json", actor=owner, context=CLI
+        )
+    csv_body = as_csv(prediction_records(2, start=T0, prefix="f")).decode().splitlines()
+    csv_body = [csv_body[0] + ",subject_id", csv_body[1] + "," + SECRET, csv_body[2] + ","]
+    body = ("\n".join(csv_body) + "\n").encode()
+    predictions_ingest(version=fraud_v1, body=body, content_type="text/csv", actor=owner, context=CLI)
+    labels = [
+        {"prediction_id": "p0", "label": 1, "subject_id": SECRET},
+        {"prediction_id": "p2", "label": 0, "subject_id": OTHER},
+    ]
+    labels_ingest(
+        model=churn_v1.model,
+        body=json.dumps(labels).encode(),
+        content_type="application/json",
+        actor=owner,
+        context=CLI,
+    )
+
+
+def _erase(api_client_for, user, subject=SECRET):
+    return api_client_for(user, ["privacy:write"]).post(
+        "/api/v1/erasure-requests/", {"subject_id": subject}, format="json"
+    )
+
+
+def test_erasure_removes_exactly_that_subjects_rows_in_every_model(
+    api_client_for, privacy, churn_v1, fraud_v1, owner, audit_actions, last_seq
+):
+    _load(churn_v1, fraud_v1, owner)
+    before = Prediction.objects.count()
+    client = api_client_for(privacy, ["privacy:write"])
+    seq = last_seq()
+    response = client.post("/api/v1/erasure-requests/", {"subject_id": SECRET}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["id"] and body["status"] == "completed"
+    assert body["results"] == [
+        {"model": "churn", "predictions": 3, "labels": 1, "status": "erased"},
+        {"model": "fraud", "predictions": 1, "labels": 0, "status": "erased"},
+    ]
+    assert Prediction.objects.count() == before - 4
+    assert set(Prediction.objects.filter(version=churn_v1).values_list("prediction_id", flat=True)) == {
+        "p2",
+        "p3",
+        "p4",
+        "d1",
+        "d2",
+        "d3",
+        "d4",
+    }
+    assert list(GroundTruth.objects.values_list("prediction_id", flat=True)) == ["p2"]
+    assert audit_actions(seq) == ["erasure.completed"]
+    detail = api_client_for(privacy, ["privacy:write"]).get(f"/api/v1/erasure-requests/{body['id']}/")
+    assert detail.status_code == 200 and detail.json()["results"] == body["results"]
+
+
+def test_a_model_under_legal_hold_answers_held_with_reason_and_article(
+    api_client_for, privacy, churn_v1, fraud_v1, owner
+):
+    _load(churn_v1, fraud_v1, owner)
+    RetentionPolicy.objects.create(
+        model=fraud_v1.model,
+        raw_days=183,
+        legal_hold=True,
+        legal_hold_reason="Fraud case 2026-3",
+        legal_hold_article="GDPR Art. 17(3)(e)",
+    )
+    body = _erase(api_client_for, privacy).json()
+    assert body["status"] == "held"
+    held = next(r for r in body["results"] if r["model"] == "fraud")
+    assert held == {
+        "model": "fraud",
+        "predictions": 1,
+        "labels": 0,
+        "status": "held",
+        "reason": "Fraud case 2026-3",
+        "article": "GDPR Art. 17(3)(e)",
+    }
+    assert Prediction.objects.filter(version=fraud_v1, subject_hash__isnull=False).count() == 1
+    assert not Prediction.objects.filter(version=churn_v1, prediction_id="p0").exists()
+
+
+def _database_text() -> str:
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            quoted = connection.ops.quote_name(table)
+            if connection.vendor == "postgresql":
+                cursor.execute(f"SELECT t::text FROM {quoted} t")
+                chunks += [row[0] for row in cursor.fetchall()]
+            else:
+                cursor.execute(f"SELECT * FROM {quoted}")
+                chunks += [repr(row) for row in cursor.fetchall()]
+    return "\n".join(chunks)
+
+
+def test_the_subject_id_never_appears_in_clear(api_client_for, privacy, churn_v1, fraud_v1, owner, caplog, auditor):
+    caplog.set_level(logging.DEBUG)
+    _load(churn_v1, fraud_v1, owner)
+    _erase(api_client_for, privacy, OTHER)
+    bad = api_client_for(owner).post(  # a refused batch does not echo the id either
+        "/api/v1/models/churn/versions/1/predictions/",
+        [{**prediction_records(1, prefix="z")[0], "subject_id": ["x", SECRET]}],
+        format="json",
+    )
+    assert bad.status_code == 400
+    exports = "".join(audit_export_rows(fmt="jsonl")) + "".join(audit_export_rows(fmt="csv"))
+    records = api_client_for(auditor, ["audit:read"]).get("/api/v1/records-of-processing/?format=csv").content.decode()
+    for subject in (SECRET, OTHER):
+        for where, text in [
+            ("database", _database_text()),
+            ("logs", caplog.text),
+            ("exports", exports + records),
+            ("answer", bad.content.decode()),
+        ]:
+            assert subject not in text, where
+            assert subject.split("@")[0] not in text, where
+    assert Prediction.objects.filter(subject_hash__isnull=False).exists()
+
+
+def test_a_bad_subject_id_is_refused_naming_the_row(churn_v1, owner):
+    records = _with_subjects(prediction_records(3), [None, "ok", "x" * 201])
+    from monitoring.services.ingest_parsing import BatchError
+
+    with pytest.raises(BatchError) as caught:
+        predictions_ingest(
+            version=churn_v1, body=as_json(records), content_type="application/json", actor=owner, context=CLI
+        )
+    assert caught.value.row == 3 and caught.value.field == "subject_id"
+    assert not Prediction.objects.exists()
+
+
+# --------------------------------------------------------------------------- API permissions
+
+
+def test_retention_is_read_by_who_sees_the_model_and_changed_only_by_privacy_or_admin(
+    api_client_for, churn, owner, auditor, outsider, privacy, admin_user
+):
+    url = "/api/v1/models/churn/retention/"
+    assert api_client_for(outsider).get(url).status_code == 404
+    assert api_client_for(outsider).patch(url, {"raw_days": 400}, format="json").status_code == 404
+    got = api_client_for(owner).get(url).json()
+    assert got["raw_days"] == 183 and got["legal_hold"] is False
+    for user in (owner, auditor):
+        assert api_client_for(user).patch(url, {"raw_days": 400}, format="json").status_code == 403
+    assert api_client_for(privacy, ["monitoring:read"]).patch(url, {"raw_days": 400}, format="json").status_code == 403
+    assert not RetentionPolicy.objects.exists()
+    changed = api_client_for(privacy, ["privacy:write"]).patch(url, {"raw_days": 400}, format="json")
+    assert changed.status_code == 200 and changed.json()["raw_days"] == 400
+    hold = {"legal_hold": True, "legal_hold_reason": "Audit by regulator", "legal_hold_article": "EU AI Act Art. 19"}
+    assert api_client_for(admin_user).patch(url, hold, format="json").json()["legal_hold"] is True
+
+
+def test_a_high_risk_floor_violation_is_a_400_naming_the_floor(api_client_for, privacy):
+    RegisteredModelFactory(name="credit", risk_tier=RiskTier.HIGH)
+    response = api_client_for(privacy).patch("/api/v1/models/credit/retention/", {"raw_days": 90}, format="json")
+    assert response.status_code == 400
+    assert "183" in response.json()["error"]["message"] + json.dumps(response.json()["error"]["details"])
+    assert not RetentionPolicy.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"raw_days": "abc"},
+        {"raw_days": 0},
+        {"raw_days": 10**9},
+        {"raw_days": 30.5},
+        {"raw_days": True},
+        {"legal_hold": "yes"},
+        {"legal_hold": True},
+        {"colour": "red"},
+        [1, 2],
+        {"legal_hold_reason": 7},
+    ],
+)
+def test_bad_retention_input_is_a_4xx_with_nothing_changed(api_client_for, churn, privacy, body, last_seq):
+    client = api_client_for(privacy)
+    seq = last_seq()
+    response = client.patch("/api/v1/models/churn/retention/", body, format="json")
+    assert 400 <= response.status_code < 500 and "error" in response.json()
+    assert not RetentionPolicy.objects.exists() and last_seq() == seq
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"subject_id": ""}, {"subject_id": 5}, {"subject_id": "x" * 201}, {"subject_id": "a", "x": 1}, ["a"]]
+)
+def test_bad_erasure_input_is_a_400_with_nothing_recorded(api_client_for, privacy, body):
+    response = api_client_for(privacy).post("/api/v1/erasure-requests/", body, format="json")
+    assert response.status_code == 400 and not ErasureRequest.objects.exists()
+
+
+def test_only_privacy_officers_and_admins_file_erasure_requests(api_client_for, owner, auditor, outsider, privacy):
+    for user in (owner, auditor, outsider):
+        assert _erase(api_client_for, user).status_code == 403
+    assert (
+        api_client_for(privacy, ["monitoring:write"])
+        .post("/api/v1/erasure-requests/", {"subject_id": "a"}, format="json")
+        .status_code
+        == 403
+    )
+    assert not ErasureRequest.objects.exists()
+    assert api_client_for(auditor, ["privacy:write"]).get("/api/v1/erasure-requests/").status_code == 200
+    assert api_client_for(outsider).get("/api/v1/erasure-requests/").status_code == 403
+
+
+def test_records_of_processing_list_purpose_data_retention_and_who_sees(
+    api_client_for, churn_v1, privacy, outsider, owner
+):
+    churn_v1.model.intended_use = '=HYPERLINK("x") churn outreach'
+    churn_v1.model.save()
+    body = api_client_for(privacy, ["audit:read"]).get("/api/v1/records-of-processing/").json()
+    (record,) = body["records"]
+    assert record["model"] == "churn" and record["purpose"].startswith("=HYPERLINK")
+    assert record["raw_days"] == 183 and record["owner"] == "owner" and "owner" in record["team_members"]
+    assert [c["name"] for c in record["data_categories"]]
+    csv_text = api_client_for(privacy).get("/api/v1/records-of-processing/?format=csv").content.decode()
+    assert "'=HYPERLINK" in csv_text
+    assert api_client_for(outsider).get("/api/v1/records-of-processing/").status_code == 403
+    assert api_client_for(privacy).get("/api/v1/records-of-processing/?format=xml").status_code == 400
+
+
+# --------------------------------------------------------------------------- the privacy page
+
+
+def test_the_privacy_page_shows_requests_holds_and_receipts_to_privacy_officers_only(
+    client_for, privacy, auditor, outsider, owner, churn_v1, fraud_v1
+):
+    _load(churn_v1, fraud_v1, owner)
+    client = client_for(privacy)
+    response = client.post("/monitoring/privacy/erasure/", {"subject_id": SECRET})
+    assert response.status_code == 302 and ErasureRequest.objects.count() == 1
+    page = client.get("/monitoring/privacy/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "churn: 3 predictions, 1 labels" in html and SECRET not in html
+    assert client_for(auditor).get("/monitoring/privacy/").status_code == 200
+    assert "Erase this subject" not in client_for(auditor).get("/monitoring/privacy/").content.decode()
+    assert client_for(outsider).get("/monitoring/privacy/").status_code == 403
+    assert client_for(owner).post("/monitoring/privacy/erasure/", {"subject_id": OTHER}).status_code == 403
+    assert ErasureRequest.objects.count() == 1

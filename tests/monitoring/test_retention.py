@@ -1,0 +1,174 @@
+"""Retention: per-model policies with a high-risk floor and legal holds; the purge drops
+expired daily partitions on PostgreSQL (deletes ranges on SQLite and in shared partitions),
+leaves a verifiable receipt in the audit chain, and keeps the aggregates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from monitoring.models import GroundTruth, MetricValue, Prediction, RetentionPolicy
+from monitoring.services import partitions
+from monitoring.services.ingestion import labels_ingest, predictions_ingest
+from monitoring.services.raw_digests import ids_digest
+from monitoring.services.retention import retention_policy_get, retention_policy_update, retention_purge
+from registry.choices import RiskTier
+from registry.models import AuditEvent
+from registry.services.audit import CLI, audit_export_rows, audit_verify
+from tests.factories import ModelVersionFactory, RegisteredModelFactory
+from tests.monitoring.helpers import T0, as_json, prediction_records
+
+pytestmark = pytest.mark.django_db
+TABLE = "monitoring_prediction"
+DAY = timedelta(days=1)
+
+
+def _ingest(version, records, actor):
+    body = as_json(records)
+    return predictions_ingest(version=version, body=body, content_type="application/json", actor=actor, context=CLI)
+
+
+def _set(model, actor, **changes):
+    return retention_policy_update(model=model, actor=actor, context=CLI, changes=changes)
+
+
+def _receipts(since: int = 0):
+    return [e.after for e in AuditEvent.objects.filter(action="retention.purged", seq__gt=since).order_by("seq")]
+
+
+def test_default_retention_follows_the_risk_tier(churn, settings):
+    assert retention_policy_get(model=churn).raw_days == settings.RETENTION_DEFAULT_DAYS["medium"]
+    high = RegisteredModelFactory(name="credit", risk_tier=RiskTier.HIGH)
+    assert retention_policy_get(model=high).raw_days >= 183
+
+
+def test_a_high_risk_model_cannot_go_below_the_floor_and_nothing_changes(admin_user, last_seq):
+    high = RegisteredModelFactory(name="credit", risk_tier=RiskTier.HIGH)
+    seq = last_seq()
+    with pytest.raises(ValidationError) as caught:
+        _set(high, admin_user, raw_days=100)
+    assert "183" in str(caught.value.message_dict["raw_days"])
+    assert not RetentionPolicy.objects.filter(model=high).exists() and last_seq() == seq
+    assert _set(high, admin_user, raw_days=183).raw_days == 183
+
+
+def test_a_legal_hold_needs_a_reason_and_an_article(churn, admin_user):
+    with pytest.raises(ValidationError) as caught:
+        _set(churn, admin_user, legal_hold=True)
+    assert {"legal_hold_reason", "legal_hold_article"} <= set(caught.value.message_dict)
+    policy = _set(
+        churn,
+        admin_user,
+        legal_hold=True,
+        legal_hold_reason="Litigation 2026-17",
+        legal_hold_article="GDPR Art. 17(3)(e)",
+    )
+    assert policy.legal_hold
+
+
+def test_purge_removes_only_expired_days_across_the_day_boundary_with_a_receipt(
+    churn, churn_v1, owner, admin_user, audit_actions, last_seq
+):
+    # rows from 22:00 on day 0 to 02:00 on day 1: the boundary splits them
+    records = prediction_records(40, start=T0 + timedelta(hours=22), spread_hours=4)
+    _ingest(churn_v1, records, owner)
+    expired_ids = sorted(r["prediction_id"] for r in records if r["timestamp"] < (T0 + DAY).isoformat())
+    kept = len(records) - len(expired_ids)
+    assert expired_ids and kept
+    _set(churn, admin_user, raw_days=30)
+    seq = last_seq()
+    receipts = retention_purge(now=T0 + 31 * DAY + timedelta(hours=3))  # cutoff: start of day 1
+    assert Prediction.objects.filter(version=churn_v1).count() == kept
+    assert not Prediction.objects.filter(timestamp__lt=T0 + DAY).exists()
+    (receipt,) = [r for r in _receipts(seq) if r["table"] == TABLE]
+    assert receipt["rows"] == len(expired_ids) and receipt["to"] == (T0 + DAY).isoformat()
+    assert receipt["ids_sha256"] == {str(churn_v1.pk): {"rows": len(expired_ids), "sha256": ids_digest(expired_ids)}}
+    assert receipts and audit_actions(seq) == ["retention.purged"]
+    if partitions.is_partitioned(TABLE):
+        assert receipt["method"] == "partition_drop"
+        assert T0.date() not in partitions.partition_days(TABLE) and (T0 + DAY).date() in partitions.partition_days(
+            TABLE
+        )
+    assert audit_verify().ok
+    assert retention_purge(now=T0 + 31 * DAY + timedelta(hours=4)) == []  # idempotent
+
+
+def test_a_shared_day_keeps_the_rows_of_a_model_that_has_not_expired(churn, churn_v1, owner, admin_user, last_seq):
+    other = ModelVersionFactory(model=RegisteredModelFactory(name="fraud", owner=owner, team=churn.team))
+    _ingest(churn_v1, prediction_records(10, start=T0), owner)
+    _ingest(other, prediction_records(7, start=T0), owner)
+    _set(churn, admin_user, raw_days=30)
+    _set(other.model, admin_user, raw_days=400)
+    seq = last_seq()
+    retention_purge(now=T0 + 31 * DAY)
+    assert not Prediction.objects.filter(version=churn_v1).exists()
+    assert Prediction.objects.filter(version=other).count() == 7
+    (receipt,) = _receipts(seq)
+    assert receipt["rows"] == 10 and receipt["method"] == "range_delete"
+    if partitions.is_partitioned(TABLE):
+        assert T0.date() in partitions.partition_days(TABLE)
+
+
+def test_a_legal_hold_blocks_the_purge(churn, churn_v1, owner, admin_user, last_seq):
+    _ingest(churn_v1, prediction_records(10, start=T0), owner)
+    _set(
+        churn,
+        admin_user,
+        raw_days=30,
+        legal_hold=True,
+        legal_hold_reason="Claim",
+        legal_hold_article="GDPR Art. 17(3)(e)",
+    )
+    seq = last_seq()
+    assert retention_purge(now=T0 + 90 * DAY) == []
+    assert Prediction.objects.filter(version=churn_v1).count() == 10 and _receipts(seq) == []
+    _set(churn, admin_user, legal_hold=False)
+    retention_purge(now=T0 + 90 * DAY)
+    assert not Prediction.objects.filter(version=churn_v1).exists()
+
+
+def test_expired_labels_are_purged_by_range_with_a_receipt(churn, churn_v1, owner, admin_user, last_seq):
+    _ingest(churn_v1, prediction_records(5, start=T0), owner)
+    body = json.dumps([{"prediction_id": f"p{i}", "label": 1} for i in range(5)]).encode()
+    labels_ingest(model=churn, body=body, content_type="application/json", actor=owner, context=CLI)
+    GroundTruth.objects.update(received_at=T0)
+    _set(churn, admin_user, raw_days=30)
+    seq = last_seq()
+    retention_purge(now=T0 + 40 * DAY)
+    assert not GroundTruth.objects.exists()
+    tables = {r["table"]: r for r in _receipts(seq)}
+    assert tables["monitoring_groundtruth"]["rows"] == 5
+
+
+def test_aggregates_stay_after_a_purge(churn, churn_v1, owner, admin_user):
+    _ingest(churn_v1, prediction_records(10, start=T0), owner)
+    MetricValue.objects.create(
+        model=churn,
+        version=churn_v1,
+        granularity="daily",
+        window_start=T0,
+        window_end=T0 + DAY,
+        metric="volume",
+        value=10,
+        computed_at=T0 + DAY,
+    )
+    _set(churn, admin_user, raw_days=30)
+    retention_purge(now=T0 + 40 * DAY)
+    assert not Prediction.objects.exists()
+    assert MetricValue.objects.get(metric="volume").value == 10
+
+
+def test_the_purge_receipt_verifies_in_an_offline_export(churn, churn_v1, owner, admin_user, tmp_path):
+    _ingest(churn_v1, prediction_records(10, start=T0), owner)
+    _set(churn, admin_user, raw_days=30)
+    retention_purge(now=T0 + 40 * DAY)
+    path = tmp_path / "audit.jsonl"
+    path.write_text("".join(audit_export_rows(fmt="jsonl")))
+    assert "retention.purged" in path.read_text()
+    result = subprocess.run([sys.executable, "-m", "registry.verify_export", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
