@@ -135,6 +135,27 @@ def _quantile_edges(x: np.ndarray, n: int) -> np.ndarray:
     return np.unique(np.quantile(x, levels)) if x.size else np.array([], dtype=np.float64)
 
 
+def bin_representatives(x: np.ndarray, edges: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The representative point of each fine bin: the mean of the reference values in it.
+
+    The Wasserstein distance on counts places each bin's mass at this point. The midpoint of
+    the bin bounds is wrong where the mass is not spread evenly: a count feature's values sit
+    on the bin's lower edge, and the open tail bins (bounded by the reference min/max) hold a
+    few far values, so the midpoint of the upper tail lay far above where its mass is (19% too
+    high on a Poisson feature, several times too high on a Pareto one). The mean is exact for
+    the reference's own mass, lies inside the bin (so the points stay sorted) and falls back
+    to the midpoint for a bin the reference leaves empty.
+    """
+    idx = np.searchsorted(edges, x, side="right")
+    sums = np.bincount(idx, weights=x, minlength=len(edges) + 1)
+    bounds = np.concatenate([[x.min()], edges, [x.max()]])
+    midpoints = (bounds[:-1] + bounds[1:]) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), midpoints)
+    # float rounding of a sum must not move a mean outside its bin (the points stay sorted)
+    return np.clip(means, bounds[:-1], bounds[1:])
+
+
 def numeric_profile(values: np.ndarray, n_bins: int, rng: np.random.Generator) -> dict[str, Any]:
     values = np.asarray(values, dtype=np.float64)
     missing_mask = np.isnan(values)
@@ -152,12 +173,7 @@ def numeric_profile(values: np.ndarray, n_bins: int, rng: np.random.Generator) -
         lo = hi = None
     counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
     coarse_map = np.concatenate([[0], np.searchsorted(coarse, edges, side="right")]).astype(int)
-    # representative point of each fine bin: the midpoint; tails between min/max and the outer edge
-    if x.size:
-        bounds = np.concatenate([[lo], edges, [hi]])
-        mids = (bounds[:-1] + bounds[1:]) / 2
-    else:
-        mids = np.zeros(1)
+    mids = bin_representatives(x, edges, counts) if x.size else np.zeros(1)
     sample = rng.choice(x, size=min(SAMPLE_SIZE, x.size), replace=False) if x.size else np.array([])
     pct = (1, 5, 25, 50, 75, 95, 99)
     return {
