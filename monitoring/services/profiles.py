@@ -28,6 +28,7 @@ import pandas as pd
 from django.core.exceptions import ValidationError
 
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE
+from monitoring.estimation import LABEL_COLUMN, LABEL_FEATURE
 
 FINE_FACTOR = 5
 TOP_CATEGORIES = 50
@@ -94,6 +95,14 @@ def reference_validate(df: pd.DataFrame, schema: list[dict], task_type: str) -> 
         if problem:
             errors[SCORE_COLUMN] = problem
         out[SCORE_FEATURE] = values
+    if LABEL_COLUMN in df.columns:  # labels: the calibration of performance estimation
+        if task_type == "regression":
+            values, problem = _numeric_column(df[LABEL_COLUMN])
+            if problem:
+                errors[LABEL_COLUMN] = problem
+            out[LABEL_FEATURE] = values
+        else:
+            out[LABEL_FEATURE] = _category_column(df[LABEL_COLUMN])
     if errors:
         raise ValidationError(errors)
     return pd.DataFrame(out)
@@ -156,7 +165,11 @@ def bin_representatives(x: np.ndarray, edges: np.ndarray, counts: np.ndarray) ->
     return np.clip(means, bounds[:-1], bounds[1:])
 
 
-def numeric_profile(values: np.ndarray, n_bins: int, rng: np.random.Generator) -> dict[str, Any]:
+def numeric_profile(
+    values: np.ndarray, n_bins: int, rng: np.random.Generator, extra_edge: float | None = None
+) -> dict[str, Any]:
+    """``extra_edge``: one more fine edge (the score's decision threshold, so that no score
+    bin holds both predicted classes); the coarse bins are unchanged."""
     values = np.asarray(values, dtype=np.float64)
     missing_mask = np.isnan(values)
     x = values[~missing_mask]
@@ -164,7 +177,7 @@ def numeric_profile(values: np.ndarray, n_bins: int, rng: np.random.Generator) -
     if x.size:
         levels = np.arange(1, fine) / fine
         q = np.quantile(x, levels)
-        edges = np.unique(q)
+        edges = np.unique(q if extra_edge is None else np.append(q, extra_edge))
         # coarse levels k/n_bins are fine levels j = FINE_FACTOR*k: identical floats, so a subset.
         coarse = np.unique(q[FINE_FACTOR - 1 :: FINE_FACTOR])
         lo, hi = float(x.min()), float(x.max())
@@ -226,7 +239,8 @@ def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: 
             continue
         values = df[name].to_numpy()
         if ftype == "numeric":
-            features[name] = numeric_profile(values.astype(np.float64), n_bins, rng)
+            extra = _score_threshold(df, task_type) if name == SCORE_FEATURE else None
+            features[name] = numeric_profile(values.astype(np.float64), n_bins, rng, extra)
         else:
             features[name] = categorical_profile(_category_column(df[name]))
     per_class: dict[str, Any] = {}
@@ -247,7 +261,7 @@ def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: 
                         "quantiles": {f"p{p:02d}": float(np.percentile(s, p)) for p in (5, 25, 50, 75, 95)},
                     }
             per_class[str(cls)] = entry
-    return {
+    built = {
         "format": 1,
         "n_rows": len(df),
         "n_bins": n_bins,
@@ -255,3 +269,54 @@ def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: 
         "features": features,
         "per_class": per_class,
     }
+    calibration = _calibration(df, task_type, features)
+    if calibration:
+        built["calibration"] = calibration
+    if task_type == "regression" and LABEL_FEATURE in df.columns and PREDICTION_FEATURE in df.columns:
+        built["labelled_rows"] = int(np.isfinite(df[LABEL_FEATURE].to_numpy(dtype=np.float64)).sum())
+    return built
+
+
+def _binary_columns(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+    """A binary labelled reference's 0/1 labels, 0/1 predictions (or None) and positive class."""
+    from monitoring.performance import positive_label
+
+    if LABEL_FEATURE not in df.columns or SCORE_FEATURE not in df.columns:
+        return None
+    labels = _category_column(df[LABEL_FEATURE])
+    preds = _category_column(df[PREDICTION_FEATURE]) if PREDICTION_FEATURE in df.columns else None
+    seen = [v for v in labels if v is not None] + ([v for v in preds if v is not None] if preds is not None else [])
+    if not seen:
+        return None
+    pos = positive_label(seen)
+    y = np.array([np.nan if v is None else float(v == pos) for v in labels])
+    p = None if preds is None else np.array([np.nan if v is None else float(v == pos) for v in preds])
+    return y, p, pos
+
+
+def _score_threshold(df: pd.DataFrame, task_type: str) -> float | None:
+    from monitoring.estimation import decision_threshold
+
+    if task_type != "binary":
+        return None
+    cols = _binary_columns(df)
+    if cols is None:
+        return None
+    return decision_threshold(df[SCORE_FEATURE].to_numpy(dtype=np.float64), cols[1])
+
+
+def _calibration(df: pd.DataFrame, task_type: str, features: dict) -> dict | None:
+    """The CBPE calibration of a labelled binary reference (``monitoring.estimation``)."""
+    from monitoring.estimation import calibration_build
+
+    if task_type != "binary" or SCORE_FEATURE not in features:
+        return None
+    cols = _binary_columns(df)
+    if cols is None:
+        return None
+    y, pred, pos = cols
+    scores = df[SCORE_FEATURE].to_numpy(dtype=np.float64)
+    built = calibration_build(scores, y, pred, np.asarray(features[SCORE_FEATURE]["edges"]))
+    if built:
+        built["positive_label"] = pos
+    return built

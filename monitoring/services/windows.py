@@ -43,6 +43,7 @@ from monitoring.models import (
 )
 from registry.models import ModelVersion
 
+from . import estimates
 from .window_marks import (
     Claim,
     window_claim,
@@ -376,6 +377,7 @@ def _hourly_results(version: ModelVersion, start: datetime, end: datetime, confi
         rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
+    rows += estimates.hourly_estimate_rows(version, profile, window, columns)  # estimated.*
     return window, rows + _performance_rows(version, start, end, config)
 
 
@@ -389,11 +391,13 @@ def _daily_results(version: ModelVersion, start: datetime, end: datetime, config
         )
     profile = ready_profile(version.pk)
     n_rows = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end).count()
+    window = None
     if profile and n_rows:
         window = stored_counts(version.pk, start, end)
         rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
+    rows += estimates.daily_estimate_rows(version, profile, window, start, end)  # estimated.*
     return rows + _performance_rows(version, start, end, config)
 
 
