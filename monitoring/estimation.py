@@ -179,7 +179,7 @@ def cbpe_estimate(
     out = {}
     for name in CLASSIFICATION_METRICS:
         values = sim[name][np.isfinite(sim[name])]
-        lo, hi = (np.percentile(values, [2.5, 97.5]) if values.size else (np.nan, np.nan))
+        lo, hi = np.percentile(values, [2.5, 97.5]) if values.size else (np.nan, np.nan)
         out[name] = (_clean(point[name]), _clean(lo), _clean(hi))
     return out
 

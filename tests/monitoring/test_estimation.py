@@ -121,6 +121,7 @@ def test_dle_estimates_mae_and_rmse_of_a_regression_window():
 
 # --------------------------------------------------------------------------- through the database
 
+
 def _records(frame: pd.DataFrame, start, prefix: str) -> list[dict]:
     return [
         {
