@@ -175,6 +175,9 @@ class PromotionPolicy(models.Model):
     )
     require_reference_data = models.BooleanField(default=False)
     require_monitoring = models.BooleanField(default=False)
+    require_live_not_worse = models.BooleanField(default=False, help_text="Challenger not worse on live traffic.")
+    live_tolerance = models.FloatField(default=0.01, validators=[MinValueValidator(0)])
+    live_min_labelled_pairs = models.PositiveIntegerField(default=500)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
@@ -206,6 +209,8 @@ class PromotionRequest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    live_evidence = models.JSONField(default=dict, blank=True, help_text="Paired live evidence, written by the worker.")
+    live_evidence_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -43,7 +43,7 @@ from monitoring.models import (
 )
 from registry.models import ModelVersion
 
-from . import estimates
+from . import estimates, live_evidence
 from .window_marks import (
     Claim,
     window_claim,
@@ -409,7 +409,9 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
         window, rows = _hourly_results(version, start, end, config)
     else:
         rows = _daily_results(version, start, end, config)
+    paired = live_evidence.window_reads(version, claim.granularity, start, end)  # shadow pairs
     with transaction.atomic():  # the results and the end of the mark, together
+        live_evidence.window_store(version, claim.granularity, start, paired)
         if hourly and window is not None:
             _store_counts(version.pk, start, Granularity.HOURLY, window)
         elif hourly:

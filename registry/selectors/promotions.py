@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from registry.choices import Decision, PromotionStatus, Stage
+from registry.gates_live import live_gate, live_policy_snapshot
 from registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, Review, StageTransition
 from registry.rules import sees_all_models
 
@@ -42,6 +43,7 @@ def policy_snapshot(policy: PromotionPolicy) -> dict[str, Any]:
         "metric_tolerance": policy.metric_tolerance,
         "require_reference_data": policy.require_reference_data,
         "require_monitoring": policy.require_monitoring,
+        **live_policy_snapshot(policy),
     }
 
 
@@ -252,6 +254,7 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
         )
     else:
         gates.append(_gate("monitoring", "Monitoring configured", GATE_NA, "Not required by the policy.", False))
+    gates.append(live_gate(request, snapshot))
     return gates
 
 

@@ -40,7 +40,14 @@ def test_owner_requests_a_promotion_over_the_api(churn_v1, owner, api_client_for
         "pending",
         1,
     )
-    assert {g["key"] for g in body["gates"]} == {"model_card", "lineage", "metric", "reference_data", "monitoring"}
+    assert {g["key"] for g in body["gates"]} == {
+        "model_card",
+        "lineage",
+        "metric",
+        "reference_data",
+        "monitoring",
+        "live",
+    }
     assert audit_actions(seq) == ["promotion.requested"]
     assert AuditEvent.objects.get(seq=seq + 1).source == "api"
 
