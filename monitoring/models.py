@@ -434,4 +434,6 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.digest[:12]} of {self.version_id} ({self.rows} rows)"
+
+
 from .models_pairing import PairedCounts  # noqa: E402, F401

@@ -140,3 +140,24 @@ def test_the_request_api_carries_the_live_evidence_and_an_outsider_sees_nothing(
         assert {"candidate", "production", "difference"} <= set(row)
     assert api_client_for(outsider).get(f"/api/v1/promotions/{request.pk}/").status_code == 404
     assert PromotionRequest.objects.get(pk=request.pk).live_evidence_at is not None
+
+
+def test_the_request_page_shows_live_evidence_and_drift_on_recent_traffic(
+    champion_and_challenger, owner, outsider, client_for, django_capture_on_commit_callbacks
+):
+    prod, cand, request = champion_and_challenger
+    capture = django_capture_on_commit_callbacks
+    prod_records, y, _ = scored(400, seed=6, noise=1.0)
+    cand_records, _, _ = scored(400, seed=6, noise=0.5)
+    send(prod, owner, prod_records, capture)
+    send(cand, owner, cand_records, capture)
+    label(cand.model, owner, prod_records, y, capture)
+    page = client_for(owner).get(request.get_absolute_url())
+    html = page.content.decode()
+    assert page.status_code == 200 and "data-live-evidence" in html
+    assert "<dd data-pairs>400</dd>" in html and "<dd data-labelled-pairs>400</dd>" in html
+    assert 'data-metric="roc_auc"' in html and "McNemar" in html
+    assert "Drift on recent traffic" in html and "data-recent-drift" in html
+    # the test traffic's ages are narrower than the reference's: production's recent counts drift
+    assert ">age</td>" in html
+    assert client_for(outsider).get(request.get_absolute_url()).status_code == 404
