@@ -525,6 +525,8 @@ def health_by_tier(*, tiers: Sequence[str], counts: dict[str, Sequence[int]]) ->
 
 def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
     """Every chart of the per-model dashboard, keyed by the id of its container."""
+    from .charts_estimated import with_estimates
+
     t = d.thresholds
     top = d.top_drifted
     metrics = {m: d.series[m] for m in d.performance_metrics}
@@ -574,14 +576,17 @@ def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
             drift=d.prediction_drift,
             markers=d.markers,
         ),
-        "chart-performance": performance_over_time(
-            windows=d.windows,
-            metrics=metrics,
-            coverage=d.series.get("label_coverage", np.full(n, np.nan)),
-            provisional=d.provisional,
-            coverage_threshold=t.label_coverage,
-            thresholds=perf_thresholds,
-            markers=d.markers,
+        "chart-performance": with_estimates(  # estimated.* dashed under the realized values
+            performance_over_time(
+                windows=d.windows,
+                metrics=metrics,
+                coverage=d.series.get("label_coverage", np.full(n, np.nan)),
+                provisional=d.provisional,
+                coverage_threshold=t.label_coverage,
+                thresholds=perf_thresholds,
+                markers=d.markers,
+            ),
+            d,
         ),
         "chart-volume-quality": volume_and_quality(
             windows=d.windows,

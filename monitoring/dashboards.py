@@ -64,6 +64,7 @@ from .choices import (
     Metric,
     ProfileStatus,
 )
+from .estimation import ESTIMATED_METRICS
 from .filters import AlertFilterSet
 from .models import Alert, HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile
 from .selectors import alert_list, window_bin_counts
@@ -87,6 +88,7 @@ DATASET_METRICS = [
     Metric.LOG_LOSS,
     *REGRESSION_METRICS,
 ]
+DATASET_METRICS += ESTIMATED_METRICS  # the estimates drawn on the performance chart (charts_estimated)
 HEATMAP_METRICS = [Metric.PSI, Metric.JS_DISTANCE, Metric.KS_P_VALUE, Metric.CHI2_P_VALUE, Metric.DRIFT_DETECTED]
 QUALITY_METRICS = {
     Metric.MISSING_SHARE: "missing (worst feature)",

@@ -63,6 +63,12 @@ def estimated_name(metric: str, bound: str = "") -> str:
     return f"{ESTIMATED_PREFIX}{metric}" + (f".{bound}" if bound else "")
 
 
+#: Every estimated metric name, with the bands (what the dashboards read).
+ESTIMATED_METRICS = [
+    estimated_name(m, bound) for m in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS) for bound in ("", "lower", "upper")
+]
+
+
 # --------------------------------------------------------------------------- calibration
 
 

@@ -210,3 +210,26 @@ def test_health_warns_from_the_estimate_before_any_label_and_the_realized_value_
         )
     reasons = HealthStatus.objects.get(model=labelled_production.model).reasons
     assert not any(r.get("estimated") for r in reasons)
+
+
+@pytest.mark.django_db
+def test_the_dashboard_draws_the_estimate_dashed_with_its_band_and_says_estimated(
+    labelled_production, owner, client_for, django_capture_on_commit_callbacks
+):
+    window = simulate(np.random.default_rng(12), 800, 0.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        predictions_ingest(
+            version=labelled_production,
+            body=as_json(_records(window, T0, "d")),
+            content_type="application/json",
+            actor=owner,
+            context=CLI,
+        )
+    params = {"range": "custom", "start": "2026-03-01T00:00", "end": "2026-03-04T00:00", "granularity": "hourly"}
+    response = client_for(owner).get(f"/monitoring/models/{labelled_production.model.name}/", params)
+    assert response.status_code == 200
+    figure = response.context["figures"]["chart-performance"]
+    estimated = [t for t in figure["data"] if t.get("name") == "roc_auc (estimated)"]
+    assert estimated and estimated[0]["line"]["dash"] == "dash" and "estimated" in estimated[0]["hovertemplate"]
+    assert any(t.get("fill") == "tonexty" for t in figure["data"])
+    assert "estimated" in figure["layout"]["title"]["text"]
