@@ -1,4 +1,4 @@
-"""``make bench`` / ``python -m bench [inventory] [audit] [pages] [monitoring]``.
+"""``make bench`` / ``python -m bench [inventory] [audit] [pages] [monitoring] [live_estimation]``.
 
 Runs each selected benchmark module's ``run()`` against the PostgreSQL database
 ``mlops_bench`` (never the development database) and prints one table:
@@ -20,7 +20,7 @@ import traceback
 
 from bench.common import QUICK, ROOT, Figure, bench_db_url, ensure_database, fmt, log
 
-MODULES = ["inventory", "audit", "pages", "monitoring_ingest", "monitoring_drift"]
+MODULES = ["inventory", "audit", "pages", "monitoring_ingest", "monitoring_drift", "live_estimation"]
 ALIASES = {"monitoring": ["monitoring_ingest", "monitoring_drift"]}
 
 
