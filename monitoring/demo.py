@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from django.utils import timezone
 
+from monitoring.demo_live import load_live_demo
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
@@ -143,6 +144,7 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
         for spec in MONITORED:
             _monitor(spec, first_day, created)
             step(f"monitoring: {spec.model}")
+        load_live_demo(day_frame=_churn_day, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
     return created
 
 
@@ -168,7 +170,8 @@ def _monitor(spec: MonitoredSpec, first_day: datetime, created: dict[str, int]) 
         monitoring_config_update(model=model, actor=owner, context=context, changes=spec.config)
         created["monitoring configs"] = created.get("monitoring configs", 0) + 1
     if not ReferenceProfile.objects.filter(version=version).exists():
-        body = _csv(scored(spec.reference()))
+        reference = spec.reference()  # with its labels: the calibration of estimated performance
+        body = _csv(scored(reference).assign(label=reference[spec.label].to_numpy()))
         reference_upload(version=version, body=body, content_type="text/csv", actor=owner, context=context)
         created["reference uploads"] = created.get("reference uploads", 0) + 1
 
