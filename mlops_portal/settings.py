@@ -257,3 +257,9 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Live evidence of challengers (monitoring/services/live_evidence.py) ---------------------------
+# Days of paired shadow traffic (ending with the latest paired hour) summed into a promotion
+# request's live evidence.
+LIVE_EVIDENCE_DAYS = env.int("LIVE_EVIDENCE_DAYS", default=14)
+# --- end live evidence ----------------------------------------------------------------------------
