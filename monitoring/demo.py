@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from django.utils import timezone
 
-from monitoring.demo_live import load_live_demo
+from monitoring.demo_live import churn_traffic, load_live_demo
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
@@ -110,7 +110,7 @@ MONITORED = [
         id_prefix="churn",
         config={"alert_recipients": ["retention-ml@example.com"], "retrain_cooldown_hours": 24},
         reference=lambda: registry_demo.churn_dataset(REFERENCE_ROWS, seed=202),  # the training snapshot
-        day=_churn_day,
+        day=churn_traffic,  # _churn_day plus a shift into a harder segment (monitoring.demo_live)
         label=registry_demo.CHURN_LABEL,
         label_delay_days=7,
         with_score=True,
@@ -144,7 +144,7 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
         for spec in MONITORED:
             _monitor(spec, first_day, created)
             step(f"monitoring: {spec.model}")
-        load_live_demo(day_frame=_churn_day, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
+        load_live_demo(day_frame=churn_traffic, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
     return created
 
 

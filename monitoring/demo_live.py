@@ -31,6 +31,8 @@ from registry.models import ModelVersion, PromotionRequest, RegisteredModel
 SHADOW_VERSION = 4
 SHADOW_DAYS = 14
 SEED = 404
+SEGMENT_SHARE = 0.95
+SEGMENT_DAYS = 9
 
 
 def _trained():
@@ -85,6 +87,29 @@ def _ensure_v4(model: RegisteredModel, trained, created: dict[str, int]) -> Mode
         )
         created["promotion requests"] = created.get("promotion requests", 0) + 1
     return version
+
+
+def churn_traffic(day: int) -> pd.DataFrame:
+    """Day ``day`` of the churn demo's traffic: the monitoring demo's drifting customers, of
+    whom, over the last ``SEGMENT_DAYS`` days (the labels of most of them are still a week
+    away), a growing share (up to ``SEGMENT_SHARE``) comes from one segment,
+    month-to-month contracts under 15 months of tenure, where the model separates churners less
+    well (ROC AUC about 0.73 there against 0.82 overall). The segment is chosen on the inputs
+    only, so the outcome still follows the same law given the inputs: a covariate shift, which
+    the estimate sees on the day it happens while the labels arrive a week later."""
+    from monitoring.demo import DAYS, DRIFT_FROM_DAY, _churn_day
+
+    frame = _churn_day(day)
+    drift = max(0.0, (day - DRIFT_FROM_DAY + 1) / (DAYS - DRIFT_FROM_DAY))
+    ramp = min(1.0, max(0.0, (day - (DAYS - SEGMENT_DAYS)) / (SEGMENT_DAYS - 2)))
+    k = int(round(len(frame) * SEGMENT_SHARE * ramp))
+    if k == 0:
+        return frame
+    pool = registry_demo.churn_dataset(len(frame) * 8, seed=50_000 + day, drift=drift)
+    segment = pool[(pool["contract_type"] == "month-to-month") & (pool["tenure_months"] < 15)].head(k)
+    out = frame.copy()
+    out.iloc[: len(segment)] = segment.to_numpy()
+    return out.astype(frame.dtypes.to_dict())
 
 
 def _scored(trained, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
