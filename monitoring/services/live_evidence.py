@@ -32,6 +32,7 @@ from monitoring.models import GroundTruth, PairedCounts, Prediction
 from monitoring.performance import _label_strings, positive_label
 from registry.choices import PromotionStatus, Stage
 from registry.models import ModelVersion, PromotionRequest
+from registry.services.audit import WORKER, AuditContext, audit_record
 
 
 def evidence_days() -> int:
@@ -185,11 +186,30 @@ def live_evidence_compute(*, version: ModelVersion, now=None) -> dict[str, Any]:
     return out
 
 
-def live_evidence_refresh(*, version: ModelVersion, now=None) -> int:
-    """Write the evidence on the version's pending promotion requests; returns how many."""
-    requests = PromotionRequest.objects.filter(version=version, status=PromotionStatus.PENDING)
-    if not requests.exists():
+def live_evidence_refresh(*, version: ModelVersion, now=None, context: AuditContext = WORKER) -> int:
+    """Write the evidence on the version's pending promotion requests (call inside the
+    window's transaction); returns how many. A change in the number of pairs or labelled
+    pairs is audited (``promotion.live_evidence``), not every recomputation."""
+    requests = list(
+        PromotionRequest.objects.select_for_update().filter(version=version, status=PromotionStatus.PENDING)
+    )
+    if not requests:
         return 0
     now = now or timezone.now()
     evidence = live_evidence_compute(version=version, now=now)
-    return requests.update(live_evidence=evidence, live_evidence_at=now)
+    counts = {"pairs": evidence.get("pairs", 0), "labelled_pairs": evidence.get("labelled_pairs", 0)}
+    for request in requests:
+        before = {k: (request.live_evidence or {}).get(k, 0) for k in counts}
+        request.live_evidence, request.live_evidence_at = evidence, now
+        request.save(update_fields=["live_evidence", "live_evidence_at"])
+        if before != counts:
+            audit_record(
+                actor=None,
+                action="promotion.live_evidence",
+                context=context,
+                obj=request,
+                model=version.model,
+                before=before,
+                after=counts,
+            )
+    return len(requests)

@@ -124,7 +124,7 @@ def test_the_gate_waits_for_enough_pairs_and_blocks_a_worse_challenger(
 
 
 def test_the_request_api_carries_the_live_evidence_and_an_outsider_sees_nothing(
-    champion_and_challenger, owner, outsider, api_client_for, django_capture_on_commit_callbacks
+    champion_and_challenger, owner, outsider, api_client_for, audit_actions, django_capture_on_commit_callbacks
 ):
     prod, cand, request = champion_and_challenger
     capture = django_capture_on_commit_callbacks
@@ -140,6 +140,7 @@ def test_the_request_api_carries_the_live_evidence_and_an_outsider_sees_nothing(
         assert {"candidate", "production", "difference"} <= set(row)
     assert api_client_for(outsider).get(f"/api/v1/promotions/{request.pk}/").status_code == 404
     assert PromotionRequest.objects.get(pk=request.pk).live_evidence_at is not None
+    assert "promotion.live_evidence" in audit_actions(0)
 
 
 def test_the_request_page_shows_live_evidence_and_drift_on_recent_traffic(
