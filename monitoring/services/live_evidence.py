@@ -34,6 +34,8 @@ from registry.choices import PromotionStatus, Stage
 from registry.models import ModelVersion, PromotionRequest
 from registry.services.audit import WORKER, AuditContext, audit_record
 
+MARK_CHUNK = 10_000
+
 
 def evidence_days() -> int:
     return int(getattr(settings, "LIVE_EVIDENCE_DAYS", 14))
@@ -138,18 +140,19 @@ def pairs_mark_dirty(*, version: ModelVersion, ids: list[str]) -> int:
     others = list(
         ModelVersion.objects.filter(model_id=version.model_id).exclude(pk=version.pk).values_list("pk", flat=True)
     )
-    if not others:
+    if not others or not Prediction.objects.filter(version_id__in=others).exists():
         return 0
     marked = 0
-    hits = (
-        Prediction.objects.filter(version_id__in=others, prediction_id__in=ids)
-        .annotate(h=TruncHour("timestamp"))
-        .values_list("version_id", "h")
-        .distinct()
-    )
     hours: dict[int, set] = {}
-    for version_id, hour in hits:
-        hours.setdefault(version_id, set()).add(hour)
+    for i in range(0, len(ids), MARK_CHUNK):  # bounded IN lists on the (version, prediction_id) index
+        hits = (
+            Prediction.objects.filter(version_id__in=others, prediction_id__in=ids[i : i + MARK_CHUNK])
+            .annotate(h=TruncHour("timestamp"))
+            .values_list("version_id", "h")
+            .distinct()
+        )
+        for version_id, hour in hits:
+            hours.setdefault(version_id, set()).add(hour)
     for version_id, hs in hours.items():
         marked += windows_mark_dirty(version_id=version_id, hours=hs)
     return marked
