@@ -77,6 +77,7 @@ def _ensure_v4(model: RegisteredModel, trained, created: dict[str, int]) -> Mode
             )
         version.refresh_from_db()
     if not PromotionRequest.objects.filter(version=version, target_stage=Stage.PRODUCTION).exists():
+        _require_live_evidence(model)
         promotion_request(
             version=version,
             target_stage=Stage.PRODUCTION,
@@ -110,6 +111,20 @@ def churn_traffic(day: int) -> pd.DataFrame:
     out = frame.copy()
     out.iloc[: len(segment)] = segment.to_numpy()
     return out.astype(frame.dtypes.to_dict())
+
+
+def _require_live_evidence(model: RegisteredModel) -> None:
+    """The model's tier asks for "challenger not worse than champion on live traffic" (open
+    requests keep their snapshot; v4's request, opened next, carries the rule)."""
+    from registry.models import PromotionPolicy
+    from registry.services.promotions import policy_update
+
+    admin = get_user_model().objects.filter(username="admin", is_superuser=True).first()
+    policy = PromotionPolicy.objects.filter(risk_tier=model.risk_tier).first()
+    if admin is None or policy is None or policy.require_live_not_worse:
+        return
+    changes = {"require_live_not_worse": True, "live_tolerance": 0.01, "live_min_labelled_pairs": 1000}
+    policy_update(policy=policy, actor=admin, changes=changes, context=registry_demo.CONTEXT)
 
 
 def _scored(trained, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:

@@ -53,6 +53,7 @@ POLICY_FIELDS = [
     "metric_tolerance",
     "require_reference_data",
     "require_monitoring",
+    *("require_live_not_worse", "live_tolerance", "live_min_labelled_pairs"),  # registry/gates_live.py
 ]
 
 
