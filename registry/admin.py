@@ -62,6 +62,7 @@ class PromotionPolicyForm(forms.ModelForm):
             "metric_tolerance",
             "require_reference_data",
             "require_monitoring",
+            *("require_live_not_worse", "live_tolerance", "live_min_labelled_pairs"),  # registry/gates_live.py
         ]
 
     def clean_approver_group(self):
