@@ -15,7 +15,13 @@ import numpy as np
 
 from monitoring.estimation import estimated_name
 
-from . import charts
+# the chart helpers (after the charts package lands: ``from .charts.base import figure, iso, trace,
+# two_rows`` and no ``convert_to_base64`` call: its encoder writes numpy arrays itself)
+from .charts import _figure as figure
+from .charts import _iso as iso
+from .charts import _trace as trace
+from .charts import _two_rows as two_rows
+from .charts import convert_to_base64
 
 SHOWN = ("roc_auc", "accuracy", "f1", "mae", "rmse")
 BAND = "rgba(100, 116, 139, 0.18)"
@@ -33,7 +39,7 @@ def _estimate_traces(x: list[str], series: dict, mask: np.ndarray) -> list[dict]
         shown = [np.where(mask, v.astype("float64"), np.nan) for v in (values, lower, upper)]
         group = f"estimated {metric}"
         traces += [
-            charts._trace(
+            trace(
                 "scatter",
                 x=x,
                 y=shown[2],
@@ -44,7 +50,7 @@ def _estimate_traces(x: list[str], series: dict, mask: np.ndarray) -> list[dict]
                 hoverinfo="skip",
                 name=f"{metric} estimated upper",
             ),
-            charts._trace(
+            trace(
                 "scatter",
                 x=x,
                 y=shown[1],
@@ -56,7 +62,7 @@ def _estimate_traces(x: list[str], series: dict, mask: np.ndarray) -> list[dict]
                 name=f"{metric} estimated 95% band",
                 hoverinfo="skip",
             ),
-            charts._trace(
+            trace(
                 "scatter",
                 x=x,
                 y=shown[0],
@@ -72,27 +78,26 @@ def _estimate_traces(x: list[str], series: dict, mask: np.ndarray) -> list[dict]
     return traces
 
 
-def with_estimates(figure: dict, dashboard) -> dict:
+def with_estimates(performance: dict, dashboard) -> dict:
     """The performance chart with the estimated series drawn under the realized ones."""
     n = len(dashboard.windows)
     if not n:
-        return figure
+        return performance
     coverage = dashboard.series.get("label_coverage", np.full(n, np.nan)).astype("float64")
     threshold = dashboard.thresholds.label_coverage
     final = np.nan_to_num(coverage, nan=0.0) >= (threshold if threshold is not None else 1.0)
-    x = charts._iso(dashboard.windows)
+    x = iso(dashboard.windows)
     traces = _estimate_traces(x, dashboard.series, ~final)
     if not traces:
-        return figure
-    data = figure.get("data") or []
+        return performance
+    data = performance.get("data") or []
     if not any(t.get("type") == "bar" for t in data):  # no labelled window yet: the estimates alone
-        layout = charts._two_rows(top=0.7)
+        layout = two_rows(top=0.7)
         layout["yaxis"]["title"] = {"text": "metric (estimated)"}
-        figure = charts._figure(traces, title="Performance over time: estimated (no labels yet)", height=440, **layout)
-        return figure
-    charts.convert_to_base64(traces)
-    figure = {**figure, "data": traces + list(data)}
-    title = dict(figure["layout"].get("title") or {})
+        return figure(traces, title="Performance over time: estimated (no labels yet)", height=440, **layout)
+    convert_to_base64(traces)
+    out = {**performance, "data": traces + list(data)}
+    title = dict(out["layout"].get("title") or {})
     title["text"] = "Performance over time (hollow = provisional, dashed = estimated)"
-    figure["layout"] = {**figure["layout"], "title": title}
-    return figure
+    out["layout"] = {**out["layout"], "title": title}
+    return out
