@@ -13,7 +13,7 @@ PORT ?= 8000
 MLFLOW_VENV := .venv-mlflow
 SCHEMATHESIS_VENV := .venv-schemathesis
 
-.PHONY: dev-venv mlflow-venv schemathesis-venv run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv bench-mlflow-venv bench-wrk
+.PHONY: dev-venv mlflow-venv schemathesis-venv run test test-postgres test-sqlite bench lint venv static demo services browser-deps clean bench-evidently-venv bench-mlflow-venv bench-wrk bench-nannyml-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s)" % sys.version.split()[0])'
@@ -75,7 +75,7 @@ test-sqlite: dev-venv
 	env -u DATABASE_URL -u CELERY_BROKER_URL MLOPS_VAR_DIR=$$(mktemp -d) \
 	  $(PYTEST) $(XDIST) tests -m "not postgres and not browser and not integration"
 
-bench: dev-venv static services bench-evidently-venv bench-mlflow-venv bench-wrk
+bench: dev-venv static services bench-evidently-venv bench-mlflow-venv bench-wrk bench-nannyml-venv
 	DATABASE_URL="$(PG_URL)" $(BIN)/python -m bench
 
 # MLflow's own server (the inventory benchmark's peer) in its own venv under bench/,
@@ -103,6 +103,17 @@ $(EVIDENTLY_VENV)/.installed:
 	touch $@
 
 bench-evidently-venv: $(EVIDENTLY_VENV)/.installed
+
+# NannyML 0.13.1 (the performance-estimation benchmark's peer) needs pandas < 3 and imports
+# statsmodels without declaring it: its own virtual environment under bench/.
+NANNYML_VENV := bench/.venv-nannyml
+$(NANNYML_VENV)/.installed:
+	test -x $(NANNYML_VENV)/bin/python || $(PYTHON) -m venv $(NANNYML_VENV)
+	$(NANNYML_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NANNYML_VENV)/bin/python -m pip install --quiet 'nannyml==0.13.1' 'pandas<3' statsmodels pyarrow
+	touch $@
+
+bench-nannyml-venv: $(NANNYML_VENV)/.installed
 
 lint: dev-venv
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""``make bench`` / ``python -m bench [inventory] [audit] [pages] [monitoring] [fairness]``.
+"""``make bench`` / ``python -m bench [module ...]`` (modules: see ``MODULES``; ``monitoring`` = ingest + drift).
 
 Runs each selected benchmark module's ``run()`` against the PostgreSQL database
 ``mlops_bench`` (never the development database) and prints one table:
@@ -20,7 +20,17 @@ import traceback
 
 from bench.common import QUICK, ROOT, Figure, bench_db_url, ensure_database, fmt, log
 
-MODULES = ["inventory", "audit", "pages", "monitoring_ingest", "monitoring_drift", "fairness", "retention", "scale"]
+MODULES = [
+    "inventory",
+    "audit",
+    "pages",
+    "monitoring_ingest",
+    "monitoring_drift",
+    "fairness",
+    "live_estimation",
+    "retention",
+    "scale",
+]
 ALIASES = {"monitoring": ["monitoring_ingest", "monitoring_drift"]}
 
 

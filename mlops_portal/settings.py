@@ -368,3 +368,8 @@ PARTITIONS_AHEAD_DAYS = env.int("PARTITIONS_AHEAD_DAYS", default=7)
 # Deadline to answer an erasure request (GDPR Art. 12(3): one month)
 ERASURE_DEADLINE_DAYS = env.int("ERASURE_DEADLINE_DAYS", default=30)
 # --- end retention and erasure -------------------------------------------------------------------
+# --- Live evidence of challengers (monitoring/services/live_evidence.py) ---------------------------
+# Days of paired shadow traffic (ending with the latest paired hour) summed into a promotion
+# request's live evidence.
+LIVE_EVIDENCE_DAYS = env.int("LIVE_EVIDENCE_DAYS", default=14)
+# --- end live evidence ----------------------------------------------------------------------------

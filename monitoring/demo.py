@@ -27,6 +27,7 @@ import pandas as pd
 from django.utils import timezone
 
 from monitoring import demo_fairness
+from monitoring.demo_live import churn_traffic, load_live_demo
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
@@ -110,7 +111,7 @@ MONITORED = [
         id_prefix="churn",
         config={"alert_recipients": ["retention-ml@example.com"], "retrain_cooldown_hours": 24},
         reference=lambda: registry_demo.churn_dataset(REFERENCE_ROWS, seed=202),  # the training snapshot
-        day=_churn_day,
+        day=churn_traffic,  # _churn_day plus a shift into a harder segment (monitoring.demo_live)
         label=registry_demo.CHURN_LABEL,
         label_delay_days=7,
         with_score=True,
@@ -145,6 +146,7 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
             _monitor(spec, first_day, created)
             step(f"monitoring: {spec.model}")
         demo_fairness.load_demo(created=created)  # credit-approval: the fairness gate and parity in production
+        load_live_demo(day_frame=churn_traffic, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
     from monitoring.oversight.demo import load_oversight_demo  # incidents, plans, reviews, findings
 
     created |= load_oversight_demo()
@@ -173,7 +175,8 @@ def _monitor(spec: MonitoredSpec, first_day: datetime, created: dict[str, int]) 
         monitoring_config_update(model=model, actor=owner, context=context, changes=spec.config)
         created["monitoring configs"] = created.get("monitoring configs", 0) + 1
     if not ReferenceProfile.objects.filter(version=version).exists():
-        body = _csv(scored(spec.reference()))
+        reference = spec.reference()  # with its labels: the calibration of estimated performance
+        body = _csv(scored(reference).assign(label=reference[spec.label].to_numpy()))
         reference_upload(version=version, body=body, content_type="text/csv", actor=owner, context=context)
         created["reference uploads"] = created.get("reference uploads", 0) + 1
 

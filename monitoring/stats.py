@@ -30,10 +30,16 @@ Statistics (per feature, reference counts ``p`` vs window counts ``q``)
     * Categorical: chi-square test of homogeneity (``scipy.stats.chi2_contingency``) on the
       2 × k table of category counts (empty columns dropped) instead of KS.
     * Wasserstein-1 on the fine bins, each bin's mass placed at its representative point
-      (bin midpoint; tail bins between the reference min/max and the outer edge), divided by
-      the reference standard deviation (by 1 when that is 0). Equal to
-      ``scipy.stats.wasserstein_distance(mids, mids, p, q)``; its error against raw data is at
-      most about one fine-bin width and is tested.
+      (``mids``: the mean of the reference values in the bin, see
+      ``profiles.bin_representatives``; the midpoint only for a bin the reference leaves
+      empty), divided by the reference standard deviation (by 1 when that is 0). Equal to
+      ``scipy.stats.wasserstein_distance(mids, mids, p, q)``. Against raw data the error comes
+      only from where the *window's* mass sits inside a bin, relative to the reference's:
+      at most about one fine-bin width inside the reference range, zero for a count feature
+      whose interior bins each hold one value; tested against scipy on count, heavy-tailed
+      and bimodal features. (Profiles built before this used bin midpoints, with the upper
+      tail at the midpoint between the last edge and the reference maximum: 19% too high on
+      a Poisson count feature. Re-upload the reference to rebuild one.)
 
 Selection rule (``MonitoringConfig.drift_rule``, default ``psi``): which statistic says a
 feature *drifted*:

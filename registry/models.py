@@ -197,6 +197,10 @@ class PromotionPolicy(models.Model):
     require_fairness = models.BooleanField(default=False, help_text="Fairness within thresholds (high risk: on).")
     fairness_min_disparate_impact = models.FloatField(default=0.8, validators=[MinValueValidator(0)])
     fairness_max_equalized_odds_difference = models.FloatField(default=0.1, validators=[MinValueValidator(0)])
+    # live-evidence gate (registry/gates_live.py): challenger not worse than champion on live traffic
+    require_live_not_worse = models.BooleanField(default=False, help_text="Challenger not worse on live traffic.")
+    live_tolerance = models.FloatField(default=0.01, validators=[MinValueValidator(0)])
+    live_min_labelled_pairs = models.PositiveIntegerField(default=500)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
@@ -228,6 +232,8 @@ class PromotionRequest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
+    live_evidence = models.JSONField(default=dict, blank=True, help_text="Paired live evidence, written by the worker.")
+    live_evidence_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

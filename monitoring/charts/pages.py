@@ -36,6 +36,8 @@ def _performance_thresholds(d: ModelDashboard, metrics: dict) -> dict[str, tuple
 
 def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
     """Every chart of the per-model dashboard, keyed by the id of its container."""
+    from monitoring.charts_estimated import with_estimates  # it draws with this package's helpers
+
     t = d.thresholds
     top = d.top_drifted
     metrics = {m: d.series[m] for m in d.performance_metrics}
@@ -78,14 +80,17 @@ def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
             drift=d.prediction_drift,
             markers=d.markers,
         ),
-        "chart-performance": performance_over_time(
-            windows=d.windows,
-            metrics=metrics,
-            coverage=d.series.get("label_coverage", np.full(n, np.nan)),
-            provisional=d.provisional,
-            coverage_threshold=t.label_coverage,
-            thresholds=_performance_thresholds(d, metrics),
-            markers=d.markers,
+        "chart-performance": with_estimates(  # estimated.* dashed under the realized values
+            performance_over_time(
+                windows=d.windows,
+                metrics=metrics,
+                coverage=d.series.get("label_coverage", np.full(n, np.nan)),
+                provisional=d.provisional,
+                coverage_threshold=t.label_coverage,
+                thresholds=_performance_thresholds(d, metrics),
+                markers=d.markers,
+            ),
+            d,
         ),
         "chart-volume-quality": volume_and_quality(
             windows=d.windows,

@@ -13,6 +13,7 @@ from registry.models import ModelVersion, RegisteredModel, StageTransition
 from registry.selectors.inventory import model_get
 
 from ..choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric
+from ..estimation import ESTIMATED_METRICS
 from ..forms import DashboardQuery
 from ..models import HealthStatus, MetricValue, MonitoringConfig
 from .series import (
@@ -33,6 +34,7 @@ DATASET_METRICS = [
     *CLASSIFICATION_METRICS,
     Metric.LOG_LOSS,
     *REGRESSION_METRICS,
+    *ESTIMATED_METRICS,  # the estimates drawn dashed on the performance chart (monitoring/charts_estimated.py)
 ]
 HEATMAP_METRICS = [Metric.PSI, Metric.JS_DISTANCE, Metric.KS_P_VALUE, Metric.CHI2_P_VALUE, Metric.DRIFT_DETECTED]
 QUALITY_METRICS = {

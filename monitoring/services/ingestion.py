@@ -37,7 +37,7 @@ from registry.sensitive import ordinary_features
 from registry.services.audit import AuditContext, audit_record
 
 from . import ingest_storage as storage
-from . import profiles
+from . import live_evidence, profiles
 from .ingest_parsing import BatchError, UnsupportedFormat, media_type, parse_body
 from .ingest_validation import labels_validate, predictions_validate
 from .windows import hour_floor, windows_mark_dirty
@@ -85,6 +85,7 @@ def predictions_ingest(
         "hourly_windows": len(hours),
         "dirty_windows": windows_mark_dirty(version_id=version.pk, hours=hours),
     }
+    summary["dirty_windows"] += live_evidence.pairs_mark_dirty(version=version, ids=batch.ids)  # shadow pairs
     recorded = storage.ingest_batch_record(
         version_id=version.pk, digest=digest, summary=summary, received_at=received_at
     )

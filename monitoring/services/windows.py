@@ -46,6 +46,7 @@ from monitoring.models import (
 from registry.models import ModelVersion
 from registry.sensitive import ordinary_features
 
+from . import estimates, live_evidence
 from .window_marks import (
     Claim,
     window_claim,
@@ -374,6 +375,7 @@ def _hourly_results(version: ModelVersion, start: datetime, end: datetime, confi
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
     rows += window_fairness_rows(version, start, end, Granularity.HOURLY, config.label_coverage_threshold)
+    rows += estimates.hourly_estimate_rows(version, profile, window, columns)  # estimated.*
     return window, rows + _performance_rows(version, start, end, config)
 
 
@@ -387,12 +389,14 @@ def _daily_results(version: ModelVersion, start: datetime, end: datetime, config
         )
     profile = ready_profile(version.pk)
     n_rows = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end).count()
+    window = None
     if profile and n_rows:
         window = stored_counts(version.pk, start, end)
         rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
     rows += window_fairness_rows(version, start, end, Granularity.DAILY, config.label_coverage_threshold)
+    rows += estimates.daily_estimate_rows(version, profile, window, start, end)  # estimated.*
     return rows + _performance_rows(version, start, end, config)
 
 
@@ -404,7 +408,9 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
         window, rows = _hourly_results(version, start, end, config)
     else:
         rows = _daily_results(version, start, end, config)
+    paired = live_evidence.window_reads(version, claim.granularity, start, end)  # shadow pairs
     with transaction.atomic():  # the results and the end of the mark, together
+        live_evidence.window_store(version, claim.granularity, start, paired)
         if hourly and window is not None:
             _store_counts(version.pk, start, Granularity.HOURLY, window)
         elif hourly:

@@ -122,7 +122,7 @@ class PromotionDetailSerializer(PromotionRequestSerializer):
     gates = serializers.SerializerMethodField()
 
     class Meta(PromotionRequestSerializer.Meta):
-        fields = [*PromotionRequestSerializer.Meta.fields, "gates"]
+        fields = [*PromotionRequestSerializer.Meta.fields, "gates", "live_evidence"]
 
     def get_gates(self, obj) -> list:
         """Live for pending requests; as evaluated at decision time otherwise."""

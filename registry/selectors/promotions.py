@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.gates_fairness import fairness_gate, fairness_snapshot
+from registry.gates_live import live_gate, live_policy_snapshot
 from registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, Review, StageTransition
 
 GATE_PASS = "pass"
@@ -41,6 +42,7 @@ def policy_snapshot(policy: PromotionPolicy) -> dict[str, Any]:
         "require_reference_data": policy.require_reference_data,
         "require_monitoring": policy.require_monitoring,
         **fairness_snapshot(policy),
+        **live_policy_snapshot(policy),
     }
 
 
@@ -197,7 +199,8 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
     if target == Stage.ARCHIVED:
         reason = "Retirement needs no evidence."
         return [_gate(key, label, GATE_NA, reason, False) for key, label in GATE_LABELS.items()] + [
-            fairness_gate(request, snapshot)
+            fairness_gate(request, snapshot),
+            live_gate(request, snapshot),
         ]
     gates = [
         _model_card_gate(model, snapshot),
@@ -206,6 +209,7 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
         _reference_data_gate(version, snapshot),
         _monitoring_gate(model, snapshot),
         fairness_gate(request, snapshot),
+        live_gate(request, snapshot),
     ]
     return gates
 

@@ -25,6 +25,9 @@ POLICY_FIELDS = [
     "require_fairness",
     "fairness_min_disparate_impact",
     "fairness_max_equalized_odds_difference",
+    "require_live_not_worse",
+    "live_tolerance",
+    "live_min_labelled_pairs",
 ]
 
 

@@ -285,6 +285,7 @@ def test_reference_data_and_monitoring_gates_are_not_applicable_unless_the_polic
         "reference_data": "na",
         "monitoring": "na",
         "fairness": "na",
+        "live": "na",
     }
     PromotionPolicy.objects.filter(risk_tier=RiskTier.MEDIUM).update(
         require_reference_data=True, require_monitoring=True

@@ -1,0 +1,225 @@
+"""Benchmark: performance estimated without labels for one window of 1,000,000 scored
+predictions against a 100,000-row labelled reference, ours vs NannyML 0.13's CBPE on the same
+Parquet files (``bench/data/live/``), each in its own process so its peak RSS is its own:
+
+- ours: the reference profile's isotonic calibration on the score bins (``profile_build``, once
+  per version at upload, timed apart), then per window the score binning and
+  ``monitoring.estimation.cbpe_estimate`` (expected confusion matrix, ROC AUC and the
+  400-replicate bootstrap band), the path the window computation takes;
+- NannyML 0.13.1 ``CBPE`` in ``bench/.venv-nannyml`` (``bench/nannyml_peer.py``), fit on the
+  reference and estimate of the window as one chunk (fit timed apart).
+
+The data: a binary model whose true probability is a logistic of two inputs and whose score is
+a monotone distortion of it (so both tools calibrate); the window's inputs are shifted
+(covariate shift). Targets: every estimate within 0.01 of NannyML's, ≥ 20× faster (estimate
+step against estimate step), peak RSS < 500 MB.
+
+    python -m bench.live_estimation              # full size
+    BENCH_QUICK=1 python -m bench.live_estimation     # 100,000 vs 10,000 (smoke test)
+    python -m bench.live_estimation child REF WINDOW OUT   # (internal) our child process
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import DATA_DIR, QUICK, ROOT, Figure, log, run_measured
+
+ROWS = 100_000 if QUICK else 1_000_000
+REFERENCE_ROWS = 10_000 if QUICK else 100_000
+REPEATS = 3
+SEED = 20261205
+NANNYML_PYTHON = ROOT / "bench" / ".venv-nannyml" / "bin" / "python"
+METRICS = ["roc_auc", "accuracy", "precision", "recall", "f1"]
+MB = 1024 * 1024
+
+
+def _simulate(rng, n: int, shift: float, spread: float):
+    import numpy as np
+    import pandas as pd
+
+    x1 = rng.normal(shift, spread, n)
+    x2 = rng.normal(0, 1, n)
+    p = 1 / (1 + np.exp(-(1.5 * x1 - 1.0 * x2 - 0.5)))
+    score = p**1.3
+    return pd.DataFrame(
+        {"x1": x1, "x2": x2, "score": score, "prediction": (score >= 0.4).astype(int), "label": (rng.random(n) < p) * 1}
+    )
+
+
+def write_data(rows: int = ROWS, reference_rows: int = REFERENCE_ROWS) -> tuple[Path, Path]:
+    folder = DATA_DIR / "live"
+    folder.mkdir(parents=True, exist_ok=True)
+    ref_path = folder / f"reference-{reference_rows}-{SEED}.parquet"
+    cur_path = folder / f"window-{rows}-{SEED}.parquet"
+    if ref_path.exists() and cur_path.exists():
+        return ref_path, cur_path
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    for path, frame in (
+        (ref_path, _simulate(rng, reference_rows, 0.0, 1.0)),
+        (cur_path, _simulate(rng, rows, -0.4, 0.7)),
+    ):
+        tmp = path.with_suffix(".tmp")
+        frame.to_parquet(tmp, index=False)
+        tmp.rename(path)
+    log(f"wrote {ref_path.name} and {cur_path.name}")
+    return ref_path, cur_path
+
+
+def child_ours(reference_path: str, window_path: str, out_path: str) -> None:
+    """Runs in its own process: build the calibrated profile, time the window's estimate."""
+    import resource
+
+    import django
+    import pandas as pd
+    from sklearn import metrics as skm
+
+    django.setup()
+    from monitoring import estimation, stats
+    from monitoring.services.profiles import profile_build, reference_validate
+
+    schema = [{"name": "x1", "type": "numeric"}, {"name": "x2", "type": "numeric"}]
+    reference = pd.read_parquet(reference_path)
+    window = pd.read_parquet(window_path, columns=["score", "prediction", "label"])
+    start = time.perf_counter()
+    profile = profile_build(reference_validate(reference, schema, "binary"), schema, "binary", n_bins=10)
+    profile_seconds = time.perf_counter() - start
+    scores = window["score"].to_numpy()
+    timings = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        counts = stats.bin_numeric(profile["features"]["__score__"], scores).counts
+        estimate = estimation.cbpe_estimate(profile["calibration"], counts)
+        timings.append(time.perf_counter() - start)
+    y, pred = window["label"].to_numpy(), window["prediction"].to_numpy()
+    realized = {
+        "roc_auc": skm.roc_auc_score(y, scores),
+        "accuracy": skm.accuracy_score(y, pred),
+        "precision": skm.precision_score(y, pred),
+        "recall": skm.recall_score(y, pred),
+        "f1": skm.f1_score(y, pred),
+    }
+    out = {
+        "tool": "monitoring.estimation.cbpe_estimate",
+        "rows": len(window),
+        "profile_seconds": profile_seconds,
+        "compute_seconds": statistics.median(timings),
+        "timings": timings,
+        "estimates": {m: v[0] for m, v in estimate.items()},
+        "lower": {m: v[1] for m, v in estimate.items()},
+        "upper": {m: v[2] for m, v in estimate.items()},
+        "realized": realized,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+    Path(out_path).write_text(json.dumps(out))
+
+
+def _measure(cmd: list[str], out: Path, env: dict | None = None) -> dict:
+    load_before = os.getloadavg()[0]
+    seconds, rss = run_measured(cmd, env=env, cwd=ROOT)
+    result = json.loads(out.read_text())
+    result["wall_seconds"] = seconds
+    result["peak_rss_bytes"] = rss
+    result["load"] = max(load_before, os.getloadavg()[0])
+    return result
+
+
+def ensure_nannyml() -> Path:
+    if not NANNYML_PYTHON.exists() or not (NANNYML_PYTHON.parent.parent / ".installed").exists():
+        log("creating bench/.venv-nannyml (make bench-nannyml-venv)")
+        subprocess.run(["make", "--no-print-directory", "bench-nannyml-venv"], cwd=ROOT, check=True)
+    return NANNYML_PYTHON
+
+
+def run() -> list[Figure]:
+    ref_path, cur_path = write_data()
+    out_dir = DATA_DIR / "live"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="mlops_portal.settings")
+    size = f"{ROWS:,} vs {REFERENCE_ROWS:,}"
+    log(f"estimated performance {size}: ours")
+    ours = _measure(
+        [
+            sys.executable,
+            "-m",
+            "bench.live_estimation",
+            "child",
+            str(ref_path),
+            str(cur_path),
+            str(out_dir / "ours.json"),
+        ],
+        out_dir / "ours.json",
+        env,
+    )
+    log(f"  ours {ours['compute_seconds']:.4f} s, {ours['peak_rss_bytes'] / MB:.0f} MB: {ours['estimates']}")
+    log("NannyML CBPE")
+    peer = _measure(
+        [str(ensure_nannyml()), str(ROOT / "bench" / "nannyml_peer.py"), str(ref_path), str(cur_path),
+         str(out_dir / "nannyml.json")],
+        out_dir / "nannyml.json",
+        dict(os.environ, NML_DISABLE_USAGE_LOGGING="1", DO_NOT_TRACK="1"),
+    )  # fmt: skip
+    log(f"  nannyml {peer['compute_seconds']:.2f} s, {peer['peak_rss_bytes'] / MB:.0f} MB: {peer['estimates']}")
+    gaps = {m: abs(ours["estimates"][m] - peer["estimates"][m]) for m in METRICS}
+    worst = max(gaps, key=gaps.get)
+    speedup = peer["compute_seconds"] / ours["compute_seconds"]
+    ours_mb = ours["peak_rss_bytes"] / MB
+    loads = f"1-min load average: ours {ours['load']:.1f}, NannyML {peer['load']:.1f} on {os.cpu_count()} CPUs."
+    return [
+        Figure(
+            f"estimated performance {size}: time",
+            ours["compute_seconds"],
+            "s",
+            peer=peer["tool"],
+            peer_value=peer["compute_seconds"],
+            ratio=speedup,
+            target=">= 20x faster",
+            passed=speedup >= 20,
+            note=(
+                f"ratio = NannyML estimate() / ours (x faster), median of {REPEATS} runs of score binning + "
+                f"cbpe_estimate with its bootstrap band. Calibration: ours {ours['profile_seconds']:.2f} s "
+                f"(whole reference profile, once per version), NannyML fit {peer['fit_seconds']:.2f} s. {loads}"
+            ),
+        ),
+        Figure(
+            "estimated performance: largest gap to NannyML",
+            gaps[worst],
+            "abs",
+            peer="NannyML CBPE",
+            peer_value=peer["estimates"][worst],
+            target="< 0.01 on every metric",
+            passed=max(gaps.values()) < 0.01,
+            note=(
+                f"worst metric {worst}. Ours {json.dumps({m: round(v, 4) for m, v in ours['estimates'].items()})}; "
+                f"NannyML {json.dumps({m: round(v, 4) for m, v in peer['estimates'].items()})}; realized "
+                f"{json.dumps({m: round(v, 4) for m, v in ours['realized'].items()})}."
+            ),
+        ),
+        Figure(
+            "estimated performance: peak RSS",
+            ours_mb,
+            "MB",
+            peer="NannyML CBPE",
+            peer_value=peer["peak_rss_bytes"] / MB,
+            ratio=(peer["peak_rss_bytes"] / MB) / ours_mb,
+            target="< 500 MB",
+            passed=ours_mb < 500,
+            note=f"whole child process incl. the {ROWS:,}-row window; ratio = NannyML / ours.",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "child":
+        child_ours(*sys.argv[2:5])
+    else:
+        from bench.__main__ import print_table
+
+        print_table(run())
