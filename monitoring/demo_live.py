@@ -117,7 +117,7 @@ def _require_live_evidence(model: RegisteredModel) -> None:
     """The model's tier asks for "challenger not worse than champion on live traffic" (open
     requests keep their snapshot; v4's request, opened next, carries the rule)."""
     from registry.models import PromotionPolicy
-    from registry.services.promotions import policy_update
+    from registry.services.policies import policy_update
 
     admin = get_user_model().objects.filter(username="admin", is_superuser=True).first()
     policy = PromotionPolicy.objects.filter(risk_tier=model.risk_tier).first()

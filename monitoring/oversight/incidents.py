@@ -219,7 +219,7 @@ def incident_suspend(*, incident: Incident, actor, mode: str, reason: str, conte
     """Art. 26(5): suspend use. ``rollback`` is the governed rollback to the previous approved
     version; ``retire`` archives the production version, leaving none. Never two in production
     (the database's one-production-version constraint holds either way)."""
-    from registry.services.promotions import PromotionConflict, model_rollback
+    from registry.services.stages import PromotionConflict, model_rollback
 
     from .retire import model_retire
 

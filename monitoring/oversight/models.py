@@ -10,7 +10,6 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
-from monitoring.models import Alert
 from registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
 from .choices import (
@@ -57,7 +56,7 @@ class Incident(models.Model):
     aware_at = models.DateTimeField(help_text="When the provider or deployer became aware of it.")
     time_zone = models.CharField(max_length=64, help_text="Zone the deadline was computed in.")
     deadline = models.DateTimeField(null=True, blank=True)
-    alerts = models.ManyToManyField(Alert, blank=True, related_name="incidents")
+    alerts = models.ManyToManyField("monitoring.Alert", blank=True, related_name="incidents")
     windows = models.JSONField(default=list, blank=True, help_text="Metric windows involved.")
     affected = models.TextField(blank=True, help_text="Affected persons, groups or fundamental rights.")
     corrective_actions = models.TextField(blank=True)
@@ -187,7 +186,7 @@ class ReviewTrigger(models.Model):
 
     review = models.ForeignKey(PeriodicReview, on_delete=models.CASCADE, related_name="triggers")
     kind = models.CharField(max_length=12, choices=ReviewTriggerKind.choices)
-    alert = models.OneToOneField(Alert, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    alert = models.OneToOneField("monitoring.Alert", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     incident = models.OneToOneField(Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField()
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from registry.choices import Stage
 from registry.models import ModelVersion, RegisteredModel, StageTransition
 from registry.services.audit import AuditContext
-from registry.services.promotions import PromotionConflict
+from registry.services.stages import PromotionConflict
 from registry.services.webhooks import event_record
 
 

@@ -33,6 +33,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
 
+from mlops_portal.db import is_postgresql
+
 from .raw_digests import ids_digest
 
 DAY = timedelta(days=1)
@@ -53,10 +55,6 @@ class PartitionedTable:
 PARTITIONED: dict[str, PartitionedTable] = {
     "monitoring_prediction": PartitionedTable("monitoring_prediction", "timestamp"),
 }
-
-
-def is_postgresql() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def day_floor(moment: datetime) -> datetime:
