@@ -146,10 +146,12 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
             _monitor(spec, first_day, created)
             step(f"monitoring: {spec.model}")
         demo_fairness.load_demo(created=created)  # credit-approval: the fairness gate and parity in production
-        load_live_demo(day_frame=churn_traffic, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
     from monitoring.oversight.demo import load_oversight_demo  # incidents, plans, reviews, findings
 
     created |= load_oversight_demo()
+    # last: it makes the churn tier's policy ask for live evidence, which v2's re-promotion above has not
+    with _tasks_inline(sync):
+        load_live_demo(day_frame=churn_traffic, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
     return created
 
 

@@ -85,6 +85,8 @@ def test_policy_change_in_the_admin_goes_through_the_audited_service(admin_user,
             "metric_tolerance": "0.02",
             "fairness_min_disparate_impact": "0.8",
             "fairness_max_equalized_odds_difference": "0.1",
+            "live_tolerance": "0.01",
+            "live_min_labelled_pairs": "500",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
