@@ -280,6 +280,8 @@ class AlertListView(MonitoringAPIView, generics.ListAPIView):
 
 
 class AlertAcknowledgeView(MonitoringAPIView):
+    serializer_class = AcknowledgeSerializer  # what OPTIONS describes (DRF's metadata asks for it)
+
     @extend_schema(
         summary="Acknowledge an open alert with a comment", request=AcknowledgeSerializer, responses=AlertSerializer
     )

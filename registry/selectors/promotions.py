@@ -22,10 +22,12 @@ _LOWER_IS_BETTER_HINTS = ("loss", "error", "rmse", "mae", "mse", "mape", "brier"
 
 
 def policy_for_tier(risk_tier: str) -> PromotionPolicy:
-    """The policy in force for a risk tier (created by migration; defaults if somehow missing)."""
+    """The policy in force for a risk tier (created by migration; if somehow missing, the same
+    defaults the migrations give: high risk needs two approvals and the fairness gate)."""
     policy = PromotionPolicy.objects.filter(risk_tier=risk_tier).first()
     if policy is None:
-        policy = PromotionPolicy(risk_tier=risk_tier, approvals_required=2 if risk_tier == "high" else 1)
+        high = risk_tier == "high"
+        policy = PromotionPolicy(risk_tier=risk_tier, approvals_required=2 if high else 1, require_fairness=high)
     return policy
 
 

@@ -9,6 +9,7 @@ import pytest
 from monitoring.choices import AlertStatus, HealthState
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus
+from monitoring.scorecard import CRITERIA
 from tests.browser.conftest import login, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -108,6 +109,6 @@ def test_scorecard_shows_the_maturity_level_and_criteria(page, live_server, owne
     login(page, live_server, owner)
     page.goto(live_server.url + "/monitoring/scorecard/")
     assert page.locator(".maturity-level").is_visible()
-    assert page.locator(".criterion").count() == 7
+    assert page.locator(".criterion").count() == len(CRITERIA) == 8
     assert page.locator(".maturity-scale li").count() == 7
     screenshot(page, "scorecard")

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from registry.choices import RiskTier
 from registry.models import AuditEvent, PromotionPolicy
+from registry.selectors.promotions import policy_for_tier, policy_snapshot
 from registry.services.audit import CLI
 from registry.services.policies import policy_update
 
@@ -15,6 +16,14 @@ def test_default_policies_need_one_approval_for_low_and_medium_and_two_for_high(
         "medium": 1,
         "high": 2,
     }
+
+
+def test_a_missing_policy_row_falls_back_to_the_migrations_defaults(db):
+    # a flushed table (transactional tests) left high risk without its fairness gate
+    migrated = {p.risk_tier: policy_snapshot(p) for p in PromotionPolicy.objects.all()}
+    PromotionPolicy.objects.all().delete()
+    fallback = {tier: policy_snapshot(policy_for_tier(tier)) for tier in migrated}
+    assert fallback == migrated and fallback["high"]["require_fairness"] is True
 
 
 def test_admin_updates_a_policy_and_the_change_is_audited(admin_user, last_seq, audit_actions):
