@@ -32,6 +32,7 @@ from monitoring.models import GroundTruth, MonitoringConfig, Prediction, Referen
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
 from registry import demo as registry_demo
+from registry import demo_training
 from registry.choices import Stage
 from registry.models import RegisteredModel
 
@@ -84,7 +85,7 @@ class MonitoredSpec:
 
 def _churn_day(day: int) -> pd.DataFrame:
     drift = max(0.0, (day - DRIFT_FROM_DAY + 1) / (DAYS - DRIFT_FROM_DAY))
-    return registry_demo.churn_dataset(ROWS_PER_DAY, seed=10_000 + day, drift=drift)
+    return demo_training.churn_dataset(ROWS_PER_DAY, seed=10_000 + day, drift=drift)
 
 
 def _diabetes_day(day: int) -> pd.DataFrame:
@@ -101,7 +102,7 @@ def _diabetes_recorded() -> pd.DataFrame:
     ``json_group_array`` prints reals with 15 digits, which moves values sitting exactly on a
     reference bin edge into the neighbouring bin: reported to the monitoring owner.)
     """
-    return registry_demo.diabetes_dataset().round(6)
+    return demo_training.diabetes_dataset().round(6)
 
 
 MONITORED = [
@@ -110,9 +111,9 @@ MONITORED = [
         production_version=2,
         id_prefix="churn",
         config={"alert_recipients": ["retention-ml@example.com"], "retrain_cooldown_hours": 24},
-        reference=lambda: registry_demo.churn_dataset(REFERENCE_ROWS, seed=202),  # the training snapshot
+        reference=lambda: demo_training.churn_dataset(REFERENCE_ROWS, seed=202),  # the training snapshot
         day=churn_traffic,  # _churn_day plus a shift into a harder segment (monitoring.demo_live)
-        label=registry_demo.CHURN_LABEL,
+        label=demo_training.CHURN_LABEL,
         label_delay_days=7,
         with_score=True,
     ),

@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from monitoring.models import Prediction, ReferenceProfile
 from monitoring.services.ingestion import predictions_ingest, reference_upload
 from registry import demo as registry_demo
+from registry import demo_training
 from registry.choices import PromotionStatus, Stage
 from registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
@@ -36,7 +37,7 @@ SEGMENT_DAYS = 9
 
 
 def _trained():
-    return registry_demo.train_churn("gbm", registry_demo.CHURN_NUMERIC, registry_demo.CHURN_CATEGORICAL, seed=SEED)
+    return demo_training.train_churn("gbm", demo_training.CHURN_NUMERIC, demo_training.CHURN_CATEGORICAL, seed=SEED)
 
 
 def _ensure_v4(model: RegisteredModel, trained, created: dict[str, int]) -> ModelVersion:
@@ -106,7 +107,7 @@ def churn_traffic(day: int) -> pd.DataFrame:
     k = int(round(len(frame) * SEGMENT_SHARE * ramp))
     if k == 0:
         return frame
-    pool = registry_demo.churn_dataset(len(frame) * 8, seed=50_000 + day, drift=drift)
+    pool = demo_training.churn_dataset(len(frame) * 8, seed=50_000 + day, drift=drift)
     segment = pool[(pool["contract_type"] == "month-to-month") & (pool["tenure_months"] < 15)].head(k)
     out = frame.copy()
     out.iloc[: len(segment)] = segment.to_numpy()
@@ -148,8 +149,8 @@ def load_live_demo(
     features = [f["name"] for f in version.feature_schema]
     owner, context = model.owner, registry_demo.CONTEXT
     if not ReferenceProfile.objects.filter(version=version).exists():
-        reference = registry_demo.churn_dataset(5000, seed=SEED)
-        body = _scored(trained, reference, features).assign(label=reference[registry_demo.CHURN_LABEL].to_numpy())
+        reference = demo_training.churn_dataset(5000, seed=SEED)
+        body = _scored(trained, reference, features).assign(label=reference[demo_training.CHURN_LABEL].to_numpy())
         reference_upload(
             version=version,
             body=body.to_csv(index=False).encode(),
