@@ -15,18 +15,12 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from mlops_portal.filters import StrictBooleanFilter, UtcIsoDateTimeFilter
 from registry.choices import RiskTier
 from registry.models import RegisteredModel
 
 from .choices import AlertKind, AlertSeverity, AlertStatus, Granularity, HealthState
-from .forms import UTCIsoDateTimeField
 from .models import Alert, MetricValue
-
-
-class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
-    """An ISO 8601 date-time filter whose value is one instant in UTC (``forms.utc_instant``)."""
-
-    field_class = UTCIsoDateTimeField
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -47,9 +41,9 @@ class MetricFilterSet(django_filters.FilterSet):
     feature = django_filters.CharFilter(field_name="feature", max_length=200)
     granularity = django_filters.ChoiceFilter(choices=Granularity.choices)
     version = django_filters.NumberFilter(field_name="version__version", min_value=1)
-    start = UTCIsoDateTimeFilter(field_name="window_start", lookup_expr="gte", label="Windows from")
-    end = UTCIsoDateTimeFilter(field_name="window_end", lookup_expr="lte", label="Windows until")
-    provisional = django_filters.BooleanFilter()
+    start = UtcIsoDateTimeFilter(field_name="window_start", lookup_expr="gte", label="Windows from")
+    end = UtcIsoDateTimeFilter(field_name="window_end", lookup_expr="lte", label="Windows until")
+    provisional = StrictBooleanFilter()
     attribute = django_filters.CharFilter(method="filter_attribute", max_length=200, label="Sensitive attribute")
 
     class Meta:
@@ -67,11 +61,11 @@ class AlertFilterSet(django_filters.FilterSet):
 
     model = django_filters.CharFilter(field_name="model__name", max_length=100)
     status = django_filters.ChoiceFilter(choices=AlertStatus.choices)
-    active = django_filters.BooleanFilter(method="filter_active", label="Open or acknowledged")
+    active = StrictBooleanFilter(method="filter_active", label="Open or acknowledged")
     severity = django_filters.ChoiceFilter(choices=AlertSeverity.choices)
     kind = django_filters.ChoiceFilter(choices=AlertKind.choices)
-    opened_after = UTCIsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = UTCIsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    opened_after = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
     days = DaysFilter(method="filter_days", min_value=1, max_value=365, label="Opened in the last N days")
 
     class Meta:

@@ -1,6 +1,6 @@
 """Forms of the monitoring pages: the dashboard's range picker, acknowledgement, scorecard.
 
-Date-times coming from a query string are read as one instant in UTC (``utc_instant``): an
+Date-times coming from a query string are read as one instant in UTC (``mlops_portal.filters``): an
 offset the database cannot store (PostgreSQL takes at most ±15:59) is moved to UTC first, and
 an instant that falls outside the calendar once in UTC (``0001-01-01T00:00:00+05:00``,
 ``9999-12-31T23:59:59-05:00``) is refused as bad input instead of failing in the database.
@@ -9,12 +9,12 @@ an instant that falls outside the calendar once in UTC (``0001-01-01T00:00:00+05
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django_filters.fields import IsoDateTimeField
+
+from mlops_portal.filters import utc_instant
 
 from .choices import Granularity
 
@@ -28,27 +28,8 @@ HOURLY_MAX_SPAN = timedelta(days=14)
 CUSTOM_MAX_SPAN = timedelta(days=366)
 
 
-def utc_instant(value: datetime | None) -> datetime | None:
-    """``value`` in UTC; ValidationError when that instant is outside the calendar."""
-    if value is None:
-        return None
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValidationError(
-            "Out of range: this date and time is not a valid instant in UTC.", code="invalid"
-        ) from exc
-
-
 class UTCDateTimeField(forms.DateTimeField):
     """A date-time (any ISO 8601 form Django reads) returned in UTC."""
-
-    def to_python(self, value):
-        return utc_instant(super().to_python(value))
-
-
-class UTCIsoDateTimeField(IsoDateTimeField):
-    """django-filter's ISO 8601 date-time field, returned in UTC (see the module doc)."""
 
     def to_python(self, value):
         return utc_instant(super().to_python(value))

@@ -301,3 +301,24 @@ def test_options_on_every_documented_path_answers_without_a_server_error(admin_u
         if response.status_code >= 500:
             failures.append((url, response.status_code))
     assert len(schema["paths"]) > 40 and not failures, failures
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/alerts/?active=null",
+        "/api/v1/alerts/?active=maybe",
+        "/api/v1/incidents/?overdue=null",
+        "/api/v1/incidents/?active=yes",
+        "/api/v1/models/churn/metrics/?provisional=nope",
+    ],
+)
+def test_a_boolean_filter_refuses_what_is_not_a_boolean(admin_user, churn_v1, lenient, url):
+    # `?overdue=null` was read as "not filtered" and answered the whole list
+    error = _error(lenient(admin_user).get(url), 400)
+    assert "Enter true or false." in error["message"]
+
+
+@pytest.mark.parametrize("value", ["true", "false", "1", "0", ""])
+def test_a_boolean_filter_takes_true_false_and_empty(admin_user, lenient, value):
+    assert lenient(admin_user).get(f"/api/v1/alerts/?active={value}").status_code == 200

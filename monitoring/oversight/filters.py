@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import django_filters
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
-from django_filters.fields import IsoDateTimeField
+
+from mlops_portal.filters import StrictBooleanFilter, UtcIsoDateTimeFilter
 
 from .choices import IncidentSeverity, IncidentStatus
 from .models import Incident
-
-
-class UtcIsoDateTimeField(IsoDateTimeField):
-    """An ISO 8601 time read as the UTC instant it names; one outside the calendar once in UTC
-    (9999-12-31T23:59:59-05:00) is a field error, not a database overflow."""
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value is None:
-            return None
-        try:
-            return value.astimezone(dt.UTC)
-        except OverflowError as exc:
-            raise ValidationError("Out of range.", code="invalid") from exc
-
-
-class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = UtcIsoDateTimeField
 
 
 class IncidentFilterSet(django_filters.FilterSet):
@@ -38,8 +18,8 @@ class IncidentFilterSet(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__name", max_length=100)
     severity = django_filters.ChoiceFilter(choices=IncidentSeverity.choices)
     status = django_filters.ChoiceFilter(choices=IncidentStatus.choices)
-    active = django_filters.BooleanFilter(method="filter_active", label="Not closed")
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Deadline passed without a report")
+    active = StrictBooleanFilter(method="filter_active", label="Not closed")
+    overdue = StrictBooleanFilter(method="filter_overdue", label="Deadline passed without a report")
     aware_after = UtcIsoDateTimeFilter(field_name="aware_at", lookup_expr="gte")
     aware_before = UtcIsoDateTimeFilter(field_name="aware_at", lookup_expr="lt")
 

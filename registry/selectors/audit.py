@@ -14,12 +14,12 @@ import re
 from typing import Any
 
 import django_filters
-from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from mlops_portal.filters import InvalidTime, UtcIsoDateTimeFilter, to_utc
 from registry.choices import AuditSource, Decision, PromotionStatus, Stage
 from registry.models import (
     AuditEvent,
@@ -33,43 +33,6 @@ from registry.rules import can_view_audit
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-
-
-class InvalidTime(ValueError):
-    """A time parameter that is not an ISO 8601 date or date-time, or not a representable instant."""
-
-
-def to_utc(moment: datetime.datetime) -> datetime.datetime:
-    """``moment`` as the same instant in UTC (naive means UTC).
-
-    Queries only ever see UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts
-    (``+16:00``, ``-23:59``), and an instant at the calendar's ends (``0001-01-01T00:00+05:00``,
-    ``9999-12-31T23:59:59-05:00``) has no UTC form in Python's years 1..9999. The latter raises
-    ``InvalidTime``, for a 400 instead of an OverflowError deep in a query or a template.
-    """
-    if timezone.is_naive(moment):
-        return moment.replace(tzinfo=datetime.UTC)
-    try:
-        return moment.astimezone(datetime.UTC)
-    except OverflowError as exc:
-        raise InvalidTime(f"'{moment.isoformat()}' is out of range: its UTC time is outside years 1 to 9999.") from exc
-
-
-class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
-    """An ISO 8601 date-time, cleaned to the same instant in UTC (see ``to_utc``)."""
-
-    def to_python(self, value):
-        moment = super().to_python(value)
-        if moment is None:
-            return None
-        try:
-            return to_utc(moment)
-        except InvalidTime as exc:
-            raise forms.ValidationError(str(exc), code="invalid") from exc
-
-
-class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = UtcIsoDateTimeField
 
 
 class AuditEventFilter(django_filters.FilterSet):
