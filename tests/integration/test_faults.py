@@ -3,7 +3,7 @@ hour, the window lease, the sweeps' schedules). Real PostgreSQL, Redis and Celer
 beat subprocesses; nothing mocked. Each test ends by comparing what the workers stored with a
 fresh recompute of the same windows (``assert_equals_fresh_recompute``): nothing lost, nothing
 doubled. The killed-mid-hour case is in test_monitoring_worker.py; the worker restarted during an
-MLflow sync is in test_mlflow_sync.py.
+MLflow sync is in test_mlflow_worker.py.
 """
 
 from __future__ import annotations
