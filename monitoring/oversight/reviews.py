@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from monitoring.choices import AlertKind, AlertSeverity, AlertStatus
@@ -236,10 +236,11 @@ def review_schedule(*, model_id: int, now: dt.datetime | None = None) -> Periodi
 
 
 def trigger_alerts() -> list[Alert]:
-    """Critical drift (and fairness) alerts that have not opened or advanced a review yet."""
-    kinds = [k for k in AlertKind.values if k in TRIGGER_ALERT_KINDS or "fairness" in k]
+    """Critical drift alerts and fairness alerts (a parity breach is a warning, and is a trigger
+    at any severity) that have not opened or advanced a review yet."""
+    critical_drift = Q(kind__in=list(TRIGGER_ALERT_KINDS), severity=AlertSeverity.CRITICAL)
     return list(
-        Alert.objects.filter(kind__in=kinds, severity=AlertSeverity.CRITICAL)
+        Alert.objects.filter(critical_drift | Q(kind=AlertKind.FAIRNESS))
         .exclude(status=AlertStatus.RESOLVED)
         .exclude(pk__in=ReviewTrigger.objects.filter(alert__isnull=False).values("alert_id"))
         .select_related("model")

@@ -81,6 +81,19 @@ def test_a_critical_drift_alert_opens_an_unscheduled_review_once(churn, audit_ac
     assert audit_actions(seq) == ["review.opened"]
 
 
+def test_a_fairness_alert_opens_an_unscheduled_review_and_a_drift_warning_does_not(churn, audit_actions, last_seq):
+    # fairness alerts are warnings (monitoring.fairness_monitoring.fairness_reasons): the sweep
+    # looked at critical alerts only, so a fairness breach never opened a review
+    _alert(churn, kind="drift", severity="warning")
+    breach = _alert(churn, kind="fairness", severity="warning")
+    seq = last_seq()
+    assert reviews_sweep() == 1
+    assert reviews_sweep() == 0
+    review = PeriodicReview.objects.get(model=churn)
+    assert review.trigger == "fairness" and ReviewTrigger.objects.get().alert == breach
+    assert audit_actions(seq) == ["review.opened"]
+
+
 def test_a_new_incident_opens_a_review_or_brings_the_open_one_forward(churn, owner):
     far = timezone.now() + dt.timedelta(days=60)
     review = review_open(model=churn, actor=owner, reason="Quarterly", due_at=far, context=CLI)
