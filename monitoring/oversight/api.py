@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.permissions import IsAuthenticated
@@ -63,8 +64,8 @@ class IncidentListView(OversightAPIView, generics.ListCreateAPIView):
             OpenApiParameter("status", str, enum=["open", "reported", "resolved", "closed"]),
             OpenApiParameter("active", bool),
             OpenApiParameter("overdue", bool),
-            OpenApiParameter("aware_after", str, description="ISO 8601 date-time"),
-            OpenApiParameter("aware_before", str, description="ISO 8601 date-time"),
+            OpenApiParameter("aware_after", OpenApiTypes.DATETIME, description="ISO 8601 date-time"),
+            OpenApiParameter("aware_before", OpenApiTypes.DATETIME, description="ISO 8601 date-time"),
         ],
     )
     def get(self, request):

@@ -40,6 +40,7 @@ KNOWN: dict[tuple[str, str], str] = {
     ("ST202", "POST /api/v1/models/{name}/ground-truth/"): INGEST,
     ("ST202", "POST /api/v1/models/{name}/versions/{version}/predictions/"): INGEST,
     ("ST202", "POST /api/v1/models/{name}/versions/{version}/reference/"): INGEST,
+    ("ST202", "POST /api/v1/models/{name}/versions/{version}/evaluations/"): "evaluation sets: the same CSV bodies",
     # `kind` is a ChoiceFilter but typed as a free string in the schema.
     ("ST202", "GET /api/v1/alerts/"): "alerts: declare the `kind` filter's choices",
     # from_seq/to_seq/before >= 1 not in the schema; `since=` (empty) accepted though typed date-time.
@@ -54,6 +55,8 @@ KNOWN: dict[tuple[str, str], str] = {
     # metrics / feature_schema typed as any JSON; the service needs {name: number} / [{name, type}].
     ("ST202", "PATCH /api/v1/models/{name}/versions/{version}/"): "inventory (engineer 'core'): type metrics",
     ("ST202", "POST /api/v1/models/{name}/versions/"): "inventory (engineer 'core'): type metrics/feature_schema",
+    # A finding's `due_at` must lie in the future: a rule on the clock the schema cannot express.
+    ("ST202", "POST /api/v1/models/{name}/findings/"): "findings: due_at in the future (a 400 naming the field)",
     # `team` must name an existing team's slug: data the schema cannot know (a 400 naming the field).
     ("ST202", "POST /api/v1/models/"): "inventory (engineer 'core'): team slug must exist",
 }
