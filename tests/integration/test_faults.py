@@ -96,7 +96,7 @@ def test_a_worker_killed_in_the_last_dirty_window_is_recovered_by_its_lease_not_
     locker = locker_connection()
     try:
         locker.execute("LOCK TABLE monitoring_metricvalue IN SHARE ROW EXCLUSIVE MODE")
-        first = services.worker(name="first")
+        first = services.worker(name="first", ready=False)  # its first task blocks: a solo pool answers no ping then
         wait_until(lambda: blocked_backends(locker), timeout=90, what="the day to block mid-store")
         killed = received(first, "window_compute")[-1]
         first.kill(signal.SIGKILL)

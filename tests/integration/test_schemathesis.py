@@ -55,8 +55,14 @@ KNOWN: dict[tuple[str, str], str] = {
     # metrics / feature_schema typed as any JSON; the service needs {name: number} / [{name, type}].
     ("ST202", "PATCH /api/v1/models/{name}/versions/{version}/"): "inventory (engineer 'core'): type metrics",
     ("ST202", "POST /api/v1/models/{name}/versions/"): "inventory (engineer 'core'): type metrics/feature_schema",
-    # A finding's `due_at` must lie in the future: a rule on the clock the schema cannot express.
-    ("ST202", "POST /api/v1/models/{name}/findings/"): "findings: due_at in the future (a 400 naming the field)",
+    # Oversight rules on the clock or across fields, which the schema cannot express (each a 400
+    # naming the field): a finding's and a review's due date in the future, an incident's
+    # aware_at between 1970 and now (and began_at not after it), and an attestation of both
+    # statements (attesting "false" is refused: update the card first).
+    ("ST202", "POST /api/v1/models/{name}/findings/"): "findings: due_at in the future",
+    ("ST202", "POST /api/v1/models/{name}/reviews/"): "reviews: due_at in the future",
+    ("ST202", "POST /api/v1/incidents/"): "incidents: aware_at between 1970 and now; began_at <= aware_at",
+    ("ST202", "POST /api/v1/reviews/{id}/attest/"): "attestation: both statements attested",
     # `team` must name an existing team's slug: data the schema cannot know (a 400 naming the field).
     ("ST202", "POST /api/v1/models/"): "inventory (engineer 'core'): team slug must exist",
 }
