@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from mlops_portal.api.errors import json_error
 from registry.rules import can_change_model
@@ -115,6 +115,7 @@ def model_dashboard(request, name):
 
 
 @login_required
+@require_GET
 def batches_since_check(request, name):
     """The "Connect a pipeline" page's check, polled by htmx: "waiting…" until a prediction
     batch of the model arrives after ``since``, then the first batch's time and rows."""

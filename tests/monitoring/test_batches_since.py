@@ -15,13 +15,13 @@ from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory
 
 
-def check_url(since, name: str = "churn") -> str:
+def check_url(name: str = "churn") -> str:
     return reverse("monitoring:batches_since", args=[name])
 
 
 def check(client, since, name: str = "churn"):
     value = since if isinstance(since, str) else since.isoformat()
-    return client.get(check_url(since, name), {"since": value})
+    return client.get(check_url(name), {"since": value})
 
 
 def send(version, owner, n: int, prefix: str):
@@ -84,6 +84,11 @@ def test_a_bad_since_is_a_json_400(churn_v1, owner, client_for, since):
     response = check(client_for(owner), since)
     assert response.status_code == 400
     assert response.json()["error"]["details"]["since"]
+
+
+def test_only_get_is_answered(churn_v1, owner, client_for):
+    response = client_for(owner).post(check_url(), {"since": timezone.now().isoformat()})
+    assert response.status_code == 405
 
 
 def test_a_missing_since_is_a_json_400(churn_v1, owner, client_for):

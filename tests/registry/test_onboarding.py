@@ -77,6 +77,20 @@ def test_anonymous_is_sent_to_sign_in(churn_v1, client):
     assert not ApiToken.objects.exists()
 
 
+@pytest.mark.parametrize(("name", "status"), [("nope", 404), ("x" * 5000, 404), ("a%00b", 400), ("ch%C3%BCrn", 404)])
+def test_hostile_model_names_are_4xx(churn_v1, owner, client_for, name, status):
+    client = client_for(owner)
+    assert client.get(f"/models/{name}/connect/").status_code == status
+    assert client.post(f"/models/{name}/connect/", {"name": "x", "expires_days": 1}).status_code == status
+    assert not ApiToken.objects.exists()
+
+
+def test_other_methods_are_refused(churn_v1, owner, client_for):
+    client = client_for(owner)
+    assert client.put(connect_url()).status_code == 405
+    assert client.delete(connect_url()).status_code == 405
+
+
 def test_the_model_page_links_to_it_for_the_owner_only(churn_v1, owner, reviewer, client_for):
     link = f'href="{connect_url()}"'
     assert link in client_for(owner).get(churn_v1.model.get_absolute_url()).content.decode()
