@@ -117,3 +117,9 @@ class AcknowledgeForm(forms.Form):
 
 class ScorecardForm(forms.Form):
     ack_hours = forms.IntegerField(required=False, min_value=1, max_value=24 * 30)
+
+
+class BatchesSinceForm(forms.Form):
+    """The "Connect a pipeline" page's check: batches received since the page was opened."""
+
+    since = UTCDateTimeField()

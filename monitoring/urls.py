@@ -9,6 +9,7 @@ urlpatterns = [
     path("fleet/", views.fleet_overview, name="fleet"),
     path("fleet/live/", views.fleet_live, name="fleet_live"),
     path("models/<str:name>/", views.model_dashboard, name="model_dashboard"),
+    path("models/<str:name>/batches-since/", views.batches_since_check, name="batches_since"),
     path("alerts/", views.alert_list, name="alert_list"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge_view, name="alert_acknowledge"),
     path("scorecard/", views.scorecard, name="scorecard"),

@@ -13,16 +13,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from mlops_portal.api.errors import json_error
 from registry.rules import can_change_model
+from registry.selectors.inventory import model_get_changeable
 from registry.services.audit import AuditContext
 
 from . import charts
 from .choices import AlertKind, AlertSeverity, AlertStatus
 from .fairness_charts import fairness_figures
-from .forms import RANGES, AcknowledgeForm, ScorecardForm, dashboard_query_parse
+from .forms import RANGES, AcknowledgeForm, BatchesSinceForm, ScorecardForm, dashboard_query_parse
 from .scorecard import ack_hours_default, scorecard_compute
 from .selectors import (
     alert_get,
@@ -33,6 +34,7 @@ from .selectors import (
     fleet_rollup,
 )
 from .selectors.dashboard import model_dashboard_data
+from .selectors.ingest import batches_since
 from .selectors.windows import window_failures
 from .services.alerts import AlertStateConflict, alert_acknowledge
 
@@ -110,6 +112,21 @@ def model_dashboard(request, name):
     if request.htmx and request.htmx.target == "dashboard-charts":
         return render(request, "monitoring/inc/dashboard_charts.html", context)
     return render(request, "monitoring/model_dashboard.html", context)
+
+
+@login_required
+@require_GET
+def batches_since_check(request, name):
+    """The "Connect a pipeline" page's check, polled by htmx: "waiting…" until a prediction
+    batch of the model arrives after ``since``, then the first batch's time and rows."""
+    denied = "Only the model's owner or an administrator may check its pipeline."
+    model = model_get_changeable(user=request.user, name=name, denied=denied)
+    form = BatchesSinceForm(request.GET)
+    if not form.is_valid():
+        return _invalid(form.errors)
+    since = form.cleaned_data["since"]
+    found = batches_since(user=request.user, model=model, since=since)
+    return render(request, "monitoring/inc/batches_since.html", {"m": model, "since": since, "found": found})
 
 
 # --------------------------------------------------------------------------- alerts

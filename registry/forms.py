@@ -162,3 +162,16 @@ class TokenForm(forms.Form):
         initial=90,
         help_text="Leave empty for a token that never expires.",
     )
+
+
+class PipelineTokenForm(forms.Form):
+    """A token for a pipeline, created on the "Connect a pipeline" page with the pipeline's scopes."""
+
+    name = forms.CharField(max_length=100)
+    expires_days = forms.IntegerField(
+        label="Expires after (days)",
+        min_value=1,
+        max_value=3650,
+        initial=90,
+        help_text="Within the installation's maximum token lifetime.",
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import audit, inventory, promotions, tokens
+from .views import audit, inventory, onboarding, promotions, tokens
 
 app_name = "registry"
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("models/new/", inventory.model_create_view, name="model_create"),
     path("models/<str:name>/", inventory.model_detail, name="model_detail"),
     path("models/<str:name>/edit/", inventory.model_edit, name="model_edit"),
+    path("models/<str:name>/connect/", onboarding.model_connect, name="model_connect"),
     path("models/<str:name>/versions/new/", inventory.version_create_view, name="version_create"),
     path("models/<str:name>/versions/<int:version>/", inventory.version_detail, name="version_detail"),
     path("models/<str:name>/versions/<int:version>/edit/", inventory.version_edit, name="version_edit"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -13,6 +13,7 @@ from registry.auth import role_names
 from registry.choices import PromotionStatus, RiskTier, Stage
 from registry.models import ApiToken, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.rules import (
+    can_change_model,
     can_view_audit,
     is_admin,
     is_reviewer,
@@ -76,6 +77,15 @@ def model_get(*, user, name: str) -> RegisteredModel:
         return models.get(name=name)
     except RegisteredModel.DoesNotExist:
         raise Http404(f"No model named '{name}'.") from None
+
+
+def model_get_changeable(*, user, name: str, denied: str) -> RegisteredModel:
+    """``model_get``, then ``can_change_model``: 404 if hidden from ``user``, 403 (``denied``) if
+    visible but not theirs to change."""
+    model = model_get(user=user, name=name)
+    if not can_change_model(user, model):
+        raise PermissionDenied(denied)
+    return model
 
 
 def version_list(*, user, model: RegisteredModel) -> QuerySet[ModelVersion]:

@@ -6,3 +6,15 @@ document.addEventListener("click", (event) => {
     if (target) target.hidden = !target.hidden;
   }
 });
+
+// Copy buttons: data-copy names the element whose text is copied (the snippets, the token once).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy]");
+  const source = button && document.getElementById(button.dataset.copy);
+  if (!source || !navigator.clipboard) return;
+  navigator.clipboard.writeText(source.textContent).then(() => {
+    const label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = label; }, 1500);
+  });
+});
