@@ -315,6 +315,19 @@ def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(caps
         e.action for e in AuditEvent.objects.all()
     }
 
+    # live evidence: churn v4 in shadow, its request to production carries paired evidence,
+    # and production's windows carry estimated performance before their labels
+    from monitoring.models import MetricValue
+
+    shadow = churn.versions.get(version=4)
+    assert shadow.stage == Stage.STAGING
+    request = PromotionRequest.objects.get(version=shadow, target_stage=Stage.PRODUCTION)
+    assert request.status == PromotionStatus.PENDING
+    assert (request.live_evidence.get("pairs") or 0) > 1000
+    assert (request.live_evidence.get("labelled_pairs") or 0) > 0
+    live = churn.versions.get(stage=Stage.PRODUCTION)
+    assert MetricValue.objects.filter(version=live, metric__startswith="estimated.").exists()
+
     with django_capture_on_commit_callbacks(execute=True):
         call_command("load_demo", "--no-progress", "--sync")
     assert _row_counts() == first
