@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitoring.choices import AlertKind, AlertSeverity, AlertStatus
+from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, Granularity
+from monitoring.fairness_charts import CHART_ID
+from monitoring.fairness_monitoring import DI, PREFIX
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
-from monitoring.models import Alert
+from monitoring.models import Alert, MetricValue
 from registry.models import ModelVersion, Stage, StageTransition
 from tests.browser.conftest import login, screenshot
 from tests.browser.test_dashboards import DASHBOARD_CHARTS, wait_for_charts
@@ -19,7 +21,10 @@ from tests.browser.test_dashboards import DASHBOARD_CHARTS, wait_for_charts
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 # the charts with a time axis, and so with markers
-TIME_AXIS_CHARTS = [c for c in DASHBOARD_CHARTS if c not in ("chart-top-drifted", "chart-feature-distribution")]
+TIME_AXIS_CHARTS = [
+    *(c for c in DASHBOARD_CHARTS if c not in ("chart-top-drifted", "chart-feature-distribution")),
+    CHART_ID,
+]
 
 # every .annotation group of the chart: its text, its hover text and its box on the page
 ANNOTATION_BOXES = """(id) => Array.from(document.querySelectorAll('#' + id + ' .annotation')).map((el) => {
@@ -37,6 +42,28 @@ def transition(model, version, when, *, kind=StageTransition.Kind.PROMOTION, act
         version=version, model=model, from_stage=Stage.STAGING, to_stage=Stage.PRODUCTION, kind=kind, actor=actor
     )
     StageTransition.objects.filter(pk=t.pk).update(created_at=when)
+
+
+def fairness_figures(model, version, now):
+    """Hourly selection rate of one group and the attribute's disparate impact (the fairness chart)."""
+    rows = []
+    for h in range(1, 5 * 24):
+        start = now - timedelta(hours=h)
+        for feature, metric, value in [("sex=F", PREFIX + "selection_rate", 0.4), ("sex", DI, 0.85)]:
+            rows.append(
+                MetricValue(
+                    model=model,
+                    version=version,
+                    granularity=Granularity.HOURLY,
+                    window_start=start,
+                    window_end=start + timedelta(hours=1),
+                    feature=feature,
+                    metric=metric,
+                    value=value,
+                    computed_at=now,
+                )
+            )
+    MetricValue.objects.bulk_create(rows)
 
 
 def alert(model, kind, severity, when):
@@ -65,13 +92,14 @@ def crowded(owner, team, reviewer):
     alert(model, AlertKind.DATA_QUALITY, AlertSeverity.WARNING, now - timedelta(hours=3, minutes=30))
     transition(model, v3, now - timedelta(hours=2), actor=owner)
     alert(model, AlertKind.FAIRNESS, AlertSeverity.WARNING, now - timedelta(hours=1))
+    fairness_figures(model, v2, now)
     return model
 
 
 def test_marker_labels_do_not_overlap_and_the_combined_hover_lists_every_event(page, live_server, owner, crowded):
     login(page, live_server, owner)
     page.goto(live_server.url + "/monitoring/models/fraud/?range=7d")
-    wait_for_charts(page, DASHBOARD_CHARTS)
+    wait_for_charts(page, [*DASHBOARD_CHARTS, CHART_ID])
     expected = [
         "v3 → production",
         "critical prediction drift",

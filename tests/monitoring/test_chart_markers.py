@@ -133,3 +133,15 @@ def test_all_events_at_the_right_edge_become_one_label_on_the_chart():
     assert labels[0]["font"]["color"] == charts.CRITICAL
     lines = [s for s in fig["layout"]["shapes"] if s["name"].startswith("marker-")]
     assert len(lines) == 4  # every event keeps its own line
+
+
+def test_the_fairness_chart_labels_its_markers_like_the_other_time_axes():
+    from monitoring.fairness_charts import group_rates_over_time
+
+    xs = [T0 + timedelta(hours=h) for h in range(120)]
+    markers = [promotion(119, 3), alert(119.5, "warning fairness")]
+    fig = group_rates_over_time({"sex=F": (xs, [0.5] * 120), "sex": (xs, [0.9] * 120)}, threshold=0.8, markers=markers)
+    labels = [a for a in fig["layout"]["annotations"] if a.get("name", "").startswith("marker-label")]
+    assert [a["text"] for a in labels] == ["2 events"]
+    assert labels[0]["hovertext"].startswith("2 events: v3 → production, warning fairness")
+    assert len([s for s in fig["layout"]["shapes"] if s.get("name", "").startswith("marker-")]) == 2
