@@ -46,24 +46,14 @@ def transition(model, version, when, *, kind=StageTransition.Kind.PROMOTION, act
 
 def fairness_figures(model, version, now):
     """Hourly selection rate of one group and the attribute's disparate impact (the fairness chart)."""
-    rows = []
-    for h in range(1, 5 * 24):
-        start = now - timedelta(hours=h)
-        for feature, metric, value in [("sex=F", PREFIX + "selection_rate", 0.4), ("sex", DI, 0.85)]:
-            rows.append(
-                MetricValue(
-                    model=model,
-                    version=version,
-                    granularity=Granularity.HOURLY,
-                    window_start=start,
-                    window_end=start + timedelta(hours=1),
-                    feature=feature,
-                    metric=metric,
-                    value=value,
-                    computed_at=now,
-                )
-            )
-    MetricValue.objects.bulk_create(rows)
+    hours = [now - timedelta(hours=h) for h in range(1, 5 * 24)]
+    series = [("sex=F", PREFIX + "selection_rate", 0.4), ("sex", DI, 0.85)]
+    one_hour = {"granularity": Granularity.HOURLY, "computed_at": now, "model": model, "version": version}
+    MetricValue.objects.bulk_create(
+        MetricValue(**one_hour, window_start=t, window_end=t + timedelta(hours=1), feature=f, metric=m, value=v)
+        for t in hours
+        for f, m, v in series
+    )
 
 
 def alert(model, kind, severity, when):
