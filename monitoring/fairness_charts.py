@@ -1,5 +1,6 @@
 """The model dashboard's fairness chart: each group's selection rate over time, the attribute's
-disparate impact (dotted) against its threshold, with the promotion/rollback/alert markers.
+disparate impact (dotted) against its threshold, with the promotion/rollback/alert markers
+(labelled as on the other time axes, ``monitoring.charts.markers``).
 
 Built with ``plotly.graph_objects`` and returned as ``fig.to_plotly_json()`` for the page's
 ``figures`` blob (``static/js/charts.js`` draws it). Reads daily windows for ranges the dashboard
@@ -12,11 +13,11 @@ from collections import defaultdict
 
 import plotly.graph_objects as go
 
+from monitoring.charts.base import marker_lines
 from monitoring.fairness_monitoring import DI, PREFIX
 from monitoring.models import MetricValue
 
 CHART_ID = "chart-fairness-groups"
-MARKER_COLOURS = {"promotion": "#15803d", "rollback": "#7c3aed", "alert": "#b91c1c", "acknowledged": "#d97706"}
 
 
 def group_rates_over_time(series: dict[str, tuple[list, list]], *, threshold: float, markers=()) -> dict:
@@ -32,12 +33,15 @@ def group_rates_over_time(series: dict[str, tuple[list, list]], *, threshold: fl
             )
         )  # fmt: skip
     fig.add_hline(y=threshold, line_dash="dash", line_color="#d97706", annotation_text=f"threshold {threshold:.2f}")
-    for marker in markers:
-        fig.add_vline(x=marker.at.isoformat(), line_dash="dot", line_color=MARKER_COLOURS.get(marker.kind, "#6b7280"))
+    shapes, annotations = marker_lines(markers, windows=[x for xs, _ in series.values() for x in xs])
+    for shape in shapes:
+        fig.add_shape(shape)
+    for annotation in annotations:
+        fig.add_annotation(annotation)
     fig.update_layout(
         title={"text": "Fairness: selection rate per group and disparate impact", "x": 0, "font": {"size": 14}},
         height=340, yaxis={"range": [0, 1.05]}, legend={"orientation": "h", "y": -0.2},
-        margin={"l": 60, "r": 20, "t": 60, "b": 40}, paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
+        margin={"l": 60, "r": 20, "t": 70, "b": 40}, paper_bgcolor="#ffffff", plot_bgcolor="#ffffff",
     )  # fmt: skip
     return fig.to_plotly_json()
 

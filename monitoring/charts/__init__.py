@@ -18,7 +18,10 @@ heatmap of 50 features stays a few hundred kilobytes. Missing values are NaN in 
 (gaps in the chart).
 
 Time axes carry the same vertical markers everywhere: promotions, rollbacks and
-alerts (``Marker``), so a reader sees which version was live when a metric moved.
+alerts (``Marker``), so a reader sees which version was live when a metric moved. Each
+marker keeps its own line; their labels never overlap: markers close together share one
+label ("3 events") whose hover lists every event, and labels are staggered in two rows
+(``markers.group_markers``).
 """
 
 from .base import (

@@ -13,6 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.html import json_script
 
 from ..selectors.dashboard import Marker
+from .markers import ROW_PX, MarkerGroup, group_markers, time_span
 
 OK = "#15803d"
 WARNING = "#d97706"
@@ -68,41 +69,54 @@ def figure(traces: Sequence[dict], *, title: str, height: int = 340, **layout) -
     return {"data": list(traces), "layout": merged}
 
 
-def marker_lines(markers: Sequence[Marker], *, xref: str = "x") -> tuple[list[dict], list[dict]]:
-    """Vertical lines across the whole plot height, labelled at the top: (shapes, annotations)."""
+def marker_lines(
+    markers: Sequence[Marker], *, windows: Sequence[datetime] = (), xref: str = "x"
+) -> tuple[list[dict], list[dict]]:
+    """Vertical lines across the whole plot height, one per marker, and labels at the top that
+    never overlap: markers close together share one label listing them all in its hover
+    (``markers.group_markers``). ``windows`` are the chart's time axis. (shapes, annotations)"""
+    groups = group_markers(markers, time_span(windows, markers))
     shapes, annotations = [], []
-    for m in markers:
-        colour = MARKER_COLOURS.get(m.kind, MUTED)
-        x = m.at.isoformat()
-        shapes.append(
-            {
-                "type": "line",
-                "xref": xref,
-                "yref": "paper",
-                "x0": x,
-                "x1": x,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": colour, "width": 1.5, "dash": "dot" if m.kind == "alert" else "dash"},
-                "name": f"marker-{m.kind}",
-            }
-        )
-        annotations.append(
-            {
-                "x": x,
-                "y": 1,
-                "xref": xref,
-                "yref": "paper",
-                "yanchor": "bottom",
-                "xanchor": "left",
-                "text": m.label,
-                "showarrow": False,
-                "font": {"size": 10, "color": colour},
-                "textangle": -25,
-                "hovertext": f"{m.kind}: {m.label} at {m.at:%Y-%m-%d %H:%M} UTC",
-            }
-        )
+    for group in groups:
+        for m in group.markers:
+            x = m.at.isoformat()
+            shapes.append(
+                {
+                    "type": "line",
+                    "xref": xref,
+                    "yref": "paper",
+                    "x0": x,
+                    "x1": x,
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {
+                        "color": MARKER_COLOURS.get(m.kind, MUTED),
+                        "width": 1.5,
+                        "dash": "dot" if m.kind == "alert" else "dash",
+                    },
+                    "name": f"marker-{m.kind}",
+                }
+            )
+        annotations.append(marker_label(group, xref=xref))
     return shapes, annotations
+
+
+def marker_label(group: MarkerGroup, *, xref: str = "x") -> dict:
+    """The label of one marker group above the plot, in its row, with the events in its hover."""
+    return {
+        "x": group.at.isoformat(),
+        "y": 1,
+        "xref": xref,
+        "yref": "paper",
+        "yanchor": "bottom",
+        "xanchor": group.anchor,
+        "yshift": group.row * ROW_PX,
+        "text": group.label,
+        "showarrow": False,
+        "font": {"size": 10, "color": MARKER_COLOURS.get(group.kind, MUTED)},
+        "hovertext": group.hovertext,
+        "name": f"marker-label-{len(group.markers)}",
+    }
 
 
 def two_rows(top: float = 0.7, gap: float = 0.06) -> dict:

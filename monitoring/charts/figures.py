@@ -70,7 +70,7 @@ def drift_heatmap(
         ),
         name="drift",
     )
-    shapes, annotations = marker_lines(markers)
+    shapes, annotations = marker_lines(markers, windows=windows)
     height = max(320, min(900, 110 + 16 * len(features)))
     return figure(
         [main],
@@ -182,7 +182,7 @@ def prediction_distribution(
             )
         )
         layout["yaxis2"] = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "PSI"}}
-    shapes, annotations = marker_lines(markers)
+    shapes, annotations = marker_lines(markers, windows=windows)
     return figure(
         traces,
         title="Prediction distribution over time",
@@ -267,7 +267,7 @@ def performance_over_time(
     for name, (value, kind) in (thresholds or {}).items():
         colour = CRITICAL if kind == "critical" else WARNING
         shapes.append(threshold_line(value, colour=colour, label=f"{name} {value:g}", yref="y"))
-    marker_shapes, annotations = marker_lines(markers)
+    marker_shapes, annotations = marker_lines(markers, windows=windows)
     layout = two_rows(top=0.7)
     layout["yaxis"]["title"] = {"text": "metric"}
     layout["yaxis2"].update(title={"text": "coverage"}, tickformat=".0%", range=[0, 1.05])
@@ -307,7 +307,7 @@ def drift_share_over_time(
         shapes.append(threshold_line(warning, colour=WARNING, label=f"warning {warning:.0%}"))
     if critical is not None:
         shapes.append(threshold_line(critical, colour=CRITICAL, label=f"critical {critical:.0%}"))
-    marker_shapes, annotations = marker_lines(markers)
+    marker_shapes, annotations = marker_lines(markers, windows=windows)
     return figure(
         [main],
         title="Dataset drift (share of drifted features)",
@@ -344,7 +344,7 @@ def volume_and_quality(
                 hovertemplate=f"{name} %{{y:.2%}}<extra></extra>",
             )
         )
-    shapes, annotations = marker_lines(markers)
+    shapes, annotations = marker_lines(markers, windows=windows)
     layout = two_rows(top=0.5, gap=0.1)
     layout["yaxis"]["title"] = {"text": "predictions"}
     layout["yaxis2"].update(title={"text": "share of rows"}, tickformat=".1%", rangemode="tozero")
