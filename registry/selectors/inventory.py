@@ -13,6 +13,7 @@ from registry.auth import role_names
 from registry.choices import PromotionStatus, RiskTier, Stage
 from registry.models import ApiToken, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.rules import (
+    can_change_model,
     can_view_audit,
     is_admin,
     is_reviewer,
@@ -129,6 +130,13 @@ def tag_names(*, user) -> QuerySet:
 def token_list(*, user) -> QuerySet[ApiToken]:
     """The user's own API tokens, newest first."""
     return ApiToken.objects.filter(user=user).order_by("-created_at")
+
+
+def models_to_complete(*, user) -> list[RegisteredModel]:
+    """The models ``user`` may change whose card or primary metric is still missing (each with
+    ``setup_missing``), by name: the banner of the owner's fleet view."""
+    qs = RegisteredModel.objects.visible_to(user).order_by("name")
+    return [m for m in qs if m.setup_missing and can_change_model(user, m)]
 
 
 def navigation_counts(*, user) -> dict[str, Any]:
