@@ -1,0 +1,35 @@
+"""Layout in real Chromium where the layout is the point: the promotions timeline opens right
+under the model page's tabs, and the request page's model card is wide enough to read."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import login
+from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+
+
+@pytest.fixture
+def churn_owner(transactional_db):
+    team = TeamFactory(name="Risk", slug="risk")
+    owner = UserFactory(username="owner")
+    team.members.add(owner)
+    model = RegisteredModelFactory(name="churn", owner=owner, team=team)
+    return model, owner
+
+
+def test_the_timeline_tab_opens_right_below_the_tabs(page, live_server, churn_owner):
+    model, owner = churn_owner
+    for _ in range(3):
+        ModelVersionFactory(model=model)
+    login(page, live_server, owner)
+    page.goto(live_server.url + model.get_absolute_url())
+    page.get_by_role("link", name="Promotions timeline").first.click()
+    timeline = page.locator("#model-timeline")
+    timeline.wait_for()
+    tabs = page.locator("nav.tabs").bounding_box()
+    box = timeline.bounding_box()
+    assert 0 <= box["y"] - (tabs["y"] + tabs["height"]) < 40, (tabs, box)
+    assert box["y"] + 100 < page.viewport_size["height"]  # in view without scrolling
