@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from registry.choices import Stage
+from registry.services.audit import CLI
+from registry.services.promotions import promotion_request
 from tests.browser.conftest import login
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
 
@@ -33,3 +36,21 @@ def test_the_timeline_tab_opens_right_below_the_tabs(page, live_server, churn_ow
     box = timeline.bounding_box()
     assert 0 <= box["y"] - (tabs["y"] + tabs["height"]) < 40, (tabs, box)
     assert box["y"] + 100 < page.viewport_size["height"]  # in view without scrolling
+
+
+def test_the_request_pages_model_card_lays_out_a_13_feature_list_in_a_few_lines(page, live_server, churn_owner):
+    model, owner = churn_owner
+    features = [{"name": f"feature_{i:02d}_name", "type": "numeric"} for i in range(13)]
+    version = ModelVersionFactory(model=model, feature_schema=features)
+    req = promotion_request(
+        version=version, target_stage=Stage.STAGING, requester=owner, justification="Ship it.", context=CLI
+    )
+    login(page, live_server, owner)
+    page.goto(live_server.url + req.get_absolute_url())
+    card = page.locator("section.card", has=page.get_by_role("heading", name="Model card", exact=True))
+    evidence = page.locator(".promotion-evidence").bounding_box()
+    card_box = card.bounding_box()
+    feature_list = card.locator("dd").last
+    assert "feature_12_name" in feature_list.inner_text()
+    assert card_box["width"] >= 0.9 * evidence["width"], (card_box, evidence)
+    assert feature_list.bounding_box()["height"] <= 130, feature_list.bounding_box()  # a few lines, not a tall block

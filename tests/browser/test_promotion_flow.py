@@ -98,7 +98,7 @@ def test_owner_requests_reviewer_approves_in_the_queue_and_the_model_page_shows_
     timeline.wait_for()
     entries = timeline.locator("li.transition")
     first = entries.first.inner_text()
-    assert re.search(r"v2\s+none\s+→\s+production", first), first
+    assert re.search(r"v2\s+Registered\s+→\s+Production", first), first
     assert f"request #{req.pk}" in first and "reviewer (" in first
     assert "Superseded by v2" in timeline.inner_text()
     assert timeline.get_by_role("link", name=f"request #{req.pk}").first.get_attribute("href") == req.get_absolute_url()
