@@ -86,6 +86,7 @@ def test_owner_requests_reviewer_approves_in_the_queue_and_the_model_page_shows_
     assert page.evaluate("window.__notReloaded === true")
     actions = page.locator("#promotion-actions").inner_text()
     assert "Approved." in actions and "Holdout gain is real" in actions
+    assert page.locator("#nav-badge-reviews .nav-count").count() == 0  # the Reviews badge followed (out-of-band swap)
     req.refresh_from_db()
     v2.refresh_from_db()
     assert req.status == PromotionStatus.APPLIED and v2.stage == Stage.PRODUCTION
