@@ -256,8 +256,7 @@ def _failures(m: RegisteredModel, *, late: int, ack_hours: int, now: datetime):
     if not (m.owner.is_active and m.team_id):
         yield "owner", "owner account is inactive"
     if not m.model_card_complete:
-        missing = [f for f in ("description", "intended_use", "limitations") if not getattr(m, f).strip()]
-        yield "model_card", "missing: " + ", ".join(f.replace("_", " ") for f in missing)
+        yield "model_card", "missing: " + ", ".join(m.model_card_missing)
     if not m.independent_approval:
         yield "independent_approval", f"v{m.production_version_number} has no applied, independently approved promotion"
     if not m.has_config and m.monitoring_configured_at is None:

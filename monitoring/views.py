@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from mlops_portal.api.errors import json_error
 from registry.rules import can_change_model
-from registry.selectors.inventory import model_get_changeable
+from registry.selectors.inventory import model_get_changeable, models_to_complete
 from registry.services.audit import AuditContext
 
 from . import charts
@@ -73,7 +73,12 @@ def fleet_overview(request):
         return _invalid(exc)
     rollup = fleet_rollup(user=request.user)
     figures = charts.fleet_figures(rollup)
-    context.update(nav_section="fleet", rollup=rollup, figures_json=charts.figures_json_script(figures))
+    context.update(
+        nav_section="fleet",
+        rollup=rollup,
+        figures_json=charts.figures_json_script(figures),
+        models_to_complete=models_to_complete(user=request.user),
+    )
     return render(request, "monitoring/fleet.html", context)
 
 

@@ -10,7 +10,7 @@ class RiskTier(models.TextChoices):
 
 
 class Stage(models.TextChoices):
-    NONE = "none", "None"
+    NONE = "none", "Registered"  # registered, not yet staged
     STAGING = "staging", "Staging"
     PRODUCTION = "production", "Production"
     ARCHIVED = "archived", "Archived"

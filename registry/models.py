@@ -126,8 +126,26 @@ class RegisteredModel(models.Model):
         return reverse("registry:model_detail", args=[self.name])
 
     @property
+    def model_card_missing(self) -> list[str]:
+        """The labels of the required card fields left blank (``description``, ``intended use``...).
+
+        The one definition of a complete card: the promotion gate, the scorecard and the
+        banner on the model's page all read it."""
+        return [
+            self._meta.get_field(field).verbose_name
+            for field in MODEL_CARD_REQUIRED_FIELDS
+            if not (getattr(self, field) or "").strip()
+        ]
+
+    @property
     def model_card_complete(self) -> bool:
-        return all((getattr(self, field) or "").strip() for field in MODEL_CARD_REQUIRED_FIELDS)
+        return not self.model_card_missing
+
+    @property
+    def setup_missing(self) -> list[str]:
+        """What the owner still has to fill in before a promotion can pass its gates: the card's
+        blank required fields, and the primary metric when none is set."""
+        return self.model_card_missing + ([] if self.primary_metric else ["primary metric"])
 
 
 class ModelVersion(models.Model):

@@ -45,7 +45,7 @@ class AuditEventFilter(django_filters.FilterSet):
     action = django_filters.CharFilter(
         method="filter_action", label="Action", help_text="exact, or a prefix ending in '.'"
     )
-    source = django_filters.ChoiceFilter(choices=AuditSource.choices, label="Source")
+    source = django_filters.ChoiceFilter(choices=AuditSource.choices, label="Source", empty_label="Any source")
     from_seq = django_filters.NumberFilter(field_name="seq", lookup_expr="gte", min_value=1, label="From seq")
     to_seq = django_filters.NumberFilter(field_name="seq", lookup_expr="lte", min_value=1, label="To seq")
 

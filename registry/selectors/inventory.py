@@ -141,6 +141,13 @@ def token_list(*, user) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at")
 
 
+def models_to_complete(*, user) -> list[RegisteredModel]:
+    """The models ``user`` may change whose card or primary metric is still missing (each with
+    ``setup_missing``), by name: the banner of the owner's fleet view."""
+    qs = RegisteredModel.objects.visible_to(user).order_by("name")
+    return [m for m in qs if m.setup_missing and can_change_model(user, m)]
+
+
 def navigation_counts(*, user) -> dict[str, Any]:
     """What the navigation bar shows: pending reviews for reviewers, the audit link, role badges."""
     counts: dict[str, Any] = {"pending_reviews": 0}

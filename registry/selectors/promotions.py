@@ -228,13 +228,7 @@ def _missing(pairs) -> list[str]:
 def _model_card_gate(model, snapshot: dict[str, Any]) -> dict[str, Any]:
     if not snapshot.get("require_model_card", True):
         return _not_required("model_card")
-    missing = _missing(
-        (
-            ("description", model.description),
-            ("intended use", model.intended_use),
-            ("limitations", model.limitations),
-        )
-    )
+    missing = model.model_card_missing
     return _gate(
         "model_card",
         GATE_LABELS["model_card"],

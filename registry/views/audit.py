@@ -189,11 +189,20 @@ def compliance_report(request, name):
     return render(request, "registry/compliance_report.html", _report_context(request, name))
 
 
+def compliance_report_document(request, context: dict):
+    """The report laid out on A4 pages by WeasyPrint (a ``weasyprint.Document``: its pages and
+    their anchors are what the PDF is written from)."""
+    from weasyprint import CSS, HTML
+
+    html = render_to_string("registry/compliance_report_pdf.html", {**context, "pdf": True}, request=request)
+    css_path = finders.find("css/app.css")
+    stylesheets = [CSS(filename=css_path)] if css_path else []
+    return HTML(string=html, base_url=request.build_absolute_uri("/")).render(stylesheets=stylesheets)
+
+
 @login_required
 @require_GET
 def compliance_report_pdf(request, name):
-    from weasyprint import CSS, HTML
-
     context = _report_context(request, name)
     compliance_report_record_export(
         model=context["model"],
@@ -201,13 +210,7 @@ def compliance_report_pdf(request, name):
         context=AuditContext.from_request(request, source=AuditSource.UI),
         fmt="pdf",
     )
-    context["pdf"] = True
-    html = render_to_string("registry/compliance_report_pdf.html", context, request=request)
-    stylesheets = []
-    css_path = finders.find("css/app.css")
-    if css_path:
-        stylesheets.append(CSS(filename=css_path))
-    pdf = HTML(string=html, base_url=request.build_absolute_uri("/")).write_pdf(stylesheets=stylesheets)
+    pdf = compliance_report_document(request, context).write_pdf()
     response = HttpResponse(pdf, content_type="application/pdf")
     stamp = context["report"].generated_at.strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="compliance-{context["model"].name}-{stamp}.pdf"'

@@ -128,14 +128,16 @@ def model_create_view(request):
 def model_detail(request, name):
     model = model_get(user=request.user, name=name)
     versions = list(model.versions.all())
+    can_change = can_change_model(request.user, model)
     context = {
         "nav_section": "inventory",
         "m": model,
         "versions": versions,
         "production": next((v for v in versions if v.stage == Stage.PRODUCTION), None),
         "tags": list(model.tags.all()),
-        "can_change": can_change_model(request.user, model),
+        "can_change": can_change,
         "can_promote": can_request_promotion(request.user, model),
+        "setup_banner": [model] if can_change and model.setup_missing else [],
     }
     return render(request, "registry/model_detail.html", context)
 

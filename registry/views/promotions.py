@@ -204,6 +204,7 @@ def _act(request, pk: int, action) -> object:
         req = promotion_get(user=request.user, pk=pk)
         ctx = _detail_context(request, req, error=error, form=form if error else None)
         ctx["flash"] = "" if error else done
+        ctx["refresh_nav"] = not error  # the Reviews count in the navigation, swapped out of band
         return render(request, ACTIONS_TEMPLATE, ctx, status=status)
     if error:
         req = promotion_get(user=request.user, pk=pk)

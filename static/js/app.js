@@ -18,3 +18,12 @@ document.addEventListener("click", (event) => {
     setTimeout(() => { button.textContent = label; }, 1500);
   });
 });
+
+// Tabs: the clicked tab is the active one; an in-page tab (#card, #versions) empties the loaded panel.
+document.addEventListener("click", (event) => {
+  const tab = event.target.closest("nav.tabs a");
+  if (!tab || !tab.getAttribute("href").startsWith("#") && !tab.hasAttribute("hx-get")) return;
+  tab.parentElement.querySelectorAll("a").forEach((a) => a.classList.toggle("active", a === tab));
+  const panel = document.getElementById("tab-panel");
+  if (panel && !tab.hasAttribute("hx-get")) panel.replaceChildren();
+});

@@ -86,6 +86,7 @@ def test_owner_requests_reviewer_approves_in_the_queue_and_the_model_page_shows_
     assert page.evaluate("window.__notReloaded === true")
     actions = page.locator("#promotion-actions").inner_text()
     assert "Approved." in actions and "Holdout gain is real" in actions
+    assert page.locator("#nav-badge-reviews .nav-count").count() == 0  # the Reviews badge followed (out-of-band swap)
     req.refresh_from_db()
     v2.refresh_from_db()
     assert req.status == PromotionStatus.APPLIED and v2.stage == Stage.PRODUCTION
@@ -98,7 +99,7 @@ def test_owner_requests_reviewer_approves_in_the_queue_and_the_model_page_shows_
     timeline.wait_for()
     entries = timeline.locator("li.transition")
     first = entries.first.inner_text()
-    assert re.search(r"v2\s+none\s+→\s+production", first), first
+    assert re.search(r"v2\s+Registered\s+→\s+Production", first), first
     assert f"request #{req.pk}" in first and "reviewer (" in first
     assert "Superseded by v2" in timeline.inner_text()
     assert timeline.get_by_role("link", name=f"request #{req.pk}").first.get_attribute("href") == req.get_absolute_url()

@@ -365,3 +365,17 @@ def test_audit_pages_read_models_only_through_the_one_visibility_filter(roles, h
     assert client.get(reverse("registry:compliance_report", args=["churn"])).status_code == 404
     as_of = client.get(reverse("registry:as_of"))
     assert as_of.status_code == 200 and "churn" not in as_of.content.decode()
+
+
+def test_the_source_filter_offers_any_source_instead_of_dashes(auditor, history, client_for):
+    html = client_for(auditor).get(reverse("registry:audit_log")).content.decode()
+    assert '<option value="" selected>Any source</option>' in html
+    assert "---------" not in html
+
+
+def test_the_model_column_does_not_wrap_when_filtered_to_one_model(auditor, owner, team, client_for):
+    long = RegisteredModelFactory(name="customer-churn-propensity", owner=owner, team=team)
+    audit_record(actor=owner, action="model.created", obj=long, context=CLI, after={"name": long.name})
+    html = client_for(auditor).get(reverse("registry:audit_log"), {"model": long.name}).content.decode()
+    link = f'<a href="{reverse("registry:model_detail", args=[long.name])}">{long.name}</a>'
+    assert f'<td class="nowrap">{link}</td>' in html

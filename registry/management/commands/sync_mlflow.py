@@ -22,13 +22,15 @@ class Command(BaseCommand):
                 raise CommandError(f"No enabled MLflow server named '{options['server']}'.")
         failed = False
         for server in servers:
-            with tqdm(desc=server.name, unit="model", file=self.stderr) as bar:
+            # The bar shows only on a sync that takes a while, and is cleared for the summary or the error.
+            with tqdm(desc=server.name, unit="model", file=self.stderr, delay=1, leave=False) as bar:
                 summary = mlflow_sync(server=server, context=CLI, progress=bar)
-            self.stdout.write(
-                f"{server.name}: {summary.models_created} models and {summary.versions_created} versions imported, "
-                f"{summary.models_updated} updated, {summary.aliases_written} aliases written, "
-                f"{summary.violations_opened} unapproved alias changes"
-            )
+            if summary.changed or not summary.errors:  # a server that could not be read reports its error only
+                self.stdout.write(
+                    f"{server.name}: {summary.models_created} models and {summary.versions_created} versions "
+                    f"imported, {summary.models_updated} updated, {summary.aliases_written} aliases written, "
+                    f"{summary.violations_opened} unapproved alias changes"
+                )
             for error in summary.errors:
                 failed = True
                 self.stderr.write(self.style.ERROR(f"{server.name}: {error}"))

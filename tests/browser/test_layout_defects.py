@@ -1,0 +1,56 @@
+"""Layout in real Chromium where the layout is the point: the promotions timeline opens right
+under the model page's tabs, and the request page's model card is wide enough to read."""
+
+from __future__ import annotations
+
+import pytest
+
+from registry.choices import Stage
+from registry.services.audit import CLI
+from registry.services.promotions import promotion_request
+from tests.browser.conftest import login
+from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+
+
+@pytest.fixture
+def churn_owner(transactional_db):
+    team = TeamFactory(name="Risk", slug="risk")
+    owner = UserFactory(username="owner")
+    team.members.add(owner)
+    model = RegisteredModelFactory(name="churn", owner=owner, team=team)
+    return model, owner
+
+
+def test_the_timeline_tab_opens_right_below_the_tabs(page, live_server, churn_owner):
+    model, owner = churn_owner
+    for _ in range(3):
+        ModelVersionFactory(model=model)
+    login(page, live_server, owner)
+    page.goto(live_server.url + model.get_absolute_url())
+    page.get_by_role("link", name="Promotions timeline").first.click()
+    timeline = page.locator("#model-timeline")
+    timeline.wait_for()
+    tabs = page.locator("nav.tabs").bounding_box()
+    box = timeline.bounding_box()
+    assert 0 <= box["y"] - (tabs["y"] + tabs["height"]) < 40, (tabs, box)
+    assert box["y"] + 100 < page.viewport_size["height"]  # in view without scrolling
+
+
+def test_the_request_pages_model_card_lays_out_a_13_feature_list_in_a_few_lines(page, live_server, churn_owner):
+    model, owner = churn_owner
+    features = [{"name": f"feature_{i:02d}_name", "type": "numeric"} for i in range(13)]
+    version = ModelVersionFactory(model=model, feature_schema=features)
+    req = promotion_request(
+        version=version, target_stage=Stage.STAGING, requester=owner, justification="Ship it.", context=CLI
+    )
+    login(page, live_server, owner)
+    page.goto(live_server.url + req.get_absolute_url())
+    card = page.locator("section.card", has=page.get_by_role("heading", name="Model card", exact=True))
+    evidence = page.locator(".promotion-evidence").bounding_box()
+    card_box = card.bounding_box()
+    feature_list = card.locator("dd").last
+    assert "feature_12_name" in feature_list.inner_text()
+    assert card_box["width"] >= 0.9 * evidence["width"], (card_box, evidence)
+    assert feature_list.bounding_box()["height"] <= 130, feature_list.bounding_box()  # a few lines, not a tall block
