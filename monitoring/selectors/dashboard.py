@@ -25,6 +25,7 @@ from datetime import datetime
 import numpy as np
 
 from registry.choices import TaskType
+from registry.models import ModelVersion
 
 from ..forms import DashboardQuery
 from ..models import Alert
@@ -34,6 +35,7 @@ from .dashboard_charts import (
     dashboard_markers,
     dataset_series,
     distribution_feature,
+    distribution_version,
     drift_cells,
     feature_distribution,
     open_alerts,
@@ -65,6 +67,8 @@ class ModelDashboard:
     prediction_shares: np.ndarray
     markers: list[Marker]
     open_alerts: list[Alert]
+    distribution_version: ModelVersion | None = None  # whose distributions are drawn
+    distribution_note: str = ""  # names it in live mode
 
     # what the templates and charts read, from the scope and the chart parts
     @property
@@ -132,9 +136,10 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
     scope = dashboard_scope(user=user, name=name, query=query)
     grid, dataset, heat = dashboard_series(scope)
     cells = drift_cells(scope, grid, heat)
-    feature = distribution_feature(scope, cells)
-    ref = reference_columns(scope.current_version, feature)
-    counts = window_counts(scope, feature, ref)
+    shown, note = distribution_version(scope, grid)
+    feature = distribution_feature(scope, shown, cells)
+    ref = reference_columns(shown, feature)
+    counts = window_counts(scope, shown, feature, ref)
     return ModelDashboard(
         scope=scope,
         windows=grid.windows,
@@ -149,6 +154,8 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
         prediction_shares=prediction_shares(scope, grid, ref, counts),
         markers=dashboard_markers(scope),
         open_alerts=open_alerts(scope.model),
+        distribution_version=shown,
+        distribution_note=note,
     )
 
 
