@@ -102,7 +102,7 @@ def model_dashboard(request, name):
         "nav_section": "fleet",
         "d": data,
         "model": data.model,
-        "query": query,
+        "query": data.query,  # as drawn: the dashboard may widen a default range or draw daily
         "figures": figures,
         "figures_json": charts.figures_json_script(figures),
         "ranges": list(RANGES) + ["custom"],

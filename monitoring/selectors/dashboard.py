@@ -20,14 +20,17 @@ aggregated query, grouped in the database, never a query per window or per featu
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
+from django.utils import timezone
+from django.utils.http import urlencode
 
 from registry.choices import TaskType
 from registry.models import ModelVersion
 
-from ..forms import DashboardQuery
+from ..estimation import ESTIMATED_PREFIX
+from ..forms import RANGES, DashboardQuery, preset_start
 from ..models import Alert
 from .dashboard_charts import (
     DatasetSeries,
@@ -124,6 +127,28 @@ class ModelDashboard:
     def performance_metrics(self) -> list[str]:
         wanted = REGRESSION_METRICS if self.model_task == TaskType.REGRESSION else CLASSIFICATION_METRICS
         return [m for m in wanted if m in self.series and not np.all(np.isnan(self.series[m]))]
+
+    @property
+    def newest_labelled(self) -> datetime | None:
+        """When the performance chart is empty (no realized, no estimated value in the range):
+        the start of the model's newest window with realized performance, if any."""
+        estimated = any(k.startswith(ESTIMATED_PREFIX) and not np.all(np.isnan(v)) for k, v in self.series.items())
+        return None if self.performance_metrics or estimated else self.scope.newest_labelled
+
+    @property
+    def newest_labelled_params(self) -> str:
+        """The query string of one view holding the newest labelled window: the smallest preset
+        that reaches it, else the week up to the end of its day."""
+        at, params = self.newest_labelled, {"feature": self.feature, "version": self.query.version or ""}
+        if at is None:
+            return ""
+        now = timezone.now()
+        preset = next((k for k in RANGES if k != "24h" and at >= preset_start(k, now)), None)
+        if preset:
+            return urlencode({"range": preset, **params})
+        end = at.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        span = {"start": f"{end - timedelta(days=7):%Y-%m-%dT%H:%M}", "end": f"{end:%Y-%m-%dT%H:%M}"}
+        return urlencode({"range": "custom", **span, **params})
 
     @property
     def top_drifted(self) -> list[tuple[str, float, str]]:

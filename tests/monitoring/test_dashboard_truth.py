@@ -187,12 +187,13 @@ def test_a_dense_hourly_model_keeps_hourly_windows(client_for, owner, team):
 # --------------------------------------------------------------------------- default range
 
 
-def _performance_rows(model, version, days_back, metric=Metric.ROC_AUC):
+def _performance_rows(model, version, days_back, metric=Metric.ROC_AUC, volume=True):
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     rows = []
     for back in days_back:
         start = today - timedelta(days=back)
-        rows.append(_row(model, version, Granularity.DAILY, start, timedelta(days=1), Metric.VOLUME, 400))
+        if volume:
+            rows.append(_row(model, version, Granularity.DAILY, start, timedelta(days=1), Metric.VOLUME, 400))
         if metric:
             rows.append(_row(model, version, Granularity.DAILY, start, timedelta(days=1), metric, 0.8))
     MetricValue.objects.bulk_create(rows)
@@ -217,7 +218,7 @@ def test_the_default_range_reaches_back_to_the_newest_labelled_window(client_for
 
 def test_estimated_performance_in_the_last_week_keeps_the_week(client_for, owner, late_labels):
     churn, v1 = late_labels
-    _performance_rows(churn, v1, range(1, 7), metric=f"estimated.{Metric.ROC_AUC}")
+    _performance_rows(churn, v1, range(1, 7), metric=f"estimated.{Metric.ROC_AUC}", volume=False)
     d = client_for(owner).get(_url("churn")).context["d"]
     assert d.query.range_key == "7d"
 
