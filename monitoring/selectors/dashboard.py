@@ -10,7 +10,9 @@ on the window axis (``series.WindowGrid``), then asks one function per chart
   prediction-drift line;
 - ``quality_shares``: data quality (worst feature per window);
 - ``feature_distribution`` and ``prediction_shares``: reference vs current bins of one
-  feature, and the prediction distribution over time (``bins``);
+  feature, and the prediction distribution over time (``bins``), both of one version
+  (``distribution_version``: the pinned one, or in live mode the one live at the end of the
+  range, else the last with data in it, named in ``distribution_note``);
 - ``dashboard_markers``: promotions, rollbacks and alerts drawn on every time axis.
 
 A constant number of queries (about a dozen) for any range: each chart's data is one

@@ -166,6 +166,8 @@ def distribution_version(scope: DashboardScope, grid: WindowGrid) -> tuple[Model
         return scope.current_version, ""
     by_id = {v.pk: v for v in scope.versions}
     live = production_at(scope.transitions)(scope.query.end)
+    if not scope.transitions and scope.current_version and scope.current_version.stage == Stage.PRODUCTION:
+        live = scope.current_version.pk  # in production without a recorded promotion (registered so)
     if live in set(grid.versions.tolist()):
         chosen, why = by_id[live], "the version live at the end of the range"
     else:

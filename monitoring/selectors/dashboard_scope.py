@@ -145,7 +145,7 @@ def dashboard_scope(*, user, name: str, query: DashboardQuery) -> DashboardScope
 
 def newest_performance(rows: QuerySet[MetricValue]) -> tuple[datetime | None, datetime | None]:
     """The start of the newest window with realized performance, and with estimated (one query)."""
-    found = rows.filter(feature="").aggregate(
+    found = rows.filter(feature="", value__isnull=False).aggregate(
         realized=Max("window_start", filter=Q(metric__in=PERFORMANCE_METRICS)),
         estimated=Max("window_start", filter=Q(metric__in=ESTIMATED_METRICS)),
     )
@@ -176,9 +176,11 @@ def _drawn_granularity(query: DashboardQuery, metrics: QuerySet[MetricValue]) ->
     windows = set(volume.values_list("granularity", "window_start").distinct())
     stored = {granularity for granularity, _ in windows}
     hours_a_day = Counter(at.date() for granularity, at in windows if granularity == Granularity.HOURLY)
-    if stored and query.end - query.start > timedelta(days=1) and max(hours_a_day.values(), default=0) <= 1:
-        return query.drawn_daily("At most one hourly window a day has data here: the windows are shown daily."), stored
-    return query, stored
+    if not stored or query.end - query.start <= timedelta(days=1) or max(hours_a_day.values(), default=0) > 1:
+        return query, stored
+    if not hours_a_day:
+        return query.drawn_daily("Only daily windows are computed for this range: it is shown daily."), stored
+    return query.drawn_daily("At most one hour a day has data in this range: it is shown daily."), stored
 
 
 def _current_version(versions: list[ModelVersion], wanted: int | None) -> ModelVersion | None:

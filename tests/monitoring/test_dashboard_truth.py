@@ -167,6 +167,8 @@ def test_a_once_a_day_model_is_drawn_daily_and_the_summary_says_daily(client_for
     summary = _summary(response.content.decode())
     assert "6 daily windows" in summary and "hourly" not in summary.split("(")[0]
     assert 'data-granularity="daily"' in response.content.decode()
+    assert "At most one hour a day has data" in d.query.notice
+    assert d.distribution_note == "Distributions show v1, the version live at the end of the range."
 
 
 def test_asking_for_hourly_windows_of_a_once_a_day_model_draws_and_names_hourly(client_for, owner, daily_batches):
