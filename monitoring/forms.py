@@ -47,6 +47,18 @@ class DashboardQuery:
     feature: str = ""
     version: int | None = None
     notice: str = ""
+    default_range: bool = False  # no range was asked for: the dashboard may pick a wider preset
+
+    def with_preset(self, range_key: str, notice: str) -> DashboardQuery:
+        """The same view over another preset range ending at the same time."""
+        start = preset_start(range_key, self.end)
+        granularity, too_long = granularity_for(self.requested_granularity, start, self.end)
+        notice = " ".join(n for n in (notice, too_long) if n)
+        return dataclasses.replace(self, range_key=range_key, start=start, granularity=granularity, notice=notice)
+
+    def drawn_daily(self, notice: str) -> DashboardQuery:
+        """The same range drawn in daily windows (``notice`` says why)."""
+        return dataclasses.replace(self, granularity=Granularity.DAILY, notice=notice)
 
 
 class DashboardRangeForm(forms.Form):
@@ -82,15 +94,9 @@ class DashboardRangeForm(forms.Form):
             start, end = data["start"], data["end"]
         else:
             end = now
-            # align to a window boundary, so "last 24 h" is 24 whole hourly windows
-            start = (now - RANGES[range_key]).replace(minute=0, second=0, microsecond=0)
+            start = preset_start(range_key, end)
         requested = data.get("granularity") or "auto"
-        granularity, notice = requested, ""
-        if requested == "auto":
-            granularity = Granularity.HOURLY if end - start <= HOURLY_MAX_SPAN else Granularity.DAILY
-        elif requested == Granularity.HOURLY and end - start > HOURLY_MAX_SPAN:
-            granularity = Granularity.DAILY
-            notice = "Hourly windows are shown for ranges up to 14 days; this range is shown daily."
+        granularity, notice = granularity_for(requested, start, end)
         return DashboardQuery(
             range_key=range_key,
             start=start,
@@ -100,7 +106,23 @@ class DashboardRangeForm(forms.Form):
             feature=data.get("feature") or "",
             version=data.get("version"),
             notice=notice,
+            default_range=not data.get("range"),
         )
+
+
+def preset_start(range_key: str, end: datetime) -> datetime:
+    """The start of a preset range ending at ``end``, aligned to a window boundary, so
+    "last 24 h" is 24 whole hourly windows."""
+    return (end - RANGES[range_key]).replace(minute=0, second=0, microsecond=0)
+
+
+def granularity_for(requested: str, start: datetime, end: datetime) -> tuple[str, str]:
+    """The granularity drawn for [start, end) when ``requested`` is asked, and why it differs."""
+    if requested == "auto":
+        return (Granularity.HOURLY if end - start <= HOURLY_MAX_SPAN else Granularity.DAILY), ""
+    if requested == Granularity.HOURLY and end - start > HOURLY_MAX_SPAN:
+        return Granularity.DAILY, "Hourly windows are shown for ranges up to 14 days; this range is shown daily."
+    return requested, ""
 
 
 def dashboard_query_parse(params, *, now: datetime | None = None) -> DashboardQuery:

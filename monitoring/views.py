@@ -107,15 +107,15 @@ def model_dashboard(request, name):
         "nav_section": "fleet",
         "d": data,
         "model": data.model,
-        "query": query,
+        "query": data.query,  # as drawn: the dashboard may widen a default range or draw daily
         "figures": figures,
         "figures_json": charts.figures_json_script(figures),
         "ranges": list(RANGES) + ["custom"],
         "can_acknowledge": can_change_model(request.user, data.model),
         "window_failures": window_failures(user=request.user, model=data.model)[:20],
     }
-    if request.htmx and request.htmx.target == "dashboard-charts":
-        return render(request, "monitoring/inc/dashboard_charts.html", context)
+    if request.htmx and request.htmx.target == "dashboard-charts":  # the header's version swapped out of band
+        return render(request, "monitoring/inc/dashboard_charts.html", {**context, "charts_only": True})
     return render(request, "monitoring/model_dashboard.html", context)
 
 

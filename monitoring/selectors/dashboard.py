@@ -10,7 +10,9 @@ on the window axis (``series.WindowGrid``), then asks one function per chart
   prediction-drift line;
 - ``quality_shares``: data quality (worst feature per window);
 - ``feature_distribution`` and ``prediction_shares``: reference vs current bins of one
-  feature, and the prediction distribution over time (``bins``);
+  feature, and the prediction distribution over time (``bins``), both of one version
+  (``distribution_version``: the pinned one, or in live mode the one live at the end of the
+  range, else the last with data in it, named in ``distribution_note``);
 - ``dashboard_markers``: promotions, rollbacks and alerts drawn on every time axis.
 
 A constant number of queries (about a dozen) for any range: each chart's data is one
@@ -20,13 +22,17 @@ aggregated query, grouped in the database, never a query per window or per featu
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
+from django.utils import timezone
+from django.utils.http import urlencode
 
 from registry.choices import TaskType
+from registry.models import ModelVersion
 
-from ..forms import DashboardQuery
+from ..estimation import ESTIMATED_PREFIX
+from ..forms import RANGES, DashboardQuery, preset_start
 from ..models import Alert
 from .dashboard_charts import (
     DatasetSeries,
@@ -34,6 +40,7 @@ from .dashboard_charts import (
     dashboard_markers,
     dataset_series,
     distribution_feature,
+    distribution_version,
     drift_cells,
     feature_distribution,
     open_alerts,
@@ -65,6 +72,8 @@ class ModelDashboard:
     prediction_shares: np.ndarray
     markers: list[Marker]
     open_alerts: list[Alert]
+    distribution_version: ModelVersion | None = None  # whose distributions are drawn
+    distribution_note: str = ""  # names it in live mode
 
     # what the templates and charts read, from the scope and the chart parts
     @property
@@ -122,6 +131,28 @@ class ModelDashboard:
         return [m for m in wanted if m in self.series and not np.all(np.isnan(self.series[m]))]
 
     @property
+    def newest_labelled(self) -> datetime | None:
+        """When the performance chart is empty (no realized, no estimated value in the range):
+        the start of the model's newest window with realized performance, if any."""
+        estimated = any(k.startswith(ESTIMATED_PREFIX) and not np.all(np.isnan(v)) for k, v in self.series.items())
+        return None if self.performance_metrics or estimated else self.scope.newest_labelled
+
+    @property
+    def newest_labelled_params(self) -> str:
+        """The query string of one view holding the newest labelled window: the smallest preset
+        that reaches it, else the week up to the end of its day."""
+        at, params = self.newest_labelled, {"feature": self.feature, "version": self.query.version or ""}
+        if at is None:
+            return ""
+        now = timezone.now()
+        preset = next((k for k in RANGES if k != "24h" and at >= preset_start(k, now)), None)
+        if preset:
+            return urlencode({"range": preset, **params})
+        end = at.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        span = {"start": f"{end - timedelta(days=7):%Y-%m-%dT%H:%M}", "end": f"{end:%Y-%m-%dT%H:%M}"}
+        return urlencode({"range": "custom", **span, **params})
+
+    @property
     def top_drifted(self) -> list[tuple[str, float, str]]:
         """(feature, PSI, status) of the latest window with drift values, worst first (top 10)."""
         return self.drift.top()
@@ -132,9 +163,10 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
     scope = dashboard_scope(user=user, name=name, query=query)
     grid, dataset, heat = dashboard_series(scope)
     cells = drift_cells(scope, grid, heat)
-    feature = distribution_feature(scope, cells)
-    ref = reference_columns(scope.current_version, feature)
-    counts = window_counts(scope, feature, ref)
+    shown, note = distribution_version(scope, grid)
+    feature = distribution_feature(scope, shown, cells)
+    ref = reference_columns(shown, feature)
+    counts = window_counts(scope, shown, feature, ref)
     return ModelDashboard(
         scope=scope,
         windows=grid.windows,
@@ -149,6 +181,8 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
         prediction_shares=prediction_shares(scope, grid, ref, counts),
         markers=dashboard_markers(scope),
         open_alerts=open_alerts(scope.model),
+        distribution_version=shown,
+        distribution_note=note,
     )
 
 

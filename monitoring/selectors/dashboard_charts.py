@@ -23,7 +23,7 @@ from .dashboard_scope import (
     DashboardScope,
     Marker,
 )
-from .series import Series, WindowGrid
+from .series import Series, WindowGrid, production_at
 
 # --------------------------------------------------------------------------- drift heatmap
 
@@ -155,6 +155,26 @@ class ReferenceColumns:
     prediction: DisplayBins
 
 
+def distribution_version(scope: DashboardScope, grid: WindowGrid) -> tuple[ModelVersion | None, str]:
+    """The version whose distributions are drawn, and a note naming it ("" when pinned).
+
+    A pinned version shows its own. In live mode the windows may come from several versions,
+    while a distribution compares one version's counts with its own reference: it is the
+    version live at the end of the range when that one has data in the range, else the
+    version of the last window with data (production now has none after a fresh promotion)."""
+    if scope.query.version or not grid.n:
+        return scope.current_version, ""
+    by_id = {v.pk: v for v in scope.versions}
+    live = production_at(scope.transitions)(scope.query.end)
+    if not scope.transitions and scope.current_version and scope.current_version.stage == Stage.PRODUCTION:
+        live = scope.current_version.pk  # in production without a recorded promotion (registered so)
+    if live in set(grid.versions.tolist()):
+        chosen, why = by_id[live], "the version live at the end of the range"
+    else:
+        chosen, why = by_id[int(grid.versions[-1])], "the last version with data in the range"
+    return chosen, f"Distributions show v{chosen.version}, {why}."
+
+
 def reference_columns(version: ModelVersion | None, feature: str) -> ReferenceColumns:
     """One query: only the three columns are read out of the profile's JSON."""
     if version is None:
@@ -174,21 +194,19 @@ def reference_columns(version: ModelVersion | None, feature: str) -> ReferenceCo
     return ReferenceColumns(column_bins(row[0]), column, column_bins(prediction) if column else NO_BINS)
 
 
-def window_counts(scope: DashboardScope, feature: str, ref: ReferenceColumns):
+def window_counts(scope: DashboardScope, version: ModelVersion | None, feature: str, ref: ReferenceColumns):
     """The stored bin counts of the feature and the prediction column over the range (one query).
 
     Both prediction columns take part in choosing between stored daily and hourly counts
     (daily views read daily counts if stored; the engine stores hourly counts, summed per day)."""
-    if scope.current_version is None:
+    if version is None:
         return {}
     widths = dict.fromkeys(PREDICTION_COLUMNS, 0)
     widths[feature] = ref.feature.fine_width
     if ref.prediction_column:
         widths[ref.prediction_column] = ref.prediction.fine_width
     q = scope.query
-    return window_bin_counts(
-        version=scope.current_version, features=widths, start=q.start, end=q.end, granularity=q.granularity
-    )
+    return window_bin_counts(version=version, features=widths, start=q.start, end=q.end, granularity=q.granularity)
 
 
 def feature_distribution(feature: str, bins: DisplayBins, counts) -> list[float]:
@@ -218,10 +236,10 @@ def prediction_shares(scope: DashboardScope, grid: WindowGrid, ref: ReferenceCol
     return np.divide(matrix, totals, out=np.full_like(matrix, np.nan), where=totals > 0)
 
 
-def distribution_feature(scope: DashboardScope, cells: DriftCells) -> str:
+def distribution_feature(scope: DashboardScope, version: ModelVersion | None, cells: DriftCells) -> str:
     """The feature whose distribution is shown: the one asked for if known, else the most
-    drifted, else the first of the schema."""
-    schema_order = scope.current_version.feature_names if scope.current_version else []
+    drifted, else the first of the schema (of ``version``, the one whose distribution is drawn)."""
+    schema_order = version.feature_names if version else []
     if scope.query.feature in (schema_order or cells.features):
         return scope.query.feature
     if cells.features:

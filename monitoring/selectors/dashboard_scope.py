@@ -4,9 +4,10 @@ thresholds, and the stored metric rows of the range, loaded once as series on on
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from collections import Counter
+from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from registry.choices import Stage
 from registry.models import ModelVersion, RegisteredModel, StageTransition
@@ -27,6 +28,8 @@ from .series import (
 )
 
 PREDICTION_COLUMNS = (SCORE_FEATURE, PREDICTION_FEATURE)
+PERFORMANCE_METRICS = [*CLASSIFICATION_METRICS, *REGRESSION_METRICS]  # what the performance chart draws
+WIDER_PRESETS = ("30d", "90d")  # what the default range may widen to
 DATASET_METRICS = [
     Metric.VOLUME,
     Metric.DRIFT_SHARE,
@@ -99,6 +102,7 @@ class DashboardScope:
     transitions: list[StageTransition]
     metrics: QuerySet[MetricValue]
     rollup: bool  # daily buckets summarised from hourly windows
+    newest_labelled: datetime | None = None  # start of the newest window with realized performance
 
     @property
     def version_number(self) -> dict[int, int]:
@@ -106,24 +110,23 @@ class DashboardScope:
 
 
 def dashboard_scope(*, user, name: str, query: DashboardQuery) -> DashboardScope:
-    """The visible model (404 otherwise) and what its dashboard reads for ``query``."""
+    """The visible model (404 otherwise) and what its dashboard reads for ``query``.
+
+    The query may change here, and the dashboard then reads and names the changed one: a
+    default range widens to the newest window with performance (``_default_range``), and an
+    automatic hourly view of a model that reports once a day is drawn daily (``_drawn_granularity``)."""
     model = model_get(user=user, name=name)
     versions = sorted(model.versions.all(), key=lambda v: v.version)
     config = MonitoringConfig.objects.filter(model=model).first()
     # model *and* version ids: the planner can use either (model, metric, window_start) or
     # (version, granularity, window_start), whichever is narrower for this range
-    metrics = MetricValue.objects.filter(
-        model=model,
-        version_id__in=[v.pk for v in versions],
-        window_start__gte=query.start,
-        window_start__lt=query.end,
-    )
+    rows = MetricValue.objects.filter(model=model, version_id__in=[v.pk for v in versions])
     if query.version:
-        metrics = metrics.filter(version__version=query.version)
-    # Which granularity is stored here? (one cheap query on the volume rows)
-    stored = set(
-        metrics.filter(metric=Metric.VOLUME, feature="").order_by().values_list("granularity", flat=True).distinct()
-    )
+        rows = rows.filter(version__version=query.version)
+    newest = newest_performance(rows)
+    query = _default_range(query, newest)
+    metrics = rows.filter(window_start__gte=query.start, window_start__lt=query.end)
+    query, stored = _drawn_granularity(query, metrics)
     rollup = query.granularity == Granularity.DAILY and Granularity.DAILY not in stored and Granularity.HOURLY in stored
     return DashboardScope(
         model=model,
@@ -136,7 +139,48 @@ def dashboard_scope(*, user, name: str, query: DashboardQuery) -> DashboardScope
         transitions=list(StageTransition.objects.filter(model=model).select_related("version").order_by("created_at")),
         metrics=metrics.filter(granularity=Granularity.HOURLY if rollup else query.granularity),
         rollup=rollup,
+        newest_labelled=newest[0],
     )
+
+
+def newest_performance(rows: QuerySet[MetricValue]) -> tuple[datetime | None, datetime | None]:
+    """The start of the newest window with realized performance, and with estimated (one query)."""
+    found = rows.filter(feature="", value__isnull=False).aggregate(
+        realized=Max("window_start", filter=Q(metric__in=PERFORMANCE_METRICS)),
+        estimated=Max("window_start", filter=Q(metric__in=ESTIMATED_METRICS)),
+    )
+    return found["realized"], found["estimated"]
+
+
+def _default_range(query: DashboardQuery, newest: tuple[datetime | None, datetime | None]) -> DashboardQuery:
+    """The default range (last 7 days) widened to the smallest preset holding the newest window
+    with realized or estimated performance, so that late labels do not open on an empty chart."""
+    shown = max((at for at in newest if at is not None), default=None)
+    if not query.default_range or shown is None or shown >= query.start:
+        return query
+    for key in WIDER_PRESETS:
+        wider = query.with_preset(key, f"The newest performance is from {shown:%Y-%m-%d}: showing the last {key}.")
+        if shown >= wider.start:
+            return wider
+    return query
+
+
+def _drawn_granularity(query: DashboardQuery, metrics: QuerySet[MetricValue]) -> tuple[DashboardQuery, set[str]]:
+    """The query as drawn, and the granularities stored for it (one query on the volume rows).
+
+    An automatic hourly view draws daily windows when the model has at most one hourly window
+    a day in the range (a once-a-day scoring run: seven lonely hours read as daily columns)."""
+    volume = metrics.filter(metric=Metric.VOLUME, feature="").order_by()
+    if not (query.requested_granularity == "auto" and query.granularity == Granularity.HOURLY):
+        return query, set(volume.values_list("granularity", flat=True).distinct())
+    windows = set(volume.values_list("granularity", "window_start").distinct())
+    stored = {granularity for granularity, _ in windows}
+    hours_a_day = Counter(at.date() for granularity, at in windows if granularity == Granularity.HOURLY)
+    if not stored or query.end - query.start <= timedelta(days=1) or max(hours_a_day.values(), default=0) > 1:
+        return query, stored
+    if not hours_a_day:
+        return query.drawn_daily("Only daily windows are computed for this range: it is shown daily."), stored
+    return query.drawn_daily("At most one hour a day has data in this range: it is shown daily."), stored
 
 
 def _current_version(versions: list[ModelVersion], wanted: int | None) -> ModelVersion | None:

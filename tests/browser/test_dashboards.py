@@ -91,6 +91,14 @@ def test_model_dashboard_draws_every_chart_and_the_range_picker_redraws_them(pag
     wait_for_charts(page, DASHBOARD_CHARTS, generation=3)
     assert page.locator("#dashboard-charts").get_attribute("data-granularity") == "daily"
 
+    # the header follows the chosen version (swapped out of band with the charts)
+    assert "version live in each window" in page.locator("#dashboard-version").inner_text()
+    page.select_option("#id_version", "1")
+    wait_for_charts(page, DASHBOARD_CHARTS, generation=4)
+    page.wait_for_function("document.getElementById('dashboard-version').textContent.includes('v1')")
+    assert page.locator("#dashboard-version").inner_text() == "showing v1 (archived)"
+    assert page.locator("#dashboard-version").count() == 1
+
 
 def test_owner_acknowledges_an_alert_in_the_browser(page, live_server, owner, seeded):
     alert = Alert.objects.get(model=seeded, status=AlertStatus.OPEN)
