@@ -12,12 +12,12 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 
-from monitoring.models import ErasureRequest, GroundTruth, Prediction, RetentionPolicy
+from monitoring.models import ErasureRequest, GroundTruth, Prediction, PredictionSensitive, RetentionPolicy
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
 from registry.choices import RiskTier
 from registry.rules import PRIVACY_GROUP
 from registry.services.audit import CLI, audit_export_rows
-from tests.factories import ModelVersionFactory, RegisteredModelFactory, UserFactory
+from tests.factories import FEATURE_SCHEMA, ModelVersionFactory, RegisteredModelFactory, UserFactory
 from tests.monitoring.helpers import T0, as_csv, as_json, prediction_records
 
 pytestmark = pytest.mark.django_db
@@ -132,6 +132,29 @@ def test_a_model_under_legal_hold_answers_held_with_reason_and_article(
     }
     assert Prediction.objects.filter(version=fraud_v1, subject_hash__isnull=False).count() == 1
     assert not Prediction.objects.filter(version=churn_v1, prediction_id="p0").exists()
+
+
+def test_erasure_removes_the_subjects_sensitive_values_and_keeps_the_others(api_client_for, privacy, churn, owner):
+    schema = [*FEATURE_SCHEMA, {"name": "sex", "type": "categorical", "sensitive": True, "use": "monitoring"}]
+    mine = ModelVersionFactory(model=churn, feature_schema=schema)
+    held = ModelVersionFactory(model=RegisteredModelFactory(name="fraud", owner=owner, team=churn.team),
+                               feature_schema=schema)  # fmt: skip
+    RetentionPolicy.objects.create(
+        model=held.model, raw_days=183, legal_hold=True, legal_hold_reason="Case 7", legal_hold_article="Art. 17(3)(e)"
+    )
+    for version in (mine, held):
+        records = _with_subjects(prediction_records(4, start=T0), [SECRET, OTHER, SECRET, None])
+        for record in records:
+            record["features"]["sex"] = "F"
+        predictions_ingest(
+            version=version, body=as_json(records), content_type="application/json", actor=owner, context=CLI
+        )
+    assert _erase(api_client_for, privacy).status_code == 201
+    assert sorted(PredictionSensitive.objects.filter(version=mine).values_list("prediction_id", flat=True)) == [
+        "p1",
+        "p3",
+    ]
+    assert PredictionSensitive.objects.filter(version=held).count() == 4  # under a legal hold
 
 
 def _database_text() -> str:
