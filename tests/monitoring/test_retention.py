@@ -211,3 +211,27 @@ def test_purge_removes_expired_sensitive_values_and_digests_with_a_receipt(churn
     assert f"{combined:064x}" == ids_digest([r["prediction_id"] for r in day0 + day1])
     assert audit_verify().ok
     assert retention_purge(now=T0 + 32 * DAY + timedelta(hours=1)) == []  # idempotent
+
+
+@pytest.mark.postgres
+def test_one_purge_drops_every_expired_day_and_finishes_an_interrupted_one(churn, churn_v1, owner, admin_user):
+    """All expired days go in one drop with one receipt each; a day a purge left detached is
+    dropped too, or attached again when its rows are now under a legal hold."""
+    fraud = ModelVersionFactory(model=RegisteredModelFactory(name="fraud", owner=owner, team=churn.team))
+    for day in range(3):
+        _ingest(churn_v1, prediction_records(5, start=T0 + day * DAY, prefix=f"c{day}-"), owner)
+    _ingest(fraud, prediction_records(4, start=T0 + 3 * DAY), owner)
+    for day in (0, 3):  # a purge interrupted between its detach and its drop
+        partitions.partition_detach(table=TABLE, name=partitions.partition_name(TABLE, (T0 + day * DAY).date()))
+    assert len(partitions.detached_partitions(TABLE)) == 2
+    _set(churn, admin_user, raw_days=30)
+    _set(fraud.model, admin_user, raw_days=30, legal_hold=True, legal_hold_reason="Claim", legal_hold_article="Art. 17")
+    receipts = [r for r in retention_purge(now=T0 + 34 * DAY) if r["table"] == TABLE]
+    assert sorted(r["from"] for r in receipts) == [(T0 + d * DAY).isoformat() for d in range(3)]
+    assert {(r["method"], r["rows"], r["model"]) for r in receipts} == {("partition_drop", 5, "churn")}
+    days = partitions.partition_days(TABLE)
+    assert not {(T0 + d * DAY).date() for d in range(3)} & set(days) and (T0 + 3 * DAY).date() in days
+    assert partitions.detached_partitions(TABLE) == []
+    assert not Prediction.objects.filter(version=churn_v1).exists()
+    assert Prediction.objects.filter(version=fraud).count() == 4
+    assert audit_verify().ok
