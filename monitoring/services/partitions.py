@@ -21,8 +21,7 @@ Locks, so that ingestion never waits on partition maintenance:
   PostgreSQL skip the validation scan), and the constraint is dropped again;
 * an expired partition is detached with ``DETACH PARTITION … CONCURRENTLY`` (outside a
   transaction; the plain form, which takes an ACCESS EXCLUSIVE lock, only when the caller is
-  already inside one, as tests are), then dropped as a standalone table, all of a night's
-  detached days in one ``DROP`` and one commit.
+  already inside one, as tests are), then dropped as a standalone table.
 """
 
 from __future__ import annotations
@@ -261,16 +260,13 @@ def detached_partitions(table: str) -> list[str]:
         return sorted(row[0] for row in cursor.fetchall() if _NAME_DAY.search(row[0]))
 
 
-def tables_drop(names: list[str]) -> None:
-    """Drop detached partitions in one statement. Deferred foreign-key checks of rows written
-    earlier in the same transaction (only tests write and purge in one) are run first:
-    PostgreSQL refuses to drop a table with pending trigger events."""
-    if not names:
-        return
-    tables = ", ".join(f'"{name}"' for name in names)
+def table_drop(name: str) -> None:
+    """Drop a detached partition. Deferred foreign-key checks of rows written earlier in the
+    same transaction (only tests write and purge in one) are run first: PostgreSQL refuses to
+    drop a table with pending trigger events."""
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(f"DROP TABLE {tables}")
+        cursor.execute(f'DROP TABLE "{name}"')
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
@@ -313,6 +309,6 @@ __all__ = [
     "partitions_ensure",
     "stored_ids",
     "stored_times",
-    "tables_drop",
+    "table_drop",
     "version_lock",
 ]

@@ -144,51 +144,37 @@ def _receipt(plan: Plan, *, table: str, start, end, method: str, by_version: dic
     return {"model": plan.model.name, **after}
 
 
-def _day_receipts(table: str, name: str, plans: dict[int, Plan], version_model: dict[int, int]) -> list[dict] | None:
-    """The receipts of one detached partition, or None (re-attached) if rows of a model under a
-    legal hold (or not yet expired) turned up. Read after the detach: no row can arrive since."""
+def _finish_detached(table: str, name: str, plans: dict[int, Plan], version_model: dict[int, int]) -> list[dict]:
+    """Receipts for a detached partition, then DROP, in one transaction; re-attached instead if
+    rows of a model under a legal hold (or not yet expired) turned up."""
     start = datetime.combine(partitions.day_of(name), datetime.min.time(), tzinfo=UTC)
     end = start + DAY
-    versions = partitions.partition_versions(table, name)
-    models = {version_model.get(v) for v in versions}
-    if any(m is not None and (plans[m].cutoff is None or end > plans[m].cutoff) for m in models):
-        partitions.partition_attach(table=table, name=name)
-        return None
-    by_version = raw_digests.digests_take(version_ids=versions, day=start.date())
-    if set(by_version) != set(versions):  # days stored before digests were kept: read the ids
-        by_version = partitions.partition_receipts(table, name)
-    by_model: dict[int, dict[int, tuple[int, str]]] = {}
-    for version_id, receipt in by_version.items():
-        by_model.setdefault(version_model.get(version_id), {})[version_id] = receipt
-    return [
-        _receipt(plans[m], table=table, start=start, end=end, method="partition_drop", by_version=grouped)
-        for m, grouped in by_model.items()
-        if m is not None
-    ]
-
-
-def _drop_detached(table: str, names: list[str], plans: dict[int, Plan], version_model: dict[int, int]) -> list[dict]:
-    """Receipts for the detached partitions, then one DROP of them all, in one transaction: the
-    night's days cost one commit (each commit of a DROP waits for the WAL flush and the files'
-    removal), and a receipt is never written without its drop nor a drop without its receipt."""
-    receipts, dropped = [], []
     with transaction.atomic():
-        for name in names:
-            day = _day_receipts(table, name, plans, version_model)
-            if day is not None:
-                receipts += day
-                dropped.append(name)
-        partitions.tables_drop(dropped)
+        versions = partitions.partition_versions(table, name)
+        models = {version_model.get(v) for v in versions}
+        if any(m is not None and (plans[m].cutoff is None or end > plans[m].cutoff) for m in models):
+            partitions.partition_attach(table=table, name=name)
+            return []
+        by_version = raw_digests.digests_take(version_ids=versions, day=start.date())
+        if set(by_version) != set(versions):  # days stored before digests were kept: read the ids
+            by_version = partitions.partition_receipts(table, name)
+        by_model: dict[int, dict[int, tuple[int, str]]] = {}
+        for version_id, receipt in by_version.items():
+            by_model.setdefault(version_model.get(version_id), {})[version_id] = receipt
+        receipts = [
+            _receipt(plans[m], table=table, start=start, end=end, method="partition_drop", by_version=grouped)
+            for m, grouped in by_model.items()
+            if m is not None
+        ]
+        partitions.table_drop(name)
     return receipts
 
 
 def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime) -> list[dict]:
-    """Detach each expired day (CONCURRENTLY: its own transactions), delete the expired models'
-    rows of shared days, then receipts and one DROP for every detached day (also those a purge
-    interrupted after its detach left behind)."""
     version_model = dict(ModelVersion.objects.values_list("pk", "model_id"))
     receipts = []
-    detached = partitions.detached_partitions(table)
+    for name in partitions.detached_partitions(table):
+        receipts += _finish_detached(table, name, plans, version_model)
     oldest_kept = today - max((p.raw_days for p in plans.values()), default=settings.INGEST_MAX_AGE_DAYS) * DAY
     for day, name in sorted(partitions.partition_days(table).items()):
         if day >= today.date():
@@ -203,7 +189,7 @@ def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime) -> li
             continue  # empty, but some model may still receive rows for this day
         if expired == models:
             partitions.partition_detach(table=table, name=name)
-            detached.append(name)
+            receipts += _finish_detached(table, name, plans, version_model)
             continue
         for model_id in sorted(expired):  # a shared day: delete only the expired models' rows
             with transaction.atomic():
@@ -221,7 +207,7 @@ def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime) -> li
                             by_version=by_version,
                         )
                     )
-    return receipts + _drop_detached(table, detached, plans, version_model)
+    return receipts
 
 
 def _range_receipt(plan: Plan, queryset, *, version_field: str) -> list[dict]:
