@@ -209,6 +209,9 @@ def test_purge_removes_expired_sensitive_values_and_digests_with_a_receipt(churn
     assert sum(r["rows"] for r in sensitive) == 14
     combined = sum(int(r["ids_sha256"][str(mine.pk)]["sha256"], 16) for r in sensitive) % MOD
     assert f"{combined:064x}" == ids_digest([r["prediction_id"] for r in day0 + day1])
+    if partitions.is_partitioned(TABLE):  # both paths ran: day 0 dropped, day 1 shared with fraud
+        methods = {r["from"]: r["method"] for r in receipts if r["table"] == TABLE}
+        assert methods == {T0.isoformat(): "partition_drop", (T0 + DAY).isoformat(): "range_delete"}
     assert audit_verify().ok
     assert retention_purge(now=T0 + 32 * DAY + timedelta(hours=1)) == []  # idempotent
 
