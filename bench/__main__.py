@@ -43,6 +43,7 @@ def setup_django() -> None:
     os.environ.setdefault("CONN_MAX_AGE", "600")
     # One key for this process and the servers it starts: sessions made here must be valid there.
     os.environ.setdefault("SECRET_KEY", "bench-not-secret-" + "k" * 50)
+    os.environ.setdefault("SUBJECT_KEY", "bench-subject-key-not-secret-" + "k" * 10)  # servers run as production
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mlops_portal.settings")
     sys.path.insert(0, str(ROOT))
     import django

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("MLOPS_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -354,9 +355,19 @@ if PRODUCTION:
 
 # --- Retention and erasure (monitoring/services/retention.py, erasure.py, docs/scale.md) -------
 # Subject ids sent with predictions and labels are stored only as HMAC-SHA256 under this key.
-# A development default exists only when DEBUG is on; without a key (production unless set),
-# batches carrying subject ids and erasure requests are refused (400 / 503).
-SUBJECT_KEY = env.str("SUBJECT_KEY", default="dev-subject-key-not-for-production" if DEBUG else "")
+# A development default exists only when DEBUG is on outside production; without a key,
+# batches carrying subject ids and erasure requests are refused (400 / 503). Production refuses
+# to start without a key of at least SUBJECT_KEY_MIN_LENGTH characters, or with the default.
+DEV_SUBJECT_KEY = "dev-subject-key-not-for-production"
+SUBJECT_KEY_MIN_LENGTH = 32
+SUBJECT_KEY = env.str("SUBJECT_KEY", default=DEV_SUBJECT_KEY if DEBUG and not PRODUCTION else "")
+if PRODUCTION:
+    SUBJECT_KEY = env.str("SUBJECT_KEY")  # required, as SECRET_KEY is
+    if len(SUBJECT_KEY) < SUBJECT_KEY_MIN_LENGTH or SUBJECT_KEY == DEV_SUBJECT_KEY:
+        raise ImproperlyConfigured(
+            f"SUBJECT_KEY must be a random key of at least {SUBJECT_KEY_MIN_LENGTH} characters in production, "
+            "never the development default (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+        )
 # Days raw predictions and labels are kept when a model has no retention policy of its own
 RETENTION_DEFAULT_DAYS = {
     "low": env.int("RETENTION_DEFAULT_DAYS_LOW", default=90),

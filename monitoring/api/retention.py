@@ -127,6 +127,13 @@ class RetentionView(PrivacyAPIView):
         return Response(RetentionSerializer(policy).data)
 
 
+class SubjectKeyMissing(exceptions.APIException):
+    """No ``SUBJECT_KEY`` configured: the installation cannot hash subject ids (503, not a 500)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "subject_key_missing"
+
+
 class ErasureRequestListView(PrivacyAPIView, generics.ListAPIView):
     required_scopes = {"*": PRIVACY_WRITE}
     serializer_class = ErasureRequestSerializer
@@ -155,7 +162,7 @@ class ErasureRequestListView(PrivacyAPIView, generics.ListAPIView):
                 subject_id=serializer.validated_data["subject_id"], actor=request.user, context=self.audit_context()
             )
         except ImproperlyConfigured as exc:
-            raise exceptions.APIException(str(exc)) from None
+            raise SubjectKeyMissing(str(exc)) from None
         return Response(ErasureRequestSerializer(erasure).data, status=status.HTTP_201_CREATED)
 
 

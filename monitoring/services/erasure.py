@@ -1,6 +1,8 @@
 """Erasure by data subject (GDPR Art. 17): remove the raw predictions and labels whose
-``subject_hash`` is the HMAC of the given subject id, across every model, except where a model
-is under a legal hold (answered "held" with the hold's reason and article).
+``subject_hash`` is the HMAC of the given subject id, with the sensitive values stored apart
+for those predictions (``PredictionSensitive``, by version and prediction id) and the erased
+ids subtracted from their days' digests, across every model, except where a model is under a
+legal hold (answered "held" with the hold's reason and article).
 
 The subject id in clear is hashed at the door and never stored, logged or audited: the request
 row and its audit event carry the request's id and the per-model counts only.
@@ -22,7 +24,14 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from monitoring.models import ErasureRequest, ErasureStatus, GroundTruth, Prediction, RetentionPolicy
+from monitoring.models import (
+    ErasureRequest,
+    ErasureStatus,
+    GroundTruth,
+    Prediction,
+    PredictionSensitive,
+    RetentionPolicy,
+)
 from registry.models import RegisteredModel
 from registry.rules import can_request_erasure
 from registry.services.audit import AuditContext, audit_record
@@ -33,6 +42,15 @@ from .subjects import MAX_SUBJECT_LENGTH, subject_hash
 
 def _counts(queryset, model_field: str) -> dict[int, int]:
     return dict(queryset.values_list(model_field).annotate(n=Count("pk")).values_list(model_field, "n"))
+
+
+def _sensitive_delete(rows: list[tuple]) -> None:
+    """The sensitive values stored apart with these (version id, time, prediction id) rows."""
+    by_version: dict[int, list[str]] = {}
+    for version_id, _, pid in rows:
+        by_version.setdefault(version_id, []).append(pid)
+    for version_id, ids in by_version.items():
+        PredictionSensitive.objects.filter(version_id=version_id, prediction_id__in=ids).delete()
 
 
 @transaction.atomic
@@ -64,7 +82,9 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
             )
             continue
         mine = predictions.filter(version__model_id=model_id)
-        digests_remove(rows=mine.values_list("version_id", "timestamp", "prediction_id"))
+        rows = list(mine.values_list("version_id", "timestamp", "prediction_id"))
+        digests_remove(rows=rows)
+        _sensitive_delete(rows)
         mine.delete()
         labels.filter(model_id=model_id).delete()
         results.append({**row, "status": "erased"})

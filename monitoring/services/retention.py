@@ -8,7 +8,9 @@ purge that removes expired raw rows and appends a receipt per removal to the aud
   On PostgreSQL, a daily partition whose rows have all expired (every model with rows in it is
   past its cutoff and none is held) is detached and dropped; where a shared partition also holds
   rows that must stay, the expired models' rows of that day are deleted by range. On SQLite
-  (plain tables) rows are deleted by range. Labels (a plain table) are deleted by range.
+  (plain tables) rows are deleted by range. Labels and the sensitive values stored apart at
+  ingestion (``PredictionSensitive``), plain tables, are deleted by range, and the digests of
+  the days removed go with them.
 * Receipt: one ``retention.purged`` audit event per (model, table, range): the time range, the
   rows removed, per version the rows and the additive digest of the removed prediction ids
   (``raw_digests.ids_digest``, kept per day by ingestion, so dropping a day reads no rows),
@@ -28,7 +30,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from monitoring.models import DirtyWindow, GroundTruth, Prediction, RetentionPolicy
+from monitoring.models import DirtyWindow, GroundTruth, Prediction, PredictionSensitive, RetentionPolicy
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from registry.choices import RiskTier
 from registry.models import ModelVersion, RegisteredModel
@@ -208,40 +210,33 @@ def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime) -> li
     return receipts
 
 
+def _range_receipt(plan: Plan, queryset, *, version_field: str) -> list[dict]:
+    """Delete a model's expired rows of one plain table → its receipt (none if nothing went)."""
+    by_owner = partitions.delete_range(queryset=queryset, version_field=version_field)
+    if not by_owner:
+        return []
+    table = queryset.model._meta.db_table
+    return [_receipt(plan, table=table, start=None, end=plan.cutoff, method="range_delete", by_version=by_owner)]
+
+
 def _purge_ranges(plan: Plan, *, partitioned: bool) -> list[dict]:
+    """The model's expired rows of the plain tables (and of predictions on SQLite): predictions,
+    their sensitive values, labels; then the digests of the days gone."""
+    model, cutoff = plan.model, plan.cutoff
     receipts = []
     with transaction.atomic():
         if not partitioned:
-            rows = Prediction.objects.filter(version__model=plan.model, timestamp__lt=plan.cutoff)
-            by_version = partitions.delete_range(queryset=rows, version_field="version_id")
-            raw_digests.digests_forget(version_ids=by_version, before=plan.cutoff.date())
-            if by_version:
-                receipts.append(
-                    _receipt(
-                        plan,
-                        table=Prediction._meta.db_table,
-                        start=None,
-                        end=plan.cutoff,
-                        method="range_delete",
-                        by_version=by_version,
-                    )
-                )
-        labels = GroundTruth.objects.filter(model=plan.model, received_at__lt=plan.cutoff)
-        by_model = partitions.delete_range(queryset=labels, version_field="model_id")
-        if by_model:
-            receipts.append(
-                _receipt(
-                    plan,
-                    table=GroundTruth._meta.db_table,
-                    start=None,
-                    end=plan.cutoff,
-                    method="range_delete",
-                    by_version=by_model,
-                )
-            )
+            rows = Prediction.objects.filter(version__model=model, timestamp__lt=cutoff)
+            receipts += _range_receipt(plan, rows, version_field="version_id")
+        sensitive = PredictionSensitive.objects.filter(version__model=model, timestamp__lt=cutoff)
+        receipts += _range_receipt(plan, sensitive, version_field="version_id")
+        labels = GroundTruth.objects.filter(model=model, received_at__lt=cutoff)
+        receipts += _range_receipt(plan, labels, version_field="model_id")
+        # every digest of a day before the cutoff, also of days whose rows erasure took earlier
+        raw_digests.digests_forget(model_id=model.pk, before=cutoff.date())
         # a window wholly before the cutoff has no raw rows left: recomputing it would replace
         # its aggregates by empty ones, so its pending mark goes too
-        DirtyWindow.objects.filter(version__model=plan.model, window_start__lt=plan.cutoff - DAY).delete()
+        DirtyWindow.objects.filter(version__model=model, window_start__lt=cutoff - DAY).delete()
     return receipts
 
 

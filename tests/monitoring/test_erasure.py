@@ -12,12 +12,12 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 
-from monitoring.models import ErasureRequest, GroundTruth, Prediction, RetentionPolicy
+from monitoring.models import ErasureRequest, GroundTruth, Prediction, PredictionSensitive, RetentionPolicy
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
 from registry.choices import RiskTier
 from registry.rules import PRIVACY_GROUP
 from registry.services.audit import CLI, audit_export_rows
-from tests.factories import ModelVersionFactory, RegisteredModelFactory, UserFactory
+from tests.factories import FEATURE_SCHEMA, ModelVersionFactory, RegisteredModelFactory, UserFactory
 from tests.monitoring.helpers import T0, as_csv, as_json, prediction_records
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +134,29 @@ def test_a_model_under_legal_hold_answers_held_with_reason_and_article(
     assert not Prediction.objects.filter(version=churn_v1, prediction_id="p0").exists()
 
 
+def test_erasure_removes_the_subjects_sensitive_values_and_keeps_the_others(api_client_for, privacy, churn, owner):
+    schema = [*FEATURE_SCHEMA, {"name": "sex", "type": "categorical", "sensitive": True, "use": "monitoring"}]
+    mine = ModelVersionFactory(model=churn, feature_schema=schema)
+    held = ModelVersionFactory(model=RegisteredModelFactory(name="fraud", owner=owner, team=churn.team),
+                               feature_schema=schema)  # fmt: skip
+    RetentionPolicy.objects.create(
+        model=held.model, raw_days=183, legal_hold=True, legal_hold_reason="Case 7", legal_hold_article="Art. 17(3)(e)"
+    )
+    for version in (mine, held):
+        records = _with_subjects(prediction_records(4, start=T0), [SECRET, OTHER, SECRET, None])
+        for record in records:
+            record["features"]["sex"] = "F"
+        predictions_ingest(
+            version=version, body=as_json(records), content_type="application/json", actor=owner, context=CLI
+        )
+    assert _erase(api_client_for, privacy).status_code == 201
+    assert sorted(PredictionSensitive.objects.filter(version=mine).values_list("prediction_id", flat=True)) == [
+        "p1",
+        "p3",
+    ]
+    assert PredictionSensitive.objects.filter(version=held).count() == 4  # under a legal hold
+
+
 def _database_text() -> str:
     chunks = []
     with connection.cursor() as cursor:
@@ -170,6 +193,55 @@ def test_the_subject_id_never_appears_in_clear(api_client_for, privacy, churn_v1
             assert subject not in text, where
             assert subject.split("@")[0] not in text, where
     assert Prediction.objects.filter(subject_hash__isnull=False).exists()
+
+
+def test_refusals_never_echo_the_subject_id(api_client_for, client_for, privacy, churn_v1, owner, caplog, settings):
+    """Every way a subject id can be refused (labels, CSV, the erasure API and page, a missing
+    key) answers and logs without the id in clear, and stores nothing."""
+    caplog.set_level(logging.DEBUG)
+    long_secret = SECRET + "x" * 200
+    owner_api = api_client_for(owner)
+    privacy_api = api_client_for(privacy, ["privacy:write"])
+    csv_lines = as_csv(prediction_records(1)).decode().splitlines()
+    csv_body = f"{csv_lines[0]},subject_id\n{csv_lines[1]},{long_secret}\n"
+    answers = [
+        owner_api.post(
+            "/api/v1/models/churn/ground-truth/",
+            [{"prediction_id": "p0", "label": 1, "subject_id": [SECRET]}],
+            format="json",
+        ),
+        owner_api.post(
+            "/api/v1/models/churn/ground-truth/",
+            [{"prediction_id": "p0", "label": 1, "subject_id": long_secret}],
+            format="json",
+        ),
+        owner_api.generic(
+            "POST", "/api/v1/models/churn/versions/1/predictions/", csv_body.encode(), content_type="text/csv"
+        ),
+        privacy_api.post("/api/v1/erasure-requests/", {"subject_id": long_secret}, format="json"),
+        privacy_api.post("/api/v1/erasure-requests/", {"subject_id": SECRET + "\x00"}, format="json"),
+        privacy_api.post("/api/v1/erasure-requests/", {"subject_id": SECRET, "note": SECRET}, format="json"),
+        privacy_api.post("/api/v1/erasure-requests/", {"subject_id": {SECRET: 1}}, format="json"),
+    ]
+    for answer in answers:
+        assert 400 <= answer.status_code < 500, answer.content
+    page = client_for(privacy)
+    followed = page.post("/monitoring/privacy/erasure/", {"subject_id": long_secret}, follow=True)
+    settings.SUBJECT_KEY = ""  # no key: refused, still without the id
+    answers.append(privacy_api.post("/api/v1/erasure-requests/", {"subject_id": SECRET}, format="json"))
+    answers.append(
+        owner_api.post(
+            "/api/v1/models/churn/versions/1/predictions/",
+            [{**prediction_records(1)[0], "subject_id": SECRET}],
+            format="json",
+        )
+    )
+    keyless = page.post("/monitoring/privacy/erasure/", {"subject_id": SECRET}, follow=True)
+    assert answers[-2].status_code == 503 and answers[-1].status_code == 400  # the key's absence named
+    texts = [a.content.decode() for a in answers] + [followed.content.decode(), keyless.content.decode(), caplog.text]
+    for text in texts:
+        assert SECRET not in text and SECRET.split("@")[0] not in text
+    assert not ErasureRequest.objects.exists() and not Prediction.objects.exists() and not GroundTruth.objects.exists()
 
 
 def test_a_bad_subject_id_is_refused_naming_the_row(churn_v1, owner):

@@ -12,20 +12,22 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from monitoring.models import GroundTruth, MetricValue, Prediction, RetentionPolicy
+from monitoring.models import GroundTruth, MetricValue, Prediction, PredictionSensitive, RawDigest, RetentionPolicy
 from monitoring.services import partitions
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
-from monitoring.services.raw_digests import ids_digest
+from monitoring.services.raw_digests import MOD, ids_digest
 from monitoring.services.retention import retention_policy_get, retention_policy_update, retention_purge
 from registry.choices import RiskTier
 from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_export_rows, audit_verify
-from tests.factories import ModelVersionFactory, RegisteredModelFactory
+from tests.factories import FEATURE_SCHEMA, ModelVersionFactory, RegisteredModelFactory
 from tests.monitoring.helpers import T0, as_json, prediction_records
 
 pytestmark = pytest.mark.django_db
 TABLE = "monitoring_prediction"
 DAY = timedelta(days=1)
+SENSITIVE_TABLE = "monitoring_predictionsensitive"
+SENSITIVE_SCHEMA = [*FEATURE_SCHEMA, {"name": "sex", "type": "categorical", "sensitive": True, "use": "monitoring"}]
 
 
 def _ingest(version, records, actor):
@@ -172,3 +174,67 @@ def test_the_purge_receipt_verifies_in_an_offline_export(churn, churn_v1, owner,
     assert "retention.purged" in path.read_text()
     result = subprocess.run([sys.executable, "-m", "registry.verify_export", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _with_sex(records):
+    for i, record in enumerate(records):
+        record["features"]["sex"] = "F" if i % 2 else "M"
+    return records
+
+
+def test_purge_removes_expired_sensitive_values_and_digests_with_a_receipt(churn, owner, admin_user):
+    """Sensitive values are raw per-prediction data too: they go with their expired days, on a
+    dropped day (churn alone on day 0) and on a shared one (day 1, where fraud keeps its rows)."""
+    mine = ModelVersionFactory(model=churn, feature_schema=SENSITIVE_SCHEMA)
+    fraud = RegisteredModelFactory(name="fraud", owner=owner, team=churn.team)
+    other = ModelVersionFactory(model=fraud, feature_schema=SENSITIVE_SCHEMA)
+    day0 = _with_sex(prediction_records(10, start=T0))
+    day1 = _with_sex(prediction_records(4, start=T0 + DAY, prefix="d"))
+    _ingest(mine, day0, owner)
+    _ingest(mine, day1, owner)
+    _ingest(mine, _with_sex(prediction_records(3, start=T0 + 2 * DAY, prefix="k")), owner)
+    _ingest(other, _with_sex(prediction_records(6, start=T0 + DAY)), owner)
+    assert PredictionSensitive.objects.count() == 23
+    _set(churn, admin_user, raw_days=30)
+    _set(fraud, admin_user, raw_days=400)
+    receipts = retention_purge(now=T0 + 32 * DAY)  # churn's cutoff: the start of day 2
+    kept = PredictionSensitive.objects.filter(version=mine)
+    assert sorted(kept.values_list("prediction_id", flat=True)) == ["k0", "k1", "k2"]
+    assert PredictionSensitive.objects.filter(version=other).count() == 6
+    assert not PredictionSensitive.objects.filter(timestamp__lt=T0 + 2 * DAY, version__model=churn).exists()
+    assert set(RawDigest.objects.filter(version=mine).values_list("day", flat=True)) == {(T0 + 2 * DAY).date()}
+    assert RawDigest.objects.filter(version=other).count() == 1
+    sensitive = [r for r in receipts if r["table"] == SENSITIVE_TABLE]
+    assert sensitive and {r["model"] for r in sensitive} == {"churn"}
+    assert sum(r["rows"] for r in sensitive) == 14
+    combined = sum(int(r["ids_sha256"][str(mine.pk)]["sha256"], 16) for r in sensitive) % MOD
+    assert f"{combined:064x}" == ids_digest([r["prediction_id"] for r in day0 + day1])
+    if partitions.is_partitioned(TABLE):  # both paths ran: day 0 dropped, day 1 shared with fraud
+        methods = {r["from"]: r["method"] for r in receipts if r["table"] == TABLE}
+        assert methods == {T0.isoformat(): "partition_drop", (T0 + DAY).isoformat(): "range_delete"}
+    assert audit_verify().ok
+    assert retention_purge(now=T0 + 32 * DAY + timedelta(hours=1)) == []  # idempotent
+
+
+@pytest.mark.postgres
+def test_one_purge_drops_every_expired_day_and_finishes_an_interrupted_one(churn, churn_v1, owner, admin_user):
+    """All expired days go in one drop with one receipt each; a day a purge left detached is
+    dropped too, or attached again when its rows are now under a legal hold."""
+    fraud = ModelVersionFactory(model=RegisteredModelFactory(name="fraud", owner=owner, team=churn.team))
+    for day in range(3):
+        _ingest(churn_v1, prediction_records(5, start=T0 + day * DAY, prefix=f"c{day}-"), owner)
+    _ingest(fraud, prediction_records(4, start=T0 + 3 * DAY), owner)
+    for day in (0, 3):  # a purge interrupted between its detach and its drop
+        partitions.partition_detach(table=TABLE, name=partitions.partition_name(TABLE, (T0 + day * DAY).date()))
+    assert len(partitions.detached_partitions(TABLE)) == 2
+    _set(churn, admin_user, raw_days=30)
+    _set(fraud.model, admin_user, raw_days=30, legal_hold=True, legal_hold_reason="Claim", legal_hold_article="Art. 17")
+    receipts = [r for r in retention_purge(now=T0 + 34 * DAY) if r["table"] == TABLE]
+    assert sorted(r["from"] for r in receipts) == [(T0 + d * DAY).isoformat() for d in range(3)]
+    assert {(r["method"], r["rows"], r["model"]) for r in receipts} == {("partition_drop", 5, "churn")}
+    days = partitions.partition_days(TABLE)
+    assert not {(T0 + d * DAY).date() for d in range(3)} & set(days) and (T0 + 3 * DAY).date() in days
+    assert partitions.detached_partitions(TABLE) == []
+    assert not Prediction.objects.filter(version=churn_v1).exists()
+    assert Prediction.objects.filter(version=fraud).count() == 4
+    assert audit_verify().ok

@@ -37,6 +37,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """A clean environment: none of the caller's database/broker settings leak in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_", "DJANGO_", "TEST_"))}
     env.pop("SECRET_KEY", None)
+    env.pop("SUBJECT_KEY", None)
     env.update({"MLOPS_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"})
     env.update(extra)
     return env
@@ -56,6 +57,7 @@ def test_production_settings_pass_check_deploy_with_no_issues(tmp_path):
         tmp_path,
         DJANGO_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(50),
+        SUBJECT_KEY=secrets.token_urlsafe(32),
         ALLOWED_HOSTS="mlops.example.com",
         CSRF_TRUSTED_ORIGINS="https://mlops.example.com",
     )
@@ -72,8 +74,30 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     assert "SECRET_KEY" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("subject_key", "debug"),
+    [
+        (None, "false"),
+        ("", "false"),
+        ("too-short-a-key", "false"),
+        ("dev-subject-key-not-for-production", "false"),  # the development default, long as it is
+        (None, "true"),  # DEBUG turned on by hand does not bring the development default back
+    ],
+)
+def test_production_refuses_to_start_without_a_strong_subject_key(tmp_path, subject_key, debug):
+    extra = {} if subject_key is None else {"SUBJECT_KEY": subject_key}
+    env = _env(tmp_path, DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(50), DEBUG=debug, **extra)
+    result = _manage(env, "check", "--deploy")
+    assert result.returncode != 0
+    assert "SUBJECT_KEY" in result.stderr, result.stderr
+    if subject_key:
+        assert subject_key not in result.stderr  # the refusal does not print the key
+
+
 def test_production_turns_debug_off_and_cookies_secure(tmp_path):
-    env = _env(tmp_path, DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(50))
+    env = _env(
+        tmp_path, DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(50), SUBJECT_KEY=secrets.token_urlsafe(32)
+    )
     code = (
         "import json; from django.conf import settings as s; print(json.dumps([s.DEBUG, s.SESSION_COOKIE_SECURE,"
         " s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS]))"
