@@ -14,6 +14,7 @@ from monitoring.services.erasure import erasure_request_create
 from registry.models import AuditEvent
 from registry.rules import can_request_erasure, can_view_privacy
 from registry.services.audit import AuditContext
+from registry.stepup import step_up_required_if
 
 PAGE_SIZE = 100
 
@@ -34,6 +35,7 @@ def privacy_overview(request):
 
 @login_required
 @require_POST
+@step_up_required_if(lambda request: can_request_erasure(request.user))  # sensitive: a fresh sign-in
 def erasure_request_view(request):
     try:
         erasure = erasure_request_create(

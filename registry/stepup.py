@@ -1,7 +1,8 @@
 """Step-up: sensitive actions need a sign-in at most ``STEP_UP_MAX_AGE`` seconds old.
 
 Sensitive: approving a high-risk promotion, an admin gate override (or waiver), changing a
-promotion policy; later a legal hold, a retention change, an erasure. How to use it:
+promotion policy, a legal hold or retention change, an erasure (monitoring/api/retention.py,
+monitoring/views_privacy.py). How to use it:
 
 - a view where every call is sensitive: ``@step_up_required``;
 - a view where some calls are: ``@step_up_required_if(predicate)``, ``predicate(request,

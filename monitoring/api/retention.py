@@ -28,9 +28,10 @@ from monitoring.selectors_privacy import erasure_request_get, erasure_request_li
 from monitoring.services.erasure import erasure_request_create
 from monitoring.services.retention import effective_raw_days, retention_policy_get, retention_policy_update
 from monitoring.services.subjects import MAX_SUBJECT_LENGTH
-from registry.rules import can_view_privacy
+from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
 from registry.selectors.inventory import model_get
 from registry.services.audit import AuditContext
+from registry.stepup import step_up_check
 
 PRIVACY_WRITE = "privacy:write"
 
@@ -38,6 +39,7 @@ PRIVACY_WRITE = "privacy:write"
 class RetentionSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
     effective_raw_days = serializers.SerializerMethodField()
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)  # null: the tier's default, never set
 
     class Meta:
         model = RetentionPolicy
@@ -121,6 +123,8 @@ class RetentionView(PrivacyAPIView):
             raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
         serializer = RetentionWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        if can_manage_retention(request.user):
+            step_up_check(request)  # a retention change or a legal hold is sensitive (the service refuses others)
         policy = retention_policy_update(
             model=model, actor=request.user, context=self.audit_context(), changes=dict(serializer.validated_data)
         )
@@ -157,6 +161,8 @@ class ErasureRequestListView(PrivacyAPIView, generics.ListAPIView):
             raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
         serializer = ErasureRequestWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if can_request_erasure(request.user):
+            step_up_check(request)  # an erasure is sensitive (the service refuses others)
         try:
             erasure = erasure_request_create(
                 subject_id=serializer.validated_data["subject_id"], actor=request.user, context=self.audit_context()
@@ -189,12 +195,12 @@ class RecordsOfProcessingView(PrivacyAPIView):
     @extend_schema(
         summary="Records of processing (GDPR Art. 30), one per model",
         parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request):
         if not can_view_privacy(request.user):
             raise exceptions.PermissionDenied("Only privacy officers, auditors and admins export these records.")
-        fmt = request.query_params.get("format", "json")
+        fmt = request.query_params.get("format") or "json"  # empty means the default, as for the other filters
         if fmt not in ("json", "csv"):
             raise exceptions.ValidationError({"format": ["json or csv."]})
         records = records_of_processing(user=request.user)
