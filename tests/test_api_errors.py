@@ -322,3 +322,26 @@ def test_a_boolean_filter_refuses_what_is_not_a_boolean(admin_user, churn_v1, le
 @pytest.mark.parametrize("value", ["true", "false", "1", "0", ""])
 def test_a_boolean_filter_takes_true_false_and_empty(admin_user, lenient, value):
     assert lenient(admin_user).get(f"/api/v1/alerts/?active={value}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"n_bins": "12"}, "Expected an integer, got str."),
+        ({"n_bins": True}, "Expected an integer, got bool."),
+        ({"psi_warning": "0.2"}, "Expected a number, got str."),
+        ({"retrain_url": 7}, "Expected a string, got int."),
+    ],
+)
+def test_a_json_value_of_the_wrong_type_is_a_400_naming_the_field(admin_user, churn, lenient, body, message):
+    # DRF turned "12" into 12 where the schema says integer (schemathesis: schema-violating request accepted)
+    response = lenient(admin_user).patch("/api/v1/models/churn/monitoring/", body, format="json")
+    error = _error(response, 400)
+    assert error["details"][next(iter(body))] == [message]
+
+
+def test_a_required_text_field_says_in_the_schema_that_it_may_not_be_blank(admin_user, lenient):
+    # schemathesis sent {"reason": "\n"}: valid for minLength 1, refused once DRF trimmed it
+    schema = lenient(admin_user).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    reason = schema["components"]["schemas"]["SuspendRequest"]["properties"]["reason"]
+    assert re.search(reason["pattern"], "Rolled back") and not re.search(reason["pattern"], "\n \t")

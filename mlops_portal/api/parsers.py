@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.http import QueryDict
 from rest_framework import exceptions, parsers, serializers
 
 from .errors import PayloadTooLarge
@@ -127,17 +128,30 @@ class LimitedJSONParser(parsers.JSONParser):
             raise exceptions.ParseError(exc.message) from exc
 
 
+def _wrong_type(field, value) -> str | None:
+    """What is wrong with a JSON value's type for ``field`` (None when it is right). DRF would
+    quietly turn 7 into "7", "12" into 12 and "yes" into True: here a wrong type is an error, as
+    the schema says."""
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return f"Expected a string, got {type(value).__name__}."
+    if isinstance(field, serializers.IntegerField) and (isinstance(value, bool | str)):
+        return f"Expected an integer, got {type(value).__name__}."
+    if isinstance(field, serializers.FloatField) and (isinstance(value, bool | str)):
+        return f"Expected a number, got {type(value).__name__}."
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return f"Expected true or false, got {type(value).__name__}."
+    return None
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, naming them."""
+    """Refuses fields it does not know, naming them, and values of the wrong JSON type."""
 
     def to_internal_value(self, data):
-        if isinstance(data, dict):
+        if isinstance(data, dict) and not isinstance(data, QueryDict):
             errors = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
             for name, field in self.fields.items():
-                # DRF would quietly turn 7 into "7": a wrong type is an error here.
-                if isinstance(field, serializers.CharField) and name in data and data[name] is not None:
-                    if not isinstance(data[name], str):
-                        errors[name] = [f"Expected a string, got {type(data[name]).__name__}."]
+                if name in data and data[name] is not None and (problem := _wrong_type(field, data[name])):
+                    errors[name] = [problem]
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

@@ -10,7 +10,9 @@ annotations cannot say once for all endpoints.
 - JSON request bodies refuse fields they do not know (``StrictSerializer``): their schemas say
   ``additionalProperties: false``.
 - No text may hold a NUL character (``RefuseNulMiddleware``, ``json_loads``): string parameters
-  and the string fields of request bodies carry a pattern that excludes it.
+  and the string fields of request bodies carry a pattern that excludes it; a required text
+  field's pattern also asks for one character that is not whitespace (DRF trims, then refuses
+  a blank value).
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ ERRORS_WITH_BODY = {
     "415": "The body's content type is not one this endpoint reads.",
 }
 NO_NUL = "^[^\\u0000]*$"
+# A required text field is trimmed (DRF's CharField) and then may not be blank: it needs one
+# character that is neither NUL nor what Python's str.strip() removes.
+_BLANK = (
+    "\\u0000\\t\\n\\u000b\\f\\r\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+NOT_BLANK = f"^[^\\u0000]*[^{_BLANK}][^\\u0000]*$"
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
 
 
@@ -72,7 +80,7 @@ def _document_errors(operation: dict) -> None:
 def _no_nul(schema: dict) -> None:
     """A string schema without a pattern, enum or format gets the pattern that excludes NUL."""
     if schema.get("type") == "string" and not ({"pattern", "enum", "format"} & set(schema)):
-        schema["pattern"] = NO_NUL
+        schema["pattern"] = NOT_BLANK if schema.get("minLength", 0) >= 1 else NO_NUL
     elif schema.get("type") == "array" and isinstance(schema.get("items"), dict):
         _no_nul(schema["items"])
     for variant in schema.get("oneOf", []) + schema.get("anyOf", []) + schema.get("allOf", []):

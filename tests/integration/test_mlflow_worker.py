@@ -84,6 +84,12 @@ def test_an_approval_moves_the_mlflow_alias_within_seconds(
     promotion_approve(request=request, reviewer=reviewer, comment="Evidence checked", context=CLI)  # commits
     wait_until(lambda: mlflow_admin.alias(registered, "champion") == "2", timeout=30, what="the alias write-back")
     assert time.monotonic() - approved_at < 30  # not the next periodic sync (every 5 minutes)
+    # the worker moves the alias, then commits its audit event: wait for the commit, not a race
+    wait_until(
+        lambda: AuditEvent.objects.filter(model=model, action="mlflow.alias_set").exists(),
+        timeout=30,
+        what="the write-back's audit event",
+    )
     assert AuditEvent.objects.filter(model=model, action="mlflow.alias_set").count() == 1
     assert "mlflow_writeback_model" in worker_env.logs()
 

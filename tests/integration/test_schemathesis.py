@@ -63,6 +63,7 @@ KNOWN: dict[tuple[str, str], str] = {
     ("ST202", "POST /api/v1/models/{name}/reviews/"): "reviews: due_at in the future",
     ("ST202", "POST /api/v1/incidents/"): "incidents: aware_at between 1970 and now; began_at <= aware_at",
     ("ST202", "POST /api/v1/reviews/{id}/attest/"): "attestation: both statements attested",
+    ("ST202", "POST /api/v1/findings/{id}/retest/"): "retest: a failed retest needs its comment",
     # A legal hold needs its reason and article (a cross-field rule; a 400 naming both fields).
     ("ST202", "PATCH /api/v1/models/{name}/retention/"): "retention: a legal hold names its reason and article",
     # `team` must name an existing team's slug: data the schema cannot know (a 400 naming the field).
