@@ -17,7 +17,7 @@ from django.urls import reverse
 from monitoring.oversight.models import Incident
 from registry.demo import DEMO_PASSWORD
 from registry.models import PromotionRequest
-from tests.browser.conftest import DEFAULT_TIMEOUT_MS, VIEWPORT, login, screenshot
+from tests.browser.conftest import DEFAULT_TIMEOUT_MS, login, open_page, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
@@ -98,6 +98,7 @@ def check_charts(page) -> list[str]:
     problems = []
     charts = page.evaluate(CHARTS_JS)
     page.charts_with_data += sum(1 for chart in charts if chart["withData"])
+    page.explained += [f"#{c['id']}: {c['explanation'][:80]}" for c in charts if c["drawn"] and not c["withData"]]
     for chart in charts:
         if not chart["drawn"]:
             problems.append(f"chart #{chart['id']} was never drawn")
@@ -125,24 +126,6 @@ def visit(page, base: str, url: str, expected_status: int) -> list[str]:
     return problems
 
 
-def new_page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
-    pg = context.new_page()
-    pg.console_errors = []
-    pg.charts_with_data = 0
-    pg.on(
-        "console",
-        lambda m: (
-            pg.console_errors.append(f"console.error: {m.text} ({(m.location or {}).get('url', '')})")
-            if m.type == "error"
-            else None
-        ),
-    )
-    pg.on("pageerror", lambda e: pg.console_errors.append(f"page error: {e}"))
-    return context, pg
-
-
 # The README's screenshots: (user, page label or nav url name, file name).
 SHOTS = {
     ("owner", "fleet"): "demo_fleet",
@@ -163,7 +146,8 @@ def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_ch
     gated = {reverse(name): text for name, text in GATED_BY_NAV.items()}
     failures, visited, charts_with_data = [], 0, 0
     for username in USERS:
-        context, page = new_page(browser)
+        context, page = open_page(browser)
+        page.charts_with_data, page.explained = 0, []
         try:
             login(page, live_server, demo[username], password=DEMO_PASSWORD)
             page.goto(base + reverse("monitoring:fleet"))
@@ -192,6 +176,8 @@ def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_ch
                 if shot and not problems:
                     take_shot(page, shot)
             charts_with_data += page.charts_with_data
+            for note in sorted(set(page.explained)):
+                print(f"{username}: empty chart, explained: {note}")  # shown with -s or on failure
         finally:
             context.close()
     assert visited >= len(USERS) * 15
