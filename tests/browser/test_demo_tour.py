@@ -44,8 +44,9 @@ CHARTS_JS = """() => Array.from(document.querySelectorAll('.chart')).map((el) =>
         return false;
     };
     const traces = el._fullData || [];
-    const withData = traces.filter((t) => t.visible !== false
-        && ['y', 'z', 'values', 'x'].some((k) => hasNumber(t[k]))).length;
+    // the value axis: x only for horizontal bars and histograms (elsewhere x is the time axis)
+    const valueKeys = (t) => (t.orientation === 'h' || t.type === 'histogram' ? ['x'] : ['y', 'z', 'values']);
+    const withData = traces.filter((t) => t.visible !== false && valueKeys(t).some((k) => hasNumber(t[k]))).length;
     const notes = Array.from(el.querySelectorAll('.annotation-text')).map((n) => n.textContent.trim());
     const card = el.closest('.card') || el.parentElement;
     let cardText = '';
