@@ -3,7 +3,8 @@ navigation plus the main pages of the two demo models, on the real demo (`load_d
 
 Every page answers 200 (or 403 where that user's navigation does not offer it), the
 browser reports no console error, and every Plotly chart on the page either draws data
-or says why it is empty (the ``empty_figure`` annotation, or a note in the chart's card).
+or says why it is empty (the ``empty_figure`` annotation, or a note in the chart's card);
+the dashboard of an unmonitored demo model shows that the empty case is recognised.
 The tour also takes the README's screenshots of the demo (docs/screenshots/demo_*.png).
 """
 
@@ -23,6 +24,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 USERS = ["owner", "reviewer", "reviewer2", "auditor", "admin"]
 MODELS = ["customer-churn", "diabetes-progression"]
+# A demo model without monitoring: its dashboard's charts are empty and must say why.
+UNMONITORED = "wine-cultivar"
 
 # Pages a user may be refused: the navigation shows their link only to some users.
 # (url name, nav link text) -> an unlinked page must answer 403 for that user.
@@ -164,6 +167,7 @@ def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_ch
                     tour.append((f"unlinked {gated[url]}", url))
             for name, pages in pages_by_model.items():
                 tour += [(f"{name}:{label}", url) for label, url in pages.items()]
+            tour.append((f"{UNMONITORED}:dashboard", reverse("monitoring:model_dashboard", args=[UNMONITORED])))
             for label, url in tour:
                 expected = 403 if url in gated and url not in nav_urls else 200
                 problems = visit(page, base, url, expected)
@@ -177,6 +181,7 @@ def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_ch
                 if shot and not problems:
                     take_shot(page, shot)
             charts_with_data += page.charts_with_data
+            assert page.explained, f"{username}: {UNMONITORED}'s empty charts were not recognised as explained"
             for note in sorted(set(page.explained)):
                 print(f"{username}: empty chart, explained: {note}")  # shown with -s or on failure
         finally:
