@@ -70,10 +70,9 @@ def browser():
             chromium.close()
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh browser context and page (1280x800). Console errors and page errors are
-    collected in ``page.console_errors``; any of them fails the test at teardown."""
+def open_page(browser):
+    """A fresh browser context (1280x800) and its page, whose console errors and uncaught
+    page errors are collected in ``page.console_errors``. Returns ``(context, page)``."""
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     pg = context.new_page()
@@ -89,6 +88,14 @@ def page(browser):
 
     pg.on("console", on_console)
     pg.on("pageerror", on_page_error)
+    return context, pg
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page (1280x800). Console errors and page errors are
+    collected in ``page.console_errors``; any of them fails the test at teardown."""
+    context, pg = open_page(browser)
     yield pg
     errors = list(pg.console_errors)
     context.close()

@@ -103,3 +103,15 @@ def test_the_inventory_page_reads_outside_a_transaction_and_writes_still_run_in_
     assert all(atomic for sql, atomic in writes.items() if sql not in after_commit), writes
     model.refresh_from_db()
     assert model.description == "edited"
+
+
+def test_a_refused_page_keeps_the_layout_and_says_why(roles, client_for):
+    """Django's bare 403 page has no favicon link (the browser then asks for /favicon.ico,
+    gets a 404 and logs a console error) and no navigation back into the portal."""
+    response = client_for(roles["owner"]).get(reverse("registry:audit_log"))
+    assert response.status_code == 403
+    html = response.content.decode()
+    links = _links(html)
+    assert static(LAYOUT_STATIC["favicon"]) in links
+    assert reverse("monitoring:fleet") in links
+    assert "You may not see this page" in html
