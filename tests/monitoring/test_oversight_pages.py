@@ -206,3 +206,14 @@ def test_open_incident_without_an_alert_from_the_model_page(churn, roles, client
     )
     incident = Incident.objects.get()
     assert answer.status_code == 302 and incident.deadline == dt.datetime(2026, 10, 30, 8, 0, tzinfo=dt.UTC)
+
+
+def test_the_deadline_is_written_once_when_the_incidents_zone_is_utc(incident, owner, client_for):
+    # the demo's incident read "2026-12-17 10:54 UTC · 2026-12-17 10:54 UTC (UTC)"
+    Incident.objects.filter(pk=incident.pk).update(time_zone="UTC")
+    html = client_for(owner).get(f"/monitoring/incidents/{incident.pk}/").content.decode()
+    line = re.search(r'<p class="deadline-line">(.*?)</p>', html, re.S).group(1)
+    assert line.count(incident.deadline.strftime("%Y-%m-%d %H:%M")) == 1 and "(UTC)" not in line
+    Incident.objects.filter(pk=incident.pk).update(time_zone="Europe/Berlin")
+    html = client_for(owner).get(f"/monitoring/incidents/{incident.pk}/").content.decode()
+    assert "(Europe/Berlin)" in re.search(r'<p class="deadline-line">(.*?)</p>', html, re.S).group(1)
