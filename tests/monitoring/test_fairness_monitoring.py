@@ -133,6 +133,26 @@ def test_disparate_impact_below_threshold_is_a_health_reason(credit_v1, owner, d
     assert any(r["attribute"] == "sex" and "Disparate impact for sex is 0.4" in r["message"] for r in fair), fair
 
 
+def test_a_parity_breach_in_production_opens_a_fairness_alert_and_a_review(
+    credit_v1, owner, django_capture_on_commit_callbacks
+):
+    # "the owner gets an alert when a parity figure crosses its threshold", and the breach is a
+    # trigger of an unscheduled review (oversight)
+    from monitoring.models import Alert
+    from monitoring.oversight.models import PeriodicReview
+    from monitoring.oversight.reviews import reviews_sweep
+    from monitoring.services.health import health_evaluate
+
+    frame, _ = _traffic(0.5)
+    _ingest(credit_v1, owner, frame, django_capture_on_commit_callbacks)
+    _compute(credit_v1)
+    health_evaluate(model=credit_v1.model, now=T0 + timedelta(days=1))
+    alert = Alert.objects.get(model=credit_v1.model, kind="fairness", status="open")
+    assert "Disparate impact for sex is 0.4" in alert.title + " " + str(alert.reasons)
+    reviews_sweep(now=T0 + timedelta(days=1))
+    assert PeriodicReview.objects.get(model=credit_v1.model).trigger == "fairness"
+
+
 def test_scorecard_bias_examined_before_production(credit_v1, owner, admin_user, django_capture_on_commit_callbacks):
     from django.utils import timezone
 
