@@ -145,7 +145,7 @@ CATALOGUE = [
                 lambda: train_churn("logreg", CHURN_NUMERIC, CHURN_CATEGORICAL, seed=303),
                 "s3://acme-ml-data/customer-churn/snapshots/2026-10-31/customers.csv",
                 TaskType.BINARY,
-                registered=(-12, 11),
+                registered=(-38, 11),
             ),
         ],
         history=[
@@ -169,7 +169,7 @@ CATALOGUE = [
                 "Quarterly retrain on the latest snapshot, as the 90-day cadence requires; "
                 "a linear model is easier to explain to customer care.",
                 [],  # left pending: the reviewers' queue has work in it
-                at=((-10, 9),),
+                at=((-37, 9),),
             ),
         ],
     ),
@@ -211,7 +211,7 @@ CATALOGUE = [
                 lambda: train_diabetes("gbr", ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]),
                 "sklearn://datasets/load_diabetes",
                 TaskType.REGRESSION,
-                registered=(-25, 9),
+                registered=(-50, 9),
             ),
         ],
         history=[
@@ -233,14 +233,14 @@ CATALOGUE = [
                     ("reviewer", "approve", "Error down on the same split; lineage checked."),
                     ("reviewer2", "approve", "Approved; keep the pilot clinics' feedback loop."),
                 ],
-                at=((-40, 10), (-39, 11), (-36, 16)),
+                at=((-42, 10), (-41, 11), (-39, 16)),
             ),
             PromotionStep(
                 3,
                 Stage.PRODUCTION,
                 "Try gradient boosting in production.",
                 [("reviewer", "reject", "RMSE is worse than production on the holdout and the model overfits.")],
-                at=((-20, 10), (-19, 15)),
+                at=((-45, 10), (-44, 15)),
             ),
         ],
     ),
