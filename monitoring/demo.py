@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring import demo_fairness
 from monitoring.demo_live import churn_traffic, load_live_demo
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
@@ -137,68 +138,97 @@ MONITORED = [
 
 
 def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = False) -> dict[str, int]:
-    """Create the monitoring demo data; returns what was created, by kind (empty on a re-run)."""
+    """Create the monitoring demo data; returns what was created, by kind (empty on a re-run).
+
+    Each day's batch and labels are written at 07:00 that day (``clock.at``: back-dated, as
+    the registry history before it), churn and diabetes interleaved day by day so the audit
+    chain stays in time order; with ``sync`` the health, alerts and the churn incident that
+    follows its critical drift alert happen on their days too."""
+    from monitoring.oversight.demo import churn_incident_after_its_alert, load_oversight_demo
+
     step = progress or (lambda label: None)
     created: dict[str, int] = {}
     today = timezone.now().astimezone(UTC).date()
     first_day = datetime.combine(today - timedelta(days=DAYS), time(6, 0), tzinfo=UTC)
     with _tasks_inline(sync):
+        with clock.at(first_day - timedelta(minutes=15)):
+            targets = [t for spec in MONITORED if (t := _set_up(spec, created))]
+        for day in range(DAYS):
+            with clock.at(first_day + timedelta(days=day, hours=1)) as run:
+                for target in targets:
+                    _day(target, first_day, day, created)
+            if sync:
+                for what, n in churn_incident_after_its_alert(run).items():
+                    created[what] = created.get(what, 0) + n
         for spec in MONITORED:
-            _monitor(spec, first_day, created)
             step(f"monitoring: {spec.model}")
         demo_fairness.load_demo(created=created)  # credit-approval: the fairness gate and parity in production
-    from monitoring.oversight.demo import load_oversight_demo  # incidents, plans, reviews, findings
-
-    created |= load_oversight_demo()
+    created |= load_oversight_demo()  # incidents, plans, reviews, findings
     # last: it makes the churn tier's policy ask for live evidence, which v2's re-promotion above has not
     with _tasks_inline(sync):
         load_live_demo(day_frame=churn_traffic, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
     return created
 
 
-def _monitor(spec: MonitoredSpec, first_day: datetime, created: dict[str, int]) -> None:
-    model = RegisteredModel.objects.filter(name=spec.model).select_related("owner").first()
-    version = model.versions.filter(stage=Stage.PRODUCTION).first() if model else None
-    if version is None or version.version != spec.production_version:
-        return  # not the demo's inventory: leave it alone
-    owner, context = model.owner, registry_demo.CONTEXT
-    features = [f["name"] for f in version.feature_schema]
+@dataclass
+class _Target:
+    """A monitored demo model ready for its daily traffic."""
 
-    def scored(frame: pd.DataFrame) -> pd.DataFrame:
-        trained = registry_demo.trained_version(spec.model, spec.production_version)  # cached per process
-        out = frame[features].copy()
-        if spec.with_score:
+    spec: MonitoredSpec
+    model: RegisteredModel
+    version: Any
+    frames: list[pd.DataFrame]
+
+    def scored(self, frame: pd.DataFrame) -> pd.DataFrame:
+        trained = registry_demo.trained_version(self.spec.model, self.spec.production_version)  # cached
+        out = frame[[f["name"] for f in self.version.feature_schema]].copy()
+        if self.spec.with_score:
             score = trained.estimator.predict_proba(frame[trained.features])[:, 1]
             out["prediction"], out["score"] = (score >= 0.5).astype(int), score.round(5)
         else:
             out["prediction"] = trained.estimator.predict(frame[trained.features]).round(3)
         return out
 
+
+def _set_up(spec: MonitoredSpec, created: dict[str, int]) -> _Target | None:
+    """The model's monitoring config and reference data (None: not the demo's inventory)."""
+    model = RegisteredModel.objects.filter(name=spec.model).select_related("owner").first()
+    version = model.versions.filter(stage=Stage.PRODUCTION).first() if model else None
+    if version is None or version.version != spec.production_version:
+        return None  # not the demo's inventory: leave it alone
+    owner, context = model.owner, registry_demo.CONTEXT
+    target = _Target(spec, model, version, [spec.day(d) for d in range(DAYS)])
     if not MonitoringConfig.objects.filter(model=model).exists():
         monitoring_config_update(model=model, actor=owner, context=context, changes=spec.config)
         created["monitoring configs"] = created.get("monitoring configs", 0) + 1
     if not ReferenceProfile.objects.filter(version=version).exists():
         reference = spec.reference()  # with its labels: the calibration of estimated performance
-        body = _csv(scored(reference).assign(label=reference[spec.label].to_numpy()))
+        body = _csv(target.scored(reference).assign(label=reference[spec.label].to_numpy()))
         reference_upload(version=version, body=body, content_type="text/csv", actor=owner, context=context)
         created["reference uploads"] = created.get("reference uploads", 0) + 1
+    return target
 
-    days = [(first_day + timedelta(days=d), spec.day(d)) for d in range(DAYS)]
-    for day, (start, frame) in enumerate(days):
-        ids = [f"{spec.id_prefix}-{start:%Y%m%d}-{i:04d}" for i in range(len(frame))]
-        if not Prediction.objects.filter(version=version, prediction_id=ids[0]).exists():
-            rng = np.random.default_rng(20_000 + day)
-            seconds = np.sort(rng.integers(0, 3600, size=len(frame)))  # the 06:00 scoring run
-            batch = scored(frame)
-            batch.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
-            batch.insert(0, "prediction_id", ids)
-            predictions_ingest(version=version, body=_csv(batch), content_type="text/csv", actor=owner, context=context)
-            created["predictions"] = created.get("predictions", 0) + len(batch)
-        # the outcome of the day that is now label_delay_days old becomes known
-        if day >= spec.label_delay_days:
-            labelled_start, labelled = days[day - spec.label_delay_days]
-            label_ids = [f"{spec.id_prefix}-{labelled_start:%Y%m%d}-{i:04d}" for i in range(len(labelled))]
-            if not GroundTruth.objects.filter(model=model, prediction_id=label_ids[0]).exists():
-                labels = pd.DataFrame({"prediction_id": label_ids, "label": labelled[spec.label].to_numpy()})
-                labels_ingest(model=model, body=_csv(labels), content_type="text/csv", actor=owner, context=context)
-                created["labels"] = created.get("labels", 0) + len(labels)
+
+def _day(target: _Target, first_day: datetime, day: int, created: dict[str, int]) -> None:
+    """One day of traffic: the 06:00 scoring run, and the labels of the day now old enough."""
+    spec, model, version = target.spec, target.model, target.version
+    owner, context = model.owner, registry_demo.CONTEXT
+    start, frame = first_day + timedelta(days=day), target.frames[day]
+    ids = [f"{spec.id_prefix}-{start:%Y%m%d}-{i:04d}" for i in range(len(frame))]
+    if not Prediction.objects.filter(version=version, prediction_id=ids[0]).exists():
+        rng = np.random.default_rng(20_000 + day)
+        seconds = np.sort(rng.integers(0, 3600, size=len(frame)))  # the 06:00 scoring run
+        batch = target.scored(frame)
+        batch.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
+        batch.insert(0, "prediction_id", ids)
+        predictions_ingest(version=version, body=_csv(batch), content_type="text/csv", actor=owner, context=context)
+        created["predictions"] = created.get("predictions", 0) + len(batch)
+    # the outcome of the day that is now label_delay_days old becomes known
+    if day >= spec.label_delay_days:
+        labelled_start = first_day + timedelta(days=day - spec.label_delay_days)
+        labelled = target.frames[day - spec.label_delay_days]
+        label_ids = [f"{spec.id_prefix}-{labelled_start:%Y%m%d}-{i:04d}" for i in range(len(labelled))]
+        if not GroundTruth.objects.filter(model=model, prediction_id=label_ids[0]).exists():
+            labels = pd.DataFrame({"prediction_id": label_ids, "label": labelled[spec.label].to_numpy()})
+            labels_ingest(model=model, body=_csv(labels), content_type="text/csv", actor=owner, context=context)
+            created["labels"] = created.get("labels", 0) + len(labels)

@@ -1,17 +1,18 @@
-"""Demo data for ``manage.py load_demo``: people, teams, two really trained models and
-their promotion history, all written through the services (audit source ``cli``).
+"""Demo data for ``manage.py load_demo``: people, teams, really trained models and their
+promotion history, all written through the services (audit source ``cli``), each step at the
+past time the catalogue gives it (``mlops_portal.clock.at``: back-dated, in time order).
 
 Idempotent: every step looks for what it would create by its natural key (username,
 team slug, model name, version number, promotion request per version and stage) and
 skips it when present, so a second run writes nothing, not even an audit event.
 
-The models are trained here with scikit-learn, so each version carries the real metrics
-of its training: a customer-churn classifier on generated customer data, and a
-disease-progression regressor on scikit-learn's bundled diabetes dataset.
+The models are trained here with scikit-learn, so each version carries its real metrics.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
+from mlops_portal import clock
 from registry.choices import AuditSource, PromotionStatus, RiskTier, Stage, TaskType
 from registry.demo_training import (
     CHURN,
@@ -39,6 +42,7 @@ from registry.services.audit import AuditContext
 from registry.services.inventory import model_create, team_create, version_create
 
 DEMO_PASSWORD = "demo-pass-123"
+USERS_AND_TEAMS = (-240, 9)  # when the people and teams were set up (see ``When`` below)
 CONTEXT = AuditContext(source=AuditSource.CLI, request_id="load_demo")
 
 USERS = [
@@ -59,6 +63,12 @@ TEAMS = [
 # ---------------------------------------------------------------------------- the catalogue
 
 
+# When something happened: (days relative to today, hour of that day in UTC). The demo's
+# history is replayed at these past times (see ``load_demo``), months before the monitoring
+# traffic, which starts at 06:00 five weeks ago (``monitoring.demo``).
+When = tuple[int, float]
+
+
 @dataclass
 class VersionSpec:
     """How one demo version is trained and described."""
@@ -67,6 +77,7 @@ class VersionSpec:
     train: Callable[[], Trained]
     data_ref: str
     task_type: str
+    registered: When = (0, 0)
 
 
 @dataclass
@@ -77,6 +88,7 @@ class PromotionStep:
     target: str
     justification: str
     reviews: list[tuple[str, str, str]]  # (reviewer username, "approve"|"reject", comment)
+    at: tuple[When, ...] = ()  # when it was requested, then when each review was given
 
 
 @dataclass
@@ -88,6 +100,7 @@ class ModelSpec:
     card: dict[str, Any]
     versions: list[VersionSpec]
     history: list[PromotionStep]
+    created: When = (0, 0)
 
 
 CHURN_V1_NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "late_payments", "days_since_last_login"]
@@ -96,6 +109,7 @@ CATALOGUE = [
     ModelSpec(
         name=CHURN,
         team="customer-analytics",
+        created=(-230, 10),
         card={
             "description": "Scores each active subscriber's probability of cancelling within 60 days, "
             "so the retention team can prioritise outreach.",
@@ -116,12 +130,14 @@ CATALOGUE = [
                 lambda: train_churn("logreg", CHURN_V1_NUMERIC, [], seed=101),
                 "s3://acme-ml-data/customer-churn/snapshots/2026-05-31/customers.csv",
                 TaskType.BINARY,
+                registered=(-220, 10),
             ),
             VersionSpec(
                 "Gradient boosting on all ten numeric and three categorical features.",
                 lambda: train_churn("gbm", CHURN_NUMERIC, CHURN_CATEGORICAL, seed=202),
                 "s3://acme-ml-data/customer-churn/snapshots/2026-08-31/customers.csv",
                 TaskType.BINARY,
+                registered=(-95, 14),
             ),
             VersionSpec(
                 "Logistic regression on all features, retrained on the October snapshot: "
@@ -129,6 +145,7 @@ CATALOGUE = [
                 lambda: train_churn("logreg", CHURN_NUMERIC, CHURN_CATEGORICAL, seed=303),
                 "s3://acme-ml-data/customer-churn/snapshots/2026-10-31/customers.csv",
                 TaskType.BINARY,
+                registered=(-38, 11),
             ),
         ],
         history=[
@@ -137,12 +154,14 @@ CATALOGUE = [
                 Stage.PRODUCTION,
                 "First churn model: replaces the hand-written rules used by customer care.",
                 [("reviewer", "approve", "Model card and lineage complete; metrics reproduced from the run.")],
+                at=((-218, 10), (-217, 11)),
             ),
             PromotionStep(
                 2,
                 Stage.PRODUCTION,
                 "Gradient boosting with contract and payment data: clearly better ROC AUC on the same holdout scheme.",
                 [("reviewer", "approve", "ROC AUC up, log loss down; the card's limitations still hold.")],
+                at=((-36, 17), (-35, 5.5)),
             ),
             PromotionStep(
                 3,
@@ -150,12 +169,14 @@ CATALOGUE = [
                 "Quarterly retrain on the latest snapshot, as the 90-day cadence requires; "
                 "a linear model is easier to explain to customer care.",
                 [],  # left pending: the reviewers' queue has work in it
+                at=((-37, 9),),
             ),
         ],
     ),
     ModelSpec(
         name=DIABETES,
         team="clinical-insights",
+        created=(-225, 10),
         card={
             "description": "Estimates one-year disease progression for diabetes patients from baseline "
             "measurements, to help clinicians plan follow-up intensity.",
@@ -176,18 +197,21 @@ CATALOGUE = [
                 lambda: train_diabetes("linear", ["bmi", "bp", "s5"]),
                 "sklearn://datasets/load_diabetes",
                 TaskType.REGRESSION,
+                registered=(-215, 10),
             ),
             VersionSpec(
                 "Ridge regression on all ten baseline measurements.",
                 lambda: train_diabetes("ridge", ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]),
                 "sklearn://datasets/load_diabetes",
                 TaskType.REGRESSION,
+                registered=(-60, 15),
             ),
             VersionSpec(
                 "Deep gradient boosting on all ten measurements (experimental).",
                 lambda: train_diabetes("gbr", ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]),
                 "sklearn://datasets/load_diabetes",
                 TaskType.REGRESSION,
+                registered=(-50, 9),
             ),
         ],
         history=[
@@ -199,6 +223,7 @@ CATALOGUE = [
                     ("reviewer", "approve", "Simple, explainable baseline; fine for the pilot."),
                     ("reviewer2", "approve", "Second approval for a high-risk model: agreed."),
                 ],
+                at=((-212, 10), (-211, 14), (-210, 9)),
             ),
             PromotionStep(
                 2,
@@ -208,18 +233,21 @@ CATALOGUE = [
                     ("reviewer", "approve", "Error down on the same split; lineage checked."),
                     ("reviewer2", "approve", "Approved; keep the pilot clinics' feedback loop."),
                 ],
+                at=((-42, 10), (-41, 11), (-39, 16)),
             ),
             PromotionStep(
                 3,
                 Stage.PRODUCTION,
                 "Try gradient boosting in production.",
                 [("reviewer", "reject", "RMSE is worse than production on the holdout and the model overfits.")],
+                at=((-45, 10), (-44, 15)),
             ),
         ],
     ),
     ModelSpec(
         name="breast-cancer-screening",
         team="clinical-insights",
+        created=(-200, 10),
         card={
             "description": "Flags fine-needle aspirate images whose cell-nucleus measurements look "
             "malignant, to prioritise the pathologist's second reading.",
@@ -239,12 +267,14 @@ CATALOGUE = [
                 lambda: train_bundled_classifier("breast_cancer", "logreg"),
                 "sklearn://datasets/load_breast_cancer",
                 TaskType.BINARY,
+                registered=(-195, 10),
             ),
             VersionSpec(
                 "Random forest on the same measurements.",
                 lambda: train_bundled_classifier("breast_cancer", "forest"),
                 "sklearn://datasets/load_breast_cancer",
                 TaskType.BINARY,
+                registered=(-120, 16),
             ),
         ],
         history=[
@@ -256,12 +286,14 @@ CATALOGUE = [
                     ("reviewer", "approve", "Staging only, shadow mode: agreed."),
                     ("reviewer2", "approve", "Agreed; report the shadow results before production."),
                 ],
+                at=((-190, 10), (-189, 11), (-188, 9)),
             ),
         ],
     ),
     ModelSpec(
         name="wine-cultivar",
         team="supply-quality",
+        created=(-150, 10),
         card={
             "description": "Identifies the grape cultivar of an incoming wine lot from its chemical analysis.",
             "risk_tier": RiskTier.LOW,
@@ -279,6 +311,7 @@ CATALOGUE = [
                 lambda: train_bundled_classifier("wine", "logreg"),
                 "sklearn://datasets/load_wine",
                 TaskType.MULTICLASS,
+                registered=(-140, 10),
             ),
         ],
         history=[
@@ -287,6 +320,7 @@ CATALOGUE = [
                 Stage.PRODUCTION,
                 "Replaces the manual cultivar check in the lab.",
                 [("reviewer2", "approve", "Low risk, complete card, clean holdout: approved.")],
+                at=((-138, 10), (-137, 12)),
             ),
         ],
     ),
@@ -345,12 +379,10 @@ def _ensure_teams(users: dict[str, Any], result: DemoResult) -> dict[str, Team]:
     return teams
 
 
-def _ensure_model(spec: ModelSpec, users, teams, result: DemoResult) -> RegisteredModel:
-    model = RegisteredModel.objects.filter(name=spec.name).first()
-    if model is None:
-        model = model_create(actor=users["owner"], context=CONTEXT, name=spec.name, team=teams[spec.team], **spec.card)
+def _ensure_model(spec: ModelSpec, users, teams, result: DemoResult) -> None:
+    if not RegisteredModel.objects.filter(name=spec.name).exists():
+        model_create(actor=users["owner"], context=CONTEXT, name=spec.name, team=teams[spec.team], **spec.card)
         result.add("models")
-    return model
 
 
 _TRAINED: dict[tuple[str, int], Trained] = {}
@@ -370,77 +402,99 @@ def trained_version(model_name: str, number: int) -> Trained:
     return _train(model_name, number, spec.versions[number - 1])
 
 
-def _ensure_versions(spec: ModelSpec, model: RegisteredModel, users, result: DemoResult) -> None:
-    existing = set(model.versions.values_list("version", flat=True))
-    for number, vspec in enumerate(spec.versions, start=1):
-        if number in existing:
-            continue
-        trained = _train(spec.name, number, vspec)
-        seed = f"{spec.name}-{number}"
-        version_create(
-            model=model,
-            actor=users["owner"],
-            context=CONTEXT,
-            description=vspec.description,
-            artifact_uri=f"s3://acme-ml-models/{spec.name}/{number}/model.joblib",
-            source_commit=fake_commit(seed),
-            training_run_id=run_id_for(seed),
-            training_data_ref=vspec.data_ref,
-            training_data_hash=trained.data_hash,
-            metrics=trained.metrics,
-            feature_schema=trained.schema,
-            task_type=vspec.task_type,
-        )
-        result.add("versions")
+def _ensure_version(spec: ModelSpec, number: int, users, result: DemoResult) -> None:
+    model = RegisteredModel.objects.get(name=spec.name)
+    if model.versions.filter(version=number).exists():
+        return
+    vspec = spec.versions[number - 1]
+    trained = _train(spec.name, number, vspec)
+    seed = f"{spec.name}-{number}"
+    version_create(
+        model=model,
+        actor=users["owner"],
+        context=CONTEXT,
+        description=vspec.description,
+        artifact_uri=f"s3://acme-ml-models/{spec.name}/{number}/model.joblib",
+        source_commit=fake_commit(seed),
+        training_run_id=run_id_for(seed),
+        training_data_ref=vspec.data_ref,
+        training_data_hash=trained.data_hash,
+        metrics=trained.metrics,
+        feature_schema=trained.schema,
+        task_type=vspec.task_type,
+    )
+    result.add("versions")
 
 
-def _replay_history(spec: ModelSpec, model: RegisteredModel, users, result: DemoResult) -> None:
-    for step in spec.history:
-        version = ModelVersion.objects.get(model=model, version=step.version)
-        if PromotionRequest.objects.filter(version=version, target_stage=step.target).exists():
-            continue
-        with transaction.atomic():  # a step happens whole or not at all, so a re-run can finish it
-            _replay_step(step, version, users, result)
+def _replay_history(spec: ModelSpec, step: PromotionStep, users, result: DemoResult) -> None:
+    version = ModelVersion.objects.get(model__name=spec.name, version=step.version)
+    if PromotionRequest.objects.filter(version=version, target_stage=step.target).exists():
+        return
+    with transaction.atomic():  # a step happens whole or not at all, so a re-run can finish it
+        _replay_step(step, version, users, result)
 
 
 def _replay_step(step: PromotionStep, version: ModelVersion, users, result: DemoResult) -> None:
     """Request the promotion as the owner, then each review, through the promotion services."""
     from registry.services.promotions import promotion_approve, promotion_reject, promotion_request
 
-    req = promotion_request(
-        version=version,
-        target_stage=step.target,
-        requester=users["owner"],
-        justification=step.justification,
-        context=CONTEXT,
-    )
+    requested, *reviewed = (moment(when) for when in step.at)
+    with clock.at(requested):
+        req = promotion_request(
+            version=version,
+            target_stage=step.target,
+            requester=users["owner"],
+            justification=step.justification,
+            context=CONTEXT,
+        )
     result.add("promotion requests")
-    for username, decision, comment in step.reviews:
+    for (username, decision, comment), at in zip(step.reviews, reviewed, strict=True):
         req.refresh_from_db()
         if req.status != PromotionStatus.PENDING:
             break
-        if decision == "approve":
-            promotion_approve(request=req, reviewer=users[username], comment=comment, context=CONTEXT)
-        else:
-            promotion_reject(request=req, reviewer=users[username], comment=comment, context=CONTEXT)
+        review = promotion_approve if decision == "approve" else promotion_reject
+        with clock.at(at):
+            review(request=req, reviewer=users[username], comment=comment, context=CONTEXT)
         result.add("reviews")
 
 
+def moment(when: When) -> datetime.datetime:
+    """``(days, hour)``: that many days from today (midnight UTC), at that hour."""
+    days, hour = when
+    today = datetime.datetime.combine(timezone.now().astimezone(datetime.UTC).date(), datetime.time(), datetime.UTC)
+    return today + datetime.timedelta(days=days, hours=hour)
+
+
+def _schedule(users, teams, result: DemoResult) -> list[tuple[When, str, Callable[[], None]]]:
+    """Every step of the catalogue's history with its time, in time order (so the audit
+    chain's order is the order of time)."""
+    steps: list[tuple[When, str, Callable[[], None]]] = []
+    for spec in CATALOGUE:
+        model = functools.partial(_ensure_model, spec, users, teams, result)
+        steps.append((spec.created, f"{spec.name}: registered", model))
+        for number, vspec in enumerate(spec.versions, start=1):
+            version = functools.partial(_ensure_version, spec, number, users, result)
+            steps.append((vspec.registered, f"{spec.name} v{number}: trained", version))
+        for step in spec.history:
+            history = functools.partial(_replay_history, spec, step, users, result)
+            steps.append((step.at[0], f"{spec.name} v{step.version}: to {step.target}", history))
+    return sorted(steps, key=lambda s: s[0])
+
+
 def load_demo(*, progress: Callable[[str], None] | None = None) -> DemoResult:
-    """Create the demo data (see module docstring). ``progress(label)`` is called after each step."""
+    """Create the demo data (see module docstring) at the past times the catalogue gives
+    (``clock.at``: back-dated, see docs/audit.md). ``progress(label)`` is called after each step."""
     step = progress or (lambda label: None)
     result = DemoResult()
-    with transaction.atomic():
+    with transaction.atomic(), clock.at(moment(USERS_AND_TEAMS)):
         users = _ensure_users(result)
         teams = _ensure_teams(users, result)
     step("users and teams")
-    for spec in CATALOGUE:
-        model = _ensure_model(spec, users, teams, result)
-        _ensure_versions(spec, model, users, result)
-        step(f"{spec.name}: trained and registered")
-        _replay_history(spec, model, users, result)
-        step(f"{spec.name}: promotion history")
+    for when, label, action in _schedule(users, teams, result):
+        with clock.at(moment(when)):
+            action()
+        step(label)
     return result
 
 
-STEPS = 1 + 2 * len(CATALOGUE)
+STEPS = 1 + len(CATALOGUE) + sum(len(s.versions) + len(s.history) for s in CATALOGUE)

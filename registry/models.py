@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
+from mlops_portal import clock
+
 from .choices import (
     AuditSource,
     Decision,
@@ -110,7 +112,7 @@ class RegisteredModel(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = RegisteredModelQuerySet.as_manager()
@@ -167,7 +169,7 @@ class ModelVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -247,7 +249,7 @@ class PromotionRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     status_reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     decided_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
     live_evidence = models.JSONField(default=dict, blank=True, help_text="Paired live evidence, written by the worker.")
@@ -287,7 +289,7 @@ class Review(models.Model):
     )
     decision = models.CharField(max_length=10, choices=Decision.choices)
     comment = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["created_at"]
@@ -320,7 +322,7 @@ class StageTransition(models.Model):
         PromotionRequest, on_delete=models.PROTECT, related_name="transitions", null=True, blank=True
     )
     needs_follow_up = models.BooleanField(default=False, help_text="Rollbacks are flagged for follow-up review.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

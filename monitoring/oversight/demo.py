@@ -9,6 +9,7 @@ open. ``diabetes-progression`` has a scheduled review coming due. Both have a sa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 
@@ -16,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring.models import Alert
 from registry import demo as registry_demo
 from registry.choices import Stage
@@ -80,38 +82,72 @@ def _repromote(model: RegisteredModel, version_number: int, users) -> None:
             promotion_approve(request=req, reviewer=users[name], comment="Fix verified.", context=CONTEXT)
 
 
-def _churn_incident(model: RegisteredModel, users, created: dict) -> None:
+# The incident's steps, in hours after the morning run that found the critical drift: replayed
+# at these times (back-dated, ``clock.at``), all before the next morning's run.
+INCIDENT_HOURS = {"open": 2, "note": 3, "suspend": 4, "initial": 6, "resolve": 19, "final": 20, "repromote": 21}
+
+
+def _critical_drift(model: RegisteredModel):
+    """The model's critical drift alerts, of its inputs or of its predictions."""
+    return Alert.objects.filter(model=model, kind__in=["drift", "prediction_drift"], severity="critical")
+
+
+def _churn_incident(model: RegisteredModel, users, created: dict, found: dt.datetime | None = None) -> None:
     if Incident.objects.filter(model=model).exists():
         return
     owner = users["owner"]
-    alert = Alert.objects.filter(model=model, kind="drift", severity="critical").order_by("-opened_at").first()
+    alert = _critical_drift(model).order_by("opened_at").first()
     began = alert.opened_at if alert else timezone.now() - dt.timedelta(days=3)
-    incident = incident_open(
-        model=model,
-        actor=owner,
-        severity="serious",
-        aware_at=min(began + dt.timedelta(hours=2), timezone.now()),
-        began_at=began,
-        alerts=[alert] if alert else [],
-        summary="Churn scores jumped for long-tenure customers after an upstream change; "
-        "retention offers went to the wrong customers.",
-        affected="About 1,200 customers received or missed retention offers wrongly (no legal effect on them).",
-        context=CONTEXT,
-    )
-    incident_note(incident=incident, actor=owner, text="Drift concentrated in monthly_charges.", context=CONTEXT)
-    incident_suspend(incident=incident, actor=owner, mode="rollback", reason="Stop wrong offers", context=CONTEXT)
-    incident_report(incident=incident, actor=owner, kind="initial", context=CONTEXT)
-    incident_resolve(
-        incident=incident,
-        actor=owner,
-        root_cause="The billing feed switched monthly_charges from euros to cents.",
-        corrective_actions="Feed fixed and a range check added to ingestion; offers re-sent.",
-        context=CONTEXT,
-    )
-    incident_report(incident=incident, actor=owner, kind="final", context=CONTEXT)
-    _repromote(model, 2, users)
-    incident_close(incident=incident, actor=owner, comment="Fixed version back in production.", context=CONTEXT)
+    replay = found is not None and found + dt.timedelta(hours=24) < timezone.now()
+
+    def at(step: str):
+        return clock.at(found + dt.timedelta(hours=INCIDENT_HOURS[step])) if replay else contextlib.nullcontext()
+
+    with at("open"):
+        incident = incident_open(
+            model=model,
+            actor=owner,
+            severity="serious",
+            aware_at=min((found if replay else began) + dt.timedelta(hours=2), timezone.now()),
+            began_at=began,
+            alerts=[alert] if alert else [],
+            summary="Churn scores jumped for long-tenure customers after an upstream change; "
+            "retention offers went to the wrong customers.",
+            affected="About 1,200 customers received or missed retention offers wrongly (no legal effect on them).",
+            context=CONTEXT,
+        )
+    with at("note"):
+        incident_note(incident=incident, actor=owner, text="Drift concentrated in monthly_charges.", context=CONTEXT)
+    with at("suspend"):
+        incident_suspend(incident=incident, actor=owner, mode="rollback", reason="Stop wrong offers", context=CONTEXT)
+    with at("initial"):
+        incident_report(incident=incident, actor=owner, kind="initial", context=CONTEXT)
+    with at("resolve"):
+        incident_resolve(
+            incident=incident,
+            actor=owner,
+            root_cause="The billing feed switched monthly_charges from euros to cents.",
+            corrective_actions="Feed fixed and a range check added to ingestion; offers re-sent.",
+            context=CONTEXT,
+        )
+    with at("final"):
+        incident_report(incident=incident, actor=owner, kind="final", context=CONTEXT)
+    with at("repromote"):
+        _repromote(model, 2, users)
+        incident_close(incident=incident, actor=owner, comment="Fixed version back in production.", context=CONTEXT)
     created["incidents"] = created.get("incidents", 0) + 1
+
+
+def churn_incident_after_its_alert(found: dt.datetime) -> dict[str, int]:
+    """The churn incident as soon as its critical drift alert is open (the monitoring demo
+    calls this after each day's run, ``found``), so it happens at its time in the chain."""
+    created: dict[str, int] = {}
+    users = _users()
+    churn = RegisteredModel.objects.filter(name=registry_demo.CHURN).first()
+    if len(users) == 3 and churn and _critical_drift(churn).exists():
+        with transaction.atomic():
+            _churn_incident(churn, users, created, found=found)
+    return created
 
 
 def _churn_review_and_finding(model: RegisteredModel, users, created: dict) -> None:

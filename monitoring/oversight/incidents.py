@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring.models import Alert, MetricValue
 from registry.models import AuditEvent, RegisteredModel
 from registry.services.audit import WORKER, AuditContext
@@ -100,7 +101,7 @@ def _record(
         text=text,
         data=data or {},
         audit_seq=seq,
-        created_at=timezone.now(),
+        created_at=clock.now(),
     )
     event.full_clean()
     event.save()
@@ -164,7 +165,7 @@ def incident_open(
     version in production when it began and who approved it, the alerts and windows involved."""
     if not can_manage_incident(actor, model):
         raise PermissionDenied("Only the model's owner or an admin may open an incident.")
-    now = timezone.now()
+    now = clock.now()
     if severity not in IncidentSeverity.values:
         raise ValidationError({"severity": f"One of: {', '.join(IncidentSeverity.values)}."})
     aware_at = _moment(aware_at, "aware_at", now=now)
@@ -240,7 +241,7 @@ def incident_suspend(*, incident: Incident, actor, mode: str, reason: str, conte
             restored = None
     except PromotionConflict as exc:
         raise IncidentConflict(exc.message) from exc
-    incident.suspended_at = timezone.now()
+    incident.suspended_at = clock.now()
     incident.save(update_fields=["suspended_at", "updated_at"])
     data = {"mode": mode, "from_version": current.version, "to_version": restored.version if restored else None}
     _record(incident, IncidentEventKind.SUSPENDED, actor=actor, context=context, text=reason, data=data)
@@ -291,7 +292,7 @@ def incident_report(
         incident.affected = _text(affected, "affected", required=False)
     if corrective_actions is not None:
         incident.corrective_actions = _text(corrective_actions, "corrective_actions", required=False)
-    now = timezone.now()
+    now = clock.now()
     if kind == ReportKind.INITIAL:
         if incident.status != IncidentStatus.OPEN:
             raise IncidentConflict(f"Incident #{incident.pk} already has its initial report or root cause.")
@@ -320,7 +321,7 @@ def incident_resolve(
     incident.root_cause = _text(root_cause, "root_cause", required=True)
     actions = _text(corrective_actions, "corrective_actions", required=False)
     incident.corrective_actions = actions or incident.corrective_actions
-    incident.status, incident.resolved_at = IncidentStatus.RESOLVED, timezone.now()
+    incident.status, incident.resolved_at = IncidentStatus.RESOLVED, clock.now()
     incident.full_clean()
     incident.save()
     data = {"corrective_actions": incident.corrective_actions}
@@ -337,7 +338,7 @@ def incident_close(*, incident: Incident, actor, context: AuditContext, comment:
         raise IncidentConflict(f"Incident #{incident.pk} needs its root cause before it can be closed.")
     if incident.severity in deadlines.LEGAL_DAYS and not incident.final_report_at:
         raise IncidentConflict(f"Incident #{incident.pk} needs its final report (Art. 73) before it can be closed.")
-    incident.status, incident.closed_at = IncidentStatus.CLOSED, timezone.now()
+    incident.status, incident.closed_at = IncidentStatus.CLOSED, clock.now()
     incident.full_clean()
     incident.save()
     _record(incident, IncidentEventKind.CLOSED, actor=actor, context=context, text=comment)
@@ -349,7 +350,7 @@ def incident_close(*, incident: Incident, actor, context: AuditContext, comment:
 
 def reminders_due(now: dt.datetime | None = None) -> list[tuple[int, int]]:
     """(incident id, percent) of every reminder whose time has come and was not sent."""
-    now = now or timezone.now()
+    now = now or clock.now()
     due = []
     open_ones = Incident.objects.filter(
         status=IncidentStatus.OPEN, deadline__isnull=False, initial_report_at__isnull=True
@@ -368,7 +369,7 @@ def reminders_due(now: dt.datetime | None = None) -> list[tuple[int, int]]:
 def incident_reminder_send(*, incident_id: int, percent: int, now: dt.datetime | None = None) -> bool:
     """Send one reminder once: the marker row is written in the same transaction as the
     audit event, the webhook and the queued e-mail; a second call finds it and does nothing."""
-    now = now or timezone.now()
+    now = now or clock.now()
     locked = Incident.objects.select_for_update(of=("self",)).select_related("model", "version")
     incident = locked.filter(pk=incident_id).first()
     if incident is None or incident.status != IncidentStatus.OPEN or incident.deadline is None:

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
-from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring.choices import AlertKind, AlertSeverity, AlertStatus
 from monitoring.models import Alert
 from registry.choices import RiskTier, Stage
@@ -73,7 +73,7 @@ def _comment(value: Any, field: str = "comment", *, required: bool = False) -> s
 
 
 def _open(*, model, trigger: str, reason: str, due_at, actor, context: AuditContext) -> PeriodicReview:
-    now = timezone.now()
+    now = clock.now()
     review = PeriodicReview(
         model=model,
         owner=model.owner,
@@ -109,7 +109,7 @@ def review_open(
     if not (can_attest_review(actor, model) or can_validate(actor, model)):
         raise PermissionDenied("Only the owner, a validator or an admin may open a review.")
     reason = _comment(reason, "reason", required=True)
-    now = timezone.now()
+    now = clock.now()
     due_at = due_at or now + _days("REVIEW_TRIGGER_DUE_DAYS", 14)
     if due_at.year > 9000 or due_at.year < 1970 or due_at <= now:
         raise ValidationError({"due_at": "Must be in the future."})
@@ -134,7 +134,7 @@ def review_trigger(
     if incident is not None and ReviewTrigger.objects.filter(incident=incident).exists():
         return None
     RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
-    now = timezone.now()
+    now = clock.now()
     due_at = now + _days("REVIEW_TRIGGER_DUE_DAYS", 14)
     what = f"alert #{alert.pk}: {alert.title}" if alert else f"incident #{incident.pk}" if incident else kind
     reason = f"Triggered by {ReviewTriggerKind(kind).label.lower()} ({what})."
@@ -175,7 +175,7 @@ def review_attest(
         raise ValidationError(
             {"card_true": "Attest both, or update the model card and intended use first, then attest."}
         )
-    now = timezone.now()
+    now = clock.now()
     review.attestation = _comment(comment)
     review.attested_by, review.attested_at = actor, now
     review.status = ReviewStatus.ATTESTED if review.needs_validator else ReviewStatus.COMPLETED
@@ -194,7 +194,7 @@ def review_validate(*, review: PeriodicReview, actor, comment: str, context: Aud
         raise PermissionDenied("Only a reviewer who does not own the model may sign its revalidation.")
     if review.status != ReviewStatus.ATTESTED:
         raise ReviewConflict(f"Review #{review.pk} needs the owner's attestation before it is validated.")
-    now = timezone.now()
+    now = clock.now()
     review.validation_comment = _comment(comment, required=True)
     review.validated_by, review.validated_at = actor, now
     review.status, review.completed_at = ReviewStatus.COMPLETED, now
@@ -221,7 +221,7 @@ def next_review_due(model: RegisteredModel) -> dt.datetime | None:
 @transaction.atomic
 def review_schedule(*, model_id: int, now: dt.datetime | None = None) -> PeriodicReview | None:
     """Open the scheduled review of one model when it is near due (``REVIEW_OPEN_DAYS_BEFORE``)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     model = RegisteredModel.objects.select_for_update().select_related("owner").filter(pk=model_id).first()
     if model is None or PeriodicReview.objects.filter(model=model).exclude(status=ReviewStatus.COMPLETED).exists():
         return None

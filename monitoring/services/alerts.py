@@ -22,7 +22,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.utils import timezone
 
-from mlops_portal import outbound
+from mlops_portal import clock, outbound
 from mlops_portal.queue import enqueue_on_commit
 from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, RetrainStatus
 from monitoring.models import Alert, MonitoringConfig, RetrainTrigger
@@ -108,7 +108,7 @@ def alerts_sync(
     *, model: RegisteredModel, reasons: list[dict], context: AuditContext = WORKER, now=None
 ) -> list[Alert]:
     """Open, update or resolve the model's alerts to match its current health reasons."""
-    now = now or timezone.now()
+    now = now or clock.now()
     by_kind: dict[str, list[dict]] = {}
     for reason in reasons:
         by_kind.setdefault(reason["kind"], []).append(reason)
@@ -212,7 +212,7 @@ def retrain_consider(
     reason = _retrain_reason(reasons)
     if reason is None:
         return None
-    now = now or timezone.now()
+    now = now or clock.now()
     config = monitoring_config_get(model=model)
     if config.pk:
         MonitoringConfig.objects.select_for_update().filter(pk=config.pk).first()  # serialise per model

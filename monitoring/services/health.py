@@ -26,6 +26,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring.choices import (
     PREDICTION_FEATURE,
     SCORE_FEATURE,
@@ -265,7 +266,7 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
     """Recompute and store the model's health, then open/update/resolve its alerts."""
     from .alerts import alerts_sync, retrain_consider
 
-    now = now or timezone.now()
+    now = now or clock.now()
     reasons, version, window = evaluate_reasons(model, now=now)
     status = status_of(reasons, window is not None)
     health, _ = HealthStatus.objects.update_or_create(

@@ -13,8 +13,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
+from mlops_portal import clock
 from registry import rules
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.models import (
@@ -243,7 +243,7 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
         raise PromotionConflict(f"Request #{req.pk} has {approvals} of {required} approvals; it cannot be applied.")
     model = req.version.model
     version = req.version
-    now = timezone.now()
+    now = clock.now()
     moved = []
     if req.target_stage == Stage.PRODUCTION:
         for other in ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).exclude(pk=version.pk):
@@ -321,7 +321,7 @@ def promotion_reject(*, request: PromotionRequest, reviewer, comment: str, conte
     review.save()
     req.status = PromotionStatus.REJECTED
     req.status_reason = comment
-    req.decided_at = timezone.now()
+    req.decided_at = clock.now()
     req.gate_results = promotion_gates(req)
     req.save(update_fields=["status", "status_reason", "decided_at", "gate_results"])
     audit_record(
@@ -374,5 +374,5 @@ def promotion_cancel(*, request: PromotionRequest, actor, context: AuditContext,
     _check_pending(req)
     comment = clean_text(comment, "comment", required=False, label="The comment")
     reason = comment or f"Cancelled by {actor.get_username()}."
-    _cancel(req=req, actor=actor, reason=reason, context=context, now=timezone.now())
+    _cancel(req=req, actor=actor, reason=reason, context=context, now=clock.now())
     return req

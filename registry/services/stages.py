@@ -10,8 +10,8 @@ import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
+from mlops_portal import clock
 from registry import rules
 from registry.choices import Stage
 from registry.models import MlflowModelLink, ModelVersion, PromotionRequest, RegisteredModel, StageTransition
@@ -134,7 +134,7 @@ def model_rollback(*, model: RegisteredModel, actor, reason: str, context: Audit
         raise PromotionConflict(f"{model.name} has no previously approved production version to restore.")
     target = versions[target.pk]
     current.model = target.model = model
-    now = timezone.now()
+    now = clock.now()
     archived = stage_move(
         version=current,
         to_stage=Stage.ARCHIVED,

@@ -335,6 +335,11 @@ def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(caps
     assert HealthStatus.objects.get(model=churn).status == "critical"
     assert HealthStatus.objects.get(model=diabetes).status == "ok"  # same patients as in training: no drift
     assert Alert.objects.filter(model=churn, severity="critical").exists()
+    # back-dated history, in time order (the days' alerts are on their days where commits are
+    # real: tests/monitoring/test_demo_over_time.py)
+    stamps = list(AuditEvent.objects.order_by("seq").values_list("timestamp", flat=True))
+    assert stamps == sorted(stamps)
+    call_command("verify_audit")
     assert {"reference.uploaded", "predictions.ingested", "labels.ingested"} <= {
         e.action for e in AuditEvent.objects.all()
     }

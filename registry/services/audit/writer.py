@@ -9,8 +9,8 @@ import math
 from typing import Any
 
 from django.db import connection
-from django.utils import timezone
 
+from mlops_portal import clock
 from mlops_portal.db import advisory_xact_lock
 from registry.models import AuditEvent, RegisteredModel
 from registry.verify_export import GENESIS_HASH, canonical_default, event_hash
@@ -83,7 +83,7 @@ def audit_record(
     event = AuditEvent(
         seq=seq,
         # Microsecond precision is what both databases store, so the hash is stable.
-        timestamp=timezone.now(),
+        timestamp=clock.now(),
         actor=user,
         actor_name=(user.get_username() if user else (str(actor) if actor else "system"))[:150],
         action=action,
