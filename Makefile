@@ -36,7 +36,7 @@ static: venv
 
 demo: venv static
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py load_demo --sync
 
 run: demo
 	@echo ""
