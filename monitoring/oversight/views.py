@@ -302,19 +302,31 @@ def review_detail_view(request, pk: int):
     )
 
 
+# action name → (service, its form, the message once done); the object goes in by keyword
+REVIEW_ACTIONS = {
+    "attest": (reviews.review_attest, forms.AttestForm, "Attested."),
+    "validate": (reviews.review_validate, forms.ValidateForm, "Revalidation signed."),
+}
+FINDING_ACTIONS = {
+    "remediate": (findings.finding_remediate, forms.RemediateForm, "Remediation submitted."),
+    "retest": (findings.finding_retest, forms.RetestForm, "Retest recorded."),
+}
+
+
+def _act(request, actions: dict, action: str, **target) -> None:
+    """Run ``action`` of ``actions`` on ``target`` (``review=…`` or ``finding=…``) from the posted form."""
+    if action not in actions:
+        raise Http404("No such action.")
+    service, form_class, done = actions[action]
+    ctx = _context(request)
+    _run(request, form_class, lambda **d: service(actor=request.user, context=ctx, **target, **d), done)
+
+
 @login_required
 @require_POST
 def review_action_view(request, pk: int, action: str):
     review = selectors.review_get(user=request.user, pk=pk)
-    ctx = _context(request)
-    if action == "attest":
-        call = lambda **d: reviews.review_attest(review=review, actor=request.user, context=ctx, **d)  # noqa: E731
-        _run(request, forms.AttestForm, call, "Attested.")
-    elif action == "validate":
-        call = lambda **d: reviews.review_validate(review=review, actor=request.user, context=ctx, **d)  # noqa: E731
-        _run(request, forms.ValidateForm, call, "Revalidation signed.")
-    else:
-        raise Http404("No such action.")
+    _act(request, REVIEW_ACTIONS, action, review=review)
     return redirect(review.get_absolute_url())
 
 
@@ -341,15 +353,7 @@ def finding_detail_view(request, pk: int):
 @require_POST
 def finding_action_view(request, pk: int, action: str):
     finding = selectors.finding_get(user=request.user, pk=pk)
-    ctx = _context(request)
-    if action == "remediate":
-        call = lambda **d: findings.finding_remediate(finding=finding, actor=request.user, context=ctx, **d)  # noqa: E731
-        _run(request, forms.RemediateForm, call, "Remediation submitted.")
-    elif action == "retest":
-        call = lambda **d: findings.finding_retest(finding=finding, actor=request.user, context=ctx, **d)  # noqa: E731
-        _run(request, forms.RetestForm, call, "Retest recorded.")
-    else:
-        raise Http404("No such action.")
+    _act(request, FINDING_ACTIONS, action, finding=finding)
     return redirect(finding.get_absolute_url())
 
 

@@ -26,6 +26,7 @@ from registry.models import MODEL_CARD_FIELDS
 from registry.rules import can_change_model, can_register_model, can_request_promotion
 from registry.selectors.inventory import (
     model_get,
+    model_get_changeable,
     model_list,
     tag_names,
     team_choices,
@@ -150,9 +151,9 @@ def _changes(form) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def model_edit(request, name):
-    model = model_get(user=request.user, name=name)
-    if not can_change_model(request.user, model):
-        raise PermissionDenied("Only the model's owner or an administrator may edit it.")
+    model = model_get_changeable(
+        user=request.user, name=name, denied="Only the model's owner or an administrator may edit it."
+    )
     initial = {
         "team": model.team,
         "tags": ", ".join(t.name for t in model.tags.all()),
@@ -174,9 +175,9 @@ def model_edit(request, name):
 @login_required
 @require_http_methods(["GET", "POST"])
 def version_create_view(request, name):
-    model = model_get(user=request.user, name=name)
-    if not can_change_model(request.user, model):
-        raise PermissionDenied("Only the model's owner or an administrator may register versions.")
+    model = model_get_changeable(
+        user=request.user, name=name, denied="Only the model's owner or an administrator may register versions."
+    )
     latest = next(iter(model.versions.all()), None)
     initial = {"task_type": latest.task_type, "feature_schema": latest.feature_schema} if latest else {}
     form = VersionForm(posted(request), initial=initial)

@@ -219,3 +219,22 @@ def test_plan_is_generated_and_its_narrative_versioned(churn, owner, auditor, au
     assert audit_actions(seq) == ["plan.saved", "plan.saved"]
     with pytest.raises(PermissionDenied):
         plan_save(model=churn, actor=auditor, narrative="x", context=CLI)
+
+
+def test_the_review_and_finding_pages_run_their_actions(churn, owner, reviewer, client_for):
+    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
+    client = client_for(owner)
+    url = f"/monitoring/reviews/{review.pk}/"
+    assert client.post(f"{url}attest/", {"card_true": "on", "intended_use_true": "on"})["Location"] == url
+    assert PeriodicReview.objects.get(pk=review.pk).status == "completed"
+    assert client.post(f"{url}sign/").status_code == 404
+    finding = finding_create(
+        model=churn, actor=reviewer, severity="high", description="No calibration check", owner=owner,
+        due_at=timezone.now() + dt.timedelta(days=30), context=CLI,
+    )  # fmt: skip
+    url = f"/monitoring/findings/{finding.pk}/"
+    assert client.post(f"{url}remediate/", {"evidence": "Added a calibration test"})["Location"] == url
+    assert client_for(reviewer).post(f"{url}retest/", {"passed": "true"})["Location"] == url
+    finding.refresh_from_db()
+    assert finding.status == "closed" and finding.closed_by == reviewer
+    assert client.post(f"{url}close/").status_code == 404
