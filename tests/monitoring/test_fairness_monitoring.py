@@ -5,6 +5,7 @@ filter, and the health reason when disparate impact crosses the threshold."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import numpy as np
@@ -190,3 +191,21 @@ def test_dashboard_draws_group_rates_over_time(credit_v1, owner, client_for, dja
     html = page.content.decode()
     assert page.status_code == 200, html[:500]
     assert 'id="chart-fairness-groups"' in html and "selection rate sex=F" in html and "disparate impact sex" in html
+
+
+def test_ingested_sensitive_values_never_reach_the_audit_log_or_its_exports(
+    credit_v1, owner, django_capture_on_commit_callbacks
+):
+    # Art. 10(5) safeguard: the raw values sent with predictions stay in their own table
+    from registry.models import AuditEvent
+    from registry.services.audit import audit_export_rows
+
+    frame, _ = _traffic(0.5)
+    frame["age_band"] = frame["age_band"].map(lambda band: f"band-{band}-zq")  # values no other text holds
+    _ingest(credit_v1, owner, frame, django_capture_on_commit_callbacks)
+    _compute(credit_v1)
+    assert AuditEvent.objects.filter(action="predictions.ingested").exists()
+    assert PredictionSensitive.objects.filter(values__age_band__endswith="-zq").count() == len(frame)  # stored apart
+    logged = json.dumps([[e.before, e.after] for e in AuditEvent.objects.all()])
+    exported = "".join(audit_export_rows(fmt="jsonl")) + "".join(audit_export_rows(fmt="csv"))
+    assert "-zq" not in logged and "-zq" not in exported
