@@ -212,6 +212,7 @@ SPECTACULAR_SETTINGS = {
         "PromotionStatusEnum": "registry.choices.PromotionStatus",
         "RiskTierEnum": "registry.choices.RiskTier",
         "TaskTypeEnum": "registry.choices.TaskType",
+        "ModelKindEnum": "registry.choices.ModelKind",
         "IncidentSeverityEnum": "monitoring.oversight.choices.IncidentSeverity",
         "IncidentStatusEnum": "monitoring.oversight.choices.IncidentStatus",
         "FindingSeverityEnum": "monitoring.oversight.choices.FindingSeverity",

@@ -9,6 +9,11 @@ class RiskTier(models.TextChoices):
     HIGH = "high", "High"
 
 
+class ModelKind(models.TextChoices):
+    ML = "ml", "ML model"
+    LLM_APP = "llm_app", "LLM application"
+
+
 class Stage(models.TextChoices):
     NONE = "none", "Registered"  # registered, not yet staged
     STAGING = "staging", "Staging"

@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from mlops_portal.api.parsers import JSONInputError, json_loads
-from registry.choices import TaskType, TokenScope
+from registry.choices import ModelKind, TaskType, TokenScope
 from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, RegisteredModel, Team
 from registry.services.inventory import validate_version_reference
 
@@ -91,7 +91,7 @@ class ModelForm(forms.ModelForm):
 
     class Meta:
         model = RegisteredModel
-        fields = ["name", "team", *MODEL_CARD_FIELDS, "tags"]
+        fields = ["name", "kind", "team", *MODEL_CARD_FIELDS, "tags"]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "intended_use": forms.Textarea(attrs={"rows": 3}),
@@ -102,8 +102,14 @@ class ModelForm(forms.ModelForm):
     def __init__(self, *args, teams, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = teams
-        if editing:
+        if editing:  # the name and the kind are permanent
             del self.fields["name"]
+            del self.fields["kind"]
+        else:
+            self.fields["kind"].required = False
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data["kind"] or ModelKind.ML
 
     def clean_tags(self) -> list[str]:
         return [t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()]

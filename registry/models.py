@@ -11,6 +11,7 @@ from mlops_portal import clock
 from .choices import (
     AuditSource,
     Decision,
+    ModelKind,
     PromotionStatus,
     RiskTier,
     Stage,
@@ -88,6 +89,12 @@ class RegisteredModel(models.Model):
     """A model in the inventory. Its card is these fields plus its versions' evidence."""
 
     name = models.CharField(max_length=100, unique=True, validators=[MODEL_NAME_VALIDATOR])
+    kind = models.CharField(
+        max_length=10,
+        choices=ModelKind.choices,
+        default=ModelKind.ML,
+        help_text="A classic ML model or an LLM application (prompts, hosted model, index, tools, safety).",
+    )
     description = models.TextField(blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="models")
@@ -126,6 +133,10 @@ class RegisteredModel(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("registry:model_detail", args=[self.name])
+
+    @property
+    def is_llm_app(self) -> bool:
+        return self.kind == ModelKind.LLM_APP
 
     @property
     def model_card_missing(self) -> list[str]:

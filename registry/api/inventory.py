@@ -60,6 +60,7 @@ class ModelListSerializer(serializers.ModelSerializer):
         model = RegisteredModel
         fields = [
             "name",
+            "kind",
             "description",
             "owner",
             "team",
@@ -160,7 +161,7 @@ class ModelWriteSerializer(StrictSerializer, serializers.ModelSerializer):
 
     class Meta:
         model = RegisteredModel
-        fields = ["name", "team", *MODEL_CARD_FIELDS, "tags"]
+        fields = ["name", "kind", "team", *MODEL_CARD_FIELDS, "tags"]
 
 
 class ModelPatchSerializer(ModelWriteSerializer):
@@ -169,7 +170,7 @@ class ModelPatchSerializer(ModelWriteSerializer):
     name = None
 
     class Meta(ModelWriteSerializer.Meta):
-        fields = ["team", *MODEL_CARD_FIELDS, "tags"]
+        fields = ["team", *MODEL_CARD_FIELDS, "tags"]  # the name and the kind are permanent
 
 
 class VersionWriteSerializer(StrictSerializer):

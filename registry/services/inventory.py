@@ -22,7 +22,7 @@ from registry.sensitive import SCHEMA_KEYS, schema_entry_errors
 
 from .audit import AuditContext, audit_record, diff, model_snapshot
 
-MODEL_FIELDS = ["name", "owner", "team", *MODEL_CARD_FIELDS]
+MODEL_FIELDS = ["name", "kind", "owner", "team", *MODEL_CARD_FIELDS]
 MODEL_EDITABLE = ["team", *MODEL_CARD_FIELDS, "tags"]
 
 # A version's fields: what can be edited, what is also given at registration (the schema and
@@ -185,6 +185,7 @@ def model_create(
     actor,
     context: AuditContext,
     name: str,
+    kind: str = "ml",
     team: Team | None = None,
     description: str = "",
     risk_tier: str = "medium",
@@ -203,6 +204,7 @@ def model_create(
     tag_names = normalise_tag_names(tags or [])
     model = RegisteredModel(
         name=name,
+        kind=kind,
         owner=actor,
         team=team,
         description=description,

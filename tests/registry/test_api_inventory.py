@@ -195,6 +195,19 @@ def test_patch_cannot_rename_a_model(owner, churn, api_client_for, last_seq):
     assert RegisteredModel.objects.get().name == "churn" and last_seq() == start
 
 
+def test_an_llm_application_is_registered_with_its_kind_which_is_permanent(owner, api_client_for, audit_actions):
+    client = api_client_for(owner)
+    response = post_json(client, LIST, {"name": "support-assistant", "kind": "llm_app", "risk_tier": "low"})
+    assert response.status_code == 201, response.content
+    assert response.json()["kind"] == "llm_app"
+    assert RegisteredModel.objects.get(name="support-assistant").is_llm_app
+    assert post_json(client, LIST, {"name": "plain"}).json()["kind"] == "ml"
+    assert "model.created" in audit_actions()
+    patch = post_json(client, "/api/v1/models/support-assistant/", {"kind": "ml"}, method="patch")
+    assert_error(patch, 400, field="kind")
+    assert RegisteredModel.objects.get(name="support-assistant").kind == "llm_app"
+
+
 BAD_MODEL_BODIES = [
     ({"name": "churn"}, "name"),  # duplicate
     ({"name": "Bad Name"}, "name"),
@@ -202,6 +215,7 @@ BAD_MODEL_BODIES = [
     ({}, "name"),
     ({"name": "ok", "colour": "red"}, "colour"),
     ({"name": "ok", "risk_tier": "extreme"}, "risk_tier"),
+    ({"name": "ok", "kind": "agent"}, "kind"),
     ({"name": "ok", "retrain_cadence_days": "weekly"}, "retrain_cadence_days"),
     ({"name": "ok", "retrain_cadence_days": 0}, "retrain_cadence_days"),
     ({"name": "ok", "tags": "pii"}, "tags"),
