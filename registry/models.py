@@ -439,3 +439,4 @@ from .models_integrations import (  # noqa: E402, F401
     Webhook,
     WebhookDelivery,
 )
+from .models_llm import LLMAppVersion, llm_content_hash  # noqa: E402, F401
