@@ -115,6 +115,7 @@ CATALOGUE = [
             "so the retention team can prioritise outreach.",
             "risk_tier": RiskTier.MEDIUM,
             "ai_act_category": "Not high-risk (Annex III does not list retention marketing).",
+            "time_zone": "Europe/Berlin",
             "intended_use": "Ranking subscribers for voluntary retention offers by the customer-care team. "
             "A person decides every offer.",
             "limitations": "Trained on consumer subscriptions only; not validated for business accounts. "

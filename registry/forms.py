@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zoneinfo
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -88,6 +89,11 @@ class ModelForm(forms.ModelForm):
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), to_field_name="slug", empty_label=None)
     tags = forms.CharField(required=False, max_length=1000, help_text="Comma-separated, e.g. fraud, pii.")
+    time_zone = forms.ChoiceField(
+        required=False,
+        choices=lambda: [("", "The installation's default"), *((z, z) for z in sorted(zoneinfo.available_timezones()))],
+        help_text="Where the model operates: incident reporting deadlines are computed on its calendar.",
+    )
 
     class Meta:
         model = RegisteredModel

@@ -1,6 +1,9 @@
 """Registry domain: teams, models, versions, promotions, audit log, tokens, webhooks."""
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -17,6 +20,17 @@ from .choices import (
     Stage,
     TaskType,
 )
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name (``Europe/Berlin``), or blank for the installation's default."""
+    if not value:
+        return
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"'{value}' is not an IANA time zone, e.g. Europe/Berlin or America/New_York.") from exc
+
 
 MODEL_NAME_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,99}$",
@@ -35,6 +49,7 @@ MODEL_CARD_FIELDS = (
     "retrain_cadence_days",
     "primary_metric",
     "primary_metric_higher_is_better",
+    "time_zone",
 )
 
 # The card fields a complete model card has filled in (the promotion gate "model card complete").
@@ -115,6 +130,13 @@ class RegisteredModel(models.Model):
         max_length=50, blank=True, help_text="Offline metric compared against production, e.g. roc_auc or rmse."
     )
     primary_metric_higher_is_better = models.BooleanField(default=True)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA time zone where the model operates (e.g. Europe/Berlin): incident deadlines are "
+        "computed on its calendar. Blank: the installation's default.",
+    )
     monitoring_configured_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True

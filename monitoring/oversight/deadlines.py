@@ -1,11 +1,12 @@
 """Art. 73 reporting deadlines and their reminders: pure functions of time.
 
 A deadline is ``aware_at`` plus the class's days on the wall clock of the model's time zone
-(the setting ``DEFAULT_MODEL_TIME_ZONE``), so a period that crosses a daylight-saving change
-keeps its local time of day (it is 1 hour shorter or longer in UTC), and month ends and leap
-days fall where the calendar puts them. When the local time does not exist (spring forward)
-or exists twice (fall back), the earlier instant is taken: the deadline is never later than
-the law's. Reminders go at 50% and 80% of the time from ``aware_at`` to the deadline.
+(its ``time_zone`` setting, else the installation's ``DEFAULT_MODEL_TIME_ZONE``), so a period
+that crosses a daylight-saving change keeps its local time of day (it is 1 hour shorter or
+longer in UTC), and month ends and leap days fall where the calendar puts them. When the
+local time does not exist (spring forward) or exists twice (fall back), the earlier instant is
+taken: the deadline is never later than the law's. Reminders go at 50% and 80% of the time
+from ``aware_at`` to the deadline.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ ARTICLES = {
 REMINDER_PERCENTS = (50, 80)
 
 
-def model_time_zone() -> str:
-    """The zone deadlines are computed in (``DEFAULT_MODEL_TIME_ZONE``, default: ``TIME_ZONE``)."""
+def model_time_zone(model=None) -> str:
+    """The zone ``model``'s deadlines are computed in: its ``time_zone`` setting, else the
+    installation's ``DEFAULT_MODEL_TIME_ZONE`` (default: ``TIME_ZONE``)."""
+    if model is not None and model.time_zone:
+        return model.time_zone  # validated when the model was saved
     name = getattr(settings, "DEFAULT_MODEL_TIME_ZONE", "") or settings.TIME_ZONE
     try:
         ZoneInfo(name)

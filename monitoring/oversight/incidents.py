@@ -177,7 +177,7 @@ def incident_open(
     began_at = _moment(began_at, "began_at", now=now) or min([a.opened_at for a in alerts] + [aware_at])
     if began_at > aware_at:
         raise ValidationError({"began_at": "The problem cannot begin after you became aware of it."})
-    zone = deadlines.model_time_zone()
+    zone = deadlines.model_time_zone(model)
     version, request, approvers = _production_then(model=model, actor=actor, moment=began_at)
     incident = Incident(
         model=model,

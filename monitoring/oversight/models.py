@@ -40,9 +40,9 @@ class Incident(models.Model):
     """Something went wrong with a model in use: its Art. 73 clock, its response and reports.
 
     ``deadline`` is computed once from ``aware_at`` and ``severity`` in ``time_zone`` (the
-    installation's ``DEFAULT_MODEL_TIME_ZONE`` when opened) by ``deadlines.reporting_deadline``;
-    null when the class has no deadline. ``version`` is what was in production when the
-    problem began (from the stage history), ``approved_by`` who approved it then."""
+    model's time zone setting when opened, else the installation's ``DEFAULT_MODEL_TIME_ZONE``)
+    by ``deadlines.reporting_deadline``; null when the class has no deadline. ``version`` is what
+    was in production when the problem began (from the stage history), ``approved_by`` who approved it then."""
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="incidents")
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+")

@@ -195,6 +195,7 @@ def model_create(
     retrain_cadence_days: int | None = None,
     primary_metric: str = "",
     primary_metric_higher_is_better: bool = True,
+    time_zone: str = "",
     tags: list[str] | None = None,
 ) -> RegisteredModel:
     """Register a model owned by ``actor`` in one of the actor's teams."""
@@ -215,6 +216,7 @@ def model_create(
         retrain_cadence_days=retrain_cadence_days,
         primary_metric=primary_metric,
         primary_metric_higher_is_better=primary_metric_higher_is_better,
+        time_zone=time_zone,
         created_by=actor,
     )
     model.full_clean()

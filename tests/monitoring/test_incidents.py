@@ -158,6 +158,32 @@ def test_open_records_the_version_in_production_when_it_began(open_incident, pro
     assert incident.deadline == incident.aware_at + dt.timedelta(days=15)
 
 
+def test_the_deadline_is_computed_in_the_models_own_time_zone(open_incident, prod, settings):
+    """A model operated from New York: a serious incident known at 23:30 local time on 25 Oct
+    2026 (03:30 UTC on the 26th) is due at 23:30 New York time on 9 Nov, after the US clocks
+    went back on 1 Nov (04:30 UTC on the 10th); the installation's zone (Europe/Berlin, whose
+    clocks had gone back before the incident) gives 04:30 Berlin time on 10 Nov (03:30 UTC)."""
+    settings.DEFAULT_MODEL_TIME_ZONE = "Europe/Berlin"
+    aware = dt.datetime(2026, 10, 26, 3, 30, tzinfo=dt.UTC)
+    assert open_incident(aware_at=aware).deadline == dt.datetime(2026, 11, 10, 3, 30, tzinfo=dt.UTC)
+    type(prod).objects.filter(pk=prod.pk).update(time_zone="America/New_York")
+    prod.refresh_from_db()
+    incident = open_incident(aware_at=aware)
+    assert incident.time_zone == "America/New_York"
+    assert incident.deadline == dt.datetime(2026, 11, 10, 4, 30, tzinfo=dt.UTC)
+    assert deadlines.local(incident.deadline, incident.time_zone).strftime("%Y-%m-%d %H:%M") == "2026-11-09 23:30"
+
+
+def test_a_models_time_zone_is_an_iana_name(owner, churn, api_client_for):
+    client = api_client_for(owner)
+    bad = client.patch("/api/v1/models/churn/", {"time_zone": "Mars/Olympus"}, format="json")
+    assert bad.status_code == 400 and "time_zone" in bad.json()["error"]["details"]
+    good = client.patch("/api/v1/models/churn/", {"time_zone": "Asia/Kolkata"}, format="json")
+    assert good.status_code == 200 and good.json()["time_zone"] == "Asia/Kolkata"
+    churn.refresh_from_db()
+    assert churn.time_zone == "Asia/Kolkata"
+
+
 def test_open_links_the_alerts_and_begins_at_the_first_one(open_incident, prod):
     opened = timezone.now() - dt.timedelta(days=3)
     alert = Alert.objects.create(
