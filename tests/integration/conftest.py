@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlparse, urlunparse
 
 import pytest
 import redis
@@ -242,10 +242,17 @@ class RedisServer(ServiceProcess):
 
 @pytest.fixture(scope="session")
 def test_redis_url() -> str:
+    """TEST_REDIS_URL's database, or under pytest-xdist the next ones (gw1 takes base + 1, …), so
+    that two test processes never flush or consume each other's queues (their PostgreSQL test
+    databases are already apart: pytest-django suffixes them per worker)."""
     url = os.environ.get("TEST_REDIS_URL") or DEFAULT_TEST_REDIS_URL
     parsed = urlparse(url)
     assert parsed.scheme == "redis", f"TEST_REDIS_URL must be a redis:// URL, got {url}"
-    return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        base = int(parsed.path.strip("/") or 0)
+        parsed = parsed._replace(path=f"/{(base + int(worker[2:])) % 16}")
+    return urlunparse(parsed)
 
 
 @pytest.fixture
