@@ -14,6 +14,7 @@ from registry.rules import AUDITOR_GROUP, REVIEWER_GROUP
 from registry.services.audit import CLI
 from registry.services.tokens import token_create
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
+from tests.redis_db import use_own_broker
 
 ALL_SCOPES = list(TokenScope.values)
 
@@ -25,6 +26,7 @@ def pytest_configure(config):
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     _flushes_may_truncate_the_audit_log()
+    use_own_broker()
 
 
 def _flushes_may_truncate_the_audit_log():

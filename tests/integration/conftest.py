@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote, urlparse, urlunparse
+from urllib.parse import quote, urlparse
 
 import pytest
 import redis
@@ -26,6 +26,7 @@ from django.db import connection
 from kombu import pools as kombu_pools
 
 from mlops_portal.celery import app as celery_app
+from tests.redis_db import per_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY_BIN = str(Path(sys.executable).with_name("celery"))
@@ -242,17 +243,10 @@ class RedisServer(ServiceProcess):
 
 @pytest.fixture(scope="session")
 def test_redis_url() -> str:
-    """TEST_REDIS_URL's database, or under pytest-xdist the next ones (gw1 takes base + 1, …), so
-    that two test processes never flush or consume each other's queues (their PostgreSQL test
-    databases are already apart: pytest-django suffixes them per worker)."""
+    """TEST_REDIS_URL's database (under pytest-xdist, this process's own: ``tests.redis_db``)."""
     url = os.environ.get("TEST_REDIS_URL") or DEFAULT_TEST_REDIS_URL
-    parsed = urlparse(url)
-    assert parsed.scheme == "redis", f"TEST_REDIS_URL must be a redis:// URL, got {url}"
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if worker.startswith("gw"):
-        base = int(parsed.path.strip("/") or 0)
-        parsed = parsed._replace(path=f"/{(base + int(worker[2:])) % 16}")
-    return urlunparse(parsed)
+    assert urlparse(url).scheme == "redis", f"TEST_REDIS_URL must be a redis:// URL, got {url}"
+    return per_worker(url)
 
 
 @pytest.fixture
