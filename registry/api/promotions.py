@@ -6,7 +6,7 @@ Every action is an explicit endpoint calling the same service as the browser UI.
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -147,6 +147,12 @@ class ReviewActionSerializer(StrictSerializer):
     override_reason = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
 
 
+class RejectActionSerializer(StrictSerializer):
+    """A rejection's comment: mandatory (the requester must learn why)."""
+
+    comment = serializers.CharField(max_length=MAX_TEXT)
+
+
 class RollbackSerializer(StrictSerializer):
     """Why production is rolled back (mandatory)."""
 
@@ -239,9 +245,11 @@ class PromotionApprove(_Action):
         )
 
 
+@extend_schema_view(post=extend_schema(request=RejectActionSerializer, responses=PromotionDetailSerializer))
 class PromotionReject(_Action):
     """Reject {"comment"} (mandatory). A rejection ends the request."""
 
+    serializer_class = RejectActionSerializer
     required_scopes = {"POST": TokenScope.PROMOTIONS_REVIEW}
 
     def perform(self, request, req, data):

@@ -92,9 +92,13 @@ def open_page(browser):
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, transactional_db):
     """A fresh browser context and page (1280x800). Console errors and page errors are
-    collected in ``page.console_errors``; any of them fails the test at teardown."""
+    collected in ``page.console_errors``; any of them fails the test at teardown.
+
+    It depends on ``transactional_db`` so that it closes before the database is flushed: a
+    request still in flight from the page (an htmx poll) would otherwise hold a lock that
+    the flush's TRUNCATE waits on, and deadlock it."""
     context, pg = open_page(browser)
     yield pg
     errors = list(pg.console_errors)
