@@ -163,7 +163,7 @@ def quality_comparison(candidate, production, metric: str = "correctness") -> di
 def _quality_detail(comparison: dict, production, tolerance: float) -> str:
     p = comparison["paired"]
     return (
-        f"correctness on {comparison['evaluation_set']}, {p['n']} shared cases: candidate {p['candidate_mean']:.4f} "
+        f"Correctness on {comparison['evaluation_set']}, {p['n']} shared cases: candidate {p['candidate_mean']:.4f} "
         f"vs production v{production.version} {p['production_mean']:.4f}; mean difference "
         f"{p['mean_difference']:+.4f} (95% paired t interval {p['ci_low']:+.4f} to {p['ci_high']:+.4f}; "
         f"tolerance {tolerance:g})"

@@ -13,7 +13,15 @@ from registry.choices import Decision, PromotionStatus, Stage
 from registry.gates_fairness import fairness_gate, fairness_snapshot
 from registry.gates_live import live_gate, live_policy_snapshot
 from registry.gates_llm import llm_policy_snapshot, quality_gate, safety_gate
-from registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, Review, StageTransition
+from registry.models import (
+    LLMAppVersion,
+    ModelVersion,
+    PromotionPolicy,
+    PromotionRequest,
+    RegisteredModel,
+    Review,
+    StageTransition,
+)
 
 GATE_PASS = "pass"
 GATE_FAIL = "fail"
@@ -266,17 +274,8 @@ def _model_card_gate(model, snapshot: dict[str, Any]) -> dict[str, Any]:
 def _lineage_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
     if not snapshot.get("require_lineage", True):
         return _not_required("lineage")
-    if version.model.is_llm_app:  # not trained: its parts are identified by their content hash
-        ok = bool((version.source_commit or "").strip())
-        return _gate(
-            "lineage",
-            GATE_LABELS["lineage"],
-            GATE_PASS if ok else GATE_FAIL,
-            f"Commit {version.source_commit[:12]} (an LLM application is not trained)."
-            if ok
-            else "Missing: source commit.",
-            True,
-        )
+    if version.model.is_llm_app:  # not trained: identified by its source commit or its parts' content hash
+        return _llm_lineage_gate(version)
     missing = _missing(
         (
             ("source commit", version.source_commit),
@@ -291,6 +290,24 @@ def _lineage_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
         f"Missing: {', '.join(missing)}."
         if missing
         else f"Commit {version.source_commit[:12]}, run {version.training_run_id}.",
+        True,
+    )
+
+
+def _llm_lineage_gate(version) -> dict[str, Any]:
+    """An LLM application is not trained: its lineage is its source commit or its parts' content
+    hash (``version.llm``, when the parts were registered)."""
+    commit = (version.source_commit or "").strip()
+    parts = LLMAppVersion.objects.filter(version=version).values_list("content_hash", flat=True).first()
+    found = [f"commit {commit[:12]}"] if commit else []
+    found += [f"parts {parts[:12]}"] if parts else []
+    return _gate(
+        "lineage",
+        GATE_LABELS["lineage"],
+        GATE_PASS if found else GATE_FAIL,
+        f"{', '.join(found)[:1].upper()}{', '.join(found)[1:]} (an LLM application is not trained)."
+        if found
+        else "Missing: source commit or the parts' content hash.",
         True,
     )
 

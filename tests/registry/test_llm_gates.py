@@ -281,3 +281,15 @@ def test_request_page_shows_summaries_categories_chart_and_pairing(
 def test_ml_request_page_has_no_llm_section(churn_v1, owner, client_for):
     req = request_for(churn_v1, owner)
     assert 'id="llm-evaluation"' not in client_for(owner).get(req.get_absolute_url()).content.decode()
+
+
+def test_llm_lineage_is_a_source_commit_or_the_parts_hash(assistant, owner):
+    from registry.models import LLMAppVersion
+
+    bare = ModelVersionFactory(model=assistant, feature_schema=[], source_commit="", artifact_uri="s3://x")
+    lineage = gate(request_for(bare, owner), "lineage")
+    assert lineage["status"] == "fail" and lineage["detail"] == "Missing: source commit or the parts' content hash."
+    parts = ModelVersionFactory(model=assistant, feature_schema=[], source_commit="", artifact_uri="s3://y")
+    LLMAppVersion.objects.create(version=parts, provider="openai", model_id="gpt-x", content_hash="f" * 64)
+    lineage = gate(request_for(parts, owner), "lineage")
+    assert lineage["status"] == "pass" and "Parts ffffffffffff" in lineage["detail"]
