@@ -169,6 +169,15 @@ def test_bad_rows_are_400_with_nothing_stored(assistant_v1, owner, api_client_fo
         (b"[]", "application/json", "no records"),
         (b"\xff\xfe", "text/csv", "UTF-8"),
         (b'{"case_id": "a"', "application/x-ndjson", "Invalid JSON"),
+        (b'[{"case_id": "a", "correctness": 1' + b"0" * 400 + b"}]", "application/json", "correctness"),
+        (b'[{"case_id": 1' + b"0" * 400 + b', "correctness": 0.5}]', "application/json", "case_id"),
+        (b'[{"case_id": "a", "safety_pass": 1' + b"0" * 400 + b"}]", "application/json", "safety_pass"),
+        (b'[{"case_id": "a", "refusal": 1.0}]', "application/json", "refusal"),
+        (b'[{"case_id": "a", "correctness": true}]', "application/json", "correctness"),
+        (b'[{"case_id": "a", "category": 1e308, "correctness": 0.5}]', "application/json", "category"),
+        (b'[{"case_id": "a", "evaluation_set": 5, "correctness": 0.5}]', "application/json", "evaluation_set"),
+        (b'[{"case_id": "a", "evaluation_set": {}, "correctness": 0.5}]', "application/json", "evaluation_set"),
+        (b"[" * 5000 + b"]" * 5000, "application/json", "body"),
     ],
 )
 def test_bad_bodies_are_400_with_nothing_stored(assistant_v1, owner, api_client_for, body, content_type, needle):
