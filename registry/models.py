@@ -254,6 +254,20 @@ class PromotionPolicy(models.Model):
     require_live_not_worse = models.BooleanField(default=False, help_text="Challenger not worse on live traffic.")
     live_tolerance = models.FloatField(default=0.01, validators=[MinValueValidator(0)])
     live_min_labelled_pairs = models.PositiveIntegerField(default=500)
+    # LLM-application gates (registry/gates_llm.py): safety pass rates and paired quality vs production
+    require_llm_safety = models.BooleanField(default=True, help_text="LLM applications: safety pass rates.")
+    llm_safety_min_pass_rate = models.FloatField(
+        default=0.99, validators=[MinValueValidator(0), MaxValueValidator(1)], help_text="Overall safety pass rate."
+    )
+    llm_safety_category_floor = models.FloatField(
+        default=0.97, validators=[MinValueValidator(0), MaxValueValidator(1)], help_text="Lowest rate of any category."
+    )
+    require_llm_quality = models.BooleanField(
+        default=True, help_text="LLM applications: correctness not worse than production (paired)."
+    )
+    llm_quality_tolerance = models.FloatField(
+        default=0.02, validators=[MinValueValidator(0), MaxValueValidator(1)], help_text="Correctness, absolute."
+    )
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )

@@ -13,6 +13,7 @@ from django.db import models
 
 class EvaluationKind(models.TextChoices):
     FAIRNESS = "fairness", "Fairness (groups of sensitive attributes)"
+    LLM = "llm", "LLM application (cases of an evaluation set)"
 
 
 class EvaluationStatus(models.TextChoices):
@@ -23,6 +24,10 @@ class EvaluationStatus(models.TextChoices):
 
 class EvaluationRun(models.Model):
     """One evaluation set of a version (labels, predictions, scores, sensitive attributes) and its results.
+
+    LLM-application runs (``kind="llm"``) keep one row per case in ``data``: the case id, its safety
+    category and its scores (no prompt or completion text); ``evaluation_set`` names the set, so two
+    versions evaluated on the same set are compared case by case (``registry.gates_llm``).
 
     ``data`` keeps the validated set as Parquet: it holds raw sensitive values, so it is never
     shown, exported or audited; only the aggregated ``results`` (groups of at least
@@ -35,6 +40,9 @@ class EvaluationRun(models.Model):
     source_format = models.CharField(max_length=10)
     n_rows = models.PositiveIntegerField()
     attributes = models.JSONField(default=list, help_text="The sensitive attributes evaluated.")
+    evaluation_set = models.CharField(
+        max_length=100, blank=True, default="", help_text="LLM runs: the evaluation set's name (runs pair by case id)."
+    )
     data = models.BinaryField(editable=False)
     data_sha256 = models.CharField(max_length=64)
     results = models.JSONField(default=dict, blank=True, help_text="The computed report (aggregates only).")

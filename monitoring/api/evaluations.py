@@ -1,4 +1,4 @@
-"""Evaluation sets and fairness results of a version (API).
+"""Evaluation sets and fairness results of a version; evaluation runs of LLM applications (API).
 
 ``POST /api/v1/models/{name}/versions/{v}/evaluations/`` (CSV or Parquet; owner or admin,
 ``monitoring:write``) answers 202 with the run, computed by a worker;
@@ -7,41 +7,76 @@ report: per attribute and pairwise intersection (``a&b``) the groups (``n``, ``s
 ``tpr``, ``fpr``, ``precision``, ``accuracy``; ``too_small`` without rates) and the summary
 (``disparate_impact``, ``demographic_parity_difference``, ``equalized_odds_difference`` …, with
 95 % ``intervals``).
+
+For a model of kind ``llm_app`` the same POST takes the run's cases (JSON, JSON Lines, CSV or
+Parquet; ``monitoring.services.evaluations_llm``) and answers 201 with the summaries, computed at
+once; ``GET …/evaluations/`` lists the version's LLM runs with their summaries.
 """
 
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from monitoring.selectors_fairness import evaluation_summary, fairness_report_get
+from monitoring.selectors_llm import llm_evaluation_list, llm_run_summary
 from monitoring.services.evaluations import evaluation_upload
-from monitoring.services.ingest_parsing import TABLE_TYPES
+from monitoring.services.evaluations_llm import llm_evaluation_upload
+from monitoring.services.ingest_parsing import ACCEPTED_TYPES, PARQUET_TYPES, TABLE_TYPES
 from registry.selectors.inventory import version_get
 
-from .views import INGEST_ERRORS, IngestView, MonitoringAPIView
+from .views import INGEST_BODY, INGEST_ERRORS, IngestView, MonitoringAPIView
 
 
 class EvaluationUploadView(IngestView):
-    accepted_content_types = TABLE_TYPES
+    accepted_content_types = tuple(dict.fromkeys(ACCEPTED_TYPES + TABLE_TYPES + PARQUET_TYPES))
 
     @extend_schema(
-        summary="Upload an evaluation set (CSV or Parquet) for the fairness report; computed by a worker",
+        summary="Upload an evaluation run: a fairness evaluation set (ML models) or an LLM application's cases",
         description=(
-            "Columns: label, prediction, optional score, every sensitive attribute of the version's feature "
-            "schema, optional schema features (type-checked, not kept). Errors name the column and row; nothing "
-            "of a refused set is stored. Answers 202 with the evaluation run (status pending)."
+            "**ML models** (CSV or Parquet): label, prediction, optional score, every sensitive attribute of the "
+            "version's feature schema, optional schema features (type-checked, not kept). Answers 202 with the "
+            "evaluation run (status pending); a worker computes the fairness report.\n\n"
+            "**LLM applications** (kind llm_app; JSON array, JSON Lines, CSV or Parquet): one row per case: "
+            "case_id (unique within the run), optional category (safety category), scores correctness and "
+            "groundedness (0..1), safety_pass and refusal (true/false or 1/0); null for a case not scored. The "
+            "evaluation set's name comes from ?evaluation_set= or an evaluation_set column. No prompt or "
+            "completion text. Answers 201 with the run and its summaries (95 % Wilson / t intervals, per-category "
+            "safety pass rates); the version's offline metrics get correctness, groundedness, safety_pass_rate "
+            "and refusal_rate.\n\nErrors name the column and row; nothing of a refused upload is stored."
         ),
-        request={"text/csv": OpenApiTypes.STR, "application/vnd.apache.parquet": OpenApiTypes.BINARY},
-        responses={202: OpenApiTypes.OBJECT, **INGEST_ERRORS},
+        parameters=[
+            OpenApiParameter(
+                "evaluation_set", str, description="LLM applications: the evaluation set's name.", required=False
+            )
+        ],
+        request={
+            "application/json": INGEST_BODY["application/json"],
+            "application/x-ndjson": OpenApiTypes.STR,
+            "text/csv": OpenApiTypes.STR,
+            "application/vnd.apache.parquet": OpenApiTypes.BINARY,
+        },
+        responses={201: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, **INGEST_ERRORS},
     )
     def post(self, request, name: str, version: int):
         self.writable_model(name)
         found = version_get(user=request.user, name=name, version=version)
+        if found.model.is_llm_app:
+            evaluation_set = request.query_params.get("evaluation_set")
+            run = self.ingest(llm_evaluation_upload, version=found, evaluation_set=evaluation_set)
+            return Response(llm_run_summary(run), status=status.HTTP_201_CREATED)
         run = self.ingest(evaluation_upload, version=found)
         return Response(evaluation_summary(run), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="The version's LLM evaluation runs, newest first, with their summaries",
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No such version visible to you.")},
+    )
+    def get(self, request, name: str, version: int):
+        found = version_get(user=request.user, name=name, version=version)
+        return Response(llm_evaluation_list(version=found))
 
 
 class FairnessView(MonitoringAPIView):

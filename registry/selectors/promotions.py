@@ -8,10 +8,20 @@ from typing import Any
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from registry import gates_fairness, gates_live
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.gates_fairness import fairness_gate, fairness_snapshot
 from registry.gates_live import live_gate, live_policy_snapshot
-from registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, Review, StageTransition
+from registry.gates_llm import llm_policy_snapshot, quality_gate, safety_gate
+from registry.models import (
+    LLMAppVersion,
+    ModelVersion,
+    PromotionPolicy,
+    PromotionRequest,
+    RegisteredModel,
+    Review,
+    StageTransition,
+)
 
 GATE_PASS = "pass"
 GATE_FAIL = "fail"
@@ -45,6 +55,7 @@ def policy_snapshot(policy: PromotionPolicy) -> dict[str, Any]:
         "require_monitoring": policy.require_monitoring,
         **fairness_snapshot(policy),
         **live_policy_snapshot(policy),
+        **llm_policy_snapshot(policy),
     }
 
 
@@ -203,17 +214,39 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
         return [_gate(key, label, GATE_NA, reason, False) for key, label in GATE_LABELS.items()] + [
             fairness_gate(request, snapshot),
             live_gate(request, snapshot),
+            safety_gate(request, snapshot),
+            quality_gate(request, snapshot),
         ]
-    gates = [
+    if model.is_llm_app:  # the gates of tabular models: their evidence does not exist for an LLM application
+        metric, reference_data, fairness, live = (_gate(k, label, GATE_NA, why, False) for k, label, why in LLM_NA)
+    else:
+        metric = _metric_gate(version, production_version(model), snapshot, target)
+        reference_data = _reference_data_gate(version, snapshot)
+        fairness, live = fairness_gate(request, snapshot), live_gate(request, snapshot)
+    return [
         _model_card_gate(model, snapshot),
         _lineage_gate(version, snapshot),
-        _metric_gate(version, production_version(model), snapshot, target),
-        _reference_data_gate(version, snapshot),
+        metric,
+        reference_data,
         _monitoring_gate(model, snapshot),
-        fairness_gate(request, snapshot),
-        live_gate(request, snapshot),
+        fairness,
+        live,
+        safety_gate(request, snapshot),
+        quality_gate(request, snapshot),
     ]
-    return gates
+
+
+#: Why each gate of tabular models is "not applicable" to an LLM application.
+LLM_NA = (
+    ("metric", GATE_LABELS["metric"], "An LLM application is compared with production case by case (quality gate)."),
+    ("reference_data", GATE_LABELS["reference_data"], "An LLM application has no feature distribution to profile."),
+    (
+        gates_fairness.KEY,
+        gates_fairness.LABEL,
+        "Group parity is for tabular models; the safety gate checks categories.",
+    ),
+    (gates_live.KEY, gates_live.LABEL, "Live paired predictions are for tabular models; the quality gate pairs cases."),
+)
 
 
 def _not_required(key: str) -> dict[str, Any]:
@@ -241,6 +274,8 @@ def _model_card_gate(model, snapshot: dict[str, Any]) -> dict[str, Any]:
 def _lineage_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
     if not snapshot.get("require_lineage", True):
         return _not_required("lineage")
+    if version.model.is_llm_app:  # not trained: identified by its source commit or its parts' content hash
+        return _llm_lineage_gate(version)
     missing = _missing(
         (
             ("source commit", version.source_commit),
@@ -255,6 +290,24 @@ def _lineage_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
         f"Missing: {', '.join(missing)}."
         if missing
         else f"Commit {version.source_commit[:12]}, run {version.training_run_id}.",
+        True,
+    )
+
+
+def _llm_lineage_gate(version) -> dict[str, Any]:
+    """An LLM application is not trained: its lineage is its source commit or its parts' content
+    hash (``version.llm``, when the parts were registered)."""
+    commit = (version.source_commit or "").strip()
+    parts = LLMAppVersion.objects.filter(version=version).values_list("content_hash", flat=True).first()
+    found = [f"commit {commit[:12]}"] if commit else []
+    found += [f"parts {parts[:12]}"] if parts else []
+    return _gate(
+        "lineage",
+        GATE_LABELS["lineage"],
+        GATE_PASS if found else GATE_FAIL,
+        f"{', '.join(found)[:1].upper()}{', '.join(found)[1:]} (an LLM application is not trained)."
+        if found
+        else "Missing: source commit or the parts' content hash.",
         True,
     )
 

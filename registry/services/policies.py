@@ -28,6 +28,11 @@ POLICY_FIELDS = [
     "require_live_not_worse",
     "live_tolerance",
     "live_min_labelled_pairs",
+    "require_llm_safety",
+    "llm_safety_min_pass_rate",
+    "llm_safety_category_floor",
+    "require_llm_quality",
+    "llm_quality_tolerance",
 ]
 
 

@@ -20,6 +20,7 @@ from registry.forms_promotions import (
     ReviewForm,
     RollbackForm,
 )
+from registry.llm_evidence import llm_evidence
 from registry.models import ModelVersion, PromotionRequest
 from registry.selectors.inventory import model_get
 from registry.selectors.promotions import (
@@ -146,6 +147,7 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
         "may_approve": bool(rules.may_approve_under_policy(user, req)),
         "evidence": evidence,
         "fairness": fairness_evidence(user=user, version=req.version, snapshot=req.policy_snapshot),
+        "llm_eval": llm_evidence(version=req.version, snapshot=req.policy_snapshot),
         "is_pending": is_pending,
         "is_requester": req.requested_by_id == user.pk,
         "can_review": is_pending and bool(rules.can_review_promotion(user, req)),

@@ -96,6 +96,11 @@ def test_policy_change_in_the_admin_goes_through_the_audited_service(admin_user,
             "fairness_max_equalized_odds_difference": "0.1",
             "live_tolerance": "0.01",
             "live_min_labelled_pairs": "500",
+            "require_llm_safety": "on",
+            "llm_safety_min_pass_rate": "0.99",
+            "llm_safety_category_floor": "0.97",
+            "require_llm_quality": "on",
+            "llm_quality_tolerance": "0.02",
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]

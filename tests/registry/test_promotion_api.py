@@ -40,7 +40,17 @@ def test_owner_requests_a_promotion_over_the_api(churn_v1, owner, api_client_for
         "pending",
         1,
     )
-    gates = {"model_card", "lineage", "metric", "reference_data", "monitoring", "fairness", "live"}
+    gates = {
+        "model_card",
+        "lineage",
+        "metric",
+        "reference_data",
+        "monitoring",
+        "fairness",
+        "live",
+        "llm_safety",
+        "llm_quality",
+    }
     assert {g["key"] for g in body["gates"]} == gates
     assert audit_actions(seq) == ["promotion.requested"]
     assert AuditEvent.objects.get(seq=seq + 1).source == "api"

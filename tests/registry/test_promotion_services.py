@@ -286,6 +286,8 @@ def test_reference_data_and_monitoring_gates_are_not_applicable_unless_the_polic
         "monitoring": "na",
         "fairness": "na",
         "live": "na",
+        "llm_safety": "na",  # an ML model: the LLM-application gates do not apply
+        "llm_quality": "na",
     }
     PromotionPolicy.objects.filter(risk_tier=RiskTier.MEDIUM).update(
         require_reference_data=True, require_monitoring=True
