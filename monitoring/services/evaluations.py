@@ -163,4 +163,3 @@ def evaluations_pending(*, now=None, limit: int = 50) -> list[int]:
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )
-
