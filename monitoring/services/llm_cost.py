@@ -42,11 +42,15 @@ PRICE_FIELDS = ("provider", "model", "input_per_million", "output_per_million", 
 
 @transaction.atomic
 def price_create(*, actor, context: AuditContext, **values: Any) -> Price:
-    """A new price row (admins only), audited ``price.created``; the same provider model and
-    start twice is refused (a correction is a new row with a later start)."""
-    if not is_admin(actor):
+    """A new price row (admins only; ``actor`` None: the system, e.g. the demo loader), audited
+    ``price.created``; the same provider model and start twice is refused (a correction is a
+    new row with a later start)."""
+    if actor is not None and not is_admin(actor):
         raise PermissionDenied("Only an admin can set prices.")
-    price = Price(**{name: values[name] for name in PRICE_FIELDS}, created_by=actor, created_at=clock.now())
+    fields = {name: values[name] for name in PRICE_FIELDS}
+    price = Price(
+        **fields, created_by=actor if getattr(actor, "is_authenticated", False) else None, created_at=clock.now()
+    )
     price.currency = price.currency.upper()
     price.full_clean()
     price.save()

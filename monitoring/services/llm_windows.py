@@ -26,32 +26,22 @@ from datetime import datetime
 import numpy as np
 
 from monitoring.choices import AlertKind, AlertSeverity, Granularity, Metric
+from monitoring.llm_metrics import (
+    COST,
+    COST_KNOWN,
+    FEEDBACK_COUNT,
+    FEEDBACK_MEAN,
+    LATENCY_P50,
+    LATENCY_P95,
+    LLM_METRICS,
+    SAFETY_RATE,
+    TOKENS_IN,
+    TOKENS_OUT,
+)
 from monitoring.models_llm import LLMRequest
 from registry.models import ModelVersion
 
 from .llm_cost import daily_cost_upsert, requests_cost
-
-PREFIX = "llm."
-LATENCY_P50 = "llm.latency_p50_ms"
-LATENCY_P95 = "llm.latency_p95_ms"
-TOKENS_IN = "llm.tokens_in"
-TOKENS_OUT = "llm.tokens_out"
-COST = "llm.cost"
-COST_KNOWN = "llm.cost_known"
-FEEDBACK_MEAN = "llm.feedback_mean"
-FEEDBACK_COUNT = "llm.feedback_count"
-SAFETY_RATE = "llm.safety_flag_rate"
-LLM_METRICS = (
-    LATENCY_P50,
-    LATENCY_P95,
-    TOKENS_IN,
-    TOKENS_OUT,
-    COST,
-    COST_KNOWN,
-    FEEDBACK_MEAN,
-    FEEDBACK_COUNT,
-    SAFETY_RATE,
-)
 
 
 def window_arrays(version: ModelVersion, start: datetime, end: datetime) -> dict[str, np.ndarray]:
