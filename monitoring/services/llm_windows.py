@@ -134,7 +134,7 @@ _UPPER_LIMITS = (
 
 def llm_reasons(window) -> list[dict]:
     """Health reasons of an LLM application's latest deciding window (``health.Window``)."""
-    if not window.model.is_llm_app:
+    if not getattr(window.model, "is_llm_app", False):
         return []
     config, reasons = window.config, []
     for kind, metric, warning, critical, message in _UPPER_LIMITS:
