@@ -98,6 +98,8 @@ class PriceListView(generics.ListAPIView):
         qs = Price.objects.order_by("provider", "model", "-effective_from", "pk")
         for name in ("provider", "model"):
             value = self.request.query_params.get(name)
+            if value and ("\x00" in value or len(value) > 200):
+                raise exceptions.ValidationError({name: ["At most 200 characters, without NUL."]})
             if value:
                 qs = qs.filter(**{name: value})
         return qs

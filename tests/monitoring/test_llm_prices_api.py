@@ -126,3 +126,13 @@ def test_bad_llm_thresholds_are_a_400(owner, team, api_client_for, changes):
     llm_model(owner, team)
     response = api_client_for(owner).patch("/api/v1/models/assistant/monitoring/", changes, format="json")
     assert response.status_code == 400, response.content
+
+
+def test_a_filter_with_a_nul_character_is_a_400(owner, api_client_for):
+    response = api_client_for(owner).get(URL, {"provider": "open\u0000ai"})
+    assert response.status_code == 400 and set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def test_a_too_long_filter_is_a_400(owner, api_client_for):
+    response = api_client_for(owner).get(URL, {"model": "x" * 201})
+    assert response.status_code == 400 and "model" in response.json()["error"]["details"]
