@@ -151,4 +151,34 @@ def llm_reasons(window) -> list[dict]:
     return reasons
 
 
-__all__ = ["LLM_METRICS", "llm_reasons", "llm_window_rows", "llm_window_store", "window_arrays"]
+def llm_plan_signals(config) -> list[dict]:
+    """The post-market plan's signals of an LLM application (none for other models)."""
+    if not getattr(config.model, "is_llm_app", False):
+        return []
+    return [
+        {
+            "signal": "llm_latency",
+            "what": "Request latency p50/p95 per window",
+            "thresholds": {
+                "p95_warning_ms": config.llm_latency_p95_warning_ms,
+                "p95_critical_ms": config.llm_latency_p95_critical_ms,
+            },
+        },
+        {
+            "signal": "llm_safety",
+            "what": "Share of requests with a guardrail safety flag",
+            "thresholds": {
+                "warning": config.llm_safety_flag_rate_warning,
+                "critical": config.llm_safety_flag_rate_critical,
+            },
+        },
+        {
+            "signal": "llm_feedback",
+            "what": "Mean user feedback (-1 to +1)",
+            "thresholds": {"floor": config.llm_feedback_floor},
+        },
+        {"signal": "llm_cost", "what": "Tokens in/out and inference cost at the price in force (never converted)"},
+    ]
+
+
+__all__ = ["llm_plan_signals", "LLM_METRICS", "llm_reasons", "llm_window_rows", "llm_window_store", "window_arrays"]

@@ -270,3 +270,13 @@ def test_a_fast_safe_window_is_healthy(v1, owner):
     health = health_evaluate(model=v1.model, now=NOW)
     assert health.status == "ok" and health.reasons == []
     assert not Alert.objects.exists()
+
+
+def test_the_post_market_plan_of_an_llm_application_lists_its_request_signals(v1, churn):
+    from monitoring.oversight.plan import plan_generate
+
+    llm_signals = {s["signal"] for s in plan_generate(v1.model)["signals"]}
+    assert {"llm_latency", "llm_safety", "llm_feedback", "llm_cost"} <= llm_signals
+    latency = next(s for s in plan_generate(v1.model)["signals"] if s["signal"] == "llm_latency")
+    assert latency["thresholds"] == {"p95_warning_ms": 2000, "p95_critical_ms": 5000}
+    assert not any(s["signal"].startswith("llm_") for s in plan_generate(churn)["signals"])
