@@ -280,3 +280,15 @@ def test_the_post_market_plan_of_an_llm_application_lists_its_request_signals(v1
     latency = next(s for s in plan_generate(v1.model)["signals"] if s["signal"] == "llm_latency")
     assert latency["thresholds"] == {"p95_warning_ms": 2000, "p95_critical_ms": 5000}
     assert not any(s["signal"].startswith("llm_") for s in plan_generate(churn)["signals"])
+
+
+@pytest.mark.parametrize(("role", "status"), [("auditor", 200), ("reviewer", 200), ("outsider", 404)])
+def test_window_metrics_are_read_through_the_metrics_api(v1, owner, roles, role, status, api_client_for):
+    ingest(v1, make_records(30), owner)
+    window_compute(version_id=v1.pk, window_start=DAY, granularity=Granularity.DAILY)
+    client = api_client_for(roles[role], scopes=["monitoring:read"])
+    response = client.get("/api/v1/models/assistant/metrics/", {"metric": LATENCY_P95, "granularity": "daily"})
+    assert response.status_code == status
+    if status == 200:
+        [row] = response.json()["results"]
+        assert row["value"] == metrics(v1)[LATENCY_P95]
