@@ -38,6 +38,9 @@ class AlertKind(models.TextChoices):
     CADENCE = "cadence", "Retrain cadence overdue"
     GOVERNANCE = "governance", "Unapproved production change"
     FAIRNESS = "fairness", "Fairness"
+    LLM_LATENCY = "llm_latency", "LLM latency"
+    LLM_SAFETY = "llm_safety", "LLM safety flags"
+    LLM_FEEDBACK = "llm_feedback", "LLM user feedback"
 
 
 class AlertSeverity(models.TextChoices):

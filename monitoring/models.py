@@ -21,9 +21,10 @@ from .choices import (
     ProfileStatus,
     RetrainStatus,
 )
+from .models_llm import LLMRequest, LLMThresholds, Price  # noqa: F401 - LLM request records and prices
 
 
-class MonitoringConfig(models.Model):
+class MonitoringConfig(LLMThresholds):
     """Per-model monitoring settings: windows, bins, drift rule and thresholds, alerting, retraining.
 
     Changed only through ``monitoring.services.config.monitoring_config_update`` (audited
@@ -84,6 +85,7 @@ class MonitoringConfig(models.Model):
             errors["drift_share_critical"] = "Must be at least the warning threshold."
         if self.performance_drop_critical < self.performance_drop_warning:
             errors["performance_drop_critical"] = "Must be at least the warning threshold."
+        errors.update(self.llm_threshold_errors())
         if not isinstance(self.alert_recipients, list) or not all(
             isinstance(a, str) and "@" in a for a in self.alert_recipients
         ):

@@ -21,6 +21,7 @@ from registry.selectors.inventory import model_get_changeable, models_to_complet
 from registry.services.audit import AuditContext
 
 from . import charts
+from .charts_llm import llm_figures
 from .choices import AlertKind, AlertSeverity, AlertStatus
 from .fairness_charts import fairness_figures
 from .forms import RANGES, AcknowledgeForm, BatchesSinceForm, ScorecardForm, dashboard_query_parse
@@ -35,6 +36,7 @@ from .selectors import (
 )
 from .selectors.dashboard import model_dashboard_data
 from .selectors.ingest import batches_since
+from .selectors.llm import llm_panels
 from .selectors.windows import window_failures
 from .services.alerts import AlertStateConflict, alert_acknowledge
 
@@ -102,10 +104,12 @@ def model_dashboard(request, name):
     except ValidationError as exc:
         return json_error(400, "Invalid range or granularity.", exc.message_dict)
     data = model_dashboard_data(user=request.user, name=name, query=query)
-    figures = {**charts.model_dashboard_figures(data), **fairness_figures(data)}  # monitoring/fairness_charts.py
+    llm = llm_panels(data)  # LLM applications only (monitoring/selectors/llm.py, monitoring/charts_llm.py)
+    figures = {**charts.model_dashboard_figures(data), **fairness_figures(data), **llm_figures(llm)}
     context = {
         "nav_section": "fleet",
         "d": data,
+        "llm": llm,
         "model": data.model,
         "query": data.query,  # as drawn: the dashboard may widen a default range or draw daily
         "figures": figures,

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import evaluations, retention, views
+from . import evaluations, llm, retention, views
 
 urlpatterns = [
     path(
@@ -21,6 +21,12 @@ urlpatterns = [
         name="evaluations",
     ),
     path("models/<str:name>/versions/<int:version>/fairness/", evaluations.FairnessView.as_view(), name="fairness"),
+    path(
+        "models/<str:name>/versions/<int:version>/requests/",
+        llm.LLMRequestIngestView.as_view(),
+        name="llm-requests",
+    ),
+    path("prices/", llm.PriceListView.as_view(), name="prices"),
     path("models/<str:name>/ground-truth/", views.LabelIngestView.as_view(), name="ground-truth"),
     path("models/<str:name>/metrics/", views.MetricListView.as_view(), name="metrics"),
     path("models/<str:name>/health/", views.HealthView.as_view(), name="health"),

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from monitoring.services.config import monitoring_config_get
+from monitoring.services.llm_windows import llm_plan_signals
 from registry.models import RegisteredModel
 from registry.services.audit import AuditContext
 from registry.services.webhooks import event_record
@@ -49,6 +50,10 @@ def _drift_signal(config) -> dict[str, Any]:
 
 def plan_signals(config) -> list[dict[str, Any]]:
     """The signals collected and analysed, with the thresholds that raise an alert."""
+    return _model_signals(config) + llm_plan_signals(config)  # LLM applications: their request signals
+
+
+def _model_signals(config) -> list[dict[str, Any]]:
     return [
         _drift_signal(config),
         {"signal": "prediction_drift", "what": "Drift of predictions and scores", "thresholds": {}},

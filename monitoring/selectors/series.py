@@ -28,13 +28,15 @@ from registry.choices import Stage
 from registry.models import StageTransition
 
 from ..choices import Metric
+from ..llm_metrics import AVERAGED as LLM_AVERAGED
+from ..llm_metrics import SUMMED as LLM_SUMMED
 
 CLASSIFICATION_METRICS = [Metric.ROC_AUC, Metric.ACCURACY, Metric.F1, Metric.PRECISION, Metric.RECALL]
 REGRESSION_METRICS = [Metric.RMSE, Metric.MAE, Metric.R2]
 # How a daily bucket summarises hourly windows, when daily windows were not computed.
-_SUM_METRICS = {Metric.VOLUME, Metric.LABELLED, Metric.DRIFTED_FEATURES}
+_SUM_METRICS = {Metric.VOLUME, Metric.LABELLED, Metric.DRIFTED_FEATURES, *LLM_SUMMED}
 _MIN_METRICS = {Metric.KS_P_VALUE, Metric.CHI2_P_VALUE}
-_MEAN_METRICS = {Metric.LABEL_COVERAGE, Metric.LOG_LOSS, *CLASSIFICATION_METRICS, *REGRESSION_METRICS}
+_MEAN_METRICS = {Metric.LABEL_COVERAGE, Metric.LOG_LOSS, *CLASSIFICATION_METRICS, *REGRESSION_METRICS, *LLM_AVERAGED}
 
 
 @dataclasses.dataclass

@@ -43,6 +43,7 @@ from registry.services.audit import WORKER, AuditContext
 
 from .config import monitoring_config_get
 from .health_estimated import estimated_performance_reasons
+from .llm_windows import llm_reasons
 
 SEVERITY_RANK = {HealthState.NO_DATA: 0, HealthState.OK: 1, HealthState.WARNING: 2, HealthState.CRITICAL: 3}
 LOWER_IS_BETTER = {Metric.LOG_LOSS, Metric.MAE, Metric.RMSE}
@@ -225,6 +226,7 @@ def performance_reasons(window: Window) -> list[dict]:
 MODEL_CHECKS = (cadence_reasons, governance_reasons)
 WINDOW_CHECKS = (drift_reasons, prediction_drift_reasons, data_quality_reasons, performance_reasons, fairness_reasons)
 WINDOW_CHECKS += (estimated_performance_reasons,)  # the estimate while a window is unlabelled
+WINDOW_CHECKS += (llm_reasons,)  # LLM applications: latency, safety flags, feedback (llm_windows.py)
 
 
 def _window(model: RegisteredModel, version: ModelVersion, config: MonitoringConfig) -> Window | None:

@@ -202,7 +202,8 @@ def ids_column(values: list, field: str = "prediction_id") -> list[str]:
     duplicated = pd.Index(ids).duplicated()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated)[0])
-        raise BatchError(row + 1, field, f"Duplicate {field.replace('_', ' ')} {ids[row]!r} within the batch.")
+        what = field.replace("_", " ")  # "prediction id", "request id"
+        raise BatchError(row + 1, field, f"Duplicate {what} {ids[row]!r} within the batch.")
     return ids
 
 

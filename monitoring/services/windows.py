@@ -46,7 +46,7 @@ from monitoring.models import (
 from registry.models import ModelVersion
 from registry.sensitive import ordinary_features
 
-from . import estimates, live_evidence
+from . import estimates, live_evidence, llm_windows
 from .window_marks import (
     Claim,
     window_claim,
@@ -404,7 +404,10 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
     start, end = window_bounds(claim.window_start, claim.granularity)
     config = _config(version)
     hourly = claim.granularity == Granularity.HOURLY
-    if hourly:
+    llm = version.model.is_llm_app  # request records, not predictions (monitoring/services/llm_windows.py)
+    if llm:
+        window, rows = None, llm_windows.llm_window_rows(version, start, end)
+    elif hourly:
         window, rows = _hourly_results(version, start, end, config)
     else:
         rows = _daily_results(version, start, end, config)
@@ -416,6 +419,8 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
         elif hourly:
             _delete_counts(version.pk, start, Granularity.HOURLY)
         stored = _store_metrics(version, start, end, claim.granularity, rows)
+        if llm:
+            llm_windows.llm_window_store(version, claim.granularity, start)  # the day's inference cost
         window_done(claim)
         if hourly and mark_day:
             windows_mark_dirty_one(version.pk, day_floor(start), Granularity.DAILY)

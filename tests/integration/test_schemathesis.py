@@ -41,6 +41,10 @@ KNOWN: dict[tuple[str, str], str] = {
     ("ST202", "POST /api/v1/models/{name}/versions/{version}/predictions/"): INGEST,
     ("ST202", "POST /api/v1/models/{name}/versions/{version}/reference/"): INGEST,
     ("ST202", "POST /api/v1/models/{name}/versions/{version}/evaluations/"): "evaluation sets: the same CSV bodies",
+    # Request records: the same bodies as predictions, and only versions of LLM applications take them.
+    ("ST202", "POST /api/v1/models/{name}/versions/{version}/requests/"): "LLM request records: as predictions",
+    # A price for a provider model and start that already exists is refused (data the schema cannot know).
+    ("ST202", "POST /api/v1/prices/"): "prices: one row per provider model and start",
     # `kind` is a ChoiceFilter but typed as a free string in the schema.
     ("ST202", "GET /api/v1/alerts/"): "alerts: declare the `kind` filter's choices",
     # from_seq/to_seq/before >= 1 not in the schema; `since=` (empty) accepted though typed date-time.

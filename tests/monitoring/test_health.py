@@ -256,4 +256,4 @@ def test_each_reason_kind_is_decided_by_its_own_small_check():
     ]
     quiet = Window(model=None, version=None, config=MonitoringConfig(), start=T0, end=T0, values={})
     assert drift_reasons(quiet) == [] and prediction_drift_reasons(quiet) == []
-    assert len(WINDOW_CHECKS) == 6  # drift, prediction drift, quality, performance, fairness, estimated performance
+    assert len(WINDOW_CHECKS) == 7  # drift, prediction drift, quality, performance, fairness, estimated, LLM apps

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0017_llm_app_version'),
+        ('registry', '0018_llmeval_evaluations_gates'),
     ]
 
     operations = [

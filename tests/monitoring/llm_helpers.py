@@ -1,0 +1,69 @@
+"""Test data for LLM applications: a model of kind llm_app, versions with a provider model, request records."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+from registry.choices import ModelKind, TaskType
+from registry.models_llm import LLMAppVersion, llm_content_hash
+from tests.factories import ModelVersionFactory, RegisteredModelFactory
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+STAMP = (NOW - timedelta(hours=1)).isoformat()
+
+
+def llm_model(owner, team, name: str = "assistant"):
+    return RegisteredModelFactory(name=name, owner=owner, team=team, kind=ModelKind.LLM_APP, primary_metric="")
+
+
+def llm_version(model, *, provider: str = "openai", model_id: str = "gpt-4.1-mini", **kwargs):
+    version = ModelVersionFactory(model=model, feature_schema=[], task_type=TaskType.BINARY, metrics={}, **kwargs)
+    prompts = [{"name": "system", "template": "Be helpful."}]
+    parts = {"prompts": prompts, "llm": {"provider": provider, "model": model_id}}
+    LLMAppVersion.objects.create(
+        version=version,
+        prompts=parts["prompts"],
+        llm=parts["llm"],
+        provider=provider,
+        model_id=model_id,
+        content_hash=llm_content_hash({**parts, "llm": {**parts["llm"], "v": version.version}}),
+    )
+    return version
+
+
+def request_record(i: int = 0, **overrides) -> dict:
+    rec = {
+        "request_id": f"q{i}",
+        "timestamp": STAMP,
+        "tokens_in": 100 + i,
+        "tokens_out": 50 + i,
+        "latency_ms": 400.0 + i,
+        "feedback": 1,
+        "safety_flags": [],
+    }
+    rec.update(overrides)
+    return rec
+
+
+def as_json(records) -> bytes:
+    return json.dumps(records).encode()
+
+
+def as_ndjson(records) -> bytes:
+    return "\n".join(json.dumps(r) for r in records).encode()
+
+
+def as_csv(records) -> bytes:
+    out = io.StringIO()
+    names = list(records[0])
+    writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        row = dict(rec)
+        if isinstance(row.get("safety_flags"), list):
+            row["safety_flags"] = ";".join(row["safety_flags"])
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue().encode()
