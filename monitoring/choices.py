@@ -38,6 +38,7 @@ class AlertKind(models.TextChoices):
     CADENCE = "cadence", "Retrain cadence overdue"
     GOVERNANCE = "governance", "Unapproved production change"
     FAIRNESS = "fairness", "Fairness"
+    BUDGET = "budget", "Monthly cost budget"
 
 
 class AlertSeverity(models.TextChoices):
