@@ -15,12 +15,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from mlops_portal import clock
 from mlops_portal.api.errors import json_error
 from registry.rules import can_change_model
 from registry.selectors.inventory import model_get_changeable, models_to_complete
 from registry.services.audit import AuditContext
 
 from . import charts
+from .charts.cost import cost_figures
 from .choices import AlertKind, AlertSeverity, AlertStatus
 from .fairness_charts import fairness_figures
 from .forms import RANGES, AcknowledgeForm, BatchesSinceForm, ScorecardForm, dashboard_query_parse
@@ -33,6 +35,7 @@ from .selectors import (
     fleet_models,
     fleet_rollup,
 )
+from .selectors.cost import cost_panel
 from .selectors.dashboard import model_dashboard_data
 from .selectors.ingest import batches_since
 from .selectors.windows import window_failures
@@ -102,7 +105,14 @@ def model_dashboard(request, name):
     except ValidationError as exc:
         return json_error(400, "Invalid range or granularity.", exc.message_dict)
     data = model_dashboard_data(user=request.user, name=name, query=query)
-    figures = {**charts.model_dashboard_figures(data), **fairness_figures(data)}  # monitoring/fairness_charts.py
+    cost = cost_panel(
+        user=request.user,
+        model=data.model,
+        start=data.query.start.date(),
+        end=data.query.end.date(),
+        today=clock.now().date(),
+    )
+    figures = {**charts.model_dashboard_figures(data), **fairness_figures(data), **cost_figures(cost)}
     context = {
         "nav_section": "fleet",
         "d": data,
@@ -113,6 +123,7 @@ def model_dashboard(request, name):
         "ranges": list(RANGES) + ["custom"],
         "can_acknowledge": can_change_model(request.user, data.model),
         "window_failures": window_failures(user=request.user, model=data.model)[:20],
+        "cost": cost,  # templates/monitoring/_cost_panel.html
     }
     if request.htmx and request.htmx.target == "dashboard-charts":  # the header's version swapped out of band
         return render(request, "monitoring/inc/dashboard_charts.html", {**context, "charts_only": True})

@@ -100,14 +100,25 @@ def budget_level(budget: Budget, share: Decimal) -> str:
     return WARNING if share >= budget.warning_share else ""
 
 
-def budget_status(*, model: RegisteredModel, today: date, budget: Budget | None = None) -> BudgetStatus | None:
-    """The budget status of the month of ``today`` (records from its first day to ``today``)."""
-    budget = budget or Budget.objects.filter(model=model).first()
-    if budget is None:
-        return None
+Row = tuple[date, str, str, Decimal]  # period_start, currency, category, amount
+
+
+def _rows(records) -> list[Row]:
+    return list(records.order_by().values_list("period_start", "currency", "category", "amount"))
+
+
+def _sums(rows) -> list[dict]:
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for _, currency, _, amount in rows:
+        sums[currency] += amount
+    return [{"currency": c, "amount": sums[c]} for c in sorted(sums)]
+
+
+def _status(budget: Budget, today: date, rows: list[Row]) -> BudgetStatus:
+    """From the model's rows (any range that covers ``today``'s month up to ``today``)."""
     month = month_start(today)
-    records = CostRecord.objects.filter(model=model, period_start__gte=month, period_start__lte=today)
-    spent = _sum(records.filter(currency=budget.currency))
+    in_month = [r for r in rows if month <= r[0] <= today]
+    spent = sum((r[3] for r in in_month if r[1] == budget.currency), Decimal(0))
     share = spent / budget.monthly_amount
     return BudgetStatus(
         budget=budget,
@@ -116,11 +127,17 @@ def budget_status(*, model: RegisteredModel, today: date, budget: Budget | None 
         spent=spent,
         share=share,
         level=budget_level(budget, share),
-        other_currencies=cost_totals(records.exclude(currency=budget.currency)),
+        other_currencies=_sums(r for r in in_month if r[1] != budget.currency),
     )
 
 
-# --------------------------------------------------------------------------- dashboard panel
+def budget_status(*, model: RegisteredModel, today: date, budget: Budget | None = None) -> BudgetStatus | None:
+    """The budget status of the month of ``today`` (records from its first day to ``today``)."""
+    budget = budget or Budget.objects.filter(model=model).first()
+    if budget is None:
+        return None
+    month = month_start(today)
+    return _status(budget, today, _rows(CostRecord.objects.filter(model=model, period_start__range=(month, today))))
 
 
 def predictions_per_day(*, model: RegisteredModel, start: date, end: date) -> dict[date, int]:
@@ -171,15 +188,14 @@ class CostPanel:
         return next((t["amount"] for t in self.totals if t["currency"] == self.currency), Decimal(0))
 
 
-def _panel_currency(budget: Budget | None, totals: list[dict], records) -> str:
+def _panel_currency(budget: Budget | None, rows: list[Row]) -> str:
+    """The budget's currency, else the one with the most records (ties: alphabetical)."""
     if budget is not None:
         return budget.currency
-    if not totals:
-        return ""
     counts: dict[str, int] = defaultdict(int)
-    for currency in records.order_by().values_list("currency", flat=True):
+    for _, currency, _, _ in rows:
         counts[currency] += 1
-    return max(sorted(counts), key=counts.__getitem__)
+    return max(sorted(counts), key=counts.__getitem__) if counts else ""
 
 
 def cost_panel(
@@ -188,25 +204,29 @@ def cost_panel(
     model: RegisteredModel,
     start: date,
     end: date,
+    today: date | None = None,
     units_per_day: dict[date, int] | None = None,
     unit_label: str = "predictions",
 ) -> CostPanel:
-    """Cost per day by category, cost per 1,000 units (``units_per_day``: predictions by default;
-    an LLM application passes its requests per day) and the month-to-date spend against the budget.
-    ``end`` is "today" for the budget."""
-    records = cost_list(user=user, model=model, date_from=start, date_to=end).filter(period_start__gte=start)
-    totals = cost_totals(records)
-    budget = budget_status(model=model, today=end)
-    currency = _panel_currency(budget.budget if budget else None, totals, records)
+    """Cost per day by category over ``start``..``end``, cost per 1,000 units (``units_per_day``:
+    predictions per day by default; an LLM application passes its requests per day with
+    ``unit_label="requests"``) and the month-to-date spend of ``today``'s month (default ``end``)
+    against the budget. Three queries: the records, the budget, the volume (if not given)."""
+    today = today or end
+    month = month_start(today)
+    visible = CostRecord.objects.filter(model=model, model__in=RegisteredModel.objects.visible_to(user))
+    rows = _rows(visible.filter(period_start__range=(min(start, month), max(end, today))))
+    budget = Budget.objects.filter(model=model).first()
+    status = _status(budget, today, rows) if budget is not None else None
+    in_range = [r for r in rows if start <= r[0] <= end]
+    currency = _panel_currency(budget, in_range or rows)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     index = {d: i for i, d in enumerate(days)}
     by_category: dict[str, list[Decimal]] = {}
-    for category, day, amount in (
-        records.filter(currency=currency).order_by().values_list("category", "period_start", "amount").iterator()
-    ):
-        by_category.setdefault(category, [Decimal(0)] * len(days))[index[day]] += amount
-    order = [c for c in CostCategory.values if c in by_category]
-    by_category = {c: by_category[c] for c in order}
+    for day, cur, category, amount in in_range:
+        if cur == currency:
+            by_category.setdefault(category, [Decimal(0)] * len(days))[index[day]] += amount
+    by_category = {c: by_category[c] for c in CostCategory.values if c in by_category}
     daily = [sum((v[i] for v in by_category.values()), Decimal(0)) for i in range(len(days))]
     if units_per_day is None:
         units_per_day = predictions_per_day(model=model, start=start, end=end)
@@ -214,7 +234,16 @@ def cost_panel(
     per_thousand = [
         (cost * 1000 / n).quantize(Decimal("0.0001")) if n else None for cost, n in zip(daily, units, strict=True)
     ]
-    month_days, cumulative = _month_to_date(model, currency, end)
+    month_days = [month + timedelta(days=i) for i in range((today - month).days + 1)]
+    per_day: dict[date, Decimal] = defaultdict(Decimal)
+    for day, cur, _, amount in rows:
+        if cur == currency and month <= day <= today:
+            per_day[day] += amount
+    running, cumulative = Decimal(0), []
+    for day in month_days:
+        running += per_day.get(day, Decimal(0))
+        cumulative.append(running)
+    totals = _sums(in_range)
     return CostPanel(
         model=model,
         start=start,
@@ -225,27 +254,12 @@ def cost_panel(
         units=units,
         unit_label=unit_label,
         per_thousand=per_thousand,
-        budget=budget,
+        budget=status,
         month_days=month_days,
         month_cumulative=cumulative,
         totals=totals,
         other_currencies=[t["currency"] for t in totals if t["currency"] != currency],
     )
-
-
-def _month_to_date(model: RegisteredModel, currency: str, end: date) -> tuple[list[date], list[Decimal]]:
-    """The days of ``end``'s month up to ``end`` and the cumulative spend on each (one currency)."""
-    month = month_start(end)
-    month_records = CostRecord.objects.filter(model=model, currency=currency, period_start__gte=month)
-    per_day: dict[date, Decimal] = defaultdict(Decimal)
-    for day, amount in month_records.filter(period_start__lte=end).order_by().values_list("period_start", "amount"):
-        per_day[day] += amount
-    month_days = [month + timedelta(days=i) for i in range((end - month).days + 1)]
-    running, cumulative = Decimal(0), []
-    for day in month_days:
-        running += per_day.get(day, Decimal(0))
-        cumulative.append(running)
-    return month_days, cumulative
 
 
 # --------------------------------------------------------------------------- fleet and report
