@@ -228,6 +228,23 @@ def cost_records_ingest(
     return _store(model=model, source=source, records=records, actor=actor, context=context)
 
 
+def cost_records_store(
+    *, model: RegisteredModel, records: list[dict], actor, context: AuditContext, source: str = CostSource.API
+) -> dict[str, Any]:
+    """Store records already in Python form (``period_start``, ``period_end``, ``amount``,
+    ``currency``, ``category``, optional ``external_id``), validated as the API's; for the demo
+    and other callers inside the portal (owner or admin)."""
+    if actor is not None and not can_change_model(actor, model):
+        raise PermissionDenied("Only the model's owner or an admin can send cost records.")
+    if len(records) > MAX_RECORDS:
+        raise BatchError(None, "body", f"At most {MAX_RECORDS} records per call.")
+    plain = [
+        {k: (str(v) if k == "amount" else v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+        for r in records
+    ]
+    return _store(model=model, source=source, records=_validated(plain), actor=actor, context=context)
+
+
 @transaction.atomic
 def _store(*, model: RegisteredModel, source: str, records: list[dict], actor, context: AuditContext) -> dict:
     RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()  # one batch per model at a time
@@ -252,4 +269,4 @@ def _store(*, model: RegisteredModel, source: str, records: list[dict], actor, c
     return summary
 
 
-__all__ = ["CostConflict", "cost_records_ingest", "cost_records_read", "totals_by_currency"]
+__all__ = ["CostConflict", "cost_records_ingest", "cost_records_read", "cost_records_store", "totals_by_currency"]
