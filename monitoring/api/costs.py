@@ -155,6 +155,10 @@ class BudgetView(MonitoringAPIView):
     required_scopes = {"PUT": WRITE, "*": READ}
     serializer_class = BudgetWriteSerializer
 
+    def get_object(self):
+        """What DRF's OPTIONS metadata checks before describing PUT: the visible model."""
+        return model_get(user=self.request.user, name=self.kwargs["name"])
+
     @extend_schema(
         summary="A model's monthly budget and its month-to-date spend",
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No model, or no budget set.")},
