@@ -66,8 +66,13 @@ COST_RECORD_BODY = {
     "properties": {
         "period_start": {"type": "string", "format": "date"},
         "period_end": {"type": "string", "format": "date"},
-        "amount": {"oneOf": [{"type": "string"}, {"type": "number"}]},
-        "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+        "amount": {
+            "oneOf": [
+                {"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$"},
+                {"type": "number", "minimum": -999999999999, "maximum": 999999999999, "multipleOf": 0.01},
+            ]
+        },
+        "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
         "category": {"type": "string", "enum": list(CostCategory.values)},
         "external_id": {"type": "string", "maxLength": 200},
     },
@@ -85,10 +90,12 @@ class CostListView(IngestView):
             OpenApiParameter("from", OpenApiTypes.DATE, description="Records whose period ends on or after this day"),
             OpenApiParameter("to", OpenApiTypes.DATE, description="Records whose period starts on or before this day"),
             OpenApiParameter("category", OpenApiTypes.STR, enum=list(CostCategory.values)),
-            OpenApiParameter("limit", OpenApiTypes.INT),
-            OpenApiParameter("offset", OpenApiTypes.INT),
         ],
-        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No such model visible to you.")},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            400: OpenApiResponse(description="A filter value is not a date or a category."),
+            404: OpenApiResponse(description="No such model visible to you."),
+        },
     )
     def get(self, request, name: str):
         model = model_get(user=request.user, name=name)
@@ -173,7 +180,12 @@ class BudgetView(MonitoringAPIView):
     @extend_schema(
         summary="Set a model's monthly budget (owner or admin; audited)",
         request=BudgetWriteSerializer,
-        responses={200: OpenApiTypes.OBJECT, 403: OpenApiResponse(description="Not the owner or an admin.")},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            400: OpenApiResponse(description="Invalid budget; the error names the field."),
+            403: OpenApiResponse(description="Not the owner or an admin, or the token lacks monitoring:write."),
+            404: OpenApiResponse(description="No such model visible to you."),
+        },
     )
     def put(self, request, name: str):
         model = model_get_changeable(

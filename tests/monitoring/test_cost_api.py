@@ -292,3 +292,37 @@ def test_bad_budgets_are_a_400(churn, owner, api_client_for, body):
     response = api_client_for(owner).put(BUDGET_URL, body, format="json")
     assert_error(response, 400)
     assert not Budget.objects.exists()
+
+
+def test_a_bill_with_period_columns_and_other_header_spellings_is_read(churn, owner, api_client_for):
+    body = (
+        "Start Date,End-Date,Cost,Currency Code,CATEGORY,Line Item ID,Region\n"
+        "2026-10-01,2026-10-31,120.5,usd,storage,x-1,eu\n"
+    )
+    response = post(api_client_for(owner), body.encode(), content_type="text/csv; charset=utf-8")
+    assert response.status_code == 201, response.content
+    stored = CostRecord.objects.get(model=churn)
+    assert (stored.period_start.isoformat(), stored.period_end.isoformat(), stored.currency, stored.external_id) == (
+        "2026-10-01",
+        "2026-10-31",
+        "USD",
+        "x-1",
+    )
+
+
+def test_a_nul_character_in_a_csv_cell_is_a_400(churn, owner, api_client_for):
+    body = b"date,amount,currency,category,line_id\n2026-11-01,1,EUR,serving,a\x00b\n"
+    assert_error(post(api_client_for(owner), body, content_type="text/csv"), 400)
+    assert not CostRecord.objects.exists()
+
+
+def test_a_body_over_the_upload_limit_is_a_413(churn, owner, api_client_for, settings):
+    settings.INGEST_MAX_BODY_BYTES = 1000
+    body = ("date,amount,currency,category\n" + "2026-11-01,1,EUR,serving\n" * 100).encode()
+    assert_error(post(api_client_for(owner), body, content_type="text/csv"), 413)
+    assert not CostRecord.objects.exists()
+
+
+def test_a_browser_session_may_read_costs_and_the_outsider_may_not(churn, owner, outsider, client_for):
+    assert client_for(owner).get(URL).status_code == 200
+    assert_error(client_for(outsider).get(URL), 404)
