@@ -55,7 +55,15 @@ class CostTotalSerializer(serializers.Serializer):
 
 
 class CostQueryForm(forms.Form):
+    """``from``, ``to`` (YYYY-MM-DD; given empty: an error) and ``category`` (empty: any)."""
+
     category = forms.ChoiceField(choices=[("", "")] + CostCategory.choices, required=False)
+
+    def clean(self):
+        for name in ("from", "to"):  # an empty category is "any" (the schema lists "")
+            if name in self.data and not str(self.data.get(name)).strip():
+                self.add_error(name, "Give a value or leave the parameter out.")
+        return super().clean()
 
 
 CostQueryForm.base_fields["from"] = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
@@ -68,8 +76,8 @@ COST_RECORD_BODY = {
         "period_end": {"type": "string", "format": "date"},
         "amount": {
             "oneOf": [
-                {"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$"},
-                {"type": "number", "minimum": -999999999999, "maximum": 999999999999, "multipleOf": 0.01},
+                {"type": "string", "pattern": r"^-?[0-9]{1,10}(\.[0-9]{1,6})?$"},
+                {"type": "number", "minimum": -9999999999, "maximum": 9999999999, "multipleOf": 0.01},
             ]
         },
         "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
@@ -119,7 +127,7 @@ class CostListView(IngestView):
         summary="Send cost records: one JSON record, a JSON list, or a CSV export of the cloud bill",
         description=(
             "JSON records: period_start, period_end (dates, both included), amount (decimal string or number; at "
-            "most 12 integer and 6 decimal digits), currency (ISO 4217, e.g. EUR), category (serving, training, "
+            "most 10 integer and 6 decimal digits), currency (ISO 4217, e.g. EUR), category (serving, training, "
             "storage, inference, other), optional external_id. CSV (text/csv, a UTF-8 BOM is accepted): a header "
             "row with date (or period_start and period_end), amount (or cost), currency, category and optionally "
             "line_id (or external_id); other columns are ignored. All-or-nothing: errors name the row and field. "
@@ -127,7 +135,7 @@ class CostListView(IngestView):
         ),
         request={
             "application/json": {"oneOf": [COST_RECORD_BODY, {"type": "array", "items": COST_RECORD_BODY}]},
-            "text/csv": OpenApiTypes.STR,
+            "text/csv": {"type": "string", "minLength": 1},
         },
         responses={
             201: OpenApiTypes.OBJECT,
@@ -145,8 +153,26 @@ class CostListView(IngestView):
         return Response(summary, status=status.HTTP_201_CREATED if summary["created"] else status.HTTP_200_OK)
 
 
+BUDGET_BODY = {
+    "type": "object",
+    "properties": {
+        "monthly_amount": {
+            "oneOf": [
+                {"type": "string", "pattern": r"^([1-9][0-9]{0,11}(\.[0-9]{1,2})?|0?\.(0[1-9]|[1-9][0-9]?))$"},
+                {"type": "number", "minimum": 0.01, "maximum": 999999999999, "multipleOf": 0.01},
+            ]
+        },
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "warning_share": {"type": "string", "pattern": r"^[1-9](\.[0-9]{1,3})?$|^0?\.[0-9]{0,2}[1-9]$"},
+        "critical_share": {"type": "string", "pattern": r"^[1-9](\.[0-9]{1,3})?$|^0?\.[0-9]{0,2}[1-9]$"},
+    },
+    "required": ["monthly_amount", "currency"],
+    "additionalProperties": False,
+}
+
+
 class BudgetWriteSerializer(StrictSerializer):
-    monthly_amount = serializers.DecimalField(max_digits=18, decimal_places=2, min_value=Decimal("0.01"))
+    monthly_amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     currency = serializers.RegexField(r"^[A-Z]{3}\Z", max_length=3)
     warning_share = serializers.DecimalField(
         max_digits=5, decimal_places=3, min_value=Decimal("0.001"), max_value=Decimal("10"), required=False
@@ -179,7 +205,8 @@ class BudgetView(MonitoringAPIView):
 
     @extend_schema(
         summary="Set a model's monthly budget (owner or admin; audited)",
-        request=BudgetWriteSerializer,
+        request={"application/json": BUDGET_BODY},
+        description="warning_share (default 0.8) must not exceed critical_share (default 1.0).",
         responses={
             200: OpenApiTypes.OBJECT,
             400: OpenApiResponse(description="Invalid budget; the error names the field."),

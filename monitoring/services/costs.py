@@ -4,7 +4,7 @@ All-or-nothing: every record is validated before any is stored, and a refused ba
 nothing (``BatchError`` names the row and field: the API's 400). An ``external_id`` makes
 re-sending idempotent: the same id with the same values changes nothing, with other values it is
 a conflict (``CostConflict``: 409) and nothing of the batch is stored. Amounts are ``Decimal``
-(strings or JSON numbers; NaN, infinity and more than 12 integer or 6 decimal digits refused);
+(strings or JSON numbers; NaN, infinity and more than 10 integer or 6 decimal digits refused);
 currencies are kept as sent (ISO 4217 codes), never converted. Audited ``cost.recorded`` (one
 event per request, with counts and per-currency totals); the model's budget is evaluated by a
 task once the records have committed.
@@ -68,7 +68,7 @@ class CostRecordInput(StrictSerializer):
 
     period_start = serializers.DateField()
     period_end = serializers.DateField()
-    amount = serializers.DecimalField(max_digits=18, decimal_places=6)
+    amount = serializers.DecimalField(max_digits=16, decimal_places=6)  # exact even where SQLite stores a float
     currency = serializers.CharField(min_length=3, max_length=3)
     category = serializers.ChoiceField(choices=CostCategory.choices)
     external_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
