@@ -41,6 +41,7 @@ class AlertKind(models.TextChoices):
     LLM_LATENCY = "llm_latency", "LLM latency"
     LLM_SAFETY = "llm_safety", "LLM safety flags"
     LLM_FEEDBACK = "llm_feedback", "LLM user feedback"
+    BUDGET = "budget", "Monthly cost budget"
 
 
 class AlertSeverity(models.TextChoices):

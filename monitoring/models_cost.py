@@ -9,6 +9,8 @@ drift, and the currency is kept, never converted.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -67,3 +69,34 @@ class CostRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} {self.category} {self.amount} {self.currency} {self.period_start}"
+
+
+class Budget(models.Model):
+    """A model's monthly cost budget in one currency (one per model). Month-to-date spend in that
+    currency against ``monthly_amount`` alerts at ``warning_share`` and ``critical_share``, each
+    level at most once per calendar month (UTC): ``alerted_month``/``alerted_level`` remember the
+    highest level already alerted this month."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="budget")
+    monthly_amount = models.DecimalField(max_digits=18, decimal_places=2)
+    currency = models.CharField(max_length=3, help_text="ISO 4217 code, e.g. EUR or USD.")
+    warning_share = models.DecimalField(max_digits=5, decimal_places=3, default=Decimal("0.800"))
+    critical_share = models.DecimalField(max_digits=5, decimal_places=3, default=Decimal("1.000"))
+    alerted_month = models.DateField(null=True, blank=True, help_text="First day of the month last alerted.")
+    alerted_level = models.CharField(max_length=10, blank=True, help_text="warning or critical (that month).")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(monthly_amount__gt=0), name="budget_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(warning_share__gt=0) & Q(critical_share__gte=F("warning_share")),
+                name="budget_shares_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.monthly_amount} {self.currency}/month"

@@ -121,4 +121,23 @@ def retention_purge() -> int:
     return len(purge())
 
 
+@shared_task(name="monitoring.tasks.budget_evaluate", time_limit=120, soft_time_limit=100, **COMMON)
+def budget_evaluate(model_id: int) -> None:
+    """A model's month-to-date cost against its budget (after cost records commit)."""
+    from monitoring.services.budgets import budget_evaluate_by_id
+
+    budget_evaluate_by_id(model_id=model_id)
+
+
+@shared_task(name="monitoring.tasks.budgets_evaluate_all", time_limit=600, soft_time_limit=540, **COMMON)
+def budgets_evaluate_all() -> int:
+    """Every budget, daily (beat; migration 0021_cost_budget): a new month resolves last month's alert."""
+    from monitoring.services.budgets import budget_model_ids
+
+    ids = budget_model_ids()
+    for model_id in ids:
+        budget_evaluate.delay(model_id)
+    return len(ids)
+
+
 from monitoring.oversight import tasks as oversight_tasks  # noqa: E402,F401 - registers the oversight beat tasks

@@ -15,12 +15,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from mlops_portal import clock
 from mlops_portal.api.errors import json_error
 from registry.rules import can_change_model
 from registry.selectors.inventory import model_get_changeable, models_to_complete
 from registry.services.audit import AuditContext
 
 from . import charts
+from .charts.cost import cost_figures
 from .charts_llm import llm_figures
 from .choices import AlertKind, AlertSeverity, AlertStatus
 from .fairness_charts import fairness_figures
@@ -34,6 +36,7 @@ from .selectors import (
     fleet_models,
     fleet_rollup,
 )
+from .selectors.cost import cost_panel
 from .selectors.dashboard import model_dashboard_data
 from .selectors.ingest import batches_since
 from .selectors.llm import llm_panels
@@ -105,7 +108,20 @@ def model_dashboard(request, name):
         return json_error(400, "Invalid range or granularity.", exc.message_dict)
     data = model_dashboard_data(user=request.user, name=name, query=query)
     llm = llm_panels(data)  # LLM applications only (monitoring/selectors/llm.py, monitoring/charts_llm.py)
-    figures = {**charts.model_dashboard_figures(data), **fairness_figures(data), **llm_figures(llm)}
+    cost = cost_panel(
+        user=request.user,
+        model=data.model,
+        start=data.query.start.date(),
+        end=data.query.end.date(),
+        today=clock.now().date(),
+        unit_label="requests" if data.model.is_llm_app else "predictions",
+    )
+    figures = {
+        **charts.model_dashboard_figures(data),
+        **fairness_figures(data),
+        **llm_figures(llm),
+        **cost_figures(cost),
+    }
     context = {
         "nav_section": "fleet",
         "d": data,
@@ -117,6 +133,7 @@ def model_dashboard(request, name):
         "ranges": list(RANGES) + ["custom"],
         "can_acknowledge": can_change_model(request.user, data.model),
         "window_failures": window_failures(user=request.user, model=data.model)[:20],
+        "cost": cost,  # templates/monitoring/_cost_panel.html
     }
     if request.htmx and request.htmx.target == "dashboard-charts":  # the header's version swapped out of band
         return render(request, "monitoring/inc/dashboard_charts.html", {**context, "charts_only": True})

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import evaluations, llm, retention, views
+from . import costs, evaluations, llm, retention, views
 
 urlpatterns = [
     path(
@@ -32,6 +32,8 @@ urlpatterns = [
     path("models/<str:name>/health/", views.HealthView.as_view(), name="health"),
     path("models/<str:name>/monitoring/", views.MonitoringConfigView.as_view(), name="config"),
     path("models/<str:name>/retrain-triggers/", views.RetrainTriggerListView.as_view(), name="retrain-triggers"),
+    path("models/<str:name>/costs/", costs.CostListView.as_view(), name="costs"),
+    path("models/<str:name>/budget/", costs.BudgetView.as_view(), name="budget"),
     path("models/<str:name>/retention/", retention.RetentionView.as_view(), name="retention"),
     path("erasure-requests/", retention.ErasureRequestListView.as_view(), name="erasure-requests"),
     path("erasure-requests/<int:pk>/", retention.ErasureRequestDetailView.as_view(), name="erasure-request"),

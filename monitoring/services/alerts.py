@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 SEVERITY_ORDER = {AlertSeverity.WARNING: 1, AlertSeverity.CRITICAL: 2}
 RETRAIN_TIMEOUT_SECONDS = 10
+EVALUATED_ELSEWHERE = (AlertKind.BUDGET,)
+"""Alert kinds that health reasons never open or resolve (``monitoring.services.budgets`` does)."""
 
 
 class AlertStateConflict(ValidationError):
@@ -107,13 +109,18 @@ def _title(kind: str, reasons: list[dict]) -> str:
 def alerts_sync(
     *, model: RegisteredModel, reasons: list[dict], context: AuditContext = WORKER, now=None
 ) -> list[Alert]:
-    """Open, update or resolve the model's alerts to match its current health reasons."""
+    """Open, update or resolve the model's alerts to match its current health reasons (all kinds
+    but ``EVALUATED_ELSEWHERE``)."""
     now = now or clock.now()
     by_kind: dict[str, list[dict]] = {}
     for reason in reasons:
         by_kind.setdefault(reason["kind"], []).append(reason)
     active = {
-        a.kind: a for a in Alert.objects.select_for_update().filter(model=model).exclude(status=AlertStatus.RESOLVED)
+        a.kind: a
+        for a in Alert.objects.select_for_update()
+        .filter(model=model)
+        .exclude(status=AlertStatus.RESOLVED)
+        .exclude(kind__in=EVALUATED_ELSEWHERE)
     }
     changed: list[Alert] = []
     for kind, items in by_kind.items():

@@ -45,6 +45,9 @@ KNOWN: dict[tuple[str, str], str] = {
     ("ST202", "POST /api/v1/models/{name}/versions/{version}/requests/"): "LLM request records: as predictions",
     # A price for a provider model and start that already exists is refused (data the schema cannot know).
     ("ST202", "POST /api/v1/prices/"): "prices: one row per provider model and start",
+    ("ST202", "POST /api/v1/models/{name}/costs/"): "cost records: a cloud bill's CSV text",
+    # Cross-field rule (critical_share >= warning_share) the schema cannot express.
+    ("ST202", "PUT /api/v1/models/{name}/budget/"): "budget: critical_share not below warning_share",
     # `kind` is a ChoiceFilter but typed as a free string in the schema.
     ("ST202", "GET /api/v1/alerts/"): "alerts: declare the `kind` filter's choices",
     # from_seq/to_seq/before >= 1 not in the schema; `since=` (empty) accepted though typed date-time.

@@ -30,6 +30,11 @@ CHART_IDS = [
     "chart-prediction-distribution",
     "chart-volume-quality",
 ]
+COST_CHART_IDS = [
+    "chart-cost-daily",
+    "chart-cost-per-thousand",
+    "chart-cost-budget",
+]  # tests/monitoring/test_cost_pages.py
 
 
 @pytest.fixture
@@ -202,7 +207,7 @@ def test_owner_sees_every_chart_of_the_model_dashboard(client_for, owner, seeded
     response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]))
     assert response.status_code == 200
     figures = figures_of(response)
-    assert set(figures) == set(CHART_IDS)
+    assert set(figures) == set(CHART_IDS + COST_CHART_IDS)
     for chart_id in CHART_IDS:
         assert f'id="{chart_id}"' in response.content.decode()
         assert figures[chart_id]["data"], f"{chart_id} has no traces"
@@ -304,7 +309,7 @@ def test_dashboard_of_a_model_without_data_draws_empty_charts(client_for, owner,
     response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["churn"]))
     assert response.status_code == 200
     figures = figures_of(response)
-    assert set(figures) == set(CHART_IDS)
+    assert set(figures) == set(CHART_IDS + COST_CHART_IDS)
     assert "No computed windows" in json.dumps(figures["chart-drift-heatmap"]["layout"])
 
 
@@ -396,7 +401,7 @@ def test_pages_make_a_constant_number_of_queries(client_for, owner, team, page, 
         seed_dashboard(name=f"fraud-{i}", days=1, features=2, owner=owner, team=team, daily=False)
     large = _count_queries(c, url, params)
     assert large == small
-    with django_assert_max_num_queries(22):  # the dashboard: + the newest window with performance
+    with django_assert_max_num_queries(25):  # the dashboard: + the newest window with performance, + cost (3)
         c.get(url, params)
 
 
