@@ -92,7 +92,7 @@ def version_list(*, user, model: RegisteredModel) -> QuerySet[ModelVersion]:
     """Versions of a model the user may see (the caller got ``model`` from ``model_get``)."""
     return (
         ModelVersion.objects.filter(model=model, model__in=RegisteredModel.objects.visible_to(user))
-        .select_related("model", "created_by")
+        .select_related("model", "created_by", "llm")
         .order_by("-version")
     )
 
@@ -103,7 +103,7 @@ def version_get(*, user, name: str, version: int) -> ModelVersion:
         ModelVersion.objects.filter(
             model__name=name, version=version, model__in=RegisteredModel.objects.visible_to(user)
         )
-        .select_related("model", "model__owner", "model__team", "created_by")
+        .select_related("model", "model__owner", "model__team", "created_by", "llm")
         .first()
     )
     if found is None:

@@ -241,6 +241,9 @@ def _model_card_gate(model, snapshot: dict[str, Any]) -> dict[str, Any]:
 def _lineage_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
     if not snapshot.get("require_lineage", True):
         return _not_required("lineage")
+    if (parts := getattr(version, "llm", None)) is not None:  # an LLM application's parts are its artifact
+        message = f"LLM parts, content hash {parts.content_hash[:12]}."
+        return _gate("lineage", GATE_LABELS["lineage"], GATE_PASS, message, True)
     missing = _missing(
         (
             ("source commit", version.source_commit),

@@ -33,6 +33,7 @@ from registry.selectors.inventory import (
     team_list,
     version_get,
 )
+from registry.selectors.llm import llm_comparison_base, llm_display, llm_parts, llm_version_diff
 from registry.services.audit import AuditContext
 from registry.services.inventory import (
     VERSION_EDITABLE,
@@ -201,6 +202,16 @@ def version_detail(request, name, version):
         "can_change": can_change_model(request.user, found.model),
         "can_promote": can_request_promotion(request.user, found.model),
     }
+    if (parts := llm_parts(found)) is not None:
+        base = llm_comparison_base(found)
+        diff = llm_version_diff(found, base)
+        context |= {
+            "llm": found.llm,
+            "parts": parts,
+            "llm_shown": llm_display(parts),
+            "llm_base": base,
+            "llm_diff": diff,
+        }
     return render(request, "registry/version_detail.html", context)
 
 
