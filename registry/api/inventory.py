@@ -190,13 +190,21 @@ class VersionWriteSerializer(StrictSerializer):
     metrics = RawJSONField(required=False, help_text="Object of metric name -> finite number.")
     feature_schema = RawJSONField(required=False, help_text='List of {"name": str, "type": "numeric"|"categorical"}.')
     task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
-    prompts = RawJSONField(required=False, help_text='LLM applications: list of {"name", "template"}.')
-    llm = RawJSONField(required=False, help_text='LLM applications: {"provider", "model", "parameters"}.')
-    retrieval = RawJSONField(
-        required=False, help_text='LLM applications (optional): {"name", "version"|"content_hash", "embedding_model"}.'
+    prompts = RawJSONField(required=False, allow_null=True, help_text='LLM applications: list of {"name", "template"}.')
+    llm = RawJSONField(
+        required=False, allow_null=True, help_text='LLM applications: {"provider", "model", "parameters"}.'
     )
-    tools = RawJSONField(required=False, help_text='LLM applications (optional): list of {"name", "schema"}.')
-    safety = RawJSONField(required=False, help_text='LLM applications: {"rules": [...], "blocked_topics": [...]}.')
+    retrieval = RawJSONField(
+        required=False,
+        allow_null=True,
+        help_text='LLM applications (optional): {"name", "version"|"content_hash", "embedding_model"}.',
+    )
+    tools = RawJSONField(
+        required=False, allow_null=True, help_text='LLM applications (optional): list of {"name", "schema"}.'
+    )
+    safety = RawJSONField(
+        required=False, allow_null=True, help_text='LLM applications: {"rules": [...], "blocked_topics": [...]}.'
+    )
 
     def validate(self, attrs):
         if self.context.get("llm_app"):

@@ -221,3 +221,29 @@ def test_version_page_shows_parts_for_each_role(roles, owner, assistant, client_
 def test_factory_ml_versions_are_untouched(churn):
     version = ModelVersionFactory(model=churn)
     assert getattr(version, "llm", None) is None
+
+
+def test_null_optional_parts_are_absent_parts(owner, assistant, api_client_for):
+    body = {**parts(), "retrieval": None, "tools": None}
+    response = post_json(api_client_for(owner), URL, body)
+    assert response.status_code == 201, response.content
+    assert response.json()["retrieval"] is None and response.json()["tools"] == []
+
+
+def test_the_html_form_registers_an_llm_version_prefilled_with_the_latest_parts(owner, assistant, client_for):
+    client = client_for(owner)
+    page = client.get("/models/assistant/versions/new/")
+    assert page.status_code == 200 and b"feature_schema" not in page.content
+    version_create(model=assistant, actor=owner, context=CLI, **parts())
+    form = client.get("/models/assistant/versions/new/").context["form"]
+    assert form.initial["llm"]["model"] == "gpt-4.1-mini"
+    posted = {name: json.dumps(value) for name, value in parts().items()}
+    # the same parts again: refused, naming the version
+    again = client.post("/models/assistant/versions/new/", {**posted, "description": "same"})
+    assert again.status_code == 400 and "identical to version 1" in again.content.decode()
+    posted["llm"] = json.dumps({"provider": "openai", "model": "gpt-4.1", "parameters": {"temperature": 0.2}})
+    created = client.post("/models/assistant/versions/new/", {**posted, "description": "bigger model", "metrics": ""})
+    assert created.status_code == 302
+    assert LLMAppVersion.objects.get(version__version=2).model_id == "gpt-4.1"
+    bad = client.post("/models/assistant/versions/new/", {**posted, "tools": '[{"name": "x"}]'})
+    assert bad.status_code == 400 and ModelVersion.objects.filter(model=assistant).count() == 2
