@@ -4,7 +4,8 @@ registered through the services at their past times by ``registry.demo``'s sched
 - v1 (about five weeks ago): the first prompt on ``openai/gpt-4.1-mini``; promoted to production
   the next morning, then archived ("retired") when v2 is promoted.
 - v2 (about three weeks ago): reworded system prompt, hosted model ``gpt-4.1``, lower
-  temperature; promoted to production two days later (v1 is archived by that promotion).
+  temperature; promoted to production two days later, early that morning (v1 is archived by that
+  promotion).
 - v3 (three days ago): an ``issue_refund`` tool added and the safety rules loosened (the
   ``no-account-actions`` rule and the ``billing disputes`` blocked topic removed). Registered only:
   its promotion request (blocked by the safety gate) is added by the evaluation demo.
@@ -155,7 +156,8 @@ def ensure_support_assistant_version(number: int, *, users, context, result=None
 
 def llm_history() -> list:
     """v1 to production the morning after it was registered; v2 two days after it (which archives v1).
-    No other demo step falls between a request and its last review (the chain's time order)."""
+    No other demo step falls between a request and its last review (the chain's time order); v2's
+    request and review fall between two days of the monitoring demo's traffic."""
     from registry.demo import PromotionStep
 
     return [
@@ -171,7 +173,7 @@ def llm_history() -> list:
             Stage.PRODUCTION,
             "gpt-4.1 with a plainer system prompt: better correctness on the same evaluation set.",
             [("reviewer", "approve", "Correctness up on the same cases; safety rules unchanged.")],
-            at=((-20, 6.25), (-19, 6.5)),
+            at=((-19, 5.5), (-19, 6.5)),  # one step: requested and approved before that day's traffic
         ),
     ]
 
