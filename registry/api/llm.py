@@ -63,7 +63,7 @@ class LLMPartsOutputMixin(serializers.Serializer):
 
 AGAINST = OpenApiParameter(
     "against",
-    OpenApiTypes.INT,
+    {"type": "integer", "minimum": 1, "maximum": 2_147_483_647},
     OpenApiParameter.QUERY,
     required=False,
     description="Version number to compare with (default: the production version, or the previous one).",
@@ -77,7 +77,8 @@ AGAINST = OpenApiParameter(
         OpenApiParameter("version", OpenApiTypes.INT, OpenApiParameter.PATH),
         AGAINST,
     ],
-    responses={200: OpenApiTypes.OBJECT},
+    responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    description="404 for a version (or an `against` version) without LLM parts: the diff is an LLM application's.",
 )
 class VersionDiffView(generics.GenericAPIView):
     permission_classes = [IsAuthenticated, HasScope]
@@ -95,10 +96,10 @@ class VersionDiffView(generics.GenericAPIView):
         else:
             against = version_get(user=request.user, name=name, version=int(raw))
         if getattr(found, "llm", None) is None:
-            raise exceptions.ValidationError({"version": [f"{found} has no LLM parts (it is not an LLM application)."]})
+            raise exceptions.NotFound(f"{found} has no LLM parts (it is not an LLM application's version).")
         if against is None:
             return Response({"version": found.version, "against": None, "changed": None})
         diff = llm_version_diff(found, against)
         if diff is None:
-            raise exceptions.ValidationError({"against": [f"{against} has no LLM parts to compare with."]})
+            raise exceptions.NotFound(f"{against} has no LLM parts to compare with.")
         return Response(diff)

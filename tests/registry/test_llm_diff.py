@@ -135,6 +135,7 @@ def test_the_diff_api(owner, assistant, api_client_for, churn):
     assert_error(client.get(f"{URL}2/diff/?against=abc"), 400, field="against")
     assert_error(client.get(f"{URL}2/diff/?against=9"), 404)
     ModelVersion.objects.create(model=churn, version=1)
-    assert_error(client.get("/api/v1/models/churn/versions/1/diff/"), 400, field="version")
+    assert_error(client.get("/api/v1/models/churn/versions/1/diff/"), 404)
+    assert_error(client.get(f"{URL}2/diff/?against=0"), 400, field="against")
     ModelVersion.objects.filter(model=assistant).update(stage=Stage.NONE)
     assert client.get(f"{URL}1/diff/").json() == {"version": 1, "against": None, "changed": None}
