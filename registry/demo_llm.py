@@ -218,6 +218,8 @@ def replay_demo_until(until):
 
     users = {u.username: u for u in get_user_model().objects.filter(username__in=[u[0] for u in demo.USERS])}
     result = demo.DemoResult()
+    if len(users) < len(demo.USERS) or not RegisteredModel.objects.filter(name=demo.CATALOGUE[0].name).exists():
+        return result  # the registry demo was not loaded: nothing of it to continue
     for when, _label, action in demo._schedule(users, {t.slug: t for t in Team.objects.all()}, result):
         if until is None or demo.moment(when) <= until:
             with clock.at(demo.moment(when)):
