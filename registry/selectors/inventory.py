@@ -67,7 +67,7 @@ def model_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Regis
 def model_get(*, user, name: str) -> RegisteredModel:
     """The one "visible model by name" read: the model with its owner, team, tags, health and
     versions (newest first; they give its version summary); 404 if missing or hidden from ``user``."""
-    versions = ModelVersion.objects.order_by("-version").select_related("created_by")
+    versions = ModelVersion.objects.order_by("-version").select_related("created_by", "llm")
     models = (
         RegisteredModel.objects.visible_to(user)
         .select_related("owner", "team", "health", "created_by")

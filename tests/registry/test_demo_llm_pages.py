@@ -15,6 +15,9 @@ def test_the_support_assistant_pages_render_with_the_diff_against_production():
     base = "/models/support-assistant/"
     for url in [base, f"{base}timeline/", f"{base}history/", f"{base}report/", "/monitoring/models/support-assistant/"]:
         assert client.get(url).status_code == 200, url
+    page = client.get(base).content.decode()
+    assert "openai/gpt-4.1</code>" in page and "openai/gpt-4.1-mini</code>" in page
+    assert "lineage incomplete" not in page
     v3 = client.get(f"{base}versions/3/").content.decode()
     assert "Changes against v2 (production)" in v3
     assert "issue_refund</code>: added" in v3 and "Rules removed: no-account-actions" in v3
