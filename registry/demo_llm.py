@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from registry.choices import RiskTier, Stage
@@ -154,6 +155,15 @@ def ensure_support_assistant_version(number: int, *, users, context, result=None
         result.add("versions")
 
 
+def register_support_assistant(*, users, teams, context, result=None) -> RegisteredModel:
+    """The model and its three versions at once, now (no promotions): for tests and other demos
+    that need the application without its history."""
+    model = ensure_support_assistant(users=users, teams=teams, context=context, result=result)
+    for number in range(1, len(VERSIONS) + 1):
+        ensure_support_assistant_version(number, users=users, context=context, result=result)
+    return model
+
+
 def llm_history() -> list:
     """v1 to production the morning after it was registered; v2 two days after it (which archives v1).
     No other demo step falls between a request and its last review (the chain's time order); v2's
@@ -195,7 +205,7 @@ def llm_schedule(users, teams, result) -> list[tuple[tuple[int, float], str, Cal
             ensure_support_assistant_version, number, users=users, context=CONTEXT, result=result
         )
         steps.append((when, f"{name} v{number}: registered", action))
-    spec = type("Spec", (), {"name": name})
+    spec = SimpleNamespace(name=name)  # what ``_replay_history`` reads of a ModelSpec
     for step in llm_history():
         action = functools.partial(_replay_history, spec, step, users, result)
         steps.append((step.at[0], f"{name} v{step.version}: to {step.target}", action))

@@ -139,3 +139,14 @@ def test_the_diff_api(owner, assistant, api_client_for, churn):
     assert_error(client.get(f"{URL}2/diff/?against=0"), 400, field="against")
     ModelVersion.objects.filter(model=assistant).update(stage=Stage.NONE)
     assert client.get(f"{URL}1/diff/").json() == {"version": 1, "against": None, "changed": None}
+
+
+def test_the_demo_registers_support_assistant_through_the_services(owner, team):
+    from registry.demo_llm import SUPPORT_ASSISTANT, register_support_assistant
+
+    model = register_support_assistant(users={"owner": owner}, teams={"customer-analytics": team}, context=CLI)
+    again = register_support_assistant(users={"owner": owner}, teams={"customer-analytics": team}, context=CLI)
+    assert model == again and model.name == SUPPORT_ASSISTANT and model.kind == "llm_app"
+    assert "Art. 50 transparency applies" in model.ai_act_category and model.model_card_complete
+    hashes = list(model.versions.order_by("version").values_list("llm__content_hash", flat=True))
+    assert len(hashes) == len(set(hashes)) == 3
