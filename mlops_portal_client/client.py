@@ -211,11 +211,18 @@ class PortalClient:
 
     def register_version(self, model: str, **fields: Any) -> dict[str, Any]:
         """Register a version with its lineage (source_commit, training_run_id, training_data_ref,
-        training_data_hash), metrics, feature_schema, task_type, artifact_uri."""
+        training_data_hash), metrics, feature_schema, task_type, artifact_uri; for an LLM
+        application its parts instead (prompts, llm, retrieval, tools, safety): the answer
+        carries their ``content_hash``."""
         return self.request("POST", f"models/{model}/versions/", json_body=fields)
 
     def get_version(self, model: str, version: int) -> dict[str, Any]:
         return self.request("GET", f"models/{model}/versions/{version}/")
+
+    def version_diff(self, model: str, version: int, against: int | None = None) -> dict[str, Any]:
+        """An LLM application's version compared with ``against`` (default: production)."""
+        params = {"against": against} if against is not None else None
+        return self.request("GET", f"models/{model}/versions/{version}/diff/", params=params)
 
     # -- monitoring ------------------------------------------------------
     def upload_reference(self, model: str, version: int, frame: Any, *, fmt: str = "parquet") -> Any:

@@ -35,6 +35,7 @@ from monitoring.services.ingestion import labels_ingest, predictions_ingest, ref
 from registry import demo as registry_demo
 from registry import demo_training
 from registry.choices import Stage
+from registry.demo_llm import replay_demo_until
 from registry.models import RegisteredModel
 
 STEPS = 2  # progress steps: one per monitored model
@@ -154,6 +155,7 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
         with clock.at(first_day - timedelta(minutes=15)):
             targets = [t for spec in MONITORED if (t := _set_up(spec, created))]
         for day in range(DAYS):
+            replay_demo_until(first_day + timedelta(days=day, hours=1))  # the registry's history of that night
             with clock.at(first_day + timedelta(days=day, hours=1)) as run:
                 for target in targets:
                     _day(target, first_day, day, created)

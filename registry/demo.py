@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from mlops_portal import clock
 from registry.choices import AuditSource, PromotionStatus, RiskTier, Stage, TaskType
+from registry.demo_llm import LLM_STEPS, llm_schedule
 from registry.demo_training import (
     CHURN,
     CHURN_CATEGORICAL,
@@ -347,14 +348,8 @@ def _ensure_users(result: DemoResult) -> dict[str, Any]:
     for username, first, last, groups, superuser in USERS:
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = User(
-                username=username,
-                first_name=first,
-                last_name=last,
-                email=f"{username}@example.com",
-                is_staff=superuser,
-                is_superuser=superuser,
-            )
+            user = User(username=username, first_name=first, last_name=last, email=f"{username}@example.com")
+            user.is_staff = user.is_superuser = superuser
             user.set_password(DEMO_PASSWORD)
             user.full_clean()
             user.save()
@@ -479,12 +474,14 @@ def _schedule(users, teams, result: DemoResult) -> list[tuple[When, str, Callabl
         for step in spec.history:
             history = functools.partial(_replay_history, spec, step, users, result)
             steps.append((step.at[0], f"{spec.name} v{step.version}: to {step.target}", history))
+    steps.extend(llm_schedule(users, teams, result))  # support-assistant, the LLM application
     return sorted(steps, key=lambda s: s[0])
 
 
-def load_demo(*, progress: Callable[[str], None] | None = None) -> DemoResult:
+def load_demo(*, progress: Callable[[str], None] | None = None, until: datetime.datetime | None = None) -> DemoResult:
     """Create the demo data (see module docstring) at the past times the catalogue gives
-    (``clock.at``: back-dated, see docs/audit.md). ``progress(label)`` is called after each step."""
+    (``clock.at``: back-dated, see docs/audit.md). ``progress(label)`` is called after each step.
+    With ``until``, only the steps up to then (``demo_llm.replay_demo_until`` does the rest)."""
     step = progress or (lambda label: None)
     result = DemoResult()
     with transaction.atomic(), clock.at(moment(USERS_AND_TEAMS)):
@@ -492,10 +489,11 @@ def load_demo(*, progress: Callable[[str], None] | None = None) -> DemoResult:
         teams = _ensure_teams(users, result)
     step("users and teams")
     for when, label, action in _schedule(users, teams, result):
-        with clock.at(moment(when)):
-            action()
-        step(label)
+        if until is None or moment(when) <= until:
+            with clock.at(moment(when)):
+                action()
+            step(label)
     return result
 
 
-STEPS = 1 + len(CATALOGUE) + sum(len(s.versions) + len(s.history) for s in CATALOGUE)
+STEPS = 1 + len(CATALOGUE) + sum(len(s.versions) + len(s.history) for s in CATALOGUE) + LLM_STEPS

@@ -187,3 +187,24 @@ class PipelineTokenForm(forms.Form):
         initial=90,
         help_text="Within the installation's maximum token lifetime.",
     )
+
+
+class LLMVersionForm(forms.Form):
+    """Register a version of an LLM application: its parts as JSON (registry/services/llm_versions.py
+    validates them as strictly as the API does). Prefilled with the latest version's parts, so an
+    edit of them registers the next version."""
+
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    prompts = JSONTextField(empty=None, help_text='A JSON list, e.g. [{"name": "system", "template": "Hi {{name}}"}].')
+    llm = JSONTextField(
+        label="Hosted model",
+        empty=None,
+        help_text='e.g. {"provider": "openai", "model": "gpt-4.1", "parameters": {"temperature": 0.2}}.',
+    )
+    retrieval = JSONTextField(
+        empty=None,
+        help_text='Optional, e.g. {"name": "help-centre", "version": "2026-10", "embedding_model": "e5-small"}.',
+    )
+    tools = JSONTextField(empty=None, help_text='Optional: a JSON list of {"name", "schema"} (JSON-schema objects).')
+    safety = JSONTextField(empty=None, help_text='e.g. {"rules": ["no-pii-in-answers"], "blocked_topics": ["legal"]}.')
+    metrics = JSONTextField(empty={}, help_text='Evaluation results, e.g. {"correctness": 0.89}.')

@@ -64,6 +64,23 @@ class MlflowRest:
             params["filter"] = search_filter
         return list(self._paged("registered-models/search", "registered_models", params))
 
+    def prompts(self, search_filter: str = "") -> list[dict[str, Any]]:
+        """The prompt registry's prompts (registered models tagged ``mlflow.prompt.is_prompt``;
+        MLflow 3 leaves them out of a model search that does not ask for them)."""
+        condition = "tags.`mlflow.prompt.is_prompt` = 'true'"
+        params: dict[str, Any] = {
+            "max_results": 1000,
+            "filter": f"{condition} AND {search_filter}" if search_filter else condition,
+        }
+        return list(self._paged("registered-models/search", "registered_models", params))
+
+    def prompt_versions(self, name: str) -> list[dict[str, Any]]:
+        """A prompt's versions (MLflow 3 leaves them out of a version search that does not ask)."""
+        escaped = name.replace("'", "\\'")
+        condition = f"name='{escaped}' AND tags.`mlflow.prompt.is_prompt` = 'true'"
+        versions = self._paged("model-versions/search", "model_versions", {"filter": condition})
+        return sorted(versions, key=lambda v: int(v["version"]))
+
     def model_versions(self, name: str) -> list[dict[str, Any]]:
         escaped = name.replace("'", "\\'")
         versions = self._paged("model-versions/search", "model_versions", {"filter": f"name='{escaped}'"})

@@ -225,6 +225,8 @@ class ModelVersion(models.Model):
 
     @property
     def has_lineage(self) -> bool:
+        if self.model.is_llm_app:  # an LLM application's parts (content-hashed) are its lineage
+            return True
         return bool(self.source_commit and self.training_run_id and self.training_data_ref)
 
     @property

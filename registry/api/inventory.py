@@ -16,8 +16,10 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from mlops_portal.api.errors import error_body
 from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
 from mlops_portal.api.permissions import HasScope
+from registry.api.llm import LLM_OUTPUT_FIELDS, LLMPartsOutputMixin, VersionDiffView
 from registry.cache import cached_render
 from registry.choices import Stage, TaskType
 from registry.filters import ModelFilterSet
@@ -32,6 +34,7 @@ from registry.services.inventory import (
     version_create,
     version_update,
 )
+from registry.services.llm_versions import DuplicateLLMVersion
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -122,14 +125,16 @@ class ModelDetailSerializer(ModelListSerializer):
         return {"status": health.status, "reasons": health.reasons, "computed_at": health.computed_at}
 
 
-class VersionSerializer(serializers.ModelSerializer):
+class VersionSerializer(LLMPartsOutputMixin, serializers.ModelSerializer):
+    """A version; for an LLM application also its ``content_hash`` and parts (null for ML)."""
+
     model = serializers.CharField(source="model.name")
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     url = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
-        fields = ["model", *VERSION_FIELDS, "created_by", "created_at", "stage_changed_at", "url"]
+        fields = ["model", *VERSION_FIELDS, "created_by", "created_at", "stage_changed_at", "url", *LLM_OUTPUT_FIELDS]
 
     def get_url(self, obj) -> str:
         return reverse("api:version-detail", args=[obj.model.name, obj.version])
@@ -185,8 +190,25 @@ class VersionWriteSerializer(StrictSerializer):
     metrics = RawJSONField(required=False, help_text="Object of metric name -> finite number.")
     feature_schema = RawJSONField(required=False, help_text='List of {"name": str, "type": "numeric"|"categorical"}.')
     task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
+    prompts = RawJSONField(required=False, allow_null=True, help_text='LLM applications: list of {"name", "template"}.')
+    llm = RawJSONField(
+        required=False, allow_null=True, help_text='LLM applications: {"provider", "model", "parameters"}.'
+    )
+    retrieval = RawJSONField(
+        required=False,
+        allow_null=True,
+        help_text='LLM applications (optional): {"name", "version"|"content_hash", "embedding_model"}.',
+    )
+    tools = RawJSONField(
+        required=False, allow_null=True, help_text='LLM applications (optional): list of {"name", "schema"}.'
+    )
+    safety = RawJSONField(
+        required=False, allow_null=True, help_text='LLM applications: {"rules": [...], "blocked_topics": [...]}.'
+    )
 
     def validate(self, attrs):
+        if self.context.get("llm_app"):
+            return attrs  # an LLM application's parts are its artifact (checked by the service)
         try:
             validate_version_reference(attrs)
         except DjangoValidationError as exc:
@@ -195,6 +217,8 @@ class VersionWriteSerializer(StrictSerializer):
 
 
 class VersionPatchSerializer(VersionWriteSerializer):
+    """Metadata only; LLM parts sent here are named by the service (a version is immutable)."""
+
     feature_schema = None
     task_type = None
 
@@ -218,10 +242,10 @@ class InventoryAPIView(generics.GenericAPIView):
     def audit_context(self) -> AuditContext:
         return AuditContext.from_request(self.request, source="api")
 
-    def validated(self, serializer_class, partial: bool = False) -> dict:
+    def validated(self, serializer_class, partial: bool = False, context: dict | None = None) -> dict:
         if not isinstance(self.request.data, dict):
             raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        serializer = serializer_class(data=self.request.data, partial=partial)
+        serializer = serializer_class(data=self.request.data, partial=partial, context=context or {})
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
@@ -283,9 +307,11 @@ class ModelDetailView(InventoryAPIView):
     get=extend_schema(summary="List a model's versions", parameters=[NAME], responses=VersionSerializer(many=True)),
     post=extend_schema(
         summary="Register a version",
+        description="A model of kind llm_app takes prompts, llm, safety and optional retrieval and tools; "
+        "parts identical to an existing version are a 409 naming it.",
         parameters=[NAME],
         request=VersionWriteSerializer,
-        responses={201: VersionSerializer},
+        responses={201: VersionSerializer, 409: OpenApiTypes.OBJECT},
     ),
 )
 class VersionListCreateView(InventoryAPIView, generics.ListAPIView):
@@ -297,8 +323,12 @@ class VersionListCreateView(InventoryAPIView, generics.ListAPIView):
 
     def post(self, request, name: str):
         model = model_get(user=request.user, name=name)
-        data = self.validated(VersionWriteSerializer)
-        version = version_create(model=model, actor=request.user, context=self.audit_context(), **data)
+        data = self.validated(VersionWriteSerializer, context={"llm_app": model.is_llm_app})
+        try:
+            version = version_create(model=model, actor=request.user, context=self.audit_context(), **data)
+        except DuplicateLLMVersion as exc:
+            details = {"existing_version": exc.existing, "content_hash": exc.content_hash}
+            return Response(error_body(409, exc.messages[0], details), status=status.HTTP_409_CONFLICT)
         fresh = version_get(user=request.user, name=name, version=version.version)
         return Response(
             VersionSerializer(fresh).data,
@@ -335,4 +365,5 @@ urlpatterns = [
     path("models/<str:name>/", ModelDetailView.as_view(), name="model-detail"),
     path("models/<str:name>/versions/", VersionListCreateView.as_view(), name="version-list"),
     path("models/<str:name>/versions/<int:version>/", VersionDetailView.as_view(), name="version-detail"),
+    path("models/<str:name>/versions/<int:version>/diff/", VersionDiffView.as_view(), name="version-diff"),
 ]

@@ -67,7 +67,7 @@ def model_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Regis
 def model_get(*, user, name: str) -> RegisteredModel:
     """The one "visible model by name" read: the model with its owner, team, tags, health and
     versions (newest first; they give its version summary); 404 if missing or hidden from ``user``."""
-    versions = ModelVersion.objects.order_by("-version").select_related("created_by")
+    versions = ModelVersion.objects.order_by("-version").select_related("created_by", "llm")
     models = (
         RegisteredModel.objects.visible_to(user)
         .select_related("owner", "team", "health", "created_by")
@@ -92,7 +92,7 @@ def version_list(*, user, model: RegisteredModel) -> QuerySet[ModelVersion]:
     """Versions of a model the user may see (the caller got ``model`` from ``model_get``)."""
     return (
         ModelVersion.objects.filter(model=model, model__in=RegisteredModel.objects.visible_to(user))
-        .select_related("model", "created_by")
+        .select_related("model", "created_by", "llm")
         .order_by("-version")
     )
 
@@ -103,7 +103,7 @@ def version_get(*, user, name: str, version: int) -> ModelVersion:
         ModelVersion.objects.filter(
             model__name=name, version=version, model__in=RegisteredModel.objects.visible_to(user)
         )
-        .select_related("model", "model__owner", "model__team", "created_by")
+        .select_related("model", "model__owner", "model__team", "created_by", "llm")
         .first()
     )
     if found is None:

@@ -17,10 +17,12 @@ from django.utils.text import slugify
 
 from registry.choices import FeatureType, Stage
 from registry.models import MODEL_CARD_FIELDS, ModelVersion, RegisteredModel, Tag, Team
+from registry.models_llm import LLM_PART_NAMES
 from registry.rules import can_change_model, can_register_model, is_admin
 from registry.sensitive import SCHEMA_KEYS, schema_entry_errors
 
 from .audit import AuditContext, audit_record, diff, model_snapshot
+from .llm_versions import llm_audit_summary, llm_duplicate_check, llm_parts_for_model, llm_version_store
 
 MODEL_FIELDS = ["name", "kind", "owner", "team", *MODEL_CARD_FIELDS]
 MODEL_EDITABLE = ["team", *MODEL_CARD_FIELDS, "tags"]
@@ -280,13 +282,21 @@ def version_create(
     metrics: dict | None = None,
     feature_schema: list | None = None,
     task_type: str = "binary",
+    **llm_parts: Any,
 ) -> ModelVersion:
-    """Register the model's next version (max + 1, under a lock on the model row), stage ``none``."""
+    """Register the model's next version (max + 1, under a lock on the model row), stage ``none``.
+
+    A version of an LLM application takes its parts as keywords (``prompts``, ``llm``,
+    ``retrieval``, ``tools``, ``safety``: see registry/services/llm_versions.py), stored with it."""
     if not can_change_model(actor, model):
         raise PermissionDenied("Only the model's owner or an administrator may register versions.")
+    ml_fields = {"feature_schema": feature_schema, "training_data_ref": training_data_ref}
+    ml_fields |= {"training_data_hash": training_data_hash, "task_type": task_type if task_type != "binary" else ""}
+    parts = llm_parts_for_model(model=model, given=_llm_given(llm_parts), ml_fields=ml_fields)
     metrics = validate_metrics({} if metrics is None else metrics)
     feature_schema = validate_feature_schema([] if feature_schema is None else feature_schema)
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    content_hash = llm_duplicate_check(model=model, parts=parts) if parts is not None else ""
     last = ModelVersion.objects.filter(model=model).aggregate(m=Max("version"))["m"] or 0
     version = ModelVersion(
         model=model,
@@ -305,16 +315,20 @@ def version_create(
     )
     version.full_clean()
     version.save()
+    after = model_snapshot(version, VERSION_FIELDS)
+    if parts is not None:
+        llm_version_store(version=version, parts=parts, content_hash=content_hash)
+        after |= llm_audit_summary(parts, content_hash)
     RegisteredModel.objects.filter(pk=model.pk).update(updated_at=version.created_at)
-    audit_record(
-        actor=actor,
-        action="version.registered",
-        obj=version,
-        model=model,
-        context=context,
-        after=model_snapshot(version, VERSION_FIELDS),
-    )
+    audit_record(actor=actor, action="version.registered", obj=version, model=model, context=context, after=after)
     return version
+
+
+def _llm_given(llm_parts: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(llm_parts) - set(LLM_PART_NAMES))
+    if unknown:
+        raise TypeError(f"version_create() got unexpected keyword argument(s): {', '.join(unknown)}")
+    return llm_parts
 
 
 @transaction.atomic
@@ -325,6 +339,8 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     unknown = sorted(set(changes) - set(VERSION_EDITABLE))
     if unknown:
         hint = " Stage changes go through a promotion request." if "stage" in unknown else ""
+        if set(unknown) & set(LLM_PART_NAMES):
+            hint += " A version's LLM parts are immutable: register a new version instead."
         raise ValidationError({"non_field_errors": [f"These fields cannot be changed: {', '.join(unknown)}.{hint}"]})
     if "metrics" in changes:
         validate_metrics(changes["metrics"])

@@ -338,8 +338,11 @@ def mlflow_writeback(*, server: MlflowServer, context: AuditContext, client: Mlf
 
 
 def mlflow_sync(*, server: MlflowServer, context: AuditContext, progress=None) -> SyncSummary:
-    """Write back pending decisions, import new and changed models, check aliases. Never raises for a
+    """Write back pending decisions, import new and changed models, then prompts (as LLM
+    applications: registry/services/mlflow_prompts.py), check aliases. Never raises for a
     server that is down: the error is recorded on the server and the next run tries again."""
+    from .mlflow_prompts import is_prompt, mlflow_prompts_sync
+
     summary = SyncSummary()
     client = MlflowRest(server.tracking_url, server.token)
     try:
@@ -352,6 +355,10 @@ def mlflow_sync(*, server: MlflowServer, context: AuditContext, progress=None) -
     if progress is not None:
         progress.reset(total=len(remote_models))
     for remote in remote_models:
+        if is_prompt(remote):  # prompts are imported as LLM applications (mlflow_prompts), never as models
+            if progress is not None:
+                progress.update(1)
+            continue
         try:
             versions = client.model_versions(remote["name"])
             known = set(
@@ -377,5 +384,6 @@ def mlflow_sync(*, server: MlflowServer, context: AuditContext, progress=None) -
             summary.errors.append(f"{remote['name']}: {exc}")
         if progress is not None:
             progress.update(1)
+    mlflow_prompts_sync(server=server, client=client, context=context, summary=summary)
     _record_status(server, summary)
     return summary

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 from registry.cache import cached_render
 from registry.choices import RiskTier, Stage
 from registry.filters import ModelFilterSet
-from registry.forms import ModelForm, VersionForm, form_submit, posted
+from registry.forms import LLMVersionForm, ModelForm, VersionForm, form_submit, posted
 from registry.models import MODEL_CARD_FIELDS
 from registry.rules import can_change_model, can_register_model, can_request_promotion
 from registry.selectors.inventory import (
@@ -33,6 +33,7 @@ from registry.selectors.inventory import (
     team_list,
     version_get,
 )
+from registry.selectors.llm import llm_comparison_base, llm_display, llm_parts, llm_version_diff
 from registry.services.audit import AuditContext
 from registry.services.inventory import (
     VERSION_EDITABLE,
@@ -179,8 +180,12 @@ def version_create_view(request, name):
         user=request.user, name=name, denied="Only the model's owner or an administrator may register versions."
     )
     latest = next(iter(model.versions.all()), None)
-    initial = {"task_type": latest.task_type, "feature_schema": latest.feature_schema} if latest else {}
-    form = VersionForm(posted(request), initial=initial)
+    if model.is_llm_app:  # its parts, prefilled with the latest version's: an edit is the next version
+        parts = llm_parts(latest) if latest is not None else None
+        form = LLMVersionForm(posted(request), initial={**(parts or {}), "metrics": latest.metrics if parts else {}})
+    else:
+        initial = {"task_type": latest.task_type, "feature_schema": latest.feature_schema} if latest else {}
+        form = VersionForm(posted(request), initial=initial)
     version, status = form_submit(
         request, form, lambda data: version_create(model=model, actor=request.user, context=_context(request), **data)
     )
@@ -201,6 +206,16 @@ def version_detail(request, name, version):
         "can_change": can_change_model(request.user, found.model),
         "can_promote": can_request_promotion(request.user, found.model),
     }
+    if (parts := llm_parts(found)) is not None:
+        base = llm_comparison_base(found)
+        diff = llm_version_diff(found, base)
+        context |= {
+            "llm": found.llm,
+            "parts": parts,
+            "llm_shown": llm_display(parts),
+            "llm_base": base,
+            "llm_diff": diff,
+        }
     return render(request, "registry/version_detail.html", context)
 
 

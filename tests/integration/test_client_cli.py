@@ -57,6 +57,21 @@ def test_client_registers_a_model_and_a_version_with_lineage(live_server, owner,
     assert AuditEvent.objects.filter(action="model.created", model_name="fraud").count() == 1
 
 
+def test_client_registers_llm_versions_and_reads_their_diff(live_server, owner, team):
+    from tests.registry.llm_parts import parts
+
+    portal = PortalClient(live_server.url, _token(owner), retries=0)
+    portal.register_model("assistant", kind="llm_app", team=team.slug)
+    first = portal.register_version("assistant", **parts())
+    second = portal.register_version("assistant", **parts(llm={"provider": "openai", "model": "gpt-4.1"}))
+    assert first["content_hash"] != second["content_hash"]
+    diff = portal.version_diff("assistant", 2, against=1)
+    assert diff["llm"]["model"] == {"old": "gpt-4.1-mini", "new": "gpt-4.1"}
+    with pytest.raises(PortalError) as caught:
+        portal.register_version("assistant", **parts())
+    assert caught.value.status == 409 and caught.value.details["existing_version"] == 1
+
+
 def test_client_raises_the_apis_error_for_bad_input(live_server, owner, team):
     portal = PortalClient(live_server.url, _token(owner), retries=0)
     with pytest.raises(PortalError) as caught:

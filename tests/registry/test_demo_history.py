@@ -46,8 +46,16 @@ def test_the_demo_history_is_back_dated_in_time_order_and_the_as_of_answer_diffe
     assert [e[0] for e in events] == sorted(e[0] for e in events)
     assert {e[1] for e in events} == {"cli"}
     assert {e[3] for e in events if e[2] != "user.role_changed"} == {"load_demo"}
-    assert events[-1][0] < demo.moment((-35, 6))  # before the first day of monitoring traffic
+    # before the first day of monitoring traffic, but the LLM application's later versions
+    late = AuditEvent.objects.filter(timestamp__gte=demo.moment((-35, 6)))
+    assert set(late.values_list("model_name", flat=True)) == {"support-assistant"}
     call_command("verify_audit")
+
+    # the LLM application: v1 retired (archived by v2's promotion), v2 in production, v3 registered
+    stages = dict(ModelVersion.objects.filter(model__name="support-assistant").values_list("version", "stage"))
+    assert stages == {1: "archived", 2: "production", 3: "none"}
+    assert _production(demo.moment((-30, 0)))["support-assistant"] == 1
+    assert _production(today)["support-assistant"] == 2
 
     # idempotent: a second run writes nothing
     call_command("load_demo", "--no-progress", "--no-monitoring")

@@ -40,3 +40,38 @@ def test_aliases_and_tags_are_read_from_mlflow_lists():
     assert alias_version(entity, "champion") == "4"
     assert alias_version(entity, "challenger") == ""
     assert tags_dict(entity) == {"a": "b"}
+
+
+def test_prompts_are_recognised_by_their_tag_and_mapped_to_llm_parts():
+    from registry.services.llm_versions import llm_parts_clean
+    from registry.services.mlflow_prompts import is_prompt, prompt_version_fields
+
+    assert is_prompt({"tags": [{"key": "mlflow.prompt.is_prompt", "value": "true"}]})
+    assert not is_prompt({"tags": [{"key": "mlflow.prompt.is_prompt", "value": "false"}]})
+    assert not is_prompt({"name": "churn"})
+    config = '{"provider": "anthropic", "model_name": "claude-x", "temperature": 0.1, "stop": ["\\n"], "x": NaN}'
+    text = {
+        "description": "v1",
+        "tags": [
+            {"key": "mlflow.prompt.text", "value": "Hi {{ name }}"},
+            {"key": "_mlflow_prompt_type", "value": "text"},
+            {"key": "_mlflow_prompt_model_config", "value": config},
+        ],
+    }
+    fields = prompt_version_fields("greeting", text)
+    assert fields["prompts"] == [{"name": "greeting", "template": "Hi {{ name }}"}]
+    assert fields["llm"] == {"provider": "anthropic", "model": "claude-x", "parameters": {"temperature": 0.1}}
+    assert llm_parts_clean(fields)["prompts"][0]["variables"] == ["name"]
+    chat = {
+        "tags": [
+            {
+                "key": "mlflow.prompt.text",
+                "value": '[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]',
+            },
+            {"key": "_mlflow_prompt_type", "value": "chat"},
+        ]
+    }
+    fields = prompt_version_fields("greeting", chat)
+    assert [p["name"] for p in fields["prompts"]] == ["user", "user-2"]
+    assert fields["llm"] == {"provider": "unspecified", "model": "unspecified", "parameters": {}}
+    assert fields["safety"] == {"rules": [], "blocked_topics": []}

@@ -17,6 +17,7 @@ from django.test.utils import override_settings
 from tqdm import tqdm
 
 from registry import demo
+from registry.demo_llm import replay_demo_until
 
 
 def _monitoring_demo():
@@ -60,10 +61,15 @@ class Command(BaseCommand):
                 bar.set_postfix_str(label[:60])
                 bar.update(1)
 
-            result = demo.load_demo(progress=progress)
+            # with monitoring, the registry's history after its first day is replayed day by day
+            # among the monitoring days (``replay_demo_until``): the audit chain stays in time order
+            until = demo.moment((-monitoring.DAYS, 5.5)) if monitoring is not None else None
+            result = demo.load_demo(progress=progress, until=until)
             created = dict(result.created)
             if monitoring is not None:
                 for what, n in monitoring.load_demo(progress=progress, sync=sync).items():
+                    created[what] = created.get(what, 0) + n
+                for what, n in replay_demo_until(None).created.items():  # anything left (none: all are past)
                     created[what] = created.get(what, 0) + n
         summary = ", ".join(f"{n} {what}" for what, n in created.items() if n) or "nothing new (already loaded)"
         self.stdout.write(self.style.SUCCESS(f"Demo data: {summary} in {time.monotonic() - started:.1f}s."))
