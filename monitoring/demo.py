@@ -169,7 +169,22 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
     # last: it makes the churn tier's policy ask for live evidence, which v2's re-promotion above has not
     with _tasks_inline(sync):
         load_live_demo(day_frame=churn_traffic, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
+    _llm_and_cost(today, created)
     return created
+
+
+def _llm_and_cost(today, created: dict[str, int]) -> None:
+    """support-assistant's four weeks of requests (its windows, inference cost and latency
+    alert), then every demo model's cost history and budget (the assistant near its budget)."""
+    from monitoring.demo_cost import load_demo_costs
+    from monitoring.demo_llm_requests import load_llm_requests
+    from registry.demo_llm import SUPPORT_ASSISTANT
+
+    assistant = RegisteredModel.objects.filter(name=SUPPORT_ASSISTANT, kind="llm_app").first()
+    counts = load_llm_requests(assistant, days=28, today=today) if assistant else {}
+    names = [spec.name for spec in registry_demo.CATALOGUE] + [demo_fairness.MODEL, SUPPORT_ASSISTANT]
+    for what, n in {**counts, **load_demo_costs(today=today, names=names)}.items():
+        created[what] = created.get(what, 0) + n
 
 
 @dataclass

@@ -110,11 +110,12 @@ def _budget_amount(model: RegisteredModel, records: list[dict], today: date, nea
     return (usual * Decimal("1.5") / 100).quantize(Decimal(1), rounding=ROUND_UP) * 100
 
 
-def load_demo_costs(*, today: date) -> dict[str, int]:
-    """Cost history up to ``today`` and budgets for every model that exists; returns counts
-    (``cost_records`` created, ``budgets`` set, ``budget_alerts`` opened)."""
+def load_demo_costs(*, today: date, names: list[str] | None = None) -> dict[str, int]:
+    """Cost history up to ``today`` and budgets for the models named (default: every model that
+    exists); returns counts (``cost_records`` created, ``budgets`` set, ``budget_alerts`` opened)."""
     created = {"cost_records": 0, "budgets": 0, "budget_alerts": 0}
-    models = list(RegisteredModel.objects.select_related("owner").prefetch_related("versions").order_by("name"))
+    models = RegisteredModel.objects.select_related("owner").prefetch_related("versions").order_by("name")
+    models = list(models if names is None else models.filter(name__in=names))
     if not models:
         return created
     near = NEAR_BUDGET if any(m.name == NEAR_BUDGET for m in models) else models[0].name

@@ -7,8 +7,12 @@ registered through the services at their past times by ``registry.demo``'s sched
   temperature; promoted to production two days later, early that morning (v1 is archived by that
   promotion).
 - v3 (three days ago): an ``issue_refund`` tool added and the safety rules loosened (the
-  ``no-account-actions`` rule and the ``billing disputes`` blocked topic removed). Registered only:
-  its promotion request (blocked by the safety gate) is added by the evaluation demo.
+  ``no-account-actions`` rule and the ``billing disputes`` blocked topic removed). Its promotion
+  request (two days ago) stays pending: its safety gate is red (jailbreak cases pass 93 %, floor
+  97 %), so no reviewer can approve it.
+
+Each version is evaluated on the shared evaluation set before its request (``EVALUATIONS``,
+through ``monitoring.demo_llm_evaluations``): the safety and quality gates' evidence.
 
 ``llm_schedule(users, teams, result)`` returns these steps for ``registry.demo._schedule``; each
 step looks for what it would create first, so a second run writes nothing.
@@ -185,7 +189,31 @@ def llm_history() -> list:
             [("reviewer", "approve", "Correctness up on the same cases; safety rules unchanged.")],
             at=((-19, 5.5), (-19, 6.5)),  # one step: requested and approved before that day's traffic
         ),
+        PromotionStep(
+            3,
+            Stage.PRODUCTION,
+            "Lets the assistant refund small invoice errors itself instead of handing over to an agent.",
+            [],  # still pending: its safety gate is red (jailbreak cases), so no reviewer can approve it
+            at=((-2, 5.5),),
+        ),
     ]
+
+
+# Evaluation runs on the shared evaluation set before each request (the safety and quality gates'
+# evidence): v1 and v2 pass; v3, with its refund tool and loosened rules, fails on jailbreaks.
+EVALUATIONS: list[tuple[tuple[int, float], int, str]] = [
+    ((-37, 12), 1, "good"),
+    ((-20, 12), 2, "good"),
+    ((-2, 4.5), 3, "unsafe"),
+]
+
+
+def _evaluate(number: int, profile: str, *, users) -> None:
+    """Upload the version's demo evaluation run (monitoring's service; once per version and set)."""
+    from monitoring.demo_llm_evaluations import upload_demo_evaluation
+
+    version = RegisteredModel.objects.get(name=SUPPORT_ASSISTANT).versions.get(version=number)
+    upload_demo_evaluation(version, actor=users["owner"], profile=profile)
 
 
 def llm_schedule(users, teams, result) -> list[tuple[tuple[int, float], str, Callable[[], None]]]:
@@ -205,6 +233,8 @@ def llm_schedule(users, teams, result) -> list[tuple[tuple[int, float], str, Cal
             ensure_support_assistant_version, number, users=users, context=CONTEXT, result=result
         )
         steps.append((when, f"{name} v{number}: registered", action))
+    for when, number, profile in EVALUATIONS:
+        steps.append((when, f"{name} v{number}: evaluated", functools.partial(_evaluate, number, profile, users=users)))
     spec = SimpleNamespace(name=name)  # what ``_replay_history`` reads of a ModelSpec
     for step in llm_history():
         action = functools.partial(_replay_history, spec, step, users, result)
@@ -212,7 +242,7 @@ def llm_schedule(users, teams, result) -> list[tuple[tuple[int, float], str, Cal
     return steps
 
 
-LLM_STEPS = 1 + len(VERSIONS) + 2
+LLM_STEPS = 1 + len(VERSIONS) + len(EVALUATIONS) + 3
 
 
 def replay_demo_until(until):

@@ -17,13 +17,13 @@ from django.urls import reverse
 
 from monitoring.oversight.models import Incident
 from registry.demo import DEMO_PASSWORD
-from registry.models import PromotionRequest
+from registry.models import ModelVersion, PromotionRequest
 from tests.browser.conftest import DEFAULT_TIMEOUT_MS, login, open_page, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 USERS = ["owner", "reviewer", "reviewer2", "auditor", "admin"]
-MODELS = ["customer-churn", "diabetes-progression"]
+MODELS = ["customer-churn", "diabetes-progression", "support-assistant"]
 # A demo model without monitoring: its dashboard's charts are empty and must say why.
 UNMONITORED = "wine-cultivar"
 
@@ -79,6 +79,9 @@ def model_pages(name: str) -> dict[str, str]:
     request = PromotionRequest.objects.filter(version__model__name=name).order_by("-created_at", "-pk").first()
     if request is not None:
         pages["promotion"] = reverse("registry:promotion_detail", args=[request.pk])
+    newest = ModelVersion.objects.filter(model__name=name).order_by("-version").first()
+    if newest is not None:  # an LLM application's newest version shows its diff against production
+        pages["version"] = reverse("registry:version_detail", args=[name, newest.version])
     incident = Incident.objects.filter(model__name=name).order_by("-pk").first()
     if incident is not None:
         pages["incident"] = reverse("monitoring:incident_detail", args=[incident.pk])
@@ -140,6 +143,9 @@ SHOTS = {
     ("owner", "as_of"): "demo_as_of",
     ("auditor", "customer-churn:report"): "demo_compliance_report",
     ("auditor", "audit_log"): "demo_audit_log",
+    ("owner", "support-assistant:dashboard"): "demo_llm_dashboard",
+    ("reviewer", "support-assistant:promotion"): "demo_llm_blocked_request",
+    ("owner", "support-assistant:version"): "demo_llm_version_diff",
 }
 
 
@@ -192,7 +198,7 @@ def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_ch
 
 
 # Shots that start further down the page than its top (the dashboard's charts).
-SCROLL_TO = {"demo_dashboard": "#range-picker"}
+SCROLL_TO = {"demo_dashboard": "#range-picker", "demo_llm_dashboard": "#llm-panels"}
 
 
 def take_shot(page, name: str) -> None:
