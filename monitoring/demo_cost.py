@@ -29,7 +29,7 @@ from decimal import ROUND_UP, Decimal
 from django.db.models import Sum
 
 from mlops_portal import clock
-from monitoring.choices import AlertKind, AlertStatus
+from monitoring.choices import AlertKind
 from monitoring.models import Alert
 from monitoring.models_cost import CostCategory, CostRecord
 from monitoring.services.budgets import budget_evaluate, budget_set
@@ -114,6 +114,8 @@ def load_demo_costs(*, today: date, names: list[str] | None = None) -> dict[str,
     """Cost history up to ``today`` and budgets for the models named (default: every model that
     exists); returns counts (``cost_records`` created, ``budgets`` set, ``budget_alerts`` opened)."""
     created = {"cost_records": 0, "budgets": 0, "budget_alerts": 0}
+    budget_alerts = Alert.objects.filter(kind=AlertKind.BUDGET)
+    alerts_before = set(budget_alerts.values_list("pk", flat=True))
     models = RegisteredModel.objects.select_related("owner").prefetch_related("versions").order_by("name")
     models = list(models if names is None else models.filter(name__in=names))
     if not models:
@@ -134,9 +136,7 @@ def load_demo_costs(*, today: date, names: list[str] | None = None) -> dict[str,
             values={"monthly_amount": amount, "currency": _currency(model)},
         )
         budget_evaluate(model=model, context=CONTEXT, now=moment)  # also queued when the records commit
-    created["budget_alerts"] = (
-        Alert.objects.filter(kind=AlertKind.BUDGET, opened_at__date=today).exclude(status=AlertStatus.RESOLVED).count()
-    )
+    created["budget_alerts"] = budget_alerts.exclude(pk__in=alerts_before).count()  # opened by this run
     return created
 
 

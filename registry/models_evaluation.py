@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from mlops_portal import clock
+
 
 class EvaluationKind(models.TextChoices):
     FAIRNESS = "fairness", "Fairness (groups of sensitive attributes)"
@@ -49,7 +51,7 @@ class EvaluationRun(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     computed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

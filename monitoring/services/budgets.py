@@ -74,8 +74,8 @@ def _reasons(status: BudgetStatus) -> list[dict]:
     budget = status.budget
     threshold = budget.critical_share if status.level == CRITICAL else budget.warning_share
     message = (
-        f"Month-to-date cost {status.spent.normalize():f} {budget.currency} is {status.percent}% of the "
-        f"monthly budget {budget.monthly_amount.normalize():f} {budget.currency} ({status.month:%Y-%m})."
+        f"Month-to-date cost {status.spent:,.2f} {budget.currency} is {status.percent}% of the "
+        f"monthly budget {budget.monthly_amount:,.2f} {budget.currency} ({status.month:%Y-%m})."
     )
     return [
         {

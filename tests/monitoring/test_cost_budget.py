@@ -60,7 +60,7 @@ def test_79_percent_alerts_nothing_80_one_warning_85_nothing_more_100_one_critic
     spend(churn, "10")  # 800 of 1000
     alert = budget_evaluate(model=churn, now=NOW)
     assert alert is not None and alert.severity == AlertSeverity.WARNING and alert.status == AlertStatus.OPEN
-    assert "80.0%" in alert.title and "1000 EUR" in alert.title
+    assert "80.0%" in alert.title and "1,000.00 EUR" in alert.title
     assert actions(churn) == ["alert.opened"]
 
     spend(churn, "50")  # 85 %
