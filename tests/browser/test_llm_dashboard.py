@@ -1,0 +1,80 @@
+"""The LLM application's dashboard in real headless Chromium: four weeks of request records sent
+through the real ingestion (v1, then v2 on a bigger hosted model), the month's cost against a
+budget. The owner opens 30 days and sees every LLM panel drawn with data, the p95 latency line
+crossing its threshold after the model change, the latency alert, and the cost panel per 1,000
+requests; an outsider gets the 404 page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring.charts_llm import CHART_IDS
+from monitoring.demo_llm_requests import load_llm_requests
+from monitoring.services.budgets import budget_set
+from registry.choices import Stage
+from registry.models import StageTransition
+from registry.services.audit import CLI
+from tests.browser.conftest import login
+from tests.monitoring.llm_helpers import llm_model, llm_version
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+
+
+@pytest.fixture
+def assistant(owner, team):
+    model = llm_model(owner, team, name="support-assistant")
+    v1 = llm_version(model, model_id="gpt-4.1-mini")
+    v2 = llm_version(model, model_id="gpt-4.1", stage=Stage.PRODUCTION)
+    switch = timezone.now() - timedelta(days=21)
+    for version, at in ((v1, switch - timedelta(days=60)), (v2, switch)):
+        transition = StageTransition.objects.create(
+            model=model, version=version, from_stage=Stage.NONE, to_stage=Stage.PRODUCTION, actor=owner, reason="go"
+        )
+        StageTransition.objects.filter(pk=transition.pk).update(created_at=at)
+    load_llm_requests(model, days=28, today=timezone.now().date())
+    budget_set(model=model, actor=owner, context=CLI, values={"monthly_amount": Decimal("50"), "currency": "USD"})
+    return model
+
+
+def drawn_points(page, chart_id: str) -> int:
+    """Finite values the chart draws (plotly's full data: typed arrays already decoded)."""
+    return page.evaluate(
+        "(id) => (document.getElementById(id)._fullData || []).reduce("
+        "(n, t) => n + Array.from(t.y || []).filter((v) => Number.isFinite(Number(v)) && v !== null).length, 0)",
+        chart_id,
+    )
+
+
+def test_owner_sees_the_llm_panels_drawn_and_the_latency_regression(page, live_server, owner, assistant):
+    login(page, live_server, owner)
+    page.goto(live_server.url + reverse("monitoring:model_dashboard", args=[assistant.name]) + "?range=30d")
+    charts = [*CHART_IDS, "chart-cost-daily", "chart-cost-per-thousand", "chart-cost-budget"]
+    page.wait_for_function(
+        "(ids) => ids.every((id) => document.getElementById(id) && document.getElementById(id).dataset.drawn)",
+        arg=charts,
+    )
+    for chart_id in charts:
+        assert drawn_points(page, chart_id) > 0, f"{chart_id} is drawn without data"
+    latency = page.evaluate(
+        "() => Array.from(document.getElementById('chart-llm-latency')._fullData"
+        ".find((t) => t.name === 'p95').y, Number)"
+    )
+    first_week, last_week = latency[: len(latency) // 4], latency[-len(latency) // 4 :]
+    assert max(first_week) < 2000 < min(last_week)  # v1 under the threshold, v2 over it
+    assert "2,000" in page.locator("#chart-llm-latency").inner_text()  # the threshold line's label
+    assert "per 1,000 requests" in page.locator("#chart-cost-per-thousand").get_attribute("aria-label")
+    assert "LLM latency" in page.content()  # the open latency alert
+
+
+def test_an_outsider_gets_the_404_page(page, live_server, outsider, assistant):
+    login(page, live_server, outsider)
+    response = page.goto(live_server.url + reverse("monitoring:model_dashboard", args=[assistant.name]))
+    assert response.status == 404
+    assert page.console_errors == [f"console.error: Failed to load resource: the server responded with a status of 404 "
+                                   f"(Not Found) ({response.url})"]  # fmt: skip
+    page.console_errors.clear()  # the one expected error
