@@ -60,9 +60,8 @@ def predictions_ingest(
     An identical body already stored for this version is acknowledged, not stored again:
     the answer is the stored batch's summary plus ``duplicate_of_batch``."""
     digest = hashlib.sha256(body).hexdigest()
-    stored = storage.ingest_batch_find(version_id=version.pk, digest=digest)
-    if stored is not None:
-        return {**stored.summary, "duplicate_of_batch": stored.pk}
+    if (stored := stored_answer(version_id=version.pk, digest=digest)) is not None:
+        return stored
     batch = predictions_validate(parse_body(body, content_type), version=version)
     sensitive = split_sensitive(version, batch)  # kept apart from features (monitoring/fairness_monitoring.py)
     received_at = timezone.now()
@@ -71,28 +70,17 @@ def predictions_ingest(
             storage.predictions_store(version_id=version.pk, batch=batch, received_at=received_at)
             sensitive_store(version_id=version.pk, batch=batch, sensitive=sensitive)
     except IntegrityError as exc:
-        stored = storage.ingest_batch_find(version_id=version.pk, digest=digest)
-        if stored is not None:  # the same body, stored meanwhile by a concurrent request
-            return {**stored.summary, "duplicate_of_batch": stored.pk}
+        if (stored := stored_answer(version_id=version.pk, digest=digest)) is not None:
+            return stored  # the same body, stored meanwhile by a concurrent request
         _raise_already_stored(version.pk, batch.ids, exc)
-    hours = batch.hours()
-    first, last = batch.bounds()
-    summary = {
-        "rows": len(batch),
-        "format": batch.fmt,
-        "first_timestamp": first.isoformat(),
-        "last_timestamp": last.isoformat(),
-        "hourly_windows": len(hours),
-        "dirty_windows": windows_mark_dirty(version_id=version.pk, hours=hours),
-    }
+    summary = batch_summary(version_id=version.pk, batch=batch)
     summary["dirty_windows"] += live_evidence.pairs_mark_dirty(version=version, ids=batch.ids)  # shadow pairs
     recorded = storage.ingest_batch_record(
         version_id=version.pk, digest=digest, summary=summary, received_at=received_at
     )
     if recorded is None:  # the same body was stored by a concurrent request: undo ours
         transaction.set_rollback(True)
-        stored = storage.ingest_batch_find(version_id=version.pk, digest=digest)
-        return {**stored.summary, "duplicate_of_batch": stored.pk}
+        return stored_answer(version_id=version.pk, digest=digest)
     audit_record(
         actor=actor,
         action="predictions.ingested",
@@ -103,6 +91,27 @@ def predictions_ingest(
     )
     _enqueue_sweep()
     return {**summary, "batch": recorded.pk}
+
+
+def stored_answer(*, version_id: int, digest: str) -> dict[str, Any] | None:
+    """The answer to a body already stored for this version (its summary and batch id), or None."""
+    stored = storage.ingest_batch_find(version_id=version_id, digest=digest)
+    return None if stored is None else {**stored.summary, "duplicate_of_batch": stored.pk}
+
+
+def batch_summary(*, version_id: int, batch) -> dict[str, Any]:
+    """What a stored batch of timed rows answers (and its batch record keeps); marks its hourly
+    windows dirty. Shared by predictions and LLM request records."""
+    hours = batch.hours()
+    first, last = batch.bounds()
+    return {
+        "rows": len(batch),
+        "format": batch.fmt,
+        "first_timestamp": first.isoformat(),
+        "last_timestamp": last.isoformat(),
+        "hourly_windows": len(hours),
+        "dirty_windows": windows_mark_dirty(version_id=version_id, hours=hours),
+    }
 
 
 def _raise_already_stored(version_id: int, ids: list[str], exc: IntegrityError) -> None:

@@ -44,7 +44,7 @@ from registry.services.audit import AuditContext, audit_record
 from . import ingest_storage as storage
 from .ingest_parsing import BatchError, RawBatch, parse_body
 from .ingest_validation import EPOCH, ONE_US, ids_column, numbers_column, timestamps_column
-from .windows import windows_mark_dirty
+from .ingestion import batch_summary, stored_answer
 
 REQUIRED = ("request_id", "timestamp", "tokens_in", "tokens_out", "latency_ms")
 OPTIONAL = ("feedback", "safety_flags")
@@ -225,11 +225,6 @@ def _require_llm_app(version: ModelVersion) -> None:
         )
 
 
-def _duplicate(version_id: int, digest: str) -> dict[str, Any] | None:
-    stored = storage.ingest_batch_find(version_id=version_id, digest=digest)
-    return None if stored is None else {**stored.summary, "duplicate_of_batch": stored.pk}
-
-
 @transaction.atomic
 def llm_requests_ingest(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext, now: datetime | None = None
@@ -240,7 +235,7 @@ def llm_requests_ingest(
     stored batch's summary plus ``duplicate_of_batch``."""
     _require_llm_app(version)
     digest = hashlib.sha256(body).hexdigest()
-    if (stored := _duplicate(version.pk, digest)) is not None:
+    if (stored := stored_answer(version_id=version.pk, digest=digest)) is not None:
         return stored
     batch = llm_requests_validate(parse_body(body, content_type), now=now)
     received_at = timezone.now()
@@ -248,25 +243,16 @@ def llm_requests_ingest(
         with transaction.atomic():
             LLMRequest.objects.bulk_create(_request_objects(version.pk, batch, received_at), batch_size=2000)
     except IntegrityError as exc:
-        if (stored := _duplicate(version.pk, digest)) is not None:  # stored meanwhile by a concurrent request
-            return stored
+        if (stored := stored_answer(version_id=version.pk, digest=digest)) is not None:
+            return stored  # stored meanwhile by a concurrent request
         _raise_already_stored(version.pk, batch.ids, exc)
-    hours = batch.hours()
-    first, last = batch.bounds()
-    summary = {
-        "rows": len(batch),
-        "format": batch.fmt,
-        "first_timestamp": first.isoformat(),
-        "last_timestamp": last.isoformat(),
-        "hourly_windows": len(hours),
-        "dirty_windows": windows_mark_dirty(version_id=version.pk, hours=hours),
-    }
+    summary = batch_summary(version_id=version.pk, batch=batch)
     recorded = storage.ingest_batch_record(
         version_id=version.pk, digest=digest, summary=summary, received_at=received_at
     )
     if recorded is None:  # the same body was stored by a concurrent request: undo ours
         transaction.set_rollback(True)
-        return _duplicate(version.pk, digest)
+        return stored_answer(version_id=version.pk, digest=digest)
     audit_record(
         actor=actor,
         action="llm_requests.ingested",
