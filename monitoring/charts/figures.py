@@ -231,10 +231,11 @@ def performance_over_time(
     coverage: np.ndarray,
     provisional: np.ndarray,
     coverage_threshold: float | None = None,
-    thresholds: dict[str, tuple[float, str]] | None = None,
+    thresholds: dict[str, tuple[float | np.ndarray, str]] | None = None,
     markers: Sequence[Marker] = (),
 ) -> dict:
-    """Performance metrics per window (top) and label coverage (bottom).
+    """Performance metrics per window (top) and label coverage (bottom); a threshold is a
+    horizontal line, or a stepped one when it is given per window.
 
     Provisional windows (label coverage below the model's threshold) are drawn as
     hollow markers on a dotted line and called provisional in the hover, so nobody
@@ -266,7 +267,12 @@ def performance_over_time(
         )
     for name, (value, kind) in (thresholds or {}).items():
         colour = CRITICAL if kind == "critical" else WARNING
-        shapes.append(threshold_line(value, colour=colour, label=f"{name} {value:g}", yref="y"))
+        if np.ndim(value):  # per window: the offline value of the version live then (live mode)
+            line = {"color": colour, "width": 1, "dash": "dash", "shape": "hv"}
+            hover = f"{name} %{{y:.4g}} (the version live then)<extra></extra>"
+            traces.append(trace("scatter", x=x, y=value, mode="lines", name=name, line=line, hovertemplate=hover))
+        else:
+            shapes.append(threshold_line(value, colour=colour, label=f"{name} {value:g}", yref="y"))
     marker_shapes, annotations = marker_lines(markers, windows=windows)
     layout = two_rows(top=0.7)
     layout["yaxis"]["title"] = {"text": "metric"}

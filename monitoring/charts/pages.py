@@ -8,6 +8,7 @@ import numpy as np
 
 from ..selectors.dashboard import ModelDashboard
 from ..selectors.fleet import TierRollup
+from ..selectors.series import production_at
 from .figures import (
     drift_heatmap,
     drift_share_over_time,
@@ -20,12 +21,31 @@ from .figures import (
 )
 
 
-def _performance_thresholds(d: ModelDashboard, metrics: dict) -> dict[str, tuple[float, str]]:
+def _offline_values(d: ModelDashboard, primary: str) -> float | np.ndarray | None:
+    """The primary metric's offline value the windows are held to: the shown version's, or in
+    live mode (no version pinned) per window the value of the version live in that window (a
+    stepped line when a promotion falls inside the range)."""
+    shown = (d.current_version.metrics or {}).get(primary) if d.current_version else None
+    shown = float(shown) if isinstance(shown, (int, float)) else None
+    if d.query.version or not len(d.windows):
+        return shown
+    live_at = production_at(d.scope.transitions)
+    offline = {v.pk: (v.metrics or {}).get(primary) for v in d.versions}
+    values = np.array(
+        [v if isinstance(v := offline.get(live_at(w)), (int, float)) else np.nan for w in d.windows], dtype="float64"
+    )
+    known = values[~np.isnan(values)]
+    if not len(known) or np.all(known == known[0]) and len(known) == len(values):
+        return float(known[0]) if len(known) else shown
+    return values
+
+
+def _performance_thresholds(d: ModelDashboard, metrics: dict) -> dict[str, tuple[float | np.ndarray, str]]:
     """The primary metric's warning and critical lines: its offline value minus the allowed drop."""
     t = d.thresholds
     primary = d.model.primary_metric
-    offline = (d.current_version.metrics or {}).get(primary) if d.current_version else None
-    if primary not in metrics or not isinstance(offline, (int, float)):
+    offline = _offline_values(d, primary) if primary in metrics else None
+    if offline is None:
         return {}
     sign = -1 if d.model.primary_metric_higher_is_better else 1
     return {

@@ -258,3 +258,41 @@ def test_a_model_with_labels_in_range_shows_no_newest_labelled_note(client_for, 
     seed_dashboard(name="fraud", days=2, features=2, owner=owner, team=team)
     html = client_for(owner).get(_url()).content.decode()
     assert 'id="newest-labelled"' not in html
+
+
+def test_live_mode_holds_each_window_to_the_offline_value_of_the_version_live_then(client_for, owner, churn):
+    """v1 (offline roc_auc 0.90) then v2 (0.80), promoted half-way: in live mode the warning and
+    critical lines step from v1's value to v2's at the promotion; pinned to v2 they are one line."""
+    from monitoring.charts.pages import model_dashboard_figures
+
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    v1 = ModelVersionFactory(model=churn, stage=Stage.ARCHIVED, metrics={"roc_auc": 0.90})
+    v2 = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, metrics={"roc_auc": 0.80})
+    windows = [now - timedelta(hours=h) for h in range(10, 0, -1)]
+    _promote(churn, v1, at=now - timedelta(days=3), actor=owner)
+    _promote(churn, v2, at=windows[5] - timedelta(minutes=30), actor=owner)
+    MetricValue.objects.bulk_create(
+        MetricValue(
+            model=churn,
+            version=version,
+            granularity=Granularity.HOURLY,
+            window_start=w,
+            window_end=w + timedelta(hours=1),
+            computed_at=now,
+            feature="",
+            metric="roc_auc",
+            value=0.79,
+        )
+        for version in (v1, v2)
+        for w in windows
+    )
+    live = model_dashboard_data(user=owner, name="churn", query=dashboard_query_parse({"range": "24h"}))
+    traces = {t["name"]: t for t in model_dashboard_figures(live)["chart-performance"]["data"]}
+    np.testing.assert_allclose(traces["roc_auc warning"]["y"], [0.85] * 5 + [0.75] * 5)
+    np.testing.assert_allclose(traces["roc_auc critical"]["y"], [0.80] * 5 + [0.70] * 5)
+    query = dashboard_query_parse({"range": "24h", "version": "2"})
+    pinned = model_dashboard_data(user=owner, name="churn", query=query)
+    figure = model_dashboard_figures(pinned)["chart-performance"]
+    assert "roc_auc warning" not in {t["name"] for t in figure["data"]}
+    lines = {s["name"]: s["y0"] for s in figure["layout"]["shapes"] if s.get("name", "").startswith("roc_auc")}
+    assert lines == pytest.approx({"roc_auc warning 0.75": 0.75, "roc_auc critical 0.7": 0.70})
