@@ -144,7 +144,9 @@ def threshold_line(y: float, *, colour: str, label: str, yref: str = "y") -> dic
     }
 
 
-def vertical_threshold(x: float, *, colour: str, label: str) -> dict:
+def vertical_threshold(x: float, *, colour: str, label: str, side: str = "left") -> dict:
+    """A vertical threshold line whose label sits above the plot area (never over a bar), to the
+    ``side`` of the line: two close thresholds put their labels on opposite sides."""
     return {
         "type": "line",
         "xref": "x",
@@ -155,7 +157,14 @@ def vertical_threshold(x: float, *, colour: str, label: str) -> dict:
         "y1": 1,
         "line": {"color": colour, "width": 1, "dash": "dash"},
         "name": label,
-        "label": {"text": label, "textposition": "end", "font": {"size": 10, "color": colour}},
+        "label": {
+            "text": label,
+            "textposition": "end",
+            "textangle": 0,
+            "xanchor": "right" if side == "left" else "left",
+            "yanchor": "bottom",
+            "font": {"size": 10, "color": colour},
+        },
     }
 
 

@@ -111,7 +111,7 @@ def top_drifted_features(
         yaxis={"autorange": "reversed"},
         shapes=[
             vertical_threshold(warning, colour=WARNING, label=f"warning {warning:g}"),
-            vertical_threshold(critical, colour=CRITICAL, label=f"critical {critical:g}"),
+            vertical_threshold(critical, colour=CRITICAL, label=f"critical {critical:g}", side="right"),
         ],
     )
 
