@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from monitoring.demo_llm_evaluations import upload_demo_evaluation
 from registry.choices import Stage
 from registry.models import AuditEvent, MlflowAliasViolation, ModelVersion, RegisteredModel
 from registry.services.audit import CLI
@@ -106,6 +107,8 @@ def test_an_approved_promotion_moves_the_prompt_alias_in_mlflow(  # noqa: F811
     model_update(model=model, actor=owner, context=CLI, changes=card)
     v2 = model.versions.get(version=2)
     version_update(version=v2, actor=owner, context=CLI, changes={"metrics": {"correctness": 0.9}})
+    for version in model.versions.all():  # the safety and quality gates' evidence, on one evaluation set
+        upload_demo_evaluation(version, actor=owner, profile="good")
     request = promotion_request(
         version=v2, target_stage=Stage.PRODUCTION, requester=owner, justification="Chat format", context=CLI
     )
