@@ -145,7 +145,7 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
     the registry history before it), churn and diabetes interleaved day by day so the audit
     chain stays in time order; with ``sync`` the health, alerts and the churn incident that
     follows its critical drift alert happen on their days too."""
-    from monitoring.oversight.demo import churn_incident_after_its_alert, load_oversight_demo
+    from monitoring.oversight.demo import churn_incident_after_its_alert, demo_plans, load_oversight_demo
 
     step = progress or (lambda label: None)
     created: dict[str, int] = {}
@@ -154,18 +154,18 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
     with _tasks_inline(sync):
         with clock.at(first_day - timedelta(minutes=15)):
             targets = [t for spec in MONITORED if (t := _set_up(spec, created))]
+            _count(created, demo_plans())  # the post-market plans, from the configuration just made
         for day in range(DAYS):
             replay_demo_until(first_day + timedelta(days=day, hours=1))  # the registry's history of that night
             with clock.at(first_day + timedelta(days=day, hours=1)) as run:
                 for target in targets:
                     _day(target, first_day, day, created)
             if sync:
-                for what, n in churn_incident_after_its_alert(run).items():
-                    created[what] = created.get(what, 0) + n
+                _count(created, churn_incident_after_its_alert(run))
         for spec in MONITORED:
             step(f"monitoring: {spec.model}")
         demo_fairness.load_demo(created=created)  # credit-approval: the fairness gate and parity in production
-    created |= load_oversight_demo()  # incidents, plans, reviews, findings
+    _count(created, load_oversight_demo())  # what is not done yet of incidents, plans, reviews, findings
     # last: it makes the churn tier's policy ask for live evidence, which v2's re-promotion above has not
     with _tasks_inline(sync):
         load_live_demo(day_frame=churn_traffic, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
@@ -183,7 +183,12 @@ def _llm_and_cost(today, created: dict[str, int]) -> None:
     assistant = RegisteredModel.objects.filter(name=SUPPORT_ASSISTANT, kind="llm_app").first()
     counts = load_llm_requests(assistant, days=28, today=today) if assistant else {}
     names = [spec.name for spec in registry_demo.CATALOGUE] + [demo_fairness.MODEL, SUPPORT_ASSISTANT]
-    for what, n in {**counts, **load_demo_costs(today=today, names=names)}.items():
+    _count(created, counts)
+    _count(created, load_demo_costs(today=today, names=names))
+
+
+def _count(created: dict[str, int], more: dict[str, int]) -> None:
+    for what, n in more.items():
         created[what] = created.get(what, 0) + n
 
 

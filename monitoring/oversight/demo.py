@@ -147,6 +147,21 @@ def churn_incident_after_its_alert(found: dt.datetime) -> dict[str, int]:
     if len(users) == 3 and churn and _critical_drift(churn).exists():
         with transaction.atomic():
             _churn_incident(churn, users, created, found=found)
+        if created.get("incidents"):  # the review the incident triggered is done before the next run
+            with transaction.atomic(), clock.at(found + dt.timedelta(hours=INCIDENT_HOURS["repromote"] + 1)):
+                _churn_review_and_finding(churn, users, created)
+    return created
+
+
+def demo_plans() -> dict[str, int]:
+    """The post-market monitoring plans of churn and diabetes, written when their monitoring is
+    configured (the monitoring demo calls this at that time)."""
+    created: dict[str, int] = {}
+    models = {m.name: m for m in RegisteredModel.objects.filter(name__in=[registry_demo.CHURN, registry_demo.DIABETES])}
+    with transaction.atomic():
+        for name, narrative in ((registry_demo.CHURN, CHURN_PLAN), (registry_demo.DIABETES, DIABETES_PLAN)):
+            if name in models:
+                _plan(models[name], narrative, models[name].owner, created)
     return created
 
 
@@ -170,7 +185,7 @@ def _churn_review_and_finding(model: RegisteredModel, users, created: dict) -> N
             severity="medium",
             description="No range check on monthly_charges before scoring; add one and a test for unit changes.",
             owner=owner,
-            due_at=timezone.now() + dt.timedelta(days=30),
+            due_at=clock.now() + dt.timedelta(days=30),
             review=PeriodicReview.objects.filter(model=model).order_by("-opened_at").first(),
             context=CONTEXT,
         )

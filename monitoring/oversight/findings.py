@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from mlops_portal import clock
 from registry.models import RegisteredModel
 from registry.rules import can_view_model
 from registry.services.audit import WORKER, AuditContext
@@ -62,7 +63,7 @@ def finding_create(
         raise ValidationError({"severity": f"One of: {', '.join(FindingSeverity.values)}."})
     if owner is None or not owner.is_active or not can_view_model(owner, model):
         raise ValidationError({"owner": "An active user who can see the model."})
-    now = timezone.now()
+    now = clock.now()
     if timezone.is_naive(due_at) or due_at.year > 9000 or due_at.year < 1970 or due_at <= now:
         raise ValidationError({"due_at": "A future date and time, with its time zone."})
     if review is not None and review.model_id != model.pk:
@@ -102,7 +103,7 @@ def finding_remediate(*, finding: Finding, actor, evidence: str, context: AuditC
     if finding.status != FindingStatus.OPEN:
         raise ReviewConflict(f"Finding #{finding.pk} is {finding.get_status_display().lower()}, not open.")
     finding.remediation = _comment(evidence, "evidence", required=True)
-    finding.remediated_by, finding.remediated_at = actor, timezone.now()
+    finding.remediated_by, finding.remediated_at = actor, clock.now()
     finding.status = FindingStatus.REMEDIATED
     finding.full_clean()
     finding.save()
@@ -122,7 +123,7 @@ def finding_retest(*, finding: Finding, actor, passed: bool, comment: str, conte
         raise ValidationError({"passed": "true or false."})
     finding.retest_comment = _comment(comment, required=not passed)
     if passed:
-        finding.status, finding.closed_by, finding.closed_at = FindingStatus.CLOSED, actor, timezone.now()
+        finding.status, finding.closed_by, finding.closed_at = FindingStatus.CLOSED, actor, clock.now()
     else:
         finding.status = FindingStatus.OPEN
     finding.full_clean()

@@ -135,7 +135,7 @@ class MonitoringPlan(models.Model):
     generated = models.JSONField(default=dict, blank=True)
     narrative = models.TextField(blank=True)
     created_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["model", "-version"]

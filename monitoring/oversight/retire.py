@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
+from mlops_portal import clock
 from registry.choices import Stage
 from registry.models import ModelVersion, RegisteredModel, StageTransition
 from registry.services.audit import AuditContext
@@ -21,7 +21,7 @@ def model_retire(*, model: RegisteredModel, actor, reason: str, context: AuditCo
     current = ModelVersion.objects.select_for_update().filter(model=model, stage=Stage.PRODUCTION).first()
     if current is None:
         raise PromotionConflict(f"{model.name} has no production version to retire.")
-    now = timezone.now()
+    now = clock.now()
     current.stage, current.stage_changed_at = Stage.ARCHIVED, now
     current.save(update_fields=["stage", "stage_changed_at"])
     transition = StageTransition(
