@@ -40,9 +40,13 @@ def _records(model, start, n=200):
 
 
 def _pages(client, name, moment):
+    # a fixed range: the default one ends at the current minute, which may turn between renders
+    fixed = "range=custom&start={}&end={}".format(
+        *(t.isoformat().replace("+", "%2B") for t in (moment - timedelta(days=7), moment + timedelta(hours=1)))
+    )
     urls = [
-        f"/monitoring/models/{name}/",
-        f"/monitoring/models/{name}/?granularity=daily",
+        f"/monitoring/models/{name}/?{fixed}",
+        f"/monitoring/models/{name}/?{fixed}&granularity=daily",
         "/monitoring/fleet/",
         "/monitoring/scorecard/",
         f"/models/{name}/",
