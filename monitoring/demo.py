@@ -145,7 +145,12 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
     the registry history before it), churn and diabetes interleaved day by day so the audit
     chain stays in time order; with ``sync`` the health, alerts and the churn incident that
     follows its critical drift alert happen on their days too."""
-    from monitoring.oversight.demo import churn_incident_after_its_alert, demo_plans, load_oversight_demo
+    from monitoring.oversight.demo import (
+        churn_incident_after_its_alert,
+        demo_plans,
+        diabetes_review_due,
+        load_oversight_demo,
+    )
 
     step = progress or (lambda label: None)
     created: dict[str, int] = {}
@@ -162,6 +167,8 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
                     _day(target, first_day, day, created)
             if sync:
                 _count(created, churn_incident_after_its_alert(run))
+            if day == DAYS - 1:
+                _count(created, diabetes_review_due(run))
         for spec in MONITORED:
             step(f"monitoring: {spec.model}")
         demo_fairness.load_demo(created=created)  # credit-approval: the fairness gate and parity in production

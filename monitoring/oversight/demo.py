@@ -153,6 +153,18 @@ def churn_incident_after_its_alert(found: dt.datetime) -> dict[str, int]:
     return created
 
 
+def diabetes_review_due(run: dt.datetime) -> dict[str, int]:
+    """diabetes-progression's scheduled review (high risk: every 90 days), opened by the morning
+    run of the monitoring demo's last day, due ten days later."""
+    created: dict[str, int] = {}
+    users = _users()
+    diabetes = RegisteredModel.objects.filter(name=registry_demo.DIABETES).first()
+    if len(users) == 3 and diabetes is not None:
+        with transaction.atomic(), clock.at(run + dt.timedelta(hours=1)):
+            _diabetes_review(diabetes, users, created)
+    return created
+
+
 def demo_plans() -> dict[str, int]:
     """The post-market monitoring plans of churn and diabetes, written when their monitoring is
     configured (the monitoring demo calls this at that time)."""
@@ -199,7 +211,7 @@ def _diabetes_review(model: RegisteredModel, users, created: dict) -> None:
         model=model,
         actor=model.owner,
         reason="Scheduled review (high risk: every 90 days).",
-        due_at=timezone.now() + dt.timedelta(days=10),
+        due_at=clock.now() + dt.timedelta(days=10),
         trigger="scheduled",
         context=CONTEXT,
     )
