@@ -144,9 +144,9 @@ def threshold_line(y: float, *, colour: str, label: str, yref: str = "y") -> dic
     }
 
 
-def vertical_threshold(x: float, *, colour: str, label: str, side: str = "left") -> dict:
-    """A vertical threshold line whose label sits above the plot area (never over a bar), to the
-    ``side`` of the line: two close thresholds put their labels on opposite sides."""
+def vertical_threshold(x: float, *, colour: str, label: str, row: int = 0) -> dict:
+    """A vertical threshold line whose label sits above the plot area (never over a bar), right
+    of the line; ``row`` lifts it one label height per step, so two close thresholds stack."""
     return {
         "type": "line",
         "xref": "x",
@@ -161,8 +161,9 @@ def vertical_threshold(x: float, *, colour: str, label: str, side: str = "left")
             "text": label,
             "textposition": "end",
             "textangle": 0,
-            "xanchor": "right" if side == "left" else "left",
+            "xanchor": "left",
             "yanchor": "bottom",
+            "padding": 3 + 14 * row,
             "font": {"size": 10, "color": colour},
         },
     }

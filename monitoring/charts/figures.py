@@ -110,9 +110,10 @@ def top_drifted_features(
         height=height,
         yaxis={"autorange": "reversed"},
         shapes=[
-            vertical_threshold(warning, colour=WARNING, label=f"warning {warning:g}"),
-            vertical_threshold(critical, colour=CRITICAL, label=f"critical {critical:g}", side="right"),
+            vertical_threshold(warning, colour=WARNING, label=f"warning {warning:g}", row=1),
+            vertical_threshold(critical, colour=CRITICAL, label=f"critical {critical:g}"),
         ],
+        margin={"t": 92},  # room for the two rows of threshold labels under the title
     )
 
 
