@@ -75,6 +75,23 @@ def predictions_ingest(
         _raise_already_stored(version.pk, batch.ids, exc)
     summary = batch_summary(version_id=version.pk, batch=batch)
     summary["dirty_windows"] += live_evidence.pairs_mark_dirty(version=version, ids=batch.ids)  # shadow pairs
+    return batch_record(
+        version=version,
+        digest=digest,
+        summary=summary,
+        received_at=received_at,
+        action="predictions.ingested",
+        actor=actor,
+        context=context,
+    )
+
+
+def batch_record(
+    *, version, digest: str, summary: dict[str, Any], received_at, action: str, actor, context: AuditContext
+) -> dict[str, Any]:
+    """Record a stored batch (its digest and summary), audit it and queue the window sweep after
+    commit; the answer. If a concurrent request stored the same body first, ours is rolled back
+    and that batch's answer returned. Shared by predictions and LLM request records."""
     recorded = storage.ingest_batch_record(
         version_id=version.pk, digest=digest, summary=summary, received_at=received_at
     )
@@ -83,7 +100,7 @@ def predictions_ingest(
         return stored_answer(version_id=version.pk, digest=digest)
     audit_record(
         actor=actor,
-        action="predictions.ingested",
+        action=action,
         context=context,
         obj=version,
         model=version.model,

@@ -36,15 +36,13 @@ import numpy as np
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mlops_portal.queue import enqueue_on_commit
 from monitoring.models_llm import FEEDBACK_MAX, FEEDBACK_MIN, LLMRequest
 from registry.models import ModelVersion
-from registry.services.audit import AuditContext, audit_record
+from registry.services.audit import AuditContext
 
-from . import ingest_storage as storage
 from .ingest_parsing import BatchError, RawBatch, parse_body
 from .ingest_validation import EPOCH, ONE_US, ids_column, numbers_column, timestamps_column
-from .ingestion import batch_summary, stored_answer
+from .ingestion import batch_record, batch_summary, stored_answer
 
 REQUIRED = ("request_id", "timestamp", "tokens_in", "tokens_out", "latency_ms")
 OPTIONAL = ("feedback", "safety_flags")
@@ -247,24 +245,15 @@ def llm_requests_ingest(
             return stored  # stored meanwhile by a concurrent request
         _raise_already_stored(version.pk, batch.ids, exc)
     summary = batch_summary(version_id=version.pk, batch=batch)
-    recorded = storage.ingest_batch_record(
-        version_id=version.pk, digest=digest, summary=summary, received_at=received_at
-    )
-    if recorded is None:  # the same body was stored by a concurrent request: undo ours
-        transaction.set_rollback(True)
-        return stored_answer(version_id=version.pk, digest=digest)
-    audit_record(
-        actor=actor,
+    return batch_record(
+        version=version,
+        digest=digest,
+        summary=summary,
+        received_at=received_at,
         action="llm_requests.ingested",
+        actor=actor,
         context=context,
-        obj=version,
-        model=version.model,
-        after={**summary, "batch": recorded.pk, "sha256": digest},
     )
-    from monitoring import tasks
-
-    enqueue_on_commit(tasks.monitoring_sweep_dirty_windows)
-    return {**summary, "batch": recorded.pk}
 
 
 __all__ = ["LLMRequestBatch", "NotAnLLMApplication", "llm_requests_ingest", "llm_requests_validate"]
