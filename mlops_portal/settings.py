@@ -213,11 +213,11 @@ SPECTACULAR_SETTINGS = {
         "RiskTierEnum": "registry.choices.RiskTier",
         "TaskTypeEnum": "registry.choices.TaskType",
         "ModelKindEnum": "registry.choices.ModelKind",
-        "IncidentSeverityEnum": "monitoring.oversight.choices.IncidentSeverity",
-        "IncidentStatusEnum": "monitoring.oversight.choices.IncidentStatus",
-        "FindingSeverityEnum": "monitoring.oversight.choices.FindingSeverity",
-        "FindingStatusEnum": "monitoring.oversight.choices.FindingStatus",
-        "PeriodicReviewStatusEnum": "monitoring.oversight.choices.ReviewStatus",
+        "IncidentSeverityEnum": "monitoring.choices.IncidentSeverity",
+        "IncidentStatusEnum": "monitoring.choices.IncidentStatus",
+        "FindingSeverityEnum": "monitoring.choices.FindingSeverity",
+        "FindingStatusEnum": "monitoring.choices.FindingStatus",
+        "PeriodicReviewStatusEnum": "monitoring.choices.ReviewStatus",
     },
 }
 

@@ -29,9 +29,9 @@ from decimal import ROUND_UP, Decimal
 from django.db.models import Sum
 
 from mlops_portal import clock
-from monitoring.choices import AlertKind
+from monitoring.choices import AlertKind, CostCategory
 from monitoring.models import Alert
-from monitoring.models_cost import CostCategory, CostRecord
+from monitoring.models_cost import CostRecord
 from monitoring.services.budgets import budget_evaluate, budget_set
 from monitoring.services.costs import cost_records_store
 from registry.choices import AuditSource

@@ -229,7 +229,8 @@ def bias_examined_before_production():
     before it went to production."""
     from django.db.models import Exists
 
-    from registry.models import EvaluationKind, EvaluationRun, EvaluationStatus
+    from registry.choices import EvaluationKind, EvaluationStatus
+    from registry.models import EvaluationRun
 
     return Exists(
         EvaluationRun.objects.filter(

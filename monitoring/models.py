@@ -480,7 +480,7 @@ class IngestBatch(models.Model):
         return f"batch {self.digest[:12]} of {self.version_id} ({self.rows} rows)"
 
 
-from .models_cost import Budget, CostCategory, CostRecord, CostSource  # noqa: E402, F401
+from .models_cost import Budget, CostRecord  # noqa: E402, F401
 from .models_fairness import PredictionSensitive, WindowGroupCounts  # noqa: E402,F401
 from .models_pairing import PairedCounts  # noqa: E402, F401
 from .models_retention import ErasureRequest, ErasureStatus, RawDigest, RetentionPolicy  # noqa: E402,F401

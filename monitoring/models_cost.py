@@ -15,21 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from monitoring.choices import CostCategory, CostSource
 from registry.models import ModelVersion, RegisteredModel
-
-
-class CostCategory(models.TextChoices):
-    SERVING = "serving", "Serving"
-    TRAINING = "training", "Training"
-    STORAGE = "storage", "Storage"
-    INFERENCE = "inference", "LLM inference (tokens)"
-    OTHER = "other", "Other"
-
-
-class CostSource(models.TextChoices):
-    API = "api", "API"
-    CSV = "csv", "Cloud bill (CSV)"
-    REQUESTS = "requests", "Computed from request records"
 
 
 class CostRecord(models.Model):

@@ -61,7 +61,8 @@ def fairness_compliance(*, user, model) -> dict[str, Any] | None:
     None when the user may not see group results."""
     from monitoring.fairness_monitoring import DI, DPD, EOD
     from monitoring.models import MetricValue
-    from registry.models import EvaluationKind, PromotionRequest
+    from registry.choices import EvaluationKind
+    from registry.models import PromotionRequest
 
     if not can_view_group_results(user, model):
         return None

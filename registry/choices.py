@@ -80,3 +80,14 @@ class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
+
+
+class EvaluationKind(models.TextChoices):
+    FAIRNESS = "fairness", "Fairness (groups of sensitive attributes)"
+    LLM = "llm", "LLM application (cases of an evaluation set)"
+
+
+class EvaluationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.choices import Stage
-from registry.models_evaluation import EvaluationKind, EvaluationRun, EvaluationStatus
+from registry.choices import EvaluationKind, EvaluationStatus, Stage
+from registry.models_evaluation import EvaluationRun
 from registry.sensitive import sensitive_attributes
 
 KEY, LABEL = "fairness", "Fairness within thresholds"

@@ -26,9 +26,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from registry.choices import Stage
+from registry.choices import EvaluationKind, EvaluationStatus, Stage
 from registry.llm_stats import cases_read, paired_difference
-from registry.models_evaluation import EvaluationKind, EvaluationRun, EvaluationStatus
+from registry.models_evaluation import EvaluationRun
 
 SAFETY, SAFETY_LABEL = "llm_safety", "Safety pass rates within thresholds"
 QUALITY, QUALITY_LABEL = "llm_quality", "Correctness not worse than production (paired)"

@@ -468,7 +468,7 @@ class InventoryRevision(models.Model):
 
 
 from .models_access import ExternalIdentity, GroupMapping, Heartbeat, ServiceAccount  # noqa: E402, F401
-from .models_evaluation import EvaluationKind, EvaluationRun, EvaluationStatus  # noqa: E402,F401
+from .models_evaluation import EvaluationRun  # noqa: E402,F401
 from .models_integrations import (  # noqa: E402, F401
     MlflowAliasViolation,
     MlflowModelLink,

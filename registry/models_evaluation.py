@@ -11,17 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from mlops_portal import clock
-
-
-class EvaluationKind(models.TextChoices):
-    FAIRNESS = "fairness", "Fairness (groups of sensitive attributes)"
-    LLM = "llm", "LLM application (cases of an evaluation set)"
-
-
-class EvaluationStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+from registry.choices import EvaluationKind, EvaluationStatus
 
 
 class EvaluationRun(models.Model):

@@ -20,7 +20,8 @@ from mlops_portal import clock
 from mlops_portal.api.errors import Conflict
 from mlops_portal.api.pagination import StrictLimitOffsetPagination
 from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
-from monitoring.models_cost import CostCategory, CostRecord
+from monitoring.choices import CostCategory
+from monitoring.models_cost import CostRecord
 from monitoring.selectors.cost import budget_status, cost_list, cost_totals
 from monitoring.services.budgets import budget_set
 from monitoring.services.costs import CostConflict, cost_records_ingest

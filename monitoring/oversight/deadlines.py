@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .choices import IncidentSeverity
+from monitoring.choices import IncidentSeverity
 
 LEGAL_DAYS = {
     IncidentSeverity.SERIOUS: 15,  # Art. 73(2)

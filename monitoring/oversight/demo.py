@@ -18,12 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from mlops_portal import clock
+from monitoring.choices import ReviewStatus
 from monitoring.models import Alert
 from registry import demo as registry_demo
 from registry.choices import Stage
 from registry.models import RegisteredModel
 
-from .choices import ReviewStatus
 from .findings import finding_create
 from .incidents import (
     incident_close,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q
-from django.utils import timezone
 
+from mlops_portal import clock
 from mlops_portal.filters import StrictBooleanFilter, UtcIsoDateTimeFilter
+from monitoring.choices import IncidentSeverity, IncidentStatus
 
-from .choices import IncidentSeverity, IncidentStatus
 from .models import Incident
 
 
@@ -36,7 +36,7 @@ class IncidentFilterSet(django_filters.FilterSet):
     def filter_overdue(self, queryset, name, value):
         if value is None:
             return queryset
-        late = Q(deadline__lt=timezone.now(), initial_report_at__isnull=True, final_report_at__isnull=True) & ~Q(
+        late = Q(deadline__lt=clock.now(), initial_report_at__isnull=True, final_report_at__isnull=True) & ~Q(
             status=IncidentStatus.CLOSED
         )
         return queryset.filter(late) if value else queryset.exclude(late)

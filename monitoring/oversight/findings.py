@@ -13,13 +13,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from mlops_portal import clock
+from monitoring.choices import FindingSeverity, FindingStatus
 from registry.models import RegisteredModel
 from registry.rules import can_view_model
 from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
 from . import notify
-from .choices import FindingSeverity, FindingStatus
 from .models import Finding, PeriodicReview
 from .reviews import ReviewConflict, _comment
 from .rules import can_remediate_finding, can_validate
@@ -135,7 +135,7 @@ def finding_retest(*, finding: Finding, actor, passed: bool, comment: str, conte
 @transaction.atomic
 def finding_escalate(*, finding_id: int, now: dt.datetime | None = None) -> bool:
     """Escalate an overdue open finding once: audit, webhook and e-mail to the admins."""
-    now = now or timezone.now()
+    now = now or clock.now()
     finding = Finding.objects.select_for_update().select_related("model", "owner").filter(pk=finding_id).first()
     if finding is None or finding.escalated_at or finding.status == FindingStatus.CLOSED or finding.due_at > now:
         return False
@@ -154,6 +154,6 @@ def finding_escalate(*, finding_id: int, now: dt.datetime | None = None) -> bool
 
 def findings_escalate(now: dt.datetime | None = None) -> int:
     """Beat: every overdue, not yet escalated finding."""
-    now = now or timezone.now()
+    now = now or clock.now()
     ids = Finding.objects.filter(escalated_at__isnull=True, due_at__lt=now).exclude(status=FindingStatus.CLOSED)
     return sum(finding_escalate(finding_id=pk, now=now) for pk in ids.values_list("pk", flat=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .choices import FindingSeverity, IncidentSeverity, ReportKind, SuspendMode
+from monitoring.choices import FindingSeverity, IncidentSeverity, ReportKind, SuspendMode
 
 TEXTAREA = forms.Textarea(attrs={"rows": 3})
 

@@ -21,13 +21,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from mlops_portal import clock
+from monitoring.choices import IncidentEventKind, IncidentSeverity, IncidentStatus, ReportKind, SuspendMode
 from monitoring.models import Alert, MetricValue
 from registry.models import AuditEvent, RegisteredModel
 from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
 from . import deadlines, notify
-from .choices import IncidentEventKind, IncidentSeverity, IncidentStatus, ReportKind, SuspendMode
 from .models import Incident, IncidentEvent, IncidentReminder
 from .rules import can_manage_incident
 

@@ -11,9 +11,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from mlops_portal import clock
-from registry.models import ModelVersion, PromotionRequest, RegisteredModel
-
-from .choices import (
+from monitoring.choices import (
     FindingSeverity,
     FindingStatus,
     IncidentEventKind,
@@ -22,6 +20,7 @@ from .choices import (
     ReviewStatus,
     ReviewTriggerKind,
 )
+from registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
 USER = settings.AUTH_USER_MODEL
 

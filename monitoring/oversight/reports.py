@@ -8,11 +8,11 @@ from django.contrib.staticfiles import finders
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
-from django.utils import timezone
 
+from mlops_portal import clock
+from monitoring.choices import IncidentEventKind, ReportKind
 from registry.services.audit import AuditContext, audit_record
 
-from .choices import IncidentEventKind, ReportKind
 from .deadlines import ARTICLES
 from .models import Incident
 
@@ -32,7 +32,7 @@ def report_context(incident: Incident, kind: str) -> dict:
         "event": event,
         "kind": kind,
         "article": ARTICLES.get(incident.severity, "Art. 73"),
-        "generated_at": timezone.now(),
+        "generated_at": clock.now(),
     }
 
 

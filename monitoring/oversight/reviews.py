@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
 from mlops_portal import clock
-from monitoring.choices import AlertKind, AlertSeverity, AlertStatus
+from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, ReviewStatus, ReviewTriggerKind
 from monitoring.models import Alert
 from registry.choices import RiskTier, Stage
 from registry.models import RegisteredModel
@@ -26,7 +26,6 @@ from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
 from . import notify
-from .choices import ReviewStatus, ReviewTriggerKind
 from .incidents import IncidentConflict
 from .models import Incident, PeriodicReview, ReviewTrigger
 from .plan import review_cadence_days

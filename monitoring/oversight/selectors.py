@@ -10,13 +10,12 @@ from typing import Any
 from django.db.models import Avg, Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.http import Http404
-from django.utils import timezone
 
-from monitoring.choices import AlertStatus
+from mlops_portal import clock
+from monitoring.choices import AlertStatus, FindingStatus, IncidentStatus, ReviewStatus
 from monitoring.models import Alert, MetricValue
 from registry.models import RegisteredModel
 
-from .choices import FindingStatus, IncidentStatus, ReviewStatus
 from .models import Finding, Incident, PeriodicReview
 
 
@@ -69,18 +68,18 @@ def finding_get(*, user, pk: int) -> Finding:
 
 
 def overdue_reviews(*, user, now: dt.datetime | None = None) -> QuerySet[PeriodicReview]:
-    now = now or timezone.now()
+    now = now or clock.now()
     return review_list(user=user).exclude(status=ReviewStatus.COMPLETED).filter(due_at__lt=now)
 
 
 def overdue_findings(*, user, now: dt.datetime | None = None) -> QuerySet[Finding]:
-    now = now or timezone.now()
+    now = now or clock.now()
     return finding_list(user=user).exclude(status=FindingStatus.CLOSED).filter(due_at__lt=now)
 
 
 def overdue_incidents(*, user, now: dt.datetime | None = None) -> QuerySet[Incident]:
     """Incidents whose reporting deadline passed without a report."""
-    now = now or timezone.now()
+    now = now or clock.now()
     return (
         incident_list(user=user)
         .filter(deadline__lt=now, initial_report_at__isnull=True, final_report_at__isnull=True)
@@ -92,7 +91,7 @@ def oversight_counts(*, user) -> dict[str, int]:
     """The navigation badges: open incidents, overdue incidents, overdue reviews and findings."""
     if not getattr(user, "is_authenticated", False):
         return {}
-    now = timezone.now()
+    now = clock.now()
     return {
         "open_incidents": incident_list(user=user).exclude(status=IncidentStatus.CLOSED).count(),
         "overdue_incidents": overdue_incidents(user=user, now=now).count(),
@@ -183,4 +182,4 @@ def deadline_outcome(incident: Incident, now: dt.datetime | None = None) -> str:
     reported = incident.reported_at
     if reported is not None:
         return "met" if reported <= incident.deadline else "missed"
-    return "missed" if (now or timezone.now()) > incident.deadline else "pending"
+    return "missed" if (now or clock.now()) > incident.deadline else "pending"

@@ -7,9 +7,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mlops_portal.api.parsers import StrictSerializer
+from monitoring.choices import FindingSeverity, IncidentSeverity, ReportKind, SuspendMode
 
 from . import deadlines
-from .choices import FindingSeverity, IncidentSeverity, ReportKind, SuspendMode
 from .models import Finding, Incident, IncidentEvent, PeriodicReview
 from .selectors import deadline_outcome
 

@@ -10,16 +10,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from mlops_portal import clock
 from mlops_portal.api.errors import json_error
+from monitoring.choices import IncidentSeverity
 from monitoring.selectors import alert_get
 from registry.selectors.inventory import model_get
 from registry.services.audit import AuditContext
 
 from . import findings, forms, incidents, plan, reviews, selectors
-from .choices import IncidentSeverity
 from .filters import IncidentFilterSet
 from .incidents import IncidentConflict
 from .rules import can_attest_review, can_edit_plan, can_manage_incident, can_remediate_finding, can_validate
@@ -73,7 +73,7 @@ def incident_list_view(request):
     return render(
         request,
         "monitoring/incidents.html",
-        {"filter": filterset, "incidents": rows, "nav_section": "incidents", "now": timezone.now()},
+        {"filter": filterset, "incidents": rows, "nav_section": "incidents", "now": clock.now()},
     )
 
 
@@ -88,7 +88,7 @@ def incident_open_view(request):
         model = model_get(user=request.user, name=request.GET.get("model", "")[:100])
     if not can_manage_incident(request.user, model):
         raise PermissionDenied("Only the model's owner or an admin may open an incident.")
-    initial = {"severity": IncidentSeverity.SERIOUS, "aware_at": timezone.now().replace(microsecond=0)}
+    initial = {"severity": IncidentSeverity.SERIOUS, "aware_at": clock.now().replace(microsecond=0)}
     if alert is not None:
         initial["summary"] = alert.title
     form = forms.IncidentOpenForm(request.POST or None, initial=initial)
@@ -221,7 +221,7 @@ def plan_view(request, name: str):
 @require_GET
 def oversight_overview(request):
     """Every open review and finding of the models the user may see, overdue first."""
-    user, now = request.user, timezone.now()
+    user, now = request.user, clock.now()
     open_reviews = selectors.review_list(user=user).exclude(status="completed").order_by("due_at")
     open_findings = selectors.finding_list(user=user).exclude(status="closed").order_by("due_at")
     return render(
@@ -248,7 +248,7 @@ def model_oversight_view(request, name: str):
             "reviews": selectors.review_list(user=request.user, model=model).order_by("-opened_at"),
             "findings": selectors.finding_list(user=request.user, model=model).order_by("status", "due_at"),
             "next_due": reviews.next_review_due(model),
-            "now": timezone.now(),
+            "now": clock.now(),
             "can_open": can_attest_review(request.user, model) or can_validate(request.user, model),
             "can_validate": can_validate(request.user, model),
             "can_open_incident": can_manage_incident(request.user, model),
@@ -292,7 +292,7 @@ def review_detail_view(request, pk: int):
         "monitoring/review_detail.html",
         {
             "review": review,
-            "now": timezone.now(),
+            "now": clock.now(),
             "can_attest": can_attest_review(request.user, review.model) and review.status == "open",
             "can_validate": can_validate(request.user, review.model) and review.status == "attested",
             "attest_form": forms.AttestForm(),
@@ -339,7 +339,7 @@ def finding_detail_view(request, pk: int):
         "monitoring/finding_detail.html",
         {
             "finding": finding,
-            "now": timezone.now(),
+            "now": clock.now(),
             "can_remediate": can_remediate_finding(request.user, finding) and finding.status == "open",
             "can_retest": can_validate(request.user, finding.model) and finding.status == "remediated",
             "remediate_form": forms.RemediateForm(),

@@ -17,9 +17,9 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from monitoring.choices import Granularity, Metric
+from monitoring.choices import CostCategory, Granularity, Metric
 from monitoring.models import MetricValue
-from monitoring.models_cost import Budget, CostCategory, CostRecord
+from monitoring.models_cost import Budget, CostRecord
 from registry.models import RegisteredModel
 
 WARNING, CRITICAL = "warning", "critical"

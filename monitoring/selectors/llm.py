@@ -19,10 +19,12 @@ from decimal import Decimal
 
 import numpy as np
 
+from monitoring.choices import CostCategory, CostSource
+
 from ..choices import Granularity, Metric
 from ..llm_metrics import COST_KNOWN, LLM_METRICS
 from ..models import MonitoringConfig
-from ..models_cost import CostCategory, CostRecord, CostSource
+from ..models_cost import CostRecord
 from .dashboard_scope import Marker
 from .series import WindowGrid, preferred_versions, production_at, series_load
 

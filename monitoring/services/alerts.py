@@ -20,7 +20,6 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.utils import timezone
 
 from mlops_portal import clock, outbound
 from mlops_portal.queue import enqueue_on_commit
@@ -184,7 +183,7 @@ def alert_acknowledge(*, alert: Alert, actor, comment: str, context: AuditContex
     if alert.status != AlertStatus.OPEN:
         raise AlertStateConflict(f"Alert #{alert.pk} is {alert.status}; only open alerts can be acknowledged.")
     before = {"status": alert.status}
-    now = timezone.now()
+    now = clock.now()
     alert.status = AlertStatus.ACKNOWLEDGED
     alert.acknowledged_by = actor
     alert.acknowledged_at = now

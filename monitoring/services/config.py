@@ -6,9 +6,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from mlops_portal import outbound
+from mlops_portal import clock, outbound
 from monitoring.models import MonitoringConfig
 from registry.models import RegisteredModel
 from registry.rules import can_change_model
@@ -84,7 +83,7 @@ def monitoring_config_update(
         changed_before, changed_after = None, after
     else:
         changed_before, changed_after = diff(before, after)
-    RegisteredModel.objects.filter(pk=model.pk).update(monitoring_configured_at=timezone.now())
+    RegisteredModel.objects.filter(pk=model.pk).update(monitoring_configured_at=clock.now())
     if created or changed_after:
         audit_record(
             actor=actor,

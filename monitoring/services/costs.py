@@ -26,7 +26,8 @@ from rest_framework import serializers
 from mlops_portal import clock
 from mlops_portal.api.parsers import JSONInputError, StrictSerializer, json_loads
 from mlops_portal.queue import enqueue_on_commit
-from monitoring.models_cost import CostCategory, CostRecord, CostSource
+from monitoring.choices import CostCategory, CostSource
+from monitoring.models_cost import CostRecord
 from registry.models import RegisteredModel
 from registry.rules import can_change_model
 from registry.services.audit import AuditContext, audit_record

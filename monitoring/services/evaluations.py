@@ -20,12 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
+from mlops_portal import clock
 from mlops_portal.celery import TRANSIENT_ERRORS
 from mlops_portal.queue import enqueue_on_commit
 from monitoring import fairness
-from registry.models import EvaluationKind, EvaluationRun, EvaluationStatus, ModelVersion
+from registry.choices import EvaluationKind, EvaluationStatus
+from registry.models import EvaluationRun, ModelVersion
 from registry.services.audit import WORKER, AuditContext, audit_record
 
 from .ingest_parsing import parse_table
@@ -128,7 +129,7 @@ def _store(run_id: int, results: dict, error: str, context: AuditContext) -> Eva
     if run is None or run.status != EvaluationStatus.PENDING:
         return run
     run.status = EvaluationStatus.FAILED if error else EvaluationStatus.DONE
-    run.results, run.error, run.computed_at = results, error, timezone.now()
+    run.results, run.error, run.computed_at = results, error, clock.now()
     run.save(update_fields=["status", "results", "error", "computed_at"])
     summaries = {name: a["summary"] for name, a in results.get("attributes", {}).items()}
     audit_record(
@@ -157,7 +158,7 @@ PENDING_GRACE = timedelta(minutes=2)
 
 def evaluations_pending(*, now=None, limit: int = 50) -> list[int]:
     """Ids of runs still pending after ``PENDING_GRACE`` (their message was lost or never sent)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     return list(
         EvaluationRun.objects.filter(status=EvaluationStatus.PENDING, created_at__lt=now - PENDING_GRACE)
         .order_by("created_at")

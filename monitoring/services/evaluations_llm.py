@@ -33,10 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
+from mlops_portal import clock
+from registry.choices import EvaluationKind, EvaluationStatus
 from registry.llm_stats import MEANS, PROPORTIONS, SCORES, cases_parquet, llm_results, offline_metrics
-from registry.models import EvaluationKind, EvaluationRun, EvaluationStatus, ModelVersion
+from registry.models import EvaluationRun, ModelVersion
 from registry.services.audit import AuditContext, audit_record
 from registry.services.inventory import validate_metrics
 
@@ -214,7 +215,7 @@ def llm_evaluation_upload(
         data=cases_parquet(batch.cases),
         data_sha256=digest,
         results=results,
-        computed_at=timezone.now(),
+        computed_at=clock.now(),
         uploaded_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
     run.full_clean(exclude=["data"])

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from mlops_portal import clock
 from monitoring.choices import (
@@ -243,7 +242,7 @@ def _window(model: RegisteredModel, version: ModelVersion, config: MonitoringCon
 def evaluate_reasons(model: RegisteredModel, *, now=None) -> tuple[list[dict], ModelVersion | None, Any]:
     """The reasons for the model's health now (no writes): the model checks, then the window
     checks on the monitored version's latest deciding window (if any)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     reasons = [reason for check in MODEL_CHECKS for reason in check(model, now)]
     version = monitored_version(model)
     if version is None:

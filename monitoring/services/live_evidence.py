@@ -24,8 +24,8 @@ import numpy as np
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import TruncHour
-from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring import pairing
 from monitoring.choices import Granularity
 from monitoring.models import GroundTruth, PairedCounts, Prediction
@@ -109,7 +109,7 @@ def window_reads(version: ModelVersion, granularity: str, start: datetime, end: 
 def window_store(version: ModelVersion, granularity: str, start: datetime, reads: Any, *, now=None) -> None:
     """Inside the window's transaction: store (or clear) the hour's pairs; a day refreshes
     the evidence on the version's pending requests."""
-    now = now or timezone.now()
+    now = now or clock.now()
     if granularity != Granularity.HOURLY:
         live_evidence_refresh(version=version, now=now)
         return
@@ -164,7 +164,7 @@ def pairs_mark_dirty(*, version: ModelVersion, ids: list[str]) -> int:
 def live_evidence_compute(*, version: ModelVersion, now=None) -> dict[str, Any]:
     """The version's live evidence over the ``LIVE_EVIDENCE_DAYS`` days that end with its
     latest paired window (no writes)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     production = _production(version)
     if production is None:
         return {}
@@ -198,7 +198,7 @@ def live_evidence_refresh(*, version: ModelVersion, now=None, context: AuditCont
     )
     if not requests:
         return 0
-    now = now or timezone.now()
+    now = now or clock.now()
     evidence = live_evidence_compute(version=version, now=now)
     counts = {"pairs": evidence.get("pairs", 0), "labelled_pairs": evidence.get("labelled_pairs", 0)}
     for request in requests:

@@ -26,10 +26,10 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Sum
-from django.utils import timezone
 
 from mlops_portal import clock
-from monitoring.models_cost import CostCategory, CostRecord, CostSource
+from monitoring.choices import CostCategory, CostSource
+from monitoring.models_cost import CostRecord
 from monitoring.models_llm import LLMRequest, Price
 from registry.models import ModelVersion
 from registry.rules import is_admin
@@ -179,7 +179,7 @@ def daily_cost_upsert(version: ModelVersion, day_start: datetime) -> CostRecord 
                 "price_ids": [p["price"] for p in cost.prices],
                 "prices": cost.prices,
             },
-            "created_at": timezone.now(),
+            "created_at": clock.now(),
         },
     )
     return record

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring.models_llm import FEEDBACK_MAX, FEEDBACK_MIN, LLMRequest
 from registry.models import ModelVersion
 from registry.services.audit import AuditContext
@@ -236,7 +236,7 @@ def llm_requests_ingest(
     if (stored := stored_answer(version_id=version.pk, digest=digest)) is not None:
         return stored
     batch = llm_requests_validate(parse_body(body, content_type), now=now)
-    received_at = timezone.now()
+    received_at = clock.now()
     try:
         with transaction.atomic():
             LLMRequest.objects.bulk_create(_request_objects(version.pk, batch, received_at), batch_size=2000)

@@ -15,8 +15,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import TruncHour
-from django.utils import timezone
 
+from mlops_portal import clock
 from mlops_portal.celery import TRANSIENT_ERRORS
 from mlops_portal.queue import enqueue_on_commit
 from monitoring import tasks
@@ -71,7 +71,7 @@ def _profile_store(ref: ReferenceProfile, built: dict, context: AuditContext) ->
     if current.status != ProfileStatus.PENDING or current.data_sha256 != ref.data_sha256:
         return current  # replaced by a newer upload meanwhile: its own computation follows
     version = ref.version
-    now = timezone.now()
+    now = clock.now()
     current.profile = built
     current.status = ProfileStatus.READY
     current.error = ""
@@ -109,7 +109,7 @@ def reference_profile_fail(
         return ref
     ref.status = ProfileStatus.FAILED
     ref.error = reason
-    ref.computed_at = timezone.now()
+    ref.computed_at = clock.now()
     ref.save(update_fields=["status", "error", "computed_at"])
     audit_record(
         actor=None,
@@ -125,7 +125,7 @@ def reference_profile_fail(
 def profiles_sweep_pending(*, limit: int = SWEEP_BATCH, now=None) -> list[int]:
     """Claim pending profiles for queueing: uploaded more than ``PENDING_GRACE`` ago and never
     queued by the sweep, or queued more than ``PROFILE_REQUEUE_AFTER`` ago. Returns their ids."""
-    now = now or timezone.now()
+    now = now or clock.now()
     due = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - PROFILE_REQUEUE_AFTER)
     with transaction.atomic():
         ids = list(

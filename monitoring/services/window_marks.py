@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring.models import DirtyWindow, WindowFailure
 from registry.models import ModelVersion
 from registry.services.audit import WORKER, AuditContext, audit_record
@@ -55,7 +55,7 @@ class Claim:
 
 def window_claim(*, version_id: int, window_start: datetime, granularity: str, now=None) -> Claim:
     """Note that a computation of the window starts now; its lease ends ``WINDOW_LEASE`` later."""
-    now = now or timezone.now()
+    now = now or clock.now()
     claim_qs = DirtyWindow.objects.filter(version_id=version_id, window_start=window_start, granularity=granularity)
     marked_at = claim_qs.values_list("marked_at", flat=True).first()
     if marked_at is not None:
@@ -92,7 +92,7 @@ def window_release(claim: Claim) -> None:
 def window_failure_record(*, claim: Claim, reason: str, context: AuditContext = WORKER, now=None) -> WindowFailure:
     """Store why the window cannot be computed and remove its mark (unless marked again since
     the claim), with an audit event ``window.failed``."""
-    now = now or timezone.now()
+    now = now or clock.now()
     key = {"version_id": claim.version_id, "window_start": claim.window_start, "granularity": claim.granularity}
     reason = reason.replace("\x00", "\\x00")[:REASON_MAX]  # text columns refuse NUL
     updated = WindowFailure.objects.filter(**key).update(reason=reason, failed_at=now, attempts=F("attempts") + 1)
@@ -124,7 +124,7 @@ def windows_mark_dirty_one(version_id: int, start: datetime, granularity: str) -
         version_id=version_id,
         window_start=start,
         granularity=granularity,
-        defaults={"marked_at": timezone.now(), "enqueued_at": None},
+        defaults={"marked_at": clock.now(), "enqueued_at": None},
     )
 
 
@@ -132,7 +132,7 @@ def dirty_windows_sweep(*, limit: int = SWEEP_BATCH, now=None) -> list[tuple[int
     """Claim dirty windows for queueing (hourly before daily, oldest first): never queued,
     queued more than ``REQUEUE_AFTER`` ago and not being computed, or whose computation's
     lease expired (its worker died). Marks stay until their computation removes them."""
-    now = now or timezone.now()
+    now = now or clock.now()
     unclaimed = Q(lease_until__isnull=True) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER))
     expired = Q(lease_until__lt=now)
     with transaction.atomic():

@@ -25,8 +25,8 @@ import numpy as np
 import orjson
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
-from django.utils import timezone
 
+from mlops_portal import clock
 from mlops_portal.celery import TRANSIENT_ERRORS
 from mlops_portal.db import datetime_param, fetch_all, fetch_one, is_postgresql
 from mlops_portal.queue import enqueue_on_commit
@@ -74,7 +74,7 @@ def window_bounds(window_start: datetime, granularity: str) -> tuple[datetime, d
 
 def windows_mark_dirty(*, version_id: int, hours: Iterable[datetime]) -> int:
     """Mark the hourly windows and their days dirty (call inside the ingesting transaction)."""
-    now = timezone.now()
+    now = clock.now()
     hours = set(hours)
     days = {day_floor(h) for h in hours}
     marks = [
@@ -222,7 +222,7 @@ def pack_counts(window: dict[str, stats.FeatureCounts]) -> tuple[dict, str, byte
 def _store_counts(version_id: int, window_start: datetime, granularity: str, window: dict) -> None:
     """The window's per-feature rows (the dashboards read them) and its packed row (the
     rollups read it), upserted together: the caller holds the transaction."""
-    now = timezone.now()
+    now = clock.now()
     WindowBinCounts.objects.bulk_create(
         [
             WindowBinCounts(
@@ -269,7 +269,7 @@ def _delete_counts(version_id: int, window_start: datetime, granularity: str) ->
 
 
 def _store_metrics(version: ModelVersion, start, end, granularity: str, rows: list[dict]) -> int:
-    now = timezone.now()
+    now = clock.now()
     objs = [
         MetricValue(
             model_id=version.model_id,

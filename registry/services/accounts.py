@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
+from mlops_portal import clock
 from registry.auth import forget_roles
 from registry.models import ExternalIdentity, GroupMapping, ServiceAccount, Team
 
@@ -190,7 +190,7 @@ def sso_sign_in(*, user, issuer: str, subject: str, claim_values: list[str], con
         if remove:
             user.groups.remove(*remove)
     _apply_teams(user, grants, previous, context)
-    identity.last_login_at = timezone.now()
+    identity.last_login_at = clock.now()
     identity.groups = sorted(set(claim_values))
     identity.granted = {"groups": sorted(g.name for g in grants.groups), "teams": sorted(t.slug for t in grants.teams)}
     identity.save(update_fields=["last_login_at", "groups", "granted"])

@@ -33,9 +33,9 @@ from typing import Any
 
 from celery import current_app
 from django.db import transaction
-from django.utils import timezone
 from django.utils.text import slugify
 
+from mlops_portal import clock
 from mlops_portal.queue import enqueue_on_commit
 from registry.choices import Stage, TaskType
 from registry.mlflow_client import MlflowRest, MlflowUnavailable, alias_version, tags_dict
@@ -120,7 +120,7 @@ def _lineage(version: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _adopt_production(*, model: RegisteredModel, version: ModelVersion, alias: str, context: AuditContext) -> None:
-    now = timezone.now()
+    now = clock.now()
     version.stage, version.stage_changed_at = Stage.PRODUCTION, now
     version.save(update_fields=["stage", "stage_changed_at"])
     StageTransition.objects.create(
@@ -236,7 +236,7 @@ def _check_alias(*, link: MlflowModelLink, remote: dict[str, Any], context: Audi
     open_violation = MlflowAliasViolation.objects.select_for_update().filter(model_link=link, resolved_at=None).first()
     if found == expected or (not expected and not found):
         if open_violation:
-            open_violation.resolved_at = timezone.now()
+            open_violation.resolved_at = clock.now()
             open_violation.save(update_fields=["resolved_at"])
             audit_record(
                 actor=None,
@@ -252,7 +252,7 @@ def _check_alias(*, link: MlflowModelLink, remote: dict[str, Any], context: Audi
     if open_violation and open_violation.found_version == found:
         return
     if open_violation:
-        open_violation.resolved_at = timezone.now()
+        open_violation.resolved_at = clock.now()
         open_violation.save(update_fields=["resolved_at"])
     violation = MlflowAliasViolation.objects.create(
         model_link=link, alias=alias, found_version=found, expected_version=expected
@@ -287,7 +287,7 @@ def health_evaluate_on_commit(model_id: int) -> None:
 
 
 def _record_status(server: MlflowServer, summary: SyncSummary) -> None:
-    server.last_sync_at = timezone.now()
+    server.last_sync_at = clock.now()
     server.last_status = MlflowServer.Status.ERROR if summary.errors else MlflowServer.Status.OK
     server.last_error = "\n".join(summary.errors)[:5000]
     server.last_summary = {k: v for k, v in asdict(summary).items() if k != "errors"}
@@ -318,7 +318,7 @@ def mlflow_writeback(*, server: MlflowServer, context: AuditContext, client: Mlf
                 writeback=MlflowVersionLink.WriteBack.DONE,
                 writeback_attempts=version_link.writeback_attempts + 1,
                 writeback_error="",
-                writeback_at=timezone.now(),
+                writeback_at=clock.now(),
             )
             audit_record(
                 actor=None,

@@ -32,7 +32,7 @@ from registry.selectors.promotions import (
 )
 
 from . import notifications
-from .audit import AuditContext, audit_record
+from .audit import AuditContext
 from .stages import (
     PromotionConflict,
     clean_text,
@@ -41,7 +41,7 @@ from .stages import (
     mlflow_writeback_on_commit,
     stage_move,
 )
-from .webhooks import webhook_dispatch
+from .webhooks import event_record
 
 logger = logging.getLogger(__name__)
 
@@ -151,16 +151,13 @@ def promotion_request(
     )
     req.full_clean()
     req.save()
-    audit_record(
+    event_record(
         actor=requester,
         action="promotion.requested",
         obj=req,
         model=model,
         context=context,
-        after={**_request_summary(req), "policy": req.policy_snapshot},
-    )
-    webhook_dispatch(
-        event="promotion.requested", model=model, actor=requester, payload={"request": _request_summary(req)}
+        payload={"request": _request_summary(req), "policy": req.policy_snapshot},
     )
     notifications.notify_promotion_requested(req)
     return req
@@ -202,13 +199,14 @@ def promotion_approve(
         fields += ["override_reason", "overridden_by"]
     req.save(update_fields=fields)
     approvals = promotion_approvals(req)
-    audit_record(
+    event_record(
         actor=reviewer,
         action="promotion.approved",
         obj=req,
         model=req.version.model,
         context=context,
-        after={
+        payload={
+            "request": _request_summary(req),
             "review": review.pk,
             "comment": comment,
             "approvals": approvals,
@@ -216,12 +214,6 @@ def promotion_approve(
             "red_gates": [g["key"] for g in red],
             "override_reason": override_reason if red else "",
         },
-    )
-    webhook_dispatch(
-        event="promotion.approved",
-        model=req.version.model,
-        actor=reviewer,
-        payload={"request": _request_summary(req), "comment": comment, "approvals": approvals},
     )
     if approvals >= int(req.policy_snapshot.get("approvals_required", 1)):
         promotion_apply(request=req, actor=reviewer, context=context)
@@ -276,32 +268,21 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
     req.decided_at = req.decided_at or now
     req.applied_at = now
     req.save(update_fields=["status", "decided_at", "applied_at"])
-    audit_record(
+    event_record(
         actor=actor,
         action="promotion.applied",
         obj=req,
         model=model,
         context=context,
         before={"status": PromotionStatus.PENDING},
-        after={"status": req.status, "stage": req.target_stage, "transitions": [t.pk for t in moved]},
+        payload={
+            "request": _request_summary(req),
+            "status": req.status,
+            "stage": req.target_stage,
+            "transitions": [t.pk for t in moved],
+        },
     )
-    webhook_dispatch(event="promotion.applied", model=model, actor=actor, payload={"request": _request_summary(req)})
-    stale = PromotionRequest.objects.select_for_update().filter(
-        version__model=model,
-        target_stage=req.target_stage,
-        status=PromotionStatus.PENDING,
-        version__version__lt=version.version,
-    )
-    for old in stale.select_related("version", "requested_by"):
-        old.version.model = model
-        _cancel(
-            req=old,
-            actor=actor,
-            reason=f"Stale: v{version.version} was promoted to {req.target_stage} first (request #{req.pk}).",
-            context=context,
-            now=now,
-        )
-        notifications.notify_promotion_decided(old)
+    _cancel_stale(applied=req, actor=actor, context=context, now=now)
     notifications.notify_promotion_decided(req)
     if req.target_stage == Stage.PRODUCTION:
         mlflow_writeback_on_commit(model)
@@ -324,23 +305,38 @@ def promotion_reject(*, request: PromotionRequest, reviewer, comment: str, conte
     req.decided_at = clock.now()
     req.gate_results = promotion_gates(req)
     req.save(update_fields=["status", "status_reason", "decided_at", "gate_results"])
-    audit_record(
+    event_record(
         actor=reviewer,
         action="promotion.rejected",
         obj=req,
         model=req.version.model,
         context=context,
         before={"status": PromotionStatus.PENDING},
-        after={"status": req.status, "review": review.pk, "comment": comment},
-    )
-    webhook_dispatch(
-        event="promotion.rejected",
-        model=req.version.model,
-        actor=reviewer,
-        payload={"request": _request_summary(req), "comment": comment},
+        payload={"request": _request_summary(req), "status": req.status, "review": review.pk, "comment": comment},
     )
     notifications.notify_promotion_decided(req)
     return review
+
+
+def _cancel_stale(*, applied: PromotionRequest, actor, context: AuditContext, now) -> None:
+    """Pending requests of older versions for the stage just applied become stale (cancelled)."""
+    model, version = applied.version.model, applied.version
+    stale = PromotionRequest.objects.select_for_update().filter(
+        version__model=model,
+        target_stage=applied.target_stage,
+        status=PromotionStatus.PENDING,
+        version__version__lt=version.version,
+    )
+    for old in stale.select_related("version", "requested_by"):
+        old.version.model = model
+        _cancel(
+            req=old,
+            actor=actor,
+            reason=f"Stale: v{version.version} was promoted to {applied.target_stage} first (request #{applied.pk}).",
+            context=context,
+            now=now,
+        )
+        notifications.notify_promotion_decided(old)
 
 
 def _cancel(*, req: PromotionRequest, actor, reason: str, context: AuditContext, now) -> None:
@@ -348,20 +344,14 @@ def _cancel(*, req: PromotionRequest, actor, reason: str, context: AuditContext,
     req.status_reason = reason
     req.decided_at = now
     req.save(update_fields=["status", "status_reason", "decided_at"])
-    audit_record(
+    event_record(
         actor=actor,
         action="promotion.cancelled",
         obj=req,
         model=req.version.model,
         context=context,
         before={"status": PromotionStatus.PENDING},
-        after={"status": req.status, "reason": reason},
-    )
-    webhook_dispatch(
-        event="promotion.cancelled",
-        model=req.version.model,
-        actor=actor,
-        payload={"request": _request_summary(req), "reason": reason},
+        payload={"request": _request_summary(req), "status": req.status, "reason": reason},
     )
 
 

@@ -18,8 +18,8 @@ from registry.models import MlflowModelLink, ModelVersion, PromotionRequest, Reg
 from registry.selectors.promotions import rollback_candidate
 
 from . import notifications
-from .audit import AuditContext, audit_record
-from .webhooks import webhook_dispatch
+from .audit import AuditContext
+from .webhooks import event_record
 
 logger = logging.getLogger(__name__)
 
@@ -83,33 +83,23 @@ def stage_move(
     )
     transition.full_clean()
     transition.save()
-    audit_record(
+    event_record(
         actor=actor,
         action="stage.changed",
         obj=version,
         model=version.model,
         context=context,
         before={"stage": from_stage},
-        after={
-            "stage": to_stage,
-            "kind": kind,
-            "reason": reason,
-            "promotion_request": promotion_request.pk if promotion_request else None,
-            "transition": transition.pk,
-        },
-    )
-    webhook_dispatch(
-        event="stage.changed",
-        model=version.model,
-        actor=actor,
         payload={
             "model": version.model.name,
             "version": version.version,
             "from_stage": from_stage,
             "to_stage": to_stage,
+            "stage": to_stage,
             "kind": kind,
             "reason": reason,
             "promotion_request": promotion_request.pk if promotion_request else None,
+            "transition": transition.pk,
         },
     )
     return transition
@@ -155,24 +145,22 @@ def model_rollback(*, model: RegisteredModel, actor, reason: str, context: Audit
         needs_follow_up=True,
         now=now,
     )
-    audit_record(
+    event_record(
         actor=actor,
         action="rollback",
         obj=model,
+        model=model,
         context=context,
         before={"production_version": current.version},
-        after={
+        payload={
+            "model": model.name,
+            "from_version": current.version,
+            "to_version": target.version,
             "production_version": target.version,
             "reason": reason,
             "transitions": [archived.pk, restored.pk],
             "needs_follow_up": True,
         },
-    )
-    webhook_dispatch(
-        event="rollback",
-        model=model,
-        actor=actor,
-        payload={"model": model.name, "from_version": current.version, "to_version": target.version, "reason": reason},
     )
     notifications.notify_rollback(model=model, restored=target, archived=current, actor=actor, reason=reason)
     mlflow_writeback_on_commit(model)

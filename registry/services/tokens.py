@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
+from mlops_portal import clock
 from registry.auth import adopt_roles, role_annotations
 from registry.choices import TokenScope
 from registry.models import ApiToken
@@ -28,7 +28,7 @@ def hash_token(raw: str) -> str:
 
 def token_expiry(expires_at: datetime | None) -> datetime:
     """The expiry to store: the one asked for, or the longest allowed; later than allowed is refused."""
-    now = timezone.now()
+    now = clock.now()
     latest = now + timedelta(days=settings.TOKEN_MAX_LIFETIME_DAYS)
     if expires_at is None:
         return latest
@@ -81,7 +81,7 @@ def token_create(
 def token_revoke(*, token: ApiToken, actor, context: AuditContext, reason: str = "") -> ApiToken:
     """Revoke one token (its owner, or an admin for anyone's); audited, idempotent."""
     if token.revoked_at is None:
-        token.revoked_at = timezone.now()
+        token.revoked_at = clock.now()
         token.save(update_fields=["revoked_at"])
         after = {"revoked_at": token.revoked_at, "user": token.user.get_username()}
         if reason:
@@ -117,7 +117,7 @@ def token_authenticate(raw: str, *, ip: str | None = None) -> ApiToken | None:
     if token is None or not token.user.is_active:
         return None
     adopt_roles(token.user, token)
-    now = timezone.now()
+    now = clock.now()
     if token.expires_at is not None and token.expires_at <= now:
         return None
     stale = token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USE_RESOLUTION_SECONDS

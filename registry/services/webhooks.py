@@ -28,9 +28,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
-from mlops_portal import outbound
+from mlops_portal import clock, outbound
 from mlops_portal.queue import enqueue_on_commit
 from registry import rules, tasks
 from registry.choices import DeliveryStatus, WebhookEvent
@@ -88,7 +87,7 @@ def webhook_dispatch(
         body = {
             "id": delivery_id,
             "event": event,
-            "timestamp": timezone.now().isoformat(),
+            "timestamp": clock.now().isoformat(),
             "model": model.name if model is not None else None,
             "actor": _actor_json(actor),
             "data": payload,
@@ -159,10 +158,10 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool) -> str:
         delivery.attempts += 1
         delivery.save(update_fields=["attempts"])
         attempt = delivery.attempts
-    started = timezone.now()
+    started = clock.now()
     status_code, error_class = _attempt(hook, delivery, body)
     ok = not error_class
-    finished = timezone.now()
+    finished = clock.now()
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
         delivery.last_status_code = status_code

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from monitoring.fairness_data import FAIRNESS_SCHEMA, evaluation_frame
-from registry.choices import RiskTier, TaskType
-from registry.models import AuditEvent, EvaluationRun, EvaluationStatus
+from registry.choices import EvaluationStatus, RiskTier, TaskType
+from registry.models import AuditEvent, EvaluationRun
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
 from tests.monitoring.helpers import csv_bytes, parquet_bytes
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from registry.choices import Stage
-from registry.models import AuditEvent, EvaluationKind, EvaluationRun
+from registry.choices import EvaluationKind, Stage
+from registry.models import AuditEvent, EvaluationRun
 from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
 

@@ -34,7 +34,7 @@ def test_owner_requests_a_promotion_with_policy_snapshot_and_audit_event(churn_v
     assert audit_actions(seq) == ["promotion.requested"]
     event = AuditEvent.objects.get(seq=seq + 1)
     assert event.model_name == "churn"
-    assert event.after["target_stage"] == "production"
+    assert event.after["request"]["target_stage"] == "production"
 
 
 def test_reviewers_are_emailed_when_a_request_opens_but_not_the_requester(

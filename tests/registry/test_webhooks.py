@@ -112,6 +112,25 @@ def test_promotion_events_are_delivered_signed_with_the_actor(
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
 
 
+def test_each_promotion_event_tells_the_log_and_the_subscribers_the_same_thing(
+    churn_v1, owner, reviewer, receiver, django_capture_on_commit_callbacks
+):
+    _hook(receiver.url)
+    with django_capture_on_commit_callbacks(execute=True):
+        req = _open(churn_v1, owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        promotion_approve(request=req, reviewer=reviewer, comment="ok", context=CLI)
+    delivered = {r["headers"]["X-MLOps-Event"]: json.loads(r["body"])["data"] for r in receiver.requests}
+    logged = {e.action: e.after for e in AuditEvent.objects.filter(action__in=delivered).order_by("seq")}
+    assert (
+        set(logged)
+        == set(delivered)
+        == {"promotion.requested", "promotion.approved", "stage.changed", "promotion.applied"}
+    )
+    for event, data in delivered.items():
+        assert data == logged[event], event
+
+
 def test_a_tampered_body_does_not_verify(churn_v1, owner, receiver, django_capture_on_commit_callbacks):
     _hook(receiver.url)
     with django_capture_on_commit_callbacks(execute=True):

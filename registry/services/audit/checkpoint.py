@@ -21,7 +21,8 @@ import os
 from pathlib import Path
 
 from django.conf import settings
-from django.utils import timezone
+
+from mlops_portal import clock
 
 from .writer import audit_head
 
@@ -72,7 +73,7 @@ class CheckpointWritten:
 
 def checkpoint_current() -> Checkpoint:
     seq, head_hash = audit_head()
-    return Checkpoint(seq=seq, head_hash=head_hash, time=timezone.now().isoformat())
+    return Checkpoint(seq=seq, head_hash=head_hash, time=clock.now().isoformat())
 
 
 def checkpoint_file_path() -> Path | None:

@@ -13,8 +13,8 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Min
-from django.utils import timezone
 
+from mlops_portal import clock
 from mlops_portal.db import copy_to_csv, is_postgresql
 from registry.models import AuditEvent, RegisteredModel
 from registry.verify_export import EXPORT_COLUMNS, MANIFEST_MARKER, canonical_json
@@ -138,9 +138,7 @@ def audit_export_rows(
     else:
         found = ExportRange()
         yield from _python_rows(queryset, fmt=fmt, head_seq=head[0], chunk_size=chunk_size, found=found)
-    manifest = _manifest(
-        found, head=head, filters=filters, exported_at=exported_at or timezone.now().isoformat(), fmt=fmt
-    )
+    manifest = _manifest(found, head=head, filters=filters, exported_at=exported_at or clock.now().isoformat(), fmt=fmt)
     if fmt == "csv":
         yield _csv_text([[MANIFEST_MARKER, canonical_json(manifest)]])
     else:
@@ -168,7 +166,7 @@ def audit_export(*, actor, queryset, filters: dict[str, Any], fmt: str, context:
     if fmt not in EXPORT_FORMATS:
         raise ValidationError({"format": f"Choose one of: {', '.join(EXPORT_FORMATS)}."})
     head_seq, head_hash = audit_head()
-    now = timezone.now()
+    now = clock.now()
     clean_filters = {k: _jsonable(v) for k, v in filters.items() if v not in (None, "", [])}
     event = audit_record(
         actor=actor,
