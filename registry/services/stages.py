@@ -125,25 +125,18 @@ def model_rollback(*, model: RegisteredModel, actor, reason: str, context: Audit
     target = versions[target.pk]
     current.model = target.model = model
     now = clock.now()
-    archived = stage_move(
-        version=current,
-        to_stage=Stage.ARCHIVED,
-        kind=StageTransition.Kind.ROLLBACK,
-        actor=actor,
-        reason=reason,
-        context=context,
-        needs_follow_up=True,
-        now=now,
-    )
-    restored = stage_move(
-        version=target,
-        to_stage=Stage.PRODUCTION,
-        kind=StageTransition.Kind.ROLLBACK,
-        actor=actor,
-        reason=reason,
-        context=context,
-        needs_follow_up=True,
-        now=now,
+    archived, restored = (  # the current version leaves first: one production version at a time
+        stage_move(
+            version=version,
+            to_stage=to_stage,
+            kind=StageTransition.Kind.ROLLBACK,
+            actor=actor,
+            reason=reason,
+            context=context,
+            needs_follow_up=True,
+            now=now,
+        )
+        for version, to_stage in ((current, Stage.ARCHIVED), (target, Stage.PRODUCTION))
     )
     event_record(
         actor=actor,
