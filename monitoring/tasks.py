@@ -3,7 +3,7 @@ inside the body (services queue tasks; no import circle), are idempotent (result
 on unique keys), acknowledge late, and retry transient errors only (``TRANSIENT_ERRORS``:
 database or broker unreachable). A window or profile whose data fails is recorded as failed by
 its service, never retried in a loop. Periodic schedules live in django-celery-beat
-(migrations 0002_beat_schedules and 0008_pending_profile_sweep_schedule)."""
+(the monitoring migrations' ``create_schedules``)."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def budget_evaluate(model_id: int) -> None:
 
 @shared_task(name="monitoring.tasks.budgets_evaluate_all", time_limit=600, soft_time_limit=540, **COMMON)
 def budgets_evaluate_all() -> int:
-    """Every budget, daily (beat; migration 0021_cost_budget): a new month resolves last month's alert."""
+    """Every budget, daily (beat; migration 0016_squashed_0024): a new month resolves last month's alert."""
     from monitoring.services.budgets import budget_model_ids
 
     ids = budget_model_ids()

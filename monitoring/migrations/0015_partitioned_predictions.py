@@ -136,7 +136,7 @@ def backward(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = True
 
-    dependencies = [("monitoring", "0014_pending_evaluation_sweep_schedule")]
+    dependencies = [("monitoring", "0001_squashed_0014_pending_evaluation_sweep_schedule")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

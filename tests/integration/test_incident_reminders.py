@@ -24,7 +24,7 @@ from .conftest import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 TASK = "monitoring.oversight.tasks.incident_reminders_send"
-SCHEDULE = "oversight: incident deadline reminders"  # monitoring/migrations/0012_oversight_beat_schedules.py
+SCHEDULE = "oversight: incident deadline reminders"  # monitoring/migrations/0001_squashed_0014_…
 
 
 def test_worker_and_beat_send_each_reminder_once(services, churn, owner):

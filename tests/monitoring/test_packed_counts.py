@@ -3,14 +3,10 @@ must give exactly what summing the per-feature ``WindowBinCounts`` rows gave."""
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from django.apps import apps
-from django.db import connection
 
 from monitoring import stats as metrics
 from monitoring.choices import Granularity
@@ -139,16 +135,3 @@ def test_ingested_hours_store_packed_counts_equal_to_their_per_feature_rows(
     assert_same_counts(got, expected)
     assert got["age"].missing == 40 and got["plan"].unseen == 20 and got["income"].out_of_range >= 10
     assert sum(got["age"].counts) + got["age"].missing == 700
-
-
-def test_the_migration_backfills_packed_rows_from_the_per_feature_rows(churn_v1):
-    for i, window in enumerate([{"a": fc([1, 2, 3], missing=1), "b": fc([70000])}, {"a": fc([4, 5, 6], unseen=2)}]):
-        _store_counts(churn_v1.pk, T0 + timedelta(hours=i), Granularity.HOURLY, window)
-    expected = stored_counts(churn_v1.pk, *DAY)
-    PackedBinCounts.objects.all().delete()
-    assert stored_counts(churn_v1.pk, *DAY) == {}
-    migration = importlib.import_module("monitoring.migrations.0006_packed_bin_counts")
-    migration.backfill_packed_counts(apps, SimpleNamespace(connection=connection))
-    assert PackedBinCounts.objects.filter(version=churn_v1).count() == 2
-    assert_same_counts(stored_counts(churn_v1.pk, *DAY), expected)
-    assert_same_counts(expected, summed_per_feature_rows(churn_v1, *DAY))

@@ -20,7 +20,7 @@ from registry.services.audit import CLI
 from tests.monitoring.helpers import T0, as_json, prediction_records
 
 TABLE = "monitoring_prediction"
-BEFORE = [("monitoring", "0014_pending_evaluation_sweep_schedule")]  # the migration before partitioning
+BEFORE = [("monitoring", "0001_squashed_0014_pending_evaluation_sweep_schedule")]  # the migration before partitioning
 
 
 def _ingest(version, records, owner):

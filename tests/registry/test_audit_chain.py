@@ -144,7 +144,7 @@ class _TriggersOff:
     def __exit__(self, *exc):
         from importlib import import_module
 
-        migration = import_module("registry.migrations.0002_audit_append_only_groups_policies")
+        migration = import_module("registry.migrations.0001_squashed_0020_evaluation_created_at_from_the_clock")
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("ALTER TABLE registry_auditevent ENABLE TRIGGER ALL")
