@@ -112,9 +112,8 @@ def test_a_resent_label_replaces_the_old_one_across_days(churn, churn_v1, owner)
     labels = dict(GroundTruth.objects.filter(model=churn).values_list("prediction_id", "label"))
     assert labels == {"p0": "1", "p1": "0", "p2": "0", "p3": "1", "p4": "1", "x9": "0"}
     assert GroundTruth.objects.filter(model=churn, received_at=T0).count() == 3
-    if partitions.is_partitioned(TABLE):
-        assert partitions.is_partitioned("monitoring_prediction")
-        assert T0.date() in partitions.partition_days(TABLE)
+    if connection.vendor == "postgresql":
+        assert partitions.is_partitioned(TABLE) and T0.date() in partitions.partition_days(TABLE)
 
 
 @pytest.mark.django_db
@@ -132,7 +131,7 @@ def test_purge_removes_expired_labels_across_the_day_boundary_with_a_receipt(chu
     assert [r for r in returned if r["table"] == TABLE] == [{"model": "churn", **receipt}]
     assert receipt["rows"] == 2 and receipt["to"] == (T0 + DAY).isoformat()
     assert receipt["ids_sha256"] == {str(churn.pk): {"rows": 2, "sha256": ids_digest(expired)}}
-    if partitions.is_partitioned(TABLE):
+    if connection.vendor == "postgresql":  # the day went whole
         assert receipt["method"] == "partition_drop" and receipt["from"] == T0.isoformat()
         days = partitions.partition_days(TABLE)
         assert T0.date() not in days and (T0 + DAY).date() in days
