@@ -189,7 +189,9 @@ class GroundTruth(models.Model):
     objects = LabelQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-received_at"]
+        # no default ordering: the label join's ``[:1]`` subquery would inherit it, and on the
+        # partitioned table an ORDER BY received_at made PostgreSQL walk every label of the
+        # model in every partition instead of probing (model, prediction_id)
         indexes = [
             models.Index(fields=["model", "received_at"], name="label_model_received"),
             models.Index(fields=["model", "prediction_id"], name="label_model_pid"),

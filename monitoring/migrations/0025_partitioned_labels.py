@@ -126,6 +126,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.SeparateDatabaseAndState(
             state_operations=[
+                migrations.AlterModelOptions(name="groundtruth", options={}),
                 migrations.RemoveConstraint(model_name="groundtruth", name="unique_label_per_prediction_id"),
                 migrations.AddIndex(
                     model_name="groundtruth",
