@@ -22,6 +22,7 @@ from .choices import (
     RetrainStatus,
 )
 from .models_llm import LLMRequest, LLMThresholds, Price  # noqa: F401 - LLM request records and prices
+from .models_partitioned import LabelQuerySet, PartitionedQuerySet
 
 
 class MonitoringConfig(LLMThresholds):
@@ -128,24 +129,7 @@ class ReferenceProfile(models.Model):
         return f"Reference of {self.version} ({self.status})"
 
 
-class PredictionQuerySet(models.QuerySet):
-    """ORM inserts make sure the rows' daily partitions exist first (PostgreSQL), as ingestion's
-    COPY does; a no-op on SQLite."""
-
-    def _ensure_partitions(self, stamps) -> None:
-        from monitoring.services import partitions
-
-        partitions.ensure_for_datetimes(table=self.model._meta.db_table, stamps=stamps)
-
-    def create(self, **kwargs):
-        if kwargs.get("timestamp") is not None:
-            self._ensure_partitions([kwargs["timestamp"]])
-        return super().create(**kwargs)
-
-    def bulk_create(self, objs, *args, **kwargs):
-        objs = list(objs)
-        self._ensure_partitions([o.timestamp for o in objs if o.timestamp is not None])
-        return super().bulk_create(objs, *args, **kwargs)
+PredictionQuerySet = PartitionedQuerySet  # ORM inserts make sure the rows' daily partitions exist
 
 
 class Prediction(models.Model):
@@ -168,7 +152,7 @@ class Prediction(models.Model):
     objects = PredictionQuerySet.as_manager()
 
     class Meta:
-        # On PostgreSQL the table is partitioned by day on ``timestamp`` (migration 0011), so a
+        # On PostgreSQL the table is partitioned by day on ``timestamp`` (migration 0015), so a
         # prediction id's uniqueness per version is checked by ingestion under a lock
         # (monitoring.services.partitions); SQLite keeps a unique constraint as well.
         ordering = ["-timestamp"]
@@ -186,7 +170,9 @@ class GroundTruth(models.Model):
     """The true outcome for a prediction id, joined later (labels arrive late).
 
     One row per (model, prediction id): a re-sent label replaces the old one, so windows
-    are recomputed without double counting.
+    are recomputed without double counting. On PostgreSQL the table is partitioned by day on
+    ``received_at`` (migration 0025), so that one-per-id rule is kept by ingestion under a
+    per-model lock (monitoring.services.partitions); SQLite keeps a unique constraint.
     """
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="ground_truth")
@@ -200,13 +186,15 @@ class GroundTruth(models.Model):
         help_text="HMAC-SHA256 of the data subject's id under SUBJECT_KEY; never the id itself.",
     )
 
+    objects = LabelQuerySet.as_manager()
+
     class Meta:
-        ordering = ["-received_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["model", "prediction_id"], name="unique_label_per_prediction_id")
-        ]
+        # no default ordering: the label join's ``[:1]`` subquery would inherit it, and on the
+        # partitioned table an ORDER BY received_at made PostgreSQL walk every label of the
+        # model in every partition instead of probing (model, prediction_id)
         indexes = [
             models.Index(fields=["model", "received_at"], name="label_model_received"),
+            models.Index(fields=["model", "prediction_id"], name="label_model_pid"),
             models.Index(fields=["subject_hash"], condition=Q(subject_hash__isnull=False), name="label_subject"),
         ]
 

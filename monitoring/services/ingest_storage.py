@@ -58,9 +58,27 @@ def existing_prediction_ids(version_id: int, ids: list[str]) -> set[str]:
 
 
 def labels_store(*, model, batch: LabelBatch, received_at: datetime) -> set[str]:
-    """Upsert the labels (a re-sent label replaces the old one) → the ids that had one already."""
+    """Upsert the labels (a re-sent label replaces the old one) → the ids that had one already.
+
+    On PostgreSQL the labels table is partitioned by day on ``received_at``, which rules out a
+    unique constraint on (model, prediction id): under a per-model lock held until commit, the
+    batch's ids already stored are found (an index probe per id and partition), their old rows
+    deleted and the batch inserted. SQLite keeps the constraint and an ``ON CONFLICT`` upsert."""
     ids = batch.ids
+    objs = [
+        GroundTruth(model=model, prediction_id=pid, label=label, received_at=received_at, subject_hash=subject)
+        for pid, label, subject in zip(ids, batch.labels, batch.subjects or [None] * len(ids), strict=True)
+    ]
+    table = GroundTruth._meta.db_table
     existing: set[str] = set()
+    if partitions.is_partitioned(table):
+        partitions.label_lock(model.pk)
+        for start in range(0, len(ids), ID_QUERY_CHUNK):
+            chunk = partitions.stored_ids(table=table, version_id=model.pk, ids=ids[start : start + ID_QUERY_CHUNK])
+            GroundTruth.objects.filter(model=model, prediction_id__in=chunk).delete()
+            existing |= chunk
+        GroundTruth.objects.bulk_create(objs, batch_size=2000)  # makes sure today's partition exists
+        return existing
     for start in range(0, len(ids), ID_QUERY_CHUNK):
         existing.update(
             GroundTruth.objects.filter(model=model, prediction_id__in=ids[start : start + ID_QUERY_CHUNK]).values_list(
@@ -68,10 +86,7 @@ def labels_store(*, model, batch: LabelBatch, received_at: datetime) -> set[str]
             )
         )
     GroundTruth.objects.bulk_create(
-        [
-            GroundTruth(model=model, prediction_id=pid, label=label, received_at=received_at, subject_hash=subject)
-            for pid, label, subject in zip(ids, batch.labels, batch.subjects or [None] * len(ids), strict=True)
-        ],
+        objs,
         update_conflicts=True,
         unique_fields=["model", "prediction_id"],
         update_fields=["label", "received_at", "subject_hash"],

@@ -11,7 +11,10 @@ under a legal hold; otherwise the expired models' rows of that day are deleted b
 (``monitoring.services.retention``).
 
 Adding a table is one line in ``PARTITIONED`` (plus the migration that turns the table into
-a partitioned one, see ``monitoring/migrations/0015_partitioned_predictions.py``).
+a partitioned one, see ``monitoring/migrations/0015_partitioned_predictions.py`` and
+``0025_partitioned_labels.py``). Predictions are partitioned on their ``timestamp``, labels on
+their ``received_at`` (the time retention counts a label's age from); a label's rows belong to
+a model, so its ``version_column`` is ``model_id``.
 
 Locks, so that ingestion never waits on partition maintenance:
 
@@ -35,7 +38,7 @@ from django.db import connection, transaction
 
 from mlops_portal.db import is_postgresql
 
-from .raw_digests import ids_digest
+from .raw_digests import MOD, ids_digest
 
 DAY = timedelta(days=1)
 _NAME_DAY = re.compile(r"_p(\d{8})$")
@@ -54,6 +57,8 @@ class PartitionedTable:
 
 PARTITIONED: dict[str, PartitionedTable] = {
     "monitoring_prediction": PartitionedTable("monitoring_prediction", "timestamp"),
+    # labels belong to a model (not a version) and are partitioned by when they arrived
+    "monitoring_groundtruth": PartitionedTable("monitoring_groundtruth", "received_at", version_column="model_id"),
 }
 
 
@@ -212,6 +217,16 @@ def version_lock(version_id: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [VERSION_LOCK_CLASS, int(version_id)])
 
 
+LABEL_LOCK_CLASS = 21022  # advisory-lock namespace of "label ids of a model"
+
+
+def label_lock(model_id: int) -> None:
+    """Serialize the replace-or-insert of label batches of one model until commit (PostgreSQL):
+    with labels partitioned by time, no unique index spans a model's prediction ids."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LABEL_LOCK_CLASS, int(model_id)])
+
+
 # --------------------------------------------------------------------------- removing rows
 
 
@@ -284,6 +299,25 @@ def delete_range(*, queryset, version_field: str, id_field: str = "prediction_id
     return {owner: (len(values), ids_digest(values)) for owner, values in ids.items()}
 
 
+def delete_batches(*, queryset, version_field: str, id_field: str, batch: int = 5000) -> dict[int, tuple[int, str]]:
+    """``delete_range`` in batches of ``batch`` rows (by primary key), so that no statement
+    holds more than that many ids: per version (or model) id, (rows, digest of their ids),
+    the digests added up batch by batch (``raw_digests.ids_digest`` is additive)."""
+    found: dict[int, tuple[int, int]] = {}
+    while True:
+        chunk = list(queryset.order_by("pk").values_list("pk", version_field, id_field)[:batch])
+        if not chunk:
+            break
+        ids: dict[int, list[str]] = {}
+        for _, owner, rid in chunk:
+            ids.setdefault(owner, []).append(rid)
+        for owner, values in ids.items():
+            rows, total = found.get(owner, (0, 0))
+            found[owner] = (rows + len(values), (total + int(ids_digest(values), 16)) % MOD)
+        queryset.model.objects.filter(pk__in=[pk for pk, _, _ in chunk]).delete()
+    return {owner: (rows, f"{total:064x}") for owner, (rows, total) in found.items()}
+
+
 def partition_attach(*, table: str, name: str) -> None:
     """Attach a detached partition again (one holding rows put under a legal hold meanwhile)."""
     _, values, params = _range_sql(table, name, day_of(name))
@@ -295,11 +329,13 @@ __all__ = [
     "PARTITIONED",
     "PartitionedTable",
     "day_floor",
+    "delete_batches",
     "delete_range",
     "detached_partitions",
     "ensure_for_datetimes",
     "ensure_for_micros",
     "is_partitioned",
+    "label_lock",
     "partition_attach",
     "partition_days",
     "partition_detach",

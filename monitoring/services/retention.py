@@ -1,20 +1,26 @@
-"""Retention of raw predictions and labels: per-model policies with legal holds, and the nightly
-purge that removes expired raw rows and appends a receipt per removal to the audit chain.
+"""Retention of raw predictions, labels and LLM request records: per-model policies with legal
+holds, and the nightly purge that removes expired raw rows and appends a receipt per removal to
+the audit chain.
 
 * Policy: ``raw_days`` per model, defaulting by risk tier (``RETENTION_DEFAULT_DAYS``); a
   high-risk model never goes below 183 days (EU AI Act Art. 19(1), 26(6)). A legal hold (reason
-  and article, e.g. GDPR Art. 17(3)(e)) blocks both purge and erasure.
+  and article, e.g. GDPR Art. 17(3)(e)) blocks both purge and erasure. An LLM application is a
+  model: the same policy and hold apply to its request records.
 * Purge (beat, nightly): the cutoff of a model is the start of today (UTC) minus its days.
-  On PostgreSQL, a daily partition whose rows have all expired (every model with rows in it is
-  past its cutoff and none is held) is detached and dropped; where a shared partition also holds
-  rows that must stay, the expired models' rows of that day are deleted by range. On SQLite
-  (plain tables) rows are deleted by range. Labels and the sensitive values stored apart at
-  ingestion (``PredictionSensitive``), plain tables, are deleted by range, and the digests of
-  the days removed go with them.
+  On PostgreSQL, predictions (by ``timestamp``) and labels (by ``received_at``) are partitioned
+  by day: a daily partition whose rows have all expired (every model with rows in it is past its
+  cutoff and none is held) is detached and dropped; where a shared partition also holds rows
+  that must stay, the expired models' rows of that day are deleted by range. On SQLite (plain
+  tables) rows are deleted by range. The sensitive values stored apart at ingestion
+  (``PredictionSensitive``), a plain table, are deleted by range, and the digests of the days
+  removed go with them. LLM request records (a plain table on both databases: their unique
+  (version, request id) constraint is what makes a resent batch store nothing twice) are
+  deleted by range, a day per transaction, in batches.
 * Receipt: one ``retention.purged`` audit event per (model, table, range): the time range, the
-  rows removed, per version the rows and the additive digest of the removed prediction ids
-  (``raw_digests.ids_digest``, kept per day by ingestion, so dropping a day reads no rows),
-  and the method. Aggregates (bin counts, metric values, health)
+  rows removed, per version (per model for labels) the rows and the additive digest of the
+  removed prediction (or request) ids (``raw_digests.ids_digest``; for predictions kept per day
+  by ingestion, so dropping a day reads no rows; a dropped label partition is read for its ids),
+  and the method. Aggregates (bin counts, metric values, health, LLM windows, cost records)
   are not raw data and stay, so every page renders the same figures after a purge. Ingestion
   batch digests (``IngestBatch``) are digests of bodies, not personal data, and stay too.
 """
@@ -28,9 +34,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
-from monitoring.models import DirtyWindow, GroundTruth, Prediction, PredictionSensitive, RetentionPolicy
+from monitoring.models import DirtyWindow, GroundTruth, LLMRequest, Prediction, PredictionSensitive, RetentionPolicy
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from registry.choices import RiskTier
 from registry.models import ModelVersion, RegisteredModel
@@ -41,6 +48,7 @@ from . import partitions, raw_digests
 
 POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
 DAY = timedelta(days=1)
+LLM_PURGE_BATCH = 5000  # request records deleted per statement
 
 
 def default_raw_days(model: RegisteredModel) -> int:
@@ -144,23 +152,60 @@ def _receipt(plan: Plan, *, table: str, start, end, method: str, by_version: dic
     return {"model": plan.model.name, **after}
 
 
-def _finish_detached(table: str, name: str, plans: dict[int, Plan], version_model: dict[int, int]) -> list[dict]:
+PREDICTIONS = Prediction._meta.db_table
+LABELS = GroundTruth._meta.db_table
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """How the purge reaches one raw table's rows through the ORM."""
+
+    model: type
+    model_field: str  # the lookup of a row's registered model
+    time_field: str  # the time retention counts a row's age from (the partition key)
+    owner_field: str  # the id receipts group rows by (a version, or the model for labels)
+    id_field: str  # the id digested in receipts
+
+
+RAW_TABLES = {
+    PREDICTIONS: RawTable(Prediction, "version__model_id", "timestamp", "version_id", "prediction_id"),
+    LABELS: RawTable(GroundTruth, "model_id", "received_at", "model_id", "prediction_id"),
+}
+LLM_REQUESTS = RawTable(LLMRequest, "version__model_id", "timestamp", "version_id", "request_id")
+
+
+def _owner_models(table: str) -> dict[int, int]:
+    """Owner id (as in ``RawTable.owner_field``) → model id."""
+    if RAW_TABLES[table].owner_field == "model_id":
+        return {pk: pk for pk in RegisteredModel.objects.values_list("pk", flat=True)}
+    return dict(ModelVersion.objects.values_list("pk", "model_id"))
+
+
+def _partition_ids(table: str, name: str, owners: list[int], day) -> dict[int, tuple[int, str]]:
+    """Per owner: (rows, digest) of a partition about to be dropped: predictions' from the
+    digests kept by ingestion; labels' (and days stored before digests were kept) by reading
+    the partition's ids."""
+    if table == PREDICTIONS:
+        by_owner = raw_digests.digests_take(version_ids=owners, day=day)
+        if set(by_owner) == set(owners):
+            return by_owner
+    return partitions.partition_receipts(table, name)
+
+
+def _finish_detached(table: str, name: str, plans: dict[int, Plan], owner_model: dict[int, int]) -> list[dict]:
     """Receipts for a detached partition, then DROP, in one transaction; re-attached instead if
     rows of a model under a legal hold (or not yet expired) turned up."""
     start = datetime.combine(partitions.day_of(name), datetime.min.time(), tzinfo=UTC)
     end = start + DAY
     with transaction.atomic():
-        versions = partitions.partition_versions(table, name)
-        models = {version_model.get(v) for v in versions}
+        owners = partitions.partition_versions(table, name)
+        models = {owner_model.get(v) for v in owners}
         if any(m is not None and (plans[m].cutoff is None or end > plans[m].cutoff) for m in models):
             partitions.partition_attach(table=table, name=name)
             return []
-        by_version = raw_digests.digests_take(version_ids=versions, day=start.date())
-        if set(by_version) != set(versions):  # days stored before digests were kept: read the ids
-            by_version = partitions.partition_receipts(table, name)
         by_model: dict[int, dict[int, tuple[int, str]]] = {}
-        for version_id, receipt in by_version.items():
-            by_model.setdefault(version_model.get(version_id), {})[version_id] = receipt
+        for owner, receipt in _partition_ids(table, name, owners, start.date()).items():
+            by_model.setdefault(owner_model.get(owner), {})[owner] = receipt
         receipts = [
             _receipt(plans[m], table=table, start=start, end=end, method="partition_drop", by_version=grouped)
             for m, grouped in by_model.items()
@@ -170,73 +215,93 @@ def _finish_detached(table: str, name: str, plans: dict[int, Plan], version_mode
     return receipts
 
 
+def _delete_shared_day(table: str, plan: Plan, start: datetime, end: datetime) -> list[dict]:
+    """A shared partition: delete one expired model's rows of the day by range."""
+    raw = RAW_TABLES[table]
+    with transaction.atomic():
+        rows = raw.model.objects.filter(
+            **{raw.model_field: plan.model.pk, f"{raw.time_field}__gte": start, f"{raw.time_field}__lt": end}
+        )
+        by_owner = partitions.delete_range(queryset=rows, version_field=raw.owner_field, id_field=raw.id_field)
+        if table == PREDICTIONS:
+            raw_digests.digests_take(version_ids=by_owner, day=start.date())
+        if not by_owner:
+            return []
+        return [_receipt(plan, table=table, start=start, end=end, method="range_delete", by_version=by_owner)]
+
+
 def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime) -> list[dict]:
-    version_model = dict(ModelVersion.objects.values_list("pk", "model_id"))
+    owner_model = _owner_models(table)
     receipts = []
     for name in partitions.detached_partitions(table):
-        receipts += _finish_detached(table, name, plans, version_model)
+        receipts += _finish_detached(table, name, plans, owner_model)
     oldest_kept = today - max((p.raw_days for p in plans.values()), default=settings.INGEST_MAX_AGE_DAYS) * DAY
     for day, name in sorted(partitions.partition_days(table).items()):
-        if day >= today.date():
-            break
         start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
         end = start + DAY
         if end > today:
             break
-        models = {version_model.get(v) for v in partitions.partition_versions(table, name)}
+        models = {owner_model.get(v) for v in partitions.partition_versions(table, name)}
         expired = {m for m in models if m is not None and plans[m].cutoff is not None and end <= plans[m].cutoff}
         if not models and end > oldest_kept:
             continue  # empty, but some model may still receive rows for this day
         if expired == models:
             partitions.partition_detach(table=table, name=name)
-            receipts += _finish_detached(table, name, plans, version_model)
+            receipts += _finish_detached(table, name, plans, owner_model)
             continue
         for model_id in sorted(expired):  # a shared day: delete only the expired models' rows
-            with transaction.atomic():
-                rows = Prediction.objects.filter(version__model_id=model_id, timestamp__gte=start, timestamp__lt=end)
-                by_version = partitions.delete_range(queryset=rows, version_field="version_id")
-                raw_digests.digests_take(version_ids=by_version, day=day)
-                if by_version:
-                    receipts.append(
-                        _receipt(
-                            plans[model_id],
-                            table=table,
-                            start=start,
-                            end=end,
-                            method="range_delete",
-                            by_version=by_version,
-                        )
-                    )
+            receipts += _delete_shared_day(table, plans[model_id], start, end)
     return receipts
 
 
-def _range_receipt(plan: Plan, queryset, *, version_field: str) -> list[dict]:
+def _range_receipt(plan: Plan, queryset, *, raw: RawTable) -> list[dict]:
     """Delete a model's expired rows of one plain table → its receipt (none if nothing went)."""
-    by_owner = partitions.delete_range(queryset=queryset, version_field=version_field)
+    by_owner = partitions.delete_range(queryset=queryset, version_field=raw.owner_field, id_field=raw.id_field)
     if not by_owner:
         return []
     table = queryset.model._meta.db_table
     return [_receipt(plan, table=table, start=None, end=plan.cutoff, method="range_delete", by_version=by_owner)]
 
 
-def _purge_ranges(plan: Plan, *, partitioned: bool) -> list[dict]:
-    """The model's expired rows of the plain tables (and of predictions on SQLite): predictions,
-    their sensitive values, labels; then the digests of the days gone."""
+def _purge_ranges(plan: Plan, *, partitioned: set[str]) -> list[dict]:
+    """The model's expired rows of the plain tables (predictions and labels where they are not
+    partitioned: SQLite), the sensitive values of predictions; then the digests of the days gone."""
     model, cutoff = plan.model, plan.cutoff
     receipts = []
     with transaction.atomic():
-        if not partitioned:
-            rows = Prediction.objects.filter(version__model=model, timestamp__lt=cutoff)
-            receipts += _range_receipt(plan, rows, version_field="version_id")
+        for table, raw in RAW_TABLES.items():
+            if table not in partitioned:
+                rows = raw.model.objects.filter(**{raw.model_field: model.pk, f"{raw.time_field}__lt": cutoff})
+                receipts += _range_receipt(plan, rows, raw=raw)
         sensitive = PredictionSensitive.objects.filter(version__model=model, timestamp__lt=cutoff)
-        receipts += _range_receipt(plan, sensitive, version_field="version_id")
-        labels = GroundTruth.objects.filter(model=model, received_at__lt=cutoff)
-        receipts += _range_receipt(plan, labels, version_field="model_id")
+        receipts += _range_receipt(plan, sensitive, raw=RAW_TABLES[PREDICTIONS])
         # every digest of a day before the cutoff, also of days whose rows erasure took earlier
         raw_digests.digests_forget(model_id=model.pk, before=cutoff.date())
         # a window wholly before the cutoff has no raw rows left: recomputing it would replace
         # its aggregates by empty ones, so its pending mark goes too
         DirtyWindow.objects.filter(version__model=model, window_start__lt=cutoff - DAY).delete()
+    return receipts
+
+
+def _purge_llm_requests(plan: Plan) -> list[dict]:
+    """An LLM application's expired request records, by range on both databases: one
+    transaction and one receipt per UTC day with rows, the day's rows deleted in batches
+    (``LLM_PURGE_BATCH`` rows per statement). Days are found by their oldest row, so empty
+    days cost nothing. Aggregates (LLM windows, daily cost records) stay."""
+    raw, receipts = LLM_REQUESTS, []
+    expired = LLMRequest.objects.filter(version__model=plan.model, timestamp__lt=plan.cutoff)
+    while (oldest := expired.order_by().aggregate(t=Min("timestamp"))["t"]) is not None:
+        start = partitions.day_floor(oldest)
+        end = min(start + DAY, plan.cutoff)
+        with transaction.atomic():
+            rows = expired.filter(timestamp__gte=start, timestamp__lt=end)
+            by_version = partitions.delete_batches(
+                queryset=rows, version_field=raw.owner_field, id_field=raw.id_field, batch=LLM_PURGE_BATCH
+            )
+            table = LLMRequest._meta.db_table
+            receipts.append(
+                _receipt(plan, table=table, start=start, end=end, method="range_delete", by_version=by_version)
+            )
     return receipts
 
 
@@ -246,12 +311,15 @@ def retention_purge(*, now: datetime | None = None) -> list[dict]:
     now = now or timezone.now()
     today = partitions.day_floor(now)
     plans = purge_plans(now=now)
-    table = Prediction._meta.db_table
-    partitioned = partitions.is_partitioned(table)
-    receipts = _purge_partitions(table, plans, today) if partitioned else []
+    partitioned = {table for table in RAW_TABLES if partitions.is_partitioned(table)}
+    receipts = []
+    for table in RAW_TABLES:
+        if table in partitioned:
+            receipts += _purge_partitions(table, plans, today)
     for plan in plans.values():
         if plan.cutoff is not None:
             receipts += _purge_ranges(plan, partitioned=partitioned)
+            receipts += _purge_llm_requests(plan)  # none unless an LLM application
     return receipts
 
 
