@@ -82,7 +82,9 @@ def sensitive_store(*, version_id: int, batch, sensitive: dict[str, list]) -> in
 
 
 def _hour_rows(version, start: datetime, end: datetime) -> list[tuple]:
-    label = GroundTruth.objects.filter(model_id=version.model_id, prediction_id=OuterRef("prediction_id"))
+    label = GroundTruth.objects.for_predictions_since(model_id=version.model_id, start=start).filter(
+        prediction_id=OuterRef("prediction_id")
+    )
     sensitive = PredictionSensitive.objects.filter(version_id=version.pk, prediction_id=OuterRef("prediction_id"))
     return list(
         Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)

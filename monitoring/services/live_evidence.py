@@ -49,7 +49,9 @@ def _production(version: ModelVersion) -> ModelVersion | None:
 
 def _raw_pairs(version: ModelVersion, production: ModelVersion, start: datetime, end: datetime) -> list[tuple]:
     prod = Prediction.objects.filter(version=production, prediction_id=OuterRef("prediction_id"))
-    label = GroundTruth.objects.filter(model_id=version.model_id, prediction_id=OuterRef("prediction_id"))
+    label = GroundTruth.objects.for_predictions_since(model_id=version.model_id, start=start).filter(
+        prediction_id=OuterRef("prediction_id")
+    )
     return list(
         Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
         .annotate(

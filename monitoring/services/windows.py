@@ -156,9 +156,11 @@ def load_window_columns(version: ModelVersion, start: datetime, end: datetime, p
 
 
 def _labelled_rows(version: ModelVersion, start: datetime, end: datetime) -> tuple[list, list, list, int]:
-    label = GroundTruth.objects.filter(model_id=version.model_id, prediction_id=OuterRef("prediction_id")).values(
-        "label"
-    )[:1]
+    label = (
+        GroundTruth.objects.for_predictions_since(model_id=version.model_id, start=start)
+        .filter(prediction_id=OuterRef("prediction_id"))
+        .values("label")[:1]
+    )
     qs = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
     total = qs.count()
     rows = list(

@@ -25,7 +25,9 @@ from tests.monitoring.helpers import T0, as_json, prediction_records
 
 TABLE = "monitoring_groundtruth"
 DAY = timedelta(days=1)
-BEFORE = [("monitoring", "0024_plan_created_at_from_the_clock")]  # the migration before labels were partitioned
+BEFORE = [
+    ("monitoring", "0016_squashed_0024_plan_created_at_from_the_clock")
+]  # the migration before labels were partitioned
 
 
 def _labels(model, ids, actor, *, value=1, received_at=None, subjects=None):
@@ -215,11 +217,29 @@ def test_labels_still_join_their_predictions_in_the_window_computation(churn, ch
             actor=owner,
             context=CLI,
         )
-    _labels(churn, ["p0", "p1"], owner, value=1, received_at=T0 - 2 * DAY)
+    _labels(churn, ["p0", "p1"], owner, value=1, received_at=T0 - DAY / 2)  # the day before, within the clock skew
     _labels(churn, ["p2"], owner, value=0, received_at=T0 + 5 * DAY)
     _labels(churn, ["p3"], owner, value=1)
+    _labels(churn, ["p4"], owner, value=0, received_at=T0 - 2 * DAY)  # before p4 could have been made
     y_true, _, _, total = _labelled_rows(churn_v1, T0, T0 + DAY)
     assert total == 6 and sorted(y_true) == ["0", "1", "1", "1"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_label_join_reads_only_the_label_days_since_the_window_could_begin(churn):
+    """A label is received after its prediction is made, and predictions are at most
+    INGEST_MAX_FUTURE ahead of the clock: the join's bound prunes every older label day (at
+    400 label days, the unbounded join took 12.4 s for 10,000 predictions against 0.25 s on a
+    plain table; docs/scale.md)."""
+    old_days = [T0 - k * DAY for k in range(3, 9)]
+    for k, day in enumerate(old_days):
+        GroundTruth.objects.create(model=churn, prediction_id=f"old{k}", label=1, received_at=day)
+    GroundTruth.objects.create(model=churn, prediction_id="new", label=1, received_at=T0 + DAY)
+    plan = GroundTruth.objects.for_predictions_since(model_id=churn.pk, start=T0).filter(prediction_id="x").explain()
+    names = {partitions.partition_name(TABLE, d.date()) for d in old_days}
+    assert not [n for n in names if n in plan]
+    assert partitions.partition_name(TABLE, (T0 + DAY).date()) in plan
 
 
 @pytest.mark.django_db
@@ -236,4 +256,5 @@ def test_the_label_join_probes_by_prediction_id_without_ordering_labels(churn, c
     with CaptureQueriesContext(connection) as queries:
         _labelled_rows(churn_v1, T0, T0 + DAY)
     (join,) = [q["sql"] for q in queries.captured_queries if "monitoring_groundtruth" in q["sql"]]
-    assert "received_at" not in join and join.upper().count("ORDER BY") == 1  # the predictions' own
+    assert join.upper().count("ORDER BY") == 1  # the predictions' own
+    assert 'ORDER BY "monitoring_groundtruth"' not in join
