@@ -29,6 +29,7 @@ MODULES = [
     "fairness",
     "live_estimation",
     "retention",
+    "label_join",
     "scale",
 ]
 ALIASES = {"monitoring": ["monitoring_ingest", "monitoring_drift"]}
