@@ -30,6 +30,7 @@ MODULES = [
     "live_estimation",
     "retention",
     "scale",
+    "freshness",
 ]
 ALIASES = {"monitoring": ["monitoring_ingest", "monitoring_drift"]}
 
