@@ -7,12 +7,13 @@ Everything runs as real processes, as in production, against a database of its o
 
 * gunicorn with ``DJANGO_ENV=production`` (``bench.inventory.portal_env``/``portal_cmd``:
   ``BENCH_WORKERS`` sync workers, default 4);
-* one Celery worker (``celery -A mlops_portal worker``, prefork at Celery's default concurrency,
-  one process per CPU; ``BENCH_CELERY_CONCURRENCY`` to change it) and beat (django-celery-beat,
-  the schedules the migrations create: dirty-window sweep every 60 s, health every 15 min), over
-  Redis ``BENCH_BROKER_URL`` (default ``redis://127.0.0.1:6379/4``; emptied at the start: it is
-  the benchmark's own). Celery runs with settings.py's production settings (late acks, prefetch
-  1, visibility timeout 3600 s, the tasks' time limits).
+* one Celery worker as the README's production command starts it (``celery -A mlops_portal
+  worker --concurrency 4``: prefork, four processes; ``BENCH_CELERY_CONCURRENCY`` to change it)
+  and beat (django-celery-beat, the schedules the migrations create: dirty-window sweep every
+  60 s, health every 15 min), over Redis ``BENCH_BROKER_URL`` (default
+  ``redis://127.0.0.1:6379/4``; emptied at the start: it is the benchmark's own). Celery runs
+  with settings.py's production settings (late acks, prefetch 1, visibility timeout 3600 s, the
+  tasks' time limits).
 
 Setup (a child process on that database): a model whose production version has 20 numeric
 features, a reference profile of 50,000 rows drawn from N(0, 1), and a monitoring config with
@@ -28,8 +29,9 @@ rate held is what was accepted, printed with its ratio to the target.
 Injections: at ``INJECTIONS`` moments spread evenly over the run the bench POSTs one batch of
 2,000 rows stamped in an hour of its own after the live hours (injection k: k + 2 hours ahead,
 within ``INGEST_MAX_FUTURE``), in which features f00..f{k} are shifted by 2 standard deviations
-(PSI about 1.5, far over 0.25) and the others drawn from the reference. Health reads the latest
-hourly window with enough rows, so that window is decided by this batch alone, and f{k} appears
+(PSI 3.2-3.8 measured, far over 0.25) and the others drawn from the reference (PSI 0.01 or
+less). Health reads the latest hourly window with enough rows, so that window is decided by
+this batch alone, and f{k} appears
 in the drift alert for the first time because of injection k (a later injection still names it,
 so a slow alert is not lost, it is counted when f{k} first shows). Freshness = the first poll
 (every 0.25 s, on the database) that finds the open drift alert naming f{k}, minus the moment the
@@ -37,7 +39,9 @@ injection's POST returned 201. The live hours' drift share is read after the run
 must not drift.
 
 Duration 300 s, 10 injections (``BENCH_QUICK=1``: 60 s, 3); the load continues after it until the
-last injection's alert is open, for at most ``WAIT`` seconds.
+last injection's alert is open, for at most ``WAIT`` seconds after the last injection (an
+injection not seen by then counts as a failure). The worker's log is kept in
+``bench/data/freshness-worker.log`` (each task's duration: where the time went).
 
     python -m bench freshness
 """
@@ -66,6 +70,7 @@ WAIT = 240 if QUICK else 600
 TARGET_RATE = 50_000
 RATE = int(os.environ.get("BENCH_FRESHNESS_RATE", str(TARGET_RATE)))
 CONNECTIONS = int(os.environ.get("BENCH_FRESHNESS_CONNECTIONS", "4"))
+CONCURRENCY = int(os.environ.get("BENCH_CELERY_CONCURRENCY", "4"))  # README: production worker command
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/4")
 BATCH = 10_000
 INJECT_ROWS = 2_000
@@ -181,9 +186,7 @@ def _services(url: str):
     redis.Redis.from_url(BROKER_URL).flushdb()  # the benchmark's own broker database
     env = dict(portal_env(), DATABASE_URL=url, CELERY_BROKER_URL=BROKER_URL)
     celery = [sys.executable, "-m", "celery", "-A", "mlops_portal"]
-    worker = [*celery, "worker", "--loglevel=INFO"]
-    if os.environ.get("BENCH_CELERY_CONCURRENCY"):
-        worker += ["--concurrency", os.environ["BENCH_CELERY_CONCURRENCY"]]
+    worker = [*celery, "worker", "--loglevel=INFO", "--concurrency", str(CONCURRENCY)]
     port = free_port()
     ready = f"http://127.0.0.1:{port}/api/schema/"
     with (
@@ -381,7 +384,8 @@ def _figures(injections: list[dict], load: tuple, noise: tuple) -> list[Figure]:
     )
     setup = (
         f"{len(injections)} injections over {load_s:.0f} s of load ({len(seconds)} seen, {missing} not within "
-        f"{WAIT} s); gunicorn + 1 Celery worker + beat, production settings; {os.cpu_count()} CPUs, "
+        f"{WAIT} s); gunicorn + 1 Celery worker (concurrency {CONCURRENCY}) + beat, production settings; "
+        f"{os.cpu_count()} CPUs, "
         f"1-min load {os.getloadavg()[0]:.1f} at the end"
     )
     noise_text = (
