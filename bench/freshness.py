@@ -309,7 +309,7 @@ def _observe(port: int, path: str, ids: dict, url: str, began: float) -> list[di
         seconds = None if s["alert"] is None else s["alert"] - s["accepted"]
         s["seconds"] = seconds
         steps = ", ".join(
-            f"{name} +{s[key] - s['accepted']:.1f} s" if s[key] else f"{name} not seen"
+            f"{name} {s[key] - s['accepted']:+.1f} s" if s[key] else f"{name} not seen"
             for name, key in (("queued", "queued"), ("computed", "computed"), ("alert (db)", "alert_db"))
         )
         log(f"freshness: injection {s['k']}: {'not seen' if seconds is None else f'{seconds:.1f} s'} ({steps})")
