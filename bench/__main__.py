@@ -31,6 +31,7 @@ MODULES = [
     "retention",
     "label_join",
     "scale",
+    "freshness",
 ]
 ALIASES = {"monitoring": ["monitoring_ingest", "monitoring_drift"]}
 

@@ -206,9 +206,20 @@ def wait_for_http(url: str, *, timeout: float = 120.0, proc: subprocess.Popen | 
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def _exited_within(proc: subprocess.Popen, seconds: float) -> bool:
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 @contextlib.contextmanager
-def server(cmd: list[str], *, env: dict, ready_url: str, log_name: str, cwd=None) -> Iterator[subprocess.Popen]:
-    """Start a server in its own process group; stop that group (and only it) on exit."""
+def server(cmd: list[str], *, env: dict, ready_url: str | None, log_name: str, cwd=None) -> Iterator[subprocess.Popen]:
+    """Start a server in its own process group; stop that group (and only it) on exit.
+
+    ``ready_url``: wait for it to answer; None for a process without HTTP (a Celery worker or
+    beat), which only has to be still running a moment after it starts."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     log_path = DATA_DIR / f"{log_name}.log"
     with open(log_path, "wb") as log_file:
@@ -216,7 +227,10 @@ def server(cmd: list[str], *, env: dict, ready_url: str, log_name: str, cwd=None
             cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
         )
         try:
-            wait_for_http(ready_url, proc=proc)
+            if ready_url is not None:
+                wait_for_http(ready_url, proc=proc)
+            elif _exited_within(proc, 1.0):
+                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode} on start")
             yield proc
         except Exception:
             log(f"server log tail ({log_path}):\n" + log_path.read_text(errors="replace")[-3000:])

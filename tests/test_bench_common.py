@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import http.server
+import os
 import sys
 import threading
+import time
+from pathlib import Path
 
+import pytest
+
+from bench import common
 from bench.__main__ import print_table
-from bench.common import Figure, load, percentile, ratio, run_measured
+from bench.common import Figure, load, percentile, ratio, run_measured, server
 
 
 def test_percentile_interpolates_between_sorted_values():
@@ -74,3 +80,40 @@ def test_table_prints_pass_fail_and_notes(capsys):
     assert "PASS" in out and "FAIL" in out
     assert "4.00x" in out
     assert "* fast thing: a note" in out
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for a reaper counts as exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_a_process_without_http_runs_until_the_block_ends_with_its_children(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "DATA_DIR", tmp_path)
+    script = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print(p.pid, flush=True); time.sleep(60)"
+    )
+    with server([sys.executable, "-c", script], env=dict(os.environ), ready_url=None, log_name="child") as proc:
+        assert proc.poll() is None  # still running after the start-up check
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "child.log").read_text().strip() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        grandchild = int((tmp_path / "child.log").read_text().split()[0])
+        assert not _gone(grandchild)
+    assert proc.returncode is not None
+    deadline = time.monotonic() + 10
+    while not _gone(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(grandchild)  # the whole process group was stopped, not just the leader
+
+
+def test_a_process_without_http_that_dies_on_start_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "DATA_DIR", tmp_path)
+    with pytest.raises(RuntimeError, match="exited with 3"):
+        with server([sys.executable, "-c", "raise SystemExit(3)"], env=dict(os.environ), ready_url=None, log_name="x"):
+            pass
