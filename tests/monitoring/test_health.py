@@ -257,3 +257,24 @@ def test_each_reason_kind_is_decided_by_its_own_small_check():
     quiet = Window(model=None, version=None, config=MonitoringConfig(), start=T0, end=T0, values={})
     assert drift_reasons(quiet) == [] and prediction_drift_reasons(quiet) == []
     assert len(WINDOW_CHECKS) == 7  # drift, prediction drift, quality, performance, fairness, estimated, LLM apps
+
+
+@pytest.mark.postgres
+def test_health_evaluation_locks_the_models_config_before_the_audit_chain(
+    production, owner, django_capture_on_commit_callbacks
+):
+    """Every writer takes its row locks before the audit chain's lock. Evaluating health took
+    the config row's lock (in ``retrain_consider``) after its alerts' audit events, and deadlocked
+    with a prediction batch under load (docs/performance.md, "Freshness")."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monitoring_config_update(model=production.model, actor=owner, context=CLI, changes={"drift_share_critical": 0.3})
+    with CaptureQueriesContext(connection) as queries:  # the batch, its window, then the health evaluation
+        send(production, owner, prediction_records(800, seed=4, age_shift=15.0), django_capture_on_commit_callbacks)
+    assert Alert.objects.filter(model=production.model, status=AlertStatus.OPEN).exists()
+    sqls = [q["sql"] for q in queries.captured_queries]
+    health = next(i for i, q in enumerate(sqls) if "monitoring_healthstatus" in q)
+    config_lock = next(i for i, q in enumerate(sqls) if "monitoring_monitoringconfig" in q and "FOR UPDATE" in q)
+    chain_lock = next(i for i, q in enumerate(sqls[health:], health) if "pg_advisory_xact_lock" in q)
+    assert config_lock < chain_lock  # the alerts' audit events come after it
