@@ -65,12 +65,13 @@ def window_claim(*, version_id: int, window_start: datetime, granularity: str, n
 
 def _mark_remove(claim: Claim) -> bool:
     """Remove the mark if nobody marked the window again since the claim; else free it for the
-    sweep (a newer mark has ``enqueued_at`` null). Call inside the storing transaction."""
+    sweep to queue once more (rows may have arrived after this computation read them). Call
+    inside the storing transaction."""
     removed = 0
     if claim.marked_at is not None:
         removed, _ = claim.marks().filter(marked_at=claim.marked_at).delete()
     if not removed:
-        claim.marks().update(claimed_at=None, lease_until=None)
+        claim.marks().update(claimed_at=None, lease_until=None, enqueued_at=None)
     return bool(removed)
 
 
@@ -120,11 +121,9 @@ def window_failure_record(*, claim: Claim, reason: str, context: AuditContext = 
 
 
 def windows_mark_dirty_one(version_id: int, start: datetime, granularity: str) -> None:
+    """Mark one window dirty; queued already, it stays queued once (see ``windows_mark_dirty``)."""
     DirtyWindow.objects.update_or_create(
-        version_id=version_id,
-        window_start=start,
-        granularity=granularity,
-        defaults={"marked_at": clock.now(), "enqueued_at": None},
+        version_id=version_id, window_start=start, granularity=granularity, defaults={"marked_at": clock.now()}
     )
 
 

@@ -73,7 +73,13 @@ def window_bounds(window_start: datetime, granularity: str) -> tuple[datetime, d
 
 
 def windows_mark_dirty(*, version_id: int, hours: Iterable[datetime]) -> int:
-    """Mark the hourly windows and their days dirty (call inside the ingesting transaction)."""
+    """Mark the hourly windows and their days dirty (call inside the ingesting transaction).
+
+    A window already queued stays queued once (``enqueued_at`` is kept): the queued computation
+    reads this batch's rows, and one that has already begun finds its mark changed when it ends
+    and frees it for the sweep (``window_marks._mark_remove``). Re-queueing on every batch
+    filled the queue with copies of the live hour under steady ingestion (docs/performance.md,
+    "Freshness")."""
     now = clock.now()
     hours = set(hours)
     days = {day_floor(h) for h in hours}
@@ -86,7 +92,7 @@ def windows_mark_dirty(*, version_id: int, hours: Iterable[datetime]) -> int:
             marks,
             update_conflicts=True,
             unique_fields=["version", "window_start", "granularity"],
-            update_fields=["marked_at", "enqueued_at"],
+            update_fields=["marked_at"],
             batch_size=1000,
         )
     return len(marks)

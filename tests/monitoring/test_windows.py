@@ -221,6 +221,22 @@ def test_a_worker_killed_mid_window_leaves_the_window_dirty_until_its_results_ar
     assert not _hourly_mark(profiled).exists()
 
 
+def test_a_batch_for_a_window_already_queued_does_not_queue_it_again(
+    profiled, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Under steady ingestion every batch re-queued the live hour while a computation of it
+    waited in the queue: hundreds of copies ahead of the health evaluation (docs/performance.md,
+    "Freshness"). The queued computation reads the later batch's rows."""
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    ingest(profiled, owner, prediction_records(50), django_capture_on_commit_callbacks)
+    assert (profiled.pk, T0, Granularity.HOURLY) in dirty_windows_sweep(now=timezone.now())  # queued once
+    ingest(profiled, owner, prediction_records(10, prefix="late"), django_capture_on_commit_callbacks)
+    assert (profiled.pk, T0, Granularity.HOURLY) not in dirty_windows_sweep(now=timezone.now())
+    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)  # the queued one
+    assert metric(profiled, Granularity.HOURLY, T0, "", Metric.VOLUME) == 60
+    assert not _hourly_mark(profiled).exists()
+
+
 def test_data_arriving_during_a_computation_keeps_the_window_dirty(
     profiled, owner, django_capture_on_commit_callbacks, monkeypatch
 ):
