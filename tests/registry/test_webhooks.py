@@ -90,14 +90,20 @@ def _verify(request: dict) -> bool:
     return hmac.compare_digest(request["headers"]["X-MLOps-Signature"], expected)
 
 
+def _promoted(version, owner, reviewer, receiver, capture):
+    """A hook on every event, then a promotion requested and approved (applied at once)."""
+    _hook(receiver.url)
+    with capture(execute=True):
+        req = _open(version, owner)
+    with capture(execute=True):
+        promotion_approve(request=req, reviewer=reviewer, comment="ok", context=CLI)
+    return req
+
+
 def test_promotion_events_are_delivered_signed_with_the_actor(
     churn_v1, owner, reviewer, receiver, django_capture_on_commit_callbacks
 ):
-    _hook(receiver.url)
-    with django_capture_on_commit_callbacks(execute=True):
-        req = _open(churn_v1, owner)
-    with django_capture_on_commit_callbacks(execute=True):
-        promotion_approve(request=req, reviewer=reviewer, comment="ok", context=CLI)
+    req = _promoted(churn_v1, owner, reviewer, receiver, django_capture_on_commit_callbacks)
     events = [r["headers"]["X-MLOps-Event"] for r in receiver.requests]
     assert events == ["promotion.requested", "promotion.approved", "stage.changed", "promotion.applied"]
     assert all(_verify(r) for r in receiver.requests)
@@ -115,11 +121,7 @@ def test_promotion_events_are_delivered_signed_with_the_actor(
 def test_each_promotion_event_tells_the_log_and_the_subscribers_the_same_thing(
     churn_v1, owner, reviewer, receiver, django_capture_on_commit_callbacks
 ):
-    _hook(receiver.url)
-    with django_capture_on_commit_callbacks(execute=True):
-        req = _open(churn_v1, owner)
-    with django_capture_on_commit_callbacks(execute=True):
-        promotion_approve(request=req, reviewer=reviewer, comment="ok", context=CLI)
+    _promoted(churn_v1, owner, reviewer, receiver, django_capture_on_commit_callbacks)
     delivered = {r["headers"]["X-MLOps-Event"]: json.loads(r["body"])["data"] for r in receiver.requests}
     logged = {e.action: e.after for e in AuditEvent.objects.filter(action__in=delivered).order_by("seq")}
     assert (
