@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from mlops_portal import clock
 from monitoring import demo_fairness
-from monitoring.demo_live import SHADOW_DAYS, churn_traffic, live_steps, shadow_day
+from monitoring.demo_live import SHADOW_DAYS, after_the_incident, churn_traffic, live_steps, shadow_day
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
@@ -203,7 +203,7 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
         names = [spec.name for spec in registry_demo.CATALOGUE] + [demo_fairness.MODEL, SUPPORT_ASSISTANT]
         for moment, action in [
             *live_steps(created),  # customer-churn v4 in shadow
-            *llm_steps(today=today, days=28, sync=sync, created=created),  # support-assistant's requests
+            *llm_steps(today=today, days=28, created=created),  # support-assistant's requests
             *cost_steps(today=today, names=names, since=set_up + timedelta(minutes=5), created=created),
         ]:
             timeline.add(moment, action)
@@ -212,6 +212,8 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
             step(f"monitoring: {spec.model}")
     _count(created, registry.created)
     _count(created, load_oversight_demo())  # what is not done yet of incidents, plans, reviews, findings
+    with _tasks_inline(sync):
+        after_the_incident(created)  # without ``sync``: the tier's policy change and v4's request, now
     return created
 
 

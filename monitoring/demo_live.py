@@ -4,11 +4,11 @@ Two and a half weeks ago v4 (gradient boosting retrained on a newer snapshot) is
 its labelled reference data and promoted to staging (owner request, reviewer approval); from
 the first of the last ``SHADOW_DAYS`` days on, each morning it scores production's traffic with
 the same prediction ids (shadow traffic through the ordinary predictions upload, ``shadow_day``,
-run by the monitoring demo's day loop). Labels pair up as they arrive. The morning after the
-last day, churn's tier policy asks for live evidence and v4's request to production opens
-(``live_steps``). The request page then shows the live evidence and the drift of production's
-recent traffic against v4's reference, and the dashboard shows v2's estimated ROC AUC for the
-days whose labels are still a week away.
+run by the monitoring demo's day loop). Labels pair up as they arrive. The morning of the last
+day, after its run, churn's tier policy asks for live evidence and v4's request to production
+opens with the evidence paired so far (``live_steps``). The request page then shows the live
+evidence and the drift of production's recent traffic against v4's reference, and the
+dashboard shows v2's estimated ROC AUC for the days whose labels are still a week away.
 
 Idempotent: each step is skipped when its rows exist.
 """
@@ -46,7 +46,7 @@ def _trained():
 
 # When (days from today, hour UTC): v4 registered with its reference data, promoted to staging
 # (requested, approved) before the shadow days begin; the tier's policy asks for live evidence and
-# v4's production request opens the morning after the last day of traffic (after the incident's
+# v4's production request opens the morning of the last day, after its run (after the incident's
 # re-promotion of v2, which the old policy governed).
 REGISTERED, STAGING_REQUESTED, STAGING_APPROVED = (-17, 10), (-16, 9), (-15, 11)
 POLICY_CHANGED, PRODUCTION_REQUESTED = (-1, 10), (-1, 10.25)
@@ -131,11 +131,14 @@ def _staging_approval() -> None:
 
 
 def _production_request(created: dict[str, int]) -> None:
+    from registry.models import PromotionPolicy
     from registry.services.promotions import promotion_request
 
     version = _v4()
     if version is None or PromotionRequest.objects.filter(version=version, target_stage=Stage.PRODUCTION).exists():
         return
+    if not PromotionPolicy.objects.filter(risk_tier=version.model.risk_tier, require_live_not_worse=True).exists():
+        return  # after the policy (``after_the_incident``)
     promotion_request(
         version=version,
         target_stage=Stage.PRODUCTION,
@@ -147,6 +150,14 @@ def _production_request(created: dict[str, int]) -> None:
     with transaction.atomic():  # the evidence paired so far, on the new request (the worker refreshes it later)
         live_evidence_refresh(version=version, context=registry_demo.CONTEXT)
     created["promotion requests"] = created.get("promotion requests", 0) + 1
+
+
+def after_the_incident(created: dict[str, int]) -> None:
+    """The policy change and v4's production request, now, when the churn incident was written
+    only at the end of the load (without ``--sync`` no alert opens during the days); with it,
+    they happened on their day and this writes nothing."""
+    _require_live_evidence()
+    _production_request(created)
 
 
 def live_steps(created: dict[str, int]) -> list[tuple[datetime, Callable[[], None]]]:
@@ -189,6 +200,7 @@ def churn_traffic(day: int) -> pd.DataFrame:
 def _require_live_evidence() -> None:
     """The model's tier asks for "challenger not worse than champion on live traffic" (open
     requests keep their snapshot; v4's request, opened next, carries the rule)."""
+    from monitoring.oversight.models import Incident
     from registry.models import PromotionPolicy
     from registry.services.policies import policy_update
 
@@ -197,6 +209,8 @@ def _require_live_evidence() -> None:
     policy = PromotionPolicy.objects.filter(risk_tier=model.risk_tier).first() if model else None
     if _v4() is None or admin is None or policy is None or policy.require_live_not_worse:
         return
+    if not Incident.objects.filter(model=model, status="closed").exists():
+        return  # after v2's re-promotion in the incident, which the old policy governs (``after_the_incident``)
     changes = {"require_live_not_worse": True, "live_tolerance": 0.01, "live_min_labelled_pairs": 1000}
     policy_update(policy=policy, actor=admin, changes=changes, context=registry_demo.CONTEXT)
 

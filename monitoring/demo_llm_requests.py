@@ -187,10 +187,10 @@ def _prices_step(today, created: dict[str, int], only) -> None:
         _seed_prices(versions, today, created, only)
 
 
-def _day_step(days_ago: int, today, sync: bool, created: dict[str, int]) -> None:
+def _day_step(days_ago: int, today, created: dict[str, int]) -> None:
     """The day ``days_ago`` days before ``today``: its requests, sent at midnight after it, for
-    the version in production that day; without ``sync`` its windows and the health computed
-    inline (the worker's job), as ``load_llm_requests`` does."""
+    the version in production that day; its windows and the health computed inline if the
+    worker's sweep has not (as ``load_llm_requests`` does)."""
     model, versions = _assistant()
     if model is None or not versions:
         return
@@ -204,13 +204,15 @@ def _day_step(days_ago: int, today, sync: bool, created: dict[str, int]) -> None
     if "duplicate_of_batch" in answer:
         return
     created["llm requests"] = created.get("llm requests", 0) + answer["rows"]
-    if not sync:  # with ``sync`` the sweep queued by the ingestion ran inline
-        computed = _compute_windows(versions, hours_since=_day_start(today, HOURLY_DAYS))
+    # what the sweep queued by the ingestion left (all of it without ``sync``; with it, nothing
+    # once the sweep ran at the commit): the day's cost record is there for the evening's budget
+    computed = _compute_windows(versions, hours_since=_day_start(today, HOURLY_DAYS))
+    if computed:
         created["llm windows"] = created.get("llm windows", 0) + computed
         health_evaluate(model=model)
 
 
-def llm_steps(*, today, days: int = 28, sync: bool, created: dict[str, int]) -> list[tuple[datetime, Callable]]:
+def llm_steps(*, today, days: int = 28, created: dict[str, int]) -> list[tuple[datetime, Callable]]:
     """support-assistant's traffic on its days, as ``(moment, action)`` for the monitoring demo's
     day loop (each idempotent): the prices five minutes before the first day (a price change five
     minutes before it applies), each day's requests at midnight after the day."""
@@ -224,7 +226,7 @@ def llm_steps(*, today, days: int = 28, sync: bool, created: dict[str, int]) -> 
             (_day_start(today, days_ago) - timedelta(minutes=5), functools.partial(_prices_step, today, created, only))
         )
     for days_ago in range(days, 0, -1):
-        day_step = functools.partial(_day_step, days_ago, today, sync, created)
+        day_step = functools.partial(_day_step, days_ago, today, created)
         steps.append((_day_start(today, days_ago - 1), day_step))
     return steps
 
