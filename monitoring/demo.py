@@ -5,9 +5,13 @@ version's training data, scored by the trained model), then five weeks of daily 
 batches with labels arriving later. ``customer-churn``: from three weeks ago on, a gradual
 drift is injected in two features (``support_calls`` and ``days_since_last_login``), so the
 model goes amber and then red and alerts open. ``diabetes-progression``: patients like the
-study's, no drift, so it stays green. Everything goes through the monitoring services
-(audit source ``cli``). The computation is queued for the Celery worker; with ``sync`` the
-tasks run inline, in order, so health and alerts follow the story day by day.
+study's, no drift, so it stays green. ``credit-approval`` (``monitoring.demo_fairness``) is
+scored each morning too, customer-churn v4 runs in shadow over the last two weeks
+(``monitoring.demo_live``), support-assistant's requests (``monitoring.demo_llm_requests``) and
+every model's cost records (``monitoring.demo_cost``) arrive on their days: one timeline
+replays all of it, with the registry's later history, in time order. Everything goes through
+the services (audit source ``cli``). The computation is queued for the Celery worker; with
+``sync`` the tasks run inline, in order, so health and alerts follow the story day by day.
 
 Idempotent: each step is skipped when its rows exist (config, reference profile, each day's
 batch by its first prediction id, each day's labels).
@@ -16,6 +20,9 @@ batch by its first prediction id, each day's labels).
 from __future__ import annotations
 
 import contextlib
+import functools
+import heapq
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,14 +35,14 @@ from django.utils import timezone
 
 from mlops_portal import clock
 from monitoring import demo_fairness
-from monitoring.demo_live import churn_traffic, load_live_demo
+from monitoring.demo_live import SHADOW_DAYS, after_the_incident, churn_traffic, live_steps, shadow_day
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
 from registry import demo as registry_demo
 from registry import demo_training
 from registry.choices import Stage
-from registry.demo_llm import replay_demo_until
+from registry.demo_llm import demo_steps
 from registry.models import RegisteredModel
 
 STEPS = 2  # progress steps: one per monitored model
@@ -138,60 +145,93 @@ MONITORED = [
 ]
 
 
+class _Timeline:
+    """The demo's steps in time order: each runs at its moment (``clock.at``), so seq order is
+    time order in the audit chain. A step may add later steps, or run those due before a moment
+    of its own (``run_until``), as the churn incident does."""
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[datetime, int, Callable[[], Any]]] = []
+
+    def add(self, moment: datetime, action: Callable[[], Any]) -> None:
+        heapq.heappush(self._steps, (moment, next(_ORDER), action))  # ties: in the order added
+
+    def run_until(self, until: datetime | None = None) -> None:
+        while self._steps and (until is None or self._steps[0][0] <= until):
+            moment, _, action = heapq.heappop(self._steps)
+            with clock.at(min(moment, timezone.now())):  # the last steps fall minutes after midnight
+                action()
+
+
+_ORDER = itertools.count()
+
+
 def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = False) -> dict[str, int]:
     """Create the monitoring demo data; returns what was created, by kind (empty on a re-run).
 
-    Each day's batch and labels are written at 07:00 that day (``clock.at``: back-dated, as
-    the registry history before it), churn and diabetes interleaved day by day so the audit
-    chain stays in time order; with ``sync`` the health, alerts and the churn incident that
-    follows its critical drift alert happen on their days too."""
-    from monitoring.oversight.demo import (
-        churn_incident_after_its_alert,
-        demo_plans,
-        diabetes_review_due,
-        load_oversight_demo,
-    )
+    Everything happens on its day (``clock.at``: back-dated, as the registry history before
+    it), in time order: each day's batch and labels at 07:00 that day (churn, diabetes and
+    credit-approval, then v4's shadow batch), the registry's later history, v4's registration
+    and requests, support-assistant's requests and every model's cost records on their days;
+    with ``sync`` the health, alerts and the churn incident that follows its critical drift alert
+    happen on their days too."""
+    from monitoring.demo_cost import cost_steps
+    from monitoring.demo_llm_requests import llm_steps
+    from monitoring.oversight.demo import demo_plans, diabetes_review_due, load_oversight_demo
+    from registry.demo_llm import SUPPORT_ASSISTANT
 
     step = progress or (lambda label: None)
     created: dict[str, int] = {}
+    registry = registry_demo.DemoResult()
     today = timezone.now().astimezone(UTC).date()
     first_day = datetime.combine(today - timedelta(days=DAYS), time(6, 0), tzinfo=UTC)
+    set_up = first_day - timedelta(minutes=15)
+    timeline = _Timeline()
     with _tasks_inline(sync):
-        with clock.at(first_day - timedelta(minutes=15)):
+        for moment, _label, action in demo_steps(registry):  # done by ``registry.demo`` until the set-up
+            timeline.add(moment, action)
+        timeline.run_until(set_up)
+        with clock.at(set_up):
             targets = [t for spec in MONITORED if (t := _set_up(spec, created))]
             _count(created, demo_plans())  # the post-market plans, from the configuration just made
+            credit = demo_fairness.traffic_version()  # its monitoring configured
         for day in range(DAYS):
-            replay_demo_until(first_day + timedelta(days=day, hours=1))  # the registry's history of that night
-            with clock.at(first_day + timedelta(days=day, hours=1)) as run:
-                for target in targets:
-                    _day(target, first_day, day, created)
-            if sync:
-                _count(created, churn_incident_after_its_alert(run))
-            if day == DAYS - 1:
-                _count(created, diabetes_review_due(run))
+            run = functools.partial(_run_day, targets, credit, first_day, day, created, sync, timeline)
+            timeline.add(first_day + timedelta(days=day, hours=1), run)
+        last_run = first_day + timedelta(days=DAYS - 1, hours=1)
+        timeline.add(last_run + timedelta(hours=1), lambda: _count(created, diabetes_review_due(last_run)))
+        names = [spec.name for spec in registry_demo.CATALOGUE] + [demo_fairness.MODEL, SUPPORT_ASSISTANT]
+        for moment, action in [
+            *live_steps(created),  # customer-churn v4 in shadow
+            *llm_steps(today=today, days=28, created=created),  # support-assistant's requests
+            *cost_steps(today=today, names=names, since=set_up + timedelta(minutes=5), created=created),
+        ]:
+            timeline.add(moment, action)
+        timeline.run_until(None)
         for spec in MONITORED:
             step(f"monitoring: {spec.model}")
-        demo_fairness.load_demo(created=created)  # credit-approval: the fairness gate and parity in production
+    _count(created, registry.created)
     _count(created, load_oversight_demo())  # what is not done yet of incidents, plans, reviews, findings
-    # last: it makes the churn tier's policy ask for live evidence, which v2's re-promotion above has not
     with _tasks_inline(sync):
-        load_live_demo(day_frame=churn_traffic, days=DAYS, first_day=first_day, created=created)  # v4 in shadow
-    _llm_and_cost(today, created)
+        after_the_incident(created)  # without ``sync``: the tier's policy change and v4's request, now
     return created
 
 
-def _llm_and_cost(today, created: dict[str, int]) -> None:
-    """support-assistant's four weeks of requests (its windows, inference cost and latency
-    alert), then every demo model's cost history and budget (the assistant near its budget)."""
-    from monitoring.demo_cost import load_demo_costs
-    from monitoring.demo_llm_requests import load_llm_requests
-    from registry.demo_llm import SUPPORT_ASSISTANT
+def _run_day(targets, credit, first_day: datetime, day: int, created: dict[str, int], sync: bool, timeline) -> None:
+    """Day ``day``'s 07:00 run: each monitored model's batch and labels, v4's shadow batch; with
+    ``sync``, the churn incident once its critical drift alert is open."""
+    from monitoring.oversight.demo import churn_incident_after_its_alert
 
-    assistant = RegisteredModel.objects.filter(name=SUPPORT_ASSISTANT, kind="llm_app").first()
-    counts = load_llm_requests(assistant, days=28, today=today) if assistant else {}
-    names = [spec.name for spec in registry_demo.CATALOGUE] + [demo_fairness.MODEL, SUPPORT_ASSISTANT]
-    _count(created, counts)
-    _count(created, load_demo_costs(today=today, names=names))
+    for target in targets:
+        _day(target, first_day, day, created)
+    if credit is not None:
+        demo_fairness.traffic_day(credit, first_day, day, created)
+    churn = next((t for t in targets if t.spec.model == registry_demo.CHURN), None)
+    if churn is not None and day >= DAYS - SHADOW_DAYS:
+        shadow_day(first_day, day, churn.frames[day], created)
+    if sync:
+        run = first_day + timedelta(days=day, hours=1)
+        _count(created, churn_incident_after_its_alert(run, advance=timeline.run_until))
 
 
 def _count(created: dict[str, int], more: dict[str, int]) -> None:

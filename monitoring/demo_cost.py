@@ -14,6 +14,10 @@ support assistant, else the first model by name), whose budget is set so that th
 date, every record of the month in its currency included, is at about 84 % of it: its budget
 evaluation opens the 80 % warning alert.
 
+``manage.py load_demo`` sends them on their days (``cost_steps``): the history before the
+monitoring demo's first day imported that morning with the usual budgets, then each day's
+records that evening, and the near-budget model's budget the evening of the last day.
+
 Everything goes through the services (``cost_records_store``, ``budget_set``,
 ``budget_evaluate``; audit source ``cli``) and is idempotent: records carry an external id
 (``demo:<category>:<day>``), so a re-run stores nothing new, and an unchanged budget is not
@@ -22,6 +26,7 @@ re-audited.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_UP, Decimal
@@ -61,9 +66,9 @@ def _serving(name: str, day: date) -> Decimal:
 
 
 def _training_days(model: RegisteredModel, start: date, today: date) -> list[date]:
-    days = sorted(
-        {v.created_at.date() for v in model.versions.all() if v.created_at and start <= v.created_at.date() <= today}
-    )
+    """The days versions were registered in the period (as far as the story has come: ``clock``)."""
+    registered = [v.created_at for v in model.versions.all() if v.created_at and v.created_at <= clock.now()]
+    days = sorted({at.date() for at in registered if start <= at.date() <= today})
     return days or [start + timedelta(days=offset) for offset in range(10, DAYS, 28)]
 
 
@@ -99,12 +104,16 @@ def _record(start: date, end: date, amount: Decimal, category: str, currency: st
     }
 
 
-def _budget_amount(model: RegisteredModel, records: list[dict], today: date, near: bool) -> Decimal:
+def _budget_amount(model: RegisteredModel, records: list[dict], today: date, near: bool, evening=False) -> Decimal:
+    """``evening``: set the evening of ``today``, before that day's inference cost is computed."""
     month = today.replace(day=1)
     if near:  # every record of the month in the budget's currency: the inference cost too
         spent = CostRecord.objects.filter(
             model=model, currency=_currency(model), period_start__gte=month, period_start__lte=today
-        ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
+        )
+        if evening:
+            spent = spent.exclude(category=CostCategory.INFERENCE, period_start=today)
+        spent = spent.aggregate(total=Sum("amount"))["total"] or Decimal(0)
         return (spent / NEAR_SHARE).quantize(CENT, rounding=ROUND_UP)
     usual = sum((r["amount"] for r in records), Decimal(0)) / DAYS * 30
     return (usual * Decimal("1.5") / 100).quantize(Decimal(1), rounding=ROUND_UP) * 100
@@ -140,4 +149,74 @@ def load_demo_costs(*, today: date, names: list[str] | None = None) -> dict[str,
     return created
 
 
-__all__ = ["NEAR_BUDGET", "load_demo_costs"]
+def _models(names: list[str]) -> list[RegisteredModel]:
+    models = RegisteredModel.objects.select_related("owner").prefetch_related("versions").order_by("name")
+    return list(models.filter(name__in=names))
+
+
+def _near(models: list[RegisteredModel]) -> str:
+    return NEAR_BUDGET if any(m.name == NEAR_BUDGET for m in models) else models[0].name
+
+
+def _send(names: list[str], span: tuple[date, date], days: tuple[date, date], created: dict[str, int]) -> None:
+    """Each model's records of ``days`` (first, last) out of its history over ``span``, sent
+    now; none before the model was registered."""
+    for model in _models(names):
+        since = max(days[0], clock.now().date() if model.created_at is None else model.created_at.date())
+        records = [r for r in _records(model, *span) if since <= r["period_start"] <= days[1]]
+        if records:
+            summary = cost_records_store(model=model, records=records, actor=model.owner, context=CONTEXT)
+            created["cost_records"] = created.get("cost_records", 0) + summary["created"]
+
+
+def _budget(model: RegisteredModel, amount: Decimal, created: dict[str, int]) -> None:
+    created["budgets"] = created.get("budgets", 0) + (0 if hasattr(model, "budget") else 1)
+    budget_set(
+        model=model, actor=model.owner, context=CONTEXT, values={"monthly_amount": amount, "currency": _currency(model)}
+    )
+
+
+def _usual_budgets(names: list[str], span: tuple[date, date], created: dict[str, int]) -> None:
+    """Every model but the near-budget one: one and a half times its usual spend (its plan)."""
+    models = _models(names)
+    for model in models if models else []:
+        if model.name != _near(models):
+            _budget(model, _budget_amount(model, _records(model, *span), span[1], near=False), created)
+
+
+def _near_budget(names: list[str], span: tuple[date, date], created: dict[str, int], before: set) -> None:
+    """The near-budget model's budget, set the evening of the last day: the month to date at
+    about 84 % of it, so its evaluation opens the 80 % warning."""
+    models = _models(names)
+    if models:
+        model = next(m for m in models if m.name == _near(models))
+        _budget(model, _budget_amount(model, _records(model, *span), span[1], near=True, evening=True), created)
+        budget_evaluate(model=model, context=CONTEXT)  # also queued when the budget commits
+    opened = Alert.objects.filter(kind=AlertKind.BUDGET).exclude(pk__in=before).count()
+    created["budget_alerts"] = created.get("budget_alerts", 0) + opened
+
+
+def cost_steps(*, today: date, names: list[str], since: datetime, created: dict[str, int]) -> list[tuple]:
+    """The cost history on its days, as ``(moment, action)`` for the monitoring demo's day loop
+    (each idempotent): ``DAYS`` days up to yesterday; what is older than ``since`` is imported
+    then (the bill's history, when cost tracking began) with the budgets of every model but the
+    near-budget one; then each day's records at 23:00 that day; the near-budget model's budget
+    at 23:30 the last day."""
+    span = (today - timedelta(days=DAYS), today - timedelta(days=1))
+    before = set(Alert.objects.filter(kind=AlertKind.BUDGET).values_list("pk", flat=True))
+    steps: list[tuple] = [
+        (since, functools.partial(_send, names, span, (span[0], since.date() - timedelta(days=1)), created)),
+        (since + timedelta(minutes=1), functools.partial(_usual_budgets, names, span, created)),
+    ]
+    day = since.date()
+    while day <= span[1]:
+        steps.append(
+            (datetime.combine(day, time(23), tzinfo=UTC), functools.partial(_send, names, span, (day, day), created))
+        )
+        day += timedelta(days=1)
+    evening = datetime.combine(span[1], time(23, 30), tzinfo=UTC)
+    steps.append((evening, functools.partial(_near_budget, names, span, created, before)))
+    return steps
+
+
+__all__ = ["NEAR_BUDGET", "cost_steps", "load_demo_costs"]

@@ -12,14 +12,18 @@
   so the model (blind to sex) approves fewer women and ``fairness.disparate_impact`` for ``sex``
   drifts from about 0.95 towards the 0.80 threshold; labels arrive a week later.
 
-Everything goes through the services (audit source ``cli``); idempotent (each step is skipped
-when its rows exist).
+Everything goes through the services (audit source ``cli``) at the story's times: the
+registration, evaluations and promotions are steps of ``registry.demo``'s schedule
+(``registry.demo_credit``), the traffic is one more model of the monitoring demo's day loop
+(``traffic_day``). Idempotent (each step is skipped when its rows exist).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +35,9 @@ from monitoring.models import GroundTruth, MonitoringConfig, Prediction
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.evaluations import evaluation_compute, evaluation_upload
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
-from registry.choices import PromotionStatus, RiskTier, Stage, TaskType
+from registry.choices import RiskTier, Stage, TaskType
 from registry.demo import CONTEXT
-from registry.models import EvaluationRun, ModelVersion, PromotionRequest, RegisteredModel, Team
+from registry.models import EvaluationRun, ModelVersion, RegisteredModel, Team
 
 MODEL = "credit-approval"
 JUSTIFICATIONS = {
@@ -71,6 +75,7 @@ def _matrix(data: dict, with_sex: bool) -> np.ndarray:
 BIASED = (1, 3)
 
 
+@functools.cache
 def _train(version: int):
     """v1, v3: historic decisions (women refused more often), sex an input; v2: repayment, no sex."""
     from sklearn.linear_model import LogisticRegression
@@ -103,18 +108,29 @@ def _csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-def _version(model, owner, number: int, trained) -> ModelVersion:
+def ensure_model(*, owner, team) -> bool:
+    """Register ``credit-approval`` (unless it exists); True when it was created now."""
+    from registry.services.inventory import model_create
+
+    if RegisteredModel.objects.filter(name=MODEL).exists():
+        return False
+    model_create(actor=owner, context=CONTEXT, name=MODEL, team=team, **CARD)
+    return True
+
+
+def ensure_version(number: int, *, owner) -> bool:
+    """Register v``number`` with its real holdout AUC (unless it exists); True when created now."""
     from sklearn.metrics import roc_auc_score
 
     from registry.services.inventory import version_create
 
-    existing = model.versions.filter(version=number).first()
-    if existing:
-        return existing
-    holdout = applicants(EVAL_ROWS, seed=600)
+    model = RegisteredModel.objects.get(name=MODEL)
+    if model.versions.filter(version=number).exists():
+        return False
+    trained, holdout = _train(number), applicants(EVAL_ROWS, seed=600)
     auc = roc_auc_score(holdout["label"], trained.predict_proba(_matrix(holdout, number in BIASED))[:, 1])
     seed = f"{MODEL}-{number}"
-    return version_create(
+    version_create(
         model=model, actor=owner, context=CONTEXT,
         description="Logistic regression on past decisions, sex as an input." if number in BIASED else
         "Logistic regression on repayment outcomes; sex only monitored, never an input.",
@@ -124,87 +140,84 @@ def _version(model, owner, number: int, trained) -> ModelVersion:
         training_data_hash=hashlib.sha256(seed.encode()).hexdigest(), metrics={"roc_auc": round(float(auc), 4)},
         feature_schema=_schema("input" if number in BIASED else "monitoring"), task_type=TaskType.BINARY,
     )  # fmt: skip
+    return True
 
 
-def _evaluate(version, owner, trained) -> None:
+def ensure_evaluation(number: int, *, owner) -> None:
+    """v``number``'s evaluation run on the holdout (the fairness gate's evidence), once."""
+    version = ModelVersion.objects.get(model__name=MODEL, version=number)
     if EvaluationRun.objects.filter(version=version).exists():
         return
     holdout = applicants(EVAL_ROWS, seed=600)
-    prediction, score = _score(trained, version.version, holdout)
+    prediction, score = _score(_train(number), number, holdout)
     run = evaluation_upload(version=version, body=_csv(_frame(holdout, prediction, score)), content_type="text/csv",
                             actor=owner, context=CONTEXT)  # fmt: skip
-    evaluation_compute(run_id=run.pk)
+    evaluation_compute(run_id=run.pk, context=CONTEXT)  # the loader computes it now (queued too, for a worker)
 
 
-def _promote(version, users, *, approve: bool) -> None:
-    from registry.services.promotions import promotion_approve, promotion_request
-
-    if PromotionRequest.objects.filter(version=version, target_stage=Stage.PRODUCTION).exists():
-        return
-    req = promotion_request(
-        version=version, target_stage=Stage.PRODUCTION, requester=users["owner"], context=CONTEXT,
-        justification=JUSTIFICATIONS[version.version],
-    )  # fmt: skip
-    if approve:
-        for reviewer, comment in (("reviewer", "Fairness gate green; AUC fine."), ("reviewer2", "Agreed.")):
-            req.refresh_from_db()
-            if req.status == PromotionStatus.PENDING:
-                promotion_approve(request=req, reviewer=users[reviewer], comment=comment, context=CONTEXT)
+@functools.cache
+def _day_data(day: int) -> dict:
+    """Day ``day``'s applicants: the incomes women report drift down over the five weeks."""
+    data = applicants(ROWS_PER_DAY, seed=40_000 + day)
+    women = data["sex"] == "F"
+    data["income"] = np.where(women, data["income"] * (1 - 0.22 * day / (DAYS - 1)), data["income"])
+    return data
 
 
-def _traffic(version, owner, trained, created: dict) -> None:
-    model = version.model
-    if not MonitoringConfig.objects.filter(model=model).exists():
-        monitoring_config_update(model=model, actor=owner, context=CONTEXT,
+def traffic_version() -> ModelVersion | None:
+    """v2 when it is in production (the demo's inventory), else None; its monitoring config made."""
+    version = ModelVersion.objects.filter(model__name=MODEL, version=2, stage=Stage.PRODUCTION).first()
+    if version is not None and not MonitoringConfig.objects.filter(model=version.model).exists():
+        monitoring_config_update(model=version.model, actor=version.model.owner, context=CONTEXT,
                                  changes={"alert_recipients": ["credit-ml@example.com"]})  # fmt: skip
-    first_day = datetime.combine(timezone.now().astimezone(UTC).date() - timedelta(days=DAYS), time(6), tzinfo=UTC)
-    days = []
-    for day in range(DAYS):
-        data = applicants(ROWS_PER_DAY, seed=40_000 + day)
-        women = data["sex"] == "F"
-        data["income"] = np.where(women, data["income"] * (1 - 0.22 * day / (DAYS - 1)), data["income"])
-        days.append((first_day + timedelta(days=day), data))
-    for day, (start, data) in enumerate(days):
-        ids = [f"credit-{start:%Y%m%d}-{i:04d}" for i in range(ROWS_PER_DAY)]
-        if not Prediction.objects.filter(version=version, prediction_id=ids[0]).exists():
-            prediction, score = _score(trained, version.version, data)
-            frame = _frame(data, prediction, score, with_label=False)
-            seconds = np.sort(np.random.default_rng(41_000 + day).integers(0, 3600, ROWS_PER_DAY))
-            frame.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
-            frame.insert(0, "prediction_id", ids)
-            predictions_ingest(version=version, body=_csv(frame), content_type="text/csv", actor=owner, context=CONTEXT)
-            created["predictions"] = created.get("predictions", 0) + ROWS_PER_DAY
-        if day >= 7:
-            labelled_start, labelled = days[day - 7]
-            label_ids = [f"credit-{labelled_start:%Y%m%d}-{i:04d}" for i in range(ROWS_PER_DAY)]
-            if not GroundTruth.objects.filter(model=model, prediction_id=label_ids[0]).exists():
-                labels = pd.DataFrame({"prediction_id": label_ids, "label": labelled["label"]})
-                labels_ingest(model=model, body=_csv(labels), content_type="text/csv", actor=owner, context=CONTEXT)
-                created["labels"] = created.get("labels", 0) + ROWS_PER_DAY
+    return version
+
+
+def traffic_day(version: ModelVersion, first_day: datetime, day: int, created: dict[str, Any]) -> None:
+    """Day ``day``'s 06:00 scoring batch, and the labels of the day a week old (run at 07:00)."""
+    owner, model, start = version.model.owner, version.model, first_day + timedelta(days=day)
+    ids = [f"credit-{start:%Y%m%d}-{i:04d}" for i in range(ROWS_PER_DAY)]
+    if not Prediction.objects.filter(version=version, prediction_id=ids[0]).exists():
+        prediction, score = _score(_train(2), version.version, _day_data(day))
+        frame = _frame(_day_data(day), prediction, score, with_label=False)
+        seconds = np.sort(np.random.default_rng(41_000 + day).integers(0, 3600, ROWS_PER_DAY))
+        frame.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
+        frame.insert(0, "prediction_id", ids)
+        predictions_ingest(version=version, body=_csv(frame), content_type="text/csv", actor=owner, context=CONTEXT)
+        created["predictions"] = created.get("predictions", 0) + ROWS_PER_DAY
+    if day >= 7:
+        labelled_start = first_day + timedelta(days=day - 7)
+        label_ids = [f"credit-{labelled_start:%Y%m%d}-{i:04d}" for i in range(ROWS_PER_DAY)]
+        if not GroundTruth.objects.filter(model=model, prediction_id=label_ids[0]).exists():
+            labels = pd.DataFrame({"prediction_id": label_ids, "label": _day_data(day - 7)["label"]})
+            labels_ingest(model=model, body=_csv(labels), content_type="text/csv", actor=owner, context=CONTEXT)
+            created["labels"] = created.get("labels", 0) + ROWS_PER_DAY
 
 
 def load_demo(*, created: dict[str, int]) -> None:
-    """Add ``credit-approval`` and its story (see the module docstring); ``created`` counts what is new."""
-    from registry.services.inventory import model_create
+    """The whole story on its own (for tests and a partial inventory): the registry steps at their
+    times, then the five weeks of traffic; ``created`` counts what is new."""
+    from mlops_portal import clock
+    from registry.demo import DemoResult, moment
+    from registry.demo_credit import credit_schedule
 
     users = {u.username: u for u in get_user_model().objects.filter(username__in=["owner", "reviewer", "reviewer2"])}
     team = Team.objects.filter(slug="customer-analytics").first()
     if len(users) < 3 or team is None:
         return  # not the demo's inventory
-    owner = users["owner"]
-    model = RegisteredModel.objects.filter(name=MODEL).first()
-    if model is None:
-        model = model_create(actor=owner, context=CONTEXT, name=MODEL, team=team, **CARD)
-        created["models"] = created.get("models", 0) + 1
-    trained = {n: _train(n) for n in (1, 2, 3)}
-    versions = {}
-    for n in (1, 2, 3):
-        versions[n] = _version(model, owner, n, trained[n])
-        _evaluate(versions[n], owner, trained[n])
-        _promote(versions[n], users, approve=n == 2)  # 1 and 3: blocked (disparate impact for sex=F vs sex=M)
-    versions[2].refresh_from_db()
-    if versions[2].stage == Stage.PRODUCTION:
-        _traffic(versions[2], owner, trained[2], created)
+    result = DemoResult()
+    for when, _label, action in sorted(credit_schedule(users, {team.slug: team}, result), key=lambda s: s[0]):
+        with clock.at(moment(when)):
+            action()
+    for what, n in result.created.items():
+        created[what] = created.get(what, 0) + n
+    version = traffic_version()
+    if version is None:
+        return
+    first_day = datetime.combine(timezone.now().astimezone(UTC).date() - timedelta(days=DAYS), time(6), tzinfo=UTC)
+    for day in range(DAYS):
+        with clock.at(first_day + timedelta(days=day, hours=1)):
+            traffic_day(version, first_day, day, created)
 
 
-__all__ = ["AGE_BANDS", "load_demo"]
+__all__ = ["AGE_BANDS", "load_demo", "traffic_day", "traffic_version"]

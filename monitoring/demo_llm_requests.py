@@ -14,12 +14,18 @@
   week; the worker's sweep computes the older hours) and the model's health, so the
   dashboard's LLM panels, the daily cost records and the latency alert are there at once.
 
+``llm_steps`` gives the same on the story's days for ``manage.py load_demo``: the prices before
+the first day, each day's requests sent at midnight after it (their windows and health then).
+
 Idempotent: prices are skipped when present, a day already sent is acknowledged as a duplicate
 by ingestion, and recomputed windows replace their rows.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -56,7 +62,7 @@ def _day_start(today: date | datetime, days_ago: int) -> datetime:
     return datetime.combine(base - timedelta(days=days_ago), time.min, tzinfo=UTC)
 
 
-def _seed_prices(versions: list[ModelVersion], today, created: dict[str, int]) -> None:
+def _seed_prices(versions: list[ModelVersion], today, created: dict[str, int], only=lambda days_ago: True) -> None:
     admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
     wanted = dict(PRICES)
     for version in versions:
@@ -64,7 +70,7 @@ def _seed_prices(versions: list[ModelVersion], today, created: dict[str, int]) -
         if pm is not None and pm not in wanted:
             wanted[pm] = [(400, *DEFAULT_PRICE)]
     for (provider, model), rows in wanted.items():
-        for days_ago, inp, out in rows:
+        for days_ago, inp, out in filter(lambda row: only(row[0]), rows):
             start = _day_start(today, days_ago)
             if Price.objects.filter(provider=provider, model=model, effective_from=start).exists():
                 continue
@@ -168,4 +174,61 @@ def load_llm_requests(model: RegisteredModel, *, days: int = 28, today: date | d
     return created
 
 
-__all__ = ["load_llm_requests"]
+def _assistant() -> tuple[RegisteredModel | None, list[ModelVersion]]:
+    from registry.demo_llm import SUPPORT_ASSISTANT
+
+    model = RegisteredModel.objects.filter(name=SUPPORT_ASSISTANT, kind="llm_app").select_related("owner").first()
+    return model, sorted(model.versions.all(), key=lambda v: v.version) if model else []
+
+
+def _prices_step(today, created: dict[str, int], only) -> None:
+    _model, versions = _assistant()
+    if versions:
+        _seed_prices(versions, today, created, only)
+
+
+def _day_step(days_ago: int, today, created: dict[str, int]) -> None:
+    """The day ``days_ago`` days before ``today``: its requests, sent at midnight after it, for
+    the version in production that day; its windows and the health computed inline if the
+    worker's sweep has not (as ``load_llm_requests`` does)."""
+    model, versions = _assistant()
+    if model is None or not versions:
+        return
+    day = _day_start(today, days_ago)
+    version = _version_of_day(model, versions, today)(day)
+    rank = {v.pk: i for i, v in enumerate(versions)}
+    body = orjson.dumps(_day_records(version, day, rank[version.pk]))
+    answer = llm_requests_ingest(
+        version=version, body=body, content_type="application/json", actor=model.owner, context=CONTEXT
+    )
+    if "duplicate_of_batch" in answer:
+        return
+    created["llm requests"] = created.get("llm requests", 0) + answer["rows"]
+    # what the sweep queued by the ingestion left (all of it without ``sync``; with it, nothing
+    # once the sweep ran at the commit): the day's cost record is there for the evening's budget
+    computed = _compute_windows(versions, hours_since=_day_start(today, HOURLY_DAYS))
+    if computed:
+        created["llm windows"] = created.get("llm windows", 0) + computed
+        health_evaluate(model=model)
+
+
+def llm_steps(*, today, days: int = 28, created: dict[str, int]) -> list[tuple[datetime, Callable]]:
+    """support-assistant's traffic on its days, as ``(moment, action)`` for the monitoring demo's
+    day loop (each idempotent): the prices five minutes before the first day (a price change five
+    minutes before it applies), each day's requests at midnight after the day."""
+    first = _day_start(today, days)
+    steps: list[tuple[datetime, Callable]] = [
+        (first - timedelta(minutes=5), functools.partial(_prices_step, today, created, lambda ago: ago >= days))
+    ]
+    for days_ago in sorted({ago for rows in PRICES.values() for ago, *_ in rows if ago < days}, reverse=True):
+        only = functools.partial(operator.eq, days_ago)
+        steps.append(
+            (_day_start(today, days_ago) - timedelta(minutes=5), functools.partial(_prices_step, today, created, only))
+        )
+    for days_ago in range(days, 0, -1):
+        day_step = functools.partial(_day_step, days_ago, today, created)
+        steps.append((_day_start(today, days_ago - 1), day_step))
+    return steps
+
+
+__all__ = ["llm_steps", "load_llm_requests"]

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from mlops_portal import clock
 from registry.choices import AuditSource, PromotionStatus, RiskTier, Stage, TaskType
+from registry.demo_credit import CREDIT_STEPS, credit_schedule
 from registry.demo_llm import LLM_STEPS, llm_schedule
 from registry.demo_training import (
     CHURN,
@@ -62,8 +63,6 @@ TEAMS = [
 ]
 
 # ---------------------------------------------------------------------------- the catalogue
-
-
 # When something happened: (days relative to today, hour of that day in UTC). The demo's
 # history is replayed at these past times (see ``load_demo``), months before the monitoring
 # traffic, which starts at 06:00 five weeks ago (``monitoring.demo``).
@@ -330,8 +329,6 @@ CATALOGUE = [
 
 
 # ---------------------------------------------------------------------------- loading
-
-
 @dataclass
 class DemoResult:
     """What a run created, by kind (empty on a second run)."""
@@ -475,6 +472,7 @@ def _schedule(users, teams, result: DemoResult) -> list[tuple[When, str, Callabl
             history = functools.partial(_replay_history, spec, step, users, result)
             steps.append((step.at[0], f"{spec.name} v{step.version}: to {step.target}", history))
     steps.extend(llm_schedule(users, teams, result))  # support-assistant, the LLM application
+    steps.extend(credit_schedule(users, teams, result))  # credit-approval (its data: monitoring.demo_fairness)
     return sorted(steps, key=lambda s: s[0])
 
 
@@ -496,4 +494,4 @@ def load_demo(*, progress: Callable[[str], None] | None = None, until: datetime.
     return result
 
 
-STEPS = 1 + len(CATALOGUE) + sum(len(s.versions) + len(s.history) for s in CATALOGUE) + LLM_STEPS
+STEPS = 1 + len(CATALOGUE) + sum(len(s.versions) + len(s.history) for s in CATALOGUE) + LLM_STEPS + CREDIT_STEPS

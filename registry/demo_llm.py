@@ -245,23 +245,34 @@ def llm_schedule(users, teams, result) -> list[tuple[tuple[int, float], str, Cal
 LLM_STEPS = 1 + len(VERSIONS) + len(EVALUATIONS) + 3
 
 
-def replay_demo_until(until):
-    """``registry.demo``'s steps due by ``until`` (an aware datetime; None: all) not yet done
-    (each step is idempotent): for a caller that ran ``load_demo(until=...)`` and interleaves the
-    rest with its own back-dated history (the monitoring demo's days), keeping the audit chain in
-    time order."""
+def demo_steps(result=None) -> list[tuple]:
+    """``registry.demo``'s steps as ``(moment, label, action)`` in time order (each idempotent:
+    a step already done writes nothing), for a caller that replays them among its own
+    back-dated history (the monitoring demo's days); empty when the registry demo was not loaded.
+    What they create is counted in ``result`` (a ``registry.demo.DemoResult``)."""
     from django.contrib.auth import get_user_model
 
-    from mlops_portal import clock
     from registry import demo
     from registry.models import Team
 
     users = {u.username: u for u in get_user_model().objects.filter(username__in=[u[0] for u in demo.USERS])}
-    result = demo.DemoResult()
     if len(users) < len(demo.USERS) or not RegisteredModel.objects.filter(name=demo.CATALOGUE[0].name).exists():
-        return result  # the registry demo was not loaded: nothing of it to continue
-    for when, _label, action in demo._schedule(users, {t.slug: t for t in Team.objects.all()}, result):
-        if until is None or demo.moment(when) <= until:
-            with clock.at(demo.moment(when)):
+        return []  # the registry demo was not loaded: nothing of it to continue
+    teams = {t.slug: t for t in Team.objects.all()}
+    result = demo.DemoResult() if result is None else result
+    return [(demo.moment(when), label, action) for when, label, action in demo._schedule(users, teams, result)]
+
+
+def replay_demo_until(until):
+    """``registry.demo``'s steps due by ``until`` (an aware datetime; None: all) not yet done
+    (each step is idempotent): for a caller that ran ``load_demo(until=...)`` and interleaves the
+    rest with its own back-dated history, keeping the audit chain in time order."""
+    from mlops_portal import clock
+    from registry import demo
+
+    result = demo.DemoResult()
+    for moment, _label, action in demo_steps(result):
+        if until is None or moment <= until:
+            with clock.at(moment):
                 action()
     return result

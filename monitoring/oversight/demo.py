@@ -92,7 +92,9 @@ def _critical_drift(model: RegisteredModel):
     return Alert.objects.filter(model=model, kind__in=["drift", "prediction_drift"], severity="critical")
 
 
-def _churn_incident(model: RegisteredModel, users, created: dict, found: dt.datetime | None = None) -> None:
+def _churn_incident(
+    model: RegisteredModel, users, created: dict, found: dt.datetime | None = None, advance=None
+) -> None:
     if Incident.objects.filter(model=model).exists():
         return
     owner = users["owner"]
@@ -101,7 +103,12 @@ def _churn_incident(model: RegisteredModel, users, created: dict, found: dt.date
     replay = found is not None and found + dt.timedelta(hours=24) < timezone.now()
 
     def at(step: str):
-        return clock.at(found + dt.timedelta(hours=INCIDENT_HOURS[step])) if replay else contextlib.nullcontext()
+        if not replay:
+            return contextlib.nullcontext()
+        moment = found + dt.timedelta(hours=INCIDENT_HOURS[step])
+        if advance is not None:
+            advance(moment)  # the demo's other steps due before this one first (the chain's time order)
+        return clock.at(moment)
 
     with at("open"):
         incident = incident_open(
@@ -138,17 +145,22 @@ def _churn_incident(model: RegisteredModel, users, created: dict, found: dt.date
     created["incidents"] = created.get("incidents", 0) + 1
 
 
-def churn_incident_after_its_alert(found: dt.datetime) -> dict[str, int]:
+def churn_incident_after_its_alert(found: dt.datetime, advance=None) -> dict[str, int]:
     """The churn incident as soon as its critical drift alert is open (the monitoring demo
-    calls this after each day's run, ``found``), so it happens at its time in the chain."""
+    calls this after each day's run, ``found``), so it happens at its time in the chain.
+    ``advance(moment)``: the caller's other steps due by ``moment``, run before each step of the
+    incident's (which then are each their own transaction, so those steps commit in between)."""
     created: dict[str, int] = {}
     users = _users()
     churn = RegisteredModel.objects.filter(name=registry_demo.CHURN).first()
     if len(users) == 3 and churn and _critical_drift(churn).exists():
-        with transaction.atomic():
-            _churn_incident(churn, users, created, found=found)
+        with transaction.atomic() if advance is None else contextlib.nullcontext():
+            _churn_incident(churn, users, created, found=found, advance=advance)
         if created.get("incidents"):  # the review the incident triggered is done before the next run
-            with transaction.atomic(), clock.at(found + dt.timedelta(hours=INCIDENT_HOURS["repromote"] + 1)):
+            reviewed = found + dt.timedelta(hours=INCIDENT_HOURS["repromote"] + 1)
+            if advance is not None:
+                advance(reviewed)
+            with transaction.atomic(), clock.at(reviewed):
                 _churn_review_and_finding(churn, users, created)
     return created
 
