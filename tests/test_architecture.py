@@ -302,6 +302,31 @@ def test_database_specific_code_lives_in_one_module():
     assert database_specific_sites() == []
 
 
+def wall_clock_stamps() -> list[str]:
+    """``module:line`` of every ``timezone.now()`` in a writing service (registry/services,
+    monitoring/services, monitoring/oversight): they stamp times from ``mlops_portal.clock``,
+    which the demo's back-dated history sets (docs/audit.md)."""
+    found = []
+    for path in application_modules():
+        where = relative(path)
+        if not where.startswith(("registry/services/", "monitoring/services/", "monitoring/oversight/")):
+            continue
+        for node in ast.walk(parsed(path)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "now"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "timezone"
+            ):
+                found.append(f"{where}:{node.lineno}")
+    return found
+
+
+def test_services_take_the_time_from_the_clock():
+    assert wall_clock_stamps() == []
+
+
 def test_the_cycle_finder_finds_a_cycle():
     """The checks above are only worth something if they can fail: a two-module circle and a
     private import are found."""

@@ -15,7 +15,6 @@ import logging
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from mlops_portal import clock
 from monitoring.choices import ReviewStatus
@@ -99,8 +98,8 @@ def _churn_incident(
         return
     owner = users["owner"]
     alert = _critical_drift(model).order_by("opened_at").first()
-    began = alert.opened_at if alert else timezone.now() - dt.timedelta(days=3)
-    replay = found is not None and found + dt.timedelta(hours=24) < timezone.now()
+    began = alert.opened_at if alert else clock.now() - dt.timedelta(days=3)
+    replay = found is not None and found + dt.timedelta(hours=24) < clock.now()
 
     def at(step: str):
         if not replay:
@@ -115,7 +114,7 @@ def _churn_incident(
             model=model,
             actor=owner,
             severity="serious",
-            aware_at=min((found if replay else began) + dt.timedelta(hours=2), timezone.now()),
+            aware_at=min((found if replay else began) + dt.timedelta(hours=2), clock.now()),
             began_at=began,
             alerts=[alert] if alert else [],
             summary="Churn scores jumped for long-tenure customers after an upstream change; "

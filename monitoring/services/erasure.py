@@ -22,8 +22,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
-from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring.models import (
     ErasureRequest,
     ErasureStatus,
@@ -88,7 +88,7 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
         mine.delete()
         labels.filter(model_id=model_id).delete()
         results.append({**row, "status": "erased"})
-    now = timezone.now()
+    now = clock.now()
     held = any(r["status"] == "held" for r in results)
     request = ErasureRequest(
         subject_hash=hashed,

@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.utils import timezone
 
+from mlops_portal import clock
 from registry.choices import FeatureType, TaskType
 
 from .ingest_parsing import BatchError, RawBatch
@@ -227,7 +227,7 @@ def timestamps_column(values: list, *, now: datetime | None = None) -> np.ndarra
             micros = np.fromiter(map(_stamp_micros, values), dtype=np.int64, count=len(values))
         except (ValueError, OverflowError):
             raise _first_failure(values, _stamp_micros, "timestamp") from None
-    now = now or timezone.now()
+    now = now or clock.now()
     latest = (now + timedelta(seconds=settings.INGEST_MAX_FUTURE) - EPOCH) // ONE_US
     earliest = (now - timedelta(days=settings.INGEST_MAX_AGE_DAYS) - EPOCH) // ONE_US
     late, early = micros > latest, micros < earliest

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from pandas.api.types import is_numeric_dtype
 
+from mlops_portal import clock
 from mlops_portal.queue import enqueue_on_commit
 from monitoring.choices import ProfileStatus
 from monitoring.fairness_monitoring import sensitive_store, split_sensitive
@@ -64,7 +64,7 @@ def predictions_ingest(
         return stored
     batch = predictions_validate(parse_body(body, content_type), version=version)
     sensitive = split_sensitive(version, batch)  # kept apart from features (monitoring/fairness_monitoring.py)
-    received_at = timezone.now()
+    received_at = clock.now()
     try:
         with transaction.atomic():
             storage.predictions_store(version_id=version.pk, batch=batch, received_at=received_at)
@@ -149,7 +149,7 @@ def labels_ingest(
     raw = parse_body(body, content_type)
     latest = model.versions.order_by("-version").first()
     batch = labels_validate(raw, task_type=latest.task_type if latest else TaskType.BINARY)
-    existing = storage.labels_store(model=model, batch=batch, received_at=timezone.now())
+    existing = storage.labels_store(model=model, batch=batch, received_at=clock.now())
     matched = 0
     windows: dict[int, set[datetime]] = {}
     for version_id, ts in storage.labelled_prediction_times(model=model, ids=batch.ids):

@@ -35,8 +35,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Min
-from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring.models import DirtyWindow, GroundTruth, LLMRequest, Prediction, PredictionSensitive, RetentionPolicy
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from registry.choices import RiskTier
@@ -308,7 +308,7 @@ def _purge_llm_requests(plan: Plan) -> list[dict]:
 def retention_purge(*, now: datetime | None = None) -> list[dict]:
     """Remove every model's expired raw rows (not those of models under a legal hold) → the
     receipts written. Idempotent: a second run the same day finds nothing to remove."""
-    now = now or timezone.now()
+    now = now or clock.now()
     today = partitions.day_floor(now)
     plans = purge_plans(now=now)
     partitioned = {table for table in RAW_TABLES if partitions.is_partitioned(table)}
@@ -325,7 +325,7 @@ def retention_purge(*, now: datetime | None = None) -> list[dict]:
 
 def partitions_create_ahead(*, now: datetime | None = None) -> list[str]:
     """Create the coming days' partitions (beat, hourly) → the names created."""
-    today = partitions.day_floor(now or timezone.now()).date()
+    today = partitions.day_floor(now or clock.now()).date()
     return partitions.partitions_create_ahead(days_ahead=settings.PARTITIONS_AHEAD_DAYS, today=today)
 
 
