@@ -98,8 +98,9 @@ def _churn_incident(
         return
     owner = users["owner"]
     alert = _critical_drift(model).order_by("opened_at").first()
-    began = alert.opened_at if alert else clock.now() - dt.timedelta(days=3)
-    replay = found is not None and found + dt.timedelta(hours=24) < clock.now()
+    wall = dt.datetime.now(dt.UTC)  # the real time, not the story's: has the incident's day passed?
+    began = alert.opened_at if alert else wall - dt.timedelta(days=3)
+    replay = found is not None and found + dt.timedelta(hours=24) < wall
 
     def at(step: str):
         if not replay:
@@ -114,7 +115,7 @@ def _churn_incident(
             model=model,
             actor=owner,
             severity="serious",
-            aware_at=min((found if replay else began) + dt.timedelta(hours=2), clock.now()),
+            aware_at=min((found if replay else began) + dt.timedelta(hours=2), wall),
             began_at=began,
             alerts=[alert] if alert else [],
             summary="Churn scores jumped for long-tenure customers after an upstream change; "
