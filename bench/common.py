@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.client
+import json
 import math
 import multiprocessing
 import os
@@ -139,6 +140,27 @@ def run_measured(cmd: list[str], *, env: dict | None = None, stdout=subprocess.D
     if proc.returncode != 0 or not match:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {err[-2000:]}")
     return seconds, int(match.group(1)) * 1024  # Linux reports KiB
+
+
+def measure_child(cmd: list[str], out: Path, env: dict | None = None) -> dict:
+    """Run a contender that writes its JSON result to ``out``: that result, with the child's
+    wall time, its own peak RSS and the 1-minute load average (other work on the machine)."""
+    load_before = os.getloadavg()[0]
+    seconds, rss = run_measured(cmd, env=env, cwd=ROOT)
+    result = json.loads(out.read_text())
+    result["wall_seconds"] = seconds
+    result["peak_rss_bytes"] = rss  # the child's own ru_maxrss from wait4
+    result["load"] = max(load_before, os.getloadavg()[0])
+    return result
+
+
+def peer_python(venv: str, make_target: str) -> Path:
+    """The Python of a peer's own venv under bench/ (``make <make_target>`` creates it)."""
+    python = ROOT / "bench" / venv / "bin" / "python"
+    if not python.exists() or not (python.parent.parent / ".installed").exists():
+        log(f"creating bench/{venv} (make {make_target})")
+        subprocess.run(["make", "--no-print-directory", make_target], cwd=ROOT, check=True)
+    return python
 
 
 # --------------------------------------------------------------------------- databases

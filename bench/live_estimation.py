@@ -24,18 +24,16 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, log, run_measured
+from bench.common import DATA_DIR, QUICK, ROOT, Figure, log, measure_child, peer_python
 
 ROWS = 100_000 if QUICK else 1_000_000
 REFERENCE_ROWS = 10_000 if QUICK else 100_000
 REPEATS = 3
 SEED = 20261205
-NANNYML_PYTHON = ROOT / "bench" / ".venv-nannyml" / "bin" / "python"
 METRICS = ["roc_auc", "accuracy", "precision", "recall", "f1"]
 MB = 1024 * 1024
 
@@ -122,30 +120,13 @@ def child_ours(reference_path: str, window_path: str, out_path: str) -> None:
     Path(out_path).write_text(json.dumps(out))
 
 
-def _measure(cmd: list[str], out: Path, env: dict | None = None) -> dict:
-    load_before = os.getloadavg()[0]
-    seconds, rss = run_measured(cmd, env=env, cwd=ROOT)
-    result = json.loads(out.read_text())
-    result["wall_seconds"] = seconds
-    result["peak_rss_bytes"] = rss
-    result["load"] = max(load_before, os.getloadavg()[0])
-    return result
-
-
-def ensure_nannyml() -> Path:
-    if not NANNYML_PYTHON.exists() or not (NANNYML_PYTHON.parent.parent / ".installed").exists():
-        log("creating bench/.venv-nannyml (make bench-nannyml-venv)")
-        subprocess.run(["make", "--no-print-directory", "bench-nannyml-venv"], cwd=ROOT, check=True)
-    return NANNYML_PYTHON
-
-
 def run() -> list[Figure]:
     ref_path, cur_path = write_data()
     out_dir = DATA_DIR / "live"
     env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="mlops_portal.settings")
     size = f"{ROWS:,} vs {REFERENCE_ROWS:,}"
     log(f"estimated performance {size}: ours")
-    ours = _measure(
+    ours = measure_child(
         [
             sys.executable,
             "-m",
@@ -160,9 +141,9 @@ def run() -> list[Figure]:
     )
     log(f"  ours {ours['compute_seconds']:.4f} s, {ours['peak_rss_bytes'] / MB:.0f} MB: {ours['estimates']}")
     log("NannyML CBPE")
-    peer = _measure(
-        [str(ensure_nannyml()), str(ROOT / "bench" / "nannyml_peer.py"), str(ref_path), str(cur_path),
-         str(out_dir / "nannyml.json")],
+    peer = measure_child(
+        [str(peer_python(".venv-nannyml", "bench-nannyml-venv")), str(ROOT / "bench" / "nannyml_peer.py"),
+         str(ref_path), str(cur_path), str(out_dir / "nannyml.json")],
         out_dir / "nannyml.json",
         dict(os.environ, NML_DISABLE_USAGE_LOGGING="1", DO_NOT_TRACK="1"),
     )  # fmt: skip

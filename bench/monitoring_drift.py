@@ -27,12 +27,11 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, log, run_measured
+from bench.common import DATA_DIR, QUICK, ROOT, Figure, log, measure_child, peer_python
 
 FEATURES = 20
 ROWS = 100_000 if QUICK else 1_000_000
@@ -40,7 +39,6 @@ REFERENCE_ROWS = 10_000 if QUICK else 100_000
 DRIFTED = 5  # features f00..f04 are shifted in the window
 REPEATS = 3
 SEED = 20261123
-EVIDENTLY_PYTHON = ROOT / "bench" / ".venv-evidently" / "bin" / "python"
 MB = 1024 * 1024
 
 
@@ -135,23 +133,6 @@ def child_ours(reference_path: str, current_path: str, out_path: str) -> None:
 # --------------------------------------------------------------------------- the benchmark
 
 
-def _measure(cmd: list[str], out: Path, env: dict | None = None) -> dict:
-    load_before = os.getloadavg()[0]
-    seconds, rss = run_measured(cmd, env=env, cwd=ROOT)
-    result = json.loads(out.read_text())
-    result["wall_seconds"] = seconds
-    result["peak_rss_bytes"] = rss  # the child's own ru_maxrss from wait4
-    result["load"] = max(load_before, os.getloadavg()[0])  # 1-min load average: other work on the machine
-    return result
-
-
-def ensure_evidently() -> Path:
-    if not EVIDENTLY_PYTHON.exists() or not (EVIDENTLY_PYTHON.parent.parent / ".installed").exists():
-        log("creating bench/.venv-evidently (make bench-evidently-venv)")
-        subprocess.run(["make", "--no-print-directory", "bench-evidently-venv"], cwd=ROOT, check=True)
-    return EVIDENTLY_PYTHON
-
-
 def run() -> list[Figure]:
     return run_window() + run_daily()
 
@@ -163,7 +144,7 @@ def run_window() -> list[Figure]:
     size = f"{ROWS:,} × {FEATURES} vs {REFERENCE_ROWS:,}"
 
     log(f"drift window {size}: ours")
-    ours = _measure(
+    ours = measure_child(
         [sys.executable, "-m", "bench.monitoring_drift", "child", "ours", str(ref_path), str(cur_path),
          str(out_dir / "ours.json")],
         out_dir / "ours.json",
@@ -175,7 +156,7 @@ def run_window() -> list[Figure]:
     )
 
     log("numpy searchsorted+bincount limit")
-    limit = _measure(
+    limit = measure_child(
         [sys.executable, str(ROOT / "bench" / "numpy_limit.py"), str(ref_path), str(cur_path),
          str(out_dir / "numpy.json"), str(REPEATS)],
         out_dir / "numpy.json",
@@ -183,9 +164,9 @@ def run_window() -> list[Figure]:
     log(f"  numpy {limit['compute_seconds']:.3f} s, {limit['peak_rss_bytes'] / MB:.0f} MB")
 
     log("Evidently DataDriftPreset (takes about a minute at full size)")
-    evidently = _measure(
-        [str(ensure_evidently()), str(ROOT / "bench" / "evidently_peer.py"), str(ref_path), str(cur_path),
-         str(out_dir / "evidently.json")],
+    evidently = measure_child(
+        [str(peer_python(".venv-evidently", "bench-evidently-venv")), str(ROOT / "bench" / "evidently_peer.py"),
+         str(ref_path), str(cur_path), str(out_dir / "evidently.json")],
         out_dir / "evidently.json",
         dict(os.environ, DO_NOT_TRACK="1"),
     )  # fmt: skip

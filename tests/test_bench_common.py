@@ -38,6 +38,14 @@ def test_peak_rss_is_the_childs_own_not_the_parents():
     assert big >= 150_000_000
 
 
+def test_a_contenders_result_carries_its_wall_time_peak_rss_and_the_load(tmp_path):
+    out = tmp_path / "result.json"
+    code = f"import json; json.dump({{'compute_seconds': 0.5}}, open({str(out)!r}, 'w'))"
+    result = common.measure_child([sys.executable, "-c", code], out)
+    assert result["compute_seconds"] == 0.5
+    assert result["wall_seconds"] > 0 and result["peak_rss_bytes"] > 1_000_000 and result["load"] >= 0
+
+
 def test_python_load_generator_counts_requests_and_errors():
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -23,7 +23,6 @@ from monitoring.services.llm_requests import FLAG_SEPARATOR, MAX_FLAGS, llm_requ
 from registry.api.promotions import PromotionScope
 from registry.choices import TokenScope
 from registry.rules import is_admin
-from registry.selectors.inventory import version_get
 from registry.services.audit import AuditContext
 
 from .views import INGEST_BODY, INGEST_ERRORS, WRITE, IngestView
@@ -47,11 +46,7 @@ class LLMRequestIngestView(IngestView):
         responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, **INGEST_ERRORS},
     )
     def post(self, request, name: str, version: int):
-        self.writable_model(name)
-        found = version_get(user=request.user, name=name, version=version)
-        summary = self.ingest(llm_requests_ingest, version=found)
-        duplicate = "duplicate_of_batch" in summary
-        return Response(summary, status=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED)
+        return self.ingest_batch(llm_requests_ingest, name, version)
 
 
 class PriceSerializer(serializers.ModelSerializer):

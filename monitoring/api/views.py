@@ -130,6 +130,14 @@ class IngestView(MonitoringAPIView):
         except UnsupportedFormat as exc:
             raise exceptions.UnsupportedMediaType(self.request.content_type, detail=exc.messages[0]) from exc
 
+    def ingest_batch(self, service, name: str, version: int) -> Response:
+        """A batch of records of one version (predictions, LLM requests): 201 with the new batch,
+        200 with ``duplicate_of_batch`` for a body already stored."""
+        self.writable_model(name)
+        summary = self.ingest(service, version=version_get(user=self.request.user, name=name, version=version))
+        duplicate = "duplicate_of_batch" in summary
+        return Response(summary, status=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED)
+
 
 class PredictionIngestView(IngestView):
     @extend_schema(
@@ -148,11 +156,7 @@ class PredictionIngestView(IngestView):
         responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, **INGEST_ERRORS},
     )
     def post(self, request, name: str, version: int):
-        self.writable_model(name)
-        found = version_get(user=request.user, name=name, version=version)
-        summary = self.ingest(predictions_ingest, version=found)
-        duplicate = "duplicate_of_batch" in summary
-        return Response(summary, status=status.HTTP_200_OK if duplicate else status.HTTP_201_CREATED)
+        return self.ingest_batch(predictions_ingest, name, version)
 
 
 class LabelIngestView(IngestView):

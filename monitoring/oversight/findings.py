@@ -20,8 +20,9 @@ from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
 from . import notify
+from .incidents import oversight_text
 from .models import Finding, PeriodicReview
-from .reviews import ReviewConflict, _comment
+from .reviews import ReviewConflict
 from .rules import can_remediate_finding, can_validate
 
 
@@ -72,7 +73,7 @@ def finding_create(
         model=model,
         review=review,
         severity=severity,
-        description=_comment(description, "description", required=True),
+        description=oversight_text(description, "description", required=True),
         owner=owner,
         due_at=due_at,
         created_by=actor,
@@ -102,7 +103,7 @@ def finding_remediate(*, finding: Finding, actor, evidence: str, context: AuditC
         raise PermissionDenied("Only the finding's owner, the model's owner or an admin may answer it.")
     if finding.status != FindingStatus.OPEN:
         raise ReviewConflict(f"Finding #{finding.pk} is {finding.get_status_display().lower()}, not open.")
-    finding.remediation = _comment(evidence, "evidence", required=True)
+    finding.remediation = oversight_text(evidence, "evidence", required=True)
     finding.remediated_by, finding.remediated_at = actor, clock.now()
     finding.status = FindingStatus.REMEDIATED
     finding.full_clean()
@@ -121,7 +122,7 @@ def finding_retest(*, finding: Finding, actor, passed: bool, comment: str, conte
         raise ReviewConflict(f"Finding #{finding.pk} has no remediation to retest.")
     if not isinstance(passed, bool):
         raise ValidationError({"passed": "true or false."})
-    finding.retest_comment = _comment(comment, required=not passed)
+    finding.retest_comment = oversight_text(comment, required=not passed)
     if passed:
         finding.status, finding.closed_by, finding.closed_at = FindingStatus.CLOSED, actor, clock.now()
     else:

@@ -45,7 +45,9 @@ class IncidentConflict(Exception):
         self.message = message
 
 
-def _text(value: Any, field: str, *, required: bool) -> str:
+def oversight_text(value: Any, field: str = "comment", *, required: bool = False) -> str:
+    """A free-text field of an incident, review or finding: text, NUL removed, stripped, at most
+    ``MAX_TEXT`` characters (a 400 naming ``field`` otherwise)."""
     if value is not None and not isinstance(value, str):
         raise ValidationError({field: "Must be text."})
     text = (value or "").replace("\x00", "").strip()
@@ -185,8 +187,8 @@ def incident_open(
         promotion_request=request,
         approved_by=approvers,
         severity=severity,
-        summary=_text(summary, "summary", required=True),
-        affected=_text(affected, "affected", required=False),
+        summary=oversight_text(summary, "summary", required=True),
+        affected=oversight_text(affected, "affected", required=False),
         began_at=began_at,
         aware_at=aware_at,
         time_zone=zone,
@@ -210,7 +212,7 @@ def incident_open(
 def incident_note(*, incident: Incident, actor, text: str, context: AuditContext) -> IncidentEvent:
     """An investigation note on the timeline."""
     incident = _lock(incident, actor)
-    text = _text(text, "text", required=True)
+    text = oversight_text(text, "text", required=True)
     incident.save(update_fields=["updated_at"])
     return _record(incident, IncidentEventKind.NOTE, actor=actor, context=context, text=text)
 
@@ -225,7 +227,7 @@ def incident_suspend(*, incident: Incident, actor, mode: str, reason: str, conte
     from .retire import model_retire
 
     incident = _lock(incident, actor)
-    reason = _text(reason, "reason", required=True)
+    reason = oversight_text(reason, "reason", required=True)
     if mode not in SuspendMode.values:
         raise ValidationError({"mode": f"One of: {', '.join(SuspendMode.values)}."})
     model = incident.model
@@ -289,9 +291,9 @@ def incident_report(
     if kind not in ReportKind.values:
         raise ValidationError({"kind": f"One of: {', '.join(ReportKind.values)}."})
     if affected is not None:
-        incident.affected = _text(affected, "affected", required=False)
+        incident.affected = oversight_text(affected, "affected", required=False)
     if corrective_actions is not None:
-        incident.corrective_actions = _text(corrective_actions, "corrective_actions", required=False)
+        incident.corrective_actions = oversight_text(corrective_actions, "corrective_actions", required=False)
     now = clock.now()
     if kind == ReportKind.INITIAL:
         if incident.status != IncidentStatus.OPEN:
@@ -318,8 +320,8 @@ def incident_resolve(
     incident = _lock(incident, actor)
     if incident.status not in (IncidentStatus.OPEN, IncidentStatus.REPORTED):
         raise IncidentConflict(f"Incident #{incident.pk} already has its root cause.")
-    incident.root_cause = _text(root_cause, "root_cause", required=True)
-    actions = _text(corrective_actions, "corrective_actions", required=False)
+    incident.root_cause = oversight_text(root_cause, "root_cause", required=True)
+    actions = oversight_text(corrective_actions, "corrective_actions", required=False)
     incident.corrective_actions = actions or incident.corrective_actions
     incident.status, incident.resolved_at = IncidentStatus.RESOLVED, clock.now()
     incident.full_clean()
@@ -333,7 +335,7 @@ def incident_resolve(
 def incident_close(*, incident: Incident, actor, context: AuditContext, comment: str = "") -> Incident:
     """Close a resolved incident; one with a legal deadline needs its final report first."""
     incident = _lock(incident, actor)
-    comment = _text(comment, "comment", required=False)
+    comment = oversight_text(comment, "comment", required=False)
     if incident.status != IncidentStatus.RESOLVED:
         raise IncidentConflict(f"Incident #{incident.pk} needs its root cause before it can be closed.")
     if incident.severity in deadlines.LEGAL_DAYS and not incident.final_report_at:

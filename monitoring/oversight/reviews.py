@@ -26,12 +26,11 @@ from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
 from . import notify
-from .incidents import IncidentConflict
+from .incidents import IncidentConflict, oversight_text
 from .models import Incident, PeriodicReview, ReviewTrigger
 from .plan import review_cadence_days
 from .rules import can_attest_review, can_validate
 
-MAX_TEXT = 20_000
 TRIGGER_ALERT_KINDS = {AlertKind.DRIFT: ReviewTriggerKind.DRIFT_ALERT, AlertKind.PREDICTION_DRIFT: "drift_alert"}
 
 
@@ -58,17 +57,6 @@ def review_payload(review: PeriodicReview) -> dict[str, Any]:
 def _record(review: PeriodicReview, what: str, *, actor, context: AuditContext, **extra) -> None:
     payload = review_payload(review) | extra
     event_record(action=f"review.{what}", actor=actor, obj=review, model=review.model, context=context, payload=payload)
-
-
-def _comment(value: Any, field: str = "comment", *, required: bool = False) -> str:
-    if value is not None and not isinstance(value, str):
-        raise ValidationError({field: "Must be text."})
-    text = (value or "").replace("\x00", "").strip()
-    if required and not text:
-        raise ValidationError({field: "This field is required."})
-    if len(text) > MAX_TEXT:
-        raise ValidationError({field: f"At most {MAX_TEXT} characters."})
-    return text
 
 
 def _open(*, model, trigger: str, reason: str, due_at, actor, context: AuditContext) -> PeriodicReview:
@@ -107,7 +95,7 @@ def review_open(
         raise ValidationError({"trigger": "manual or scheduled."})
     if not (can_attest_review(actor, model) or can_validate(actor, model)):
         raise PermissionDenied("Only the owner, a validator or an admin may open a review.")
-    reason = _comment(reason, "reason", required=True)
+    reason = oversight_text(reason, "reason", required=True)
     now = clock.now()
     due_at = due_at or now + _days("REVIEW_TRIGGER_DUE_DAYS", 14)
     if due_at.year > 9000 or due_at.year < 1970 or due_at <= now:
@@ -175,7 +163,7 @@ def review_attest(
             {"card_true": "Attest both, or update the model card and intended use first, then attest."}
         )
     now = clock.now()
-    review.attestation = _comment(comment)
+    review.attestation = oversight_text(comment)
     review.attested_by, review.attested_at = actor, now
     review.status = ReviewStatus.ATTESTED if review.needs_validator else ReviewStatus.COMPLETED
     review.completed_at = None if review.needs_validator else now
@@ -194,7 +182,7 @@ def review_validate(*, review: PeriodicReview, actor, comment: str, context: Aud
     if review.status != ReviewStatus.ATTESTED:
         raise ReviewConflict(f"Review #{review.pk} needs the owner's attestation before it is validated.")
     now = clock.now()
-    review.validation_comment = _comment(comment, required=True)
+    review.validation_comment = oversight_text(comment, required=True)
     review.validated_by, review.validated_at = actor, now
     review.status, review.completed_at = ReviewStatus.COMPLETED, now
     review.full_clean()
