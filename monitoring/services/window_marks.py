@@ -128,7 +128,9 @@ def windows_mark_dirty_one(version_id: int, start: datetime, granularity: str) -
 
 
 def dirty_windows_sweep(*, limit: int = SWEEP_BATCH, now=None) -> list[tuple[int, datetime, str]]:
-    """Claim dirty windows for queueing (hourly before daily, oldest first): never queued,
+    """Claim dirty windows for queueing (hourly before daily, newest first: the latest window is
+    the one health reads, so fresh data reaches the alerts before older windows re-labelled or
+    backfilled are recomputed; docs/performance.md, "Freshness"): never queued,
     queued more than ``REQUEUE_AFTER`` ago and not being computed, or whose computation's
     lease expired (its worker died). Marks stay until their computation removes them."""
     now = now or clock.now()
@@ -136,7 +138,7 @@ def dirty_windows_sweep(*, limit: int = SWEEP_BATCH, now=None) -> list[tuple[int
     expired = Q(lease_until__lt=now)
     with transaction.atomic():
         marks = list(
-            DirtyWindow.objects.filter(unclaimed | expired).order_by("-granularity", "window_start", "pk")[:limit]
+            DirtyWindow.objects.filter(unclaimed | expired).order_by("-granularity", "-window_start", "pk")[:limit]
         )
         for mark in marks:
             if mark.lease_until is not None:

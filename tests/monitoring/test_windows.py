@@ -237,6 +237,23 @@ def test_a_batch_for_a_window_already_queued_does_not_queue_it_again(
     assert not _hourly_mark(profiled).exists()
 
 
+def test_the_sweep_queues_the_newest_hours_first_then_the_days(
+    profiled, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    ingest(profiled, owner, prediction_records(30, start=T0), django_capture_on_commit_callbacks)
+    ingest(
+        profiled,
+        owner,
+        prediction_records(30, start=T0 + timedelta(hours=5), prefix="b"),
+        django_capture_on_commit_callbacks,
+    )
+    queued = [(start, granularity) for _, start, granularity in dirty_windows_sweep(now=timezone.now())]
+    hours = [start for start, granularity in queued if granularity == Granularity.HOURLY]
+    assert hours == sorted(hours, reverse=True) and hours[0] >= T0 + timedelta(hours=5)
+    assert queued[-1][1] == Granularity.DAILY
+
+
 def test_data_arriving_during_a_computation_keeps_the_window_dirty(
     profiled, owner, django_capture_on_commit_callbacks, monkeypatch
 ):
