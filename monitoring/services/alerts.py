@@ -214,14 +214,15 @@ def _retrain_reason(reasons: list[dict]) -> dict | None:
 def retrain_consider(
     *, model: RegisteredModel, version, reasons: list[dict], context: AuditContext = WORKER, now=None
 ) -> RetrainTrigger | None:
-    """Fire a retrain trigger on critical drift or an overdue cadence, once per cool-down."""
+    """Fire a retrain trigger on critical drift or an overdue cadence, once per cool-down.
+
+    Called by ``health_evaluate``, which holds the model's config row lock (taken before any
+    audit event), so two evaluations of one model never both see the cool-down as passed."""
     reason = _retrain_reason(reasons)
     if reason is None:
         return None
     now = now or clock.now()
     config = monitoring_config_get(model=model)
-    if config.pk:
-        MonitoringConfig.objects.select_for_update().filter(pk=config.pk).first()  # serialise per model
     cooldown = timedelta(hours=config.retrain_cooldown_hours)
     if RetrainTrigger.objects.filter(model=model, fired_at__gt=now - cooldown).exists():
         return None
