@@ -14,7 +14,7 @@ from mlops_portal import clock
 from registry.auth import forget_roles
 from registry.models import ExternalIdentity, GroupMapping, ServiceAccount, Team
 
-from .audit import AuditContext, acting_as, audit_record
+from .audit import AuditContext, acting_as, audit_record, audit_save
 from .tokens import tokens_revoke_for_user
 
 SERVICE_ACCOUNT_PREFIX = "svc-"
@@ -34,12 +34,10 @@ def service_account_create(*, name: str, team: Team, description: str = "", acto
     user.save()
     team.members.add(user)
     account = ServiceAccount(user=user, team=team, description=description, created_by=actor)
-    account.full_clean()
-    account.save()
-    audit_record(
+    audit_save(
+        account,
         actor=actor,
         action="service_account.created",
-        obj=account,
         context=context,
         after={"username": user.username, "team": team.slug, "description": description},
     )

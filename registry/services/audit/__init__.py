@@ -17,7 +17,7 @@ from .context import CLI, WORKER, AuditContext, acting_as, current_actor
 from .export import EXPORT_FORMATS, AuditExport, audit_export, audit_export_rows, compliance_report_record_export
 from .rows import ChainRow
 from .verify import VerifyResult, audit_verify
-from .writer import audit_head, audit_record, diff, event_payload, model_snapshot
+from .writer import audit_head, audit_record, audit_save, diff, event_payload, model_snapshot
 
 __all__ = [
     "AuditContext",
@@ -35,6 +35,7 @@ __all__ = [
     "audit_export_rows",
     "audit_head",
     "audit_record",
+    "audit_save",
     "audit_verify",
     "checkpoint_last",
     "checkpoint_write",

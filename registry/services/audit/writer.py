@@ -105,6 +105,25 @@ def audit_record(
     return event
 
 
+def audit_save(
+    obj,
+    *,
+    actor,
+    action: str,
+    context: AuditContext,
+    model: RegisteredModel | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    exclude: list[str] | None = None,
+) -> AuditEvent:
+    """Validate and save ``obj``, then record ``action`` on it: the create/update step every
+    service ends with, in the caller's transaction. ``exclude`` skips fields in ``full_clean``
+    (e.g. a large JSON column validated elsewhere)."""
+    obj.full_clean(exclude=exclude)
+    obj.save()
+    return audit_record(actor=actor, action=action, context=context, obj=obj, model=model, before=before, after=after)
+
+
 def _jsonable(value):
     """Round-trip through the canonical encoder so what is stored equals what was hashed,
     and what the database gives back is what was stored (see ``_db_safe``)."""
