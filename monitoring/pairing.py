@@ -42,7 +42,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 SCORE_BINS = 1000
 REPLICATES = 2000
@@ -217,6 +216,8 @@ def _mcnemar(c: np.ndarray) -> float | None:
     d = int(n[(cp != y) & (pp == y)].sum())
     if b + d == 0:
         return 1.0
+    from scipy import stats  # imported on use: see registry/llm_stats.py
+
     return float(stats.binomtest(b, b + d, 0.5).pvalue)
 
 

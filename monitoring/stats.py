@@ -63,7 +63,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, DriftRule, Metric
 
@@ -277,6 +276,8 @@ def ks_binned(ref_counts, cur_counts, n_ref, n_cur) -> tuple[np.ndarray, np.ndar
     # Stephens' small-sample correction of the Kolmogorov limit: within 0.02 of scipy's
     # ``kstwo.sf`` for any size (within 0.01 from en ≈ 300), at a ten-thousandth of its cost.
     root = np.sqrt(en)
+    from scipy import stats  # imported on use: see registry/llm_stats.py
+
     pvalue = stats.kstwobign.sf((root + 0.12 + 0.11 / root) * d)
     return d, np.clip(pvalue, 0.0, 1.0)
 
@@ -295,6 +296,8 @@ def chi2_pvalue(ref_counts, cur_counts) -> float | None:
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 1.0 if table.shape[1] == 1 else None
+    from scipy import stats
+
     return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 

@@ -26,9 +26,10 @@ import math
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-from scipy import stats
+
+# scipy.stats and pyarrow are imported where they are used: together about 130 MB that a
+# process serving only the registry's pages or the audit log never needs (see
+# tests/test_architecture.py::test_url_conf_does_not_import_the_data_stack).
 
 CONFIDENCE = 0.95
 PROPORTIONS = ("safety_pass", "refusal")
@@ -44,6 +45,8 @@ METRIC_NAMES = {
 
 
 def _z(confidence: float = CONFIDENCE) -> float:
+    from scipy import stats
+
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
@@ -70,6 +73,8 @@ def mean_interval(
     mean = float(values.mean())
     if n < 2:
         return mean, None, None
+    from scipy import stats
+
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(values.std(ddof=1)) / math.sqrt(n)
     return mean, mean - half, mean + half
 
@@ -164,6 +169,9 @@ def paired_difference(
 
 def cases_parquet(cases: dict[str, Any]) -> bytes:
     """Case ids, categories and scores (NaN → null) as Parquet: what ``EvaluationRun.data`` keeps."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     columns = {"case_id": pa.array(cases["case_id"], type=pa.string())}
     if cases.get("category") is not None:
         columns["category"] = pa.array(cases["category"], type=pa.string())
@@ -178,6 +186,9 @@ def cases_parquet(cases: dict[str, Any]) -> bytes:
 
 def cases_read(data: bytes, columns: list[str] | None = None) -> dict[str, Any]:
     """``cases_parquet``'s columns back: ids and categories as lists, scores as float64 (NaN = missing)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pq.read_table(pa.py_buffer(bytes(data)))
     out: dict[str, Any] = {}
     for name in table.column_names:

@@ -360,3 +360,32 @@ if __name__ == "__main__":
     print(f"registry → monitoring module-level imports: {registry_imports_of_monitoring()}")
     print(f"private library internals: {private_uses()}")
     print(f"database-specific code outside mlops_portal/db.py: {database_specific_sites()}")
+
+
+# The data stack a process serving the registry, the audit log or the API's plumbing never needs:
+# about 170 MB (pandas with its pyarrow bridge, scipy.stats). Modules that use them import them
+# where they are used, so only the processes that compute pay for them.
+DATA_STACK = ("pandas", "scipy")
+
+
+def url_conf_imports(modules=DATA_STACK) -> list[str]:
+    """Which of ``modules`` a fresh Django process has imported once its URL conf is loaded."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys, django; django.setup(); from django.conf import settings; "
+        "__import__(settings.ROOT_URLCONF); "
+        f"print(' '.join(m for m in {modules!r} if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mlops_portal.settings", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def test_url_conf_does_not_import_the_data_stack():
+    assert url_conf_imports() == []
+
+
+def test_the_url_conf_check_sees_an_import():
+    assert url_conf_imports(("django", "rest_framework")) == ["django", "rest_framework"]

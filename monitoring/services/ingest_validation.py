@@ -27,7 +27,6 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
@@ -199,6 +198,8 @@ def ids_column(values: list, field: str = "prediction_id") -> list[str]:
     lengths = list(map(len, ids))
     if min(lengths) == 0 or max(lengths) > MAX_ID_LENGTH or "\x00" in "".join(ids):
         raise _first_failure(ids, _prediction_id, field)
+    import pandas as pd  # imported on use: see registry/llm_stats.py
+
     duplicated = pd.Index(ids).duplicated()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated)[0])

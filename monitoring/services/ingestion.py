@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from pandas.api.types import is_numeric_dtype
 
 from mlops_portal import clock
 from mlops_portal.queue import enqueue_on_commit
@@ -174,6 +173,8 @@ def labels_ingest(
 
 def _refuse_nul(clean) -> None:
     """NUL characters cannot be stored in the profile (JSON): refuse them at upload."""
+    from pandas.api.types import is_numeric_dtype  # imported on use: see registry/llm_stats.py
+
     for name in clean.columns:
         column = clean[name]
         if is_numeric_dtype(column.dtype):

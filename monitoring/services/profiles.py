@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from django.core.exceptions import ValidationError
 
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE
 from monitoring.estimation import LABEL_COLUMN, LABEL_FEATURE
+
+if TYPE_CHECKING:  # pandas is imported on use: see registry/llm_stats.py
+    import pandas as pd
 
 FINE_FACTOR = 5
 TOP_CATEGORIES = 50
@@ -41,6 +43,8 @@ SCORE_COLUMN = "score"
 
 def read_table(body: bytes, content_type: str = "") -> tuple[pd.DataFrame, str]:
     """Parse a CSV or Parquet body (Parquet recognised by its magic bytes or content type)."""
+    import pandas as pd
+
     if not body:
         raise ValidationError({"body": "The request body is empty: send a CSV or Parquet file."})
     is_parquet = body[:4] == PARQUET_MAGIC or "parquet" in content_type
@@ -54,6 +58,8 @@ def read_table(body: bytes, content_type: str = "") -> tuple[pd.DataFrame, str]:
 
 
 def dataframe_from_parquet(data: bytes) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_parquet(io.BytesIO(bytes(data)))
 
 
@@ -63,6 +69,8 @@ def reference_validate(df: pd.DataFrame, schema: list[dict], task_type: str) -> 
     Numeric columns must hold finite numbers (blank cells are missing values); categorical
     columns become strings. Optional ``prediction`` and ``score`` columns are profiled too.
     """
+    import pandas as pd
+
     errors: dict[str, str] = {}
     if not schema:
         raise ValidationError({"feature_schema": "The version has no feature schema to validate against."})
@@ -101,6 +109,8 @@ def _take_column(col: pd.Series, numeric: bool, column: str, feature: str, out: 
 
 
 def _numeric_column(col: pd.Series) -> tuple[np.ndarray, str]:
+    import pandas as pd
+
     if col.dtype == bool:
         return col.to_numpy(dtype=np.float64), ""
     converted = pd.to_numeric(col, errors="coerce")
@@ -117,6 +127,8 @@ def _numeric_column(col: pd.Series) -> tuple[np.ndarray, str]:
 
 
 def _category_column(col: pd.Series) -> np.ndarray:
+    import pandas as pd
+
     values = col.to_numpy(dtype=object)
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
