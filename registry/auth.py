@@ -125,5 +125,7 @@ class RolesModelBackend(ModelBackend):
             pk = get_user_model()._meta.pk.to_python(user_id)
         except ValidationError:  # a malformed session value: no user
             return None
-        user = user_with_roles(pk)
+        from registry.cache import cached_access  # registry.rules, which it imports, imports this module
+
+        user = cached_access("user", pk, user_with_roles)
         return user if user is not None and self.user_can_authenticate(user) else None

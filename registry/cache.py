@@ -21,11 +21,11 @@ Why it stays exact:
   not show (``last_login``, reference-profile stamps, health recomputed to the same status)
   deliberately do not bump.
 
-API tokens are cached the same way under the ACCESS revision: a Bearer request reads one small
-row instead of compiling and running the token query with its user and roles (about 1.5 ms of
-CPU a request). Revoking a token, (de)activating a user, or changing a group, a group
-membership or a team membership bumps it, so the next request after the commit reads the token
-again from the database.
+API tokens and sessions' users are cached the same way under the ACCESS revision: a request reads
+one small row instead of compiling and running the token or user query with the user's roles
+(about 1.5 ms of CPU a request). Revoking a token, (de)activating a user, changing a password, a
+group, a group membership or a team membership bumps it, so the next request after the commit
+reads them again from the database.
 """
 
 from __future__ import annotations
@@ -144,26 +144,27 @@ def inventory_revision(*, details: bool = False, using: str = DEFAULT_DB_ALIAS) 
     return _revision((LISTS, HEALTH) if details else (LISTS,), (bump_lists_revision, bump_health_revision), using)
 
 
-def cached_token(digest: str, load):
-    """The live token whose secret hashes to ``digest``: ``load(digest)``'s result, from the
-    cache when the ACCESS revision allows. An unknown secret (None) is never cached."""
+def cached_access(kind: str, ident, load):
+    """What authenticating a request reads — a token by its hash (``kind`` "token"), a session's
+    user by id ("user") — as ``load(ident)`` returns it, from the cache when the ACCESS revision
+    allows. None (an unknown secret or user) is never cached."""
     revision = _revision((ACCESS,), (bump_access_revision,), DEFAULT_DB_ALIAS)
     if revision is None:
-        return load(digest)
-    key = cache_key("token", *revision, digest)
-    token = cache.get(key)
-    if token is None:
-        token = load(digest)
-        if token is not None:
-            cache.set(key, token, settings.INVENTORY_CACHE_SECONDS)
-    return token
+        return load(ident)
+    key = cache_key("access", kind, *revision, ident)
+    found = cache.get(key)
+    if found is None:
+        found = load(ident)
+        if found is not None:
+            cache.set(key, found, settings.INVENTORY_CACHE_SECONDS)
+    return found
 
 
-def token_recache(digest: str, token) -> None:
-    """Store ``token`` again after its last use was written (see ``cached_token``)."""
+def access_recache(kind: str, ident, value) -> None:
+    """Store ``value`` again after a write the ACCESS revision does not follow (a token's last use)."""
     revision = _revision((ACCESS,), (bump_access_revision,), DEFAULT_DB_ALIAS)
     if revision is not None:
-        cache.set(cache_key("token", *revision, digest), token, settings.INVENTORY_CACHE_SECONDS)
+        cache.set(cache_key("access", kind, *revision, ident), value, settings.INVENTORY_CACHE_SECONDS)
 
 
 def cache_key(*parts: object) -> str:
@@ -201,9 +202,12 @@ def _relation_changed(sender, action, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
 
 
 def _user_saved(sender, using=DEFAULT_DB_ALIAS, update_fields=None, **kwargs) -> None:
-    """Logins save ``last_login`` and password changes ``password``: not shown, no bump."""
-    if update_fields is None or not set(update_fields) <= {"last_login", "password"}:
+    """Logins save ``last_login``: no bump. A password change is not shown (no inventory bump)
+    but ends the other sessions (the cached user holds the password's hash: ACCESS bump)."""
+    changed = None if update_fields is None else set(update_fields)
+    if changed is None or not changed <= {"last_login", "password"}:
         inventory_changed(using)
+    if changed is None or not changed <= {"last_login"}:
         access_changed(using)
 
 

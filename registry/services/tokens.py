@@ -13,7 +13,7 @@ from django.db import transaction
 
 from mlops_portal import clock
 from registry.auth import adopt_roles, role_annotations
-from registry.cache import cached_token, token_recache
+from registry.cache import access_recache, cached_access
 from registry.choices import TokenScope
 from registry.models import ApiToken
 
@@ -106,12 +106,12 @@ def token_authenticate(raw: str, *, ip: str | None = None) -> ApiToken | None:
     """The live token for a raw secret, or None. Records its last use (time and client address)
     at most once a minute.
 
-    With the cache on, one small read (the ACCESS revision, ``registry.cache.cached_token``)
+    With the cache on, one small read (the ACCESS revision, ``registry.cache.cached_access``)
     when the token is cached; else one statement on PostgreSQL (token, user, group names and team
     flag: ``registry.auth``), on SQLite the group names follow in one more when a permission first
     asks for them. Plus the last-use update when it is due."""
     digest = hash_token(raw)
-    token = cached_token(digest, _live_token)
+    token = cached_access("token", digest, _live_token)
     if token is None or not token.user.is_active:
         return None
     now = clock.now()
@@ -121,7 +121,7 @@ def token_authenticate(raw: str, *, ip: str | None = None) -> ApiToken | None:
     if stale or (ip and ip != token.last_used_ip):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
         token.last_used_at, token.last_used_ip = now, ip
-        token_recache(digest, token)
+        access_recache("token", digest, token)
     return token
 
 

@@ -1,6 +1,7 @@
-"""API tokens cached under the ACCESS revision (registry/cache.py): a cached token costs one
-small read, and every change to what authenticating it reads — revocation, deactivation, a
-group or team membership, a group's name — is obeyed by the next request after its commit.
+"""API tokens and sessions' users cached under the ACCESS revision (registry/cache.py): a cached
+token or user costs one small read, and every change to what authenticating reads — revocation,
+deactivation, a password, a group or team membership, a group's name — is obeyed by the next
+request after its commit.
 
 These tests commit for real (transactional database), as requests do: the revision is bumped
 after the commit, which a test inside a rolled-back transaction would never reach."""
@@ -28,6 +29,7 @@ from tests.factories import RegisteredModelFactory, TeamFactory, UserFactory
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 AUDIT = reverse("api:audit_list")
+AUDIT_PAGE = reverse("registry:audit_log")
 
 
 def access_revision() -> int:
@@ -125,3 +127,37 @@ def test_logins_do_not_empty_the_token_cache(auditor):
     auditor.last_login = timezone.now()
     auditor.save(update_fields=["last_login"])
     assert access_revision() == before
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def test_a_sessions_cached_user_costs_one_small_read(auditor, client_for):
+    client = client_for(auditor)
+    assert client.get(AUDIT_PAGE).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(AUDIT_PAGE).status_code == 200
+    assert not [q["sql"] for q in queries if 'FROM "auth_user"' in q["sql"]]
+
+
+def test_a_password_change_ends_the_other_sessions(auditor, client_for):
+    client = client_for(auditor)
+    assert client.get(AUDIT_PAGE).status_code == 200
+    auditor.set_password("a new long passphrase")
+    auditor.save(update_fields=["password"])
+    assert client.get(AUDIT_PAGE).status_code == 302  # to the login page
+
+
+def test_deactivation_ends_the_session(auditor, client_for):
+    client = client_for(auditor)
+    assert client.get(AUDIT_PAGE).status_code == 200
+    auditor.is_active = False
+    auditor.save(update_fields=["is_active"])
+    assert client.get(AUDIT_PAGE).status_code == 302
+
+
+def test_a_sessions_lost_role_is_obeyed_by_the_next_request(auditor, client_for):
+    client = client_for(auditor)
+    assert client.get(AUDIT_PAGE).status_code == 200
+    auditor.groups.clear()
+    assert client.get(AUDIT_PAGE).status_code == 403
