@@ -78,7 +78,7 @@ def with_estimates(performance: dict, dashboard) -> dict:
     if not n:
         return performance
     coverage = dashboard.series.get("label_coverage", np.full(n, np.nan)).astype("float64")
-    threshold = dashboard.thresholds.label_coverage
+    threshold = dashboard.config.label_coverage_threshold
     final = np.nan_to_num(coverage, nan=0.0) >= (threshold if threshold is not None else 1.0)
     x = iso(dashboard.windows)
     traces = _estimate_traces(x, dashboard.series, ~final)

@@ -42,7 +42,7 @@ def _offline_values(d: ModelDashboard, primary: str) -> float | np.ndarray | Non
 
 def _performance_thresholds(d: ModelDashboard, metrics: dict) -> dict[str, tuple[float | np.ndarray, str]]:
     """The primary metric's warning and critical lines: its offline value minus the allowed drop."""
-    t = d.thresholds
+    t = d.config
     primary = d.model.primary_metric
     offline = _offline_values(d, primary) if primary in metrics else None
     if offline is None:
@@ -58,7 +58,7 @@ def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
     """Every chart of the per-model dashboard, keyed by the id of its container."""
     from monitoring.charts_estimated import with_estimates  # it draws with this package's helpers
 
-    t = d.thresholds
+    t = d.config
     top = d.top_drifted
     metrics = {m: d.series[m] for m in d.performance_metrics}
     n = len(d.windows)
@@ -106,7 +106,7 @@ def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
                 metrics=metrics,
                 coverage=d.series.get("label_coverage", np.full(n, np.nan)),
                 provisional=d.provisional,
-                coverage_threshold=t.label_coverage,
+                coverage_threshold=t.label_coverage_threshold,
                 thresholds=_performance_thresholds(d, metrics),
                 markers=d.markers,
             ),
