@@ -108,6 +108,10 @@ class ModelDashboard:
     def series(self) -> dict[str, np.ndarray]:
         return self.dataset.series
 
+    def series_or_gap(self, name: str) -> np.ndarray:
+        """The series of ``name``, or a gap (NaN) across the window axis when none is stored."""
+        return self.dataset.series.get(name, np.full(len(self.windows), np.nan))
+
     @property
     def provisional(self) -> np.ndarray:
         return self.dataset.provisional
