@@ -22,17 +22,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(MonitoringConfig)
-class MonitoringConfigAdmin(admin.ModelAdmin):
-    """Prefer the API / settings page: changes made here are not audited."""
+class MonitoringConfigAdmin(ReadOnlyAdmin):
+    """Read-only: changes go through the API or the settings page, which audit them."""
 
     list_display = ["model", "granularity", "drift_rule", "psi_warning", "psi_critical", "retrain_url"]
     readonly_fields = ["model", "updated_by", "updated_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ReferenceProfile)

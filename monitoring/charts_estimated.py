@@ -32,29 +32,12 @@ def _estimate_traces(x: list[str], series: dict, mask: np.ndarray) -> list[dict]
         upper = series.get(estimated_name(metric, "upper"), np.full(len(x), np.nan))
         shown = [np.where(mask, v.astype("float64"), np.nan) for v in (values, lower, upper)]
         group = f"estimated {metric}"
+        # the band's two edges: invisible lines, filled between, never hovered
+        edge = {"mode": "lines", "line": {"width": 0}, "legendgroup": group, "hoverinfo": "skip"}
         traces += [
+            trace("scatter", x=x, y=shown[2], showlegend=False, name=f"{metric} estimated upper", **edge),
             trace(
-                "scatter",
-                x=x,
-                y=shown[2],
-                mode="lines",
-                line={"width": 0},
-                legendgroup=group,
-                showlegend=False,
-                hoverinfo="skip",
-                name=f"{metric} estimated upper",
-            ),
-            trace(
-                "scatter",
-                x=x,
-                y=shown[1],
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor=BAND,
-                legendgroup=group,
-                name=f"{metric} estimated 95% band",
-                hoverinfo="skip",
+                "scatter", x=x, y=shown[1], fill="tonexty", fillcolor=BAND, name=f"{metric} estimated 95% band", **edge
             ),
             trace(
                 "scatter",
@@ -77,8 +60,8 @@ def with_estimates(performance: dict, dashboard) -> dict:
     n = len(dashboard.windows)
     if not n:
         return performance
-    coverage = dashboard.series.get("label_coverage", np.full(n, np.nan)).astype("float64")
-    threshold = dashboard.thresholds.label_coverage
+    coverage = dashboard.series_or_gap("label_coverage").astype("float64")
+    threshold = dashboard.config.label_coverage_threshold
     final = np.nan_to_num(coverage, nan=0.0) >= (threshold if threshold is not None else 1.0)
     x = iso(dashboard.windows)
     traces = _estimate_traces(x, dashboard.series, ~final)

@@ -10,7 +10,20 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from .charts.base import BRAND, CRITICAL, MUTED, WARNING, empty_figure, figure, iso, marker_lines, threshold_line, trace
+from .charts.base import (
+    BRAND,
+    CRITICAL,
+    MUTED,
+    WARNING,
+    empty_figure,
+    figure,
+    iso,
+    line_trace,
+    marker_lines,
+    threshold_line,
+    trace,
+    warning_and_critical,
+)
 from .llm_metrics import FEEDBACK_MEAN, LATENCY_P50, LATENCY_P95, SAFETY_RATE, TOKENS_IN, TOKENS_OUT
 from .selectors.dashboard_scope import Marker
 from .selectors.llm import LLMPanels
@@ -19,16 +32,9 @@ NO_WINDOWS = "No request windows in this range yet."
 CHART_IDS = ("chart-llm-latency", "chart-llm-tokens", "chart-llm-cost", "chart-llm-feedback", "chart-llm-safety")
 
 
-def _line(x: list[str], y: np.ndarray, name: str, colour: str, hover: str, dash: str = "solid") -> dict:
-    return trace(
-        "scatter",
-        x=x,
-        y=y.astype("float64"),
-        mode="lines+markers" if len(x) < 60 else "lines",
-        name=name,
-        line={"color": colour, "width": 2, "dash": dash},
-        hovertemplate=hover,
-    )
+def _line(x: list[str], y: np.ndarray, name: str, colour: str, hover: str) -> dict:
+    mode = "lines+markers" if len(x) < 60 else "lines"
+    return line_trace(x, y, name=name, colour=colour, hover=hover, width=2, mode=mode)
 
 
 def _with_markers(traces, *, title: str, windows: Sequence[datetime], markers, shapes=(), **layout) -> dict:
@@ -46,10 +52,7 @@ def latency_over_time(
         _line(x, p50, "p50", MUTED, "p50 %{y:,.0f} ms<extra></extra>"),
         _line(x, p95, "p95", BRAND, "p95 %{y:,.0f} ms<extra></extra>"),
     ]
-    shapes = [
-        threshold_line(warning, colour=WARNING, label=f"p95 warning {warning:,.0f} ms"),
-        threshold_line(critical, colour=CRITICAL, label=f"p95 critical {critical:,.0f} ms"),
-    ]
+    shapes = warning_and_critical(warning, critical, label="p95 {kind} {value:,.0f} ms")
     return _with_markers(
         traces,
         title="Latency (ms): p50 and p95",
@@ -120,10 +123,7 @@ def safety_over_time(*, windows, rate: np.ndarray, warning: float, critical: flo
         return empty_figure("Safety flags", NO_WINDOWS)
     x = iso(windows)
     traces = [_line(x, rate, "flagged share", CRITICAL, "%{y:.1%} of requests flagged<extra></extra>")]
-    shapes = [
-        threshold_line(warning, colour=WARNING, label=f"warning {warning:.1%}"),
-        threshold_line(critical, colour=CRITICAL, label=f"critical {critical:.1%}"),
-    ]
+    shapes = warning_and_critical(warning, critical, label="{kind} {value:.1%}")
     return _with_markers(
         traces,
         title="Safety-flag rate (share of requests with a flag)",

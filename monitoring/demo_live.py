@@ -87,6 +87,14 @@ def _v4() -> ModelVersion | None:
     return ModelVersion.objects.filter(model__name=registry_demo.CHURN, version=SHADOW_VERSION).first()
 
 
+def _send_csv(ingest, version: ModelVersion, frame: pd.DataFrame) -> None:
+    """``frame`` as a CSV body to an ingestion service, sent by the model's owner."""
+    body = frame.to_csv(index=False).encode()
+    ingest(
+        version=version, body=body, content_type="text/csv", actor=version.model.owner, context=registry_demo.CONTEXT
+    )
+
+
 def _reference(created: dict[str, int]) -> None:
     version = _v4()
     if version is None or ReferenceProfile.objects.filter(version=version).exists():
@@ -94,13 +102,7 @@ def _reference(created: dict[str, int]) -> None:
     trained, features = _trained(), [f["name"] for f in version.feature_schema]
     reference = demo_training.churn_dataset(5000, seed=SEED)
     body = _scored(trained, reference, features).assign(label=reference[demo_training.CHURN_LABEL].to_numpy())
-    reference_upload(
-        version=version,
-        body=body.to_csv(index=False).encode(),
-        content_type="text/csv",
-        actor=version.model.owner,
-        context=registry_demo.CONTEXT,
-    )
+    _send_csv(reference_upload, version, body)
     created["reference uploads"] = created.get("reference uploads", 0) + 1
 
 
@@ -237,11 +239,5 @@ def shadow_day(first_day: datetime, day: int, frame: pd.DataFrame, created: dict
     batch = _scored(_trained(), frame, [f["name"] for f in version.feature_schema])
     batch.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
     batch.insert(0, "prediction_id", ids)
-    predictions_ingest(
-        version=version,
-        body=batch.to_csv(index=False).encode(),
-        content_type="text/csv",
-        actor=version.model.owner,
-        context=registry_demo.CONTEXT,
-    )
+    _send_csv(predictions_ingest, version, batch)
     created["shadow predictions"] = created.get("shadow predictions", 0) + len(batch)

@@ -129,6 +129,16 @@ class ReferenceProfile(models.Model):
         return f"Reference of {self.version} ({self.status})"
 
 
+def subject_hash_field() -> models.CharField:
+    """The data subject of a raw row (prediction or label), for erasure requests (GDPR Art. 17)."""
+    return models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="HMAC-SHA256 of the data subject's id under SUBJECT_KEY; never the id itself.",
+    )
+
+
 PredictionQuerySet = PartitionedQuerySet  # ORM inserts make sure the rows' daily partitions exist
 
 
@@ -142,12 +152,7 @@ class Prediction(models.Model):
     prediction = models.JSONField(null=True, blank=True, help_text="Class label or regression value.")
     score = models.FloatField(null=True, blank=True, help_text="Positive-class probability (binary) or confidence.")
     received_at = models.DateTimeField()
-    subject_hash = models.CharField(
-        max_length=64,
-        null=True,
-        blank=True,
-        help_text="HMAC-SHA256 of the data subject's id under SUBJECT_KEY; never the id itself.",
-    )
+    subject_hash = subject_hash_field()
 
     objects = PredictionQuerySet.as_manager()
 
@@ -179,12 +184,7 @@ class GroundTruth(models.Model):
     prediction_id = models.CharField(max_length=100)
     label = models.JSONField()
     received_at = models.DateTimeField()
-    subject_hash = models.CharField(
-        max_length=64,
-        null=True,
-        blank=True,
-        help_text="HMAC-SHA256 of the data subject's id under SUBJECT_KEY; never the id itself.",
-    )
+    subject_hash = subject_hash_field()
 
     objects = LabelQuerySet.as_manager()
 

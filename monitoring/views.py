@@ -58,43 +58,40 @@ def _invalid(errors) -> object:
 # --------------------------------------------------------------------------- fleet
 
 
-def _fleet_context(request) -> dict:
-    """The fleet's rows and counts through ``FleetFilterSet``; raises ValidationError."""
-    models_qs, filterset = fleet_models(user=request.user, filters=request.GET)
-    models = list(models_qs)
-    return {
+def _fleet_page(request, template: str, *, full: bool):
+    """The fleet's rows and counts through ``FleetFilterSet`` (400 on invalid filters); the
+    ``full`` page adds the roll-up chart and the models left to complete."""
+    try:
+        models_qs, filterset = fleet_models(user=request.user, filters=request.GET)
+        models = list(models_qs)
+    except ValidationError as exc:
+        return _invalid(exc)
+    context = {
         "filters": filterset.form,
         "models": models,
         "health_counts": fleet_health_counts(models),
         "query_string": request.GET.urlencode(),
     }
+    if full:
+        rollup = fleet_rollup(user=request.user)
+        context.update(
+            nav_section="fleet",
+            rollup=rollup,
+            figures_json=charts.figures_json_script(charts.fleet_figures(rollup)),
+            models_to_complete=models_to_complete(user=request.user),
+        )
+    return render(request, template, context)
 
 
 @login_required
 def fleet_overview(request):
-    try:
-        context = _fleet_context(request)
-    except ValidationError as exc:
-        return _invalid(exc)
-    rollup = fleet_rollup(user=request.user)
-    figures = charts.fleet_figures(rollup)
-    context.update(
-        nav_section="fleet",
-        rollup=rollup,
-        figures_json=charts.figures_json_script(figures),
-        models_to_complete=models_to_complete(user=request.user),
-    )
-    return render(request, "monitoring/fleet.html", context)
+    return _fleet_page(request, "monitoring/fleet.html", full=True)
 
 
 @login_required
 def fleet_live(request):
     """The live part of the fleet page (counts and rows), polled by htmx."""
-    try:
-        context = _fleet_context(request)
-    except ValidationError as exc:
-        return _invalid(exc)
-    return render(request, "monitoring/inc/fleet_live.html", context)
+    return _fleet_page(request, "monitoring/inc/fleet_live.html", full=False)
 
 
 # --------------------------------------------------------------------------- model dashboard

@@ -219,13 +219,8 @@ class BudgetView(MonitoringAPIView):
         model = model_get_changeable(
             user=request.user, name=name, denied="Only the model's owner or an admin can set its budget."
         )
-        if not isinstance(request.data, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        serializer = BudgetWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        budget = budget_set(
-            model=model, actor=request.user, context=self.audit_context(), values=dict(serializer.validated_data)
-        )
+        values = self.validated(BudgetWriteSerializer)
+        budget = budget_set(model=model, actor=request.user, context=self.audit_context(), values=values)
         return Response(budget_body(budget_status(model=model, today=clock.now().date(), budget=budget)))
 
 

@@ -16,16 +16,15 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
+from mlops_portal.api.parsers import StrictSerializer
 from monitoring.models_llm import FEEDBACK_MAX, FEEDBACK_MIN, Price
 from monitoring.services.llm_cost import price_create
 from monitoring.services.llm_requests import FLAG_SEPARATOR, MAX_FLAGS, llm_requests_ingest
 from registry.api.promotions import PromotionScope
 from registry.choices import TokenScope
 from registry.rules import is_admin
-from registry.services.audit import AuditContext
 
-from .views import INGEST_BODY, INGEST_ERRORS, WRITE, IngestView
+from .views import INGEST_BODY, INGEST_ERRORS, WRITE, IngestView, MonitoringAPIView
 
 MAX_PRICE = 10**11  # per one million tokens: 18 digits with 6 decimals
 
@@ -83,9 +82,8 @@ class PriceWriteSerializer(StrictSerializer):
         return attrs
 
 
-class PriceListView(generics.ListAPIView):
-    permission_classes = [IsAuthenticated, PromotionScope]
-    parser_classes = [LimitedJSONParser]
+class PriceListView(MonitoringAPIView, generics.ListAPIView):
+    permission_classes = [IsAuthenticated, PromotionScope]  # either read scope reads
     required_scopes = {"POST": WRITE, "GET": (TokenScope.MONITORING_READ, TokenScope.MODELS_READ)}
     serializer_class = PriceSerializer
 
@@ -121,11 +119,5 @@ class PriceListView(generics.ListAPIView):
     def post(self, request):
         if not is_admin(request.user):
             raise exceptions.PermissionDenied("Only an admin can set prices.")
-        if not isinstance(request.data, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        serializer = PriceWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        price = price_create(
-            actor=request.user, context=AuditContext.from_request(request, source="api"), **serializer.validated_data
-        )
+        price = price_create(actor=request.user, context=self.audit_context(), **self.validated(PriceWriteSerializer))
         return Response(PriceSerializer(price).data, status=status.HTTP_201_CREATED)

@@ -15,13 +15,11 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
-from mlops_portal.api.permissions import HasScope
+from mlops_portal.api.parsers import StrictSerializer
 from monitoring.models import ErasureRequest, RetentionPolicy
 from monitoring.models_retention import MAX_RAW_DAYS
 from monitoring.selectors_privacy import erasure_request_get, erasure_request_list, records_csv, records_of_processing
@@ -29,9 +27,9 @@ from monitoring.services.erasure import erasure_request_create
 from monitoring.services.retention import effective_raw_days, retention_policy_get, retention_policy_update
 from monitoring.services.subjects import MAX_SUBJECT_LENGTH
 from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
-from registry.selectors.inventory import model_get
-from registry.services.audit import AuditContext
 from registry.stepup import step_up_check
+
+from .views import ModelSettingsView, MonitoringAPIView
 
 PRIVACY_WRITE = "privacy:write"
 
@@ -93,42 +91,27 @@ class ErasureRequestSerializer(serializers.ModelSerializer):
         fields = ["id", "status", "results", "requested_by", "requested_at", "due_at", "completed_at"]
 
 
-class PrivacyAPIView(generics.GenericAPIView):
-    permission_classes = [IsAuthenticated, HasScope]
-    parser_classes = [LimitedJSONParser]
-    filter_backends: list = []
-
-    def audit_context(self) -> AuditContext:
-        return AuditContext.from_request(self.request, source="api")
-
-
-class RetentionView(PrivacyAPIView):
-    required_scopes = {"PATCH": PRIVACY_WRITE, "*": "monitoring:read"}
-    http_method_names = ["get", "patch", "head", "options"]
-    serializer_class = RetentionSerializer
-
-    @extend_schema(summary="A model's retention of raw data and legal hold", responses=RetentionSerializer)
-    def get(self, request, name: str):
-        model = model_get(user=request.user, name=name)
-        return Response(RetentionSerializer(retention_policy_get(model=model)).data)
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(summary="A model's retention of raw data and legal hold"),
+    patch=extend_schema(
         summary="Change retention or the legal hold (privacy officers and admins; audited)",
         request=RetentionWriteSerializer,
-        responses=RetentionSerializer,
-    )
-    def patch(self, request, name: str):
-        model = model_get(user=request.user, name=name)
-        if not isinstance(request.data, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        serializer = RetentionWriteSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        if can_manage_retention(request.user):
-            step_up_check(request)  # a retention change or a legal hold is sensitive (the service refuses others)
-        policy = retention_policy_update(
-            model=model, actor=request.user, context=self.audit_context(), changes=dict(serializer.validated_data)
+    ),
+)
+class RetentionView(ModelSettingsView):
+    required_scopes = {"PATCH": PRIVACY_WRITE, "*": "monitoring:read"}
+    serializer_class = RetentionSerializer
+    write_serializer_class = RetentionWriteSerializer
+
+    def settings_get(self, model):
+        return retention_policy_get(model=model)
+
+    def settings_update(self, model, changes: dict):
+        if can_manage_retention(self.request.user):
+            step_up_check(self.request)  # a retention change or a legal hold is sensitive (the service refuses others)
+        return retention_policy_update(
+            model=model, actor=self.request.user, context=self.audit_context(), changes=changes
         )
-        return Response(RetentionSerializer(policy).data)
 
 
 class SubjectKeyMissing(exceptions.APIException):
@@ -138,7 +121,7 @@ class SubjectKeyMissing(exceptions.APIException):
     default_code = "subject_key_missing"
 
 
-class ErasureRequestListView(PrivacyAPIView, generics.ListAPIView):
+class ErasureRequestListView(MonitoringAPIView, generics.ListAPIView):
     required_scopes = {"*": PRIVACY_WRITE}
     serializer_class = ErasureRequestSerializer
 
@@ -157,22 +140,17 @@ class ErasureRequestListView(PrivacyAPIView, generics.ListAPIView):
         responses={201: ErasureRequestSerializer, 503: OpenApiResponse(description="SUBJECT_KEY not configured")},
     )
     def post(self, request):
-        if not isinstance(request.data, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        serializer = ErasureRequestWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        subject_id = self.validated(ErasureRequestWriteSerializer)["subject_id"]
         if can_request_erasure(request.user):
             step_up_check(request)  # an erasure is sensitive (the service refuses others)
         try:
-            erasure = erasure_request_create(
-                subject_id=serializer.validated_data["subject_id"], actor=request.user, context=self.audit_context()
-            )
+            erasure = erasure_request_create(subject_id=subject_id, actor=request.user, context=self.audit_context())
         except ImproperlyConfigured as exc:
             raise SubjectKeyMissing(str(exc)) from None
         return Response(ErasureRequestSerializer(erasure).data, status=status.HTTP_201_CREATED)
 
 
-class ErasureRequestDetailView(PrivacyAPIView):
+class ErasureRequestDetailView(MonitoringAPIView):
     required_scopes = {"*": PRIVACY_WRITE}
     serializer_class = ErasureRequestSerializer
 
@@ -185,7 +163,7 @@ class ErasureRequestDetailView(PrivacyAPIView):
         return Response(ErasureRequestSerializer(erasure).data)
 
 
-class RecordsOfProcessingView(PrivacyAPIView):
+class RecordsOfProcessingView(MonitoringAPIView):
     required_scopes = {"*": "audit:read"}
 
     def perform_content_negotiation(self, request, force=False):

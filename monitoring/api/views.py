@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, metadata, parsers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -53,6 +53,14 @@ class MonitoringAPIView(generics.GenericAPIView):
 
     def audit_context(self) -> AuditContext:
         return AuditContext.from_request(self.request, source="api")
+
+    def validated(self, serializer_class, *, partial: bool = False) -> dict:
+        """The request's JSON object as ``serializer_class`` validates it (400 naming the fields)."""
+        if not isinstance(self.request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        serializer = serializer_class(data=self.request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
 
     def writable_model(self, name: str):
         model = model_get(user=self.request.user, name=name)
@@ -243,29 +251,45 @@ class RetrainTriggerListView(MonitoringAPIView, generics.ListAPIView):
         return retrain_trigger_list(user=self.request.user, model=model)
 
 
-class MonitoringConfigView(MonitoringAPIView):
-    http_method_names = ["get", "patch", "head", "options"]
+class ModelSettingsView(MonitoringAPIView):
+    """GET and PATCH of one of a model's settings (its monitoring configuration, its retention):
+    read by ``settings_get``, changed by ``settings_update`` (an audited service) with any subset
+    of the fields ``write_serializer_class`` accepts; answered in ``serializer_class``."""
 
-    @extend_schema(summary="A model's monitoring configuration", responses=MonitoringConfigSerializer)
+    http_method_names = ["get", "patch", "head", "options"]
+    write_serializer_class: type
+
+    def settings_get(self, model):
+        raise NotImplementedError
+
+    def settings_update(self, model, changes: dict):
+        raise NotImplementedError
+
     def get(self, request, name: str):
         model = model_get(user=request.user, name=name)
-        return Response(MonitoringConfigSerializer(monitoring_config_get(model=model)).data)
+        return Response(self.get_serializer(self.settings_get(model)).data)
 
-    @extend_schema(
-        summary="Change monitoring thresholds (audited)",
-        request=MonitoringConfigWriteSerializer,
-        responses=MonitoringConfigSerializer,
-    )
     def patch(self, request, name: str):
         model = model_get(user=request.user, name=name)
-        if not isinstance(request.data, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        serializer = MonitoringConfigWriteSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        config = monitoring_config_update(
-            model=model, actor=request.user, context=self.audit_context(), changes=dict(serializer.validated_data)
+        changes = self.validated(self.write_serializer_class, partial=True)
+        return Response(self.get_serializer(self.settings_update(model, changes)).data)
+
+
+@extend_schema_view(
+    get=extend_schema(summary="A model's monitoring configuration"),
+    patch=extend_schema(summary="Change monitoring thresholds (audited)", request=MonitoringConfigWriteSerializer),
+)
+class MonitoringConfigView(ModelSettingsView):
+    serializer_class = MonitoringConfigSerializer
+    write_serializer_class = MonitoringConfigWriteSerializer
+
+    def settings_get(self, model):
+        return monitoring_config_get(model=model)
+
+    def settings_update(self, model, changes: dict):
+        return monitoring_config_update(
+            model=model, actor=self.request.user, context=self.audit_context(), changes=changes
         )
-        return Response(MonitoringConfigSerializer(config).data)
 
 
 class AlertListView(MonitoringAPIView, generics.ListAPIView):
@@ -291,17 +315,9 @@ class AlertAcknowledgeView(MonitoringAPIView):
     )
     def post(self, request, pk: int):
         alert = alert_get(user=request.user, pk=pk)
-        if not isinstance(request.data, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        serializer = AcknowledgeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        comment = self.validated(AcknowledgeSerializer)["comment"]
         try:
-            alert = alert_acknowledge(
-                alert=alert,
-                actor=request.user,
-                comment=serializer.validated_data["comment"],
-                context=self.audit_context(),
-            )
+            alert = alert_acknowledge(alert=alert, actor=request.user, comment=comment, context=self.audit_context())
         except AlertStateConflict as exc:
             raise Conflict(exc.messages[0]) from exc
         return Response(AlertSerializer(alert).data)

@@ -24,18 +24,7 @@ label ("3 events") whose hover lists every event, and labels are staggered in tw
 (``markers.group_markers``).
 """
 
-from .base import (
-    BRAND,
-    CRITICAL,
-    MUTED,
-    NO_DATA,
-    OK,
-    WARNING,
-    FigureJSONEncoder,
-    empty_figure,
-    figures_json_script,
-    typed_array,
-)
+from .base import CRITICAL, WARNING, FigureJSONEncoder, figures_json_script, typed_array
 from .figures import (
     drift_heatmap,
     drift_share_over_time,
@@ -49,16 +38,11 @@ from .figures import (
 from .pages import fleet_figures, model_dashboard_figures
 
 __all__ = [
-    "BRAND",
     "CRITICAL",
-    "MUTED",
-    "NO_DATA",
-    "OK",
     "WARNING",
     "FigureJSONEncoder",
     "drift_heatmap",
     "drift_share_over_time",
-    "empty_figure",
     "feature_distribution",
     "figures_json_script",
     "fleet_figures",

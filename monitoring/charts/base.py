@@ -55,6 +55,13 @@ def trace(kind: str, **props) -> dict:
     return {**props, "type": kind}
 
 
+def line_trace(x: list[str], y: np.ndarray, *, name: str, colour: str, hover: str, width: float = 1.5, **props) -> dict:
+    """A series over the time axis drawn as a line of ``colour`` (``props``: mode, axes, fill)."""
+    props.setdefault("mode", "lines")
+    line = {"color": colour, "width": width}
+    return trace("scatter", x=x, y=y.astype("float64"), name=name, line=line, hovertemplate=hover, **props)
+
+
 def figure(traces: Sequence[dict], *, title: str, height: int = 340, **layout) -> dict:
     """A figure dict: the traces and ``BASE_LAYOUT`` overlaid with ``layout`` (one level deep;
     empty lists, such as no shapes, are left out as plotly.py leaves them out)."""
@@ -142,6 +149,17 @@ def threshold_line(y: float, *, colour: str, label: str, yref: str = "y") -> dic
         "name": label,
         "label": {"text": label, "textposition": "end", "font": {"size": 10, "color": colour}},
     }
+
+
+def warning_and_critical(warning: float | None, critical: float | None, *, label: str) -> list[dict]:
+    """The warning and critical threshold lines (none for a threshold that is not set);
+    ``label`` is formatted with ``kind`` and ``value``, e.g. ``"{kind} {value:.0%}"``."""
+    levels = (("warning", warning, WARNING), ("critical", critical, CRITICAL))
+    return [
+        threshold_line(value, colour=colour, label=label.format(kind=kind, value=value))
+        for kind, value, colour in levels
+        if value is not None
+    ]
 
 
 def vertical_threshold(x: float, *, colour: str, label: str, row: int = 0) -> dict:

@@ -20,11 +20,13 @@ from .base import (
     figure,
     floats,
     iso,
+    line_trace,
     marker_lines,
     threshold_line,
     trace,
     two_rows,
     vertical_threshold,
+    warning_and_critical,
 )
 
 
@@ -170,17 +172,9 @@ def prediction_distribution(
     ]
     layout = {}
     if drift is not None:
+        hover = "PSI %{y:.3f}<extra></extra>"
         traces.append(
-            trace(
-                "scatter",
-                x=iso(windows),
-                y=drift.astype("float64"),
-                yaxis="y2",
-                mode="lines",
-                line={"color": CRITICAL, "width": 1.5},
-                name="prediction drift (PSI)",
-                hovertemplate="PSI %{y:.3f}<extra></extra>",
-            )
+            line_trace(iso(windows), drift, name="prediction drift (PSI)", colour=CRITICAL, hover=hover, yaxis="y2")
         )
         layout["yaxis2"] = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "PSI"}}
     shapes, annotations = marker_lines(markers, windows=windows)
@@ -299,21 +293,9 @@ def drift_share_over_time(
     """Dataset drift: the share of drifted features per window, with threshold lines."""
     if not len(windows):
         return empty_figure("Dataset drift", "No computed windows in this range yet.")
-    main = trace(
-        "scatter",
-        x=iso(windows),
-        y=share.astype("float64"),
-        mode="lines",
-        fill="tozeroy",
-        line={"color": BRAND, "width": 1.5},
-        name="share of drifted features",
-        hovertemplate="%{y:.0%} of features drifted<extra></extra>",
-    )
-    shapes = []
-    if warning is not None:
-        shapes.append(threshold_line(warning, colour=WARNING, label=f"warning {warning:.0%}"))
-    if critical is not None:
-        shapes.append(threshold_line(critical, colour=CRITICAL, label=f"critical {critical:.0%}"))
+    hover = "%{y:.0%} of features drifted<extra></extra>"
+    main = line_trace(iso(windows), share, name="share of drifted features", colour=BRAND, hover=hover, fill="tozeroy")
+    shapes = warning_and_critical(warning, critical, label="{kind} {value:.0%}")
     marker_shapes, annotations = marker_lines(markers, windows=windows)
     return figure(
         [main],
@@ -338,19 +320,8 @@ def volume_and_quality(
     traces = [trace("bar", x=x, y=volume.astype("float64"), name="predictions", marker={"color": "#93c5fd"})]
     palette = [WARNING, CRITICAL, "#7c3aed", MUTED]
     for i, (name, values) in enumerate(quality.items()):
-        traces.append(
-            trace(
-                "scatter",
-                x=x,
-                y=values.astype("float64"),
-                xaxis="x2",
-                yaxis="y2",
-                mode="lines",
-                name=name,
-                line={"color": palette[i % len(palette)], "width": 1.5},
-                hovertemplate=f"{name} %{{y:.2%}}<extra></extra>",
-            )
-        )
+        colour, hover = palette[i % len(palette)], f"{name} %{{y:.2%}}<extra></extra>"
+        traces.append(line_trace(x, values, name=name, colour=colour, hover=hover, xaxis="x2", yaxis="y2"))
     shapes, annotations = marker_lines(markers, windows=windows)
     layout = two_rows(top=0.5, gap=0.1)
     layout["yaxis"]["title"] = {"text": "predictions"}

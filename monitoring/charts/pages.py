@@ -9,16 +9,7 @@ import numpy as np
 from ..selectors.dashboard import ModelDashboard
 from ..selectors.fleet import TierRollup
 from ..selectors.series import production_at
-from .figures import (
-    drift_heatmap,
-    drift_share_over_time,
-    feature_distribution,
-    health_by_tier,
-    performance_over_time,
-    prediction_distribution,
-    top_drifted_features,
-    volume_and_quality,
-)
+from . import figures
 
 
 def _offline_values(d: ModelDashboard, primary: str) -> float | np.ndarray | None:
@@ -42,7 +33,7 @@ def _offline_values(d: ModelDashboard, primary: str) -> float | np.ndarray | Non
 
 def _performance_thresholds(d: ModelDashboard, metrics: dict) -> dict[str, tuple[float | np.ndarray, str]]:
     """The primary metric's warning and critical lines: its offline value minus the allowed drop."""
-    t = d.thresholds
+    t = d.config
     primary = d.model.primary_metric
     offline = _offline_values(d, primary) if primary in metrics else None
     if offline is None:
@@ -58,12 +49,12 @@ def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
     """Every chart of the per-model dashboard, keyed by the id of its container."""
     from monitoring.charts_estimated import with_estimates  # it draws with this package's helpers
 
-    t = d.thresholds
+    t = d.config
     top = d.top_drifted
     metrics = {m: d.series[m] for m in d.performance_metrics}
     n = len(d.windows)
     return {
-        "chart-drift-heatmap": drift_heatmap(
+        "chart-drift-heatmap": figures.drift_heatmap(
             windows=d.windows,
             features=d.drift.features,
             status=d.drift.status,
@@ -72,28 +63,28 @@ def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
             pvalue=d.drift.p_value,
             markers=d.markers,
         ),
-        "chart-top-drifted": top_drifted_features(
+        "chart-top-drifted": figures.top_drifted_features(
             features=[f for f, _, _ in top],
             psi=[v for _, v, _ in top],
             status=[s for _, _, s in top],
             warning=t.psi_warning,
             critical=t.psi_critical,
         ),
-        "chart-drift-share": drift_share_over_time(
+        "chart-drift-share": figures.drift_share_over_time(
             windows=d.windows,
-            share=d.series.get("drift_share", np.full(n, np.nan)),
+            share=d.series_or_gap("drift_share"),
             warning=t.drift_share_warning,
             critical=t.drift_share_critical,
             markers=d.markers,
         ),
-        "chart-feature-distribution": feature_distribution(
+        "chart-feature-distribution": figures.feature_distribution(
             feature=d.feature or "—",
             labels=d.reference_labels,
             reference=d.reference_counts,
             current=d.current_counts,
             current_label="selected range",
         ),
-        "chart-prediction-distribution": prediction_distribution(
+        "chart-prediction-distribution": figures.prediction_distribution(
             windows=d.windows if d.prediction_shares.shape[1:] == (n,) else [],
             bin_labels=d.prediction_bins,
             shares=d.prediction_shares,
@@ -101,20 +92,20 @@ def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
             markers=d.markers,
         ),
         "chart-performance": with_estimates(  # estimated.* dashed under the realized values
-            performance_over_time(
+            figures.performance_over_time(
                 windows=d.windows,
                 metrics=metrics,
-                coverage=d.series.get("label_coverage", np.full(n, np.nan)),
+                coverage=d.series_or_gap("label_coverage"),
                 provisional=d.provisional,
-                coverage_threshold=t.label_coverage,
+                coverage_threshold=t.label_coverage_threshold,
                 thresholds=_performance_thresholds(d, metrics),
                 markers=d.markers,
             ),
             d,
         ),
-        "chart-volume-quality": volume_and_quality(
+        "chart-volume-quality": figures.volume_and_quality(
             windows=d.windows,
-            volume=d.series.get("volume", np.full(n, np.nan)),
+            volume=d.series_or_gap("volume"),
             quality=d.quality,
             markers=d.markers,
         ),
@@ -126,7 +117,7 @@ def fleet_figures(rollup: Sequence[TierRollup]) -> dict[str, dict]:
     tiers = [r.tier for r in rollup]
     states = list(rollup[0].by_health) if rollup else []
     return {
-        "chart-fleet-health": health_by_tier(
+        "chart-fleet-health": figures.health_by_tier(
             tiers=tiers, counts={s: [r.by_health.get(s, 0) for r in rollup] for s in states}
         )
     }

@@ -10,15 +10,12 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from mlops_portal.api.errors import Conflict
-from mlops_portal.api.parsers import LimitedJSONParser
-from mlops_portal.api.permissions import HasScope
+from monitoring.api.views import MonitoringAPIView
 from monitoring.models import Alert
 from registry.selectors.inventory import model_get
-from registry.services.audit import AuditContext
 
 from . import findings, incidents, plan, reviews, selectors
 from . import serializers as s
@@ -28,21 +25,8 @@ from .incidents import IncidentConflict
 READ, INCIDENTS, REVIEWS = "monitoring:read", "incidents:write", "reviews:write"
 
 
-class OversightAPIView(generics.GenericAPIView):
-    permission_classes = [IsAuthenticated, HasScope]
-    parser_classes = [LimitedJSONParser]
+class OversightAPIView(MonitoringAPIView):
     required_scopes = {"POST": INCIDENTS, "*": READ}
-    filter_backends: list = []
-
-    def audit_context(self) -> AuditContext:
-        return AuditContext.from_request(self.request, source="api")
-
-    def body(self, serializer_class) -> dict:
-        if not isinstance(self.request.data, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        serializer = serializer_class(data=self.request.data)
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
 
     def handle_exception(self, exc):
         if isinstance(exc, IncidentConflict):
@@ -85,7 +69,7 @@ class IncidentListView(OversightAPIView, generics.ListCreateAPIView):
         responses={201: s.IncidentDetailSerializer},
     )
     def post(self, request):
-        data = self.body(s.IncidentCreateSerializer)
+        data = self.validated(s.IncidentCreateSerializer)
         model = model_get(user=request.user, name=data["model"])
         alert_ids = data.get("alerts") or []
         alerts = list(Alert.objects.filter(pk__in=alert_ids, model=model))
@@ -114,33 +98,64 @@ class IncidentDetailView(OversightAPIView):
         return Response(s.IncidentDetailSerializer(incident).data)
 
 
-def _action_view(name: str, body_class, call, summary: str):
-    """POST /incidents/{id}/<name>/: parse the body, call the service, answer the incident."""
+# --------------------------------------------------------------------------- actions on incidents, reviews, findings
+
+# what an action answers with (the object as it is after the action), and the scope it needs
+ACTION_TARGETS = {
+    "incident": (selectors.incident_get, s.IncidentDetailSerializer, INCIDENTS),
+    "review": (selectors.review_get, s.PeriodicReviewSerializer, REVIEWS),
+    "finding": (selectors.finding_get, s.FindingSerializer, REVIEWS),
+}
+
+
+def _action_view(kind: str, name: str, body_class, call, summary: str):
+    """POST /<kind>s/{id}/<name>/: parse the body, call the service on the object (passed as
+    ``<kind>=``), answer the object as it is now."""
+    get, answer, scope = ACTION_TARGETS[kind]
 
     class ActionView(OversightAPIView):
         serializer_class = body_class
+        required_scopes = {"POST": scope, "*": READ}
 
-        @extend_schema(summary=summary, request=body_class, responses=s.IncidentDetailSerializer)
+        @extend_schema(summary=summary, request=body_class, responses=answer)
         def post(self, request, pk: int):
-            incident = selectors.incident_get(user=request.user, pk=pk)
-            data = self.body(body_class)
-            call(incident=incident, actor=request.user, context=self.audit_context(), **data)
-            fresh = selectors.incident_get(user=request.user, pk=pk)
-            return Response(s.IncidentDetailSerializer(fresh).data)
+            target = get(user=request.user, pk=pk)
+            call(**{kind: target}, actor=request.user, context=self.audit_context(), **self.validated(body_class))
+            return Response(answer(get(user=request.user, pk=pk)).data)
 
-    ActionView.__name__ = ActionView.__qualname__ = f"Incident{name.title()}View"
+    ActionView.__name__ = ActionView.__qualname__ = f"{kind.title()}{name.title()}View"
     return ActionView
 
 
-IncidentNoteView = _action_view("note", s.NoteSerializer, incidents.incident_note, "Add an investigation note")
+IncidentNoteView = _action_view(
+    "incident", "note", s.NoteSerializer, incidents.incident_note, "Add an investigation note"
+)
 IncidentSuspendView = _action_view(
-    "suspend", s.SuspendSerializer, incidents.incident_suspend, "Suspend use: governed rollback or retirement"
+    "incident",
+    "suspend",
+    s.SuspendSerializer,
+    incidents.incident_suspend,
+    "Suspend use: governed rollback or retirement",
 )
 IncidentReportView = _action_view(
-    "report", s.ReportSerializer, incidents.incident_report, "File the initial or final Art. 73 report"
+    "incident", "report", s.ReportSerializer, incidents.incident_report, "File the initial or final Art. 73 report"
 )
-IncidentResolveView = _action_view("resolve", s.ResolveSerializer, incidents.incident_resolve, "Record the root cause")
-IncidentCloseView = _action_view("close", s.CloseSerializer, incidents.incident_close, "Close the incident")
+IncidentResolveView = _action_view(
+    "incident", "resolve", s.ResolveSerializer, incidents.incident_resolve, "Record the root cause"
+)
+IncidentCloseView = _action_view("incident", "close", s.CloseSerializer, incidents.incident_close, "Close the incident")
+ReviewAttestView = _action_view(
+    "review", "attest", s.AttestSerializer, reviews.review_attest, "The owner attests card and intended use"
+)
+ReviewValidateView = _action_view(
+    "review", "validate", s.ValidateSerializer, reviews.review_validate, "A validator signs the revalidation"
+)
+FindingRemediateView = _action_view(
+    "finding", "remediate", s.RemediateSerializer, findings.finding_remediate, "Answer with remediation evidence"
+)
+FindingRetestView = _action_view(
+    "finding", "retest", s.RetestSerializer, findings.finding_retest, "Retest: close, or send back"
+)
 
 
 # --------------------------------------------------------------------------- plan, reviews, findings
@@ -170,7 +185,7 @@ class ReviewListView(OversightAPIView, generics.ListCreateAPIView):
     )
     def post(self, request, name: str):
         model = model_get(user=request.user, name=name)
-        data = self.body(s.ReviewOpenSerializer)
+        data = self.validated(s.ReviewOpenSerializer)
         review = reviews.review_open(
             model=model,
             actor=request.user,
@@ -179,38 +194,6 @@ class ReviewListView(OversightAPIView, generics.ListCreateAPIView):
             context=self.audit_context(),
         )
         return Response(s.PeriodicReviewSerializer(review).data, status=status.HTTP_201_CREATED)
-
-
-class ReviewAttestView(OversightAPIView):
-    serializer_class = s.AttestSerializer
-    required_scopes = {"POST": REVIEWS, "*": READ}
-
-    @extend_schema(
-        summary="The owner attests card and intended use",
-        request=s.AttestSerializer,
-        responses=s.PeriodicReviewSerializer,
-    )
-    def post(self, request, pk: int):
-        review = selectors.review_get(user=request.user, pk=pk)
-        review = reviews.review_attest(
-            review=review, actor=request.user, context=self.audit_context(), **self.body(s.AttestSerializer)
-        )
-        return Response(s.PeriodicReviewSerializer(review).data)
-
-
-class ReviewValidateView(OversightAPIView):
-    serializer_class = s.ValidateSerializer
-    required_scopes = {"POST": REVIEWS, "*": READ}
-
-    @extend_schema(
-        summary="A validator signs the revalidation", request=s.ValidateSerializer, responses=s.PeriodicReviewSerializer
-    )
-    def post(self, request, pk: int):
-        review = selectors.review_get(user=request.user, pk=pk)
-        review = reviews.review_validate(
-            review=review, actor=request.user, context=self.audit_context(), **self.body(s.ValidateSerializer)
-        )
-        return Response(s.PeriodicReviewSerializer(review).data)
 
 
 class FindingListView(OversightAPIView, generics.ListCreateAPIView):
@@ -226,7 +209,7 @@ class FindingListView(OversightAPIView, generics.ListCreateAPIView):
     )
     def post(self, request, name: str):
         model = model_get(user=request.user, name=name)
-        data = self.body(s.FindingCreateSerializer)
+        data = self.validated(s.FindingCreateSerializer)
         owner = get_user_model().objects.filter(username=data["owner"]).first()
         review = None
         if data.get("review"):
@@ -244,35 +227,3 @@ class FindingListView(OversightAPIView, generics.ListCreateAPIView):
             context=self.audit_context(),
         )
         return Response(s.FindingSerializer(finding).data, status=status.HTTP_201_CREATED)
-
-
-class FindingRemediateView(OversightAPIView):
-    serializer_class = s.RemediateSerializer
-    required_scopes = {"POST": REVIEWS, "*": READ}
-
-    @extend_schema(
-        summary="Answer with remediation evidence", request=s.RemediateSerializer, responses=s.FindingSerializer
-    )
-    def post(self, request, pk: int):
-        finding = selectors.finding_get(user=request.user, pk=pk)
-        data = self.body(s.RemediateSerializer)
-        finding = findings.finding_remediate(finding=finding, actor=request.user, context=self.audit_context(), **data)
-        return Response(s.FindingSerializer(finding).data)
-
-
-class FindingRetestView(OversightAPIView):
-    serializer_class = s.RetestSerializer
-    required_scopes = {"POST": REVIEWS, "*": READ}
-
-    @extend_schema(summary="Retest: close, or send back", request=s.RetestSerializer, responses=s.FindingSerializer)
-    def post(self, request, pk: int):
-        finding = selectors.finding_get(user=request.user, pk=pk)
-        data = self.body(s.RetestSerializer)
-        finding = findings.finding_retest(
-            finding=finding,
-            actor=request.user,
-            passed=data["passed"],
-            comment=data.get("comment", ""),
-            context=self.audit_context(),
-        )
-        return Response(s.FindingSerializer(finding).data)

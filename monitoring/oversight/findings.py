@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -34,7 +33,7 @@ def finding_payload(finding: Finding) -> dict[str, Any]:
         "status": finding.status,
         "owner": finding.owner.get_username(),
         "due_at": finding.due_at.isoformat(),
-        "url": settings.PORTAL_BASE_URL.rstrip("/") + finding.get_absolute_url(),
+        "url": notify.link(finding),
     }
 
 
@@ -85,7 +84,7 @@ def finding_create(
     notify.mail_on_commit(
         model,
         f"[MLOps] Finding #{finding.pk} on {model.name} ({severity}), due {due_at:%Y-%m-%d}",
-        f"{finding.description}\n\n{settings.PORTAL_BASE_URL.rstrip('/')}{finding.get_absolute_url()}\n",
+        f"{finding.description}\n\n{notify.link(finding)}\n",
         to=[e for e in [owner.email, model.owner.email] if e],
     )
     return finding

@@ -83,7 +83,7 @@ def incident_payload(incident: Incident) -> dict[str, Any]:
         "aware_at": incident.aware_at.isoformat(),
         "deadline": incident.deadline.isoformat() if incident.deadline else None,
         "time_zone": incident.time_zone,
-        "url": settings.PORTAL_BASE_URL.rstrip("/") + incident.get_absolute_url(),
+        "url": notify.link(incident),
     }
 
 

@@ -16,6 +16,12 @@ from monitoring.models import MonitoringConfig
 logger = logging.getLogger(__name__)
 
 
+def link(obj) -> str:
+    """The object's page as an absolute link (``PORTAL_BASE_URL`` + its path), for e-mails and
+    the audit and webhook payloads."""
+    return settings.PORTAL_BASE_URL.rstrip("/") + obj.get_absolute_url()
+
+
 def _send(messages: list[EmailMessage]) -> None:
     try:
         get_connection().send_messages(messages)
@@ -43,5 +49,5 @@ def incident_mail(incident, what: str, text: str = "") -> None:
     payload = incident_payload(incident)
     subject = f"[MLOps] Incident #{incident.pk} on {incident.model.name}: {what}"
     deadline = f"Reporting deadline (Art. 73): {incident.deadline:%Y-%m-%d %H:%M} UTC\n" if incident.deadline else ""
-    body = f"{text}\n\n{deadline}{settings.PORTAL_BASE_URL.rstrip('/')}{incident.get_absolute_url()}\n\n"
+    body = f"{text}\n\n{deadline}{link(incident)}\n\n"
     mail_on_commit(incident.model, subject, body + json.dumps(payload, indent=2) + "\n")

@@ -50,7 +50,7 @@ def review_payload(review: PeriodicReview) -> dict[str, Any]:
         "status": review.status,
         "due_at": review.due_at.isoformat(),
         "needs_validator": review.needs_validator,
-        "url": settings.PORTAL_BASE_URL.rstrip("/") + review.get_absolute_url(),
+        "url": notify.link(review),
     }
 
 
@@ -80,7 +80,7 @@ def _open(*, model, trigger: str, reason: str, due_at, actor, context: AuditCont
     notify.mail_on_commit(
         model,
         f"[MLOps] Review of {model.name} due {due_at:%Y-%m-%d}",
-        f"{reason}\n\n{settings.PORTAL_BASE_URL.rstrip('/')}{review.get_absolute_url()}\n",
+        f"{reason}\n\n{notify.link(review)}\n",
     )
     return review
 

@@ -241,4 +241,4 @@ class RemediateSerializer(StrictSerializer):
 
 class RetestSerializer(StrictSerializer):
     passed = serializers.BooleanField()
-    comment = serializers.CharField(max_length=TEXT, required=False, allow_blank=True)
+    comment = serializers.CharField(max_length=TEXT, allow_blank=True, default="")

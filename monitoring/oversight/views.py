@@ -146,28 +146,14 @@ def incident_detail_view(request, pk: int):
     return _incident_page(request, selectors.incident_get(user=request.user, pk=pk))
 
 
+# action name → (service, its form, the message once done); the object goes in by keyword
 INCIDENT_ACTIONS = {
-    "note": (forms.NoteForm, incidents.incident_note, "Note added."),
-    "suspend": (forms.SuspendForm, incidents.incident_suspend, "Use suspended."),
-    "report": (forms.ReportForm, incidents.incident_report, "Report filed."),
-    "resolve": (forms.ResolveForm, incidents.incident_resolve, "Root cause recorded."),
-    "close": (forms.CloseForm, incidents.incident_close, "Incident closed."),
+    "note": (incidents.incident_note, forms.NoteForm, "Note added."),
+    "suspend": (incidents.incident_suspend, forms.SuspendForm, "Use suspended."),
+    "report": (incidents.incident_report, forms.ReportForm, "Report filed."),
+    "resolve": (incidents.incident_resolve, forms.ResolveForm, "Root cause recorded."),
+    "close": (incidents.incident_close, forms.CloseForm, "Incident closed."),
 }
-
-
-@login_required
-@require_POST
-def incident_action_view(request, pk: int, action: str):
-    if action not in INCIDENT_ACTIONS:
-        raise Http404("No such action.")
-    incident = selectors.incident_get(user=request.user, pk=pk)
-    form_class, service, done = INCIDENT_ACTIONS[action]
-
-    def call(**data):
-        service(incident=incident, actor=request.user, context=_context(request), **data)
-
-    _run(request, form_class, call, done)
-    return redirect(incident.get_absolute_url())
 
 
 @login_required
@@ -283,26 +269,6 @@ def model_oversight_action(request, name: str, action: str):
     return redirect("monitoring:model_oversight", name=model.name)
 
 
-@login_required
-@require_GET
-def review_detail_view(request, pk: int):
-    review = selectors.review_get(user=request.user, pk=pk)
-    return render(
-        request,
-        "monitoring/review_detail.html",
-        {
-            "review": review,
-            "now": clock.now(),
-            "can_attest": can_attest_review(request.user, review.model) and review.status == "open",
-            "can_validate": can_validate(request.user, review.model) and review.status == "attested",
-            "attest_form": forms.AttestForm(),
-            "validate_form": forms.ValidateForm(),
-            "nav_section": "reviews_oversight",
-        },
-    )
-
-
-# action name → (service, its form, the message once done); the object goes in by keyword
 REVIEW_ACTIONS = {
     "attest": (reviews.review_attest, forms.AttestForm, "Attested."),
     "validate": (reviews.review_validate, forms.ValidateForm, "Revalidation signed."),
@@ -313,48 +279,59 @@ FINDING_ACTIONS = {
 }
 
 
-def _act(request, actions: dict, action: str, **target) -> None:
-    """Run ``action`` of ``actions`` on ``target`` (``review=…`` or ``finding=…``) from the posted form."""
-    if action not in actions:
-        raise Http404("No such action.")
-    service, form_class, done = actions[action]
-    ctx = _context(request)
-    _run(request, form_class, lambda **d: service(actor=request.user, context=ctx, **target, **d), done)
+def _object_page(request, kind: str, obj, actions: dict, allowed: dict[str, bool]):
+    """A review's or a finding's page: the object, and per action its form and whether the
+    user may take it now (``can_<action>``, ``<action>_form``)."""
+    context = {kind: obj, "now": clock.now(), "nav_section": "reviews_oversight"}
+    for action, (_, form_class, _) in actions.items():
+        context[f"can_{action}"] = allowed[action]
+        context[f"{action}_form"] = form_class()
+    return render(request, f"monitoring/{kind}_detail.html", context)
 
 
 @login_required
-@require_POST
-def review_action_view(request, pk: int, action: str):
+@require_GET
+def review_detail_view(request, pk: int):
     review = selectors.review_get(user=request.user, pk=pk)
-    _act(request, REVIEW_ACTIONS, action, review=review)
-    return redirect(review.get_absolute_url())
+    allowed = {
+        "attest": can_attest_review(request.user, review.model) and review.status == "open",
+        "validate": can_validate(request.user, review.model) and review.status == "attested",
+    }
+    return _object_page(request, "review", review, REVIEW_ACTIONS, allowed)
 
 
 @login_required
 @require_GET
 def finding_detail_view(request, pk: int):
     finding = selectors.finding_get(user=request.user, pk=pk)
-    return render(
-        request,
-        "monitoring/finding_detail.html",
-        {
-            "finding": finding,
-            "now": clock.now(),
-            "can_remediate": can_remediate_finding(request.user, finding) and finding.status == "open",
-            "can_retest": can_validate(request.user, finding.model) and finding.status == "remediated",
-            "remediate_form": forms.RemediateForm(),
-            "retest_form": forms.RetestForm(),
-            "nav_section": "reviews_oversight",
-        },
-    )
+    allowed = {
+        "remediate": can_remediate_finding(request.user, finding) and finding.status == "open",
+        "retest": can_validate(request.user, finding.model) and finding.status == "remediated",
+    }
+    return _object_page(request, "finding", finding, FINDING_ACTIONS, allowed)
+
+
+# kind of object → (its selector, its actions); the URL patterns name the kind
+OBJECT_ACTIONS = {
+    "incident": (selectors.incident_get, INCIDENT_ACTIONS),
+    "review": (selectors.review_get, REVIEW_ACTIONS),
+    "finding": (selectors.finding_get, FINDING_ACTIONS),
+}
 
 
 @login_required
 @require_POST
-def finding_action_view(request, pk: int, action: str):
-    finding = selectors.finding_get(user=request.user, pk=pk)
-    _act(request, FINDING_ACTIONS, action, finding=finding)
-    return redirect(finding.get_absolute_url())
+def object_action_view(request, kind: str, pk: int, action: str):
+    """Take ``action`` on an incident, a review or a finding from the posted form (the service
+    gets the object as ``<kind>=``), then back to the object's page."""
+    get, actions = OBJECT_ACTIONS[kind]
+    if action not in actions:
+        raise Http404("No such action.")
+    obj = get(user=request.user, pk=pk)
+    service, form_class, done = actions[action]
+    ctx = _context(request)
+    _run(request, form_class, lambda **d: service(**{kind: obj}, actor=request.user, context=ctx, **d), done)
+    return redirect(obj.get_absolute_url())
 
 
 @login_required

@@ -33,7 +33,7 @@ from registry.models import ModelVersion
 
 from ..estimation import ESTIMATED_PREFIX
 from ..forms import RANGES, DashboardQuery, preset_start
-from ..models import Alert
+from ..models import Alert, MonitoringConfig
 from .dashboard_charts import (
     DatasetSeries,
     DriftCells,
@@ -49,7 +49,7 @@ from .dashboard_charts import (
     reference_columns,
     window_counts,
 )
-from .dashboard_scope import DashboardScope, Marker, Thresholds, dashboard_scope, dashboard_series
+from .dashboard_scope import DashboardScope, Marker, dashboard_scope, dashboard_series
 from .series import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 # --------------------------------------------------------------------------- the whole dashboard
@@ -93,8 +93,8 @@ class ModelDashboard:
         return self.scope.current_version
 
     @property
-    def thresholds(self) -> Thresholds:
-        return self.scope.thresholds
+    def config(self) -> MonitoringConfig:
+        return self.scope.config
 
     @property
     def health(self):
@@ -107,6 +107,10 @@ class ModelDashboard:
     @property
     def series(self) -> dict[str, np.ndarray]:
         return self.dataset.series
+
+    def series_or_gap(self, name: str) -> np.ndarray:
+        """The series of ``name``, or a gap (NaN) across the window axis when none is stored."""
+        return self.dataset.series.get(name, np.full(len(self.windows), np.nan))
 
     @property
     def provisional(self) -> np.ndarray:
@@ -186,4 +190,4 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
     )
 
 
-__all__ = ["DashboardScope", "Marker", "ModelDashboard", "Thresholds", "model_dashboard_data"]
+__all__ = ["DashboardScope", "Marker", "ModelDashboard", "model_dashboard_data"]

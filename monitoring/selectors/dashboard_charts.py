@@ -61,7 +61,7 @@ def drift_cells(scope: DashboardScope, grid: WindowGrid, heat: list[Series]) -> 
     for item in heat:
         idx, keep = grid.place(item)
         target[item.metric][row[item.feature], idx] = item.values[keep]
-    t = scope.thresholds
+    t = scope.config
     with np.errstate(invalid="ignore"):
         status = np.where(np.isnan(psi) & np.isnan(drifted), np.nan, 0.0)
         status = np.where((drifted >= 1) | (psi >= t.psi_warning), 1.0, status)

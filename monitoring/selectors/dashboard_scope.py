@@ -17,6 +17,7 @@ from ..choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric
 from ..estimation import ESTIMATED_METRICS
 from ..forms import DashboardQuery
 from ..models import HealthStatus, MetricValue, MonitoringConfig
+from ..services.config import monitoring_config_get
 from .series import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -49,35 +50,6 @@ QUALITY_METRICS = {
 FINAL_METRICS = (Metric.VOLUME, Metric.DRIFT_SHARE, Metric.DRIFTED_FEATURES)
 
 
-@dataclasses.dataclass
-class Thresholds:
-    """The model's thresholds (its MonitoringConfig, or the defaults when none is saved)."""
-
-    psi_warning: float = 0.1
-    psi_critical: float = 0.25
-    p_value: float = 0.05
-    drift_share_warning: float = 0.2
-    drift_share_critical: float = 0.5
-    label_coverage: float = 0.8
-    performance_drop_warning: float = 0.05
-    performance_drop_critical: float = 0.1
-
-    @classmethod
-    def of(cls, config: MonitoringConfig | None) -> Thresholds:
-        if config is None:
-            return cls()
-        return cls(
-            psi_warning=config.psi_warning,
-            psi_critical=config.psi_critical,
-            p_value=config.p_value_threshold,
-            drift_share_warning=config.drift_share_warning,
-            drift_share_critical=config.drift_share_critical,
-            label_coverage=config.label_coverage_threshold,
-            performance_drop_warning=config.performance_drop_warning,
-            performance_drop_critical=config.performance_drop_critical,
-        )
-
-
 @dataclasses.dataclass(frozen=True)
 class Marker:
     """A moment drawn as a vertical line on every time axis."""
@@ -96,8 +68,7 @@ class DashboardScope:
     query: DashboardQuery
     versions: list[ModelVersion]
     current_version: ModelVersion | None
-    config: MonitoringConfig | None
-    thresholds: Thresholds
+    config: MonitoringConfig  # its thresholds: the saved config, or an unsaved one with the defaults
     health: HealthStatus | None
     transitions: list[StageTransition]
     metrics: QuerySet[MetricValue]
@@ -117,7 +88,6 @@ def dashboard_scope(*, user, name: str, query: DashboardQuery) -> DashboardScope
     automatic hourly view of a model that reports once a day is drawn daily (``_drawn_granularity``)."""
     model = model_get(user=user, name=name)
     versions = sorted(model.versions.all(), key=lambda v: v.version)
-    config = MonitoringConfig.objects.filter(model=model).first()
     # model *and* version ids: the planner can use either (model, metric, window_start) or
     # (version, granularity, window_start), whichever is narrower for this range
     rows = MetricValue.objects.filter(model=model, version_id__in=[v.pk for v in versions])
@@ -133,8 +103,7 @@ def dashboard_scope(*, user, name: str, query: DashboardQuery) -> DashboardScope
         query=query,
         versions=versions,
         current_version=_current_version(versions, query.version),
-        config=config,
-        thresholds=Thresholds.of(config),
+        config=monitoring_config_get(model=model),
         health=HealthStatus.objects.filter(model=model).first(),
         transitions=list(StageTransition.objects.filter(model=model).select_related("version").order_by("created_at")),
         metrics=metrics.filter(granularity=Granularity.HOURLY if rollup else query.granularity),

@@ -116,7 +116,7 @@ def llm_panels(d) -> LLMPanels | None:
         cost_amounts=amounts,
         currency=currency,
         cost_note=" ".join(notes),
-        config=scope.config or MonitoringConfig(model=scope.model),
+        config=scope.config,
         markers=d.markers,
     )
 

@@ -140,18 +140,8 @@ def _metric_rows(model_id, version_id, features, starts, granularity, step, rng,
             yield (model_id, version_id, granularity, start, end, "", metric, value, perf and provisional, now)
 
 
-COLUMNS = [
-    "model_id",
-    "version_id",
-    "granularity",
-    "window_start",
-    "window_end",
-    "feature",
-    "metric",
-    "value",
-    "provisional",
-    "computed_at",
-]
+# every column but the id, in the order ``_metric_rows`` builds its tuples
+COLUMNS = [f.attname for f in MetricValue._meta.concrete_fields if not f.primary_key]
 
 
 def _write_metrics(rows) -> int:
