@@ -9,6 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.shortcuts import redirect
 from django.utils.html import format_html
 
+from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
 from .choices import WebhookEvent
 from .models import (
     AuditEvent,
@@ -31,7 +32,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(KeptReadOnlyAdmin):
     """Read-only: the database refuses UPDATE/DELETE anyway; the auditor UI is /audit/."""
 
     list_display = ["seq", "timestamp", "actor_name", "action", "object_repr", "model_name", "source"]
@@ -40,15 +41,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
     show_full_result_count = False  # no extra COUNT(*) over millions of rows
     list_select_related = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- promotion policies and webhooks: every change goes through an audited service ----------
@@ -192,7 +184,7 @@ class WebhookAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     """Every delivery and each of its attempts (status code, error, next retry). Read-only."""
 
     list_display = ["created_at", "webhook", "event", "status", "attempts", "last_status_code", "delivered_at"]
@@ -255,12 +247,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             rows,
         )
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 # --- MLflow servers -------------------------------------------------------------------------
 
@@ -306,31 +292,19 @@ class MlflowServerAdmin(admin.ModelAdmin):
 
 
 @admin.register(MlflowAliasViolation)
-class MlflowAliasViolationAdmin(admin.ModelAdmin):
+class MlflowAliasViolationAdmin(ReadOnlyAdmin):
     """Production aliases found moved in MLflow without an approval in the portal."""
 
     list_display = ["model_link", "alias", "found_version", "expected_version", "detected_at", "resolved_at"]
     list_filter = ["resolved_at"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(MlflowVersionLink)
-class MlflowVersionLinkAdmin(admin.ModelAdmin):
+class MlflowVersionLinkAdmin(ReadOnlyAdmin):
     """Alias write-back state per imported version (failures are retried by the periodic sync)."""
 
     list_display = ["version", "model_link", "mlflow_version", "writeback", "writeback_attempts", "writeback_error"]
     list_filter = ["writeback"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 # --- users: role changes made in the admin are attributed to the admin who made them ---------

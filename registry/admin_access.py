@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 
+from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
 from .models import ApiToken, ExternalIdentity, GroupMapping, ServiceAccount
 
 
@@ -95,8 +96,9 @@ class ServiceAccountAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queryset.count()} service account(s) deactivated; {revoked} token(s) revoked.")
 
 
-class ApiTokenAdmin(admin.ModelAdmin):
-    """Every token; an admin revokes any of them (audited). Secrets are never stored."""
+class ApiTokenAdmin(KeptReadOnlyAdmin):
+    """Every token (created on the tokens page or with ``manage.py create_token``); an admin revokes
+    any of them (audited). Secrets are never stored."""
 
     list_display = ["name", "user", "prefix", "scopes", "expires_at", "last_used_at", "last_used_ip", "revoked_at"]
     list_filter = ["revoked_at"]
@@ -105,15 +107,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in ApiToken._meta.fields if f.name != "token_hash"]
     exclude = ["token_hash"]
     actions = ["revoke"]
-
-    def has_add_permission(self, request):
-        return False  # created on the tokens page or with manage.py create_token
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):
@@ -124,8 +117,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queryset.count()} token(s) revoked.")
 
 
-class AccessAttemptAdmin(admin.ModelAdmin):
-    """Failed sign-ins counted by django-axes. "Unlock" lifts a lockout (audited)."""
+class AccessAttemptAdmin(KeptReadOnlyAdmin):
+    """Failed sign-ins counted by django-axes. "Unlock" lifts a lockout (audited; never deleted here)."""
 
     list_display = ["attempt_time", "username", "ip_address", "failures_since_start", "locked"]
     search_fields = ["=username", "=ip_address"]
@@ -137,15 +130,6 @@ class AccessAttemptAdmin(admin.ModelAdmin):
     def locked(self, obj) -> bool:
         return obj.failures_since_start >= settings.AXES_FAILURE_LIMIT
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # unlock instead, which is audited
-
     @admin.action(description="Unlock (forget these failed sign-ins)")
     def unlock(self, request, queryset):
         from .services.accounts import login_unlock
@@ -154,17 +138,11 @@ class AccessAttemptAdmin(admin.ModelAdmin):
         self.message_user(request, f"{count} lockout record(s) cleared.")
 
 
-class ExternalIdentityAdmin(admin.ModelAdmin):
+class ExternalIdentityAdmin(ReadOnlyAdmin):
     """Who each user is at the identity provider, and the groups claim of their last sign-in."""
 
     list_display = ["user", "subject", "issuer", "last_login_at", "groups"]
     search_fields = ["=subject", "user__username"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 def register_access_admin(site) -> None:

@@ -14,18 +14,18 @@ from __future__ import annotations
 import datetime
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.utils import timezone
 
 from mlops_portal import clock
-from registry.choices import AuditSource, PromotionStatus, RiskTier, Stage, TaskType
+from registry.choices import RiskTier, Stage, TaskType
 from registry.demo_credit import CREDIT_STEPS, credit_schedule
 from registry.demo_llm import LLM_STEPS, llm_schedule
+from registry.demo_steps import CONTEXT, DemoResult, PromotionStep, When, history_steps, moment, register_version
 from registry.demo_training import (
     CHURN,
     CHURN_CATEGORICAL,
@@ -38,14 +38,12 @@ from registry.demo_training import (
     train_churn,
     train_diabetes,
 )
-from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Team
+from registry.models import RegisteredModel, Team
 from registry.rules import AUDITOR_GROUP, REVIEWER_GROUP
-from registry.services.audit import AuditContext
-from registry.services.inventory import model_create, team_create, version_create
+from registry.services.inventory import model_create, team_create
 
 DEMO_PASSWORD = "demo-pass-123"
-USERS_AND_TEAMS = (-240, 9)  # when the people and teams were set up (see ``When`` below)
-CONTEXT = AuditContext(source=AuditSource.CLI, request_id="load_demo")
+USERS_AND_TEAMS = (-240, 9)  # when the people and teams were set up (a ``demo_steps.When``)
 
 USERS = [
     # username, first name, last name, groups, superuser
@@ -62,13 +60,8 @@ TEAMS = [
     ("Supply Quality", "supply-quality", "Models that grade incoming raw material in the lab."),
 ]
 
+
 # ---------------------------------------------------------------------------- the catalogue
-# When something happened: (days relative to today, hour of that day in UTC). The demo's
-# history is replayed at these past times (see ``load_demo``), months before the monitoring
-# traffic, which starts at 06:00 five weeks ago (``monitoring.demo``).
-When = tuple[int, float]
-
-
 @dataclass
 class VersionSpec:
     """How one demo version is trained and described."""
@@ -78,17 +71,6 @@ class VersionSpec:
     data_ref: str
     task_type: str
     registered: When = (0, 0)
-
-
-@dataclass
-class PromotionStep:
-    """One step of a model's promotion history, replayed through the promotion services."""
-
-    version: int
-    target: str
-    justification: str
-    reviews: list[tuple[str, str, str]]  # (reviewer username, "approve"|"reject", comment)
-    at: tuple[When, ...] = ()  # when it was requested, then when each review was given
 
 
 @dataclass
@@ -329,16 +311,6 @@ CATALOGUE = [
 
 
 # ---------------------------------------------------------------------------- loading
-@dataclass
-class DemoResult:
-    """What a run created, by kind (empty on a second run)."""
-
-    created: dict[str, int] = field(default_factory=dict)
-
-    def add(self, what: str, n: int = 1) -> None:
-        self.created[what] = self.created.get(what, 0) + n
-
-
 def _ensure_users(result: DemoResult) -> dict[str, Any]:
     User = get_user_model()
     users = {}
@@ -395,67 +367,22 @@ def trained_version(model_name: str, number: int) -> Trained:
     return _train(model_name, number, spec.versions[number - 1])
 
 
-def _ensure_version(spec: ModelSpec, number: int, users, result: DemoResult) -> None:
-    model = RegisteredModel.objects.get(name=spec.name)
-    if model.versions.filter(version=number).exists():
-        return
+def _trained_fields(spec: ModelSpec, number: int) -> dict[str, Any]:
+    """``version_create``'s fields for a catalogue version, trained now (its real metrics)."""
     vspec = spec.versions[number - 1]
     trained = _train(spec.name, number, vspec)
     seed = f"{spec.name}-{number}"
-    version_create(
-        model=model,
-        actor=users["owner"],
-        context=CONTEXT,
-        description=vspec.description,
-        artifact_uri=f"s3://acme-ml-models/{spec.name}/{number}/model.joblib",
-        source_commit=fake_commit(seed),
-        training_run_id=run_id_for(seed),
-        training_data_ref=vspec.data_ref,
-        training_data_hash=trained.data_hash,
-        metrics=trained.metrics,
-        feature_schema=trained.schema,
-        task_type=vspec.task_type,
-    )
-    result.add("versions")
-
-
-def _replay_history(spec: ModelSpec, step: PromotionStep, users, result: DemoResult) -> None:
-    version = ModelVersion.objects.get(model__name=spec.name, version=step.version)
-    if PromotionRequest.objects.filter(version=version, target_stage=step.target).exists():
-        return
-    with transaction.atomic():  # a step happens whole or not at all, so a re-run can finish it
-        _replay_step(step, version, users, result)
-
-
-def _replay_step(step: PromotionStep, version: ModelVersion, users, result: DemoResult) -> None:
-    """Request the promotion as the owner, then each review, through the promotion services."""
-    from registry.services.promotions import promotion_approve, promotion_reject, promotion_request
-
-    requested, *reviewed = (moment(when) for when in step.at)
-    with clock.at(requested):
-        req = promotion_request(
-            version=version,
-            target_stage=step.target,
-            requester=users["owner"],
-            justification=step.justification,
-            context=CONTEXT,
-        )
-    result.add("promotion requests")
-    for (username, decision, comment), at in zip(step.reviews, reviewed, strict=True):
-        req.refresh_from_db()
-        if req.status != PromotionStatus.PENDING:
-            break
-        review = promotion_approve if decision == "approve" else promotion_reject
-        with clock.at(at):
-            review(request=req, reviewer=users[username], comment=comment, context=CONTEXT)
-        result.add("reviews")
-
-
-def moment(when: When) -> datetime.datetime:
-    """``(days, hour)``: that many days from today (midnight UTC), at that hour."""
-    days, hour = when
-    today = datetime.datetime.combine(timezone.now().astimezone(datetime.UTC).date(), datetime.time(), datetime.UTC)
-    return today + datetime.timedelta(days=days, hours=hour)
+    return {
+        "description": vspec.description,
+        "artifact_uri": f"s3://acme-ml-models/{spec.name}/{number}/model.joblib",
+        "source_commit": fake_commit(seed),
+        "training_run_id": run_id_for(seed),
+        "training_data_ref": vspec.data_ref,
+        "training_data_hash": trained.data_hash,
+        "metrics": trained.metrics,
+        "feature_schema": trained.schema,
+        "task_type": vspec.task_type,
+    }
 
 
 def _schedule(users, teams, result: DemoResult) -> list[tuple[When, str, Callable[[], None]]]:
@@ -466,11 +393,12 @@ def _schedule(users, teams, result: DemoResult) -> list[tuple[When, str, Callabl
         model = functools.partial(_ensure_model, spec, users, teams, result)
         steps.append((spec.created, f"{spec.name}: registered", model))
         for number, vspec in enumerate(spec.versions, start=1):
-            version = functools.partial(_ensure_version, spec, number, users, result)
+            fields = functools.partial(_trained_fields, spec, number)
+            version = functools.partial(
+                register_version, spec.name, number, fields, users=users, context=CONTEXT, result=result
+            )
             steps.append((vspec.registered, f"{spec.name} v{number}: trained", version))
-        for step in spec.history:
-            history = functools.partial(_replay_history, spec, step, users, result)
-            steps.append((step.at[0], f"{spec.name} v{step.version}: to {step.target}", history))
+        steps += history_steps(spec.name, spec.history, users, result)
     steps.extend(llm_schedule(users, teams, result))  # support-assistant, the LLM application
     steps.extend(credit_schedule(users, teams, result))  # credit-approval (its data: monitoring.demo_fairness)
     return sorted(steps, key=lambda s: s[0])

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from types import SimpleNamespace
 
 from registry.choices import Stage
+from registry.demo_steps import PromotionStep, history_steps
 
 MODEL = "credit-approval"
-CREATED = (-70, 10)  # (days from today, hour UTC), as ``registry.demo.When``
+CREATED = (-70, 10)  # (days from today, hour UTC), as ``registry.demo_steps.When``
 VERSIONS = {1: (-66, 10), 2: (-50, 10), 3: (-38, 14)}  # registered, then evaluated an hour later
 APPROVALS = [("reviewer", "approve", "Fairness gate green; AUC fine."), ("reviewer2", "approve", "Agreed.")]
 
@@ -32,7 +32,6 @@ def credit_history() -> list:
     """v1 and v3 blocked by the fairness gate (pending); v2 approved by two reviewers. No other
     demo step falls between a request and its last review (the chain's time order)."""
     from monitoring.demo_fairness import JUSTIFICATIONS
-    from registry.demo import PromotionStep
 
     return [
         PromotionStep(1, Stage.PRODUCTION, JUSTIFICATIONS[1], [], at=((-65, 10),)),
@@ -63,17 +62,11 @@ def _evaluation(number: int, users) -> None:
 
 def credit_schedule(users, teams, result) -> list[tuple[tuple[int, float], str, Callable[[], None]]]:
     """credit-approval's steps for ``registry.demo._schedule``: (when, label, action)."""
-    from registry.demo import _replay_history
-
     steps = [(CREATED, f"{MODEL}: registered", functools.partial(_model, users, teams, result))]
     for number, (days, hour) in VERSIONS.items():
         steps.append(((days, hour), f"{MODEL} v{number}: trained", functools.partial(_version, number, users, result)))
         steps.append(((days, hour + 1), f"{MODEL} v{number}: evaluated", functools.partial(_evaluation, number, users)))
-    spec = SimpleNamespace(name=MODEL)  # what ``_replay_history`` reads of a ModelSpec
-    for step in credit_history():
-        action = functools.partial(_replay_history, spec, step, users, result)
-        steps.append((step.at[0], f"{MODEL} v{step.version}: to {step.target}", action))
-    return steps
+    return steps + history_steps(MODEL, credit_history(), users, result)
 
 
 CREDIT_STEPS = 1 + 2 * len(VERSIONS) + 3

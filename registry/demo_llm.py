@@ -23,10 +23,10 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 from registry.choices import RiskTier, Stage
+from registry.demo_steps import CONTEXT, PromotionStep, history_steps, register_version
 from registry.models import RegisteredModel
 
 SUPPORT_ASSISTANT = "support-assistant"
@@ -46,7 +46,7 @@ CARD: dict[str, Any] = {
     "primary_metric_higher_is_better": True,
     "tags": ["customer-facing", "llm", "support"],
 }
-CREATED = (-37, 10)  # (days from today, hour UTC), as ``registry.demo.When``
+CREATED = (-37, 10)  # (days from today, hour UTC), as ``registry.demo_steps.When``
 
 SYSTEM_V1 = (
     "You are the support assistant of {{product}}.\n"
@@ -149,14 +149,8 @@ def ensure_support_assistant(*, users, teams, context, result=None) -> Registere
 
 def ensure_support_assistant_version(number: int, *, users, context, result=None) -> None:
     """Register v``number`` (1-3) of ``support-assistant`` through ``version_create`` (unless it exists)."""
-    from registry.services.inventory import version_create
-
-    model = RegisteredModel.objects.get(name=SUPPORT_ASSISTANT)
-    if model.versions.filter(version=number).exists():
-        return
-    version_create(model=model, actor=users["owner"], context=context, **support_assistant_versions()[number - 1])
-    if result is not None:
-        result.add("versions")
+    fields = support_assistant_versions()[number - 1]
+    register_version(SUPPORT_ASSISTANT, number, lambda: fields, users=users, context=context, result=result)
 
 
 def register_support_assistant(*, users, teams, context, result=None) -> RegisteredModel:
@@ -172,8 +166,6 @@ def llm_history() -> list:
     """v1 to production the morning after it was registered; v2 two days after it (which archives v1).
     No other demo step falls between a request and its last review (the chain's time order); v2's
     request and review fall between two days of the monitoring demo's traffic."""
-    from registry.demo import PromotionStep
-
     return [
         PromotionStep(
             1,
@@ -218,8 +210,6 @@ def _evaluate(number: int, profile: str, *, users) -> None:
 
 def llm_schedule(users, teams, result) -> list[tuple[tuple[int, float], str, Callable[[], None]]]:
     """The support assistant's steps for ``registry.demo._schedule``: (when, label, action)."""
-    from registry.demo import CONTEXT, _replay_history
-
     name = SUPPORT_ASSISTANT
     steps = [
         (
@@ -235,11 +225,7 @@ def llm_schedule(users, teams, result) -> list[tuple[tuple[int, float], str, Cal
         steps.append((when, f"{name} v{number}: registered", action))
     for when, number, profile in EVALUATIONS:
         steps.append((when, f"{name} v{number}: evaluated", functools.partial(_evaluate, number, profile, users=users)))
-    spec = SimpleNamespace(name=name)  # what ``_replay_history`` reads of a ModelSpec
-    for step in llm_history():
-        action = functools.partial(_replay_history, spec, step, users, result)
-        steps.append((step.at[0], f"{name} v{step.version}: to {step.target}", action))
-    return steps
+    return steps + history_steps(name, llm_history(), users, result)
 
 
 LLM_STEPS = 1 + len(VERSIONS) + len(EVALUATIONS) + 3

@@ -381,6 +381,14 @@ class StageTransition(models.Model):
         return f"{self.version}: {self.from_stage} → {self.to_stage}"
 
 
+def _unconstrained_reference(to) -> models.ForeignKey:
+    """An audit event's link to a user or model, without a database constraint: the event is
+    append-only and outlives what it names (its ``*_name`` column keeps the name)."""
+    return models.ForeignKey(
+        to, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+
+
 class AuditEvent(models.Model):
     """Append-only, hash-chained record of every state change.
 
@@ -391,27 +399,13 @@ class AuditEvent(models.Model):
 
     seq = models.PositiveBigIntegerField(primary_key=True)
     timestamp = models.DateTimeField(db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    actor = _unconstrained_reference(settings.AUTH_USER_MODEL)
     actor_name = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=64, db_index=True)
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=300, blank=True)
-    model = models.ForeignKey(
-        RegisteredModel,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    model = _unconstrained_reference(RegisteredModel)
     model_name = models.CharField(max_length=100, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)

@@ -35,9 +35,8 @@ from registry.selectors.audit import (
     inventory_as_of,
     parse_as_of_time,
 )
-from registry.services.audit import AuditContext, audit_export
 from registry.verify_export import EXPORT_COLUMNS
-from registry.views.audit import BadCursor, export_response, parse_cursor
+from registry.views.audit import BadCursor, export_response, parse_cursor, start_export
 
 
 class CanViewAudit(permissions.BasePermission):
@@ -173,15 +172,8 @@ class AuditExportView(_NoFormatNegotiation, APIView):
     )
     def get(self, request):
         filterset = _filters(request)
-        fmt = request.query_params.get("format", "csv")
         try:
-            export = audit_export(
-                actor=request.user,
-                queryset=filterset.qs,
-                filters=filterset.active_filters(),
-                fmt=fmt,
-                context=AuditContext.from_request(request, source=AuditSource.API),
-            )
+            export = start_export(request, filterset, AuditSource.API)
         except ValidationError as exc:
             raise exceptions.ValidationError(exc.message_dict) from exc
         return export_response(export)

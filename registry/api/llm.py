@@ -4,7 +4,7 @@ two versions (``GET /api/v1/models/{name}/versions/{v}/diff/?against=N``)."""
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -18,47 +18,15 @@ LLM_OUTPUT_FIELDS = ["content_hash", *LLM_PART_NAMES]
 
 
 class LLMPartsOutputMixin(serializers.Serializer):
-    """``content_hash`` and the five parts of an LLM application's version; null for ML versions."""
+    """``content_hash`` and the five parts of an LLM application's version (``version.llm``); null
+    for ML versions, which have none."""
 
-    content_hash = serializers.SerializerMethodField()
-    prompts = serializers.SerializerMethodField()
-    llm = serializers.SerializerMethodField()
-    retrieval = serializers.SerializerMethodField()
-    tools = serializers.SerializerMethodField()
-    safety = serializers.SerializerMethodField()
-
-    @staticmethod
-    def _llm(obj):
-        return getattr(obj, "llm", None)
-
-    def get_content_hash(self, obj) -> str | None:
-        llm = self._llm(obj)
-        return llm.content_hash if llm else None
-
-    @extend_schema_field(OpenApiTypes.ANY)
-    def get_prompts(self, obj):
-        llm = self._llm(obj)
-        return llm.prompts if llm else None
-
-    @extend_schema_field(OpenApiTypes.ANY)
-    def get_llm(self, obj):
-        llm = self._llm(obj)
-        return llm.llm if llm else None
-
-    @extend_schema_field(OpenApiTypes.ANY)
-    def get_retrieval(self, obj):
-        llm = self._llm(obj)
-        return llm.retrieval if llm else None
-
-    @extend_schema_field(OpenApiTypes.ANY)
-    def get_tools(self, obj):
-        llm = self._llm(obj)
-        return llm.tools if llm else None
-
-    @extend_schema_field(OpenApiTypes.ANY)
-    def get_safety(self, obj):
-        llm = self._llm(obj)
-        return llm.safety if llm else None
+    content_hash = serializers.CharField(source="llm.content_hash", read_only=True, allow_null=True)
+    prompts = serializers.JSONField(source="llm.prompts", read_only=True, allow_null=True)
+    llm = serializers.JSONField(source="llm.llm", read_only=True, allow_null=True)
+    retrieval = serializers.JSONField(source="llm.retrieval", read_only=True, allow_null=True)
+    tools = serializers.JSONField(source="llm.tools", read_only=True, allow_null=True)
+    safety = serializers.JSONField(source="llm.safety", read_only=True, allow_null=True)
 
 
 AGAINST = OpenApiParameter(

@@ -79,11 +79,11 @@ def model_get(*, user, name: str) -> RegisteredModel:
         raise Http404(f"No model named '{name}'.") from None
 
 
-def model_get_changeable(*, user, name: str, denied: str) -> RegisteredModel:
-    """``model_get``, then ``can_change_model``: 404 if hidden from ``user``, 403 (``denied``) if
-    visible but not theirs to change."""
+def model_get_changeable(*, user, name: str, denied: str, may=can_change_model) -> RegisteredModel:
+    """``model_get``, then the rule ``may`` (``can_change_model`` unless given, e.g.
+    ``can_rollback``): 404 if hidden from ``user``, 403 (``denied``) if visible but the rule refuses."""
     model = model_get(user=user, name=name)
-    if not can_change_model(user, model):
+    if not may(user, model):
         raise PermissionDenied(denied)
     return model
 

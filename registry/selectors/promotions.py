@@ -253,6 +253,11 @@ def _not_required(key: str) -> dict[str, Any]:
     return _gate(key, GATE_LABELS[key], GATE_NA, "Not required by the policy.", False)
 
 
+def _required(key: str, ok: bool, detail: str) -> dict[str, Any]:
+    """A gate the policy requires: passed when ``ok``, failed otherwise; ``detail`` says why."""
+    return _gate(key, GATE_LABELS[key], GATE_PASS if ok else GATE_FAIL, detail, True)
+
+
 def _missing(pairs) -> list[str]:
     """The labels of the (label, value) pairs whose value is empty or blank."""
     return [label for label, value in pairs if not (value or "").strip()]
@@ -262,13 +267,8 @@ def _model_card_gate(model, snapshot: dict[str, Any]) -> dict[str, Any]:
     if not snapshot.get("require_model_card", True):
         return _not_required("model_card")
     missing = model.model_card_missing
-    return _gate(
-        "model_card",
-        GATE_LABELS["model_card"],
-        GATE_FAIL if missing else GATE_PASS,
-        f"Missing: {', '.join(missing)}." if missing else "Description, intended use and limitations filled.",
-        True,
-    )
+    detail = f"Missing: {', '.join(missing)}." if missing else "Description, intended use and limitations filled."
+    return _required("model_card", not missing, detail)
 
 
 def _lineage_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -283,15 +283,9 @@ def _lineage_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
             ("training data reference", version.training_data_ref),
         )
     )
-    return _gate(
-        "lineage",
-        GATE_LABELS["lineage"],
-        GATE_FAIL if missing else GATE_PASS,
-        f"Missing: {', '.join(missing)}."
-        if missing
-        else f"Commit {version.source_commit[:12]}, run {version.training_run_id}.",
-        True,
-    )
+    if missing:
+        return _required("lineage", False, f"Missing: {', '.join(missing)}.")
+    return _required("lineage", True, f"Commit {version.source_commit[:12]}, run {version.training_run_id}.")
 
 
 def _llm_lineage_gate(version) -> dict[str, Any]:
@@ -299,42 +293,26 @@ def _llm_lineage_gate(version) -> dict[str, Any]:
     hash (``version.llm``, when the parts were registered)."""
     commit = (version.source_commit or "").strip()
     parts = LLMAppVersion.objects.filter(version=version).values_list("content_hash", flat=True).first()
-    found = [f"commit {commit[:12]}"] if commit else []
-    found += [f"parts {parts[:12]}"] if parts else []
-    return _gate(
-        "lineage",
-        GATE_LABELS["lineage"],
-        GATE_PASS if found else GATE_FAIL,
-        f"{', '.join(found)[:1].upper()}{', '.join(found)[1:]} (an LLM application is not trained)."
-        if found
-        else "Missing: source commit or the parts' content hash.",
-        True,
-    )
+    found = ", ".join(([f"commit {commit[:12]}"] if commit else []) + ([f"parts {parts[:12]}"] if parts else []))
+    if not found:
+        return _required("lineage", False, "Missing: source commit or the parts' content hash.")
+    return _required("lineage", True, f"{found[:1].upper()}{found[1:]} (an LLM application is not trained).")
 
 
 def _reference_data_gate(version, snapshot: dict[str, Any]) -> dict[str, Any]:
     if not snapshot.get("require_reference_data", False):
         return _not_required("reference_data")
     ok = version.reference_profile_at is not None
-    return _gate(
-        "reference_data",
-        GATE_LABELS["reference_data"],
-        GATE_PASS if ok else GATE_FAIL,
-        f"Profiled {version.reference_profile_at:%Y-%m-%d %H:%M} UTC." if ok else "No reference data yet.",
-        True,
-    )
+    detail = f"Profiled {version.reference_profile_at:%Y-%m-%d %H:%M} UTC." if ok else "No reference data yet."
+    return _required("reference_data", ok, detail)
 
 
 def _monitoring_gate(model, snapshot: dict[str, Any]) -> dict[str, Any]:
     if not snapshot.get("require_monitoring", False):
         return _not_required("monitoring")
     ok = model.monitoring_configured_at is not None
-    return _gate(
-        "monitoring",
-        GATE_LABELS["monitoring"],
-        GATE_PASS if ok else GATE_FAIL,
-        "Monitoring is configured." if ok else "Monitoring is not configured for this model.",
-        True,
+    return _required(
+        "monitoring", ok, "Monitoring is configured." if ok else "Monitoring is not configured for this model."
     )
 
 

@@ -96,6 +96,18 @@ def audit_log(request):
     )
 
 
+def start_export(request, filterset, source: str):
+    """``audit_export`` of the filtered events in the ``format`` asked (CSV by default), by the
+    user, recorded with ``source`` (shared with the API). A ``ValidationError`` for a bad format."""
+    return audit_export(
+        actor=request.user,
+        queryset=filterset.qs,
+        filters=filterset.active_filters(),
+        fmt=request.GET.get("format", "csv"),
+        context=AuditContext.from_request(request, source=source),
+    )
+
+
 def export_response(export) -> StreamingHttpResponse:
     """The streamed file of a started export (shared with the API)."""
     response = StreamingHttpResponse(export.stream, content_type=export.content_type)
@@ -110,18 +122,11 @@ def export_response(export) -> StreamingHttpResponse:
 def audit_export_view(request):
     if not can_view_audit(request.user):
         return json_error(403, "Only auditors and admins may export the audit log.")
-    fmt = request.GET.get("format", "csv")
     filterset = AuditEventFilter(request.GET, queryset=audit_event_queryset(user=request.user))
     if not filterset.is_valid():
         return json_error(400, "Invalid filters.", filterset.errors.get_json_data())
     try:
-        export = audit_export(
-            actor=request.user,
-            queryset=filterset.qs,
-            filters=filterset.active_filters(),
-            fmt=fmt,
-            context=AuditContext.from_request(request, source=AuditSource.UI),
-        )
+        export = start_export(request, filterset, AuditSource.UI)
     except ValidationError as exc:
         return json_error(400, "; ".join(exc.messages), exc.message_dict if hasattr(exc, "error_dict") else None)
     return export_response(export)

@@ -22,7 +22,7 @@ from registry.forms_promotions import (
 )
 from registry.llm_evidence import llm_evidence
 from registry.models import ModelVersion, PromotionRequest
-from registry.selectors.inventory import model_get
+from registry.selectors.inventory import model_get, model_get_changeable
 from registry.selectors.promotions import (
     model_timeline as model_timeline_selector,
 )
@@ -96,10 +96,9 @@ def review_queue(request):
 @require_http_methods(["GET", "POST"])
 def promotion_create_view(request, name, version):
     """The owner's request form, reached from the version page."""
-    model = model_get(user=request.user, name=name)
+    denied = "Only the model's owner or an admin may request a promotion."
+    model = model_get_changeable(user=request.user, name=name, denied=denied, may=rules.can_request_promotion)
     version_obj = get_object_or_404(ModelVersion.objects.select_related("model"), model=model, version=version)
-    if not rules.can_request_promotion(request.user, model):
-        raise PermissionDenied("Only the model's owner or an admin may request a promotion.")
     form = PromotionRequestForm(request.POST or None)
     req, status = _submit(
         request,
@@ -257,9 +256,8 @@ def model_timeline(request, name):
 @require_http_methods(["GET", "POST"])
 def model_rollback_view(request, name):
     """Roll production back to the previous approved version, with a mandatory reason."""
-    model = model_get(user=request.user, name=name)
-    if not rules.can_rollback(request.user, model):
-        raise PermissionDenied("Only the model's owner, a reviewer or an admin may roll back.")
+    denied = "Only the model's owner, a reviewer or an admin may roll back."
+    model = model_get_changeable(user=request.user, name=name, denied=denied, may=rules.can_rollback)
     form = RollbackForm(request.POST or None)
     restored, status = _submit(
         request,
