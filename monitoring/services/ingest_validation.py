@@ -51,8 +51,25 @@ _NUMBER_TYPES = {int, float, type(None)}
 _TEXT_TYPES = {str, type(None)}
 
 
+class TimedRows:
+    """What a validated batch of timed rows answers from its ``ids`` and ``ts_us`` (UTC
+    microseconds since the epoch): its length, the hours it touches and its time span."""
+
+    ids: list[str]
+    ts_us: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def hours(self) -> set[datetime]:
+        return {EPOCH + timedelta(hours=int(h)) for h in np.unique(self.ts_us // 3_600_000_000)}
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        return EPOCH + int(self.ts_us.min()) * ONE_US, EPOCH + int(self.ts_us.max()) * ONE_US
+
+
 @dataclass
-class PredictionBatch:
+class PredictionBatch(TimedRows):
     """A validated batch, column by column: ids, UTC microseconds since the epoch, numeric
     features as float64 (NaN = missing), categories and class labels as text or None, the
     regression prediction and the score as float64 (NaN = missing)."""
@@ -65,15 +82,6 @@ class PredictionBatch:
     prediction: np.ndarray | list | None
     score: np.ndarray | None
     subjects: list[str | None] | None = None  # HMAC of each row's subject id (never the id)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def hours(self) -> set[datetime]:
-        return {EPOCH + timedelta(hours=int(h)) for h in np.unique(self.ts_us // 3_600_000_000)}
-
-    def bounds(self) -> tuple[datetime, datetime]:
-        return EPOCH + int(self.ts_us.min()) * ONE_US, EPOCH + int(self.ts_us.max()) * ONE_US
 
 
 @dataclass
