@@ -13,6 +13,8 @@ from registry.models import RegisteredModel
 from registry.rules import can_change_model
 from registry.services.audit import AuditContext, audit_record, diff, model_snapshot
 
+from .model_settings import settings_row_for_update
+
 CONFIG_FIELDS = [
     "granularity",
     "n_bins",
@@ -63,13 +65,7 @@ def monitoring_config_update(
     ``RegisteredModel.monitoring_configured_at``."""
     if actor is not None and not can_change_model(actor, model):
         raise PermissionDenied("Only the model's owner or an admin can change its monitoring.")
-    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
-    if unknown:
-        raise ValidationError({name: "Unknown setting." for name in unknown})
-    config = MonitoringConfig.objects.select_for_update().filter(model=model).first()
-    created = config is None
-    if created:
-        config = MonitoringConfig(model=model)
+    config, created = settings_row_for_update(MonitoringConfig, model=model, changes=changes, fields=CONFIG_FIELDS)
     before = model_snapshot(config, CONFIG_FIELDS)
     for name, value in changes.items():
         setattr(config, name, value)

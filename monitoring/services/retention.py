@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Min
 
@@ -45,6 +45,7 @@ from registry.rules import can_manage_retention
 from registry.services.audit import WORKER, AuditContext, audit_record, diff, model_snapshot
 
 from . import partitions, raw_digests
+from .model_settings import settings_row_for_update
 
 POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
 DAY = timedelta(days=1)
@@ -78,13 +79,9 @@ def retention_policy_update(
     ``retention.changed`` with the before/after of the changed fields."""
     if actor is not None and not can_manage_retention(actor, model):
         raise PermissionDenied("Only an admin or a privacy officer can change retention and legal holds.")
-    unknown = sorted(set(changes) - set(POLICY_FIELDS))
-    if unknown:
-        raise ValidationError({name: "Unknown setting." for name in unknown})
-    policy = RetentionPolicy.objects.select_for_update().filter(model=model).first()
-    created = policy is None
-    if created:
-        policy = RetentionPolicy(model=model, raw_days=default_raw_days(model))
+    policy, created = settings_row_for_update(
+        RetentionPolicy, model=model, changes=changes, fields=POLICY_FIELDS, raw_days=default_raw_days(model)
+    )
     before = model_snapshot(policy, POLICY_FIELDS)
     for name, value in changes.items():
         setattr(policy, name, value)
