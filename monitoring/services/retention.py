@@ -42,10 +42,10 @@ from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from registry.choices import RiskTier
 from registry.models import ModelVersion, RegisteredModel
 from registry.rules import can_manage_retention
-from registry.services.audit import WORKER, AuditContext, audit_record, diff, model_snapshot
+from registry.services.audit import WORKER, AuditContext, audit_record, model_snapshot
 
 from . import partitions, raw_digests
-from .model_settings import settings_row_for_update
+from .model_settings import settings_record, settings_row_for_update
 
 POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
 DAY = timedelta(days=1)
@@ -82,7 +82,7 @@ def retention_policy_update(
     policy, created = settings_row_for_update(
         RetentionPolicy, model=model, changes=changes, fields=POLICY_FIELDS, raw_days=default_raw_days(model)
     )
-    before = model_snapshot(policy, POLICY_FIELDS)
+    before = None if created else model_snapshot(policy, POLICY_FIELDS)
     for name, value in changes.items():
         setattr(policy, name, value)
     if not policy.legal_hold:
@@ -90,18 +90,7 @@ def retention_policy_update(
     policy.updated_by = actor if getattr(actor, "is_authenticated", False) else None
     policy.full_clean()
     policy.save()
-    after = model_snapshot(policy, POLICY_FIELDS)
-    changed_before, changed_after = (None, after) if created else diff(before, after)
-    if created or changed_after:
-        audit_record(
-            actor=actor,
-            action="retention.changed",
-            context=context,
-            obj=policy,
-            model=model,
-            before=changed_before,
-            after=changed_after,
-        )
+    settings_record(policy, before, POLICY_FIELDS, action="retention.changed", actor=actor, context=context)
     return policy
 
 
