@@ -351,7 +351,5 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     if not a:  # no value differs: nothing is written
         return version
     version.save()
-    audit_record(
-        actor=actor, action="version.updated", obj=version, model=version.model, context=context, before=b, after=a
-    )
+    audit_record(actor=actor, action="version.updated", obj=version, context=context, before=b, after=a)
     return version
