@@ -48,6 +48,19 @@ def _parquet(batch: EvaluationBatch) -> bytes:
     return buffer.getvalue()
 
 
+def evaluation_run_save(
+    run: EvaluationRun, *, actor, context: AuditContext, details: dict, before: dict | None = None
+) -> None:
+    """Validate and save an uploaded evaluation run (not its ``data``, the large column its upload
+    built) and audit ``evaluation.uploaded`` on its version, in the caller's transaction: the
+    run, its rows, format and digest, and ``details``."""
+    run.full_clean(exclude=["data"])
+    run.save()
+    version = run.version
+    after = {"evaluation": run.pk, "rows": run.n_rows, "format": run.source_format, "sha256": run.data_sha256} | details
+    audit_record(actor=actor, action="evaluation.uploaded", context=context, obj=version, before=before, after=after)
+
+
 @transaction.atomic
 def evaluation_upload(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
@@ -65,22 +78,8 @@ def evaluation_upload(
         data_sha256=digest,
         uploaded_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    run.full_clean(exclude=["data"])
-    run.save()
-    audit_record(
-        actor=actor,
-        action="evaluation.uploaded",
-        context=context,
-        obj=version,
-        model=version.model,
-        after={
-            "evaluation": run.pk,
-            "rows": batch.n,
-            "format": batch.fmt,
-            "sha256": digest,
-            "attributes": list(batch.attributes),
-            "score": batch.score is not None,
-        },
+    evaluation_run_save(
+        run, actor=actor, context=context, details={"attributes": run.attributes, "score": batch.score is not None}
     )
     from monitoring import tasks
 
@@ -137,7 +136,6 @@ def _store(run_id: int, results: dict, error: str, context: AuditContext) -> Eva
         action="evaluation.failed" if error else "evaluation.computed",
         context=context,
         obj=run.version,
-        model=run.version.model,
         after={"evaluation": run.pk, "error": error[:500]}
         if error
         else {
