@@ -101,8 +101,36 @@ def alert_record(
 # --------------------------------------------------------------------------- alerts
 
 
-def _title(kind: str, reasons: list[dict]) -> str:
+def alert_title(kind: str, reasons: list[dict]) -> str:
     return (AlertKind(kind).label + ": " + " ".join(r["message"] for r in reasons))[:300]
+
+
+def alert_open(
+    *, model: RegisteredModel, kind: str, severity: str, reasons: list[dict], context: AuditContext, now
+) -> Alert:
+    """A new open alert for ``reasons``, recorded ``alert.opened`` (audit, webhook, e-mail)."""
+    alert = Alert(
+        model=model,
+        kind=kind,
+        severity=severity,
+        status=AlertStatus.OPEN,
+        title=alert_title(kind, reasons),
+        reasons=reasons,
+        opened_at=now,
+        updated_at=now,
+    )
+    alert.full_clean()
+    alert.save()
+    alert_record(alert, "opened", context=context)
+    return alert
+
+
+def alert_resolve(alert: Alert, *, context: AuditContext, now) -> None:
+    """Resolve an active alert, recorded ``alert.resolved``."""
+    before = {"status": alert.status}
+    alert.status, alert.resolved_at, alert.updated_at = AlertStatus.RESOLVED, now, now
+    alert.save(update_fields=["status", "resolved_at", "updated_at"])
+    alert_record(alert, "resolved", context=context, before=before)
 
 
 def alerts_sync(
@@ -126,27 +154,16 @@ def alerts_sync(
         severity = max((r["severity"] for r in items), key=lambda s: SEVERITY_ORDER[s])
         alert = active.get(kind)
         if alert is None:
-            alert = Alert(
-                model=model,
-                kind=kind,
-                severity=severity,
-                status=AlertStatus.OPEN,
-                title=_title(kind, items),
-                reasons=items,
-                opened_at=now,
-                updated_at=now,
+            changed.append(
+                alert_open(model=model, kind=kind, severity=severity, reasons=items, context=context, now=now)
             )
-            alert.full_clean()
-            alert.save()
-            alert_record(alert, "opened", context=context)
-            changed.append(alert)
             continue
         escalated = SEVERITY_ORDER[severity] > SEVERITY_ORDER[alert.severity]
         severity_changed = severity != alert.severity
         before = {"severity": alert.severity, "status": alert.status}
         alert.severity = severity
         alert.reasons = items
-        alert.title = _title(kind, items)
+        alert.title = alert_title(kind, items)
         alert.updated_at = now
         if escalated and alert.status == AlertStatus.ACKNOWLEDGED:
             alert.status = AlertStatus.OPEN  # a worse state needs a new acknowledgement
@@ -159,12 +176,7 @@ def alerts_sync(
     for kind, alert in active.items():
         if kind in by_kind:
             continue
-        before = {"status": alert.status}
-        alert.status = AlertStatus.RESOLVED
-        alert.resolved_at = now
-        alert.updated_at = now
-        alert.save(update_fields=["status", "resolved_at", "updated_at"])
-        alert_record(alert, "resolved", context=context, before=before)
+        alert_resolve(alert, context=context, now=now)
         changed.append(alert)
     return changed
 

@@ -29,7 +29,8 @@ from registry.models import RegisteredModel
 from registry.rules import can_change_model
 from registry.services.audit import WORKER, AuditContext, audit_record, model_snapshot
 
-from .alerts import alert_record
+from .alerts import alert_open, alert_record, alert_resolve, alert_title
+from .model_settings import settings_row_for_update
 
 BUDGET_FIELDS = ["monthly_amount", "currency", "warning_share", "critical_share"]
 LEVEL_RANK = {"": 0, WARNING: 1, CRITICAL: 2}
@@ -41,12 +42,7 @@ def budget_set(*, model: RegisteredModel, actor, context: AuditContext, values: 
     before/after. The budget is evaluated again once this commits."""
     if not can_change_model(actor, model):
         raise PermissionDenied("Only the model's owner or an admin can set its budget.")
-    unknown = sorted(set(values) - set(BUDGET_FIELDS))
-    if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
-    budget = Budget.objects.select_for_update().filter(model=model).first()
-    created = budget is None
-    budget = budget or Budget(model=model)
+    budget, created = settings_row_for_update(Budget, model=model, changes=values, fields=BUDGET_FIELDS)
     before = None if created else model_snapshot(budget, BUDGET_FIELDS)
     budget.warning_share = Decimal("0.8")
     budget.critical_share = Decimal("1.0")
@@ -91,41 +87,20 @@ def _reasons(status: BudgetStatus) -> list[dict]:
     ]
 
 
-def _title(reasons: list[dict]) -> str:
-    return f"{AlertKind.BUDGET.label}: {reasons[0]['message']}"[:300]
-
-
 def _raise(model: RegisteredModel, active: Alert | None, status: BudgetStatus, context: AuditContext, now) -> Alert:
     """Open the month's budget alert, or escalate the open one to the status's level."""
     reasons = _reasons(status)
     if active is None:
-        alert = Alert(
-            model=model,
-            kind=AlertKind.BUDGET,
-            severity=status.level,
-            status=AlertStatus.OPEN,
-            title=_title(reasons),
-            reasons=reasons,
-            opened_at=now,
-            updated_at=now,
+        return alert_open(
+            model=model, kind=AlertKind.BUDGET, severity=status.level, reasons=reasons, context=context, now=now
         )
-        alert.full_clean()
-        alert.save()
-        alert_record(alert, "opened", context=context)
-        return alert
     before = {"severity": active.severity, "status": active.status}
-    active.severity, active.reasons, active.title, active.updated_at = status.level, reasons, _title(reasons), now
+    active.severity, active.reasons, active.updated_at = status.level, reasons, now
+    active.title = alert_title(AlertKind.BUDGET, reasons)
     active.status = AlertStatus.OPEN  # a worse state needs a new acknowledgement
     active.save(update_fields=["severity", "reasons", "title", "updated_at", "status"])
     alert_record(active, "escalated", context=context, before=before)
     return active
-
-
-def _resolve(alert: Alert, context: AuditContext, now) -> None:
-    before = {"status": alert.status}
-    alert.status, alert.resolved_at, alert.updated_at = AlertStatus.RESOLVED, now, now
-    alert.save(update_fields=["status", "resolved_at", "updated_at"])
-    alert_record(alert, "resolved", context=context, before=before)
 
 
 @transaction.atomic
@@ -146,7 +121,7 @@ def budget_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
     )
     if budget.alerted_month != month:
         if active is not None:
-            _resolve(active, context, now)
+            alert_resolve(active, context=context, now=now)
             active = None
         budget.alerted_month, budget.alerted_level = month, ""
     status = budget_status(model=model, today=today, budget=budget)

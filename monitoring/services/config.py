@@ -11,7 +11,9 @@ from mlops_portal import clock, outbound
 from monitoring.models import MonitoringConfig
 from registry.models import RegisteredModel
 from registry.rules import can_change_model
-from registry.services.audit import AuditContext, audit_record, diff, model_snapshot
+from registry.services.audit import AuditContext, model_snapshot
+
+from .model_settings import settings_record, settings_row_for_update
 
 CONFIG_FIELDS = [
     "granularity",
@@ -63,14 +65,8 @@ def monitoring_config_update(
     ``RegisteredModel.monitoring_configured_at``."""
     if actor is not None and not can_change_model(actor, model):
         raise PermissionDenied("Only the model's owner or an admin can change its monitoring.")
-    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
-    if unknown:
-        raise ValidationError({name: "Unknown setting." for name in unknown})
-    config = MonitoringConfig.objects.select_for_update().filter(model=model).first()
-    created = config is None
-    if created:
-        config = MonitoringConfig(model=model)
-    before = model_snapshot(config, CONFIG_FIELDS)
+    config, created = settings_row_for_update(MonitoringConfig, model=model, changes=changes, fields=CONFIG_FIELDS)
+    before = None if created else model_snapshot(config, CONFIG_FIELDS)
     for name, value in changes.items():
         setattr(config, name, value)
     config.updated_by = actor if getattr(actor, "is_authenticated", False) else None
@@ -78,20 +74,6 @@ def monitoring_config_update(
     if changes.get("retrain_url"):
         _check_retrain_url(config.retrain_url)
     config.save()
-    after = model_snapshot(config, CONFIG_FIELDS)
-    if created:
-        changed_before, changed_after = None, after
-    else:
-        changed_before, changed_after = diff(before, after)
     RegisteredModel.objects.filter(pk=model.pk).update(monitoring_configured_at=clock.now())
-    if created or changed_after:
-        audit_record(
-            actor=actor,
-            action="monitoring.thresholds_changed",
-            context=context,
-            obj=config,
-            model=model,
-            before=changed_before,
-            after=changed_after,
-        )
+    settings_record(config, before, CONFIG_FIELDS, action="monitoring.thresholds_changed", actor=actor, context=context)
     return config

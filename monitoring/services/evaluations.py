@@ -1,8 +1,8 @@
 """Evaluation sets of a version: upload (validated, stored apart as Parquet) and the fairness report.
 
 ``evaluation_upload`` parses the body (``ingest_parsing.parse_table``: CSV or Parquet), validates
-it (``ingest_validation.evaluation_validate``: one clear error per bad column, naming its row;
-nothing stored on error), stores label, prediction, score and the sensitive attributes as
+it (``evaluation_validate``, with ``ingest_validation``'s column checks: one clear error per bad
+column, naming its row; nothing stored on error), stores label, prediction, score and the sensitive attributes as
 Parquet on a new ``registry.EvaluationRun`` (schema features are checked, not kept) and queues
 ``evaluation_compute`` after commit. The audit event names the attributes and the digest of the
 body, never a value. The worker computes ``monitoring.fairness.fairness_report`` into the run.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -25,15 +26,64 @@ from mlops_portal import clock
 from mlops_portal.celery import TRANSIENT_ERRORS
 from mlops_portal.queue import enqueue_on_commit
 from monitoring import fairness
-from registry.choices import EvaluationKind, EvaluationStatus
+from registry.choices import EvaluationKind, EvaluationStatus, FeatureType, TaskType
 from registry.models import EvaluationRun, ModelVersion
 from registry.services.audit import WORKER, AuditContext, audit_record
 
-from .ingest_parsing import parse_table
-from .ingest_validation import EvaluationBatch, evaluation_validate
+from .ingest_parsing import BatchError, RawBatch, parse_table
+from .ingest_validation import categories_column, class_or_value, feature_schema, numbers_column
 
 logger = logging.getLogger(__name__)
 ERROR_MAX = 2000
+
+EVALUATION_COLUMNS = ("label", "prediction", "score")
+
+
+@dataclass
+class EvaluationBatch:
+    """A validated evaluation set: labels and predictions (class text, or float64 for
+    regression), the optional score, and each sensitive attribute's groups (text, None = missing)."""
+
+    fmt: str
+    n: int
+    label: np.ndarray | list
+    prediction: np.ndarray | list
+    score: np.ndarray | None
+    attributes: dict[str, list]
+
+
+def evaluation_validate(raw: RawBatch, *, version) -> EvaluationBatch:
+    """The evaluation set of a version (fairness evidence): ``label``, ``prediction``, optional
+    ``score``, every sensitive attribute of the feature schema, optional schema features (checked
+    against their type, not kept). Unknown columns are refused; errors name the column and row."""
+    from registry.sensitive import sensitive_attributes
+
+    schema = feature_schema(version)
+    sensitive = sensitive_attributes(version.feature_schema)
+    if version.task_type not in (TaskType.BINARY, TaskType.REGRESSION):
+        raise BatchError(None, "task_type", "Fairness evaluation needs a binary classification or regression task.")
+    if not sensitive:
+        raise BatchError(None, "feature_schema", 'Declare the sensitive attributes first ("sensitive": true).')
+    for required in ("label", "prediction", *sensitive):
+        if required not in raw.present:
+            raise BatchError(None, required, "Column missing from the evaluation set.")
+    unknown = sorted(set(raw.present) - set(EVALUATION_COLUMNS) - set(schema))
+    if unknown:
+        raise BatchError(None, unknown[0], "Unknown column: not label, prediction, score or a schema feature.")
+    columns = {}
+    for name in ("label", "prediction"):
+        values = raw.column(name)
+        if None in values:
+            raise BatchError(values.index(None) + 1, name, "Required.")
+        columns[name] = class_or_value(values, name, version.task_type, from_text=raw.from_text)
+    score = numbers_column(raw.column("score"), "score", from_text=raw.from_text) if "score" in raw.present else None
+    for name in sorted(set(raw.present) & set(schema) - set(sensitive)):  # features: type-checked only
+        if schema[name] == FeatureType.NUMERIC:
+            numbers_column(raw.column(name), name, from_text=raw.from_text)
+        else:
+            categories_column(raw.column(name), name)
+    attributes = {name: categories_column(raw.column(name), name) for name in sensitive}
+    return EvaluationBatch(raw.fmt, raw.n, columns["label"], columns["prediction"], score, attributes)
 
 
 def _parquet(batch: EvaluationBatch) -> bytes:
@@ -46,6 +96,19 @@ def _parquet(batch: EvaluationBatch) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
+
+
+def evaluation_run_save(
+    run: EvaluationRun, *, actor, context: AuditContext, details: dict, before: dict | None = None
+) -> None:
+    """Validate and save an uploaded evaluation run (not its ``data``, the large column its upload
+    built) and audit ``evaluation.uploaded`` on its version, in the caller's transaction: the
+    run, its rows, format and digest, and ``details``."""
+    run.full_clean(exclude=["data"])
+    run.save()
+    version = run.version
+    after = {"evaluation": run.pk, "rows": run.n_rows, "format": run.source_format, "sha256": run.data_sha256} | details
+    audit_record(actor=actor, action="evaluation.uploaded", context=context, obj=version, before=before, after=after)
 
 
 @transaction.atomic
@@ -65,22 +128,8 @@ def evaluation_upload(
         data_sha256=digest,
         uploaded_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    run.full_clean(exclude=["data"])
-    run.save()
-    audit_record(
-        actor=actor,
-        action="evaluation.uploaded",
-        context=context,
-        obj=version,
-        model=version.model,
-        after={
-            "evaluation": run.pk,
-            "rows": batch.n,
-            "format": batch.fmt,
-            "sha256": digest,
-            "attributes": list(batch.attributes),
-            "score": batch.score is not None,
-        },
+    evaluation_run_save(
+        run, actor=actor, context=context, details={"attributes": run.attributes, "score": batch.score is not None}
     )
     from monitoring import tasks
 
@@ -137,7 +186,6 @@ def _store(run_id: int, results: dict, error: str, context: AuditContext) -> Eva
         action="evaluation.failed" if error else "evaluation.computed",
         context=context,
         obj=run.version,
-        model=run.version.model,
         after={"evaluation": run.pk, "error": error[:500]}
         if error
         else {

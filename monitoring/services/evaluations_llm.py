@@ -38,9 +38,10 @@ from mlops_portal import clock
 from registry.choices import EvaluationKind, EvaluationStatus
 from registry.llm_stats import MEANS, PROPORTIONS, SCORES, cases_parquet, llm_results, offline_metrics
 from registry.models import EvaluationRun, ModelVersion
-from registry.services.audit import AuditContext, audit_record
+from registry.services.audit import AuditContext
 from registry.services.inventory import validate_metrics
 
+from .evaluations import evaluation_run_save
 from .ingest_parsing import PARQUET_MAGIC, PARQUET_TYPES, BatchError, RawBatch, media_type, parse_body, parse_table
 from .ingest_validation import categories_column, ids_column, numbers_column
 
@@ -218,24 +219,16 @@ def llm_evaluation_upload(
         computed_at=clock.now(),
         uploaded_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    run.full_clean(exclude=["data"])
-    run.save()
     version.metrics = {**previous, **new}
     version.save(update_fields=["metrics"])
-    audit_record(
+    evaluation_run_save(
+        run,
         actor=actor,
-        action="evaluation.uploaded",
         context=context,
-        obj=version,
-        model=version.model,
         before={"metrics": {k: previous[k] for k in new if k in previous}},
-        after={
-            "evaluation": run.pk,
+        details={
             "kind": EvaluationKind.LLM,
             "evaluation_set": batch.evaluation_set,
-            "rows": batch.n,
-            "format": batch.fmt,
-            "sha256": digest,
             "summaries": {
                 k: {f: s[f] for f in ("n", "value", "ci_low", "ci_high")} for k, s in results["metrics"].items()
             },

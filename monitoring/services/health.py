@@ -41,11 +41,10 @@ from registry.models import MlflowAliasViolation, ModelVersion, RegisteredModel
 from registry.services.audit import WORKER, AuditContext
 
 from .config import monitoring_config_get
-from .health_estimated import estimated_performance_reasons
+from .health_estimated import drop_severity, estimated_performance_reasons
 from .llm_windows import llm_reasons
 
 SEVERITY_RANK = {HealthState.NO_DATA: 0, HealthState.OK: 1, HealthState.WARNING: 2, HealthState.CRITICAL: 3}
-LOWER_IS_BETTER = {Metric.LOG_LOSS, Metric.MAE, Metric.RMSE}
 
 
 def monitored_version(model: RegisteredModel) -> ModelVersion | None:
@@ -210,13 +209,8 @@ def performance_reasons(window: Window) -> list[dict]:
     )
     if latest is None:
         return []
-    higher = model.primary_metric_higher_is_better and primary not in LOWER_IS_BETTER
-    drop = (offline - latest) if higher else (latest - offline)
-    if drop >= config.performance_drop_critical:
-        sev = AlertSeverity.CRITICAL
-    elif drop >= config.performance_drop_warning:
-        sev = AlertSeverity.WARNING
-    else:
+    sev = drop_severity(model, config, offline, latest)
+    if sev is None:
         return []
     message = f"{primary} is {latest:.3f} in production against {offline:.3f} offline."
     return [_reason(AlertKind.PERFORMANCE, sev, message, metric=primary, value=latest, offline=offline)]

@@ -16,6 +16,19 @@ from monitoring.estimation import estimated_name
 LOWER_IS_BETTER = {Metric.LOG_LOSS, Metric.MAE, Metric.RMSE}
 
 
+def drop_severity(model, config, offline: float, value: float) -> str | None:
+    """The severity of the primary metric's ``value`` against its ``offline`` value: critical or
+    warning by the drop thresholds of ``config`` (a rise, for a metric where lower is better), else None."""
+    primary = model.primary_metric
+    higher = model.primary_metric_higher_is_better and primary not in LOWER_IS_BETTER
+    drop = (offline - value) if higher else (value - offline)
+    if drop >= config.performance_drop_critical:
+        return AlertSeverity.CRITICAL
+    if drop >= config.performance_drop_warning:
+        return AlertSeverity.WARNING
+    return None
+
+
 def estimated_performance_reasons(window) -> list[dict]:
     """The primary metric's estimate of an unlabelled window worse than offline by ≥ the
     ``performance_drop_warning`` / ``_critical`` thresholds → warning / critical."""
@@ -28,13 +41,8 @@ def estimated_performance_reasons(window) -> list[dict]:
     coverage = window.get("", Metric.LABEL_COVERAGE) or 0.0
     if coverage >= config.label_coverage_threshold:
         return []  # labelled: the realized metric decides
-    higher = model.primary_metric_higher_is_better and primary not in LOWER_IS_BETTER
-    drop = (offline - estimate) if higher else (estimate - offline)
-    if drop >= config.performance_drop_critical:
-        severity = AlertSeverity.CRITICAL
-    elif drop >= config.performance_drop_warning:
-        severity = AlertSeverity.WARNING
-    else:
+    severity = drop_severity(model, config, offline, estimate)
+    if severity is None:
         return []
     lower = window.get("", estimated_name(primary, "lower"))
     upper = window.get("", estimated_name(primary, "upper"))

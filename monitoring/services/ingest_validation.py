@@ -50,8 +50,25 @@ _NUMBER_TYPES = {int, float, type(None)}
 _TEXT_TYPES = {str, type(None)}
 
 
+class TimedRows:
+    """What a validated batch of timed rows answers from its ``ids`` and ``ts_us`` (UTC
+    microseconds since the epoch): its length, the hours it touches and its time span."""
+
+    ids: list[str]
+    ts_us: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def hours(self) -> set[datetime]:
+        return {EPOCH + timedelta(hours=int(h)) for h in np.unique(self.ts_us // 3_600_000_000)}
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        return EPOCH + int(self.ts_us.min()) * ONE_US, EPOCH + int(self.ts_us.max()) * ONE_US
+
+
 @dataclass
-class PredictionBatch:
+class PredictionBatch(TimedRows):
     """A validated batch, column by column: ids, UTC microseconds since the epoch, numeric
     features as float64 (NaN = missing), categories and class labels as text or None, the
     regression prediction and the score as float64 (NaN = missing)."""
@@ -64,15 +81,6 @@ class PredictionBatch:
     prediction: np.ndarray | list | None
     score: np.ndarray | None
     subjects: list[str | None] | None = None  # HMAC of each row's subject id (never the id)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def hours(self) -> set[datetime]:
-        return {EPOCH + timedelta(hours=int(h)) for h in np.unique(self.ts_us // 3_600_000_000)}
-
-    def bounds(self) -> tuple[datetime, datetime]:
-        return EPOCH + int(self.ts_us.min()) * ONE_US, EPOCH + int(self.ts_us.max()) * ONE_US
 
 
 @dataclass
@@ -374,7 +382,8 @@ def _feature_values(raw: RawBatch, schema: dict[str, str], objects: list[dict] |
     return numeric, categorical
 
 
-def _class_or_value(values: list, field: str, task_type: str, *, from_text: bool):
+def class_or_value(values: list, field: str, task_type: str, *, from_text: bool):
+    """Class labels as text, or float64 values for a regression task."""
     if task_type == TaskType.REGRESSION:
         return numbers_column(values, field, from_text=from_text)
     return categories_column(values, field)
@@ -395,7 +404,7 @@ def predictions_validate(raw: RawBatch, *, version, now: datetime | None = None)
     numeric, categorical = _feature_values(raw, schema, objects)
     prediction = score = None
     if "prediction" in raw.present:
-        prediction = _class_or_value(raw.column("prediction"), "prediction", version.task_type, from_text=raw.from_text)
+        prediction = class_or_value(raw.column("prediction"), "prediction", version.task_type, from_text=raw.from_text)
     if "score" in raw.present:
         score = numbers_column(raw.column("score"), "score", from_text=raw.from_text)
     subjects = subjects_column(raw.column("subject_id")) if "subject_id" in raw.present else None
@@ -424,7 +433,7 @@ def labels_validate(raw: RawBatch, *, task_type: str) -> LabelBatch:
         raise BatchError(row, extra[0], "Unknown field.")
     ids = ids_column(raw.column("prediction_id"))
     values = raw.column("label")
-    labels = _class_or_value(values, "label", task_type, from_text=raw.from_text)
+    labels = class_or_value(values, "label", task_type, from_text=raw.from_text)
     if None in values:
         raise BatchError(values.index(None) + 1, "label", "Required.")
     if isinstance(labels, np.ndarray):
@@ -433,63 +442,9 @@ def labels_validate(raw: RawBatch, *, task_type: str) -> LabelBatch:
     return LabelBatch(fmt=raw.fmt, ids=ids, labels=labels, subjects=subjects)
 
 
-# --------------------------------------------------------------------------- evaluation sets
-
-EVALUATION_COLUMNS = ("label", "prediction", "score")
-
-
-@dataclass
-class EvaluationBatch:
-    """A validated evaluation set: labels and predictions (class text, or float64 for
-    regression), the optional score, and each sensitive attribute's groups (text, None = missing)."""
-
-    fmt: str
-    n: int
-    label: np.ndarray | list
-    prediction: np.ndarray | list
-    score: np.ndarray | None
-    attributes: dict[str, list]
-
-
-def evaluation_validate(raw: RawBatch, *, version) -> EvaluationBatch:
-    """The evaluation set of a version (fairness evidence): ``label``, ``prediction``, optional
-    ``score``, every sensitive attribute of the feature schema, optional schema features (checked
-    against their type, not kept). Unknown columns are refused; errors name the column and row."""
-    from registry.sensitive import sensitive_attributes
-
-    schema = feature_schema(version)
-    sensitive = sensitive_attributes(version.feature_schema)
-    if version.task_type not in (TaskType.BINARY, TaskType.REGRESSION):
-        raise BatchError(None, "task_type", "Fairness evaluation needs a binary classification or regression task.")
-    if not sensitive:
-        raise BatchError(None, "feature_schema", 'Declare the sensitive attributes first ("sensitive": true).')
-    for required in ("label", "prediction", *sensitive):
-        if required not in raw.present:
-            raise BatchError(None, required, "Column missing from the evaluation set.")
-    unknown = sorted(set(raw.present) - set(EVALUATION_COLUMNS) - set(schema))
-    if unknown:
-        raise BatchError(None, unknown[0], "Unknown column: not label, prediction, score or a schema feature.")
-    columns = {}
-    for name in ("label", "prediction"):
-        values = raw.column(name)
-        if None in values:
-            raise BatchError(values.index(None) + 1, name, "Required.")
-        columns[name] = _class_or_value(values, name, version.task_type, from_text=raw.from_text)
-    score = numbers_column(raw.column("score"), "score", from_text=raw.from_text) if "score" in raw.present else None
-    for name in sorted(set(raw.present) & set(schema) - set(sensitive)):  # features: type-checked only
-        if schema[name] == FeatureType.NUMERIC:
-            numbers_column(raw.column(name), name, from_text=raw.from_text)
-        else:
-            categories_column(raw.column(name), name)
-    attributes = {name: categories_column(raw.column(name), name) for name in sensitive}
-    return EvaluationBatch(raw.fmt, raw.n, columns["label"], columns["prediction"], score, attributes)
-
-
 __all__ = [
-    "EvaluationBatch",
     "LabelBatch",
     "PredictionBatch",
-    "evaluation_validate",
     "label_string",
     "labels_validate",
     "predictions_validate",

@@ -102,7 +102,6 @@ def batch_record(
         action=action,
         context=context,
         obj=version,
-        model=version.model,
         after={**summary, "batch": recorded.pk, "sha256": digest},
     )
     _enqueue_sweep()
@@ -217,7 +216,6 @@ def reference_upload(
         action="reference.uploaded",
         context=context,
         obj=version,
-        model=version.model,
         after={"rows": len(clean), "format": fmt, "sha256": profile.data_sha256, "columns": list(clean.columns)},
     )
     from monitoring import tasks

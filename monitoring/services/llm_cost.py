@@ -33,7 +33,7 @@ from monitoring.models_cost import CostRecord
 from monitoring.models_llm import LLMRequest, Price
 from registry.models import ModelVersion
 from registry.rules import is_admin
-from registry.services.audit import AuditContext, audit_record
+from registry.services.audit import AuditContext, audit_save
 
 PER_TOKENS = Decimal(1_000_000)
 CENT_PART = Decimal("0.000001")  # CostRecord.amount's six decimal places
@@ -52,13 +52,11 @@ def price_create(*, actor, context: AuditContext, **values: Any) -> Price:
         **fields, created_by=actor if getattr(actor, "is_authenticated", False) else None, created_at=clock.now()
     )
     price.currency = price.currency.upper()
-    price.full_clean()
-    price.save()
-    audit_record(
+    audit_save(
+        price,
         actor=actor,
         action="price.created",
         context=context,
-        obj=price,
         after={
             "provider": price.provider,
             "model": price.model,

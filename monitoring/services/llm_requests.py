@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,7 @@ from registry.models import ModelVersion
 from registry.services.audit import AuditContext
 
 from .ingest_parsing import BatchError, RawBatch, parse_body
-from .ingest_validation import EPOCH, ONE_US, ids_column, numbers_column, timestamps_column
+from .ingest_validation import EPOCH, ONE_US, TimedRows, ids_column, numbers_column, timestamps_column
 from .ingestion import batch_record, batch_summary, stored_answer
 
 REQUIRED = ("request_id", "timestamp", "tokens_in", "tokens_out", "latency_ms")
@@ -57,7 +57,7 @@ class NotAnLLMApplication(BatchError):
 
 
 @dataclass
-class LLMRequestBatch:
+class LLMRequestBatch(TimedRows):
     """A validated batch: ids, UTC microseconds, integer token counts, latency (float64),
     feedback (float64, NaN = none) and each row's safety flags."""
 
@@ -69,15 +69,6 @@ class LLMRequestBatch:
     latency_ms: np.ndarray
     feedback: np.ndarray
     safety_flags: list[list[str]]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def hours(self) -> set[datetime]:
-        return {EPOCH + timedelta(hours=int(h)) for h in np.unique(self.ts_us // 3_600_000_000)}
-
-    def bounds(self) -> tuple[datetime, datetime]:
-        return EPOCH + int(self.ts_us.min()) * ONE_US, EPOCH + int(self.ts_us.max()) * ONE_US
 
 
 # --------------------------------------------------------------------------- validation

@@ -90,7 +90,6 @@ def _profile_store(ref: ReferenceProfile, built: dict, context: AuditContext) ->
         action="reference.profiled",
         context=context,
         obj=version,
-        model=version.model,
         after={"rows": current.n_rows, "features": len(built["features"]), "n_bins": current.n_bins},
     )
     if marked:
@@ -116,7 +115,6 @@ def reference_profile_fail(
         action="reference.failed",
         context=context,
         obj=ref.version,
-        model=ref.version.model,
         after={"error": reason[:500], "sha256": data_sha256},
     )
     return ref

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Min
 
@@ -42,9 +42,10 @@ from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from registry.choices import RiskTier
 from registry.models import ModelVersion, RegisteredModel
 from registry.rules import can_manage_retention
-from registry.services.audit import WORKER, AuditContext, audit_record, diff, model_snapshot
+from registry.services.audit import WORKER, AuditContext, audit_record, model_snapshot
 
 from . import partitions, raw_digests
+from .model_settings import settings_record, settings_row_for_update
 
 POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
 DAY = timedelta(days=1)
@@ -78,14 +79,10 @@ def retention_policy_update(
     ``retention.changed`` with the before/after of the changed fields."""
     if actor is not None and not can_manage_retention(actor, model):
         raise PermissionDenied("Only an admin or a privacy officer can change retention and legal holds.")
-    unknown = sorted(set(changes) - set(POLICY_FIELDS))
-    if unknown:
-        raise ValidationError({name: "Unknown setting." for name in unknown})
-    policy = RetentionPolicy.objects.select_for_update().filter(model=model).first()
-    created = policy is None
-    if created:
-        policy = RetentionPolicy(model=model, raw_days=default_raw_days(model))
-    before = model_snapshot(policy, POLICY_FIELDS)
+    policy, created = settings_row_for_update(
+        RetentionPolicy, model=model, changes=changes, fields=POLICY_FIELDS, raw_days=default_raw_days(model)
+    )
+    before = None if created else model_snapshot(policy, POLICY_FIELDS)
     for name, value in changes.items():
         setattr(policy, name, value)
     if not policy.legal_hold:
@@ -93,18 +90,7 @@ def retention_policy_update(
     policy.updated_by = actor if getattr(actor, "is_authenticated", False) else None
     policy.full_clean()
     policy.save()
-    after = model_snapshot(policy, POLICY_FIELDS)
-    changed_before, changed_after = (None, after) if created else diff(before, after)
-    if created or changed_after:
-        audit_record(
-            actor=actor,
-            action="retention.changed",
-            context=context,
-            obj=policy,
-            model=model,
-            before=changed_before,
-            after=changed_after,
-        )
+    settings_record(policy, before, POLICY_FIELDS, action="retention.changed", actor=actor, context=context)
     return policy
 
 

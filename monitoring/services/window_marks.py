@@ -109,7 +109,6 @@ def window_failure_record(*, claim: Claim, reason: str, context: AuditContext = 
         action="window.failed",
         context=context,
         obj=version,
-        model=version.model,
         after={
             "window_start": claim.window_start.isoformat(),
             "granularity": claim.granularity,

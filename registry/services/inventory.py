@@ -21,7 +21,7 @@ from registry.models_llm import LLM_PART_NAMES
 from registry.rules import can_change_model, can_register_model, is_admin
 from registry.sensitive import SCHEMA_KEYS, schema_entry_errors
 
-from .audit import AuditContext, audit_record, diff, model_snapshot
+from .audit import AuditContext, audit_record, audit_save, diff, model_snapshot
 from .llm_versions import llm_audit_summary, llm_duplicate_check, llm_parts_for_model, llm_version_store
 
 MODEL_FIELDS = ["name", "kind", "owner", "team", *MODEL_CARD_FIELDS]
@@ -166,12 +166,10 @@ def team_create(*, name: str, slug: str = "", description: str = "", actor, cont
     if not is_admin(actor):
         raise PermissionDenied("Only administrators create teams.")
     team = Team(name=name, slug=slug or slugify(name), description=description)
-    team.full_clean()
-    team.save()
-    audit_record(
+    audit_save(
+        team,
         actor=actor,
         action="team.created",
-        obj=team,
         context=context,
         after={"name": team.name, "slug": team.slug, "description": team.description},
     )
@@ -353,7 +351,5 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     if not a:  # no value differs: nothing is written
         return version
     version.save()
-    audit_record(
-        actor=actor, action="version.updated", obj=version, model=version.model, context=context, before=b, after=a
-    )
+    audit_record(actor=actor, action="version.updated", obj=version, context=context, before=b, after=a)
     return version

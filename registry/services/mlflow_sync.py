@@ -324,7 +324,6 @@ def mlflow_writeback(*, server: MlflowServer, context: AuditContext, client: Mlf
                 actor=None,
                 action="mlflow.alias_set",
                 obj=version_link.version,
-                model=version_link.version.model,
                 context=context,
                 after={
                     "server": server.name,

@@ -88,6 +88,27 @@ def _request_summary(req: PromotionRequest) -> dict[str, Any]:
     }
 
 
+def _request_event(
+    req: PromotionRequest, action: str, *, actor, context: AuditContext, details: dict, decided: bool = False
+) -> None:
+    """The request's audit event and webhook ``action``, from one payload: the request's summary
+    and ``details``. A decided request (no longer pending) adds its status and that it was pending."""
+    payload = {"request": _request_summary(req)}
+    before = None
+    if decided:
+        payload["status"] = req.status
+        before = {"status": PromotionStatus.PENDING}
+    event_record(
+        actor=actor,
+        action=action,
+        obj=req,
+        model=req.version.model,
+        context=context,
+        before=before,
+        payload=payload | details,
+    )
+
+
 def _check_reviewer(req: PromotionRequest, reviewer) -> None:
     """``rules.can_review_promotion``, with the reason when it says no: 403 for the requester and
     for anyone outside the snapshot's approver group, 409 (after the pending check) for a second
@@ -151,13 +172,8 @@ def promotion_request(
     )
     req.full_clean()
     req.save()
-    event_record(
-        actor=requester,
-        action="promotion.requested",
-        obj=req,
-        model=model,
-        context=context,
-        payload={"request": _request_summary(req), "policy": req.policy_snapshot},
+    _request_event(
+        req, "promotion.requested", actor=requester, context=context, details={"policy": req.policy_snapshot}
     )
     notifications.notify_promotion_requested(req)
     return req
@@ -199,14 +215,12 @@ def promotion_approve(
         fields += ["override_reason", "overridden_by"]
     req.save(update_fields=fields)
     approvals = promotion_approvals(req)
-    event_record(
+    _request_event(
+        req,
+        "promotion.approved",
         actor=reviewer,
-        action="promotion.approved",
-        obj=req,
-        model=req.version.model,
         context=context,
-        payload={
-            "request": _request_summary(req),
+        details={
             "review": review.pk,
             "comment": comment,
             "approvals": approvals,
@@ -268,20 +282,8 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
     req.decided_at = req.decided_at or now
     req.applied_at = now
     req.save(update_fields=["status", "decided_at", "applied_at"])
-    event_record(
-        actor=actor,
-        action="promotion.applied",
-        obj=req,
-        model=model,
-        context=context,
-        before={"status": PromotionStatus.PENDING},
-        payload={
-            "request": _request_summary(req),
-            "status": req.status,
-            "stage": req.target_stage,
-            "transitions": [t.pk for t in moved],
-        },
-    )
+    details = {"stage": req.target_stage, "transitions": [t.pk for t in moved]}
+    _request_event(req, "promotion.applied", actor=actor, context=context, details=details, decided=True)
     _cancel_stale(applied=req, actor=actor, context=context, now=now)
     notifications.notify_promotion_decided(req)
     if req.target_stage == Stage.PRODUCTION:
@@ -305,15 +307,8 @@ def promotion_reject(*, request: PromotionRequest, reviewer, comment: str, conte
     req.decided_at = clock.now()
     req.gate_results = promotion_gates(req)
     req.save(update_fields=["status", "status_reason", "decided_at", "gate_results"])
-    event_record(
-        actor=reviewer,
-        action="promotion.rejected",
-        obj=req,
-        model=req.version.model,
-        context=context,
-        before={"status": PromotionStatus.PENDING},
-        payload={"request": _request_summary(req), "status": req.status, "review": review.pk, "comment": comment},
-    )
+    details = {"review": review.pk, "comment": comment}
+    _request_event(req, "promotion.rejected", actor=reviewer, context=context, details=details, decided=True)
     notifications.notify_promotion_decided(req)
     return review
 
@@ -344,15 +339,7 @@ def _cancel(*, req: PromotionRequest, actor, reason: str, context: AuditContext,
     req.status_reason = reason
     req.decided_at = now
     req.save(update_fields=["status", "status_reason", "decided_at"])
-    event_record(
-        actor=actor,
-        action="promotion.cancelled",
-        obj=req,
-        model=req.version.model,
-        context=context,
-        before={"status": PromotionStatus.PENDING},
-        payload={"request": _request_summary(req), "status": req.status, "reason": reason},
-    )
+    _request_event(req, "promotion.cancelled", actor=actor, context=context, details={"reason": reason}, decided=True)
 
 
 @transaction.atomic

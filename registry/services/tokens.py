@@ -17,7 +17,7 @@ from registry.cache import access_recache, cached_access
 from registry.choices import TokenScope
 from registry.models import ApiToken
 
-from .audit import AuditContext, audit_record
+from .audit import AuditContext, audit_record, audit_save
 
 TOKEN_PREFIX = "mlp_"
 LAST_USE_RESOLUTION_SECONDS = 60  # last_used_at/ip are written at most once a minute per token
@@ -66,12 +66,10 @@ def token_create(
         scopes=sorted(set(scopes)),
         expires_at=expires_at,
     )
-    token.full_clean()
-    token.save()
-    audit_record(
+    audit_save(
+        token,
         actor=actor,
         action="token.created",
-        obj=token,
         context=context,
         after={"user": user.get_username(), "name": name, "scopes": token.scopes, "expires_at": expires_at},
     )

@@ -12,7 +12,7 @@ from django.db import connection
 
 from mlops_portal import clock
 from mlops_portal.db import advisory_xact_lock
-from registry.models import AuditEvent, RegisteredModel
+from registry.models import AuditEvent, ModelVersion, RegisteredModel
 from registry.verify_export import GENESIS_HASH, canonical_default, event_hash
 
 from .context import AuditContext
@@ -67,7 +67,8 @@ def audit_record(
     object_repr: str = "",
 ) -> AuditEvent:
     """Append one event to the chain. Must run inside the caller's transaction, so
-    the change and its event commit together or not at all."""
+    the change and its event commit together or not at all. ``model`` defaults to ``obj``
+    itself for a registered model, and to its model for a version."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must be called inside the service's transaction")
     _lock_chain()
@@ -79,6 +80,8 @@ def audit_record(
         object_repr = object_repr or str(obj)[:300]
     if model is None and isinstance(obj, RegisteredModel):
         model = obj
+    elif model is None and isinstance(obj, ModelVersion):
+        model = obj.model
     user = actor if getattr(actor, "is_authenticated", False) else None
     event = AuditEvent(
         seq=seq,
