@@ -203,12 +203,12 @@ def _require_live_evidence() -> None:
     """The model's tier asks for "challenger not worse than champion on live traffic" (open
     requests keep their snapshot; v4's request, opened next, carries the rule)."""
     from monitoring.oversight.models import Incident
-    from registry.models import PromotionPolicy
+    from registry.selectors.promotions import policy_for_tier
     from registry.services.policies import policy_update
 
     model = RegisteredModel.objects.filter(name=registry_demo.CHURN).first()
     admin = get_user_model().objects.filter(username="admin", is_superuser=True).first()
-    policy = PromotionPolicy.objects.filter(risk_tier=model.risk_tier).first() if model else None
+    policy = policy_for_tier(model.risk_tier) if model else None
     if _v4() is None or admin is None or policy is None or policy.require_live_not_worse:
         return
     if not Incident.objects.filter(model=model, status="closed").exists():

@@ -44,7 +44,9 @@ def policy_update(*, policy: PromotionPolicy, actor, changes: dict[str, Any], co
     unknown = sorted(set(changes) - set(POLICY_FIELDS))
     if unknown:
         raise ValidationError({"__all__": f"Unknown policy field(s): {', '.join(unknown)}."})
-    policy = PromotionPolicy.objects.select_for_update().get(pk=policy.pk)
+    # A tier whose row is missing (``policy_for_tier`` then answers with the defaults) gets it now.
+    defaults = {field: getattr(policy, field) for field in POLICY_FIELDS}
+    policy, _ = PromotionPolicy.objects.select_for_update().get_or_create(risk_tier=policy.risk_tier, defaults=defaults)
     before = model_snapshot(policy, POLICY_FIELDS)
     for field, value in changes.items():
         setattr(policy, field, value)

@@ -26,6 +26,19 @@ def test_a_missing_policy_row_falls_back_to_the_migrations_defaults(db):
     assert fallback == migrated and fallback["high"]["require_fairness"] is True
 
 
+def test_changing_a_tier_whose_row_is_missing_stores_it_from_the_defaults(admin_user, last_seq, audit_actions):
+    # the demo's live-evidence step after a flush: it found no row and silently changed nothing
+    PromotionPolicy.objects.filter(risk_tier=RiskTier.HIGH).delete()
+    seq = last_seq()
+    policy_update(
+        policy=policy_for_tier(RiskTier.HIGH), actor=admin_user, changes={"require_live_not_worse": True}, context=CLI
+    )
+    stored = PromotionPolicy.objects.get(risk_tier=RiskTier.HIGH)
+    assert (stored.approvals_required, stored.require_fairness, stored.require_live_not_worse) == (2, True, True)
+    assert audit_actions(seq) == ["policy.updated"]
+    assert AuditEvent.objects.get(seq=seq + 1).before == {"require_live_not_worse": False}
+
+
 def test_admin_updates_a_policy_and_the_change_is_audited(admin_user, last_seq, audit_actions):
     policy = PromotionPolicy.objects.get(risk_tier=RiskTier.HIGH)
     seq = last_seq()
