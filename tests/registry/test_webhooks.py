@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,11 +23,12 @@ from registry.services.webhooks import (
     webhook_update,
 )
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
+from tests.loopback import LoopbackServer, QuietHandler
 
 SECRET = "s3cret-for-tests"
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A real HTTP server on 127.0.0.1 that records requests and answers scripted status codes."""
 
     def __init__(self, statuses: list[int] | None = None):
@@ -37,7 +36,7 @@ class Receiver:
         self.requests: list[dict] = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):  # noqa: N802 (http.server API)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append({"headers": dict(self.headers), "body": body})
@@ -47,20 +46,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(b"ok" if code < 300 else b"boom")
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, "/hook")
 
 
 @pytest.fixture(autouse=True)
