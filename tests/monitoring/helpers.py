@@ -74,3 +74,24 @@ def as_csv(records) -> bytes:
         for r in records
     ]
     return pd.DataFrame(rows).to_csv(index=False).encode()
+
+
+FIGURES_TAG = '<script id="figures" type="application/json">'
+
+
+def figures_of(response) -> dict:
+    """The chart figures a dashboard page embeds as JSON, by chart id."""
+    page = response.content.decode()
+    start = page.index(FIGURES_TAG) + len(FIGURES_TAG)
+    return json.loads(page[start : page.index("</script>", start)])
+
+
+def assert_error(response, status, *needles) -> dict:
+    """The API answered ``status`` with the one error envelope, mentioning every needle; returns the error."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
+    text = json.dumps(body)
+    for needle in needles:
+        assert needle in text, (needle, text)
+    return body["error"]

@@ -18,6 +18,7 @@ from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus
 from registry.selectors import model_list
 from tests.factories import RegisteredModelFactory, TeamFactory, UserFactory
+from tests.monitoring.helpers import figures_of
 
 pytestmark = pytest.mark.django_db
 
@@ -47,14 +48,6 @@ def other_model(db):
     """A model of another team: the owner fixture must not see it."""
     stranger = UserFactory(username="stranger")
     return RegisteredModelFactory(name="pricing", owner=stranger, team=TeamFactory(slug="pricing-team"))
-
-
-def figures_of(response) -> dict:
-    html = response.content.decode()
-    start = html.index('<script id="figures" type="application/json">') + len(
-        '<script id="figures" type="application/json">'
-    )
-    return json.loads(html[start : html.index("</script>", start)])
 
 
 # --------------------------------------------------------------------------- fleet
