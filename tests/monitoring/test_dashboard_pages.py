@@ -17,7 +17,7 @@ from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, HealthStat
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus
 from registry.selectors import model_list
-from tests.factories import RegisteredModelFactory, TeamFactory, UserFactory
+from tests.factories import AlertFactory, RegisteredModelFactory, TeamFactory, UserFactory
 from tests.monitoring.helpers import figures_of
 
 pytestmark = pytest.mark.django_db
@@ -163,28 +163,18 @@ def test_fleet_live_fragment_refreshes_badges(client_for, owner, seeded):
 def test_fleet_rollup_reports_time_in_red_and_mean_times(client_for, admin_user, seeded):
     now = timezone.now()
     Alert.objects.filter(model=seeded).delete()
-    Alert.objects.create(
-        model=seeded,
-        kind=AlertKind.DRIFT,
-        severity=AlertSeverity.CRITICAL,
-        status=AlertStatus.RESOLVED,
-        title="x",
-        opened_at=now - timedelta(hours=10),
-        updated_at=now,
-        acknowledged_at=now - timedelta(hours=8),
-        resolved_at=now - timedelta(hours=4),
-    )
-    Alert.objects.create(
-        model=seeded,
-        kind=AlertKind.PERFORMANCE,
-        severity=AlertSeverity.CRITICAL,
-        status=AlertStatus.RESOLVED,
-        title="y",
-        opened_at=now - timedelta(hours=6),  # overlaps the first: red time is the union (10 h - 4 h + ... )
-        updated_at=now,
-        acknowledged_at=now - timedelta(hours=5),
-        resolved_at=now - timedelta(hours=2),
-    )
+    # The second overlaps the first: red time is the union (10 h - 4 h + ...).
+    for kind, opened, acknowledged, resolved in ((AlertKind.DRIFT, 10, 8, 4), (AlertKind.PERFORMANCE, 6, 5, 2)):
+        AlertFactory(
+            model=seeded,
+            kind=kind,
+            severity=AlertSeverity.CRITICAL,
+            status=AlertStatus.RESOLVED,
+            updated_at=now,
+            opened_at=now - timedelta(hours=opened),
+            acknowledged_at=now - timedelta(hours=acknowledged),
+            resolved_at=now - timedelta(hours=resolved),
+        )
     rollup = {r.tier: r for r in client_for(admin_user).get(reverse("monitoring:fleet")).context["rollup"]}
     high = rollup["high"]
     assert high.models == 1 and high.by_health["critical"] == 1
@@ -402,14 +392,7 @@ def test_pages_make_a_constant_number_of_queries(client_for, owner, team, page, 
 
 
 def test_alert_list_shows_active_alerts_of_visible_models(client_for, owner, seeded, other_model):
-    Alert.objects.create(
-        model=other_model,
-        kind=AlertKind.DRIFT,
-        severity=AlertSeverity.WARNING,
-        title="other team",
-        opened_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    AlertFactory(model=other_model, title="other team")
     response = client_for(owner).get(reverse("monitoring:alert_list"))
     assert response.status_code == 200
     alerts = response.context["alerts"]
