@@ -95,3 +95,13 @@ def assert_error(response, status, *needles) -> dict:
     for needle in needles:
         assert needle in text, (needle, text)
     return body["error"]
+
+
+def ingest_predictions(version, records, actor):
+    """Ingest prediction records as one JSON batch through the service, as the CLI would."""
+    from monitoring.services.ingestion import predictions_ingest
+    from registry.services.audit import CLI
+
+    return predictions_ingest(
+        version=version, body=as_json(records), content_type="application/json", actor=actor, context=CLI
+    )

@@ -15,13 +15,13 @@ from django.db.migrations.executor import MigrationExecutor
 from monitoring.models import GroundTruth, Prediction
 from monitoring.services import partitions
 from monitoring.services.erasure import erasure_request_create
-from monitoring.services.ingestion import labels_ingest, predictions_ingest
+from monitoring.services.ingestion import labels_ingest
 from monitoring.services.raw_digests import ids_digest
 from monitoring.services.retention import partitions_create_ahead, retention_policy_update, retention_purge
 from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_verify
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
-from tests.monitoring.helpers import T0, as_json, prediction_records
+from tests.monitoring.helpers import T0, ingest_predictions, prediction_records
 
 TABLE = "monitoring_groundtruth"
 DAY = timedelta(days=1)
@@ -101,13 +101,7 @@ def test_label_partitions_are_created_ahead_by_the_same_beat_task():
 
 @pytest.mark.django_db
 def test_a_resent_label_replaces_the_old_one_across_days(churn, churn_v1, owner):
-    predictions_ingest(
-        version=churn_v1,
-        body=as_json(prediction_records(5, start=T0)),
-        content_type="application/json",
-        actor=owner,
-        context=CLI,
-    )
+    ingest_predictions(churn_v1, prediction_records(5, start=T0), owner)
     _labels(churn, [f"p{i}" for i in range(5)], owner, value=1, received_at=T0)
     answer = _labels(churn, ["p1", "p2", "x9"], owner, value=0)
     assert (answer["new"], answer["updated"], answer["matched_predictions"]) == (1, 2, 2)
@@ -210,13 +204,7 @@ def test_labels_still_join_their_predictions_in_the_window_computation(churn, ch
 
     other = ModelVersionFactory(model=churn)
     for version in (churn_v1, other):
-        predictions_ingest(
-            version=version,
-            body=as_json(prediction_records(6, start=T0)),
-            content_type="application/json",
-            actor=owner,
-            context=CLI,
-        )
+        ingest_predictions(version, prediction_records(6, start=T0), owner)
     _labels(churn, ["p0", "p1"], owner, value=1, received_at=T0 - DAY / 2)  # the day before, within the clock skew
     _labels(churn, ["p2"], owner, value=0, received_at=T0 + 5 * DAY)
     _labels(churn, ["p3"], owner, value=1)
