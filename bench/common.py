@@ -80,6 +80,31 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def run_alone(run) -> int:
+    """``python -m bench.<name>``: one benchmark module's ``run()`` on its own, its table printed."""
+    from bench.__main__ import print_table, setup_django
+
+    setup_django()
+    print_table(run())
+    return 0
+
+
+def cached_pair(folder: str, reference_name: str, window_name: str, write) -> tuple[Path, Path]:
+    """A reference file and a window file under ``DATA_DIR/folder``, written once by
+    ``write(reference_tmp, window_tmp)`` and reused while both exist (name them by size and seed)."""
+    directory = DATA_DIR / folder
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = directory / reference_name, directory / window_name
+    if all(path.exists() for path in paths):
+        return paths
+    temporaries = [path.with_suffix(".tmp") for path in paths]
+    write(*temporaries)
+    for tmp, path in zip(temporaries, paths, strict=True):
+        tmp.rename(path)
+    log(f"wrote {paths[0].name} and {paths[1].name}")
+    return paths
+
+
 # --------------------------------------------------------------------------- timing
 
 

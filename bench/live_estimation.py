@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, log, measure_child, peer_python
+from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, peer_python
 
 ROWS = 100_000 if QUICK else 1_000_000
 REFERENCE_ROWS = 10_000 if QUICK else 100_000
@@ -52,24 +52,16 @@ def _simulate(rng, n: int, shift: float, spread: float):
 
 
 def write_data(rows: int = ROWS, reference_rows: int = REFERENCE_ROWS) -> tuple[Path, Path]:
-    folder = DATA_DIR / "live"
-    folder.mkdir(parents=True, exist_ok=True)
-    ref_path = folder / f"reference-{reference_rows}-{SEED}.parquet"
-    cur_path = folder / f"window-{rows}-{SEED}.parquet"
-    if ref_path.exists() and cur_path.exists():
-        return ref_path, cur_path
-    import numpy as np
+    def write(ref_tmp: Path, cur_tmp: Path) -> None:
+        import numpy as np
 
-    rng = np.random.default_rng(SEED)
-    for path, frame in (
-        (ref_path, _simulate(rng, reference_rows, 0.0, 1.0)),
-        (cur_path, _simulate(rng, rows, -0.4, 0.7)),
-    ):
-        tmp = path.with_suffix(".tmp")
-        frame.to_parquet(tmp, index=False)
-        tmp.rename(path)
-    log(f"wrote {ref_path.name} and {cur_path.name}")
-    return ref_path, cur_path
+        rng = np.random.default_rng(SEED)
+        reference = _simulate(rng, reference_rows, 0.0, 1.0)
+        window = _simulate(rng, rows, -0.4, 0.7)
+        reference.to_parquet(ref_tmp, index=False)
+        window.to_parquet(cur_tmp, index=False)
+
+    return cached_pair("live", f"reference-{reference_rows}-{SEED}.parquet", f"window-{rows}-{SEED}.parquet", write)
 
 
 def child_ours(reference_path: str, window_path: str, out_path: str) -> None:

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, log, measure_child, peer_python
+from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, peer_python
 
 FEATURES = 20
 ROWS = 100_000 if QUICK else 1_000_000
@@ -63,30 +63,25 @@ def _sample(rng, kind: int, n: int, shift: float):
 def write_data(rows: int = ROWS, reference_rows: int = REFERENCE_ROWS) -> tuple[Path, Path]:
     """Reference and window Parquet files (cached by size and seed). Features f00..f04 drift
     in the window; f05 and f06 have 0.5 % missing values; the rest keep their distribution."""
-    folder = DATA_DIR / "monitoring"
-    folder.mkdir(parents=True, exist_ok=True)
-    ref_path = folder / f"reference-{reference_rows}x{FEATURES}-{SEED}.parquet"
-    cur_path = folder / f"window-{rows}x{FEATURES}-{SEED}.parquet"
-    if ref_path.exists() and cur_path.exists():
-        return ref_path, cur_path
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    rng = np.random.default_rng(SEED)
-    for path, n, window in ((ref_path, reference_rows, False), (cur_path, rows, True)):
-        columns = {}
-        for i, name in enumerate(feature_names()):
-            shift = 0.3 if window and i < DRIFTED else 0.0
-            values = _sample(rng, i % 5, n, shift).astype(np.float64)
-            if i in (5, 6):
-                values[rng.random(n) < 0.005] = np.nan
-            columns[name] = values
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(pa.table(columns), tmp)
-        tmp.rename(path)
-    log(f"wrote {ref_path.name} and {cur_path.name}")
-    return ref_path, cur_path
+    def write(ref_tmp: Path, cur_tmp: Path) -> None:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rng = np.random.default_rng(SEED)
+        for path, n, window in ((ref_tmp, reference_rows, False), (cur_tmp, rows, True)):
+            columns = {}
+            for i, name in enumerate(feature_names()):
+                shift = 0.3 if window and i < DRIFTED else 0.0
+                values = _sample(rng, i % 5, n, shift).astype(np.float64)
+                if i in (5, 6):
+                    values[rng.random(n) < 0.005] = np.nan
+                columns[name] = values
+            pq.write_table(pa.table(columns), path)
+
+    suffix = f"{FEATURES}-{SEED}.parquet"
+    return cached_pair("monitoring", f"reference-{reference_rows}x{suffix}", f"window-{rows}x{suffix}", write)
 
 
 # --------------------------------------------------------------------------- our child process
