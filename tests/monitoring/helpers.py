@@ -105,3 +105,26 @@ def ingest_predictions(version, records, actor):
     return predictions_ingest(
         version=version, body=as_json(records), content_type="application/json", actor=actor, context=CLI
     )
+
+
+def metric_row(version, start, metric, value, *, feature="", granularity=None, computed_at=None):
+    """One metric value of a window as the engine stores it (unsaved, for ``bulk_create``): an
+    hourly window unless ``granularity`` is daily."""
+    from django.utils import timezone
+
+    from monitoring.choices import Granularity
+    from monitoring.models import MetricValue
+
+    granularity = granularity or Granularity.HOURLY
+    step = timedelta(days=1) if granularity == Granularity.DAILY else timedelta(hours=1)
+    return MetricValue(
+        model=version.model,
+        version=version,
+        granularity=granularity,
+        window_start=start,
+        window_end=start + step,
+        feature=feature,
+        metric=metric,
+        value=value,
+        computed_at=computed_at or timezone.now(),
+    )

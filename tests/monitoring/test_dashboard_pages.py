@@ -18,7 +18,7 @@ from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus
 from registry.selectors import model_list
 from tests.factories import AlertFactory, RegisteredModelFactory, TeamFactory, UserFactory
-from tests.monitoring.helpers import figures_of
+from tests.monitoring.helpers import figures_of, metric_row
 
 pytestmark = pytest.mark.django_db
 
@@ -530,7 +530,7 @@ def test_acknowledge_needs_post(client_for, owner, open_alert):
 def test_dashboard_shows_the_version_that_was_live_in_each_window(client_for, owner, churn):
     """v1 and v2 both report (v2 in shadow first); v2 is promoted half-way: the default view
     follows production, and ?version= pins one version."""
-    from monitoring.choices import Granularity, Metric
+    from monitoring.choices import Metric
     from monitoring.models import MetricValue
     from registry.choices import Stage
     from registry.models import StageTransition
@@ -549,16 +549,8 @@ def test_dashboard_shows_the_version_that_was_live_in_each_window(client_for, ow
     rows = []
     for version, psi in ((v1, 0.01), (v2, 0.3)):
         for w in windows:
-            common = dict(
-                model=churn,
-                version=version,
-                granularity=Granularity.HOURLY,
-                window_start=w,
-                window_end=w + timedelta(hours=1),
-                computed_at=now,
-            )
-            rows.append(MetricValue(**common, feature="age", metric=Metric.PSI, value=psi))
-            rows.append(MetricValue(**common, feature="", metric=Metric.VOLUME, value=100 * version.version))
+            rows.append(metric_row(version, w, Metric.PSI, psi, feature="age", computed_at=now))
+            rows.append(metric_row(version, w, Metric.VOLUME, 100 * version.version, computed_at=now))
     MetricValue.objects.bulk_create(rows)
 
     c = client_for(owner)
