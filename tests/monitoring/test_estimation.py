@@ -135,19 +135,31 @@ def _records(frame: pd.DataFrame, start, prefix: str) -> list[dict]:
     ]
 
 
-@pytest.fixture
-def labelled_production(churn, owner, django_capture_on_commit_callbacks):
-    version = ModelVersionFactory(
-        model=churn,
+def production_version(model):
+    """A version of ``model`` in production on the two simulated features, with a ROC AUC of 0.85."""
+    return ModelVersionFactory(
+        model=model,
         stage=Stage.PRODUCTION,
         stage_changed_at=timezone.now(),
         feature_schema=SCHEMA,
         metrics={"roc_auc": 0.85},
     )
+
+
+def labelled_reference() -> pd.DataFrame:
+    """4,000 labelled rows without shift (seed 0): the reference the estimate is calibrated on."""
     ref = simulate(np.random.default_rng(0), 4_000, 0.0)
     ref["label"] = ref["label"].astype(int)
+    return ref
+
+
+@pytest.fixture
+def labelled_production(churn, owner, django_capture_on_commit_callbacks):
+    version = production_version(churn)
     with django_capture_on_commit_callbacks(execute=True):
-        reference_upload(version=version, body=csv_bytes(ref), content_type="text/csv", actor=owner, context=CLI)
+        reference_upload(
+            version=version, body=csv_bytes(labelled_reference()), content_type="text/csv", actor=owner, context=CLI
+        )
     return version
 
 
