@@ -179,6 +179,13 @@ def measure_child(cmd: list[str], out: Path, env: dict | None = None) -> dict:
     return result
 
 
+def measure_our_child(module: str, *args, out: Path) -> dict:
+    """``measure_child`` of ``python -m bench.<module> child ARGS… OUT``: our code in its own
+    process, with the project on the path and its Django settings."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="mlops_portal.settings")
+    return measure_child([sys.executable, "-m", f"bench.{module}", "child", *map(str, args), str(out)], out, env)
+
+
 def peer_python(venv: str, make_target: str) -> Path:
     """The Python of a peer's own venv under bench/ (``make <make_target>`` creates it)."""
     python = ROOT / "bench" / venv / "bin" / "python"

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, peer_python
+from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, measure_our_child, peer_python
 
 ROWS = 100_000 if QUICK else 1_000_000
 REFERENCE_ROWS = 10_000 if QUICK else 100_000
@@ -115,22 +115,9 @@ def child_ours(reference_path: str, window_path: str, out_path: str) -> None:
 def run() -> list[Figure]:
     ref_path, cur_path = write_data()
     out_dir = DATA_DIR / "live"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="mlops_portal.settings")
     size = f"{ROWS:,} vs {REFERENCE_ROWS:,}"
     log(f"estimated performance {size}: ours")
-    ours = measure_child(
-        [
-            sys.executable,
-            "-m",
-            "bench.live_estimation",
-            "child",
-            str(ref_path),
-            str(cur_path),
-            str(out_dir / "ours.json"),
-        ],
-        out_dir / "ours.json",
-        env,
-    )
+    ours = measure_our_child("live_estimation", ref_path, cur_path, out=out_dir / "ours.json")
     log(f"  ours {ours['compute_seconds']:.4f} s, {ours['peak_rss_bytes'] / MB:.0f} MB: {ours['estimates']}")
     log("NannyML CBPE")
     peer = measure_child(

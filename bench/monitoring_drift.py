@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, peer_python
+from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, measure_our_child, peer_python
 
 FEATURES = 20
 ROWS = 100_000 if QUICK else 1_000_000
@@ -135,16 +135,10 @@ def run() -> list[Figure]:
 def run_window() -> list[Figure]:
     ref_path, cur_path = write_data()
     out_dir = DATA_DIR / "monitoring"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="mlops_portal.settings")
     size = f"{ROWS:,} × {FEATURES} vs {REFERENCE_ROWS:,}"
 
     log(f"drift window {size}: ours")
-    ours = measure_child(
-        [sys.executable, "-m", "bench.monitoring_drift", "child", "ours", str(ref_path), str(cur_path),
-         str(out_dir / "ours.json")],
-        out_dir / "ours.json",
-        env,
-    )  # fmt: skip
+    ours = measure_our_child("monitoring_drift", "ours", ref_path, cur_path, out=out_dir / "ours.json")
     log(
         f"  ours {ours['compute_seconds']:.3f} s, {ours['peak_rss_bytes'] / MB:.0f} MB, "
         f"drifted {ours['drifted_features']}"
