@@ -70,15 +70,20 @@ def test_the_sweep_opens_the_due_review_once_and_it_shows_as_overdue(live, owner
     assert 'title="Overdue reviews and findings">1<' in badges
 
 
-def test_a_critical_drift_alert_opens_an_unscheduled_review_once(churn, audit_actions, last_seq):
-    alert = _alert(churn)
-    _alert(churn, kind="data_quality")  # not a trigger
+def _sweep_opens_one_review(model, audit_actions, last_seq):
+    """The sweep opens one review of ``model`` (audited), and a second sweep opens none."""
     seq = last_seq()
     assert reviews_sweep() == 1
     assert reviews_sweep() == 0
-    review = PeriodicReview.objects.get(model=churn)
-    assert review.trigger == "drift_alert" and ReviewTrigger.objects.get().alert == alert
     assert audit_actions(seq) == ["review.opened"]
+    return PeriodicReview.objects.get(model=model)
+
+
+def test_a_critical_drift_alert_opens_an_unscheduled_review_once(churn, audit_actions, last_seq):
+    alert = _alert(churn)
+    _alert(churn, kind="data_quality")  # not a trigger
+    review = _sweep_opens_one_review(churn, audit_actions, last_seq)
+    assert review.trigger == "drift_alert" and ReviewTrigger.objects.get().alert == alert
 
 
 def test_a_fairness_alert_opens_an_unscheduled_review_and_a_drift_warning_does_not(churn, audit_actions, last_seq):
@@ -86,12 +91,8 @@ def test_a_fairness_alert_opens_an_unscheduled_review_and_a_drift_warning_does_n
     # looked at critical alerts only, so a fairness breach never opened a review
     _alert(churn, kind="drift", severity="warning")
     breach = _alert(churn, kind="fairness", severity="warning")
-    seq = last_seq()
-    assert reviews_sweep() == 1
-    assert reviews_sweep() == 0
-    review = PeriodicReview.objects.get(model=churn)
+    review = _sweep_opens_one_review(churn, audit_actions, last_seq)
     assert review.trigger == "fairness" and ReviewTrigger.objects.get().alert == breach
-    assert audit_actions(seq) == ["review.opened"]
 
 
 def test_a_new_incident_opens_a_review_or_brings_the_open_one_forward(churn, owner):

@@ -14,9 +14,9 @@ from registry.services.tokens import hash_token, token_create, token_revoke
 ROLES = ["owner", "reviewer", "auditor", "admin", "outsider"]
 
 
-def read_token(user, name: str = "t"):
-    """A token of ``user`` with the models:read scope and no expiry: (token, raw secret)."""
-    return token_create(user=user, name=name, scopes=["models:read"], expires_at=None, actor=user, context=CLI)
+def read_token(user, name: str = "t", expires_at=None):
+    """A token of ``user`` with the models:read scope, by default with no expiry: (token, raw secret)."""
+    return token_create(user=user, name=name, scopes=["models:read"], expires_at=expires_at, actor=user, context=CLI)
 
 
 def admin_action(client, changelist: str, action: str, pk):
@@ -73,14 +73,7 @@ def test_create_token_refuses_bad_arguments_and_writes_nothing(owner, args, last
 
 
 def test_expired_token_is_refused(owner, churn):
-    token, raw = token_create(
-        user=owner,
-        name="t",
-        scopes=["models:read"],
-        expires_at=timezone.now() + timedelta(seconds=60),
-        actor=owner,
-        context=CLI,
-    )
+    token, raw = read_token(owner, expires_at=timezone.now() + timedelta(seconds=60))
     assert bearer(raw).get("/api/v1/models/").status_code == 200
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     response = bearer(raw).get("/api/v1/models/")
@@ -236,14 +229,7 @@ def test_a_token_may_not_outlive_the_maximum_lifetime(owner, settings):
 
     settings.TOKEN_MAX_LIFETIME_DAYS = 30
     with pytest.raises(ValidationError, match="within 30 days"):
-        token_create(
-            user=owner,
-            name="t",
-            scopes=["models:read"],
-            expires_at=timezone.now() + timedelta(days=31),
-            actor=owner,
-            context=CLI,
-        )
+        read_token(owner, expires_at=timezone.now() + timedelta(days=31))
     token, _ = read_token(owner)
     assert token.expires_at - timezone.now() <= timedelta(days=30)
 
