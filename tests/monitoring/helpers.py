@@ -128,3 +128,29 @@ def metric_row(version, start, metric, value, *, feature="", granularity=None, c
         value=value,
         computed_at=computed_at or timezone.now(),
     )
+
+
+def partition_by_migration(table: str, before: list, insert_sql: str, params: list, select_sql: str):
+    """PostgreSQL: migrate monitoring back to ``before`` (``table`` a plain table), insert a row per
+    ``params`` and migrate forward again. ``table`` is then partitioned and ``select_sql`` reads the
+    very rows it read before. Returns those rows and the latest migration."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from monitoring.services import partitions
+
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes("monitoring")
+    executor.migrate(before)
+    assert not partitions.is_partitioned(table)
+    with connection.cursor() as cursor:
+        for row in params:
+            cursor.execute(insert_sql, row)
+        cursor.execute(select_sql)
+        rows = cursor.fetchall()
+    MigrationExecutor(connection).migrate(latest)
+    assert partitions.is_partitioned(table)
+    with connection.cursor() as cursor:
+        cursor.execute(select_sql)
+        assert cursor.fetchall() == rows
+    return rows, latest

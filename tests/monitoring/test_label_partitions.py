@@ -21,7 +21,7 @@ from monitoring.services.retention import partitions_create_ahead, retention_pol
 from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_verify
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
-from tests.monitoring.helpers import T0, ingest_predictions, prediction_records
+from tests.monitoring.helpers import T0, ingest_predictions, partition_by_migration, prediction_records
 
 TABLE = "monitoring_groundtruth"
 DAY = timedelta(days=1)
@@ -54,25 +54,15 @@ def _receipts(since: int, table: str = TABLE):
 @pytest.mark.django_db(transaction=True)
 def test_migration_moves_every_label_into_daily_partitions_and_back(churn_v1):
     churn = churn_v1.model
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes("monitoring")
-    executor.migrate(BEFORE)
-    assert not partitions.is_partitioned(TABLE)
     rows = [(f"p{i}", json.dumps(i % 2), T0 + timedelta(hours=7 * i)) for i in range(40)]  # about 12 days
-    with connection.cursor() as cursor:
-        for pid, label, received in rows:
-            cursor.execute(
-                "INSERT INTO monitoring_groundtruth (model_id, prediction_id, label, received_at, subject_hash)"
-                " VALUES (%s, %s, %s, %s, NULL)",
-                [churn.pk, pid, label, received],
-            )
-        cursor.execute("SELECT id, prediction_id, label::text, received_at FROM monitoring_groundtruth ORDER BY id")
-        before = cursor.fetchall()
-    MigrationExecutor(connection).migrate(latest)
-    assert partitions.is_partitioned(TABLE)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, prediction_id, label::text, received_at FROM monitoring_groundtruth ORDER BY id")
-        assert cursor.fetchall() == before
+    before, latest = partition_by_migration(
+        TABLE,
+        BEFORE,
+        "INSERT INTO monitoring_groundtruth (model_id, prediction_id, label, received_at, subject_hash)"
+        " VALUES (%s, %s, %s, %s, NULL)",
+        [[churn.pk, pid, label, received] for pid, label, received in rows],
+        "SELECT id, prediction_id, label::text, received_at FROM monitoring_groundtruth ORDER BY id",
+    )
     assert {received.date() for _, _, received in rows} <= set(partitions.partition_days(TABLE))
     # new labels get ids after the moved ones; a re-sent one replaces its old row
     _labels(churn, ["new0", "new1", "p0"], churn.owner, value=0)
