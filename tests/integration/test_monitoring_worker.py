@@ -96,6 +96,14 @@ def sweep_every_second() -> None:
     )
 
 
+def _critical_and_swept(model, version) -> bool:
+    """The model's health is critical and no window of the version is left to compute."""
+    return (
+        HealthStatus.objects.filter(model=model, status=HealthState.CRITICAL).exists()
+        and not DirtyWindow.objects.filter(version=version).exists()
+    )
+
+
 def sources_of(action: str) -> list[str]:
     return list(AuditEvent.objects.filter(action=action).values_list("source", flat=True))
 
@@ -238,10 +246,7 @@ def test_a_worker_killed_mid_window_loses_nothing_with_the_default_visibility_ti
     sweep_every_second()
     services.beat()
     wait_until(
-        lambda: (
-            HealthStatus.objects.filter(model=churn, status=HealthState.CRITICAL).exists()
-            and not DirtyWindow.objects.filter(version=churn_v1).exists()
-        ),
+        lambda: _critical_and_swept(churn, churn_v1),
         timeout=240,
         what="the second worker to finish the windows the first one was killed in",
     )
@@ -297,10 +302,7 @@ def test_predictions_sent_while_redis_is_down_are_stored_and_computed_by_beat_af
         sweep_every_second()
         beat = services.beat(broker_url=private_redis.url)
         wait_until(
-            lambda: (
-                HealthStatus.objects.filter(model=churn, status=HealthState.CRITICAL).exists()
-                and not DirtyWindow.objects.filter(version=churn_v1).exists()
-            ),
+            lambda: _critical_and_swept(churn, churn_v1),
             timeout=150,
             what="beat's sweep and the worker to compute the windows after Redis returned",
         )
