@@ -28,6 +28,11 @@ DAY = timedelta(days=1)
 BEFORE = [
     ("monitoring", "0016_squashed_0024_plan_created_at_from_the_clock")
 ]  # the migration before labels were partitioned
+RAW_INSERT = (
+    "INSERT INTO monitoring_groundtruth (model_id, prediction_id, label, received_at, subject_hash)"
+    " VALUES (%s, %s, %s, %s, NULL)"
+)
+RAW_SELECT = "SELECT id, prediction_id, label::text, received_at FROM monitoring_groundtruth ORDER BY id"
 
 
 def _labels(model, ids, actor, *, value=1, received_at=None, subjects=None):
@@ -54,16 +59,9 @@ def _receipts(since: int, table: str = TABLE):
 @pytest.mark.django_db(transaction=True)
 def test_migration_moves_every_label_into_daily_partitions_and_back(churn_v1):
     churn = churn_v1.model
-    rows = [(f"p{i}", json.dumps(i % 2), T0 + timedelta(hours=7 * i)) for i in range(40)]  # about 12 days
-    before, latest = partition_by_migration(
-        TABLE,
-        BEFORE,
-        "INSERT INTO monitoring_groundtruth (model_id, prediction_id, label, received_at, subject_hash)"
-        " VALUES (%s, %s, %s, %s, NULL)",
-        [[churn.pk, pid, label, received] for pid, label, received in rows],
-        "SELECT id, prediction_id, label::text, received_at FROM monitoring_groundtruth ORDER BY id",
-    )
-    assert {received.date() for _, _, received in rows} <= set(partitions.partition_days(TABLE))
+    rows = [(churn.pk, f"p{i}", json.dumps(i % 2), T0 + timedelta(hours=7 * i)) for i in range(40)]  # 12 days
+    before, latest = partition_by_migration(TABLE, BEFORE, RAW_INSERT, rows, RAW_SELECT)
+    assert {received.date() for *_, received in rows} <= set(partitions.partition_days(TABLE))
     # new labels get ids after the moved ones; a re-sent one replaces its old row
     _labels(churn, ["new0", "new1", "p0"], churn.owner, value=0)
     assert GroundTruth.objects.filter(prediction_id__startswith="new").order_by("pk").first().pk > before[-1][0]

@@ -19,22 +19,19 @@ from tests.monitoring.helpers import T0, ingest_predictions, partition_by_migrat
 
 TABLE = "monitoring_prediction"
 BEFORE = [("monitoring", "0001_squashed_0014_pending_evaluation_sweep_schedule")]  # the migration before partitioning
+RAW_INSERT = (
+    "INSERT INTO monitoring_prediction (version_id, prediction_id, timestamp, features, prediction, score,"
+    " received_at) VALUES (%s, %s, %s, %s, '\"1\"', 0.5, now())"
+)
+RAW_SELECT = "SELECT id, prediction_id, timestamp, features::text FROM monitoring_prediction ORDER BY id"
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_migration_moves_every_prediction_into_daily_partitions_and_back(churn_v1):
-    rows = [(f"p{i}", T0 + timedelta(hours=7 * i), json.dumps({"age": i})) for i in range(40)]  # about 12 days
-    before, latest = partition_by_migration(
-        TABLE,
-        BEFORE,
-        "INSERT INTO monitoring_prediction (version_id, prediction_id, timestamp, features, prediction, score,"
-        " received_at) VALUES (%s, %s, %s, %s, '\"1\"', 0.5, now())",
-        [[churn_v1.pk, pid, ts, features] for pid, ts, features in rows],
-        "SELECT id, prediction_id, timestamp, features::text FROM monitoring_prediction ORDER BY id",
-    )
-    days = partitions.partition_days(TABLE)
-    assert {ts.date() for _, ts, _ in rows} <= set(days)
+    rows = [(churn_v1.pk, f"p{i}", T0 + timedelta(hours=7 * i), json.dumps({"age": i})) for i in range(40)]  # 12 days
+    before, latest = partition_by_migration(TABLE, BEFORE, RAW_INSERT, rows, RAW_SELECT)
+    assert {ts.date() for _, _, ts, _ in rows} <= set(partitions.partition_days(TABLE))
     # new rows get ids after the moved ones, and land in their day's partition
     ingest_predictions(churn_v1, prediction_records(5, prefix="new"), churn_v1.model.owner)
     assert Prediction.objects.filter(prediction_id__startswith="new").order_by("pk").first().pk > before[-1][0]
