@@ -186,6 +186,14 @@ def measure_our_child(module: str, *args, out: Path) -> dict:
     return measure_child([sys.executable, "-m", f"bench.{module}", "child", *map(str, args), str(out)], out, env)
 
 
+def measure_peer(name: str, *args, out: Path, **env: str) -> dict:
+    """``measure_child`` of ``bench/<name>_peer.py ARGS… OUT`` in the peer's own venv
+    (``bench/.venv-<name>``, made by ``make bench-<name>-venv``), with ``env`` added."""
+    python = peer_python(f".venv-{name}", f"bench-{name}-venv")
+    cmd = [str(python), str(ROOT / "bench" / f"{name}_peer.py"), *map(str, args), str(out)]
+    return measure_child(cmd, out, dict(os.environ, **env))
+
+
 def peer_python(venv: str, make_target: str) -> Path:
     """The Python of a peer's own venv under bench/ (``make <make_target>`` creates it)."""
     python = ROOT / "bench" / venv / "bin" / "python"

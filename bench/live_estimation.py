@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, measure_our_child, peer_python
+from bench.common import DATA_DIR, QUICK, Figure, cached_pair, log, measure_our_child, measure_peer
 
 ROWS = 100_000 if QUICK else 1_000_000
 REFERENCE_ROWS = 10_000 if QUICK else 100_000
@@ -120,12 +120,9 @@ def run() -> list[Figure]:
     ours = measure_our_child("live_estimation", ref_path, cur_path, out=out_dir / "ours.json")
     log(f"  ours {ours['compute_seconds']:.4f} s, {ours['peak_rss_bytes'] / MB:.0f} MB: {ours['estimates']}")
     log("NannyML CBPE")
-    peer = measure_child(
-        [str(peer_python(".venv-nannyml", "bench-nannyml-venv")), str(ROOT / "bench" / "nannyml_peer.py"),
-         str(ref_path), str(cur_path), str(out_dir / "nannyml.json")],
-        out_dir / "nannyml.json",
-        dict(os.environ, NML_DISABLE_USAGE_LOGGING="1", DO_NOT_TRACK="1"),
-    )  # fmt: skip
+    peer = measure_peer(
+        "nannyml", ref_path, cur_path, out=out_dir / "nannyml.json", NML_DISABLE_USAGE_LOGGING="1", DO_NOT_TRACK="1"
+    )
     log(f"  nannyml {peer['compute_seconds']:.2f} s, {peer['peak_rss_bytes'] / MB:.0f} MB: {peer['estimates']}")
     gaps = {m: abs(ours["estimates"][m] - peer["estimates"][m]) for m in METRICS}
     worst = max(gaps, key=gaps.get)

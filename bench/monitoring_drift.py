@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, measure_our_child, peer_python
+from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, measure_our_child, measure_peer
 
 FEATURES = 20
 ROWS = 100_000 if QUICK else 1_000_000
@@ -153,12 +153,7 @@ def run_window() -> list[Figure]:
     log(f"  numpy {limit['compute_seconds']:.3f} s, {limit['peak_rss_bytes'] / MB:.0f} MB")
 
     log("Evidently DataDriftPreset (takes about a minute at full size)")
-    evidently = measure_child(
-        [str(peer_python(".venv-evidently", "bench-evidently-venv")), str(ROOT / "bench" / "evidently_peer.py"),
-         str(ref_path), str(cur_path), str(out_dir / "evidently.json")],
-        out_dir / "evidently.json",
-        dict(os.environ, DO_NOT_TRACK="1"),
-    )  # fmt: skip
+    evidently = measure_peer("evidently", ref_path, cur_path, out=out_dir / "evidently.json", DO_NOT_TRACK="1")
     log(f"  evidently {evidently['compute_seconds']:.1f} s, {evidently['peak_rss_bytes'] / MB:.0f} MB")
 
     speedup = evidently["compute_seconds"] / ours["compute_seconds"]
