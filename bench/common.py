@@ -80,6 +80,31 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def run_alone(run) -> int:
+    """``python -m bench.<name>``: one benchmark module's ``run()`` on its own, its table printed."""
+    from bench.__main__ import print_table, setup_django
+
+    setup_django()
+    print_table(run())
+    return 0
+
+
+def cached_pair(folder: str, reference_name: str, window_name: str, write) -> tuple[Path, Path]:
+    """A reference file and a window file under ``DATA_DIR/folder``, written once by
+    ``write(reference_tmp, window_tmp)`` and reused while both exist (name them by size and seed)."""
+    directory = DATA_DIR / folder
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = directory / reference_name, directory / window_name
+    if all(path.exists() for path in paths):
+        return paths
+    temporaries = [path.with_suffix(".tmp") for path in paths]
+    write(*temporaries)
+    for tmp, path in zip(temporaries, paths, strict=True):
+        tmp.rename(path)
+    log(f"wrote {paths[0].name} and {paths[1].name}")
+    return paths
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -152,6 +177,21 @@ def measure_child(cmd: list[str], out: Path, env: dict | None = None) -> dict:
     result["peak_rss_bytes"] = rss  # the child's own ru_maxrss from wait4
     result["load"] = max(load_before, os.getloadavg()[0])
     return result
+
+
+def measure_our_child(module: str, *args, out: Path) -> dict:
+    """``measure_child`` of ``python -m bench.<module> child ARGS… OUT``: our code in its own
+    process, with the project on the path and its Django settings."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="mlops_portal.settings")
+    return measure_child([sys.executable, "-m", f"bench.{module}", "child", *map(str, args), str(out)], out, env)
+
+
+def measure_peer(name: str, *args, out: Path, **env: str) -> dict:
+    """``measure_child`` of ``bench/<name>_peer.py ARGS… OUT`` in the peer's own venv
+    (``bench/.venv-<name>``, made by ``make bench-<name>-venv``), with ``env`` added."""
+    python = peer_python(f".venv-{name}", f"bench-{name}-venv")
+    cmd = [str(python), str(ROOT / "bench" / f"{name}_peer.py"), *map(str, args), str(out)]
+    return measure_child(cmd, out, dict(os.environ, **env))
 
 
 def peer_python(venv: str, make_target: str) -> Path:

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, log, measure_child, peer_python
+from bench.common import DATA_DIR, QUICK, Figure, cached_pair, log, measure_our_child, measure_peer
 
 ROWS = 100_000 if QUICK else 1_000_000
 REFERENCE_ROWS = 10_000 if QUICK else 100_000
@@ -52,24 +52,16 @@ def _simulate(rng, n: int, shift: float, spread: float):
 
 
 def write_data(rows: int = ROWS, reference_rows: int = REFERENCE_ROWS) -> tuple[Path, Path]:
-    folder = DATA_DIR / "live"
-    folder.mkdir(parents=True, exist_ok=True)
-    ref_path = folder / f"reference-{reference_rows}-{SEED}.parquet"
-    cur_path = folder / f"window-{rows}-{SEED}.parquet"
-    if ref_path.exists() and cur_path.exists():
-        return ref_path, cur_path
-    import numpy as np
+    def write(ref_tmp: Path, cur_tmp: Path) -> None:
+        import numpy as np
 
-    rng = np.random.default_rng(SEED)
-    for path, frame in (
-        (ref_path, _simulate(rng, reference_rows, 0.0, 1.0)),
-        (cur_path, _simulate(rng, rows, -0.4, 0.7)),
-    ):
-        tmp = path.with_suffix(".tmp")
-        frame.to_parquet(tmp, index=False)
-        tmp.rename(path)
-    log(f"wrote {ref_path.name} and {cur_path.name}")
-    return ref_path, cur_path
+        rng = np.random.default_rng(SEED)
+        reference = _simulate(rng, reference_rows, 0.0, 1.0)
+        window = _simulate(rng, rows, -0.4, 0.7)
+        reference.to_parquet(ref_tmp, index=False)
+        window.to_parquet(cur_tmp, index=False)
+
+    return cached_pair("live", f"reference-{reference_rows}-{SEED}.parquet", f"window-{rows}-{SEED}.parquet", write)
 
 
 def child_ours(reference_path: str, window_path: str, out_path: str) -> None:
@@ -123,30 +115,14 @@ def child_ours(reference_path: str, window_path: str, out_path: str) -> None:
 def run() -> list[Figure]:
     ref_path, cur_path = write_data()
     out_dir = DATA_DIR / "live"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="mlops_portal.settings")
     size = f"{ROWS:,} vs {REFERENCE_ROWS:,}"
     log(f"estimated performance {size}: ours")
-    ours = measure_child(
-        [
-            sys.executable,
-            "-m",
-            "bench.live_estimation",
-            "child",
-            str(ref_path),
-            str(cur_path),
-            str(out_dir / "ours.json"),
-        ],
-        out_dir / "ours.json",
-        env,
-    )
+    ours = measure_our_child("live_estimation", ref_path, cur_path, out=out_dir / "ours.json")
     log(f"  ours {ours['compute_seconds']:.4f} s, {ours['peak_rss_bytes'] / MB:.0f} MB: {ours['estimates']}")
     log("NannyML CBPE")
-    peer = measure_child(
-        [str(peer_python(".venv-nannyml", "bench-nannyml-venv")), str(ROOT / "bench" / "nannyml_peer.py"),
-         str(ref_path), str(cur_path), str(out_dir / "nannyml.json")],
-        out_dir / "nannyml.json",
-        dict(os.environ, NML_DISABLE_USAGE_LOGGING="1", DO_NOT_TRACK="1"),
-    )  # fmt: skip
+    peer = measure_peer(
+        "nannyml", ref_path, cur_path, out=out_dir / "nannyml.json", NML_DISABLE_USAGE_LOGGING="1", DO_NOT_TRACK="1"
+    )
     log(f"  nannyml {peer['compute_seconds']:.2f} s, {peer['peak_rss_bytes'] / MB:.0f} MB: {peer['estimates']}")
     gaps = {m: abs(ours["estimates"][m] - peer["estimates"][m]) for m in METRICS}
     worst = max(gaps, key=gaps.get)

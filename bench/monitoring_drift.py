@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, log, measure_child, peer_python
+from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, measure_our_child, measure_peer
 
 FEATURES = 20
 ROWS = 100_000 if QUICK else 1_000_000
@@ -63,30 +63,25 @@ def _sample(rng, kind: int, n: int, shift: float):
 def write_data(rows: int = ROWS, reference_rows: int = REFERENCE_ROWS) -> tuple[Path, Path]:
     """Reference and window Parquet files (cached by size and seed). Features f00..f04 drift
     in the window; f05 and f06 have 0.5 % missing values; the rest keep their distribution."""
-    folder = DATA_DIR / "monitoring"
-    folder.mkdir(parents=True, exist_ok=True)
-    ref_path = folder / f"reference-{reference_rows}x{FEATURES}-{SEED}.parquet"
-    cur_path = folder / f"window-{rows}x{FEATURES}-{SEED}.parquet"
-    if ref_path.exists() and cur_path.exists():
-        return ref_path, cur_path
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    rng = np.random.default_rng(SEED)
-    for path, n, window in ((ref_path, reference_rows, False), (cur_path, rows, True)):
-        columns = {}
-        for i, name in enumerate(feature_names()):
-            shift = 0.3 if window and i < DRIFTED else 0.0
-            values = _sample(rng, i % 5, n, shift).astype(np.float64)
-            if i in (5, 6):
-                values[rng.random(n) < 0.005] = np.nan
-            columns[name] = values
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(pa.table(columns), tmp)
-        tmp.rename(path)
-    log(f"wrote {ref_path.name} and {cur_path.name}")
-    return ref_path, cur_path
+    def write(ref_tmp: Path, cur_tmp: Path) -> None:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rng = np.random.default_rng(SEED)
+        for path, n, window in ((ref_tmp, reference_rows, False), (cur_tmp, rows, True)):
+            columns = {}
+            for i, name in enumerate(feature_names()):
+                shift = 0.3 if window and i < DRIFTED else 0.0
+                values = _sample(rng, i % 5, n, shift).astype(np.float64)
+                if i in (5, 6):
+                    values[rng.random(n) < 0.005] = np.nan
+                columns[name] = values
+            pq.write_table(pa.table(columns), path)
+
+    suffix = f"{FEATURES}-{SEED}.parquet"
+    return cached_pair("monitoring", f"reference-{reference_rows}x{suffix}", f"window-{rows}x{suffix}", write)
 
 
 # --------------------------------------------------------------------------- our child process
@@ -140,16 +135,10 @@ def run() -> list[Figure]:
 def run_window() -> list[Figure]:
     ref_path, cur_path = write_data()
     out_dir = DATA_DIR / "monitoring"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="mlops_portal.settings")
     size = f"{ROWS:,} × {FEATURES} vs {REFERENCE_ROWS:,}"
 
     log(f"drift window {size}: ours")
-    ours = measure_child(
-        [sys.executable, "-m", "bench.monitoring_drift", "child", "ours", str(ref_path), str(cur_path),
-         str(out_dir / "ours.json")],
-        out_dir / "ours.json",
-        env,
-    )  # fmt: skip
+    ours = measure_our_child("monitoring_drift", "ours", ref_path, cur_path, out=out_dir / "ours.json")
     log(
         f"  ours {ours['compute_seconds']:.3f} s, {ours['peak_rss_bytes'] / MB:.0f} MB, "
         f"drifted {ours['drifted_features']}"
@@ -164,12 +153,7 @@ def run_window() -> list[Figure]:
     log(f"  numpy {limit['compute_seconds']:.3f} s, {limit['peak_rss_bytes'] / MB:.0f} MB")
 
     log("Evidently DataDriftPreset (takes about a minute at full size)")
-    evidently = measure_child(
-        [str(peer_python(".venv-evidently", "bench-evidently-venv")), str(ROOT / "bench" / "evidently_peer.py"),
-         str(ref_path), str(cur_path), str(out_dir / "evidently.json")],
-        out_dir / "evidently.json",
-        dict(os.environ, DO_NOT_TRACK="1"),
-    )  # fmt: skip
+    evidently = measure_peer("evidently", ref_path, cur_path, out=out_dir / "evidently.json", DO_NOT_TRACK="1")
     log(f"  evidently {evidently['compute_seconds']:.1f} s, {evidently['peak_rss_bytes'] / MB:.0f} MB")
 
     speedup = evidently["compute_seconds"] / ours["compute_seconds"]

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from bench.common import QUICK, ROOT, Figure, log
+from bench.common import QUICK, ROOT, Figure, log, run_alone
 
 DAYS = int(os.environ.get("BENCH_RETENTION_DAYS", "30"))
 ROWS_PER_DAY = int(os.environ.get("BENCH_RETENTION_ROWS_PER_DAY", "20000" if QUICK else "1000000"))
@@ -350,13 +350,5 @@ def run() -> list[Figure]:
     ]
 
 
-def main() -> int:
-    from bench.__main__ import print_table, setup_django
-
-    setup_django()
-    print_table(run())
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_alone(run))

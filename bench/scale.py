@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from bench.common import QUICK, Figure, log
+from bench.common import QUICK, Figure, log, run_alone
 
 FEATURES = 20
 BATCH = 10_000
@@ -234,13 +234,5 @@ def run() -> list[Figure]:
     return figures
 
 
-def main() -> int:
-    from bench.__main__ import print_table, setup_django
-
-    setup_django()
-    print_table(run())
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_alone(run))

@@ -2,7 +2,10 @@
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from monitoring.choices import AlertKind, AlertSeverity, AlertStatus
+from monitoring.models import Alert
 from registry.choices import RiskTier, Stage, TaskType
 from registry.models import ModelVersion, RegisteredModel, Team
 
@@ -73,3 +76,18 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
     metrics = factory.LazyFunction(lambda: {"roc_auc": 0.85, "accuracy": 0.8})
     feature_schema = factory.LazyFunction(lambda: [dict(f) for f in FEATURE_SCHEMA])
     task_type = TaskType.BINARY
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    """An open warning drift alert, opened now; pass the times and states a test is about."""
+
+    class Meta:
+        model = Alert
+
+    model = factory.SubFactory(RegisteredModelFactory)
+    kind = AlertKind.DRIFT
+    severity = AlertSeverity.WARNING
+    status = AlertStatus.OPEN
+    title = "Data drift"
+    updated_at = factory.LazyFunction(timezone.now)
+    opened_at = factory.LazyAttribute(lambda a: a.updated_at)

@@ -11,13 +11,14 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 import requests
+
+from tests.processes import serving
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc_provider"
 CLIENT_ID = "mlops-portal"
@@ -83,32 +84,15 @@ def oidc_provider(tmp_path_factory):
     provider = Provider(url=f"http://127.0.0.1:{port}", env=env)
     provider.manage("migrate", "--noinput", "-v", "0")
     provider.allow_redirect(TEST_CALLBACK)
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen(
+    with serving(
         [sys.executable, str(PROVIDER_DIR / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"],
+        log_path=home / "server.log",
+        ready_url=provider.discovery_url,
+        ready_seconds=60,
+        stop_seconds=10,
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(provider.discovery_url, timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the OpenID Connect provider did not start: {(home / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+    ):
         yield provider
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture

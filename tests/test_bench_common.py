@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import http.server
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 from bench import common
 from bench.__main__ import print_table
 from bench.common import Figure, load, percentile, ratio, run_measured, server
+from tests.loopback import LoopbackServer, QuietHandler
 
 
 def test_percentile_interpolates_between_sorted_values():
@@ -47,7 +46,7 @@ def test_a_contenders_result_carries_its_wall_time_peak_rss_and_the_load(tmp_pat
 
 
 def test_python_load_generator_counts_requests_and_errors():
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
@@ -58,23 +57,30 @@ def test_python_load_generator_counts_requests_and_errors():
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}"
-        good = load(base, ["/a", "/b"], connections=4, duration=1.5, tool="python")
-        bad = load(base, ["/missing"], connections=2, duration=1.0, tool="python")
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with LoopbackServer(Handler) as httpd:
+        good = load(httpd.url, ["/a", "/b"], connections=4, duration=1.5, tool="python")
+        bad = load(httpd.url, ["/missing"], connections=2, duration=1.0, tool="python")
     assert good.requests > 10
     assert good.errors == 0
     assert good.rps > 0 and good.p50_ms <= good.p99_ms
     assert bad.errors > 0
+
+
+def test_a_data_pair_is_written_once_then_reused(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "DATA_DIR", tmp_path)
+    calls = []
+
+    def write(reference, window):
+        calls.append((reference.name, window.name))
+        reference.write_text("r")
+        window.write_text("w")
+
+    paths = common.cached_pair("demo", "reference-10.txt", "window-20.txt", write)
+    assert paths == (tmp_path / "demo" / "reference-10.txt", tmp_path / "demo" / "window-20.txt")
+    assert [p.read_text() for p in paths] == ["r", "w"]
+    assert common.cached_pair("demo", "reference-10.txt", "window-20.txt", write) == paths
+    assert calls == [("reference-10.tmp", "window-20.tmp")]  # written once, under a temporary name
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["reference-10.txt", "window-20.txt"]
 
 
 def test_table_prints_pass_fail_and_notes(capsys):

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from mlops_portal_client import PortalClient, PortalError
+from tests.loopback import LoopbackServer, QuietHandler
 
 DROP = 0  # close the connection after reading the request: the answer is lost
 
 
-class FlakyPortal:
+class FlakyPortal(LoopbackServer):
     """Answers each request with the next scripted status (then 200 with ``{}``)."""
 
     def __init__(self, script: list[int], retry_after: str | None = None):
@@ -24,7 +23,7 @@ class FlakyPortal:
         self.requests: list[tuple[str, str, bytes]] = []
         portal = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _answer(self):
@@ -46,16 +45,7 @@ class FlakyPortal:
 
             do_GET = do_POST = _answer  # noqa: N815 (http.server API)
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

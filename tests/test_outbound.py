@@ -6,13 +6,12 @@ what happens when DNS answers differently at save time and at delivery time."""
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from mlops_portal import outbound
+from tests.loopback import LoopbackServer, QuietHandler
 
 REFUSED = [
     "http://127.0.0.1/",
@@ -90,14 +89,14 @@ def test_a_name_that_does_not_resolve_yet_is_accepted_at_save_time_and_refused_a
     assert info.value.error_class == "dns_error"
 
 
-class Server:
+class Server(LoopbackServer):
     """A real HTTP server on 127.0.0.1 that records requests and answers a fixed status."""
 
     def __init__(self, status: int = 200, location: str = "", tls=None):
         self.requests: list[dict] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _answer(self):
                 length = int(self.headers.get("Content-Length", 0) or 0)
                 server.requests.append(
@@ -112,19 +111,7 @@ class Server:
 
             do_GET = do_POST = _answer  # noqa: N815 (http.server API)
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/internal-admin"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, "/internal-admin", tls=tls)
 
 
 @pytest.fixture

@@ -125,3 +125,29 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOT_DIR / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+def failed_gate(page, live_server, reviewer, request, key: str):
+    """Open the promotion request's page as ``reviewer``: its ``key`` gate is red. Returns the gate."""
+    login(page, live_server, reviewer)
+    page.goto(live_server.url + request.get_absolute_url())
+    gate = page.locator(f'.gate[data-gate="{key}"]')
+    assert "gate-fail" in gate.get_attribute("class")
+    return gate
+
+
+def approval_is_refused(page, request, reason: str) -> None:
+    """Approving the open request page is refused with ``reason`` and the request stays pending.
+
+    The refusal is a 409 answer, which Chromium logs; it is the expected outcome, not a page error."""
+    from registry.choices import PromotionStatus
+
+    page.fill("#id_comment", "Looks fine to me.")
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_selector("#promotion-actions [role=alert]")
+    assert reason in page.locator("#promotion-actions").inner_text()
+    refused = [e for e in page.console_errors if "409 (Conflict)" in e and "/approve/" in e]
+    assert len(refused) == 1
+    page.console_errors[:] = [e for e in page.console_errors if e not in refused]
+    request.refresh_from_db()
+    assert request.status == PromotionStatus.PENDING

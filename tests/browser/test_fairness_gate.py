@@ -12,7 +12,7 @@ from registry.choices import PromotionStatus, RiskTier, Stage, TaskType
 from registry.models import PromotionRequest
 from registry.services.audit import CLI
 from registry.services.promotions import promotion_request
-from tests.browser.conftest import login
+from tests.browser.conftest import approval_is_refused, failed_gate
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
 from tests.monitoring.helpers import csv_bytes
 
@@ -31,10 +31,7 @@ def blocked_request(owner, team):
 
 
 def test_reviewer_sees_the_red_fairness_gate_and_the_group_chart(page, live_server, reviewer, blocked_request):
-    login(page, live_server, reviewer)
-    page.goto(live_server.url + blocked_request.get_absolute_url())
-    gate = page.locator('.gate[data-gate="fairness"]')
-    assert "gate-fail" in gate.get_attribute("class")
+    gate = failed_gate(page, live_server, reviewer, blocked_request, "fairness")
     assert "disparate impact for sex=F vs sex=M" in gate.inner_text()
     table = page.locator('table.fairness-groups[data-attribute="sex"]')
     assert table.locator('tr[data-group="F"]').count() == 1 and table.locator('tr[data-group="M"]').count() == 1
@@ -42,14 +39,5 @@ def test_reviewer_sees_the_red_fairness_gate_and_the_group_chart(page, live_serv
     page.wait_for_function("document.getElementById('chart-fairness-0').dataset.drawn !== undefined")
     assert chart.locator("svg.main-svg").count() >= 1
     assert chart.locator(".trace.bars").count() == 3  # selection rate, TPR, FPR
-    page.fill("#id_comment", "Looks fine to me.")
-    page.get_by_role("button", name="Approve").click()
-    page.wait_for_selector("#promotion-actions [role=alert]")
-    assert "Fairness within thresholds" in page.locator("#promotion-actions").inner_text()
-    # the refusal is a 409 answer, which Chromium logs; it is the expected outcome, not a page error
-    refused = [e for e in page.console_errors if "409 (Conflict)" in e and "/approve/" in e]
-    assert len(refused) == 1
-    page.console_errors[:] = [e for e in page.console_errors if e not in refused]
-    blocked_request.refresh_from_db()
-    assert blocked_request.status == PromotionStatus.PENDING
+    approval_is_refused(page, blocked_request, "Fairness within thresholds")
     assert PromotionRequest.objects.filter(status=PromotionStatus.APPLIED).count() == 0

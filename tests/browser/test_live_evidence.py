@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from django.utils import timezone
 
-from monitoring.services.ingestion import predictions_ingest, reference_upload
+from monitoring.services.ingestion import reference_upload
 from registry.choices import Stage
 from registry.models import PromotionPolicy
 from registry.services.audit import CLI
@@ -16,8 +15,8 @@ from registry.services.promotions import promotion_request
 from tests.browser.conftest import login, screenshot
 from tests.browser.test_dashboards import wait_for_charts
 from tests.factories import ModelVersionFactory
-from tests.monitoring.helpers import T0, as_json, csv_bytes
-from tests.monitoring.test_estimation import SCHEMA, _records, simulate
+from tests.monitoring.helpers import T0, csv_bytes, ingest_predictions
+from tests.monitoring.test_estimation import SCHEMA, _records, labelled_reference, production_version, simulate
 from tests.monitoring.test_live_evidence import label
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -27,16 +26,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 def shadowed(transactional_db, churn, owner, django_capture_on_commit_callbacks):
     churn.description = churn.intended_use = churn.limitations = "filled"
     churn.save()
-    prod = ModelVersionFactory(
-        model=churn,
-        stage=Stage.PRODUCTION,
-        stage_changed_at=timezone.now(),
-        feature_schema=SCHEMA,
-        metrics={"roc_auc": 0.85},
-    )
+    prod = production_version(churn)
     cand = ModelVersionFactory(model=churn, stage=Stage.STAGING, feature_schema=SCHEMA, metrics={"roc_auc": 0.86})
-    reference = simulate(np.random.default_rng(0), 4000, 0.0)
-    reference["label"] = reference["label"].astype(int)
+    reference = labelled_reference()
     PromotionPolicy.objects.update_or_create(
         risk_tier=churn.risk_tier, defaults={"require_live_not_worse": True, "live_min_labelled_pairs": 200}
     )
@@ -50,13 +42,7 @@ def shadowed(transactional_db, churn, owner, django_capture_on_commit_callbacks)
             reference_upload(
                 version=version, body=csv_bytes(reference), content_type="text/csv", actor=owner, context=CLI
             )
-            predictions_ingest(
-                version=version,
-                body=as_json(_records(window, T0, "id")),
-                content_type="application/json",
-                actor=owner,
-                context=CLI,
-            )
+            ingest_predictions(version, _records(window, T0, "id"), owner)
     label(churn, owner, labelled, window["label"].iloc[:400].astype(int).to_numpy(), django_capture_on_commit_callbacks)
     return request
 

@@ -6,7 +6,6 @@ requests; an outsider gets the 404 page."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,26 +15,16 @@ from django.utils import timezone
 from monitoring.charts_llm import CHART_IDS
 from monitoring.demo_llm_requests import load_llm_requests
 from monitoring.services.budgets import budget_set
-from registry.choices import Stage
-from registry.models import StageTransition
 from registry.services.audit import CLI
 from tests.browser.conftest import login
-from tests.monitoring.llm_helpers import llm_model, llm_version
+from tests.monitoring.llm_helpers import support_assistant
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 
 @pytest.fixture
 def assistant(owner, team):
-    model = llm_model(owner, team, name="support-assistant")
-    v1 = llm_version(model, model_id="gpt-4.1-mini")
-    v2 = llm_version(model, model_id="gpt-4.1", stage=Stage.PRODUCTION)
-    switch = timezone.now() - timedelta(days=21)
-    for version, at in ((v1, switch - timedelta(days=60)), (v2, switch)):
-        transition = StageTransition.objects.create(
-            model=model, version=version, from_stage=Stage.NONE, to_stage=Stage.PRODUCTION, actor=owner, reason="go"
-        )
-        StageTransition.objects.filter(pk=transition.pk).update(created_at=at)
+    model = support_assistant(owner, team)
     load_llm_requests(model, days=28, today=timezone.now().date())
     budget_set(model=model, actor=owner, context=CLI, values={"monthly_amount": Decimal("50"), "currency": "USD"})
     return model

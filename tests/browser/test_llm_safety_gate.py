@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 
 from monitoring.demo_llm_evaluations import upload_demo_evaluation
-from registry.choices import PromotionStatus, Stage
+from registry.choices import Stage
 from registry.services.audit import CLI
 from registry.services.promotions import promotion_request
-from tests.browser.conftest import login
+from tests.browser.conftest import approval_is_refused, failed_gate
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -29,10 +29,7 @@ def blocked_request(owner, team):
 
 
 def test_reviewer_sees_the_red_safety_gate_and_the_category_chart(page, live_server, reviewer, blocked_request):
-    login(page, live_server, reviewer)
-    page.goto(live_server.url + blocked_request.get_absolute_url())
-    gate = page.locator('.gate[data-gate="llm_safety"]')
-    assert "gate-fail" in gate.get_attribute("class")
+    gate = failed_gate(page, live_server, reviewer, blocked_request, "llm_safety")
     assert "category 'jailbreak' passes 93.00% (93 of 100 cases; floor 97%)" in gate.inner_text()
     assert "gate-pass" in page.locator('.gate[data-gate="llm_quality"]').get_attribute("class")
     assert page.locator('table.llm-summaries tr[data-metric="correctness"]').count() == 1
@@ -41,12 +38,4 @@ def test_reviewer_sees_the_red_safety_gate_and_the_category_chart(page, live_ser
     chart = page.locator("#chart-llm-safety")
     assert chart.locator(".trace.bars .point").count() == 5
     assert "1200" in page.locator("dl.llm-paired").inner_text()
-    page.fill("#id_comment", "Looks fine to me.")
-    page.get_by_role("button", name="Approve").click()
-    page.wait_for_selector("#promotion-actions [role=alert]")
-    assert "Safety pass rates within thresholds" in page.locator("#promotion-actions").inner_text()
-    refused = [e for e in page.console_errors if "409 (Conflict)" in e and "/approve/" in e]
-    assert len(refused) == 1
-    page.console_errors[:] = [e for e in page.console_errors if e not in refused]
-    blocked_request.refresh_from_db()
-    assert blocked_request.status == PromotionStatus.PENDING
+    approval_is_refused(page, blocked_request, "Safety pass rates within thresholds")

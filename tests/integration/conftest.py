@@ -280,6 +280,19 @@ def private_redis(tmp_path) -> Iterator[RedisServer]:
     server.kill()
 
 
+@pytest.fixture
+def worker_on_private_redis(services, private_redis) -> Iterator[RedisServer]:
+    """A worker consuming from the private Redis, and this process's Celery app publishing to it
+    with the production visibility timeout, until the test ends."""
+    broker = Broker(private_redis.url)
+    broker.activate()
+    try:
+        services.worker(name="worker", broker_url=private_redis.url)
+        yield private_redis
+    finally:
+        broker.restore()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     report = yield

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.processes import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 MLFLOW_BIN = ROOT / ".venv-mlflow" / "bin" / "mlflow"
@@ -92,50 +93,20 @@ def mlflow_server(tmp_path_factory) -> str:
         pytest.fail(f"{MLFLOW_BIN} is missing: run `make mlflow-venv` (make test does) to install the MLflow peer.")
     workdir = tmp_path_factory.mktemp("mlflow")
     port = _free_port()
-    log = open(workdir / "server.log", "w")
-    process = subprocess.Popen(
-        [
-            str(MLFLOW_BIN),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{workdir}/mlflow.db",
-            "--artifacts-destination",
-            str(workdir / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MLFLOW_HOME": str(workdir)},
-    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        if process.poll() is not None:
-            pytest.fail(
-                f"mlflow server exited with {process.returncode}: {(workdir / 'server.log').read_text()[-2000:]}"
-            )
-        try:
-            if requests.get(url + "/health", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("mlflow server did not answer /health within 180 s")
-        time.sleep(0.5)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    cmd = [str(MLFLOW_BIN), "server", "--backend-store-uri", f"sqlite:///{workdir}/mlflow.db",
+           "--artifacts-destination", str(workdir / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1"]  # fmt: skip
+    with serving(
+        cmd,
+        log_path=workdir / "server.log",
+        ready_url=url + "/health",
+        ready_seconds=180,
+        stop_seconds=15,
+        cwd=workdir,
+        env={**os.environ, "MLFLOW_HOME": str(workdir)},
+    ):
+        yield url
 
 
 @pytest.fixture

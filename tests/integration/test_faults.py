@@ -24,7 +24,7 @@ from monitoring.choices import Granularity, HealthState, Metric, ProfileStatus
 from monitoring.models import DirtyWindow, HealthStatus, MetricValue, Prediction, ReferenceProfile, WindowFailure
 from monitoring.services.reference_profiles import reference_profile_compute
 from monitoring.services.windows import window_compute, windows_mark_dirty
-from tests.integration.conftest import Broker, wait_until, worker_database_url
+from tests.integration.conftest import wait_until, worker_database_url
 from tests.integration.monitoring_data import (
     as_json,
     assert_equals_fresh_recompute,
@@ -192,49 +192,43 @@ def test_a_request_whose_database_connection_is_dropped_stores_nothing_and_its_r
 
 
 def test_a_reference_uploaded_while_redis_is_down_is_profiled_and_its_windows_computed_after_redis_returns(
-    services, private_redis, churn, churn_v1, owner, api_client_for
+    services, private_redis, worker_on_private_redis, churn, churn_v1, owner, api_client_for
 ):
-    broker = Broker(private_redis.url)
-    broker.activate()
-    try:
-        services.worker(name="worker", broker_url=private_redis.url)
-        api = api_client_for(owner, scopes=SCOPES)
-        private_redis.kill()
-        response = api.post(urls(churn_v1)["reference"], data=reference_csv(), content_type="text/csv")
-        assert response.status_code == 202, response.content  # stored although the broker is unreachable
-        records = prediction_records(500, HOUR, seed=51, drifted=True)
-        send_predictions(api, churn_v1, records)
-        labels = labels_for(records, seed=52)
-        response = api.post(urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
-        assert response.status_code == 201
-        assert ReferenceProfile.objects.get(version=churn_v1).status == ProfileStatus.PENDING
+    api = api_client_for(owner, scopes=SCOPES)
+    private_redis.kill()
+    response = api.post(urls(churn_v1)["reference"], data=reference_csv(), content_type="text/csv")
+    assert response.status_code == 202, response.content  # stored although the broker is unreachable
+    records = prediction_records(500, HOUR, seed=51, drifted=True)
+    send_predictions(api, churn_v1, records)
+    labels = labels_for(records, seed=52)
+    response = api.post(urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
+    assert response.status_code == 201
+    assert ReferenceProfile.objects.get(version=churn_v1).status == ProfileStatus.PENDING
 
-        private_redis.start()  # empty: every message sent while it was down is lost
-        sweep_every_second()
-        every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
-        PeriodicTask.objects.update_or_create(
-            name=PROFILE_SWEEP[0], defaults={"task": PROFILE_SWEEP[1], "interval": every_second}
-        )
-        services.beat(broker_url=private_redis.url)
-        wait_until(
-            lambda: ReferenceProfile.objects.filter(version=churn_v1, status=ProfileStatus.READY).exists(),
-            timeout=180,
-            what="the pending-profile sweep to queue the profile after Redis returned",
-        )
-        wait_until(
-            lambda: (
-                windows_done(churn)
-                and HealthStatus.objects.filter(model=churn, status=HealthState.CRITICAL).exists()
-                and window_metrics(churn_v1, Granularity.HOURLY, HOUR).get(("age", Metric.PSI)) is not None
-            ),
-            timeout=180,
-            what="the windows to be computed with drift once the profile exists",
-        )
-        daily = window_metrics(churn_v1, Granularity.DAILY, DAY)
-        assert daily[("", Metric.VOLUME)] == 500 and daily[("", Metric.LABEL_COVERAGE)] == 1.0
-        assert_equals_fresh_recompute(churn)
-    finally:
-        broker.restore()
+    private_redis.start()  # empty: every message sent while it was down is lost
+    sweep_every_second()
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.update_or_create(
+        name=PROFILE_SWEEP[0], defaults={"task": PROFILE_SWEEP[1], "interval": every_second}
+    )
+    services.beat(broker_url=private_redis.url)
+    wait_until(
+        lambda: ReferenceProfile.objects.filter(version=churn_v1, status=ProfileStatus.READY).exists(),
+        timeout=180,
+        what="the pending-profile sweep to queue the profile after Redis returned",
+    )
+    wait_until(
+        lambda: (
+            windows_done(churn)
+            and HealthStatus.objects.filter(model=churn, status=HealthState.CRITICAL).exists()
+            and window_metrics(churn_v1, Granularity.HOURLY, HOUR).get(("age", Metric.PSI)) is not None
+        ),
+        timeout=180,
+        what="the windows to be computed with drift once the profile exists",
+    )
+    daily = window_metrics(churn_v1, Granularity.DAILY, DAY)
+    assert daily[("", Metric.VOLUME)] == 500 and daily[("", Metric.LABEL_COVERAGE)] == 1.0
+    assert_equals_fresh_recompute(churn)
 
 
 def test_a_poisoned_window_is_recorded_failed_once_by_the_worker_and_never_retried_in_a_loop(

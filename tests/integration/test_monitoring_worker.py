@@ -23,7 +23,7 @@ from monitoring.models import Alert, DirtyWindow, HealthStatus, MetricValue, Pre
 from monitoring.services.config import monitoring_config_get
 from monitoring.stats import DriftSettings, compute_window_drift
 from registry.models import AuditEvent
-from tests.integration.conftest import Broker, wait_until, worker_database_url
+from tests.integration.conftest import wait_until, worker_database_url
 from tests.integration.monitoring_data import (
     as_json,
     assert_equals_fresh_recompute,
@@ -93,6 +93,14 @@ def sweep_every_second() -> None:
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.update_or_create(
         name="monitoring: sweep dirty windows", defaults={"task": SWEEP_TASK, "interval": every_second}
+    )
+
+
+def _critical_and_swept(model, version) -> bool:
+    """The model's health is critical and no window of the version is left to compute."""
+    return (
+        HealthStatus.objects.filter(model=model, status=HealthState.CRITICAL).exists()
+        and not DirtyWindow.objects.filter(version=version).exists()
     )
 
 
@@ -238,10 +246,7 @@ def test_a_worker_killed_mid_window_loses_nothing_with_the_default_visibility_ti
     sweep_every_second()
     services.beat()
     wait_until(
-        lambda: (
-            HealthStatus.objects.filter(model=churn, status=HealthState.CRITICAL).exists()
-            and not DirtyWindow.objects.filter(version=churn_v1).exists()
-        ),
+        lambda: _critical_and_swept(churn, churn_v1),
         timeout=240,
         what="the second worker to finish the windows the first one was killed in",
     )
@@ -269,55 +274,46 @@ def test_a_worker_killed_mid_window_loses_nothing_with_the_default_visibility_ti
 
 
 def test_predictions_sent_while_redis_is_down_are_stored_and_computed_by_beat_after_redis_returns(
-    services, private_redis, churn, churn_v1, owner, api_client_for
+    services, private_redis, worker_on_private_redis, churn, churn_v1, owner, api_client_for
 ):
     """A private redis-server (never the shared one) is stopped during ingestion."""
-    broker = Broker(private_redis.url)
-    broker.activate()
-    try:
-        services.worker(name="worker", broker_url=private_redis.url)
-        api = api_client_for(owner, scopes=SCOPES)
-        reference = upload_reference(api, churn_v1)
+    api = api_client_for(owner, scopes=SCOPES)
+    reference = upload_reference(api, churn_v1)
 
-        private_redis.kill()
-        records = prediction_records(400, HOUR, seed=11, drifted=True)
-        summary = send_predictions(api, churn_v1, records)  # 201 although the broker is unreachable
-        assert summary["rows"] == 400
-        assert Prediction.objects.filter(version=churn_v1).count() == 400
-        dirty = set(DirtyWindow.objects.filter(version=churn_v1).values_list("window_start", "granularity"))
-        assert dirty == {(HOUR, Granularity.HOURLY), (DAY, Granularity.DAILY)}
-        assert not MetricValue.objects.filter(version=churn_v1).exists()
-        labels = labels_for(records, seed=12)
-        response = api.post(urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
-        assert response.status_code == 201, response.content  # labels too are stored without the broker
+    private_redis.kill()
+    records = prediction_records(400, HOUR, seed=11, drifted=True)
+    summary = send_predictions(api, churn_v1, records)  # 201 although the broker is unreachable
+    assert summary["rows"] == 400
+    assert Prediction.objects.filter(version=churn_v1).count() == 400
+    dirty = set(DirtyWindow.objects.filter(version=churn_v1).values_list("window_start", "granularity"))
+    assert dirty == {(HOUR, Granularity.HOURLY), (DAY, Granularity.DAILY)}
+    assert not MetricValue.objects.filter(version=churn_v1).exists()
+    labels = labels_for(records, seed=12)
+    response = api.post(urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
+    assert response.status_code == 201, response.content  # labels too are stored without the broker
 
-        # Redis returns empty (no persistence): the lost messages are not needed, the dirty
-        # windows are. A real beat process sends the sweep; the worker reconnects and computes.
-        private_redis.start()
-        sweep_every_second()
-        beat = services.beat(broker_url=private_redis.url)
-        wait_until(
-            lambda: (
-                HealthStatus.objects.filter(model=churn, status=HealthState.CRITICAL).exists()
-                and not DirtyWindow.objects.filter(version=churn_v1).exists()
-            ),
-            timeout=150,
-            what="beat's sweep and the worker to compute the windows after Redis returned",
-        )
-        assert beat.running
-        assert f"Sending due task monitoring: sweep dirty windows ({SWEEP_TASK})" in beat.log()
-        hourly = window_metrics(churn_v1, Granularity.HOURLY, HOUR)
-        assert hourly[("", Metric.VOLUME)] == 400
-        assert_matches_recomputation(hourly, reference.profile, records, churn)
-        daily = window_metrics(churn_v1, Granularity.DAILY, DAY)
-        assert daily[("", Metric.VOLUME)] == 400
-        assert daily[("", Metric.LABEL_COVERAGE)] == 1.0
-        expected_accuracy = accuracy_score([str(x["label"]) for x in labels], [str(r["prediction"]) for r in records])
-        assert daily[("", Metric.ACCURACY)] == pytest.approx(expected_accuracy)
-        assert Alert.objects.filter(model=churn, kind=AlertKind.DRIFT, status=AlertStatus.OPEN).count() == 1
-        assert_equals_fresh_recompute(churn)
-    finally:
-        broker.restore()
+    # Redis returns empty (no persistence): the lost messages are not needed, the dirty
+    # windows are. A real beat process sends the sweep; the worker reconnects and computes.
+    private_redis.start()
+    sweep_every_second()
+    beat = services.beat(broker_url=private_redis.url)
+    wait_until(
+        lambda: _critical_and_swept(churn, churn_v1),
+        timeout=150,
+        what="beat's sweep and the worker to compute the windows after Redis returned",
+    )
+    assert beat.running
+    assert f"Sending due task monitoring: sweep dirty windows ({SWEEP_TASK})" in beat.log()
+    hourly = window_metrics(churn_v1, Granularity.HOURLY, HOUR)
+    assert hourly[("", Metric.VOLUME)] == 400
+    assert_matches_recomputation(hourly, reference.profile, records, churn)
+    daily = window_metrics(churn_v1, Granularity.DAILY, DAY)
+    assert daily[("", Metric.VOLUME)] == 400
+    assert daily[("", Metric.LABEL_COVERAGE)] == 1.0
+    expected_accuracy = accuracy_score([str(x["label"]) for x in labels], [str(r["prediction"]) for r in records])
+    assert daily[("", Metric.ACCURACY)] == pytest.approx(expected_accuracy)
+    assert Alert.objects.filter(model=churn, kind=AlertKind.DRIFT, status=AlertStatus.OPEN).count() == 1
+    assert_equals_fresh_recompute(churn)
 
 
 def test_a_reference_sample_sent_as_predictions_raises_no_alert(services, churn, churn_v1, owner, api_client_for):

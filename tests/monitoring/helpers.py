@@ -74,3 +74,83 @@ def as_csv(records) -> bytes:
         for r in records
     ]
     return pd.DataFrame(rows).to_csv(index=False).encode()
+
+
+FIGURES_TAG = '<script id="figures" type="application/json">'
+
+
+def figures_of(response) -> dict:
+    """The chart figures a dashboard page embeds as JSON, by chart id."""
+    page = response.content.decode()
+    start = page.index(FIGURES_TAG) + len(FIGURES_TAG)
+    return json.loads(page[start : page.index("</script>", start)])
+
+
+def assert_error(response, status, *needles) -> dict:
+    """The API answered ``status`` with the one error envelope, mentioning every needle; returns the error."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
+    text = json.dumps(body)
+    for needle in needles:
+        assert needle in text, (needle, text)
+    return body["error"]
+
+
+def ingest_predictions(version, records, actor):
+    """Ingest prediction records as one JSON batch through the service, as the CLI would."""
+    from monitoring.services.ingestion import predictions_ingest
+    from registry.services.audit import CLI
+
+    return predictions_ingest(
+        version=version, body=as_json(records), content_type="application/json", actor=actor, context=CLI
+    )
+
+
+def metric_row(version, start, metric, value, *, feature="", granularity=None, computed_at=None):
+    """One metric value of a window as the engine stores it (unsaved, for ``bulk_create``): an
+    hourly window unless ``granularity`` is daily."""
+    from django.utils import timezone
+
+    from monitoring.choices import Granularity
+    from monitoring.models import MetricValue
+
+    granularity = granularity or Granularity.HOURLY
+    step = timedelta(days=1) if granularity == Granularity.DAILY else timedelta(hours=1)
+    return MetricValue(
+        model=version.model,
+        version=version,
+        granularity=granularity,
+        window_start=start,
+        window_end=start + step,
+        feature=feature,
+        metric=metric,
+        value=value,
+        computed_at=computed_at or timezone.now(),
+    )
+
+
+def partition_by_migration(table: str, before: list, insert_sql: str, params: list, select_sql: str):
+    """PostgreSQL: migrate monitoring back to ``before`` (``table`` a plain table), insert a row per
+    ``params`` and migrate forward again. ``table`` is then partitioned and ``select_sql`` reads the
+    very rows it read before. Returns those rows and the latest migration."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from monitoring.services import partitions
+
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes("monitoring")
+    executor.migrate(before)
+    assert not partitions.is_partitioned(table)
+    with connection.cursor() as cursor:
+        for row in params:
+            cursor.execute(insert_sql, row)
+        cursor.execute(select_sql)
+        rows = cursor.fetchall()
+    MigrationExecutor(connection).migrate(latest)
+    assert partitions.is_partitioned(table)
+    with connection.cursor() as cursor:
+        cursor.execute(select_sql)
+        assert cursor.fetchall() == rows
+    return rows, latest

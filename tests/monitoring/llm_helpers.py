@@ -7,7 +7,10 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
-from registry.choices import ModelKind, TaskType
+from django.utils import timezone
+
+from registry.choices import ModelKind, Stage, TaskType
+from registry.models import StageTransition
 from registry.models_llm import LLMAppVersion, llm_content_hash
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
 
@@ -32,6 +35,20 @@ def llm_version(model, *, provider: str = "openai", model_id: str = "gpt-4.1-min
         content_hash=llm_content_hash({**parts, "llm": {**parts["llm"], "v": version.version}}),
     )
     return version
+
+
+def support_assistant(owner, team):
+    """support-assistant: v1 (gpt-4.1-mini) went to production 81 days ago, v2 (gpt-4.1) replaced it 21 days ago."""
+    model = llm_model(owner, team, name="support-assistant")
+    v1 = llm_version(model, model_id="gpt-4.1-mini")
+    v2 = llm_version(model, model_id="gpt-4.1", stage=Stage.PRODUCTION)
+    switch = timezone.now() - timedelta(days=21)
+    for version, from_stage, at in ((v1, Stage.NONE, switch - timedelta(days=60)), (v2, Stage.STAGING, switch)):
+        transition = StageTransition.objects.create(
+            model=model, version=version, from_stage=from_stage, to_stage=Stage.PRODUCTION, actor=owner, reason="go"
+        )
+        StageTransition.objects.filter(pk=transition.pk).update(created_at=at)
+    return model
 
 
 def request_record(i: int = 0, **overrides) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from tests.monitoring.helpers import (
     as_csv,
     as_json,
     as_ndjson,
+    assert_error,
     csv_bytes,
     parquet_bytes,
     prediction_records,
@@ -30,15 +30,6 @@ REF_URL = "/api/v1/models/churn/versions/1/reference/"
 
 def post(client, url, body: bytes, content_type="application/json"):
     return client.generic("POST", url, body, content_type=content_type)
-
-
-def assert_error(response, status, *needles):
-    assert response.status_code == status, response.content
-    body = response.json()
-    text = json.dumps(body)
-    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"])
-    for needle in needles:
-        assert needle in text, (needle, text)
 
 
 @pytest.fixture

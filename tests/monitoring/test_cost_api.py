@@ -12,6 +12,7 @@ from monitoring.models_cost import Budget, CostRecord
 from registry.choices import ModelKind
 from registry.models import AuditEvent
 from tests.factories import RegisteredModelFactory
+from tests.monitoring.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -34,14 +35,6 @@ def rec(**overrides) -> dict:
     }
     out.update(overrides)
     return out
-
-
-def assert_error(response, status, *needles):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
-    for needle in needles:
-        assert needle in json.dumps(body), (needle, body)
 
 
 def test_a_thousand_tenths_sum_exactly_and_currencies_are_never_mixed(churn, owner, api_client_for):

@@ -4,7 +4,6 @@ report's line per month (HTML and PDF). Currencies are never added together."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from monitoring.models_cost import Budget, CostRecord
 from monitoring.selectors.cost import cost_by_month, cost_panel, fleet_cost_rollup
 from registry.choices import RiskTier
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory
+from tests.monitoring.helpers import figures_of
 
 pytestmark = pytest.mark.django_db
 
@@ -50,14 +50,6 @@ def volume(version, day: date, n: int) -> None:
         value=n,
         computed_at=clock.now(),
     )
-
-
-def figures_of(response) -> dict:
-    page = response.content.decode()
-    start = page.index('<script id="figures" type="application/json">') + len(
-        '<script id="figures" type="application/json">'
-    )
-    return json.loads(page[start : page.index("</script>", start)])
 
 
 def test_the_panel_computes_cost_per_day_per_thousand_predictions_and_the_month_to_date(churn, owner):

@@ -17,7 +17,8 @@ from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, HealthStat
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus
 from registry.selectors import model_list
-from tests.factories import RegisteredModelFactory, TeamFactory, UserFactory
+from tests.factories import AlertFactory, RegisteredModelFactory, TeamFactory, UserFactory
+from tests.monitoring.helpers import figures_of, metric_row
 
 pytestmark = pytest.mark.django_db
 
@@ -47,14 +48,6 @@ def other_model(db):
     """A model of another team: the owner fixture must not see it."""
     stranger = UserFactory(username="stranger")
     return RegisteredModelFactory(name="pricing", owner=stranger, team=TeamFactory(slug="pricing-team"))
-
-
-def figures_of(response) -> dict:
-    html = response.content.decode()
-    start = html.index('<script id="figures" type="application/json">') + len(
-        '<script id="figures" type="application/json">'
-    )
-    return json.loads(html[start : html.index("</script>", start)])
 
 
 # --------------------------------------------------------------------------- fleet
@@ -170,28 +163,18 @@ def test_fleet_live_fragment_refreshes_badges(client_for, owner, seeded):
 def test_fleet_rollup_reports_time_in_red_and_mean_times(client_for, admin_user, seeded):
     now = timezone.now()
     Alert.objects.filter(model=seeded).delete()
-    Alert.objects.create(
-        model=seeded,
-        kind=AlertKind.DRIFT,
-        severity=AlertSeverity.CRITICAL,
-        status=AlertStatus.RESOLVED,
-        title="x",
-        opened_at=now - timedelta(hours=10),
-        updated_at=now,
-        acknowledged_at=now - timedelta(hours=8),
-        resolved_at=now - timedelta(hours=4),
-    )
-    Alert.objects.create(
-        model=seeded,
-        kind=AlertKind.PERFORMANCE,
-        severity=AlertSeverity.CRITICAL,
-        status=AlertStatus.RESOLVED,
-        title="y",
-        opened_at=now - timedelta(hours=6),  # overlaps the first: red time is the union (10 h - 4 h + ... )
-        updated_at=now,
-        acknowledged_at=now - timedelta(hours=5),
-        resolved_at=now - timedelta(hours=2),
-    )
+    # The second overlaps the first: red time is the union (10 h - 4 h + ...).
+    for kind, opened, acknowledged, resolved in ((AlertKind.DRIFT, 10, 8, 4), (AlertKind.PERFORMANCE, 6, 5, 2)):
+        AlertFactory(
+            model=seeded,
+            kind=kind,
+            severity=AlertSeverity.CRITICAL,
+            status=AlertStatus.RESOLVED,
+            updated_at=now,
+            opened_at=now - timedelta(hours=opened),
+            acknowledged_at=now - timedelta(hours=acknowledged),
+            resolved_at=now - timedelta(hours=resolved),
+        )
     rollup = {r.tier: r for r in client_for(admin_user).get(reverse("monitoring:fleet")).context["rollup"]}
     high = rollup["high"]
     assert high.models == 1 and high.by_health["critical"] == 1
@@ -409,14 +392,7 @@ def test_pages_make_a_constant_number_of_queries(client_for, owner, team, page, 
 
 
 def test_alert_list_shows_active_alerts_of_visible_models(client_for, owner, seeded, other_model):
-    Alert.objects.create(
-        model=other_model,
-        kind=AlertKind.DRIFT,
-        severity=AlertSeverity.WARNING,
-        title="other team",
-        opened_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+    AlertFactory(model=other_model, title="other team")
     response = client_for(owner).get(reverse("monitoring:alert_list"))
     assert response.status_code == 200
     alerts = response.context["alerts"]
@@ -554,7 +530,7 @@ def test_acknowledge_needs_post(client_for, owner, open_alert):
 def test_dashboard_shows_the_version_that_was_live_in_each_window(client_for, owner, churn):
     """v1 and v2 both report (v2 in shadow first); v2 is promoted half-way: the default view
     follows production, and ?version= pins one version."""
-    from monitoring.choices import Granularity, Metric
+    from monitoring.choices import Metric
     from monitoring.models import MetricValue
     from registry.choices import Stage
     from registry.models import StageTransition
@@ -573,16 +549,8 @@ def test_dashboard_shows_the_version_that_was_live_in_each_window(client_for, ow
     rows = []
     for version, psi in ((v1, 0.01), (v2, 0.3)):
         for w in windows:
-            common = dict(
-                model=churn,
-                version=version,
-                granularity=Granularity.HOURLY,
-                window_start=w,
-                window_end=w + timedelta(hours=1),
-                computed_at=now,
-            )
-            rows.append(MetricValue(**common, feature="age", metric=Metric.PSI, value=psi))
-            rows.append(MetricValue(**common, feature="", metric=Metric.VOLUME, value=100 * version.version))
+            rows.append(metric_row(version, w, Metric.PSI, psi, feature="age", computed_at=now))
+            rows.append(metric_row(version, w, Metric.VOLUME, 100 * version.version, computed_at=now))
     MetricValue.objects.bulk_create(rows)
 
     c = client_for(owner)

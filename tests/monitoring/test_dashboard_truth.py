@@ -20,6 +20,7 @@ from monitoring.selectors.dashboard import model_dashboard_data
 from registry.choices import Stage
 from registry.models import ModelVersion, StageTransition
 from tests.factories import ModelVersionFactory
+from tests.monitoring.helpers import metric_row
 
 pytestmark = pytest.mark.django_db
 
@@ -126,21 +127,6 @@ def test_the_live_header_says_it_follows_production_per_window(client_for, owner
 # --------------------------------------------------------------------------- granularity
 
 
-def _row(model, version, granularity, start, step, metric, value):
-    """One dataset-level metric value of a window, as the engine stores it."""
-    return MetricValue(
-        model=model,
-        version=version,
-        granularity=granularity,
-        window_start=start,
-        window_end=start + step,
-        feature="",
-        metric=metric,
-        value=value,
-        computed_at=timezone.now(),
-    )
-
-
 @pytest.fixture
 def daily_batches(owner, churn):
     """churn v1 scores once a day (one hourly window per day, as the demo's 06:00 run), and
@@ -150,11 +136,8 @@ def daily_batches(owner, churn):
     rows = []
     for back in range(1, 7):
         day = today - timedelta(days=back)
-        for granularity, start, step in (
-            (Granularity.HOURLY, day + timedelta(hours=6), timedelta(hours=1)),
-            (Granularity.DAILY, day, timedelta(days=1)),
-        ):
-            rows.append(_row(churn, v1, granularity, start, step, Metric.VOLUME, 400))
+        for granularity, start in ((Granularity.HOURLY, day + timedelta(hours=6)), (Granularity.DAILY, day)):
+            rows.append(metric_row(v1, start, Metric.VOLUME, 400, granularity=granularity))
     MetricValue.objects.bulk_create(rows)
     return churn
 
@@ -189,15 +172,15 @@ def test_a_dense_hourly_model_keeps_hourly_windows(client_for, owner, team):
 # --------------------------------------------------------------------------- default range
 
 
-def _performance_rows(model, version, days_back, metric=Metric.ROC_AUC, volume=True):
+def _performance_rows(version, days_back, metric=Metric.ROC_AUC, volume=True):
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     rows = []
     for back in days_back:
         start = today - timedelta(days=back)
         if volume:
-            rows.append(_row(model, version, Granularity.DAILY, start, timedelta(days=1), Metric.VOLUME, 400))
+            rows.append(metric_row(version, start, Metric.VOLUME, 400, granularity=Granularity.DAILY))
         if metric:
-            rows.append(_row(model, version, Granularity.DAILY, start, timedelta(days=1), metric, 0.8))
+            rows.append(metric_row(version, start, metric, 0.8, granularity=Granularity.DAILY))
     MetricValue.objects.bulk_create(rows)
 
 
@@ -205,8 +188,8 @@ def _performance_rows(model, version, days_back, metric=Metric.ROC_AUC, volume=T
 def late_labels(owner, churn):
     """churn v1: predictions every day for 20 days, labels only for days 10 to 20 back."""
     v1 = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
-    _performance_rows(churn, v1, range(10, 21))
-    _performance_rows(churn, v1, range(1, 10), metric=None)
+    _performance_rows(v1, range(10, 21))
+    _performance_rows(v1, range(1, 10), metric=None)
     return churn, v1
 
 
@@ -220,7 +203,7 @@ def test_the_default_range_reaches_back_to_the_newest_labelled_window(client_for
 
 def test_estimated_performance_in_the_last_week_keeps_the_week(client_for, owner, late_labels):
     churn, v1 = late_labels
-    _performance_rows(churn, v1, range(1, 7), metric=f"estimated.{Metric.ROC_AUC}", volume=False)
+    _performance_rows(v1, range(1, 7), metric=f"estimated.{Metric.ROC_AUC}", volume=False)
     d = client_for(owner).get(_url("churn")).context["d"]
     assert d.query.range_key == "7d"
 
@@ -240,8 +223,8 @@ def test_an_explicit_range_is_kept_and_the_empty_chart_links_to_the_newest_label
 
 def test_labels_older_than_every_preset_link_to_a_custom_range(client_for, owner, churn):
     v1 = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
-    _performance_rows(churn, v1, [200])
-    _performance_rows(churn, v1, [1, 2], metric=None)
+    _performance_rows(v1, [200])
+    _performance_rows(v1, [1, 2], metric=None)
     response = client_for(owner).get(_url("churn"))
     assert response.context["d"].query.range_key == "7d"
     html = response.content.decode().replace("&amp;", "&")
@@ -272,19 +255,7 @@ def test_live_mode_holds_each_window_to_the_offline_value_of_the_version_live_th
     _promote(churn, v1, at=now - timedelta(days=3), actor=owner)
     _promote(churn, v2, at=windows[5] - timedelta(minutes=30), actor=owner)
     MetricValue.objects.bulk_create(
-        MetricValue(
-            model=churn,
-            version=version,
-            granularity=Granularity.HOURLY,
-            window_start=w,
-            window_end=w + timedelta(hours=1),
-            computed_at=now,
-            feature="",
-            metric="roc_auc",
-            value=0.79,
-        )
-        for version in (v1, v2)
-        for w in windows
+        metric_row(version, w, "roc_auc", 0.79, computed_at=now) for version in (v1, v2) for w in windows
     )
     live = model_dashboard_data(user=owner, name="churn", query=dashboard_query_parse({"range": "24h"}))
     traces = {t["name"]: t for t in model_dashboard_figures(live)["chart-performance"]["data"]}

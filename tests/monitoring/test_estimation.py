@@ -16,12 +16,12 @@ from monitoring import estimation
 from monitoring import stats as metrics
 from monitoring.choices import AlertKind, AlertSeverity, Granularity
 from monitoring.models import HealthStatus, MetricValue, ReferenceProfile
-from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
+from monitoring.services.ingestion import labels_ingest, reference_upload
 from monitoring.services.profiles import profile_build, reference_validate
 from registry.choices import Stage
 from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory
-from tests.monitoring.helpers import T0, as_json, csv_bytes
+from tests.monitoring.helpers import T0, as_json, csv_bytes, ingest_predictions
 
 SCHEMA = [{"name": "x1", "type": "numeric"}, {"name": "x2", "type": "numeric"}]
 
@@ -135,19 +135,31 @@ def _records(frame: pd.DataFrame, start, prefix: str) -> list[dict]:
     ]
 
 
-@pytest.fixture
-def labelled_production(churn, owner, django_capture_on_commit_callbacks):
-    version = ModelVersionFactory(
-        model=churn,
+def production_version(model):
+    """A version of ``model`` in production on the two simulated features, with a ROC AUC of 0.85."""
+    return ModelVersionFactory(
+        model=model,
         stage=Stage.PRODUCTION,
         stage_changed_at=timezone.now(),
         feature_schema=SCHEMA,
         metrics={"roc_auc": 0.85},
     )
+
+
+def labelled_reference() -> pd.DataFrame:
+    """4,000 labelled rows without shift (seed 0): the reference the estimate is calibrated on."""
     ref = simulate(np.random.default_rng(0), 4_000, 0.0)
     ref["label"] = ref["label"].astype(int)
+    return ref
+
+
+@pytest.fixture
+def labelled_production(churn, owner, django_capture_on_commit_callbacks):
+    version = production_version(churn)
     with django_capture_on_commit_callbacks(execute=True):
-        reference_upload(version=version, body=csv_bytes(ref), content_type="text/csv", actor=owner, context=CLI)
+        reference_upload(
+            version=version, body=csv_bytes(labelled_reference()), content_type="text/csv", actor=owner, context=CLI
+        )
     return version
 
 
@@ -158,13 +170,7 @@ def test_an_unlabelled_window_gets_estimated_metrics_through_the_metrics_endpoin
     assert "calibration" in ReferenceProfile.objects.get(version=labelled_production).profile
     window = simulate(np.random.default_rng(9), 1_500, 0.0)
     with django_capture_on_commit_callbacks(execute=True):
-        predictions_ingest(
-            version=labelled_production,
-            body=as_json(_records(window, T0, "w")),
-            content_type="application/json",
-            actor=owner,
-            context=CLI,
-        )
+        ingest_predictions(labelled_production, _records(window, T0, "w"), owner)
     hourly = {
         m.metric: m.value
         for m in MetricValue.objects.filter(version=labelled_production, granularity=Granularity.HOURLY, feature="")
@@ -186,13 +192,7 @@ def test_health_warns_from_the_estimate_before_any_label_and_the_realized_value_
     window = simulate(np.random.default_rng(11), 1_500, 0.0, spread=0.2)
     records = _records(window, T0, "s")
     with django_capture_on_commit_callbacks(execute=True):
-        predictions_ingest(
-            version=labelled_production,
-            body=as_json(records),
-            content_type="application/json",
-            actor=owner,
-            context=CLI,
-        )
+        ingest_predictions(labelled_production, records, owner)
     reasons = HealthStatus.objects.get(model=labelled_production.model).reasons
     perf = [r for r in reasons if r["kind"] == AlertKind.PERFORMANCE]
     assert perf and perf[0].get("estimated") and "estimate" in perf[0]["message"]
@@ -218,13 +218,7 @@ def test_the_dashboard_draws_the_estimate_dashed_with_its_band_and_says_estimate
 ):
     window = simulate(np.random.default_rng(12), 800, 0.0)
     with django_capture_on_commit_callbacks(execute=True):
-        predictions_ingest(
-            version=labelled_production,
-            body=as_json(_records(window, T0, "d")),
-            content_type="application/json",
-            actor=owner,
-            context=CLI,
-        )
+        ingest_predictions(labelled_production, _records(window, T0, "d"), owner)
     params = {"range": "custom", "start": "2026-03-01T00:00", "end": "2026-03-04T00:00", "granularity": "hourly"}
     response = client_for(owner).get(f"/monitoring/models/{labelled_production.model.name}/", params)
     assert response.status_code == 200

@@ -4,7 +4,6 @@ and OPTIONS describes the endpoints."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from django.test import Client
 from django.test.client import RequestFactory
 
 from monitoring.models import GroundTruth, IngestBatch, Prediction, ReferenceProfile
-from tests.monitoring.helpers import as_csv, as_json, as_ndjson, csv_bytes, reference_frame
+from tests.monitoring.helpers import as_csv, as_json, as_ndjson, assert_error, csv_bytes, reference_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -25,16 +24,6 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 def post(client, url, body: bytes, content_type="application/json", **extra):
     return client.generic("POST", url, body, content_type=content_type, **extra)
-
-
-def assert_error(response, status, *needles):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
-    text = json.dumps(body)
-    for needle in needles:
-        assert needle in text, (needle, text)
-    return body["error"]
 
 
 def record(i: int = 0, **overrides) -> dict:

@@ -15,19 +15,24 @@ from django.db.migrations.executor import MigrationExecutor
 from monitoring.models import GroundTruth, Prediction
 from monitoring.services import partitions
 from monitoring.services.erasure import erasure_request_create
-from monitoring.services.ingestion import labels_ingest, predictions_ingest
+from monitoring.services.ingestion import labels_ingest
 from monitoring.services.raw_digests import ids_digest
 from monitoring.services.retention import partitions_create_ahead, retention_policy_update, retention_purge
 from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_verify
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
-from tests.monitoring.helpers import T0, as_json, prediction_records
+from tests.monitoring.helpers import T0, ingest_predictions, partition_by_migration, prediction_records
 
 TABLE = "monitoring_groundtruth"
 DAY = timedelta(days=1)
 BEFORE = [
     ("monitoring", "0016_squashed_0024_plan_created_at_from_the_clock")
 ]  # the migration before labels were partitioned
+RAW_INSERT = (
+    "INSERT INTO monitoring_groundtruth (model_id, prediction_id, label, received_at, subject_hash)"
+    " VALUES (%s, %s, %s, %s, NULL)"
+)
+RAW_SELECT = "SELECT id, prediction_id, label::text, received_at FROM monitoring_groundtruth ORDER BY id"
 
 
 def _labels(model, ids, actor, *, value=1, received_at=None, subjects=None):
@@ -54,26 +59,9 @@ def _receipts(since: int, table: str = TABLE):
 @pytest.mark.django_db(transaction=True)
 def test_migration_moves_every_label_into_daily_partitions_and_back(churn_v1):
     churn = churn_v1.model
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes("monitoring")
-    executor.migrate(BEFORE)
-    assert not partitions.is_partitioned(TABLE)
-    rows = [(f"p{i}", json.dumps(i % 2), T0 + timedelta(hours=7 * i)) for i in range(40)]  # about 12 days
-    with connection.cursor() as cursor:
-        for pid, label, received in rows:
-            cursor.execute(
-                "INSERT INTO monitoring_groundtruth (model_id, prediction_id, label, received_at, subject_hash)"
-                " VALUES (%s, %s, %s, %s, NULL)",
-                [churn.pk, pid, label, received],
-            )
-        cursor.execute("SELECT id, prediction_id, label::text, received_at FROM monitoring_groundtruth ORDER BY id")
-        before = cursor.fetchall()
-    MigrationExecutor(connection).migrate(latest)
-    assert partitions.is_partitioned(TABLE)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, prediction_id, label::text, received_at FROM monitoring_groundtruth ORDER BY id")
-        assert cursor.fetchall() == before
-    assert {received.date() for _, _, received in rows} <= set(partitions.partition_days(TABLE))
+    rows = [(churn.pk, f"p{i}", json.dumps(i % 2), T0 + timedelta(hours=7 * i)) for i in range(40)]  # 12 days
+    before, latest = partition_by_migration(TABLE, BEFORE, RAW_INSERT, rows, RAW_SELECT)
+    assert {received.date() for *_, received in rows} <= set(partitions.partition_days(TABLE))
     # new labels get ids after the moved ones; a re-sent one replaces its old row
     _labels(churn, ["new0", "new1", "p0"], churn.owner, value=0)
     assert GroundTruth.objects.filter(prediction_id__startswith="new").order_by("pk").first().pk > before[-1][0]
@@ -101,13 +89,7 @@ def test_label_partitions_are_created_ahead_by_the_same_beat_task():
 
 @pytest.mark.django_db
 def test_a_resent_label_replaces_the_old_one_across_days(churn, churn_v1, owner):
-    predictions_ingest(
-        version=churn_v1,
-        body=as_json(prediction_records(5, start=T0)),
-        content_type="application/json",
-        actor=owner,
-        context=CLI,
-    )
+    ingest_predictions(churn_v1, prediction_records(5, start=T0), owner)
     _labels(churn, [f"p{i}" for i in range(5)], owner, value=1, received_at=T0)
     answer = _labels(churn, ["p1", "p2", "x9"], owner, value=0)
     assert (answer["new"], answer["updated"], answer["matched_predictions"]) == (1, 2, 2)
@@ -210,13 +192,7 @@ def test_labels_still_join_their_predictions_in_the_window_computation(churn, ch
 
     other = ModelVersionFactory(model=churn)
     for version in (churn_v1, other):
-        predictions_ingest(
-            version=version,
-            body=as_json(prediction_records(6, start=T0)),
-            content_type="application/json",
-            actor=owner,
-            context=CLI,
-        )
+        ingest_predictions(version, prediction_records(6, start=T0), owner)
     _labels(churn, ["p0", "p1"], owner, value=1, received_at=T0 - DAY / 2)  # the day before, within the clock skew
     _labels(churn, ["p2"], owner, value=0, received_at=T0 + 5 * DAY)
     _labels(churn, ["p3"], owner, value=1)

@@ -9,14 +9,14 @@ from django.utils import timezone
 from sklearn import metrics as skm
 
 from monitoring.models import PairedCounts
-from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
+from monitoring.services.ingestion import labels_ingest, reference_upload
 from registry.choices import Stage
 from registry.models import PromotionPolicy, PromotionRequest
 from registry.selectors.promotions import promotion_gates
 from registry.services.audit import CLI
 from registry.services.promotions import promotion_request
 from tests.factories import ModelVersionFactory
-from tests.monitoring.helpers import T0, as_json, csv_bytes, reference_frame
+from tests.monitoring.helpers import T0, as_json, csv_bytes, ingest_predictions, reference_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -43,15 +43,22 @@ def scored(n: int, seed: int, noise: float, prefix: str = "id"):
 
 def send(version, owner, records, capture):
     with capture(execute=True):
-        return predictions_ingest(
-            version=version, body=as_json(records), content_type="application/json", actor=owner, context=CLI
-        )
+        return ingest_predictions(version, records, owner)
 
 
 def label(model, owner, records, y, capture):
     body = as_json([{"prediction_id": r["prediction_id"], "label": int(v)} for r, v in zip(records, y, strict=True)])
     with capture(execute=True):
         labels_ingest(model=model, body=body, content_type="application/json", actor=owner, context=CLI)
+
+
+def labelled_shadow_traffic(prod, cand, owner, capture, *, seed: int):
+    """400 predictions of production, the challenger's shadow answers on the same inputs, all labelled."""
+    prod_records, y, _ = scored(400, seed=seed, noise=1.0)
+    cand_records, _, _ = scored(400, seed=seed, noise=0.5)
+    send(prod, owner, prod_records, capture)
+    send(cand, owner, cand_records, capture)
+    label(cand.model, owner, prod_records, y, capture)
 
 
 @pytest.fixture
@@ -127,12 +134,7 @@ def test_the_request_api_carries_the_live_evidence_and_an_outsider_sees_nothing(
     champion_and_challenger, owner, outsider, api_client_for, audit_actions, django_capture_on_commit_callbacks
 ):
     prod, cand, request = champion_and_challenger
-    capture = django_capture_on_commit_callbacks
-    prod_records, y, _ = scored(400, seed=3, noise=1.0)
-    cand_records, _, _ = scored(400, seed=3, noise=0.5)
-    send(prod, owner, prod_records, capture)
-    send(cand, owner, cand_records, capture)
-    label(cand.model, owner, prod_records, y, capture)
+    labelled_shadow_traffic(prod, cand, owner, django_capture_on_commit_callbacks, seed=3)
     body = api_client_for(owner).get(f"/api/v1/promotions/{request.pk}/").json()
     ev = body["live_evidence"]
     assert ev["pairs"] == 400 and ev["labelled_pairs"] == 400
@@ -147,12 +149,7 @@ def test_the_request_page_shows_live_evidence_and_drift_on_recent_traffic(
     champion_and_challenger, owner, outsider, client_for, django_capture_on_commit_callbacks
 ):
     prod, cand, request = champion_and_challenger
-    capture = django_capture_on_commit_callbacks
-    prod_records, y, _ = scored(400, seed=6, noise=1.0)
-    cand_records, _, _ = scored(400, seed=6, noise=0.5)
-    send(prod, owner, prod_records, capture)
-    send(cand, owner, cand_records, capture)
-    label(cand.model, owner, prod_records, y, capture)
+    labelled_shadow_traffic(prod, cand, owner, django_capture_on_commit_callbacks, seed=6)
     page = client_for(owner).get(request.get_absolute_url())
     html = page.content.decode()
     assert page.status_code == 200 and "data-live-evidence" in html

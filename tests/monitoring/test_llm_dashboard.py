@@ -24,8 +24,7 @@ from monitoring.models import Alert, CostRecord, LLMRequest, MetricValue, Price
 from monitoring.selectors.dashboard import model_dashboard_data
 from monitoring.selectors.llm import llm_panels
 from registry.choices import Stage
-from registry.models import StageTransition
-from tests.monitoring.llm_helpers import llm_model, llm_version
+from tests.monitoring.llm_helpers import llm_model, llm_version, support_assistant
 
 pytestmark = pytest.mark.django_db
 
@@ -34,19 +33,7 @@ TODAY = timezone.now().date()
 
 @pytest.fixture
 def assistant(owner, team):
-    model = llm_model(owner, team, name="support-assistant")
-    v1 = llm_version(model, model_id="gpt-4.1-mini")
-    v2 = llm_version(model, model_id="gpt-4.1", stage=Stage.PRODUCTION)
-    switch = timezone.now() - timedelta(days=21)
-    StageTransition.objects.create(
-        model=model, version=v1, from_stage=Stage.NONE, to_stage=Stage.PRODUCTION, actor=owner, reason="first"
-    )
-    StageTransition.objects.create(
-        model=model, version=v2, from_stage=Stage.STAGING, to_stage=Stage.PRODUCTION, actor=owner, reason="bigger model"
-    )
-    StageTransition.objects.filter(version=v1).update(created_at=switch - timedelta(days=60))
-    StageTransition.objects.filter(version=v2).update(created_at=switch)
-    return model
+    return support_assistant(owner, team)
 
 
 @pytest.fixture

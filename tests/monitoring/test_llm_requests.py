@@ -5,28 +5,18 @@ LLM applications take them, and roles are kept apart."""
 from __future__ import annotations
 
 import codecs
-import json
 from datetime import timedelta
 
 import pytest
 
 from monitoring.models import DirtyWindow, IngestBatch, LLMRequest
 from registry.models import AuditEvent
-from tests.monitoring.llm_helpers import NOW, as_csv, as_json, as_ndjson, llm_model, llm_version, request_record
+from tests.monitoring.helpers import assert_error
+from tests.monitoring.llm_helpers import NOW, as_csv, as_json, as_ndjson, request_record
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/models/assistant/versions/1/requests/"
-
-
-@pytest.fixture
-def assistant(owner, team):
-    return llm_model(owner, team)
-
-
-@pytest.fixture
-def assistant_v1(assistant):
-    return llm_version(assistant)
 
 
 @pytest.fixture
@@ -36,16 +26,6 @@ def owner_client(assistant_v1, owner, api_client_for):
 
 def post(client, body: bytes, content_type="application/json", url=URL):
     return client.generic("POST", url, body, content_type=content_type)
-
-
-def assert_error(response, status, *needles):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
-    text = json.dumps(body)
-    for needle in needles:
-        assert needle in text, (needle, text)
-    return body["error"]
 
 
 def records(n: int = 3, **overrides) -> list[dict]:

@@ -28,16 +28,6 @@ DAY = timedelta(days=1)
 CUTOFF = partitions.day_floor(NOW) - 5 * DAY  # with raw_days=5, purging at NOW
 
 
-@pytest.fixture
-def assistant(owner, team):
-    return llm_model(owner, team)
-
-
-@pytest.fixture
-def assistant_v1(assistant):
-    return llm_version(assistant)
-
-
 def _send(version, stamps, prefix="q"):
     records = [request_record(i, request_id=f"{prefix}{i}", timestamp=t.isoformat()) for i, t in enumerate(stamps)]
     llm_requests_ingest(

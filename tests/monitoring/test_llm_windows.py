@@ -31,16 +31,11 @@ from monitoring.services.llm_windows import (
 from monitoring.services.windows import day_floor, window_compute
 from registry.choices import Stage
 from registry.services.audit import CLI
-from tests.monitoring.llm_helpers import NOW, as_json, llm_model, llm_version
+from tests.monitoring.llm_helpers import NOW, as_json, llm_version
 
 pytestmark = pytest.mark.django_db
 
 DAY = day_floor(NOW - timedelta(days=3))
-
-
-@pytest.fixture
-def assistant(owner, team):
-    return llm_model(owner, team)
 
 
 @pytest.fixture

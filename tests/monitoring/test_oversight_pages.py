@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zlib
 
 import pytest
 from django.template import Context, Template
@@ -20,17 +19,12 @@ from monitoring.oversight.reports import render_report_pdf
 from registry.choices import Stage
 from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory
+from tests.pdf import pdf_parts
 
 
 def pdf_text(pdf: bytes) -> bytes:
-    """The PDF's bytes with every compressed stream inflated (no PDF library needed)."""
-    parts = [pdf]
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            parts.append(zlib.decompress(match.group(1)))
-        except zlib.error:
-            continue
-    return b"\n".join(parts)
+    """The PDF's bytes with every compressed stream inflated."""
+    return b"\n".join(pdf_parts(pdf))
 
 
 def _contains(haystack: bytes, text: str) -> bool:

@@ -70,15 +70,20 @@ def test_the_sweep_opens_the_due_review_once_and_it_shows_as_overdue(live, owner
     assert 'title="Overdue reviews and findings">1<' in badges
 
 
-def test_a_critical_drift_alert_opens_an_unscheduled_review_once(churn, audit_actions, last_seq):
-    alert = _alert(churn)
-    _alert(churn, kind="data_quality")  # not a trigger
+def _sweep_opens_one_review(model, audit_actions, last_seq):
+    """The sweep opens one review of ``model`` (audited), and a second sweep opens none."""
     seq = last_seq()
     assert reviews_sweep() == 1
     assert reviews_sweep() == 0
-    review = PeriodicReview.objects.get(model=churn)
-    assert review.trigger == "drift_alert" and ReviewTrigger.objects.get().alert == alert
     assert audit_actions(seq) == ["review.opened"]
+    return PeriodicReview.objects.get(model=model)
+
+
+def test_a_critical_drift_alert_opens_an_unscheduled_review_once(churn, audit_actions, last_seq):
+    alert = _alert(churn)
+    _alert(churn, kind="data_quality")  # not a trigger
+    review = _sweep_opens_one_review(churn, audit_actions, last_seq)
+    assert review.trigger == "drift_alert" and ReviewTrigger.objects.get().alert == alert
 
 
 def test_a_fairness_alert_opens_an_unscheduled_review_and_a_drift_warning_does_not(churn, audit_actions, last_seq):
@@ -86,12 +91,8 @@ def test_a_fairness_alert_opens_an_unscheduled_review_and_a_drift_warning_does_n
     # looked at critical alerts only, so a fairness breach never opened a review
     _alert(churn, kind="drift", severity="warning")
     breach = _alert(churn, kind="fairness", severity="warning")
-    seq = last_seq()
-    assert reviews_sweep() == 1
-    assert reviews_sweep() == 0
-    review = PeriodicReview.objects.get(model=churn)
+    review = _sweep_opens_one_review(churn, audit_actions, last_seq)
     assert review.trigger == "fairness" and ReviewTrigger.objects.get().alert == breach
-    assert audit_actions(seq) == ["review.opened"]
 
 
 def test_a_new_incident_opens_a_review_or_brings_the_open_one_forward(churn, owner):
@@ -146,18 +147,22 @@ def test_auditor_and_outsider_cannot_act_on_reviews(churn, owner, roles, who):
         review_open(model=churn, actor=roles[who], reason="x", context=CLI)
 
 
-def test_finding_from_record_to_close_on_retest(churn, owner, reviewer, audit_actions, last_seq):
-    seq = last_seq()
-    due = timezone.now() + dt.timedelta(days=30)
-    finding = finding_create(
-        model=churn,
-        actor=reviewer,
-        severity="high",
+def _finding(model, actor, owner, *, severity="high", days=30):
+    """A finding ``actor`` records on ``model`` for ``owner`` to remediate within ``days``."""
+    return finding_create(
+        model=model,
+        actor=actor,
+        severity=severity,
         description="No calibration check",
         owner=owner,
-        due_at=due,
+        due_at=timezone.now() + dt.timedelta(days=days),
         context=CLI,
     )
+
+
+def test_finding_from_record_to_close_on_retest(churn, owner, reviewer, audit_actions, last_seq):
+    seq = last_seq()
+    finding = _finding(churn, reviewer, owner)
     with pytest.raises(PermissionDenied):
         finding_retest(finding=finding, actor=owner, passed=True, comment="", context=CLI)
     with pytest.raises(ReviewConflict):
@@ -179,27 +184,11 @@ def test_finding_from_record_to_close_on_retest(churn, owner, reviewer, audit_ac
 
 def test_owner_cannot_record_a_finding_on_their_own_model(churn, owner):
     with pytest.raises(PermissionDenied):
-        finding_create(
-            model=churn,
-            actor=owner,
-            severity="low",
-            description="x",
-            owner=owner,
-            due_at=timezone.now() + dt.timedelta(days=1),
-            context=CLI,
-        )
+        _finding(churn, owner, owner, severity="low", days=1)
 
 
 def test_overdue_findings_escalate_once(churn, owner, reviewer, audit_actions, last_seq, client_for):
-    finding = finding_create(
-        model=churn,
-        actor=reviewer,
-        severity="medium",
-        description="Docs",
-        owner=owner,
-        due_at=timezone.now() + dt.timedelta(days=1),
-        context=CLI,
-    )
+    finding = _finding(churn, reviewer, owner, severity="medium", days=1)
     seq = last_seq()
     later = timezone.now() + dt.timedelta(days=2)
     assert findings_escalate(now=later) == 1
@@ -228,10 +217,7 @@ def test_the_review_and_finding_pages_run_their_actions(churn, owner, reviewer, 
     assert client.post(f"{url}attest/", {"card_true": "on", "intended_use_true": "on"})["Location"] == url
     assert PeriodicReview.objects.get(pk=review.pk).status == "completed"
     assert client.post(f"{url}sign/").status_code == 404
-    finding = finding_create(
-        model=churn, actor=reviewer, severity="high", description="No calibration check", owner=owner,
-        due_at=timezone.now() + dt.timedelta(days=30), context=CLI,
-    )  # fmt: skip
+    finding = _finding(churn, reviewer, owner)
     url = f"/monitoring/findings/{finding.pk}/"
     assert client.post(f"{url}remediate/", {"evidence": "Added a calibration test"})["Location"] == url
     assert client_for(reviewer).post(f"{url}retest/", {"passed": "true"})["Location"] == url

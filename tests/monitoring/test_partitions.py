@@ -14,48 +14,26 @@ from django.db.migrations.executor import MigrationExecutor
 from monitoring.models import Prediction
 from monitoring.services import partitions
 from monitoring.services.ingest_parsing import BatchError
-from monitoring.services.ingestion import predictions_ingest
 from monitoring.services.retention import partitions_create_ahead
-from registry.services.audit import CLI
-from tests.monitoring.helpers import T0, as_json, prediction_records
+from tests.monitoring.helpers import T0, ingest_predictions, partition_by_migration, prediction_records
 
 TABLE = "monitoring_prediction"
 BEFORE = [("monitoring", "0001_squashed_0014_pending_evaluation_sweep_schedule")]  # the migration before partitioning
-
-
-def _ingest(version, records, owner):
-    return predictions_ingest(
-        version=version, body=as_json(records), content_type="application/json", actor=owner, context=CLI
-    )
+RAW_INSERT = (
+    "INSERT INTO monitoring_prediction (version_id, prediction_id, timestamp, features, prediction, score,"
+    " received_at) VALUES (%s, %s, %s, %s, '\"1\"', 0.5, now())"
+)
+RAW_SELECT = "SELECT id, prediction_id, timestamp, features::text FROM monitoring_prediction ORDER BY id"
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_migration_moves_every_prediction_into_daily_partitions_and_back(churn_v1):
-    executor = MigrationExecutor(connection)
-    latest = executor.loader.graph.leaf_nodes("monitoring")
-    executor.migrate(BEFORE)
-    assert not partitions.is_partitioned(TABLE)
-    rows = [(f"p{i}", T0 + timedelta(hours=7 * i), json.dumps({"age": i})) for i in range(40)]  # about 12 days
-    with connection.cursor() as cursor:
-        for pid, ts, features in rows:
-            cursor.execute(
-                "INSERT INTO monitoring_prediction (version_id, prediction_id, timestamp, features, prediction, score,"
-                " received_at) VALUES (%s, %s, %s, %s, '\"1\"', 0.5, now())",
-                [churn_v1.pk, pid, ts, features],
-            )
-        cursor.execute("SELECT id, prediction_id, timestamp, features::text FROM monitoring_prediction ORDER BY id")
-        before = cursor.fetchall()
-    executor = MigrationExecutor(connection)
-    executor.migrate(latest)
-    assert partitions.is_partitioned(TABLE)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id, prediction_id, timestamp, features::text FROM monitoring_prediction ORDER BY id")
-        assert cursor.fetchall() == before
-    days = partitions.partition_days(TABLE)
-    assert {ts.date() for _, ts, _ in rows} <= set(days)
+    rows = [(churn_v1.pk, f"p{i}", T0 + timedelta(hours=7 * i), json.dumps({"age": i})) for i in range(40)]  # 12 days
+    before, latest = partition_by_migration(TABLE, BEFORE, RAW_INSERT, rows, RAW_SELECT)
+    assert {ts.date() for _, _, ts, _ in rows} <= set(partitions.partition_days(TABLE))
     # new rows get ids after the moved ones, and land in their day's partition
-    _ingest(churn_v1, prediction_records(5, prefix="new"), churn_v1.model.owner)
+    ingest_predictions(churn_v1, prediction_records(5, prefix="new"), churn_v1.model.owner)
     assert Prediction.objects.filter(prediction_id__startswith="new").order_by("pk").first().pk > before[-1][0]
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
@@ -89,7 +67,7 @@ def test_partitions_are_created_ahead_by_the_beat_task_and_the_call_is_idempoten
 def test_a_back_filled_day_gets_its_partition_at_ingestion(churn_v1, owner):
     day = T0 - timedelta(days=40)
     assert day.date() not in partitions.partition_days(TABLE)
-    _ingest(churn_v1, prediction_records(20, start=day, prefix="old"), owner)
+    ingest_predictions(churn_v1, prediction_records(20, start=day, prefix="old"), owner)
     assert day.date() in partitions.partition_days(TABLE)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {partitions.partition_name(TABLE, day.date())}")
@@ -98,12 +76,12 @@ def test_a_back_filled_day_gets_its_partition_at_ingestion(churn_v1, owner):
 
 @pytest.mark.django_db
 def test_a_prediction_id_is_stored_once_per_version_even_on_another_day(churn_v1, owner):
-    _ingest(churn_v1, prediction_records(10, start=T0), owner)
+    ingest_predictions(churn_v1, prediction_records(10, start=T0), owner)
     again = prediction_records(3, start=T0 + timedelta(days=3), prefix="q") + prediction_records(
         1, start=T0 + timedelta(days=3)
     )
     with pytest.raises(BatchError) as caught:
-        _ingest(churn_v1, again, owner)
+        ingest_predictions(churn_v1, again, owner)
     assert caught.value.field == "prediction_id" and "p0" in str(caught.value)
     assert Prediction.objects.filter(version=churn_v1).count() == 10
 
@@ -123,7 +101,7 @@ def test_ingestion_and_erasure_keep_the_days_digests(churn_v1, owner):
     from monitoring.services.raw_digests import ids_digest
 
     records = prediction_records(30, start=T0 + timedelta(hours=20), spread_hours=8)
-    _ingest(churn_v1, records, owner)
+    ingest_predictions(churn_v1, records, owner)
     stored = {d.day: (d.rows, d.digest) for d in RawDigest.objects.filter(version=churn_v1)}
     for day, (rows, digest) in stored.items():
         ids = [r["prediction_id"] for r in records if datetime.fromisoformat(r["timestamp"]).date() == day]

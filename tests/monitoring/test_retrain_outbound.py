@@ -3,27 +3,25 @@ trigger is sent, and the pipeline's answer is never stored or shown (only status
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from django.utils import timezone
 
 from monitoring.choices import RetrainStatus
 from monitoring.models import MonitoringConfig, RetrainTrigger
 from monitoring.services.alerts import retrain_trigger_send
+from tests.loopback import LoopbackServer, QuietHandler
 
 SECRET = "internal-secret-hunter2"
 
 
-class InternalService:
+class InternalService(LoopbackServer):
     """A real HTTP service on 127.0.0.1 that answers every POST with a secret."""
 
     def __init__(self, status: int):
         self.hits = 0
         service = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):  # noqa: N802 (http.server API)
                 service.hits += 1
                 self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
@@ -31,16 +29,7 @@ class InternalService:
                 self.end_headers()
                 self.wfile.write(SECRET.encode())
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/internal-admin"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, "/internal-admin")
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, Granularity, Metric
-from monitoring.models import Alert, MetricValue, MonitoringConfig
+from monitoring.models import MetricValue, MonitoringConfig
 from monitoring.scorecard import CRITERIA, LEVELS, maturity_level, scorecard_compute
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.models import PromotionRequest, Review, StageTransition
-from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
+from tests.factories import AlertFactory, ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +33,17 @@ def _promote(version, *, requester, reviewer, applied=True):
     version.stage = Stage.PRODUCTION
     version.save(update_fields=["stage"])
     return request
+
+
+def _acknowledged_alert(model, severity, *, opened, after):
+    """A drift alert opened at ``opened`` and acknowledged ``after`` that."""
+    AlertFactory(
+        model=model,
+        severity=severity,
+        status=AlertStatus.ACKNOWLEDGED,
+        opened_at=opened,
+        acknowledged_at=opened + after,
+    )
 
 
 @pytest.fixture
@@ -57,16 +68,7 @@ def good(owner, team, reviewer):
         value=100,
         computed_at=now,
     )
-    Alert.objects.create(
-        model=model,
-        kind=AlertKind.DRIFT,
-        severity=AlertSeverity.WARNING,
-        status=AlertStatus.ACKNOWLEDGED,
-        title="ok",
-        opened_at=now - timedelta(days=3),
-        updated_at=now,
-        acknowledged_at=now - timedelta(days=3) + timedelta(hours=2),
-    )
+    _acknowledged_alert(model, AlertSeverity.WARNING, opened=now - timedelta(days=3), after=timedelta(hours=2))
     return model
 
 
@@ -77,16 +79,7 @@ def bad(owner, team, reviewer):
     version = ModelVersionFactory(model=model)
     _promote(version, requester=owner, reviewer=reviewer, applied=False)  # approved, never applied
     now = timezone.now()
-    Alert.objects.create(
-        model=model,
-        kind=AlertKind.DRIFT,
-        severity=AlertSeverity.CRITICAL,
-        status=AlertStatus.ACKNOWLEDGED,
-        title="late",
-        opened_at=now - timedelta(days=5),
-        updated_at=now,
-        acknowledged_at=now - timedelta(days=5) + timedelta(hours=30),
-    )
+    _acknowledged_alert(model, AlertSeverity.CRITICAL, opened=now - timedelta(days=5), after=timedelta(hours=30))
     return model
 
 
@@ -127,13 +120,8 @@ def test_acknowledgement_time_is_configurable(owner, good, bad):
 
 def test_unacknowledged_alert_fails_only_once_its_deadline_has_passed(owner, good):
     now = timezone.now()
-    Alert.objects.create(
-        model=good,
-        kind=AlertKind.PERFORMANCE,
-        severity=AlertSeverity.WARNING,
-        title="fresh",
-        opened_at=now - timedelta(hours=1),
-        updated_at=now,
+    AlertFactory(
+        model=good, kind=AlertKind.PERFORMANCE, title="fresh", opened_at=now - timedelta(hours=1), updated_at=now
     )
     assert {r.criterion.key: r for r in scorecard_compute(user=owner).results}["alerts_acknowledged"].passed == 1
     later = scorecard_compute(user=owner, now=now + timedelta(hours=30))

@@ -6,14 +6,13 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import DatabaseError, connection, transaction
 
 from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_record
+from tests.loopback import LoopbackServer, QuietHandler
 
 
 def _record_some(churn, owner, n=3):
@@ -34,18 +33,15 @@ def _execute(sql: str) -> None:
 
 
 @pytest.mark.postgres
-def test_database_refuses_truncate_of_the_audit_log(churn, owner):
+@pytest.mark.parametrize(
+    "sql",
+    ["TRUNCATE registry_auditevent", "TRUNCATE registry_registeredmodel, registry_auditevent CASCADE"],
+    ids=["the audit log", "several tables that name the audit log"],
+)
+def test_database_refuses_a_truncate_of_the_audit_log(churn, owner, sql):
     _record_some(churn, owner)
     with pytest.raises(DatabaseError, match="append-only"):
-        _execute("TRUNCATE registry_auditevent")
-    assert AuditEvent.objects.count() == 3
-
-
-@pytest.mark.postgres
-def test_database_refuses_a_truncate_of_several_tables_that_names_the_audit_log(churn, owner):
-    _record_some(churn, owner)
-    with pytest.raises(DatabaseError, match="append-only"):
-        _execute("TRUNCATE registry_registeredmodel, registry_auditevent CASCADE")
+        _execute(sql)
     assert AuditEvent.objects.count() == 3
 
 
@@ -174,13 +170,13 @@ def test_the_beat_schedule_runs_the_checkpoint_task(churn, owner, checkpoint_fil
     assert _lines(checkpoint_file)[-1]["seq"] == _head()[0]
 
 
-class _Receiver:
+class _Receiver(LoopbackServer):
     """A real HTTP server on 127.0.0.1 that records the checkpoints POSTed to it."""
 
     def __init__(self, status: int = 204):
         received = self.received = []
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 received.append((self.headers.get("Content-Type"), self.rfile.read(length)))
@@ -188,16 +184,7 @@ class _Receiver:
                 self.end_headers()
                 self.wfile.write(b"secret internal body")
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/checkpoints"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, "/checkpoints")
 
 
 @pytest.fixture

@@ -163,26 +163,24 @@ def test_verify_audit_reports_ok_with_count_and_head_hash(churn, owner):
     assert head.hash in out
 
 
-def test_verify_audit_detects_an_edited_event(churn, owner):
+def _edit(target):
+    AuditEvent.objects.filter(seq=target).update(after={"i": 999})
+
+
+def _delete(target):
+    AuditEvent.objects.filter(seq=target).delete()
+
+
+@pytest.mark.parametrize(("tamper", "finding"), [(_edit, "altered"), (_delete, "missing")], ids=["edited", "deleted"])
+def test_verify_audit_detects_an_edited_or_deleted_event(churn, owner, tamper, finding):
     _record_some(churn, owner)
     target = AuditEvent.objects.order_by("seq")[2].seq
     with _TriggersOff():
-        AuditEvent.objects.filter(seq=target).update(after={"i": 999})
+        tamper(target)
     code, _, err = _run_verify_audit()
     assert code == 1
     assert f"BROKEN at seq {target}" in err
-    assert "altered" in err
-
-
-def test_verify_audit_detects_a_deleted_event(churn, owner):
-    _record_some(churn, owner)
-    target = AuditEvent.objects.order_by("seq")[2].seq
-    with _TriggersOff():
-        AuditEvent.objects.filter(seq=target).delete()
-    code, _, err = _run_verify_audit()
-    assert code == 1
-    assert f"BROKEN at seq {target}" in err
-    assert "missing" in err
+    assert finding in err
 
 
 def test_verify_audit_detects_reordered_events(churn, owner):

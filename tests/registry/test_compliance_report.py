@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zlib
 
 import pytest
 from django.db import transaction
@@ -11,18 +10,13 @@ from django.urls import reverse
 
 from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_record
+from tests.pdf import pdf_parts
 from tests.registry.test_as_of import timeline  # noqa: F401  (fixture)
 
 
 def _pdf_page_count(pdf: bytes) -> int:
-    """Count page objects, looking inside compressed object streams too (no PDF library needed)."""
-    parts = [pdf]
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            parts.append(zlib.decompress(match.group(1)))
-        except zlib.error:
-            continue
-    return sum(len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", part)) for part in parts)
+    """Count page objects, looking inside compressed object streams too."""
+    return sum(len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", part)) for part in pdf_parts(pdf))
 
 
 @pytest.fixture

@@ -120,35 +120,27 @@ def test_versions_are_numbered_per_model_and_start_in_stage_none(owner, churn, l
     assert events[0].after["feature_schema"] == SCHEMA
 
 
-@pytest.mark.parametrize(
-    "metrics",
-    [{"auc": float("nan")}, {"auc": math.inf}, {"auc": "0.9"}, {"auc": True}, [0.9], {"": 1.0}, {"auc": None}],
-)
-def test_version_with_bad_metrics_is_refused(owner, churn, metrics, last_seq):
-    start = last_seq()
-    with pytest.raises(ValidationError) as err:
-        version_create(model=churn, actor=owner, context=CLI, metrics=metrics)
-    assert "metrics" in err.value.message_dict
-    assert not ModelVersion.objects.exists() and last_seq() == start
+BAD_METRICS = [{"auc": float("nan")}, {"auc": math.inf}, {"auc": "0.9"}, {"auc": True}, [0.9], {"": 1.0}, {"auc": None}]
+BAD_FEATURE_SCHEMAS = [
+    {"age": "numeric"},
+    [{"name": "age"}],
+    [{"name": "age", "type": "text"}],
+    [{"name": "age", "type": "numeric"}, {"name": "age", "type": "categorical"}],
+    [{"name": "", "type": "numeric"}],
+    [{"name": "age", "type": "numeric", "unit": "years"}],
+    ["age"],
+]
 
 
 @pytest.mark.parametrize(
-    "schema",
-    [
-        {"age": "numeric"},
-        [{"name": "age"}],
-        [{"name": "age", "type": "text"}],
-        [{"name": "age", "type": "numeric"}, {"name": "age", "type": "categorical"}],
-        [{"name": "", "type": "numeric"}],
-        [{"name": "age", "type": "numeric", "unit": "years"}],
-        ["age"],
-    ],
+    ("field", "value"),
+    [("metrics", m) for m in BAD_METRICS] + [("feature_schema", s) for s in BAD_FEATURE_SCHEMAS],
 )
-def test_version_with_bad_feature_schema_is_refused(owner, churn, schema, last_seq):
+def test_version_with_bad_metrics_or_feature_schema_is_refused(owner, churn, field, value, last_seq):
     start = last_seq()
     with pytest.raises(ValidationError) as err:
-        version_create(model=churn, actor=owner, context=CLI, feature_schema=schema)
-    assert "feature_schema" in err.value.message_dict
+        version_create(model=churn, actor=owner, context=CLI, **{field: value})
+    assert field in err.value.message_dict
     assert not ModelVersion.objects.exists() and last_seq() == start
 
 

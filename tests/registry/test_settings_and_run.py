@@ -94,30 +94,32 @@ def test_production_refuses_to_start_without_a_strong_subject_key(tmp_path, subj
         assert subject_key not in result.stderr  # the refusal does not print the key
 
 
+def _settings_of(env: dict[str, str], expressions: str) -> list:
+    """The values of ``expressions`` (on ``s``, the settings) in a fresh ``manage.py shell`` under ``env``."""
+    code = f"import json; from django.conf import settings as s; print(json.dumps([{expressions}]))"
+    result = _manage(env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def test_production_turns_debug_off_and_cookies_secure(tmp_path):
     env = _env(
         tmp_path, DJANGO_ENV="production", SECRET_KEY=secrets.token_urlsafe(50), SUBJECT_KEY=secrets.token_urlsafe(32)
     )
-    code = (
-        "import json; from django.conf import settings as s; print(json.dumps([s.DEBUG, s.SESSION_COOKIE_SECURE,"
-        " s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS]))"
+    debug, session_secure, csrf_secure, ssl_redirect, hsts = _settings_of(
+        env, "s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS"
     )
-    result = _manage(env, "shell", "-c", code)
-    assert result.returncode == 0, result.stderr
-    debug, session_secure, csrf_secure, ssl_redirect, hsts = json.loads(result.stdout.strip().splitlines()[-1])
     assert (debug, session_secure, csrf_secure, ssl_redirect) == (False, True, True, True)
     assert hsts >= 31536000
 
 
 def test_default_settings_are_the_embedded_sqlite_and_filesystem_broker(tmp_path):
     env = _env(tmp_path)
-    code = (
-        "import json; from django.conf import settings as s; print(json.dumps([s.DATABASES['default']['ENGINE'],"
-        " str(s.DATABASES['default']['NAME']), s.CELERY_BROKER_URL, s.CELERY_BROKER_TRANSPORT_OPTIONS, s.DEBUG]))"
+    engine, name, broker, options, debug = _settings_of(
+        env,
+        "s.DATABASES['default']['ENGINE'], str(s.DATABASES['default']['NAME']), s.CELERY_BROKER_URL,"
+        " s.CELERY_BROKER_TRANSPORT_OPTIONS, s.DEBUG",
     )
-    result = _manage(env, "shell", "-c", code)
-    assert result.returncode == 0, result.stderr
-    engine, name, broker, options, debug = json.loads(result.stdout.strip().splitlines()[-1])
     assert engine == "django.db.backends.sqlite3"
     assert name == str(tmp_path / "var" / "db.sqlite3")
     assert broker == "filesystem://"

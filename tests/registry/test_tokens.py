@@ -14,6 +14,16 @@ from registry.services.tokens import hash_token, token_create, token_revoke
 ROLES = ["owner", "reviewer", "auditor", "admin", "outsider"]
 
 
+def read_token(user, name: str = "t", expires_at=None):
+    """A token of ``user`` with the models:read scope, by default with no expiry: (token, raw secret)."""
+    return token_create(user=user, name=name, scopes=["models:read"], expires_at=expires_at, actor=user, context=CLI)
+
+
+def admin_action(client, changelist: str, action: str, pk):
+    """Run an admin changelist action (``changelist`` as in ``admin:<changelist>``) on one object."""
+    return client.post(reverse(f"admin:{changelist}"), {"action": action, "_selected_action": [pk]})
+
+
 def bearer(raw):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -63,14 +73,7 @@ def test_create_token_refuses_bad_arguments_and_writes_nothing(owner, args, last
 
 
 def test_expired_token_is_refused(owner, churn):
-    token, raw = token_create(
-        user=owner,
-        name="t",
-        scopes=["models:read"],
-        expires_at=timezone.now() + timedelta(seconds=60),
-        actor=owner,
-        context=CLI,
-    )
+    token, raw = read_token(owner, expires_at=timezone.now() + timedelta(seconds=60))
     assert bearer(raw).get("/api/v1/models/").status_code == 200
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     response = bearer(raw).get("/api/v1/models/")
@@ -79,7 +82,7 @@ def test_expired_token_is_refused(owner, churn):
 
 
 def test_revoked_token_is_refused(owner, churn):
-    token, raw = token_create(user=owner, name="t", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    token, raw = read_token(owner)
     token_revoke(token=token, actor=owner, context=CLI)
     assert bearer(raw).get("/api/v1/models/").status_code == 401
 
@@ -92,14 +95,14 @@ def test_wrong_or_malformed_tokens_are_refused(owner):
 
 
 def test_inactive_users_tokens_are_refused(owner):
-    _, raw = token_create(user=owner, name="t", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    _, raw = read_token(owner)
     owner.is_active = False
     owner.save()
     assert bearer(raw).get("/api/v1/models/").status_code == 401
 
 
 def test_token_use_records_last_used(owner):
-    token, raw = token_create(user=owner, name="t", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    token, raw = read_token(owner)
     assert token.last_used_at is None
     bearer(raw).get("/api/v1/models/")
     token.refresh_from_db()
@@ -107,7 +110,7 @@ def test_token_use_records_last_used(owner):
 
 
 def test_tokens_are_stored_hashed(owner):
-    token, raw = token_create(user=owner, name="t", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    token, raw = read_token(owner)
     assert token.token_hash == hash_token(raw) and raw not in (token.token_hash, token.prefix)
 
 
@@ -163,7 +166,7 @@ def test_bad_token_form_input_is_a_400_and_writes_nothing(owner, client_for, las
 
 
 def test_owner_revokes_their_token(owner, client_for, audit_actions, last_seq):
-    token, raw = token_create(user=owner, name="t", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    token, raw = read_token(owner)
     client = client_for(owner)
     start = last_seq()
     response = client.post(reverse("registry:token_revoke", args=[token.pk]))
@@ -176,7 +179,7 @@ def test_owner_revokes_their_token(owner, client_for, audit_actions, last_seq):
 
 @pytest.mark.parametrize("role", ["reviewer", "auditor", "outsider"])
 def test_nobody_but_an_admin_can_revoke_someone_elses_token(roles, role, owner, client_for, last_seq):
-    token, _ = token_create(user=owner, name="t", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    token, _ = read_token(owner)
     client = client_for(roles[role])
     start = last_seq()
     assert client.post(reverse("registry:token_revoke", args=[token.pk])).status_code == 404
@@ -185,7 +188,7 @@ def test_nobody_but_an_admin_can_revoke_someone_elses_token(roles, role, owner, 
 
 
 def test_revoke_needs_post(owner, client_for):
-    token, _ = token_create(user=owner, name="t", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    token, _ = read_token(owner)
     assert client_for(owner).get(reverse("registry:token_revoke", args=[token.pk])).status_code == 405
 
 
@@ -198,7 +201,7 @@ def test_token_page_needs_login(db, client):
 
 
 def test_an_admin_sees_and_revokes_another_users_token_on_the_tokens_page(owner, admin_user, client_for, last_seq):
-    token, _ = token_create(user=owner, name="ci", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    token, _ = read_token(owner, "ci")
     client = client_for(admin_user)
     page = client.get(reverse("registry:token_list"))
     assert page.context["all_users"] and token in list(page.context["tokens"])
@@ -211,12 +214,10 @@ def test_an_admin_sees_and_revokes_another_users_token_on_the_tokens_page(owner,
 
 
 def test_an_admin_revokes_another_users_token_in_the_admin(owner, admin_user, client_for, last_seq):
-    token, raw = token_create(user=owner, name="ci", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    token, raw = read_token(owner, "ci")
     client = client_for(admin_user)
     start = last_seq()
-    response = client.post(
-        reverse("admin:registry_apitoken_changelist"), {"action": "revoke", "_selected_action": [token.pk]}
-    )
+    response = admin_action(client, "registry_apitoken_changelist", "revoke", token.pk)
     assert response.status_code == 302
     assert bearer(raw).get("/api/v1/models/").status_code == 401
     event = AuditEvent.objects.get(seq__gt=start)
@@ -228,21 +229,14 @@ def test_a_token_may_not_outlive_the_maximum_lifetime(owner, settings):
 
     settings.TOKEN_MAX_LIFETIME_DAYS = 30
     with pytest.raises(ValidationError, match="within 30 days"):
-        token_create(
-            user=owner,
-            name="t",
-            scopes=["models:read"],
-            expires_at=timezone.now() + timedelta(days=31),
-            actor=owner,
-            context=CLI,
-        )
-    token, _ = token_create(user=owner, name="t", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+        read_token(owner, expires_at=timezone.now() + timedelta(days=31))
+    token, _ = read_token(owner)
     assert token.expires_at - timezone.now() <= timedelta(days=30)
 
 
 def test_last_use_shows_time_and_the_address_a_trusted_proxy_forwarded(owner, client_for, settings):
     settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
-    token, raw = token_create(user=owner, name="ci", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    token, raw = read_token(owner, "ci")
     forged = bearer(raw).get("/api/v1/models/", HTTP_X_FORWARDED_FOR="6.6.6.6", REMOTE_ADDR="198.51.100.20")
     assert forged.status_code == 200
     token.refresh_from_db()
@@ -256,13 +250,11 @@ def test_last_use_shows_time_and_the_address_a_trusted_proxy_forwarded(owner, cl
 
 
 def test_deactivating_a_user_revokes_all_their_tokens_at_once(owner, admin_user, client_for, last_seq):
-    _, raw1 = token_create(user=owner, name="a", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
-    _, raw2 = token_create(user=owner, name="b", scopes=["models:read"], expires_at=None, actor=owner, context=CLI)
+    _, raw1 = read_token(owner, "a")
+    _, raw2 = read_token(owner, "b")
     client = client_for(admin_user)
     start = last_seq()
-    response = client.post(
-        reverse("admin:auth_user_changelist"), {"action": "deactivate", "_selected_action": [owner.pk]}
-    )
+    response = admin_action(client, "auth_user_changelist", "deactivate", owner.pk)
     assert response.status_code == 302
     assert not ApiToken.objects.filter(user=owner, revoked_at__isnull=True).exists()
     assert bearer(raw1).get("/api/v1/models/").status_code == 401

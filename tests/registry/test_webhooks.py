@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,11 +23,12 @@ from registry.services.webhooks import (
     webhook_update,
 )
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
+from tests.loopback import LoopbackServer, QuietHandler
 
 SECRET = "s3cret-for-tests"
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A real HTTP server on 127.0.0.1 that records requests and answers scripted status codes."""
 
     def __init__(self, statuses: list[int] | None = None):
@@ -37,7 +36,7 @@ class Receiver:
         self.requests: list[dict] = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):  # noqa: N802 (http.server API)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append({"headers": dict(self.headers), "body": body})
@@ -47,20 +46,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(b"ok" if code < 300 else b"boom")
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, "/hook")
 
 
 @pytest.fixture(autouse=True)
@@ -302,24 +288,18 @@ def test_invalid_webhooks_are_refused(admin_user, url, events):
     assert not Webhook.objects.exists()
 
 
+def _admin_add_webhook(client, url: str, events: list[str]):
+    """Post the admin's "add webhook" form (no secret given, no delivery rows)."""
+    management = {f"deliveries-{n}_FORMS": "0" for n in ("TOTAL", "INITIAL", "MIN_NUM", "MAX_NUM")}
+    form = {"name": "ops", "url": url, "events": events, "secret": "", "is_active": "on", **management}
+    return client.post("/admin/registry/webhook/add/", form)
+
+
 def test_admin_creates_a_webhook_through_the_audited_service(admin_user, client_for, last_seq, audit_actions):
     client = client_for(admin_user)
     assert client.get("/admin/registry/webhook/add/").status_code == 200
     seq = last_seq()
-    response = client.post(
-        "/admin/registry/webhook/add/",
-        {
-            "name": "ops",
-            "url": "https://hooks.example.com/mlops",
-            "events": ["promotion", "stage"],
-            "secret": "",
-            "is_active": "on",
-            "deliveries-TOTAL_FORMS": "0",
-            "deliveries-INITIAL_FORMS": "0",
-            "deliveries-MIN_NUM_FORMS": "0",
-            "deliveries-MAX_NUM_FORMS": "0",
-        },
-    )
+    response = _admin_add_webhook(client, "https://hooks.example.com/mlops", ["promotion", "stage"])
     assert response.status_code == 302, response.content.decode()[:3000]
     hook = Webhook.objects.get()
     assert hook.events == ["promotion", "stage"] and hook.created_by == admin_user and len(hook.secret) == 64
@@ -420,20 +400,7 @@ def test_a_redirect_is_recorded_and_not_followed(churn_v1, owner, receiver, djan
 
 def test_the_admin_form_refuses_an_internal_webhook_url_with_a_field_error(admin_user, client_for, settings):
     settings.OUTBOUND_ALLOWED_HOSTS = []
-    response = client_for(admin_user).post(
-        "/admin/registry/webhook/add/",
-        {
-            "name": "ops",
-            "url": "http://169.254.169.254/latest/meta-data/",
-            "events": ["alert"],
-            "secret": "",
-            "is_active": "on",
-            "deliveries-TOTAL_FORMS": "0",
-            "deliveries-INITIAL_FORMS": "0",
-            "deliveries-MIN_NUM_FORMS": "0",
-            "deliveries-MAX_NUM_FORMS": "0",
-        },
-    )
+    response = _admin_add_webhook(client_for(admin_user), "http://169.254.169.254/latest/meta-data/", ["alert"])
     assert response.status_code == 200
     assert "OUTBOUND_ALLOWED_HOSTS" in response.content.decode()
     assert not Webhook.objects.exists()
