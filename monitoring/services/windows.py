@@ -392,14 +392,8 @@ def _daily_results(version: ModelVersion, start: datetime, end: datetime, config
     computation holds. An hour queued or claimed (``enqueued_at``/``lease_until``) is left to
     that computation, which marks this day dirty again when it ends (``mark_day``): computing it
     here too ran the live hour twice at once under ingestion (docs/performance.md, "Freshness")."""
-    for mark in DirtyWindow.objects.filter(
-        version=version,
-        granularity=Granularity.HOURLY,
-        window_start__gte=start,
-        window_start__lt=end,
-        enqueued_at__isnull=True,
-        lease_until__isnull=True,
-    ):
+    hours = DirtyWindow.objects.filter(version=version, granularity=Granularity.HOURLY)
+    for mark in hours.filter(window_start__gte=start, window_start__lt=end, enqueued_at=None, lease_until=None):
         window_compute(
             version_id=version.pk, window_start=mark.window_start, granularity=Granularity.HOURLY, mark_day=False
         )
