@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("MLOPS_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -300,7 +301,22 @@ else:
     # Seconds before an unacknowledged task (worker died mid-task) is redelivered. Nothing
     # depends on it: a window whose worker died is queued again by the beat sweep when its
     # lease expires (monitoring.services.window_marks), a pending profile by its own sweep.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    # ``queue_order_strategy: priority``: a worker's BRPOP lists the queues in CELERY_TASK_QUEUES'
+    # order, so a free process always takes an alert-path task before a queued window.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        "queue_order_strategy": "priority",
+    }
+# Two queues; a worker started without -Q consumes both, "alerts" first (Redis, above; the
+# filesystem transport takes them in turn). "alerts" holds the short tasks between a batch and
+# its alert (the dirty-window sweep, the health evaluation), so they never wait behind a queue of
+# window recomputations (docs/performance.md, "Freshness under load"); everything else is "celery".
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("alerts", routing_key="alerts"), Queue("celery", routing_key="celery"))
+CELERY_TASK_ROUTES = {
+    name: {"queue": "alerts"}
+    for name in ("monitoring.tasks.monitoring_sweep_dirty_windows", "monitoring.tasks.health_evaluate")
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -24,6 +24,13 @@ COMMON = {
 }
 
 
+def _queue_each(task, ids: list[int]) -> int:
+    """Queue ``task`` once per id; returns how many (what a fan-out task returns)."""
+    for pk in ids:
+        task.delay(pk)
+    return len(ids)
+
+
 @shared_task(name="monitoring.tasks.profile_compute", time_limit=900, soft_time_limit=840, **COMMON)
 def profile_compute(profile_id: int) -> None:
     from monitoring.services.reference_profiles import reference_profile_compute
@@ -36,10 +43,7 @@ def profiles_sweep_pending() -> int:
     """Queue the profiles left pending (uploaded while the broker was down; beat, every minute)."""
     from monitoring.services.reference_profiles import profiles_sweep_pending as sweep
 
-    ids = sweep()
-    for profile_id in ids:
-        profile_compute.delay(profile_id)
-    return len(ids)
+    return _queue_each(profile_compute, sweep())
 
 
 @shared_task(name="monitoring.tasks.window_compute", time_limit=900, soft_time_limit=840, **COMMON)
@@ -73,10 +77,7 @@ def health_evaluate_all() -> int:
     """Every model's health (beat): catches overdue cadences even without new data."""
     from monitoring.services.health import health_model_ids
 
-    ids = health_model_ids()
-    for model_id in ids:
-        health_evaluate.delay(model_id)
-    return len(ids)
+    return _queue_each(health_evaluate, health_model_ids())
 
 
 @shared_task(name="monitoring.tasks.retrain_trigger_send", time_limit=60, soft_time_limit=45, **COMMON)
@@ -99,10 +100,7 @@ def evaluations_sweep_pending() -> int:
     """Queue the evaluation sets left pending (uploaded while the broker was down; beat, every minute)."""
     from monitoring.services.evaluations import evaluations_pending
 
-    ids = evaluations_pending()
-    for run_id in ids:
-        evaluation_compute.delay(run_id)
-    return len(ids)
+    return _queue_each(evaluation_compute, evaluations_pending())
 
 
 @shared_task(name="monitoring.tasks.partitions_create_ahead", time_limit=300, soft_time_limit=240, **COMMON)
@@ -134,10 +132,7 @@ def budgets_evaluate_all() -> int:
     """Every budget, daily (beat; migration 0016_squashed_0024): a new month resolves last month's alert."""
     from monitoring.services.budgets import budget_model_ids
 
-    ids = budget_model_ids()
-    for model_id in ids:
-        budget_evaluate.delay(model_id)
-    return len(ids)
+    return _queue_each(budget_evaluate, budget_model_ids())
 
 
 from monitoring.oversight import tasks as oversight_tasks  # noqa: E402,F401 - registers the oversight beat tasks

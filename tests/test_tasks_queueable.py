@@ -45,7 +45,7 @@ def test_every_registered_task_can_be_queued_with_the_project_settings(name):
     app.conf.task_always_eager = False  # publish for real; the unit tests' fixture runs tasks inline
     try:
         with Connection("memory://") as connection:
-            queue = connection.SimpleQueue(app.conf.task_default_queue)
+            queue = connection.SimpleQueue(app.amqp.router.route({}, name)["queue"].name)  # its routed queue
             with app.amqp.Producer(connection) as producer:
                 task.apply_async(args=placeholder_args(task), producer=producer)
             message = queue.get(timeout=5)
@@ -62,3 +62,37 @@ def test_time_limits_leave_room_for_the_soft_limit():
     for name, task in our_tasks().items():
         if task.time_limit and task.soft_time_limit:
             assert task.soft_time_limit < task.time_limit, name
+
+
+ALERT_PATH = ("monitoring.tasks.monitoring_sweep_dirty_windows", "monitoring.tasks.health_evaluate")
+
+
+@pytest.mark.parametrize("name", sorted(our_tasks()))
+def test_the_short_tasks_between_a_batch_and_its_alert_have_a_queue_of_their_own(name):
+    """The dirty-window sweep and the health evaluation go to "alerts", every other task to the
+    default queue, so an alert never waits behind a queue of window recomputations
+    (docs/performance.md, "Freshness under load")."""
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        with Connection("memory://") as connection:
+            with app.amqp.Producer(connection) as producer:
+                app.tasks[name].apply_async(args=placeholder_args(app.tasks[name]), producer=producer)
+            queues = {q: connection.SimpleQueue(q) for q in ("alerts", app.conf.task_default_queue)}
+            holding = [q for q, simple in queues.items() if simple.clear()]  # clear(): how many it removed
+            for simple in queues.values():
+                simple.close()
+    finally:
+        app.conf.task_always_eager = eager
+    assert holding == (["alerts"] if name in ALERT_PATH else [app.conf.task_default_queue])
+
+
+def test_a_worker_consumes_the_alerts_queue_first():
+    """A worker started without -Q (the Procfile's, the README's) consumes every queue, "alerts"
+    first; on Redis its BRPOP keeps that order (the priority strategy, not round robin)."""
+    assert list(app.amqp.queues.consume_from) == ["alerts", "celery"]
+    from django.conf import settings
+
+    assert app.conf.task_acks_late and app.conf.worker_prefetch_multiplier == 1
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        assert app.conf.broker_transport_options["queue_order_strategy"] == "priority"

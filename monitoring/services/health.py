@@ -265,8 +265,9 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
     # Row locks before the audit chain's lock, as every writer takes them: the model's config
     # row serialises its evaluations (``retrain_consider`` locks it again, already held). Taken
     # after the alerts' audit events, it closed a cycle with a batch holding it and waiting for
-    # the chain (a deadlock seen under ingestion load: docs/performance.md, "Freshness").
-    MonitoringConfig.objects.select_for_update().filter(model=model).first()
+    # the chain (a deadlock seen under ingestion load: docs/performance.md, "Freshness"). Only
+    # that row (``of``): the ordering joins the model's row, which FOR UPDATE would lock too.
+    MonitoringConfig.objects.select_for_update(of=("self",)).filter(model=model).first()
     reasons, version, window = evaluate_reasons(model, now=now)
     status = status_of(reasons, window is not None)
     health, _ = HealthStatus.objects.update_or_create(

@@ -54,7 +54,9 @@ def digests_remove(*, rows: Iterable[tuple[int, datetime, str]]) -> None:
 
 
 def _apply(version_id: int, day: date, rows: int, delta: int) -> None:
-    row = RawDigest.objects.select_for_update().filter(version_id=version_id, day=day).first()
+    # ``of``: the default ordering joins the version's and model's rows, which FOR UPDATE would
+    # lock too, and every foreign key check on them at commit then waits (a deadlock under load).
+    row = RawDigest.objects.select_for_update(of=("self",)).filter(version_id=version_id, day=day).first()
     if row is None:
         RawDigest.objects.create(version_id=version_id, day=day, rows=rows, digest=_combine("", delta))
         return

@@ -4,7 +4,7 @@
   ``WindowBinCounts`` (one row per feature, for the dashboards) and ``PackedBinCounts`` (one
   row per window, for the rollups), both upserted, and their metrics in ``MetricValue`` (upsert).
 * Daily windows are the sum of their 24 hourly counts (never re-binned from raw rows);
-  dirty hours of that day are recomputed first. Performance metrics (not additive) are
+  the day's dirty hours not queued elsewhere are recomputed first. Performance metrics (not additive) are
   computed from the labelled rows of the window.
 * Idempotent: every result row has a unique key and is upserted, so running a window twice
   (or a redelivered task) leaves the same rows.
@@ -388,10 +388,12 @@ def _hourly_results(version: ModelVersion, start: datetime, end: datetime, confi
 
 
 def _daily_results(version: ModelVersion, start: datetime, end: datetime, config) -> list[dict]:
-    """The day's metric rows from its stored hourly counts, after its dirty hours."""
-    for mark in DirtyWindow.objects.filter(
-        version=version, granularity=Granularity.HOURLY, window_start__gte=start, window_start__lt=end
-    ):
+    """The day's metric rows from its stored hourly counts, after its dirty hours that no other
+    computation holds. An hour queued or claimed (``enqueued_at``/``lease_until``) is left to
+    that computation, which marks this day dirty again when it ends (``mark_day``): computing it
+    here too ran the live hour twice at once under ingestion (docs/performance.md, "Freshness")."""
+    hours = DirtyWindow.objects.filter(version=version, granularity=Granularity.HOURLY)
+    for mark in hours.filter(window_start__gte=start, window_start__lt=end, enqueued_at=None, lease_until=None):
         window_compute(
             version_id=version.pk, window_start=mark.window_start, granularity=Granularity.HOURLY, mark_day=False
         )

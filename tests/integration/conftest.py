@@ -99,8 +99,10 @@ class Broker:
     def flush(self) -> None:
         redis.Redis.from_url(self.url).flushdb()
 
-    def queue_length(self, queue: str = "celery") -> int:
-        return redis.Redis.from_url(self.url).llen(queue)
+    def queue_length(self, queues: tuple[str, ...] = ("alerts", "celery")) -> int:
+        """Messages waiting in these queues (default: both of settings.CELERY_TASK_QUEUES)."""
+        client = redis.Redis.from_url(self.url)
+        return sum(client.llen(queue) for queue in queues)
 
 
 class ServiceProcess:
@@ -148,7 +150,7 @@ class ServiceProcess:
 
 
 class CeleryWorker(ServiceProcess):
-    """``celery -A mlops_portal worker --pool=solo -Q celery`` against the test database."""
+    """``celery -A mlops_portal worker --pool=solo`` (every queue, "alerts" first) against the test database."""
 
     def wait_ready(self, timeout: float = 60) -> CeleryWorker:
         def ready():
@@ -193,7 +195,7 @@ class Services:
     def worker(self, *, name: str | None = None, broker_url: str | None = None, ready: bool = True) -> CeleryWorker:
         name = name or f"worker{len(self.processes) + 1}"
         node = f"monbench-{name}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-        argv = [CELERY_BIN, "-A", "mlops_portal", "worker", "--pool=solo", "-Q", "celery"]
+        argv = [CELERY_BIN, "-A", "mlops_portal", "worker", "--pool=solo"]
         argv += ["--loglevel=INFO", "-n", node, "--without-gossip", "--without-mingle"]
         process = CeleryWorker(name, argv, self.env(broker_url), self.log_dir)
         self.processes.append(process.start())

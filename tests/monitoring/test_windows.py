@@ -254,6 +254,28 @@ def test_the_sweep_queues_the_newest_hours_first_then_the_days(
     assert queued[-1][1] == Granularity.DAILY
 
 
+def test_a_day_leaves_an_hour_queued_elsewhere_to_that_computation_and_is_summed_again_after_it(
+    profiled, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The day used to recompute every dirty hour inline, the live hour too while its own queued
+    computation ran in another process: two whole-hour reads at once under ingestion
+    (docs/performance.md, "Freshness under load")."""
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    ingest(profiled, owner, prediction_records(50, age_shift=3.0), django_capture_on_commit_callbacks)
+    assert {g for _, _, g in dirty_windows_sweep(now=timezone.now())} == {Granularity.HOURLY, Granularity.DAILY}
+
+    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.DAILY)  # taken first
+    assert _hourly_mark(profiled).get().enqueued_at is not None, "still the queued computation's"
+    assert not MetricValue.objects.filter(version=profiled, granularity=Granularity.HOURLY).exists()
+
+    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)  # the queued hour
+    assert DirtyWindow.objects.filter(version=profiled, granularity=Granularity.DAILY).exists(), "day marked again"
+    window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.DAILY)
+    assert not DirtyWindow.objects.filter(version=profiled).exists()
+    hour_psi = metric(profiled, Granularity.HOURLY, T0, "age", Metric.PSI)
+    assert hour_psi > 0.25 and metric(profiled, Granularity.DAILY, T0, "age", Metric.PSI) == pytest.approx(hour_psi)
+
+
 def test_data_arriving_during_a_computation_keeps_the_window_dirty(
     profiled, owner, django_capture_on_commit_callbacks, monkeypatch
 ):
