@@ -130,6 +130,7 @@ def test_prediction_keys_follow_the_rows_through_purge_erasure_and_orm_writes(ch
     free their ids again, and ORM writes are refused on a duplicate like ingestion."""
     from django.db import IntegrityError, transaction
 
+    from monitoring.services.erasure import erasure_request_create
     from monitoring.services.retention import retention_policy_update, retention_purge
 
     def keys() -> set[tuple[int, str]]:
@@ -149,6 +150,11 @@ def test_prediction_keys_follow_the_rows_through_purge_erasure_and_orm_writes(ch
     Prediction.objects.filter(prediction_id="kept1").delete()
     Prediction.objects.filter(prediction_id="kept2").update(prediction_id="moved2")
     assert keys() == {(churn_v1.pk, i) for i in ("kept0", "moved2", "kept3", "gone0", "gone1", "gone2", "gone3")}
+    erased = prediction_records(1, start=T0 + timedelta(hours=5), prefix="erased")
+    _ingest(churn_v1, [{**erased[0], "subject_id": "subject-1"}], owner)
+    assert (churn_v1.pk, "erased0") in keys()
+    erasure_request_create(subject_id="subject-1", actor=admin_user, context=CLI)
+    assert (churn_v1.pk, "erased0") not in keys()
     with pytest.raises(IntegrityError), transaction.atomic():
         Prediction.objects.create(
             version=churn_v1, prediction_id="kept0", timestamp=T0 - timedelta(days=2), features={}, received_at=T0
