@@ -31,15 +31,14 @@ def predictions_store(*, version_id: int, batch: PredictionBatch, received_at: d
     """Insert the rows (a prediction id already stored raises ``IntegrityError``).
 
     On PostgreSQL the table is partitioned by day, which rules out a unique constraint on
-    (version, prediction id): the batch's days get their partitions if missing, and its ids are
-    checked against the stored ones under a per-version lock held until commit."""
+    (version, prediction id) there: the batch's days get their partitions if missing, and the
+    COPY's trigger writes the rows' keys into ``monitoring_predictionkey``, whose primary key
+    refuses an id already stored (or being stored by a concurrent batch) in any partition. The
+    version's lock, held until commit, serializes the days' digests."""
     if connection.vendor == "postgresql":
         table = Prediction._meta.db_table
         partitions.ensure_for_micros(table=table, ts_us_min=int(batch.ts_us.min()), ts_us_max=int(batch.ts_us.max()))
-        if partitions.is_partitioned(table):
-            partitions.version_lock(version_id)
-            if partitions.stored_ids(table=table, version_id=version_id, ids=batch.ids):
-                raise IntegrityError("a prediction id of the batch is already stored for this version")
+        partitions.version_lock(version_id)
         _copy_predictions(version_id, batch, received_at)
     else:
         Prediction.objects.bulk_create(_prediction_objects(version_id, batch, received_at), batch_size=2000)
@@ -47,6 +46,9 @@ def predictions_store(*, version_id: int, batch: PredictionBatch, received_at: d
 
 
 def existing_prediction_ids(version_id: int, ids: list[str]) -> set[str]:
+    """The ids of ``ids`` stored for the version: from the keys table on PostgreSQL."""
+    if partitions.is_partitioned(Prediction._meta.db_table):
+        return partitions.prediction_keys_stored(version_id=version_id, ids=ids)
     found: set[str] = set()
     for start in range(0, len(ids), ID_QUERY_CHUNK):
         found.update(

@@ -25,6 +25,9 @@ Locks, so that ingestion never waits on partition maintenance:
 * an expired partition is detached with ``DETACH PARTITION … CONCURRENTLY`` (outside a
   transaction; the plain form, which takes an ACCESS EXCLUSIVE lock, only when the caller is
   already inside one, as tests are), then dropped as a standalone table.
+
+A prediction id is stored once per version: the predictions' keys live in a plain table with
+that primary key, kept by triggers (migration 0026; ``prediction_keys_*`` below).
 """
 
 from __future__ import annotations
@@ -176,10 +179,11 @@ def ensure_for_micros(*, table: str, ts_us_min: int, ts_us_max: int) -> None:
 
 
 def stored_ids(*, table: str, version_id: int, ids: list[str]) -> set[str]:
-    """The ids of ``ids`` already stored for the version, across every partition: one index
-    probe per id and partition. The LATERAL … LIMIT 1 keeps it a probe per id: a plain join (or
-    ``= ANY(array)``) on a 10,000-id batch made the planner hash-join a scan of every partition
-    (7–10 s at 3 M rows, against 1.9 s for the probes, on this loaded 2-CPU machine)."""
+    """The ids of ``ids`` already stored for the version (labels: the model), across every
+    partition: one index probe per id and partition. The LATERAL … LIMIT 1 keeps it a probe per
+    id: a plain join (or ``= ANY(array)``) on a 10,000-id batch made the planner hash-join a scan
+    of every partition (7–10 s at 3 M rows, against 1.9 s for the probes, on this loaded 2-CPU
+    machine). Predictions do not need it: their keys table holds every stored id."""
     spec = PARTITIONED[table]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -188,6 +192,34 @@ def stored_ids(*, table: str, version_id: int, ids: list[str]) -> set[str]:
             [ids, int(version_id)],
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+# The stored predictions' keys (PostgreSQL, migration 0026): a plain table whose primary key is
+# (version_id, prediction_id), kept in step with the partitioned table by its statement-level
+# triggers, so the database refuses an id stored twice for a version, whatever day holds it.
+PREDICTION_KEYS = "monitoring_predictionkey"
+
+
+def prediction_keys_stored(*, version_id: int, ids: list[str]) -> set[str]:
+    """The ids of ``ids`` stored for the version (one probe of the keys' primary key per id)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT prediction_id FROM {PREDICTION_KEYS} WHERE version_id = %s AND prediction_id = ANY(%s::text[])",
+            [int(version_id), ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def prediction_keys_forget(*, day: date) -> int:
+    """Delete the keys of one day's predictions (their partition is being dropped, which fires no
+    trigger) → how many; by the keys' time index."""
+    low, high = _bounds(day)
+    with connection.cursor() as cursor:
+        if high is None:
+            cursor.execute(f'DELETE FROM {PREDICTION_KEYS} WHERE "timestamp" >= %s', [low])
+        else:
+            cursor.execute(f'DELETE FROM {PREDICTION_KEYS} WHERE "timestamp" >= %s AND "timestamp" < %s', [low, high])
+        return cursor.rowcount
 
 
 def stored_times(*, table: str, version_ids: list[int], ids: list[str]) -> list[tuple[int, datetime]]:
@@ -211,8 +243,8 @@ VERSION_LOCK_CLASS = 21021  # advisory-lock namespace of "prediction ids of a ve
 
 
 def version_lock(version_id: int) -> None:
-    """Serialize the id check and insert of batches of one version until commit (PostgreSQL):
-    with the table partitioned by time, no unique index spans a version's ids."""
+    """Serialize the batches of one version until commit (PostgreSQL): their days' digests are
+    read, changed and written (the keys' primary key alone refuses an id stored twice)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [VERSION_LOCK_CLASS, int(version_id)])
 
@@ -343,6 +375,8 @@ __all__ = [
     "partition_versions",
     "partitions_create_ahead",
     "partitions_ensure",
+    "prediction_keys_forget",
+    "prediction_keys_stored",
     "stored_ids",
     "stored_times",
     "table_drop",

@@ -9,8 +9,9 @@ the audit chain.
 * Purge (beat, nightly): the cutoff of a model is the start of today (UTC) minus its days.
   On PostgreSQL, predictions (by ``timestamp``) and labels (by ``received_at``) are partitioned
   by day: a daily partition whose rows have all expired (every model with rows in it is past its
-  cutoff and none is held) is detached and dropped; where a shared partition also holds rows
-  that must stay, the expired models' rows of that day are deleted by range. On SQLite (plain
+  cutoff and none is held) is detached and dropped, with its predictions' keys
+  (``monitoring_predictionkey``); where a shared partition also holds rows that must stay, the
+  expired models' rows of that day are deleted by range. On SQLite (plain
   tables) rows are deleted by range. The sensitive values stored apart at ingestion
   (``PredictionSensitive``), a plain table, are deleted by range, and the digests of the days
   removed go with them. LLM request records (a plain table on both databases: their unique
@@ -197,6 +198,8 @@ def _finish_detached(table: str, name: str, plans: dict[int, Plan], owner_model:
             for m, grouped in by_model.items()
             if m is not None
         ]
+        if table == PREDICTIONS:  # a DROP fires no trigger: the day's keys go by their time
+            partitions.prediction_keys_forget(day=start.date())
         partitions.table_drop(name)
     return receipts
 

@@ -86,6 +86,114 @@ def test_a_prediction_id_is_stored_once_per_version_even_on_another_day(churn_v1
     assert Prediction.objects.filter(version=churn_v1).count() == 10
 
 
+@pytest.mark.django_db
+def test_an_id_stored_in_an_older_partition_is_refused_with_its_row_named(churn_v1, owner):
+    _ingest(churn_v1, prediction_records(5, start=T0 - timedelta(days=20), prefix="old"), owner)
+    for day in range(3):  # more days of the version in between
+        _ingest(churn_v1, prediction_records(5, start=T0 + timedelta(days=day), prefix=f"d{day}-"), owner)
+    again = prediction_records(2, start=T0 + timedelta(days=5), prefix="new") + prediction_records(
+        2, start=T0 + timedelta(days=5), prefix="old", seed=7
+    )
+    with pytest.raises(BatchError) as caught:
+        _ingest(churn_v1, again, owner)
+    assert (caught.value.row, caught.value.field) == (3, "prediction_id") and "'old0'" in str(caught.value)
+    assert Prediction.objects.filter(version=churn_v1).count() == 20
+    assert not Prediction.objects.filter(prediction_id__startswith="new").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_prediction_keys_follow_the_rows_through_purge_erasure_and_orm_writes(churn, churn_v1, owner, admin_user):
+    """The keys table holds exactly the stored rows' keys: dropped days, erased and deleted rows
+    free their ids again, and ORM writes are refused on a duplicate like ingestion."""
+    from django.db import IntegrityError, transaction
+
+    from monitoring.services.erasure import erasure_request_create
+    from monitoring.services.retention import retention_policy_update, retention_purge
+
+    def keys() -> set[tuple[int, str]]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT version_id, prediction_id FROM {partitions.PREDICTION_KEYS}")
+            return set(cursor.fetchall())
+
+    old = T0 - timedelta(days=40)
+    _ingest(churn_v1, prediction_records(4, start=old, prefix="gone"), owner)
+    _ingest(churn_v1, prediction_records(4, start=T0, prefix="kept"), owner)
+    assert keys() == {(churn_v1.pk, f"{p}{i}") for p in ("gone", "kept") for i in range(4)}
+    retention_policy_update(model=churn, actor=admin_user, context=CLI, changes={"raw_days": 30})
+    receipts = retention_purge(now=T0 + timedelta(days=1))
+    assert {r["method"] for r in receipts if r["table"] == TABLE} == {"partition_drop"}
+    assert keys() == {(churn_v1.pk, f"kept{i}") for i in range(4)}
+    _ingest(churn_v1, prediction_records(4, start=T0 + timedelta(hours=3), prefix="gone"), owner)  # free again
+    Prediction.objects.filter(prediction_id="kept1").delete()
+    Prediction.objects.filter(prediction_id="kept2").update(prediction_id="moved2")
+    assert keys() == {(churn_v1.pk, i) for i in ("kept0", "moved2", "kept3", "gone0", "gone1", "gone2", "gone3")}
+    erased = prediction_records(1, start=T0 + timedelta(hours=5), prefix="erased")
+    _ingest(churn_v1, [{**erased[0], "subject_id": "subject-1"}], owner)
+    assert (churn_v1.pk, "erased0") in keys()
+    erasure_request_create(subject_id="subject-1", actor=admin_user, context=CLI)
+    assert (churn_v1.pk, "erased0") not in keys()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Prediction.objects.create(
+            version=churn_v1, prediction_id="kept0", timestamp=T0 - timedelta(days=2), features={}, received_at=T0
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_of_a_version_cannot_both_store_an_id(churn_v1, owner):
+    """A batch whose id is being stored by an uncommitted one waits for it, then is refused."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from monitoring.services import ingest_storage
+    from monitoring.services.ingest_parsing import parse_body
+    from monitoring.services.ingest_validation import predictions_validate
+
+    first = predictions_validate(
+        parse_body(as_json(prediction_records(3, start=T0, prefix="x")), "application/json"), version=churn_v1
+    )
+    stored, release, outcome = threading.Event(), threading.Event(), {}
+
+    def hold_first_batch():
+        try:
+            with transaction.atomic():
+                ingest_storage.predictions_store(version_id=churn_v1.pk, batch=first, received_at=T0)
+                stored.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def second_batch():
+        try:
+            records = prediction_records(2, start=T0 + timedelta(days=1), prefix="y")
+            records += prediction_records(1, start=T0 + timedelta(days=1), prefix="x", seed=5)
+            _ingest(churn_v1, records, owner)
+        except BatchError as exc:
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_first_batch)
+    holder.start()
+    assert stored.wait(10)
+    contender = threading.Thread(target=second_batch)
+    contender.start()
+    contender.join(1.0)
+    assert contender.is_alive()  # waiting for the first batch's transaction
+    release.set()
+    holder.join(10)
+    contender.join(10)
+    error = outcome["error"]
+    assert (error.row, error.field) == (3, "prediction_id") and "'x0'" in str(error)
+    assert sorted(Prediction.objects.filter(version=churn_v1).values_list("prediction_id", flat=True)) == [
+        "x0",
+        "x1",
+        "x2",
+    ]
+
+
 def test_ids_digest_is_the_sum_of_the_ids_sha256_and_does_not_depend_on_order():
     import hashlib
 
