@@ -15,7 +15,8 @@ from monitoring.models import Prediction
 from monitoring.services import partitions
 from monitoring.services.ingest_parsing import BatchError
 from monitoring.services.retention import partitions_create_ahead
-from tests.monitoring.helpers import T0, ingest_predictions, partition_by_migration, prediction_records
+from registry.services.audit import CLI
+from tests.monitoring.helpers import T0, as_json, ingest_predictions, partition_by_migration, prediction_records
 
 TABLE = "monitoring_prediction"
 BEFORE = [("monitoring", "0001_squashed_0014_pending_evaluation_sweep_schedule")]  # the migration before partitioning
@@ -88,14 +89,14 @@ def test_a_prediction_id_is_stored_once_per_version_even_on_another_day(churn_v1
 
 @pytest.mark.django_db
 def test_an_id_stored_in_an_older_partition_is_refused_with_its_row_named(churn_v1, owner):
-    _ingest(churn_v1, prediction_records(5, start=T0 - timedelta(days=20), prefix="old"), owner)
+    ingest_predictions(churn_v1, prediction_records(5, start=T0 - timedelta(days=20), prefix="old"), owner)
     for day in range(3):  # more days of the version in between
-        _ingest(churn_v1, prediction_records(5, start=T0 + timedelta(days=day), prefix=f"d{day}-"), owner)
+        ingest_predictions(churn_v1, prediction_records(5, start=T0 + timedelta(days=day), prefix=f"d{day}-"), owner)
     again = prediction_records(2, start=T0 + timedelta(days=5), prefix="new") + prediction_records(
         2, start=T0 + timedelta(days=5), prefix="old", seed=7
     )
     with pytest.raises(BatchError) as caught:
-        _ingest(churn_v1, again, owner)
+        ingest_predictions(churn_v1, again, owner)
     assert (caught.value.row, caught.value.field) == (3, "prediction_id") and "'old0'" in str(caught.value)
     assert Prediction.objects.filter(version=churn_v1).count() == 20
     assert not Prediction.objects.filter(prediction_id__startswith="new").exists()
@@ -117,19 +118,20 @@ def test_prediction_keys_follow_the_rows_through_purge_erasure_and_orm_writes(ch
             return set(cursor.fetchall())
 
     old = T0 - timedelta(days=40)
-    _ingest(churn_v1, prediction_records(4, start=old, prefix="gone"), owner)
-    _ingest(churn_v1, prediction_records(4, start=T0, prefix="kept"), owner)
+    ingest_predictions(churn_v1, prediction_records(4, start=old, prefix="gone"), owner)
+    ingest_predictions(churn_v1, prediction_records(4, start=T0, prefix="kept"), owner)
     assert keys() == {(churn_v1.pk, f"{p}{i}") for p in ("gone", "kept") for i in range(4)}
     retention_policy_update(model=churn, actor=admin_user, context=CLI, changes={"raw_days": 30})
     receipts = retention_purge(now=T0 + timedelta(days=1))
     assert {r["method"] for r in receipts if r["table"] == TABLE} == {"partition_drop"}
     assert keys() == {(churn_v1.pk, f"kept{i}") for i in range(4)}
-    _ingest(churn_v1, prediction_records(4, start=T0 + timedelta(hours=3), prefix="gone"), owner)  # free again
+    # the dropped ids are free again
+    ingest_predictions(churn_v1, prediction_records(4, start=T0 + timedelta(hours=3), prefix="gone"), owner)
     Prediction.objects.filter(prediction_id="kept1").delete()
     Prediction.objects.filter(prediction_id="kept2").update(prediction_id="moved2")
     assert keys() == {(churn_v1.pk, i) for i in ("kept0", "moved2", "kept3", "gone0", "gone1", "gone2", "gone3")}
     erased = prediction_records(1, start=T0 + timedelta(hours=5), prefix="erased")
-    _ingest(churn_v1, [{**erased[0], "subject_id": "subject-1"}], owner)
+    ingest_predictions(churn_v1, [{**erased[0], "subject_id": "subject-1"}], owner)
     assert (churn_v1.pk, "erased0") in keys()
     erasure_request_create(subject_id="subject-1", actor=admin_user, context=CLI)
     assert (churn_v1.pk, "erased0") not in keys()
@@ -169,7 +171,7 @@ def test_concurrent_batches_of_a_version_cannot_both_store_an_id(churn_v1, owner
         try:
             records = prediction_records(2, start=T0 + timedelta(days=1), prefix="y")
             records += prediction_records(1, start=T0 + timedelta(days=1), prefix="x", seed=5)
-            _ingest(churn_v1, records, owner)
+            ingest_predictions(churn_v1, records, owner)
         except BatchError as exc:
             outcome["error"] = exc
         finally:
