@@ -1,4 +1,4 @@
-"""Cached inventory HTML and API tokens, kept exact by revision counters.
+"""Cached inventory HTML, API tokens and sessions' users, kept exact by revision counters.
 
 Rendering the inventory page costs tens of milliseconds of Python (ORM, filter form,
 templates) and an API model detail a few; the result only changes when something it shows
@@ -47,7 +47,7 @@ from registry.rules import sees_all_models
 # only (reasons and times, recomputed after every monitoring window), which lists do not show.
 LISTS = 1
 HEALTH = 2
-ACCESS = 3  # tokens, users, groups and memberships: what authenticating a token reads
+ACCESS = 3  # tokens, users, groups, teams and memberships: what authenticating a request reads
 
 
 def _bump(pk: int) -> None:
@@ -124,7 +124,7 @@ def health_details_changed(using: str = DEFAULT_DB_ALIAS) -> None:
 
 
 def access_changed(using: str = DEFAULT_DB_ALIAS, **_signal_kwargs) -> None:
-    """Record that the current transaction changed what authenticating a token reads."""
+    """Record that the current transaction changed what authenticating a request reads."""
     _bump_on_commit(bump_access_revision, using)
 
 
@@ -235,7 +235,8 @@ def connect_receivers() -> None:
 
 
 def _connect_access_receivers(user) -> None:
-    """Bump ACCESS after every change to what authenticating a token reads."""
+    """Bump ACCESS after every change to what authenticating a request reads. A team's deletion
+    removes its memberships without ``m2m_changed``: its own ``post_delete`` bumps."""
     from django.contrib.auth.models import Group
     from django.db.models.signals import m2m_changed, post_delete, post_save
 
@@ -243,7 +244,7 @@ def _connect_access_receivers(user) -> None:
 
     for model in (ApiToken, Group):  # the user's own saves: _user_saved (logins do not bump)
         post_save.connect(access_changed, sender=model, dispatch_uid=f"access_saved_{model.__name__}")
-    for model in (ApiToken, Group, user):
+    for model in (ApiToken, Group, Team, user):
         post_delete.connect(access_changed, sender=model, dispatch_uid=f"access_deleted_{model.__name__}")
     for through in (user.groups.through, Team.members.through):
         m2m_changed.connect(_access_relation_changed, sender=through, dispatch_uid=f"access_m2m_{through.__name__}")

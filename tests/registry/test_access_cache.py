@@ -112,6 +112,19 @@ def test_joining_a_team_is_obeyed_by_the_next_request():
     assert client.get(url).status_code == 200
 
 
+def test_deleting_the_users_only_team_is_obeyed_by_the_next_request():
+    # the memberships go by cascade, which sends no m2m_changed: the team's own deletion bumps
+    owner = UserFactory(username="olive")
+    team = TeamFactory(slug="risk")
+    team.members.add(owner)
+    _, raw = bearer(owner, scopes=("models:read",))
+    assert token_authenticate(raw).user.in_a_team is True
+    before = access_revision()
+    team.delete()
+    assert access_revision() == before + 1
+    assert token_authenticate(raw).user.in_a_team is False
+
+
 def test_expiry_is_checked_on_a_cached_token(auditor):
     client, raw = bearer(auditor)
     assert client.get(AUDIT).status_code == 200
