@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 
+from registry.admin_readonly import ReadOnlyAdmin
+
 from .models import (
     Alert,
     DirtyWindow,
@@ -11,14 +13,6 @@ from .models import (
     ReferenceProfile,
     RetrainTrigger,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MonitoringConfig)
