@@ -365,7 +365,14 @@ class StageTransition(models.Model):
     from_stage = models.CharField(max_length=12, choices=Stage.choices)
     to_stage = models.CharField(max_length=12, choices=Stage.choices)
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.PROMOTION)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Empty for a registry sync's adoption, which no person made.",
+    )
     reason = models.TextField(blank=True)
     promotion_request = models.ForeignKey(
         PromotionRequest, on_delete=models.PROTECT, related_name="transitions", null=True, blank=True

@@ -131,7 +131,7 @@ def _prompt_model(*, server: MlflowServer, remote: dict[str, Any], context: Audi
 def _import_prompt(
     *, server: MlflowServer, remote: dict[str, Any], versions: list[dict[str, Any]], context: AuditContext, summary
 ) -> MlflowModelLink:
-    from .mlflow_sync import _adopt_production
+    from .mlflow_sync import adopt_production
 
     link = MlflowModelLink.objects.select_related("model").filter(server=server, mlflow_name=remote["name"]).first()
     first_import = link is None
@@ -155,7 +155,7 @@ def _import_prompt(
         target = alias_version(remote, server.alias)
         linked = MlflowVersionLink.objects.filter(model_link=link, mlflow_version=target).select_related("version")
         if target and not link.model.versions.filter(stage=Stage.PRODUCTION).exists() and linked.exists():
-            _adopt_production(model=link.model, version=linked.get().version, alias=server.alias, context=context)
+            adopt_production(model=link.model, version=linked.get().version, alias=server.alias, context=context)
     return link
 
 

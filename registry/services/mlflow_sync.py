@@ -51,6 +51,7 @@ from registry.models import (
 
 from .audit import AuditContext, audit_record
 from .inventory import model_create, model_update, version_create
+from .stages import stage_move
 from .webhooks import event_record
 
 logger = logging.getLogger(__name__)
@@ -119,29 +120,20 @@ def _lineage(version: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _adopt_production(*, model: RegisteredModel, version: ModelVersion, alias: str, context: AuditContext) -> None:
+def adopt_production(*, model: RegisteredModel, version: ModelVersion, alias: str, context: AuditContext) -> None:
+    """At first import, the version behind the server's production alias becomes production here
+    through the one stage writer (transition, audit event and webhook); the alias is already
+    where production is, so nothing is written back."""
     now = clock.now()
-    version.stage, version.stage_changed_at = Stage.PRODUCTION, now
-    version.save(update_fields=["stage", "stage_changed_at"])
-    StageTransition.objects.create(
+    stage_move(
         version=version,
-        model=model,
-        from_stage=Stage.NONE,
         to_stage=Stage.PRODUCTION,
         kind=StageTransition.Kind.SYNC,
         actor=None,
         reason=f"Adopted from MLflow alias '{alias}' at first import.",
-    )
-    audit_record(
-        actor=None,
-        action="stage.changed",
-        obj=version,
-        model=model,
         context=context,
-        before={"stage": Stage.NONE},
-        after={"stage": Stage.PRODUCTION, "reason": f"mlflow alias '{alias}' at first import"},
+        now=now,
     )
-    # The alias is already where production is: nothing to write back.
     MlflowVersionLink.objects.filter(version=version).update(
         writeback=MlflowVersionLink.WriteBack.DONE, writeback_at=now
     )
@@ -206,7 +198,7 @@ def _import_model(
         has_production = link.model.versions.filter(stage=Stage.PRODUCTION).exists()
         linked = MlflowVersionLink.objects.filter(model_link=link, mlflow_version=target).select_related("version")
         if target and not has_production and linked.exists():
-            _adopt_production(model=link.model, version=linked.get().version, alias=server.alias, context=context)
+            adopt_production(model=link.model, version=linked.get().version, alias=server.alias, context=context)
     return link
 
 

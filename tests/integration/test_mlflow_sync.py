@@ -12,6 +12,7 @@ from registry.models import (
     MlflowServer,
     ModelVersion,
     RegisteredModel,
+    StageTransition,
 )
 from registry.services.audit import CLI
 from registry.services.inventory import model_update
@@ -58,6 +59,11 @@ def test_sync_imports_models_versions_lineage_and_metrics(server, registered):
     assert v1.stage == Stage.PRODUCTION and v2.stage == Stage.NONE
     actions = set(AuditEvent.objects.filter(model=model).values_list("action", flat=True))
     assert {"model.created", "version.registered", "stage.changed"} <= actions
+    # through the one stage writer: its transition row and the same event a promotion records
+    adopted = AuditEvent.objects.get(model=model, action="stage.changed")
+    transition = StageTransition.objects.get(version=v1)
+    assert (transition.kind, transition.to_stage) == (StageTransition.Kind.SYNC, Stage.PRODUCTION)
+    assert adopted.after["kind"] == "sync" and adopted.after["transition"] == transition.pk
     server.refresh_from_db()
     assert server.last_status == MlflowServer.Status.OK
 
