@@ -389,3 +389,46 @@ def test_url_conf_does_not_import_the_data_stack():
 
 def test_the_url_conf_check_sees_an_import():
     assert url_conf_imports(("django", "rest_framework")) == ["django", "rest_framework"]
+
+
+def _method_chain(node: ast.Call) -> dict[str, ast.Call]:
+    """The method calls of a chain ``a.b().c().d()`` → {"b": call, "c": call, "d": call}."""
+    chain = {}
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        chain.setdefault(node.func.attr, node)
+        node = node.func.value
+    return chain
+
+
+def wide_row_locks(paths=None) -> list[str]:
+    """``module:line`` of each ``select_for_update()`` without ``of=`` in a chain that also
+    joins (``select_related``): PostgreSQL's FOR UPDATE then locks every joined row (the model,
+    the owner), and a transaction that only refers to those rows (ingestion's foreign keys) waits
+    on it, the deadlock of docs/performance.md ("Deadlocks, fixed"). Lock your own row:
+    ``select_for_update(of=("self",))``."""
+    found = set()
+    for path in paths or application_modules():
+        for node in ast.walk(parsed(path)):
+            if not isinstance(node, ast.Call):
+                continue
+            chain = _method_chain(node)
+            lock = chain.get("select_for_update")
+            if lock is not None and "select_related" in chain and not any(k.arg == "of" for k in lock.keywords):
+                where = relative(path) if path.is_relative_to(ROOT) else path.name
+                found.add(f"{where}:{lock.lineno}")
+    return sorted(found)
+
+
+def test_row_locks_that_join_lock_their_own_row_only():
+    assert wide_row_locks() == []
+
+
+def test_the_row_lock_check_sees_a_wide_lock(tmp_path):
+    source = tmp_path / "locks.py"
+    source.write_text(
+        "A.objects.select_for_update().select_related('model').get(pk=1)\n"
+        "A.objects.select_related('model').select_for_update().get(pk=1)\n"
+        "A.objects.select_for_update(of=('self',)).select_related('model').get(pk=1)\n"
+        "A.objects.select_for_update().get(pk=1)\n"
+    )
+    assert [where.rsplit(":", 1)[1] for where in wide_row_locks([source])] == ["1", "2"]

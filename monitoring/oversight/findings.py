@@ -91,7 +91,7 @@ def finding_create(
 
 
 def _lock(finding: Finding) -> Finding:
-    return Finding.objects.select_for_update().select_related("model", "owner").get(pk=finding.pk)
+    return Finding.objects.select_for_update(of=("self",)).select_related("model", "owner").get(pk=finding.pk)
 
 
 @transaction.atomic
@@ -136,7 +136,9 @@ def finding_retest(*, finding: Finding, actor, passed: bool, comment: str, conte
 def finding_escalate(*, finding_id: int, now: dt.datetime | None = None) -> bool:
     """Escalate an overdue open finding once: audit, webhook and e-mail to the admins."""
     now = now or clock.now()
-    finding = Finding.objects.select_for_update().select_related("model", "owner").filter(pk=finding_id).first()
+    finding = (
+        Finding.objects.select_for_update(of=("self",)).select_related("model", "owner").filter(pk=finding_id).first()
+    )
     if finding is None or finding.escalated_at or finding.status == FindingStatus.CLOSED or finding.due_at > now:
         return False
     finding.escalated_at = now

@@ -139,7 +139,9 @@ def review_trigger(
 
 
 def _lock(review: PeriodicReview) -> PeriodicReview:
-    return PeriodicReview.objects.select_for_update().select_related("model", "model__owner").get(pk=review.pk)
+    return (
+        PeriodicReview.objects.select_for_update(of=("self",)).select_related("model", "model__owner").get(pk=review.pk)
+    )
 
 
 @transaction.atomic
@@ -209,7 +211,7 @@ def next_review_due(model: RegisteredModel) -> dt.datetime | None:
 def review_schedule(*, model_id: int, now: dt.datetime | None = None) -> PeriodicReview | None:
     """Open the scheduled review of one model when it is near due (``REVIEW_OPEN_DAYS_BEFORE``)."""
     now = now or clock.now()
-    model = RegisteredModel.objects.select_for_update().select_related("owner").filter(pk=model_id).first()
+    model = RegisteredModel.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=model_id).first()
     if model is None or PeriodicReview.objects.filter(model=model).exclude(status=ReviewStatus.COMPLETED).exists():
         return None
     due = next_review_due(model)

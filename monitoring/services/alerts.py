@@ -184,7 +184,7 @@ def alerts_sync(
 @transaction.atomic
 def alert_acknowledge(*, alert: Alert, actor, comment: str, context: AuditContext) -> Alert:
     """The owner (or an admin) acknowledges an open alert with a comment; audited."""
-    alert = Alert.objects.select_for_update().select_related("model").get(pk=alert.pk)
+    alert = Alert.objects.select_for_update(of=("self",)).select_related("model").get(pk=alert.pk)
     if not can_change_model(actor, alert.model):
         raise PermissionDenied("Only the model's owner or an admin can acknowledge its alerts.")
     comment = (comment or "").strip()

@@ -174,7 +174,9 @@ def evaluation_compute(*, run_id: int, context: AuditContext = WORKER) -> Evalua
 
 @transaction.atomic
 def _store(run_id: int, results: dict, error: str, context: AuditContext) -> EvaluationRun | None:
-    run = EvaluationRun.objects.select_for_update().select_related("version__model").filter(pk=run_id).first()
+    run = (
+        EvaluationRun.objects.select_for_update(of=("self",)).select_related("version__model").filter(pk=run_id).first()
+    )
     if run is None or run.status != EvaluationStatus.PENDING:
         return run
     run.status = EvaluationStatus.FAILED if error else EvaluationStatus.DONE

@@ -197,7 +197,7 @@ def llm_evaluation_upload(
         raise BatchError(None, "kind", "LLM evaluation runs are for models of kind llm_app.")
     batch = llm_evaluation_validate(parse_evaluation_body(body, content_type), evaluation_set=evaluation_set)
     results = {"evaluation_set": batch.evaluation_set, **llm_results(batch.cases)}
-    version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(pk=version.pk)
     previous = dict(version.metrics) if isinstance(version.metrics, dict) else {}
     new = offline_metrics(results)
     try:

@@ -103,7 +103,12 @@ def reference_profile_fail(
 ) -> ReferenceProfile | None:
     """Record that the profile of this upload (``data_sha256``) cannot be built, with the
     reason, and audit it (``reference.failed``). A newer upload meanwhile is left alone."""
-    ref = ReferenceProfile.objects.select_for_update().select_related("version__model").filter(pk=profile_id).first()
+    ref = (
+        ReferenceProfile.objects.select_for_update(of=("self",))
+        .select_related("version__model")
+        .filter(pk=profile_id)
+        .first()
+    )
     if ref is None or ref.status != ProfileStatus.PENDING or ref.data_sha256 != data_sha256:
         return ref
     ref.status = ProfileStatus.FAILED

@@ -342,7 +342,7 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
         raise ValidationError({"non_field_errors": [f"These fields cannot be changed: {', '.join(unknown)}.{hint}"]})
     if "metrics" in changes:
         validate_metrics(changes["metrics"])
-    version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(pk=version.pk)
     before = model_snapshot(version, VERSION_FIELDS)
     for field, value in changes.items():
         setattr(version, field, value)

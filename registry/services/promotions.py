@@ -70,7 +70,7 @@ def _lock_request(pk: int) -> PromotionRequest:
         raise PromotionRequest.DoesNotExist(f"Promotion request {pk} does not exist.")
     model = lock_model(model_id)
     versions = lock_versions(model)
-    req = PromotionRequest.objects.select_for_update().select_related("requested_by").get(pk=pk)
+    req = PromotionRequest.objects.select_for_update(of=("self",)).select_related("requested_by").get(pk=pk)
     req.version = versions[req.version_id]
     req.version.model = model
     return req

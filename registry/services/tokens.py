@@ -94,7 +94,11 @@ def token_revoke(*, token: ApiToken, actor, context: AuditContext, reason: str =
 @transaction.atomic
 def tokens_revoke_for_user(*, user, actor, context: AuditContext, reason: str) -> int:
     """Revoke every live token of ``user`` (deactivation); one audit event per token."""
-    live = list(ApiToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True).select_related("user"))
+    live = list(
+        ApiToken.objects.select_for_update(of=("self",))
+        .filter(user=user, revoked_at__isnull=True)
+        .select_related("user")
+    )
     for token in live:
         token_revoke(token=token, actor=actor, context=context, reason=reason)
     return len(live)

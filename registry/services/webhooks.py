@@ -148,7 +148,12 @@ def webhook_deliver(*, delivery_id: int, final_attempt: bool) -> str:
     appended to ``attempt_log`` with its status code and error class.
     """
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().select_related("webhook").filter(pk=delivery_id).first()
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("webhook")
+            .filter(pk=delivery_id)
+            .first()
+        )
         if delivery is None:  # its webhook was deleted meanwhile
             return "missing"
         if delivery.status != DeliveryStatus.PENDING:
@@ -192,7 +197,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, actor, context: AuditContext
     """Send a failed delivery again (admins only): a fresh round of attempts, same signed body."""
     if not rules.is_admin(actor):
         raise PermissionDenied("Only admins may manage webhooks.")
-    delivery = WebhookDelivery.objects.select_for_update().select_related("webhook").get(pk=delivery.pk)
+    delivery = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("webhook").get(pk=delivery.pk)
     if delivery.status != DeliveryStatus.FAILED:
         raise ValidationError({"status": f"Only failed deliveries can be sent again (this one is {delivery.status})."})
     delivery.status = DeliveryStatus.PENDING
