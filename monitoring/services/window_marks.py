@@ -20,9 +20,11 @@ leave a killed computation's window stale for 15 minutes. So the lease stays sho
 running computation renews it: a daemon thread of the computing process, with its own database
 connection, calls ``window_lease_renew`` every ``WINDOW_LEASE / RENEWALS_PER_LEASE`` (40 s)
 until the computation ends, then stops and closes its connection. Not renewals at the
-computation's checkpoints: most of a live-hour computation is one statement
-(``windows.load_window_columns``'s single aggregate query read the whole hour: 40 s at 2 min,
-182 s at 8 min in that run), so no checkpoint comes in time. The thread dies with its process
+computation's checkpoints: an hour's computation is a few steps that each read or bin the whole
+hour, and one step can outlast the 40 s alone (an hour of 1 M rows, on PostgreSQL at a load of
+9-11 on two CPUs: ``load_window_columns``'s one aggregate statement 5-28 s, the labelled rows'
+count and join 11.5 s, for a whole computation of 15-17 s; the live hour under ingestion took
+182 s at 8 min, and at 50,000 rows/s holds 180 M rows). The thread dies with its process
 (SIGKILL, the time limit's kill), so a dead computation's window is queued again within about
 ``WINDOW_LEASE`` as before; one caveat: a renewal already waiting for the mark's row lock when
 the process dies may still land, once, which delays that by one more lease at most. A renewal
