@@ -8,6 +8,10 @@ tests/integration/test_faults.py and test_monitoring_worker.py.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -33,6 +37,7 @@ from monitoring.services.window_marks import (
 )
 from monitoring.services.windows import window_compute
 from registry.services.audit import CLI
+from tests.integration.conftest import worker_database_url
 from tests.monitoring.helpers import T0, as_json, prediction_records
 
 HOUR = (T0, Granularity.HOURLY)
@@ -158,3 +163,55 @@ def test_a_computation_running_longer_than_its_lease_keeps_its_claim_and_the_swe
     assert MetricValue.objects.get(version=churn_v1, window_start=T0, feature="", metric=Metric.VOLUME).value == 50
     assert not DirtyWindow.objects.filter(version=churn_v1, granularity=Granularity.HOURLY).exists()
     assert not [t for t in threading.enumerate() if t.name.startswith("window-lease")], "the renewals stopped"
+
+
+COMPUTE_IN_A_PROCESS = """
+import sys
+from datetime import datetime, timedelta
+import django
+django.setup()
+from monitoring.services import window_marks
+from monitoring.services.windows import window_compute
+window_marks.WINDOW_LEASE = timedelta(seconds=float(sys.argv[2]))
+window_compute(version_id=int(sys.argv[1]), window_start=datetime.fromisoformat(sys.argv[3]), granularity="hourly")
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_computation_stops_renewing_and_its_window_is_queued_again_after_its_last_lease(
+    churn_v1, owner, monkeypatch
+):
+    """A real process computes the hour, renews its lease while the read waits, and is killed
+    with SIGKILL: its renewing thread dies with it, and the sweep queues the window once the
+    last lease it wrote expired."""
+    lease = 1.5
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    body = as_json(prediction_records(50))
+    predictions_ingest(version=churn_v1, body=body, content_type="application/json", actor=owner, context=CLI)
+    env = {**os.environ, "DATABASE_URL": worker_database_url(), "DJANGO_SETTINGS_MODULE": "mlops_portal.settings"}
+    args = [sys.executable, "-c", COMPUTE_IN_A_PROCESS, str(churn_v1.pk), str(lease), T0.isoformat()]
+    locker = _locker()
+    try:
+        locker.execute(f"LOCK TABLE {Prediction._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        computing = subprocess.Popen(args, env=env)
+        try:
+            _wait_for(lambda: _blocked_by(locker), timeout=60, what="the process to read the hour")
+            first_lease = _mark(churn_v1).lease_until
+            renewed = _wait_for(
+                lambda: (mark := _mark(churn_v1)).lease_until > first_lease and mark, timeout=10, what="a renewal"
+            )
+            assert renewed.claimed_at is not None
+        finally:
+            computing.send_signal(signal.SIGKILL)
+            computing.wait(timeout=30)
+        time.sleep(0.5)  # a renewal sent just before the kill has landed
+        last_lease = _mark(churn_v1).lease_until
+        time.sleep(2 * lease)
+        assert _mark(churn_v1).lease_until == last_lease, "no renewal after the process died"
+        assert (churn_v1.pk, *HOUR) in dirty_windows_sweep(now=timezone.now()), "queued again after the lease"
+    finally:
+        locker.rollback()
+        locker.close()
+    assert window_compute(version_id=churn_v1.pk, window_start=T0, granularity=Granularity.HOURLY) > 0
+    assert not DirtyWindow.objects.filter(version=churn_v1, granularity=Granularity.HOURLY).exists()
