@@ -6,10 +6,30 @@ only in the transaction that stores the window's results (``window_done``) or it
 unchanged since the claim). A worker killed mid-window therefore leaves the mark in place:
 
 * ``window_claim`` stamps the mark with a lease (``WINDOW_LEASE``) when a computation starts;
+* ``window_lease_kept`` renews that lease while the computation runs (below);
 * ``dirty_windows_sweep`` (beat, every minute) queues marks never queued, marks queued long ago
   whose message may be lost (``REQUEUE_AFTER``), and claimed marks whose lease expired;
-* a computation that outlives its lease may run twice; results are upserts on unique keys and
-  the mark goes only if unchanged, so a second run costs time, never correctness.
+* a computation whose lease expired anyway (renewals failing) may run twice; results are
+  upserts on unique keys and the mark goes only if unchanged, so a second run costs time,
+  never correctness.
+
+Lease renewal. Under ingestion the live hour's computation outgrew the 2-minute lease and the
+sweep queued it again while it ran: one more whole-hour read at once (docs/performance.md,
+"Freshness under load"). A lease as long as ``window_compute``'s time limit would stop that but
+leave a killed computation's window stale for 15 minutes. So the lease stays short and a
+running computation renews it: a daemon thread of the computing process, with its own database
+connection, calls ``window_lease_renew`` every ``WINDOW_LEASE / RENEWALS_PER_LEASE`` (40 s)
+until the computation ends, then stops and closes its connection. Not renewals at the
+computation's checkpoints: an hour's computation is a few steps that each read or bin the whole
+hour, and one step can outlast the 40 s alone (an hour of 1 M rows, on PostgreSQL at a load of
+9-11 on two CPUs: ``load_window_columns``'s one aggregate statement 5-28 s, the labelled rows'
+count and join 11.5 s, for a whole computation of 15-17 s; the live hour under ingestion took
+182 s at 8 min, and at 50,000 rows/s holds 180 M rows). The thread dies with its process
+(SIGKILL, the time limit's kill), so a dead computation's window is queued again within about
+``WINDOW_LEASE`` as before; one caveat: a renewal already waiting for the mark's row lock when
+the process dies may still land, once, which delays that by one more lease at most. A renewal
+updates only a mark still held by this claim (``claimed_at`` unchanged and a lease in place),
+so it never revives a claim finished, freed, released, re-queued by the sweep or taken over.
 
 A failure that retrying will not cure (the window's data) is stored as a ``WindowFailure`` and
 the mark goes, so the window is not retried in a loop; new data marks it dirty again.
@@ -17,11 +37,13 @@ the mark goes, so the window is not retried in a loop; new data marks it dirty a
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Q
 
 from mlops_portal import clock
@@ -34,18 +56,21 @@ logger = logging.getLogger(__name__)
 SWEEP_BATCH = 500
 REQUEUE_AFTER = timedelta(minutes=10)
 WINDOW_LEASE = timedelta(minutes=2)
+RENEWALS_PER_LEASE = 3
 REASON_MAX = 2000
 
 
 @dataclass(frozen=True)
 class Claim:
     """A computation's hold on one window: ``marked_at`` as it was when the computation began
-    (None: the window was not marked)."""
+    (None: the window was not marked) and ``claimed_at``, the claim's stamp on the mark (None:
+    no mark was claimed)."""
 
     version_id: int
     window_start: datetime
     granularity: str
     marked_at: datetime | None
+    claimed_at: datetime | None = None
 
     def marks(self):
         return DirtyWindow.objects.filter(
@@ -58,9 +83,61 @@ def window_claim(*, version_id: int, window_start: datetime, granularity: str, n
     now = now or clock.now()
     claim_qs = DirtyWindow.objects.filter(version_id=version_id, window_start=window_start, granularity=granularity)
     marked_at = claim_qs.values_list("marked_at", flat=True).first()
-    if marked_at is not None:
-        claim_qs.update(claimed_at=now, lease_until=now + WINDOW_LEASE)
-    return Claim(version_id, window_start, granularity, marked_at)
+    claimed = marked_at is not None and claim_qs.update(claimed_at=now, lease_until=now + WINDOW_LEASE)
+    return Claim(version_id, window_start, granularity, marked_at, now if claimed else None)
+
+
+def window_lease_renew(claim: Claim, *, now=None) -> bool:
+    """Extend the claim's lease to ``WINDOW_LEASE`` from now if the mark is still this claim's:
+    stamped with its ``claimed_at`` and still leased. A mark since removed, freed or released
+    (lease cleared), re-queued by the sweep (lease cleared) or claimed by another computation
+    (``claimed_at`` changed) is left as it is. Returns whether the claim is still held."""
+    if claim.claimed_at is None:
+        return False
+    now = now or clock.now()
+    held = claim.marks().filter(claimed_at=claim.claimed_at, lease_until__isnull=False)
+    return bool(held.update(lease_until=now + WINDOW_LEASE))
+
+
+class _LeaseKeeper(threading.Thread):
+    """Renews one claim's lease every ``WINDOW_LEASE / RENEWALS_PER_LEASE`` until stopped or
+    the claim is lost, on this thread's own database connection (closed when it ends)."""
+
+    def __init__(self, claim: Claim):
+        super().__init__(name=f"window-lease {claim.version_id} {claim.granularity} {claim.window_start}", daemon=True)
+        self.claim = claim
+        self.interval = WINDOW_LEASE.total_seconds() / RENEWALS_PER_LEASE
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                try:
+                    if not window_lease_renew(self.claim):
+                        logger.info("%s: claim no longer held, lease no longer renewed", self.name)
+                        return
+                except DatabaseError:  # the next renewal may succeed before the lease ends
+                    logger.warning("%s: lease renewal failed", self.name, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+
+@contextlib.contextmanager
+def window_lease_kept(claim: Claim):
+    """Keep the claim's lease renewed for the duration of the block (see the module docstring);
+    nothing to keep if no mark was claimed."""
+    if claim.claimed_at is None:
+        yield
+        return
+    keeper = _LeaseKeeper(claim)
+    keeper.start()
+    try:
+        yield
+    finally:
+        keeper.stopped.set()
+        keeper.join(timeout=keeper.interval)  # a renewal waiting for a lock cannot revive the claim
+        if keeper.is_alive():
+            logger.warning("%s: still renewing after the computation ended", keeper.name)
 
 
 def _mark_remove(claim: Claim) -> bool:

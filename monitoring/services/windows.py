@@ -52,6 +52,7 @@ from .window_marks import (
     window_claim,
     window_done,
     window_failure_record,
+    window_lease_kept,
     window_release,
     windows_mark_dirty_one,
 )
@@ -454,7 +455,8 @@ def window_compute(*, version_id: int, window_start: datetime, granularity: str,
     start = hour_floor(window_start) if granularity == Granularity.HOURLY else day_floor(window_start)
     claim = window_claim(version_id=version_id, window_start=start, granularity=granularity)
     try:
-        return _window_compute(version, claim, mark_day=mark_day)
+        with window_lease_kept(claim):  # renewed while this runs; a dead process's lease expires
+            return _window_compute(version, claim, mark_day=mark_day)
     except TRANSIENT_ERRORS:
         try:
             window_release(claim)
