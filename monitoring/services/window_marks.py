@@ -18,15 +18,16 @@ sweep queued it again while it ran: one more whole-hour read at once (docs/perfo
 "Freshness under load"). A lease as long as ``window_compute``'s time limit would stop that but
 leave a killed computation's window stale for 15 minutes. So the lease stays short and a
 running computation renews it: a daemon thread of the computing process, with its own database
-connection, calls ``window_lease_renew`` every ``WINDOW_LEASE / RENEWALS_PER_LEASE`` (40 s)
+connection, calls ``window_lease_renew`` every ``WINDOW_LEASE / RENEWALS_PER_LEASE`` (20 s)
 until the computation ends, then stops and closes its connection. Not renewals at the
 computation's checkpoints: an hour's computation is a few steps that each read or bin the whole
-hour, and one step can outlast the 40 s alone (an hour of 1 M rows, on PostgreSQL at a load of
+hour, and one step can outlast a renewal interval alone (an hour of 1 M rows, on PostgreSQL at a load of
 9-11 on two CPUs: ``load_window_columns``'s one aggregate statement 5-28 s, the labelled rows'
 count and join 11.5 s, for a whole computation of 15-17 s; the live hour under ingestion took
 182 s at 8 min, and at 50,000 rows/s holds 180 M rows). The thread dies with its process
 (SIGKILL, the time limit's kill), so a dead computation's window is queued again within about
-``WINDOW_LEASE`` as before; one caveat: a renewal already waiting for the mark's row lock when
+``WINDOW_LEASE``; since renewal, the lease is 1 minute (it was 2 before, with no renewal), so a
+killed computation's window is recomputed sooner; one caveat: a renewal already waiting for the mark's row lock when
 the process dies may still land, once, which delays that by one more lease at most. A renewal
 updates only a mark still held by this claim (``claimed_at`` unchanged and a lease in place),
 so it never revives a claim finished, freed, released, re-queued by the sweep or taken over.
@@ -55,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
 REQUEUE_AFTER = timedelta(minutes=10)
-WINDOW_LEASE = timedelta(minutes=2)
+WINDOW_LEASE = timedelta(minutes=1)  # renewed every 20 s while the computation runs
 RENEWALS_PER_LEASE = 3
 REASON_MAX = 2000
 
