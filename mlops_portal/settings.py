@@ -251,17 +251,14 @@ BREAK_GLASS_USERNAME = env.str("BREAK_GLASS_USERNAME", default="")
 # The client, then the provider's discovery document or its endpoints and issuer (registry/oidc.py
 # reads those from discovery unless set): each from the environment variable of the same name,
 # empty (single sign-on off) unless set.
-OIDC_FROM_ENV = [
-    "OIDC_RP_CLIENT_ID",
-    "OIDC_RP_CLIENT_SECRET",
-    "OIDC_OP_DISCOVERY_URL",
-    "OIDC_OP_AUTHORIZATION_ENDPOINT",
-    "OIDC_OP_TOKEN_ENDPOINT",
-    "OIDC_OP_USER_ENDPOINT",
-    "OIDC_OP_JWKS_ENDPOINT",
-    "OIDC_OP_ISSUER",
-]
-globals().update({name: env.str(name, default="") for name in OIDC_FROM_ENV})
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_DISCOVERY_URL = env.str("OIDC_OP_DISCOVERY_URL", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
 OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
 OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
 OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
