@@ -3,13 +3,13 @@
 On PostgreSQL a prediction id is kept once per version by the plain table
 ``monitoring_predictionkey`` (migration 0026), kept in step with the partitioned predictions by
 statement-level triggers. Dropping a day's partition fires no trigger, and deleting the day's
-keys (a million at the issue's scale) took most of the purge's time. So the purge, in the
-transaction that drops the partition and writes its receipts, only records the day
-(``prediction_keys_owe``: a ``PredictionKeySweep`` row) and queues the sweep for when it commits;
-the sweep (``prediction_keys_sweep``: task ``monitoring.tasks.prediction_keys_sweep``, queued by
-the purge and run by beat after the nightly purge) deletes the recorded days' keys
-``KEYS_SWEEP_BATCH`` at a time, one transaction per batch, and removes a day's record when no
-key of it is left.
+keys (a million at the issue's scale) in the purge took half its time (docs/performance.md).
+So the purge, in the transaction that drops the partition and writes its receipts, only
+records the day (``prediction_keys_schedule``: a ``PredictionKeySweep`` row) and queues the
+sweep for when it commits. The sweep (``prediction_keys_sweep``: task
+``monitoring.tasks.prediction_keys_sweep``, queued by the purge and run by beat after the
+nightly purge) deletes the recorded days' keys ``KEYS_SWEEP_BATCH`` at a time, one transaction
+per batch, and removes a day's record when no key of it is left.
 
 * Crash-safe: the record commits with the DROP, so no dropped day is forgotten; a sweep stopped
   half-way leaves the record and the next run goes on where it stopped. Running it twice, or
@@ -37,9 +37,10 @@ from . import partitions
 
 logger = logging.getLogger(__name__)
 KEYS_SWEEP_BATCH = 50_000  # keys deleted per transaction
+PREDICTIONS = "monitoring_prediction"
 
 
-def prediction_keys_owe(*, day: date) -> None:
+def prediction_keys_schedule(*, day: date) -> None:
     """Record that ``day``'s keys are to be deleted (in the caller's transaction, the one that
     drops the day's partition) and queue the sweep for when that transaction commits."""
     from monitoring import tasks
@@ -64,7 +65,10 @@ def _sweep_batch(day: date, batch: int) -> tuple[int, bool]:
 
 def prediction_keys_sweep(*, batch: int = KEYS_SWEEP_BATCH) -> int:
     """Delete the keys of every recorded dropped day, oldest day first, ``batch`` keys per
-    transaction, removing each day's record once none is left → the keys deleted."""
+    transaction, removing each day's record once none is left → the keys deleted. Nothing to
+    do on SQLite (no keys table, so no day is ever recorded there)."""
+    if not partitions.is_partitioned(PREDICTIONS):
+        return 0
     total = 0
     for day in PredictionKeySweep.objects.order_by("day").values_list("day", flat=True):
         removed, done = 0, False
@@ -76,4 +80,4 @@ def prediction_keys_sweep(*, batch: int = KEYS_SWEEP_BATCH) -> int:
     return total
 
 
-__all__ = ["KEYS_SWEEP_BATCH", "prediction_keys_owe", "prediction_keys_sweep"]
+__all__ = ["KEYS_SWEEP_BATCH", "prediction_keys_schedule", "prediction_keys_sweep"]

@@ -49,7 +49,7 @@ from registry.services.audit import WORKER, AuditContext, audit_record, model_sn
 
 from . import partitions, raw_digests
 from .model_settings import settings_record, settings_row_for_update
-from .prediction_keys import prediction_keys_owe
+from .prediction_keys import prediction_keys_schedule
 
 POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
 DAY = timedelta(days=1)
@@ -202,7 +202,7 @@ def _finish_detached(table: str, name: str, plans: dict[int, Plan], owner_model:
             if m is not None
         ]
         if table == PREDICTIONS:  # a DROP fires no trigger: the day's keys are swept after commit
-            prediction_keys_owe(day=start.date())
+            prediction_keys_schedule(day=start.date())
         partitions.table_drop(name)
     return receipts
 
