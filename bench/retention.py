@@ -10,13 +10,17 @@
 3. The same ingestion rate and dashboard render with the rows in place (target: within 10 %).
 4. Erasure of one subject across all rows (the product's ``erasure_request_create``; target < 1 s).
 5. Purge of the 10 oldest days: a ``DELETE`` of exactly those rows, timed and rolled back,
-   then the product's ``retention_purge`` (receipts + DETACH CONCURRENTLY + one DROP) on the
-   same rows (target: >= 100x faster); then, as a second peer, a committed ``DELETE`` of the
-   next 10 days' rows followed by ``VACUUM`` of their partitions (what a table without
-   partitions pays before the space is reusable).
+   then the product's ``retention_purge`` (receipts + DETACH CONCURRENTLY + one DROP per day,
+   each dropped day recorded for the keys sweep) on the same rows (target: >= 100x faster);
+   then the keys sweep that follows it (``prediction_keys_sweep``: the dropped days' keys in
+   the keys table, in batches), timed apart and added to the purge in a "purge + keys sweep"
+   line; then, as a second peer, a committed ``DELETE`` of the next 10 days' rows followed by
+   ``VACUUM`` of their partitions (what a table without partitions pays before the space is
+   reusable).
 
 Sizes: ``BENCH_QUICK=1`` → 30 x 20,000; ``BENCH_RETENTION_ROWS_PER_DAY`` and
-``BENCH_RETENTION_DAYS`` override. ``BENCH_RETENTION_TRACE=1`` logs the purge's statements.
+``BENCH_RETENTION_DAYS`` override. ``BENCH_RETENTION_TRACE=1`` logs the purge's and the
+sweep's statements.
 ``python -m bench retention`` runs this one alone.
 """
 
@@ -62,11 +66,13 @@ def _model():
 
 def _clear(model, admin) -> None:
     """Remove earlier runs' raw rows of this model by dropping their partitions (fast)."""
+    from monitoring.services.prediction_keys import prediction_keys_sweep
     from monitoring.services.retention import retention_policy_update, retention_purge
     from registry.services.audit import CLI
 
     retention_policy_update(model=model, actor=admin, context=CLI, changes={"raw_days": 1, "legal_hold": False})
     retention_purge(now=datetime.now(UTC) + timedelta(days=2))
+    prediction_keys_sweep()  # the dropped days' keys, or the ids loaded next would be refused
 
 
 def _ingest_rate(version, admin, *, tag: str) -> float:
@@ -214,18 +220,16 @@ def _delete_vacuum_seconds(version, start: datetime) -> tuple[float, int]:
         return time.perf_counter() - begin, rows
 
 
-def _traced_purge() -> list[dict]:
-    """The product's purge; with ``BENCH_RETENTION_TRACE=1`` each kind of statement's time is
-    logged (what is left of the purge's time is its commits and Python)."""
+def _traced(label: str, call):
+    """``call()``; with ``BENCH_RETENTION_TRACE=1`` each kind of statement's time is logged
+    (what is left of the total is commits and Python)."""
     import re
     from collections import defaultdict
 
     from django.db import connection
 
-    from monitoring.services.retention import retention_purge
-
     if not os.environ.get("BENCH_RETENTION_TRACE"):
-        return retention_purge()
+        return call()
     spent: dict[str, list] = defaultdict(lambda: [0, 0.0])
 
     def timed(execute, sql, params, many, context):
@@ -239,30 +243,57 @@ def _traced_purge() -> list[dict]:
 
     begin = time.perf_counter()
     with connection.execute_wrapper(timed):
-        receipts = retention_purge()
+        result = call()
     total = time.perf_counter() - begin
-    log(f"  purge {total:.3f} s, of which statements {sum(t for _, t in spent.values()):.3f} s:")
+    log(f"  {label} {total:.3f} s, of which statements {sum(t for _, t in spent.values()):.3f} s:")
     for sql, (n, seconds) in sorted(spent.items(), key=lambda kv: -kv[1][1])[:8]:
         log(f"    {seconds:.3f} s  {n:3d} x  {sql}")
-    return receipts
+    return result
+
+
+def _purge_and_sweep(version, cutoff: datetime) -> tuple[list[dict], float, int, float]:
+    """The product's purge (receipts, DETACH, DROP, the dropped days recorded), then the keys
+    sweep that follows it (``prediction_keys_sweep``, which the purge queues on commit; run
+    here in-process right after) → (receipts, purge s, keys deleted, sweep s)."""
+    from django.db import connection
+
+    from monitoring.services.partitions import PREDICTION_KEYS
+    from monitoring.services.prediction_keys import prediction_keys_sweep
+    from monitoring.services.retention import retention_purge
+
+    start = time.perf_counter()
+    receipts = _traced("purge", retention_purge)
+    purge_s = time.perf_counter() - start
+    start = time.perf_counter()
+    keys = _traced("keys sweep", prediction_keys_sweep)
+    sweep_s = time.perf_counter() - start
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM {PREDICTION_KEYS} WHERE version_id = %s AND timestamp < %s", [version.pk, cutoff]
+        )
+        assert cursor.fetchone()[0] == 0, "keys of dropped days left after the sweep"
+    log(f"  keys sweep: {keys:,} keys in {sweep_s:.2f} s, {keys / max(sweep_s, 1e-9):,.0f} keys/s")
+    return receipts, purge_s, keys, sweep_s
 
 
 def _purge_figures(version, model, admin, today: datetime) -> list[Figure]:
     """The product's purge of the PURGE_DAYS oldest days against a DELETE of the same rows
-    (rolled back), and against a committed DELETE + VACUUM of the next PURGE_DAYS days."""
+    (rolled back; its trigger deletes their keys too), the keys sweep that follows the purge,
+    purge + sweep against the same DELETE, and the purge against a committed DELETE + VACUUM
+    of the next PURGE_DAYS days."""
     from monitoring.models import Prediction
+    from monitoring.services.prediction_keys import KEYS_SWEEP_BATCH
     from monitoring.services.retention import retention_policy_update
     from registry.services.audit import CLI
 
     retention_policy_update(model=model, actor=admin, context=CLI, changes={"raw_days": DAYS - PURGE_DAYS})
     cutoff = today - timedelta(days=DAYS - PURGE_DAYS)
     delete_s, deleted = _delete_seconds(version, cutoff)
-    start = time.perf_counter()
-    receipts = _traced_purge()
-    purge_s = time.perf_counter() - start
+    receipts, purge_s, keys, sweep_s = _purge_and_sweep(version, cutoff)
     dropped = sum(r["rows"] for r in receipts if r["model"] == MODEL and r["table"] == "monitoring_prediction")
     left = Prediction.objects.filter(version=version, timestamp__lt=cutoff).count()
     vacuum_s, vacuumed = _delete_vacuum_seconds(version, cutoff)
+    total_s = purge_s + sweep_s
     return [
         Figure(
             "purge of 10 days: partition drop",
@@ -273,7 +304,24 @@ def _purge_figures(version, model, admin, today: datetime) -> list[Figure]:
             ratio=delete_s / purge_s,
             target=">= 100x faster",
             passed=delete_s / purge_s >= 100 and dropped == deleted and left == 0,
-            note=f"{deleted:,} rows; the purge includes its {len(receipts)} receipts (day digests kept at ingestion)",
+            note=f"{deleted:,} rows; the purge includes its {len(receipts)} receipts (day digests kept at ingestion)"
+            " and records the dropped days; their keys go in the sweep below",
+        ),
+        Figure(
+            "keys sweep after the purge",
+            sweep_s,
+            "s",
+            note=f"{keys:,} keys of the dropped days, {keys / max(sweep_s, 1e-9):,.0f} keys/s,"
+            f" {KEYS_SWEEP_BATCH:,} a transaction (the task the purge queues on commit)",
+        ),
+        Figure(
+            "purge + keys sweep",
+            total_s,
+            "s",
+            peer="DELETE of the same rows (rolled back)",
+            peer_value=delete_s,
+            ratio=delete_s / total_s,
+            note="everything the removal costs the database, the sweep outside the purge's transaction",
         ),
         Figure(
             "purge of 10 days: partition drop",

@@ -471,5 +471,11 @@ class IngestBatch(models.Model):
 from .models_cost import Budget, CostRecord  # noqa: E402, F401
 from .models_fairness import PredictionSensitive, WindowGroupCounts  # noqa: E402,F401
 from .models_pairing import PairedCounts  # noqa: E402, F401
-from .models_retention import ErasureRequest, ErasureStatus, RawDigest, RetentionPolicy  # noqa: E402,F401
+from .models_retention import (  # noqa: E402,F401
+    ErasureRequest,
+    ErasureStatus,
+    PredictionKeySweep,
+    RawDigest,
+    RetentionPolicy,
+)
 from .oversight.models import *  # noqa: E402,F401,F403 - incidents, plans, reviews, findings (Django registers them here)

@@ -102,3 +102,20 @@ class RawDigest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id} {self.day}: {self.rows} rows"
+
+
+class PredictionKeySweep(models.Model):
+    """A UTC day of predictions whose partition the purge dropped while the day's keys (the
+    PostgreSQL table ``monitoring_predictionkey`` that keeps a prediction id once per version)
+    are still to be deleted: written in the purge's transaction, removed by the keys sweep
+    (``monitoring.services.prediction_keys``) once the day has no key left. Until then the
+    day's ids stay refused, as they were while their rows were stored."""
+
+    day = models.DateField(unique=True)
+    dropped_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"Prediction keys of {self.day} to delete"

@@ -119,6 +119,15 @@ def retention_purge() -> int:
     return len(purge())
 
 
+@shared_task(name="monitoring.tasks.prediction_keys_sweep", time_limit=3600, soft_time_limit=3300, **COMMON)
+def prediction_keys_sweep() -> int:
+    """Delete the prediction keys of the days the purge dropped, in batches (queued by the
+    purge on commit; beat, nightly after the purge); resumes where a stopped run left off."""
+    from monitoring.services.prediction_keys import prediction_keys_sweep as sweep
+
+    return sweep()
+
+
 @shared_task(name="monitoring.tasks.budget_evaluate", time_limit=120, soft_time_limit=100, **COMMON)
 def budget_evaluate(model_id: int) -> None:
     """A model's month-to-date cost against its budget (after cost records commit)."""

@@ -8,8 +8,9 @@ whose primary key is ``(version_id, prediction_id)``. Statement-level triggers o
 partitioned table keep it in step with every write (COPY, ORM inserts and updates, deletes,
 TRUNCATE), reading the statement's transition tables, so a second copy of an id fails the
 insert with a unique violation, also for concurrent batches (the second waits for the first
-to commit). Dropping a partition fires no trigger: the purge deletes the day's keys by their
-time (``monitoring.services.partitions.keys_forget_day``). Existing rows' keys are copied in.
+to commit). Dropping a partition fires no trigger: the day's keys are deleted by their time
+after the purge (``monitoring.services.prediction_keys``, migration 0027). Existing rows' keys
+are copied in.
 
 SQLite keeps its unique constraint on the predictions table and gets nothing here.
 """

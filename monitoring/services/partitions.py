@@ -210,15 +210,28 @@ def prediction_keys_stored(*, version_id: int, ids: list[str]) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def prediction_keys_forget(*, day: date) -> int:
-    """Delete the keys of one day's predictions (their partition is being dropped, which fires no
-    trigger) → how many; by the keys' time index."""
+def prediction_keys_forget(*, day: date, batch: int) -> int:
+    """Delete up to ``batch`` keys of one day's predictions whose rows are gone (their partition
+    was dropped, which fires no trigger) → how many; fewer than ``batch``: none is left.
+
+    The keys are found by their time index and deleted by their row address (``ctid``) in one
+    statement. A key whose row is stored again (the day's partition created anew by a back-fill)
+    is kept: ``NOT EXISTS`` probes the predictions of that day only (partition pruning), so
+    nothing is probed once the day's partition is gone."""
     low, high = _bounds(day)
+
+    def in_day(alias: str) -> str:
+        return f'{alias}."timestamp" >= %s' + (f' AND {alias}."timestamp" < %s' if high else "")
+
+    bounds = [low, high] if high else [low]
     with connection.cursor() as cursor:
-        if high is None:
-            cursor.execute(f'DELETE FROM {PREDICTION_KEYS} WHERE "timestamp" >= %s', [low])
-        else:
-            cursor.execute(f'DELETE FROM {PREDICTION_KEYS} WHERE "timestamp" >= %s AND "timestamp" < %s', [low, high])
+        cursor.execute(
+            f"DELETE FROM {PREDICTION_KEYS} d WHERE {in_day('d')} AND d.ctid = ANY(ARRAY("
+            f"SELECT k.ctid FROM {PREDICTION_KEYS} k WHERE {in_day('k')} AND NOT EXISTS ("
+            f"SELECT 1 FROM monitoring_prediction p WHERE {in_day('p')} "
+            "AND p.version_id = k.version_id AND p.prediction_id = k.prediction_id) LIMIT %s))",
+            [*bounds, *bounds, *bounds, int(batch)],
+        )
         return cursor.rowcount
 
 

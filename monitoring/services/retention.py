@@ -9,9 +9,11 @@ the audit chain.
 * Purge (beat, nightly): the cutoff of a model is the start of today (UTC) minus its days.
   On PostgreSQL, predictions (by ``timestamp``) and labels (by ``received_at``) are partitioned
   by day: a daily partition whose rows have all expired (every model with rows in it is past its
-  cutoff and none is held) is detached and dropped, with its predictions' keys
-  (``monitoring_predictionkey``); where a shared partition also holds rows that must stay, the
-  expired models' rows of that day are deleted by range. On SQLite (plain
+  cutoff and none is held) is detached and dropped; its day is recorded in the same
+  transaction, and its predictions' keys (``monitoring_predictionkey``) are deleted after it,
+  in batches, by the keys sweep (``monitoring.services.prediction_keys``). Where a shared
+  partition also holds rows that must stay, the expired models' rows of that day are deleted by
+  range. On SQLite (plain
   tables) rows are deleted by range. The sensitive values stored apart at ingestion
   (``PredictionSensitive``), a plain table, are deleted by range, and the digests of the days
   removed go with them. LLM request records (a plain table on both databases: their unique
@@ -47,6 +49,7 @@ from registry.services.audit import WORKER, AuditContext, audit_record, model_sn
 
 from . import partitions, raw_digests
 from .model_settings import settings_record, settings_row_for_update
+from .prediction_keys import prediction_keys_schedule
 
 POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
 DAY = timedelta(days=1)
@@ -198,8 +201,8 @@ def _finish_detached(table: str, name: str, plans: dict[int, Plan], owner_model:
             for m, grouped in by_model.items()
             if m is not None
         ]
-        if table == PREDICTIONS:  # a DROP fires no trigger: the day's keys go by their time
-            partitions.prediction_keys_forget(day=start.date())
+        if table == PREDICTIONS:  # a DROP fires no trigger: the day's keys are swept after commit
+            prediction_keys_schedule(day=start.date())
         partitions.table_drop(name)
     return receipts
 

@@ -110,6 +110,7 @@ def test_prediction_keys_follow_the_rows_through_purge_erasure_and_orm_writes(ch
     from django.db import IntegrityError, transaction
 
     from monitoring.services.erasure import erasure_request_create
+    from monitoring.services.prediction_keys import prediction_keys_sweep
     from monitoring.services.retention import retention_policy_update, retention_purge
 
     def keys() -> set[tuple[int, str]]:
@@ -124,8 +125,10 @@ def test_prediction_keys_follow_the_rows_through_purge_erasure_and_orm_writes(ch
     retention_policy_update(model=churn, actor=admin_user, context=CLI, changes={"raw_days": 30})
     receipts = retention_purge(now=T0 + timedelta(days=1))
     assert {r["method"] for r in receipts if r["table"] == TABLE} == {"partition_drop"}
+    # the dropped day's keys leave after the purge, by the keys sweep; then its ids are free again
+    assert len(keys()) == 8
+    assert prediction_keys_sweep() == 4
     assert keys() == {(churn_v1.pk, f"kept{i}") for i in range(4)}
-    # the dropped ids are free again
     ingest_predictions(churn_v1, prediction_records(4, start=T0 + timedelta(hours=3), prefix="gone"), owner)
     Prediction.objects.filter(prediction_id="kept1").delete()
     Prediction.objects.filter(prediction_id="kept2").update(prediction_id="moved2")
