@@ -17,10 +17,12 @@ class AtomicWritesMixin:
     database on every read (docs/performance.md, inventory). Any other method runs its whole
     dispatch (authentication, permissions, handler, DRF's exception handler) in one
     ``transaction.atomic()``, as ATOMIC_REQUESTS would: an error response that DRF marks for
-    rollback still rolls everything back. Put it first among a view's bases (it owns ``dispatch``)."""
+    rollback still rolls everything back. A read that starts inside a transaction already open (a
+    test's, a caller's) runs in its own savepoint as before, since DRF's error responses mark the
+    innermost atomic block for rollback. Put it first among a view's bases (it owns ``dispatch``)."""
 
     def dispatch(self, request, *args, **kwargs):
-        if request.method in SAFE_METHODS:
+        if request.method in SAFE_METHODS and not transaction.get_connection().in_atomic_block:
             return super().dispatch(request, *args, **kwargs)
         with transaction.atomic():
             return super().dispatch(request, *args, **kwargs)
