@@ -26,6 +26,10 @@ one small row instead of compiling and running the token or user query with the 
 (about 1.5 ms of CPU a request). Revoking a token, (de)activating a user, changing a password, a
 group, a group membership or a team membership bumps it, so the next request after the commit
 reads them again from the database.
+
+A request reads every revision row in one statement the first time it needs one, and reuses
+them for the rest of the request (``_committed_revisions``): authenticating and serving the
+cached page or detail then cost one small read between them.
 """
 
 from __future__ import annotations
