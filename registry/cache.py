@@ -26,6 +26,10 @@ one small row instead of compiling and running the token or user query with the 
 (about 1.5 ms of CPU a request). Revoking a token, (de)activating a user, changing a password, a
 group, a group membership or a team membership bumps it, so the next request after the commit
 reads them again from the database.
+
+A request reads every revision row in one statement the first time it needs one, and reuses
+them for the rest of the request (``_committed_revisions``): authenticating and serving the
+cached page or detail then cost one small read between them.
 """
 
 from __future__ import annotations
@@ -55,6 +59,40 @@ def _bump(pk: int) -> None:
     if InventoryRevision.objects.filter(pk=pk).update(value=F("value") + 1) == 0:
         InventoryRevision.objects.bulk_create([InventoryRevision(pk=pk, value=0)], ignore_conflicts=True)
         InventoryRevision.objects.filter(pk=pk).update(value=F("value") + 1)
+    _forget_revisions()
+
+
+# Per thread, during one request: the revision rows it has read, by database alias. A request
+# reads them all in one query the first time it needs one (authenticating, then the cached
+# page or detail), not once per use; a bump this thread runs forgets them. A bump committed
+# elsewhere meanwhile is seen by the next request, as if this one had read everything at once.
+_request = Local()
+
+
+def start_request(**_signal_kwargs) -> None:
+    """``request_started`` receiver: this thread now serves a request (revisions read once)."""
+    _request.revisions = {}
+
+
+def finish_request(**_signal_kwargs) -> None:
+    """``request_finished`` receiver: outside a request every use reads the revisions again."""
+    _request.revisions = None
+
+
+def _forget_revisions() -> None:
+    if getattr(_request, "revisions", None):
+        _request.revisions = {}
+
+
+def _committed_revisions(using: str) -> dict[int, int]:
+    """Every revision row's committed value, read once per request (see ``_request``)."""
+    seen = getattr(_request, "revisions", None)
+    if seen is not None and using in seen:
+        return seen[using]
+    found = dict(InventoryRevision.objects.using(using).values_list("pk", "value"))
+    if seen is not None:
+        seen[using] = found
+    return found
 
 
 def bump_lists_revision() -> None:
@@ -134,7 +172,7 @@ def _revision(rows: tuple[int, ...], bumps: tuple, using: str) -> tuple[int, ...
     must see its own writes)."""
     if settings.INVENTORY_CACHE_SECONDS <= 0 or _pending(using, bumps):
         return None
-    found = dict(InventoryRevision.objects.using(using).filter(pk__in=rows).values_list("pk", "value"))
+    found = _committed_revisions(using)
     return tuple(found.get(pk, 0) for pk in rows)
 
 
@@ -228,6 +266,10 @@ def connect_receivers() -> None:
         post_delete.connect(_row_changed, sender=model, dispatch_uid=f"inventory_deleted_{model.__name__}")
     for through in (RegisteredModel.tags.through, Team.members.through):
         m2m_changed.connect(_relation_changed, sender=through, dispatch_uid=f"inventory_m2m_{through.__name__}")
+    from django.core.signals import request_finished, request_started
+
+    request_started.connect(start_request, dispatch_uid="inventory_revisions_request_started")
+    request_finished.connect(finish_request, dispatch_uid="inventory_revisions_request_finished")
     user = get_user_model()
     post_save.connect(_user_saved, sender=user, dispatch_uid="inventory_saved_user")
     post_delete.connect(_row_changed, sender=user, dispatch_uid="inventory_deleted_user")

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from mlops_portal.api.errors import error_body
 from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
 from mlops_portal.api.permissions import HasScope
+from mlops_portal.api.transactions import AtomicWritesMixin
 from registry.api.llm import LLM_OUTPUT_FIELDS, LLMPartsOutputMixin, VersionDiffView
 from registry.cache import cached_render
 from registry.choices import Stage, TaskType
@@ -232,7 +233,7 @@ NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, descrip
 VERSION = OpenApiParameter("version", OpenApiTypes.INT, OpenApiParameter.PATH, description="Version number.")
 
 
-class InventoryAPIView(generics.GenericAPIView):
+class InventoryAPIView(AtomicWritesMixin, generics.GenericAPIView):
     permission_classes = [IsAuthenticated, HasScope]
     parser_classes = [LimitedJSONParser]
     # "*" (any other method, e.g. DELETE) needs only read, so the answer is a 405, not a 403.
