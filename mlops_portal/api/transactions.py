@@ -1,4 +1,5 @@
-"""API views whose reads run without ATOMIC_REQUESTS' transaction and whose writes keep it."""
+"""Every API view's transactions (one rule, tested in tests/registry/test_request_revisions.py): reads
+run without ATOMIC_REQUESTS' transaction, writes keep it."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from mlops_portal.api.errors import Conflict, PayloadTooLarge
 from mlops_portal.api.parsers import LimitedJSONParser
 from mlops_portal.api.permissions import HasScope
+from mlops_portal.api.transactions import AtomicWritesMixin
 from monitoring.filters import AlertFilterSet, MetricFilterSet
 from monitoring.models import MetricValue
 from monitoring.selectors import alert_get, alert_list, health_get, metric_series, retrain_trigger_list
@@ -45,7 +46,7 @@ from .serializers import (
 READ, WRITE = "monitoring:read", "monitoring:write"
 
 
-class MonitoringAPIView(generics.GenericAPIView):
+class MonitoringAPIView(AtomicWritesMixin, generics.GenericAPIView):
     permission_classes = [IsAuthenticated, HasScope]
     parser_classes = [LimitedJSONParser]
     required_scopes = {"POST": WRITE, "PATCH": WRITE, "*": READ}

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mlops_portal.api.permissions import HasScope, token_scopes
+from mlops_portal.api.transactions import AtomicWritesMixin
 from registry.choices import AuditSource, TokenScope
 from registry.models import AuditEvent
 from registry.rules import can_view_audit
@@ -115,7 +116,7 @@ class AuditPageSerializer(serializers.Serializer):
     previous = serializers.URLField(allow_null=True)
 
 
-class AuditEventListView(_NoFormatNegotiation, APIView):
+class AuditEventListView(AtomicWritesMixin, _NoFormatNegotiation, APIView):
     """Audit events, newest first, keyset-paginated on seq."""
 
     permission_classes = [permissions.IsAuthenticated, HasScope, CanViewAudit]
@@ -160,7 +161,7 @@ class AuditEventListView(_NoFormatNegotiation, APIView):
         )
 
 
-class AuditExportView(_NoFormatNegotiation, APIView):
+class AuditExportView(AtomicWritesMixin, _NoFormatNegotiation, APIView):
     """Streamed CSV or JSON Lines export with a closing manifest (records ``audit.exported``)."""
 
     permission_classes = [permissions.IsAuthenticated, HasScope, CanViewAudit]
@@ -179,7 +180,7 @@ class AuditExportView(_NoFormatNegotiation, APIView):
         return export_response(export)
 
 
-class InventoryAsOfView(APIView):
+class InventoryAsOfView(AtomicWritesMixin, APIView):
     """For each model you may see: the production version at ``time``, since when, and its approvals."""
 
     permission_classes = [permissions.IsAuthenticated, HasAnyReadScope]

@@ -10,6 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from mlops_portal.api.permissions import HasScope
+from mlops_portal.api.transactions import AtomicWritesMixin
 from registry.models_llm import LLM_PART_NAMES
 from registry.selectors.inventory import version_get
 from registry.selectors.llm import llm_comparison_base, llm_version_diff
@@ -48,7 +49,7 @@ AGAINST = OpenApiParameter(
     responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
     description="404 for a version (or an `against` version) without LLM parts: the diff is an LLM application's.",
 )
-class VersionDiffView(generics.GenericAPIView):
+class VersionDiffView(AtomicWritesMixin, generics.GenericAPIView):
     permission_classes = [IsAuthenticated, HasScope]
     required_scopes = {"*": "models:read"}
     http_method_names = ["get", "head", "options"]

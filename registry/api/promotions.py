@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from mlops_portal.api.errors import error_body
 from mlops_portal.api.parsers import StrictSerializer
 from mlops_portal.api.permissions import HasScope, token_scopes, view_handles
+from mlops_portal.api.transactions import AtomicWritesMixin
 from registry.choices import Stage, TokenScope
 from registry.forms_promotions import PromotionRequestFilterSet
 from registry.models import ModelVersion, PromotionRequest, StageTransition
@@ -162,7 +163,7 @@ class RollbackSerializer(StrictSerializer):
 # ---------------------------------------------------------------- views
 
 
-class PromotionListCreate(generics.ListAPIView):
+class PromotionListCreate(AtomicWritesMixin, generics.ListAPIView):
     """GET: requests on models you may see (filter by status, model, tier, target_stage).
     POST: request a promotion {"model", "version", "target_stage", "justification"}."""
 
@@ -198,7 +199,7 @@ class PromotionListCreate(generics.ListAPIView):
         return Response(PromotionDetailSerializer(req).data, status=status.HTTP_201_CREATED)
 
 
-class PromotionDetail(APIView):
+class PromotionDetail(AtomicWritesMixin, APIView):
     """One request with its reviews and gate checklist."""
 
     permission_classes = [IsAuthenticated, PromotionScope]
@@ -209,7 +210,7 @@ class PromotionDetail(APIView):
         return Response(PromotionDetailSerializer(promotion_get(user=request.user, pk=pk)).data)
 
 
-class _Action(APIView):
+class _Action(AtomicWritesMixin, APIView):
     permission_classes = [IsAuthenticated, PromotionScope]
     serializer_class = ReviewActionSerializer
 
@@ -265,7 +266,7 @@ class PromotionCancel(_Action):
         promotion_cancel(request=req, actor=request.user, comment=data["comment"], context=_context(request))
 
 
-class ModelRollback(APIView):
+class ModelRollback(AtomicWritesMixin, APIView):
     """Roll production back to the previous approved production version {"reason"} (mandatory)."""
 
     permission_classes = [IsAuthenticated, PromotionScope]

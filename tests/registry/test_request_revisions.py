@@ -126,3 +126,29 @@ def test_a_read_records_its_tokens_last_use(world, api_client_for):
     client = api_client_for(world["owner"])
     assert client.get(reverse("api:model-detail", args=["churn"])).status_code == 200
     assert ApiToken.objects.get(user=world["owner"]).last_used_at is not None
+
+
+def _api_views(patterns, prefix=""):
+    from django.urls import URLPattern, URLResolver
+
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _api_views(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern) and getattr(entry.callback, "cls", None) is not None:
+            yield prefix + str(entry.pattern), entry.callback.cls
+
+
+def test_every_api_view_takes_one_transaction_per_write_the_same_way():
+    """One rule for every API view (``AtomicWritesMixin``): a write in one transaction with its
+    authentication, a read without BEGIN/COMMIT; not one rule for the inventory and another for
+    the rest."""
+    from django.urls import get_resolver
+    from rest_framework.views import APIView
+
+    from mlops_portal.api.transactions import AtomicWritesMixin
+
+    views = [(route, cls) for route, cls in _api_views(get_resolver().url_patterns) if route.startswith("api/")]
+    ours = [(route, cls) for route, cls in views if not cls.__module__.startswith("drf_spectacular")]
+    api = [(route, cls) for route, cls in ours if issubclass(cls, APIView)]
+    assert len(api) > 20
+    assert [route for route, cls in api if not issubclass(cls, AtomicWritesMixin)] == []
