@@ -47,8 +47,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, sync, no_monitoring, no_progress, send_mail, **options):
-        # demo data: a crash loses the last commits, the next run loads them again; one thread per
-        # OpenMP pool: the many small predictions of the estimates wait on each other with more
+        # demo data: a crash loses the last commits, the next run loads them again. One OpenMP
+        # thread: the estimates' many small predictions (a few hundred rows each) ran 3.6x slower
+        # on two threads on a busy machine; the limit covers the runtimes loaded now, so
+        # scikit-learn's is loaded first.
+        import sklearn.ensemble  # noqa: F401
+
         with relaxed_commits(), threadpool_limits(limits=1, user_api="openmp"):
             if send_mail:
                 self._load(sync=sync, no_monitoring=no_monitoring, no_progress=no_progress)
