@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from django.utils import timezone
 
-from mlops_portal import clock
+from mlops_portal import clock, db, queue
 from monitoring import demo_fairness
 from monitoring.demo_live import SHADOW_DAYS, after_the_incident, churn_traffic, live_steps, shadow_day
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
@@ -51,6 +51,7 @@ DRIFT_FROM_DAY = 14  # churn: drift starts this many days into the period and ra
 ROWS_PER_DAY = 400
 DIABETES_ROWS_PER_DAY = 300
 REFERENCE_ROWS = 5000
+ANALYZE_DAYS = frozenset({0, 1, 2, 4, 8, 16, 32})  # each time the raw tables about doubled
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
@@ -222,16 +223,31 @@ def _run_day(targets, credit, first_day: datetime, day: int, created: dict[str, 
     ``sync``, the churn incident once its critical drift alert is open."""
     from monitoring.oversight.demo import churn_incident_after_its_alert
 
-    for target in targets:
-        _day(target, first_day, day, created)
-    if credit is not None:
-        demo_fairness.traffic_day(credit, first_day, day, created)
-    churn = next((t for t in targets if t.spec.model == registry_demo.CHURN), None)
-    if churn is not None and day >= DAYS - SHADOW_DAYS:
-        shadow_day(first_day, day, churn.frames[day], created)
+    if day in ANALYZE_DAYS:  # the planner's statistics as the tables grow (no autovacuum this fast)
+        db.analyze()
+    with queue.hold():  # the day's batches in, then one sweep of their windows, one health per model
+        for target in targets:
+            _day(target, first_day, day, created)
+        if credit is not None:
+            demo_fairness.traffic_day(credit, first_day, day, created)
+        churn = next((t for t in targets if t.spec.model == registry_demo.CHURN), None)
+        if churn is not None and day >= DAYS - SHADOW_DAYS:
+            shadow_day(first_day, day, churn.frames[day], created)
+        _analyze_day((first_day + timedelta(days=day)).date())
+        queue.release()
     if sync:
         run = first_day + timedelta(days=day, hours=1)
         _count(created, churn_incident_after_its_alert(run, advance=timeline.run_until))
+
+
+def _analyze_day(day) -> None:
+    """The statistics of the day's new partitions of predictions and labels, before their windows
+    are computed: never analyzed, the label join reads every label of the day for each prediction."""
+    from monitoring.services.partitions import partition_days
+
+    tables = [partition_days(model._meta.db_table).get(day) for model in (Prediction, GroundTruth)]
+    if any(tables):
+        db.analyze([t for t in tables if t])
 
 
 def _count(created: dict[str, int], more: dict[str, int]) -> None:

@@ -34,6 +34,7 @@ import orjson
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
+from mlops_portal import queue
 from monitoring.choices import Granularity
 from monitoring.models import DirtyWindow, Price
 from monitoring.services.health import health_evaluate
@@ -198,9 +199,10 @@ def _day_step(days_ago: int, today, created: dict[str, int]) -> None:
     version = _version_of_day(model, versions, today)(day)
     rank = {v.pk: i for i, v in enumerate(versions)}
     body = orjson.dumps(_day_records(version, day, rank[version.pk]))
-    answer = llm_requests_ingest(
-        version=version, body=body, content_type="application/json", actor=model.owner, context=CONTEXT
-    )
+    with queue.hold():  # with ``sync``: the sweep of the day's windows, then one health evaluation
+        answer = llm_requests_ingest(
+            version=version, body=body, content_type="application/json", actor=model.owner, context=CONTEXT
+        )
     if "duplicate_of_batch" in answer:
         return
     created["llm requests"] = created.get("llm requests", 0) + answer["rows"]

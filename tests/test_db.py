@@ -86,3 +86,18 @@ def test_the_postgresql_text_forms_match_python():
         assert got == (moment.isoformat(),)
     assert db.fetch_one(f"SELECT {db.pg_inet_text(repr('10.0.0.1/32') + '::inet').sql}", []) == ("10.0.0.1",)
     assert db.fetch_one(f"SELECT {db.pg_json_text('x', 'NULL::jsonb', json_null=True).sql}", []) == ("null",)
+
+
+def test_analyze_refreshes_the_statistics_on_either_database():
+    from monitoring.models import Prediction
+
+    db.analyze([Prediction._meta.db_table, Tag._meta.db_table])
+    db.analyze()
+
+
+@pytest.mark.postgres
+def test_relaxed_commits_turn_synchronous_commit_off_and_restore_it():
+    before = db.fetch_one("SHOW synchronous_commit", [])[0]
+    with db.relaxed_commits():
+        assert db.fetch_one("SHOW synchronous_commit", [])[0] == "off"
+    assert db.fetch_one("SHOW synchronous_commit", [])[0] == before

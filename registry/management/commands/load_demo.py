@@ -14,8 +14,10 @@ import time
 from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.test.utils import override_settings
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from mlops_portal.db import relaxed_commits
 from registry import demo
 from registry.demo_llm import replay_demo_until
 
@@ -45,11 +47,18 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, sync, no_monitoring, no_progress, send_mail, **options):
-        if send_mail:
-            self._load(sync=sync, no_monitoring=no_monitoring, no_progress=no_progress)
-        else:  # the demo's history would otherwise print a dozen notification mails to the console
-            with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+        # demo data: a crash loses the last commits, the next run loads them again. One OpenMP
+        # thread: the estimates' many small predictions (a few hundred rows each) ran 3.6x slower
+        # on two threads on a busy machine; the limit covers the runtimes loaded now, so
+        # scikit-learn's is loaded first.
+        import sklearn.ensemble  # noqa: F401
+
+        with relaxed_commits(), threadpool_limits(limits=1, user_api="openmp"):
+            if send_mail:
                 self._load(sync=sync, no_monitoring=no_monitoring, no_progress=no_progress)
+            else:  # the demo's history would otherwise print a dozen notification mails to the console
+                with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+                    self._load(sync=sync, no_monitoring=no_monitoring, no_progress=no_progress)
 
     def _load(self, *, sync: bool, no_monitoring: bool, no_progress: bool) -> None:
         started = time.monotonic()
