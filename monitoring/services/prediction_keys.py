@@ -36,7 +36,7 @@ from monitoring.models import PredictionKeySweep
 from . import partitions
 
 logger = logging.getLogger(__name__)
-KEYS_SWEEP_BATCH = 50_000  # keys deleted per transaction
+KEYS_SWEEP_BATCH = 1_000_000  # keys deleted per transaction: a day here in one statement
 PREDICTIONS = "monitoring_prediction"
 
 
