@@ -259,9 +259,10 @@ def connect_receivers() -> None:
     from django.contrib.auth import get_user_model
     from django.db.models.signals import m2m_changed, post_delete, post_save
 
-    from registry.models import ModelVersion, RegisteredModel, Tag, Team
+    from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 
-    for model in (RegisteredModel, ModelVersion, Tag, Team):
+    # PromotionRequest: the navigation's count of pending reviews (registry.selectors.inventory).
+    for model in (RegisteredModel, ModelVersion, Tag, Team, PromotionRequest):
         post_save.connect(_row_changed, sender=model, dispatch_uid=f"inventory_saved_{model.__name__}")
         post_delete.connect(_row_changed, sender=model, dispatch_uid=f"inventory_deleted_{model.__name__}")
     for through in (RegisteredModel.tags.through, Team.members.through):

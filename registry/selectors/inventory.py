@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from registry.auth import role_names
+from registry.cache import cached_render
 from registry.choices import PromotionStatus, RiskTier, Stage
 from registry.models import ApiToken, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.rules import (
@@ -152,8 +153,11 @@ def navigation_counts(*, user) -> dict[str, Any]:
     """What the navigation bar shows: pending reviews for reviewers, the audit link, role badges."""
     counts: dict[str, Any] = {"pending_reviews": 0}
     if is_reviewer(user) or is_admin(user):
-        counts["pending_reviews"] = (
-            PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exclude(requested_by=user).count()
+        # On every page: kept in the inventory cache, whose revision every request change bumps.
+        counts["pending_reviews"] = cached_render(
+            user,
+            ("nav_pending_reviews", user.pk),
+            lambda: PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exclude(requested_by=user).count(),
         )
     counts["can_view_audit"] = can_view_audit(user)
     counts["groups"] = sorted(role_names(user))

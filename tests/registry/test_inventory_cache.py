@@ -110,6 +110,28 @@ def _new_model(w):
     return "fraud-detector"
 
 
+def test_a_reviewers_count_of_pending_requests_follows_each_request(world, client_for):
+    """The navigation's count is cached with the inventory: a request filed, then decided, shows
+    on the next page."""
+    from registry.services.promotions import promotion_cancel, promotion_request
+
+    client = client_for(world["reviewer"])
+    assert 'class="nav-count"' not in page(client)
+    with CaptureQueriesContext(connection) as queries:
+        page(client)
+    assert not any("registry_promotionrequest" in q["sql"] for q in queries.captured_queries)
+    req = promotion_request(
+        version=world["version"],
+        target_stage=Stage.STAGING,
+        requester=world["owner"],
+        justification="ready",
+        context=CLI,
+    )
+    assert '<span class="nav-count" title="Pending requests you may review">1</span>' in page(client)
+    promotion_cancel(request=req, actor=world["owner"], context=CLI, comment="not yet")
+    assert 'class="nav-count"' not in page(client)
+
+
 @pytest.mark.parametrize(
     "change", [_rename_owner, _rename_team, _tag, _new_version, _promote, _health, _new_model], ids=lambda f: f.__name__
 )
