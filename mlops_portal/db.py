@@ -58,7 +58,7 @@ def advisory_xact_lock(key: int, using: str = DEFAULT_DB_ALIAS) -> None:
 
 
 def analyze(tables: Sequence[str] = (), using: str = DEFAULT_DB_ALIAS) -> None:
-    """Refresh the planner's statistics of ``tables`` (all when empty), as a bulk loader does
+    """Refresh the planner's statistics of ``tables`` (all of the schema's when empty), as a bulk loader does
     between stages.
 
     PostgreSQL: ``ANALYZE``. A fresh database loaded faster than autovacuum's schedule (or with
@@ -68,7 +68,17 @@ def analyze(tables: Sequence[str] = (), using: str = DEFAULT_DB_ALIAS) -> None:
     if is_postgresql(using):
         quote = connections[using].ops.quote_name
         with connections[using].cursor() as cursor:
-            cursor.execute(" ".join(["ANALYZE", ", ".join(quote(t) for t in tables)]))
+            if not tables:
+                # The schema's own tables (partitions included), never the shared catalogs: a
+                # bare ANALYZE also locks those (pg_database, pg_authid…) until its transaction
+                # ends, and every other database's ANALYZE of them waits for it.
+                cursor.execute(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY 1"
+                )
+                tables = [row[0] for row in cursor.fetchall()]
+            if tables:
+                cursor.execute(" ".join(["ANALYZE", ", ".join(quote(t) for t in tables)]))
 
 
 @contextlib.contextmanager

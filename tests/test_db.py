@@ -96,6 +96,20 @@ def test_analyze_refreshes_the_statistics_on_either_database():
 
 
 @pytest.mark.postgres
+def test_analyze_counts_the_schemas_tables_and_leaves_the_shared_catalogs_alone():
+    Tag.objects.bulk_create([Tag(name=f"t{i}") for i in range(3)])
+    db.analyze()
+    assert db.fetch_one("SELECT reltuples FROM pg_class WHERE relname = %s", [Tag._meta.db_table]) == (3.0,)
+    # a bare ANALYZE would hold a lock on pg_database until this test's transaction ends
+    held = db.fetch_one(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "WHERE l.pid = pg_backend_pid() AND c.relisshared",
+        [],
+    )
+    assert held == (0,)
+
+
+@pytest.mark.postgres
 def test_relaxed_commits_turn_synchronous_commit_off_and_restore_it():
     before = db.fetch_one("SHOW synchronous_commit", [])[0]
     with db.relaxed_commits():
