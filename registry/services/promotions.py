@@ -316,7 +316,7 @@ def promotion_reject(*, request: PromotionRequest, reviewer, comment: str, conte
 def _cancel_stale(*, applied: PromotionRequest, actor, context: AuditContext, now) -> None:
     """Pending requests of older versions for the stage just applied become stale (cancelled)."""
     model, version = applied.version.model, applied.version
-    stale = PromotionRequest.objects.select_for_update().filter(
+    stale = PromotionRequest.objects.select_for_update(of=("self",)).filter(
         version__model=model,
         target_stage=applied.target_stage,
         status=PromotionStatus.PENDING,
