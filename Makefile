@@ -55,22 +55,25 @@ services: venv
 	$(BIN)/python tests/services.py --postgres "$(PG_URL)" --redis "$(REDIS_URL)"
 
 # The whole suite on PostgreSQL (unit tests on both cores; then the integration and browser
-# tests, two files at a time: each test process has its own test database and Redis database,
+# tests, three files at a time: each test process has its own test database and Redis database,
 # and starts its own workers, servers and Chromium), then the whole suite
 # again on SQLite, the embedded default (all but the few PostgreSQL-only tests).
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 PG_ENV := DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" TEST_REDIS_URL="$(REDIS_URL)"
 XDIST ?= -n 2
+# The integration and browser tests wait on processes (workers, beat, servers, Chromium) more
+# than they compute: three at a time keep the two cores busy.
+INTEGRATION_XDIST ?= -n 3
 
 test: dev-venv static browser-deps services mlflow-venv schemathesis-venv
 	$(BIN)/ruff check .
 	$(PG_ENV) $(PYTEST) --create-db $(XDIST) -m "not integration and not browser" --durations=10
-	$(PG_ENV) $(PYTEST) --create-db $(XDIST) --dist loadfile -m "integration or browser" --durations=10
+	$(PG_ENV) $(PYTEST) --create-db $(INTEGRATION_XDIST) --dist loadfile -m "integration or browser" --durations=10
 	$(MAKE) --no-print-directory test-sqlite
 
 test-postgres: dev-venv static browser-deps services mlflow-venv schemathesis-venv
 	$(PG_ENV) $(PYTEST) --create-db $(XDIST) -m "not integration and not browser"
-	$(PG_ENV) $(PYTEST) --create-db $(XDIST) --dist loadfile -m "integration or browser"
+	$(PG_ENV) $(PYTEST) --create-db $(INTEGRATION_XDIST) --dist loadfile -m "integration or browser"
 
 test-sqlite: dev-venv
 	env -u DATABASE_URL -u CELERY_BROKER_URL MLOPS_VAR_DIR=$$(mktemp -d) \
