@@ -154,3 +154,20 @@ def partition_by_migration(table: str, before: list, insert_sql: str, params: li
         cursor.execute(select_sql)
         assert cursor.fetchall() == rows
     return rows, latest
+
+
+def other_connection(*, autocommit: bool = True):
+    """A second PostgreSQL connection to the test database, outside Django's (to hold or probe
+    locks while the code under test runs)."""
+    import psycopg
+    from django.db import connection
+
+    s = connection.settings_dict
+    return psycopg.connect(
+        dbname=s["NAME"],
+        user=s["USER"] or None,
+        password=s["PASSWORD"] or None,
+        host=s["HOST"] or None,
+        port=s["PORT"] or None,
+        autocommit=autocommit,
+    )

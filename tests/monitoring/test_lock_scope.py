@@ -12,29 +12,16 @@ that ``FOR KEY SHARE`` with ``NOWAIT`` while the lock is held.
 from __future__ import annotations
 
 import numpy as np
-import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.health import health_evaluate
 from monitoring.services.raw_digests import digests_add
 from registry.services.audit import CLI
-from tests.monitoring.helpers import T0
+from tests.monitoring.helpers import T0, other_connection
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def other_connection() -> psycopg.Connection:
-    s = connection.settings_dict
-    return psycopg.connect(
-        dbname=s["NAME"],
-        user=s["USER"] or None,
-        password=s["PASSWORD"] or None,
-        host=s["HOST"] or None,
-        port=s["PORT"] or None,
-        autocommit=True,
-    )
 
 
 def key_share_nowait(table: str, pk: int) -> None:

@@ -38,7 +38,7 @@ from monitoring.services.window_marks import (
 from monitoring.services.windows import window_compute
 from registry.services.audit import CLI
 from tests.integration.conftest import worker_database_url
-from tests.monitoring.helpers import T0, as_json, prediction_records
+from tests.monitoring.helpers import T0, as_json, other_connection, prediction_records
 
 HOUR = (T0, Granularity.HOURLY)
 
@@ -92,18 +92,6 @@ def test_a_window_not_marked_has_no_claim_to_renew(churn_v1):
     assert not DirtyWindow.objects.exists()
 
 
-def _locker() -> psycopg.Connection:
-    s = connection.settings_dict
-    return psycopg.connect(
-        dbname=s["NAME"],
-        user=s["USER"] or None,
-        password=s["PASSWORD"] or None,
-        host=s["HOST"] or None,
-        port=s["PORT"] or None,
-        autocommit=False,
-    )
-
-
 def _blocked_by(locker: psycopg.Connection) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -143,7 +131,7 @@ def test_a_computation_running_longer_than_its_lease_keeps_its_claim_and_the_swe
         finally:
             connections.close_all()
 
-    locker = _locker()
+    locker = other_connection(autocommit=False)
     computing = threading.Thread(target=compute)
     try:
         locker.execute(f"LOCK TABLE {Prediction._meta.db_table} IN ACCESS EXCLUSIVE MODE")
@@ -191,7 +179,7 @@ def test_a_killed_computation_stops_renewing_and_its_window_is_queued_again_afte
     predictions_ingest(version=churn_v1, body=body, content_type="application/json", actor=owner, context=CLI)
     env = {**os.environ, "DATABASE_URL": worker_database_url(), "DJANGO_SETTINGS_MODULE": "mlops_portal.settings"}
     args = [sys.executable, "-c", COMPUTE_IN_A_PROCESS, str(churn_v1.pk), str(lease), T0.isoformat()]
-    locker = _locker()
+    locker = other_connection(autocommit=False)
     try:
         locker.execute(f"LOCK TABLE {Prediction._meta.db_table} IN ACCESS EXCLUSIVE MODE")
         computing = subprocess.Popen(args, env=env)
