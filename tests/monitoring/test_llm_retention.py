@@ -20,7 +20,7 @@ from registry.choices import Stage
 from registry.models import AuditEvent, StageTransition
 from registry.services.audit import CLI, audit_export_rows, audit_verify
 from tests.monitoring.llm_helpers import NOW, as_json, llm_model, llm_version, request_record
-from tests.monitoring.test_retention_pages import _pages
+from tests.monitoring.test_retention_pages import _pages, stopped_clock  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 TABLE = "monitoring_llmrequest"
@@ -108,7 +108,7 @@ def test_the_request_receipt_verifies_in_an_offline_export(assistant, assistant_
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_llm_pages_show_the_same_figures_after_a_purge(owner, team, admin_user, client_for):
+def test_the_llm_pages_show_the_same_figures_after_a_purge(stopped_clock, owner, team, admin_user, client_for):  # noqa: F811
     model = llm_model(owner, team, name="support-assistant")
     v1 = llm_version(model, stage=Stage.PRODUCTION)
     StageTransition.objects.create(
