@@ -36,8 +36,8 @@ def revision(pk: int = LISTS) -> int:
     return InventoryRevision.objects.filter(pk=pk).values_list("value", flat=True).first() or 0
 
 
-@pytest.fixture
-def world(db):
+def inventory_world() -> dict:
+    """A team with an owner, a reviewer, and one model with one version."""
     team = TeamFactory(name="Risk", slug="risk")
     owner = UserFactory(username="olive")
     team.members.add(owner)
@@ -46,6 +46,11 @@ def world(db):
     model = RegisteredModelFactory(name="churn", owner=owner, team=team, description="first words")
     version = ModelVersionFactory(model=model, version=1)
     return {"team": team, "owner": owner, "reviewer": reviewer, "model": model, "version": version}
+
+
+@pytest.fixture
+def world(db):
+    return inventory_world()
 
 
 def page(client, **params) -> str:

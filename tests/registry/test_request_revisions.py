@@ -8,7 +8,6 @@ These tests commit for real (transactional database), as requests do."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
@@ -16,23 +15,16 @@ from django.urls import reverse
 
 from registry.cache import ACCESS, LISTS, finish_request, inventory_changed, inventory_revision, start_request
 from registry.models import ApiToken, InventoryRevision
-from registry.rules import REVIEWER_GROUP
-from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
+from tests.registry.test_inventory_cache import inventory_world
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 @pytest.fixture
 def world(db):
-    team = TeamFactory(name="Risk", slug="risk")
-    owner = UserFactory(username="olive")
-    team.members.add(owner)
-    reviewer = UserFactory(username="rita")
-    reviewer.groups.add(Group.objects.get_or_create(name=REVIEWER_GROUP)[0])
-    model = RegisteredModelFactory(name="churn", owner=owner, team=team)
-    ModelVersionFactory(model=model, version=1)
+    found = inventory_world()
     inventory_changed()  # the revision rows exist (autocommit: bumped at once)
-    return {"owner": owner, "reviewer": reviewer}
+    return found
 
 
 @pytest.fixture
