@@ -234,7 +234,6 @@ def _run_day(targets, credit, first_day: datetime, day: int, created: dict[str, 
         if churn is not None and day >= DAYS - SHADOW_DAYS:
             shadow_day(first_day, day, churn.frames[day], created)
         _analyze_day((first_day + timedelta(days=day)).date())
-        queue.release()
     if sync:
         run = first_day + timedelta(days=day, hours=1)
         _count(created, churn_incident_after_its_alert(run, advance=timeline.run_until))
