@@ -4,8 +4,10 @@ a team, a model, and logged-in web and API clients for any of them."""
 from __future__ import annotations
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from registry.choices import TokenScope
@@ -180,3 +182,21 @@ def last_seq(db):
         return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
 
     return read
+
+
+@pytest.fixture
+def stopped_clock():
+    """The clock stopped at the test's start: pages rendered before and after a change show times
+    relative to now ("57 minutes ago", hours an alert has been open), which would otherwise move
+    between the two renders."""
+    with time_machine.travel(timezone.now(), tick=False):
+        yield
+
+
+@pytest.fixture
+def midday_clock():
+    """The clock at noon today, running: for a test whose steps must fall on one calendar day (a
+    second run of the demo the same day changes nothing; one after midnight adds the new day)."""
+    noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    with time_machine.travel(noon, tick=True):
+        yield noon

@@ -20,7 +20,7 @@ from registry.choices import Stage
 from registry.models import AuditEvent, StageTransition
 from registry.services.audit import CLI, audit_export_rows, audit_verify
 from tests.monitoring.llm_helpers import NOW, as_json, llm_model, llm_version, request_record
-from tests.monitoring.test_retention_pages import _pages, stopped_clock  # noqa: F401
+from tests.monitoring.test_retention_pages import _pages
 
 pytestmark = pytest.mark.django_db
 TABLE = "monitoring_llmrequest"
@@ -70,7 +70,8 @@ def test_requests_older_than_raw_days_go_by_day_with_receipts_and_newer_ones_sta
         str(v2.pk): {"rows": 1, "sha256": ids_digest(before_v2)},
     }
     assert audit_verify().ok
-    assert retention_purge(now=NOW + timedelta(hours=1)) == []  # idempotent
+    # idempotent: purging again later the same day (the cutoff has not moved) deletes nothing more
+    assert retention_purge(now=partitions.day_floor(NOW) + DAY - timedelta(seconds=1)) == []
 
 
 def test_a_legal_hold_keeps_the_requests(assistant, assistant_v1, admin_user, last_seq):
@@ -108,7 +109,7 @@ def test_the_request_receipt_verifies_in_an_offline_export(assistant, assistant_
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_llm_pages_show_the_same_figures_after_a_purge(stopped_clock, owner, team, admin_user, client_for):  # noqa: F811
+def test_the_llm_pages_show_the_same_figures_after_a_purge(stopped_clock, owner, team, admin_user, client_for):
     model = llm_model(owner, team, name="support-assistant")
     v1 = llm_version(model, stage=Stage.PRODUCTION)
     StageTransition.objects.create(

@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 
 import pytest
-import time_machine
 from django.utils import timezone
 
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
@@ -18,15 +17,6 @@ from registry.services.audit import CLI
 from tests.monitoring.helpers import as_json
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def stopped_clock():
-    """The clock stopped at the test's start: the pages rendered before and after a purge show
-    times relative to now ("57 minutes ago", hours an alert has been open), which would otherwise
-    move between the two renders."""
-    with time_machine.travel(timezone.now(), tick=False):
-        yield
 
 
 _CSRF = re.compile(r'(csrfmiddlewaretoken" value="|csrf-token" content="|CSRFToken": "|request <code>)[^"<]+')

@@ -268,7 +268,9 @@ def _row_counts() -> dict[str, int]:
 
 
 @pytest.mark.django_db
-def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(capsys, django_capture_on_commit_callbacks):
+def test_load_demo_builds_a_real_inventory_and_a_second_run_changes_nothing(
+    capsys, django_capture_on_commit_callbacks, midday_clock
+):
     # the test's transaction never commits: run the on-commit task queueing as a commit would
     with django_capture_on_commit_callbacks(execute=True):
         call_command("load_demo", "--no-progress", "--sync")
