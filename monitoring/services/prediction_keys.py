@@ -5,11 +5,12 @@ On PostgreSQL a prediction id is kept once per version by the plain table
 statement-level triggers. Dropping a day's partition fires no trigger, and deleting the day's
 keys (a million at the issue's scale) in the purge took half its time (docs/performance.md).
 So the purge, in the transaction that drops the partition and writes its receipts, only
-records the day (``prediction_keys_schedule``: a ``PredictionKeySweep`` row) and queues the
-sweep for when it commits. The sweep (``prediction_keys_sweep``: task
-``monitoring.tasks.prediction_keys_sweep``, queued by the purge and run by beat after the
-nightly purge) deletes the recorded days' keys ``KEYS_SWEEP_BATCH`` at a time, one transaction
-per batch, and removes a day's record when no key of it is left.
+records the day (``prediction_keys_schedule``: a ``PredictionKeySweep`` row); once every day
+is dropped, the purge queues one sweep (``prediction_keys_sweep_queue``). The sweep
+(``prediction_keys_sweep``: task ``monitoring.tasks.prediction_keys_sweep``, queued by the purge
+and run by beat after the nightly purge, which also covers a purge stopped before it queued)
+deletes the recorded days' keys ``KEYS_SWEEP_BATCH`` at a time, one transaction per batch, and
+removes a day's record when no key of it is left.
 
 * Crash-safe: the record commits with the DROP, so no dropped day is forgotten; a sweep stopped
   half-way leaves the record and the next run goes on where it stopped. Running it twice, or
@@ -41,12 +42,20 @@ PREDICTIONS = "monitoring_prediction"
 
 
 def prediction_keys_schedule(*, day: date) -> None:
-    """Record that ``day``'s keys are to be deleted (in the caller's transaction, the one that
-    drops the day's partition) and queue the sweep for when that transaction commits."""
+    """Record that ``day``'s keys are to be deleted, in the caller's transaction (the one that
+    drops the day's partition): the record commits with the DROP or not at all."""
+    PredictionKeySweep.objects.get_or_create(day=day, defaults={"dropped_at": clock.now()})
+
+
+def prediction_keys_sweep_queue() -> bool:
+    """Queue one sweep (after the current transaction commits) if any dropped day's keys are
+    owed → whether one was queued. The purge calls it once, after its last day."""
     from monitoring import tasks
 
-    PredictionKeySweep.objects.get_or_create(day=day, defaults={"dropped_at": clock.now()})
+    if not PredictionKeySweep.objects.exists():
+        return False
     enqueue_on_commit(tasks.prediction_keys_sweep)
+    return True
 
 
 def _sweep_batch(day: date, batch: int) -> tuple[int, bool]:
@@ -80,4 +89,4 @@ def prediction_keys_sweep(*, batch: int = KEYS_SWEEP_BATCH) -> int:
     return total
 
 
-__all__ = ["KEYS_SWEEP_BATCH", "prediction_keys_schedule", "prediction_keys_sweep"]
+__all__ = ["KEYS_SWEEP_BATCH", "prediction_keys_schedule", "prediction_keys_sweep", "prediction_keys_sweep_queue"]

@@ -49,7 +49,7 @@ from registry.services.audit import WORKER, AuditContext, audit_record, model_sn
 
 from . import partitions, raw_digests
 from .model_settings import settings_record, settings_row_for_update
-from .prediction_keys import prediction_keys_schedule
+from .prediction_keys import prediction_keys_schedule, prediction_keys_sweep_queue
 
 POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
 DAY = timedelta(days=1)
@@ -201,7 +201,7 @@ def _finish_detached(table: str, name: str, plans: dict[int, Plan], owner_model:
             for m, grouped in by_model.items()
             if m is not None
         ]
-        if table == PREDICTIONS:  # a DROP fires no trigger: the day's keys are swept after commit
+        if table == PREDICTIONS:  # a DROP fires no trigger: the day's keys are swept after the purge
             prediction_keys_schedule(day=start.date())
         partitions.table_drop(name)
     return receipts
@@ -308,6 +308,8 @@ def retention_purge(*, now: datetime | None = None) -> list[dict]:
     for table in RAW_TABLES:
         if table in partitioned:
             receipts += _purge_partitions(table, plans, today)
+    if PREDICTIONS in partitioned:
+        prediction_keys_sweep_queue()  # one sweep for every day dropped
     for plan in plans.values():
         if plan.cutoff is not None:
             receipts += _purge_ranges(plan, partitioned=partitioned)

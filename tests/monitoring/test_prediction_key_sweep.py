@@ -95,12 +95,22 @@ def test_a_key_stored_again_in_a_dropped_day_stays(churn_v1, owner, admin_user):
 
 
 @pytest.mark.postgres
-def test_the_purge_queues_the_sweep_when_it_commits(churn_v1, owner, admin_user, django_capture_on_commit_callbacks):
+def test_the_purge_queues_one_sweep_for_all_its_days(
+    churn_v1, owner, admin_user, django_capture_on_commit_callbacks, monkeypatch
+):
+    from monitoring import tasks
+
     _, _, stay = _stored(churn_v1, owner, admin_user)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    queued = []
+    sweep = tasks.prediction_keys_sweep.delay
+    monkeypatch.setattr(tasks.prediction_keys_sweep, "delay", lambda: queued.append(sweep()))
+    with django_capture_on_commit_callbacks(execute=True):
         retention_purge(now=T0 + DAY)
-    assert callbacks  # the task ran (eagerly here) once the drop committed
+    assert len(queued) == 1  # two days dropped, one sweep (run eagerly here) once they committed
     assert _keys() == stay and not PredictionKeySweep.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        retention_purge(now=T0 + DAY)
+    assert len(queued) == 1  # nothing dropped, nothing owed: nothing queued
 
 
 def test_sqlite_records_and_sweeps_nothing_and_postgresql_records_each_dropped_day(churn_v1, owner, admin_user):
