@@ -363,9 +363,9 @@ if __name__ == "__main__":
 
 
 # The data stack a process serving the registry, the audit log or the API's plumbing never needs:
-# about 170 MB (pandas with its pyarrow bridge, scipy.stats). Modules that use them import them
+# about 240 MB (pandas, pyarrow, scipy.stats). Modules that use them import them
 # where they are used, so only the processes that compute pay for them.
-DATA_STACK = ("pandas", "scipy")
+DATA_STACK = ("pandas", "scipy", "pyarrow")
 
 
 def url_conf_imports(modules=DATA_STACK) -> list[str]:

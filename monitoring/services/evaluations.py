@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import transaction
 
@@ -87,6 +85,9 @@ def evaluation_validate(raw: RawBatch, *, version) -> EvaluationBatch:
 
 
 def _parquet(batch: EvaluationBatch) -> bytes:
+    import pyarrow as pa  # imported on use: see registry/llm_stats.py
+    import pyarrow.parquet as pq
+
     columns = {"label": batch.label, "prediction": batch.prediction}
     if batch.score is not None:
         columns["score"] = batch.score
@@ -138,6 +139,9 @@ def evaluation_upload(
 
 
 def _report(run: EvaluationRun) -> dict:
+    import pyarrow as pa  # imported on use: see registry/llm_stats.py
+    import pyarrow.parquet as pq
+
     table = pq.read_table(pa.py_buffer(bytes(run.data)))
     attributes = {
         name: np.array(["missing" if v is None else v for v in table.column(f"sensitive:{name}").to_pylist()])

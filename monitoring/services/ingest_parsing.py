@@ -23,8 +23,6 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 from django.core.exceptions import ValidationError
 
 JSON_TYPES = ("application/json",)
@@ -172,6 +170,9 @@ class _RaggedRows:
 
 
 def _read_csv(body: bytes) -> RawBatch:
+    import pyarrow as pa  # imported on use: see registry/llm_stats.py
+    import pyarrow.csv as pa_csv
+
     header_line = body.split(b"\n", 1)[0].rstrip(b"\r")
     if not header_line.strip():
         raise BatchError(None, "body", "The CSV has no header row.")
@@ -232,6 +233,7 @@ def parse_table(body: bytes, content_type: str) -> RawBatch:
 
 
 def _read_parquet(body: bytes) -> RawBatch:
+    import pyarrow as pa  # imported on use: see registry/llm_stats.py
     import pyarrow.parquet as pq
 
     try:

@@ -27,8 +27,6 @@ from operator import itemgetter
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -180,6 +178,9 @@ def _number(value: Any) -> float | None:
 
 def _number_text(value: str | None) -> float | None:
     """A CSV cell as a number, read as the column is read (pyarrow's cast)."""
+    import pyarrow as pa  # imported on use: see registry/llm_stats.py
+    import pyarrow.compute as pc
+
     if value is None:
         return None
     try:
@@ -219,6 +220,8 @@ def ids_column(values: list, field: str = "prediction_id") -> list[str]:
 def _iso_micros(values: list) -> np.ndarray:
     """The usual column, ISO 8601 strings with real offsets, converted in C: the same result as
     ``_stamp_micros`` per value; anything else raises and takes the per-value conversion."""
+    import pyarrow as pa  # imported on use: see registry/llm_stats.py
+
     parsed = list(map(datetime.fromisoformat, values))
     offsets = set(map(datetime.utcoffset, parsed)) - {None}
     if offsets and not MIN_OFFSET <= min(offsets) <= max(offsets) <= MAX_OFFSET:
@@ -229,6 +232,8 @@ def _iso_micros(values: list) -> np.ndarray:
 
 def timestamps_column(values: list, *, now: datetime | None = None) -> np.ndarray:
     """→ int64 UTC microseconds; refuses bad values and times outside the plausible range."""
+    import pyarrow as pa  # imported on use: see registry/llm_stats.py
+
     try:
         micros = _iso_micros(values)
     except (ValueError, TypeError, OverflowError, pa.ArrowException):
@@ -278,7 +283,10 @@ def subjects_column(values: list) -> list[str | None]:
         raise BatchError(None, "subject_id", str(exc)) from None
 
 
-def _json_numbers(values: list) -> pa.Array:
+def _json_numbers(values: list):
+    """JSON numbers (no text) → a float64 pyarrow array, nulls kept."""
+    import pyarrow as pa  # imported on use: see registry/llm_stats.py
+
     try:
         return pa.array(values, type=pa.float64(), from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # an integer beyond float64's exact range
@@ -287,6 +295,9 @@ def _json_numbers(values: list) -> pa.Array:
 
 def numbers_column(values: list, field: str, *, from_text: bool) -> np.ndarray:
     """→ float64 with NaN for missing values; refuses text that is no number, NaN, infinity."""
+    import pyarrow as pa  # imported on use: see registry/llm_stats.py
+    import pyarrow.compute as pc
+
     check = _number_text if from_text else _number
     try:
         if from_text:
