@@ -343,6 +343,7 @@ def _api_run(fmt: str, files: list[Path], token: str) -> dict:
 
     content_type = {"csv": "text/csv", "json": "application/json"}[fmt]
     bodies = [f.with_suffix(f".{fmt}") for f in files]
+    _purge_predictions(MODEL_NAME)  # each format into the same empty day, not the other's rows
     _, _, version = bench_version(name=MODEL_NAME, features=feature_names())
     log(f"ingest {ROWS:,} rows over the API as {fmt.upper()} ({len(bodies)} batches, {CONNECTIONS} connections)")
     load = os.getloadavg()[0]
@@ -363,7 +364,6 @@ def _api_run(fmt: str, files: list[Path], token: str) -> dict:
 
 def run() -> list[Figure]:
     files = write_batches()
-    _purge_predictions(MODEL_NAME)
     user, _, _ = bench_version(name=MODEL_NAME, features=feature_names())
     token = _token(user)
     api = {fmt: _api_run(fmt, files, token) for fmt in ("csv", "json")}
