@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from mlops_portal import clock
+from mlops_portal.gc_pause import gc_paused
 from mlops_portal.queue import enqueue_on_commit
 from monitoring.choices import ProfileStatus
 from monitoring.fairness_monitoring import sensitive_store, split_sensitive
@@ -50,6 +51,7 @@ def _enqueue_sweep() -> None:
     enqueue_on_commit(tasks.monitoring_sweep_dirty_windows)
 
 
+@gc_paused()  # a JSON batch's records would keep the cyclic collector busy (mlops_portal/gc_pause.py)
 @transaction.atomic
 def predictions_ingest(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
@@ -138,6 +140,7 @@ def _raise_already_stored(version_id: int, ids: list[str], exc: IntegrityError) 
     raise exc
 
 
+@gc_paused()
 @transaction.atomic
 def labels_ingest(
     *, model: RegisteredModel, body: bytes, content_type: str, actor, context: AuditContext

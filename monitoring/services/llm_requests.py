@@ -36,6 +36,7 @@ import numpy as np
 from django.db import IntegrityError, transaction
 
 from mlops_portal import clock
+from mlops_portal.gc_pause import gc_paused
 from monitoring.models_llm import FEEDBACK_MAX, FEEDBACK_MIN, LLMRequest
 from registry.models import ModelVersion
 from registry.services.audit import AuditContext
@@ -214,6 +215,7 @@ def _require_llm_app(version: ModelVersion) -> None:
         )
 
 
+@gc_paused()  # see predictions_ingest
 @transaction.atomic
 def llm_requests_ingest(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext, now: datetime | None = None

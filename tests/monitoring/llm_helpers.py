@@ -13,6 +13,7 @@ from registry.choices import ModelKind, Stage, TaskType
 from registry.models import StageTransition
 from registry.models_llm import LLMAppVersion, llm_content_hash
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
+from tests.monitoring.helpers import as_json  # noqa: F401  (the LLM tests import it from here)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 STAMP = (NOW - timedelta(hours=1)).isoformat()
@@ -63,10 +64,6 @@ def request_record(i: int = 0, **overrides) -> dict:
     }
     rec.update(overrides)
     return rec
-
-
-def as_json(records) -> bytes:
-    return json.dumps(records).encode()
 
 
 def as_ndjson(records) -> bytes:
