@@ -251,10 +251,11 @@ def _traced(label: str, call):
     return result
 
 
-def _purge_and_sweep(version, cutoff: datetime) -> tuple[list[dict], float, int, float]:
-    """The product's purge (receipts, DETACH, DROP, the dropped days recorded), then the keys
-    sweep that follows it (``prediction_keys_sweep``, which the purge queues on commit; run
-    here in-process right after) → (receipts, purge s, keys deleted, sweep s)."""
+def _purge_and_sweep(version, cutoff: datetime, today: datetime) -> tuple[list[dict], float, int, float]:
+    """The product's purge as of ``today`` (receipts, DETACH, DROP, the dropped days recorded),
+    then the keys sweep that follows it (``prediction_keys_sweep``, which the purge queues once
+    it is done; run here in-process right after) → (receipts, purge s, keys deleted, sweep s).
+    As of ``today``, not the clock: a run that crosses midnight purges the days it loaded for."""
     from django.db import connection
 
     from monitoring.services.partitions import PREDICTION_KEYS
@@ -262,7 +263,7 @@ def _purge_and_sweep(version, cutoff: datetime) -> tuple[list[dict], float, int,
     from monitoring.services.retention import retention_purge
 
     start = time.perf_counter()
-    receipts = _traced("purge", retention_purge)
+    receipts = _traced("purge", lambda: retention_purge(now=today))
     purge_s = time.perf_counter() - start
     start = time.perf_counter()
     keys = _traced("keys sweep", prediction_keys_sweep)
@@ -289,7 +290,7 @@ def _purge_figures(version, model, admin, today: datetime) -> list[Figure]:
     retention_policy_update(model=model, actor=admin, context=CLI, changes={"raw_days": DAYS - PURGE_DAYS})
     cutoff = today - timedelta(days=DAYS - PURGE_DAYS)
     delete_s, deleted = _delete_seconds(version, cutoff)
-    receipts, purge_s, keys, sweep_s = _purge_and_sweep(version, cutoff)
+    receipts, purge_s, keys, sweep_s = _purge_and_sweep(version, cutoff, today)
     dropped = sum(r["rows"] for r in receipts if r["model"] == MODEL and r["table"] == "monitoring_prediction")
     left = Prediction.objects.filter(version=version, timestamp__lt=cutoff).count()
     vacuum_s, vacuumed = _delete_vacuum_seconds(version, cutoff)
