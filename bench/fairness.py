@@ -19,14 +19,12 @@ within 3× of numpy, under 500 MB.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, log
+from bench.common import DATA_DIR, QUICK, Figure, log, measure_our_child
 
 ROWS = 100_000 if QUICK else 1_000_000
 REPEATS = 3
@@ -141,12 +139,9 @@ def child(mode: str, path: str, out: str) -> None:
 
 
 def _measure(mode: str, path) -> dict:
-    out = DATA_DIR / "fairness" / f"{mode}.json"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="mlops_portal.settings")
-    subprocess.run(
-        [sys.executable, "-m", "bench.fairness", "child", mode, str(path), str(out)], check=True, env=env, cwd=ROOT
-    )
-    return json.loads(out.read_text())
+    """The contender in its own process: its peak RSS through ``measure_our_child``'s small
+    launcher (a child started straight from this process would report this process's peak)."""
+    return measure_our_child("fairness", mode, path, out=DATA_DIR / "fairness" / f"{mode}.json")
 
 
 def run() -> list[Figure]:
