@@ -143,6 +143,7 @@ def _purge_predictions(model_name: str) -> None:
             [model_name],
         )
         conn.execute("VACUUM ANALYZE monitoring_prediction")
+        conn.execute("VACUUM ANALYZE monitoring_predictionkey")  # the DELETE's trigger removed their keys
 
 
 # --------------------------------------------------------------------------- CPU accounting (Linux /proc)
