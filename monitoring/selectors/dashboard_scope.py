@@ -113,8 +113,14 @@ def dashboard_scope(*, user, name: str, query: DashboardQuery) -> DashboardScope
 
 
 def newest_performance(rows: QuerySet[MetricValue]) -> tuple[datetime | None, datetime | None]:
-    """The start of the newest window with realized performance, and with estimated (one query)."""
-    found = rows.filter(feature="", value__isnull=False).aggregate(
+    """The start of the newest window with realized performance, and with estimated (one query).
+
+    The metrics are named in the WHERE as well as in the two filters: the (model, metric,
+    window_start) index then reads only the model's performance rows instead of scanning every
+    metric row of the model (178 ms → 10–20 ms at a million rows, docs/performance.md)."""
+    found = rows.filter(
+        feature="", value__isnull=False, metric__in=[*PERFORMANCE_METRICS, *ESTIMATED_METRICS]
+    ).aggregate(
         realized=Max("window_start", filter=Q(metric__in=PERFORMANCE_METRICS)),
         estimated=Max("window_start", filter=Q(metric__in=ESTIMATED_METRICS)),
     )

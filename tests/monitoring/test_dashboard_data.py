@@ -133,3 +133,44 @@ def test_dashboard_page_carries_the_figures_it_built(client_for, hourly_only):
     start = html.index(tag) + len(tag)
     sent = json.loads(html[start : html.index("</script>", start)])
     assert sent == json.loads(json.dumps(response.context["figures"], cls=FigureJSONEncoder))
+
+
+@pytest.mark.postgres
+def test_the_newest_performance_reads_only_the_performance_rows_through_the_metric_index(churn, churn_v1):
+    """The dashboard's newest-performance query names its metrics in the WHERE, so the (model,
+    metric, window_start) index serves it; with them only in the aggregates' FILTERs it scanned
+    every metric row of the model (178 ms of a 384 ms 7-day render at a million rows)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mlops_portal.db import analyze
+    from monitoring.models import MetricValue
+    from monitoring.selectors.dashboard_scope import newest_performance
+
+    hours = [NOW - timedelta(hours=h) for h in range(48)]
+    drift = [(f"feature_{f:02d}", "psi") for f in range(40)]  # what most metric rows are
+    MetricValue.objects.bulk_create(
+        MetricValue(
+            model=churn,
+            version=churn_v1,
+            granularity=Granularity.HOURLY,
+            window_start=t,
+            window_end=t + timedelta(hours=1),
+            feature=feature,
+            metric=metric,
+            value=0.1,
+            computed_at=NOW,
+        )
+        for t in hours
+        for feature, metric in [*drift, ("", "roc_auc")]
+    )
+    analyze([MetricValue._meta.db_table])
+    rows = MetricValue.objects.filter(model=churn, version_id__in=[churn_v1.pk])
+    with CaptureQueriesContext(connection) as queries:
+        assert newest_performance(rows) == (hours[0], None)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a small table: compare the index plans only
+        cursor.execute("EXPLAIN " + queries.captured_queries[-1]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    index_conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert any("metric" in line and "roc_auc" in line for line in index_conditions), plan
