@@ -4,8 +4,9 @@ A JSON batch of 10,000 predictions decodes into 10,000 record objects and as man
 objects: tracked containers that the cyclic collector walks again and again while the batch is
 parsed, validated and written, though none of them is in a cycle (reference counting frees them
 all when the batch is done). On a 10,000-row, 20-feature batch, parsing, validating and writing
-the COPY text took 154 ms with the collector running and 106 ms with it paused; CSV, which
-decodes into columns, took 96–110 ms either way (docs/performance.md, "JSON at the rate of CSV").
+the COPY text took 141–157 ms with the collector running and 101–106 ms with it paused; CSV,
+which decodes into columns, took 91–122 ms either way (docs/performance.md, the summary of the
+2026-12-05 23:29 run, "Fixed in the product").
 
 So the ingestion services run with the collector paused and turn it back on, if it was on, when
 the batch is done, whatever happens. Pauses nest and may overlap across threads: the collector
