@@ -10,7 +10,11 @@ which decodes into columns, took 91–122 ms either way (docs/performance.md, th
 
 So the ingestion services run with the collector paused and turn it back on, if it was on, when
 the batch is done, whatever happens. Pauses nest and may overlap across threads: the collector
-comes back when the last one ends. Whatever cycles a batch leaves are collected after it.
+comes back when the last one ends. Whatever cycles a batch leaves are collected after it. The
+README's gunicorn runs sync workers (one request at a time), where pauses never overlap; under
+a threaded server, batches that keep overlapping would keep the collector off, so a pause that
+ends while others run collects once itself when the collector has been off for ``MAX_PAUSE``
+seconds.
 """
 
 from __future__ import annotations
@@ -18,29 +22,38 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
+import time
 from collections.abc import Iterator
 
+MAX_PAUSE = 10.0  # seconds the collector may stay off while pauses keep overlapping
 _lock = threading.Lock()
 _depth = 0
 _was_enabled = False
+_off_since = 0.0
 
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic collector for the block (usable as a decorator: ``@gc_paused()``)."""
-    global _depth, _was_enabled
+    global _depth, _was_enabled, _off_since
     with _lock:
         if _depth == 0:
-            _was_enabled = gc.isenabled()
+            _was_enabled, _off_since = gc.isenabled(), time.monotonic()
             gc.disable()
         _depth += 1
     try:
         yield
     finally:
+        collect = False
         with _lock:
             _depth -= 1
-            if _depth == 0 and _was_enabled:
-                gc.enable()
+            if _depth == 0:
+                if _was_enabled:
+                    gc.enable()
+            elif _was_enabled and time.monotonic() - _off_since > MAX_PAUSE:
+                collect, _off_since = True, time.monotonic()
+        if collect:  # other batches still run: collect once here rather than never
+            gc.collect()
 
 
-__all__ = ["gc_paused"]
+__all__ = ["MAX_PAUSE", "gc_paused"]

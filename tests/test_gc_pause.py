@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 
 import pytest
 
@@ -58,6 +59,35 @@ def test_overlapping_pauses_on_two_threads_end_with_the_last(collector_on):
     with gc_paused():
         pass
     assert not gc.isenabled()  # the other thread's batch is still running
+    release.set()
+    thread.join(5)
+    assert gc.isenabled()
+
+
+def test_pauses_that_keep_overlapping_still_collect_once_the_collector_was_off_too_long(collector_on, monkeypatch):
+    from mlops_portal import gc_pause
+
+    class Cycle:
+        pass
+
+    monkeypatch.setattr(gc_pause, "MAX_PAUSE", 0.0)
+    inside, release = threading.Event(), threading.Event()
+
+    def other():
+        with gc_paused():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait(5)
+    with gc_paused():
+        cycle = Cycle()
+        cycle.me = cycle
+        gone = weakref.ref(cycle)
+        del cycle
+    assert gone() is None  # collected when this pause ended, though the other still runs
+    assert not gc.isenabled()
     release.set()
     thread.join(5)
     assert gc.isenabled()
