@@ -3,6 +3,7 @@ after an error, with nested and overlapping pauses, and stays off if it was off.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 import weakref
@@ -45,7 +46,9 @@ def test_a_collector_that_was_off_stays_off(collector_on):
     assert not gc.isenabled()
 
 
-def test_overlapping_pauses_on_two_threads_end_with_the_last(collector_on):
+@contextlib.contextmanager
+def _paused_on_another_thread():
+    """Another thread's batch holds a pause for the block; the block's end lets it finish."""
     inside, release = threading.Event(), threading.Event()
 
     def other():
@@ -56,11 +59,18 @@ def test_overlapping_pauses_on_two_threads_end_with_the_last(collector_on):
     thread = threading.Thread(target=other)
     thread.start()
     inside.wait(5)
-    with gc_paused():
-        pass
-    assert not gc.isenabled()  # the other thread's batch is still running
-    release.set()
-    thread.join(5)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(5)
+
+
+def test_overlapping_pauses_on_two_threads_end_with_the_last(collector_on):
+    with _paused_on_another_thread():
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # the other thread's batch is still running
     assert gc.isenabled()
 
 
@@ -71,25 +81,14 @@ def test_pauses_that_keep_overlapping_still_collect_once_the_collector_was_off_t
         pass
 
     monkeypatch.setattr(gc_pause, "MAX_PAUSE", 0.0)
-    inside, release = threading.Event(), threading.Event()
-
-    def other():
+    with _paused_on_another_thread():
         with gc_paused():
-            inside.set()
-            release.wait(5)
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    inside.wait(5)
-    with gc_paused():
-        cycle = Cycle()
-        cycle.me = cycle
-        gone = weakref.ref(cycle)
-        del cycle
-    assert gone() is None  # collected when this pause ended, though the other still runs
-    assert not gc.isenabled()
-    release.set()
-    thread.join(5)
+            cycle = Cycle()
+            cycle.me = cycle
+            gone = weakref.ref(cycle)
+            del cycle
+        assert gone() is None  # collected when this pause ended, though the other still runs
+        assert not gc.isenabled()
     assert gc.isenabled()
 
 
