@@ -74,10 +74,10 @@ def digests_take(*, version_ids: Iterable[int], day: date) -> dict[int, tuple[in
     return found
 
 
-def digests_forget(*, model_id: int, before: date) -> None:
-    """Drop a model's digests of the days before ``before`` (their rows are gone: purged by
+def digests_forget(*, model_ids: list[int], before: date) -> None:
+    """Drop the models' digests of the days before ``before`` (their rows are gone: purged by
     range, or erased down to none)."""
-    RawDigest.objects.filter(version__model_id=model_id, day__lt=before).delete()
+    RawDigest.objects.filter(version__model_id__in=model_ids, day__lt=before).delete()
 
 
 __all__ = ["digests_add", "digests_forget", "digests_remove", "digests_take", "ids_digest"]

@@ -54,6 +54,7 @@ from .prediction_keys import prediction_keys_schedule, prediction_keys_sweep_que
 POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
 DAY = timedelta(days=1)
 LLM_PURGE_BATCH = 5000  # request records deleted per statement
+PURGE_MODELS_CHUNK = 1000  # models whose plain-table rows are deleted by one statement
 
 
 def default_raw_days(model: RegisteredModel) -> int:
@@ -144,6 +145,7 @@ def _receipt(plan: Plan, *, table: str, start, end, method: str, by_version: dic
 
 PREDICTIONS = Prediction._meta.db_table
 LABELS = GroundTruth._meta.db_table
+SENSITIVE = PredictionSensitive._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,18 @@ def _partition_ids(table: str, name: str, owners: list[int], day) -> dict[int, t
     return partitions.partition_receipts(table, name)
 
 
+def _model_receipts(
+    plans: dict[int, Plan], by_owner: dict[int, tuple[int, str]], model_of: dict[int, int], **receipt
+) -> list[dict]:
+    """One receipt per model of the rows removed (``by_owner``: per version, or per model for
+    labels; ``model_of``: owner id → model id; an owner of no known model gets none)."""
+    by_model: dict[int, dict[int, tuple[int, str]]] = {}
+    for owner, removed in by_owner.items():
+        if (model_id := model_of.get(owner)) is not None:
+            by_model.setdefault(model_id, {})[owner] = removed
+    return [_receipt(plans[m], by_version=grouped, **receipt) for m, grouped in sorted(by_model.items())]
+
+
 def _finish_detached(table: str, name: str, plans: dict[int, Plan], owner_model: dict[int, int]) -> list[dict]:
     """Receipts for a detached partition, then DROP, in one transaction; re-attached instead if
     rows of a model under a legal hold (or not yet expired) turned up."""
@@ -193,14 +207,10 @@ def _finish_detached(table: str, name: str, plans: dict[int, Plan], owner_model:
         if any(m is not None and (plans[m].cutoff is None or end > plans[m].cutoff) for m in models):
             partitions.partition_attach(table=table, name=name)
             return []
-        by_model: dict[int, dict[int, tuple[int, str]]] = {}
-        for owner, receipt in _partition_ids(table, name, owners, start.date()).items():
-            by_model.setdefault(owner_model.get(owner), {})[owner] = receipt
-        receipts = [
-            _receipt(plans[m], table=table, start=start, end=end, method="partition_drop", by_version=grouped)
-            for m, grouped in by_model.items()
-            if m is not None
-        ]
+        by_owner = _partition_ids(table, name, owners, start.date())
+        receipts = _model_receipts(
+            plans, by_owner, owner_model, table=table, start=start, end=end, method="partition_drop"
+        )
         if table == PREDICTIONS:  # a DROP fires no trigger: the day's keys are swept after the purge
             prediction_keys_schedule(day=start.date())
         partitions.table_drop(name)
@@ -246,53 +256,59 @@ def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime) -> li
     return receipts
 
 
-def _range_receipt(plan: Plan, queryset, *, raw: RawTable) -> list[dict]:
-    """Delete a model's expired rows of one plain table → its receipt (none if nothing went)."""
-    by_owner = partitions.delete_range(queryset=queryset, version_field=raw.owner_field, id_field=raw.id_field)
-    if not by_owner:
-        return []
-    table = queryset.model._meta.db_table
-    return [_receipt(plan, table=table, start=None, end=plan.cutoff, method="range_delete", by_version=by_owner)]
+def _model_chunks(plans: dict[int, Plan]):
+    """The models to purge, grouped by cutoff (few: the policies' distinct days), in chunks of
+    ``PURGE_MODELS_CHUNK`` → (cutoff, {model id: plan}): the range deletes run a few statements
+    per chunk, not per model, so models with nothing to remove cost nothing."""
+    by_cutoff: dict[datetime, list[Plan]] = {}
+    for plan in plans.values():
+        if plan.cutoff is not None:
+            by_cutoff.setdefault(plan.cutoff, []).append(plan)
+    for cutoff, group in sorted(by_cutoff.items()):
+        for i in range(0, len(group), PURGE_MODELS_CHUNK):
+            yield cutoff, {p.model.pk: p for p in group[i : i + PURGE_MODELS_CHUNK]}
 
 
-def _purge_ranges(plan: Plan, *, partitioned: set[str]) -> list[dict]:
-    """The model's expired rows of the plain tables (predictions and labels where they are not
-    partitioned: SQLite), the sensitive values of predictions; then the digests of the days gone."""
-    model, cutoff = plan.model, plan.cutoff
-    receipts = []
+def _purge_ranges(plans: dict[int, Plan], cutoff: datetime, *, partitioned: set[str], model_of: dict) -> list[dict]:
+    """The models' expired rows of the plain tables (predictions and labels where they are not
+    partitioned: SQLite), the sensitive values of predictions; then the digests of the days gone.
+    ``model_of``: per raw table's owner field, owner id → model id."""
+    ids, receipts = list(plans), []
     with transaction.atomic():
-        for table, raw in RAW_TABLES.items():
-            if table not in partitioned:
-                rows = raw.model.objects.filter(**{raw.model_field: model.pk, f"{raw.time_field}__lt": cutoff})
-                receipts += _range_receipt(plan, rows, raw=raw)
-        sensitive = PredictionSensitive.objects.filter(version__model=model, timestamp__lt=cutoff)
-        receipts += _range_receipt(plan, sensitive, raw=RAW_TABLES[PREDICTIONS])
+        tables = [(t, raw, raw.model.objects) for t, raw in RAW_TABLES.items() if t not in partitioned]
+        tables.append((SENSITIVE, RAW_TABLES[PREDICTIONS], PredictionSensitive.objects))
+        for table, raw, manager in tables:
+            rows = manager.filter(**{f"{raw.model_field}__in": ids, f"{raw.time_field}__lt": cutoff})
+            by_owner = partitions.delete_range(queryset=rows, version_field=raw.owner_field, id_field=raw.id_field)
+            receipts += _model_receipts(
+                plans, by_owner, model_of[raw.owner_field], table=table, start=None, end=cutoff, method="range_delete"
+            )
         # every digest of a day before the cutoff, also of days whose rows erasure took earlier
-        raw_digests.digests_forget(model_id=model.pk, before=cutoff.date())
+        raw_digests.digests_forget(model_ids=ids, before=cutoff.date())
         # a window wholly before the cutoff has no raw rows left: recomputing it would replace
         # its aggregates by empty ones, so its pending mark goes too
-        DirtyWindow.objects.filter(version__model=model, window_start__lt=cutoff - DAY).delete()
+        DirtyWindow.objects.filter(version__model__in=ids, window_start__lt=cutoff - DAY).delete()
     return receipts
 
 
-def _purge_llm_requests(plan: Plan) -> list[dict]:
-    """An LLM application's expired request records, by range on both databases: one
-    transaction and one receipt per UTC day with rows, the day's rows deleted in batches
+def _purge_llm_requests(plans: dict[int, Plan], cutoff: datetime, *, model_of: dict[int, int]) -> list[dict]:
+    """LLM applications' expired request records, by range on both databases: one transaction
+    per UTC day with rows and one receipt per model and day, the day's rows deleted in batches
     (``LLM_PURGE_BATCH`` rows per statement). Days are found by their oldest row, so empty
     days cost nothing. Aggregates (LLM windows, daily cost records) stay."""
     raw, receipts = LLM_REQUESTS, []
-    expired = LLMRequest.objects.filter(version__model=plan.model, timestamp__lt=plan.cutoff)
+    expired = LLMRequest.objects.filter(version__model__in=list(plans), timestamp__lt=cutoff)
     while (oldest := expired.order_by().aggregate(t=Min("timestamp"))["t"]) is not None:
         start = partitions.day_floor(oldest)
-        end = min(start + DAY, plan.cutoff)
+        end = min(start + DAY, cutoff)
         with transaction.atomic():
             rows = expired.filter(timestamp__gte=start, timestamp__lt=end)
             by_version = partitions.delete_batches(
                 queryset=rows, version_field=raw.owner_field, id_field=raw.id_field, batch=LLM_PURGE_BATCH
             )
             table = LLMRequest._meta.db_table
-            receipts.append(
-                _receipt(plan, table=table, start=start, end=end, method="range_delete", by_version=by_version)
+            receipts += _model_receipts(
+                plans, by_version, model_of, table=table, start=start, end=end, method="range_delete"
             )
     return receipts
 
@@ -310,10 +326,11 @@ def retention_purge(*, now: datetime | None = None) -> list[dict]:
             receipts += _purge_partitions(table, plans, today)
     if PREDICTIONS in partitioned:
         prediction_keys_sweep_queue()  # one sweep for every day dropped
-    for plan in plans.values():
-        if plan.cutoff is not None:
-            receipts += _purge_ranges(plan, partitioned=partitioned)
-            receipts += _purge_llm_requests(plan)  # none unless an LLM application
+    version_model = dict(ModelVersion.objects.values_list("pk", "model_id"))
+    model_of = {"version_id": version_model, "model_id": {pk: pk for pk in plans}}
+    for cutoff, chunk in _model_chunks(plans):
+        receipts += _purge_ranges(chunk, cutoff, partitioned=partitioned, model_of=model_of)
+        receipts += _purge_llm_requests(chunk, cutoff, model_of=version_model)  # LLM applications' only
     return receipts
 
 
