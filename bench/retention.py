@@ -18,6 +18,9 @@
    ``VACUUM`` of their partitions (what a table without partitions pays before the space is
    reusable).
 
+The database holds at least ``BENCH_RETENTION_INVENTORY`` models (10,000, the inventory
+bench's size; topped up with idle models), so the purge meets a real inventory.
+
 Sizes: ``BENCH_QUICK=1`` → 30 x 20,000; ``BENCH_RETENTION_ROWS_PER_DAY`` and
 ``BENCH_RETENTION_DAYS`` override. ``BENCH_RETENTION_TRACE=1`` logs the purge's and the
 sweep's statements.
@@ -47,6 +50,7 @@ RENDERS = 5 if QUICK else 15
 SUBJECTS = 100_000
 BYTES_PER_ROW = 850  # measured here: heap + 4 indexes, 20 features
 MODEL = "bench-retention"
+INVENTORY = int(os.environ.get("BENCH_RETENTION_INVENTORY", "1000" if QUICK else "10000"))
 
 
 def _model():
@@ -62,6 +66,25 @@ def _model():
     RegisteredModel.objects.filter(pk=model.pk).update(risk_tier="medium")
     model.refresh_from_db()
     return admin, model, model.versions.get(version=1)
+
+
+def _inventory(model) -> int:
+    """At least INVENTORY models in the database (the inventory bench's size), topped up with
+    idle ones (a version each, no rows): the purge visits every model's policy → the count."""
+    from registry.models import ModelVersion, RegisteredModel
+
+    have = RegisteredModel.objects.count()
+    if have < INVENTORY:
+        first = RegisteredModel.objects.filter(name__startswith=f"{MODEL}-idle-").count()
+        idle = RegisteredModel.objects.bulk_create(
+            [
+                RegisteredModel(name=f"{MODEL}-idle-{first + i:05d}", owner=model.owner, team=model.team)
+                for i in range(INVENTORY - have)
+            ],
+            batch_size=2000,
+        )
+        ModelVersion.objects.bulk_create([ModelVersion(model=m, version=1) for m in idle], batch_size=2000)
+    return RegisteredModel.objects.count()
 
 
 def _clear(model, admin) -> None:
@@ -277,7 +300,7 @@ def _purge_and_sweep(version, cutoff: datetime, today: datetime) -> tuple[list[d
     return receipts, purge_s, keys, sweep_s
 
 
-def _purge_figures(version, model, admin, today: datetime) -> list[Figure]:
+def _purge_figures(version, model, admin, today: datetime, *, models: int) -> list[Figure]:
     """The product's purge of the PURGE_DAYS oldest days against a DELETE of the same rows
     (rolled back; its trigger deletes their keys too), the keys sweep that follows the purge,
     purge + sweep against the same DELETE, and the purge against a committed DELETE + VACUUM
@@ -306,7 +329,7 @@ def _purge_figures(version, model, admin, today: datetime) -> list[Figure]:
             target=">= 100x faster",
             passed=delete_s / purge_s >= 100 and dropped == deleted and left == 0,
             note=f"{deleted:,} rows; the purge includes its {len(receipts)} receipts (day digests kept at ingestion)"
-            " and records the dropped days; their keys go in the sweep below",
+            f" and records the dropped days, with {models:,} models in the inventory; their keys go in the sweep below",
         ),
         Figure(
             "keys sweep after the purge",
@@ -354,6 +377,7 @@ def run() -> list[Figure]:
         raise SystemExit(f"{rows:,} rows need about {need / 1e9:.0f} GB; {free / 1e9:.0f} GB free")
     log(f"retention: {DAYS} days x {ROWS_PER_DAY:,} rows = {rows:,} ({need / 1e9:.1f} GB of {free / 1e9:.0f} GB free)")
     admin, model, version = _model()
+    models = _inventory(model)
     _clear(model, admin)
     empty_rate = _ingest_rate(version, admin, tag="empty")
     empty_ms = _render_ms(admin)
@@ -366,7 +390,7 @@ def run() -> list[Figure]:
     erasure = erasure_request_create(subject_id=subject, actor=admin, context=CLI)
     erase_s = time.perf_counter() - start
     erased = sum(r["predictions"] for r in erasure.results)
-    purge = _purge_figures(version, model, admin, today)
+    purge = _purge_figures(version, model, admin, today, models=models)
     ingest_ratio = full_rate / empty_rate
     render_ratio = full_ms / empty_ms
     size = f"{DAYS} d x {ROWS_PER_DAY:,} = {rows:,} rows"
