@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from monitoring.binning import fine_bins
+
 ESTIMATED_PREFIX = "estimated."
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION_METRICS = ("mae", "rmse")
@@ -94,7 +96,7 @@ def calibration_build(
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)
     calibrated = iso.predict(scores)
     edges = np.asarray(edges, dtype=np.float64)
-    idx = np.searchsorted(edges, scores, side="right")
+    idx = fine_bins(edges, scores)
     width = len(edges) + 1
     m = np.bincount(idx, minlength=width).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -5,7 +5,8 @@ Binning
     a *fine* grid of ``5 × n_bins`` reference quantiles and the *coarse* grid of ``n_bins``
     quantiles (the configured 10–20 bins), which is a subset of the fine grid. Edges are
     de-duplicated interior quantiles; the tails are open (``-inf``/``+inf``): a value ``x``
-    falls in fine bin ``searchsorted(edges, x, side="right")``. Windows store *fine* counts
+    falls in fine bin ``searchsorted(edges, x, side="right")`` (computed by
+    ``binning.fine_bins``). Windows store *fine* counts
     (``WindowBinCounts``), so longer windows are sums of shorter ones and the coarse counts
     are derived from them (``np.bincount(coarse_map, weights=fine)``).
     Categorical features use the reference's top categories plus one ``other`` bucket; a
@@ -64,6 +65,7 @@ from typing import Any
 
 import numpy as np
 
+from monitoring.binning import fine_bins
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, DriftRule, Metric
 
 PSI_EPSILON = 1e-4
@@ -158,8 +160,7 @@ def bin_numeric(fprof: Mapping[str, Any], values) -> FeatureCounts:
     if missing:
         x = x[~missing_mask]
     edges = np.asarray(fprof["edges"], dtype=np.float64)
-    idx = np.searchsorted(edges, x, side="right")
-    counts = np.bincount(idx, minlength=len(edges) + 1)
+    counts = np.bincount(fine_bins(edges, x), minlength=len(edges) + 1)
     lo, hi = fprof.get("min"), fprof.get("max")
     out_of_range = 0
     if lo is not None and hi is not None and x.size:
@@ -194,7 +195,7 @@ def bin_categorical(fprof: Mapping[str, Any], values) -> FeatureCounts:
 
 def bin_window(profile: Mapping[str, Any], data) -> dict[str, FeatureCounts]:
     """Histogram every profiled column present in ``data`` (a DataFrame or a mapping of
-    column name → array). One ``searchsorted`` + ``bincount`` per numeric column."""
+    column name → array). One ``fine_bins`` + ``bincount`` per numeric column."""
     out: dict[str, FeatureCounts] = {}
     columns = data.columns if hasattr(data, "columns") else data.keys()
     for name, fprof in profile["features"].items():

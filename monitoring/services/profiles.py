@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from django.core.exceptions import ValidationError
 
+from monitoring.binning import fine_bins
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE
 from monitoring.estimation import LABEL_COLUMN, LABEL_FEATURE
 
@@ -159,7 +160,7 @@ def bin_representatives(x: np.ndarray, edges: np.ndarray, counts: np.ndarray) ->
     the reference's own mass, lies inside the bin (so the points stay sorted) and falls back
     to the midpoint for a bin the reference leaves empty.
     """
-    idx = np.searchsorted(edges, x, side="right")
+    idx = fine_bins(edges, x)
     sums = np.bincount(idx, weights=x, minlength=len(edges) + 1)
     bounds = np.concatenate([[x.min()], edges, [x.max()]])
     midpoints = (bounds[:-1] + bounds[1:]) / 2
@@ -188,7 +189,7 @@ def numeric_profile(
     else:
         edges = coarse = np.array([], dtype=np.float64)
         lo = hi = None
-    counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
+    counts = np.bincount(fine_bins(edges, x), minlength=len(edges) + 1)
     coarse_map = np.concatenate([[0], np.searchsorted(coarse, edges, side="right")]).astype(int)
     mids = bin_representatives(x, edges, counts) if x.size else np.zeros(1)
     sample = rng.choice(x, size=min(SAMPLE_SIZE, x.size), replace=False) if x.size else np.array([])
