@@ -1,6 +1,8 @@
-"""The physical limit of the drift benchmark: one bare numpy ``searchsorted`` + ``bincount``
+"""The plain-numpy pass of the drift benchmark: one bare numpy ``searchsorted`` + ``bincount``
 pass per feature over the window, on bin edges computed beforehand from the reference
 (the same 50 fine quantile bins the monitoring profile uses). No statistics, no checks.
+It was the limit while ours binned by ``searchsorted`` too; ours now places values by a table
+lookup (``monitoring.binning``) and runs in about a third of this pass's time.
 
     python bench/numpy_limit.py REFERENCE.parquet CURRENT.parquet OUT.json [REPEATS]
 
