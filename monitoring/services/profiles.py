@@ -149,8 +149,9 @@ def _quantile_edges(x: np.ndarray, n: int) -> np.ndarray:
     return np.unique(np.quantile(x, levels)) if x.size else np.array([], dtype=np.float64)
 
 
-def bin_representatives(x: np.ndarray, edges: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The representative point of each fine bin: the mean of the reference values in it.
+def bin_representatives(x: np.ndarray, edges: np.ndarray, counts: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The representative point of each fine bin: the mean of the reference values in it
+    (``idx``: each value's fine bin, as ``numeric_profile`` computed it for ``counts``).
 
     The Wasserstein distance on counts places each bin's mass at this point. The midpoint of
     the bin bounds is wrong where the mass is not spread evenly: a count feature's values sit
@@ -160,7 +161,6 @@ def bin_representatives(x: np.ndarray, edges: np.ndarray, counts: np.ndarray) ->
     the reference's own mass, lies inside the bin (so the points stay sorted) and falls back
     to the midpoint for a bin the reference leaves empty.
     """
-    idx = fine_bins(edges, x)
     sums = np.bincount(idx, weights=x, minlength=len(edges) + 1)
     bounds = np.concatenate([[x.min()], edges, [x.max()]])
     midpoints = (bounds[:-1] + bounds[1:]) / 2
@@ -189,9 +189,10 @@ def numeric_profile(
     else:
         edges = coarse = np.array([], dtype=np.float64)
         lo = hi = None
-    counts = np.bincount(fine_bins(edges, x), minlength=len(edges) + 1)
+    idx = fine_bins(edges, x)  # each value's fine bin, for the counts and the representatives
+    counts = np.bincount(idx, minlength=len(edges) + 1)
     coarse_map = np.concatenate([[0], np.searchsorted(coarse, edges, side="right")]).astype(int)
-    mids = bin_representatives(x, edges, counts) if x.size else np.zeros(1)
+    mids = bin_representatives(x, edges, counts, idx) if x.size else np.zeros(1)
     sample = rng.choice(x, size=min(SAMPLE_SIZE, x.size), replace=False) if x.size else np.array([])
     pct = (1, 5, 25, 50, 75, 95, 99)
     return {

@@ -176,13 +176,6 @@ RAW_TABLES = {
 LLM_REQUESTS = RawTable(LLMRequest, "version__model_id", "timestamp", "version_id", "request_id")
 
 
-def _owner_models(table: str) -> dict[int, int]:
-    """Owner id (as in ``RawTable.owner_field``) → model id."""
-    if RAW_TABLES[table].owner_field == "model_id":
-        return {pk: pk for pk in RegisteredModel.objects.values_list("pk", flat=True)}
-    return dict(ModelVersion.objects.values_list("pk", "model_id"))
-
-
 def _partition_ids(table: str, name: str, owners: list[int], day) -> dict[int, tuple[int, str]]:
     """Per owner: (rows, digest) of a partition about to be dropped: predictions' from the
     digests kept by ingestion; labels' (and days stored before digests were kept) by reading
@@ -242,8 +235,7 @@ def _delete_shared_day(table: str, plan: Plan, start: datetime, end: datetime) -
         return [_receipt(plan, table=table, start=start, end=end, method="range_delete", by_version=by_owner)]
 
 
-def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime) -> list[dict]:
-    owner_model = _owner_models(table)
+def _purge_partitions(table: str, plans: dict[int, Plan], today: datetime, owner_model: dict[int, int]) -> list[dict]:
     receipts = []
     for name in partitions.detached_partitions(table):
         receipts += _finish_detached(table, name, plans, owner_model)
@@ -330,14 +322,15 @@ def retention_purge(*, now: datetime | None = None) -> list[dict]:
     today = partitions.day_floor(now)
     plans = purge_plans(now=now)
     partitioned = {table for table in RAW_TABLES if partitions.is_partitioned(table)}
-    receipts = []
-    for table in RAW_TABLES:
-        if table in partitioned:
-            receipts += _purge_partitions(table, plans, today)
-    if PREDICTIONS in partitioned:
-        prediction_keys_sweep_queue()  # one sweep for every day dropped
+    # owner id → model id, per raw table's owner field (``RawTable.owner_field``), read once
     version_model = dict(ModelVersion.objects.values_list("pk", "model_id"))
     model_of = {"version_id": version_model, "model_id": {pk: pk for pk in plans}}
+    receipts = []
+    for table, raw in RAW_TABLES.items():
+        if table in partitioned:
+            receipts += _purge_partitions(table, plans, today, model_of[raw.owner_field])
+    if PREDICTIONS in partitioned:
+        prediction_keys_sweep_queue()  # one sweep for every day dropped
     for cutoff, chunk in _model_chunks(plans):
         receipts += _purge_ranges(chunk, cutoff, partitioned=partitioned, model_of=model_of)
         receipts += _purge_llm_requests(chunk, cutoff, model_of=version_model)  # LLM applications' only
