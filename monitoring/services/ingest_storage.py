@@ -103,9 +103,7 @@ def labelled_prediction_times(*, model, ids: list[str]) -> Iterable[tuple[int, d
     if partitions.is_partitioned(table):
         versions = list(model.versions.values_list("pk", flat=True))
         for start in range(0, len(ids), ID_QUERY_CHUNK):
-            yield from partitions.stored_times(
-                table=table, version_ids=versions, ids=ids[start : start + ID_QUERY_CHUNK]
-            )
+            yield from partitions.stored_times(version_ids=versions, ids=ids[start : start + ID_QUERY_CHUNK])
         return
     for start in range(0, len(ids), ID_QUERY_CHUNK):
         yield from Prediction.objects.filter(

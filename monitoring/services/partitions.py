@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
 
-from mlops_portal.db import is_postgresql
+from mlops_portal.db import analyze, is_postgresql
 
 from .raw_digests import MOD, ids_digest
 
@@ -167,6 +167,16 @@ def ensure_for_datetimes(*, table: str, stamps) -> None:
     partitions_ensure(table=table, days={s.astimezone(UTC).date() for s in stamps})
 
 
+def day_analyze(day: date) -> None:
+    """Refresh the planner's statistics of the day's partitions (predictions and labels), for a
+    bulk loader that computes the day's windows sooner than autovacuum analyzes them: never
+    analyzed, a partition is planned as nearly empty and the label join reads every label of
+    the day for each prediction (the demo's five weeks: 73 s instead of 9 s). Nothing on SQLite."""
+    tables = [name for name in (partition_days(table).get(day) for table in PARTITIONED) if name]
+    if tables:
+        analyze(tables)
+
+
 def ensure_for_micros(*, table: str, ts_us_min: int, ts_us_max: int) -> None:
     """Make sure a batch spanning these UTC microseconds has partitions (ingestion calls this
     before COPY; beat creates partitions ahead, so this creates one only for back-filled days)."""
@@ -240,18 +250,22 @@ def prediction_keys_forget(*, day: date, batch: int) -> int:
         return cursor.rowcount
 
 
-def stored_times(*, table: str, version_ids: list[int], ids: list[str]) -> list[tuple[int, datetime]]:
-    """(version id, time) of the stored rows of these versions with these ids (the label join),
-    probed per id like ``stored_ids`` (``OFFSET 0`` keeps the subquery from being flattened
-    into a hash join over every partition)."""
+def stored_times(*, version_ids: list[int], ids: list[str]) -> list[tuple[int, datetime]]:
+    """(version id, time) of the stored predictions of these versions with these ids (the label
+    join of label ingestion), found in the keys table: one probe of its primary key per id and
+    version, then one probe of the row in the partition of its day (pruned at run time), which
+    skips the keys of a dropped day that the sweep has not deleted yet (``OFFSET 0`` keeps the
+    probes: flattened, the join hash-joined every key of the versions). Probing the partitioned
+    table by id instead read one index of every day kept per id: 400 ids against 35 days took
+    0.47 s, and the cost grew with the retention."""
     if not version_ids:
         return []
-    spec = PARTITIONED[table]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT hit.v, hit.t FROM unnest(%s::text[]) AS i(id) CROSS JOIN LATERAL (SELECT "
-            f'p."{spec.version_column}" AS v, p."{spec.column}" AS t FROM "{table}" p '
-            f'WHERE p."{spec.version_column}" = ANY(%s) AND p."{spec.id_column}" = i.id OFFSET 0) AS hit',
+            f"SELECT hit.v, hit.t FROM unnest(%s::text[]) AS i(id) CROSS JOIN LATERAL (SELECT k.version_id AS v, "
+            f'k."timestamp" AS t FROM {PREDICTION_KEYS} k WHERE k.version_id = ANY(%s) AND k.prediction_id = i.id '
+            'AND EXISTS (SELECT 1 FROM monitoring_prediction p WHERE p."timestamp" = k."timestamp" '
+            "AND p.version_id = k.version_id AND p.prediction_id = k.prediction_id) OFFSET 0) AS hit",
             [ids, [int(v) for v in version_ids]],
         )
         return cursor.fetchall()
