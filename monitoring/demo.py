@@ -39,6 +39,7 @@ from monitoring.demo_live import SHADOW_DAYS, after_the_incident, churn_traffic,
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
+from monitoring.services.partitions import day_analyze
 from registry import demo as registry_demo
 from registry import demo_training
 from registry.choices import Stage
@@ -233,20 +234,10 @@ def _run_day(targets, credit, first_day: datetime, day: int, created: dict[str, 
         churn = next((t for t in targets if t.spec.model == registry_demo.CHURN), None)
         if churn is not None and day >= DAYS - SHADOW_DAYS:
             shadow_day(first_day, day, churn.frames[day], created)
-        _analyze_day((first_day + timedelta(days=day)).date())
+        day_analyze((first_day + timedelta(days=day)).date())
     if sync:
         run = first_day + timedelta(days=day, hours=1)
         _count(created, churn_incident_after_its_alert(run, advance=timeline.run_until))
-
-
-def _analyze_day(day) -> None:
-    """The statistics of the day's new partitions of predictions and labels, before their windows
-    are computed: never analyzed, the label join reads every label of the day for each prediction."""
-    from monitoring.services.partitions import partition_days
-
-    tables = [partition_days(model._meta.db_table).get(day) for model in (Prediction, GroundTruth)]
-    if any(tables):
-        db.analyze([t for t in tables if t])
 
 
 def _count(created: dict[str, int], more: dict[str, int]) -> None:

@@ -30,11 +30,13 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from mlops_portal import queue
 from monitoring.fairness_data import AGE_BANDS, applicants
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.evaluations import evaluation_compute, evaluation_upload
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
+from monitoring.services.partitions import day_analyze
 from registry.choices import RiskTier, Stage, TaskType
 from registry.demo import CONTEXT
 from registry.models import EvaluationRun, ModelVersion, RegisteredModel, Team
@@ -216,8 +218,9 @@ def load_demo(*, created: dict[str, int]) -> None:
         return
     first_day = datetime.combine(timezone.now().astimezone(UTC).date() - timedelta(days=DAYS), time(6), tzinfo=UTC)
     for day in range(DAYS):
-        with clock.at(first_day + timedelta(days=day, hours=1)):
+        with clock.at(first_day + timedelta(days=day, hours=1)), queue.hold():  # the day in, then its windows
             traffic_day(version, first_day, day, created)
+            day_analyze((first_day + timedelta(days=day)).date())
 
 
 __all__ = ["AGE_BANDS", "load_demo", "traffic_day", "traffic_version"]

@@ -32,18 +32,33 @@ def pytest_configure(config):
 
 
 def _flushes_may_truncate_the_audit_log():
-    """Transactional tests end with Django's flush, a TRUNCATE of every table on PostgreSQL,
-    which the audit table's trigger refuses (registry migration 0007). The flush's own
-    transaction sets the switch the trigger honours (SET LOCAL: it ends with that
-    transaction); every other statement, in tests as in production, is refused."""
-    from django.db.backends.postgresql.operations import DatabaseOperations
+    """Transactional tests end with Django's flush, which the audit table's triggers refuse
+    (registry migration 0001): a TRUNCATE of every table on PostgreSQL, a DELETE of every row on
+    SQLite. On PostgreSQL the flush's own transaction sets the switch the trigger honours (SET
+    LOCAL: it ends with that transaction); on SQLite, which has no such switch, the flush's
+    transaction drops the DELETE trigger and creates it again before it commits. Every other
+    statement, in tests as in production, is refused."""
+    import importlib
 
-    flush = DatabaseOperations.execute_sql_flush
+    from django.db.backends.postgresql.base import DatabaseWrapper as PostgreSQL
+    from django.db.backends.sqlite3.base import DatabaseWrapper as SQLite
 
-    def execute_sql_flush(self, sql_list):
-        return flush(self, ["SET LOCAL mlops.allow_audit_truncate = 'on'", *sql_list] if sql_list else sql_list)
+    registry_schema = importlib.import_module(
+        "registry.migrations.0001_squashed_0020_evaluation_created_at_from_the_clock"
+    )
+    no_delete = next(sql for sql in registry_schema.SQLITE_FORWARD if "no_delete" in sql)
+    flushes = {
+        PostgreSQL: lambda sql_list: ["SET LOCAL mlops.allow_audit_truncate = 'on'", *sql_list],
+        SQLite: lambda sql_list: ["DROP TRIGGER IF EXISTS registry_auditevent_no_delete", *sql_list, no_delete],
+    }
+    for wrapper, around in flushes.items():
+        operations = wrapper.ops_class
+        flush = operations.execute_sql_flush
 
-    DatabaseOperations.execute_sql_flush = execute_sql_flush
+        def execute_sql_flush(self, sql_list, flush=flush, around=around):
+            return flush(self, around(sql_list) if sql_list else sql_list)
+
+        operations.execute_sql_flush = execute_sql_flush
 
 
 @pytest.fixture(autouse=True)
