@@ -43,9 +43,8 @@ def test_a_label_of_a_purged_prediction_marks_no_window_and_the_others_mark_thei
     _labels(churn, ["gone0", "gone1", "kept0", "kept2"], owner)
 
     assert sorted(labelled_prediction_times(model=churn, ids=["gone0", "kept0", "kept2", "nobody"])) == sorted(
-        (churn_v1.pk, t) for t in churn_v1.predictions.filter(prediction_id__in=["kept0", "kept2"]).values_list(
-            "timestamp", flat=True
-        )
+        (churn_v1.pk, t)
+        for t in churn_v1.predictions.filter(prediction_id__in=["kept0", "kept2"]).values_list("timestamp", flat=True)
     )
     marked = {(m.window_start.date(), m.granularity) for m in DirtyWindow.objects.filter(version=churn_v1)}
     assert marked and {day for day, _ in marked} == {T0.date()}
