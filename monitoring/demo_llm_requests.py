@@ -161,15 +161,16 @@ def load_llm_requests(model: RegisteredModel, *, days: int = 28, today: date | d
     _seed_prices(versions, today, created)
     pick = _version_of_day(model, versions, today)
     rank = {v.pk: i for i, v in enumerate(versions)}
-    for days_ago in range(days, 0, -1):
-        day = _day_start(today, days_ago)
-        version = pick(day)
-        body = orjson.dumps(_day_records(version, day, rank[version.pk]))
-        answer = llm_requests_ingest(
-            version=version, body=body, content_type="application/json", actor=model.owner, context=CONTEXT
-        )
-        if "duplicate_of_batch" not in answer:
-            created["llm requests"] = created.get("llm requests", 0) + answer["rows"]
+    with queue.hold():  # the days in, then one sweep of their windows and one health evaluation
+        for days_ago in range(days, 0, -1):
+            day = _day_start(today, days_ago)
+            version = pick(day)
+            body = orjson.dumps(_day_records(version, day, rank[version.pk]))
+            answer = llm_requests_ingest(
+                version=version, body=body, content_type="application/json", actor=model.owner, context=CONTEXT
+            )
+            if "duplicate_of_batch" not in answer:
+                created["llm requests"] = created.get("llm requests", 0) + answer["rows"]
     created["llm windows"] = _compute_windows(versions, hours_since=_day_start(today, HOURLY_DAYS))
     health_evaluate(model=model)
     return created

@@ -31,6 +31,25 @@ def pytest_configure(config):
     use_own_broker()
 
 
+# The longest test files (make test prints the slowest tests), started first so that no
+# process is left running one of them alone at the end of a parallel run; the rest keep
+# their order.
+LONGEST_FIRST = [
+    "tests/browser/test_demo_tour.py",
+    "tests/integration/test_schemathesis.py",
+    "tests/integration/test_faults.py",
+    "tests/browser/test_llm_dashboard.py",
+    "tests/integration/test_monitoring_worker.py",
+    "tests/monitoring/test_demo.py",
+    "tests/monitoring/test_fairness_demo.py",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 def _flushes_may_truncate_the_audit_log():
     """Transactional tests end with Django's flush, which the audit table's triggers refuse
     (registry migration 0001): a TRUNCATE of every table on PostgreSQL, a DELETE of every row on

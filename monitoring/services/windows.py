@@ -422,12 +422,14 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
         window, rows = _hourly_results(version, start, end, config)
     else:
         rows = _daily_results(version, start, end, config)
-    paired = live_evidence.window_reads(version, claim.granularity, start, end)  # shadow pairs
+    # shadow pairs: predictions of a candidate paired with production's (an LLM app has none)
+    paired = None if llm else live_evidence.window_reads(version, claim.granularity, start, end)
     with transaction.atomic():  # the results and the end of the mark, together
-        live_evidence.window_store(version, claim.granularity, start, paired)
+        if not llm:
+            live_evidence.window_store(version, claim.granularity, start, paired)
         if hourly and window is not None:
             _store_counts(version.pk, start, Granularity.HOURLY, window)
-        elif hourly:
+        elif hourly and not llm:  # the hour lost its rows (an LLM app's windows have no bins)
             _delete_counts(version.pk, start, Granularity.HOURLY)
         stored = _store_metrics(version, start, end, claim.granularity, rows)
         if llm:

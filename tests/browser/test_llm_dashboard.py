@@ -16,7 +16,7 @@ from monitoring.charts_llm import CHART_IDS
 from monitoring.demo_llm_requests import load_llm_requests
 from monitoring.services.budgets import budget_set
 from registry.services.audit import CLI
-from tests.browser.conftest import login
+from tests.browser.conftest import login, open_page
 from tests.monitoring.llm_helpers import support_assistant
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -39,7 +39,10 @@ def drawn_points(page, chart_id: str) -> int:
     )
 
 
-def test_owner_sees_the_llm_panels_drawn_and_the_latency_regression(page, live_server, owner, assistant):
+def test_owner_sees_the_llm_panels_drawn_and_the_latency_regression_and_an_outsider_the_404_page(
+    browser, page, live_server, owner, outsider, assistant
+):
+    """(One test: the four weeks take a minute to load while the other browser tests run.)"""
     login(page, live_server, owner)
     page.goto(live_server.url + reverse("monitoring:model_dashboard", args=[assistant.name]) + "?range=30d")
     charts = [*CHART_IDS, "chart-cost-daily", "chart-cost-per-thousand", "chart-cost-budget"]
@@ -59,11 +62,12 @@ def test_owner_sees_the_llm_panels_drawn_and_the_latency_regression(page, live_s
     assert "per 1,000 requests" in page.locator("#chart-cost-per-thousand").get_attribute("aria-label")
     assert "LLM latency" in page.content()  # the open latency alert
 
-
-def test_an_outsider_gets_the_404_page(page, live_server, outsider, assistant):
-    login(page, live_server, outsider)
-    response = page.goto(live_server.url + reverse("monitoring:model_dashboard", args=[assistant.name]))
-    assert response.status == 404
-    assert page.console_errors == [f"console.error: Failed to load resource: the server responded with a status of 404 "
-                                   f"(Not Found) ({response.url})"]  # fmt: skip
-    page.console_errors.clear()  # the one expected error
+    context, other = open_page(browser)  # the outsider's own browser
+    try:
+        login(other, live_server, outsider)
+        response = other.goto(live_server.url + reverse("monitoring:model_dashboard", args=[assistant.name]))
+        assert response.status == 404
+        assert other.console_errors == [f"console.error: Failed to load resource: the server responded with a status "
+                                        f"of 404 (Not Found) ({response.url})"]  # fmt: skip
+    finally:
+        context.close()
