@@ -33,7 +33,9 @@ def pytest_configure(config):
 
 # The longest test files (make test prints the slowest tests), started first so that no
 # process is left running one of them alone at the end of a parallel run; the rest keep
-# their order.
+# their order. This runs before pytest-django's own ordering (tryfirst), whose stable sort
+# then groups the tests as Django does: the transactional ones after the others, since their
+# flush empties the tables the migrations filled (policies, groups, schedules).
 LONGEST_FIRST = [
     "tests/browser/test_demo_tour.py",
     "tests/integration/test_schemathesis.py",
@@ -45,6 +47,7 @@ LONGEST_FIRST = [
 ]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
