@@ -35,7 +35,9 @@ def pytest_configure(config):
 # process is left running one of them alone at the end of a parallel run; the rest keep
 # their order. This runs before pytest-django's own ordering (tryfirst), whose stable sort
 # then groups the tests as Django does: the transactional ones after the others, since their
-# flush empties the tables the migrations filled (policies, groups, schedules).
+# flush empties the tables the migrations filled (policies, groups, schedules). (The
+# integration phase hands out whole files, those with the most tests first: there the order
+# only ranks files of the same size; docs/architecture.md.)
 LONGEST_FIRST = [
     "tests/browser/test_demo_tour.py",
     "tests/integration/test_schemathesis.py",
