@@ -70,10 +70,11 @@ def _flushes_may_truncate_the_audit_log():
     registry_schema = importlib.import_module(
         "registry.migrations.0001_squashed_0020_evaluation_created_at_from_the_clock"
     )
-    no_delete = next(sql for sql in registry_schema.SQLITE_FORWARD if "no_delete" in sql)
+    drop, create = (next(sql for sql in statements if "no_delete" in sql)
+                    for statements in (registry_schema.SQLITE_REVERSE, registry_schema.SQLITE_FORWARD))  # fmt: skip
     flushes = {
         PostgreSQL: lambda sql_list: ["SET LOCAL mlops.allow_audit_truncate = 'on'", *sql_list],
-        SQLite: lambda sql_list: ["DROP TRIGGER IF EXISTS registry_auditevent_no_delete", *sql_list, no_delete],
+        SQLite: lambda sql_list: [drop, *sql_list, create],
     }
     for wrapper, around in flushes.items():
         operations = wrapper.ops_class

@@ -1,6 +1,6 @@
 """The installable portal: production settings pass Django's deploy checks, the embedded
 default (SQLite + kombu filesystem://) really runs web, worker and beat from the Procfile,
-and the demo loader is idempotent."""
+and `make run` loads the demo (the demo itself: tests/monitoring/test_demo.py)."""
 
 from __future__ import annotations
 
