@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -209,23 +210,29 @@ def insert_rows(
     model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]], *, batch_size: int = 5000
 ) -> int:
     """Insert plain rows (values in ``columns`` order, database column names) without model
-    validation or signals; return how many. PostgreSQL: one ``COPY … FROM STDIN``; other
-    databases: ``bulk_create`` in batches of ``batch_size``."""
+    validation, signals or field defaults, as COPY does; return how many. PostgreSQL: one
+    ``COPY … FROM STDIN``; other databases: one ``INSERT`` run over each batch of ``batch_size``
+    rows (``executemany``), each value prepared by its field as the ORM would save it."""
     using = router.db_for_write(model)
+    connection = connections[using]
+    table = model._meta.db_table
     count = 0
     if is_postgresql(using):
-        with connections[using].cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
                     count += 1
         return count
-    batch = []
-    for row in rows:
-        batch.append(model(**dict(zip(columns, row, strict=True))))
-        if len(batch) >= batch_size:
-            model.objects.using(using).bulk_create(batch)
+    by_column = {field.column: field for field in model._meta.concrete_fields}
+    prepare = [by_column[column].get_db_prep_save for column in columns]
+    quote = connection.ops.quote_name
+    sql = f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) VALUES ({', '.join(['%s'] * len(columns))})"
+    pending = iter(rows)
+    with connection.cursor() as cursor:
+        while batch := list(itertools.islice(pending, batch_size)):
+            cursor.executemany(
+                sql, [[prep(value, connection) for prep, value in zip(prepare, row, strict=True)] for row in batch]
+            )
             count += len(batch)
-            batch = []
-    model.objects.using(using).bulk_create(batch)
-    return count + len(batch)
+    return count

@@ -28,6 +28,34 @@ def test_insert_rows_writes_plain_rows_on_either_database():
     assert sorted(Tag.objects.values_list("name", flat=True)) == sorted(names)
 
 
+def test_insert_rows_stores_keys_times_and_flags_as_the_orm_reads_them(churn_v1):
+    """Aware times with an offset, foreign keys and booleans, prepared by their fields: the ORM
+    finds the rows by time and reads back the same values (on SQLite a time stored as Python's
+    own text of it, with its offset, would compare as text and be missed)."""
+    from datetime import timedelta, timezone
+
+    from monitoring.models import MetricValue
+
+    plus_two = timezone(timedelta(hours=2))
+    start = datetime(2026, 3, 1, 12, tzinfo=plus_two)
+    columns = [f.attname for f in MetricValue._meta.concrete_fields if not f.primary_key]
+    rows = (
+        {"model_id": churn_v1.model_id, "version_id": churn_v1.pk, "granularity": "hourly",
+         "window_start": start + timedelta(hours=h), "window_end": start + timedelta(hours=h + 1),
+         "feature": "age", "metric": "psi", "value": h / 10, "provisional": h % 2 == 1,
+         "computed_at": start + timedelta(days=1)}
+        for h in range(3)
+    )  # fmt: skip
+    assert db.insert_rows(MetricValue, columns, ([row[c] for c in columns] for row in rows), batch_size=2) == 3
+    found = MetricValue.objects.filter(version=churn_v1, window_start__gte=datetime(2026, 3, 1, 11, tzinfo=UTC))
+    assert [(m.window_start, m.value, m.provisional) for m in found.order_by("window_start")] == [
+        (start + timedelta(hours=h), h / 10, h % 2 == 1) for h in range(1, 3)
+    ]
+    assert MetricValue.objects.get(version=churn_v1, window_start=start).window_end == datetime(
+        2026, 3, 1, 11, tzinfo=UTC
+    )
+
+
 def test_fetch_one_and_fetch_all_with_datetime_parameters():
     from registry.models import AuditEvent
     from registry.services.audit import CLI, audit_record
