@@ -68,12 +68,12 @@ INTEGRATION_XDIST ?= -n 3
 test: dev-venv static browser-deps services mlflow-venv schemathesis-venv
 	$(BIN)/ruff check .
 	$(PG_ENV) $(PYTEST) --create-db $(XDIST) -m "not integration and not browser" --durations=10
-	$(PG_ENV) $(PYTEST) --create-db $(INTEGRATION_XDIST) --dist loadfile -m "integration or browser" --durations=10
+	$(PG_ENV) $(PYTEST) --create-db $(INTEGRATION_XDIST) --dist loadfile --no-loadscope-reorder -m "integration or browser" --durations=10
 	$(MAKE) --no-print-directory test-sqlite
 
 test-postgres: dev-venv static browser-deps services mlflow-venv schemathesis-venv
 	$(PG_ENV) $(PYTEST) --create-db $(XDIST) -m "not integration and not browser"
-	$(PG_ENV) $(PYTEST) --create-db $(INTEGRATION_XDIST) --dist loadfile -m "integration or browser"
+	$(PG_ENV) $(PYTEST) --create-db $(INTEGRATION_XDIST) --dist loadfile --no-loadscope-reorder -m "integration or browser"
 
 test-sqlite: dev-venv
 	env -u DATABASE_URL -u CELERY_BROKER_URL MLOPS_VAR_DIR=$$(mktemp -d) \

@@ -31,19 +31,32 @@ def pytest_configure(config):
     use_own_broker()
 
 
-# The longest test files (make test prints the slowest tests), started first so that no
-# process is left running one of them alone at the end of a parallel run; the rest keep
-# their order. This runs before pytest-django's own ordering (tryfirst), whose stable sort
-# then groups the tests as Django does: the transactional ones after the others, since their
-# flush empties the tables the migrations filled (policies, groups, schedules). (The
-# integration phase hands out whole files, those with the most tests first: there the order
-# only ranks files of the same size; docs/architecture.md.)
+# The order in which a parallel run starts the tests (make test prints the slowest ones): the
+# longest first, so that no process is left running one of them alone at the end. This runs
+# before pytest-django's own ordering (tryfirst), whose stable sort then groups the tests as
+# Django does: the transactional ones after the others, since their flush empties the tables
+# the migrations filled (policies, groups, schedules).
+#
+# The integration phase hands out whole files in this order (`--no-loadscope-reorder`), and a
+# process takes its next file while it still has two tests to run (pytest-xdist's prefetch): the
+# process that starts a long one-test file holds the file after it until that test ends. So the
+# two longest files are followed by short one-test files, then the rest from the longest down.
 LONGEST_FIRST = [
-    "tests/browser/test_demo_tour.py",
-    "tests/integration/test_schemathesis.py",
+    "tests/browser/test_demo_tour.py",  # ~240 s: the whole demo, then every page as each user
+    "tests/integration/test_schemathesis.py",  # ~185 s: a 3-minute budget
+    "tests/integration/test_alert_queue.py",  # short files, each held behind one of the two
+    "tests/integration/test_onboarding_snippets.py",
+    "tests/integration/test_healthz.py",
+    "tests/browser/test_fairness_gate.py",
     "tests/integration/test_faults.py",
-    "tests/browser/test_llm_dashboard.py",
+    "tests/integration/test_fault_sweeps.py",
     "tests/integration/test_monitoring_worker.py",
+    "tests/integration/test_mlflow_worker.py",
+    "tests/integration/test_oidc.py",
+    "tests/integration/test_client_cli.py",
+    "tests/integration/test_mlflow_prompts.py",
+    "tests/integration/test_mlflow_sync.py",
+    "tests/integration/test_incident_reminders.py",
     "tests/monitoring/test_demo.py",
     "tests/monitoring/test_fairness_demo.py",
 ]
