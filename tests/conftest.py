@@ -37,25 +37,24 @@ def pytest_configure(config):
 # Django does: the transactional ones after the others, since their flush empties the tables
 # the migrations filled (policies, groups, schedules).
 #
-# The integration phase hands out whole files in this order (`--no-loadscope-reorder`), and a
-# process takes its next file while it still has two tests to run (pytest-xdist's prefetch): the
-# process that starts a long one-test file holds the file after it until that test ends. So the
-# two longest files are followed by short one-test files, then the rest from the longest down.
+# The integration phase hands out whole files in the order of their first test (`--dist loadfile
+# --no-loadscope-reorder`). The files with tests that need no transaction (the MLflow and OIDC
+# files) go out first, by pytest-django's grouping; then the others in this order. A process takes
+# its next file while it still has two tests to run (pytest-xdist's prefetch) and holds it behind
+# a long test: the demo tour is followed by a short one-test file, and schemathesis, which the
+# next process to run low takes, by another; then the rest from the longest down.
 LONGEST_FIRST = [
     "tests/browser/test_demo_tour.py",  # ~240 s: the whole demo, then every page as each user
+    "tests/integration/test_alert_queue.py",  # short, held behind the tour
     "tests/integration/test_schemathesis.py",  # ~185 s: a 3-minute budget
-    "tests/integration/test_alert_queue.py",  # short files, each held behind one of the two
-    "tests/integration/test_onboarding_snippets.py",
+    "tests/integration/test_onboarding_snippets.py",  # short, held behind schemathesis
     "tests/integration/test_healthz.py",
     "tests/browser/test_fairness_gate.py",
     "tests/integration/test_faults.py",
     "tests/integration/test_fault_sweeps.py",
     "tests/integration/test_monitoring_worker.py",
     "tests/integration/test_mlflow_worker.py",
-    "tests/integration/test_oidc.py",
     "tests/integration/test_client_cli.py",
-    "tests/integration/test_mlflow_prompts.py",
-    "tests/integration/test_mlflow_sync.py",
     "tests/integration/test_incident_reminders.py",
     "tests/monitoring/test_demo.py",
     "tests/monitoring/test_fairness_demo.py",

@@ -46,7 +46,9 @@ def daily(version, metric):
     return dict(rows.values_list("window_start", "value"))
 
 
-def test_the_demo_sends_four_weeks_and_v2_is_clearly_slower(assistant, demo):
+def test_the_demo_sends_four_weeks_v2_clearly_slower_costs_each_day_at_its_price_and_runs_once(assistant, demo):
+    """One load of the four weeks (a few seconds per load) for what it sends, what it costs, and
+    that a second run adds nothing."""
     v1, v2 = assistant.versions.order_by("version")
     assert demo["llm requests"] == LLMRequest.objects.count() > 28 * 150
     days = {*daily(v1, LATENCY_P95), *daily(v2, LATENCY_P95)}
@@ -56,8 +58,6 @@ def test_the_demo_sends_four_weeks_and_v2_is_clearly_slower(assistant, demo):
     assert p95_v2.min() > 2000 > 1500 > p95_v1.max()
     assert Alert.objects.filter(model=assistant, kind=AlertKind.LLM_LATENCY).exists()
 
-
-def test_the_demo_costs_every_day_at_the_price_then(assistant, demo):
     records = CostRecord.objects.filter(model=assistant, source="requests").order_by("period_start")
     assert records.count() == 28 and {r.currency for r in records} == {"USD"}
     large = Price.objects.filter(model="gpt-4.1").order_by("effective_from")
@@ -67,8 +67,6 @@ def test_the_demo_costs_every_day_at_the_price_then(assistant, demo):
     for record in records.filter(version__version=2):
         assert record.details["price_ids"] == [large[1].pk if record.period_start >= change_day else large[0].pk]
 
-
-def test_the_demo_is_idempotent(assistant, demo):
     counts = (LLMRequest.objects.count(), CostRecord.objects.count(), Price.objects.count())
     again = load_llm_requests(assistant, days=28, today=TODAY)
     assert "llm requests" not in again and "prices" not in again
@@ -80,8 +78,10 @@ def _figures(user, name="support-assistant", **params):
     return llm_panels(data), llm_figures(llm_panels(data))
 
 
-def test_the_panels_draw_the_windows_with_markers_and_thresholds(assistant, demo, owner):
-    panels, figures = _figures(owner, granularity="daily")
+def test_the_panels_draw_the_windows_with_markers_and_thresholds_for_every_role_that_sees_the_model(
+    assistant, demo, roles, client_for
+):
+    panels, figures = _figures(roles["owner"], granularity="daily")
     assert set(figures) == set(CHART_IDS)
     assert len(panels.windows) == 28 and len(panels.cost_days) == 28 and panels.currency == "USD"
     latency = figures["chart-llm-latency"]
@@ -89,6 +89,14 @@ def test_the_panels_draw_the_windows_with_markers_and_thresholds(assistant, demo
     assert "p95 warning 2,000 ms" in names and "marker-promotion" in names
     for figure in figures.values():  # plotly's own validators accept every figure
         json.loads(pio.to_json(go.Figure(copy.deepcopy(figure)), validate=True))
+
+    for role in ("owner", "reviewer", "auditor", "admin"):  # the same load for the page of each role
+        response = client_for(roles[role]).get("/monitoring/models/support-assistant/", {"range": "30d"})
+        assert response.status_code == 200, role
+        html = response.content.decode()
+        assert html.count('id="llm-panels"') == 1
+        for chart in CHART_IDS:
+            assert f'id="{chart}"' in html and f'"{chart}"' in html.split('id="figures"')[1]
 
 
 def test_an_unknown_cost_is_said_not_drawn_as_zero(owner, team):
@@ -107,16 +115,6 @@ def test_an_unknown_cost_is_said_not_drawn_as_zero(owner, team):
     panels, figures = _figures(owner, name="unpriced", granularity="daily")
     assert "Cost unknown for 1 day" in panels.cost_note and panels.cost_days == []
     assert figures["chart-llm-cost"]["data"] == []
-
-
-def test_the_dashboard_page_shows_the_llm_panels_to_every_role_that_sees_the_model(assistant, demo, roles, client_for):
-    for role in ("owner", "reviewer", "auditor", "admin"):  # one demo load for the four roles
-        response = client_for(roles[role]).get("/monitoring/models/support-assistant/", {"range": "30d"})
-        assert response.status_code == 200, role
-        html = response.content.decode()
-        assert html.count('id="llm-panels"') == 1
-        for chart in CHART_IDS:
-            assert f'id="{chart}"' in html and f'"{chart}"' in html.split('id="figures"')[1]
 
 
 def test_an_outsider_gets_a_404(assistant, outsider, client_for):
