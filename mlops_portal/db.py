@@ -2,8 +2,8 @@
 
 The portal runs on PostgreSQL (production) and on SQLite (the embedded default of `make run`).
 Where PostgreSQL offers a faster or stronger way to do something, the function here does it,
-and the portable way (the ORM, or nothing where SQLite needs nothing) sits beside it in the
-same function or is named in its docstring. No other application module reads
+and the portable way (the ORM, a plain INSERT, or nothing where SQLite needs nothing) sits
+beside it in the same function or is named in its docstring. No other application module reads
 ``connection.vendor`` or opens a cursor: they call ``is_postgresql()`` and the helpers below.
 
 The PostgreSQL paths run in the tests marked ``postgres`` and in every test on PostgreSQL;

@@ -136,7 +136,7 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 WHITENOISE_USE_FINDERS = not PRODUCTION
 # Outside production the files are looked up when asked for (whitenoise's development mode), not
 # listed when the middleware starts: each test client starts the middleware again, and listing
-# the finders' 216 files cost 40-70 ms each time (a tenth of the unit tests' time).
+# the finders' 216 files cost 40-70 ms each time (a tenth of two registry test files' profile).
 WHITENOISE_AUTOREFRESH = not PRODUCTION
 
 LOGIN_URL = "login"
