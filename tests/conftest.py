@@ -43,7 +43,7 @@ def pytest_configure(config):
 # its next file while it still has two tests to run (pytest-xdist's prefetch) and holds it behind
 # a long test: the demo tour is followed by a short one-test file, and schemathesis, which the
 # next process to run low takes, by another; then the rest from the longest down.
-LONGEST_FIRST = [
+STARTS_FIRST = [
     "tests/browser/test_demo_tour.py",  # ~240 s: the whole demo, then every page as each user
     "tests/integration/test_alert_queue.py",  # short, held behind the tour
     "tests/integration/test_schemathesis.py",  # ~185 s: a 3-minute budget
@@ -63,7 +63,7 @@ LONGEST_FIRST = [
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    rank = {path: i for i, path in enumerate(STARTS_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
