@@ -2,7 +2,8 @@
 
 * ``price_create`` (admins only, audited ``price.created``): a changed price is a new row from
   its ``effective_from`` on; rows are never edited, so the past keeps the price it had.
-* ``requests_cost``: the cost of a version's requests in [start, end): each request at the
+* ``requests_cost``: the cost of a version's requests in [start, end), from the window's arrays
+  of request records (no second read of the rows): each request at the
   price in force at its timestamp for the version's provider model (``version.llm.provider`` /
   ``model_id``): ``tokens_in × input price + tokens_out × output price`` per one million tokens,
   in ``Decimal`` (exact: token sums are integers, prices decimals; rounded once, to the cent's
@@ -10,7 +11,7 @@
   has no LLM parts, when a request has no price in force, or when the prices of the range are in
   different currencies (never converted).
 * ``daily_cost_upsert``: the day's ``CostRecord`` (source ``requests``, category ``inference``,
-  external id ``requests:<version pk>:<YYYY-MM-DD>``) replaced from the stored requests, so
+  external id ``requests:<version pk>:<YYYY-MM-DD>``) replaced with the daily window's cost, so
   recomputing a day or resending a batch never adds anything; a day whose cost became unknown
   loses its record.
 """
@@ -19,13 +20,13 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+import numpy as np
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Sum
 
 from mlops_portal import clock
 from monitoring.choices import CostCategory, CostSource
@@ -36,6 +37,8 @@ from registry.rules import is_admin
 from registry.services.audit import AuditContext, audit_save
 
 PER_TOKENS = Decimal(1_000_000)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 CENT_PART = Decimal("0.000001")  # CostRecord.amount's six decimal places
 PRICE_FIELDS = ("provider", "model", "input_per_million", "output_per_million", "currency", "effective_from")
 
@@ -101,16 +104,44 @@ class Cost:
         return self.amount is not None
 
 
-def _totals(qs) -> tuple[int, int, int]:
-    found = qs.order_by().aggregate(n=Count("pk"), tin=Sum("tokens_in"), tout=Sum("tokens_out"))
-    return int(found["n"] or 0), int(found["tin"] or 0), int(found["tout"] or 0)
+def request_arrays(version: ModelVersion, start: datetime, end: datetime) -> dict[str, Any]:
+    """The version's requests with ``start <= timestamp < end`` as arrays, in one query: latency,
+    tokens in/out, feedback (NaN = none), flagged, and their timestamps (a list)."""
+    rows = list(
+        LLMRequest.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
+        .order_by()
+        .values_list("timestamp", "latency_ms", "tokens_in", "tokens_out", "feedback", "safety_flags")
+    )
+    stamps, latency, tin, tout, feedback, flags = zip(*rows, strict=True) if rows else ([],) * 6
+    return {
+        "timestamp": list(stamps),
+        "latency": np.array(latency, dtype=np.float64),
+        "tokens_in": np.array(tin, dtype=np.int64),
+        "tokens_out": np.array(tout, dtype=np.int64),
+        "feedback": np.array(feedback, dtype=np.float64),  # None → NaN
+        "flagged": np.array([bool(f) for f in flags], dtype=bool),
+    }
 
 
-def requests_cost(version: ModelVersion, start: datetime, end: datetime) -> Cost:
-    """The cost of the version's requests with ``start <= timestamp < end`` (one aggregate query
-    per price in force in the range)."""
-    rows = LLMRequest.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
-    cost = Cost(*_totals(rows))
+def _micros(moments) -> np.ndarray:
+    """Aware datetimes as integer microseconds since the epoch (exact, comparable)."""
+    return np.array([(m - EPOCH) // MICROSECOND for m in moments], dtype=np.int64)
+
+
+def _totals(arrays: dict[str, np.ndarray], mask: np.ndarray | None = None) -> tuple[int, int, int]:
+    tin, tout = arrays["tokens_in"], arrays["tokens_out"]
+    if mask is not None:
+        tin, tout = tin[mask], tout[mask]
+    return len(tin), int(tin.sum()), int(tout.sum())
+
+
+def requests_cost(version: ModelVersion, start: datetime, end: datetime, arrays: dict | None = None) -> Cost:
+    """The cost of the version's requests with ``start <= timestamp < end``, from their arrays
+    (``llm_windows.window_arrays`` of the same range: the window's own when it computes, or read
+    here): token sums per price in force, one query for the prices."""
+    if arrays is None:
+        arrays = request_arrays(version, start, end)
+    cost = Cost(*_totals(arrays))
     if not cost.requests:
         cost.reason = "No requests."
         return cost
@@ -121,9 +152,9 @@ def requests_cost(version: ModelVersion, start: datetime, end: datetime) -> Cost
     prices = list(Price.objects.filter(provider=pm[0], model=pm[1], effective_from__lt=end).order_by("effective_from"))
     starts = [p.effective_from for p in prices]
     first = bisect.bisect_right(starts, start) - 1  # the price in force at ``start`` (-1: none)
+    at = _micros(arrays["timestamp"]) if first < 0 or first + 1 < len(prices) else None  # only to split
     if first < 0:
-        unpriced = rows.filter(timestamp__lt=starts[0]) if prices else rows
-        n, _, _ = _totals(unpriced)
+        n = int((at < _micros([starts[0]])[0]).sum()) if prices else cost.requests
         if n:
             cost.reason = f"No price of {pm[0]}/{pm[1]} in force for {n} request(s)."
             return cost
@@ -131,8 +162,12 @@ def requests_cost(version: ModelVersion, start: datetime, end: datetime) -> Cost
     amount, currencies = Decimal(0), set()
     for i in range(first, len(prices)):
         price = prices[i]
-        until = prices[i + 1].effective_from if i + 1 < len(prices) else end
-        n, tin, tout = _totals(rows.filter(timestamp__gte=max(start, price.effective_from), timestamp__lt=until))
+        if at is None:  # one price for the whole range
+            n, tin, tout = cost.requests, cost.tokens_in, cost.tokens_out
+        else:
+            until = prices[i + 1].effective_from if i + 1 < len(prices) else end
+            lo, hi = _micros([max(start, price.effective_from), until])
+            n, tin, tout = _totals(arrays, (at >= lo) & (at < hi))
         if not n:
             continue
         part = (Decimal(tin) * price.input_per_million + Decimal(tout) * price.output_per_million) / PER_TOKENS
@@ -151,12 +186,11 @@ def cost_external_id(version: ModelVersion, day) -> str:
     return f"requests:{version.pk}:{day:%Y-%m-%d}"
 
 
-def daily_cost_upsert(version: ModelVersion, day_start: datetime) -> CostRecord | None:
-    """Replace the day's inference ``CostRecord`` of the version from its stored requests (call
-    inside the window's transaction). No record when the day has no requests or an unknown cost."""
+def daily_cost_upsert(version: ModelVersion, day_start: datetime, cost: Cost) -> CostRecord | None:
+    """Replace the day's inference ``CostRecord`` of the version with ``cost``, the cost of the
+    day's stored requests (``requests_cost`` of the day; call inside the window's transaction).
+    No record when the day has no requests or an unknown cost."""
     day = day_start.date()
-    start = datetime.combine(day, time.min, tzinfo=day_start.tzinfo)
-    cost = requests_cost(version, start, start + timedelta(days=1))
     key = {"model_id": version.model_id, "source": CostSource.REQUESTS, "external_id": cost_external_id(version, day)}
     if not cost.known:
         CostRecord.objects.filter(**key).delete()
@@ -190,5 +224,6 @@ __all__ = [
     "price_create",
     "price_in_force",
     "provider_model",
+    "request_arrays",
     "requests_cost",
 ]

@@ -3,7 +3,8 @@
 ``window_compute`` (``monitoring.services.windows``) calls ``llm_window_rows`` instead of the
 prediction metrics for versions of ``llm_app`` models, stores the rows as ``MetricValue`` (same
 upsert, same dirty marks and leases) and, for a daily window, ``llm_window_store`` replaces the
-day's inference ``CostRecord`` in the same transaction. Metrics of a window (dataset-level,
+day's inference ``CostRecord`` in the same transaction, with the cost the rows were computed
+with (the requests are read once per window). Metrics of a window (dataset-level,
 feature ''):
 
 * ``volume`` (requests; the name health and the dashboard read for every model);
@@ -38,45 +39,26 @@ from monitoring.llm_metrics import (
     TOKENS_IN,
     TOKENS_OUT,
 )
-from monitoring.models_llm import LLMRequest
 from registry.models import ModelVersion
 
-from .llm_cost import daily_cost_upsert, requests_cost
-
-
-def window_arrays(version: ModelVersion, start: datetime, end: datetime) -> dict[str, np.ndarray]:
-    """The window's requests as arrays: latency, tokens in/out, feedback (NaN = none), flagged."""
-    rows = list(
-        LLMRequest.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
-        .order_by()
-        .values_list("latency_ms", "tokens_in", "tokens_out", "feedback", "safety_flags")
-    )
-    if not rows:
-        return {"latency": np.empty(0), "tokens_in": np.empty(0, dtype=np.int64)}
-    latency, tin, tout, feedback, flags = zip(*rows, strict=True)
-    return {
-        "latency": np.array(latency, dtype=np.float64),
-        "tokens_in": np.array(tin, dtype=np.int64),
-        "tokens_out": np.array(tout, dtype=np.int64),
-        "feedback": np.array(feedback, dtype=np.float64),  # None → NaN
-        "flagged": np.array([bool(f) for f in flags], dtype=bool),
-    }
+from .llm_cost import Cost, daily_cost_upsert, request_arrays, requests_cost
 
 
 def _row(metric: str, value) -> dict:
     return {"feature": "", "metric": metric, "value": None if value is None else float(value)}
 
 
-def llm_window_rows(version: ModelVersion, start: datetime, end: datetime) -> list[dict]:
-    """The metric rows of one window of request records (reads only)."""
-    a = window_arrays(version, start, end)
+def llm_window_rows(version: ModelVersion, start: datetime, end: datetime) -> tuple[list[dict], Cost]:
+    """The metric rows of one window of request records, and its cost (reads only: one read of
+    the requests, one of the prices)."""
+    a = request_arrays(version, start, end)
+    cost = requests_cost(version, start, end, a)
     n = len(a["latency"])
     rows = [_row(Metric.VOLUME, n)]
     if not n:
-        return rows
+        return rows, cost
     p50, p95 = np.percentile(a["latency"], [50, 95])
     rated = a["feedback"][~np.isnan(a["feedback"])]
-    cost = requests_cost(version, start, end)
     rows += [
         _row(LATENCY_P50, p50),
         _row(LATENCY_P95, p95),
@@ -88,13 +70,14 @@ def llm_window_rows(version: ModelVersion, start: datetime, end: datetime) -> li
         _row(FEEDBACK_COUNT, rated.size),
         _row(SAFETY_RATE, a["flagged"].mean()),
     ]
-    return rows
+    return rows, cost
 
 
-def llm_window_store(version: ModelVersion, granularity: str, start: datetime) -> None:
-    """What a window stores besides its metrics (inside its transaction): a day's cost record."""
+def llm_window_store(version: ModelVersion, granularity: str, start: datetime, cost: Cost) -> None:
+    """What a window stores besides its metrics (inside its transaction): a day's cost record,
+    with the cost ``llm_window_rows`` found."""
     if granularity == Granularity.DAILY:
-        daily_cost_upsert(version, start)
+        daily_cost_upsert(version, start, cost)
 
 
 # --------------------------------------------------------------------------- health
@@ -181,4 +164,4 @@ def llm_plan_signals(config) -> list[dict]:
     ]
 
 
-__all__ = ["llm_plan_signals", "LLM_METRICS", "llm_reasons", "llm_window_rows", "llm_window_store", "window_arrays"]
+__all__ = ["llm_plan_signals", "LLM_METRICS", "llm_reasons", "llm_window_rows", "llm_window_store"]

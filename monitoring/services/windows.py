@@ -301,17 +301,9 @@ def _store_metrics(version: ModelVersion, start, end, granularity: str, rows: li
         update_fields=["value", "provisional", "computed_at", "granularity", "model"],
         batch_size=1000,
     )
-    # A metric that is no longer produced for this window (e.g. the feature left the schema) goes.
-    keep = {(r["feature"], r["metric"]) for r in rows}
-    stale = [
-        pk
-        for pk, f, m in MetricValue.objects.filter(version=version, window_start=start, window_end=end).values_list(
-            "pk", "feature", "metric"
-        )
-        if (f, m) not in keep
-    ]
-    if stale:
-        MetricValue.objects.filter(pk__in=stale).delete()
+    # A metric that is no longer produced for this window (e.g. the feature left the schema) goes:
+    # every row produced now was just stamped ``now``, so the others are the stale ones.
+    MetricValue.objects.filter(version=version, window_start=start, window_end=end).exclude(computed_at=now).delete()
     return len(objs)
 
 
@@ -417,7 +409,7 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
     hourly = claim.granularity == Granularity.HOURLY
     llm = version.model.is_llm_app  # request records, not predictions (monitoring/services/llm_windows.py)
     if llm:
-        window, rows = None, llm_windows.llm_window_rows(version, start, end)
+        window, (rows, cost) = None, llm_windows.llm_window_rows(version, start, end)
     elif hourly:
         window, rows = _hourly_results(version, start, end, config)
     else:
@@ -433,7 +425,7 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
             _delete_counts(version.pk, start, Granularity.HOURLY)
         stored = _store_metrics(version, start, end, claim.granularity, rows)
         if llm:
-            llm_windows.llm_window_store(version, claim.granularity, start)  # the day's inference cost
+            llm_windows.llm_window_store(version, claim.granularity, start, cost)  # the day's inference cost
         window_done(claim)
         if hourly and mark_day:
             windows_mark_dirty_one(version.pk, day_floor(start), Granularity.DAILY)
@@ -451,7 +443,7 @@ def window_compute(*, version_id: int, window_start: datetime, granularity: str,
     A finished hour marks its day dirty again (``mark_day``): with several workers a day can be
     summed while one of its hours is still being computed, and this re-mark makes the sweep
     sum it once more afterwards instead of leaving a stale day."""
-    version = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
+    version = ModelVersion.objects.select_related("model", "llm").filter(pk=version_id).first()
     if version is None:
         return 0
     start = hour_floor(window_start) if granularity == Granularity.HOURLY else day_floor(window_start)

@@ -10,6 +10,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from monitoring.choices import AlertKind, AlertSeverity, Granularity, Metric
 from monitoring.models import Alert, CostRecord, MetricValue
@@ -144,6 +146,28 @@ def test_cost_uses_the_price_in_force_at_each_request_in_decimal(v1, owner, admi
     assert record.period_start == record.period_end == DAY.date() and record.version == v1
     assert record.details["price_ids"] == [old.pk, new.pk]
     assert record.details["tokens_in"] == sum(r["tokens_in"] for r in records)
+
+
+def test_a_request_at_the_instant_a_price_starts_pays_it_and_one_a_microsecond_earlier_the_old(v1, owner, admin_user):
+    change = DAY + timedelta(hours=12)
+    add_price(admin_user, start=DAY - timedelta(days=1), inp="1", out="0")
+    add_price(admin_user, start=change, inp="3", out="0")
+    at = {"before": change - timedelta(microseconds=1), "at": change}
+    ingest(v1, [{"request_id": k, "timestamp": t.isoformat(), "tokens_in": 10**6, "tokens_out": 0,
+                 "latency_ms": 1} for k, t in at.items()], owner)  # fmt: skip
+    cost = requests_cost(v1, DAY, DAY + timedelta(days=1))
+    assert cost.amount == Decimal(4) and [p["requests"] for p in cost.prices] == [1, 1]
+
+
+def test_a_daily_window_reads_its_requests_once_for_metrics_and_cost(v1, owner, admin_user):
+    add_price(admin_user, start=DAY - timedelta(days=1), inp="0.40", out="1.60")
+    add_price(admin_user, start=DAY + timedelta(hours=12), inp="0.30", out="1.20")
+    ingest(v1, make_records(100), owner)
+    with CaptureQueriesContext(connection) as queries:
+        window_compute(version_id=v1.pk, window_start=DAY, granularity=Granularity.DAILY)
+    reads = [q["sql"] for q in queries.captured_queries if "monitoring_llmrequest" in q["sql"]]
+    assert len(reads) == 1, reads
+    assert CostRecord.objects.get().details["requests"] == 100
 
 
 def test_many_small_costs_add_up_without_float_drift(v1, owner, admin_user):

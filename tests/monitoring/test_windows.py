@@ -114,6 +114,27 @@ def test_recomputing_a_window_twice_leaves_the_same_rows_and_no_duplicates(
     assert WindowBinCounts.objects.count() == counts_before
 
 
+def test_a_metric_no_longer_produced_for_a_window_goes_and_only_that_windows(
+    profiled, owner, django_capture_on_commit_callbacks
+):
+    ingest(profiled, owner, prediction_records(300, spread_hours=2), django_capture_on_commit_callbacks)
+    kept = set(MetricValue.objects.filter(version=profiled).values_list("pk", flat=True))
+    hourly = MetricValue.objects.filter(version=profiled, granularity=Granularity.HOURLY)
+    hour = hourly.earliest("window_start")
+    other = hourly.filter(window_start__gt=hour.window_start).earliest("window_start")
+    # e.g. a feature that left the schema: its rows stay in the windows not recomputed
+    for window in (hour, other):
+        MetricValue.objects.create(
+            model_id=profiled.model_id, version=profiled, granularity=Granularity.HOURLY,
+            window_start=window.window_start, window_end=window.window_end, feature="gone", metric=Metric.PSI,
+            value=0.5, computed_at=window.computed_at - timedelta(hours=1),
+        )  # fmt: skip
+    window_compute(version_id=profiled.pk, window_start=hour.window_start, granularity=Granularity.HOURLY)
+    gone = MetricValue.objects.filter(version=profiled, feature="gone")
+    assert list(gone.values_list("window_start", flat=True)) == [other.window_start]
+    assert kept <= set(MetricValue.objects.filter(version=profiled).values_list("pk", flat=True))
+
+
 def test_late_labels_update_their_windows_without_double_counting(
     profiled, owner, django_capture_on_commit_callbacks, last_seq, audit_actions
 ):
