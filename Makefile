@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 PG_URL ?= postgres://postgres@127.0.0.1:5432/mlops_portal
-REDIS_URL ?= redis://127.0.0.1:6379/14
+REDIS_URL ?= redis://127.0.0.1:6379/12
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -55,15 +55,16 @@ services: venv
 	$(BIN)/python tests/services.py --postgres "$(PG_URL)" --redis "$(REDIS_URL)"
 
 # The whole suite on PostgreSQL (unit tests on both cores; then the integration and browser
-# tests, three files at a time: each test process has its own test database and Redis database,
+# tests, four files at a time: each test process has its own test database and Redis database,
 # and starts its own workers, servers and Chromium), then the whole suite
 # again on SQLite, the embedded default (all but the few PostgreSQL-only tests).
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 PG_ENV := DATABASE_URL="$(PG_URL)" CELERY_BROKER_URL="$(REDIS_URL)" TEST_REDIS_URL="$(REDIS_URL)"
 XDIST ?= -n 2
 # The integration and browser tests wait on processes (workers, beat, servers, Chromium) more
-# than they compute: three at a time keep the two cores busy.
-INTEGRATION_XDIST ?= -n 3
+# than they compute: with three at a time the two cores were 27-60% idle for minutes, four at a
+# time keep them busy. Process gwN uses Redis database 12 + N (tests/redis_db.py): 12 to 15.
+INTEGRATION_XDIST ?= -n 4
 
 test: dev-venv static browser-deps services mlflow-venv schemathesis-venv
 	$(BIN)/ruff check .

@@ -44,7 +44,7 @@ def pytest_configure(config):
 # a long test: the demo tour is followed by a short one-test file, and schemathesis, which the
 # next process to run low takes, by another; then the rest from the longest down.
 STARTS_FIRST = [
-    "tests/browser/test_demo_tour.py",  # ~240 s: the whole demo, then every page as each user
+    "tests/browser/test_demo_tour.py",  # ~250 s: the whole demo and its story, then every page as each user
     "tests/integration/test_alert_queue.py",  # short, held behind the tour
     "tests/integration/test_schemathesis.py",  # ~185 s: a 3-minute budget
     "tests/integration/test_onboarding_snippets.py",  # short, held behind schemathesis

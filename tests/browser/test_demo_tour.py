@@ -1,6 +1,10 @@
 """The first ten minutes (issue 20): log in as each demo user and visit every page of the
 navigation plus the main pages of the two demo models, on the real demo (`load_demo --sync`).
 
+On PostgreSQL the tour's demo is also the one whose story is checked first
+(``tests/demo_story.py``, on SQLite by ``tests/monitoring/test_demo.py``): one load of it per
+database.
+
 Every page answers 200 (or 403 where that user's navigation does not offer it), the
 browser reports no console error, and every Plotly chart on the page either draws data
 or says why it is empty (the ``empty_figure`` annotation, or a note in the chart's card);
@@ -12,15 +16,20 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.urls import reverse
 
 from monitoring.oversight.models import Incident
 from registry.demo import DEMO_PASSWORD
 from registry.models import ModelVersion, PromotionRequest
+from tests import demo_story
 from tests.browser.conftest import DEFAULT_TIMEOUT_MS, login, open_page, screenshot
 
-pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+# serialized_rollback: the story needs the migrations' rows an earlier test's flush emptied
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 USERS = ["owner", "reviewer", "reviewer2", "auditor", "admin"]
 MODELS = ["customer-churn", "diabetes-progression", "support-assistant"]
@@ -62,10 +71,10 @@ CHARTS_JS = """() => Array.from(document.querySelectorAll('.chart')).map((el) =>
 
 
 @pytest.fixture
-def demo(transactional_db):
-    """The demo exactly as `make run` loads it: registry and monitoring, metrics inline."""
-    call_command("load_demo", "--no-progress", "--sync")
-    return {u.username: u for u in get_user_model().objects.filter(username__in=USERS)}
+def demo(midday_clock):
+    """The demo exactly as `make run` loads it (registry and monitoring, metrics inline), at noon
+    so that the story's second run falls on the same day: (when it started, what it printed)."""
+    return demo_story.load()
 
 
 def model_pages(name: str) -> dict[str, str]:
@@ -159,6 +168,9 @@ SHOTS = {
 
 
 def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_charts(browser, live_server, demo):
+    demo_story.assert_story(*demo)
+    demo_story.assert_second_run_changes_nothing()  # before the tour's logins write
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=USERS)}
     base = live_server.url
     pages_by_model = {name: model_pages(name) for name in MODELS}
     assert "promotion" in pages_by_model["customer-churn"] and "incident" in pages_by_model["customer-churn"]
@@ -172,7 +184,7 @@ def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_ch
         context, page = open_page(browser)
         page.charts_with_data, page.explained = 0, []
         try:
-            login(page, live_server, demo[username], password=DEMO_PASSWORD)
+            login(page, live_server, users[username], password=DEMO_PASSWORD)
             page.goto(base + reverse("monitoring:fleet"))
             nav = page.evaluate(
                 "() => Array.from(document.querySelectorAll('nav.mainnav a, .userbox a'))"

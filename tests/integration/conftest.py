@@ -30,7 +30,7 @@ from tests.redis_db import per_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY_BIN = str(Path(sys.executable).with_name("celery"))
-DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/12"
 # Fault tests run with the production default: a task whose worker died is handed out again
 # only after Redis' visibility timeout (an hour), so nothing here may rely on redelivery.
 PRODUCTION_VISIBILITY_TIMEOUT = 3600

@@ -1,206 +1,27 @@
 """``manage.py load_demo --sync``, as ``make run`` runs it, with real commits (so the on-commit
-tasks run inline on their day): one load, on both databases, checked for
+tasks run inline on their day): one load, checked for its story (``tests/demo_story.py``) and a
+second run that changes nothing.
 
-- a real inventory: the demo users and their roles, trained versions with lineage and metrics,
-  an approved history, both review outcomes and work waiting;
-- one unbroken audit chain written through the services, in time order, nothing of it at load
-  time;
-- the monitoring story on its days: each day's health and alerts computed that morning, the
-  churn drift alert opening on a day of the drift, the incident that follows it (rollback to
-  v1, re-promotion of v2) that day and night, so the as-of page shows it; live evidence of the
-  shadow version; the LLM application's and the costs' days;
-- a second run that changes nothing.
-
-(One load: about 100 s on PostgreSQL and 50 s on SQLite here, the largest unit test.)"""
-
-import datetime
+On SQLite only: on PostgreSQL the demo tour (``tests/browser/test_demo_tour.py``) loads the same
+demo and checks the same story before it walks the pages, so each database loads it once (one
+load: about 50 s on SQLite and 100 s on PostgreSQL under the suite's load)."""
 
 import pytest
-from django.apps import apps
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
-from django.utils import timezone
 
-from monitoring import demo_fairness
-from monitoring.demo import DAYS, DRIFT_FROM_DAY
-from monitoring.demo_live import SHADOW_DAYS, SHADOW_VERSION
-from monitoring.models import Alert, HealthStatus, MetricValue, Prediction
-from monitoring.oversight.demo import INCIDENT_HOURS
-from monitoring.oversight.models import Incident
-from registry import demo
-from registry.choices import AuditSource, PromotionStatus, Stage
-from registry.models import AuditEvent, ModelVersion, PromotionRequest, RegisteredModel
-from registry.selectors.audit import inventory_as_of
-from registry.services.audit import event_payload
-from registry.verify_export import GENESIS_HASH, event_hash
+from mlops_portal.db import is_postgresql
+from tests import demo_story
 
 # real commits; the flush after a transactional test is let through the audit table's triggers
 # (tests/conftest.py); the migrations' rows, emptied by an earlier one's flush, are restored
 # at its start (serialized_rollback)
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        is_postgresql(), reason="on PostgreSQL the demo tour checks this story (tests/browser/test_demo_tour.py)"
+    ),
+]
 
 
-def _churn_in_production(moment):
-    admin = get_user_model().objects.get(username="admin")
-    entry = next(e for e in inventory_as_of(user=admin, moment=moment) if e.model.name == demo.CHURN)
-    return entry.version.version
-
-
-def _demo_events(**filters):
-    return AuditEvent.objects.filter(request_id="load_demo", **filters)
-
-
-def _row_counts() -> dict[str, int]:
-    counts = {
-        m._meta.label: m.objects.count()
-        for app in ("registry", "auth", "monitoring")
-        for m in apps.get_app_config(app).get_models()
-    }
-    counts["audit head"] = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
-    return counts
-
-
-def _assert_inventory() -> None:
-    users = {u.username: u for u in get_user_model().objects.all()}
-    assert {"owner", "reviewer", "reviewer2", "auditor", "admin"} <= set(users)
-    assert users["owner"].check_password("demo-pass-123")
-    assert users["admin"].is_superuser
-    assert set(users["reviewer"].groups.values_list("name", flat=True)) == {"reviewer"}
-    assert set(users["reviewer2"].groups.values_list("name", flat=True)) == {"reviewer"}
-    assert set(users["auditor"].groups.values_list("name", flat=True)) == {"auditor"}
-
-    churn = RegisteredModel.objects.get(name=demo.CHURN)
-    diabetes = RegisteredModel.objects.get(name="diabetes-progression")
-    assert churn.model_card_complete and diabetes.model_card_complete
-    for model, metric_names in ((churn, {"roc_auc", "accuracy", "f1", "log_loss"}), (diabetes, {"rmse", "mae", "r2"})):
-        versions = list(model.versions.order_by("version"))
-        assert len(versions) >= 3
-        production = [v for v in versions if v.stage == Stage.PRODUCTION]
-        assert len(production) == 1
-        for v in versions:
-            assert metric_names <= set(v.metrics)
-            assert v.has_lineage and len(v.source_commit) == 40
-            assert v.training_data_hash.startswith("sha256:") and len(v.training_data_hash) == 7 + 64
-            assert v.feature_schema
-        # a proper, approved history: the production version got there through an applied request
-        applied = PromotionRequest.objects.filter(version=production[0], target_stage=Stage.PRODUCTION).latest(
-            "created_at"
-        )
-        assert applied.status == PromotionStatus.APPLIED
-        assert applied.reviews.exclude(reviewer=applied.requested_by).exists()
-    # real training: metrics in the range these models reach, and different per version
-    churn_auc = [v.metrics["roc_auc"] for v in churn.versions.order_by("version")]
-    assert all(0.65 < auc < 0.95 for auc in churn_auc) and len(set(churn_auc)) == len(churn_auc)
-    assert all(30 < v.metrics["rmse"] < 80 for v in diabetes.versions.all())
-    # both kinds of review outcome, and work waiting in the queue
-    assert PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exists()
-    assert PromotionRequest.objects.filter(status=PromotionStatus.REJECTED).exists()
-    assert ModelVersion.objects.filter(stage=Stage.ARCHIVED).count() >= 2
-
-
-def _assert_one_chain_through_the_services() -> None:
-    events = list(AuditEvent.objects.order_by("seq"))
-    assert {e.source for e in events} <= {AuditSource.CLI, AuditSource.WORKER}
-    assert {
-        "team.created",
-        "model.created",
-        "version.registered",
-        "promotion.requested",
-        "promotion.approved",
-        "promotion.applied",
-        "stage.changed",
-        "promotion.rejected",
-        "reference.uploaded",
-        "predictions.ingested",
-        "labels.ingested",
-    } <= {e.action for e in events}
-    prev = GENESIS_HASH
-    for event in events:
-        assert event.prev_hash == prev
-        assert event.hash == event_hash(prev, event_payload(event))
-        prev = event.hash
-    stamps = [e.timestamp for e in events]
-    assert stamps == sorted(stamps)
-    call_command("verify_audit")
-
-
-def _assert_monitoring() -> None:
-    """Weeks of traffic: churn (drift injected) ends red with an open alert, diabetes (the same
-    patients as in training: no drift) green; churn v4 in shadow, its request to production
-    carrying paired evidence; production's windows carry estimated performance before labels."""
-    churn = RegisteredModel.objects.get(name=demo.CHURN)
-    assert Prediction.objects.filter(version__model=churn).count() >= 10_000
-    assert HealthStatus.objects.get(model=churn).status == "critical"
-    assert HealthStatus.objects.get(model__name="diabetes-progression").status == "ok"
-    assert Alert.objects.filter(model=churn, severity="critical").exists()
-    shadow = churn.versions.get(version=SHADOW_VERSION)
-    assert shadow.stage == Stage.STAGING
-    request = PromotionRequest.objects.get(version=shadow, target_stage=Stage.PRODUCTION)
-    assert request.status == PromotionStatus.PENDING
-    assert (request.live_evidence.get("pairs") or 0) > 1000
-    assert (request.live_evidence.get("labelled_pairs") or 0) > 0
-    live = churn.versions.get(stage=Stage.PRODUCTION)
-    assert MetricValue.objects.filter(version=live, metric__startswith="estimated.").exists()
-
-
-def test_the_demo_tells_its_story_on_its_days_and_a_second_run_changes_nothing(capsys, midday_clock):
-    started = timezone.now()
-    call_command("load_demo", "--no-progress", "--sync")
-    assert "Demo data:" in capsys.readouterr().out
-    _assert_inventory()
-    _assert_one_chain_through_the_services()
-    _assert_monitoring()
-    drift_began = demo.moment((DRIFT_FROM_DAY - DAYS, 6))
-    today = demo.moment((0, 0))
-
-    critical = Alert.objects.filter(
-        model__name=demo.CHURN, kind__in=["drift", "prediction_drift"], severity="critical"
-    ).earliest("opened_at")
-    assert drift_began < critical.opened_at < today and critical.opened_at.hour == 7  # a morning run
-    incident = Incident.objects.get(model__name=demo.CHURN)
-    found = incident.created_at - datetime.timedelta(hours=INCIDENT_HOURS["open"])
-    assert drift_began < found < today and found.hour == 7 and found >= critical.opened_at
-    assert incident.began_at == critical.opened_at and incident.closed_at < found + datetime.timedelta(hours=23)
-
-    # the as-of page: v1 five weeks ago, v2 live from the first morning, v1 again the night of
-    # the rollback, v2 today
-    assert _churn_in_production(demo.moment((-DAYS, 0))) == 1
-    assert _churn_in_production(demo.moment((-DAYS, 12))) == 2
-    assert _churn_in_production(found + datetime.timedelta(hours=INCIDENT_HOURS["suspend"] + 1)) == 1
-    assert _churn_in_production(today) == 2
-
-    # nothing of the demo is written at load time: every event of it is in the past
-    late = AuditEvent.objects.filter(timestamp__gte=started)
-    assert list(late.values_list("action", "model_name")) == []
-    weeks_ago = today - datetime.timedelta(weeks=5)
-    credit = _demo_events(model_name=demo_fairness.MODEL)
-    for action in ("model.created", "version.registered", "promotion.requested", "promotion.applied"):
-        assert (
-            credit.filter(action=action).exists() and not credit.filter(action=action, timestamp__gt=weeks_ago).exists()
-        )
-    v4 = ModelVersion.objects.get(model__name=demo.CHURN, version=SHADOW_VERSION)
-    assert v4.stage == "staging" and v4.created_at < demo.moment((-SHADOW_DAYS, 0))
-    shadow = _demo_events(action="predictions.ingested", object_id=str(v4.pk))
-    assert shadow.count() == SHADOW_DAYS and shadow.earliest("timestamp").timestamp < demo.moment((1 - SHADOW_DAYS, 0))
-    requested = _demo_events(
-        action="promotion.requested",
-        object_id__in=[str(pk) for pk in PromotionRequest.objects.filter(version=v4).values_list("pk", flat=True)],
-    )
-    repromoted = _demo_events(action="promotion.applied", model_name=demo.CHURN).latest("seq")
-    policy = _demo_events(action="policy.updated").get()
-    assert repromoted.timestamp < policy.timestamp < today and requested.count() == 2
-    batches = sorted(_demo_events(action="llm_requests.ingested").values_list("timestamp", flat=True))
-    assert len(batches) == 28 and batches[0] < demo.moment((-26, 0)) and batches[-1] <= today
-    assert len({b.date() for b in batches}) == 28
-    costs = _demo_events(action="cost.recorded")
-    assert len({stamp.date() for stamp in costs.values_list("timestamp", flat=True)}) == DAYS  # one import a day
-    assert (
-        costs.earliest("timestamp").timestamp < demo.moment((1 - DAYS, 0))
-        and costs.latest("timestamp").timestamp < today
-    )
-    assert _demo_events(action="budget.changed").latest("timestamp").timestamp < today
-
-    first = _row_counts()
-    call_command("load_demo", "--no-progress", "--sync")
-    assert _row_counts() == first
-    assert "nothing new" in capsys.readouterr().out
+def test_the_demo_tells_its_story_on_its_days_and_a_second_run_changes_nothing(midday_clock):
+    demo_story.assert_story(*demo_story.load())
+    demo_story.assert_second_run_changes_nothing()
