@@ -137,8 +137,8 @@ def _totals(arrays: dict[str, np.ndarray], mask: np.ndarray | None = None) -> tu
 
 def requests_cost(version: ModelVersion, start: datetime, end: datetime, arrays: dict | None = None) -> Cost:
     """The cost of the version's requests with ``start <= timestamp < end``, from their arrays
-    (``llm_windows.window_arrays`` of the same range: the window's own when it computes, or read
-    here): token sums per price in force, one query for the prices."""
+    (``request_arrays`` of the same range: the window's own when it computes, or read here):
+    token sums per price in force, one query for the prices."""
     if arrays is None:
         arrays = request_arrays(version, start, end)
     cost = Cost(*_totals(arrays))
