@@ -17,7 +17,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from monitoring.choices import Granularity, HealthState, Metric, ProfileStatus
 from monitoring.models import DirtyWindow, HealthStatus, Prediction, ReferenceProfile, WindowFailure
 from monitoring.services.windows import windows_mark_dirty
-from tests.integration import test_monitoring_worker as worker  # its API helpers and times
+from tests.integration import test_monitoring_worker as flow  # its API helpers and times
 from tests.integration.conftest import wait_until
 from tests.integration.monitoring_data import (
     assert_equals_fresh_recompute,
@@ -35,19 +35,19 @@ PROFILE_SWEEP = ("monitoring: queue pending reference profiles", "monitoring.tas
 def test_a_reference_uploaded_while_redis_is_down_is_profiled_and_its_windows_computed_after_redis_returns(
     services, private_redis, worker_on_private_redis, churn, churn_v1, owner, api_client_for
 ):
-    api = api_client_for(owner, scopes=worker.SCOPES)
+    api = api_client_for(owner, scopes=flow.SCOPES)
     private_redis.kill()
-    response = api.post(worker.urls(churn_v1)["reference"], data=reference_csv(), content_type="text/csv")
+    response = api.post(flow.urls(churn_v1)["reference"], data=reference_csv(), content_type="text/csv")
     assert response.status_code == 202, response.content  # stored although the broker is unreachable
-    records = prediction_records(500, worker.HOUR, seed=51, drifted=True)
-    worker.send_predictions(api, churn_v1, records)
+    records = prediction_records(500, flow.HOUR, seed=51, drifted=True)
+    flow.send_predictions(api, churn_v1, records)
     labels = labels_for(records, seed=52)
-    response = api.post(worker.urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
+    response = api.post(flow.urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
     assert response.status_code == 201
     assert ReferenceProfile.objects.get(version=churn_v1).status == ProfileStatus.PENDING
 
     private_redis.start()  # empty: every message sent while it was down is lost
-    worker.sweep_every_second()
+    flow.sweep_every_second()
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.update_or_create(
         name=PROFILE_SWEEP[0], defaults={"task": PROFILE_SWEEP[1], "interval": every_second}
@@ -62,12 +62,12 @@ def test_a_reference_uploaded_while_redis_is_down_is_profiled_and_its_windows_co
         lambda: (
             windows_done(churn)
             and HealthStatus.objects.filter(model=churn, status=HealthState.CRITICAL).exists()
-            and worker.window_metrics(churn_v1, Granularity.HOURLY, worker.HOUR).get(("age", Metric.PSI)) is not None
+            and flow.window_metrics(churn_v1, Granularity.HOURLY, flow.HOUR).get(("age", Metric.PSI)) is not None
         ),
         timeout=180,
         what="the windows to be computed with drift once the profile exists",
     )
-    daily = worker.window_metrics(churn_v1, Granularity.DAILY, worker.DAY)
+    daily = flow.window_metrics(churn_v1, Granularity.DAILY, flow.DAY)
     assert daily[("", Metric.VOLUME)] == 500 and daily[("", Metric.LABEL_COVERAGE)] == 1.0
     assert_equals_fresh_recompute(churn)
 
@@ -78,11 +78,11 @@ def test_a_poisoned_window_is_recorded_failed_once_by_the_worker_and_never_retri
     """A prediction dated 9999-12-31 23:30 (stored before ingestion refused such dates): its
     hour ends in year 10000. The worker records the failure once; beat keeps sweeping."""
     worker = services.worker()
-    api = api_client_for(owner, scopes=worker.SCOPES)
-    worker.upload_reference(api, churn_v1)
-    records = prediction_records(200, worker.HOUR, seed=61)
-    worker.send_predictions(api, churn_v1, records)
-    poisoned = worker.HOUR.replace(year=9999, month=12, day=31, hour=23, minute=30)
+    api = api_client_for(owner, scopes=flow.SCOPES)
+    flow.upload_reference(api, churn_v1)
+    records = prediction_records(200, flow.HOUR, seed=61)
+    flow.send_predictions(api, churn_v1, records)
+    poisoned = flow.HOUR.replace(year=9999, month=12, day=31, hour=23, minute=30)
     Prediction.objects.create(
         version=churn_v1,
         prediction_id="poisoned",
@@ -93,7 +93,7 @@ def test_a_poisoned_window_is_recorded_failed_once_by_the_worker_and_never_retri
         received_at=timezone.now(),
     )
     windows_mark_dirty(version_id=churn_v1.pk, hours=[poisoned.replace(minute=0)])
-    worker.sweep_every_second()
+    flow.sweep_every_second()
     services.beat()
     wait_until(
         lambda: WindowFailure.objects.count() == 2 and windows_done(churn),
@@ -107,6 +107,6 @@ def test_a_poisoned_window_is_recorded_failed_once_by_the_worker_and_never_retri
     assert list(WindowFailure.objects.values_list("attempts", flat=True)) == [1, 1]
     assert all("OverflowError" in reason for reason in WindowFailure.objects.values_list("reason", flat=True))
     assert not DirtyWindow.objects.exists()
-    assert worker.window_metrics(churn_v1, Granularity.HOURLY, worker.HOUR)[("", Metric.VOLUME)] == 200
+    assert flow.window_metrics(churn_v1, Granularity.HOURLY, flow.HOUR)[("", Metric.VOLUME)] == 200
     assert set(WindowFailure.objects.values_list("granularity", flat=True)) == {Granularity.HOURLY, Granularity.DAILY}
     assert_equals_fresh_recompute(churn)
