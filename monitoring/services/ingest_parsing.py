@@ -50,11 +50,13 @@ class RawBatch:
     """Parsed, not yet validated: ``columns`` maps a field to one value per row.
 
     CSV cells are text or None (empty cell); JSON values are whatever the record held
-    (a missing key reads as None). ``present`` lists the fields that occur at all."""
+    (a missing key reads as None). ``present`` lists the fields that occur at all. A CSV
+    column stays a pyarrow string array until ``column`` is asked for its Python values, so
+    the column-wise converters read ``text_column`` without a Python string per cell."""
 
     fmt: str
     n: int
-    columns: dict[str, list]
+    columns: dict[str, Any]
     present: list[str]
 
     @property
@@ -63,7 +65,17 @@ class RawBatch:
 
     def column(self, name: str) -> list:
         values = self.columns.get(name)
-        return values if values is not None else [None] * self.n
+        if values is None:
+            return [None] * self.n
+        if not isinstance(values, list):  # a CSV column still in pyarrow
+            values = self.columns[name] = values.to_pylist()
+        return values
+
+    def text_column(self, name: str):
+        """A CSV column as a pyarrow string array (``column`` otherwise), for converters that
+        accept one (``ingest_validation.numbers_column``)."""
+        values = self.columns.get(name)
+        return values if values is not None and not isinstance(values, list) else self.column(name)
 
 
 def media_type(content_type: str) -> str:
@@ -198,7 +210,7 @@ def _read_csv(body: bytes) -> RawBatch:
         raise BatchError(None, duplicate, "Column appears twice in the CSV header.")
     if table.num_rows == 0:
         raise BatchError(None, "body", "The batch has no records.")
-    columns = {name: table.column(name).to_pylist() for name in names}
+    columns = {name: table.column(name).combine_chunks() for name in names}
     return RawBatch(fmt="csv", n=table.num_rows, columns=columns, present=list(names))
 
 

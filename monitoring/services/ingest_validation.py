@@ -293,25 +293,32 @@ def _json_numbers(values: list):
         return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
 
 
-def numbers_column(values: list, field: str, *, from_text: bool) -> np.ndarray:
-    """→ float64 with NaN for missing values; refuses text that is no number, NaN, infinity."""
+def numbers_column(values, field: str, *, from_text: bool) -> np.ndarray:
+    """→ float64 with NaN for missing values; refuses text that is no number, NaN, infinity.
+
+    ``values``: a list, or for text a pyarrow string array (a CSV column: ``RawBatch.text_column``)."""
     import pyarrow as pa  # imported on use: see registry/llm_stats.py
     import pyarrow.compute as pc
 
     check = _number_text if from_text else _number
     try:
         if from_text:
-            array = pc.cast(pc.utf8_trim_whitespace(pa.array(values, type=pa.string())), pa.float64())
+            text = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
+            array = pc.cast(pc.utf8_trim_whitespace(text), pa.float64())
         elif set(map(type, values)) <= _NUMBER_TYPES:
             array = _json_numbers(values)
         else:
             raise ValueError
     except (ValueError, OverflowError, pa.ArrowInvalid):
-        raise _first_failure(values, check, field) from None
+        raise _first_failure(_python_values(values), check, field) from None
     numbers = array.to_numpy(zero_copy_only=False)
     if np.count_nonzero(~np.isfinite(numbers)) != array.null_count:
-        raise _first_failure(values, check, field)
+        raise _first_failure(_python_values(values), check, field)
     return numbers
+
+
+def _python_values(values) -> list:
+    return values if isinstance(values, list) else values.to_pylist()
 
 
 def categories_column(values: list, field: str) -> list:
@@ -374,7 +381,7 @@ def _feature_values(raw: RawBatch, schema: dict[str, str], objects: list[dict] |
     numeric_names = [name for name, ftype in schema.items() if ftype == FeatureType.NUMERIC]
     categorical_names = [name for name, ftype in schema.items() if ftype != FeatureType.NUMERIC]
     if objects is None:
-        numeric = {n: numbers_column(raw.column(n), f"features.{n}", from_text=True) for n in numeric_names}
+        numeric = {n: numbers_column(raw.text_column(n), f"features.{n}", from_text=True) for n in numeric_names}
         categorical = {n: categories_column(raw.column(n), f"features.{n}") for n in categorical_names}
         return numeric, categorical
     rows = _rows_of(objects, numeric_names)
@@ -417,7 +424,7 @@ def predictions_validate(raw: RawBatch, *, version, now: datetime | None = None)
     if "prediction" in raw.present:
         prediction = class_or_value(raw.column("prediction"), "prediction", version.task_type, from_text=raw.from_text)
     if "score" in raw.present:
-        score = numbers_column(raw.column("score"), "score", from_text=raw.from_text)
+        score = numbers_column(raw.text_column("score"), "score", from_text=raw.from_text)
     subjects = subjects_column(raw.column("subject_id")) if "subject_id" in raw.present else None
     return PredictionBatch(
         fmt=raw.fmt,

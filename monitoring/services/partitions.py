@@ -276,8 +276,9 @@ VERSION_LOCK_CLASS = 21021  # advisory-lock namespace of "prediction ids of a ve
 
 
 def version_lock(version_id: int) -> None:
-    """Serialize the batches of one version until commit (PostgreSQL): their days' digests are
-    read, changed and written (the keys' primary key alone refuses an id stored twice)."""
+    """Serialize the digest updates of one version's batches until commit (PostgreSQL): their
+    days' digests are read, changed and written. Ingestion takes it after its COPY, so the
+    batches' rows are written side by side (the keys' primary key refuses an id stored twice)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [VERSION_LOCK_CLASS, int(version_id)])
 

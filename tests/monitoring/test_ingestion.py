@@ -207,3 +207,43 @@ def test_the_first_bad_numeric_feature_is_named_with_its_row(churn_v1, owner):
             version=churn_v1, body=as_json(records), content_type="application/json", actor=owner, context=CLI
         )
     assert caught.value.details == {"row": 3, "field": "features.income", "reason": "Expected a number, got str."}
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [["a", "b"], ["a", "b", "plan", "tier"], ["plan", "tier"]],
+    ids=["numbers only", "numbers then categories", "categories only"],
+)
+def test_every_mix_of_feature_kinds_stores_each_value_and_the_time_to_the_microsecond(churn, owner, schema):
+    """Numbers keep float type (2 → 2.0), missing ones are null, categories are text; the stored
+    time is the sent one whether it has a fraction of a second or not."""
+    kinds = {"a": "numeric", "b": "numeric", "plan": "categorical", "tier": "categorical"}
+    version = ModelVersionFactory(model=churn, feature_schema=[{"name": n, "type": kinds[n]} for n in schema])
+    values = {"a": [2, None, -0.5], "b": [1e-7, 3.25, 1e15], "plan": ["x", None, 'q"t'], "tier": ["1", "2", None]}
+    stamps = ["2026-01-05T10:00:00+00:00", "2026-01-05T10:00:00.000001+00:00", "2026-01-05T11:30:00.5+02:00"]
+    records = [
+        {
+            "prediction_id": f"r{i}",
+            "timestamp": stamps[i],
+            "features": {n: values[n][i] for n in schema},
+            "prediction": 1,
+        }
+        for i in range(3)
+    ]
+    predictions_ingest(
+        version=version, body=as_json(records), content_type="application/json", actor=owner, context=CLI
+    )
+    rows = {p.prediction_id: p for p in Prediction.objects.filter(version=version)}
+    for i in range(3):
+        expected = {
+            n: (float(values[n][i]) if kinds[n] == "numeric" and values[n][i] is not None else values[n][i])
+            for n in schema
+        }
+        assert rows[f"r{i}"].features == expected
+        for name in schema:
+            assert type(rows[f"r{i}"].features[name]) is type(expected[name])
+    assert [rows[f"r{i}"].timestamp.isoformat() for i in range(3)] == [
+        "2026-01-05T10:00:00+00:00",
+        "2026-01-05T10:00:00.000001+00:00",
+        "2026-01-05T09:30:00.500000+00:00",
+    ]

@@ -230,3 +230,78 @@ def test_beat_schedules_create_partitions_hourly_and_purge_nightly():
     assert tasks["monitoring.tasks.partitions_create_ahead"].interval.every == 3600
     nightly = tasks["monitoring.tasks.retention_purge"].crontab
     assert (nightly.hour, nightly.minute) == ("2", "30")
+
+
+def _waiting_on_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_sharing_ids_in_opposite_orders_store_one_and_refuse_the_other(churn_v1):
+    """Batches of a version store their rows side by side (only the digests wait for the version's
+    lock), so two that share ids in crossed orders must not deadlock on the keys' primary key:
+    one is stored, the other fails on the unique key (which ingestion answers as reusing stored
+    ids), nothing else. A third transaction holding the middle id stops both half-way, the
+    order in which a deadlock would need them."""
+    import threading
+    import time
+
+    from django.db import IntegrityError, connections, transaction
+
+    from monitoring.services import ingest_storage
+    from monitoring.services.ingest_parsing import parse_body
+    from monitoring.services.ingest_validation import predictions_validate
+
+    def validated(rows):
+        return predictions_validate(parse_body(as_json(rows), "application/json"), version=churn_v1)
+
+    records = prediction_records(1000, start=T0, prefix="s")
+    middle = sorted(records, key=lambda r: r["prediction_id"])[500]
+    ordered = [r for r in records if r is not middle]
+    ordered.insert(500, middle)
+    batches = [validated(ordered), validated(ordered[::-1])]
+    blocker = validated([middle])
+    partitions.partitions_ensure(table=TABLE, days=[T0.date(), (T0 + timedelta(hours=1)).date()])
+    held, release, outcomes = threading.Event(), threading.Event(), []
+
+    def hold_middle_id():
+        try:
+            with transaction.atomic():
+                ingest_storage.predictions_store(version_id=churn_v1.pk, batch=blocker, received_at=T0)
+                held.set()
+                release.wait(20)
+                transaction.set_rollback(True)
+        finally:
+            connections.close_all()
+
+    def store(batch):
+        try:
+            with transaction.atomic():
+                ingest_storage.predictions_store(version_id=churn_v1.pk, batch=batch, received_at=T0)
+            outcomes.append("stored")
+        except IntegrityError:
+            outcomes.append("refused")
+        except Exception as exc:  # noqa: BLE001 - a deadlock or any other failure is what the test looks for
+            outcomes.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_middle_id)
+    holder.start()
+    assert held.wait(10)
+    threads = [threading.Thread(target=store, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while _waiting_on_locks() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    release.set()
+    for thread in [holder, *threads]:
+        thread.join(30)
+    assert sorted(outcomes) == ["refused", "stored"]
+    assert Prediction.objects.filter(version=churn_v1).count() == 1000

@@ -280,3 +280,15 @@ def test_models_purged_together_each_get_their_own_receipts(churn, owner, admin_
         assert receipt["ids_sha256"] == {str(versions[name].pk): {"rows": len(ids), "sha256": ids_digest(ids)}}
     assert PredictionSensitive.objects.count() == Prediction.objects.count() == 6  # upsell's
     assert audit_verify().ok
+
+
+def test_the_digest_of_ids_is_the_sum_of_their_sha256_values_modulo_2_to_the_256():
+    """What a receipt tells an auditor to recompute, computed here from its definition alone."""
+    import hashlib
+
+    ids = ["p0", "ü-subject", "tab\there", "x" * 100, *(f"id{i}" for i in range(5000))]
+    total = sum(int(hashlib.sha256(i.encode()).hexdigest(), 16) for i in ids) % 2**256
+    assert ids_digest(ids) == f"{total:064x}"
+    assert ids_digest([]) == "0" * 64
+    many = [f"n{i}" for i in range(70_000)]  # limb sums well past 2^32
+    assert ids_digest(many) == f"{sum(int(hashlib.sha256(i.encode()).hexdigest(), 16) for i in many) % 2**256:064x}"
