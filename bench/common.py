@@ -58,6 +58,43 @@ class Figure:
         return "PASS" if self.passed else "FAIL"
 
 
+MB = 1024 * 1024
+
+
+def speedup_figure(name: str, ours: dict, peer: dict, *, peer_name: str, at_least: float, note: str) -> Figure:
+    """Our compute time against a peer's, both results of ``measure_child``: ratio = the peer's
+    time / ours (x faster), passed at ``at_least`` or more."""
+    speedup = peer["compute_seconds"] / ours["compute_seconds"]
+    return Figure(
+        name,
+        ours["compute_seconds"],
+        "s",
+        peer=peer_name,
+        peer_value=peer["compute_seconds"],
+        ratio=speedup,
+        target=f">= {at_least:g}x faster",
+        passed=speedup >= at_least,
+        note=note,
+    )
+
+
+def peak_rss_figure(name: str, ours: dict, peer: dict, *, peer_name: str, note: str, limit_mb: float = 500) -> Figure:
+    """Our child's peak RSS against a peer's, both results of ``measure_child``: ratio = the
+    peer's / ours, passed under ``limit_mb``."""
+    ours_mb, peer_mb = ours["peak_rss_bytes"] / MB, peer["peak_rss_bytes"] / MB
+    return Figure(
+        name,
+        ours_mb,
+        "MB",
+        peer=peer_name,
+        peer_value=peer_mb,
+        ratio=peer_mb / ours_mb,
+        target=f"< {limit_mb:g} MB",
+        passed=ours_mb < limit_mb,
+        note=note,
+    )
+
+
 def fmt(value: float | None) -> str:
     if value is None:
         return "-"

@@ -11,10 +11,9 @@ and writes timings, the drifted-column share and this process's peak RSS to OUT.
 
 from __future__ import annotations
 
-import json
-import resource
-import sys
 import time
+
+import peer_script  # bench/peer_script.py: bench/ is this script's folder, first on sys.path
 
 
 def main(reference_path: str, current_path: str, out_path: str) -> None:
@@ -44,13 +43,9 @@ def main(reference_path: str, current_path: str, out_path: str) -> None:
         "load_seconds": loaded - imported,
         "compute_seconds": computed - loaded,
         "drifted_columns": drifted,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
-    with open(out_path, "w") as fh:
-        json.dump(out, fh)
+    peer_script.write_result(out_path, out)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    main(*sys.argv[1:])
+    peer_script.run(main, __doc__)

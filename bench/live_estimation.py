@@ -28,14 +28,24 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, Figure, cached_pair, log, measure_our_child, measure_peer
+from bench.common import (
+    DATA_DIR,
+    MB,
+    QUICK,
+    Figure,
+    cached_pair,
+    log,
+    measure_our_child,
+    measure_peer,
+    peak_rss_figure,
+    speedup_figure,
+)
 
 ROWS = 100_000 if QUICK else 1_000_000
 REFERENCE_ROWS = 10_000 if QUICK else 100_000
 REPEATS = 3
 SEED = 20261205
 METRICS = ["roc_auc", "accuracy", "precision", "recall", "f1"]
-MB = 1024 * 1024
 
 
 def _simulate(rng, n: int, shift: float, spread: float):
@@ -126,19 +136,14 @@ def run() -> list[Figure]:
     log(f"  nannyml {peer['compute_seconds']:.2f} s, {peer['peak_rss_bytes'] / MB:.0f} MB: {peer['estimates']}")
     gaps = {m: abs(ours["estimates"][m] - peer["estimates"][m]) for m in METRICS}
     worst = max(gaps, key=gaps.get)
-    speedup = peer["compute_seconds"] / ours["compute_seconds"]
-    ours_mb = ours["peak_rss_bytes"] / MB
     loads = f"1-min load average: ours {ours['load']:.1f}, NannyML {peer['load']:.1f} on {os.cpu_count()} CPUs."
     return [
-        Figure(
+        speedup_figure(
             f"estimated performance {size}: time",
-            ours["compute_seconds"],
-            "s",
-            peer=peer["tool"],
-            peer_value=peer["compute_seconds"],
-            ratio=speedup,
-            target=">= 20x faster",
-            passed=speedup >= 20,
+            ours,
+            peer,
+            peer_name=peer["tool"],
+            at_least=20,
             note=(
                 f"ratio = NannyML estimate() / ours (x faster), median of {REPEATS} runs of score binning + "
                 f"cbpe_estimate with its bootstrap band. Calibration: ours {ours['profile_seconds']:.2f} s "
@@ -159,15 +164,11 @@ def run() -> list[Figure]:
                 f"{json.dumps({m: round(v, 4) for m, v in ours['realized'].items()})}."
             ),
         ),
-        Figure(
+        peak_rss_figure(
             "estimated performance: peak RSS",
-            ours_mb,
-            "MB",
-            peer="NannyML CBPE",
-            peer_value=peer["peak_rss_bytes"] / MB,
-            ratio=(peer["peak_rss_bytes"] / MB) / ours_mb,
-            target="< 500 MB",
-            passed=ours_mb < 500,
+            ours,
+            peer,
+            peer_name="NannyML CBPE",
             note=f"whole child process incl. the {ROWS:,}-row window; ratio = NannyML / ours.",
         ),
     ]

@@ -31,7 +31,20 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DATA_DIR, QUICK, ROOT, Figure, cached_pair, log, measure_child, measure_our_child, measure_peer
+from bench.common import (
+    DATA_DIR,
+    MB,
+    QUICK,
+    ROOT,
+    Figure,
+    cached_pair,
+    log,
+    measure_child,
+    measure_our_child,
+    measure_peer,
+    peak_rss_figure,
+    speedup_figure,
+)
 
 FEATURES = 20
 ROWS = 100_000 if QUICK else 1_000_000
@@ -39,7 +52,6 @@ REFERENCE_ROWS = 10_000 if QUICK else 100_000
 DRIFTED = 5  # features f00..f04 are shifted in the window
 REPEATS = 3
 SEED = 20261123
-MB = 1024 * 1024
 
 
 def feature_names(n: int = FEATURES) -> list[str]:
@@ -156,20 +168,14 @@ def run_window() -> list[Figure]:
     evidently = measure_peer("evidently", ref_path, cur_path, out=out_dir / "evidently.json", DO_NOT_TRACK="1")
     log(f"  evidently {evidently['compute_seconds']:.1f} s, {evidently['peak_rss_bytes'] / MB:.0f} MB")
 
-    speedup = evidently["compute_seconds"] / ours["compute_seconds"]
     vs_limit = ours["compute_seconds"] / limit["compute_seconds"]
-    ours_mb = ours["peak_rss_bytes"] / MB
-    ev_mb = evidently["peak_rss_bytes"] / MB
     return [
-        Figure(
+        speedup_figure(
             f"drift window {size}: time",
-            ours["compute_seconds"],
-            "s",
-            peer=evidently["tool"] + " DataDriftPreset",
-            peer_value=evidently["compute_seconds"],
-            ratio=speedup,
-            target=">= 50x faster",
-            passed=speedup >= 50,
+            ours,
+            evidently,
+            peer_name=evidently["tool"] + " DataDriftPreset",
+            at_least=50,
             note=(
                 f"ratio = Evidently time / ours (x faster). Ours: median of {REPEATS} runs of compute_window_drift "
                 f"(binning + PSI, JS, KS, Wasserstein, quality) on the stored profile; building that profile "
@@ -191,15 +197,11 @@ def run_window() -> list[Figure]:
             note="ratio = ours / numpy pass (lower is better); both median of "
             f"{REPEATS} runs on the same columns and the same 50 fine bins.",
         ),
-        Figure(
+        peak_rss_figure(
             "drift window: peak RSS",
-            ours_mb,
-            "MB",
-            peer="Evidently",
-            peer_value=ev_mb,
-            ratio=ev_mb / ours_mb,
-            target="< 500 MB",
-            passed=ours_mb < 500,
+            ours,
+            evidently,
+            peer_name="Evidently",
             note=f"whole child process incl. the {ROWS:,}-row window in memory; ratio = Evidently / ours; "
             f"numpy limit process: {limit['peak_rss_bytes'] / MB:.0f} MB.",
         ),

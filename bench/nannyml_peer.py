@@ -11,10 +11,9 @@ timings (fit and estimate apart) and this process's peak RSS to OUT.json.
 
 from __future__ import annotations
 
-import json
-import resource
-import sys
 import time
+
+import peer_script  # bench/peer_script.py: bench/ is this script's folder, first on sys.path
 
 METRICS = ["roc_auc", "accuracy", "precision", "recall", "f1"]
 
@@ -54,13 +53,9 @@ def main(reference_path: str, window_path: str, out_path: str) -> None:
         "estimates": values,
         "lower": lower,
         "upper": upper,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
-    with open(out_path, "w") as fh:
-        json.dump(out, fh)
+    peer_script.write_result(out_path, out)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    main(*sys.argv[1:])
+    peer_script.run(main, __doc__)

@@ -45,6 +45,19 @@ def test_a_contenders_result_carries_its_wall_time_peak_rss_and_the_load(tmp_pat
     assert result["wall_seconds"] > 0 and result["peak_rss_bytes"] > 1_000_000 and result["load"] >= 0
 
 
+def test_figures_against_a_peer_compare_compute_time_and_peak_rss():
+    ours = {"compute_seconds": 0.5, "peak_rss_bytes": 100 * common.MB}
+    peer = {"compute_seconds": 12.0, "peak_rss_bytes": 800 * common.MB}
+    speed = common.speedup_figure("t", ours, peer, peer_name="P", at_least=20, note="n")
+    assert (speed.value, speed.unit, speed.peer_value, speed.ratio) == (0.5, "s", 12.0, 24.0)
+    assert (speed.target, speed.passed, speed.peer, speed.note) == (">= 20x faster", True, "P", "n")
+    assert not common.speedup_figure("t", ours, peer, peer_name="P", at_least=50, note="").passed
+    rss = common.peak_rss_figure("m", ours, peer, peer_name="P", note="")
+    assert (rss.value, rss.unit, rss.peer_value, rss.ratio) == (100.0, "MB", 800.0, 8.0)
+    assert (rss.target, rss.passed) == ("< 500 MB", True)
+    assert not common.peak_rss_figure("m", peer, ours, peer_name="P", note="").passed
+
+
 def test_python_load_generator_counts_requests_and_errors():
     class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"

@@ -107,6 +107,24 @@ def _object(value: Any, part: str, allowed: set[str], required: set[str], errors
     return not unknown and not missing
 
 
+def _objects(value: list, part: str, label: str, allowed: set[str], required: set[str], errors: _Errors):
+    """The items of a list part that are objects with the allowed and required keys, each with
+    its place (``"<label> <index>"``, for messages); the others are reported."""
+    for i, item in enumerate(value):
+        where = f"{label} {i}"
+        if _object(item, part, allowed, required, errors, where):
+            yield where, item
+
+
+def _repeated(name: str, seen: set[str], part: str, label: str, errors: _Errors) -> bool:
+    """Whether ``name`` came earlier in its list (reported); a new one is remembered in ``seen``."""
+    if name in seen:
+        errors.add(part, f"{label} name '{name}' appears more than once.")
+        return True
+    seen.add(name)
+    return False
+
+
 def _number_problem(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -130,18 +148,12 @@ def _prompts(value: Any, errors: _Errors) -> list[dict[str, Any]]:
         errors.add("prompts", f"At most {MAX_PROMPTS} prompts.")
         return []
     out, seen = [], set()
-    for i, item in enumerate(value):
-        where = f"Prompt {i}"
-        if not _object(item, "prompts", {"name", "template", "variables"}, {"name", "template"}, errors, where):
-            continue
+    required = {"name", "template"}
+    for where, item in _objects(value, "prompts", "Prompt", required | {"variables"}, required, errors):
         name = _text(item["name"], f"{where} 'name'", errors, "prompts", max_len=NAME_MAX)
         template = _text(item["template"], f"{where} 'template'", errors, "prompts", max_len=MAX_TEMPLATE_CHARS)
-        if name is None or template is None:
+        if name is None or template is None or _repeated(name, seen, "prompts", "Prompt", errors):
             continue
-        if name in seen:
-            errors.add("prompts", f"Prompt name '{name}' appears more than once.")
-            continue
-        seen.add(name)
         derived = template_variables(template)
         given = item.get("variables")
         if given is not None:
@@ -253,18 +265,13 @@ def _tools(value: Any, errors: _Errors) -> list[dict[str, Any]]:
         errors.add("tools", f'tools must be a list of at most {MAX_TOOLS} {{"name", "schema"}} objects.')
         return []
     out, seen = [], set()
-    for i, item in enumerate(value):
-        where = f"Tool {i}"
-        if not _object(item, "tools", {"name", "schema", "description"}, {"name", "schema"}, errors, where):
-            continue
+    for where, item in _objects(value, "tools", "Tool", {"name", "schema", "description"}, {"name", "schema"}, errors):
         name = item["name"]
         if not isinstance(name, str) or not TOOL_NAME.match(name):
             errors.add("tools", f"{where} 'name' must be 1-64 letters, digits, '_', '.' or '-', got {name!r}.")
             continue
-        if name in seen:
-            errors.add("tools", f"Tool name '{name}' appears more than once.")
+        if _repeated(name, seen, "tools", "Tool", errors):
             continue
-        seen.add(name)
         if problem := _schema_problem(item["schema"]):
             errors.add("tools", f"Tool '{name}' schema {problem}.")
             continue

@@ -31,12 +31,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from registry.choices import ModelKind, Stage
-from registry.mlflow_client import MlflowRest, MlflowUnavailable, alias_version, tags_dict
-from registry.models import MlflowModelLink, MlflowServer, MlflowVersionLink, RegisteredModel
+from registry.choices import ModelKind
+from registry.mlflow_client import MlflowRest, MlflowUnavailable, tags_dict
+from registry.models import MlflowModelLink, MlflowServer, MlflowVersionLink
 
 from .audit import AuditContext
-from .inventory import model_create, version_create
+from .inventory import version_create
 from .llm_versions import EMPTY_SAFETY, PLACEHOLDER_LLM, DuplicateLLMVersion
 
 logger = logging.getLogger(__name__)
@@ -105,25 +105,21 @@ def prompt_version_fields(name: str, version: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prompt_model(*, server: MlflowServer, remote: dict[str, Any], context: AuditContext, summary) -> MlflowModelLink:
-    from .mlflow_sync import portal_name
+    from .mlflow_sync import model_link_create, unlinked_model
 
-    name = portal_name(remote["name"])
-    model = RegisteredModel.objects.filter(name=name, mlflow_link__isnull=True).first()
+    model = unlinked_model(remote["name"])
     if model is not None and not model.is_llm_app:
-        raise ValidationError(f"Portal model '{name}' exists and is not an LLM application: prompt not imported.")
-    description = remote.get("description", "") or ""
-    if model is None:
-        model = model_create(
-            actor=server.default_owner,
-            context=context,
-            name=name,
-            kind=ModelKind.LLM_APP,
-            team=server.team,
-            description=description or f"Prompt '{remote['name']}' of MLflow's prompt registry ({server.name}).",
-        )
-        summary.models_created += 1
-    return MlflowModelLink.objects.create(
-        model=model, server=server, mlflow_name=remote["name"], synced_description=description, synced_tags={}
+        raise ValidationError(f"Portal model '{model.name}' exists and is not an LLM application: prompt not imported.")
+    default = f"Prompt '{remote['name']}' of MLflow's prompt registry ({server.name})."
+    return model_link_create(
+        server=server,
+        remote=remote,
+        model=model,
+        synced_tags={},
+        context=context,
+        summary=summary,
+        kind=ModelKind.LLM_APP,
+        description=remote.get("description", "") or default,
     )
 
 
@@ -152,10 +148,7 @@ def _import_prompt(
         MlflowVersionLink.objects.create(version=version, model_link=link, mlflow_version=number)
         summary.versions_created += 1
     if first_import:
-        target = alias_version(remote, server.alias)
-        linked = MlflowVersionLink.objects.filter(model_link=link, mlflow_version=target).select_related("version")
-        if target and not link.model.versions.filter(stage=Stage.PRODUCTION).exists() and linked.exists():
-            adopt_production(model=link.model, version=linked.get().version, alias=server.alias, context=context)
+        adopt_production(link=link, remote=remote, context=context)
     return link
 
 

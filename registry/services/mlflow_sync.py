@@ -44,7 +44,6 @@ from registry.models import (
     MlflowModelLink,
     MlflowServer,
     MlflowVersionLink,
-    ModelVersion,
     RegisteredModel,
     StageTransition,
 )
@@ -120,10 +119,46 @@ def _lineage(version: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def adopt_production(*, model: RegisteredModel, version: ModelVersion, alias: str, context: AuditContext) -> None:
+def unlinked_model(mlflow_name: str) -> RegisteredModel | None:
+    """The portal model of this MLflow name that nothing is linked to yet (a first import links it)."""
+    return RegisteredModel.objects.filter(name=portal_name(mlflow_name), mlflow_link__isnull=True).first()
+
+
+def model_link_create(
+    *,
+    server: MlflowServer,
+    remote: dict[str, Any],
+    model: RegisteredModel | None,
+    synced_tags: dict[str, str],
+    context: AuditContext,
+    summary: SyncSummary,
+    **create_fields: Any,
+) -> MlflowModelLink:
+    """Link the MLflow entry ``remote`` (a registered model or a prompt) to ``model``; without one,
+    to a portal model registered for it (``model_create`` with ``create_fields``, owned by the
+    server's default owner, in its team)."""
+    if model is None:
+        name = portal_name(remote["name"])
+        model = model_create(actor=server.default_owner, context=context, name=name, team=server.team, **create_fields)
+        summary.models_created += 1
+    description = remote.get("description", "") or ""
+    return MlflowModelLink.objects.create(
+        model=model, server=server, mlflow_name=remote["name"], synced_description=description, synced_tags=synced_tags
+    )
+
+
+def adopt_production(*, link: MlflowModelLink, remote: dict[str, Any], context: AuditContext) -> None:
     """At first import, the version behind the server's production alias becomes production here
-    through the one stage writer (transition, audit event and webhook); the alias is already
-    where production is, so nothing is written back."""
+    (unless the model has one already) through the one stage writer (transition, audit event and
+    webhook); the alias is already where production is, so nothing is written back."""
+    alias = link.server.alias
+    target = alias_version(remote, alias)
+    if not target or link.model.versions.filter(stage=Stage.PRODUCTION).exists():
+        return
+    linked = MlflowVersionLink.objects.filter(model_link=link, mlflow_version=target).select_related("version").first()
+    if linked is None:
+        return
+    version = linked.version
     now = clock.now()
     stage_move(
         version=version,
@@ -154,20 +189,15 @@ def _import_model(
     link = MlflowModelLink.objects.select_related("model").filter(server=server, mlflow_name=remote["name"]).first()
     first_import = link is None
     if link is None:
-        name = portal_name(remote["name"])
-        model = RegisteredModel.objects.filter(name=name, mlflow_link__isnull=True).first()
-        if model is None:
-            model = model_create(
-                actor=server.default_owner,
-                context=context,
-                name=name,
-                team=server.team,
-                description=description,
-                tags=portal_tags(tags),
-            )
-            summary.models_created += 1
-        link = MlflowModelLink.objects.create(
-            model=model, server=server, mlflow_name=remote["name"], synced_description=description, synced_tags=tags
+        link = model_link_create(
+            server=server,
+            remote=remote,
+            model=unlinked_model(remote["name"]),
+            synced_tags=tags,
+            context=context,
+            summary=summary,
+            description=description,
+            tags=portal_tags(tags),
         )
     elif description != link.synced_description or tags != link.synced_tags:
         model = link.model
@@ -194,11 +224,7 @@ def _import_model(
         summary.versions_created += 1
 
     if first_import:
-        target = alias_version(remote, server.alias)
-        has_production = link.model.versions.filter(stage=Stage.PRODUCTION).exists()
-        linked = MlflowVersionLink.objects.filter(model_link=link, mlflow_version=target).select_related("version")
-        if target and not has_production and linked.exists():
-            adopt_production(model=link.model, version=linked.get().version, alias=server.alias, context=context)
+        adopt_production(link=link, remote=remote, context=context)
     return link
 
 

@@ -250,34 +250,27 @@ def promotion_apply(*, request: PromotionRequest, actor, context: AuditContext) 
     model = req.version.model
     version = req.version
     now = clock.now()
-    moved = []
+    moves = []  # the superseded production versions leave first: one production version at a time
     if req.target_stage == Stage.PRODUCTION:
+        superseded = f"Superseded by v{version.version} (request #{req.pk})."
         for other in ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).exclude(pk=version.pk):
-            other.model = model
-            moved.append(
-                stage_move(
-                    version=other,
-                    to_stage=Stage.ARCHIVED,
-                    kind=StageTransition.Kind.ARCHIVED_BY_PROMOTION,
-                    actor=actor,
-                    reason=f"Superseded by v{version.version} (request #{req.pk}).",
-                    promotion_request=req,
-                    context=context,
-                    now=now,
-                )
+            moves.append((other, Stage.ARCHIVED, StageTransition.Kind.ARCHIVED_BY_PROMOTION, superseded))
+    moves.append((version, req.target_stage, StageTransition.Kind.PROMOTION, req.justification))
+    moved = []
+    for moving, to_stage, kind, reason in moves:
+        moving.model = model
+        moved.append(
+            stage_move(
+                version=moving,
+                to_stage=to_stage,
+                kind=kind,
+                actor=actor,
+                reason=reason,
+                promotion_request=req,
+                context=context,
+                now=now,
             )
-    moved.append(
-        stage_move(
-            version=version,
-            to_stage=req.target_stage,
-            kind=StageTransition.Kind.PROMOTION,
-            actor=actor,
-            reason=req.justification,
-            promotion_request=req,
-            context=context,
-            now=now,
         )
-    )
     req.status = PromotionStatus.APPLIED
     req.decided_at = req.decided_at or now
     req.applied_at = now

@@ -26,6 +26,13 @@ from django.db import connection
 from kombu import pools as kombu_pools
 
 from mlops_portal.celery import app as celery_app
+from tests.integration.mlflow_fixtures import (  # noqa: F401 - the MLflow tests' fixtures, for every file here
+    governed_server,
+    mlflow_admin,
+    mlflow_server,
+    prefix,
+    registered,
+)
 from tests.redis_db import per_worker
 
 ROOT = Path(__file__).resolve().parents[2]

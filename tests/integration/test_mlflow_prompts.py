@@ -16,14 +16,7 @@ from registry.services.audit import CLI
 from registry.services.inventory import model_update, version_update
 from registry.services.mlflow_sync import mlflow_sync, portal_name
 from registry.services.promotions import promotion_approve, promotion_request
-from tests.integration.mlflow_fixtures import (  # noqa: F401
-    ROOT,
-    governed_server,
-    mlflow_admin,
-    mlflow_server,
-    prefix,
-    registered,
-)
+from tests.integration.mlflow_fixtures import ROOT
 
 pytestmark = [pytest.mark.integration]
 
@@ -64,13 +57,13 @@ def _allow_loopback(settings):
 
 
 @pytest.fixture
-def prompt(mlflow_server, prefix) -> str:  # noqa: F811
+def prompt(mlflow_server, prefix) -> str:
     name = f"{prefix}-support-prompt"
     register_prompts(mlflow_server, name)
     return name
 
 
-def test_prompts_are_imported_as_llm_app_versions_and_never_as_models(governed_server, registered, prompt):  # noqa: F811
+def test_prompts_are_imported_as_llm_app_versions_and_never_as_models(governed_server, registered, prompt):
     summary = mlflow_sync(server=governed_server, context=CLI)
     assert summary.errors == []
     # the ML model is imported as before; the prompt is one LLM application, not an ML model
@@ -98,7 +91,7 @@ def test_prompts_are_imported_as_llm_app_versions_and_never_as_models(governed_s
     assert AuditEvent.objects.count() == before
 
 
-def test_an_approved_promotion_moves_the_prompt_alias_in_mlflow(  # noqa: F811
+def test_an_approved_promotion_moves_the_prompt_alias_in_mlflow(
     governed_server, prompt, mlflow_server, owner, reviewer
 ):
     mlflow_sync(server=governed_server, context=CLI)
@@ -121,7 +114,7 @@ def test_an_approved_promotion_moves_the_prompt_alias_in_mlflow(  # noqa: F811
     assert not MlflowAliasViolation.objects.filter(model_link__model=model).exists()
 
 
-def test_a_prompt_alias_moved_behind_the_portals_back_opens_a_violation(governed_server, prompt, mlflow_admin):  # noqa: F811
+def test_a_prompt_alias_moved_behind_the_portals_back_opens_a_violation(governed_server, prompt, mlflow_admin):
     mlflow_sync(server=governed_server, context=CLI)
     mlflow_admin.set_alias(prompt, "champion", "2")  # nobody approved version 2
     mlflow_sync(server=governed_server, context=CLI)
@@ -130,7 +123,7 @@ def test_a_prompt_alias_moved_behind_the_portals_back_opens_a_violation(governed
     assert json.loads(json.dumps(violation.alias)) == "champion"
 
 
-def test_a_model_search_that_returns_prompts_still_never_imports_them_as_models(governed_server, prompt, prefix):  # noqa: F811
+def test_a_model_search_that_returns_prompts_still_never_imports_them_as_models(governed_server, prompt, prefix):
     # a search filter that selects the prompts themselves: the model sync sees them and skips them
     governed_server.search_filter = f"name LIKE '{prefix}%' AND tags.`mlflow.prompt.is_prompt` = 'true'"
     governed_server.save(update_fields=["search_filter"])

@@ -18,13 +18,6 @@ from registry.services.audit import CLI
 from registry.services.inventory import model_update
 from registry.services.mlflow_sync import mlflow_sync, portal_name
 from registry.services.promotions import promotion_approve, promotion_request
-from tests.integration.mlflow_fixtures import (  # noqa: F401
-    governed_server,
-    mlflow_admin,
-    mlflow_server,
-    prefix,
-    registered,
-)
 
 pytestmark = [pytest.mark.integration]
 
@@ -76,7 +69,7 @@ def test_second_sync_is_a_no_op(server, registered):
     assert _events() == before
 
 
-def test_changed_description_and_tags_are_updated_with_an_audit_event(server, registered, mlflow_admin):  # noqa: F811
+def test_changed_description_and_tags_are_updated_with_an_audit_event(server, registered, mlflow_admin):
     mlflow_sync(server=server, context=CLI)
     mlflow_admin.update_model(registered, "Predicts churn within 30 days")
     mlflow_admin.set_model_tag(registered, "domain", "growth")
@@ -90,7 +83,7 @@ def test_changed_description_and_tags_are_updated_with_an_audit_event(server, re
     assert event.after["description"] == "Predicts churn within 30 days"
 
 
-def test_an_approved_promotion_moves_the_alias_in_mlflow(server, registered, mlflow_admin, owner, reviewer):  # noqa: F811
+def test_an_approved_promotion_moves_the_alias_in_mlflow(server, registered, mlflow_admin, owner, reviewer):
     mlflow_sync(server=server, context=CLI)
     model = RegisteredModel.objects.get(name=portal_name(registered))
     model_update(
@@ -119,7 +112,7 @@ def test_an_approved_promotion_moves_the_alias_in_mlflow(server, registered, mlf
     assert mlflow_sync(server=server, context=CLI).aliases_written == 0
 
 
-def test_an_alias_moved_in_mlflow_behind_the_portals_back_raises_an_alert(server, registered, mlflow_admin):  # noqa: F811
+def test_an_alias_moved_in_mlflow_behind_the_portals_back_raises_an_alert(server, registered, mlflow_admin):
     mlflow_sync(server=server, context=CLI)
     model = RegisteredModel.objects.get(name=portal_name(registered))
     mlflow_admin.set_alias(registered, "champion", "2")  # nobody approved version 2

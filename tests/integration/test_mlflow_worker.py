@@ -23,13 +23,6 @@ from registry.services.inventory import model_update
 from registry.services.mlflow_sync import mlflow_sync, portal_name
 from registry.services.promotions import promotion_approve, promotion_request
 from tests.integration.conftest import wait_until
-from tests.integration.mlflow_fixtures import (  # noqa: F401
-    governed_server,
-    mlflow_admin,
-    mlflow_server,
-    prefix,
-    registered,
-)
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -62,12 +55,7 @@ def _ready_for_production(model, owner):
 
 
 def test_an_approval_moves_the_mlflow_alias_within_seconds(
-    worker_env,
-    governed_server,  # noqa: F811
-    registered,  # noqa: F811
-    mlflow_admin,  # noqa: F811
-    owner,
-    reviewer,
+    worker_env, governed_server, registered, mlflow_admin, owner, reviewer
 ):
     mlflow_sync(server=governed_server, context=CLI)
     model = RegisteredModel.objects.get(name=portal_name(registered))
@@ -95,10 +83,7 @@ def test_an_approval_moves_the_mlflow_alias_within_seconds(
 
 
 def test_a_sync_that_finds_an_unapproved_alias_has_the_alert_open_at_once(
-    worker_env,
-    governed_server,  # noqa: F811
-    registered,  # noqa: F811
-    mlflow_admin,  # noqa: F811
+    worker_env, governed_server, registered, mlflow_admin
 ):
     mlflow_sync(server=governed_server, context=CLI)
     model = RegisteredModel.objects.get(name=portal_name(registered))
@@ -121,7 +106,7 @@ VERSIONS = 3
 
 
 @pytest.fixture
-def many_registered(mlflow_admin, prefix):  # noqa: F811
+def many_registered(mlflow_admin, prefix):
     """MODELS models of VERSIONS versions each in MLflow; every other one has the champion alias on v2."""
     expected = {}
     for i in range(MODELS):
@@ -153,11 +138,7 @@ def _imported(server: MlflowServer) -> dict:
     return result
 
 
-def test_a_worker_killed_during_an_mlflow_sync_loses_and_doubles_nothing(
-    worker_env,
-    governed_server,  # noqa: F811
-    many_registered,
-):
+def test_a_worker_killed_during_an_mlflow_sync_loses_and_doubles_nothing(worker_env, governed_server, many_registered):
     from registry.tasks import mlflow_sync_all
 
     worker = worker_env.worker(name="first")

@@ -67,6 +67,18 @@ def send_predictions(api, version, records) -> dict:
     return response.json()
 
 
+def send_labels(api, version, labels) -> None:
+    response = api.post(urls(version)["labels"], data=json.dumps(labels), content_type="application/json")
+    assert response.status_code == 201, response.content
+
+
+def wait_for_daily(version, metric: str, value: float, *, what: str) -> None:
+    """Wait for a worker to store ``value`` as the dataset-level ``metric`` of the day ``DAY``."""
+    wait_until(
+        lambda: window_metrics(version, Granularity.DAILY, DAY).get(("", metric)) == value, timeout=120, what=what
+    )
+
+
 def window_metrics(version, granularity: str, start: datetime) -> dict[tuple[str, str], float | None]:
     return {
         (m.feature, m.metric): m.value
@@ -153,13 +165,8 @@ def test_predictions_and_late_labels_sent_over_the_api_become_metrics_health_and
 
     # Labels arrive later: the same windows get performance metrics, once.
     labels = labels_for(records, seed=3)
-    response = api.post(urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
-    assert response.status_code == 201, response.content
-    wait_until(
-        lambda: window_metrics(churn_v1, Granularity.DAILY, DAY).get(("", Metric.LABEL_COVERAGE)) == 1.0,
-        timeout=120,
-        what="the worker to compute performance from the late labels",
-    )
+    send_labels(api, churn_v1, labels)
+    wait_for_daily(churn_v1, Metric.LABEL_COVERAGE, 1.0, what="the worker to compute performance from the late labels")
     hourly = window_metrics(churn_v1, Granularity.HOURLY, HOUR)
     expected_accuracy = accuracy_score([str(x["label"]) for x in labels], [str(r["prediction"]) for r in records])
     assert hourly[("", Metric.ACCURACY)] == pytest.approx(expected_accuracy)
@@ -171,13 +178,8 @@ def test_predictions_and_late_labels_sent_over_the_api_become_metrics_health_and
 
     # Corrected labels for the same ids replace the old ones: no double counting.
     corrected = [{"prediction_id": r["prediction_id"], "label": r["prediction"]} for r in records]
-    response = api.post(urls(churn_v1)["labels"], data=json.dumps(corrected), content_type="application/json")
-    assert response.status_code == 201, response.content
-    wait_until(
-        lambda: window_metrics(churn_v1, Granularity.DAILY, DAY).get(("", Metric.ACCURACY)) == 1.0,
-        timeout=120,
-        what="the worker to recompute performance from the corrected labels",
-    )
+    send_labels(api, churn_v1, corrected)
+    wait_for_daily(churn_v1, Metric.ACCURACY, 1.0, what="the worker to recompute performance from the corrected labels")
     for granularity, start in ((Granularity.HOURLY, HOUR), (Granularity.DAILY, DAY)):
         stored = window_metrics(churn_v1, granularity, start)
         assert stored[("", Metric.LABELLED)] == 500
@@ -289,8 +291,7 @@ def test_predictions_sent_while_redis_is_down_are_stored_and_computed_by_beat_af
     assert dirty == {(HOUR, Granularity.HOURLY), (DAY, Granularity.DAILY)}
     assert not MetricValue.objects.filter(version=churn_v1).exists()
     labels = labels_for(records, seed=12)
-    response = api.post(urls(churn_v1)["labels"], data=json.dumps(labels), content_type="application/json")
-    assert response.status_code == 201, response.content  # labels too are stored without the broker
+    send_labels(api, churn_v1, labels)  # labels too are stored (201) without the broker
 
     # Redis returns empty (no persistence): the lost messages are not needed, the dirty
     # windows are. A real beat process sends the sweep; the worker reconnects and computes.

@@ -4,7 +4,9 @@ prediction id is still stored once per version across partitions."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -144,31 +146,52 @@ def test_prediction_keys_follow_the_rows_through_purge_erasure_and_orm_writes(ch
         )
 
 
+def validated(version, records):
+    """The batch ingestion would store for ``records`` (parsed from JSON and validated)."""
+    from monitoring.services.ingest_parsing import parse_body
+    from monitoring.services.ingest_validation import predictions_validate
+
+    return predictions_validate(parse_body(as_json(records), "application/json"), version=version)
+
+
+@contextlib.contextmanager
+def batch_held_open(version, batch, *, roll_back: bool = False, seconds: float = 10):
+    """A thread stores ``batch`` in a transaction it keeps open (its rows' locks held) while the
+    ``with`` body runs, then commits it (or rolls it back) and is joined."""
+    from django.db import connections, transaction
+
+    from monitoring.services import ingest_storage
+
+    stored, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                ingest_storage.predictions_store(version_id=version.pk, batch=batch, received_at=T0)
+                stored.set()
+                release.wait(seconds)
+                transaction.set_rollback(roll_back)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert stored.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join(seconds)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_of_a_version_cannot_both_store_an_id(churn_v1, owner):
     """A batch whose id is being stored by an uncommitted one waits for it, then is refused."""
-    import threading
+    from django.db import connections
 
-    from django.db import connections, transaction
-
-    from monitoring.services import ingest_storage
-    from monitoring.services.ingest_parsing import parse_body
-    from monitoring.services.ingest_validation import predictions_validate
-
-    first = predictions_validate(
-        parse_body(as_json(prediction_records(3, start=T0, prefix="x")), "application/json"), version=churn_v1
-    )
-    stored, release, outcome = threading.Event(), threading.Event(), {}
-
-    def hold_first_batch():
-        try:
-            with transaction.atomic():
-                ingest_storage.predictions_store(version_id=churn_v1.pk, batch=first, received_at=T0)
-                stored.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
+    first = validated(churn_v1, prediction_records(3, start=T0, prefix="x"))
+    outcome = {}
 
     def second_batch():
         try:
@@ -180,15 +203,11 @@ def test_concurrent_batches_of_a_version_cannot_both_store_an_id(churn_v1, owner
         finally:
             connections.close_all()
 
-    holder = threading.Thread(target=hold_first_batch)
-    holder.start()
-    assert stored.wait(10)
-    contender = threading.Thread(target=second_batch)
-    contender.start()
-    contender.join(1.0)
-    assert contender.is_alive()  # waiting for the first batch's transaction
-    release.set()
-    holder.join(10)
+    with batch_held_open(churn_v1, first):
+        contender = threading.Thread(target=second_batch)
+        contender.start()
+        contender.join(1.0)
+        assert contender.is_alive()  # waiting for the first batch's transaction
     contender.join(10)
     error = outcome["error"]
     assert (error.row, error.field) == (3, "prediction_id") and "'x0'" in str(error)
@@ -248,36 +267,20 @@ def test_concurrent_batches_sharing_ids_in_opposite_orders_store_one_and_refuse_
     one is stored, the other fails on the unique key (which ingestion answers as reusing stored
     ids), nothing else. A third transaction holding the middle id stops both half-way, the
     order in which a deadlock would need them."""
-    import threading
     import time
 
     from django.db import IntegrityError, connections, transaction
 
     from monitoring.services import ingest_storage
-    from monitoring.services.ingest_parsing import parse_body
-    from monitoring.services.ingest_validation import predictions_validate
-
-    def validated(rows):
-        return predictions_validate(parse_body(as_json(rows), "application/json"), version=churn_v1)
 
     records = prediction_records(1000, start=T0, prefix="s")
     middle = sorted(records, key=lambda r: r["prediction_id"])[500]
     ordered = [r for r in records if r is not middle]
     ordered.insert(500, middle)
-    batches = [validated(ordered), validated(ordered[::-1])]
-    blocker = validated([middle])
+    batches = [validated(churn_v1, ordered), validated(churn_v1, ordered[::-1])]
+    blocker = validated(churn_v1, [middle])
     partitions.partitions_ensure(table=TABLE, days=[T0.date(), (T0 + timedelta(hours=1)).date()])
-    held, release, outcomes = threading.Event(), threading.Event(), []
-
-    def hold_middle_id():
-        try:
-            with transaction.atomic():
-                ingest_storage.predictions_store(version_id=churn_v1.pk, batch=blocker, received_at=T0)
-                held.set()
-                release.wait(20)
-                transaction.set_rollback(True)
-        finally:
-            connections.close_all()
+    outcomes = []
 
     def store(batch):
         try:
@@ -291,17 +294,14 @@ def test_concurrent_batches_sharing_ids_in_opposite_orders_store_one_and_refuse_
         finally:
             connections.close_all()
 
-    holder = threading.Thread(target=hold_middle_id)
-    holder.start()
-    assert held.wait(10)
-    threads = [threading.Thread(target=store, args=(batch,)) for batch in batches]
+    with batch_held_open(churn_v1, blocker, roll_back=True, seconds=20):
+        threads = [threading.Thread(target=store, args=(batch,)) for batch in batches]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while _waiting_on_locks() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
     for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while _waiting_on_locks() < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    release.set()
-    for thread in [holder, *threads]:
         thread.join(30)
     assert sorted(outcomes) == ["refused", "stored"]
     assert Prediction.objects.filter(version=churn_v1).count() == 1000

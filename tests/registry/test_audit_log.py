@@ -16,6 +16,7 @@ from registry.models import AuditEvent
 from registry.services.audit import CLI, AuditContext, audit_record
 from registry.verify_export import verify_stream
 from tests.factories import RegisteredModelFactory
+from tests.times import extreme_times, off_the_calendar
 
 
 @pytest.fixture
@@ -306,12 +307,7 @@ def test_admin_shows_audit_events_read_only(admin_user, history, client_for):
     assert client.post(f"/admin/registry/auditevent/{event.seq}/delete/").status_code == 403
 
 
-EXTREME_TIMES = [
-    "2026-01-03T10:00:00+16:00",
-    "2026-01-03T10:00:00-23:59",
-    "0001-01-01T00:00:00+05:00",
-    "9999-12-31T23:59:59-05:00",
-]
+EXTREME_TIMES = extreme_times("2026-01-03T10:00:00")
 
 
 @pytest.mark.parametrize("key", ["since", "until"])
@@ -331,7 +327,7 @@ def test_api_audit_filters_with_extreme_times_are_never_a_500(auditor, history, 
 def test_audit_log_page_with_extreme_times_is_never_a_500(auditor, history, client_for, key, value):
     response = client_for(auditor).get(reverse("registry:audit_log"), {key: value})
     assert response.status_code in (200, 400)
-    if value.startswith(("0001", "9999")):
+    if off_the_calendar(value):
         assert response.status_code == 400 and "out of range" in response.content.decode()
 
 

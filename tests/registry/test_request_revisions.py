@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from registry.cache import ACCESS, LISTS, finish_request, inventory_changed, inventory_revision, start_request
 from registry.models import ApiToken, InventoryRevision
-from tests.registry.test_inventory_cache import inventory_world
+from tests.registry.test_inventory_cache import detail_fresh_then_cached, inventory_world
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -39,11 +39,7 @@ def sql(queries) -> list[str]:
 
 
 def test_a_cached_api_detail_costs_one_statement_and_no_transaction(world, api_client_for):
-    client = api_client_for(world["reviewer"])
-    url = reverse("api:model-detail", args=["churn"])
-    fresh = client.get(url)
-    with CaptureQueriesContext(connection) as queries:
-        cached = client.get(url)
+    fresh, cached, queries = detail_fresh_then_cached(api_client_for(world["reviewer"]))
     assert cached.status_code == 200 and cached.content == fresh.content
     # The token and the detail come from the cache under revisions read together, once.
     assert len(sql(queries)) == 1, sql(queries)
