@@ -74,10 +74,12 @@ def evaluation_validate(raw: RawBatch, *, version) -> EvaluationBatch:
         if None in values:
             raise BatchError(values.index(None) + 1, name, "Required.")
         columns[name] = class_or_value(values, name, version.task_type, from_text=raw.from_text)
-    score = numbers_column(raw.column("score"), "score", from_text=raw.from_text) if "score" in raw.present else None
+    score = (
+        numbers_column(raw.text_column("score"), "score", from_text=raw.from_text) if "score" in raw.present else None
+    )
     for name in sorted(set(raw.present) & set(schema) - set(sensitive)):  # features: type-checked only
         if schema[name] == FeatureType.NUMERIC:
-            numbers_column(raw.column(name), name, from_text=raw.from_text)
+            numbers_column(raw.text_column(name), name, from_text=raw.from_text)
         else:
             categories_column(raw.column(name), name)
     attributes = {name: categories_column(raw.column(name), name) for name in sensitive}

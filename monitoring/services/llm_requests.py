@@ -95,7 +95,7 @@ def _bounded(
     raw: RawBatch, field: str, *, low: float, high: float, whole: bool = False, required: bool = True
 ) -> np.ndarray:
     """A numeric column (finite, as ``numbers_column`` reads it) within [low, high]."""
-    values = numbers_column(raw.column(field), field, from_text=raw.from_text)
+    values = numbers_column(raw.text_column(field), field, from_text=raw.from_text)
     missing = np.isnan(values)
     if required and missing.any():
         raise BatchError(int(np.flatnonzero(missing)[0]) + 1, field, "Required.")
