@@ -31,9 +31,10 @@ from django.utils import timezone
 
 from monitoring import fairness
 from monitoring.choices import AlertKind, AlertSeverity, Granularity
-from monitoring.models import GroundTruth, Prediction
+from monitoring.models import Prediction
 from monitoring.models_fairness import PredictionSensitive, WindowGroupCounts
 from monitoring.performance import _label_strings, positive_label
+from monitoring.selectors.labels import window_labels
 from registry.sensitive import sensitive_attributes
 
 PREFIX = "fairness."
@@ -82,15 +83,15 @@ def sensitive_store(*, version_id: int, batch, sensitive: dict[str, list]) -> in
 
 
 def _hour_rows(version, start: datetime, end: datetime) -> list[tuple]:
-    label = GroundTruth.objects.for_predictions_since(model_id=version.model_id, start=start).filter(
-        prediction_id=OuterRef("prediction_id")
-    )
+    """(prediction, label or None, sensitive values or None) of each prediction in [start, end)."""
+    labels = window_labels(version, start, end)
     sensitive = PredictionSensitive.objects.filter(version_id=version.pk, prediction_id=OuterRef("prediction_id"))
-    return list(
+    rows = (
         Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
-        .annotate(label=Subquery(label.values("label")[:1]), groups=Subquery(sensitive.values("values")[:1]))
-        .values_list("prediction", "label", "groups")
+        .annotate(groups=Subquery(sensitive.values("values")[:1]))
+        .values_list("prediction", "prediction_id", "groups")
     )
+    return [(prediction, labels.get(pid), groups) for prediction, pid, groups in rows]
 
 
 def _group_counts(task: str, attribute: str, rows: list[tuple]) -> dict[str, np.ndarray]:

@@ -2,7 +2,7 @@
 ``timestamp``, ``GroundTruth`` on ``received_at``): ORM writes make sure the rows' daily
 partitions exist first, as ingestion does; a no-op on SQLite."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import models
 
@@ -33,14 +33,3 @@ class PartitionedQuerySet(models.QuerySet):
 
 class LabelQuerySet(PartitionedQuerySet):
     time_field = "received_at"
-
-    def for_predictions_since(self, *, model_id: int, start: datetime):
-        """The model's labels that can belong to predictions made at ``start`` or later: a label
-        is received after its prediction is made, and ingestion accepts prediction times at most
-        ``INGEST_MAX_FUTURE`` ahead of its clock, so no such label was received before
-        ``start - INGEST_MAX_FUTURE``. The bound is a constant of the window, so on PostgreSQL the
-        label join reads only the label days since then instead of every day retention keeps."""
-        from django.conf import settings
-
-        earliest = start - timedelta(seconds=settings.INGEST_MAX_FUTURE)
-        return self.filter(model_id=model_id, received_at__gte=earliest)

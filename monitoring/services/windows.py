@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import orjson
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
 
 from mlops_portal import clock
 from mlops_portal.celery import TRANSIENT_ERRORS
@@ -35,7 +34,6 @@ from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, M
 from monitoring.fairness_monitoring import window_fairness_rows
 from monitoring.models import (
     DirtyWindow,
-    GroundTruth,
     MetricValue,
     MonitoringConfig,
     PackedBinCounts,
@@ -43,6 +41,7 @@ from monitoring.models import (
     ReferenceProfile,
     WindowBinCounts,
 )
+from monitoring.selectors.labels import labelled_predictions
 from registry.models import ModelVersion
 from registry.sensitive import ordinary_features
 
@@ -163,20 +162,9 @@ def load_window_columns(version: ModelVersion, start: datetime, end: datetime, p
 
 
 def _labelled_rows(version: ModelVersion, start: datetime, end: datetime) -> tuple[list, list, list, int]:
-    label = (
-        GroundTruth.objects.for_predictions_since(model_id=version.model_id, start=start)
-        .filter(prediction_id=OuterRef("prediction_id"))
-        .values("label")[:1]
-    )
-    qs = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
-    total = qs.count()
-    rows = list(
-        qs.annotate(label=Subquery(label)).filter(label__isnull=False).values_list("label", "prediction", "score")
-    )
-    y_true = [r[0] for r in rows]
-    y_pred = [r[1] for r in rows]
-    score = [r[2] for r in rows]
-    return y_true, y_pred, score, total
+    rows = labelled_predictions(version, start, end)
+    total = Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end).count()
+    return [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], total
 
 
 def _performance_rows(version: ModelVersion, start, end, config: MonitoringConfig | None) -> list[dict]:

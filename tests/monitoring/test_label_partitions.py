@@ -203,34 +203,44 @@ def test_labels_still_join_their_predictions_in_the_window_computation(churn, ch
 
 @pytest.mark.postgres
 @pytest.mark.django_db
-def test_the_label_join_reads_only_the_label_days_since_the_window_could_begin(churn):
+def test_the_label_join_reads_only_the_label_days_since_the_window_could_begin(churn, churn_v1, owner):
     """A label is received after its prediction is made, and predictions are at most
     INGEST_MAX_FUTURE ahead of the clock: the join's bound prunes every older label day (at
     400 label days, the unbounded join took 12.4 s for 10,000 predictions against 0.25 s on a
     plain table; docs/scale.md)."""
+    from mlops_portal.db import datetime_param, fetch_all
+    from monitoring.selectors.labels import labelled_predictions_sql, labels_earliest
+
     old_days = [T0 - k * DAY for k in range(3, 9)]
     for k, day in enumerate(old_days):
         GroundTruth.objects.create(model=churn, prediction_id=f"old{k}", label=1, received_at=day)
     GroundTruth.objects.create(model=churn, prediction_id="new", label=1, received_at=T0 + DAY)
-    plan = GroundTruth.objects.for_predictions_since(model_id=churn.pk, start=T0).filter(prediction_id="x").explain()
+    ingest_predictions(churn_v1, prediction_records(1, start=T0), owner)  # the window's day has a partition
+    params = [churn_v1.pk, datetime_param(T0), datetime_param(T0 + DAY), churn.pk, datetime_param(labels_earliest(T0))]
+    plan = "\n".join(row[0] for row in fetch_all("EXPLAIN " + labelled_predictions_sql(), params))
     names = {partitions.partition_name(TABLE, d.date()) for d in old_days}
     assert not [n for n in names if n in plan]
     assert partitions.partition_name(TABLE, (T0 + DAY).date()) in plan
 
 
 @pytest.mark.django_db
-def test_the_label_join_probes_by_prediction_id_without_ordering_labels(churn, churn_v1, owner):
-    """An ORDER BY in the join's ``[:1]`` subquery (the model's default ordering on
-    ``received_at``, before labels were partitioned) made PostgreSQL walk every label of the
-    model in every partition for each prediction: 148 s instead of 0.2 s for 10,000 predictions
-    over 38 label partitions (docs/scale.md)."""
-    from django.test.utils import CaptureQueriesContext
+def test_the_label_join_joins_the_models_own_labels_by_id_in_every_consumer(churn, churn_v1, owner):
+    """One join serves window computation, live evidence and the fairness counts: each
+    prediction of the window gets its model's label for its id, never another model's label
+    for the same id, and predictions outside the window are not read."""
+    from monitoring.fairness_monitoring import _hour_rows
+    from monitoring.selectors.labels import labelled_predictions, window_labels
 
-    from monitoring.services.windows import _labelled_rows
-
-    _labels(churn, ["p0"], owner, received_at=T0)
-    with CaptureQueriesContext(connection) as queries:
-        _labelled_rows(churn_v1, T0, T0 + DAY)
-    (join,) = [q["sql"] for q in queries.captured_queries if "monitoring_groundtruth" in q["sql"]]
-    assert join.upper().count("ORDER BY") == 1  # the predictions' own
-    assert 'ORDER BY "monitoring_groundtruth"' not in join
+    other = RegisteredModelFactory(name="other-model")
+    ingest_predictions(churn_v1, prediction_records(4, start=T0), owner)
+    ingest_predictions(churn_v1, prediction_records(2, start=T0 + 2 * DAY, prefix="late"), owner)
+    _labels(churn, ["p0", "p2", "late0"], owner, value=1)
+    _labels(other, ["p1", "p3"], owner, value=0)  # same ids, another model
+    label = GroundTruth.objects.get(model=churn, prediction_id="p0").label
+    assert window_labels(churn_v1, T0, T0 + DAY) == {"p0": label, "p2": label}
+    rows = sorted(labelled_predictions(churn_v1, T0, T0 + DAY))
+    stored = Prediction.objects.filter(version=churn_v1)
+    expected = [(p.prediction_id, label, p.prediction, p.score) for p in stored.filter(prediction_id__in=["p0", "p2"])]
+    assert rows == sorted(expected)
+    hour = _hour_rows(churn_v1, T0, T0 + DAY)
+    assert len(hour) == 4 and [lab for _, lab, _ in hour if lab is not None] == [label, label]
