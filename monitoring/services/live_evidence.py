@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
 from django.db.models.functions import TruncHour
 
 from mlops_portal import clock
@@ -31,6 +30,7 @@ from monitoring.choices import Granularity
 from monitoring.models import PairedCounts, Prediction
 from monitoring.performance import _label_strings, positive_label
 from monitoring.selectors.labels import window_labels
+from monitoring.selectors.pairs import paired_predictions
 from registry.choices import PromotionStatus, Stage
 from registry.models import ModelVersion, PromotionRequest
 from registry.services.audit import WORKER, AuditContext, audit_record
@@ -51,19 +51,8 @@ def _production(version: ModelVersion) -> ModelVersion | None:
 def _raw_pairs(version: ModelVersion, production: ModelVersion, start: datetime, end: datetime) -> list[tuple]:
     """(prediction, score, production's prediction, production's score, label or None) of the
     version's predictions in [start, end) that production also made (by prediction id)."""
-    prod = Prediction.objects.filter(version=production, prediction_id=OuterRef("prediction_id"))
     labels = window_labels(version, start, end)
-    rows = (
-        Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
-        .annotate(
-            prod_id=Subquery(prod.values("pk")[:1]),
-            prod_prediction=Subquery(prod.values("prediction")[:1]),
-            prod_score=Subquery(prod.values("score")[:1]),
-        )
-        .filter(prod_id__isnull=False)
-        .values_list("prediction", "score", "prod_prediction", "prod_score", "prediction_id")
-    )
-    return [(*row[:4], labels.get(row[4])) for row in rows]
+    return [(*row[:4], labels.get(row[4])) for row in paired_predictions(version, production, start, end)]
 
 
 def _positive(values: list, pos: str) -> np.ndarray:

@@ -3,6 +3,8 @@ late labels counted once, the evidence on the promotion request, the gate and wh
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from django.utils import timezone
@@ -159,3 +161,66 @@ def test_the_request_page_shows_live_evidence_and_drift_on_recent_traffic(
     # the test traffic's ages are narrower than the reference's: production's recent counts drift
     assert ">age</td>" in html
     assert client_for(outsider).get(request.get_absolute_url()).status_code == 404
+
+
+def test_pairs_find_productions_prediction_on_any_day_and_only_productions(churn):
+    """Production's prediction of an id is paired wherever its day is (here two days before the
+    candidate's), a third version's prediction of the same id is not production's, and ids
+    production never predicted stay unpaired; newest first, with the stored values."""
+    from monitoring.models import Prediction
+    from monitoring.selectors.pairs import paired_predictions
+
+    prod = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    cand, other = ModelVersionFactory(model=churn), ModelVersionFactory(model=churn)
+    records, _, _ = scored(6, seed=3, noise=0.5)
+    earlier = [{**r, "timestamp": (T0 - timezone.timedelta(days=2)).isoformat()} for r in records[:4]]
+    ingest_predictions(prod, earlier, churn.owner)
+    ingest_predictions(cand, records, churn.owner)
+    ingest_predictions(other, [{**r, "score": 0.01} for r in records], churn.owner)
+    pairs = paired_predictions(cand, prod, T0, T0 + timezone.timedelta(hours=3))
+    assert sorted(pid for *_, pid in pairs) == ["id0", "id1", "id2", "id3"]
+    for prediction, score, prod_prediction, prod_score, pid in pairs:
+        mine = Prediction.objects.get(version=cand, prediction_id=pid)
+        theirs = Prediction.objects.get(version=prod, prediction_id=pid)
+        assert (prediction, score, prod_prediction, prod_score) == (
+            mine.prediction, mine.score, theirs.prediction, theirs.score
+        )  # fmt: skip
+    times = [Prediction.objects.get(version=cand, prediction_id=pid).timestamp for *_, pid in pairs]
+    assert times == sorted(times, reverse=True)
+
+
+@pytest.mark.postgres
+def test_pairs_probe_productions_row_through_the_keys_table_not_every_day(churn):
+    """On PostgreSQL production's row is found through its key (version, id) and then read in its
+    own day only: the probe of production's rows is pruned at run time to one day per pair (a
+    probe through the parent read every day kept: 0.82 s for 10,000 pairs with 127 days)."""
+    from mlops_portal.db import fetch_all
+    from monitoring.selectors import pairs
+    from monitoring.services import partitions
+
+    prod, cand = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION), ModelVersionFactory(model=churn)
+    records, _, _ = scored(3, seed=4, noise=0.5)
+    for days in range(5):  # production's rows over five days
+        shifted = [
+            {
+                **r,
+                "prediction_id": f"{r['prediction_id']}-{days}",
+                "timestamp": (T0 - timezone.timedelta(days=days)).isoformat(),
+            }
+            for r in records
+        ]
+        ingest_predictions(prod, shifted, churn.owner)
+        ingest_predictions(cand, [{**r, "timestamp": records[0]["timestamp"]} for r in shifted], churn.owner)
+    sql = pairs._PAIRS_SQL.format(keys=partitions.PREDICTION_KEYS)
+    plan = "\n".join(
+        row[0]
+        for row in fetch_all(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql,
+            {"production": prod.pk, "candidate": cand.pk, "start": T0, "end": T0 + timezone.timedelta(hours=3)},
+        )
+    )
+    assert f"{partitions.PREDICTION_KEYS}_pkey" in plan
+    probes = [line for line in plan.splitlines() if " on monitoring_prediction_p" in line and " r_" in line]
+    loops = [int(m) for line in probes for m in re.findall(r"loops=(\d+)", line)]
+    assert len(probes) > 5 and sum(loops) == 15  # one day read per pair: the key's, pruned at run time
+    assert len(pairs.paired_predictions(cand, prod, T0, T0 + timezone.timedelta(hours=3))) == 15
