@@ -74,6 +74,27 @@ def test_ingested_predictions_are_computed_into_hourly_and_daily_metrics(
     assert metric(profiled, Granularity.DAILY, T0, "age", Metric.PSI) < 0.1
 
 
+def test_windows_count_their_rows_once_an_hour_from_its_column_read_a_day_from_its_hours(
+    profiled, owner, django_capture_on_commit_callbacks
+):
+    """An hour counts its rows in the read of its columns only; a day sums its hours' volumes
+    instead of counting its raw rows (under ingestion the live day is recomputed about once a
+    minute, and two counts of 10 M rows cost seconds each time)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ingest(profiled, owner, prediction_records(600, spread_hours=3), django_capture_on_commit_callbacks)
+    for granularity, counts in ((Granularity.HOURLY, 1), (Granularity.DAILY, 0)):
+        with CaptureQueriesContext(connection) as queries:
+            window_compute(version_id=profiled.pk, window_start=T0, granularity=granularity)
+        counting = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+        assert len([sql for sql in counting if "monitoring_prediction" in sql]) == counts, granularity
+    assert metric(profiled, Granularity.DAILY, T0, "", Metric.VOLUME) == 600
+    assert metric(profiled, Granularity.HOURLY, T0, "", Metric.VOLUME) == len(
+        [r for r in prediction_records(600, spread_hours=3) if r["timestamp"] < (T0 + timedelta(hours=1)).isoformat()]
+    )
+
+
 def test_daily_metrics_from_summed_hourly_counts_equal_recomputation_from_raw_rows(
     profiled, owner, django_capture_on_commit_callbacks
 ):
