@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from monitoring import estimation
-from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity
-from monitoring.models import MetricValue, ReferenceProfile
+from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE
+from monitoring.models import ReferenceProfile
+from monitoring.selectors.metrics import hours_metrics
 from registry.models import ModelVersion
 
 ROWS_METRIC = estimation.estimated_name("rows")
@@ -85,14 +86,8 @@ def daily_estimate_rows(
         return _cbpe_rows(profile, window)
     if version.task_type != "regression":
         return []
-    hourly = MetricValue.objects.filter(
-        version=version,
-        granularity=Granularity.HOURLY,
-        window_start__gte=start,
-        window_start__lt=end,
-        feature="",
-        metric__in=[ROWS_METRIC, estimation.estimated_name("mae"), estimation.estimated_name("rmse")],
-    ).values_list("window_start", "metric", "value")
+    names = [ROWS_METRIC, estimation.estimated_name("mae"), estimation.estimated_name("rmse")]
+    hourly = hours_metrics(version.pk, start, end, names).values_list("window_start", "metric", "value")
     per_hour: dict[datetime, dict[str, float]] = {}
     for ts, metric, value in hourly:
         if value is not None:

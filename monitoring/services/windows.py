@@ -43,6 +43,7 @@ from monitoring.models import (
     WindowBinCounts,
 )
 from monitoring.selectors.labels import labelled_predictions
+from monitoring.selectors.metrics import hours_metrics
 from registry.models import ModelVersion
 from registry.sensitive import ordinary_features
 
@@ -376,14 +377,7 @@ def _hours_volume(version: ModelVersion, start: datetime, end: datetime) -> int:
     its bins are summed from. Counting the day's raw rows instead read every row of the live
     day again at each of its recomputations (about one a minute under ingestion: seconds each
     at 10 M rows, on a worker process the alerts' windows wait for)."""
-    volume = MetricValue.objects.filter(
-        version=version,
-        granularity=Granularity.HOURLY,
-        window_start__gte=start,
-        window_start__lt=end,
-        feature="",
-        metric=Metric.VOLUME,
-    ).aggregate(rows=Sum("value"))["rows"]
+    volume = hours_metrics(version.pk, start, end, [Metric.VOLUME]).aggregate(rows=Sum("value"))["rows"]
     return int(volume or 0)
 
 
