@@ -17,10 +17,10 @@ On PostgreSQL that bound prunes every older label day, however long retention ke
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from django.conf import settings
 
 from mlops_portal.db import datetime_param, fetch_all
@@ -47,11 +47,12 @@ def labelled_predictions_sql() -> str:
 def labelled_predictions(version: ModelVersion, start: datetime, end: datetime) -> list[tuple[str, Any, Any, Any]]:
     """(prediction id, label, prediction, score) of the version's predictions made in
     [start, end) that have a label, in no particular order; label and prediction decoded
-    from their JSON as the ORM decodes them."""
+    from their JSON as the ORM decodes them (``json.loads``: orjson would turn an integer
+    beyond 64 bits into a float)."""
     params = [version.pk, datetime_param(start), datetime_param(end), version.model_id]
     rows = fetch_all(labelled_predictions_sql(), [*params, datetime_param(labels_earliest(start))])
     return [
-        (pid, orjson.loads(label), None if prediction is None else orjson.loads(prediction), score)
+        (pid, json.loads(label), None if prediction is None else json.loads(prediction), score)
         for pid, label, prediction, score in rows
     ]
 

@@ -12,9 +12,9 @@ with the days. SQLite has no partitions: production's row is found by its unique
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-import orjson
 from django.db.models import OuterRef, Subquery
 
 from mlops_portal.db import datetime_param, fetch_all
@@ -36,7 +36,7 @@ PostgreSQL prunes production's days at run time to the key's day."""
 
 
 def _json(value):
-    return None if value is None else orjson.loads(value)
+    return None if value is None else json.loads(value)
 
 
 def paired_predictions(candidate: ModelVersion, production: ModelVersion, start: datetime, end: datetime) -> list:

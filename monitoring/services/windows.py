@@ -375,8 +375,8 @@ def _hourly_results(version: ModelVersion, start: datetime, end: datetime, confi
 def _hours_volume(version: ModelVersion, start: datetime, end: datetime) -> int:
     """The rows of the day's computed hours, from their stored volume metrics: the same hours
     its bins are summed from. Counting the day's raw rows instead read every row of the live
-    day again at each of its recomputations (about one a minute under ingestion: seconds each
-    at 10 M rows, on a worker process the alerts' windows wait for)."""
+    day again at each of its recomputations (back to back under ingestion: seconds each at
+    10 M rows, on a worker process the alerts' windows wait for)."""
     volume = hours_metrics(version.pk, start, end, [Metric.VOLUME]).aggregate(rows=Sum("value"))["rows"]
     return int(volume or 0)
 
