@@ -8,7 +8,8 @@ so PostgreSQL chooses between a hash join over the label days since then and an 
 per prediction and day.
 
 One hour of 10,000 predictions, 8,000 of them labelled, with ``LABEL_DAYS`` days of labels
-kept (1,000 other labels a day), timed with ``windows._labelled_rows`` (median of 5) for:
+kept (1,000 other labels a day), timed with ``labelled_predictions`` (the window computation's
+one label read; median of 5) for:
 - a **recent** window (yesterday): its labels arrived today; every older label day is pruned;
 - a **late-labelled** window (``LATE_DAYS`` ago): its labels arrived over the days since, the
   usual case when labels come one to two weeks late;
@@ -98,12 +99,12 @@ def _fill(version, today: datetime) -> dict[str, datetime]:
 
 
 def _time(version, start: datetime) -> float:
-    from monitoring.services.windows import _labelled_rows
+    from monitoring.selectors.labels import labelled_predictions
 
     runs = []
     for _ in range(5):
         began = time.perf_counter()
-        y_true, _, _ = _labelled_rows(version, start, start + timedelta(hours=1))
+        y_true = labelled_predictions(version, start, start + timedelta(hours=1))
         runs.append(time.perf_counter() - began)
     assert len(y_true) == LABELLED, len(y_true)
     return statistics.median(runs)

@@ -34,7 +34,6 @@ from monitoring.choices import AlertKind, AlertSeverity, Granularity
 from monitoring.models import Prediction
 from monitoring.models_fairness import PredictionSensitive, WindowGroupCounts
 from monitoring.performance import _label_strings, positive_label
-from monitoring.selectors.labels import window_labels
 from registry.sensitive import sensitive_attributes
 
 PREFIX = "fairness."
@@ -82,9 +81,9 @@ def sensitive_store(*, version_id: int, batch, sensitive: dict[str, list]) -> in
 # --------------------------------------------------------------------------- window counts
 
 
-def _hour_rows(version, start: datetime, end: datetime) -> list[tuple]:
-    """(prediction, label or None, sensitive values or None) of each prediction in [start, end)."""
-    labels = window_labels(version, start, end)
+def _hour_rows(version, start: datetime, end: datetime, labels: dict) -> list[tuple]:
+    """(prediction, label or None, sensitive values or None) of each prediction in [start, end);
+    ``labels``: prediction id → label of the window's labelled predictions."""
     sensitive = PredictionSensitive.objects.filter(version_id=version.pk, prediction_id=OuterRef("prediction_id"))
     rows = (
         Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
@@ -161,14 +160,17 @@ def summed_counts(version_id: int, start: datetime, end: datetime, granularity: 
     return out
 
 
-def window_fairness_rows(version, start: datetime, end: datetime, granularity: str, coverage_threshold: float):
-    """The window's ``fairness.*`` metric rows; hourly windows store their group counts first."""
+def window_fairness_rows(
+    version, start: datetime, end: datetime, granularity: str, coverage_threshold: float, *, labels: dict | None
+):
+    """The window's ``fairness.*`` metric rows; hourly windows store their group counts first,
+    from ``labels`` (prediction id → label of the hour's labelled predictions; None for a day)."""
     attributes = sensitive_attributes(version.feature_schema)
     if not attributes:
         return []
     task = "regression" if version.task_type == "regression" else "binary"
     if granularity == Granularity.HOURLY:
-        rows = _hour_rows(version, start, end)
+        rows = _hour_rows(version, start, end, labels)
         counts = {a: _group_counts(task, a, rows) for a in attributes} if rows else {}
         _store(version.pk, Granularity.HOURLY, start, counts)
     else:

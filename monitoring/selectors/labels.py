@@ -1,5 +1,5 @@
-"""The labels of a window's predictions, read by window computation, live evidence and the
-fairness counts.
+"""The labels of a window's predictions, read once by each window computation for its
+performance metrics, fairness counts and shadow pairs.
 
 A label belongs to a model and a prediction id (one per pair: ingestion keeps it so), and joins
 every version's prediction with that id. It is read as one join of the window's predictions to
@@ -55,8 +55,3 @@ def labelled_predictions(version: ModelVersion, start: datetime, end: datetime) 
         (pid, json.loads(label), None if prediction is None else json.loads(prediction), score)
         for pid, label, prediction, score in rows
     ]
-
-
-def window_labels(version: ModelVersion, start: datetime, end: datetime) -> dict[str, Any]:
-    """prediction id → label, for the version's labelled predictions made in [start, end)."""
-    return {pid: label for pid, label, _, _ in labelled_predictions(version, start, end)}

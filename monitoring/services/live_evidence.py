@@ -29,7 +29,6 @@ from monitoring import pairing
 from monitoring.choices import Granularity
 from monitoring.models import PairedCounts, Prediction
 from monitoring.performance import _label_strings, positive_label
-from monitoring.selectors.labels import window_labels
 from monitoring.selectors.pairs import paired_predictions
 from registry.choices import PromotionStatus, Stage
 from registry.models import ModelVersion, PromotionRequest
@@ -48,10 +47,11 @@ def _production(version: ModelVersion) -> ModelVersion | None:
     return ModelVersion.objects.filter(model_id=version.model_id, stage=Stage.PRODUCTION).first()
 
 
-def _raw_pairs(version: ModelVersion, production: ModelVersion, start: datetime, end: datetime) -> list[tuple]:
+def _raw_pairs(
+    version: ModelVersion, production: ModelVersion, start: datetime, end: datetime, labels: dict
+) -> list[tuple]:
     """(prediction, score, production's prediction, production's score, label or None) of the
     version's predictions in [start, end) that production also made (by prediction id)."""
-    labels = window_labels(version, start, end)
     return [(*row[:4], labels.get(row[4])) for row in paired_predictions(version, production, start, end)]
 
 
@@ -68,13 +68,13 @@ def _floats(values: list) -> np.ndarray:
     return out
 
 
-def pairs_payload(version: ModelVersion, start: datetime, end: datetime) -> tuple[int, dict] | None:
+def pairs_payload(version: ModelVersion, start: datetime, end: datetime, labels: dict) -> tuple[int, dict] | None:
     """(production version id, payload) of one window's pairs, or None (no production to
-    pair with, or the version is production)."""
+    pair with, or the version is production); ``labels``: prediction id → label of the window."""
     production = _production(version)
     if production is None or version.task_type not in ("binary", "regression"):
         return None
-    rows = _raw_pairs(version, production, start, end)
+    rows = _raw_pairs(version, production, start, end, labels)
     if not rows:
         return production.pk, {}
     cand, cscore, prod, pscore, label = (list(c) for c in zip(*rows, strict=True))
@@ -91,11 +91,12 @@ def pairs_payload(version: ModelVersion, start: datetime, end: datetime) -> tupl
 # --------------------------------------------------------------------------- window hooks
 
 
-def window_reads(version: ModelVersion, granularity: str, start: datetime, end: datetime) -> Any:
-    """What the window computation reads for pairing before its transaction (hours only)."""
+def window_reads(version: ModelVersion, granularity: str, start: datetime, end: datetime, labels: dict) -> Any:
+    """What the window computation reads for pairing before its transaction (hours only), with
+    the window's labels (prediction id → label) that it has read already."""
     if granularity != Granularity.HOURLY:
         return None
-    return pairs_payload(version, start, end)
+    return pairs_payload(version, start, end, labels)
 
 
 def window_store(version: ModelVersion, granularity: str, start: datetime, reads: Any, *, now=None) -> None:

@@ -163,16 +163,13 @@ def load_window_columns(version: ModelVersion, start: datetime, end: datetime, p
     return columns, n
 
 
-def _labelled_rows(version: ModelVersion, start: datetime, end: datetime) -> tuple[list, list, list]:
-    """(labels, predictions, scores) of the window's labelled predictions, aligned."""
-    rows = labelled_predictions(version, start, end)
-    return [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
-
-
-def _performance_rows(version: ModelVersion, start, end, config: MonitoringConfig | None, *, total: int) -> list[dict]:
-    """The window's label coverage and performance metrics; ``total`` is its row count, which
-    the caller has already (the hour's column read counts its rows; a day sums its hours)."""
-    y_true, y_pred, score = _labelled_rows(version, start, end)
+def _performance_rows(
+    version: ModelVersion, labelled: list, config: MonitoringConfig | None, *, total: int
+) -> list[dict]:
+    """The window's label coverage and performance metrics from its labelled predictions
+    (``labelled_predictions``); ``total`` is its row count, which the caller has already (the
+    hour's column read counts its rows; a day sums its hours)."""
+    y_true, y_pred, score = [r[1] for r in labelled], [r[2] for r in labelled], [r[3] for r in labelled]
     threshold = config.label_coverage_threshold if config else 0.8
     coverage = len(y_true) / total if total else 0.0
     provisional = coverage < threshold
@@ -357,7 +354,9 @@ def _config(version: ModelVersion) -> MonitoringConfig:
     )
 
 
-def _hourly_results(version: ModelVersion, start: datetime, end: datetime, config) -> tuple[dict | None, list]:
+def _hourly_results(
+    version: ModelVersion, start: datetime, end: datetime, config, labelled: list
+) -> tuple[dict | None, list]:
     """The hour's counts (None without a profile or rows) and metric rows; reads only."""
     profile = ready_profile(version.pk)
     columns, n_rows = load_window_columns(version, start, end, profile)
@@ -367,9 +366,15 @@ def _hourly_results(version: ModelVersion, start: datetime, end: datetime, confi
         rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
-    rows += window_fairness_rows(version, start, end, Granularity.HOURLY, config.label_coverage_threshold)
+    threshold = config.label_coverage_threshold
+    rows += window_fairness_rows(version, start, end, Granularity.HOURLY, threshold, labels=_by_id(labelled))
     rows += estimates.hourly_estimate_rows(version, profile, window, columns)  # estimated.*
-    return window, rows + _performance_rows(version, start, end, config, total=n_rows)
+    return window, rows + _performance_rows(version, labelled, config, total=n_rows)
+
+
+def _by_id(labelled: list) -> dict[str, Any]:
+    """prediction id → label, from ``labelled_predictions`` rows."""
+    return {pid: label for pid, label, _, _ in labelled}
 
 
 def _hours_volume(version: ModelVersion, start: datetime, end: datetime) -> int:
@@ -381,7 +386,7 @@ def _hours_volume(version: ModelVersion, start: datetime, end: datetime) -> int:
     return int(volume or 0)
 
 
-def _daily_results(version: ModelVersion, start: datetime, end: datetime, config) -> list[dict]:
+def _daily_results(version: ModelVersion, start: datetime, end: datetime, config, labelled: list) -> list[dict]:
     """The day's metric rows from its stored hourly counts, after its dirty hours that no other
     computation holds. An hour queued or claimed (``enqueued_at``/``lease_until``) is left to
     that computation, which marks this day dirty again when it ends (``mark_day``): computing it
@@ -399,9 +404,9 @@ def _daily_results(version: ModelVersion, start: datetime, end: datetime, config
         rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
-    rows += window_fairness_rows(version, start, end, Granularity.DAILY, config.label_coverage_threshold)
+    rows += window_fairness_rows(version, start, end, Granularity.DAILY, config.label_coverage_threshold, labels=None)
     rows += estimates.daily_estimate_rows(version, profile, window, start, end)  # estimated.*
-    return rows + _performance_rows(version, start, end, config, total=n_rows)
+    return rows + _performance_rows(version, labelled, config, total=n_rows)
 
 
 def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> int:
@@ -409,14 +414,16 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
     config = _config(version)
     hourly = claim.granularity == Granularity.HOURLY
     llm = version.model.is_llm_app  # request records, not predictions (monitoring/services/llm_windows.py)
+    # the window's labelled predictions, read once for its performance, fairness and shadow pairs
+    labelled = [] if llm else labelled_predictions(version, start, end)
     if llm:
         window, (rows, cost) = None, llm_windows.llm_window_rows(version, start, end)
     elif hourly:
-        window, rows = _hourly_results(version, start, end, config)
+        window, rows = _hourly_results(version, start, end, config, labelled)
     else:
-        rows = _daily_results(version, start, end, config)
+        rows = _daily_results(version, start, end, config, labelled)
     # shadow pairs: predictions of a candidate paired with production's (an LLM app has none)
-    paired = None if llm else live_evidence.window_reads(version, claim.granularity, start, end)
+    paired = None if llm else live_evidence.window_reads(version, claim.granularity, start, end, _by_id(labelled))
     with transaction.atomic():  # the results and the end of the mark, together
         if not llm:
             live_evidence.window_store(version, claim.granularity, start, paired)

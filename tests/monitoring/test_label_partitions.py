@@ -188,7 +188,7 @@ def test_erasure_removes_the_subjects_labels_on_every_day_and_no_other(churn, ch
 
 @pytest.mark.django_db
 def test_labels_still_join_their_predictions_in_the_window_computation(churn, churn_v1, owner):
-    from monitoring.services.windows import _labelled_rows
+    from monitoring.selectors.labels import labelled_predictions
 
     other = ModelVersionFactory(model=churn)
     for version in (churn_v1, other):
@@ -197,7 +197,7 @@ def test_labels_still_join_their_predictions_in_the_window_computation(churn, ch
     _labels(churn, ["p2"], owner, value=0, received_at=T0 + 5 * DAY)
     _labels(churn, ["p3"], owner, value=1)
     _labels(churn, ["p4"], owner, value=0, received_at=T0 - 2 * DAY)  # before p4 could have been made
-    y_true, _, _ = _labelled_rows(churn_v1, T0, T0 + DAY)
+    y_true = [label for _, label, _, _ in labelled_predictions(churn_v1, T0, T0 + DAY)]
     assert sorted(y_true) == ["0", "1", "1", "1"]
 
 
@@ -229,7 +229,7 @@ def test_the_label_join_joins_the_models_own_labels_by_id_in_every_consumer(chur
     prediction of the window gets its model's label for its id, never another model's label
     for the same id, and predictions outside the window are not read."""
     from monitoring.fairness_monitoring import _hour_rows
-    from monitoring.selectors.labels import labelled_predictions, window_labels
+    from monitoring.selectors.labels import labelled_predictions
 
     other = RegisteredModelFactory(name="other-model")
     ingest_predictions(churn_v1, prediction_records(4, start=T0), owner)
@@ -237,10 +237,11 @@ def test_the_label_join_joins_the_models_own_labels_by_id_in_every_consumer(chur
     _labels(churn, ["p0", "p2", "late0"], owner, value=1)
     _labels(other, ["p1", "p3"], owner, value=0)  # same ids, another model
     label = GroundTruth.objects.get(model=churn, prediction_id="p0").label
-    assert window_labels(churn_v1, T0, T0 + DAY) == {"p0": label, "p2": label}
     rows = sorted(labelled_predictions(churn_v1, T0, T0 + DAY))
+    labels = {pid: lab for pid, lab, _, _ in rows}
+    assert labels == {"p0": label, "p2": label}
     stored = Prediction.objects.filter(version=churn_v1)
     expected = [(p.prediction_id, label, p.prediction, p.score) for p in stored.filter(prediction_id__in=["p0", "p2"])]
     assert rows == sorted(expected)
-    hour = _hour_rows(churn_v1, T0, T0 + DAY)
+    hour = _hour_rows(churn_v1, T0, T0 + DAY, labels)
     assert len(hour) == 4 and [lab for _, lab, _ in hour if lab is not None] == [label, label]
