@@ -91,9 +91,9 @@ def pairs_payload(version: ModelVersion, start: datetime, end: datetime, labels:
 # --------------------------------------------------------------------------- window hooks
 
 
-def window_reads(version: ModelVersion, granularity: str, start: datetime, end: datetime, labels: dict) -> Any:
+def window_reads(version: ModelVersion, granularity: str, start: datetime, end: datetime, labels: dict | None) -> Any:
     """What the window computation reads for pairing before its transaction (hours only), with
-    the window's labels (prediction id → label) that it has read already."""
+    the hour's labels (prediction id → label) that it has read already (None for a day)."""
     if granularity != Granularity.HOURLY:
         return None
     return pairs_payload(version, start, end, labels)

@@ -355,9 +355,10 @@ def _config(version: ModelVersion) -> MonitoringConfig:
 
 
 def _hourly_results(
-    version: ModelVersion, start: datetime, end: datetime, config, labelled: list
+    version: ModelVersion, start: datetime, end: datetime, config, labelled: list, labels: dict[str, Any]
 ) -> tuple[dict | None, list]:
-    """The hour's counts (None without a profile or rows) and metric rows; reads only."""
+    """The hour's counts (None without a profile or rows) and metric rows; reads only.
+    ``labelled``: its labelled predictions; ``labels``: the same as prediction id → label."""
     profile = ready_profile(version.pk)
     columns, n_rows = load_window_columns(version, start, end, profile)
     window = None
@@ -367,14 +368,9 @@ def _hourly_results(
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
     threshold = config.label_coverage_threshold
-    rows += window_fairness_rows(version, start, end, Granularity.HOURLY, threshold, labels=_by_id(labelled))
+    rows += window_fairness_rows(version, start, end, Granularity.HOURLY, threshold, labels=labels)
     rows += estimates.hourly_estimate_rows(version, profile, window, columns)  # estimated.*
     return window, rows + _performance_rows(version, labelled, config, total=n_rows)
-
-
-def _by_id(labelled: list) -> dict[str, Any]:
-    """prediction id → label, from ``labelled_predictions`` rows."""
-    return {pid: label for pid, label, _, _ in labelled}
 
 
 def _hours_volume(version: ModelVersion, start: datetime, end: datetime) -> int:
@@ -416,14 +412,15 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
     llm = version.model.is_llm_app  # request records, not predictions (monitoring/services/llm_windows.py)
     # the window's labelled predictions, read once for its performance, fairness and shadow pairs
     labelled = [] if llm else labelled_predictions(version, start, end)
+    labels = {pid: label for pid, label, _, _ in labelled} if hourly else None  # the hour's, by id
     if llm:
         window, (rows, cost) = None, llm_windows.llm_window_rows(version, start, end)
     elif hourly:
-        window, rows = _hourly_results(version, start, end, config, labelled)
+        window, rows = _hourly_results(version, start, end, config, labelled, labels)
     else:
         rows = _daily_results(version, start, end, config, labelled)
     # shadow pairs: predictions of a candidate paired with production's (an LLM app has none)
-    paired = None if llm else live_evidence.window_reads(version, claim.granularity, start, end, _by_id(labelled))
+    paired = None if llm else live_evidence.window_reads(version, claim.granularity, start, end, labels)
     with transaction.atomic():  # the results and the end of the mark, together
         if not llm:
             live_evidence.window_store(version, claim.granularity, start, paired)
