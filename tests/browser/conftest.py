@@ -98,13 +98,38 @@ def page(browser, transactional_db):
 
     It depends on ``transactional_db`` so that it closes before the database is flushed: a
     request still in flight from the page (an htmx poll) would otherwise hold a lock that
-    the flush's TRUNCATE waits on, and deadlock it."""
+    the flush's TRUNCATE waits on, and deadlock it. Closing the page does not wait for the
+    server's side of that request, so the teardown also waits until no other session of the
+    test database is running a statement or holding a transaction (a clean clone's run once
+    deadlocked the flush against a request still reading)."""
     context, pg = open_page(browser)
     yield pg
     errors = list(pg.console_errors)
     context.close()
+    _requests_finished()
     if errors:
         pytest.fail("The browser reported errors:\n  " + "\n  ".join(errors), pytrace=False)
+
+
+def _requests_finished(timeout: float = 10.0) -> None:
+    """Wait (PostgreSQL) until the live server's requests have left the database: no other
+    session of this database active or in a transaction; then the flush may run."""
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 def login(page, live_server, user, password: str = PASSWORD) -> None:
