@@ -81,20 +81,61 @@ def sensitive_store(*, version_id: int, batch, sensitive: dict[str, list]) -> in
 # --------------------------------------------------------------------------- window counts
 
 
-def _hour_rows(version, start: datetime, end: datetime, labels: dict) -> list[tuple]:
-    """(prediction, label or None, sensitive values or None) of each prediction in [start, end);
-    ``labels``: prediction id → label of the window's labelled predictions."""
+def _rows_by_slice(version, start: datetime, end: datetime, labels: dict, floor) -> dict[datetime, list[tuple]]:
+    """slice start (``floor`` of the time) → (prediction, label or None, sensitive values or
+    None) of each prediction in [start, end); ``labels``: prediction id → label of the
+    window's labelled predictions."""
     sensitive = PredictionSensitive.objects.filter(version_id=version.pk, prediction_id=OuterRef("prediction_id"))
     rows = (
         Prediction.objects.filter(version=version, timestamp__gte=start, timestamp__lt=end)
         .annotate(groups=Subquery(sensitive.values("values")[:1]))
-        .values_list("prediction", "prediction_id", "groups")
+        .values_list("prediction", "prediction_id", "groups", "timestamp")
     )
-    return [(prediction, labels.get(pid), groups) for prediction, pid, groups in rows]
+    out: dict[datetime, list[tuple]] = defaultdict(list)
+    for prediction, pid, groups, ts in rows:
+        out[floor(ts)].append((prediction, labels.get(pid), groups))
+    return out
 
 
-def _group_counts(task: str, attribute: str, rows: list[tuple]) -> dict[str, np.ndarray]:
-    """group → counts (WIDTH) of one attribute over the hour's rows."""
+def slice_group_counts(version, start: datetime, end: datetime, labels: dict, floor) -> dict[datetime, dict]:
+    """slice start → attribute → group → counts (WIDTH) of the predictions in [start, end): the
+    additive part of an hour's fairness, kept per slice (``monitoring.services.window_slices``)."""
+    attributes = sensitive_attributes(version.feature_schema)
+    if not attributes:
+        return {}
+    task = "regression" if version.task_type == "regression" else "binary"
+    by_slice = _rows_by_slice(version, start, end, labels, floor)
+    positive = _positive([row for rows in by_slice.values() for row in rows])
+    return {
+        start: {a: dict(_group_counts(task, a, rows, positive)) for a in attributes} for start, rows in by_slice.items()
+    }
+
+
+def add_group_counts(into: dict, counts: dict) -> None:
+    """Add attribute → group → counts to ``into`` (a dict of defaultdicts of zero arrays)."""
+    for attribute, groups in counts.items():
+        for group, c in groups.items():
+            into[attribute][group] += np.asarray(c, dtype=np.float64)
+
+
+def zero_group_counts() -> dict[str, dict[str, np.ndarray]]:
+    return defaultdict(lambda: defaultdict(lambda: np.zeros(WIDTH)))
+
+
+# a binary task's negative class names and their positive counterparts: a read whose rows show
+# only the negative class still counts it as negative
+_POSITIVE_OF = {"0": "1", "false": "true", "False": "True", "no": "yes", "negative": "positive"}
+
+
+def _positive(rows: list[tuple]) -> str:
+    seen = _label_strings([p for p, _, _ in rows if p is not None] + [lab for _, lab, _ in rows if lab is not None])
+    positive = positive_label(seen)
+    return _POSITIVE_OF.get(positive, positive)
+
+
+def _group_counts(task: str, attribute: str, rows: list[tuple], positive: str) -> dict[str, np.ndarray]:
+    """group → counts (WIDTH) of one attribute over some rows; ``positive``: the binary task's
+    positive class, decided once over all the rows read (``_positive``)."""
     out: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(WIDTH))
     if task == "regression":
         for pred, label, groups in rows:
@@ -106,8 +147,6 @@ def _group_counts(task: str, attribute: str, rows: list[tuple]) -> dict[str, np.
                 c[2] += abs(err)
                 c[3] += err
         return out
-    preds = _label_strings([p for p, _, _ in rows if p is not None])
-    positive = positive_label(preds + _label_strings([lab for _, lab, _ in rows if lab is not None]))
     for pred, label, groups in rows:
         c = out[_group(groups, attribute)]
         c[0] += 1
@@ -150,28 +189,26 @@ def _store(version_id: int, granularity: str, start: datetime, counts: dict[str,
 
 def summed_counts(version_id: int, start: datetime, end: datetime, granularity: str = Granularity.HOURLY):
     """attribute → group → summed counts of the stored windows in [start, end) (a day = its 24 hours)."""
-    out: dict[str, dict[str, np.ndarray]] = defaultdict(lambda: defaultdict(lambda: np.zeros(WIDTH)))
+    out = zero_group_counts()
     rows = WindowGroupCounts.objects.filter(
         version_id=version_id, granularity=granularity, window_start__gte=start, window_start__lt=end
     ).values_list("attribute", "groups", "counts")
     for attribute, groups, counts in rows:
-        for group, c in zip(groups, counts, strict=True):
-            out[attribute][group] += np.asarray(c, dtype=np.float64)
+        add_group_counts(out, {attribute: dict(zip(groups, counts, strict=True))})
     return out
 
 
 def window_fairness_rows(
-    version, start: datetime, end: datetime, granularity: str, coverage_threshold: float, *, labels: dict | None
+    version, start: datetime, end: datetime, granularity: str, coverage_threshold: float, *, hour_counts: dict | None
 ):
-    """The window's ``fairness.*`` metric rows; hourly windows store their group counts first,
-    from ``labels`` (prediction id → label of the hour's labelled predictions; None for a day)."""
+    """The window's ``fairness.*`` metric rows; an hourly window stores its group counts first
+    (``hour_counts``: attribute → group → counts, summed from its slices); a day sums its hours'."""
     attributes = sensitive_attributes(version.feature_schema)
     if not attributes:
         return []
     task = "regression" if version.task_type == "regression" else "binary"
     if granularity == Granularity.HOURLY:
-        rows = _hour_rows(version, start, end, labels)
-        counts = {a: _group_counts(task, a, rows) for a in attributes} if rows else {}
+        counts = {a: hour_counts[a] for a in attributes if hour_counts and hour_counts.get(a)}
         _store(version.pk, Granularity.HOURLY, start, counts)
     else:
         counts = summed_counts(version.pk, start, end)

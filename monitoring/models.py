@@ -242,7 +242,7 @@ class PackedBinCounts(models.Model):
 
     Written in the same transaction as the window's ``WindowBinCounts`` rows (which stay, for
     the dashboards' per-feature reads) and read by ``monitoring.services.windows.stored_counts``.
-    Layout (see ``monitoring.services.windows.pack_counts``): ``layout`` is
+    Layout (see ``monitoring.services.packed_counts.pack_counts``): ``layout`` is
     ``{"features": [names…], "widths": [bins…]}``; ``counts`` is the features' counts
     concatenated in that order, as raw little-endian integers of ``dtype`` (the narrowest
     unsigned type holding the largest count); ``quality`` is int64 ``(features, 3)``:
@@ -478,4 +478,5 @@ from .models_retention import (  # noqa: E402,F401
     RawDigest,
     RetentionPolicy,
 )
+from .models_slices import DirtySlice, WindowSlice  # noqa: E402,F401
 from .oversight.models import *  # noqa: E402,F401,F403 - incidents, plans, reviews, findings (Django registers them here)

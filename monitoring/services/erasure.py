@@ -38,6 +38,7 @@ from registry.services.audit import AuditContext, audit_record
 
 from .raw_digests import digests_remove
 from .subjects import MAX_SUBJECT_LENGTH, subject_hash
+from .window_slices import slices_forget
 
 
 def _counts(queryset, model_field: str) -> dict[int, int]:
@@ -51,6 +52,17 @@ def _sensitive_delete(rows: list[tuple]) -> None:
         by_version.setdefault(version_id, []).append(pid)
     for version_id, ids in by_version.items():
         PredictionSensitive.objects.filter(version_id=version_id, prediction_id__in=ids).delete()
+
+
+def _slices_forget(rows: list[tuple]) -> None:
+    """The slices of the erased rows' hours (a slice's counts can be few rows): those
+    hours are read whole, without the rows, when their data next changes. Hourly and daily
+    aggregates stay (docs/scale.md, "Why aggregates are not recomputed after an erasure")."""
+    by_version: dict[int, set] = {}
+    for version_id, ts, _ in rows:
+        by_version.setdefault(version_id, set()).add(ts.replace(minute=0, second=0, microsecond=0))
+    for version_id, hours in by_version.items():
+        slices_forget(version_id=version_id, hours=hours)
 
 
 @transaction.atomic
@@ -85,6 +97,7 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
         rows = list(mine.values_list("version_id", "timestamp", "prediction_id"))
         digests_remove(rows=rows)
         _sensitive_delete(rows)
+        _slices_forget(rows)
         mine.delete()
         labels.filter(model_id=model_id).delete()
         results.append({**row, "status": "erased"})

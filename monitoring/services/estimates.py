@@ -64,15 +64,25 @@ def _dle_rows(sums: dict | None) -> list[dict]:
     return rows + [{"feature": "", "metric": ROWS_METRIC, "value": sums["n"]}]
 
 
-def hourly_estimate_rows(version: ModelVersion, profile: dict | None, window: dict | None, columns: dict) -> list[dict]:
-    """The hour's ``estimated.*`` rows: CBPE from its score counts, DLE from its rows."""
+def dle_sums(version: ModelVersion, profile: dict | None, columns: dict) -> dict[str, float] | None:
+    """DLE's mergeable sums (n, abs_sum, sq_sum) over some rows' columns (a minute of an hour,
+    ``monitoring.services.window_slices``), or None where DLE does not apply."""
+    if not profile or version.task_type != "regression" or not profile.get("labelled_rows") or not columns:
+        return None
+    models = _dle_models(version)
+    return estimation.dle_window(models, columns) if models else None
+
+
+def hourly_estimate_rows(
+    version: ModelVersion, profile: dict | None, window: dict | None, dle: dict | None
+) -> list[dict]:
+    """The hour's ``estimated.*`` rows: CBPE from its score counts, DLE from its summed sums."""
     if not profile:
         return []
     if version.task_type == "binary":
         return _cbpe_rows(profile, window)
-    if version.task_type == "regression" and profile.get("labelled_rows") and columns:
-        models = _dle_models(version)
-        return _dle_rows(estimation.dle_window(models, columns)) if models else []
+    if version.task_type == "regression":
+        return _dle_rows(dle)
     return []
 
 
@@ -108,4 +118,4 @@ def clear_model_cache() -> None:
         _MODELS.clear()
 
 
-__all__ = ["clear_model_cache", "daily_estimate_rows", "hourly_estimate_rows"]
+__all__ = ["clear_model_cache", "daily_estimate_rows", "dle_sums", "hourly_estimate_rows"]

@@ -61,6 +61,10 @@ class TimedRows:
     def hours(self) -> set[datetime]:
         return {EPOCH + timedelta(hours=int(h)) for h in np.unique(self.ts_us // 3_600_000_000)}
 
+    def slices(self, seconds: int) -> set[datetime]:
+        """The starts of the ``seconds``-long slices of prediction time its rows fall in."""
+        return {EPOCH + timedelta(seconds=int(s) * seconds) for s in np.unique(self.ts_us // (seconds * 1_000_000))}
+
     def bounds(self) -> tuple[datetime, datetime]:
         return EPOCH + int(self.ts_us.min()) * ONE_US, EPOCH + int(self.ts_us.max()) * ONE_US
 

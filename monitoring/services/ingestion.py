@@ -33,13 +33,14 @@ from monitoring.fairness_monitoring import sensitive_store, split_sensitive
 from monitoring.models import MonitoringConfig, ReferenceProfile
 from registry.choices import TaskType
 from registry.models import ModelVersion, RegisteredModel
-from registry.sensitive import ordinary_features
+from registry.sensitive import ordinary_features, sensitive_attributes
 from registry.services.audit import AuditContext, audit_record
 
 from . import ingest_storage as storage
 from . import live_evidence, profiles
 from .ingest_parsing import BatchError, UnsupportedFormat, media_type, parse_body
 from .ingest_validation import labels_validate, predictions_validate
+from .window_slices import slice_floor, slice_width
 from .windows import hour_floor, windows_mark_dirty
 
 logger = logging.getLogger(__name__)
@@ -116,9 +117,10 @@ def stored_answer(*, version_id: int, digest: str) -> dict[str, Any] | None:
     return None if stored is None else {**stored.summary, "duplicate_of_batch": stored.pk}
 
 
-def batch_summary(*, version_id: int, batch) -> dict[str, Any]:
+def batch_summary(*, version_id: int, batch, sliced: bool = True) -> dict[str, Any]:
     """What a stored batch of timed rows answers (and its batch record keeps); marks its hourly
-    windows dirty. Shared by predictions and LLM request records."""
+    windows dirty, and its slices (``sliced``: predictions; an LLM app's windows are read
+    whole). Shared by predictions and LLM request records."""
     hours = batch.hours()
     first, last = batch.bounds()
     return {
@@ -127,7 +129,9 @@ def batch_summary(*, version_id: int, batch) -> dict[str, Any]:
         "first_timestamp": first.isoformat(),
         "last_timestamp": last.isoformat(),
         "hourly_windows": len(hours),
-        "dirty_windows": windows_mark_dirty(version_id=version_id, hours=hours),
+        "dirty_windows": windows_mark_dirty(
+            version_id=version_id, hours=hours, slices=batch.slices(slice_width()) if sliced else ()
+        ),
     }
 
 
@@ -153,10 +157,21 @@ def labels_ingest(
     existing = storage.labels_store(model=model, batch=batch, received_at=clock.now())
     matched = 0
     windows: dict[int, set[datetime]] = {}
+    slices: dict[int, set[datetime]] = {}
     for version_id, ts in storage.labelled_prediction_times(model=model, ids=batch.ids):
         matched += 1
         windows.setdefault(version_id, set()).add(hour_floor(ts))
-    marked = sum(windows_mark_dirty(version_id=v, hours=hours) for v, hours in windows.items())
+        slices.setdefault(version_id, set()).add(slice_floor(ts))
+    # a slice holds labels only in its fairness counts: marked where there are some
+    fair = {
+        v.pk
+        for v in ModelVersion.objects.filter(pk__in=windows).only("feature_schema")
+        if sensitive_attributes(v.feature_schema)
+    }
+    marked = sum(
+        windows_mark_dirty(version_id=v, hours=hours, slices=slices[v] if v in fair else ())
+        for v, hours in windows.items()
+    )
     summary = {
         "rows": len(batch.ids),
         "new": len(batch.ids) - len(existing),

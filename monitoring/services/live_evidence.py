@@ -147,7 +147,7 @@ def pairs_mark_dirty(*, version: ModelVersion, ids: list[str]) -> int:
         for version_id, hour in hits:
             hours.setdefault(version_id, set()).add(hour)
     for version_id, hs in hours.items():
-        marked += windows_mark_dirty(version_id=version_id, hours=hs)
+        marked += windows_mark_dirty(version_id=version_id, hours=hs, slices=())  # pairs: per hour
     return marked
 
 

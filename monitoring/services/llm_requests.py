@@ -237,7 +237,7 @@ def llm_requests_ingest(
         if (stored := stored_answer(version_id=version.pk, digest=digest)) is not None:
             return stored  # stored meanwhile by a concurrent request
         _raise_already_stored(version.pk, batch.ids, exc)
-    summary = batch_summary(version_id=version.pk, batch=batch)
+    summary = batch_summary(version_id=version.pk, batch=batch, sliced=False)
     return batch_record(
         version=version,
         digest=digest,

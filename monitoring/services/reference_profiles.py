@@ -84,7 +84,7 @@ def _profile_store(ref: ReferenceProfile, built: dict, context: AuditContext) ->
         .values_list("h", flat=True)
         .distinct()
     )
-    marked = windows_mark_dirty(version_id=version.pk, hours=list(hours))
+    marked = windows_mark_dirty(version_id=version.pk, hours=list(hours), slices=None)  # re-binned whole
     audit_record(
         actor=None,
         action="reference.profiled",

@@ -79,11 +79,15 @@ class Claim:
         )
 
 
-def window_claim(*, version_id: int, window_start: datetime, granularity: str, now=None) -> Claim:
-    """Note that a computation of the window starts now; its lease ends ``WINDOW_LEASE`` later."""
+def window_claim(*, version_id: int, window_start: datetime, granularity: str, free_only=False, now=None) -> Claim:
+    """Note that a computation of the window starts now; its lease ends ``WINDOW_LEASE`` later.
+    ``free_only``: only if the mark is neither queued nor claimed, decided by the update itself
+    (a day computing its dirty hours inline; the sweep may queue one meanwhile)."""
     now = now or clock.now()
     claim_qs = DirtyWindow.objects.filter(version_id=version_id, window_start=window_start, granularity=granularity)
     marked_at = claim_qs.values_list("marked_at", flat=True).first()
+    if free_only:
+        claim_qs = claim_qs.filter(enqueued_at__isnull=True, lease_until__isnull=True)
     claimed = marked_at is not None and claim_qs.update(claimed_at=now, lease_until=now + WINDOW_LEASE)
     return Claim(version_id, window_start, granularity, marked_at, now if claimed else None)
 
@@ -209,14 +213,18 @@ def dirty_windows_sweep(*, limit: int = SWEEP_BATCH, now=None) -> list[tuple[int
     the one health reads, so fresh data reaches the alerts before older windows re-labelled or
     backfilled are recomputed; docs/performance.md, "Freshness"): never queued,
     queued more than ``REQUEUE_AFTER`` ago and not being computed, or whose computation's
-    lease expired (its worker died). Marks stay until their computation removes them."""
+    lease expired (its worker died). Marks stay until their computation removes them.
+
+    Sweeps run side by side (one is queued after every batch): on PostgreSQL each locks the
+    marks it takes and skips those another sweep (or a batch marking them) holds, so no window
+    is queued twice by two sweeps; both read it unclaimed before either stamped it, and two
+    processes then recomputed the live hour at once (docs/performance.md, "Freshness")."""
     now = now or clock.now()
     unclaimed = Q(lease_until__isnull=True) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER))
     expired = Q(lease_until__lt=now)
     with transaction.atomic():
-        marks = list(
-            DirtyWindow.objects.filter(unclaimed | expired).order_by("-granularity", "-window_start", "pk")[:limit]
-        )
+        due = DirtyWindow.objects.filter(unclaimed | expired).select_for_update(skip_locked=True, of=("self",))
+        marks = list(due.order_by("-granularity", "-window_start", "pk")[:limit])
         for mark in marks:
             if mark.lease_until is not None:
                 logger.warning(

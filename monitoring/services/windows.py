@@ -21,33 +21,30 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-import orjson
 from django.db import transaction
 from django.db.models import Sum
 
 from mlops_portal import clock
 from mlops_portal.celery import TRANSIENT_ERRORS
-from mlops_portal.db import datetime_param, fetch_all, fetch_one, is_postgresql
+from mlops_portal.db import datetime_param, fetch_all, is_postgresql
 from mlops_portal.queue import enqueue_on_commit
 from monitoring import performance, stats, tasks
-from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric, ProfileStatus
+from monitoring.choices import Granularity, Metric, ProfileStatus
 from monitoring.fairness_monitoring import window_fairness_rows
 from monitoring.models import (
     DirtyWindow,
     MetricValue,
     MonitoringConfig,
     PackedBinCounts,
-    Prediction,
     ReferenceProfile,
     WindowBinCounts,
 )
 from monitoring.selectors.labels import labelled_predictions
 from monitoring.selectors.metrics import hours_metrics
 from registry.models import ModelVersion
-from registry.sensitive import ordinary_features
 
-from . import estimates, live_evidence, llm_windows
+from . import estimates, live_evidence, llm_windows, window_slices
+from .packed_counts import pack_counts, sum_packed
 from .window_marks import (
     Claim,
     window_claim,
@@ -74,8 +71,11 @@ def window_bounds(window_start: datetime, granularity: str) -> tuple[datetime, d
     return start, start + (timedelta(hours=1) if granularity == Granularity.HOURLY else timedelta(days=1))
 
 
-def windows_mark_dirty(*, version_id: int, hours: Iterable[datetime]) -> int:
-    """Mark the hourly windows and their days dirty (call inside the ingesting transaction).
+def windows_mark_dirty(*, version_id: int, hours: Iterable[datetime], slices: Iterable[datetime] | None) -> int:
+    """Mark the hourly windows and their days dirty (call inside the ingesting transaction),
+    and ``slices`` (their starts), the slices of those hours whose rows changed (their next
+    computation re-reads these only, ``window_slices``); ``slices=None``: the hours are read
+    whole again.
 
     A window already queued stays queued once (``enqueued_at`` is kept): the queued computation
     reads this batch's rows, and one that has already begun finds its mark changed when it ends
@@ -84,6 +84,10 @@ def windows_mark_dirty(*, version_id: int, hours: Iterable[datetime]) -> int:
     "Freshness")."""
     now = clock.now()
     hours = set(hours)
+    if slices is None:
+        window_slices.slices_forget(version_id=version_id, hours=hours)
+    else:
+        window_slices.slices_mark_dirty(version_id=version_id, slices=slices)
     days = {day_floor(h) for h in hours}
     marks = [
         DirtyWindow(version_id=version_id, window_start=h, granularity=Granularity.HOURLY, marked_at=now)
@@ -109,58 +113,6 @@ logger = logging.getLogger(__name__)
 def ready_profile(version_id: int) -> dict[str, Any] | None:
     ref = ReferenceProfile.objects.filter(version_id=version_id, status=ProfileStatus.READY).only("profile").first()
     return ref.profile if ref else None
-
-
-# --------------------------------------------------------------------------- loading rows
-
-
-def load_window_columns(version: ModelVersion, start: datetime, end: datetime, profile: dict | None):
-    """Feature columns of a window as numpy arrays, in one aggregate query: the database
-    extracts each JSON key and returns one array per column (PostgreSQL ``array_agg``,
-    SQLite ``json_group_array``), which is far cheaper than one Python tuple per row."""
-    kinds = {f["name"]: f.get("type", "numeric") for f in ordinary_features(version.feature_schema)}
-    table = Prediction._meta.db_table
-    postgres = is_postgresql()
-    selects: list[str] = []
-    params: list[Any] = []
-    for name, kind in kinds.items():
-        if postgres:
-            expr = "(features ->> %s)::float8" if kind == "numeric" else "(features ->> %s)"
-            selects.append(f"array_agg({expr})")
-            params.append(name)
-        else:
-            # ``json(x -> path)`` keeps the stored number text; json_extract would print reals
-            # with 15 digits and move values sitting exactly on a reference bin edge.
-            selects.append("json_group_array(json(features -> %s))")
-            params.append('$."' + name.replace('"', '\\"') + '"')
-    if postgres:
-        selects += ["array_agg(prediction #>> '{}')", "array_agg(score)", "count(*)"]
-    else:
-        selects += [
-            "json_group_array(json(prediction -> '$'))",
-            "json_group_array(CASE WHEN score IS NULL THEN json('null') ELSE json(printf('%%!.17g', score)) END)",
-            "count(*)",
-        ]
-    sql = f"SELECT {', '.join(selects)} FROM {table} WHERE version_id = %s AND timestamp >= %s AND timestamp < %s"
-    row = fetch_one(sql, [*params, version.pk, datetime_param(start), datetime_param(end)])
-    n = int(row[-1] or 0)
-    columns: dict[str, np.ndarray] = {}
-    if not n:
-        return columns, 0
-    values = [v if postgres else orjson.loads(v) for v in row[:-1]]
-    for i, (name, kind) in enumerate(kinds.items()):
-        if kind == "numeric":
-            columns[name] = np.array(values[i], dtype=np.float64)  # None → NaN
-        else:
-            columns[name] = np.array([None if v is None else str(v) for v in values[i]], dtype=object)
-    preds, scores = values[len(kinds)], values[len(kinds) + 1]
-    if profile and PREDICTION_FEATURE in profile["features"]:
-        if profile["features"][PREDICTION_FEATURE]["type"] == "numeric":
-            columns[PREDICTION_FEATURE] = np.array([np.nan if v is None else float(v) for v in preds], dtype=np.float64)
-        else:
-            columns[PREDICTION_FEATURE] = np.array([None if v is None else str(v) for v in preds], dtype=object)
-    columns[SCORE_FEATURE] = np.array(scores, dtype=np.float64)
-    return columns, n
 
 
 def _performance_rows(
@@ -191,30 +143,6 @@ def _performance_rows(
 
 
 # --------------------------------------------------------------------------- storing
-
-
-_PACK_DTYPES = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<u4"), np.dtype("<i8"))
-
-
-def pack_counts(window: dict[str, stats.FeatureCounts]) -> tuple[dict, str, bytes, bytes]:
-    """One window's counts of every feature as (layout, dtype, counts bytes, quality bytes):
-    the ``PackedBinCounts`` row. Counts are concatenated in ``layout["features"]`` order in the
-    narrowest unsigned type that holds the largest count; quality is int64 (features, 3)."""
-    names = list(window)
-    widths = [len(window[n].counts) for n in names]
-    flat = (
-        np.concatenate([np.asarray(window[n].counts, dtype=np.int64) for n in names])
-        if names
-        else np.zeros(0, dtype=np.int64)
-    )
-    if flat.size and flat.min() < 0:
-        raise ValueError("bin counts are never negative")
-    top = int(flat.max()) if flat.size else 0
-    dtype = next(d for d in _PACK_DTYPES if top <= np.iinfo(d).max)
-    quality = np.array(
-        [[window[n].missing, window[n].out_of_range, window[n].unseen] for n in names], dtype="<i8"
-    ).reshape(len(names), 3)
-    return {"features": names, "widths": widths}, dtype.str, flat.astype(dtype).tobytes(), quality.tobytes()
 
 
 def _store_counts(version_id: int, window_start: datetime, granularity: str, window: dict) -> None:
@@ -298,50 +226,14 @@ def _store_metrics(version: ModelVersion, start, end, granularity: str, rows: li
 
 def stored_counts(version_id: int, start: datetime, end: datetime, granularity: str = Granularity.HOURLY):
     """Summed stored counts of the windows of ``granularity`` in [start, end): a longer window
-    as the sum of shorter ones, from their ``PackedBinCounts`` rows (one query; a day is 24
-    rows). Rows with the same layout (the usual case: one profile for the whole range) are
-    summed as flat integer arrays; a feature whose bins changed inside the range is summed
-    zero-padded to its widest histogram (bins then no longer align; rare)."""
+    as the sum of shorter ones, from their ``PackedBinCounts`` rows (one query; a day is 24 rows)."""
     table = PackedBinCounts._meta.db_table
     layout_sql = "layout::text" if is_postgresql() else "layout"
     sql = (
         f"SELECT {layout_sql}, dtype, counts, quality FROM {table} "
         "WHERE version_id = %s AND granularity = %s AND window_start >= %s AND window_start < %s"
     )
-    rows = fetch_all(sql, [version_id, granularity, datetime_param(start), datetime_param(end)])
-    # group the rows by layout text: one flat sum per distinct layout
-    groups: dict[str, list] = {}
-    for layout, dtype, counts, quality in rows:
-        group = groups.get(layout)
-        if group is None:
-            parsed = orjson.loads(layout)
-            size = int(sum(parsed["widths"]))
-            groups[layout] = group = [
-                parsed,
-                np.zeros(size, dtype=np.int64),
-                np.zeros((len(parsed["features"]), 3), dtype=np.int64),
-            ]
-        group[1] += np.frombuffer(counts, dtype=np.dtype(dtype))
-        group[2] += np.frombuffer(quality, dtype="<i8").reshape(-1, 3)
-    out: dict[str, stats.FeatureCounts] = {}
-    for parsed, total, quality in groups.values():
-        names = parsed["features"]
-        parts = np.split(total, np.cumsum(parsed["widths"])[:-1]) if names else []
-        for name, counts, (missing, out_of_range, unseen) in zip(names, parts, quality.tolist(), strict=True):
-            have = out.get(name)
-            if have is None:
-                out[name] = stats.FeatureCounts(counts, missing, out_of_range, unseen)
-                continue
-            if len(have.counts) == len(counts):
-                summed = have.counts + counts
-            else:
-                summed = np.zeros(max(len(have.counts), len(counts)), dtype=np.int64)
-                summed[: len(have.counts)] += have.counts
-                summed[: len(counts)] += counts
-            out[name] = stats.FeatureCounts(
-                summed, have.missing + missing, have.out_of_range + out_of_range, have.unseen + unseen
-            )
-    return out
+    return sum_packed(fetch_all(sql, [version_id, granularity, datetime_param(start), datetime_param(end)]))
 
 
 # --------------------------------------------------------------------------- windows
@@ -357,20 +249,20 @@ def _config(version: ModelVersion) -> MonitoringConfig:
 def _hourly_results(
     version: ModelVersion, start: datetime, end: datetime, config, labelled: list, labels: dict[str, Any]
 ) -> tuple[dict | None, list]:
-    """The hour's counts (None without a profile or rows) and metric rows; reads only.
+    """The hour's counts (None without a profile or rows) and metric rows. Its additive parts
+    are summed from its slices (``window_slices.hour_sums``, which re-reads the dirty ones).
     ``labelled``: its labelled predictions; ``labels``: the same as prediction id → label."""
     profile = ready_profile(version.pk)
-    columns, n_rows = load_window_columns(version, start, end, profile)
-    window = None
-    if profile and n_rows:
-        window = stats.bin_window(profile, columns)
-        rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
+    hour = window_slices.hour_sums(version, start, end, profile, labels)
+    window = hour.window if profile and hour.rows else None
+    if window is not None:
+        rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=hour.rows)
     else:
-        rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
+        rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(hour.rows)}]
     threshold = config.label_coverage_threshold
-    rows += window_fairness_rows(version, start, end, Granularity.HOURLY, threshold, labels=labels)
-    rows += estimates.hourly_estimate_rows(version, profile, window, columns)  # estimated.*
-    return window, rows + _performance_rows(version, labelled, config, total=n_rows)
+    rows += window_fairness_rows(version, start, end, Granularity.HOURLY, threshold, hour_counts=hour.groups)
+    rows += estimates.hourly_estimate_rows(version, profile, window, hour.dle)  # estimated.*
+    return window, rows + _performance_rows(version, labelled, config, total=hour.rows)
 
 
 def _hours_volume(version: ModelVersion, start: datetime, end: datetime) -> int:
@@ -390,7 +282,11 @@ def _daily_results(version: ModelVersion, start: datetime, end: datetime, config
     hours = DirtyWindow.objects.filter(version=version, granularity=Granularity.HOURLY)
     for mark in hours.filter(window_start__gte=start, window_start__lt=end, enqueued_at=None, lease_until=None):
         window_compute(
-            version_id=version.pk, window_start=mark.window_start, granularity=Granularity.HOURLY, mark_day=False
+            version_id=version.pk,
+            window_start=mark.window_start,
+            granularity=Granularity.HOURLY,
+            mark_day=False,
+            free_only=True,
         )
     profile = ready_profile(version.pk)
     n_rows = _hours_volume(version, start, end)
@@ -400,7 +296,9 @@ def _daily_results(version: ModelVersion, start: datetime, end: datetime, config
         rows = stats.drift_from_counts(profile, window, stats.DriftSettings.from_config(config), n_rows=n_rows)
     else:
         rows = [{"feature": "", "metric": Metric.VOLUME, "value": float(n_rows)}]
-    rows += window_fairness_rows(version, start, end, Granularity.DAILY, config.label_coverage_threshold, labels=None)
+    rows += window_fairness_rows(
+        version, start, end, Granularity.DAILY, config.label_coverage_threshold, hour_counts=None
+    )
     rows += estimates.daily_estimate_rows(version, profile, window, start, end)  # estimated.*
     return rows + _performance_rows(version, labelled, config, total=n_rows)
 
@@ -438,7 +336,9 @@ def _window_compute(version: ModelVersion, claim: Claim, *, mark_day: bool) -> i
     return stored
 
 
-def window_compute(*, version_id: int, window_start: datetime, granularity: str, mark_day: bool = True) -> int:
+def window_compute(
+    *, version_id: int, window_start: datetime, granularity: str, mark_day: bool = True, free_only: bool = False
+) -> int:
     """(Re)compute one window's counts and metrics; returns the number of metric rows.
 
     A transient error (database or broker unreachable) is raised for the task to retry; any
@@ -447,12 +347,15 @@ def window_compute(*, version_id: int, window_start: datetime, granularity: str,
 
     A finished hour marks its day dirty again (``mark_day``): with several workers a day can be
     summed while one of its hours is still being computed, and this re-mark makes the sweep
-    sum it once more afterwards instead of leaving a stale day."""
+    sum it once more afterwards instead of leaving a stale day. ``free_only``: nothing is
+    computed if the window's mark was queued or claimed meanwhile (``window_claim``)."""
     version = ModelVersion.objects.select_related("model", "llm").filter(pk=version_id).first()
     if version is None:
         return 0
     start = hour_floor(window_start) if granularity == Granularity.HOURLY else day_floor(window_start)
-    claim = window_claim(version_id=version_id, window_start=start, granularity=granularity)
+    claim = window_claim(version_id=version_id, window_start=start, granularity=granularity, free_only=free_only)
+    if free_only and claim.claimed_at is None:
+        return 0  # queued or claimed since it was found free: left to that computation
     try:
         with window_lease_kept(claim):  # renewed while this runs; a dead process's lease expires
             return _window_compute(version, claim, mark_day=mark_day)

@@ -92,7 +92,7 @@ def test_a_poisoned_window_is_recorded_failed_once_by_the_worker_and_never_retri
         score=0.5,
         received_at=timezone.now(),
     )
-    windows_mark_dirty(version_id=churn_v1.pk, hours=[poisoned.replace(minute=0)])
+    windows_mark_dirty(version_id=churn_v1.pk, hours=[poisoned.replace(minute=0)], slices=None)
     flow.sweep_every_second()
     services.beat()
     wait_until(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.monitoring.helpers import csv_bytes, reference_frame
 from tests.monitoring.llm_helpers import llm_model, llm_version
 
 
@@ -16,3 +17,17 @@ def assistant(owner, team):
 @pytest.fixture
 def assistant_v1(assistant):
     return llm_version(assistant)
+
+
+@pytest.fixture
+def profiled(churn_v1, owner, django_capture_on_commit_callbacks):
+    """churn v1 with a computed reference profile (the Celery task runs eagerly on commit)."""
+    from monitoring.services.ingestion import reference_upload
+    from registry.services.audit import CLI
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reference_upload(
+            version=churn_v1, body=csv_bytes(reference_frame(3000)), content_type="text/csv", actor=owner, context=CLI
+        )
+    churn_v1.refresh_from_db()
+    return churn_v1

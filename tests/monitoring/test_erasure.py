@@ -406,3 +406,30 @@ def test_the_retention_schema_allows_a_null_update_time_and_the_export_documents
     content = schema["paths"]["/api/v1/records-of-processing/"]["get"]["responses"]["200"]["content"]
     assert {"application/json", "text/csv"} <= set(content)
     assert api_client_for(privacy).get("/api/v1/records-of-processing/?format=").status_code == 200
+
+
+def test_erasure_forgets_the_slices_of_the_erased_rows_hours(
+    api_client_for, privacy, churn_v1, fraud_v1, owner, settings
+):
+    """A slice's counts can hold few rows: the slices of every hour the subject's rows were in
+    go (read whole, without them, when the hour's data next changes); other hours keep theirs."""
+    from monitoring.choices import Granularity
+    from monitoring.models import WindowSlice
+    from monitoring.services.windows import window_compute
+
+    settings.WINDOW_SLICES_KEPT_HOURS = 24 * 366 * 50  # T0 is months ago: its hours keep their slices
+    _load(churn_v1, fraud_v1, owner)
+    later = prediction_records(5, start=T0 + timedelta(hours=2), prefix="later")
+    predictions_ingest(version=churn_v1, body=as_json(later), content_type="application/json", actor=owner, context=CLI)
+    for version, hours in ((churn_v1, (T0, T0 + timedelta(days=1), T0 + timedelta(hours=2))), (fraud_v1, (T0,))):
+        for hour in hours:
+            window_compute(version_id=version.pk, window_start=hour, granularity=Granularity.HOURLY)
+    hour_of = {
+        (v, ts.replace(minute=0, second=0)) for v, ts in WindowSlice.objects.values_list("version_id", "slice_start")
+    }
+    assert len(hour_of) == 4
+    assert _erase(api_client_for, privacy).status_code == 201
+    kept = {
+        (v, ts.replace(minute=0, second=0)) for v, ts in WindowSlice.objects.values_list("version_id", "slice_start")
+    }
+    assert kept == {(churn_v1.pk, T0 + timedelta(hours=2))}

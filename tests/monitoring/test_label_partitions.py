@@ -228,8 +228,9 @@ def test_the_label_join_joins_the_models_own_labels_by_id_in_every_consumer(chur
     """One join serves window computation, live evidence and the fairness counts: each
     prediction of the window gets its model's label for its id, never another model's label
     for the same id, and predictions outside the window are not read."""
-    from monitoring.fairness_monitoring import _hour_rows
+    from monitoring.fairness_monitoring import _rows_by_slice
     from monitoring.selectors.labels import labelled_predictions
+    from monitoring.services.window_slices import slice_floor
 
     other = RegisteredModelFactory(name="other-model")
     ingest_predictions(churn_v1, prediction_records(4, start=T0), owner)
@@ -243,5 +244,5 @@ def test_the_label_join_joins_the_models_own_labels_by_id_in_every_consumer(chur
     stored = Prediction.objects.filter(version=churn_v1)
     expected = [(p.prediction_id, label, p.prediction, p.score) for p in stored.filter(prediction_id__in=["p0", "p2"])]
     assert rows == sorted(expected)
-    hour = _hour_rows(churn_v1, T0, T0 + DAY, labels)
+    hour = [row for rows in _rows_by_slice(churn_v1, T0, T0 + DAY, labels, slice_floor).values() for row in rows]
     assert len(hour) == 4 and [lab for _, lab, _ in hour if lab is not None] == [label, label]

@@ -46,3 +46,33 @@ def test_a_health_evaluation_does_not_lock_the_model_row(churn, owner):
     with transaction.atomic():
         health_evaluate(model=churn)  # holds the config row's lock until this block ends
         key_share_nowait("registry_registeredmodel", churn.pk)
+
+
+def test_side_by_side_sweeps_never_queue_the_same_window_twice(churn_v1):
+    """A sweep runs after every batch, several at once: one that finds a mark another sweep
+    holds leaves it to that sweep (two used to read it unclaimed and both queue it: two
+    processes then recomputed the live hour at once). Here a second connection holds the
+    first hour's mark as a sweep does; this sweep takes the other hour only, without waiting."""
+    from datetime import timedelta
+
+    from django.db import connection
+
+    from monitoring.choices import Granularity
+    from monitoring.models import DirtyWindow
+    from monitoring.services.window_marks import dirty_windows_sweep
+
+    first, second = T0, T0 + timedelta(hours=1)
+    for hour in (first, second):
+        DirtyWindow.objects.create(version=churn_v1, window_start=hour, granularity=Granularity.HOURLY, marked_at=T0)
+    held = DirtyWindow.objects.get(window_start=first).pk
+    with other_connection(autocommit=False) as conn:
+        conn.execute("SELECT id FROM monitoring_dirtywindow WHERE id = %s FOR UPDATE", [held])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        try:
+            assert dirty_windows_sweep() == [(churn_v1.pk, second, Granularity.HOURLY)]
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        conn.rollback()
+    assert dirty_windows_sweep() == [(churn_v1.pk, first, Granularity.HOURLY)]

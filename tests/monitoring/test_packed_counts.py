@@ -12,7 +12,8 @@ from monitoring import stats as metrics
 from monitoring.choices import Granularity
 from monitoring.models import PackedBinCounts, WindowBinCounts
 from monitoring.services.ingestion import predictions_ingest, reference_upload
-from monitoring.services.windows import _store_counts, pack_counts, stored_counts, window_compute
+from monitoring.services.packed_counts import pack_counts
+from monitoring.services.windows import _store_counts, stored_counts, window_compute
 from registry.services.audit import CLI
 from tests.monitoring.helpers import T0, as_json, csv_bytes, prediction_records, reference_frame
 

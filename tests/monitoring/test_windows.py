@@ -20,22 +20,12 @@ from monitoring.models import (
 from monitoring.selectors.windows import window_failures
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
 from monitoring.services.window_marks import WINDOW_LEASE, dirty_windows_sweep
-from monitoring.services.windows import load_window_columns, window_compute
+from monitoring.services.window_slices import load_window_columns
+from monitoring.services.windows import window_compute
 from registry.services.audit import CLI
 from tests.monitoring.helpers import T0, as_json, csv_bytes, prediction_records, reference_frame
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def profiled(churn_v1, owner, django_capture_on_commit_callbacks):
-    """churn v1 with a computed reference profile (the Celery task runs eagerly on commit)."""
-    with django_capture_on_commit_callbacks(execute=True):
-        reference_upload(
-            version=churn_v1, body=csv_bytes(reference_frame(3000)), content_type="text/csv", actor=owner, context=CLI
-        )
-    churn_v1.refresh_from_db()
-    return churn_v1
 
 
 def ingest(version, owner, records, capture):
@@ -77,9 +67,10 @@ def test_ingested_predictions_are_computed_into_hourly_and_daily_metrics(
 def test_windows_count_their_rows_once_an_hour_from_its_column_read_a_day_from_its_hours(
     profiled, owner, django_capture_on_commit_callbacks
 ):
-    """An hour counts its rows in the read of its columns only; a day sums its hours' volumes
-    instead of counting its raw rows (under ingestion the live day is recomputed about once a
-    minute, and two counts of 10 M rows cost seconds each time)."""
+    """An hour counts its rows in the read of its columns only (here an hour past the slices
+    kept, read whole; a live hour reads its changed slices only: test_window_slices.py); a day
+    sums its hours' volumes instead of counting its raw rows (under ingestion the live day is
+    recomputed about once a minute, and two counts of 10 M rows cost seconds each time)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -102,7 +93,7 @@ def test_daily_metrics_from_summed_hourly_counts_equal_recomputation_from_raw_ro
     ingest(profiled, owner, records, django_capture_on_commit_callbacks)
     assert WindowBinCounts.objects.filter(version=profiled, granularity=Granularity.HOURLY, feature="age").count() == 6
     ref = ReferenceProfile.objects.get(version=profiled).profile
-    columns, n = load_window_columns(profiled, T0, T0 + timedelta(days=1), ref)
+    columns, _, n = load_window_columns(profiled, T0, T0 + timedelta(days=1), ref)
     assert n == 900
     expected = {(r["feature"], r["metric"]): r["value"] for r in stats.compute_window_drift(ref, columns)}
     stored = {
@@ -318,6 +309,22 @@ def test_a_day_leaves_an_hour_queued_elsewhere_to_that_computation_and_is_summed
     assert hour_psi > 0.25 and metric(profiled, Granularity.DAILY, T0, "age", Metric.PSI) == pytest.approx(hour_psi)
 
 
+def test_a_day_leaves_an_hour_the_sweep_queued_after_the_day_found_it_free(
+    profiled, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The day finds its free hours, then claims each by an update that checks it is still
+    free: a sweep queueing the hour in between used to leave two computations of it at once."""
+    monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
+    ingest(profiled, owner, prediction_records(50), django_capture_on_commit_callbacks)
+    _hourly_mark(profiled).update(enqueued_at=timezone.now())  # queued after the day read it free
+    args = {"version_id": profiled.pk, "window_start": T0, "granularity": Granularity.HOURLY}
+    assert window_compute(**args, mark_day=False, free_only=True) == 0
+    mark = _hourly_mark(profiled).get()
+    assert mark.enqueued_at is not None and mark.claimed_at is None
+    assert not MetricValue.objects.filter(version=profiled, granularity=Granularity.HOURLY).exists()
+    assert window_compute(**args) > 0 and not _hourly_mark(profiled).exists()
+
+
 def test_data_arriving_during_a_computation_keeps_the_window_dirty(
     profiled, owner, django_capture_on_commit_callbacks, monkeypatch
 ):
@@ -347,7 +354,7 @@ def test_a_transient_error_keeps_the_window_dirty_and_is_raised_for_the_task_to_
 ):
     from django.db import OperationalError
 
-    from monitoring.services import windows
+    from monitoring.services import window_slices
 
     monkeypatch.setattr(tasks.monitoring_sweep_dirty_windows, "delay", lambda *a, **k: None)
     ingest(profiled, owner, prediction_records(50), django_capture_on_commit_callbacks)
@@ -355,7 +362,7 @@ def test_a_transient_error_keeps_the_window_dirty_and_is_raised_for_the_task_to_
     def connection_lost(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(windows, "load_window_columns", connection_lost)
+    monkeypatch.setattr(window_slices, "load_window_columns", connection_lost)
     with pytest.raises(OperationalError):
         window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
     assert _hourly_mark(profiled).get().lease_until is None
@@ -477,7 +484,7 @@ def test_window_columns_come_back_bit_for_bit_so_values_on_bin_edges_stay_in_the
         )
         for i, value in enumerate(awkward)
     )
-    columns, n = load_window_columns(churn_v1, T0, T0 + timedelta(hours=1), None)
+    columns, _, n = load_window_columns(churn_v1, T0, T0 + timedelta(hours=1), None)
     expected = np.array([np.nan if v is None else v for v in awkward])
     assert n == len(awkward)
     np.testing.assert_array_equal(columns["age"], expected)

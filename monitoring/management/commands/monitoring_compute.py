@@ -43,7 +43,7 @@ class Command(BaseCommand):
                         .values_list("h", flat=True)
                         .distinct()
                     )
-                    windows_mark_dirty(version_id=version.pk, hours=list(hours))
+                    windows_mark_dirty(version_id=version.pk, hours=list(hours), slices=None)
         if queue:
             n = tasks.monitoring_sweep_dirty_windows.delay()
             self.stdout.write(f"Queued the sweep ({DirtyWindow.objects.count()} dirty windows): {n}")
