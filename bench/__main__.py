@@ -30,6 +30,7 @@ MODULES = [
     "live_estimation",
     "retention",
     "label_join",
+    "live_window",
     "scale",
     "freshness",
 ]
