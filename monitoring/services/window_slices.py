@@ -91,8 +91,7 @@ def _within_hour(hour: datetime) -> Q:
 
 def slices_prune(*, now: datetime | None = None) -> int:
     """Remove the slices and marks of hours older than ``WINDOW_SLICES_KEPT_HOURS`` (nightly)."""
-    now = now or clock.now()
-    cutoff = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=settings.WINDOW_SLICES_KEPT_HOURS)
+    cutoff = _kept_since(now)
     DirtySlice.objects.filter(slice_start__lt=cutoff).delete()
     return WindowSlice.objects.filter(slice_start__lt=cutoff).delete()[0]
 
