@@ -65,9 +65,11 @@ def slice_floor(ts: datetime) -> datetime:
 
 def slices_mark_dirty(*, version_id: int, slices) -> int:
     """Mark slices (their starts) dirty inside the ingesting transaction, in order, so that
-    concurrent batches lock the same marks in the same order."""
+    concurrent batches lock the same marks in the same order. Slices of hours past those kept
+    are not marked: such an hour is read whole (a backfill of weeks would mark 360 an hour)."""
     now = clock.now()
-    marks = [DirtySlice(version_id=version_id, slice_start=s, marked_at=now) for s in sorted(set(slices))]
+    kept = _kept_since(now)
+    marks = [DirtySlice(version_id=version_id, slice_start=s, marked_at=now) for s in sorted(set(slices)) if s >= kept]
     if marks:
         DirtySlice.objects.bulk_create(
             marks, update_conflicts=True, unique_fields=["version", "slice_start"], update_fields=["marked_at"]
