@@ -235,15 +235,29 @@ def dle_fit(columns: Mapping[str, np.ndarray], y_true: np.ndarray, schema: list[
 
 def dle_window(models: Mapping[str, Any], columns: Mapping[str, np.ndarray]) -> dict[str, float] | None:
     """Per-window sums of the predicted absolute and squared errors (mergeable), or None."""
+    return dle_groups(models, columns, np.zeros(len(next(iter(columns.values()), [])), dtype=np.int64), 1)[0]
+
+
+def dle_groups(
+    models: Mapping[str, Any], columns: Mapping[str, np.ndarray], group: np.ndarray, n_groups: int
+) -> list[dict[str, float] | None]:
+    """``dle_window`` of each group of rows (``group``: each row's group, 0 … n_groups - 1),
+    from one prediction over all the rows (a window read a slice at a time)."""
     if "__prediction__" not in columns:
-        return None
+        return [None] * n_groups
     x = _design(columns, models["schema"], models["categories"])
     ok = np.isfinite(x[:, -1])
     if not ok.any():
-        return None
+        return [None] * n_groups
     abs_err = np.clip(models["abs"].predict(x[ok]), 0, None)
     sq_err = np.clip(models["sq"].predict(x[ok]), 0, None)
-    return {"n": float(ok.sum()), "abs_sum": float(abs_err.sum()), "sq_sum": float(sq_err.sum())}
+    n = np.bincount(group[ok], minlength=n_groups)
+    abs_sum = np.bincount(group[ok], weights=abs_err, minlength=n_groups)
+    sq_sum = np.bincount(group[ok], weights=sq_err, minlength=n_groups)
+    return [
+        {"n": float(n[g]), "abs_sum": float(abs_sum[g]), "sq_sum": float(sq_sum[g])} if n[g] else None
+        for g in range(n_groups)
+    ]
 
 
 def dle_estimate(sums: Mapping[str, float]) -> dict[str, tuple[float | None, float | None, float | None]]:

@@ -64,13 +64,16 @@ def _dle_rows(sums: dict | None) -> list[dict]:
     return rows + [{"feature": "", "metric": ROWS_METRIC, "value": sums["n"]}]
 
 
-def dle_sums(version: ModelVersion, profile: dict | None, columns: dict) -> dict[str, float] | None:
-    """DLE's mergeable sums (n, abs_sum, sq_sum) over some rows' columns (a minute of an hour,
-    ``monitoring.services.window_slices``), or None where DLE does not apply."""
+def dle_sums(
+    version: ModelVersion, profile: dict | None, columns: dict, group, n_groups: int
+) -> list[dict[str, float] | None]:
+    """DLE's mergeable sums (n, abs_sum, sq_sum) of each group of rows (``group``: each row's
+    group; the slices of a read, ``monitoring.services.window_slices``), from one prediction;
+    None for a group without rows DLE can score, or everywhere DLE does not apply."""
     if not profile or version.task_type != "regression" or not profile.get("labelled_rows") or not columns:
-        return None
+        return [None] * n_groups
     models = _dle_models(version)
-    return estimation.dle_window(models, columns) if models else None
+    return estimation.dle_groups(models, columns, group, n_groups) if models else [None] * n_groups
 
 
 def hourly_estimate_rows(

@@ -216,8 +216,11 @@ def _read(version, start: datetime, end: datetime, profile, labels: dict, basis:
         groups = {hour: summed}
     now = clock.now()
     order = np.argsort(slices, kind="stable")
-    present, first = np.unique(slices[order], return_index=True)
+    present, first, group = np.unique(slices[order], return_index=True, return_inverse=True)
     bounds = [*first.tolist(), n]
+    in_read_order = np.empty(n, dtype=np.int64)
+    in_read_order[order] = group  # each row's slice among those present
+    dle = estimates.dle_sums(version, profile, columns, in_read_order, len(present))
     out = []
     for i, index in enumerate(present.tolist()):
         idx = order[bounds[i] : bounds[i + 1]]
@@ -236,7 +239,7 @@ def _read(version, start: datetime, end: datetime, profile, labels: dict, basis:
                 counts=counts,
                 quality=quality,
                 groups={a: {g: [float(v) for v in c] for g, c in gs.items()} for a, gs in slice_groups.items()},
-                dle=estimates.dle_sums(version, profile, part),
+                dle=dle[i],
                 computed_at=now,
             )
         )
