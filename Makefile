@@ -46,9 +46,13 @@ run: demo
 	@echo ""
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
+# Another install running (a second checkout's setup, unattended upgrades) holds dpkg's lock:
+# wait for it rather than fail.
+APT_WAIT := -o DPkg::Lock::Timeout=600
+
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  (apt-get $(APT_WAIT) update -qq && DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq chromium) \
 	  || { echo "ERROR: chromium is missing and could not be installed (need apt-get as root)"; exit 1; }; }
 
 services: venv
@@ -97,7 +101,7 @@ $(BENCH_MLFLOW_VENV)/.installed:
 bench-mlflow-venv: $(BENCH_MLFLOW_VENV)/.installed
 
 bench-wrk:
-	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
+	@command -v wrk >/dev/null 2>&1 || (apt-get $(APT_WAIT) update -qq && DEBIAN_FRONTEND=noninteractive apt-get $(APT_WAIT) install -y -qq wrk) \
 	  || echo "wrk could not be installed: the benchmarks fall back to their Python load generator"
 
 # Evidently (the monitoring benchmark's peer) needs pandas < 3, so it lives in its own
