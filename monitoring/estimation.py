@@ -233,16 +233,12 @@ def dle_fit(columns: Mapping[str, np.ndarray], y_true: np.ndarray, schema: list[
     return {"abs": abs_model, "sq": sq_model, "categories": categories, "schema": schema}
 
 
-def dle_window(models: Mapping[str, Any], columns: Mapping[str, np.ndarray]) -> dict[str, float] | None:
-    """Per-window sums of the predicted absolute and squared errors (mergeable), or None."""
-    return dle_groups(models, columns, np.zeros(len(next(iter(columns.values()), [])), dtype=np.int64), 1)[0]
-
-
 def dle_groups(
     models: Mapping[str, Any], columns: Mapping[str, np.ndarray], group: np.ndarray, n_groups: int
 ) -> list[dict[str, float] | None]:
-    """``dle_window`` of each group of rows (``group``: each row's group, 0 … n_groups - 1),
-    from one prediction over all the rows (a window read a slice at a time)."""
+    """Mergeable sums (n, abs_sum, sq_sum) of the predicted absolute and squared errors of each
+    group of rows (``group``: each row's group, 0 … n_groups - 1), from one prediction over all
+    the rows (a window read a slice at a time); None for a group without rows to score."""
     if "__prediction__" not in columns:
         return [None] * n_groups
     x = _design(columns, models["schema"], models["categories"])

@@ -1,5 +1,5 @@
 """An hour's raw rows read a slice at a time: the live hour's recomputation reads only the
-slices (``WINDOW_SLICE_SECONDS`` of prediction time, a minute by default) whose rows changed.
+slices of prediction time whose rows changed.
 
 Under steady ingestion the live hour is marked dirty by every batch and recomputed back to
 back; reading all its rows each time cost minutes per computation at 35,000 rows/s and grew
@@ -8,6 +8,12 @@ and can add up is kept per slice (``WindowSlice``): its row count, every feature
 the fairness group counts and DLE's error sums. Ingestion marks the slices of each batch
 (``DirtySlice``, in the data's transaction, beside the hour's ``DirtyWindow``); the hour's
 computation re-reads its dirty slices only and sums its slices.
+
+* Ingestion marks ``WINDOW_SLICE_SECONDS`` spans (10 s). A read stores slices that tile it,
+  each a run of consecutive spans holding at least ``WINDOW_SLICE_MIN_ROWS`` rows (5,000): at
+  35,000 rows/s a slice is one span; a sparse model's hour is one slice or a few, as each
+  slice costs a few ms to bin, store and sum however few its rows. A mark re-reads the slice
+  holding it.
 
 * An hour with no slice, or whose slices were computed on another basis (reference profile,
   feature schema, task, slice width), is read in full (one statement for the whole hour, split
@@ -23,6 +29,7 @@ computation re-reads its dirty slices only and sums its slices.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import reduce
@@ -187,59 +194,83 @@ def _kept_since(now: datetime | None = None) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=settings.WINDOW_SLICES_KEPT_HOURS)
 
 
-def _runs(starts: list[datetime]) -> list[tuple[datetime, datetime]]:
-    """Sorted slice starts as [start, end) spans of consecutive slices: one read each."""
+def _spans(marks, stored: list[tuple[datetime, int]]) -> list[tuple[datetime, datetime]]:
+    """The [start, end) spans to read again: each marked span's stored slice whole (a slice
+    may hold many marked spans), or the marked span alone where no slice holds it; adjacent
+    spans joined, one read each. ``stored``: (start, seconds) of the hour's slices, sorted."""
+    starts = [s for s, _ in stored]
     width = timedelta(seconds=slice_width())
-    spans: list[list[datetime]] = []
-    for s in starts:
-        if spans and spans[-1][1] == s:
-            spans[-1][1] = s + width
+    wanted = set()
+    for mark in marks:
+        i = bisect_right(starts, mark) - 1
+        if i >= 0 and mark < starts[i] + timedelta(seconds=stored[i][1]):
+            wanted.add((starts[i], starts[i] + timedelta(seconds=stored[i][1])))
         else:
-            spans.append([s, s + width])
+            wanted.add((mark, mark + width))
+    spans: list[list[datetime]] = []
+    for a, b in sorted(wanted):
+        if spans and spans[-1][1] >= a:
+            spans[-1][1] = max(spans[-1][1], b)
+        else:
+            spans.append([a, b])
     return [(a, b) for a, b in spans]
 
 
+def _merged(slices: np.ndarray, first: int, last: int) -> np.ndarray:
+    """Each ``WINDOW_SLICE_SECONDS`` span of a read, [first, last) by index in the hour → the
+    index its slice starts at. From ``first``, a slice takes consecutive spans until it holds
+    ``WINDOW_SLICE_MIN_ROWS`` rows; the next starts at the next span with rows and the last
+    runs to ``last``: the read is tiled, so a later mark anywhere in it falls in a slice."""
+    counts = np.bincount(slices - first, minlength=last - first).tolist()
+    into = np.empty(last - first, dtype=np.int64)
+    begin, held = first, 0
+    for i, c in enumerate(counts):
+        if c and held >= settings.WINDOW_SLICE_MIN_ROWS:
+            begin, held = first + i, 0
+        into[i] = begin
+        held += c
+    return into
+
+
 def _read(version, start: datetime, end: datetime, profile, labels: dict, basis: str, *, sliced: bool):
-    """The results of [start, end)'s rows from one read of them, one ``WindowSlice`` per slice
-    with rows (``sliced``) or one for all of them (not stored: an hour read whole)."""
-    columns, slices, n = load_window_columns(version, start, end, profile)
+    """The results of [start, end)'s rows from one read of them: ``WindowSlice`` objects that
+    tile it (``sliced``; see ``_merged``) or one for all of them (not stored: an hour read whole)."""
+    columns, spans, n = load_window_columns(version, start, end, profile)
     if not n:
         return []
-    hour = start.replace(minute=0, second=0)
-    width = slice_width()
-    groups = slice_group_counts(version, start, end, labels, slice_floor)
-    if not sliced:
-        slices = np.zeros(n, dtype=np.int64)
-        summed = zero_group_counts()
-        for counts in groups.values():
-            add_group_counts(summed, counts)
-        groups = {hour: summed}
+    hour, width = start.replace(minute=0, second=0, microsecond=0), slice_width()
+    first = int((start - hour).total_seconds()) // width
+    last = min(-(-int((end - hour).total_seconds()) // width), 3600 // width)
+    into = _merged(spans, first, last) if sliced else np.full(last - first, first, dtype=np.int64)
+    present, group = np.unique(into[spans - first], return_inverse=True)
+    ends = [*present[1:].tolist(), last]
+    by_start = {hour + timedelta(seconds=int(i) * width): k for k, i in enumerate(present.tolist())}
+    groups = [zero_group_counts() for _ in by_start]
+    for span_start, counts in slice_group_counts(version, start, end, labels, slice_floor).items():
+        index = int((span_start - hour).total_seconds()) // width
+        add_group_counts(groups[by_start[hour + timedelta(seconds=int(into[index - first]) * width)]], counts)
+    dle = estimates.dle_sums(version, profile, columns, group, len(present))
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(len(present) + 1)).tolist()
     now = clock.now()
-    order = np.argsort(slices, kind="stable")
-    present, first, group = np.unique(slices[order], return_index=True, return_inverse=True)
-    bounds = [*first.tolist(), n]
-    in_read_order = np.empty(n, dtype=np.int64)
-    in_read_order[order] = group  # each row's slice among those present
-    dle = estimates.dle_sums(version, profile, columns, in_read_order, len(present))
     out = []
-    for i, index in enumerate(present.tolist()):
-        idx = order[bounds[i] : bounds[i + 1]]
+    for k, (slice_start, index) in enumerate(zip(by_start, present.tolist(), strict=True)):
+        idx = order[bounds[k] : bounds[k + 1]]
         part = {name: values[idx] for name, values in columns.items()}
         layout, dtype, counts, quality = pack_counts(stats.bin_window(profile, part) if profile else {})
-        slice_start = hour + timedelta(seconds=index * width)
-        slice_groups = groups.get(slice_start, {})
         out.append(
             WindowSlice(
                 version_id=version.pk,
                 slice_start=slice_start,
+                seconds=(ends[k] - index) * width,
                 rows=len(idx),
                 basis=basis,
                 layout=layout,
                 dtype=dtype,
                 counts=counts,
                 quality=quality,
-                groups={a: {g: [float(v) for v in c] for g, c in gs.items()} for a, gs in slice_groups.items()},
-                dle=dle[i],
+                groups={a: {g: [float(v) for v in c] for g, c in gs.items()} for a, gs in groups[k].items()},
+                dle=dle[k],
                 computed_at=now,
             )
         )
@@ -260,7 +291,18 @@ def _store(version, start: datetime, end: datetime, read: list, slices: list, ma
             slices,
             update_conflicts=True,
             unique_fields=["version", "slice_start"],
-            update_fields=["rows", "basis", "layout", "dtype", "counts", "quality", "groups", "dle", "computed_at"],
+            update_fields=[
+                "seconds",
+                "rows",
+                "basis",
+                "layout",
+                "dtype",
+                "counts",
+                "quality",
+                "groups",
+                "dle",
+                "computed_at",
+            ],
             batch_size=100,
         )
         if marks:
@@ -298,8 +340,9 @@ def hour_sums(version: ModelVersion, start: datetime, end: datetime, profile, la
         return _sum(_read(version, start, end, profile, labels, basis, sliced=False), profile)
     stored = WindowSlice.objects.filter(version=version, slice_start__gte=start, slice_start__lt=end)
     marks = dict(dirty.values_list("slice_start", "marked_at"))
-    full = set(stored.values_list("basis", flat=True).distinct()) != {basis}
-    read = [(start, end)] if full else _runs(sorted(marks))
+    extents = list(stored.order_by("slice_start").values_list("slice_start", "seconds", "basis"))
+    full = {b for _, _, b in extents} != {basis}
+    read = [(start, end)] if full else _spans(marks, [(s, w) for s, w, _ in extents])
     if read:
         slices = [s for a, b in read for s in _read(version, a, b, profile, labels, basis, sliced=True)]
         _store(version, start, end, read, slices, marks, full=full)

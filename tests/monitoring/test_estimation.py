@@ -112,7 +112,8 @@ def test_dle_estimates_mae_and_rmse_of_a_regression_window():
     models = estimation.dle_fit(columns, y, SCHEMA)
     for shift in (0.0, 1.0):
         window, y_window = regression(5_000, shift)
-        est = estimation.dle_estimate(estimation.dle_window(models, window))
+        one_group = np.zeros(len(y_window), dtype=np.int64)
+        est = estimation.dle_estimate(estimation.dle_groups(models, window, one_group, 1)[0])
         err = y_window - window["__prediction__"]
         assert est["mae"][0] == pytest.approx(np.abs(err).mean(), rel=0.05)
         assert est["rmse"][0] == pytest.approx(np.sqrt((err**2).mean()), rel=0.05)

@@ -35,6 +35,7 @@ EVERY_HOUR = 24 * 366 * 50  # T0 is months ago: its hours keep their slices as l
 def _slices_kept(settings):
     settings.WINDOW_SLICES_KEPT_HOURS = EVERY_HOUR
     settings.WINDOW_SLICE_SECONDS = 60  # minutes: the spans below; ten seconds (the default) further down
+    settings.WINDOW_SLICE_MIN_ROWS = 1  # a slice per minute with rows; merged slices further down
 
 
 @pytest.fixture
@@ -299,6 +300,53 @@ def test_slices_of_ten_seconds_are_read_apart_and_a_row_just_before_a_boundary_s
     ingest(profiled, owner, late, django_capture_on_commit_callbacks)
     assert reads == [(T0 + timedelta(minutes=30, seconds=40), T0 + timedelta(minutes=31))]
     assert hour_figures(profiled)[0][("", "volume")] == 314
+    assert_same(hour_figures(profiled), fresh(profiled))
+
+
+def every_minute(n_per_minute: int, *, prefix: str = "m", minutes=range(60)) -> list[dict]:
+    records = prediction_records(n_per_minute * len(minutes), prefix=prefix)
+    for i, r in enumerate(records):
+        into = timedelta(seconds=60 * (i % n_per_minute) / n_per_minute)
+        r["timestamp"] = (T0 + timedelta(minutes=minutes[i // n_per_minute]) + into).isoformat()
+    return records
+
+
+def test_sparse_minutes_are_merged_into_slices_of_the_least_rows_and_a_mark_re_reads_its_slice(
+    profiled, owner, django_capture_on_commit_callbacks, reads, settings
+):
+    settings.WINDOW_SLICE_MIN_ROWS = 100
+    ingest(profiled, owner, every_minute(10), django_capture_on_commit_callbacks)
+    stored = list(WindowSlice.objects.filter(version=profiled).values_list("slice_start", "seconds", "rows"))
+    minute = timedelta(minutes=1)
+    assert stored == [(T0 + 10 * k * minute, 600, 100) for k in range(6)], "ten minutes of 10 rows make a slice"
+    reads.clear()
+    ingest(profiled, owner, every_minute(3, prefix="late", minutes=[45, 46]), django_capture_on_commit_callbacks)
+    assert reads == [(T0 + 40 * minute, T0 + 50 * minute)], "the slice holding minutes 45 and 46, whole"
+    after = list(WindowSlice.objects.filter(version=profiled).values_list("slice_start", "seconds", "rows"))
+    assert after == [*stored[:4], (T0 + 40 * minute, 600, 106), stored[5]]
+    reads.clear()
+    ingest(profiled, owner, every_minute(200, prefix="burst", minutes=[45]), django_capture_on_commit_callbacks)
+    assert reads == [(T0 + 40 * minute, T0 + 50 * minute)]
+    after = list(WindowSlice.objects.filter(version=profiled).values_list("slice_start", "seconds", "rows"))
+    assert after[4:] == [(T0 + 40 * minute, 360, 263), (T0 + 46 * minute, 240, 43), stored[5]], "split once full"
+    assert_same(hour_figures(profiled), fresh(profiled))
+
+
+def test_a_sparse_hour_is_one_slice_and_a_mark_in_a_span_without_rows_re_reads_it(
+    profiled, owner, django_capture_on_commit_callbacks, reads, settings
+):
+    settings.WINDOW_SLICE_MIN_ROWS = 5000
+    settings.WINDOW_SLICE_SECONDS = 10
+    ingest(profiled, owner, every_minute(1, minutes=range(10, 50)), django_capture_on_commit_callbacks)
+    assert list(WindowSlice.objects.filter(version=profiled).values_list("slice_start", "seconds", "rows")) == [
+        (T0, 3600, 40)
+    ], "the hour tiled from its start to its end by the one slice"
+    reads.clear()
+    late = every_minute(1, prefix="late", minutes=[58])
+    late[0]["timestamp"] = (T0 + timedelta(minutes=58, seconds=33)).isoformat()
+    ingest(profiled, owner, late, django_capture_on_commit_callbacks)
+    assert reads == [HOUR]
+    assert hour_figures(profiled)[0][("", "volume")] == 41
     assert_same(hour_figures(profiled), fresh(profiled))
 
 
