@@ -9,11 +9,11 @@ the fairness group counts and DLE's error sums. Ingestion marks the slices of ea
 (``DirtySlice``, in the data's transaction, beside the hour's ``DirtyWindow``); the hour's
 computation re-reads its dirty slices only and sums its slices.
 
-* Ingestion marks ``WINDOW_SLICE_SECONDS`` spans (10 s). A read stores slices that tile it,
-  each a run of consecutive spans holding at least ``WINDOW_SLICE_MIN_ROWS`` rows (5,000): at
-  35,000 rows/s a slice is one span; a sparse model's hour is one slice or a few, as each
-  slice costs a few ms to bin, store and sum however few its rows. A mark re-reads the slice
-  holding it.
+* Ingestion marks ``WINDOW_SLICE_SECONDS`` spans (10 s). A read stores slices, each a run of
+  consecutive spans holding at least ``WINDOW_SLICE_MIN_ROWS`` rows (5,000): at 35,000 rows/s
+  a slice is one span; a sparse model's hour is one slice or a few, as each slice costs a few
+  ms to bin, store and sum however few its rows. A mark re-reads the slice holding it, or its
+  span alone where no slice holds it (``_spans``, ``_merged``).
 
 * An hour with no slice, or whose slices were computed on another basis (reference profile,
   feature schema, task, slice width), is read in full (one statement for the whole hour, split
@@ -216,34 +216,42 @@ def _spans(marks, stored: list[tuple[datetime, int]]) -> list[tuple[datetime, da
     return [(a, b) for a, b in spans]
 
 
-def _merged(slices: np.ndarray, first: int, last: int) -> np.ndarray:
-    """Each ``WINDOW_SLICE_SECONDS`` span of a read, [first, last) by index in the hour → the
-    index its slice starts at. From ``first``, a slice takes consecutive spans until it holds
-    ``WINDOW_SLICE_MIN_ROWS`` rows; the next starts at the next span with rows and the last
-    runs to ``last``: the read is tiled, so a later mark anywhere in it falls in a slice."""
+def _merged(slices: np.ndarray, first: int, last: int) -> tuple[np.ndarray, dict[int, int]]:
+    """The slices a read of the ``WINDOW_SLICE_SECONDS`` spans [first, last) (indexes in the
+    hour) stores: each span's slice (by the index it starts at), and each slice's end. From
+    ``first``, a slice takes consecutive spans until it holds ``WINDOW_SLICE_MIN_ROWS`` rows;
+    the next starts at the next span with rows. A full slice ends after its last span with
+    rows (a mark past it reads that span alone, not the full slice again: the live edge under
+    steady ingestion); the last slice, if not full, runs to ``last``, so that a sparse model's
+    later marks fall in it (one slice of a few rows rather than one per span)."""
     counts = np.bincount(slices - first, minlength=last - first).tolist()
+    least = settings.WINDOW_SLICE_MIN_ROWS
     into = np.empty(last - first, dtype=np.int64)
+    ends: dict[int, int] = {}
     begin, held = first, 0
     for i, c in enumerate(counts):
-        if c and held >= settings.WINDOW_SLICE_MIN_ROWS:
+        if c and held >= least:
             begin, held = first + i, 0
         into[i] = begin
-        held += c
-    return into
+        if c:
+            held += c
+            ends[begin] = first + i + 1
+    if held < least:
+        ends[begin] = last
+    return into, ends
 
 
 def _read(version, start: datetime, end: datetime, profile, labels: dict, basis: str, *, sliced: bool):
-    """The results of [start, end)'s rows from one read of them: ``WindowSlice`` objects that
-    tile it (``sliced``; see ``_merged``) or one for all of them (not stored: an hour read whole)."""
+    """The results of [start, end)'s rows from one read of them: ``WindowSlice`` objects
+    (``sliced``; see ``_merged``) or one for all of them (not stored: an hour read whole)."""
     columns, spans, n = load_window_columns(version, start, end, profile)
     if not n:
         return []
     hour, width = start.replace(minute=0, second=0, microsecond=0), slice_width()
     first = int((start - hour).total_seconds()) // width
     last = min(-(-int((end - hour).total_seconds()) // width), 3600 // width)
-    into = _merged(spans, first, last) if sliced else np.full(last - first, first, dtype=np.int64)
+    into, ends = _merged(spans, first, last) if sliced else (np.full(last - first, first), {first: last})
     present, group = np.unique(into[spans - first], return_inverse=True)
-    ends = [*present[1:].tolist(), last]
     by_start = {hour + timedelta(seconds=int(i) * width): k for k, i in enumerate(present.tolist())}
     groups = [zero_group_counts() for _ in by_start]
     for span_start, counts in slice_group_counts(version, start, end, labels, slice_floor).items():
@@ -262,7 +270,7 @@ def _read(version, start: datetime, end: datetime, profile, labels: dict, basis:
             WindowSlice(
                 version_id=version.pk,
                 slice_start=slice_start,
-                seconds=(ends[k] - index) * width,
+                seconds=(ends[index] - index) * width,
                 rows=len(idx),
                 basis=basis,
                 layout=layout,

@@ -350,6 +350,26 @@ def test_a_sparse_hour_is_one_slice_and_a_mark_in_a_span_without_rows_re_reads_i
     assert_same(hour_figures(profiled), fresh(profiled))
 
 
+def test_a_mark_past_a_full_slice_reads_its_minute_alone_and_one_inside_it_the_slice(
+    profiled, owner, django_capture_on_commit_callbacks, reads, settings
+):
+    settings.WINDOW_SLICE_MIN_ROWS = 50
+    ingest(profiled, owner, every_minute(60, minutes=[10]), django_capture_on_commit_callbacks)
+    minute = timedelta(minutes=1)
+    assert list(WindowSlice.objects.values_list("slice_start", "seconds", "rows")) == [(T0, 660, 60)]
+    reads.clear()
+    ingest(profiled, owner, every_minute(5, prefix="next", minutes=[11]), django_capture_on_commit_callbacks)
+    assert reads == [(T0 + 11 * minute, T0 + 12 * minute)], "the live edge past a full slice: its minute alone"
+    reads.clear()
+    ingest(profiled, owner, every_minute(5, prefix="early", minutes=[4]), django_capture_on_commit_callbacks)
+    assert reads == [(T0, T0 + 11 * minute)]
+    assert list(WindowSlice.objects.values_list("slice_start", "seconds", "rows")) == [
+        (T0, 660, 65),
+        (T0 + 11 * minute, 60, 5),
+    ]
+    assert_same(hour_figures(profiled), fresh(profiled))
+
+
 def test_a_slice_width_that_does_not_divide_an_hour_is_refused():
     import os
     import subprocess
