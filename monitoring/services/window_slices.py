@@ -346,15 +346,16 @@ def hour_sums(version: ModelVersion, start: datetime, end: datetime, profile, la
     if start < _kept_since():  # read whole, whatever its marks say: they go
         dirty.delete()
         return _sum(_read(version, start, end, profile, labels, basis, sliced=False), profile)
-    stored = WindowSlice.objects.filter(version=version, slice_start__gte=start, slice_start__lt=end)
     marks = dict(dirty.values_list("slice_start", "marked_at"))
-    extents = list(stored.order_by("slice_start").values_list("slice_start", "seconds", "basis"))
-    full = {b for _, _, b in extents} != {basis}
-    read = [(start, end)] if full else _spans(marks, [(s, w) for s, w, _ in extents])
-    if read:
-        slices = [s for a, b in read for s in _read(version, a, b, profile, labels, basis, sliced=True)]
-        _store(version, start, end, read, slices, marks, full=full)
-    return _sum(list(stored.order_by()), profile)
+    stored = list(WindowSlice.objects.filter(version=version, slice_start__gte=start, slice_start__lt=end))
+    full = {p.basis for p in stored} != {basis}
+    read = [(start, end)] if full else _spans(marks, [(p.slice_start, p.seconds) for p in stored])
+    if not read:
+        return _sum(stored, profile)
+    slices = [s for a, b in read for s in _read(version, a, b, profile, labels, basis, sliced=True)]
+    _store(version, start, end, read, slices, marks, full=full)
+    kept = [p for p in stored if not any(a <= p.slice_start < b for a, b in read)]  # a slice is read whole or not
+    return _sum(kept + slices, profile)
 
 
 __all__ = [
