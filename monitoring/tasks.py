@@ -113,7 +113,7 @@ def partitions_create_ahead() -> int:
 
 @shared_task(name="monitoring.tasks.retention_purge", time_limit=3600, soft_time_limit=3300, **COMMON)
 def retention_purge() -> int:
-    """Remove expired raw rows with a receipt each in the audit chain, and the minute slices of
+    """Remove expired raw rows with a receipt each in the audit chain, and the window slices of
     hours no longer live (beat, nightly)."""
     from monitoring.services.retention import retention_purge as purge
     from monitoring.services.window_slices import slices_prune

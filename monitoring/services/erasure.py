@@ -39,6 +39,7 @@ from registry.services.audit import AuditContext, audit_record
 from .raw_digests import digests_remove
 from .subjects import MAX_SUBJECT_LENGTH, subject_hash
 from .window_slices import slices_forget
+from .windows import hour_floor
 
 
 def _counts(queryset, model_field: str) -> dict[int, int]:
@@ -60,7 +61,7 @@ def _slices_forget(rows: list[tuple]) -> None:
     aggregates stay (docs/scale.md, "Why aggregates are not recomputed after an erasure")."""
     by_version: dict[int, set] = {}
     for version_id, ts, _ in rows:
-        by_version.setdefault(version_id, set()).add(ts.replace(minute=0, second=0, microsecond=0))
+        by_version.setdefault(version_id, set()).add(hour_floor(ts))
     for version_id, hours in by_version.items():
         slices_forget(version_id=version_id, hours=hours)
 
