@@ -24,7 +24,10 @@ Load: a client process POSTs CSV batches of 10,000 rows drawn from the reference
 stamped now, to ``POST /api/v1/models/{name}/versions/{v}/predictions/``, paced at
 ``BENCH_FRESHNESS_RATE`` rows/s (50,000) over ``BENCH_FRESHNESS_CONNECTIONS`` (4) keep-alive
 connections. When the server cannot keep up, batches go out as fast as answers come back: the
-rate held is what was accepted, printed with its ratio to the target.
+rate held is what was accepted, printed with its ratio to the target. It passes at 98 % of the
+target or more: the client sends on a schedule of exactly the target and never gets ahead of
+it, so the first answer's latency and the batches still in flight when the load stops count
+against it (a server keeping up held 49,752 and 49,966 rows/s of 50,000 here, 2026-12-07).
 
 Injections: at ``INJECTIONS`` moments spread evenly over the run the bench POSTs one batch of
 2,000 rows stamped in an hour of its own after the live hours (injection k: k + 2 hours ahead,
