@@ -32,7 +32,7 @@ DELETE_OLD = (
 # of 500,000 rows), then an index probe per version named
 CHECK_VERSIONS = (
     "named := ARRAY(SELECT version_id FROM new_rows GROUP BY version_id);"
-    " IF (SELECT count(*) FROM (SELECT 1 FROM registry_modelversion WHERE id = ANY(named) FOR KEY SHARE) locked)"
+    f" IF (SELECT count(*) FROM (SELECT 1 FROM {VERSIONS} WHERE id = ANY(named) FOR KEY SHARE) locked)"
     " <> cardinality(named) THEN"
     " RAISE EXCEPTION 'a prediction names a model version that does not exist'"
     f" USING ERRCODE = 'foreign_key_violation', TABLE = '{TABLE}'; END IF;"
