@@ -19,6 +19,7 @@ from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFac
 from tests.redis_db import use_own_broker
 
 ALL_SCOPES = list(TokenScope.values)
+FLUSH_ATTEMPTS = 5  # a flush that loses a deadlock to a live server's request runs again
 
 
 def pytest_configure(config):
@@ -73,11 +74,18 @@ def _flushes_may_truncate_the_audit_log():
     SQLite. On PostgreSQL the flush's own transaction sets the switch the trigger honours (SET
     LOCAL: it ends with that transaction); on SQLite, which has no such switch, the flush's
     transaction drops the DELETE trigger and creates it again before it commits. Every other
-    statement, in tests as in production, is refused."""
-    import importlib
+    statement, in tests as in production, is refused.
 
+    On PostgreSQL a request of the live server that reaches the database as the flush starts can
+    deadlock with its TRUNCATE (tests/test_flush.py); when the flush is the victim its
+    transaction is rolled back whole, and it runs again once the request has finished."""
+    import importlib
+    import time
+
+    from django.db import OperationalError
     from django.db.backends.postgresql.base import DatabaseWrapper as PostgreSQL
     from django.db.backends.sqlite3.base import DatabaseWrapper as SQLite
+    from psycopg.errors import DeadlockDetected
 
     registry_schema = importlib.import_module(
         "registry.migrations.0001_squashed_0020_evaluation_created_at_from_the_clock"
@@ -93,7 +101,13 @@ def _flushes_may_truncate_the_audit_log():
         flush = operations.execute_sql_flush
 
         def execute_sql_flush(self, sql_list, flush=flush, around=around):
-            return flush(self, around(sql_list) if sql_list else sql_list)
+            for attempt in range(1, FLUSH_ATTEMPTS + 1):
+                try:
+                    return flush(self, around(sql_list) if sql_list else sql_list)
+                except OperationalError as error:
+                    if attempt == FLUSH_ATTEMPTS or not isinstance(error.__cause__, DeadlockDetected):
+                        raise
+                    time.sleep(0.1 * attempt)
 
         operations.execute_sql_flush = execute_sql_flush
 

@@ -101,7 +101,9 @@ def page(browser, transactional_db):
     the flush's TRUNCATE waits on, and deadlock it. Closing the page does not wait for the
     server's side of that request, so the teardown also waits until no other session of the
     test database is running a statement or holding a transaction (a clean clone's run once
-    deadlocked the flush against a request still reading)."""
+    deadlocked the flush against a request still reading). A request that reaches the database
+    only after that wait can still deadlock the flush; the flush then runs again
+    (tests/conftest.py, tests/test_flush.py)."""
     context, pg = open_page(browser)
     yield pg
     errors = list(pg.console_errors)
