@@ -15,15 +15,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from registry.models import Tag
+from tests.monitoring.helpers import other_connection
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _connect():
-    settings = connection.settings_dict
-    return psycopg.connect(
-        dbname=settings["NAME"], host=settings["HOST"], port=settings["PORT"] or 5432, user=settings["USER"]
-    )
 
 
 def _flush_waits_on(cursor, flusher: int, table: str) -> bool:
@@ -41,8 +35,7 @@ def test_a_request_that_deadlocks_the_flush_delays_it_and_the_tables_end_empty()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         flusher = cursor.fetchone()[0]
-    request, watcher = _connect(), _connect()
-    request.autocommit = watcher.autocommit = True
+    request, watcher = other_connection(), other_connection()
     outcome = {}
 
     def live_request():
