@@ -51,6 +51,29 @@ def test_owner_browses_the_inventory_searches_and_opens_a_model_and_a_version(pa
     assert "s3://acme-ml-data/customer-churn/snapshots/2026-08-31/customers.csv" in text
 
 
+def test_leaving_the_search_box_sends_no_second_search(page, live_server, demo):
+    """The search box searches as one types; leaving it (to click a result) must not search
+    again: that request swapped the results, the link being clicked among them, and pushed a
+    history entry, so a click right after typing could be lost (a clean clone's run lost one).
+    The filters still search on change: a team chosen afterwards is the one request sent, and
+    the owner filter searches when left."""
+    login(page, live_server, demo["owner"], password=DEMO_PASSWORD)
+    page.goto(live_server.url + reverse("registry:model_list"))
+    results = page.locator("#model-results")
+    page.locator("#id_q").press_sequentially("churn", delay=30)
+    results.get_by_role("link", name="diabetes-progression").wait_for(state="detached")
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if "/models/?" in request.url else None)
+    page.locator("#id_q").blur()
+    team = page.locator("select[name=team] option").nth(1).get_attribute("value")
+    with page.expect_response(lambda response: f"team={team}&" in response.url):
+        page.select_option("select[name=team]", team)
+    assert len(sent) == 1 and f"q=churn&team={team}&" in sent[0], sent
+    with page.expect_response(lambda response: "&owner=owner&" in response.url):  # a text filter: on leaving it
+        page.fill("input[name=owner]", "owner")
+        page.locator("input[name=owner]").blur()
+
+
 def test_auditor_sees_every_model_read_only(page, live_server, demo):
     login(page, live_server, demo["auditor"], password=DEMO_PASSWORD)
     page.goto(live_server.url + reverse("registry:model_list"))
