@@ -18,6 +18,7 @@ LAYOUT_URLS = {
     "scorecard": "monitoring:scorecard",
     "as_of": "registry:as_of",
     "audit": "registry:audit_log",
+    "privacy": "monitoring:privacy",
     "tokens": "registry:token_list",
     "logout": "logout",
 }

@@ -16,6 +16,7 @@ from registry.models import ApiToken, ModelVersion, PromotionRequest, Registered
 from registry.rules import (
     can_change_model,
     can_view_audit,
+    can_view_privacy,
     is_admin,
     is_reviewer,
     sees_all_models,
@@ -150,7 +151,8 @@ def models_to_complete(*, user) -> list[RegisteredModel]:
 
 
 def navigation_counts(*, user) -> dict[str, Any]:
-    """What the navigation bar shows: pending reviews for reviewers, the audit link, role badges."""
+    """What the navigation bar shows: pending reviews for reviewers, the audit and privacy links,
+    role badges."""
     counts: dict[str, Any] = {"pending_reviews": 0}
     if is_reviewer(user) or is_admin(user):
         # On every page: kept in the inventory cache, whose revision every request change bumps.
@@ -160,5 +162,6 @@ def navigation_counts(*, user) -> dict[str, Any]:
             lambda: PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exclude(requested_by=user).count(),
         )
     counts["can_view_audit"] = can_view_audit(user)
+    counts["can_view_privacy"] = can_view_privacy(user)
     counts["groups"] = sorted(role_names(user))
     return counts

@@ -360,7 +360,12 @@ def test_the_privacy_page_shows_requests_holds_and_receipts_to_privacy_officers_
     assert response.status_code == 302 and ErasureRequest.objects.count() == 1
     page = client.get("/monitoring/privacy/")
     html = page.content.decode()
-    assert page.status_code == 200 and "churn: 3 predictions, 1 labels" in html and SECRET not in html
+    assert page.status_code == 200 and "churn: 3 predictions, 1 label " in html and SECRET not in html
+    # the navigation links the page for those who may see it, and for no one else
+    link = '<a href="/monitoring/privacy/" class="active">Privacy</a>'
+    assert link in html
+    assert 'href="/monitoring/privacy/"' in client_for(auditor).get("/monitoring/alerts/").content.decode()
+    assert 'href="/monitoring/privacy/"' not in client_for(owner).get("/monitoring/alerts/").content.decode()
     assert client_for(auditor).get("/monitoring/privacy/").status_code == 200
     assert "Erase this subject" not in client_for(auditor).get("/monitoring/privacy/").content.decode()
     assert client_for(outsider).get("/monitoring/privacy/").status_code == 403
