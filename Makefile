@@ -41,7 +41,7 @@ demo: venv static
 run: demo
 	@echo ""
 	@echo "  MLOps Portal: http://$(HOST):$(PORT)/"
-	@echo "  Demo logins (password 'demo-pass-123'): owner, reviewer, reviewer2, auditor, admin"
+	@echo "  Demo logins (password 'demo-pass-123'): owner, reviewer, reviewer2, auditor, privacy, admin"
 	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/"
 	@echo ""
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start -f Procfile

@@ -36,6 +36,7 @@ from django.utils import timezone
 from mlops_portal import clock, db, queue
 from monitoring import demo_fairness
 from monitoring.demo_live import SHADOW_DAYS, after_the_incident, churn_traffic, live_steps, shadow_day
+from monitoring.demo_privacy import customers, privacy_steps
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction, ReferenceProfile
 from monitoring.services.config import monitoring_config_update
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
@@ -92,6 +93,7 @@ class MonitoredSpec:
     label: str
     label_delay_days: int
     with_score: bool
+    subjects: Callable[[int, int], list[str]] | None = None  # (day, rows) -> each row's subject id
 
 
 def _churn_day(day: int) -> pd.DataFrame:
@@ -127,6 +129,7 @@ MONITORED = [
         label=demo_training.CHURN_LABEL,
         label_delay_days=7,
         with_score=True,
+        subjects=functools.partial(customers, "churn"),
     ),
     MonitoredSpec(
         model=registry_demo.DIABETES,
@@ -207,6 +210,7 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
             *live_steps(created),  # customer-churn v4 in shadow
             *llm_steps(today=today, days=28, created=created),  # support-assistant's requests
             *cost_steps(today=today, names=names, since=set_up + timedelta(minutes=5), created=created),
+            *privacy_steps(first_day=first_day, days=DAYS, created=created),  # retention, a hold, an erasure
         ]:
             timeline.add(moment, action)
         timeline.run_until(None)
@@ -296,6 +300,8 @@ def _day(target: _Target, first_day: datetime, day: int, created: dict[str, int]
         batch = target.scored(frame)
         batch.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
         batch.insert(0, "prediction_id", ids)
+        if spec.subjects is not None:
+            batch["subject_id"] = spec.subjects(day, len(batch))
         predictions_ingest(version=version, body=_csv(batch), content_type="text/csv", actor=owner, context=context)
         created["predictions"] = created.get("predictions", 0) + len(batch)
     # the outcome of the day that is now label_delay_days old becomes known
@@ -305,5 +311,7 @@ def _day(target: _Target, first_day: datetime, day: int, created: dict[str, int]
         label_ids = [f"{spec.id_prefix}-{labelled_start:%Y%m%d}-{i:04d}" for i in range(len(labelled))]
         if not GroundTruth.objects.filter(model=model, prediction_id=label_ids[0]).exists():
             labels = pd.DataFrame({"prediction_id": label_ids, "label": labelled[spec.label].to_numpy()})
+            if spec.subjects is not None:
+                labels["subject_id"] = spec.subjects(day - spec.label_delay_days, len(labels))
             labels_ingest(model=model, body=_csv(labels), content_type="text/csv", actor=owner, context=context)
             created["labels"] = created.get("labels", 0) + len(labels)

@@ -31,6 +31,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from mlops_portal import queue
+from monitoring.demo_privacy import customers
 from monitoring.fairness_data import AGE_BANDS, applicants
 from monitoring.models import GroundTruth, MonitoringConfig, Prediction
 from monitoring.services.config import monitoring_config_update
@@ -185,6 +186,7 @@ def traffic_day(version: ModelVersion, first_day: datetime, day: int, created: d
         seconds = np.sort(np.random.default_rng(41_000 + day).integers(0, 3600, ROWS_PER_DAY))
         frame.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
         frame.insert(0, "prediction_id", ids)
+        frame["subject_id"] = customers("credit", day, ROWS_PER_DAY)
         predictions_ingest(version=version, body=_csv(frame), content_type="text/csv", actor=owner, context=CONTEXT)
         created["predictions"] = created.get("predictions", 0) + ROWS_PER_DAY
     if day >= 7:
@@ -192,6 +194,7 @@ def traffic_day(version: ModelVersion, first_day: datetime, day: int, created: d
         label_ids = [f"credit-{labelled_start:%Y%m%d}-{i:04d}" for i in range(ROWS_PER_DAY)]
         if not GroundTruth.objects.filter(model=model, prediction_id=label_ids[0]).exists():
             labels = pd.DataFrame({"prediction_id": label_ids, "label": _day_data(day - 7)["label"]})
+            labels["subject_id"] = customers("credit", day - 7, ROWS_PER_DAY)
             labels_ingest(model=model, body=_csv(labels), content_type="text/csv", actor=owner, context=CONTEXT)
             created["labels"] = created.get("labels", 0) + ROWS_PER_DAY
 

@@ -24,6 +24,7 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from monitoring.demo_privacy import customers
 from monitoring.models import Prediction, ReferenceProfile
 from monitoring.services.ingestion import predictions_ingest, reference_upload
 from monitoring.services.live_evidence import live_evidence_refresh
@@ -239,5 +240,6 @@ def shadow_day(first_day: datetime, day: int, frame: pd.DataFrame, created: dict
     batch = _scored(_trained(), frame, [f["name"] for f in version.feature_schema])
     batch.insert(0, "timestamp", [(start + timedelta(seconds=int(s))).isoformat() for s in seconds])
     batch.insert(0, "prediction_id", ids)
+    batch["subject_id"] = customers("churn", day, len(batch))  # production's customers, row for row
     _send_csv(predictions_ingest, version, batch)
     created["shadow predictions"] = created.get("shadow predictions", 0) + len(batch)

@@ -39,7 +39,7 @@ from registry.demo_training import (
     train_diabetes,
 )
 from registry.models import RegisteredModel, Team
-from registry.rules import AUDITOR_GROUP, REVIEWER_GROUP
+from registry.rules import AUDITOR_GROUP, PRIVACY_GROUP, REVIEWER_GROUP
 from registry.services.inventory import model_create, team_create
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -51,6 +51,7 @@ USERS = [
     ("reviewer", "Ravi", "Reyes", [REVIEWER_GROUP], False),
     ("reviewer2", "Rachel", "Rowe", [REVIEWER_GROUP], False),
     ("auditor", "Ada", "Aldridge", [AUDITOR_GROUP], False),
+    ("privacy", "Priya", "Patel", [PRIVACY_GROUP], False),
     ("admin", "Alex", "Admin", [], True),
 ]
 

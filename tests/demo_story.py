@@ -10,12 +10,15 @@ database loads the four weeks once (about 100 s on PostgreSQL under the suite's 
   churn drift alert opening on a day of the drift, the incident that follows it (rollback to
   v1, re-promotion of v2) that day and night, so the as-of page shows it; live evidence of the
   shadow version; the LLM application's and the costs' days;
+- the privacy officer's retention decisions, legal hold and one subject's erasure, on their days,
+  the subject's rows gone where no hold applies and its id in clear nowhere;
 - a second run that changes nothing.
 
 Both callers load with ``manage.py load_demo --sync`` under ``midday_clock`` (the second run on
 the same calendar day), with real commits."""
 
 import datetime
+import json
 from io import StringIO
 
 from django.apps import apps
@@ -26,9 +29,11 @@ from django.utils import timezone
 from monitoring import demo_fairness
 from monitoring.demo import DAYS, DRIFT_FROM_DAY
 from monitoring.demo_live import SHADOW_DAYS, SHADOW_VERSION
-from monitoring.models import Alert, HealthStatus, MetricValue, Prediction
+from monitoring.demo_privacy import CREDIT, HOLD, REQUESTER
+from monitoring.models import Alert, ErasureRequest, GroundTruth, HealthStatus, MetricValue, Prediction, RetentionPolicy
 from monitoring.oversight.demo import INCIDENT_HOURS
 from monitoring.oversight.models import Incident
+from monitoring.services.subjects import subject_hash
 from registry import demo
 from registry.choices import AuditSource, PromotionStatus, Stage
 from registry.models import AuditEvent, ModelVersion, PromotionRequest, RegisteredModel
@@ -59,12 +64,13 @@ def _row_counts() -> dict[str, int]:
 
 def _assert_inventory() -> None:
     users = {u.username: u for u in get_user_model().objects.all()}
-    assert {"owner", "reviewer", "reviewer2", "auditor", "admin"} <= set(users)
+    assert {"owner", "reviewer", "reviewer2", "auditor", "privacy", "admin"} <= set(users)
     assert users["owner"].check_password("demo-pass-123")
     assert users["admin"].is_superuser
     assert set(users["reviewer"].groups.values_list("name", flat=True)) == {"reviewer"}
     assert set(users["reviewer2"].groups.values_list("name", flat=True)) == {"reviewer"}
     assert set(users["auditor"].groups.values_list("name", flat=True)) == {"auditor"}
+    assert set(users["privacy"].groups.values_list("name", flat=True)) == {"privacy"}
 
     churn = RegisteredModel.objects.get(name=demo.CHURN)
     diabetes = RegisteredModel.objects.get(name="diabetes-progression")
@@ -140,6 +146,36 @@ def _assert_monitoring() -> None:
     assert MetricValue.objects.filter(version=live, metric__startswith="estimated.").exists()
 
 
+def _assert_privacy() -> None:
+    """Churn's 400 days set before its first run, credit-approval's hold ten days ago, and
+    yesterday's erasure: churn's rows of the subject gone, credit-approval's held with the hold's
+    reason and article, each step audited on its day as the privacy officer's; the subject id in
+    clear in no row of the subjects' tables and no audit event."""
+    churn = RegisteredModel.objects.get(name=demo.CHURN)
+    assert RetentionPolicy.objects.get(model=churn).raw_days == 400
+    hold = RetentionPolicy.objects.get(model__name=CREDIT)
+    assert hold.legal_hold and hold.legal_hold_article == HOLD["legal_hold_article"]
+    first_run, today = demo.moment((-DAYS, 6)), demo.moment((0, 0))
+    changes = _demo_events(action="retention.changed").order_by("seq")
+    assert {e.actor_name for e in changes} == {"privacy"} and changes.count() == 2
+    assert changes[0].model_name == demo.CHURN and changes[0].timestamp < first_run
+    assert changes[1].model_name == CREDIT and today - datetime.timedelta(days=11) < changes[1].timestamp
+    request = ErasureRequest.objects.get()
+    assert request.status == "held" and today - datetime.timedelta(days=1) < request.requested_at < today
+    results = {r["model"]: r for r in request.results}
+    assert set(results) == {demo.CHURN, CREDIT}
+    assert results[demo.CHURN] == {"model": demo.CHURN, "predictions": 2, "labels": 2, "status": "erased"}
+    assert results[CREDIT]["status"] == "held" and results[CREDIT]["reason"] == HOLD["legal_hold_reason"]
+    assert (results[CREDIT]["predictions"], results[CREDIT]["labels"]) == (1, 1)
+    hashed = subject_hash(REQUESTER)
+    assert not Prediction.objects.filter(subject_hash=hashed).exclude(version__model__name=CREDIT).exists()
+    assert not GroundTruth.objects.filter(subject_hash=hashed).exclude(model__name=CREDIT).exists()
+    assert Prediction.objects.filter(version__model=churn).exclude(subject_hash=None).count() >= 10_000
+    erased = _demo_events(action="erasure.completed").get()
+    assert erased.actor_name == "privacy" and erased.timestamp == request.requested_at
+    assert not [e.pk for e in AuditEvent.objects.all() if REQUESTER in json.dumps([e.before, e.after, e.object_repr])]
+
+
 def load() -> tuple[datetime.datetime, str]:
     """``manage.py load_demo --sync`` as ``make run`` runs it: (when it started, what it printed)."""
     started, out = timezone.now(), StringIO()
@@ -153,6 +189,7 @@ def assert_story(started: datetime.datetime, output: str) -> None:
     _assert_inventory()
     _assert_one_chain_through_the_services()
     _assert_monitoring()
+    _assert_privacy()
     drift_began = demo.moment((DRIFT_FROM_DAY - DAYS, 6))
     today = demo.moment((0, 0))
 

@@ -31,14 +31,14 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-USERS = ["owner", "reviewer", "reviewer2", "auditor", "admin"]
+USERS = ["owner", "reviewer", "reviewer2", "auditor", "privacy", "admin"]
 MODELS = ["customer-churn", "diabetes-progression", "support-assistant"]
 # A demo model without monitoring: its dashboard's charts are empty and must say why.
 UNMONITORED = "wine-cultivar"
 
 # Pages a user may be refused: the navigation shows their link only to some users.
 # (url name, nav link text) -> an unlinked page must answer 403 for that user.
-GATED_BY_NAV = {"registry:audit_log": "Audit log"}
+GATED_BY_NAV = {"registry:audit_log": "Audit log", "monitoring:privacy": "Privacy"}
 
 # (user, url) pairs the tour found broken and that are not fixed yet, each with its reason.
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {}
@@ -161,6 +161,7 @@ SHOTS = {
     ("owner", "as_of"): "demo_as_of",
     ("auditor", "customer-churn:report"): "demo_compliance_report",
     ("auditor", "audit_log"): "demo_audit_log",
+    ("privacy", "privacy"): "demo_privacy",
     ("owner", "support-assistant:dashboard"): "demo_llm_dashboard",
     ("reviewer", "support-assistant:promotion"): "demo_llm_blocked_request",
     ("owner", "support-assistant:version"): "demo_llm_version_diff",
@@ -241,5 +242,6 @@ def _nav_name(url: str) -> str:
         reverse("monitoring:fleet"): "fleet",
         reverse("registry:as_of"): "as_of",
         reverse("registry:audit_log"): "audit_log",
+        reverse("monitoring:privacy"): "privacy",
     }
     return names.get(url, "")

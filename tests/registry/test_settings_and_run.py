@@ -243,5 +243,5 @@ def test_make_run_prints_the_url_and_the_demo_logins():
     # the demo's health, alerts and incident are computed inline, on the days they happened
     # (with the worker, they would open at start-up time: back-dated history, alerts of today)
     assert "load_demo --sync" in text
-    for login in ("owner", "reviewer", "reviewer2", "auditor", "admin"):
+    for login in ("owner", "reviewer", "reviewer2", "auditor", "privacy", "admin"):
         assert login in text
