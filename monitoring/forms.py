@@ -17,6 +17,7 @@ from django.utils import timezone
 from mlops_portal.filters import utc_instant
 
 from .choices import Granularity
+from .models_retention import MAX_RAW_DAYS
 
 RANGES = {
     "24h": timedelta(hours=24),
@@ -145,3 +146,14 @@ class BatchesSinceForm(forms.Form):
     """The "Connect a pipeline" page's check: batches received since the page was opened."""
 
     since = UTCDateTimeField()
+
+
+class RetentionForm(forms.Form):
+    """The privacy page's change of one model's retention and legal hold (the API's
+    ``RetentionWriteSerializer`` fields; the service checks the high-risk floor and that a hold
+    cites its article)."""
+
+    raw_days = forms.IntegerField(min_value=1, max_value=MAX_RAW_DAYS)
+    legal_hold = forms.BooleanField(required=False)
+    legal_hold_reason = forms.CharField(max_length=2000, required=False, strip=True)
+    legal_hold_article = forms.CharField(max_length=200, required=False, strip=True)

@@ -15,5 +15,6 @@ urlpatterns = [
     path("scorecard/", views.scorecard, name="scorecard"),
     path("privacy/", views_privacy.privacy_overview, name="privacy"),
     path("privacy/erasure/", views_privacy.erasure_request_view, name="erasure_request"),
+    path("privacy/retention/<str:name>/", views_privacy.retention_update_view, name="retention_update"),
     path("", include("monitoring.oversight.urls")),  # incidents, plans, reviews, findings
 ]

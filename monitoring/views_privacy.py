@@ -9,12 +9,18 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied, Valid
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from monitoring.forms import RetentionForm
 from monitoring.selectors_privacy import erasure_request_list, records_of_processing
 from monitoring.services.erasure import erasure_request_create
+from monitoring.services.retention import retention_policy_update
+from monitoring.views import _invalid
 from registry.models import AuditEvent
-from registry.rules import can_request_erasure, can_view_privacy
+from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
+from registry.selectors.inventory import model_get_changeable
 from registry.services.audit import AuditContext
 from registry.stepup import step_up_required_if
+
+from .models_retention import HIGH_RISK_FLOOR_DAYS
 
 PAGE_SIZE = 100
 
@@ -29,6 +35,8 @@ def privacy_overview(request):
         "records": records_of_processing(user=request.user),
         "receipts": list(AuditEvent.objects.filter(action="retention.purged").order_by("-seq")[:PAGE_SIZE]),
         "can_erase": can_request_erasure(request.user),
+        "can_manage": can_manage_retention(request.user),
+        "floor": HIGH_RISK_FLOOR_DAYS,
     }
     return render(request, "monitoring/privacy.html", context)
 
@@ -50,4 +58,27 @@ def erasure_request_view(request):
         messages.error(request, str(exc))
         return redirect("monitoring:privacy")
     messages.success(request, f"Erasure request #{erasure.pk}: {erasure.get_status_display()}.")
+    return redirect("monitoring:privacy")
+
+
+@login_required
+@require_POST
+@step_up_required_if(lambda request, name: can_manage_retention(request.user))  # as the API's PATCH
+def retention_update_view(request, name):
+    """Change one model's retention and legal hold from the privacy page (the service audits
+    it): malformed values are a JSON 400, a change the rules refuse (the high-risk floor, a
+    hold without its article) comes back to the page as a message, as an erasure's does."""
+    denied = "Only a privacy officer or an admin can change retention and legal holds."
+    model = model_get_changeable(user=request.user, name=name, denied=denied, may=can_manage_retention)
+    form = RetentionForm(request.POST)
+    if not form.is_valid():
+        return _invalid(form.errors)
+    try:
+        retention_policy_update(
+            model=model, actor=request.user, context=AuditContext.from_request(request), changes=form.cleaned_data
+        )
+    except ValidationError as exc:
+        messages.error(request, f"{model.name}: " + "; ".join(exc.messages))
+        return redirect("monitoring:privacy")
+    messages.success(request, f"{model.name}: retention and legal hold saved.")
     return redirect("monitoring:privacy")

@@ -10,27 +10,18 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 
 from monitoring.models import ErasureRequest, GroundTruth, Prediction, PredictionSensitive, RetentionPolicy
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
 from registry.choices import RiskTier
-from registry.rules import PRIVACY_GROUP
 from registry.services.audit import CLI, audit_export_rows
-from tests.factories import FEATURE_SCHEMA, ModelVersionFactory, RegisteredModelFactory, UserFactory
+from tests.factories import FEATURE_SCHEMA, ModelVersionFactory, RegisteredModelFactory
 from tests.monitoring.helpers import T0, as_csv, as_json, prediction_records
 
 pytestmark = pytest.mark.django_db
 SECRET = "alice-4711@example.org"
 OTHER = "bob-0815@example.org"
-
-
-@pytest.fixture
-def privacy(db):
-    user = UserFactory(username="privacy")
-    user.groups.add(Group.objects.get_or_create(name=PRIVACY_GROUP)[0])
-    return user
 
 
 @pytest.fixture

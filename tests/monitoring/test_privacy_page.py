@@ -1,0 +1,101 @@
+"""The privacy page's retention form: a privacy officer (or an admin) changes a model's raw-data
+retention and legal hold in the browser, through the same service as the API (audited); the
+rules refuse with a message and change nothing; malformed values are a JSON 400; everyone else
+is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitoring.models import RetentionPolicy
+from registry.choices import RiskTier
+from registry.models import AuditEvent
+from tests.factories import RegisteredModelFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/monitoring/privacy/retention/{}/"
+HOLD = {
+    "legal_hold": "on",
+    "legal_hold_reason": "Complaint before the ombudsman.",
+    "legal_hold_article": "Art. 17(3)(e)",
+}
+
+
+@pytest.fixture
+def credit(churn, owner):
+    return RegisteredModelFactory(name="credit", owner=owner, team=churn.team, risk_tier=RiskTier.HIGH)
+
+
+def _changes():
+    return list(AuditEvent.objects.filter(action="retention.changed").values_list("model_name", "actor_name"))
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_an_officer_sets_retention_and_a_hold_on_the_page_and_it_is_audited(client_for, privacy, churn):
+    client = client_for(privacy)
+    page = client.get("/monitoring/privacy/").content.decode()
+    assert page.count("<summary>Change</summary>") == 1 and 'action="/monitoring/privacy/retention/churn/"' in page
+    response = client.post(URL.format("churn"), {"raw_days": "400", **HOLD}, follow=True)
+    assert response.redirect_chain == [("/monitoring/privacy/", 302)]
+    assert _messages(response) == ["churn: retention and legal hold saved."]
+    policy = RetentionPolicy.objects.get(model=churn)
+    assert (policy.raw_days, policy.legal_hold, policy.legal_hold_article) == (400, True, "Art. 17(3)(e)")
+    assert policy.updated_by == privacy and _changes() == [("churn", "privacy")]
+    assert "Complaint before the ombudsman. (Art. 17(3)(e))" in response.content.decode()
+    # lifting the hold (an unchecked box is not sent) clears its reason and article
+    client.post(URL.format("churn"), {"raw_days": "400", "legal_hold_reason": "", "legal_hold_article": ""})
+    policy.refresh_from_db()
+    assert (policy.legal_hold, policy.legal_hold_reason, policy.legal_hold_article) == (False, "", "")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("credit", {"raw_days": "90"}, "at least 183 days"),  # the high-risk floor
+        ("churn", {"raw_days": "400", "legal_hold": "on", "legal_hold_reason": "x"}, "cites the article"),
+    ],
+)
+def test_a_change_the_rules_refuse_comes_back_as_a_message_and_changes_nothing(
+    client_for, privacy, churn, credit, name, data, message
+):
+    response = client_for(privacy).post(URL.format(name), data, follow=True)
+    assert response.redirect_chain == [("/monitoring/privacy/", 302)]
+    (shown,) = _messages(response)
+    assert shown.startswith(f"{name}: ") and message in shown
+    assert not RetentionPolicy.objects.exists() and _changes() == []
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"raw_days": "abc"}, "raw_days"),
+        ({"raw_days": "1e3"}, "raw_days"),
+        ({"raw_days": "0"}, "raw_days"),
+        ({"raw_days": "100000"}, "raw_days"),
+        ({}, "raw_days"),
+        ({"raw_days": "400", "legal_hold_reason": "a\x00b"}, "legal_hold_reason"),
+        ({"raw_days": "400", "legal_hold_article": "x" * 201}, "legal_hold_article"),
+    ],
+)
+def test_malformed_values_are_a_json_400_naming_the_field_and_change_nothing(client_for, privacy, churn, data, field):
+    response = client_for(privacy).post(URL.format("churn"), data)
+    assert response.status_code == 400 and response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert {"code", "message", "details"} <= set(error) and field in error["details"]
+    assert not RetentionPolicy.objects.exists() and _changes() == []
+
+
+def test_only_officers_and_admins_may_change_it(client_for, privacy, auditor, owner, outsider, admin_user, churn):
+    assert "<summary>Change</summary>" not in client_for(auditor).get("/monitoring/privacy/").content.decode()
+    assert client_for(auditor).post(URL.format("churn"), {"raw_days": "30"}).status_code == 403
+    assert client_for(owner).post(URL.format("churn"), {"raw_days": "30"}).status_code == 403
+    assert client_for(outsider).post(URL.format("churn"), {"raw_days": "30"}).status_code == 404  # hidden from them
+    assert client_for(privacy).post(URL.format("no-such-model"), {"raw_days": "30"}).status_code == 404
+    assert client_for(privacy).get(URL.format("churn")).status_code == 405
+    assert not RetentionPolicy.objects.exists() and _changes() == []
+    assert client_for(admin_user).post(URL.format("churn"), {"raw_days": "30"}).status_code == 302
+    assert RetentionPolicy.objects.get(model=churn).raw_days == 30 and _changes() == [("churn", "admin")]
