@@ -210,7 +210,7 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
             *live_steps(created),  # customer-churn v4 in shadow
             *llm_steps(today=today, days=28, created=created),  # support-assistant's requests
             *cost_steps(today=today, names=names, since=set_up + timedelta(minutes=5), created=created),
-            *privacy_steps(first_day=first_day, days=DAYS, created=created),  # retention, a hold, an erasure
+            *privacy_steps(first_day=first_day, days=DAYS, created=created, nightly=sync),  # retention, purges, erasure
         ]:
             timeline.add(moment, action)
         timeline.run_until(None)

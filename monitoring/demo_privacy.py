@@ -6,8 +6,13 @@ The churn and credit-approval pipelines send each row's customer number as its `
 customer base, so the same person appears in several batches and in both models.
 
 * Before the first scoring run, Priya Patel, the privacy officer, sets customer-churn's raw
-  retention to 400 days: a year of scoring history to retrain on, and a month for the labels
-  (``RAW_DAYS``). Every other model keeps its risk tier's default.
+  retention to 400 days (a year of scoring history to retrain on, and a month for the labels)
+  and support-assistant's to 21 days: what customers type in the chat is kept three weeks, its
+  aggregates (latency, tokens, cost, feedback) as long as the model (``RAW_DAYS``). Every other
+  model keeps its risk tier's default.
+* Every night at 02:30 the purge runs (beat's schedule; inline with ``sync``, on the nights
+  before the load): from a week before the end, each night removes support-assistant's
+  requests of the day that turned 21 days old, and writes its receipt in the audit chain.
 * Ten days before the end, a declined applicant's complaint reaches the financial ombudsman:
   she puts credit-approval under a legal hold, citing the legal-claims exemption
   (``HOLD``); it blocks both the nightly purge and erasure for that model.
@@ -22,16 +27,18 @@ request for the subject).
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from monitoring.models import ErasureRequest, RetentionPolicy
 from monitoring.services.erasure import erasure_request_create
-from monitoring.services.retention import retention_policy_update
+from monitoring.services.retention import retention_policy_update, retention_purge
 from monitoring.services.subjects import subject_hash
 from registry import demo as registry_demo
+from registry.demo_llm import SUPPORT_ASSISTANT
 from registry.models import RegisteredModel
 
 PRIVACY_OFFICER = "privacy"
@@ -39,7 +46,8 @@ CUSTOMERS = 6000  # the customer base both pipelines score: CUST-00000 … CUST-
 SEEDS = {"churn": 60_000, "credit": 61_000}
 REQUESTER = "CUST-07342"  # a customer outside the base drawn from, so found only on its days
 REQUESTER_DAYS = {"churn": (3, 17), "credit": (20,)}  # row 1 of these days' batches
-RAW_DAYS = {registry_demo.CHURN: 400}
+RAW_DAYS = {registry_demo.CHURN: 400, SUPPORT_ASSISTANT: 21}
+PURGE_AT = time(2, 30)  # UTC, as beat's nightly schedule (monitoring migration 0016)
 CREDIT = "credit-approval"
 HOLD = {
     "legal_hold": True,
@@ -87,9 +95,17 @@ def _erasure(created: dict[str, int]) -> None:
     created["erasure requests"] = created.get("erasure requests", 0) + 1
 
 
-def privacy_steps(*, first_day: datetime, days: int, created: dict[str, int]) -> list[tuple]:
+def _purge(created: dict[str, int]) -> None:
+    receipts = retention_purge()  # as of the step's moment (``clock.at``)
+    if receipts:
+        created["purge receipts"] = created.get("purge receipts", 0) + len(receipts)
+
+
+def privacy_steps(*, first_day: datetime, days: int, created: dict[str, int], nightly: bool) -> list[tuple]:
     """``(moment, action)`` for the monitoring demo's timeline (see the module docstring);
-    ``first_day``: the first scoring run (06:00), ``days``: how many days the demo runs."""
+    ``first_day``: the first scoring run (06:00), ``days``: how many days the demo runs;
+    ``nightly``: the nightly purges too (with ``sync``: without it the worker computes the
+    windows later, and must find their rows; beat purges on its next night)."""
     last = first_day + timedelta(days=days - 1)
     steps: list[tuple] = [
         (
@@ -105,6 +121,11 @@ def privacy_steps(*, first_day: datetime, days: int, created: dict[str, int]) ->
         )
     )
     steps.append((last - timedelta(days=ERASURE_DAY - 1, hours=-4), functools.partial(_erasure, created)))
+    if nightly:
+        nights = (
+            datetime.combine(first_day.date() + timedelta(days=n), PURGE_AT, first_day.tzinfo) for n in range(days + 1)
+        )
+        steps += [(night, functools.partial(_purge, created)) for night in nights if night <= timezone.now()]
     return steps
 
 

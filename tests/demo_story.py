@@ -29,13 +29,15 @@ from django.utils import timezone
 from monitoring import demo_fairness
 from monitoring.demo import DAYS, DRIFT_FROM_DAY
 from monitoring.demo_live import SHADOW_DAYS, SHADOW_VERSION
-from monitoring.demo_privacy import CREDIT, HOLD, REQUESTER
+from monitoring.demo_privacy import CREDIT, HOLD, PURGE_AT, REQUESTER
 from monitoring.models import Alert, ErasureRequest, GroundTruth, HealthStatus, MetricValue, Prediction, RetentionPolicy
+from monitoring.models_llm import LLMRequest
 from monitoring.oversight.demo import INCIDENT_HOURS
 from monitoring.oversight.models import Incident
 from monitoring.services.subjects import subject_hash
 from registry import demo
 from registry.choices import AuditSource, PromotionStatus, Stage
+from registry.demo_llm import SUPPORT_ASSISTANT
 from registry.models import AuditEvent, ModelVersion, PromotionRequest, RegisteredModel
 from registry.selectors.audit import inventory_as_of
 from registry.services.audit import event_payload
@@ -147,7 +149,8 @@ def _assert_monitoring() -> None:
 
 
 def _assert_privacy() -> None:
-    """Churn's 400 days set before its first run, credit-approval's hold ten days ago, and
+    """Churn's 400 days and the assistant's 21 set before churn's first run, the nightly purges'
+    receipts (the purged days' aggregates kept), credit-approval's hold ten days ago, and
     yesterday's erasure: churn's rows of the subject gone, credit-approval's held with the hold's
     reason and article, each step audited on its day as the privacy officer's; the subject id in
     clear in no row of the subjects' tables and no audit event."""
@@ -156,10 +159,22 @@ def _assert_privacy() -> None:
     hold = RetentionPolicy.objects.get(model__name=CREDIT)
     assert hold.legal_hold and hold.legal_hold_article == HOLD["legal_hold_article"]
     first_run, today = demo.moment((-DAYS, 6)), demo.moment((0, 0))
-    changes = _demo_events(action="retention.changed").order_by("seq")
-    assert {e.actor_name for e in changes} == {"privacy"} and changes.count() == 2
-    assert changes[0].model_name == demo.CHURN and changes[0].timestamp < first_run
-    assert changes[1].model_name == CREDIT and today - datetime.timedelta(days=11) < changes[1].timestamp
+    changes = list(_demo_events(action="retention.changed").order_by("seq"))
+    assert {e.actor_name for e in changes} == {"privacy"} and len(changes) == 3
+    assert [e.model_name for e in changes] == [demo.CHURN, SUPPORT_ASSISTANT, CREDIT]
+    assert changes[1].timestamp < first_run and today - datetime.timedelta(days=11) < changes[2].timestamp
+    # the nightly purges of the last week: one day of the assistant's requests each, a receipt each
+    receipts = list(AuditEvent.objects.filter(action="retention.purged").order_by("seq"))
+    assert [(e.model_name, e.timestamp.time()) for e in receipts] == [(SUPPORT_ASSISTANT, PURGE_AT)] * 7
+    assert all(e.after["rows"] > 0 and e.after["table"] == "monitoring_llmrequest" for e in receipts)
+    cutoff = today - datetime.timedelta(days=21)
+    assert receipts[-1].timestamp == today + datetime.timedelta(hours=2, minutes=30)
+    assert not LLMRequest.objects.filter(timestamp__lt=cutoff).exists()
+    assert LLMRequest.objects.filter(timestamp__gte=cutoff).exists()
+    purged_day = MetricValue.objects.filter(  # the aggregates of a purged day stay
+        version__model__name=SUPPORT_ASSISTANT, granularity="daily", window_start=today - datetime.timedelta(days=28)
+    )
+    assert purged_day.filter(metric="volume", value__gt=0).exists()
     request = ErasureRequest.objects.get()
     assert request.status == "held" and today - datetime.timedelta(days=1) < request.requested_at < today
     results = {r["model"]: r for r in request.results}
