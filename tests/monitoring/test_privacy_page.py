@@ -5,12 +5,20 @@ is refused."""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 
 from monitoring.models import RetentionPolicy
+from monitoring.services.ingestion import predictions_ingest
+from monitoring.services.raw_digests import ids_digest
+from monitoring.services.retention import retention_policy_update, retention_purge
 from registry.choices import RiskTier
 from registry.models import AuditEvent
+from registry.services.audit import CLI
 from tests.factories import RegisteredModelFactory
+from tests.monitoring.helpers import T0, as_json, prediction_records
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +107,22 @@ def test_only_officers_and_admins_may_change_it(client_for, privacy, auditor, ow
     assert not RetentionPolicy.objects.exists() and _changes() == []
     assert client_for(admin_user).post(URL.format("churn"), {"raw_days": "30"}).status_code == 302
     assert RetentionPolicy.objects.get(model=churn).raw_days == 30 and _changes() == [("churn", "admin")]
+
+
+def test_the_page_shows_each_purge_receipt_with_its_range_rows_and_digest(client_for, privacy, churn, churn_v1, owner):
+    records = prediction_records(6, start=T0)
+    predictions_ingest(
+        version=churn_v1, body=as_json(records), content_type="application/json", actor=owner, context=CLI
+    )
+    retention_policy_update(model=churn, actor=privacy, context=CLI, changes={"raw_days": 30})
+    retention_purge(now=T0 + timedelta(days=40))
+    receipt = AuditEvent.objects.get(action="retention.purged", after__table="monitoring_prediction")
+    digest = ids_digest(sorted(r["prediction_id"] for r in records))
+    assert receipt.after["ids_sha256"] == {str(churn_v1.pk): {"rows": 6, "sha256": digest}}
+    html = client_for(privacy).get("/monitoring/privacy/").content.decode()
+    row = re.search(rf"<tr><td>{receipt.seq}</td>.*?</tr>", html, re.S).group(0)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+    start, end = receipt.after["from"], receipt.after["to"][:10]  # a range delete has no start
+    removed = f"{start[:10]} – {end}" if start else f"before {end}"
+    assert cells[2:7] == ["churn", "monitoring_prediction", removed, "6", receipt.after["method"]]
+    assert cells[7] == digest[:12] + "…" and f"6 rows, {digest}" in row
