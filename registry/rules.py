@@ -87,7 +87,7 @@ can_review_promotion = may_approve_under_policy & ~is_requester & ~has_reviewed
 can_request_promotion = is_admin | is_model_owner
 can_cancel_promotion = is_requester | is_admin
 can_rollback = is_admin | is_model_owner | is_reviewer
-can_view_audit = is_admin | is_auditor
+can_view_audit = is_admin | is_auditor | is_privacy_officer  # logs prove purges and erasures
 can_manage_policies = is_admin
 # per-group (fairness) results: owner and team, reviewers, auditors, admins (issue "Bias and fairness evidence")
 can_view_group_results = is_admin | is_reviewer | is_auditor | is_model_owner | is_team_member

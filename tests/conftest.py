@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from registry.choices import TokenScope
 from registry.models import AuditEvent
-from registry.rules import AUDITOR_GROUP, REVIEWER_GROUP
+from registry.rules import AUDITOR_GROUP, PRIVACY_GROUP, REVIEWER_GROUP
 from registry.services.audit import CLI
 from registry.services.tokens import token_create
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
@@ -171,6 +171,12 @@ def auditor(db):
 
 
 @pytest.fixture
+def privacy(db):
+    """A privacy officer."""
+    return _in_group(UserFactory(username="privacy"), PRIVACY_GROUP)
+
+
+@pytest.fixture
 def admin_user(db):
     return UserFactory(username="admin", is_staff=True, is_superuser=True)
 
@@ -182,12 +188,13 @@ def outsider(db):
 
 
 @pytest.fixture
-def roles(owner, reviewer, reviewer2, auditor, admin_user, outsider):
+def roles(owner, reviewer, reviewer2, auditor, privacy, admin_user, outsider):
     return {
         "owner": owner,
         "reviewer": reviewer,
         "reviewer2": reviewer2,
         "auditor": auditor,
+        "privacy": privacy,
         "admin": admin_user,
         "outsider": outsider,
     }

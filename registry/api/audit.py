@@ -8,7 +8,7 @@
 * ``GET /api/v1/inventory/as-of?time=ISO8601`` — which version of each model was in
   production then, since when, who requested and who approved it.
 
-Audit endpoints need the ``audit:read`` scope (tokens) and the auditor or admin role.
+Audit endpoints need the ``audit:read`` scope (tokens) and the auditor, privacy officer or admin role.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from registry.views.audit import BadCursor, export_response, parse_cursor, start
 
 
 class CanViewAudit(permissions.BasePermission):
-    message = "Only auditors and admins may read the audit log."
+    message = "Only auditors, privacy officers and admins may read the audit log."
 
     def has_permission(self, request, view) -> bool:
         return bool(can_view_audit(request.user))

@@ -87,7 +87,7 @@ class AuditEventFilter(django_filters.FilterSet):
 
 
 def audit_event_queryset(*, user) -> QuerySet[AuditEvent]:
-    """Every audit event, for auditors and admins; nothing for anyone else."""
+    """Every audit event, for auditors, privacy officers and admins; nothing for anyone else."""
     if not can_view_audit(user):
         return AuditEvent.objects.none()
     return AuditEvent.objects.all()

@@ -121,7 +121,7 @@ def export_response(export) -> StreamingHttpResponse:
 @require_GET
 def audit_export_view(request):
     if not can_view_audit(request.user):
-        return json_error(403, "Only auditors and admins may export the audit log.")
+        return json_error(403, "Only auditors, privacy officers and admins may export the audit log.")
     filterset = AuditEventFilter(request.GET, queryset=audit_event_queryset(user=request.user))
     if not filterset.is_valid():
         return json_error(400, "Invalid filters.", filterset.errors.get_json_data())

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 
-from registry.rules import PRIVACY_GROUP
-from tests.factories import UserFactory
 from tests.monitoring.helpers import csv_bytes, reference_frame
 from tests.monitoring.llm_helpers import llm_model, llm_version
 
@@ -34,11 +31,3 @@ def profiled(churn_v1, owner, django_capture_on_commit_callbacks):
         )
     churn_v1.refresh_from_db()
     return churn_v1
-
-
-@pytest.fixture
-def privacy(db):
-    """A privacy officer."""
-    user = UserFactory(username="privacy")
-    user.groups.add(Group.objects.get_or_create(name=PRIVACY_GROUP)[0])
-    return user

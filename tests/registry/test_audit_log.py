@@ -44,9 +44,10 @@ def _stream_text(response) -> str:
 
 
 @pytest.mark.parametrize(
-    "role, status", [("auditor", 200), ("admin", 200), ("owner", 403), ("reviewer", 403), ("outsider", 403)]
+    "role, status",
+    [("auditor", 200), ("privacy", 200), ("admin", 200), ("owner", 403), ("reviewer", 403), ("outsider", 403)],
 )
-def test_only_auditors_and_admins_see_the_audit_log(roles, history, client_for, role, status):
+def test_only_auditors_privacy_officers_and_admins_see_the_audit_log(roles, history, client_for, role, status):
     response = client_for(roles[role]).get(reverse("registry:audit_log"))
     assert response.status_code == status
     if status == 200:
@@ -224,6 +225,17 @@ def test_api_audit_list_keyset_links(auditor, owner, churn, api_client_for):
     assert second["results"][0]["seq"] == first["results"][-1]["seq"] - 1
     back = client.get(second["previous"]).json()
     assert [e["seq"] for e in back["results"]] == [e["seq"] for e in first["results"]]
+
+
+def test_a_privacy_officer_exports_the_log_and_reads_it_over_the_api_to_prove_purges_and_erasures(
+    privacy, history, client_for, api_client_for, last_seq
+):
+    before = last_seq()
+    response = client_for(privacy).get(reverse("registry:audit_export"), {"format": "csv"})
+    assert response.status_code == 200 and "promotion.approved" in _stream_text(response)
+    assert AuditEvent.objects.get(action="audit.exported", seq__gt=before).actor == privacy
+    listed = api_client_for(privacy).get("/api/v1/audit/")
+    assert listed.status_code == 200 and listed.json()["results"]
 
 
 @pytest.mark.parametrize("role", ["owner", "reviewer", "outsider"])
