@@ -46,7 +46,7 @@ from .services.alerts import AlertStateConflict, alert_acknowledge
 ALERTS_PAGE_SIZE = 100
 
 
-def _invalid(errors) -> object:
+def invalid_values(errors) -> object:
     """A 400 JSON error for bad GET or POST values (a form's errors or a ValidationError)."""
     if isinstance(errors, ValidationError):
         details = errors.message_dict if hasattr(errors, "error_dict") else {"__all__": errors.messages}
@@ -65,7 +65,7 @@ def _fleet_page(request, template: str, *, full: bool):
         models_qs, filterset = fleet_models(user=request.user, filters=request.GET)
         models = list(models_qs)
     except ValidationError as exc:
-        return _invalid(exc)
+        return invalid_values(exc)
     context = {
         "filters": filterset.form,
         "models": models,
@@ -146,7 +146,7 @@ def batches_since_check(request, name):
     model = model_get_changeable(user=request.user, name=name, denied=denied)
     form = BatchesSinceForm(request.GET)
     if not form.is_valid():
-        return _invalid(form.errors)
+        return invalid_values(form.errors)
     since = form.cleaned_data["since"]
     found = batches_since(user=request.user, model=model, since=since)
     return render(request, "monitoring/inc/batches_since.html", {"m": model, "since": since, "found": found})
@@ -160,7 +160,7 @@ def alert_list(request):
     try:
         alerts_qs, filterset = alert_page_list(user=request.user, params=request.GET)
     except ValidationError as exc:
-        return _invalid(exc)
+        return invalid_values(exc)
     alerts = list(alerts_qs[:ALERTS_PAGE_SIZE])
     # the default view (no filters): what is open now, and what was resolved in the last week
     recent = [] if request.GET else list(alert_recently_resolved(user=request.user)[:ALERTS_PAGE_SIZE])
@@ -188,7 +188,7 @@ def alert_acknowledge_view(request, pk):
         raise PermissionDenied("Only the model's owner or an admin can acknowledge its alerts.")
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
-        return _invalid(form.errors)
+        return invalid_values(form.errors)
     try:
         alert = alert_acknowledge(
             alert=alert,
@@ -214,6 +214,6 @@ def alert_acknowledge_view(request, pk):
 def scorecard(request):
     form = ScorecardForm(request.GET)
     if not form.is_valid():
-        return _invalid(form.errors)
+        return invalid_values(form.errors)
     card = scorecard_compute(user=request.user, ack_hours=form.cleaned_data.get("ack_hours") or ack_hours_default())
     return render(request, "monitoring/scorecard.html", {"nav_section": "scorecard", "card": card, "form": form})

@@ -13,7 +13,7 @@ from monitoring.forms import RetentionForm
 from monitoring.selectors_privacy import erasure_request_list, records_of_processing
 from monitoring.services.erasure import erasure_request_create
 from monitoring.services.retention import retention_policy_update
-from monitoring.views import _invalid
+from monitoring.views import invalid_values
 from registry.models import AuditEvent
 from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
 from registry.selectors.inventory import model_get_changeable
@@ -72,7 +72,7 @@ def retention_update_view(request, name):
     model = model_get_changeable(user=request.user, name=name, denied=denied, may=can_manage_retention)
     form = RetentionForm(request.POST)
     if not form.is_valid():
-        return _invalid(form.errors)
+        return invalid_values(form.errors)
     try:
         retention_policy_update(
             model=model, actor=request.user, context=AuditContext.from_request(request), changes=form.cleaned_data
