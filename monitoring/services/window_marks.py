@@ -202,9 +202,14 @@ def window_failure_record(*, claim: Claim, reason: str, context: AuditContext = 
 
 
 def windows_mark_dirty_one(version_id: int, start: datetime, granularity: str) -> None:
-    """Mark one window dirty; queued already, it stays queued once (see ``windows_mark_dirty``)."""
-    DirtyWindow.objects.update_or_create(
-        version_id=version_id, window_start=start, granularity=granularity, defaults={"marked_at": clock.now()}
+    """Mark one window dirty; queued already, it stays queued once (see ``windows_mark_dirty``).
+    One upsert (every finished hour marks its day: a select, an update and a savepoint's two
+    statements before)."""
+    DirtyWindow.objects.bulk_create(
+        [DirtyWindow(version_id=version_id, window_start=start, granularity=granularity, marked_at=clock.now())],
+        update_conflicts=True,
+        unique_fields=["version", "window_start", "granularity"],
+        update_fields=["marked_at"],
     )
 
 

@@ -86,6 +86,19 @@ def test_a_renewal_extends_only_a_claim_still_held_never_one_finished_released_o
 
 
 @pytest.mark.django_db
+def test_marking_a_marked_window_again_is_one_statement_that_keeps_its_claim(churn_v1, django_assert_num_queries):
+    windows_mark_dirty_one(churn_v1.pk, T0, Granularity.HOURLY)
+    first = _mark(churn_v1)
+    claim = _claim(churn_v1, timezone.now())
+    with django_assert_num_queries(1):
+        windows_mark_dirty_one(churn_v1.pk, T0, Granularity.HOURLY)
+    mark = _mark(churn_v1)
+    assert mark.pk == first.pk and mark.marked_at > first.marked_at
+    assert (mark.claimed_at, mark.lease_until) == (claim.claimed_at, claim.claimed_at + WINDOW_LEASE)
+    assert not window_done(claim) and _mark(churn_v1).claimed_at is None  # marked again: freed, kept
+
+
+@pytest.mark.django_db
 def test_a_window_not_marked_has_no_claim_to_renew(churn_v1):
     claim = _claim(churn_v1, timezone.now())
     assert claim.claimed_at is None and not window_lease_renew(claim)
