@@ -10,8 +10,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from monitoring.models import ErasureRequest, Prediction, RetentionPolicy
+from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from monitoring.services.retention import default_raw_days, effective_raw_days
-from registry.models import RegisteredModel
+from registry.choices import RiskTier
+from registry.models import AuditEvent, RegisteredModel
 from registry.rules import AUDITOR_GROUP, PRIVACY_GROUP, REVIEWER_GROUP, can_view_privacy
 
 RECORD_COLUMNS = [
@@ -32,6 +34,34 @@ RECORD_COLUMNS = [
     "team_members",
     "roles_seeing_all_models",
 ]
+
+
+RECEIPTS_SHOWN = 100
+
+
+def purge_receipts(*, model: RegisteredModel | None = None):
+    """The purges' receipts (audit events ``retention.purged``), newest first; one model's if
+    given. Callers have already decided the user may see them (the privacy page, a model's
+    compliance report)."""
+    events = AuditEvent.objects.filter(action="retention.purged")
+    return (events.filter(model_id=model.pk) if model is not None else events).order_by("-seq")
+
+
+def model_retention(*, model: RegisteredModel) -> dict[str, Any]:
+    """One model's retention for its compliance report: the days applied (and whether a policy
+    set them, with its last change in the audit chain, or the risk tier's default), the
+    high-risk floor, the legal hold, the latest receipts and how many purges there were."""
+    policy = RetentionPolicy.objects.filter(model=model).first()
+    changes = AuditEvent.objects.filter(model_id=model.pk, action="retention.changed")
+    receipts = purge_receipts(model=model)
+    return {
+        "raw_days": effective_raw_days(policy) if policy else default_raw_days(model),
+        "policy": policy,
+        "changed": changes.order_by("-seq").only("seq", "timestamp", "actor_name").first() if policy else None,
+        "floor": HIGH_RISK_FLOOR_DAYS if model.risk_tier == RiskTier.HIGH else None,
+        "receipts": list(receipts[:RECEIPTS_SHOWN]),
+        "purges": receipts.count(),
+    }
 
 
 def erasure_request_list(*, user):
@@ -116,4 +146,11 @@ def records_csv(records: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-__all__ = ["erasure_request_get", "erasure_request_list", "records_csv", "records_of_processing"]
+__all__ = [
+    "erasure_request_get",
+    "erasure_request_list",
+    "model_retention",
+    "purge_receipts",
+    "records_csv",
+    "records_of_processing",
+]

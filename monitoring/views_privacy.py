@@ -10,11 +10,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from monitoring.forms import RetentionForm
-from monitoring.selectors_privacy import erasure_request_list, records_of_processing
+from monitoring.selectors_privacy import RECEIPTS_SHOWN, erasure_request_list, purge_receipts, records_of_processing
 from monitoring.services.erasure import erasure_request_create
 from monitoring.services.retention import retention_policy_update
 from monitoring.views import invalid_values
-from registry.models import AuditEvent
 from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
 from registry.selectors.inventory import model_get_changeable
 from registry.services.audit import AuditContext
@@ -33,7 +32,7 @@ def privacy_overview(request):
         "nav_section": "privacy",
         "requests": list(erasure_request_list(user=request.user)[:PAGE_SIZE]),
         "records": records_of_processing(user=request.user),
-        "receipts": list(AuditEvent.objects.filter(action="retention.purged").order_by("-seq")[:PAGE_SIZE]),
+        "receipts": list(purge_receipts()[:RECEIPTS_SHOWN]),
         "can_erase": can_request_erasure(request.user),
         "can_manage": can_manage_retention(request.user),
         "floor": HIGH_RISK_FLOOR_DAYS,

@@ -126,3 +126,35 @@ def test_the_page_shows_each_purge_receipt_with_its_range_rows_and_digest(client
     removed = f"{start[:10]} – {end}" if start else f"before {end}"
     assert cells[2:7] == ["churn", "monitoring_prediction", removed, "6", receipt.after["method"]]
     assert cells[7] == digest[:12] + "…" and f"6 rows, {digest}" in row
+
+
+def _section(html: str) -> str:
+    section = re.search(r'<section class="report-section" id="retention">.*?</section>', html, re.S).group(0)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section))
+
+
+def test_the_compliance_report_states_retention_hold_and_each_purge_of_the_model(
+    client_for, auditor, owner, privacy, churn, churn_v1, credit
+):
+    body = as_json(prediction_records(6, start=T0))
+    predictions_ingest(version=churn_v1, body=body, content_type="application/json", actor=owner, context=CLI)
+    retention_policy_update(model=churn, actor=privacy, context=CLI, changes={"raw_days": 30})
+    hold = {"legal_hold": True, "legal_hold_reason": HOLD["legal_hold_reason"], "legal_hold_article": "Art. 17(3)(e)"}
+    retention_policy_update(model=credit, actor=privacy, context=CLI, changes=hold)
+    retention_purge(now=T0 + timedelta(days=40))
+    receipt = AuditEvent.objects.get(action="retention.purged", after__table="monitoring_prediction")
+    report = client_for(auditor).get("/models/churn/report/").content.decode()
+    text = _section(report)
+    changed = AuditEvent.objects.get(action="retention.changed", model_name="churn")
+    assert f"30 days (last set by privacy on {changed.timestamp:%Y-%m-%d}, audit event {changed.seq})" in text
+    assert "Legal hold none" in text
+    assert f"Purges {AuditEvent.objects.filter(action='retention.purged', model_id=churn.pk).count()}" in text
+    assert re.search(
+        rf"<td>{receipt.seq}</td>.*?{receipt.after['ids_sha256'][str(churn_v1.pk)]['sha256']}", report, re.S
+    )
+    held = _section(client_for(owner).get("/models/credit/report/").content.decode())
+    assert "365 days (last set by privacy on" in held and "at least 183 days" in held
+    assert "Complaint before the ombudsman. (Art. 17(3)(e)): purges and erasure requests leave" in held
+    assert "Purges 0" in held and "SHA-256" not in held
+    pdf = client_for(auditor).get("/models/churn/report.pdf")
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
