@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from mlops_portal import clock
 from registry.choices import RiskTier
 from registry.models import RegisteredModel
 
@@ -35,7 +36,7 @@ class RetentionPolicy(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(default=clock.now, editable=False)  # set by the service, from the clock
 
     class Meta:
         ordering = ["model__name"]

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
+from mlops_portal import clock
 from monitoring.models import GroundTruth, MetricValue, Prediction, PredictionSensitive, RawDigest, RetentionPolicy
 from monitoring.services import partitions
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
@@ -292,3 +293,14 @@ def test_the_digest_of_ids_is_the_sum_of_their_sha256_values_modulo_2_to_the_256
     assert ids_digest([]) == "0" * 64
     many = [f"n{i}" for i in range(70_000)]  # limb sums well past 2^32
     assert ids_digest(many) == f"{sum(int(hashlib.sha256(i.encode()).hexdigest(), 16) for i in many) % 2**256:064x}"
+
+
+def test_a_policy_change_is_stamped_with_the_clock_as_its_audit_event(churn, admin_user):
+    """A back-dated change (the demo's history, an import) carries the same time on the policy
+    (the API's ``updated_at``) as in the audit chain, not the time it was written."""
+    moment = T0 + timedelta(days=3, hours=5)
+    with clock.at(moment):
+        policy = _set(churn, admin_user, raw_days=400)
+    policy.refresh_from_db()
+    event = AuditEvent.objects.get(action="retention.changed", model_name=churn.name)
+    assert policy.updated_at == event.timestamp == moment
