@@ -240,10 +240,12 @@ def stored_counts(version_id: int, start: datetime, end: datetime, granularity: 
 
 
 def _config(version: ModelVersion) -> MonitoringConfig:
-    """The saved config, or the defaults (the same ones health uses)."""
-    return MonitoringConfig.objects.filter(model_id=version.model_id).first() or MonitoringConfig(
-        model_id=version.model_id
-    )
+    """The saved config (read with the version: ``window_compute``), or the defaults (the same
+    ones health uses)."""
+    try:
+        return version.model.monitoring_config
+    except MonitoringConfig.DoesNotExist:
+        return MonitoringConfig(model_id=version.model_id)
 
 
 def _hourly_results(
@@ -349,7 +351,7 @@ def window_compute(
     summed while one of its hours is still being computed, and this re-mark makes the sweep
     sum it once more afterwards instead of leaving a stale day. ``free_only``: nothing is
     computed if the window's mark was queued or claimed meanwhile (``window_claim``)."""
-    version = ModelVersion.objects.select_related("model", "llm").filter(pk=version_id).first()
+    version = ModelVersion.objects.select_related("model__monitoring_config", "llm").filter(pk=version_id).first()
     if version is None:
         return 0
     start = hour_floor(window_start) if granularity == Granularity.HOURLY else day_floor(window_start)

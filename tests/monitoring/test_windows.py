@@ -86,6 +86,28 @@ def test_windows_count_their_rows_once_an_hour_from_its_column_read_a_day_from_i
     )
 
 
+def test_a_window_reads_its_models_config_with_its_version(profiled, owner, django_capture_on_commit_callbacks):
+    """One statement fewer per window: the config comes with the version (1,078 windows in the
+    demo's load). Its thresholds still apply: with a coverage threshold below the hour's half
+    coverage its performance is final (the default, 0.8, would make it provisional)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from monitoring.services.config import monitoring_config_update
+
+    ingest(profiled, owner, prediction_records(60), django_capture_on_commit_callbacks)
+    body = as_json([{"prediction_id": f"p{i}", "label": i % 2} for i in range(30)])
+    labels_ingest(model=profiled.model, body=body, content_type="application/json", actor=owner, context=CLI)
+    changes = {"label_coverage_threshold": 0.4}
+    monitoring_config_update(model=profiled.model, actor=owner, context=CLI, changes=changes)
+    with CaptureQueriesContext(connection) as queries:
+        window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
+    reads = [q["sql"] for q in queries.captured_queries if "monitoring_monitoringconfig" in q["sql"]]
+    assert len(reads) == 1 and "registry_modelversion" in reads[0], reads
+    performance = MetricValue.objects.filter(version=profiled, granularity=Granularity.HOURLY, metric="accuracy")
+    assert performance.get().provisional is False
+
+
 def test_daily_metrics_from_summed_hourly_counts_equal_recomputation_from_raw_rows(
     profiled, owner, django_capture_on_commit_callbacks
 ):
