@@ -17,7 +17,7 @@ from django.utils import timezone
 from mlops_portal.filters import utc_instant
 
 from .choices import Granularity
-from .models_retention import MAX_RAW_DAYS
+from .models_retention import MAX_RAW_DAYS, RetentionPolicy
 
 RANGES = {
     "24h": timedelta(hours=24),
@@ -148,6 +148,10 @@ class BatchesSinceForm(forms.Form):
     since = UTCDateTimeField()
 
 
+def _max_length(field: str) -> int:
+    return RetentionPolicy._meta.get_field(field).max_length
+
+
 class RetentionForm(forms.Form):
     """The privacy page's change of one model's retention and legal hold (the API's
     ``RetentionWriteSerializer`` fields; the service checks the high-risk floor and that a hold
@@ -155,5 +159,5 @@ class RetentionForm(forms.Form):
 
     raw_days = forms.IntegerField(min_value=1, max_value=MAX_RAW_DAYS)
     legal_hold = forms.BooleanField(required=False)
-    legal_hold_reason = forms.CharField(max_length=2000, required=False, strip=True)
-    legal_hold_article = forms.CharField(max_length=200, required=False, strip=True)
+    legal_hold_reason = forms.CharField(max_length=_max_length("legal_hold_reason"), required=False, strip=True)
+    legal_hold_article = forms.CharField(max_length=_max_length("legal_hold_article"), required=False, strip=True)

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 
 from monitoring.models import ErasureRequest, Prediction, RetentionPolicy
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
-from monitoring.services.retention import default_raw_days, effective_raw_days
+from monitoring.services.retention import default_raw_days, effective_raw_days, retention_policy_get
 from registry.choices import RiskTier
 from registry.models import AuditEvent, RegisteredModel
 from registry.rules import AUDITOR_GROUP, PRIVACY_GROUP, REVIEWER_GROUP, can_view_privacy
@@ -51,13 +51,14 @@ def model_retention(*, model: RegisteredModel) -> dict[str, Any]:
     """One model's retention for its compliance report: the days applied (and whether a policy
     set them, with its last change in the audit chain, or the risk tier's default), the
     high-risk floor, the legal hold, the latest receipts and how many purges there were."""
-    policy = RetentionPolicy.objects.filter(model=model).first()
+    policy = retention_policy_get(model=model)  # unsaved with the tier's default if never set
+    saved = policy.pk is not None
     changes = AuditEvent.objects.filter(model_id=model.pk, action="retention.changed")
     receipts = purge_receipts(model=model)
     return {
-        "raw_days": effective_raw_days(policy) if policy else default_raw_days(model),
-        "policy": policy,
-        "changed": changes.order_by("-seq").only("seq", "timestamp", "actor_name").first() if policy else None,
+        "raw_days": effective_raw_days(policy),
+        "policy": policy if saved else None,
+        "changed": changes.order_by("-seq").only("seq", "timestamp", "actor_name").first() if saved else None,
         "floor": HIGH_RISK_FLOOR_DAYS if model.risk_tier == RiskTier.HIGH else None,
         "receipts": list(receipts[:RECEIPTS_SHOWN]),
         "purges": receipts.count(),
