@@ -472,6 +472,8 @@ from .models_cost import Budget, CostRecord  # noqa: E402, F401
 from .models_fairness import PredictionSensitive, WindowGroupCounts  # noqa: E402,F401
 from .models_pairing import PairedCounts  # noqa: E402, F401
 from .models_retention import (  # noqa: E402,F401
+    ErasureOutcome,
+    ErasureOutcomeStatus,
     ErasureRequest,
     ErasureStatus,
     PredictionKeySweep,

@@ -68,11 +68,10 @@ class ErasureStatus(models.TextChoices):
 
 class ErasureRequest(models.Model):
     """A data subject's erasure request (GDPR Art. 17). Only the subject id's HMAC is stored;
-    ``results`` lists per model the rows removed, or "held" with the hold's reason and article."""
+    its ``outcomes`` give per model the rows removed, or "held" with the hold's reason and article."""
 
     subject_hash = models.CharField(max_length=64, db_index=True, help_text="HMAC-SHA256 under SUBJECT_KEY.")
     status = models.CharField(max_length=10, choices=ErasureStatus.choices)
-    results = models.JSONField(default=list, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
@@ -85,6 +84,33 @@ class ErasureRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Erasure request #{self.pk} ({self.status})"
+
+
+class ErasureOutcomeStatus(models.TextChoices):
+    ERASED = "erased", "Erased"
+    HELD = "held", "Held"
+
+
+class ErasureOutcome(models.Model):
+    """What an erasure request did in one model that held the subject's rows: the predictions
+    and labels found, and whether they were erased or kept under the model's legal hold (with the
+    hold's reason and article as they stood). A row per model, so a model's compliance report
+    lists the erasures that reached it."""
+
+    request = models.ForeignKey(ErasureRequest, on_delete=models.CASCADE, related_name="outcomes")
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="erasure_outcomes")
+    predictions = models.PositiveBigIntegerField()
+    labels = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=10, choices=ErasureOutcomeStatus.choices)
+    hold_reason = models.TextField(blank=True, max_length=2000)
+    hold_article = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["request", "model__name"]
+        constraints = [models.UniqueConstraint(fields=["request", "model"], name="unique_erasure_outcome_per_model")]
+
+    def __str__(self) -> str:
+        return f"Erasure request #{self.request_id} in {self.model_id}: {self.status}"
 
 
 class RawDigest(models.Model):

@@ -8,8 +8,9 @@ import io
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Prefetch
 
-from monitoring.models import ErasureRequest, Prediction, RetentionPolicy
+from monitoring.models import ErasureOutcome, ErasureRequest, Prediction, RetentionPolicy
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from monitoring.services.retention import default_raw_days, effective_raw_days, retention_policy_get
 from registry.choices import RiskTier
@@ -37,6 +38,7 @@ RECORD_COLUMNS = [
 
 
 RECEIPTS_SHOWN = 100
+ERASURES_SHOWN = 100
 
 
 def purge_receipts(*, model: RegisteredModel | None = None):
@@ -47,14 +49,34 @@ def purge_receipts(*, model: RegisteredModel | None = None):
     return (events.filter(model_id=model.pk) if model is not None else events).order_by("-seq")
 
 
+def model_erasures(*, model: RegisteredModel) -> tuple[list[ErasureOutcome], int]:
+    """The erasure requests that reached this model (its rows of the subject: erased or held),
+    newest first, each with the ``seq`` of its ``erasure.completed`` event; the latest
+    ``ERASURES_SHOWN`` and how many in all. No subject id: only its hash was ever stored."""
+    outcomes = ErasureOutcome.objects.filter(model=model).select_related("request")
+    latest = list(outcomes.order_by("-request__requested_at", "-request_id")[:ERASURES_SHOWN])
+    seqs = dict(
+        AuditEvent.objects.filter(
+            action="erasure.completed",
+            object_type=ErasureRequest._meta.label_lower,
+            object_id__in=[str(o.request_id) for o in latest],
+        ).values_list("object_id", "seq")
+    )
+    for outcome in latest:
+        outcome.audit_seq = seqs.get(str(outcome.request_id))
+    return latest, outcomes.count()
+
+
 def model_retention(*, model: RegisteredModel) -> dict[str, Any]:
     """One model's retention for its compliance report: the days applied (and whether a policy
     set them, with its last change in the audit chain, or the risk tier's default), the
-    high-risk floor, the legal hold, the latest receipts and how many purges there were."""
+    high-risk floor, the legal hold, the latest receipts and how many purges there were, and
+    the erasure requests that reached it."""
     policy = retention_policy_get(model=model)  # unsaved with the tier's default if never set
     saved = policy.pk is not None
     changes = AuditEvent.objects.filter(model_id=model.pk, action="retention.changed")
     receipts = purge_receipts(model=model)
+    erasures, erasure_count = model_erasures(model=model)
     return {
         "raw_days": effective_raw_days(policy),
         "policy": policy if saved else None,
@@ -62,6 +84,8 @@ def model_retention(*, model: RegisteredModel) -> dict[str, Any]:
         "floor": HIGH_RISK_FLOOR_DAYS if model.risk_tier == RiskTier.HIGH else None,
         "receipts": list(receipts[:RECEIPTS_SHOWN]),
         "purges": receipts.count(),
+        "erasures": erasures,
+        "erasure_count": erasure_count,
     }
 
 
@@ -69,7 +93,8 @@ def erasure_request_list(*, user):
     """Erasure requests, newest first (privacy officers, admins and auditors; others none)."""
     if not can_view_privacy(user):
         return ErasureRequest.objects.none()
-    return ErasureRequest.objects.select_related("requested_by")
+    outcomes = Prefetch("outcomes", queryset=ErasureOutcome.objects.select_related("model"))
+    return ErasureRequest.objects.select_related("requested_by").prefetch_related(outcomes)
 
 
 def erasure_request_get(*, user, pk: int) -> ErasureRequest:
@@ -150,6 +175,7 @@ def records_csv(records: list[dict[str, Any]]) -> str:
 __all__ = [
     "erasure_request_get",
     "erasure_request_list",
+    "model_erasures",
     "model_retention",
     "purge_receipts",
     "records_csv",

@@ -177,11 +177,15 @@ def _assert_privacy() -> None:
     assert purged_day.filter(metric="volume", value__gt=0).exists()
     request = ErasureRequest.objects.get()
     assert request.status == "held" and today - datetime.timedelta(days=1) < request.requested_at < today
-    results = {r["model"]: r for r in request.results}
-    assert set(results) == {demo.CHURN, CREDIT}
-    assert results[demo.CHURN] == {"model": demo.CHURN, "predictions": 2, "labels": 2, "status": "erased"}
-    assert results[CREDIT]["status"] == "held" and results[CREDIT]["reason"] == HOLD["legal_hold_reason"]
-    assert (results[CREDIT]["predictions"], results[CREDIT]["labels"]) == (1, 1)
+    outcomes = {o.model.name: o for o in request.outcomes.select_related("model")}
+    assert set(outcomes) == {demo.CHURN, CREDIT}
+    assert (outcomes[demo.CHURN].status, outcomes[demo.CHURN].predictions, outcomes[demo.CHURN].labels) == (
+        "erased",
+        2,
+        2,
+    )
+    assert outcomes[CREDIT].status == "held" and outcomes[CREDIT].hold_reason == HOLD["legal_hold_reason"]
+    assert (outcomes[CREDIT].predictions, outcomes[CREDIT].labels) == (1, 1)
     hashed = subject_hash(REQUESTER)
     assert not Prediction.objects.filter(subject_hash=hashed).exclude(version__model__name=CREDIT).exists()
     assert not GroundTruth.objects.filter(subject_hash=hashed).exclude(model__name=CREDIT).exists()

@@ -15,7 +15,13 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 
@@ -23,7 +29,7 @@ from mlops_portal.api.parsers import StrictSerializer
 from monitoring.models import ErasureRequest, RetentionPolicy
 from monitoring.models_retention import MAX_RAW_DAYS
 from monitoring.selectors_privacy import erasure_request_get, erasure_request_list, records_csv, records_of_processing
-from monitoring.services.erasure import erasure_request_create
+from monitoring.services.erasure import erasure_request_create, erasure_results
 from monitoring.services.retention import effective_raw_days, retention_policy_get, retention_policy_update
 from monitoring.services.subjects import MAX_SUBJECT_LENGTH
 from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
@@ -84,7 +90,11 @@ class ErasureResultSerializer(serializers.Serializer):
 
 class ErasureRequestSerializer(serializers.ModelSerializer):
     requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
-    results = ErasureResultSerializer(many=True, read_only=True)
+    results = serializers.SerializerMethodField()
+
+    @extend_schema_field(ErasureResultSerializer(many=True))
+    def get_results(self, obj) -> list[dict]:
+        return erasure_results(obj.outcomes.all())
 
     class Meta:
         model = ErasureRequest

@@ -25,6 +25,8 @@ from django.db.models import Count
 
 from mlops_portal import clock
 from monitoring.models import (
+    ErasureOutcome,
+    ErasureOutcomeStatus,
     ErasureRequest,
     ErasureStatus,
     GroundTruth,
@@ -40,6 +42,18 @@ from .raw_digests import digests_remove
 from .subjects import MAX_SUBJECT_LENGTH, subject_hash
 from .window_slices import slices_forget
 from .windows import hour_floor
+
+
+def erasure_results(outcomes) -> list[dict[str, Any]]:
+    """The per-model answer of a request, as the API and the audit event give it: the model's
+    name, the rows found, "erased" or "held" with the hold's reason and article."""
+    results = []
+    for o in outcomes:
+        row = {"model": o.model.name, "predictions": o.predictions, "labels": o.labels, "status": o.status}
+        if o.status == ErasureOutcomeStatus.HELD:
+            row |= {"reason": o.hold_reason, "article": o.hold_article}
+        results.append(row)
+    return results
 
 
 def _counts(queryset, model_field: str) -> dict[int, int]:
@@ -84,30 +98,30 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
     holds = {
         p.model_id: p for p in RetentionPolicy.objects.filter(model_id__in=set(found_p) | set(found_l), legal_hold=True)
     }
-    names = dict(RegisteredModel.objects.filter(pk__in=set(found_p) | set(found_l)).values_list("pk", "name"))
-    results: list[dict[str, Any]] = []
-    for model_id in sorted(set(found_p) | set(found_l), key=lambda m: names[m]):
-        row = {"model": names[model_id], "predictions": found_p.get(model_id, 0), "labels": found_l.get(model_id, 0)}
+    found = RegisteredModel.objects.in_bulk(set(found_p) | set(found_l))
+    outcomes: list[ErasureOutcome] = []
+    for model_id in sorted(found, key=lambda m: found[m].name):
+        outcome = ErasureOutcome(
+            model=found[model_id], predictions=found_p.get(model_id, 0), labels=found_l.get(model_id, 0)
+        )
         hold = holds.get(model_id)
         if hold is not None:
-            results.append(
-                {**row, "status": "held", "reason": hold.legal_hold_reason, "article": hold.legal_hold_article}
-            )
-            continue
-        mine = predictions.filter(version__model_id=model_id)
-        rows = list(mine.values_list("version_id", "timestamp", "prediction_id"))
-        digests_remove(rows=rows)
-        _sensitive_delete(rows)
-        _slices_forget(rows)
-        mine.delete()
-        labels.filter(model_id=model_id).delete()
-        results.append({**row, "status": "erased"})
+            outcome.status = ErasureOutcomeStatus.HELD
+            outcome.hold_reason, outcome.hold_article = hold.legal_hold_reason, hold.legal_hold_article
+        else:
+            mine = predictions.filter(version__model_id=model_id)
+            rows = list(mine.values_list("version_id", "timestamp", "prediction_id"))
+            digests_remove(rows=rows)
+            _sensitive_delete(rows)
+            _slices_forget(rows)
+            mine.delete()
+            labels.filter(model_id=model_id).delete()
+            outcome.status = ErasureOutcomeStatus.ERASED
+        outcomes.append(outcome)
     now = clock.now()
-    held = any(r["status"] == "held" for r in results)
     request = ErasureRequest(
         subject_hash=hashed,
-        status=ErasureStatus.HELD if held else ErasureStatus.COMPLETED,
-        results=results,
+        status=ErasureStatus.HELD if holds else ErasureStatus.COMPLETED,
         requested_by=actor if getattr(actor, "is_authenticated", False) else None,
         requested_at=now,
         due_at=now + timedelta(days=settings.ERASURE_DEADLINE_DAYS),
@@ -115,15 +129,19 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
     )
     request.full_clean()
     request.save()
+    for outcome in outcomes:
+        outcome.request = request
+        outcome.full_clean(exclude=["request", "model"])
+    ErasureOutcome.objects.bulk_create(outcomes)
     audit_record(
         actor=actor,
         action="erasure.completed",
         context=context,
         obj=request,
         object_repr=f"Erasure request #{request.pk}",
-        after={"request": request.pk, "status": request.status, "results": results},
+        after={"request": request.pk, "status": request.status, "results": erasure_results(outcomes)},
     )
     return request
 
 
-__all__ = ["erasure_request_create"]
+__all__ = ["erasure_request_create", "erasure_results"]

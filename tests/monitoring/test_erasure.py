@@ -12,9 +12,17 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from monitoring.models import ErasureRequest, GroundTruth, Prediction, PredictionSensitive, RetentionPolicy
+from monitoring.models import (
+    ErasureOutcome,
+    ErasureRequest,
+    GroundTruth,
+    Prediction,
+    PredictionSensitive,
+    RetentionPolicy,
+)
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
 from registry.choices import RiskTier
+from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_export_rows
 from tests.factories import FEATURE_SCHEMA, ModelVersionFactory, RegisteredModelFactory
 from tests.monitoring.helpers import T0, as_csv, as_json, prediction_records
@@ -97,6 +105,10 @@ def test_erasure_removes_exactly_that_subjects_rows_in_every_model(
     }
     assert list(GroundTruth.objects.values_list("prediction_id", flat=True)) == ["p2"]
     assert audit_actions(seq) == ["erasure.completed"]
+    event = AuditEvent.objects.get(action="erasure.completed")
+    assert event.after == {"request": body["id"], "status": "completed", "results": body["results"]}
+    outcomes = ErasureOutcome.objects.filter(request_id=body["id"]).values_list("model__name", "status", "predictions")
+    assert list(outcomes) == [("churn", "erased", 3), ("fraud", "erased", 1)]
     detail = api_client_for(privacy, ["privacy:write"]).get(f"/api/v1/erasure-requests/{body['id']}/")
     assert detail.status_code == 200 and detail.json()["results"] == body["results"]
 

@@ -181,7 +181,8 @@ def test_erasure_removes_the_subjects_labels_on_every_day_and_no_other(churn, ch
     _labels(churn, ["a0", "b0"], owner, received_at=T0, subjects=["alice", "bob"])
     _labels(churn, ["a1", "b1"], owner, received_at=T0 + 3 * DAY, subjects=["alice", "bob"])
     request = erasure_request_create(subject_id="alice", actor=admin_user, context=CLI)
-    assert request.results == [{"model": "churn", "predictions": 0, "labels": 2, "status": "erased"}]
+    outcomes = request.outcomes.values_list("model__name", "predictions", "labels", "status")
+    assert list(outcomes) == [("churn", 0, 2, "erased")]
     assert sorted(GroundTruth.objects.values_list("prediction_id", flat=True)) == ["b0", "b1"]
     assert not Prediction.objects.exists()
 
