@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from mlops_portal import clock
 from registry.models import ModelVersion, RegisteredModel
 
 from .choices import (
@@ -69,8 +70,8 @@ class MonitoringConfig(LLMThresholds):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    updated_at = clock.UpdatedAtField()
 
     class Meta:
         ordering = ["model__name"]
@@ -116,7 +117,7 @@ class ReferenceProfile(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    uploaded_at = models.DateTimeField(auto_now_add=True)
+    uploaded_at = models.DateTimeField(default=clock.now, editable=False)
     computed_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(
         null=True, blank=True, help_text="When the pending-profile sweep last queued its computation."
@@ -220,7 +221,7 @@ class WindowBinCounts(models.Model):
     missing = models.PositiveIntegerField(default=0)
     out_of_range = models.PositiveIntegerField(default=0)
     unseen = models.PositiveIntegerField(default=0)
-    computed_at = models.DateTimeField(auto_now=True)
+    computed_at = clock.UpdatedAtField()
 
     class Meta:
         ordering = ["version", "window_start", "feature"]
@@ -256,7 +257,7 @@ class PackedBinCounts(models.Model):
     dtype = models.CharField(max_length=8, default="<u4", help_text="numpy dtype of counts")
     counts = models.BinaryField(editable=False)
     quality = models.BinaryField(editable=False)
-    computed_at = models.DateTimeField(auto_now=True)
+    computed_at = clock.UpdatedAtField()
 
     class Meta:
         ordering = ["version", "window_start"]

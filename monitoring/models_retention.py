@@ -36,7 +36,7 @@ class RetentionPolicy(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    updated_at = models.DateTimeField(default=clock.now, editable=False)  # set by the service, from the clock
+    updated_at = clock.UpdatedAtField()
 
     class Meta:
         ordering = ["model__name"]

@@ -142,7 +142,7 @@ class RegisteredModel(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     created_at = models.DateTimeField(default=clock.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = clock.UpdatedAtField()
 
     objects = RegisteredModelQuerySet.as_manager()
 
@@ -273,7 +273,7 @@ class PromotionPolicy(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = clock.UpdatedAtField()
 
     class Meta:
         verbose_name_plural = "promotion policies"
@@ -445,7 +445,7 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)  # mlops_portal.net.client_ip
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from mlops_portal import clock
+
 
 class ServiceAccount(models.Model):
     """A non-person account a pipeline signs in as, owned by a team (not by its author).
@@ -20,7 +22,7 @@ class ServiceAccount(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["user__username"]

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from mlops_portal import clock
+
 from .choices import DeliveryStatus
 
 
@@ -23,7 +25,7 @@ class Webhook(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -45,7 +47,7 @@ class WebhookDelivery(models.Model):
         max_length=40, blank=True, help_text="Short error class (e.g. http_500, timeout); never the answer's body."
     )
     attempt_log = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -139,7 +141,7 @@ class MlflowAliasViolation(models.Model):
     alias = models.CharField(max_length=100)
     found_version = models.CharField(max_length=20, blank=True)
     expected_version = models.CharField(max_length=20, blank=True)
-    detected_at = models.DateTimeField(auto_now_add=True)
+    detected_at = models.DateTimeField(default=clock.now, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -68,7 +68,7 @@ class Incident(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = clock.UpdatedAtField()
 
     class Meta:
         ordering = ["-aware_at", "-id"]

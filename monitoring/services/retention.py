@@ -71,11 +71,8 @@ def default_raw_days(model: RegisteredModel) -> int:
 
 def retention_policy_get(*, model: RegisteredModel) -> RetentionPolicy:
     """The saved policy, or an unsaved one with the risk tier's default."""
-    return RetentionPolicy.objects.filter(model=model).first() or RetentionPolicy(
-        model=model,
-        raw_days=default_raw_days(model),
-        updated_at=None,  # never set
-    )
+    saved = RetentionPolicy.objects.filter(model=model).first()
+    return saved or RetentionPolicy(model=model, raw_days=default_raw_days(model))  # updated_at None: never set
 
 
 def effective_raw_days(policy: RetentionPolicy) -> int:
@@ -100,7 +97,6 @@ def retention_policy_update(
     if not policy.legal_hold:
         policy.legal_hold_reason, policy.legal_hold_article = "", ""
     policy.updated_by = actor if getattr(actor, "is_authenticated", False) else None
-    policy.updated_at = clock.now()  # the audit event's time (a back-dated change keeps it)
     policy.full_clean()
     policy.save()
     settings_record(policy, before, POLICY_FIELDS, action="retention.changed", actor=actor, context=context)

@@ -147,8 +147,8 @@ def _performance_rows(
 
 def _store_counts(version_id: int, window_start: datetime, granularity: str, window: dict) -> None:
     """The window's per-feature rows (the dashboards read them) and its packed row (the
-    rollups read it), upserted together: the caller holds the transaction."""
-    now = clock.now()
+    rollups read it), upserted together: the caller holds the transaction. Their ``computed_at``
+    is stamped by the field (``clock.UpdatedAtField``)."""
     WindowBinCounts.objects.bulk_create(
         [
             WindowBinCounts(
@@ -161,7 +161,6 @@ def _store_counts(version_id: int, window_start: datetime, granularity: str, win
                 missing=fc.missing,
                 out_of_range=fc.out_of_range,
                 unseen=fc.unseen,
-                computed_at=now,
             )
             for name, fc in window.items()
         ],
@@ -180,7 +179,6 @@ def _store_counts(version_id: int, window_start: datetime, granularity: str, win
                 dtype=dtype,
                 counts=counts,
                 quality=quality,
-                computed_at=now,
             )
         ],
         update_conflicts=True,
