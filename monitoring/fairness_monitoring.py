@@ -287,6 +287,16 @@ def bias_examined_before_production():
 # --------------------------------------------------------------------------- health
 
 
+def beside(value: float, limit: float) -> str:
+    """``value`` with as many decimals as it takes not to read as ``limit`` (0.797 beside 0.80,
+    not 0.80): a breach must never print as the threshold it breaches."""
+    for places in (2, 3, 4):
+        shown = f"{value:.{places}f}"
+        if float(shown) != round(limit, places):
+            return shown
+    return f"{value:.6g}"
+
+
 def fairness_reasons(window) -> list[dict]:
     """A parity figure of the latest window across the tier policy's threshold → a warning."""
     from registry.selectors.promotions import policy_for_tier
@@ -300,18 +310,17 @@ def fairness_reasons(window) -> list[dict]:
         if value is None or provisional:
             continue
         if metric == DI and value < policy.fairness_min_disparate_impact:
-            limit = policy.fairness_min_disparate_impact
-            text = f"disparate impact for {feature} is {value:.2f} in production (≥ {limit:.2f})."
+            limit, what, side = policy.fairness_min_disparate_impact, "Disparate impact", "below the policy's minimum"
         elif metric == EOD and value > policy.fairness_max_equalized_odds_difference:
             limit = policy.fairness_max_equalized_odds_difference
-            text = f"equalized odds difference for {feature} is {value:.2f} in production (≤ {limit:.2f})."
+            what, side = "Equalized odds difference", "above the policy's maximum"
         else:
             continue
         reasons.append(
             {
                 "kind": AlertKind.FAIRNESS,
                 "severity": AlertSeverity.WARNING,
-                "message": text[0].upper() + text[1:],
+                "message": f"{what} for {feature} is {beside(value, limit)} in production, {side} of {limit:.2f}.",
                 "metric": metric,
                 "attribute": feature,
                 "value": value,

@@ -6,6 +6,7 @@ filter, and the health reason when disparate impact crosses the threshold."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -209,3 +210,28 @@ def test_ingested_sensitive_values_never_reach_the_audit_log_or_its_exports(
     logged = json.dumps([[e.before, e.after] for e in AuditEvent.objects.all()])
     exported = "".join(audit_export_rows(fmt="jsonl")) + "".join(audit_export_rows(fmt="csv"))
     assert "-zq" not in logged and "-zq" not in exported
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "shown"),
+    [(0.4, 0.8, "0.40"), (0.797, 0.8, "0.797"), (0.7996, 0.8, "0.7996"), (0.1049, 0.1, "0.105"), (0.2, 0.1, "0.20")],
+)
+def test_a_breach_never_prints_as_the_threshold_it_breaches(value, limit, shown):
+    """Alert #5 of the demo read "Disparate impact for age_band is 0.80 in production (≥ 0.80)":
+    0.797 rounded to the threshold, and "(≥ 0.80)" read as a claim about the value."""
+    from monitoring.fairness_monitoring import beside
+
+    assert beside(value, limit) == shown
+
+
+def test_the_reason_names_the_side_of_the_policy_threshold_it_is_on(
+    credit_v1, owner, django_capture_on_commit_callbacks
+):
+    frame, _ = _traffic(0.5)
+    _ingest(credit_v1, owner, frame, django_capture_on_commit_callbacks)
+    _compute(credit_v1)
+    reasons, _, _ = evaluate_reasons(credit_v1.model, now=T0 + timedelta(days=1))
+    message = next(r["message"] for r in reasons if r["kind"] == "fairness" and r["attribute"] == "sex")
+    assert re.fullmatch(
+        r"Disparate impact for sex is 0\.\d+ in production, below the policy's minimum of 0\.80\.", message
+    )
