@@ -54,3 +54,15 @@ def test_the_request_pages_model_card_lays_out_a_13_feature_list_in_a_few_lines(
     assert "feature_12_name" in feature_list.inner_text()
     assert card_box["width"] >= 0.9 * evidence["width"], (card_box, evidence)
     assert feature_list.bounding_box()["height"] <= 130, feature_list.bounding_box()  # a few lines, not a tall block
+
+
+def test_the_fleet_page_fits_a_phone_and_its_rollup_table_scrolls_in_its_card(page, live_server, churn_owner):
+    """At 390 px the fleet page scrolled sideways: its risk-tier table widened its card to 481 px."""
+    _, owner = churn_owner
+    login(page, live_server, owner)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/monitoring/fleet/")
+    page.locator("table.rollup").wait_for()
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    card = page.locator("table.rollup").locator("xpath=..").bounding_box()
+    assert width <= 390 and card["x"] + card["width"] <= 390, (width, card)

@@ -115,3 +115,20 @@ def test_a_refused_page_keeps_the_layout_and_says_why(roles, client_for):
     assert static(LAYOUT_STATIC["favicon"]) in links
     assert reverse("monitoring:fleet") in links
     assert "You may not see this page" in html
+
+
+@pytest.mark.parametrize("role", ["owner", "reviewer", "auditor", "privacy", "admin", "outsider"])
+def test_only_admins_get_a_link_to_the_admin_site(roles, role, client_for):
+    """An admin had no way to the admin site (users, teams, roles, policies) from the pages."""
+    html = client_for(roles[role]).get(reverse("registry:model_list")).content.decode()
+    assert (reverse("admin:index") in _links(html)) is (role == "admin")
+
+
+def test_the_inventory_names_owners_as_the_fleet_does_and_says_no_data_in_words(owner, client_for, churn):
+    """The inventory showed "owner" where the fleet showed "Olivia Owens", and the raw "no_data"."""
+    owner.first_name, owner.last_name = "Olivia", "Owens"
+    owner.save()
+    html = client_for(owner).get(reverse("registry:model_list")).content.decode()
+    row = re.search(r"<tr>\s*<td><a href=\"/models/churn/\">.*?</tr>", html, re.S).group(0)
+    assert '<td title="owner">Olivia Owens</td>' in row
+    assert '<span class="badge badge-no_data">no data</span>' in row, row
