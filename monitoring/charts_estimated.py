@@ -15,7 +15,7 @@ import numpy as np
 
 from monitoring.estimation import estimated_name
 
-from .charts.base import figure, iso, trace, two_rows
+from .charts.base import figure, iso, trace
 
 SHOWN = ("roc_auc", "accuracy", "f1", "mae", "rmse")
 BAND = "rgba(100, 116, 139, 0.18)"
@@ -68,10 +68,9 @@ def with_estimates(performance: dict, dashboard) -> dict:
     if not traces:
         return performance
     data = performance.get("data") or []
-    if not any(t.get("type") == "bar" for t in data):  # no labelled window yet: the estimates alone
-        layout = two_rows(top=0.7)
-        layout["yaxis"]["title"] = {"text": "metric (estimated)"}
-        return figure(traces, title="Performance over time: estimated (no labels yet)", height=440, **layout)
+    if not any(t.get("type") == "bar" for t in data):  # no labelled window yet: the estimates alone, one plot
+        yaxis = {"title": {"text": "metric (estimated)"}}
+        return figure(traces, title="Performance over time: estimated (no labels yet)", yaxis=yaxis)
     out = {**performance, "data": traces + list(data)}
     title = dict(out["layout"].get("title") or {})
     title["text"] = "Performance over time (hollow = provisional, dashed = estimated)"

@@ -41,29 +41,46 @@ def cost_per_thousand(p: CostPanel) -> dict:
     if not any(v is not None for v in p.per_thousand):
         return empty_figure(title, f"Needs cost records and {p.unit_label} on the same days.")
     x = [d.isoformat() for d in p.days]
+    # the volume bars on the first axis (right) and the cost line on the one overlaying it (left),
+    # so the line is drawn over the bars, not hidden behind them
     traces = [
+        trace(
+            "bar",
+            x=x,
+            y=floats(p.units),
+            name=p.unit_label,
+            marker={"color": "#e5e7eb"},
+            legendrank=2,
+            hovertemplate=f"%{{y:,}} {p.unit_label}<extra>%{{x}}</extra>",
+        ),
         trace(
             "scatter",
             x=x,
             y=floats(p.per_thousand),
             mode="lines+markers",
             name=f"per 1,000 {p.unit_label}",
+            yaxis="y2",
+            legendrank=1,
             line={"color": BRAND, "width": 1.5},
             hovertemplate=f"%{{y:,.4f}} {p.currency}<extra>%{{x}}</extra>",
         ),
-        trace(
-            "bar",
-            x=x,
-            y=floats(p.units),
-            name=p.unit_label,
-            yaxis="y2",
-            marker={"color": "#e5e7eb"},
-            hovertemplate=f"%{{y:,}} {p.unit_label}<extra>%{{x}}</extra>",
-        ),
     ]
     layout = {
-        "yaxis": {"title": {"text": p.currency}, "rangemode": "tozero"},
-        "yaxis2": {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": p.unit_label}},
+        "yaxis": {
+            "side": "right",
+            "showgrid": False,
+            "automargin": True,
+            "title": {"text": p.unit_label, "standoff": 6},
+        },
+        "yaxis2": {
+            "overlaying": "y",
+            "side": "left",
+            "tickmode": "auto",
+            "gridcolor": "#eef0f3",
+            "rangemode": "tozero",
+            "automargin": True,
+            "title": {"text": p.currency},
+        },
     }
     return figure(traces, title=title, height=320, **layout)
 

@@ -165,7 +165,7 @@ def prediction_distribution(
             x=iso(windows),
             y=list(bin_labels),
             colorscale=BLUES,
-            colorbar={"title": {"text": "share"}, "tickformat": ".0%", "thickness": 12, "len": 0.6, "x": 1.16},
+            colorbar={"title": {"text": "share"}, "tickformat": ".0%", "thickness": 12, "len": 0.6, "x": 1.24},
             hovertemplate="bin %{y}<br>window %{x}<br>share %{z:.1%}<extra></extra>",
             name="prediction share",
         )
@@ -176,14 +176,20 @@ def prediction_distribution(
         traces.append(
             line_trace(iso(windows), drift, name="prediction drift (PSI)", colour=CRITICAL, hover=hover, yaxis="y2")
         )
-        layout["yaxis2"] = {"overlaying": "y", "side": "right", "showgrid": False, "title": {"text": "PSI"}}
+        layout["yaxis2"] = {
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "tickformat": ".2f",
+            "title": {"text": "PSI", "standoff": 4},
+        }
     shapes, annotations = marker_lines(markers, windows=windows)
     return figure(
         traces,
         title="Prediction distribution over time",
         shapes=shapes,
         annotations=annotations,
-        margin={"r": 90},
+        margin={"r": 120},
         **layout,
     )
 
@@ -312,12 +318,18 @@ def volume_and_quality(
     volume: np.ndarray,
     quality: dict[str, np.ndarray],
     markers: Sequence[Marker] = (),
+    unit: str = "predictions",
 ) -> dict:
-    """Predictions per window (top) and data-quality shares (bottom)."""
+    """Predictions per window (top) and data-quality shares (bottom); the volume alone, full
+    height, when there are no quality shares (an LLM application's requests)."""
     if not len(windows):
         return empty_figure("Volume and data quality", "No computed windows in this range yet.")
     x = iso(windows)
-    traces = [trace("bar", x=x, y=volume.astype("float64"), name="predictions", marker={"color": "#93c5fd"})]
+    traces = [trace("bar", x=x, y=volume.astype("float64"), name=unit, marker={"color": "#93c5fd"})]
+    if not quality:
+        shapes, annotations = marker_lines(markers, windows=windows)
+        yaxis = {"title": {"text": unit}, "rangemode": "tozero"}
+        return figure(traces, title=f"Volume ({unit} per window)", shapes=shapes, annotations=annotations, yaxis=yaxis)
     palette = [WARNING, CRITICAL, "#7c3aed", MUTED]
     for i, (name, values) in enumerate(quality.items()):
         colour, hover = palette[i % len(palette)], f"{name} %{{y:.2%}}<extra></extra>"

@@ -10,6 +10,7 @@ from ..selectors.dashboard import ModelDashboard
 from ..selectors.fleet import TierRollup
 from ..selectors.series import production_at
 from . import figures
+from .base import empty_figure
 
 
 def _offline_values(d: ModelDashboard, primary: str) -> float | np.ndarray | None:
@@ -45,15 +46,35 @@ def _performance_thresholds(d: ModelDashboard, metrics: dict) -> dict[str, tuple
     }
 
 
+NO_REFERENCE = "No reference profile for this version: drift is measured against it."
+REFERENCE_CHARTS = {
+    "chart-drift-heatmap": "Feature drift",
+    "chart-top-drifted": "Top drifted features",
+    "chart-drift-share": "Dataset drift",
+    "chart-prediction-distribution": "Prediction distribution",
+}
+
+
 def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
     """Every chart of the per-model dashboard, keyed by the id of its container."""
     from monitoring.charts_estimated import with_estimates  # it draws with this package's helpers
 
+    volume = {
+        "chart-volume-quality": figures.volume_and_quality(
+            windows=d.windows,
+            volume=d.series_or_gap("volume"),
+            quality=d.quality,  # only the kinds measured: none for an LLM app's requests
+            markers=d.markers,
+            unit="requests" if d.model.is_llm_app else "predictions",
+        )
+    }
+    if d.model.is_llm_app:  # request records, no features: its panels are monitoring/charts_llm.py's
+        return volume
     t = d.config
     top = d.top_drifted
     metrics = {m: d.series[m] for m in d.performance_metrics}
     n = len(d.windows)
-    return {
+    drawn = {
         "chart-drift-heatmap": figures.drift_heatmap(
             windows=d.windows,
             features=d.drift.features,
@@ -103,13 +124,11 @@ def model_dashboard_figures(d: ModelDashboard) -> dict[str, dict]:
             ),
             d,
         ),
-        "chart-volume-quality": figures.volume_and_quality(
-            windows=d.windows,
-            volume=d.series_or_gap("volume"),
-            quality=d.quality,
-            markers=d.markers,
-        ),
+        **volume,
     }
+    if d.reference_missing:  # nothing to bin against: say so where the drift would be drawn
+        drawn |= {chart: empty_figure(title, NO_REFERENCE) for chart, title in REFERENCE_CHARTS.items()}
+    return drawn
 
 
 def fleet_figures(rollup: Sequence[TierRollup]) -> dict[str, dict]:

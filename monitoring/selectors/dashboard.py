@@ -74,6 +74,7 @@ class ModelDashboard:
     open_alerts: list[Alert]
     distribution_version: ModelVersion | None = None  # whose distributions are drawn
     distribution_note: str = ""  # names it in live mode
+    reference_missing: bool = False  # the drawn version has no reference profile: no drift, no distributions
 
     # what the templates and charts read, from the scope and the chart parts
     @property
@@ -187,6 +188,7 @@ def model_dashboard_data(*, user, name: str, query: DashboardQuery) -> ModelDash
         open_alerts=open_alerts(scope.model),
         distribution_version=shown,
         distribution_note=note,
+        reference_missing=shown is not None and not scope.model.is_llm_app and not ref.ready,
     )
 
 

@@ -153,6 +153,7 @@ class ReferenceColumns:
     feature: DisplayBins
     prediction_column: str | None
     prediction: DisplayBins
+    ready: bool = True  # False: the version has no ready reference profile (nothing to bin against)
 
 
 def distribution_version(scope: DashboardScope, grid: WindowGrid) -> tuple[ModelVersion | None, str]:
@@ -178,7 +179,7 @@ def distribution_version(scope: DashboardScope, grid: WindowGrid) -> tuple[Model
 def reference_columns(version: ModelVersion | None, feature: str) -> ReferenceColumns:
     """One query: only the three columns are read out of the profile's JSON."""
     if version is None:
-        return ReferenceColumns(NO_BINS, None, NO_BINS)
+        return ReferenceColumns(NO_BINS, None, NO_BINS, ready=False)
     columns = KeyTransform("features", "profile")
     row = (
         ReferenceProfile.objects.filter(version=version, status=ProfileStatus.READY)
@@ -189,7 +190,9 @@ def reference_columns(version: ModelVersion | None, feature: str) -> ReferenceCo
         )
         .values_list("col", "score", "pred")
         .first()
-    ) or (None, None, None)
+    )
+    if row is None:
+        return ReferenceColumns(NO_BINS, None, NO_BINS, ready=False)
     column, prediction = (SCORE_FEATURE, row[1]) if row[1] else (PREDICTION_FEATURE, row[2]) if row[2] else (None, None)
     return ReferenceColumns(column_bins(row[0]), column, column_bins(prediction) if column else NO_BINS)
 

@@ -277,3 +277,40 @@ def test_figures_json_script_escapes_what_could_end_the_script_tag():
     assert "<script>alert" not in html
     body = html[len('<script id="figures" type="application/json">') : -len("</script>")]
     assert json.loads(body)["chart"]["layout"]["title"] == "</script><script>alert(1)"
+
+
+def test_volume_without_quality_shares_is_one_plot_named_by_its_unit():
+    """An LLM app's requests have no data-quality shares: the chart kept an empty lower plot,
+    its alert lines running down through it, and called the requests "predictions"."""
+    markers = [Marker(at=WINDOWS[2], kind="alert", label="latency")]
+    fig = strict_json(
+        charts.volume_and_quality(
+            windows=WINDOWS, volume=np.arange(6, dtype=float), quality={}, markers=markers, unit="requests"
+        )
+    )
+    assert fig["layout"]["title"]["text"] == "Volume (requests per window)"
+    assert "xaxis2" not in fig["layout"] and "yaxis2" not in fig["layout"]
+    assert [t["name"] for t in fig["data"]] == ["requests"]
+    assert [s["name"] for s in fig["layout"]["shapes"]] == ["marker-alert"]
+
+
+def test_cost_per_thousand_draws_its_line_over_the_volume_bars_with_the_cost_axis_on_the_left():
+    """The grey volume bars sat on the overlaying axis, so plotly drew them over the cost line."""
+    from datetime import date
+    from decimal import Decimal
+
+    from monitoring.charts.cost import cost_per_thousand
+    from monitoring.selectors.cost import CostPanel
+
+    days = [date(2026, 11, 1) + timedelta(days=i) for i in range(3)]
+    panel = CostPanel(
+        model=None, start=days[0], end=days[-1], currency="EUR", days=days, by_category={},
+        units=[1000, 2000, 1500], unit_label="predictions", per_thousand=[Decimal("2.5"), Decimal("1.25"), None],
+        budget=None, month_days=[], month_cumulative=[], totals=[], other_currencies=[],
+    )  # fmt: skip
+    fig = strict_json(cost_per_thousand(panel))
+    bars, line = fig["data"]
+    assert bars["type"] == "bar" and "yaxis" not in bars and line["yaxis"] == "y2"
+    assert fig["layout"]["yaxis2"]["overlaying"] == "y" and fig["layout"]["yaxis2"]["side"] == "left"
+    assert fig["layout"]["yaxis2"]["title"]["text"] == "EUR" and fig["layout"]["yaxis"]["side"] == "right"
+    assert line["legendrank"] < bars["legendrank"]  # the cost first in the legend

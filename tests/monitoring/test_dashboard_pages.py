@@ -4,6 +4,7 @@ constant query counts."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, HealthState
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
-from monitoring.models import Alert, HealthStatus
+from monitoring.models import Alert, HealthStatus, ReferenceProfile
 from registry.selectors import model_list
 from tests.factories import AlertFactory, RegisteredModelFactory, TeamFactory, UserFactory
 from tests.monitoring.helpers import figures_of, metric_row
@@ -293,7 +294,27 @@ def test_dashboard_of_a_model_without_data_draws_empty_charts(client_for, owner,
     assert response.status_code == 200
     figures = figures_of(response)
     assert set(figures) == set(CHART_IDS + COST_CHART_IDS)
-    assert "No computed windows" in json.dumps(figures["chart-drift-heatmap"]["layout"])
+    # the version has no reference profile yet: the drift charts say what they need first
+    assert "No reference profile for this version" in json.dumps(figures["chart-drift-heatmap"]["layout"])
+    assert "No computed windows" in json.dumps(figures["chart-volume-quality"]["layout"])
+
+
+def test_a_version_without_reference_profile_is_named_instead_of_no_predictions(client_for, owner, seeded):
+    """Volume drawn but "No predictions in this range yet" under the prediction distribution: the
+    version had no reference profile to bin against, and the page did not say so."""
+    url = reverse("monitoring:model_dashboard", args=["fraud"])
+    with_profile = client_for(owner).get(url, {"range": "7d"})
+    assert 'id="reference-missing"' not in with_profile.content.decode()
+    assert figures_of(with_profile)["chart-prediction-distribution"]["data"]
+    ReferenceProfile.objects.filter(version__model__name="fraud").delete()
+    without = client_for(owner).get(url, {"range": "7d"})
+    notice = re.search(r'<p id="reference-missing"[^>]*>(.*?)</p>', without.content.decode(), re.S).group(1)
+    assert "has no reference profile" in notice and "/reference/" in notice, notice
+    for chart in ("chart-drift-heatmap", "chart-top-drifted", "chart-drift-share", "chart-prediction-distribution"):
+        layout = json.dumps(figures_of(without)[chart]["layout"])
+        assert "No reference profile for this version" in layout, chart
+        assert "No predictions in this range" not in layout and "No computed windows" not in layout, chart
+    assert figures_of(without)["chart-volume-quality"]["data"]
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from monitoring.selectors.dashboard import model_dashboard_data
 from registry.choices import Stage
 from registry.models import ModelVersion, StageTransition
 from tests.factories import ModelVersionFactory
-from tests.monitoring.helpers import metric_row
+from tests.monitoring.helpers import figures_of, metric_row
 
 pytestmark = pytest.mark.django_db
 
@@ -267,3 +267,13 @@ def test_live_mode_holds_each_window_to_the_offline_value_of_the_version_live_th
     assert "roc_auc warning" not in {t["name"] for t in figure["data"]}
     lines = {s["name"]: s["y0"] for s in figure["layout"]["shapes"] if s.get("name", "").startswith("roc_auc")}
     assert lines == pytest.approx({"roc_auc warning 0.75": 0.75, "roc_auc critical 0.7": 0.70})
+
+
+def test_estimates_alone_are_one_plot_with_its_dates(client_for, owner, late_labels):
+    """With no labelled window the estimated chart kept the two-row layout of the realized one:
+    its dates sat on the empty lower axis (hidden) and a gap stood above the legend."""
+    churn, v1 = late_labels
+    _performance_rows(v1, range(1, 7), metric=f"estimated.{Metric.ROC_AUC}", volume=False)
+    figure = figures_of(client_for(owner).get(_url("churn"), {"range": "7d"}))["chart-performance"]
+    assert figure["layout"]["title"]["text"] == "Performance over time: estimated (no labels yet)"
+    assert "xaxis2" not in figure["layout"] and figure["layout"].get("xaxis", {}).get("showticklabels", True)

@@ -24,6 +24,7 @@ from monitoring.models import Alert, CostRecord, LLMRequest, MetricValue, Price
 from monitoring.selectors.dashboard import model_dashboard_data
 from monitoring.selectors.llm import llm_panels
 from registry.choices import Stage
+from tests.monitoring.helpers import figures_of
 from tests.monitoring.llm_helpers import llm_model, llm_version, support_assistant
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +98,27 @@ def test_the_panels_draw_the_windows_with_markers_and_thresholds_for_every_role_
         assert html.count('id="llm-panels"') == 1
         for chart in CHART_IDS:
             assert f'id="{chart}"' in html and f'"{chart}"' in html.split('id="figures"')[1]
+
+
+TABULAR_ONLY = [
+    "chart-drift-heatmap",
+    "chart-top-drifted",
+    "chart-feature-distribution",
+    "chart-drift-share",
+    "chart-performance",
+    "chart-prediction-distribution",
+]
+
+
+def test_an_llm_application_shows_no_empty_tabular_panels_and_no_feature_picker(assistant, demo, owner, client_for):
+    """Request records have no features, reference bins or labels of the tabular kind: the
+    dashboard drew five empty tabular panels and a feature picker offering "—"."""
+    response = client_for(owner).get("/monitoring/models/support-assistant/", {"range": "30d"})
+    html, figures = response.content.decode(), figures_of(response)
+    for chart in TABULAR_ONLY:
+        assert f'id="{chart}"' not in html and chart not in figures
+    assert 'id="chart-volume-quality"' in html and figures["chart-volume-quality"]["data"]
+    assert 'id="id_feature"' not in html and 'id="reference-missing"' not in html
 
 
 def test_an_unknown_cost_is_said_not_drawn_as_zero(owner, team):
