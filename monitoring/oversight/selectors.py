@@ -116,6 +116,7 @@ class PostMarketReport:
     findings: list[Finding]
     validator: str | None
     last_validation: dt.datetime | None
+    last_completed: dt.datetime | None
     open_findings: int
 
 
@@ -138,9 +139,9 @@ def post_market_report(model: RegisteredModel, user) -> PostMarketReport | None:
         return None
     reviews = list(review_list(user=user, model=model).order_by("-opened_at"))
     findings = list(finding_list(user=user, model=model).order_by("status", "due_at"))
-    validated = [r for r in reviews if r.validated_at]
-    completed = [r for r in reviews if r.completed_at]
-    last = max(validated or completed, key=lambda r: r.validated_at or r.completed_at, default=None)
+    # a validation is one a validator signed; a review completed without one is not a validation
+    last = max((r for r in reviews if r.validated_at), key=lambda r: r.validated_at, default=None)
+    completed = max((r.completed_at for r in reviews if r.completed_at), default=None)
     return PostMarketReport(
         model=model,
         plan=plan_current(model),
@@ -150,7 +151,8 @@ def post_market_report(model: RegisteredModel, user) -> PostMarketReport | None:
         reviews=reviews,
         findings=findings,
         validator=last.validated_by.get_username() if last and last.validated_by else None,
-        last_validation=(last.validated_at or last.completed_at) if last else None,
+        last_validation=last.validated_at if last else None,
+        last_completed=completed,
         open_findings=sum(1 for f in findings if f.status != FindingStatus.CLOSED),
     )
 

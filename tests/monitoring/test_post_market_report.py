@@ -1,6 +1,6 @@
 """The post-market section of the compliance report (and its own page): the table by month counts
-days from daily windows, each column is the one metric its heading names, and an LLM application
-gets the columns that apply to it."""
+days from daily windows, each column is the one metric its heading names, an LLM application gets
+the columns that apply to it, and the last validation is one a validator signed."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from monitoring.choices import Granularity, Metric
+from monitoring.choices import Granularity, Metric, ReviewStatus, ReviewTriggerKind
 from monitoring.fairness_monitoring import DI, EOD
 from monitoring.llm_metrics import FEEDBACK_MEAN, LATENCY_P95, SAFETY_RATE
 from monitoring.models import MetricValue
+from monitoring.oversight.models import PeriodicReview
 from monitoring.oversight.selectors import post_market_report
 from registry.choices import Stage
 from tests.factories import ModelVersionFactory
@@ -112,3 +113,37 @@ def test_an_llm_applications_months_show_its_requests_latency_safety_and_feedbac
     ]
     assert "<td>2026-11</td><td>4</td><td>1000</td><td>1800 / 1800</td><td>0.012</td><td>0.40</td>" in table
     assert "—" not in table
+
+
+def _review(model, owner, *, completed_at, validator=None):
+    return PeriodicReview.objects.create(
+        model=model,
+        owner=owner,
+        trigger=ReviewTriggerKind.INCIDENT,
+        status=ReviewStatus.COMPLETED,
+        due_at=completed_at,
+        opened_at=completed_at - 3 * DAY,
+        attested_by=owner,
+        attested_at=completed_at - DAY,
+        validated_by=validator,
+        validated_at=completed_at if validator else None,
+        completed_at=completed_at,
+    )
+
+
+def test_last_validation_is_none_when_a_review_was_completed_without_a_validator(churn_live, owner, client_for):
+    # the demo read "Last validation 2026-11-28": the completion date of a review nobody validated
+    _review(churn_live.model, owner, completed_at=datetime(2026, 11, 28, 9, tzinfo=UTC))
+    report = post_market_report(churn_live.model, owner)
+    assert report.last_validation is None and report.validator is None
+    html = client_for(owner).get(reverse("monitoring:post_market", args=["churn"])).content.decode()
+    assert "<dt>Last validation</dt><dd>none: no validation has been signed</dd>" in html
+    assert "<dt>Last review completed</dt><dd>2026-11-28</dd>" in html
+
+
+def test_last_validation_is_the_latest_signed_one(churn_live, owner, reviewer):
+    _review(churn_live.model, owner, completed_at=datetime(2026, 9, 1, 9, tzinfo=UTC), validator=reviewer)
+    _review(churn_live.model, owner, completed_at=datetime(2026, 11, 28, 9, tzinfo=UTC))
+    report = post_market_report(churn_live.model, owner)
+    assert report.last_validation == datetime(2026, 9, 1, 9, tzinfo=UTC) and report.validator == "reviewer"
+    assert report.last_completed == datetime(2026, 11, 28, 9, tzinfo=UTC)
