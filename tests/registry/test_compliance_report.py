@@ -9,6 +9,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from registry.models import AuditEvent
+from registry.selectors.audit import compliance_report_data
 from registry.services.audit import CLI, audit_record
 from tests.pdf import pdf_parts
 from tests.registry.test_as_of import timeline  # noqa: F401  (fixture)
@@ -82,3 +83,15 @@ def test_pdf_is_a_real_pdf_with_pages_and_the_download_is_audited(audited, audit
 def test_report_of_a_model_without_history_renders(churn, owner, client_for):
     page = client_for(owner).get(reverse("registry:compliance_report", args=["churn"])).content.decode()
     assert "No promotion requests." in page and "No rollbacks." in page
+
+
+def test_report_lists_each_rollback_once_by_the_version_it_restored(audited, auditor, client_for, churn):
+    # section 3.2 listed "v2 restored to archived" beside "v1 restored to production" for one rollback
+    report = compliance_report_data(user=auditor, model=churn)
+    assert [(r.restored.version.version, r.replaced.version) for r in report.rollbacks] == [(1, 2)]
+    page = client_for(auditor).get(reverse("registry:compliance_report", args=["churn"])).content.decode()
+    section = re.search(r"<h3>3.2 Rollbacks</h3>\s*<ul[^>]*>(.*?)</ul>", page, re.S).group(1)
+    items = re.findall(r"<li>(.*?)</li>", section, re.S)
+    assert len(items) == 1
+    assert "v1 restored to production, replacing v2, by reviewer: “latency spike”" in items[0]
+    assert "restored to archived" not in section
