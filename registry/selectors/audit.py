@@ -383,7 +383,7 @@ def compliance_report_data(*, user, model: RegisteredModel) -> ComplianceReport 
     """The compliance report of one model, or None if the user may not view it."""
     if not RegisteredModel.objects.visible_to(user).filter(pk=model.pk).exists():
         return None
-    versions = list(model.versions.select_related("created_by").order_by("-version"))
+    versions = list(model.versions.select_related("created_by", "llm").order_by("-version"))
     promotions = list(
         PromotionRequest.objects.filter(version__model=model)
         .select_related("version", "requested_by", "overridden_by")
