@@ -262,7 +262,10 @@ def metric_rows(task: str, attribute: str, groups: dict[str, np.ndarray], covera
 
 # --------------------------------------------------------------------------- scorecard
 
-BIAS_RULE = "High-risk models: the production version had a computed fairness evaluation before going live."
+BIAS_RULE = (
+    "High-risk ML models: the production version had a computed fairness evaluation before going live "
+    "(only high-risk ML models are counted; group parity does not apply to LLM applications)."
+)
 
 
 def bias_examined_before_production():

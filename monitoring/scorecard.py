@@ -10,13 +10,23 @@ records (never a self-assessment):
    promotion request to production with an *approving* review by someone other than
    the requester.
 4. **monitoring** — monitoring is configured and a window was computed in the last
-   ``REPORTING_HOURS`` hours.
-5. **retrain cadence** — a cadence is set and the production version is younger than it.
+   ``REPORTING_HOURS`` hours. An ML model is configured once its owner saved its monitoring
+   config (drift and performance need thresholds chosen for its features); an LLM application
+   has no features to choose thresholds for: its request records are checked against the LLM
+   thresholds, whose defaults apply until changed, so it is configured once it has a saved config
+   or a computed window.
+5. **retrain cadence** — ML models (an LLM application is not trained): a cadence is set and the
+   production version is younger than it.
 6. **rollback target** — an earlier version has been in production (something to roll back to).
 7. **alerts acknowledged** — every alert of the last 90 days was acknowledged within the
    configured time (``SCORECARD_ACK_HOURS``, default 24 h), or resolved before it.
-8. **bias examined** — a high-risk production version had a computed fairness evaluation
-   before it went to production (other tiers pass).
+8. **bias examined** — high-risk ML models: the production version had a computed fairness
+   evaluation before it went to production (group parity is not examined for LLM applications;
+   the promotion's fairness gate does not apply to them either).
+
+A criterion counts only the models it applies to (``Criterion.applies``): "4 of 5 pass" for a
+high-risk criterion would count low-risk models as passes. A criterion that applies to no
+production model holds no maturity level back.
 
 The shares map onto a seven-level maturity scale (``LEVELS``); each level's rule is
 shown on the page. All figures come from a fixed number of queries.
@@ -33,7 +43,7 @@ from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
-from registry.choices import Decision, PromotionStatus, Stage
+from registry.choices import Decision, PromotionStatus, RiskTier, Stage
 from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Review, StageTransition
 
 from .choices import Metric
@@ -49,11 +59,27 @@ def ack_hours_default() -> int:
     return int(getattr(settings, "SCORECARD_ACK_HOURS", DEFAULT_ACK_HOURS))
 
 
+def _every_model(m: RegisteredModel) -> bool:
+    return True
+
+
+def _trained(m: RegisteredModel) -> bool:
+    return not m.is_llm_app
+
+
+def _high_risk_trained(m: RegisteredModel) -> bool:
+    return m.risk_tier == RiskTier.HIGH and not m.is_llm_app
+
+
 @dataclasses.dataclass(frozen=True)
 class Criterion:
+    """One criterion; ``applies`` says which production models it counts, ``scope`` names them."""
+
     key: str
     title: str
     rule: str
+    scope: str = "production models"
+    applies: Callable[[RegisteredModel], bool] = _every_model
 
 
 CRITERIA = [
@@ -67,12 +93,17 @@ CRITERIA = [
     Criterion(
         "monitoring",
         "Monitoring configured and reporting",
-        f"Monitoring configured, and a window computed in the last {REPORTING_HOURS} hours.",
+        f"Monitoring configured, and a window computed in the last {REPORTING_HOURS} hours. "
+        "An LLM application's request records are checked against the default LLM thresholds until "
+        "they are changed: it counts as configured once a window of them is computed.",
     ),
     Criterion(
         "retrain_cadence",
         "Retrain cadence met",
-        "A retrain cadence is set and the production version is younger than it.",
+        "ML models: a retrain cadence is set and the production version is younger than it "
+        "(an LLM application is not trained).",
+        scope="ML models in production",
+        applies=_trained,
     ),
     Criterion("rollback_target", "Rollback target", "An earlier version has been in production."),
     Criterion(
@@ -81,8 +112,14 @@ CRITERIA = [
         f"Every alert of the last {ALERT_LOOKBACK_DAYS} days acknowledged within the configured time "
         "(or resolved before it).",
     ),
-    # EU AI Act Art. 10(2)(f): high-risk models only (others pass); monitoring/fairness_monitoring.py
-    Criterion("bias_examined", "Bias examined before production", BIAS_RULE),
+    # EU AI Act Art. 10(2)(f): high-risk ML models only; monitoring/fairness_monitoring.py
+    Criterion(
+        "bias_examined",
+        "Bias examined before production",
+        BIAS_RULE,
+        scope="high-risk ML models in production",
+        applies=_high_risk_trained,
+    ),
 ]
 CRITERIA_BY_KEY = {c.key: c for c in CRITERIA}
 
@@ -96,7 +133,9 @@ class Level:
 
 
 def _all(shares: dict[str, float], keys, at_least: float) -> bool:
-    return all(shares[k] >= at_least for k in keys)
+    """Every criterion of ``keys`` met by ``at_least`` of its models; one that applies to no
+    model (absent from ``shares``) is no obstacle."""
+    return all(shares.get(k, 1.0) >= at_least for k in keys)
 
 
 BASICS = ("owner", "model_card")
@@ -135,13 +174,13 @@ LEVELS = [
     Level(
         6,
         "leading",
-        "Every criterion is met by at least 95% of production models.",
+        "Every criterion is met by at least 95% of the production models it applies to.",
         lambda s: _all(s, [c.key for c in CRITERIA], 0.95),
     ),
     Level(
         7,
         "transformative",
-        "Every criterion is met by every production model.",
+        "Every criterion is met by every production model it applies to.",
         lambda s: _all(s, [c.key for c in CRITERIA], 1.0),
     ),
 ]
@@ -176,7 +215,8 @@ class Scorecard:
 
     @property
     def shares(self) -> dict[str, float]:
-        return {r.criterion.key: r.share for r in self.results}
+        """The share of each criterion that applies to at least one model."""
+        return {r.criterion.key: r.share for r in self.results if r.total}
 
     @property
     def next_level(self) -> Level | None:
@@ -251,15 +291,23 @@ def _late_alerts(models: list[RegisteredModel], *, ack_hours: int, now: datetime
     return late
 
 
+def _monitoring_configured(m: RegisteredModel) -> bool:
+    """A saved config; for an LLM application (default LLM thresholds), a computed window too."""
+    if m.has_config or m.monitoring_configured_at is not None:
+        return True
+    return m.is_llm_app and m.last_window is not None
+
+
 def _failures(m: RegisteredModel, *, late: int, ack_hours: int, now: datetime):
-    """(criterion key, why) for each criterion the model fails."""
+    """(criterion key, why) for each criterion the model fails, whether or not it applies to the
+    model (``scorecard_compute`` counts only those that do)."""
     if not (m.owner.is_active and m.team_id):
         yield "owner", "owner account is inactive"
     if not m.model_card_complete:
         yield "model_card", "missing: " + ", ".join(m.model_card_missing)
     if not m.independent_approval:
         yield "independent_approval", f"v{m.production_version_number} has no applied, independently approved promotion"
-    if not m.has_config and m.monitoring_configured_at is None:
+    if not _monitoring_configured(m):
         yield "monitoring", "monitoring not configured"
     elif m.last_window is None or m.last_window < now - timedelta(hours=REPORTING_HOURS):
         yield "monitoring", f"no window computed in the last {REPORTING_HOURS} hours"
@@ -271,7 +319,7 @@ def _failures(m: RegisteredModel, *, late: int, ack_hours: int, now: datetime):
             yield "retrain_cadence", f"production version is {age} days old, cadence {m.retrain_cadence_days} days"
     if not m.rollback_target:
         yield "rollback_target", "no earlier production version"
-    if m.risk_tier == "high" and not m.bias_examined:
+    if not m.bias_examined:
         yield "bias_examined", f"v{m.production_version_number} has no fairness evaluation"
     if late:
         yield "alerts_acknowledged", f"{late} alert{'s' if late != 1 else ''} not acknowledged within {ack_hours} h"
@@ -286,13 +334,15 @@ def scorecard_compute(*, user, ack_hours: int | None = None, now: datetime | Non
     failing: dict[str, list[tuple[RegisteredModel, str]]] = {c.key: [] for c in CRITERIA}
     for m in models:
         for key, why in _failures(m, late=late.get(m.pk, 0), ack_hours=ack_hours, now=now):
-            failing[key].append((m, why))
-    total = len(models)
-    results = [
-        CriterionResult(criterion=c, passed=total - len(failing[c.key]), total=total, failing=failing[c.key])
-        for c in CRITERIA
-    ]
-    shares = {r.criterion.key: r.share for r in results}
+            if CRITERIA_BY_KEY[key].applies(m):
+                failing[key].append((m, why))
+    results = []
+    for c in CRITERIA:
+        total = sum(1 for m in models if c.applies(m))
+        results.append(
+            CriterionResult(criterion=c, passed=total - len(failing[c.key]), total=total, failing=failing[c.key])
+        )
+    shares = {r.criterion.key: r.share for r in results if r.total}  # as Scorecard.shares
     return Scorecard(
         computed_at=now,
         ack_hours=ack_hours,

@@ -7,16 +7,16 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from django.db.models import Avg, Count, Max, Min, Q, QuerySet
-from django.db.models.functions import TruncMonth
+from django.db.models import QuerySet
 from django.http import Http404
 
 from mlops_portal import clock
 from monitoring.choices import AlertStatus, FindingStatus, IncidentStatus, ReviewStatus
-from monitoring.models import Alert, MetricValue
+from monitoring.models import Alert
 from registry.models import RegisteredModel
 
 from .models import Finding, Incident, PeriodicReview
+from .months import MonthTable, metric_months
 
 
 def _visible(user) -> QuerySet[RegisteredModel]:
@@ -109,34 +109,15 @@ class PostMarketReport:
 
     model: RegisteredModel
     plan: dict[str, Any]
-    months: list[dict[str, Any]]
+    months: MonthTable
     alerts: list[dict[str, Any]]
     incidents: list[Incident]
     reviews: list[PeriodicReview]
     findings: list[Finding]
     validator: str | None
     last_validation: dt.datetime | None
+    last_completed: dt.datetime | None
     open_findings: int
-
-
-def _metric_months(model: RegisteredModel) -> list[dict[str, Any]]:
-    """Per month: drift, performance, estimated performance and fairness summaries."""
-    rows = (
-        MetricValue.objects.filter(model=model)
-        .annotate(month=TruncMonth("window_start"))
-        .values("month")
-        .annotate(
-            psi_max=Max("value", filter=Q(metric="psi")),
-            psi_avg=Avg("value", filter=Q(metric="psi")),
-            perf_min=Min("value", filter=Q(metric=model.primary_metric or "accuracy", provisional=False)),
-            perf_avg=Avg("value", filter=Q(metric=model.primary_metric or "accuracy", provisional=False)),
-            estimated_avg=Avg("value", filter=Q(metric__startswith="estimated.")),
-            fairness_max=Max("value", filter=Q(metric__startswith="fairness.")),
-            windows=Count("window_start", distinct=True),
-        )
-        .order_by("month")
-    )
-    return list(rows)
 
 
 def _alert_times(model: RegisteredModel) -> list[dict[str, Any]]:
@@ -158,19 +139,20 @@ def post_market_report(model: RegisteredModel, user) -> PostMarketReport | None:
         return None
     reviews = list(review_list(user=user, model=model).order_by("-opened_at"))
     findings = list(finding_list(user=user, model=model).order_by("status", "due_at"))
-    validated = [r for r in reviews if r.validated_at]
-    completed = [r for r in reviews if r.completed_at]
-    last = max(validated or completed, key=lambda r: r.validated_at or r.completed_at, default=None)
+    # a validation is one a validator signed; a review completed without one is not a validation
+    last = max((r for r in reviews if r.validated_at), key=lambda r: r.validated_at, default=None)
+    completed = max((r.completed_at for r in reviews if r.completed_at), default=None)
     return PostMarketReport(
         model=model,
         plan=plan_current(model),
-        months=_metric_months(model),
+        months=metric_months(model),
         alerts=_alert_times(model),
         incidents=list(incident_list(user=user).filter(model=model).order_by("aware_at")),
         reviews=reviews,
         findings=findings,
         validator=last.validated_by.get_username() if last and last.validated_by else None,
-        last_validation=(last.validated_at or last.completed_at) if last else None,
+        last_validation=last.validated_at if last else None,
+        last_completed=completed,
         open_findings=sum(1 for f in findings if f.status != FindingStatus.CLOSED),
     )
 

@@ -328,6 +328,32 @@ def inventory_as_of(*, user, moment: datetime.datetime) -> list[AsOfEntry]:
 # ---------------------------------------------------------------- compliance report
 
 
+@dataclasses.dataclass(frozen=True)
+class Rollback:
+    """One rollback: the transition that restored a version to production, and the version it
+    replaced (the other half of the same rollback, None if that transition is missing)."""
+
+    restored: StageTransition
+    replaced: ModelVersion | None
+
+
+def rollbacks_of(transitions: list[StageTransition]) -> list[Rollback]:
+    """The rollbacks among a model's transitions, one per rollback: ``model_rollback`` writes two
+    transitions of kind rollback at the same moment (the production version archived, the earlier
+    one restored); the restoring one is the rollback, the archived one names what it replaced."""
+    kind = StageTransition.Kind.ROLLBACK
+    left = {
+        t.created_at: t.version
+        for t in transitions
+        if t.kind == kind and t.from_stage == Stage.PRODUCTION and t.to_stage != Stage.PRODUCTION
+    }
+    return [
+        Rollback(restored=t, replaced=left.get(t.created_at))
+        for t in transitions
+        if t.kind == kind and t.to_stage == Stage.PRODUCTION
+    ]
+
+
 @dataclasses.dataclass
 class ComplianceReport:
     """Everything the per-model compliance report shows, read once."""
@@ -337,7 +363,7 @@ class ComplianceReport:
     versions: list[ModelVersion]
     production: ModelVersion | None
     promotions: list[PromotionRequest]
-    rollbacks: list[StageTransition]
+    rollbacks: list[Rollback]
     transitions: list[StageTransition]
     audit_count: int
     audit_first: dict | None
@@ -357,7 +383,7 @@ def compliance_report_data(*, user, model: RegisteredModel) -> ComplianceReport 
     """The compliance report of one model, or None if the user may not view it."""
     if not RegisteredModel.objects.visible_to(user).filter(pk=model.pk).exists():
         return None
-    versions = list(model.versions.select_related("created_by").order_by("-version"))
+    versions = list(model.versions.select_related("created_by", "llm").order_by("-version"))
     promotions = list(
         PromotionRequest.objects.filter(version__model=model)
         .select_related("version", "requested_by", "overridden_by")
@@ -382,7 +408,7 @@ def compliance_report_data(*, user, model: RegisteredModel) -> ComplianceReport 
         versions=versions,
         production=next((v for v in versions if v.stage == Stage.PRODUCTION), None),
         promotions=promotions,
-        rollbacks=[t for t in transitions if t.kind == StageTransition.Kind.ROLLBACK],
+        rollbacks=rollbacks_of(transitions),
         transitions=transitions,
         audit_count=events.count(),
         audit_first=first,
@@ -398,6 +424,7 @@ __all__ = [
     "ComplianceReport",
     "InvalidTime",
     "KeysetPage",
+    "Rollback",
     "audit_event_page",
     "audit_event_queryset",
     "compliance_report_data",

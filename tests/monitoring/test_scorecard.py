@@ -11,9 +11,10 @@ from django.utils import timezone
 from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, Granularity, Metric
 from monitoring.models import MetricValue, MonitoringConfig
 from monitoring.scorecard import CRITERIA, LEVELS, maturity_level, scorecard_compute
-from registry.choices import Decision, PromotionStatus, Stage
-from registry.models import PromotionRequest, Review, StageTransition
+from registry.choices import Decision, EvaluationKind, EvaluationStatus, PromotionStatus, RiskTier, Stage
+from registry.models import EvaluationRun, PromotionRequest, Review, StageTransition
 from tests.factories import AlertFactory, ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
+from tests.monitoring.llm_helpers import llm_model, llm_version
 
 pytestmark = pytest.mark.django_db
 
@@ -139,7 +140,7 @@ def test_a_self_approved_or_rejected_promotion_is_not_an_independent_approval(ow
 
 def test_a_model_meeting_everything_reaches_transformative(owner, good):
     card = scorecard_compute(user=owner)
-    assert all(r.share == 1.0 for r in card.results)
+    assert all(r.share == 1.0 for r in card.results if r.criterion.applies(good))
     assert card.level.number == 7 and card.level.name == "transformative"
     assert card.next_level is None
 
@@ -223,3 +224,86 @@ def test_scorecard_page_accepts_an_acknowledgement_time(client_for, owner, good,
     response = client_for(owner).get(reverse("monitoring:scorecard"), {"ack_hours": "48"})
     assert response.status_code == 200
     assert response.context["card"].ack_hours == 48
+
+
+def _in_production(model, *, since):
+    """A production version of ``model``, in production since ``since``."""
+    return ModelVersionFactory(model=model, stage=Stage.PRODUCTION, stage_changed_at=since)
+
+
+def _fairness_evaluated(version, *, at):
+    EvaluationRun.objects.create(
+        version=version,
+        kind=EvaluationKind.FAIRNESS,
+        status=EvaluationStatus.DONE,
+        source_format="csv",
+        n_rows=500,
+        data=b"",
+        data_sha256="0" * 64,
+        created_at=at,
+    )
+
+
+def _result(card, key):
+    return next(r for r in card.results if r.criterion.key == key)
+
+
+def test_bias_examined_counts_only_high_risk_models(owner, team, good, bad, client_for):
+    # the demo read "80%, 4 of 5 pass": low- and medium-risk models counted as passes
+    now = timezone.now()
+    examined = RegisteredModelFactory(name="credit", owner=owner, team=team, risk_tier=RiskTier.HIGH)
+    _fairness_evaluated(_in_production(examined, since=now), at=now - timedelta(days=1))
+    unexamined = RegisteredModelFactory(name="screening", owner=owner, team=team, risk_tier=RiskTier.HIGH)
+    _in_production(unexamined, since=now)
+    result = _result(scorecard_compute(user=owner), "bias_examined")
+    assert (result.passed, result.total, result.percent) == (1, 2, 50)
+    assert [m.name for m, _why in result.failing] == ["screening"]
+    html = client_for(owner).get(reverse("monitoring:scorecard")).content.decode()
+    assert 'id="criterion-bias_examined" data-share="50"' in html
+    assert "1 of 2 high-risk ML models in production pass." in html
+
+
+def test_a_criterion_that_applies_to_no_model_is_not_applicable_and_holds_no_level_back(owner, good, client_for):
+    card = scorecard_compute(user=owner)
+    assert _result(card, "bias_examined").total == 0  # good is medium risk
+    assert card.level.name == "transformative"
+    html = client_for(owner).get(reverse("monitoring:scorecard")).content.decode()
+    assert "No high-risk ML models in production: not applicable." in html
+
+
+def _llm_app_in_production(owner, team, name):
+    model = llm_model(owner, team, name=name)
+    return model, llm_version(model, stage=Stage.PRODUCTION, stage_changed_at=timezone.now())
+
+
+def test_an_llm_application_with_recent_windows_counts_as_monitored(owner, team, good):
+    # the demo read "monitoring not configured" for support-assistant, whose dashboard had recent windows
+    _, version = _llm_app_in_production(owner, team, "support-assistant")
+    now = timezone.now()
+    MetricValue.objects.create(
+        model=version.model,
+        version=version,
+        granularity=Granularity.HOURLY,
+        window_start=now - timedelta(hours=2),
+        window_end=now - timedelta(hours=1),
+        metric=Metric.VOLUME,
+        value=40,
+        computed_at=now,
+    )
+    _llm_app_in_production(owner, team, "silent-assistant")  # no request records, no config
+    result = _result(scorecard_compute(user=owner), "monitoring")
+    assert (result.passed, result.total) == (2, 3)
+    assert [(m.name, why) for m, why in result.failing] == [("silent-assistant", "monitoring not configured")]
+
+
+def test_a_tabular_model_with_windows_but_no_saved_config_is_still_not_configured(owner, good):
+    MonitoringConfig.objects.filter(model=good).delete()
+    result = _result(scorecard_compute(user=owner), "monitoring")
+    assert [(m.name, why) for m, why in result.failing] == [("good", "monitoring not configured")]
+
+
+def test_retrain_cadence_counts_only_ml_models(owner, team, good):
+    # support-assistant failed "no retrain cadence set": an LLM application is not trained
+    _llm_app_in_production(owner, team, "support-assistant")
+    result = _result(scorecard_compute(user=owner), "retrain_cadence")
+    assert (result.passed, result.total, result.failing) == (1, 1, [])
