@@ -19,6 +19,7 @@ the same calendar day), with real commits."""
 
 import datetime
 import json
+import re
 from io import StringIO
 
 from django.apps import apps
@@ -195,6 +196,15 @@ def _assert_privacy() -> None:
     assert not [e.pk for e in AuditEvent.objects.all() if REQUESTER in json.dumps([e.before, e.after, e.object_repr])]
 
 
+def _assert_lineage_before_registration() -> None:
+    """Each version's training data is a snapshot dated before the version was registered."""
+    for version in ModelVersion.objects.exclude(training_data_ref=""):
+        dated = re.search(r"\d{4}-\d{2}-\d{2}", version.training_data_ref)
+        if dated:
+            snapshot = datetime.date.fromisoformat(dated.group())
+            assert snapshot < version.created_at.date(), (str(version), version.training_data_ref, version.created_at)
+
+
 def load() -> tuple[datetime.datetime, str]:
     """``manage.py load_demo --sync`` as ``make run`` runs it: (when it started, what it printed)."""
     started, out = timezone.now(), StringIO()
@@ -220,6 +230,7 @@ def assert_story(started: datetime.datetime, output: str) -> None:
     found = incident.created_at - datetime.timedelta(hours=INCIDENT_HOURS["open"])
     assert drift_began < found < today and found.hour == 7 and found >= critical.opened_at
     assert incident.began_at == critical.opened_at and incident.closed_at < found + datetime.timedelta(hours=23)
+    _assert_lineage_before_registration()
 
     # the as-of page: v1 five weeks ago, v2 live from the first morning, v1 again the night of
     # the rollback, v2 today
