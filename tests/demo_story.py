@@ -205,6 +205,24 @@ def _assert_lineage_before_registration() -> None:
             assert snapshot < version.created_at.date(), (str(version), version.training_data_ref, version.created_at)
 
 
+CLAIMS = {r"(higher|better)( ROC)? AUC|ROC AUC up": ("roc_auc", 1), r"lower RMSE": ("rmse", -1)}
+
+
+def _assert_justifications_match_the_metrics() -> None:
+    """A request to production that claims a better metric than production's has it (production
+    as of the moment it was requested)."""
+    admin = get_user_model().objects.get(username="admin")
+    for req in PromotionRequest.objects.filter(target_stage=Stage.PRODUCTION).select_related("version__model"):
+        for claim, (metric, sign) in CLAIMS.items():
+            if not re.search(claim, req.justification, re.IGNORECASE):
+                continue
+            inventory = inventory_as_of(user=admin, moment=req.created_at)
+            live = next((e.version for e in inventory if e.model.pk == req.version.model_id), None)
+            if live is not None:
+                difference = req.version.metrics[metric] - live.metrics[metric]
+                assert sign * difference > 0, (str(req.version), req.justification)
+
+
 def load() -> tuple[datetime.datetime, str]:
     """``manage.py load_demo --sync`` as ``make run`` runs it: (when it started, what it printed)."""
     started, out = timezone.now(), StringIO()
@@ -231,6 +249,7 @@ def assert_story(started: datetime.datetime, output: str) -> None:
     assert drift_began < found < today and found.hour == 7 and found >= critical.opened_at
     assert incident.began_at == critical.opened_at and incident.closed_at < found + datetime.timedelta(hours=23)
     _assert_lineage_before_registration()
+    _assert_justifications_match_the_metrics()
 
     # the as-of page: v1 five weeks ago, v2 live from the first morning, v1 again the night of
     # the rollback, v2 today
