@@ -34,7 +34,7 @@ from monitoring.demo_privacy import CREDIT, HOLD, PURGE_AT, REQUESTER
 from monitoring.models import Alert, ErasureRequest, GroundTruth, HealthStatus, MetricValue, Prediction, RetentionPolicy
 from monitoring.models_llm import LLMRequest
 from monitoring.oversight.demo import INCIDENT_HOURS
-from monitoring.oversight.models import Incident
+from monitoring.oversight.models import Finding, Incident, ReviewTrigger
 from monitoring.services.subjects import subject_hash
 from registry import demo
 from registry.choices import AuditSource, PromotionStatus, Stage
@@ -223,6 +223,68 @@ def _assert_justifications_match_the_metrics() -> None:
                 assert sign * difference > 0, (str(req.version), req.justification)
 
 
+def _assert_reviews_take_their_time() -> None:
+    """Nobody approves or rejects a request in the second it was made."""
+    for req in PromotionRequest.objects.prefetch_related("reviews"):
+        for review in req.reviews.all():
+            assert review.created_at - req.created_at >= datetime.timedelta(minutes=5), (str(req.version), req.pk)
+
+
+def _assert_incident_names_the_drift(incident: Incident, drift_began: datetime.datetime) -> None:
+    """The incident's texts name the input whose PSI is highest in the drift window (production's
+    daily windows from the drift's start to the morning the incident was found), and no input
+    that stayed below the PSI warning (0.1) there."""
+    found = incident.created_at - datetime.timedelta(hours=INCIDENT_HOURS["open"])
+    rows = MetricValue.objects.filter(
+        version__model=incident.model,
+        version__version=2,
+        granularity="daily",
+        metric="psi",
+        window_start__gte=drift_began.replace(hour=0),
+        window_start__lt=found,
+    ).exclude(feature__startswith="__")
+    highest: dict[str, float] = {}
+    for feature, value in rows.values_list("feature", "value"):
+        highest[feature] = max(highest.get(feature, 0.0), value or 0.0)
+    notes = [e.text + json.dumps(e.data) for e in incident.events.all()]
+    findings = list(Finding.objects.filter(model=incident.model).values_list("description", flat=True))
+    told = " ".join([incident.summary, incident.root_cause, incident.corrective_actions, *notes, *findings])
+    named = {feature for feature in highest if re.search(rf"\b{feature}\b", told)}
+    assert max(highest, key=highest.get) in named, (highest, named)
+    assert all(highest[feature] >= 0.1 for feature in named), (highest, named)
+
+
+def _assert_repromotion_as_it_happened(incident: Incident) -> None:
+    """v2's way back: requested after the root cause was found, approved a while later, before the
+    incident closed; a claim of shadow traffic only with the shadow days behind it."""
+    req = PromotionRequest.objects.filter(
+        version__model=incident.model, version__version=2, target_stage=Stage.PRODUCTION
+    ).latest("created_at")
+    assert incident.suspended_at < incident.resolved_at < req.created_at < incident.closed_at
+    approved = req.reviews.get()
+    assert req.created_at + datetime.timedelta(minutes=10) <= approved.created_at < incident.closed_at
+    shadow_days = {
+        stamp.date()
+        for stamp in Prediction.objects.filter(
+            version=req.version, timestamp__gte=incident.suspended_at, timestamp__lt=req.created_at
+        ).values_list("timestamp", flat=True)
+    }
+    if "shadow" in req.justification.lower():
+        assert len(shadow_days) >= (7 if "week" in req.justification.lower() else 1), req.justification
+
+
+def _assert_critical_alert_opened_a_review(critical: Alert, incident: Incident, found: datetime.datetime) -> None:
+    """The beat's sweep (every 15 minutes) opens an unscheduled review from the drift alert once
+    it is critical (the morning run that found it, the Oversight page's rule), before the
+    incident, which brings that review forward."""
+    trigger = ReviewTrigger.objects.select_related("review").get(alert=critical)
+    review = trigger.review
+    assert review.trigger == "drift_alert" and review.model_id == critical.model_id
+    assert critical.opened_at <= found < review.opened_at <= found + datetime.timedelta(minutes=15)
+    assert review.opened_at < incident.created_at
+    assert ReviewTrigger.objects.get(incident=incident).review_id == review.pk
+
+
 def load() -> tuple[datetime.datetime, str]:
     """``manage.py load_demo --sync`` as ``make run`` runs it: (when it started, what it printed)."""
     started, out = timezone.now(), StringIO()
@@ -248,8 +310,12 @@ def assert_story(started: datetime.datetime, output: str) -> None:
     found = incident.created_at - datetime.timedelta(hours=INCIDENT_HOURS["open"])
     assert drift_began < found < today and found.hour == 7 and found >= critical.opened_at
     assert incident.began_at == critical.opened_at and incident.closed_at < found + datetime.timedelta(hours=23)
+    _assert_incident_names_the_drift(incident, drift_began)
+    _assert_repromotion_as_it_happened(incident)
+    _assert_critical_alert_opened_a_review(critical, incident, found)
     _assert_lineage_before_registration()
     _assert_justifications_match_the_metrics()
+    _assert_reviews_take_their_time()
 
     # the as-of page: v1 five weeks ago, v2 live from the first morning, v1 again the night of
     # the rollback, v2 today
