@@ -225,8 +225,9 @@ def load_demo(*, progress: Callable[[str], None] | None = None, sync: bool = Fal
 
 def _run_day(targets, credit, first_day: datetime, day: int, created: dict[str, int], sync: bool, timeline) -> None:
     """Day ``day``'s 07:00 run: each monitored model's batch and labels, v4's shadow batch; with
-    ``sync``, the churn incident once its critical drift alert is open."""
-    from monitoring.oversight.demo import churn_incident_after_its_alert
+    ``sync``, the beat's review sweep at 07:15 and the churn incident once its critical drift alert
+    is open."""
+    from monitoring.oversight.demo import churn_incident_after_its_alert, reviews_sweep_after_the_run
 
     if day in ANALYZE_DAYS:  # the planner's statistics as the tables grow (no autovacuum this fast)
         db.analyze()
@@ -239,8 +240,9 @@ def _run_day(targets, credit, first_day: datetime, day: int, created: dict[str, 
         if churn is not None and day >= DAYS - SHADOW_DAYS:
             shadow_day(first_day, day, churn.frames[day], created)
         day_analyze((first_day + timedelta(days=day)).date())
-    if sync:
+    if sync:  # the beat's review sweep a quarter of an hour after the run, then the incident
         run = first_day + timedelta(days=day, hours=1)
+        timeline.add(run + timedelta(minutes=15), lambda: _count(created, reviews_sweep_after_the_run()))
         _count(created, churn_incident_after_its_alert(run, advance=timeline.run_until))
 
 

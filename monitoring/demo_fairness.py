@@ -46,7 +46,8 @@ MODEL = "credit-approval"
 JUSTIFICATIONS = {
     1: "Credit model for the consumer-loan pilot; evaluation set uploaded.",
     2: "Retrained on repayment outcomes without sex as an input; fairness within thresholds.",
-    3: "Challenger: sex back as an input on past decisions gives a higher AUC.",
+    3: "Challenger: sex back as an input, trained on past underwriting decisions; "
+    "its ROC AUC on repayment outcomes is a little below v2's.",
 }
 DAYS, ROWS_PER_DAY, EVAL_ROWS, TRAIN_ROWS = 35, 400, 4000, 8000
 NUMERIC = ["income", "debt_ratio", "years_employed"]

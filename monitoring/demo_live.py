@@ -66,16 +66,16 @@ def _register(created: dict[str, int]) -> None:
     model = _model()
     if model is None or model.versions.filter(version=SHADOW_VERSION).exists():
         return
-    trained = _trained()
+    trained, snapshot = _trained(), registry_demo.snapshot_date(REGISTERED)
     version_create(
         model=model,
         actor=model.owner,
         context=registry_demo.CONTEXT,
-        description="Gradient boosting retrained on the November snapshot; runs in shadow next to v2.",
+        description=f"Gradient boosting retrained on the {snapshot} snapshot; runs in shadow next to v2.",
         artifact_uri=f"s3://acme-ml-models/{model.name}/{SHADOW_VERSION}/model.joblib",
         source_commit="4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70",
         training_run_id="run-churn-404",
-        training_data_ref="s3://acme-ml-data/customer-churn/snapshots/2026-11-30/customers.csv",
+        training_data_ref=registry_demo.CHURN_SNAPSHOT.format(snapshot=snapshot),
         training_data_hash=trained.data_hash,
         metrics=trained.metrics,
         feature_schema=trained.schema,

@@ -25,7 +25,16 @@ from mlops_portal import clock
 from registry.choices import RiskTier, Stage, TaskType
 from registry.demo_credit import CREDIT_STEPS, credit_schedule
 from registry.demo_llm import LLM_STEPS, llm_schedule
-from registry.demo_steps import CONTEXT, DemoResult, PromotionStep, When, history_steps, moment, register_version
+from registry.demo_steps import (
+    CONTEXT,
+    DemoResult,
+    PromotionStep,
+    When,
+    history_steps,
+    moment,
+    register_version,
+    snapshot_date,
+)
 from registry.demo_training import (
     CHURN,
     CHURN_CATEGORICAL,
@@ -86,6 +95,9 @@ class ModelSpec:
     created: When = (0, 0)
 
 
+# Where a churn version's training data lies: the customer snapshot taken a few days before the
+# version was registered (``{snapshot}``: that date, ``demo_steps.snapshot_date``).
+CHURN_SNAPSHOT = "s3://acme-ml-data/customer-churn/snapshots/{snapshot}/customers.csv"
 CHURN_V1_NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "late_payments", "days_since_last_login"]
 
 CATALOGUE = [
@@ -112,22 +124,22 @@ CATALOGUE = [
             VersionSpec(
                 "Baseline logistic regression on five behavioural features.",
                 lambda: train_churn("logreg", CHURN_V1_NUMERIC, [], seed=101),
-                "s3://acme-ml-data/customer-churn/snapshots/2026-05-31/customers.csv",
+                CHURN_SNAPSHOT,
                 TaskType.BINARY,
                 registered=(-220, 10),
             ),
             VersionSpec(
                 "Gradient boosting on all ten numeric and three categorical features.",
                 lambda: train_churn("gbm", CHURN_NUMERIC, CHURN_CATEGORICAL, seed=202),
-                "s3://acme-ml-data/customer-churn/snapshots/2026-08-31/customers.csv",
+                CHURN_SNAPSHOT,
                 TaskType.BINARY,
                 registered=(-95, 14),
             ),
             VersionSpec(
-                "Logistic regression on all features, retrained on the October snapshot: "
+                "Logistic regression on all features, retrained on the {snapshot} snapshot: "
                 "simpler and better calibrated than v2 at nearly the same ROC AUC.",
                 lambda: train_churn("logreg", CHURN_NUMERIC, CHURN_CATEGORICAL, seed=303),
-                "s3://acme-ml-data/customer-churn/snapshots/2026-10-31/customers.csv",
+                CHURN_SNAPSHOT,
                 TaskType.BINARY,
                 registered=(-38, 11),
             ),
@@ -373,12 +385,13 @@ def _trained_fields(spec: ModelSpec, number: int) -> dict[str, Any]:
     vspec = spec.versions[number - 1]
     trained = _train(spec.name, number, vspec)
     seed = f"{spec.name}-{number}"
+    snapshot = snapshot_date(vspec.registered)
     return {
-        "description": vspec.description,
+        "description": vspec.description.format(snapshot=snapshot),
         "artifact_uri": f"s3://acme-ml-models/{spec.name}/{number}/model.joblib",
         "source_commit": fake_commit(seed),
         "training_run_id": run_id_for(seed),
-        "training_data_ref": vspec.data_ref,
+        "training_data_ref": vspec.data_ref.format(snapshot=snapshot),
         "training_data_hash": trained.data_hash,
         "metrics": trained.metrics,
         "feature_schema": trained.schema,

@@ -35,6 +35,14 @@ def moment(when: When) -> datetime.datetime:
     return today + datetime.timedelta(days=days, hours=hour)
 
 
+SNAPSHOT_DAYS_BEFORE = 4  # a version is trained on the data snapshot taken this many days before it is registered
+
+
+def snapshot_date(registered: When) -> str:
+    """The date (``YYYY-MM-DD``) of the training-data snapshot of a version registered at ``registered``."""
+    return (moment(registered) - datetime.timedelta(days=SNAPSHOT_DAYS_BEFORE)).date().isoformat()
+
+
 @dataclass
 class DemoResult:
     """What a run created, by kind (empty on a second run)."""

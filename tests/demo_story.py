@@ -19,6 +19,7 @@ the same calendar day), with real commits."""
 
 import datetime
 import json
+import re
 from io import StringIO
 
 from django.apps import apps
@@ -33,7 +34,7 @@ from monitoring.demo_privacy import CREDIT, HOLD, PURGE_AT, REQUESTER
 from monitoring.models import Alert, ErasureRequest, GroundTruth, HealthStatus, MetricValue, Prediction, RetentionPolicy
 from monitoring.models_llm import LLMRequest
 from monitoring.oversight.demo import INCIDENT_HOURS
-from monitoring.oversight.models import Incident
+from monitoring.oversight.models import Finding, Incident, ReviewTrigger
 from monitoring.services.subjects import subject_hash
 from registry import demo
 from registry.choices import AuditSource, PromotionStatus, Stage
@@ -195,6 +196,95 @@ def _assert_privacy() -> None:
     assert not [e.pk for e in AuditEvent.objects.all() if REQUESTER in json.dumps([e.before, e.after, e.object_repr])]
 
 
+def _assert_lineage_before_registration() -> None:
+    """Each version's training data is a snapshot dated before the version was registered."""
+    for version in ModelVersion.objects.exclude(training_data_ref=""):
+        dated = re.search(r"\d{4}-\d{2}-\d{2}", version.training_data_ref)
+        if dated:
+            snapshot = datetime.date.fromisoformat(dated.group())
+            assert snapshot < version.created_at.date(), (str(version), version.training_data_ref, version.created_at)
+
+
+CLAIMS = {r"(higher|better)( ROC)? AUC|ROC AUC up": ("roc_auc", 1), r"lower RMSE": ("rmse", -1)}
+
+
+def _assert_justifications_match_the_metrics() -> None:
+    """A request to production that claims a better metric than production's has it (production
+    as of the moment it was requested)."""
+    admin = get_user_model().objects.get(username="admin")
+    for req in PromotionRequest.objects.filter(target_stage=Stage.PRODUCTION).select_related("version__model"):
+        for claim, (metric, sign) in CLAIMS.items():
+            if not re.search(claim, req.justification, re.IGNORECASE):
+                continue
+            inventory = inventory_as_of(user=admin, moment=req.created_at)
+            live = next((e.version for e in inventory if e.model.pk == req.version.model_id), None)
+            if live is not None:
+                difference = req.version.metrics[metric] - live.metrics[metric]
+                assert sign * difference > 0, (str(req.version), req.justification)
+
+
+def _assert_reviews_take_their_time() -> None:
+    """Nobody approves or rejects a request in the second it was made."""
+    for req in PromotionRequest.objects.prefetch_related("reviews"):
+        for review in req.reviews.all():
+            assert review.created_at - req.created_at >= datetime.timedelta(minutes=5), (str(req.version), req.pk)
+
+
+def _assert_incident_names_the_drift(incident: Incident, drift_began: datetime.datetime) -> None:
+    """The incident's texts name the input whose PSI is highest in the drift window (production's
+    daily windows from the drift's start to the morning the incident was found), and no input
+    that stayed below the PSI warning (0.1) there."""
+    found = incident.created_at - datetime.timedelta(hours=INCIDENT_HOURS["open"])
+    rows = MetricValue.objects.filter(
+        version__model=incident.model,
+        version__version=2,
+        granularity="daily",
+        metric="psi",
+        window_start__gte=drift_began.replace(hour=0),
+        window_start__lt=found,
+    ).exclude(feature__startswith="__")
+    highest: dict[str, float] = {}
+    for feature, value in rows.values_list("feature", "value"):
+        highest[feature] = max(highest.get(feature, 0.0), value or 0.0)
+    notes = [e.text + json.dumps(e.data) for e in incident.events.all()]
+    findings = list(Finding.objects.filter(model=incident.model).values_list("description", flat=True))
+    told = " ".join([incident.summary, incident.root_cause, incident.corrective_actions, *notes, *findings])
+    named = {feature for feature in highest if re.search(rf"\b{feature}\b", told)}
+    assert max(highest, key=highest.get) in named, (highest, named)
+    assert all(highest[feature] >= 0.1 for feature in named), (highest, named)
+
+
+def _assert_repromotion_as_it_happened(incident: Incident) -> None:
+    """v2's way back: requested after the root cause was found, approved a while later, before the
+    incident closed; a claim of shadow traffic only with the shadow days behind it."""
+    req = PromotionRequest.objects.filter(
+        version__model=incident.model, version__version=2, target_stage=Stage.PRODUCTION
+    ).latest("created_at")
+    assert incident.suspended_at < incident.resolved_at < req.created_at < incident.closed_at
+    approved = req.reviews.get()
+    assert req.created_at + datetime.timedelta(minutes=10) <= approved.created_at < incident.closed_at
+    shadow_days = {
+        stamp.date()
+        for stamp in Prediction.objects.filter(
+            version=req.version, timestamp__gte=incident.suspended_at, timestamp__lt=req.created_at
+        ).values_list("timestamp", flat=True)
+    }
+    if "shadow" in req.justification.lower():
+        assert len(shadow_days) >= (7 if "week" in req.justification.lower() else 1), req.justification
+
+
+def _assert_critical_alert_opened_a_review(critical: Alert, incident: Incident, found: datetime.datetime) -> None:
+    """The beat's sweep (every 15 minutes) opens an unscheduled review from the drift alert once
+    it is critical (the morning run that found it, the Oversight page's rule), before the
+    incident, which brings that review forward."""
+    trigger = ReviewTrigger.objects.select_related("review").get(alert=critical)
+    review = trigger.review
+    assert review.trigger == "drift_alert" and review.model_id == critical.model_id
+    assert critical.opened_at <= found < review.opened_at <= found + datetime.timedelta(minutes=15)
+    assert review.opened_at < incident.created_at
+    assert ReviewTrigger.objects.get(incident=incident).review_id == review.pk
+
+
 def load() -> tuple[datetime.datetime, str]:
     """``manage.py load_demo --sync`` as ``make run`` runs it: (when it started, what it printed)."""
     started, out = timezone.now(), StringIO()
@@ -220,6 +310,12 @@ def assert_story(started: datetime.datetime, output: str) -> None:
     found = incident.created_at - datetime.timedelta(hours=INCIDENT_HOURS["open"])
     assert drift_began < found < today and found.hour == 7 and found >= critical.opened_at
     assert incident.began_at == critical.opened_at and incident.closed_at < found + datetime.timedelta(hours=23)
+    _assert_incident_names_the_drift(incident, drift_began)
+    _assert_repromotion_as_it_happened(incident)
+    _assert_critical_alert_opened_a_review(critical, incident, found)
+    _assert_lineage_before_registration()
+    _assert_justifications_match_the_metrics()
+    _assert_reviews_take_their_time()
 
     # the as-of page: v1 five weeks ago, v2 live from the first morning, v1 again the night of
     # the rollback, v2 today

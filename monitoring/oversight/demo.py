@@ -1,9 +1,10 @@
 """The oversight part of the demo, idempotently (called from ``monitoring.demo.load_demo``).
 
 ``customer-churn`` gets a past incident tied to its drift: opened from its critical drift
-alert (when the metrics were computed inline, ``load_demo --sync``), suspended by a governed
-rollback, reported within its deadline, then closed after the fixed version went back to
-production through a new approved promotion; its triggered review is done and one finding is
+alert (when the metrics were computed inline, ``load_demo --sync``; the beat's review sweep has
+opened an unscheduled review from that alert by then), suspended by a governed rollback,
+reported within its deadline, then closed after v2 went back to production through a new
+approved promotion; the review, which the incident brought forward, is done and one finding is
 open. ``diabetes-progression`` has a scheduled review coming due. Both have a saved plan.
 """
 
@@ -34,14 +35,14 @@ from .incidents import (
 )
 from .models import Finding, Incident, MonitoringPlan, PeriodicReview
 from .plan import plan_save
-from .reviews import review_attest, review_open
+from .reviews import review_attest, review_open, reviews_sweep
 
 logger = logging.getLogger(__name__)
 CONTEXT = registry_demo.CONTEXT
 
 CHURN_PLAN = (
     "Weekly look at drift of tenure, monthly charges and support calls; performance once labels "
-    "arrive after 7 days (estimated before). A critical drift alert opens an incident review with "
+    "arrive after 7 days (estimated before). A critical drift alert opens an unscheduled review with "
     "the retention team; retraining is triggered by the pipeline webhook."
 )
 DIABETES_PLAN = (
@@ -61,29 +62,56 @@ def _plan(model: RegisteredModel, narrative: str, owner, created: dict) -> None:
         created["monitoring plans"] = created.get("monitoring plans", 0) + 1
 
 
-def _repromote(model: RegisteredModel, version_number: int, users) -> None:
-    """The fixed version back to production through a new, approved promotion."""
-    from registry.services.promotions import promotion_approve, promotion_request
+# What the incident found is the drift the monitoring demo generates (``demo_training.churn_dataset``'s
+# ``drift`` moves support_calls and days_since_last_login, nothing else): real customer behaviour.
+REPROMOTE_JUSTIFICATION = (
+    "The drift in support_calls and days_since_last_login is real customer behaviour, not a feed "
+    "fault (both feeds checked against their sources overnight). v1 reads the same inputs at a lower "
+    "ROC AUC, so v2 goes back to production, with offers capped to a share of the scored base."
+)
+
+
+def _repromote_request(model: RegisteredModel, version_number: int, users):
+    """v2 back to production through a new promotion request (None: it is there already)."""
+    from registry.services.promotions import promotion_request
 
     version = model.versions.get(version=version_number)
     if version.stage == Stage.PRODUCTION:
-        return
-    req = promotion_request(
+        return None
+    return promotion_request(
         version=version,
         target_stage=Stage.PRODUCTION,
         requester=users["owner"],
-        justification="Upstream unit fix verified on a week of shadow traffic; back to production after the incident.",
+        justification=REPROMOTE_JUSTIFICATION,
         context=CONTEXT,
     )
+
+
+def _repromote_approve(req, users) -> None:
+    """The reviewers' approvals of the re-promotion, as many as the policy asks for."""
+    from registry.services.promotions import promotion_approve
+
     for name in ("reviewer", "reviewer2"):
         req.refresh_from_db()
         if req.status == "pending":
-            promotion_approve(request=req, reviewer=users[name], comment="Fix verified.", context=CONTEXT)
+            comment = "Feed checks and the offer cap read; v1 has the lower ROC AUC. Approved."
+            promotion_approve(request=req, reviewer=users[name], comment=comment, context=CONTEXT)
 
 
 # The incident's steps, in hours after the morning run that found the critical drift: replayed
 # at these times (back-dated, ``clock.at``), all before the next morning's run.
-INCIDENT_HOURS = {"open": 2, "note": 3, "suspend": 4, "initial": 6, "resolve": 19, "final": 20, "repromote": 21}
+# The re-promotion is requested, reviewed 40 minutes later and the incident closed after it.
+INCIDENT_HOURS = {
+    "open": 2,
+    "note": 3,
+    "suspend": 4,
+    "initial": 6,
+    "resolve": 19,
+    "final": 20,
+    "repromote": 21,
+    "approve": 21 + 40 / 60,
+    "close": 21 + 50 / 60,
+}
 
 
 def _critical_drift(model: RegisteredModel):
@@ -118,30 +146,46 @@ def _churn_incident(
             aware_at=min((found if replay else began) + dt.timedelta(hours=2), wall),
             began_at=began,
             alerts=[alert] if alert else [],
-            summary="Churn scores jumped for long-tenure customers after an upstream change; "
-            "retention offers went to the wrong customers.",
-            affected="About 1,200 customers received or missed retention offers wrongly (no legal effect on them).",
+            summary="Churn scores rose across the customer base as support calls went up and logins went "
+            "down; the retention team's fixed score threshold sent offers to far more customers than planned.",
+            affected="About 1,200 customers were sent retention offers outside the campaign's plan "
+            "(no legal effect on them).",
             context=CONTEXT,
         )
     with at("note"):
-        incident_note(incident=incident, actor=owner, text="Drift concentrated in monthly_charges.", context=CONTEXT)
+        incident_note(
+            incident=incident,
+            actor=owner,
+            text="Drift concentrated in support_calls and days_since_last_login: customers call support more "
+            "often and log in less; the other inputs are stable.",
+            context=CONTEXT,
+        )
     with at("suspend"):
-        incident_suspend(incident=incident, actor=owner, mode="rollback", reason="Stop wrong offers", context=CONTEXT)
+        reason = "Stop offers from the shifted scores while the inputs are checked"
+        incident_suspend(incident=incident, actor=owner, mode="rollback", reason=reason, context=CONTEXT)
     with at("initial"):
         incident_report(incident=incident, actor=owner, kind="initial", context=CONTEXT)
     with at("resolve"):
         incident_resolve(
             incident=incident,
             actor=owner,
-            root_cause="The billing feed switched monthly_charges from euros to cents.",
-            corrective_actions="Feed fixed and a range check added to ingestion; offers re-sent.",
+            root_cause="Not a data fault: the support-desk and login feeds match their sources. Customers "
+            "really call support more and log in less (support_calls and days_since_last_login), so v2's churn "
+            "scores rose with them and the fixed score threshold sent offers to far more customers.",
+            corrective_actions="Offers capped to a share of the scored base instead of a fixed score; v2 back "
+            "in production (v1 reads the same inputs at a lower ROC AUC); both inputs watched weekly.",
             context=CONTEXT,
         )
     with at("final"):
         incident_report(incident=incident, actor=owner, kind="final", context=CONTEXT)
     with at("repromote"):
-        _repromote(model, 2, users)
-        incident_close(incident=incident, actor=owner, comment="Fixed version back in production.", context=CONTEXT)
+        req = _repromote_request(model, 2, users)
+    with at("approve"):
+        if req is not None:
+            _repromote_approve(req, users)
+    with at("close"):
+        comment = "v2 back in production through an approved promotion; offers capped."
+        incident_close(incident=incident, actor=owner, comment=comment, context=CONTEXT)
     created["incidents"] = created.get("incidents", 0) + 1
 
 
@@ -163,6 +207,13 @@ def churn_incident_after_its_alert(found: dt.datetime, advance=None) -> dict[str
             with transaction.atomic(), clock.at(reviewed):
                 _churn_review_and_finding(churn, users, created)
     return created
+
+
+def reviews_sweep_after_the_run() -> dict[str, int]:
+    """The beat's review sweep (``reviews.reviews_sweep``, every 15 minutes), as it runs after a
+    morning's run: the unscheduled review a critical drift alert opens, on its day."""
+    touched = reviews_sweep()
+    return {"reviews": touched} if touched else {}
 
 
 def diabetes_review_due(run: dt.datetime) -> dict[str, int]:
@@ -207,7 +258,8 @@ def _churn_review_and_finding(model: RegisteredModel, users, created: dict) -> N
             model=model,
             actor=reviewer,
             severity="medium",
-            description="No range check on monthly_charges before scoring; add one and a test for unit changes.",
+            description="No runbook for drift that is real customer behaviour rather than a data fault: the "
+            "rollback to v1, which reads the same support_calls and days_since_last_login, could not help.",
             owner=owner,
             due_at=clock.now() + dt.timedelta(days=30),
             review=PeriodicReview.objects.filter(model=model).order_by("-opened_at").first(),

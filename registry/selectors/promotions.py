@@ -12,7 +12,7 @@ from registry import gates_fairness, gates_live
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.gates_fairness import fairness_gate, fairness_snapshot
 from registry.gates_live import live_gate, live_policy_snapshot
-from registry.gates_llm import llm_policy_snapshot, quality_gate, safety_gate
+from registry.gates_llm import QUALITY_LABEL, llm_policy_snapshot, quality_gate, safety_gate
 from registry.models import (
     LLMAppVersion,
     ModelVersion,
@@ -27,8 +27,24 @@ GATE_PASS = "pass"
 GATE_FAIL = "fail"
 GATE_NA = "na"
 
-# Metric names whose smaller values are better (used for colouring non-primary metrics).
-_LOWER_IS_BETTER_HINTS = ("loss", "error", "rmse", "mae", "mse", "mape", "brier", "latency")
+# Metric names whose smaller values are better (used for colouring non-primary metrics): errors and
+# losses, and an LLM application's refusals, latency, cost and harmful output.
+_LOWER_IS_BETTER_HINTS = (
+    "loss",
+    "error",
+    "rmse",
+    "mae",
+    "mse",
+    "mape",
+    "brier",
+    "latency",
+    "refusal",
+    "cost",
+    "toxic",
+    "violation",
+    "hallucination",
+    "unsafe",
+)
 
 
 def policy_for_tier(risk_tier: str) -> PromotionPolicy:
@@ -199,6 +215,25 @@ def _metric_gate(candidate: ModelVersion, production: ModelVersion | None, snaps
     return _gate("metric", label, GATE_PASS, text + ".", True)
 
 
+def request_policy(request: PromotionRequest) -> dict[str, Any]:
+    """The rules a request is judged by: its frozen snapshot, or the tier's policy now."""
+    return request.policy_snapshot or policy_snapshot(policy_for_tier(request.version.model.risk_tier))
+
+
+def metric_tolerance(request: PromotionRequest) -> dict[str, Any] | None:
+    """The tolerance the gates apply to the candidate's primary metric under the request's policy,
+    with the gate that applies it: the quality gate's (paired correctness) for an LLM application,
+    the metric gate's otherwise; None when the policy requires neither."""
+    snapshot = request_policy(request)
+    if request.version.model.is_llm_app:
+        if not snapshot.get("require_llm_quality", True):
+            return None
+        return {"value": float(snapshot.get("llm_quality_tolerance", 0.02)), "gate": QUALITY_LABEL}
+    if not snapshot.get("require_metric_within_tolerance", True):
+        return None
+    return {"value": float(snapshot.get("metric_tolerance", 0.0)), "gate": GATE_LABELS["metric"]}
+
+
 def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
     """Every gate of the request's policy snapshot, evaluated now.
 
@@ -207,7 +242,7 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
     """
     version = request.version
     model = version.model
-    snapshot = request.policy_snapshot or policy_snapshot(policy_for_tier(model.risk_tier))
+    snapshot = request_policy(request)
     target = request.target_stage
     if target == Stage.ARCHIVED:
         reason = "Retirement needs no evidence."
@@ -327,6 +362,7 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
     return {
         "production": production,
         "metrics": metric_comparison(request.version, production),
+        "tolerance": metric_tolerance(request),
         "gates": gates,
         "failing_gates": failing_gates(gates),
     }
