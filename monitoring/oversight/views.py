@@ -121,8 +121,6 @@ def _incident_page(request, incident, status: int = 200):
             "incident": incident,
             "events": selectors.incident_events(incident),
             "outcome": selectors.deadline_outcome(incident),
-            "deadline_local": incidents.deadlines.local(incident.deadline, incident.time_zone),
-            "aware_local": incidents.deadlines.local(incident.aware_at, incident.time_zone),
             "can_act": can_manage_incident(request.user, incident.model) and incident.status != "closed",
             "forms": {
                 "note": forms.NoteForm(),
