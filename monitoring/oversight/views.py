@@ -92,25 +92,22 @@ def incident_open_view(request):
     initial = {"severity": IncidentSeverity.SERIOUS, "aware_at": clock.now().replace(microsecond=0)}
     if alert is not None:
         initial["summary"] = alert.title
-    form = forms.IncidentOpenForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            incident = incidents.incident_open(
-                model=model,
-                actor=request.user,
-                alerts=[alert] if alert else [],
-                context=_context(request),
-                **form.cleaned_data,
-            )
-        except ValidationError as exc:
-            form.add_error(None, _errors(exc))
-        else:
-            messages.success(request, f"Incident #{incident.pk} opened.")
-            return redirect(incident.get_absolute_url())
+    form = forms.IncidentOpenForm(posted(request), initial=initial)
+    incident, status = form_submit(
+        request,
+        form,
+        lambda data: incidents.incident_open(
+            model=model, actor=request.user, alerts=[alert] if alert else [], context=_context(request), **data
+        ),
+    )
+    if incident is not None:
+        messages.success(request, f"Incident #{incident.pk} opened.")
+        return redirect(incident.get_absolute_url())
     return render(
         request,
         "monitoring/incident_open.html",
         {"form": form, "model": model, "alert": alert, "nav_section": "incidents"},
+        status=status,
     )
 
 

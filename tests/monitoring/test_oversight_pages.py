@@ -248,3 +248,28 @@ def test_the_initial_report_shows_the_local_times_on_the_incidents_wall_clock(be
     html = render_to_string("monitoring/incident_report_pdf.html", report_context(berlin_incident, "initial"))
     assert "2026-11-27T09:00:00 UTC (2026-11-27 10:00 CET, Europe/Berlin)" in html
     assert "2026-12-12T09:00:00 UTC (2026-12-12 10:00 CET, Europe/Berlin)" in html
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"severity": "serious", "aware_at": "2026-11-27 09:00", "summary": ""}, "summary"),
+        ({"severity": "catastrophic", "aware_at": "2026-11-27 09:00", "summary": "x"}, "severity"),
+        ({"severity": "serious", "aware_at": "yesterday", "summary": "x"}, "aware_at"),
+        ({"severity": "serious", "aware_at": "2999-01-01 09:00", "summary": "x"}, "aware_at"),  # the service refuses
+    ],
+)
+def test_an_invalid_incident_form_is_a_400_like_the_other_forms_and_opens_nothing(
+    churn, owner, client_for, last_seq, data, field
+):
+    # it answered 200 while the other forms answer 400
+    now = timezone.now()
+    alert = Alert.objects.create(
+        model=churn, kind="drift", severity="critical", title="x", opened_at=now, updated_at=now
+    )
+    client = client_for(owner)
+    seq = last_seq()
+    answer = client.post(f"/monitoring/incidents/new/?alert={alert.pk}", data)
+    assert answer.status_code == 400
+    assert answer.context["form"].errors[field]
+    assert not Incident.objects.exists() and last_seq() == seq
