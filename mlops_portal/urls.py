@@ -2,12 +2,31 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import Resolver404, include, path, re_path, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mlops_portal import health
 from registry import oidc
 from registry.views import access
+
+
+@csrf_exempt  # a token client's POST gets the 404, not a CSRF page; it changes nothing
+def api_not_found(request):
+    """The API's JSON 404 for a path under /api/ that no endpoint answers. A route of its own,
+    so it answers in DEBUG too (where Django shows its HTML page instead of ``handler404``);
+    a path that lacks only its trailing slash is named in the message."""
+    from mlops_portal.api.errors import json_error
+
+    message = f"No API endpoint at {request.path}."
+    if not request.path.endswith("/"):
+        try:
+            if resolve(request.path_info + "/", urlconf=getattr(request, "urlconf", None)).func is not api_not_found:
+                message += f" Did you mean {request.path}/?"
+        except Resolver404:
+            pass
+    return json_error(404, message)
+
 
 urlpatterns = [
     path("login/", access.LoginView.as_view(), name="login"),
@@ -22,6 +41,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include(("registry.api.urls", "api"), namespace="api")),
     path("api/v1/", include(("monitoring.api.urls", "monitoring_api"), namespace="monitoring_api")),
+    re_path(r"^api/", api_not_found),  # after every API route
     path("monitoring/", include("monitoring.urls")),
     path("", include("registry.urls")),
 ]
@@ -31,10 +51,8 @@ def handler404(request, exception=None):
     """JSON 404 under /api/ (the API's error format), Django's HTML page elsewhere."""
     from django.views.defaults import page_not_found
 
-    from mlops_portal.api.errors import json_error
-
     if request.path.startswith("/api/"):
-        return json_error(404, f"No API endpoint at {request.path}.")
+        return api_not_found(request)
     return page_not_found(request, exception)
 
 

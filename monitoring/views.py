@@ -84,11 +84,13 @@ def _fleet_page(request, template: str, *, full: bool):
 
 
 @login_required
+@require_GET
 def fleet_overview(request):
     return _fleet_page(request, "monitoring/fleet.html", full=True)
 
 
 @login_required
+@require_GET
 def fleet_live(request):
     """The live part of the fleet page (counts and rows), polled by htmx."""
     return _fleet_page(request, "monitoring/inc/fleet_live.html", full=False)
@@ -98,6 +100,7 @@ def fleet_live(request):
 
 
 @login_required
+@require_GET
 def model_dashboard(request, name):
     try:
         query = dashboard_query_parse(request.GET)
@@ -156,6 +159,7 @@ def batches_since_check(request, name):
 
 
 @login_required
+@require_GET
 def alert_list(request):
     try:
         alerts_qs, filterset = alert_page_list(user=request.user, params=request.GET)
@@ -211,6 +215,7 @@ def alert_acknowledge_view(request, pk):
 
 
 @login_required
+@require_GET
 def scorecard(request):
     form = ScorecardForm(request.GET)
     if not form.is_valid():

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from monitoring.forms import RetentionForm
 from monitoring.selectors_privacy import RECEIPTS_SHOWN, erasure_request_list, purge_receipts, records_of_processing
@@ -25,6 +25,7 @@ PAGE_SIZE = 100
 
 
 @login_required
+@require_GET
 def privacy_overview(request):
     if not can_view_privacy(request.user):
         raise PermissionDenied("Only privacy officers, auditors and admins see this page.")

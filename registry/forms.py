@@ -8,11 +8,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from mlops_portal.api.parsers import JSONInputError, json_loads
 from registry.choices import ModelKind, TaskType, TokenScope
 from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, RegisteredModel, Team
+from registry.rules import usable_scopes
 from registry.services.inventory import validate_version_reference
 
 T = TypeVar("T")
@@ -159,21 +161,31 @@ class VersionForm(forms.Form):
 
 
 class TokenForm(forms.Form):
-    """A new personal API token: a label, scopes and an optional lifetime."""
+    """A new personal API token: a label, the scopes the user's roles can use
+    (``registry.rules.usable_scopes``) and a lifetime within the installation's maximum."""
 
     name = forms.CharField(max_length=100)
     scopes = forms.MultipleChoiceField(
-        choices=[(value, f"{value} — {label}") for value, label in TokenScope.choices],
         widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "%(value)s is not a scope your roles can use."},
+        help_text="Only the scopes your roles can use are offered.",
     )
-    expires_days = forms.IntegerField(
-        label="Expires after (days)",
-        min_value=1,
-        max_value=3650,
-        required=False,
-        initial=90,
-        help_text="Leave empty for a token that never expires.",
-    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        usable = set(usable_scopes(user))
+        self.fields["scopes"].choices = [
+            (value, f"{value} — {label}") for value, label in TokenScope.choices if value in usable
+        ]
+        most = settings.TOKEN_MAX_LIFETIME_DAYS
+        self.fields["expires_days"] = forms.IntegerField(
+            label="Expires after (days)",
+            min_value=1,
+            max_value=most,
+            required=False,
+            initial=min(90, most),
+            help_text=f"Leave empty for this installation's maximum: {most} days.",
+        )
 
 
 class PipelineTokenForm(forms.Form):

@@ -6,6 +6,8 @@ data are also backed by database constraints (see models).
 
 import rules
 
+from registry.choices import TokenScope
+
 REVIEWER_GROUP = "reviewer"
 AUDITOR_GROUP = "auditor"
 PRIVACY_GROUP = "privacy"  # privacy officers: retention, legal holds, erasure, records of processing
@@ -94,6 +96,50 @@ can_view_group_results = is_admin | is_reviewer | is_auditor | is_model_owner | 
 can_manage_retention = is_admin | is_privacy_officer
 can_view_privacy = is_admin | is_privacy_officer | is_auditor
 can_request_erasure = is_admin | is_privacy_officer
+
+
+@rules.predicate
+def owns_a_model(user) -> bool:
+    from registry.models import RegisteredModel
+
+    return user.is_authenticated and RegisteredModel.objects.filter(owner_id=user.pk).exists()
+
+
+@rules.predicate
+def in_an_approver_group(user) -> bool:
+    """A member of the reviewer group or of a group that a promotion policy names as approvers."""
+    from registry.auth import role_names
+    from registry.models import PromotionPolicy
+
+    names = role_names(user)
+    return REVIEWER_GROUP in names or PromotionPolicy.objects.filter(approver_group__in=names).exists()
+
+
+# The token scopes a user's roles can use, the one answer the token form asks (it offers these
+# and refuses the others); each action a token is then used for is still decided by the rules
+# above. Owners and team members work on models; auditors change nothing.
+works_on_models = is_admin | ((has_team | owns_a_model) & ~is_auditor)
+approves_promotions = is_admin | (in_an_approver_group & ~is_auditor)
+keeps_privacy = can_request_erasure | can_manage_retention
+SCOPE_RULES = {
+    TokenScope.MODELS_READ: rules.is_authenticated,
+    TokenScope.MODELS_WRITE: works_on_models,
+    TokenScope.PROMOTIONS_REQUEST: works_on_models | (is_reviewer & ~is_auditor),  # reviewers roll back
+    TokenScope.PROMOTIONS_REVIEW: approves_promotions,
+    TokenScope.MONITORING_READ: rules.is_authenticated,
+    TokenScope.MONITORING_WRITE: works_on_models,
+    TokenScope.AUDIT_READ: can_view_audit,
+    TokenScope.STEP_UP: approves_promotions | can_manage_policies | keeps_privacy,  # registry/stepup.py
+    TokenScope.INCIDENTS_WRITE: works_on_models,
+    TokenScope.REVIEWS_WRITE: works_on_models | (is_reviewer & ~is_auditor),  # owners attest, reviewers validate
+    TokenScope.PRIVACY_WRITE: keeps_privacy,
+}
+
+
+def usable_scopes(user) -> list[str]:
+    """The scopes ``user``'s roles can use, in ``TokenScope`` order."""
+    return [scope for scope in TokenScope.values if SCOPE_RULES[TokenScope(scope)](user)]
+
 
 rules.add_perm("registry.view_model", can_view_model)
 rules.add_perm("registry.change_model", can_change_model)

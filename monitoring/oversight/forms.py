@@ -44,7 +44,11 @@ class CloseForm(forms.Form):
 
 
 class PlanForm(forms.Form):
-    narrative = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), max_length=50_000, required=False)
+    narrative = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12}),
+        max_length=50_000,
+        help_text="Required: how the system is monitored over its lifetime (EU AI Act Art. 72).",
+    )
 
 
 class ReviewOpenForm(forms.Form):

@@ -129,6 +129,8 @@ def plan_save(*, model: RegisteredModel, actor, narrative: str, context: AuditCo
     if not isinstance(narrative, str):
         raise ValidationError({"narrative": "Must be text."})
     narrative = narrative.replace("\x00", "").strip()
+    if not narrative:
+        raise ValidationError({"narrative": "The plan needs a narrative (EU AI Act Art. 72)."})
     if len(narrative) > MAX_NARRATIVE:
         raise ValidationError({"narrative": f"At most {MAX_NARRATIVE} characters."})
     RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()

@@ -4,6 +4,8 @@ is audited (``incident.report_exported``)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.staticfiles import finders
 from django.db import transaction
 from django.http import Http404, HttpResponse
@@ -26,14 +28,22 @@ def report_context(incident: Incident, kind: str) -> dict:
     event = incident.events.filter(kind=KIND_EVENTS[kind]).select_related("actor").order_by("-created_at").first()
     if event is None:
         raise Http404(f"No {kind} report filed for incident #{incident.pk}.")
+    report = event.data.get("report", {})
     return {
         "incident": incident,
-        "report": event.data.get("report", {}),
+        "report": report,
+        # the reported moments as datetimes, for the template to show on the incident's wall clock
+        "aware_at": _moment(report.get("aware_at")),
+        "deadline": _moment(report.get("deadline")),
         "event": event,
         "kind": kind,
         "article": ARTICLES.get(incident.severity, "Art. 73"),
         "generated_at": clock.now(),
     }
+
+
+def _moment(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
 
 
 def render_report_pdf(incident: Incident, kind: str, *, request=None) -> bytes:

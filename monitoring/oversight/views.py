@@ -16,6 +16,7 @@ from mlops_portal import clock
 from mlops_portal.api.errors import json_error
 from monitoring.choices import IncidentSeverity
 from monitoring.selectors import alert_get
+from registry.forms import form_submit, posted
 from registry.selectors.inventory import model_get
 from registry.services.audit import AuditContext
 
@@ -91,25 +92,22 @@ def incident_open_view(request):
     initial = {"severity": IncidentSeverity.SERIOUS, "aware_at": clock.now().replace(microsecond=0)}
     if alert is not None:
         initial["summary"] = alert.title
-    form = forms.IncidentOpenForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            incident = incidents.incident_open(
-                model=model,
-                actor=request.user,
-                alerts=[alert] if alert else [],
-                context=_context(request),
-                **form.cleaned_data,
-            )
-        except ValidationError as exc:
-            form.add_error(None, _errors(exc))
-        else:
-            messages.success(request, f"Incident #{incident.pk} opened.")
-            return redirect(incident.get_absolute_url())
+    form = forms.IncidentOpenForm(posted(request), initial=initial)
+    incident, status = form_submit(
+        request,
+        form,
+        lambda data: incidents.incident_open(
+            model=model, actor=request.user, alerts=[alert] if alert else [], context=_context(request), **data
+        ),
+    )
+    if incident is not None:
+        messages.success(request, f"Incident #{incident.pk} opened.")
+        return redirect(incident.get_absolute_url())
     return render(
         request,
         "monitoring/incident_open.html",
         {"form": form, "model": model, "alert": alert, "nav_section": "incidents"},
+        status=status,
     )
 
 
@@ -121,8 +119,6 @@ def _incident_page(request, incident, status: int = 200):
             "incident": incident,
             "events": selectors.incident_events(incident),
             "outcome": selectors.deadline_outcome(incident),
-            "deadline_local": incidents.deadlines.local(incident.deadline, incident.time_zone),
-            "aware_local": incidents.deadlines.local(incident.aware_at, incident.time_zone),
             "can_act": can_manage_incident(request.user, incident.model) and incident.status != "closed",
             "forms": {
                 "note": forms.NoteForm(),
@@ -171,20 +167,23 @@ def incident_report_pdf_view(request, pk: int, kind: str):
 @login_required
 @require_http_methods(["GET", "POST"])
 def plan_view(request, name: str):
+    """The plan and its narrative's form: a POST saves a new version (PRG); invalid input (a
+    missing or empty narrative) re-renders the form with a 400 and saves nothing."""
     model = model_get(user=request.user, name=name)
+    if request.method == "POST" and not can_edit_plan(request.user, model):
+        raise PermissionDenied("Only the model's owner or an admin may edit its monitoring plan.")
     current = plan.plan_current(model)
-    form = forms.PlanForm(request.POST or None, initial={"narrative": current["narrative"]})
-    if request.method == "POST":
-        done = _run(
-            request,
-            forms.PlanForm,
-            lambda narrative: plan.plan_save(
-                model=model, actor=request.user, narrative=narrative, context=_context(request)
-            ),
-            "Plan saved as a new version.",
-        )
-        if done:
-            return redirect("monitoring:plan", name=model.name)
+    form = forms.PlanForm(posted(request), initial={"narrative": current["narrative"]})
+    saved, status = form_submit(
+        request,
+        form,
+        lambda data: plan.plan_save(
+            model=model, actor=request.user, narrative=data["narrative"], context=_context(request)
+        ),
+    )
+    if saved is not None:
+        messages.success(request, f"Plan saved as version {saved.version}.")
+        return redirect("monitoring:plan", name=model.name)
     history = model.monitoring_plans.select_related("created_by").order_by("-version")[:20]
     return render(
         request,
@@ -197,6 +196,7 @@ def plan_view(request, name: str):
             "can_edit": can_edit_plan(request.user, model),
             "nav_section": "reviews_oversight",
         },
+        status=status,
     )
 
 

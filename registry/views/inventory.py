@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from registry.cache import cached_render
 from registry.choices import RiskTier, Stage
@@ -52,12 +52,14 @@ def _context(request) -> AuditContext:
 
 
 @login_required
+@require_GET
 def home(request):
     return redirect("monitoring:fleet")
 
 
 @transaction.non_atomic_requests
 @login_required
+@require_GET
 def model_list_view(request):
     """The inventory. Its filter form and results are rendered once per revision of the inventory,
     visibility scope and query (``registry.cache``); the page around them per request.
@@ -127,6 +129,7 @@ def model_create_view(request):
 
 
 @login_required
+@require_GET
 def model_detail(request, name):
     model = model_get(user=request.user, name=name)
     versions = list(model.versions.all())
@@ -197,6 +200,7 @@ def version_create_view(request, name):
 
 
 @login_required
+@require_GET
 def version_detail(request, name, version):
     found = version_get(user=request.user, name=name, version=version)
     context = {

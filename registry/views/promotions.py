@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from registry import rules
 from registry.choices import PromotionStatus, Stage
@@ -66,6 +66,7 @@ def _errors_text(exc: ValidationError) -> str:
 
 
 @login_required
+@require_GET
 def review_queue(request):
     """Pending requests (by default) on models the user may see, with filters and counts."""
     data = request.GET.copy()
@@ -160,6 +161,7 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
 
 
 @login_required
+@require_GET
 def promotion_detail(request, pk):
     """The request page: evidence side by side, gates, reviews so far, actions."""
     req = promotion_get(user=request.user, pk=pk)
@@ -239,6 +241,7 @@ def promotion_cancel_view(request, pk):
 
 
 @login_required
+@require_GET
 def model_timeline(request, name):
     """Every stage transition of the model (an htmx fragment for the model page, or a page)."""
     model = model_get(user=request.user, name=name)

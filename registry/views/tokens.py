@@ -31,7 +31,7 @@ def tokens_manageable_by(user):
 @login_required
 @require_http_methods(["GET", "POST"])
 def token_list(request):
-    form = TokenForm(request.POST if request.method == "POST" else None)
+    form = TokenForm(request.POST if request.method == "POST" else None, user=request.user)
     raw = None
     status = 200
     if request.method == "POST":
@@ -51,7 +51,7 @@ def token_list(request):
         if raw is None:
             status = 400
         else:
-            form = TokenForm()
+            form = TokenForm(user=request.user)
     context = {
         "form": form,
         "raw_token": raw,

@@ -1,11 +1,14 @@
 """Layout in real Chromium where the layout is the point: the promotions timeline opens right
-under the model page's tabs, and the request page's model card is wide enough to read."""
+under the model page's tabs, the request page's model card is wide enough to read, and a long
+unbroken value in the audit log wraps instead of widening the page."""
 
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Group
 
 from registry.choices import Stage
+from registry.rules import AUDITOR_GROUP
 from registry.services.audit import CLI
 from registry.services.promotions import promotion_request
 from tests.browser.conftest import login
@@ -66,3 +69,20 @@ def test_the_fleet_page_fits_a_phone_and_its_rollup_table_scrolls_in_its_card(pa
     width = page.evaluate("() => document.documentElement.scrollWidth")
     card = page.locator("table.rollup").locator("xpath=..").bounding_box()
     assert width <= 390 and card["x"] + card["width"] <= 390, (width, card)
+
+
+def test_a_150_character_username_of_a_failed_login_does_not_widen_the_audit_log(page, live_server, transactional_db):
+    # one unauthenticated request (a failed sign-in) widened /audit/ to 2342px
+    auditor = UserFactory(username="auditor")
+    auditor.groups.add(Group.objects.get_or_create(name=AUDITOR_GROUP)[0])
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "x" * 150)
+    page.fill("#id_password", "wrong")
+    page.locator("form button[type=submit], form input[type=submit]").first.click()
+    page.wait_for_load_state()
+    login(page, live_server, auditor)
+    page.goto(live_server.url + "/audit/")
+    assert "x" * 150 in page.locator(".audit-table").inner_text()
+    table = page.locator(".audit-table").bounding_box()
+    wrap = page.locator(".table-wrap").first.bounding_box()
+    assert table["width"] <= wrap["width"] <= page.viewport_size["width"], (table, wrap)

@@ -608,3 +608,24 @@ def test_the_dashboard_shows_windows_that_failed_for_a_data_reason(client_for, o
 def test_the_dashboard_shows_no_failure_panel_when_every_window_computed(client_for, owner, seeded):
     page = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"])).content.decode()
     assert 'id="window-failures"' not in page
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/monitoring/fleet/",
+        "/monitoring/fleet/live/",
+        "/monitoring/models/fraud/",
+        "/monitoring/alerts/",
+        "/monitoring/scorecard/",
+        "/monitoring/privacy/",
+    ],
+)
+def test_a_post_to_a_read_only_monitoring_page_is_a_405(client_for, admin_user, seeded, path, last_seq):
+    # POST /monitoring/fleet/ answered 200 with the page
+    client = client_for(admin_user)
+    seq = last_seq()
+    response = client.post(path, {"name": "x"})
+    assert response.status_code == 405 and response["Allow"] == "GET"
+    assert last_seq() == seq
+    assert client.get(path).status_code == 200

@@ -211,3 +211,65 @@ def test_the_deadline_is_written_once_when_the_incidents_zone_is_utc(incident, o
     Incident.objects.filter(pk=incident.pk).update(time_zone="Europe/Berlin")
     html = client_for(owner).get(f"/monitoring/incidents/{incident.pk}/").content.decode()
     assert "(Europe/Berlin)" in re.search(r'<p class="deadline-line">(.*?)</p>', html, re.S).group(1)
+
+
+@pytest.fixture
+def berlin_incident(churn, owner):
+    """A serious incident of a model operated from Berlin, known at 09:00 UTC on 27 Nov 2026
+    (10:00 CET), due 15 days later at 09:00 UTC on 12 Dec (10:00 CET)."""
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    type(churn).objects.filter(pk=churn.pk).update(time_zone="Europe/Berlin")
+    churn.refresh_from_db()
+    return incident_open(
+        model=churn,
+        actor=owner,
+        severity="serious",
+        aware_at=dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC),
+        summary="Scores inflated.",
+        context=CLI,
+    )
+
+
+def test_the_incident_page_shows_the_local_times_on_the_incidents_wall_clock(berlin_incident, owner, client_for):
+    # the demo's page read "2026-12-12 09:00 UTC · 2026-12-12 09:00 UTC (Europe/Berlin)"
+    html = client_for(owner).get(f"/monitoring/incidents/{berlin_incident.pk}/").content.decode()
+    line = re.search(r'<p class="deadline-line">(.*?)</p>', html, re.S).group(1)
+    assert line == "<strong>2026-12-12 09:00 UTC</strong> · 2026-12-12 10:00 CET (Europe/Berlin)"
+    assert "aware at 2026-11-27 09:00 UTC (2026-11-27 10:00 CET, Europe/Berlin)" in html
+
+
+def test_the_initial_report_shows_the_local_times_on_the_incidents_wall_clock(berlin_incident, owner):
+    # the PDF read "Became aware 2026-11-27T09:00:00 UTC (Europe/Berlin)"
+    from django.template.loader import render_to_string
+
+    from monitoring.oversight.reports import report_context
+
+    incident_report(incident=berlin_incident, actor=owner, kind="initial", context=CLI)
+    html = render_to_string("monitoring/incident_report_pdf.html", report_context(berlin_incident, "initial"))
+    assert "2026-11-27T09:00:00 UTC (2026-11-27 10:00 CET, Europe/Berlin)" in html
+    assert "2026-12-12T09:00:00 UTC (2026-12-12 10:00 CET, Europe/Berlin)" in html
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"severity": "serious", "aware_at": "2026-11-27 09:00", "summary": ""}, "summary"),
+        ({"severity": "catastrophic", "aware_at": "2026-11-27 09:00", "summary": "x"}, "severity"),
+        ({"severity": "serious", "aware_at": "yesterday", "summary": "x"}, "aware_at"),
+        ({"severity": "serious", "aware_at": "2999-01-01 09:00", "summary": "x"}, "aware_at"),  # the service refuses
+    ],
+)
+def test_an_invalid_incident_form_is_a_400_like_the_other_forms_and_opens_nothing(
+    churn, owner, client_for, last_seq, data, field
+):
+    # it answered 200 while the other forms answer 400
+    now = timezone.now()
+    alert = Alert.objects.create(
+        model=churn, kind="drift", severity="critical", title="x", opened_at=now, updated_at=now
+    )
+    client = client_for(owner)
+    seq = last_seq()
+    answer = client.post(f"/monitoring/incidents/new/?alert={alert.pk}", data)
+    assert answer.status_code == 400
+    assert answer.context["form"].errors[field]
+    assert not Incident.objects.exists() and last_seq() == seq

@@ -210,6 +210,44 @@ def test_plan_is_generated_and_its_narrative_versioned(churn, owner, auditor, au
         plan_save(model=churn, actor=auditor, narrative="x", context=CLI)
 
 
+NARRATIVE = "We watch income drift weekly and after every release; the owner reviews each alert. " * 3
+
+
+@pytest.mark.parametrize("data", [{}, {"narrative": ""}, {"narrative": "   \n "}], ids=["missing", "empty", "blank"])
+def test_saving_the_plan_without_a_narrative_is_a_400_naming_it_and_keeps_the_plan(
+    churn, owner, client_for, audit_actions, last_seq, data
+):
+    # a POST without the field answered "Plan saved as a new version" and emptied a 252-character narrative
+    plan_save(model=churn, actor=owner, narrative=NARRATIVE, context=CLI)
+    client = client_for(owner)
+    seq = last_seq()
+    answer = client.post("/monitoring/models/churn/plan/", data)
+    assert answer.status_code == 400
+    assert answer.context["form"].errors["narrative"] == ["This field is required."]
+    assert 'id="id_narrative_errors"' in answer.content.decode()
+    current = plan_current(churn)
+    assert current["version"] == 1 and current["narrative"] == NARRATIVE.strip()
+    assert audit_actions(seq) == []
+
+
+def test_the_plan_service_refuses_an_empty_narrative(churn, owner, last_seq):
+    seq = last_seq()
+    with pytest.raises(ValidationError) as refused:
+        plan_save(model=churn, actor=owner, narrative=" \x00 ", context=CLI)
+    assert "narrative" in refused.value.message_dict
+    assert plan_current(churn)["version"] is None and last_seq() == seq
+
+
+def test_the_plan_page_saves_a_narrative_as_a_new_version(churn, owner, auditor, client_for, audit_actions, last_seq):
+    client = client_for(owner)
+    seq = last_seq()
+    answer = client.post("/monitoring/models/churn/plan/", {"narrative": NARRATIVE})
+    assert answer.status_code == 302 and answer["Location"] == "/monitoring/models/churn/plan/"
+    assert plan_current(churn)["version"] == 1 and audit_actions(seq) == ["plan.saved"]
+    assert client_for(auditor).post("/monitoring/models/churn/plan/", {}).status_code == 403
+    assert plan_current(churn)["version"] == 1
+
+
 def test_the_review_and_finding_pages_run_their_actions(churn, owner, reviewer, client_for):
     review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
     client = client_for(owner)

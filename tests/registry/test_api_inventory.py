@@ -104,6 +104,22 @@ def test_unknown_html_url_is_not_json(client_for, owner):
     assert not response["Content-Type"].startswith("application/json")
 
 
+def test_unknown_url_under_api_is_a_json_404_in_debug_too(owner, api_client_for, client_for, settings):
+    # with DEBUG on (the demo), Django answered its HTML debug page instead of handler404
+    settings.DEBUG = True
+    client = api_client_for(owner)
+    for answer in (
+        client.get("/api/v1/no-such-thing/"),
+        client.post("/api/v1/no-such-thing/", {"a": 1}, format="json"),
+        client_for(owner).post("/api/v1/models/churn/nope/"),  # a session without a CSRF token
+    ):
+        assert assert_error(answer, 404)["code"] == "not_found"
+    assert "Did you mean /api/v1/models/?" in assert_error(client.get("/api/v1/models"), 404)["message"]
+    assert "Did you mean" not in assert_error(client.get("/api/v1/nothing"), 404)["message"]
+    page = client_for(owner).get("/no-such-page/")
+    assert page.status_code == 404 and not page["Content-Type"].startswith("application/json")
+
+
 def test_anonymous_requests_get_a_json_401(churn):
     response = APIClient().get(LIST)
     assert_error(response, 401)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import re
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -83,6 +86,16 @@ def test_each_event_expands_to_a_before_after_diff_table(auditor, history, clien
     assert "old text" in page and "new text" in page
     assert 'class="changed"' in page
     assert "req-1" in page and "10.1.2.3" in page
+
+
+def test_a_long_unbroken_username_of_a_failed_sign_in_wraps_in_the_audit_table(auditor, client, client_for):
+    # a failed sign-in with a 150-character username widened /audit/ to 2342px (tests/browser/test_layout_defects.py)
+    long_name = "x" * 150
+    client.post(reverse("login"), {"username": long_name, "password": "wrong"})
+    html = client_for(auditor).get(reverse("registry:audit_log")).content.decode()
+    assert '<table class="audit-table">' in html and long_name in html
+    css = Path(finders.find("css/app.css")).read_text()
+    assert re.search(r"\.audit-table td \{[^}]*overflow-wrap: anywhere", css)
 
 
 @pytest.mark.parametrize(

@@ -389,3 +389,17 @@ def test_inventory_rows_escape_every_value(admin_user, client_for):
     assert '<span class="badge badge-critical">critical</span>' in html
     assert '<a class="tag" href="?tag=customer-facing">customer-facing</a>' in html
     assert "(latest v2)" in html
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/models/", "/models/churn/", "/models/churn/versions/1/", "/models/churn/timeline/", "/reviews/"],
+)
+def test_a_post_to_a_read_only_registry_page_is_a_405(churn, admin_user, client_for, path):
+    ModelVersionFactory(model=churn)
+    client = client_for(admin_user)
+    start = AuditEvent.objects.count()
+    response = client.post(path, {"name": "x"})
+    assert response.status_code == 405 and response["Allow"] == "GET"
+    assert AuditEvent.objects.count() == start
+    assert client.get(path).status_code in (200, 302)

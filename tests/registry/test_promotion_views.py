@@ -230,6 +230,13 @@ def test_get_on_an_action_url_is_405(churn_v1, owner, reviewer, client_for):
     assert client_for(reviewer).get(f"/promotions/{req.pk}/approve/").status_code == 405
 
 
+def test_a_post_to_the_request_page_itself_is_405(churn_v1, owner, reviewer, client_for):
+    req = _open(churn_v1, owner)
+    response = client_for(reviewer).post(f"/promotions/{req.pk}/", {"comment": "ok"})
+    assert response.status_code == 405 and response["Allow"] == "GET"
+    assert req.reviews.count() == 0
+
+
 def test_model_timeline_fragment_shows_who_when_why_and_the_approvals(churn, owner, reviewer, client_for):
     version = ModelVersionFactory(model=churn)
     req = _open(version, owner)

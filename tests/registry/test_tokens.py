@@ -1,15 +1,19 @@
 import io
+import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from registry.models import ApiToken, AuditEvent
+from registry.choices import TokenScope
+from registry.models import ApiToken, AuditEvent, PromotionPolicy
 from registry.services.audit import CLI
 from registry.services.tokens import hash_token, token_create, token_revoke
+from tests.factories import UserFactory
 
 ROLES = ["owner", "reviewer", "auditor", "admin", "outsider"]
 
@@ -316,3 +320,63 @@ def test_token_authentication_reads_token_user_and_roles_in_one_statement_on_pos
         found = token_authenticate(raw, ip="192.0.2.1")
         assert found.pk == token.pk and found.user == reviewer
         assert is_reviewer(found.user) and sees_all_models(found.user) and not is_auditor(found.user)
+
+
+# --- what the token form offers -----------------------------------------------------------------
+
+READ = {"models:read", "monitoring:read"}
+OFFERED = {
+    "owner": READ | {"models:write", "monitoring:write", "promotions:request", "incidents:write", "reviews:write"},
+    "reviewer": READ | {"promotions:request", "promotions:review", "step-up:sensitive", "reviews:write"},
+    "auditor": READ | {"audit:read"},
+    "privacy": READ | {"audit:read", "step-up:sensitive", "privacy:write"},
+    "admin": set(TokenScope.values),
+    "outsider": READ,
+}
+
+
+@pytest.mark.parametrize("role", sorted(OFFERED))
+def test_the_token_form_offers_only_the_scopes_the_users_roles_can_use(roles, role, churn, client_for):
+    # every scope was offered to every role: an auditor could ask for models:write
+    page = client_for(roles[role]).get(reverse("registry:token_list"))
+    assert {value for value, _ in page.context["form"].fields["scopes"].choices} == OFFERED[role]
+    offered = set(re.findall(r'name="scopes" value="([^"]+)"', page.content.decode()))
+    assert offered == OFFERED[role]
+
+
+def test_a_member_of_a_policys_approver_group_is_offered_the_review_scope(db, client_for):
+    PromotionPolicy.objects.update_or_create(risk_tier="high", defaults={"approver_group": "model-risk"})
+    validator = UserFactory(username="validator")
+    validator.groups.add(Group.objects.create(name="model-risk"))
+    page = client_for(validator).get(reverse("registry:token_list"))
+    assert "promotions:review" in dict(page.context["form"].fields["scopes"].choices)
+
+
+def test_a_scope_the_users_roles_cannot_use_is_a_400_naming_it(auditor, client_for, last_seq):
+    client = client_for(auditor)
+    start = last_seq()
+    response = client.post(
+        reverse("registry:token_list"),
+        {"name": "x", "scopes": ["models:read", "models:write", "promotions:review"], "expires_days": "30"},
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["scopes"] == ["models:write is not a scope your roles can use."]
+    assert "models:write is not a scope your roles can use." in response.content.decode()
+    assert not ApiToken.objects.exists() and last_seq() == start
+
+
+def test_an_empty_expiry_gives_the_installations_maximum_and_the_form_says_so(owner, client_for, settings):
+    # the help text said "Leave empty for a token that never expires"; the token expired in 365 days
+    settings.TOKEN_MAX_LIFETIME_DAYS = 30
+    client = client_for(owner)
+    page = client.get(reverse("registry:token_list")).content.decode()
+    assert "never expires" not in page and "Leave empty for this installation&#x27;s maximum: 30 days." in page
+    response = client.post(reverse("registry:token_list"), {"name": "ci", "scopes": ["models:read"]})
+    assert response.status_code == 200
+    lifetime = ApiToken.objects.get().expires_at - timezone.now()
+    assert timedelta(days=29, hours=23) < lifetime <= timedelta(days=30)
+    too_long = client.post(
+        reverse("registry:token_list"), {"name": "x", "scopes": ["models:read"], "expires_days": "31"}
+    )
+    assert too_long.status_code == 400 and too_long.context["form"].errors["expires_days"]
+    assert ApiToken.objects.count() == 1
