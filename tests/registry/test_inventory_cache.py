@@ -80,7 +80,7 @@ def test_a_cached_page_is_served_until_a_shown_change_commits(world, client_for)
 def _rename_owner(w):
     w["owner"].username = "olivia"
     w["owner"].save()
-    return "<td>olivia</td>"  # the owner column (the header shows the logged-in name anyway)
+    return '<td title="olivia">olivia</td>'  # the owner column (the header shows the logged-in name anyway)
 
 
 def _rename_team(w):
