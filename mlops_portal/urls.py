@@ -2,8 +2,11 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.http import HttpResponsePermanentRedirect
 from django.urls import Resolver404, include, path, re_path, resolve
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mlops_portal import health
@@ -28,7 +31,14 @@ def api_not_found(request):
     return json_error(404, message)
 
 
+@require_safe
+def favicon(request):
+    """The icon at the address browsers ask for on pages that name none (the admin site, a PDF)."""
+    return HttpResponsePermanentRedirect(staticfiles_storage.url("favicon.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("login/", access.LoginView.as_view(), name="login"),
     path("login/step-up/", access.step_up, name="step_up"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from registry.demo import DEMO_PASSWORD
+from registry.models import ModelVersion
 from tests.browser.conftest import login, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -48,7 +49,10 @@ def test_owner_browses_the_inventory_searches_and_opens_a_model_and_a_version(pa
     page.goto(live_server.url + reverse("registry:version_detail", args=["customer-churn", 2]))
     text = page.locator("main").inner_text()
     assert "customer-churn" in text and "tenure_months" in text
-    assert "s3://acme-ml-data/customer-churn/snapshots/2026-08-31/customers.csv" in text
+    v2 = ModelVersion.objects.get(model__name="customer-churn", version=2)
+    assert v2.training_data_ref in text and v2.training_data_ref.startswith(
+        "s3://acme-ml-data/customer-churn/snapshots/"
+    )
 
 
 def test_leaving_the_search_box_sends_no_second_search(page, live_server, demo):

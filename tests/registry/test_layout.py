@@ -132,3 +132,9 @@ def test_the_inventory_names_owners_as_the_fleet_does_and_says_no_data_in_words(
     row = re.search(r"<tr>\s*<td><a href=\"/models/churn/\">.*?</tr>", html, re.S).group(0)
     assert '<td title="owner">Olivia Owens</td>' in row
     assert '<span class="badge badge-no_data">no data</span>' in row, row
+
+
+def test_the_address_browsers_ask_for_an_icon_leads_to_the_portals_icon(client, db):
+    """The admin site names no icon, so the browser asked for /favicon.ico: a 404 in its console."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == static("favicon.svg")
