@@ -9,6 +9,8 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/mlops_portal
 REDIS_URL ?= redis://127.0.0.1:6379/12
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# the links the portal writes (e-mails, webhooks, audit events) point where make run serves it
+PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
 
 MLFLOW_VENV := .venv-mlflow
 SCHEMATHESIS_VENV := .venv-schemathesis
@@ -36,7 +38,7 @@ static: venv
 
 demo: venv static
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py load_demo --sync
+	PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(BIN)/python manage.py load_demo --sync
 
 run: demo
 	@echo ""
@@ -44,7 +46,7 @@ run: demo
 	@echo "  Demo logins (password 'demo-pass-123'): owner, reviewer, reviewer2, auditor, privacy, admin"
 	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/"
 	@echo ""
-	HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start -f Procfile
+	HOST=$(HOST) PORT=$(PORT) PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(BIN)/honcho start -f Procfile
 
 # Another install running (a second checkout's setup, unattended upgrades) holds dpkg's lock:
 # wait for it rather than fail.

@@ -26,7 +26,8 @@ PROMOTION_EXIT = {
     "rejected": EXIT_REJECTED,
     "cancelled": EXIT_REJECTED,
 }
-HEALTH_EXIT = {"ok": EXIT_OK, "no_data": EXIT_OK, "warning": EXIT_PENDING, "critical": EXIT_REJECTED}
+# no_data is nothing to judge yet (no window computed): a CI gate waits, as for a pending promotion
+HEALTH_EXIT = {"ok": EXIT_OK, "no_data": EXIT_PENDING, "warning": EXIT_PENDING, "critical": EXIT_REJECTED}
 
 
 def _read_rows(path: str) -> list[dict]:
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--batch-size", type=int, default=5000)
 
-    p = sub.add_parser("health", help="show a model's health; exit 0 ok, 2 warning, 3 critical")
+    p = sub.add_parser("health", help="show a model's health; exit 0 ok, 2 warning or no data yet, 3 critical")
     p.add_argument("model")
 
     p = sub.add_parser("rollback", help="roll production back to the previous production version")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zoneinfo
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,7 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from mlops_portal.api.parsers import JSONInputError, json_loads
 from registry.choices import ModelKind, TaskType, TokenScope
-from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, RegisteredModel, Team
+from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, RegisteredModel, Team, time_zone_names
 from registry.rules import usable_scopes
 from registry.services.inventory import validate_version_reference
 
@@ -93,7 +92,7 @@ class ModelForm(forms.ModelForm):
     tags = forms.CharField(required=False, max_length=1000, help_text="Comma-separated, e.g. fraud, pii.")
     time_zone = forms.ChoiceField(
         required=False,
-        choices=lambda: [("", "The installation's default"), *((z, z) for z in sorted(zoneinfo.available_timezones()))],
+        choices=lambda: [("", "The installation's default"), *((z, z) for z in time_zone_names())],
         help_text="Where the model operates: incident reporting deadlines are computed on its calendar.",
     )
 

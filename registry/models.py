@@ -1,5 +1,7 @@
 """Registry domain: teams, models, versions, promotions, audit log, tokens, webhooks."""
 
+import functools
+import zoneinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -21,6 +23,16 @@ from .choices import (
     TaskType,
 )
 
+# Names the tz database ships that are no place's time: "Factory" (a placeholder) and
+# "localtime" (whatever zone the server happens to run in).
+NOT_A_PLACE = {"Factory", "localtime"}
+
+
+@functools.cache
+def time_zone_names() -> list[str]:
+    """The IANA time zones a model may operate in, sorted."""
+    return sorted(zoneinfo.available_timezones() - NOT_A_PLACE)
+
 
 def validate_time_zone(value: str) -> None:
     """An IANA time zone name (``Europe/Berlin``), or blank for the installation's default."""
@@ -28,6 +40,8 @@ def validate_time_zone(value: str) -> None:
         return
     try:
         ZoneInfo(value)
+        if value in NOT_A_PLACE:
+            raise ValueError(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValidationError(f"'{value}' is not an IANA time zone, e.g. Europe/Berlin or America/New_York.") from exc
 

@@ -152,3 +152,9 @@ def test_client_uploads_reference_and_logs_predictions_and_labels(live_server, c
     assert portal.log_labels("churn", [{"prediction_id": f"p-{i}", "label": i % 2} for i in range(7)]) == 7
     assert GroundTruth.objects.filter(model=churn).count() == 7
     assert portal.health("churn").status in {"ok", "warning", "critical", "no_data"}
+
+
+def test_cli_health_of_a_model_without_data_is_not_ok(live_server, churn, owner):
+    """A model with no computed window exited 0, which the README defines as "health ok"."""
+    result = cli(live_server, _token(owner), "health", "churn")
+    assert result.returncode == 2 and "no_data" in result.stdout, (result.returncode, result.stdout, result.stderr)

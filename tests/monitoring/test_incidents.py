@@ -184,6 +184,15 @@ def test_a_models_time_zone_is_an_iana_name(owner, churn, api_client_for):
     assert churn.time_zone == "Asia/Kolkata"
 
 
+@pytest.mark.parametrize("name", ["localtime", "Factory"])
+def test_a_time_zone_that_is_no_place_is_refused_and_never_offered(owner, churn, api_client_for, client_for, name):
+    """The form offered "localtime" (the server's own zone) and "Factory" (a placeholder)."""
+    bad = api_client_for(owner).patch("/api/v1/models/churn/", {"time_zone": name}, format="json")
+    assert bad.status_code == 400 and "time_zone" in bad.json()["error"]["details"]
+    form = client_for(owner).get("/models/churn/edit/").content.decode()
+    assert 'value="Europe/Berlin"' in form and f'value="{name}"' not in form
+
+
 def test_open_links_the_alerts_and_begins_at_the_first_one(open_incident, prod):
     opened = timezone.now() - dt.timedelta(days=3)
     alert = Alert.objects.create(

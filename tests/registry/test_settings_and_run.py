@@ -245,3 +245,14 @@ def test_make_run_prints_the_url_and_the_demo_logins():
     assert "load_demo --sync" in text
     for login in ("owner", "reviewer", "reviewer2", "auditor", "privacy", "admin"):
         assert login in text
+
+
+def test_make_run_on_another_port_writes_links_to_that_port():
+    """With PORT=8791 the portal's e-mails and audit events linked to http://127.0.0.1:8000."""
+    result = subprocess.run(
+        ["make", "-n", "run", "PORT=8791", "PYTHON=" + shlex.quote(PYTHON)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "load_demo" in line or "honcho start" in line]
+    assert len(lines) == 2 and all("PORTAL_BASE_URL=http://127.0.0.1:8791" in line for line in lines), lines
