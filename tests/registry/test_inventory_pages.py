@@ -403,3 +403,12 @@ def test_a_post_to_a_read_only_registry_page_is_a_405(churn, admin_user, client_
     assert response.status_code == 405 and response["Allow"] == "GET"
     assert AuditEvent.objects.count() == start
     assert client.get(path).status_code in (200, 302)
+
+
+def test_registration_times_say_their_zone(owner, client_for, churn_v1):
+    """The model and version pages gave "Registered 2026-11-23 06:00" with no zone, beside pages
+    that say UTC."""
+    model_page = client_for(owner).get(reverse("registry:model_detail", args=["churn"])).content.decode()
+    version_page = client_for(owner).get(reverse("registry:version_detail", args=["churn", 1])).content.decode()
+    for page, when in ((model_page, churn_v1.model.created_at), (version_page, churn_v1.created_at)):
+        assert f"<dt>Registered</dt><dd>{when:%Y-%m-%d %H:%M} UTC" in page
