@@ -134,10 +134,17 @@ def alert_resolve(alert: Alert, *, context: AuditContext, now) -> None:
 
 
 def alerts_sync(
-    *, model: RegisteredModel, reasons: list[dict], context: AuditContext = WORKER, now=None
+    *,
+    model: RegisteredModel,
+    reasons: list[dict],
+    evaluated: frozenset[str],
+    context: AuditContext = WORKER,
+    now=None,
 ) -> list[Alert]:
     """Open, update or resolve the model's alerts to match its current health reasons (all kinds
-    but ``EVALUATED_ELSEWHERE``)."""
+    but ``EVALUATED_ELSEWHERE``). An active alert without a reason now is resolved only when its
+    kind is in ``evaluated`` (its condition was checked on data and found within thresholds):
+    no data is not a recovery."""
     now = now or clock.now()
     by_kind: dict[str, list[dict]] = {}
     for reason in reasons:
@@ -174,7 +181,7 @@ def alerts_sync(
             )
             changed.append(alert)
     for kind, alert in active.items():
-        if kind in by_kind:
+        if kind in by_kind or kind not in evaluated:
             continue
         alert_resolve(alert, context=context, now=now)
         changed.append(alert)

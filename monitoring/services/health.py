@@ -248,6 +248,18 @@ def evaluate_reasons(model: RegisteredModel, *, now=None) -> tuple[list[dict], M
     return reasons, version, (window.start, window.end)
 
 
+MODEL_KINDS = frozenset({AlertKind.CADENCE, AlertKind.GOVERNANCE})
+"""The alert kinds ``MODEL_CHECKS`` decide: evaluated on every run, window or not."""
+
+
+def evaluated_kinds(has_window: bool) -> frozenset[str]:
+    """The alert kinds whose condition this run evaluated: the model checks' always, the window
+    checks' only on a deciding window of the monitored version. No window is no data, not a
+    recovery: an open alert of a window kind then stays open (a new production version's own
+    windows, or a person, resolve it)."""
+    return frozenset(AlertKind.values) if has_window else MODEL_KINDS
+
+
 def status_of(reasons: list[dict], has_window: bool) -> str:
     if any(r["severity"] == AlertSeverity.CRITICAL for r in reasons):
         return HealthState.CRITICAL
@@ -280,7 +292,7 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
             "computed_at": now,
         },
     )
-    alerts_sync(model=model, reasons=reasons, context=context, now=now)
+    alerts_sync(model=model, reasons=reasons, evaluated=evaluated_kinds(window is not None), context=context, now=now)
     retrain_consider(model=model, version=version, reasons=reasons, context=context, now=now)
     return health
 

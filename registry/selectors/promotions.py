@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from registry import gates_fairness, gates_live
@@ -383,13 +383,21 @@ def model_timeline(*, model: RegisteredModel) -> QuerySet[StageTransition]:
 
 
 def rollback_candidate(model: RegisteredModel) -> ModelVersion | None:
-    """The most recent previously-approved production version that is not in production now
-    and was not itself rolled back away from."""
+    """The version production ran before the current one that was approved for production
+    through the workflow (an applied promotion request), walking further back past versions that
+    were not: the target of the entry into production, by an applied request, that is newest and
+    not of the current version, and that no rollback has since taken out of production.
+
+    A version rolled back away from is skipped until a later request approves it again: that
+    newer approval is then its entry (the older one is followed by the rollback)."""
     current = ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).values_list("pk", flat=True).first()
-    rolled_away = StageTransition.objects.filter(
-        model=model, kind=StageTransition.Kind.ROLLBACK, from_stage=Stage.PRODUCTION
-    ).values("version_id")
-    entries = (
+    rolled_away_since = StageTransition.objects.filter(
+        model=model,
+        version_id=OuterRef("version_id"),
+        kind=StageTransition.Kind.ROLLBACK,
+        from_stage=Stage.PRODUCTION,
+    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
+    entry = (
         StageTransition.objects.filter(
             model=model,
             to_stage=Stage.PRODUCTION,
@@ -397,10 +405,9 @@ def rollback_candidate(model: RegisteredModel) -> ModelVersion | None:
             promotion_request__status=PromotionStatus.APPLIED,
         )
         .exclude(version_id=current)
-        .exclude(version_id__in=rolled_away)
+        .exclude(Exists(rolled_away_since))
         .select_related("version")
         .order_by("-created_at", "-id")
+        .first()
     )
-    for entry in entries:
-        return entry.version
-    return None
+    return entry.version if entry is not None else None

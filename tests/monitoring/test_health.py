@@ -19,6 +19,7 @@ from monitoring.services.config import monitoring_config_update
 from monitoring.services.health import health_evaluate
 from monitoring.services.ingestion import labels_ingest, predictions_ingest, reference_upload
 from registry.choices import Stage
+from registry.models import ModelVersion
 from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory
 from tests.monitoring.helpers import T0, as_json, csv_bytes, prediction_records, reference_frame
@@ -136,6 +137,35 @@ def test_alert_resolves_when_the_latest_window_recovers(
     assert alert.status == AlertStatus.RESOLVED and alert.resolved_at is not None
     assert HealthStatus.objects.get(model=production.model).status == HealthState.OK
     assert "alert.resolved" in audit_actions()
+
+
+def test_open_alerts_stay_open_when_production_changes_to_a_version_without_data(
+    production, owner, django_capture_on_commit_callbacks, last_seq, audit_actions
+):
+    send(production, owner, prediction_records(800, seed=6, age_shift=15.0), django_capture_on_commit_callbacks)
+    alert = Alert.objects.get(model=production.model, kind=AlertKind.DRIFT)
+    ModelVersion.objects.filter(pk=production.pk).update(stage=Stage.ARCHIVED)
+    restored = ModelVersionFactory(model=production.model, stage=Stage.PRODUCTION, stage_changed_at=timezone.now())
+    seq = last_seq()
+    assert health_evaluate(model=production.model).status == HealthState.NO_DATA
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN and alert.resolved_at is None
+    assert "alert.resolved" not in audit_actions(seq)
+    # the new production version's own data, within thresholds, is the evidence that resolves it
+    with django_capture_on_commit_callbacks(execute=True):
+        reference_upload(
+            version=restored, body=csv_bytes(reference_frame(4000)), content_type="text/csv", actor=owner, context=CLI
+        )
+    send(
+        restored,
+        owner,
+        prediction_records(800, seed=7, prefix="v2-", start=T0 + timedelta(days=1)),
+        django_capture_on_commit_callbacks,
+    )
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+    assert HealthStatus.objects.get(model=production.model).status == HealthState.OK
+    assert "alert.resolved" in audit_actions(seq)
 
 
 def test_overdue_retrain_cadence_is_a_warning_with_a_recorded_trigger(churn, owner):

@@ -58,6 +58,28 @@ def test_a_second_rollback_goes_further_back_not_forward_again(churn, owner, thr
         model_rollback(model=churn, actor=owner, reason="again", context=CLI)
 
 
+def test_a_version_rolled_back_away_from_and_approved_again_is_restored(churn, owner, reviewer):
+    v1, v2, v3 = (ModelVersionFactory(model=churn) for _ in range(3))
+    _promote(v1, owner, reviewer)
+    _promote(v2, owner, reviewer)
+    model_rollback(model=churn, actor=owner, reason="v2 drifted", context=CLI)
+    _promote(v2, owner, reviewer)  # fixed, re-approved by a new request, in production until v3
+    _promote(v3, owner, reviewer)
+    restored = model_rollback(model=churn, actor=owner, reason="v3 regressed", context=CLI)
+    assert restored.version.version == 2
+    assert _stages(churn) == {1: "archived", 2: "production", 3: "archived"}
+
+
+def test_rollback_skips_a_version_rolled_back_away_from_since_its_approval(churn, owner, reviewer):
+    v1, v2, v3 = (ModelVersionFactory(model=churn) for _ in range(3))
+    _promote(v1, owner, reviewer)
+    _promote(v2, owner, reviewer)
+    model_rollback(model=churn, actor=owner, reason="v2 drifted", context=CLI)
+    _promote(v3, owner, reviewer)
+    model_rollback(model=churn, actor=owner, reason="v3 regressed", context=CLI)
+    assert _stages(churn) == {1: "production", 2: "archived", 3: "archived"}
+
+
 def test_rollback_skips_versions_that_never_went_through_an_approved_promotion(churn, owner, reviewer):
     v1 = ModelVersionFactory(model=churn)
     _promote(v1, owner, reviewer)
@@ -169,3 +191,15 @@ def test_timeline_flags_the_rollback_for_follow_up(churn, owner, three_promotion
     html = client_for(owner).get("/models/churn/timeline/", HTTP_HX_REQUEST="true").content.decode()
     assert html.count("needs follow-up review") == 2
     assert "transition-rollback" in html and "Drift alarm." in html
+
+
+def test_rollback_page_without_a_target_offers_no_form(churn, owner, reviewer, client_for):
+    _promote(ModelVersionFactory(model=churn), owner, reviewer)
+    client = client_for(owner)
+    page = client.get("/models/churn/rollback/").content.decode()
+    assert "There is no previously approved production version to restore." in page
+    assert 'class="rollback-form"' not in page and "Roll back</button>" not in page
+    refused = client.post("/models/churn/rollback/", {"reason": "Drift alarm."})
+    assert refused.status_code == 409
+    assert "no previously approved production version" in refused.content.decode()
+    assert _stages(churn) == {1: "production"}
