@@ -420,6 +420,13 @@ class Alert(models.Model):
         return f"#{self.pk} {self.model} {self.kind} {self.severity} ({self.status})"
 
     @property
+    def reasons_beyond_title(self) -> list:
+        """The reasons whose message the title (its kind and the messages, cut at 300
+        characters) does not already say in full: what a page lists under the title."""
+        messages = [r.get("message") or str(r) if isinstance(r, dict) else str(r) for r in self.reasons or []]
+        return [m for m in messages if m not in self.title]
+
+    @property
     def is_active(self) -> bool:
         return self.status != AlertStatus.RESOLVED
 

@@ -58,19 +58,27 @@ def recent_drift(version: ModelVersion, *, days: int = RECENT_DAYS, now=None) ->
     from monitoring.services.windows import hour_floor, stored_counts
 
     production = ModelVersion.objects.filter(model_id=version.model_id, stage=Stage.PRODUCTION).first()
-    if production is None or production.pk == version.pk:
+    if production is None:
         return {"status": "no_production"}
+    if production.pk == version.pk:
+        return {"status": "is_production", "production": production.version}
     candidate_ref = ReferenceProfile.objects.filter(version=version, status=ProfileStatus.READY).first()
     production_ref = ReferenceProfile.objects.filter(version=production, status=ProfileStatus.READY).first()
-    if candidate_ref is None or production_ref is None:
-        return {"status": "no_reference", "production": production.version}
     end = hour_floor(now or timezone.now()) + timedelta(hours=1)
     latest = production.packed_bin_counts.filter(granularity=Granularity.HOURLY, window_start__lt=end).order_by(
         "-window_start"
     )
     last = latest.values_list("window_start", flat=True).first()
-    if last is None:
-        return {"status": "no_traffic", "production": production.version}
+    # what is missing, named exactly: the versions without a ready reference profile, production's traffic
+    missing = [v.version for v, ref in ((version, candidate_ref), (production, production_ref)) if ref is None]
+    if missing or last is None:
+        return {
+            "status": "missing",
+            "production": production.version,
+            "candidate": version.version,
+            "missing_reference": missing,
+            "no_traffic": last is None,
+        }
     end = last + timedelta(hours=1)
     start = end - timedelta(days=days)
     counts = stored_counts(production.pk, start, end)
@@ -107,6 +115,8 @@ def live_block(*, user, request) -> dict[str, Any] | None:
     version = request.version
     if not RegisteredModel.objects.visible_to(user).filter(pk=version.model_id).exists():
         return None
+    if version.model.is_llm_app:  # no tabular features nor scores: its evaluation gates apply instead
+        return {"llm_app": True}
     evidence = request.live_evidence or {}
     return {
         "evidence": evidence,

@@ -23,6 +23,25 @@ def llm_parts(version: ModelVersion) -> dict[str, Any] | None:
     return llm.parts if llm is not None else None
 
 
+def llm_version_parts(version: ModelVersion) -> dict[str, Any] | None:
+    """What describes an LLM application's version where a tabular model shows its training
+    lineage and task: its parts' content hash, hosted model (provider/model) and prompts' names.
+    None for an ML model's version; ``{"registered": False}`` for an LLM application's version
+    registered without parts."""
+    if not version.model.is_llm_app:
+        return None
+    llm = getattr(version, "llm", None)
+    if llm is None:
+        return {"registered": False}
+    return {
+        "registered": True,
+        "content_hash": llm.content_hash,
+        "hosted_model": f"{llm.provider}/{llm.model_id}",
+        "prompts": [p.get("name") for p in llm.prompts or []],
+        "retrieval": retrieval_label(llm.retrieval),
+    }
+
+
 def retrieval_label(retrieval: dict[str, Any] | None) -> str:
     """``name@version (embedding model)`` of a retrieval part, or "none"."""
     if not retrieval:

@@ -14,6 +14,7 @@ from registry.gates_fairness import fairness_gate, fairness_snapshot
 from registry.gates_live import live_gate, live_policy_snapshot
 from registry.gates_llm import QUALITY_LABEL, llm_policy_snapshot, quality_gate, safety_gate
 from registry.models import (
+    AuditEvent,
     LLMAppVersion,
     ModelVersion,
     PromotionPolicy,
@@ -91,6 +92,29 @@ def promotion_approvals(request: PromotionRequest) -> int:
     return request.reviews.filter(APPROVED).count()
 
 
+def promotion_decision(request: PromotionRequest) -> dict[str, Any] | None:
+    """How a decided request ended, for its page (None while pending): who decided and when.
+    Rejected: the reviewer who rejected it; approved or applied: its approvers; cancelled: who
+    cancelled it (its audit event's actor: the requester, an admin, or ``system`` when a later
+    version's promotion made it stale)."""
+    if request.status == PromotionStatus.PENDING:
+        return None
+    if request.status == PromotionStatus.CANCELLED:
+        by = list(
+            AuditEvent.objects.filter(
+                action="promotion.cancelled", object_type="registry.promotionrequest", object_id=str(request.pk)
+            )
+            .order_by("-seq")
+            .values_list("actor_name", flat=True)[:1]
+        )
+    else:
+        decision = Decision.REJECT if request.status == PromotionStatus.REJECTED else Decision.APPROVE
+        reviews = sorted(request.reviews.all(), key=lambda r: (r.created_at, r.pk))
+        by = [r.reviewer.get_username() for r in reviews if r.decision == decision]
+    verb = "approved" if request.status == PromotionStatus.APPLIED else request.get_status_display().lower()
+    return {"verb": verb, "by": by, "at": request.decided_at}
+
+
 def promotion_list(*, user) -> QuerySet[PromotionRequest]:
     """Requests on models the user may see, newest first, with what lists need joined in."""
     if not user.is_authenticated:
@@ -137,20 +161,30 @@ def metric_higher_is_better(model: RegisteredModel, metric: str) -> bool:
     return not any(hint in name for hint in _LOWER_IS_BETTER_HINTS)
 
 
-def metric_comparison(candidate: ModelVersion, production: ModelVersion | None) -> list[dict[str, Any]]:
-    """Candidate vs production offline metrics, primary metric first, with coloured differences.
+def is_count(metric: str) -> bool:
+    """A count stored among the offline metrics (``test_rows``, ``n_rows``, ``train_rows``…): the
+    size of a data set, context for the metrics, never better or worse for being larger."""
+    name = metric.lower()
+    return name in ("rows", "n", "samples") or name.startswith("n_") or name.endswith(("_rows", "_samples", "_count"))
 
-    Each row: {metric, candidate, production, delta, direction: better|worse|same|"", primary}.
+
+def metric_comparison(candidate: ModelVersion, production: ModelVersion | None) -> list[dict[str, Any]]:
+    """Candidate vs production offline metrics, primary metric first and counts (``is_count``)
+    last, with coloured differences.
+
+    Each row: {metric, candidate, production, delta, direction: better|worse|same|"", primary,
+    count}. A count has no delta nor direction: it is shown beside the metrics, not compared.
     """
     model = candidate.model
     cand = candidate.metrics if isinstance(candidate.metrics, dict) else {}
     prod = production.metrics if production is not None and isinstance(production.metrics, dict) else {}
-    names = sorted(set(cand) | set(prod), key=lambda n: (n != model.primary_metric, n))
+    names = sorted(set(cand) | set(prod), key=lambda n: (n != model.primary_metric, is_count(n), n))
     rows = []
     for name in names:
+        count = is_count(name) and name != model.primary_metric
         c, p = _number(cand.get(name)), _number(prod.get(name))
         delta = direction = None
-        if c is not None and p is not None:
+        if c is not None and p is not None and not count:
             delta = c - p
             if abs(delta) < 1e-12:
                 direction = "same"
@@ -165,6 +199,7 @@ def metric_comparison(candidate: ModelVersion, production: ModelVersion | None) 
                 "delta": delta,
                 "direction": direction or "",
                 "primary": name == model.primary_metric,
+                "count": count,
             }
         )
     return rows

@@ -23,6 +23,7 @@ from registry.forms_promotions import (
 from registry.llm_evidence import llm_evidence
 from registry.models import ModelVersion, PromotionRequest
 from registry.selectors.inventory import model_get, model_get_changeable
+from registry.selectors.llm import llm_version_parts
 from registry.selectors.promotions import (
     model_timeline as model_timeline_selector,
 )
@@ -30,6 +31,7 @@ from registry.selectors.promotions import (
     production_version,
     promotion_approvals,
     promotion_counts,
+    promotion_decision,
     promotion_evidence,
     promotion_get,
     promotion_list,
@@ -143,11 +145,13 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
         "reviews": list(req.reviews.all()),
         "approvals": promotion_approvals(req),
         "approvals_required": int(req.policy_snapshot.get("approvals_required", 1)),
+        "decision": promotion_decision(req),
         "approver_group": rules.approver_group(req),
         "may_approve": bool(rules.may_approve_under_policy(user, req)),
         "evidence": evidence,
         "fairness": fairness_evidence(user=user, version=req.version, snapshot=req.policy_snapshot),
         "llm_eval": llm_evidence(version=req.version, snapshot=req.policy_snapshot),
+        "llm": llm_version_parts(req.version),
         "is_pending": is_pending,
         "is_requester": req.requested_by_id == user.pk,
         "can_review": is_pending and bool(rules.can_review_promotion(user, req)),

@@ -224,3 +224,45 @@ def test_pairs_probe_productions_row_through_the_keys_table_not_every_day(churn)
     loops = [int(m) for line in probes for m in re.findall(r"loops=(\d+)", line)]
     assert len(probes) > 5 and sum(loops) == 15  # one day read per pair: the key's, pruned at run time
     assert len(pairs.paired_predictions(cand, prod, T0, T0 + timezone.timedelta(hours=3))) == 15
+
+
+def _with_reference(version, owner, capture):
+    with capture(execute=True):
+        reference_upload(
+            version=version, body=csv_bytes(reference_frame(200)), content_type="text/csv", actor=owner, context=CLI
+        )
+
+
+@pytest.mark.parametrize(
+    ("profiled", "message"),
+    [
+        ("production", "v2 (this version) has no ready reference profile; production v1 has no monitored traffic yet."),
+        ("candidate", "v1 (production) has no ready reference profile; production v1 has no monitored traffic yet."),
+        ("both", "Not computed yet: production v1 has no monitored traffic yet."),
+    ],
+)
+def test_the_drift_message_names_exactly_what_is_missing(
+    churn, owner, client_for, django_capture_on_commit_callbacks, profiled, message
+):
+    prod = ModelVersionFactory(model=churn, version=1, stage=Stage.PRODUCTION)
+    cand = ModelVersionFactory(model=churn, version=2, stage=Stage.STAGING)
+    for side, version in (("production", prod), ("candidate", cand)):
+        if profiled in (side, "both"):
+            _with_reference(version, owner, django_capture_on_commit_callbacks)
+    request = promotion_request(
+        version=cand, target_stage=Stage.PRODUCTION, requester=owner, justification="drift", context=CLI
+    )
+    html = client_for(owner).get(request.get_absolute_url()).content.decode()
+    shown = re.search(r"<p class=\"muted\" data-drift-missing>(.*?)</p>", html, re.S).group(1)
+    assert " ".join(shown.split()).endswith(message)
+    assert "Needs the reference data" not in html
+
+
+def test_drift_on_a_version_now_in_production_says_so(champion_and_challenger, owner, client_for):
+    prod, cand, request = champion_and_challenger
+    prod.stage = Stage.ARCHIVED
+    prod.save()
+    cand.stage = Stage.PRODUCTION
+    cand.save()
+    html = client_for(owner).get(request.get_absolute_url()).content.decode()
+    assert f"v{cand.version} is now in production: no other version to compare with." in html

@@ -273,3 +273,33 @@ def test_an_invalid_incident_form_is_a_400_like_the_other_forms_and_opens_nothin
     assert answer.status_code == 400
     assert answer.context["form"].errors[field]
     assert not Incident.objects.exists() and last_seq() == seq
+
+
+def test_an_alert_lists_only_the_reasons_its_title_does_not_already_say(churn, owner, client_for):
+    from monitoring.services.alerts import alert_open
+
+    one = {"kind": "drift", "severity": "critical", "message": "PSI 0.31 on income"}
+    long = {"kind": "data_quality", "severity": "warning", "message": "Missing values " + "x" * 320}
+    now = timezone.now()
+    single = alert_open(model=churn, kind="drift", severity="critical", reasons=[one], context=CLI, now=now)
+    cut = alert_open(model=churn, kind="data_quality", severity="warning", reasons=[long], context=CLI, now=now)
+    html = client_for(owner).get("/monitoring/alerts/").content.decode()
+    row = html[html.index(f'id="alert-{single.pk}"') : html.index("</tr>", html.index(f'id="alert-{single.pk}"'))]
+    assert row.count("PSI 0.31 on income") == 1 and 'class="reasons' not in row
+    row = html[html.index(f'id="alert-{cut.pk}"') : html.index("</tr>", html.index(f'id="alert-{cut.pk}"'))]
+    assert f"<li>{long['message']}</li>" in row  # the title is cut at 300 characters: the bullet says it all
+
+
+def test_a_review_opened_by_an_incident_names_that_incident_once_and_lists_only_later_triggers(
+    churn, owner, client_for
+):
+    from monitoring.oversight.models import PeriodicReview
+
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    incident_open(model=churn, actor=owner, severity="serious", aware_at=timezone.now(), summary="One", context=CLI)
+    review = PeriodicReview.objects.get(model=churn)
+    html = client_for(owner).get(review.get_absolute_url()).content.decode()
+    assert "<dt>Trigger</dt><dd>New incident</dd>" in html
+    incident_open(model=churn, actor=owner, severity="serious", aware_at=timezone.now(), summary="Two", context=CLI)
+    html = client_for(owner).get(review.get_absolute_url()).content.decode()
+    assert "<dt>Trigger</dt><dd>New incident; then new incident</dd>" in html

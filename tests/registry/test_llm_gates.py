@@ -293,3 +293,27 @@ def test_llm_lineage_is_a_source_commit_or_the_parts_hash(assistant, owner):
     LLMAppVersion.objects.create(version=parts, provider="openai", model_id="gpt-x", content_hash="f" * 64)
     lineage = gate(request_for(parts, owner), "lineage")
     assert lineage["status"] == "pass" and "Parts ffffffffffff" in lineage["detail"]
+
+
+def test_llm_request_page_describes_the_parts_instead_of_tabular_lineage_live_evidence_and_drift(
+    assistant, owner, client_for
+):
+    from registry.models import LLMAppVersion
+
+    ModelVersionFactory(model=assistant, stage=Stage.PRODUCTION, feature_schema=[])
+    candidate = ModelVersionFactory(model=assistant, feature_schema=[], source_commit="", training_run_id="")
+    LLMAppVersion.objects.create(
+        version=candidate,
+        provider="openai",
+        model_id="gpt-4.1-mini",
+        content_hash="c" * 64,
+        prompts=[{"name": "system", "template": "Be brief."}, {"name": "answer", "template": "{{question}}"}],
+        llm={"provider": "openai", "model": "gpt-4.1-mini", "parameters": {}},
+    )
+    html = client_for(owner).get(request_for(candidate, owner).get_absolute_url()).content.decode()
+    assert "do not apply to an LLM application" in html and "data-not-applicable" in html
+    assert "prediction ids production scores" not in html and "Drift on recent traffic" not in html
+    assert "Needs the reference data" not in html and "Binary classification" not in html
+    assert "<h2>Lineage</h2>" not in html and 'id="llm-parts-summary"' in html
+    assert "<code>openai/gpt-4.1-mini</code>" in html and "<code>system</code>, <code>answer</code>" in html
+    assert "cccccccccccc" in html

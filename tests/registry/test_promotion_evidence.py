@@ -83,3 +83,19 @@ def test_the_page_states_no_tolerance_when_the_policy_compares_nothing(churn, ow
     req = _request(ModelVersionFactory(model=churn, metrics={"roc_auc": 0.79}), owner)
     html = client_for(reviewer).get(req.get_absolute_url()).content.decode()
     assert "data-tolerance" not in html and "the policy requires no comparison with production" in html
+
+
+def test_set_sizes_among_the_metrics_are_shown_as_context_not_compared(churn, owner, reviewer, client_for):
+    sizes = {"test_rows": 2000, "n_rows": 9000, "train_rows": 7000}
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, metrics={"roc_auc": 0.80, **sizes})
+    candidate = ModelVersionFactory(
+        model=churn, metrics={"roc_auc": 0.85, "test_rows": 2500, "n_rows": 12000, "train_rows": 9500}
+    )
+    rows = metric_comparison(candidate, candidate.model.versions.get(stage=Stage.PRODUCTION))
+    assert [r["metric"] for r in rows] == ["roc_auc", "n_rows", "test_rows", "train_rows"]
+    assert rows[0]["direction"] == "better" and not rows[0]["count"]
+    assert all(r["count"] and r["delta"] is None and r["direction"] == "" for r in rows[1:])
+    html = client_for(reviewer).get(_request(candidate, owner).get_absolute_url()).content.decode()
+    test_rows = html[html.index("<td>test_rows") : html.index("</tr>", html.index("<td>test_rows"))]
+    assert "<td>2500</td>" in test_rows and "a count, not compared" in test_rows
+    assert "better" not in test_rows and "worse" not in test_rows

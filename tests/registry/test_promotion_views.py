@@ -309,3 +309,28 @@ def test_reviewer_gets_no_override_field(churn, owner, reviewer, client_for):
     html = client_for(reviewer).get(f"/promotions/{req.pk}/").content.decode()
     assert 'name="override_reason"' not in html
     assert "approval will be refused until they pass" in html
+
+
+def test_a_decided_request_shows_who_decided_and_when_instead_of_an_approval_count(
+    churn_v1, owner, reviewer, client_for
+):
+    req = _open(churn_v1, owner)
+    client_for(reviewer).post(f"/promotions/{req.pk}/reject/", {"comment": "Not calibrated."}, **HTMX)
+    req.refresh_from_db()
+    html = client_for(owner).get(f"/promotions/{req.pk}/").content.decode()
+    assert "approval needed" not in html and "0 of 1" not in html
+    decided = f"Rejected by <strong>{reviewer.get_username()}</strong> on {req.decided_at:%Y-%m-%d %H:%M} UTC"
+    assert f"<span data-decision>{decided}</span>" in html
+
+
+def test_a_cancelled_request_names_who_cancelled_it(churn_v1, owner, client_for):
+    req = _open(churn_v1, owner)
+    client_for(owner).post(f"/promotions/{req.pk}/cancel/", {"comment": "Wrong version."}, **HTMX)
+    html = client_for(owner).get(f"/promotions/{req.pk}/").content.decode()
+    assert f"Cancelled by <strong>{owner.get_username()}</strong> on " in html and "approval needed" not in html
+
+
+def test_a_pending_request_still_counts_its_approvals(churn_v1, owner, reviewer, client_for):
+    req = _open(churn_v1, owner)
+    html = client_for(reviewer).get(f"/promotions/{req.pk}/").content.decode()
+    assert "<strong>0 of 1</strong> approval needed" in html and "data-decision" not in html
