@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import time
 from functools import wraps
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import rules
 from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 from rest_framework import exceptions
 
 from registry.choices import RiskTier, TokenScope
 from registry.models import ApiToken
 
 AUTH_TIME_KEY = "auth_time"
+DRAFT_KEY = "step_up_draft"  # what was typed in the form whose POST was stopped for a step-up
+DRAFT_MAX_CHARS = 10_000
 
 
 class StepUpRequired(exceptions.PermissionDenied):
@@ -70,28 +73,58 @@ def step_up_url(request, back: str | None = None) -> str:
     """Where to confirm identity, coming back to ``back`` (default: the page the action was
     started from)."""
     if back is None:
-        back = request.get_full_path() if request.method == "GET" else request.META.get("HTTP_REFERER", "/")
+        back = _started_from(request)
     return reverse("step_up") + "?" + urlencode({"next": back})
 
 
-def _ask(request):
+def _started_from(request) -> str:
+    """The page the user was on: this one for a GET, else the page that posted (htmx names it in
+    ``HX-Current-URL``; a plain form in ``Referer``). ``step_up`` only follows a same-host one."""
+    if request.method == "GET":
+        return request.get_full_path()
+    return request.headers.get("HX-Current-URL") or request.META.get("HTTP_REFERER") or "/"
+
+
+def _ask(request, keep: tuple[str, ...] = ()):
+    """Send the user to the step-up page. An htmx request gets a 200 with ``HX-Redirect`` (htmx
+    navigates the whole page; it never sees the header of a 3xx, whose target the browser would
+    fetch and swap into the fragment). A stopped POST's ``keep`` fields go into the session so
+    the form can be filled in again on return (``step_up_draft``)."""
     if request.path.startswith("/api/"):
         raise StepUpRequired()
-    url = step_up_url(request)
-    response = HttpResponseRedirect(url)
-    if request.headers.get("HX-Request"):
-        response["HX-Redirect"] = url  # htmx follows this instead of swapping in the page
-    return response
+    back = _started_from(request)
+    if request.method == "POST":
+        fields = {name: str(request.POST.get(name, ""))[:DRAFT_MAX_CHARS] for name in keep}
+        request.session[DRAFT_KEY] = {"path": urlsplit(back).path, "fields": fields}
+    url = step_up_url(request, back)
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponseClientRedirect(url)
+    return HttpResponseRedirect(url)
 
 
-def step_up_required_if(predicate):
-    """Ask for a fresh sign-in before the view when ``predicate(request, *args, **kwargs)``."""
+def step_up_interrupted(request) -> bool:
+    """Whether the step-up just confirmed stopped a POST (its action was not recorded)."""
+    return DRAFT_KEY in request.session
+
+
+def step_up_draft(request) -> dict[str, str]:
+    """What was typed in this page's form before a step-up stopped its POST (once; else {})."""
+    draft = request.session.get(DRAFT_KEY)
+    if not isinstance(draft, dict) or draft.get("path") != request.path:
+        return {}
+    del request.session[DRAFT_KEY]
+    return dict(draft.get("fields") or {})
+
+
+def step_up_required_if(predicate, keep: tuple[str, ...] = ()):
+    """Ask for a fresh sign-in before the view when ``predicate(request, *args, **kwargs)``;
+    ``keep`` names the POST fields to give back to the form after the step-up."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if predicate(request, *args, **kwargs) and not is_fresh(request):
-                return _ask(request)
+                return _ask(request, keep)
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -36,6 +36,7 @@ from registry.services.inventory import (
     version_update,
 )
 from registry.services.llm_versions import DuplicateLLMVersion
+from registry.services.stages import PromotionConflict
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -342,9 +343,11 @@ class VersionListCreateView(InventoryAPIView, generics.ListAPIView):
     get=extend_schema(summary="One version", parameters=[NAME, VERSION], responses=VersionSerializer),
     patch=extend_schema(
         summary="Edit a version's metadata (never its stage)",
+        description="While the version has a pending promotion request its evidence (metrics, lineage, "
+        "artifact) cannot change: a 409 names the request. The description can.",
         parameters=[NAME, VERSION],
         request=VersionPatchSerializer,
-        responses=VersionSerializer,
+        responses={200: VersionSerializer, 409: OpenApiTypes.OBJECT},
     ),
 )
 class VersionDetailView(InventoryAPIView):
@@ -357,7 +360,10 @@ class VersionDetailView(InventoryAPIView):
     def patch(self, request, name: str, version: int):
         found = version_get(user=request.user, name=name, version=version)
         data = self.validated(VersionPatchSerializer, partial=True)
-        version_update(version=found, actor=request.user, context=self.audit_context(), changes=data)
+        try:
+            version_update(version=found, actor=request.user, context=self.audit_context(), changes=data)
+        except PromotionConflict as exc:  # its evidence is frozen while a request is pending
+            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
         return Response(VersionSerializer(version_get(user=request.user, name=name, version=version)).data)
 
 

@@ -15,14 +15,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
-from registry.choices import FeatureType, Stage
-from registry.models import MODEL_CARD_FIELDS, ModelVersion, RegisteredModel, Tag, Team
+from registry.choices import FeatureType, PromotionStatus, Stage
+from registry.models import MODEL_CARD_FIELDS, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.models_llm import LLM_PART_NAMES
 from registry.rules import can_change_model, can_register_model, is_admin
 from registry.sensitive import SCHEMA_KEYS, schema_entry_errors
 
 from .audit import AuditContext, audit_record, audit_save, diff, model_snapshot
 from .llm_versions import llm_audit_summary, llm_duplicate_check, llm_parts_for_model, llm_version_store
+from .stages import PromotionConflict
 
 MODEL_FIELDS = ["name", "kind", "owner", "team", *MODEL_CARD_FIELDS]
 MODEL_EDITABLE = ["team", *MODEL_CARD_FIELDS, "tags"]
@@ -39,6 +40,9 @@ VERSION_EDITABLE = [
     "metrics",
 ]
 VERSION_CREATE = [*VERSION_EDITABLE, "feature_schema", "task_type"]
+# What a promotion request is decided on (the gates and the request page read them): frozen
+# while the version has a pending request. The feature schema and task type never change.
+VERSION_EVIDENCE = [field for field in VERSION_EDITABLE if field != "description"]
 VERSION_FIELDS = ["version", "stage", *VERSION_CREATE]
 
 MAX_TAGS = 20
@@ -350,6 +354,24 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     b, a = diff(before, model_snapshot(version, VERSION_FIELDS))
     if not a:  # no value differs: nothing is written
         return version
+    _check_evidence_unchanged(version, changed=[field for field in VERSION_EVIDENCE if field in a])
     version.save()
     audit_record(actor=actor, action="version.updated", obj=version, context=context, before=b, after=a)
     return version
+
+
+def _check_evidence_unchanged(version: ModelVersion, *, changed: list[str]) -> None:
+    """A pending promotion request was made on the version's evidence: refuse to change it
+    (``PromotionConflict``, a 409) until the request is decided or cancelled. The caller holds
+    the version's row lock, which ``promotion_request`` also takes, so no request opens meanwhile."""
+    if not changed:
+        return
+    pending = PromotionRequest.objects.filter(version=version, status=PromotionStatus.PENDING).first()
+    if pending is None:
+        return
+    raise PromotionConflict(
+        f"{version} has a pending promotion request (#{pending.pk} to {pending.target_stage}) made on its "
+        f"evidence, which cannot change until the request is decided or cancelled: {', '.join(changed)}. "
+        "Cancel the request first, or register a new version.",
+        {"pending_request": pending.pk, "fields": changed},
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 from registry.models import ExternalIdentity
 from registry.oidc import oidc_enabled
 from registry.services.audit import AuditContext, audit_record
-from registry.stepup import mark_authenticated
+from registry.stepup import mark_authenticated, step_up_interrupted
 
 
 def _sso_context() -> dict:
@@ -73,6 +74,11 @@ def step_up(request):
                     action="user.stepped_up",
                     obj=request.user,
                     context=AuditContext.from_request(request),
+                )
+            if step_up_interrupted(request):
+                messages.warning(
+                    request,
+                    "Identity confirmed. The action you started was not recorded: check the form and submit it again.",
                 )
             return redirect(next_url)
         form.add_error(None, "That password is not right.")

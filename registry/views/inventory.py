@@ -42,6 +42,7 @@ from registry.services.inventory import (
     version_create,
     version_update,
 )
+from registry.services.stages import PromotionConflict
 
 PAGE_SIZE = 25
 SORTABLE = ["name", "risk", "updated"]
@@ -231,13 +232,17 @@ def version_edit(request, name, version):
         raise PermissionDenied("Only the model's owner or an administrator may edit versions.")
     initial = {field: getattr(found, field) for field in VERSION_EDITABLE}
     form = VersionForm(posted(request), initial=initial, editing=True)
-    updated, status = form_submit(
-        request,
-        form,
-        lambda data: version_update(
-            version=found, actor=request.user, context=_context(request), changes=_changes(form)
-        ),
-    )
+    try:
+        updated, status = form_submit(
+            request,
+            form,
+            lambda data: version_update(
+                version=found, actor=request.user, context=_context(request), changes=_changes(form)
+            ),
+        )
+    except PromotionConflict as exc:  # its evidence is frozen while a request is pending
+        form.add_error(None, exc.message)
+        updated, status = None, 409
     if updated is not None:
         messages.success(request, f"Version {found.version} of '{found.model.name}' updated.")
         return redirect(found.get_absolute_url())

@@ -46,7 +46,7 @@ from registry.services.promotions import (
     promotion_request,
 )
 from registry.services.stages import model_rollback
-from registry.stepup import promotion_approval_is_sensitive, step_up_required_if  # access
+from registry.stepup import promotion_approval_is_sensitive, step_up_draft, step_up_required_if  # access
 
 ACTIONS_TEMPLATE = "registry/inc/promotion_actions.html"
 
@@ -169,7 +169,9 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
 def promotion_detail(request, pk):
     """The request page: evidence side by side, gates, reviews so far, actions."""
     req = promotion_get(user=request.user, pk=pk)
-    return render(request, "registry/promotion_detail.html", _detail_context(request, req))
+    draft = step_up_draft(request)  # the comment typed before a step-up stopped the approval
+    form = ReviewForm(initial=draft) if draft else None
+    return render(request, "registry/promotion_detail.html", _detail_context(request, req, form=form))
 
 
 def _act(request, pk: int, action) -> object:
@@ -227,7 +229,7 @@ def _act(request, pk: int, action) -> object:
 
 @login_required
 @require_POST
-@step_up_required_if(promotion_approval_is_sensitive)  # access: fresh sign-in for high risk/override
+@step_up_required_if(promotion_approval_is_sensitive, keep=("comment", "override_reason"))  # access: high risk/override
 def promotion_approve_view(request, pk):
     return _act(request, pk, promotion_approve)
 

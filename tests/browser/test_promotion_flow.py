@@ -6,15 +6,18 @@ entry. Takes the README's screenshot of the request page (docs/screenshots/promo
 from __future__ import annotations
 
 import re
+import time
+from importlib import import_module
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
-from registry.choices import PromotionStatus, Stage
+from registry.choices import PromotionStatus, RiskTier, Stage
 from registry.models import PromotionRequest
 from registry.services.audit import CLI
 from registry.services.promotions import promotion_approve, promotion_request
-from tests.browser.conftest import login, screenshot
+from tests.browser.conftest import PASSWORD, login, screenshot
 from tests.factories import ModelVersionFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -103,3 +106,45 @@ def test_owner_requests_reviewer_approves_in_the_queue_and_the_model_page_shows_
     assert f"request #{req.pk}" in first and "reviewer (" in first
     assert "Superseded by v2" in timeline.inner_text()
     assert timeline.get_by_role("link", name=f"request #{req.pk}").first.get_attribute("href") == req.get_absolute_url()
+
+
+def _make_sign_in_stale(page) -> None:
+    """Date the browser's sign-in an hour back (older than the step-up window)."""
+    key = next(c["value"] for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME)
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+    session["auth_time"] = int(time.time()) - 3600
+    session.save()
+
+
+def test_a_stale_reviewer_confirms_identity_from_approve_and_finishes_the_approval_on_the_request_page(
+    page, live_server, owner, reviewer, churn
+):
+    churn.risk_tier = RiskTier.HIGH
+    churn.save()
+    version = ModelVersionFactory(model=churn, metrics={"roc_auc": 0.861})
+    req = promotion_request(
+        version=version, target_stage=Stage.STAGING, requester=owner, justification="Shadow run.", context=CLI
+    )
+    request_page = live_server.url + req.get_absolute_url()
+    login(page, live_server, reviewer)
+    _make_sign_in_stale(page)
+    page.goto(request_page)
+    page.fill("#id_comment", "Checked the holdout split.")
+
+    # htmx takes the whole page to the step-up form: nothing is swapped into the actions panel.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Approve").click()
+    assert "/login/step-up/" in page.url
+    assert page.locator(".mainnav").count() == 1 and page.locator("#promotion-actions").count() == 0
+    assert not req.reviews.exists()
+
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Confirm").click()
+    assert page.url == request_page
+    assert "not recorded" in page.locator("ul.messages").inner_text()
+    assert page.input_value("#id_comment") == "Checked the holdout split."
+
+    page.get_by_role("button", name="Approve").click()
+    page.locator("#promotion-actions .review-comment", has_text="Checked the holdout split.").wait_for()
+    assert req.reviews.filter(reviewer=reviewer, comment="Checked the holdout split.").exists()

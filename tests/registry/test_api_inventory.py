@@ -6,6 +6,8 @@ from rest_framework.test import APIClient
 
 from registry.choices import Stage
 from registry.models import AuditEvent, ModelVersion, RegisteredModel
+from registry.services.audit import CLI
+from registry.services.promotions import promotion_request
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory
 
 LIST = "/api/v1/models/"
@@ -202,6 +204,22 @@ def test_patch_cannot_change_a_version_stage(owner, churn_v1, api_client_for, la
     assert_error(response, 400, field="stage")
     churn_v1.refresh_from_db()
     assert churn_v1.stage == "none" and last_seq() == start
+
+
+def test_patch_cannot_change_the_metrics_of_a_version_with_a_pending_request(owner, churn_v1, api_client_for, last_seq):
+    req = promotion_request(
+        version=churn_v1, target_stage=Stage.STAGING, requester=owner, justification="Ship it.", context=CLI
+    )
+    client = api_client_for(owner)
+    start = last_seq()
+    response = post_json(client, "/api/v1/models/churn/versions/1/", {"metrics": {"roc_auc": 0.99}}, method="patch")
+    error = assert_error(response, 409)
+    assert error["code"] == "conflict" and f"#{req.pk}" in error["message"] and "metrics" in error["message"]
+    assert error["details"] == {"pending_request": req.pk, "fields": ["metrics"]}
+    churn_v1.refresh_from_db()
+    assert churn_v1.metrics == {"roc_auc": 0.85, "accuracy": 0.8} and last_seq() == start
+    described = post_json(client, "/api/v1/models/churn/versions/1/", {"description": "Retuned."}, method="patch")
+    assert described.status_code == 200 and described.json()["description"] == "Retuned."
 
 
 def test_patch_cannot_rename_a_model(owner, churn, api_client_for, last_seq):

@@ -4,6 +4,8 @@ from django.utils import timezone
 
 from registry.choices import Stage
 from registry.models import AuditEvent, ModelVersion, RegisteredModel
+from registry.services.audit import CLI
+from registry.services.promotions import promotion_request
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
 
 ROLES = ["owner", "reviewer", "auditor", "admin", "outsider"]
@@ -281,6 +283,23 @@ def test_version_edit_changes_metadata_but_offers_no_stage(owner, churn_v1, clie
     event = AuditEvent.objects.get(seq__gt=start)
     assert event.action == "version.updated" and event.after == {"description": "tuned"}
     assert audit_actions(start) == ["version.updated"]
+
+
+def test_version_edit_refuses_new_metrics_while_a_request_is_pending(owner, churn_v1, client_for, last_seq):
+    req = promotion_request(
+        version=churn_v1, target_stage=Stage.STAGING, requester=owner, justification="Ship it.", context=CLI
+    )
+    client = client_for(owner)
+    start = last_seq()
+    response = client.post(
+        reverse("registry:version_edit", args=["churn", 1]),
+        {"description": "tuned", "source_commit": churn_v1.source_commit, "metrics": '{"roc_auc": 0.99}'},
+    )
+    assert response.status_code == 409
+    assert f"#{req.pk}" in " ".join(response.context["form"].non_field_errors())
+    churn_v1.refresh_from_db()
+    assert churn_v1.metrics == {"roc_auc": 0.85, "accuracy": 0.8} and churn_v1.description == ""
+    assert last_seq() == start
 
 
 # --- query counts ------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from registry.services.inventory import (
     version_create,
     version_update,
 )
+from registry.services.promotions import promotion_cancel, promotion_request
+from registry.services.stages import PromotionConflict
 from tests.factories import ModelVersionFactory, TeamFactory
 
 SCHEMA = [{"name": "age", "type": "numeric"}, {"name": "plan", "type": "categorical"}]
@@ -176,6 +178,52 @@ def test_version_update_refuses_stage_and_identity_fields(owner, churn_v1, field
     assert field in str(err.value)
     churn_v1.refresh_from_db()
     assert churn_v1.stage == Stage.NONE and last_seq() == start
+
+
+def _pending(version, owner):
+    return promotion_request(
+        version=version, target_stage=Stage.STAGING, requester=owner, justification="Ship it.", context=CLI
+    )
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("metrics", {"roc_auc": 0.99, "accuracy": 0.8}),
+        ("training_data_ref", "s3://data/other.parquet"),
+        ("training_data_hash", "f" * 64),
+        ("source_commit", "0" * 40),
+        ("training_run_id", "run-other"),
+        ("artifact_uri", "s3://models/other.pkl"),
+    ],
+)
+def test_version_update_refuses_to_change_the_evidence_of_a_pending_request(owner, churn_v1, field, value, last_seq):
+    req = _pending(churn_v1, owner)
+    before = getattr(churn_v1, field)
+    start = last_seq()
+    with pytest.raises(PromotionConflict) as err:
+        version_update(version=churn_v1, actor=owner, context=CLI, changes={field: value, "description": "x"})
+    assert f"#{req.pk}" in err.value.message and field in err.value.message
+    assert err.value.details == {"pending_request": req.pk, "fields": [field]}
+    churn_v1.refresh_from_db()
+    assert getattr(churn_v1, field) == before and churn_v1.description == "" and last_seq() == start
+
+
+def test_version_update_still_edits_the_description_of_a_version_under_review(owner, churn_v1, last_seq):
+    _pending(churn_v1, owner)
+    start = last_seq()
+    same = {"metrics": dict(churn_v1.metrics), "source_commit": churn_v1.source_commit}
+    version_update(version=churn_v1, actor=owner, context=CLI, changes={"description": "retuned", **same})
+    event = AuditEvent.objects.get(seq__gt=start)
+    assert event.action == "version.updated" and event.after == {"description": "retuned"}
+
+
+def test_version_update_changes_the_evidence_again_once_the_request_is_cancelled(owner, churn_v1):
+    req = _pending(churn_v1, owner)
+    promotion_cancel(request=req, actor=owner, comment="More training.", context=CLI)
+    version_update(version=churn_v1, actor=owner, context=CLI, changes={"metrics": {"roc_auc": 0.9}})
+    churn_v1.refresh_from_db()
+    assert churn_v1.metrics == {"roc_auc": 0.9}
 
 
 def test_database_keeps_at_most_one_production_version_per_model(churn):

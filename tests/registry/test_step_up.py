@@ -3,6 +3,7 @@ sign-in at most STEP_UP_MAX_AGE seconds old (a password confirmation here; throu
 in tests/integration/test_oidc.py); API tokens need the step-up:sensitive scope."""
 
 import time
+from urllib.parse import urlencode
 
 import pytest
 
@@ -39,8 +40,6 @@ def test_a_stale_session_is_asked_to_confirm_before_approving_a_high_risk_promot
     asked = client.post(url, {"comment": "ok"}, HTTP_REFERER=f"http://testserver/promotions/{req.pk}/")
     assert asked.status_code == 302 and asked["Location"].startswith("/login/step-up/?next=")
     assert not req.reviews.exists()
-    htmx = client.post(url, {"comment": "ok"}, HTTP_HX_REQUEST="true")
-    assert htmx["HX-Redirect"].startswith("/login/step-up/")
     page = client.get(asked["Location"])
     assert page.status_code == 200 and 'name="password"' in page.content.decode()
     wrong = client.post("/login/step-up/", {"password": "nope", "next": f"/promotions/{req.pk}/"})
@@ -51,6 +50,57 @@ def test_a_stale_session_is_asked_to_confirm_before_approving_a_high_risk_promot
     assert AuditEvent.objects.filter(seq__gt=start, action="user.stepped_up", actor_name="reviewer").exists()
     assert client.post(url, {"comment": "ok"}).status_code == 302
     assert req.reviews.filter(reviewer=reviewer).exists()
+
+
+def test_an_htmx_approval_asked_to_step_up_gets_a_2xx_with_hx_redirect_back_to_the_request_page(
+    churn_v1, owner, reviewer, client_for
+):
+    req = _open(churn_v1, owner)
+    client = client_for(reviewer)
+    _stale(client)
+    page = f"http://testserver/promotions/{req.pk}/"
+    response = client.post(
+        f"/promotions/{req.pk}/approve/",
+        {"comment": "Looks fine."},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=page,
+        HTTP_REFERER=page,
+    )
+    assert response.status_code == 200  # htmx ignores HX-Redirect on a 3xx: the browser follows it
+    assert "Location" not in response
+    assert response["HX-Redirect"] == "/login/step-up/?" + urlencode({"next": page})
+    assert not req.reviews.exists()
+
+
+def test_a_plain_post_asked_to_step_up_is_redirected(churn_v1, owner, reviewer, client_for):
+    req = _open(churn_v1, owner)
+    client = client_for(reviewer)
+    _stale(client)
+    page = f"http://testserver/promotions/{req.pk}/"
+    response = client.post(f"/promotions/{req.pk}/approve/", {"comment": "ok"}, HTTP_REFERER=page)
+    assert response.status_code == 302 and "HX-Redirect" not in response
+    assert response["Location"] == "/login/step-up/?" + urlencode({"next": page})
+
+
+def test_after_a_step_up_the_request_page_says_the_approval_was_not_recorded_and_keeps_the_comment(
+    churn_v1, owner, reviewer, client_for
+):
+    req = _open(churn_v1, owner)
+    client = client_for(reviewer)
+    _stale(client)
+    page = f"http://testserver/promotions/{req.pk}/"
+    comment = "Holdout gain is real <b>ok</b>."
+    client.post(
+        f"/promotions/{req.pk}/approve/", {"comment": comment}, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=page
+    )
+    confirmed = client.post("/login/step-up/", {"password": PASSWORD, "next": page}, follow=True)
+    html = confirmed.content.decode()
+    assert confirmed.redirect_chain[-1][0] == page
+    assert "The action you started was not recorded" in html
+    assert "Holdout gain is real &lt;b&gt;ok&lt;/b&gt;.</textarea>" in html
+    assert not req.reviews.exists()
+    again = client.get(f"/promotions/{req.pk}/").content.decode()  # given back once only
+    assert comment not in again and "not recorded" not in again
 
 
 def test_a_routine_approval_needs_no_step_up(churn_v1, owner, reviewer, client_for):
