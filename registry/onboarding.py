@@ -144,6 +144,9 @@ def python_snippet(setup: PipelineSetup) -> str:
     return "\n".join(lines)
 
 
+HEALTH_EXITS = '"exit $?: 2 warning or no window computed yet, 3 critical"'  # a new model has no window yet
+
+
 def cli_snippet(setup: PipelineSetup) -> str:
     """The command line: register, send a JSON Lines file, read the model's health."""
     model = shlex.quote(setup.model)
@@ -156,7 +159,7 @@ def cli_snippet(setup: PipelineSetup) -> str:
         f"  --task-type {shlex.quote(setup.task_type)} --schema @schema.json",
         f"echo {shlex.quote(record)} > predictions.jsonl",
         f"python -m mlops_portal_client predictions {model} {setup.next_version} predictions.jsonl",
-        f"python -m mlops_portal_client health {model}",
+        f"python -m mlops_portal_client health {model} || echo {HEALTH_EXITS}",
     ]
     return "\n".join(lines)
 
