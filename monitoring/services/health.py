@@ -255,8 +255,8 @@ MODEL_KINDS = frozenset({AlertKind.CADENCE, AlertKind.GOVERNANCE})
 def evaluated_kinds(has_window: bool) -> frozenset[str]:
     """The alert kinds whose condition this run evaluated: the model checks' always, the window
     checks' only on a deciding window of the monitored version. No window is no data, not a
-    recovery: an open alert of a window kind then stays open (a new production version's own
-    windows, or a person, resolve it)."""
+    recovery: an open alert of a window kind then stays open until a window of the production
+    version finds its condition within thresholds (a person may acknowledge it meanwhile)."""
     return frozenset(AlertKind.values) if has_window else MODEL_KINDS
 
 
