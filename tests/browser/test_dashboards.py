@@ -11,18 +11,11 @@ from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus
 from monitoring.scorecard import CRITERIA
 from tests.browser.conftest import login, screenshot
+from tests.monitoring.helpers import DASHBOARD_CHART_IDS
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
-DASHBOARD_CHARTS = [
-    "chart-drift-heatmap",
-    "chart-top-drifted",
-    "chart-feature-distribution",
-    "chart-drift-share",
-    "chart-performance",
-    "chart-prediction-distribution",
-    "chart-volume-quality",
-]
+DASHBOARD_CHARTS = DASHBOARD_CHART_IDS
 
 
 @pytest.fixture

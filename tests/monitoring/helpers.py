@@ -79,6 +79,18 @@ def as_csv(records) -> bytes:
 FIGURES_TAG = '<script id="figures" type="application/json">'
 
 
+# The charts a tabular model's dashboard draws (an LLM application's draws only the last).
+DASHBOARD_CHART_IDS = [
+    "chart-drift-heatmap",
+    "chart-top-drifted",
+    "chart-feature-distribution",
+    "chart-drift-share",
+    "chart-performance",
+    "chart-prediction-distribution",
+    "chart-volume-quality",
+]
+
+
 def figures_of(response) -> dict:
     """The chart figures a dashboard page embeds as JSON, by chart id."""
     page = response.content.decode()

@@ -19,19 +19,11 @@ from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus, ReferenceProfile
 from registry.selectors import model_list
 from tests.factories import AlertFactory, RegisteredModelFactory, TeamFactory, UserFactory
-from tests.monitoring.helpers import figures_of, metric_row
+from tests.monitoring.helpers import DASHBOARD_CHART_IDS, figures_of, metric_row
 
 pytestmark = pytest.mark.django_db
 
-CHART_IDS = [
-    "chart-drift-heatmap",
-    "chart-top-drifted",
-    "chart-drift-share",
-    "chart-feature-distribution",
-    "chart-performance",
-    "chart-prediction-distribution",
-    "chart-volume-quality",
-]
+CHART_IDS = DASHBOARD_CHART_IDS
 COST_CHART_IDS = [
     "chart-cost-daily",
     "chart-cost-per-thousand",

@@ -24,7 +24,7 @@ from monitoring.models import Alert, CostRecord, LLMRequest, MetricValue, Price
 from monitoring.selectors.dashboard import model_dashboard_data
 from monitoring.selectors.llm import llm_panels
 from registry.choices import Stage
-from tests.monitoring.helpers import figures_of
+from tests.monitoring.helpers import DASHBOARD_CHART_IDS, figures_of
 from tests.monitoring.llm_helpers import llm_model, llm_version, support_assistant
 
 pytestmark = pytest.mark.django_db
@@ -100,14 +100,7 @@ def test_the_panels_draw_the_windows_with_markers_and_thresholds_for_every_role_
             assert f'id="{chart}"' in html and f'"{chart}"' in html.split('id="figures"')[1]
 
 
-TABULAR_ONLY = [
-    "chart-drift-heatmap",
-    "chart-top-drifted",
-    "chart-feature-distribution",
-    "chart-drift-share",
-    "chart-performance",
-    "chart-prediction-distribution",
-]
+TABULAR_ONLY = [chart for chart in DASHBOARD_CHART_IDS if chart != "chart-volume-quality"]
 
 
 def test_an_llm_application_shows_no_empty_tabular_panels_and_no_feature_picker(assistant, demo, owner, client_for):
