@@ -49,8 +49,11 @@ def _drift_signal(config) -> dict[str, Any]:
 
 
 def plan_signals(config) -> list[dict[str, Any]]:
-    """The signals collected and analysed, with the thresholds that raise an alert."""
-    return _model_signals(config) + llm_plan_signals(config)  # LLM applications: their request signals
+    """The signals collected and analysed, with the thresholds that raise an alert. An LLM
+    application's are its requests' (no features, reference bins or labels of the tabular kind)."""
+    if config.model.is_llm_app:
+        return [*llm_plan_signals(config), {"signal": "volume", "what": "Requests per window", "thresholds": {}}]
+    return _model_signals(config)
 
 
 def _model_signals(config) -> list[dict[str, Any]]:

@@ -296,6 +296,8 @@ def test_the_post_market_plan_of_an_llm_application_lists_its_request_signals(v1
 
     llm_signals = {s["signal"] for s in plan_generate(v1.model)["signals"]}
     assert {"llm_latency", "llm_safety", "llm_feedback", "llm_cost"} <= llm_signals
+    # and none of a tabular model's, which the report's section 4.1 listed for the LLM app too
+    assert not llm_signals & {"data_drift", "prediction_drift", "data_quality", "performance", "fairness"}
     latency = next(s for s in plan_generate(v1.model)["signals"] if s["signal"] == "llm_latency")
     assert latency["thresholds"] == {"p95_warning_ms": 2000, "p95_critical_ms": 5000}
     assert not any(s["signal"].startswith("llm_") for s in plan_generate(churn)["signals"])
