@@ -135,9 +135,8 @@ def llm_reasons(window) -> list[dict]:
 
 
 def llm_plan_signals(config) -> list[dict]:
-    """The post-market plan's signals of an LLM application (none for other models)."""
-    if not getattr(config.model, "is_llm_app", False):
-        return []
+    """The post-market plan's request signals of an LLM application (``plan_signals`` asks for an
+    LLM application's only)."""
     return [
         {
             "signal": "llm_latency",

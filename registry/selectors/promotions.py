@@ -102,7 +102,7 @@ def promotion_decision(request: PromotionRequest) -> dict[str, Any] | None:
     if request.status == PromotionStatus.CANCELLED:
         by = list(
             AuditEvent.objects.filter(
-                action="promotion.cancelled", object_type="registry.promotionrequest", object_id=str(request.pk)
+                action="promotion.cancelled", object_type=PromotionRequest._meta.label_lower, object_id=str(request.pk)
             )
             .order_by("-seq")
             .values_list("actor_name", flat=True)[:1]
