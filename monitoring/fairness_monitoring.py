@@ -300,18 +300,19 @@ def beside(value: float, limit: float) -> str:
     return f"{value:.6g}"
 
 
-def fairness_reasons(window) -> list[dict]:
-    """A parity figure of the latest window across the tier policy's threshold → a warning."""
+def fairness_reasons(window) -> tuple[frozenset[str], list[dict]]:
+    """A parity figure of the latest window across the tier policy's threshold → a warning.
+    Judged when the window has a final parity figure (none while groups are too small to
+    compare, nor while error rates are provisional); returns (judged kinds, reasons)."""
     from registry.selectors.promotions import policy_for_tier
 
-    figures = sorted((k, v) for k, v in window.values.items() if k[1] in (DI, EOD))
+    final = ((k, v) for k, (v, provisional) in window.values.items() if v is not None and not provisional)
+    figures = sorted((k, v) for k, v in final if k[1] in (DI, EOD))
     if not figures:
-        return []
+        return frozenset(), []
     policy = policy_for_tier(window.model.risk_tier)
     reasons = []
-    for (feature, metric), (value, provisional) in figures:
-        if value is None or provisional:
-            continue
+    for (feature, metric), value in figures:
         if metric == DI and value < policy.fairness_min_disparate_impact:
             limit, what, side = policy.fairness_min_disparate_impact, "Disparate impact", "below the policy's minimum"
         elif metric == EOD and value > policy.fairness_max_equalized_odds_difference:
@@ -329,4 +330,4 @@ def fairness_reasons(window) -> list[dict]:
                 "value": value,
             }
         )
-    return reasons
+    return frozenset({AlertKind.FAIRNESS}), reasons

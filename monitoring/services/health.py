@@ -13,8 +13,11 @@ metrics) and its latest window of the configured granularity that has at least
   the version's offline value by ≥ ``performance_drop_warning`` / ``_critical``;
 * cadence: a production version older than the model's retrain cadence → warning.
 
-After each evaluation alerts are synchronised (``monitoring.services.alerts``) and a retrain
-trigger may fire.
+Each window check returns ``(judged, reasons)``: the alert kinds it judged (the window had the
+data to compare them with their thresholds) and its reasons. After each evaluation alerts are
+synchronised (``monitoring.services.alerts``): an open alert without a reason now is resolved
+only when its kind was judged, never for lack of data (a window without labels, without a
+reference profile, with groups too small to compare); then a retrain trigger may fire.
 """
 
 from __future__ import annotations
@@ -122,12 +125,25 @@ def governance_reasons(model: RegisteredModel, now) -> list[dict]:
 # --------------------------------------------------------------------------- window checks
 
 
-def drift_reasons(window: Window) -> list[dict]:
-    """Share of drifted features ≥ ``drift_share_critical`` → critical, ≥ warning → warning."""
+Checked = tuple[frozenset[str], list[dict]]
+"""What a window check returns: the alert kinds it judged, and its reasons."""
+
+NOT_JUDGED: Checked = (frozenset(), [])
+
+
+def _judged(kind: str, reasons: list[dict]) -> Checked:
+    return frozenset({kind}), reasons
+
+
+def drift_reasons(window: Window) -> Checked:
+    """Share of drifted features ≥ ``drift_share_critical`` → critical, ≥ warning → warning.
+    Judged when the window has a drift share (it needs the version's reference profile)."""
     share = window.get("", Metric.DRIFT_SHARE)
     config = window.config
-    if share is None or share < config.drift_share_warning:
-        return []
+    if share is None:
+        return NOT_JUDGED
+    if share < config.drift_share_warning:
+        return _judged(AlertKind.DRIFT, [])
     sev = AlertSeverity.CRITICAL if share >= config.drift_share_critical else AlertSeverity.WARNING
     drifted = sorted(
         f
@@ -135,13 +151,18 @@ def drift_reasons(window: Window) -> list[dict]:
         if m == Metric.DRIFT_DETECTED and v and f not in ("", PREDICTION_FEATURE, SCORE_FEATURE)
     )
     message = f"{share:.0%} of features drifted ({', '.join(drifted)})."
-    return [_reason(AlertKind.DRIFT, sev, message, value=share, features=drifted, metric=Metric.DRIFT_SHARE)]
+    reason = _reason(AlertKind.DRIFT, sev, message, value=share, features=drifted, metric=Metric.DRIFT_SHARE)
+    return _judged(AlertKind.DRIFT, [reason])
 
 
-def prediction_drift_reasons(window: Window) -> list[dict]:
-    """The prediction or score column drifted → warning; its PSI ≥ ``psi_critical`` → critical."""
+def prediction_drift_reasons(window: Window) -> Checked:
+    """The prediction or score column drifted → warning; its PSI ≥ ``psi_critical`` → critical.
+    Judged when the window has a drift verdict on either column (against the reference)."""
+    columns = [c for c in (PREDICTION_FEATURE, SCORE_FEATURE) if window.get(c, Metric.DRIFT_DETECTED) is not None]
+    if not columns:
+        return NOT_JUDGED
     reasons = []
-    for column in (PREDICTION_FEATURE, SCORE_FEATURE):
+    for column in columns:
         if not window.get(column, Metric.DRIFT_DETECTED):
             continue
         psi_value = window.get(column, Metric.PSI)
@@ -157,7 +178,7 @@ def prediction_drift_reasons(window: Window) -> list[dict]:
                 value=psi_value,
             )
         )
-    return reasons
+    return _judged(AlertKind.PREDICTION_DRIFT, reasons)
 
 
 def _quality_finding(window: Window, feature: str, metric: str, value: float, ref_features: dict) -> str | None:
@@ -174,30 +195,37 @@ def _quality_finding(window: Window, feature: str, metric: str, value: float, re
     return None
 
 
-def data_quality_reasons(window: Window) -> list[dict]:
+QUALITY_METRICS = (Metric.MISSING_SHARE, Metric.OUT_OF_RANGE_SHARE, Metric.UNSEEN_SHARE)
+
+
+def data_quality_reasons(window: Window) -> Checked:
     """A feature's missing share above the reference's by ≥ ``missing_share_warning``, or its
-    out-of-range / unseen share ≥ ``out_of_range_share_warning`` → warning."""
+    out-of-range / unseen share ≥ ``out_of_range_share_warning`` → warning. Judged when the
+    window has a feature's quality share (computed against the reference profile)."""
+    shares = [
+        (feature, metric, value)
+        for (feature, metric), (value, _) in window.values.items()
+        if metric in QUALITY_METRICS and value is not None and feature not in ("", PREDICTION_FEATURE, SCORE_FEATURE)
+    ]
+    if not shares:
+        return NOT_JUDGED
     ref = ReferenceProfile.objects.filter(version=window.version).only("profile").first()
     ref_features = (ref.profile or {}).get("features", {}) if ref else {}
-    findings = [
-        _quality_finding(window, feature, metric, value, ref_features)
-        for (feature, metric), (value, _) in window.values.items()
-        if value is not None and feature not in ("", PREDICTION_FEATURE, SCORE_FEATURE)
-    ]
+    findings = [_quality_finding(window, feature, metric, value, ref_features) for feature, metric, value in shares]
     quality = sorted(f for f in findings if f)
-    if not quality:
-        return []
-    return [_reason(AlertKind.DATA_QUALITY, AlertSeverity.WARNING, "; ".join(quality) + ".")]
+    reasons = [_reason(AlertKind.DATA_QUALITY, AlertSeverity.WARNING, "; ".join(quality) + ".")] if quality else []
+    return _judged(AlertKind.DATA_QUALITY, reasons)
 
 
-def performance_reasons(window: Window) -> list[dict]:
+def performance_reasons(window: Window) -> Checked:
     """The primary metric of the latest non-provisional window worse than the version's offline
-    value by ≥ ``performance_drop_warning`` / ``_critical``."""
+    value by ≥ ``performance_drop_warning`` / ``_critical``. Judged when the version has both
+    (no labels yet, e.g. after a rollback or a promotion, is not judged)."""
     model, version, config = window.model, window.version, window.config
     primary = model.primary_metric
     offline = (version.metrics or {}).get(primary) if primary else None
     if offline is None:
-        return []
+        return NOT_JUDGED
     latest = (
         MetricValue.objects.filter(
             version=version, granularity=config.granularity, feature="", metric=primary, provisional=False
@@ -208,12 +236,13 @@ def performance_reasons(window: Window) -> list[dict]:
         .first()
     )
     if latest is None:
-        return []
+        return NOT_JUDGED
     sev = drop_severity(model, config, offline, latest)
     if sev is None:
-        return []
+        return _judged(AlertKind.PERFORMANCE, [])
     message = f"{primary} is {latest:.3f} in production against {offline:.3f} offline."
-    return [_reason(AlertKind.PERFORMANCE, sev, message, metric=primary, value=latest, offline=offline)]
+    reason = _reason(AlertKind.PERFORMANCE, sev, message, metric=primary, value=latest, offline=offline)
+    return _judged(AlertKind.PERFORMANCE, [reason])
 
 
 MODEL_CHECKS = (cadence_reasons, governance_reasons)
@@ -233,31 +262,38 @@ def _window(model: RegisteredModel, version: ModelVersion, config: MonitoringCon
     return Window(model, version, config, start, end, {(f, m): (v, p) for f, m, v, p in rows})
 
 
-def evaluate_reasons(model: RegisteredModel, *, now=None) -> tuple[list[dict], ModelVersion | None, Any]:
+MODEL_KINDS = frozenset({AlertKind.CADENCE, AlertKind.GOVERNANCE})
+"""The alert kinds ``MODEL_CHECKS`` decide: judged on every run, window or not."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The model's health reasons now, the monitored version, the deciding window's bounds (or
+    None) and the alert kinds judged: the model checks' always, a window check's only when the
+    window had its data. An unjudged kind is no data, not a recovery: its open alert stays open
+    until a window finds its condition within thresholds (a person may acknowledge it meanwhile)."""
+
+    reasons: list[dict]
+    version: ModelVersion | None
+    window: tuple[datetime, datetime] | None
+    judged: frozenset[str]
+
+
+def evaluate_reasons(model: RegisteredModel, *, now=None) -> Evaluation:
     """The reasons for the model's health now (no writes): the model checks, then the window
     checks on the monitored version's latest deciding window (if any)."""
     now = now or clock.now()
     reasons = [reason for check in MODEL_CHECKS for reason in check(model, now)]
     version = monitored_version(model)
-    if version is None:
-        return reasons, None, None
-    window = _window(model, version, monitoring_config_get(model=model))
+    window = _window(model, version, monitoring_config_get(model=model)) if version is not None else None
     if window is None:
-        return reasons, version, None
-    reasons += [reason for check in WINDOW_CHECKS for reason in check(window)]
-    return reasons, version, (window.start, window.end)
-
-
-MODEL_KINDS = frozenset({AlertKind.CADENCE, AlertKind.GOVERNANCE})
-"""The alert kinds ``MODEL_CHECKS`` decide: evaluated on every run, window or not."""
-
-
-def evaluated_kinds(has_window: bool) -> frozenset[str]:
-    """The alert kinds whose condition this run evaluated: the model checks' always, the window
-    checks' only on a deciding window of the monitored version. No window is no data, not a
-    recovery: an open alert of a window kind then stays open until a window of the production
-    version finds its condition within thresholds (a person may acknowledge it meanwhile)."""
-    return frozenset(AlertKind.values) if has_window else MODEL_KINDS
+        return Evaluation(reasons, version, None, MODEL_KINDS)
+    judged = set(MODEL_KINDS)
+    for check in WINDOW_CHECKS:
+        kinds, found = check(window)
+        judged |= kinds
+        reasons += found
+    return Evaluation(reasons, version, (window.start, window.end), frozenset(judged))
 
 
 def status_of(reasons: list[dict], has_window: bool) -> str:
@@ -280,7 +316,8 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
     # the chain (a deadlock seen under ingestion load: docs/performance.md, "Freshness"). Only
     # that row (``of``): the ordering joins the model's row, which FOR UPDATE would lock too.
     MonitoringConfig.objects.select_for_update(of=("self",)).filter(model=model).first()
-    reasons, version, window = evaluate_reasons(model, now=now)
+    evaluation = evaluate_reasons(model, now=now)
+    reasons, version, window = evaluation.reasons, evaluation.version, evaluation.window
     status = status_of(reasons, window is not None)
     health, _ = HealthStatus.objects.update_or_create(
         model=model,
@@ -292,7 +329,7 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
             "computed_at": now,
         },
     )
-    alerts_sync(model=model, reasons=reasons, evaluated=evaluated_kinds(window is not None), context=context, now=now)
+    alerts_sync(model=model, reasons=reasons, evaluated=evaluation.judged, context=context, now=now)
     retrain_consider(model=model, version=version, reasons=reasons, context=context, now=now)
     return health
 

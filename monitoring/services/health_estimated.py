@@ -29,21 +29,23 @@ def drop_severity(model, config, offline: float, value: float) -> str | None:
     return None
 
 
-def estimated_performance_reasons(window) -> list[dict]:
+def estimated_performance_reasons(window) -> tuple[frozenset[str], list[dict]]:
     """The primary metric's estimate of an unlabelled window worse than offline by ≥ the
-    ``performance_drop_warning`` / ``_critical`` thresholds → warning / critical."""
+    ``performance_drop_warning`` / ``_critical`` thresholds → warning / critical. Returns (judged
+    kinds, reasons): performance is judged when the unlabelled window has an estimate."""
     model, version, config = window.model, window.version, window.config
     primary = model.primary_metric
     offline = (version.metrics or {}).get(primary) if primary else None
     estimate = window.get("", estimated_name(primary)) if primary else None
     if offline is None or estimate is None:
-        return []
+        return frozenset(), []
     coverage = window.get("", Metric.LABEL_COVERAGE) or 0.0
     if coverage >= config.label_coverage_threshold:
-        return []  # labelled: the realized metric decides
+        return frozenset(), []  # labelled: the realized metric decides
+    judged = frozenset({AlertKind.PERFORMANCE})
     severity = drop_severity(model, config, offline, estimate)
     if severity is None:
-        return []
+        return judged, []
     lower = window.get("", estimated_name(primary, "lower"))
     upper = window.get("", estimated_name(primary, "upper"))
     band = f" (95% band {lower:.3f}–{upper:.3f})" if lower is not None and upper is not None else ""
@@ -51,7 +53,7 @@ def estimated_performance_reasons(window) -> list[dict]:
         f"Estimated {primary} is {estimate:.3f}{band} against {offline:.3f} offline; "
         f"labels cover {coverage:.0%} of the window, so this is an estimate, not a realized value."
     )
-    return [
+    return judged, [
         {
             "kind": AlertKind.PERFORMANCE,
             "severity": severity,

@@ -17,7 +17,8 @@ feature ''):
 * ``llm.safety_flag_rate``: share of requests with at least one safety flag.
 
 ``llm_reasons`` is one of health's window checks: p95 latency ≥ the config's warning/critical
-milliseconds, safety-flag rate ≥ warning/critical, mean feedback below the floor (warning).
+milliseconds, safety-flag rate ≥ warning/critical, mean feedback below the floor (warning); each
+kind judged only when the window has its metric.
 """
 
 from __future__ import annotations
@@ -115,23 +116,29 @@ _UPPER_LIMITS = (
 )
 
 
-def llm_reasons(window) -> list[dict]:
-    """Health reasons of an LLM application's latest deciding window (``health.Window``)."""
+def llm_reasons(window) -> tuple[frozenset[str], list[dict]]:
+    """Health reasons of an LLM application's latest deciding window (``health.Window``), and the
+    kinds judged: each one whose metric the window has (no feedback given is no judgement)."""
     if not getattr(window.model, "is_llm_app", False):
-        return []
-    config, reasons = window.config, []
+        return frozenset(), []
+    config, reasons, judged = window.config, [], set()
     for kind, metric, warning, critical, message in _UPPER_LIMITS:
         value = window.get("", metric)
-        crossed = None if value is None else _level(value, getattr(config, warning), getattr(config, critical))
+        if value is None:
+            continue
+        judged.add(kind)
+        crossed = _level(value, getattr(config, warning), getattr(config, critical))
         if crossed:
             severity, limit = crossed
             reasons.append(_reason(kind, severity, message(value, limit), metric=metric, value=value, threshold=limit))
     mean, floor = window.get("", FEEDBACK_MEAN), config.llm_feedback_floor
+    if mean is not None:
+        judged.add(AlertKind.LLM_FEEDBACK)
     if mean is not None and mean < floor:
         message = f"Mean user feedback is {mean:+.2f}, below the floor {floor:+.2f}."
         extra = {"metric": FEEDBACK_MEAN, "value": mean, "threshold": floor}
         reasons.append(_reason(AlertKind.LLM_FEEDBACK, AlertSeverity.WARNING, message, **extra))
-    return reasons
+    return frozenset(judged), reasons
 
 
 def llm_plan_signals(config) -> list[dict]:

@@ -130,7 +130,7 @@ def test_disparate_impact_below_threshold_is_a_health_reason(credit_v1, owner, d
     frame, _ = _traffic(0.5)
     _ingest(credit_v1, owner, frame, django_capture_on_commit_callbacks)
     _compute(credit_v1)
-    reasons, _, _ = evaluate_reasons(credit_v1.model, now=T0 + timedelta(days=1))
+    reasons = evaluate_reasons(credit_v1.model, now=T0 + timedelta(days=1)).reasons
     fair = [r for r in reasons if r["kind"] == "fairness"]
     assert any(r["attribute"] == "sex" and "Disparate impact for sex is 0.4" in r["message"] for r in fair), fair
 
@@ -230,7 +230,7 @@ def test_the_reason_names_the_side_of_the_policy_threshold_it_is_on(
     frame, _ = _traffic(0.5)
     _ingest(credit_v1, owner, frame, django_capture_on_commit_callbacks)
     _compute(credit_v1)
-    reasons, _, _ = evaluate_reasons(credit_v1.model, now=T0 + timedelta(days=1))
+    reasons = evaluate_reasons(credit_v1.model, now=T0 + timedelta(days=1)).reasons
     message = next(r["message"] for r in reasons if r["kind"] == "fairness" and r["attribute"] == "sex")
     assert re.fullmatch(
         r"Disparate impact for sex is 0\.\d+ in production, below the policy's minimum of 0\.80\.", message

@@ -278,14 +278,18 @@ def test_each_reason_kind_is_decided_by_its_own_small_check():
         ("__score__", Metric.PSI): (0.3, False),
     }
     window = Window(model=None, version=None, config=MonitoringConfig(), start=T0, end=T0, values=values)
-    assert [(r["kind"], r["severity"], r["features"]) for r in drift_reasons(window)] == [
+    judged, reasons = drift_reasons(window)
+    assert judged == {AlertKind.DRIFT}
+    assert [(r["kind"], r["severity"], r["features"]) for r in reasons] == [
         (AlertKind.DRIFT, AlertSeverity.CRITICAL, ["age"])
     ]
-    assert [(r["kind"], r["severity"], r["feature"]) for r in prediction_drift_reasons(window)] == [
+    judged, reasons = prediction_drift_reasons(window)
+    assert judged == {AlertKind.PREDICTION_DRIFT}
+    assert [(r["kind"], r["severity"], r["feature"]) for r in reasons] == [
         (AlertKind.PREDICTION_DRIFT, AlertSeverity.CRITICAL, "__score__")
     ]
     quiet = Window(model=None, version=None, config=MonitoringConfig(), start=T0, end=T0, values={})
-    assert drift_reasons(quiet) == [] and prediction_drift_reasons(quiet) == []
+    assert drift_reasons(quiet) == (set(), []) and prediction_drift_reasons(quiet) == (set(), [])
     assert len(WINDOW_CHECKS) == 7  # drift, prediction drift, quality, performance, fairness, estimated, LLM apps
 
 
