@@ -180,16 +180,6 @@ class PeriodicReview(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("monitoring:review_detail", args=[self.pk])
 
-    @property
-    def later_triggers(self) -> list:
-        """The triggers after the one that opened the review: a review opened by a trigger (not
-        manual nor scheduled) has that trigger as its first row, already named by ``trigger``."""
-        triggers = list(self.triggers.all())
-        opened_by_trigger = self.trigger not in (ReviewTriggerKind.MANUAL, ReviewTriggerKind.SCHEDULED)
-        if opened_by_trigger and triggers and triggers[0].kind == self.trigger:
-            return triggers[1:]
-        return triggers
-
 
 class ReviewTrigger(models.Model):
     """Why a review was opened or brought forward; one row per alert or incident (idempotent)."""

@@ -11,11 +11,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from mlops_portal import clock
-from monitoring.choices import AlertStatus, FindingStatus, IncidentStatus, ReviewStatus
+from monitoring.choices import AlertStatus, FindingStatus, IncidentStatus, ReviewStatus, ReviewTriggerKind
 from monitoring.models import Alert
 from registry.models import RegisteredModel
 
-from .models import Finding, Incident, PeriodicReview
+from .models import Finding, Incident, PeriodicReview, ReviewTrigger
 from .months import MonthTable, metric_months
 
 
@@ -51,6 +51,18 @@ def review_get(*, user, pk: int) -> PeriodicReview:
     if review is None:
         raise Http404(f"No review #{pk}.")
     return review
+
+
+def review_later_triggers(review: PeriodicReview) -> list[ReviewTrigger]:
+    """The triggers that came after the one that opened the review, oldest first: the review's
+    ``trigger`` names what opened it, so a review opened by a trigger (not manual nor scheduled)
+    does not list its first trigger row again. The review page ("…; then …") and the API
+    (``triggers``) both show these (``review_list`` prefetches the rows)."""
+    triggers = list(review.triggers.all())
+    opened_by_trigger = review.trigger not in (ReviewTriggerKind.MANUAL, ReviewTriggerKind.SCHEDULED)
+    if opened_by_trigger and triggers and triggers[0].kind == review.trigger:
+        return triggers[1:]
+    return triggers
 
 
 def finding_list(*, user, model: RegisteredModel | None = None) -> QuerySet[Finding]:

@@ -11,7 +11,7 @@ from monitoring.choices import FindingSeverity, IncidentSeverity, ReportKind, Su
 
 from . import deadlines
 from .models import Finding, Incident, IncidentEvent, PeriodicReview
-from .selectors import deadline_outcome
+from .selectors import deadline_outcome, review_later_triggers
 
 TEXT = 20_000
 MAX_ID = 2**63 - 1  # the databases' bigint: larger ids are a 400, never an overflow
@@ -177,9 +177,14 @@ class PeriodicReviewSerializer(serializers.ModelSerializer):
             "completed_at",
         ]
 
-    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    @extend_schema_field(
+        serializers.ListField(
+            child=serializers.CharField(),
+            help_text="The triggers after the one that opened the review (named by `trigger`), oldest first.",
+        )
+    )
     def get_triggers(self, obj: PeriodicReview) -> list[str]:
-        return [t.kind for t in obj.triggers.all()]
+        return [t.kind for t in review_later_triggers(obj)]
 
 
 class ReviewOpenSerializer(StrictSerializer):

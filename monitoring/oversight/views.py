@@ -279,10 +279,10 @@ FINDING_ACTIONS = {
 }
 
 
-def _object_page(request, kind: str, obj, actions: dict, allowed: dict[str, bool]):
+def _object_page(request, kind: str, obj, actions: dict, allowed: dict[str, bool], **extra):
     """A review's or a finding's page: the object, and per action its form and whether the
-    user may take it now (``can_<action>``, ``<action>_form``)."""
-    context = {kind: obj, "now": clock.now(), "nav_section": "reviews_oversight"}
+    user may take it now (``can_<action>``, ``<action>_form``), and ``extra``."""
+    context = {kind: obj, "now": clock.now(), "nav_section": "reviews_oversight", **extra}
     for action, (_, form_class, _) in actions.items():
         context[f"can_{action}"] = allowed[action]
         context[f"{action}_form"] = form_class()
@@ -297,7 +297,8 @@ def review_detail_view(request, pk: int):
         "attest": can_attest_review(request.user, review.model) and review.status == "open",
         "validate": can_validate(request.user, review.model) and review.status == "attested",
     }
-    return _object_page(request, "review", review, REVIEW_ACTIONS, allowed)
+    later = selectors.review_later_triggers(review)
+    return _object_page(request, "review", review, REVIEW_ACTIONS, allowed, later_triggers=later)
 
 
 @login_required

@@ -4,6 +4,7 @@ auditors read and never act, outsiders see nothing, and hostile input is a 4xx J
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -196,3 +197,32 @@ def test_options_answers_without_a_server_error(api_client_for, owner, live, pat
     # OPTIONS on the action endpoints was a 500 (no serializer for DRF's metadata)
     answer = api_client_for(owner).options(f"{API}{path}")
     assert answer.status_code == 200, answer.content
+
+
+def test_the_api_and_the_page_list_the_same_triggers_of_a_review(api_client_for, client_for, owner, live):
+    """The review's ``trigger`` names what opened it; ``triggers`` are the later ones, as the
+    page's "…; then …" (the API listed the opening trigger again, the page did not)."""
+    from monitoring.oversight.incidents import incident_open
+    from monitoring.oversight.models import PeriodicReview
+    from registry.services.audit import CLI
+
+    def both(review):
+        answer = api_client_for(owner).get(f"{API}/models/churn/reviews/").json()
+        row = next(r for r in answer.get("results", answer) if r["id"] == review.pk)
+        html = client_for(owner).get(review.get_absolute_url()).content.decode()
+        return row["trigger"], row["triggers"], re.search(r"<dt>Trigger</dt><dd>(.*?)</dd>", html).group(1)
+
+    def incident(summary):
+        now = timezone.now()
+        incident_open(model=live, actor=owner, severity="serious", aware_at=now, summary=summary, context=CLI)
+
+    incident("One")
+    incident("Two")
+    review = PeriodicReview.objects.get(model=live)
+    assert both(review) == ("incident", ["incident"], "New incident; then new incident")
+    PeriodicReview.objects.filter(pk=review.pk).update(status="completed")
+    manual = api_client_for(owner).post(f"{API}/models/churn/reviews/", {"reason": "Quarterly"}, format="json")
+    manual = PeriodicReview.objects.get(pk=manual.json()["id"])
+    assert both(manual) == ("manual", [], "Requested")
+    incident("Three")
+    assert both(manual) == ("manual", ["incident"], "Requested; then new incident")
