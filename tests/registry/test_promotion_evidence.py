@@ -99,3 +99,13 @@ def test_set_sizes_among_the_metrics_are_shown_as_context_not_compared(churn, ow
     test_rows = html[html.index("<td>test_rows") : html.index("</tr>", html.index("<td>test_rows"))]
     assert "<td>2500</td>" in test_rows and "a count, not compared" in test_rows
     assert "better" not in test_rows and "worse" not in test_rows
+
+
+def test_the_llm_request_page_rounds_the_offline_metrics_as_the_model_page(assistant, owner, reviewer, client_for):
+    # the candidate and production cells read "0.813024" (the model page and the report: 0.8130)
+    ModelVersionFactory(model=assistant, stage=Stage.PRODUCTION, feature_schema=[], metrics={"correctness": 0.791667})
+    candidate = ModelVersionFactory(model=assistant, feature_schema=[], metrics={"correctness": 0.813024, "n": 120})
+    html = client_for(reviewer).get(_request(candidate, owner).get_absolute_url()).content.decode()
+    table = html[html.index('<table class="metric-compare">') : html.index("</table>", html.index("metric-compare"))]
+    assert "<td>0.8130</td>" in table and "<td>0.7917</td>" in table and "<td>120</td>" in table
+    assert "0.813024" not in html and "0.791667" not in html
