@@ -188,6 +188,26 @@ def alerts_sync(
     return changed
 
 
+def held_reasons(*, model: RegisteredModel, reasons: list[dict], judged: frozenset[str]) -> list[dict]:
+    """The reasons of the model's active alerts (all kinds but ``EVALUATED_ELSEWHERE``) whose kind
+    this evaluation neither found nor judged: no data is not a recovery, so the model's health
+    keeps them, each marked ``held`` and its message saying since when it was not judged (the
+    alert's last update), until a window judges the kind."""
+    found = {reason["kind"] for reason in reasons}
+    active = (
+        Alert.objects.filter(model=model)
+        .exclude(status=AlertStatus.RESOLVED)
+        .exclude(kind__in=[*EVALUATED_ELSEWHERE, *judged, *found])
+        .order_by("kind")
+    )
+    held = []
+    for alert in active:
+        note = f" (alert still open, not judged since {alert.updated_at:%Y-%m-%d %H:%M} UTC: no data for it)"
+        items = alert.reasons or [{"kind": alert.kind, "severity": alert.severity, "message": alert.title}]
+        held += [{**item, "message": f"{item.get('message', alert.title)}{note}", "held": True} for item in items]
+    return held
+
+
 @transaction.atomic
 def alert_acknowledge(*, alert: Alert, actor, comment: str, context: AuditContext) -> Alert:
     """The owner (or an admin) acknowledges an open alert with a comment; audited."""

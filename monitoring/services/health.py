@@ -307,7 +307,7 @@ def status_of(reasons: list[dict], has_window: bool) -> str:
 @transaction.atomic
 def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, now=None) -> HealthStatus:
     """Recompute and store the model's health, then open/update/resolve its alerts."""
-    from .alerts import alerts_sync, retrain_consider
+    from .alerts import alerts_sync, held_reasons, retrain_consider
 
     now = now or clock.now()
     # Row locks before the audit chain's lock, as every writer takes them: the model's config
@@ -318,12 +318,12 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
     MonitoringConfig.objects.select_for_update(of=("self",)).filter(model=model).first()
     evaluation = evaluate_reasons(model, now=now)
     reasons, version, window = evaluation.reasons, evaluation.version, evaluation.window
-    status = status_of(reasons, window is not None)
+    shown = reasons + held_reasons(model=model, reasons=reasons, judged=evaluation.judged)
     health, _ = HealthStatus.objects.update_or_create(
         model=model,
         defaults={
-            "status": status,
-            "reasons": reasons,
+            "status": status_of(shown, window is not None),
+            "reasons": shown,
             "window_start": window[0] if window else None,
             "window_end": window[1] if window else None,
             "computed_at": now,

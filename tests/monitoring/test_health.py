@@ -147,7 +147,12 @@ def test_open_alerts_stay_open_when_production_changes_to_a_version_without_data
     ModelVersion.objects.filter(pk=production.pk).update(stage=Stage.ARCHIVED)
     restored = ModelVersionFactory(model=production.model, stage=Stage.PRODUCTION, stage_changed_at=timezone.now())
     seq = last_seq()
-    assert health_evaluate(model=production.model).status == HealthState.NO_DATA
+    health = health_evaluate(model=production.model)
+    # no data is not a recovery: the open alert's reasons hold the model's health, marked so
+    active = Alert.objects.filter(model=production.model, status=AlertStatus.OPEN)
+    worst = "critical" if active.filter(severity="critical").exists() else "warning"
+    assert health.status == worst and health.reasons and all(r["held"] for r in health.reasons)
+    assert {r["kind"] for r in health.reasons} == set(active.values_list("kind", flat=True))
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN and alert.resolved_at is None
     assert "alert.resolved" not in audit_actions(seq)

@@ -177,3 +177,31 @@ def test_a_performance_alert_stays_open_after_a_rollback_to_a_version_without_la
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN, health.reasons
     assert "alert.resolved" not in audit_actions(seq)
+
+
+def test_a_models_health_keeps_an_open_alert_its_latest_window_could_not_judge(churn):
+    """Health and alerts tell one story: a critical performance alert that a window without
+    labels cannot judge keeps the model critical, its reason shown as held (not judged since),
+    until a window judges the kind within thresholds."""
+    version = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, stage_changed_at=timezone.now())
+    reason = {"kind": AlertKind.PERFORMANCE, "severity": "critical", "message": "roc_auc is 0.610 against 0.850."}
+    AlertFactory(model=churn, kind=AlertKind.PERFORMANCE, severity="critical", reasons=[reason])
+    _window(version, 0, WITHIN)
+    health = health_evaluate(model=churn, context=CLI)
+    assert health.status == "critical"
+    (held,) = health.reasons
+    assert held["kind"] == AlertKind.PERFORMANCE and held["held"] is True
+    assert held["message"].startswith("roc_auc is 0.610 against 0.850.")
+    assert "not judged since" in held["message"]
+    _window(version, 1, {**WITHIN, ("", Metric.ROC_AUC): 0.85, ("", Metric.LABEL_COVERAGE): 1.0})
+    health = health_evaluate(model=churn, context=CLI)
+    assert (health.status, health.reasons) == ("ok", [])
+
+
+def test_an_acknowledged_alert_not_judged_is_held_too_and_no_window_is_not_no_data_with_an_open_alert(churn):
+    version = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, stage_changed_at=timezone.now())
+    reason = {"kind": AlertKind.DRIFT, "severity": "warning", "message": "40% of features drifted (age)."}
+    AlertFactory(model=churn, kind=AlertKind.DRIFT, status=AlertStatus.ACKNOWLEDGED, reasons=[reason])
+    health = health_evaluate(model=churn, context=CLI)  # no window of this version yet
+    assert health.status == "warning" and [r["kind"] for r in health.reasons] == [AlertKind.DRIFT]
+    assert version.model_id == churn.pk
