@@ -107,7 +107,14 @@ def auditor_token() -> str:
 def load_events(n: int) -> float:
     """TRUNCATE the audit table and COPY ``n`` chained events into it. Returns seconds."""
     from registry.models import AuditEvent
-    from registry.verify_export import EXPORT_COLUMNS, GENESIS_HASH, HASHED_FIELDS, canonical_json, event_hash
+    from registry.verify_export import (
+        EXPORT_COLUMNS,
+        GENESIS_HASH,
+        HASHED_FIELDS,
+        canonical_json,
+        event_hash,
+        with_token,
+    )
 
     columns = [f.column for f in AuditEvent._meta.concrete_fields]
     if sorted(columns) != sorted(EXPORT_COLUMNS):
@@ -140,13 +147,14 @@ def load_events(n: int) -> float:
                     "ip": f"10.0.{seq % 250}.{seq % 200 + 1}" if seq % 4 else None,
                     "prev_hash": prev,
                 }
-                digest = event_hash(prev, payload)
+                token = f"mlp_bench{seq % 10}#{seq % 10 + 1}" if seq % 2 else ""  # API events name their token
+                digest = event_hash(prev, with_token(payload, token))
                 row = [payload[name] for name in HASHED_FIELDS]
                 row[HASHED_FIELDS.index("before")] = (
                     None if payload["before"] is None else canonical_json(payload["before"])
                 )
                 row[HASHED_FIELDS.index("after")] = canonical_json(payload["after"])
-                row.append(digest)
+                row += [token, digest]
                 copy.write_row(row)
                 prev = digest
         conn.commit()

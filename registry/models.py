@@ -433,6 +433,7 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     source = models.CharField(max_length=10, choices=AuditSource.choices)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    token = models.CharField(max_length=32, blank=True, default="", db_default="")  # context.token_public_id
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 

@@ -11,8 +11,11 @@ The hash rule, shared byte for byte with the server (``registry.services.audit``
     hash = sha256( prev_hash || canonical_json(event_fields) )
 
 where ``event_fields`` are the 16 fields in ``HASHED_FIELDS`` (``prev_hash``
-included), and canonical_json sorts keys, uses ``(",", ":")`` separators, no
-ASCII escaping, UTF-8. The first event of the chain has ``prev_hash`` = 64 zeros.
+included), plus ``token`` when it is not empty, and canonical_json sorts keys, uses
+``(",", ":")`` separators, no ASCII escaping, UTF-8. The first event of the chain has
+``prev_hash`` = 64 zeros. ``token`` names the API token an event was made with (its
+prefix and id, never the secret); events written before it existed, and events made
+without a token, have none, and their hash is what it always was.
 
 What is checked:
 
@@ -35,9 +38,11 @@ full export or ``manage.py verify_audit`` must still contain that exact hash.
 
 File formats:
 
-* JSON Lines: one JSON object per event with the hashed fields plus ``hash``;
-  the last line is ``{"manifest": {...}}``.
-* CSV: a header row with the hashed fields plus ``hash``; ``before``/``after``
+* JSON Lines: one JSON object per event with the hashed fields, ``token`` and
+  ``hash`` (exports made before ``token`` existed have none); the last line is
+  ``{"manifest": {...}}``.
+* CSV: a header row with the hashed fields, ``token`` (not in older exports) and
+  ``hash``; an empty ``token`` means none; ``before``/``after``
   hold JSON text (``null`` when empty; re-canonicalised before hashing); empty ``actor_id``/``model_id``/
   ``ip`` mean null. The last row is ``#manifest`` followed by the manifest JSON.
 """
@@ -75,7 +80,10 @@ HASHED_FIELDS = (
     "ip",
     "prev_hash",
 )
-EXPORT_COLUMNS = (*HASHED_FIELDS, "hash")
+# Hashed only when not empty, so that the events written before it existed still verify.
+TOKEN_FIELD = "token"
+EXPORT_COLUMNS = (*HASHED_FIELDS, TOKEN_FIELD, "hash")
+_EXPORT_COLUMNS_WITHOUT_TOKEN = (*HASHED_FIELDS, "hash")  # exports made before the token was recorded
 MANIFEST_MARKER = "#manifest"
 _INT_FIELDS = ("seq", "actor_id", "model_id")
 _JSON_FIELDS = ("before", "after")
@@ -108,6 +116,13 @@ def event_hash(prev_hash: str, payload: dict) -> str:
     return hashlib.sha256((prev_hash + canonical_json(payload)).encode("utf-8")).hexdigest()
 
 
+def with_token(payload: dict, token: str | None) -> dict:
+    """``payload`` (the 16 hashed fields) with the event's token, which is hashed only when set."""
+    if token:
+        payload[TOKEN_FIELD] = token
+    return payload
+
+
 # ---------------------------------------------------------------- CSV encoding
 
 
@@ -120,6 +135,7 @@ def csv_cells(payload: dict, hash_: str) -> list:
             cells.append(canonical_json(value) if value is not None else "null")
         else:
             cells.append("" if value is None else value)
+    cells.append(payload.get(TOKEN_FIELD, ""))
     cells.append(hash_)
     return cells
 
@@ -137,7 +153,7 @@ def _payload_from_csv(row: list[str], header: list[str]) -> tuple[dict, str]:
             payload[name] = value or None
         else:
             payload[name] = value
-    return payload, record["hash"]
+    return with_token(payload, record.get(TOKEN_FIELD)), record["hash"]
 
 
 # ---------------------------------------------------------------- reading files
@@ -175,10 +191,10 @@ def _read_jsonl(first: str, stream, holder: dict):
         if "manifest" in obj and len(obj) == 1:
             holder["manifest"] = obj["manifest"]
             continue
-        missing = [f for f in EXPORT_COLUMNS if f not in obj]
+        missing = [f for f in _EXPORT_COLUMNS_WITHOUT_TOKEN if f not in obj]
         if missing:
             raise ExportFormatError(f"line {line_no}: missing field(s) {', '.join(missing)}")
-        payload = {name: obj[name] for name in HASHED_FIELDS}
+        payload = with_token({name: obj[name] for name in HASHED_FIELDS}, obj.get(TOKEN_FIELD))
         yield line_no, payload, obj["hash"]
 
 
@@ -193,7 +209,7 @@ def _read_csv(first: str, stream, holder: dict):
         header = next(reader)
     except StopIteration:
         return
-    if tuple(header) != EXPORT_COLUMNS:
+    if tuple(header) not in (EXPORT_COLUMNS, _EXPORT_COLUMNS_WITHOUT_TOKEN):
         raise ExportFormatError(f"line 1: unexpected CSV header (expected {','.join(EXPORT_COLUMNS)})")
     for row in reader:
         line_no = reader.line_num
@@ -207,8 +223,8 @@ def _read_csv(first: str, stream, holder: dict):
             except (IndexError, json.JSONDecodeError) as exc:
                 raise ExportFormatError(f"line {line_no}: unreadable manifest") from exc
             continue
-        if len(row) != len(EXPORT_COLUMNS):
-            raise ExportFormatError(f"line {line_no}: expected {len(EXPORT_COLUMNS)} columns, got {len(row)}")
+        if len(row) != len(header):
+            raise ExportFormatError(f"line {line_no}: expected {len(header)} columns, got {len(row)}")
         try:
             payload, hash_ = _payload_from_csv(row, header)
         except (ValueError, json.JSONDecodeError) as exc:

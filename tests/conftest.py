@@ -10,15 +10,13 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from registry.choices import TokenScope
 from registry.models import AuditEvent
-from registry.rules import AUDITOR_GROUP, PRIVACY_GROUP, REVIEWER_GROUP
+from registry.rules import AUDITOR_GROUP, PRIVACY_GROUP, REVIEWER_GROUP, usable_scopes
 from registry.services.audit import CLI
 from registry.services.tokens import token_create
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
 from tests.redis_db import use_own_broker
 
-ALL_SCOPES = list(TokenScope.values)
 FLUSH_ATTEMPTS = 5  # a flush that loses a deadlock to a live server's request runs again
 
 
@@ -224,11 +222,12 @@ def client_for(db):
 
 @pytest.fixture
 def api_client_for(db):
-    """api_client_for(user, scopes=None) -> an APIClient sending a real Bearer token."""
+    """api_client_for(user, scopes=None) -> an APIClient sending a real Bearer token, with the
+    given scopes or else every scope the user's roles can use (the token service refuses others)."""
 
     def make(user, scopes: list[str] | None = None) -> APIClient:
         _, raw = token_create(
-            user=user, name="test", scopes=scopes or ALL_SCOPES, expires_at=None, actor=user, context=CLI
+            user=user, name="test", scopes=scopes or usable_scopes(user), expires_at=None, actor=user, context=CLI
         )
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")

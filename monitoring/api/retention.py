@@ -23,6 +23,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import exceptions, generics, serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from mlops_portal.api.parsers import StrictSerializer
@@ -32,6 +33,7 @@ from monitoring.selectors_privacy import erasure_request_get, erasure_request_li
 from monitoring.services.erasure import erasure_request_create, erasure_results
 from monitoring.services.retention import effective_raw_days, retention_policy_get, retention_policy_update
 from monitoring.services.subjects import MAX_SUBJECT_LENGTH
+from registry.api.promotions import PromotionScope
 from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
 from registry.stepup import step_up_check
 
@@ -131,8 +133,14 @@ class SubjectKeyMissing(exceptions.APIException):
     default_code = "subject_key_missing"
 
 
+# Auditors see erasure requests (``can_view_privacy``) but their tokens cannot hold privacy:write
+# (``registry.rules.usable_scopes``): either scope reads them.
+READ_ERASURES = (PRIVACY_WRITE, "audit:read")
+
+
 class ErasureRequestListView(MonitoringAPIView, generics.ListAPIView):
-    required_scopes = {"*": PRIVACY_WRITE}
+    permission_classes = [IsAuthenticated, PromotionScope]  # a tuple: any of these scopes
+    required_scopes = {"GET": READ_ERASURES, "*": PRIVACY_WRITE}
     serializer_class = ErasureRequestSerializer
 
     def get_queryset(self):
@@ -161,7 +169,8 @@ class ErasureRequestListView(MonitoringAPIView, generics.ListAPIView):
 
 
 class ErasureRequestDetailView(MonitoringAPIView):
-    required_scopes = {"*": PRIVACY_WRITE}
+    permission_classes = [IsAuthenticated, PromotionScope]
+    required_scopes = {"GET": READ_ERASURES, "*": PRIVACY_WRITE}
     serializer_class = ErasureRequestSerializer
 
     @extend_schema(summary="One erasure request", responses=ErasureRequestSerializer)

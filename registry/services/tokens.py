@@ -16,6 +16,7 @@ from registry.auth import adopt_roles, role_annotations
 from registry.cache import access_recache, cached_access
 from registry.choices import TokenScope
 from registry.models import ApiToken
+from registry.rules import usable_scopes
 
 from .audit import AuditContext, audit_record, audit_save
 
@@ -46,7 +47,9 @@ def token_expiry(expires_at: datetime | None) -> datetime:
 def token_create(
     *, user, name: str, scopes: list[str], expires_at: datetime | None, actor, context: AuditContext
 ) -> tuple[ApiToken, str]:
-    """Create a token for ``user``; returns the row and the raw secret (shown once)."""
+    """Create a token for ``user`` with scopes its roles can use (``registry.rules.usable_scopes``:
+    the one check for the tokens page, the pipeline page and ``manage.py create_token``); returns
+    the row and the raw secret (shown once)."""
     unknown = sorted(set(scopes) - set(TokenScope.values))
     if unknown:
         raise ValidationError(
@@ -56,6 +59,12 @@ def token_create(
         raise ValidationError({"scopes": "Choose at least one scope."})
     if not user.is_active:
         raise ValidationError({"user": "The account is deactivated."})
+    usable = usable_scopes(user)
+    beyond_roles = [scope for scope in TokenScope.values if scope in scopes and scope not in usable]
+    if beyond_roles:
+        raise ValidationError(
+            {"scopes": f"Not a scope {user.get_username()}'s roles can use: {', '.join(beyond_roles)}."}
+        )
     expires_at = token_expiry(expires_at)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(

@@ -11,15 +11,17 @@ import pytest
 from mlops_portal_client import PortalClient, PortalError
 from registry.choices import PromotionStatus, Stage
 from registry.models import AuditEvent, ModelVersion, PromotionRequest
+from registry.rules import usable_scopes
 from registry.services.audit import CLI
 from registry.services.tokens import token_create
-from tests.conftest import ALL_SCOPES
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _token(user, scopes=None) -> str:
-    return token_create(user=user, name="ci", scopes=scopes or ALL_SCOPES, expires_at=None, actor=user, context=CLI)[1]
+    """A token with ``scopes`` or every scope the user's roles can use."""
+    scopes = scopes or usable_scopes(user)
+    return token_create(user=user, name="ci", scopes=scopes, expires_at=None, actor=user, context=CLI)[1]
 
 
 def cli(live_server, token: str, *args: str, url: str | None = None) -> subprocess.CompletedProcess:

@@ -110,7 +110,9 @@ def test_version_without_sensitive_attributes_is_refused(credit, owner, api_clie
 def test_outsider_sees_no_group_results(credit_v1, owner, outsider, reviewer, auditor, api_client_for):
     post(api_client_for(owner), EVAL_URL, csv_bytes(evaluation_frame(500)))
     assert api_client_for(outsider).get(FAIR_URL).status_code == 404
-    assert post(api_client_for(outsider), EVAL_URL, csv_bytes(evaluation_frame(100))).status_code == 404
+    assert (
+        post(api_client_for(outsider), EVAL_URL, csv_bytes(evaluation_frame(100))).status_code == 403
+    )  # no write scope
     assert api_client_for(reviewer).get(FAIR_URL).status_code == 200
     assert api_client_for(auditor).get(FAIR_URL).status_code == 200
     assert post(api_client_for(auditor), EVAL_URL, csv_bytes(evaluation_frame(100))).status_code == 403

@@ -229,7 +229,7 @@ def test_the_service_refuses_an_ml_model(owner, churn_v1):
 
 @pytest.mark.parametrize(
     ("role", "post_status", "get_status"),
-    [("owner", 201, 200), ("admin", 201, 200), ("reviewer", 403, 200), ("auditor", 403, 200), ("outsider", 404, 404)],
+    [("owner", 201, 200), ("admin", 201, 200), ("reviewer", 403, 200), ("auditor", 403, 200), ("outsider", 403, 404)],
 )
 def test_permissions_per_role(assistant_v1, roles, api_client_for, role, post_status, get_status):
     client = api_client_for(roles[role])

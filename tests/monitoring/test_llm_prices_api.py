@@ -72,7 +72,7 @@ def test_every_signed_in_user_reads_prices(roles, role, api_client_for, admin_us
 
 
 def test_a_token_without_a_read_scope_may_not_list(owner, api_client_for):
-    assert api_client_for(owner, scopes=["audit:read"]).get(URL).status_code == 403
+    assert api_client_for(owner, scopes=["incidents:write"]).get(URL).status_code == 403
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,7 @@ def test_a_version_of_an_ml_model_takes_no_request_records(churn_v1, owner, api_
 
 @pytest.mark.parametrize(
     ("role", "status"),
-    [("owner", 201), ("admin", 201), ("reviewer", 403), ("auditor", 403), ("outsider", 404)],
+    [("owner", 201), ("admin", 201), ("reviewer", 403), ("auditor", 403), ("outsider", 403)],
 )
 def test_who_may_send_request_records(assistant_v1, roles, api_client_for, role, status):
     response = post(api_client_for(roles[role]), as_json(records(1)))

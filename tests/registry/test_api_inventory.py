@@ -341,7 +341,7 @@ def test_roles_without_a_team_cannot_register_models(roles, role, api_client_for
     assert not RegisteredModel.objects.exists() and last_seq() == start
 
 
-@pytest.mark.parametrize(("role", "status"), [("reviewer", 403), ("auditor", 403), ("outsider", 404)])
+@pytest.mark.parametrize(("role", "status"), [("reviewer", 403), ("auditor", 403), ("outsider", 403)])
 def test_only_owner_or_admin_can_write_to_a_model(roles, role, status, churn_v1, api_client_for, last_seq):
     client = api_client_for(roles[role])
     start = last_seq()
@@ -361,7 +361,7 @@ def test_admin_can_register_versions_of_any_model(admin_user, churn, api_client_
 def test_read_scope_cannot_write_and_write_scope_cannot_read(owner, churn, api_client_for, last_seq):
     reader = api_client_for(owner, scopes=["models:read"])
     writer = api_client_for(owner, scopes=["models:write"])
-    other = api_client_for(owner, scopes=["audit:read"])
+    other = api_client_for(owner, scopes=["monitoring:read"])
     start = last_seq()
     error = assert_error(post_json(reader, "/api/v1/models/churn/versions/", {"artifact_uri": "s3://x"}), 403)
     assert "models:write" in error["message"]

@@ -19,15 +19,26 @@ class AuditContext:
     source: str = AuditSource.CLI
     request_id: str = ""
     ip: str | None = None
+    token: str = ""  # the API token the request was made with, if any: ``token_public_id``
 
     @classmethod
     def from_request(cls, request, source: str = AuditSource.UI) -> AuditContext:
         from mlops_portal.net import client_ip  # REMOTE_ADDR unless a trusted proxy forwarded it
+        from registry.models import ApiToken
 
         # a valid address in canonical text form, or None: a forged X-Forwarded-For must
         # neither break the insert nor the hash
         ip = client_ip(request)
-        return cls(source=source, request_id=str(getattr(request, "id", "") or "")[:64], ip=ip)
+        auth = getattr(request, "auth", None)  # DRF: the ApiToken of a Bearer request (registry.api.auth)
+        token = token_public_id(auth) if isinstance(auth, ApiToken) else ""
+        return cls(source=source, request_id=str(getattr(request, "id", "") or "")[:64], ip=ip, token=token)
+
+
+def token_public_id(token) -> str:
+    """What names an API token in the audit log (``AuditEvent.token``): its prefix, as the tokens
+    page shows it, and its id; never the secret or its hash. Blank for sessions, workers, the
+    command line and the events written before tokens were recorded."""
+    return f"{token.prefix}#{token.pk}"
 
 
 WORKER = AuditContext(source=AuditSource.WORKER)

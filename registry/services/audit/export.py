@@ -63,8 +63,9 @@ def _copy_range(bounded) -> ExportRange:
 
 
 def _jsonl_line(row: ChainRow) -> str:
-    # Valid JSON with every hashed field plus "hash" (the verifier re-canonicalises).
-    return canonical_row_text(row)[:-1] + ',"hash":"' + row.hash + '"}\n'
+    # Valid JSON with every hashed field, the token and "hash" (the verifier re-canonicalises).
+    # An empty token is not hashed, so canonical_row_text leaves it out: it is written here.
+    return canonical_row_text(row)[:-1] + ("" if row.token else ',"token":""') + ',"hash":"' + row.hash + '"}\n'
 
 
 def _manifest(found: ExportRange, *, head: tuple[int, str], filters: dict, exported_at: str, fmt: str) -> dict:

@@ -1,5 +1,6 @@
-"""The chain's rows as ``ChainRow`` (one named row: the 16 hashed fields, then the hash), read
-in seq order in keyset chunks, and the canonical JSON text of a row.
+"""The chain's rows as ``ChainRow`` (one named row: the 16 hashed fields, the token, which is
+hashed when set, then the hash), read in seq order in keyset chunks, and the canonical JSON text
+of a row.
 
 PostgreSQL formats the timestamp, ``ip`` and the JSON columns as text itself (no model
 instances, no per-row datetime or dict); other databases (SQLite) read through the ORM.
@@ -15,7 +16,7 @@ from django.db.models import QuerySet
 
 from mlops_portal.db import is_postgresql, pg_inet_text, pg_iso_timestamp, pg_json_text, stream_rows
 from registry.models import AuditEvent
-from registry.verify_export import HASHED_FIELDS, canonical_json
+from registry.verify_export import EXPORT_COLUMNS, HASHED_FIELDS, TOKEN_FIELD, canonical_json
 
 
 class ChainRow(NamedTuple):
@@ -38,11 +39,12 @@ class ChainRow(NamedTuple):
     source: str
     ip: str | None
     prev_hash: str
+    token: str
     hash: str
 
 
 HASHED = tuple(HASHED_FIELDS)
-assert ChainRow._fields == (*HASHED, "hash")  # one order: the hashed fields, then the hash
+assert ChainRow._fields == EXPORT_COLUMNS  # one order: the hashed fields, the token, then the hash
 
 # The hashed columns with the database's text forms in place of timestamp, before, after and ip.
 PG_TEXT_COLUMNS = [
@@ -59,7 +61,7 @@ def pg_text_values(queryset: QuerySet, *, json_null: bool = False) -> QuerySet:
         before_text=pg_json_text("before", f'{table}."before"', json_null=json_null),
         after_text=pg_json_text("after", f'{table}."after"', json_null=json_null),
         ip_text=pg_inet_text(f'{table}."ip"'),
-    ).values_list(*PG_TEXT_COLUMNS, "hash")
+    ).values_list(*PG_TEXT_COLUMNS, TOKEN_FIELD, "hash")
 
 
 # The canonical JSON of the 16 hashed fields, keys in sorted order, as one format string:
@@ -71,9 +73,10 @@ _encode = json.encoder.encode_basestring  # the C encoder json.dumps(ensure_asci
 
 def canonical_row_text(row: ChainRow) -> str:
     """canonical_json(payload) for a row whose before/after are already canonical JSON text.
-    Written out field by field for speed; a test checks it against canonical_json on tricky values."""
+    Written out field by field for speed; a test checks it against canonical_json on tricky values.
+    A token, when the row has one, sorts after every other key ("token" > "timestamp")."""
     enc = _encode
-    return _CANONICAL_TEMPLATE % (
+    text = _CANONICAL_TEMPLATE % (
         enc(row.action),
         "null" if row.actor_id is None else str(row.actor_id),
         enc(row.actor_name),
@@ -91,6 +94,7 @@ def canonical_row_text(row: ChainRow) -> str:
         enc(row.source),
         enc(row.timestamp),
     )
+    return f'{text[:-1]},"token":{enc(row.token)}}}' if row.token else text
 
 
 assert _SORTED == [  # the order canonical_row_text writes
@@ -123,7 +127,7 @@ def canonical_rows(
     last = 0
     while True:
         page = qs.filter(seq__gt=last).order_by("seq")
-        page = pg_text_values(page) if fast else page.values_list(*HASHED, "hash")
+        page = pg_text_values(page) if fast else page.values_list(*HASHED, TOKEN_FIELD, "hash")
         chunk = list(page[:chunk_size])
         if not chunk:
             return
@@ -174,7 +178,7 @@ def verify_rows_orm(up_to_seq: int | None, chunk_size: int) -> Iterator[ChainRow
     before/after as the JSON values Django parsed."""
     last = 0
     while True:
-        chunk = list(_bounded(last, up_to_seq).order_by("seq").values_list(*HASHED, "hash")[:chunk_size])
+        chunk = list(_bounded(last, up_to_seq).order_by("seq").values_list(*HASHED, TOKEN_FIELD, "hash")[:chunk_size])
         for values in chunk:
             row = ChainRow._make(values)
             yield row._replace(timestamp=row.timestamp.isoformat())

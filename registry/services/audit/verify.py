@@ -49,7 +49,9 @@ _has_exponent = re.compile(rb"e\+").search  # half the time of ``b"e+" in text``
 def _fast_text(row: ChainRow, json_text: bool) -> bytes:
     """The row's canonical JSON as written by orjson (sorted keys, compact, UTF-8 in one C
     call), or ``b"e+"`` when orjson cannot write it (an integer beyond 64 bits)."""
-    fields = dict(zip(HASHED, row, strict=False))  # the 16 hashed fields, not the hash
+    fields = dict(zip(HASHED, row, strict=False))  # the 16 hashed fields, not the token or the hash
+    if row.token:
+        fields["token"] = row.token
     try:
         if json_text:
             if row.before is not None:

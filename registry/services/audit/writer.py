@@ -13,7 +13,7 @@ from django.db import connection
 from mlops_portal import clock
 from mlops_portal.db import advisory_xact_lock
 from registry.models import AuditEvent, ModelVersion, RegisteredModel
-from registry.verify_export import GENESIS_HASH, canonical_default, event_hash
+from registry.verify_export import GENESIS_HASH, canonical_default, event_hash, with_token
 
 from .context import AuditContext
 
@@ -22,8 +22,8 @@ _AUDIT_LOCK_KEY = 0x4D4C4F5053  # "MLOPS"
 
 
 def event_payload(event: AuditEvent) -> dict[str, Any]:
-    """The fields covered by the hash, as plain JSON values."""
-    return {
+    """The fields covered by the hash, as plain JSON values (the token only when there is one)."""
+    fields = {
         "seq": event.seq,
         "timestamp": event.timestamp.isoformat(),
         "actor_id": event.actor_id,
@@ -41,6 +41,7 @@ def event_payload(event: AuditEvent) -> dict[str, Any]:
         "ip": event.ip,
         "prev_hash": event.prev_hash,
     }
+    return with_token(fields, event.token)
 
 
 def _lock_chain() -> None:
@@ -101,6 +102,7 @@ def audit_record(
         source=context.source,
         # The database stores a blank address as NULL: hash what will be read back.
         ip=context.ip or None,
+        token=context.token,
         prev_hash=prev_hash,
     )
     event.hash = event_hash(prev_hash, event_payload(event))
