@@ -302,8 +302,9 @@ def beside(value: float, limit: float) -> str:
 
 def fairness_reasons(window) -> tuple[frozenset[str], list[dict]]:
     """A parity figure of the latest window across the tier policy's threshold → a warning.
-    Judged when the window has a final parity figure (none while groups are too small to
-    compare, nor while error rates are provisional); returns (judged kinds, reasons)."""
+    Judged per sensitive attribute, when the window has a final parity figure for it (none while
+    its groups are too small to compare, nor while error rates are provisional); returns (judged:
+    the kind and ``fairness:<attribute>`` for each attribute judged, reasons)."""
     from registry.selectors.promotions import policy_for_tier
 
     final = ((k, v) for k, (v, provisional) in window.values.items() if v is not None and not provisional)
@@ -330,4 +331,5 @@ def fairness_reasons(window) -> tuple[frozenset[str], list[dict]]:
                 "value": value,
             }
         )
-    return frozenset({AlertKind.FAIRNESS}), reasons
+    judged = {AlertKind.FAIRNESS, *(f"{AlertKind.FAIRNESS}:{feature}" for (feature, _), _ in figures)}
+    return frozenset(judged), reasons

@@ -142,9 +142,10 @@ def alerts_sync(
     now=None,
 ) -> list[Alert]:
     """Open, update or resolve the model's alerts to match its current health reasons (all kinds
-    but ``EVALUATED_ELSEWHERE``). An active alert without a reason now is resolved only when its
-    kind is in ``evaluated`` (its condition was checked on data and found within thresholds):
-    no data is not a recovery."""
+    but ``EVALUATED_ELSEWHERE``). An active alert without a reason now is resolved only when
+    ``evaluated`` judged every one of its reasons (``judged_key``: its kind, and for a fairness
+    reason its attribute) and found it within thresholds: no data is not a recovery. An updated
+    alert keeps its reasons that were not judged beside the new ones."""
     now = now or clock.now()
     by_kind: dict[str, list[dict]] = {}
     for reason in reasons:
@@ -158,8 +159,11 @@ def alerts_sync(
     }
     changed: list[Alert] = []
     for kind, items in by_kind.items():
-        severity = max((r["severity"] for r in items), key=lambda s: SEVERITY_ORDER[s])
         alert = active.get(kind)
+        if alert is not None:
+            found = {judged_key(kind, item) for item in items}
+            items = items + [r for r in unjudged(alert, evaluated) if judged_key(kind, r) not in found]
+        severity = max((r["severity"] for r in items), key=lambda s: SEVERITY_ORDER[s])
         if alert is None:
             changed.append(
                 alert_open(model=model, kind=kind, severity=severity, reasons=items, context=context, now=now)
@@ -181,30 +185,47 @@ def alerts_sync(
             )
             changed.append(alert)
     for kind, alert in active.items():
-        if kind in by_kind or kind not in evaluated:
+        if kind in by_kind or kind not in evaluated or unjudged(alert, evaluated):
             continue
         alert_resolve(alert, context=context, now=now)
         changed.append(alert)
     return changed
 
 
+def judged_key(kind: str, reason: dict) -> str:
+    """What an evaluation must have judged to speak for ``reason``: its kind, or, for a reason
+    about one sensitive attribute (fairness), ``kind:attribute``."""
+    attribute = reason.get("attribute")
+    return f"{kind}:{attribute}" if attribute else kind
+
+
+def unjudged(alert: Alert, evaluated: frozenset[str]) -> list[dict]:
+    """The alert's reasons that an evaluation judging ``evaluated`` did not judge."""
+    if alert.kind not in evaluated:
+        return list(alert.reasons or [])
+    return [reason for reason in alert.reasons or [] if judged_key(alert.kind, reason) not in evaluated]
+
+
 def held_reasons(*, model: RegisteredModel, reasons: list[dict], judged: frozenset[str]) -> list[dict]:
-    """The reasons of the model's active alerts (all kinds but ``EVALUATED_ELSEWHERE``) whose kind
-    this evaluation neither found nor judged: no data is not a recovery, so the model's health
-    keeps them, each marked ``held`` and its message saying since when it was not judged (the
-    alert's last update), until a window judges the kind."""
-    found = {reason["kind"] for reason in reasons}
+    """The reasons of the model's active alerts (all kinds but ``EVALUATED_ELSEWHERE``) that this
+    evaluation neither found again nor judged (``unjudged``): no data is not a recovery, so the
+    model's health keeps them, each marked ``held`` and its message saying since when it was not
+    judged (the alert's last update), until a window judges it."""
+    found = {judged_key(reason["kind"], reason) for reason in reasons}
     active = (
-        Alert.objects.filter(model=model)
-        .exclude(status=AlertStatus.RESOLVED)
-        .exclude(kind__in=[*EVALUATED_ELSEWHERE, *judged, *found])
-        .order_by("kind")
+        Alert.objects.filter(model=model).exclude(status=AlertStatus.RESOLVED).exclude(kind__in=EVALUATED_ELSEWHERE)
     )
     held = []
-    for alert in active:
+    for alert in active.order_by("kind"):
+        items = unjudged(alert, judged)
+        if not alert.reasons and alert.kind not in judged and alert.kind not in found:
+            items = [{"kind": alert.kind, "severity": alert.severity, "message": alert.title}]
         note = f" (alert still open, not judged since {alert.updated_at:%Y-%m-%d %H:%M} UTC: no data for it)"
-        items = alert.reasons or [{"kind": alert.kind, "severity": alert.severity, "message": alert.title}]
-        held += [{**item, "message": f"{item.get('message', alert.title)}{note}", "held": True} for item in items]
+        held += [
+            {**item, "message": f"{item.get('message', alert.title)}{note}", "held": True}
+            for item in items
+            if judged_key(alert.kind, item) not in found
+        ]
     return held
 
 

@@ -205,3 +205,43 @@ def test_an_acknowledged_alert_not_judged_is_held_too_and_no_window_is_not_no_da
     health = health_evaluate(model=churn, context=CLI)  # no window of this version yet
     assert health.status == "warning" and [r["kind"] for r in health.reasons] == [AlertKind.DRIFT]
     assert version.model_id == churn.pk
+
+
+def _fairness_alert(model, attribute: str) -> Alert:
+    reason = {
+        "kind": AlertKind.FAIRNESS,
+        "severity": "warning",
+        "message": f"Disparate impact for {attribute} is 0.61 in production, below the policy's minimum of 0.80.",
+        "metric": DI,
+        "attribute": attribute,
+        "value": 0.61,
+    }
+    return AlertFactory(model=model, kind=AlertKind.FAIRNESS, reasons=[reason])
+
+
+def test_a_fairness_alert_on_one_attribute_is_not_resolved_by_a_window_judging_only_another(churn):
+    """Fairness is judged per sensitive attribute: a window whose `sex` groups are too small to
+    compare, but whose `region` is within the policy, leaves the alert raised for `sex` open
+    (and the model's health holds it); the window that judges `sex` within the policy resolves it."""
+    version = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, stage_changed_at=timezone.now())
+    alert = _fairness_alert(churn, "sex")
+    _window(version, 0, {**WITHIN, ("region", DI): 0.95, ("region", EOD): 0.02, ("sex", EOD): (0.4, True)})
+    health = health_evaluate(model=churn, context=CLI)
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+    assert [(r["attribute"], r["held"]) for r in health.reasons] == [("sex", True)]
+    _window(version, 1, {**WITHIN, ("region", DI): 0.95, ("sex", DI): 0.9, ("sex", EOD): 0.03})
+    health_evaluate(model=churn, context=CLI)
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+
+
+def test_a_fairness_alert_keeps_its_unjudged_attributes_reasons_when_another_attribute_breaches(churn):
+    version = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, stage_changed_at=timezone.now())
+    alert = _fairness_alert(churn, "sex")
+    _window(version, 0, {**WITHIN, ("region", DI): 0.5})
+    health_evaluate(model=churn, context=CLI)
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+    assert sorted(r["attribute"] for r in alert.reasons) == ["region", "sex"]
+    assert "region" in alert.title and "sex" in alert.title
