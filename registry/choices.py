@@ -32,6 +32,10 @@ class FeatureType(models.TextChoices):
     CATEGORICAL = "categorical", "Categorical"
 
 
+RESERVED_COLUMNS = ("prediction_id", "timestamp", "prediction", "score", "features", "subject_id")
+"""The columns of an ingested prediction row itself (CSV headers, JSON keys): never a feature's name."""
+
+
 class PromotionStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     APPROVED = "approved", "Approved"

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
-from registry.choices import FeatureType, PromotionStatus, Stage
+from registry.choices import RESERVED_COLUMNS, FeatureType, PromotionStatus, Stage
 from registry.models import MODEL_CARD_FIELDS, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.models_llm import LLM_PART_NAMES
 from registry.rules import can_change_model, can_register_model, is_admin
@@ -86,8 +86,9 @@ def validate_version_reference(values: dict[str, Any]) -> None:
 
 
 def validate_feature_schema(value: Any) -> list[dict[str, str]]:
-    """Feature schema: a list of {"name": str, "type": "numeric"|"categorical"} with unique names
-    (optionally "sensitive": bool and "use": "input"|"monitoring", see registry/sensitive.py)."""
+    """Feature schema: a list of {"name": str, "type": "numeric"|"categorical"} with unique names,
+    none of them a row's own column (``RESERVED_COLUMNS``); optionally "sensitive": bool and
+    "use": "input"|"monitoring" (registry/sensitive.py)."""
     example = '[{"name": "age", "type": "numeric"}, {"name": "plan", "type": "categorical"}]'
     if not isinstance(value, list):
         raise ValidationError({"feature_schema": f"Feature schema must be a JSON list, e.g. {example}."})
@@ -106,6 +107,9 @@ def validate_feature_schema(value: Any) -> list[dict[str, str]]:
             errors.append(f"Item {i} needs a non-empty string 'name' (at most 200 characters).")
         elif name in seen:
             errors.append(f"Feature name '{name}' appears more than once.")
+        elif name in RESERVED_COLUMNS:
+            reserved = ", ".join(RESERVED_COLUMNS)
+            errors.append(f"Feature name '{name}' is reserved for the prediction row's own columns ({reserved}).")
         else:
             seen.add(name)
         if ftype not in FeatureType.values:

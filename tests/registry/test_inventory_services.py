@@ -131,6 +131,9 @@ BAD_FEATURE_SCHEMAS = [
     [{"name": "", "type": "numeric"}],
     [{"name": "age", "type": "numeric", "unit": "years"}],
     ["age"],
+    [{"name": "score", "type": "numeric"}],  # an ingested row's own columns are not features
+    [{"name": "prediction_id", "type": "categorical"}],
+    [{"name": "subject_id", "type": "categorical"}],
 ]
 
 
@@ -144,6 +147,13 @@ def test_version_with_bad_metrics_or_feature_schema_is_refused(owner, churn, fie
         version_create(model=churn, actor=owner, context=CLI, **{field: value})
     assert field in err.value.message_dict
     assert not ModelVersion.objects.exists() and last_seq() == start
+
+
+def test_a_feature_named_as_a_rows_own_column_is_refused_naming_the_reserved_names():
+    with pytest.raises(ValidationError) as err:
+        validate_feature_schema([{"name": "age", "type": "numeric"}, {"name": "timestamp", "type": "numeric"}])
+    (message,) = err.value.message_dict["feature_schema"]
+    assert "'timestamp'" in message and "reserved" in message and "prediction_id" in message
 
 
 def test_validators_accept_good_values():
