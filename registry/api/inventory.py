@@ -343,8 +343,9 @@ class VersionListCreateView(InventoryAPIView, generics.ListAPIView):
     get=extend_schema(summary="One version", parameters=[NAME, VERSION], responses=VersionSerializer),
     patch=extend_schema(
         summary="Edit a version's metadata (never its stage)",
-        description="While the version has a pending promotion request its evidence (metrics, lineage, "
-        "artifact) cannot change: a 409 names the request. The description can.",
+        description="While the version has a pending promotion request, and for good once a request for it "
+        "was approved, its evidence (metrics, lineage, artifact) cannot change: a 409 names the request. "
+        "The description can.",
         parameters=[NAME, VERSION],
         request=VersionPatchSerializer,
         responses={200: VersionSerializer, 409: OpenApiTypes.OBJECT},
@@ -362,7 +363,7 @@ class VersionDetailView(InventoryAPIView):
         data = self.validated(VersionPatchSerializer, partial=True)
         try:
             version_update(version=found, actor=request.user, context=self.audit_context(), changes=data)
-        except PromotionConflict as exc:  # its evidence is frozen while a request is pending
+        except PromotionConflict as exc:  # its evidence is frozen: a request is pending or was approved
             return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
         return Response(VersionSerializer(version_get(user=request.user, name=name, version=version)).data)
 

@@ -41,7 +41,8 @@ VERSION_EDITABLE = [
 ]
 VERSION_CREATE = [*VERSION_EDITABLE, "feature_schema", "task_type"]
 # What a promotion request is decided on (the gates and the request page read them): frozen
-# while the version has a pending request. The feature schema and task type never change.
+# while the version has a pending request, and for good once one was approved
+# (``evidence_check_unchanged``). The feature schema and task type never change.
 VERSION_EVIDENCE = [field for field in VERSION_EDITABLE if field != "description"]
 VERSION_FIELDS = ["version", "stage", *VERSION_CREATE]
 
@@ -354,19 +355,29 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     b, a = diff(before, model_snapshot(version, VERSION_FIELDS))
     if not a:  # no value differs: nothing is written
         return version
-    _check_evidence_unchanged(version, changed=[field for field in VERSION_EVIDENCE if field in a])
+    evidence_check_unchanged(version, changed=[field for field in VERSION_EVIDENCE if field in a])
     version.save()
     audit_record(actor=actor, action="version.updated", obj=version, context=context, before=b, after=a)
     return version
 
 
-def _check_evidence_unchanged(version: ModelVersion, *, changed: list[str]) -> None:
-    """A pending promotion request was made on the version's evidence: refuse to change it
-    (``PromotionConflict``, a 409) until the request is decided or cancelled. The caller holds
-    the version's row lock, which ``promotion_request`` also takes, so no request opens meanwhile."""
+def evidence_check_unchanged(version: ModelVersion, *, changed: list[str]) -> None:
+    """The one rule for a version's evidence (``VERSION_EVIDENCE`` and its reference data): it
+    cannot change while a promotion request made on it is pending, nor ever once a request for it
+    was approved (reviewers signed off on these numbers; the report shows them as approved).
+    Raises ``PromotionConflict`` (a 409) naming the request. The caller holds the version's row
+    lock, which ``promotion_request`` also takes, so no request opens meanwhile."""
     if not changed:
         return
-    pending = PromotionRequest.objects.filter(version=version, status=PromotionStatus.PENDING).first()
+    requests = PromotionRequest.objects.filter(version=version).order_by("pk")
+    approved = requests.filter(status__in=[PromotionStatus.APPROVED, PromotionStatus.APPLIED]).first()
+    if approved is not None:
+        raise PromotionConflict(
+            f"{version}'s evidence was approved in promotion request #{approved.pk} (to {approved.target_stage}) "
+            f"and is frozen: {', '.join(changed)} cannot change. Register a new version instead.",
+            {"approved_request": approved.pk, "fields": changed},
+        )
+    pending = requests.filter(status=PromotionStatus.PENDING).first()
     if pending is None:
         return
     raise PromotionConflict(

@@ -240,7 +240,7 @@ def version_edit(request, name, version):
                 version=found, actor=request.user, context=_context(request), changes=_changes(form)
             ),
         )
-    except PromotionConflict as exc:  # its evidence is frozen while a request is pending
+    except PromotionConflict as exc:  # its evidence is frozen: a request is pending or was approved
         form.add_error(None, exc.message)
         updated, status = None, 409
     if updated is not None:
