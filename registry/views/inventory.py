@@ -185,8 +185,9 @@ def version_create_view(request, name):
     )
     latest = next(iter(model.versions.all()), None)
     if model.is_llm_app:  # its parts, prefilled with the latest version's: an edit is the next version
+        # Not its metrics: they were measured on the latest version, not on the one being registered.
         parts = llm_parts(latest) if latest is not None else None
-        form = LLMVersionForm(posted(request), initial={**(parts or {}), "metrics": latest.metrics if parts else {}})
+        form = LLMVersionForm(posted(request), initial=parts or {})
     else:
         initial = {"task_type": latest.task_type, "feature_schema": latest.feature_schema} if latest else {}
         form = VersionForm(posted(request), initial=initial)
