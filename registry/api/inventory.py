@@ -280,7 +280,12 @@ class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(summary="One model", parameters=[NAME], responses=ModelDetailSerializer),
     patch=extend_schema(
-        summary="Edit a model's card", parameters=[NAME], request=ModelPatchSerializer, responses=ModelDetailSerializer
+        summary="Edit a model's card",
+        description="Only an admin changes `risk_tier` (403 for the owner). A model becomes `high` only if its "
+        "saved retention keeps raw data at least 183 days (400 naming the floor).",
+        parameters=[NAME],
+        request=ModelPatchSerializer,
+        responses=ModelDetailSerializer,
     ),
 )
 class ModelDetailView(InventoryAPIView):

@@ -15,10 +15,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
-from registry.choices import FeatureType, PromotionStatus, Stage
+from registry.choices import HIGH_RISK_FLOOR_DAYS, FeatureType, PromotionStatus, RiskTier, Stage
 from registry.models import MODEL_CARD_FIELDS, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.models_llm import LLM_PART_NAMES
-from registry.rules import can_change_model, can_register_model, is_admin
+from registry.rules import can_change_model, can_change_risk_tier, can_register_model, is_admin
 from registry.sensitive import SCHEMA_KEYS, schema_entry_errors
 
 from .audit import AuditContext, audit_record, audit_save, diff, model_snapshot
@@ -239,13 +239,15 @@ def model_create(
 
 @transaction.atomic
 def model_update(*, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]) -> RegisteredModel:
-    """Edit a model's card, risk tier, team or tags. The name is permanent."""
+    """Edit a model's card, team or tags; its risk tier (admins only). The name is permanent."""
     if not can_change_model(actor, model):
         raise PermissionDenied("Only the model's owner or an administrator may edit it.")
     unknown = sorted(set(changes) - set(MODEL_EDITABLE))
     if unknown:
         raise ValidationError({"non_field_errors": [f"These fields cannot be changed: {', '.join(unknown)}."]})
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    if changes.get("risk_tier", model.risk_tier) != model.risk_tier:
+        _check_risk_tier_change(actor, model, changes["risk_tier"])
     before = model_snapshot(model, MODEL_FIELDS)
     before["tags"] = _tag_names(model)
     changes = dict(changes)
@@ -265,6 +267,32 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
         _set_tags(model, tag_names)
     audit_record(actor=actor, action="model.updated", obj=model, context=context, before=b, after=a)
     return model
+
+
+def _check_risk_tier_change(actor, model: RegisteredModel, tier: str) -> None:
+    """Only an admin changes a risk tier (``can_change_risk_tier``). A model becoming high risk
+    must already keep its raw data for the floor: a shorter saved retention is refused, naming it
+    (lowering the tier keeps the stored days, which are above any lower tier's floor)."""
+    if not can_change_risk_tier(actor):
+        raise PermissionDenied(
+            f"Only an administrator may change a model's risk tier ({model.risk_tier} to {tier}): it sets the "
+            "approvals a promotion needs, the fairness gate and the retention floor."
+        )
+    if tier != RiskTier.HIGH:
+        return
+    kept = (  # monitoring's RetentionPolicy, read through the relation (registry never imports monitoring)
+        RegisteredModel.objects.filter(pk=model.pk, retention_policy__raw_days__lt=HIGH_RISK_FLOOR_DAYS)
+        .values_list("retention_policy__raw_days", flat=True)
+        .first()
+    )
+    if kept is not None:
+        raise ValidationError(
+            {
+                "risk_tier": f"A high-risk model keeps raw data at least {HIGH_RISK_FLOOR_DAYS} days (EU AI Act "
+                f"Art. 19(1) and 26(6)); {model.name}'s retention policy keeps {kept}. Raise its retention to "
+                f"{HIGH_RISK_FLOOR_DAYS} days or more first."
+            }
+        )
 
 
 # --- versions -------------------------------------------------------------------------------
