@@ -11,10 +11,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from mlops_portal import clock
-from registry.choices import RiskTier
+from registry.choices import HIGH_RISK_FLOOR_DAYS, RiskTier
 from registry.models import RegisteredModel
 
-HIGH_RISK_FLOOR_DAYS = 183  # six months: EU AI Act Art. 19(1) and 26(6)
 MAX_RAW_DAYS = 3650
 
 

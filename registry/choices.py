@@ -9,6 +9,11 @@ class RiskTier(models.TextChoices):
     HIGH = "high", "High"
 
 
+# A high-risk model keeps raw data at least this long (EU AI Act Art. 19(1), 26(6)): monitoring's
+# retention policy and ``model_update`` (a model becoming high risk) enforce it.
+HIGH_RISK_FLOOR_DAYS = 183
+
+
 class ModelKind(models.TextChoices):
     ML = "ml", "ML model"
     LLM_APP = "llm_app", "LLM application"

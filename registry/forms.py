@@ -176,28 +176,33 @@ class TokenForm(forms.Form):
         self.fields["scopes"].choices = [
             (value, f"{value} — {label}") for value, label in TokenScope.choices if value in usable
         ]
-        most = settings.TOKEN_MAX_LIFETIME_DAYS
-        self.fields["expires_days"] = forms.IntegerField(
-            label="Expires after (days)",
-            min_value=1,
-            max_value=most,
-            required=False,
-            initial=min(90, most),
-            help_text=f"Leave empty for this installation's maximum: {most} days.",
-        )
+        self.fields["expires_days"] = expires_days_field(required=False)
+
+
+def expires_days_field(*, required: bool) -> forms.IntegerField:
+    """A token's lifetime in days, bounded by the installation's maximum (TOKEN_MAX_LIFETIME_DAYS,
+    read when the form is built, as the token service reads it): the tokens page's form and the
+    "Connect a pipeline" page's. Optional: empty means the maximum."""
+    most = settings.TOKEN_MAX_LIFETIME_DAYS
+    hint = f"At most {most} days" if required else f"Leave empty for this installation's maximum: {most} days"
+    return forms.IntegerField(
+        label="Expires after (days)",
+        min_value=1,
+        max_value=most,
+        required=required,
+        initial=min(90, most),
+        help_text=f"{hint}.",
+    )
 
 
 class PipelineTokenForm(forms.Form):
     """A token for a pipeline, created on the "Connect a pipeline" page with the pipeline's scopes."""
 
     name = forms.CharField(max_length=100)
-    expires_days = forms.IntegerField(
-        label="Expires after (days)",
-        min_value=1,
-        max_value=3650,
-        initial=90,
-        help_text="Within the installation's maximum token lifetime.",
-    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expires_days"] = expires_days_field(required=True)
 
 
 class LLMVersionForm(forms.Form):

@@ -8,7 +8,9 @@ candidate's primary metric may be, absolute) and ``live_min_labelled_pairs``.
 
 Green: enough labelled pairs and the candidate's primary metric is not worse than
 production's by more than the tolerance. Red: worse by more. "Not enough pairs yet (n of N)":
-fewer labelled pairs than required (the gate fails, so the request waits).
+fewer labelled pairs than required (the gate fails, so the request waits). Not applicable when
+the model has no production version besides the candidate: a first version has no champion to
+be paired with (as the offline metric gate, nothing to compare).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry.choices import Stage
+from registry.models import ModelVersion
 
 KEY = "live"
 LABEL = "Challenger not worse than champion on live traffic"
@@ -41,6 +44,9 @@ def live_gate(request, snapshot: dict) -> dict[str, Any]:
         return _gate("na", "Not required by the policy.", False)
     if request.target_stage != Stage.PRODUCTION:
         return _gate("na", f"Only checked for promotions to production (target: {request.target_stage}).", False)
+    champion = ModelVersion.objects.filter(model_id=request.version.model_id, stage=Stage.PRODUCTION)
+    if not champion.exclude(pk=request.version_id).exists():
+        return _gate("na", "Not applicable: no production version to compare.", False)
     evidence = request.live_evidence or {}
     need = int(snapshot.get("live_min_labelled_pairs", 500))
     have = int(evidence.get("labelled_pairs") or 0)

@@ -1,6 +1,6 @@
 """The "Connect a pipeline" snippets: curl, the Python client and its command line, filled with
 this portal's URL, the model's name, its next version number and an example prediction built
-from the feature schema of its latest version (a placeholder schema when it has none).
+from the feature schema of its latest version that has one (a placeholder schema when none has).
 
 Every interpolated value is quoted for its language (``shlex.quote`` for the shell, ``repr``
 for Python), so a feature named ``it's`` still gives a snippet that runs."""
@@ -43,13 +43,17 @@ class PipelineSetup:
     feature_schema: list[dict[str, Any]]
     task_type: str
     schema_is_placeholder: bool
+    schema_from: int | None  # the version whose feature schema the snippets carry
     timestamp: datetime
     token: str | None = None
 
 
-def pipeline_setup(*, base_url: str, model, latest_version, timestamp: datetime, token: str | None) -> PipelineSetup:
-    """The snippets' values for ``model`` (``latest_version`` is its newest version or None)."""
-    schema = list(latest_version.feature_schema or []) if latest_version is not None else []
+def pipeline_setup(
+    *, base_url: str, model, latest_version, schema_version, timestamp: datetime, token: str | None
+) -> PipelineSetup:
+    """The snippets' values for ``model``: ``latest_version`` is its newest version, and
+    ``schema_version`` its newest one with a feature schema (either None if there is none)."""
+    schema = list(schema_version.feature_schema or []) if schema_version is not None else []
     return PipelineSetup(
         base_url=base_url.rstrip("/"),
         model=model.name,
@@ -57,6 +61,7 @@ def pipeline_setup(*, base_url: str, model, latest_version, timestamp: datetime,
         feature_schema=schema or PLACEHOLDER_SCHEMA,
         task_type=latest_version.task_type if latest_version is not None else TaskType.BINARY.value,
         schema_is_placeholder=not schema,
+        schema_from=schema_version.version if schema else None,
         timestamp=timestamp,
         token=token,
     )

@@ -81,6 +81,9 @@ def has_team(user) -> bool:
 sees_all_models = is_admin | is_reviewer | is_auditor | is_privacy_officer
 can_view_model = sees_all_models | is_model_owner | is_team_member
 can_change_model = is_admin | is_model_owner
+# The risk tier decides the approvals a promotion needs, the fairness gate and the retention
+# floor: the owner, whom it binds, may not change it; an admin may (model_update audits it).
+can_change_risk_tier = is_admin
 can_register_model = is_admin | (has_team & ~is_auditor)
 # The one review rule, asked by the request page, the review queue, the API and the service:
 # an admin or a member of the snapshot's approver group, never the requester, once per reviewer.
@@ -144,6 +147,7 @@ def usable_scopes(user) -> list[str]:
 rules.add_perm("registry.view_model", can_view_model)
 rules.add_perm("registry.change_model", can_change_model)
 rules.add_perm("registry.add_model", can_register_model)
+rules.add_perm("registry.change_risk_tier", can_change_risk_tier)
 rules.add_perm("registry.add_version", can_change_model)
 rules.add_perm("registry.request_promotion", can_request_promotion)
 rules.add_perm("registry.review_promotion", can_review_promotion)

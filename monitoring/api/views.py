@@ -17,7 +17,7 @@ from rest_framework import exceptions, generics, metadata, parsers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from mlops_portal.api.errors import Conflict, PayloadTooLarge
+from mlops_portal.api.errors import Conflict, PayloadTooLarge, error_body
 from mlops_portal.api.parsers import LimitedJSONParser
 from mlops_portal.api.permissions import HasScope
 from mlops_portal.api.transactions import AtomicWritesMixin
@@ -31,6 +31,7 @@ from monitoring.services.ingestion import UnsupportedFormat, labels_ingest, pred
 from registry.rules import can_change_model
 from registry.selectors.inventory import model_get, version_get
 from registry.services.audit import AuditContext
+from registry.services.stages import PromotionConflict
 
 from .serializers import (
     AcknowledgeSerializer,
@@ -190,12 +191,24 @@ class ReferenceUploadView(IngestView):
     @extend_schema(
         summary="Upload reference data (CSV or Parquet body); the profile is computed by a worker",
         request={"text/csv": OpenApiTypes.STR, "application/vnd.apache.parquet": OpenApiTypes.BINARY},
-        responses={202: ReferenceProfileSerializer, **{code: r for code, r in INGEST_ERRORS.items() if code != 415}},
+        description=(
+            "A version's reference data is evidence: replacing it is refused (409, naming the request) while "
+            "a promotion request for the version is pending, and for good once one was approved. A first "
+            "upload, or one replacing an upload whose profile failed, is always taken."
+        ),
+        responses={
+            202: ReferenceProfileSerializer,
+            409: OpenApiResponse(description="The version's reference data is frozen by a promotion request."),
+            **{code: r for code, r in INGEST_ERRORS.items() if code != 415},
+        },
     )
     def post(self, request, name: str, version: int):
         self.writable_model(name)
         found = version_get(user=request.user, name=name, version=version)
-        profile = self.ingest(reference_upload, version=found)
+        try:
+            profile = self.ingest(reference_upload, version=found)
+        except PromotionConflict as exc:  # it replaces reference data approved (or under review)
+            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
         return Response(ReferenceProfileSerializer(profile).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(summary="The reference profile's status", responses=ReferenceProfileSerializer)

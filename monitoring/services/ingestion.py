@@ -35,6 +35,7 @@ from registry.choices import TaskType
 from registry.models import ModelVersion, RegisteredModel
 from registry.sensitive import ordinary_features, sensitive_attributes
 from registry.services.audit import AuditContext, audit_record
+from registry.services.inventory import evidence_check_unchanged
 
 from . import ingest_storage as storage
 from . import live_evidence, profiles
@@ -207,10 +208,15 @@ def reference_upload(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
 ) -> ReferenceProfile:
     """Validate reference data (CSV or Parquet) against the schema, store it as Parquet and
-    queue the profile computation. Replaces an earlier upload of the same version."""
+    queue the profile computation. Replaces an earlier upload of the same version, unless that
+    one is evidence a promotion request is pending on or was approved on (a failed upload is
+    none): ``evidence_check_unchanged`` refuses (a 409). A first upload is always taken."""
     df, fmt = profiles.read_table(body, media_type(content_type))
     clean = profiles.reference_validate(df, ordinary_features(version.feature_schema), version.task_type)
     _refuse_nul(clean)
+    version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(pk=version.pk)
+    stored = ReferenceProfile.objects.filter(version=version).exclude(status=ProfileStatus.FAILED).exists()
+    evidence_check_unchanged(version, changed=["reference data"] if stored else [])
     buffer = io.BytesIO()
     clean.to_parquet(buffer, index=False)
     config = MonitoringConfig.objects.filter(model_id=version.model_id).first()

@@ -280,7 +280,12 @@ class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(summary="One model", parameters=[NAME], responses=ModelDetailSerializer),
     patch=extend_schema(
-        summary="Edit a model's card", parameters=[NAME], request=ModelPatchSerializer, responses=ModelDetailSerializer
+        summary="Edit a model's card",
+        description="Only an admin changes `risk_tier` (403 for the owner). A model becomes `high` only if its "
+        "saved retention keeps raw data at least 183 days (400 naming the floor).",
+        parameters=[NAME],
+        request=ModelPatchSerializer,
+        responses=ModelDetailSerializer,
     ),
 )
 class ModelDetailView(InventoryAPIView):
@@ -343,8 +348,9 @@ class VersionListCreateView(InventoryAPIView, generics.ListAPIView):
     get=extend_schema(summary="One version", parameters=[NAME, VERSION], responses=VersionSerializer),
     patch=extend_schema(
         summary="Edit a version's metadata (never its stage)",
-        description="While the version has a pending promotion request its evidence (metrics, lineage, "
-        "artifact) cannot change: a 409 names the request. The description can.",
+        description="While the version has a pending promotion request, and for good once a request for it "
+        "was approved, its evidence (metrics, lineage, artifact) cannot change: a 409 names the request. "
+        "The description can.",
         parameters=[NAME, VERSION],
         request=VersionPatchSerializer,
         responses={200: VersionSerializer, 409: OpenApiTypes.OBJECT},
@@ -362,7 +368,7 @@ class VersionDetailView(InventoryAPIView):
         data = self.validated(VersionPatchSerializer, partial=True)
         try:
             version_update(version=found, actor=request.user, context=self.audit_context(), changes=data)
-        except PromotionConflict as exc:  # its evidence is frozen while a request is pending
+        except PromotionConflict as exc:  # its evidence is frozen: a request is pending or was approved
             return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
         return Response(VersionSerializer(version_get(user=request.user, name=name, version=version)).data)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from registry import gates_fairness, gates_live
@@ -390,9 +390,30 @@ def failing_gates(gates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [g for g in gates if g["required"] and g["status"] == GATE_FAIL]
 
 
+def production_version_at_decision(request: PromotionRequest) -> ModelVersion | None:
+    """The version in production when a decided request was decided, before its own stage moves:
+    the one whose latest transition up to then moved it into production (the rule of the
+    inventory as of a date, ``registry.selectors.audit.inventory_as_of``)."""
+    own = StageTransition.objects.filter(promotion_request=request).order_by("created_at", "id").first()
+    moment = own.created_at if own is not None else request.decided_at
+    if moment is None:  # decided before decisions were stamped: the best answer is today's
+        return production_version(request.version.model)
+    before = Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=own.pk) if own else Q(created_at__lte=moment)
+    latest = StageTransition.objects.filter(before, version=OuterRef("pk")).order_by("-created_at", "-id")
+    return (
+        ModelVersion.objects.filter(model_id=request.version.model_id)
+        .annotate(stage_then=Subquery(latest.values("to_stage")[:1]), since=Subquery(latest.values("created_at")[:1]))
+        .filter(stage_then=Stage.PRODUCTION)
+        .order_by("-since", "-pk")
+        .first()
+    )
+
+
 def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
-    """Everything the request page shows side by side."""
-    production = production_version(request.version.model)
+    """Everything the request page shows side by side: the candidate against the production
+    version of the moment (for a decided request, the one in production at its decision)."""
+    pending = request.status == PromotionStatus.PENDING
+    production = production_version(request.version.model) if pending else production_version_at_decision(request)
     gates = promotion_gates(request)
     return {
         "production": production,

@@ -15,10 +15,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
-from registry.choices import RESERVED_COLUMNS, FeatureType, PromotionStatus, Stage
+from registry.choices import HIGH_RISK_FLOOR_DAYS, RESERVED_COLUMNS, FeatureType, PromotionStatus, RiskTier, Stage
 from registry.models import MODEL_CARD_FIELDS, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.models_llm import LLM_PART_NAMES
-from registry.rules import can_change_model, can_register_model, is_admin
+from registry.rules import can_change_model, can_change_risk_tier, can_register_model, is_admin
 from registry.sensitive import SCHEMA_KEYS, schema_entry_errors
 
 from .audit import AuditContext, audit_record, audit_save, diff, model_snapshot
@@ -41,7 +41,8 @@ VERSION_EDITABLE = [
 ]
 VERSION_CREATE = [*VERSION_EDITABLE, "feature_schema", "task_type"]
 # What a promotion request is decided on (the gates and the request page read them): frozen
-# while the version has a pending request. The feature schema and task type never change.
+# while the version has a pending request, and for good once one was approved
+# (``evidence_check_unchanged``). The feature schema and task type never change.
 VERSION_EVIDENCE = [field for field in VERSION_EDITABLE if field != "description"]
 VERSION_FIELDS = ["version", "stage", *VERSION_CREATE]
 
@@ -242,13 +243,15 @@ def model_create(
 
 @transaction.atomic
 def model_update(*, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]) -> RegisteredModel:
-    """Edit a model's card, risk tier, team or tags. The name is permanent."""
+    """Edit a model's card, team or tags; its risk tier (admins only). The name is permanent."""
     if not can_change_model(actor, model):
         raise PermissionDenied("Only the model's owner or an administrator may edit it.")
     unknown = sorted(set(changes) - set(MODEL_EDITABLE))
     if unknown:
         raise ValidationError({"non_field_errors": [f"These fields cannot be changed: {', '.join(unknown)}."]})
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+    if changes.get("risk_tier", model.risk_tier) != model.risk_tier:
+        _check_risk_tier_change(actor, model, changes["risk_tier"])
     before = model_snapshot(model, MODEL_FIELDS)
     before["tags"] = _tag_names(model)
     changes = dict(changes)
@@ -268,6 +271,32 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
         _set_tags(model, tag_names)
     audit_record(actor=actor, action="model.updated", obj=model, context=context, before=b, after=a)
     return model
+
+
+def _check_risk_tier_change(actor, model: RegisteredModel, tier: str) -> None:
+    """Only an admin changes a risk tier (``can_change_risk_tier``). A model becoming high risk
+    must already keep its raw data for the floor: a shorter saved retention is refused, naming it
+    (lowering the tier keeps the stored days, which are above any lower tier's floor)."""
+    if not can_change_risk_tier(actor):
+        raise PermissionDenied(
+            f"Only an administrator may change a model's risk tier ({model.risk_tier} to {tier}): it sets the "
+            "approvals a promotion needs, the fairness gate and the retention floor."
+        )
+    if tier != RiskTier.HIGH:
+        return
+    kept = (  # monitoring's RetentionPolicy, read through the relation (registry never imports monitoring)
+        RegisteredModel.objects.filter(pk=model.pk, retention_policy__raw_days__lt=HIGH_RISK_FLOOR_DAYS)
+        .values_list("retention_policy__raw_days", flat=True)
+        .first()
+    )
+    if kept is not None:
+        raise ValidationError(
+            {
+                "risk_tier": f"A high-risk model keeps raw data at least {HIGH_RISK_FLOOR_DAYS} days (EU AI Act "
+                f"Art. 19(1) and 26(6)); {model.name}'s retention policy keeps {kept}. Raise its retention to "
+                f"{HIGH_RISK_FLOOR_DAYS} days or more first."
+            }
+        )
 
 
 # --- versions -------------------------------------------------------------------------------
@@ -358,19 +387,29 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     b, a = diff(before, model_snapshot(version, VERSION_FIELDS))
     if not a:  # no value differs: nothing is written
         return version
-    _check_evidence_unchanged(version, changed=[field for field in VERSION_EVIDENCE if field in a])
+    evidence_check_unchanged(version, changed=[field for field in VERSION_EVIDENCE if field in a])
     version.save()
     audit_record(actor=actor, action="version.updated", obj=version, context=context, before=b, after=a)
     return version
 
 
-def _check_evidence_unchanged(version: ModelVersion, *, changed: list[str]) -> None:
-    """A pending promotion request was made on the version's evidence: refuse to change it
-    (``PromotionConflict``, a 409) until the request is decided or cancelled. The caller holds
-    the version's row lock, which ``promotion_request`` also takes, so no request opens meanwhile."""
+def evidence_check_unchanged(version: ModelVersion, *, changed: list[str]) -> None:
+    """The one rule for a version's evidence (``VERSION_EVIDENCE`` and its reference data): it
+    cannot change while a promotion request made on it is pending, nor ever once a request for it
+    was approved (reviewers signed off on these numbers; the report shows them as approved).
+    Raises ``PromotionConflict`` (a 409) naming the request. The caller holds the version's row
+    lock, which ``promotion_request`` also takes, so no request opens meanwhile."""
     if not changed:
         return
-    pending = PromotionRequest.objects.filter(version=version, status=PromotionStatus.PENDING).first()
+    requests = PromotionRequest.objects.filter(version=version).order_by("pk")
+    approved = requests.filter(status__in=[PromotionStatus.APPROVED, PromotionStatus.APPLIED]).first()
+    if approved is not None:
+        raise PromotionConflict(
+            f"{version}'s evidence was approved in promotion request #{approved.pk} (to {approved.target_stage}) "
+            f"and is frozen: {', '.join(changed)} cannot change. Register a new version instead.",
+            {"approved_request": approved.pk, "fields": changed},
+        )
+    pending = requests.filter(status=PromotionStatus.PENDING).first()
     if pending is None:
         return
     raise PromotionConflict(

@@ -23,7 +23,7 @@ from registry.choices import RiskTier, Stage
 from registry.filters import ModelFilterSet
 from registry.forms import LLMVersionForm, ModelForm, VersionForm, form_submit, posted
 from registry.models import MODEL_CARD_FIELDS
-from registry.rules import can_change_model, can_register_model, can_request_promotion
+from registry.rules import can_change_model, can_change_risk_tier, can_register_model, can_request_promotion
 from registry.selectors.inventory import (
     model_get,
     model_get_changeable,
@@ -165,11 +165,19 @@ def model_edit(request, name):
         **{field: getattr(model, field) for field in MODEL_CARD_FIELDS},
     }
     form = ModelForm(posted(request), initial=initial, teams=team_choices(user=request.user), editing=True)
-    updated, status = form_submit(
-        request,
-        form,
-        lambda data: model_update(model=model, actor=request.user, context=_context(request), changes=_changes(form)),
-    )
+    if not can_change_risk_tier(request.user):
+        form.fields["risk_tier"].help_text = "Only an administrator may change the risk tier."
+    try:
+        updated, status = form_submit(
+            request,
+            form,
+            lambda data: model_update(
+                model=model, actor=request.user, context=_context(request), changes=_changes(form)
+            ),
+        )
+    except PermissionDenied as exc:  # an owner changing the risk tier (registry.rules.can_change_risk_tier)
+        form.add_error("risk_tier" if "risk_tier" in form.changed_data else None, str(exc))
+        updated, status = None, 403
     if updated is not None:
         messages.success(request, f"Model '{model.name}' updated.")
         return redirect(model)
@@ -185,8 +193,9 @@ def version_create_view(request, name):
     )
     latest = next(iter(model.versions.all()), None)
     if model.is_llm_app:  # its parts, prefilled with the latest version's: an edit is the next version
+        # Not its metrics: they were measured on the latest version, not on the one being registered.
         parts = llm_parts(latest) if latest is not None else None
-        form = LLMVersionForm(posted(request), initial={**(parts or {}), "metrics": latest.metrics if parts else {}})
+        form = LLMVersionForm(posted(request), initial=parts or {})
     else:
         initial = {"task_type": latest.task_type, "feature_schema": latest.feature_schema} if latest else {}
         form = VersionForm(posted(request), initial=initial)
@@ -240,7 +249,7 @@ def version_edit(request, name, version):
                 version=found, actor=request.user, context=_context(request), changes=_changes(form)
             ),
         )
-    except PromotionConflict as exc:  # its evidence is frozen while a request is pending
+    except PromotionConflict as exc:  # its evidence is frozen: a request is pending or was approved
         form.add_error(None, exc.message)
         updated, status = None, 409
     if updated is not None:

@@ -26,7 +26,7 @@ from registry.services.tokens import token_create
 def model_connect(request, name):
     denied = "Only the model's owner or an administrator may connect a pipeline to it."
     model = model_get_changeable(user=request.user, name=name, denied=denied)
-    form = PipelineTokenForm(posted(request), initial={"name": f"pipeline: {model.name}", "expires_days": 90})
+    form = PipelineTokenForm(posted(request), initial={"name": f"pipeline: {model.name}"})
     raw, status = form_submit(
         request,
         form,
@@ -40,9 +40,13 @@ def model_connect(request, name):
         )[1],
     )
     opened_at = timezone.now()
-    latest = next(iter(model.versions.all()), None)
     setup = pipeline_setup(
-        base_url=request.build_absolute_uri("/"), model=model, latest_version=latest, timestamp=opened_at, token=raw
+        base_url=request.build_absolute_uri("/"),
+        model=model,
+        latest_version=model.versions.first(),
+        schema_version=model.versions.exclude(feature_schema=[]).first(),  # the latest one with a schema
+        timestamp=opened_at,
+        token=raw,
     )
     context = {
         "nav_section": "inventory",

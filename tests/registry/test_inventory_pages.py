@@ -178,7 +178,7 @@ def test_owner_edits_the_model_card(owner, churn, client_for, audit_actions, las
         reverse("registry:model_edit", args=["churn"]),
         {
             "team": "risk-analytics",
-            "risk_tier": "high",
+            "risk_tier": "medium",  # unchanged: only an admin changes it (tests/registry/test_risk_tier.py)
             "description": churn.description,
             "intended_use": churn.intended_use,
             "limitations": "Only EU customers.",
@@ -189,9 +189,9 @@ def test_owner_edits_the_model_card(owner, churn, client_for, audit_actions, las
     )
     assert response.status_code == 302
     churn.refresh_from_db()
-    assert churn.risk_tier == "high" and churn.limitations == "Only EU customers."
+    assert churn.risk_tier == "medium" and churn.limitations == "Only EU customers."
     event = AuditEvent.objects.get(seq__gt=start)
-    assert event.action == "model.updated" and set(event.after) == {"risk_tier", "limitations"}
+    assert event.action == "model.updated" and set(event.after) == {"limitations"}
     assert audit_actions(start) == ["model.updated"]
 
 

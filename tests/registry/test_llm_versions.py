@@ -247,3 +247,19 @@ def test_the_html_form_registers_an_llm_version_prefilled_with_the_latest_parts(
     assert LLMAppVersion.objects.get(version__version=2).model_id == "gpt-4.1"
     bad = client.post("/models/assistant/versions/new/", {**posted, "tools": '[{"name": "x"}]'})
     assert bad.status_code == 400 and ModelVersion.objects.filter(model=assistant).count() == 2
+
+
+def test_the_html_form_does_not_carry_the_latest_versions_metrics_into_the_next(owner, assistant, client_for):
+    """Evaluation results belong to the version they were measured on: a new version starts
+    without metrics (as an ML version does), whatever its parts are prefilled with."""
+    version_create(model=assistant, actor=owner, context=CLI, metrics={"correctness": 0.91}, **parts())
+    client = client_for(owner)
+    page = client.get("/models/assistant/versions/new/")
+    form = page.context["form"]
+    assert form.initial["llm"]["model"] == "gpt-4.1-mini" and not form.initial.get("metrics")
+    assert "0.91" not in page.content.decode()
+    posted = {name: json.dumps(value) for name, value in parts().items()}
+    posted["llm"] = json.dumps({**PARTS_V1["llm"], "parameters": {"temperature": 0.7, "max_tokens": 512}})
+    posted["metrics"] = form["metrics"].value() or ""
+    assert client.post("/models/assistant/versions/new/", posted).status_code == 302
+    assert ModelVersion.objects.get(model=assistant, version=2).metrics == {}

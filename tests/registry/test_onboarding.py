@@ -204,3 +204,26 @@ def test_the_snippets_are_escaped_in_the_page(churn, owner, client_for):
     page = client_for(owner).get(connect_url()).content.decode()
     assert "<script>alert(1)</script>" not in page
     assert "<script>alert(1)</script>" in snippet(page, "snippet-python")
+
+
+def test_a_latest_version_without_a_schema_gets_the_newest_schema_an_older_version_has(churn, owner, client_for):
+    ModelVersionFactory(model=churn, feature_schema=[{"name": "old", "type": "numeric"}])
+    ModelVersionFactory(model=churn, feature_schema=[{"name": "tenure", "type": "numeric"}])
+    ModelVersionFactory(model=churn, feature_schema=[])  # v3: registered without a schema
+    page = client_for(owner).get(connect_url()).content.decode()
+    assert "placeholder feature schema" not in page and "feature schema of version 2" in page
+    register = curl_body(snippet(page, "snippet-curl-register"))
+    assert register["feature_schema"] == [{"name": "tenure", "type": "numeric"}]
+    assert "/api/v1/models/churn/versions/4/predictions/" in snippet(page, "snippet-curl-batch")
+
+
+def test_the_token_forms_expiry_is_bounded_by_the_installation_maximum(churn_v1, owner, client_for, settings):
+    settings.TOKEN_MAX_LIFETIME_DAYS = 10
+    client = client_for(owner)
+    field = client.get(connect_url()).context["form"]["expires_days"]
+    assert field.field.max_value == 10 and field.value() == 10
+    response = create_token(client, expires_days=30)
+    assert response.status_code == 400
+    assert response.context["form"].errors["expires_days"] and "expires_at" not in response.content.decode()
+    assert not ApiToken.objects.exists()
+    assert create_token(client, expires_days=10).status_code == 200 and ApiToken.objects.count() == 1
