@@ -45,6 +45,10 @@ File formats:
   ``hash``; an empty ``token`` means none; ``before``/``after``
   hold JSON text (``null`` when empty; re-canonicalised before hashing); empty ``actor_id``/``model_id``/
   ``ip`` mean null. The last row is ``#manifest`` followed by the manifest JSON.
+  Exports that neutralise spreadsheet formulas have the row ``#cell_escape,formula-quote``
+  right after the header (and ``"cell_escape"`` in the manifest): a cell beginning with
+  ``= + - @``, tab, carriage return or ``'`` carries one extra leading ``'``, taken off
+  before hashing (``formula_quoted``).
 """
 
 from __future__ import annotations
@@ -85,6 +89,15 @@ TOKEN_FIELD = "token"
 EXPORT_COLUMNS = (*HASHED_FIELDS, TOKEN_FIELD, "hash")
 _EXPORT_COLUMNS_WITHOUT_TOKEN = (*HASHED_FIELDS, "hash")  # exports made before the token was recorded
 MANIFEST_MARKER = "#manifest"
+# CSV exports neutralise spreadsheet formulas (OWASP "CSV injection"): a cell beginning with a
+# character a spreadsheet would read as a formula gets one leading "'", and so does a cell that
+# begins with "'" itself, so the prefix is always undone exactly. Such exports declare it in the
+# row right after the header (``#cell_escape,formula-quote``) and in the manifest
+# (``"cell_escape"``); older exports have neither, and their cells are hashed as written.
+CELL_ESCAPE_MARKER = "#cell_escape"
+FORMULA_QUOTE = "formula-quote"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+QUOTED_STARTS = (*FORMULA_STARTS, "'")
 _INT_FIELDS = ("seq", "actor_id", "model_id")
 _JSON_FIELDS = ("before", "after")
 _NULLABLE_TEXT = ("ip",)
@@ -140,6 +153,38 @@ def csv_cells(payload: dict, hash_: str) -> list:
     return cells
 
 
+def formula_quoted(cell):
+    """A CSV cell as an export declaring ``formula-quote`` writes it (text only)."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(QUOTED_STARTS) else cell
+
+
+def _formula_unquoted(row: list[str], header: list[str], line_no: int) -> list[str]:
+    """The cells of a ``formula-quote`` export as they were hashed: exactly one leading "'" taken
+    off where the exporter put it. A cell the exporter would have prefixed but was not (a formula
+    written into the file afterwards), or a prefix it never writes, is refused."""
+    cells = []
+    for name, cell in zip(header, row, strict=True):
+        if cell.startswith("'") and cell[1:].startswith(QUOTED_STARTS):
+            cells.append(cell[1:])
+        elif cell.startswith(QUOTED_STARTS):
+            raise _Broken(
+                f"line {line_no}: {name} begins with {cell[:2]!r} but the export declares formula-quote, "
+                "which writes every such cell with exactly one ' prefix: the cell was edited"
+            )
+        else:
+            cells.append(cell)
+    return cells
+
+
+def _declare_cell_escape(row: list[str], line_no: int, holder: dict) -> None:
+    """The ``#cell_escape`` row, which comes right after the header in exports that prefix cells."""
+    if line_no != 2 or holder["cell_escape"]:
+        raise ExportFormatError(f"line {line_no}: {CELL_ESCAPE_MARKER} belongs on line 2, right after the header")
+    if row[1:] != [FORMULA_QUOTE]:
+        raise ExportFormatError(f"line {line_no}: unknown cell escape {','.join(row[1:])!r} (expected {FORMULA_QUOTE})")
+    holder["cell_escape"] = FORMULA_QUOTE
+
+
 def _payload_from_csv(row: list[str], header: list[str]) -> tuple[dict, str]:
     record = dict(zip(header, row, strict=True))
     payload: dict = {}
@@ -166,7 +211,7 @@ class ExportFormatError(ValueError):
 def read_export(stream: io.TextIOBase) -> tuple[Iterator[tuple[int, dict, str]], dict]:
     """Sniff the format; returns (iterator of (line_no, payload, hash), holder with 'manifest')."""
     first = stream.readline()
-    holder: dict = {"manifest": None, "format": None}
+    holder: dict = {"manifest": None, "format": None, "cell_escape": None}
     if first.lstrip().startswith("{"):
         holder["format"] = "jsonl"
         return _read_jsonl(first, stream, holder), holder
@@ -223,8 +268,13 @@ def _read_csv(first: str, stream, holder: dict):
             except (IndexError, json.JSONDecodeError) as exc:
                 raise ExportFormatError(f"line {line_no}: unreadable manifest") from exc
             continue
+        if row[0] == CELL_ESCAPE_MARKER:
+            _declare_cell_escape(row, line_no, holder)
+            continue
         if len(row) != len(header):
             raise ExportFormatError(f"line {line_no}: expected {len(header)} columns, got {len(row)}")
+        if holder["cell_escape"]:
+            row = _formula_unquoted(row, header, line_no)
         try:
             payload, hash_ = _payload_from_csv(row, header)
         except (ValueError, json.JSONDecodeError) as exc:
@@ -286,9 +336,12 @@ def _walk(rows) -> tuple[dict, str | None]:
     return summary, first_prev
 
 
-def _manifest_problem(manifest: dict, summary: dict, first_prev: str | None) -> str | None:
+def _manifest_problem(
+    manifest: dict, summary: dict, first_prev: str | None, *, cell_escape: str | None = None
+) -> str | None:
     """What the manifest says that the rows do not, or None."""
     expected = {
+        "cell_escape": cell_escape,
         "count": summary["count"],
         "first_seq": summary["first_seq"],
         "last_seq": summary["last_seq"],
@@ -322,7 +375,7 @@ def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
     manifest = holder["manifest"]
     if not isinstance(manifest, dict):
         return False, "no manifest at the end of the file: the export is truncated or not an audit export", summary
-    problem = _manifest_problem(manifest, summary, first_prev)
+    problem = _manifest_problem(manifest, summary, first_prev, cell_escape=holder["cell_escape"])
     if problem:
         return False, problem, summary
     count, gaps = summary["count"], summary["gaps"]
