@@ -24,9 +24,15 @@ What is checked:
    second's ``prev_hash`` must equal the first's ``hash`` (catches reordering and
    substitution);
 3. the closing manifest: count, first/last sequence, the first event's prev_hash,
-   the last event's hash; if the export is unfiltered (``"contiguous": true``)
-   there must be no gaps in the sequence (catches deleted rows); a missing
-   manifest means the file was truncated.
+   the last event's hash; an export whose ``filters`` leave no event out (none, or
+   only ``from_seq``/``to_seq``) must have no gaps in the sequence (catches deleted
+   rows, whatever ``contiguous`` says) and must say ``"contiguous": true``; gaps are
+   accepted only when filters are declared, and the OK line names them; a missing
+   manifest means the file was truncated;
+4. the rows themselves: a JSON line with a field an export never writes, or any
+   duplicated JSON key (which other tools would read differently from the hash), is
+   refused, as is a CSV row with an extra column. A UTF-8 byte order mark (Excel
+   adds one when it re-saves a CSV file) is ignored.
 
 A FILTERED export (e.g. one model, one actor) is not a contiguous chain: rows of
 other models are left out, so the link check (2) only applies between rows whose
@@ -121,6 +127,27 @@ _CANONICAL_ENCODER = json.JSONEncoder(
 )
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise _DuplicateKey(key)
+    return dict(pairs)
+
+
+def strict_json(text: str):
+    """``json.loads`` refusing a duplicated key: json keeps the last value silently, so a forged
+    value written first would be read by other tools while the hash checks the genuine one."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise json.JSONDecodeError(f"duplicate key {exc.args[0]!r}", text, 0) from None
+
+
 def canonical_json(payload) -> str:
     return _CANONICAL_ENCODER.encode(payload)
 
@@ -193,7 +220,7 @@ def _payload_from_csv(row: list[str], header: list[str]) -> tuple[dict, str]:
         if name in _INT_FIELDS:
             payload[name] = int(value) if value != "" else None
         elif name in _JSON_FIELDS:
-            payload[name] = json.loads(value)
+            payload[name] = strict_json(value)
         elif name in _NULLABLE_TEXT:
             payload[name] = value or None
         else:
@@ -210,7 +237,7 @@ class ExportFormatError(ValueError):
 
 def read_export(stream: io.TextIOBase) -> tuple[Iterator[tuple[int, dict, str]], dict]:
     """Sniff the format; returns (iterator of (line_no, payload, hash), holder with 'manifest')."""
-    first = stream.readline()
+    first = stream.readline().removeprefix("\ufeff")  # a byte order mark, as Excel saves (verify_file drops it)
     holder: dict = {"manifest": None, "format": None, "cell_escape": None}
     if first.lstrip().startswith("{"):
         holder["format"] = "jsonl"
@@ -228,7 +255,7 @@ def _read_jsonl(first: str, stream, holder: dict):
         if holder["manifest"] is not None:
             raise ExportFormatError(f"line {line_no}: data after the manifest")
         try:
-            obj = json.loads(line)
+            obj = strict_json(line)
         except json.JSONDecodeError as exc:
             raise ExportFormatError(f"line {line_no}: not valid JSON ({exc.msg})") from exc
         if not isinstance(obj, dict):
@@ -239,6 +266,11 @@ def _read_jsonl(first: str, stream, holder: dict):
         missing = [f for f in _EXPORT_COLUMNS_WITHOUT_TOKEN if f not in obj]
         if missing:
             raise ExportFormatError(f"line {line_no}: missing field(s) {', '.join(missing)}")
+        unknown = [f for f in obj if f not in EXPORT_COLUMNS]
+        if unknown:
+            raise ExportFormatError(
+                f"line {line_no} (seq {obj['seq']!r}): field(s) an export never writes: {', '.join(unknown)}"
+            )
         payload = with_token({name: obj[name] for name in HASHED_FIELDS}, obj.get(TOKEN_FIELD))
         yield line_no, payload, obj["hash"]
 
@@ -264,7 +296,7 @@ def _read_csv(first: str, stream, holder: dict):
             raise ExportFormatError(f"line {line_no}: data after the manifest")
         if row[0] == MANIFEST_MARKER:
             try:
-                holder["manifest"] = json.loads(row[1])
+                holder["manifest"] = strict_json(row[1])
             except (IndexError, json.JSONDecodeError) as exc:
                 raise ExportFormatError(f"line {line_no}: unreadable manifest") from exc
             continue
@@ -354,12 +386,33 @@ def _manifest_problem(
                 f"manifest mismatch: {key} is {manifest.get(key)!r} in the manifest but {value!r} in the rows "
                 "(rows were added, removed or the manifest was edited)"
             )
-    gaps = summary["gaps"]
-    if manifest.get("contiguous") and gaps:
-        return f"the export is unfiltered but has {gaps} gap(s) in the sequence: rows were deleted"
+    gaps, narrowing = summary["gaps"], _narrowing_filters(manifest)
+    if gaps and not narrowing:
+        return (
+            f"the export declares no filters (other than a seq range) but has {gaps} gap(s) in the sequence: "
+            "rows were deleted"
+        )
+    if manifest.get("contiguous") is not (not narrowing):
+        return f"manifest mismatch: contiguous is {manifest.get('contiguous')!r} but the export declares " + (
+            f"filters ({_filters_text(narrowing)})" if narrowing else "no filters (other than a seq range)"
+        )
     if manifest.get("head_seq") == summary["last_seq"] and manifest.get("head_hash") != summary["last_hash"]:
         return "manifest mismatch: head_hash differs from the last event's hash"
     return None
+
+
+def _narrowing_filters(manifest: dict) -> dict:
+    """The manifest's filters that leave events out: all but a seq range, which is a gap-free stretch."""
+    filters = manifest.get("filters") or {}
+    if not isinstance(filters, dict):
+        return {"filters": filters}
+    return {key: value for key, value in filters.items() if key not in ("from_seq", "to_seq")}
+
+
+def _filters_text(filters: dict) -> str:
+    return ", ".join(
+        f"{key}={value if isinstance(value, str) else canonical_json(value)}" for key, value in filters.items()
+    )
 
 
 def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
@@ -382,7 +435,12 @@ def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
     head = f"chain head at export: seq {manifest.get('head_seq')} {manifest.get('head_hash')}"
     if not count:
         return True, f"OK: empty export; {head}", summary
-    kind = "contiguous chain" if not gaps else f"filtered export, {gaps} gap(s) between matching events"
+    kind = (
+        "contiguous chain"
+        if not gaps
+        else f"filtered export (filters: {_filters_text(_narrowing_filters(manifest))}), "
+        f"{gaps} gap(s) between matching events"
+    )
     message = (
         f"OK: {count} event(s), seq {summary['first_seq']}..{summary['last_seq']} ({kind}); "
         f"last hash {summary['last_hash']}; {head}"
@@ -391,7 +449,7 @@ def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
 
 
 def verify_file(path: str) -> tuple[bool, str, dict]:
-    with open(path, encoding="utf-8", newline="") as stream:
+    with open(path, encoding="utf-8-sig", newline="") as stream:  # Excel re-saves with a byte order mark
         return verify_stream(stream)
 
 
