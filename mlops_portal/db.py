@@ -188,6 +188,17 @@ def pg_inet_text(column_sql: str) -> RawSQL:
 # ----------------------------------------------------------------------------- COPY
 
 
+def pg_prefixed_cells(sql: str, params: Sequence[Any], *, width: int, starts: Sequence[str], prefix: str):
+    """PostgreSQL: the query ``sql`` (``width`` columns) with every cell as text, ``prefix`` put
+    before each that begins with one of ``starts`` (CSV exports neutralise spreadsheet formulas this
+    way: ``registry.verify_export.formula_quoted`` is the portable path). NULL stays NULL."""
+    names = [f"c{i}" for i in range(width)]
+    cells = ", ".join(
+        f"CASE WHEN left({c}::text, 1) = ANY(%s::text[]) THEN %s || {c}::text ELSE {c}::text END" for c in names
+    )
+    return f"SELECT {cells} FROM ({sql}) AS cells({', '.join(names)})", [*([list(starts), prefix] * width), *params]
+
+
 def copy_to_csv(sql: str, params: Sequence[Any], *, chunk_bytes: int, using: str = DEFAULT_DB_ALIAS) -> Iterator[str]:
     """PostgreSQL: the CSV rows of a query written by the database (``COPY (…) TO STDOUT``),
     as UTF-8 text chunks of about ``chunk_bytes``. The portable path writes the same cells

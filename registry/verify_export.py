@@ -24,9 +24,15 @@ What is checked:
    second's ``prev_hash`` must equal the first's ``hash`` (catches reordering and
    substitution);
 3. the closing manifest: count, first/last sequence, the first event's prev_hash,
-   the last event's hash; if the export is unfiltered (``"contiguous": true``)
-   there must be no gaps in the sequence (catches deleted rows); a missing
-   manifest means the file was truncated.
+   the last event's hash; an export whose ``filters`` leave no event out (none, or
+   only ``from_seq``/``to_seq``) must have no gaps in the sequence (catches deleted
+   rows, whatever ``contiguous`` says) and must say ``"contiguous": true``; gaps are
+   accepted only when filters are declared, and the OK line names them; a missing
+   manifest means the file was truncated;
+4. the rows themselves: a JSON line with a field an export never writes, or any
+   duplicated JSON key (which other tools would read differently from the hash), is
+   refused, as is a CSV row with an extra column. A UTF-8 byte order mark (Excel
+   adds one when it re-saves a CSV file) is ignored.
 
 A FILTERED export (e.g. one model, one actor) is not a contiguous chain: rows of
 other models are left out, so the link check (2) only applies between rows whose
@@ -45,6 +51,10 @@ File formats:
   ``hash``; an empty ``token`` means none; ``before``/``after``
   hold JSON text (``null`` when empty; re-canonicalised before hashing); empty ``actor_id``/``model_id``/
   ``ip`` mean null. The last row is ``#manifest`` followed by the manifest JSON.
+  Exports that neutralise spreadsheet formulas have the row ``#cell_escape,formula-quote``
+  right after the header (and ``"cell_escape"`` in the manifest): a cell beginning with
+  ``= + - @``, tab, carriage return or ``'`` carries one extra leading ``'``, taken off
+  before hashing (``formula_quoted``).
 """
 
 from __future__ import annotations
@@ -85,6 +95,15 @@ TOKEN_FIELD = "token"
 EXPORT_COLUMNS = (*HASHED_FIELDS, TOKEN_FIELD, "hash")
 _EXPORT_COLUMNS_WITHOUT_TOKEN = (*HASHED_FIELDS, "hash")  # exports made before the token was recorded
 MANIFEST_MARKER = "#manifest"
+# CSV exports neutralise spreadsheet formulas (OWASP "CSV injection"): a cell beginning with a
+# character a spreadsheet would read as a formula gets one leading "'", and so does a cell that
+# begins with "'" itself, so the prefix is always undone exactly. Such exports declare it in the
+# row right after the header (``#cell_escape,formula-quote``) and in the manifest
+# (``"cell_escape"``); older exports have neither, and their cells are hashed as written.
+CELL_ESCAPE_MARKER = "#cell_escape"
+FORMULA_QUOTE = "formula-quote"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+QUOTED_STARTS = (*FORMULA_STARTS, "'")
 _INT_FIELDS = ("seq", "actor_id", "model_id")
 _JSON_FIELDS = ("before", "after")
 _NULLABLE_TEXT = ("ip",)
@@ -106,6 +125,27 @@ def canonical_default(value):
 _CANONICAL_ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=canonical_default
 )
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise _DuplicateKey(key)
+    return dict(pairs)
+
+
+def strict_json(text: str):
+    """``json.loads`` refusing a duplicated key: json keeps the last value silently, so a forged
+    value written first would be read by other tools while the hash checks the genuine one."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise json.JSONDecodeError(f"duplicate key {exc.args[0]!r}", text, 0) from None
 
 
 def canonical_json(payload) -> str:
@@ -140,6 +180,38 @@ def csv_cells(payload: dict, hash_: str) -> list:
     return cells
 
 
+def formula_quoted(cell):
+    """A CSV cell as an export declaring ``formula-quote`` writes it (text only)."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(QUOTED_STARTS) else cell
+
+
+def _formula_unquoted(row: list[str], header: list[str], line_no: int) -> list[str]:
+    """The cells of a ``formula-quote`` export as they were hashed: exactly one leading "'" taken
+    off where the exporter put it. A cell the exporter would have prefixed but was not (a formula
+    written into the file afterwards), or a prefix it never writes, is refused."""
+    cells = []
+    for name, cell in zip(header, row, strict=True):
+        if cell.startswith("'") and cell[1:].startswith(QUOTED_STARTS):
+            cells.append(cell[1:])
+        elif cell.startswith(QUOTED_STARTS):
+            raise _Broken(
+                f"line {line_no}: {name} begins with {cell[:2]!r} but the export declares formula-quote, "
+                "which writes every such cell with exactly one ' prefix: the cell was edited"
+            )
+        else:
+            cells.append(cell)
+    return cells
+
+
+def _declare_cell_escape(row: list[str], line_no: int, holder: dict) -> None:
+    """The ``#cell_escape`` row, which comes right after the header in exports that prefix cells."""
+    if line_no != 2 or holder["cell_escape"]:
+        raise ExportFormatError(f"line {line_no}: {CELL_ESCAPE_MARKER} belongs on line 2, right after the header")
+    if row[1:] != [FORMULA_QUOTE]:
+        raise ExportFormatError(f"line {line_no}: unknown cell escape {','.join(row[1:])!r} (expected {FORMULA_QUOTE})")
+    holder["cell_escape"] = FORMULA_QUOTE
+
+
 def _payload_from_csv(row: list[str], header: list[str]) -> tuple[dict, str]:
     record = dict(zip(header, row, strict=True))
     payload: dict = {}
@@ -148,7 +220,7 @@ def _payload_from_csv(row: list[str], header: list[str]) -> tuple[dict, str]:
         if name in _INT_FIELDS:
             payload[name] = int(value) if value != "" else None
         elif name in _JSON_FIELDS:
-            payload[name] = json.loads(value)
+            payload[name] = strict_json(value)
         elif name in _NULLABLE_TEXT:
             payload[name] = value or None
         else:
@@ -165,8 +237,8 @@ class ExportFormatError(ValueError):
 
 def read_export(stream: io.TextIOBase) -> tuple[Iterator[tuple[int, dict, str]], dict]:
     """Sniff the format; returns (iterator of (line_no, payload, hash), holder with 'manifest')."""
-    first = stream.readline()
-    holder: dict = {"manifest": None, "format": None}
+    first = stream.readline().removeprefix("\ufeff")  # a byte order mark, as Excel saves (verify_file drops it)
+    holder: dict = {"manifest": None, "format": None, "cell_escape": None}
     if first.lstrip().startswith("{"):
         holder["format"] = "jsonl"
         return _read_jsonl(first, stream, holder), holder
@@ -183,7 +255,7 @@ def _read_jsonl(first: str, stream, holder: dict):
         if holder["manifest"] is not None:
             raise ExportFormatError(f"line {line_no}: data after the manifest")
         try:
-            obj = json.loads(line)
+            obj = strict_json(line)
         except json.JSONDecodeError as exc:
             raise ExportFormatError(f"line {line_no}: not valid JSON ({exc.msg})") from exc
         if not isinstance(obj, dict):
@@ -194,6 +266,11 @@ def _read_jsonl(first: str, stream, holder: dict):
         missing = [f for f in _EXPORT_COLUMNS_WITHOUT_TOKEN if f not in obj]
         if missing:
             raise ExportFormatError(f"line {line_no}: missing field(s) {', '.join(missing)}")
+        unknown = [f for f in obj if f not in EXPORT_COLUMNS]
+        if unknown:
+            raise ExportFormatError(
+                f"line {line_no} (seq {obj['seq']!r}): field(s) an export never writes: {', '.join(unknown)}"
+            )
         payload = with_token({name: obj[name] for name in HASHED_FIELDS}, obj.get(TOKEN_FIELD))
         yield line_no, payload, obj["hash"]
 
@@ -219,12 +296,17 @@ def _read_csv(first: str, stream, holder: dict):
             raise ExportFormatError(f"line {line_no}: data after the manifest")
         if row[0] == MANIFEST_MARKER:
             try:
-                holder["manifest"] = json.loads(row[1])
+                holder["manifest"] = strict_json(row[1])
             except (IndexError, json.JSONDecodeError) as exc:
                 raise ExportFormatError(f"line {line_no}: unreadable manifest") from exc
             continue
+        if row[0] == CELL_ESCAPE_MARKER:
+            _declare_cell_escape(row, line_no, holder)
+            continue
         if len(row) != len(header):
             raise ExportFormatError(f"line {line_no}: expected {len(header)} columns, got {len(row)}")
+        if holder["cell_escape"]:
+            row = _formula_unquoted(row, header, line_no)
         try:
             payload, hash_ = _payload_from_csv(row, header)
         except (ValueError, json.JSONDecodeError) as exc:
@@ -286,9 +368,12 @@ def _walk(rows) -> tuple[dict, str | None]:
     return summary, first_prev
 
 
-def _manifest_problem(manifest: dict, summary: dict, first_prev: str | None) -> str | None:
+def _manifest_problem(
+    manifest: dict, summary: dict, first_prev: str | None, *, cell_escape: str | None = None
+) -> str | None:
     """What the manifest says that the rows do not, or None."""
     expected = {
+        "cell_escape": cell_escape,
         "count": summary["count"],
         "first_seq": summary["first_seq"],
         "last_seq": summary["last_seq"],
@@ -301,12 +386,33 @@ def _manifest_problem(manifest: dict, summary: dict, first_prev: str | None) -> 
                 f"manifest mismatch: {key} is {manifest.get(key)!r} in the manifest but {value!r} in the rows "
                 "(rows were added, removed or the manifest was edited)"
             )
-    gaps = summary["gaps"]
-    if manifest.get("contiguous") and gaps:
-        return f"the export is unfiltered but has {gaps} gap(s) in the sequence: rows were deleted"
+    gaps, narrowing = summary["gaps"], _narrowing_filters(manifest)
+    if gaps and not narrowing:
+        return (
+            f"the export declares no filters (other than a seq range) but has {gaps} gap(s) in the sequence: "
+            "rows were deleted"
+        )
+    if manifest.get("contiguous") is not (not narrowing):
+        return f"manifest mismatch: contiguous is {manifest.get('contiguous')!r} but the export declares " + (
+            f"filters ({_filters_text(narrowing)})" if narrowing else "no filters (other than a seq range)"
+        )
     if manifest.get("head_seq") == summary["last_seq"] and manifest.get("head_hash") != summary["last_hash"]:
         return "manifest mismatch: head_hash differs from the last event's hash"
     return None
+
+
+def _narrowing_filters(manifest: dict) -> dict:
+    """The manifest's filters that leave events out: all but a seq range, which is a gap-free stretch."""
+    filters = manifest.get("filters") or {}
+    if not isinstance(filters, dict):
+        return {"filters": filters}
+    return {key: value for key, value in filters.items() if key not in ("from_seq", "to_seq")}
+
+
+def _filters_text(filters: dict) -> str:
+    return ", ".join(
+        f"{key}={value if isinstance(value, str) else canonical_json(value)}" for key, value in filters.items()
+    )
 
 
 def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
@@ -322,14 +428,19 @@ def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
     manifest = holder["manifest"]
     if not isinstance(manifest, dict):
         return False, "no manifest at the end of the file: the export is truncated or not an audit export", summary
-    problem = _manifest_problem(manifest, summary, first_prev)
+    problem = _manifest_problem(manifest, summary, first_prev, cell_escape=holder["cell_escape"])
     if problem:
         return False, problem, summary
     count, gaps = summary["count"], summary["gaps"]
     head = f"chain head at export: seq {manifest.get('head_seq')} {manifest.get('head_hash')}"
     if not count:
         return True, f"OK: empty export; {head}", summary
-    kind = "contiguous chain" if not gaps else f"filtered export, {gaps} gap(s) between matching events"
+    kind = (
+        "contiguous chain"
+        if not gaps
+        else f"filtered export (filters: {_filters_text(_narrowing_filters(manifest))}), "
+        f"{gaps} gap(s) between matching events"
+    )
     message = (
         f"OK: {count} event(s), seq {summary['first_seq']}..{summary['last_seq']} ({kind}); "
         f"last hash {summary['last_hash']}; {head}"
@@ -338,7 +449,7 @@ def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
 
 
 def verify_file(path: str) -> tuple[bool, str, dict]:
-    with open(path, encoding="utf-8", newline="") as stream:
+    with open(path, encoding="utf-8-sig", newline="") as stream:  # Excel re-saves with a byte order mark
         return verify_stream(stream)
 
 

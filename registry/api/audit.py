@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.urls import path, re_path, reverse
+from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, permissions, serializers
@@ -83,7 +84,7 @@ class _NoFormatNegotiation:
 def _filters(request) -> AuditEventFilter:
     filterset = AuditEventFilter(request.query_params, queryset=audit_event_queryset(user=request.user))
     if not filterset.is_valid():
-        raise exceptions.ValidationError(filterset.errors.get_json_data())
+        raise translate_validation(filterset.errors)  # as DjangoFilterBackend does for every other list
     return filterset
 
 

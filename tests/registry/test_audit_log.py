@@ -285,6 +285,18 @@ def test_api_audit_list_bad_input_is_400_json(auditor, history, api_client_for, 
     assert response.json()["error"]["code"] == "invalid"
 
 
+@pytest.mark.parametrize("url", ["/api/v1/audit/", "/api/v1/audit/export/"])
+def test_api_audit_filter_errors_have_the_shape_of_every_other_400(auditor, history, api_client_for, url):
+    client = api_client_for(auditor)
+    error = client.get(url, {"since": "garbage", "format": "csv"}).json()["error"]
+    other = client.get("/api/v1/models/", {"risk_tier": "garbage"}).json()["error"]  # DjangoFilterBackend's 400
+    assert isinstance(other["details"]["risk_tier"][0], str)  # the shape every other endpoint gives
+    assert error["code"] == "invalid"
+    assert error["details"]["since"] and all(isinstance(m, str) for m in error["details"]["since"])
+    assert error["message"] == f"since: {error['details']['since'][0]}"
+    assert error["message"] != "since: invalid"
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_api_export_streams_verifiable_rows_and_records_the_export(auditor, history, api_client_for, fmt, last_seq):
     before = last_seq()

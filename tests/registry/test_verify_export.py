@@ -167,7 +167,7 @@ def test_a_seq_range_export_is_contiguous_and_detects_a_deleted_line(events, tmp
     assert main([str(_write(tmp_path, "range.csv", lines))]) == 0
     manifest = json.loads(next(iter(__import__("csv").reader([lines[-1]])))[1])
     assert manifest["contiguous"] is True and manifest["first_seq"] == 3
-    del lines[2]
+    del lines[3]  # the second event (the header, then the #cell_escape row)
     last = json.loads(next(iter(__import__("csv").reader([lines[-1]])))[1])
     last["count"] -= 1
     lines[-1] = '#manifest,"' + json.dumps(last).replace('"', '""') + '"\n'

@@ -15,9 +15,17 @@ from django.db import transaction
 from django.db.models import Count, Max, Min
 
 from mlops_portal import clock
-from mlops_portal.db import copy_to_csv, is_postgresql
+from mlops_portal.db import copy_to_csv, is_postgresql, pg_prefixed_cells
 from registry.models import AuditEvent, RegisteredModel
-from registry.verify_export import EXPORT_COLUMNS, MANIFEST_MARKER, canonical_json
+from registry.verify_export import (
+    CELL_ESCAPE_MARKER,
+    EXPORT_COLUMNS,
+    FORMULA_QUOTE,
+    MANIFEST_MARKER,
+    QUOTED_STARTS,
+    canonical_json,
+    formula_quoted,
+)
 
 from .context import AuditContext
 from .rows import ChainRow, canonical_row_text, canonical_rows, pg_text_values
@@ -44,11 +52,13 @@ class ExportRange:
 
 
 def _copy_csv(queryset, *, chunk_bytes: int) -> Iterator[str]:
-    """The CSV rows of ``queryset`` written by PostgreSQL's COPY, as UTF-8 text chunks."""
+    """The CSV rows of ``queryset`` written by PostgreSQL's COPY, as UTF-8 text chunks, formulas
+    neutralised by the database as ``_csv_rows_text`` does in Python."""
     try:
         sql, params = pg_text_values(queryset.order_by("seq"), json_null=True).query.sql_with_params()
     except EmptyResultSet:  # e.g. .none(): nothing to copy
         return
+    sql, params = pg_prefixed_cells(sql, params, width=len(EXPORT_COLUMNS), starts=QUOTED_STARTS, prefix="'")
     yield from copy_to_csv(sql, params, chunk_bytes=chunk_bytes)
 
 
@@ -79,6 +89,7 @@ def _manifest(found: ExportRange, *, head: tuple[int, str], filters: dict, expor
         "head_hash": head[1],
         # Only a seq range (or nothing) keeps the export a gap-free stretch of the chain.
         "contiguous": set(filters) <= {"from_seq", "to_seq"},
+        **({"cell_escape": FORMULA_QUOTE} if fmt == "csv" else {}),
         "exported_at": exported_at,
         "filters": filters,
         "format": fmt,
@@ -93,6 +104,15 @@ def _csv_text(rows: list) -> str:
     return buffer.getvalue()
 
 
+def _csv_rows_text(rows: list) -> str:
+    """Events as CSV rows, formulas neutralised (``formula_quoted``). Lines end in CRLF, so that the
+    csv module quotes a cell holding a bare carriage return as COPY does (with "\\n" it does not,
+    and the row would split when read back)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([formula_quoted(cell) for cell in row] for row in rows)
+    return buffer.getvalue()
+
+
 def _python_rows(queryset, *, fmt: str, head_seq: int, chunk_size: int, found: ExportRange) -> Iterator[str]:
     """The rows written in Python (JSON Lines, and CSV off PostgreSQL), one chunk of text per
     ``chunk_size`` events; ``found`` collects the manifest's range."""
@@ -101,10 +121,10 @@ def _python_rows(queryset, *, fmt: str, head_seq: int, chunk_size: int, found: E
         batch.append(row if fmt == "csv" else _jsonl_line(row))
         found.add(row)
         if len(batch) >= chunk_size:
-            yield _csv_text(batch) if fmt == "csv" else "".join(batch)
+            yield _csv_rows_text(batch) if fmt == "csv" else "".join(batch)
             batch = []
     if batch:
-        yield _csv_text(batch) if fmt == "csv" else "".join(batch)
+        yield _csv_rows_text(batch) if fmt == "csv" else "".join(batch)
 
 
 def audit_export_rows(
@@ -129,7 +149,7 @@ def audit_export_rows(
     head = head or audit_head()
     filters = dict(filters or {})
     if fmt == "csv":
-        yield _csv_text([EXPORT_COLUMNS])
+        yield _csv_text([EXPORT_COLUMNS, [CELL_ESCAPE_MARKER, FORMULA_QUOTE]])
     if fmt == "csv" and is_postgresql() and use_copy:
         # PostgreSQL writes the CSV rows itself (COPY ... TO STDOUT): the same cells as the
         # Python path, at the database's own speed; the manifest comes from one aggregate.
