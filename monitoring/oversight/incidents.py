@@ -120,13 +120,13 @@ def _lock(incident: Incident, actor) -> Incident:
 
 
 def _production_then(*, model: RegisteredModel, actor, moment: dt.datetime):
-    """(version, promotion request, approvers) in production at ``moment`` (stage history)."""
+    """(version, promotion request, approvers) in production at ``moment`` (stage history);
+    (None, None, []) when no version was in production then, whatever is in production now."""
     from registry.selectors.audit import inventory_as_of
 
     entry = next((e for e in inventory_as_of(user=actor, moment=moment) if e.model.pk == model.pk), None)
     if entry is None or entry.version is None:
-        current = model.versions.filter(stage="production").first()
-        return current, None, []
+        return None, None, []
     return entry.version, entry.promotion, [r.reviewer.get_username() for r in entry.approvals]
 
 
