@@ -78,12 +78,14 @@ class DashboardRangeForm(forms.Form):
         data = super().clean()
         if data.get("range") == "custom":
             start, end = data.get("start"), data.get("end")
-            if not start or not end:
-                raise forms.ValidationError("A custom range needs a start and an end.")
-            if start >= end:
-                raise forms.ValidationError("The start must be before the end.")
-            if end - start > CUSTOM_MAX_SPAN:
-                raise forms.ValidationError("A custom range can span at most 366 days.")
+            if not start or not end:  # each error beside its field (a field refused on its own has one)
+                for name in ("start", "end"):
+                    if not data.get(name) and name not in self.errors:
+                        self.add_error(name, "A custom range needs a start and an end.")
+            elif start >= end:
+                self.add_error("end", "The start must be before the end.")
+            elif end - start > CUSTOM_MAX_SPAN:
+                self.add_error("start", "A custom range can span at most 366 days.")
         return data
 
     def query(self, *, now: datetime | None = None) -> DashboardQuery:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.gates_llm import llm_runs
+from registry.choices import EvaluationKind
 from registry.models import EvaluationRun, ModelVersion
 
 MAX_RUNS = 50
@@ -30,10 +30,18 @@ def llm_run_summary(run: EvaluationRun) -> dict[str, Any]:
     }
 
 
-def llm_evaluation_list(*, version: ModelVersion) -> dict[str, Any]:
-    """The version's LLM evaluation runs, newest first (at most ``MAX_RUNS``)."""
+def evaluation_list(*, version: ModelVersion) -> dict[str, Any]:
+    """The version's evaluation runs of either kind, newest first (at most ``MAX_RUNS``), each
+    with its kind and status: an LLM run with its summaries, a fairness run as its upload answered
+    (``evaluation_summary``; the per-group report is ``GET …/fairness/``, for who may see it)."""
+    from monitoring.selectors_fairness import evaluation_summary
+
+    runs = EvaluationRun.objects.filter(version=version).defer("data").order_by("-created_at", "-pk")[:MAX_RUNS]
     return {
         "model": version.model.name,
         "version": version.version,
-        "results": [llm_run_summary(run) for run in llm_runs(version)[:MAX_RUNS]],
+        "results": [
+            llm_run_summary(run) if run.kind == EvaluationKind.LLM else {"kind": run.kind, **evaluation_summary(run)}
+            for run in runs
+        ],
     }

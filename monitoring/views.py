@@ -1,7 +1,8 @@
 """Monitoring pages: fleet overview (the home page), model dashboard, alerts, scorecard.
 
 Thin views: parse the GET filters with the forms and FilterSets the API shares (bad input
-is a 400 JSON error, never a 500), ask the selectors in ``monitoring.selectors`` /
+is a 400, never a 500: the page again with the errors beside the fields, or JSON for an htmx
+fragment; ``monitoring.form_errors``), ask the selectors in ``monitoring.selectors`` /
 ``monitoring.scorecard``, let ``monitoring.charts`` build the figures, render. Figures
 travel as JSON in a ``json_script`` block and are drawn by ``static/js/charts.js`` (strict CSP).
 """
@@ -26,6 +27,8 @@ from .charts.cost import cost_figures
 from .charts_llm import llm_figures
 from .choices import AlertKind, AlertSeverity, AlertStatus
 from .fairness_charts import fairness_figures
+from .filters import FleetFilterSet
+from .form_errors import VALUES, invalid_page, invalid_values, wants_json
 from .forms import RANGES, AcknowledgeForm, BatchesSinceForm, ScorecardForm, dashboard_query_parse
 from .scorecard import ack_hours_default, scorecard_compute
 from .selectors import (
@@ -44,30 +47,26 @@ from .selectors.windows import window_failures
 from .services.alerts import AlertStateConflict, alert_acknowledge
 
 ALERTS_PAGE_SIZE = 100
-
-
-def invalid_values(errors) -> object:
-    """A 400 JSON error for bad GET or POST values (a form's errors or a ValidationError)."""
-    if isinstance(errors, ValidationError):
-        details = errors.message_dict if hasattr(errors, "error_dict") else {"__all__": errors.messages}
-    else:
-        details = errors.get_json_data()
-    return json_error(400, "Invalid filter values.", details)
+ALERTS_TEMPLATE = "monitoring/alerts.html"
 
 
 # --------------------------------------------------------------------------- fleet
 
 
 def _fleet_page(request, template: str, *, full: bool):
-    """The fleet's rows and counts through ``FleetFilterSet`` (400 on invalid filters); the
-    ``full`` page adds the roll-up chart and the models left to complete."""
+    """The fleet's rows and counts through ``FleetFilterSet``; the ``full`` page adds the roll-up
+    chart and the models left to complete. Invalid filters: the page without rows, the errors
+    beside the filters (400); the polled fragment answers the JSON error."""
+    errors = None
     try:
         models_qs, filterset = fleet_models(user=request.user, filters=request.GET)
-        models = list(models_qs)
+        models, form = list(models_qs), filterset.form
     except ValidationError as exc:
-        return invalid_values(exc)
+        if not full:
+            return invalid_values(exc)
+        errors, models, form = exc, [], FleetFilterSet(request.GET).form
     context = {
-        "filters": filterset.form,
+        "filters": form,
         "models": models,
         "health_counts": fleet_health_counts(models),
         "query_string": request.GET.urlencode(),
@@ -80,6 +79,8 @@ def _fleet_page(request, template: str, *, full: bool):
             figures_json=charts.figures_json_script(charts.fleet_figures(rollup)),
             models_to_complete=models_to_complete(user=request.user),
         )
+    if errors is not None:
+        return invalid_page(request, errors, template=template, context=context)
     return render(request, template, context)
 
 
@@ -102,10 +103,15 @@ def fleet_live(request):
 @login_required
 @require_GET
 def model_dashboard(request, name):
+    """Bad picker values: the dashboard drawn for the values that are valid (else its default
+    range), the picker as submitted with the errors beside its fields (400)."""
+    errors = None
     try:
         query = dashboard_query_parse(request.GET)
     except ValidationError as exc:
-        return json_error(400, "Invalid range or granularity.", exc.message_dict)
+        if wants_json(request):
+            return invalid_values(exc, "Invalid range or granularity.")
+        errors, query = exc, _valid_part(request.GET, exc)
     data = model_dashboard_data(user=request.user, name=name, query=query)
     llm = llm_panels(data)  # LLM applications only (monitoring/selectors/llm.py, monitoring/charts_llm.py)
     cost = cost_panel(
@@ -135,9 +141,26 @@ def model_dashboard(request, name):
         "window_failures": window_failures(user=request.user, model=data.model)[:20],
         "cost": cost,  # templates/monitoring/_cost_panel.html
     }
+    if errors is not None:
+        context["submitted"] = request.GET
+        return invalid_page(
+            request, errors, template="monitoring/model_dashboard.html", context=context, message="Invalid range."
+        )
     if request.htmx and request.htmx.target == "dashboard-charts":  # the header's version swapped out of band
         return render(request, "monitoring/inc/dashboard_charts.html", {**context, "charts_only": True})
     return render(request, "monitoring/model_dashboard.html", context)
+
+
+def _valid_part(params, errors: ValidationError):
+    """The dashboard query of ``params`` without the refused values (a refused custom range
+    falls back to the default range)."""
+    refused = set(errors.message_dict)
+    if refused & {"__all__", "range", "start", "end"}:
+        refused |= {"range", "start", "end"}
+    try:
+        return dashboard_query_parse({k: v for k, v in params.items() if k not in refused})
+    except ValidationError:
+        return dashboard_query_parse({})
 
 
 @login_required
@@ -149,7 +172,8 @@ def batches_since_check(request, name):
     model = model_get_changeable(user=request.user, name=name, denied=denied)
     form = BatchesSinceForm(request.GET)
     if not form.is_valid():
-        return invalid_values(form.errors)
+        context = {"m": model, "since": None, "found": None}
+        return invalid_page(request, form.errors, template="monitoring/inc/batches_since.html", context=context)
     since = form.cleaned_data["since"]
     found = batches_since(user=request.user, model=model, since=since)
     return render(request, "monitoring/inc/batches_since.html", {"m": model, "since": since, "found": found})
@@ -162,24 +186,40 @@ def batches_since_check(request, name):
 @require_GET
 def alert_list(request):
     try:
-        alerts_qs, filterset = alert_page_list(user=request.user, params=request.GET)
-    except ValidationError as exc:
-        return invalid_values(exc)
+        context = _alert_page(request, request.GET)
+    except ValidationError as exc:  # no rows, the filters as sent with the errors beside them
+        context = _alert_context(alerts=[], recent=[], filters=request.GET.dict())
+        return invalid_page(request, exc, template=ALERTS_TEMPLATE, context=context)
+    return render(request, ALERTS_TEMPLATE, context)
+
+
+def _alert_page(request, params) -> dict:
+    """The alerts page for the filters ``params`` (ValidationError when they are invalid)."""
+    alerts_qs, filterset = alert_page_list(user=request.user, params=params)
     alerts = list(alerts_qs[:ALERTS_PAGE_SIZE])
     # the default view (no filters): what is open now, and what was resolved in the last week
-    recent = [] if request.GET else list(alert_recently_resolved(user=request.user)[:ALERTS_PAGE_SIZE])
+    recent = [] if params else list(alert_recently_resolved(user=request.user)[:ALERTS_PAGE_SIZE])
     for alert in alerts:
         alert.can_acknowledge = can_change_model(request.user, alert.model)
-    context = {
+    return _alert_context(alerts=alerts, recent=recent, filters=filterset.form.cleaned_data)
+
+
+def _alert_context(*, alerts: list, recent: list, filters: dict) -> dict:
+    return {
         "nav_section": "alerts",
         "alerts": alerts,
         "recent": recent,
-        "filters": filterset.form.cleaned_data,
+        "filters": filters,
         "statuses": AlertStatus.choices,
         "severities": AlertSeverity.choices,
         "kinds": AlertKind.choices,
     }
-    return render(request, "monitoring/alerts.html", context)
+
+
+def _acknowledge_refused(request, alert, errors):
+    """The alerts page again, the error beside this alert's comment (400); JSON for htmx."""
+    context = {**_alert_page(request, {}), "ack_error_for": alert.pk, "submitted": request.POST}
+    return invalid_page(request, errors, template=ALERTS_TEMPLATE, context=context, message=VALUES)
 
 
 @login_required
@@ -192,7 +232,7 @@ def alert_acknowledge_view(request, pk):
         raise PermissionDenied("Only the model's owner or an admin can acknowledge its alerts.")
     form = AcknowledgeForm(request.POST)
     if not form.is_valid():
-        return invalid_values(form.errors)
+        return _acknowledge_refused(request, alert, form.errors)
     try:
         alert = alert_acknowledge(
             alert=alert,
@@ -203,7 +243,7 @@ def alert_acknowledge_view(request, pk):
     except AlertStateConflict as exc:
         return json_error(409, " ".join(exc.messages))
     except ValidationError as exc:
-        return json_error(400, " ".join(exc.messages))
+        return _acknowledge_refused(request, alert, exc)
     alert.can_acknowledge = True
     if request.htmx:
         return render(request, "monitoring/inc/alert_row.html", {"alert": alert})
@@ -218,7 +258,10 @@ def alert_acknowledge_view(request, pk):
 @require_GET
 def scorecard(request):
     form = ScorecardForm(request.GET)
-    if not form.is_valid():
-        return invalid_values(form.errors)
-    card = scorecard_compute(user=request.user, ack_hours=form.cleaned_data.get("ack_hours") or ack_hours_default())
-    return render(request, "monitoring/scorecard.html", {"nav_section": "scorecard", "card": card, "form": form})
+    valid = form.is_valid()
+    ack_hours = (form.cleaned_data.get("ack_hours") if valid else None) or ack_hours_default()
+    card = scorecard_compute(user=request.user, ack_hours=ack_hours)
+    context = {"nav_section": "scorecard", "card": card, "form": form}
+    if not valid:  # the card for the default, the error beside the field
+        return invalid_page(request, form.errors, template="monitoring/scorecard.html", context=context)
+    return render(request, "monitoring/scorecard.html", context)

@@ -9,11 +9,11 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied, Valid
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from monitoring.form_errors import VALUES, invalid_page
 from monitoring.forms import RetentionForm
 from monitoring.selectors_privacy import RECEIPTS_SHOWN, erasure_request_list, purge_receipts, records_of_processing
 from monitoring.services.erasure import erasure_request_create
 from monitoring.services.retention import retention_policy_update
-from monitoring.views import invalid_values
 from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
 from registry.selectors.inventory import model_get_changeable
 from registry.services.audit import AuditContext
@@ -22,14 +22,19 @@ from registry.stepup import step_up_required_if
 from .models_retention import HIGH_RISK_FLOOR_DAYS
 
 PAGE_SIZE = 100
+PAGE = "monitoring/privacy.html"
 
 
 @login_required
 @require_GET
 def privacy_overview(request):
+    return render(request, PAGE, _privacy_context(request))
+
+
+def _privacy_context(request) -> dict:
     if not can_view_privacy(request.user):
         raise PermissionDenied("Only privacy officers, auditors and admins see this page.")
-    context = {
+    return {
         "nav_section": "privacy",
         "requests": list(erasure_request_list(user=request.user)[:PAGE_SIZE]),
         "records": records_of_processing(user=request.user),
@@ -38,7 +43,6 @@ def privacy_overview(request):
         "can_manage": can_manage_retention(request.user),
         "floor": HIGH_RISK_FLOOR_DAYS,
     }
-    return render(request, "monitoring/privacy.html", context)
 
 
 @login_required
@@ -66,13 +70,15 @@ def erasure_request_view(request):
 @step_up_required_if(lambda request, name: can_manage_retention(request.user))  # as the API's PATCH
 def retention_update_view(request, name):
     """Change one model's retention and legal hold from the privacy page (the service audits
-    it): malformed values are a JSON 400, a change the rules refuse (the high-risk floor, a
-    hold without its article) comes back to the page as a message, as an erasure's does."""
+    it): malformed values bring the page back with the errors beside the model's fields (400),
+    a change the rules refuse (the high-risk floor, a hold without its article) comes back to
+    the page as a message, as an erasure's does."""
     denied = "Only a privacy officer or an admin can change retention and legal holds."
     model = model_get_changeable(user=request.user, name=name, denied=denied, may=can_manage_retention)
     form = RetentionForm(request.POST)
     if not form.is_valid():
-        return invalid_values(form.errors)
+        context = {**_privacy_context(request), "retention_error_for": model.name}
+        return invalid_page(request, form.errors, template=PAGE, context=context, message=VALUES)
     try:
         retention_policy_update(
             model=model, actor=request.user, context=AuditContext.from_request(request), changes=form.cleaned_data

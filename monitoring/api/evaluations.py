@@ -10,7 +10,8 @@ report: per attribute and pairwise intersection (``a&b``) the groups (``n``, ``s
 
 For a model of kind ``llm_app`` the same POST takes the run's cases (JSON, JSON Lines, CSV or
 Parquet; ``monitoring.services.evaluations_llm``) and answers 201 with the summaries, computed at
-once; ``GET …/evaluations/`` lists the version's LLM runs with their summaries.
+once. ``GET …/evaluations/`` lists the version's runs of either kind, newest first, each with its
+kind and status (LLM runs with their summaries).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from monitoring.selectors_fairness import evaluation_summary, fairness_report_get
-from monitoring.selectors_llm import llm_evaluation_list, llm_run_summary
+from monitoring.selectors_llm import evaluation_list, llm_run_summary
 from monitoring.services.evaluations import evaluation_upload
 from monitoring.services.evaluations_llm import llm_evaluation_upload
 from monitoring.services.ingest_parsing import ACCEPTED_TYPES, PARQUET_TYPES, TABLE_TYPES
@@ -71,12 +72,12 @@ class EvaluationUploadView(IngestView):
         return Response(evaluation_summary(run), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        summary="The version's LLM evaluation runs, newest first, with their summaries",
+        summary="The version's evaluation runs (fairness sets and LLM runs), newest first, with their status",
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description="No such version visible to you.")},
     )
     def get(self, request, name: str, version: int):
         found = version_get(user=request.user, name=name, version=version)
-        return Response(llm_evaluation_list(version=found))
+        return Response(evaluation_list(version=found))
 
 
 class FairnessView(MonitoringAPIView):

@@ -9,7 +9,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from mlops_portal import clock
 from monitoring.choices import FindingSeverity, FindingStatus
@@ -19,7 +18,7 @@ from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
 from . import notify
-from .incidents import oversight_text
+from .incidents import due_moment, oversight_text
 from .models import Finding, PeriodicReview
 from .reviews import ReviewConflict
 from .rules import can_remediate_finding, can_validate
@@ -64,8 +63,7 @@ def finding_create(
     if owner is None or not owner.is_active or not can_view_model(owner, model):
         raise ValidationError({"owner": "An active user who can see the model."})
     now = clock.now()
-    if timezone.is_naive(due_at) or due_at.year > 9000 or due_at.year < 1970 or due_at <= now:
-        raise ValidationError({"due_at": "A future date and time, with its time zone."})
+    due_at = due_moment(due_at, now=now)
     if review is not None and review.model_id != model.pk:
         raise ValidationError({"review": "The review must be of the same model."})
     finding = Finding(

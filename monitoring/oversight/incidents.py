@@ -34,6 +34,7 @@ from .rules import can_manage_incident
 MAX_TEXT = 20_000
 AWARE_SKEW = dt.timedelta(minutes=5)
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST_YEAR = 9000  # the latest due date: leaves room for the date arithmetic done on it
 MAX_WINDOWS = 48
 
 
@@ -67,8 +68,22 @@ def _moment(value: dt.datetime | None, field: str, *, now: dt.datetime) -> dt.da
         value = value.astimezone(dt.UTC)
     except OverflowError as exc:
         raise ValidationError({field: "Out of range."}) from exc
-    if value < EARLIEST or value > now + AWARE_SKEW:
-        raise ValidationError({field: "Must be between 1970 and now."})
+    if value < EARLIEST:
+        raise ValidationError({field: "Must be in 1970 or later."})
+    if value > now + AWARE_SKEW:
+        raise ValidationError({field: "Cannot be in the future."})
+    return value
+
+
+def due_moment(value: dt.datetime, field: str = "due_at", *, now: dt.datetime) -> dt.datetime:
+    """A due date: with its time zone, in the future, no later than the year ``LATEST_YEAR``;
+    each refusal names the limit it breaks."""
+    if timezone.is_naive(value):
+        raise ValidationError({field: "Give a time zone (e.g. 2030-03-01T09:00:00+01:00)."})
+    if value.year > LATEST_YEAR:
+        raise ValidationError({field: f"Must be in the year {LATEST_YEAR} or earlier."})
+    if value <= now:
+        raise ValidationError({field: "Must be in the future."})
     return value
 
 
@@ -120,13 +135,13 @@ def _lock(incident: Incident, actor) -> Incident:
 
 
 def _production_then(*, model: RegisteredModel, actor, moment: dt.datetime):
-    """(version, promotion request, approvers) in production at ``moment`` (stage history)."""
+    """(version, promotion request, approvers) in production at ``moment`` (stage history);
+    (None, None, []) when no version was in production then, whatever is in production now."""
     from registry.selectors.audit import inventory_as_of
 
     entry = next((e for e in inventory_as_of(user=actor, moment=moment) if e.model.pk == model.pk), None)
     if entry is None or entry.version is None:
-        current = model.versions.filter(stage="production").first()
-        return current, None, []
+        return None, None, []
     return entry.version, entry.promotion, [r.reviewer.get_username() for r in entry.approvals]
 
 

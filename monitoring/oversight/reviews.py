@@ -26,7 +26,7 @@ from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
 from . import notify
-from .incidents import IncidentConflict, oversight_text
+from .incidents import IncidentConflict, due_moment, oversight_text
 from .models import Incident, PeriodicReview, ReviewTrigger
 from .plan import review_cadence_days
 from .rules import can_attest_review, can_validate
@@ -98,8 +98,7 @@ def review_open(
     reason = oversight_text(reason, "reason", required=True)
     now = clock.now()
     due_at = due_at or now + _days("REVIEW_TRIGGER_DUE_DAYS", 14)
-    if due_at.year > 9000 or due_at.year < 1970 or due_at <= now:
-        raise ValidationError({"due_at": "Must be in the future."})
+    due_at = due_moment(due_at, now=now)
     RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
     return _open(model=model, trigger=trigger, reason=reason, due_at=due_at, actor=actor, context=context)
 

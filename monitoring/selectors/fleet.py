@@ -13,13 +13,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from registry.choices import RiskTier, Stage
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import AuditEvent, ModelVersion, RegisteredModel
 from registry.selectors.inventory import RISK_RANK  # the inventory's order: high risk ranks highest
 
 from ..choices import AlertSeverity, AlertStatus, HealthState, Metric
 from ..filters import FleetFilterSet
 from ..models import Alert, MetricValue
 
+SEVERITY_CHANGES = ("alert.escalated", "alert.deescalated")
 HEALTH_ORDER = [HealthState.CRITICAL, HealthState.WARNING, HealthState.NO_DATA, HealthState.OK]
 HEALTH_RANK = Case(
     *[When(health__status=s, then=Value(i)) for i, s in enumerate(HEALTH_ORDER)],
@@ -80,7 +81,7 @@ class TierRollup:
     tier: str
     models: int
     by_health: dict[str, int]
-    red_hours: float  # mean hours per model with a critical alert open (last 30 days)
+    red_hours: float  # mean hours per model with an alert critical (last 30 days)
     red_share: float
     mtta_hours: float | None
     mttr_hours: float | None
@@ -101,10 +102,11 @@ def _mean(values: list[float]) -> float | None:
 
 
 def fleet_rollup(*, user, now: datetime | None = None, days: int = 30) -> list[TierRollup]:
-    """Per risk tier: models per health state, time in red (critical alert open) over the
-    last ``days`` days, and mean time to acknowledge and to resolve the alerts opened then.
+    """Per risk tier: models per health state, time in red (an alert critical) over the last
+    ``days`` days, and mean time to acknowledge and to resolve the alerts opened then.
 
-    Two queries: the visible models' tiers and health, and the alerts touching the period.
+    Three queries: the visible models' tiers and health, the alerts touching the period, and
+    their severity changes (``alert_critical_spans``).
     """
     now = now or timezone.now()
     since = now - timedelta(days=days)
@@ -115,17 +117,18 @@ def fleet_rollup(*, user, now: datetime | None = None, days: int = 30) -> list[T
         .values_list("pk", "risk_tier", "state")
     )
     tier_of = {pk: tier for pk, tier, _ in model_rows}
-    alerts = (
+    alerts = list(
         Alert.objects.filter(model_id__in=list(tier_of))
         .filter(Q(opened_at__gte=since) | Q(resolved_at__isnull=True) | Q(resolved_at__gte=since))
         .order_by()
-        .values_list("model_id", "severity", "opened_at", "acknowledged_at", "resolved_at")
+        .values_list("pk", "model_id", "severity", "opened_at", "acknowledged_at", "resolved_at")
     )
+    critical = alert_critical_spans(alerts, since=since, now=now)
     red: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for alert_pk, model_id, *_ in alerts:
+        red[model_id].extend(critical[alert_pk])
     per_tier: dict[str, _TierAlerts] = defaultdict(_TierAlerts)
-    for model_id, severity, opened_at, acknowledged_at, resolved_at in alerts:
-        if severity == AlertSeverity.CRITICAL:
-            red[model_id].append((max(opened_at, since), min(resolved_at or now, now)))
+    for _pk, model_id, _severity, opened_at, acknowledged_at, resolved_at in alerts:
         if opened_at < since:
             continue
         tier = per_tier[tier_of[model_id]]
@@ -155,6 +158,41 @@ def fleet_rollup(*, user, now: datetime | None = None, days: int = 30) -> list[T
                 alerts=stats.opened,
             )
         )
+    return out
+
+
+def alert_critical_spans(alerts: list[tuple], *, since: datetime, now: datetime) -> dict[int, list[tuple]]:
+    """Per alert (rows of pk, model, severity, opened, acknowledged, resolved): the spans within
+    [``since``, ``now``] it was critical. Its history runs from its opening, through each
+    severity change its ``alert.escalated`` / ``alert.deescalated`` audit event records
+    (before and after), to its resolution; an alert without a change kept its severity.
+    One query."""
+    changes: dict[int, list[tuple]] = defaultdict(list)
+    if alerts:
+        events = (
+            AuditEvent.objects.filter(
+                action__in=SEVERITY_CHANGES,
+                object_type=Alert._meta.label_lower,
+                object_id__in=[str(row[0]) for row in alerts],
+            )
+            .order_by("seq")
+            .values_list("object_id", "timestamp", "before", "after")
+        )
+        for object_id, timestamp, before, after in events:
+            changes[int(object_id)].append((timestamp, (before or {}).get("severity"), (after or {}).get("severity")))
+    out: dict[int, list[tuple]] = {}
+    for pk, _model, severity, opened_at, _acknowledged, resolved_at in alerts:
+        history = changes[pk]
+        current, start = (history[0][1] if history else severity), opened_at  # the severity it opened with
+        spans = []
+        for changed_at, _before, after in history:
+            if current == AlertSeverity.CRITICAL:
+                spans.append((start, changed_at))
+            current, start = after, changed_at
+        if current == AlertSeverity.CRITICAL:
+            spans.append((start, resolved_at or now))
+        clipped = ((max(s, since), min(e, now)) for s, e in spans)
+        out[pk] = [(s, e) for s, e in clipped if e > s]
     return out
 
 

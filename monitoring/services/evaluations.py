@@ -28,6 +28,7 @@ from registry.choices import EvaluationKind, EvaluationStatus, FeatureType, Task
 from registry.models import EvaluationRun, ModelVersion
 from registry.services.audit import WORKER, AuditContext, audit_record
 
+from .ingest_classes import Outcomes
 from .ingest_parsing import BatchError, RawBatch, parse_table
 from .ingest_validation import categories_column, class_or_value, feature_schema, numbers_column
 
@@ -73,7 +74,7 @@ def evaluation_validate(raw: RawBatch, *, version) -> EvaluationBatch:
         values = raw.column(name)
         if None in values:
             raise BatchError(values.index(None) + 1, name, "Required.")
-        columns[name] = class_or_value(values, name, version.task_type, from_text=raw.from_text)
+        columns[name] = class_or_value(values, name, Outcomes(version.task_type), from_text=raw.from_text)
     score = (
         numbers_column(raw.text_column("score"), "score", from_text=raw.from_text) if "score" in raw.present else None
     )

@@ -33,6 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 from mlops_portal import clock
 from registry.choices import FeatureType, TaskType
 
+from .ingest_classes import Outcomes, classes_check, outcomes_of, scores_check
 from .ingest_parsing import BatchError, RawBatch
 from .subjects import MAX_SUBJECT_LENGTH, subject_hashes
 
@@ -404,15 +405,18 @@ def _feature_values(raw: RawBatch, schema: dict[str, str], objects: list[dict] |
     return numeric, categorical
 
 
-def class_or_value(values: list, field: str, task_type: str, *, from_text: bool):
-    """Class labels as text, or float64 values for a regression task."""
-    if task_type == TaskType.REGRESSION:
+def class_or_value(values: list, field: str, outcomes: Outcomes, *, from_text: bool):
+    """Class labels as text among ``outcomes.classes``, or float64 values for a regression task."""
+    if outcomes.task_type == TaskType.REGRESSION:
         return numbers_column(values, field, from_text=from_text)
-    return categories_column(values, field)
+    labels = categories_column(values, field)
+    classes_check(labels, field, outcomes)
+    return labels
 
 
 def predictions_validate(raw: RawBatch, *, version, now: datetime | None = None) -> PredictionBatch:
-    """The one validator of prediction batches; raises ``BatchError`` naming the first bad row and field."""
+    """The one validator of prediction batches; raises ``BatchError`` naming the first bad row and field.
+    Predictions and scores are checked against what the version can produce (``ingest_classes``)."""
     schema = feature_schema(version)
     if not schema:
         raise BatchError(None, "feature_schema", "The version has no feature schema; register one first.")
@@ -425,10 +429,12 @@ def predictions_validate(raw: RawBatch, *, version, now: datetime | None = None)
     ts_us = timestamps_column(raw.column("timestamp"), now=now)
     numeric, categorical = _feature_values(raw, schema, objects)
     prediction = score = None
+    outcomes = outcomes_of(version)
     if "prediction" in raw.present:
-        prediction = class_or_value(raw.column("prediction"), "prediction", version.task_type, from_text=raw.from_text)
+        prediction = class_or_value(raw.column("prediction"), "prediction", outcomes, from_text=raw.from_text)
     if "score" in raw.present:
         score = numbers_column(raw.text_column("score"), "score", from_text=raw.from_text)
+        scores_check(score, outcomes)
     subjects = subjects_column(raw.column("subject_id")) if "subject_id" in raw.present else None
     return PredictionBatch(
         fmt=raw.fmt,
@@ -442,8 +448,9 @@ def predictions_validate(raw: RawBatch, *, version, now: datetime | None = None)
     )
 
 
-def labels_validate(raw: RawBatch, *, task_type: str) -> LabelBatch:
-    """Labels by prediction id: both columns required, nothing else."""
+def labels_validate(raw: RawBatch, *, outcomes: Outcomes) -> LabelBatch:
+    """Labels by prediction id: both columns required, nothing else; each label one of
+    ``outcomes`` (the model's classes, or finite numbers for regression)."""
     for required in LABEL_COLUMNS:
         if raw.from_text and required not in raw.present:
             raise BatchError(None, required, "Column missing from the CSV header.")
@@ -455,7 +462,7 @@ def labels_validate(raw: RawBatch, *, task_type: str) -> LabelBatch:
         raise BatchError(row, extra[0], "Unknown field.")
     ids = ids_column(raw.column("prediction_id"))
     values = raw.column("label")
-    labels = class_or_value(values, "label", task_type, from_text=raw.from_text)
+    labels = class_or_value(values, "label", outcomes, from_text=raw.from_text)
     if None in values:
         raise BatchError(values.index(None) + 1, "label", "Required.")
     if isinstance(labels, np.ndarray):

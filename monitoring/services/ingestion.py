@@ -39,6 +39,7 @@ from registry.services.inventory import evidence_check_unchanged
 
 from . import ingest_storage as storage
 from . import live_evidence, profiles
+from .ingest_classes import BINARY_DEFAULT, Outcomes, outcomes_of
 from .ingest_parsing import BatchError, UnsupportedFormat, media_type, parse_body
 from .ingest_validation import labels_validate, predictions_validate
 from .window_slices import slice_floor, slice_width
@@ -154,7 +155,8 @@ def labels_ingest(
     windows of the matching predictions dirty, so late labels update their windows once."""
     raw = parse_body(body, content_type)
     latest = model.versions.order_by("-version").first()
-    batch = labels_validate(raw, task_type=latest.task_type if latest else TaskType.BINARY)
+    outcomes = outcomes_of(latest) if latest else Outcomes(TaskType.BINARY, BINARY_DEFAULT)
+    batch = labels_validate(raw, outcomes=outcomes)
     existing = storage.labels_store(model=model, batch=batch, received_at=clock.now())
     matched = 0
     windows: dict[int, set[datetime]] = {}

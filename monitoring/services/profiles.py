@@ -14,7 +14,8 @@ Profile layout (JSON, stored in ``ReferenceProfile.profile``)::
         "<categorical>": {"type": "categorical", "categories": [top K], "counts": [K + 1],
                           "known_other": [...], "known_complete": bool, "n", "missing"},
         "__prediction__": …, "__score__": …},
-     "per_class": {"<class>": {"share": …, "score": {"mean", "std", "quantiles"}}}}
+     "per_class": {"<class>": {"share": …, "score": {"mean", "std", "quantiles"}}},
+     "classes": [the classes of the prediction and label columns (classification)]}
 """
 
 from __future__ import annotations
@@ -275,6 +276,9 @@ def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: 
         "features": features,
         "per_class": per_class,
     }
+    if task_type != "regression":  # the classes the version declares (monitoring.services.ingest_classes)
+        seen = (_category_column(df[c]) for c in (PREDICTION_FEATURE, LABEL_FEATURE) if c in df.columns)
+        built["classes"] = sorted({v for column in seen for v in column if v is not None})
     calibration = _calibration(df, task_type, features)
     if calibration:
         built["calibration"] = calibration

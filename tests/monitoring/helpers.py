@@ -183,3 +183,14 @@ def other_connection(*, autocommit: bool = True):
         port=s["PORT"] or None,
         autocommit=autocommit,
     )
+
+
+def assert_form_error(response, field: str | None = None) -> dict:
+    """Bad values from a browser: the page again, 400, the errors beside the fields (``field``
+    among them; ``monitoring.form_errors``); returns field name → messages."""
+    assert response.status_code == 400, response.content[:300]
+    assert response["Content-Type"].startswith("text/html")
+    errors = response.context["field_errors"]
+    assert errors and (field is None or field in errors), errors
+    assert 'class="error"' in response.content.decode()
+    return errors

@@ -13,6 +13,7 @@ from django.utils import timezone
 from monitoring.services.ingestion import predictions_ingest
 from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory
+from tests.monitoring.helpers import assert_form_error
 
 
 def check_url(name: str = "churn") -> str:
@@ -80,10 +81,12 @@ def test_anonymous_is_sent_to_sign_in(churn_v1, client):
 
 
 @pytest.mark.parametrize("since", ["", "yesterday", "2026-13-01T00:00:00Z", "0001-01-01T00:00:00+05:00", "x" * 5000])
-def test_a_bad_since_is_a_json_400(churn_v1, owner, client_for, since):
-    response = check(client_for(owner), since)
+def test_a_bad_since_is_a_json_400_for_htmx_and_a_message_in_the_browser(churn_v1, owner, client_for, since):
+    value = since if isinstance(since, str) else since.isoformat()
+    response = client_for(owner).get(check_url(), {"since": value}, HTTP_HX_REQUEST="true")
     assert response.status_code == 400
     assert response.json()["error"]["details"]["since"]
+    assert_form_error(check(client_for(owner), since), "since")
 
 
 def test_only_get_is_answered(churn_v1, owner, client_for):
@@ -93,4 +96,4 @@ def test_only_get_is_answered(churn_v1, owner, client_for):
 
 def test_a_missing_since_is_a_json_400(churn_v1, owner, client_for):
     response = client_for(owner).get(reverse("monitoring:batches_since", args=["churn"]))
-    assert response.status_code == 400 and "since" in response.json()["error"]["details"]
+    assert_form_error(response, "since")

@@ -19,7 +19,7 @@ from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus, ReferenceProfile
 from registry.selectors import model_list
 from tests.factories import AlertFactory, RegisteredModelFactory, TeamFactory, UserFactory
-from tests.monitoring.helpers import DASHBOARD_CHART_IDS, figures_of, metric_row
+from tests.monitoring.helpers import DASHBOARD_CHART_IDS, assert_form_error, figures_of, metric_row
 
 pytestmark = pytest.mark.django_db
 
@@ -136,11 +136,10 @@ def test_fleet_page_offers_the_filtersets_choices(client_for, owner, seeded):
 @pytest.mark.parametrize(
     "params", [{"health": "purple"}, {"ordering": "drop table"}, {"risk_tier": "extreme"}, {"team": "not a slug!"}]
 )
-def test_fleet_rejects_bad_filters_with_a_json_400(client_for, owner, params):
-    response = client_for(owner).get(reverse("monitoring:fleet"), params)
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
-    assert client_for(owner).get(reverse("monitoring:fleet_live"), params).status_code == 400
+def test_fleet_rejects_bad_filters_with_a_form_error(client_for, owner, params):
+    assert_form_error(client_for(owner).get(reverse("monitoring:fleet"), params), *params)
+    fragment = client_for(owner).get(reverse("monitoring:fleet_live"), params, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 400 and fragment.json()["error"]["code"] == "invalid"
 
 
 def test_fleet_live_fragment_refreshes_badges(client_for, owner, seeded):
@@ -322,10 +321,11 @@ def test_a_version_without_reference_profile_is_named_instead_of_no_predictions(
         {"version": "abc"},
     ],
 )
-def test_dashboard_rejects_bad_range_parameters_with_a_json_400(client_for, owner, seeded, params):
-    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]), params)
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+def test_dashboard_rejects_bad_range_parameters_with_a_form_error(client_for, owner, seeded, params):
+    url = reverse("monitoring:model_dashboard", args=["fraud"])
+    assert_form_error(client_for(owner).get(url, params))
+    fragment = client_for(owner).get(url, params, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="dashboard-charts")
+    assert fragment.status_code == 400 and fragment.json()["error"]["code"] == "invalid"
 
 
 @pytest.mark.parametrize(
@@ -335,11 +335,9 @@ def test_dashboard_rejects_bad_range_parameters_with_a_json_400(client_for, owne
         ("9999-12-30T23:59:59-05:00", "9999-12-31T23:59:59-05:00"),
     ],
 )
-def test_dashboard_range_at_the_ends_of_the_calendar_is_a_json_400(client_for, owner, seeded, start, end):
+def test_dashboard_range_at_the_ends_of_the_calendar_is_a_form_error(client_for, owner, seeded, start, end):
     params = {"range": "custom", "start": start, "end": end}
-    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]), params)
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+    assert_form_error(client_for(owner).get(reverse("monitoring:model_dashboard", args=["fraud"]), params))
 
 
 @pytest.mark.parametrize("offset", ["+16:00", "-23:59"])
@@ -357,7 +355,7 @@ def test_alert_page_time_filters_at_the_edges_never_fail(client_for, owner, seed
     response = client_for(owner).get(reverse("monitoring:alert_list"), {"opened_after": value})
     assert response.status_code in (200, 400)
     if response.status_code == 400:
-        assert response.json()["error"]["code"] == "invalid"
+        assert_form_error(response, "opened_after")
 
 
 def test_unknown_feature_falls_back_to_the_most_drifted_one(client_for, owner, seeded):
@@ -440,9 +438,7 @@ def test_alert_list_filters(client_for, admin_user, seeded):
     ],
 )
 def test_alert_list_rejects_bad_filters(client_for, owner, params):
-    response = client_for(owner).get(reverse("monitoring:alert_list"), params)
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+    assert_form_error(client_for(owner).get(reverse("monitoring:alert_list"), params), *params)
 
 
 @pytest.mark.parametrize("role", ["reviewer", "auditor"])
@@ -498,8 +494,7 @@ def test_acknowledge_without_a_valid_comment_is_a_400_and_writes_nothing(
     c = client_for(owner)
     seq = last_seq()
     response = c.post(reverse("monitoring:alert_acknowledge", args=[open_alert.pk]), {"comment": comment})
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+    assert_form_error(response, "comment")
     open_alert.refresh_from_db()
     assert open_alert.status == AlertStatus.OPEN and last_seq() == seq
 

@@ -172,3 +172,16 @@ def test_runs_left_pending_are_swept(credit_v1, owner):
     assert tasks.evaluations_sweep_pending() == 1  # eager in unit tests: computed now
     run.refresh_from_db()
     assert run.status == EvaluationStatus.DONE and tasks.evaluations_sweep_pending() == 0
+
+
+def test_the_versions_evaluation_runs_are_listed_with_their_status(credit_v1, owner, outsider, api_client_for):
+    post(api_client_for(owner), EVAL_URL, csv_bytes(evaluation_frame(500)))
+    with _capture(execute=False):  # queued, not computed yet
+        api_client_for(owner).generic("POST", EVAL_URL, csv_bytes(evaluation_frame(300)), content_type="text/csv")
+    listing = api_client_for(owner).get(EVAL_URL)
+    assert listing.status_code == 200
+    body = listing.json()
+    assert (body["model"], body["version"]) == ("credit-approval", 1)
+    runs = [(r["kind"], r["status"], r["rows"]) for r in body["results"]]
+    assert runs == [("fairness", "pending", 300), ("fairness", "done", 500)], "newest first"
+    assert api_client_for(outsider).get(EVAL_URL).status_code == 404

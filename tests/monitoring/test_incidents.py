@@ -158,6 +158,22 @@ def test_open_records_the_version_in_production_when_it_began(open_incident, pro
     assert incident.deadline == incident.aware_at + dt.timedelta(days=15)
 
 
+def test_an_incident_before_any_production_version_records_none(open_incident, prod, client_for, owner):
+    """churn existed a day before v1 first went to production (30 days ago); v2 is in production now."""
+    incident = open_incident(began_at=timezone.now() - dt.timedelta(days=30, hours=12))
+    assert (incident.version, incident.promotion_request, incident.approved_by) == (None, None, [])
+    page = client_for(owner).get(incident.get_absolute_url())
+    assert page.status_code == 200 and "none was in production then" in page.content.decode()
+
+
+def test_an_incident_through_the_api_before_any_production_version_has_no_version(prod, owner, api_client_for):
+    aware = timezone.now() - dt.timedelta(days=30, hours=6)
+    body = {"model": "churn", "severity": "serious", "summary": "Wrongly flagged.", "aware_at": aware.isoformat()}
+    response = api_client_for(owner).post("/api/v1/incidents/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["version"], response.json()["approved_by"]) == (None, [])
+
+
 def test_the_deadline_is_computed_in_the_models_own_time_zone(open_incident, prod, settings):
     """A model operated from New York: a serious incident known at 23:30 local time on 25 Oct
     2026 (03:30 UTC on the 26th) is due at 23:30 New York time on 9 Nov, after the US clocks

@@ -71,6 +71,8 @@ def test_ids_and_categories_with_tabs_newlines_and_backslashes_are_stored_verbat
 
 
 def test_json_values_are_read_column_wise_with_their_spellings(churn_v1, owner):
+    churn_v1.task_type = TaskType.MULTICLASS  # any class: a binary version takes only its two
+    churn_v1.save(update_fields=["task_type"])
     records = [
         {"prediction_id": 17, "timestamp": 1_772_409_600, "features": {"age": 1}, "prediction": True, "score": 1},
         {"prediction_id": " b ", "timestamp": 1_772_409_600.5, "features": {"plan": 3.0}, "prediction": 0},

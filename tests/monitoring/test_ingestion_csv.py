@@ -98,6 +98,8 @@ def test_crlf_blank_lines_quoting_and_no_final_newline(churn_v1, owner):
 
 
 def test_ids_and_categories_needing_copy_escapes_are_stored_verbatim(churn_v1, owner):
+    churn_v1.task_type = TaskType.MULTICLASS  # any class: a binary version takes only its two
+    churn_v1.save(update_fields=["task_type"])
     body = _csv(
         "prediction_id,timestamp,plan,prediction",
         "a\\b,2026-03-02T00:00:00Z,back\\slash,c\\d",
@@ -153,9 +155,9 @@ def test_a_large_random_batch_is_stored_exactly(churn_v1, owner):
         stamp = datetime.fromtimestamp(1_772_400_000 + int(rng.integers(0, 86_400 * 3)) + i / 7, tz=UTC)
         lines.append(
             f"id-{i},{stamp.isoformat()},{'' if age is None else repr(age)},"
-            f"{'' if income is None else repr(income)},{plans[i]},{i % 3},0.5"
+            f"{'' if income is None else repr(income)},{plans[i]},{i % 2},0.5"
         )
-        expected[f"id-{i}"] = (stamp, {"age": age, "income": income, "plan": plans[i] or None}, str(i % 3))
+        expected[f"id-{i}"] = (stamp, {"age": age, "income": income, "plan": plans[i] or None}, str(i % 2))
     summary = ingest(churn_v1, ("\n".join(lines) + "\n").encode(), owner)
     assert summary["rows"] == n and summary["hourly_windows"] > 24
     got = {

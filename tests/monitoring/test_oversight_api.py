@@ -227,3 +227,21 @@ def test_the_api_and_the_page_list_the_same_triggers_of_a_review(api_client_for,
     assert both(manual) == ("manual", [], "Requested")
     incident("Three")
     assert both(manual) == ("manual", ["incident"], "Requested; then new incident")
+
+
+@pytest.mark.parametrize(
+    "due_at,reason",
+    [
+        ("9999-12-31T23:59:59Z", "Must be in the year 9000 or earlier."),
+        ("9001-01-01T00:00:00+00:00", "Must be in the year 9000 or earlier."),
+        ("2001-01-01T00:00:00Z", "Must be in the future."),
+    ],
+)
+def test_a_due_date_out_of_range_says_which_limit_it_breaks(api_client_for, owner, reviewer, live, due_at, reason):
+    review = api_client_for(owner).post(
+        f"{API}/models/churn/reviews/", {"reason": "Quarterly", "due_at": due_at}, format="json"
+    )
+    assert review.status_code == 400 and review.json()["error"]["details"]["due_at"] == [reason]
+    body = {"severity": "high", "description": "Calibration drifts", "owner": "owner", "due_at": due_at}
+    finding = api_client_for(reviewer).post(f"{API}/models/churn/findings/", body, format="json")
+    assert finding.status_code == 400 and finding.json()["error"]["details"]["due_at"] == [reason]

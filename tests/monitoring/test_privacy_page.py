@@ -1,6 +1,6 @@
 """The privacy page's retention form: a privacy officer (or an admin) changes a model's raw-data
 retention and legal hold in the browser, through the same service as the API (audited); the
-rules refuse with a message and change nothing; malformed values are a JSON 400; everyone else
+rules refuse with a message and change nothing; malformed values come back beside the field (400); everyone else
 is refused."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from registry.choices import RiskTier
 from registry.models import AuditEvent
 from registry.services.audit import CLI
 from tests.factories import RegisteredModelFactory
-from tests.monitoring.helpers import T0, as_json, prediction_records
+from tests.monitoring.helpers import T0, as_json, assert_form_error, prediction_records
 
 pytestmark = pytest.mark.django_db
 
@@ -89,11 +89,12 @@ def test_a_change_the_rules_refuse_comes_back_as_a_message_and_changes_nothing(
         ({"raw_days": "400", "legal_hold_article": "x" * 201}, "legal_hold_article"),
     ],
 )
-def test_malformed_values_are_a_json_400_naming_the_field_and_change_nothing(client_for, privacy, churn, data, field):
+def test_malformed_values_are_a_form_error_naming_the_field_and_change_nothing(client_for, privacy, churn, data, field):
     response = client_for(privacy).post(URL.format("churn"), data)
-    assert response.status_code == 400 and response["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert {"code", "message", "details"} <= set(error) and field in error["details"]
+    assert_form_error(response, field)
+    assert response.context["retention_error_for"] == "churn" and '<details class="retention-change" open>' in (
+        response.content.decode()
+    )
     assert not RetentionPolicy.objects.exists() and _changes() == []
 
 

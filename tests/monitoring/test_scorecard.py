@@ -14,6 +14,7 @@ from monitoring.scorecard import CRITERIA, LEVELS, maturity_level, scorecard_com
 from registry.choices import Decision, EvaluationKind, EvaluationStatus, PromotionStatus, RiskTier, Stage
 from registry.models import EvaluationRun, PromotionRequest, Review, StageTransition
 from tests.factories import AlertFactory, ModelVersionFactory, RegisteredModelFactory, TeamFactory, UserFactory
+from tests.monitoring.helpers import assert_form_error
 from tests.monitoring.llm_helpers import llm_model, llm_version
 
 pytestmark = pytest.mark.django_db
@@ -216,8 +217,7 @@ def test_outsider_scores_nothing(client_for, outsider, good, bad):
 @pytest.mark.parametrize("value", ["0", "-3", "abc", "100000"])
 def test_scorecard_rejects_a_bad_acknowledgement_time(client_for, owner, value):
     response = client_for(owner).get(reverse("monitoring:scorecard"), {"ack_hours": value})
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid"
+    assert_form_error(response, "ack_hours")
 
 
 def test_scorecard_page_accepts_an_acknowledgement_time(client_for, owner, good, bad):
