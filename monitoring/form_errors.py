@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from mlops_portal.api.errors import json_error
+from mlops_portal.api.errors import form_error_details, json_error
 
 FILTERS = "Invalid filter values."
 VALUES = "Invalid values."
@@ -22,7 +22,7 @@ def _details(errors) -> dict:
     """A form's errors or a ValidationError as the JSON error's details."""
     if isinstance(errors, ValidationError):
         return errors.message_dict if hasattr(errors, "error_dict") else {"__all__": errors.messages}
-    return errors.get_json_data()
+    return form_error_details(errors)
 
 
 def field_messages(errors) -> dict[str, list[str]]:

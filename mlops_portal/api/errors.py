@@ -114,3 +114,9 @@ def server_error(request) -> JsonResponse:
 def json_error(status_code: int, message: str, details=None, code: str | None = None) -> JsonResponse:
     """For plain Django views and middleware under /api/ (handler404, handler500 etc.)."""
     return JsonResponse(error_body(status_code, message, details, code=code), status=status_code)
+
+
+def form_error_details(errors) -> dict[str, list[str]]:
+    """A form's or filterset's errors as the error shape's details: each field (``__all__`` for
+    the whole form) to its messages, as strings, the shape every other 400 has."""
+    return {field: [str(message) for message in messages] for field, messages in errors.items()}

@@ -17,7 +17,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from mlops_portal import clock
-from mlops_portal.api.errors import Conflict
+from mlops_portal.api.errors import Conflict, form_error_details
 from mlops_portal.api.pagination import StrictLimitOffsetPagination
 from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
 from monitoring.choices import CostCategory
@@ -110,7 +110,7 @@ class CostListView(IngestView):
         model = model_get(user=request.user, name=name)
         query = CostQueryForm(request.query_params)
         if not query.is_valid():
-            raise exceptions.ValidationError(query.errors.get_json_data())
+            raise exceptions.ValidationError(form_error_details(query.errors))
         records = cost_list(
             user=request.user,
             model=model,

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlops_portal import clock
-from mlops_portal.api.errors import json_error
+from mlops_portal.api.errors import form_error_details, json_error
 from monitoring.choices import IncidentSeverity
 from monitoring.selectors import alert_get
 from registry.forms import form_submit, posted
@@ -67,7 +67,7 @@ def incident_list_view(request):
         request.GET or {"active": "true"}, queryset=selectors.incident_list(user=request.user)
     )
     if not filterset.is_valid():
-        return json_error(400, "Invalid filter values.", filterset.errors.get_json_data())
+        return json_error(400, "Invalid filter values.", form_error_details(filterset.errors))
     rows = list(filterset.qs.order_by("-aware_at", "-id")[:PAGE])
     for incident in rows:
         incident.outcome = selectors.deadline_outcome(incident)

@@ -9,6 +9,7 @@ from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Quer
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from mlops_portal.api.errors import form_error_details
 from registry.auth import role_names
 from registry.cache import cached_render
 from registry.choices import PromotionStatus, RiskTier, Stage
@@ -61,7 +62,7 @@ def model_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Regis
 
         filterset = ModelFilterSet(filters, queryset=qs)
         if not filterset.is_valid():
-            raise ValidationError(filterset.errors.get_json_data())
+            raise ValidationError(form_error_details(filterset.errors))
         qs = filterset.qs
     return qs
 

@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from mlops_portal.api.errors import json_error
+from mlops_portal.api.errors import form_error_details, json_error
 from registry.choices import AuditSource
 from registry.rules import can_view_audit
 from registry.selectors.audit import (
@@ -124,7 +124,7 @@ def audit_export_view(request):
         return json_error(403, "Only auditors, privacy officers and admins may export the audit log.")
     filterset = AuditEventFilter(request.GET, queryset=audit_event_queryset(user=request.user))
     if not filterset.is_valid():
-        return json_error(400, "Invalid filters.", filterset.errors.get_json_data())
+        return json_error(400, "Invalid filters.", form_error_details(filterset.errors))
     try:
         export = start_export(request, filterset, AuditSource.UI)
     except ValidationError as exc:
