@@ -31,14 +31,13 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from mlops_portal import clock
-from registry.choices import FeatureType, TaskType
+from registry.choices import RESERVED_COLUMNS, FeatureType, TaskType
 
 from .ingest_classes import Outcomes, classes_check, outcomes_of, scores_check
 from .ingest_parsing import BatchError, RawBatch
 from .subjects import MAX_SUBJECT_LENGTH, subject_hashes
 
 MAX_ID_LENGTH = 100
-RESERVED_COLUMNS = ("prediction_id", "timestamp", "prediction", "score", "features", "subject_id")
 LABEL_COLUMNS = ("prediction_id", "label")
 LABEL_OPTIONAL = ("subject_id",)
 MIN_OFFSET, MAX_OFFSET = timedelta(hours=-12), timedelta(hours=14)
