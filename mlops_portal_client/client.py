@@ -91,6 +91,33 @@ def _chunks(rows: Sequence[dict] | Iterable[dict], size: int) -> Iterator[list[d
         yield batch
 
 
+def csv_batches(data: bytes, size: int) -> Iterator[tuple[bytes, int]]:
+    """A CSV file's bytes as it is, cut into bodies of at most ``size`` records, each with the
+    header line; yields (body, records). Records end at a line break outside quotes, so a
+    quoted cell may hold line breaks; blank lines are left out."""
+    lines = iter(data.splitlines(keepends=True))
+    header = next(lines, b"")
+    if not header.endswith((b"\n", b"\r")):
+        header += b"\n"
+    body, records, record = [header], 0, b""
+    for line in lines:
+        record += line
+        if record.count(b'"') % 2:  # inside a quoted cell: the record goes on
+            continue
+        if record.strip():
+            body.append(record if record.endswith((b"\n", b"\r")) else record + b"\n")
+            records += 1
+        record = b""
+        if records >= size:
+            yield b"".join(body), records
+            body, records = [header], 0
+    if record.strip():  # an unterminated quote: the portal names the row
+        body.append(record)
+        records += 1
+    if records:
+        yield b"".join(body), records
+
+
 def _json_safe(value: Any) -> Any:
     """Timestamps to ISO strings, numpy scalars to Python numbers; NaN is refused by the API, so keep it visible."""
     if hasattr(value, "isoformat"):
@@ -251,6 +278,22 @@ class PortalClient:
         for batch in _chunks(rows, batch_size):
             self.request("POST", f"models/{model}/versions/{version}/predictions/", json_body=batch, resend_safe=True)
             sent += len(batch)
+        return sent
+
+    def log_predictions_csv(self, model: str, version: int, data: bytes, *, batch_size: int = 5000) -> int:
+        """Send a CSV file's bytes as ``text/csv`` (features as flat columns, read with the
+        version's feature schema by the portal) in batches of ``batch_size`` records; returns rows sent."""
+        return self._send_csv(f"models/{model}/versions/{version}/predictions/", data, batch_size)
+
+    def log_labels_csv(self, model: str, data: bytes, *, batch_size: int = 5000) -> int:
+        """Send a CSV file of labels (prediction_id,label) as ``text/csv``; returns rows sent."""
+        return self._send_csv(f"models/{model}/ground-truth/", data, batch_size)
+
+    def _send_csv(self, path: str, data: bytes, batch_size: int) -> int:
+        sent = 0
+        for body, records in csv_batches(data, batch_size):
+            self.request("POST", path, data=body, content_type="text/csv", resend_safe=True)
+            sent += records
         return sent
 
     def log_labels(self, model: str, rows: Iterable[dict], *, batch_size: int = 5000) -> int:
