@@ -4,7 +4,8 @@ Exit codes a CI job can rely on:
     0  done (promotion applied or approved, registration stored, health ok)
     2  promotion still pending (or health warning)
     3  promotion rejected or cancelled (or health critical)
-    4  the portal refused the request (4xx: bad input, permission, conflict)
+    4  bad input (a file missing or unreadable, invalid JSON) or the portal refused the
+       request (4xx: bad input, permission, conflict)
     5  the portal could not be reached or failed (connection error, 5xx)
 """
 
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         client = PortalClient(args.url, args.token)
         return run(args, client)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # bad input: unreadable file, invalid JSON, infinity, no token
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except PortalError as exc:
