@@ -4,14 +4,14 @@ Exit codes a CI job can rely on:
     0  done (promotion applied or approved, registration stored, health ok)
     2  promotion still pending (or health warning)
     3  promotion rejected or cancelled (or health critical)
-    4  the portal refused the request (4xx: bad input, permission, conflict)
+    4  bad input (a file missing or unreadable, invalid JSON) or the portal refused the
+       request (4xx: bad input, permission, conflict)
     5  the portal could not be reached or failed (connection error, 5xx)
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -31,15 +31,19 @@ HEALTH_EXIT = {"ok": EXIT_OK, "no_data": EXIT_PENDING, "warning": EXIT_PENDING, 
 
 
 def _read_rows(path: str) -> list[dict]:
-    """JSON array, JSON Lines (.jsonl) or CSV (.csv) file, or '-' for JSON on stdin."""
+    """JSON array or JSON Lines (.jsonl) file, or '-' for JSON on stdin."""
     if path == "-":
         return json.load(sys.stdin)
     text = Path(path).read_text(encoding="utf-8")
     if path.endswith(".jsonl"):
         return [json.loads(line) for line in text.splitlines() if line.strip()]
-    if path.endswith(".csv"):
-        return list(csv.DictReader(text.splitlines()))
     return json.loads(text)
+
+
+def _is_csv(path: str) -> bool:
+    """A CSV file is sent as text/csv as it is: the portal reads its flat feature columns and
+    labels with the model's schema (JSON records would carry them as unknown fields and strings)."""
+    return path.lower().endswith(".csv")
 
 
 def _print(data) -> None:
@@ -79,13 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show a promotion request; exit code by its status")
     p.add_argument("promotion_id", type=int)
 
-    p = sub.add_parser("predictions", help="send predictions from a JSON/JSONL/CSV file")
+    p = sub.add_parser("predictions", help="send predictions from a JSON/JSONL or CSV file (CSV: flat feature columns)")
     p.add_argument("model")
     p.add_argument("version", type=int)
     p.add_argument("file")
     p.add_argument("--batch-size", type=int, default=5000)
 
-    p = sub.add_parser("labels", help="send ground-truth labels from a JSON/JSONL/CSV file")
+    p = sub.add_parser("labels", help="send ground-truth labels from a JSON/JSONL or CSV file")
     p.add_argument("model")
     p.add_argument("file")
     p.add_argument("--batch-size", type=int, default=5000)
@@ -135,11 +139,18 @@ def run(args: argparse.Namespace, client: PortalClient) -> int:
         _print(promotion.raw)
         return PROMOTION_EXIT.get(promotion.status, EXIT_REFUSED)
     if args.command == "predictions":
-        sent = client.log_predictions(args.model, args.version, _read_rows(args.file), batch_size=args.batch_size)
+        if _is_csv(args.file):
+            data = Path(args.file).read_bytes()
+            sent = client.log_predictions_csv(args.model, args.version, data, batch_size=args.batch_size)
+        else:
+            sent = client.log_predictions(args.model, args.version, _read_rows(args.file), batch_size=args.batch_size)
         _print({"sent": sent})
         return EXIT_OK
     if args.command == "labels":
-        sent = client.log_labels(args.model, _read_rows(args.file), batch_size=args.batch_size)
+        if _is_csv(args.file):
+            sent = client.log_labels_csv(args.model, Path(args.file).read_bytes(), batch_size=args.batch_size)
+        else:
+            sent = client.log_labels(args.model, _read_rows(args.file), batch_size=args.batch_size)
         _print({"sent": sent})
         return EXIT_OK
     if args.command == "health":
@@ -157,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         client = PortalClient(args.url, args.token)
         return run(args, client)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # bad input: unreadable file, invalid JSON, infinity, no token
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except PortalError as exc:

@@ -91,15 +91,70 @@ def _chunks(rows: Sequence[dict] | Iterable[dict], size: int) -> Iterator[list[d
         yield batch
 
 
-def _json_safe(value: Any) -> Any:
-    """Timestamps to ISO strings, numpy scalars to Python numbers; NaN is refused by the API, so keep it visible."""
+def csv_batches(data: bytes, size: int) -> Iterator[tuple[bytes, int]]:
+    """A CSV file's bytes as it is, cut into bodies of at most ``size`` records, each with the
+    header line; yields (body, records). Records end at a line break outside quotes, so a
+    quoted cell may hold line breaks; blank lines are left out."""
+    lines = iter(data.splitlines(keepends=True))
+    header = next(lines, b"")
+    if not header.endswith((b"\n", b"\r")):
+        header += b"\n"
+    body, records, record = [header], 0, b""
+    for line in lines:
+        record += line
+        if record.count(b'"') % 2:  # inside a quoted cell: the record goes on
+            continue
+        if record.strip():
+            body.append(record if record.endswith((b"\n", b"\r")) else record + b"\n")
+            records += 1
+        record = b""
+        if records >= size:
+            yield b"".join(body), records
+            body, records = [header], 0
+    if record.strip():  # an unterminated quote: the portal names the row
+        body.append(record)
+        records += 1
+    if records:
+        yield b"".join(body), records
+
+
+MISSING_TYPES = frozenset({"NAType", "NaTType"})  # pandas' pd.NA and pd.NaT, without importing pandas
+
+
+def _json_ready(value: Any, field: str = "") -> Any:
+    """``value`` with plain JSON types only: NaN, pd.NA, pd.NaT and None become None (a missing
+    value); numpy scalars become Python numbers, timestamps ISO strings. ±infinity has no JSON
+    form and the portal refuses it: a ValueError naming ``field``."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item, f"{field}.{key}" if field else str(key)) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item, f"{field}[{i}]") for i, item in enumerate(value)]
+    if value is None or type(value).__name__ in MISSING_TYPES:
+        return None
+    if isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise ValueError(f"field '{field}': infinity cannot be sent (use None for a missing value).")
+        return float(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
-        return value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    if hasattr(value, "item"):  # a numpy scalar (np.int64, np.float32, np.bool_, np.datetime64)
+        return _json_ready(value.item(), field)
     return value
+
+
+def _json_rows(rows: list[dict], first: int) -> list[dict]:
+    """A batch ready for JSON; an error names the row's index in what the caller passed."""
+    ready = []
+    for index, row in enumerate(rows, start=first):
+        try:
+            ready.append(_json_ready(row))
+        except ValueError as exc:
+            raise ValueError(f"rows[{index}], {exc}") from None
+    return ready
 
 
 def _retry(retries: int, backoff: float, methods: frozenset[str]) -> Retry:
@@ -166,7 +221,7 @@ class PortalClient:
         headers = {}
         body = data
         if json_body is not None:
-            body = json.dumps(json_body, default=_json_safe, allow_nan=False).encode("utf-8")
+            body = json.dumps(_json_ready(json_body), allow_nan=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
         elif content_type:
             headers["Content-Type"] = content_type
@@ -246,18 +301,36 @@ class PortalClient:
         raise ValueError("fmt must be 'parquet' or 'csv'")
 
     def log_predictions(self, model: str, version: int, rows: Iterable[dict], *, batch_size: int = 5000) -> int:
-        """Send predictions ({prediction_id, timestamp, features, prediction, score}) in batches; returns rows sent."""
+        """Send predictions ({prediction_id, timestamp, features, prediction, score}) in batches; returns rows sent.
+
+        Missing values (None, NaN, pd.NA, pd.NaT) are sent as null; an infinity is a ValueError
+        naming the row's index and field, raised before its batch is sent."""
+        return self._send_rows(f"models/{model}/versions/{version}/predictions/", rows, batch_size)
+
+    def log_predictions_csv(self, model: str, version: int, data: bytes, *, batch_size: int = 5000) -> int:
+        """Send a CSV file's bytes as ``text/csv`` (features as flat columns, read with the
+        version's feature schema by the portal) in batches of ``batch_size`` records; returns rows sent."""
+        return self._send_csv(f"models/{model}/versions/{version}/predictions/", data, batch_size)
+
+    def log_labels_csv(self, model: str, data: bytes, *, batch_size: int = 5000) -> int:
+        """Send a CSV file of labels (prediction_id,label) as ``text/csv``; returns rows sent."""
+        return self._send_csv(f"models/{model}/ground-truth/", data, batch_size)
+
+    def _send_csv(self, path: str, data: bytes, batch_size: int) -> int:
         sent = 0
-        for batch in _chunks(rows, batch_size):
-            self.request("POST", f"models/{model}/versions/{version}/predictions/", json_body=batch, resend_safe=True)
-            sent += len(batch)
+        for body, records in csv_batches(data, batch_size):
+            self.request("POST", path, data=body, content_type="text/csv", resend_safe=True)
+            sent += records
         return sent
 
     def log_labels(self, model: str, rows: Iterable[dict], *, batch_size: int = 5000) -> int:
         """Send ground-truth labels ({prediction_id, label}) in batches; returns rows sent."""
+        return self._send_rows(f"models/{model}/ground-truth/", rows, batch_size)
+
+    def _send_rows(self, path: str, rows: Iterable[dict], batch_size: int) -> int:
         sent = 0
         for batch in _chunks(rows, batch_size):
-            self.request("POST", f"models/{model}/ground-truth/", json_body=batch, resend_safe=True)
+            self.request("POST", path, json_body=_json_rows(batch, sent), resend_safe=True)
             sent += len(batch)
         return sent
 

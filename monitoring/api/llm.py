@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -24,7 +23,8 @@ from registry.api.promotions import PromotionScope
 from registry.choices import TokenScope
 from registry.rules import is_admin
 
-from .views import INGEST_BODY, INGEST_ERRORS, WRITE, IngestView, MonitoringAPIView
+from .ingest_schema import EXAMPLES, LLM_REQUEST_EXAMPLE, LLM_REQUEST_RECORD, batch_responses, ingest_request_body
+from .views import INGEST_ERRORS, WRITE, IngestView, MonitoringAPIView
 
 MAX_PRICE = 10**11  # per one million tokens: 18 digits with 6 decimals
 
@@ -33,16 +33,18 @@ class LLMRequestIngestView(IngestView):
     @extend_schema(
         summary="Send a batch of an LLM application's request records (JSON array, JSON Lines or CSV)",
         description=(
-            "Records: request_id (1-100 characters, unique), timestamp (as for predictions: ISO 8601 or epoch "
-            "seconds, within INGEST_MAX_FUTURE / INGEST_MAX_AGE_DAYS), tokens_in and tokens_out (whole numbers "
+            "Records: request_id (1-100 characters, unique), timestamp (as for predictions: ISO 8601, or "
+            "epoch seconds as a JSON number, within INGEST_MAX_FUTURE / INGEST_MAX_AGE_DAYS), tokens_in and "
+            "tokens_out (whole numbers "
             f"≥ 0), latency_ms (≥ 0), optional feedback (a number in [{FEEDBACK_MIN:g}, {FEEDBACK_MAX:g}]: -1 "
             f"thumbs down, +1 thumbs up) and safety_flags (a list of up to {MAX_FLAGS} short names; in CSV one "
             f"cell separated by '{FLAG_SEPARATOR}'). No prompt or completion text: other fields are refused. "
             "Only versions of LLM applications (kind llm_app) take request records. All-or-nothing; errors "
             "name the row and field. Resending a stored body answers 200 with `duplicate_of_batch`."
         ),
-        request=INGEST_BODY,
-        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, **INGEST_ERRORS},
+        request=ingest_request_body(LLM_REQUEST_RECORD),
+        responses={**batch_responses(LLM_REQUEST_EXAMPLE), **INGEST_ERRORS},
+        examples=EXAMPLES["llm_requests"],
     )
     def post(self, request, name: str, version: int):
         return self.ingest_batch(llm_requests_ingest, name, version)

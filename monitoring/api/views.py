@@ -33,6 +33,15 @@ from registry.selectors.inventory import model_get, version_get
 from registry.services.audit import AuditContext
 from registry.services.stages import PromotionConflict
 
+from .ingest_schema import (
+    EXAMPLES,
+    LABEL_RECORD,
+    LABELS_STORED,
+    PREDICTION_EXAMPLE,
+    PREDICTION_RECORD,
+    batch_responses,
+    ingest_request_body,
+)
 from .serializers import (
     AcknowledgeSerializer,
     AlertSerializer,
@@ -154,16 +163,18 @@ class PredictionIngestView(IngestView):
         summary="Send a batch of predictions (JSON array, JSON Lines or CSV)",
         description=(
             "Records: prediction_id (1-100 characters, unique), timestamp (ISO 8601, no offset meaning UTC, "
-            "offsets -12:00 to +14:00; or epoch seconds), features (object; flat columns in CSV), prediction, "
-            "score. Timestamps more than INGEST_MAX_FUTURE seconds (default 86,400: one day) ahead of the server "
+            "offsets -12:00 to +14:00; or epoch seconds as a JSON number, not in CSV), features (object; "
+            "flat columns in CSV), prediction, score, optional subject_id; other fields are refused. "
+            "Timestamps more than INGEST_MAX_FUTURE seconds (default 86,400: one day) ahead of the server "
             "clock, or older than INGEST_MAX_AGE_DAYS days (default 400), are refused. The batch is "
             "all-or-nothing; errors name the row and field. NaN, infinity and NUL characters are refused. "
             "Resending a body already stored for this version (e.g. after a timeout) answers 200 with "
             "`duplicate_of_batch` (the stored batch's id) and stores nothing; a new batch answers 201 with "
             "`batch`. Body limit: INGEST_MAX_BODY_BYTES (default 64 MiB), 413 beyond."
         ),
-        request=INGEST_BODY,
-        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, **INGEST_ERRORS},
+        request=ingest_request_body(PREDICTION_RECORD),
+        responses={**batch_responses(PREDICTION_EXAMPLE), **INGEST_ERRORS},
+        examples=EXAMPLES["predictions"],
     )
     def post(self, request, name: str, version: int):
         return self.ingest_batch(predictions_ingest, name, version)
@@ -173,11 +184,13 @@ class LabelIngestView(IngestView):
     @extend_schema(
         summary="Send ground-truth labels by prediction id (JSON array, JSON Lines or CSV)",
         description=(
-            "Records: prediction_id, label. A re-sent label replaces the previous one, so resending a batch "
+            "Records: prediction_id, label, optional subject_id; other fields are refused. "
+            "A re-sent label replaces the previous one, so resending a batch "
             "is safe. Errors name the row and field; nothing of a refused batch is stored."
         ),
-        request=INGEST_BODY,
-        responses={201: OpenApiTypes.OBJECT, **INGEST_ERRORS},
+        request=ingest_request_body(LABEL_RECORD),
+        responses={201: OpenApiResponse(LABELS_STORED, description="Labels stored, new or replaced."), **INGEST_ERRORS},
+        examples=EXAMPLES["labels"],
     )
     def post(self, request, name: str):
         model = self.writable_model(name)

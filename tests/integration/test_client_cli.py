@@ -160,3 +160,35 @@ def test_cli_health_of_a_model_without_data_is_not_ok(live_server, churn, owner)
     """A model with no computed window exited 0, which the README defines as "health ok"."""
     result = cli(live_server, _token(owner), "health", "churn")
     assert result.returncode == 2 and "no_data" in result.stdout, (result.returncode, result.stdout, result.stderr)
+
+
+def test_cli_sends_a_csv_file_as_text_csv_in_batches_parsed_with_the_models_schema(live_server, churn, owner, tmp_path):
+    """The CSV used to be turned into flat JSON records: 'tenure_months: Unknown field', exit 4."""
+    from monitoring.models import GroundTruth, IngestBatch, Prediction
+    from registry.services.inventory import version_create
+
+    schema = [{"name": "tenure_months", "type": "numeric"}, {"name": "plan", "type": "categorical"}]
+    version = version_create(
+        model=churn, actor=owner, context=CLI, **{**LINEAGE, "feature_schema": schema, "task_type": "binary"}
+    )
+    predictions = tmp_path / "predictions.csv"
+    predictions.write_text(
+        "prediction_id,timestamp,tenure_months,plan,prediction,score\n"
+        + "".join(f'p-{i},2026-11-20T10:00:00Z,{i},"pro, yearly",{i % 2},0.{i}\n' for i in range(5)),
+        encoding="utf-8",
+    )
+    token = _token(owner)
+    sent = cli(live_server, token, "predictions", "churn", str(version.version), str(predictions), "--batch-size", "2")
+    assert sent.returncode == 0, sent.stderr
+    assert '"sent": 5' in sent.stdout
+    stored = Prediction.objects.get(version=version, prediction_id="p-3")
+    assert stored.features == {"tenure_months": 3.0, "plan": "pro, yearly"} and stored.score == 0.3
+    assert [b.summary["format"] for b in IngestBatch.objects.filter(version=version)] == ["csv"] * 3
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("prediction_id,label\n" + "".join(f"p-{i},{i % 2}\n" for i in range(5)), encoding="utf-8")
+    sent = cli(live_server, token, "labels", "churn", str(labels))
+    assert sent.returncode == 0, sent.stderr
+    # class labels are stored as text, whatever the format (a JSON 1 too)
+    assert GroundTruth.objects.get(model=churn, prediction_id="p-3").label == "1"
+    assert GroundTruth.objects.filter(model=churn).count() == 5
