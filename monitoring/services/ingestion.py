@@ -10,7 +10,9 @@ the error is logged and the beat task ``monitoring_sweep_dirty_windows`` picks t
 Resending a batch is safe. A prediction batch whose body is byte-for-byte one already stored
 for the version is answered with the stored batch's summary and ``duplicate_of_batch`` (its
 id), and nothing is stored again; a different batch that reuses stored prediction ids is
-refused. Labels are upserted by prediction id, so a resent label batch changes nothing.
+refused. Labels are upserted by prediction id: a resent identical label is counted
+``unchanged`` and left as it is, a changed one replaces the old and is audited with its value
+before and after (the first ``LABEL_CHANGES_SHOWN`` of a batch, and the total).
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ from .window_slices import slice_floor, slice_width
 from .windows import hour_floor, windows_mark_dirty
 
 logger = logging.getLogger(__name__)
+
+LABEL_CHANGES_SHOWN = 100
+"""Changed labels listed with their old and new value in a batch's audit event (the count is
+always there)."""
 
 
 def _enqueue_sweep() -> None:
@@ -149,19 +155,45 @@ def _raise_already_stored(version_id: int, ids: list[str], exc: IntegrityError) 
 def labels_ingest(
     *, model: RegisteredModel, body: bytes, content_type: str, actor, context: AuditContext
 ) -> dict[str, Any]:
-    """Store labels by prediction id (a re-sent label replaces the old one) and mark the
-    windows of the matching predictions dirty, so late labels update their windows once."""
+    """Store labels by prediction id (a re-sent label replaces the old one, an identical one
+    is counted unchanged) and mark the windows of the predictions whose label was written dirty,
+    so late labels update their windows once. One audit event when something was written, with
+    the changed labels' values before and after (the first ``LABEL_CHANGES_SHOWN``)."""
     raw = parse_body(body, content_type)
     latest = model.versions.order_by("-version").first()
     batch = labels_validate(raw, task_type=latest.task_type if latest else TaskType.BINARY)
-    existing = storage.labels_store(model=model, batch=batch, received_at=clock.now())
+    changes = storage.labels_store(model=model, batch=batch, received_at=clock.now())
+    matched, marked = _labels_mark_dirty(model=model, written=changes.written, unchanged=changes.unchanged)
+    summary = {
+        "rows": len(batch.ids),
+        "new": len(changes.new),
+        "updated": len(changes.changed),
+        "unchanged": len(changes.unchanged),
+        "matched_predictions": matched,
+        "dirty_windows": marked,
+    }
+    if changes.written:  # a batch of identical labels changes nothing: no event
+        shown = changes.changed[:LABEL_CHANGES_SHOWN]
+        before = {"labels": {pid: old for pid, old, _ in shown}} if shown else None
+        after = summary | ({"labels": {pid: new for pid, _, new in shown}, "labels_shown": len(shown)} if shown else {})
+        audit_record(actor=actor, action="labels.ingested", context=context, obj=model, before=before, after=after)
+    if marked:
+        _enqueue_sweep()
+    return summary
+
+
+def _labels_mark_dirty(*, model: RegisteredModel, written: list[str], unchanged: list[str]) -> tuple[int, int]:
+    """Mark dirty the windows (and, where the version has sensitive attributes, the slices) of the
+    predictions whose label was written → (predictions matched by the whole batch, windows marked)."""
     matched = 0
     windows: dict[int, set[datetime]] = {}
     slices: dict[int, set[datetime]] = {}
-    for version_id, ts in storage.labelled_prediction_times(model=model, ids=batch.ids):
+    for version_id, ts in storage.labelled_prediction_times(model=model, ids=written):
         matched += 1
         windows.setdefault(version_id, set()).add(hour_floor(ts))
         slices.setdefault(version_id, set()).add(slice_floor(ts))
+    if unchanged:
+        matched += sum(1 for _ in storage.labelled_prediction_times(model=model, ids=unchanged))
     # a slice holds labels only in its fairness counts: marked where there are some
     fair = {
         v.pk
@@ -172,17 +204,7 @@ def labels_ingest(
         windows_mark_dirty(version_id=v, hours=hours, slices=slices[v] if v in fair else ())
         for v, hours in windows.items()
     )
-    summary = {
-        "rows": len(batch.ids),
-        "new": len(batch.ids) - len(existing),
-        "updated": len(existing),
-        "matched_predictions": matched,
-        "dirty_windows": marked,
-    }
-    audit_record(actor=actor, action="labels.ingested", context=context, obj=model, after=summary)
-    if marked:
-        _enqueue_sweep()
-    return summary
+    return matched, marked
 
 
 # --------------------------------------------------------------------------- reference data

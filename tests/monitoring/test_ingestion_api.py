@@ -220,7 +220,7 @@ def test_resent_labels_change_nothing(owner_client):
     body = as_json([{"prediction_id": "a", "label": 1}])
     assert post(owner_client, LABEL_URL, body).status_code == 201
     again = post(owner_client, LABEL_URL, body)
-    assert again.status_code == 201 and again.json()["updated"] == 1
+    assert again.status_code == 201 and (again.json()["updated"], again.json()["unchanged"]) == (0, 1)
     assert GroundTruth.objects.count() == 1
 
 
