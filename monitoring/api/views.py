@@ -190,7 +190,7 @@ class ReferenceUploadView(IngestView):
     @extend_schema(
         summary="Upload reference data (CSV or Parquet body); the profile is computed by a worker",
         request={"text/csv": OpenApiTypes.STR, "application/vnd.apache.parquet": OpenApiTypes.BINARY},
-        responses={202: ReferenceProfileSerializer, **{code: r for code, r in INGEST_ERRORS.items() if code != 415}},
+        responses={202: ReferenceProfileSerializer, **INGEST_ERRORS},
     )
     def post(self, request, name: str, version: int):
         self.writable_model(name)

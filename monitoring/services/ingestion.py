@@ -23,8 +23,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from mlops_portal import clock
@@ -35,13 +33,14 @@ from monitoring.fairness_monitoring import sensitive_store, split_sensitive
 from monitoring.models import MonitoringConfig, ReferenceProfile
 from registry.choices import TaskType
 from registry.models import ModelVersion, RegisteredModel
-from registry.sensitive import ordinary_features, sensitive_attributes
+from registry.sensitive import sensitive_attributes
 from registry.services.audit import AuditContext, audit_record
 
 from . import ingest_storage as storage
-from . import live_evidence, profiles
-from .ingest_parsing import BatchError, UnsupportedFormat, media_type, parse_body
+from . import live_evidence
+from .ingest_parsing import BatchError, UnsupportedFormat, parse_body
 from .ingest_validation import labels_validate, predictions_validate
+from .reference_data import reference_read
 from .window_slices import slice_floor, slice_width
 from .windows import hour_floor, windows_mark_dirty
 
@@ -210,29 +209,14 @@ def _labels_mark_dirty(*, model: RegisteredModel, written: list[str], unchanged:
 # --------------------------------------------------------------------------- reference data
 
 
-def _refuse_nul(clean) -> None:
-    """NUL characters cannot be stored in the profile (JSON): refuse them at upload."""
-    from pandas.api.types import is_numeric_dtype  # imported on use: see registry/llm_stats.py
-
-    for name in clean.columns:
-        column = clean[name]
-        if is_numeric_dtype(column.dtype):
-            continue
-        has_nul = column.astype(object).map(lambda v: isinstance(v, str) and "\x00" in v).to_numpy(dtype=bool)
-        if has_nul.any():
-            row = int(np.flatnonzero(has_nul)[0]) + 1
-            raise ValidationError({name: f"NUL characters are not allowed (row {row})."})
-
-
 @transaction.atomic
 def reference_upload(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
 ) -> ReferenceProfile:
     """Validate reference data (CSV or Parquet) against the schema, store it as Parquet and
-    queue the profile computation. Replaces an earlier upload of the same version."""
-    df, fmt = profiles.read_table(body, media_type(content_type))
-    clean = profiles.reference_validate(df, ordinary_features(version.feature_schema), version.task_type)
-    _refuse_nul(clean)
+    queue the profile computation. Replaces an earlier upload of the same version (and its
+    upload time). Read as strictly as predictions (``reference_data.reference_read``)."""
+    clean, fmt = reference_read(body=body, content_type=content_type, version=version)
     buffer = io.BytesIO()
     clean.to_parquet(buffer, index=False)
     config = MonitoringConfig.objects.filter(model_id=version.model_id).first()
@@ -241,6 +225,7 @@ def reference_upload(
         defaults={
             "status": ProfileStatus.PENDING,
             "error": "",
+            "uploaded_at": clock.now(),
             "source_format": fmt,
             "n_rows": len(clean),
             "n_bins": config.n_bins if config else 10,

@@ -119,7 +119,7 @@ def test_a_reference_upload_with_nul_is_refused_at_upload_not_left_pending(owner
     frame = reference_frame(50)
     frame.loc[3, "plan"] = "pro\x00"
     seq = last_seq()
-    assert_error(post(owner_client, REF_URL, csv_bytes(frame), "text/csv"), 400, "plan", "NUL", "row 4")
+    assert_error(post(owner_client, REF_URL, csv_bytes(frame), "text/csv"), 400, "plan", "NUL", "Row 4")
     assert ReferenceProfile.objects.count() == 0
     assert last_seq() == seq
 
