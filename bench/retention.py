@@ -389,7 +389,7 @@ def run() -> list[Figure]:
     start = time.perf_counter()
     erasure = erasure_request_create(subject_id=subject, actor=admin, context=CLI)
     erase_s = time.perf_counter() - start
-    erased = sum(r["predictions"] for r in erasure.results)
+    erased = sum(o.predictions for o in erasure.outcomes.all())
     purge = _purge_figures(version, model, admin, today, models=models)
     ingest_ratio = full_rate / empty_rate
     render_ratio = full_ms / empty_ms

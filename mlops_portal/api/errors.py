@@ -41,8 +41,33 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+def escape_unencodable(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode (unpaired surrogates) escaped as ``\\udc00``, so an
+    error that echoes client input can always be rendered."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _escaped(value):
+    """Strings (and keys) of an error's message and details, escaped by ``escape_unencodable``."""
+    if isinstance(value, str):
+        return escape_unencodable(value)
+    if isinstance(value, dict):
+        return {_escaped(key): _escaped(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(item) for item in value]
+    return value
+
+
 def error_body(status_code: int, message: str, details=None, code: str | None = None) -> dict:
-    return {"error": {"code": code or _CODES.get(status_code, "error"), "message": message, "details": details or {}}}
+    return {
+        "error": {
+            "code": code or _CODES.get(status_code, "error"),
+            "message": escape_unencodable(str(message)),
+            "details": _escaped(details) or {},
+        }
+    }
 
 
 def _message_for(details) -> str:

@@ -34,15 +34,23 @@ class JSONInputError(ValueError):
         self.field = field
 
 
+def unpaired_surrogates(text: str) -> bool:
+    """Whether ``text`` holds an unpaired surrogate (``"\\ud800"`` in JSON): not UTF-8 text."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _check_text(text: str, field: str | None) -> None:
     where = f" (in {field})" if field is not None else ""
     if "\x00" in text:
         raise JSONInputError(f"NUL characters (\\u0000) are not allowed{where}.", field=field)
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise JSONInputError(f"Unpaired surrogate escapes (\\ud800…) are not text{where}.", field=field) from exc
+    if unpaired_surrogates(text):
+        raise JSONInputError(f"Unpaired surrogate escapes (\\ud800…) are not text{where}.", field=field)
 
 
 def _check(document: Any, max_depth: int) -> None:

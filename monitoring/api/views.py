@@ -212,7 +212,7 @@ class ReferenceUploadView(IngestView):
         responses={
             202: ReferenceProfileSerializer,
             409: OpenApiResponse(description="The version's reference data is frozen by a promotion request."),
-            **{code: r for code, r in INGEST_ERRORS.items() if code != 415},
+            **INGEST_ERRORS,
         },
     )
     def post(self, request, name: str, version: int):

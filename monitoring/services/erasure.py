@@ -1,5 +1,8 @@
 """Erasure by data subject (GDPR Art. 17): remove the raw predictions and labels whose
-``subject_hash`` is the HMAC of the given subject id, with the sensitive values stored apart
+``subject_hash`` is the HMAC of the given subject id, the labels of those predictions (same
+model, same prediction id; a label is often sent without a subject id) found by the labels'
+(model, prediction_id) index in one statement per model (the subject's other labels by their
+hash in a second), with the sensitive values stored apart
 for those predictions (``PredictionSensitive``, by version and prediction id) and the erased
 ids subtracted from their days' digests, across every model, except where a model is under a
 legal hold (answered "held" with the hold's reason and article).
@@ -21,7 +24,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count
 
 from mlops_portal import clock
 from monitoring.models import (
@@ -56,8 +58,30 @@ def erasure_results(outcomes) -> list[dict[str, Any]]:
     return results
 
 
-def _counts(queryset, model_field: str) -> dict[int, int]:
-    return dict(queryset.values_list(model_field).annotate(n=Count("pk")).values_list(model_field, "n"))
+def _subject_rows(hashed: str) -> dict[int, list[tuple]]:
+    """The subject's predictions by model id: (version id, time, prediction id) rows."""
+    rows: dict[int, list[tuple]] = {}
+    found = Prediction.objects.filter(subject_hash=hashed).values_list(
+        "version__model_id", "version_id", "timestamp", "prediction_id"
+    )
+    for model_id, *row in found:
+        rows.setdefault(model_id, []).append(tuple(row))
+    return rows
+
+
+def _subject_labels(model_id: int, hashed: str, rows: list[tuple]) -> list:
+    """The model's labels of the subject, as two disjoint querysets that each probe an index:
+    those of the subject's predictions (by id: the labels' (model, prediction_id) index),
+    then the others carrying the subject's hash (``label_subject``). An OR of the two in one
+    statement made PostgreSQL read every label of the model."""
+    ids = sorted({pid for _, _, pid in rows})
+    by_hash = GroundTruth.objects.filter(model_id=model_id, subject_hash=hashed)
+    if not ids:
+        return [by_hash]
+    return [
+        GroundTruth.objects.filter(model_id=model_id, prediction_id__in=ids),
+        by_hash.exclude(prediction_id__in=ids),
+    ]
 
 
 def _sensitive_delete(rows: list[tuple]) -> None:
@@ -91,31 +115,27 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
     if "\x00" in subject_id:
         raise ValidationError({"subject_id": "NUL characters are not allowed."})
     hashed = subject_hash(subject_id)
-    predictions = Prediction.objects.filter(subject_hash=hashed)
-    labels = GroundTruth.objects.filter(subject_hash=hashed)
-    found_p = _counts(predictions, "version__model")
-    found_l = _counts(labels, "model")
+    rows_of = _subject_rows(hashed)
+    labelled = set(GroundTruth.objects.filter(subject_hash=hashed).values_list("model_id", flat=True).distinct())
     holds = {
-        p.model_id: p for p in RetentionPolicy.objects.filter(model_id__in=set(found_p) | set(found_l), legal_hold=True)
+        p.model_id: p for p in RetentionPolicy.objects.filter(model_id__in=set(rows_of) | labelled, legal_hold=True)
     }
-    found = RegisteredModel.objects.in_bulk(set(found_p) | set(found_l))
+    found = RegisteredModel.objects.in_bulk(set(rows_of) | labelled)
     outcomes: list[ErasureOutcome] = []
     for model_id in sorted(found, key=lambda m: found[m].name):
-        outcome = ErasureOutcome(
-            model=found[model_id], predictions=found_p.get(model_id, 0), labels=found_l.get(model_id, 0)
-        )
+        rows = rows_of.get(model_id, [])
+        label_sets = _subject_labels(model_id, hashed, rows)
+        outcome = ErasureOutcome(model=found[model_id], predictions=len(rows))
         hold = holds.get(model_id)
         if hold is not None:
-            outcome.status = ErasureOutcomeStatus.HELD
+            outcome.status, outcome.labels = ErasureOutcomeStatus.HELD, sum(q.count() for q in label_sets)
             outcome.hold_reason, outcome.hold_article = hold.legal_hold_reason, hold.legal_hold_article
         else:
-            mine = predictions.filter(version__model_id=model_id)
-            rows = list(mine.values_list("version_id", "timestamp", "prediction_id"))
             digests_remove(rows=rows)
             _sensitive_delete(rows)
             _slices_forget(rows)
-            mine.delete()
-            labels.filter(model_id=model_id).delete()
+            Prediction.objects.filter(subject_hash=hashed, version__model_id=model_id).delete()
+            outcome.labels = sum(q.delete()[0] for q in label_sets)
             outcome.status = ErasureOutcomeStatus.ERASED
         outcomes.append(outcome)
     now = clock.now()

@@ -6,6 +6,10 @@ column, naming its row; nothing stored on error), stores label, prediction, scor
 Parquet on a new ``registry.EvaluationRun`` (schema features are checked, not kept) and queues
 ``evaluation_compute`` after commit. The audit event names the attributes and the digest of the
 body, never a value. The worker computes ``monitoring.fairness.fairness_report`` into the run.
+
+Resending is safe, as for prediction batches: a body byte-for-byte one already uploaded for the
+version (same kind; for LLM runs, same evaluation set) is answered with the stored run, marked
+``duplicate_of`` (its id), and nothing is stored or audited again (``evaluation_stored``).
 """
 
 from __future__ import annotations
@@ -102,6 +106,17 @@ def _parquet(batch: EvaluationBatch) -> bytes:
     return buffer.getvalue()
 
 
+def evaluation_stored(*, version: ModelVersion, kind: str, digest: str, **match) -> EvaluationRun | None:
+    """The run of ``version`` and ``kind`` uploaded from a body of this digest (and ``match``,
+    e.g. the evaluation set), its ``duplicate_of`` set to its id; None if there is none. Callers
+    hold the version's row lock, so two concurrent resends cannot both miss it."""
+    runs = EvaluationRun.objects.filter(version=version, kind=kind, data_sha256=digest, **match).defer("data")
+    run = runs.order_by("created_at", "pk").first()
+    if run is not None:
+        run.duplicate_of = run.pk
+    return run
+
+
 def evaluation_run_save(
     run: EvaluationRun, *, actor, context: AuditContext, details: dict, before: dict | None = None
 ) -> None:
@@ -119,9 +134,13 @@ def evaluation_run_save(
 def evaluation_upload(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
 ) -> EvaluationRun:
-    """Validate and store one evaluation set of ``version``; queue its fairness report."""
-    batch = evaluation_validate(parse_table(body, content_type), version=version)
+    """Validate and store one evaluation set of ``version``; queue its fairness report. A body
+    already uploaded for the version answers the stored run (``duplicate_of``)."""
     digest = hashlib.sha256(body).hexdigest()
+    version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(pk=version.pk)
+    if (stored := evaluation_stored(version=version, kind=EvaluationKind.FAIRNESS, digest=digest)) is not None:
+        return stored
+    batch = evaluation_validate(parse_table(body, content_type), version=version)
     run = EvaluationRun(
         version=version,
         kind=EvaluationKind.FAIRNESS,

@@ -41,7 +41,7 @@ from registry.models import EvaluationRun, ModelVersion
 from registry.services.audit import AuditContext
 from registry.services.inventory import validate_metrics
 
-from .evaluations import evaluation_run_save
+from .evaluations import evaluation_run_save, evaluation_stored
 from .ingest_parsing import PARQUET_MAGIC, PARQUET_TYPES, BatchError, RawBatch, media_type, parse_body, parse_table
 from .ingest_validation import categories_column, ids_column, numbers_column
 
@@ -192,19 +192,24 @@ def llm_evaluation_upload(
     evaluation_set: str | None = None,
 ) -> EvaluationRun:
     """Validate and store one LLM evaluation run of ``version`` with its summaries; the
-    version's offline metrics get the summaries' values. Nothing is stored on error."""
+    version's offline metrics get the summaries' values. Nothing is stored on error. A body
+    already uploaded for the version and evaluation set answers the stored run
+    (``duplicate_of``), changing nothing."""
     if not version.model.is_llm_app:
         raise BatchError(None, "kind", "LLM evaluation runs are for models of kind llm_app.")
     batch = llm_evaluation_validate(parse_evaluation_body(body, content_type), evaluation_set=evaluation_set)
     results = {"evaluation_set": batch.evaluation_set, **llm_results(batch.cases)}
     version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(pk=version.pk)
+    digest = hashlib.sha256(body).hexdigest()
+    match = {"evaluation_set": batch.evaluation_set}
+    if (stored := evaluation_stored(version=version, kind=EvaluationKind.LLM, digest=digest, **match)) is not None:
+        return stored
     previous = dict(version.metrics) if isinstance(version.metrics, dict) else {}
     new = offline_metrics(results)
     try:
         validate_metrics({**previous, **new})
     except ValidationError as exc:
         raise BatchError(None, "metrics", "; ".join(exc.messages)) from None
-    digest = hashlib.sha256(body).hexdigest()
     run = EvaluationRun(
         version=version,
         kind=EvaluationKind.LLM,

@@ -9,7 +9,10 @@ which ``ingest_validation`` checks column by column.
   reader for these bodies, and it also reads arrays, which pyarrow cannot); the top-level
   fields become columns and ``features`` stays a column of objects. Standard-library ``json``
   only re-reads a body orjson refused, to tell a NaN/Infinity token (reported later with its
-  row and field) from broken JSON.
+  row and field) from broken JSON. What it reads is then walked for unpaired surrogate escapes
+  (``"\\ud800"``: orjson refuses them, ``json`` does not, and nothing can store them), refused
+  with their row and field by the rule of ``mlops_portal.api.parsers``.
+* Error messages never echo text that cannot be encoded: it is escaped (``\\udc00``).
 * A UTF-8 byte-order mark at the start of the body is skipped (spreadsheet programs write one);
   any other invalid UTF-8 is refused with the byte offset.
 """
@@ -25,6 +28,9 @@ from typing import Any
 import orjson
 from django.core.exceptions import ValidationError
 
+from mlops_portal.api.errors import escape_unencodable
+from mlops_portal.api.parsers import unpaired_surrogates
+
 JSON_TYPES = ("application/json",)
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines", "application/x-jsonlines")
 CSV_TYPES = ("text/csv", "application/csv")
@@ -35,6 +41,7 @@ class BatchError(ValidationError):
     """A rejected batch: ``row`` is 1-based (the record's position; for CSV the data row)."""
 
     def __init__(self, row: int | None, field: str, message: str):
+        field, message = escape_unencodable(field), escape_unencodable(message)
         self.row, self.field, self.reason = row, field, message
         where = f"Row {row}, field '{field}': " if row is not None else f"Field '{field}': "
         super().__init__({field: [where + message]})
@@ -110,13 +117,41 @@ def parse_body(body: bytes, content_type: str) -> RawBatch:
 # --------------------------------------------------------------------------- JSON
 
 
-def _loads(data: bytes) -> Any:
+def _loads(data: bytes, row: int | None = None) -> Any:
     """orjson; a body it refuses is re-read by the standard library, which also accepts the
-    NaN/Infinity tokens some clients send, so validation can name their row and field."""
+    NaN/Infinity tokens some clients send, so validation can name their row and field. What the
+    standard library read is refused if it holds an unpaired surrogate; ``row`` is the record's
+    row (a JSON Lines line), else the document is the array of records."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data)
+        document = json.loads(data)
+    records = enumerate(document, start=1) if row is None and isinstance(document, list) else [(row, document)]
+    for number, record in records:
+        _refuse_surrogates(number, record)
+    return document
+
+
+def _refuse_surrogates(row: int | None, record: Any) -> None:
+    """Walk one record without recursion; an unpaired surrogate in a string or key is a
+    ``BatchError`` naming the top-level field it sits under (or the key itself)."""
+    stack: list[tuple[Any, str | None]] = [(record, None)]
+    while stack:
+        value, field = stack.pop()
+        if isinstance(value, str):
+            if unpaired_surrogates(value):
+                raise BatchError(row, field or "record", SURROGATE_MESSAGE)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                where = key if field is None else field
+                if unpaired_surrogates(key):
+                    raise BatchError(row, where, SURROGATE_MESSAGE.replace("are not text", "in a key are not text"))
+                stack.append((item, where))
+        elif isinstance(value, list):
+            stack.extend((item, field or "record") for item in value)
+
+
+SURROGATE_MESSAGE = "Unpaired surrogate escapes (\\ud800…) are not text."
 
 
 def _json_array(body: bytes) -> list:
@@ -139,7 +174,7 @@ def _json_lines(body: bytes) -> list:
     records = []
     for lineno, line in enumerate(lines, start=1):
         try:
-            records.append(_loads(line))
+            records.append(_loads(line, lineno))
         except (ValueError, RecursionError) as exc:
             raise BatchError(lineno, "body", f"Invalid JSON: {_json_reason(exc)}.") from exc
     return records

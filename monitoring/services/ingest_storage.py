@@ -9,7 +9,9 @@ regression predictions and scores as floats. Both run inside the caller's transa
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import orjson
@@ -63,34 +65,73 @@ def existing_prediction_ids(version_id: int, ids: list[str]) -> set[str]:
     return found
 
 
-def labels_store(*, model, batch: LabelBatch, received_at: datetime) -> set[str]:
-    """Upsert the labels (a re-sent label replaces the old one) → the ids that had one already.
+@dataclass
+class LabelChanges:
+    """What storing a label batch did: the ids stored anew, the ids whose label (or subject)
+    changed with their old and new label, and the ids resent unchanged (not written again)."""
+
+    new: list[str] = field(default_factory=list)
+    changed: list[tuple[str, Any, Any]] = field(default_factory=list)  # (prediction id, before, after)
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def written(self) -> list[str]:
+        return self.new + [pid for pid, _, _ in self.changed]
+
+
+def _stored_labels(model, ids: list[str], *, partitioned: bool) -> dict[str, tuple[Any, str | None]]:
+    """The stored (label, subject hash) of these ids (the (model, prediction_id) index). On the
+    partitioned table the stored ids are found first by ``partitions.stored_ids``'s probes."""
+    found: dict[str, tuple[Any, str | None]] = {}
+    for start in range(0, len(ids), ID_QUERY_CHUNK):
+        chunk = ids[start : start + ID_QUERY_CHUNK]
+        if partitioned:
+            chunk = sorted(partitions.stored_ids(table=GroundTruth._meta.db_table, version_id=model.pk, ids=chunk))
+            if not chunk:
+                continue
+        rows = GroundTruth.objects.filter(model=model, prediction_id__in=chunk)
+        found.update(
+            (pid, (label, subject))
+            for pid, label, subject in rows.values_list("prediction_id", "label", "subject_hash")
+        )
+    return found
+
+
+def labels_store(*, model, batch: LabelBatch, received_at: datetime) -> LabelChanges:
+    """Upsert the labels (a re-sent label replaces the old one; an identical one is left as it
+    is) → what changed.
 
     On PostgreSQL the labels table is partitioned by day on ``received_at``, which rules out a
     unique constraint on (model, prediction id): under a per-model lock held until commit, the
-    batch's ids already stored are found (an index probe per id and partition), their old rows
-    deleted and the batch inserted. SQLite keeps the constraint and an ``ON CONFLICT`` upsert."""
+    batch's ids already stored are read (an index probe per id and partition), the old rows of
+    changed labels deleted and the new and changed ones inserted. SQLite keeps the constraint
+    and an ``ON CONFLICT`` upsert."""
     ids = batch.ids
-    objs = [
-        GroundTruth(model=model, prediction_id=pid, label=label, received_at=received_at, subject_hash=subject)
-        for pid, label, subject in zip(ids, batch.labels, batch.subjects or [None] * len(ids), strict=True)
-    ]
+    subjects = batch.subjects or [None] * len(ids)
     table = GroundTruth._meta.db_table
-    existing: set[str] = set()
-    if partitions.is_partitioned(table):
+    partitioned = partitions.is_partitioned(table)
+    if partitioned:
         partitions.label_lock(model.pk)
-        for start in range(0, len(ids), ID_QUERY_CHUNK):
-            chunk = partitions.stored_ids(table=table, version_id=model.pk, ids=ids[start : start + ID_QUERY_CHUNK])
-            GroundTruth.objects.filter(model=model, prediction_id__in=chunk).delete()
-            existing |= chunk
-        GroundTruth.objects.bulk_create(objs, batch_size=2000)  # makes sure today's partition exists
-        return existing
-    for start in range(0, len(ids), ID_QUERY_CHUNK):
-        existing.update(
-            GroundTruth.objects.filter(model=model, prediction_id__in=ids[start : start + ID_QUERY_CHUNK]).values_list(
-                "prediction_id", flat=True
-            )
+    stored = _stored_labels(model, ids, partitioned=partitioned)
+    changes = LabelChanges()
+    objs = []
+    for pid, label, subject in zip(ids, batch.labels, subjects, strict=True):
+        if pid not in stored:
+            changes.new.append(pid)
+        elif stored[pid] == (label, subject):
+            changes.unchanged.append(pid)
+            continue
+        else:
+            changes.changed.append((pid, stored[pid][0], label))
+        objs.append(
+            GroundTruth(model=model, prediction_id=pid, label=label, received_at=received_at, subject_hash=subject)
         )
+    if partitioned:
+        changed = [pid for pid, _, _ in changes.changed]
+        for start in range(0, len(changed), ID_QUERY_CHUNK):
+            GroundTruth.objects.filter(model=model, prediction_id__in=changed[start : start + ID_QUERY_CHUNK]).delete()
+        GroundTruth.objects.bulk_create(objs, batch_size=2000)  # makes sure today's partition exists
+        return changes
     GroundTruth.objects.bulk_create(
         objs,
         update_conflicts=True,
@@ -98,7 +139,7 @@ def labels_store(*, model, batch: LabelBatch, received_at: datetime) -> set[str]
         update_fields=["label", "received_at", "subject_hash"],
         batch_size=2000,
     )
-    return existing
+    return changes
 
 
 def labelled_prediction_times(*, model, ids: list[str]) -> Iterable[tuple[int, datetime]]:

@@ -10,7 +10,9 @@ the error is logged and the beat task ``monitoring_sweep_dirty_windows`` picks t
 Resending a batch is safe. A prediction batch whose body is byte-for-byte one already stored
 for the version is answered with the stored batch's summary and ``duplicate_of_batch`` (its
 id), and nothing is stored again; a different batch that reuses stored prediction ids is
-refused. Labels are upserted by prediction id, so a resent label batch changes nothing.
+refused. Labels are upserted by prediction id: a resent identical label is counted
+``unchanged`` and left as it is, a changed one replaces the old and is audited with its value
+before and after (the first ``LABEL_CHANGES_SHOWN`` of a batch, and the total).
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from mlops_portal import clock
@@ -33,19 +33,24 @@ from monitoring.fairness_monitoring import sensitive_store, split_sensitive
 from monitoring.models import MonitoringConfig, ReferenceProfile
 from registry.choices import TaskType
 from registry.models import ModelVersion, RegisteredModel
-from registry.sensitive import ordinary_features, sensitive_attributes
+from registry.sensitive import sensitive_attributes
 from registry.services.audit import AuditContext, audit_record
 from registry.services.inventory import evidence_check_unchanged
 
 from . import ingest_storage as storage
-from . import live_evidence, profiles
+from . import live_evidence
 from .ingest_classes import BINARY_DEFAULT, Outcomes, outcomes_of
-from .ingest_parsing import BatchError, UnsupportedFormat, media_type, parse_body
+from .ingest_parsing import BatchError, UnsupportedFormat, parse_body
 from .ingest_validation import labels_validate, predictions_validate
+from .reference_data import reference_read
 from .window_slices import slice_floor, slice_width
 from .windows import hour_floor, windows_mark_dirty
 
 logger = logging.getLogger(__name__)
+
+LABEL_CHANGES_SHOWN = 100
+"""Changed labels listed with their old and new value in a batch's audit event (the count is
+always there)."""
 
 
 def _enqueue_sweep() -> None:
@@ -151,20 +156,46 @@ def _raise_already_stored(version_id: int, ids: list[str], exc: IntegrityError) 
 def labels_ingest(
     *, model: RegisteredModel, body: bytes, content_type: str, actor, context: AuditContext
 ) -> dict[str, Any]:
-    """Store labels by prediction id (a re-sent label replaces the old one) and mark the
-    windows of the matching predictions dirty, so late labels update their windows once."""
+    """Store labels by prediction id (a re-sent label replaces the old one, an identical one
+    is counted unchanged) and mark the windows of the predictions whose label was written dirty,
+    so late labels update their windows once. One audit event when something was written, with
+    the changed labels' values before and after (the first ``LABEL_CHANGES_SHOWN``)."""
     raw = parse_body(body, content_type)
     latest = model.versions.order_by("-version").first()
     outcomes = outcomes_of(latest) if latest else Outcomes(TaskType.BINARY, BINARY_DEFAULT)
     batch = labels_validate(raw, outcomes=outcomes)
-    existing = storage.labels_store(model=model, batch=batch, received_at=clock.now())
+    changes = storage.labels_store(model=model, batch=batch, received_at=clock.now())
+    matched, marked = _labels_mark_dirty(model=model, written=changes.written, unchanged=changes.unchanged)
+    summary = {
+        "rows": len(batch.ids),
+        "new": len(changes.new),
+        "updated": len(changes.changed),
+        "unchanged": len(changes.unchanged),
+        "matched_predictions": matched,
+        "dirty_windows": marked,
+    }
+    if changes.written:  # a batch of identical labels changes nothing: no event
+        shown = changes.changed[:LABEL_CHANGES_SHOWN]
+        before = {"labels": {pid: old for pid, old, _ in shown}} if shown else None
+        after = summary | ({"labels": {pid: new for pid, _, new in shown}, "labels_shown": len(shown)} if shown else {})
+        audit_record(actor=actor, action="labels.ingested", context=context, obj=model, before=before, after=after)
+    if marked:
+        _enqueue_sweep()
+    return summary
+
+
+def _labels_mark_dirty(*, model: RegisteredModel, written: list[str], unchanged: list[str]) -> tuple[int, int]:
+    """Mark dirty the windows (and, where the version has sensitive attributes, the slices) of the
+    predictions whose label was written → (predictions matched by the whole batch, windows marked)."""
     matched = 0
     windows: dict[int, set[datetime]] = {}
     slices: dict[int, set[datetime]] = {}
-    for version_id, ts in storage.labelled_prediction_times(model=model, ids=batch.ids):
+    for version_id, ts in storage.labelled_prediction_times(model=model, ids=written):
         matched += 1
         windows.setdefault(version_id, set()).add(hour_floor(ts))
         slices.setdefault(version_id, set()).add(slice_floor(ts))
+    if unchanged:
+        matched += sum(1 for _ in storage.labelled_prediction_times(model=model, ids=unchanged))
     # a slice holds labels only in its fairness counts: marked where there are some
     fair = {
         v.pk
@@ -175,34 +206,10 @@ def labels_ingest(
         windows_mark_dirty(version_id=v, hours=hours, slices=slices[v] if v in fair else ())
         for v, hours in windows.items()
     )
-    summary = {
-        "rows": len(batch.ids),
-        "new": len(batch.ids) - len(existing),
-        "updated": len(existing),
-        "matched_predictions": matched,
-        "dirty_windows": marked,
-    }
-    audit_record(actor=actor, action="labels.ingested", context=context, obj=model, after=summary)
-    if marked:
-        _enqueue_sweep()
-    return summary
+    return matched, marked
 
 
 # --------------------------------------------------------------------------- reference data
-
-
-def _refuse_nul(clean) -> None:
-    """NUL characters cannot be stored in the profile (JSON): refuse them at upload."""
-    from pandas.api.types import is_numeric_dtype  # imported on use: see registry/llm_stats.py
-
-    for name in clean.columns:
-        column = clean[name]
-        if is_numeric_dtype(column.dtype):
-            continue
-        has_nul = column.astype(object).map(lambda v: isinstance(v, str) and "\x00" in v).to_numpy(dtype=bool)
-        if has_nul.any():
-            row = int(np.flatnonzero(has_nul)[0]) + 1
-            raise ValidationError({name: f"NUL characters are not allowed (row {row})."})
 
 
 @transaction.atomic
@@ -210,12 +217,11 @@ def reference_upload(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
 ) -> ReferenceProfile:
     """Validate reference data (CSV or Parquet) against the schema, store it as Parquet and
-    queue the profile computation. Replaces an earlier upload of the same version, unless that
-    one is evidence a promotion request is pending on or was approved on (a failed upload is
-    none): ``evidence_check_unchanged`` refuses (a 409). A first upload is always taken."""
-    df, fmt = profiles.read_table(body, media_type(content_type))
-    clean = profiles.reference_validate(df, ordinary_features(version.feature_schema), version.task_type)
-    _refuse_nul(clean)
+    queue the profile computation. Replaces an earlier upload of the same version (and its
+    upload time), unless that one is evidence a promotion request is pending on or was approved
+    on (a failed upload is none): ``evidence_check_unchanged`` refuses (a 409). A first upload is
+    always taken. Read as strictly as predictions (``reference_data.reference_read``)."""
+    clean, fmt = reference_read(body=body, content_type=content_type, version=version)
     version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(pk=version.pk)
     stored = ReferenceProfile.objects.filter(version=version).exclude(status=ProfileStatus.FAILED).exists()
     evidence_check_unchanged(version, changed=["reference data"] if stored else [])
@@ -227,6 +233,7 @@ def reference_upload(
         defaults={
             "status": ProfileStatus.PENDING,
             "error": "",
+            "uploaded_at": clock.now(),
             "source_format": fmt,
             "n_rows": len(clean),
             "n_bins": config.n_bins if config else 10,

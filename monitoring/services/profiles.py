@@ -43,22 +43,6 @@ PREDICTION_COLUMN = "prediction"
 SCORE_COLUMN = "score"
 
 
-def read_table(body: bytes, content_type: str = "") -> tuple[pd.DataFrame, str]:
-    """Parse a CSV or Parquet body (Parquet recognised by its magic bytes or content type)."""
-    import pandas as pd
-
-    if not body:
-        raise ValidationError({"body": "The request body is empty: send a CSV or Parquet file."})
-    is_parquet = body[:4] == PARQUET_MAGIC or "parquet" in content_type
-    try:
-        if is_parquet:
-            return pd.read_parquet(io.BytesIO(body)), "parquet"
-        return pd.read_csv(io.BytesIO(body), keep_default_na=True), "csv"
-    except Exception as exc:  # noqa: BLE001 - any parser error is the client's bad file
-        kind = "Parquet" if is_parquet else "CSV"
-        raise ValidationError({"body": f"Could not read the {kind} file: {exc}"}) from exc
-
-
 def dataframe_from_parquet(data: bytes) -> pd.DataFrame:
     import pandas as pd
 

@@ -281,10 +281,10 @@ def test_reference_data_is_accepted_as_csv_or_parquet_and_profiled(
     "body,content_type,needles",
     [
         (csv_bytes(reference_frame(50).drop(columns=["age"])), "text/csv", ["age", "missing"]),
-        (csv_bytes(reference_frame(50).assign(income=["x"] * 50)), "text/csv", ["income", "row 1"]),
-        (csv_bytes(reference_frame(50).assign(age=[float("inf")] * 50)), "text/csv", ["age", "Infinite"]),
+        (csv_bytes(reference_frame(50).assign(income=["x"] * 50)), "text/csv", ["income", "Row 1"]),
+        (csv_bytes(reference_frame(50).assign(age=[float("inf")] * 50)), "text/csv", ["age", "Row 1", "infinity"]),
         (b"", "text/csv", ["empty"]),
-        (b"age,income,plan\n", "text/csv", ["no rows"]),
+        (b"age,income,plan\n", "text/csv", ["no records"]),
         (b"PAR1 this is not parquet", "application/vnd.apache.parquet", ["Parquet"]),
         (csv_bytes(reference_frame(50).assign(score=["high"] * 50)), "text/csv", ["score"]),
     ],

@@ -119,7 +119,7 @@ def test_a_reference_upload_with_nul_is_refused_at_upload_not_left_pending(owner
     frame = reference_frame(50)
     frame.loc[3, "plan"] = "pro\x00"
     seq = last_seq()
-    assert_error(post(owner_client, REF_URL, csv_bytes(frame), "text/csv"), 400, "plan", "NUL", "row 4")
+    assert_error(post(owner_client, REF_URL, csv_bytes(frame), "text/csv"), 400, "plan", "NUL", "Row 4")
     assert ReferenceProfile.objects.count() == 0
     assert last_seq() == seq
 
@@ -220,7 +220,7 @@ def test_resent_labels_change_nothing(owner_client):
     body = as_json([{"prediction_id": "a", "label": 1}])
     assert post(owner_client, LABEL_URL, body).status_code == 201
     again = post(owner_client, LABEL_URL, body)
-    assert again.status_code == 201 and again.json()["updated"] == 1
+    assert again.status_code == 201 and (again.json()["updated"], again.json()["unchanged"]) == (0, 1)
     assert GroundTruth.objects.count() == 1
 
 

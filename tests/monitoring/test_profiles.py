@@ -11,6 +11,7 @@ from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, ProfileStatus
 from monitoring.models import ReferenceProfile
 from monitoring.services import profiles
 from monitoring.services.ingestion import reference_upload
+from monitoring.services.reference_data import reference_read
 from monitoring.services.reference_profiles import reference_profile_compute
 from registry.services.audit import CLI
 from tests.factories import FEATURE_SCHEMA
@@ -22,12 +23,16 @@ def build(df, task_type="binary", n_bins=10):
     return profiles.profile_build(clean, FEATURE_SCHEMA, task_type, n_bins)
 
 
-def test_csv_and_parquet_of_the_same_table_give_the_same_profile():
+@pytest.mark.django_db
+def test_csv_and_parquet_of_the_same_table_give_the_same_profile(churn_v1):
     df = reference_frame(1500)
-    from_csv, fmt_csv = profiles.read_table(csv_bytes(df), "text/csv")
-    from_parquet, fmt_parquet = profiles.read_table(parquet_bytes(df), "application/octet-stream")
+    from_csv, fmt_csv = reference_read(body=csv_bytes(df), content_type="text/csv", version=churn_v1)
+    from_parquet, fmt_parquet = reference_read(
+        body=parquet_bytes(df), content_type="application/octet-stream", version=churn_v1
+    )
     assert (fmt_csv, fmt_parquet) == ("csv", "parquet")
-    a, b = build(from_csv), build(from_parquet)
+    a = profiles.profile_build(from_csv, FEATURE_SCHEMA, "binary", 10)
+    b = profiles.profile_build(from_parquet, FEATURE_SCHEMA, "binary", 10)
     assert a["features"]["plan"] == b["features"]["plan"]
     assert np.allclose(a["features"]["age"]["edges"], b["features"]["age"]["edges"])
     assert a["features"]["age"]["counts"] == b["features"]["age"]["counts"]
@@ -98,10 +103,11 @@ def test_several_bad_columns_are_reported_together():
     assert set(err.value.message_dict) == {"age", "income"}
 
 
-def test_unreadable_files_are_rejected():
+@pytest.mark.django_db
+def test_unreadable_files_are_rejected(churn_v1):
     for body, content_type in [(b"", "text/csv"), (b"PAR1garbage", ""), (b"\x00\x01\x02", "application/parquet")]:
         with pytest.raises(ValidationError):
-            profiles.read_table(body, content_type)
+            reference_read(body=body, content_type=content_type, version=churn_v1)
 
 
 @pytest.mark.django_db

@@ -181,7 +181,14 @@ def test_late_labels_update_their_windows_without_double_counting(
         summary = labels_ingest(
             model=profiled.model, body=as_json(labels), content_type="application/json", actor=owner, context=CLI
         )
-    assert summary == {"rows": 100, "new": 100, "updated": 0, "matched_predictions": 100, "dirty_windows": 2}
+    assert summary == {
+        "rows": 100,
+        "new": 100,
+        "updated": 0,
+        "unchanged": 0,
+        "matched_predictions": 100,
+        "dirty_windows": 2,
+    }
     assert audit_actions(seq)[0] == "labels.ingested"
     daily = MetricValue.objects.get(
         version=profiled, granularity=Granularity.DAILY, window_start=T0, metric=Metric.ACCURACY
@@ -200,7 +207,7 @@ def test_late_labels_update_their_windows_without_double_counting(
             actor=owner,
             context=CLI,
         )
-    assert summary["new"] == 100 and summary["updated"] == 100
+    assert (summary["new"], summary["updated"], summary["unchanged"]) == (100, 1, 99)
     assert metric(profiled, Granularity.DAILY, T0, "", Metric.LABELLED) == 200
     assert metric(profiled, Granularity.DAILY, T0, "", Metric.LABEL_COVERAGE) == 1.0
     daily.refresh_from_db()
