@@ -59,7 +59,12 @@ class EvaluationUploadView(IngestView):
             "text/csv": OpenApiTypes.STR,
             "application/vnd.apache.parquet": OpenApiTypes.BINARY,
         },
-        responses={201: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, **INGEST_ERRORS},
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="The same body again: the stored run, duplicate_of."),
+            201: OpenApiTypes.OBJECT,
+            202: OpenApiTypes.OBJECT,
+            **INGEST_ERRORS,
+        },
     )
     def post(self, request, name: str, version: int):
         self.writable_model(name)
@@ -67,9 +72,9 @@ class EvaluationUploadView(IngestView):
         if found.model.is_llm_app:
             evaluation_set = request.query_params.get("evaluation_set")
             run = self.ingest(llm_evaluation_upload, version=found, evaluation_set=evaluation_set)
-            return Response(llm_run_summary(run), status=status.HTTP_201_CREATED)
+            return _answer(llm_run_summary(run), run, status.HTTP_201_CREATED)
         run = self.ingest(evaluation_upload, version=found)
-        return Response(evaluation_summary(run), status=status.HTTP_202_ACCEPTED)
+        return _answer(evaluation_summary(run), run, status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         summary="The version's evaluation runs (fairness sets and LLM runs), newest first, with their status",
@@ -88,3 +93,12 @@ class FairnessView(MonitoringAPIView):
     def get(self, request, name: str, version: int):
         found = version_get(user=request.user, name=name, version=version)
         return Response(fairness_report_get(user=request.user, version=found))
+
+
+def _answer(summary: dict, run, created: int) -> Response:
+    """``created`` for a new run; 200 with ``duplicate_of`` (the stored run's id) for a body the
+    version already has, as a resent prediction batch is answered."""
+    duplicate = getattr(run, "duplicate_of", None)
+    if duplicate is None:
+        return Response(summary, status=created)
+    return Response({**summary, "duplicate_of": duplicate}, status=status.HTTP_200_OK)
