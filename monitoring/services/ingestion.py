@@ -59,6 +59,14 @@ def _enqueue_sweep() -> None:
     enqueue_on_commit(tasks.monitoring_sweep_dirty_windows)
 
 
+def _refuse_llm_app(model: RegisteredModel, version: int | None, what: str) -> None:
+    """An LLM application's data are its request records, with their feedback: not ``what``."""
+    if model.is_llm_app:
+        where = f"/api/v1/models/{model.name}/versions/{version or '{version}'}/requests/"
+        message = f"{model.name} is an LLM application: send its request records (with feedback) to {where}"
+        raise BatchError(None, "model", f"{message}, not {what}.")
+
+
 @gc_paused()  # a JSON batch's records would keep the cyclic collector busy (mlops_portal/gc_pause.py)
 @transaction.atomic
 def predictions_ingest(
@@ -68,6 +76,7 @@ def predictions_ingest(
 
     An identical body already stored for this version is acknowledged, not stored again:
     the answer is the stored batch's summary plus ``duplicate_of_batch``."""
+    _refuse_llm_app(version.model, version.version, "predictions")
     digest = hashlib.sha256(body).hexdigest()
     if (stored := stored_answer(version_id=version.pk, digest=digest)) is not None:
         return stored
@@ -160,8 +169,9 @@ def labels_ingest(
     is counted unchanged) and mark the windows of the predictions whose label was written dirty,
     so late labels update their windows once. One audit event when something was written, with
     the changed labels' values before and after (the first ``LABEL_CHANGES_SHOWN``)."""
-    raw = parse_body(body, content_type)
     latest = model.versions.order_by("-version").first()
+    _refuse_llm_app(model, latest.version if latest else None, "labels")
+    raw = parse_body(body, content_type)
     outcomes = outcomes_of(latest) if latest else Outcomes(TaskType.BINARY, BINARY_DEFAULT)
     batch = labels_validate(raw, outcomes=outcomes)
     changes = storage.labels_store(model=model, batch=batch, received_at=clock.now())

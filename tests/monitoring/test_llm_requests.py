@@ -12,7 +12,7 @@ import pytest
 from monitoring.models import DirtyWindow, IngestBatch, LLMRequest
 from registry.models import AuditEvent
 from tests.monitoring.helpers import assert_error
-from tests.monitoring.llm_helpers import NOW, as_csv, as_json, as_ndjson, request_record
+from tests.monitoring.llm_helpers import NOW, as_csv, as_json, as_ndjson, llm_model, llm_version, request_record
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +186,23 @@ def test_a_token_without_monitoring_write_may_not_send(assistant_v1, owner, api_
     client = api_client_for(owner, scopes=["monitoring:read"])
     assert_error(post(client, as_json(records(1))), 403, "monitoring:write")
     assert not LLMRequest.objects.exists()
+
+
+def test_predictions_and_labels_sent_to_an_llm_application_are_refused_pointing_to_its_requests(
+    owner, team, api_client_for
+):
+    """An LLM application takes request records (and their feedback), not predictions or labels:
+    both answer a 400 that says where its data goes, and nothing is stored."""
+    from monitoring.models import GroundTruth, Prediction
+
+    version = llm_version(llm_model(owner, team))
+    client = api_client_for(owner)
+    base = f"/api/v1/models/{version.model.name}"
+    rows = [{"prediction_id": "p1", "timestamp": "2026-03-01T10:00:00Z", "features": {}, "prediction": "1"}]
+    sent = client.post(f"{base}/versions/{version.version}/predictions/", rows, format="json")
+    assert sent.status_code == 400, sent.content
+    assert "/requests/" in sent.json()["error"]["message"]
+    labelled = client.post(f"{base}/ground-truth/", [{"prediction_id": "p1", "label": "1"}], format="json")
+    assert labelled.status_code == 400, labelled.content
+    assert "/requests/" in labelled.json()["error"]["message"]
+    assert not Prediction.objects.exists() and not GroundTruth.objects.exists()
