@@ -190,7 +190,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "mlops_portal.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, describing operations by their views' own docstrings, never a base's.
+    "DEFAULT_SCHEMA_CLASS": "mlops_portal.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "mlops_portal.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Every API body is JSON read by the shared parser: 1 MiB limit, nesting and NUL checks.
