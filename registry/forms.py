@@ -12,8 +12,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from mlops_portal.api.parsers import JSONInputError, json_loads
 from registry.choices import ModelKind, TaskType, TokenScope
+from registry.limits import CARD_TEXT_MAX_LENGTH
 from registry.models import (
-    CARD_TEXT_MAX_LENGTH,
     MODEL_CARD_FIELDS,
     MODEL_NAME_VALIDATOR,
     RegisteredModel,

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -22,6 +22,7 @@ from .choices import (
     Stage,
     TaskType,
 )
+from .limits import CARD_TEXT
 
 # Names the tz database ships that are no place's time: "Factory" (a placeholder) and
 # "localtime" (whatever zone the server happens to run in).
@@ -65,25 +66,6 @@ MODEL_CARD_FIELDS = (
     "primary_metric_higher_is_better",
     "time_zone",
 )
-
-# The longest text a card's prose field (a model's description, intended use and limitations, a
-# version's description) may hold, in characters: the form, the API and the services refuse more.
-# All three of a model's at this length still fit in one API body (settings.API_MAX_BODY_BYTES,
-# 1 MiB) in any characters, so whatever the form accepts a pipeline can send too.
-CARD_TEXT_MAX_LENGTH = 50_000
-
-
-def card_text_field(verbose_name: str | None = None) -> models.TextField:
-    """A card's prose field: at most ``CARD_TEXT_MAX_LENGTH`` characters. ``max_length`` bounds the
-    form and serializer fields Django and DRF build from it; the validator makes ``full_clean`` (the
-    services) refuse more too, which a TextField's max_length alone does not."""
-    return models.TextField(
-        verbose_name,
-        blank=True,
-        max_length=CARD_TEXT_MAX_LENGTH,
-        validators=[MaxLengthValidator(CARD_TEXT_MAX_LENGTH)],
-    )
-
 
 # The card fields a complete model card has filled in (the promotion gate "model card complete").
 MODEL_CARD_REQUIRED_FIELDS = ("description", "intended_use", "limitations")
@@ -143,7 +125,7 @@ class RegisteredModel(models.Model):
         default=ModelKind.ML,
         help_text="A classic ML model or an LLM application (prompts, hosted model, index, tools, safety).",
     )
-    description = card_text_field()
+    description = models.TextField(**CARD_TEXT)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="models")
     risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.MEDIUM)
@@ -153,8 +135,8 @@ class RegisteredModel(models.Model):
         blank=True,
         help_text="e.g. 'Annex III 5(b): creditworthiness — high-risk'.",
     )
-    intended_use = card_text_field()
-    limitations = card_text_field()
+    intended_use = models.TextField(**CARD_TEXT)
+    limitations = models.TextField(**CARD_TEXT)
     retrain_cadence_days = models.PositiveIntegerField(
         "retrain cadence (days)", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3650)]
     )
@@ -222,7 +204,7 @@ class ModelVersion(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
     version = models.PositiveIntegerField()
     stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.NONE)
-    description = card_text_field()
+    description = models.TextField(**CARD_TEXT)
     artifact_uri = models.CharField(max_length=500, blank=True)
     source_commit = models.CharField(max_length=64, blank=True)
     training_run_id = models.CharField(max_length=100, blank=True)

@@ -24,8 +24,8 @@ from registry.api.llm import LLM_OUTPUT_FIELDS, LLMPartsOutputMixin, VersionDiff
 from registry.cache import cached_render
 from registry.choices import Stage, TaskType
 from registry.filters import ModelFilterSet
+from registry.limits import CARD_TEXT_MAX_LENGTH
 from registry.models import (
-    CARD_TEXT_MAX_LENGTH,
     MODEL_CARD_FIELDS,
     MODEL_NAME_VALIDATOR,
     ModelVersion,

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from registry.models import CARD_TEXT_MAX_LENGTH, RegisteredModel
+from registry.limits import CARD_TEXT_MAX_LENGTH
+from registry.models import RegisteredModel
 from registry.services.audit import CLI
 from registry.services.inventory import model_create
 
