@@ -190,7 +190,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "mlops_portal.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, describing operations by their views' own docstrings, never a base's.
+    "DEFAULT_SCHEMA_CLASS": "mlops_portal.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "mlops_portal.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Every API body is JSON read by the shared parser: 1 MiB limit, nesting and NUL checks.
@@ -236,12 +237,18 @@ AUTHENTICATION_BACKENDS = [
 # Reverse proxies whose X-Forwarded-For is believed (addresses or networks); none by default,
 # so the client address is the connection's own (mlops_portal/net.py).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
-# Lockout (django-axes): LOGIN_FAILURE_LIMIT failures for one account, or from one address,
-# each less than LOGIN_LOCKOUT_MINUTES after the previous one, lock that account and that
-# address for LOGIN_LOCKOUT_MINUTES. An admin unlocks in the admin ("Access attempts").
+# Lockout (django-axes, mlops_portal/lockout.py): LOGIN_FAILURE_LIMIT failures for one account
+# from one address, each less than LOGIN_LOCKOUT_MINUTES after the previous one, lock that account
+# at that address for LOGIN_LOCKOUT_MINUTES; the other accounts at the address (a whole office
+# behind one NAT, the admin included) still sign in. Against password spraying (one address, a
+# guess per account) and guessing one account from many addresses, LOGIN_WIDE_FAILURE_LIMIT
+# failures from one address over all accounts, or for one account from all addresses, lock that
+# address or that account. An admin unlocks in the admin ("Access attempts").
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_WIDE_FAILURE_LIMIT = env.int("LOGIN_WIDE_FAILURE_LIMIT", default=30)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # the pair; the wide limits: AXES_HANDLER
+AXES_HANDLER = "mlops_portal.lockout.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ADMIN = False  # registry/admin.py registers an audited unlock instead
 AXES_CLIENT_IP_CALLABLE = "mlops_portal.net.client_ip"

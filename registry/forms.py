@@ -12,7 +12,14 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from mlops_portal.api.parsers import JSONInputError, json_loads
 from registry.choices import ModelKind, TaskType, TokenScope
-from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, RegisteredModel, Team, time_zone_names
+from registry.limits import CARD_TEXT_MAX_LENGTH
+from registry.models import (
+    MODEL_CARD_FIELDS,
+    MODEL_NAME_VALIDATOR,
+    RegisteredModel,
+    Team,
+    time_zone_names,
+)
 from registry.rules import usable_scopes
 from registry.services.inventory import validate_version_reference
 
@@ -125,7 +132,9 @@ class ModelForm(forms.ModelForm):
 class VersionForm(forms.Form):
     """Register a version (all fields) or edit one (metadata only: no schema, task type or stage)."""
 
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=CARD_TEXT_MAX_LENGTH
+    )
     artifact_uri = forms.CharField(
         label="Artifact URI", max_length=500, required=False, help_text="e.g. s3://models/churn/3/model.pkl"
     )
@@ -210,7 +219,9 @@ class LLMVersionForm(forms.Form):
     validates them as strictly as the API does). Prefilled with the latest version's parts, so an
     edit of them registers the next version."""
 
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=CARD_TEXT_MAX_LENGTH
+    )
     prompts = JSONTextField(empty=None, help_text='A JSON list, e.g. [{"name": "system", "template": "Hi {{name}}"}].')
     llm = JSONTextField(
         label="Hosted model",

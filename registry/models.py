@@ -22,6 +22,7 @@ from .choices import (
     Stage,
     TaskType,
 )
+from .limits import CARD_TEXT
 
 # Names the tz database ships that are no place's time: "Factory" (a placeholder) and
 # "localtime" (whatever zone the server happens to run in).
@@ -124,7 +125,7 @@ class RegisteredModel(models.Model):
         default=ModelKind.ML,
         help_text="A classic ML model or an LLM application (prompts, hosted model, index, tools, safety).",
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(**CARD_TEXT)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_models")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="models")
     risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.MEDIUM)
@@ -134,8 +135,8 @@ class RegisteredModel(models.Model):
         blank=True,
         help_text="e.g. 'Annex III 5(b): creditworthiness — high-risk'.",
     )
-    intended_use = models.TextField(blank=True)
-    limitations = models.TextField(blank=True)
+    intended_use = models.TextField(**CARD_TEXT)
+    limitations = models.TextField(**CARD_TEXT)
     retrain_cadence_days = models.PositiveIntegerField(
         "retrain cadence (days)", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3650)]
     )
@@ -203,7 +204,7 @@ class ModelVersion(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
     version = models.PositiveIntegerField()
     stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.NONE)
-    description = models.TextField(blank=True)
+    description = models.TextField(**CARD_TEXT)
     artifact_uri = models.CharField(max_length=500, blank=True)
     source_commit = models.CharField(max_length=64, blank=True)
     training_run_id = models.CharField(max_length=100, blank=True)

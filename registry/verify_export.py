@@ -3,8 +3,11 @@
 Standard library only, so an auditor can copy this one file and run it anywhere
 (``python3 verify_export.py FILE`` works too). It reads the CSV and JSON Lines
 exports of ``GET /api/v1/audit/export?format=csv|jsonl`` (and the export button
-of the audit log page) and exits 0 when the export is intact, 1 when it is not,
-printing the first problem with its sequence number.
+of the audit log page) and exits with one of ``EXIT_CODES``: 0 when the export is
+intact; 1 when it is not (an edited, deleted, reordered or added event, an edited or
+missing manifest), printing the first problem with its sequence number; 2 for a wrong
+command line; 3 when the file cannot be read as an export at all (missing, not UTF-8,
+not CSV or JSON Lines, a malformed row), printing one line that names it.
 
 The hash rule, shared byte for byte with the server (``registry.services.audit``)::
 
@@ -107,6 +110,14 @@ QUOTED_STARTS = (*FORMULA_STARTS, "'")
 _INT_FIELDS = ("seq", "actor_id", "model_id")
 _JSON_FIELDS = ("before", "after")
 _NULLABLE_TEXT = ("ip",)
+
+EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+EXIT_CODES = {
+    EXIT_OK: "the export is intact",
+    EXIT_BROKEN: "the chain is broken: an event or the manifest was altered, added, removed or reordered",
+    EXIT_USAGE: "wrong command line",
+    EXIT_UNREADABLE: "the file cannot be read as an audit export (missing, not UTF-8, malformed)",
+}
 
 
 def canonical_default(value):
@@ -280,7 +291,28 @@ def _chain_lines(first: str, stream) -> Iterable[str]:
     yield from stream
 
 
+def _lift_csv_field_limit() -> None:
+    """Let the csv module read fields of any size: its default refuses fields over 128 KiB, and an
+    event's ``before``/``after`` can be larger. The limit is a C long: 2**63 - 1 on most platforms,
+    2**31 - 1 where a long is 32 bits (Windows), so halve until the platform accepts it."""
+    limit = sys.maxsize
+    while True:
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:
+            limit //= 2
+
+
 def _read_csv(first: str, stream, holder: dict):
+    _lift_csv_field_limit()
+    try:
+        yield from _read_csv_rows(first, stream, holder)
+    except csv.Error as exc:
+        raise ExportFormatError(f"not a readable CSV file ({exc})") from exc
+
+
+def _read_csv_rows(first: str, stream, holder: dict):
     reader = csv.reader(_chain_lines(first, stream))
     try:
         header = next(reader)
@@ -416,14 +448,15 @@ def _filters_text(filters: dict) -> str:
 
 
 def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
-    """Verify an export; returns (ok, message, summary)."""
+    """Verify an export; returns (ok, message, summary). A file that is not a well-formed export
+    answers ``summary == {"unreadable": True}``: its chain could not be checked at all."""
     rows, holder = read_export(stream)
     try:
         walked, first_prev = _walk(rows)
     except _Broken as exc:
         return False, str(exc), exc.summary
     except ExportFormatError as exc:
-        return False, str(exc), {}
+        return False, str(exc), {"unreadable": True}
     summary = {"format": holder["format"], **walked}
     manifest = holder["manifest"]
     if not isinstance(manifest, dict):
@@ -453,21 +486,39 @@ def verify_file(path: str) -> tuple[bool, str, dict]:
         return verify_stream(stream)
 
 
+USAGE = "usage: python -m registry.verify_export FILE  (an audit export, CSV or JSON Lines)"
+
+
+def _help() -> str:
+    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
+    return f"{USAGE}\n\nexit status:\n{codes}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m registry.verify_export FILE  (an audit export, CSV or JSON Lines)", file=sys.stderr)
-        return 2
+    if args in (["-h"], ["--help"]):
+        print(_help())
+        return EXIT_OK
+    if len(args) != 1:
+        print(_help(), file=sys.stderr)
+        return EXIT_USAGE
     try:
-        ok, message, _ = verify_file(args[0])
+        ok, message, summary = verify_file(args[0])
     except (OSError, UnicodeDecodeError) as exc:
-        print(f"FAILED: cannot read {args[0]}: {exc}", file=sys.stderr)
-        return 1
+        print(_one_line(f"UNREADABLE: cannot read {args[0]}: {exc}"), file=sys.stderr)
+        return EXIT_UNREADABLE
     if ok:
         print(message)
-        return 0
+        return EXIT_OK
+    if summary.get("unreadable"):
+        print(_one_line(f"UNREADABLE: {args[0]} is not a well-formed audit export: {message}"), file=sys.stderr)
+        return EXIT_UNREADABLE
     print(f"FAILED: {message}", file=sys.stderr)
-    return 1
+    return EXIT_BROKEN
 
 
 if __name__ == "__main__":

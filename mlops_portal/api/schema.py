@@ -1,5 +1,13 @@
-"""OpenAPI schema postprocessing (drf-spectacular ``POSTPROCESSING_HOOKS``): what the views'
-annotations cannot say once for all endpoints.
+"""The OpenAPI schema: how operations are described (``AutoSchema``, ``DEFAULT_SCHEMA_CLASS``) and
+its postprocessing (drf-spectacular ``POSTPROCESSING_HOOKS``): what the views' annotations cannot
+say once for all endpoints.
+
+An operation is described by its handler's docstring or its view class's own docstring, never by
+one the view inherits: drf-spectacular walks a view's bases for a docstring, so a view without one
+was described by ``AtomicWritesMixin``'s notes on transactions (38 operations) or a base view's
+notes on its hooks. A mixin's docstring is for the people reading the code.
+
+Postprocessing:
 
 - Every operation documents the error answers it can give, in the one error format
   (``{"error": {"code", "message", "details"}}``): 400, 401, 403, 404, 405, 406 everywhere, and
@@ -16,6 +24,22 @@ annotations cannot say once for all endpoints.
 """
 
 from __future__ import annotations
+
+import inspect
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """drf-spectacular's schema, describing an operation in its view's own words only."""
+
+    def get_description(self) -> str:
+        handler = getattr(self.view, getattr(self.view, "action", self.method.lower()), None)
+        doc = getattr(handler, "__doc__", None) or type(self.view).__dict__.get("__doc__")
+        if not doc:
+            return ""
+        return "\n".join(line.rstrip() for line in inspect.cleandoc(doc).rstrip().split("\n"))
+
 
 ERROR_SCHEMA = {
     "type": "object",

@@ -24,7 +24,14 @@ from registry.api.llm import LLM_OUTPUT_FIELDS, LLMPartsOutputMixin, VersionDiff
 from registry.cache import cached_render
 from registry.choices import Stage, TaskType
 from registry.filters import ModelFilterSet
-from registry.models import MODEL_CARD_FIELDS, MODEL_NAME_VALIDATOR, ModelVersion, RegisteredModel, Team
+from registry.limits import CARD_TEXT_MAX_LENGTH
+from registry.models import (
+    MODEL_CARD_FIELDS,
+    MODEL_NAME_VALIDATOR,
+    ModelVersion,
+    RegisteredModel,
+    Team,
+)
 from registry.selectors.inventory import model_get, model_list, version_get, version_list
 from registry.services.audit import AuditContext
 from registry.services.inventory import (
@@ -183,7 +190,7 @@ class ModelPatchSerializer(ModelWriteSerializer):
 class VersionWriteSerializer(StrictSerializer):
     """Fields a version is registered with. Its number and stage are never sent."""
 
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=CARD_TEXT_MAX_LENGTH)
     artifact_uri = serializers.CharField(required=False, allow_blank=True, max_length=500)
     source_commit = serializers.CharField(required=False, allow_blank=True, max_length=64)
     training_run_id = serializers.CharField(required=False, allow_blank=True, max_length=100)

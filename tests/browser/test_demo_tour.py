@@ -10,6 +10,10 @@ browser reports no console error, and every Plotly chart on the page either draw
 or says why it is empty (the ``empty_figure`` annotation, or a note in the chart's card);
 the dashboard of an unmonitored demo model shows that the empty case is recognised.
 The tour also takes the README's screenshots of the demo (docs/screenshots/demo_*.png).
+
+A second test opens the demo's pages with the widest content as the auditor at a phone's width
+(390 px): none may scroll sideways (a long hash wraps, a wide table scrolls inside its own box,
+the request page's columns stack).
 """
 
 from __future__ import annotations
@@ -97,6 +101,45 @@ def model_pages(name: str) -> dict[str, str]:
     if incident is not None:
         pages["incident"] = reverse("monitoring:incident_detail", args=[incident.pk])
     return pages
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def phone_pages() -> list[str]:
+    """The demo's pages with the widest content: long hashes and URIs, wide tables, two columns."""
+    churn, credit = "customer-churn", "credit-approval"
+    pages = [
+        reverse("registry:version_detail", args=[churn, 2]),  # its training data hash
+        reverse("registry:compliance_report", args=[churn]),
+        reverse("registry:compliance_report", args=[credit]),  # its fairness tables
+        reverse("monitoring:plan", args=[churn]),
+        reverse("monitoring:post_market", args=[churn]),
+        reverse("monitoring:fleet"),  # the risk tier and cost rollups
+    ]
+    # every request page: the evidence column and the side column beside it
+    pages += [
+        reverse("registry:promotion_detail", args=[pk]) for pk in PromotionRequest.objects.values_list("pk", flat=True)
+    ]
+    return pages
+
+
+def phone_width_failures(browser, live_server, user) -> list[str]:
+    """Pages wider than a 390 px phone for ``user`` (the auditor sees every model)."""
+    context, page = open_page(browser)
+    failures = []
+    try:
+        login(page, live_server, user, password=DEMO_PASSWORD)
+        page.set_viewport_size(PHONE)
+        for url in phone_pages():
+            response = page.goto(live_server.url + url)
+            settled(page)
+            width = page.evaluate("() => document.documentElement.scrollWidth")
+            if response.status != 200 or width > PHONE["width"]:
+                failures.append(f"{url}: HTTP {response.status}, {width} px wide")
+    finally:
+        context.close()
+    return failures
 
 
 def settled(page) -> None:
@@ -221,6 +264,15 @@ def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_ch
     assert visited >= len(USERS) * 15
     assert charts_with_data >= len(USERS) * 10, "the chart check found too few charts with data to be trusted"
     assert not failures, f"{len(failures)} of {visited} page visits failed:\n  " + "\n  ".join(failures)
+
+
+def test_the_demos_widest_pages_fit_a_phone(browser, live_server, demo):
+    """At 390 px the reviewer found a version page 732 px wide (its data hash), request pages of
+    543-617 px (their two columns), reports and plans of 526-614 px (the signal and fairness
+    tables) and the fleet page at 409-435 px (its cost rollups)."""
+    auditor = get_user_model().objects.get(username="auditor")
+    too_wide = phone_width_failures(browser, live_server, auditor)
+    assert not too_wide, "pages scroll sideways at 390 px:\n  " + "\n  ".join(too_wide)
 
 
 # Shots that start further down the page than its top (the dashboard's charts).

@@ -156,6 +156,9 @@ def test_the_request_page_shows_live_evidence_and_drift_on_recent_traffic(
     html = page.content.decode()
     assert page.status_code == 200 and "data-live-evidence" in html
     assert "<dd data-pairs>400</dd>" in html and "<dd data-labelled-pairs>400</dd>" in html
+    # the pairs' window in the pages' one format, not ISO text (2026-11-23T06:00)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC to \d{4}-\d\d-\d\d \d\d:\d\d UTC", html)
+    assert not re.search(r"\dT\d\d:\d\d", html.split("data-live-evidence", 1)[1].split("</p>", 1)[0])
     assert 'data-metric="roc_auc"' in html and "McNemar" in html
     assert "Drift on recent traffic" in html and "data-recent-drift" in html
     # the test traffic's ages are narrower than the reference's: production's recent counts drift

@@ -122,10 +122,12 @@ def test_the_page_shows_each_purge_receipt_with_its_range_rows_and_digest(client
     assert receipt.after["ids_sha256"] == {str(churn_v1.pk): {"rows": 6, "sha256": digest}}
     html = client_for(privacy).get("/monitoring/privacy/").content.decode()
     row = re.search(rf"<tr><td>{receipt.seq}</td>.*?</tr>", html, re.S).group(0)
-    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
     start, end = receipt.after["from"], receipt.after["to"][:10]  # a range delete has no start
     removed = f"{start[:10]} – {end}" if start else f"before {end}"
-    assert cells[2:7] == ["churn", "monitoring_prediction", removed, "6", receipt.after["method"]]
+    method = {"range_delete": "rows deleted", "partition_drop": "day partition dropped"}[receipt.after["method"]]
+    assert cells[2:7] == ["churn", "Predictions", removed, "6", method]  # labels; the stored names in titles
+    assert 'title="monitoring_prediction"' in row and f'title="{receipt.after["method"]}"' in row
     assert cells[7] == digest[:12] + "…" and f"6 rows, {digest}" in row
 
 

@@ -140,9 +140,9 @@ def test_a_truncated_export_without_manifest_fails(events, tmp_path):
 
 
 def test_garbage_and_missing_files_fail_cleanly(tmp_path):
-    assert main([str(_write(tmp_path, "junk.jsonl", ["{not json\n"]))]) == 1
-    assert main([str(_write(tmp_path, "junk.csv", ["a,b,c\n1,2,3\n"]))]) == 1
-    assert main([str(tmp_path / "missing.csv")]) == 1
+    assert main([str(_write(tmp_path, "junk.jsonl", ["{not json\n"]))]) == 3
+    assert main([str(_write(tmp_path, "junk.csv", ["a,b,c\n1,2,3\n"]))]) == 3
+    assert main([str(tmp_path / "missing.csv")]) == 3
     assert main([]) == 2
 
 
@@ -203,3 +203,46 @@ def test_the_copy_csv_path_writes_the_same_cells_as_the_python_path(churn, owner
         slow = "".join(audit_export_rows(qs, fmt="csv", head=head, exported_at="t", use_copy=False))
         # Same cells (PostgreSQL quotes empty strings as "" where Python writes nothing).
         assert list(csv.reader(io.StringIO(fast))) == list(csv.reader(io.StringIO(slow)))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_with_a_field_over_128_kib_verifies(churn, owner, tmp_path, fmt):
+    """The csv module refuses fields over 131072 characters by default: the verifier lifts that."""
+    with transaction.atomic():
+        audit_record(actor=owner, action="model.updated", obj=churn, context=CLI, after={"description": "é" * 200_000})
+    path = _write(tmp_path, f"big.{fmt}", audit_export_rows(fmt=fmt))
+    result = _run_script(path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: 1 event(s)")
+
+
+def test_a_malformed_file_exits_3_with_one_line_apart_from_a_broken_chain(events, tmp_path):
+    csv_text = "".join(audit_export_rows(fmt="csv"))
+    header, rest = csv_text.split("\n", 1)
+    malformed = {
+        "junk.jsonl": "{not json\n",
+        "junk.csv": "a,b,c\n1,2,3\n",
+        "short_row.csv": f"{header}\n1,2\n{rest}",
+        "nul.csv": csv_text.replace("v3", "v\x003", 1),
+        "latin1.csv": None,
+    }
+    for name, text in malformed.items():
+        path = tmp_path / name
+        if text is None:
+            path.write_bytes(b"seq,\xe9t\xe9\n")
+        else:
+            path.write_text(text, encoding="utf-8")
+        result = _run_script(path)
+        assert result.returncode == 3, (name, result.stderr)
+        assert result.stderr.startswith("UNREADABLE: ") and result.stderr.count("\n") == 1, (name, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert main([str(tmp_path / "missing.csv")]) == 3
+    tampered = _write(tmp_path, "tampered.csv", [csv_text.replace('""v3""', '""v9""', 1)])
+    assert main([str(tampered)]) == 1
+
+
+def test_help_documents_the_exit_codes(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for code in ("0 ", "1 ", "2 ", "3 "):
+        assert f"\n  {code}" in out
