@@ -20,44 +20,21 @@ included), plus ``token`` when it is not empty, and canonical_json sorts keys, u
 prefix and id, never the secret); events written before it existed, and events made
 without a token, have none, and their hash is what it always was.
 
-What is checked:
+Checked: (1) every event's own hash, recomputed from its fields; (2) the links between rows
+with consecutive sequence numbers (``prev_hash`` = the previous ``hash``); (3) the closing
+manifest (count, first/last sequence, first prev_hash, last hash); an export whose ``filters``
+leave no event out must have no gap, whatever ``contiguous`` says, and a missing manifest is a
+truncated file; (4) the rows: an unknown JSON field, a duplicated JSON key or an extra CSV
+column is refused; a UTF-8 byte order mark is ignored. A filtered export (one model, one actor)
+is checked by (1), and (2) where rows follow each other; its manifest's chain head at export
+(``head_seq``, ``head_hash``) must be in a later full export.
 
-1. every event's own hash, recomputed from its fields (catches any edited field);
-2. chain links: when two consecutive rows have consecutive sequence numbers, the
-   second's ``prev_hash`` must equal the first's ``hash`` (catches reordering and
-   substitution);
-3. the closing manifest: count, first/last sequence, the first event's prev_hash,
-   the last event's hash; an export whose ``filters`` leave no event out (none, or
-   only ``from_seq``/``to_seq``) must have no gaps in the sequence (catches deleted
-   rows, whatever ``contiguous`` says) and must say ``"contiguous": true``; gaps are
-   accepted only when filters are declared, and the OK line names them; a missing
-   manifest means the file was truncated;
-4. the rows themselves: a JSON line with a field an export never writes, or any
-   duplicated JSON key (which other tools would read differently from the hash), is
-   refused, as is a CSV row with an extra column. A UTF-8 byte order mark (Excel
-   adds one when it re-saves a CSV file) is ignored.
-
-A FILTERED export (e.g. one model, one actor) is not a contiguous chain: rows of
-other models are left out, so the link check (2) only applies between rows whose
-sequence numbers follow each other. Each row still proves itself by (1), and its
-``prev_hash``/``hash`` can be matched against the server's full chain (or a full
-export) to prove nothing between them was rewritten. The manifest also records
-the chain head (``head_seq``, ``head_hash``) at export time: keep it, and a later
-full export or ``manage.py verify_audit`` must still contain that exact hash.
-
-File formats:
-
-* JSON Lines: one JSON object per event with the hashed fields, ``token`` and
-  ``hash`` (exports made before ``token`` existed have none); the last line is
-  ``{"manifest": {...}}``.
-* CSV: a header row with the hashed fields, ``token`` (not in older exports) and
-  ``hash``; an empty ``token`` means none; ``before``/``after``
-  hold JSON text (``null`` when empty; re-canonicalised before hashing); empty ``actor_id``/``model_id``/
-  ``ip`` mean null. The last row is ``#manifest`` followed by the manifest JSON.
-  Exports that neutralise spreadsheet formulas have the row ``#cell_escape,formula-quote``
-  right after the header (and ``"cell_escape"`` in the manifest): a cell beginning with
-  ``= + - @``, tab, carriage return or ``'`` carries one extra leading ``'``, taken off
-  before hashing (``formula_quoted``).
+Formats (docs/audit.md, "Exporting and verifying offline"): JSON Lines, one object per event
+(the hashed fields, ``token``, ``hash``) and a last line ``{"manifest": {...}}``; CSV, a header
+(the hashed fields, ``token`` except in older exports, ``hash``; empty means null or none;
+``before``/``after`` as JSON text), an optional ``#cell_escape,formula-quote`` row after it (a
+cell beginning with ``= + - @``, tab, carriage return or ``'`` then carries one extra leading
+``'``, taken off before hashing: ``formula_quoted``), and a last row ``#manifest`` + its JSON.
 """
 
 from __future__ import annotations
@@ -468,11 +445,9 @@ def verify_stream(stream: io.TextIOBase) -> tuple[bool, str, dict]:
     head = f"chain head at export: seq {manifest.get('head_seq')} {manifest.get('head_hash')}"
     if not count:
         return True, f"OK: empty export; {head}", summary
+    filters = _filters_text(_narrowing_filters(manifest))
     kind = (
-        "contiguous chain"
-        if not gaps
-        else f"filtered export (filters: {_filters_text(_narrowing_filters(manifest))}), "
-        f"{gaps} gap(s) between matching events"
+        f"filtered export (filters: {filters}), {gaps} gap(s) between matching events" if gaps else "contiguous chain"
     )
     message = (
         f"OK: {count} event(s), seq {summary['first_seq']}..{summary['last_seq']} ({kind}); "
@@ -490,8 +465,7 @@ USAGE = "usage: python -m registry.verify_export FILE  (an audit export, CSV or 
 
 
 def _help() -> str:
-    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
-    return f"{USAGE}\n\nexit status:\n{codes}"
+    return f"{USAGE}\n\nexit status:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
 
 
 def _one_line(text: str) -> str:
