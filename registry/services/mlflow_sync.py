@@ -38,6 +38,7 @@ from django.utils.text import slugify
 from mlops_portal import clock
 from mlops_portal.queue import enqueue_on_commit
 from registry.choices import Stage, TaskType
+from registry.limits import CARD_TEXT_MAX_LENGTH
 from registry.mlflow_client import MlflowRest, MlflowUnavailable, alias_version, tags_dict
 from registry.models import (
     MlflowAliasViolation,
@@ -93,6 +94,11 @@ def portal_tags(tags: dict[str, str]) -> list[str]:
     return sorted(set(names))[:20]
 
 
+def remote_description(item: dict[str, Any]) -> str:
+    """An MLflow model's or version's description, cut to what a card holds (``CARD_TEXT_MAX_LENGTH``)."""
+    return (item.get("description") or "")[:CARD_TEXT_MAX_LENGTH]
+
+
 def _lineage(version: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     data = run.get("data", {}) if run else {}
     params = {p["key"]: p.get("value", "") for p in data.get("params", []) or []}
@@ -108,7 +114,7 @@ def _lineage(version: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     if task_type not in TaskType.values:
         task_type = TaskType.REGRESSION if REGRESSION_METRICS & set(metrics) else TaskType.BINARY
     return {
-        "description": version.get("description", "") or "",
+        "description": remote_description(version),
         "artifact_uri": (version.get("source") or "")[:500],
         "source_commit": run_tags.get("mlflow.source.git.commit", "")[:64],
         "training_run_id": (version.get("run_id") or "")[:100],
@@ -141,7 +147,7 @@ def model_link_create(
         name = portal_name(remote["name"])
         model = model_create(actor=server.default_owner, context=context, name=name, team=server.team, **create_fields)
         summary.models_created += 1
-    description = remote.get("description", "") or ""
+    description = remote_description(remote)
     return MlflowModelLink.objects.create(
         model=model, server=server, mlflow_name=remote["name"], synced_description=description, synced_tags=synced_tags
     )
@@ -185,7 +191,7 @@ def _import_model(
     summary: SyncSummary,
 ) -> MlflowModelLink:
     tags = tags_dict(remote)
-    description = remote.get("description", "") or ""
+    description = remote_description(remote)
     link = MlflowModelLink.objects.select_related("model").filter(server=server, mlflow_name=remote["name"]).first()
     first_import = link is None
     if link is None:

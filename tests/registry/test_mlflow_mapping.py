@@ -75,3 +75,13 @@ def test_prompts_are_recognised_by_their_tag_and_mapped_to_llm_parts():
     assert [p["name"] for p in fields["prompts"]] == ["user", "user-2"]
     assert fields["llm"] == {"provider": "unspecified", "model": "unspecified", "parameters": {}}
     assert fields["safety"] == {"rules": [], "blocked_topics": []}
+
+
+def test_an_mlflow_description_longer_than_a_card_holds_is_cut_to_the_limit():
+    from registry.limits import CARD_TEXT_MAX_LENGTH
+    from registry.services.mlflow_sync import remote_description
+
+    long = "x" * (CARD_TEXT_MAX_LENGTH + 10)
+    assert _lineage({"version": "1", "description": long}, {})["description"] == "x" * CARD_TEXT_MAX_LENGTH
+    assert remote_description({"description": long}) == "x" * CARD_TEXT_MAX_LENGTH
+    assert remote_description({"description": None}) == ""
