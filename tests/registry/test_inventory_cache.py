@@ -241,15 +241,19 @@ def test_filters_are_part_of_the_key_and_invalid_filters_stay_400(world, client_
         assert response.status_code == 400 and "risk_tier" in response.content.decode()
 
 
-def test_the_active_time_zone_is_part_of_the_key(world, client_for, settings):
+def test_the_cached_inventory_shows_its_times_in_utc_with_the_zone_whatever_zone_is_active(world, client_for):
+    """Every page writes a moment as ``2026-11-28 04:40 UTC`` (the ``utc`` filter): rendered under
+    another active zone, or served from the cache filled under one, the inventory says the same."""
     from django.utils import timezone as tz
 
     client = client_for(world["owner"])
-    utc = page(client)
-    with tz.override("Asia/Kolkata"):  # +05:30: every shown time differs from UTC
+    with tz.override("Asia/Kolkata"):  # +05:30: a local rendering would differ from UTC
         kolkata = page(client)
-    stamp = tz.localtime(world["model"].updated_at, tz.get_fixed_timezone(330)).strftime("%Y-%m-%d %H:%M")
-    assert stamp in kolkata and stamp not in utc
+    utc = page(client)
+    stamp = tz.localtime(world["model"].updated_at, tz.get_fixed_timezone(0)).strftime("%Y-%m-%d %H:%M UTC")
+    local = tz.localtime(world["model"].updated_at, tz.get_fixed_timezone(330)).strftime("%Y-%m-%d %H:%M")
+    assert stamp in kolkata and stamp in utc
+    assert local not in kolkata
 
 
 def test_the_page_around_the_cached_part_is_per_user(world, client_for):
