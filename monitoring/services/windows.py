@@ -105,11 +105,6 @@ def windows_mark_dirty(*, version_id: int, hours: Iterable[datetime], slices: It
 
 
 logger = logging.getLogger(__name__)
-# what users read of a failed window (the dashboard, the audit log); the exception is logged
-FAILED_SENTENCE = (
-    "The metrics of this window could not be computed from its data. The error is in the worker's log; "
-    "correct or resend the window's predictions and labels to compute it again."
-)
 
 
 # --------------------------------------------------------------------------- reading
@@ -370,9 +365,10 @@ def window_compute(
         except TRANSIENT_ERRORS:  # the database is gone: the lease expires on its own
             pass
         raise
-    except Exception:  # noqa: BLE001 - the window's data: recorded, never retried in a loop
+    except Exception as exc:  # noqa: BLE001 - the window's data: recorded, never retried in a loop
         logger.exception("Window %s %s of version %s failed", granularity, start, version_id)
-        window_failure_record(claim=claim, reason=FAILED_SENTENCE)
+        # the error as an operator needs it; the dashboard says what it means and folds it away
+        window_failure_record(claim=claim, reason=f"{type(exc).__name__}: {exc}")
         return 0
 
 

@@ -10,10 +10,11 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from mlops_portal import clock
 from monitoring.models import Alert
 from monitoring.oversight.models import Incident
 from registry.choices import Stage
-from registry.models import ModelVersion
+from registry.models import ModelVersion, RegisteredModel
 from registry.services.audit import CLI
 from registry.services.promotions import promotion_approve, promotion_request
 from tests.browser.conftest import login, screenshot
@@ -25,12 +26,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 @pytest.fixture
 def churn_alerting(churn, owner, reviewer):
     """churn v2 approved into production over v1, and a critical drift alert open on it."""
-    for _ in range(2):
-        version = ModelVersionFactory(model=churn)
-        req = promotion_request(
-            version=version, target_stage=Stage.PRODUCTION, requester=owner, justification="Release.", context=CLI
-        )
-        promotion_approve(request=req, reviewer=reviewer, comment="ok", context=CLI)
+    registered = timezone.now() - dt.timedelta(days=3)
+    RegisteredModel.objects.filter(pk=churn.pk).update(created_at=registered)
+    with clock.at(timezone.now() - dt.timedelta(days=2)):  # in production before the problem began
+        for _ in range(2):
+            version = ModelVersionFactory(model=churn)
+            req = promotion_request(
+                version=version, target_stage=Stage.PRODUCTION, requester=owner, justification="Release.", context=CLI
+            )
+            promotion_approve(request=req, reviewer=reviewer, comment="ok", context=CLI)
     opened = timezone.now() - dt.timedelta(hours=5)
     return Alert.objects.create(
         model=churn,

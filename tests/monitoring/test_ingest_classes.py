@@ -110,7 +110,11 @@ def test_a_regression_model_refuses_a_label_that_is_no_finite_number(churn, owne
     assert post(api_client_for(owner), LABEL_URL, [{"prediction_id": "p-0", "label": 3.5}]).status_code == 201
 
 
-def test_a_failed_window_shows_a_sentence_and_logs_the_exception(profiled, owner, monkeypatch, caplog):
+def test_a_failed_window_shows_a_sentence_with_the_error_folded_away_and_keeps_it(
+    profiled, owner, monkeypatch, caplog, client_for
+):
+    """The owner reads what a failed window means; the exception is kept on the failure (the
+    operator's detail, folded under "Technical detail") and in the worker's log."""
     from monitoring import tasks
     from monitoring.services import windows
     from tests.monitoring.helpers import ingest_predictions
@@ -124,7 +128,8 @@ def test_a_failed_window_shows_a_sentence_and_logs_the_exception(profiled, owner
     monkeypatch.setattr(windows.stats, "bin_window", fails)
     with caplog.at_level(logging.ERROR, logger="monitoring.services.windows"):
         window_compute(version_id=profiled.pk, window_start=T0, granularity=Granularity.HOURLY)
-    reason = WindowFailure.objects.get().reason
-    assert "ValueError" not in reason and "average" not in reason
-    assert reason.startswith("The metrics of this window could not be computed")
+    assert WindowFailure.objects.get().reason == "ValueError: Target is multiclass but average='binary'."
     assert "Target is multiclass" in caplog.text, "the detail is in the log"
+    page = client_for(owner).get(f"/monitoring/models/{profiled.model.name}/").content.decode()
+    sentence = page.index("The metrics could not be computed from this window")
+    assert sentence < page.index("<summary>Technical detail</summary>") < page.index("Target is multiclass")
