@@ -27,3 +27,40 @@ document.addEventListener("click", (event) => {
   const panel = document.getElementById("tab-panel");
   if (panel && !tab.hasAttribute("hx-get")) panel.replaceChildren();
 });
+
+// A refused htmx request (a 4xx answer) swaps nothing: say why right after the form (or control)
+// that sent it, from the JSON error's details; the note goes once a request of it succeeds.
+function htmxErrorAnchor(event) {
+  const elt = event.detail.elt;
+  return elt && (elt.closest("form") || elt);
+}
+
+function htmxErrorText(xhr) {
+  try {
+    const error = JSON.parse(xhr.responseText).error;
+    const details = Object.entries(error.details || {}).map(
+      ([field, messages]) => (field === "__all__" ? "" : `${field}: `) + [].concat(messages).join(" "));
+    return details.length ? details.join(" ") : error.message;
+  } catch (e) {
+    return `The request was refused (${xhr.status}).`;
+  }
+}
+
+document.addEventListener("htmx:responseError", (event) => {
+  const anchor = htmxErrorAnchor(event);
+  if (!anchor) return;
+  let note = anchor.nextElementSibling;
+  if (!note || !note.classList.contains("htmx-error")) {
+    note = document.createElement("p");
+    note.className = "htmx-error error";
+    note.setAttribute("role", "alert");
+    anchor.after(note);
+  }
+  note.textContent = htmxErrorText(event.detail.xhr);
+});
+
+document.addEventListener("htmx:afterRequest", (event) => {
+  const anchor = event.detail.successful && htmxErrorAnchor(event);
+  const note = anchor && anchor.nextElementSibling;
+  if (note && note.classList.contains("htmx-error")) note.remove();
+});

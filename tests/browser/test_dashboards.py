@@ -93,6 +93,29 @@ def test_model_dashboard_draws_every_chart_and_the_range_picker_redraws_them(pag
     assert page.locator("#dashboard-version").count() == 1
 
 
+def test_a_range_the_dashboard_refuses_says_why_beside_the_picker(page, live_server, owner, seeded):
+    """htmx swaps nothing on a 400: the picker's refused range is named right after the form, and
+    the note goes when a range is accepted."""
+    login(page, live_server, owner)
+    page.goto(live_server.url + "/monitoring/models/fraud/")
+    page.select_option("#id_range", "custom")
+    page.fill("#range-picker input[name=start]", "2026-03-05T10:00")
+    page.fill("#range-picker input[name=end]", "2026-03-01T10:00")
+    page.locator("#range-picker input[name=end]").dispatch_event("change")
+    note = page.locator("#range-picker + p.htmx-error[role=alert]")
+    page.wait_for_function(
+        "(document.querySelector('#range-picker + p.htmx-error') || {}).textContent?.includes('before the end')"
+    )
+    assert "before the end" in note.inner_text()
+    page.select_option("#id_range", "24h")
+    note.wait_for(state="detached")
+    assert page.locator("#dashboard-charts").get_attribute("data-range") == "24h"
+    # the 400s are the expected answers, which Chromium and htmx log: not page errors
+    refused = [e for e in page.console_errors if "400" in e and "/monitoring/models/fraud/" in e]
+    assert refused
+    page.console_errors[:] = [e for e in page.console_errors if e not in refused]
+
+
 def test_owner_acknowledges_an_alert_in_the_browser(page, live_server, owner, seeded):
     alert = Alert.objects.get(model=seeded, status=AlertStatus.OPEN)
     login(page, live_server, owner)
