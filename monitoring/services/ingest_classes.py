@@ -60,7 +60,10 @@ def _declared(version) -> set[str]:
 
 
 def outcomes_of(version) -> Outcomes:
-    """The classes ``version``'s predictions and labels may take (one query)."""
+    """The classes ``version``'s predictions and labels may take (one query); a model without a
+    version (``None``) takes a binary task's default classes."""
+    if version is None:
+        return Outcomes(TaskType.BINARY, BINARY_DEFAULT)
     if version.task_type == TaskType.REGRESSION:
         return Outcomes(version.task_type)
     declared = _declared(version)

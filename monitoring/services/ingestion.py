@@ -31,7 +31,6 @@ from mlops_portal.queue import enqueue_on_commit
 from monitoring.choices import ProfileStatus
 from monitoring.fairness_monitoring import sensitive_store, split_sensitive
 from monitoring.models import MonitoringConfig, ReferenceProfile
-from registry.choices import TaskType
 from registry.models import ModelVersion, RegisteredModel
 from registry.sensitive import sensitive_attributes
 from registry.services.audit import AuditContext, audit_record
@@ -39,7 +38,7 @@ from registry.services.inventory import evidence_check_unchanged
 
 from . import ingest_storage as storage
 from . import live_evidence
-from .ingest_classes import BINARY_DEFAULT, Outcomes, outcomes_of
+from .ingest_classes import outcomes_of
 from .ingest_parsing import BatchError, UnsupportedFormat, parse_body
 from .ingest_validation import labels_validate, predictions_validate
 from .reference_data import reference_read
@@ -172,8 +171,7 @@ def labels_ingest(
     latest = model.versions.order_by("-version").first()
     _refuse_llm_app(model, latest.version if latest else None, "labels")
     raw = parse_body(body, content_type)
-    outcomes = outcomes_of(latest) if latest else Outcomes(TaskType.BINARY, BINARY_DEFAULT)
-    batch = labels_validate(raw, outcomes=outcomes)
+    batch = labels_validate(raw, outcomes=outcomes_of(latest))
     changes = storage.labels_store(model=model, batch=batch, received_at=clock.now())
     matched, marked = _labels_mark_dirty(model=model, written=changes.written, unchanged=changes.unchanged)
     summary = {

@@ -1,6 +1,7 @@
-"""Reference data: parsing and validating uploads (CSV or Parquet), and building the profile.
+"""Reference data: building the profile of a validated reference frame.
 
-Pure functions on DataFrames; the database side is in ``monitoring.services.ingestion``
+Pure functions on DataFrames; uploads are read and validated by ``monitoring.services.
+reference_data.reference_read``; the database side is in ``monitoring.services.ingestion``
 (``reference_upload``) and ``monitoring.services.reference_profiles`` (``reference_profile_compute``).
 
 Profile layout (JSON, stored in ``ReferenceProfile.profile``)::
@@ -25,11 +26,10 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from django.core.exceptions import ValidationError
 
 from monitoring.binning import fine_bins
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE
-from monitoring.estimation import LABEL_COLUMN, LABEL_FEATURE
+from monitoring.estimation import LABEL_FEATURE
 
 if TYPE_CHECKING:  # pandas is imported on use: see registry/llm_stats.py
     import pandas as pd
@@ -38,7 +38,6 @@ FINE_FACTOR = 5
 TOP_CATEGORIES = 50
 KNOWN_CATEGORIES_CAP = 1000
 SAMPLE_SIZE = 1000
-PARQUET_MAGIC = b"PAR1"
 PREDICTION_COLUMN = "prediction"
 SCORE_COLUMN = "score"
 
@@ -47,69 +46,6 @@ def dataframe_from_parquet(data: bytes) -> pd.DataFrame:
     import pandas as pd
 
     return pd.read_parquet(io.BytesIO(bytes(data)))
-
-
-def reference_validate(df: pd.DataFrame, schema: list[dict], task_type: str) -> pd.DataFrame:
-    """Check the table against the feature schema; one clear error per bad column.
-
-    Numeric columns must hold finite numbers (blank cells are missing values); categorical
-    columns become strings. Optional ``prediction`` and ``score`` columns are profiled too.
-    """
-    import pandas as pd
-
-    errors: dict[str, str] = {}
-    if not schema:
-        raise ValidationError({"feature_schema": "The version has no feature schema to validate against."})
-    if len(df) == 0:
-        raise ValidationError({"body": "The reference table has no rows."})
-    out: dict[str, Any] = {}
-    for feature in schema:
-        name = feature["name"]
-        if name not in df.columns:
-            errors[name] = "Column missing from the reference data."
-            continue
-        _take_column(df[name], feature.get("type", "numeric") == "numeric", name, name, out, errors)
-    # optional columns: predictions and scores are profiled; labels calibrate performance estimation
-    for column, feature_name, numeric in (
-        (PREDICTION_COLUMN, PREDICTION_FEATURE, task_type == "regression"),
-        (SCORE_COLUMN, SCORE_FEATURE, True),
-        (LABEL_COLUMN, LABEL_FEATURE, task_type == "regression"),
-    ):
-        if column in df.columns:
-            _take_column(df[column], numeric, column, feature_name, out, errors)
-    if errors:
-        raise ValidationError(errors)
-    return pd.DataFrame(out)
-
-
-def _take_column(col: pd.Series, numeric: bool, column: str, feature: str, out: dict, errors: dict) -> None:
-    """Put ``col`` into ``out[feature]`` as floats (``numeric``) or strings; a problem goes to
-    ``errors[column]``."""
-    if not numeric:
-        out[feature] = _category_column(col)
-        return
-    values, problem = _numeric_column(col)
-    if problem:
-        errors[column] = problem
-    out[feature] = values
-
-
-def _numeric_column(col: pd.Series) -> tuple[np.ndarray, str]:
-    import pandas as pd
-
-    if col.dtype == bool:
-        return col.to_numpy(dtype=np.float64), ""
-    converted = pd.to_numeric(col, errors="coerce")
-    bad = converted.isna() & col.notna() & (col.astype(str).str.strip() != "")
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        return np.array([]), f"Expected numbers; row {row + 1} has {col.iloc[row]!r}."
-    values = converted.to_numpy(dtype=np.float64)
-    inf = np.isinf(values)
-    if inf.any():
-        row = int(np.flatnonzero(inf)[0])
-        return np.array([]), f"Infinite value in row {row + 1}."
-    return values, ""
 
 
 def _category_column(col: pd.Series) -> np.ndarray:

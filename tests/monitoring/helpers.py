@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,16 @@ def parquet_bytes(df: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     df.to_parquet(buffer, index=False)
     return buffer.getvalue()
+
+
+def profile_of(df: pd.DataFrame, schema: list[dict], task_type: str = "binary", n_bins: int = 10) -> dict:
+    """The profile an upload of ``df`` (as Parquet) builds: read by the upload's own reader."""
+    from monitoring.services.profiles import profile_build
+    from monitoring.services.reference_data import reference_read
+
+    version = SimpleNamespace(feature_schema=schema, task_type=task_type)
+    frame, _ = reference_read(body=parquet_bytes(df), content_type="application/vnd.apache.parquet", version=version)
+    return profile_build(frame, schema, task_type, n_bins)
 
 
 def prediction_records(

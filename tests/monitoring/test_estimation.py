@@ -17,11 +17,10 @@ from monitoring import stats as metrics
 from monitoring.choices import AlertKind, AlertSeverity, Granularity
 from monitoring.models import HealthStatus, MetricValue, ReferenceProfile
 from monitoring.services.ingestion import labels_ingest, reference_upload
-from monitoring.services.profiles import profile_build, reference_validate
 from registry.choices import Stage
 from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory
-from tests.monitoring.helpers import T0, as_json, csv_bytes, ingest_predictions
+from tests.monitoring.helpers import T0, as_json, csv_bytes, ingest_predictions, profile_of
 
 SCHEMA = [{"name": "x1", "type": "numeric"}, {"name": "x2", "type": "numeric"}]
 
@@ -53,7 +52,7 @@ def realized(w: pd.DataFrame) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def calibrated_profile():
     ref = simulate(np.random.default_rng(0), 20_000, 0.0)
-    return profile_build(reference_validate(ref, SCHEMA, "binary"), SCHEMA, "binary", n_bins=10)
+    return profile_of(ref, SCHEMA)
 
 
 def test_the_profile_of_a_labelled_reference_holds_an_isotonic_calibration_on_the_score_bins(calibrated_profile):
@@ -91,7 +90,7 @@ def test_cbpe_cannot_see_concept_drift():
     """Documented limit: the same inputs with another outcome leave the estimate unchanged."""
     rng = np.random.default_rng(3)
     ref = simulate(rng, 20_000, 0.0)
-    profile = profile_build(reference_validate(ref, SCHEMA, "binary"), SCHEMA, "binary", n_bins=10)
+    profile = profile_of(ref, SCHEMA)
     window = simulate(rng, 5_000, 0.0)
     window["label"] = rng.random(5_000) < 0.5  # the outcome no longer depends on the inputs
     counts = metrics.bin_numeric(profile["features"]["__score__"], window["score"].to_numpy()).counts

@@ -53,6 +53,14 @@ def test_a_binary_model_refuses_a_label_outside_its_two_classes(owner_client, la
     assert not GroundTruth.objects.exists(), "the batch is one transaction"
 
 
+def test_a_model_without_a_version_takes_labels_of_a_binary_task(churn, owner, api_client_for):
+    client = api_client_for(owner)
+    assert not churn.versions.exists()
+    assert post(client, LABEL_URL, [{"prediction_id": "p-1", "label": 1}]).status_code == 201
+    assert_error(post(client, LABEL_URL, [{"prediction_id": "p-2", "label": 7}]), 400, "Row 1", "'0', '1'")
+    assert list(GroundTruth.objects.values_list("prediction_id", flat=True)) == ["p-1"]
+
+
 @pytest.mark.parametrize(
     "overrides,field",
     [({"prediction": "banana"}, "prediction"), ({"prediction": 7}, "prediction"), ({"score": -3}, "score")],
