@@ -90,7 +90,7 @@ def child_ours(reference_path: str, window_path: str, out_path: str) -> None:
 
     schema = [{"name": "x1", "type": "numeric"}, {"name": "x2", "type": "numeric"}]
     reference_body = Path(reference_path).read_bytes()
-    version = SimpleNamespace(feature_schema=schema, task_type="binary")
+    version = SimpleNamespace(feature_schema=schema, task_type="binary", classes=[])
     window = pd.read_parquet(window_path, columns=["score", "prediction", "label"])
     start = time.perf_counter()
     reference, _ = reference_read(body=reference_body, content_type="application/vnd.apache.parquet", version=version)

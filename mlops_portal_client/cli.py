@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task-type", choices=["binary", "multiclass", "regression"])
     p.add_argument("--metrics", help="JSON object of offline metrics, or @file.json")
     p.add_argument("--schema", help="JSON feature schema list, or @file.json")
+    p.add_argument("--classes", help="the class labels, comma-separated (e.g. stayed,churned)")
+    p.add_argument("--positive-class", help="binary: the class the score is the probability of")
 
     p = sub.add_parser("promote", help="request a promotion; with --wait, wait for the decision")
     p.add_argument("model")
@@ -111,22 +113,31 @@ def _json_arg(value: str | None):
     return json.loads(value)
 
 
+def _version_fields(args: argparse.Namespace) -> dict:
+    """The fields of ``register`` that were given, as the API names them."""
+    fields = {
+        k: getattr(args, k)
+        for k in ("source_commit", "training_run_id", "training_data_ref", "training_data_hash", "artifact_uri")
+        if getattr(args, k)
+    }
+    if args.task_type:
+        fields["task_type"] = args.task_type
+    if args.metrics:
+        fields["metrics"] = _json_arg(args.metrics)
+    if args.schema:
+        fields["feature_schema"] = _json_arg(args.schema)
+    if args.classes:
+        fields["classes"] = [c.strip() for c in args.classes.split(",")]
+    if args.positive_class:
+        fields["positive_class"] = args.positive_class
+    return fields
+
+
 def run(args: argparse.Namespace, client: PortalClient) -> int:
     if args.command == "register":
         model_fields = {k: v for k, v in {"team": args.team, "risk_tier": args.risk_tier}.items() if v}
         client.ensure_model(args.model, **model_fields)
-        fields = {
-            k: getattr(args, k)
-            for k in ("source_commit", "training_run_id", "training_data_ref", "training_data_hash", "artifact_uri")
-            if getattr(args, k)
-        }
-        if args.task_type:
-            fields["task_type"] = args.task_type
-        if args.metrics:
-            fields["metrics"] = _json_arg(args.metrics)
-        if args.schema:
-            fields["feature_schema"] = _json_arg(args.schema)
-        _print(client.register_version(args.model, **fields))
+        _print(client.register_version(args.model, **_version_fields(args)))
         return EXIT_OK
     if args.command == "promote":
         promotion = client.request_promotion(args.model, args.version, to=args.to, reason=args.reason)

@@ -266,7 +266,8 @@ class PortalClient:
 
     def register_version(self, model: str, **fields: Any) -> dict[str, Any]:
         """Register a version with its lineage (source_commit, training_run_id, training_data_ref,
-        training_data_hash), metrics, feature_schema, task_type, artifact_uri; for an LLM
+        training_data_hash), metrics, feature_schema, task_type, classes and positive_class
+        (classification, optional), artifact_uri; for an LLM
         application its parts instead (prompts, llm, retrieval, tools, safety): the answer
         carries their ``content_hash``."""
         return self.request("POST", f"models/{model}/versions/", json_body=fields)

@@ -294,9 +294,11 @@ def fairness_report(
     n_boot: int | None = None,
     seed: int = 0,
     intersections: bool = True,
+    positive: str = "",
 ) -> dict[str, Any]:
     """Per-group metrics, parity summaries and bootstrap intervals per attribute and pairwise intersection.
 
+    ``positive``: a binary version's declared positive class (else ``positive_class`` infers it).
     ``task`` is ``binary`` or ``regression`` (``multiclass`` is not supported: its parity
     figures are not defined by fairlearn's binary metrics). JSON-ready output.
     """
@@ -309,7 +311,7 @@ def fairness_report(
         positive = None
         boot = _bootstrap_regression(y_true, y_pred, joint, n_joint, n_boot or DEFAULT_BOOTSTRAP_REGRESSION, seed)
     else:
-        positive = positive_class(y_true, y_pred)
+        positive = positive or positive_class(y_true, y_pred)
         yt, yp = binary_indicator(y_true, positive), binary_indicator(y_pred, positive)
         base = classification_counts(yt, yp, joint, n_joint)
         boot = _bootstrap_multinomial(base, n_boot or DEFAULT_BOOTSTRAP, seed)

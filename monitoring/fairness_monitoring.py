@@ -105,7 +105,7 @@ def slice_group_counts(version, start: datetime, end: datetime, labels: dict, fl
         return {}
     task = "regression" if version.task_type == "regression" else "binary"
     by_slice = _rows_by_slice(version, start, end, labels, floor)
-    positive = _positive([row for rows in by_slice.values() for row in rows])
+    positive = version.positive_class or _positive([row for rows in by_slice.values() for row in rows])
     return {
         start: {a: dict(_group_counts(task, a, rows, positive)) for a in attributes} for start, rows in by_slice.items()
     }

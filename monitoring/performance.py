@@ -41,8 +41,9 @@ def positive_label(labels: Iterable[str]) -> str:
     return labels[-1] if labels else "1"
 
 
-def performance_metrics(task_type: str, y_true, y_pred, score=None) -> dict[str, float | None]:
-    """scikit-learn metrics for one window's labelled predictions (None when undefined)."""
+def performance_metrics(task_type: str, y_true, y_pred, score=None, positive: str = "") -> dict[str, float | None]:
+    """scikit-learn metrics for one window's labelled predictions (None when undefined);
+    ``positive``: a binary version's declared positive class (else inferred, ``positive_label``)."""
     from sklearn import metrics as skm
 
     if len(y_true) == 0:
@@ -63,7 +64,7 @@ def performance_metrics(task_type: str, y_true, y_pred, score=None) -> dict[str,
     p = _label_strings(y_pred)
     out: dict[str, float | None] = {Metric.ACCURACY: float(skm.accuracy_score(t, p))}
     if task_type == "binary":
-        pos = positive_label(t + p)
+        pos = positive or positive_label(t + p)
         kwargs = {"pos_label": pos, "average": "binary", "zero_division": 0}
     else:
         kwargs = {"average": "macro", "zero_division": 0}

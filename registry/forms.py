@@ -145,6 +145,14 @@ class VersionForm(forms.Form):
     )
     training_data_hash = forms.CharField(max_length=128, required=False, help_text="e.g. sha256:…")
     task_type = forms.ChoiceField(choices=TaskType.choices)
+    classes = JSONTextField(
+        empty=[],
+        widget=forms.TextInput(attrs={"class": "mono", "spellcheck": "false"}),
+        help_text='Classification, optional: the class labels as a JSON list, e.g. ["stayed", "churned"].',
+    )
+    positive_class = forms.CharField(
+        max_length=100, required=False, help_text="Binary, with its classes: the class the score is the probability of."
+    )
     metrics = JSONTextField(empty={}, help_text='A JSON object of metric name → number, e.g. {"roc_auc": 0.91}.')
     feature_schema = JSONTextField(
         empty=[],
@@ -155,8 +163,8 @@ class VersionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.editing = editing
         if editing:
-            del self.fields["task_type"]
-            del self.fields["feature_schema"]
+            for fixed in ("task_type", "feature_schema", "classes", "positive_class"):
+                del self.fields[fixed]
 
     def clean(self):
         cleaned = super().clean()

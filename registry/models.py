@@ -213,6 +213,8 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True, help_text="Offline evaluation metrics, name → number.")
     feature_schema = models.JSONField(default=list, blank=True, help_text='[{"name": "age", "type": "numeric"}, …]')
     task_type = models.CharField(max_length=12, choices=TaskType.choices, default=TaskType.BINARY)
+    classes = models.JSONField(default=list, blank=True, help_text="Declared class labels (registry/classes.py).")
+    positive_class = models.CharField(max_length=100, blank=True, help_text="A binary version's positive class.")
     reference_profile_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True

@@ -93,3 +93,12 @@ def test_the_cli_answers_a_missing_input_file_with_one_line_and_the_bad_input_ex
             code = main(["--url", "http://127.0.0.1:9", "--token", "t", *command, str(tmp_path / name)])
             err = capsys.readouterr().err
             assert code == EXIT_REFUSED and err.count("\n") == 1 and "missing" in err and "Traceback" not in err
+
+
+def test_the_cli_registers_a_version_with_its_declared_classes(recorder):
+    args = ["register", "churn", "--run-id", "r1", "--classes", "stayed, churned", "--positive-class", "churned"]
+    assert main(["--url", recorder.url, "--token", "t", *args]) == 0
+    method, path, body = recorder.requests[-1]
+    assert (method, path) == ("POST", "/api/v1/models/churn/versions/")
+    sent = json.loads(body)
+    assert sent["classes"] == ["stayed", "churned"] and sent["positive_class"] == "churned"

@@ -178,6 +178,7 @@ def _report(run: EvaluationRun) -> dict:
         min_group_size=settings.FAIRNESS_MIN_GROUP_SIZE,
         n_boot=settings.FAIRNESS_BOOTSTRAP_SAMPLES if task != "regression" else None,
         seed=run.pk,
+        positive=run.version.positive_class,
     )
 
 

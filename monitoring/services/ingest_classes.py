@@ -1,6 +1,7 @@
 """The outcomes a version can produce, checked on ingestion (``ingest_validation``).
 
-A classification version declares its classes through its reference data: the classes of its
+A classification version declares its classes at registration (``ModelVersion.classes``,
+registry/classes.py), or through its reference data: the classes of its
 ``prediction`` and ``label`` columns (the profile's ``classes``; older profiles: the predicted
 classes of ``per_class`` and the calibration's positive label). Without a computed reference,
 the model's newest version of the same task type that has one declares them.
@@ -64,12 +65,20 @@ def outcomes_of(version) -> Outcomes:
     version (``None``) takes a binary task's default classes."""
     if version is None:
         return Outcomes(TaskType.BINARY, BINARY_DEFAULT)
-    if version.task_type == TaskType.REGRESSION:
-        return Outcomes(version.task_type)
+    if version.task_type == TaskType.REGRESSION or version.classes:
+        return registered_outcomes(version)
     declared = _declared(version)
     if version.task_type == TaskType.BINARY:
         return Outcomes(version.task_type, frozenset(declared) if len(declared) == 2 else BINARY_DEFAULT)
     return Outcomes(version.task_type, frozenset(declared) or None)
+
+
+def registered_outcomes(version) -> Outcomes:
+    """The classes ``version`` declared at registration, any class when it declared none (what
+    its reference data may show)."""
+    if version.task_type == TaskType.REGRESSION:
+        return Outcomes(version.task_type)
+    return Outcomes(version.task_type, frozenset(version.classes) if version.classes else None)
 
 
 def classes_check(values: list, field: str, outcomes: Outcomes) -> None:

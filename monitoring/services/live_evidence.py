@@ -81,7 +81,7 @@ def pairs_payload(version: ModelVersion, start: datetime, end: datetime, labels:
     if version.task_type == "regression":
         return production.pk, pairing.regression_payload(_floats(cand), _floats(prod), _floats(label))
     seen = _label_strings([v for v in cand + prod + label if v is not None])
-    pos = positive_label(seen)
+    pos = version.positive_class or positive_label(seen)
     payload = pairing.binary_payload(
         _positive(cand, pos), _positive(prod, pos), _floats(cscore), _floats(pscore), _positive(label, pos)
     )

@@ -152,7 +152,9 @@ def categorical_profile(values: np.ndarray) -> dict[str, Any]:
     }
 
 
-def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: int = 10) -> dict[str, Any]:
+def profile_build(
+    df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: int = 10, positive: str = ""
+) -> dict[str, Any]:
     """The reference profile of a validated table (see the module docstring for the layout)."""
     rng = np.random.default_rng(0)
     types = {f["name"]: f.get("type", "numeric") for f in schema}
@@ -166,7 +168,7 @@ def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: 
             continue
         values = df[name].to_numpy()
         if ftype == "numeric":
-            extra = _score_threshold(df, task_type) if name == SCORE_FEATURE else None
+            extra = _score_threshold(df, task_type, positive) if name == SCORE_FEATURE else None
             features[name] = numeric_profile(values.astype(np.float64), n_bins, rng, extra)
         else:
             features[name] = categorical_profile(_category_column(df[name]))
@@ -199,7 +201,7 @@ def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: 
     if task_type != "regression":  # the classes the version declares (monitoring.services.ingest_classes)
         seen = (_category_column(df[c]) for c in (PREDICTION_FEATURE, LABEL_FEATURE) if c in df.columns)
         built["classes"] = sorted({v for column in seen for v in column if v is not None})
-    calibration = _calibration(df, task_type, features)
+    calibration = _calibration(df, task_type, features, positive)
     if calibration:
         built["calibration"] = calibration
     if task_type == "regression" and LABEL_FEATURE in df.columns and PREDICTION_FEATURE in df.columns:
@@ -207,8 +209,9 @@ def profile_build(df: pd.DataFrame, schema: list[dict], task_type: str, n_bins: 
     return built
 
 
-def _binary_columns(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, str] | None:
-    """A binary labelled reference's 0/1 labels, 0/1 predictions (or None) and positive class."""
+def _binary_columns(df: pd.DataFrame, positive: str) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+    """A binary labelled reference's 0/1 labels, 0/1 predictions (or None) and positive class
+    (``positive``, the version's declared one, else inferred)."""
     from monitoring.performance import positive_label
 
     if LABEL_FEATURE not in df.columns or SCORE_FEATURE not in df.columns:
@@ -218,30 +221,30 @@ def _binary_columns(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, st
     seen = [v for v in labels if v is not None] + ([v for v in preds if v is not None] if preds is not None else [])
     if not seen:
         return None
-    pos = positive_label(seen)
+    pos = positive or positive_label(seen)
     y = np.array([np.nan if v is None else float(v == pos) for v in labels])
     p = None if preds is None else np.array([np.nan if v is None else float(v == pos) for v in preds])
     return y, p, pos
 
 
-def _score_threshold(df: pd.DataFrame, task_type: str) -> float | None:
+def _score_threshold(df: pd.DataFrame, task_type: str, positive: str) -> float | None:
     from monitoring.estimation import decision_threshold
 
     if task_type != "binary":
         return None
-    cols = _binary_columns(df)
+    cols = _binary_columns(df, positive)
     if cols is None:
         return None
     return decision_threshold(df[SCORE_FEATURE].to_numpy(dtype=np.float64), cols[1])
 
 
-def _calibration(df: pd.DataFrame, task_type: str, features: dict) -> dict | None:
+def _calibration(df: pd.DataFrame, task_type: str, features: dict, positive: str) -> dict | None:
     """The CBPE calibration of a labelled binary reference (``monitoring.estimation``)."""
     from monitoring.estimation import calibration_build
 
     if task_type != "binary" or SCORE_FEATURE not in features:
         return None
-    cols = _binary_columns(df)
+    cols = _binary_columns(df, positive)
     if cols is None:
         return None
     y, pred, pos = cols

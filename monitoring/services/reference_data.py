@@ -24,7 +24,7 @@ from monitoring.estimation import LABEL_COLUMN, LABEL_FEATURE
 from registry.choices import FeatureType, TaskType
 from registry.sensitive import ordinary_features
 
-from .ingest_classes import Outcomes, scores_check
+from .ingest_classes import registered_outcomes, scores_check
 from .ingest_parsing import BatchError, parse_table
 from .ingest_validation import categories_column, class_or_value, numbers_column
 from .profiles import PREDICTION_COLUMN, SCORE_COLUMN
@@ -57,8 +57,8 @@ def reference_read(*, body: bytes, content_type: str, version) -> tuple[pd.DataF
             out[name] = numbers_column(raw.text_column(name), f"features.{name}", from_text=raw.from_text)
         else:
             out[name] = categories_column(raw.column(name), f"features.{name}")
-    # any class: the reference is what declares a version's classes (``ingest_classes``)
-    outcomes = Outcomes(version.task_type or TaskType.BINARY)
+    # the reference declares the classes of a version that did not at registration (``ingest_classes``)
+    outcomes = registered_outcomes(version)
     for column, profiled in ((PREDICTION_COLUMN, PREDICTION_FEATURE), (LABEL_COLUMN, LABEL_FEATURE)):
         if column in raw.present:
             regression = outcomes.task_type == TaskType.REGRESSION

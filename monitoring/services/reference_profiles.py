@@ -52,7 +52,7 @@ def reference_profile_compute(*, profile_id: int, context: AuditContext = WORKER
     try:
         df = profiles.dataframe_from_parquet(ref.data)
         schema = ordinary_features(ref.version.feature_schema)
-        built = profiles.profile_build(df, schema, ref.version.task_type, ref.n_bins)
+        built = profiles.profile_build(df, schema, ref.version.task_type, ref.n_bins, ref.version.positive_class)
         return _profile_store(ref, built, context)
     except TRANSIENT_ERRORS:
         raise

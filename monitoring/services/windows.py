@@ -135,7 +135,7 @@ def _performance_rows(
             t, p, s = zip(*pairs, strict=True)
             has_score = any(v is not None for v in s)
             values = performance.performance_metrics(
-                version.task_type, list(t), list(p), list(s) if has_score else None
+                version.task_type, list(t), list(p), list(s) if has_score else None, version.positive_class
             )
             for name, value in values.items():
                 out.append({"feature": "", "metric": name, "value": value, "provisional": provisional})

@@ -199,6 +199,12 @@ class VersionWriteSerializer(StrictSerializer):
     metrics = RawJSONField(required=False, help_text="Object of metric name -> finite number.")
     feature_schema = RawJSONField(required=False, help_text='List of {"name": str, "type": "numeric"|"categorical"}.')
     task_type = serializers.ChoiceField(choices=TaskType.choices, required=False)
+    classes = RawJSONField(
+        required=False, help_text='Classification: the class labels, e.g. ["stayed", "churned"] (registry/classes.py).'
+    )
+    positive_class = RawJSONField(
+        required=False, help_text="Binary, with its classes: the class the score is the probability of."
+    )
     prompts = RawJSONField(required=False, allow_null=True, help_text='LLM applications: list of {"name", "template"}.')
     llm = RawJSONField(
         required=False, allow_null=True, help_text='LLM applications: {"provider", "model", "parameters"}.'
@@ -230,6 +236,8 @@ class VersionPatchSerializer(VersionWriteSerializer):
 
     feature_schema = None
     task_type = None
+    classes = None
+    positive_class = None
 
     def validate(self, attrs):
         return attrs  # an edit may change any subset of the metadata

@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from registry.choices import HIGH_RISK_FLOOR_DAYS, RESERVED_COLUMNS, FeatureType, PromotionStatus, RiskTier, Stage
+from registry.classes import validate_classes
 from registry.models import MODEL_CARD_FIELDS, ModelVersion, PromotionRequest, RegisteredModel, Tag, Team
 from registry.models_llm import LLM_PART_NAMES
 from registry.rules import can_change_model, can_change_risk_tier, can_register_model, is_admin
@@ -39,10 +40,10 @@ VERSION_EDITABLE = [
     "training_data_hash",
     "metrics",
 ]
-VERSION_CREATE = [*VERSION_EDITABLE, "feature_schema", "task_type"]
+VERSION_CREATE = [*VERSION_EDITABLE, "feature_schema", "task_type", "classes", "positive_class"]
 # What a promotion request is decided on (the gates and the request page read them): frozen
 # while the version has a pending request, and for good once one was approved
-# (``evidence_check_unchanged``). The feature schema and task type never change.
+# (``evidence_check_unchanged``). The feature schema, task type and classes never change.
 VERSION_EVIDENCE = [field for field in VERSION_EDITABLE if field != "description"]
 VERSION_FIELDS = ["version", "stage", *VERSION_CREATE]
 
@@ -317,6 +318,8 @@ def version_create(
     metrics: dict | None = None,
     feature_schema: list | None = None,
     task_type: str = "binary",
+    classes: list | None = None,
+    positive_class: str = "",
     **llm_parts: Any,
 ) -> ModelVersion:
     """Register the model's next version (max + 1, under a lock on the model row), stage ``none``.
@@ -327,9 +330,11 @@ def version_create(
         raise PermissionDenied("Only the model's owner or an administrator may register versions.")
     ml_fields = {"feature_schema": feature_schema, "training_data_ref": training_data_ref}
     ml_fields |= {"training_data_hash": training_data_hash, "task_type": task_type if task_type != "binary" else ""}
+    ml_fields |= {"classes": classes, "positive_class": positive_class}
     parts = llm_parts_for_model(model=model, given=_llm_given(llm_parts), ml_fields=ml_fields)
     metrics = validate_metrics({} if metrics is None else metrics)
     feature_schema = validate_feature_schema([] if feature_schema is None else feature_schema)
+    classes, positive_class = validate_classes(task_type, classes, positive_class)
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
     content_hash = llm_duplicate_check(model=model, parts=parts) if parts is not None else ""
     last = ModelVersion.objects.filter(model=model).aggregate(m=Max("version"))["m"] or 0
@@ -346,6 +351,8 @@ def version_create(
         metrics=metrics,
         feature_schema=feature_schema,
         task_type=task_type,
+        classes=classes,
+        positive_class=positive_class,
         created_by=actor,
     )
     version.full_clean()

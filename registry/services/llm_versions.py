@@ -45,7 +45,7 @@ RULE_ACTIONS = {"block", "warn", "redact", "log"}
 JSON_SCHEMA_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
 
 # Fields of a version that describe a trained tabular model: an LLM application refuses them.
-ML_ONLY_FIELDS = ("feature_schema", "task_type", "training_data_ref", "training_data_hash")
+ML_ONLY_FIELDS = ("feature_schema", "task_type", "classes", "positive_class", "training_data_ref", "training_data_hash")
 PLACEHOLDER_LLM = {"provider": "unspecified", "model": "unspecified", "parameters": {}}
 EMPTY_SAFETY = {"rules": [], "blocked_topics": []}
 

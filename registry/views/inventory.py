@@ -197,7 +197,8 @@ def version_create_view(request, name):
         parts = llm_parts(latest) if latest is not None else None
         form = LLMVersionForm(posted(request), initial=parts or {})
     else:
-        initial = {"task_type": latest.task_type, "feature_schema": latest.feature_schema} if latest else {}
+        carried = ("task_type", "feature_schema", "classes", "positive_class")
+        initial = {name: getattr(latest, name) for name in carried} if latest else {}
         form = VersionForm(posted(request), initial=initial)
     version, status = form_submit(
         request, form, lambda data: version_create(model=model, actor=request.user, context=_context(request), **data)

@@ -39,7 +39,7 @@ def profile_of(df: pd.DataFrame, schema: list[dict], task_type: str = "binary", 
     from monitoring.services.profiles import profile_build
     from monitoring.services.reference_data import reference_read
 
-    version = SimpleNamespace(feature_schema=schema, task_type=task_type)
+    version = SimpleNamespace(feature_schema=schema, task_type=task_type, classes=[])
     frame, _ = reference_read(body=parquet_bytes(df), content_type="application/vnd.apache.parquet", version=version)
     return profile_build(frame, schema, task_type, n_bins)
 
