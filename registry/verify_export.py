@@ -26,8 +26,8 @@ manifest (count, first/last sequence, first prev_hash, last hash); an export who
 leave no event out must have no gap, whatever ``contiguous`` says, and a missing manifest is a
 truncated file; (4) the rows: an unknown JSON field, a duplicated JSON key or an extra CSV
 column is refused; a UTF-8 byte order mark is ignored. A filtered export (one model, one actor)
-is checked by (1), and (2) where rows follow each other; its manifest's chain head at export
-(``head_seq``, ``head_hash``) must be in a later full export.
+is checked by (1), and (2) where rows follow each other; ``registry.verify_filtered`` checks
+it against a later full export, which holds the chain's record of its count (``recorded_as``).
 
 Formats (docs/audit.md, "Exporting and verifying offline"): JSON Lines, one object per event
 (the hashed fields, ``token``, ``hash``) and a last line ``{"manifest": {...}}``; CSV, a header

@@ -175,9 +175,7 @@ def test_fairness_selection_rates_are_rates_of_the_declared_positive_class(
     assert _value(version, "fairness.disparate_impact", "sex") == pytest.approx(rate["F"] / rate["M"])
 
 
-def test_the_form_registers_declared_classes_and_the_version_page_names_the_positive_one(
-    churn_v1, owner, client_for
-):
+def test_the_form_registers_declared_classes_and_the_version_page_names_the_positive_one(churn_v1, owner, client_for):
     client = client_for(owner)
     url = "/models/churn/versions/new/"
     form = {"task_type": "binary", "feature_schema": json.dumps(SCHEMA), "source_commit": "abc"}
@@ -186,5 +184,5 @@ def test_the_form_registers_declared_classes_and_the_version_page_names_the_posi
     response = client.post(url, form | {"classes": '["stayed", "churned"]', "positive_class": "churned"})
     assert response.status_code == 302, response.content.decode()[:2000]
     page = client.get(response["Location"]).content.decode()
-    assert "<code>churned</code> <span class=\"muted\">(positive)</span>" in page
+    assert '<code>churned</code> <span class="muted">(positive)</span>' in page
     assert "not declared" in client.get("/models/churn/versions/1/").content.decode()

@@ -78,7 +78,9 @@ def _jsonl_line(row: ChainRow) -> str:
     return canonical_row_text(row)[:-1] + ("" if row.token else ',"token":""') + ',"hash":"' + row.hash + '"}\n'
 
 
-def _manifest(found: ExportRange, *, head: tuple[int, str], filters: dict, exported_at: str, fmt: str) -> dict:
+def _manifest(
+    found: ExportRange, *, head: tuple[int, str], filters: dict, exported_at: str, fmt: str, recorded_as: int | None
+) -> dict:
     return {
         "count": found.count,
         "first_seq": found.first_seq,
@@ -95,6 +97,10 @@ def _manifest(found: ExportRange, *, head: tuple[int, str], filters: dict, expor
         "format": fmt,
         "hash_rule": "sha256(prev_hash || canonical_json(fields)); canonical_json = sorted keys, (',', ':'), UTF-8",
         "verify_with": "python -m registry.verify_export FILE",
+        # the seq of this export's ``audit.exported`` event, which records its range and count in
+        # the chain: ``python -m registry.verify_filtered FILE FULL_EXPORT`` checks a filtered
+        # export against it
+        **({"recorded_as": recorded_as} if recorded_as is not None else {}),
     }
 
 
@@ -136,12 +142,16 @@ def audit_export_rows(
     exported_at: str | None = None,
     chunk_size: int = 5_000,
     use_copy: bool = True,
+    recorded_as: int | None = None,
+    counted: ExportRange | None = None,
 ) -> Iterator[str]:
     """Stream an export of ``queryset`` (default: the whole chain) in seq order, as text
     chunks (one per ``chunk_size`` events), ending with the manifest. Constant memory.
 
     Only events up to the head at the time of the call are exported, so the range is
     fixed even while others keep appending. ``verify_export`` checks the output.
+    ``counted``: the range already counted up to that head (``audit_export``), which the COPY
+    path then does not count again.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}")
@@ -155,11 +165,12 @@ def audit_export_rows(
         # Python path, at the database's own speed; the manifest comes from one aggregate.
         bounded = queryset.order_by().filter(seq__lte=head[0])
         yield from _copy_csv(bounded, chunk_bytes=chunk_size * 400)
-        found = _copy_range(bounded)
+        found = counted or _copy_range(bounded)
     else:
         found = ExportRange()
         yield from _python_rows(queryset, fmt=fmt, head_seq=head[0], chunk_size=chunk_size, found=found)
-    manifest = _manifest(found, head=head, filters=filters, exported_at=exported_at or clock.now().isoformat(), fmt=fmt)
+    exported_at = exported_at or clock.now().isoformat()
+    manifest = _manifest(found, head=head, filters=filters, exported_at=exported_at, fmt=fmt, recorded_as=recorded_as)
     if fmt == "csv":
         yield _csv_text([[MANIFEST_MARKER, canonical_json(manifest)]])
     else:
@@ -179,23 +190,28 @@ class AuditExport:
 
 @transaction.atomic
 def audit_export(*, actor, queryset, filters: dict[str, Any], fmt: str, context: AuditContext) -> AuditExport:
-    """Record ``audit.exported`` (filters and the seq range) and return the streaming export.
+    """Record ``audit.exported`` (filters, the seq range and how many events it holds) and
+    return the streaming export, whose manifest names that event (``recorded_as``).
 
     The event is written BEFORE streaming starts, in the request's transaction; the
     export covers events up to the head before that event (so it never contains itself).
+    A filtered export leaves events out, so its own file cannot show that none of its events
+    was removed: the chain's record of its count can (``registry.verify_filtered``).
     """
     if fmt not in EXPORT_FORMATS:
         raise ValidationError({"format": f"Choose one of: {', '.join(EXPORT_FORMATS)}."})
     head_seq, head_hash = audit_head()
     now = clock.now()
     clean_filters = {k: _jsonable(v) for k, v in filters.items() if v not in (None, "", [])}
+    found = _copy_range(queryset.order_by().filter(seq__lte=head_seq))
+    contents = {"count": found.count, "first_seq": found.first_seq, "last_seq": found.last_seq}
     event = audit_record(
         actor=actor,
         action="audit.exported",
         context=context,
         object_type="registry.auditevent",
         object_repr=f"audit export ({fmt}) up to seq {head_seq}",
-        after={"format": fmt, "filters": clean_filters, "up_to_seq": head_seq, "head_hash": head_hash},
+        after={"format": fmt, "filters": clean_filters, "up_to_seq": head_seq, "head_hash": head_hash, **contents},
     )
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     return AuditExport(
@@ -204,7 +220,13 @@ def audit_export(*, actor, queryset, filters: dict[str, Any], fmt: str, context:
         filename=f"audit-{stamp}-to-{head_seq}.{fmt}",
         content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/jsonl; charset=utf-8",
         stream=audit_export_rows(
-            queryset, fmt=fmt, filters=clean_filters, head=(head_seq, head_hash), exported_at=now.isoformat()
+            queryset,
+            fmt=fmt,
+            filters=clean_filters,
+            head=(head_seq, head_hash),
+            exported_at=now.isoformat(),
+            recorded_as=event.seq,
+            counted=found,
         ),
     )
 
