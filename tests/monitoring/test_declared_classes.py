@@ -186,3 +186,5 @@ def test_the_form_registers_declared_classes_and_the_version_page_names_the_posi
     page = client.get(response["Location"]).content.decode()
     assert '<code>churned</code> <span class="muted">(positive)</span>' in page
     assert "not declared" in client.get("/models/churn/versions/1/").content.decode()
+    report = client.get("/models/churn/report/").content.decode()
+    assert "positive class <code>churned</code>" in report
