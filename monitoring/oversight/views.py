@@ -21,6 +21,7 @@ from registry.selectors.inventory import model_get
 from registry.services.audit import AuditContext
 
 from . import findings, forms, incidents, plan, reviews, selectors
+from .deadlines import model_time_zone
 from .filters import IncidentFilterSet
 from .incidents import IncidentConflict
 from .rules import can_attest_review, can_edit_plan, can_manage_incident, can_remediate_finding, can_validate
@@ -113,7 +114,7 @@ def incident_open_view(request):
     return render(
         request,
         "monitoring/incident_open.html",
-        {"form": form, "model": model, "alert": alert, "nav_section": "incidents"},
+        {"form": form, "model": model, "alert": alert, "zone": model_time_zone(model), "nav_section": "incidents"},
         status=status,
     )
 

@@ -1,6 +1,7 @@
 """An alert leads to at most one incident still being worked: the alerts page links the incident
 it is already part of instead of offering "Open incident" again, and a second incident from the
-same alert is refused (each would start its own Art. 73 clock, reminders and review)."""
+same alert is refused (each would start its own Art. 73 clock, reminders and review). The
+incident form says which time zone counts the deadline: the model's own, if it has one."""
 
 from __future__ import annotations
 
@@ -76,3 +77,12 @@ def test_the_incident_form_of_an_alert_already_in_an_open_incident_leads_to_it(c
     posted = client.post(url, {"severity": "serious", "aware_at": now, "summary": "Again"})
     assert posted.status_code == 409 and f"incident #{incident.pk}" in posted.content.decode()
     assert Incident.objects.count() == 1
+
+
+def test_the_incident_form_names_the_models_time_zone(churn, owner, alert, client_for):
+    client = client_for(owner)
+    page = client.get(f"/monitoring/incidents/new/?alert={alert.pk}").content.decode()
+    assert "counted in UTC" in page  # the installation's default (DEFAULT_MODEL_TIME_ZONE)
+    type(churn).objects.filter(pk=churn.pk).update(time_zone="Europe/Berlin")
+    page = client.get(f"/monitoring/incidents/new/?alert={alert.pk}").content.decode()
+    assert "counted in Europe/Berlin" in page and "the installation's time zone" not in page
