@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from monitoring import stats
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric, ProfileStatus
-from monitoring.models import MonitoringConfig, ReferenceProfile
+from monitoring.models import IngestBatch, MonitoringConfig, ReferenceProfile
 from registry.choices import Stage
 from registry.models import ModelVersion, RegisteredModel
 
@@ -72,12 +72,15 @@ def recent_drift(version: ModelVersion, *, days: int = RECENT_DAYS, now=None) ->
     # what is missing, named exactly: the versions without a ready reference profile, production's traffic
     missing = [v.version for v, ref in ((version, candidate_ref), (production, production_ref)) if ref is None]
     if missing or last is None:
+        # Production's binned counts need its reference profile: without one, its traffic shows
+        # in its prediction batches, and only their absence is "no monitored traffic".
+        received = production_ref is None and IngestBatch.objects.filter(version=production).exists()
         return {
             "status": "missing",
             "production": production.version,
             "candidate": version.version,
             "missing_reference": missing,
-            "no_traffic": last is None,
+            "no_traffic": last is None and not received,
         }
     end = last + timedelta(hours=1)
     start = end - timedelta(days=days)

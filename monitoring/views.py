@@ -30,6 +30,7 @@ from .fairness_charts import fairness_figures
 from .filters import FleetFilterSet
 from .form_errors import VALUES, invalid_page, invalid_values, wants_json
 from .forms import RANGES, AcknowledgeForm, BatchesSinceForm, ScorecardForm, dashboard_query_parse
+from .oversight.selectors import open_incident_of, with_open_incident
 from .scorecard import ack_hours_default, scorecard_compute
 from .selectors import (
     alert_get,
@@ -196,7 +197,7 @@ def alert_list(request):
 def _alert_page(request, params) -> dict:
     """The alerts page for the filters ``params`` (ValidationError when they are invalid)."""
     alerts_qs, filterset = alert_page_list(user=request.user, params=params)
-    alerts = list(alerts_qs[:ALERTS_PAGE_SIZE])
+    alerts = list(with_open_incident(alerts_qs)[:ALERTS_PAGE_SIZE])
     # the default view (no filters): what is open now, and what was resolved in the last week
     recent = [] if params else list(alert_recently_resolved(user=request.user)[:ALERTS_PAGE_SIZE])
     for alert in alerts:
@@ -245,6 +246,7 @@ def alert_acknowledge_view(request, pk):
     except ValidationError as exc:
         return _acknowledge_refused(request, alert, exc)
     alert.can_acknowledge = True
+    alert.open_incident_id = getattr(open_incident_of(alert), "pk", None)
     if request.htmx:
         return render(request, "monitoring/inc/alert_row.html", {"alert": alert})
     messages.success(request, f"Alert #{alert.pk} acknowledged.")

@@ -8,7 +8,8 @@ candidate's primary metric may be, absolute) and ``live_min_labelled_pairs``.
 
 Green: enough labelled pairs and the candidate's primary metric is not worse than
 production's by more than the tolerance. Red: worse by more. "Not enough pairs yet (n of N)":
-fewer labelled pairs than required (the gate fails, so the request waits). Not applicable when
+fewer labelled pairs than required (the gate fails, so the request waits), or evidence paired with
+a version that is no longer in production (a rollback or another promotion since). Not applicable when
 the model has no production version besides the candidate: a first version has no champion to
 be paired with (as the offline metric gate, nothing to compare).
 """
@@ -44,10 +45,24 @@ def live_gate(request, snapshot: dict) -> dict[str, Any]:
         return _gate("na", "Not required by the policy.", False)
     if request.target_stage != Stage.PRODUCTION:
         return _gate("na", f"Only checked for promotions to production (target: {request.target_stage}).", False)
-    champion = ModelVersion.objects.filter(model_id=request.version.model_id, stage=Stage.PRODUCTION)
-    if not champion.exclude(pk=request.version_id).exists():
+    champion = (
+        ModelVersion.objects.filter(model_id=request.version.model_id, stage=Stage.PRODUCTION)
+        .exclude(pk=request.version_id)
+        .values_list("version", flat=True)
+        .first()
+    )
+    if champion is None:
         return _gate("na", "Not applicable: no production version to compare.", False)
     evidence = request.live_evidence or {}
+    paired_with = evidence.get("production_version")
+    if paired_with is not None and paired_with != champion:  # a rollback or promotion since it was computed
+        return _gate(
+            "fail",
+            f"The live evidence was paired with v{paired_with}, which is no longer in production (v{champion} is): "
+            f"it is recomputed once the candidate's shadow traffic is paired with v{champion}.",
+            True,
+            waiting=True,
+        )
     need = int(snapshot.get("live_min_labelled_pairs", 500))
     have = int(evidence.get("labelled_pairs") or 0)
     if have < need:

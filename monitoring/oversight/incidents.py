@@ -30,6 +30,7 @@ from registry.services.webhooks import event_record
 from . import deadlines, notify
 from .models import Incident, IncidentEvent, IncidentReminder
 from .rules import can_manage_incident
+from .selectors import open_incident_of
 
 MAX_TEXT = 20_000
 AWARE_SKEW = dt.timedelta(minutes=5)
@@ -165,6 +166,19 @@ def _windows(model: RegisteredModel, began_at: dt.datetime, aware_at: dt.datetim
     ]
 
 
+def _refuse_alerts_in_open_incident(alerts: list[Alert]) -> None:
+    """An alert leads to one incident at a time: a second one would start its own Art. 73 clock,
+    reminders and review for the same problem. The alerts are locked, so two submissions of the
+    same form cannot both pass."""
+    locked = Alert.objects.select_for_update().filter(pk__in=[a.pk for a in alerts]).order_by("pk")
+    for alert in locked:
+        if (incident := open_incident_of(alert)) is not None:
+            raise IncidentConflict(
+                f"Alert #{alert.pk} is already part of incident #{incident.pk} "
+                f"({incident.get_status_display().lower()}): add to that incident instead."
+            )
+
+
 @transaction.atomic
 def incident_open(
     *,
@@ -191,6 +205,7 @@ def incident_open(
     alerts = list(alerts)
     if any(a.model_id != model.pk for a in alerts):
         raise ValidationError({"alerts": "Alerts must belong to the incident's model."})
+    _refuse_alerts_in_open_incident(alerts)
     began_at = _moment(began_at, "began_at", now=now) or min([a.opened_at for a in alerts] + [aware_at])
     if began_at > aware_at:
         raise ValidationError({"began_at": "The problem cannot begin after you became aware of it."})

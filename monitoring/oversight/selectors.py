@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from mlops_portal import clock
@@ -33,6 +33,17 @@ def incident_get(*, user, pk: int) -> Incident:
     if incident is None:
         raise Http404(f"No incident #{pk}.")
     return incident
+
+
+def open_incident_of(alert: Alert) -> Incident | None:
+    """The newest incident not yet closed that ``alert`` is part of, if any."""
+    return alert.incidents.exclude(status=IncidentStatus.CLOSED).order_by("-pk").first()
+
+
+def with_open_incident(alerts: QuerySet[Alert]) -> QuerySet[Alert]:
+    """``alerts`` annotated with ``open_incident_id``: ``open_incident_of`` each, in the same query."""
+    newest = Incident.objects.filter(alerts=OuterRef("pk")).exclude(status=IncidentStatus.CLOSED).order_by("-pk")
+    return alerts.annotate(open_incident_id=Subquery(newest.values("pk")[:1]))
 
 
 def incident_events(incident: Incident):

@@ -21,6 +21,7 @@ from registry.selectors.inventory import model_get
 from registry.services.audit import AuditContext
 
 from . import findings, forms, incidents, plan, reviews, selectors
+from .deadlines import model_time_zone
 from .filters import IncidentFilterSet
 from .incidents import IncidentConflict
 from .rules import can_attest_review, can_edit_plan, can_manage_incident, can_remediate_finding, can_validate
@@ -89,24 +90,31 @@ def incident_open_view(request):
         model = model_get(user=request.user, name=request.GET.get("model", "")[:100])
     if not can_manage_incident(request.user, model):
         raise PermissionDenied("Only the model's owner or an admin may open an incident.")
+    if request.method == "GET" and alert is not None and (existing := selectors.open_incident_of(alert)):
+        messages.info(request, f"Alert #{alert.pk} is already part of incident #{existing.pk}: add to it here.")
+        return redirect(existing.get_absolute_url())
     initial = {"severity": IncidentSeverity.SERIOUS, "aware_at": clock.now().replace(microsecond=0)}
     if alert is not None:
         initial["summary"] = alert.title
     form = forms.IncidentOpenForm(posted(request), initial=initial)
-    incident, status = form_submit(
-        request,
-        form,
-        lambda data: incidents.incident_open(
-            model=model, actor=request.user, alerts=[alert] if alert else [], context=_context(request), **data
-        ),
-    )
+    try:
+        incident, status = form_submit(
+            request,
+            form,
+            lambda data: incidents.incident_open(
+                model=model, actor=request.user, alerts=[alert] if alert else [], context=_context(request), **data
+            ),
+        )
+    except IncidentConflict as exc:  # the alert is already part of an incident still being worked
+        form.add_error(None, exc.message)
+        incident, status = None, 409
     if incident is not None:
         messages.success(request, f"Incident #{incident.pk} opened.")
         return redirect(incident.get_absolute_url())
     return render(
         request,
         "monitoring/incident_open.html",
-        {"form": form, "model": model, "alert": alert, "nav_section": "incidents"},
+        {"form": form, "model": model, "alert": alert, "zone": model_time_zone(model), "nav_section": "incidents"},
         status=status,
     )
 

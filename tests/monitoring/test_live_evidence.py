@@ -269,3 +269,21 @@ def test_drift_on_a_version_now_in_production_says_so(champion_and_challenger, o
     cand.save()
     html = client_for(owner).get(request.get_absolute_url()).content.decode()
     assert f"v{cand.version} is now in production: no other version to compare with." in html
+
+
+def test_the_drift_message_does_not_call_production_without_a_reference_unmonitored_when_it_has_traffic(
+    churn, owner, client_for, django_capture_on_commit_callbacks
+):
+    # the demo's credit-approval request read "…v2 (production) has no ready reference profile;
+    # production v2 has no monitored traffic yet." while v2 had a month of predictions
+    prod = ModelVersionFactory(model=churn, version=1, stage=Stage.PRODUCTION)
+    cand = ModelVersionFactory(model=churn, version=2, stage=Stage.STAGING)
+    _with_reference(cand, owner, django_capture_on_commit_callbacks)
+    records, _, _ = scored(50, seed=3, noise=1.0)
+    send(prod, owner, records, django_capture_on_commit_callbacks)
+    request = promotion_request(
+        version=cand, target_stage=Stage.PRODUCTION, requester=owner, justification="drift", context=CLI
+    )
+    html = client_for(owner).get(request.get_absolute_url()).content.decode()
+    shown = " ".join(re.search(r"<p class=\"muted\" data-drift-missing>(.*?)</p>", html, re.S).group(1).split())
+    assert shown.endswith("Not computed yet: v1 (production) has no ready reference profile."), shown
