@@ -23,7 +23,14 @@ from registry.services.audit import AuditContext
 from . import findings, forms, incidents, plan, reviews, selectors
 from .filters import IncidentFilterSet
 from .incidents import IncidentConflict
-from .rules import can_attest_review, can_edit_plan, can_manage_incident, can_remediate_finding, can_validate
+from .rules import (
+    can_attest_review,
+    can_edit_plan,
+    can_manage_incident,
+    can_remediate_finding,
+    can_retest_finding,
+    can_validate,
+)
 
 PAGE = 200
 
@@ -307,7 +314,7 @@ def finding_detail_view(request, pk: int):
     finding = selectors.finding_get(user=request.user, pk=pk)
     allowed = {
         "remediate": can_remediate_finding(request.user, finding) and finding.status == "open",
-        "retest": can_validate(request.user, finding.model) and finding.status == "remediated",
+        "retest": can_retest_finding(request.user, finding) and finding.status == "remediated",
     }
     return _object_page(request, "finding", finding, FINDING_ACTIONS, allowed)
 
