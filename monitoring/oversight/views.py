@@ -30,6 +30,7 @@ from .rules import (
     can_remediate_finding,
     can_retest_finding,
     can_validate,
+    can_validate_review,
 )
 
 PAGE = 200
@@ -302,7 +303,7 @@ def review_detail_view(request, pk: int):
     review = selectors.review_get(user=request.user, pk=pk)
     allowed = {
         "attest": can_attest_review(request.user, review.model) and review.status == "open",
-        "validate": can_validate(request.user, review.model) and review.status == "attested",
+        "validate": can_validate_review(request.user, review) and review.status == "attested",
     }
     later = selectors.review_later_triggers(review)
     return _object_page(request, "review", review, REVIEW_ACTIONS, allowed, later_triggers=later)

@@ -303,3 +303,30 @@ def test_a_finding_cannot_be_given_to_an_auditor_who_could_never_answer_it(churn
     with pytest.raises(ValidationError) as refused:
         _finding(churn, reviewer, auditor)
     assert "owner" in refused.value.message_dict
+
+
+def test_whoever_attested_a_high_risk_review_cannot_also_validate_it(
+    churn, owner, reviewer, admin_user, client_for, api_client_for
+):
+    # An admin may attest for the owner and may validate, but never both on one review: the
+    # revalidation is a second person's signature.
+    churn.risk_tier = RiskTier.HIGH
+    churn.save()
+    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
+    review = review_attest(review=review, actor=admin_user, card_true=True, intended_use_true=True, context=CLI)
+    with pytest.raises(PermissionDenied):
+        review_validate(review=review, actor=admin_user, comment="Self-signed", context=CLI)
+    api = api_client_for(admin_user, scopes=["reviews:write"])
+    refused = api.post(f"/api/v1/reviews/{review.pk}/validate/", {"comment": "Self-signed"}, format="json")
+    assert refused.status_code == 403, refused.content
+    assert "validate-form" not in client_for(admin_user).get(f"/monitoring/reviews/{review.pk}/").content.decode()
+    review.refresh_from_db()
+    assert review.status == "attested" and review.validated_by is None
+    review = review_validate(review=review, actor=reviewer, comment="Revalidated", context=CLI)
+    assert review.status == "completed" and review.validated_by == reviewer
+
+
+def test_the_database_refuses_the_attester_as_validator(churn, owner, reviewer):
+    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PeriodicReview.objects.filter(pk=review.pk).update(attested_by=reviewer, validated_by=reviewer)
