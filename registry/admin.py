@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.shortcuts import redirect
 from django.utils.html import format_html
 
@@ -333,18 +334,37 @@ class MlflowVersionLinkAdmin(ReadOnlyAdmin):
 # --- users: role changes made in the admin are attributed to the admin who made them ---------
 
 
+class AuditedPasswordForm(AdminPasswordChangeForm):
+    """The admin's password form, saved by the audited service as the admin who sent it."""
+
+    def save(self, commit=True):
+        from .services.accounts import account_password_set
+        from .services.audit import CLI, current_actor
+
+        actor, context = current_actor(CLI)  # set by AuditedUserAdmin.user_change_password
+        password = self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
+        return account_password_set(user=self.user, password=password, actor=actor, context=context)
+
+
 class AuditedUserAdmin(UserAdmin):
     """Group membership is a role (reviewer, auditor): its audit events name the acting admin, as
-    do creating, changing (the admin flags above all) and deleting an account. Deactivating a
+    do creating, changing (the admin flags above all), deleting an account and setting its password. Deactivating a
     user (unticking "active") revokes all their tokens at once."""
 
     actions = ["deactivate"]
+    change_password_form = AuditedPasswordForm
 
     def changeform_view(self, request, *args, **kwargs):
         from .services.audit import AuditContext, acting_as
 
         with acting_as(request.user, AuditContext.from_request(request)):
             return super().changeform_view(request, *args, **kwargs)
+
+    def user_change_password(self, request, id, form_url=""):
+        from .services.audit import AuditContext, acting_as
+
+        with acting_as(request.user, AuditContext.from_request(request)):
+            return super().user_change_password(request, id, form_url)
 
     def save_model(self, request, obj, form, change):
         from .services.accounts import account_deactivate, account_save

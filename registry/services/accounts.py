@@ -105,6 +105,20 @@ def account_save(*, user, actor, context: AuditContext):
 
 
 @transaction.atomic
+def account_password_set(*, user, password: str | None, actor, context: AuditContext):
+    """An admin sets a person's password, or turns password sign-in off (``None``):
+    ``user.password_set``, without the password or its hash (whoever sets it can sign in as them)."""
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save(update_fields=["password"])
+    after = {"password_sign_in": password is not None}
+    audit_record(actor=actor, action="user.password_set", obj=user, context=context, after=after)
+    return user
+
+
+@transaction.atomic
 def account_delete(*, user, actor, context: AuditContext) -> None:
     """Delete an account; the event, written first, keeps what it was (its tokens go with it)."""
     before = {**_account_state(user), "groups": sorted(user.groups.values_list("name", flat=True))}

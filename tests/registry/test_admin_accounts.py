@@ -107,3 +107,28 @@ def test_creating_and_deleting_a_team_in_the_admin_are_audited(admin_user, owner
     assert events[0].after == {"name": "Fraud", "slug": "fraud", "description": "", "members": [owner.username]}
     assert events[1].before["slug"] == "fraud" and events[1].object_id == str(fraud.pk)
     assert all(e.actor_id == admin_user.pk for e in events)
+
+
+def test_setting_a_users_password_in_the_admin_is_audited_without_the_password(
+    admin_user, outsider, client_for, last_seq
+):
+    # An admin who sets someone's password can sign in as them: the chain says who did it, when.
+    client = client_for(admin_user)
+    since = last_seq()
+    response = client.post(
+        f"/admin/auth/user/{outsider.pk}/password/",
+        {"usable_password": "true", "password1": "Qv7!another-pass-91", "password2": "Qv7!another-pass-91"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    outsider.refresh_from_db()
+    assert outsider.check_password("Qv7!another-pass-91")
+    event = AuditEvent.objects.get(seq__gt=since, action="user.password_set")
+    assert event.actor_id == admin_user.pk and event.source == "ui" and event.object_id == str(outsider.pk)
+    assert event.after == {"password_sign_in": True}
+    assert "Qv7" not in str(event.after) and outsider.password not in str(event.after)
+    since = last_seq()
+    off = client.post(f"/admin/auth/user/{outsider.pk}/password/", {"usable_password": "false", "unset-password": "1"})
+    assert off.status_code == 302, off.content[:2000]
+    outsider.refresh_from_db()
+    assert not outsider.has_usable_password()
+    assert AuditEvent.objects.get(seq__gt=since, action="user.password_set").after == {"password_sign_in": False}
