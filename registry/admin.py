@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.shortcuts import redirect
 from django.utils.html import format_html
 
@@ -26,9 +27,32 @@ from .services.policies import POLICY_FIELDS
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
+    """Teams and their members (who see the team's models): every change through an audited service."""
+
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members"]
+
+    def save_model(self, request, obj, form, change):
+        from .services.accounts import team_save
+        from .services.audit import AuditContext
+
+        members = form.cleaned_data.get("members", obj.members.all() if obj.pk else [])
+        team_save(team=obj, members=members, actor=request.user, context=AuditContext.from_request(request))
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:  # the members were set by the service
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request, obj):
+        from .services.accounts import team_delete
+        from .services.audit import AuditContext
+
+        team_delete(team=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for team in queryset:
+            self.delete_model(request, team)
 
 
 @admin.register(AuditEvent)
@@ -310,11 +334,25 @@ class MlflowVersionLinkAdmin(ReadOnlyAdmin):
 # --- users: role changes made in the admin are attributed to the admin who made them ---------
 
 
+class AuditedPasswordForm(AdminPasswordChangeForm):
+    """The admin's password form, saved by the audited service as the admin who sent it."""
+
+    def save(self, commit=True):
+        from .services.accounts import account_password_set
+        from .services.audit import CLI, current_actor
+
+        actor, context = current_actor(CLI)  # set by AuditedUserAdmin.user_change_password
+        password = self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
+        return account_password_set(user=self.user, password=password, actor=actor, context=context)
+
+
 class AuditedUserAdmin(UserAdmin):
-    """Group membership is a role (reviewer, auditor): its audit events name the acting admin.
-    Deactivating a user (unticking "active") revokes all their tokens at once."""
+    """Group membership is a role (reviewer, auditor): its audit events name the acting admin, as
+    do creating, changing (the admin flags above all), deleting an account and setting its password. Deactivating a
+    user (unticking "active") revokes all their tokens at once."""
 
     actions = ["deactivate"]
+    change_password_form = AuditedPasswordForm
 
     def changeform_view(self, request, *args, **kwargs):
         from .services.audit import AuditContext, acting_as
@@ -322,17 +360,34 @@ class AuditedUserAdmin(UserAdmin):
         with acting_as(request.user, AuditContext.from_request(request)):
             return super().changeform_view(request, *args, **kwargs)
 
+    def user_change_password(self, request, id, form_url=""):
+        from .services.audit import AuditContext, acting_as
+
+        with acting_as(request.user, AuditContext.from_request(request)):
+            return super().user_change_password(request, id, form_url)
+
     def save_model(self, request, obj, form, change):
-        from .services.accounts import account_deactivate
+        from .services.accounts import account_deactivate, account_save
         from .services.audit import AuditContext
 
+        context = AuditContext.from_request(request)
         deactivating = change and "is_active" in form.changed_data and not obj.is_active
         if deactivating:
             obj.is_active = True  # the service records the change and revokes the tokens
-        super().save_model(request, obj, form, change)
+        account_save(user=obj, actor=request.user, context=context)  # audited: created, admin or other changes
         if deactivating:
-            account_deactivate(user=obj, actor=request.user, context=AuditContext.from_request(request))
+            account_deactivate(user=obj, actor=request.user, context=context)
             obj.is_active = False
+
+    def delete_model(self, request, obj):
+        from .services.accounts import account_delete
+        from .services.audit import AuditContext
+
+        account_delete(user=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            self.delete_model(request, user)
 
     @admin.action(description="Deactivate the selected users (revokes their tokens)")
     def deactivate(self, request, queryset):

@@ -13,7 +13,6 @@ from django.db import transaction
 from mlops_portal import clock
 from monitoring.choices import FindingSeverity, FindingStatus
 from registry.models import RegisteredModel
-from registry.rules import can_view_model
 from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
@@ -21,7 +20,7 @@ from . import notify
 from .incidents import due_moment, oversight_text
 from .models import Finding, PeriodicReview
 from .reviews import ReviewConflict
-from .rules import can_remediate_finding, can_validate
+from .rules import can_own_finding, can_remediate_finding, can_retest_finding, can_validate
 
 
 def finding_payload(finding: Finding) -> dict[str, Any]:
@@ -60,8 +59,8 @@ def finding_create(
         raise PermissionDenied("Only a reviewer who does not own the model may record findings on it.")
     if severity not in FindingSeverity.values:
         raise ValidationError({"severity": f"One of: {', '.join(FindingSeverity.values)}."})
-    if owner is None or not owner.is_active or not can_view_model(owner, model):
-        raise ValidationError({"owner": "An active user who can see the model."})
+    if owner is None or not owner.is_active or not can_own_finding(owner, model):
+        raise ValidationError({"owner": "An active user who can see the model and answer findings (not an auditor)."})
     now = clock.now()
     due_at = due_moment(due_at, now=now)
     if review is not None and review.model_id != model.pk:
@@ -111,10 +110,13 @@ def finding_remediate(*, finding: Finding, actor, evidence: str, context: AuditC
 
 @transaction.atomic
 def finding_retest(*, finding: Finding, actor, passed: bool, comment: str, context: AuditContext) -> Finding:
-    """The validator retests: closed if it passed, back to open (with the reason) if not."""
+    """The validator retests: closed if it passed, back to open (with the reason) if not. Whoever
+    wrote the remediation never signs it off (segregation of duties, as for promotions)."""
     finding = _lock(finding)
-    if not can_validate(actor, finding.model):
-        raise PermissionDenied("Only a reviewer who does not own the model may retest its findings.")
+    if not can_retest_finding(actor, finding):
+        raise PermissionDenied(
+            "Only a reviewer who does not own the model, and did not remediate the finding, may retest it."
+        )
     if finding.status != FindingStatus.REMEDIATED:
         raise ReviewConflict(f"Finding #{finding.pk} has no remediation to retest.")
     if not isinstance(passed, bool):

@@ -29,7 +29,7 @@ from . import notify
 from .incidents import IncidentConflict, due_moment, oversight_text
 from .models import Incident, PeriodicReview, ReviewTrigger
 from .plan import review_cadence_days
-from .rules import can_attest_review, can_validate
+from .rules import can_attest_review, can_validate, can_validate_review
 
 TRIGGER_ALERT_KINDS = {AlertKind.DRIFT: ReviewTriggerKind.DRIFT_ALERT, AlertKind.PREDICTION_DRIFT: "drift_alert"}
 
@@ -176,10 +176,13 @@ def review_attest(
 
 @transaction.atomic
 def review_validate(*, review: PeriodicReview, actor, comment: str, context: AuditContext) -> PeriodicReview:
-    """A validator (a reviewer who does not own the model) signs the revalidation."""
+    """A validator (a reviewer who does not own the model, and did not attest this review) signs
+    the revalidation: two people, as the owner's attestation and the validation are two checks."""
     review = _lock(review)
-    if not can_validate(actor, review.model) or actor.pk == review.owner_id:
-        raise PermissionDenied("Only a reviewer who does not own the model may sign its revalidation.")
+    if not can_validate_review(actor, review):
+        raise PermissionDenied(
+            "Only a reviewer who does not own the model, and did not attest this review, may sign its revalidation."
+        )
     if review.status != ReviewStatus.ATTESTED:
         raise ReviewConflict(f"Review #{review.pk} needs the owner's attestation before it is validated.")
     now = clock.now()

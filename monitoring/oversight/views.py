@@ -24,7 +24,15 @@ from . import findings, forms, incidents, plan, reviews, selectors
 from .deadlines import model_time_zone
 from .filters import IncidentFilterSet
 from .incidents import IncidentConflict
-from .rules import can_attest_review, can_edit_plan, can_manage_incident, can_remediate_finding, can_validate
+from .rules import (
+    can_attest_review,
+    can_edit_plan,
+    can_manage_incident,
+    can_remediate_finding,
+    can_retest_finding,
+    can_validate,
+    can_validate_review,
+)
 
 PAGE = 200
 
@@ -303,7 +311,7 @@ def review_detail_view(request, pk: int):
     review = selectors.review_get(user=request.user, pk=pk)
     allowed = {
         "attest": can_attest_review(request.user, review.model) and review.status == "open",
-        "validate": can_validate(request.user, review.model) and review.status == "attested",
+        "validate": can_validate_review(request.user, review) and review.status == "attested",
     }
     later = selectors.review_later_triggers(review)
     return _object_page(request, "review", review, REVIEW_ACTIONS, allowed, later_triggers=later)
@@ -315,7 +323,7 @@ def finding_detail_view(request, pk: int):
     finding = selectors.finding_get(user=request.user, pk=pk)
     allowed = {
         "remediate": can_remediate_finding(request.user, finding) and finding.status == "open",
-        "retest": can_validate(request.user, finding.model) and finding.status == "remediated",
+        "retest": can_retest_finding(request.user, finding) and finding.status == "remediated",
     }
     return _object_page(request, "finding", finding, FINDING_ACTIONS, allowed)
 

@@ -68,6 +68,105 @@ def account_deactivate(*, user, actor, context: AuditContext) -> int:
     return revoked
 
 
+# --- accounts and teams edited in the admin -----------------------------------------------------
+
+ACCOUNT_FIELDS = ("username", "first_name", "last_name", "email", "is_active", "is_staff", "is_superuser")
+ADMIN_FLAGS = frozenset({"is_staff", "is_superuser"})
+
+
+def _account_state(user) -> dict:
+    return {name: getattr(user, name) for name in ACCOUNT_FIELDS}
+
+
+@transaction.atomic
+def account_save(*, user, actor, context: AuditContext):
+    """Save a person's account as an admin edited it (never the password): ``user.created``
+    with its fields, ``user.admin_changed`` when the staff or superuser flag changed, else
+    ``user.changed``, each with the fields that changed before and after; no change, no event."""
+    User = get_user_model()
+    before = _account_state(User.objects.get(pk=user.pk)) if user.pk else None
+    user.save()
+    after = _account_state(user)
+    if before is None:
+        audit_record(actor=actor, action="user.created", obj=user, context=context, after=after)
+        return user
+    changed = [name for name in ACCOUNT_FIELDS if before[name] != after[name]]
+    if changed:
+        audit_record(
+            actor=actor,
+            action="user.admin_changed" if ADMIN_FLAGS & set(changed) else "user.changed",
+            obj=user,
+            context=context,
+            before={name: before[name] for name in changed},
+            after={name: after[name] for name in changed},
+        )
+    forget_roles(user)
+    return user
+
+
+@transaction.atomic
+def account_password_set(*, user, password: str | None, actor, context: AuditContext):
+    """An admin sets a person's password, or turns password sign-in off (``None``):
+    ``user.password_set``, without the password or its hash (whoever sets it can sign in as them)."""
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save(update_fields=["password"])
+    after = {"password_sign_in": password is not None}
+    audit_record(actor=actor, action="user.password_set", obj=user, context=context, after=after)
+    return user
+
+
+@transaction.atomic
+def account_delete(*, user, actor, context: AuditContext) -> None:
+    """Delete an account; the event, written first, keeps what it was (its tokens go with it)."""
+    before = {**_account_state(user), "groups": sorted(user.groups.values_list("name", flat=True))}
+    audit_record(actor=actor, action="user.deleted", obj=user, context=context, before=before)
+    user.delete()
+
+
+def _team_state(team: Team) -> dict:
+    return {
+        "name": team.name,
+        "slug": team.slug,
+        "description": team.description,
+        "members": sorted(team.members.values_list("username", flat=True)),
+    }
+
+
+@transaction.atomic
+def team_save(*, team: Team, members, actor, context: AuditContext) -> Team:
+    """Create or change a team and set its members (who see its models): ``team.created`` with
+    the whole team, or ``team.changed`` with the fields that changed before and after."""
+    before = _team_state(Team.objects.get(pk=team.pk)) if team.pk else None
+    team.full_clean()
+    team.save()
+    team.members.set(members)
+    after = _team_state(team)
+    if before is None:
+        audit_record(actor=actor, action="team.created", obj=team, context=context, after=after)
+        return team
+    changed = [name for name in after if before[name] != after[name]]
+    if changed:
+        audit_record(
+            actor=actor,
+            action="team.changed",
+            obj=team,
+            context=context,
+            before={name: before[name] for name in changed},
+            after={name: after[name] for name in changed},
+        )
+    return team
+
+
+@transaction.atomic
+def team_delete(*, team: Team, actor, context: AuditContext) -> None:
+    """Delete a team that owns nothing (models and service accounts protect it)."""
+    audit_record(actor=actor, action="team.deleted", obj=team, context=context, before=_team_state(team))
+    team.delete()
+
+
 # --- group mapping (admin) ----------------------------------------------------------------------
 
 

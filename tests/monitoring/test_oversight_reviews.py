@@ -262,3 +262,71 @@ def test_the_review_and_finding_pages_run_their_actions(churn, owner, reviewer, 
     finding.refresh_from_db()
     assert finding.status == "closed" and finding.closed_by == reviewer
     assert client.post(f"{url}close/").status_code == 404
+
+
+def test_whoever_remediated_a_finding_cannot_close_it_on_retest(churn, owner, reviewer, reviewer2, client_for):
+    # A validator who gives a finding to a fellow reviewer (or to themselves) cannot also be the one
+    # who answers it and signs the answer off: the retest is someone else's.
+    finding = _finding(churn, reviewer, reviewer2)
+    finding = finding_remediate(finding=finding, actor=reviewer2, evidence="Added a calibration test", context=CLI)
+    page = client_for(reviewer2).get(f"/monitoring/findings/{finding.pk}/").content.decode()
+    assert "retest-form" not in page
+    with pytest.raises(PermissionDenied):
+        finding_retest(finding=finding, actor=reviewer2, passed=True, comment="", context=CLI)
+    assert (
+        client_for(reviewer2).post(f"/monitoring/findings/{finding.pk}/retest/", {"passed": "true"}).status_code == 403
+    )
+    finding.refresh_from_db()
+    assert finding.status == "remediated" and finding.closed_by is None
+    assert "retest-form" in client_for(reviewer).get(f"/monitoring/findings/{finding.pk}/").content.decode()
+    finding = finding_retest(finding=finding, actor=reviewer, passed=True, comment="Passes", context=CLI)
+    assert finding.status == "closed" and finding.closed_by == reviewer
+
+
+def test_a_self_assigned_finding_needs_another_validator_to_close_it(churn, reviewer, reviewer2, api_client_for):
+    api = api_client_for(reviewer, scopes=["reviews:write"])
+    due = (timezone.now() + dt.timedelta(days=10)).isoformat()
+    body = {"severity": "high", "description": "Self-assigned", "owner": reviewer.username, "due_at": due}
+    created = api.post(f"/api/v1/models/{churn.name}/findings/", body, format="json")
+    assert created.status_code == 201, created.content
+    pk = created.json()["id"]
+    assert api.post(f"/api/v1/findings/{pk}/remediate/", {"evidence": "Done"}, format="json").status_code == 200
+    refused = api.post(f"/api/v1/findings/{pk}/retest/", {"passed": True, "comment": "Fine"}, format="json")
+    assert refused.status_code == 403, refused.content
+    assert refused.json()["error"]["code"] == "permission_denied"
+    other = api_client_for(reviewer2, scopes=["reviews:write"])
+    closed = other.post(f"/api/v1/findings/{pk}/retest/", {"passed": True, "comment": "Fine"}, format="json")
+    assert closed.status_code == 200 and closed.json()["closed_by"] == reviewer2.username
+
+
+def test_a_finding_cannot_be_given_to_an_auditor_who_could_never_answer_it(churn, reviewer, auditor):
+    with pytest.raises(ValidationError) as refused:
+        _finding(churn, reviewer, auditor)
+    assert "owner" in refused.value.message_dict
+
+
+def test_whoever_attested_a_high_risk_review_cannot_also_validate_it(
+    churn, owner, reviewer, admin_user, client_for, api_client_for
+):
+    # An admin may attest for the owner and may validate, but never both on one review: the
+    # revalidation is a second person's signature.
+    churn.risk_tier = RiskTier.HIGH
+    churn.save()
+    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
+    review = review_attest(review=review, actor=admin_user, card_true=True, intended_use_true=True, context=CLI)
+    with pytest.raises(PermissionDenied):
+        review_validate(review=review, actor=admin_user, comment="Self-signed", context=CLI)
+    api = api_client_for(admin_user, scopes=["reviews:write"])
+    refused = api.post(f"/api/v1/reviews/{review.pk}/validate/", {"comment": "Self-signed"}, format="json")
+    assert refused.status_code == 403, refused.content
+    assert "validate-form" not in client_for(admin_user).get(f"/monitoring/reviews/{review.pk}/").content.decode()
+    review.refresh_from_db()
+    assert review.status == "attested" and review.validated_by is None
+    review = review_validate(review=review, actor=reviewer, comment="Revalidated", context=CLI)
+    assert review.status == "completed" and review.validated_by == reviewer
+
+
+def test_the_database_refuses_the_attester_as_validator(churn, owner, reviewer):
+    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PeriodicReview.objects.filter(pk=review.pk).update(attested_by=reviewer, validated_by=reviewer)
