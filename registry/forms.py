@@ -73,7 +73,7 @@ class JSONTextField(forms.CharField):
 
     def prepare_value(self, value):
         if isinstance(value, (dict, list)):
-            return json.dumps(value, indent=2)
+            return json.dumps(value, indent=2) if value else ""  # empty reads as "not given"
         return value
 
     def to_python(self, value):

@@ -179,6 +179,8 @@ def test_the_form_registers_declared_classes_and_the_version_page_names_the_posi
     client = client_for(owner)
     url = "/models/churn/versions/new/"
     form = {"task_type": "binary", "feature_schema": json.dumps(SCHEMA), "source_commit": "abc"}
+    blank = client.get(url).content.decode()
+    assert 'name="classes"' in blank and 'value="[]"' not in blank  # nothing declared reads as empty
     refused = client.post(url, form | {"classes": '["stayed", "churned"]', "positive_class": "gone"})
     assert refused.status_code == 400 and "The positive class must be one of the classes" in refused.content.decode()
     response = client.post(url, form | {"classes": '["stayed", "churned"]', "positive_class": "churned"})
