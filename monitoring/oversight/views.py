@@ -18,6 +18,7 @@ from monitoring.choices import IncidentSeverity
 from monitoring.selectors import alert_get
 from registry.forms import form_submit, posted
 from registry.selectors.inventory import model_get
+from registry.selectors.promotions import production_version, rollback_candidate
 from registry.services.audit import AuditContext
 
 from . import findings, forms, incidents, plan, reviews, selectors
@@ -136,6 +137,8 @@ def _incident_page(request, incident, status: int = 200):
             "events": selectors.incident_events(incident),
             "outcome": selectors.deadline_outcome(incident),
             "can_act": can_manage_incident(request.user, incident.model) and incident.status != "closed",
+            "in_production": production_version(incident.model),  # what the suspend form acts on
+            "rollback_to": rollback_candidate(incident.model),
             "forms": {
                 "note": forms.NoteForm(),
                 "suspend": forms.SuspendForm(initial={"mode": "rollback"}),

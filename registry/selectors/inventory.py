@@ -160,7 +160,12 @@ def navigation_counts(*, user) -> dict[str, Any]:
         counts["pending_reviews"] = cached_render(
             user,
             ("nav_pending_reviews", user.pk),
-            lambda: PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exclude(requested_by=user).count(),
+            lambda: (
+                PromotionRequest.objects.filter(status=PromotionStatus.PENDING)
+                .exclude(requested_by=user)
+                .exclude(reviews__reviewer=user)  # reviewed once is done: one review per reviewer
+                .count()
+            ),
         )
     counts["can_view_audit"] = can_view_audit(user)
     counts["can_view_privacy"] = can_view_privacy(user)

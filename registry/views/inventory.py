@@ -153,6 +153,14 @@ def _changes(form) -> dict:
     return {k: v for k, v in form.cleaned_data.items() if k in form.changed_data}
 
 
+def _saved(request, form, done: str) -> None:
+    """After an edit: ``done``, or that nothing was changed (the service then wrote nothing)."""
+    if _changes(form):
+        messages.success(request, done)
+    else:
+        messages.info(request, "Nothing to save: no field was changed.")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def model_edit(request, name):
@@ -179,7 +187,7 @@ def model_edit(request, name):
         form.add_error("risk_tier" if "risk_tier" in form.changed_data else None, str(exc))
         updated, status = None, 403
     if updated is not None:
-        messages.success(request, f"Model '{model.name}' updated.")
+        _saved(request, form, f"Model '{model.name}' updated.")
         return redirect(model)
     context = {"form": form, "m": model, "nav_section": "inventory"}
     return render(request, "registry/model_form.html", context, status=status)
@@ -254,7 +262,7 @@ def version_edit(request, name, version):
         form.add_error(None, exc.message)
         updated, status = None, 409
     if updated is not None:
-        messages.success(request, f"Version {found.version} of '{found.model.name}' updated.")
+        _saved(request, form, f"Version {found.version} of '{found.model.name}' updated.")
         return redirect(found.get_absolute_url())
     context = {"form": form, "m": found.model, "v": found, "nav_section": "inventory"}
     return render(request, "registry/version_form.html", context, status=status)

@@ -4,12 +4,17 @@ errors (CSP violations included). Screenshots go to docs/screenshots/."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 from playwright.sync_api import expect
 
+from mlops_portal import clock
 from monitoring.choices import AlertStatus, HealthState
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus
+from monitoring.models_cost import CostRecord
 from monitoring.scorecard import CRITERIA
 from tests.browser.conftest import login, screenshot
 from tests.monitoring.helpers import DASHBOARD_CHART_IDS
@@ -134,3 +139,27 @@ def test_scorecard_shows_the_maturity_level_and_criteria(page, live_server, owne
     assert page.locator(".criterion").count() == len(CRITERIA) == 8
     assert page.locator(".maturity-scale li").count() == 7
     screenshot(page, "scorecard")
+
+
+def test_the_cost_summary_follows_the_range_the_picker_redraws(page, live_server, owner, seeded):
+    """The picker swaps the charts with htmx: the cost line above the cost charts is swapped with
+    them (it kept the first range's total and dates while the charts showed another range)."""
+    today = clock.now().date()
+    for day, amount in ((today, "2.00"), (today - timedelta(days=4), "5.00")):
+        CostRecord.objects.create(
+            model=seeded,
+            period_start=day,
+            period_end=day,
+            amount=Decimal(amount),
+            currency="EUR",
+            category="serving",
+            created_at=clock.now(),
+        )
+    login(page, live_server, owner)
+    page.goto(live_server.url + "/monitoring/models/fraud/?range=7d")
+    expect(page.locator("#cost-summary")).to_contain_text("7.00 EUR from")
+    page.select_option("#id_range", "24h")
+    expect(page.locator("#dashboard-charts")).to_have_attribute("data-range", "24h")
+    start = (clock.now() - timedelta(hours=24)).date()
+    expect(page.locator("#cost-summary")).to_contain_text(f"2.00 EUR from {start:%Y-%m-%d} to {today:%Y-%m-%d}")
+    assert page.locator("#cost-summary").count() == 1

@@ -86,3 +86,20 @@ def test_the_incident_form_names_the_models_time_zone(churn, owner, alert, clien
     type(churn).objects.filter(pk=churn.pk).update(time_zone="Europe/Berlin")
     page = client.get(f"/monitoring/incidents/new/?alert={alert.pk}").content.decode()
     assert "counted in Europe/Berlin" in page and "the installation's time zone" not in page
+
+
+def test_a_review_names_the_alert_or_incident_of_each_later_trigger(churn, owner, client_for):
+    # the demo's review #1 of credit-approval read "Fairness breach; then fairness breach; then
+    # fairness breach; …" six times over, naming none of the alerts
+    from monitoring.oversight.models import PeriodicReview
+
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    incident_open(model=churn, actor=owner, severity="serious", aware_at=timezone.now(), summary="One", context=CLI)
+    second = incident_open(
+        model=churn, actor=owner, severity="serious", aware_at=timezone.now(), summary="Two", context=CLI
+    )
+    review = PeriodicReview.objects.get(model=churn)
+    html = client_for(owner).get(review.get_absolute_url()).content.decode()
+    day = timezone.now().strftime("%Y-%m-%d")
+    link = f'<a href="{second.get_absolute_url()}">incident #{second.pk}</a>'
+    assert f"<dt>Trigger</dt><dd>New incident; then new incident ({link}, {day})</dd>" in html

@@ -300,6 +300,8 @@ def test_a_review_opened_by_an_incident_names_that_incident_once_and_lists_only_
     review = PeriodicReview.objects.get(model=churn)
     html = client_for(owner).get(review.get_absolute_url()).content.decode()
     assert "<dt>Trigger</dt><dd>New incident</dd>" in html
-    incident_open(model=churn, actor=owner, severity="serious", aware_at=timezone.now(), summary="Two", context=CLI)
+    two = incident_open(
+        model=churn, actor=owner, severity="serious", aware_at=timezone.now(), summary="Two", context=CLI
+    )
     html = client_for(owner).get(review.get_absolute_url()).content.decode()
-    assert "<dt>Trigger</dt><dd>New incident; then new incident</dd>" in html
+    assert "<dt>Trigger</dt><dd>New incident; then new incident (" in html and f"incident #{two.pk}</a>" in html

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from registry.choices import Stage
+from registry.models import PromotionPolicy
 from registry.services.audit import CLI
 from registry.services.promotions import promotion_request
 from tests.factories import ModelVersionFactory
@@ -57,3 +58,16 @@ def test_the_page_has_the_badge_slot_the_swap_targets(churn_v1, owner, reviewer,
     _open(churn_v1, owner)
     html = client_for(reviewer).get("/reviews/").content.decode()
     assert re.search(r'<span id="nav-badge-reviews">\s*<span class="nav-count"[^>]*>1</span>', html)
+
+
+def test_a_request_the_reviewer_has_already_approved_leaves_their_badge(churn, owner, reviewer, reviewer2, client_for):
+    # the demo's admin approved credit-approval's request #9 (1 of 2 approvals): their badge still said 5
+    PromotionPolicy.objects.update_or_create(risk_tier=churn.risk_tier, defaults={"approvals_required": 2})
+    req = _open(ModelVersionFactory(model=churn), owner)
+    client = client_for(reviewer)
+    assert 'title="Pending requests you may review">1</span>' in client.get("/reviews/").content.decode()
+    response = client.post(f"/promotions/{req.pk}/approve/", {"comment": "fine"}, **HTMX)
+    assert response.status_code == 200 and "1 of 2" in response.content.decode()
+    assert "nav-count" not in _oob_badge(response.content.decode())
+    assert "nav-count" not in client.get("/reviews/").content.decode()
+    assert 'title="Pending requests you may review">1</span>' in client_for(reviewer2).get("/reviews/").content.decode()
