@@ -5,8 +5,9 @@ every change through an audited service."""
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.models import Group
 from django.shortcuts import redirect
 from django.utils.html import format_html
 
@@ -399,8 +400,31 @@ class AuditedUserAdmin(UserAdmin):
         self.message_user(request, f"{queryset.count()} user(s) deactivated; {revoked} token(s) revoked.")
 
 
+class AuditedGroupAdmin(GroupAdmin):
+    """Roles are groups found by name (reviewer, auditor, privacy): creating, renaming and
+    deleting one go through audited services, naming the acting admin (and, on delete, the members)."""
+
+    def save_model(self, request, obj, form, change):
+        from .services.accounts import role_group_save
+        from .services.audit import AuditContext
+
+        role_group_save(group=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_model(self, request, obj):
+        from .services.accounts import role_group_delete
+        from .services.audit import AuditContext
+
+        role_group_delete(group=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for group in queryset:
+            self.delete_model(request, group)
+
+
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), AuditedUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, AuditedGroupAdmin)
 
 from .admin_access import register_access_admin  # noqa: E402
 

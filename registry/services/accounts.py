@@ -126,6 +126,31 @@ def account_delete(*, user, actor, context: AuditContext) -> None:
     user.delete()
 
 
+@transaction.atomic
+def role_group_save(*, group, actor, context: AuditContext):
+    """Create or rename a group (roles are groups found by name: a rename takes the role from its
+    members): ``role.created`` or ``role.changed`` with the name before and after."""
+    from django.contrib.auth.models import Group
+
+    before = {"name": Group.objects.get(pk=group.pk).name} if group.pk else None
+    group.full_clean()
+    group.save()
+    after = {"name": group.name}
+    if before != after:
+        action = "role.changed" if before else "role.created"
+        audit_record(actor=actor, action=action, obj=group, context=context, before=before, after=after)
+    return group
+
+
+@transaction.atomic
+def role_group_delete(*, group, actor, context: AuditContext) -> None:
+    """Delete a group: its members lose the role at once; the event names them."""
+    members = sorted(group.user_set.values_list("username", flat=True))
+    before = {"name": group.name, "members": members}
+    audit_record(actor=actor, action="role.deleted", obj=group, context=context, before=before)
+    group.delete()
+
+
 def _team_state(team: Team) -> dict:
     return {
         "name": team.name,
