@@ -427,5 +427,7 @@ admin.site.unregister(Group)
 admin.site.register(Group, AuditedGroupAdmin)
 
 from .admin_access import register_access_admin  # noqa: E402
+from .admin_schedules import register_schedule_admin  # noqa: E402
 
 register_access_admin(admin.site)
+register_schedule_admin(admin.site)
