@@ -291,7 +291,8 @@ class MlflowServerForm(forms.ModelForm):
 
 @admin.register(MlflowServer)
 class MlflowServerAdmin(admin.ModelAdmin):
-    """Configure MLflow servers and see how their last sync went; 'Sync now' runs it at once."""
+    """Configure MLflow servers (audited, never the token) and see how their last sync went;
+    'Sync now' runs it at once."""
 
     form = MlflowServerForm
 
@@ -299,6 +300,22 @@ class MlflowServerAdmin(admin.ModelAdmin):
     list_filter = ["last_status", "enabled"]
     readonly_fields = ["last_sync_at", "last_status", "last_error", "last_summary"]
     actions = ["sync_now"]
+
+    def save_model(self, request, obj, form, change):
+        from .services.audit import AuditContext
+        from .services.mlflow_servers import mlflow_server_save
+
+        mlflow_server_save(server=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_model(self, request, obj):
+        from .services.audit import AuditContext
+        from .services.mlflow_servers import mlflow_server_delete
+
+        mlflow_server_delete(server=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for server in queryset:
+            self.delete_model(request, server)
 
     @admin.action(description="Sync now (import, write back aliases, check aliases)")
     def sync_now(self, request, queryset):

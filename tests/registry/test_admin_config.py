@@ -1,6 +1,6 @@
-"""The beat schedule (django-celery-beat's periodic tasks) changed in the admin is audited: a
-disabled retention purge or audit checkpoint is a control switched off, and the chain must say
-who switched it, when."""
+"""Configuration changed in the admin is audited: the beat schedule (django-celery-beat's periodic
+tasks: a disabled retention purge or audit checkpoint is a control switched off, and the chain
+must say who switched it, when) and the MLflow servers the portal governs."""
 
 import pytest
 from django.contrib import admin
@@ -66,3 +66,34 @@ def test_deleting_a_scheduled_task_in_the_admin_is_audited(admin_user, client_fo
     assert not PeriodicTask.objects.filter(pk=task.pk).exists()
     event = AuditEvent.objects.get(seq__gt=since, action="schedule.deleted")
     assert event.before["name"] == CHECKPOINT and event.before["enabled"] is True
+
+
+def test_adding_and_changing_an_mlflow_server_in_the_admin_is_audited_without_its_token(
+    admin_user, owner, team, client_for, last_seq
+):
+    # The server whose production alias the portal moves, and whose models it imports into a team
+    # under an owner, is governance configuration: who pointed the portal where, and when.
+    from registry.models import MlflowServer
+
+    client = client_for(admin_user)
+    form = {
+        "name": "central",
+        "tracking_url": "https://93.184.216.34/",
+        "token": "s3cret-token-value",
+        "team": team.pk,
+        "default_owner": owner.pk,
+        "alias": "champion",
+        "enabled": "on",
+    }
+    since = last_seq()
+    response = client.post("/admin/registry/mlflowserver/add/", form)
+    assert response.status_code == 302, response.content[:3000]
+    server = MlflowServer.objects.get(name="central")
+    changed = client.post(f"/admin/registry/mlflowserver/{server.pk}/change/", {**form, "alias": "prod"})
+    assert changed.status_code == 302, changed.content[:3000]
+    events = list(AuditEvent.objects.filter(seq__gt=since).exclude(action="user.logged_in").order_by("seq"))
+    assert [e.action for e in events] == ["mlflow_server.created", "mlflow_server.changed"]
+    assert events[0].after["tracking_url"] == "https://93.184.216.34/" and events[0].after["token_set"] is True
+    assert events[1].before == {"alias": "champion"} and events[1].after == {"alias": "prod"}
+    assert "s3cret" not in str([e.before for e in events] + [e.after for e in events])
+    assert all(e.actor_id == admin_user.pk for e in events)
