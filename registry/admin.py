@@ -39,7 +39,8 @@ class TeamAdmin(admin.ModelAdmin):
         from .services.audit import AuditContext
 
         members = form.cleaned_data.get("members", obj.members.all() if obj.pk else [])
-        team_save(team=obj, members=members, actor=request.user, context=AuditContext.from_request(request))
+        saved = team_save(team=obj, members=members, actor=request.user, context=AuditContext.from_request(request))
+        obj.pk = saved.pk
 
     def save_related(self, request, form, formsets, change):
         for formset in formsets:  # the members were set by the service
