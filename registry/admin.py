@@ -5,8 +5,9 @@ every change through an audited service."""
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.models import Group
 from django.shortcuts import redirect
 from django.utils.html import format_html
 
@@ -38,7 +39,8 @@ class TeamAdmin(admin.ModelAdmin):
         from .services.audit import AuditContext
 
         members = form.cleaned_data.get("members", obj.members.all() if obj.pk else [])
-        team_save(team=obj, members=members, actor=request.user, context=AuditContext.from_request(request))
+        saved = team_save(team=obj, members=members, actor=request.user, context=AuditContext.from_request(request))
+        obj.pk = saved.pk
 
     def save_related(self, request, form, formsets, change):
         for formset in formsets:  # the members were set by the service
@@ -290,7 +292,8 @@ class MlflowServerForm(forms.ModelForm):
 
 @admin.register(MlflowServer)
 class MlflowServerAdmin(admin.ModelAdmin):
-    """Configure MLflow servers and see how their last sync went; 'Sync now' runs it at once."""
+    """Configure MLflow servers (audited, never the token) and see how their last sync went;
+    'Sync now' runs it at once."""
 
     form = MlflowServerForm
 
@@ -298,6 +301,22 @@ class MlflowServerAdmin(admin.ModelAdmin):
     list_filter = ["last_status", "enabled"]
     readonly_fields = ["last_sync_at", "last_status", "last_error", "last_summary"]
     actions = ["sync_now"]
+
+    def save_model(self, request, obj, form, change):
+        from .services.audit import AuditContext
+        from .services.mlflow_servers import mlflow_server_save
+
+        mlflow_server_save(server=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_model(self, request, obj):
+        from .services.audit import AuditContext
+        from .services.mlflow_servers import mlflow_server_delete
+
+        mlflow_server_delete(server=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for server in queryset:
+            self.delete_model(request, server)
 
     @admin.action(description="Sync now (import, write back aliases, check aliases)")
     def sync_now(self, request, queryset):
@@ -399,9 +418,34 @@ class AuditedUserAdmin(UserAdmin):
         self.message_user(request, f"{queryset.count()} user(s) deactivated; {revoked} token(s) revoked.")
 
 
+class AuditedGroupAdmin(GroupAdmin):
+    """Roles are groups found by name (reviewer, auditor, privacy): creating, renaming and
+    deleting one go through audited services, naming the acting admin (and, on delete, the members)."""
+
+    def save_model(self, request, obj, form, change):
+        from .services.accounts import role_group_save
+        from .services.audit import AuditContext
+
+        role_group_save(group=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_model(self, request, obj):
+        from .services.accounts import role_group_delete
+        from .services.audit import AuditContext
+
+        role_group_delete(group=obj, actor=request.user, context=AuditContext.from_request(request))
+
+    def delete_queryset(self, request, queryset):
+        for group in queryset:
+            self.delete_model(request, group)
+
+
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), AuditedUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, AuditedGroupAdmin)
 
 from .admin_access import register_access_admin  # noqa: E402
+from .admin_schedules import register_schedule_admin  # noqa: E402
 
 register_access_admin(admin.site)
+register_schedule_admin(admin.site)

@@ -12,7 +12,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from mlops_portal.api.parsers import JSONInputError, json_loads
 from registry.choices import ModelKind, TaskType, TokenScope
-from registry.limits import CARD_TEXT_MAX_LENGTH
+from registry.limits import CARD_TEXT_MAX_LENGTH, validate_model_name_free
 from registry.models import (
     MODEL_CARD_FIELDS,
     MODEL_NAME_VALIDATOR,
@@ -92,7 +92,7 @@ class ModelForm(forms.ModelForm):
 
     name = forms.CharField(
         max_length=100,
-        validators=[MODEL_NAME_VALIDATOR],
+        validators=[MODEL_NAME_VALIDATOR, validate_model_name_free],
         help_text="Permanent. Lowercase letters, digits, '-' and '_'.",
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), to_field_name="slug", empty_label=None)

@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 from mlops_portal import outbound
 
+MAX_PAGES = 10_000  # of up to 1,000 entries each
+
 
 class MlflowUnavailable(Exception):
     """The server could not be reached or answered with an error."""
@@ -50,13 +52,19 @@ class MlflowRest:
             raise MlflowUnavailable(f"{method} {path}: the answer is not JSON") from exc
 
     def _paged(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        token = None
-        while True:
+        """Every page of a listing. A token the server already sent, or more than ``MAX_PAGES``
+        pages, stops it with an error: a looping server must not keep the sync paging forever."""
+        token, seen = None, set()
+        for _ in range(MAX_PAGES):
             page = self._call("GET", path, params={**params, **({"page_token": token} if token else {})})
             yield from page.get(key, [])
             token = page.get("next_page_token")
             if not token:
                 return
+            if token in seen:
+                raise MlflowUnavailable(f"GET {path}: the server sent the same next page token twice (a loop)")
+            seen.add(token)
+        raise MlflowUnavailable(f"GET {path}: more than {MAX_PAGES} pages")
 
     def registered_models(self, search_filter: str = "") -> list[dict[str, Any]]:
         params: dict[str, Any] = {"max_results": 1000}

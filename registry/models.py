@@ -22,7 +22,7 @@ from .choices import (
     Stage,
     TaskType,
 )
-from .limits import CARD_TEXT
+from .limits import CARD_TEXT, validate_model_name_free
 
 # Names the tz database ships that are no place's time: "Factory" (a placeholder) and
 # "localtime" (whatever zone the server happens to run in).
@@ -118,7 +118,7 @@ class RegisteredModelQuerySet(models.QuerySet):
 class RegisteredModel(models.Model):
     """A model in the inventory. Its card is these fields plus its versions' evidence."""
 
-    name = models.CharField(max_length=100, unique=True, validators=[MODEL_NAME_VALIDATOR])
+    name = models.CharField(max_length=100, unique=True, validators=[MODEL_NAME_VALIDATOR, validate_model_name_free])
     kind = models.CharField(
         max_length=10,
         choices=ModelKind.choices,

@@ -345,3 +345,19 @@ def test_a_required_text_field_says_in_the_schema_that_it_may_not_be_blank(admin
     schema = lenient(admin_user).get("/api/schema/", HTTP_ACCEPT="application/json").json()
     reason = schema["components"]["schemas"]["SuspendRequest"]["properties"]["reason"]
     assert re.search(reason["pattern"], "Rolled back") and not re.search(reason["pattern"], "\n \t")
+
+
+def test_a_json_key_given_twice_is_a_400_and_changes_nothing(owner, churn, lenient):
+    # Other readers of the same body (a proxy, a log, the sender's own check) keep the first value
+    # of a repeated key, Python's parser the last: the portal must not act on a value nobody else saw.
+    client = lenient(owner)
+    twice = b'{"description": "Reviewed card", "description": "Something else"}'
+    response = client.generic("PATCH", "/api/v1/models/churn/", twice, content_type="application/json")
+    error = _error(response, 400)
+    assert "description" in error["message"] and "twice" in error["message"]
+    churn.refresh_from_db()
+    assert churn.description not in ("Reviewed card", "Something else")
+    nested = b'{"source_commit": "abc", "metrics": {"auc": 0.91, "auc": 0.55}}'
+    response = client.generic("POST", "/api/v1/models/churn/versions/", nested, content_type="application/json")
+    assert "auc" in _error(response, 400)["message"]
+    assert not ModelVersion.objects.filter(model=churn).exists()

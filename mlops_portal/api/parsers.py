@@ -4,7 +4,8 @@ that refuse fields they do not know.
 Every JSON document the portal accepts from outside (API bodies, the JSON fields of forms) is read
 by ``json_loads``: nesting deeper than ``MAX_JSON_DEPTH`` is refused by a scan of the text before
 the (recursive) parser runs, then an iterative walk refuses NUL characters and unpaired surrogates
-in any string or key (PostgreSQL's text and JSONB cannot store them). NaN and Infinity are refused.
+in any string or key (PostgreSQL's text and JSONB cannot store them). NaN and Infinity are refused,
+and so is a key repeated in one object.
 """
 
 from __future__ import annotations
@@ -94,15 +95,30 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a valid JSON number; use a finite number")
 
 
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys each appear once: other readers keep the first of a repeated key,
+    Python the last, so a body that says two things is refused rather than read one way."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JSONInputError(f"The key {key!r} appears twice in one JSON object; send it once.")
+            seen.add(key)
+    return document
+
+
 def json_loads(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Parse untrusted JSON strictly; raises ``JSONInputError`` (a ValueError) naming the problem.
 
-    The literals NaN and Infinity are refused here; a number too large for a float (``1e999``)
-    becomes infinity, which the caller refuses naming its field."""
+    The literals NaN and Infinity, and a key repeated in one object, are refused here; a number too
+    large for a float (``1e999``) becomes infinity, which the caller refuses naming its field."""
     if _too_deep(text, max_depth):
         raise JSONInputError(f"JSON nested deeper than {max_depth} levels is not accepted.")
     try:
-        document = json.loads(text, parse_constant=_refuse_constant)
+        document = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_object_once)
+    except JSONInputError:
+        raise
     except ValueError as exc:
         raise JSONInputError(f"Malformed JSON: {exc}") from exc
     if isinstance(document, (dict, list)):

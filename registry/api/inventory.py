@@ -24,7 +24,7 @@ from registry.api.llm import LLM_OUTPUT_FIELDS, LLMPartsOutputMixin, VersionDiff
 from registry.cache import cached_render
 from registry.choices import Stage, TaskType
 from registry.filters import ModelFilterSet
-from registry.limits import CARD_TEXT_MAX_LENGTH
+from registry.limits import CARD_TEXT_MAX_LENGTH, validate_model_name_free
 from registry.models import (
     MODEL_CARD_FIELDS,
     MODEL_NAME_VALIDATOR,
@@ -169,7 +169,7 @@ class ModelWriteSerializer(StrictSerializer, serializers.ModelSerializer):
     """Fields a model is registered with: its name, team, card (``MODEL_CARD_FIELDS``, as the model
     defines them) and tags as a list of names. Duplicate names are answered by the service."""
 
-    name = serializers.CharField(max_length=100, validators=[MODEL_NAME_VALIDATOR])
+    name = serializers.CharField(max_length=100, validators=[MODEL_NAME_VALIDATOR, validate_model_name_free])
     team = TeamField(required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, max_length=20)
 

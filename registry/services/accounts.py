@@ -7,14 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from mlops_portal import clock
 from registry.auth import forget_roles
 from registry.models import ExternalIdentity, GroupMapping, ServiceAccount, Team
+from registry.rules import is_admin
 
 from .audit import AuditContext, acting_as, audit_record, audit_save
+from .inventory import team_create
 from .tokens import tokens_revoke_for_user
 
 SERVICE_ACCOUNT_PREFIX = "svc-"
@@ -126,6 +128,31 @@ def account_delete(*, user, actor, context: AuditContext) -> None:
     user.delete()
 
 
+@transaction.atomic
+def role_group_save(*, group, actor, context: AuditContext):
+    """Create or rename a group (roles are groups found by name: a rename takes the role from its
+    members): ``role.created`` or ``role.changed`` with the name before and after."""
+    from django.contrib.auth.models import Group
+
+    before = {"name": Group.objects.get(pk=group.pk).name} if group.pk else None
+    group.full_clean()
+    group.save()
+    after = {"name": group.name}
+    if before != after:
+        action = "role.changed" if before else "role.created"
+        audit_record(actor=actor, action=action, obj=group, context=context, before=before, after=after)
+    return group
+
+
+@transaction.atomic
+def role_group_delete(*, group, actor, context: AuditContext) -> None:
+    """Delete a group: its members lose the role at once; the event names them."""
+    members = sorted(group.user_set.values_list("username", flat=True))
+    before = {"name": group.name, "members": members}
+    audit_record(actor=actor, action="role.deleted", obj=group, context=context, before=before)
+    group.delete()
+
+
 def _team_state(team: Team) -> dict:
     return {
         "name": team.name,
@@ -137,16 +164,19 @@ def _team_state(team: Team) -> dict:
 
 @transaction.atomic
 def team_save(*, team: Team, members, actor, context: AuditContext) -> Team:
-    """Create or change a team and set its members (who see its models): ``team.created`` with
-    the whole team, or ``team.changed`` with the fields that changed before and after."""
-    before = _team_state(Team.objects.get(pk=team.pk)) if team.pk else None
+    """Create (``team_create``) or change a team and set its members (who see its models):
+    ``team.changed`` with the fields that changed before and after. Admins only."""
+    if not is_admin(actor):
+        raise PermissionDenied("Only administrators change teams.")
+    if team.pk is None:
+        return team_create(
+            name=team.name, slug=team.slug, description=team.description, members=members, actor=actor, context=context
+        )
+    before = _team_state(Team.objects.get(pk=team.pk))
     team.full_clean()
     team.save()
     team.members.set(members)
     after = _team_state(team)
-    if before is None:
-        audit_record(actor=actor, action="team.created", obj=team, context=context, after=after)
-        return team
     changed = [name for name in after if before[name] != after[name]]
     if changed:
         audit_record(
@@ -162,7 +192,9 @@ def team_save(*, team: Team, members, actor, context: AuditContext) -> Team:
 
 @transaction.atomic
 def team_delete(*, team: Team, actor, context: AuditContext) -> None:
-    """Delete a team that owns nothing (models and service accounts protect it)."""
+    """Delete a team that owns nothing (models and service accounts protect it). Admins only."""
+    if not is_admin(actor):
+        raise PermissionDenied("Only administrators delete teams.")
     audit_record(actor=actor, action="team.deleted", obj=team, context=context, before=_team_state(team))
     team.delete()
 

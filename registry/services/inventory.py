@@ -22,7 +22,7 @@ from registry.models_llm import LLM_PART_NAMES
 from registry.rules import can_change_model, can_change_risk_tier, can_register_model, is_admin
 from registry.sensitive import SCHEMA_KEYS, schema_entry_errors
 
-from .audit import AuditContext, audit_record, audit_save, diff, model_snapshot
+from .audit import AuditContext, audit_record, diff, model_snapshot
 from .llm_versions import llm_audit_summary, llm_duplicate_check, llm_parts_for_model, llm_version_store
 from .stages import PromotionConflict
 
@@ -171,18 +171,20 @@ def _check_team(actor, team: Team | None) -> Team:
 
 
 @transaction.atomic
-def team_create(*, name: str, slug: str = "", description: str = "", actor, context: AuditContext) -> Team:
-    """Create a team (admins only)."""
+def team_create(
+    *, name: str, slug: str = "", description: str = "", members=None, actor, context: AuditContext
+) -> Team:
+    """Create a team (admins only), with its first ``members`` when given (named in the event)."""
     if not is_admin(actor):
         raise PermissionDenied("Only administrators create teams.")
     team = Team(name=name, slug=slug or slugify(name), description=description)
-    audit_save(
-        team,
-        actor=actor,
-        action="team.created",
-        context=context,
-        after={"name": team.name, "slug": team.slug, "description": team.description},
-    )
+    team.full_clean()
+    team.save()
+    after = {"name": team.name, "slug": team.slug, "description": team.description}
+    if members is not None:
+        team.members.set(members)
+        after["members"] = sorted(team.members.values_list("username", flat=True))
+    audit_record(actor=actor, action="team.created", obj=team, context=context, after=after)
     return team
 
 

@@ -38,7 +38,7 @@ from django.utils.text import slugify
 from mlops_portal import clock
 from mlops_portal.queue import enqueue_on_commit
 from registry.choices import Stage, TaskType
-from registry.limits import CARD_TEXT_MAX_LENGTH
+from registry.limits import CARD_TEXT_MAX_LENGTH, RESERVED_MODEL_NAMES
 from registry.mlflow_client import MlflowRest, MlflowUnavailable, alias_version, tags_dict
 from registry.models import (
     MlflowAliasViolation,
@@ -77,8 +77,8 @@ class SyncSummary:
 
 def portal_name(mlflow_name: str) -> str:
     """MLflow names are free text; portal names are slugs."""
-    name = re.sub(r"[^a-z0-9_-]+", "-", mlflow_name.lower()).strip("-_")
-    return (name or "model")[:100]
+    name = re.sub(r"[^a-z0-9_-]+", "-", mlflow_name.lower()).strip("-_")[:100] or "model"
+    return f"{name}-model" if name in RESERVED_MODEL_NAMES else name
 
 
 def portal_tags(tags: dict[str, str]) -> list[str]:

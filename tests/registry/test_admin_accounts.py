@@ -132,3 +132,23 @@ def test_setting_a_users_password_in_the_admin_is_audited_without_the_password(
     outsider.refresh_from_db()
     assert not outsider.has_usable_password()
     assert AuditEvent.objects.get(seq__gt=since, action="user.password_set").after == {"password_sign_in": False}
+
+
+def test_renaming_and_deleting_a_role_group_in_the_admin_are_audited_with_its_members(
+    admin_user, auditor, client_for, last_seq
+):
+    # Roles are groups found by name: renaming or deleting 'auditor' takes the role from everyone
+    # in it at once, which the chain must show (membership signals do not fire on either).
+    from django.contrib.auth.models import Group
+
+    client = client_for(admin_user)
+    group = Group.objects.get(name="auditor")
+    since = last_seq()
+    assert client.post(f"/admin/auth/group/{group.pk}/change/", {"name": "auditors-old"}).status_code == 302
+    assert client.post(f"/admin/auth/group/{group.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Group.objects.filter(pk=group.pk).exists()
+    events = list(AuditEvent.objects.filter(seq__gt=since).exclude(action="user.logged_in").order_by("seq"))
+    assert [e.action for e in events] == ["role.changed", "role.deleted"]
+    assert events[0].before == {"name": "auditor"} and events[0].after == {"name": "auditors-old"}
+    assert events[1].before == {"name": "auditors-old", "members": [auditor.username]}
+    assert all(e.actor_id == admin_user.pk for e in events)

@@ -1,0 +1,86 @@
+"""The beat schedule as an admin changes it in the admin site (django-celery-beat's periodic
+tasks). Every change is audited, in the transaction that makes it: a disabled retention purge or
+audit checkpoint is a control switched off, and the chain says who switched it, and when."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django_celery_beat.models import PeriodicTask
+
+from .audit import AuditContext, audit_record
+
+SCHEDULE_FIELDS = (
+    "name",
+    "task",
+    "enabled",
+    "description",
+    "interval",
+    "crontab",
+    "solar",
+    "clocked",
+    "start_time",
+    "one_off",
+    "args",
+    "kwargs",
+    "expires",
+    "expire_seconds",
+    "queue",
+    "exchange",
+    "routing_key",
+    "priority",
+    "headers",
+)
+
+
+def _state(task: PeriodicTask) -> dict:
+    """The task's settings as JSON values (a schedule or a time as its text)."""
+    state = {}
+    for name in SCHEDULE_FIELDS:
+        value = getattr(task, name)
+        state[name] = value if value is None or isinstance(value, bool | int | str) else str(value)
+    return state
+
+
+@transaction.atomic
+def schedule_save(*, task: PeriodicTask, actor, context: AuditContext) -> PeriodicTask:
+    """Create or change a scheduled task: ``schedule.created`` with its settings, or
+    ``schedule.changed`` with the settings that changed before and after (none: no event)."""
+    before = _state(PeriodicTask.objects.get(pk=task.pk)) if task.pk else None
+    task.save()
+    after = _state(task)
+    if before is None:
+        name = task.name
+        audit_record(actor=actor, action="schedule.created", obj=task, object_repr=name, context=context, after=after)
+        return task
+    changed = [name for name in SCHEDULE_FIELDS if before[name] != after[name]]
+    if changed:
+        audit_record(
+            actor=actor,
+            action="schedule.changed",
+            obj=task,
+            object_repr=task.name,
+            context=context,
+            before={name: before[name] for name in changed},
+            after={name: after[name] for name in changed},
+        )
+    return task
+
+
+@transaction.atomic
+def schedules_enable(*, tasks, enabled: bool | None, actor, context: AuditContext) -> int:
+    """Switch tasks on (``True``), off (``False``, forgetting their last run as the admin's own
+    action does) or each the other way (``None``): one audited change per task."""
+    rows = list(PeriodicTask.objects.select_for_update().filter(pk__in=[task.pk for task in tasks]).order_by("pk"))
+    for task in rows:
+        task.enabled = (not task.enabled) if enabled is None else enabled
+        if enabled is False:
+            task.last_run_at = None
+        schedule_save(task=task, actor=actor, context=context)
+    return len(rows)
+
+
+@transaction.atomic
+def schedule_delete(*, task: PeriodicTask, actor, context: AuditContext) -> None:
+    before, name = _state(task), task.name
+    audit_record(actor=actor, action="schedule.deleted", obj=task, object_repr=name, context=context, before=before)
+    task.delete()

@@ -1,0 +1,99 @@
+"""Configuration changed in the admin is audited: the beat schedule (django-celery-beat's periodic
+tasks: a disabled retention purge or audit checkpoint is a control switched off, and the chain
+must say who switched it, when) and the MLflow servers the portal governs."""
+
+import pytest
+from django.contrib import admin
+from django.test import RequestFactory
+from django_celery_beat.models import PeriodicTask
+
+from registry.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+CHECKPOINT = "registry: audit chain checkpoint"
+
+
+def _change_form_data(admin_user, task) -> dict:
+    """What the admin's change form for ``task`` would post back unchanged."""
+    request = RequestFactory().get("/")
+    request.user = admin_user
+    form = admin.site.get_model_admin(PeriodicTask).get_form(request, task)(instance=task)
+    data = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is None or value is False:
+            continue
+        data[name] = value
+    return data
+
+
+def test_disabling_a_scheduled_task_on_its_admin_page_is_audited(admin_user, client_for, last_seq):
+    task = PeriodicTask.objects.get(name=CHECKPOINT)
+    assert task.enabled
+    data = _change_form_data(admin_user, task)
+    del data["enabled"]  # the box unticked
+    since = last_seq()
+    response = client_for(admin_user).post(f"/admin/django_celery_beat/periodictask/{task.pk}/change/", data)
+    assert response.status_code == 302, response.content[:3000]
+    task.refresh_from_db()
+    assert not task.enabled
+    event = AuditEvent.objects.get(seq__gt=since, action="schedule.changed")
+    assert event.actor_id == admin_user.pk and event.source == "ui" and event.object_repr == CHECKPOINT
+    assert event.before == {"enabled": True} and event.after == {"enabled": False}
+
+
+def test_the_admin_list_actions_that_switch_tasks_off_and_on_are_audited(admin_user, client_for, last_seq):
+    task = PeriodicTask.objects.get(name=CHECKPOINT)
+    client = client_for(admin_user)
+    since = last_seq()
+    for action in ("disable_tasks", "enable_tasks", "toggle_tasks"):
+        response = client.post(
+            "/admin/django_celery_beat/periodictask/", {"action": action, "_selected_action": [task.pk]}
+        )
+        assert response.status_code == 302, response.content[:2000]
+    task.refresh_from_db()
+    assert not task.enabled
+    events = list(AuditEvent.objects.filter(seq__gt=since, action="schedule.changed").order_by("seq"))
+    assert [e.after for e in events] == [{"enabled": False}, {"enabled": True}, {"enabled": False}]
+    assert all(e.actor_id == admin_user.pk and e.object_repr == CHECKPOINT for e in events)
+
+
+def test_deleting_a_scheduled_task_in_the_admin_is_audited(admin_user, client_for, last_seq):
+    task = PeriodicTask.objects.get(name=CHECKPOINT)
+    since = last_seq()
+    response = client_for(admin_user).post(f"/admin/django_celery_beat/periodictask/{task.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content[:2000]
+    assert not PeriodicTask.objects.filter(pk=task.pk).exists()
+    event = AuditEvent.objects.get(seq__gt=since, action="schedule.deleted")
+    assert event.before["name"] == CHECKPOINT and event.before["enabled"] is True
+
+
+def test_adding_and_changing_an_mlflow_server_in_the_admin_is_audited_without_its_token(
+    admin_user, owner, team, client_for, last_seq
+):
+    # The server whose production alias the portal moves, and whose models it imports into a team
+    # under an owner, is governance configuration: who pointed the portal where, and when.
+    from registry.models import MlflowServer
+
+    client = client_for(admin_user)
+    form = {
+        "name": "central",
+        "tracking_url": "https://93.184.216.34/",
+        "token": "s3cret-token-value",
+        "team": team.pk,
+        "default_owner": owner.pk,
+        "alias": "champion",
+        "enabled": "on",
+    }
+    since = last_seq()
+    response = client.post("/admin/registry/mlflowserver/add/", form)
+    assert response.status_code == 302, response.content[:3000]
+    server = MlflowServer.objects.get(name="central")
+    changed = client.post(f"/admin/registry/mlflowserver/{server.pk}/change/", {**form, "alias": "prod"})
+    assert changed.status_code == 302, changed.content[:3000]
+    events = list(AuditEvent.objects.filter(seq__gt=since).exclude(action="user.logged_in").order_by("seq"))
+    assert [e.action for e in events] == ["mlflow_server.created", "mlflow_server.changed"]
+    assert events[0].after["tracking_url"] == "https://93.184.216.34/" and events[0].after["token_set"] is True
+    assert events[1].before == {"alias": "champion"} and events[1].after == {"alias": "prod"}
+    assert "s3cret" not in str([e.before for e in events] + [e.after for e in events])
+    assert all(e.actor_id == admin_user.pk for e in events)
