@@ -23,9 +23,12 @@ DRIFT = frozenset({AlertKind.DRIFT})
 
 
 def sync(model, severity: str | None, moment: datetime) -> None:
+    """The model's health evaluated at ``moment`` on the day window ending then."""
     reasons = [{"kind": AlertKind.DRIFT, "severity": severity, "message": "PSI"}] if severity else []
     with clock.at(moment):
-        alerts_sync(model=model, reasons=reasons, evaluated=DRIFT, now=moment)
+        alerts_sync(
+            model=model, reasons=reasons, evaluated=DRIFT, window=(moment - timedelta(days=1), moment), now=moment
+        )
 
 
 def day(d: int, hour: int = 7) -> datetime:
@@ -50,10 +53,12 @@ def test_a_resolved_alert_and_the_period_bound_cut_the_red_time(admin_user, owne
     model = RegisteredModelFactory(name="old", owner=owner, team=team, risk_tier=RiskTier.HIGH)
     sync(model, AlertSeverity.CRITICAL, NOW - timedelta(days=40))  # red since before the 30 days
     sync(model, AlertSeverity.WARNING, NOW - timedelta(days=20))
-    sync(model, AlertSeverity.CRITICAL, NOW - timedelta(days=2))
-    sync(model, None, NOW - timedelta(days=1))  # resolved
+    sync(model, AlertSeverity.CRITICAL, NOW - timedelta(days=4))
+    sync(model, None, NOW - timedelta(days=3))  # within thresholds: recovering, still critical
+    sync(model, None, NOW - timedelta(days=2))
+    sync(model, None, NOW - timedelta(days=1))  # the third window within thresholds: resolved
     rollup = {r.tier: r for r in fleet_rollup(user=admin_user, now=NOW)}
-    assert rollup[RiskTier.HIGH].red_hours == pytest.approx(10 * 24 + 24)
+    assert rollup[RiskTier.HIGH].red_hours == pytest.approx(10 * 24 + 72)
 
 
 def test_the_rollup_reads_the_history_in_a_fixed_number_of_queries(admin_user, owner, team):
