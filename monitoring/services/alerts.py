@@ -192,12 +192,13 @@ def _worst(items: list[dict]) -> str:
     return max((r["severity"] for r in items), key=lambda s: SEVERITY_ORDER[s])
 
 
-def _recovery_progress(alert: Alert, window, needed: int) -> None:
+def _recovery_progress(alert: Alert, window, needed: int, now) -> None:
     """Record a window within thresholds that does not resolve the alert yet (not audited: its
-    state does not change, the page says how far its recovery has come)."""
+    state does not change, the page says how far its recovery has come). ``updated_at`` is the
+    last time it was judged, as a held reason says ("not judged since")."""
     alert.clear_windows, alert.recovery_windows = clear_windows_with(alert, window), needed
-    alert.judged_window = latest_judged(alert, window)
-    alert.save(update_fields=["clear_windows", "recovery_windows", "judged_window"])
+    alert.judged_window, alert.updated_at = latest_judged(alert, window), now
+    alert.save(update_fields=["clear_windows", "recovery_windows", "judged_window", "updated_at"])
 
 
 def alerts_sync(
@@ -256,7 +257,7 @@ def alerts_sync(
         if kind in by_kind or kind not in evaluated or unjudged(alert, evaluated):
             continue
         if not recovered(alert, window, config.alert_recovery_windows):
-            _recovery_progress(alert, window, config.alert_recovery_windows)
+            _recovery_progress(alert, window, config.alert_recovery_windows, now)
             continue
         alert.clear_windows, alert.judged_window = clear_windows_with(alert, window), latest_judged(alert, window)
         alert_resolve(alert, context=context, now=now)  # judged_window: the window that resolved it

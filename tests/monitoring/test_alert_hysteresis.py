@@ -119,7 +119,9 @@ def test_a_window_that_cannot_judge_the_attribute_neither_counts_nor_resets_the_
     health = judge(2, NO_FIGURE)
     (alert,) = _fairness_alerts(version)
     assert alert.status == AlertStatus.OPEN and alert.clear_windows == 1
-    assert [r["held"] for r in health.reasons] == [True]
+    (held,) = health.reasons
+    assert held["held"] is True
+    assert "not judged since 2026-03-04 07:00 UTC" in held["message"]  # the morning it was last judged
     judge(3, 0.93)
     judge(4, 0.94)
     alert.refresh_from_db()
