@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from mlops_portal import clock
 from monitoring.choices import AlertKind, AlertSeverity
+from monitoring.models import Alert
 from monitoring.selectors.fleet import fleet_rollup
 from monitoring.services.alerts import alerts_sync
 from registry.choices import RiskTier
@@ -76,3 +77,17 @@ def test_the_rollup_reads_the_history_in_a_fixed_number_of_queries(admin_user, o
         sync(other, AlertSeverity.CRITICAL, day(22))
         sync(other, AlertSeverity.WARNING, day(23))
     assert count() == few <= 3
+
+
+def test_a_reopened_alert_is_not_red_while_it_was_resolved(admin_user, owner, team):
+    model = RegisteredModelFactory(name="reopened", owner=owner, team=team, risk_tier=RiskTier.HIGH)
+    sync(model, AlertSeverity.CRITICAL, day(20))
+    for d in (21, 22, 23):  # three windows within thresholds: resolved on the 23rd
+        sync(model, None, day(d))
+    sync(model, AlertSeverity.CRITICAL, day(25))  # back two windows later: the same alert reopens
+    for d in (26, 27, 28):
+        sync(model, None, day(d))
+    (alert,) = Alert.objects.filter(model=model)
+    assert alert.reopen_count == 1 and alert.resolved_at == day(28)
+    rollup = {r.tier: r for r in fleet_rollup(user=admin_user, now=NOW)}
+    assert rollup[RiskTier.HIGH].red_hours == pytest.approx(72 + 72)
