@@ -22,11 +22,12 @@ from .choices import (
     ProfileStatus,
     RetrainStatus,
 )
+from .models_alerting import AlertRecoverySettings, AlertRecoveryState
 from .models_llm import LLMRequest, LLMThresholds, Price  # noqa: F401 - LLM request records and prices
 from .models_partitioned import LabelQuerySet, PartitionedQuerySet
 
 
-class MonitoringConfig(LLMThresholds):
+class MonitoringConfig(LLMThresholds, AlertRecoverySettings):
     """Per-model monitoring settings: windows, bins, drift rule and thresholds, alerting, retraining.
 
     Changed only through ``monitoring.services.config.monitoring_config_update`` (audited
@@ -388,9 +389,10 @@ class HealthStatus(models.Model):
         return instance
 
 
-class Alert(models.Model):
-    """Opened when a model's health degrades in one area, resolved when it recovers,
-    acknowledged by the owner with a comment. At most one unresolved alert per (model, kind)."""
+class Alert(AlertRecoveryState):
+    """Opened when a model's health degrades in one area, resolved when it has recovered
+    (``monitoring.models_alerting``: for a number of windows), reopened when it comes back soon
+    after, acknowledged by the owner with a comment. At most one unresolved alert per (model, kind)."""
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=20, choices=AlertKind.choices)

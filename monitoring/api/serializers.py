@@ -7,6 +7,7 @@ from rest_framework import serializers
 from mlops_portal.api.parsers import StrictSerializer
 from monitoring.choices import DriftRule, Granularity
 from monitoring.models import Alert, HealthStatus, MetricValue, MonitoringConfig, ReferenceProfile, RetrainTrigger
+from monitoring.models_alerting import MAX_WINDOWS
 from monitoring.services.config import CONFIG_FIELDS
 
 
@@ -59,6 +60,10 @@ class AlertSerializer(serializers.ModelSerializer):
             "acknowledged_at",
             "acknowledge_comment",
             "resolved_at",
+            "clear_windows",
+            "recovery_windows",
+            "reopen_count",
+            "reopened_at",
         ]
 
 
@@ -131,3 +136,5 @@ class MonitoringConfigWriteSerializer(StrictSerializer):
     retrain_url = serializers.URLField(max_length=500, allow_blank=True, required=False)
     retrain_cooldown_hours = serializers.IntegerField(min_value=1, max_value=24 * 365, required=False)
     alert_recipients = serializers.ListField(child=serializers.EmailField(), max_length=50, required=False)
+    alert_recovery_windows = serializers.IntegerField(min_value=1, max_value=MAX_WINDOWS, required=False)
+    alert_reopen_windows = serializers.IntegerField(min_value=0, max_value=MAX_WINDOWS, required=False)

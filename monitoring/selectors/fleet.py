@@ -21,6 +21,9 @@ from ..filters import FleetFilterSet
 from ..models import Alert, MetricValue
 
 SEVERITY_CHANGES = ("alert.escalated", "alert.deescalated")
+RESOLVED_EVENT = "alert.resolved"
+HISTORY = (*SEVERITY_CHANGES, RESOLVED_EVENT, "alert.reopened")
+"""The audit events of an alert that change whether it is red: its severity, its resolution, its reopening."""
 HEALTH_ORDER = [HealthState.CRITICAL, HealthState.WARNING, HealthState.NO_DATA, HealthState.OK]
 HEALTH_RANK = Case(
     *[When(health__status=s, then=Value(i)) for i, s in enumerate(HEALTH_ORDER)],
@@ -165,35 +168,44 @@ def alert_critical_spans(alerts: list[tuple], *, since: datetime, now: datetime)
     """Per alert (rows of pk, model, severity, opened, acknowledged, resolved): the spans within
     [``since``, ``now``] it was critical. Its history runs from its opening, through each
     severity change its ``alert.escalated`` / ``alert.deescalated`` audit event records
-    (before and after), to its resolution; an alert without a change kept its severity.
-    One query."""
+    (before and after), and each ``alert.resolved`` / ``alert.reopened`` (a reopened alert was
+    not red while it was resolved), to its resolution; an alert without a change kept its
+    severity. One query."""
     changes: dict[int, list[tuple]] = defaultdict(list)
     if alerts:
         events = (
             AuditEvent.objects.filter(
-                action__in=SEVERITY_CHANGES,
+                action__in=HISTORY,
                 object_type=Alert._meta.label_lower,
                 object_id__in=[str(row[0]) for row in alerts],
             )
             .order_by("seq")
-            .values_list("object_id", "timestamp", "before", "after")
+            .values_list("object_id", "action", "timestamp", "before", "after")
         )
-        for object_id, timestamp, before, after in events:
-            changes[int(object_id)].append((timestamp, (before or {}).get("severity"), (after or {}).get("severity")))
+        for object_id, action, timestamp, before, after in events:
+            before_severity, after_severity = (before or {}).get("severity"), (after or {}).get("severity")
+            changes[int(object_id)].append((timestamp, action, before_severity, after_severity))
     out: dict[int, list[tuple]] = {}
     for pk, _model, severity, opened_at, _acknowledged, resolved_at in alerts:
-        history = changes[pk]
-        current, start = (history[0][1] if history else severity), opened_at  # the severity it opened with
-        spans = []
-        for changed_at, _before, after in history:
-            if current == AlertSeverity.CRITICAL:
-                spans.append((start, changed_at))
-            current, start = after, changed_at
-        if current == AlertSeverity.CRITICAL:
-            spans.append((start, resolved_at or now))
+        spans = _critical_spans(changes[pk], severity, opened_at, resolved_at or now)
         clipped = ((max(s, since), min(e, now)) for s, e in spans)
         out[pk] = [(s, e) for s, e in clipped if e > s]
     return out
+
+
+def _critical_spans(history: list[tuple], severity: str, opened_at: datetime, end: datetime) -> list[tuple]:
+    """The critical spans of one alert from its history (time, action, severity before, after)."""
+    first = history[0] if history else None
+    current = (first[2] or first[3]) if first else severity  # the severity it opened with
+    start, active, spans = opened_at, True, []
+    for changed_at, action, _before, after in history:
+        if active and current == AlertSeverity.CRITICAL:
+            spans.append((start, changed_at))
+        active = action != RESOLVED_EVENT
+        current, start = after or current, changed_at
+    if active and current == AlertSeverity.CRITICAL:
+        spans.append((start, end))
+    return spans
 
 
 def _union_hours(spans: list[tuple[datetime, datetime]]) -> float:

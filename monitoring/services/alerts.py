@@ -1,4 +1,8 @@
-"""Alerts (open on degrade, update, resolve on recovery, acknowledge) and retrain triggers.
+"""Alerts (open on degrade, update, resolve once recovered, reopen, acknowledge) and retrain triggers.
+
+An alert resolves after the model's ``alert_recovery_windows`` consecutive windows within
+thresholds and reopens when its condition comes back within ``alert_reopen_windows`` windows
+(``monitoring.services.alert_recovery``), so a figure that sits at its threshold does not flap.
 
 Notifications go by e-mail (the model owner and ``MonitoringConfig.alert_recipients``) and
 through the registry's signed webhooks, both after commit; each audited change and its
@@ -30,6 +34,7 @@ from registry.rules import can_change_model
 from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
+from .alert_recovery import Window, clear_windows_with, latest_judged, recovered, reopenable
 from .config import monitoring_config_get
 
 logger = logging.getLogger(__name__)
@@ -106,7 +111,15 @@ def alert_title(kind: str, reasons: list[dict]) -> str:
 
 
 def alert_open(
-    *, model: RegisteredModel, kind: str, severity: str, reasons: list[dict], context: AuditContext, now
+    *,
+    model: RegisteredModel,
+    kind: str,
+    severity: str,
+    reasons: list[dict],
+    context: AuditContext,
+    now,
+    window: Window = None,
+    recovery_windows: int = 1,
 ) -> Alert:
     """A new open alert for ``reasons``, recorded ``alert.opened`` (audit, webhook, e-mail)."""
     alert = Alert(
@@ -118,6 +131,8 @@ def alert_open(
         reasons=reasons,
         opened_at=now,
         updated_at=now,
+        judged_window=window[0] if window else None,
+        recovery_windows=recovery_windows,
     )
     alert.full_clean()
     alert.save()
@@ -129,8 +144,61 @@ def alert_resolve(alert: Alert, *, context: AuditContext, now) -> None:
     """Resolve an active alert, recorded ``alert.resolved``."""
     before = {"status": alert.status}
     alert.status, alert.resolved_at, alert.updated_at = AlertStatus.RESOLVED, now, now
-    alert.save(update_fields=["status", "resolved_at", "updated_at"])
+    alert.save(update_fields=["status", "resolved_at", "updated_at", "clear_windows", "judged_window"])
     alert_record(alert, "resolved", context=context, before=before)
+
+
+def alert_reopen(alert: Alert, *, severity: str, reasons: list[dict], context: AuditContext, now, window) -> Alert:
+    """A resolved alert whose condition was found again soon after (``reopenable``): the same
+    alert (its history, acknowledgement and review trigger), active again with the new reasons,
+    recorded ``alert.reopened`` (audit and webhook). It stays acknowledged if it was, at the
+    same severity or better: the owner took this episode on, so no e-mail; otherwise it is open
+    again and the recipients, told it had resolved, are told it is back."""
+    escalated = SEVERITY_ORDER[severity] > SEVERITY_ORDER[alert.severity]
+    before = {"status": alert.status, "severity": alert.severity, "resolved_at": alert.resolved_at.isoformat()}
+    alert.status = AlertStatus.ACKNOWLEDGED if alert.acknowledged_at and not escalated else AlertStatus.OPEN
+    alert.severity, alert.reasons, alert.title = severity, reasons, alert_title(alert.kind, reasons)
+    alert.resolved_at, alert.clear_windows, alert.judged_window = None, 0, window[0]
+    alert.reopen_count += 1
+    alert.reopened_at = alert.updated_at = now
+    alert.full_clean()
+    alert.save()
+    alert_record(alert, "reopened", context=context, before=before, mail=alert.status == AlertStatus.OPEN)
+    return alert
+
+
+def _alert_update(alert: Alert, *, kind, items: list[dict], window, context, now) -> bool:
+    """The active alert of ``kind`` found again with ``items``: new reasons, severity, and its
+    recovery starts over. Returns whether its severity changed (recorded)."""
+    severity = _worst(items)
+    escalated = SEVERITY_ORDER[severity] > SEVERITY_ORDER[alert.severity]
+    severity_changed = severity != alert.severity
+    before = {"severity": alert.severity, "status": alert.status}
+    alert.severity = severity
+    alert.reasons = items
+    alert.title = alert_title(kind, items)
+    alert.updated_at = now
+    alert.clear_windows, alert.judged_window = 0, latest_judged(alert, window)
+    if escalated and alert.status == AlertStatus.ACKNOWLEDGED:
+        alert.status = AlertStatus.OPEN  # a worse state needs a new acknowledgement
+    fields = ["severity", "reasons", "title", "updated_at", "status", "clear_windows", "judged_window"]
+    alert.save(update_fields=fields)
+    if severity_changed:
+        alert_record(alert, "escalated" if escalated else "deescalated", context=context, before=before, mail=escalated)
+    return severity_changed
+
+
+def _worst(items: list[dict]) -> str:
+    return max((r["severity"] for r in items), key=lambda s: SEVERITY_ORDER[s])
+
+
+def _recovery_progress(alert: Alert, window, needed: int, now) -> None:
+    """Record a window within thresholds that does not resolve the alert yet (not audited: its
+    state does not change, the page says how far its recovery has come). ``updated_at`` is the
+    last time it was judged, as a held reason says ("not judged since")."""
+    alert.clear_windows, alert.recovery_windows = clear_windows_with(alert, window), needed
+    alert.judged_window, alert.updated_at = latest_judged(alert, window), now
+    alert.save(update_fields=["clear_windows", "recovery_windows", "judged_window", "updated_at"])
 
 
 def alerts_sync(
@@ -138,15 +206,23 @@ def alerts_sync(
     model: RegisteredModel,
     reasons: list[dict],
     evaluated: frozenset[str],
+    window: Window = None,
     context: AuditContext = WORKER,
     now=None,
 ) -> list[Alert]:
-    """Open, update or resolve the model's alerts to match its current health reasons (all kinds
-    but ``EVALUATED_ELSEWHERE``). An active alert without a reason now is resolved only when
-    ``evaluated`` judged every one of its reasons (``judged_key``: its kind, and for a fairness
-    reason its attribute) and found it within thresholds: no data is not a recovery. An updated
-    alert keeps its reasons that were not judged beside the new ones."""
+    """Open, update, reopen or resolve the model's alerts to match its current health reasons
+    (all kinds but ``EVALUATED_ELSEWHERE``) found in ``window`` (start, end; None: no window).
+
+    An active alert without a reason now is judged within thresholds only when ``evaluated``
+    judged every one of its reasons (``judged_key``: its kind, and for a fairness reason its
+    attribute): no data is not a recovery. It resolves when ``recovered``: a window kind after
+    the model's ``alert_recovery_windows`` consecutive windows within thresholds, counted once
+    per window (``clear_windows_with``); until then it stays active, recovering. A kind found
+    again restarts its alert's recovery; found within ``alert_reopen_windows`` windows after its
+    alert resolved, it reopens that alert (``reopenable``). An updated alert keeps its reasons
+    that were not judged beside the new ones."""
     now = now or clock.now()
+    config = monitoring_config_get(model=model)
     by_kind: dict[str, list[dict]] = {}
     for reason in reasons:
         by_kind.setdefault(reason["kind"], []).append(reason)
@@ -163,31 +239,28 @@ def alerts_sync(
         if alert is not None:
             found = {judged_key(kind, item) for item in items}
             items = items + [r for r in unjudged(alert, evaluated) if judged_key(kind, r) not in found]
-        severity = max((r["severity"] for r in items), key=lambda s: SEVERITY_ORDER[s])
-        if alert is None:
+            if _alert_update(alert, kind=kind, items=items, window=window, context=context, now=now):
+                changed.append(alert)
+            continue
+        again = reopenable(model=model, kind=kind, window=window, reopen_windows=config.alert_reopen_windows)
+        if again is not None:
             changed.append(
-                alert_open(model=model, kind=kind, severity=severity, reasons=items, context=context, now=now)
+                alert_reopen(again, severity=_worst(items), reasons=items, context=context, now=now, window=window)
             )
             continue
-        escalated = SEVERITY_ORDER[severity] > SEVERITY_ORDER[alert.severity]
-        severity_changed = severity != alert.severity
-        before = {"severity": alert.severity, "status": alert.status}
-        alert.severity = severity
-        alert.reasons = items
-        alert.title = alert_title(kind, items)
-        alert.updated_at = now
-        if escalated and alert.status == AlertStatus.ACKNOWLEDGED:
-            alert.status = AlertStatus.OPEN  # a worse state needs a new acknowledgement
-        alert.save(update_fields=["severity", "reasons", "title", "updated_at", "status"])
-        if severity_changed:
-            alert_record(
-                alert, "escalated" if escalated else "deescalated", context=context, before=before, mail=escalated
-            )
-            changed.append(alert)
+        opened = alert_open(
+            model=model, kind=kind, severity=_worst(items), reasons=items, context=context, now=now, window=window,
+            recovery_windows=config.alert_recovery_windows,
+        )  # fmt: skip
+        changed.append(opened)
     for kind, alert in active.items():
         if kind in by_kind or kind not in evaluated or unjudged(alert, evaluated):
             continue
-        alert_resolve(alert, context=context, now=now)
+        if not recovered(alert, window, config.alert_recovery_windows):
+            _recovery_progress(alert, window, config.alert_recovery_windows, now)
+            continue
+        alert.clear_windows, alert.judged_window = clear_windows_with(alert, window), latest_judged(alert, window)
+        alert_resolve(alert, context=context, now=now)  # judged_window: the window that resolved it
         changed.append(alert)
     return changed
 
@@ -206,20 +279,41 @@ def unjudged(alert: Alert, evaluated: frozenset[str]) -> list[dict]:
     return [reason for reason in alert.reasons or [] if judged_key(alert.kind, reason) not in evaluated]
 
 
-def held_reasons(*, model: RegisteredModel, reasons: list[dict], judged: frozenset[str]) -> list[dict]:
-    """The reasons of the model's active alerts (all kinds but ``EVALUATED_ELSEWHERE``) that this
-    evaluation neither found again nor judged (``unjudged``): no data is not a recovery, so the
-    model's health keeps them, each marked ``held`` and its message saying since when it was not
-    judged (the alert's last update), until a window judges it."""
+def held_reasons(
+    *, model: RegisteredModel, reasons: list[dict], judged: frozenset[str], window: Window = None
+) -> list[dict]:
+    """The reasons of the model's active alerts (all kinds but ``EVALUATED_ELSEWHERE``) that
+    this evaluation did not find again, which the model's health keeps until the alert resolves:
+
+    * not judged (``unjudged``): no data is not a recovery; marked ``held``, the message saying
+      since when it was not judged (the alert's last update);
+    * judged within thresholds, but not ``recovered`` yet: marked ``recovering``, the message
+      saying how many windows within thresholds it has of the ones it needs."""
     found = {judged_key(reason["kind"], reason) for reason in reasons}
+    found_kinds = {reason["kind"] for reason in reasons}
+    needed = monitoring_config_get(model=model).alert_recovery_windows
     active = (
         Alert.objects.filter(model=model).exclude(status=AlertStatus.RESOLVED).exclude(kind__in=EVALUATED_ELSEWHERE)
     )
     held = []
     for alert in active.order_by("kind"):
         items = unjudged(alert, judged)
+        whole = [{"kind": alert.kind, "severity": alert.severity, "message": alert.title}]
         if not alert.reasons and alert.kind not in judged and alert.kind not in found:
-            items = [{"kind": alert.kind, "severity": alert.severity, "message": alert.title}]
+            items = whole
+        if (
+            not items
+            and alert.kind in judged
+            and alert.kind not in found_kinds
+            and not recovered(alert, window, needed)
+        ):
+            clear = clear_windows_with(alert, window)
+            note = f" (alert still open, recovering: {clear} of {needed} windows within thresholds)"
+            held += [
+                {**item, "message": f"{item.get('message', alert.title)}{note}", "recovering": True}
+                for item in alert.reasons or whole
+            ]
+            continue
         note = f" (alert still open, not judged since {alert.updated_at:%Y-%m-%d %H:%M} UTC: no data for it)"
         held += [
             {**item, "message": f"{item.get('message', alert.title)}{note}", "held": True}

@@ -40,6 +40,8 @@ CONFIG_FIELDS = [
     "retrain_url",
     "retrain_cooldown_hours",
     "alert_recipients",
+    "alert_recovery_windows",
+    "alert_reopen_windows",
 ]
 
 

@@ -318,7 +318,7 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
     MonitoringConfig.objects.select_for_update(of=("self",)).filter(model=model).first()
     evaluation = evaluate_reasons(model, now=now)
     reasons, version, window = evaluation.reasons, evaluation.version, evaluation.window
-    shown = reasons + held_reasons(model=model, reasons=reasons, judged=evaluation.judged)
+    shown = reasons + held_reasons(model=model, reasons=reasons, judged=evaluation.judged, window=window)
     health, _ = HealthStatus.objects.update_or_create(
         model=model,
         defaults={
@@ -329,7 +329,7 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
             "computed_at": now,
         },
     )
-    alerts_sync(model=model, reasons=reasons, evaluated=evaluation.judged, context=context, now=now)
+    alerts_sync(model=model, reasons=reasons, evaluated=evaluation.judged, window=window, context=context, now=now)
     retrain_consider(model=model, version=version, reasons=reasons, context=context, now=now)
     return health
 

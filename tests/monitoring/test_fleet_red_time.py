@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from mlops_portal import clock
 from monitoring.choices import AlertKind, AlertSeverity
+from monitoring.models import Alert
 from monitoring.selectors.fleet import fleet_rollup
 from monitoring.services.alerts import alerts_sync
 from registry.choices import RiskTier
@@ -23,9 +24,12 @@ DRIFT = frozenset({AlertKind.DRIFT})
 
 
 def sync(model, severity: str | None, moment: datetime) -> None:
+    """The model's health evaluated at ``moment`` on the day window ending then."""
     reasons = [{"kind": AlertKind.DRIFT, "severity": severity, "message": "PSI"}] if severity else []
     with clock.at(moment):
-        alerts_sync(model=model, reasons=reasons, evaluated=DRIFT, now=moment)
+        alerts_sync(
+            model=model, reasons=reasons, evaluated=DRIFT, window=(moment - timedelta(days=1), moment), now=moment
+        )
 
 
 def day(d: int, hour: int = 7) -> datetime:
@@ -50,10 +54,12 @@ def test_a_resolved_alert_and_the_period_bound_cut_the_red_time(admin_user, owne
     model = RegisteredModelFactory(name="old", owner=owner, team=team, risk_tier=RiskTier.HIGH)
     sync(model, AlertSeverity.CRITICAL, NOW - timedelta(days=40))  # red since before the 30 days
     sync(model, AlertSeverity.WARNING, NOW - timedelta(days=20))
-    sync(model, AlertSeverity.CRITICAL, NOW - timedelta(days=2))
-    sync(model, None, NOW - timedelta(days=1))  # resolved
+    sync(model, AlertSeverity.CRITICAL, NOW - timedelta(days=4))
+    sync(model, None, NOW - timedelta(days=3))  # within thresholds: recovering, still critical
+    sync(model, None, NOW - timedelta(days=2))
+    sync(model, None, NOW - timedelta(days=1))  # the third window within thresholds: resolved
     rollup = {r.tier: r for r in fleet_rollup(user=admin_user, now=NOW)}
-    assert rollup[RiskTier.HIGH].red_hours == pytest.approx(10 * 24 + 24)
+    assert rollup[RiskTier.HIGH].red_hours == pytest.approx(10 * 24 + 72)
 
 
 def test_the_rollup_reads_the_history_in_a_fixed_number_of_queries(admin_user, owner, team):
@@ -71,3 +77,17 @@ def test_the_rollup_reads_the_history_in_a_fixed_number_of_queries(admin_user, o
         sync(other, AlertSeverity.CRITICAL, day(22))
         sync(other, AlertSeverity.WARNING, day(23))
     assert count() == few <= 3
+
+
+def test_a_reopened_alert_is_not_red_while_it_was_resolved(admin_user, owner, team):
+    model = RegisteredModelFactory(name="reopened", owner=owner, team=team, risk_tier=RiskTier.HIGH)
+    sync(model, AlertSeverity.CRITICAL, day(20))
+    for d in (21, 22, 23):  # three windows within thresholds: resolved on the 23rd
+        sync(model, None, day(d))
+    sync(model, AlertSeverity.CRITICAL, day(25))  # back two windows later: the same alert reopens
+    for d in (26, 27, 28):
+        sync(model, None, day(d))
+    (alert,) = Alert.objects.filter(model=model)
+    assert alert.reopen_count == 1 and alert.resolved_at == day(28)
+    rollup = {r.tier: r for r in fleet_rollup(user=admin_user, now=NOW)}
+    assert rollup[RiskTier.HIGH].red_hours == pytest.approx(72 + 72)

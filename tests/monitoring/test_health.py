@@ -133,7 +133,17 @@ def test_alert_resolves_when_the_latest_window_recovers(
         prediction_records(800, seed=7, prefix="next", start=T0 + timedelta(days=1)),
         django_capture_on_commit_callbacks,
     )
-    alert.refresh_from_db()
+    alert.refresh_from_db()  # one window within thresholds: recovering, not resolved yet
+    assert alert.status == AlertStatus.OPEN and alert.clear_windows == 1
+    assert HealthStatus.objects.get(model=production.model).status != HealthState.OK
+    for day in (2, 3):
+        send(
+            production,
+            owner,
+            prediction_records(800, seed=7 + day, prefix=f"after{day}-", start=T0 + timedelta(days=day)),
+            django_capture_on_commit_callbacks,
+        )
+    alert.refresh_from_db()  # the third one resolves it
     assert alert.status == AlertStatus.RESOLVED and alert.resolved_at is not None
     assert HealthStatus.objects.get(model=production.model).status == HealthState.OK
     assert "alert.resolved" in audit_actions()
@@ -161,12 +171,13 @@ def test_open_alerts_stay_open_when_production_changes_to_a_version_without_data
         reference_upload(
             version=restored, body=csv_bytes(reference_frame(4000)), content_type="text/csv", actor=owner, context=CLI
         )
-    send(
-        restored,
-        owner,
-        prediction_records(800, seed=7, prefix="v2-", start=T0 + timedelta(days=1)),
-        django_capture_on_commit_callbacks,
-    )
+    for day, prefix in ((1, "v2-"), (2, "v2b-"), (3, "v2c-")):  # three windows within thresholds
+        send(
+            restored,
+            owner,
+            prediction_records(800, seed=6 + day, prefix=prefix, start=T0 + timedelta(days=day)),
+            django_capture_on_commit_callbacks,
+        )
     alert.refresh_from_db()
     assert alert.status == AlertStatus.RESOLVED
     assert HealthStatus.objects.get(model=production.model).status == HealthState.OK

@@ -1,8 +1,9 @@
-"""An open alert is resolved only by a window that judged its kind within thresholds.
+"""An open alert is resolved only by windows that judged its kind within thresholds (three in a
+row by default: ``test_alert_hysteresis``).
 
 A window that exists but lacks a kind's data (no labels yet after a rollback or a promotion,
 groups too small to compare, no reference profile, no feedback given) is no evidence of a
-recovery: the alert of that kind stays open, and the next window that judges it resolves it.
+recovery: the alert of that kind stays open, and the next windows that judge it resolve it.
 """
 
 from __future__ import annotations
@@ -93,6 +94,11 @@ def _survives_then_resolves(version, kind, lacking: dict, judging: dict, audit_a
     assert "alert.resolved" not in audit_actions(seq)
     _window(version, 1, judging)
     health_evaluate(model=version.model, context=CLI)
+    alert.refresh_from_db()  # judged within thresholds once: recovering (three windows resolve it)
+    assert alert.status == AlertStatus.OPEN and alert.clear_windows == 1
+    for day in (2, 3):
+        _window(version, day, judging)
+        health_evaluate(model=version.model, context=CLI)
     alert.refresh_from_db()
     assert alert.status == AlertStatus.RESOLVED and alert.resolved_at is not None
     assert audit_actions(seq).count("alert.resolved") == 1
@@ -195,6 +201,12 @@ def test_a_models_health_keeps_an_open_alert_its_latest_window_could_not_judge(c
     assert "not judged since" in held["message"]
     _window(version, 1, {**WITHIN, ("", Metric.ROC_AUC): 0.85, ("", Metric.LABEL_COVERAGE): 1.0})
     health = health_evaluate(model=churn, context=CLI)
+    (recovering,) = health.reasons  # judged within thresholds once: still critical, recovering
+    assert health.status == "critical" and recovering["recovering"] is True
+    assert "recovering: 1 of 3 windows within thresholds" in recovering["message"]
+    for day in (2, 3):
+        _window(version, day, {**WITHIN, ("", Metric.ROC_AUC): 0.85, ("", Metric.LABEL_COVERAGE): 1.0})
+        health = health_evaluate(model=churn, context=CLI)
     assert (health.status, health.reasons) == ("ok", [])
 
 
@@ -222,7 +234,7 @@ def _fairness_alert(model, attribute: str) -> Alert:
 def test_a_fairness_alert_on_one_attribute_is_not_resolved_by_a_window_judging_only_another(churn):
     """Fairness is judged per sensitive attribute: a window whose `sex` groups are too small to
     compare, but whose `region` is within the policy, leaves the alert raised for `sex` open
-    (and the model's health holds it); the window that judges `sex` within the policy resolves it."""
+    (and the model's health holds it); the windows that judge `sex` within the policy resolve it."""
     version = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION, stage_changed_at=timezone.now())
     alert = _fairness_alert(churn, "sex")
     _window(version, 0, {**WITHIN, ("region", DI): 0.95, ("region", EOD): 0.02, ("sex", EOD): (0.4, True)})
@@ -230,8 +242,9 @@ def test_a_fairness_alert_on_one_attribute_is_not_resolved_by_a_window_judging_o
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN
     assert [(r["attribute"], r["held"]) for r in health.reasons] == [("sex", True)]
-    _window(version, 1, {**WITHIN, ("region", DI): 0.95, ("sex", DI): 0.9, ("sex", EOD): 0.03})
-    health_evaluate(model=churn, context=CLI)
+    for day in (1, 2, 3):  # three windows judging `sex` within the policy
+        _window(version, day, {**WITHIN, ("region", DI): 0.95, ("sex", DI): 0.9, ("sex", EOD): 0.03})
+        health_evaluate(model=churn, context=CLI)
     alert.refresh_from_db()
     assert alert.status == AlertStatus.RESOLVED
 
