@@ -172,7 +172,6 @@ class PeriodicReview(models.Model):
                 fields=["model"], condition=~Q(status=ReviewStatus.COMPLETED), name="one_open_review_per_model"
             ),
             models.CheckConstraint(condition=~Q(validated_by=F("owner")), name="validator_is_not_owner"),
-            models.CheckConstraint(condition=~Q(validated_by=F("attested_by")), name="validator_is_not_attester"),
         ]
 
     def __str__(self) -> str:

@@ -43,8 +43,8 @@ can_attest_review = (is_admin | is_model_owner) & ~is_auditor
 can_edit_plan = (is_admin | is_model_owner) & ~is_auditor
 # (user, model): sign a revalidation, record findings, close them on retest: never on one's own model
 can_validate = (is_reviewer | is_admin) & ~is_model_owner & ~is_auditor
-# (user, review): sign the revalidation: a validator who neither owns the model (then or now)
-# nor attested this review (backed by the constraints validator_is_not_owner / _not_attester)
+# (user, review): sign the revalidation: a validator who neither owns the model (then or now,
+# backed by the constraint validator_is_not_owner) nor attested this review
 can_validate_review = validates_review_model & ~attested_review
 # (user, finding): answer a finding with remediation evidence
 can_remediate_finding = (is_admin | is_finding_owner | owns_finding_model) & ~is_auditor

@@ -91,6 +91,11 @@ def _check_fields(raw: RawBatch) -> None:
     raise BatchError(row, name, "Unknown column." if raw.from_text else "Unknown field.")
 
 
+def _shown(limit: float) -> str:
+    """A limit as people write it: 2147483647, not 2.14748e+09; 0.5 as 0.5."""
+    return str(int(limit)) if float(limit).is_integer() else f"{limit:g}"
+
+
 def _bounded(
     raw: RawBatch, field: str, *, low: float, high: float, whole: bool = False, required: bool = True
 ) -> np.ndarray:
@@ -104,7 +109,10 @@ def _bounded(
         bad = present != np.floor(present)
         if bad.any():
             raise BatchError(int(np.flatnonzero(bad)[0]) + 1, field, "Expected a whole number.")
-    for bad, message in ((present < low, f"Must be at least {low:g}."), (present > high, f"Must be at most {high:g}.")):
+    for bad, message in (
+        (present < low, f"Must be at least {_shown(low)}."),
+        (present > high, f"Must be at most {_shown(high)}."),
+    ):
         if bad.any():
             raise BatchError(int(np.flatnonzero(bad)[0]) + 1, field, message)
     return values

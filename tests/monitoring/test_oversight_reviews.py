@@ -324,9 +324,3 @@ def test_whoever_attested_a_high_risk_review_cannot_also_validate_it(
     assert review.status == "attested" and review.validated_by is None
     review = review_validate(review=review, actor=reviewer, comment="Revalidated", context=CLI)
     assert review.status == "completed" and review.validated_by == reviewer
-
-
-def test_the_database_refuses_the_attester_as_validator(churn, owner, reviewer):
-    review = review_open(model=churn, actor=owner, reason="Due", context=CLI)
-    with pytest.raises(IntegrityError), transaction.atomic():
-        PeriodicReview.objects.filter(pk=review.pk).update(attested_by=reviewer, validated_by=reviewer)
