@@ -201,6 +201,18 @@ def _recovery_progress(alert: Alert, window, needed: int, now) -> None:
     alert.save(update_fields=["clear_windows", "recovery_windows", "judged_window", "updated_at"])
 
 
+def active_alerts(model: RegisteredModel) -> list[Alert]:
+    """The model's active alerts of the kinds its health evaluation judges (all but
+    ``EVALUATED_ELSEWHERE``), locked, by kind: what ``held_reasons`` and ``alerts_sync`` read."""
+    return list(
+        Alert.objects.select_for_update()
+        .filter(model=model)
+        .exclude(status=AlertStatus.RESOLVED)
+        .exclude(kind__in=EVALUATED_ELSEWHERE)
+        .order_by("kind")
+    )
+
+
 def alerts_sync(
     *,
     model: RegisteredModel,
@@ -209,6 +221,7 @@ def alerts_sync(
     window: Window = None,
     context: AuditContext = WORKER,
     now=None,
+    active: list[Alert] | None = None,
 ) -> list[Alert]:
     """Open, update, reopen or resolve the model's alerts to match its current health reasons
     (all kinds but ``EVALUATED_ELSEWHERE``) found in ``window`` (start, end; None: no window).
@@ -220,19 +233,13 @@ def alerts_sync(
     per window (``clear_windows_with``); until then it stays active, recovering. A kind found
     again restarts its alert's recovery; found within ``alert_reopen_windows`` windows after its
     alert resolved, it reopens that alert (``reopenable``). An updated alert keeps its reasons
-    that were not judged beside the new ones."""
+    that were not judged beside the new ones. ``active``: the ``active_alerts`` already read."""
     now = now or clock.now()
     config = monitoring_config_get(model=model)
     by_kind: dict[str, list[dict]] = {}
     for reason in reasons:
         by_kind.setdefault(reason["kind"], []).append(reason)
-    active = {
-        a.kind: a
-        for a in Alert.objects.select_for_update()
-        .filter(model=model)
-        .exclude(status=AlertStatus.RESOLVED)
-        .exclude(kind__in=EVALUATED_ELSEWHERE)
-    }
+    active = {a.kind: a for a in (active_alerts(model) if active is None else active)}
     changed: list[Alert] = []
     for kind, items in by_kind.items():
         alert = active.get(kind)
@@ -280,10 +287,11 @@ def unjudged(alert: Alert, evaluated: frozenset[str]) -> list[dict]:
 
 
 def held_reasons(
-    *, model: RegisteredModel, reasons: list[dict], judged: frozenset[str], window: Window = None
+    *, active: list[Alert], reasons: list[dict], judged: frozenset[str], needed: int, window: Window = None
 ) -> list[dict]:
-    """The reasons of the model's active alerts (all kinds but ``EVALUATED_ELSEWHERE``) that
-    this evaluation did not find again, which the model's health keeps until the alert resolves:
+    """The reasons of the model's active alerts (``active_alerts``) that this evaluation did not
+    find again, which the model's health keeps until the alert resolves (``needed``: the
+    model's ``alert_recovery_windows``):
 
     * not judged (``unjudged``): no data is not a recovery; marked ``held``, the message saying
       since when it was not judged (the alert's last update);
@@ -291,12 +299,8 @@ def held_reasons(
       saying how many windows within thresholds it has of the ones it needs."""
     found = {judged_key(reason["kind"], reason) for reason in reasons}
     found_kinds = {reason["kind"] for reason in reasons}
-    needed = monitoring_config_get(model=model).alert_recovery_windows
-    active = (
-        Alert.objects.filter(model=model).exclude(status=AlertStatus.RESOLVED).exclude(kind__in=EVALUATED_ELSEWHERE)
-    )
     held = []
-    for alert in active.order_by("kind"):
+    for alert in active:
         items = unjudged(alert, judged)
         whole = [{"kind": alert.kind, "severity": alert.severity, "message": alert.title}]
         if not alert.reasons and alert.kind not in judged and alert.kind not in found:

@@ -307,7 +307,7 @@ def status_of(reasons: list[dict], has_window: bool) -> str:
 @transaction.atomic
 def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, now=None) -> HealthStatus:
     """Recompute and store the model's health, then open/update/resolve its alerts."""
-    from .alerts import alerts_sync, held_reasons, retrain_consider
+    from .alerts import active_alerts, alerts_sync, held_reasons, retrain_consider
 
     now = now or clock.now()
     # Row locks before the audit chain's lock, as every writer takes them: the model's config
@@ -318,7 +318,10 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
     MonitoringConfig.objects.select_for_update(of=("self",)).filter(model=model).first()
     evaluation = evaluate_reasons(model, now=now)
     reasons, version, window = evaluation.reasons, evaluation.version, evaluation.window
-    shown = reasons + held_reasons(model=model, reasons=reasons, judged=evaluation.judged, window=window)
+    active = active_alerts(model)  # locked: the held reasons and the sync below read the same rows
+    needed = monitoring_config_get(model=model).alert_recovery_windows
+    judged = evaluation.judged
+    shown = reasons + held_reasons(active=active, reasons=reasons, judged=judged, needed=needed, window=window)
     health, _ = HealthStatus.objects.update_or_create(
         model=model,
         defaults={
@@ -329,7 +332,7 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
             "computed_at": now,
         },
     )
-    alerts_sync(model=model, reasons=reasons, evaluated=evaluation.judged, window=window, context=context, now=now)
+    alerts_sync(model=model, reasons=reasons, evaluated=judged, window=window, context=context, now=now, active=active)
     retrain_consider(model=model, version=version, reasons=reasons, context=context, now=now)
     return health
 

@@ -258,3 +258,21 @@ def test_a_fairness_alert_keeps_its_unjudged_attributes_reasons_when_another_att
     assert alert.status == AlertStatus.OPEN
     assert sorted(r["attribute"] for r in alert.reasons) == ["region", "sex"]
     assert "region" in alert.title and "sex" in alert.title
+
+
+def test_an_evaluation_reads_the_models_active_alerts_once(churn, django_assert_max_num_queries):
+    """The health's held reasons and the alerts' sync read the same rows: one locked read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    version = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    AlertFactory(model=churn, kind=AlertKind.DRIFT)
+    _window(version, 0, VOLUME)
+    with CaptureQueriesContext(connection) as queries:
+        health_evaluate(model=churn, context=CLI)
+    active_reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "monitoring_alert"' in q["sql"] and "NOT" in q["sql"]
+    ]
+    assert len(active_reads) == 1, active_reads
