@@ -216,3 +216,22 @@ def test_the_alerts_page_says_why_a_recovering_alert_is_still_open(version, judg
     judge(1, 0.92)
     page = client_for(owner).get(reverse("monitoring:alert_list")).content.decode()
     assert "recovering, 1 of 3 windows within thresholds" in page
+
+
+def test_an_alert_that_came_back_worse_after_its_acknowledgement_can_be_acknowledged_again(owner, client_for):
+    """Reopened or escalated, an acknowledged alert is open again: its page keeps the earlier
+    acknowledgement and offers the form (it showed only the old acknowledgement)."""
+    from tests.factories import AlertFactory, RegisteredModelFactory
+
+    model = RegisteredModelFactory(name="credit", owner=owner)
+    alert = AlertFactory(
+        model=model, status=AlertStatus.OPEN, acknowledged_by=owner, acknowledged_at=clock.now(),
+        acknowledge_comment="Looking into the age bands",
+    )  # fmt: skip
+    page = client_for(owner).get(reverse("monitoring:alert_list")).content.decode()
+    row = page.split(f'id="alert-{alert.pk}"')[1].split("</tr>")[0]
+    assert "Looking into the age bands" in row and "Acknowledge</button>" in row
+    response = client_for(owner).post(reverse("monitoring:alert_acknowledge", args=[alert.pk]), {"comment": "Again"})
+    assert response.status_code in (200, 302)
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledge_comment == "Again"
