@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import django_filters
+from django import forms as django_forms
 from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
@@ -35,6 +36,19 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 
+class AuditFilterForm(django_forms.Form):
+    """The audit filters' form: a range that ends before it starts is an error on its end, not
+    an empty answer that reads as "nothing happened"."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for start, end, what in (("since", "until", "time"), ("from_seq", "to_seq", "sequence number")):
+            low, high = cleaned.get(start), cleaned.get(end)
+            if low is not None and high is not None and high < low:
+                self.add_error(end, f"The range ends before it starts: '{end}' is before '{start}' ({what}).")
+        return cleaned
+
+
 class AuditEventFilter(django_filters.FilterSet):
     """Filters of the audit log (page, export and API): time range, model, actor, action, source."""
 
@@ -52,6 +66,7 @@ class AuditEventFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields: list[str] = []
+        form = AuditFilterForm
 
     # Model and actor are matched by id when they exist, so the (model, seq) and (actor, seq)
     # indexes serve keyset pages on millions of rows; the name snapshot covers the rest

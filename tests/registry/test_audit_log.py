@@ -99,12 +99,21 @@ def test_a_long_unbroken_username_of_a_failed_sign_in_wraps_in_the_audit_table(a
 
 
 @pytest.mark.parametrize(
-    "params", [{"since": "yesterday"}, {"source": "telepathy"}, {"before": "abc"}, {"from_seq": "-1"}]
+    "params",
+    [
+        {"since": "yesterday"},
+        {"source": "telepathy"},
+        {"before": "abc"},
+        {"from_seq": "-1"},
+        {"since": "2026-02-01T00:00", "until": "2026-01-01T00:00"},
+    ],
 )
 def test_bad_filters_give_400_and_no_events(auditor, history, client_for, params):
     response = client_for(auditor).get(reverse("registry:audit_log"), params)
     assert response.status_code == 400
     assert b"promotion.approved" not in response.content
+    if "until" in params:
+        assert "The range ends before it starts" in response.content.decode()
 
 
 def _bulk_events(owner, churn, n):
@@ -277,6 +286,8 @@ def test_api_audit_list_without_credentials_is_401(client, history):
         {"limit": "0"},
         {"limit": "abc"},
         {"before": 1, "after": 2},
+        {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        {"from_seq": "9", "to_seq": "3"},
     ],
 )
 def test_api_audit_list_bad_input_is_400_json(auditor, history, api_client_for, params):
