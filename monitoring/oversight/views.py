@@ -129,6 +129,7 @@ def incident_open_view(request):
 
 
 def _incident_page(request, incident, status: int = 200):
+    rollback_to = rollback_candidate(incident.model)
     return render(
         request,
         "monitoring/incident_detail.html",
@@ -138,10 +139,11 @@ def _incident_page(request, incident, status: int = 200):
             "outcome": selectors.deadline_outcome(incident),
             "can_act": can_manage_incident(request.user, incident.model) and incident.status != "closed",
             "in_production": production_version(incident.model),  # what the suspend form acts on
-            "rollback_to": rollback_candidate(incident.model),
+            "rollback_to": rollback_to,
             "forms": {
                 "note": forms.NoteForm(),
-                "suspend": forms.SuspendForm(initial={"mode": "rollback"}),
+                # nothing to roll back to: retiring is the one suspension that can succeed
+                "suspend": forms.SuspendForm(initial={"mode": "rollback" if rollback_to else "retire"}),
                 "report": forms.ReportForm(
                     initial={"affected": incident.affected, "corrective_actions": incident.corrective_actions}
                 ),

@@ -67,6 +67,8 @@ def test_fleet_lists_only_the_models_the_owner_may_see_with_health_and_productio
     assert response.context["health_counts"]["critical"] == 1
     assert b'data-health="critical"' in response.content
     assert set(figures_of(response)) == {"chart-fleet-health"}
+    # the tier table's health counts are today's; only its times span the last 30 days
+    assert b"Health now: OK / warn / crit / no data" in response.content
 
 
 @pytest.mark.parametrize("role", ["reviewer", "auditor", "admin"])

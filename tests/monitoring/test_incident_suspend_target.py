@@ -45,3 +45,9 @@ def test_the_suspend_form_says_when_there_is_nothing_to_roll_back_to(churn, owne
     _promote(ModelVersionFactory(model=churn), owner, reviewer)
     note = _suspend_note(client_for(owner), _incident(churn, owner))
     assert "In production now: v1. No earlier approved version to roll back to: only retiring" in note
+
+
+def test_with_nothing_to_roll_back_to_the_suspend_form_starts_on_retiring(churn, owner, reviewer, client_for):
+    _promote(ModelVersionFactory(model=churn), owner, reviewer)
+    page = client_for(owner).get(_incident(churn, owner).get_absolute_url())
+    assert page.context["forms"]["suspend"]["mode"].value() == "retire"
