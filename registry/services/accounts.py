@@ -15,7 +15,7 @@ from registry.auth import forget_roles
 from registry.models import ExternalIdentity, GroupMapping, ServiceAccount, Team
 from registry.rules import is_admin
 
-from .audit import AuditContext, acting_as, audit_record, audit_save
+from .audit import AuditContext, acting_as, audit_record, audit_save, diff
 from .inventory import team_create
 from .tokens import tokens_revoke_for_user
 
@@ -92,16 +92,10 @@ def account_save(*, user, actor, context: AuditContext):
     if before is None:
         audit_record(actor=actor, action="user.created", obj=user, context=context, after=after)
         return user
-    changed = [name for name in ACCOUNT_FIELDS if before[name] != after[name]]
-    if changed:
-        audit_record(
-            actor=actor,
-            action="user.admin_changed" if ADMIN_FLAGS & set(changed) else "user.changed",
-            obj=user,
-            context=context,
-            before={name: before[name] for name in changed},
-            after={name: after[name] for name in changed},
-        )
+    was, now = diff(before, after)
+    if now:
+        action = "user.admin_changed" if ADMIN_FLAGS & set(now) else "user.changed"
+        audit_record(actor=actor, action=action, obj=user, context=context, before=was, after=now)
     forget_roles(user)
     return user
 
@@ -177,16 +171,9 @@ def team_save(*, team: Team, members, actor, context: AuditContext) -> Team:
     team.save()
     team.members.set(members)
     after = _team_state(team)
-    changed = [name for name in after if before[name] != after[name]]
-    if changed:
-        audit_record(
-            actor=actor,
-            action="team.changed",
-            obj=team,
-            context=context,
-            before={name: before[name] for name in changed},
-            after={name: after[name] for name in changed},
-        )
+    was, now = diff(before, after)
+    if now:
+        audit_record(actor=actor, action="team.changed", obj=team, context=context, before=was, after=now)
     return team
 
 

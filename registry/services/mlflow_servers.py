@@ -8,7 +8,7 @@ from django.db import transaction
 
 from registry.models import MlflowServer
 
-from .audit import AuditContext, audit_record
+from .audit import AuditContext, audit_record, diff
 
 SERVER_FIELDS = ("name", "tracking_url", "team", "default_owner", "alias", "search_filter", "enabled")
 
@@ -37,20 +37,11 @@ def mlflow_server_save(*, server: MlflowServer, actor, context: AuditContext) ->
     if old is None:
         audit_record(actor=actor, action="mlflow_server.created", obj=server, context=context, after=after)
         return server
-    before = _state(old)
-    changed = [name for name in after if before[name] != after[name]]
-    if old.token != server.token and "token_set" not in changed:
-        before["token_changed"], after["token_changed"] = False, True
-        changed.append("token_changed")
-    if changed:
-        audit_record(
-            actor=actor,
-            action="mlflow_server.changed",
-            obj=server,
-            context=context,
-            before={name: before[name] for name in changed},
-            after={name: after[name] for name in changed},
-        )
+    was, now = diff(_state(old), after)
+    if old.token != server.token and "token_set" not in now:
+        was["token_changed"], now["token_changed"] = False, True
+    if now:
+        audit_record(actor=actor, action="mlflow_server.changed", obj=server, context=context, before=was, after=now)
     return server
 
 

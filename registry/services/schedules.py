@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db import transaction
 from django_celery_beat.models import PeriodicTask
 
-from .audit import AuditContext, audit_record
+from .audit import AuditContext, audit_record, diff
 
 SCHEDULE_FIELDS = (
     "name",
@@ -52,16 +52,11 @@ def schedule_save(*, task: PeriodicTask, actor, context: AuditContext) -> Period
         name = task.name
         audit_record(actor=actor, action="schedule.created", obj=task, object_repr=name, context=context, after=after)
         return task
-    changed = [name for name in SCHEDULE_FIELDS if before[name] != after[name]]
-    if changed:
+    was, now = diff(before, after)
+    if now:
+        name = task.name
         audit_record(
-            actor=actor,
-            action="schedule.changed",
-            obj=task,
-            object_repr=task.name,
-            context=context,
-            before={name: before[name] for name in changed},
-            after={name: after[name] for name in changed},
+            actor=actor, action="schedule.changed", obj=task, object_repr=name, context=context, before=was, after=now
         )
     return task
 
