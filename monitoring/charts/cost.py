@@ -38,6 +38,8 @@ def cost_per_day(p: CostPanel) -> dict:
 
 def cost_per_thousand(p: CostPanel) -> dict:
     title = f"Cost per 1,000 {p.unit_label} ({p.currency})" if p.currency else f"Cost per 1,000 {p.unit_label}"
+    if p.unit_label == "predictions":  # serving pays for shadow traffic too; the Volume chart shows one version
+        title += "<br><sup>every version's predictions, shadow traffic included</sup>"
     if not any(v is not None for v in p.per_thousand):
         return empty_figure(title, f"Needs cost records and {p.unit_label} on the same days.")
     x = [d.isoformat() for d in p.days]

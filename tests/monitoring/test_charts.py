@@ -314,3 +314,6 @@ def test_cost_per_thousand_draws_its_line_over_the_volume_bars_with_the_cost_axi
     assert fig["layout"]["yaxis2"]["overlaying"] == "y" and fig["layout"]["yaxis2"]["side"] == "left"
     assert fig["layout"]["yaxis2"]["title"]["text"] == "EUR" and fig["layout"]["yaxis"]["side"] == "right"
     assert line["legendrank"] < bars["legendrank"]  # the cost first in the legend
+    # what is counted: every version's predictions (the serving cost pays for shadow traffic too),
+    # unlike the dashboard's Volume chart of the version shown
+    assert "every version's predictions, shadow traffic included" in fig["layout"]["title"]["text"]
