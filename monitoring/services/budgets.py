@@ -70,8 +70,9 @@ def _reasons(status: BudgetStatus) -> list[dict]:
     budget = status.budget
     threshold = budget.critical_share if status.level == CRITICAL else budget.warning_share
     message = (
-        f"Month-to-date cost {status.spent:,.2f} {budget.currency} is {status.percent}% of the "
-        f"monthly budget {budget.monthly_amount:,.2f} {budget.currency} ({status.month:%Y-%m})."
+        f"Month-to-date cost reached {status.spent:,.2f} {budget.currency} on {status.today:%Y-%m-%d}: "
+        f"{status.percent}% of the monthly budget {budget.monthly_amount:,.2f} {budget.currency} "
+        f"({status.month:%Y-%m})."
     )
     return [
         {

@@ -61,6 +61,8 @@ def test_79_percent_alerts_nothing_80_one_warning_85_nothing_more_100_one_critic
     alert = budget_evaluate(model=churn, now=NOW)
     assert alert is not None and alert.severity == AlertSeverity.WARNING and alert.status == AlertStatus.OPEN
     assert "80.0%" in alert.title and "1,000.00 EUR" in alert.title
+    # the title is the crossing, dated: the dashboard shows the spend as it grows after it
+    assert f"Month-to-date cost reached 800.00 EUR on {NOW:%Y-%m-%d}: 80.0%" in alert.title
     assert actions(churn) == ["alert.opened"]
 
     spend(churn, "50")  # 85 %
