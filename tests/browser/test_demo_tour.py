@@ -11,8 +11,8 @@ or says why it is empty (the ``empty_figure`` annotation, or a note in the chart
 the dashboard of an unmonitored demo model shows that the empty case is recognised.
 The tour also takes the README's screenshots of the demo (docs/screenshots/demo_*.png).
 
-A second test opens the demo's pages with the widest content as the auditor at a phone's width
-(390 px): none may scroll sideways (a long hash wraps, a wide table scrolls inside its own box,
+After the tour, on the same load of the demo, the auditor opens its pages with the widest content
+at a phone's width (390 px): none may scroll sideways (a long hash wraps, a wide table scrolls inside its own box,
 the request page's columns stack).
 """
 
@@ -211,7 +211,10 @@ SHOTS = {
 }
 
 
-def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_charts(browser, live_server, demo):
+def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_charts_and_on_a_phone(
+    browser, live_server, demo
+):
+    """One load of the demo (two minutes on PostgreSQL) for the tour and the phone-width check."""
     demo_story.assert_story(*demo)
     demo_story.assert_second_run_changes_nothing()  # before the tour's logins write
     users = {u.username: u for u in get_user_model().objects.filter(username__in=USERS)}
@@ -264,14 +267,10 @@ def test_every_demo_user_tours_every_page_without_errors_or_unexplained_empty_ch
     assert visited >= len(USERS) * 15
     assert charts_with_data >= len(USERS) * 10, "the chart check found too few charts with data to be trusted"
     assert not failures, f"{len(failures)} of {visited} page visits failed:\n  " + "\n  ".join(failures)
-
-
-def test_the_demos_widest_pages_fit_a_phone(browser, live_server, demo):
-    """At 390 px the reviewer found a version page 732 px wide (its data hash), request pages of
-    543-617 px (their two columns), reports and plans of 526-614 px (the signal and fairness
-    tables) and the fleet page at 409-435 px (its cost rollups)."""
-    auditor = get_user_model().objects.get(username="auditor")
-    too_wide = phone_width_failures(browser, live_server, auditor)
+    # At 390 px the reviewer found a version page 732 px wide (its data hash), request pages of
+    # 543-617 px (their two columns), reports and plans of 526-614 px (the signal and fairness
+    # tables) and the fleet page at 409-435 px (its cost rollups).
+    too_wide = phone_width_failures(browser, live_server, users["auditor"])
     assert not too_wide, "pages scroll sideways at 390 px:\n  " + "\n  ".join(too_wide)
 
 
