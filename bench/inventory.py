@@ -30,14 +30,13 @@ from bench.common import (
     QUICK,
     ROOT,
     Figure,
-    LoadResult,
     free_port,
     http_get,
-    load,
     log,
     ratio,
     server,
 )
+from bench.loadgen import LoadResult, load
 
 MODELS = 1_000 if QUICK else 10_000
 VERSIONS = 5
@@ -60,101 +59,132 @@ def seed() -> tuple[str, str]:
 
     Returns (session key, API token) for the bench user.
     """
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.auth.models import Group
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.db import transaction
+    from django.db import connection, transaction
 
-    from registry.choices import RiskTier, Stage, TaskType, TokenScope
-    from registry.models import ModelVersion, RegisteredModel, Tag, Team
-    from registry.rules import REVIEWER_GROUP
-    from registry.services.audit import CLI
-    from registry.services.tokens import token_create
+    from registry.models import ModelVersion, RegisteredModel
 
-    User = get_user_model()
-    bench_models = RegisteredModel.objects.filter(name__startswith="bench-model-")
-    have = bench_models.count()
+    have = RegisteredModel.objects.filter(name__startswith="bench-model-").count()
     have_versions = ModelVersion.objects.filter(model__name__startswith="bench-model-").count()
     if have != MODELS or have_versions != MODELS * VERSIONS:
         log(f"seeding {MODELS:,} models x {VERSIONS} versions (found {have:,} models, {have_versions:,} versions)")
         with transaction.atomic():
-            ModelVersion.objects.filter(model__name__startswith="bench-model-").delete()
-            RegisteredModel.tags.through.objects.filter(registeredmodel__name__startswith="bench-model-").delete()
-            bench_models.delete()
-            teams = [
-                Team.objects.get_or_create(slug=f"bench-team-{t:02d}", defaults={"name": f"Bench team {t:02d}"})[0]
-                for t in range(20)
-            ]
-            owners = []
-            for o in range(100):
-                user, created = User.objects.get_or_create(username=f"bench-owner-{o:03d}")
-                if created:
-                    user.set_unusable_password()
-                    user.save()
-                    user.teams.add(teams[o % 20])
-                owners.append(user)
-            tags = [
-                Tag.objects.get_or_create(name=n)[0] for n in ("fraud", "pii", "customer-facing", "churn", "credit")
-            ]
-            tiers = [RiskTier.LOW, RiskTier.MEDIUM, RiskTier.HIGH]
-            models = RegisteredModel.objects.bulk_create(
-                [
-                    RegisteredModel(
-                        name=mlflow_peer.model_name(i),
-                        description=f"Benchmark model {i}: predicts churn for segment {i % 97}.",
-                        owner=owners[i % 100],
-                        team=teams[i % 20],
-                        risk_tier=tiers[i % 3],
-                        intended_use="Retention campaigns.",
-                        limitations="Not for credit decisions.",
-                        retrain_cadence_days=30,
-                        primary_metric="roc_auc",
-                    )
-                    for i in range(MODELS)
-                ],
-                batch_size=2000,
-            )
-            RegisteredModel.tags.through.objects.bulk_create(
-                [
-                    RegisteredModel.tags.through(registeredmodel_id=m.pk, tag_id=tags[(i + k) % len(tags)].pk)
-                    for i, m in enumerate(models)
-                    for k in range(2)
-                ],
-                batch_size=5000,
-            )
-            stages = [Stage.ARCHIVED, Stage.ARCHIVED, Stage.ARCHIVED, Stage.PRODUCTION, Stage.STAGING]
-            schema = [{"name": f"f{j}", "type": "numeric" if j % 3 else "categorical"} for j in range(10)]
-            ModelVersion.objects.bulk_create(
-                [
-                    ModelVersion(
-                        model=m,
-                        version=v,
-                        stage=stages[v - 1],
-                        description=f"v{v} retrained on data through week {v}",
-                        artifact_uri=f"s3://models/{m.name}/{v}/model.pkl",
-                        source_commit=f"{i:020x}{v:020x}",
-                        training_run_id=f"run-{i}-{v}",
-                        training_data_ref=f"s3://data/{m.name}/{v}.parquet",
-                        training_data_hash=f"{i * 7 + v:064x}",
-                        metrics={"roc_auc": 0.8 + v / 100, "log_loss": 0.4 - v / 100},
-                        feature_schema=schema,
-                        task_type=TaskType.BINARY,
-                        created_by=owners[i % 100],
-                    )
-                    for i, m in enumerate(models)
-                    for v in range(1, VERSIONS + 1)
-                ],
-                batch_size=5000,
-            )
+            _seed_inventory()
         log("seeded")
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
+    return _bench_credentials()
+
+
+def _seed_inventory() -> None:
+    """Replace the bench models with MODELS fresh ones, VERSIONS versions each."""
+    from registry.models import ModelVersion, RegisteredModel
+
+    ModelVersion.objects.filter(model__name__startswith="bench-model-").delete()
+    RegisteredModel.tags.through.objects.filter(registeredmodel__name__startswith="bench-model-").delete()
+    RegisteredModel.objects.filter(name__startswith="bench-model-").delete()
+    teams, owners = _teams_and_owners()
+    models = _seed_models(teams, owners)
+    _seed_versions(models, owners)
+
+
+def _teams_and_owners() -> tuple[list, list]:
+    from django.contrib.auth import get_user_model
+
+    from registry.models import Team
+
+    teams = [
+        Team.objects.get_or_create(slug=f"bench-team-{t:02d}", defaults={"name": f"Bench team {t:02d}"})[0]
+        for t in range(20)
+    ]
+    owners = []
+    for o in range(100):
+        user, created = get_user_model().objects.get_or_create(username=f"bench-owner-{o:03d}")
+        if created:
+            user.set_unusable_password()
+            user.save()
+            user.teams.add(teams[o % 20])
+        owners.append(user)
+    return teams, owners
+
+
+def _seed_models(teams: list, owners: list) -> list:
+    from registry.choices import RiskTier
+    from registry.models import RegisteredModel, Tag
+
+    tags = [Tag.objects.get_or_create(name=n)[0] for n in ("fraud", "pii", "customer-facing", "churn", "credit")]
+    tiers = [RiskTier.LOW, RiskTier.MEDIUM, RiskTier.HIGH]
+    models = RegisteredModel.objects.bulk_create(
+        [
+            RegisteredModel(
+                name=mlflow_peer.model_name(i),
+                description=f"Benchmark model {i}: predicts churn for segment {i % 97}.",
+                owner=owners[i % 100],
+                team=teams[i % 20],
+                risk_tier=tiers[i % 3],
+                intended_use="Retention campaigns.",
+                limitations="Not for credit decisions.",
+                retrain_cadence_days=30,
+                primary_metric="roc_auc",
+            )
+            for i in range(MODELS)
+        ],
+        batch_size=2000,
+    )
+    RegisteredModel.tags.through.objects.bulk_create(
+        [
+            RegisteredModel.tags.through(registeredmodel_id=m.pk, tag_id=tags[(i + k) % len(tags)].pk)
+            for i, m in enumerate(models)
+            for k in range(2)
+        ],
+        batch_size=5000,
+    )
+    return models
+
+
+def _seed_versions(models: list, owners: list) -> None:
+    from registry.choices import Stage, TaskType
+    from registry.models import ModelVersion
+
+    stages = [Stage.ARCHIVED, Stage.ARCHIVED, Stage.ARCHIVED, Stage.PRODUCTION, Stage.STAGING]
+    schema = [{"name": f"f{j}", "type": "numeric" if j % 3 else "categorical"} for j in range(10)]
+    ModelVersion.objects.bulk_create(
+        [
+            ModelVersion(
+                model=m,
+                version=v,
+                stage=stages[v - 1],
+                description=f"v{v} retrained on data through week {v}",
+                artifact_uri=f"s3://models/{m.name}/{v}/model.pkl",
+                source_commit=f"{i:020x}{v:020x}",
+                training_run_id=f"run-{i}-{v}",
+                training_data_ref=f"s3://data/{m.name}/{v}.parquet",
+                training_data_hash=f"{i * 7 + v:064x}",
+                metrics={"roc_auc": 0.8 + v / 100, "log_loss": 0.4 - v / 100},
+                feature_schema=schema,
+                task_type=TaskType.BINARY,
+                created_by=owners[i % 100],
+            )
+            for i, m in enumerate(models)
+            for v in range(1, VERSIONS + 1)
+        ],
+        batch_size=5000,
+    )
+
+
+def _bench_credentials() -> tuple[str, str]:
+    """The bench user's session key and a read token."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.auth.models import Group
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from registry.choices import TokenScope
+    from registry.rules import REVIEWER_GROUP
+    from registry.services.audit import CLI
+    from registry.services.tokens import token_create
 
     # Saved only when new: a save or a group change bumps the inventory revisions, which would
     # leave every cached page and detail of the previous run stale (each run would start cold).
-    user, created = User.objects.get_or_create(username=BENCH_USER)
+    user, created = get_user_model().objects.get_or_create(username=BENCH_USER)
     if created:
         user.set_unusable_password()
         user.save()
@@ -349,20 +379,29 @@ def run() -> list[Figure]:
                 "mlflow registered-models/get",
             ),
         }
-        for args in runs.values():
-            check(*args)
-        results: dict[str, list[LoadResult]] = {key: [] for key in runs}
-        for round_no in range(1, ROUNDS + 1):
-            for key, (url, paths, headers, label) in runs.items():
-                result = load(url, paths, headers=headers, connections=CONNECTIONS, duration=DURATION)
-                log(f"round {round_no}/{ROUNDS} {label}: {result.summary()}")
-                results[key].append(result)
+        combined = measure(runs)
+    return inventory_figures(combined)
+
+
+def measure(runs: dict[str, tuple]) -> dict[str, LoadResult]:
+    """Check each endpoint, then ROUNDS interleaved load runs of each; the rounds combined."""
+    for args in runs.values():
+        check(*args)
+    results: dict[str, list[LoadResult]] = {key: [] for key in runs}
+    for round_no in range(1, ROUNDS + 1):
+        for key, (url, paths, headers, label) in runs.items():
+            result = load(url, paths, headers=headers, connections=CONNECTIONS, duration=DURATION)
+            log(f"round {round_no}/{ROUNDS} {label}: {result.summary()}")
+            results[key].append(result)
     combined = {key: combine(rounds) for key, rounds in results.items()}
     for key, result in combined.items():
         if result.errors:
             raise RuntimeError(f"{runs[key][3]}: {result.errors} error responses during the runs")
-    page, search, floor, api, get = (combined[k] for k in ("page", "search", "floor", "api", "get"))
+    return combined
 
+
+def inventory_figures(combined: dict[str, LoadResult]) -> list[Figure]:
+    page, search, floor, api, get = (combined[k] for k in ("page", "search", "floor", "api", "get"))
     peer = f"MLflow {mlflow_peer.MLFLOW_VERSION}"
     figures = figures_for("inventory page /models/", page, f"{peer} registered-models/search", search)
     figures += [

@@ -11,7 +11,8 @@ import pytest
 
 from bench import common
 from bench.__main__ import print_table
-from bench.common import Figure, load, percentile, ratio, run_measured, server
+from bench.common import Figure, percentile, ratio, run_measured, server
+from bench.loadgen import load
 from tests.loopback import LoopbackServer, QuietHandler
 
 
