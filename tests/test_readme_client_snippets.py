@@ -51,3 +51,13 @@ def test_the_command_line_snippet_creates_the_files_it_reads():
     for path in re.findall(r"@(\S+\.json)|predictions \S+ \S+ (\S+\.jsonl)", SHELL):
         name = next(filter(None, path))
         assert f"> {name}" in SHELL, name
+
+
+def test_the_api_section_lists_every_token_scope():
+    """The README's list of scopes left out four (incidents:write, reviews:write, privacy:write,
+    step-up:sensitive): its incident example answered 403 for a token made from the list."""
+    from registry.choices import TokenScope
+
+    start = README.index('`"stage": "none"`. Scopes:') + len('`"stage": "none"`. Scopes:')
+    listed = README[start:].split(".", 1)[0]
+    assert set(re.findall(r"`([a-z-]+:[a-z-]+)`", listed)) == set(TokenScope.values)
