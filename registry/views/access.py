@@ -60,7 +60,8 @@ def step_up(request):
     next_url = _safe_next(request)
     if oidc_enabled() and ExternalIdentity.objects.filter(user=request.user).exists():
         return redirect(f"{reverse('oidc_authentication_init')}?step_up=1&next={next_url}")
-    form = PasswordConfirmForm(request.POST or None)
+    # bound on every POST: an empty one (or a JSON body) shows the field's error
+    form = PasswordConfirmForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         user = None
@@ -81,7 +82,8 @@ def step_up(request):
                     "Identity confirmed. The action you started was not recorded: check the form and submit it again.",
                 )
             return redirect(next_url)
-        form.add_error(None, "That password is not right.")
+        if form.is_valid():
+            form.add_error(None, "That password is not right.")
         status = 400
     context = {"form": form, "next": next_url, "max_age_minutes": settings.STEP_UP_MAX_AGE // 60}
     return render(request, "registration/step_up.html", context, status=status)

@@ -163,3 +163,28 @@ def test_changing_a_policy_in_the_admin_needs_step_up(admin_user, client_for):
     policy.refresh_from_db()
     assert policy.approvals_required != 3
     assert client.get(url).status_code == 200  # reading needs no step-up
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [('{"password": "pass-1234-word"}', "application/json"), ("", "application/x-www-form-urlencoded")],
+)
+def test_a_step_up_without_a_password_field_is_a_400_asking_for_it(reviewer, client_for, body, content_type):
+    """A POST whose body holds no form field (a JSON body, an empty form) answered 500: the view
+    added its error to a form it had left unbound."""
+    client = client_for(reviewer)
+    _stale(client)
+    answer = client.post("/login/step-up/", body, content_type=content_type)
+    assert answer.status_code == 400
+    assert "This field is required." in answer.content.decode()
+    assert not AuditEvent.objects.filter(action="user.stepped_up").exists()
+    assert client.session["auth_time"] < time.time() - 3000
+
+
+def test_a_wrong_password_is_a_400_saying_so(reviewer, client_for):
+    client = client_for(reviewer)
+    _stale(client)
+    answer = client.post("/login/step-up/", {"password": "not-the-password"})
+    assert answer.status_code == 400
+    assert "That password is not right." in answer.content.decode()
+    assert not AuditEvent.objects.filter(action="user.stepped_up").exists()
