@@ -1,0 +1,86 @@
+"""A refused action on an incident, a review, a finding or a model's oversight page answers a
+4xx and changes nothing: the page again with the form as typed and its errors (a browser), or
+the JSON error (htmx, which then keeps the page and its typed text as they are)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from monitoring.oversight.incidents import incident_open
+from monitoring.oversight.models import Finding
+from monitoring.oversight.reviews import review_open
+from registry.choices import Stage
+from registry.services.audit import CLI
+from tests.factories import ModelVersionFactory
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def incident(churn, owner):
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    return incident_open(
+        model=churn,
+        actor=owner,
+        severity="serious",
+        aware_at=timezone.now() - dt.timedelta(hours=2),
+        summary="Scores shifted.",
+        alerts=[],
+        context=CLI,
+    )
+
+
+def test_a_too_long_incident_note_is_a_400_that_keeps_the_text_and_adds_nothing(incident, owner, client_for, last_seq):
+    # it answered 302 back to the incident, the typed note gone, the error only in a banner
+    client = client_for(owner)
+    seq, text = last_seq(), "Checked the upstream feed. " * 800  # 21,600 characters
+    answer = client.post(f"/monitoring/incidents/{incident.pk}/note/", {"text": text})
+    assert answer.status_code == 400
+    form = answer.context["forms"]["note"]
+    assert form.data["text"] == text and form.errors["text"]
+    assert "Checked the upstream feed." in answer.content.decode()
+    assert incident.events.count() == 1 and last_seq() == seq
+
+
+def test_a_refused_incident_action_sent_by_htmx_is_a_json_400(incident, owner, client_for, last_seq):
+    client = client_for(owner)
+    seq = last_seq()
+    answer = client.post(f"/monitoring/incidents/{incident.pk}/suspend/", {"mode": "pause", "reason": "x"}, **HTMX)
+    assert answer.status_code == 400 and answer["Content-Type"].startswith("application/json")
+    assert "mode" in answer.json()["error"]["details"]
+    assert last_seq() == seq
+
+
+def test_an_incident_action_out_of_turn_is_a_409_naming_why(incident, owner, client_for, last_seq):
+    client = client_for(owner)
+    seq = last_seq()
+    answer = client.post(f"/monitoring/incidents/{incident.pk}/close/", {"comment": ""})
+    assert answer.status_code == 409 and "needs its root cause" in answer.content.decode()
+    incident.refresh_from_db()
+    assert incident.status == "open" and last_seq() == seq
+
+
+def test_an_attestation_without_its_checks_is_a_400_that_keeps_the_comment(churn, owner, client_for, last_seq):
+    ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    review = review_open(model=churn, actor=owner, reason="Quarterly look", context=CLI)
+    client = client_for(owner)
+    seq = last_seq()
+    answer = client.post(f"/monitoring/reviews/{review.pk}/attest/", {"comment": "Card re-read today"})
+    assert answer.status_code == 400
+    assert answer.context["attest_form"].data["comment"] == "Card re-read today"
+    assert "Card re-read today" in answer.content.decode()
+    review.refresh_from_db()
+    assert review.status == "open" and last_seq() == seq
+
+
+def test_a_finding_due_at_a_calendar_end_is_a_400_that_records_nothing(churn, reviewer, client_for, last_seq):
+    client = client_for(reviewer)
+    seq = last_seq()
+    data = {"severity": "high", "description": "No runbook", "owner": "owner", "due_at": "9999-12-31 23:59"}
+    answer = client.post("/monitoring/models/churn/oversight/finding/", data)
+    assert answer.status_code == 400
+    assert answer.context["finding_form"].data["description"] == "No runbook"
+    assert not Finding.objects.exists() and last_seq() == seq
