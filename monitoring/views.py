@@ -9,6 +9,8 @@ travel as JSON in a ``json_script`` block and are drawn by ``static/js/charts.js
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -119,7 +121,7 @@ def model_dashboard(request, name):
         user=request.user,
         model=data.model,
         start=data.query.start.date(),
-        end=data.query.end.date(),
+        end=(data.query.end - timedelta(microseconds=1)).date(),  # [start, end): a midnight end leaves its day out
         today=clock.now().date(),
         unit_label="requests" if data.model.is_llm_app else "predictions",
     )
