@@ -110,12 +110,11 @@ def model_dashboard(request, name):
     range), the picker as submitted with the errors beside its fields (400)."""
     errors = None
     try:
-        query = dashboard_query_parse(request.GET)
-    except ValidationError as exc:
+        data = model_dashboard_data(user=request.user, name=name, query=dashboard_query_parse(request.GET))
+    except ValidationError as exc:  # the picker's values, or a version the model does not have
         if wants_json(request):
-            return invalid_values(exc, "Invalid range or granularity.")
-        errors, query = exc, _valid_part(request.GET, exc)
-    data = model_dashboard_data(user=request.user, name=name, query=query)
+            return invalid_values(exc, "Invalid range, granularity or version.")
+        errors, data = _dashboard_of_valid_part(request, name, exc)
     llm = llm_panels(data)  # LLM applications only (monitoring/selectors/llm.py, monitoring/charts_llm.py)
     cost = cost_panel(
         user=request.user,
@@ -152,6 +151,16 @@ def model_dashboard(request, name):
     if request.htmx and request.htmx.target == "dashboard-charts":  # the header's version swapped out of band
         return render(request, "monitoring/inc/dashboard_charts.html", {**context, "charts_only": True})
     return render(request, "monitoring/model_dashboard.html", context)
+
+
+def _dashboard_of_valid_part(request, name, errors: ValidationError):
+    """The errors and the dashboard drawn without the refused values. The model is read only
+    once the picker's values parse, so a missing version may be refused on this second pass."""
+    try:
+        return errors, model_dashboard_data(user=request.user, name=name, query=_valid_part(request.GET, errors))
+    except ValidationError as more:
+        errors = ValidationError({**errors.message_dict, **more.message_dict})
+        return errors, model_dashboard_data(user=request.user, name=name, query=_valid_part(request.GET, errors))
 
 
 def _valid_part(params, errors: ValidationError):

@@ -321,6 +321,8 @@ def test_a_version_without_reference_profile_is_named_instead_of_no_predictions(
         {"range": "custom", "start": "yesterday", "end": "today"},
         {"version": "0"},
         {"version": "abc"},
+        {"version": "99"},  # no such version: it drew nothing and said "no versions yet"
+        {"version": "99", "range": "1y"},
     ],
 )
 def test_dashboard_rejects_bad_range_parameters_with_a_form_error(client_for, owner, seeded, params):
