@@ -63,6 +63,9 @@ def test_fleet_lists_only_the_models_the_owner_may_see_with_health_and_productio
     assert fraud.health_state == HealthState.CRITICAL
     assert fraud.production_version == 2
     assert fraud.open_alerts == 2  # open + acknowledged (not yet resolved)
+    # the column said "Open alerts" while the alerts page's status Open leaves acknowledged ones out;
+    # the dashboard calls them active, as the fleet now does
+    assert b"<th>Active alerts</th>" in response.content and b"Open alerts" not in response.content
     assert fraud.last_window is not None
     assert response.context["health_counts"]["critical"] == 1
     assert b'data-health="critical"' in response.content
