@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mlops_portal import clock
 from mlops_portal.api.errors import form_error_details, json_error
 from monitoring.choices import IncidentSeverity
-from monitoring.form_errors import wants_json
+from monitoring.form_errors import invalid_page, wants_json
 from monitoring.selectors import alert_get
 from registry.forms import apply_service_errors, form_submit, posted
 from registry.selectors.inventory import model_get
@@ -85,8 +85,9 @@ def incident_list_view(request):
     filterset = IncidentFilterSet(
         request.GET or {"active": "true"}, queryset=selectors.incident_list(user=request.user)
     )
-    if not filterset.is_valid():
-        return json_error(400, "Invalid filter values.", form_error_details(filterset.errors))
+    if not filterset.is_valid():  # the page without rows, the errors above the filters (JSON for htmx)
+        context = {"filter": filterset, "incidents": [], "nav_section": "incidents", "now": clock.now()}
+        return invalid_page(request, filterset.errors, template="monitoring/incidents.html", context=context)
     rows = list(filterset.qs.order_by("-aware_at", "-id")[:PAGE])
     for incident in rows:
         incident.outcome = selectors.deadline_outcome(incident)

@@ -84,3 +84,21 @@ def test_a_finding_due_at_a_calendar_end_is_a_400_that_records_nothing(churn, re
     assert answer.status_code == 400
     assert answer.context["finding_form"].data["description"] == "No runbook"
     assert not Finding.objects.exists() and last_seq() == seq
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"model": "x" * 101}, "model"),
+        ({"severity": "catastrophic"}, "severity"),
+        ({"aware_after": "soon"}, "aware_after"),
+    ],
+)
+def test_bad_incident_list_filters_are_the_page_again_with_the_errors(incident, owner, client_for, params, field):
+    # a browser got the bare JSON error instead of the page, unlike the fleet and alerts pages
+    answer = client_for(owner).get("/monitoring/incidents/", params)
+    assert answer.status_code == 400 and answer["Content-Type"].startswith("text/html")
+    assert field in answer.context["field_errors"] and 'class="error"' in answer.content.decode()
+    assert answer.context["incidents"] == []
+    fragment = client_for(owner).get("/monitoring/incidents/", params, **HTMX)
+    assert fragment.status_code == 400 and field in fragment.json()["error"]["details"]
