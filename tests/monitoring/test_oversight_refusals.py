@@ -102,3 +102,13 @@ def test_bad_incident_list_filters_are_the_page_again_with_the_errors(incident, 
     assert answer.context["incidents"] == []
     fragment = client_for(owner).get("/monitoring/incidents/", params, **HTMX)
     assert fragment.status_code == 400 and field in fragment.json()["error"]["details"]
+
+
+def test_with_no_version_in_production_the_incident_page_offers_no_suspend_form(churn, owner, client_for):
+    # it offered the form (mode, reason, Suspend) though it could only answer that nothing is in production
+    incident = incident_open(
+        model=churn, actor=owner, severity="serious", aware_at=timezone.now(), summary="x", alerts=[], context=CLI
+    )
+    page = client_for(owner).get(incident.get_absolute_url()).content.decode()
+    assert "No version is in production: there is nothing to suspend." in page
+    assert "incident-suspend-form" not in page and "incident-note-form" in page
