@@ -252,8 +252,11 @@ def alert_acknowledge_view(request, pk):
             comment=form.cleaned_data["comment"],
             context=AuditContext.from_request(request),
         )
-    except AlertStateConflict as exc:
-        return json_error(409, " ".join(exc.messages))
+    except AlertStateConflict as exc:  # acknowledged or resolved meanwhile: the list as it is now, saying so
+        if wants_json(request):
+            return json_error(409, " ".join(exc.messages))
+        messages.error(request, " ".join(exc.messages))
+        return render(request, ALERTS_TEMPLATE, _alert_page(request, {}), status=409)
     except ValidationError as exc:
         return _acknowledge_refused(request, alert, exc)
     alert.can_acknowledge = True

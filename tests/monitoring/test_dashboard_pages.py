@@ -512,6 +512,14 @@ def test_acknowledging_twice_is_a_409(client_for, owner, open_alert):
     assert c.post(url, {"comment": "first"}).status_code == 302
     response = c.post(url, {"comment": "again"})
     assert response.status_code == 409
+    # a browser got the bare JSON error; it now gets the alerts page saying why (htmx keeps the JSON)
+    assert (
+        response["Content-Type"].startswith("text/html")
+        and f"Alert #{open_alert.pk} is acknowledged" in response.content.decode()
+    )
+    assert response.context["alerts"] is not None
+    fragment = c.post(url, {"comment": "again"}, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 409 and fragment.json()["error"]["code"]
     open_alert.refresh_from_db()
     assert open_alert.acknowledge_comment == "first"
 
