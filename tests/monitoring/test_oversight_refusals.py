@@ -112,3 +112,36 @@ def test_with_no_version_in_production_the_incident_page_offers_no_suspend_form(
     page = client_for(owner).get(incident.get_absolute_url()).content.decode()
     assert "No version is in production: there is nothing to suspend." in page
     assert "incident-suspend-form" not in page and "incident-note-form" in page
+
+
+def test_an_incident_holding_the_most_windows_it_records_says_later_ones_may_be_left_out(churn, owner, client_for):
+    # it said "48 metric windows from … to …" as if that were all, ending days before the owner became aware
+    from monitoring.choices import Granularity
+    from monitoring.models import Alert, MetricValue
+    from monitoring.oversight.models import MAX_WINDOWS
+
+    version = ModelVersionFactory(model=churn, stage=Stage.PRODUCTION)
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    first = now - dt.timedelta(hours=MAX_WINDOWS + 10)
+    for hour in range(MAX_WINDOWS + 10):
+        start = first + dt.timedelta(hours=hour)
+        MetricValue.objects.create(
+            model=churn,
+            version=version,
+            granularity=Granularity.HOURLY,
+            window_start=start,
+            window_end=start + dt.timedelta(hours=1),
+            feature="",
+            metric="volume",
+            value=100,
+            computed_at=now,
+        )
+    alert = Alert.objects.create(
+        model=churn, kind="drift", severity="critical", title="x", opened_at=first, updated_at=first
+    )
+    incident = incident_open(
+        model=churn, actor=owner, severity="serious", aware_at=now, summary="x", alerts=[alert], context=CLI
+    )
+    assert len(incident.windows) == MAX_WINDOWS
+    page = client_for(owner).get(incident.get_absolute_url()).content.decode()
+    assert f"the first {MAX_WINDOWS} recorded; later ones up to becoming aware are not listed" in page
