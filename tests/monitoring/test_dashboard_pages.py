@@ -74,6 +74,18 @@ def test_fleet_lists_only_the_models_the_owner_may_see_with_health_and_productio
     assert b"Health now: OK / warn / crit / no data" in response.content
 
 
+def test_fleet_alert_count_is_red_only_when_an_active_alert_is_critical(client_for, owner, churn):
+    # the count was a red badge whatever the alerts' severity: three warnings read as critical
+    now = timezone.now()
+    for kind in ("drift", "quality"):
+        Alert.objects.create(model=churn, kind=kind, severity="warning", title="x", opened_at=now, updated_at=now)
+    row = client_for(owner).get(reverse("monitoring:fleet")).content.decode()
+    assert 'class="badge badge-warning alert-count"' in row
+    Alert.objects.create(model=churn, kind="performance", severity="critical", title="y", opened_at=now, updated_at=now)
+    row = client_for(owner).get(reverse("monitoring:fleet")).content.decode()
+    assert 'class="badge badge-critical alert-count"' in row
+
+
 @pytest.mark.parametrize("role", ["reviewer", "auditor", "admin"])
 def test_fleet_shows_every_model_to_roles_that_see_all(client_for, roles, role, seeded, other_model):
     response = client_for(roles[role]).get(reverse("monitoring:fleet"))
