@@ -9,6 +9,8 @@ travel as JSON in a ``json_script`` block and are drawn by ``static/js/charts.js
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -108,18 +110,17 @@ def model_dashboard(request, name):
     range), the picker as submitted with the errors beside its fields (400)."""
     errors = None
     try:
-        query = dashboard_query_parse(request.GET)
-    except ValidationError as exc:
+        data = model_dashboard_data(user=request.user, name=name, query=dashboard_query_parse(request.GET))
+    except ValidationError as exc:  # the picker's values, or a version the model does not have
         if wants_json(request):
-            return invalid_values(exc, "Invalid range or granularity.")
-        errors, query = exc, _valid_part(request.GET, exc)
-    data = model_dashboard_data(user=request.user, name=name, query=query)
+            return invalid_values(exc, "Invalid range, granularity or version.")
+        errors, data = _dashboard_of_valid_part(request, name, exc)
     llm = llm_panels(data)  # LLM applications only (monitoring/selectors/llm.py, monitoring/charts_llm.py)
     cost = cost_panel(
         user=request.user,
         model=data.model,
         start=data.query.start.date(),
-        end=data.query.end.date(),
+        end=(data.query.end - timedelta(microseconds=1)).date(),  # [start, end): a midnight end leaves its day out
         today=clock.now().date(),
         unit_label="requests" if data.model.is_llm_app else "predictions",
     )
@@ -150,6 +151,16 @@ def model_dashboard(request, name):
     if request.htmx and request.htmx.target == "dashboard-charts":  # the header's version swapped out of band
         return render(request, "monitoring/inc/dashboard_charts.html", {**context, "charts_only": True})
     return render(request, "monitoring/model_dashboard.html", context)
+
+
+def _dashboard_of_valid_part(request, name, errors: ValidationError):
+    """The errors and the dashboard drawn without the refused values. The model is read only
+    once the picker's values parse, so a missing version may be refused on this second pass."""
+    try:
+        return errors, model_dashboard_data(user=request.user, name=name, query=_valid_part(request.GET, errors))
+    except ValidationError as more:
+        errors = ValidationError({**errors.message_dict, **more.message_dict})
+        return errors, model_dashboard_data(user=request.user, name=name, query=_valid_part(request.GET, errors))
 
 
 def _valid_part(params, errors: ValidationError):
@@ -241,8 +252,11 @@ def alert_acknowledge_view(request, pk):
             comment=form.cleaned_data["comment"],
             context=AuditContext.from_request(request),
         )
-    except AlertStateConflict as exc:
-        return json_error(409, " ".join(exc.messages))
+    except AlertStateConflict as exc:  # acknowledged or resolved meanwhile: the list as it is now, saying so
+        if wants_json(request):
+            return json_error(409, " ".join(exc.messages))
+        messages.error(request, " ".join(exc.messages))
+        return render(request, ALERTS_TEMPLATE, _alert_page(request, {}), status=409)
     except ValidationError as exc:
         return _acknowledge_refused(request, alert, exc)
     alert.can_acknowledge = True

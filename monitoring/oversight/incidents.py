@@ -28,7 +28,7 @@ from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
 from . import deadlines, notify
-from .models import Incident, IncidentEvent, IncidentReminder
+from .models import MAX_WINDOWS, Incident, IncidentEvent, IncidentReminder
 from .rules import can_manage_incident
 from .selectors import open_incident_of
 
@@ -36,7 +36,6 @@ MAX_TEXT = 20_000
 AWARE_SKEW = dt.timedelta(minutes=5)
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LATEST_YEAR = 9000  # the latest due date: leaves room for the date arithmetic done on it
-MAX_WINDOWS = 48
 
 
 class IncidentConflict(Exception):

@@ -23,8 +23,10 @@ from monitoring.choices import (
 from registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
 USER = settings.AUTH_USER_MODEL
+MAX_WINDOWS = 48  # the metric windows an incident records, the first from when it began
 
 __all__ = [
+    "MAX_WINDOWS",
     "Finding",
     "Incident",
     "IncidentEvent",
@@ -82,6 +84,11 @@ class Incident(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("monitoring:incident_detail", args=[self.pk])
+
+    @property
+    def windows_capped(self) -> bool:
+        """It holds as many windows as are recorded: later ones may have been left out."""
+        return len(self.windows) >= MAX_WINDOWS
 
     @property
     def reported_at(self):

@@ -1,6 +1,7 @@
 """Oversight pages: incidents (list, open from an alert, the incident with its timeline and
 countdown, its actions), the monitoring plan, reviews and findings. Thin: forms → the same
-services as the API; refused actions come back as a message on the page (403 if not allowed)."""
+services as the API; a refused action changes nothing and answers 400 (409 out of turn) with
+the page again, the form as typed and why (the JSON error for htmx); 403 if not allowed."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mlops_portal import clock
 from mlops_portal.api.errors import form_error_details, json_error
 from monitoring.choices import IncidentSeverity
+from monitoring.form_errors import invalid_page, wants_json
 from monitoring.selectors import alert_get
-from registry.forms import form_submit, posted
+from registry.forms import apply_service_errors, form_submit, posted
 from registry.selectors.inventory import model_get
 from registry.selectors.promotions import production_version, rollback_candidate
 from registry.services.audit import AuditContext
@@ -42,29 +44,36 @@ def _context(request) -> AuditContext:
     return AuditContext.from_request(request, source="ui")
 
 
-def _errors(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in exc.message_dict.items())
-    return " ".join(exc.messages)
-
-
-def _run(request, form_class, call, done: str) -> bool:
-    """Validate the posted form and call the service; a refusal becomes an error message."""
+def _run(request, form_class, call, done: str):
+    """Validate the posted form and call the service. Returns None once done (its message
+    queued), else the bound form, as typed and carrying why it was refused, and the status to
+    answer with: 400 for invalid input or a refusal by the service, 409 when the action does
+    not fit the object's state."""
     form = form_class(request.POST)
     if not form.is_valid():
-        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-        messages.error(request, f"Not done: {errors}")
-        return False
+        return form, 400
     try:
         call(**form.cleaned_data)
     except IncidentConflict as exc:
-        messages.error(request, exc.message)
-        return False
+        form.add_error(None, exc.message)
+        return form, 409
     except ValidationError as exc:
-        messages.error(request, f"Not done: {_errors(exc)}")
-        return False
+        apply_service_errors(form, exc)
+        return form, 400
     messages.success(request, done)
-    return True
+    return None
+
+
+def _refused(request, form, status: int, page):
+    """A refused action changes nothing: the JSON error for htmx (which keeps the page and the
+    typed text as they are), else ``page()`` (the object's page with ``form`` bound) with the
+    reasons also at its top, since the form may sit below the fold."""
+    details = form_error_details(form.errors)
+    if wants_json(request):
+        return json_error(status, "Not done.", details)
+    reasons = "; ".join(" ".join(v) if k == "__all__" else f"{k}: {' '.join(v)}" for k, v in details.items())
+    messages.error(request, f"Not done: {reasons}")
+    return page()
 
 
 # --------------------------------------------------------------------------- incidents
@@ -76,8 +85,9 @@ def incident_list_view(request):
     filterset = IncidentFilterSet(
         request.GET or {"active": "true"}, queryset=selectors.incident_list(user=request.user)
     )
-    if not filterset.is_valid():
-        return json_error(400, "Invalid filter values.", form_error_details(filterset.errors))
+    if not filterset.is_valid():  # the page without rows, the errors above the filters (JSON for htmx)
+        context = {"filter": filterset, "incidents": [], "nav_section": "incidents", "now": clock.now()}
+        return invalid_page(request, filterset.errors, template="monitoring/incidents.html", context=context)
     rows = list(filterset.qs.order_by("-aware_at", "-id")[:PAGE])
     for incident in rows:
         incident.outcome = selectors.deadline_outcome(incident)
@@ -128,7 +138,8 @@ def incident_open_view(request):
     )
 
 
-def _incident_page(request, incident, status: int = 200):
+def _incident_page(request, incident, status: int = 200, bound: dict | None = None):
+    """The incident, its timeline and its action forms (``bound``: action → the form as posted)."""
     rollback_to = rollback_candidate(incident.model)
     return render(
         request,
@@ -149,6 +160,7 @@ def _incident_page(request, incident, status: int = 200):
                 ),
                 "resolve": forms.ResolveForm(),
                 "close": forms.CloseForm(),
+                **(bound or {}),
             },
             "reports": [e for e in selectors.incident_events(incident) if e.kind.startswith("report_")],
             "nav_section": "incidents",
@@ -243,10 +255,10 @@ def oversight_overview(request):
     )
 
 
-@login_required
-@require_GET
-def model_oversight_view(request, name: str):
-    model = model_get(user=request.user, name=name)
+def _model_oversight_page(request, model, status: int = 200, bound: dict | None = None):
+    """The model's reviews and findings with the forms to open one (``bound``: action → the
+    form as posted)."""
+    bound = bound or {}
     return render(
         request,
         "monitoring/model_oversight.html",
@@ -259,11 +271,18 @@ def model_oversight_view(request, name: str):
             "can_open": can_attest_review(request.user, model) or can_validate(request.user, model),
             "can_validate": can_validate(request.user, model),
             "can_open_incident": can_manage_incident(request.user, model),
-            "review_form": forms.ReviewOpenForm(),
-            "finding_form": forms.FindingForm(),
+            "review_form": bound.get("review") or forms.ReviewOpenForm(),
+            "finding_form": bound.get("finding") or forms.FindingForm(),
             "nav_section": "reviews_oversight",
         },
+        status=status,
     )
+
+
+@login_required
+@require_GET
+def model_oversight_view(request, name: str):
+    return _model_oversight_page(request, model_get(user=request.user, name=name))
 
 
 @login_required
@@ -272,7 +291,7 @@ def model_oversight_action(request, name: str, action: str):
     model = model_get(user=request.user, name=name)
     ctx = _context(request)
     if action == "review":
-        _run(
+        refused = _run(
             request,
             forms.ReviewOpenForm,
             lambda reason: reviews.review_open(model=model, actor=request.user, reason=reason, context=ctx),
@@ -284,10 +303,13 @@ def model_oversight_action(request, name: str, action: str):
             user = get_user_model().objects.filter(username=owner).first()
             findings.finding_create(model=model, actor=request.user, owner=user, context=ctx, **data)
 
-        _run(request, forms.FindingForm, create, "Finding recorded.")
+        refused = _run(request, forms.FindingForm, create, "Finding recorded.")
     else:
         raise Http404("No such action.")
-    return redirect("monitoring:model_oversight", name=model.name)
+    if refused is None:
+        return redirect("monitoring:model_oversight", name=model.name)
+    form, status = refused
+    return _refused(request, form, status, lambda: _model_oversight_page(request, model, status, {action: form}))
 
 
 REVIEW_ACTIONS = {
@@ -300,44 +322,51 @@ FINDING_ACTIONS = {
 }
 
 
-def _object_page(request, kind: str, obj, actions: dict, allowed: dict[str, bool], **extra):
-    """A review's or a finding's page: the object, and per action its form and whether the
-    user may take it now (``can_<action>``, ``<action>_form``), and ``extra``."""
+def _object_page(request, kind: str, obj, actions: dict, allowed: dict[str, bool], status=200, bound=None, **extra):
+    """A review's or a finding's page: the object, and per action its form (``bound``: action →
+    the form as posted) and whether the user may take it now (``can_<action>``,
+    ``<action>_form``), and ``extra``."""
     context = {kind: obj, "now": clock.now(), "nav_section": "reviews_oversight", **extra}
     for action, (_, form_class, _) in actions.items():
         context[f"can_{action}"] = allowed[action]
-        context[f"{action}_form"] = form_class()
-    return render(request, f"monitoring/{kind}_detail.html", context)
+        context[f"{action}_form"] = (bound or {}).get(action) or form_class()
+    return render(request, f"monitoring/{kind}_detail.html", context, status=status)
 
 
-@login_required
-@require_GET
-def review_detail_view(request, pk: int):
-    review = selectors.review_get(user=request.user, pk=pk)
+def _review_page(request, review, status: int = 200, bound: dict | None = None):
     allowed = {
         "attest": can_attest_review(request.user, review.model) and review.status == "open",
         "validate": can_validate_review(request.user, review) and review.status == "attested",
     }
     later = selectors.review_later_triggers(review)
-    return _object_page(request, "review", review, REVIEW_ACTIONS, allowed, later_triggers=later)
+    return _object_page(request, "review", review, REVIEW_ACTIONS, allowed, status, bound, later_triggers=later)
+
+
+def _finding_page(request, finding, status: int = 200, bound: dict | None = None):
+    allowed = {
+        "remediate": can_remediate_finding(request.user, finding) and finding.status == "open",
+        "retest": can_retest_finding(request.user, finding) and finding.status == "remediated",
+    }
+    return _object_page(request, "finding", finding, FINDING_ACTIONS, allowed, status, bound)
+
+
+@login_required
+@require_GET
+def review_detail_view(request, pk: int):
+    return _review_page(request, selectors.review_get(user=request.user, pk=pk))
 
 
 @login_required
 @require_GET
 def finding_detail_view(request, pk: int):
-    finding = selectors.finding_get(user=request.user, pk=pk)
-    allowed = {
-        "remediate": can_remediate_finding(request.user, finding) and finding.status == "open",
-        "retest": can_retest_finding(request.user, finding) and finding.status == "remediated",
-    }
-    return _object_page(request, "finding", finding, FINDING_ACTIONS, allowed)
+    return _finding_page(request, selectors.finding_get(user=request.user, pk=pk))
 
 
-# kind of object → (its selector, its actions); the URL patterns name the kind
+# kind of object → (its selector, its actions, its page); the URL patterns name the kind
 OBJECT_ACTIONS = {
-    "incident": (selectors.incident_get, INCIDENT_ACTIONS),
-    "review": (selectors.review_get, REVIEW_ACTIONS),
-    "finding": (selectors.finding_get, FINDING_ACTIONS),
+    "incident": (selectors.incident_get, INCIDENT_ACTIONS, _incident_page),
+    "review": (selectors.review_get, REVIEW_ACTIONS, _review_page),
+    "finding": (selectors.finding_get, FINDING_ACTIONS, _finding_page),
 }
 
 
@@ -345,15 +374,20 @@ OBJECT_ACTIONS = {
 @require_POST
 def object_action_view(request, kind: str, pk: int, action: str):
     """Take ``action`` on an incident, a review or a finding from the posted form (the service
-    gets the object as ``<kind>=``), then back to the object's page."""
-    get, actions = OBJECT_ACTIONS[kind]
+    gets the object as ``<kind>=``), then back to the object's page; refused, the page again
+    with the form as posted (4xx, nothing changed)."""
+    get, actions, page = OBJECT_ACTIONS[kind]
     if action not in actions:
         raise Http404("No such action.")
     obj = get(user=request.user, pk=pk)
     service, form_class, done = actions[action]
     ctx = _context(request)
-    _run(request, form_class, lambda **d: service(**{kind: obj}, actor=request.user, context=ctx, **d), done)
-    return redirect(obj.get_absolute_url())
+    refused = _run(request, form_class, lambda **d: service(**{kind: obj}, actor=request.user, context=ctx, **d), done)
+    if refused is None:
+        return redirect(obj.get_absolute_url())
+    form, status = refused
+    obj = get(user=request.user, pk=pk)  # as stored: the refused call may have changed the copy in hand
+    return _refused(request, form, status, lambda: page(request, obj, status, {action: form}))
 
 
 @login_required

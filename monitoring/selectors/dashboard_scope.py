@@ -7,6 +7,7 @@ import dataclasses
 from collections import Counter
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db.models import Max, Q, QuerySet
 
 from registry.choices import Stage
@@ -85,9 +86,12 @@ def dashboard_scope(*, user, name: str, query: DashboardQuery) -> DashboardScope
 
     The query may change here, and the dashboard then reads and names the changed one: a
     default range widens to the newest window with performance (``_default_range``), and an
-    automatic hourly view of a model that reports once a day is drawn daily (``_drawn_granularity``)."""
+    automatic hourly view of a model that reports once a day is drawn daily (``_drawn_granularity``).
+    A pinned version the model does not have is a ValidationError on ``version``."""
     model = model_get(user=user, name=name)
     versions = sorted(model.versions.all(), key=lambda v: v.version)
+    if query.version and all(v.version != query.version for v in versions):
+        raise ValidationError({"version": f"{model.name} has no version {query.version}."})
     # model *and* version ids: the planner can use either (model, metric, window_start) or
     # (version, granularity, window_start), whichever is narrower for this range
     rows = MetricValue.objects.filter(model=model, version_id__in=[v.pk for v in versions])

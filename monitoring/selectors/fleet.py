@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -51,6 +51,9 @@ def fleet_models(*, user, filters=None) -> tuple[QuerySet[RegisteredModel], Flee
         .annotate(c=Count("pk"))
         .values("c")
     )
+    critical = Alert.objects.filter(model=OuterRef("pk"), severity=AlertSeverity.CRITICAL).exclude(
+        status=AlertStatus.RESOLVED
+    )
     qs = (
         RegisteredModel.objects.visible_to(user)
         .select_related("owner", "team", "health")
@@ -59,6 +62,7 @@ def fleet_models(*, user, filters=None) -> tuple[QuerySet[RegisteredModel], Flee
             production_version=Subquery(production),
             last_window=Subquery(last_window),
             open_alerts=Coalesce(Subquery(open_alerts), Value(0)),
+            critical_alerts=Exists(critical),
             health_rank=HEALTH_RANK,
             risk_rank=RISK_RANK,
         )

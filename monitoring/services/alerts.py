@@ -345,8 +345,7 @@ def alert_acknowledge(*, alert: Alert, actor, comment: str, context: AuditContex
     alert.status = AlertStatus.ACKNOWLEDGED
     alert.acknowledged_by = actor
     alert.acknowledged_at = now
-    alert.acknowledge_comment = comment
-    alert.updated_at = now
+    alert.acknowledge_comment = comment  # updated_at stays when it was last judged ("not judged since")
     alert.full_clean()
     alert.save()
     alert_record(alert, "acknowledged", context=context, actor=actor, before=before, mail=False)

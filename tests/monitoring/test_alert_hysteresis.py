@@ -165,6 +165,18 @@ def test_a_condition_found_again_soon_after_resolving_reopens_the_same_alert(ver
     assert [m.subject.rsplit(" ", 1)[1] for m in mail.outbox] == ["reopened", "resolved", "opened"]
 
 
+def test_acknowledging_an_alert_does_not_move_when_it_was_last_judged(version, judge, owner):
+    # after an acknowledgement the held reason said "not judged since" the acknowledgement's time
+    judge(0, 0.70)
+    judge(1, 0.92)  # judged the morning of 2026-03-04
+    (alert,) = _fairness_alerts(version)
+    with clock.at(T0 + timedelta(days=2, hours=15)):
+        alert_acknowledge(alert=alert, actor=owner, comment="Looking at the age bands", context=CLI)
+    health = judge(2, NO_FIGURE)
+    (held,) = health.reasons
+    assert "not judged since 2026-03-04 07:00 UTC" in held["message"], held["message"]
+
+
 def test_a_reopened_alert_keeps_its_acknowledgement_and_sends_no_email(version, judge, owner):
     judge(0, 0.70)
     (alert,) = _fairness_alerts(version)

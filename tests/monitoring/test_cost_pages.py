@@ -102,6 +102,21 @@ def test_the_dashboard_of_a_model_without_cost_says_so(churn, owner, client_for)
     assert "No cost records" in page and "no monthly budget set" in page
 
 
+def test_a_custom_range_ending_at_midnight_leaves_that_day_out_of_the_cost_as_out_of_the_charts(
+    churn, owner, client_for
+):
+    # the windows stop at the range's end (exclusive) but the cost counted the whole end day too
+    first, last = TODAY - timedelta(days=10), TODAY - timedelta(days=5)
+    spend(churn, first, "3.00")
+    spend(churn, last, "40.00")  # the day the range ends at (00:00): outside it
+    params = {"range": "custom", "start": f"{first}T00:00", "end": f"{last}T00:00"}
+    response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["churn"]), params)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"3.00 EUR from {first} to {last - timedelta(days=1)}" in page
+    assert str(last) not in figures_of(response)["chart-cost-daily"]["data"][0]["x"]
+
+
 def test_the_dashboard_is_a_404_for_an_outsider(churn, outsider, client_for):
     assert client_for(outsider).get(reverse("monitoring:model_dashboard", args=["churn"])).status_code == 404
 

@@ -63,12 +63,27 @@ def test_fleet_lists_only_the_models_the_owner_may_see_with_health_and_productio
     assert fraud.health_state == HealthState.CRITICAL
     assert fraud.production_version == 2
     assert fraud.open_alerts == 2  # open + acknowledged (not yet resolved)
+    # the column said "Open alerts" while the alerts page's status Open leaves acknowledged ones out;
+    # the dashboard calls them active, as the fleet now does
+    assert b"<th>Active alerts</th>" in response.content and b"Open alerts" not in response.content
     assert fraud.last_window is not None
     assert response.context["health_counts"]["critical"] == 1
     assert b'data-health="critical"' in response.content
     assert set(figures_of(response)) == {"chart-fleet-health"}
     # the tier table's health counts are today's; only its times span the last 30 days
     assert b"Health now: OK / warn / crit / no data" in response.content
+
+
+def test_fleet_alert_count_is_red_only_when_an_active_alert_is_critical(client_for, owner, churn):
+    # the count was a red badge whatever the alerts' severity: three warnings read as critical
+    now = timezone.now()
+    for kind in ("drift", "quality"):
+        Alert.objects.create(model=churn, kind=kind, severity="warning", title="x", opened_at=now, updated_at=now)
+    row = client_for(owner).get(reverse("monitoring:fleet")).content.decode()
+    assert 'class="badge badge-warning alert-count"' in row
+    Alert.objects.create(model=churn, kind="performance", severity="critical", title="y", opened_at=now, updated_at=now)
+    row = client_for(owner).get(reverse("monitoring:fleet")).content.decode()
+    assert 'class="badge badge-critical alert-count"' in row
 
 
 @pytest.mark.parametrize("role", ["reviewer", "auditor", "admin"])
@@ -321,6 +336,8 @@ def test_a_version_without_reference_profile_is_named_instead_of_no_predictions(
         {"range": "custom", "start": "yesterday", "end": "today"},
         {"version": "0"},
         {"version": "abc"},
+        {"version": "99"},  # no such version: it drew nothing and said "no versions yet"
+        {"version": "99", "range": "1y"},
     ],
 )
 def test_dashboard_rejects_bad_range_parameters_with_a_form_error(client_for, owner, seeded, params):
@@ -507,6 +524,14 @@ def test_acknowledging_twice_is_a_409(client_for, owner, open_alert):
     assert c.post(url, {"comment": "first"}).status_code == 302
     response = c.post(url, {"comment": "again"})
     assert response.status_code == 409
+    # a browser got the bare JSON error; it now gets the alerts page saying why (htmx keeps the JSON)
+    assert (
+        response["Content-Type"].startswith("text/html")
+        and f"Alert #{open_alert.pk} is acknowledged" in response.content.decode()
+    )
+    assert response.context["alerts"] is not None
+    fragment = c.post(url, {"comment": "again"}, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 409 and fragment.json()["error"]["code"]
     open_alert.refresh_from_db()
     assert open_alert.acknowledge_comment == "first"
 
