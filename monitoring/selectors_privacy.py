@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 
 from monitoring.models import ErasureOutcome, ErasureRequest, Prediction, RetentionPolicy
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
@@ -55,12 +55,16 @@ def model_erasures(*, model: RegisteredModel) -> tuple[list[ErasureOutcome], int
     ``ERASURES_SHOWN`` and how many in all. No subject id: only its hash was ever stored."""
     outcomes = ErasureOutcome.objects.filter(model=model).select_related("request")
     latest = list(outcomes.order_by("-request__requested_at", "-request_id")[:ERASURES_SHOWN])
+    # the request's own event, or the later one that erased the rows here when a hold was lifted
     seqs = dict(
         AuditEvent.objects.filter(
+            Q(model_id__isnull=True) | Q(model_id=model.pk),
             action="erasure.completed",
             object_type=ErasureRequest._meta.label_lower,
             object_id__in=[str(o.request_id) for o in latest],
-        ).values_list("object_id", "seq")
+        )
+        .order_by("seq")
+        .values_list("object_id", "seq")
     )
     for outcome in latest:
         outcome.audit_seq = seqs.get(str(outcome.request_id))

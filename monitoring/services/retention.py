@@ -48,6 +48,7 @@ from registry.rules import can_manage_retention
 from registry.services.audit import WORKER, AuditContext, audit_record, model_snapshot
 
 from . import partitions, raw_digests
+from .erasure import erasure_holds_release
 from .model_settings import settings_record, settings_row_for_update
 from .prediction_keys import prediction_keys_schedule, prediction_keys_sweep_queue
 
@@ -85,7 +86,8 @@ def retention_policy_update(
     *, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]
 ) -> RetentionPolicy:
     """Set a model's retention or legal hold (admin or privacy officer); audited
-    ``retention.changed`` with the before/after of the changed fields."""
+    ``retention.changed`` with the before/after of the changed fields. Lifting a hold carries
+    out the erasures it held (``erasure_holds_release``, audited after the change)."""
     if actor is not None and not can_manage_retention(actor, model):
         raise PermissionDenied("Only an admin or a privacy officer can change retention and legal holds.")
     policy, created = settings_row_for_update(
@@ -100,6 +102,8 @@ def retention_policy_update(
     policy.full_clean()
     policy.save()
     settings_record(policy, before, POLICY_FIELDS, action="retention.changed", actor=actor, context=context)
+    if before is not None and before["legal_hold"] and not policy.legal_hold:
+        erasure_holds_release(model=model, actor=actor, context=context)  # the hold was their only ground
     return policy
 
 

@@ -1,0 +1,121 @@
+"""An erasure answered "held" under a model's legal hold is carried out when the hold is lifted:
+the hold was the only ground for keeping the subject's rows (GDPR Art. 17(3)(e)), so the rows go
+in the same transaction as the change, the request's answer says "erased", and the chain records
+both the change and the erasure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from monitoring.models import ErasureOutcome, ErasureRequest, GroundTruth, Prediction, RetentionPolicy
+from monitoring.selectors_privacy import model_erasures
+from monitoring.services.erasure import erasure_request_create
+from monitoring.services.ingestion import labels_ingest, predictions_ingest
+from monitoring.services.retention import retention_policy_update
+from registry.models import AuditEvent
+from registry.services.audit import CLI
+from tests.factories import ModelVersionFactory, RegisteredModelFactory
+from tests.monitoring.helpers import T0, as_json, prediction_records
+
+pytestmark = pytest.mark.django_db
+SUBJECT = "CUST-07342"
+HOLD = {"legal_hold": True, "legal_hold_reason": "Ombudsman case 7", "legal_hold_article": "GDPR Art. 17(3)(e)"}
+
+
+def _send(version, owner, subjects, prefix):
+    records = prediction_records(len(subjects), start=T0, prefix=prefix)
+    for record, subject in zip(records, subjects, strict=True):
+        record["subject_id"] = subject
+    predictions_ingest(
+        version=version, body=as_json(records), content_type="application/json", actor=owner, context=CLI
+    )
+
+
+@pytest.fixture
+def held_request(churn, churn_v1, owner, privacy):
+    """churn: 2 rows of the subject (erased at once); credit, under a legal hold: 2 rows and a
+    label of the subject (held) and a row of someone else."""
+    credit = ModelVersionFactory(model=RegisteredModelFactory(name="credit", owner=owner, team=churn.team))
+    _send(churn_v1, owner, [SUBJECT, SUBJECT], "c")
+    _send(credit, owner, [SUBJECT, SUBJECT, "CUST-1"], "k")
+    labels = [{"prediction_id": "k0", "label": 1}, {"prediction_id": "k2", "label": 0}]
+    labels_ingest(
+        model=credit.model, body=json.dumps(labels).encode(), content_type="application/json", actor=owner, context=CLI
+    )
+    RetentionPolicy.objects.create(model=credit.model, raw_days=400, **HOLD)
+    request = erasure_request_create(subject_id=SUBJECT, actor=privacy, context=CLI)
+    assert request.status == "held"
+    return request, credit.model
+
+
+def test_lifting_the_hold_erases_the_held_rows_and_completes_the_request(held_request, privacy, last_seq):
+    request, credit = held_request
+    seq = last_seq()
+    retention_policy_update(model=credit, actor=privacy, context=CLI, changes={"legal_hold": False})
+
+    assert list(Prediction.objects.filter(version__model=credit).values_list("prediction_id", flat=True)) == ["k2"]
+    assert list(GroundTruth.objects.filter(model=credit).values_list("prediction_id", flat=True)) == ["k2"]
+    request.refresh_from_db()
+    assert request.status == "completed"
+    outcome = ErasureOutcome.objects.get(request=request, model=credit)
+    assert (outcome.status, outcome.predictions, outcome.labels) == ("erased", 2, 1)
+    assert (outcome.hold_reason, outcome.hold_article) == ("", "")
+    events = list(AuditEvent.objects.filter(seq__gt=seq).order_by("seq"))
+    assert [e.action for e in events] == ["retention.changed", "erasure.completed"]
+    erased = events[1]
+    assert (erased.object_id, erased.model_id, erased.actor_id) == (str(request.pk), credit.pk, privacy.pk)
+    assert erased.before == {
+        "status": "held",
+        "results": [
+            {"model": "churn", "predictions": 2, "labels": 0, "status": "erased"},
+            {
+                "model": "credit",
+                "predictions": 2,
+                "labels": 1,
+                "status": "held",
+                "reason": "Ombudsman case 7",
+                "article": "GDPR Art. 17(3)(e)",
+            },
+        ],
+    }
+    assert erased.after == {
+        "request": request.pk,
+        "status": "completed",
+        "results": [
+            {"model": "churn", "predictions": 2, "labels": 0, "status": "erased"},
+            {"model": "credit", "predictions": 2, "labels": 1, "status": "erased"},
+        ],
+        "hold_lifted_on": "credit",
+    }
+    assert SUBJECT not in json.dumps([e.before for e in events] + [e.after for e in events])
+    # each model's compliance report names the event that decided its rows
+    assert [o.audit_seq for o in model_erasures(model=credit)[0]] == [erased.seq]
+    original = AuditEvent.objects.get(action="erasure.completed", object_id=str(request.pk), model__isnull=True)
+    assert [
+        o.audit_seq for o in model_erasures(model=request.outcomes.get(status="erased", model__name="churn").model)[0]
+    ] == [original.seq]
+
+
+def test_a_change_that_keeps_the_hold_erases_nothing(held_request, privacy, audit_actions, last_seq):
+    request, credit = held_request
+    seq = last_seq()
+    retention_policy_update(model=credit, actor=privacy, context=CLI, changes={"raw_days": 500})
+    assert audit_actions(seq) == ["retention.changed"]
+    assert Prediction.objects.filter(version__model=credit).count() == 3
+    assert ErasureRequest.objects.get(pk=request.pk).status == "held"
+
+
+def test_the_api_and_the_privacy_page_answer_erased_once_the_hold_is_lifted(
+    held_request, privacy, api_client_for, client_for
+):
+    request, credit = held_request
+    client = api_client_for(privacy, ["privacy:write", "step-up:sensitive"])
+    response = client.patch(f"/api/v1/models/{credit.name}/retention/", {"legal_hold": False}, format="json")
+    assert response.status_code == 200, response.content
+    body = client.get(f"/api/v1/erasure-requests/{request.pk}/").json()
+    assert body["status"] == "completed"
+    assert {r["model"]: r["status"] for r in body["results"]} == {"churn": "erased", "credit": "erased"}
+    page = client_for(privacy).get("/monitoring/privacy/").content.decode()
+    assert "Ombudsman case 7" not in page and "Partly held" not in page
