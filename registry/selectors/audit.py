@@ -76,8 +76,7 @@ class AuditEventFilter(django_filters.FilterSet):
         return queryset.filter(model_id__in=ids) if ids else queryset.filter(model_name=value.strip())
 
     def filter_actor(self, queryset, name, value):
-        User = get_user_model()
-        ids = list(User.objects.filter(**{User.USERNAME_FIELD: value.strip()}).values_list("pk", flat=True))
+        ids = _account_ids(value)
         return queryset.filter(actor_id__in=ids) if ids else queryset.filter(actor_name=value.strip())
 
     def filter_action(self, queryset, name, value):
@@ -87,7 +86,9 @@ class AuditEventFilter(django_filters.FilterSet):
         return queryset.filter(action=value)
 
     def active_filters(self) -> dict[str, Any]:
-        """The filters actually applied, as plain values (for the manifest and audit event)."""
+        """The filters actually applied, as plain values (for the manifest and audit event). An
+        actor that is an account also gives its id (``actor_ids``): the events are that account's,
+        also those written under a former name, and ``verify_filtered`` checks them by id."""
         data = getattr(self.form, "cleaned_data", {}) or {}
         out = {}
         for key, value in data.items():
@@ -98,7 +99,15 @@ class AuditEventFilter(django_filters.FilterSet):
             elif hasattr(value, "is_integer") and value.is_integer():
                 value = int(value)
             out[key] = value
+        if out.get("actor") and (ids := _account_ids(out["actor"])):
+            out["actor_ids"] = ids
         return out
+
+
+def _account_ids(username: str) -> list[int]:
+    """The id of the account named ``username`` (a list: empty when there is none)."""
+    User = get_user_model()
+    return sorted(User.objects.filter(**{User.USERNAME_FIELD: username.strip()}).values_list("pk", flat=True))
 
 
 def audit_event_queryset(*, user) -> QuerySet[AuditEvent]:
