@@ -37,6 +37,7 @@ RECORD_COLUMNS = [
 ]
 
 
+SEES_ALL_GROUPS = (REVIEWER_GROUP, AUDITOR_GROUP, PRIVACY_GROUP)
 RECEIPTS_SHOWN = 100
 ERASURES_SHOWN = 100
 
@@ -110,6 +111,15 @@ def _schema(model: RegisteredModel) -> list[dict]:
     return list(version.feature_schema or []) if version else []
 
 
+def _roles_seeing_all_models() -> list[str]:
+    """Each role that sees every model (``registry.rules.sees_all_models``) with its active
+    members: the admins (staff or superuser) and the reviewer, auditor and privacy groups."""
+    users = get_user_model().objects.filter(is_active=True)
+    admins = users.filter(Q(is_staff=True) | Q(is_superuser=True))
+    roles = [("admin", admins), *((name, users.filter(groups__name=name)) for name in SEES_ALL_GROUPS)]
+    return [f"{name} ({', '.join(sorted(set(members.values_list('username', flat=True))))})" for name, members in roles]
+
+
 def records_of_processing(*, user) -> list[dict[str, Any]]:
     """One record per model the user may see: purpose, categories of data (the latest version's
     feature schema, sensitive attributes flagged), retention and hold, and who can see it."""
@@ -120,7 +130,7 @@ def records_of_processing(*, user) -> list[dict[str, Any]]:
         .order_by("name")
     )
     policies = {p.model_id: p for p in RetentionPolicy.objects.filter(model__in=models)}
-    staff = sorted(get_user_model().objects.filter(is_active=True, is_staff=True).values_list("username", flat=True))
+    seeing_all = _roles_seeing_all_models()
     records = []
     for model in models:
         policy = policies.get(model.pk) or RetentionPolicy(model=model, raw_days=default_raw_days(model))
@@ -145,12 +155,7 @@ def records_of_processing(*, user) -> list[dict[str, Any]]:
                 "owner": model.owner.get_username(),
                 "team": model.team.name,
                 "team_members": sorted(u.get_username() for u in model.team.members.all()),
-                "roles_seeing_all_models": [
-                    f"admin ({', '.join(staff)})",
-                    REVIEWER_GROUP,
-                    AUDITOR_GROUP,
-                    PRIVACY_GROUP,
-                ],
+                "roles_seeing_all_models": seeing_all,
             }
         )
     return records
