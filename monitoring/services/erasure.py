@@ -173,6 +173,7 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
     return request
 
 
+@transaction.atomic
 def erasure_holds_release(*, model: RegisteredModel, actor, context: AuditContext) -> list[ErasureRequest]:
     """Carry out the erasures held under ``model``'s legal hold, now lifted: the hold was the only
     ground for keeping the subject's rows (GDPR Art. 17(3)(e)). Called by the retention change

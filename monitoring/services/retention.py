@@ -40,7 +40,16 @@ from django.db import transaction
 from django.db.models import Min
 
 from mlops_portal import clock
-from monitoring.models import DirtyWindow, GroundTruth, LLMRequest, Prediction, PredictionSensitive, RetentionPolicy
+from monitoring.models import (
+    DirtyWindow,
+    ErasureOutcome,
+    ErasureOutcomeStatus,
+    GroundTruth,
+    LLMRequest,
+    Prediction,
+    PredictionSensitive,
+    RetentionPolicy,
+)
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from registry.choices import RiskTier
 from registry.models import ModelVersion, RegisteredModel
@@ -318,12 +327,23 @@ def _purge_llm_requests(plans: dict[int, Plan], cutoff: datetime, *, model_of: d
     return receipts
 
 
+def _finish_held_erasures(plans: dict[int, Plan]) -> None:
+    """Carry out the erasures still held on models that hold nothing now (a hold lifted outside
+    ``retention_policy_update``, or before lifting one carried them out), as the worker."""
+    held = ErasureOutcome.objects.filter(status=ErasureOutcomeStatus.HELD).values_list("model_id", flat=True)
+    for model in RegisteredModel.objects.filter(pk__in=held.distinct()).order_by("pk"):
+        if plans[model.pk].cutoff is not None:  # no legal hold
+            erasure_holds_release(model=model, actor=None, context=WORKER)
+
+
 def retention_purge(*, now: datetime | None = None) -> list[dict]:
     """Remove every model's expired raw rows (not those of models under a legal hold) → the
-    receipts written. Idempotent: a second run the same day finds nothing to remove."""
+    receipts written; first carry out erasures held on models no longer under a hold.
+    Idempotent: a second run the same day finds nothing to remove."""
     now = now or clock.now()
     today = partitions.day_floor(now)
     plans = purge_plans(now=now)
+    _finish_held_erasures(plans)
     partitioned = {table for table in RAW_TABLES if partitions.is_partitioned(table)}
     # owner id → model id, per raw table's owner field (``RawTable.owner_field``), read once
     version_model = dict(ModelVersion.objects.values_list("pk", "model_id"))

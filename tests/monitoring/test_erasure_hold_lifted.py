@@ -6,6 +6,7 @@ both the change and the erasure."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -13,7 +14,7 @@ from monitoring.models import ErasureOutcome, ErasureRequest, GroundTruth, Predi
 from monitoring.selectors_privacy import model_erasures
 from monitoring.services.erasure import erasure_request_create
 from monitoring.services.ingestion import labels_ingest, predictions_ingest
-from monitoring.services.retention import retention_policy_update
+from monitoring.services.retention import retention_policy_update, retention_purge
 from registry.models import AuditEvent
 from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
@@ -119,3 +120,25 @@ def test_the_api_and_the_privacy_page_answer_erased_once_the_hold_is_lifted(
     assert {r["model"]: r["status"] for r in body["results"]} == {"churn": "erased", "credit": "erased"}
     page = client_for(privacy).get("/monitoring/privacy/").content.decode()
     assert "Ombudsman case 7" not in page and "Partly held" not in page
+
+
+def test_the_nightly_purge_carries_out_erasures_left_held_on_a_model_without_a_hold(held_request, audit_actions):
+    """A hold lifted before lifting carried out its erasures (or outside the service) leaves the
+    request held on a model that holds nothing: the purge finishes it, as the worker."""
+    request, credit = held_request
+    RetentionPolicy.objects.filter(model=credit).update(legal_hold=False, legal_hold_reason="", legal_hold_article="")
+    seq = AuditEvent.objects.order_by("-seq").first().seq
+    retention_purge(now=T0 + timedelta(days=1))
+    assert ErasureRequest.objects.get(pk=request.pk).status == "completed"
+    assert not Prediction.objects.filter(version__model=credit, prediction_id__in=["k0", "k1"]).exists()
+    event = AuditEvent.objects.get(seq__gt=seq, action="erasure.completed")
+    assert (event.actor_id, event.source, event.model_id) == (None, "worker", credit.pk)
+    retention_purge(now=T0 + timedelta(days=1))  # nothing left to finish: no second event
+    assert "erasure.completed" not in audit_actions(event.seq)
+
+
+def test_the_purge_leaves_erasures_held_while_the_hold_stands(held_request):
+    request, credit = held_request
+    retention_purge(now=T0 + timedelta(days=1))
+    assert ErasureRequest.objects.get(pk=request.pk).status == "held"
+    assert Prediction.objects.filter(version__model=credit).count() == 3
