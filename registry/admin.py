@@ -4,6 +4,7 @@ every change through an audited service."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
@@ -363,6 +364,37 @@ class AuditedPasswordForm(AdminPasswordChangeForm):
         actor, context = current_actor(CLI)  # set by AuditedUserAdmin.user_change_password
         password = self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
         return account_password_set(user=self.user, password=password, actor=actor, context=context)
+
+
+class AuditedOwnPasswordForm(OwnPasswordChangeForm):
+    """The admin site's "Change password" form (the signed-in admin's own password, old one
+    first), saved by the audited service as ``user.password_set``."""
+
+    def save(self, commit=True):
+        from .services.accounts import account_password_set
+        from .services.audit import CLI, current_actor
+
+        actor, context = current_actor(CLI)  # set by audited_password_change
+        password = self.cleaned_data["new_password1"]
+        return account_password_set(user=self.user, password=password, actor=actor, context=context)
+
+
+def audited_password_change(request):
+    """The admin site's own "Change password" page, with the form above (routed before the admin
+    site's URLs in ``mlops_portal.urls``; the admin site's login and staff check wrap it)."""
+    from django.contrib.auth.views import PasswordChangeView
+    from django.urls import reverse
+
+    from .services.audit import AuditContext, acting_as
+
+    view = PasswordChangeView.as_view(
+        form_class=AuditedOwnPasswordForm,
+        success_url=reverse("admin:password_change_done"),
+        extra_context=admin.site.each_context(request),
+    )
+    request.current_app = admin.site.name
+    with acting_as(request.user, AuditContext.from_request(request)):
+        return view(request)
 
 
 class AuditedUserAdmin(UserAdmin):
