@@ -9,7 +9,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
-from django.shortcuts import redirect
 from django.utils.html import format_html
 
 from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
@@ -25,6 +24,7 @@ from .models import (
     WebhookDelivery,
 )
 from .services.policies import POLICY_FIELDS
+from .stepup import StepUpOnSave
 
 
 @admin.register(Team)
@@ -88,9 +88,9 @@ class PromotionPolicyForm(forms.ModelForm):
 
 
 @admin.register(PromotionPolicy)
-class PromotionPolicyAdmin(admin.ModelAdmin):
-    """One policy per risk tier. Saving calls ``policy_update`` (audited as ``policy.updated``);
-    requests already open keep the snapshot they were opened with."""
+class PromotionPolicyAdmin(StepUpOnSave, admin.ModelAdmin):
+    """One policy per risk tier. Saving (after a fresh sign-in) calls ``policy_update`` (audited
+    as ``policy.updated``); requests already open keep the snapshot they were opened with."""
 
     form = PromotionPolicyForm
     list_display = ["risk_tier", *POLICY_FIELDS, "updated_by", "updated_at"]
@@ -101,13 +101,6 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def changeform_view(self, request, *args, **kwargs):
-        from .stepup import is_fresh, step_up_url
-
-        if request.method == "POST" and not is_fresh(request):  # changing a policy needs a fresh sign-in
-            return redirect(step_up_url(request, back=request.get_full_path()))
-        return super().changeform_view(request, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         from .services.audit import AuditContext
@@ -397,10 +390,11 @@ def audited_password_change(request):
         return view(request)
 
 
-class AuditedUserAdmin(UserAdmin):
+class AuditedUserAdmin(StepUpOnSave, UserAdmin):
     """Group membership is a role (reviewer, auditor): its audit events name the acting admin, as
-    do creating, changing (the admin flags above all), deleting an account and setting its password. Deactivating a
-    user (unticking "active") revokes all their tokens at once."""
+    do creating, changing (the admin flags above all), deleting an account and setting its password; saving
+    the account or its password needs a fresh sign-in. Deactivating a user (unticking "active")
+    revokes all their tokens at once."""
 
     actions = ["deactivate"]
     change_password_form = AuditedPasswordForm
