@@ -444,9 +444,10 @@ class AuditedUserAdmin(StepUpOnSave, UserAdmin):
         self.message_user(request, f"{queryset.count()} user(s) deactivated; {revoked} token(s) revoked.")
 
 
-class AuditedGroupAdmin(GroupAdmin):
+class AuditedGroupAdmin(StepUpOnSave, GroupAdmin):
     """Roles are groups found by name (reviewer, auditor, privacy): creating, renaming and
-    deleting one go through audited services, naming the acting admin (and, on delete, the members)."""
+    deleting one go through audited services, naming the acting admin (and, on delete, the members);
+    saving one needs a fresh sign-in (a group renamed 'auditor' makes its members auditors)."""
 
     def save_model(self, request, obj, form, change):
         from .services.accounts import role_group_save

@@ -200,3 +200,19 @@ def test_granting_admin_a_role_or_a_password_in_the_admin_needs_step_up(
     assert not outsider.is_superuser and not outsider.groups.exists() and not outsider.check_password("Qv7!x-91-aa")
     assert not AuditEvent.objects.filter(seq__gt=since).exists()
     assert client.get(url).status_code == 200  # reading needs no step-up
+
+
+def test_renaming_a_group_into_a_role_in_the_admin_needs_step_up(admin_user, outsider, client_for, last_seq):
+    # roles are groups found by name: a group renamed 'auditor' makes its members auditors
+    from django.contrib.auth.models import Group
+
+    Group.objects.filter(name="auditor").delete()
+    ops = Group.objects.create(name="ops")
+    outsider.groups.add(ops)
+    client = client_for(admin_user)
+    _stale(client)
+    since = last_seq()
+    response = client.post(f"/admin/auth/group/{ops.pk}/change/", {"name": "auditor"})
+    assert response.status_code == 302 and response["Location"].startswith("/login/step-up/")
+    ops.refresh_from_db()
+    assert ops.name == "ops" and not AuditEvent.objects.filter(seq__gt=since).exists()
