@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q
 
-from monitoring.models import ErasureOutcome, ErasureRequest, Prediction, RetentionPolicy
+from monitoring.models import ErasureOutcome, ErasureRequest, GroundTruth, Prediction, RetentionPolicy
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from monitoring.services.retention import default_raw_days, effective_raw_days, retention_policy_get
 from registry.choices import RiskTier
@@ -111,6 +111,14 @@ def _schema(model: RegisteredModel) -> list[dict]:
     return list(version.feature_schema or []) if version else []
 
 
+def _subject_ids_stored(model: RegisteredModel) -> bool:
+    """Whether the model's stored predictions or labels carry a data subject's id (as its hash)."""
+    return (
+        Prediction.objects.filter(version__model=model, subject_hash__isnull=False).exists()
+        or GroundTruth.objects.filter(model=model, subject_hash__isnull=False).exists()
+    )
+
+
 def _roles_seeing_all_models() -> list[str]:
     """Each role that sees every model (``registry.rules.sees_all_models``) with its active
     members: the admins (staff or superuser) and the reviewer, auditor and privacy groups."""
@@ -144,9 +152,7 @@ def records_of_processing(*, user) -> list[dict[str, Any]]:
                 "purpose": model.intended_use,
                 "data_categories": [{"name": f.get("name"), "type": f.get("type", "numeric")} for f in schema],
                 "sensitive_attributes": [f.get("name") for f in schema if f.get("sensitive")],
-                "subject_ids_received": Prediction.objects.filter(
-                    version__model=model, subject_hash__isnull=False
-                ).exists(),
+                "subject_ids_received": _subject_ids_stored(model),
                 "raw_days": effective_raw_days(policy),
                 "legal_hold": policy.legal_hold,
                 "legal_hold_reason": policy.legal_hold_reason,
