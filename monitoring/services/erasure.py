@@ -183,12 +183,11 @@ def erasure_holds_release(*, model: RegisteredModel, actor, context: AuditContex
     held = list(
         ErasureOutcome.objects.select_for_update()
         .filter(model=model, status=ErasureOutcomeStatus.HELD)
-        .select_related("request")
         .order_by("request_id")
     )
     released = []
     for outcome in held:
-        request = outcome.request
+        request = ErasureRequest.objects.select_for_update().get(pk=outcome.request_id)  # its status
         before = {"status": request.status, "results": erasure_results(request.outcomes.select_related("model"))}
         rows = _subject_rows(request.subject_hash, model_id=model.pk).get(model.pk, [])
         outcome.labels = _erase_in_model(
