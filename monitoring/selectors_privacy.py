@@ -10,7 +10,14 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q
 
-from monitoring.models import ErasureOutcome, ErasureRequest, GroundTruth, Prediction, RetentionPolicy
+from monitoring.models import (
+    ErasureOutcome,
+    ErasureOutcomeStatus,
+    ErasureRequest,
+    GroundTruth,
+    Prediction,
+    RetentionPolicy,
+)
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from monitoring.services.retention import default_raw_days, effective_raw_days, retention_policy_get
 from registry.choices import RiskTier
@@ -70,6 +77,12 @@ def model_erasures(*, model: RegisteredModel) -> tuple[list[ErasureOutcome], int
     for outcome in latest:
         outcome.audit_seq = seqs.get(str(outcome.request_id))
     return latest, outcomes.count()
+
+
+def held_erasure_requests(*, model: RegisteredModel) -> list[int]:
+    """The ids of the erasure requests whose rows this model holds under its legal hold."""
+    held = ErasureOutcome.objects.filter(model=model, status=ErasureOutcomeStatus.HELD)
+    return sorted(held.values_list("request_id", flat=True))
 
 
 def model_retention(*, model: RegisteredModel) -> dict[str, Any]:
@@ -190,6 +203,7 @@ def records_csv(records: list[dict[str, Any]]) -> str:
 __all__ = [
     "erasure_request_get",
     "erasure_request_list",
+    "held_erasure_requests",
     "model_erasures",
     "model_retention",
     "purge_receipts",

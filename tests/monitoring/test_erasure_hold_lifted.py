@@ -142,3 +142,17 @@ def test_the_purge_leaves_erasures_held_while_the_hold_stands(held_request):
     retention_purge(now=T0 + timedelta(days=1))
     assert ErasureRequest.objects.get(pk=request.pk).status == "held"
     assert Prediction.objects.filter(version__model=credit).count() == 3
+
+
+def test_the_privacy_page_says_which_held_erasures_lifting_the_hold_carried_out(held_request, privacy, client_for):
+    request, credit = held_request
+    response = client_for(privacy).post(
+        f"/monitoring/privacy/retention/{credit.name}/",
+        {"raw_days": "400", "legal_hold_reason": "", "legal_hold_article": ""},
+        follow=True,
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert (
+        f"credit: retention and legal hold saved; the rows held for erasure request #{request.pk} were erased." in page
+    )
