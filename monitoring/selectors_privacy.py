@@ -81,8 +81,16 @@ def model_erasures(*, model: RegisteredModel) -> tuple[list[ErasureOutcome], int
 
 def held_erasure_requests(*, model: RegisteredModel) -> list[int]:
     """The ids of the erasure requests whose rows this model holds under its legal hold."""
-    held = ErasureOutcome.objects.filter(model=model, status=ErasureOutcomeStatus.HELD)
-    return sorted(held.values_list("request_id", flat=True))
+    return held_erasures_by_model().get(model.name, [])
+
+
+def held_erasures_by_model() -> dict[str, list[int]]:
+    """Model name → the ids of the erasure requests whose rows it holds under its legal hold."""
+    held: dict[str, list[int]] = {}
+    outcomes = ErasureOutcome.objects.filter(status=ErasureOutcomeStatus.HELD).order_by("request_id")
+    for name, request_id in outcomes.values_list("model__name", "request_id"):
+        held.setdefault(name, []).append(request_id)
+    return held
 
 
 def model_retention(*, model: RegisteredModel) -> dict[str, Any]:
@@ -204,6 +212,7 @@ __all__ = [
     "erasure_request_get",
     "erasure_request_list",
     "held_erasure_requests",
+    "held_erasures_by_model",
     "model_erasures",
     "model_retention",
     "purge_receipts",

@@ -15,6 +15,7 @@ from monitoring.selectors_privacy import (
     RECEIPTS_SHOWN,
     erasure_request_list,
     held_erasure_requests,
+    held_erasures_by_model,
     purge_receipts,
     records_of_processing,
 )
@@ -40,10 +41,12 @@ def privacy_overview(request):
 def _privacy_context(request) -> dict:
     if not can_view_privacy(request.user):
         raise PermissionDenied("Only privacy officers, auditors and admins see this page.")
+    records = records_of_processing(user=request.user)
+    held = held_erasures_by_model()  # shown beside the hold: lifting it erases these rows
     return {
         "nav_section": "privacy",
         "requests": list(erasure_request_list(user=request.user)[:PAGE_SIZE]),
-        "records": records_of_processing(user=request.user),
+        "records": [(record, held.get(record["model"], [])) for record in records],
         "receipts": list(purge_receipts()[:RECEIPTS_SHOWN]),
         "can_erase": can_request_erasure(request.user),
         "can_manage": can_manage_retention(request.user),

@@ -156,3 +156,11 @@ def test_the_privacy_page_says_which_held_erasures_lifting_the_hold_carried_out(
     assert (
         f"credit: retention and legal hold saved; the rows held for erasure request #{request.pk} were erased." in page
     )
+
+
+def test_the_hold_form_warns_that_lifting_it_erases_the_held_rows(held_request, privacy, auditor, client_for):
+    request, credit = held_request
+    warning = f"Lifting it erases at once the rows held for erasure request #{request.pk}."
+    page = client_for(privacy).get("/monitoring/privacy/").content.decode()
+    assert page.count(warning) == 1  # credit's form only
+    assert warning not in client_for(auditor).get("/monitoring/privacy/").content.decode()  # no form to lift it
