@@ -49,6 +49,16 @@ class AuditFilterForm(django_forms.Form):
         return cleaned
 
 
+MAX_SEQ = 2**63 - 1  # the largest sequence number the column holds
+
+
+class SeqFilter(django_filters.NumberFilter):
+    """A sequence number: a whole number (``1.5`` is refused, not read as "from 2" and recorded
+    in an export's manifest as ``"1.5"``)."""
+
+    field_class = django_forms.IntegerField
+
+
 class AuditEventFilter(django_filters.FilterSet):
     """Filters of the audit log (page, export and API): time range, model, actor, action, source."""
 
@@ -60,8 +70,8 @@ class AuditEventFilter(django_filters.FilterSet):
         method="filter_action", label="Action", help_text="exact, or a prefix ending in '.'"
     )
     source = django_filters.ChoiceFilter(choices=AuditSource.choices, label="Source", empty_label="Any source")
-    from_seq = django_filters.NumberFilter(field_name="seq", lookup_expr="gte", min_value=1, label="From seq")
-    to_seq = django_filters.NumberFilter(field_name="seq", lookup_expr="lte", min_value=1, label="To seq")
+    from_seq = SeqFilter(field_name="seq", lookup_expr="gte", min_value=1, max_value=MAX_SEQ, label="From seq")
+    to_seq = SeqFilter(field_name="seq", lookup_expr="lte", min_value=1, max_value=MAX_SEQ, label="To seq")
 
     class Meta:
         model = AuditEvent

@@ -105,6 +105,8 @@ def test_a_long_unbroken_username_of_a_failed_sign_in_wraps_in_the_audit_table(a
         {"source": "telepathy"},
         {"before": "abc"},
         {"from_seq": "-1"},
+        {"from_seq": "1.5"},
+        {"to_seq": "99999999999999999999999"},
         {"since": "2026-02-01T00:00", "until": "2026-01-01T00:00"},
     ],
 )
