@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mlops_portal import health
 from registry import oidc
+from registry.admin import audited_password_change
 from registry.views import access
 
 
@@ -46,6 +47,7 @@ urlpatterns = [
     path("oidc/callback/", oidc.OidcCallbackView.as_view(), name="oidc_authentication_callback"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", health.metrics, name="metrics"),
+    path("admin/password_change/", admin.site.admin_view(audited_password_change), name="admin_password_change"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

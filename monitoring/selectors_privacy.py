@@ -8,9 +8,16 @@ import io
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 
-from monitoring.models import ErasureOutcome, ErasureRequest, Prediction, RetentionPolicy
+from monitoring.models import (
+    ErasureOutcome,
+    ErasureOutcomeStatus,
+    ErasureRequest,
+    GroundTruth,
+    Prediction,
+    RetentionPolicy,
+)
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from monitoring.services.retention import default_raw_days, effective_raw_days, retention_policy_get
 from registry.choices import RiskTier
@@ -37,6 +44,7 @@ RECORD_COLUMNS = [
 ]
 
 
+SEES_ALL_GROUPS = (REVIEWER_GROUP, AUDITOR_GROUP, PRIVACY_GROUP)
 RECEIPTS_SHOWN = 100
 ERASURES_SHOWN = 100
 
@@ -55,16 +63,34 @@ def model_erasures(*, model: RegisteredModel) -> tuple[list[ErasureOutcome], int
     ``ERASURES_SHOWN`` and how many in all. No subject id: only its hash was ever stored."""
     outcomes = ErasureOutcome.objects.filter(model=model).select_related("request")
     latest = list(outcomes.order_by("-request__requested_at", "-request_id")[:ERASURES_SHOWN])
+    # the request's own event, or the later one that erased the rows here when a hold was lifted
     seqs = dict(
         AuditEvent.objects.filter(
+            Q(model_id__isnull=True) | Q(model_id=model.pk),
             action="erasure.completed",
             object_type=ErasureRequest._meta.label_lower,
             object_id__in=[str(o.request_id) for o in latest],
-        ).values_list("object_id", "seq")
+        )
+        .order_by("seq")
+        .values_list("object_id", "seq")
     )
     for outcome in latest:
         outcome.audit_seq = seqs.get(str(outcome.request_id))
     return latest, outcomes.count()
+
+
+def held_erasure_requests(*, model: RegisteredModel) -> list[int]:
+    """The ids of the erasure requests whose rows this model holds under its legal hold."""
+    return held_erasures_by_model().get(model.name, [])
+
+
+def held_erasures_by_model() -> dict[str, list[int]]:
+    """Model name → the ids of the erasure requests whose rows it holds under its legal hold."""
+    held: dict[str, list[int]] = {}
+    outcomes = ErasureOutcome.objects.filter(status=ErasureOutcomeStatus.HELD).order_by("request_id")
+    for name, request_id in outcomes.values_list("model__name", "request_id"):
+        held.setdefault(name, []).append(request_id)
+    return held
 
 
 def model_retention(*, model: RegisteredModel) -> dict[str, Any]:
@@ -106,6 +132,23 @@ def _schema(model: RegisteredModel) -> list[dict]:
     return list(version.feature_schema or []) if version else []
 
 
+def _subject_ids_stored(model: RegisteredModel) -> bool:
+    """Whether the model's stored predictions or labels carry a data subject's id (as its hash)."""
+    return (
+        Prediction.objects.filter(version__model=model, subject_hash__isnull=False).exists()
+        or GroundTruth.objects.filter(model=model, subject_hash__isnull=False).exists()
+    )
+
+
+def _roles_seeing_all_models() -> list[str]:
+    """Each role that sees every model (``registry.rules.sees_all_models``) with its active
+    members: the admins (staff or superuser) and the reviewer, auditor and privacy groups."""
+    users = get_user_model().objects.filter(is_active=True)
+    admins = users.filter(Q(is_staff=True) | Q(is_superuser=True))
+    roles = [("admin", admins), *((name, users.filter(groups__name=name)) for name in SEES_ALL_GROUPS)]
+    return [f"{name} ({', '.join(sorted(set(members.values_list('username', flat=True))))})" for name, members in roles]
+
+
 def records_of_processing(*, user) -> list[dict[str, Any]]:
     """One record per model the user may see: purpose, categories of data (the latest version's
     feature schema, sensitive attributes flagged), retention and hold, and who can see it."""
@@ -116,7 +159,7 @@ def records_of_processing(*, user) -> list[dict[str, Any]]:
         .order_by("name")
     )
     policies = {p.model_id: p for p in RetentionPolicy.objects.filter(model__in=models)}
-    staff = sorted(get_user_model().objects.filter(is_active=True, is_staff=True).values_list("username", flat=True))
+    seeing_all = _roles_seeing_all_models()
     records = []
     for model in models:
         policy = policies.get(model.pk) or RetentionPolicy(model=model, raw_days=default_raw_days(model))
@@ -130,9 +173,7 @@ def records_of_processing(*, user) -> list[dict[str, Any]]:
                 "purpose": model.intended_use,
                 "data_categories": [{"name": f.get("name"), "type": f.get("type", "numeric")} for f in schema],
                 "sensitive_attributes": [f.get("name") for f in schema if f.get("sensitive")],
-                "subject_ids_received": Prediction.objects.filter(
-                    version__model=model, subject_hash__isnull=False
-                ).exists(),
+                "subject_ids_received": _subject_ids_stored(model),
                 "raw_days": effective_raw_days(policy),
                 "legal_hold": policy.legal_hold,
                 "legal_hold_reason": policy.legal_hold_reason,
@@ -141,12 +182,7 @@ def records_of_processing(*, user) -> list[dict[str, Any]]:
                 "owner": model.owner.get_username(),
                 "team": model.team.name,
                 "team_members": sorted(u.get_username() for u in model.team.members.all()),
-                "roles_seeing_all_models": [
-                    f"admin ({', '.join(staff)})",
-                    REVIEWER_GROUP,
-                    AUDITOR_GROUP,
-                    PRIVACY_GROUP,
-                ],
+                "roles_seeing_all_models": seeing_all,
             }
         )
     return records
@@ -175,6 +211,8 @@ def records_csv(records: list[dict[str, Any]]) -> str:
 __all__ = [
     "erasure_request_get",
     "erasure_request_list",
+    "held_erasure_requests",
+    "held_erasures_by_model",
     "model_erasures",
     "model_retention",
     "purge_receipts",

@@ -11,7 +11,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from monitoring.form_errors import VALUES, invalid_page
 from monitoring.forms import RetentionForm
-from monitoring.selectors_privacy import RECEIPTS_SHOWN, erasure_request_list, purge_receipts, records_of_processing
+from monitoring.selectors_privacy import (
+    RECEIPTS_SHOWN,
+    erasure_request_list,
+    held_erasure_requests,
+    held_erasures_by_model,
+    purge_receipts,
+    records_of_processing,
+)
 from monitoring.services.erasure import erasure_request_create
 from monitoring.services.retention import retention_policy_update
 from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
@@ -34,10 +41,12 @@ def privacy_overview(request):
 def _privacy_context(request) -> dict:
     if not can_view_privacy(request.user):
         raise PermissionDenied("Only privacy officers, auditors and admins see this page.")
+    records = records_of_processing(user=request.user)
+    held = held_erasures_by_model()  # shown beside the hold: lifting it erases these rows
     return {
         "nav_section": "privacy",
         "requests": list(erasure_request_list(user=request.user)[:PAGE_SIZE]),
-        "records": records_of_processing(user=request.user),
+        "records": [(record, held.get(record["model"], [])) for record in records],
         "receipts": list(purge_receipts()[:RECEIPTS_SHOWN]),
         "can_erase": can_request_erasure(request.user),
         "can_manage": can_manage_retention(request.user),
@@ -79,12 +88,16 @@ def retention_update_view(request, name):
     if not form.is_valid():
         context = {**_privacy_context(request), "retention_error_for": model.name}
         return invalid_page(request, form.errors, template=PAGE, context=context, message=VALUES)
+    held = held_erasure_requests(model=model)
     try:
-        retention_policy_update(
+        policy = retention_policy_update(
             model=model, actor=request.user, context=AuditContext.from_request(request), changes=form.cleaned_data
         )
     except ValidationError as exc:
         messages.error(request, f"{model.name}: " + "; ".join(exc.messages))
         return redirect("monitoring:privacy")
-    messages.success(request, f"{model.name}: retention and legal hold saved.")
+    released = ""
+    if held and not policy.legal_hold:  # lifting the hold carried them out (retention_policy_update)
+        released = f"; the rows held for erasure request {', '.join(f'#{pk}' for pk in held)} were erased"
+    messages.success(request, f"{model.name}: retention and legal hold saved{released}.")
     return redirect("monitoring:privacy")

@@ -4,11 +4,11 @@ every change through an audited service."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
-from django.shortcuts import redirect
 from django.utils.html import format_html
 
 from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
@@ -24,6 +24,7 @@ from .models import (
     WebhookDelivery,
 )
 from .services.policies import POLICY_FIELDS
+from .stepup import StepUpOnSave
 
 
 @admin.register(Team)
@@ -87,9 +88,9 @@ class PromotionPolicyForm(forms.ModelForm):
 
 
 @admin.register(PromotionPolicy)
-class PromotionPolicyAdmin(admin.ModelAdmin):
-    """One policy per risk tier. Saving calls ``policy_update`` (audited as ``policy.updated``);
-    requests already open keep the snapshot they were opened with."""
+class PromotionPolicyAdmin(StepUpOnSave, admin.ModelAdmin):
+    """One policy per risk tier. Saving (after a fresh sign-in) calls ``policy_update`` (audited
+    as ``policy.updated``); requests already open keep the snapshot they were opened with."""
 
     form = PromotionPolicyForm
     list_display = ["risk_tier", *POLICY_FIELDS, "updated_by", "updated_at"]
@@ -100,13 +101,6 @@ class PromotionPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def changeform_view(self, request, *args, **kwargs):
-        from .stepup import is_fresh, step_up_url
-
-        if request.method == "POST" and not is_fresh(request):  # changing a policy needs a fresh sign-in
-            return redirect(step_up_url(request, back=request.get_full_path()))
-        return super().changeform_view(request, *args, **kwargs)
 
     def save_model(self, request, obj, form, change):
         from .services.audit import AuditContext
@@ -365,10 +359,42 @@ class AuditedPasswordForm(AdminPasswordChangeForm):
         return account_password_set(user=self.user, password=password, actor=actor, context=context)
 
 
-class AuditedUserAdmin(UserAdmin):
+class AuditedOwnPasswordForm(OwnPasswordChangeForm):
+    """The admin site's "Change password" form (the signed-in admin's own password, old one
+    first), saved by the audited service as ``user.password_set``."""
+
+    def save(self, commit=True):
+        from .services.accounts import account_password_set
+        from .services.audit import CLI, current_actor
+
+        actor, context = current_actor(CLI)  # set by audited_password_change
+        password = self.cleaned_data["new_password1"]
+        return account_password_set(user=self.user, password=password, actor=actor, context=context)
+
+
+def audited_password_change(request):
+    """The admin site's own "Change password" page, with the form above (routed before the admin
+    site's URLs in ``mlops_portal.urls``; the admin site's login and staff check wrap it)."""
+    from django.contrib.auth.views import PasswordChangeView
+    from django.urls import reverse
+
+    from .services.audit import AuditContext, acting_as
+
+    view = PasswordChangeView.as_view(
+        form_class=AuditedOwnPasswordForm,
+        success_url=reverse("admin:password_change_done"),
+        extra_context=admin.site.each_context(request),
+    )
+    request.current_app = admin.site.name
+    with acting_as(request.user, AuditContext.from_request(request)):
+        return view(request)
+
+
+class AuditedUserAdmin(StepUpOnSave, UserAdmin):
     """Group membership is a role (reviewer, auditor): its audit events name the acting admin, as
-    do creating, changing (the admin flags above all), deleting an account and setting its password. Deactivating a
-    user (unticking "active") revokes all their tokens at once."""
+    do creating, changing (the admin flags above all), deleting an account and setting its password; saving
+    the account or its password needs a fresh sign-in. Deactivating a user (unticking "active")
+    revokes all their tokens at once."""
 
     actions = ["deactivate"]
     change_password_form = AuditedPasswordForm
@@ -418,9 +444,10 @@ class AuditedUserAdmin(UserAdmin):
         self.message_user(request, f"{queryset.count()} user(s) deactivated; {revoked} token(s) revoked.")
 
 
-class AuditedGroupAdmin(GroupAdmin):
+class AuditedGroupAdmin(StepUpOnSave, GroupAdmin):
     """Roles are groups found by name (reviewer, auditor, privacy): creating, renaming and
-    deleting one go through audited services, naming the acting admin (and, on delete, the members)."""
+    deleting one go through audited services, naming the acting admin (and, on delete, the members);
+    saving one needs a fresh sign-in (a group renamed 'auditor' makes its members auditors)."""
 
     def save_model(self, request, obj, form, change):
         from .services.accounts import role_group_save

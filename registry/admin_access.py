@@ -11,6 +11,7 @@ from django.contrib import admin
 
 from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
 from .models import ApiToken, ExternalIdentity, GroupMapping, ServiceAccount
+from .stepup import StepUpOnSave
 
 
 def _context(request):
@@ -19,8 +20,9 @@ def _context(request):
     return AuditContext.from_request(request)
 
 
-class GroupMappingAdmin(admin.ModelAdmin):
-    """``claim value → role, team or admin``; applied at every sign-in through the provider."""
+class GroupMappingAdmin(StepUpOnSave, admin.ModelAdmin):
+    """``claim value → role, team or admin``; applied at every sign-in through the provider. Saving
+    one needs a fresh sign-in."""
 
     list_display = ["claim_value", "group", "team", "grants_admin"]
     search_fields = ["claim_value"]

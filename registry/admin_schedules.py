@@ -1,12 +1,18 @@
-"""Admin page of the beat schedule (django-celery-beat's periodic tasks): every change, the list
-actions that switch tasks on and off included, goes through the audited services of
-``registry.services.schedules``."""
+"""Admin page of the beat schedule (django-celery-beat's periodic tasks and the crontab, interval,
+solar and clocked schedules they run on): every change, the list actions that switch tasks on
+and off included, goes through the audited services of ``registry.services.schedules``."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django_celery_beat.admin import PeriodicTaskAdmin
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.admin import (
+    ClockedScheduleAdmin,
+    CrontabScheduleAdmin,
+    IntervalScheduleAdmin,
+    PeriodicTaskAdmin,
+    SolarScheduleAdmin,
+)
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 
 def _context(request):
@@ -49,6 +55,36 @@ class AuditedPeriodicTaskAdmin(PeriodicTaskAdmin):
         self._switch(request, queryset, None, "toggled")
 
 
+class AuditedTimingAdmin:
+    """A crontab, interval, solar or clocked schedule: a change is audited on every task that runs
+    on it, a delete on every task it takes with it (``schedule_timing_save`` / ``_delete``)."""
+
+    def save_model(self, request, obj, form, change):
+        from .services.schedules import schedule_timing_save
+
+        schedule_timing_save(timing=obj, actor=request.user, context=_context(request))
+
+    def delete_model(self, request, obj):
+        from .services.schedules import schedule_timing_delete
+
+        schedule_timing_delete(timing=obj, actor=request.user, context=_context(request))
+
+    def delete_queryset(self, request, queryset):
+        for timing in queryset:
+            self.delete_model(request, timing)
+
+
+TIMING_ADMINS = (
+    (CrontabSchedule, CrontabScheduleAdmin),
+    (IntervalSchedule, IntervalScheduleAdmin),
+    (SolarSchedule, SolarScheduleAdmin),
+    (ClockedSchedule, ClockedScheduleAdmin),
+)
+
+
 def register_schedule_admin(site) -> None:
     site.unregister(PeriodicTask)
     site.register(PeriodicTask, AuditedPeriodicTaskAdmin)
+    for model, base in TIMING_ADMINS:
+        site.unregister(model)
+        site.register(model, type(f"Audited{base.__name__}", (AuditedTimingAdmin, base), {}))

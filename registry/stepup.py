@@ -152,3 +152,22 @@ def promotion_approval_check(request, promotion, override_reason) -> None:
     """For the API: ``StepUpRequired`` unless the approval is routine or the caller is fresh."""
     if promotion_approval_is_sensitive(request, promotion.pk, override=bool(override_reason)):
         step_up_check(request)
+
+
+class StepUpOnSave:
+    """An admin-site ``ModelAdmin`` mixin: saving its change form (and, for accounts, the password
+    form) needs a fresh sign-in, as a policy change does; reading it does not. For what grants
+    power: a policy, the admin flags and roles of an account, its password, a provider mapping."""
+
+    def _stale_post(self, request):
+        from django.shortcuts import redirect
+
+        if request.method == "POST" and not is_fresh(request):
+            return redirect(step_up_url(request, back=request.get_full_path()))
+        return None
+
+    def changeform_view(self, request, *args, **kwargs):
+        return self._stale_post(request) or super().changeform_view(request, *args, **kwargs)
+
+    def user_change_password(self, request, *args, **kwargs):
+        return self._stale_post(request) or super().user_change_password(request, *args, **kwargs)

@@ -90,6 +90,8 @@ def _matches(payload: dict, key: str, value) -> bool:
     if key == "action":
         prefix = text.endswith((".", "*"))
         return payload["action"].startswith(text.rstrip("*")) if prefix else payload["action"] == text
+    if key == "actor_ids":  # the account the actor filter named, by id (its events under any name)
+        return payload["actor_id"] in value
     field = {"model": "model_name", "actor": "actor_name", "source": "source"}.get(key)
     if field is None:
         raise Mismatch(f"the manifest declares a filter this check does not know: {key}")
@@ -97,13 +99,18 @@ def _matches(payload: dict, key: str, value) -> bool:
 
 
 def _filter_check(filters: dict):
-    """A row callback refusing the first event that does not match ``filters``."""
+    """A row callback refusing the first event that does not match ``filters``. An actor given
+    with its account's id (``actor_ids``) is checked by the id alone: the account's events keep
+    the name they were written under, also after a rename."""
+    if isinstance(filters.get("actor_ids"), list):
+        filters = {key: value for key, value in filters.items() if key != "actor"}
 
     def check(payload: dict) -> None:
         for key, value in filters.items():
             if not _matches(payload, key, value):
                 seq = payload["seq"]
-                raise Mismatch(f"event seq {seq} does not match the declared filter {key}={value}: it was swapped in")
+                name = "actor" if key == "actor_ids" else key
+                raise Mismatch(f"event seq {seq} does not match the declared filter {name}={value}: it was swapped in")
 
     return check
 

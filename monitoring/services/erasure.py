@@ -5,7 +5,8 @@ model, same prediction id; a label is often sent without a subject id) found by 
 hash in a second), with the sensitive values stored apart
 for those predictions (``PredictionSensitive``, by version and prediction id) and the erased
 ids subtracted from their days' digests, across every model, except where a model is under a
-legal hold (answered "held" with the hold's reason and article).
+legal hold (answered "held" with the hold's reason and article; lifting the hold erases those
+rows then, ``erasure_holds_release``).
 
 The subject id in clear is hashed at the door and never stored, logged or audited: the request
 row and its audit event carry the request's id and the per-model counts only.
@@ -58,12 +59,14 @@ def erasure_results(outcomes) -> list[dict[str, Any]]:
     return results
 
 
-def _subject_rows(hashed: str) -> dict[int, list[tuple]]:
-    """The subject's predictions by model id: (version id, time, prediction id) rows."""
+def _subject_rows(hashed: str, *, model_id: int | None = None) -> dict[int, list[tuple]]:
+    """The subject's predictions by model id (one model's if given): (version id, time,
+    prediction id) rows."""
     rows: dict[int, list[tuple]] = {}
-    found = Prediction.objects.filter(subject_hash=hashed).values_list(
-        "version__model_id", "version_id", "timestamp", "prediction_id"
-    )
+    found = Prediction.objects.filter(subject_hash=hashed)
+    if model_id is not None:
+        found = found.filter(version__model_id=model_id)
+    found = found.values_list("version__model_id", "version_id", "timestamp", "prediction_id")
     for model_id, *row in found:
         rows.setdefault(model_id, []).append(tuple(row))
     return rows
@@ -104,6 +107,16 @@ def _slices_forget(rows: list[tuple]) -> None:
         slices_forget(version_id=version_id, hours=hours)
 
 
+def _erase_in_model(model_id: int, hashed: str, rows: list[tuple], label_sets: list) -> int:
+    """Remove the subject's rows of one model (``rows``: its predictions, ``label_sets``: its
+    labels), with their sensitive values, digests and slices; the labels removed."""
+    digests_remove(rows=rows)
+    _sensitive_delete(rows)
+    _slices_forget(rows)
+    Prediction.objects.filter(subject_hash=hashed, version__model_id=model_id).delete()
+    return sum(q.delete()[0] for q in label_sets)
+
+
 @transaction.atomic
 def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> ErasureRequest:
     """Erase one subject's raw rows now (an index probe per partition: well under a second) and
@@ -131,11 +144,7 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
             outcome.status, outcome.labels = ErasureOutcomeStatus.HELD, sum(q.count() for q in label_sets)
             outcome.hold_reason, outcome.hold_article = hold.legal_hold_reason, hold.legal_hold_article
         else:
-            digests_remove(rows=rows)
-            _sensitive_delete(rows)
-            _slices_forget(rows)
-            Prediction.objects.filter(subject_hash=hashed, version__model_id=model_id).delete()
-            outcome.labels = sum(q.delete()[0] for q in label_sets)
+            outcome.labels = _erase_in_model(model_id, hashed, rows, label_sets)
             outcome.status = ErasureOutcomeStatus.ERASED
         outcomes.append(outcome)
     now = clock.now()
@@ -164,4 +173,45 @@ def erasure_request_create(*, subject_id: str, actor, context: AuditContext) -> 
     return request
 
 
-__all__ = ["erasure_request_create", "erasure_results"]
+@transaction.atomic
+def erasure_holds_release(*, model: RegisteredModel, actor, context: AuditContext) -> list[ErasureRequest]:
+    """Carry out the erasures held under ``model``'s legal hold, now lifted: the hold was the only
+    ground for keeping the subject's rows (GDPR Art. 17(3)(e)). Called by the retention change
+    that lifts it, in its transaction; per request, the rows erased now, its answer "erased" (the
+    request completed once no model holds it) and ``erasure.completed`` with the answer before
+    and after. The requests released."""
+    held = list(
+        ErasureOutcome.objects.select_for_update()
+        .filter(model=model, status=ErasureOutcomeStatus.HELD)
+        .order_by("request_id")
+    )
+    released = []
+    for outcome in held:
+        request = ErasureRequest.objects.select_for_update().get(pk=outcome.request_id)  # its status
+        before = {"status": request.status, "results": erasure_results(request.outcomes.select_related("model"))}
+        rows = _subject_rows(request.subject_hash, model_id=model.pk).get(model.pk, [])
+        outcome.labels = _erase_in_model(
+            model.pk, request.subject_hash, rows, _subject_labels(model.pk, request.subject_hash, rows)
+        )
+        outcome.predictions, outcome.status = len(rows), ErasureOutcomeStatus.ERASED
+        outcome.hold_reason, outcome.hold_article = "", ""
+        outcome.save(update_fields=["predictions", "labels", "status", "hold_reason", "hold_article"])
+        if not request.outcomes.filter(status=ErasureOutcomeStatus.HELD).exists():
+            request.status, request.completed_at = ErasureStatus.COMPLETED, clock.now()
+            request.save(update_fields=["status", "completed_at"])
+        results = erasure_results(request.outcomes.select_related("model"))
+        audit_record(
+            actor=actor,
+            action="erasure.completed",
+            context=context,
+            obj=request,
+            model=model,
+            object_repr=f"Erasure request #{request.pk}",
+            before=before,
+            after={"request": request.pk, "status": request.status, "results": results, "hold_lifted_on": model.name},
+        )
+        released.append(request)
+    return released
+
+
+__all__ = ["erasure_holds_release", "erasure_request_create", "erasure_results"]

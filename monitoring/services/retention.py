@@ -40,7 +40,16 @@ from django.db import transaction
 from django.db.models import Min
 
 from mlops_portal import clock
-from monitoring.models import DirtyWindow, GroundTruth, LLMRequest, Prediction, PredictionSensitive, RetentionPolicy
+from monitoring.models import (
+    DirtyWindow,
+    ErasureOutcome,
+    ErasureOutcomeStatus,
+    GroundTruth,
+    LLMRequest,
+    Prediction,
+    PredictionSensitive,
+    RetentionPolicy,
+)
 from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
 from registry.choices import RiskTier
 from registry.models import ModelVersion, RegisteredModel
@@ -48,6 +57,7 @@ from registry.rules import can_manage_retention
 from registry.services.audit import WORKER, AuditContext, audit_record, model_snapshot
 
 from . import partitions, raw_digests
+from .erasure import erasure_holds_release
 from .model_settings import settings_record, settings_row_for_update
 from .prediction_keys import prediction_keys_schedule, prediction_keys_sweep_queue
 
@@ -85,7 +95,8 @@ def retention_policy_update(
     *, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]
 ) -> RetentionPolicy:
     """Set a model's retention or legal hold (admin or privacy officer); audited
-    ``retention.changed`` with the before/after of the changed fields."""
+    ``retention.changed`` with the before/after of the changed fields. Lifting a hold carries
+    out the erasures it held (``erasure_holds_release``, audited after the change)."""
     if actor is not None and not can_manage_retention(actor, model):
         raise PermissionDenied("Only an admin or a privacy officer can change retention and legal holds.")
     policy, created = settings_row_for_update(
@@ -100,6 +111,8 @@ def retention_policy_update(
     policy.full_clean()
     policy.save()
     settings_record(policy, before, POLICY_FIELDS, action="retention.changed", actor=actor, context=context)
+    if before is not None and before["legal_hold"] and not policy.legal_hold:
+        erasure_holds_release(model=model, actor=actor, context=context)  # the hold was their only ground
     return policy
 
 
@@ -314,12 +327,23 @@ def _purge_llm_requests(plans: dict[int, Plan], cutoff: datetime, *, model_of: d
     return receipts
 
 
+def _finish_held_erasures(plans: dict[int, Plan]) -> None:
+    """Carry out the erasures still held on models that hold nothing now (a hold lifted outside
+    ``retention_policy_update``, or before lifting one carried them out), as the worker."""
+    held = ErasureOutcome.objects.filter(status=ErasureOutcomeStatus.HELD).values_list("model_id", flat=True)
+    for model in RegisteredModel.objects.filter(pk__in=held.distinct()).order_by("pk"):
+        if plans[model.pk].cutoff is not None:  # no legal hold
+            erasure_holds_release(model=model, actor=None, context=WORKER)
+
+
 def retention_purge(*, now: datetime | None = None) -> list[dict]:
     """Remove every model's expired raw rows (not those of models under a legal hold) → the
-    receipts written. Idempotent: a second run the same day finds nothing to remove."""
+    receipts written; first carry out erasures held on models no longer under a hold.
+    Idempotent: a second run the same day finds nothing to remove."""
     now = now or clock.now()
     today = partitions.day_floor(now)
     plans = purge_plans(now=now)
+    _finish_held_erasures(plans)
     partitioned = {table for table in RAW_TABLES if partitions.is_partitioned(table)}
     # owner id → model id, per raw table's owner field (``RawTable.owner_field``), read once
     version_model = dict(ModelVersion.objects.values_list("pk", "model_id"))

@@ -163,8 +163,10 @@ class AuditEventListView(AtomicWritesMixin, _NoFormatNegotiation, APIView):
 
 
 class AuditExportView(AtomicWritesMixin, _NoFormatNegotiation, APIView):
-    """Streamed CSV or JSON Lines export with a closing manifest (records ``audit.exported``)."""
+    """Streamed CSV or JSON Lines export with a closing manifest (records ``audit.exported``).
+    GET only: a HEAD, which sends no file, must not record an export (405, as the page's button)."""
 
+    http_method_names = ["get", "options"]
     permission_classes = [permissions.IsAuthenticated, HasScope, CanViewAudit]
     required_scopes = {"GET": TokenScope.AUDIT_READ}
 

@@ -49,6 +49,16 @@ class AuditFilterForm(django_forms.Form):
         return cleaned
 
 
+MAX_SEQ = 2**63 - 1  # the largest sequence number the column holds
+
+
+class SeqFilter(django_filters.NumberFilter):
+    """A sequence number: a whole number (``1.5`` is refused, not read as "from 2" and recorded
+    in an export's manifest as ``"1.5"``)."""
+
+    field_class = django_forms.IntegerField
+
+
 class AuditEventFilter(django_filters.FilterSet):
     """Filters of the audit log (page, export and API): time range, model, actor, action, source."""
 
@@ -60,8 +70,8 @@ class AuditEventFilter(django_filters.FilterSet):
         method="filter_action", label="Action", help_text="exact, or a prefix ending in '.'"
     )
     source = django_filters.ChoiceFilter(choices=AuditSource.choices, label="Source", empty_label="Any source")
-    from_seq = django_filters.NumberFilter(field_name="seq", lookup_expr="gte", min_value=1, label="From seq")
-    to_seq = django_filters.NumberFilter(field_name="seq", lookup_expr="lte", min_value=1, label="To seq")
+    from_seq = SeqFilter(field_name="seq", lookup_expr="gte", min_value=1, max_value=MAX_SEQ, label="From seq")
+    to_seq = SeqFilter(field_name="seq", lookup_expr="lte", min_value=1, max_value=MAX_SEQ, label="To seq")
 
     class Meta:
         model = AuditEvent
@@ -76,8 +86,7 @@ class AuditEventFilter(django_filters.FilterSet):
         return queryset.filter(model_id__in=ids) if ids else queryset.filter(model_name=value.strip())
 
     def filter_actor(self, queryset, name, value):
-        User = get_user_model()
-        ids = list(User.objects.filter(**{User.USERNAME_FIELD: value.strip()}).values_list("pk", flat=True))
+        ids = _account_ids(value)
         return queryset.filter(actor_id__in=ids) if ids else queryset.filter(actor_name=value.strip())
 
     def filter_action(self, queryset, name, value):
@@ -87,7 +96,9 @@ class AuditEventFilter(django_filters.FilterSet):
         return queryset.filter(action=value)
 
     def active_filters(self) -> dict[str, Any]:
-        """The filters actually applied, as plain values (for the manifest and audit event)."""
+        """The filters actually applied, as plain values (for the manifest and audit event). An
+        actor that is an account also gives its id (``actor_ids``): the events are that account's,
+        also those written under a former name, and ``verify_filtered`` checks them by id."""
         data = getattr(self.form, "cleaned_data", {}) or {}
         out = {}
         for key, value in data.items():
@@ -98,7 +109,15 @@ class AuditEventFilter(django_filters.FilterSet):
             elif hasattr(value, "is_integer") and value.is_integer():
                 value = int(value)
             out[key] = value
+        if out.get("actor") and (ids := _account_ids(out["actor"])):
+            out["actor_ids"] = ids
         return out
+
+
+def _account_ids(username: str) -> list[int]:
+    """The id of the account named ``username`` (a list: empty when there is none)."""
+    User = get_user_model()
+    return sorted(User.objects.filter(**{User.USERNAME_FIELD: username.strip()}).values_list("pk", flat=True))
 
 
 def audit_event_queryset(*, user) -> QuerySet[AuditEvent]:

@@ -79,3 +79,47 @@ def schedule_delete(*, task: PeriodicTask, actor, context: AuditContext) -> None
     before, name = _state(task), task.name
     audit_record(actor=actor, action="schedule.deleted", obj=task, object_repr=name, context=context, before=before)
     task.delete()
+
+
+def _tasks_on(timing) -> list[PeriodicTask]:
+    """The tasks that run on ``timing`` (a crontab, interval, solar or clocked schedule)."""
+    if timing.pk is None:
+        return []
+    field = {"crontabschedule": "crontab", "intervalschedule": "interval", "solarschedule": "solar"}.get(
+        timing._meta.model_name, "clocked"
+    )
+    return list(PeriodicTask.objects.select_for_update().filter(**{field: timing}).order_by("pk"))
+
+
+@transaction.atomic
+def schedule_timing_save(*, timing, actor, context: AuditContext):
+    """Create or change a crontab, interval, solar or clocked schedule: every task that runs on
+    it is audited ``schedule.changed`` with its schedule before and after (editing the nightly
+    crontab in place moves the retention purge as surely as editing the task). A new one runs
+    nothing until a task is set to it, which is audited then."""
+    tasks = _tasks_on(timing)
+    before = {task.pk: _state(task) for task in tasks}
+    timing.save()
+    for task in tasks:
+        task.refresh_from_db()
+        was, now = diff(before[task.pk], _state(task))
+        if now:
+            audit_record(
+                actor=actor,
+                action="schedule.changed",
+                obj=task,
+                object_repr=task.name,
+                context=context,
+                before=was,
+                after=now,
+            )
+    return timing
+
+
+@transaction.atomic
+def schedule_timing_delete(*, timing, actor, context: AuditContext) -> None:
+    """Delete a schedule; the tasks that run on it go with it (the database cascades), each
+    audited ``schedule.deleted`` first."""
+    for task in _tasks_on(timing):
+        schedule_delete(task=task, actor=actor, context=context)
+    timing.delete()

@@ -152,3 +152,27 @@ def test_renaming_and_deleting_a_role_group_in_the_admin_are_audited_with_its_me
     assert events[0].before == {"name": "auditor"} and events[0].after == {"name": "auditors-old"}
     assert events[1].before == {"name": "auditors-old", "members": [auditor.username]}
     assert all(e.actor_id == admin_user.pk for e in events)
+
+
+def test_an_admin_changing_their_own_password_in_the_admin_is_audited(admin_user, outsider, client_for, last_seq):
+    denied = client_for(outsider).get("/admin/password_change/")
+    assert denied.status_code == 302 and denied["Location"].startswith("/admin/login/")
+    admin_user.set_password("Old-pass-7731!")
+    admin_user.save()
+    client = client_for(admin_user)
+    since = last_seq()
+    response = client.post(
+        "/admin/password_change/",
+        {
+            "old_password": "Old-pass-7731!",
+            "new_password1": "Qv7!own-new-pass-42",
+            "new_password2": "Qv7!own-new-pass-42",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    admin_user.refresh_from_db()
+    assert admin_user.check_password("Qv7!own-new-pass-42")
+    event = AuditEvent.objects.get(seq__gt=since, action="user.password_set")
+    assert event.actor_id == admin_user.pk and event.object_id == str(admin_user.pk) and event.source == "ui"
+    assert event.after == {"password_sign_in": True}
+    assert client.get("/admin/").status_code == 200  # still signed in after the change

@@ -97,3 +97,53 @@ def test_adding_and_changing_an_mlflow_server_in_the_admin_is_audited_without_it
     assert events[1].before == {"alias": "champion"} and events[1].after == {"alias": "prod"}
     assert "s3cret" not in str([e.before for e in events] + [e.after for e in events])
     assert all(e.actor_id == admin_user.pk for e in events)
+
+
+PURGE = "monitoring: purge expired raw data"
+
+
+def _nightly_purge_schedule():
+    task = PeriodicTask.objects.get(name=PURGE)
+    assert task.crontab is not None
+    return task, task.crontab
+
+
+def test_changing_the_crontab_a_task_runs_on_is_audited_on_every_task_using_it(admin_user, client_for, last_seq):
+    task, crontab = _nightly_purge_schedule()
+    users = sorted(PeriodicTask.objects.filter(crontab=crontab).values_list("name", flat=True))
+    was = str(crontab)
+    since = last_seq()
+    response = client_for(admin_user).post(
+        f"/admin/django_celery_beat/crontabschedule/{crontab.pk}/change/",
+        {
+            "minute": "0",
+            "hour": "0",
+            "day_of_month": "1",
+            "month_of_year": "1",
+            "day_of_week": "*",
+            "timezone": "UTC",
+            "periodictask_set-TOTAL_FORMS": "0",
+            "periodictask_set-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content[:3000]
+    crontab.refresh_from_db()
+    assert crontab.month_of_year == "1"  # the purge now runs once a year
+    events = list(AuditEvent.objects.filter(seq__gt=since, action="schedule.changed").order_by("seq"))
+    assert sorted(e.object_repr for e in events) == users and PURGE in users
+    assert all(e.actor_id == admin_user.pk and e.source == "ui" for e in events)
+    assert events[0].before == {"crontab": was} and events[0].after == {"crontab": str(crontab)}
+
+
+def test_deleting_a_crontab_in_the_admin_audits_the_tasks_it_takes_with_it(admin_user, client_for, last_seq):
+    task, crontab = _nightly_purge_schedule()
+    users = sorted(PeriodicTask.objects.filter(crontab=crontab).values_list("name", flat=True))
+    since = last_seq()
+    response = client_for(admin_user).post(
+        f"/admin/django_celery_beat/crontabschedule/{crontab.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert not PeriodicTask.objects.filter(pk=task.pk).exists()
+    events = list(AuditEvent.objects.filter(seq__gt=since, action="schedule.deleted").order_by("seq"))
+    assert sorted(e.object_repr for e in events) == users
+    assert all(e.actor_id == admin_user.pk for e in events)

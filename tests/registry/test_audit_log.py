@@ -105,6 +105,8 @@ def test_a_long_unbroken_username_of_a_failed_sign_in_wraps_in_the_audit_table(a
         {"source": "telepathy"},
         {"before": "abc"},
         {"from_seq": "-1"},
+        {"from_seq": "1.5"},
+        {"to_seq": "99999999999999999999999"},
         {"since": "2026-02-01T00:00", "until": "2026-01-01T00:00"},
     ],
 )
@@ -423,3 +425,13 @@ def test_the_model_column_does_not_wrap_when_filtered_to_one_model(auditor, owne
     html = client_for(auditor).get(reverse("registry:audit_log"), {"model": long.name}).content.decode()
     link = f'<a href="{reverse("registry:model_detail", args=[long.name])}">{long.name}</a>'
     assert f'<td class="nowrap">{link}</td>' in html
+
+
+@pytest.mark.parametrize("path", ["/api/v1/audit/export", "/audit/export/"])
+def test_a_head_request_for_an_export_records_no_export(auditor, history, api_client_for, client_for, path, last_seq):
+    # HEAD sends no file: a recorded audit.exported would tell of an export nobody received
+    seq = last_seq()
+    assert client_for(auditor).head(path, {"format": "csv"}).status_code == 405
+    token = api_client_for(auditor, scopes=[TokenScope.AUDIT_READ])
+    assert token.head(path, {"format": "csv"}).status_code in (302, 403, 405)  # the page: a sign-in
+    assert not AuditEvent.objects.filter(seq__gt=seq, action="audit.exported").exists()

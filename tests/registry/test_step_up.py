@@ -188,3 +188,56 @@ def test_a_wrong_password_is_a_400_saying_so(reviewer, client_for):
     assert answer.status_code == 400
     assert "That password is not right." in answer.content.decode()
     assert not AuditEvent.objects.filter(action="user.stepped_up").exists()
+
+
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        # granting the admin flags: the account can then do everything, a policy change included
+        ("/admin/auth/user/{outsider}/change/", {"is_staff": "on", "is_superuser": "on"}),
+        # a role decides who approves promotions and who reads the audit log
+        ("/admin/auth/user/{outsider}/change/", {"groups": ["{auditor_group}"]}),
+        # whoever sets a password can sign in as the account
+        (
+            "/admin/auth/user/{outsider}/password/",
+            {"usable_password": "true", "password1": "Qv7!x-91-aa", "password2": "Qv7!x-91-aa"},
+        ),
+    ],
+)
+def test_granting_admin_a_role_or_a_password_in_the_admin_needs_step_up(
+    admin_user, outsider, auditor, client_for, last_seq, path, data
+):
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.get(name="auditor")
+    fields = {"username": outsider.username, "is_active": "on", "date_joined_0": "2026-01-01", "date_joined_1": "10:00"}
+    data = {
+        k: [v.format(auditor_group=group.pk) for v in value] if isinstance(value, list) else value
+        for k, value in data.items()
+    }
+    client = client_for(admin_user)
+    _stale(client)
+    since = last_seq()
+    url = path.format(outsider=outsider.pk)
+    response = client.post(url, {**fields, **data})
+    assert response.status_code == 302 and response["Location"].startswith("/login/step-up/")
+    outsider.refresh_from_db()
+    assert not outsider.is_superuser and not outsider.groups.exists() and not outsider.check_password("Qv7!x-91-aa")
+    assert not AuditEvent.objects.filter(seq__gt=since).exists()
+    assert client.get(url).status_code == 200  # reading needs no step-up
+
+
+def test_renaming_a_group_into_a_role_in_the_admin_needs_step_up(admin_user, outsider, client_for, last_seq):
+    # roles are groups found by name: a group renamed 'auditor' makes its members auditors
+    from django.contrib.auth.models import Group
+
+    Group.objects.filter(name="auditor").delete()
+    ops = Group.objects.create(name="ops")
+    outsider.groups.add(ops)
+    client = client_for(admin_user)
+    _stale(client)
+    since = last_seq()
+    response = client.post(f"/admin/auth/group/{ops.pk}/change/", {"name": "auditor"})
+    assert response.status_code == 302 and response["Location"].startswith("/login/step-up/")
+    ops.refresh_from_db()
+    assert ops.name == "ops" and not AuditEvent.objects.filter(seq__gt=since).exists()

@@ -111,3 +111,37 @@ def test_an_export_without_a_record_and_a_wrong_command_line_are_named(chain, au
     assert "names no record" in capsys.readouterr().err
     assert main([filtered]) == 2
     assert main([str(tmp_path / "missing.jsonl"), full]) == 3
+
+
+def _download(client, tmp_path, name: str, **params) -> str:
+    response = client.get("/api/v1/audit/export", {"format": "jsonl", **params})
+    assert response.status_code == 200
+    path = tmp_path / name
+    path.write_bytes(b"".join(response.streaming_content))
+    return str(path)
+
+
+def test_an_actor_export_verifies_after_the_actor_was_renamed(
+    chain, owner, admin_user, auditor, api_client_for, tmp_path, capsys
+):
+    """The actor filter finds the account's events by its id, also those written under its former
+    name: the check follows the account the record names, not the name snapshot."""
+    from registry.services.accounts import account_save
+
+    with transaction.atomic():
+        owner.username = "owner-renamed"
+        account_save(user=owner, actor=admin_user, context=CLI)
+        audit_record(actor=owner, action="model.updated", obj=chain, context=CLI, after={"n": 9})
+    client = api_client_for(auditor)
+    filtered = _download(client, tmp_path, "owner.jsonl", actor="owner-renamed")
+    rows, manifest = _jsonl(filtered)
+    assert len(rows) == 9 and {row["actor_name"] for row in rows} == {"owner", "owner-renamed"}
+    full = _download(client, tmp_path, "full.jsonl")
+    assert main([filtered, full]) == 0, capsys.readouterr().err
+    assert "are all the events its record" in capsys.readouterr().out
+    assert manifest["filters"] == {"actor": "owner-renamed", "actor_ids": [owner.pk]}
+    # a genuine event of another account put in place of one of its events is still refused
+    swapped = next(json.loads(line) for line in open(full, encoding="utf-8") if f'"actor_id":{auditor.pk},' in line)
+    _rewrite(filtered, sorted([*rows[1:], swapped], key=lambda row: row["seq"]), manifest)
+    assert main([filtered, full]) == 1
+    assert "does not match the declared filter actor" in capsys.readouterr().err

@@ -1,0 +1,52 @@
+"""The records of processing (GDPR Art. 30) name everyone who sees every model's data: the
+admins (staff or superuser, as ``registry.rules.is_admin`` counts them) and the members of each
+role that sees all models, never a deactivated account."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_records_name_every_admin_and_the_members_of_each_role_that_sees_all_models(
+    api_client_for, churn_v1, privacy, reviewer, auditor
+):
+    UserFactory(username="root", is_superuser=True, is_staff=False)  # an admin to the rules
+    UserFactory(username="ops", is_staff=True)
+    UserFactory(username="gone", is_staff=True, is_active=False)
+    body = api_client_for(privacy, ["audit:read"]).get("/api/v1/records-of-processing/").json()
+    (record,) = body["records"]
+    assert record["roles_seeing_all_models"] == [
+        "admin (ops, root)",
+        "reviewer (reviewer)",
+        "auditor (auditor)",
+        "privacy (privacy)",
+    ]
+    csv_text = api_client_for(privacy, ["audit:read"]).get("/api/v1/records-of-processing/?format=csv").content
+    assert b"admin (ops, root); reviewer (reviewer); auditor (auditor); privacy (privacy)" in csv_text
+
+
+def test_subject_ids_sent_with_labels_only_count_as_received(api_client_for, churn_v1, owner, privacy):
+    import json
+
+    from monitoring.services.ingestion import labels_ingest, predictions_ingest
+    from registry.services.audit import CLI
+    from tests.monitoring.helpers import as_json, prediction_records
+
+    predictions_ingest(
+        version=churn_v1, body=as_json(prediction_records(2)), content_type="application/json", actor=owner, context=CLI
+    )
+    client = api_client_for(privacy, ["audit:read"])
+    assert client.get("/api/v1/records-of-processing/").json()["records"][0]["subject_ids_received"] is False
+    labels = [{"prediction_id": "p0", "label": 1, "subject_id": "CUST-1"}]
+    labels_ingest(
+        model=churn_v1.model,
+        body=json.dumps(labels).encode(),
+        content_type="application/json",
+        actor=owner,
+        context=CLI,
+    )
+    assert client.get("/api/v1/records-of-processing/").json()["records"][0]["subject_ids_received"] is True
