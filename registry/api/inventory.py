@@ -297,10 +297,12 @@ class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
     patch=extend_schema(
         summary="Edit a model's card",
         description="Only an admin changes `risk_tier` (403 for the owner). A model becomes `high` only if its "
-        "saved retention keeps raw data at least 183 days (400 naming the floor).",
+        "saved retention keeps raw data at least 183 days (400 naming the floor). While a promotion request "
+        "of the model is pending, `primary_metric` and `primary_metric_higher_is_better` cannot change (its "
+        "gates are judged on them): a 409 names the request.",
         parameters=[NAME],
         request=ModelPatchSerializer,
-        responses=ModelDetailSerializer,
+        responses={200: ModelDetailSerializer, 409: OpenApiTypes.OBJECT},
     ),
 )
 class ModelDetailView(InventoryAPIView):
@@ -321,7 +323,10 @@ class ModelDetailView(InventoryAPIView):
     def patch(self, request, name: str):
         model = model_get(user=request.user, name=name)
         data = self.validated(ModelPatchSerializer, partial=True)
-        model_update(model=model, actor=request.user, context=self.audit_context(), changes=data)
+        try:
+            model_update(model=model, actor=request.user, context=self.audit_context(), changes=data)
+        except PromotionConflict as exc:  # the primary metric of a model with a pending request
+            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
         return Response(ModelDetailSerializer(model_get(user=request.user, name=name)).data)
 
 

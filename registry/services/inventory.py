@@ -255,6 +255,7 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
     if changes.get("risk_tier", model.risk_tier) != model.risk_tier:
         _check_risk_tier_change(actor, model, changes["risk_tier"])
+    _check_decision_metric_unchanged(model, changes)
     before = model_snapshot(model, MODEL_FIELDS)
     before["tags"] = _tag_names(model)
     changes = dict(changes)
@@ -274,6 +275,34 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
         _set_tags(model, tag_names)
     audit_record(actor=actor, action="model.updated", obj=model, context=context, before=b, after=a)
     return model
+
+
+# What the metric gate and a request page's better/worse colours read from the model itself.
+DECISION_METRIC_FIELDS = ("primary_metric", "primary_metric_higher_is_better")
+
+
+def _check_decision_metric_unchanged(model: RegisteredModel, changes: dict[str, Any]) -> None:
+    """The primary metric and its direction cannot change while a promotion request of the model
+    is pending: its gates are evaluated at the decision with them, so a change would turn a red
+    gate green under the reviewer's eyes. Raises ``PromotionConflict`` (a 409) naming the request.
+    The caller holds the model's row lock, which ``promotion_request`` also takes."""
+    changed = sorted(f for f in DECISION_METRIC_FIELDS if f in changes and changes[f] != getattr(model, f))
+    if not changed:
+        return
+    pending = (
+        PromotionRequest.objects.filter(version__model=model, status=PromotionStatus.PENDING)
+        .select_related("version")
+        .order_by("pk")
+        .first()
+    )
+    if pending is None:
+        return
+    raise PromotionConflict(
+        f"{model.name} has a pending promotion request (#{pending.pk}: v{pending.version.version} to "
+        f"{pending.target_stage}) judged on its primary metric, which cannot change until the request is "
+        f"decided or cancelled: {', '.join(changed)}.",
+        {"pending_request": pending.pk, "fields": changed},
+    )
 
 
 def _check_risk_tier_change(actor, model: RegisteredModel, tier: str) -> None:

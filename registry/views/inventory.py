@@ -186,6 +186,9 @@ def model_edit(request, name):
     except PermissionDenied as exc:  # an owner changing the risk tier (registry.rules.can_change_risk_tier)
         form.add_error("risk_tier" if "risk_tier" in form.changed_data else None, str(exc))
         updated, status = None, 403
+    except PromotionConflict as exc:  # the primary metric of a model with a pending request
+        form.add_error(None, exc.message)
+        updated, status = None, 409
     if updated is not None:
         _saved(request, form, f"Model '{model.name}' updated.")
         return redirect(model)
