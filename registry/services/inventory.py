@@ -431,6 +431,14 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     return version
 
 
+def evidence_approved_in(version: ModelVersion) -> PromotionRequest | None:
+    """The first promotion request that approved ``version``'s evidence (None if none did)."""
+    approved = PromotionRequest.objects.filter(
+        version=version, status__in=[PromotionStatus.APPROVED, PromotionStatus.APPLIED]
+    )
+    return approved.order_by("pk").first()
+
+
 def evidence_check_unchanged(version: ModelVersion, *, changed: list[str]) -> None:
     """The one rule for a version's evidence (``VERSION_EVIDENCE`` and its reference data): it
     cannot change while a promotion request made on it is pending, nor ever once a request for it
@@ -439,15 +447,14 @@ def evidence_check_unchanged(version: ModelVersion, *, changed: list[str]) -> No
     lock, which ``promotion_request`` also takes, so no request opens meanwhile."""
     if not changed:
         return
-    requests = PromotionRequest.objects.filter(version=version).order_by("pk")
-    approved = requests.filter(status__in=[PromotionStatus.APPROVED, PromotionStatus.APPLIED]).first()
+    approved = evidence_approved_in(version)
     if approved is not None:
         raise PromotionConflict(
             f"{version}'s evidence was approved in promotion request #{approved.pk} (to {approved.target_stage}) "
             f"and is frozen: {', '.join(changed)} cannot change. Register a new version instead.",
             {"approved_request": approved.pk, "fields": changed},
         )
-    pending = requests.filter(status=PromotionStatus.PENDING).first()
+    pending = PromotionRequest.objects.filter(version=version, status=PromotionStatus.PENDING).order_by("pk").first()
     if pending is None:
         return
     raise PromotionConflict(
