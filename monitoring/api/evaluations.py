@@ -41,7 +41,8 @@ class EvaluationUploadView(IngestView):
         description=(
             "**ML models** (CSV or Parquet): label, prediction, optional score, every sensitive attribute of the "
             "version's feature schema, optional schema features (type-checked, not kept). Answers 202 with the "
-            "evaluation run (status pending); a worker computes the fairness report.\n\n"
+            "evaluation run (status pending); a worker computes the fairness report. A run a promotion request "
+            "is pending on or was approved on cannot be replaced (409 naming the request).\n\n"
             "**LLM applications** (kind llm_app; JSON array, JSON Lines, CSV or Parquet): one row per case: "
             "case_id (unique within the run), optional category (safety category), scores correctness and "
             "groundedness (0..1), safety_pass and refusal (true/false or 1/0); null for a case not scored. The "
@@ -80,7 +81,10 @@ class EvaluationUploadView(IngestView):
             except PromotionConflict as exc:  # it would rewrite the metrics of a version under review
                 return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
             return _answer(llm_run_summary(run), run, status.HTTP_201_CREATED)
-        run = self.ingest(evaluation_upload, version=found)
+        try:
+            run = self.ingest(evaluation_upload, version=found)
+        except PromotionConflict as exc:  # it replaces the evaluation a request is pending or was approved on
+            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
         return _answer(evaluation_summary(run), run, status.HTTP_202_ACCEPTED)
 
     @extend_schema(
