@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path, reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
@@ -17,6 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from mlops_portal.api.errors import error_body
+from mlops_portal.api.filtering import StrictFilterBackend
 from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
 from mlops_portal.api.permissions import HasScope
 from mlops_portal.api.transactions import AtomicWritesMixin
@@ -276,7 +276,7 @@ class InventoryAPIView(AtomicWritesMixin, generics.GenericAPIView):
 class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
     serializer_class = ModelListSerializer
     filterset_class = ModelFilterSet  # the inventory page's FilterSet
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
 
     def get_queryset(self):
         return model_list(user=self.request.user)
