@@ -50,3 +50,18 @@ def test_the_known_filters_and_pages_still_filter(reviewer, two_requests, api_cl
     assert [r["model"] for r in body["results"]] == ["high-one"]
     assert client.get("/api/v1/models/?risk_tier=high").json()["count"] == 1
     assert client.get("/api/v1/promotions/?format=json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url, repeated",
+    [
+        ("/api/v1/promotions/?status=pending&status=applied", "status"),
+        ("/api/v1/models/?risk_tier=high&risk_tier=low", "risk_tier"),
+    ],
+)
+def test_a_filter_given_twice_is_a_400_naming_it(url, repeated, reviewer, two_requests, api_client_for):
+    """Read as its last value, ``?status=pending&status=applied`` listed the applied requests only."""
+    response = api_client_for(reviewer).get(url)
+    assert response.status_code == 400, response.content[:300]
+    details = response.json()["error"]["details"]
+    assert list(details) == [repeated] and "once" in details[repeated][0]

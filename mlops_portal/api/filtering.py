@@ -2,7 +2,8 @@
 
 A misspelt filter (``?risk_tier=`` where the list filters ``?tier=``) is a 400 naming it and the
 parameters the list accepts; django-filter alone ignores it and answers the whole list as if it
-were filtered. Only lists that declare a FilterSet are checked (the others read their own
+were filtered. A parameter given twice (``?status=pending&status=applied``) is a 400 too: it
+would be read as its last value. Only lists that declare a FilterSet are checked (the others read their own
 parameters)."""
 
 from __future__ import annotations
@@ -24,4 +25,7 @@ class StrictFilterBackend(DjangoFilterBackend):
             if unknown:
                 message = f"Unknown query parameter; this list accepts: {', '.join(accepted)}."
                 raise exceptions.ValidationError({name: [message] for name in unknown})
+            repeated = sorted(name for name in request.query_params if len(request.query_params.getlist(name)) > 1)
+            if repeated:  # django-filter would read the last value only
+                raise exceptions.ValidationError({name: ["Given more than once; send it once."] for name in repeated})
         return super().filter_queryset(request, queryset, view)
