@@ -146,6 +146,15 @@ class ReviewActionSerializer(StrictSerializer):
 
     comment = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
     override_reason = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+    production_seen = serializers.IntegerField(
+        min_value=0,
+        max_value=2**31 - 1,
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="The production version your evidence compared the candidate with (0: none); the approval "
+        "is a 409 if production has changed since.",
+    )
 
 
 class RejectActionSerializer(StrictSerializer):
@@ -242,6 +251,7 @@ class PromotionApprove(_Action):
             reviewer=request.user,
             comment=data["comment"],
             override_reason=data["override_reason"] or None,
+            production_seen=data["production_seen"],
             context=_context(request),
         )
 
