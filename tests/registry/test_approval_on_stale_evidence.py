@@ -68,3 +68,12 @@ def test_the_api_refuses_an_approval_on_a_former_production_version(churn, pendi
     assert response.status_code == 409
     assert response.json()["error"]["details"] == {"production_seen": 2, "production": 0}
     assert not Review.objects.exists()
+
+
+def test_the_api_gives_the_comparison_a_reviewer_decides_on(pending, reviewer, api_client_for):
+    """The request's JSON carries what the page shows beside the gates: the production version the
+    candidate is compared with (what ``production_seen`` sends back) and the offline metrics."""
+    body = api_client_for(reviewer).get(f"/api/v1/promotions/{pending.pk}/").json()
+    assert body["production_version"] == 2
+    roc = next(row for row in body["metrics"] if row["metric"] == "roc_auc")
+    assert roc["candidate"] == 0.851 and roc["production"] == 0.85 and roc["direction"] == "better"
