@@ -128,14 +128,13 @@ def _check_reviewer(req: PromotionRequest, reviewer) -> None:
         raise PromotionConflict(f"You have already reviewed request #{req.pk}.")
 
 
-def _check_production_seen(req: PromotionRequest, seen: int | None) -> None:
-    """Refuse an approval given on a comparison with a production version that has since left."""
-    if seen is None:
-        return
+def _check_production_seen(req: PromotionRequest, seen: int | None) -> int | None:
+    """Refuse an approval given on a comparison with a production version that has since left;
+    return the version in production (the one the approval is compared with; None if none)."""
     current = production_version(req.version.model)
     now = current.version if current is not None else 0
-    if now == seen:
-        return
+    if seen is None or now == seen:
+        return now or None
     now_text, seen_text = (f"v{n}" if n else "no version" for n in (now, seen))
     raise PromotionConflict(
         f"Production is now {now_text}; the page you approved from compared the candidate with {seen_text}. "
@@ -214,7 +213,7 @@ def promotion_approve(
     """
     req = _lock_request(request.pk)
     _check_reviewer(req, reviewer)
-    _check_production_seen(req, production_seen)
+    compared_with = _check_production_seen(req, production_seen)
     comment = clean_text(comment, "comment", required=False, label="The comment")
     override_reason = clean_text(override_reason, "override_reason", required=False, label="The override reason")
     gates = promotion_gates(req)
@@ -246,6 +245,7 @@ def promotion_approve(
             "comment": comment,
             "approvals": approvals,
             "approvals_required": req.policy_snapshot.get("approvals_required", 1),
+            "compared_with_production": compared_with,
             "red_gates": [g["key"] for g in red],
             "override_reason": override_reason if red else "",
         },

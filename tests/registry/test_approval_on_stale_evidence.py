@@ -77,3 +77,11 @@ def test_the_api_gives_the_comparison_a_reviewer_decides_on(pending, reviewer, a
     assert body["production_version"] == 2
     roc = next(row for row in body["metrics"] if row["metric"] == "roc_auc")
     assert roc["candidate"] == 0.851 and roc["production"] == 0.85 and roc["direction"] == "better"
+
+
+def test_the_approval_event_records_the_production_version_compared_with(pending, reviewer, client_for):
+    from registry.models import AuditEvent
+
+    client_for(reviewer).post(f"/promotions/{pending.pk}/approve/", {"comment": "ok", "production_seen": "2"})
+    event = AuditEvent.objects.filter(action="promotion.approved").latest("seq")
+    assert event.after["compared_with_production"] == 2
