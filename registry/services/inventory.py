@@ -255,7 +255,7 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
     if changes.get("risk_tier", model.risk_tier) != model.risk_tier:
         _check_risk_tier_change(actor, model, changes["risk_tier"])
-    _check_decision_metric_unchanged(model, changes)
+    _check_decision_fields_unchanged(model, changes)
     before = model_snapshot(model, MODEL_FIELDS)
     before["tags"] = _tag_names(model)
     changes = dict(changes)
@@ -277,16 +277,19 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
     return model
 
 
-# What the metric gate and a request page's better/worse colours read from the model itself.
-DECISION_METRIC_FIELDS = ("primary_metric", "primary_metric_higher_is_better")
+# What a pending request is judged by that the model itself holds: the primary metric and its
+# direction (the metric gate, the page's better/worse colours) and the risk tier (whose policy the
+# request's snapshot froze, and the step-up).
+DECISION_FIELDS = ("primary_metric", "primary_metric_higher_is_better", "risk_tier")
 
 
-def _check_decision_metric_unchanged(model: RegisteredModel, changes: dict[str, Any]) -> None:
-    """The primary metric and its direction cannot change while a promotion request of the model
-    is pending: its gates are evaluated at the decision with them, so a change would turn a red
-    gate green under the reviewer's eyes. Raises ``PromotionConflict`` (a 409) naming the request.
-    The caller holds the model's row lock, which ``promotion_request`` also takes."""
-    changed = sorted(f for f in DECISION_METRIC_FIELDS if f in changes and changes[f] != getattr(model, f))
+def _check_decision_fields_unchanged(model: RegisteredModel, changes: dict[str, Any]) -> None:
+    """``DECISION_FIELDS`` cannot change while a promotion request of the model is pending: a new
+    primary metric would turn a red gate green under the reviewer's eyes, and a raised risk tier
+    would leave the request under the laxer policy it was opened with. Raises ``PromotionConflict``
+    (a 409) naming the request. The caller holds the model's row lock, which ``promotion_request``
+    also takes."""
+    changed = sorted(f for f in DECISION_FIELDS if f in changes and changes[f] != getattr(model, f))
     if not changed:
         return
     pending = (
@@ -299,8 +302,8 @@ def _check_decision_metric_unchanged(model: RegisteredModel, changes: dict[str, 
         return
     raise PromotionConflict(
         f"{model.name} has a pending promotion request (#{pending.pk}: v{pending.version.version} to "
-        f"{pending.target_stage}) judged on its primary metric, which cannot change until the request is "
-        f"decided or cancelled: {', '.join(changed)}.",
+        f"{pending.target_stage}) judged by its primary metric and its risk tier's policy, which cannot change "
+        f"until the request is decided or cancelled: {', '.join(changed)}.",
         {"pending_request": pending.pk, "fields": changed},
     )
 

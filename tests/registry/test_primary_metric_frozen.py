@@ -97,3 +97,18 @@ def test_the_edit_page_shows_the_refusal(owner, churn, pending, client_for, last
     assert f"#{pending.pk}" in response.content.decode()
     churn.refresh_from_db()
     assert churn.primary_metric == "roc_auc" and last_seq() == start
+
+
+def test_the_risk_tier_cannot_change_under_a_pending_request_either(admin_user, churn, pending, last_seq):
+    """The request is judged by the policy of the tier it was opened under (approvals, fairness gate):
+    raised to high meanwhile, it would still pass with one approval and no fairness gate."""
+    start = last_seq()
+    with pytest.raises(PromotionConflict) as err:
+        model_update(model=churn, actor=admin_user, context=CLI, changes={"risk_tier": "high"})
+    assert f"#{pending.pk}" in err.value.message and err.value.details["fields"] == ["risk_tier"]
+    churn.refresh_from_db()
+    assert churn.risk_tier != "high" and last_seq() == start
+    promotion_cancel(request=pending, actor=admin_user, context=CLI)
+    model_update(model=churn, actor=admin_user, context=CLI, changes={"risk_tier": "high"})
+    churn.refresh_from_db()
+    assert churn.risk_tier == "high"
