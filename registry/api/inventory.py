@@ -298,8 +298,8 @@ class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
         summary="Edit a model's card",
         description="Only an admin changes `risk_tier` (403 for the owner). A model becomes `high` only if its "
         "saved retention keeps raw data at least 183 days (400 naming the floor). While a promotion request "
-        "of the model is pending, `primary_metric` and `primary_metric_higher_is_better` cannot change (its "
-        "gates are judged on them): a 409 names the request.",
+        "of the model is pending, `primary_metric`, `primary_metric_higher_is_better` and `risk_tier` cannot "
+        "change (the request is judged on them): a 409 names the request.",
         parameters=[NAME],
         request=ModelPatchSerializer,
         responses={200: ModelDetailSerializer, 409: OpenApiTypes.OBJECT},
