@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from mlops_portal.api.errors import error_body
@@ -75,6 +75,8 @@ class EvaluationUploadView(IngestView):
         self.writable_model(name)
         found = version_get(user=request.user, name=name, version=version)
         if found.model.is_llm_app:
+            if len(request.query_params.getlist("evaluation_set")) > 1:
+                raise exceptions.ValidationError({"evaluation_set": ["Given more than once; send it once."]})
             evaluation_set = request.query_params.get("evaluation_set")
             try:
                 run = self.ingest(llm_evaluation_upload, version=found, evaluation_set=evaluation_set)

@@ -61,3 +61,13 @@ def test_without_a_request_the_run_writes_the_metrics(assistant_v1, owner, api_c
     assistant_v1.refresh_from_db()
     assert assistant_v1.metrics["correctness"] != APPROVED["correctness"]
     assert "metrics_kept" not in AuditEvent.objects.filter(action="evaluation.uploaded").latest("seq").after
+
+
+def test_an_evaluation_set_named_twice_is_a_400(assistant_v1, owner, api_client_for):
+    """``?evaluation_set=a&evaluation_set=b`` was read as ``b``: the run filed under a set the client
+    may not have meant."""
+    url = "/api/v1/models/support-assistant/versions/1/evaluations/?evaluation_set=a&evaluation_set=b"
+    response = api_client_for(owner).generic("POST", url, as_json(rows()), content_type="application/json")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["evaluation_set"]
+    assert not EvaluationRun.objects.exists()
