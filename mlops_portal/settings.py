@@ -187,7 +187,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["mlops_portal.api.filtering.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "mlops_portal.api.pagination.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
     # drf-spectacular's, describing operations by their views' own docstrings, never a base's.

@@ -16,7 +16,7 @@ from django.utils import timezone
 from monitoring import stats
 from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, Metric, ProfileStatus
 from monitoring.models import IngestBatch, MonitoringConfig, ReferenceProfile
-from registry.choices import Stage
+from registry.choices import PromotionStatus, Stage
 from registry.models import ModelVersion, RegisteredModel
 
 RECENT_DAYS = 7
@@ -113,6 +113,19 @@ def recent_drift(version: ModelVersion, *, days: int = RECENT_DAYS, now=None) ->
     }
 
 
+def _champion_now(request, evidence: dict) -> int | None:
+    """The version in production now, when a pending request's evidence was paired with another
+    one (a rollback or a promotion since): the live gate waits for pairs with it. None otherwise."""
+    if request.status != PromotionStatus.PENDING or not evidence.get("pairs"):
+        return None
+    now = (
+        ModelVersion.objects.filter(model_id=request.version.model_id, stage=Stage.PRODUCTION)
+        .values_list("version", flat=True)
+        .first()
+    )
+    return now if now != evidence.get("production_version") else None
+
+
 def live_block(*, user, request) -> dict[str, Any] | None:
     """The request page's live block, or None when the user may not see the model."""
     version = request.version
@@ -123,6 +136,7 @@ def live_block(*, user, request) -> dict[str, Any] | None:
     evidence = request.live_evidence or {}
     return {
         "evidence": evidence,
+        "champion_now": _champion_now(request, evidence),
         "rows": _evidence_rows(evidence),
         "evidence_at": request.live_evidence_at,
         "drift": recent_drift(version),

@@ -43,6 +43,9 @@ class ReviewForm(forms.Form):
         max_length=10_000,
         help_text="Admins only: approve despite red gates. Recorded in the audit log.",
     )
+    # The production version the page compared the candidate with (0: none), sent back with the
+    # approval so that it is refused if production has changed since (promotion_approve).
+    production_seen = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput)
 
 
 class CancelForm(forms.Form):

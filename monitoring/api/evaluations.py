@@ -18,15 +18,17 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from mlops_portal.api.errors import error_body
 from monitoring.selectors_fairness import evaluation_summary, fairness_report_get
 from monitoring.selectors_llm import evaluation_list, llm_run_summary
 from monitoring.services.evaluations import evaluation_upload
 from monitoring.services.evaluations_llm import llm_evaluation_upload
 from monitoring.services.ingest_parsing import ACCEPTED_TYPES, PARQUET_TYPES, TABLE_TYPES
 from registry.selectors.inventory import version_get
+from registry.services.stages import PromotionConflict
 
 from .views import INGEST_BODY, INGEST_ERRORS, IngestView, MonitoringAPIView
 
@@ -39,14 +41,17 @@ class EvaluationUploadView(IngestView):
         description=(
             "**ML models** (CSV or Parquet): label, prediction, optional score, every sensitive attribute of the "
             "version's feature schema, optional schema features (type-checked, not kept). Answers 202 with the "
-            "evaluation run (status pending); a worker computes the fairness report.\n\n"
+            "evaluation run (status pending); a worker computes the fairness report. A run a promotion request "
+            "is pending on or was approved on cannot be replaced (409 naming the request).\n\n"
             "**LLM applications** (kind llm_app; JSON array, JSON Lines, CSV or Parquet): one row per case: "
             "case_id (unique within the run), optional category (safety category), scores correctness and "
             "groundedness (0..1), safety_pass and refusal (true/false or 1/0); null for a case not scored. The "
             "evaluation set's name comes from ?evaluation_set= or an evaluation_set column. No prompt or "
             "completion text. Answers 201 with the run and its summaries (95 % Wilson / t intervals, per-category "
             "safety pass rates); the version's offline metrics get correctness, groundedness, safety_pass_rate "
-            "and refusal_rate.\n\nErrors name the column and row; nothing of a refused upload is stored."
+            "and refusal_rate, unless a promotion request approved the version's metrics (they stay as approved; the "
+            "run is stored) or one is pending on them (409 naming it).\n\n"
+            "Errors name the column and row; nothing of a refused upload is stored."
         ),
         parameters=[
             OpenApiParameter(
@@ -70,10 +75,18 @@ class EvaluationUploadView(IngestView):
         self.writable_model(name)
         found = version_get(user=request.user, name=name, version=version)
         if found.model.is_llm_app:
+            if len(request.query_params.getlist("evaluation_set")) > 1:
+                raise exceptions.ValidationError({"evaluation_set": ["Given more than once; send it once."]})
             evaluation_set = request.query_params.get("evaluation_set")
-            run = self.ingest(llm_evaluation_upload, version=found, evaluation_set=evaluation_set)
+            try:
+                run = self.ingest(llm_evaluation_upload, version=found, evaluation_set=evaluation_set)
+            except PromotionConflict as exc:  # it would rewrite the metrics of a version under review
+                return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
             return _answer(llm_run_summary(run), run, status.HTTP_201_CREATED)
-        run = self.ingest(evaluation_upload, version=found)
+        try:
+            run = self.ingest(evaluation_upload, version=found)
+        except PromotionConflict as exc:  # it replaces the evaluation a request is pending or was approved on
+            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
         return _answer(evaluation_summary(run), run, status.HTTP_202_ACCEPTED)
 
     @extend_schema(

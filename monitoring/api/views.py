@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, metadata, parsers, status
@@ -18,6 +17,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from mlops_portal.api.errors import Conflict, PayloadTooLarge, error_body
+from mlops_portal.api.filtering import StrictFilterBackend
 from mlops_portal.api.parsers import LimitedJSONParser
 from mlops_portal.api.permissions import HasScope
 from mlops_portal.api.transactions import AtomicWritesMixin
@@ -237,7 +237,7 @@ class MetricListView(MonitoringAPIView, generics.ListAPIView):
     """Metric time series, filtered by ``MetricFilterSet`` (``start``/``end`` are instants in UTC)."""
 
     serializer_class = MetricValueSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
     filterset_class = MetricFilterSet
 
     @extend_schema(summary="Metric time series")
@@ -323,7 +323,7 @@ class AlertListView(MonitoringAPIView, generics.ListAPIView):
     """Alerts of visible models, filtered by ``AlertFilterSet`` (the alerts page's)."""
 
     serializer_class = AlertSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
     filterset_class = AlertFilterSet
 
     @extend_schema(summary="Alerts on the models you may see")

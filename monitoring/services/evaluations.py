@@ -31,6 +31,7 @@ from monitoring import fairness
 from registry.choices import EvaluationKind, EvaluationStatus, FeatureType, TaskType
 from registry.models import EvaluationRun, ModelVersion
 from registry.services.audit import WORKER, AuditContext, audit_record
+from registry.services.inventory import evidence_check_unchanged
 
 from .ingest_classes import Outcomes
 from .ingest_parsing import BatchError, RawBatch, parse_table
@@ -135,11 +136,17 @@ def evaluation_upload(
     *, version: ModelVersion, body: bytes, content_type: str, actor, context: AuditContext
 ) -> EvaluationRun:
     """Validate and store one evaluation set of ``version``; queue its fairness report. A body
-    already uploaded for the version answers the stored run (``duplicate_of``)."""
+    already uploaded for the version answers the stored run (``duplicate_of``). The latest run is
+    the fairness gate's evidence: one a promotion request is pending on or was approved on (a
+    failed run is none) cannot be replaced (``evidence_check_unchanged``: a 409 naming it); a first
+    upload is always taken."""
     digest = hashlib.sha256(body).hexdigest()
     version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(pk=version.pk)
     if (stored := evaluation_stored(version=version, kind=EvaluationKind.FAIRNESS, digest=digest)) is not None:
         return stored
+    runs = EvaluationRun.objects.filter(version=version, kind=EvaluationKind.FAIRNESS)
+    evidence = runs.exclude(status=EvaluationStatus.FAILED).exists()
+    evidence_check_unchanged(version, changed=["fairness evaluation"] if evidence else [])
     batch = evaluation_validate(parse_table(body, content_type), version=version)
     run = EvaluationRun(
         version=version,

@@ -39,7 +39,7 @@ from registry.choices import EvaluationKind, EvaluationStatus
 from registry.llm_stats import MEANS, PROPORTIONS, SCORES, cases_parquet, llm_results, offline_metrics
 from registry.models import EvaluationRun, ModelVersion
 from registry.services.audit import AuditContext
-from registry.services.inventory import validate_metrics
+from registry.services.inventory import evidence_approved_in, evidence_check_unchanged, validate_metrics
 
 from .evaluations import evaluation_run_save, evaluation_stored
 from .ingest_parsing import PARQUET_MAGIC, PARQUET_TYPES, BatchError, RawBatch, media_type, parse_body, parse_table
@@ -181,6 +181,19 @@ def llm_evaluation_validate(raw: RawBatch, *, evaluation_set: str | None = None)
     return LLMEvaluationBatch(raw.fmt, raw.n, name, cases)
 
 
+def _approved_metrics_kept(version: ModelVersion, previous: dict, new: dict) -> dict[str, str]:
+    """The run's summaries become the version's offline metrics, unless a promotion request is
+    being decided on them (``evidence_check_unchanged``: a 409 naming it) or approved them: then
+    the approved metrics stay (the run is stored, e.g. to pair production with a candidate on its
+    evaluation set) and the answer is the audit detail saying so."""
+    approved = evidence_approved_in(version)
+    if approved is not None:
+        return {"metrics_kept": f"approved in promotion request #{approved.pk}"}
+    rewritten = any(name in previous and previous[name] != value for name, value in new.items())
+    evidence_check_unchanged(version, changed=["metrics"] if rewritten else [])  # a first run only adds metrics
+    return {}
+
+
 @transaction.atomic
 def llm_evaluation_upload(
     *,
@@ -210,6 +223,7 @@ def llm_evaluation_upload(
         validate_metrics({**previous, **new})
     except ValidationError as exc:
         raise BatchError(None, "metrics", "; ".join(exc.messages)) from None
+    kept = _approved_metrics_kept(version, previous, new)
     run = EvaluationRun(
         version=version,
         kind=EvaluationKind.LLM,
@@ -224,14 +238,16 @@ def llm_evaluation_upload(
         computed_at=clock.now(),
         uploaded_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    version.metrics = {**previous, **new}
-    version.save(update_fields=["metrics"])
+    if not kept:
+        version.metrics = {**previous, **new}
+        version.save(update_fields=["metrics"])
     evaluation_run_save(
         run,
         actor=actor,
         context=context,
-        before={"metrics": {k: previous[k] for k in new if k in previous}},
-        details={
+        before=None if kept else {"metrics": {k: previous[k] for k in new if k in previous}},
+        details=kept
+        | {
             "kind": EvaluationKind.LLM,
             "evaluation_set": batch.evaluation_set,
             "summaries": {

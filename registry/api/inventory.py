@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path, reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, generics, serializers, status
@@ -17,6 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from mlops_portal.api.errors import error_body
+from mlops_portal.api.filtering import StrictFilterBackend
 from mlops_portal.api.parsers import LimitedJSONParser, StrictSerializer
 from mlops_portal.api.permissions import HasScope
 from mlops_portal.api.transactions import AtomicWritesMixin
@@ -276,7 +276,7 @@ class InventoryAPIView(AtomicWritesMixin, generics.GenericAPIView):
 class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
     serializer_class = ModelListSerializer
     filterset_class = ModelFilterSet  # the inventory page's FilterSet
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
 
     def get_queryset(self):
         return model_list(user=self.request.user)
@@ -297,10 +297,12 @@ class ModelListCreateView(InventoryAPIView, generics.ListAPIView):
     patch=extend_schema(
         summary="Edit a model's card",
         description="Only an admin changes `risk_tier` (403 for the owner). A model becomes `high` only if its "
-        "saved retention keeps raw data at least 183 days (400 naming the floor).",
+        "saved retention keeps raw data at least 183 days (400 naming the floor). While a promotion request "
+        "of the model is pending, `primary_metric`, `primary_metric_higher_is_better` and `risk_tier` cannot "
+        "change (the request is judged on them): a 409 names the request.",
         parameters=[NAME],
         request=ModelPatchSerializer,
-        responses=ModelDetailSerializer,
+        responses={200: ModelDetailSerializer, 409: OpenApiTypes.OBJECT},
     ),
 )
 class ModelDetailView(InventoryAPIView):
@@ -321,7 +323,10 @@ class ModelDetailView(InventoryAPIView):
     def patch(self, request, name: str):
         model = model_get(user=request.user, name=name)
         data = self.validated(ModelPatchSerializer, partial=True)
-        model_update(model=model, actor=request.user, context=self.audit_context(), changes=data)
+        try:
+            model_update(model=model, actor=request.user, context=self.audit_context(), changes=data)
+        except PromotionConflict as exc:  # the primary metric of a model with a pending request
+            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
         return Response(ModelDetailSerializer(model_get(user=request.user, name=name)).data)
 
 

@@ -6,7 +6,7 @@ Every action is an explicit endpoint calling the same service as the browser UI.
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -16,11 +16,14 @@ from mlops_portal.api.errors import error_body
 from mlops_portal.api.parsers import StrictSerializer
 from mlops_portal.api.permissions import HasScope, token_scopes, view_handles
 from mlops_portal.api.transactions import AtomicWritesMixin
-from registry.choices import Stage, TokenScope
+from registry.choices import PromotionStatus, Stage, TokenScope
 from registry.forms_promotions import PromotionRequestFilterSet
 from registry.models import ModelVersion, PromotionRequest, StageTransition
 from registry.selectors.inventory import model_get
 from registry.selectors.promotions import (
+    metric_comparison,
+    production_version,
+    production_version_at_decision,
     promotion_approvals,
     promotion_gates,
     promotion_get,
@@ -119,11 +122,42 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
         return obj.get_absolute_url()
 
 
+class MetricRowSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    candidate = serializers.FloatField(allow_null=True)
+    production = serializers.FloatField(allow_null=True)
+    delta = serializers.FloatField(allow_null=True)
+    direction = serializers.ChoiceField(choices=["better", "worse", "same", ""])
+    primary = serializers.BooleanField()
+    count = serializers.BooleanField()
+
+
 class PromotionDetailSerializer(PromotionRequestSerializer):
     gates = serializers.SerializerMethodField()
+    production_version = serializers.SerializerMethodField(
+        help_text="The production version the candidate is compared with: in production now for a pending "
+        "request (send it back as production_seen when approving), at the decision otherwise."
+    )
+    metrics = serializers.SerializerMethodField(help_text="Offline metrics, candidate vs that production version.")
 
     class Meta(PromotionRequestSerializer.Meta):
-        fields = [*PromotionRequestSerializer.Meta.fields, "gates", "live_evidence"]
+        fields = [*PromotionRequestSerializer.Meta.fields, "gates", "live_evidence", "production_version", "metrics"]
+
+    def _production(self, obj) -> ModelVersion | None:
+        if not hasattr(obj, "_compared_with"):
+            pending = obj.status == PromotionStatus.PENDING
+            obj._compared_with = (
+                production_version(obj.version.model) if pending else production_version_at_decision(obj)
+            )
+        return obj._compared_with
+
+    def get_production_version(self, obj) -> int | None:
+        production = self._production(obj)
+        return production.version if production is not None else None
+
+    @extend_schema_field(MetricRowSerializer(many=True))
+    def get_metrics(self, obj) -> list:
+        return metric_comparison(obj.version, self._production(obj))
 
     def get_gates(self, obj) -> list:
         """Live for pending requests; as evaluated at decision time otherwise."""
@@ -146,6 +180,15 @@ class ReviewActionSerializer(StrictSerializer):
 
     comment = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
     override_reason = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
+    production_seen = serializers.IntegerField(
+        min_value=0,
+        max_value=2**31 - 1,
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="The production version your evidence compared the candidate with (0: none); the approval "
+        "is a 409 if production has changed since.",
+    )
 
 
 class RejectActionSerializer(StrictSerializer):
@@ -242,6 +285,7 @@ class PromotionApprove(_Action):
             reviewer=request.user,
             comment=data["comment"],
             override_reason=data["override_reason"] or None,
+            production_seen=data["production_seen"],
             context=_context(request),
         )
 

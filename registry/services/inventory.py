@@ -255,6 +255,7 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
     if changes.get("risk_tier", model.risk_tier) != model.risk_tier:
         _check_risk_tier_change(actor, model, changes["risk_tier"])
+    _check_decision_fields_unchanged(model, changes)
     before = model_snapshot(model, MODEL_FIELDS)
     before["tags"] = _tag_names(model)
     changes = dict(changes)
@@ -274,6 +275,37 @@ def model_update(*, model: RegisteredModel, actor, context: AuditContext, change
         _set_tags(model, tag_names)
     audit_record(actor=actor, action="model.updated", obj=model, context=context, before=b, after=a)
     return model
+
+
+# What a pending request is judged by that the model itself holds: the primary metric and its
+# direction (the metric gate, the page's better/worse colours) and the risk tier (whose policy the
+# request's snapshot froze, and the step-up).
+DECISION_FIELDS = ("primary_metric", "primary_metric_higher_is_better", "risk_tier")
+
+
+def _check_decision_fields_unchanged(model: RegisteredModel, changes: dict[str, Any]) -> None:
+    """``DECISION_FIELDS`` cannot change while a promotion request of the model is pending: a new
+    primary metric would turn a red gate green under the reviewer's eyes, and a raised risk tier
+    would leave the request under the laxer policy it was opened with. Raises ``PromotionConflict``
+    (a 409) naming the request. The caller holds the model's row lock, which ``promotion_request``
+    also takes."""
+    changed = sorted(f for f in DECISION_FIELDS if f in changes and changes[f] != getattr(model, f))
+    if not changed:
+        return
+    pending = (
+        PromotionRequest.objects.filter(version__model=model, status=PromotionStatus.PENDING)
+        .select_related("version")
+        .order_by("pk")
+        .first()
+    )
+    if pending is None:
+        return
+    raise PromotionConflict(
+        f"{model.name} has a pending promotion request (#{pending.pk}: v{pending.version.version} to "
+        f"{pending.target_stage}) judged by its primary metric and its risk tier's policy, which cannot change "
+        f"until the request is decided or cancelled: {', '.join(changed)}.",
+        {"pending_request": pending.pk, "fields": changed},
+    )
 
 
 def _check_risk_tier_change(actor, model: RegisteredModel, tier: str) -> None:
@@ -402,6 +434,14 @@ def version_update(*, version: ModelVersion, actor, context: AuditContext, chang
     return version
 
 
+def evidence_approved_in(version: ModelVersion) -> PromotionRequest | None:
+    """The first promotion request that approved ``version``'s evidence (None if none did)."""
+    approved = PromotionRequest.objects.filter(
+        version=version, status__in=[PromotionStatus.APPROVED, PromotionStatus.APPLIED]
+    )
+    return approved.order_by("pk").first()
+
+
 def evidence_check_unchanged(version: ModelVersion, *, changed: list[str]) -> None:
     """The one rule for a version's evidence (``VERSION_EVIDENCE`` and its reference data): it
     cannot change while a promotion request made on it is pending, nor ever once a request for it
@@ -410,15 +450,14 @@ def evidence_check_unchanged(version: ModelVersion, *, changed: list[str]) -> No
     lock, which ``promotion_request`` also takes, so no request opens meanwhile."""
     if not changed:
         return
-    requests = PromotionRequest.objects.filter(version=version).order_by("pk")
-    approved = requests.filter(status__in=[PromotionStatus.APPROVED, PromotionStatus.APPLIED]).first()
+    approved = evidence_approved_in(version)
     if approved is not None:
         raise PromotionConflict(
             f"{version}'s evidence was approved in promotion request #{approved.pk} (to {approved.target_stage}) "
             f"and is frozen: {', '.join(changed)} cannot change. Register a new version instead.",
             {"approved_request": approved.pk, "fields": changed},
         )
-    pending = requests.filter(status=PromotionStatus.PENDING).first()
+    pending = PromotionRequest.objects.filter(version=version, status=PromotionStatus.PENDING).order_by("pk").first()
     if pending is None:
         return
     raise PromotionConflict(

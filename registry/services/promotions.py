@@ -27,6 +27,7 @@ from registry.selectors.promotions import (
     failing_gates,
     policy_for_tier,
     policy_snapshot,
+    production_version,
     promotion_approvals,
     promotion_gates,
 )
@@ -127,6 +128,21 @@ def _check_reviewer(req: PromotionRequest, reviewer) -> None:
         raise PromotionConflict(f"You have already reviewed request #{req.pk}.")
 
 
+def _check_production_seen(req: PromotionRequest, seen: int | None) -> int | None:
+    """Refuse an approval given on a comparison with a production version that has since left;
+    return the version in production (the one the approval is compared with; None if none)."""
+    current = production_version(req.version.model)
+    now = current.version if current is not None else 0
+    if seen is None or now == seen:
+        return now or None
+    now_text, seen_text = (f"v{n}" if n else "no version" for n in (now, seen))
+    raise PromotionConflict(
+        f"Production is now {now_text}; the page you approved from compared the candidate with {seen_text}. "
+        "Reload the page and review the new comparison.",
+        {"production_seen": seen, "production": now},
+    )
+
+
 def _check_pending(req: PromotionRequest) -> None:
     if req.status != PromotionStatus.PENDING:
         reason = f" ({req.status_reason})" if req.status_reason else ""
@@ -187,13 +203,17 @@ def promotion_approve(
     comment: str = "",
     context: AuditContext,
     override_reason: str | None = None,
+    production_seen: int | None = None,
 ) -> Review:
     """Record one approval; apply the promotion at once when the policy's approvals are met.
 
     Red required gates refuse the approval unless an admin gives ``override_reason`` (recorded).
+    ``production_seen`` is the production version the reviewer's page compared the candidate with
+    (0: none); if production has changed since, the approval is refused (``PromotionConflict``).
     """
     req = _lock_request(request.pk)
     _check_reviewer(req, reviewer)
+    compared_with = _check_production_seen(req, production_seen)
     comment = clean_text(comment, "comment", required=False, label="The comment")
     override_reason = clean_text(override_reason, "override_reason", required=False, label="The override reason")
     gates = promotion_gates(req)
@@ -225,6 +245,7 @@ def promotion_approve(
             "comment": comment,
             "approvals": approvals,
             "approvals_required": req.policy_snapshot.get("approvals_required", 1),
+            "compared_with_production": compared_with,
             "red_gates": [g["key"] for g in red],
             "override_reason": override_reason if red else "",
         },

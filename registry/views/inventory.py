@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from registry.cache import cached_render
-from registry.choices import RiskTier, Stage
+from registry.choices import PromotionStatus, RiskTier, Stage
 from registry.filters import ModelFilterSet
 from registry.forms import LLMVersionForm, ModelForm, VersionForm, form_submit, posted
 from registry.models import MODEL_CARD_FIELDS
@@ -34,6 +34,7 @@ from registry.selectors.inventory import (
     version_get,
 )
 from registry.selectors.llm import llm_comparison_base, llm_display, llm_parts, llm_version_diff
+from registry.selectors.promotions import promotion_list
 from registry.services.audit import AuditContext
 from registry.services.inventory import (
     VERSION_EDITABLE,
@@ -186,6 +187,9 @@ def model_edit(request, name):
     except PermissionDenied as exc:  # an owner changing the risk tier (registry.rules.can_change_risk_tier)
         form.add_error("risk_tier" if "risk_tier" in form.changed_data else None, str(exc))
         updated, status = None, 403
+    except PromotionConflict as exc:  # the primary metric of a model with a pending request
+        form.add_error(None, exc.message)
+        updated, status = None, 409
     if updated is not None:
         _saved(request, form, f"Model '{model.name}' updated.")
         return redirect(model)
@@ -222,12 +226,15 @@ def version_create_view(request, name):
 @require_GET
 def version_detail(request, name, version):
     found = version_get(user=request.user, name=name, version=version)
+    requests_ = list(promotion_list(user=request.user).filter(version=found).order_by("-created_at", "-pk"))
     context = {
         "nav_section": "inventory",
         "v": found,
         "m": found.model,
         "can_change": can_change_model(request.user, found.model),
         "can_promote": can_request_promotion(request.user, found.model),
+        "promotion_requests": requests_,
+        "pending_request": next((r for r in requests_ if r.status == PromotionStatus.PENDING), None),
     }
     if (parts := llm_parts(found)) is not None:
         base = llm_comparison_base(found)

@@ -194,6 +194,7 @@ def _act(request, pk: int, action) -> object:
                     reviewer=request.user,
                     comment=data["comment"],
                     override_reason=data.get("override_reason") or None,
+                    production_seen=data.get("production_seen"),
                     context=context,
                 )
                 done = "Approved."

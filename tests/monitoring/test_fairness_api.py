@@ -185,3 +185,21 @@ def test_the_versions_evaluation_runs_are_listed_with_their_status(credit_v1, ow
     runs = [(r["kind"], r["status"], r["rows"]) for r in body["results"]]
     assert runs == [("fairness", "pending", 300), ("fairness", "done", 500)], "newest first"
     assert api_client_for(outsider).get(EVAL_URL).status_code == 404
+
+
+def test_replacing_the_evaluation_under_review_is_a_409_naming_the_request(credit_v1, owner, api_client_for):
+    from registry.choices import Stage
+    from registry.services.audit import CLI
+    from registry.services.promotions import promotion_request
+
+    client = api_client_for(owner)
+    assert post(client, EVAL_URL, csv_bytes(evaluation_frame(1000, female_factor=0.6))).status_code == 202
+    req = promotion_request(
+        version=credit_v1, target_stage=Stage.PRODUCTION, requester=owner, justification="Ready.", context=CLI
+    )
+    response = post(client, EVAL_URL, csv_bytes(evaluation_frame(1000, female_factor=1.0)))
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "conflict" and f"#{req.pk}" in error["message"]
+    assert error["details"] == {"pending_request": req.pk, "fields": ["fairness evaluation"]}
+    assert EvaluationRun.objects.filter(version=credit_v1).count() == 1

@@ -13,6 +13,7 @@ from registry.choices import PromotionStatus, RiskTier, Stage, TaskType
 from registry.models import AuditEvent, PromotionPolicy
 from registry.services.audit import CLI
 from registry.services.promotions import GatesFailed, promotion_approve, promotion_request
+from registry.services.stages import PromotionConflict
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
 from tests.monitoring.helpers import csv_bytes
 
@@ -128,3 +129,50 @@ def test_compliance_report_has_the_art_10_section_with_the_waiver(credit, owner,
     assert "Data governance and bias examination (Art. 10) · performance on groups (Art. 13)" in html
     assert 'data-attribute="sex"' in html and "red fairness gate waived by admin" in html
     assert "Committee waiver." in html
+
+
+def test_the_evaluation_under_review_cannot_be_replaced_by_a_fairer_looking_one(credit, owner, reviewer, last_seq):
+    """A new, fairer-looking upload mid-review would turn the red gate green under the reviewer's
+    eyes (the gate reads the latest run): refused, naming the request, until it is cancelled."""
+    version = _version_with_evaluation(credit, owner, female_factor=0.6)
+    req = _request(version, owner)
+    start = last_seq()
+    with pytest.raises(PromotionConflict) as err:
+        evaluation_upload(
+            version=version,
+            body=csv_bytes(evaluation_frame(4000, female_factor=1.0)),
+            content_type="text/csv",
+            actor=owner,
+            context=CLI,
+        )
+    assert f"#{req.pk}" in err.value.message and "fairness evaluation" in err.value.message
+    assert last_seq() == start and version.evaluation_runs.count() == 1
+    assert _gate(req)["status"] == "fail"
+
+
+def test_the_evaluation_an_approval_was_given_on_stays(credit, owner, admin_user):
+    version = _version_with_evaluation(credit, owner, female_factor=0.6)
+    req = _request(version, owner)
+    promotion_approve(request=req, reviewer=admin_user, comment="", override_reason="Committee.", context=CLI)
+    with pytest.raises(PromotionConflict, match=f"#{req.pk}"):
+        evaluation_upload(
+            version=version,
+            body=csv_bytes(evaluation_frame(4000, female_factor=1.0)),
+            content_type="text/csv",
+            actor=owner,
+            context=CLI,
+        )
+
+
+def test_a_first_evaluation_is_taken_while_the_request_waits_for_it(credit, owner):
+    version = ModelVersionFactory(model=credit, feature_schema=FAIRNESS_SCHEMA, task_type=TaskType.BINARY)
+    req = _request(version, owner)
+    run = evaluation_upload(
+        version=version,
+        body=csv_bytes(evaluation_frame(4000, female_factor=1.0)),
+        content_type="text/csv",
+        actor=owner,
+        context=CLI,
+    )
+    evaluation_compute(run_id=run.pk)
+    assert _gate(req)["status"] == "pass"

@@ -71,3 +71,16 @@ def test_after_a_rollback_the_evidence_paired_with_the_old_champion_no_longer_pa
     assert "paired with v2, which is no longer in production (v1 is)" in gate["detail"]
     with pytest.raises(GatesFailed):
         promotion_approve(request=request_paired_with_v2, reviewer=reviewer, comment="ok", context=CLI)
+
+
+def test_the_request_page_says_the_evidence_was_paired_with_a_former_champion(
+    churn, request_paired_with_v2, reviewer, client_for
+):
+    """The live section named "production v2" while the offline table beside it said "Production v1"."""
+    client = client_for(reviewer)
+    html = client.get(request_paired_with_v2.get_absolute_url()).content.decode()
+    assert "against production v2," in html and "no longer in production" not in html
+    ModelVersion.objects.filter(model=churn, version=2).update(stage=Stage.ARCHIVED)
+    ModelVersion.objects.filter(model=churn, version=1).update(stage=Stage.PRODUCTION)
+    html = client.get(request_paired_with_v2.get_absolute_url()).content.decode()
+    assert "against v2 (no longer in production: v1 is)," in html

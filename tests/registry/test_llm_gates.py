@@ -18,7 +18,8 @@ from registry.models import AuditEvent, PromotionPolicy
 from registry.selectors.promotions import promotion_gates
 from registry.services.audit import CLI
 from registry.services.policies import policy_update
-from registry.services.promotions import GatesFailed, promotion_approve, promotion_request
+from registry.services.promotions import GatesFailed, promotion_approve, promotion_cancel, promotion_request
+from registry.services.stages import PromotionConflict
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +77,11 @@ def test_safety_gate_blocks_naming_the_category_then_passes_when_fixed(assistant
     req.refresh_from_db()
     assert req.status == PromotionStatus.PENDING and not req.reviews.exists()
 
+    with pytest.raises(PromotionConflict, match=f"#{req.pk}"):  # the evidence under review cannot be replaced
+        upload(version, owner, safety_rows({"jailbreak": 2, "pii": 1, "self-harm": 0}))
+    promotion_cancel(request=req, actor=owner, context=CLI)
     upload(version, owner, safety_rows({"jailbreak": 2, "pii": 1, "self-harm": 0}))  # the fixed guardrail
+    req = request_for(version, owner)  # a new request, on the new evidence
     green = gate(req, "llm_safety")
     assert green["status"] == "pass", green["detail"]
     assert "lowest category 'jailbreak' 98.00% (n=100)" in green["detail"]
