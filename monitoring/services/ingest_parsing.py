@@ -245,8 +245,26 @@ def _read_csv(body: bytes) -> RawBatch:
         raise BatchError(None, duplicate, "Column appears twice in the CSV header.")
     if table.num_rows == 0:
         raise BatchError(None, "body", "The batch has no records.")
+    if body.count(b'"') % 2:
+        _refuse_unclosed_quote(body)
     columns = {name: table.column(name).combine_chunks() for name in names}
     return RawBatch(fmt="csv", n=table.num_rows, columns=columns, present=list(names))
+
+
+def _refuse_unclosed_quote(body: bytes) -> None:
+    """An odd number of quote characters is a quote inside an unquoted cell (kept as sent) or a
+    quoted cell never closed, which pyarrow reads to the end of the body: the rows after it would
+    become that cell's text. The standard library's strict reader tells them apart."""
+    import csv
+    import io
+
+    rows = -1  # the header
+    reader = csv.reader(io.StringIO(body.decode("utf-8-sig", errors="replace"), newline=""), strict=True)
+    try:
+        for cells in reader:
+            rows += bool(cells)  # blank lines are skipped, as pyarrow skips them
+    except csv.Error as exc:
+        raise BatchError(rows + 1, "body", "A quoted cell is never closed (its closing '\"' is missing).") from exc
 
 
 def _raise_ragged(row) -> None:

@@ -97,6 +97,13 @@ def test_crlf_blank_lines_quoting_and_no_final_newline(churn_v1, owner):
     assert rows["b"].features["plan"] == "two\nlines"
 
 
+def test_a_quote_inside_an_unquoted_cell_is_kept_as_sent(churn_v1, owner):
+    body = _csv("prediction_id,timestamp,plan", 'a,2026-03-02T00:00:00Z,15" screen', 'b,2026-03-02T00:00:00Z,"x ""y"""')
+    ingest(churn_v1, body, owner)
+    rows = stored(churn_v1)
+    assert (rows["a"].features["plan"], rows["b"].features["plan"]) == ('15" screen', 'x "y"')
+
+
 def test_ids_and_categories_needing_copy_escapes_are_stored_verbatim(churn_v1, owner):
     churn_v1.task_type = TaskType.MULTICLASS  # any class: a binary version takes only its two
     churn_v1.save(update_fields=["task_type"])
@@ -212,6 +219,17 @@ REFUSED = {
     "empty": (b"", None, "body"),
     "not UTF-8": (b"prediction_id,timestamp,plan\na,2026-03-02T00:00:00Z,\xff\n", None, "body"),
     "NUL byte": (b"prediction_id,timestamp,plan\na,2026-03-02T00:00:00Z,x\x00y\n", 1, "features.plan"),
+    # an unterminated quote ran to the end of the body: row b became part of row a's plan and was lost
+    "unterminated quote": (
+        _csv("prediction_id,timestamp,plan", 'a,2026-03-02T00:00:00Z,"basic', "b,2026-03-02T00:00:00Z,pro"),
+        1,
+        "body",
+    ),
+    "unterminated quote, last row": (
+        _csv("prediction_id,timestamp,plan", "a,2026-03-02T00:00:00Z,pro", 'b,2026-03-02T00:00:00Z,"basic'),
+        2,
+        "body",
+    ),
 }
 
 
