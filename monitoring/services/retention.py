@@ -159,7 +159,7 @@ def _receipt(plan: Plan, *, table: str, start, end, method: str, by_version: dic
         action="retention.purged",
         context=WORKER,
         obj=RegisteredModel.objects.get(pk=plan.model_id),
-        object_repr=f"{table} of {plan.name} before {end:%Y-%m-%d}",
+        object_repr=f"{RECEIPT_WORDS.get(table, table)} of {plan.name} before {end:%Y-%m-%d}",
         after=after,
     )
     return {"model": plan.name, **after}
@@ -186,6 +186,13 @@ RAW_TABLES = {
     LABELS: RawTable(GroundTruth, "model_id", "received_at", "model_id", "prediction_id"),
 }
 LLM_REQUESTS = RawTable(LLMRequest, "version__model_id", "timestamp", "version_id", "request_id")
+# what a receipt removed, in the audit log's words (its ``table`` keeps the table's name)
+RECEIPT_WORDS = {
+    PREDICTIONS: "predictions",
+    LABELS: "labels",
+    SENSITIVE: "sensitive attribute values",
+    LLMRequest._meta.db_table: "LLM request records",
+}
 
 
 def _partition_ids(table: str, name: str, owners: list[int], day) -> dict[int, tuple[int, str]]:

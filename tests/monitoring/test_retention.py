@@ -304,3 +304,18 @@ def test_a_policy_change_is_stamped_with_the_clock_as_its_audit_event(churn, adm
     policy.refresh_from_db()
     event = AuditEvent.objects.get(action="retention.changed", model_name=churn.name)
     assert policy.updated_at == event.timestamp == moment
+
+
+def test_a_receipt_names_what_it_removed_in_words(churn, churn_v1, owner, admin_user, last_seq):
+    """The audit log showed 'Registered model monitoring_groundtruth of churn before …'."""
+    _ingest(churn_v1, prediction_records(5, start=T0), owner)
+    body = json.dumps([{"prediction_id": f"p{i}", "label": 1} for i in range(5)]).encode()
+    labels_ingest(model=churn, body=body, content_type="application/json", actor=owner, context=CLI)
+    GroundTruth.objects.update(received_at=T0)
+    _set(churn, admin_user, raw_days=30)
+    seq = last_seq()
+    retention_purge(now=T0 + 40 * DAY)
+    shown = sorted(
+        AuditEvent.objects.filter(action="retention.purged", seq__gt=seq).values_list("object_repr", flat=True)
+    )
+    assert [text.split(" before ")[0] for text in shown] == [f"labels of {churn.name}", f"predictions of {churn.name}"]
