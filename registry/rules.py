@@ -86,9 +86,10 @@ can_change_model = is_admin | is_model_owner
 can_change_risk_tier = is_admin
 can_register_model = is_admin | (has_team & ~is_auditor)
 # The one review rule, asked by the request page, the review queue, the API and the service:
-# an admin or a member of the snapshot's approver group, never the requester, once per reviewer.
+# an admin or a member of the snapshot's approver group, never the requester nor the model's
+# owner (as a periodic review's validator), once per reviewer.
 may_approve_under_policy = is_admin | is_snapshot_approver
-can_review_promotion = may_approve_under_policy & ~is_requester & ~has_reviewed
+can_review_promotion = may_approve_under_policy & ~is_requester & ~is_request_model_owner & ~has_reviewed
 can_request_promotion = is_admin | is_model_owner
 can_cancel_promotion = is_requester | is_admin
 can_rollback = is_admin | is_model_owner | is_reviewer

@@ -163,6 +163,7 @@ def navigation_counts(*, user) -> dict[str, Any]:
             lambda: (
                 PromotionRequest.objects.filter(status=PromotionStatus.PENDING)
                 .exclude(requested_by=user)
+                .exclude(version__model__owner=user)  # nor on their own models (rules.can_review_promotion)
                 .exclude(reviews__reviewer=user)  # reviewed once is done: one review per reviewer
                 .count()
             ),

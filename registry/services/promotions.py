@@ -111,12 +111,17 @@ def _request_event(
 
 
 def _check_reviewer(req: PromotionRequest, reviewer) -> None:
-    """``rules.can_review_promotion``, with the reason when it says no: 403 for the requester and
-    for anyone outside the snapshot's approver group, 409 (after the pending check) for a second
+    """``rules.can_review_promotion``, with the reason when it says no: 403 for the requester, the
+    model's owner and anyone outside the snapshot's approver group, 409 (after the pending check) for a second
     review by the same person."""
     if rules.is_requester(reviewer, req):
         raise PermissionDenied(
             "You requested this promotion, so you cannot review it: "
+            "another reviewer must decide (segregation of duties)."
+        )
+    if rules.is_request_model_owner(reviewer, req):
+        raise PermissionDenied(
+            "You own this model, so you cannot review its promotion: "
             "another reviewer must decide (segregation of duties)."
         )
     if not rules.may_approve_under_policy(reviewer, req):

@@ -175,3 +175,42 @@ def test_a_member_who_joins_the_group_later_may_review(senior_request, reviewer,
     fresh = type(reviewer).objects.get(pk=reviewer.pk)
     assert rules.can_review_promotion(fresh, senior_request)
     assert _has_approve_button(_page(client_for, fresh, senior_request))
+
+
+# ---------------------------------------------------------------- the model's owner
+
+
+@pytest.fixture
+def admin_request_on_owners_model(owner, team, admin_user):
+    """The owner is also a reviewer; an admin opened the request on the owner's model."""
+    owner.groups.add(Group.objects.get_or_create(name=REVIEWER_GROUP)[0])
+    model = RegisteredModelFactory(name="scoring", owner=owner, team=team, risk_tier=RiskTier.LOW)
+    version = ModelVersionFactory(model=model)
+    return promotion_request(
+        version=version, target_stage=Stage.STAGING, requester=admin_user, justification="Ship it.", context=CLI
+    )
+
+
+def test_the_owner_of_the_model_never_reviews_its_promotion(admin_request_on_owners_model, owner, client_for):
+    """Only the requester was excluded: an owner in the reviewer group approved their own model's
+    promotion whenever someone else (an admin, a colleague) had asked for it."""
+    req = admin_request_on_owners_model
+    assert not rules.can_review_promotion(owner, req)
+    with pytest.raises(PermissionDenied, match="own this model"):
+        promotion_approve(request=req, reviewer=owner, comment="mine, and fine", context=CLI)
+    client = client_for(owner)
+    assert not _has_approve_button(_page(client_for, owner, req))
+    assert client.post(f"/promotions/{req.pk}/approve/", {"comment": "ok"}).status_code == 403
+    assert client.get("/reviews/").context["reviewable"] == set()
+    assert client.get("/models/").context["nav"]["pending_reviews"] == 0
+    assert not req.reviews.exists()
+
+
+def test_the_owner_is_refused_over_the_api_and_another_reviewer_approves(
+    admin_request_on_owners_model, owner, reviewer, api_client_for
+):
+    url = f"/api/v1/promotions/{admin_request_on_owners_model.pk}/approve/"
+    refused = api_client_for(owner, [TokenScope.PROMOTIONS_REVIEW]).post(url, {"comment": "x"}, format="json")
+    assert refused.status_code == 403 and "own this model" in refused.json()["error"]["message"]
+    approved = api_client_for(reviewer, [TokenScope.PROMOTIONS_REVIEW]).post(url, {"comment": "ok"}, format="json")
+    assert approved.status_code == 200
