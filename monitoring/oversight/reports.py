@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 
 from mlops_portal import clock
 from monitoring.choices import IncidentEventKind, ReportKind
-from registry.services.audit import AuditContext, audit_record
+from registry.services.audit import AuditContext, audit_record, file_digest
 
 from .deadlines import ARTICLES
 from .models import Incident
@@ -59,14 +59,15 @@ def render_report_pdf(incident: Incident, kind: str, *, request=None) -> bytes:
 def incident_report_pdf(request, incident: Incident, kind: str) -> HttpResponse:
     pdf = render_report_pdf(incident, kind, request=request)
     with transaction.atomic():
-        audit_record(
+        event = audit_record(
             actor=request.user,
             action="incident.report_exported",
             obj=incident,
             model=incident.model,
             context=AuditContext.from_request(request, source="ui"),
-            after={"kind": kind, "format": "pdf"},
+            after={"kind": kind, "format": "pdf", **file_digest(pdf)},
         )
     response = HttpResponse(pdf, content_type="application/pdf")
+    response["X-Audit-Seq"] = str(event.seq)  # the event holding this file's SHA-256
     response["Content-Disposition"] = f'attachment; filename="incident-{incident.pk}-{kind}-report.pdf"'
     return response

@@ -209,14 +209,16 @@ def compliance_report_document(request, context: dict):
 @require_GET
 def compliance_report_pdf(request, name):
     context = _report_context(request, name)
-    compliance_report_record_export(
+    pdf = compliance_report_document(request, context).write_pdf()
+    event = compliance_report_record_export(
         model=context["model"],
         actor=request.user,
         context=AuditContext.from_request(request, source=AuditSource.UI),
         fmt="pdf",
+        content=pdf,
     )
-    pdf = compliance_report_document(request, context).write_pdf()
     response = HttpResponse(pdf, content_type="application/pdf")
+    response["X-Audit-Seq"] = str(event.seq)  # the event holding this file's SHA-256
     stamp = context["report"].generated_at.strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="compliance-{context["model"].name}-{stamp}.pdf"'
     return response

@@ -305,3 +305,18 @@ def test_a_review_opened_by_an_incident_names_that_incident_once_and_lists_only_
     )
     html = client_for(owner).get(review.get_absolute_url()).content.decode()
     assert "<dt>Trigger</dt><dd>New incident; then new incident (" in html and f"incident #{two.pk}</a>" in html
+
+
+def test_an_incident_report_download_records_the_digest_of_the_file(incident, owner, client_for, last_seq):
+    import hashlib
+
+    from registry.models import AuditEvent
+
+    incident_report(incident=incident, actor=owner, kind="initial", context=CLI, affected="1,200 customers")
+    before = last_seq()
+    response = client_for(owner).get(f"/monitoring/incidents/{incident.pk}/report/initial.pdf")
+    assert response.status_code == 200
+    pdf = response.content
+    event = AuditEvent.objects.get(seq__gt=before, action="incident.report_exported")
+    assert event.after["sha256"] == hashlib.sha256(pdf).hexdigest() and event.after["bytes"] == len(pdf)
+    assert response["X-Audit-Seq"] == str(event.seq)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -81,6 +82,9 @@ def test_pdf_is_a_real_pdf_with_pages_and_the_download_is_audited(audited, audit
     event = AuditEvent.objects.get(seq__gt=before, action="audit.report_exported")
     assert event.actor == auditor and event.model_id == churn.pk and event.after["format"] == "pdf"
     assert event.source == "ui"
+    # the log proves which file left: a PDF whose digest is not in it is not the portal's
+    assert event.after["sha256"] == hashlib.sha256(pdf).hexdigest() and event.after["bytes"] == len(pdf)
+    assert response["X-Audit-Seq"] == str(event.seq)
 
 
 def test_report_of_a_model_without_history_renders(churn, owner, client_for):

@@ -14,7 +14,14 @@ from django.db import transaction
 
 from .checkpoint import Checkpoint, CheckpointError, checkpoint_last, checkpoint_write
 from .context import CLI, WORKER, AuditContext, acting_as, current_actor
-from .export import EXPORT_FORMATS, AuditExport, audit_export, audit_export_rows, compliance_report_record_export
+from .export import (
+    EXPORT_FORMATS,
+    AuditExport,
+    audit_export,
+    audit_export_rows,
+    compliance_report_record_export,
+    file_digest,
+)
 from .rows import ChainRow
 from .verify import VerifyResult, audit_verify
 from .writer import audit_head, audit_record, audit_save, diff, event_payload, model_snapshot
@@ -40,6 +47,7 @@ __all__ = [
     "checkpoint_last",
     "checkpoint_write",
     "compliance_report_record_export",
+    "file_digest",
     "diff",
     "event_payload",
     "model_snapshot",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -232,12 +233,20 @@ def audit_export(*, actor, queryset, filters: dict[str, Any], fmt: str, context:
 
 
 @transaction.atomic
-def compliance_report_record_export(*, model: RegisteredModel, actor, context: AuditContext, fmt: str) -> AuditEvent:
-    """Record that a model's compliance report was exported (PDF download)."""
+def compliance_report_record_export(
+    *, model: RegisteredModel, actor, context: AuditContext, fmt: str, content: bytes
+) -> AuditEvent:
+    """Record that a model's compliance report was exported (PDF download), with the file's
+    SHA-256: a copy whose digest is not in the log is not the one the portal gave out."""
     return audit_record(
         actor=actor,
         action="audit.report_exported",
         context=context,
         obj=model,
-        after={"format": fmt, "head_seq": audit_head()[0]},
+        after={"format": fmt, "head_seq": audit_head()[0], **file_digest(content)},
     )
+
+
+def file_digest(content: bytes) -> dict:
+    """What an export event records of the file it gave out."""
+    return {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
