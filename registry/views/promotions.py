@@ -252,10 +252,12 @@ def promotion_cancel_view(request, pk):
 def model_timeline(request, name):
     """Every stage transition of the model (an htmx fragment for the model page, or a page)."""
     model = model_get(user=request.user, name=name)
+    can_rollback = bool(rules.can_rollback(request.user, model))
     ctx = {
         "model": model,
         "transitions": model_timeline_selector(model=model),
-        "can_rollback": bool(rules.can_rollback(request.user, model)),
+        "can_rollback": can_rollback,
+        "rollback_target": rollback_candidate(model) if can_rollback else None,
         "nav_section": "inventory",
     }
     template = "registry/inc/model_timeline.html" if request.htmx else "registry/model_timeline.html"

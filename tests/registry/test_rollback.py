@@ -203,3 +203,15 @@ def test_rollback_page_without_a_target_offers_no_form(churn, owner, reviewer, c
     assert refused.status_code == 409
     assert "no previously approved production version" in refused.content.decode()
     assert _stages(churn) == {1: "production"}
+
+
+def test_the_timeline_offers_a_rollback_only_when_there_is_a_version_to_restore(churn, owner, reviewer, client_for):
+    """The timeline offered 'Roll back production…' on a model with one approved version, whose
+    rollback page could only say there was nothing to restore."""
+    _promote(ModelVersionFactory(model=churn), owner, reviewer)
+    html = client_for(owner).get("/models/churn/timeline/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Roll back production" not in html
+    assert "No earlier approved version to roll back to." in html
+    _promote(ModelVersionFactory(model=churn), owner, reviewer)
+    html = client_for(owner).get("/models/churn/timeline/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Roll back production" in html and "No earlier approved version" not in html
