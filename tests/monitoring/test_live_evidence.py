@@ -287,3 +287,19 @@ def test_the_drift_message_does_not_call_production_without_a_reference_unmonito
     html = client_for(owner).get(request.get_absolute_url()).content.decode()
     shown = " ".join(re.search(r"<p class=\"muted\" data-drift-missing>(.*?)</p>", html, re.S).group(1).split())
     assert shown.endswith("Not computed yet: v1 (production) has no ready reference profile."), shown
+
+
+def test_a_decided_request_without_live_evidence_does_not_ask_for_shadow_traffic(
+    champion_and_challenger, owner, client_for
+):
+    """A cancelled (or decided) request's page still said 'No live evidence yet: send this
+    version … shadow traffic', which can no longer count for it."""
+    from registry.services.promotions import promotion_cancel
+
+    _, _, request = champion_and_challenger
+    pending = client_for(owner).get(request.get_absolute_url()).content.decode()
+    assert "No live evidence yet: send this version" in pending
+    promotion_cancel(request=request, actor=owner, comment="not now", context=CLI)
+    html = client_for(owner).get(request.get_absolute_url()).content.decode()
+    assert "No live evidence yet" not in html
+    assert "No live evidence was recorded while this request was pending." in html
