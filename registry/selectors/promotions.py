@@ -399,9 +399,19 @@ def production_version_at_decision(request: PromotionRequest) -> ModelVersion | 
     if moment is None:  # decided before decisions were stamped: the best answer is today's
         return production_version(request.version.model)
     before = Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=own.pk) if own else Q(created_at__lte=moment)
+    return _production_then(request.version.model_id, before)
+
+
+def production_version_at_request(request: PromotionRequest) -> ModelVersion | None:
+    """The version in production when the request was made (as ``production_version_at_decision``)."""
+    return _production_then(request.version.model_id, Q(created_at__lte=request.created_at))
+
+
+def _production_then(model_id: int, before: Q) -> ModelVersion | None:
+    """The version whose latest transition among those ``before`` moved it into production."""
     latest = StageTransition.objects.filter(before, version=OuterRef("pk")).order_by("-created_at", "-id")
     return (
-        ModelVersion.objects.filter(model_id=request.version.model_id)
+        ModelVersion.objects.filter(model_id=model_id)
         .annotate(stage_then=Subquery(latest.values("to_stage")[:1]), since=Subquery(latest.values("created_at")[:1]))
         .filter(stage_then=Stage.PRODUCTION)
         .order_by("-since", "-pk")

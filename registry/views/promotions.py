@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from registry import rules
@@ -29,6 +30,7 @@ from registry.selectors.promotions import (
 )
 from registry.selectors.promotions import (
     production_version,
+    production_version_at_request,
     promotion_approvals,
     promotion_counts,
     promotion_decision,
@@ -140,6 +142,8 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
     reviewed = any(r.reviewer_id == user.pk for r in req.reviews.all())
     return {
         "req": req,
+        "open_for": timesince(req.created_at, depth=1) if is_pending else "",
+        "production_when_requested": _production_when_requested(req, evidence) if is_pending else None,
         "version": req.version,
         "model": req.version.model,
         "reviews": list(req.reviews.all()),
@@ -162,6 +166,15 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
         "form": form or ReviewForm(),
         "nav_section": "reviews",
     }
+
+
+def _production_when_requested(req: PromotionRequest, evidence: dict) -> dict | None:
+    """For a pending request: production then, when it is not production now (None otherwise)."""
+    then = production_version_at_request(req)
+    now = evidence["production"]
+    if (then.pk if then else None) == (now.pk if now else None):
+        return None
+    return {"then": then, "now": now}
 
 
 @login_required
