@@ -54,7 +54,13 @@ def monitored_version(model: RegisteredModel) -> ModelVersion | None:
     production = model.versions.filter(stage=Stage.PRODUCTION).first()
     if production:
         return production
-    latest = MetricValue.objects.filter(model=model).order_by("-window_start").values_list("version_id", flat=True)
+    # a version sending traffic outside production (never one retired or rolled away from)
+    latest = (
+        MetricValue.objects.filter(model=model)
+        .exclude(version__stage=Stage.ARCHIVED)
+        .order_by("-window_start")
+        .values_list("version_id", flat=True)
+    )
     version_id = latest.first()
     return ModelVersion.objects.filter(pk=version_id).first() if version_id else None
 
@@ -307,7 +313,7 @@ def status_of(reasons: list[dict], has_window: bool) -> str:
 @transaction.atomic
 def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, now=None) -> HealthStatus:
     """Recompute and store the model's health, then open/update/resolve its alerts."""
-    from .alerts import active_alerts, alerts_sync, held_reasons, retrain_consider
+    from .alerts import active_alerts, alert_resolve, alerts_sync, held_reasons, retrain_consider
 
     now = now or clock.now()
     # Row locks before the audit chain's lock, as every writer takes them: the model's config
@@ -319,6 +325,10 @@ def health_evaluate(*, model: RegisteredModel, context: AuditContext = WORKER, n
     evaluation = evaluate_reasons(model, now=now)
     reasons, version, window = evaluation.reasons, evaluation.version, evaluation.window
     active = active_alerts(model)  # locked: the held reasons and the sync below read the same rows
+    if version is None:  # none left to monitor (retired): no window will judge its alerts again
+        for alert in [a for a in active if a.kind not in MODEL_KINDS]:
+            alert_resolve(alert, context=context, now=now)
+        active = [a for a in active if a.kind in MODEL_KINDS]
     needed = monitoring_config_get(model=model).alert_recovery_windows
     judged = evaluation.judged
     shown = reasons + held_reasons(active=active, reasons=reasons, judged=judged, needed=needed, window=window)

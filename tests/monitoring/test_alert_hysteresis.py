@@ -247,3 +247,25 @@ def test_an_alert_that_came_back_worse_after_its_acknowledgement_can_be_acknowle
     assert response.status_code in (200, 302)
     alert.refresh_from_db()
     assert alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledge_comment == "Again"
+
+
+def test_retiring_the_version_resolves_its_window_alerts_and_health_has_no_data(
+    version, judge, owner, last_seq, audit_actions
+):
+    """After a retirement (nothing in production) the retired version's alerts stayed open and the
+    model's health 'critical' for good: no window would ever judge them again."""
+    from monitoring.choices import HealthState
+    from monitoring.oversight.retire import model_retire
+
+    judge(0, 0.70)
+    (alert,) = _fairness_alerts(version)
+    assert alert.status == AlertStatus.OPEN
+    model_retire(model=version.model, actor=owner, reason="Unfair scores.", context=CLI)
+    seq = last_seq()
+    health = judge.again(T0 + timedelta(days=2, hours=7))
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+    assert audit_actions(seq) == ["alert.resolved"]
+    assert health.status == HealthState.NO_DATA and health.reasons == []
+    judge.again(T0 + timedelta(days=3, hours=7))  # and nothing opens again from the retired version's windows
+    assert [a.status for a in _fairness_alerts(version)] == [AlertStatus.RESOLVED]
