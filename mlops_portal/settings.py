@@ -350,6 +350,9 @@ DEFAULT_MODEL_TIME_ZONE = env.str("DEFAULT_MODEL_TIME_ZONE", default="UTC")
 INCIDENT_MALFUNCTION_DEADLINE_DAYS = env.int("INCIDENT_MALFUNCTION_DEADLINE_DAYS", default=None)
 INCIDENT_PROVIDER_NAME = env.str("INCIDENT_PROVIDER_NAME", default="")  # reports; default: the model's team
 INCIDENT_DEPLOYER_NAME = env.str("INCIDENT_DEPLOYER_NAME", default="")
+# GDPR Art. 30(1)(a): who the records of processing name (name and contact details)
+DATA_CONTROLLER = env.str("DATA_CONTROLLER", default="")
+DATA_PROTECTION_OFFICER = env.str("DATA_PROTECTION_OFFICER", default="")
 REVIEW_CADENCE_DAYS = {
     "high": env.int("REVIEW_CADENCE_HIGH_DAYS", default=90),
     "medium": env.int("REVIEW_CADENCE_MEDIUM_DAYS", default=180),

@@ -7,9 +7,11 @@ import csv
 import io
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q
 
+from mlops_portal import clock
 from monitoring.models import (
     ErasureOutcome,
     ErasureOutcomeStatus,
@@ -41,7 +43,23 @@ RECORD_COLUMNS = [
     "team",
     "team_members",
     "roles_seeing_all_models",
+    "controller",
+    "data_protection_officer",
+    "generated_at",
 ]
+# Art. 30(1)(g): a general description of the technical and organisational security measures
+SECURITY_MEASURES = (
+    "Data-subject ids are stored only as HMAC-SHA256 under a per-installation key (SUBJECT_KEY), never in clear.",
+    "Access follows roles decided on the server: owners and their team see their models; reviewers, auditors, "
+    "privacy officers and admins see all of them.",
+    "Every change is recorded in an append-only, hash-chained audit log that verifies offline.",
+    "Raw predictions and labels leave after the retention period, each purge receipted in the audit log; "
+    "a data subject's rows are erased on request unless a legal hold keeps them.",
+    "Sensitive attributes are stored apart from features, never profiled or exported; groups under the "
+    "minimum size are reported without rates.",
+    "API tokens are stored hashed, scoped and expiring; sign-in locks out repeated failures and sensitive "
+    "actions need a fresh sign-in.",
+)
 
 
 SEES_ALL_GROUPS = (REVIEWER_GROUP, AUDITOR_GROUP, PRIVACY_GROUP)
@@ -149,6 +167,17 @@ def _roles_seeing_all_models() -> list[str]:
     return [f"{name} ({', '.join(sorted(set(members.values_list('username', flat=True))))})" for name, members in roles]
 
 
+def records_header() -> dict[str, Any]:
+    """What the records say once for all models: when they were drawn up, the controller and
+    the data protection officer (settings; said when missing), the security measures."""
+    return {
+        "generated_at": clock.now().isoformat(),
+        "controller": settings.DATA_CONTROLLER or "not configured (DATA_CONTROLLER)",
+        "data_protection_officer": settings.DATA_PROTECTION_OFFICER or "not configured (DATA_PROTECTION_OFFICER)",
+        "security_measures": list(SECURITY_MEASURES),
+    }
+
+
 def records_of_processing(*, user) -> list[dict[str, Any]]:
     """One record per model the user may see: purpose, categories of data (the latest version's
     feature schema, sensitive attributes flagged), retention and hold, and who can see it."""
@@ -195,12 +224,14 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def records_csv(records: list[dict[str, Any]]) -> str:
+def records_csv(records: list[dict[str, Any]], header: dict[str, Any]) -> str:
+    """One row per model; the header's controller, officer and time repeated on each row."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=RECORD_COLUMNS)
     writer.writeheader()
+    once = {key: header[key] for key in ("controller", "data_protection_officer", "generated_at")}
     for record in records:
-        row = dict(record)
+        row = dict(record) | once
         row["data_categories"] = "; ".join(f"{c['name']} ({c['type']})" for c in record["data_categories"])
         for key in ("sensitive_attributes", "team_members", "roles_seeing_all_models"):
             row[key] = "; ".join(record[key])
@@ -217,5 +248,6 @@ __all__ = [
     "model_retention",
     "purge_receipts",
     "records_csv",
+    "records_header",
     "records_of_processing",
 ]

@@ -17,6 +17,7 @@ from monitoring.selectors_privacy import (
     held_erasure_requests,
     held_erasures_by_model,
     purge_receipts,
+    records_header,
     records_of_processing,
 )
 from monitoring.services.erasure import erasure_request_create
@@ -47,6 +48,7 @@ def _privacy_context(request) -> dict:
         "nav_section": "privacy",
         "requests": list(erasure_request_list(user=request.user)[:PAGE_SIZE]),
         "records": [(record, held.get(record["model"], [])) for record in records],
+        "records_header": records_header(),
         "receipts": list(purge_receipts()[:RECEIPTS_SHOWN]),
         "can_erase": can_request_erasure(request.user),
         "can_manage": can_manage_retention(request.user),

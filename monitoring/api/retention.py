@@ -29,7 +29,13 @@ from rest_framework.response import Response
 from mlops_portal.api.parsers import StrictSerializer
 from monitoring.models import ErasureRequest, RetentionPolicy
 from monitoring.models_retention import MAX_RAW_DAYS
-from monitoring.selectors_privacy import erasure_request_get, erasure_request_list, records_csv, records_of_processing
+from monitoring.selectors_privacy import (
+    erasure_request_get,
+    erasure_request_list,
+    records_csv,
+    records_header,
+    records_of_processing,
+)
 from monitoring.services.erasure import erasure_request_create, erasure_results
 from monitoring.services.retention import effective_raw_days, retention_policy_get, retention_policy_update
 from monitoring.services.subjects import MAX_SUBJECT_LENGTH
@@ -200,9 +206,9 @@ class RecordsOfProcessingView(MonitoringAPIView):
         fmt = request.query_params.get("format") or "json"  # empty means the default, as for the other filters
         if fmt not in ("json", "csv"):
             raise exceptions.ValidationError({"format": ["json or csv."]})
-        records = records_of_processing(user=request.user)
+        records, header = records_of_processing(user=request.user), records_header()
         if fmt == "csv":
-            response = HttpResponse(records_csv(records), content_type="text/csv; charset=utf-8")
+            response = HttpResponse(records_csv(records, header), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="records-of-processing.csv"'
             return response
-        return Response({"records": records})
+        return Response({**header, "records": records})

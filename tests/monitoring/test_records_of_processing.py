@@ -4,6 +4,9 @@ role that sees all models, never a deactivated account."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from tests.factories import UserFactory
@@ -50,3 +53,27 @@ def test_subject_ids_sent_with_labels_only_count_as_received(api_client_for, chu
         context=CLI,
     )
     assert client.get("/api/v1/records-of-processing/").json()["records"][0]["subject_ids_received"] is True
+
+
+def test_the_records_name_the_controller_the_officer_the_security_measures_and_when_made(
+    api_client_for, churn_v1, privacy, settings, client_for
+):
+    """Art. 30(1)(a) and (g): the records lacked the controller and data protection officer, the
+    security measures and the time they were drawn up."""
+    settings.DATA_CONTROLLER = "Acme Telecom GmbH, Hauptstr. 1, Berlin, privacy@acme.example"
+    settings.DATA_PROTECTION_OFFICER = "Dana Schmidt, dpo@acme.example"
+    client = api_client_for(privacy, ["audit:read"])
+    body = client.get("/api/v1/records-of-processing/").json()
+    assert body["controller"] == settings.DATA_CONTROLLER
+    assert body["data_protection_officer"] == settings.DATA_PROTECTION_OFFICER
+    assert body["generated_at"].endswith("Z") or "+00:00" in body["generated_at"]
+    assert any("HMAC-SHA256" in measure for measure in body["security_measures"])
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/v1/records-of-processing/?format=csv").content.decode())))
+    assert rows[0]["controller"] == settings.DATA_CONTROLLER and rows[0]["generated_at"]
+    assert "Dana Schmidt" in client_for(privacy).get("/monitoring/privacy/").content.decode()
+
+
+def test_an_installation_without_a_controller_says_so(api_client_for, churn_v1, privacy, settings):
+    settings.DATA_CONTROLLER = ""
+    body = api_client_for(privacy, ["audit:read"]).get("/api/v1/records-of-processing/").json()
+    assert body["controller"] == "not configured (DATA_CONTROLLER)"
