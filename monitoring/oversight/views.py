@@ -368,6 +368,17 @@ OBJECT_ACTIONS = {
     "review": (selectors.review_get, REVIEW_ACTIONS, _review_page),
     "finding": (selectors.finding_get, FINDING_ACTIONS, _finding_page),
 }
+# (kind, action) → the rule of who may take it (the service asks it again): asked before the
+# form, so that someone who may not act gets a 403 rather than the form's errors
+ACTION_RULES = {
+    "incident": lambda user, incident, action: can_manage_incident(user, incident.model),
+    "review": lambda user, review, action: (
+        can_attest_review(user, review.model) if action == "attest" else can_validate_review(user, review)
+    ),
+    "finding": lambda user, finding, action: (
+        can_remediate_finding(user, finding) if action == "remediate" else can_retest_finding(user, finding)
+    ),
+}
 
 
 @login_required
@@ -380,6 +391,8 @@ def object_action_view(request, kind: str, pk: int, action: str):
     if action not in actions:
         raise Http404("No such action.")
     obj = get(user=request.user, pk=pk)
+    if not ACTION_RULES[kind](request.user, obj, action):
+        raise PermissionDenied(f"You may not {action} this {kind}.")
     service, form_class, done = actions[action]
     ctx = _context(request)
     refused = _run(request, form_class, lambda **d: service(**{kind: obj}, actor=request.user, context=ctx, **d), done)

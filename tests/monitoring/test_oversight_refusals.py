@@ -145,3 +145,28 @@ def test_an_incident_holding_the_most_windows_it_records_says_later_ones_may_be_
     assert len(incident.windows) == MAX_WINDOWS
     page = client_for(owner).get(incident.get_absolute_url()).content.decode()
     assert f"the first {MAX_WINDOWS} recorded; later ones up to becoming aware are not listed" in page
+
+
+@pytest.mark.parametrize("action", ["note", "suspend", "report", "resolve", "close"])
+def test_someone_who_may_not_act_on_an_incident_gets_a_403_whatever_the_form(
+    incident, auditor, reviewer, client_for, last_seq, action
+):
+    """An auditor posting an empty form got the form's errors ('root_cause: This field is
+    required') in a 400, as if only the input were wrong; the 403 came only for a valid form."""
+    clients = {user.username: client_for(user) for user in (auditor, reviewer)}  # their sign-ins are audited
+    seq = last_seq()
+    for name, client in clients.items():
+        answer = client.post(f"/monitoring/incidents/{incident.pk}/{action}/", {})
+        assert answer.status_code == 403, (name, answer.status_code)
+    assert last_seq() == seq
+
+
+def test_someone_who_may_not_attest_or_validate_a_review_gets_a_403_whatever_the_form(
+    churn, owner, auditor, client_for, last_seq
+):
+    review = review_open(model=churn, actor=owner, reason="Quarterly look", context=CLI)
+    client = client_for(auditor)
+    seq = last_seq()
+    for action in ("attest", "validate"):
+        assert client.post(f"/monitoring/reviews/{review.pk}/{action}/", {}).status_code == 403
+    assert last_seq() == seq
