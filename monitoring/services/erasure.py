@@ -179,7 +179,10 @@ def erasure_holds_release(*, model: RegisteredModel, actor, context: AuditContex
     ground for keeping the subject's rows (GDPR Art. 17(3)(e)). Called by the retention change
     that lifts it, in its transaction; per request, the rows erased now, its answer "erased" (the
     request completed once no model holds it) and ``erasure.completed`` with the answer before
-    and after. The requests released."""
+    and after. The requests released: none while the model is under a hold (read locked here,
+    since a hold may have been set since the caller decided to release)."""
+    if RetentionPolicy.objects.select_for_update().filter(model=model, legal_hold=True).exists():
+        return []
     held = list(
         ErasureOutcome.objects.select_for_update()
         .filter(model=model, status=ErasureOutcomeStatus.HELD)

@@ -164,3 +164,15 @@ def test_the_hold_form_warns_that_lifting_it_erases_the_held_rows(held_request, 
     page = client_for(privacy).get("/monitoring/privacy/").content.decode()
     assert page.count(warning) == 1  # credit's form only
     assert warning not in client_for(auditor).get("/monitoring/privacy/").content.decode()  # no form to lift it
+
+
+def test_a_release_under_a_hold_set_meanwhile_erases_nothing(held_request, privacy):
+    """The nightly purge releases held erasures from a plan read without a lock: a hold set
+    between its plan and the release was ignored and the held rows erased for good."""
+    from monitoring.services.erasure import erasure_holds_release
+
+    request, credit = held_request
+    assert RetentionPolicy.objects.get(model=credit).legal_hold  # still (or again) under its hold
+    assert erasure_holds_release(model=credit, actor=None, context=CLI) == []
+    assert Prediction.objects.filter(version__model=credit).count() == 3
+    assert ErasureOutcome.objects.get(request=request, model=credit).status == "held"
