@@ -38,13 +38,12 @@ def _send_on_commit(subject: str, body: str, recipients: list[str]) -> None:
     transaction.on_commit(lambda: _send(messages))
 
 
-def reviewer_emails(*, group: str, exclude_user_id: int | None) -> list[str]:
-    """Active members of the approver group (and admins), never the requester."""
+def reviewer_emails(*, group: str, exclude_user_ids: list[int]) -> list[str]:
+    """Active members of the approver group (and admins), but never those excluded (the requester,
+    the model's owner: ``rules.can_review_promotion``)."""
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
     users = users.filter(Q(groups__name=group) | Q(is_superuser=True)).distinct()
-    if exclude_user_id is not None:
-        users = users.exclude(pk=exclude_user_id)
-    return list(users.values_list("email", flat=True))
+    return list(users.exclude(pk__in=exclude_user_ids).values_list("email", flat=True))
 
 
 def notify_promotion_requested(req) -> None:
@@ -59,7 +58,8 @@ def notify_promotion_requested(req) -> None:
         f"(risk tier {req.policy_snapshot.get('risk_tier', version.model.risk_tier)}).\n"
         f"Review it: {_url(req.get_absolute_url())}\n"
     )
-    _send_on_commit(subject, body, reviewer_emails(group=group, exclude_user_id=req.requested_by_id))
+    excluded = [req.requested_by_id, version.model.owner_id]
+    _send_on_commit(subject, body, reviewer_emails(group=group, exclude_user_ids=excluded))
 
 
 def notify_promotion_decided(req) -> None:
@@ -83,7 +83,7 @@ def notify_rollback(*, model, restored, archived, actor, reason: str) -> None:
         f"Reason: {reason}\nThis rollback is flagged for follow-up review.\n"
         f"Timeline: {_url(model.get_absolute_url())}\n"
     )
-    recipients = reviewer_emails(group=rules.REVIEWER_GROUP, exclude_user_id=actor.pk)
+    recipients = reviewer_emails(group=rules.REVIEWER_GROUP, exclude_user_ids=[actor.pk])
     if model.owner.email and model.owner_id != actor.pk:
         recipients.append(model.owner.email)
     _send_on_commit(subject, body, recipients)

@@ -214,3 +214,21 @@ def test_the_owner_is_refused_over_the_api_and_another_reviewer_approves(
     assert refused.status_code == 403 and "own this model" in refused.json()["error"]["message"]
     approved = api_client_for(reviewer, [TokenScope.PROMOTIONS_REVIEW]).post(url, {"comment": "ok"}, format="json")
     assert approved.status_code == 200
+
+
+def test_the_owner_is_not_asked_to_review_and_the_page_says_why(
+    owner, team, admin_user, reviewer, client_for, django_capture_on_commit_callbacks, mailoutbox
+):
+    owner.email, reviewer.email = "owner@example.com", "reviewer@example.com"
+    owner.save()
+    reviewer.save()
+    owner.groups.add(Group.objects.get_or_create(name=REVIEWER_GROUP)[0])
+    version = ModelVersionFactory(model=RegisteredModelFactory(name="scoring", owner=owner, team=team))
+    with django_capture_on_commit_callbacks(execute=True):
+        req = promotion_request(
+            version=version, target_stage=Stage.STAGING, requester=admin_user, justification="x", context=CLI
+        )
+    asked = {address for message in mailoutbox for address in message.to}
+    assert "reviewer@example.com" in asked and "owner@example.com" not in asked
+    page = _page(client_for, owner, req).content.decode()
+    assert "You own this model, so another reviewer must decide it." in page
