@@ -268,8 +268,8 @@ def _model_oversight_page(request, model, status: int = 200, bound: dict | None 
             "findings": selectors.finding_list(user=request.user, model=model).order_by("status", "due_at"),
             "next_due": reviews.next_review_due(model),
             "now": clock.now(),
-            "can_open": can_attest_review(request.user, model) or can_validate(request.user, model),
-            "can_validate": can_validate(request.user, model),
+            "can_open": MODEL_ACTION_RULES["review"](request.user, model),
+            "can_validate": MODEL_ACTION_RULES["finding"](request.user, model),
             "can_open_incident": can_manage_incident(request.user, model),
             "review_form": bound.get("review") or forms.ReviewOpenForm(),
             "finding_form": bound.get("finding") or forms.FindingForm(),
@@ -289,6 +289,8 @@ def model_oversight_view(request, name: str):
 @require_POST
 def model_oversight_action(request, name: str, action: str):
     model = model_get(user=request.user, name=name)
+    if action in MODEL_ACTION_RULES and not MODEL_ACTION_RULES[action](request.user, model):
+        raise PermissionDenied(f"You may not open a {action} on this model.")  # before the form: a 403, not its errors
     ctx = _context(request)
     if action == "review":
         refused = _run(
@@ -334,18 +336,20 @@ def _object_page(request, kind: str, obj, actions: dict, allowed: dict[str, bool
 
 
 def _review_page(request, review, status: int = 200, bound: dict | None = None):
+    may = ACTION_RULES["review"]
     allowed = {
-        "attest": can_attest_review(request.user, review.model) and review.status == "open",
-        "validate": can_validate_review(request.user, review) and review.status == "attested",
+        "attest": may(request.user, review, "attest") and review.status == "open",
+        "validate": may(request.user, review, "validate") and review.status == "attested",
     }
     later = selectors.review_later_triggers(review)
     return _object_page(request, "review", review, REVIEW_ACTIONS, allowed, status, bound, later_triggers=later)
 
 
 def _finding_page(request, finding, status: int = 200, bound: dict | None = None):
+    may = ACTION_RULES["finding"]
     allowed = {
-        "remediate": can_remediate_finding(request.user, finding) and finding.status == "open",
-        "retest": can_retest_finding(request.user, finding) and finding.status == "remediated",
+        "remediate": may(request.user, finding, "remediate") and finding.status == "open",
+        "retest": may(request.user, finding, "retest") and finding.status == "remediated",
     }
     return _object_page(request, "finding", finding, FINDING_ACTIONS, allowed, status, bound)
 
@@ -367,6 +371,11 @@ OBJECT_ACTIONS = {
     "incident": (selectors.incident_get, INCIDENT_ACTIONS, _incident_page),
     "review": (selectors.review_get, REVIEW_ACTIONS, _review_page),
     "finding": (selectors.finding_get, FINDING_ACTIONS, _finding_page),
+}
+# a model's oversight action → the rule of who may take it (the service asks it again)
+MODEL_ACTION_RULES = {
+    "review": lambda user, model: can_attest_review(user, model) or can_validate(user, model),
+    "finding": lambda user, model: can_validate(user, model),
 }
 # (kind, action) → the rule of who may take it (the service asks it again): asked before the
 # form, so that someone who may not act gets a 403 rather than the form's errors

@@ -170,3 +170,13 @@ def test_someone_who_may_not_attest_or_validate_a_review_gets_a_403_whatever_the
     for action in ("attest", "validate"):
         assert client.post(f"/monitoring/reviews/{review.pk}/{action}/", {}).status_code == 403
     assert last_seq() == seq
+
+
+@pytest.mark.parametrize("action", ["review", "finding"])
+def test_someone_who_may_not_open_a_review_or_record_a_finding_gets_a_403_whatever_the_form(
+    churn, auditor, client_for, last_seq, action
+):
+    client = client_for(auditor)
+    seq = last_seq()
+    assert client.post(f"/monitoring/models/churn/oversight/{action}/", {}).status_code == 403
+    assert last_seq() == seq
