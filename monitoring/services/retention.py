@@ -95,8 +95,9 @@ def retention_policy_update(
     *, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]
 ) -> RetentionPolicy:
     """Set a model's retention or legal hold (admin or privacy officer); audited
-    ``retention.changed`` with the before/after of the changed fields. Lifting a hold carries
-    out the erasures it held (``erasure_holds_release``, audited after the change)."""
+        ``retention.changed`` with the before/after of the changed fields. Lifting a hold carries
+        out the erasures it held, as does any change of a model left without a hold while some are
+    still held (``erasure_holds_release``, audited after the change)."""
     if actor is not None and not can_manage_retention(actor, model):
         raise PermissionDenied("Only an admin or a privacy officer can change retention and legal holds.")
     policy, created = settings_row_for_update(
@@ -111,8 +112,8 @@ def retention_policy_update(
     policy.full_clean()
     policy.save()
     settings_record(policy, before, POLICY_FIELDS, action="retention.changed", actor=actor, context=context)
-    if before is not None and before["legal_hold"] and not policy.legal_hold:
-        erasure_holds_release(model=model, actor=actor, context=context)  # the hold was their only ground
+    if not policy.legal_hold:  # no hold: nothing keeps rows held for erasure (none held: a no-op)
+        erasure_holds_release(model=model, actor=actor, context=context)
     return policy
 
 

@@ -176,3 +176,20 @@ def test_a_release_under_a_hold_set_meanwhile_erases_nothing(held_request, priva
     assert erasure_holds_release(model=credit, actor=None, context=CLI) == []
     assert Prediction.objects.filter(version__model=credit).count() == 3
     assert ErasureOutcome.objects.get(request=request, model=credit).status == "held"
+
+
+def test_saving_a_model_without_a_hold_but_with_held_rows_erases_them_as_the_page_says(
+    held_request, privacy, client_for
+):
+    """A model whose hold was lifted before lifting carried held erasures out: a save on the
+    privacy page said the held rows 'were erased' while the service erased nothing, and the form
+    warned 'Lifting it erases…' under a hold that was already off."""
+    request, credit = held_request
+    RetentionPolicy.objects.filter(model=credit).update(legal_hold=False, legal_hold_reason="", legal_hold_article="")
+    client = client_for(privacy)
+    page = client.get("/monitoring/privacy/").content.decode()
+    assert "Lifting it erases at once" not in page
+    answer = client.post(f"/monitoring/privacy/retention/{credit.name}/", {"raw_days": 400}, follow=True)
+    assert "were erased" in answer.content.decode()
+    assert list(Prediction.objects.filter(version__model=credit).values_list("prediction_id", flat=True)) == ["k2"]
+    assert ErasureOutcome.objects.get(request=request, model=credit).status == "erased"
