@@ -183,14 +183,18 @@ def llm_evaluation_validate(raw: RawBatch, *, evaluation_set: str | None = None)
 
 def _approved_metrics_kept(version: ModelVersion, previous: dict, new: dict) -> dict[str, str]:
     """The run's summaries become the version's offline metrics, unless a promotion request is
-    being decided on them (``evidence_check_unchanged``: a 409 naming it) or approved them: then
-    the approved metrics stay (the run is stored, e.g. to pair production with a candidate on its
-    evaluation set) and the answer is the audit detail saying so."""
+    being decided on them or on an earlier run (``evidence_check_unchanged``: a 409 naming it),
+    or approved them: then the approved metrics stay (the run is stored, e.g. to pair production
+    with a candidate on its evaluation set) and the answer is the audit detail saying so."""
     approved = evidence_approved_in(version)
     if approved is not None:
         return {"metrics_kept": f"approved in promotion request #{approved.pk}"}
     rewritten = any(name in previous and previous[name] != value for name, value in new.items())
-    evidence_check_unchanged(version, changed=["metrics"] if rewritten else [])  # a first run only adds metrics
+    # a first run only adds metrics; a later one would replace the run the safety gate reads
+    runs = EvaluationRun.objects.filter(version=version, kind=EvaluationKind.LLM)
+    replaced = runs.exclude(status=EvaluationStatus.FAILED).exists()
+    changed = (["metrics"] if rewritten else []) + (["evaluation run"] if replaced else [])
+    evidence_check_unchanged(version, changed=changed)
     return {}
 
 

@@ -71,3 +71,19 @@ def test_an_evaluation_set_named_twice_is_a_400(assistant_v1, owner, api_client_
     assert response.status_code == 400
     assert list(response.json()["error"]["details"]) == ["evaluation_set"]
     assert not EvaluationRun.objects.exists()
+
+
+def test_a_version_under_review_refuses_any_new_run_once_it_has_one(assistant_v1, owner, api_client_for, last_seq):
+    """A second run with the same summaries (here the same cases under another set's name) was
+    accepted while a request was pending, and became the run the safety gate and the request page
+    read: its categories and its evaluation set changed under the reviewer's eyes."""
+    client = api_client_for(owner)
+    assert post(client, as_json(rows())).status_code == 201
+    req = promotion_request(
+        version=assistant_v1, target_stage=Stage.PRODUCTION, requester=owner, justification="Ship it.", context=CLI
+    )
+    start = last_seq()
+    response = post(client, as_json(rows()), evaluation_set="another-set")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["details"]["pending_request"] == req.pk
+    assert EvaluationRun.objects.filter(version=assistant_v1).count() == 1 and last_seq() == start
