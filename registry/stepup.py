@@ -85,14 +85,15 @@ def _started_from(request) -> str:
     return request.headers.get("HX-Current-URL") or request.META.get("HTTP_REFERER") or "/"
 
 
-def _ask(request, keep: tuple[str, ...] = ()):
-    """Send the user to the step-up page. An htmx request gets a 200 with ``HX-Redirect`` (htmx
-    navigates the whole page; it never sees the header of a 3xx, whose target the browser would
-    fetch and swap into the fragment). A stopped POST's ``keep`` fields go into the session so
-    the form can be filled in again on return (``step_up_draft``)."""
+def _ask(request, keep: tuple[str, ...] = (), back: str | None = None):
+    """Send the user to the step-up page, then ``back`` (default: the page the user was on). An
+    htmx request gets a 200 with ``HX-Redirect`` (htmx navigates the whole page; it never sees
+    the header of a 3xx, whose target the browser would fetch and swap into the fragment). A
+    stopped POST is marked in the session (the step-up page then says it was not recorded) with
+    its ``keep`` fields, to fill the form in again on return (``step_up_draft``)."""
     if request.path.startswith("/api/"):
         raise StepUpRequired()
-    back = _started_from(request)
+    back = back or _started_from(request)
     if request.method == "POST":
         fields = {name: str(request.POST.get(name, ""))[:DRAFT_MAX_CHARS] for name in keep}
         request.session[DRAFT_KEY] = {"path": urlsplit(back).path, "fields": fields}
@@ -160,10 +161,8 @@ class StepUpOnSave:
     power: a policy, the admin flags and roles of an account, its password, a provider mapping."""
 
     def _stale_post(self, request):
-        from django.shortcuts import redirect
-
         if request.method == "POST" and not is_fresh(request):
-            return redirect(step_up_url(request, back=request.get_full_path()))
+            return _ask(request, back=request.get_full_path())  # back to the form, told it was not saved
         return None
 
     def changeform_view(self, request, *args, **kwargs):

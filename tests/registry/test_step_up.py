@@ -241,3 +241,19 @@ def test_renaming_a_group_into_a_role_in_the_admin_needs_step_up(admin_user, out
     assert response.status_code == 302 and response["Location"].startswith("/login/step-up/")
     ops.refresh_from_db()
     assert ops.name == "ops" and not AuditEvent.objects.filter(seq__gt=since).exists()
+
+
+def test_after_a_step_up_an_admin_save_it_stopped_is_said_not_recorded(admin_user, client_for):
+    """The admin was sent back to the form after the sign-in without being told that the save
+    which sent them away was not recorded (the request page's approvals say so)."""
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.LOW)
+    client = client_for(admin_user)
+    _stale(client)
+    url = f"/admin/registry/promotionpolicy/{policy.pk}/change/"
+    stopped = client.post(url, {"approvals_required": 3, "approver_group": policy.approver_group})
+    assert stopped.status_code == 302 and stopped["Location"].startswith("/login/step-up/")
+    confirmed = client.post(stopped["Location"], {"password": PASSWORD}, follow=True)
+    assert confirmed.redirect_chain[-1][0].endswith(url)
+    assert "The action you started was not recorded" in confirmed.content.decode()
+    policy.refresh_from_db()
+    assert policy.approvals_required != 3
