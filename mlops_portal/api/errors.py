@@ -85,12 +85,17 @@ def _message_for(details) -> str:
 
 
 def exception_handler(exc, context):
-    """DRF exception handler: Django's ValidationError becomes a 400 with field details; any
-    exception DRF does not know becomes the JSON 500 (logged)."""
+    """DRF exception handler: Django's ValidationError becomes a 400 with field details, a
+    service's ``PromotionConflict`` a 409 with its details; any exception DRF does not know
+    becomes the JSON 500 (logged)."""
     # imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES (our parsers module,
     # which imports this one) when it is first imported
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    from registry.services.stages import PromotionConflict  # imported here: registry imports this module
+
+    if isinstance(exc, PromotionConflict):  # the action does not fit the state: a 409 naming why
+        return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(details)

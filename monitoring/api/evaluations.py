@@ -21,14 +21,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from mlops_portal.api.errors import error_body
 from monitoring.selectors_fairness import evaluation_summary, fairness_report_get
 from monitoring.selectors_llm import evaluation_list, llm_run_summary
 from monitoring.services.evaluations import evaluation_upload
 from monitoring.services.evaluations_llm import llm_evaluation_upload
 from monitoring.services.ingest_parsing import ACCEPTED_TYPES, PARQUET_TYPES, TABLE_TYPES
 from registry.selectors.inventory import version_get
-from registry.services.stages import PromotionConflict
 
 from .views import INGEST_BODY, INGEST_ERRORS, IngestView, MonitoringAPIView
 
@@ -78,15 +76,11 @@ class EvaluationUploadView(IngestView):
             if len(request.query_params.getlist("evaluation_set")) > 1:
                 raise exceptions.ValidationError({"evaluation_set": ["Given more than once; send it once."]})
             evaluation_set = request.query_params.get("evaluation_set")
-            try:
-                run = self.ingest(llm_evaluation_upload, version=found, evaluation_set=evaluation_set)
-            except PromotionConflict as exc:  # it would rewrite the metrics of a version under review
-                return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
+            # a 409 (PromotionConflict) when it would replace the evidence of a version under review
+            run = self.ingest(llm_evaluation_upload, version=found, evaluation_set=evaluation_set)
             return _answer(llm_run_summary(run), run, status.HTTP_201_CREATED)
-        try:
-            run = self.ingest(evaluation_upload, version=found)
-        except PromotionConflict as exc:  # it replaces the evaluation a request is pending or was approved on
-            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
+        # a 409 (PromotionConflict) when it replaces the evaluation a request is pending or was approved on
+        run = self.ingest(evaluation_upload, version=found)
         return _answer(evaluation_summary(run), run, status.HTTP_202_ACCEPTED)
 
     @extend_schema(

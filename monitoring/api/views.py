@@ -16,7 +16,7 @@ from rest_framework import exceptions, generics, metadata, parsers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from mlops_portal.api.errors import Conflict, PayloadTooLarge, error_body
+from mlops_portal.api.errors import Conflict, PayloadTooLarge
 from mlops_portal.api.filtering import StrictFilterBackend
 from mlops_portal.api.parsers import LimitedJSONParser
 from mlops_portal.api.permissions import HasScope
@@ -31,7 +31,6 @@ from monitoring.services.ingestion import UnsupportedFormat, labels_ingest, pred
 from registry.rules import can_change_model
 from registry.selectors.inventory import model_get, version_get
 from registry.services.audit import AuditContext
-from registry.services.stages import PromotionConflict
 
 from .ingest_schema import (
     EXAMPLES,
@@ -218,10 +217,8 @@ class ReferenceUploadView(IngestView):
     def post(self, request, name: str, version: int):
         self.writable_model(name)
         found = version_get(user=request.user, name=name, version=version)
-        try:
-            profile = self.ingest(reference_upload, version=found)
-        except PromotionConflict as exc:  # it replaces reference data approved (or under review)
-            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
+        # a 409 (PromotionConflict) when it replaces reference data approved (or under review)
+        profile = self.ingest(reference_upload, version=found)
         return Response(ReferenceProfileSerializer(profile).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(summary="The reference profile's status", responses=ReferenceProfileSerializer)

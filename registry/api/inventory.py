@@ -43,7 +43,6 @@ from registry.services.inventory import (
     version_update,
 )
 from registry.services.llm_versions import DuplicateLLMVersion
-from registry.services.stages import PromotionConflict
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -323,10 +322,8 @@ class ModelDetailView(InventoryAPIView):
     def patch(self, request, name: str):
         model = model_get(user=request.user, name=name)
         data = self.validated(ModelPatchSerializer, partial=True)
-        try:
-            model_update(model=model, actor=request.user, context=self.audit_context(), changes=data)
-        except PromotionConflict as exc:  # the primary metric of a model with a pending request
-            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
+        # a 409 (PromotionConflict) for the primary metric or risk tier of a model with a pending request
+        model_update(model=model, actor=request.user, context=self.audit_context(), changes=data)
         return Response(ModelDetailSerializer(model_get(user=request.user, name=name)).data)
 
 
@@ -386,10 +383,8 @@ class VersionDetailView(InventoryAPIView):
     def patch(self, request, name: str, version: int):
         found = version_get(user=request.user, name=name, version=version)
         data = self.validated(VersionPatchSerializer, partial=True)
-        try:
-            version_update(version=found, actor=request.user, context=self.audit_context(), changes=data)
-        except PromotionConflict as exc:  # its evidence is frozen: a request is pending or was approved
-            return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
+        # a 409 (PromotionConflict) when its evidence is frozen: a request is pending or was approved
+        version_update(version=found, actor=request.user, context=self.audit_context(), changes=data)
         return Response(VersionSerializer(version_get(user=request.user, name=name, version=version)).data)
 
 

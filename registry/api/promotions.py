@@ -31,7 +31,6 @@ from registry.selectors.promotions import (
 )
 from registry.services.audit import AuditContext
 from registry.services.promotions import (
-    PromotionConflict,
     promotion_approve,
     promotion_cancel,
     promotion_reject,
@@ -61,10 +60,6 @@ class PromotionScope(HasScope):
 
 def _context(request) -> AuditContext:
     return AuditContext.from_request(request, source="api")
-
-
-def _conflict(exc: PromotionConflict) -> Response:
-    return Response(error_body(409, exc.message, exc.details), status=status.HTTP_409_CONFLICT)
 
 
 # ---------------------------------------------------------------- serializers
@@ -228,16 +223,13 @@ class PromotionListCreate(AtomicWritesMixin, generics.ListAPIView):
             return Response(
                 error_body(404, f"{model.name} has no version {data.validated_data['version']}."), status=404
             )
-        try:
-            req = promotion_request(
-                version=version,
-                target_stage=data.validated_data["target_stage"],
-                requester=request.user,
-                justification=data.validated_data["justification"],
-                context=_context(request),
-            )
-        except PromotionConflict as exc:
-            return _conflict(exc)
+        req = promotion_request(  # a 409 (PromotionConflict, the API's exception handler) out of turn
+            version=version,
+            target_stage=data.validated_data["target_stage"],
+            requester=request.user,
+            justification=data.validated_data["justification"],
+            context=_context(request),
+        )
         req = promotion_get(user=request.user, pk=req.pk)
         return Response(PromotionDetailSerializer(req).data, status=status.HTTP_201_CREATED)
 
@@ -265,10 +257,7 @@ class _Action(AtomicWritesMixin, APIView):
         req = promotion_get(user=request.user, pk=pk)
         data = self.serializer_class(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            self.perform(request, req, data.validated_data)
-        except PromotionConflict as exc:
-            return _conflict(exc)
+        self.perform(request, req, data.validated_data)  # a 409 (PromotionConflict) out of turn
         return Response(PromotionDetailSerializer(promotion_get(user=request.user, pk=pk)).data)
 
 
@@ -335,12 +324,9 @@ class ModelRollback(AtomicWritesMixin, APIView):
         model = model_get(user=request.user, name=name)
         data = RollbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            restored = model_rollback(
-                model=model, actor=request.user, reason=data.validated_data["reason"], context=_context(request)
-            )
-        except PromotionConflict as exc:
-            return _conflict(exc)
+        restored = model_rollback(  # a 409 (PromotionConflict) with nothing to restore
+            model=model, actor=request.user, reason=data.validated_data["reason"], context=_context(request)
+        )
         archived = (
             StageTransition.objects.filter(model=model, kind=StageTransition.Kind.ROLLBACK, from_stage=Stage.PRODUCTION)
             .select_related("version")
