@@ -25,7 +25,12 @@ class StrictFilterBackend(DjangoFilterBackend):
             if unknown:
                 message = f"Unknown query parameter; this list accepts: {', '.join(accepted)}."
                 raise exceptions.ValidationError({name: [message] for name in unknown})
-            repeated = sorted(name for name in request.query_params if len(request.query_params.getlist(name)) > 1)
-            if repeated:  # django-filter would read the last value only
-                raise exceptions.ValidationError({name: ["Given more than once; send it once."] for name in repeated})
+            refuse_repeated(request, request.query_params)  # django-filter would read the last value only
         return super().filter_queryset(request, queryset, view)
+
+
+def refuse_repeated(request, names) -> None:
+    """A 400 naming each of ``names`` given more than once in the query string."""
+    repeated = sorted(name for name in names if len(request.query_params.getlist(name)) > 1)
+    if repeated:
+        raise exceptions.ValidationError({name: ["Given more than once; send it once."] for name in repeated})

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from rest_framework import status
 from rest_framework.response import Response
 
+from mlops_portal.api.filtering import refuse_repeated
 from monitoring.selectors_fairness import evaluation_summary, fairness_report_get
 from monitoring.selectors_llm import evaluation_list, llm_run_summary
 from monitoring.services.evaluations import evaluation_upload
@@ -73,8 +74,7 @@ class EvaluationUploadView(IngestView):
         self.writable_model(name)
         found = version_get(user=request.user, name=name, version=version)
         if found.model.is_llm_app:
-            if len(request.query_params.getlist("evaluation_set")) > 1:
-                raise exceptions.ValidationError({"evaluation_set": ["Given more than once; send it once."]})
+            refuse_repeated(request, ["evaluation_set"])
             evaluation_set = request.query_params.get("evaluation_set")
             # a 409 (PromotionConflict) when it would replace the evidence of a version under review
             run = self.ingest(llm_evaluation_upload, version=found, evaluation_set=evaluation_set)
