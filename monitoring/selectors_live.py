@@ -18,6 +18,7 @@ from monitoring.choices import PREDICTION_FEATURE, SCORE_FEATURE, Granularity, M
 from monitoring.models import IngestBatch, MonitoringConfig, ReferenceProfile
 from registry.choices import PromotionStatus, Stage
 from registry.models import ModelVersion, RegisteredModel
+from registry.selectors.promotions import production_version
 
 RECENT_DAYS = 7
 _RULE_METRIC = {"psi": Metric.PSI, "jensen_shannon": Metric.JS_DISTANCE, "wasserstein": Metric.WASSERSTEIN}
@@ -118,11 +119,8 @@ def _champion_now(request, evidence: dict) -> int | None:
     one (a rollback or a promotion since): the live gate waits for pairs with it. None otherwise."""
     if request.status != PromotionStatus.PENDING or not evidence.get("pairs"):
         return None
-    now = (
-        ModelVersion.objects.filter(model_id=request.version.model_id, stage=Stage.PRODUCTION)
-        .values_list("version", flat=True)
-        .first()
-    )
+    current = production_version(request.version.model)
+    now = current.version if current is not None else None
     return now if now != evidence.get("production_version") else None
 
 
