@@ -99,7 +99,8 @@ def model_erasures(*, model: RegisteredModel) -> tuple[list[ErasureOutcome], int
 
 def held_erasure_requests(*, model: RegisteredModel) -> list[int]:
     """The ids of the erasure requests whose rows this model holds under its legal hold."""
-    return held_erasures_by_model().get(model.name, [])
+    outcomes = ErasureOutcome.objects.filter(model=model, status=ErasureOutcomeStatus.HELD).order_by("request_id")
+    return list(outcomes.values_list("request_id", flat=True))
 
 
 def held_erasures_by_model() -> dict[str, list[int]]:
