@@ -347,29 +347,34 @@ class MlflowVersionLinkAdmin(ReadOnlyAdmin):
 # --- users: role changes made in the admin are attributed to the admin who made them ---------
 
 
-class AuditedPasswordForm(AdminPasswordChangeForm):
-    """The admin's password form, saved by the audited service as the admin who sent it."""
+class _AuditedPasswordSave:
+    """Saves a password form through the audited service (``user.password_set``), as the admin
+    who sent it (``current_actor``, set by the view that shows the form)."""
+
+    def new_password(self) -> str | None:
+        raise NotImplementedError
 
     def save(self, commit=True):
         from .services.accounts import account_password_set
         from .services.audit import CLI, current_actor
 
-        actor, context = current_actor(CLI)  # set by AuditedUserAdmin.user_change_password
-        password = self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
-        return account_password_set(user=self.user, password=password, actor=actor, context=context)
+        actor, context = current_actor(CLI)
+        return account_password_set(user=self.user, password=self.new_password(), actor=actor, context=context)
 
 
-class AuditedOwnPasswordForm(OwnPasswordChangeForm):
+class AuditedPasswordForm(_AuditedPasswordSave, AdminPasswordChangeForm):
+    """The admin's password form for an account (AuditedUserAdmin.user_change_password)."""
+
+    def new_password(self) -> str | None:
+        return self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
+
+
+class AuditedOwnPasswordForm(_AuditedPasswordSave, OwnPasswordChangeForm):
     """The admin site's "Change password" form (the signed-in admin's own password, old one
-    first), saved by the audited service as ``user.password_set``."""
+    first; audited_password_change)."""
 
-    def save(self, commit=True):
-        from .services.accounts import account_password_set
-        from .services.audit import CLI, current_actor
-
-        actor, context = current_actor(CLI)  # set by audited_password_change
-        password = self.cleaned_data["new_password1"]
-        return account_password_set(user=self.user, password=password, actor=actor, context=context)
+    def new_password(self) -> str | None:
+        return self.cleaned_data["new_password1"]
 
 
 def audited_password_change(request):
