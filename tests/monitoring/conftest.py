@@ -31,3 +31,20 @@ def profiled(churn_v1, owner, django_capture_on_commit_callbacks):
         )
     churn_v1.refresh_from_db()
     return churn_v1
+
+
+@pytest.fixture
+def seeded(owner, team):
+    """The model "fraud" with three days of dashboard data (seed_dashboard), owned by ``owner``."""
+    from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
+
+    return seed_dashboard(name="fraud", days=3, features=4, owner=owner, team=team)
+
+
+@pytest.fixture
+def other_model(db):
+    """A model of another team: the owner fixture must not see it."""
+    from tests.factories import RegisteredModelFactory, TeamFactory, UserFactory
+
+    stranger = UserFactory(username="stranger")
+    return RegisteredModelFactory(name="pricing", owner=stranger, team=TeamFactory(slug="pricing-team"))

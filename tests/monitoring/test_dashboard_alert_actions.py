@@ -8,15 +8,9 @@ import pytest
 from django.urls import reverse
 
 from monitoring.choices import AlertStatus
-from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def seeded(owner, team):
-    return seed_dashboard(name="fraud", days=3, features=4, owner=owner, team=team)
 
 
 def test_the_owner_can_acknowledge_or_open_an_incident_from_the_dashboard(client_for, owner, seeded):

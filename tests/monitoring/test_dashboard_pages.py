@@ -18,7 +18,7 @@ from monitoring.choices import AlertKind, AlertSeverity, AlertStatus, HealthStat
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus, ReferenceProfile
 from registry.selectors import model_list
-from tests.factories import AlertFactory, RegisteredModelFactory, TeamFactory, UserFactory
+from tests.factories import AlertFactory, RegisteredModelFactory, UserFactory
 from tests.monitoring.helpers import DASHBOARD_CHART_IDS, assert_form_error, figures_of, metric_row
 
 pytestmark = pytest.mark.django_db
@@ -29,18 +29,6 @@ COST_CHART_IDS = [
     "chart-cost-per-thousand",
     "chart-cost-budget",
 ]  # tests/monitoring/test_cost_pages.py
-
-
-@pytest.fixture
-def seeded(owner, team):
-    return seed_dashboard(name="fraud", days=3, features=4, owner=owner, team=team)
-
-
-@pytest.fixture
-def other_model(db):
-    """A model of another team: the owner fixture must not see it."""
-    stranger = UserFactory(username="stranger")
-    return RegisteredModelFactory(name="pricing", owner=stranger, team=TeamFactory(slug="pricing-team"))
 
 
 # --------------------------------------------------------------------------- fleet
