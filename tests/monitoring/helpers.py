@@ -130,6 +130,24 @@ def ingest_predictions(version, records, actor):
     )
 
 
+def ingest_subject_predictions(version, actor, subjects: list[str], prefix: str, *, start=T0):
+    """One prediction per subject id in ``subjects`` (ids ``<prefix>0``, ``<prefix>1``, …) sent as
+    one JSON batch with its ``subject_id``."""
+    records = prediction_records(len(subjects), start=start, prefix=prefix)
+    for record, subject in zip(records, subjects, strict=True):
+        record["subject_id"] = subject
+    return ingest_predictions(version, records, actor)
+
+
+def ingest_labels(model, labels: list[dict], actor):
+    """Ingest label records as one JSON batch through the service, as the CLI would."""
+    from monitoring.services.ingestion import labels_ingest
+    from registry.services.audit import CLI
+
+    body = json.dumps(labels).encode()
+    return labels_ingest(model=model, body=body, content_type="application/json", actor=actor, context=CLI)
+
+
 def metric_row(version, start, metric, value, *, feature="", granularity=None, computed_at=None):
     """One metric value of a window as the engine stores it (unsaved, for ``bulk_create``): an
     hourly window unless ``granularity`` is daily."""

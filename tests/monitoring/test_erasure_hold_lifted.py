@@ -13,25 +13,16 @@ import pytest
 from monitoring.models import ErasureOutcome, ErasureRequest, GroundTruth, Prediction, RetentionPolicy
 from monitoring.selectors_privacy import model_erasures
 from monitoring.services.erasure import erasure_request_create
-from monitoring.services.ingestion import labels_ingest, predictions_ingest
+from monitoring.services.ingestion import labels_ingest
 from monitoring.services.retention import retention_policy_update, retention_purge
 from registry.models import AuditEvent
 from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
-from tests.monitoring.helpers import T0, as_json, prediction_records
+from tests.monitoring.helpers import T0, ingest_subject_predictions
 
 pytestmark = pytest.mark.django_db
 SUBJECT = "CUST-07342"
 HOLD = {"legal_hold": True, "legal_hold_reason": "Ombudsman case 7", "legal_hold_article": "GDPR Art. 17(3)(e)"}
-
-
-def _send(version, owner, subjects, prefix):
-    records = prediction_records(len(subjects), start=T0, prefix=prefix)
-    for record, subject in zip(records, subjects, strict=True):
-        record["subject_id"] = subject
-    predictions_ingest(
-        version=version, body=as_json(records), content_type="application/json", actor=owner, context=CLI
-    )
 
 
 @pytest.fixture
@@ -39,8 +30,8 @@ def held_request(churn, churn_v1, owner, privacy):
     """churn: 2 rows of the subject (erased at once); credit, under a legal hold: 2 rows and a
     label of the subject (held) and a row of someone else."""
     credit = ModelVersionFactory(model=RegisteredModelFactory(name="credit", owner=owner, team=churn.team))
-    _send(churn_v1, owner, [SUBJECT, SUBJECT], "c")
-    _send(credit, owner, [SUBJECT, SUBJECT, "CUST-1"], "k")
+    ingest_subject_predictions(churn_v1, owner, [SUBJECT, SUBJECT], "c")
+    ingest_subject_predictions(credit, owner, [SUBJECT, SUBJECT, "CUST-1"], "k")
     labels = [{"prediction_id": "k0", "label": 1}, {"prediction_id": "k2", "label": 0}]
     labels_ingest(
         model=credit.model, body=json.dumps(labels).encode(), content_type="application/json", actor=owner, context=CLI

@@ -12,23 +12,13 @@ from django.db.migrations.executor import MigrationExecutor
 
 from monitoring.models import ErasureOutcome, RetentionPolicy
 from monitoring.services.erasure import erasure_request_create
-from monitoring.services.ingestion import predictions_ingest
 from registry.models import AuditEvent
 from registry.services.audit import CLI
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
-from tests.monitoring.helpers import T0, as_json, prediction_records
+from tests.monitoring.helpers import T0, ingest_subject_predictions
 
 SUBJECT = "CUST-07342"
 BEFORE = [("monitoring", "0032_retention_policy_updated_at_from_the_clock")]
-
-
-def _send(version, owner, subjects, prefix):
-    records = prediction_records(len(subjects), start=T0, prefix=prefix)
-    for record, subject in zip(records, subjects, strict=True):
-        record["subject_id"] = subject
-    predictions_ingest(
-        version=version, body=as_json(records), content_type="application/json", actor=owner, context=CLI
-    )
 
 
 def _section(html: str) -> str:
@@ -42,8 +32,8 @@ def test_the_compliance_report_lists_each_erasure_that_reached_the_model(
 ):
     credit = ModelVersionFactory(model=RegisteredModelFactory(name="credit", owner=owner, team=churn.team))
     quiet = RegisteredModelFactory(name="quiet", owner=owner, team=churn.team)
-    _send(churn_v1, owner, [SUBJECT, SUBJECT, "CUST-1"], "c")
-    _send(credit, owner, [SUBJECT, "CUST-2"], "k")
+    ingest_subject_predictions(churn_v1, owner, [SUBJECT, SUBJECT, "CUST-1"], "c")
+    ingest_subject_predictions(credit, owner, [SUBJECT, "CUST-2"], "k")
     RetentionPolicy.objects.create(
         model=credit.model,
         raw_days=400,

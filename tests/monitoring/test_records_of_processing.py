@@ -10,6 +10,7 @@ import io
 import pytest
 
 from tests.factories import UserFactory
+from tests.monitoring.helpers import ingest_labels, ingest_predictions, prediction_records
 
 pytestmark = pytest.mark.django_db
 
@@ -33,25 +34,10 @@ def test_the_records_name_every_admin_and_the_members_of_each_role_that_sees_all
 
 
 def test_subject_ids_sent_with_labels_only_count_as_received(api_client_for, churn_v1, owner, privacy):
-    import json
-
-    from monitoring.services.ingestion import labels_ingest, predictions_ingest
-    from registry.services.audit import CLI
-    from tests.monitoring.helpers import as_json, prediction_records
-
-    predictions_ingest(
-        version=churn_v1, body=as_json(prediction_records(2)), content_type="application/json", actor=owner, context=CLI
-    )
+    ingest_predictions(churn_v1, prediction_records(2), owner)
     client = api_client_for(privacy, ["audit:read"])
     assert client.get("/api/v1/records-of-processing/").json()["records"][0]["subject_ids_received"] is False
-    labels = [{"prediction_id": "p0", "label": 1, "subject_id": "CUST-1"}]
-    labels_ingest(
-        model=churn_v1.model,
-        body=json.dumps(labels).encode(),
-        content_type="application/json",
-        actor=owner,
-        context=CLI,
-    )
+    ingest_labels(churn_v1.model, [{"prediction_id": "p0", "label": 1, "subject_id": "CUST-1"}], owner)
     assert client.get("/api/v1/records-of-processing/").json()["records"][0]["subject_ids_received"] is True
 
 

@@ -4,7 +4,6 @@ leaves a verifiable receipt in the audit chain, and keeps the aggregates."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -15,14 +14,14 @@ from django.core.exceptions import ValidationError
 from mlops_portal import clock
 from monitoring.models import GroundTruth, MetricValue, Prediction, PredictionSensitive, RawDigest, RetentionPolicy
 from monitoring.services import partitions
-from monitoring.services.ingestion import labels_ingest, predictions_ingest
+from monitoring.services.ingestion import predictions_ingest
 from monitoring.services.raw_digests import MOD, ids_digest
 from monitoring.services.retention import retention_policy_get, retention_policy_update, retention_purge
 from registry.choices import RiskTier
 from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_export_rows, audit_verify
 from tests.factories import FEATURE_SCHEMA, ModelVersionFactory, RegisteredModelFactory
-from tests.monitoring.helpers import T0, as_json, prediction_records
+from tests.monitoring.helpers import T0, as_json, ingest_labels, prediction_records
 
 pytestmark = pytest.mark.django_db
 TABLE = "monitoring_prediction"
@@ -135,12 +134,16 @@ def test_a_legal_hold_blocks_the_purge(churn, churn_v1, owner, admin_user, last_
     assert not Prediction.objects.filter(version=churn_v1).exists()
 
 
-def test_expired_labels_are_purged_by_range_with_a_receipt(churn, churn_v1, owner, admin_user, last_seq):
+def _expired_predictions_and_labels(churn, churn_v1, owner, admin_user):
+    """Five predictions and their labels, received at T0; the model's raw data kept 30 days."""
     _ingest(churn_v1, prediction_records(5, start=T0), owner)
-    body = json.dumps([{"prediction_id": f"p{i}", "label": 1} for i in range(5)]).encode()
-    labels_ingest(model=churn, body=body, content_type="application/json", actor=owner, context=CLI)
+    ingest_labels(churn, [{"prediction_id": f"p{i}", "label": 1} for i in range(5)], owner)
     GroundTruth.objects.update(received_at=T0)
     _set(churn, admin_user, raw_days=30)
+
+
+def test_expired_labels_are_purged_by_range_with_a_receipt(churn, churn_v1, owner, admin_user, last_seq):
+    _expired_predictions_and_labels(churn, churn_v1, owner, admin_user)
     seq = last_seq()
     retention_purge(now=T0 + 40 * DAY)
     assert not GroundTruth.objects.exists()
@@ -308,11 +311,7 @@ def test_a_policy_change_is_stamped_with_the_clock_as_its_audit_event(churn, adm
 
 def test_a_receipt_names_what_it_removed_in_words(churn, churn_v1, owner, admin_user, last_seq):
     """The audit log showed 'Registered model monitoring_groundtruth of churn before …'."""
-    _ingest(churn_v1, prediction_records(5, start=T0), owner)
-    body = json.dumps([{"prediction_id": f"p{i}", "label": 1} for i in range(5)]).encode()
-    labels_ingest(model=churn, body=body, content_type="application/json", actor=owner, context=CLI)
-    GroundTruth.objects.update(received_at=T0)
-    _set(churn, admin_user, raw_days=30)
+    _expired_predictions_and_labels(churn, churn_v1, owner, admin_user)
     seq = last_seq()
     retention_purge(now=T0 + 40 * DAY)
     shown = sorted(
