@@ -22,11 +22,14 @@ logger = logging.getLogger(__name__)
 _held: contextvars.ContextVar[dict | None] = contextvars.ContextVar("held_tasks", default=None)
 
 
-def _send(task, args, kwargs) -> None:
+def _send(task, args, kwargs, options=None) -> None:
     from mlops_portal.celery import TRANSIENT_ERRORS
 
     try:
-        task.delay(*args, **kwargs)
+        if options:
+            task.apply_async(args=list(args), kwargs=kwargs, **options)
+        else:
+            task.delay(*args, **kwargs)
     except (*TRANSIENT_ERRORS, OSError):  # the broker being down must not fail the write; anything else is a bug
         logger.warning("Broker unavailable: %s not queued now; the beat sweep will pick it up", task.name)
 
@@ -43,6 +46,12 @@ def enqueue_on_commit(task, *args, **kwargs) -> None:
             held.setdefault((task.name, args, tuple(sorted(kwargs.items()))), (task, args, kwargs))
 
     transaction.on_commit(send)
+
+
+def apply_on_commit(task, *, args=(), kwargs=None, **options) -> None:
+    """Queue ``task.apply_async(args=…, kwargs=…, **options)`` (a queue, headers, a task id)
+    after the current transaction commits; never held."""
+    transaction.on_commit(lambda: _send(task, args, kwargs or {}, options))
 
 
 @contextlib.contextmanager

@@ -1,10 +1,13 @@
 """Admin page of the beat schedule (django-celery-beat's periodic tasks and the crontab, interval,
 solar and clocked schedules they run on): every change, the list actions that switch tasks on
-and off included, goes through the audited services of ``registry.services.schedules``."""
+and off and the one that runs them at once included, goes through the audited services of
+``registry.services.schedules``. The list actions need the permission to change the schedule
+(a staff account that may only read it neither runs nor switches its tasks)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django_celery_beat.admin import (
     ClockedScheduleAdmin,
     CrontabScheduleAdmin,
@@ -42,17 +45,28 @@ class AuditedPeriodicTaskAdmin(PeriodicTaskAdmin):
         count = schedules_enable(tasks=queryset, enabled=enabled, actor=request.user, context=_context(request))
         self.message_user(request, f"{count} task(s) {done}.")
 
-    @admin.action(description="Enable selected tasks")
+    @admin.action(description="Enable selected tasks", permissions=["change"])
     def enable_tasks(self, request, queryset):
         self._switch(request, queryset, True, "enabled")
 
-    @admin.action(description="Disable selected tasks")
+    @admin.action(description="Disable selected tasks", permissions=["change"])
     def disable_tasks(self, request, queryset):
         self._switch(request, queryset, False, "disabled")
 
-    @admin.action(description="Toggle activity of selected tasks")
+    @admin.action(description="Toggle activity of selected tasks", permissions=["change"])
     def toggle_tasks(self, request, queryset):
         self._switch(request, queryset, None, "toggled")
+
+    @admin.action(description="Run selected tasks", permissions=["change"])
+    def run_tasks(self, request, queryset):
+        from .services.schedules import schedules_run
+
+        try:
+            count = schedules_run(tasks=queryset, actor=request.user, context=_context(request))
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return
+        self.message_user(request, f"{count} task(s) sent to the workers.")
 
 
 class AuditedTimingAdmin:

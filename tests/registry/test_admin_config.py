@@ -147,3 +147,75 @@ def test_deleting_a_crontab_in_the_admin_audits_the_tasks_it_takes_with_it(admin
     events = list(AuditEvent.objects.filter(seq__gt=since, action="schedule.deleted").order_by("seq"))
     assert sorted(e.object_repr for e in events) == users
     assert all(e.actor_id == admin_user.pk for e in events)
+
+
+CHANGELIST = "/admin/django_celery_beat/periodictask/"
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The checkpoint task's sends to the broker (``apply_async`` calls), kept instead of sent."""
+    from mlops_portal.celery import app
+
+    calls = []
+    app.loader.import_default_modules()
+    monkeypatch.setattr(app.tasks["registry.tasks.audit_checkpoint"], "apply_async", lambda **kw: calls.append(kw))
+    return calls
+
+
+def test_running_a_scheduled_task_from_the_admin_is_audited_and_sent_once_committed(
+    admin_user, client_for, last_seq, sent, django_capture_on_commit_callbacks
+):
+    # "Run selected tasks" ran a purge or a checkpoint at once with no trace of who started it.
+    task = PeriodicTask.objects.get(name=CHECKPOINT)
+    since = last_seq()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client_for(admin_user).post(
+            CHANGELIST, {"action": "run_tasks", "_selected_action": [task.pk]}, HTTP_X_REQUEST_ID="run-checkpoint-1"
+        )
+    assert response.status_code == 302, response.content[:2000]
+    assert sent == []  # nothing reaches the broker before the event commits
+    event = AuditEvent.objects.get(seq__gt=since, action="schedule.run")
+    assert event.actor_id == admin_user.pk and event.source == "ui" and event.request_id == "run-checkpoint-1"
+    assert event.object_id == str(task.pk) and event.object_repr == CHECKPOINT
+    assert event.after["task"] == "registry.tasks.audit_checkpoint"
+    for callback in callbacks:
+        callback()
+    assert len(sent) == 1
+    assert sent[0]["task_id"] == event.after["task_id"]  # the worker's run names the event's id
+    assert sent[0]["headers"] == {"periodic_task_name": CHECKPOINT}
+
+
+def test_a_task_unknown_to_the_worker_code_is_neither_run_nor_recorded(admin_user, client_for, last_seq, sent):
+    task = PeriodicTask.objects.get(name=CHECKPOINT)
+    unknown = PeriodicTask.objects.create(name="typo", task="registry.tasks.no_such_task", interval=task.interval)
+    since = last_seq()
+    response = client_for(admin_user).post(
+        CHANGELIST, {"action": "run_tasks", "_selected_action": [task.pk, unknown.pk]}, follow=True
+    )
+    assert "registry.tasks.no_such_task" in response.content.decode()
+    assert sent == [] and not AuditEvent.objects.filter(seq__gt=since, action="schedule.run").exists()
+
+
+def test_only_admins_who_may_change_the_schedule_run_or_switch_its_tasks(
+    outsider, client_for, last_seq, sent, django_capture_on_commit_callbacks
+):
+    # A staff account the admin site lets read the schedule (view permission only) could run the
+    # purge and switch the audit checkpoint off from the list: the list actions asked no permission.
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    reader = UserFactory(username="schedule-reader", is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_periodictask"))
+    task = PeriodicTask.objects.get(name=CHECKPOINT)
+    assert client_for(reader).get(CHANGELIST).status_code == 200
+    since = last_seq()
+    with django_capture_on_commit_callbacks(execute=True):
+        for user in (outsider, reader):
+            for action in ("run_tasks", "disable_tasks"):
+                client_for(user).post(CHANGELIST, {"action": action, "_selected_action": [task.pk]})
+    task.refresh_from_db()
+    assert task.enabled, "a reader switched the checkpoint off"
+    assert sent == [], "a reader ran the checkpoint"
+    assert not AuditEvent.objects.filter(seq__gt=since).exclude(action="user.logged_in").exists()
