@@ -397,8 +397,9 @@ def audited_password_change(request):
 
 class AuditedUserAdmin(StepUpOnSave, UserAdmin):
     """Group membership is a role (reviewer, auditor): its audit events name the acting admin, as
-    do creating, changing (the admin flags above all), deleting an account and setting its password; saving
-    the account or its password needs a fresh sign-in. Deactivating a user (unticking "active")
+    do creating, changing (the admin flags above all), deleting an account, setting its password
+    and its Django permissions (the admin pages a staff account may use); saving the account or
+    its password needs a fresh sign-in. Deactivating a user (unticking "active")
     revokes all their tokens at once."""
 
     actions = ["deactivate"]
@@ -424,10 +425,15 @@ class AuditedUserAdmin(StepUpOnSave, UserAdmin):
         deactivating = change and "is_active" in form.changed_data and not obj.is_active
         if deactivating:
             obj.is_active = True  # the service records the change and revokes the tokens
-        account_save(user=obj, actor=request.user, context=context)  # audited: created, admin or other changes
+        permissions = form.cleaned_data.get("user_permissions")  # the change form's; None on the add form
+        account_save(user=obj, actor=request.user, context=context, permissions=permissions)  # all audited
         if deactivating:
             account_deactivate(user=obj, actor=request.user, context=context)
             obj.is_active = False
+
+    def save_related(self, request, form, formsets, change):
+        form.cleaned_data.pop("user_permissions", None)  # set (and audited) by account_save
+        super().save_related(request, form, formsets, change)
 
     def delete_model(self, request, obj):
         from .services.accounts import account_delete
@@ -451,14 +457,22 @@ class AuditedUserAdmin(StepUpOnSave, UserAdmin):
 
 class AuditedGroupAdmin(StepUpOnSave, GroupAdmin):
     """Roles are groups found by name (reviewer, auditor, privacy): creating, renaming and
-    deleting one go through audited services, naming the acting admin (and, on delete, the members);
+    deleting one and setting its Django permissions go through audited services, naming the acting
+    admin (and, on delete, the members);
     saving one needs a fresh sign-in (a group renamed 'auditor' makes its members auditors)."""
 
     def save_model(self, request, obj, form, change):
         from .services.accounts import role_group_save
         from .services.audit import AuditContext
 
-        role_group_save(group=obj, actor=request.user, context=AuditContext.from_request(request))
+        permissions = form.cleaned_data.get("permissions")
+        role_group_save(
+            group=obj, actor=request.user, context=AuditContext.from_request(request), permissions=permissions
+        )
+
+    def save_related(self, request, form, formsets, change):
+        form.cleaned_data.pop("permissions", None)  # set (and audited) by role_group_save
+        super().save_related(request, form, formsets, change)
 
     def delete_model(self, request, obj):
         from .services.accounts import role_group_delete

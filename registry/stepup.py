@@ -158,7 +158,8 @@ def promotion_approval_check(request, promotion, override_reason) -> None:
 class StepUpOnSave:
     """An admin-site ``ModelAdmin`` mixin: saving its change form (and, for accounts, the password
     form) needs a fresh sign-in, as a policy change does; reading it does not. For what grants
-    power: a policy, the admin flags and roles of an account, its password, a provider mapping."""
+    power: a policy, the admin flags, roles and Django permissions of an account (or of a group),
+    its password, a provider mapping."""
 
     def _stale_post(self, request):
         if request.method == "POST" and not is_fresh(request):

@@ -80,22 +80,51 @@ def _account_state(user) -> dict:
     return {name: getattr(user, name) for name in ACCOUNT_FIELDS}
 
 
+def _permission_names(permissions) -> list[str]:
+    """Django permissions as ``app_label.codename``, sorted."""
+    return sorted(f"{p.content_type.app_label}.{p.codename}" for p in permissions.select_related("content_type"))
+
+
+def _permissions_set(*, holder, field: str, permissions, action: str, actor, context: AuditContext) -> None:
+    """Set a user's ``user_permissions`` or a group's ``permissions`` (which admin pages a staff
+    account may open and what it may change there): ``action`` with the names before and after;
+    ``None`` leaves them alone, the same ones record nothing."""
+    if permissions is None:
+        return
+    related = getattr(holder, field)
+    before = _permission_names(related.all())
+    related.set(permissions)
+    after = _permission_names(related.all())
+    if before != after:
+        was, now = {"permissions": before}, {"permissions": after}
+        audit_record(actor=actor, action=action, obj=holder, context=context, before=was, after=now)
+
+
 @transaction.atomic
-def account_save(*, user, actor, context: AuditContext):
+def account_save(*, user, actor, context: AuditContext, permissions=None):
     """Save a person's account as an admin edited it (never the password): ``user.created``
     with its fields, ``user.admin_changed`` when the staff or superuser flag changed, else
-    ``user.changed``, each with the fields that changed before and after; no change, no event."""
+    ``user.changed``, each with the fields that changed before and after; no change, no event.
+    ``permissions`` (Django's, for the admin site) replace theirs: ``user.permissions_changed``."""
     User = get_user_model()
     before = _account_state(User.objects.get(pk=user.pk)) if user.pk else None
     user.save()
     after = _account_state(user)
     if before is None:
         audit_record(actor=actor, action="user.created", obj=user, context=context, after=after)
-        return user
-    was, now = diff(before, after)
-    if now:
-        action = "user.admin_changed" if ADMIN_FLAGS & set(now) else "user.changed"
-        audit_record(actor=actor, action=action, obj=user, context=context, before=was, after=now)
+    else:
+        was, now = diff(before, after)
+        if now:
+            action = "user.admin_changed" if ADMIN_FLAGS & set(now) else "user.changed"
+            audit_record(actor=actor, action=action, obj=user, context=context, before=was, after=now)
+    _permissions_set(
+        holder=user,
+        field="user_permissions",
+        permissions=permissions,
+        action="user.permissions_changed",
+        actor=actor,
+        context=context,
+    )
     forget_roles(user)
     return user
 
@@ -123,9 +152,11 @@ def account_delete(*, user, actor, context: AuditContext) -> None:
 
 
 @transaction.atomic
-def role_group_save(*, group, actor, context: AuditContext):
+def role_group_save(*, group, actor, context: AuditContext, permissions=None):
     """Create or rename a group (roles are groups found by name: a rename takes the role from its
-    members): ``role.created`` or ``role.changed`` with the name before and after."""
+    members): ``role.created`` or ``role.changed`` with the name before and after. ``permissions``
+    (Django's, which its staff members get on the admin site) replace the group's:
+    ``role.permissions_changed``."""
     from django.contrib.auth.models import Group
 
     before = {"name": Group.objects.get(pk=group.pk).name} if group.pk else None
@@ -135,6 +166,14 @@ def role_group_save(*, group, actor, context: AuditContext):
     if before != after:
         action = "role.changed" if before else "role.created"
         audit_record(actor=actor, action=action, obj=group, context=context, before=before, after=after)
+    _permissions_set(
+        holder=group,
+        field="permissions",
+        permissions=permissions,
+        action="role.permissions_changed",
+        actor=actor,
+        context=context,
+    )
     return group
 
 
