@@ -7,7 +7,9 @@
 * ``POST /api/v1/erasure-requests/`` (``privacy:write``) with ``subject_id`` → 201 with the
   request's id, status and per-model counts (or "held" with reason and article);
   ``GET /api/v1/erasure-requests/`` and ``…/{id}/`` for privacy officers, admins and auditors.
-* ``GET /api/v1/records-of-processing/?format=json|csv`` (``audit:read``): GDPR Art. 30 records.
+* ``GET /api/v1/records-of-processing/?format=json|csv`` (``audit:read``): GDPR Art. 30 records;
+  each download is audited (``privacy.records_exported``, with the body's SHA-256), and the
+  ``X-Audit-Seq`` header names that event.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from mlops_portal.api.parsers import StrictSerializer
@@ -37,6 +40,7 @@ from monitoring.selectors_privacy import (
     records_of_processing,
 )
 from monitoring.services.erasure import erasure_request_create, erasure_results
+from monitoring.services.records import records_of_processing_record_export
 from monitoring.services.retention import effective_raw_days, retention_policy_get, retention_policy_update
 from monitoring.services.subjects import MAX_SUBJECT_LENGTH
 from registry.api.promotions import PromotionScope
@@ -208,7 +212,14 @@ class RecordsOfProcessingView(MonitoringAPIView):
             raise exceptions.ValidationError({"format": ["json or csv."]})
         records, header = records_of_processing(user=request.user), records_header()
         if fmt == "csv":
-            response = HttpResponse(records_csv(records, header), content_type="text/csv; charset=utf-8")
+            content, content_type = records_csv(records, header).encode(), "text/csv; charset=utf-8"
+        else:
+            content, content_type = JSONRenderer().render({**header, "records": records}), "application/json"
+        event = records_of_processing_record_export(
+            actor=request.user, context=self.audit_context(), fmt=fmt, records=len(records), content=content
+        )
+        response = HttpResponse(content, content_type=content_type)
+        response["X-Audit-Seq"] = str(event.seq)  # the event holding this file's SHA-256
+        if fmt == "csv":
             response["Content-Disposition"] = 'attachment; filename="records-of-processing.csv"'
-            return response
-        return Response({**header, "records": records})
+        return response

@@ -63,3 +63,38 @@ def test_an_installation_without_a_controller_says_so(api_client_for, churn_v1, 
     settings.DATA_CONTROLLER = ""
     body = api_client_for(privacy, ["audit:read"]).get("/api/v1/records-of-processing/").json()
     assert body["controller"] == "not configured (DATA_CONTROLLER)"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_each_download_of_the_records_is_audited_with_the_files_digest(
+    api_client_for, client_for, churn_v1, privacy, last_seq, fmt
+):
+    """The audit export and the compliance report record the file they gave out; the records of
+    processing (every model's data and who sees it) left no trace of who took a copy."""
+    import hashlib
+
+    from registry.models import AuditEvent
+
+    for client, source in ((api_client_for(privacy, ["audit:read"]), "api"), (client_for(privacy), "api")):
+        since = last_seq()
+        response = client.get(f"/api/v1/records-of-processing/?format={fmt}")
+        assert response.status_code == 200
+        (event,) = AuditEvent.objects.filter(seq__gt=since)
+        assert response["X-Audit-Seq"] == str(event.seq)
+        assert event.action == "privacy.records_exported" and event.actor_id == privacy.pk
+        assert event.source == source and event.request_id == response["X-Request-ID"]
+        assert event.after["format"] == fmt and event.after["records"] == 1
+        assert event.after["sha256"] == hashlib.sha256(response.content).hexdigest()
+        assert event.after["bytes"] == len(response.content)
+    assert client_for(privacy).get("/monitoring/privacy/").status_code == 200  # the page itself is not a download
+    assert not AuditEvent.objects.filter(seq__gt=event.seq).exclude(action="user.logged_in").exists()
+
+
+def test_a_refused_download_of_the_records_writes_no_event(api_client_for, churn_v1, privacy, outsider, last_seq):
+    from registry.models import AuditEvent
+
+    since = last_seq()
+    assert api_client_for(outsider).get("/api/v1/records-of-processing/?format=csv").status_code == 403
+    assert api_client_for(privacy, ["models:read"]).get("/api/v1/records-of-processing/").status_code == 403
+    assert api_client_for(privacy).get("/api/v1/records-of-processing/?format=xml").status_code == 400
+    assert not AuditEvent.objects.filter(seq__gt=since, action="privacy.records_exported").exists()
