@@ -11,7 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mlops_portal import health
 from registry import oidc
-from registry.admin import audited_password_change
+from registry.admin_accounts import audited_password_change
 from registry.views import access
 
 
