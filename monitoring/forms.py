@@ -9,7 +9,7 @@ an instant that falls outside the calendar once in UTC (``0001-01-01T00:00:00+05
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -60,6 +60,29 @@ class DashboardQuery:
     def drawn_daily(self, notice: str) -> DashboardQuery:
         """The same range drawn in daily windows (``notice`` says why)."""
         return dataclasses.replace(self, granularity=Granularity.DAILY, notice=notice)
+
+    @property
+    def cost_days(self) -> tuple[date, date]:
+        """The first and last day whose cost the range counts (``range_days``)."""
+        return range_days(self.start, self.end)
+
+    @property
+    def cost_day_left_out(self) -> date | None:
+        """The day the range starts on when it holds only part of it (its cost is not counted)."""
+        first = self.start.date()
+        return first if first < self.cost_days[0] else None
+
+
+def range_days(start: datetime, end: datetime) -> tuple[date, date]:
+    """The first and last calendar day (UTC) whose cost [start, end) counts.
+
+    Costs are recorded per day, so a day counts when the range holds its start (00:00): a partial
+    first day is left out (the range holds only its end, most of its cost is from before), a
+    partial last day counts (today's cost so far). "Last 7 days" opened at 19:30 on 7 Dec starts
+    at 19:00 on 30 Nov and counts 1–7 Dec. A range within one day counts that day."""
+    last = (end - timedelta(microseconds=1)).date()  # [start, end): a midnight end leaves its day out
+    first = start.date() if start.time() == datetime.min.time() else start.date() + timedelta(days=1)
+    return (first, last) if first <= last else (start.date(), start.date())
 
 
 class DashboardRangeForm(forms.Form):

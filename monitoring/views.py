@@ -9,8 +9,6 @@ travel as JSON in a ``json_script`` block and are drawn by ``static/js/charts.js
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -116,13 +114,15 @@ def model_dashboard(request, name):
             return invalid_values(exc, "Invalid range, granularity or version.")
         errors, data = _dashboard_of_valid_part(request, name, exc)
     llm = llm_panels(data)  # LLM applications only (monitoring/selectors/llm.py, monitoring/charts_llm.py)
+    first, last = data.query.cost_days  # the days whose start the range holds (forms.range_days)
     cost = cost_panel(
         user=request.user,
         model=data.model,
-        start=data.query.start.date(),
-        end=(data.query.end - timedelta(microseconds=1)).date(),  # [start, end): a midnight end leaves its day out
+        start=first,
+        end=last,
         today=clock.now().date(),
         unit_label="requests" if data.model.is_llm_app else "predictions",
+        left_out=data.query.cost_day_left_out,
     )
     figures = {
         **charts.model_dashboard_figures(data),

@@ -22,15 +22,15 @@ from django.utils import timezone
 
 from mlops_portal import clock
 from monitoring.choices import IncidentEventKind, IncidentSeverity, IncidentStatus, ReportKind, SuspendMode
-from monitoring.models import Alert, MetricValue
+from monitoring.models import Alert
 from registry.models import AuditEvent, RegisteredModel
 from registry.services.audit import WORKER, AuditContext
 from registry.services.webhooks import event_record
 
 from . import deadlines, notify
-from .models import MAX_WINDOWS, Incident, IncidentEvent, IncidentReminder
+from .models import Incident, IncidentEvent, IncidentReminder
 from .rules import can_manage_incident
-from .selectors import open_incident_of
+from .selectors import incident_windows, open_incident_of, period_windows
 
 MAX_TEXT = 20_000
 AWARE_SKEW = dt.timedelta(minutes=5)
@@ -145,26 +145,6 @@ def _production_then(*, model: RegisteredModel, actor, moment: dt.datetime):
     return entry.version, entry.promotion, [r.reviewer.get_username() for r in entry.approvals]
 
 
-def _windows(model: RegisteredModel, began_at: dt.datetime, aware_at: dt.datetime) -> list[dict]:
-    rows = (
-        MetricValue.objects.filter(
-            model=model, window_end__gt=began_at - dt.timedelta(days=1), window_start__lte=aware_at
-        )
-        .values("version__version", "granularity", "window_start", "window_end")
-        .distinct()
-        .order_by("window_start", "granularity")[:MAX_WINDOWS]
-    )
-    return [
-        {
-            "version": r["version__version"],
-            "granularity": r["granularity"],
-            "window_start": r["window_start"].isoformat(),
-            "window_end": r["window_end"].isoformat(),
-        }
-        for r in rows
-    ]
-
-
 def _refuse_alerts_in_open_incident(alerts: list[Alert]) -> None:
     """An alert leads to one incident at a time: a second one would start its own Art. 73 clock,
     reminders and review for the same problem. The alerts are locked, so two submissions of the
@@ -222,7 +202,7 @@ def incident_open(
         aware_at=aware_at,
         time_zone=zone,
         deadline=deadlines.reporting_deadline(severity=severity, aware_at=aware_at, zone=zone),
-        windows=_windows(model, began_at, aware_at),
+        windows=period_windows(model=model, began_at=began_at, aware_at=aware_at).rows(),  # as recorded when opened
         opened_by=actor,
     )
     incident.full_clean()
@@ -302,6 +282,7 @@ def report_snapshot(incident: Incident, kind: str, now: dt.datetime) -> dict[str
         "root_cause": incident.root_cause,
         "suspended_at": incident.suspended_at.isoformat() if incident.suspended_at else None,
         "status": incident.status,
+        "windows": incident_windows(incident).as_dict(),  # the metric windows of its period, as its page says them
     }
 
 

@@ -23,7 +23,7 @@ from monitoring.choices import (
 from registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
 USER = settings.AUTH_USER_MODEL
-MAX_WINDOWS = 48  # the metric windows an incident records, the first from when it began
+MAX_WINDOWS = 48  # the metric windows an incident lists (selectors.period_windows), the oldest first
 
 __all__ = [
     "MAX_WINDOWS",
@@ -59,6 +59,7 @@ class Incident(models.Model):
     time_zone = models.CharField(max_length=64, help_text="Zone the deadline was computed in.")
     deadline = models.DateTimeField(null=True, blank=True)
     alerts = models.ManyToManyField("monitoring.Alert", blank=True, related_name="incidents")
+    # the windows listed when it was opened; pages, API and reports read selectors.incident_windows
     windows = models.JSONField(default=list, blank=True, help_text="Metric windows involved.")
     affected = models.TextField(blank=True, help_text="Affected persons, groups or fundamental rights.")
     corrective_actions = models.TextField(blank=True)
@@ -84,11 +85,6 @@ class Incident(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("monitoring:incident_detail", args=[self.pk])
-
-    @property
-    def windows_capped(self) -> bool:
-        """It holds as many windows as are recorded: later ones may have been left out."""
-        return len(self.windows) >= MAX_WINDOWS
 
     @property
     def reported_at(self):

@@ -7,15 +7,25 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.http import Http404
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from mlops_portal import clock
-from monitoring.choices import AlertStatus, FindingStatus, IncidentStatus, ReviewStatus, ReviewTriggerKind
-from monitoring.models import Alert
+from monitoring.choices import (
+    AlertStatus,
+    FindingStatus,
+    Granularity,
+    IncidentStatus,
+    ReviewStatus,
+    ReviewTriggerKind,
+)
+from monitoring.forms import CUSTOM_MAX_SPAN
+from monitoring.models import Alert, MetricValue
 from registry.models import RegisteredModel
 
-from .models import Finding, Incident, PeriodicReview, ReviewTrigger
+from .models import MAX_WINDOWS, Finding, Incident, PeriodicReview, ReviewTrigger
 from .months import MonthTable, metric_months
 
 
@@ -48,6 +58,99 @@ def with_open_incident(alerts: QuerySet[Alert]) -> QuerySet[Alert]:
 
 def incident_events(incident: Incident):
     return incident.events.select_related("actor").order_by("created_at", "id")
+
+
+WINDOW_CONTEXT = dt.timedelta(days=1)  # the period starts a day before the incident began
+
+
+@dataclasses.dataclass(frozen=True)
+class IncidentWindows:
+    """The metric windows of an incident's period, in one granularity: hourly when the period has
+    hourly windows, else daily (the daily windows of the same hours hold the same traffic, so
+    they are never counted with them; ``also_stored`` names the granularity not counted). A
+    window is one per version: a shadow version's window is other traffic. ``windows`` are the
+    first ``MAX_WINDOWS``, oldest first; ``dashboard_url`` opens the dashboard range that holds
+    all ``total`` of them (at most the dashboard's longest custom range, ending at the last)."""
+
+    granularity: str  # "" when the period has no windows
+    total: int
+    windows: list[dict[str, Any]]
+    start: dt.datetime | None  # of the first window
+    end: dt.datetime | None  # of the last window
+    dashboard_url: str
+    also_stored: str = ""
+
+    @property
+    def shown(self) -> int:
+        return len(self.windows)
+
+    @property
+    def left_out(self) -> int:
+        return self.total - self.shown
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The listed windows with their times in ISO 8601 (the API's ``windows``)."""
+        return [
+            w | {"window_start": w["window_start"].isoformat(), "window_end": w["window_end"].isoformat()}
+            for w in self.windows
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the API answers and a filed report keeps (times in ISO 8601)."""
+        return {
+            "granularity": self.granularity,
+            "total": self.total,
+            "shown": self.shown,
+            "left_out": self.left_out,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "dashboard_url": self.dashboard_url,
+        }
+
+
+def period_windows(*, model: RegisteredModel, began_at: dt.datetime, aware_at: dt.datetime) -> IncidentWindows:
+    """The windows of ``model`` from a day before ``began_at`` to ``aware_at`` (``IncidentWindows``).
+    Four queries, whatever the number of windows and metric rows."""
+    rows = MetricValue.objects.filter(
+        model=model, window_end__gt=began_at - WINDOW_CONTEXT, window_start__lte=aware_at
+    ).order_by()
+    stored = set(rows.values_list("granularity", flat=True).distinct())
+    granularity = Granularity.HOURLY if Granularity.HOURLY in stored else Granularity.DAILY
+    if granularity not in stored:
+        return IncidentWindows(granularity="", total=0, windows=[], start=None, end=None, dashboard_url="")
+    rows = rows.filter(granularity=granularity)
+    keys = rows.values("version__version", "window_start", "window_end").distinct()
+    first = list(keys.order_by("window_start", "version__version")[:MAX_WINDOWS])
+    start, end = first[0]["window_start"], rows.aggregate(end=Max("window_end"))["end"]
+    params = {
+        "range": "custom",
+        "start": f"{max(start, end - CUSTOM_MAX_SPAN):%Y-%m-%dT%H:%M}",
+        "end": f"{end:%Y-%m-%dT%H:%M}",
+        "granularity": granularity,
+    }
+    return IncidentWindows(
+        granularity=granularity,
+        total=keys.count(),
+        windows=[
+            {
+                "version": r["version__version"],
+                "granularity": granularity,
+                "window_start": r["window_start"],
+                "window_end": r["window_end"],
+            }
+            for r in first
+        ],
+        start=start,
+        end=end,
+        dashboard_url=f"{reverse('monitoring:model_dashboard', args=[model.name])}?{urlencode(params)}",
+        also_stored=next((g for g in sorted(stored) if g != granularity), ""),
+    )
+
+
+def incident_windows(incident: Incident) -> IncidentWindows:
+    """The metric windows of the incident's period, as its page, its API answer and its reports
+    say them (``period_windows``)."""
+    return period_windows(model=incident.model, began_at=incident.began_at, aware_at=incident.aware_at)
 
 
 def review_list(*, user, model: RegisteredModel | None = None) -> QuerySet[PeriodicReview]:

@@ -11,7 +11,7 @@ from monitoring.choices import FindingSeverity, IncidentSeverity, ReportKind, Su
 
 from . import deadlines
 from .models import Finding, Incident, IncidentEvent, PeriodicReview
-from .selectors import deadline_outcome, review_later_triggers
+from .selectors import IncidentWindows, deadline_outcome, incident_windows, review_later_triggers
 
 TEXT = 20_000
 MAX_ID = 2**63 - 1  # the databases' bigint: larger ids are a 400, never an overflow
@@ -56,7 +56,6 @@ class IncidentSerializer(serializers.ModelSerializer):
             "deadline_local",
             "deadline_outcome",
             "alerts",
-            "windows",
             "affected",
             "corrective_actions",
             "root_cause",
@@ -84,11 +83,50 @@ class IncidentSerializer(serializers.ModelSerializer):
         return deadlines.ARTICLES[IncidentSeverity(obj.severity)]
 
 
+class IncidentWindowSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    granularity = serializers.CharField()
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+
+
+class IncidentWindowsSummarySerializer(serializers.Serializer):
+    granularity = serializers.CharField(help_text="hourly when the period has hourly windows, else daily; '' if none")
+    total = serializers.IntegerField(help_text="Windows of the period in that granularity.")
+    shown = serializers.IntegerField(help_text="Listed in `windows` (the oldest first).")
+    left_out = serializers.IntegerField(help_text="total - shown: the later windows not listed.")
+    start = serializers.DateTimeField(allow_null=True)
+    end = serializers.DateTimeField(allow_null=True)
+    dashboard_url = serializers.CharField(help_text="The model dashboard's range holding all of them.")
+
+
 class IncidentDetailSerializer(IncidentSerializer):
+    """One incident with its timeline and the metric windows of its period
+    (``selectors.incident_windows``: what its page and its filed reports say)."""
+
     events = IncidentEventSerializer(many=True, read_only=True)
+    windows = serializers.SerializerMethodField()
+    windows_summary = serializers.SerializerMethodField()
 
     class Meta(IncidentSerializer.Meta):
-        fields = [*IncidentSerializer.Meta.fields, "events"]
+        fields = [*IncidentSerializer.Meta.fields, "windows", "windows_summary", "events"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._found: dict[int, IncidentWindows] = {}  # one read for both fields
+
+    def _windows(self, obj: Incident) -> IncidentWindows:
+        if obj.pk not in self._found:
+            self._found[obj.pk] = incident_windows(obj)
+        return self._found[obj.pk]
+
+    @extend_schema_field(IncidentWindowSerializer(many=True))
+    def get_windows(self, obj: Incident) -> list:
+        return IncidentWindowSerializer(self._windows(obj).windows, many=True).data
+
+    @extend_schema_field(IncidentWindowsSummarySerializer)
+    def get_windows_summary(self, obj: Incident) -> dict:
+        return IncidentWindowsSummarySerializer(self._windows(obj)).data
 
 
 class IncidentCreateSerializer(StrictSerializer):

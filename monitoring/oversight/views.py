@@ -148,6 +148,7 @@ def _incident_page(request, incident, status: int = 200, bound: dict | None = No
             "incident": incident,
             "events": selectors.incident_events(incident),
             "outcome": selectors.deadline_outcome(incident),
+            "windows": selectors.incident_windows(incident),  # as the API and the filed reports say them
             "can_act": can_manage_incident(request.user, incident.model) and incident.status != "closed",
             "in_production": production_version(incident.model),  # what the suspend form acts on
             "rollback_to": rollback_to,

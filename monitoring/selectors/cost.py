@@ -3,9 +3,10 @@ the fleet's roll-up by team and risk tier, and the compliance report's monthly l
 
 All records count, whatever their source (API, cloud bill CSV, computed from LLM requests). A
 record counts on the day (and in the month) of its ``period_start``: a monthly storage line is
-spent on the first day of its month, as the bill shows it. Sums are ``Decimal`` added in Python
-(SQLite would add them as floats) and are per currency: amounts in different currencies are never
-added together nor converted.
+spent on the first day of its month, as the bill shows it. A dashboard range counts the days whose
+start it holds (``monitoring.forms.range_days``): its partial first day is left out and named.
+Sums are ``Decimal`` added in Python (SQLite would add them as floats) and are per currency:
+amounts in different currencies are never added together nor converted.
 """
 
 from __future__ import annotations
@@ -178,6 +179,13 @@ class CostPanel:
     month_cumulative: list[Decimal]
     totals: list[dict]
     other_currencies: list[str]
+    left_out: date | None = None  # the range's partial first day, whose cost is not counted
+
+    @property
+    def days_label(self) -> str:
+        """The days counted, as the panel says them: "7 days, 1–7 Dec 2026"."""
+        n = len(self.days)
+        return f"{n} day{'s' if n != 1 else ''}, {day_span(self.start, self.end)}"
 
     @property
     def has_cost(self) -> bool:
@@ -186,6 +194,17 @@ class CostPanel:
     @property
     def total(self) -> Decimal:
         return next((t["amount"] for t in self.totals if t["currency"] == self.currency), Decimal(0))
+
+
+def day_span(first: date, last: date) -> str:
+    """ "7 Dec 2026", "1–7 Dec 2026", "29 Nov – 5 Dec 2026", "31 Dec 2026 – 6 Jan 2027"."""
+    if first == last:
+        return f"{last.day} {last:%b %Y}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{last.day} {last:%b %Y}"
+    if first.year == last.year:
+        return f"{first.day} {first:%b} – {last.day} {last:%b %Y}"
+    return f"{first.day} {first:%b %Y} – {last.day} {last:%b %Y}"
 
 
 def _panel_currency(budget: Budget | None, rows: list[Row]) -> str:
@@ -207,11 +226,14 @@ def cost_panel(
     today: date | None = None,
     units_per_day: dict[date, int] | None = None,
     unit_label: str = "predictions",
+    left_out: date | None = None,
 ) -> CostPanel:
-    """Cost per day by category over ``start``..``end``, cost per 1,000 units (``units_per_day``:
-    predictions per day by default; an LLM application passes its requests per day with
-    ``unit_label="requests"``) and the month-to-date spend of ``today``'s month (default ``end``)
-    against the budget. Three queries: the records, the budget, the volume (if not given)."""
+    """Cost per day by category over the days ``start``..``end`` (a dashboard range's
+    ``DashboardQuery.cost_days``; ``left_out`` its partial first day, named on the panel), cost
+    per 1,000 units (``units_per_day``: predictions per day by default; an LLM application passes
+    its requests per day with ``unit_label="requests"``) and the month-to-date spend of
+    ``today``'s month (default ``end``) against the budget. Three queries: the records, the
+    budget, the volume (if not given)."""
     today = today or end
     month = month_start(today)
     visible = CostRecord.objects.filter(model=model, model__in=RegisteredModel.objects.visible_to(user))
@@ -259,6 +281,7 @@ def cost_panel(
         month_cumulative=cumulative,
         totals=totals,
         other_currencies=[t["currency"] for t in totals if t["currency"] != currency],
+        left_out=left_out,
     )
 
 
@@ -365,6 +388,7 @@ __all__ = [
     "cost_list",
     "cost_panel",
     "cost_totals",
+    "day_span",
     "fleet_cost_rollup",
     "month_start",
     "months_back",

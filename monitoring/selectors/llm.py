@@ -5,16 +5,17 @@ Reads the dashboard's scope (``dashboard_scope``: the visible model, the range, 
 pinned or live, the stored windows of the drawn granularity) — nothing outside what the user
 may see. The window metrics (``monitoring.llm_metrics``) are placed on one window axis with
 the version live at each window (``series.preferred_versions``), as the other charts do. Cost
-per day is the sum of the model's daily inference ``CostRecord`` amounts (``Decimal``; one
-currency drawn, the others named); days whose cost is unknown (no provider model or no price)
-are counted and named, never drawn as 0. Three queries.
+per day is the sum of the model's daily inference ``CostRecord`` amounts (``Decimal``) over the
+days the cost panel counts (``DashboardQuery.cost_days``): one currency drawn, the others named;
+days whose cost is unknown (no provider model or no price) are counted and named, never drawn
+as 0. Three queries.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -63,12 +64,13 @@ def _window_series(scope) -> tuple[list[datetime], dict[str, np.ndarray]]:
 def _cost_per_day(scope) -> tuple[list[date], list[Decimal], str, str]:
     """(days, amounts, currency drawn, note) from the model's daily inference cost records."""
     query = scope.query
+    first, last = query.cost_days  # the days the cost panel counts (forms.range_days)
     records = CostRecord.objects.filter(
         model=scope.model,
         source=CostSource.REQUESTS,
         category=CostCategory.INFERENCE,
-        period_start__gte=query.start.date(),
-        period_start__lte=(query.end - timedelta(microseconds=1)).date(),
+        period_start__gte=first,
+        period_start__lte=last,
     )
     if query.version:
         records = records.filter(version__version=query.version)

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from mlops_portal import clock
 from monitoring.choices import AlertStatus, HealthState
+from monitoring.forms import preset_start, range_days
 from monitoring.management.commands.seed_dashboard_bench import seed_dashboard
 from monitoring.models import Alert, HealthStatus
 from monitoring.models_cost import CostRecord
@@ -157,9 +158,10 @@ def test_the_cost_summary_follows_the_range_the_picker_redraws(page, live_server
         )
     login(page, live_server, owner)
     page.goto(live_server.url + "/monitoring/models/fraud/?range=7d")
-    expect(page.locator("#cost-summary")).to_contain_text("7.00 EUR from")
+    expect(page.locator("#cost-summary")).to_contain_text("7.00 EUR in ")
     page.select_option("#id_range", "24h")
     expect(page.locator("#dashboard-charts")).to_have_attribute("data-range", "24h")
-    start = (clock.now() - timedelta(hours=24)).date()
-    expect(page.locator("#cost-summary")).to_contain_text(f"2.00 EUR from {start:%Y-%m-%d} to {today:%Y-%m-%d}")
+    first, last = range_days(preset_start("24h", clock.now()), clock.now())  # the days whose 00:00 it holds
+    expect(page.locator("#cost-summary")).to_contain_text(f"2.00 EUR in {(last - first).days + 1} day")
+    expect(page.locator("#cost-days")).to_have_attribute("data-first", f"{first:%Y-%m-%d}")
     assert page.locator("#cost-summary").count() == 1

@@ -15,7 +15,7 @@ from monitoring.charts.cost import cost_figures
 from monitoring.choices import Granularity, Metric
 from monitoring.models import MetricValue
 from monitoring.models_cost import Budget, CostRecord
-from monitoring.selectors.cost import cost_by_month, cost_panel, fleet_cost_rollup
+from monitoring.selectors.cost import cost_by_month, cost_panel, day_span, fleet_cost_rollup
 from registry.choices import RiskTier
 from tests.factories import ModelVersionFactory, RegisteredModelFactory, TeamFactory
 from tests.monitoring.helpers import figures_of
@@ -113,7 +113,7 @@ def test_a_custom_range_ending_at_midnight_leaves_that_day_out_of_the_cost_as_ou
     response = client_for(owner).get(reverse("monitoring:model_dashboard", args=["churn"]), params)
     assert response.status_code == 200
     page = response.content.decode()
-    assert f"3.00 EUR from {first} to {last - timedelta(days=1)}" in page
+    assert f"3.00 EUR in 5 days, {day_span(first, last - timedelta(days=1))}" in page
     assert str(last) not in figures_of(response)["chart-cost-daily"]["data"][0]["x"]
 
 
