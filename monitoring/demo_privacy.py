@@ -9,7 +9,10 @@ customer base, so the same person appears in several batches and in both models.
   retention to 400 days (a year of scoring history to retrain on, and a month for the labels)
   and support-assistant's to 21 days: what customers type in the chat is kept three weeks, its
   aggregates (latency, tokens, cost, feedback) as long as the model (``RAW_DAYS``). Every other
-  model keeps its risk tier's default.
+  model keeps its risk tier's default. With it she records, for every model, what the records
+  of processing need from her (GDPR Art. 30(1)(c)-(e), ``ART30``): whose data it processes,
+  who receives it, and the one transfer outside the EEA: support-assistant's chat messages go to
+  its hosted model's provider, OpenAI, in the United States.
 * Every night at 02:30 the purge runs (beat's schedule; inline with ``sync``, on the nights
   before the load): from a week before the end, each night removes support-assistant's
   requests of the day that turned 21 days old, and writes its receipt in the audit chain.
@@ -20,8 +23,8 @@ customer base, so the same person appears in several batches and in both models.
   batches and one credit-approval batch, with the labels that followed each: the request erases
   churn's and answers "held" for credit-approval, with the hold's reason and article.
 
-Idempotent: each step is skipped when what it makes exists (the model's policy, the hold, a
-request for the subject).
+Idempotent: each step is skipped when what it makes exists (the model's records of processing,
+the hold, a request for the subject).
 """
 
 from __future__ import annotations
@@ -57,6 +60,44 @@ HOLD = {
     ),
     "legal_hold_article": "GDPR Art. 17(3)(e)",
 }
+NONE = "none"
+# Art. 30(1)(c)-(e) per demo model, in the order she records them
+ART30 = {
+    registry_demo.CHURN: {
+        "data_subject_categories": "Consumer customers of the subscription service (active subscribers).",
+        "recipients": "The customer-care team, which makes the retention offers; the customer-analytics team "
+        "that owns the model. No one outside the company.",
+        "third_country_transfers": NONE,
+    },
+    SUPPORT_ASSISTANT: {
+        "data_subject_categories": "Customers of the subscription service who use the help-centre chat.",
+        "recipients": "OpenAI, as processor: the hosted model that drafts the answers; the customer-care agents "
+        "a conversation is handed over to.",
+        "third_country_transfers": "United States: each chat message is sent to OpenAI's hosted model (gpt-4.1), "
+        "under the standard contractual clauses (GDPR Art. 46(2)(c)) of the provider's data processing addendum.",
+    },
+    CREDIT: {
+        "data_subject_categories": "Applicants for consumer loans up to 25,000 EUR.",
+        "recipients": "The underwriters who review referrals and refusals; the applicant, for their own decision; "
+        "the financial ombudsman, for a complaint before it.",
+        "third_country_transfers": NONE,
+    },
+    registry_demo.DIABETES: {
+        "data_subject_categories": "Patients with diabetes in follow-up care.",
+        "recipients": "The clinicians treating the patients scored.",
+        "third_country_transfers": NONE,
+    },
+    "breast-cancer-screening": {
+        "data_subject_categories": "Patients whose fine-needle aspirate samples the pathology lab reads.",
+        "recipients": "The pathologists of the reading queue.",
+        "third_country_transfers": NONE,
+    },
+    "wine-cultivar": {
+        "data_subject_categories": "None: chemical analyses of wine lots hold no personal data.",
+        "recipients": "The quality lab.",
+        "third_country_transfers": NONE,
+    },
+}
 HOLD_DAY = 10  # days before the end
 ERASURE_DAY = 1
 
@@ -87,6 +128,14 @@ def _policy(name: str, changes: dict, created: dict[str, int], *, done) -> None:
     created["retention decisions"] = created.get("retention decisions", 0) + 1
 
 
+def _recorded(policy: RetentionPolicy) -> bool:
+    return bool(policy.data_subject_categories)
+
+
+def _raw_days(name: str) -> dict[str, int]:
+    return {"raw_days": RAW_DAYS[name]} if name in RAW_DAYS else {}
+
+
 def _erasure(created: dict[str, int]) -> None:
     officer = _officer()
     if officer is None or ErasureRequest.objects.filter(subject_hash=subject_hash(REQUESTER)).exists():
@@ -110,9 +159,9 @@ def privacy_steps(*, first_day: datetime, days: int, created: dict[str, int], ni
     steps: list[tuple] = [
         (
             first_day - timedelta(minutes=10),
-            functools.partial(_policy, name, {"raw_days": n}, created, done=lambda p: True),
+            functools.partial(_policy, name, {**entries, **_raw_days(name)}, created, done=_recorded),
         )
-        for name, n in RAW_DAYS.items()
+        for name, entries in ART30.items()
     ]
     steps.append(
         (
@@ -129,4 +178,4 @@ def privacy_steps(*, first_day: datetime, days: int, created: dict[str, int], ni
     return steps
 
 
-__all__ = ["PRIVACY_OFFICER", "REQUESTER", "customers", "privacy_steps"]
+__all__ = ["ART30", "PRIVACY_OFFICER", "REQUESTER", "customers", "privacy_steps"]

@@ -178,7 +178,7 @@ def _max_length(field: str) -> int:
 
 
 class RetentionForm(forms.Form):
-    """The privacy page's change of one model's retention and legal hold (the API's
+    """The privacy page's change of one model's retention, legal hold and Art. 30 entries (the API's
     ``RetentionWriteSerializer`` fields; the service checks the high-risk floor and that a hold
     cites its article)."""
 
@@ -186,3 +186,10 @@ class RetentionForm(forms.Form):
     legal_hold = forms.BooleanField(required=False)
     legal_hold_reason = forms.CharField(max_length=_max_length("legal_hold_reason"), required=False, strip=True)
     legal_hold_article = forms.CharField(max_length=_max_length("legal_hold_article"), required=False, strip=True)
+    data_subject_categories = forms.CharField(
+        max_length=_max_length("data_subject_categories"), required=False, strip=True
+    )
+    recipients = forms.CharField(max_length=_max_length("recipients"), required=False, strip=True)
+    third_country_transfers = forms.CharField(
+        max_length=_max_length("third_country_transfers"), required=False, strip=True
+    )

@@ -7,7 +7,12 @@ Imported at the end of ``monitoring/models.py``. Changed only through
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import (
+    MaxLengthValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    ProhibitNullCharactersValidator,
+)
 from django.db import models
 
 from mlops_portal import clock
@@ -15,12 +20,27 @@ from registry.choices import HIGH_RISK_FLOOR_DAYS, RiskTier
 from registry.models import RegisteredModel
 
 MAX_RAW_DAYS = 3650
+MAX_ART30_LENGTH = 2000
+# GDPR Art. 30(1)(c), (d), (e): free text the privacy officer records per model; empty is "not recorded"
+ART30_FIELDS = ["data_subject_categories", "recipients", "third_country_transfers"]
+
+
+def _art30_text(help_text: str) -> models.TextField:
+    return models.TextField(
+        blank=True,
+        max_length=MAX_ART30_LENGTH,
+        validators=[MaxLengthValidator(MAX_ART30_LENGTH), ProhibitNullCharactersValidator()],
+        help_text=help_text,
+    )
 
 
 class RetentionPolicy(models.Model):
     """How long a model's raw predictions and labels are kept, and whether a legal hold keeps
     them (and blocks erasure) regardless. Aggregates (bin counts, metric values) are not raw
-    data and stay as long as the model is in the inventory."""
+    data and stay as long as the model is in the inventory. It also holds what the records of
+    processing need from the privacy officer beside the retention (GDPR Art. 30(1)(c)-(e)): the
+    categories of data subjects, the recipients and the transfers to third countries; "none" is
+    an answer, empty is "not recorded"."""
 
     model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="retention_policy")
     raw_days = models.PositiveIntegerField(
@@ -31,6 +51,11 @@ class RetentionPolicy(models.Model):
     legal_hold_reason = models.TextField(blank=True, max_length=2000)
     legal_hold_article = models.CharField(
         max_length=200, blank=True, help_text='The legal basis cited, e.g. "GDPR Art. 17(3)(e)".'
+    )
+    data_subject_categories = _art30_text('Whose data the model processes, e.g. "customers", "loan applicants".')
+    recipients = _art30_text("Who the data or the model's outputs are disclosed to (teams, processors, authorities).")
+    third_country_transfers = _art30_text(
+        'Transfers outside the EEA or to international organisations, with their safeguards; "none" if none.'
     )
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True

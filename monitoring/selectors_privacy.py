@@ -20,7 +20,7 @@ from monitoring.models import (
     Prediction,
     RetentionPolicy,
 )
-from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
+from monitoring.models_retention import ART30_FIELDS, HIGH_RISK_FLOOR_DAYS
 from monitoring.services.retention import default_raw_days, effective_raw_days, retention_policy_get
 from registry.choices import RiskTier
 from registry.models import AuditEvent, RegisteredModel
@@ -31,9 +31,13 @@ RECORD_COLUMNS = [
     "risk_tier",
     "ai_act_category",
     "purpose",
+    "data_subject_categories",
     "data_categories",
     "sensitive_attributes",
     "subject_ids_received",
+    "recipients",
+    "third_country_transfers",
+    "not_recorded",
     "raw_days",
     "legal_hold",
     "legal_hold_reason",
@@ -62,6 +66,7 @@ SECURITY_MEASURES = (
 )
 
 
+NOT_RECORDED = "not recorded"  # an Art. 30 entry left empty; "none" is an answer, recorded
 SEES_ALL_GROUPS = (REVIEWER_GROUP, AUDITOR_GROUP, PRIVACY_GROUP)
 RECEIPTS_SHOWN = 100
 ERASURES_SHOWN = 100
@@ -168,20 +173,32 @@ def _roles_seeing_all_models() -> list[str]:
     return [f"{name} ({', '.join(sorted(set(members.values_list('username', flat=True))))})" for name, members in roles]
 
 
-def records_header() -> dict[str, Any]:
+def records_header(records: list[dict[str, Any]]) -> dict[str, Any]:
     """What the records say once for all models: when they were drawn up, the controller and
-    the data protection officer (settings; said when missing), the security measures."""
+    the data protection officer (settings; said when missing), the security measures, and how
+    many of ``records`` lack an Art. 30 entry the privacy officer has still to record."""
     return {
         "generated_at": clock.now().isoformat(),
         "controller": settings.DATA_CONTROLLER or "not configured (DATA_CONTROLLER)",
         "data_protection_officer": settings.DATA_PROTECTION_OFFICER or "not configured (DATA_PROTECTION_OFFICER)",
         "security_measures": list(SECURITY_MEASURES),
+        "incomplete_records": sum(1 for record in records if record["not_recorded"]),
+    }
+
+
+def _art30_entries(policy: RetentionPolicy) -> dict[str, Any]:
+    """The policy's Art. 30(1)(c)-(e) entries, "not recorded" where empty, and the names of those."""
+    values = {name: getattr(policy, name).strip() for name in ART30_FIELDS}
+    return {
+        **{name: value or NOT_RECORDED for name, value in values.items()},
+        "not_recorded": [name for name, value in values.items() if not value],
     }
 
 
 def records_of_processing(*, user) -> list[dict[str, Any]]:
-    """One record per model the user may see: purpose, categories of data (the latest version's
-    feature schema, sensitive attributes flagged), retention and hold, and who can see it."""
+    """One record per model the user may see: purpose, categories of data subjects, categories
+    of data (the latest version's feature schema, sensitive attributes flagged), recipients,
+    transfers to third countries, retention and hold, and who can see it."""
     models = (
         RegisteredModel.objects.visible_to(user)
         .select_related("owner", "team")
@@ -195,15 +212,18 @@ def records_of_processing(*, user) -> list[dict[str, Any]]:
         policy = policies.get(model.pk) or RetentionPolicy(model=model, raw_days=default_raw_days(model))
         policy.model = model
         schema = _schema(model)
+        art30 = _art30_entries(policy)
         records.append(
             {
                 "model": model.name,
                 "risk_tier": model.risk_tier,
                 "ai_act_category": model.ai_act_category,
                 "purpose": model.intended_use,
+                "data_subject_categories": art30.pop("data_subject_categories"),
                 "data_categories": [{"name": f.get("name"), "type": f.get("type", "numeric")} for f in schema],
                 "sensitive_attributes": [f.get("name") for f in schema if f.get("sensitive")],
                 "subject_ids_received": _subject_ids_stored(model),
+                **art30,  # recipients, third-country transfers, and which entries are not recorded
                 "raw_days": effective_raw_days(policy),
                 "legal_hold": policy.legal_hold,
                 "legal_hold_reason": policy.legal_hold_reason,
@@ -234,7 +254,7 @@ def records_csv(records: list[dict[str, Any]], header: dict[str, Any]) -> str:
     for record in records:
         row = dict(record) | once
         row["data_categories"] = "; ".join(f"{c['name']} ({c['type']})" for c in record["data_categories"])
-        for key in ("sensitive_attributes", "team_members", "roles_seeing_all_models"):
+        for key in ("sensitive_attributes", "not_recorded", "team_members", "roles_seeing_all_models"):
             row[key] = "; ".join(record[key])
         writer.writerow({key: _cell(value) for key, value in row.items()})
     return out.getvalue()

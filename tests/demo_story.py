@@ -10,7 +10,8 @@ database loads the four weeks once (about 100 s on PostgreSQL under the suite's 
   churn drift alert opening on a day of the drift, the incident that follows it (rollback to
   v1, re-promotion of v2) that day and night, so the as-of page shows it; live evidence of the
   shadow version; the LLM application's and the costs' days;
-- the privacy officer's retention decisions, legal hold and one subject's erasure, on their days,
+- the privacy officer's retention decisions and records of processing (data subjects, recipients,
+  transfers per model), legal hold and one subject's erasure, on their days,
   the subject's rows gone where no hold applies and its id in clear nowhere;
 - a second run that changes nothing.
 
@@ -30,11 +31,12 @@ from django.utils import timezone
 from monitoring import demo_fairness
 from monitoring.demo import DAYS, DRIFT_FROM_DAY
 from monitoring.demo_live import SHADOW_DAYS, SHADOW_VERSION
-from monitoring.demo_privacy import CREDIT, HOLD, PURGE_AT, REQUESTER
+from monitoring.demo_privacy import ART30, CREDIT, HOLD, PURGE_AT, REQUESTER
 from monitoring.models import Alert, ErasureRequest, GroundTruth, HealthStatus, MetricValue, Prediction, RetentionPolicy
 from monitoring.models_llm import LLMRequest
 from monitoring.oversight.demo import INCIDENT_HOURS
 from monitoring.oversight.models import Finding, Incident, ReviewTrigger
+from monitoring.selectors_privacy import records_header, records_of_processing
 from monitoring.services.subjects import subject_hash
 from registry import demo
 from registry.choices import AuditSource, PromotionStatus, Stage
@@ -161,9 +163,16 @@ def _assert_privacy() -> None:
     assert hold.legal_hold and hold.legal_hold_article == HOLD["legal_hold_article"]
     first_run, today = demo.moment((-DAYS, 6)), demo.moment((0, 0))
     changes = list(_demo_events(action="retention.changed").order_by("seq"))
-    assert {e.actor_name for e in changes} == {"privacy"} and len(changes) == 3
-    assert [e.model_name for e in changes] == [demo.CHURN, SUPPORT_ASSISTANT, CREDIT]
-    assert changes[1].timestamp < first_run and today - datetime.timedelta(days=11) < changes[2].timestamp
+    assert {e.actor_name for e in changes} == {"privacy"} and len(changes) == len(ART30) + 1
+    assert [e.model_name for e in changes] == [*ART30, CREDIT]  # each model's records, then the hold
+    assert changes[-2].timestamp < first_run and today - datetime.timedelta(days=11) < changes[-1].timestamp
+    # the records of processing name every model's data subjects, recipients and transfers (Art. 30(1)(c)-(e))
+    records = records_of_processing(user=get_user_model().objects.get(username="privacy"))
+    assert {r["model"] for r in records} == set(ART30) and records_header(records)["incomplete_records"] == 0
+    by_model = {r["model"]: r for r in records}
+    assert "customers of the subscription service" in by_model[demo.CHURN]["data_subject_categories"]
+    assert by_model[demo.CHURN]["third_country_transfers"] == "none"
+    assert "United States" in by_model[SUPPORT_ASSISTANT]["third_country_transfers"]
     # the nightly purges of the last week: one day of the assistant's requests each, a receipt each
     receipts = list(AuditEvent.objects.filter(action="retention.purged").order_by("seq"))
     assert [(e.model_name, e.timestamp.time()) for e in receipts] == [(SUPPORT_ASSISTANT, PURGE_AT)] * 7

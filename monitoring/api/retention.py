@@ -1,7 +1,9 @@
 """Retention, legal holds, erasure requests and records of processing over the API.
 
 * ``GET/PATCH /api/v1/models/{name}/retention/``: ``raw_days``, ``legal_hold``,
-  ``legal_hold_reason``, ``legal_hold_article``. Read with ``monitoring:read`` by anyone who may
+  ``legal_hold_reason``, ``legal_hold_article``, and the records of processing's entries
+  ``data_subject_categories``, ``recipients``, ``third_country_transfers`` (GDPR Art. 30(1)(c)-(e);
+  strings up to 2,000 characters, "" is not recorded). Read with ``monitoring:read`` by anyone who may
   see the model (others get 404); changed with ``privacy:write`` by a privacy officer or an
   admin. A ``raw_days`` below 183 on a high-risk model is a 400 naming the floor.
 * ``POST /api/v1/erasure-requests/`` (``privacy:write``) with ``subject_id`` → 201 with the
@@ -31,7 +33,7 @@ from rest_framework.response import Response
 
 from mlops_portal.api.parsers import StrictSerializer
 from monitoring.models import ErasureRequest, RetentionPolicy
-from monitoring.models_retention import MAX_RAW_DAYS
+from monitoring.models_retention import ART30_FIELDS, MAX_ART30_LENGTH, MAX_RAW_DAYS
 from monitoring.selectors_privacy import (
     erasure_request_get,
     erasure_request_list,
@@ -66,6 +68,7 @@ class RetentionSerializer(serializers.ModelSerializer):
             "legal_hold",
             "legal_hold_reason",
             "legal_hold_article",
+            *ART30_FIELDS,
             "updated_at",
         ]
 
@@ -78,6 +81,9 @@ class RetentionWriteSerializer(StrictSerializer):
     legal_hold = serializers.BooleanField(required=False)
     legal_hold_reason = serializers.CharField(max_length=2000, allow_blank=True, required=False)
     legal_hold_article = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    data_subject_categories = serializers.CharField(max_length=MAX_ART30_LENGTH, allow_blank=True, required=False)
+    recipients = serializers.CharField(max_length=MAX_ART30_LENGTH, allow_blank=True, required=False)
+    third_country_transfers = serializers.CharField(max_length=MAX_ART30_LENGTH, allow_blank=True, required=False)
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and "legal_hold" in data and not isinstance(data["legal_hold"], bool):
@@ -116,7 +122,7 @@ class ErasureRequestSerializer(serializers.ModelSerializer):
 @extend_schema_view(
     get=extend_schema(summary="A model's retention of raw data and legal hold"),
     patch=extend_schema(
-        summary="Change retention or the legal hold (privacy officers and admins; audited)",
+        summary="Change retention, the legal hold or the Art. 30 entries (privacy officers and admins; audited)",
         request=RetentionWriteSerializer,
     ),
 )
@@ -210,7 +216,8 @@ class RecordsOfProcessingView(MonitoringAPIView):
         fmt = request.query_params.get("format") or "json"  # empty means the default, as for the other filters
         if fmt not in ("json", "csv"):
             raise exceptions.ValidationError({"format": ["json or csv."]})
-        records, header = records_of_processing(user=request.user), records_header()
+        records = records_of_processing(user=request.user)
+        header = records_header(records)
         if fmt == "csv":
             content, content_type = records_csv(records, header).encode(), "text/csv; charset=utf-8"
         else:

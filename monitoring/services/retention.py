@@ -50,7 +50,7 @@ from monitoring.models import (
     PredictionSensitive,
     RetentionPolicy,
 )
-from monitoring.models_retention import HIGH_RISK_FLOOR_DAYS
+from monitoring.models_retention import ART30_FIELDS, HIGH_RISK_FLOOR_DAYS
 from registry.choices import RiskTier
 from registry.models import ModelVersion, RegisteredModel
 from registry.rules import can_manage_retention
@@ -61,7 +61,7 @@ from .erasure import erasure_holds_release
 from .model_settings import settings_record, settings_row_for_update
 from .prediction_keys import prediction_keys_schedule, prediction_keys_sweep_queue
 
-POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article"]
+POLICY_FIELDS = ["raw_days", "legal_hold", "legal_hold_reason", "legal_hold_article", *ART30_FIELDS]
 DAY = timedelta(days=1)
 LLM_PURGE_BATCH = 5000  # request records deleted per statement
 PURGE_MODELS_CHUNK = 1000  # models whose plain-table rows are deleted by one statement
@@ -94,7 +94,7 @@ def effective_raw_days(policy: RetentionPolicy) -> int:
 def retention_policy_update(
     *, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]
 ) -> RetentionPolicy:
-    """Set a model's retention or legal hold (admin or privacy officer); audited
+    """Set a model's retention, legal hold or Art. 30 entries (admin or privacy officer); audited
         ``retention.changed`` with the before/after of the changed fields. Lifting a hold carries
         out the erasures it held, as does any change of a model left without a hold while some are
     still held (``erasure_holds_release``, audited after the change)."""
