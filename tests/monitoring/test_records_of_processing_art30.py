@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -181,3 +182,17 @@ def test_a_recipient_a_spreadsheet_would_run_as_a_formula_is_quoted_in_the_csv(a
     client.patch(API.format("churn"), {"recipients": "=HYPERLINK('http://x')"}, format="json")
     (row,) = csv.DictReader(io.StringIO(client.get(RECORDS + "?format=csv").content.decode()))
     assert row["recipients"] == "'=HYPERLINK('http://x')"
+
+
+def test_the_compliance_report_states_them_or_says_not_recorded(api_client_for, client_for, auditor, churn, privacy):
+    def section(html: str) -> str:
+        found = re.search(r'<section class="report-section" id="retention">.*?</section>', html, re.S).group(0)
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found))
+
+    before = section(client_for(auditor).get("/models/churn/report/").content.decode())
+    assert "Data subjects not recorded" in before and "Third-country transfers not recorded" in before
+    api_client_for(privacy, STEPPED_UP).patch(API.format("churn"), FILLED, format="json")
+    after = section(client_for(auditor).get("/models/churn/report/").content.decode())
+    assert "Data subjects Customers of the subscription service" in after
+    assert "Recipients The customer-care team" in after and "Third-country transfers none" in after
+    assert "not recorded" not in after
