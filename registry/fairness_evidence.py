@@ -2,6 +2,9 @@
 evaluation run's per-group table and a Plotly chart of the groups, for users who may see
 per-group results (``rules.can_view_group_results``); ``None`` otherwise or when nothing was uploaded.
 
+On the request page (``request_fairness``) the candidate's run is the one the request reads
+(``registry.evidence_runs``: the latest while pending, the one it was decided on after).
+
 Charts are built with ``plotly.graph_objects`` and handed to the template as ``fig.to_plotly_json()``
 (``json_script``; ``static/js/charts.js`` draws them), as the monitoring pages do.
 """
@@ -12,7 +15,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from registry.gates_fairness import group_label, latest_fairness_run
+from registry.choices import EvaluationKind
+from registry.evidence_runs import latest_fairness_run, request_run
+from registry.gates_fairness import group_label
 from registry.rules import can_view_group_results
 
 RATES = (
@@ -67,6 +72,10 @@ def fairness_evidence(*, user, version, snapshot: dict | None = None) -> dict[st
     run = latest_fairness_run(version)
     if run is None:
         return None
+    return _run_context(run, snapshot)
+
+
+def _run_context(run, snapshot: dict | None) -> dict[str, Any]:
     min_di = float((snapshot or {}).get("fairness_min_disparate_impact", 0.8))
     attributes, figures = [], {}
     for i, (name, result) in enumerate((run.results or {}).get("attributes", {}).items()):
@@ -91,3 +100,14 @@ def fairness_evidence(*, user, version, snapshot: dict | None = None) -> dict[st
             }
         )
     return {"run": run, "attributes": attributes, "figures": figures, "results": run.results or {}}
+
+
+def request_fairness(*, user, request) -> dict[str, Any] | None:
+    """The request page's fairness evidence: the candidate's run the request reads."""
+    version = request.version
+    if not can_view_group_results(user, version.model):
+        return None
+    run = request_run(request)
+    if run is None or run.kind != EvaluationKind.FAIRNESS:
+        return None
+    return _run_context(run, request.policy_snapshot)
