@@ -153,7 +153,7 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
         "approver_group": rules.approver_group(req),
         "may_approve": bool(rules.may_approve_under_policy(user, req)),
         "evidence": evidence,
-        "fairness": request_fairness(user=user, request=req),
+        "fairness": request_fairness(user=user, request=req, production=evidence["production"]),
         "llm_eval": llm_evidence(request=req, production=evidence["production"]),
         "llm": llm_version_parts(req.version),
         "is_pending": is_pending,

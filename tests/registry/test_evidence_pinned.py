@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
 
 import pytest
 
@@ -228,3 +229,60 @@ def test_a_rejected_request_keeps_the_offline_metrics_it_was_decided_on(
     assert metric_row(client_for(reviewer).get(req.get_absolute_url()).content.decode(), "roc_auc") == "0.7100"
     detail = api_client_for(reviewer).get(f"{API}{req.pk}/").json()
     assert detail["metrics"][0]["candidate"] == 0.71 and detail["evaluation_run"] is None
+
+
+# --------------------------------------------------------------------------- production's groups beside
+
+
+def _cells(html: str, attribute: str, group: str, side: str) -> dict[str, str]:
+    table = re.search(
+        rf'class="fairness-groups" data-attribute="{re.escape(escape(attribute))}">(.*?)</table>', html, re.S
+    )
+    row = re.search(rf'<tr data-group="{re.escape(escape(group))}">(.*?)</tr>', table.group(1), re.S).group(1)
+    return dict(re.findall(rf'<td data-side="{side}" data-col="(\w+)"[^>]*>([^<]*)</td>', row))
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def test_the_fairness_section_shows_productions_groups_beside_the_candidates(
+    credit, owner, reviewer, auditor, outsider, client_for, settings
+):
+    settings.FAIRNESS_MIN_GROUP_SIZE = 300  # some intersections fall under it: suppressed on both sides
+    production = ModelVersionFactory(
+        model=credit, feature_schema=FAIRNESS_SCHEMA, task_type=TaskType.BINARY, stage=Stage.PRODUCTION
+    )
+    prod_run = fairness_upload(production, owner, female_factor=0.9, n=3000)
+    candidate = ModelVersionFactory(model=credit, feature_schema=FAIRNESS_SCHEMA, task_type=TaskType.BINARY)
+    cand_run = fairness_upload(candidate, owner, female_factor=0.6)
+    req = request_for(candidate, owner)
+    html = client_for(reviewer).get(req.get_absolute_url()).content.decode()
+    assert f"Production v{production.version} (evaluation #{prod_run.pk})" in html
+    checked_small = False
+    for attribute, result in prod_run.results["attributes"].items():
+        candidate_groups = {g["group"]: g for g in cand_run.results["attributes"][attribute]["groups"]}
+        for group in result["groups"]:
+            prod_cells = _cells(html, attribute, group["group"], "production")
+            assert prod_cells["n"] == str(group["n"])
+            if group.get("too_small"):
+                assert prod_cells["too_small"] == "too small" and "selection_rate" not in prod_cells
+                checked_small = True
+            else:
+                assert prod_cells["selection_rate"] == _fmt(group["selection_rate"])
+                assert prod_cells["tpr"] == _fmt(group["tpr"]) and prod_cells["fpr"] == _fmt(group["fpr"])
+            if group["group"] in candidate_groups and not candidate_groups[group["group"]].get("too_small"):
+                cand_cells = _cells(html, attribute, group["group"], "candidate")
+                assert cand_cells["selection_rate"] == _fmt(candidate_groups[group["group"]]["selection_rate"])
+    assert checked_small
+    assert 'data-side="production"' in client_for(auditor).get(req.get_absolute_url()).content.decode()
+    assert client_for(outsider).get(req.get_absolute_url()).status_code == 404
+
+
+def test_the_fairness_section_says_when_production_has_no_fairness_evaluation(credit, owner, reviewer, client_for):
+    ModelVersionFactory(model=credit, feature_schema=FAIRNESS_SCHEMA, task_type=TaskType.BINARY, stage=Stage.PRODUCTION)
+    candidate = ModelVersionFactory(model=credit, feature_schema=FAIRNESS_SCHEMA, task_type=TaskType.BINARY)
+    fairness_upload(candidate, owner, female_factor=0.6)
+    html = client_for(reviewer).get(request_for(candidate, owner).get_absolute_url()).content.decode()
+    assert "production has no fairness evaluation" in html.lower()
+    assert 'data-side="production"' not in html and 'data-side="candidate"' in html
