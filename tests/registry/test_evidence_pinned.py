@@ -286,3 +286,35 @@ def test_the_fairness_section_says_when_production_has_no_fairness_evaluation(cr
     html = client_for(reviewer).get(request_for(candidate, owner).get_absolute_url()).content.decode()
     assert "production has no fairness evaluation" in html.lower()
     assert 'data-side="production"' not in html and 'data-side="candidate"' in html
+
+
+# --------------------------------------------------------------------------- requests decided before the record
+
+
+def test_the_migration_records_the_run_of_requests_decided_before(assistant, credit, owner, reviewer):
+    """Requests decided before migration 0027 get the run their safety gate named, else the latest
+    uploaded by their decision (never one uploaded since); a request without any stays without."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from registry.models import PromotionRequest
+
+    migration = import_module("registry.migrations.0027_promotion_evidence_pinned")
+    llm = ModelVersionFactory(model=assistant, feature_schema=[])
+    run_a = llm_upload(llm, owner, llm_rows(0.8))
+    llm_req = request_for(llm, owner, target=Stage.STAGING)
+    promotion_approve(request=llm_req, reviewer=reviewer, comment="ok", context=CLI)
+    llm_upload(llm, owner, llm_rows(0.6), evaluation_set="later-set")
+    ml = ModelVersionFactory(model=credit, feature_schema=FAIRNESS_SCHEMA, task_type=TaskType.BINARY)
+    fair_a = fairness_upload(ml, owner, female_factor=0.6)
+    ml_req = request_for(ml, owner)
+    promotion_reject(request=ml_req, reviewer=reviewer, comment="Biased.", context=CLI)
+    fairness_upload(ml, owner, female_factor=1.0)
+    bare = request_for(ModelVersionFactory(model=credit), owner)
+    promotion_cancel(request=bare, actor=owner, context=CLI)
+    PromotionRequest.objects.update(evaluation_run=None)
+
+    migration.record_decided_runs(apps, None)
+    runs = dict(PromotionRequest.objects.values_list("pk", "evaluation_run_id"))
+    assert runs == {llm_req.pk: run_a.pk, ml_req.pk: fair_a.pk, bare.pk: None}
