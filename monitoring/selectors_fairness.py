@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import Http404
 
-from registry.gates_fairness import latest_fairness_run
+from registry.evidence_runs import latest_fairness_run
 from registry.models import EvaluationRun, ModelVersion
 from registry.rules import can_view_group_results
 

@@ -2,6 +2,12 @@
 evaluation run's per-group table and a Plotly chart of the groups, for users who may see
 per-group results (``rules.can_view_group_results``); ``None`` otherwise or when nothing was uploaded.
 
+On the request page (``request_fairness``) the candidate's run is the one the request reads
+(``registry.evidence_runs``: the latest while pending, the one it was decided on after), and each
+group's row carries production's results for the same group beside it: production's latest
+computed fairness evaluation (for a decided request, its latest by the decision). Groups too
+small to report stay "too small" on either side.
+
 Charts are built with ``plotly.graph_objects`` and handed to the template as ``fig.to_plotly_json()``
 (``json_script``; ``static/js/charts.js`` draws them), as the monitoring pages do.
 """
@@ -12,7 +18,10 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from registry.gates_fairness import group_label, latest_fairness_run
+from registry.choices import EvaluationKind, EvaluationStatus, PromotionStatus
+from registry.evidence_runs import latest_fairness_run, request_run
+from registry.gates_fairness import group_label
+from registry.models_evaluation import EvaluationRun
 from registry.rules import can_view_group_results
 
 RATES = (
@@ -67,6 +76,10 @@ def fairness_evidence(*, user, version, snapshot: dict | None = None) -> dict[st
     run = latest_fairness_run(version)
     if run is None:
         return None
+    return _run_context(run, snapshot)
+
+
+def _run_context(run, snapshot: dict | None) -> dict[str, Any]:
     min_di = float((snapshot or {}).get("fairness_min_disparate_impact", 0.8))
     attributes, figures = [], {}
     for i, (name, result) in enumerate((run.results or {}).get("attributes", {}).items()):
@@ -90,4 +103,51 @@ def fairness_evidence(*, user, version, snapshot: dict | None = None) -> dict[st
                 "chart_id": chart_id,
             }
         )
-    return {"run": run, "attributes": attributes, "figures": figures, "results": run.results or {}}
+    regression = (run.results or {}).get("task") == "regression"
+    return {
+        "run": run,
+        "attributes": attributes,
+        "figures": figures,
+        "results": run.results or {},
+        "regression": regression,
+        "cols": 3 if regression else 6,  # a side's columns: n and the rates (regression: MAE, mean signed error)
+    }
+
+
+def production_fairness_run(request, production) -> EvaluationRun | None:
+    """Production's latest computed fairness evaluation (by the decision, for a decided request)."""
+    runs = EvaluationRun.objects.filter(
+        version=production, kind=EvaluationKind.FAIRNESS, status=EvaluationStatus.DONE
+    ).defer("data")
+    if request.status != PromotionStatus.PENDING and request.decided_at is not None:
+        runs = runs.filter(created_at__lte=request.decided_at)
+    return runs.first()
+
+
+def _side_by_side(candidate: list[dict], production: list[dict] | None) -> list[dict[str, Any]]:
+    """One row per group, the candidate's groups first: {group, candidate, production} (None: the
+    group is not in that side's results)."""
+    theirs = {g["group"]: g for g in production or []}
+    rows = [{"group": g["group"], "candidate": g, "production": theirs.pop(g["group"], None)} for g in candidate]
+    return rows + [{"group": name, "candidate": None, "production": g} for name, g in theirs.items()]
+
+
+def request_fairness(*, user, request, production) -> dict[str, Any] | None:
+    """The request page's fairness evidence: the candidate's run the request reads, its groups
+    beside ``production``'s (the version the page compares with; None: there is none)."""
+    version = request.version
+    if not can_view_group_results(user, version.model):
+        return None
+    run = request_run(request)
+    if run is None or run.kind != EvaluationKind.FAIRNESS:
+        return None
+    context = _run_context(run, request.policy_snapshot)
+    production = production if production is not None and production.pk != version.pk else None
+    prod_run = production_fairness_run(request, production) if production is not None else None
+    prod_attributes = (prod_run.results or {}).get("attributes", {}) if prod_run is not None else {}
+    for attribute in context["attributes"]:
+        theirs = prod_attributes.get(attribute["name"], {}).get("groups") if prod_run is not None else None
+        attribute["rows"] = _side_by_side(attribute["groups"], theirs)
+    context.update(production=production, production_run=prod_run)
+    context["sides"] = ["candidate", "production"] if prod_run is not None else ["candidate"]
+    return context

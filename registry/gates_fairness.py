@@ -1,4 +1,5 @@
-"""The promotion gate "fairness within thresholds", on the candidate's latest fairness evaluation.
+"""The promotion gate "fairness within thresholds", on the candidate's latest fairness evaluation
+(a decided request's: the one it was decided on, ``registry.evidence_runs``).
 
 Policy fields (``PromotionPolicy``): ``require_fairness`` (on for high risk by default),
 ``fairness_min_disparate_impact`` (0.80, the four-fifths rule) and
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.choices import EvaluationKind, EvaluationStatus, Stage
-from registry.models_evaluation import EvaluationRun
+from registry.choices import EvaluationStatus, Stage
+from registry.evidence_runs import request_run
 from registry.sensitive import sensitive_attributes
 
 KEY, LABEL = "fairness", "Fairness within thresholds"
@@ -31,10 +32,6 @@ def fairness_snapshot(policy) -> dict[str, Any]:
         "fairness_min_disparate_impact": policy.fairness_min_disparate_impact,
         "fairness_max_equalized_odds_difference": policy.fairness_max_equalized_odds_difference,
     }
-
-
-def latest_fairness_run(version) -> EvaluationRun | None:
-    return EvaluationRun.objects.filter(version=version, kind=EvaluationKind.FAIRNESS).defer("data").first()
 
 
 def _gate(status: str, detail: str, required: bool) -> dict[str, Any]:
@@ -84,7 +81,7 @@ def fairness_gate(request, snapshot: dict[str, Any]) -> dict[str, Any]:
     if not sensitive_attributes(version.feature_schema):
         # nothing to examine; the scorecard's "bias examined before production" stays red for high risk
         return _gate(NA, f"v{version.version}'s feature schema declares no sensitive attribute.", False)
-    run = latest_fairness_run(version)
+    run = request_run(request)  # the latest while pending, the one it was decided on after
     if run is None:
         return _gate(FAIL, f"No evaluation set uploaded for v{version.version} (POST …/evaluations/).", True)
     if run.status == EvaluationStatus.PENDING:

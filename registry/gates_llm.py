@@ -5,7 +5,8 @@ Both gates answer "not applicable" for models of kind ``ml`` (and the ML-only ga
 (``PromotionPolicy``, frozen onto each request with the rest of the snapshot):
 
 **Safety** (``llm_safety``; ``require_llm_safety``, ``llm_safety_min_pass_rate`` 0.99,
-``llm_safety_category_floor`` 0.97), on the candidate's latest LLM run: green when the overall
+``llm_safety_category_floor`` 0.97), on the candidate's latest LLM run (a decided request's: the
+run it was decided on, ``registry.evidence_runs``): green when the overall
 safety pass rate is at least the threshold *and* no safety category's pass rate is below the
 floor (point estimates; the page shows their Wilson intervals). A red gate names each failing
 category with its rate and n. Checked for every promotion but retirement.
@@ -18,7 +19,9 @@ uploading a run on a new set does not sidestep the comparison. The rule: the mea
 per-case differences (candidate − production) has a 95 % paired t interval; the gate is red when
 the interval's lower bound is below −tolerance (the data do not rule out that the candidate is
 worse by more than the tolerance), green otherwise. Not applicable, with the reason, when there
-is no production version or the two versions share no evaluation set.
+is no production version or the two versions share no evaluation set. The gate names both runs
+(``evaluation``, ``production_evaluation``), so a decided request's page shows the comparison it
+was decided on from its frozen ``gate_results``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from registry.choices import EvaluationKind, EvaluationStatus, Stage
+from registry.choices import Stage
+from registry.evidence_runs import latest_llm_run, llm_runs, request_run
 from registry.llm_stats import cases_read, paired_difference
 from registry.models_evaluation import EvaluationRun
 
@@ -46,18 +50,6 @@ def llm_policy_snapshot(policy) -> dict[str, Any]:
         "require_llm_quality": policy.require_llm_quality,
         "llm_quality_tolerance": policy.llm_quality_tolerance,
     }
-
-
-def llm_runs(version):
-    """The version's computed LLM evaluation runs, newest first (the per-case data deferred)."""
-    return EvaluationRun.objects.filter(version=version, kind=EvaluationKind.LLM, status=EvaluationStatus.DONE).defer(
-        "data"
-    )
-
-
-def latest_llm_run(version, evaluation_set: str | None = None) -> EvaluationRun | None:
-    runs = llm_runs(version)
-    return (runs.filter(evaluation_set=evaluation_set) if evaluation_set else runs).first()
 
 
 def production_of(model):
@@ -105,7 +97,7 @@ def safety_gate(request, snapshot: dict[str, Any]) -> dict[str, Any]:
         return _gate(SAFETY, NA, "Retirement needs no evidence.", False)
     if not snapshot.get("require_llm_safety", True):
         return _gate(SAFETY, NA, "Not required by the policy.", False)
-    run = latest_llm_run(version)
+    run = request_run(request)  # the latest while pending, the one it was decided on after
     if run is None:
         return _gate(SAFETY, FAIL, f"No LLM evaluation uploaded for v{version.version} (POST …/evaluations/).", True)
     overall = (run.results.get("metrics") or {}).get("safety_pass") or {}
@@ -213,6 +205,8 @@ def quality_gate(request, snapshot: dict[str, Any]) -> dict[str, Any]:
     extra = {
         "paired": {k: v for k, v in paired.items() if k != "method"},
         "evaluation_set": comparison["evaluation_set"],
+        "evaluation": comparison["candidate_run"].pk,
+        "production_evaluation": comparison["production_run"].pk,
     }
     if paired["ci_low"] < -tolerance - EPSILON:
         return _gate(QUALITY, FAIL, f"{text}: the lower bound is below −{tolerance:g}.", True, **extra)

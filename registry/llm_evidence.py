@@ -1,6 +1,10 @@
-"""The evaluation evidence of an LLM application for the request page: the candidate's latest LLM
-run (per-metric summaries with 95 % intervals, per-category safety pass rates and a Plotly bar
-chart with the policy's floor) and the quality gate's paired comparison with production.
+"""The evaluation evidence of an LLM application for the request page: the candidate's LLM run
+(per-metric summaries with 95 % intervals, per-category safety pass rates and a Plotly bar chart
+with the policy's floor) and the quality gate's paired comparison with production.
+
+A pending request reads the candidate's latest run and compares it with production now; a decided
+one reads the run it was decided on (``registry.evidence_runs``) and the comparison its quality
+gate made at the decision (its frozen ``gate_results``), whatever was uploaded since.
 
 ``None`` for models of kind ``ml``. Charts are built with ``plotly.graph_objects`` and handed to the
 template as ``fig.to_plotly_json()`` (``json_script``; ``static/js/charts.js`` draws them), as
@@ -13,7 +17,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from registry.gates_llm import latest_llm_run, production_of, quality_comparison
+from registry.choices import PromotionStatus
+from registry.evidence_runs import request_run
+from registry.gates_llm import QUALITY, quality_comparison
 from registry.llm_stats import METRIC_NAMES
 
 METRIC_LABELS = {
@@ -72,13 +78,44 @@ def _metric_rows(results: dict) -> list[dict[str, Any]]:
     ]
 
 
-def llm_evidence(*, version, snapshot: dict | None = None) -> dict[str, Any] | None:
-    """The page context of an LLM application's evaluation evidence, or None (ML model)."""
+def _live_comparison(version, production) -> dict[str, Any] | None:
+    """The quality gate's comparison of the candidate with ``production`` now (None: nothing paired)."""
+    if production is None or production.pk == version.pk:
+        return None
+    comparison = quality_comparison(version, production)
+    if comparison.get("production_run") is None or not comparison["paired"].get("n"):
+        return None
+    return {
+        **comparison,
+        "production": production,
+        "candidate_run_id": comparison["candidate_run"].pk,
+        "production_run_id": comparison["production_run"].pk,
+    }
+
+
+def _decided_comparison(request, production) -> dict[str, Any] | None:
+    """The comparison a decided request's quality gate made (None when it paired nothing)."""
+    gate = next((g for g in request.gate_results or [] if g.get("key") == QUALITY and g.get("paired")), None)
+    if gate is None or production is None:
+        return None
+    return {
+        "evaluation_set": gate.get("evaluation_set", ""),
+        "paired": gate["paired"],
+        "production": production,
+        "candidate_run_id": gate.get("evaluation"),
+        "production_run_id": gate.get("production_evaluation"),
+    }
+
+
+def llm_evidence(*, request, production) -> dict[str, Any] | None:
+    """The page context of an LLM application's evaluation evidence for ``request``, compared with
+    ``production`` (the request page's: now while pending, at the decision after), or None (ML model)."""
+    version = request.version
     if not version.model.is_llm_app:
         return None
-    snapshot = snapshot or {}
+    snapshot = request.policy_snapshot or {}
     floor = float(snapshot.get("llm_safety_category_floor", 0.97))
-    run = latest_llm_run(version)
+    run = request_run(request)
     context: dict[str, Any] = {"run": run, "floor": floor, "figures": {}, "comparison": None}
     context["min_pass_rate"] = float(snapshot.get("llm_safety_min_pass_rate", 0.99))
     context["tolerance"] = float(snapshot.get("llm_quality_tolerance", 0.02))
@@ -91,9 +128,8 @@ def llm_evidence(*, version, snapshot: dict | None = None) -> dict[str, Any] | N
         row["below_floor"] = row["rate"] < floor
     if categories:
         context["figures"] = {CHART_ID: safety_figure(categories, floor=floor)}
-    production = production_of(version.model)
-    if production is not None and production.pk != version.pk:
-        comparison = quality_comparison(version, production)
-        if comparison.get("production_run") is not None and comparison["paired"].get("n"):
-            context["comparison"] = {**comparison, "production": production}
+    pending = request.status == PromotionStatus.PENDING
+    context["comparison"] = (
+        _live_comparison(version, production) if pending else _decided_comparison(request, production)
+    )
     return context

@@ -13,15 +13,7 @@ from django.urls import reverse
 
 from mlops_portal import clock
 
-from .choices import (
-    AuditSource,
-    Decision,
-    ModelKind,
-    PromotionStatus,
-    RiskTier,
-    Stage,
-    TaskType,
-)
+from .choices import AuditSource, Decision, ModelKind, PromotionStatus, RiskTier, Stage, TaskType
 from .limits import CARD_TEXT, validate_model_name_free
 
 # Names the tz database ships that are no place's time: "Factory" (a placeholder) and
@@ -320,6 +312,11 @@ class PromotionRequest(models.Model):
     applied_at = models.DateTimeField(null=True, blank=True)
     live_evidence = models.JSONField(default=dict, blank=True, help_text="Paired live evidence, written by the worker.")
     live_evidence_at = models.DateTimeField(null=True, blank=True)
+    # the evidence it was decided on, recorded when it leaves pending (registry/evidence_runs.py)
+    evaluation_run = models.ForeignKey(
+        "registry.EvaluationRun", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_metrics = models.JSONField(null=True, blank=True, help_text="The candidate's metrics when decided.")
 
     class Meta:
         ordering = ["-created_at"]

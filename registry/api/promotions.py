@@ -16,7 +16,8 @@ from mlops_portal.api.errors import error_body
 from mlops_portal.api.parsers import StrictSerializer
 from mlops_portal.api.permissions import HasScope, token_scopes, view_handles
 from mlops_portal.api.transactions import AtomicWritesMixin
-from registry.choices import PromotionStatus, Stage, TokenScope
+from registry.choices import EvaluationKind, PromotionStatus, Stage, TokenScope
+from registry.evidence_runs import request_metrics, request_run
 from registry.forms_promotions import PromotionRequestFilterSet
 from registry.models import ModelVersion, PromotionRequest, StageTransition
 from registry.selectors.inventory import model_get
@@ -127,16 +128,44 @@ class MetricRowSerializer(serializers.Serializer):
     count = serializers.BooleanField()
 
 
+class EvaluationRunRefSerializer(serializers.Serializer):
+    """The evaluation run a request's evidence is read from (its aggregates only)."""
+
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=EvaluationKind.choices)
+    evaluation_set = serializers.CharField(help_text="LLM runs: the evaluation set's name.")
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    summaries = serializers.JSONField(
+        help_text="LLM runs: per-metric n, value and 95 % interval (fairness runs: their groups are served by "
+        "GET …/versions/{v}/fairness/ to those who may see them).",
+        allow_null=True,
+    )
+
+
 class PromotionDetailSerializer(PromotionRequestSerializer):
     gates = serializers.SerializerMethodField()
+    evaluation_run = serializers.SerializerMethodField(
+        help_text="The candidate's evaluation run the evidence is read from: its latest for a pending request, "
+        "the one it was decided on otherwise (null: none)."
+    )
     production_version = serializers.SerializerMethodField(
         help_text="The production version the candidate is compared with: in production now for a pending "
         "request (send it back as production_seen when approving), at the decision otherwise."
     )
-    metrics = serializers.SerializerMethodField(help_text="Offline metrics, candidate vs that production version.")
+    metrics = serializers.SerializerMethodField(
+        help_text="Offline metrics, candidate (as decided, once decided) vs that production version."
+    )
 
     class Meta(PromotionRequestSerializer.Meta):
-        fields = [*PromotionRequestSerializer.Meta.fields, "gates", "live_evidence", "production_version", "metrics"]
+        fields = [
+            *PromotionRequestSerializer.Meta.fields,
+            "gates",
+            "live_evidence",
+            "production_version",
+            "metrics",
+            "evaluation_run",
+        ]
 
     def _production(self, obj) -> ModelVersion | None:
         if not hasattr(obj, "_compared_with"):
@@ -152,7 +181,24 @@ class PromotionDetailSerializer(PromotionRequestSerializer):
 
     @extend_schema_field(MetricRowSerializer(many=True))
     def get_metrics(self, obj) -> list:
-        return metric_comparison(obj.version, self._production(obj))
+        return metric_comparison(obj.version, self._production(obj), request_metrics(obj))
+
+    @extend_schema_field(EvaluationRunRefSerializer(allow_null=True))
+    def get_evaluation_run(self, obj) -> dict | None:
+        run = request_run(obj)
+        if run is None:
+            return None
+        llm = run.kind == EvaluationKind.LLM
+        return EvaluationRunRefSerializer(
+            {
+                "id": run.pk,
+                "kind": run.kind,
+                "evaluation_set": run.evaluation_set,
+                "status": run.status,
+                "created_at": run.created_at,
+                "summaries": (run.results or {}).get("metrics") if llm else None,
+            }
+        ).data
 
     def get_gates(self, obj) -> list:
         """Live for pending requests; as evaluated at decision time otherwise."""

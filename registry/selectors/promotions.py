@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 
 from registry import gates_fairness, gates_live
 from registry.choices import Decision, PromotionStatus, Stage
+from registry.evidence_runs import request_metrics
 from registry.gates_fairness import fairness_gate, fairness_snapshot
 from registry.gates_live import live_gate, live_policy_snapshot
 from registry.gates_llm import QUALITY_LABEL, llm_policy_snapshot, quality_gate, safety_gate
@@ -168,15 +169,19 @@ def is_count(metric: str) -> bool:
     return name in ("rows", "n", "samples") or name.startswith("n_") or name.endswith(("_rows", "_samples", "_count"))
 
 
-def metric_comparison(candidate: ModelVersion, production: ModelVersion | None) -> list[dict[str, Any]]:
+def metric_comparison(
+    candidate: ModelVersion, production: ModelVersion | None, candidate_metrics: dict | None = None
+) -> list[dict[str, Any]]:
     """Candidate vs production offline metrics, primary metric first and counts (``is_count``)
-    last, with coloured differences.
+    last, with coloured differences. ``candidate_metrics``: the candidate's metrics to show when not
+    its metrics now (a decided request's, ``registry.evidence_runs.request_metrics``).
 
     Each row: {metric, candidate, production, delta, direction: better|worse|same|"", primary,
     count}. A count has no delta nor direction: it is shown beside the metrics, not compared.
     """
     model = candidate.model
-    cand = candidate.metrics if isinstance(candidate.metrics, dict) else {}
+    cand = candidate_metrics if candidate_metrics is not None else candidate.metrics
+    cand = cand if isinstance(cand, dict) else {}
     prod = production.metrics if production is not None and isinstance(production.metrics, dict) else {}
     names = sorted(set(cand) | set(prod), key=lambda n: (n != model.primary_metric, is_count(n), n))
     rows = []
@@ -218,7 +223,9 @@ GATE_LABELS = {
 }
 
 
-def _metric_gate(candidate: ModelVersion, production: ModelVersion | None, snapshot: dict, target: str) -> dict:
+def _metric_gate(
+    candidate: ModelVersion, metrics: dict, production: ModelVersion | None, snapshot: dict, target: str
+) -> dict:
     label = GATE_LABELS["metric"]
     required = bool(snapshot.get("require_metric_within_tolerance", True))
     if not required:
@@ -229,7 +236,7 @@ def _metric_gate(candidate: ModelVersion, production: ModelVersion | None, snaps
         return _gate("metric", label, GATE_NA, f"Only checked for promotions to production (target: {target}).", False)
     if not metric:
         return _gate("metric", label, GATE_FAIL, "The model has no primary metric set.", True)
-    cand = _number((candidate.metrics or {}).get(metric)) if isinstance(candidate.metrics, dict) else None
+    cand = _number(metrics.get(metric))
     if cand is None:
         return _gate("metric", label, GATE_FAIL, f"The candidate has no numeric '{metric}' value.", True)
     if production is None or production.pk == candidate.pk:
@@ -290,7 +297,7 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
     if model.is_llm_app:  # the gates of tabular models: their evidence does not exist for an LLM application
         metric, reference_data, fairness, live = (_gate(k, label, GATE_NA, why, False) for k, label, why in LLM_NA)
     else:
-        metric = _metric_gate(version, production_version(model), snapshot, target)
+        metric = _metric_gate(version, request_metrics(request), production_version(model), snapshot, target)
         reference_data = _reference_data_gate(version, snapshot)
         fairness, live = fairness_gate(request, snapshot), live_gate(request, snapshot)
     return [
@@ -421,13 +428,14 @@ def _production_then(model_id: int, before: Q) -> ModelVersion | None:
 
 def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
     """Everything the request page shows side by side: the candidate against the production
-    version of the moment (for a decided request, the one in production at its decision)."""
+    version of the moment (for a decided request, the one in production at its decision, and the
+    candidate's metrics as decided)."""
     pending = request.status == PromotionStatus.PENDING
     production = production_version(request.version.model) if pending else production_version_at_decision(request)
     gates = promotion_gates(request)
     return {
         "production": production,
-        "metrics": metric_comparison(request.version, production),
+        "metrics": metric_comparison(request.version, production, request_metrics(request)),
         "tolerance": metric_tolerance(request),
         "gates": gates,
         "failing_gates": failing_gates(gates),

@@ -17,6 +17,7 @@ from django.db import transaction
 from mlops_portal import clock
 from registry import rules
 from registry.choices import Decision, PromotionStatus, Stage
+from registry.evidence_runs import latest_run
 from registry.models import (
     ModelVersion,
     PromotionRequest,
@@ -148,6 +149,16 @@ def _check_production_seen(req: PromotionRequest, seen: int | None) -> int | Non
     )
 
 
+def _record_evidence(req: PromotionRequest) -> list[str]:
+    """Record on ``req`` the evidence it is decided on now: the version's latest evaluation run and
+    its offline metrics (``registry.evidence_runs``: a decided request's page, gates and API read
+    them, whatever is uploaded since). Returns the fields to save."""
+    req.evaluation_run = latest_run(req.version)
+    metrics = req.version.metrics
+    req.decided_metrics = dict(metrics) if isinstance(metrics, dict) else {}
+    return ["evaluation_run", "decided_metrics"]
+
+
 def _check_pending(req: PromotionRequest) -> None:
     if req.status != PromotionStatus.PENDING:
         reason = f" ({req.status_reason})" if req.status_reason else ""
@@ -233,7 +244,7 @@ def promotion_approve(
     review.full_clean()
     review.save()
     req.gate_results = gates
-    fields = ["gate_results"]
+    fields = ["gate_results", *_record_evidence(req)]
     if red and override_reason:
         req.override_reason = override_reason
         req.overridden_by = reviewer
@@ -253,6 +264,7 @@ def promotion_approve(
             "compared_with_production": compared_with,
             "red_gates": [g["key"] for g in red],
             "override_reason": override_reason if red else "",
+            "evaluation_run": req.evaluation_run_id,
         },
     )
     if approvals >= int(req.policy_snapshot.get("approvals_required", 1)):
@@ -321,12 +333,13 @@ def promotion_reject(*, request: PromotionRequest, reviewer, comment: str, conte
     )
     review.full_clean()
     review.save()
+    recorded = _record_evidence(req)  # before the gates: a decided request's gates read it
     req.status = PromotionStatus.REJECTED
     req.status_reason = comment
     req.decided_at = clock.now()
     req.gate_results = promotion_gates(req)
-    req.save(update_fields=["status", "status_reason", "decided_at", "gate_results"])
-    details = {"review": review.pk, "comment": comment}
+    req.save(update_fields=["status", "status_reason", "decided_at", "gate_results", *recorded])
+    details = {"review": review.pk, "comment": comment, "evaluation_run": req.evaluation_run_id}
     _request_event(req, "promotion.rejected", actor=reviewer, context=context, details=details, decided=True)
     notifications.notify_promotion_decided(req)
     return review
@@ -354,11 +367,13 @@ def _cancel_stale(*, applied: PromotionRequest, actor, context: AuditContext, no
 
 
 def _cancel(*, req: PromotionRequest, actor, reason: str, context: AuditContext, now) -> None:
+    recorded = _record_evidence(req)
     req.status = PromotionStatus.CANCELLED
     req.status_reason = reason
     req.decided_at = now
-    req.save(update_fields=["status", "status_reason", "decided_at"])
-    _request_event(req, "promotion.cancelled", actor=actor, context=context, details={"reason": reason}, decided=True)
+    req.save(update_fields=["status", "status_reason", "decided_at", *recorded])
+    details = {"reason": reason, "evaluation_run": req.evaluation_run_id}
+    _request_event(req, "promotion.cancelled", actor=actor, context=context, details=details, decided=True)
 
 
 @transaction.atomic

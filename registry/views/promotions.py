@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from registry import rules
 from registry.choices import PromotionStatus, Stage
-from registry.fairness_evidence import fairness_evidence
+from registry.fairness_evidence import request_fairness
 from registry.forms import form_submit
 from registry.forms_promotions import (
     CancelForm,
@@ -153,8 +153,8 @@ def _detail_context(request, req: PromotionRequest, *, error: str = "", form=Non
         "approver_group": rules.approver_group(req),
         "may_approve": bool(rules.may_approve_under_policy(user, req)),
         "evidence": evidence,
-        "fairness": fairness_evidence(user=user, version=req.version, snapshot=req.policy_snapshot),
-        "llm_eval": llm_evidence(version=req.version, snapshot=req.policy_snapshot),
+        "fairness": request_fairness(user=user, request=req, production=evidence["production"]),
+        "llm_eval": llm_evidence(request=req, production=evidence["production"]),
         "llm": llm_version_parts(req.version),
         "is_pending": is_pending,
         "is_requester": req.requested_by_id == user.pk,
