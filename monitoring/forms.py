@@ -180,9 +180,10 @@ def _max_length(field: str) -> int:
 class RetentionForm(forms.Form):
     """The privacy page's change of one model's retention, legal hold and Art. 30 entries (the API's
     ``RetentionWriteSerializer`` fields; the service checks the high-risk floor and that a hold
-    cites its article)."""
+    cites its article). ``raw_days`` empty is the risk tier's default (the API's ``null``); left
+    out of the post altogether it is an error, not a silent return to the default."""
 
-    raw_days = forms.IntegerField(min_value=1, max_value=MAX_RAW_DAYS)
+    raw_days = forms.IntegerField(min_value=1, max_value=MAX_RAW_DAYS, required=False)
     legal_hold = forms.BooleanField(required=False)
     legal_hold_reason = forms.CharField(max_length=_max_length("legal_hold_reason"), required=False, strip=True)
     legal_hold_article = forms.CharField(max_length=_max_length("legal_hold_article"), required=False, strip=True)
@@ -193,3 +194,8 @@ class RetentionForm(forms.Form):
     third_country_transfers = forms.CharField(
         max_length=_max_length("third_country_transfers"), required=False, strip=True
     )
+
+    def clean_raw_days(self) -> int | None:
+        if "raw_days" not in self.data:
+            raise forms.ValidationError("Give the days, or leave the field empty for the risk tier's default.")
+        return self.cleaned_data["raw_days"]

@@ -40,12 +40,16 @@ class RetentionPolicy(models.Model):
     data and stay as long as the model is in the inventory. It also holds what the records of
     processing need from the privacy officer beside the retention (GDPR Art. 30(1)(c)-(e)): the
     categories of data subjects, the recipients and the transfers to third countries; "none" is
-    an answer, empty is "not recorded"."""
+    an answer, empty is "not recorded". ``raw_days`` NULL follows the risk tier's default (as it
+    stands: a later change of the tier or of ``RETENTION_DEFAULT_DAYS`` moves it); a number is
+    what a privacy officer or an admin chose."""
 
     model = models.OneToOneField(RegisteredModel, on_delete=models.CASCADE, related_name="retention_policy")
     raw_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_RAW_DAYS)],
-        help_text="Days raw predictions and labels are kept.",
+        help_text="Days raw predictions and labels are kept; empty: the risk tier's default (RETENTION_DEFAULT_DAYS).",
     )
     legal_hold = models.BooleanField(default=False, help_text="Blocks purge and erasure while set.")
     legal_hold_reason = models.TextField(blank=True, max_length=2000)
@@ -68,7 +72,8 @@ class RetentionPolicy(models.Model):
 
     def __str__(self) -> str:
         hold = ", legal hold" if self.legal_hold else ""
-        return f"Retention of {self.model}: {self.raw_days} days{hold}"
+        days = "the risk tier's default" if self.raw_days is None else f"{self.raw_days} days"
+        return f"Retention of {self.model}: {days}{hold}"
 
     def clean(self) -> None:
         errors = {}

@@ -21,7 +21,12 @@ from monitoring.models import (
     RetentionPolicy,
 )
 from monitoring.models_retention import ART30_FIELDS, HIGH_RISK_FLOOR_DAYS
-from monitoring.services.retention import default_raw_days, effective_raw_days, retention_policy_get
+from monitoring.services.retention import (
+    RAW_DAYS_TIER_DEFAULT,
+    effective_raw_days,
+    raw_days_source,
+    retention_policy_get,
+)
 from registry.choices import RiskTier
 from registry.models import AuditEvent, RegisteredModel
 from registry.rules import AUDITOR_GROUP, PRIVACY_GROUP, REVIEWER_GROUP, can_view_privacy
@@ -39,6 +44,7 @@ RECORD_COLUMNS = [
     "third_country_transfers",
     "not_recorded",
     "raw_days",
+    "raw_days_source",
     "legal_hold",
     "legal_hold_reason",
     "legal_hold_article",
@@ -117,20 +123,29 @@ def held_erasures_by_model() -> dict[str, list[int]]:
     return held
 
 
+def _raw_days_set(model: RegisteredModel) -> AuditEvent | None:
+    """The latest ``retention.changed`` event of the model that set its days (a new policy's
+    event holds every field; a change's, only those it changed: a hold or an Art. 30 entry
+    saved alone does not name ``raw_days``)."""
+    events = AuditEvent.objects.filter(model_id=model.pk, action="retention.changed", after__has_key="raw_days")
+    return events.order_by("-seq").only("seq", "timestamp", "actor_name").first()
+
+
 def model_retention(*, model: RegisteredModel) -> dict[str, Any]:
-    """One model's retention for its compliance report: the days applied (and whether a policy
-    set them, with its last change in the audit chain, or the risk tier's default), the
-    high-risk floor, the legal hold, the latest receipts and how many purges there were, and
-    the erasure requests that reached it."""
-    policy = retention_policy_get(model=model)  # unsaved with the tier's default if never set
+    """One model's retention for its compliance report: the days applied and where they come
+    from (the risk tier's default, or the policy with the latest event that set them in the
+    audit chain), the high-risk floor, the legal hold, the latest receipts and how many purges
+    there were, and the erasure requests that reached it."""
+    policy = retention_policy_get(model=model)  # unsaved, following the tier's default, if never set
     saved = policy.pk is not None
-    changes = AuditEvent.objects.filter(model_id=model.pk, action="retention.changed")
+    source = raw_days_source(policy)
     receipts = purge_receipts(model=model)
     erasures, erasure_count = model_erasures(model=model)
     return {
         "raw_days": effective_raw_days(policy),
+        "source": source,
         "policy": policy if saved else None,
-        "changed": changes.order_by("-seq").only("seq", "timestamp", "actor_name").first() if saved else None,
+        "changed": None if source == RAW_DAYS_TIER_DEFAULT else _raw_days_set(model),
         "floor": HIGH_RISK_FLOOR_DAYS if model.risk_tier == RiskTier.HIGH else None,
         "receipts": list(receipts[:RECEIPTS_SHOWN]),
         "purges": receipts.count(),
@@ -209,7 +224,7 @@ def records_of_processing(*, user) -> list[dict[str, Any]]:
     seeing_all = _roles_seeing_all_models()
     records = []
     for model in models:
-        policy = policies.get(model.pk) or RetentionPolicy(model=model, raw_days=default_raw_days(model))
+        policy = policies.get(model.pk) or RetentionPolicy(model=model, raw_days=None)  # the tier's default
         policy.model = model
         schema = _schema(model)
         art30 = _art30_entries(policy)
@@ -225,6 +240,7 @@ def records_of_processing(*, user) -> list[dict[str, Any]]:
                 "subject_ids_received": _subject_ids_stored(model),
                 **art30,  # recipients, third-country transfers, and which entries are not recorded
                 "raw_days": effective_raw_days(policy),
+                "raw_days_source": raw_days_source(policy),
                 "legal_hold": policy.legal_hold,
                 "legal_hold_reason": policy.legal_hold_reason,
                 "legal_hold_article": policy.legal_hold_article,

@@ -21,7 +21,7 @@ from monitoring.selectors_privacy import (
     records_of_processing,
 )
 from monitoring.services.erasure import erasure_request_create
-from monitoring.services.retention import retention_policy_update
+from monitoring.services.retention import retention_policy_update, tier_raw_days
 from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
 from registry.selectors.inventory import model_get_changeable
 from registry.services.audit import AuditContext
@@ -47,7 +47,8 @@ def _privacy_context(request) -> dict:
     return {
         "nav_section": "privacy",
         "requests": list(erasure_request_list(user=request.user)[:PAGE_SIZE]),
-        "records": [(record, held.get(record["model"], [])) for record in records],
+        # each with the erasures its hold keeps and its risk tier's default (the form's empty days)
+        "records": [(r, held.get(r["model"], []), tier_raw_days(r["risk_tier"])) for r in records],
         "records_header": records_header(records),
         "incomplete": [record["model"] for record in records if record["not_recorded"]],
         "receipts": list(purge_receipts()[:RECEIPTS_SHOWN]),

@@ -5,7 +5,10 @@
   ``data_subject_categories``, ``recipients``, ``third_country_transfers`` (GDPR Art. 30(1)(c)-(e);
   strings up to 2,000 characters, "" is not recorded). Read with ``monitoring:read`` by anyone who may
   see the model (others get 404); changed with ``privacy:write`` by a privacy officer or an
-  admin. A ``raw_days`` below 183 on a high-risk model is a 400 naming the floor.
+  admin. A ``raw_days`` below 183 on a high-risk model is a 400 naming the floor; ``null``
+  returns the model to its risk tier's default (``RETENTION_DEFAULT_DAYS``). Read, ``raw_days``
+  is the policy's days or the tier's default, and the read-only ``raw_days_source`` says which
+  (``"policy"`` or ``"tier default"``); ``effective_raw_days`` adds the high-risk floor.
 * ``POST /api/v1/erasure-requests/`` (``privacy:write``) with ``subject_id`` → 201 with the
   request's id, status and per-model counts (or "held" with reason and article);
   ``GET /api/v1/erasure-requests/`` and ``…/{id}/`` for privacy officers, admins and auditors.
@@ -43,7 +46,15 @@ from monitoring.selectors_privacy import (
 )
 from monitoring.services.erasure import erasure_request_create, erasure_results
 from monitoring.services.records import records_of_processing_record_export
-from monitoring.services.retention import effective_raw_days, retention_policy_get, retention_policy_update
+from monitoring.services.retention import (
+    RAW_DAYS_POLICY,
+    RAW_DAYS_TIER_DEFAULT,
+    effective_raw_days,
+    policy_raw_days,
+    raw_days_source,
+    retention_policy_get,
+    retention_policy_update,
+)
 from monitoring.services.subjects import MAX_SUBJECT_LENGTH
 from registry.api.promotions import PromotionScope
 from registry.rules import can_manage_retention, can_request_erasure, can_view_privacy
@@ -56,6 +67,8 @@ PRIVACY_WRITE = "privacy:write"
 
 class RetentionSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name", read_only=True)
+    raw_days = serializers.SerializerMethodField()  # the policy's days, or the tier's default (never null)
+    raw_days_source = serializers.SerializerMethodField()
     effective_raw_days = serializers.SerializerMethodField()
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)  # null: the tier's default, never set
 
@@ -64,6 +77,7 @@ class RetentionSerializer(serializers.ModelSerializer):
         fields = [
             "model",
             "raw_days",
+            "raw_days_source",
             "effective_raw_days",
             "legal_hold",
             "legal_hold_reason",
@@ -72,12 +86,21 @@ class RetentionSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    def get_raw_days(self, policy) -> int:
+        return policy_raw_days(policy)
+
+    @extend_schema_field({"type": "string", "enum": [RAW_DAYS_POLICY, RAW_DAYS_TIER_DEFAULT]})
+    def get_raw_days_source(self, policy) -> str:
+        return raw_days_source(policy)
+
     def get_effective_raw_days(self, policy) -> int:
         return effective_raw_days(policy)
 
 
 class RetentionWriteSerializer(StrictSerializer):
-    raw_days = serializers.IntegerField(min_value=1, max_value=MAX_RAW_DAYS, required=False)
+    raw_days = serializers.IntegerField(
+        min_value=1, max_value=MAX_RAW_DAYS, required=False, allow_null=True, help_text="null: the risk tier's default."
+    )
     legal_hold = serializers.BooleanField(required=False)
     legal_hold_reason = serializers.CharField(max_length=2000, allow_blank=True, required=False)
     legal_hold_article = serializers.CharField(max_length=200, allow_blank=True, required=False)

@@ -2,7 +2,8 @@
 holds, and the nightly purge that removes expired raw rows and appends a receipt per removal to
 the audit chain.
 
-* Policy: ``raw_days`` per model, defaulting by risk tier (``RETENTION_DEFAULT_DAYS``); a
+* Policy: ``raw_days`` per model; NULL (also a policy saved with only a hold or Art. 30
+  entries) follows the risk tier's default (``RETENTION_DEFAULT_DAYS``) as it stands; a
   high-risk model never goes below 183 days (EU AI Act Art. 19(1), 26(6)). A legal hold (reason
   and article, e.g. GDPR Art. 17(3)(e)) blocks both purge and erasure. An LLM application is a
   model: the same policy and hold apply to its request records.
@@ -79,14 +80,29 @@ def default_raw_days(model: RegisteredModel) -> int:
     return tier_raw_days(model.risk_tier)
 
 
+RAW_DAYS_POLICY = "policy"
+RAW_DAYS_TIER_DEFAULT = "tier default"
+
+
 def retention_policy_get(*, model: RegisteredModel) -> RetentionPolicy:
-    """The saved policy, or an unsaved one with the risk tier's default."""
+    """The saved policy, or an unsaved one following the risk tier's default (``raw_days`` None)."""
     saved = RetentionPolicy.objects.filter(model=model).first()
-    return saved or RetentionPolicy(model=model, raw_days=default_raw_days(model))  # updated_at None: never set
+    return saved or RetentionPolicy(model=model, raw_days=None)  # updated_at None: never set
+
+
+def policy_raw_days(policy: RetentionPolicy) -> int:
+    """The policy's days: its own, or the risk tier's default when it has none."""
+    return default_raw_days(policy.model) if policy.raw_days is None else policy.raw_days
+
+
+def raw_days_source(policy: RetentionPolicy) -> str:
+    """Where the days come from: ``"policy"`` (chosen) or ``"tier default"`` (none stored)."""
+    return RAW_DAYS_TIER_DEFAULT if policy.raw_days is None else RAW_DAYS_POLICY
 
 
 def effective_raw_days(policy: RetentionPolicy) -> int:
-    """The days applied: the policy's, never below the floor if the model became high risk later."""
+    """The days applied: the policy's (or the tier's default), never below the floor if the
+    model became high risk later."""
     return tier_raw_days(policy.model.risk_tier, policy.raw_days)
 
 
@@ -95,13 +111,14 @@ def retention_policy_update(
     *, model: RegisteredModel, actor, context: AuditContext, changes: dict[str, Any]
 ) -> RetentionPolicy:
     """Set a model's retention, legal hold or Art. 30 entries (admin or privacy officer); audited
-        ``retention.changed`` with the before/after of the changed fields. Lifting a hold carries
-        out the erasures it held, as does any change of a model left without a hold while some are
+    ``retention.changed`` with the before/after of the changed fields. ``raw_days`` None (or
+    left out of a new policy's changes) follows the risk tier's default. Lifting a hold carries
+    out the erasures it held, as does any change of a model left without a hold while some are
     still held (``erasure_holds_release``, audited after the change)."""
     if actor is not None and not can_manage_retention(actor, model):
         raise PermissionDenied("Only an admin or a privacy officer can change retention and legal holds.")
     policy, created = settings_row_for_update(
-        RetentionPolicy, model=model, changes=changes, fields=POLICY_FIELDS, raw_days=default_raw_days(model)
+        RetentionPolicy, model=model, changes=changes, fields=POLICY_FIELDS, raw_days=None
     )
     before = None if created else model_snapshot(policy, POLICY_FIELDS)
     for name, value in changes.items():
@@ -139,7 +156,7 @@ def purge_plans(*, now: datetime) -> dict[int, Plan]:
     plans = {}
     for pk, name, tier in RegisteredModel.objects.values_list("pk", "name", "risk_tier"):
         days, hold = saved.get(pk, (None, False))
-        days = tier_raw_days(tier, days)
+        days = tier_raw_days(tier, days)  # None (no policy, or one without days): the tier's default
         plans[pk] = Plan(pk, name, days, None if hold else today - days * DAY)
     return plans
 
@@ -375,8 +392,12 @@ def partitions_create_ahead(*, now: datetime | None = None) -> list[str]:
 
 
 __all__ = [
+    "RAW_DAYS_POLICY",
+    "RAW_DAYS_TIER_DEFAULT",
     "default_raw_days",
     "effective_raw_days",
+    "policy_raw_days",
+    "raw_days_source",
     "partitions_create_ahead",
     "purge_plans",
     "retention_policy_get",

@@ -311,7 +311,8 @@ def _check_decision_fields_unchanged(model: RegisteredModel, changes: dict[str, 
 def _check_risk_tier_change(actor, model: RegisteredModel, tier: str) -> None:
     """Only an admin changes a risk tier (``can_change_risk_tier``). A model becoming high risk
     must already keep its raw data for the floor: a shorter saved retention is refused, naming it
-    (lowering the tier keeps the stored days, which are above any lower tier's floor)."""
+    (a policy without days of its own follows the tier's default, which keeps the floor; lowering
+    the tier keeps the stored days, which are above any lower tier's floor)."""
     if not can_change_risk_tier(actor):
         raise PermissionDenied(
             f"Only an administrator may change a model's risk tier ({model.risk_tier} to {tier}): it sets the "

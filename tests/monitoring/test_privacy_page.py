@@ -156,7 +156,8 @@ def test_the_compliance_report_states_retention_hold_and_each_purge_of_the_model
         rf"<td>{receipt.seq}</td>.*?{receipt.after['ids_sha256'][str(churn_v1.pk)]['sha256']}", report, re.S
     )
     held = _section(client_for(owner).get("/models/credit/report/").content.decode())
-    assert "365 days (last set by privacy on" in held and "at least 183 days" in held
+    # a hold saved alone sets no days: the tier's default applies, named as such
+    assert "365 days (the high risk tier's default)" in held and "at least 183 days" in held
     assert "Complaint before the ombudsman. (Art. 17(3)(e)): purges and erasure requests leave" in held
     assert "Purges 0" in held and "SHA-256" not in held
     pdf = client_for(auditor).get("/models/churn/report.pdf")

@@ -16,7 +16,12 @@ from monitoring.models import GroundTruth, MetricValue, Prediction, PredictionSe
 from monitoring.services import partitions
 from monitoring.services.ingestion import predictions_ingest
 from monitoring.services.raw_digests import MOD, ids_digest
-from monitoring.services.retention import retention_policy_get, retention_policy_update, retention_purge
+from monitoring.services.retention import (
+    effective_raw_days,
+    retention_policy_get,
+    retention_policy_update,
+    retention_purge,
+)
 from registry.choices import RiskTier
 from registry.models import AuditEvent
 from registry.services.audit import CLI, audit_export_rows, audit_verify
@@ -44,9 +49,10 @@ def _receipts(since: int = 0):
 
 
 def test_default_retention_follows_the_risk_tier(churn, settings):
-    assert retention_policy_get(model=churn).raw_days == settings.RETENTION_DEFAULT_DAYS["medium"]
+    assert retention_policy_get(model=churn).raw_days is None  # no days of its own: the tier's default
+    assert effective_raw_days(retention_policy_get(model=churn)) == settings.RETENTION_DEFAULT_DAYS["medium"]
     high = RegisteredModelFactory(name="credit", risk_tier=RiskTier.HIGH)
-    assert retention_policy_get(model=high).raw_days >= 183
+    assert effective_raw_days(retention_policy_get(model=high)) >= 183
 
 
 def test_a_high_risk_model_cannot_go_below_the_floor_and_nothing_changes(admin_user, last_seq):

@@ -117,4 +117,5 @@ def test_an_admin_makes_a_model_high_risk_when_its_retention_meets_the_floor(adm
     model_update(model=churn, actor=admin_user, context=CLI, changes={"risk_tier": RiskTier.HIGH})
     other = RegisteredModelFactory(name="no-policy", team=team)  # no saved policy: the tier's default applies
     model_update(model=other, actor=admin_user, context=CLI, changes={"risk_tier": RiskTier.HIGH})
-    assert retention_policy_get(model=other).raw_days >= 183
+    assert retention_policy_get(model=other).raw_days is None  # follows the tier: now the high tier's default
+    assert effective_raw_days(retention_policy_get(model=other)) >= 183
