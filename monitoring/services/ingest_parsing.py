@@ -11,7 +11,8 @@ which ``ingest_validation`` checks column by column.
   only re-reads a body orjson refused, to tell a NaN/Infinity token (reported later with its
   row and field) from broken JSON. What it reads is then walked for unpaired surrogate escapes
   (``"\\ud800"``: orjson refuses them, ``json`` does not, and nothing can store them), refused
-  with their row and field by the rule of ``mlops_portal.api.parsers``.
+  with their row and field by the rule of ``mlops_portal.api.parsers``. An id beyond 64 bits,
+  which orjson reads as a float, is read exactly.
 * Error messages never echo text that cannot be encoded: it is escaped (``\\udc00``).
 * A UTF-8 byte-order mark at the start of the body is skipped (spreadsheet programs write one);
   any other invalid UTF-8 is refused with the byte offset.
@@ -108,24 +109,50 @@ def parse_body(body: bytes, content_type: str) -> RawBatch:
         raise BatchError(None, "body", f"The body is not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
     if media in CSV_TYPES:
         return _read_csv(body)
-    records = _json_lines(body) if media in NDJSON_TYPES else _json_array(body)
-    if not records:
-        raise BatchError(None, "body", "The batch has no records.")
-    return _record_columns(records, "jsonl" if media in NDJSON_TYPES else "json")
+    fmt = "jsonl" if media in NDJSON_TYPES else "json"
+    batch = _record_columns(_json_records(body, fmt), fmt)
+    if _inexact_ids(batch):  # orjson reads an integer beyond 64 bits as a float
+        batch = _record_columns(_json_records(body, fmt, exact=True), fmt)
+    return batch
 
 
 # --------------------------------------------------------------------------- JSON
 
 
-def _loads(data: bytes, row: int | None = None) -> Any:
-    """orjson; a body it refuses is re-read by the standard library, which also accepts the
-    NaN/Infinity tokens some clients send, so validation can name their row and field. What the
-    standard library read is refused if it holds an unpaired surrogate; ``row`` is the record's
-    row (a JSON Lines line), else the document is the array of records."""
+ID_FIELDS = ("prediction_id", "request_id", "case_id")
+"""Top-level fields whose integers are ids, kept exact whatever their size."""
+
+
+def _json_records(body: bytes, fmt: str, *, exact: bool = False) -> list:
+    records = _json_lines(body, exact=exact) if fmt == "jsonl" else _json_array(body, exact=exact)
+    if not records:
+        raise BatchError(None, "body", "The batch has no records.")
+    return records
+
+
+def _inexact_ids(batch: RawBatch) -> bool:
+    """Whether an id column holds a whole float beyond 64 bits: orjson's reading of a larger
+    integer, which the standard library reads exactly."""
+    for name in ID_FIELDS:
+        values = batch.columns.get(name)
+        if values is not None and float in set(map(type, values)):
+            if any(type(v) is float and v.is_integer() and abs(v) >= 2**63 for v in values):
+                return True
+    return False
+
+
+def _loads(data: bytes, row: int | None = None, *, exact: bool = False) -> Any:
+    """orjson (unless ``exact``); a body it refuses is re-read by the standard library, which also
+    accepts the NaN/Infinity tokens some clients send, so validation can name their row and field,
+    and reads integers of any size exactly. What the standard library read is refused if it holds
+    an unpaired surrogate; ``row`` is the record's row (a JSON Lines line), else the document is
+    the array of records."""
     try:
-        return orjson.loads(data)
+        if not exact:
+            return orjson.loads(data)
     except orjson.JSONDecodeError:
-        document = json.loads(data)
+        pass
+    document = json.loads(data)
     records = enumerate(document, start=1) if row is None and isinstance(document, list) else [(row, document)]
     for number, record in records:
         _refuse_surrogates(number, record)
@@ -154,9 +181,9 @@ def _refuse_surrogates(row: int | None, record: Any) -> None:
 SURROGATE_MESSAGE = "Unpaired surrogate escapes (\\ud800…) are not text."
 
 
-def _json_array(body: bytes) -> list:
+def _json_array(body: bytes, *, exact: bool = False) -> list:
     try:
-        data = _loads(body)
+        data = _loads(body, exact=exact)
     except (ValueError, RecursionError) as exc:  # ValueError: also a number of over 4,300 digits
         raise BatchError(None, "body", f"Invalid JSON: {_json_reason(exc)}.") from exc
     if not isinstance(data, list):
@@ -164,20 +191,25 @@ def _json_array(body: bytes) -> list:
     return data
 
 
-def _json_lines(body: bytes) -> list:
+def _json_lines(body: bytes, *, exact: bool = False) -> list:
     """One record per non-blank line, decoded as one array (one orjson call for the batch)."""
-    lines = [line for line in body.splitlines() if line.strip()]
+    lines = _nonblank_lines(body)
     try:
-        return orjson.loads(b"[" + b",".join(lines) + b"]")
+        if not exact:
+            return orjson.loads(b"[" + b",".join(lines) + b"]")
     except orjson.JSONDecodeError:
         pass
     records = []
     for lineno, line in enumerate(lines, start=1):
         try:
-            records.append(_loads(line, lineno))
+            records.append(_loads(line, lineno, exact=exact))
         except (ValueError, RecursionError) as exc:
             raise BatchError(lineno, "body", f"Invalid JSON: {_json_reason(exc)}.") from exc
     return records
+
+
+def _nonblank_lines(body: bytes) -> list[bytes]:
+    return [line for line in body.splitlines() if line.strip()]
 
 
 def _json_reason(exc: Exception) -> str:
