@@ -4,7 +4,9 @@ One reader per body kind, one output shape (``RawBatch``): a dict of column name
 which ``ingest_validation`` checks column by column.
 
 * CSV goes through pyarrow's CSV reader with every column read as text (empty cell → null);
-  a row with more or fewer cells than the header is refused, naming its row.
+  a row with more or fewer cells than the header is refused, naming its row, and so is a quoted
+  cell never closed (pyarrow would read the rows after it as that cell's text): a body with an
+  odd count of quotes or more line breaks than rows is read again by the strict reader.
 * JSON arrays and JSON Lines are decoded by orjson (measured faster than pyarrow's JSON
   reader for these bodies, and it also reads arrays, which pyarrow cannot); the top-level
   fields become columns and ``features`` stays a column of objects. Standard-library ``json``
@@ -344,20 +346,33 @@ def _read_csv(body: bytes) -> RawBatch:
         raise BatchError(None, duplicate, "Column appears twice in the CSV header.")
     if table.num_rows == 0:
         raise BatchError(None, "body", "The batch has no records.")
-    if _count(body, b'"') % 2:
+    if _count(body, b'"') % 2 or _breaks_inside_cells(body, table.num_rows):
         _refuse_unclosed_quote(body)
     columns = {name: table.column(name).combine_chunks() for name in names}
     return RawBatch(fmt="csv", n=table.num_rows, columns=columns, present=list(names))
 
 
+def _breaks_inside_cells(body: bytes, rows: int) -> bool:
+    """Whether the body has more line breaks than its rows: a quoted cell holds one (or runs on
+    to the end of the body, never closed), or a line is blank. A body whose every cell is on one
+    line has one break per row and the header, the last one optional; counted in C, no cell read."""
+    breaks = _count(body, b"\n")
+    if b"\r" in body:  # CR LF is one break, a lone CR another
+        breaks += _count(body, b"\r") - body.count(b"\r\n")
+    return breaks > rows + body.endswith((b"\n", b"\r"))
+
+
 def _refuse_unclosed_quote(body: bytes) -> None:
-    """An odd number of quote characters is a quote inside an unquoted cell (kept as sent) or a
-    quoted cell never closed, which pyarrow reads to the end of the body: the rows after it would
-    become that cell's text. The standard library's strict reader tells them apart."""
+    """A quoted cell never closed is read by pyarrow to the end of the body (or to the next quote
+    character, also a bare one kept as sent in an unquoted cell): the rows after it would become
+    that cell's text. Only a body with an odd number of quote characters or with line breaks
+    inside its cells (``_breaks_inside_cells``) comes here: the standard library's strict reader
+    tells a cell never closed, or closed and followed by other text, from well-formed cells."""
     import csv
     import io
 
     rows = -1  # the header
+    csv.field_size_limit(max(csv.field_size_limit(), len(body)))  # a long cell is no error here
     reader = csv.reader(io.StringIO(body.decode("utf-8-sig", errors="replace"), newline=""), strict=True)
     try:
         for cells in reader:
