@@ -77,8 +77,8 @@ COST_RECORD_BODY = {
         "period_end": {"type": "string", "format": "date"},
         "amount": {
             "oneOf": [
-                {"type": "string", "pattern": r"^-?[0-9]{1,10}(\.[0-9]{1,6})?$"},
-                {"type": "number", "minimum": -9999999999, "maximum": 9999999999, "multipleOf": 0.01},
+                {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,6})?$"},
+                {"type": "number", "minimum": 0, "maximum": 9999999999, "multipleOf": 0.01},
             ]
         },
         "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
@@ -128,7 +128,8 @@ class CostListView(IngestView):
         summary="Send cost records: one JSON record, a JSON list, or a CSV export of the cloud bill",
         description=(
             "JSON records: period_start, period_end (dates, both included), amount (decimal string or number; at "
-            "most 10 integer and 6 decimal digits), currency (ISO 4217, e.g. EUR), category (serving, training, "
+            "most 10 integer and 6 decimal digits; never negative: a credit or refund is not a cost), "
+            "currency (ISO 4217, e.g. EUR), category (serving, training, "
             "storage, inference, other), optional external_id. CSV (text/csv, a UTF-8 BOM is accepted): a header "
             "row with date (or period_start and period_end), amount (or cost), currency, category and optionally "
             "line_id (or external_id); other columns are ignored. All-or-nothing: errors name the row and field. "
@@ -173,7 +174,12 @@ BUDGET_BODY = {
 
 
 class BudgetWriteSerializer(StrictSerializer):
-    monthly_amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    monthly_amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        error_messages={"min_value": "Must be at least {min_value}: a budget is an amount to spend, not a credit."},
+    )
     currency = serializers.RegexField(r"^[A-Z]{3}\Z", max_length=3)
     warning_share = serializers.DecimalField(
         max_digits=5, decimal_places=3, min_value=Decimal("0.001"), max_value=Decimal("10"), required=False

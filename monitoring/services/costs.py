@@ -5,6 +5,7 @@ nothing (``BatchError`` names the row and field: the API's 400). An ``external_i
 re-sending idempotent: the same id with the same values changes nothing, with other values it is
 a conflict (``CostConflict``: 409) and nothing of the batch is stored. Amounts are ``Decimal``
 (strings or JSON numbers; NaN, infinity and more than 10 integer or 6 decimal digits refused);
+a negative amount is refused (a credit or refund is not a cost; zero is a cost of zero);
 currencies are kept as sent (ISO 4217 codes), never converted. Audited ``cost.recorded`` (one
 event per request, with counts and per-currency totals); the model's budget is evaluated by a
 task once the records have committed.
@@ -40,6 +41,7 @@ EARLIEST = date(2000, 1, 1)
 FUTURE_DAYS = 31
 CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 COMPARED = ("period_start", "period_end", "amount", "currency", "category")
+NEGATIVE_AMOUNT = "Must not be negative: a credit or refund is not a cost. Send what was spent; leave credit lines out."
 
 # CSV header (lower-cased, spaces and dashes as underscores) → record field
 CSV_COLUMNS = {
@@ -73,6 +75,11 @@ class CostRecordInput(StrictSerializer):
     currency = serializers.CharField(min_length=3, max_length=3)
     category = serializers.ChoiceField(choices=CostCategory.choices)
     external_id = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate_amount(self, value: Decimal) -> Decimal:
+        if value < 0:
+            raise serializers.ValidationError(NEGATIVE_AMOUNT)
+        return abs(value)  # "-0" is a cost of 0, not "-0.000000"
 
     def validate_currency(self, value: str) -> str:
         value = value.upper()

@@ -4,14 +4,19 @@ One reader per body kind, one output shape (``RawBatch``): a dict of column name
 which ``ingest_validation`` checks column by column.
 
 * CSV goes through pyarrow's CSV reader with every column read as text (empty cell → null);
-  a row with more or fewer cells than the header is refused, naming its row.
+  a row with more or fewer cells than the header is refused, naming its row, and so is a quoted
+  cell never closed (pyarrow would read the rows after it as that cell's text): a body with an
+  odd count of quotes or more line breaks than rows is read again by the strict reader.
 * JSON arrays and JSON Lines are decoded by orjson (measured faster than pyarrow's JSON
   reader for these bodies, and it also reads arrays, which pyarrow cannot); the top-level
   fields become columns and ``features`` stays a column of objects. Standard-library ``json``
   only re-reads a body orjson refused, to tell a NaN/Infinity token (reported later with its
   row and field) from broken JSON. What it reads is then walked for unpaired surrogate escapes
   (``"\\ud800"``: orjson refuses them, ``json`` does not, and nothing can store them), refused
-  with their row and field by the rule of ``mlops_portal.api.parsers``.
+  with their row and field by the rule of ``mlops_portal.api.parsers``. A key given twice in
+  one record (orjson keeps the last) is refused naming the row and the key
+  (``_refuse_repeated_keys``: proved absent by counting colons, the body re-read only when the
+  count cannot prove it). An id beyond 64 bits, which orjson reads as a float, is read exactly.
 * Error messages never echo text that cannot be encoded: it is escaped (``\\udc00``).
 * A UTF-8 byte-order mark at the start of the body is skipped (spreadsheet programs write one);
   any other invalid UTF-8 is refused with the byte offset.
@@ -25,6 +30,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import orjson
 from django.core.exceptions import ValidationError
 
@@ -108,24 +114,51 @@ def parse_body(body: bytes, content_type: str) -> RawBatch:
         raise BatchError(None, "body", f"The body is not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
     if media in CSV_TYPES:
         return _read_csv(body)
-    records = _json_lines(body) if media in NDJSON_TYPES else _json_array(body)
-    if not records:
-        raise BatchError(None, "body", "The batch has no records.")
-    return _record_columns(records, "jsonl" if media in NDJSON_TYPES else "json")
+    fmt = "jsonl" if media in NDJSON_TYPES else "json"
+    batch = _record_columns(_json_records(body, fmt), fmt)
+    if _inexact_ids(batch):  # orjson reads an integer beyond 64 bits as a float
+        batch = _record_columns(_json_records(body, fmt, exact=True), fmt)
+    return batch
 
 
 # --------------------------------------------------------------------------- JSON
 
 
-def _loads(data: bytes, row: int | None = None) -> Any:
-    """orjson; a body it refuses is re-read by the standard library, which also accepts the
-    NaN/Infinity tokens some clients send, so validation can name their row and field. What the
-    standard library read is refused if it holds an unpaired surrogate; ``row`` is the record's
-    row (a JSON Lines line), else the document is the array of records."""
+ID_FIELDS = ("prediction_id", "request_id", "case_id")
+"""Top-level fields whose integers are ids, kept exact whatever their size."""
+
+
+def _json_records(body: bytes, fmt: str, *, exact: bool = False) -> list:
+    records = _json_lines(body, exact=exact) if fmt == "jsonl" else _json_array(body, exact=exact)
+    if not records:
+        raise BatchError(None, "body", "The batch has no records.")
+    _refuse_repeated_keys(body, records, lines=fmt == "jsonl")
+    return records
+
+
+def _inexact_ids(batch: RawBatch) -> bool:
+    """Whether an id column holds a whole float beyond 64 bits: orjson's reading of a larger
+    integer, which the standard library reads exactly."""
+    for name in ID_FIELDS:
+        values = batch.columns.get(name)
+        if values is not None and float in set(map(type, values)):
+            if any(type(v) is float and v.is_integer() and abs(v) >= 2**63 for v in values):
+                return True
+    return False
+
+
+def _loads(data: bytes, row: int | None = None, *, exact: bool = False) -> Any:
+    """orjson (unless ``exact``); a body it refuses is re-read by the standard library, which also
+    accepts the NaN/Infinity tokens some clients send, so validation can name their row and field,
+    and reads integers of any size exactly. What the standard library read is refused if it holds
+    an unpaired surrogate; ``row`` is the record's row (a JSON Lines line), else the document is
+    the array of records."""
     try:
-        return orjson.loads(data)
+        if not exact:
+            return orjson.loads(data)
     except orjson.JSONDecodeError:
-        document = json.loads(data)
+        pass
+    document = json.loads(data)
     records = enumerate(document, start=1) if row is None and isinstance(document, list) else [(row, document)]
     for number, record in records:
         _refuse_surrogates(number, record)
@@ -154,9 +187,9 @@ def _refuse_surrogates(row: int | None, record: Any) -> None:
 SURROGATE_MESSAGE = "Unpaired surrogate escapes (\\ud800…) are not text."
 
 
-def _json_array(body: bytes) -> list:
+def _json_array(body: bytes, *, exact: bool = False) -> list:
     try:
-        data = _loads(body)
+        data = _loads(body, exact=exact)
     except (ValueError, RecursionError) as exc:  # ValueError: also a number of over 4,300 digits
         raise BatchError(None, "body", f"Invalid JSON: {_json_reason(exc)}.") from exc
     if not isinstance(data, list):
@@ -164,20 +197,88 @@ def _json_array(body: bytes) -> list:
     return data
 
 
-def _json_lines(body: bytes) -> list:
+def _json_lines(body: bytes, *, exact: bool = False) -> list:
     """One record per non-blank line, decoded as one array (one orjson call for the batch)."""
-    lines = [line for line in body.splitlines() if line.strip()]
+    lines = _nonblank_lines(body)
     try:
-        return orjson.loads(b"[" + b",".join(lines) + b"]")
+        if not exact:
+            return orjson.loads(b"[" + b",".join(lines) + b"]")
     except orjson.JSONDecodeError:
         pass
     records = []
     for lineno, line in enumerate(lines, start=1):
         try:
-            records.append(_loads(line, lineno))
+            records.append(_loads(line, lineno, exact=exact))
         except (ValueError, RecursionError) as exc:
             raise BatchError(lineno, "body", f"Invalid JSON: {_json_reason(exc)}.") from exc
     return records
+
+
+def _nonblank_lines(body: bytes) -> list[bytes]:
+    return [line for line in body.splitlines() if line.strip()]
+
+
+class _Repeated(dict):
+    """An object the standard library read in which ``key`` was given more than once."""
+
+    key = ""
+
+
+def _members_once(pairs: list[tuple[str, Any]]) -> dict:
+    members = dict(pairs)
+    if len(members) == len(pairs):
+        return members
+    seen: set[str] = set()
+    repeated = _Repeated(members)
+    repeated.key = next(key for key, _ in pairs if key in seen or seen.add(key))
+    return repeated
+
+
+def _refuse_repeated_keys(body: bytes, records: list, *, lines: bool) -> None:
+    """orjson keeps the last of a key given twice in an object; such a record is refused, naming
+    its row and the key. The quick proof that none was: every ':' outside a string ends a key,
+    and orjson's rendering of what it read has one per key it kept plus the colons of its strings
+    (never escaped), so the same count of ':' in the body means no key was dropped, unless the
+    body wrote a colon as ``\\u003a`` (a colon in the rendering only). Otherwise, and for what
+    orjson cannot render (integers beyond 64 bits, nesting beyond 254 levels), the standard
+    library reads the body again and finds the repeat, if any."""
+    try:
+        colons = _count(orjson.dumps(records), b":")
+    except orjson.JSONEncodeError:
+        colons = -1
+    escaped = b"\\" in body and (b"\\u003a" in body or b"\\u003A" in body)
+    if colons == _count(body, b":") and not escaped:
+        return
+    found = _first_repeated_key(body, lines=lines)
+    if found is not None:
+        row, field, key = found
+        raise BatchError(row, field, f"Key '{key}' appears more than once in this record; send each key once.")
+
+
+def _first_repeated_key(body: bytes, *, lines: bool) -> tuple[int, str, str] | None:
+    """(row, field, key) of the first key given twice in one object of a record, or None."""
+    for number, text in enumerate(_nonblank_lines(body) if lines else [body], start=1):
+        try:
+            document = json.loads(text, object_pairs_hook=_members_once)
+        except (ValueError, RecursionError):
+            return None  # refused by its reader; nothing was read from it
+        rows = [(number, document)] if lines else enumerate(document if isinstance(document, list) else [], start=1)
+        for row, record in rows:
+            stack: list[tuple[Any, str]] = [(record, "")]
+            while stack:
+                value, path = stack.pop()
+                if isinstance(value, _Repeated):
+                    return row, f"{path}.{value.key}" if path else value.key, value.key
+                if isinstance(value, dict):
+                    stack.extend((item, f"{path}.{key}" if path else key) for key, item in value.items())
+                elif isinstance(value, list):
+                    stack.extend((item, path) for item in value)
+    return None
+
+
+def _count(data: bytes, byte: bytes) -> int:
+    """How often one byte occurs in ``data`` (numpy: several times faster than ``bytes.count``)."""
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord(byte)))
 
 
 def _json_reason(exc: Exception) -> str:
@@ -245,20 +346,33 @@ def _read_csv(body: bytes) -> RawBatch:
         raise BatchError(None, duplicate, "Column appears twice in the CSV header.")
     if table.num_rows == 0:
         raise BatchError(None, "body", "The batch has no records.")
-    if body.count(b'"') % 2:
+    if _count(body, b'"') % 2 or _breaks_inside_cells(body, table.num_rows):
         _refuse_unclosed_quote(body)
     columns = {name: table.column(name).combine_chunks() for name in names}
     return RawBatch(fmt="csv", n=table.num_rows, columns=columns, present=list(names))
 
 
+def _breaks_inside_cells(body: bytes, rows: int) -> bool:
+    """Whether the body has more line breaks than its rows: a quoted cell holds one (or runs on
+    to the end of the body, never closed), or a line is blank. A body whose every cell is on one
+    line has one break per row and the header, the last one optional; counted in C, no cell read."""
+    breaks = _count(body, b"\n")
+    if b"\r" in body:  # CR LF is one break, a lone CR another
+        breaks += _count(body, b"\r") - body.count(b"\r\n")
+    return breaks > rows + body.endswith((b"\n", b"\r"))
+
+
 def _refuse_unclosed_quote(body: bytes) -> None:
-    """An odd number of quote characters is a quote inside an unquoted cell (kept as sent) or a
-    quoted cell never closed, which pyarrow reads to the end of the body: the rows after it would
-    become that cell's text. The standard library's strict reader tells them apart."""
+    """A quoted cell never closed is read by pyarrow to the end of the body (or to the next quote
+    character, also a bare one kept as sent in an unquoted cell): the rows after it would become
+    that cell's text. Only a body with an odd number of quote characters or with line breaks
+    inside its cells (``_breaks_inside_cells``) comes here: the standard library's strict reader
+    tells a cell never closed, or closed and followed by other text, from well-formed cells."""
     import csv
     import io
 
     rows = -1  # the header
+    csv.field_size_limit(max(csv.field_size_limit(), len(body)))  # a long cell is no error here
     reader = csv.reader(io.StringIO(body.decode("utf-8-sig", errors="replace"), newline=""), strict=True)
     try:
         for cells in reader:

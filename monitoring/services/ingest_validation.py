@@ -5,8 +5,9 @@ the first failing row is found and named with its field, so the client sees e.g.
 ``Row 7, field 'features.age': Expected a number, got str.`` Nothing of a failing batch is
 stored. Rules, the same for JSON and CSV:
 
-* ``prediction_id``: a string (or an integer) of 1–100 characters after trimming, unique in
-  the batch, without NUL characters.
+* ``prediction_id``: a string, or an integer stored as its decimal text (``12`` and ``"12"`` are
+  one id, in predictions and labels alike), of 1–100 characters after trimming, unique in the
+  batch, without NUL characters; booleans, floats, objects and arrays are refused.
 * ``timestamp``: ISO 8601 (no offset means UTC) or, in JSON, epoch seconds; a UTC offset
   within −12:00…+14:00 (the offsets real time zones use); no later than
   ``INGEST_MAX_FUTURE`` seconds ahead of the server clock and no older than
@@ -129,11 +130,18 @@ def _stamp_micros(value: Any) -> int:
     raise ValueError("Expected an ISO 8601 string or epoch seconds.")
 
 
+_JSON_TYPES = {bool: "a boolean", float: "a float", dict: "an object", list: "an array"}
+
+
 def _prediction_id(value: Any) -> str:
+    """One id: a string as sent (trimmed) or an integer as its decimal text, so that 12 and "12"
+    are the same id in predictions and labels; booleans, floats, objects and arrays are refused."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise ValueError("Required." if value is None else "Expected a string or an integer.")
+        if value is None:
+            raise ValueError("Required.")
+        raise ValueError(f"Expected a string or an integer, got {_JSON_TYPES.get(type(value), type(value).__name__)}.")
     value = value.strip()
     if not value:
         raise ValueError("Required.")

@@ -230,6 +230,46 @@ REFUSED = {
         2,
         "body",
     ),
+    # a bare quote kept as sent before it makes the count of quotes even: rows c and d were lost
+    "unterminated quote after a bare one": (
+        _csv(
+            "prediction_id,timestamp,plan",
+            'a,2026-03-02T00:00:00Z,15" screen',
+            'b,2026-03-02T00:00:00Z,"basic',
+            "c,2026-03-02T00:00:00Z,pro",
+            "d,2026-03-02T00:00:00Z,plus",
+        ),
+        2,
+        "body",
+    ),
+    "unterminated quote after a bare one, no final newline": (
+        b'prediction_id,timestamp,plan\na,2026-03-02T00:00:00Z,15"\nb,2026-03-02T00:00:00Z,"basic\n'
+        b"c,2026-03-02T00:00:00Z,pro",
+        2,
+        "body",
+    ),
+    "unterminated quote after a bare one, CRLF": (
+        _csv(
+            "prediction_id,timestamp,plan",
+            'a,2026-03-02T00:00:00Z,15"',
+            'b,2026-03-02T00:00:00Z,"basic',
+            "c,2026-03-02T00:00:00Z,pro",
+            newline="\r\n",
+        ),
+        2,
+        "body",
+    ),
+    # a later bare quote ends the runaway cell: row b was read as part of row a's plan
+    "unterminated quote ended by a bare one inside a cell": (
+        _csv(
+            "prediction_id,timestamp,plan",
+            'a,2026-03-02T00:00:00Z,"basic',
+            'b,2026-03-02T00:00:00Z,15" screen',
+            "c,2026-03-02T00:00:00Z,pro",
+        ),
+        1,
+        "body",
+    ),
 }
 
 
@@ -267,3 +307,51 @@ def test_errors_name_the_row_and_field():
         "field": "features.income",
         "reason": "NaN and infinity are not allowed; send null for a missing value.",
     }
+
+
+def test_well_formed_quoted_cells_with_quotes_and_line_breaks_are_stored_row_for_row(churn_v1, owner):
+    body = _csv(
+        "prediction_id,timestamp,plan",
+        'a,2026-03-02T00:00:00Z,"two\nlines"',
+        'b,2026-03-02T00:00:00Z,"say ""hi""\r\nthen, ""bye"""',
+        'c,2026-03-02T00:00:00Z,15" screen',
+        '"d",2026-03-02T00:00:00Z,"""quoted"""',
+        'e,2026-03-02T00:00:00Z,"ends with a break\n"',
+        "f,2026-03-02T00:00:00Z,plain",
+    )
+    ingest(churn_v1, body, owner)
+    rows = stored(churn_v1)
+    assert {pid: row.features["plan"] for pid, row in rows.items()} == {
+        "a": "two\nlines",
+        "b": 'say "hi"\r\nthen, "bye"',
+        "c": '15" screen',
+        "d": '"quoted"',
+        "e": "ends with a break\n",
+        "f": "plain",
+    }
+
+
+def test_a_bill_line_lost_to_an_unterminated_quote_refuses_the_cost_csv(churn, owner):
+    from monitoring.services.costs import cost_records_read
+
+    body = (
+        b"date,amount,currency,category,line_id\n"
+        b'2026-11-01,1,EUR,serving,x"\n'
+        b'2026-11-02,2,EUR,serving,"y\n'
+        b"2026-11-03,3,EUR,serving,z\n"
+    )
+    with pytest.raises(BatchError) as caught:
+        cost_records_read(body=body, content_type="text/csv")
+    assert (caught.value.row, caught.value.field) == (2, "body")
+
+
+def test_a_quoted_cell_longer_than_the_csv_modules_field_limit_is_no_error(churn_v1, owner):
+    """A bare quote makes the count of quotes odd, so the strict reader checks the body: its
+    default field limit (131,072 characters) is no reason to refuse a well-formed cell."""
+    long = "x" * 150_000
+    body = _csv(
+        "prediction_id,timestamp,plan", f'a,2026-03-02T00:00:00Z,"{long}\n{long}"', 'b,2026-03-02T00:00:00Z,15"'
+    )
+    ingest(churn_v1, body, owner)
+    rows = stored(churn_v1)
+    assert (len(rows["a"].features["plan"]), rows["b"].features["plan"]) == (300_001, '15"')
