@@ -142,6 +142,25 @@ def test_the_request_page_still_states_an_absolute_tolerance_as_a_number(prices,
     assert 'tolerance <span data-tolerance="0.5">0.5</span>' in html
 
 
+def test_the_api_shows_the_reading_in_the_snapshot_and_the_metric_gate(prices, owner, reviewer, api_client_for):
+    _set(prices.risk_tier, metric_tolerance=0.02, metric_tolerance_mode="relative")
+    req = _request(prices, {"rmse": 57.5}, owner)
+    body = api_client_for(reviewer).get(f"/api/v1/promotions/{req.pk}/").json()
+    assert body["policy_snapshot"]["metric_tolerance_mode"] == "relative"
+    gate = next(g for g in body["gates"] if g["key"] == "metric")
+    assert gate["tolerance"] == {"value": 0.02, "mode": "relative", "allowed": pytest.approx(1.14)}
+
+
+def test_the_api_states_absolute_for_a_snapshot_from_before_the_reading_existed(
+    prices, owner, reviewer, api_client_for
+):
+    req = _request(prices, {"rmse": 57.0}, owner)
+    old = {k: v for k, v in req.policy_snapshot.items() if k != "metric_tolerance_mode"}
+    type(req).objects.filter(pk=req.pk).update(policy_snapshot=old)
+    body = api_client_for(reviewer).get(f"/api/v1/promotions/{req.pk}/").json()
+    assert body["policy_snapshot"]["metric_tolerance_mode"] == "absolute"
+
+
 def test_admin_changes_the_reading_and_the_change_is_audited(admin_user, last_seq, audit_actions):
     policy = PromotionPolicy.objects.get(risk_tier=RiskTier.MEDIUM)
     seq = last_seq()
