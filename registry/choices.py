@@ -32,6 +32,15 @@ class TaskType(models.TextChoices):
     REGRESSION = "regression", "Regression"
 
 
+class ToleranceMode(models.TextChoices):
+    """How a promotion policy's metric tolerance reads (``registry.gates_metric``): in the metric's
+    units (0.01 of ROC AUC), or as a fraction of production's value (0.02 = up to 2 % of |production|
+    worse; a production value of 0 then allows no worsening)."""
+
+    ABSOLUTE = "absolute", "Absolute (in the metric's units)"
+    RELATIVE = "relative", "Relative (a fraction of production's value)"
+
+
 class FeatureType(models.TextChoices):
     NUMERIC = "numeric", "Numeric"
     CATEGORICAL = "categorical", "Categorical"

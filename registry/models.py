@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from mlops_portal import clock
 
-from .choices import AuditSource, Decision, ModelKind, PromotionStatus, RiskTier, Stage, TaskType
+from .choices import AuditSource, Decision, ModelKind, PromotionStatus, RiskTier, Stage, TaskType, ToleranceMode
 from .limits import CARD_TEXT, validate_model_name_free
 
 # Names the tz database ships that are no place's time: "Factory" (a placeholder) and
@@ -253,7 +253,10 @@ class PromotionPolicy(models.Model):
     require_lineage = models.BooleanField(default=True)
     require_metric_within_tolerance = models.BooleanField(default=True)
     metric_tolerance = models.FloatField(
-        default=0.01, validators=[MinValueValidator(0)], help_text="How much worse than production (absolute)."
+        default=0.01, validators=[MinValueValidator(0)], help_text="How much worse than production, read per the mode."
+    )
+    metric_tolerance_mode = models.CharField(
+        max_length=10, choices=ToleranceMode.choices, default=ToleranceMode.ABSOLUTE
     )
     require_reference_data = models.BooleanField(default=False)
     require_monitoring = models.BooleanField(default=False)

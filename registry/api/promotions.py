@@ -19,6 +19,7 @@ from mlops_portal.api.transactions import AtomicWritesMixin
 from registry.choices import EvaluationKind, PromotionStatus, Stage, TokenScope
 from registry.evidence_runs import request_metrics, request_run
 from registry.forms_promotions import PromotionRequestFilterSet
+from registry.gates_metric import snapshot_tolerance
 from registry.models import ModelVersion, PromotionRequest, StageTransition
 from registry.selectors.inventory import model_get
 from registry.selectors.promotions import (
@@ -82,6 +83,11 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     approvals = serializers.SerializerMethodField()
     approvals_required = serializers.SerializerMethodField()
     reviews = ReviewSerializer(many=True)
+    policy_snapshot = serializers.SerializerMethodField(
+        help_text="The policy in force when the request was made. metric_tolerance_mode says how metric_tolerance "
+        "reads: absolute (the metric's units; also the reading of snapshots frozen before the mode existed) or "
+        "relative (a fraction of production's value)."
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -113,6 +119,12 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
 
     def get_approvals_required(self, obj) -> int:
         return int(obj.policy_snapshot.get("approvals_required", 1))
+
+    def get_policy_snapshot(self, obj) -> dict:
+        snapshot = dict(obj.policy_snapshot or {})
+        if "metric_tolerance" in snapshot:
+            snapshot["metric_tolerance_mode"] = snapshot_tolerance(snapshot)[1]
+        return snapshot
 
     def get_url(self, obj) -> str:
         return obj.get_absolute_url()
@@ -201,7 +213,8 @@ class PromotionDetailSerializer(PromotionRequestSerializer):
         ).data
 
     def get_gates(self, obj) -> list:
-        """Live for pending requests; as evaluated at decision time otherwise."""
+        """Live for pending requests; as evaluated at decision time otherwise. The metric gate, once it
+        compares with production, carries the tolerance it applied: {value, mode, allowed}."""
         if obj.status == "pending" or not obj.gate_results:
             return promotion_gates(obj)
         return obj.gate_results

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
-from registry import gates_fairness, gates_live
+from registry import gates_fairness, gates_live, gates_metric
 from registry.choices import Decision, PromotionStatus, Stage
 from registry.evidence_runs import request_metrics
 from registry.gates_fairness import fairness_gate, fairness_snapshot
 from registry.gates_live import live_gate, live_policy_snapshot
 from registry.gates_llm import QUALITY_LABEL, llm_policy_snapshot, quality_gate, safety_gate
+from registry.gates_metric import metric_gate, metric_policy_snapshot, number, snapshot_tolerance, tolerance_words
 from registry.models import (
     AuditEvent,
     LLMAppVersion,
@@ -67,8 +67,7 @@ def policy_snapshot(policy: PromotionPolicy) -> dict[str, Any]:
         "approver_group": policy.approver_group,
         "require_model_card": policy.require_model_card,
         "require_lineage": policy.require_lineage,
-        "require_metric_within_tolerance": policy.require_metric_within_tolerance,
-        "metric_tolerance": policy.metric_tolerance,
+        **metric_policy_snapshot(policy),
         "require_reference_data": policy.require_reference_data,
         "require_monitoring": policy.require_monitoring,
         **fairness_snapshot(policy),
@@ -148,13 +147,6 @@ def production_version(model: RegisteredModel) -> ModelVersion | None:
     return ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).first()
 
 
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def metric_higher_is_better(model: RegisteredModel, metric: str) -> bool:
     if metric == model.primary_metric:
         return model.primary_metric_higher_is_better
@@ -187,7 +179,7 @@ def metric_comparison(
     rows = []
     for name in names:
         count = is_count(name) and name != model.primary_metric
-        c, p = _number(cand.get(name)), _number(prod.get(name))
+        c, p = number(cand.get(name)), number(prod.get(name))
         delta = direction = None
         if c is not None and p is not None and not count:
             delta = c - p
@@ -217,44 +209,10 @@ def _gate(key: str, label: str, status: str, detail: str, required: bool) -> dic
 GATE_LABELS = {
     "model_card": "Model card complete",
     "lineage": "Lineage present",
-    "metric": "Offline primary metric not worse than production",
+    "metric": gates_metric.LABEL,
     "reference_data": "Reference data uploaded",
     "monitoring": "Monitoring configured",
 }
-
-
-def _metric_gate(
-    candidate: ModelVersion, metrics: dict, production: ModelVersion | None, snapshot: dict, target: str
-) -> dict:
-    label = GATE_LABELS["metric"]
-    required = bool(snapshot.get("require_metric_within_tolerance", True))
-    if not required:
-        return _gate("metric", label, GATE_NA, "Not required by the policy.", False)
-    model = candidate.model
-    metric = model.primary_metric
-    if target != Stage.PRODUCTION:
-        return _gate("metric", label, GATE_NA, f"Only checked for promotions to production (target: {target}).", False)
-    if not metric:
-        return _gate("metric", label, GATE_FAIL, "The model has no primary metric set.", True)
-    cand = _number(metrics.get(metric))
-    if cand is None:
-        return _gate("metric", label, GATE_FAIL, f"The candidate has no numeric '{metric}' value.", True)
-    if production is None or production.pk == candidate.pk:
-        return _gate("metric", label, GATE_PASS, f"{metric} = {cand:.4g}; no production version to compare.", True)
-    prod = _number((production.metrics or {}).get(metric)) if isinstance(production.metrics, dict) else None
-    if prod is None:
-        return _gate(
-            "metric", label, GATE_PASS, f"{metric} = {cand:.4g}; production v{production.version} has no value.", True
-        )
-    tolerance = float(snapshot.get("metric_tolerance", 0.0))
-    worse_by = (prod - cand) if model.primary_metric_higher_is_better else (cand - prod)
-    text = (
-        f"{metric}: {cand:.4g} vs production v{production.version} {prod:.4g} "
-        f"({'higher' if model.primary_metric_higher_is_better else 'lower'} is better, tolerance {tolerance:g})"
-    )
-    if worse_by > tolerance + 1e-12:
-        return _gate("metric", label, GATE_FAIL, f"{text}: worse by {worse_by:.4g}.", True)
-    return _gate("metric", label, GATE_PASS, text + ".", True)
 
 
 def request_policy(request: PromotionRequest) -> dict[str, Any]:
@@ -262,18 +220,24 @@ def request_policy(request: PromotionRequest) -> dict[str, Any]:
     return request.policy_snapshot or policy_snapshot(policy_for_tier(request.version.model.risk_tier))
 
 
-def metric_tolerance(request: PromotionRequest) -> dict[str, Any] | None:
+def metric_tolerance(request: PromotionRequest, production: ModelVersion | None = None) -> dict[str, Any] | None:
     """The tolerance the gates apply to the candidate's primary metric under the request's policy,
-    with the gate that applies it: the quality gate's (paired correctness) for an LLM application,
-    the metric gate's otherwise; None when the policy requires neither."""
+    with the gate that applies it: the quality gate's (paired correctness, absolute) for an LLM
+    application, the metric gate's otherwise; None when the policy requires neither. ``mode`` says
+    how the value reads and ``text`` says it in words, a relative one against ``production``'s value."""
     snapshot = request_policy(request)
-    if request.version.model.is_llm_app:
+    model = request.version.model
+    if model.is_llm_app:
         if not snapshot.get("require_llm_quality", True):
             return None
-        return {"value": float(snapshot.get("llm_quality_tolerance", 0.02)), "gate": QUALITY_LABEL}
+        value = float(snapshot.get("llm_quality_tolerance", 0.02))
+        return {"value": value, "mode": "absolute", "text": f"{value:g}", "gate": QUALITY_LABEL}
     if not snapshot.get("require_metric_within_tolerance", True):
         return None
-    return {"value": float(snapshot.get("metric_tolerance", 0.0)), "gate": GATE_LABELS["metric"]}
+    value, mode = snapshot_tolerance(snapshot)
+    metrics = production.metrics if production is not None and isinstance(production.metrics, dict) else {}
+    text = tolerance_words(value, mode, number(metrics.get(model.primary_metric)))
+    return {"value": value, "mode": mode, "text": text, "gate": GATE_LABELS["metric"]}
 
 
 def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
@@ -297,7 +261,7 @@ def promotion_gates(request: PromotionRequest) -> list[dict[str, Any]]:
     if model.is_llm_app:  # the gates of tabular models: their evidence does not exist for an LLM application
         metric, reference_data, fairness, live = (_gate(k, label, GATE_NA, why, False) for k, label, why in LLM_NA)
     else:
-        metric = _metric_gate(version, request_metrics(request), production_version(model), snapshot, target)
+        metric = metric_gate(version, request_metrics(request), production_version(model), snapshot, target)
         reference_data = _reference_data_gate(version, snapshot)
         fairness, live = fairness_gate(request, snapshot), live_gate(request, snapshot)
     return [
@@ -436,7 +400,7 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
     return {
         "production": production,
         "metrics": metric_comparison(request.version, production, request_metrics(request)),
-        "tolerance": metric_tolerance(request),
+        "tolerance": metric_tolerance(request, production),
         "gates": gates,
         "failing_gates": failing_gates(gates),
     }

@@ -20,6 +20,7 @@ POLICY_FIELDS = [
     "require_lineage",
     "require_metric_within_tolerance",
     "metric_tolerance",
+    "metric_tolerance_mode",
     "require_reference_data",
     "require_monitoring",
     "require_fairness",

@@ -105,6 +105,7 @@ def test_policy_change_in_the_admin_goes_through_the_audited_service(admin_user,
             "require_lineage": "on",
             "require_metric_within_tolerance": "on",
             "metric_tolerance": "0.02",
+            "metric_tolerance_mode": "absolute",  # a select: the browser always sends it
             "fairness_min_disparate_impact": "0.8",
             "fairness_max_equalized_odds_difference": "0.1",
             "live_tolerance": "0.01",
