@@ -120,7 +120,7 @@ def production_fairness_run(request, production) -> EvaluationRun | None:
         version=production, kind=EvaluationKind.FAIRNESS, status=EvaluationStatus.DONE
     ).defer("data")
     if request.status != PromotionStatus.PENDING and request.decided_at is not None:
-        runs = runs.filter(created_at__lte=request.decided_at)
+        runs = runs.filter(computed_at__lte=request.decided_at)  # its results were there to see
     return runs.first()
 
 

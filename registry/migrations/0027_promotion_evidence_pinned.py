@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 def record_decided_runs(apps, schema_editor):
     """Requests decided before the run was recorded: the run their safety gate named at the
-    decision, else the version's latest run (of its kind) uploaded by then. Their metrics are left
+    decision, else the version's latest run (of its kind) computed by then. Their metrics are left
     unrecorded (null): their page reads the version's metrics, as before."""
     PromotionRequest = apps.get_model("registry", "PromotionRequest")
     EvaluationRun = apps.get_model("registry", "EvaluationRun")
@@ -14,33 +14,36 @@ def record_decided_runs(apps, schema_editor):
     for req in closed.select_related("version__model").iterator():
         llm = req.version.model.kind == "llm_app"
         named = [g.get("evaluation") for g in req.gate_results or [] if g.get("key") == "llm_safety"]
-        runs = EvaluationRun.objects.filter(version_id=req.version_id, kind="llm" if llm else "fairness")
-        if llm:
-            runs = runs.filter(status="done")
+        runs = EvaluationRun.objects.filter(version_id=req.version_id, kind="llm" if llm else "fairness", status="done")
         run_id = named[0] if named and named[0] and runs.filter(pk=named[0]).exists() else None
         if run_id is None:
-            latest = runs.filter(created_at__lte=req.decided_at).order_by("-created_at", "-pk").first()
+            latest = runs.filter(computed_at__lte=req.decided_at).order_by("-created_at", "-pk").first()
             run_id = latest.pk if latest is not None else None
         if run_id is not None:
             PromotionRequest.objects.filter(pk=req.pk).update(evaluation_run_id=run_id)
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0026_merge_model_name_and_version_classes'),
+        ("registry", "0026_merge_model_name_and_version_classes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='promotionrequest',
-            name='decided_metrics',
+            model_name="promotionrequest",
+            name="decided_metrics",
             field=models.JSONField(blank=True, help_text="The candidate's metrics when decided.", null=True),
         ),
         migrations.AddField(
-            model_name='promotionrequest',
-            name='evaluation_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.evaluationrun'),
+            model_name="promotionrequest",
+            name="evaluation_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="registry.evaluationrun",
+            ),
         ),
         migrations.RunPython(record_decided_runs, migrations.RunPython.noop),
     ]

@@ -16,7 +16,7 @@ from django.db import transaction
 
 from mlops_portal import clock
 from registry import rules
-from registry.choices import Decision, PromotionStatus, Stage
+from registry.choices import Decision, EvaluationStatus, PromotionStatus, Stage
 from registry.evidence_runs import latest_run
 from registry.models import (
     ModelVersion,
@@ -150,10 +150,12 @@ def _check_production_seen(req: PromotionRequest, seen: int | None) -> int | Non
 
 
 def _record_evidence(req: PromotionRequest) -> list[str]:
-    """Record on ``req`` the evidence it is decided on now: the version's latest evaluation run and
-    its offline metrics (``registry.evidence_runs``: a decided request's page, gates and API read
-    them, whatever is uploaded since). Returns the fields to save."""
-    req.evaluation_run = latest_run(req.version)
+    """Record on ``req`` the evidence it is decided on now: the version's latest evaluation run, if
+    computed (one still computing showed no results: it never becomes the evidence), and its
+    offline metrics (``registry.evidence_runs``: a decided request's page, gates and API read them,
+    whatever is uploaded since). Returns the fields to save."""
+    run = latest_run(req.version)
+    req.evaluation_run = run if run is not None and run.status == EvaluationStatus.DONE else None  # results seen
     metrics = req.version.metrics
     req.decided_metrics = dict(metrics) if isinstance(metrics, dict) else {}
     return ["evaluation_run", "decided_metrics"]

@@ -318,3 +318,32 @@ def test_the_migration_records_the_run_of_requests_decided_before(assistant, cre
     migration.record_decided_runs(apps, None)
     runs = dict(PromotionRequest.objects.values_list("pk", "evaluation_run_id"))
     assert runs == {llm_req.pk: run_a.pk, ml_req.pk: fair_a.pk, bare.pk: None}
+
+
+def _uploaded(version, owner, female_factor: float):
+    """A fairness evaluation uploaded, its computation not yet run (the worker's job)."""
+    return evaluation_upload(
+        version=version,
+        body=csv_bytes(evaluation_frame(4000, female_factor=female_factor)),
+        content_type="text/csv",
+        actor=owner,
+        context=CLI,
+    )
+
+
+def test_a_run_still_computing_at_the_decision_never_becomes_its_evidence(credit, owner, reviewer, client_for):
+    production = ModelVersionFactory(
+        model=credit, feature_schema=FAIRNESS_SCHEMA, task_type=TaskType.BINARY, stage=Stage.PRODUCTION
+    )
+    prod_run = _uploaded(production, owner, female_factor=0.9)
+    candidate = ModelVersionFactory(model=credit, feature_schema=FAIRNESS_SCHEMA, task_type=TaskType.BINARY)
+    cand_run = _uploaded(candidate, owner, female_factor=0.6)
+    req = request_for(candidate, owner)
+    promotion_reject(request=req, reviewer=reviewer, comment="No fairness results yet.", context=CLI)
+    evaluation_compute(run_id=cand_run.pk)
+    evaluation_compute(run_id=prod_run.pk)  # both finished after the decision
+    req.refresh_from_db()
+    assert req.evaluation_run_id is None
+    html = client_for(reviewer).get(req.get_absolute_url()).content.decode()
+    assert 'data-side="candidate"' not in html and 'data-side="production"' not in html
+    assert f"Evaluation #{cand_run.pk} ·" not in html
