@@ -59,7 +59,8 @@ class Incident(models.Model):
     time_zone = models.CharField(max_length=64, help_text="Zone the deadline was computed in.")
     deadline = models.DateTimeField(null=True, blank=True)
     alerts = models.ManyToManyField("monitoring.Alert", blank=True, related_name="incidents")
-    # the windows listed when it was opened; pages, API and reports read selectors.incident_windows
+    # the windows listed when it was opened (the API's windows_at_opening); pages, API and reports
+    # read today's through selectors.incident_windows
     windows = models.JSONField(default=list, blank=True, help_text="Metric windows involved.")
     affected = models.TextField(blank=True, help_text="Affected persons, groups or fundamental rights.")
     corrective_actions = models.TextField(blank=True)

@@ -107,9 +107,15 @@ class IncidentDetailSerializer(IncidentSerializer):
     events = IncidentEventSerializer(many=True, read_only=True)
     windows = serializers.SerializerMethodField()
     windows_summary = serializers.SerializerMethodField()
+    windows_at_opening = serializers.ListField(
+        source="windows",
+        child=serializers.DictField(),
+        read_only=True,
+        help_text="The windows listed when the incident was opened (`windows` reads them now).",
+    )
 
     class Meta(IncidentSerializer.Meta):
-        fields = [*IncidentSerializer.Meta.fields, "windows", "windows_summary", "events"]
+        fields = [*IncidentSerializer.Meta.fields, "windows", "windows_summary", "windows_at_opening", "events"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

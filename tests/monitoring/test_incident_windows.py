@@ -149,3 +149,16 @@ def test_the_filed_report_says_the_windows_the_api_and_the_page_say(
     }
     report = render_to_string("monitoring/incident_report_pdf.html", context)
     assert f"{n} hourly windows" in report and "10 later ones are left out" in report
+
+
+def test_the_api_keeps_the_windows_listed_when_the_incident_was_opened_beside_todays(
+    churn, version, owner, api_client_for, midnight
+):
+    began = midnight + 6 * HOUR
+    store_windows(version, Granularity.HOURLY, began, 10)
+    incident = open_incident(churn, owner, began, began + 20 * HOUR)
+    store_windows(version, Granularity.HOURLY, began + 10 * HOUR, 10)  # computed after the opening
+    body = summary_of(api_client_for, owner, incident)
+    assert body["windows_summary"]["total"] == 20 and len(body["windows"]) == 20
+    opened = body["windows_at_opening"]
+    assert len(opened) == 10 and opened[0]["window_start"].startswith(began.strftime("%Y-%m-%dT%H:%M"))
