@@ -260,7 +260,9 @@ def _first_repeated_key(body: bytes, *, lines: bool) -> tuple[int, str, str] | N
     for number, text in enumerate(_nonblank_lines(body) if lines else [body], start=1):
         try:
             document = json.loads(text, object_pairs_hook=_members_once)
-        except (ValueError, RecursionError):
+        except RecursionError as exc:  # orjson read it; a repeat below could go unnoticed: refused
+            raise BatchError(number if lines else None, "body", "Invalid JSON: nested too deeply.") from exc
+        except ValueError:
             return None  # refused by its reader; nothing was read from it
         rows = [(number, document)] if lines else enumerate(document if isinstance(document, list) else [], start=1)
         for row, record in rows:
@@ -346,7 +348,7 @@ def _read_csv(body: bytes) -> RawBatch:
         raise BatchError(None, duplicate, "Column appears twice in the CSV header.")
     if table.num_rows == 0:
         raise BatchError(None, "body", "The batch has no records.")
-    if _count(body, b'"') % 2 or _breaks_inside_cells(body, table.num_rows):
+    if _count(body, b'"') % 2 or _breaks_inside_cells(body, table.num_rows) or _quote_amid_text(body):
         _refuse_unclosed_quote(body)
     columns = {name: table.column(name).combine_chunks() for name in names}
     return RawBatch(fmt="csv", n=table.num_rows, columns=columns, present=list(names))
@@ -362,12 +364,30 @@ def _breaks_inside_cells(body: bytes, rows: int) -> bool:
     return breaks > rows + body.endswith((b"\n", b"\r"))
 
 
+_CELL_EDGES = np.array([ord(","), ord("\n"), ord("\r"), ord('"')], dtype=np.uint8)
+
+
+def _quote_amid_text(body: bytes) -> bool:
+    """Whether a quote character has text on both sides (``"a"b``, or ``15" screen``): in a
+    well-formed body every quote opens a cell, closes one or is doubled. pyarrow keeps ``"a"b``
+    as ``ab``; the strict reader tells it from a quote kept as sent in an unquoted cell. Only the
+    quotes' neighbours are read (numpy; a body without quotes costs one comparison)."""
+    data = np.frombuffer(body, dtype=np.uint8)
+    quotes = np.flatnonzero(data == ord('"'))
+    if quotes.size == 0:
+        return False
+    before = np.isin(data[np.maximum(quotes - 1, 0)], _CELL_EDGES) | (quotes == 0)
+    after = np.isin(data[np.minimum(quotes + 1, data.size - 1)], _CELL_EDGES) | (quotes == data.size - 1)
+    return bool(np.any(~before & ~after))
+
+
 def _refuse_unclosed_quote(body: bytes) -> None:
     """A quoted cell never closed is read by pyarrow to the end of the body (or to the next quote
     character, also a bare one kept as sent in an unquoted cell): the rows after it would become
-    that cell's text. Only a body with an odd number of quote characters or with line breaks
-    inside its cells (``_breaks_inside_cells``) comes here: the standard library's strict reader
-    tells a cell never closed, or closed and followed by other text, from well-formed cells."""
+    that cell's text. Only a body with an odd number of quote characters, line breaks inside its
+    cells (``_breaks_inside_cells``) or a quote amid text (``_quote_amid_text``) comes here: the
+    standard library's strict reader tells a cell never closed, or closed and followed by other
+    text, from well-formed cells."""
     import csv
     import io
 
@@ -378,7 +398,12 @@ def _refuse_unclosed_quote(body: bytes) -> None:
         for cells in reader:
             rows += bool(cells)  # blank lines are skipped, as pyarrow skips them
     except csv.Error as exc:
-        raise BatchError(rows + 1, "body", "A quoted cell is never closed (its closing '\"' is missing).") from exc
+        reason = (
+            "A quoted cell is never closed (its closing '\"' is missing)."
+            if "end of data" in str(exc)
+            else "A quoted cell is closed and followed by other text, or never closed until a later quote."
+        )
+        raise BatchError(rows + 1, "body", reason) from exc
 
 
 def _raise_ragged(row) -> None:

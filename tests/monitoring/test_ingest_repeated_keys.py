@@ -115,3 +115,15 @@ def test_a_large_clean_batch_is_parsed_without_the_slow_path(monkeypatch):
         body, content_type = body_of(texts, fmt)
         assert parse_body(body, content_type).n == 500
     assert calls == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_a_repeat_hidden_under_nesting_too_deep_to_search_is_refused(fmt):
+    """orjson reads 1,000 levels; the standard library, which names the repeat, does not: such a
+    body is refused as nested too deeply rather than stored with the repeat unnoticed."""
+    deep = "[" * 1000 + "]" * 1000
+    body, content_type = body_of(
+        [prediction_text("b", extra=', "prediction_id": "c"', features=f'{{"age": {deep}}}')], fmt
+    )
+    with pytest.raises(BatchError, match="nested too deeply"):
+        parse_body(body, content_type)

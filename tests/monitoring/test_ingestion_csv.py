@@ -355,3 +355,16 @@ def test_a_quoted_cell_longer_than_the_csv_modules_field_limit_is_no_error(churn
     ingest(churn_v1, body, owner)
     rows = stored(churn_v1)
     assert (len(rows["a"].features["plan"]), rows["b"].features["plan"]) == (300_001, '15"')
+
+
+@pytest.mark.parametrize(
+    "other", [[], ['z,2026-03-02T00:00:00Z,"two\nlines"']], ids=["alone", "beside-a-multiline-cell"]
+)
+def test_a_quoted_cell_followed_by_other_text_is_refused_whatever_else_the_body_holds(churn_v1, owner, other):
+    # alone it was stored as "ab"; beside a multi-line cell the same row was refused as "never closed"
+    body = _csv("prediction_id,timestamp,plan", 'a,2026-03-02T00:00:00Z,"a"b', *other)
+    with pytest.raises(BatchError) as caught:
+        ingest(churn_v1, body, owner)
+    assert (caught.value.row, caught.value.field) == (1, "body")
+    assert "followed by other text" in str(caught.value.details["reason"])
+    assert Prediction.objects.count() == 0
