@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import Group
 from django.utils.html import format_html
 
+from .admin_actions import CheckedSelection
 from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
 from .choices import WebhookEvent
 from .models import (
@@ -280,7 +281,7 @@ class MlflowServerForm(forms.ModelForm):
 
 
 @admin.register(MlflowServer)
-class MlflowServerAdmin(admin.ModelAdmin):
+class MlflowServerAdmin(CheckedSelection, admin.ModelAdmin):
     """Configure MLflow servers (audited, never the token) and see how their last sync went;
     'Sync now' runs it at once."""
 

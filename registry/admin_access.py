@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 
+from .admin_actions import CheckedSelection
 from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
 from .models import ApiToken, ExternalIdentity, GroupMapping, ServiceAccount
 from .stepup import StepUpOnSave
@@ -50,7 +51,7 @@ class ServiceAccountForm(forms.ModelForm):
         fields = ["team", "description"]
 
 
-class ServiceAccountAdmin(admin.ModelAdmin):
+class ServiceAccountAdmin(CheckedSelection, admin.ModelAdmin):
     """Team-owned accounts for pipelines. Create here, then a token for it with
     ``manage.py create_token svc-<name> --scope …``; deactivate to revoke all its tokens."""
 

@@ -3,8 +3,10 @@ admin, never added or changed there."""
 
 from django.contrib import admin
 
+from .admin_actions import CheckedSelection
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(CheckedSelection, admin.ModelAdmin):
     """Listed and shown; no add or change (deleting stays the admin's call)."""
 
     def has_add_permission(self, request):

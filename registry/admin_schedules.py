@@ -17,6 +17,8 @@ from django_celery_beat.admin import (
 )
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
+from .admin_actions import CheckedSelection
+
 
 def _context(request):
     from .services.audit import AuditContext
@@ -24,7 +26,7 @@ def _context(request):
     return AuditContext.from_request(request)
 
 
-class AuditedPeriodicTaskAdmin(PeriodicTaskAdmin):
+class AuditedPeriodicTaskAdmin(CheckedSelection, PeriodicTaskAdmin):
     def save_model(self, request, obj, form, change):
         from .services.schedules import schedule_save
 

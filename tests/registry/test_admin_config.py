@@ -219,3 +219,31 @@ def test_only_admins_who_may_change_the_schedule_run_or_switch_its_tasks(
     assert task.enabled, "a reader switched the checkpoint off"
     assert sent == [], "a reader ran the checkpoint"
     assert not AuditEvent.objects.filter(seq__gt=since).exclude(action="user.logged_in").exists()
+
+
+@pytest.mark.parametrize(
+    "changelist,action",
+    [
+        (CHANGELIST, "run_tasks"),
+        (CHANGELIST, "disable_tasks"),
+        ("/admin/auth/user/", "deactivate"),
+        ("/admin/registry/apitoken/", "revoke"),
+        ("/admin/registry/serviceaccount/", "deactivate"),
+        ("/admin/registry/webhookdelivery/", "redeliver"),
+        ("/admin/registry/mlflowserver/", "sync_now"),
+        ("/admin/axes/accessattempt/", "unlock"),
+    ],
+)
+@pytest.mark.parametrize("selected", ["abc", "\x00", "1.5"])
+def test_a_list_action_on_a_selection_that_is_not_a_key_is_refused_with_the_list(
+    admin_user, client_for, last_seq, sent, changelist, action, selected
+):
+    # it answered 500 (the database lookup of the selected rows raised ValueError)
+    task = PeriodicTask.objects.get(name=CHECKPOINT)
+    since = last_seq()
+    response = client_for(admin_user).post(changelist, {"action": action, "_selected_action": [str(task.pk), selected]})
+    assert response.status_code == 400
+    assert "Select rows of the list" in response.content.decode()
+    assert sent == [] and not AuditEvent.objects.filter(seq__gt=since).exclude(action="user.logged_in").exists()
+    task.refresh_from_db()
+    assert task.enabled
