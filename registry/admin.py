@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.utils.html import format_html
 
 from .admin_actions import CheckedSelection
-from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
+from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin, UtcDateFieldListFilter
 from .choices import WebhookEvent
 from .models import (
     AuditEvent,
@@ -329,7 +329,7 @@ class MlflowAliasViolationAdmin(ReadOnlyAdmin):
     """Production aliases found moved in MLflow without an approval in the portal."""
 
     list_display = ["model_link", "alias", "found_version", "expected_version", "detected_at", "resolved_at"]
-    list_filter = ["resolved_at"]
+    list_filter = [("resolved_at", UtcDateFieldListFilter)]
 
 
 @admin.register(MlflowVersionLink)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import admin
 
 from .admin_actions import CheckedSelection
-from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
+from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin, UtcDateFieldListFilter
 from .models import ApiToken, ExternalIdentity, GroupMapping, ServiceAccount
 from .stepup import StepUpOnSave
 
@@ -104,7 +104,7 @@ class ApiTokenAdmin(KeptReadOnlyAdmin):
     any of them (audited). Secrets are never stored."""
 
     list_display = ["name", "user", "prefix", "scopes", "expires_at", "last_used_at", "last_used_ip", "revoked_at"]
-    list_filter = ["revoked_at"]
+    list_filter = [("revoked_at", UtcDateFieldListFilter)]
     search_fields = ["=prefix", "user__username", "name"]
     list_select_related = ["user"]
     readonly_fields = [f.name for f in ApiToken._meta.fields if f.name != "token_hash"]

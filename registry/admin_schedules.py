@@ -18,6 +18,7 @@ from django_celery_beat.admin import (
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from .admin_actions import CheckedSelection
+from .admin_readonly import UtcDateFieldListFilter
 
 
 def _context(request):
@@ -27,6 +28,13 @@ def _context(request):
 
 
 class AuditedPeriodicTaskAdmin(CheckedSelection, PeriodicTaskAdmin):
+    list_filter = [
+        "enabled",
+        "one_off",
+        "task",
+        *((name, UtcDateFieldListFilter) for name in ("start_time", "last_run_at")),
+    ]
+
     def save_model(self, request, obj, form, change):
         from .services.schedules import schedule_save
 

@@ -247,3 +247,24 @@ def test_a_list_action_on_a_selection_that_is_not_a_key_is_refused_with_the_list
     assert sent == [] and not AuditEvent.objects.filter(seq__gt=since).exclude(action="user.logged_in").exists()
     task.refresh_from_db()
     assert task.enabled
+
+
+@pytest.mark.parametrize(
+    "changelist,field",
+    [
+        ("/admin/registry/apitoken/", "revoked_at"),
+        ("/admin/registry/mlflowaliasviolation/", "resolved_at"),
+        (CHANGELIST, "start_time"),
+        (CHANGELIST, "last_run_at"),
+    ],
+)
+@pytest.mark.parametrize("lookup", ["gte", "lt"])
+def test_a_date_filter_outside_the_calendar_in_utc_is_an_incorrect_lookup(
+    admin_user, client_for, changelist, field, lookup
+):
+    # it answered 500 (OverflowError: the instant, moved to UTC, is after 9999-12-31)
+    response = client_for(admin_user).get(changelist, {f"{field}__{lookup}": "9999-12-31T23:59:59.999999-14:00"})
+    assert response.status_code == 302 and response["Location"] == f"{changelist}?e=1"  # Django's bad-filter answer
+    assert (
+        client_for(admin_user).get(changelist, {f"{field}__{lookup}": "2026-01-01T00:00:00+00:00"}).status_code == 200
+    )
