@@ -25,7 +25,7 @@ from .stepup import StepUpOnSave
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(CheckedSelection, admin.ModelAdmin):
     """Teams and their members (who see the team's models): every change through an audited service."""
 
     list_display = ["name", "slug"]
@@ -84,7 +84,7 @@ class PromotionPolicyForm(forms.ModelForm):
 
 
 @admin.register(PromotionPolicy)
-class PromotionPolicyAdmin(StepUpOnSave, admin.ModelAdmin):
+class PromotionPolicyAdmin(CheckedSelection, StepUpOnSave, admin.ModelAdmin):
     """One policy per risk tier. Saving (after a fresh sign-in) calls ``policy_update`` (audited
     as ``policy.updated``); requests already open keep the snapshot they were opened with."""
 
@@ -154,7 +154,7 @@ class WebhookDeliveryInline(admin.TabularInline):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(CheckedSelection, admin.ModelAdmin):
     """Global or per-model webhooks. Create/change/delete go through audited services."""
 
     form = WebhookForm

@@ -21,7 +21,7 @@ def _context(request):
     return AuditContext.from_request(request)
 
 
-class GroupMappingAdmin(StepUpOnSave, admin.ModelAdmin):
+class GroupMappingAdmin(CheckedSelection, StepUpOnSave, admin.ModelAdmin):
     """``claim value → role, team or admin``; applied at every sign-in through the provider. Saving
     one needs a fresh sign-in."""
 

@@ -79,7 +79,7 @@ class AuditedPeriodicTaskAdmin(CheckedSelection, PeriodicTaskAdmin):
         self.message_user(request, f"{count} task(s) sent to the workers.")
 
 
-class AuditedTimingAdmin:
+class AuditedTimingAdmin(CheckedSelection):
     """A crontab, interval, solar or clocked schedule: a change is audited on every task that runs
     on it, a delete on every task it takes with it (``schedule_timing_save`` / ``_delete``)."""
 

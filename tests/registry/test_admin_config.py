@@ -232,6 +232,11 @@ def test_only_admins_who_may_change_the_schedule_run_or_switch_its_tasks(
         ("/admin/registry/webhookdelivery/", "redeliver"),
         ("/admin/registry/mlflowserver/", "sync_now"),
         ("/admin/axes/accessattempt/", "unlock"),
+        ("/admin/registry/team/", "delete_selected"),
+        ("/admin/registry/webhook/", "delete_selected"),
+        ("/admin/registry/groupmapping/", "delete_selected"),
+        ("/admin/django_celery_beat/crontabschedule/", "delete_selected"),
+        ("/admin/django_celery_beat/intervalschedule/", "delete_selected"),
     ],
 )
 @pytest.mark.parametrize("selected", ["abc", "\x00", "1.5"])
