@@ -81,7 +81,8 @@ def range_days(start: datetime, end: datetime) -> tuple[date, date]:
     partial last day counts (today's cost so far). "Last 7 days" opened at 19:30 on 7 Dec starts
     at 19:00 on 30 Nov and counts 1–7 Dec. A range within one day counts that day."""
     last = (end - timedelta(microseconds=1)).date()  # [start, end): a midnight end leaves its day out
-    first = start.date() if start.time() == datetime.min.time() else start.date() + timedelta(days=1)
+    starts_a_day = start.time() == datetime.min.time() or start.date() == date.max  # 9999-12-31 has no next day
+    first = start.date() if starts_a_day else start.date() + timedelta(days=1)
     return (first, last) if first <= last else (start.date(), start.date())
 
 

@@ -7,7 +7,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import Group
 from django.utils.html import format_html
 
-from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
+from .admin_actions import CheckedSelection
+from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin, UtcDateFieldListFilter
 from .choices import WebhookEvent
 from .models import (
     AuditEvent,
@@ -24,7 +25,7 @@ from .stepup import StepUpOnSave
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(CheckedSelection, admin.ModelAdmin):
     """Teams and their members (who see the team's models): every change through an audited service."""
 
     list_display = ["name", "slug"]
@@ -83,7 +84,7 @@ class PromotionPolicyForm(forms.ModelForm):
 
 
 @admin.register(PromotionPolicy)
-class PromotionPolicyAdmin(StepUpOnSave, admin.ModelAdmin):
+class PromotionPolicyAdmin(CheckedSelection, StepUpOnSave, admin.ModelAdmin):
     """One policy per risk tier. Saving (after a fresh sign-in) calls ``policy_update`` (audited
     as ``policy.updated``); requests already open keep the snapshot they were opened with."""
 
@@ -153,7 +154,7 @@ class WebhookDeliveryInline(admin.TabularInline):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(CheckedSelection, admin.ModelAdmin):
     """Global or per-model webhooks. Create/change/delete go through audited services."""
 
     form = WebhookForm
@@ -280,7 +281,7 @@ class MlflowServerForm(forms.ModelForm):
 
 
 @admin.register(MlflowServer)
-class MlflowServerAdmin(admin.ModelAdmin):
+class MlflowServerAdmin(CheckedSelection, admin.ModelAdmin):
     """Configure MLflow servers (audited, never the token) and see how their last sync went;
     'Sync now' runs it at once."""
 
@@ -328,7 +329,7 @@ class MlflowAliasViolationAdmin(ReadOnlyAdmin):
     """Production aliases found moved in MLflow without an approval in the portal."""
 
     list_display = ["model_link", "alias", "found_version", "expected_version", "detected_at", "resolved_at"]
-    list_filter = ["resolved_at"]
+    list_filter = [("resolved_at", UtcDateFieldListFilter)]
 
 
 @admin.register(MlflowVersionLink)

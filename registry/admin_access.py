@@ -9,7 +9,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 
-from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin
+from .admin_actions import CheckedSelection
+from .admin_readonly import KeptReadOnlyAdmin, ReadOnlyAdmin, UtcDateFieldListFilter
 from .models import ApiToken, ExternalIdentity, GroupMapping, ServiceAccount
 from .stepup import StepUpOnSave
 
@@ -20,7 +21,7 @@ def _context(request):
     return AuditContext.from_request(request)
 
 
-class GroupMappingAdmin(StepUpOnSave, admin.ModelAdmin):
+class GroupMappingAdmin(CheckedSelection, StepUpOnSave, admin.ModelAdmin):
     """``claim value → role, team or admin``; applied at every sign-in through the provider. Saving
     one needs a fresh sign-in."""
 
@@ -50,7 +51,7 @@ class ServiceAccountForm(forms.ModelForm):
         fields = ["team", "description"]
 
 
-class ServiceAccountAdmin(admin.ModelAdmin):
+class ServiceAccountAdmin(CheckedSelection, admin.ModelAdmin):
     """Team-owned accounts for pipelines. Create here, then a token for it with
     ``manage.py create_token svc-<name> --scope …``; deactivate to revoke all its tokens."""
 
@@ -103,7 +104,7 @@ class ApiTokenAdmin(KeptReadOnlyAdmin):
     any of them (audited). Secrets are never stored."""
 
     list_display = ["name", "user", "prefix", "scopes", "expires_at", "last_used_at", "last_used_ip", "revoked_at"]
-    list_filter = ["revoked_at"]
+    list_filter = [("revoked_at", UtcDateFieldListFilter)]
     search_fields = ["=prefix", "user__username", "name"]
     list_select_related = ["user"]
     readonly_fields = [f.name for f in ApiToken._meta.fields if f.name != "token_hash"]

@@ -11,6 +11,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
 
+from .admin_actions import CheckedSelection
 from .stepup import StepUpOnSave
 
 
@@ -62,7 +63,7 @@ def audited_password_change(request):
         return view(request)
 
 
-class AuditedUserAdmin(StepUpOnSave, UserAdmin):
+class AuditedUserAdmin(CheckedSelection, StepUpOnSave, UserAdmin):
     """Group membership is a role (reviewer, auditor): its audit events name the acting admin, as
     do creating, changing (the admin flags above all), deleting an account, setting its password
     and its Django permissions (the admin pages a staff account may use); saving the account or
@@ -122,7 +123,7 @@ class AuditedUserAdmin(StepUpOnSave, UserAdmin):
         self.message_user(request, f"{queryset.count()} user(s) deactivated; {revoked} token(s) revoked.")
 
 
-class AuditedGroupAdmin(StepUpOnSave, GroupAdmin):
+class AuditedGroupAdmin(CheckedSelection, StepUpOnSave, GroupAdmin):
     """Roles are groups found by name (reviewer, auditor, privacy): creating, renaming and
     deleting one and setting its Django permissions go through audited services, naming the acting
     admin (and, on delete, the members);

@@ -17,6 +17,9 @@ from django_celery_beat.admin import (
 )
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
+from .admin_actions import CheckedSelection
+from .admin_readonly import UtcDateFieldListFilter
+
 
 def _context(request):
     from .services.audit import AuditContext
@@ -24,7 +27,14 @@ def _context(request):
     return AuditContext.from_request(request)
 
 
-class AuditedPeriodicTaskAdmin(PeriodicTaskAdmin):
+class AuditedPeriodicTaskAdmin(CheckedSelection, PeriodicTaskAdmin):
+    list_filter = [
+        "enabled",
+        "one_off",
+        "task",
+        *((name, UtcDateFieldListFilter) for name in ("start_time", "last_run_at")),
+    ]
+
     def save_model(self, request, obj, form, change):
         from .services.schedules import schedule_save
 
@@ -69,7 +79,7 @@ class AuditedPeriodicTaskAdmin(PeriodicTaskAdmin):
         self.message_user(request, f"{count} task(s) sent to the workers.")
 
 
-class AuditedTimingAdmin:
+class AuditedTimingAdmin(CheckedSelection):
     """A crontab, interval, solar or clocked schedule: a change is audited on every task that runs
     on it, a delete on every task it takes with it (``schedule_timing_save`` / ``_delete``)."""
 

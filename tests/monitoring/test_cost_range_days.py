@@ -117,3 +117,12 @@ def test_the_panel_month_to_date_is_the_fleet_roll_up_of_the_model(churn, owner,
     team = next(g for g in rollup.by_team if g.key == churn.team.slug)
     assert panel.budget.spent == panel.month_cumulative[-1] == team.month_to_date["EUR"] == Decimal("3.00")
     assert team.last_month["EUR"] == Decimal("100.00")
+
+
+def test_a_range_within_the_last_day_of_the_calendar_counts_that_day(churn, owner, client_for, evening):
+    # it answered 500: the day after 9999-12-31 (where a range starting after midnight counts from)
+    # is out of the calendar
+    params = {"range": "custom", "start": "9999-12-31T22:00", "end": "9999-12-31T23:00"}
+    response = dashboard(client_for(owner), **params)
+    assert response.status_code == 200
+    assert response.context["cost"].days == [date.max] and response.context["cost"].total == 0

@@ -219,3 +219,57 @@ def test_only_admins_who_may_change_the_schedule_run_or_switch_its_tasks(
     assert task.enabled, "a reader switched the checkpoint off"
     assert sent == [], "a reader ran the checkpoint"
     assert not AuditEvent.objects.filter(seq__gt=since).exclude(action="user.logged_in").exists()
+
+
+@pytest.mark.parametrize(
+    "changelist,action",
+    [
+        (CHANGELIST, "run_tasks"),
+        (CHANGELIST, "disable_tasks"),
+        ("/admin/auth/user/", "deactivate"),
+        ("/admin/registry/apitoken/", "revoke"),
+        ("/admin/registry/serviceaccount/", "deactivate"),
+        ("/admin/registry/webhookdelivery/", "redeliver"),
+        ("/admin/registry/mlflowserver/", "sync_now"),
+        ("/admin/axes/accessattempt/", "unlock"),
+        ("/admin/registry/team/", "delete_selected"),
+        ("/admin/registry/webhook/", "delete_selected"),
+        ("/admin/registry/groupmapping/", "delete_selected"),
+        ("/admin/django_celery_beat/crontabschedule/", "delete_selected"),
+        ("/admin/django_celery_beat/intervalschedule/", "delete_selected"),
+    ],
+)
+@pytest.mark.parametrize("selected", ["abc", "\x00", "1.5"])
+def test_a_list_action_on_a_selection_that_is_not_a_key_is_refused_with_the_list(
+    admin_user, client_for, last_seq, sent, changelist, action, selected
+):
+    # it answered 500 (the database lookup of the selected rows raised ValueError)
+    task = PeriodicTask.objects.get(name=CHECKPOINT)
+    since = last_seq()
+    response = client_for(admin_user).post(changelist, {"action": action, "_selected_action": [str(task.pk), selected]})
+    assert response.status_code == 400
+    assert "Select rows of the list" in response.content.decode()
+    assert sent == [] and not AuditEvent.objects.filter(seq__gt=since).exclude(action="user.logged_in").exists()
+    task.refresh_from_db()
+    assert task.enabled
+
+
+@pytest.mark.parametrize(
+    "changelist,field",
+    [
+        ("/admin/registry/apitoken/", "revoked_at"),
+        ("/admin/registry/mlflowaliasviolation/", "resolved_at"),
+        (CHANGELIST, "start_time"),
+        (CHANGELIST, "last_run_at"),
+    ],
+)
+@pytest.mark.parametrize("lookup", ["gte", "lt"])
+def test_a_date_filter_outside_the_calendar_in_utc_is_an_incorrect_lookup(
+    admin_user, client_for, changelist, field, lookup
+):
+    # it answered 500 (OverflowError: the instant, moved to UTC, is after 9999-12-31)
+    response = client_for(admin_user).get(changelist, {f"{field}__{lookup}": "9999-12-31T23:59:59.999999-14:00"})
+    assert response.status_code == 302 and response["Location"] == f"{changelist}?e=1"  # Django's bad-filter answer
+    assert (
+        client_for(admin_user).get(changelist, {f"{field}__{lookup}": "2026-01-01T00:00:00+00:00"}).status_code == 200
+    )
