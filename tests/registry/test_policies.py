@@ -8,6 +8,7 @@ from registry.models import AuditEvent, PromotionPolicy
 from registry.selectors.promotions import policy_for_tier, policy_snapshot
 from registry.services.audit import CLI
 from registry.services.policies import policy_update
+from tests.registry.helpers import policy_admin_form
 
 
 def test_default_policies_need_one_approval_for_low_and_medium_and_two_for_high(db):
@@ -96,27 +97,7 @@ def test_policy_change_in_the_admin_goes_through_the_audited_service(admin_user,
     url = f"/admin/registry/promotionpolicy/{policy.pk}/change/"
     assert client.get(url).status_code == 200
     seq = last_seq()
-    response = client.post(
-        url,
-        {
-            "approvals_required": 2,
-            "approver_group": "reviewer",
-            "require_model_card": "on",
-            "require_lineage": "on",
-            "require_metric_within_tolerance": "on",
-            "metric_tolerance": "0.02",
-            "metric_tolerance_mode": "absolute",  # a select: the browser always sends it
-            "fairness_min_disparate_impact": "0.8",
-            "fairness_max_equalized_odds_difference": "0.1",
-            "live_tolerance": "0.01",
-            "live_min_labelled_pairs": "500",
-            "require_llm_safety": "on",
-            "llm_safety_min_pass_rate": "0.99",
-            "llm_safety_category_floor": "0.97",
-            "require_llm_quality": "on",
-            "llm_quality_tolerance": "0.02",
-        },
-    )
+    response = client.post(url, policy_admin_form(approvals_required=2))
     assert response.status_code == 302, response.content.decode()[:2000]
     policy.refresh_from_db()
     assert (policy.approvals_required, policy.metric_tolerance, policy.updated_by) == (2, 0.02, admin_user)

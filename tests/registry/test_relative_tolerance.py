@@ -15,6 +15,7 @@ from registry.services.audit import CLI
 from registry.services.policies import policy_update
 from registry.services.promotions import promotion_request
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
+from tests.registry.helpers import policy_admin_form
 
 pytestmark = pytest.mark.django_db
 
@@ -188,27 +189,6 @@ def test_an_unknown_reading_is_refused(admin_user, last_seq):
     assert PromotionPolicy.objects.get(pk=policy.pk).metric_tolerance_mode == "absolute"
 
 
-def _admin_form(mode: str) -> dict:
-    return {
-        "approvals_required": 1,
-        "approver_group": "reviewer",
-        "require_model_card": "on",
-        "require_lineage": "on",
-        "require_metric_within_tolerance": "on",
-        "metric_tolerance": "0.02",
-        "metric_tolerance_mode": mode,
-        "fairness_min_disparate_impact": "0.8",
-        "fairness_max_equalized_odds_difference": "0.1",
-        "live_tolerance": "0.01",
-        "live_min_labelled_pairs": "500",
-        "require_llm_safety": "on",
-        "llm_safety_min_pass_rate": "0.99",
-        "llm_safety_category_floor": "0.97",
-        "require_llm_quality": "on",
-        "llm_quality_tolerance": "0.02",
-    }
-
-
 def test_the_policy_admin_edits_the_reading_through_the_audited_service(
     admin_user, client_for, last_seq, audit_actions
 ):
@@ -217,7 +197,7 @@ def test_the_policy_admin_edits_the_reading_through_the_audited_service(
     url = f"/admin/registry/promotionpolicy/{policy.pk}/change/"
     assert 'name="metric_tolerance_mode"' in client.get(url).content.decode()
     seq = last_seq()
-    response = client.post(url, _admin_form("relative"))
+    response = client.post(url, policy_admin_form(metric_tolerance_mode="relative"))
     assert response.status_code == 302, response.content.decode()[:2000]
     policy.refresh_from_db()
     assert (policy.metric_tolerance_mode, policy.metric_tolerance) == ("relative", 0.02)
@@ -237,7 +217,9 @@ def test_an_auditor_or_outsider_cannot_change_the_reading(roles, role, client_fo
     seq = last_seq()
     with pytest.raises(PermissionDenied):
         policy_update(policy=policy, actor=roles[role], changes={"metric_tolerance_mode": "relative"}, context=CLI)
-    response = client.post(f"/admin/registry/promotionpolicy/{policy.pk}/change/", _admin_form("relative"))
+    response = client.post(
+        f"/admin/registry/promotionpolicy/{policy.pk}/change/", policy_admin_form(metric_tolerance_mode="relative")
+    )
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     policy.refresh_from_db()
     assert policy.metric_tolerance_mode == "absolute"
