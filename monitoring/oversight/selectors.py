@@ -21,7 +21,7 @@ from monitoring.choices import (
     ReviewStatus,
     ReviewTriggerKind,
 )
-from monitoring.forms import CUSTOM_MAX_SPAN
+from monitoring.forms import CUSTOM_MAX_SPAN, custom_range
 from monitoring.models import Alert, MetricValue
 from registry.models import RegisteredModel
 
@@ -122,12 +122,7 @@ def period_windows(*, model: RegisteredModel, began_at: dt.datetime, aware_at: d
     keys = rows.values("version__version", "window_start", "window_end").distinct()
     first = list(keys.order_by("window_start", "version__version")[:MAX_WINDOWS])
     start, end = first[0]["window_start"], rows.aggregate(end=Max("window_end"))["end"]
-    params = {
-        "range": "custom",
-        "start": f"{max(start, end - CUSTOM_MAX_SPAN):%Y-%m-%dT%H:%M}",
-        "end": f"{end:%Y-%m-%dT%H:%M}",
-        "granularity": granularity,
-    }
+    params = {**custom_range(max(start, end - CUSTOM_MAX_SPAN), end), "granularity": granularity}
     return IncidentWindows(
         granularity=granularity,
         total=keys.count(),

@@ -32,7 +32,7 @@ from registry.choices import TaskType
 from registry.models import ModelVersion
 
 from ..estimation import ESTIMATED_PREFIX
-from ..forms import RANGES, DashboardQuery, preset_start
+from ..forms import RANGES, DashboardQuery, custom_range, preset_start
 from ..models import Alert, MonitoringConfig
 from .dashboard_charts import (
     DatasetSeries,
@@ -154,8 +154,7 @@ class ModelDashboard:
         if preset:
             return urlencode({"range": preset, **params})
         end = at.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-        span = {"start": f"{end - timedelta(days=7):%Y-%m-%dT%H:%M}", "end": f"{end:%Y-%m-%dT%H:%M}"}
-        return urlencode({"range": "custom", **span, **params})
+        return urlencode({**custom_range(end - timedelta(days=7), end), **params})
 
     @property
     def top_drifted(self) -> list[tuple[str, float, str]]:

@@ -348,7 +348,7 @@ def _read_csv(body: bytes) -> RawBatch:
         raise BatchError(None, duplicate, "Column appears twice in the CSV header.")
     if table.num_rows == 0:
         raise BatchError(None, "body", "The batch has no records.")
-    if _count(body, b'"') % 2 or _breaks_inside_cells(body, table.num_rows) or _quote_amid_text(body):
+    if _quotes_unsettled(body) or _breaks_inside_cells(body, table.num_rows):
         _refuse_unclosed_quote(body)
     columns = {name: table.column(name).combine_chunks() for name in names}
     return RawBatch(fmt="csv", n=table.num_rows, columns=columns, present=list(names))
@@ -367,13 +367,16 @@ def _breaks_inside_cells(body: bytes, rows: int) -> bool:
 _CELL_EDGES = np.array([ord(","), ord("\n"), ord("\r"), ord('"')], dtype=np.uint8)
 
 
-def _quote_amid_text(body: bytes) -> bool:
-    """Whether a quote character has text on both sides (``"a"b``, or ``15" screen``): in a
-    well-formed body every quote opens a cell, closes one or is doubled. pyarrow keeps ``"a"b``
-    as ``ab``; the strict reader tells it from a quote kept as sent in an unquoted cell. Only the
-    quotes' neighbours are read (numpy; a body without quotes costs one comparison)."""
+def _quotes_unsettled(body: bytes) -> bool:
+    """Whether the body's quote characters are odd in number (a cell never closed) or one has text
+    on both sides (``"a"b``, or ``15" screen``): in a well-formed body every quote opens a cell,
+    closes one or is doubled. pyarrow keeps ``"a"b`` as ``ab``; the strict reader tells it from a
+    quote kept as sent in an unquoted cell. One pass finds the quotes; only their neighbours are
+    read (numpy; a body without quotes costs one comparison)."""
     data = np.frombuffer(body, dtype=np.uint8)
     quotes = np.flatnonzero(data == ord('"'))
+    if quotes.size % 2:
+        return True
     if quotes.size == 0:
         return False
     before = np.isin(data[np.maximum(quotes - 1, 0)], _CELL_EDGES) | (quotes == 0)
@@ -384,8 +387,8 @@ def _quote_amid_text(body: bytes) -> bool:
 def _refuse_unclosed_quote(body: bytes) -> None:
     """A quoted cell never closed is read by pyarrow to the end of the body (or to the next quote
     character, also a bare one kept as sent in an unquoted cell): the rows after it would become
-    that cell's text. Only a body with an odd number of quote characters, line breaks inside its
-    cells (``_breaks_inside_cells``) or a quote amid text (``_quote_amid_text``) comes here: the
+    that cell's text. Only a body with an odd number of quote characters or a quote amid text
+    (``_quotes_unsettled``), or line breaks inside its cells (``_breaks_inside_cells``) comes here: the
     standard library's strict reader tells a cell never closed, or closed and followed by other
     text, from well-formed cells."""
     import csv
