@@ -8,16 +8,9 @@ from django.urls import reverse
 from monitoring.choices import AlertStatus
 from monitoring.models import Alert
 from tests.factories import AlertFactory
-from tests.monitoring.helpers import DASHBOARD_CHART_IDS, assert_form_error
+from tests.monitoring.helpers import assert_form_error
 
 pytestmark = pytest.mark.django_db
-
-CHART_IDS = DASHBOARD_CHART_IDS
-COST_CHART_IDS = [
-    "chart-cost-daily",
-    "chart-cost-per-thousand",
-    "chart-cost-budget",
-]  # tests/monitoring/test_cost_pages.py
 
 
 # --------------------------------------------------------------------------- fleet
