@@ -25,6 +25,7 @@ MODULES = [
     "audit",
     "pages",
     "monitoring_ingest",
+    "json_decode",
     "monitoring_drift",
     "fairness",
     "live_estimation",
@@ -34,7 +35,7 @@ MODULES = [
     "scale",
     "freshness",
 ]
-ALIASES = {"monitoring": ["monitoring_ingest", "monitoring_drift"]}
+ALIASES = {"monitoring": ["monitoring_ingest", "json_decode", "monitoring_drift"]}
 
 
 def setup_django() -> None:

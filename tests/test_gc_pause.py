@@ -12,7 +12,7 @@ import pytest
 
 from mlops_portal.gc_pause import gc_paused
 from monitoring.services import ingestion, llm_requests
-from monitoring.services.ingest_parsing import BatchError, parse_body
+from monitoring.services.ingest_parsing import BatchError
 from registry.services.audit import CLI
 from tests.monitoring.helpers import as_json, prediction_records
 from tests.monitoring.llm_helpers import llm_model, llm_version, request_record
@@ -92,20 +92,23 @@ def test_pauses_that_keep_overlapping_still_collect_once_the_collector_was_off_t
     assert gc.isenabled()
 
 
-def _parse_sees_the_collector(monkeypatch, module) -> list[bool]:
+def _parse_sees_the_collector(monkeypatch, module, name: str = "parse_body") -> list[bool]:
+    """Records, at each call of ``module.<name>`` (a body reader), whether the collector runs."""
     seen = []
+    reader = getattr(module, name)
 
-    def parse(body, content_type):
+    def parse(*args):
         seen.append(gc.isenabled())
-        return parse_body(body, content_type)
+        return reader(*args)
 
-    monkeypatch.setattr(module, "parse_body", parse)
+    monkeypatch.setattr(module, name, parse)
     return seen
 
 
 @pytest.mark.django_db
 def test_predictions_and_labels_are_ingested_with_the_collector_paused(collector_on, monkeypatch, churn_v1, owner):
-    seen = _parse_sees_the_collector(monkeypatch, ingestion)
+    seen = _parse_sees_the_collector(monkeypatch, ingestion, "predictions_read")
+    seen_labels = _parse_sees_the_collector(monkeypatch, ingestion)
     records = prediction_records(20)
     ingestion.predictions_ingest(
         version=churn_v1, body=as_json(records), content_type="application/json", actor=owner, context=CLI
@@ -118,7 +121,7 @@ def test_predictions_and_labels_are_ingested_with_the_collector_paused(collector
         ingestion.predictions_ingest(
             version=churn_v1, body=b"[1]", content_type="application/json", actor=owner, context=CLI
         )
-    assert seen == [False, False, False] and gc.isenabled()
+    assert seen == [False, False] and seen_labels == [False] and gc.isenabled()
 
 
 @pytest.mark.django_db

@@ -7,7 +7,8 @@ which ``ingest_validation`` checks column by column.
   a row with more or fewer cells than the header is refused, naming its row, and so is a quoted
   cell never closed (pyarrow would read the rows after it as that cell's text): a body with an
   odd count of quotes or more line breaks than rows is read again by the strict reader.
-* JSON arrays and JSON Lines are decoded by orjson (measured faster than pyarrow's JSON
+* JSON arrays and JSON Lines are decoded by orjson (a prediction batch first by its feature
+  schema, ``ingest_json``, which comes here only for what it refuses; measured faster than pyarrow's JSON
   reader for these bodies, and it also reads arrays, which pyarrow cannot); the top-level
   fields become columns and ``features`` stays a column of objects. Standard-library ``json``
   only re-reads a body orjson refused, to tell a NaN/Infinity token (reported later with its
@@ -71,6 +72,9 @@ class RawBatch:
     n: int
     columns: dict[str, Any]
     present: list[str]
+    features: dict[str, Any] | None = None
+    """Feature columns already decoded by type (``ingest_json``): a numeric feature as float64
+    (NaN where null or absent), any other as its values; None: features are in ``columns``."""
 
     @property
     def from_text(self) -> bool:
@@ -199,10 +203,12 @@ def _json_array(body: bytes, *, exact: bool = False) -> list:
 
 def _json_lines(body: bytes, *, exact: bool = False) -> list:
     """One record per non-blank line, decoded as one array (one orjson call for the batch)."""
-    lines = _nonblank_lines(body)
+    lines = nonblank_lines(body)
     try:
         if not exact:
-            return orjson.loads(b"[" + b",".join(lines) + b"]")
+            records = orjson.loads(b"[" + b",".join(lines) + b"]")
+            if len(records) == len(lines):  # else a line held more, or less, than one value
+                return records
     except orjson.JSONDecodeError:
         pass
     records = []
@@ -214,7 +220,7 @@ def _json_lines(body: bytes, *, exact: bool = False) -> list:
     return records
 
 
-def _nonblank_lines(body: bytes) -> list[bytes]:
+def nonblank_lines(body: bytes) -> list[bytes]:
     return [line for line in body.splitlines() if line.strip()]
 
 
@@ -243,11 +249,10 @@ def _refuse_repeated_keys(body: bytes, records: list, *, lines: bool) -> None:
     orjson cannot render (integers beyond 64 bits, nesting beyond 254 levels), the standard
     library reads the body again and finds the repeat, if any."""
     try:
-        colons = _count(orjson.dumps(records), b":")
+        colons = count_byte(orjson.dumps(records), b":")
     except orjson.JSONEncodeError:
         colons = -1
-    escaped = b"\\" in body and (b"\\u003a" in body or b"\\u003A" in body)
-    if colons == _count(body, b":") and not escaped:
+    if colons == count_byte(body, b":") and not escaped_colon(body):
         return
     found = _first_repeated_key(body, lines=lines)
     if found is not None:
@@ -257,7 +262,7 @@ def _refuse_repeated_keys(body: bytes, records: list, *, lines: bool) -> None:
 
 def _first_repeated_key(body: bytes, *, lines: bool) -> tuple[int, str, str] | None:
     """(row, field, key) of the first key given twice in one object of a record, or None."""
-    for number, text in enumerate(_nonblank_lines(body) if lines else [body], start=1):
+    for number, text in enumerate(nonblank_lines(body) if lines else [body], start=1):
         try:
             document = json.loads(text, object_pairs_hook=_members_once)
         except RecursionError as exc:  # orjson read it; a repeat below could go unnoticed: refused
@@ -278,7 +283,12 @@ def _first_repeated_key(body: bytes, *, lines: bool) -> tuple[int, str, str] | N
     return None
 
 
-def _count(data: bytes, byte: bytes) -> int:
+def escaped_colon(body: bytes) -> bool:
+    """Whether the body writes a colon as an escape (``\\u003a``): a colon of what is read, not of the body."""
+    return b"\\" in body and (b"\\u003a" in body or b"\\u003A" in body)
+
+
+def count_byte(data: bytes, byte: bytes) -> int:
     """How often one byte occurs in ``data`` (numpy: several times faster than ``bytes.count``)."""
     return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == ord(byte)))
 
@@ -358,9 +368,9 @@ def _breaks_inside_cells(body: bytes, rows: int) -> bool:
     """Whether the body has more line breaks than its rows: a quoted cell holds one (or runs on
     to the end of the body, never closed), or a line is blank. A body whose every cell is on one
     line has one break per row and the header, the last one optional; counted in C, no cell read."""
-    breaks = _count(body, b"\n")
+    breaks = count_byte(body, b"\n")
     if b"\r" in body:  # CR LF is one break, a lone CR another
-        breaks += _count(body, b"\r") - body.count(b"\r\n")
+        breaks += count_byte(body, b"\r") - body.count(b"\r\n")
     return breaks > rows + body.endswith((b"\n", b"\r"))
 
 

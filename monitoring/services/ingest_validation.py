@@ -355,7 +355,10 @@ def feature_schema(version) -> dict[str, str]:
 
 def _feature_objects(raw: RawBatch, schema: dict[str, str]) -> list[dict] | None:
     """Checks the batch's shape: JSON → each row's features object; CSV (one column per
-    feature) → None. Unknown fields, columns and feature names are refused."""
+    feature) or JSON decoded by type (``raw.features``) → None. Unknown fields, columns and
+    feature names are refused."""
+    if raw.features is not None:  # ingest_json decoded nothing else
+        return None
     if raw.from_text:
         unknown = sorted(set(raw.present) - set(RESERVED_COLUMNS) - set(schema))
         if unknown or "features" in raw.present:
@@ -392,6 +395,10 @@ def _feature_values(raw: RawBatch, schema: dict[str, str], objects: list[dict] |
     """→ (numeric features as float64 arrays, categorical features as text lists), by name."""
     numeric_names = [name for name, ftype in schema.items() if ftype == FeatureType.NUMERIC]
     categorical_names = [name for name, ftype in schema.items() if ftype != FeatureType.NUMERIC]
+    if raw.features is not None:  # numbers decoded as float64 already
+        numeric = {n: raw.features[n] for n in numeric_names}
+        categorical = {n: categories_column(raw.features[n], f"features.{n}") for n in categorical_names}
+        return numeric, categorical
     if objects is None:
         numeric = {n: numbers_column(raw.text_column(n), f"features.{n}", from_text=True) for n in numeric_names}
         categorical = {n: categories_column(raw.column(n), f"features.{n}") for n in categorical_names}

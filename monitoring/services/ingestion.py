@@ -39,8 +39,9 @@ from registry.services.inventory import evidence_check_unchanged
 from . import ingest_storage as storage
 from . import live_evidence
 from .ingest_classes import outcomes_of
+from .ingest_json import predictions_read
 from .ingest_parsing import BatchError, UnsupportedFormat, parse_body
-from .ingest_validation import labels_validate, predictions_validate
+from .ingest_validation import feature_schema, labels_validate, predictions_validate
 from .reference_data import reference_read
 from .window_slices import slice_floor, slice_width
 from .windows import hour_floor, windows_mark_dirty
@@ -79,7 +80,7 @@ def predictions_ingest(
     digest = hashlib.sha256(body).hexdigest()
     if (stored := stored_answer(version_id=version.pk, digest=digest)) is not None:
         return stored
-    batch = predictions_validate(parse_body(body, content_type), version=version)
+    batch = predictions_validate(predictions_read(body, content_type, feature_schema(version)), version=version)
     sensitive = split_sensitive(version, batch)  # kept apart from features (monitoring/fairness_monitoring.py)
     received_at = clock.now()
     try:
