@@ -16,6 +16,7 @@ its strings, must account for every colon of the body, as in ``ingest_parsing``'
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from itertools import chain
 from operator import attrgetter
@@ -62,9 +63,9 @@ def predictions_read(body: bytes, content_type: str, schema: dict[str, str]) -> 
 
 
 @lru_cache(maxsize=64)
-def _decoder(features: tuple[tuple[str, str], ...]) -> tuple[msgspec.json.Decoder, dict[str, str]]:
-    """A decoder of a list of records for one feature schema, and each feature's attribute (the
-    fields are renamed: a feature's name need not be an identifier)."""
+def _decoder(features: tuple[tuple[str, str], ...]) -> tuple[msgspec.json.Decoder, msgspec.json.Decoder, dict]:
+    """Decoders of a list of records and of one record for one feature schema, and each
+    feature's attribute (the fields are renamed: a feature's name need not be an identifier)."""
     attributes = {name: f"f{j}" for j, (name, _) in enumerate(features)}
     feature_type = msgspec.defstruct(
         "Features",
@@ -89,13 +90,16 @@ def _decoder(features: tuple[tuple[str, str], ...]) -> tuple[msgspec.json.Decode
         forbid_unknown_fields=True,
         gc=False,
     )
-    return msgspec.json.Decoder(list[record_type]), attributes
+    return msgspec.json.Decoder(list[record_type]), msgspec.json.Decoder(record_type), attributes
 
 
 def _typed(body: bytes, fmt: str, schema: dict[str, str]) -> RawBatch | None:
     """The batch, or None where the general reader must read it (see the module's docstring)."""
-    decoder, attributes = _decoder(tuple(schema.items()))
-    records = _decode(decoder, body, fmt)
+    array, record, attributes = _decoder(tuple(schema.items()))
+    try:  # JSON Lines: each line alone, so that a line holding more, or less, than a record is refused
+        records = list(map(record.decode, nonblank_lines(body))) if fmt == "jsonl" else array.decode(body)
+    except msgspec.DecodeError:  # also msgspec.ValidationError
+        return None
     if not records:
         return None
     columns = {name: list(map(attrgetter(name), records)) for name in (*REQUIRED[:2], *OPTIONAL)}
@@ -103,7 +107,9 @@ def _typed(body: bytes, fmt: str, schema: dict[str, str]) -> RawBatch | None:
     numeric = [name for name, kind in schema.items() if kind == FeatureType.NUMERIC]
     block, numbers_given = _numbers(objects, [attributes[name] for name in numeric])
     texts = {name: list(map(attrgetter(attributes[name]), objects)) for name in schema if name not in numeric}
-    if not _every_key_kept(body, len(records), numbers_given, columns | texts, _named(objects, attributes)):
+    if np.isinf(block).any():  # msgspec reads none (NaN marks what is missing): the validators refuse it
+        return None
+    if not _every_key_kept(body, len(records), numbers_given, (columns, texts), _named(objects, attributes)):
         return None
     present = {"features", *(name for name, values in columns.items() if _given(values))}
     for name in OPTIONAL:
@@ -116,30 +122,19 @@ def _typed(body: bytes, fmt: str, schema: dict[str, str]) -> RawBatch | None:
     return RawBatch(fmt=fmt, n=len(records), columns=columns, present=sorted(present), features=features)
 
 
-def _decode(decoder: msgspec.json.Decoder, body: bytes, fmt: str) -> list | None:
-    """The records, or None if the decoder refused the body (or a JSON Lines line held more, or
-    less, than one record)."""
-    try:
-        if fmt != "jsonl":
-            return decoder.decode(body)
-        lines = nonblank_lines(body)
-        records = decoder.decode(b"[" + b",".join(lines) + b"]")
-    except msgspec.DecodeError:  # also msgspec.ValidationError
-        return None
-    return records if len(records) == len(lines) else None
-
-
-def _every_key_kept(body: bytes, n: int, numbers_given: int, lists: dict[str, list], named) -> bool:
+def _every_key_kept(body: bytes, n: int, numbers_given: int, lists: tuple[dict, dict], named: Iterator) -> bool:
     """Whether the decoded records account for every colon of the body: one per key given (the
-    required ones in each record, the numbers ``_numbers`` counted, every other value given),
-    those within the feature names given (``named``) and those within decoded strings. A key given
+    required ones in each record, the numbers ``_numbers`` counted, every other value given:
+    ``lists`` holds the top-level fields and the features other than numbers, by name), those
+    within the feature names given (``named``) and those within decoded strings. A key given
     twice leaves a colon unaccounted for: msgspec kept only the last."""
     if escaped_colon(body):
         return False
-    keys = len(REQUIRED) * n + numbers_given
-    keys += sum(_given(values) for name, values in lists.items() if name not in REQUIRED)
+    fields, texts = lists
+    keys = len(REQUIRED) * n + numbers_given + sum(map(_given, texts.values()))
+    keys += sum(_given(values) for name, values in fields.items() if name not in REQUIRED)
     keys += sum(name.count(":") * _given(values) for name, values in named)
-    return count_byte(body, b":") == keys + _colons_in_text(lists.values())
+    return count_byte(body, b":") == keys + _colons_in_text(chain(fields.values(), texts.values()))
 
 
 def _numbers(objects: list, attributes: list[str]) -> tuple[np.ndarray, int]:

@@ -120,7 +120,7 @@ def parse_body(body: bytes, content_type: str) -> RawBatch:
         return _read_csv(body)
     fmt = "jsonl" if media in NDJSON_TYPES else "json"
     batch = _record_columns(_json_records(body, fmt), fmt)
-    if _inexact_ids(batch):  # orjson reads an integer beyond 64 bits as a float
+    if _inexact_integers(batch, body):  # orjson reads an integer beyond 64 bits as a float
         batch = _record_columns(_json_records(body, fmt, exact=True), fmt)
     return batch
 
@@ -128,8 +128,9 @@ def parse_body(body: bytes, content_type: str) -> RawBatch:
 # --------------------------------------------------------------------------- JSON
 
 
-ID_FIELDS = ("prediction_id", "request_id", "case_id")
-"""Top-level fields whose integers are ids, kept exact whatever their size."""
+EXACT_FIELDS = ("prediction_id", "request_id", "case_id", "prediction", "label", "subject_id")
+"""Top-level fields whose integers are kept exact whatever their size (ids, class labels, subject
+ids: text written as a number), as are the values of ``features`` (categories)."""
 
 
 def _json_records(body: bytes, fmt: str, *, exact: bool = False) -> list:
@@ -140,12 +141,19 @@ def _json_records(body: bytes, fmt: str, *, exact: bool = False) -> list:
     return records
 
 
-def _inexact_ids(batch: RawBatch) -> bool:
-    """Whether an id column holds a whole float beyond 64 bits: orjson's reading of a larger
-    integer, which the standard library reads exactly."""
-    for name in ID_FIELDS:
-        values = batch.columns.get(name)
-        if values is not None and float in set(map(type, values)):
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+
+
+def _inexact_integers(batch: RawBatch, body: bytes) -> bool:
+    """Whether a column of ``EXACT_FIELDS`` or a features object holds a whole float beyond 64
+    bits: orjson's reading of a larger integer, which the standard library reads exactly. The
+    features are looked at only if the body has a run of 19 digits or more (2**63 has 19)."""
+    columns = [batch.columns.get(name) for name in EXACT_FIELDS]
+    objects = batch.columns.get("features")
+    if objects is not None and b"0" * 19 in body.translate(_DIGITS_AS_ZERO):
+        columns.append([value for obj in objects if isinstance(obj, dict) for value in obj.values()])
+    for values in filter(None, columns):
+        if float in set(map(type, values)):
             if any(type(v) is float and v.is_integer() and abs(v) >= 2**63 for v in values):
                 return True
     return False
@@ -202,13 +210,12 @@ def _json_array(body: bytes, *, exact: bool = False) -> list:
 
 
 def _json_lines(body: bytes, *, exact: bool = False) -> list:
-    """One record per non-blank line, decoded as one array (one orjson call for the batch)."""
+    """One record per non-blank line, each line decoded alone: a line holding more, or less, than
+    one value is refused naming it (JSON text never breaks a line inside a value)."""
     lines = nonblank_lines(body)
     try:
         if not exact:
-            records = orjson.loads(b"[" + b",".join(lines) + b"]")
-            if len(records) == len(lines):  # else a line held more, or less, than one value
-                return records
+            return list(map(orjson.loads, lines))
     except orjson.JSONDecodeError:
         pass
     records = []
@@ -267,8 +274,8 @@ def _first_repeated_key(body: bytes, *, lines: bool) -> tuple[int, str, str] | N
             document = json.loads(text, object_pairs_hook=_members_once)
         except RecursionError as exc:  # orjson read it; a repeat below could go unnoticed: refused
             raise BatchError(number if lines else None, "body", "Invalid JSON: nested too deeply.") from exc
-        except ValueError:
-            return None  # refused by its reader; nothing was read from it
+        except ValueError as exc:  # orjson read it, the standard library cannot: unproven, refused
+            raise BatchError(number if lines else None, "body", f"Invalid JSON: {_json_reason(exc)}.") from exc
         rows = [(number, document)] if lines else enumerate(document if isinstance(document, list) else [], start=1)
         for row, record in rows:
             stack: list[tuple[Any, str]] = [(record, "")]

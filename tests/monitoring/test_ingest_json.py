@@ -149,6 +149,46 @@ def test_a_json_lines_line_holding_two_records_is_a_400_naming_it(churn_v1, owne
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("url", [PRED_URL, LABEL_URL])
+def test_a_record_split_across_two_lines_with_a_repeated_key_is_a_400(churn_v1, owner, api_client_for, url):
+    """Before: line 1 held a record and the start of another, line 2 its end; joined, they made
+    two records for two lines, the repeated key went unnoticed and the first value was lost."""
+    if url == PRED_URL:
+        first, second = (
+            record("a") + ', {"prediction_id": "b", "features": {"age": 5}, "features": {"age": 6}',
+            (f'"timestamp": "{STAMP}"}}'),
+        )
+    else:
+        first, second = '{"prediction_id": "a", "label": 1}, {"prediction_id": "b", "label": 0, "label": 1', '"x": 1}'
+    response = api_client_for(owner).generic("POST", url, lines(first, second), content_type=JSONL)
+    assert_error(response, 400, "Row 1", "Invalid JSON")
+    assert Prediction.objects.count() == GroundTruth.objects.count() == 0
+
+
+BIG = 123456789012345678901234567890
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("escaped", [False, True], ids=["read by type", "read by the general reader"])
+def test_integers_beyond_64_bits_are_stored_exactly_whichever_reader_reads_them(
+    churn_v1, owner, api_client_for, escaped
+):
+    """Before: orjson read them as floats, so a category stored other digits (…683968) and a
+    subject id sent as a number was refused, but only when the body went to the general reader
+    (here sent there by a colon written as an escape)."""
+    from monitoring.services.subjects import subject_hashes
+
+    pid = "a\\u003a1" if escaped else "a:1"
+    body = array(record(pid, f'{{"plan": {BIG}}}', f', "subject_id": {BIG}, "prediction": 1'))
+    assert (predictions_read(body, JSON, SCHEMA).features is None) is escaped
+    response = api_client_for(owner).generic("POST", PRED_URL, body, content_type=JSON)
+    assert response.status_code == 201, response.content
+    stored = Prediction.objects.get()
+    assert (stored.prediction_id, stored.features["plan"]) == ("a:1", str(BIG))
+    assert stored.subject_hash == subject_hashes([str(BIG)])[0]
+
+
+@pytest.mark.django_db
 def test_the_same_rows_sent_as_json_and_as_csv_are_stored_alike(churn, owner, api_client_for):
     """One batch, two formats, two versions: the stored rows are the same, value for value."""
     from tests.factories import ModelVersionFactory
@@ -172,6 +212,7 @@ def test_the_same_rows_sent_as_json_and_as_csv_are_stored_alike(churn, owner, ap
     for row in rows:
         writer.writerow(["" if value is None else value for value in (*row, STAMP)])
     client = api_client_for(owner)
+    assert predictions_read(json.dumps(records).encode(), JSON, SCHEMA).features is not None, "read by type"
     as_json = client.generic("POST", PRED_URL, json.dumps(records), content_type=JSON)
     as_csv = client.generic("POST", PRED_URL.replace("/1/", "/2/"), text.getvalue(), content_type="text/csv")
     assert (as_json.status_code, as_csv.status_code) == (201, 201), (as_json.content, as_csv.content)
