@@ -369,11 +369,13 @@ def _cancel_stale(*, applied: PromotionRequest, actor, context: AuditContext, no
 
 
 def _cancel(*, req: PromotionRequest, actor, reason: str, context: AuditContext, now) -> None:
-    recorded = _record_evidence(req)
+    """Cancel: the gates are frozen as at the cancellation, as a decision freezes them."""
+    recorded = _record_evidence(req)  # before the gates: a decided request's gates read it
     req.status = PromotionStatus.CANCELLED
     req.status_reason = reason
     req.decided_at = now
-    req.save(update_fields=["status", "status_reason", "decided_at", *recorded])
+    req.gate_results = promotion_gates(req)
+    req.save(update_fields=["status", "status_reason", "decided_at", "gate_results", *recorded])
     details = {"reason": reason, "evaluation_run": req.evaluation_run_id}
     _request_event(req, "promotion.cancelled", actor=actor, context=context, details=details, decided=True)
 

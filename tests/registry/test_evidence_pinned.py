@@ -347,3 +347,28 @@ def test_a_run_still_computing_at_the_decision_never_becomes_its_evidence(credit
     html = client_for(reviewer).get(req.get_absolute_url()).content.decode()
     assert 'data-side="candidate"' not in html and 'data-side="production"' not in html
     assert f"Evaluation #{cand_run.pk} ·" not in html
+
+
+# --------------------------------------------------------------------------- cancelled requests' gates
+
+
+@pytest.mark.parametrize("how", ["withdrawn", "stale"])
+def test_a_cancelled_request_shows_its_gates_as_they_were_at_the_cancellation(
+    churn, owner, reviewer, client_for, api_client_for, how
+):
+    """Before: only approvals and rejections froze the gates; a cancelled request's page and API
+    evaluated them again at every read, so a card edited since changed what it had stood on."""
+    old = ModelVersionFactory(model=churn, version=1)
+    req = request_for(old, owner, target=Stage.STAGING)
+    if how == "withdrawn":
+        promotion_cancel(request=req, actor=owner, context=CLI)
+    else:  # a newer version reaches staging first: the older request becomes stale
+        newer = request_for(ModelVersionFactory(model=churn, version=2), owner, target=Stage.STAGING)
+        promotion_approve(request=newer, reviewer=reviewer, comment="ok", context=CLI)  # one approval: applied
+    req.refresh_from_db()
+    assert req.status == "cancelled" and gate(req, "model_card")["status"] == "pass"
+    type(churn).objects.filter(pk=churn.pk).update(intended_use="")  # the card, edited after the cancellation
+    html = client_for(owner).get(req.get_absolute_url()).content.decode()
+    assert "As evaluated at the decision." in html
+    gates = {g["key"]: g for g in api_client_for(owner).get(f"{API}{req.pk}/").json()["gates"]}
+    assert gates["model_card"]["status"] == "pass", gates["model_card"]
