@@ -294,6 +294,12 @@ class PromotionPolicy(models.Model):
     def __str__(self) -> str:
         return f"Policy for {self.risk_tier} risk"
 
+    def clean(self) -> None:
+        if self.metric_tolerance_mode == ToleranceMode.RELATIVE and (self.metric_tolerance or 0) > 1:
+            raise ValidationError(
+                {"metric_tolerance": "A relative tolerance is a fraction of production's value: at most 1 (100 %)."}
+            )
+
 
 class PromotionRequest(models.Model):
     """A request to move a version to a stage, decided by reviewers under a policy snapshot."""

@@ -80,6 +80,7 @@ def test_only_admins_may_change_policies(roles, role, last_seq, audit_actions):
         {"approver_group": "no-such-group"},
         {"risk_tier": "high"},
         {"bogus": 1},
+        {"metric_tolerance": 1.5, "metric_tolerance_mode": "relative"},  # more than production's whole value
     ],
 )
 def test_invalid_policy_changes_are_refused(admin_user, changes, last_seq):
@@ -122,3 +123,39 @@ def test_non_staff_cannot_reach_the_policy_admin(reviewer, client_for):
     policy = PromotionPolicy.objects.get(risk_tier=RiskTier.MEDIUM)
     response = client_for(reviewer).get(f"/admin/registry/promotionpolicy/{policy.pk}/change/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_relative_tolerance_is_at_most_the_whole_of_productions_value(admin_user):
+    """A fraction of production's value above 1 would let a candidate be worse by more than all of
+    it; an absolute tolerance has no such bound (its unit is the metric's)."""
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.LOW)
+    policy_update(
+        policy=policy,
+        actor=admin_user,
+        changes={"metric_tolerance_mode": "relative", "metric_tolerance": 1},
+        context=CLI,
+    )
+    with pytest.raises(ValidationError) as caught:
+        policy_update(policy=policy, actor=admin_user, changes={"metric_tolerance": 1.01}, context=CLI)
+    assert "at most 1" in str(caught.value.message_dict["metric_tolerance"])
+    policy = PromotionPolicy.objects.get(pk=policy.pk)
+    policy_update(
+        policy=policy,
+        actor=admin_user,
+        changes={"metric_tolerance_mode": "absolute", "metric_tolerance": 2.5},
+        context=CLI,
+    )
+    assert PromotionPolicy.objects.get(pk=policy.pk).metric_tolerance == 2.5
+
+
+def test_the_policy_admin_shows_a_relative_tolerance_above_1_as_a_form_error(admin_user, client_for, last_seq):
+    policy = PromotionPolicy.objects.get(risk_tier=RiskTier.MEDIUM)
+    client = client_for(admin_user)
+    seq = last_seq()
+    response = client.post(
+        f"/admin/registry/promotionpolicy/{policy.pk}/change/",
+        policy_admin_form(metric_tolerance="1.5", metric_tolerance_mode="relative"),
+    )
+    assert response.status_code == 200
+    assert "at most 1 (100 %)" in response.content.decode()
+    assert last_seq() == seq and PromotionPolicy.objects.get(pk=policy.pk).metric_tolerance_mode == "absolute"
