@@ -7,9 +7,9 @@ which ``ingest_validation`` checks column by column.
   a row with more or fewer cells than the header is refused, naming its row, and so is a quoted
   cell never closed (pyarrow would read the rows after it as that cell's text): a body with an
   odd count of quotes or more line breaks than rows is read again by the strict reader.
-* JSON arrays and JSON Lines are decoded by orjson (a prediction batch first by its feature
-  schema, ``ingest_json``, which comes here only for what it refuses; measured faster than pyarrow's JSON
-  reader for these bodies, and it also reads arrays, which pyarrow cannot); the top-level
+* JSON arrays and JSON Lines are decoded by orjson (it reads arrays, which pyarrow's JSON reader
+  cannot; a prediction batch is first decoded by its feature schema in ``ingest_json``, and
+  comes here only for what that reader refuses), JSON Lines a line at a time; the top-level
   fields become columns and ``features`` stays a column of objects. Standard-library ``json``
   only re-reads a body orjson refused, to tell a NaN/Infinity token (reported later with its
   row and field) from broken JSON. What it reads is then walked for unpaired surrogate escapes
