@@ -129,22 +129,16 @@ def test_a_relative_tolerance_is_at_most_the_whole_of_productions_value(admin_us
     """A fraction of production's value above 1 would let a candidate be worse by more than all of
     it; an absolute tolerance has no such bound (its unit is the metric's)."""
     policy = PromotionPolicy.objects.get(risk_tier=RiskTier.LOW)
-    policy_update(
-        policy=policy,
-        actor=admin_user,
-        changes={"metric_tolerance_mode": "relative", "metric_tolerance": 1},
-        context=CLI,
-    )
+
+    def update(**changes):
+        return policy_update(policy=policy, actor=admin_user, changes=changes, context=CLI)
+
+    update(metric_tolerance_mode="relative", metric_tolerance=1)
     with pytest.raises(ValidationError) as caught:
-        policy_update(policy=policy, actor=admin_user, changes={"metric_tolerance": 1.01}, context=CLI)
+        update(metric_tolerance=1.01)
     assert "at most 1" in str(caught.value.message_dict["metric_tolerance"])
     policy = PromotionPolicy.objects.get(pk=policy.pk)
-    policy_update(
-        policy=policy,
-        actor=admin_user,
-        changes={"metric_tolerance_mode": "absolute", "metric_tolerance": 2.5},
-        context=CLI,
-    )
+    update(metric_tolerance_mode="absolute", metric_tolerance=2.5)
     assert PromotionPolicy.objects.get(pk=policy.pk).metric_tolerance == 2.5
 
 
