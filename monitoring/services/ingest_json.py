@@ -16,6 +16,7 @@ its strings, must account for every colon of the body, as in ``ingest_parsing``'
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from functools import lru_cache
 from itertools import chain
@@ -56,7 +57,7 @@ def predictions_read(body: bytes, content_type: str, schema: dict[str, str]) -> 
     can be, everything else, and every refusal, by ``parse_body``."""
     media = media_type(content_type)
     if schema and media in JSON_TYPES + NDJSON_TYPES:
-        batch = _typed(body.removeprefix(b"\xef\xbb\xbf"), "jsonl" if media in NDJSON_TYPES else "json", schema)
+        batch = _typed(body.removeprefix(codecs.BOM_UTF8), "jsonl" if media in NDJSON_TYPES else "json", schema)
         if batch is not None:
             return batch
     return parse_body(body, content_type)
